@@ -1,0 +1,15 @@
+/** Building blocks shared by the schemas. */
+
+/** Where a value came from. Anything a platform hides is null, never 0. */
+export const provenanceValues = ['sysfs', 'procfs', 'dmi', 'cpuid', 'lscpu', 'tool', 'measured', 'spec', 'derived', 'user', 'unknown'] as const
+export type Provenance = (typeof provenanceValues)[number]
+
+/** A map field-name → provenance for one section of a document. */
+export const provenanceMap = {
+  type: 'object',
+  additionalProperties: {type: 'string', enum: provenanceValues},
+} as const
+
+export const nullableInt = {type: ['integer', 'null'], minimum: 0} as const
+export const nullableNumber = {type: ['number', 'null'], minimum: 0} as const
+export const nullableString = {type: ['string', 'null']} as const
