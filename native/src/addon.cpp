@@ -2,6 +2,9 @@
 // (Napi::AsyncWorker / AsyncProgressWorker), converts results back. No engine logic here.
 #include <napi.h>
 #include "llama.h"
+#include "bind_membw.h"
+void RegisterSynth(Napi::Env env, Napi::Object exports);  // bind_synth.cpp
+void RegisterLlama(Napi::Env env, Napi::Object exports);  // bind_llama.cpp
 
 static Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -12,6 +15,9 @@ static Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo));
+  RegisterMembw(env, exports);
+  RegisterSynth(env, exports);
+  RegisterLlama(env, exports);
   return exports;
 }
 

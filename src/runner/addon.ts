@@ -44,6 +44,11 @@ export interface MemBwOptions {
   repetitions: number
   /** Also measure every node alone (per-node figures) before all together. */
   perNode: boolean
+  /**
+   * Store kind: "auto" (default) = non-temporal on x86-64, what tuned STREAM builds use;
+   * "temporal" = plain stores (each pays a write-allocate read that STREAM does not count).
+   */
+  stores?: 'auto' | 'temporal' | 'nontemporal'
 }
 
 export interface MemBwKernels {
@@ -53,13 +58,23 @@ export interface MemBwKernels {
   triadGBs: number
 }
 
+/** GB/s = 1e9 bytes/s of STREAM's counted bytes, best of `repetitions` after one warm-up. */
 export interface MemBwResult extends MemBwKernels {
   threads: number
+  /** As run: rounded down to whole 4 KiB pages. */
   arrayBytesPerThread: number
   repetitions: number
+  /** What ran, e.g. "avx512f, non-temporal stores". */
+  kernels: string
+  /** madvise(MADV_HUGEPAGE) accepted for every array; the kernel then uses huge pages unless THP is "never". */
+  hugePages: boolean
+  /** mbind(MPOL_PREFERRED) to the thread's node accepted for every array. */
+  numaBind: boolean
+  /** One entry per node given, in that order (a single node repeats the all-nodes figures); empty without perNode. */
   perNode: Array<MemBwKernels & {node: number; threads: number}>
 }
 
+/** Sent after each repetition (all four kernels) of each run; done/total count across all runs. */
 export interface MemBwProgress {
   /** "node 0", "all nodes" */
   phase: string
@@ -67,12 +82,223 @@ export interface MemBwProgress {
   total: number
 }
 
+// ---------------------------------------------------------------- llama.cpp runner
+// native/src/bind_llama.cpp over native/src/engine.h. Handles are opaque; free them with the
+// dispose functions (src/runner/engine.ts wraps them in classes with dispose()).
+
+/** Opaque native handles. */
+export type LlamaModelHandle = {readonly __brand: 'LlamaModel'}
+export type LlamaContextHandle = {readonly __brand: 'LlamaContext'}
+
+/** A device as ggml's backends see it. */
+export interface LlamaDevice {
+  /** "CPU", "Vulkan0", "CUDA0" */
+  name: string
+  description: string
+  type: 'cpu' | 'gpu' | 'igpu' | 'accel'
+  /** backend registry: "CPU", "Vulkan", "CUDA" */
+  backend: string
+  freeBytes: number
+  totalBytes: number
+}
+
+export interface LlamaInitResult {
+  /** GPU backend libraries loaded by path */
+  loaded: string[]
+  /** "path: reason" for each that failed */
+  failed: string[]
+  devices: LlamaDevice[]
+}
+
+/** How a model is placed, in llama.cpp's own terms (-ngl, -ot, -sm, -ts, -mg, --n-cpu-moe, --numa). */
+export interface LlamaModelParams {
+  path: string
+  /** -ngl; -1 = all; default 0 */
+  nGpuLayers?: number
+  splitMode?: 'none' | 'layer' | 'row'
+  mainGpu?: number
+  tensorSplit?: number[]
+  /** -ot pattern=device, first match wins; device "CPU", "Vulkan0" … */
+  tensorOverrides?: Array<{pattern: string; device: string}>
+  nCpuMoe?: number
+  mmap?: boolean
+  mlock?: boolean
+  numa?: 'disabled' | 'distribute' | 'isolate' | 'numactl' | 'mirror'
+}
+
+export interface LlamaModelInfo {
+  /** llama_model_desc: "deepseek2 16B Q4_K - Medium" */
+  desc: string
+  arch: string
+  name: string
+  sizeBytes: number
+  nParams: number
+  nLayer: number
+  nExpert: number
+  nExpertUsed: number
+  nVocab: number
+  nCtxTrain: number
+}
+
+export interface LlamaContextParams {
+  nCtx?: number
+  nBatch?: number
+  nUbatch?: number
+  typeK?: string
+  typeV?: string
+  flashAttn?: 'auto' | 'on' | 'off'
+  threads?: number
+  /** install the routing-trace eval callback (ffn_moe_topk / ffn_moe_weights_*) */
+  trace?: boolean
+}
+
+export interface LlamaBenchSpec {
+  nPrompt: number
+  nGen: number
+  reps: number
+  warmup?: boolean
+}
+
+export interface LlamaGenerateSpec {
+  prompt: string
+  nPredict: number
+  /** <= 0: greedy */
+  temperature?: number
+  seed?: number
+  topK?: number
+  topP?: number
+}
+
+export interface LlamaTraceData {
+  /** MoE block indices, ascending */
+  layers: number[]
+  k: number
+  nTokens: number
+  /** (nTokens, layers, k) expert ids in gate order */
+  ids: Uint16Array
+  /** same shape: final gate weights; absent when the graph had none */
+  weights?: Float32Array
+}
+
+export interface LlamaGenerateResult {
+  nPrompt: number
+  nGen: number
+  nDecode: number
+  promptNs: number
+  decodeNs: number
+  stopReason: 'length' | 'eog' | 'stopped' | 'context'
+  trace?: LlamaTraceData
+}
+
+// ---------------------------------------------------------------- synthetic models
+
+/**
+ * One synthetic model, fully resolved (src/runner/synth.ts builds it from a preset after
+ * validating; native/src/synth.cpp re-checks). Field meanings: native/src/synth.h `SynthSpec`.
+ */
+export interface SynthNativeSpec {
+  arch: 'deepseek2' | 'qwen3moe'
+  name: string
+  preset: string
+  vocabPath: string
+  /** Where the native side writes the finished file (a temp path; TS renames it into place). */
+  outPath: string
+  /** F16 intermediate when quantizing (deleted afterwards). */
+  workPath?: string
+  quant: string
+  seed: number
+  threads?: number
+  nCtxTrain: number
+  nLayer: number
+  nEmbd: number
+  nHead: number
+  nHeadKv?: number
+  headDim?: number
+  nFf?: number
+  nFfExp: number
+  nExpert: number
+  nExpertUsed: number
+  nExpertShared?: number
+  nDenseLead?: number
+  nGroup?: number
+  nGroupUsed?: number
+  qLoraRank?: number
+  kvLoraRank?: number
+  ropeDim?: number
+  nopeDim?: number
+  vHeadDim?: number
+  kvLayout?: 'mla' | 'legacy'
+  gatingFunc?: number
+  expertWeightsScale?: number
+  expertWeightsNorm?: boolean
+  ropeFreqBase?: number
+  rmsEps?: number
+  yarnFactor?: number
+  yarnOrigCtx?: number
+  yarnLogMul?: number
+}
+
+export interface SynthNativeProgress {
+  phase: 'write' | 'quantize'
+  done: number
+  total: number
+  tensor: string
+}
+
+export interface SynthNativeResult {
+  fileBytes: number
+  tensorCount: number
+  params: number
+  nVocab: number
+  seconds: number
+  /** ggml type name (f32, f16, q4_K, q6_K …) → tensors of that type in the written file. */
+  typeCounts: Record<string, number>
+}
+
+/** What llama.cpp makes of a file: load, tokenize a prompt, one llama_decode. */
+export interface SynthCheckResult {
+  desc: string
+  params: number
+  sizeBytes: number
+  nVocab: number
+  nLayer: number
+  nTokens: number
+  tokens: number[]
+  logitsFinite: boolean
+  topToken: number
+  topPiece: string
+  loadSeconds: number
+  decodeSeconds: number
+}
+
 // ---------------------------------------------------------------- the addon
 
 export interface MoerigAddon {
   engineInfo(): {llamaSystemInfo: string}
-  /** STREAM copy/scale/add/triad; runs on worker threads, never blocks the event loop. */
-  memBandwidth?(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult>
+  /**
+   * STREAM copy/scale/add/triad (native/src/membw.h); runs on worker threads, never blocks the
+   * event loop. Bad options reject (TypeError for shapes, Error for ranges), never throw.
+   */
+  memBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult>
+  // llama.cpp runner (bind_llama.cpp). Every slow call is an AsyncWorker; errors reject.
+  /** Load the CPU backend variants from libDir, then each extra (GPU) backend library; once per process. */
+  llamaInit(libDir: string, extraLibs: string[]): Promise<LlamaInitResult>
+  llamaLoadModel(params: LlamaModelParams): Promise<{handle: LlamaModelHandle; info: LlamaModelInfo; log: string[]}>
+  llamaDisposeModel(model: LlamaModelHandle): void
+  llamaCreateContext(model: LlamaModelHandle, params: LlamaContextParams): Promise<{handle: LlamaContextHandle; nCtx: number; nBatch: number; nUbatch: number; threads: number; log: string[]}>
+  /** Stops a call in flight at its next step, then frees. */
+  llamaDisposeContext(ctx: LlamaContextHandle): void
+  /** Ask a running bench/generate to stop after the current step (Ctrl-C). */
+  llamaStop(ctx: LlamaContextHandle): void
+  /** llama-bench semantics; onRep after each finished repetition; resolves with raw ns per repetition. */
+  llamaBench(ctx: LlamaContextHandle, spec: LlamaBenchSpec, onRep: (r: {index: number; ns: number}) => void): Promise<{samplesNs: number[]; stopped: boolean}>
+  /** Streams text pieces (whole UTF-8 characters) through onPiece. */
+  llamaGenerate(ctx: LlamaContextHandle, spec: LlamaGenerateSpec, onPiece: (text: string) => void): Promise<LlamaGenerateResult>
+  // synthetic models (bind_synth.cpp). Both AsyncWorkers; errors reject with one-line messages.
+  /** Write a synthetic GGUF (random weights, ggml's GGUF writer, llama_model_quantize). */
+  synth(spec: SynthNativeSpec, onProgress?: (p: SynthNativeProgress) => void): Promise<SynthNativeResult>
+  /** Load a GGUF with llama.cpp (CPU backends from libDir), decode `prompt` once, check the logits. */
+  synthCheck(path: string, prompt: string, libDir: string, threads?: number): Promise<SynthCheckResult>
 }
 
 let cached: MoerigAddon | undefined

@@ -37,11 +37,15 @@ export const hardwareProfileSchema = {
         microarchitecture: nullableString,
         family: nullableInt,
         modelNumber: nullableInt,
+        stepping: nullableInt,
         sockets: {type: 'integer', minimum: 1},
         /** Physical cores, all sockets. */
         cores: {type: 'integer', minimum: 1},
         /** Hardware threads, all sockets. */
         threads: {type: 'integer', minimum: 1},
+        coresPerSocket: nullableInt,
+        threadsPerCore: nullableInt,
+        /** Totals over all instances (all sockets), as lscpu prints them. */
         l2Bytes: nullableInt,
         l3Bytes: nullableInt,
         baseMHz: nullableNumber,
@@ -85,6 +89,8 @@ export const hardwareProfileSchema = {
       properties: {
         totalBytes: {type: 'integer', minimum: 1},
         availableBytes: nullableInt,
+        /** Sum of the DIMM sizes (MemTotal is smaller: firmware and kernel reservations). */
+        installedBytes: nullableInt,
         dimms: {
           type: 'array',
           items: {
@@ -140,6 +146,10 @@ export const hardwareProfileSchema = {
           deviceId: {type: 'string', pattern: '^0x[0-9a-f]{4}$'},
           pciAddress: nullableString,
           pciClass: nullableString,
+          /** PCI subsystem "0xVVVV:0xDDDD" (board maker's id). */
+          subsystemId: nullableString,
+          /** The CPU's own graphics (Intel iGPU at 0000:00:02.0). */
+          integrated: {type: 'boolean'},
           driver: nullableString,
           vramBytes: nullableInt,
           vramFreeBytes: nullableInt,
@@ -160,9 +170,13 @@ export const hardwareProfileSchema = {
               maxBandwidthGBs: nullableNumber,
               currentSpeed: nullableString,
               maxSpeed: nullableString,
+              /** PCI address whose link this is: the first device below the root port (an Arc card's switch). */
+              linkAt: nullableString,
             },
           },
           numaNode: nullableInt,
+          /** CPUs local to the GPU's PCIe root (local_cpulist). */
+          localCpus: {type: ['array', 'null'], items: {type: 'integer', minimum: 0}},
           provenance: provenanceMap,
         },
       },
@@ -216,7 +230,15 @@ export const hardwareProfileSchema = {
         addGBs: {type: 'number', minimum: 0},
         triadGBs: {type: 'number', minimum: 0},
         threads: {type: 'integer', minimum: 1},
+        /** Working set of the all-nodes run: 3 arrays × arrayBytesPerThread × threads. */
         arrayBytes: {type: 'integer', minimum: 1},
+        arrayBytesPerThread: {type: 'integer', minimum: 1},
+        measuredAt: {type: 'string', format: 'date-time'},
+        /** What ran natively, e.g. "avx512f, non-temporal stores". */
+        kernels: {type: 'string'},
+        /** madvise(MADV_HUGEPAGE) accepted / mbind to the thread's node accepted, for every array. */
+        hugePages: {type: 'boolean'},
+        numaBind: {type: 'boolean'},
         repetitions: {type: 'integer', minimum: 1},
         perNode: {
           type: 'array',
@@ -242,3 +264,62 @@ export const hardwareProfileSchema = {
 
 export type HardwareProfile = FromSchema<typeof hardwareProfileSchema>
 export type Gpu = HardwareProfile['gpus'][number]
+
+/** `moerig profiles --json`: every profile file in the folder with its validity. */
+export const profileListSchema = {
+  $id: 'moerig/hardware-profile-list',
+  type: 'object',
+  additionalProperties: false,
+  required: ['dir', 'profiles'],
+  properties: {
+    dir: {type: 'string'},
+    profiles: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['file', 'id', 'name', 'valid', 'error', 'gpus'],
+        properties: {
+          file: {type: 'string'},
+          id: nullableString,
+          name: nullableString,
+          valid: {type: 'boolean'},
+          /** One line: the file, the JSON path and what was expected; null when valid. */
+          error: nullableString,
+          cpu: nullableString,
+          memoryBytes: nullableInt,
+          theoreticalBandwidthGBs: nullableNumber,
+          gpus: {type: 'array', items: {type: 'string'}},
+        },
+      },
+    },
+  },
+} as const
+
+export type ProfileList = FromSchema<typeof profileListSchema>
+
+/** `moerig profiles validate FILE… --json`. */
+export const profileValidationSchema = {
+  $id: 'moerig/hardware-profile-validation',
+  type: 'object',
+  additionalProperties: false,
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['file', 'valid', 'errors'],
+        properties: {
+          file: {type: 'string'},
+          valid: {type: 'boolean'},
+          /** Every problem, one line each ("/gpus/0/vramBytes must be integer"). */
+          errors: {type: 'array', items: {type: 'string'}},
+        },
+      },
+    },
+  },
+} as const
+
+export type ProfileValidation = FromSchema<typeof profileValidationSchema>

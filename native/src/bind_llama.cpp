@@ -1,0 +1,396 @@
+// Binding of the runner engine (engine.h): JS values ⇄ plain structs, slow calls on worker threads.
+// Handles are Napi::External over shared_ptr holders so that dispose() frees deterministically
+// while a call still in flight keeps what it uses alive until it returns.
+// Typed on the TS side in src/runner/addon.ts (llama section).
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+
+#include "engine.h"
+
+using namespace moerig;
+
+namespace {
+
+struct ModelHandle {
+    std::shared_ptr<Model> m;
+};
+struct CtxHandle {
+    std::shared_ptr<Model>   m; // declared first: destroyed after the context
+    std::shared_ptr<Context> c;
+};
+
+// ---------------------------------------------------------------- JS → struct helpers
+
+int get_int(const Napi::Object & o, const char * k, int d) {
+    Napi::Value v = o.Get(k);
+    return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : d;
+}
+double get_num(const Napi::Object & o, const char * k, double d) {
+    Napi::Value v = o.Get(k);
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+}
+bool get_bool(const Napi::Object & o, const char * k, bool d) {
+    Napi::Value v = o.Get(k);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : d;
+}
+std::string get_str(const Napi::Object & o, const char * k, const std::string & d) {
+    Napi::Value v = o.Get(k);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : d;
+}
+Napi::Object arg_obj(const Napi::CallbackInfo & info, size_t i, const char * what) {
+    if (info.Length() <= i || !info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an object");
+    return info[i].As<Napi::Object>();
+}
+template <typename H>
+H * arg_handle(const Napi::CallbackInfo & info, size_t i, const char * what) {
+    if (info.Length() <= i || !info[i].IsExternal()) throw Napi::TypeError::New(info.Env(), std::string(what) + " handle expected");
+    return info[i].As<Napi::External<H>>().Data();
+}
+
+Napi::Array str_array(Napi::Env env, const std::vector<std::string> & v) {
+    Napi::Array a = Napi::Array::New(env, v.size());
+    for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t) i, Napi::String::New(env, v[i]));
+    return a;
+}
+
+// ---------------------------------------------------------------- promise workers
+
+// Runs `work` on a worker thread; resolves with `done(env)` or rejects with the exception text.
+class PromiseWorker : public Napi::AsyncWorker {
+  public:
+    PromiseWorker(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done)
+        : Napi::AsyncWorker(env, "moerig:llama"), work_(std::move(work)), done_(std::move(done)), d_(Napi::Promise::Deferred::New(env)) {}
+    Napi::Promise Promise() { return d_.Promise(); }
+    void Execute() override {
+        try {
+            work_();
+        } catch (const std::exception & e) {
+            SetError(e.what());
+        }
+    }
+    void OnOK() override { d_.Resolve(done_(Env())); }
+    void OnError(const Napi::Error & e) override { d_.Reject(e.Value()); }
+
+  private:
+    std::function<void()>                   work_;
+    std::function<Napi::Value(Napi::Env)>   done_;
+    Napi::Promise::Deferred                 d_;
+};
+
+Napi::Value run_async(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done) {
+    auto * w = new PromiseWorker(env, std::move(work), std::move(done));
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+}
+
+// A worker that streams items of T to a JS callback (AsyncProgressQueueWorker is node-addon-api's
+// ThreadSafeFunction-backed queue: every item arrives, in order, before the promise settles).
+template <typename T>
+class StreamWorker : public Napi::AsyncProgressQueueWorker<T> {
+  public:
+    using Progress = typename Napi::AsyncProgressQueueWorker<T>::ExecutionProgress;
+    StreamWorker(Napi::Env env, Napi::Function on_item, std::function<void(const Progress &)> work,
+                 std::function<Napi::Value(Napi::Env, const T *, size_t)> item_js, std::function<Napi::Value(Napi::Env)> done)
+        : Napi::AsyncProgressQueueWorker<T>(Napi::Function::New(env, [](const Napi::CallbackInfo &) {}), "moerig:llama-stream"),
+          on_item_(Napi::Persistent(on_item)), work_(std::move(work)), item_js_(std::move(item_js)), done_(std::move(done)),
+          d_(Napi::Promise::Deferred::New(env)) {}
+    Napi::Promise Promise() { return d_.Promise(); }
+    void Execute(const Progress & p) override {
+        try {
+            work_(p);
+        } catch (const std::exception & e) {
+            this->SetError(e.what());
+        }
+    }
+    void OnProgress(const T * data, size_t count) override {
+        Napi::Env env = this->Env();
+        Napi::HandleScope scope(env);
+        // one Send(data, count) arrives as one call: a whole text piece, or one bench repetition.
+        // An exception thrown by the JS callback must not be lost: it rejects the promise.
+        try {
+            on_item_.Call({item_js_(env, data, count)});
+        } catch (const Napi::Error & e) {
+            if (cb_error_.IsEmpty()) cb_error_ = Napi::Persistent(e.Value());
+        }
+    }
+    void OnOK() override {
+        if (!cb_error_.IsEmpty()) d_.Reject(cb_error_.Value());
+        else d_.Resolve(done_(this->Env()));
+    }
+    void OnError(const Napi::Error & e) override { d_.Reject(e.Value()); }
+
+  private:
+    Napi::FunctionReference                          on_item_;
+    std::function<void(const Progress &)>            work_;
+    std::function<Napi::Value(Napi::Env, const T *, size_t)> item_js_;
+    std::function<Napi::Value(Napi::Env)>            done_;
+    Napi::Promise::Deferred                          d_;
+    Napi::ObjectReference                            cb_error_;
+};
+
+// ---------------------------------------------------------------- init
+
+Napi::Value LlamaInit(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "libDir must be a string");
+    std::string lib_dir = info[0].As<Napi::String>().Utf8Value();
+    std::vector<std::string> extra;
+    if (info.Length() > 1 && info[1].IsArray()) {
+        Napi::Array a = info[1].As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); i++) extra.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+    }
+    auto st = std::make_shared<EngineState>();
+    return run_async(env, [=] { *st = engine_init(lib_dir, extra); }, [st](Napi::Env env) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("loaded", str_array(env, st->loaded));
+        o.Set("failed", str_array(env, st->failed));
+        Napi::Array devs = Napi::Array::New(env, st->devices.size());
+        for (size_t i = 0; i < st->devices.size(); i++) {
+            const DeviceInfo & d = st->devices[i];
+            Napi::Object x = Napi::Object::New(env);
+            x.Set("name", d.name);
+            x.Set("description", d.description);
+            x.Set("type", d.type);
+            x.Set("backend", d.backend);
+            x.Set("freeBytes", (double) d.free_bytes);
+            x.Set("totalBytes", (double) d.total_bytes);
+            devs.Set((uint32_t) i, x);
+        }
+        o.Set("devices", devs);
+        return o;
+    });
+}
+
+// ---------------------------------------------------------------- model
+
+Napi::Value LlamaLoadModel(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = arg_obj(info, 0, "model params");
+    ModelParams p;
+    p.path = get_str(o, "path", "");
+    if (p.path.empty()) throw Napi::TypeError::New(env, "model params: path is required");
+    p.n_gpu_layers = get_int(o, "nGpuLayers", 0);
+    p.split_mode = get_str(o, "splitMode", "layer");
+    p.main_gpu = get_int(o, "mainGpu", 0);
+    p.n_cpu_moe = get_int(o, "nCpuMoe", 0);
+    p.use_mmap = get_bool(o, "mmap", true);
+    p.use_mlock = get_bool(o, "mlock", false);
+    p.numa = get_str(o, "numa", "disabled");
+    Napi::Value ts = o.Get("tensorSplit");
+    if (ts.IsArray()) {
+        Napi::Array a = ts.As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); i++) p.tensor_split.push_back(a.Get(i).As<Napi::Number>().FloatValue());
+    }
+    Napi::Value ov = o.Get("tensorOverrides");
+    if (ov.IsArray()) {
+        Napi::Array a = ov.As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            Napi::Object x = a.Get(i).As<Napi::Object>();
+            p.overrides.push_back({get_str(x, "pattern", ""), get_str(x, "device", "")});
+        }
+    }
+    auto holder = std::make_shared<std::shared_ptr<Model>>();
+    return run_async(env, [=] { *holder = std::shared_ptr<Model>(model_load(p)); }, [holder](Napi::Env env) {
+        const Model & m = **holder;
+        auto * h = new ModelHandle{*holder};
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("handle", Napi::External<ModelHandle>::New(env, h, [](Napi::Env, ModelHandle * x) { delete x; }));
+        Napi::Object i = Napi::Object::New(env);
+        i.Set("desc", m.info.desc);
+        i.Set("arch", m.info.arch);
+        i.Set("name", m.info.name);
+        i.Set("sizeBytes", (double) m.info.size_bytes);
+        i.Set("nParams", (double) m.info.n_params);
+        i.Set("nLayer", m.info.n_layer);
+        i.Set("nExpert", m.info.n_expert);
+        i.Set("nExpertUsed", m.info.n_expert_used);
+        i.Set("nVocab", m.info.n_vocab);
+        i.Set("nCtxTrain", m.info.n_ctx_train);
+        o.Set("info", i);
+        o.Set("log", str_array(env, m.load_log));
+        return o;
+    });
+}
+
+Napi::Value LlamaDisposeModel(const Napi::CallbackInfo & info) {
+    arg_handle<ModelHandle>(info, 0, "model")->m.reset();
+    return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------- context
+
+Napi::Value LlamaCreateContext(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    ModelHandle * mh = arg_handle<ModelHandle>(info, 0, "model");
+    if (!mh->m) throw Napi::Error::New(env, "the model has been disposed");
+    Napi::Object o = arg_obj(info, 1, "context params");
+    ContextParams p;
+    p.n_ctx = get_int(o, "nCtx", 0);
+    p.n_batch = get_int(o, "nBatch", 2048);
+    p.n_ubatch = get_int(o, "nUbatch", 512);
+    p.type_k = get_str(o, "typeK", "f16");
+    p.type_v = get_str(o, "typeV", "f16");
+    p.flash_attn = get_str(o, "flashAttn", "auto");
+    p.threads = get_int(o, "threads", 0);
+    p.trace = get_bool(o, "trace", false);
+    auto model = mh->m;
+    auto holder = std::make_shared<std::shared_ptr<Context>>();
+    return run_async(env, [=] { *holder = std::shared_ptr<Context>(context_create(*model, p)); }, [holder, model](Napi::Env env) {
+        const Context & c = **holder;
+        auto * h = new CtxHandle{model, *holder};
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("handle", Napi::External<CtxHandle>::New(env, h, [](Napi::Env, CtxHandle * x) { delete x; }));
+        o.Set("nCtx", c.n_ctx);
+        o.Set("nBatch", c.n_batch);
+        o.Set("nUbatch", c.n_ubatch);
+        o.Set("threads", c.threads);
+        o.Set("log", str_array(env, c.create_log));
+        return o;
+    });
+}
+
+Napi::Value LlamaDisposeContext(const Napi::CallbackInfo & info) {
+    CtxHandle * h = arg_handle<CtxHandle>(info, 0, "context");
+    if (h->c) h->c->stop = true; // a call in flight stops at its next step, then frees
+    h->c.reset();
+    h->m.reset();
+    return info.Env().Undefined();
+}
+
+Napi::Value LlamaStop(const Napi::CallbackInfo & info) {
+    CtxHandle * h = arg_handle<CtxHandle>(info, 0, "context");
+    if (h->c) h->c->stop = true;
+    return info.Env().Undefined();
+}
+
+std::shared_ptr<Context> live_context(const Napi::CallbackInfo & info) {
+    CtxHandle * h = arg_handle<CtxHandle>(info, 0, "context");
+    if (!h->c) throw Napi::Error::New(info.Env(), "the context has been disposed");
+    return h->c;
+}
+
+Napi::Function arg_fn(const Napi::CallbackInfo & info, size_t i, const char * what) {
+    if (info.Length() <= i || !info[i].IsFunction()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a function");
+    return info[i].As<Napi::Function>();
+}
+
+// ---------------------------------------------------------------- bench
+
+struct RepMsg {
+    int      index;
+    uint64_t ns;
+};
+
+Napi::Value LlamaBench(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto ctx = live_context(info);
+    Napi::Object o = arg_obj(info, 1, "bench spec");
+    BenchSpec s;
+    s.n_prompt = get_int(o, "nPrompt", 0);
+    s.n_gen = get_int(o, "nGen", 0);
+    s.reps = get_int(o, "reps", 5);
+    s.warmup = get_bool(o, "warmup", true);
+    if (s.n_prompt < 0 || s.n_gen < 0 || s.n_prompt + s.n_gen == 0) throw Napi::RangeError::New(env, "bench: nPrompt or nGen must be > 0");
+    if (s.reps < 1) throw Napi::RangeError::New(env, "bench: reps must be >= 1");
+    Napi::Function on_rep = arg_fn(info, 2, "onRep");
+    auto samples = std::make_shared<std::vector<uint64_t>>();
+    using W = StreamWorker<RepMsg>;
+    auto * w = new W(
+        env, on_rep,
+        [ctx, s, samples](const W::Progress & p) {
+            *samples = bench_run(*ctx, s, [&](int i, uint64_t ns) {
+                RepMsg m{i, ns};
+                p.Send(&m, 1);
+            });
+        },
+        [](Napi::Env env, const RepMsg * msg, size_t) {
+            const RepMsg & m = *msg;
+            Napi::Object x = Napi::Object::New(env);
+            x.Set("index", m.index);
+            x.Set("ns", (double) m.ns);
+            return (Napi::Value) x;
+        },
+        [samples, ctx](Napi::Env env) {
+            Napi::Object o = Napi::Object::New(env);
+            Napi::Array a = Napi::Array::New(env, samples->size());
+            for (size_t i = 0; i < samples->size(); i++) a.Set((uint32_t) i, (double) (*samples)[i]);
+            o.Set("samplesNs", a);
+            o.Set("stopped", ctx->stop.load());
+            return (Napi::Value) o;
+        });
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+}
+
+// ---------------------------------------------------------------- generate
+
+Napi::Value LlamaGenerate(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto ctx = live_context(info);
+    Napi::Object o = arg_obj(info, 1, "generate spec");
+    GenerateSpec s;
+    s.prompt = get_str(o, "prompt", "");
+    s.n_predict = get_int(o, "nPredict", 128);
+    s.temperature = (float) get_num(o, "temperature", 0.0);
+    s.seed = (uint32_t) get_num(o, "seed", 0);
+    s.top_k = get_int(o, "topK", 40);
+    s.top_p = (float) get_num(o, "topP", 0.95);
+    if (s.n_predict < 1) throw Napi::RangeError::New(env, "generate: nPredict must be >= 1");
+    Napi::Function on_piece = arg_fn(info, 2, "onPiece");
+    auto res = std::make_shared<GenerateResult>();
+    using W = StreamWorker<char>;
+    auto * w = new W(
+        env, on_piece,
+        [ctx, s, res](const W::Progress & p) {
+            *res = generate(*ctx, s, [&](const std::string & piece) { p.Send(piece.data(), piece.size()); });
+        },
+        [](Napi::Env env, const char * text, size_t n) { return (Napi::Value) Napi::String::New(env, text, n); },
+        [res](Napi::Env env) {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("nPrompt", res->n_prompt);
+            o.Set("nGen", res->n_gen);
+            o.Set("nDecode", res->n_decode);
+            o.Set("promptNs", (double) res->prompt_ns);
+            o.Set("decodeNs", (double) res->decode_ns);
+            o.Set("stopReason", res->stop_reason);
+            if (res->has_trace) {
+                const TraceResult & t = res->trace;
+                Napi::Object tr = Napi::Object::New(env);
+                Napi::Array layers = Napi::Array::New(env, t.layers.size());
+                for (size_t i = 0; i < t.layers.size(); i++) layers.Set((uint32_t) i, t.layers[i]);
+                tr.Set("layers", layers);
+                tr.Set("k", t.k);
+                tr.Set("nTokens", t.n_tokens);
+                auto ids = Napi::Uint16Array::New(env, t.ids.size());
+                std::copy(t.ids.begin(), t.ids.end(), ids.Data());
+                tr.Set("ids", ids);
+                if (!t.weights.empty()) {
+                    auto w = Napi::Float32Array::New(env, t.weights.size());
+                    std::copy(t.weights.begin(), t.weights.end(), w.Data());
+                    tr.Set("weights", w);
+                }
+                o.Set("trace", tr);
+            }
+            return (Napi::Value) o;
+        });
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+}
+
+} // namespace
+
+void RegisterLlama(Napi::Env env, Napi::Object exports) {
+    exports.Set("llamaInit", Napi::Function::New(env, LlamaInit));
+    exports.Set("llamaLoadModel", Napi::Function::New(env, LlamaLoadModel));
+    exports.Set("llamaDisposeModel", Napi::Function::New(env, LlamaDisposeModel));
+    exports.Set("llamaCreateContext", Napi::Function::New(env, LlamaCreateContext));
+    exports.Set("llamaDisposeContext", Napi::Function::New(env, LlamaDisposeContext));
+    exports.Set("llamaStop", Napi::Function::New(env, LlamaStop));
+    exports.Set("llamaBench", Napi::Function::New(env, LlamaBench));
+    exports.Set("llamaGenerate", Napi::Function::New(env, LlamaGenerate));
+}

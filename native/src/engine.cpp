@@ -1,0 +1,586 @@
+// The runner engine over llama.cpp's public C API. See engine.h for the shapes.
+#include "engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <stdexcept>
+
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml.h"
+#include "llama.h"
+
+namespace moerig {
+
+using std::runtime_error;
+using std::string;
+
+static uint64_t now_ns() {
+    return (uint64_t) std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// ---------------------------------------------------------------- log capture
+
+// llama.cpp logs in fragments (GGML_LOG_LEVEL_CONT continues a line); we join them into lines.
+// Warnings and errors also go to stderr: in the runner child process that is a pipe the CLI
+// reads back when the child dies, so an abort comes with llama.cpp's last words.
+static std::mutex               g_log_mu;
+static std::vector<string>      g_log_lines;
+static string                   g_log_partial;
+static string                   g_last_error;
+static bool                     g_log_echo_all = false;
+
+static void log_cb(enum ggml_log_level level, const char * text, void *) {
+    if (level == GGML_LOG_LEVEL_DEBUG || text == nullptr) return;
+    if (g_log_echo_all || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) {
+        fputs(text, stderr);
+    }
+    std::lock_guard<std::mutex> lk(g_log_mu);
+    g_log_partial += text;
+    size_t nl;
+    while ((nl = g_log_partial.find('\n')) != string::npos) {
+        string line = g_log_partial.substr(0, nl);
+        g_log_partial.erase(0, nl + 1);
+        if (level == GGML_LOG_LEVEL_ERROR && !line.empty()) g_last_error = line;
+        if (g_log_lines.size() < 20000) g_log_lines.push_back(std::move(line));
+    }
+}
+
+std::vector<string> log_take() {
+    std::lock_guard<std::mutex> lk(g_log_mu);
+    std::vector<string> out;
+    out.swap(g_log_lines);
+    return out;
+}
+
+static string last_error_take() {
+    std::lock_guard<std::mutex> lk(g_log_mu);
+    string e = g_last_error;
+    g_last_error.clear();
+    // "llama_model_load: error loading model: …" → keep the part after the function name
+    size_t p = e.find(": ");
+    if (p != string::npos && p < 40) e = e.substr(p + 2);
+    return e;
+}
+
+// ---------------------------------------------------------------- backends
+
+static std::mutex  g_init_mu;
+static bool        g_inited = false;
+static EngineState g_state;
+
+static const char * dev_type_name(enum ggml_backend_dev_type t) {
+    switch (t) {
+        case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+        case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+        case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+        default: return "accel";
+    }
+}
+
+EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs) {
+    std::lock_guard<std::mutex> lk(g_init_mu);
+    if (g_inited) return g_state;
+    g_log_echo_all = getenv("MOERIG_LLAMA_LOG") != nullptr;
+    llama_log_set(log_cb, nullptr); // also sets ggml's logger
+    // CPU variants (libggml-cpu-<arch>.so): ggml picks the best one this CPU supports.
+    ggml_backend_load_all_from_path(lib_dir.c_str());
+    for (const auto & path : extra_libs) {
+        if (ggml_backend_load(path.c_str()) != nullptr) {
+            g_state.loaded.push_back(path);
+        } else {
+            string why = last_error_take();
+            g_state.failed.push_back(path + ": " + (why.empty() ? "ggml_backend_load failed" : why));
+        }
+    }
+    if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr) {
+        throw runtime_error("no CPU backend could be loaded from " + lib_dir);
+    }
+    llama_backend_init();
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        size_t free = 0, total = 0;
+        ggml_backend_dev_memory(dev, &free, &total);
+        g_state.devices.push_back({ggml_backend_dev_name(dev), ggml_backend_dev_description(dev),
+                                   dev_type_name(ggml_backend_dev_type(dev)),
+                                   ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)), free, total});
+    }
+    log_take(); // start/backends chatter is not part of any model's log
+    g_inited = true;
+    return g_state;
+}
+
+static void require_init() {
+    std::lock_guard<std::mutex> lk(g_init_mu);
+    if (!g_inited) throw runtime_error("engine not initialised (call llamaInit first)");
+}
+
+// ---------------------------------------------------------------- model
+
+Model::~Model() {
+    if (model) llama_model_free(model);
+}
+
+static string lower(string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return (char) std::tolower(c); });
+    return s;
+}
+
+// A device name ("CPU", "Vulkan0", case-insensitive) or a buffer-type name ("CUDA_Host") → buffer type.
+static ggml_backend_buffer_type_t resolve_buft(const string & device) {
+    if (lower(device) == "cpu") return ggml_backend_cpu_buffer_type();
+    string names;
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
+        if (lower(ggml_backend_dev_name(dev)) == lower(device) || lower(ggml_backend_buft_name(buft)) == lower(device)) {
+            return buft;
+        }
+        names += (names.empty() ? "" : ", ") + string(ggml_backend_dev_name(dev));
+    }
+    throw runtime_error("unknown device \"" + device + "\" in a tensor override (available: " + names + ")");
+}
+
+static ggml_numa_strategy parse_numa(const string & s) {
+    if (s == "disabled" || s.empty()) return GGML_NUMA_STRATEGY_DISABLED;
+    if (s == "distribute") return GGML_NUMA_STRATEGY_DISTRIBUTE;
+    if (s == "isolate") return GGML_NUMA_STRATEGY_ISOLATE;
+    if (s == "numactl") return GGML_NUMA_STRATEGY_NUMACTL;
+    if (s == "mirror") return GGML_NUMA_STRATEGY_MIRROR;
+    throw runtime_error("unknown NUMA strategy \"" + s + "\" (disabled, distribute, isolate, numactl, mirror)");
+}
+
+static int meta_int(const llama_model * m, const string & key, int dflt) {
+    char buf[64];
+    if (llama_model_meta_val_str(m, key.c_str(), buf, sizeof(buf)) < 0) return dflt;
+    return atoi(buf);
+}
+
+static string meta_str(const llama_model * m, const char * key) {
+    char buf[256];
+    if (llama_model_meta_val_str(m, key, buf, sizeof(buf)) < 0) return "";
+    return buf;
+}
+
+std::unique_ptr<Model> model_load(const ModelParams & p) {
+    require_init();
+    auto out = std::make_unique<Model>();
+    llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = p.n_gpu_layers;
+    if (p.split_mode == "none") mp.split_mode = LLAMA_SPLIT_MODE_NONE;
+    else if (p.split_mode == "layer") mp.split_mode = LLAMA_SPLIT_MODE_LAYER;
+    else if (p.split_mode == "row") mp.split_mode = LLAMA_SPLIT_MODE_ROW;
+    else throw runtime_error("unknown split mode \"" + p.split_mode + "\" (none, layer, row)");
+    mp.main_gpu = p.main_gpu;
+    mp.load_mode = p.use_mmap ? (p.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
+                              : (p.use_mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
+
+    // tensor_split must have llama_max_devices() entries
+    std::vector<float> split(llama_max_devices(), 0.0f);
+    if (p.tensor_split.size() > split.size()) {
+        throw runtime_error("tensor split has " + std::to_string(p.tensor_split.size()) + " entries; this build supports " +
+                            std::to_string(split.size()) + " devices");
+    }
+    std::copy(p.tensor_split.begin(), p.tensor_split.end(), split.begin());
+    if (!p.tensor_split.empty()) mp.tensor_split = split.data();
+
+    // -ot style overrides, then --n-cpu-moe style ones (llama.cpp applies the first match)
+    std::vector<llama_model_tensor_buft_override> ov;
+    out->patterns.reserve(p.overrides.size() + (size_t) std::max(0, p.n_cpu_moe));
+    std::vector<ggml_backend_buffer_type_t> bufts;
+    for (const auto & o : p.overrides) {
+        try {
+            std::regex re(o.pattern);
+        } catch (const std::regex_error & e) {
+            throw runtime_error("tensor override pattern \"" + o.pattern + "\" is not a valid regex (" + e.what() + ")");
+        }
+        out->patterns.push_back(o.pattern);
+        bufts.push_back(resolve_buft(o.device));
+    }
+    for (int i = 0; i < p.n_cpu_moe; i++) {
+        out->patterns.push_back("blk\\." + std::to_string(i) + "\\.ffn_(up|down|gate|gate_up)_(ch|)exps");
+        bufts.push_back(ggml_backend_cpu_buffer_type());
+    }
+    for (size_t i = 0; i < out->patterns.size(); i++) ov.push_back({out->patterns[i].c_str(), bufts[i]});
+    ov.push_back({nullptr, nullptr});
+    if (ov.size() > 1) mp.tensor_buft_overrides = ov.data();
+
+    static bool numa_done = false;
+    ggml_numa_strategy numa = parse_numa(p.numa);
+    if (numa != GGML_NUMA_STRATEGY_DISABLED && !numa_done) {
+        llama_numa_init(numa);
+        numa_done = true;
+    }
+
+    log_take();
+    last_error_take();
+    out->model = llama_model_load_from_file(p.path.c_str(), mp);
+    out->load_log = log_take();
+    if (out->model == nullptr) {
+        string why = last_error_take();
+        throw runtime_error("llama.cpp could not load " + p.path + (why.empty() ? "" : ": " + why));
+    }
+    llama_model * m = out->model;
+    char desc[256];
+    llama_model_desc(m, desc, sizeof(desc));
+    ModelInfo & info = out->info;
+    info.desc = desc;
+    info.arch = meta_str(m, "general.architecture");
+    info.name = meta_str(m, "general.name");
+    info.size_bytes = llama_model_size(m);
+    info.n_params = llama_model_n_params(m);
+    info.n_layer = llama_model_n_layer(m);
+    info.n_expert = meta_int(m, info.arch + ".expert_count", 0);
+    info.n_expert_used = meta_int(m, info.arch + ".expert_used_count", 0);
+    info.n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(m));
+    info.n_ctx_train = llama_model_n_ctx_train(m);
+    return out;
+}
+
+// ---------------------------------------------------------------- routing trace (eval callback)
+
+// Which tensor of the MoE gate this is, from its graph name "<base>-<il>"; 0 = not wanted.
+// Ranks of the weight tensors follow the graph order: the highest one seen is the final weight.
+enum TraceKind { TK_NONE = 0, TK_TOPK = 1, TK_W = 10, TK_W_SOFTMAX = 11, TK_W_NORM = 12, TK_W_SCALED = 13 };
+
+static int classify(const char * name, int * il) {
+    static const struct { const char * base; int kind; } bases[] = {
+        {"ffn_moe_topk-", TK_TOPK},         {"ffn_moe_weights-", TK_W},
+        {"ffn_moe_weights_softmax-", TK_W_SOFTMAX}, {"ffn_moe_weights_norm-", TK_W_NORM},
+        {"ffn_moe_weights_scaled-", TK_W_SCALED},
+    };
+    for (const auto & b : bases) {
+        size_t n = strlen(b.base);
+        if (strncmp(name, b.base, n) != 0) continue;
+        const char * d = name + n;
+        if (*d == '\0') return TK_NONE;
+        for (const char * q = d; *q; q++) if (*q < '0' || *q > '9') return TK_NONE; // "… (reshaped)" etc.
+        *il = atoi(d);
+        return b.kind;
+    }
+    return TK_NONE;
+}
+
+// Called by the scheduler: ask=true "do you want this tensor?", then ask=false with it computed.
+// ffn_moe_topk is a strided view of the argsort over all experts (row stride nb[1] = n_expert × 4),
+// so we copy ggml_nbytes() and index with the strides, never ne0 × ne1 contiguous ints.
+static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
+    auto * c = static_cast<Context *>(user);
+    int il = -1;
+    int kind = classify(t->name, &il);
+    if (ask) return kind != TK_NONE;
+    if (kind == TK_NONE) return true;
+    TraceCollector & tc = c->trace;
+    std::vector<uint8_t> buf(ggml_nbytes(t));
+    ggml_backend_tensor_get(t, buf.data(), 0, buf.size());
+    if (kind == TK_TOPK) {
+        if (t->type != GGML_TYPE_I32) return true;
+        const int k = (int) t->ne[0], rows = (int) t->ne[1];
+        tc.k = k;
+        auto & v = tc.ids[il];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < k; j++) v.push_back(*(const int32_t *) (buf.data() + r * t->nb[1] + j * t->nb[0]));
+        return true;
+    }
+    if (t->type != GGML_TYPE_F32) return true;
+    // weights come as [1, k, rows] (3-D) or [k, rows] (after the norm's reshape)
+    const int k = tc.k > 0 ? tc.k : (int) t->ne[0];
+    const bool three_d = t->ne[0] == 1 && t->ne[1] == k && (k > 1 || t->ne[2] > 1);
+    const int rows = (int) (three_d ? t->ne[2] : t->ne[1]);
+    const size_t sk = three_d ? t->nb[1] : t->nb[0], sr = three_d ? t->nb[2] : t->nb[1];
+    // a higher-ranked weight tensor for this block replaces the rows of the lower one of this ubatch
+    auto & rank = tc.weight_rank[il];
+    auto & w = tc.weights[il];
+    // (a lower rank than the last one seen starts the next ubatch: append)
+    if (kind > rank && rank != 0) w.resize(w.size() - (size_t) rows * k);
+    rank = kind;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < k; j++) w.push_back(*(const float *) (buf.data() + r * sr + j * sk));
+    return true;
+}
+
+// ---------------------------------------------------------------- context
+
+Context::~Context() {
+    if (ctx) llama_free(ctx);
+    if (pool && pool_free) pool_free(pool);
+}
+
+static ggml_type parse_type(const string & s) {
+    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+        const char * n = ggml_type_name((ggml_type) t);
+        if (n && lower(n) == lower(s)) return (ggml_type) t;
+    }
+    throw runtime_error("unknown KV cache type \"" + s + "\" (f16, bf16, f32, q8_0, q4_0, …)");
+}
+
+static bool abort_cb(void * user) {
+    return static_cast<Context *>(user)->stop.load();
+}
+
+std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
+    auto c = std::make_unique<Context>();
+    c->model = &m;
+    llama_context_params cp = llama_context_default_params();
+    const int threads = p.threads > 0 ? p.threads : cp.n_threads;
+    cp.n_ctx = (uint32_t) std::max(0, p.n_ctx);
+    cp.n_batch = (uint32_t) p.n_batch;
+    cp.n_ubatch = (uint32_t) p.n_ubatch;
+    cp.type_k = parse_type(p.type_k);
+    cp.type_v = parse_type(p.type_v);
+    if (p.flash_attn == "auto") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+    else if (p.flash_attn == "on") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    else if (p.flash_attn == "off") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    else throw runtime_error("unknown flash attention mode \"" + p.flash_attn + "\" (auto, on, off)");
+    cp.n_threads = cp.n_threads_batch = threads;
+    cp.abort_callback = abort_cb;
+    cp.abort_callback_data = c.get();
+    if (p.trace) {
+        cp.cb_eval = trace_cb;
+        cp.cb_eval_user_data = c.get();
+        c->tracing = true;
+    }
+    log_take();
+    last_error_take();
+    c->ctx = llama_init_from_model(m.model, cp);
+    c->create_log = log_take();
+    if (c->ctx == nullptr) {
+        string why = last_error_take();
+        throw runtime_error("llama.cpp could not create a context (n_ctx " + std::to_string(p.n_ctx) + ")" +
+                            (why.empty() ? "" : ": " + why));
+    }
+    c->threads = threads;
+    c->n_ctx = (int) llama_n_ctx(c->ctx);
+    c->n_batch = (int) llama_n_batch(c->ctx);
+    c->n_ubatch = (int) llama_n_ubatch(c->ctx);
+
+    // Our own thread pool, attached like llama-bench does (otherwise each graph compute would
+    // create and join its threads, which costs single-token decode steps dearly).
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    ggml_backend_reg_t reg = cpu ? ggml_backend_dev_backend_reg(cpu) : nullptr;
+    auto * tp_new = reg ? (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new") : nullptr;
+    auto * tp_free = reg ? (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free") : nullptr;
+    if (tp_new && tp_free) {
+        ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+        c->pool = tp_new(&tpp);
+        if (!c->pool) throw runtime_error("could not create a thread pool of " + std::to_string(threads) + " threads");
+        c->pool_free = tp_free;
+        llama_attach_threadpool(c->ctx, c->pool, nullptr);
+    }
+    llama_set_n_threads(c->ctx, threads, threads);
+    return c;
+}
+
+// ---------------------------------------------------------------- bench
+
+// llama_decode result: 0 ok, 2 aborted through our abort callback (Ctrl-C), else an error.
+static bool decode_or_throw(Context & c, llama_batch b, const char * what) {
+    int r = llama_decode(c.ctx, b);
+    if (r == 0) return true;
+    if (r == 2 || c.stop.load()) return false;
+    string why = last_error_take();
+    throw runtime_error(string("llama_decode failed during ") + what + " (code " + std::to_string(r) + ")" +
+                        (why.empty() ? "" : ": " + why));
+}
+
+// One prompt of n tokens in n_batch chunks, random tokens (BOS first if the vocab adds it).
+static bool run_prompt(Context & c, int n, std::mt19937 & rng) {
+    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
+    const int n_vocab = llama_vocab_n_tokens(vocab);
+    std::vector<llama_token> tokens(c.n_batch);
+    for (int done = 0; done < n;) {
+        int m = std::min(n - done, c.n_batch);
+        for (int i = 0; i < m; i++) tokens[i] = (int) (rng() % (uint32_t) n_vocab);
+        if (done == 0 && llama_vocab_get_add_bos(vocab)) tokens[0] = llama_vocab_bos(vocab);
+        if (!decode_or_throw(c, llama_batch_get_one(tokens.data(), m), "the prompt run")) return false;
+        done += m;
+    }
+    llama_synchronize(c.ctx);
+    return true;
+}
+
+// n single-token decode steps.
+static bool run_gen(Context & c, int n, std::mt19937 & rng) {
+    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
+    const int n_vocab = llama_vocab_n_tokens(vocab);
+    llama_token tok = llama_vocab_get_add_bos(vocab) ? llama_vocab_bos(vocab) : (int) (rng() % (uint32_t) n_vocab);
+    for (int i = 0; i < n; i++) {
+        if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "the generation run")) return false;
+        llama_synchronize(c.ctx);
+        tok = (int) (rng() % (uint32_t) n_vocab);
+    }
+    return true;
+}
+
+std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep) {
+    if (s.n_prompt + s.n_gen > c.n_ctx) {
+        throw runtime_error("test needs " + std::to_string(s.n_prompt + s.n_gen) + " tokens of context, the context has " +
+                            std::to_string(c.n_ctx));
+    }
+    std::mt19937 rng(1234);
+    llama_memory_t mem = llama_get_memory(c.ctx);
+    std::vector<uint64_t> samples;
+    llama_memory_clear(mem, false);
+    if (s.warmup) {
+        if (s.n_prompt > 0 && !run_prompt(c, s.n_prompt, rng)) return samples;
+        if (s.n_gen > 0 && !run_gen(c, 1, rng)) return samples;
+    }
+    for (int i = 0; i < s.reps && !c.stop.load(); i++) {
+        llama_memory_clear(mem, false);
+        uint64_t t0 = now_ns();
+        if (s.n_prompt > 0 && !run_prompt(c, s.n_prompt, rng)) break;
+        if (s.n_gen > 0 && !run_gen(c, s.n_gen, rng)) break;
+        uint64_t ns = now_ns() - t0;
+        samples.push_back(ns);
+        on_rep(i, ns);
+    }
+    return samples;
+}
+
+// ---------------------------------------------------------------- generate
+
+// Bytes of s that form complete UTF-8 sequences; a multi-byte character split across two tokens
+// is held back until its last byte arrives.
+static size_t utf8_complete(const string & s) {
+    size_t n = s.size();
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char ch = (unsigned char) s[n - back];
+        if ((ch & 0xC0) == 0x80) continue; // continuation byte
+        size_t need = (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 1;
+        return need > back ? n - back : n;
+    }
+    return n;
+}
+
+static TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) {
+    TraceResult tr;
+    tr.k = tc.k;
+    if (tc.ids.empty()) return tr;
+    int rows = expect_tokens;
+    for (const auto & [il, v] : tc.ids) {
+        tr.layers.push_back(il);
+        rows = std::min(rows, (int) (v.size() / (size_t) tc.k));
+    }
+    tr.n_tokens = rows;
+    const size_t L = tr.layers.size(), K = (size_t) tc.k;
+    tr.ids.resize((size_t) rows * L * K);
+    bool weights = true;
+    for (int il : tr.layers) {
+        auto it = tc.weights.find(il);
+        if (it == tc.weights.end() || it->second.size() < (size_t) rows * K) weights = false;
+    }
+    if (weights) tr.weights.resize(tr.ids.size());
+    for (size_t li = 0; li < L; li++) {
+        const auto & v = tc.ids.at(tr.layers[li]);
+        for (int t = 0; t < rows; t++)
+            for (size_t j = 0; j < K; j++) {
+                int32_t e = v[(size_t) t * K + j];
+                if (e < 0 || e > 65535) throw runtime_error("routing trace: expert id " + std::to_string(e) + " out of range");
+                tr.ids[((size_t) t * L + li) * K + j] = (uint16_t) e;
+            }
+        if (weights) {
+            const auto & w = tc.weights.at(tr.layers[li]);
+            for (int t = 0; t < rows; t++)
+                for (size_t j = 0; j < K; j++) tr.weights[((size_t) t * L + li) * K + j] = w[(size_t) t * K + j];
+        }
+    }
+    return tr;
+}
+
+GenerateResult generate(Context & c, const GenerateSpec & s, const std::function<void(const string &)> & on_piece) {
+    GenerateResult res;
+    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
+    int n = -llama_tokenize(vocab, s.prompt.c_str(), (int32_t) s.prompt.size(), nullptr, 0, true, true);
+    if (n <= 0) throw runtime_error("the prompt is empty after tokenization");
+    std::vector<llama_token> prompt(n);
+    if (llama_tokenize(vocab, s.prompt.c_str(), (int32_t) s.prompt.size(), prompt.data(), n, true, true) != n) {
+        throw runtime_error("tokenization of the prompt failed");
+    }
+    if (n >= c.n_ctx) {
+        throw runtime_error("the prompt has " + std::to_string(n) + " tokens; the context holds " + std::to_string(c.n_ctx));
+    }
+    res.n_prompt = n;
+    c.trace.clear();
+    llama_memory_clear(llama_get_memory(c.ctx), false);
+
+    llama_sampler * smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
+    struct SamplerGuard { llama_sampler * s; ~SamplerGuard() { llama_sampler_free(s); } } guard{smpl};
+    if (s.temperature <= 0.0f) {
+        llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+    } else {
+        llama_sampler_chain_add(smpl, llama_sampler_init_top_k(s.top_k));
+        llama_sampler_chain_add(smpl, llama_sampler_init_top_p(s.top_p, 1));
+        llama_sampler_chain_add(smpl, llama_sampler_init_temp(s.temperature));
+        llama_sampler_chain_add(smpl, llama_sampler_init_dist(s.seed));
+    }
+
+    // Prompt: output only for the last token, unless tracing (the last block computes only the
+    // rows whose output is requested, so the trace would miss the other prompt tokens there).
+    // Trace chunks stay small: every output row holds n_vocab logits.
+    const int chunk = c.tracing ? std::min(c.n_batch, 256) : c.n_batch;
+    llama_batch batch = llama_batch_init(chunk, 0, 1);
+    struct BatchGuard { llama_batch & b; ~BatchGuard() { llama_batch_free(b); } } bguard{batch};
+    uint64_t t0 = now_ns();
+    for (int done = 0; done < n;) {
+        int m = std::min(n - done, chunk);
+        batch.n_tokens = m;
+        for (int i = 0; i < m; i++) {
+            batch.token[i] = prompt[done + i];
+            batch.pos[i] = done + i;
+            batch.n_seq_id[i] = 1;
+            batch.seq_id[i][0] = 0;
+            batch.logits[i] = c.tracing || done + i == n - 1;
+        }
+        if (!decode_or_throw(c, batch, "the prompt")) {
+            res.stop_reason = "stopped";
+            return res;
+        }
+        done += m;
+    }
+    llama_synchronize(c.ctx);
+    res.prompt_ns = now_ns() - t0;
+
+    string pending;
+    int n_past = n;
+    llama_token tok = llama_sampler_sample(smpl, c.ctx, -1);
+    for (;;) {
+        if (c.stop.load()) { res.stop_reason = "stopped"; break; }
+        if (llama_vocab_is_eog(vocab, tok)) { res.stop_reason = "eog"; break; }
+        char buf[256];
+        int len = llama_token_to_piece(vocab, tok, buf, sizeof(buf), 0, false);
+        if (len > 0) pending.append(buf, (size_t) len);
+        size_t ok = utf8_complete(pending);
+        if (ok > 0) {
+            on_piece(pending.substr(0, ok));
+            pending.erase(0, ok);
+        }
+        res.n_gen++;
+        // the last token is decoded too when tracing, so the trace covers every generated token
+        if (res.n_gen >= s.n_predict && !c.tracing) { res.stop_reason = "length"; break; }
+        if (n_past >= c.n_ctx) { res.stop_reason = "context"; break; }
+        uint64_t t1 = now_ns();
+        if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "generation")) { res.stop_reason = "stopped"; break; }
+        llama_synchronize(c.ctx);
+        res.decode_ns += now_ns() - t1;
+        res.n_decode++;
+        n_past++;
+        if (res.n_gen >= s.n_predict) { res.stop_reason = "length"; break; }
+        tok = llama_sampler_sample(smpl, c.ctx, -1);
+    }
+    if (!pending.empty()) on_piece(pending);
+    if (c.tracing) {
+        res.trace = assemble_trace(c.trace, res.n_prompt + res.n_decode);
+        res.has_trace = true;
+        c.trace.clear();
+    }
+    return res;
+}
+
+} // namespace moerig

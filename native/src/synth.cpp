@@ -1,0 +1,613 @@
+// Synthetic GGUF models (see synth.h). Flow:
+//   1. copy the tokenizer.* keys of a vocab-only GGUF (real BPE vocabulary; n_vocab follows it),
+//   2. describe every tensor llama.cpp's loader expects for the arch (shapes as in
+//      src/models/deepseek2.cpp / qwen3moe.cpp, ggml ne order: ne0 = row length),
+//   3. write header (ggml's GGUF writer) + F16/F32 random data, streamed tensor by tensor so an
+//      r1-mini-sized model never has to fit in RAM,
+//   4. llama_model_quantize to the requested ftype (llama.cpp's own per-tensor type rules),
+//   5. re-read the result's header for the type histogram.
+#include "synth.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ggml.h"
+#include "ggml-backend.h"
+#include "gguf.h"
+#include "llama.h"
+
+namespace moerig {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+[[noreturn]] void fail(const std::string& msg) { throw SynthError(msg); }
+
+// ---------------------------------------------------------------- validation
+
+// Re-check in C++ what the TS side validated: llama.cpp GGML_ASSERTs (process abort) on several of
+// these, so nothing inconsistent may reach the loader or the quantizer.
+void check_spec(const SynthSpec& s) {
+  if (s.arch != "deepseek2" && s.arch != "qwen3moe") fail("unsupported arch \"" + s.arch + "\" (deepseek2, qwen3moe)");
+  static const char* quants[] = {"F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K"};
+  if (std::none_of(std::begin(quants), std::end(quants), [&](const char* q) { return s.quant == q; })) {
+    fail("unsupported quant \"" + s.quant + "\" (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K)");
+  }
+  if (s.out_path.empty()) fail("no output path");
+  if (s.quant != "F16" && (s.work_path.empty() || s.work_path == s.out_path)) fail("quantizing needs a separate work path");
+  auto pos = [](uint32_t v, const char* what) {
+    if (v == 0) fail(std::string(what) + " must be > 0");
+  };
+  pos(s.n_layer, "n_layer");
+  pos(s.n_embd, "n_embd");
+  pos(s.n_head, "n_head");
+  pos(s.n_ff_exp, "n_ff_exp");
+  pos(s.n_expert, "n_expert");
+  pos(s.n_expert_used, "n_expert_used");
+  pos(s.n_ctx_train, "n_ctx_train");
+  if (s.n_layer > 512) fail("n_layer must be <= 512 (LLAMA_MAX_LAYERS)");
+  if (s.n_expert > 512) fail("n_expert must be <= 512 (LLAMA_MAX_EXPERTS)");
+  if (s.n_expert_used > s.n_expert) fail("n_expert_used must be <= n_expert");
+  // Every row must be a whole number of Q8_0/Q4_0 blocks, or even the quantizer's fallbacks fail.
+  if (s.n_embd % 32 || s.n_ff_exp % 32) fail("n_embd and n_ff_exp must be multiples of 32");
+  if (s.arch == "deepseek2") {
+    pos(s.q_lora, "q_lora_rank");
+    pos(s.kv_lora, "kv_lora_rank");
+    pos(s.rope_dim, "rope_dim");
+    pos(s.nope_dim, "nope_dim");
+    pos(s.v_dim, "v_head_dim");
+    if (s.q_lora % 32 || s.kv_lora % 32 || s.nope_dim % 32 || (s.n_head * s.v_dim) % 32) {
+      fail("q_lora_rank, kv_lora_rank, nope_dim and n_head*v_head_dim must be multiples of 32");
+    }
+    if (s.rope_dim % 2) fail("rope_dim must be even");
+    // deepseek2's loader treats 26/27-layer files as "lite" (no q_lora): see load_arch_hparams.
+    if (s.n_layer == 26 || s.n_layer == 27) fail("deepseek2 with 26 or 27 blocks is read as a lite model; pick another n_layer");
+    if (s.n_dense_lead >= s.n_layer) fail("leading dense blocks must be fewer than n_layer");
+    if (s.n_dense_lead > 0 && (s.n_ff == 0 || s.n_ff % 32)) fail("n_ff must be a positive multiple of 32 when there are dense blocks");
+    if (s.n_expert_shared == 0) fail("deepseek2 needs at least one shared expert");
+    if (s.gating_func != 1 && s.gating_func != 2) fail("expert_gating_func must be 1 (softmax) or 2 (sigmoid)");
+    if (s.n_group > 1) {
+      if (s.n_group >= s.n_expert || s.n_expert % s.n_group) fail("expert_group_count must divide n_expert and be smaller than it");
+      if (s.n_group_used == 0 || s.n_group_used >= s.n_group) fail("expert_group_used_count must be in 1..expert_group_count-1");
+      if (s.n_expert / s.n_group < 2) fail("each expert group needs at least 2 experts (top-2 group scores)");
+      if (s.n_group_used * (s.n_expert / s.n_group) < s.n_expert_used) fail("the used groups hold fewer experts than n_expert_used");
+    }
+  } else {
+    pos(s.n_head_kv, "n_head_kv");
+    pos(s.head_dim, "head_dim");
+    if (s.n_head % s.n_head_kv) fail("n_head must be a multiple of n_head_kv");
+    if (s.head_dim % 32) fail("head_dim must be a multiple of 32");
+  }
+  if (s.yarn_factor < 0 || (s.yarn_factor > 0 && s.yarn_orig_ctx == 0)) fail("yarn needs a factor > 0 and an original context");
+}
+
+// ---------------------------------------------------------------- vocabulary
+
+struct GgufDeleter {
+  void operator()(gguf_context* c) const { gguf_free(c); }
+};
+using GgufPtr = std::unique_ptr<gguf_context, GgufDeleter>;
+
+struct GgmlDeleter {
+  void operator()(ggml_context* c) const { ggml_free(c); }
+};
+using GgmlPtr = std::unique_ptr<ggml_context, GgmlDeleter>;
+
+// tokenizer.* keys of the vocab file, in a context of their own (copied into the model with
+// gguf_set_kv), plus n_vocab = length of tokenizer.ggml.tokens.
+GgufPtr load_tokenizer(const std::string& path, uint32_t& n_vocab) {
+  // Check first: gguf_init_from_file would also print its own complaint to stderr.
+  if (access(path.c_str(), R_OK) != 0) fail("cannot read vocabulary GGUF " + path + " (" + std::strerror(errno) + ")");
+  gguf_init_params ip = {/*no_alloc =*/true, /*ctx =*/nullptr};
+  GgufPtr src(gguf_init_from_file(path.c_str(), ip));
+  if (!src) fail("cannot read vocabulary GGUF " + path);
+  const int64_t tok = gguf_find_key(src.get(), "tokenizer.ggml.tokens");
+  if (tok < 0 || gguf_get_kv_type(src.get(), tok) != GGUF_TYPE_ARRAY) fail("vocabulary GGUF " + path + " has no tokenizer.ggml.tokens");
+  n_vocab = static_cast<uint32_t>(gguf_get_arr_n(src.get(), tok));
+  if (n_vocab == 0) fail("vocabulary GGUF " + path + " has an empty token list");
+  GgufPtr out(gguf_init_empty());
+  gguf_set_kv(out.get(), src.get());
+  // Drop everything that is not the tokenizer (the vocab file's general.architecture, llama.* …).
+  for (int64_t i = gguf_get_n_kv(out.get()) - 1; i >= 0; --i) {
+    const std::string key = gguf_get_key(out.get(), i);
+    if (key.rfind("tokenizer.", 0) != 0) gguf_remove_key(out.get(), key.c_str());
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- tensor plan
+
+enum class Init { Weight, Ones, Bias, Embedding };
+
+struct TensorDef {
+  std::string name;
+  ggml_type type;
+  std::vector<int64_t> ne;  // ggml order: ne[0] is the row length
+  Init init;
+};
+
+struct Plan {
+  std::vector<TensorDef> tensors;
+  void w(const std::string& n, std::vector<int64_t> ne) { tensors.push_back({n, GGML_TYPE_F16, std::move(ne), Init::Weight}); }
+  void f32(const std::string& n, std::vector<int64_t> ne, Init i) { tensors.push_back({n, GGML_TYPE_F32, std::move(ne), i}); }
+};
+
+std::string blk(int i, const char* t) { return "blk." + std::to_string(i) + "." + t; }
+
+// Tensor list and shapes exactly as llama_model_deepseek2::load_arch_tensors creates them.
+Plan plan_deepseek2(const SynthSpec& s, int64_t n_vocab) {
+  Plan p;
+  const int64_t E = s.n_embd, H = s.n_head, rope = s.rope_dim, nope = s.nope_dim, v = s.v_dim;
+  const int64_t qk = nope + rope;
+  p.tensors.push_back({"token_embd.weight", GGML_TYPE_F16, {E, n_vocab}, Init::Embedding});
+  for (int i = 0; i < static_cast<int>(s.n_layer); ++i) {
+    p.f32(blk(i, "attn_norm.weight"), {E}, Init::Ones);
+    p.f32(blk(i, "attn_q_a_norm.weight"), {s.q_lora}, Init::Ones);
+    p.f32(blk(i, "attn_kv_a_norm.weight"), {s.kv_lora}, Init::Ones);
+    p.w(blk(i, "attn_q_a.weight"), {E, s.q_lora});
+    p.w(blk(i, "attn_q_b.weight"), {s.q_lora, H * qk});
+    p.w(blk(i, "attn_kv_a_mqa.weight"), {E, s.kv_lora + rope});
+    if (s.mla) {
+      p.w(blk(i, "attn_k_b.weight"), {nope, s.kv_lora, H});
+      p.w(blk(i, "attn_v_b.weight"), {s.kv_lora, v, H});
+    } else {
+      p.w(blk(i, "attn_kv_b.weight"), {s.kv_lora, H * (nope + v)});
+    }
+    p.w(blk(i, "attn_output.weight"), {H * v, E});
+    p.f32(blk(i, "ffn_norm.weight"), {E}, Init::Ones);
+    if (i < static_cast<int>(s.n_dense_lead)) {
+      p.w(blk(i, "ffn_gate.weight"), {E, s.n_ff});
+      p.w(blk(i, "ffn_down.weight"), {s.n_ff, E});
+      p.w(blk(i, "ffn_up.weight"), {E, s.n_ff});
+    } else {
+      const int64_t X = s.n_expert, F = s.n_ff_exp, Fs = int64_t(s.n_ff_exp) * s.n_expert_shared;
+      // The router stays F32 in real files (llama-quant never quantizes ffn_gate_inp).
+      p.f32(blk(i, "ffn_gate_inp.weight"), {E, X}, Init::Weight);
+      p.f32(blk(i, "exp_probs_b.bias"), {X}, Init::Bias);
+      p.w(blk(i, "ffn_gate_exps.weight"), {E, F, X});
+      p.w(blk(i, "ffn_down_exps.weight"), {F, E, X});
+      p.w(blk(i, "ffn_up_exps.weight"), {E, F, X});
+      p.w(blk(i, "ffn_gate_shexp.weight"), {E, Fs});
+      p.w(blk(i, "ffn_down_shexp.weight"), {Fs, E});
+      p.w(blk(i, "ffn_up_shexp.weight"), {E, Fs});
+    }
+  }
+  p.f32("output_norm.weight", {E}, Init::Ones);
+  p.w("output.weight", {E, n_vocab});
+  return p;
+}
+
+// As llama_model_qwen3moe::load_arch_tensors: separate q/k/v, per-head q/k norms, no shared expert.
+Plan plan_qwen3moe(const SynthSpec& s, int64_t n_vocab) {
+  Plan p;
+  const int64_t E = s.n_embd, D = s.head_dim, X = s.n_expert, F = s.n_ff_exp;
+  p.tensors.push_back({"token_embd.weight", GGML_TYPE_F16, {E, n_vocab}, Init::Embedding});
+  for (int i = 0; i < static_cast<int>(s.n_layer); ++i) {
+    p.f32(blk(i, "attn_norm.weight"), {E}, Init::Ones);
+    p.w(blk(i, "attn_q.weight"), {E, D * s.n_head});
+    p.w(blk(i, "attn_k.weight"), {E, D * s.n_head_kv});
+    p.w(blk(i, "attn_v.weight"), {E, D * s.n_head_kv});
+    p.w(blk(i, "attn_output.weight"), {D * s.n_head, E});
+    p.f32(blk(i, "attn_k_norm.weight"), {D}, Init::Ones);
+    p.f32(blk(i, "attn_q_norm.weight"), {D}, Init::Ones);
+    p.f32(blk(i, "ffn_norm.weight"), {E}, Init::Ones);
+    p.f32(blk(i, "ffn_gate_inp.weight"), {E, X}, Init::Weight);
+    p.w(blk(i, "ffn_gate_exps.weight"), {E, F, X});
+    p.w(blk(i, "ffn_down_exps.weight"), {F, E, X});
+    p.w(blk(i, "ffn_up_exps.weight"), {E, F, X});
+  }
+  p.f32("output_norm.weight", {E}, Init::Ones);
+  p.w("output.weight", {E, n_vocab});
+  return p;
+}
+
+// ---------------------------------------------------------------- metadata
+
+// Keys and value types as llama.cpp v0.4.0 reads them (src/llama-model.cpp load_hparams and the
+// arch's load_arch_hparams; names from src/llama-arch.cpp). get_key checks the GGUF type, so
+// counts are u32, scales f32, flags bool.
+void set_metadata(gguf_context* g, const SynthSpec& s, uint32_t n_vocab) {
+  const std::string a = s.arch;
+  auto k = [&](const char* suffix) { return a + "." + suffix; };
+  gguf_set_val_str(g, "general.architecture", a.c_str());
+  gguf_set_val_str(g, "general.type", "model");
+  gguf_set_val_str(g, "general.name", s.name.c_str());
+  gguf_set_val_u32(g, "general.file_type", LLAMA_FTYPE_MOSTLY_F16);
+  gguf_set_val_str(g, "moerig.synth.preset", s.preset.c_str());
+  gguf_set_val_u64(g, "moerig.synth.seed", s.seed);
+  gguf_set_val_str(g, "moerig.synth.note", "random weights for testing and benchmarking; output is meaningless");
+
+  gguf_set_val_u32(g, k("context_length").c_str(), s.n_ctx_train);
+  gguf_set_val_u32(g, k("embedding_length").c_str(), s.n_embd);
+  gguf_set_val_u32(g, k("block_count").c_str(), s.n_layer);
+  gguf_set_val_u32(g, k("attention.head_count").c_str(), s.n_head);
+  gguf_set_val_f32(g, k("rope.freq_base").c_str(), s.rope_freq_base);
+  gguf_set_val_f32(g, k("attention.layer_norm_rms_epsilon").c_str(), s.rms_eps);
+  gguf_set_val_u32(g, k("expert_count").c_str(), s.n_expert);
+  gguf_set_val_u32(g, k("expert_used_count").c_str(), s.n_expert_used);
+  gguf_set_val_u32(g, k("expert_feed_forward_length").c_str(), s.n_ff_exp);
+  gguf_set_val_u32(g, k("vocab_size").c_str(), n_vocab);
+
+  if (s.arch == "deepseek2") {
+    gguf_set_val_u32(g, k("feed_forward_length").c_str(), s.n_ff);
+    gguf_set_val_u32(g, k("leading_dense_block_count").c_str(), s.n_dense_lead);
+    gguf_set_val_u32(g, k("attention.q_lora_rank").c_str(), s.q_lora);
+    gguf_set_val_u32(g, k("attention.kv_lora_rank").c_str(), s.kv_lora);
+    gguf_set_val_u32(g, k("rope.dimension_count").c_str(), s.rope_dim);
+    if (s.mla) {
+      // What the current converter writes: MLA is stored as MQA over the latent (one KV head of
+      // kv_lora + rope), the decompressed head sizes go to the *_mla keys.
+      gguf_set_val_u32(g, k("attention.head_count_kv").c_str(), 1);
+      gguf_set_val_u32(g, k("attention.key_length").c_str(), s.kv_lora + s.rope_dim);
+      gguf_set_val_u32(g, k("attention.value_length").c_str(), s.kv_lora);
+      gguf_set_val_u32(g, k("attention.key_length_mla").c_str(), s.nope_dim + s.rope_dim);
+      gguf_set_val_u32(g, k("attention.value_length_mla").c_str(), s.v_dim);
+    } else {
+      // Legacy (pre-MLA) files: per-head K/V, no *_mla keys, attn_kv_b instead of attn_k_b/v_b.
+      gguf_set_val_u32(g, k("attention.head_count_kv").c_str(), s.n_head);
+      gguf_set_val_u32(g, k("attention.key_length").c_str(), s.nope_dim + s.rope_dim);
+      gguf_set_val_u32(g, k("attention.value_length").c_str(), s.v_dim);
+    }
+    gguf_set_val_u32(g, k("expert_shared_count").c_str(), s.n_expert_shared);
+    gguf_set_val_f32(g, k("expert_weights_scale").c_str(), s.expert_weights_scale);
+    gguf_set_val_bool(g, k("expert_weights_norm").c_str(), s.expert_weights_norm);
+    gguf_set_val_u32(g, k("expert_gating_func").c_str(), s.gating_func);
+    if (s.n_group > 1) {
+      gguf_set_val_u32(g, k("expert_group_count").c_str(), s.n_group);
+      gguf_set_val_u32(g, k("expert_group_used_count").c_str(), s.n_group_used);
+    }
+  } else {
+    gguf_set_val_u32(g, k("feed_forward_length").c_str(), s.n_ff ? s.n_ff : s.n_ff_exp * s.n_expert_used);
+    gguf_set_val_u32(g, k("attention.head_count_kv").c_str(), s.n_head_kv);
+    gguf_set_val_u32(g, k("attention.key_length").c_str(), s.head_dim);
+    gguf_set_val_u32(g, k("attention.value_length").c_str(), s.head_dim);
+  }
+  if (s.yarn_factor > 0) {
+    gguf_set_val_str(g, k("rope.scaling.type").c_str(), "yarn");
+    gguf_set_val_f32(g, k("rope.scaling.factor").c_str(), s.yarn_factor);
+    gguf_set_val_u32(g, k("rope.scaling.original_context_length").c_str(), s.yarn_orig_ctx);
+    if (s.yarn_log_mul > 0) gguf_set_val_f32(g, k("rope.scaling.yarn_log_multiplier").c_str(), s.yarn_log_mul);
+  }
+}
+
+// ---------------------------------------------------------------- random data
+
+// splitmix64: tiny, fast, and every chunk's stream is a pure function of (seed, tensor, chunk),
+// so the same spec always gives byte-identical files whatever the chunking order.
+inline uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// Uniform in [-amp, amp]: variance amp²/3. Weights use amp = sqrt(3 / fan_in) (unit-variance
+// outputs), so activations stay O(1) through the blocks and logits stay finite in F16.
+void fill_chunk(float* dst, int64_t n, Init init, int64_t fan_in, uint64_t stream) {
+  if (init == Init::Ones) {
+    std::fill(dst, dst + n, 1.0f);
+    return;
+  }
+  const float amp = init == Init::Bias ? 0.02f : init == Init::Embedding ? 1.0f : std::sqrt(3.0f / float(fan_in));
+  uint64_t st = stream;
+  for (int64_t i = 0; i < n; ++i) {
+    const float u = float(splitmix64(st) >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+    dst[i] = (2.0f * u - 1.0f) * amp;
+  }
+}
+
+constexpr int64_t kChunk = int64_t(1) << 22;  // elements generated per step (16 MiB of f32)
+
+struct FileCloser {
+  void operator()(FILE* f) const {
+    if (f) fclose(f);
+  }
+};
+
+void write_all(FILE* f, const void* data, size_t n, const std::string& path) {
+  if (n && fwrite(data, 1, n, f) != n) fail("cannot write " + path + " (" + std::strerror(errno) + ")");
+}
+
+// Header via ggml's GGUF writer, then every tensor's bytes at the offsets the writer assigned.
+void write_gguf(gguf_context* g, const Plan& plan, const SynthSpec& s, const std::string& path, const SynthProgressFn& progress) {
+  std::vector<char> iobuf(1 << 20);  // declared before f: it must outlive the FILE
+  std::unique_ptr<FILE, FileCloser> f(fopen(path.c_str(), "wb"));
+  if (!f) fail("cannot create " + path + " (" + std::strerror(errno) + ")");
+  setvbuf(f.get(), iobuf.data(), _IOFBF, iobuf.size());
+
+  std::vector<uint8_t> meta(gguf_get_meta_size(g));
+  gguf_get_meta_data(g, meta.data());
+  write_all(f.get(), meta.data(), meta.size(), path);
+
+  const size_t align = gguf_get_alignment(g);
+  std::vector<float> f32(kChunk);
+  std::vector<ggml_fp16_t> f16(kChunk);
+  std::vector<uint8_t> zeros(align, 0);
+  size_t written = 0;  // bytes of the data section so far
+  const int total = static_cast<int>(plan.tensors.size());
+  for (int ti = 0; ti < total; ++ti) {
+    const TensorDef& t = plan.tensors[ti];
+    const size_t want = gguf_get_tensor_offset(g, ti);
+    if (want != written) fail("internal: tensor offset mismatch for " + t.name);
+    int64_t n = 1;
+    for (int64_t d : t.ne) n *= d;
+    const uint64_t tseed = s.seed ^ fnv1a(t.name);
+    size_t bytes = 0;
+    for (int64_t off = 0, chunk = 0; off < n; off += kChunk, ++chunk) {
+      const int64_t m = std::min(kChunk, n - off);
+      uint64_t stream = tseed + 0x632BE59BD9B4E019ull * uint64_t(chunk + 1);
+      fill_chunk(f32.data(), m, t.init, t.ne[0], splitmix64(stream));
+      if (t.type == GGML_TYPE_F16) {
+        ggml_fp32_to_fp16_row(f32.data(), f16.data(), m);
+        write_all(f.get(), f16.data(), m * sizeof(ggml_fp16_t), path);
+        bytes += m * sizeof(ggml_fp16_t);
+      } else {
+        write_all(f.get(), f32.data(), m * sizeof(float), path);
+        bytes += m * sizeof(float);
+      }
+    }
+    const size_t padded = GGML_PAD(bytes, align);
+    write_all(f.get(), zeros.data(), padded - bytes, path);
+    written += padded;
+    if (progress) progress({"write", ti + 1, total, t.name});
+  }
+  if (fflush(f.get()) != 0) fail("cannot write " + path + " (" + std::strerror(errno) + ")");
+  FILE* raw = f.release();
+  if (fclose(raw) != 0) fail("cannot write " + path + " (" + std::strerror(errno) + ")");
+}
+
+// ---------------------------------------------------------------- quantization
+
+llama_ftype ftype_of(const std::string& q) {
+  if (q == "Q8_0") return LLAMA_FTYPE_MOSTLY_Q8_0;
+  if (q == "Q6_K") return LLAMA_FTYPE_MOSTLY_Q6_K;
+  if (q == "Q5_K_M") return LLAMA_FTYPE_MOSTLY_Q5_K_M;
+  if (q == "Q4_K_M") return LLAMA_FTYPE_MOSTLY_Q4_K_M;
+  if (q == "Q3_K_M") return LLAMA_FTYPE_MOSTLY_Q3_K_M;
+  if (q == "Q2_K") return LLAMA_FTYPE_MOSTLY_Q2_K;
+  return LLAMA_FTYPE_MOSTLY_F16;
+}
+
+// llama.cpp logs through one process-wide callback; while quantizing we own it: the per-tensor
+// "[  12/  30] blk.1.ffn_up_exps.weight …" lines become progress, warnings/errors are kept for the
+// error message, the rest is dropped (the CLI shows its own progress).
+struct QuantLog {
+  const SynthProgressFn* progress = nullptr;
+  std::string errors;
+  std::string line;
+};
+
+void quant_log_cb(ggml_log_level level, const char* text, void* user) {
+  auto* q = static_cast<QuantLog*>(user);
+  if (!text) return;
+  if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) {
+    if (q->errors.size() < 4096) q->errors += text;
+  }
+  if (level == GGML_LOG_LEVEL_CONT) return;
+  int idx = 0, total = 0;
+  char name[256] = {0};
+  if (std::sscanf(text, "[%d/%d] %255s", &idx, &total, name) == 3 && q->progress && *q->progress) {
+    (*q->progress)({"quantize", idx, total, name});
+  }
+}
+
+std::mutex g_log_mutex;  // one quantize (log owner) at a time
+
+void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
+  llama_model_quantize_params qp = llama_model_quantize_default_params();
+  qp.ftype = ftype_of(s.quant);
+  qp.nthread = s.threads;
+  QuantLog ql;
+  ql.progress = &progress;
+  uint32_t rc;
+  {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    ggml_log_callback prev_cb = nullptr, prev_ggml_cb = nullptr;
+    void* prev_ud = nullptr;
+    void* prev_ggml_ud = nullptr;
+    llama_log_get(&prev_cb, &prev_ud);
+    ggml_log_get(&prev_ggml_cb, &prev_ggml_ud);
+    llama_log_set(quant_log_cb, &ql);  // also routes ggml's log here
+    auto restore = [&] {
+      llama_log_set(prev_cb, prev_ud);
+      ggml_log_set(prev_ggml_cb, prev_ggml_ud);
+    };
+    try {
+      rc = llama_model_quantize(s.work_path.c_str(), s.out_path.c_str(), &qp);
+    } catch (...) {
+      restore();
+      throw;
+    }
+    restore();
+  }
+  if (rc != 0) {
+    std::string why = ql.errors;
+    why.erase(std::remove(why.begin(), why.end(), '\n'), why.end());
+    fail("llama_model_quantize failed" + (why.empty() ? std::string() : ": " + why));
+  }
+}
+
+// ---------------------------------------------------------------- result
+
+void read_back(const std::string& path, SynthResult& r) {
+  gguf_init_params ip = {/*no_alloc =*/true, /*ctx =*/nullptr};
+  GgufPtr g(gguf_init_from_file(path.c_str(), ip));
+  if (!g) fail("cannot re-read " + path);
+  r.tensor_count = static_cast<int>(gguf_get_n_tensors(g.get()));
+  r.params = 0;
+  for (int64_t i = 0; i < r.tensor_count; ++i) {
+    const int64_t* ne = gguf_get_tensor_ne(g.get(), i);
+    r.params += uint64_t(ne[0]) * ne[1] * ne[2] * ne[3];
+    r.type_counts[ggml_type_name(gguf_get_tensor_type(g.get(), i))]++;
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) fail("cannot stat " + path);
+  r.file_bytes = uint64_t(st.st_size);
+}
+
+}  // namespace
+
+SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress) {
+  const auto t0 = clock_type::now();
+  check_spec(spec);
+  SynthResult res;
+  GgufPtr tok = load_tokenizer(spec.vocab_path, res.n_vocab);
+
+  Plan plan = spec.arch == "deepseek2" ? plan_deepseek2(spec, res.n_vocab) : plan_qwen3moe(spec, res.n_vocab);
+
+  // Tensor descriptors only (no_alloc): gguf_add_tensor needs shape/type/name, the data is streamed.
+  ggml_init_params cp = {/*mem_size =*/ggml_tensor_overhead() * (plan.tensors.size() + 1), /*mem_buffer =*/nullptr, /*no_alloc =*/true};
+  GgmlPtr ctx(ggml_init(cp));
+  if (!ctx) fail("ggml_init failed");
+  GgufPtr g(gguf_init_empty());
+  set_metadata(g.get(), spec, res.n_vocab);
+  gguf_set_kv(g.get(), tok.get());
+  for (const TensorDef& t : plan.tensors) {
+    ggml_tensor* x = ggml_new_tensor(ctx.get(), t.type, static_cast<int>(t.ne.size()), t.ne.data());
+    ggml_set_name(x, t.name.c_str());
+    gguf_add_tensor(g.get(), x);
+  }
+
+  const bool quantizing = spec.quant != "F16";
+  const std::string& first = quantizing ? spec.work_path : spec.out_path;
+  try {
+    write_gguf(g.get(), plan, spec, first, progress);
+    if (quantizing) {
+      quantize(spec, progress);
+      unlink(spec.work_path.c_str());
+    }
+    read_back(spec.out_path, res);
+  } catch (...) {
+    unlink(first.c_str());
+    if (quantizing) unlink(spec.out_path.c_str());
+    throw;
+  }
+  res.seconds = seconds_since(t0);
+  return res;
+}
+
+// ---------------------------------------------------------------- check with llama.cpp
+
+namespace {
+
+std::once_flag g_backend_once;
+
+// CPU backend variants are separate libraries picked at run time (ggml_backend_load_all_from_path);
+// skip if some other part of the addon already registered them.
+void ensure_backends(const std::string& lib_dir) {
+  std::call_once(g_backend_once, [&] {
+    if (ggml_backend_reg_by_name("CPU") == nullptr) ggml_backend_load_all_from_path(lib_dir.c_str());
+    llama_backend_init();
+  });
+  if (ggml_backend_reg_by_name("CPU") == nullptr) fail("no CPU backend found in " + lib_dir);
+}
+
+struct CheckLog {
+  std::string errors;
+};
+
+void check_log_cb(ggml_log_level level, const char* text, void* user) {
+  auto* c = static_cast<CheckLog*>(user);
+  if (text && (level == GGML_LOG_LEVEL_ERROR) && c->errors.size() < 4096) c->errors += text;
+}
+
+}  // namespace
+
+SynthCheck synth_check(const std::string& path, const std::string& prompt, const std::string& lib_dir, int threads) {
+  SynthCheck r;
+  CheckLog cl;
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  // Own llama.cpp's (and ggml's) log while checking: keep errors for the message, drop the rest
+  // (including the backend loader's "loaded CPU backend" line).
+  ggml_log_callback prev_cb = nullptr, prev_ggml_cb = nullptr;
+  void* prev_ud = nullptr;
+  void* prev_ggml_ud = nullptr;
+  llama_log_get(&prev_cb, &prev_ud);
+  ggml_log_get(&prev_ggml_cb, &prev_ggml_ud);
+  llama_log_set(check_log_cb, &cl);
+  struct Restore {
+    ggml_log_callback cb, ggml_cb;
+    void *ud, *ggml_ud;
+    ~Restore() {
+      llama_log_set(cb, ud);
+      ggml_log_set(ggml_cb, ggml_ud);
+    }
+  } restore{prev_cb, prev_ggml_cb, prev_ud, prev_ggml_ud};
+  ensure_backends(lib_dir);
+
+  auto t0 = clock_type::now();
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  std::unique_ptr<llama_model, void (*)(llama_model*)> model(llama_model_load_from_file(path.c_str(), mp), llama_model_free);
+  if (!model) {
+    std::string why = cl.errors;
+    why.erase(std::remove(why.begin(), why.end(), '\n'), why.end());
+    fail("llama.cpp could not load " + path + (why.empty() ? "" : ": " + why));
+  }
+  char desc[256];
+  llama_model_desc(model.get(), desc, sizeof(desc));
+  r.desc = desc;
+  r.params = llama_model_n_params(model.get());
+  r.size = llama_model_size(model.get());
+  r.n_layer = llama_model_n_layer(model.get());
+  const llama_vocab* vocab = llama_model_get_vocab(model.get());
+  r.n_vocab = llama_vocab_n_tokens(vocab);
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = 256;
+  cp.n_batch = 256;
+  cp.n_ubatch = 256;
+  cp.n_threads = threads > 0 ? threads : 1;
+  cp.n_threads_batch = cp.n_threads;
+  std::unique_ptr<llama_context, void (*)(llama_context*)> ctx(llama_init_from_model(model.get(), cp), llama_free);
+  if (!ctx) fail("llama.cpp could not create a context for " + path);
+  r.load_seconds = seconds_since(t0);
+
+  std::vector<llama_token> toks(prompt.size() + 8);
+  int n = llama_tokenize(vocab, prompt.c_str(), static_cast<int32_t>(prompt.size()), toks.data(), static_cast<int32_t>(toks.size()), true, false);
+  if (n <= 0) fail("could not tokenize the check prompt");
+  if (n > 200) n = 200;
+  toks.resize(n);
+  r.n_tokens = n;
+  r.tokens.assign(toks.begin(), toks.end());
+
+  t0 = clock_type::now();
+  if (llama_decode(ctx.get(), llama_batch_get_one(toks.data(), n)) != 0) fail("llama_decode failed on " + path);
+  r.decode_seconds = seconds_since(t0);
+  const float* logits = llama_get_logits_ith(ctx.get(), -1);
+  if (!logits) fail("no logits after decode");
+  r.logits_finite = true;
+  float best = -INFINITY;
+  for (int i = 0; i < r.n_vocab; ++i) {
+    if (!std::isfinite(logits[i])) r.logits_finite = false;
+    if (logits[i] > best) {
+      best = logits[i];
+      r.top_token = i;
+    }
+  }
+  char piece[128];
+  const int np = llama_token_to_piece(vocab, r.top_token, piece, sizeof(piece), 0, true);
+  if (np > 0) r.top_piece.assign(piece, np);
+  return r;
+}
+
+}  // namespace moerig

@@ -1,0 +1,83 @@
+import {Args, Flags} from '@oclif/core'
+import {MoerigCommand} from '../lib/command.js'
+import {createProgress} from '../lib/progress.js'
+import {BENCH_DEFAULTS, benchTable, memoryLines, planLines, runBench} from '../runner/bench.js'
+import {intList, placementFlags, placementFromFlags} from '../runner/cliflags.js'
+import type {BenchResult} from '../schemas/bench.js'
+
+export default class Bench extends MoerigCommand {
+  static override summary = 'Measure prompt processing and generation speed, llama-bench style'
+
+  static override description = `pp<N> = one prompt batch of N tokens, tg<N> = N single-token decode steps; a warm-up run, then -r repetitions, t/s as mean ± sd.
+The model runs in a child process: a llama.cpp abort is one error line. Every result is saved under --runs-dir with provenance.
+--plan executes a plan's placement and context and prints planned vs measured memory per device and predicted vs measured t/s.
+Ctrl-C stops after the current repetition and keeps (and saves) the finished ones, marked partial.`
+
+  static override examples = [
+    '<%= config.bin %> bench model.gguf',
+    '<%= config.bin %> bench model.gguf -p 512 -n 128 -r 5 -t 16',
+    '<%= config.bin %> bench model.gguf --plan plan.json',
+    '<%= config.bin %> bench model.gguf --n-gpu-layers 99 --override-tensor "exps=CPU"',
+  ]
+
+  static override args = {
+    model: Args.string({description: 'GGUF model file (optional with --plan when the plan names it)', required: false}),
+  }
+
+  static override flags = {
+    'n-prompt': Flags.string({char: 'p', description: 'prompt tokens per pp test, comma list; 0 = no pp test', default: String(BENCH_DEFAULTS.nPrompt), helpValue: 'N'}),
+    'n-gen': Flags.string({char: 'n', description: 'generated tokens per tg test, comma list; 0 = no tg test', default: String(BENCH_DEFAULTS.nGen), helpValue: 'N'}),
+    repetitions: Flags.integer({char: 'r', description: 'repetitions per test', default: BENCH_DEFAULTS.reps, min: 1}),
+    threads: Flags.integer({char: 't', description: 'threads (default: physical cores, or the plan\'s)', min: 1}),
+    'batch-size': Flags.integer({description: 'logical batch size (llama.cpp -b)', min: 1}),
+    'ubatch-size': Flags.integer({description: 'physical batch size (llama.cpp -ub)', min: 1}),
+    'cache-type-k': Flags.string({description: 'K cache type (f16, bf16, q8_0, q4_0 …)'}),
+    'cache-type-v': Flags.string({description: 'V cache type'}),
+    'flash-attn': Flags.string({description: 'flash attention', options: ['auto', 'on', 'off']}),
+    'no-warmup': Flags.boolean({description: 'skip the warm-up run'}),
+    plan: Flags.string({description: 'execute this plan (JSON from moerig plan): placement, context, threads', helpValue: 'FILE'}),
+    force: Flags.boolean({description: 'run a plan even though it does not fit'}),
+    'runs-dir': Flags.string({description: 'where results are saved', default: 'reports/runs', helpValue: 'DIR'}),
+    'no-save': Flags.boolean({description: 'do not save the result'}),
+    ...placementFlags,
+  }
+
+  async run(): Promise<BenchResult> {
+    const {args, flags} = await this.parse(Bench)
+    const progress = createProgress(this.interactive)
+    const placementGiven = this.argv.some((a) => Object.keys(placementFlags).some((k) => a === `--${k}` || a.startsWith(`--${k}=`)))
+    const result = await runBench({
+      path: args.model,
+      nPrompt: intList('-p', flags['n-prompt']),
+      nGen: intList('-n', flags['n-gen']),
+      reps: flags.repetitions,
+      threads: flags.threads,
+      warmup: !flags['no-warmup'],
+      nBatch: flags['batch-size'],
+      nUbatch: flags['ubatch-size'],
+      typeK: flags['cache-type-k'],
+      typeV: flags['cache-type-v'],
+      flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
+      // with --plan the plan's placement wins; flags given anyway are kept only where it says nothing
+      placement: flags.plan && !placementGiven ? {mmap: !flags['no-mmap'], mlock: flags.mlock} : placementFromFlags(flags),
+      plan: flags.plan ? {path: flags.plan, force: flags.force} : undefined,
+      runsDir: flags['no-save'] ? null : flags['runs-dir'],
+    }, {
+      onPhase: (label, total) => progress.phase(label, total),
+      onRep: (test, i, reps, tps) => {
+        progress.update(i + 1, `${test}: ${i + 1}/${reps} repetitions, last ${tps.toFixed(2)} t/s`)
+      },
+      onInterrupt: () => progress.step('stopping after the current repetition (Ctrl-C again to abort)'),
+    })
+    progress.done()
+    this.log(benchTable(result))
+    this.log('')
+    for (const l of memoryLines(result.memory)) this.log(l)
+    if (result.plan) for (const l of planLines(result.plan)) this.log(l)
+    this.log(`llama.cpp ${result.provenance.llamaRelease}, ${result.provenance.backend}, ${result.provenance.cpu}, ${result.config.threads} threads`)
+    if (result.partial) this.log('partial: stopped early, the table holds the finished repetitions')
+    if (result.savedTo) this.log(`saved: ${result.savedTo}`)
+    if (result.partial) process.exitCode = 130
+    return result
+  }
+}

@@ -1,0 +1,50 @@
+import {Flags} from '@oclif/core'
+import {MoerigCommand} from '../lib/command.js'
+import {writeJsonFile} from '../lib/jsonfile.js'
+import {createProgress} from '../lib/progress.js'
+import {measureBandwidth} from '../probe/bandwidth.js'
+import {probeMachine} from '../probe/probe.js'
+import {renderProfile} from '../probe/summary.js'
+import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
+import {assertValid} from '../schemas/validate.js'
+
+export default class Probe extends MoerigCommand {
+  static override summary = 'Read this machine\'s CPUs, NUMA nodes, memory, GPUs and disk into a hardware profile'
+
+  static override description = `Every value carries its provenance (sysfs, procfs, dmi, cpuid, lscpu, tool, spec, derived, measured); what the platform hides is null, never 0.
+--measure adds the STREAM memory-bandwidth benchmark (one thread per physical core, per NUMA node); --save writes the profile for plan/report (--hardware FILE).`
+
+  static override examples = ['<%= config.bin %> probe', '<%= config.bin %> probe --measure --save my-rig.json', '<%= config.bin %> probe --json --models-dir /models']
+
+  static override flags = {
+    measure: Flags.boolean({description: 'also measure memory bandwidth (STREAM copy/scale/add/triad; about a minute on a large machine)'}),
+    save: Flags.string({description: 'write the profile (JSON) to this file', helpValue: 'FILE'}),
+    'models-dir': Flags.string({description: 'where models will be stored: report its free space', default: '.', helpValue: 'DIR'}),
+    repetitions: Flags.integer({description: 'timed repetitions per bandwidth kernel (best is kept)', default: 10, min: 1, max: 100}),
+    sysroot: Flags.string({description: 'read a recorded system tree (root/ + lscpu.txt, memlayout.json, nvidia-smi.csv) instead of this machine', hidden: true}),
+  }
+
+  async run(): Promise<HardwareProfile> {
+    const {flags} = await this.parse(Probe)
+    const progress = createProgress(this.interactive)
+    progress.phase('probing hardware')
+    const {profile, topology} = await probeMachine({modelsDir: flags['models-dir'], sysroot: flags.sysroot ?? null})
+    progress.done()
+    if (flags.measure) {
+      progress.phase('memory bandwidth')
+      profile.bandwidth = await measureBandwidth(profile, topology, {
+        repetitions: flags.repetitions,
+        onProgress: (p) => {
+          progress.phase(`memory bandwidth: ${p.phase}`, p.total)
+          progress.update(p.done)
+        },
+      })
+      progress.done()
+    }
+    assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'probe result')
+    if (flags.save) writeJsonFile(flags.save, profile)
+    for (const line of renderProfile(profile)) this.log(line)
+    if (flags.save) this.log(`saved: ${flags.save}`)
+    return profile
+  }
+}

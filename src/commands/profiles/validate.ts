@@ -1,0 +1,50 @@
+import {Args} from '@oclif/core'
+import {MoerigCommand} from '../../lib/command.js'
+import {MoerigError} from '../../lib/errors.js'
+import {profileErrors} from '../../probe/profiles.js'
+import {profileValidationSchema, type ProfileValidation} from '../../schemas/hardware.js'
+import {assertValid} from '../../schemas/validate.js'
+import {readFileSync} from 'node:fs'
+
+export default class ProfilesValidate extends MoerigCommand {
+  static override summary = 'Check hardware profile files: one line per problem, naming the JSON path and what was expected'
+
+  static override examples = ['<%= config.bin %> profiles validate my-rig.json', '<%= config.bin %> profiles validate profiles/hardware/*.json --json']
+
+  static override strict = false
+
+  static override args = {
+    file: Args.string({description: 'hardware profile JSON file(s)', required: true}),
+  }
+
+  async run(): Promise<ProfileValidation> {
+    const {argv} = await this.parse(ProfilesValidate)
+    const results: ProfileValidation['results'] = (argv as string[]).map((file) => {
+      let data: unknown
+      try {
+        data = JSON.parse(readFileSync(file, 'utf8'))
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        const why = code === 'ENOENT' ? 'no such file' : code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`
+        return {file, valid: false, errors: [why]}
+      }
+      const errors = profileErrors(data)
+      return {file, valid: errors.length === 0, errors}
+    })
+    const out = {results}
+    assertValid(profileValidationSchema, out, 'validation result')
+    for (const r of results) {
+      if (r.valid) this.log(`ok       ${r.file}`)
+      else for (const e of r.errors) this.log(`invalid  ${r.file}: ${e}`)
+    }
+    const bad = results.filter((r) => !r.valid)
+    if (bad.length > 0) {
+      if (this.jsonEnabled()) {
+        process.exitCode = 1
+        return out
+      }
+      throw new MoerigError('E_PROFILE', `hardware profile ${bad[0].file}: ${bad[0].errors[0]}${bad.length > 1 ? ` (${bad.length} files invalid)` : ''}`)
+    }
+    return out
+  }
+}

@@ -1,0 +1,86 @@
+import {Flags} from '@oclif/core'
+import {MoerigCommand} from '../lib/command.js'
+import {createProgress} from '../lib/progress.js'
+import {fmtGiB, fmtMiB} from '../lib/units.js'
+import {DEFAULT_SEED, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS, checkModel, inFlight, removeTemps, synthModel} from '../runner/synth.js'
+import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
+import {assertValid} from '../schemas/validate.js'
+
+export default class Synth extends MoerigCommand {
+  static override summary = 'Write a synthetic MoE model (GGUF, random weights) that llama.cpp loads and runs'
+
+  static override description = `Presets: ${Object.values(SYNTH_PRESETS).map((p) => `${p.name} (${p.description})`).join('; ')}.
+Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_quantize, so tensor types follow llama.cpp's per-tensor rules. The tokenizer is a real BPE vocabulary copied from a vocab-only GGUF of the llama.cpp source. Same preset + seed = byte-identical file. The output is meaningless text; use it for tests and benchmarks.`
+
+  static override examples = [
+    '<%= config.bin %> synth --preset tiny -o models/tiny.gguf',
+    '<%= config.bin %> synth --preset tiny --kv-layout legacy -o models/tiny-legacy.gguf',
+    '<%= config.bin %> synth --preset r1-mini --quant Q4_K_M -o models/r1-mini-Q4_K_M.gguf --check',
+  ]
+
+  static override flags = {
+    preset: Flags.string({char: 'p', summary: `model preset: ${Object.keys(SYNTH_PRESETS).join(', ')}`, required: true}),
+    quant: Flags.string({char: 'q', summary: `quantization (${SYNTH_QUANTS.join(', ')})`, default: 'Q4_K_M'}),
+    output: Flags.string({char: 'o', summary: 'GGUF file to write', required: true, helpValue: 'FILE'}),
+    'kv-layout': Flags.string({summary: `deepseek2 KV layout: ${KV_LAYOUTS.join(' (attn_k_b/attn_v_b, default) | ')} (attn_kv_b)`}),
+    force: Flags.boolean({char: 'f', summary: 'overwrite an existing output file'}),
+    seed: Flags.integer({summary: 'random seed (same seed, same bytes)', default: DEFAULT_SEED, min: 0}),
+    threads: Flags.integer({char: 't', summary: 'quantization threads (default: all cores)', min: 1}),
+    check: Flags.boolean({summary: 'then load the file with llama.cpp and decode one prompt'}),
+  }
+
+  async run(): Promise<SynthResult> {
+    const {flags} = await this.parse(Synth)
+    const progress = createProgress(this.interactive)
+    // Ctrl-C while native code writes: drop the temp files (the output path is untouched).
+    const onSigint = () => {
+      progress.done()
+      for (const p of inFlight) removeTemps(p)
+      process.stderr.write('moerig: interrupted; nothing written\n')
+      process.exit(130)
+    }
+    process.once('SIGINT', onSigint)
+    let phase = ''
+    const quantLabel = flags.quant.toUpperCase()
+    try {
+      const summary = await synthModel({
+        preset: flags.preset,
+        output: flags.output,
+        quant: flags.quant,
+        kvLayout: flags['kv-layout'],
+        force: flags.force,
+        seed: flags.seed,
+        threads: flags.threads,
+        onProgress: (p) => {
+          if (p.phase !== phase) {
+            phase = p.phase
+            progress.phase(p.phase === 'write' ? 'writing F16 tensors' : `quantizing to ${quantLabel}`, p.total)
+          }
+          progress.update(p.done, p.tensor)
+        },
+      })
+      progress.done()
+      const result: SynthResult = {...summary}
+      if (flags.check) {
+        progress.phase('loading with llama.cpp')
+        const c = await checkModel(summary.path, undefined, flags.threads ?? 1)
+        progress.done()
+        result.check = {desc: c.desc, nTokens: c.nTokens, logitsFinite: c.logitsFinite, loadSeconds: c.loadSeconds, decodeSeconds: c.decodeSeconds}
+      }
+      assertValid<SynthResult>(synthResultSchema, result, 'synth result')
+      const types = Object.entries(result.typeCounts).map(([t, n]) => `${t} ${n}`).join(', ')
+      const size = result.fileBytes >= 1024 ** 3 ? fmtGiB(result.fileBytes, 2) : fmtMiB(result.fileBytes)
+      this.log(`${result.path}: ${result.preset} (${result.arch}${result.kvLayout ? `, ${result.kvLayout} KV layout` : ''}) ${result.quant}, ${size}`)
+      this.log(`  ${(result.params / 1e6).toFixed(1)} M params, ${result.nLayer} blocks, ${result.nExpert} experts top-${result.nExpertUsed}, vocab ${result.nVocab}, seed ${result.seed}`)
+      this.log(`  ${result.tensorCount} tensors: ${types}`)
+      this.log(`  written in ${result.seconds.toFixed(1)} s (measured)`)
+      if (result.check) {
+        const ok = result.check.logitsFinite ? 'logits finite' : 'NON-FINITE LOGITS'
+        this.log(`  llama.cpp: ${result.check.desc}; loaded in ${result.check.loadSeconds.toFixed(2)} s, ${result.check.nTokens}-token prompt decoded in ${result.check.decodeSeconds.toFixed(3)} s, ${ok}`)
+      }
+      return result
+    } finally {
+      process.removeListener('SIGINT', onSigint)
+    }
+  }
+}

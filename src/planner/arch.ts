@@ -1,0 +1,232 @@
+/**
+ * Model shapes: the tensor list of a model from its hyper-parameters (catalog models), and the
+ * hyper-parameters of a GGUF from its metadata. Shapes are ggml `ne` order (ne0 = row length),
+ * exactly as llama.cpp v0.4.0's loaders create them:
+ *   deepseek2  src/models/deepseek2.cpp  load_arch_tensors (MLA: attn_k_b/attn_v_b; legacy: attn_kv_b;
+ *              "lite" models without q LoRA have a single attn_q)
+ *   qwen3moe   src/models/qwen3moe.cpp
+ *   gpt-oss    src/models/openai-moe.cpp (biases, attention sinks, post_attention_norm)
+ */
+import {MoerigError} from '../lib/errors.js'
+import type {Hparams} from '../schemas/model.js'
+import type {GgufModel} from './gguf.js'
+
+export type Arch = 'deepseek2' | 'qwen3moe' | 'gpt-oss' | string
+export type Layout = 'mla' | 'legacy' | 'gqa'
+
+export interface TensorShape {
+  name: string
+  shape: number[]
+}
+
+/** Hyper-parameters the planner needs, whatever the source (catalog or GGUF). */
+export interface ModelShape {
+  arch: Arch
+  layout: Layout
+  hp: Required<Pick<Hparams, 'nLayer' | 'nEmbd' | 'nVocab' | 'nHead' | 'nHeadKv' | 'contextLength'>> & Hparams
+}
+
+/** llama.cpp's weight_name_comparer (llama-model-loader.h): by block number (non-block first), then name. */
+export function compareTensorNames(a: string, b: string): number {
+  const la = blockOf(a) ?? -1
+  const lb = blockOf(b) ?? -1
+  if (la !== lb) return la - lb
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export function blockOf(name: string): number | null {
+  const m = /^blk\.(\d+)\./.exec(name)
+  return m ? Number(m[1]) : null
+}
+
+function deepseek2(hp: Hparams, layout: 'mla' | 'legacy'): TensorShape[] {
+  const E = hp.nEmbd, V = hp.nVocab, H = hp.nHead
+  const qLora = hp.qLoraRank ?? 0, kvLora = hp.kvLoraRank ?? 512
+  const rope = hp.ropeDim ?? 64, nope = hp.nopeDim ?? 128, vDim = hp.vHeadDim ?? 128
+  const nExp = hp.nExpert ?? 0, ffExp = hp.nFfExp ?? 0, nShared = hp.nExpertShared ?? 0
+  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, V]}, {name: 'output_norm.weight', shape: [E]}]
+  if (!hp.tiedEmbeddings) out.push({name: 'output.weight', shape: [E, V]})
+  for (let i = 0; i < hp.nLayer; i++) {
+    const b = `blk.${i}.`
+    out.push({name: `${b}attn_norm.weight`, shape: [E]})
+    if (qLora > 0) {
+      out.push({name: `${b}attn_q_a_norm.weight`, shape: [qLora]})
+      out.push({name: `${b}attn_q_a.weight`, shape: [E, qLora]})
+      out.push({name: `${b}attn_q_b.weight`, shape: [qLora, H * (nope + rope)]})
+    } else {
+      out.push({name: `${b}attn_q.weight`, shape: [E, H * (nope + rope)]})
+    }
+    out.push({name: `${b}attn_kv_a_norm.weight`, shape: [kvLora]})
+    out.push({name: `${b}attn_kv_a_mqa.weight`, shape: [E, kvLora + rope]})
+    if (layout === 'mla') {
+      out.push({name: `${b}attn_k_b.weight`, shape: [nope, kvLora, H]})
+      out.push({name: `${b}attn_v_b.weight`, shape: [kvLora, vDim, H]})
+    } else {
+      out.push({name: `${b}attn_kv_b.weight`, shape: [kvLora, H * (nope + vDim)]})
+    }
+    out.push({name: `${b}attn_output.weight`, shape: [H * vDim, E]})
+    out.push({name: `${b}ffn_norm.weight`, shape: [E]})
+    if (i < (hp.nLayerDenseLead ?? 0)) {
+      out.push({name: `${b}ffn_gate.weight`, shape: [E, hp.nFf ?? 0]})
+      out.push({name: `${b}ffn_down.weight`, shape: [hp.nFf ?? 0, E]})
+      out.push({name: `${b}ffn_up.weight`, shape: [E, hp.nFf ?? 0]})
+    } else {
+      out.push({name: `${b}ffn_gate_inp.weight`, shape: [E, nExp]})
+      // e_score_correction_bias: V3/R1/Kimi (noaux_tc routing); V2 and V2-Lite have none.
+      if (hp.expertGating === 'sigmoid') out.push({name: `${b}exp_probs_b.bias`, shape: [nExp]})
+      out.push({name: `${b}ffn_down_exps.weight`, shape: [ffExp, E, nExp]})
+      out.push({name: `${b}ffn_gate_exps.weight`, shape: [E, ffExp, nExp]})
+      out.push({name: `${b}ffn_up_exps.weight`, shape: [E, ffExp, nExp]})
+      if (nShared > 0) {
+        out.push({name: `${b}ffn_gate_shexp.weight`, shape: [E, ffExp * nShared]})
+        out.push({name: `${b}ffn_down_shexp.weight`, shape: [ffExp * nShared, E]})
+        out.push({name: `${b}ffn_up_shexp.weight`, shape: [E, ffExp * nShared]})
+      }
+    }
+  }
+  return out
+}
+
+function qwen3moe(hp: Hparams): TensorShape[] {
+  const E = hp.nEmbd, V = hp.nVocab, hd = hp.headDim ?? E / hp.nHead
+  const nExp = hp.nExpert ?? 0, ffExp = hp.nFfExp ?? 0
+  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, V]}, {name: 'output_norm.weight', shape: [E]}]
+  if (!hp.tiedEmbeddings) out.push({name: 'output.weight', shape: [E, V]})
+  for (let i = 0; i < hp.nLayer; i++) {
+    const b = `blk.${i}.`
+    out.push(
+      {name: `${b}attn_norm.weight`, shape: [E]},
+      {name: `${b}attn_q.weight`, shape: [E, hd * hp.nHead]},
+      {name: `${b}attn_k.weight`, shape: [E, hd * hp.nHeadKv]},
+      {name: `${b}attn_v.weight`, shape: [E, hd * hp.nHeadKv]},
+      {name: `${b}attn_output.weight`, shape: [hd * hp.nHead, E]},
+      {name: `${b}attn_k_norm.weight`, shape: [hd]},
+      {name: `${b}attn_q_norm.weight`, shape: [hd]},
+      {name: `${b}ffn_norm.weight`, shape: [E]},
+      {name: `${b}ffn_gate_inp.weight`, shape: [E, nExp]},
+      {name: `${b}ffn_gate_exps.weight`, shape: [E, ffExp, nExp]},
+      {name: `${b}ffn_down_exps.weight`, shape: [ffExp, E, nExp]},
+      {name: `${b}ffn_up_exps.weight`, shape: [E, ffExp, nExp]},
+    )
+  }
+  return out
+}
+
+function gptOss(hp: Hparams): TensorShape[] {
+  const E = hp.nEmbd, V = hp.nVocab, hd = hp.headDim ?? 64
+  const nExp = hp.nExpert ?? 0, ff = hp.nFfExp ?? 0
+  const q = hd * hp.nHead, kv = hd * hp.nHeadKv
+  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, V]}, {name: 'output_norm.weight', shape: [E]}, {name: 'output.weight', shape: [E, V]}]
+  for (let i = 0; i < hp.nLayer; i++) {
+    const b = `blk.${i}.`
+    out.push(
+      {name: `${b}attn_norm.weight`, shape: [E]},
+      {name: `${b}post_attention_norm.weight`, shape: [E]},
+      {name: `${b}attn_q.weight`, shape: [E, q]},
+      {name: `${b}attn_k.weight`, shape: [E, kv]},
+      {name: `${b}attn_v.weight`, shape: [E, kv]},
+      {name: `${b}attn_q.bias`, shape: [q]},
+      {name: `${b}attn_k.bias`, shape: [kv]},
+      {name: `${b}attn_v.bias`, shape: [kv]},
+      {name: `${b}attn_output.weight`, shape: [q, E]},
+      {name: `${b}attn_output.bias`, shape: [E]},
+      {name: `${b}attn_sinks.weight`, shape: [hp.nHead]},
+      {name: `${b}ffn_gate_inp.weight`, shape: [E, nExp]},
+      {name: `${b}ffn_gate_inp.bias`, shape: [nExp]},
+      {name: `${b}ffn_gate_exps.weight`, shape: [E, ff, nExp]},
+      {name: `${b}ffn_down_exps.weight`, shape: [ff, E, nExp]},
+      {name: `${b}ffn_up_exps.weight`, shape: [E, ff, nExp]},
+      {name: `${b}ffn_gate_exps.bias`, shape: [ff, nExp]},
+      {name: `${b}ffn_down_exps.bias`, shape: [E, nExp]},
+      {name: `${b}ffn_up_exps.bias`, shape: [ff, nExp]},
+    )
+  }
+  return out
+}
+
+/** The tensor list llama.cpp would load for this model, in llama-quantize's processing order. */
+export function buildTensorShapes(shape: ModelShape): TensorShape[] {
+  let list: TensorShape[]
+  switch (shape.arch) {
+    case 'deepseek2':
+      list = deepseek2(shape.hp, shape.layout === 'legacy' ? 'legacy' : 'mla')
+      break
+    case 'qwen3moe':
+      list = qwen3moe(shape.hp)
+      break
+    case 'gpt-oss':
+      list = gptOss(shape.hp)
+      break
+    default:
+      throw new MoerigError('E_ARCH', `architecture ${shape.arch} has no shape model in moerig's catalog`)
+  }
+  return list.sort((a, b) => compareTensorNames(a.name, b.name))
+}
+
+function meta(m: Record<string, unknown>, key: string): number | undefined {
+  const v = m[key]
+  if (typeof v === 'number') return v
+  if (Array.isArray(v) && typeof v[0] === 'number') return v[0] as number
+  return undefined
+}
+
+/**
+ * Hyper-parameters from a GGUF's metadata (llama-arch.cpp LLM_KV_NAMES, "%s." = arch) and, where
+ * the metadata is silent, from the tensor shapes. Throws when a key the planner needs is missing.
+ */
+export function shapeFromGguf(g: GgufModel): ModelShape {
+  const a = g.arch
+  const m = g.metadata
+  const k = (s: string) => meta(m, `${a}.${s}`)
+  const req = (s: string): number => {
+    const v = k(s)
+    if (v === undefined) throw new MoerigError('E_GGUF_META', `${g.path}: metadata key ${a}.${s} is missing`)
+    return v
+  }
+  const find = (name: string) => g.tensors.find((t) => t.name === name)
+  const tokenEmbd = find('token_embd.weight')
+  const nVocab = k('vocab_size') ?? (m['tokenizer.ggml.tokens'] as {length?: number} | undefined)?.length ?? tokenEmbd?.shape[1]
+  if (!nVocab) throw new MoerigError('E_GGUF_META', `${g.path}: cannot tell the vocabulary size (no ${a}.vocab_size, tokens or token_embd)`)
+  const nLayer = req('block_count')
+  const nHead = req('attention.head_count')
+  const hp: ModelShape['hp'] = {
+    nLayer,
+    nEmbd: req('embedding_length'),
+    nVocab,
+    nHead,
+    nHeadKv: k('attention.head_count_kv') ?? nHead,
+    contextLength: k('context_length') ?? 4096,
+    nFf: k('feed_forward_length') ?? 0,
+    nLayerDenseLead: k('leading_dense_block_count') ?? 0,
+    nExpert: k('expert_count') ?? 0,
+    nExpertUsed: k('expert_used_count') ?? 0,
+    nExpertShared: k('expert_shared_count') ?? 0,
+    nFfExp: k('expert_feed_forward_length') ?? 0,
+    tiedEmbeddings: !find('output.weight'),
+  }
+  const kl = k('attention.key_length')
+  const vl = k('attention.value_length')
+  let layout: Layout = 'gqa'
+  if (a === 'deepseek2') {
+    hp.qLoraRank = k('attention.q_lora_rank') ?? 0
+    hp.kvLoraRank = req('attention.kv_lora_rank')
+    hp.ropeDim = k('rope.dimension_count') ?? 64
+    const kMla = k('attention.key_length_mla')
+    const vMla = k('attention.value_length_mla')
+    // llama.cpp: is_mla = key_length_mla && value_length_mla; otherwise the legacy attn_kv_b path.
+    layout = kMla && vMla ? 'mla' : 'legacy'
+    const kHead = layout === 'mla' ? kMla! : (kl ?? 192)
+    hp.nopeDim = kHead - hp.ropeDim
+    hp.vHeadDim = layout === 'mla' ? vMla! : (vl ?? 128)
+    if (layout === 'legacy' && find('blk.0.attn_k_b.weight')) layout = 'mla'
+  } else {
+    hp.headDim = kl ?? hp.nEmbd / nHead
+  }
+  const swa = k('attention.sliding_window')
+  if (swa) {
+    hp.slidingWindow = swa
+    hp.swaLayers = a === 'gpt-oss' ? 'even' : 'none'
+  }
+  if (nLayer < 1 || hp.nEmbd < 1 || nHead < 1) throw new MoerigError('E_GGUF_META', `${g.path}: implausible hyper-parameters (block_count ${nLayer}, embedding_length ${hp.nEmbd}, head_count ${nHead})`)
+  return {arch: a, layout, hp}
+}

@@ -1,0 +1,136 @@
+/**
+ * Hardware facts the planner uses, read from a hardware profile (src/schemas/hardware.ts) with
+ * every fallback named: capacities, bandwidths (measured beats specified beats assumed), compute
+ * peaks, NUMA nodes. Profiles are read defensively: any field may be null.
+ */
+import type {HardwareProfile} from '../schemas/hardware.js'
+import {ramReserve} from './memory.js'
+
+/** When a profile has no memory bandwidth at all: dual-channel DDR4-3200 (2 × 25.6 GB/s). An assumption. */
+export const DEFAULT_CPU_BANDWIDTH_GBS = 51.2
+/** When a GPU's bandwidth is unknown. An assumption; the probe's GPU table covers the common cards. */
+export const DEFAULT_GPU_BANDWIDTH_GBS = 256
+/** PCIe 4.0 x16 measured peak ≈ 25 GB/s (BaM maintainers, ZaidQureshi/bam #54), when the profile lacks the link. */
+export const DEFAULT_PCIE_GBS = 25
+/** When the CPU base clock is unknown. An assumption. */
+export const DEFAULT_CPU_GHZ = 2.0
+
+/**
+ * Peak CPU FLOPs per cycle per core for the kernels each engine uses (llama.cpp: int8 dot products
+ * on the quantized weights; ktransformers: AMX tiles). Sources: Intel's optimization manual —
+ * AMX TMUL 1024 BF16 / 2048 INT8 ops per cycle per core; AVX-512 VNNI vpdpbusd on 2 ports:
+ * 2 × 64 INT8 MACs = 256 ops; AVX-512 FMA on 2 ports: 2 × 16 × 2 = 64 FP32 FLOPs; AVX2: 32.
+ */
+export const CPU_OPS_PER_CYCLE = {amx_int8: 2048, amx_bf16: 1024, avx512_vnni: 256, avx512f: 64, avx2: 32, base: 16} as const
+
+/**
+ * GPU peak dense FP16 throughput (TFLOPS) by product name, from vendor specifications; used for
+ * prefill. Unknown GPUs get bandwidth × GPU_FLOP_PER_BYTE (an assumed roofline ridge).
+ */
+export const GPU_FP16_TFLOPS: Record<string, {tflops: number; source: string}> = {
+  'Intel Arc A770 16GB': {tflops: 39.3, source: 'Intel Arc A770: 32 Xe-cores × 512 FP16 ops/clk × 2.4 GHz boost [derived from Intel ARK core counts]'},
+  'Intel Arc A770 8GB': {tflops: 39.3, source: 'as A770 16GB'},
+  'Intel Arc B580': {tflops: 27.3, source: 'Intel Arc B580: 20 Xe2-cores × 512 FP16 ops/clk × 2.67 GHz [derived from Intel ARK core counts]'},
+  'NVIDIA GeForce RTX 3090': {tflops: 71, source: 'NVIDIA Ampere GA102 whitepaper: RTX 3090 peak FP16 tensor (FP32 accumulate) 71 TFLOPS'},
+  'NVIDIA GeForce RTX 4090': {tflops: 165.2, source: 'NVIDIA Ada whitepaper: RTX 4090 peak FP16 tensor (FP32 accumulate) 165.2 TFLOPS'},
+  'NVIDIA GeForce RTX 5090': {tflops: 209.5, source: 'NVIDIA Blackwell whitepaper: RTX 5090 peak FP16 tensor (FP32 accumulate) 209.5 TFLOPS'},
+}
+export const GPU_FLOP_PER_BYTE = 40
+
+export interface PlanGpu {
+  /** global index over all machines, and the id used in placement ("GPU0") */
+  index: number
+  id: string
+  name: string
+  host: string
+  /** index of the machine in the --hardware list (0 = main) */
+  hostIndex: number
+  localIndex: number
+  capacityBytes: number
+  vramKnown: boolean
+  bandwidthGBs: number
+  bandwidthSource: string
+  pcieGBs: number
+  fp16Tflops: number
+  fp16Source: string
+  numaNode: number | null
+}
+
+export interface PlanHost {
+  index: number
+  id: string
+  name: string
+  /** RAM usable by the model */
+  ramCapacityBytes: number
+  ramTotalBytes: number
+  numaNodes: Array<{id: number; capacityBytes: number}>
+  sockets: number
+  cores: number
+  threads: number
+  cpuBandwidthGBs: number
+  cpuBandwidthSource: string
+  /** bandwidth is a STREAM measurement (probe --measure) rather than a specification */
+  cpuBandwidthMeasured: boolean
+  /** peak CPU ops/s for llama.cpp's int8 kernels and for AMX (ktransformers) */
+  cpuOpsLlama: number
+  cpuOpsAmx: number | null
+  cpuOpsSource: string
+  diskFreeBytes: number | null
+  gpus: PlanGpu[]
+  hostname: string | null
+}
+
+function gpuBandwidth(g: HardwareProfile['gpus'][number]): {gbs: number; source: string} {
+  if (g.memoryBandwidthGBs) return {gbs: g.memoryBandwidthGBs, source: `spec (${g.name})`}
+  return {gbs: DEFAULT_GPU_BANDWIDTH_GBS, source: `assumed ${DEFAULT_GPU_BANDWIDTH_GBS} GB/s (bandwidth of ${g.name} unknown)`}
+}
+
+/** Normalize the profiles given with --hardware (main machine first). */
+export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
+  let gpuIndex = 0
+  return profiles.map((p, hi) => {
+    const id = p.id ?? p.hostname ?? p.name
+    const total = p.memory.totalBytes
+    const cap = p.memory.availableBytes ?? total - ramReserve(total)
+    const nodes = p.numa.nodes.map((n) => ({id: n.id, capacityBytes: n.memFreeBytes ?? (n.memTotalBytes !== null ? n.memTotalBytes - ramReserve(n.memTotalBytes) / p.numa.nodes.length : Math.floor(cap / p.numa.nodes.length))}))
+    let bw: number, bwSource: string, measured = false
+    if (p.bandwidth?.triadGBs) {
+      bw = p.bandwidth.triadGBs
+      bwSource = `measured STREAM triad ${bw.toFixed(0)} GB/s (probe --measure)`
+      measured = true
+    } else if (p.memory.theoreticalBandwidthGBs) {
+      bw = p.memory.theoreticalBandwidthGBs
+      bwSource = `theoretical ${bw.toFixed(0)} GB/s (${p.memory.channels ?? '?'} channels × ${p.memory.speedMTs ?? '?'} MT/s × 8 B)`
+    } else {
+      bw = DEFAULT_CPU_BANDWIDTH_GBS
+      bwSource = `assumed ${bw} GB/s (memory channels/speed unknown)`
+    }
+    const flags = new Set(p.cpu.flags)
+    const ghz = p.cpu.baseMHz ? p.cpu.baseMHz / 1000 : DEFAULT_CPU_GHZ
+    const opc = flags.has('avx512_vnni') ? CPU_OPS_PER_CYCLE.avx512_vnni : flags.has('avx512f') ? CPU_OPS_PER_CYCLE.avx512f : flags.has('avx2') ? CPU_OPS_PER_CYCLE.avx2 : CPU_OPS_PER_CYCLE.base
+    const amx = flags.has('amx_int8') ? p.cpu.cores * ghz * 1e9 * CPU_OPS_PER_CYCLE.amx_int8 : null
+    const gpus: PlanGpu[] = p.gpus.map((g, li) => {
+      const b = gpuBandwidth(g)
+      const vram = g.vramFreeBytes ?? g.vramBytes
+      const f = GPU_FP16_TFLOPS[g.name]
+      const idx = gpuIndex++
+      return {
+        index: idx, id: `GPU${idx}`, name: g.name, host: id, hostIndex: hi, localIndex: g.index ?? li,
+        capacityBytes: vram ?? 0, vramKnown: vram !== null,
+        bandwidthGBs: b.gbs, bandwidthSource: b.source,
+        pcieGBs: g.pcie.bandwidthGBs ?? g.pcie.maxBandwidthGBs ?? DEFAULT_PCIE_GBS,
+        fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
+        fp16Source: f ? f.source : `assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
+        numaNode: g.numaNode,
+      }
+    })
+    return {
+      index: hi, id, name: p.name, ramCapacityBytes: Math.max(0, cap), ramTotalBytes: total, numaNodes: nodes,
+      sockets: p.cpu.sockets, cores: p.cpu.cores, threads: p.cpu.threads,
+      cpuBandwidthGBs: bw, cpuBandwidthSource: bwSource, cpuBandwidthMeasured: measured,
+      cpuOpsLlama: p.cpu.cores * ghz * 1e9 * opc, cpuOpsAmx: amx,
+      cpuOpsSource: `${p.cpu.cores} cores × ${ghz.toFixed(2)} GHz × ${opc} ops/cycle${p.cpu.baseMHz ? '' : ' (clock assumed)'}${amx ? '; AMX int8 2048 ops/cycle' : ''}`,
+      diskFreeBytes: p.disk?.freeBytes ?? null, gpus, hostname: p.hostname ?? null,
+    }
+  })
+}

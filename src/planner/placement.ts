@@ -1,0 +1,197 @@
+/**
+ * Placement: which device holds each layer's tensors, its KV cache and its routed experts, in
+ * llama.cpp's own terms (-ngl, -ts, -ot, --n-cpu-moe), and the memory each device then needs.
+ *
+ * llama.cpp's layer split (src/llama-model.cpp, load_tensors): with n_gpu_layers = ngl,
+ * i_gpu_start = max(n_layer + 1 − ngl, 0); layer il (0 … n_layer, where n_layer is the output
+ * layer) goes to the CPU when il < i_gpu_start, otherwise to the first GPU whose cumulative
+ * tensor-split fraction exceeds (il − i_gpu_start) / (n_layer + 1 − i_gpu_start). token_embd
+ * always stays on the CPU (the input layer). KV cache of a layer lives with the layer.
+ * `-ot` patterns then move tensors: routed experts to the CPU (`exps=CPU`) or to a GPU.
+ */
+import type {Engine} from '../schemas/plan.js'
+import type {PlanGpu, PlanHost} from './hardware.js'
+import type {Inventory} from './inventory.js'
+import type {KvModel} from './kv.js'
+import {attnHeadDims, computeBytes, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES} from './memory.js'
+
+export interface Assignment {
+  gpus: PlanGpu[]
+  nGpuLayers: number
+  /** proportions per GPU (same order as gpus) */
+  tensorSplit: number[]
+  /** device of each layer's non-expert tensors and KV: "CPU" or a GPU id; index nLayer = output */
+  layerDevice: string[]
+  /** device of each layer's routed experts (non-MoE layers: "CPU", unused) */
+  expertDevice: string[]
+}
+
+export interface DeviceUse {
+  id: string
+  kind: 'cpu' | 'gpu'
+  name: string
+  host: string
+  capacityBytes: number
+  weightsBytes: number
+  kvBytes: number
+  computeBytes: number
+  overheadBytes: number
+  totalBytes: number
+  fits: boolean
+  layers: number[]
+  expertLayers: number[]
+}
+
+export interface PlacementInput {
+  inv: Inventory
+  host: PlanHost
+  engine: Engine
+  kv: KvModel
+  ctx: number
+  ubatch: number
+  flashAttention: boolean
+}
+
+/** llama.cpp's layer → device split (see the file comment). */
+export function splitLayers(nLayer: number, ngl: number, gpus: PlanGpu[], split: number[]): string[] {
+  const out: string[] = []
+  const start = Math.max(nLayer + 1 - ngl, 0)
+  const act = nLayer + 1 - start
+  const sum = split.reduce((a, b) => a + b, 0) || 1
+  const cum: number[] = []
+  let acc = 0
+  for (const s of split) cum.push((acc += s / sum))
+  for (let il = 0; il <= nLayer; il++) {
+    if (il < start || gpus.length === 0) {
+      out.push('CPU')
+      continue
+    }
+    const x = (il - start) / act
+    let g = cum.findIndex((c) => c > x)
+    if (g < 0) g = gpus.length - 1
+    out.push(gpus[g].id)
+  }
+  return out
+}
+
+export function makeAssignment(inv: Inventory, gpus: PlanGpu[], ngl: number, expertOnGpu: Set<number> = new Set()): Assignment {
+  const nLayer = inv.shape.hp.nLayer
+  const split = gpus.length > 1 ? gpus.map((g) => g.capacityBytes) : gpus.map(() => 1)
+  const layerDevice = splitLayers(nLayer, ngl, gpus, split)
+  const expertDevice = layerDevice.slice(0, nLayer).map((d, i) => (expertOnGpu.has(i) && d !== 'CPU' ? d : 'CPU'))
+  const norm = split.reduce((a, b) => a + b, 0) || 1
+  return {gpus, nGpuLayers: ngl, tensorSplit: gpus.length > 1 ? split.map((s) => Math.round((100 * s) / norm) / 100) : [], layerDevice, expertDevice}
+}
+
+/** Memory per device of an assignment at a context. */
+export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
+  const {inv, kv, host} = p
+  const nLayer = inv.shape.hp.nLayer
+  const dev = new Map<string, DeviceUse>()
+  const cpu: DeviceUse = {id: 'CPU', kind: 'cpu', name: `${host.name} RAM`, host: host.id, capacityBytes: host.ramCapacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: 0, totalBytes: 0, fits: true, layers: [], expertLayers: []}
+  dev.set('CPU', cpu)
+  for (const g of a.gpus) {
+    dev.set(g.id, {id: g.id, kind: 'gpu', name: g.name, host: g.host, capacityBytes: g.capacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: GPU_HEADROOM_BYTES, totalBytes: 0, fits: true, layers: [], expertLayers: []})
+  }
+  const outputDev = a.layerDevice[nLayer]
+  for (const t of inv.tensors) {
+    let d: string
+    if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : outputDev
+    else if (t.role === 'routed_experts') d = a.expertDevice[t.layer]
+    else d = a.layerDevice[t.layer]
+    dev.get(d)!.weightsBytes += t.bytes
+  }
+  for (let l = 0; l < nLayer; l++) {
+    const d = dev.get(a.layerDevice[l])!
+    d.layers.push(l)
+    d.kvBytes += kv.layerBytesAt(l, p.ctx, p.ubatch)
+    if (inv.expertLayerBytes.has(l)) dev.get(a.expertDevice[l])!.expertLayers.push(l)
+  }
+  const headDims = attnHeadDims(inv.shape, kv.layout)
+  for (const d of dev.values()) {
+    const isGpu = d.kind === 'gpu'
+    d.computeBytes = computeBytes({
+      shape: inv.shape, ctx: p.ctx, ubatch: p.ubatch, flashAttention: p.flashAttention, attnHeadDims: headDims,
+      attention: d.layers.length > 0, ffn: d.layers.length > 0 || d.expertLayers.length > 0, output: outputDev === d.id,
+    }, isGpu)
+    if (!isGpu && p.engine === 'flashmoe' && a.gpus.length > 0) d.overheadBytes = FLASHMOE_HOST_BUFFER_BYTES
+    d.totalBytes = d.weightsBytes + d.kvBytes + d.computeBytes + d.overheadBytes
+    d.fits = d.totalBytes <= d.capacityBytes
+  }
+  return [...dev.values()]
+}
+
+export interface SearchResult {
+  assignment: Assignment
+  devices: DeviceUse[]
+  /** all GPUs fit (whether the CPU fits is reported separately) */
+  gpusFit: boolean
+}
+
+/**
+ * The placement a planner would choose on `gpus`: as many layers as fit on the GPUs with all
+ * routed experts in RAM, then whole layers of routed experts into the VRAM left, last layers first
+ * on each GPU (what --n-cpu-moe expresses for one GPU). ktransformers and FlashMoE keep every
+ * routed expert on the CPU in their default rules; llama.cpp fills.
+ */
+export function searchPlacement(p: PlacementInput, gpus: PlanGpu[]): SearchResult {
+  const nLayer = p.inv.shape.hp.nLayer
+  const gpuFits = (devs: DeviceUse[]) => devs.every((d) => d.kind === 'cpu' || d.fits)
+  if (gpus.length === 0) {
+    const a = makeAssignment(p.inv, [], 0)
+    return {assignment: a, devices: deviceUse(p, a), gpusFit: true}
+  }
+  // Most layers that fit with experts on the CPU (monotone in ngl, so a binary search).
+  let lo = 0, hi = nLayer + 1
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (gpuFits(deviceUse(p, makeAssignment(p.inv, gpus, mid)))) lo = mid
+    else hi = mid - 1
+  }
+  const ngl = lo
+  let a = makeAssignment(p.inv, gpus, ngl)
+  let devs = deviceUse(p, a)
+  const fill = p.engine === 'llama.cpp'
+  if (fill && ngl > 0) {
+    const onGpu = new Set<number>()
+    // Per GPU, try its MoE layers from the last one down; stop at the first that does not fit.
+    for (const g of gpus) {
+      const mine = p.inv.moeLayers.filter((l) => a.layerDevice[l] === g.id).sort((x, y) => y - x)
+      for (const l of mine) {
+        onGpu.add(l)
+        const trial = makeAssignment(p.inv, gpus, ngl, onGpu)
+        const tdevs = deviceUse(p, trial)
+        if (tdevs.find((d) => d.id === g.id)!.fits) {
+          a = trial
+          devs = tdevs
+        } else {
+          onGpu.delete(l)
+          break
+        }
+      }
+    }
+  }
+  return {assignment: a, devices: devs, gpusFit: gpuFits(devs)}
+}
+
+/** -ot overrides that realise an assignment (first match wins, as in llama.cpp). */
+export function tensorOverrides(a: Assignment): Array<{pattern: string; device: string}> {
+  const out: Array<{pattern: string; device: string}> = []
+  const byGpu = new Map<string, number[]>()
+  a.expertDevice.forEach((d, l) => {
+    if (d !== 'CPU') byGpu.set(d, [...(byGpu.get(d) ?? []), l])
+  })
+  for (const [d, layers] of byGpu) out.push({pattern: `blk\\.(${layers.join('|')})\\.ffn_(up|down|gate)_exps`, device: d})
+  if (a.gpus.length > 0) out.push({pattern: '\\.ffn_(up|down|gate)_exps', device: 'CPU'})
+  return out
+}
+
+/** --n-cpu-moe N when the assignment is exactly "experts of layers < N on the CPU", else null. */
+export function nCpuMoe(a: Assignment, moeLayers: number[]): number | null {
+  if (a.gpus.length === 0) return null
+  const gpuExp = moeLayers.filter((l) => a.expertDevice[l] !== 'CPU')
+  const first = gpuExp.length > 0 ? gpuExp[0] : a.layerDevice.length - 1
+  const contiguous = moeLayers.every((l) => (l >= first) === (a.expertDevice[l] !== 'CPU'))
+  const layersOnGpu = moeLayers.every((l) => l < first || a.layerDevice[l] !== 'CPU')
+  return contiguous && layersOnGpu && a.nGpuLayers === a.layerDevice.length ? first : null
+}

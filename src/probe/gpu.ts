@@ -1,0 +1,372 @@
+/**
+ * GPUs from PCI sysfs (Documentation/ABI/testing/sysfs-bus-pci): every device under
+ * /sys/devices/pci*​/ whose class is 0x03xxxx (display) or 0x12xxxx (processing accelerator).
+ * Per device: vendor/device/subsystem ids, driver (uevent DRIVER=), numa_node, VRAM from the
+ * driver's sysfs (amdgpu mem_info_vram_total; xe tileN/physical_vram_size_bytes; Intel's DKMS i915
+ * drm/cardN/lmem_total_bytes — mainline i915 exposes none) or nvidia-smi, and the PCIe link.
+ *
+ * The link that limits host↔GPU copies is the one between the root port and the first device
+ * below it: for most cards that is the GPU itself, but Arc A-series cards carry a PCIe switch
+ * (upstream port 8086:4fa1 → downstream 4fa4 → GPU) and the GPU endpoint then reports the
+ * switch-internal link (2.5 GT/s x1), so we read current/max_link_speed/width there.
+ */
+import type {Provenance} from '../schemas/common.js'
+import {GPU_SPECS, NON_GPU_VENDORS, VENDOR_IDS, gpuName, gpuSpec} from './gpu-ids.js'
+import {SysTree, parseCpuList} from './sysfs.js'
+
+export interface GpuEntry {
+  index: number
+  name: string
+  vendor: 'intel' | 'nvidia' | 'amd' | 'other'
+  vendorId: string
+  deviceId: string
+  subsystemId: string | null
+  pciAddress: string | null
+  pciClass: string | null
+  driver: string | null
+  integrated: boolean
+  vramBytes: number | null
+  vramFreeBytes: number | null
+  memoryBandwidthGBs: number | null
+  pcie: {
+    gen: number | null
+    width: number | null
+    bandwidthGBs: number | null
+    maxGen: number | null
+    maxWidth: number | null
+    maxBandwidthGBs: number | null
+    currentSpeed: string | null
+    maxSpeed: string | null
+    linkAt: string | null
+  }
+  numaNode: number | null
+  localCpus: number[] | null
+  provenance: Record<string, Provenance>
+}
+
+// ------------------------------------------------------------------ PCIe arithmetic
+
+/** Transfer rate (GT/s) → PCIe generation. */
+const GEN_BY_RATE: Array<[number, number]> = [[2.5, 1], [5, 2], [8, 3], [16, 4], [32, 5], [64, 6]]
+
+/**
+ * Usable GB/s per lane per direction, after line encoding: 8b/10b for Gen1–2, 128b/130b for
+ * Gen3–5, 242B/256B FLIT for Gen6 (PCI-SIG base specifications).
+ */
+export const PCIE_LANE_GBS: Record<number, number> = {1: 0.25, 2: 0.5, 3: 8 * (128 / 130) / 8, 4: 16 * (128 / 130) / 8, 5: 32 * (128 / 130) / 8, 6: 64 * (242 / 256) / 8}
+
+/** "16.0 GT/s PCIe" / "8 GT/s" / "2.5 GT/s" → generation; null for "Unknown" or garbage. */
+export function parseLinkSpeed(text: string | null): number | null {
+  if (!text) return null
+  const m = /([0-9.]+)\s*GT\/s/i.exec(text)
+  if (!m) return null
+  const rate = Number(m[1])
+  return GEN_BY_RATE.find(([r]) => Math.abs(r - rate) < 0.01)?.[1] ?? null
+}
+
+/** One-direction GB/s of a link; null when generation or width is unknown. */
+export function pcieBandwidthGBs(gen: number | null, width: number | null): number | null {
+  if (gen === null || width === null || !(gen in PCIE_LANE_GBS)) return null
+  return Math.round(PCIE_LANE_GBS[gen] * width * 10) / 10
+}
+
+// ------------------------------------------------------------------ nvidia-smi
+
+export interface NvidiaSmiGpu {
+  index: number | null
+  busId: string | null
+  name: string | null
+  deviceId: string | null
+  memoryTotalBytes: number | null
+  memoryFreeBytes: number | null
+  genCurrent: number | null
+  genMax: number | null
+  widthCurrent: number | null
+  widthMax: number | null
+  driverVersion: string | null
+}
+
+/** The query probe runs; its CSV (with header) is what parseNvidiaSmiCsv reads. */
+export const NVIDIA_SMI_ARGS = [
+  '--query-gpu=index,pci.bus_id,pci.device_id,name,memory.total,memory.free,pcie.link.gen.current,pcie.link.gen.max,pcie.link.width.current,pcie.link.width.max,driver_version',
+  '--format=csv,nounits',
+]
+
+/** "00000000:01:00.0" → "0000:01:00.0" (sysfs form, lower case). */
+export function normalizeBusId(id: string): string {
+  const m = /^(?:([0-9a-f]+):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(id.trim())
+  if (!m) return id.trim().toLowerCase()
+  const domain = (m[1] ?? '0').slice(-4).padStart(4, '0')
+  return `${domain}:${m[2]}:${m[3]}.${m[4]}`.toLowerCase()
+}
+
+/**
+ * Parse `nvidia-smi --query-gpu=… --format=csv[,nounits]`: a header line naming the fields
+ * ("memory.total [MiB]"), then one line per GPU. "[N/A]" and "[Not Supported]" become null.
+ */
+export function parseNvidiaSmiCsv(text: string): NvidiaSmiGpu[] {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '')
+  if (lines.length < 2) return []
+  const header = lines[0].split(',').map((h) => h.trim().replace(/\s*\[.*\]$/, ''))
+  const col = (name: string) => header.indexOf(name)
+  const out: NvidiaSmiGpu[] = []
+  for (const line of lines.slice(1)) {
+    const cells = line.split(',').map((c) => c.trim())
+    const get = (name: string): string | null => {
+      const i = col(name)
+      if (i < 0 || i >= cells.length) return null
+      const v = cells[i]
+      return v === '' || /^\[.*\]$/.test(v) || v === 'N/A' ? null : v
+    }
+    const num = (name: string): number | null => {
+      const v = get(name)
+      if (v === null) return null
+      const n = Number.parseFloat(v)
+      return Number.isFinite(n) ? n : null
+    }
+    const mib = (name: string): number | null => {
+      const n = num(name)
+      return n === null ? null : Math.round(n * 1024 * 1024)
+    }
+    const dev = get('pci.device_id')
+    out.push({
+      index: num('index'),
+      busId: get('pci.bus_id') !== null ? normalizeBusId(get('pci.bus_id')!) : null,
+      name: get('name'),
+      // pci.device_id is "0x268410DE": device id in the high 16 bits, vendor in the low.
+      deviceId: dev && /^0x[0-9a-f]{8}$/i.test(dev) ? `0x${dev.slice(2, 6).toLowerCase()}` : null,
+      memoryTotalBytes: mib('memory.total'),
+      memoryFreeBytes: mib('memory.free'),
+      genCurrent: num('pcie.link.gen.current'),
+      genMax: num('pcie.link.gen.max'),
+      widthCurrent: num('pcie.link.width.current'),
+      widthMax: num('pcie.link.width.max'),
+      driverVersion: get('driver_version'),
+    })
+  }
+  return out
+}
+
+// ------------------------------------------------------------------ sysfs scan
+
+const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/
+
+/** Every PCI function under /sys/devices/pci*, with its chain of ancestors (root port first). */
+export function walkPci(sys: SysTree): Array<{address: string; path: string; chain: string[]}> {
+  const out: Array<{address: string; path: string; chain: string[]}> = []
+  const visit = (dir: string, chain: string[], depth: number) => {
+    if (depth > 12) return
+    for (const name of sys.list(dir)) {
+      if (!BDF.test(name)) continue
+      const path = `${dir}/${name}`
+      const c = [...chain, name]
+      out.push({address: name, path, chain: c})
+      visit(path, c, depth + 1)
+    }
+  }
+  for (const root of sys.list('/sys/devices').filter((d) => /^pci[0-9a-f]{4}:[0-9a-f]{2}$/.test(d))) visit(`/sys/devices/${root}`, [], 0)
+  return out
+}
+
+function hexId(text: string | null): string | null {
+  if (text === null) return null
+  const m = /^0x([0-9a-f]{1,4})$/i.exec(text.trim())
+  return m ? `0x${m[1].toLowerCase().padStart(4, '0')}` : null
+}
+
+function driverOf(sys: SysTree, path: string): string | null {
+  const ue = sys.read(`${path}/uevent`)
+  const m = ue ? /^DRIVER=(.+)$/m.exec(ue) : null
+  if (m) return m[1].trim()
+  const link = sys.readlink(`${path}/driver`)
+  return link ? link.split('/').pop() ?? null : null
+}
+
+/** VRAM from the driver's sysfs files; null (never 0) when the driver exposes none. */
+function vramFromSysfs(sys: SysTree, path: string, driver: string | null): {total: number | null; free: number | null; via: string | null} {
+  const amd = sys.readInt(`${path}/mem_info_vram_total`)
+  if (amd !== null && amd > 0) {
+    const used = sys.readInt(`${path}/mem_info_vram_used`)
+    return {total: amd, free: used !== null ? amd - used : null, via: 'mem_info_vram_total'}
+  }
+  const tiles = sys.list(path).filter((d) => /^tile\d+$/.test(d))
+  const tileSizes = tiles.map((t) => sys.readInt(`${path}/${t}/physical_vram_size_bytes`)).filter((n): n is number => n !== null && n > 0)
+  if (tileSizes.length > 0) return {total: tileSizes.reduce((a, b) => a + b, 0), free: null, via: 'tile*/physical_vram_size_bytes'}
+  for (const card of sys.list(`${path}/drm`).filter((d) => /^card\d+$/.test(d))) {
+    const lmem = sys.readInt(`${path}/drm/${card}/lmem_total_bytes`)
+    if (lmem !== null && lmem > 0) {
+      const avail = sys.readInt(`${path}/drm/${card}/lmem_avail_bytes`)
+      return {total: lmem, free: avail, via: `drm/${card}/lmem_total_bytes`}
+    }
+  }
+  const lmem = sys.readInt(`${path}/lmem_total_bytes`)
+  if (lmem !== null && lmem > 0) return {total: lmem, free: null, via: 'lmem_total_bytes'}
+  void driver
+  return {total: null, free: null, via: null}
+}
+
+export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNodeCount: number, notes: string[]): GpuEntry[] {
+  const gpus: GpuEntry[] = []
+  const devices = walkPci(sys)
+  for (const dev of devices) {
+    const cls = sys.read(`${dev.path}/class`)
+    if (cls === null || !/^0x(03|12)/i.test(cls)) continue
+    const vendorId = hexId(sys.read(`${dev.path}/vendor`))
+    const deviceId = hexId(sys.read(`${dev.path}/device`))
+    if (vendorId === null || deviceId === null) {
+      notes.push(`PCI ${dev.address}: display-class device with unreadable vendor/device id; skipped`)
+      continue
+    }
+    if (NON_GPU_VENDORS[vendorId]) {
+      notes.push(`PCI ${dev.address}: ${NON_GPU_VENDORS[vendorId]} (${vendorId}:${deviceId}) is not a compute GPU; skipped`)
+      continue
+    }
+    const prov: Record<string, Provenance> = {vendorId: 'sysfs', deviceId: 'sysfs', pciAddress: 'sysfs'}
+    const driver = driverOf(sys, dev.path)
+    const sv = hexId(sys.read(`${dev.path}/subsystem_vendor`))
+    const sd = hexId(sys.read(`${dev.path}/subsystem_device`))
+    const vendor = VENDOR_IDS[vendorId] ?? 'other'
+    // Intel's integrated graphics always sits at 0000:00:02.0 (i915 documentation, "Intel GFX").
+    const integrated = vendor === 'intel' && dev.address === '0000:00:02.0'
+
+    // VRAM: driver sysfs, then nvidia-smi.
+    let {total: vramBytes, free: vramFreeBytes, via} = vramFromSysfs(sys, dev.path, driver)
+    prov.vramBytes = vramBytes !== null ? 'sysfs' : 'unknown'
+    const smi = nvidiaSmi?.find((g) => g.busId === dev.address) ?? null
+    if (vramBytes === null && smi?.memoryTotalBytes != null) {
+      vramBytes = smi.memoryTotalBytes
+      vramFreeBytes = smi.memoryFreeBytes
+      prov.vramBytes = 'tool'
+      via = 'nvidia-smi'
+    }
+
+    // Name: nvidia-smi's, else our tables (disambiguated by VRAM).
+    let name = gpuName(vendorId, deviceId, vramBytes)
+    prov.name = 'spec'
+    if (smi?.name) {
+      name = smi.name
+      prov.name = 'tool'
+    }
+    const spec = gpuSpec(name)
+    // VRAM from the spec table only where the id pins it down (not the 8/16 GB A770).
+    if (vramBytes === null && !integrated) {
+      const unique = spec ?? (GPU_SPECS.filter((s) => s.name === name).length === 1 ? gpuSpec(name) : null)
+      if (unique) {
+        vramBytes = unique.vramBytes
+        prov.vramBytes = 'spec'
+      } else {
+        const why = vendor === 'intel' && driver === 'i915' ? 'mainline i915 exposes no local-memory size (Intel\'s DKMS i915 adds drm/cardN/lmem_total_bytes; the xe driver has tileN/physical_vram_size_bytes)' : vendor === 'nvidia' ? 'nvidia-smi not found' : `driver ${driver ?? 'none'} exposes no VRAM size`
+        notes.push(`GPU ${dev.address} (${name}): VRAM unknown: ${why}${deviceId === '0x56a0' ? '; the A770 ships with 8 GB or 16 GB under the same PCI id' : ''}`)
+      }
+    }
+    const memoryBandwidthGBs = spec?.memoryBandwidthGBs ?? null
+    prov.memoryBandwidthGBs = memoryBandwidthGBs !== null ? 'spec' : 'unknown'
+    void via
+
+    // PCIe link: first device below the root port (see header comment).
+    let linkAt: string | null = null
+    let pcie: GpuEntry['pcie'] = {gen: null, width: null, bandwidthGBs: null, maxGen: null, maxWidth: null, maxBandwidthGBs: null, currentSpeed: null, maxSpeed: null, linkAt: null}
+    if (!integrated) {
+      // dev.path is /sys/devices/pciDDDD:BB/<root port>/<first device>/…; a device on the root
+      // bus itself (chain of one, e.g. a passed-through GPU in a VM) reports its own link.
+      linkAt = dev.chain.length >= 2 ? dev.chain[1] : dev.chain[0]
+      const linkPath = dev.path.split('/').slice(0, 4 + Math.min(dev.chain.length, 2)).join('/')
+      const currentSpeed = sys.read(`${linkPath}/current_link_speed`)
+      const maxSpeed = sys.read(`${linkPath}/max_link_speed`)
+      const gen = parseLinkSpeed(currentSpeed)
+      const width = sys.readInt(`${linkPath}/current_link_width`)
+      const maxGen = parseLinkSpeed(maxSpeed)
+      const maxWidth = sys.readInt(`${linkPath}/max_link_width`)
+      pcie = {
+        gen,
+        width: width !== null && width > 0 ? width : null,
+        bandwidthGBs: pcieBandwidthGBs(gen, width !== null && width > 0 ? width : null),
+        maxGen,
+        maxWidth: maxWidth !== null && maxWidth > 0 ? maxWidth : null,
+        maxBandwidthGBs: pcieBandwidthGBs(maxGen, maxWidth !== null && maxWidth > 0 ? maxWidth : null),
+        currentSpeed,
+        maxSpeed,
+        linkAt,
+      }
+      prov.pcie = gen !== null ? 'sysfs' : 'unknown'
+      if (gen === null && smi?.genCurrent != null) {
+        pcie.gen = smi.genCurrent
+        pcie.width = smi.widthCurrent
+        pcie.bandwidthGBs = pcieBandwidthGBs(smi.genCurrent, smi.widthCurrent)
+        pcie.maxGen = smi.genMax
+        pcie.maxWidth = smi.widthMax
+        pcie.maxBandwidthGBs = pcieBandwidthGBs(smi.genMax, smi.widthMax)
+        prov.pcie = 'tool'
+      }
+      if (pcie.gen === null) notes.push(`GPU ${dev.address}: PCIe link speed not exposed`)
+      else if (pcie.maxGen !== null && (pcie.gen < pcie.maxGen || (pcie.width ?? 0) < (pcie.maxWidth ?? 0))) {
+        notes.push(`GPU ${dev.address} (${name}): PCIe link runs Gen${pcie.gen} x${pcie.width} below its Gen${pcie.maxGen} x${pcie.maxWidth} maximum (GPUs downshift when idle; check again under load)`)
+      }
+    }
+
+    // NUMA locality: numa_node (-1 = firmware did not say); on a one-node machine it is node 0.
+    const nn = sys.readInt(`${dev.path}/numa_node`)
+    let numaNode: number | null = nn !== null && nn >= 0 ? nn : null
+    prov.numaNode = numaNode !== null ? 'sysfs' : 'unknown'
+    if (numaNode === null && numaNodeCount === 1) {
+      numaNode = 0
+      prov.numaNode = 'derived'
+    }
+    const lc = sys.read(`${dev.path}/local_cpulist`)
+    gpus.push({
+      index: gpus.length,
+      name,
+      vendor,
+      vendorId,
+      deviceId,
+      subsystemId: sv && sd ? `${sv}:${sd}` : null,
+      pciAddress: dev.address,
+      pciClass: cls.toLowerCase(),
+      driver,
+      integrated,
+      vramBytes,
+      vramFreeBytes,
+      memoryBandwidthGBs,
+      pcie,
+      numaNode,
+      localCpus: lc !== null ? parseCpuList(lc) : null,
+      provenance: prov,
+    })
+  }
+  // nvidia-smi GPUs that sysfs did not show (containers without /sys/devices/pci*).
+  for (const g of nvidiaSmi ?? []) {
+    if (g.busId && gpus.some((x) => x.pciAddress === g.busId)) continue
+    if (g.deviceId === null) continue
+    const spec = g.name ? gpuSpec(g.name) : null
+    gpus.push({
+      index: gpus.length,
+      name: g.name ?? gpuName('0x10de', g.deviceId, g.memoryTotalBytes),
+      vendor: 'nvidia',
+      vendorId: '0x10de',
+      deviceId: g.deviceId,
+      subsystemId: null,
+      pciAddress: g.busId,
+      pciClass: null,
+      driver: 'nvidia',
+      integrated: false,
+      vramBytes: g.memoryTotalBytes,
+      vramFreeBytes: g.memoryFreeBytes,
+      memoryBandwidthGBs: spec?.memoryBandwidthGBs ?? null,
+      pcie: {
+        gen: g.genCurrent,
+        width: g.widthCurrent,
+        bandwidthGBs: pcieBandwidthGBs(g.genCurrent, g.widthCurrent),
+        maxGen: g.genMax,
+        maxWidth: g.widthMax,
+        maxBandwidthGBs: pcieBandwidthGBs(g.genMax, g.widthMax),
+        currentSpeed: null,
+        maxSpeed: null,
+        linkAt: g.busId,
+      },
+      numaNode: numaNodeCount === 1 ? 0 : null,
+      localCpus: null,
+      provenance: {name: 'tool', vramBytes: 'tool', pcie: 'tool', numaNode: numaNodeCount === 1 ? 'derived' : 'unknown', memoryBandwidthGBs: spec ? 'spec' : 'unknown'},
+    })
+  }
+  return gpus
+}

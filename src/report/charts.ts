@@ -1,0 +1,337 @@
+/**
+ * Chart rendering: chart.js driven directly on @napi-rs/canvas (Skia, no system cairo; see
+ * ecosystem.md §4), plus a layer × expert heat map drawn straight onto the canvas.
+ *
+ * Each chart kind is a pure `…Config` function from plain typed data to a chart.js configuration
+ * (testable as JSON) and a thin `render…` that draws it at a fixed size and returns PNG bytes.
+ * The data types here know nothing of plans, bench results or traces: `build.ts` maps those.
+ */
+import {createCanvas, type SKRSContext2D} from '@napi-rs/canvas'
+import {Chart, registerables, type ChartConfiguration, type Plugin} from 'chart.js'
+
+Chart.register(...registerables)
+
+/** Fixed sizes, so a report looks the same everywhere and tests can check them. */
+export const CHART_SIZE = {width: 900, height: 450} as const
+export const HEATMAP_SIZE = {width: 900, height: 520} as const
+
+/** Tableau 10: distinguishable, and readable by most colour-blind viewers. */
+export const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac']
+const FONT = 'DejaVu Sans, Arial, sans-serif'
+const GiB = 1024 ** 3
+
+export interface ChartSize {
+  width: number
+  height: number
+}
+
+/** One device's memory, bytes. `capacityBytes` null when the platform hides it. */
+export interface MemoryBar {
+  label: string | string[]
+  weightsBytes: number
+  kvBytes: number
+  computeBytes: number
+  capacityBytes: number | null
+}
+
+export interface MemoryChartData {
+  title: string
+  devices: MemoryBar[]
+}
+
+export interface BarSeries {
+  label: string
+  /** One value per category; null = no bar (not measured, does not fit). */
+  values: (number | null)[]
+  /** Draw hatched-looking lighter bars: e.g. predicted beside measured. */
+  light?: boolean
+}
+
+export interface GroupedBarData {
+  title: string
+  xTitle: string
+  yTitle: string
+  categories: (string | string[])[]
+  series: BarSeries[]
+  logY?: boolean
+}
+
+export interface LineSeries {
+  label: string
+  points: {x: number; y: number}[]
+  /** Dashed: baselines (random routing) and bounds (Belady's OPT). */
+  dashed?: boolean
+}
+
+export interface LineChartData {
+  title: string
+  xTitle: string
+  yTitle: string
+  series: LineSeries[]
+  logX?: boolean
+  /** Whole-number x ticks (layer indices, capacities). */
+  integerX?: boolean
+  yMin?: number
+  yMax?: number
+}
+
+export interface HeatmapData {
+  title: string
+  /** Row labels, top to bottom (layer block indices). */
+  rows: string[]
+  /** Number of columns (experts). */
+  columns: number
+  /** values[row][column] ≥ 0. */
+  values: number[][]
+  xTitle: string
+  yTitle: string
+  /** What the colour means, under the colour bar. */
+  scaleTitle: string
+}
+
+/** Paints the background white: PNGs are transparent otherwise and unreadable on dark viewers. */
+const whiteBackground: Plugin = {
+  id: 'moerigWhiteBackground',
+  beforeDraw(chart) {
+    const ctx = chart.ctx
+    ctx.save()
+    ctx.globalCompositeOperation = 'destination-over'
+    ctx.fillStyle = '#ffffff'
+    ctx.fillRect(0, 0, chart.width, chart.height)
+    ctx.restore()
+  },
+}
+
+function baseOptions(title: string, xTitle: string, yTitle: string) {
+  return {
+    responsive: false,
+    animation: false as const,
+    devicePixelRatio: 1,
+    font: {family: FONT},
+    plugins: {
+      title: {display: true, text: title, font: {size: 16, weight: 'bold' as const, family: FONT}, color: '#222'},
+      legend: {position: 'top' as const, labels: {font: {family: FONT, size: 12}, color: '#333'}},
+    },
+    scales: {
+      x: {title: {display: true, text: xTitle, font: {family: FONT, size: 12}}, ticks: {font: {family: FONT}}},
+      y: {title: {display: true, text: yTitle, font: {family: FONT, size: 12}}, ticks: {font: {family: FONT}}, beginAtZero: true},
+    },
+  }
+}
+
+/** Memory per device: stacked weights / KV / compute (GiB), capacity as a black tick per bar. */
+export function memoryChartConfig(data: MemoryChartData): ChartConfiguration {
+  const gib = (b: number | null) => (b === null ? null : b / GiB)
+  const opts = baseOptions(data.title, 'device', 'GiB')
+  return {
+    type: 'bar',
+    data: {
+      labels: data.devices.map((d) => d.label),
+      datasets: [
+        {type: 'bar', label: 'weights', data: data.devices.map((d) => gib(d.weightsBytes)), backgroundColor: PALETTE[0], stack: 'mem', order: 2},
+        {type: 'bar', label: 'KV cache', data: data.devices.map((d) => gib(d.kvBytes)), backgroundColor: PALETTE[1], stack: 'mem', order: 2},
+        {type: 'bar', label: 'compute + overhead', data: data.devices.map((d) => gib(d.computeBytes)), backgroundColor: PALETTE[4], stack: 'mem', order: 2},
+        {
+          // A line dataset without the line: a wide horizontal marker at each device's capacity.
+          type: 'line',
+          label: 'capacity',
+          data: data.devices.map((d) => gib(d.capacityBytes)),
+          showLine: false,
+          pointStyle: 'line',
+          pointRadius: Math.max(8, Math.min(60, 300 / Math.max(1, data.devices.length))),
+          pointBorderWidth: 3,
+          borderColor: '#111',
+          backgroundColor: '#111',
+          order: 1,
+        },
+      ],
+    },
+    options: {...opts, scales: {x: {...opts.scales.x, stacked: true}, y: {...opts.scales.y, stacked: true, grace: '6%'}}},
+  } as ChartConfiguration
+}
+
+/** Grouped bars: one group per category, one bar per series. */
+export function groupedBarConfig(data: GroupedBarData): ChartConfiguration {
+  const opts = baseOptions(data.title, data.xTitle, data.yTitle)
+  let colour = 0
+  return {
+    type: 'bar',
+    data: {
+      labels: data.categories,
+      datasets: data.series.map((s) => {
+        const c = PALETTE[colour++ % PALETTE.length]
+        return {label: s.label, data: s.values, backgroundColor: s.light ? c + '80' : c, borderColor: c, borderWidth: s.light ? 2 : 0}
+      }),
+    },
+    options: {...opts, scales: {x: opts.scales.x, y: {...opts.scales.y, type: data.logY ? 'logarithmic' : 'linear', beginAtZero: !data.logY}}},
+  } as ChartConfiguration
+}
+
+/** Lines over a numeric x axis (cache size, layer index); dashed series are baselines/bounds. */
+export function lineChartConfig(data: LineChartData): ChartConfiguration {
+  const opts = baseOptions(data.title, data.xTitle, data.yTitle)
+  let colour = 0
+  return {
+    type: 'line',
+    data: {
+      datasets: data.series.map((s) => {
+        const c = PALETTE[colour++ % PALETTE.length]
+        return {label: s.label, data: s.points, borderColor: c, backgroundColor: c, borderDash: s.dashed ? [6, 4] : [], pointRadius: s.points.length > 40 ? 0 : 3, borderWidth: 2, fill: false, tension: 0}
+      }),
+    },
+    options: {
+      ...opts,
+      plugins: {...opts.plugins, legend: {...opts.plugins.legend, labels: {...opts.plugins.legend.labels, usePointStyle: true, pointStyle: 'line', pointStyleWidth: 36}}},
+      scales: {
+        x: {...opts.scales.x, type: data.logX ? 'logarithmic' : 'linear', ticks: {...opts.scales.x.ticks, precision: data.integerX ? 0 : undefined}},
+        y: {...opts.scales.y, min: data.yMin, max: data.yMax},
+      },
+    },
+  } as ChartConfiguration
+}
+
+/** Draw a chart.js configuration at a fixed size; PNG bytes. */
+export async function renderChart(config: ChartConfiguration, size: ChartSize = CHART_SIZE): Promise<Buffer> {
+  const canvas = createCanvas(size.width, size.height)
+  const ctx = canvas.getContext('2d')
+  // chart.js sees no DOM here and uses its BasicPlatform, which only needs a 2D context.
+  const chart = new Chart(ctx as unknown as CanvasRenderingContext2D, {
+    ...config,
+    options: {...config.options, responsive: false, animation: false, devicePixelRatio: 1},
+    plugins: [...(config.plugins ?? []), whiteBackground],
+  })
+  try {
+    return await canvas.encode('png')
+  } finally {
+    chart.destroy()
+  }
+}
+
+export const renderMemoryChart = (d: MemoryChartData) => renderChart(memoryChartConfig(d))
+export const renderGroupedBars = (d: GroupedBarData) => renderChart(groupedBarConfig(d))
+export const renderLineChart = (d: LineChartData) => renderChart(lineChartConfig(d))
+
+/** Perceptually ordered scale (viridis stops), t in [0, 1] → CSS colour. */
+export function viridis(t: number): string {
+  const stops = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ]
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1)
+  const i = Math.min(stops.length - 2, Math.floor(x))
+  const f = x - i
+  const c = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f))
+  return `rgb(${c[0]},${c[1]},${c[2]})`
+}
+
+/** Round step for about `target` ticks over [0, n). */
+function tickStep(n: number, target: number): number {
+  const raw = Math.max(1, n / target)
+  const p = 10 ** Math.floor(Math.log10(raw))
+  for (const m of [1, 2, 4, 5, 8, 10]) if (m * p >= raw) return m * p
+  return 10 * p
+}
+
+/**
+ * Layer × expert heat map, drawn directly (chart.js has no matrix chart without a plugin):
+ * one cell per (layer, expert), colour = value / max, axes with round ticks, a colour bar.
+ */
+export async function renderHeatmap(data: HeatmapData, size: ChartSize = HEATMAP_SIZE): Promise<Buffer> {
+  const canvas = createCanvas(size.width, size.height)
+  const ctx = canvas.getContext('2d')
+  drawHeatmap(ctx, data, size)
+  return canvas.encode('png')
+}
+
+function drawHeatmap(ctx: SKRSContext2D, data: HeatmapData, size: ChartSize): void {
+  const m = {left: 70, right: 110, top: 50, bottom: 55}
+  const plotW = size.width - m.left - m.right
+  const plotH = size.height - m.top - m.bottom
+  const rows = data.rows.length
+  const cols = Math.max(1, data.columns)
+  let max = 0
+  for (const r of data.values) for (const v of r) if (Number.isFinite(v) && v > max) max = v
+
+  ctx.fillStyle = '#ffffff'
+  ctx.fillRect(0, 0, size.width, size.height)
+  ctx.fillStyle = '#222'
+  ctx.font = `bold 16px ${FONT}`
+  ctx.textAlign = 'center'
+  ctx.textBaseline = 'middle'
+  ctx.fillText(data.title, size.width / 2, 22)
+
+  // Cells. Edges computed by rounding so neighbouring cells meet without seams.
+  const cw = plotW / cols
+  const rh = plotH / Math.max(1, rows)
+  for (let r = 0; r < rows; r++) {
+    const y0 = Math.round(m.top + r * rh)
+    const y1 = Math.round(m.top + (r + 1) * rh)
+    const row = data.values[r] ?? []
+    for (let c = 0; c < cols; c++) {
+      const x0 = Math.round(m.left + c * cw)
+      const x1 = Math.round(m.left + (c + 1) * cw)
+      ctx.fillStyle = viridis(max > 0 ? (row[c] ?? 0) / max : 0)
+      ctx.fillRect(x0, y0, Math.max(1, x1 - x0), Math.max(1, y1 - y0))
+    }
+  }
+  ctx.strokeStyle = '#444'
+  ctx.lineWidth = 1
+  ctx.strokeRect(m.left - 0.5, m.top - 0.5, plotW + 1, plotH + 1)
+
+  // X axis: expert ids.
+  ctx.fillStyle = '#333'
+  ctx.font = `12px ${FONT}`
+  ctx.textAlign = 'center'
+  ctx.textBaseline = 'top'
+  const xs = tickStep(cols, 12)
+  for (let c = 0; c < cols; c += xs) {
+    const x = m.left + (c + 0.5) * cw
+    ctx.fillRect(Math.round(x), m.top + plotH, 1, 4)
+    ctx.fillText(String(c), x, m.top + plotH + 6)
+  }
+  ctx.fillText(data.xTitle, m.left + plotW / 2, size.height - 22)
+
+  // Y axis: layer labels.
+  ctx.textAlign = 'right'
+  ctx.textBaseline = 'middle'
+  const ys = tickStep(rows, 16)
+  for (let r = 0; r < rows; r += ys) {
+    const y = m.top + (r + 0.5) * rh
+    ctx.fillRect(m.left - 4, Math.round(y), 4, 1)
+    ctx.fillText(data.rows[r], m.left - 7, y)
+  }
+  ctx.save()
+  ctx.translate(18, m.top + plotH / 2)
+  ctx.rotate(-Math.PI / 2)
+  ctx.textAlign = 'center'
+  ctx.fillText(data.yTitle, 0, 0)
+  ctx.restore()
+
+  // Colour bar with min / mid / max labels.
+  const bx = size.width - m.right + 25
+  const bw = 16
+  for (let i = 0; i < plotH; i++) {
+    ctx.fillStyle = viridis(1 - i / Math.max(1, plotH - 1))
+    ctx.fillRect(bx, m.top + i, bw, 1)
+  }
+  ctx.strokeRect(bx - 0.5, m.top - 0.5, bw + 1, plotH + 1)
+  ctx.fillStyle = '#333'
+  ctx.textAlign = 'left'
+  for (const f of [0, 0.5, 1]) ctx.fillText(fmtScale(max * f), bx + bw + 5, m.top + plotH * (1 - f))
+  ctx.save()
+  ctx.translate(size.width - 12, m.top + plotH / 2)
+  ctx.rotate(-Math.PI / 2)
+  ctx.textAlign = 'center'
+  ctx.fillText(data.scaleTitle, 0, 0)
+  ctx.restore()
+}
+
+function fmtScale(v: number): string {
+  if (v === 0) return '0'
+  if (v >= 100) return v.toFixed(0)
+  if (v >= 1) return v.toFixed(1)
+  return v.toPrecision(2)
+}

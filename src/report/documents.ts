@@ -1,0 +1,82 @@
+/**
+ * Adapters from the JSON documents other commands write (plans, bench results, reuse analyses)
+ * to report views. Each kind says how to recognise a document by its fields, validates it
+ * against its schema (src/schemas/) and maps it.
+ */
+import {assertValid} from '../schemas/validate.js'
+import {planSchema, type Plan} from '../schemas/plan.js'
+import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
+import type {InputView, PlanView, ReuseView} from './views.js'
+import {basename} from 'node:path'
+
+export interface DocumentKind {
+  name: string
+  detect(doc: Record<string, unknown>): boolean
+  view(doc: unknown, path: string): InputView
+}
+
+const has = (d: Record<string, unknown>, ...keys: string[]) => keys.every((k) => k in d)
+
+export function planView(p: Plan): PlanView {
+  const name = p.model.name ?? p.model.id
+  const quant = p.model.quant ?? null
+  const hardware = p.hardware && p.hardware.length > 0 ? p.hardware.join(' + ') : 'unknown machine'
+  const ctx = (n: number) => (n > 0 ? n : null)
+  return {
+    kind: 'plan',
+    label: `${name}${quant ? ` ${quant}` : ''} · ${p.engine} · ${hardware}`,
+    model: name,
+    quant,
+    engine: p.engine,
+    hardware,
+    weightsBytes: p.weights.totalBytes,
+    context: p.context,
+    fits: p.fits,
+    verdict: p.verdict.headline,
+    devices: p.devices.map((d) => ({id: d.host && p.hardware && p.hardware.length > 1 ? `${d.id} (${d.host})` : d.id, kind: d.kind, capacityBytes: d.capacityBytes, weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes + d.overheadBytes})),
+    kvBytesPerToken: p.kv.bytesPerToken,
+    maxContextByGpuCount: p.maxContext.byGpuCount.map((c) => ({gpus: c.gpus, context: ctx(c.maxContext)})),
+    decodeTps: p.prediction.decodeTps,
+    decodeTpsRange: p.prediction.decodeRange ? [p.prediction.decodeRange.low, p.prediction.decodeRange.high] : null,
+    prefillTps: p.prediction.prefillTps,
+    assumptions: p.prediction.assumptions,
+    rows: (p.rows ?? []).map((r) => {
+      const fit = r.maxContext.filter((c) => c.maxContext > 0)
+      return {
+        quant: r.quant,
+        sizeBytes: r.fileBytes,
+        fits: r.fits,
+        maxContext: fit.length > 0 ? Math.max(...fit.map((c) => c.maxContext)) : null,
+        decodeTps: r.decodeTps,
+        prefillTps: r.prefillTps,
+      }
+    }),
+  }
+}
+
+export function reuseView(r: ReuseResult): ReuseView {
+  const o = r.overall
+  return {
+    kind: 'reuse',
+    label: `${r.trace.model} expert reuse (${basename(r.trace.path)}, ${r.trace.nTokens} tokens)`,
+    model: r.trace.model,
+    layers: r.layers.map((l) => ({layer: l.layer, reuse: l.reuse, reuseRandom: l.reuseRandom, top10Share: l.top10Share, entropy: l.entropy})),
+    cache: r.cache.map((c) => ({policy: c.policy, capacity: c.capacity, layer: c.layer as number | 'all', hitRate: c.hitRate, hitRateRandom: c.hitRateRandom, bytesPerToken: c.bytesPerToken, decodeTps: c.decodeTps})),
+    overall: {reuse: o.reuse, reuseRandom: o.reuseRandom, top10Share: o.top10Share, entropy: o.entropy, gini: o.gini},
+    noCacheDecodeTps: r.estimate.noCacheDecodeTps,
+    notes: r.notes,
+  }
+}
+
+export const documentKinds: DocumentKind[] = [
+  {
+    name: 'plan',
+    detect: (d) => d.kind === 'plan' || has(d, 'devices', 'prediction', 'maxContext'),
+    view: (doc, path) => planView(assertValid<Plan>(planSchema, doc, `plan ${path}`)),
+  },
+  {
+    name: 'reuse',
+    detect: (d) => has(d, 'trace', 'overall', 'layers', 'cache'),
+    view: (doc, path) => reuseView(assertValid<ReuseResult>(reuseResultSchema, doc, `reuse analysis ${path}`)),
+  },
+]

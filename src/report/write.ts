@@ -1,0 +1,178 @@
+/**
+ * Report folder writer: `index.html` (self-contained: inline CSS, charts as data: URIs, no external
+ * reference of any kind), `report.md` beside it (charts by relative path) and `charts/*.png`.
+ *
+ * The folder is built under a temporary name next to the target and renamed into place, so a
+ * failed render never leaves a half report where a good one was.
+ */
+import {existsSync, mkdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {basename, dirname, join, resolve} from 'node:path'
+import {MoerigError} from '../lib/errors.js'
+import {escapeHtml, escapeMd, slug} from './escape.js'
+
+export interface ReportChart {
+  /** File-name stem (made safe again with slug()); unique within a report. */
+  id: string
+  title: string
+  caption?: string
+  png: Buffer
+  width: number
+  height: number
+}
+
+export interface ReportTable {
+  caption?: string
+  headers: string[]
+  rows: string[][]
+}
+
+export interface ReportSection {
+  title: string
+  paragraphs: string[]
+  tables: ReportTable[]
+  charts: ReportChart[]
+}
+
+export interface ReportInputRef {
+  path: string
+  kind: string
+  label: string
+}
+
+export interface Report {
+  title: string
+  generatedAt: string
+  inputs: ReportInputRef[]
+  sections: ReportSection[]
+  /** Lines such as "skipped: routing trace not available"; shown at the end. */
+  notes: string[]
+}
+
+export interface WrittenReport {
+  dir: string
+  files: string[]
+  charts: string[]
+}
+
+const CSS = `
+body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0;background:#f6f7f9;color:#222}
+main{max-width:960px;margin:0 auto;padding:24px}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:32px 0 8px;border-bottom:2px solid #dde;padding-bottom:4px}
+.meta{color:#666;font-size:13px;margin-bottom:16px}
+figure{margin:16px 0;background:#fff;border:1px solid #dde;border-radius:6px;padding:8px}
+figure img{display:block;max-width:100%;height:auto}
+figcaption{font-size:13px;color:#555;margin-top:6px}
+table{border-collapse:collapse;margin:12px 0;background:#fff;font-size:13px}
+th,td{border:1px solid #ccd;padding:4px 8px;text-align:left}th{background:#eef}
+caption{caption-side:top;text-align:left;font-weight:bold;padding:4px 0}
+ul.notes{color:#555;font-size:13px}
+`
+
+function chartFile(chart: ReportChart, used: Set<string>): string {
+  let name = slug(chart.id, 'chart')
+  for (let i = 2; used.has(name); i++) name = `${slug(chart.id, 'chart')}-${i}`
+  used.add(name)
+  return `charts/${name}.png`
+}
+
+export function renderHtml(report: Report): string {
+  const out: string[] = []
+  out.push('<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">')
+  out.push('<meta name="viewport" content="width=device-width, initial-scale=1">')
+  // A CSP that forbids every fetch and script: even a missed escape could not load or run anything.
+  out.push(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">`)
+  out.push(`<title>${escapeHtml(report.title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>', '<main>')
+  out.push(`<h1>${escapeHtml(report.title)}</h1>`)
+  out.push(`<div class="meta">generated ${escapeHtml(report.generatedAt)} by moerig</div>`)
+  if (report.inputs.length > 0) {
+    out.push('<table><caption>Inputs</caption><tr><th>kind</th><th>what</th><th>file</th></tr>')
+    for (const i of report.inputs) out.push(`<tr><td>${escapeHtml(i.kind)}</td><td>${escapeHtml(i.label)}</td><td>${escapeHtml(basename(i.path))}</td></tr>`)
+    out.push('</table>')
+  }
+  for (const s of report.sections) {
+    out.push(`<section><h2>${escapeHtml(s.title)}</h2>`)
+    for (const p of s.paragraphs) out.push(`<p>${escapeHtml(p)}</p>`)
+    for (const c of s.charts) {
+      const src = `data:image/png;base64,${c.png.toString('base64')}`
+      out.push(`<figure><img src="${src}" width="${c.width}" height="${c.height}" alt="${escapeHtml(c.title)}">`)
+      if (c.caption) out.push(`<figcaption>${escapeHtml(c.caption)}</figcaption>`)
+      out.push('</figure>')
+    }
+    for (const t of s.tables) out.push(tableHtml(t))
+    out.push('</section>')
+  }
+  if (report.notes.length > 0) {
+    out.push('<h2>Notes</h2><ul class="notes">')
+    for (const n of report.notes) out.push(`<li>${escapeHtml(n)}</li>`)
+    out.push('</ul>')
+  }
+  out.push('</main>', '</body>', '</html>', '')
+  return out.join('\n')
+}
+
+function tableHtml(t: ReportTable): string {
+  const head = `<tr>${t.headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`
+  const rows = t.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('\n')
+  return `<table>${t.caption ? `<caption>${escapeHtml(t.caption)}</caption>` : ''}\n${head}\n${rows}\n</table>`
+}
+
+export function renderMarkdown(report: Report, files: Map<ReportChart, string>): string {
+  const out: string[] = [`# ${escapeMd(report.title)}`, '', `generated ${escapeMd(report.generatedAt)} by moerig`, '']
+  if (report.inputs.length > 0) {
+    out.push(...tableMd({headers: ['kind', 'what', 'file'], rows: report.inputs.map((i) => [i.kind, i.label, basename(i.path)])}), '')
+  }
+  for (const s of report.sections) {
+    out.push(`## ${escapeMd(s.title)}`, '')
+    for (const p of s.paragraphs) out.push(escapeMd(p), '')
+    for (const c of s.charts) {
+      out.push(`![${escapeMd(c.title)}](${files.get(c)})`, '')
+      if (c.caption) out.push(`*${escapeMd(c.caption)}*`, '')
+    }
+    for (const t of s.tables) out.push(...(t.caption ? [`**${escapeMd(t.caption)}**`, ''] : []), ...tableMd(t), '')
+  }
+  if (report.notes.length > 0) out.push('## Notes', '', ...report.notes.map((n) => `- ${escapeMd(n)}`), '')
+  return out.join('\n')
+}
+
+function tableMd(t: {headers: string[]; rows: string[][]}): string[] {
+  return [
+    `| ${t.headers.map(escapeMd).join(' | ')} |`,
+    `|${t.headers.map(() => ' --- ').join('|')}|`,
+    ...t.rows.map((r) => `| ${r.map(escapeMd).join(' | ')} |`),
+  ]
+}
+
+/**
+ * Write the report folder at `dir`: build it as `<dir>.tmp-<pid>`, then swap it into place
+ * (an old report is moved aside first and removed only once the new one is in place).
+ */
+export function writeReport(dir: string, report: Report): WrittenReport {
+  const target = resolve(dir)
+  const parent = dirname(target)
+  try {
+    mkdirSync(parent, {recursive: true})
+  } catch (e) {
+    throw new MoerigError('E_FILE', `report folder ${dir}: cannot create ${parent} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`
+  const old = `${target}.old-${process.pid}-${Date.now()}`
+  const used = new Set<string>()
+  const files = new Map<ReportChart, string>()
+  for (const s of report.sections) for (const c of s.charts) files.set(c, chartFile(c, used))
+  try {
+    mkdirSync(join(tmp, 'charts'), {recursive: true})
+    for (const [c, f] of files) writeFileSync(join(tmp, f), c.png)
+    writeFileSync(join(tmp, 'report.md'), renderMarkdown(report, files))
+    writeFileSync(join(tmp, 'index.html'), renderHtml(report))
+    if (existsSync(target)) renameSync(target, old)
+    renameSync(tmp, target)
+  } catch (e) {
+    rmSync(tmp, {recursive: true, force: true})
+    if (existsSync(old) && !existsSync(target)) renameSync(old, target)
+    const code = (e as NodeJS.ErrnoException).code
+    throw new MoerigError('E_FILE', `report folder ${dir}: cannot write (${code ?? (e as Error).message})`)
+  }
+  rmSync(old, {recursive: true, force: true})
+  const charts = [...files.values()].map((f) => join(target, f))
+  return {dir: target, files: [join(target, 'index.html'), join(target, 'report.md'), ...charts], charts}
+}

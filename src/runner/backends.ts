@@ -1,0 +1,93 @@
+/**
+ * GPU backends: node-llama-cpp's GPU packages of the same release carry ggml backend libraries
+ * (`libggml-vulkan.so`, `libggml-cuda.so`) that load beside the CPU package's libraries with
+ * `ggml_backend_load(path)` (engine-notes.md: checked with llvmpipe's software Vulkan device).
+ * This module only finds candidate files; native/src/engine.cpp loads them.
+ *
+ *   npm install -E @node-llama-cpp/linux-x64-vulkan@3.21.1   # Intel Arc, AMD, NVIDIA
+ *   npm install -E @node-llama-cpp/linux-x64-cuda@3.21.1     # NVIDIA (CUDA)
+ *
+ * MOERIG_BACKENDS=cpu skips them; MOERIG_BACKEND_LIBS=/a/libggml-x.so:/b/… adds libraries by path
+ * (a SYCL build of the same release, for example).
+ */
+import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+/** The release our CPU libraries come from; a GPU package of another version would not match its ABI. */
+export const GPU_PACKAGE_VERSION = '3.21.1'
+
+/** Packages that carry GPU backends, and the backend library each one holds. */
+export const GPU_PACKAGES = [
+  {pkg: '@node-llama-cpp/linux-x64-vulkan', backend: 'Vulkan', lib: 'libggml-vulkan.so'},
+  {pkg: '@node-llama-cpp/linux-x64-cuda', backend: 'CUDA', lib: 'libggml-cuda.so'},
+  {pkg: '@node-llama-cpp/linux-x64-cuda-ext', backend: 'CUDA', lib: 'libggml-cuda.so'},
+] as const
+
+export interface BackendLib {
+  backend: string
+  path: string
+  /** npm package it came from, or "MOERIG_BACKEND_LIBS" */
+  origin: string
+}
+
+export interface BackendDiscovery {
+  libs: BackendLib[]
+  /** packages present but not used, with why ("version 3.20.0, need 3.21.1") */
+  skipped: Array<{origin: string; reason: string}>
+}
+
+/** First file named `lib` in `<pkgDir>/bins/<any>/` (the package's one platform folder). */
+function findInBins(pkgDir: string, lib: string): string | null {
+  const bins = join(pkgDir, 'bins')
+  if (!existsSync(bins)) return null
+  for (const sub of readdirSync(bins).sort()) {
+    const p = join(bins, sub, lib)
+    if (existsSync(p) && statSync(p).isFile()) return p
+  }
+  return null
+}
+
+/**
+ * Candidate GPU backend libraries under `nodeModulesDir`, in GPU_PACKAGES order (at most one per
+ * backend), plus MOERIG_BACKEND_LIBS entries first. Pure path logic: nothing is loaded here.
+ */
+export function discoverBackends(nodeModulesDir: string, env: NodeJS.ProcessEnv = process.env): BackendDiscovery {
+  const out: BackendDiscovery = {libs: [], skipped: []}
+  for (const p of (env.MOERIG_BACKEND_LIBS ?? '').split(':').filter(Boolean)) {
+    if (existsSync(p)) out.libs.push({backend: backendOfLib(p), path: p, origin: 'MOERIG_BACKEND_LIBS'})
+    else out.skipped.push({origin: 'MOERIG_BACKEND_LIBS', reason: `${p}: no such file`})
+  }
+  if ((env.MOERIG_BACKENDS ?? '').toLowerCase() === 'cpu') return out
+  const have = new Set(out.libs.map((l) => l.backend))
+  for (const g of GPU_PACKAGES) {
+    const dir = join(nodeModulesDir, ...g.pkg.split('/'))
+    if (!existsSync(join(dir, 'package.json'))) continue
+    let version = 'unknown'
+    try {
+      version = String(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version)
+    } catch {
+      // unreadable package.json: reported as a version mismatch below
+    }
+    if (version !== GPU_PACKAGE_VERSION) {
+      out.skipped.push({origin: g.pkg, reason: `version ${version}, need ${GPU_PACKAGE_VERSION} (npm install -E ${g.pkg}@${GPU_PACKAGE_VERSION})`})
+      continue
+    }
+    if (have.has(g.backend)) continue
+    const path = findInBins(dir, g.lib)
+    if (!path) {
+      out.skipped.push({origin: g.pkg, reason: `no ${g.lib} under ${join(dir, 'bins')}`})
+      continue
+    }
+    out.libs.push({backend: g.backend, path, origin: g.pkg})
+    have.add(g.backend)
+  }
+  return out
+}
+
+/** "libggml-vulkan.so" → "Vulkan"; unknown names keep their stem. */
+export function backendOfLib(path: string): string {
+  const m = /libggml-([a-z0-9]+)[^/]*\.so[^/]*$/i.exec(path)
+  if (!m) return 'unknown'
+  const known: Record<string, string> = {vulkan: 'Vulkan', cuda: 'CUDA', sycl: 'SYCL', hip: 'HIP', rpc: 'RPC', metal: 'Metal', opencl: 'OpenCL'}
+  return known[m[1].toLowerCase()] ?? m[1]
+}

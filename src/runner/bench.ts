@@ -1,0 +1,260 @@
+/**
+ * `moerig bench`: llama-bench's method on our engine. The model runs in the runner child process
+ * (child.ts); this module builds the job, turns raw nanoseconds into t/s rows, reads the memory
+ * figures, puts a plan's predictions beside the measurement and saves the result.
+ */
+import {basename, join} from 'node:path'
+import {MoerigError} from '../lib/errors.js'
+import {writeJsonFile} from '../lib/jsonfile.js'
+import {assertValid} from '../schemas/validate.js'
+import {benchResultSchema, type BenchResult, type BenchRow, type MemoryReport, type PlacementRun} from '../schemas/bench.js'
+import type {LlamaContextParams, LlamaDevice, LlamaModelInfo, LlamaModelParams} from './addon.js'
+import {runInChild} from './child.js'
+import {engineBuild} from './addon.js'
+import {engineSetup, type EngineSetup} from './engine.js'
+import {memoryByDevice, parseBufferLines} from './memory.js'
+import {checkModelFile, type ModelFile} from './modelfile.js'
+import {checkPlan, comparePlan, gpusNeeded, loadPlan, planParams} from './planrun.js'
+import {makeProvenance, physicalCores} from './provenance.js'
+import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
+import {mean, stdev, testName, tokensPerSecond} from './stats.js'
+
+/** llama-bench's defaults (tools/llama-bench/llama-bench.cpp cmd_params_defaults). */
+export const BENCH_DEFAULTS = {nPrompt: 512, nGen: 128, reps: 5, nBatch: 2048, nUbatch: 512, typeK: 'f16', typeV: 'f16', flashAttn: 'auto'} as const
+
+export interface BenchOptions {
+  path?: string
+  nPrompt: number[]
+  nGen: number[]
+  reps: number
+  threads?: number
+  warmup?: boolean
+  nBatch?: number
+  nUbatch?: number
+  typeK?: string
+  typeV?: string
+  flashAttn?: 'auto' | 'on' | 'off'
+  placement?: Partial<PlacementRun>
+  plan?: {path: string; force: boolean}
+  /** folder for the saved result; null = do not save */
+  runsDir: string | null
+  /** extra environment for the runner child (tests) */
+  childEnv?: NodeJS.ProcessEnv
+}
+
+export interface BenchEvents {
+  onPhase?(label: string, total?: number): void
+  onRep?(test: string, index: number, reps: number, tps: number): void
+  onInterrupt?(): void
+}
+
+export function placementDefaults(p: Partial<PlacementRun> = {}): PlacementRun {
+  return {
+    nGpuLayers: p.nGpuLayers ?? 0,
+    splitMode: p.splitMode ?? 'layer',
+    mainGpu: p.mainGpu ?? 0,
+    tensorSplit: p.tensorSplit ?? [],
+    tensorOverrides: p.tensorOverrides ?? [],
+    nCpuMoe: p.nCpuMoe ?? 0,
+    mmap: p.mmap ?? true,
+    mlock: p.mlock ?? false,
+    numa: p.numa ?? 'disabled',
+  }
+}
+
+function modelParams(path: string, p: PlacementRun): LlamaModelParams {
+  return {path, nGpuLayers: p.nGpuLayers, splitMode: p.splitMode, mainGpu: p.mainGpu, tensorSplit: p.tensorSplit,
+    tensorOverrides: p.tensorOverrides, nCpuMoe: p.nCpuMoe, mmap: p.mmap, mlock: p.mlock, numa: p.numa}
+}
+
+/** The tests of a run: pp<p> for each p > 0, then tg<n> for each n > 0 (llama-bench's order). */
+export function benchTests(nPrompt: number[], nGen: number[]): BenchTestSpec[] {
+  const tests = [...nPrompt.filter((p) => p > 0).map((p) => ({nPrompt: p, nGen: 0})), ...nGen.filter((n) => n > 0).map((n) => ({nPrompt: 0, nGen: n}))]
+  if (tests.length === 0) throw new MoerigError('E_USAGE', 'nothing to measure: -p and -n are both 0')
+  return tests
+}
+
+export function benchRow(t: BenchTestOutcome, threads: number, reps: number): BenchRow {
+  const samples = tokensPerSecond(t.samplesNs, t.nPrompt + t.nGen)
+  return {
+    test: testName(t.nPrompt, t.nGen),
+    nPrompt: t.nPrompt,
+    nGen: t.nGen,
+    threads,
+    nCtx: t.nCtx,
+    reps,
+    tps: {mean: mean(samples), sd: stdev(samples)},
+    samples,
+    samplesNs: t.samplesNs.map((x) => Math.round(x)),
+  }
+}
+
+/** Model weights from the load log; KV and compute buffers of the largest context created. */
+export function memoryReport(loadLog: string[], contextLogs: string[][]): MemoryReport {
+  const model = parseBufferLines(loadLog)
+  let best: ReturnType<typeof parseBufferLines> = []
+  let bestTotal = -1
+  for (const log of contextLogs) {
+    const b = parseBufferLines(log)
+    const total = b.reduce((s, x) => s + x.bytes, 0)
+    if (total > bestTotal) {
+      best = b
+      bestTotal = total
+    }
+  }
+  const buffers = [...model, ...best]
+  return {source: 'llama.cpp log', devices: memoryByDevice(buffers), buffers}
+}
+
+export function runModelSection(mf: ModelFile, info: LlamaModelInfo) {
+  return {
+    path: mf.path,
+    name: info.name || mf.name,
+    arch: info.arch,
+    desc: info.desc,
+    fileBytes: mf.gguf.fileBytes,
+    sizeBytes: info.sizeBytes,
+    nParams: info.nParams,
+    nLayer: info.nLayer,
+    nExpert: info.nExpert,
+    nExpertUsed: info.nExpertUsed,
+  }
+}
+
+/** reports/runs/<time>-<kind>-<model>.json */
+export function runFileName(kind: string, modelPath: string, time: Date): string {
+  const stamp = time.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z')
+  const stem = basename(modelPath).replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_')
+  return `${stamp}-${kind}-${stem}.json`
+}
+
+export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promise<BenchResult> {
+  const time = new Date()
+  const plan = opts.plan ? loadPlan(opts.plan.path) : null
+  const path = opts.path ?? plan?.model.path ?? undefined
+  if (!path) throw new MoerigError('E_USAGE', 'no model: give a GGUF path (or a plan whose model.path is set)')
+  ev.onPhase?.(`reading ${basename(path)}`)
+  const mf = await checkModelFile(path)
+  if (plan) checkPlan(plan, opts.plan!.path, mf.gguf, opts.plan!.force)
+
+  const pp = plan ? planParams(plan, path) : null
+  const placement = pp
+    ? placementDefaults({...opts.placement, nGpuLayers: pp.model.nGpuLayers, splitMode: pp.model.splitMode, mainGpu: pp.model.mainGpu,
+      tensorSplit: pp.model.tensorSplit, tensorOverrides: pp.model.tensorOverrides, nCpuMoe: pp.model.nCpuMoe, numa: pp.model.numa})
+    : placementDefaults(opts.placement)
+  const threads = opts.threads ?? pp?.context.threads ?? physicalCores()
+  const context: LlamaContextParams = {
+    nCtx: pp?.context.nCtx,
+    nBatch: opts.nBatch ?? pp?.context.nBatch ?? BENCH_DEFAULTS.nBatch,
+    nUbatch: opts.nUbatch ?? pp?.context.nUbatch ?? BENCH_DEFAULTS.nUbatch,
+    typeK: opts.typeK ?? pp?.context.typeK ?? BENCH_DEFAULTS.typeK,
+    typeV: opts.typeV ?? pp?.context.typeV ?? BENCH_DEFAULTS.typeV,
+    flashAttn: opts.flashAttn ?? pp?.context.flashAttn ?? BENCH_DEFAULTS.flashAttn,
+    threads,
+  }
+  const tests = benchTests(opts.nPrompt, opts.nGen)
+  const setup: EngineSetup = engineSetup()
+
+  let devices: LlamaDevice[] = []
+  let loaded: string[] = []
+  let info: LlamaModelInfo | null = null
+  let loadLog: string[] = []
+  let loadMs = 0
+  const contextLogs: string[][] = []
+  ev.onPhase?.(`loading ${basename(path)}`)
+  const outcome = await runInChild({
+    kind: 'bench', setup, model: modelParams(path, placement), context, tests, reps: opts.reps, warmup: opts.warmup ?? true,
+    gpusRequired: plan ? gpusNeeded(plan) : 0,
+  }, {
+    env: opts.childEnv,
+    onInterrupt: ev.onInterrupt,
+    onEvent: (e) => {
+      if (e.type === 'init') {
+        devices = e.devices
+        loaded = e.loaded
+      } else if (e.type === 'loaded') {
+        info = e.info
+        loadLog = e.log
+        loadMs = e.loadMs
+      } else if (e.type === 'context') {
+        contextLogs.push(e.log)
+        const t = tests[e.test]
+        ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
+      } else if (e.type === 'rep') {
+        const t = tests[e.test]
+        ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
+      }
+    },
+  })
+  if (outcome.final.type !== 'bench-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
+  const done = outcome.final
+  const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads, opts.reps))
+  const partial = done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps)
+  const memory = memoryReport(loadLog, contextLogs)
+  const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
+  const result: BenchResult = {
+    schemaVersion: 1,
+    kind: 'bench',
+    partial,
+    model: runModelSection(mf, info),
+    config: {
+      threads, nBatch: context.nBatch!, nUbatch: context.nUbatch!, nCtx: context.nCtx ?? null, typeK: context.typeK!, typeV: context.typeV!,
+      flashAttn: context.flashAttn!, reps: opts.reps, warmup: opts.warmup ?? true, placement,
+    },
+    results: rows,
+    memory,
+    ...(plan ? {plan: comparePlan(plan, opts.plan!.path, opts.plan!.force, devices, memory.devices,
+      {decode: tps((r) => r.nGen > 0 && r.nPrompt === 0), prefill: tps((r) => r.nPrompt > 0 && r.nGen === 0)})} : {}),
+    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs}),
+  }
+  if (opts.runsDir) result.savedTo = join(opts.runsDir, runFileName('bench', path, time))
+  assertValid<BenchResult>(benchResultSchema, result, 'bench result')
+  if (result.savedTo) writeJsonFile(result.savedTo, result)
+  return result
+}
+
+// ---------------------------------------------------------------- printing
+
+function fmtSize(bytes: number): string {
+  return bytes < 1024 ** 3 ? `${(bytes / 1024 ** 2).toFixed(2)} MiB` : `${(bytes / 1024 ** 3).toFixed(2)} GiB`
+}
+
+function fmtParams(n: number): string {
+  return n < 1e9 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e9).toFixed(2)} B`
+}
+
+/** llama-bench's markdown table: model | size | params | backend | threads | test | t/s. */
+export function benchTable(r: BenchResult): string {
+  const head = ['model', 'size', 'params', 'backend', 'threads', 'test', 't/s']
+  const right = [false, true, true, false, true, true, true]
+  const rows = r.results.map((x) => [r.model.desc, fmtSize(r.model.sizeBytes), fmtParams(r.model.nParams), r.provenance.backend,
+    String(x.threads), x.test, `${x.tps.mean.toFixed(2)} ± ${x.tps.sd.toFixed(2)}`])
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
+  const cell = (s: string, i: number) => (right[i] ? s.padStart(w[i]) : s.padEnd(w[i]))
+  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`
+  const sep = `| ${w.map((n, i) => (right[i] ? `${'-'.repeat(n - 1)}:` : '-'.repeat(n))).join(' | ')} |`
+  return [line(head), sep, ...rows.map(line)].join('\n')
+}
+
+const mib = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MiB`
+
+/** Memory per device (measured), one line each. */
+export function memoryLines(m: MemoryReport): string[] {
+  return m.devices.map((d) => `${d.device}: weights ${mib(d.weightsBytes)}, KV ${mib(d.kvBytes)}, compute ${mib(d.computeBytes)} = ${mib(d.totalBytes)} (measured, llama.cpp log)`)
+}
+
+/** Plan vs measurement, side by side. */
+export function planLines(p: NonNullable<BenchResult['plan']>): string[] {
+  const out = [`plan ${p.path}${p.forced ? ' (does not fit; run with --force)' : ''}, context ${p.context}:`]
+  for (const d of p.devices) {
+    const pl = d.planned
+    const ms = d.measured
+    const name = d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`
+    out.push(`  ${name}: planned ${mib(pl.totalBytes)} (weights ${mib(pl.weightsBytes)}, KV ${mib(pl.kvBytes)}, compute ${mib(pl.computeBytes)})` +
+      ` · measured ${ms ? `${mib(ms.totalBytes)} (weights ${mib(ms.weightsBytes)}, KV ${mib(ms.kvBytes)}, compute ${mib(ms.computeBytes)})` : 'nothing allocated'}`)
+  }
+  const f = (x: number | null) => (x === null ? 'not run' : `${x.toFixed(2)} t/s`)
+  out.push(`  decode: predicted ${p.predicted.decodeTps.toFixed(2)} t/s · measured ${f(p.measured.decodeTps)}`)
+  out.push(`  prefill: predicted ${p.predicted.prefillTps.toFixed(2)} t/s · measured ${f(p.measured.prefillTps)}`)
+  return out
+}

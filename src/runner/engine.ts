@@ -1,0 +1,86 @@
+/**
+ * The llama.cpp engine in TS: one-line calls on native handles (bind_llama.cpp), with explicit
+ * dispose(). Runs inside the runner child process (worker.ts), never in the CLI process, so that a
+ * native abort cannot take the CLI down.
+ */
+import {join} from 'node:path'
+import {
+  loadAddon, engineBuild, projectRoot,
+  type LlamaBenchSpec, type LlamaContextHandle, type LlamaContextParams, type LlamaGenerateResult, type LlamaGenerateSpec,
+  type LlamaInitResult, type LlamaModelHandle, type LlamaModelInfo, type LlamaModelParams, type MoerigAddon,
+} from './addon.js'
+import {discoverBackends, type BackendDiscovery} from './backends.js'
+
+/** Where the engine's libraries are and which GPU backends to add; decided by the CLI process. */
+export interface EngineSetup {
+  libDir: string
+  release: string
+  backends: BackendDiscovery
+}
+
+/** The CPU library folder from build/native/engine.json and GPU packages found in node_modules. */
+export function engineSetup(): EngineSetup {
+  const build = engineBuild()
+  return {libDir: build.libDir, release: build.release, backends: discoverBackends(join(projectRoot, 'node_modules'))}
+}
+
+export async function initEngine(setup: EngineSetup): Promise<LlamaInitResult> {
+  return loadAddon().llamaInit(setup.libDir, setup.backends.libs.map((l) => l.path))
+}
+
+export class LlamaModel {
+  private handle: LlamaModelHandle | null
+
+  private constructor(private readonly addon: MoerigAddon, handle: LlamaModelHandle, readonly info: LlamaModelInfo, readonly log: string[]) {
+    this.handle = handle
+  }
+
+  static async load(params: LlamaModelParams): Promise<LlamaModel> {
+    const addon = loadAddon()
+    const r = await addon.llamaLoadModel(params)
+    return new LlamaModel(addon, r.handle, r.info, r.log)
+  }
+
+  async createContext(params: LlamaContextParams): Promise<LlamaContext> {
+    if (!this.handle) throw new Error('the model has been disposed')
+    const r = await this.addon.llamaCreateContext(this.handle, params)
+    return new LlamaContext(this.addon, r.handle, {nCtx: r.nCtx, nBatch: r.nBatch, nUbatch: r.nUbatch, threads: r.threads}, r.log)
+  }
+
+  dispose(): void {
+    if (this.handle) this.addon.llamaDisposeModel(this.handle)
+    this.handle = null
+  }
+}
+
+export class LlamaContext {
+  private handle: LlamaContextHandle | null
+
+  constructor(private readonly addon: MoerigAddon, handle: LlamaContextHandle,
+    readonly config: {nCtx: number; nBatch: number; nUbatch: number; threads: number}, readonly log: string[]) {
+    this.handle = handle
+  }
+
+  private live(): LlamaContextHandle {
+    if (!this.handle) throw new Error('the context has been disposed')
+    return this.handle
+  }
+
+  bench(spec: LlamaBenchSpec, onRep: (r: {index: number; ns: number}) => void = () => {}) {
+    return this.addon.llamaBench(this.live(), spec, onRep)
+  }
+
+  generate(spec: LlamaGenerateSpec, onPiece: (text: string) => void = () => {}): Promise<LlamaGenerateResult> {
+    return this.addon.llamaGenerate(this.live(), spec, onPiece)
+  }
+
+  /** Stop a bench/generate in flight after its current step. */
+  stop(): void {
+    if (this.handle) this.addon.llamaStop(this.handle)
+  }
+
+  dispose(): void {
+    if (this.handle) this.addon.llamaDisposeContext(this.handle)
+    this.handle = null
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Executing a plan (src/schemas/plan.ts): its placement in llama.cpp's terms becomes the model
+ * and context parameters of a run, its device figures are put beside the measured ones.
+ * Plan device names are "CPU" and "GPU<i>", i = the i-th GPU the engine sees (Vulkan0, CUDA0 …).
+ */
+import {readJsonFile} from '../lib/jsonfile.js'
+import {MoerigError} from '../lib/errors.js'
+import {planSchema, type Plan} from '../schemas/plan.js'
+import type {LlamaContextParams, LlamaDevice, LlamaModelParams} from './addon.js'
+import type {DeviceMemory} from './memory.js'
+import type {PlanComparison} from '../schemas/bench.js'
+import type {GgufModel} from '../planner/gguf.js'
+
+export function loadPlan(path: string): Plan {
+  return readJsonFile<Plan>(path, planSchema, 'plan')
+}
+
+/** Refuse a plan that does not fit (unless forced) or was made for another file. */
+export function checkPlan(plan: Plan, planPath: string, gguf: GgufModel, force: boolean): void {
+  if (!plan.fits && !force) {
+    const v = plan.verdict
+    throw new MoerigError('E_PLAN_DOES_NOT_FIT', `plan ${planPath} does not fit${v.binding ? ` (${v.binding})` : ''}: ${v.headline}; use --force to run it anyway`)
+  }
+  const m = plan.model
+  if (m.tensorCount !== gguf.tensors.length || m.fileBytes !== gguf.fileBytes) {
+    throw new MoerigError('E_PLAN_MODEL', `plan ${planPath} was made for a different model (${m.tensorCount} tensors, ${m.fileBytes} bytes; ${gguf.path} has ${gguf.tensors.length} tensors, ${gguf.fileBytes} bytes)`)
+  }
+}
+
+/** GPUs the placement names: highest GPU<i> + 1 over overrides, plus one when layers are offloaded. */
+export function gpusNeeded(plan: Plan): number {
+  let n = 0
+  for (const o of plan.placement.tensorOverrides) {
+    const m = /^GPU(\d+)$/.exec(o.device)
+    if (m) n = Math.max(n, Number(m[1]) + 1)
+  }
+  if (plan.placement.nGpuLayers > 0) n = Math.max(n, 1, plan.placement.tensorSplit.length)
+  return n
+}
+
+/** The engine's GPUs in order: what "GPU<i>" means. */
+export function engineGpus(devices: LlamaDevice[]): LlamaDevice[] {
+  return devices.filter((d) => d.type === 'gpu' || d.type === 'igpu')
+}
+
+/** "GPU1" → "Vulkan1"; "CPU" → "CPU"; a GPU the engine does not have is one clear error. */
+export function engineDeviceOf(id: string, devices: LlamaDevice[]): string {
+  if (id === 'CPU') return 'CPU'
+  const m = /^GPU(\d+)$/.exec(id)
+  if (!m) return id
+  const gpus = engineGpus(devices)
+  const d = gpus[Number(m[1])]
+  if (!d) {
+    throw new MoerigError('E_PLAN_DEVICE', `the plan places tensors on ${id}, but the engine sees ${gpus.length === 0 ? 'no GPU' : `${gpus.length} GPU(s): ${gpus.map((g) => g.name).join(', ')}`} (devices: ${devices.map((x) => x.name).join(', ')}); install the GPU backend: npm install -E @node-llama-cpp/linux-x64-vulkan@3.21.1`)
+  }
+  return d.name
+}
+
+/** Resolve plan device aliases in model params against the engine's devices (runs in the child). */
+export function resolveModelDevices(p: LlamaModelParams, devices: LlamaDevice[], gpusRequired: number): LlamaModelParams {
+  if (gpusRequired > 0) engineDeviceOf(`GPU${gpusRequired - 1}`, devices)
+  if (!p.tensorOverrides?.length) return p
+  return {...p, tensorOverrides: p.tensorOverrides.map((o) => ({pattern: o.pattern, device: engineDeviceOf(o.device, devices)}))}
+}
+
+/** Model and context parameters of a plan (devices still as "CPU"/"GPU<i>"). */
+export function planParams(plan: Plan, path: string): {model: LlamaModelParams; context: LlamaContextParams} {
+  const p = plan.placement
+  return {
+    model: {
+      path,
+      // the plan counts -ngl as llama.cpp does (n_layer + 1 = all, output included)
+      nGpuLayers: p.nGpuLayers,
+      splitMode: p.splitMode,
+      mainGpu: p.mainGpu,
+      tensorSplit: p.tensorSplit,
+      tensorOverrides: p.tensorOverrides.map((o) => ({pattern: o.pattern, device: o.device})),
+      nCpuMoe: p.nCpuMoe ?? 0,
+      numa: plan.numa?.mode === 'interleave' ? 'distribute' : 'disabled',
+    },
+    context: {
+      nCtx: plan.context,
+      nBatch: plan.batch,
+      nUbatch: plan.ubatch,
+      typeK: plan.kvType,
+      typeV: plan.kvType,
+      flashAttn: plan.flashAttention ? 'on' : 'off',
+      threads: plan.threads,
+    },
+  }
+}
+
+/** Planned vs measured per plan device (the plan's "CPU" is all host RAM; GPU<i> its engine device). */
+export function comparePlan(plan: Plan, planPath: string, force: boolean, devices: LlamaDevice[], measured: DeviceMemory[], tps: {decode: number | null; prefill: number | null}): PlanComparison {
+  return {
+    path: planPath,
+    fits: plan.fits,
+    forced: force && !plan.fits,
+    context: plan.context,
+    devices: plan.devices
+      .filter((d) => !d.id.includes(':')) // RPC devices are not executed here
+      .map((d) => {
+        let engineDevice = d.id
+        try {
+          engineDevice = engineDeviceOf(d.id, devices)
+        } catch {
+          // a plan device the engine does not have: shown with no measurement
+        }
+        const m = measured.find((x) => x.device === engineDevice)
+        return {
+          id: d.id,
+          engineDevice,
+          planned: {weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes, totalBytes: d.weightsBytes + d.kvBytes + d.computeBytes},
+          measured: m ? {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes, totalBytes: m.totalBytes} : null,
+        }
+      }),
+    predicted: {decodeTps: plan.prediction.decodeTps, prefillTps: plan.prediction.prefillTps},
+    measured: {decodeTps: tps.decode, prefillTps: tps.prefill},
+  }
+}

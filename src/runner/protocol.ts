@@ -1,0 +1,54 @@
+/**
+ * Messages between the CLI and the runner child process (worker.ts), over Node's IPC channel with
+ * structured-clone serialization (typed arrays travel as such). One job per child.
+ */
+import type {LlamaContextParams, LlamaDevice, LlamaGenerateResult, LlamaGenerateSpec, LlamaModelInfo, LlamaModelParams} from './addon.js'
+import type {EngineSetup} from './engine.js'
+
+export interface BenchTestSpec {
+  nPrompt: number
+  nGen: number
+}
+
+export interface BenchJob {
+  kind: 'bench'
+  setup: EngineSetup
+  model: LlamaModelParams
+  /** nCtx: fixed context (a plan's); absent = nPrompt + nGen of each test, as llama-bench */
+  context: LlamaContextParams
+  tests: BenchTestSpec[]
+  reps: number
+  warmup: boolean
+  /** GPUs the placement needs ("GPU<i>" names resolve to the engine's i-th GPU in the child) */
+  gpusRequired?: number
+}
+
+export interface RunJob {
+  kind: 'run'
+  setup: EngineSetup
+  model: LlamaModelParams
+  context: LlamaContextParams
+  generate: LlamaGenerateSpec
+  gpusRequired?: number
+}
+
+export type Job = BenchJob | RunJob
+
+export interface BenchTestOutcome extends BenchTestSpec {
+  samplesNs: number[]
+  /** context as created for this test */
+  nCtx: number
+  stopped: boolean
+}
+
+export type ChildEvent =
+  | {type: 'init'; devices: LlamaDevice[]; loaded: string[]; failed: string[]}
+  | {type: 'loaded'; info: LlamaModelInfo; log: string[]; loadMs: number}
+  | {type: 'context'; test: number; nCtx: number; nBatch: number; nUbatch: number; threads: number; log: string[]}
+  | {type: 'rep'; test: number; index: number; ns: number}
+  | {type: 'piece'; text: string}
+  | {type: 'bench-done'; tests: BenchTestOutcome[]; stopped: boolean}
+  | {type: 'run-done'; result: LlamaGenerateResult}
+  | {type: 'error'; code: string; message: string}
+
+export type ParentMessage = {type: 'job'; job: Job} | {type: 'stop'}

@@ -1,0 +1,55 @@
+/** Provenance of a measurement and the machine facts a run needs (threads, CPU name). */
+import {cpus, hostname, availableParallelism} from 'node:os'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {projectRoot, type LlamaDevice} from './addon.js'
+import type {EngineSetup} from './engine.js'
+import type {RunProvenance} from '../schemas/bench.js'
+
+/** Physical cores (distinct thread-sibling sets in sysfs), as llama-bench's default -t counts them. */
+export function physicalCores(): number {
+  const base = '/sys/devices/system/cpu'
+  try {
+    const sets = new Set<string>()
+    for (const d of readdirSync(base)) {
+      if (!/^cpu\d+$/.test(d)) continue
+      const f = join(base, d, 'topology', 'thread_siblings_list')
+      if (existsSync(f)) sets.add(readFileSync(f, 'utf8').trim())
+    }
+    if (sets.size > 0) return sets.size
+  } catch {
+    // no sysfs (containers without /sys): fall through
+  }
+  return availableParallelism()
+}
+
+export function moerigVersion(): string {
+  try {
+    return String(JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).version)
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** llama-bench's backend column: the non-CPU backends of the devices, else "CPU". */
+export function backendLabel(devices: LlamaDevice[]): string {
+  const gpu = [...new Set(devices.filter((d) => d.type !== 'cpu').map((d) => d.backend))]
+  return gpu.length ? gpu.join(',') : 'CPU'
+}
+
+export function makeProvenance(a: {setup: EngineSetup; origin: string; devices: LlamaDevice[]; loaded: string[]; threads: number; time: Date; loadMs?: number}): RunProvenance {
+  return {
+    moerigVersion: moerigVersion(),
+    llamaRelease: a.setup.release,
+    engineOrigin: a.origin,
+    backend: backendLabel(a.devices),
+    backendLibs: a.loaded,
+    devices: a.devices.map((d) => ({name: d.name, description: d.description, type: d.type, backend: d.backend, totalBytes: Math.max(0, Math.round(d.totalBytes))})),
+    cpu: cpus()[0]?.model?.trim() || 'unknown',
+    threads: a.threads,
+    hostname: hostname(),
+    node: process.version,
+    time: a.time.toISOString(),
+    ...(a.loadMs !== undefined ? {loadMs: Math.round(a.loadMs)} : {}),
+  }
+}

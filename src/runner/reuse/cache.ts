@@ -1,0 +1,440 @@
+/**
+ * Per-layer VRAM expert-cache simulators over routing traces: LRU, LFU, static hot set, Belady OPT.
+ *
+ * Token semantics (the same for every policy, and for the brute-force reference in the tests):
+ * a token needs all k experts of a layer at once. Its hits are counted against the cache as it
+ * stood before the token; then its misses are admitted in gate order, each evicting a cached
+ * expert that this token does not use (so capacity c ≥ k). Cold misses count as misses.
+ * Recency order after a token: its hits (gate order), then its misses (gate order).
+ *
+ * Layout: every simulator keeps all MoE layers in flat typed arrays indexed [layer * N + expert]
+ * and runs whole chunks (`run(ids, nTokens, t0)`) so the hot loop allocates nothing.
+ * ids are (nTokens, nMoe, k) as in src/runner/trace.ts.
+ */
+
+/** What every simulator reports per layer. */
+export interface CacheCounts {
+  /** Hits per MoE layer over all tokens. */
+  hits: Float64Array
+  /** Hits per MoE layer over tokens ≥ scoreFrom (the warm-up boundary). */
+  hitsScored: Float64Array
+}
+
+export interface Shape {
+  nMoe: number
+  nExpert: number
+  k: number
+}
+
+/**
+ * LRU with an intrusive doubly-linked list per layer: node e of layer l is slot l*(N+1)+e, the
+ * sentinel is l*(N+1)+N; sentinel.next is the least recently used expert.
+ */
+export class LruCache implements CacheCounts {
+  readonly hits: Float64Array
+  readonly hitsScored: Float64Array
+  private readonly prev: Int32Array
+  private readonly next: Int32Array
+  private readonly cached: Uint8Array
+  private readonly size: Int32Array
+
+  constructor(
+    readonly shape: Shape,
+    readonly capacity: number,
+    readonly scoreFrom = 0,
+  ) {
+    const {nMoe, nExpert, k} = shape
+    if (capacity < k) throw new Error(`LRU capacity ${capacity} is below k ${k}`)
+    const stride = nExpert + 1
+    this.prev = new Int32Array(nMoe * stride)
+    this.next = new Int32Array(nMoe * stride)
+    for (let l = 0; l < nMoe; l++) {
+      const s = l * stride + nExpert
+      this.prev[s] = s
+      this.next[s] = s
+    }
+    this.cached = new Uint8Array(nMoe * nExpert)
+    this.size = new Int32Array(nMoe)
+    this.hits = new Float64Array(nMoe)
+    this.hitsScored = new Float64Array(nMoe)
+  }
+
+  /** Simulate `nTokens` tokens of `ids`; t0 = index of the first one in the trace. */
+  run(ids: Uint16Array, nTokens: number, t0: number): void {
+    const {nMoe, nExpert, k} = this.shape
+    const {prev, next, cached, size, capacity} = this
+    const stride = nExpert + 1
+    let o = 0
+    for (let t = 0; t < nTokens; t++) {
+      const scored = t0 + t >= this.scoreFrom
+      for (let l = 0; l < nMoe; l++, o += k) {
+        const base = l * stride
+        const cbase = l * nExpert
+        const s = base + nExpert
+        let h = 0
+        // Hits: counted against the cache before the token, then moved to the MRU end.
+        for (let j = 0; j < k; j++) {
+          const e = ids[o + j]
+          if (cached[cbase + e] === 0) continue
+          h++
+          const n = base + e
+          const p = prev[n]
+          const x = next[n]
+          next[p] = x
+          prev[x] = p
+          const tail = prev[s]
+          next[tail] = n
+          prev[n] = tail
+          next[n] = s
+          prev[s] = n
+        }
+        if (h < k) {
+          // Misses: admit, evicting from the LRU end; the hits and earlier misses of this token sit
+          // at the MRU end and c ≥ k keeps them out of reach.
+          let sz = size[l]
+          for (let j = 0; j < k; j++) {
+            const e = ids[o + j]
+            if (cached[cbase + e] !== 0) continue
+            if (sz === capacity) {
+              const v = next[s]
+              const vx = next[v]
+              next[s] = vx
+              prev[vx] = s
+              cached[cbase + v - base] = 0
+            } else sz++
+            const n = base + e
+            const tail = prev[s]
+            next[tail] = n
+            prev[n] = tail
+            next[n] = s
+            prev[s] = n
+            cached[cbase + e] = 1
+          }
+          size[l] = sz
+        }
+        this.hits[l] += h
+        if (scored) this.hitsScored[l] += h
+      }
+    }
+  }
+}
+
+/**
+ * Binary min-heaps of experts, one per layer, ordered by a key pair (k1, then k2). The keys live
+ * beside the experts at heap positions (contiguous, no indirection in the compare); max-heaps
+ * store negated keys. pos[l*N+e] is e's position in layer l's heap, -1 when absent.
+ */
+class PairHeaps {
+  /** (nMoe, cap): expert at each heap position. */
+  readonly exp: Int32Array
+  readonly k1: Float64Array
+  readonly k2: Float64Array
+  readonly pos: Int32Array
+  readonly size: Int32Array
+
+  constructor(
+    readonly nMoe: number,
+    readonly nExpert: number,
+    readonly cap: number,
+  ) {
+    this.exp = new Int32Array(nMoe * cap)
+    this.k1 = new Float64Array(nMoe * cap)
+    this.k2 = new Float64Array(nMoe * cap)
+    this.pos = new Int32Array(nMoe * nExpert).fill(-1)
+    this.size = new Int32Array(nMoe)
+  }
+
+  /** Move the entry at absolute position i up until its parent is smaller. */
+  private up(l: number, i: number): void {
+    const {exp, k1, k2, pos} = this
+    const hb = l * this.cap
+    const pb = l * this.nExpert
+    const e = exp[i]
+    const a1 = k1[i]
+    const a2 = k2[i]
+    while (i > hb) {
+      const p = hb + ((i - hb - 1) >> 1)
+      if (!(a1 < k1[p] || (a1 === k1[p] && a2 < k2[p]))) break
+      exp[i] = exp[p]
+      k1[i] = k1[p]
+      k2[i] = k2[p]
+      pos[pb + exp[i]] = i - hb
+      i = p
+    }
+    exp[i] = e
+    k1[i] = a1
+    k2[i] = a2
+    pos[pb + e] = i - hb
+  }
+
+  /** Move the entry at absolute position i down until both children are larger. */
+  private down(l: number, i: number): void {
+    const {exp, k1, k2, pos} = this
+    const hb = l * this.cap
+    const pb = l * this.nExpert
+    const end = hb + this.size[l]
+    const e = exp[i]
+    const a1 = k1[i]
+    const a2 = k2[i]
+    while (true) {
+      let c = hb + 2 * (i - hb) + 1
+      if (c >= end) break
+      const d = c + 1
+      if (d < end && (k1[d] < k1[c] || (k1[d] === k1[c] && k2[d] < k2[c]))) c = d
+      if (!(k1[c] < a1 || (k1[c] === a1 && k2[c] < a2))) break
+      exp[i] = exp[c]
+      k1[i] = k1[c]
+      k2[i] = k2[c]
+      pos[pb + exp[i]] = i - hb
+      i = c
+    }
+    exp[i] = e
+    k1[i] = a1
+    k2[i] = a2
+    pos[pb + e] = i - hb
+  }
+
+  push(l: number, e: number, a1: number, a2: number): void {
+    const i = l * this.cap + this.size[l]++
+    this.exp[i] = e
+    this.k1[i] = a1
+    this.k2[i] = a2
+    this.up(l, i)
+  }
+
+  /** Remove and return the smallest expert of layer l. */
+  pop(l: number): number {
+    const hb = l * this.cap
+    const top = this.exp[hb]
+    this.pos[l * this.nExpert + top] = -1
+    const last = hb + --this.size[l]
+    if (last > hb) {
+      this.exp[hb] = this.exp[last]
+      this.k1[hb] = this.k1[last]
+      this.k2[hb] = this.k2[last]
+      this.down(l, hb)
+    }
+    return top
+  }
+
+  /** Set e's keys and restore the heap (either direction). */
+  rekey(l: number, e: number, a1: number, a2: number): void {
+    const i = l * this.cap + this.pos[l * this.nExpert + e]
+    const grew = a1 > this.k1[i] || (a1 === this.k1[i] && a2 > this.k2[i])
+    this.k1[i] = a1
+    this.k2[i] = a2
+    if (grew) this.down(l, i)
+    else this.up(l, i)
+  }
+
+  has(l: number, e: number): boolean {
+    return this.pos[l * this.nExpert + e] >= 0
+  }
+}
+
+/**
+ * LFU with perfect frequencies: every access counts, cached or not, since the trace began; the
+ * least frequently used cached expert is evicted, ties to the least recently used. (In-cache LFU,
+ * which forgets counts on eviction, does worse on the stationary skew MoE routing shows.)
+ */
+export class LfuCache implements CacheCounts {
+  readonly hits: Float64Array
+  readonly hitsScored: Float64Array
+  private readonly freq: Float64Array
+  private readonly inToken: Float64Array
+  private readonly heaps: PairHeaps
+  private readonly aside: Int32Array
+
+  constructor(
+    readonly shape: Shape,
+    readonly capacity: number,
+    readonly scoreFrom = 0,
+  ) {
+    const {nMoe, nExpert, k} = shape
+    if (capacity < k) throw new Error(`LFU capacity ${capacity} is below k ${k}`)
+    this.freq = new Float64Array(nMoe * nExpert)
+    this.inToken = new Float64Array(nMoe * nExpert).fill(-1)
+    this.heaps = new PairHeaps(nMoe, nExpert, capacity)
+    this.aside = new Int32Array(k)
+    this.hits = new Float64Array(nMoe)
+    this.hitsScored = new Float64Array(nMoe)
+  }
+
+  run(ids: Uint16Array, nTokens: number, t0: number): void {
+    const {nMoe, nExpert, k} = this.shape
+    const {freq, inToken, heaps, aside, capacity} = this
+    const pos = heaps.pos
+    const asideKey1 = new Float64Array(k)
+    const asideKey2 = new Float64Array(k)
+    let o = 0
+    for (let t = 0; t < nTokens; t++) {
+      const tok = t0 + t
+      const scored = tok >= this.scoreFrom
+      for (let l = 0; l < nMoe; l++, o += k) {
+        const cb = l * nExpert
+        let h = 0
+        // Recency stamp: tok*k + rank, hits first then misses (gate order within each).
+        let rank = tok * k
+        for (let j = 0; j < k; j++) {
+          const e = ids[o + j]
+          inToken[cb + e] = tok
+          if (pos[cb + e] < 0) continue
+          h++
+          heaps.rekey(l, e, ++freq[cb + e], rank++)
+        }
+        for (let j = 0; j < k && h < k; j++) {
+          const e = ids[o + j]
+          if (pos[cb + e] >= 0) continue
+          if (heaps.size[l] === capacity) {
+            // Evict the least frequently used expert this token does not use.
+            let na = 0
+            const hb = l * capacity
+            while (inToken[cb + heaps.exp[hb]] === tok) {
+              asideKey1[na] = heaps.k1[hb]
+              asideKey2[na] = heaps.k2[hb]
+              aside[na++] = heaps.pop(l)
+            }
+            heaps.pop(l)
+            for (let a = 0; a < na; a++) heaps.push(l, aside[a], asideKey1[a], asideKey2[a])
+          }
+          heaps.push(l, e, ++freq[cb + e], rank++)
+        }
+        this.hits[l] += h
+        if (scored) this.hitsScored[l] += h
+      }
+    }
+  }
+}
+
+/**
+ * Static hot set: the c most used experts of each layer in a warm-up prefix (ties to the lower
+ * id), pinned; scored on the tokens after the prefix only, so nothing peeks at what it is scored
+ * on. Works for any 1 ≤ c ≤ N (nothing is admitted, so c < k is fine).
+ */
+export class StaticCache implements CacheCounts {
+  readonly hits: Float64Array
+  readonly hitsScored: Float64Array
+  readonly hot: Uint8Array
+
+  constructor(
+    readonly shape: Shape,
+    readonly capacity: number,
+    /** Warm-up activation counts per [l*N+e]. */
+    warmupCounts: Float64Array,
+    readonly scoreFrom: number,
+  ) {
+    const {nMoe, nExpert} = shape
+    this.hot = hotSets(warmupCounts, nMoe, nExpert, capacity)
+    this.hits = new Float64Array(nMoe)
+    this.hitsScored = this.hits
+  }
+
+  /** Only tokens ≥ scoreFrom count; the caller may pass the whole trace. */
+  run(ids: Uint16Array, nTokens: number, t0: number): void {
+    const {nMoe, nExpert, k} = this.shape
+    const hot = this.hot
+    const skip = Math.max(0, Math.min(nTokens, this.scoreFrom - t0))
+    let o = skip * nMoe * k
+    for (let t = skip; t < nTokens; t++) {
+      for (let l = 0; l < nMoe; l++, o += k) {
+        const cb = l * nExpert
+        let h = 0
+        for (let j = 0; j < k; j++) h += hot[cb + ids[o + j]]
+        this.hits[l] += h
+      }
+    }
+  }
+}
+
+/** Top-c experts per layer by count (ties: lower id) as a 0/1 mask [l*N+e]. */
+export function hotSets(counts: Float64Array, nMoe: number, nExpert: number, c: number): Uint8Array {
+  const hot = new Uint8Array(nMoe * nExpert)
+  const order = new Int32Array(nExpert)
+  for (let l = 0; l < nMoe; l++) {
+    const cb = l * nExpert
+    for (let e = 0; e < nExpert; e++) order[e] = e
+    order.sort((a, b) => counts[cb + b] - counts[cb + a] || a - b)
+    for (let i = 0; i < Math.min(c, nExpert); i++) hot[cb + order[i]] = 1
+  }
+  return hot
+}
+
+/** Sentinel next-use for "never again": larger than any token index (traces stay below 2^31 tokens). */
+export const NEVER = 0x7fffffff
+
+/**
+ * Next use of every access of one layer's column: col is (nTokens, k) ids, the result (nTokens, k)
+ * token index of the next token that uses the same expert, NEVER when none. One backward pass;
+ * `last` is an N-sized scratch.
+ */
+export function nextUses(col: Uint16Array, nTokens: number, k: number, nExpert: number, out?: Int32Array): Int32Array {
+  const next = out ?? new Int32Array(nTokens * k)
+  const last = new Int32Array(nExpert).fill(NEVER)
+  for (let t = nTokens - 1; t >= 0; t--) {
+    const o = t * k
+    for (let j = 0; j < k; j++) {
+      const e = col[o + j]
+      next[o + j] = last[e]
+      last[e] = t
+    }
+  }
+  return next
+}
+
+/**
+ * Belady's OPT for one layer with capacity c ≥ k: on a miss evict the cached expert (not used by
+ * this token) whose next use is farthest. `initial` pre-loads the cache (for comparing with a
+ * static set on the same tokens); hits count for tokens ≥ scoreFrom. Returns [hits, hitsScored].
+ * Memory: the column (2 B per access) and its next-use array (4 B per access).
+ */
+export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: number, capacity: number, options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number} = {}): [number, number] {
+  if (capacity < k) throw new Error(`OPT capacity ${capacity} is below k ${k}`)
+  const next = options.next ?? nextUses(col, nTokens, k, nExpert)
+  const scoreFrom = options.scoreFrom ?? 0
+  const inToken = new Float64Array(nExpert).fill(-1)
+  // A max-heap on next use as a min-heap on its negation; ties (several never used again) to the higher id.
+  const heaps = new PairHeaps(1, nExpert, capacity)
+  const pos = heaps.pos
+  const aside = new Int32Array(k)
+  const asideKey = new Float64Array(k)
+  if (options.initial) {
+    // The next use of a pre-loaded expert: its first use in the trace.
+    const first = new Float64Array(nExpert).fill(NEVER)
+    for (let i = nTokens * k - 1; i >= 0; i--) first[col[i]] = Math.floor(i / k)
+    for (let i = 0; i < Math.min(options.initial.length, capacity); i++) {
+      const e = options.initial[i]
+      if (pos[e] < 0) heaps.push(0, e, -first[e], -e)
+    }
+  }
+  let hits = 0
+  let hitsScored = 0
+  for (let t = 0; t < nTokens; t++) {
+    const o = t * k
+    let h = 0
+    for (let j = 0; j < k; j++) {
+      const e = col[o + j]
+      inToken[e] = t
+      if (pos[e] < 0) continue
+      h++
+      heaps.rekey(0, e, -next[o + j], -e)
+    }
+    for (let j = 0; j < k && h < k; j++) {
+      const e = col[o + j]
+      if (pos[e] >= 0) continue
+      if (heaps.size[0] === capacity) {
+        // Evict the expert used farthest in the future among those this token does not use.
+        let na = 0
+        while (inToken[heaps.exp[0]] === t) {
+          asideKey[na] = heaps.k1[0]
+          aside[na++] = heaps.pop(0)
+        }
+        heaps.pop(0)
+        for (let a = 0; a < na; a++) heaps.push(0, aside[a], asideKey[a], -aside[a])
+      }
+      heaps.push(0, e, -next[o + j], -e)
+    }
+    hits += h
+    if (t >= scoreFrom) hitsScored += h
+  }
+  return [hits, hitsScored]
+}

@@ -1,0 +1,146 @@
+/**
+ * `moerig run`: generate from a prompt in the runner child process, stream the text, time prefill
+ * and decode, and with a trace path write the routing trace (src/runner/trace.ts format) of every
+ * token that went through the model: the prompt and the generated tokens, MoE layers only.
+ */
+import {basename, join} from 'node:path'
+import {MoerigError} from '../lib/errors.js'
+import {writeJsonFile} from '../lib/jsonfile.js'
+import {assertValid} from '../schemas/validate.js'
+import {runResultSchema, type RunResult} from '../schemas/run.js'
+import type {PlacementRun} from '../schemas/bench.js'
+import type {LlamaDevice, LlamaGenerateResult, LlamaModelInfo} from './addon.js'
+import {engineBuild} from './addon.js'
+import {runInChild} from './child.js'
+import {engineSetup} from './engine.js'
+import {checkModelFile} from './modelfile.js'
+import {makeProvenance, moerigVersion, physicalCores} from './provenance.js'
+import {memoryReport, placementDefaults, runFileName, runModelSection} from './bench.js'
+import {writeTrace} from './trace.js'
+
+export interface RunOptions {
+  path: string
+  prompt: string
+  nPredict: number
+  threads?: number
+  nCtx?: number
+  temperature?: number
+  seed?: number
+  placement?: Partial<PlacementRun>
+  tracePath?: string
+  runsDir: string | null
+  childEnv?: NodeJS.ProcessEnv
+}
+
+export interface RunEvents {
+  onPhase?(label: string): void
+  onText?(text: string): void
+  onInterrupt?(): void
+}
+
+/** Default context: room for a long prompt and the generation, within what the model was trained for. */
+const DEFAULT_CTX = 4096
+
+export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<RunResult> {
+  const time = new Date()
+  if (!opts.prompt) throw new MoerigError('E_USAGE', '--prompt is empty')
+  ev.onPhase?.(`reading ${basename(opts.path)}`)
+  const mf = await checkModelFile(opts.path)
+  const placement = placementDefaults(opts.placement)
+  const threads = opts.threads ?? physicalCores()
+  const nCtx = opts.nCtx ?? DEFAULT_CTX
+  const setup = engineSetup()
+  let devices: LlamaDevice[] = []
+  let loaded: string[] = []
+  let info: LlamaModelInfo | null = null
+  let loadLog: string[] = []
+  let loadMs = 0
+  const contextLogs: string[][] = []
+  let text = ''
+  ev.onPhase?.(`loading ${basename(opts.path)}`)
+  const temperature = opts.temperature ?? 0
+  const seed = opts.seed ?? 0
+  const outcome = await runInChild({
+    kind: 'run', setup,
+    model: {path: opts.path, ...placement},
+    context: {nCtx, threads, trace: Boolean(opts.tracePath)},
+    generate: {prompt: opts.prompt, nPredict: opts.nPredict, temperature, seed},
+  }, {
+    env: opts.childEnv,
+    onInterrupt: ev.onInterrupt,
+    onEvent: (e) => {
+      if (e.type === 'init') {
+        devices = e.devices
+        loaded = e.loaded
+      } else if (e.type === 'loaded') {
+        info = e.info
+        loadLog = e.log
+        loadMs = e.loadMs
+      } else if (e.type === 'context') {
+        contextLogs.push(e.log)
+        ev.onPhase?.('generating')
+      } else if (e.type === 'piece') {
+        text += e.text
+        ev.onText?.(e.text)
+      }
+    },
+  })
+  if (outcome.final.type !== 'run-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a result')
+  const g: LlamaGenerateResult = outcome.final.result
+  const modelInfo: LlamaModelInfo = info
+  let trace: RunResult['trace'] = null
+  if (opts.tracePath) trace = saveTrace(opts.tracePath, g, modelInfo, mf.name, opts.prompt)
+  const secs = (ns: number) => ns / 1e9
+  const result: RunResult = {
+    schemaVersion: 1,
+    kind: 'run',
+    partial: g.stopReason === 'stopped' || outcome.interrupted,
+    model: runModelSection(mf, modelInfo),
+    prompt: opts.prompt,
+    text,
+    stopReason: g.stopReason,
+    nPrompt: g.nPrompt,
+    nGen: g.nGen,
+    prefill: {tokens: g.nPrompt, seconds: secs(g.promptNs), tps: g.promptNs > 0 ? (g.nPrompt * 1e9) / g.promptNs : null},
+    decode: {tokens: g.nDecode, seconds: secs(g.decodeNs), tps: g.decodeNs > 0 ? (g.nDecode * 1e9) / g.decodeNs : null},
+    sampling: {temperature, seed},
+    threads,
+    nCtx,
+    placement,
+    memory: memoryReport(loadLog, contextLogs),
+    trace,
+    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs}),
+  }
+  if (opts.runsDir) result.savedTo = join(opts.runsDir, runFileName('run', opts.path, time))
+  assertValid<RunResult>(runResultSchema, result, 'run result')
+  if (result.savedTo) writeJsonFile(result.savedTo, result)
+  return result
+}
+
+function saveTrace(path: string, g: LlamaGenerateResult, info: LlamaModelInfo, name: string, prompt: string): RunResult['trace'] {
+  const t = g.trace
+  if (!t || t.layers.length === 0 || t.k === 0) {
+    throw new MoerigError('E_TRACE_EMPTY', `no routing seen: ${info.arch} model ${name} has no ffn_moe_topk tensors in its graph (not a MoE model?)`)
+  }
+  const header = {
+    model: name,
+    arch: info.arch,
+    nLayer: info.nLayer,
+    moeLayers: t.layers,
+    nExpert: info.nExpert,
+    k: t.k,
+    nTokens: t.nTokens,
+    hasWeights: Boolean(t.weights),
+    source: {moerig: moerigVersion(), llamaRelease: engineSetupRelease(), promptTokens: g.nPrompt, generatedTokens: t.nTokens - g.nPrompt, promptChars: prompt.length},
+  }
+  writeTrace(path, header, t.ids, t.weights)
+  return {path, nTokens: t.nTokens, moeLayers: t.layers, k: t.k, nExpert: info.nExpert, hasWeights: header.hasWeights}
+}
+
+function engineSetupRelease(): string {
+  try {
+    return engineBuild().release
+  } catch {
+    return 'unknown'
+  }
+}

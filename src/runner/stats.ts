@@ -1,0 +1,25 @@
+/** Summary statistics as llama-bench computes them (sample standard deviation, n − 1). */
+
+export function mean(v: number[]): number {
+  return v.length === 0 ? 0 : v.reduce((s, x) => s + x, 0) / v.length
+}
+
+/** llama-bench's stdev: 0 for fewer than two samples. */
+export function stdev(v: number[]): number {
+  if (v.length <= 1) return 0
+  const m = mean(v)
+  const ss = v.reduce((s, x) => s + (x - m) ** 2, 0)
+  return Math.sqrt(ss / (v.length - 1))
+}
+
+/** tokens/s of each repetition: (nPrompt + nGen) tokens in ns nanoseconds. */
+export function tokensPerSecond(samplesNs: number[], nTokens: number): number[] {
+  return samplesNs.map((ns) => (1e9 * nTokens) / ns)
+}
+
+/** "pp512", "tg128", "pp512+tg128" (llama-bench naming). */
+export function testName(nPrompt: number, nGen: number): string {
+  if (nPrompt > 0 && nGen === 0) return `pp${nPrompt}`
+  if (nGen > 0 && nPrompt === 0) return `tg${nGen}`
+  return `pp${nPrompt}+tg${nGen}`
+}

@@ -1,0 +1,116 @@
+/**
+ * The runner child process: loads the addon, runs one job (bench or run) and reports over IPC.
+ * llama.cpp aborts (GGML_ASSERT, out of memory) kill this process, not the CLI; the CLI
+ * (child.ts) turns the death into one error line with llama.cpp's last words from our stderr.
+ *
+ * Stop (Ctrl-C): a {type: 'stop'} message or SIGINT sets the context's stop flag; the current
+ * repetition or token finishes, finished repetitions are reported, and the job ends normally.
+ */
+import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, BenchTestOutcome} from './protocol.js'
+import {initEngine, LlamaModel, type LlamaContext} from './engine.js'
+import {oneLine} from '../lib/errors.js'
+import {resolveModelDevices} from './planrun.js'
+
+let stopped = false
+let current: LlamaContext | null = null
+
+function send(e: ChildEvent): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) return resolve()
+    process.send(e, undefined, {}, () => resolve())
+  })
+}
+
+function requestStop(): void {
+  stopped = true
+  current?.stop()
+}
+
+/** Test hook (test/runner*.test.ts): die the way a native abort does, at a named point. */
+function crashPoint(at: string): void {
+  if (process.env.MOERIG_TEST_CRASH === at) {
+    process.stderr.write(`moerig test hook: simulated native abort at ${at}\n`)
+    process.abort()
+  }
+}
+
+async function load(job: Job): Promise<LlamaModel> {
+  const init = await initEngine(job.setup)
+  await send({type: 'init', devices: init.devices, loaded: init.loaded, failed: init.failed})
+  crashPoint('init')
+  const params = resolveModelDevices(job.model, init.devices, job.gpusRequired ?? 0)
+  const t0 = performance.now()
+  const model = await LlamaModel.load(params)
+  await send({type: 'loaded', info: model.info, log: model.log, loadMs: performance.now() - t0})
+  crashPoint('load')
+  return model
+}
+
+async function bench(job: BenchJob): Promise<void> {
+  const model = await load(job)
+  const outcomes: BenchTestOutcome[] = []
+  try {
+    for (let i = 0; i < job.tests.length && !stopped; i++) {
+      const t = job.tests[i]
+      const nCtx = job.context.nCtx ?? t.nPrompt + t.nGen
+      const ctx = await model.createContext({...job.context, nCtx})
+      current = ctx
+      try {
+        await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
+        crashPoint('bench')
+        const r = await ctx.bench({nPrompt: t.nPrompt, nGen: t.nGen, reps: job.reps, warmup: job.warmup}, (rep) => {
+          void send({type: 'rep', test: i, index: rep.index, ns: rep.ns})
+        })
+        outcomes.push({...t, samplesNs: r.samplesNs, nCtx: ctx.config.nCtx, stopped: r.stopped})
+      } finally {
+        current = null
+        ctx.dispose()
+      }
+    }
+  } finally {
+    model.dispose()
+  }
+  await send({type: 'bench-done', tests: outcomes, stopped})
+}
+
+async function run(job: RunJob): Promise<void> {
+  const model = await load(job)
+  try {
+    const ctx = await model.createContext(job.context)
+    current = ctx
+    try {
+      await send({type: 'context', test: 0, ...ctx.config, log: ctx.log})
+      crashPoint('run')
+      const result = await ctx.generate(job.generate, (text) => void send({type: 'piece', text}))
+      await send({type: 'run-done', result})
+    } finally {
+      current = null
+      ctx.dispose()
+    }
+  } finally {
+    model.dispose()
+  }
+}
+
+async function main(job: Job): Promise<void> {
+  try {
+    if (job.kind === 'bench') await bench(job)
+    else await run(job)
+  } catch (e) {
+    const err = e as Error & {code?: string}
+    await send({type: 'error', code: err.code && /^E_/.test(err.code) ? err.code : 'E_ENGINE', message: oneLine(err)})
+  }
+  process.disconnect?.()
+}
+
+// The terminal sends SIGINT to the whole process group: treat it as "stop", like the parent does.
+process.on('SIGINT', requestStop)
+process.on('message', (m: ParentMessage) => {
+  if (m.type === 'stop') requestStop()
+  else if (m.type === 'job') void main(m.job)
+})
+process.on('disconnect', () => {
+  // the CLI went away: stop, and leave (the native work ends at its next step)
+  requestStop()
+  setTimeout(() => process.exit(0), 2000).unref()
+})

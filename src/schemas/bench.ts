@@ -1,0 +1,248 @@
+import type {FromSchema} from 'json-schema-to-ts'
+
+/**
+ * A `moerig bench` result: what `--json` prints and what is saved under reports/runs/.
+ * llama-bench's semantics and naming: pp<n> = one prompt batch of n tokens, tg<n> = n single-token
+ * decode steps, t/s per repetition after a warm-up run, mean ± sample standard deviation.
+ * Field names are an API: add fields, never rename.
+ */
+
+const bytes = {type: 'integer', minimum: 0} as const
+const count = {type: 'integer', minimum: 0} as const
+
+export const deviceMemorySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['device', 'weightsBytes', 'kvBytes', 'computeBytes', 'totalBytes'],
+  properties: {
+    /** "CPU" (host RAM, including pinned host buffers) or an engine device: "Vulkan0", "CUDA0" */
+    device: {type: 'string'},
+    weightsBytes: bytes,
+    kvBytes: bytes,
+    computeBytes: bytes,
+    totalBytes: bytes,
+  },
+} as const
+
+/** Memory llama.cpp allocated, per device and per buffer, read from its log lines. */
+export const memoryReportSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['source', 'devices', 'buffers'],
+  properties: {
+    source: {const: 'llama.cpp log'},
+    devices: {type: 'array', items: deviceMemorySchema},
+    buffers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['buffer', 'kind', 'device', 'bytes'],
+        properties: {buffer: {type: 'string'}, kind: {enum: ['weights', 'kv', 'compute']}, device: {type: 'string'}, bytes},
+      },
+    },
+  },
+} as const
+
+export const runModelSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path', 'name', 'arch', 'desc', 'fileBytes', 'sizeBytes', 'nParams', 'nLayer', 'nExpert', 'nExpertUsed'],
+  properties: {
+    path: {type: 'string'},
+    /** general.name, or the file name */
+    name: {type: 'string'},
+    arch: {type: 'string'},
+    /** llama_model_desc, the "model" column of llama-bench */
+    desc: {type: 'string'},
+    fileBytes: bytes,
+    /** tensor data bytes (llama_model_size), the "size" column */
+    sizeBytes: bytes,
+    nParams: count,
+    nLayer: count,
+    nExpert: count,
+    nExpertUsed: count,
+  },
+} as const
+
+export const placementRunSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nGpuLayers', 'splitMode', 'mainGpu', 'tensorSplit', 'tensorOverrides', 'nCpuMoe', 'mmap', 'mlock', 'numa'],
+  properties: {
+    nGpuLayers: {type: 'integer', minimum: -1},
+    splitMode: {enum: ['none', 'layer', 'row']},
+    mainGpu: count,
+    tensorSplit: {type: 'array', items: {type: 'number', minimum: 0}},
+    /** engine device names, as executed */
+    tensorOverrides: {
+      type: 'array',
+      items: {type: 'object', additionalProperties: false, required: ['pattern', 'device'], properties: {pattern: {type: 'string'}, device: {type: 'string'}}},
+    },
+    nCpuMoe: count,
+    mmap: {type: 'boolean'},
+    mlock: {type: 'boolean'},
+    numa: {enum: ['disabled', 'distribute', 'isolate', 'numactl', 'mirror']},
+  },
+} as const
+
+/** Where a measurement was made: enough to tell two result files apart a year later. */
+export const runProvenanceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['moerigVersion', 'llamaRelease', 'engineOrigin', 'backend', 'backendLibs', 'devices', 'cpu', 'threads', 'hostname', 'node', 'time'],
+  properties: {
+    moerigVersion: {type: 'string'},
+    /** llama.cpp release the addon is built against ("v0.4.0") */
+    llamaRelease: {type: 'string'},
+    engineOrigin: {type: 'string'},
+    /** llama-bench's "backend" column: "CPU", "Vulkan", "CUDA" … */
+    backend: {type: 'string'},
+    /** GPU backend libraries loaded (paths) */
+    backendLibs: {type: 'array', items: {type: 'string'}},
+    devices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'description', 'type', 'backend', 'totalBytes'],
+        properties: {name: {type: 'string'}, description: {type: 'string'}, type: {type: 'string'}, backend: {type: 'string'}, totalBytes: bytes},
+      },
+    },
+    /** CPU model name (os.cpus) */
+    cpu: {type: 'string'},
+    threads: {type: 'integer', minimum: 1},
+    hostname: {type: 'string'},
+    node: {type: 'string'},
+    /** RFC 3339, when the run started */
+    time: {type: 'string', format: 'date-time'},
+    /** model load time (ms), measured */
+    loadMs: {type: 'number', minimum: 0},
+  },
+} as const
+
+const planned = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['weightsBytes', 'kvBytes', 'computeBytes', 'totalBytes'],
+  properties: {weightsBytes: bytes, kvBytes: bytes, computeBytes: bytes, totalBytes: bytes},
+} as const
+
+/** `bench --plan`: the plan's figures beside the measured ones. */
+export const planComparisonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path', 'fits', 'forced', 'context', 'devices', 'predicted', 'measured'],
+  properties: {
+    path: {type: 'string'},
+    fits: {type: 'boolean'},
+    /** the plan did not fit and ran under --force */
+    forced: {type: 'boolean'},
+    context: {type: 'integer', minimum: 1},
+    devices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'engineDevice', 'planned', 'measured'],
+        properties: {
+          /** the plan's device id: "CPU", "GPU0" */
+          id: {type: 'string'},
+          /** the engine device it ran on: "CPU", "Vulkan0" */
+          engineDevice: {type: 'string'},
+          planned,
+          measured: {anyOf: [planned, {type: 'null'}]},
+        },
+      },
+    },
+    /** prediction.decodeTps / prefillTps of the plan (tokens/s) */
+    predicted: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['decodeTps', 'prefillTps'],
+      properties: {decodeTps: {type: 'number', minimum: 0}, prefillTps: {type: 'number', minimum: 0}},
+    },
+    /** mean tg / pp t/s of this run; null when that test did not run */
+    measured: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['decodeTps', 'prefillTps'],
+      properties: {decodeTps: {type: ['number', 'null'], minimum: 0}, prefillTps: {type: ['number', 'null'], minimum: 0}},
+    },
+  },
+} as const
+
+export const benchResultSchema = {
+  $id: 'moerig/bench-result',
+  type: 'object',
+  additionalProperties: false,
+  required: ['schemaVersion', 'kind', 'partial', 'model', 'config', 'results', 'memory', 'provenance'],
+  properties: {
+    schemaVersion: {const: 1},
+    kind: {const: 'bench'},
+    /** stopped early (Ctrl-C): results hold the repetitions that finished */
+    partial: {type: 'boolean'},
+    model: runModelSchema,
+    config: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['threads', 'nBatch', 'nUbatch', 'nCtx', 'typeK', 'typeV', 'flashAttn', 'reps', 'warmup', 'placement'],
+      properties: {
+        threads: {type: 'integer', minimum: 1},
+        nBatch: {type: 'integer', minimum: 1},
+        nUbatch: {type: 'integer', minimum: 1},
+        /** fixed context (from a plan); null = nPrompt + nGen per test, as llama-bench */
+        nCtx: {type: ['integer', 'null'], minimum: 1},
+        typeK: {type: 'string'},
+        typeV: {type: 'string'},
+        flashAttn: {enum: ['auto', 'on', 'off']},
+        reps: {type: 'integer', minimum: 1},
+        warmup: {type: 'boolean'},
+        placement: placementRunSchema,
+      },
+    },
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['test', 'nPrompt', 'nGen', 'threads', 'nCtx', 'reps', 'tps', 'samples', 'samplesNs'],
+        properties: {
+          /** "pp512", "tg128" */
+          test: {type: 'string'},
+          nPrompt: count,
+          nGen: count,
+          threads: {type: 'integer', minimum: 1},
+          /** context the test ran in */
+          nCtx: {type: 'integer', minimum: 1},
+          /** repetitions asked for; samples.length may be fewer when partial */
+          reps: {type: 'integer', minimum: 1},
+          /** tokens/s over the repetitions: mean and sample standard deviation */
+          tps: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['mean', 'sd'],
+            properties: {mean: {type: 'number', minimum: 0}, sd: {type: 'number', minimum: 0}},
+          },
+          /** tokens/s of each repetition */
+          samples: {type: 'array', items: {type: 'number', minimum: 0}},
+          /** raw nanoseconds of each repetition */
+          samplesNs: {type: 'array', items: {type: 'integer', minimum: 0}},
+        },
+      },
+    },
+    memory: memoryReportSchema,
+    plan: planComparisonSchema,
+    /** where the result was saved (absent under --no-save) */
+    savedTo: {type: 'string'},
+    provenance: runProvenanceSchema,
+  },
+} as const
+
+export type BenchResult = FromSchema<typeof benchResultSchema>
+export type BenchRow = BenchResult['results'][number]
+export type MemoryReport = FromSchema<typeof memoryReportSchema>
+export type RunModel = FromSchema<typeof runModelSchema>
+export type PlacementRun = FromSchema<typeof placementRunSchema>
+export type RunProvenance = FromSchema<typeof runProvenanceSchema>
+export type PlanComparison = FromSchema<typeof planComparisonSchema>

@@ -1,0 +1,73 @@
+import type {FromSchema} from 'json-schema-to-ts'
+import {memoryReportSchema, placementRunSchema, runModelSchema, runProvenanceSchema} from './bench.js'
+
+/**
+ * A `moerig run` result (`--json`; saved under reports/runs/ like bench results): the generated
+ * text, prefill and decode speed, and where the routing trace went.
+ */
+export const runResultSchema = {
+  $id: 'moerig/run-result',
+  type: 'object',
+  additionalProperties: false,
+  required: ['schemaVersion', 'kind', 'partial', 'model', 'prompt', 'text', 'stopReason', 'nPrompt', 'nGen', 'prefill', 'decode', 'placement', 'memory', 'trace', 'provenance'],
+  properties: {
+    schemaVersion: {const: 1},
+    kind: {const: 'run'},
+    /** stopped early (Ctrl-C) */
+    partial: {type: 'boolean'},
+    model: runModelSchema,
+    prompt: {type: 'string'},
+    text: {type: 'string'},
+    /** length: -n reached; eog: the model ended; stopped: Ctrl-C; context: context full */
+    stopReason: {enum: ['length', 'eog', 'stopped', 'context']},
+    nPrompt: {type: 'integer', minimum: 0},
+    nGen: {type: 'integer', minimum: 0},
+    /** the prompt as one batch: tokens, seconds, tokens/s (null when nothing was timed) */
+    prefill: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['tokens', 'seconds', 'tps'],
+      properties: {tokens: {type: 'integer', minimum: 0}, seconds: {type: 'number', minimum: 0}, tps: {type: ['number', 'null'], minimum: 0}},
+    },
+    /** single-token decode steps (sampling excluded, as llama-bench's tg) */
+    decode: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['tokens', 'seconds', 'tps'],
+      properties: {tokens: {type: 'integer', minimum: 0}, seconds: {type: 'number', minimum: 0}, tps: {type: ['number', 'null'], minimum: 0}},
+    },
+    sampling: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['temperature', 'seed'],
+      properties: {temperature: {type: 'number', minimum: 0}, seed: {type: 'integer', minimum: 0}},
+    },
+    threads: {type: 'integer', minimum: 1},
+    nCtx: {type: 'integer', minimum: 1},
+    placement: placementRunSchema,
+    memory: memoryReportSchema,
+    /** the routing trace written with --trace (null without) */
+    trace: {
+      anyOf: [
+        {type: 'null'},
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['path', 'nTokens', 'moeLayers', 'k', 'nExpert', 'hasWeights'],
+          properties: {
+            path: {type: 'string'},
+            nTokens: {type: 'integer', minimum: 0},
+            moeLayers: {type: 'array', items: {type: 'integer', minimum: 0}},
+            k: {type: 'integer', minimum: 1},
+            nExpert: {type: 'integer', minimum: 1},
+            hasWeights: {type: 'boolean'},
+          },
+        },
+      ],
+    },
+    savedTo: {type: 'string'},
+    provenance: runProvenanceSchema,
+  },
+} as const
+
+export type RunResult = FromSchema<typeof runResultSchema>

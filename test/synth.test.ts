@@ -1,0 +1,198 @@
+import {test, before, after} from 'node:test'
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {readGguf, type GgufModel} from '../src/planner/gguf.js'
+import {checkModel, synthModel, SYNTH_PRESETS, presetParams, SYNTH_VOCABS} from '../src/runner/synth.js'
+import {synthResultSchema} from '../src/schemas/synth.js'
+import {schemaErrors} from '../src/schemas/validate.js'
+
+let dir = ''
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'moerig-synth-'))
+})
+after(() => {
+  if (dir) rmSync(dir, {recursive: true, force: true})
+})
+
+/** Run the CLI; returns exit status and both streams. */
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8'})
+  return {status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr}
+}
+
+const names = (m: GgufModel) => new Set(m.tensors.map((t) => t.name))
+const tensor = (m: GgufModel, name: string) => {
+  const t = m.tensors.find((x) => x.name === name)
+  assert.ok(t, `tensor ${name} missing`)
+  return t
+}
+
+test('synth tiny (CLI, --json --check): deepseek2 MLA layout, R1 routing metadata, a true Q4_K_M mix, llama.cpp decodes it', async () => {
+  const out = join(dir, 'tiny.gguf')
+  const r = cli('synth', '--preset', 'tiny', '-o', out, '--check', '--json')
+  assert.equal(r.status, 0, r.stderr)
+  const res = JSON.parse(r.stdout)
+  assert.deepEqual(schemaErrors(synthResultSchema, res), [])
+  assert.equal(res.arch, 'deepseek2')
+  assert.equal(res.quant, 'Q4_K_M')
+  assert.equal(res.kvLayout, 'mla')
+  assert.equal(res.nExpert, 16)
+  assert.equal(res.nExpertUsed, 4)
+  assert.equal(res.check.logitsFinite, true)
+  assert.ok(res.fileBytes < 32 * 1024 ** 2, `tiny is ${res.fileBytes} bytes`)
+
+  const m = await readGguf(out)
+  assert.equal(m.arch, 'deepseek2')
+  assert.equal(m.fileBytes, res.fileBytes)
+  assert.equal(m.tensors.length, res.tensorCount)
+  const md = m.metadata
+  assert.equal(md['deepseek2.block_count'], 4)
+  assert.equal(md['deepseek2.leading_dense_block_count'], 1)
+  assert.equal(md['deepseek2.expert_count'], 16)
+  assert.equal(md['deepseek2.expert_used_count'], 4)
+  assert.equal(md['deepseek2.expert_shared_count'], 1)
+  assert.equal(md['deepseek2.expert_group_count'], 4)
+  assert.equal(md['deepseek2.expert_group_used_count'], 2)
+  assert.equal(md['deepseek2.expert_gating_func'], 2) // sigmoid
+  assert.equal(md['deepseek2.expert_weights_norm'], true)
+  assert.equal(md['deepseek2.attention.head_count_kv'], 1)
+  assert.equal(md['deepseek2.attention.key_length_mla'], 192)
+  assert.equal(md['deepseek2.attention.value_length_mla'], 128)
+  assert.equal(md['deepseek2.attention.key_length'], 256 + 64)
+  assert.equal(md['deepseek2.rope.scaling.type'], 'yarn')
+  assert.equal(md['general.file_type'], 15) // LLAMA_FTYPE_MOSTLY_Q4_K_M
+  assert.equal(md['tokenizer.ggml.model'], 'gpt2')
+  assert.equal(md['tokenizer.ggml.pre'], 'deepseek-coder')
+  assert.equal(md['moerig.synth.preset'], 'tiny')
+
+  const n = names(m)
+  assert.ok(n.has('blk.1.attn_k_b.weight') && n.has('blk.1.attn_v_b.weight'))
+  assert.ok(!n.has('blk.1.attn_kv_b.weight'))
+  assert.deepEqual(tensor(m, 'blk.1.attn_k_b.weight').shape, [128, 256, 4])
+  assert.deepEqual(tensor(m, 'blk.1.attn_v_b.weight').shape, [256, 128, 4])
+  // dense lead block, then MoE blocks with router, expert bias, experts and one shared expert
+  assert.ok(n.has('blk.0.ffn_gate.weight') && !n.has('blk.0.ffn_gate_inp.weight'))
+  assert.deepEqual(tensor(m, 'blk.1.ffn_gate_exps.weight').shape, [256, 256, 16])
+  assert.deepEqual(tensor(m, 'blk.3.ffn_down_exps.weight').shape, [256, 256, 16])
+  assert.deepEqual(tensor(m, 'blk.1.exp_probs_b.bias').shape, [16])
+  assert.ok(n.has('blk.1.ffn_gate_shexp.weight') && n.has('blk.3.ffn_up_shexp.weight'))
+  assert.deepEqual(tensor(m, 'token_embd.weight').shape, [256, 32256])
+  // llama.cpp's Q4_K_M rules: Q4_K default, Q6_K for output and some ffn_down; router and norms F32;
+  // attn_k_b rows (128) are not whole Q4_K blocks → Q5_0, as in real R1 files.
+  const types = new Set(m.tensors.map((t) => t.typeName.toUpperCase()))
+  assert.ok(types.has('Q4_K') && types.has('Q6_K'), [...types].join(','))
+  assert.equal(tensor(m, 'output.weight').typeName.toUpperCase(), 'Q6_K')
+  assert.equal(tensor(m, 'blk.1.ffn_gate_exps.weight').typeName.toUpperCase(), 'Q4_K')
+  assert.equal(tensor(m, 'blk.1.ffn_gate_inp.weight').typeName.toUpperCase(), 'F32')
+  assert.equal(tensor(m, 'blk.1.attn_k_b.weight').typeName.toUpperCase(), 'Q5_0')
+  assert.ok(m.tensors.some((t) => t.name.includes('ffn_down_exps') && t.typeName.toUpperCase() === 'Q6_K'))
+  assert.ok(m.tensors.some((t) => t.name.includes('ffn_down_exps') && t.typeName.toUpperCase() === 'Q4_K'))
+})
+
+test('synth tiny with the legacy KV layout: attn_kv_b, per-head K/V keys, loads and decodes', async () => {
+  const out = join(dir, 'tiny-legacy.gguf')
+  const res = await synthModel({preset: 'tiny', kvLayout: 'legacy', output: out})
+  assert.equal(res.kvLayout, 'legacy')
+  const m = await readGguf(out)
+  const n = names(m)
+  assert.ok(n.has('blk.0.attn_kv_b.weight') && n.has('blk.3.attn_kv_b.weight'))
+  assert.ok(!n.has('blk.0.attn_k_b.weight') && !n.has('blk.0.attn_v_b.weight'))
+  assert.deepEqual(tensor(m, 'blk.2.attn_kv_b.weight').shape, [256, 4 * (128 + 128)])
+  assert.equal(m.metadata['deepseek2.attention.key_length_mla'], undefined)
+  assert.equal(m.metadata['deepseek2.attention.head_count_kv'], 4)
+  assert.equal(m.metadata['deepseek2.attention.key_length'], 192)
+  assert.equal(m.tensors.length, res.tensorCount)
+  assert.equal(res.tensorCount, 70 - 4) // one attention tensor fewer per block
+  const c = await checkModel(out)
+  assert.equal(c.logitsFinite, true)
+  assert.equal(c.nLayer, 4)
+  // a real BPE vocabulary: English words are single tokens, not bytes
+  assert.ok(c.nTokens <= 13, `prompt took ${c.nTokens} tokens`)
+  // the preset alias gives the same layout
+  assert.equal(SYNTH_PRESETS['tiny-legacy'].hparams.kvLayout, 'legacy')
+})
+
+test('synth qwen3moe-tiny: qwen3moe tensors, qwen2 vocabulary, loads and decodes', async () => {
+  const out = join(dir, 'qwen.gguf')
+  const res = await synthModel({preset: 'qwen3moe-tiny', quant: 'q8_0', output: out})
+  assert.equal(res.arch, 'qwen3moe')
+  assert.equal(res.quant, 'Q8_0')
+  assert.equal(res.kvLayout, null)
+  const m = await readGguf(out)
+  assert.equal(m.arch, 'qwen3moe')
+  assert.equal(m.metadata['qwen3moe.expert_count'], 16)
+  assert.equal(m.metadata['qwen3moe.expert_used_count'], 4)
+  assert.equal(m.metadata['tokenizer.ggml.pre'], 'qwen2')
+  const n = names(m)
+  for (const t of ['attn_q', 'attn_k', 'attn_v', 'attn_q_norm', 'attn_k_norm', 'ffn_gate_inp', 'ffn_gate_exps', 'ffn_up_exps', 'ffn_down_exps']) {
+    assert.ok(n.has(`blk.3.${t}.weight`), t)
+  }
+  assert.ok(![...n].some((x) => x.includes('shexp')))
+  assert.equal(res.params, presetParams(SYNTH_PRESETS['qwen3moe-tiny'].hparams, SYNTH_VOCABS.qwen2.tokens))
+  const c = await checkModel(out)
+  assert.equal(c.logitsFinite, true)
+  assert.equal(c.nVocab, 151936)
+})
+
+test('same preset and seed give identical bytes; --force overwrites, a new seed changes the weights', async () => {
+  const a = join(dir, 'a.gguf')
+  const b = join(dir, 'b.gguf')
+  const ra = await synthModel({preset: 'tiny', quant: 'F16', output: a, seed: 7})
+  await synthModel({preset: 'tiny', quant: 'F16', output: b, seed: 7})
+  assert.deepEqual(ra.typeCounts, {f16: 47, f32: 23})
+  assert.equal(ra.params, presetParams(SYNTH_PRESETS.tiny.hparams, SYNTH_VOCABS['deepseek-coder'].tokens))
+  const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex')
+  assert.equal(sha(a), sha(b))
+  await synthModel({preset: 'tiny', quant: 'F16', output: b, seed: 8, force: true})
+  assert.notEqual(sha(a), sha(b))
+  // no temp files left next to the outputs
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')), [])
+})
+
+test('bad inputs: one line, non-zero exit, existing files untouched', () => {
+  const r1 = cli('synth', '--preset', 'huge', '-o', join(dir, 'x.gguf'))
+  assert.notEqual(r1.status, 0)
+  assert.match(r1.stderr, /^moerig: error: unknown preset "huge"; presets: tiny, tiny-legacy, r1-mini, qwen3moe-tiny\n$/)
+
+  const r2 = cli('synth', '--preset', 'tiny', '--quant', 'Q4_K_X', '-o', join(dir, 'x.gguf'))
+  assert.notEqual(r2.status, 0)
+  assert.match(r2.stderr, /^moerig: error: unknown quant "Q4_K_X"; synth writes Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16\n$/)
+
+  const existing = join(dir, 'keep.gguf')
+  writeFileSync(existing, 'precious')
+  const r3 = cli('synth', '--preset', 'tiny', '-o', existing, '--json')
+  assert.notEqual(r3.status, 0)
+  assert.equal(JSON.parse(r3.stdout).error.code, 'E_EXISTS')
+  assert.equal(readFileSync(existing, 'utf8'), 'precious')
+
+  const r4 = cli('synth', '--preset', 'qwen3moe-tiny', '--kv-layout', 'legacy', '-o', join(dir, 'y.gguf'))
+  assert.notEqual(r4.status, 0)
+  assert.match(r4.stderr, /--kv-layout applies to deepseek2 presets only/)
+  assert.equal(r4.stderr.trim().split('\n').length, 1)
+
+  const r5 = cli('synth', '--preset', 'tiny', '-o', dir)
+  assert.notEqual(r5.status, 0)
+  assert.match(r5.stderr, /is a directory/)
+  assert.ok(!existsSync(join(dir, 'x.gguf')) && !existsSync(join(dir, 'y.gguf')))
+})
+
+test('the native side re-checks what TS validated', async () => {
+  const {loadAddon} = await import('../src/runner/addon.js')
+  const spec = {
+    ...SYNTH_PRESETS.tiny.hparams, name: 'bad', preset: 'bad', quant: 'F16', seed: 1,
+    vocabPath: join('build', 'llama-src', 'models', SYNTH_VOCABS['deepseek-coder'].file), outPath: join(dir, 'bad.gguf'),
+  }
+  await assert.rejects(loadAddon().synth({...spec, nGroup: 3}), /expert_group_count must divide n_expert/)
+  await assert.rejects(loadAddon().synth({...spec, nExpertUsed: 17}), /n_expert_used must be <= n_expert/)
+  await assert.rejects(loadAddon().synth({...spec, nLayer: 27}), /lite model/)
+  await assert.rejects(loadAddon().synth({...spec, vocabPath: join(dir, 'nope.gguf')}), /cannot read vocabulary GGUF/)
+  assert.ok(!existsSync(join(dir, 'bad.gguf')))
+  // a file llama.cpp cannot load is an error, not a crash
+  const junk = join(dir, 'junk.gguf')
+  writeFileSync(junk, 'GGUF but not really')
+  await assert.rejects(checkModel(junk), /could not load/)
+})
