@@ -110,7 +110,7 @@ try {
     const next = nextUses(col, h.nTokens, shape.k, shape.nExpert)
     for (const c of capacities) {
       t0 = performance.now()
-      const [hits] = optLayer(col, h.nTokens, shape.k, shape.nExpert, c, {next})
+      const {hits} = optLayer(col, h.nTokens, shape.k, shape.nExpert, c, {next})
       const s = (performance.now() - t0) / 1000
       console.log(`${`opt ${c}`.padEnd(9)} ${s.toFixed(2)} s  ${mevs(h.nTokens * shape.k, s)} (one layer, simulation only)  hit rate ${((100 * hits) / (h.nTokens * shape.k)).toFixed(2)} %`)
     }

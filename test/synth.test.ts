@@ -2,11 +2,11 @@ import {test, before, after} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {readGguf, type GgufModel} from '../src/planner/gguf.js'
-import {checkModel, synthModel, SYNTH_PRESETS, presetParams, SYNTH_VOCABS} from '../src/runner/synth.js'
+import {cachedSynthModel, checkModel, synthModel, SYNTH_PRESETS, presetParams, SYNTH_VOCABS} from '../src/runner/synth.js'
 import {synthResultSchema} from '../src/schemas/synth.js'
 import {schemaErrors} from '../src/schemas/validate.js'
 
@@ -151,33 +151,38 @@ test('same preset and seed give identical bytes; --force overwrites, a new seed 
   assert.notEqual(sha(a), sha(b))
   // no temp files left next to the outputs
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')), [])
+  // the cache helper makes a file once and then hands back the same path
+  const cache = join(dir, 'cache')
+  const c1 = await cachedSynthModel({preset: 'tiny', quant: 'F16', seed: 7}, cache)
+  const mtime = statSync(c1).mtimeMs
+  assert.equal(await cachedSynthModel({preset: 'tiny', quant: 'F16', seed: 7}, cache), c1)
+  assert.equal(statSync(c1).mtimeMs, mtime)
+  assert.equal(sha(c1), sha(a))
 })
 
-test('bad inputs: one line, non-zero exit, existing files untouched', () => {
+test('bad inputs: one line, non-zero exit, existing files untouched', async () => {
+  // through the CLI: the one-line error path, text and --json
   const r1 = cli('synth', '--preset', 'huge', '-o', join(dir, 'x.gguf'))
   assert.notEqual(r1.status, 0)
   assert.match(r1.stderr, /^moerig: error: unknown preset "huge"; presets: tiny, tiny-legacy, r1-mini, qwen3moe-tiny\n$/)
 
-  const r2 = cli('synth', '--preset', 'tiny', '--quant', 'Q4_K_X', '-o', join(dir, 'x.gguf'))
-  assert.notEqual(r2.status, 0)
-  assert.match(r2.stderr, /^moerig: error: unknown quant "Q4_K_X"; synth writes Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16\n$/)
-
   const existing = join(dir, 'keep.gguf')
   writeFileSync(existing, 'precious')
-  const r3 = cli('synth', '--preset', 'tiny', '-o', existing, '--json')
-  assert.notEqual(r3.status, 0)
-  assert.equal(JSON.parse(r3.stdout).error.code, 'E_EXISTS')
+  const r2 = cli('synth', '--preset', 'tiny', '-o', existing, '--json')
+  assert.notEqual(r2.status, 0)
+  assert.deepEqual(JSON.parse(r2.stdout).error, {code: 'E_EXISTS', message: `output ${existing} already exists; use --force to overwrite it`})
   assert.equal(readFileSync(existing, 'utf8'), 'precious')
 
-  const r4 = cli('synth', '--preset', 'qwen3moe-tiny', '--kv-layout', 'legacy', '-o', join(dir, 'y.gguf'))
-  assert.notEqual(r4.status, 0)
-  assert.match(r4.stderr, /--kv-layout applies to deepseek2 presets only/)
-  assert.equal(r4.stderr.trim().split('\n').length, 1)
-
-  const r5 = cli('synth', '--preset', 'tiny', '-o', dir)
-  assert.notEqual(r5.status, 0)
-  assert.match(r5.stderr, /is a directory/)
-  assert.ok(!existsSync(join(dir, 'x.gguf')) && !existsSync(join(dir, 'y.gguf')))
+  // the same module the command calls: each a MoerigError with one line
+  const bad = async (opts: Parameters<typeof synthModel>[0], re: RegExp) => {
+    await assert.rejects(synthModel(opts), (e: Error) => e.name === 'MoerigError' && re.test(e.message) && !e.message.includes('\n'))
+  }
+  await bad({preset: 'tiny', quant: 'Q4_K_X', output: join(dir, 'x.gguf')}, /^unknown quant "Q4_K_X"; synth writes Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16$/)
+  await bad({preset: 'qwen3moe-tiny', kvLayout: 'legacy', output: join(dir, 'x.gguf')}, /--kv-layout applies to deepseek2 presets only/)
+  await bad({preset: 'tiny', kvLayout: 'mha', output: join(dir, 'x.gguf')}, /unknown KV layout "mha"; use mla or legacy/)
+  await bad({preset: 'tiny', output: dir}, /is a directory/)
+  await bad({preset: 'tiny', output: join(existing, 'sub.gguf')}, /cannot write to/)
+  assert.ok(!existsSync(join(dir, 'x.gguf')))
 })
 
 test('the native side re-checks what TS validated', async () => {

@@ -141,8 +141,8 @@ class MembwWorker : public Napi::AsyncProgressQueueWorker<membw::Progress> {
   }
 
   void OnOK() override {
-    if (!callbackError_.IsEmpty()) return deferred_.Reject(callbackError_.Value());
-    deferred_.Resolve(toJs(Env(), result_));
+    if (callbackError_.IsEmpty()) deferred_.Resolve(toJs(Env(), result_));
+    else deferred_.Reject(callbackError_.Value());
   }
 
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }

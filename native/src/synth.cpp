@@ -36,6 +36,19 @@ double seconds_since(clock_type::time_point t0) {
 
 [[noreturn]] void fail(const std::string& msg) { throw SynthError(msg); }
 
+// First non-empty line of captured llama.cpp log text: the root cause comes first, the rest of
+// the chain ("failed to load model" …) repeats it.
+std::string first_line(const std::string& text) {
+  size_t b = 0;
+  while (b < text.size()) {
+    size_t e = text.find('\n', b);
+    if (e == std::string::npos) e = text.size();
+    if (e > b) return text.substr(b, e - b);
+    b = e + 1;
+  }
+  return "";
+}
+
 // ---------------------------------------------------------------- validation
 
 // Re-check in C++ what the TS side validated: llama.cpp GGML_ASSERTs (process abort) on several of
@@ -393,7 +406,7 @@ llama_ftype ftype_of(const std::string& q) {
 struct QuantLog {
   const SynthProgressFn* progress = nullptr;
   std::string errors;
-  std::string line;
+  int total = 0;  // tensors, from the first "[i/n]" line
 };
 
 void quant_log_cb(ggml_log_level level, const char* text, void* user) {
@@ -406,7 +419,8 @@ void quant_log_cb(ggml_log_level level, const char* text, void* user) {
   int idx = 0, total = 0;
   char name[256] = {0};
   if (std::sscanf(text, "[%d/%d] %255s", &idx, &total, name) == 3 && q->progress && *q->progress) {
-    (*q->progress)({"quantize", idx, total, name});
+    q->total = total;
+    (*q->progress)({"quantize", idx - 1, total, name});  // logged as tensor idx starts
   }
 }
 
@@ -439,9 +453,9 @@ void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
     }
     restore();
   }
+  if (rc == 0 && progress && ql.total > 0) progress({"quantize", ql.total, ql.total, ""});
   if (rc != 0) {
-    std::string why = ql.errors;
-    why.erase(std::remove(why.begin(), why.end(), '\n'), why.end());
+    const std::string why = first_line(ql.errors);
     fail("llama_model_quantize failed" + (why.empty() ? std::string() : ": " + why));
   }
 }
@@ -559,8 +573,7 @@ SynthCheck synth_check(const std::string& path, const std::string& prompt, const
   mp.n_gpu_layers = 0;
   std::unique_ptr<llama_model, void (*)(llama_model*)> model(llama_model_load_from_file(path.c_str(), mp), llama_model_free);
   if (!model) {
-    std::string why = cl.errors;
-    why.erase(std::remove(why.begin(), why.end(), '\n'), why.end());
+    const std::string why = first_line(cl.errors);
     fail("llama.cpp could not load " + path + (why.empty() ? "" : ": " + why));
   }
   char desc[256];

@@ -60,7 +60,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
       // with --plan the plan's placement wins; flags given anyway are kept only where it says nothing
       placement: flags.plan && !placementGiven ? {mmap: !flags['no-mmap'], mlock: flags.mlock} : placementFromFlags(flags),
-      plan: flags.plan ? {path: flags.plan, force: flags.force} : undefined,
+      plan: flags.plan ? {path: flags.plan, force: Boolean(flags.force)} : undefined,
       runsDir: flags['no-save'] ? null : flags['runs-dir'],
     }, {
       onPhase: (label, total) => progress.phase(label, total),

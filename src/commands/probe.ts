@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
+import {MoerigError} from '../lib/errors.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {createProgress} from '../lib/progress.js'
 import {measureBandwidth} from '../probe/bandwidth.js'
@@ -42,7 +43,13 @@ export default class Probe extends MoerigCommand {
       progress.done()
     }
     assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'probe result')
-    if (flags.save) writeJsonFile(flags.save, profile)
+    if (flags.save) {
+      try {
+        writeJsonFile(flags.save, profile)
+      } catch (e) {
+        throw new MoerigError('E_FILE', `cannot write ${flags.save} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+      }
+    }
     for (const line of renderProfile(profile)) this.log(line)
     if (flags.save) this.log(`saved: ${flags.save}`)
     return profile

@@ -9,7 +9,9 @@ import {assertValid} from '../schemas/validate.js'
 export default class Synth extends MoerigCommand {
   static override summary = 'Write a synthetic MoE model (GGUF, random weights) that llama.cpp loads and runs'
 
-  static override description = `Presets: ${Object.values(SYNTH_PRESETS).map((p) => `${p.name} (${p.description})`).join('; ')}.
+  static override description = `Presets:
+${Object.values(SYNTH_PRESETS).map((p) => `  ${p.name.padEnd(14)} ${p.description}`).join('\n')}
+
 Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_quantize, so tensor types follow llama.cpp's per-tensor rules. The tokenizer is a real BPE vocabulary copied from a vocab-only GGUF of the llama.cpp source. Same preset + seed = byte-identical file. The output is meaningless text; use it for tests and benchmarks.`
 
   static override examples = [

@@ -54,6 +54,26 @@ export interface PlanGpu {
   fp16Tflops: number
   fp16Source: string
   numaNode: number | null
+  /** an RPC device: a remote machine's RAM served by `rpc-server` (CPU backend), at host:port */
+  rpc: {endpoint: string; hostId: string; cpuOps: number} | null
+}
+
+/** rpc-server's default port (tools/rpc/README.md). */
+export const RPC_PORT = 50052
+
+/**
+ * Remote machines as llama.cpp RPC devices: each runs one rpc-server on its CPU backend, so its
+ * RAM holds whole layers (attention, experts and KV) and its cores compute them. Remote GPUs are
+ * not used in this model (one rpc-server per device would be needed). llama.cpp puts RPC devices
+ * at the front of its device list (src/llama.cpp: "add RPC servers at the front").
+ */
+export function rpcDevices(hosts: PlanHost[]): PlanGpu[] {
+  return hosts.slice(1).map((h, i) => ({
+    index: i, id: `RPC${i}:CPU`, name: `${h.name} RAM via rpc-server`, host: h.id, hostIndex: h.index, localIndex: 0,
+    capacityBytes: h.ramCapacityBytes, vramKnown: true, bandwidthGBs: h.cpuBandwidthGBs, bandwidthSource: h.cpuBandwidthSource,
+    pcieGBs: DEFAULT_PCIE_GBS, fp16Tflops: 0, fp16Source: 'CPU', numaNode: null,
+    rpc: {endpoint: `${h.hostname ?? h.id}:${RPC_PORT}`, hostId: h.id, cpuOps: h.cpuOpsLlama},
+  }))
 }
 
 export interface PlanHost {
@@ -122,6 +142,7 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
         fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
         fp16Source: f ? f.source : `assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
         numaNode: g.numaNode,
+        rpc: null,
       }
     })
     return {

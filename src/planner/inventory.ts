@@ -30,6 +30,8 @@ export interface Inventory {
   arch: string
   layout: Layout
   quant: string
+  /** llama-quantize rules the types follow (catalog models); null for a GGUF (types as stored) */
+  rules: QuantRules | null
   source: 'gguf' | 'catalog'
   path: string | null
   shards: string[]
@@ -140,7 +142,7 @@ export function inventoryFromCatalog(model: ModelProfile, opts: CatalogInventory
     if (bytes === null) throw new MoerigError('E_INTERNAL', `${s.name}: ${type.name} does not fit shape ${s.shape}`)
     return {name: s.name, shape: s.shape, typeName: type.name, bytes, elements: s.shape.reduce((a, b) => a * b, 1), role: roleOf(s.name), layer: blockOf(s.name)}
   })
-  const inv = finish({id: model.id, name: model.name, arch: model.arch, layout, quant, source: 'catalog', path: null, shards: [], shape, tensors, fileBytes: 0})
+  const inv = finish({id: model.id, name: model.name, arch: model.arch, layout, quant, rules, source: 'catalog', path: null, shards: [], shape, tensors, fileBytes: 0})
   inv.fileBytes = inv.totalBytes + model.hparams.nVocab * HEADER_BYTES_PER_VOCAB + tensors.length * HEADER_BYTES_PER_TENSOR
   return inv
 }
@@ -163,7 +165,7 @@ export function inventoryFromGguf(g: GgufModel): Inventory {
   const stem = (g.shards[0].split('/').pop() ?? g.path).replace(/(-\d{5}-of-\d{5})?\.gguf$/, '')
   const name = typeof g.metadata['general.name'] === 'string' ? (g.metadata['general.name'] as string) : stem
   return finish({
-    id: stem, name, arch: g.arch, layout: shape.layout, quant: quantName(g.metadata['general.file_type']), source: 'gguf',
+    id: stem, name, arch: g.arch, layout: shape.layout, quant: quantName(g.metadata['general.file_type']), rules: null, source: 'gguf',
     path: g.shards[0], shards: g.shards, shape, tensors, fileBytes: g.fileBytes,
   })
 }

@@ -39,6 +39,12 @@ export const RAM_RESERVE_FRACTION = 0.03
  * (flashmoe_quickstart.md); counted in RAM.
  */
 export const FLASHMOE_HOST_BUFFER_BYTES = Math.round(1332.05 * MiB)
+/**
+ * ipex-llm FlashMoE's per-GPU compute buffer: SYCL0–6 2076.02 MiB each at n_ctx 4096 in the same
+ * log. Its ubatch and kernels are not documented, so the formula above undershoots it; we use the
+ * logged size as a floor for FlashMoE GPUs.
+ */
+export const FLASHMOE_GPU_COMPUTE_BYTES = Math.round(2076.02 * MiB)
 
 export interface ComputeInput {
   shape: ModelShape

@@ -13,7 +13,7 @@ import type {Engine} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
 import type {Inventory} from './inventory.js'
 import type {KvModel} from './kv.js'
-import {attnHeadDims, computeBytes, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES} from './memory.js'
+import {attnHeadDims, computeBytes, FLASHMOE_GPU_COMPUTE_BYTES, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES} from './memory.js'
 
 export interface Assignment {
   gpus: PlanGpu[]
@@ -74,11 +74,19 @@ export function splitLayers(nLayer: number, ngl: number, gpus: PlanGpu[], split:
   return out
 }
 
-export function makeAssignment(inv: Inventory, gpus: PlanGpu[], ngl: number, expertOnGpu: Set<number> = new Set()): Assignment {
+/**
+ * `localRamBytes`: with RPC devices in the list, a local GPU's share of layers follows the local
+ * RAM (where its layers' experts live), not its VRAM.
+ */
+export function makeAssignment(inv: Inventory, gpus: PlanGpu[], ngl: number, expertOnGpu: Set<number> = new Set(), localRamBytes = 0): Assignment {
   const nLayer = inv.shape.hp.nLayer
-  const split = gpus.length > 1 ? gpus.map((g) => g.capacityBytes) : gpus.map(() => 1)
+  const hasRpc = gpus.some((g) => g.rpc)
+  const localVram = gpus.filter((g) => !g.rpc).reduce((s, g) => s + g.capacityBytes, 0) || 1
+  const split = gpus.length > 1 ? gpus.map((g) => (hasRpc && !g.rpc ? (localRamBytes * g.capacityBytes) / localVram : g.capacityBytes)) : gpus.map(() => 1)
   const layerDevice = splitLayers(nLayer, ngl, gpus, split)
-  const expertDevice = layerDevice.slice(0, nLayer).map((d, i) => (expertOnGpu.has(i) && d !== 'CPU' ? d : 'CPU'))
+  const rpc = new Set(gpus.filter((g) => g.rpc).map((g) => g.id))
+  // RPC devices keep their layers' experts (remote RAM); local GPUs send them to the CPU unless chosen.
+  const expertDevice = layerDevice.slice(0, nLayer).map((d, i) => (rpc.has(d) || (expertOnGpu.has(i) && d !== 'CPU') ? d : 'CPU'))
   const norm = split.reduce((a, b) => a + b, 0) || 1
   return {gpus, nGpuLayers: ngl, tensorSplit: gpus.length > 1 ? split.map((s) => Math.round((100 * s) / norm) / 100) : [], layerDevice, expertDevice}
 }
@@ -91,7 +99,7 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
   const cpu: DeviceUse = {id: 'CPU', kind: 'cpu', name: `${host.name} RAM`, host: host.id, capacityBytes: host.ramCapacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: 0, totalBytes: 0, fits: true, layers: [], expertLayers: []}
   dev.set('CPU', cpu)
   for (const g of a.gpus) {
-    dev.set(g.id, {id: g.id, kind: 'gpu', name: g.name, host: g.host, capacityBytes: g.capacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: GPU_HEADROOM_BYTES, totalBytes: 0, fits: true, layers: [], expertLayers: []})
+    dev.set(g.id, {id: g.id, kind: g.rpc ? 'cpu' : 'gpu', name: g.name, host: g.host, capacityBytes: g.capacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: g.rpc ? 0 : GPU_HEADROOM_BYTES, totalBytes: 0, fits: true, layers: [], expertLayers: []})
   }
   const outputDev = a.layerDevice[nLayer]
   for (const t of inv.tensors) {
@@ -114,6 +122,7 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
       shape: inv.shape, ctx: p.ctx, ubatch: p.ubatch, flashAttention: p.flashAttention, attnHeadDims: headDims,
       attention: d.layers.length > 0, ffn: d.layers.length > 0 || d.expertLayers.length > 0, output: outputDev === d.id,
     }, isGpu)
+    if (isGpu && p.engine === 'flashmoe') d.computeBytes = Math.max(d.computeBytes, FLASHMOE_GPU_COMPUTE_BYTES)
     if (!isGpu && p.engine === 'flashmoe' && a.gpus.length > 0) d.overheadBytes = FLASHMOE_HOST_BUFFER_BYTES
     d.totalBytes = d.weightsBytes + d.kvBytes + d.computeBytes + d.overheadBytes
     d.fits = d.totalBytes <= d.capacityBytes
@@ -136,13 +145,14 @@ export interface SearchResult {
  */
 export function searchPlacement(p: PlacementInput, gpus: PlanGpu[]): SearchResult {
   const nLayer = p.inv.shape.hp.nLayer
-  const gpuFits = (devs: DeviceUse[]) => devs.every((d) => d.kind === 'cpu' || d.fits)
+  const gpuFits = (devs: DeviceUse[]) => devs.every((d) => d.id === 'CPU' || d.fits)
   if (gpus.length === 0) {
     const a = makeAssignment(p.inv, [], 0)
     return {assignment: a, devices: deviceUse(p, a), gpusFit: true}
   }
   // Most layers that fit with experts on the CPU (monotone in ngl, so a binary search).
-  let lo = 0, hi = nLayer + 1
+  // FlashMoE and ktransformers put every layer's attention on the GPUs; they cannot spill layers.
+  let lo = p.engine === 'llama.cpp' ? 0 : nLayer + 1, hi = nLayer + 1
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2)
     if (gpuFits(deviceUse(p, makeAssignment(p.inv, gpus, mid)))) lo = mid
@@ -155,7 +165,7 @@ export function searchPlacement(p: PlacementInput, gpus: PlanGpu[]): SearchResul
   if (fill && ngl > 0) {
     const onGpu = new Set<number>()
     // Per GPU, try its MoE layers from the last one down; stop at the first that does not fit.
-    for (const g of gpus) {
+    for (const g of gpus.filter((x) => !x.rpc)) {
       const mine = p.inv.moeLayers.filter((l) => a.layerDevice[l] === g.id).sort((x, y) => y - x)
       for (const l of mine) {
         onGpu.add(l)
@@ -181,8 +191,13 @@ export function tensorOverrides(a: Assignment): Array<{pattern: string; device: 
   a.expertDevice.forEach((d, l) => {
     if (d !== 'CPU') byGpu.set(d, [...(byGpu.get(d) ?? []), l])
   })
-  for (const [d, layers] of byGpu) out.push({pattern: `blk\\.(${layers.join('|')})\\.ffn_(up|down|gate)_exps`, device: d})
-  if (a.gpus.length > 0) out.push({pattern: '\\.ffn_(up|down|gate)_exps', device: 'CPU'})
+  const rpc = new Set(a.gpus.filter((g) => g.rpc).map((g) => g.id))
+  for (const [d, layers] of byGpu) if (!rpc.has(d)) out.push({pattern: `blk\\.(${layers.join('|')})\\.ffn_(up|down|gate)_exps`, device: d})
+  if (rpc.size > 0) {
+    // only the layers on local GPUs send their experts to the local CPU
+    const local = a.expertDevice.map((d, l) => (d === 'CPU' && a.layerDevice[l] !== 'CPU' ? l : -1)).filter((l) => l >= 0)
+    if (local.length > 0) out.push({pattern: `blk\\.(${local.join('|')})\\.ffn_(up|down|gate)_exps`, device: 'CPU'})
+  } else if (a.gpus.length > 0) out.push({pattern: '\\.ffn_(up|down|gate)_exps', device: 'CPU'})
   return out
 }
 

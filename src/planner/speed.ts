@@ -32,7 +32,10 @@ export const CPU_BW_EFF_MEASURED: Range = {low: 0.4, mid: 0.55, high: 0.85}
  * neural-speed INT4 ≈ 45–48 %, 60 % as the optimistic row (expert_reuse.md §3.4).
  */
 export const GPU_BW_EFF: Range = {low: 0.25, mid: 0.45, high: 0.6}
-/** Per hand-off between CPU and GPU (two small PCIe copies + wake-up): 50–170 µs (expert_reuse.md §3.1). */
+/**
+ * Per CPU↔GPU round trip of a layer (two small PCIe copies of the hidden state + CPU wake-up and
+ * barrier + launches): 50–170 µs (expert_reuse.md §3.1, "3–10 ms per token" for R1's 58 layers).
+ */
 export const T_SYNC_S: Range = {low: 170e-6, mid: 100e-6, high: 50e-6}
 /**
  * Prefill efficiency against peak ops. llama.cpp CPU int8 kernels: ik_llama.cpp on one Xeon 6980P
@@ -115,7 +118,7 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
       if (id === 'CPU') tCpu += t
       else tGpu += t
     }
-    const tSync = handoffs * T_SYNC_S[k]
+    const tSync = Math.ceil(handoffs / 2) * T_SYNC_S[k]
     const total = tCpu + tGpu + tSync
     decode[k] = total > 0 ? 1 / total : 0
     if (k === 'mid') ms = {cpu: tCpu * 1e3, gpu: tGpu * 1e3, handoff: tSync * 1e3, total: total * 1e3}
@@ -150,7 +153,8 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     `decode reads per token: non-routed weights + output on their device, ${hp.nExpertUsed ?? 0} of ${hp.nExpert ?? 0} routed experts per MoE layer, KV at depth ${KV_DEPTH.low}/${KV_DEPTH.mid}/${KV_DEPTH.high} × context (low/mid/high)`,
     `CPU bandwidth ${host.cpuBandwidthSource} × η ${cpuEff.low}/${cpuEff.mid}/${cpuEff.high} (calibrated on KTransformers' dual-Xeon R1 decode)`,
     ...a.gpus.map((g) => `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${GPU_BW_EFF.low}/${GPU_BW_EFF.mid}/${GPU_BW_EFF.high} (Arc A770 llama.cpp SYCL 25 % … neural-speed 48 %)`),
-    `${handoffs} CPU↔GPU hand-offs per token × ${T_SYNC_S.high * 1e6}–${T_SYNC_S.low * 1e6} µs`,
+    `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${T_SYNC_S.high * 1e6}–${T_SYNC_S.low * 1e6} µs`,
+    `prefill FLOPs: 2 × ${(inv.activeParams / 1e9).toFixed(1)} B active parameters per token + attention over half the context`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     a.gpus.length === 0
       ? `prefill: CPU ${host.cpuOpsSource}, η ${CPU_PREFILL_EFF.low}–${CPU_PREFILL_EFF.high}`

@@ -70,6 +70,9 @@ export const GPU_NAMES: Record<string, string> = {
   '0x10de:0x2b85': 'NVIDIA GeForce RTX 5090',
   '0x10de:0x2230': 'NVIDIA RTX A6000',
   '0x1002:0x744c': 'AMD Radeon RX 7900 XT/XTX',
+  '0x1002:0x164e': 'AMD Radeon Graphics (Raphael iGPU)',
+  '0x1002:0x15bf': 'AMD Radeon 780M (Phoenix iGPU)',
+  '0x1002:0x1681': 'AMD Radeon 680M (Rembrandt iGPU)',
   '0x1002:0x7448': 'AMD Radeon Pro W7900',
 }
 
@@ -103,6 +106,9 @@ export const GPU_SPECS: GpuSpec[] = [
   {name: 'AMD Radeon RX 7900 XTX', vramBytes: 24 * GiB, memoryBandwidthGBs: 960, pcieGen: 4, pcieWidth: 16, source: 'AMD Radeon RX 7900 XTX specifications: 24 GB GDDR6, 384-bit, 20 Gbps (960 GB/s), PCIe 4.0 x16'},
   {name: 'AMD Radeon RX 7900 XT', vramBytes: 20 * GiB, memoryBandwidthGBs: 800, pcieGen: 4, pcieWidth: 16, source: 'AMD Radeon RX 7900 XT specifications: 20 GB GDDR6, 320-bit, 20 Gbps (800 GB/s), PCIe 4.0 x16'},
 ]
+
+/** CPU-integrated GPUs among the ids above (their "VRAM" is a carve-out of system RAM). */
+export const INTEGRATED_GPU_IDS = new Set(['0x1002:0x164e', '0x1002:0x15bf', '0x1002:0x1681'])
 
 /** The Arc family of an Intel device id (kernel pciids.h), or null. */
 export function intelArcFamily(deviceId: string): string | null {

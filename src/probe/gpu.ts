@@ -11,7 +11,7 @@
  * switch-internal link (2.5 GT/s x1), so we read current/max_link_speed/width there.
  */
 import type {Provenance} from '../schemas/common.js'
-import {GPU_SPECS, NON_GPU_VENDORS, VENDOR_IDS, gpuName, gpuSpec} from './gpu-ids.js'
+import {GPU_SPECS, INTEGRATED_GPU_IDS, NON_GPU_VENDORS, VENDOR_IDS, gpuName, gpuSpec} from './gpu-ids.js'
 import {SysTree, parseCpuList} from './sysfs.js'
 
 export interface GpuEntry {
@@ -227,7 +227,8 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
     const sd = hexId(sys.read(`${dev.path}/subsystem_device`))
     const vendor = VENDOR_IDS[vendorId] ?? 'other'
     // Intel's integrated graphics always sits at 0000:00:02.0 (i915 documentation, "Intel GFX").
-    const integrated = vendor === 'intel' && dev.address === '0000:00:02.0'
+    // AMD APUs' graphics are known by id (gpu-ids.ts).
+    const integrated = (vendor === 'intel' && dev.address === '0000:00:02.0') || INTEGRATED_GPU_IDS.has(`${vendorId}:${deviceId}`)
 
     // VRAM: driver sysfs, then nvidia-smi.
     let {total: vramBytes, free: vramFreeBytes, via} = vramFromSysfs(sys, dev.path, driver)

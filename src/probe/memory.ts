@@ -5,6 +5,7 @@
  * Peak bandwidth = populated channels × MT/s × 8 bytes (a DDR4/DDR5 channel is 64 data bits).
  */
 import type {Provenance} from '../schemas/common.js'
+import {MoerigError} from '../lib/errors.js'
 import {SysTree} from './sysfs.js'
 
 /** What systeminformation.memLayout() returns per slot (the fields we use). */
@@ -153,9 +154,11 @@ export function buildMemory(sys: SysTree, layout: readonly SiMemLayout[] | null,
   const installedBytes = dimms.length > 0 ? dimms.reduce((a, d) => a + d.sizeBytes, 0) : null
   prov.installedBytes = installedBytes !== null ? 'dmi' : 'unknown'
   if (totalBytes === null) {
-    totalBytes = installedBytes ?? 1
-    prov.totalBytes = installedBytes !== null ? 'dmi' : 'unknown'
-    notes.push('memory: /proc/meminfo unreadable')
+    // Without /proc/meminfo nothing else says how much RAM the kernel has; refuse rather than guess.
+    if (installedBytes === null) throw new MoerigError('E_PROBE', `memory size unknown: ${sys.path('/proc/meminfo')} is ${mi === null ? 'missing or unreadable' : 'without a MemTotal line'} and no DIMMs are visible`)
+    totalBytes = installedBytes
+    prov.totalBytes = 'dmi'
+    notes.push('memory: /proc/meminfo unreadable; total is the sum of the DIMMs')
   }
 
   const ch = countChannels(dimms, sockets, maxChannelsPerSocket)

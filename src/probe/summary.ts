@@ -63,7 +63,7 @@ export function renderProfile(p: HardwareProfile): string[] {
     const max = g.pcie.maxGen != null && (g.pcie.maxGen !== g.pcie.gen || g.pcie.maxWidth !== g.pcie.width) ? ` (max Gen${g.pcie.maxGen} x${g.pcie.maxWidth ?? '?'} = ${g.pcie.maxBandwidthGBs?.toFixed(1) ?? '?'} GB/s)` : ''
     const vram = g.vramBytes !== null ? `${fmtGiB(g.vramBytes)} VRAM${src(g.provenance, 'vramBytes')}` : 'VRAM unknown'
     const bw = g.memoryBandwidthGBs != null ? `, ${g.memoryBandwidthGBs} GB/s memory [spec]` : ''
-    out.push(`${pad(i === 0 ? 'GPUs' : '')}${g.pciAddress ?? `#${i}`} ${g.name} (${g.vendorId}:${g.deviceId}${g.driver ? `, ${g.driver}` : ''}): ${vram}${bw}`)
+    out.push(`${pad(i === 0 ? 'GPUs' : '')}${g.pciAddress ?? `#${i}`} ${g.name}${g.integrated ? ' [integrated]' : ''} (${g.vendorId}:${g.deviceId}${g.driver ? `, ${g.driver}` : ''}): ${vram}${bw}`)
     out.push(`${pad('')}  ${link}${max}; NUMA node ${g.numaNode ?? 'unknown'}`)
   })
 

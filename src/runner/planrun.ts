@@ -95,7 +95,7 @@ export function comparePlan(plan: Plan, planPath: string, force: boolean, device
   return {
     path: planPath,
     fits: plan.fits,
-    forced: force && !plan.fits,
+    forced: Boolean(force) && !plan.fits,
     context: plan.context,
     devices: plan.devices
       .filter((d) => !d.id.includes(':')) // RPC devices are not executed here

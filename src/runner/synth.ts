@@ -10,6 +10,7 @@
  * place only when complete, so an existing file is never half-overwritten.
  */
 import {existsSync, mkdirSync, renameSync, rmSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
+import {createHash} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {MoerigError, oneLine} from '../lib/errors.js'
@@ -309,4 +310,30 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
 /** Load `path` with llama.cpp and decode one prompt: proves a file is usable (tests, `--check`). */
 export async function checkModel(path: string, prompt = 'The quick brown fox jumps over the lazy dog.', threads = 1) {
   return loadAddon().synthCheck(resolve(path), prompt, engineBuild().libDir, threads)
+}
+
+/**
+ * A synth model in a cache folder, made once and reused (tests and benches of other modules use
+ * this instead of re-synthesizing). The file name carries a hash of everything that determines the
+ * bytes (preset data, vocabulary, quant, layout, seed, llama.cpp release), so editing a preset or
+ * upgrading llama.cpp makes a new file. Concurrent callers may both write; the rename makes the
+ * last one win with identical bytes.
+ */
+export async function cachedSynthModel(
+  opts: {preset: string; quant?: string; kvLayout?: KvLayout; seed?: number},
+  cacheDir = join(projectRoot, '.moerig-cache', 'synth'),
+): Promise<string> {
+  const preset = getPreset(opts.preset)
+  const quant = parseQuant(opts.quant)
+  const seed = opts.seed ?? DEFAULT_SEED
+  let release = 'unknown'
+  try {
+    release = engineBuild().release
+  } catch {}
+  const key = JSON.stringify({h: preset.hparams, v: SYNTH_VOCABS[preset.vocab], quant, kv: opts.kvLayout ?? null, seed, release})
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 12)
+  const layout = opts.kvLayout ? `-${opts.kvLayout}` : ''
+  const path = join(cacheDir, `${preset.name}${layout}-${quant}-s${seed}-${hash}.gguf`)
+  if (!existsSync(path)) await synthModel({preset: preset.name, quant, kvLayout: opts.kvLayout, seed, output: path, force: true})
+  return path
 }

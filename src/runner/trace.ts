@@ -529,9 +529,6 @@ export async function openCsvTrace(path: string, options: CsvTraceOptions): Prom
   parser.end()
   if (rows === 0) throw traceError('E_TRACE_CSV', `${what}: no data rows`)
   const moeLayers = [...layers].sort((a, b) => a - b)
-  if (rows % moeLayers.length !== 0) {
-    throw traceError('E_TRACE_CSV', `${what} is truncated: ${rows} rows is not a whole number of tokens (${moeLayers.length} MoE layers per token, from token ${firstToken})`)
-  }
   const header = checkTraceHeader(
     {
       model: options.model ?? basename(path).replace(/\.csv$/i, ''),
@@ -540,12 +537,17 @@ export async function openCsvTrace(path: string, options: CsvTraceOptions): Prom
       moeLayers,
       nExpert: options.nExpert,
       k,
-      nTokens: rows / moeLayers.length,
+      nTokens: Math.floor(rows / moeLayers.length),
       hasWeights: false,
       source: {format: 'csv', file: basename(path), firstToken},
     },
     what,
   )
+  if (rows % moeLayers.length !== 0) {
+    // Some token lacks layers: a checking pass names it (and the line).
+    for await (const _ of csvChunks(path, header, firstToken)) void _
+    throw traceError('E_TRACE_CSV', `${what}: ${rows} rows is not a whole number of tokens (${moeLayers.length} MoE layers per token, from token ${firstToken})`)
+  }
   return {path, format: 'csv', header, chunks: (o) => csvChunks(path, header, firstToken, o?.chunkTokens)}
 }
 
@@ -573,8 +575,9 @@ async function* csvChunks(path: string, header: TraceHeader, firstToken: number,
 
   const missingLayers = (line: number) => {
     const missing = moeLayers.filter((_, i) => !filled[i])
-    const where = line < 0 ? 'at end of file' : `line ${line}`
-    return traceError('E_TRACE_CSV', `${what}: ${where}: token ${token} lacks layer${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`)
+    const list = `layer${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`
+    if (line < 0) return traceError('E_TRACE_CSV', `${what} is truncated: the last token, ${token}, lacks ${list}`)
+    return traceError('E_TRACE_CSV', `${what}: line ${line}: token ${token} lacks ${list}`)
   }
   const completeToken = () => {
     filled.fill(0)

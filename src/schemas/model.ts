@@ -59,6 +59,8 @@ export const modelProfileSchema = {
     description: {type: 'string'},
     /** llama.cpp general.architecture */
     arch: {enum: ['deepseek2', 'qwen3moe', 'gpt-oss']},
+    /** Hugging Face repository of the original weights (ktransformers --model_path) */
+    hfRepo: {type: 'string'},
     hparams: hparamsSchema,
     /** deepseek2 only: GGUF layouts in the wild; the first is the default */
     layouts: {type: 'array', items: {enum: ['mla', 'legacy']}, minItems: 1},
@@ -101,3 +103,58 @@ export const modelProfileSchema = {
 
 export type ModelProfile = FromSchema<typeof modelProfileSchema>
 export type Hparams = FromSchema<typeof hparamsSchema>
+
+/** `moerig models --json`: the catalog with computed sizes beside the published ones. */
+export const modelsListSchema = {
+  $id: 'moerig/models-list',
+  type: 'object',
+  additionalProperties: false,
+  required: ['models'],
+  properties: {
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'name', 'arch', 'params', 'activeParams', 'contextLength', 'defaultQuant', 'quants'],
+        properties: {
+          id: {type: 'string'},
+          name: {type: 'string'},
+          arch: {type: 'string'},
+          layout: {type: ['string', 'null']},
+          /** computed from the tensor list */
+          params: {type: 'integer', minimum: 0},
+          activeParams: {type: 'integer', minimum: 0},
+          publishedParams: {type: ['number', 'null']},
+          publishedActiveParams: {type: ['number', 'null']},
+          contextLength: {type: 'integer', minimum: 1},
+          nExpert: {type: 'integer', minimum: 0},
+          nExpertUsed: {type: 'integer', minimum: 0},
+          defaultQuant: {type: 'string'},
+          quants: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['quant', 'layout', 'fileBytes', 'tensorCount'],
+              properties: {
+                quant: {type: 'string'},
+                layout: {type: ['string', 'null']},
+                /** computed: tensor data + estimated header */
+                fileBytes: {type: 'integer', minimum: 0},
+                tensorCount: {type: 'integer', minimum: 0},
+                bitsPerWeight: {type: 'number', minimum: 0},
+                /** a published file of this quant and layout, and how far the computed size is from it */
+                publishedGB: {type: ['number', 'null']},
+                deltaPercent: {type: ['number', 'null']},
+                publishedSource: {type: ['string', 'null']},
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const
+
+export type ModelsList = FromSchema<typeof modelsListSchema>

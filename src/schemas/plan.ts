@@ -71,7 +71,7 @@ export const placementSchema = {
         properties: {pattern: {type: 'string', minLength: 1}, device: {type: 'string', pattern: '^(CPU|GPU[0-9]+)$'}},
       },
     },
-    /** --n-cpu-moe N: routed experts of the first N layers stay on CPU; null when tensorOverrides say it */
+    /** --n-cpu-moe N when the placement can be said that way (experts of layers < N on the CPU); tensorOverrides always spell it out too */
     nCpuMoe: {type: ['integer', 'null'], minimum: 0},
     /** -ts: proportions of layers per GPU; [] for one GPU or none */
     tensorSplit: {type: 'array', items: {type: 'number', minimum: 0}},
@@ -139,7 +139,10 @@ export const maxContextSchema = {
   additionalProperties: false,
   required: ['byGpuCount'],
   properties: {
-    /** one entry per number of GPUs used (0 = CPU only): the largest context that fits, 0 when none */
+    /**
+     * one entry per number of GPUs used (0 = CPU only): the largest context that fits with every
+     * layer's attention, shared expert and KV on those GPUs and all routed experts in RAM; 0 when none
+     */
     byGpuCount: {
       type: 'array',
       items: {
@@ -201,6 +204,8 @@ export const planSchema = {
         fileBytes: bytes,
         tensorCount: {type: 'integer', minimum: 0},
         quant: {type: 'string'},
+        /** catalog models: which llama-quantize rules the per-tensor types follow ("v0.4.0", or "pre-mla" for legacy-layout files) */
+        quantRules: {type: ['string', 'null']},
         source: {enum: ['gguf', 'catalog']},
         /** deepseek2 file layout: "mla" (attn_k_b/attn_v_b) or "legacy" (attn_kv_b); "gqa" for others */
         layout: {enum: ['mla', 'legacy', 'gqa']},

@@ -3,8 +3,8 @@
  *
  * Pass 1 streams the trace once: metrics, LRU, LFU and static for every capacity. OPT needs each
  * access's next use, so it runs per layer over columns: pass 2..n stream the trace again, each
- * time pulling the columns of as many layers as `optMemoryBytes` allows (6 B per access: the u16
- * id and the i32 next use), then run Belady layer by layer. Memory stays O(nMoe × N × policies)
+ * time pulling the columns of as many layers as `optMemoryBytes` allows (2 B per access per layer
+ * held, plus one i32 next-use array of 4 B per access), then run Belady layer by layer. Memory stays O(nMoe × N × policies)
  * plus that budget, whatever the trace length.
  */
 import {MoerigError} from '../../lib/errors.js'
@@ -73,10 +73,9 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
     configs.push({capacity: c, vramBytes: b})
   }
   const capacities = [...new Set(configs.map((c) => c.capacity))].sort((a, b) => a - b)
-  const dynamic = o.policies.filter((p) => p !== 'static')
   const smallCaps = capacities.filter((c) => c < k)
-  if (smallCaps.length > 0 && dynamic.length > 0) {
-    notes.push(`capacity ${smallCaps.join(', ')} < k = ${k}: a token needs all k experts at once, so only the static policy is simulated there`)
+  if (smallCaps.length > 0 && (o.policies.includes('lru') || o.policies.includes('lfu'))) {
+    notes.push(`capacity ${smallCaps.join(', ')} < k = ${k}: LRU and LFU admit all k experts of a token at once, so only static and OPT run there`)
   }
 
   // ---- pass 1: metrics, LRU, LFU, static
@@ -102,16 +101,16 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
   if (stats.nTokens !== T) throw new MoerigError('E_TRACE_DATA', `trace ${src.path}: read ${stats.nTokens} tokens, header says ${T}`)
 
   // ---- passes 2..: OPT over per-layer columns
-  const opt = new Map<number, {hits: Float64Array; hitsScored: Float64Array}>()
-  const optCaps = o.policies.includes('opt') ? capacities.filter((c) => c >= k) : []
+  const opt = new Map<number, {hits: Float64Array; hitsScored: Float64Array; admits: Float64Array}>()
+  const optCaps = o.policies.includes('opt') ? capacities : []
   if (optCaps.length > 0) {
     const perLayer = T * k * 2
     const nextBytes = T * k * 4
     const group = Math.min(nMoe, Math.floor((o.optMemoryBytes - nextBytes) / perLayer))
     if (group < 1) {
-      notes.push(`OPT skipped: one layer needs ${fmtBytes(perLayer + nextBytes)} (6 B per access), more than --opt-memory ${fmtBytes(o.optMemoryBytes)}`)
+      notes.push(`OPT skipped: one layer needs ${fmtBytes(perLayer + nextBytes)} (its ids and next uses, 6 B per access), more than --opt-memory ${fmtBytes(o.optMemoryBytes)}`)
     } else {
-      for (const c of optCaps) opt.set(c, {hits: new Float64Array(nMoe), hitsScored: new Float64Array(nMoe)})
+      for (const c of optCaps) opt.set(c, {hits: new Float64Array(nMoe), hitsScored: new Float64Array(nMoe), admits: new Float64Array(nMoe)})
       const next = new Int32Array(T * k)
       for (let g0 = 0; g0 < nMoe; g0 += group) {
         const g1 = Math.min(nMoe, g0 + group)
@@ -127,9 +126,10 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
         for (let l = g0; l < g1; l++) {
           nextUses(cols[l - g0], T, k, nExpert, next)
           for (const c of optCaps) {
-            const [hits, scored] = optLayer(cols[l - g0], T, k, nExpert, c, {next, scoreFrom: warmupTokens})
-            opt.get(c)!.hits[l] = hits
-            opt.get(c)!.hitsScored[l] = scored
+            const r = optLayer(cols[l - g0], T, k, nExpert, c, {next, scoreFrom: warmupTokens})
+            opt.get(c)!.hits[l] = r.hits
+            opt.get(c)!.hitsScored[l] = r.hitsScored
+            opt.get(c)!.admits[l] = r.admits
           }
           o.onProgress?.('OPT: simulating', l + 1, nMoe)
         }
@@ -187,6 +187,8 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
       if (!counts) continue
       const rates = Array.from(counts.hits, (x) => x / (policy === 'static' ? accessesScored : accessesAll))
       const scoredRates = Array.from(counts.hitsScored, (x) => x / accessesScored)
+      // Share of accesses copied into the cache: every miss for LRU/LFU, none for static.
+      const admits = policy === 'opt' ? Array.from((counts as {admits: Float64Array}).admits, (x) => x / accessesAll) : rates.map((r) => (policy === 'static' ? 0 : 1 - r))
       const S = facts.expertBytes
       const row = (layer: number | 'all', hitRate: number, hitRateAfterWarmup: number, bytes: number | null, tps: number | null) => ({
         policy,
@@ -204,16 +206,16 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
           'all',
           rates.reduce((a, b) => a + b, 0) / nMoe,
           scoredRates.reduce((a, b) => a + b, 0) / nMoe,
-          S ? bytesPerToken(policy, rates, k, S) : null,
-          decodeTps(policy, rates, k, facts, o.bandwidth),
+          S ? bytesPerToken(admits, k, S) : null,
+          decodeTps(rates, admits, k, facts, o.bandwidth),
         ),
       )
       h.moeLayers.forEach((layer, l) => {
-        cache.push(row(layer, rates[l], scoredRates[l], S ? bytesPerToken(policy, [rates[l]], k, [S[l]]) : null, null))
+        cache.push(row(layer, rates[l], scoredRates[l], S ? bytesPerToken([admits[l]], k, [S[l]]) : null, null))
       })
     }
   }
-  const noCache = decodeTps('none', new Float64Array(nMoe), k, facts, o.bandwidth)
+  const noCache = decodeTps(new Float64Array(nMoe), new Float64Array(nMoe), k, facts, o.bandwidth)
   const missing = decodeTpsMissing(facts, o.bandwidth)
   if (missing) notes.push(missing)
 

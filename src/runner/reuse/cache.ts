@@ -241,9 +241,8 @@ export class LfuCache implements CacheCounts {
   readonly hits: Float64Array
   readonly hitsScored: Float64Array
   private readonly freq: Float64Array
-  private readonly inToken: Float64Array
   private readonly heaps: PairHeaps
-  private readonly aside: Int32Array
+  private readonly wasHit: Uint8Array
 
   constructor(
     readonly shape: Shape,
@@ -253,19 +252,16 @@ export class LfuCache implements CacheCounts {
     const {nMoe, nExpert, k} = shape
     if (capacity < k) throw new Error(`LFU capacity ${capacity} is below k ${k}`)
     this.freq = new Float64Array(nMoe * nExpert)
-    this.inToken = new Float64Array(nMoe * nExpert).fill(-1)
     this.heaps = new PairHeaps(nMoe, nExpert, capacity)
-    this.aside = new Int32Array(k)
+    this.wasHit = new Uint8Array(k)
     this.hits = new Float64Array(nMoe)
     this.hitsScored = new Float64Array(nMoe)
   }
 
   run(ids: Uint16Array, nTokens: number, t0: number): void {
     const {nMoe, nExpert, k} = this.shape
-    const {freq, inToken, heaps, aside, capacity} = this
+    const {freq, heaps, wasHit, capacity} = this
     const pos = heaps.pos
-    const asideKey1 = new Float64Array(k)
-    const asideKey2 = new Float64Array(k)
     let o = 0
     for (let t = 0; t < nTokens; t++) {
       const tok = t0 + t
@@ -273,31 +269,31 @@ export class LfuCache implements CacheCounts {
       for (let l = 0; l < nMoe; l++, o += k) {
         const cb = l * nExpert
         let h = 0
-        // Recency stamp: tok*k + rank, hits first then misses (gate order within each).
-        let rank = tok * k
+        // While the token is processed its experts are pinned (key +∞), so the heap's minimum is
+        // always an expert it does not use.
         for (let j = 0; j < k; j++) {
           const e = ids[o + j]
-          inToken[cb + e] = tok
+          wasHit[j] = 0
           if (pos[cb + e] < 0) continue
           h++
-          heaps.rekey(l, e, ++freq[cb + e], rank++)
+          wasHit[j] = 1
+          heaps.rekey(l, e, Infinity, 0)
         }
-        for (let j = 0; j < k && h < k; j++) {
-          const e = ids[o + j]
-          if (pos[cb + e] >= 0) continue
-          if (heaps.size[l] === capacity) {
-            // Evict the least frequently used expert this token does not use.
-            let na = 0
-            const hb = l * capacity
-            while (inToken[cb + heaps.exp[hb]] === tok) {
-              asideKey1[na] = heaps.k1[hb]
-              asideKey2[na] = heaps.k2[hb]
-              aside[na++] = heaps.pop(l)
-            }
-            heaps.pop(l)
-            for (let a = 0; a < na; a++) heaps.push(l, aside[a], asideKey1[a], asideKey2[a])
+        if (h < k) {
+          for (let j = 0; j < k; j++) {
+            if (wasHit[j]) continue
+            if (heaps.size[l] === capacity) heaps.pop(l)
+            heaps.push(l, ids[o + j], Infinity, 0)
           }
-          heaps.push(l, e, ++freq[cb + e], rank++)
+        }
+        // Unpin with the real keys: frequency, then recency stamp tok*k + rank (hits first, then misses).
+        let rank = tok * k
+        for (let pass = 1; pass >= 0; pass--) {
+          for (let j = 0; j < k; j++) {
+            if (wasHit[j] !== pass) continue
+            const e = ids[o + j]
+            heaps.rekey(l, e, ++freq[cb + e], rank++)
+          }
         }
         this.hits[l] += h
         if (scored) this.hitsScored[l] += h
@@ -381,60 +377,72 @@ export function nextUses(col: Uint16Array, nTokens: number, k: number, nExpert: 
   return next
 }
 
+export interface OptCounts {
+  hits: number
+  hitsScored: number
+  /** Misses copied into the cache (the rest bypass it: run from RAM on the CPU). */
+  admits: number
+  admitsScored: number
+}
+
 /**
- * Belady's OPT for one layer with capacity c ≥ k: on a miss evict the cached expert (not used by
- * this token) whose next use is farthest. `initial` pre-loads the cache (for comparing with a
- * static set on the same tokens); hits count for tokens ≥ scoreFrom. Returns [hits, hitsScored].
+ * Belady's OPT for one layer, the upper bound for every policy here: after each token the cache
+ * holds the c experts, among those cached or just used, whose next use comes soonest. A miss is
+ * admitted only when it will be needed before some cached expert (bypass, i.e. run on the CPU,
+ * otherwise), so OPT bounds the admit-every-miss policies (LRU, LFU) and the never-admit static
+ * set alike, and works for any c ≥ 1. `initial` pre-loads the cache (to compare with a static set
+ * on the same tokens); counts with "Scored" are over tokens ≥ scoreFrom.
  * Memory: the column (2 B per access) and its next-use array (4 B per access).
  */
-export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: number, capacity: number, options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number} = {}): [number, number] {
-  if (capacity < k) throw new Error(`OPT capacity ${capacity} is below k ${k}`)
+export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: number, capacity: number, options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number} = {}): OptCounts {
   const next = options.next ?? nextUses(col, nTokens, k, nExpert)
   const scoreFrom = options.scoreFrom ?? 0
-  const inToken = new Float64Array(nExpert).fill(-1)
-  // A max-heap on next use as a min-heap on its negation; ties (several never used again) to the higher id.
-  const heaps = new PairHeaps(1, nExpert, capacity)
+  const c = Math.min(capacity, nExpert)
+  // A max-heap on next use, as a min-heap on its negation.
+  const heaps = new PairHeaps(1, nExpert, c)
   const pos = heaps.pos
-  const aside = new Int32Array(k)
-  const asideKey = new Float64Array(k)
+  const wasHit = new Uint8Array(k)
   if (options.initial) {
     // The next use of a pre-loaded expert: its first use in the trace.
     const first = new Float64Array(nExpert).fill(NEVER)
     for (let i = nTokens * k - 1; i >= 0; i--) first[col[i]] = Math.floor(i / k)
-    for (let i = 0; i < Math.min(options.initial.length, capacity); i++) {
+    for (let i = 0; i < Math.min(options.initial.length, c); i++) {
       const e = options.initial[i]
-      if (pos[e] < 0) heaps.push(0, e, -first[e], -e)
+      if (pos[e] < 0) heaps.push(0, e, -first[e], 0)
     }
   }
-  let hits = 0
-  let hitsScored = 0
+  const r: OptCounts = {hits: 0, hitsScored: 0, admits: 0, admitsScored: 0}
   for (let t = 0; t < nTokens; t++) {
     const o = t * k
     let h = 0
     for (let j = 0; j < k; j++) {
       const e = col[o + j]
-      inToken[e] = t
-      if (pos[e] < 0) continue
+      wasHit[j] = pos[e] >= 0 ? 1 : 0
+      if (wasHit[j] === 0) continue
       h++
-      heaps.rekey(0, e, -next[o + j], -e)
+      heaps.rekey(0, e, -next[o + j], 0)
     }
+    let a = 0
     for (let j = 0; j < k && h < k; j++) {
+      if (wasHit[j]) continue
       const e = col[o + j]
-      if (pos[e] >= 0) continue
-      if (heaps.size[0] === capacity) {
-        // Evict the expert used farthest in the future among those this token does not use.
-        let na = 0
-        while (inToken[heaps.exp[0]] === t) {
-          asideKey[na] = heaps.k1[0]
-          aside[na++] = heaps.pop(0)
-        }
+      const nu = next[o + j]
+      if (heaps.size[0] < c) {
+        heaps.push(0, e, -nu, 0)
+        a++
+      } else if (-heaps.k1[0] > nu) {
+        // The farthest-needed cached expert (possibly one this token just used) makes room.
         heaps.pop(0)
-        for (let a = 0; a < na; a++) heaps.push(0, aside[a], asideKey[a], -aside[a])
+        heaps.push(0, e, -nu, 0)
+        a++
       }
-      heaps.push(0, e, -next[o + j], -e)
     }
-    hits += h
-    if (t >= scoreFrom) hitsScored += h
+    r.hits += h
+    r.admits += a
+    if (t >= scoreFrom) {
+      r.hitsScored += h
+      r.admitsScored += a
+    }
   }
-  return [hits, hitsScored]
+  return r
 }

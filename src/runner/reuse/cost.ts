@@ -5,18 +5,18 @@
  * Bandwidth-only: a decoded token is bound by the bytes it must stream, nothing else (no compute,
  * no kernel launches, no CPU↔GPU hand-off latency; reference notes §3.3 with t_sync = 0 and
  * η = 1 at the bandwidths given, which should be measured ones: `probe --measure` triad for the CPU).
- * With D non-routed bytes (on the GPU), S_l bytes per expert of MoE layer l, hit rate h_l:
+ * Per token and MoE layer an expert access is a hit (cached: read by the GPU), an admitted miss
+ * (copied over PCIe, then read by the GPU) or a bypassed miss (run from RAM on the CPU). With D
+ * non-routed bytes (on the GPU), S_l bytes per expert of layer l, hit and admit rates h_l, a_l:
  *
- *   dynamic policies (lru, lfu, opt: a miss is copied over PCIe, then run on the GPU)
- *     T = (D + Σ_l k·S_l) / BW_gpu + Σ_l k·(1−h_l)·S_l / BW_pcie
- *   static hot set (a miss runs on the CPU from RAM; nothing moves)
- *     T = (D + Σ_l k·h_l·S_l) / BW_gpu + Σ_l k·(1−h_l)·S_l / BW_cpu
- *   no cache (all routed experts on the CPU, the usual `-ot exps=CPU` set-up)
- *     T = D / BW_gpu + Σ_l k·S_l / BW_cpu
+ *   T = (D + Σ_l k·(h_l + a_l)·S_l) / BW_gpu + Σ_l k·a_l·S_l / BW_pcie + Σ_l k·(1 − h_l − a_l)·S_l / BW_cpu
  *
- * decode tok/s = 1 / T. Sequential sum: CPU and GPU do not overlap (llama.cpp's order).
+ * LRU and LFU admit every miss (a = 1 − h); the static hot set admits none (a = 0); OPT admits a
+ * miss only when that pays off later. "No cache" (h = a = 0) is the usual `-ot exps=CPU` set-up.
+ * decode tok/s = 1 / T. A sequential sum: CPU, GPU and PCIe do not overlap (llama.cpp's order).
  */
-import type {GgufModel} from '../../planner/gguf.js'
+import {MoerigError} from '../../lib/errors.js'
+import type {Inventory} from '../../planner/inventory.js'
 import type {HardwareProfile} from '../../schemas/hardware.js'
 
 export interface ModelFacts {
@@ -42,28 +42,21 @@ export type PolicyKind = 'lru' | 'lfu' | 'static' | 'opt'
 const GBS = 1e9
 
 /**
- * Bytes per routed expert per MoE layer and non-routed bytes per token, from a GGUF's tensor
- * table: `blk.L.ffn_{gate,up,down}_exps` (stacked over experts) ÷ n_expert; everything else but
- * the token embedding (a decoded token reads one row of it) counts as non-routed.
+ * Bytes per routed expert per MoE layer and non-routed bytes per token from the planner's
+ * inventory (a GGUF header or a catalog model at a quant): a layer's routed-expert tensors ÷
+ * n_expert; non-routed = every block's other tensors + output + norms (the token embedding is a
+ * row lookup, not a read). Throws when the trace's MoE layers are not the model's.
  */
-export function factsFromGguf(model: GgufModel, moeLayers: number[], nExpert: number): ModelFacts {
-  const perLayer = new Map<number, number>()
-  let dense = 0
-  for (const t of model.tensors) {
-    const m = /^blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight$/.exec(t.name)
-    if (m) {
-      const l = Number(m[1])
-      perLayer.set(l, (perLayer.get(l) ?? 0) + t.bytes)
-    } else if (!t.name.startsWith('token_embd.')) {
-      dense += t.bytes
-    }
-  }
-  const expertBytes = moeLayers.map((l) => Math.round((perLayer.get(l) ?? Number.NaN) / nExpert))
-  const missing = moeLayers.filter((l) => !perLayer.has(l))
+export function factsFromInventory(inv: Inventory, moeLayers: number[], nExpert: number, label: string): ModelFacts {
+  const nExp = inv.shape.hp.nExpert ?? 0
+  if (nExp !== nExpert) throw new MoerigError('E_MODEL_MISMATCH', `${label} has ${nExp} routed experts per layer, the trace ${nExpert}`)
+  const missing = moeLayers.filter((l) => !inv.expertLayerBytes.has(l))
   if (missing.length > 0) {
-    return {expertBytes: null, denseBytes: dense, source: `GGUF ${model.path} (no expert tensors for layer${missing.length > 1 ? 's' : ''} ${missing.slice(0, 3).join(', ')} of the trace)`}
+    throw new MoerigError('E_MODEL_MISMATCH', `${label} has no routed experts in block${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')} of the trace (its MoE blocks: ${inv.moeLayers[0]}–${inv.moeLayers[inv.moeLayers.length - 1]})`)
   }
-  return {expertBytes, denseBytes: dense, source: `GGUF ${model.path}`}
+  let dense = inv.globalBytes.output + inv.globalBytes.norms
+  for (const b of inv.layerDenseBytes.values()) dense += b
+  return {expertBytes: moeLayers.map((l) => Math.round(inv.expertLayerBytes.get(l)! / nExpert)), denseBytes: dense, source: label}
 }
 
 /** PCIe, GPU and CPU memory bandwidth from a hardware profile (GPU `gpu`, default the first). */
@@ -85,33 +78,29 @@ export function capacityForBudget(budgetBytes: number, expertBytes: number[]): n
   return perSlot > 0 ? Math.floor(budgetBytes / perSlot) : 0
 }
 
-/** Routed bytes moved over PCIe per token: misses × expert bytes, summed over layers (static: 0). */
-export function bytesPerToken(policy: PolicyKind, hitRates: ArrayLike<number>, k: number, expertBytes: number[]): number {
-  if (policy === 'static') return 0
+/** Routed bytes copied over PCIe per token: admitted misses × expert bytes, summed over layers. */
+export function bytesPerToken(admitRates: ArrayLike<number>, k: number, expertBytes: number[]): number {
   let b = 0
-  for (let l = 0; l < expertBytes.length; l++) b += k * (1 - hitRates[l]) * expertBytes[l]
+  for (let l = 0; l < expertBytes.length; l++) b += k * admitRates[l] * expertBytes[l]
   return b
 }
 
 /** Bandwidth-only decode tok/s (see the file comment); null when a needed fact is missing. */
-export function decodeTps(policy: PolicyKind | 'none', hitRates: ArrayLike<number>, k: number, facts: ModelFacts, bw: Bandwidths): number | null {
+export function decodeTps(hitRates: ArrayLike<number>, admitRates: ArrayLike<number>, k: number, facts: ModelFacts, bw: Bandwidths): number | null {
   const S = facts.expertBytes
   const D = facts.denseBytes
   if (!S || D === null || !bw.gpuGBs) return null
   let routed = 0
   let hitBytes = 0
+  let admitBytes = 0
   for (let l = 0; l < S.length; l++) {
     routed += k * S[l]
-    hitBytes += policy === 'none' ? 0 : k * hitRates[l] * S[l]
+    hitBytes += k * hitRates[l] * S[l]
+    admitBytes += k * admitRates[l] * S[l]
   }
-  const missBytes = routed - hitBytes
-  let seconds: number
-  if (policy === 'static' || policy === 'none') {
-    if (!bw.cpuGBs) return null
-    seconds = (D + hitBytes) / (bw.gpuGBs * GBS) + missBytes / (bw.cpuGBs * GBS)
-  } else {
-    if (!bw.pcieGBs) return null
-    seconds = (D + routed) / (bw.gpuGBs * GBS) + missBytes / (bw.pcieGBs * GBS)
-  }
+  const cpuBytes = Math.max(0, routed - hitBytes - admitBytes)
+  if (admitBytes > 0 && !bw.pcieGBs) return null
+  if (cpuBytes > 0 && !bw.cpuGBs) return null
+  const seconds = (D + hitBytes + admitBytes) / (bw.gpuGBs * GBS) + (admitBytes > 0 ? admitBytes / (bw.pcieGBs! * GBS) : 0) + (cpuBytes > 0 ? cpuBytes / (bw.cpuGBs! * GBS) : 0)
   return seconds > 0 ? 1 / seconds : null
 }

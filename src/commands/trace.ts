@@ -1,0 +1,62 @@
+import {Args, Flags} from '@oclif/core'
+import {MoerigCommand} from '../lib/command.js'
+import {MoerigError} from '../lib/errors.js'
+import {TRACE_MAGIC, csvToTrace, traceToCsv, type TraceHeader} from '../runner/trace.js'
+import {closeSync, openSync, readSync} from 'node:fs'
+
+/** True when the file starts with the MOETRACE magic. */
+function isBinaryTrace(path: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new MoerigError('E_FILE', `trace ${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`)
+  }
+  try {
+    const b = Buffer.alloc(8)
+    readSync(fd, b, 0, 8, 0)
+    return b.toString('latin1') === TRACE_MAGIC
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export default class Trace extends MoerigCommand {
+  static override summary = 'Convert a routing trace between the binary format and CSV (token,layer,experts)'
+
+  static override description = `A .moetrace input becomes CSV; a CSV input becomes .moetrace (CSV has no model header: --experts gives n_expert). Format: docs/trace-format.md. Writes atomically (temp file + rename).`
+
+  static override examples = [
+    '<%= config.bin %> trace convert hello.moetrace hello.csv',
+    '<%= config.bin %> trace convert routing.csv routing.moetrace --experts 64 --model-name "DeepSeek-V2-Lite"',
+  ]
+
+  static override args = {
+    action: Args.string({description: 'what to do', options: ['convert'], required: true}),
+    input: Args.string({description: 'trace to read (.moetrace or CSV)', required: true}),
+    output: Args.string({description: 'file to write', required: true}),
+  }
+
+  static override flags = {
+    experts: Flags.integer({description: 'n_expert, for CSV input', min: 1, max: 65536, helpValue: 'N'}),
+    'model-name': Flags.string({description: 'model name for the header, for CSV input', helpValue: 'NAME'}),
+    arch: Flags.string({description: 'architecture for the header, for CSV input', helpValue: 'ARCH'}),
+  }
+
+  async run(): Promise<{input: string; output: string; to: 'csv' | 'moetrace'; header: TraceHeader}> {
+    const {args, flags} = await this.parse(Trace)
+    let header: TraceHeader
+    let to: 'csv' | 'moetrace'
+    if (isBinaryTrace(args.input)) {
+      header = await traceToCsv(args.input, args.output)
+      to = 'csv'
+    } else {
+      if (flags.experts === undefined) throw new MoerigError('E_USAGE', `trace ${args.input} is CSV (no MOETRACE magic): give n_expert with --experts N`)
+      header = await csvToTrace(args.input, args.output, {nExpert: flags.experts, model: flags['model-name'], arch: flags.arch})
+      to = 'moetrace'
+    }
+    this.log(`${args.input} → ${args.output} (${to}): ${header.nTokens} tokens × ${header.moeLayers.length} MoE layers × k ${header.k} of ${header.nExpert}`)
+    return {input: args.input, output: args.output, to, header}
+  }
+}

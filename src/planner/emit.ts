@@ -1,0 +1,146 @@
+/**
+ * Ready-to-run configurations for a placement: llama-server and llama-bench command lines
+ * (llama.cpp flags: tools/server and tools/llama-bench READMEs, common/arg.cpp), ipex-llm FlashMoE
+ * with its environment (flashmoe_quickstart.md, llamacpp_portable_zip_gpu_quickstart.md), a
+ * ktransformers optimize-rules YAML and launch line (DeepSeek-V3-Chat.yaml, its xpu/ variant,
+ * multi-gpu-tutorial.md), and llama.cpp RPC (tools/rpc/README.md) for several machines.
+ */
+import type {Engine, KvType, PlanCommands} from '../schemas/plan.js'
+import type {PlanGpu, PlanHost} from './hardware.js'
+import type {Inventory} from './inventory.js'
+import type {Assignment} from './placement.js'
+import {nCpuMoe, tensorOverrides} from './placement.js'
+
+export interface EmitInput {
+  inv: Inventory
+  hosts: PlanHost[]
+  a: Assignment
+  engine: Engine
+  ctx: number
+  ubatch: number
+  batch: number
+  kvType: KvType
+  flashAttention: boolean
+  threads: number
+  numaMode: 'single' | 'interleave' | 'replicate'
+  hfRepo: string | null
+}
+
+/** llama.cpp backend device name of a GPU: SYCL for Intel, CUDA for NVIDIA, ROCm for AMD, else Vulkan. */
+export function backendName(g: PlanGpu, all: PlanGpu[]): string {
+  const backend = /intel|arc/i.test(g.name) ? 'SYCL' : /nvidia|geforce|rtx|tesla/i.test(g.name) ? 'CUDA' : /amd|radeon|instinct/i.test(g.name) ? 'ROCm' : 'Vulkan'
+  const same = all.filter((x) => !x.rpc && x.hostIndex === g.hostIndex && backendOf(x) === backend)
+  return `${backend}${same.indexOf(g)}`
+}
+
+function backendOf(g: PlanGpu): string {
+  return /intel|arc/i.test(g.name) ? 'SYCL' : /nvidia|geforce|rtx|tesla/i.test(g.name) ? 'CUDA' : /amd|radeon|instinct/i.test(g.name) ? 'ROCm' : 'Vulkan'
+}
+
+function q(s: string): string {
+  return /^[A-Za-z0-9_./:=,+-]+$/.test(s) ? s : `"${s.replace(/(["\\$`])/g, '\\$1')}"`
+}
+
+function modelPath(inv: Inventory): string {
+  if (inv.path) return inv.path
+  return `/models/${inv.id}-${inv.quant}.gguf`
+}
+
+function llamaArgs(e: EmitInput, bench: boolean): string[] {
+  const {a, inv} = e
+  const args: string[] = ['-m', q(modelPath(e.inv))]
+  if (!bench) args.push('-c', String(e.ctx))
+  args.push('-ngl', String(a.nGpuLayers))
+  const local = a.gpus.filter((g) => !g.rpc)
+  const ncm = nCpuMoe(a, inv.moeLayers)
+  if (a.gpus.length > 0) {
+    if (ncm !== null && !a.gpus.some((g) => g.rpc)) {
+      args.push(bench ? '-ncmoe' : '--n-cpu-moe', String(ncm))
+    } else {
+      const ots = tensorOverrides(a).map((o) => `${o.pattern}=${o.device === 'CPU' ? 'CPU' : backendName(a.gpus.find((g) => g.id === o.device)!, a.gpus)}`)
+      if (ots.length > 0) args.push('-ot', q(ots.join(',')))
+    }
+  }
+  if (a.tensorSplit.length > 1) args.push('-ts', a.tensorSplit.join(','))
+  if (local.length > 1) args.push('-sm', 'layer')
+  args.push('-t', String(e.threads))
+  if (e.numaMode === 'interleave') args.push('--numa', 'distribute')
+  // llama.cpp knows f16/bf16/q8_0/q4_0; ktransformers' bf16 maps to bf16.
+  args.push('-ctk', e.kvType)
+  const hasV = e.inv.shape.layout !== 'mla' || e.inv.arch !== 'deepseek2'
+  if (hasV) args.push('-ctv', e.kvType)
+  // a quantized V cache needs flash attention in llama.cpp
+  const fa = e.flashAttention || (hasV && e.kvType !== 'f16' && e.kvType !== 'bf16')
+  args.push('-fa', bench ? (fa ? '1' : '0') : fa ? 'on' : 'off')
+  args.push('-ub', String(e.ubatch), '-b', String(e.batch))
+  const rpc = a.gpus.filter((g) => g.rpc)
+  if (rpc.length > 0) args.push(bench ? '-rpc' : '--rpc', rpc.map((g) => g.rpc!.endpoint).join(','))
+  return args
+}
+
+function flashMoe(e: EmitInput): string | null {
+  if (e.inv.arch !== 'deepseek2' && e.inv.arch !== 'qwen3moe') return null
+  const local = e.a.gpus.filter((g) => !g.rpc)
+  const lines = [
+    '# ipex-llm FlashMoE (portable tgz, v2.3.0 nightly); do not source oneAPI first',
+    `export ONEAPI_DEVICE_SELECTOR=${q(local.length > 0 ? `level_zero:${local.map((g) => g.localIndex).join(';level_zero:')}` : 'level_zero:0')}`,
+    'export SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1',
+    'export SYCL_CACHE_PERSISTENT=1',
+  ]
+  const prefix = e.numaMode === 'interleave' ? 'numactl --interleave=all ' : ''
+  lines.push(`${prefix}./flash-moe -m ${q(modelPath(e.inv))} --serve -n 512 -np 1 -c ${e.ctx} --host 0.0.0.0 --port 8000`)
+  return lines.join('\n')
+}
+
+function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
+  const {inv, a} = e
+  if (inv.arch !== 'deepseek2' && inv.arch !== 'qwen3moe') return null
+  const local = a.gpus.filter((g) => !g.rpc)
+  const xpu = local.length > 0 && local.every((g) => /intel|arc/i.test(g.name))
+  const dev = local.length === 0 ? 'cpu' : xpu ? 'xpu' : 'cuda'
+  const isV3 = inv.arch === 'deepseek2' && inv.shape.hp.nLayer > 30
+  const mod = inv.arch === 'qwen3moe' ? 'modeling_qwen3_moe' : isV3 ? 'modeling_deepseek_v3' : 'modeling_deepseek'
+  const cls = inv.arch === 'qwen3moe' ? 'Qwen3Moe' : isV3 ? 'DeepseekV3' : 'DeepseekV2'
+  const linearOp = xpu ? 'KLinearIPEXLLM' : 'KLinearMarlin'
+  // Layer ranges per GPU (ktransformers splits by transfer_map); one range on one GPU.
+  const ranges: Array<{dev: string; from: number; to: number}> = []
+  if (local.length <= 1) ranges.push({dev: local.length === 0 ? 'cpu' : `${dev}:0`, from: 0, to: inv.shape.hp.nLayer - 1})
+  else {
+    for (const g of local) {
+      const ls = a.layerDevice.slice(0, inv.shape.hp.nLayer).map((d, i) => (d === g.id ? i : -1)).filter((i) => i >= 0)
+      if (ls.length > 0) ranges.push({dev: `${dev}:${local.indexOf(g)}`, from: ls[0], to: ls[ls.length - 1]})
+    }
+  }
+  const re = (r: {from: number; to: number}) => (ranges.length === 1 ? '.*' : `(${Array.from({length: r.to - r.from + 1}, (_, i) => r.from + i).join('|')})`)
+  const y: string[] = [`# ktransformers optimize rules for ${inv.name}: attention, shared experts and all linears on ${dev}, routed experts on the CPU`]
+  y.push(`- match:\n    class: ktransformers.models.${mod}.${cls}RotaryEmbedding\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'RotaryEmbedding'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`)
+  for (const r of ranges) {
+    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.(?!self_attn\\\\.kv_b_proj).*$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`)
+    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp$"\n    class: ktransformers.models.${mod}.${cls}MoE\n  replace:\n    class: ktransformers.operators.experts.K${cls}MoE\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`)
+    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp\\\\.experts$"\n  replace:\n    class: ktransformers.operators.experts.KTransformersExperts\n    kwargs:\n      prefill_device: "${r.dev}"\n      prefill_op: "KExpertsTorch"\n      generate_device: "cpu"\n      generate_op: "KExpertsCPU"\n      out_device: "${r.dev}"\n  recursive: False`)
+    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.self_attn$"\n  replace:\n    class: ktransformers.operators.attention.KDeepseekV2Attention\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`)
+  }
+  y.push(`- match:\n    name: "^lm_head$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${ranges[ranges.length - 1].dev}"\n      prefill_device: "${ranges[ranges.length - 1].dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`)
+  const tmap = ranges.slice(1).map((r) => `${r.from}: "${r.dev}"`).join(', ')
+  y.push(`- match:\n    name: "^model$"\n  replace:\n    class: "ktransformers.operators.models.KDeepseekV2Model"\n    kwargs:\n      per_layer_prefill_intput_threshold: 0${tmap ? `\n      transfer_map: {${tmap}}` : ''}`)
+  y.push(`- match:\n    name: "^model.embed_tokens"\n  replace:\n    class: "default"\n    kwargs:\n      generate_device: "cpu"\n      prefill_device: "cpu"`)
+  const main = e.hosts[0]
+  const cpuInfer = Math.max(1, main.cores - 2)
+  const env = xpu ? 'SYCL_CACHE_PERSISTENT=1 ONEAPI_DEVICE_SELECTOR=level_zero:0 SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1 ' : ''
+  const numa = e.numaMode === 'replicate' ? '# built with USE_NUMA=1 (weights copied to every NUMA node)\n' : main.sockets === 1 ? '' : ''
+  const launch = `${numa}${env}python -m ktransformers.local_chat --model_path ${e.hfRepo ?? '<HF config dir>'} --gguf_path ${q(inv.path ? inv.path.replace(/\/[^/]*$/, '') : `/models/${inv.id}-${inv.quant}/`)} --optimize_config_path rules.yaml --cpu_infer ${cpuInfer} --max_new_tokens 1000${xpu ? ' --device xpu' : ''}`
+  return {yaml: y.join('\n') + '\n', launch}
+}
+
+export function emitCommands(e: EmitInput): PlanCommands {
+  const server = ['llama-server', ...llamaArgs(e, false), '--host', '0.0.0.0', '--port', '8080'].join(' ')
+  const bench = ['llama-bench', ...llamaArgs(e, true), '-p', '512', '-n', '128', '-r', '5', '-o', 'json'].join(' ')
+  const rpcDevs = e.a.gpus.filter((g) => g.rpc)
+  const rpc = rpcDevs.length > 0
+    ? {
+        servers: rpcDevs.map((g) => ({host: g.rpc!.hostId, command: `rpc-server -H 0.0.0.0 -p ${g.rpc!.endpoint.split(':').pop()} -c   # built with -DGGML_RPC=ON; CPU backend; never on an open network`})),
+        main: server,
+      }
+    : null
+  return {llamaServer: server, llamaBench: bench, flashMoe: flashMoe(e), ktransformers: ktransformers(e), rpc}
+}

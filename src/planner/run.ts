@@ -1,0 +1,60 @@
+/**
+ * `moerig plan` as a function (the command only parses flags and prints): resolve MODEL, load the
+ * hardware profiles, make the plan, add --quants rows, validate against the schema.
+ */
+import {MoerigError} from '../lib/errors.js'
+import {loadHardwareProfile} from '../probe/profiles.js'
+import type {HardwareProfile} from '../schemas/hardware.js'
+import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.js'
+import {assertValid} from '../schemas/validate.js'
+import {resolveModel} from './catalog.js'
+import {inventoryFromCatalog} from './inventory.js'
+import {makePlan, quantRow, type PlanOptions} from './plan.js'
+import {ftypeByName} from './quant.js'
+
+export interface PlanRequest {
+  model: string
+  quant?: string
+  layout?: 'mla' | 'legacy'
+  /** --hardware: comma-separated files, profile ids or "probe" */
+  hardware: string
+  ctx: number
+  engine: Engine
+  gpus?: number
+  kvType?: KvType
+  ubatch?: number
+  batch?: number
+  threads?: number
+  flashAttention?: boolean
+  quants?: string[]
+  /** profiles already loaded (tests, bench scripts): skips --hardware loading */
+  profiles?: HardwareProfile[]
+}
+
+export async function loadProfiles(spec: string): Promise<HardwareProfile[]> {
+  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean)
+  if (parts.length === 0) throw new MoerigError('E_USAGE', '--hardware needs a file, a profile id or "probe"')
+  const out: HardwareProfile[] = []
+  for (const p of parts) out.push(await loadHardwareProfile(p))
+  return out
+}
+
+export async function runPlan(req: PlanRequest): Promise<Plan> {
+  const {inv, catalog} = await resolveModel(req.model, {quant: req.quant, layout: req.layout})
+  const profiles = req.profiles ?? (await loadProfiles(req.hardware))
+  const labels = req.profiles ? undefined : req.hardware.split(',').map((s) => s.trim()).filter(Boolean)
+  const base: PlanOptions = {
+    ctx: req.ctx, engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,
+    threads: req.threads, flashAttention: req.flashAttention, hfRepo: catalog?.hfRepo ?? null, hardwareLabels: labels,
+    otherQuants: catalog ? catalog.quants.filter((q) => q !== inv.quant).map((q) => ({quant: q, inv: () => inventoryFromCatalog(catalog, {quant: q, layout: req.layout})})) : [],
+  }
+  const plan = makePlan(inv, profiles, base)
+  if (req.quants && req.quants.length > 0) {
+    if (!catalog) throw new MoerigError('E_USAGE', '--quants compares quants of a catalog model; a GGUF file has one quant')
+    plan.rows = req.quants.map((q) => {
+      const qi = inventoryFromCatalog(catalog, {quant: ftypeByName(q), layout: req.layout})
+      return quantRow(makePlan(qi, profiles, {...base, otherQuants: []}))
+    })
+  }
+  return assertValid<Plan>(planSchema, plan, 'plan')
+}

@@ -1,0 +1,97 @@
+/**
+ * Where `moerig reuse` gets its model and hardware facts, each fact from the most specific source
+ * given: explicit flags, then a GGUF (`--gguf`), then a catalog model (`--model` [`--quant`]), then
+ * the trace header; bandwidths: explicit flags, then `--hardware`.
+ */
+import {join} from 'node:path'
+import {MoerigError} from '../../lib/errors.js'
+import {readJsonFile} from '../../lib/jsonfile.js'
+import {projectRoot} from '../addon.js'
+import {readGguf} from '../../planner/gguf.js'
+import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../../planner/inventory.js'
+import {loadHardwareProfile} from '../../probe/profiles.js'
+import {modelProfileSchema, type ModelProfile} from '../../schemas/model.js'
+import type {TraceHeader} from '../trace.js'
+import {bandwidthsFromProfile, factsFromInventory, type Bandwidths, type ModelFacts} from './cost.js'
+
+export interface FactFlags {
+  gguf?: string
+  model?: string
+  quant?: string
+  expertBytes?: number
+  denseBytes?: number
+}
+
+export interface BandwidthFlags {
+  hardware?: string
+  gpu?: number
+  pcieGBs?: number
+  gpuGBs?: number
+  cpuGBs?: number
+}
+
+/** The planner's inventory of `--gguf` or `--model`, or null when neither is given. */
+export async function loadInventory(f: FactFlags): Promise<{inv: Inventory; label: string} | null> {
+  if (f.gguf) return {inv: inventoryFromGguf(await readGguf(f.gguf)), label: `GGUF ${f.gguf}`}
+  if (!f.model) {
+    if (f.quant) throw new MoerigError('E_USAGE', '--quant needs --model ID (a catalog model)')
+    return null
+  }
+  const file = f.model.endsWith('.json') ? f.model : join(projectRoot, 'profiles', 'models', `${f.model}.json`)
+  const profile = readJsonFile<ModelProfile>(file, modelProfileSchema, 'model profile')
+  const quant = f.quant ?? profile.defaultQuant ?? 'Q4_K_M'
+  return {inv: inventoryFromCatalog(profile, {quant}), label: `catalog ${profile.id} ${quant}`}
+}
+
+/** n_expert for a CSV trace: --experts, else the model's. */
+export function expertsFor(flag: number | undefined, model: {inv: Inventory} | null): number | undefined {
+  return flag ?? model?.inv.shape.hp.nExpert ?? undefined
+}
+
+export function resolveFacts(h: TraceHeader, f: FactFlags, model: {inv: Inventory; label: string} | null): ModelFacts {
+  const fromModel = model ? factsFromInventory(model.inv, h.moeLayers, h.nExpert, model.label) : null
+  const sources: string[] = []
+  let expertBytes: number[] | null = null
+  if (f.expertBytes !== undefined) {
+    expertBytes = h.moeLayers.map(() => f.expertBytes!)
+    sources.push('--expert-bytes')
+  } else if (fromModel) {
+    expertBytes = fromModel.expertBytes
+    sources.push(`expert bytes from ${fromModel.source}`)
+  } else if (h.expertBytes) {
+    expertBytes = h.expertBytes
+    sources.push('expert bytes from the trace header')
+  }
+  let denseBytes: number | null = null
+  if (f.denseBytes !== undefined) {
+    denseBytes = f.denseBytes
+    sources.push('--dense-bytes')
+  } else if (fromModel) {
+    denseBytes = fromModel.denseBytes
+    sources.push(`non-routed bytes from ${fromModel.source}`)
+  } else if (h.denseBytes !== undefined) {
+    denseBytes = h.denseBytes
+    sources.push('non-routed bytes from the trace header')
+  }
+  return {expertBytes, denseBytes, source: sources.length > 0 ? sources.join('; ') : 'none given'}
+}
+
+export async function resolveBandwidths(f: BandwidthFlags): Promise<Bandwidths> {
+  let base: Bandwidths = {pcieGBs: null, gpuGBs: null, cpuGBs: null, source: 'none given'}
+  if (f.hardware) {
+    const p = await loadHardwareProfile(f.hardware)
+    const gpu = f.gpu ?? 0
+    if ((p.gpus ?? []).length > 0 && gpu >= (p.gpus ?? []).length) throw new MoerigError('E_USAGE', `--gpu ${gpu}: hardware profile ${f.hardware} has ${(p.gpus ?? []).length} GPU(s)`)
+    base = bandwidthsFromProfile(p, gpu)
+  }
+  const flags: string[] = []
+  if (f.pcieGBs !== undefined) flags.push('--pcie-gbs')
+  if (f.gpuGBs !== undefined) flags.push('--gpu-gbs')
+  if (f.cpuGBs !== undefined) flags.push('--cpu-gbs')
+  return {
+    pcieGBs: f.pcieGBs ?? base.pcieGBs,
+    gpuGBs: f.gpuGBs ?? base.gpuGBs,
+    cpuGBs: f.cpuGBs ?? base.cpuGBs,
+    source: flags.length > 0 ? (base.source === 'none given' ? flags.join(', ') : `${flags.join(', ')} over ${base.source}`) : base.source,
+  }
+}
