@@ -7,6 +7,10 @@
  *   lru      LRU at each capacity: simulation time only, and end to end (read + simulate);
  *   lfu/static/opt with --policies (slower; OPT also reads per-layer columns).
  *
+ * Times are wall clock and CPU time of this process (user + system, from process.cpuUsage): on a
+ * busy machine the wall-clock rate drops with the share of a core we get, the CPU-time rate does
+ * not (much), so both are printed; the goal is checked on CPU time when they differ by > 20 %.
+ *
  * Run:   npm run bench:reuse                                  (or: node --import tsx bench/reuse.ts)
  *        npm run bench:reuse -- --tokens 200000 --capacity 16,64 --policies lru,lfu,static,opt
  *        npm run bench:reuse -- --keep /tmp/r1.moetrace      (keep the trace; reuse it with --trace)
@@ -36,9 +40,21 @@ const capacities = args.capacity.split(',').map(Number)
 const policies = args.policies.split(',')
 
 const mevs = (events: number, seconds: number) => `${(events / seconds / 1e6).toFixed(1)} M events/s`
+/** CPU seconds (user + system) of this process since `from`. */
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(from)
+  return (d.user + d.system) / 1e6
+}
 
-let path = args.trace ?? args.keep ?? join(tmpdir(), `moerig-bench-reuse-${process.pid}.moetrace`)
+const path = args.trace ?? args.keep ?? join(tmpdir(), `moerig-bench-reuse-${process.pid}.moetrace`)
 const temp = !args.trace && !args.keep
+// A 928 MB temp file must not outlive an interrupted run.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    if (temp) rmSync(path, {force: true})
+    process.exit(130)
+  })
+}
 try {
   if (!args.trace) {
     const t0 = performance.now()
@@ -57,38 +73,42 @@ try {
   const readS = (performance.now() - t0) / 1000
   console.log(`read      ${readS.toFixed(2)} s  ${mevs(events, readS)}`)
 
+  /** Stream the trace through `step`; report simulation-only wall and CPU rates and end to end. */
+  const timed = async (label: string, step: (ids: Uint16Array, n: number, t0: number) => void, extra: () => string = () => '') => {
+    let wall = 0
+    let cpu = 0
+    t0 = performance.now()
+    const cpu0 = process.cpuUsage()
+    for await (const c of src.chunks()) {
+      const w0 = performance.now()
+      const c0 = process.cpuUsage()
+      step(c.ids, c.nTokens, c.start)
+      cpu += cpuSince(c0)
+      wall += (performance.now() - w0) / 1000
+    }
+    const total = (performance.now() - t0) / 1000
+    const totalCpu = cpuSince(cpu0)
+    console.log(`${label.padEnd(9)} ${mevs(events, wall)} wall, ${mevs(events, cpu)} CPU (simulation only; end to end ${mevs(events, total)} wall, ${mevs(events, totalCpu)} CPU)${extra()}`)
+    return {wall: events / wall, cpu: events / cpu}
+  }
+
   // metrics
   {
     const stats = new LocalityStats(shape, 8, Math.floor(h.nTokens / 10))
-    let sim = 0
-    t0 = performance.now()
-    for await (const c of src.chunks()) {
-      const s0 = performance.now()
-      stats.add(c.ids, c.nTokens, c.start)
-      sim += performance.now() - s0
-    }
-    console.log(`metrics   ${(sim / 1000).toFixed(2)} s  ${mevs(events, sim / 1000)} (analysis only; ${mevs(events, (performance.now() - t0) / 1000)} end to end)`)
+    await timed('metrics', (ids, n, s) => stats.add(ids, n, s))
   }
 
-  const run = async (label: string, make: () => {run(ids: Uint16Array, n: number, t0: number): void; hits: Float64Array}) => {
+  const run = async (label: string, make: () => {run(ids: Uint16Array, n: number, t0: number): void; hits: Float64Array}, scored = events) => {
     const s = make()
-    let sim = 0
-    t0 = performance.now()
-    for await (const c of src.chunks()) {
-      const s0 = performance.now()
-      s.run(c.ids, c.nTokens, c.start)
-      sim += performance.now() - s0
-    }
-    const total = (performance.now() - t0) / 1000
-    const hits = s.hits.reduce((a, b) => a + b, 0)
-    const rate = policies.includes('static') && label.startsWith('static') ? hits / (events * 0.9) : hits / events
-    console.log(`${label.padEnd(9)} ${(sim / 1000).toFixed(2)} s  ${mevs(events, sim / 1000)} (simulation only; ${mevs(events, total)} end to end)  hit rate ${(100 * rate).toFixed(2)} %`)
-    return events / (sim / 1000)
+    return timed(label, (ids, n, st) => s.run(ids, n, st), () => `  hit rate ${((100 * s.hits.reduce((a, b) => a + b, 0)) / scored).toFixed(2)} %`)
   }
 
-  let worstLru = Infinity
+  let worstLru = {wall: Infinity, cpu: Infinity}
   for (const c of capacities) {
-    if (policies.includes('lru')) worstLru = Math.min(worstLru, await run(`lru ${c}`, () => new LruCache(shape, c)))
+    if (policies.includes('lru')) {
+      const r = await run(`lru ${c}`, () => new LruCache(shape, c))
+      worstLru = {wall: Math.min(worstLru.wall, r.wall), cpu: Math.min(worstLru.cpu, r.cpu)}
+    }
     if (policies.includes('lfu')) await run(`lfu ${c}`, () => new LfuCache(shape, c))
     if (policies.includes('static')) {
       const counts = new Float64Array(shape.nMoe * shape.nExpert)
@@ -98,7 +118,7 @@ try {
         for (let i = 0; i < n * shape.nMoe * shape.k; i++) counts[Math.floor(i / shape.k) % shape.nMoe * shape.nExpert + ch.ids[i]]++
         if (n < ch.nTokens) break
       }
-      await run(`static ${c}`, () => new StaticCache(shape, c, counts, warm))
+      await run(`static ${c}`, () => new StaticCache(shape, c, counts, warm), events * (1 - warm / h.nTokens))
     }
   }
   if (policies.includes('opt')) {
@@ -116,9 +136,11 @@ try {
     }
   }
   if (policies.includes('lru')) {
-    console.log(`LRU slowest: ${mevs(worstLru, 1)} simulation only; goal ≥ ${GOAL_LRU_EVENTS_PER_S / 1e6} M → ${worstLru >= GOAL_LRU_EVENTS_PER_S ? 'met' : 'NOT met'} (ratio ${(worstLru / GOAL_LRU_EVENTS_PER_S).toFixed(2)})`)
+    const busy = worstLru.cpu > 1.2 * worstLru.wall
+    const rate = busy ? worstLru.cpu : worstLru.wall
+    console.log(`LRU slowest capacity: ${mevs(worstLru.wall, 1)} wall, ${mevs(worstLru.cpu, 1)} CPU, simulation only${busy ? ' (machine busy: judged on CPU time)' : ''}`)
+    console.log(`goal ≥ ${GOAL_LRU_EVENTS_PER_S / 1e6} M events/s → ${rate >= GOAL_LRU_EVENTS_PER_S ? 'met' : 'NOT met'} (ratio ${(rate / GOAL_LRU_EVENTS_PER_S).toFixed(2)})`)
   }
 } finally {
   if (temp) rmSync(path, {force: true})
 }
-void path

@@ -3,7 +3,7 @@
 import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {openSync, readSync, closeSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, openSync, readSync, closeSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {readGguf} from '../src/planner/gguf.js'
 import {benchResultSchema} from '../src/schemas/bench.js'
@@ -111,8 +111,10 @@ test('Ctrl-C during bench stops after the current repetition, keeps and saves th
   const child = spawn(process.execPath, [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'], {cwd: root, stdio: ['ignore', 'pipe', 'pipe']})
   let out = ''
   child.stdout.on('data', (b) => (out += b))
-  // wait until the first repetitions are done: the worker has been up for a while
-  await new Promise((r) => setTimeout(r, 6000))
+  // wait for the runner child process (Linux /proc), then let a few repetitions finish
+  const children = `/proc/${child.pid}/task/${child.pid}/children`
+  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 100))
+  await new Promise((r) => setTimeout(r, 4000))
   child.kill('SIGINT')
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
   assert.equal(code, 130)

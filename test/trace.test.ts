@@ -202,3 +202,22 @@ test('malformed CSV traces fail with one clear line', async () => {
   await rejectsOneLine(() => open(csv('junk.csv', 'token,layer,experts\n0,1,1 x\n')), /line 2: unexpected character "x"/, 'E_TRACE_CSV')
   await rejectsOneLine(() => openTraceSource(csv('needn.csv', ok)), /needs n_expert \(--experts N\)/, 'E_USAGE')
 })
+
+test('skipTokens drops a prefix and renumbers; promptTokens reads the provenance', async () => {
+  const {skipTokens, promptTokens} = await import('../src/runner/trace.js')
+  const h = header({nTokens: 30, source: {promptTokens: 7}})
+  const ids = synthIds({nMoe: 3, nExpert: 16, k: 3}, 30, {kind: 'uniform'}, 9)
+  const p = join(dir, 'skip.moetrace')
+  writeTrace(p, h, ids)
+  const src = openTrace(p)
+  assert.equal(promptTokens(src.header), 7)
+  assert.equal(promptTokens(header()), null)
+  for (const chunk of [1, 4, 100]) {
+    const s = skipTokens(src, 7)
+    assert.equal(s.header.nTokens, 23)
+    const got = await readAll(s, chunk)
+    assert.deepEqual(got.ids, [...ids.subarray(7 * 9)])
+    assert.equal(got.starts[0], 0)
+  }
+  await rejectsOneLine(() => skipTokens(src, 30), /cannot start at token 30 of 30/)
+})

@@ -1,4 +1,6 @@
 import {Flags} from '@oclif/core'
+import {existsSync, mkdirSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
 import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
@@ -8,6 +10,16 @@ import {probeMachine} from '../probe/probe.js'
 import {renderProfile} from '../probe/summary.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {assertValid} from '../schemas/validate.js'
+
+/**
+ * Create missing parent folders one level at a time: Node 20's mkdirSync({recursive: true}) spins
+ * forever when the kernel answers ENOENT for an existing parent (e.g. under /proc).
+ */
+function ensureDir(dir: string): void {
+  if (existsSync(dir)) return
+  ensureDir(dirname(dir))
+  mkdirSync(dir)
+}
 
 export default class Probe extends MoerigCommand {
   static override summary = 'Read this machine\'s CPUs, NUMA nodes, memory, GPUs and disk into a hardware profile'
@@ -45,6 +57,7 @@ export default class Probe extends MoerigCommand {
     assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'probe result')
     if (flags.save) {
       try {
+        ensureDir(dirname(resolve(flags.save)))
         writeJsonFile(flags.save, profile)
       } catch (e) {
         throw new MoerigError('E_FILE', `cannot write ${flags.save} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)

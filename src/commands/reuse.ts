@@ -3,7 +3,7 @@ import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {createProgress} from '../lib/progress.js'
 import {parseBytes} from '../lib/units.js'
-import {openTraceSource} from '../runner/trace.js'
+import {openTraceSource, promptTokens, skipTokens} from '../runner/trace.js'
 import {DEFAULT_OPT_MEMORY, DEFAULT_WARMUP_FRACTION, DEFAULT_WINDOW, POLICIES, analyzeReuse} from '../runner/reuse/analyze.js'
 import type {PolicyKind} from '../runner/reuse/cost.js'
 import {expertsFor, loadInventory, resolveBandwidths, resolveFacts} from '../runner/reuse/inputs.js'
@@ -45,19 +45,20 @@ export default class Reuse extends MoerigCommand {
     cache: Flags.string({description: 'experts cached per MoE layer, comma-separated', default: '4,8,16,32,64', helpValue: 'LIST'}),
     vram: Flags.string({description: 'VRAM budgets for cached experts, split evenly over the MoE layers (e.g. 4GiB,16GiB)', helpValue: 'LIST'}),
     policies: Flags.string({description: 'cache policies: lru, lfu, static, opt', default: POLICIES.join(','), helpValue: 'LIST'}),
-    window: Flags.integer({description: 'window w of "reuse in w tokens"', default: DEFAULT_WINDOW, min: 1}),
-    warmup: Flags.string({description: 'warm-up prefix of the static policy: tokens, or a fraction < 1 of the trace', default: String(DEFAULT_WARMUP_FRACTION)}),
+    window: Flags.integer({description: 'window w of "reuse in w tokens"', default: DEFAULT_WINDOW, min: 1, helpValue: 'W'}),
+    warmup: Flags.string({description: 'warm-up prefix of the static policy: tokens, or a fraction < 1 of the trace', default: String(DEFAULT_WARMUP_FRACTION), helpValue: 'N|FRACTION'}),
     gguf: Flags.string({description: 'GGUF of the traced model: bytes per expert and non-routed bytes', helpValue: 'FILE', exclusive: ['model']}),
     model: Flags.string({description: 'catalog model id (profiles/models) for bytes per expert', helpValue: 'ID'}),
     quant: Flags.string({description: 'quant of the catalog model (default: its default quant)', helpValue: 'NAME', dependsOn: ['model']}),
     'expert-bytes': Flags.string({description: 'bytes of one routed expert (gate+up+down), e.g. 26.5MB', helpValue: 'SIZE'}),
     'dense-bytes': Flags.string({description: 'non-routed bytes read per token, e.g. 9.92GB', helpValue: 'SIZE'}),
     hardware: Flags.string({description: 'hardware profile (file, id in profiles/hardware, or "probe") for PCIe, GPU and CPU bandwidth', helpValue: 'PROFILE'}),
-    gpu: Flags.integer({description: 'GPU index in the hardware profile', min: 0, dependsOn: ['hardware']}),
+    gpu: Flags.integer({description: 'GPU index in the hardware profile', min: 0, dependsOn: ['hardware'], helpValue: 'INDEX'}),
     'pcie-gbs': Flags.string({description: 'host→GPU bandwidth, GB/s', helpValue: 'GBS'}),
     'gpu-gbs': Flags.string({description: 'GPU memory bandwidth, GB/s', helpValue: 'GBS'}),
     'cpu-gbs': Flags.string({description: 'CPU memory bandwidth, GB/s (a measured triad is best)', helpValue: 'GBS'}),
-    'opt-memory': Flags.string({description: "memory for OPT's per-layer columns (6 bytes per access; more layers per pass)", default: '1GiB', helpValue: 'SIZE'}),
+    from: Flags.string({description: 'analyse from this token on: a number, or "prompt" to skip the prompt tokens a moerig run trace records', default: '0', helpValue: 'N|prompt'}),
+    'opt-memory': Flags.string({description: "memory for OPT's per-layer columns: 2 bytes per access of each layer held, + 4 per access of one layer (more layers per pass over the trace)", default: '1GiB', helpValue: 'SIZE'}),
   }
 
   async run(): Promise<ReuseResult> {
@@ -83,7 +84,18 @@ export default class Reuse extends MoerigCommand {
     }
 
     const model = await loadInventory({gguf: flags.gguf, model: flags.model, quant: flags.quant})
-    const src = await openTraceSource(args.trace, {nExpert: expertsFor(flags.experts, model)})
+    const whole = await openTraceSource(args.trace, {nExpert: expertsFor(flags.experts, model)})
+    let from: number
+    if (flags.from === 'prompt') {
+      const p = promptTokens(whole.header)
+      if (p === null) throw new MoerigError('E_USAGE', `--from prompt: trace ${args.trace} does not record its prompt length (source.promptTokens)`)
+      from = p
+    } else if (/^\d+$/.test(flags.from)) {
+      from = Number(flags.from)
+    } else {
+      throw new MoerigError('E_USAGE', `--from ${flags.from}: expected a token index or "prompt"`)
+    }
+    const src = skipTokens(whole, from)
     if (flags.experts !== undefined && src.format === 'moetrace' && flags.experts !== src.header.nExpert) {
       throw new MoerigError('E_USAGE', `--experts ${flags.experts}: the trace header says ${src.header.nExpert}`)
     }
@@ -102,6 +114,7 @@ export default class Reuse extends MoerigCommand {
         facts,
         bandwidth,
         optMemoryBytes: size('opt-memory', flags['opt-memory']) ?? DEFAULT_OPT_MEMORY,
+        fromToken: from,
         onProgress: (label, done, total) => {
           if (label !== phase) progress.phase((phase = label), total)
           progress.update(done)

@@ -94,13 +94,16 @@ function flashMoe(e: EmitInput): string | null {
 
 function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
   const {inv, a} = e
-  if (inv.arch !== 'deepseek2' && inv.arch !== 'qwen3moe') return null
+  // The rules below follow ktransformers' DeepSeek-V3-Chat.yaml (V3/R1/Kimi-K2) and
+  // DeepSeek-V2-Lite-Chat.yaml; other architectures need rule files moerig does not know.
+  if (inv.arch !== 'deepseek2') return null
   const local = a.gpus.filter((g) => !g.rpc)
   const xpu = local.length > 0 && local.every((g) => /intel|arc/i.test(g.name))
   const dev = local.length === 0 ? 'cpu' : xpu ? 'xpu' : 'cuda'
-  const isV3 = inv.arch === 'deepseek2' && inv.shape.hp.nLayer > 30
-  const mod = inv.arch === 'qwen3moe' ? 'modeling_qwen3_moe' : isV3 ? 'modeling_deepseek_v3' : 'modeling_deepseek'
-  const cls = inv.arch === 'qwen3moe' ? 'Qwen3Moe' : isV3 ? 'DeepseekV3' : 'DeepseekV2'
+  // V3-structure models (sigmoid router with exp_probs_b) use modeling_deepseek_v3; V2 models modeling_deepseek
+  const isV3 = inv.tensors.some((t) => t.name.includes('exp_probs_b'))
+  const mod = isV3 ? 'modeling_deepseek_v3' : 'modeling_deepseek'
+  const cls = isV3 ? 'DeepseekV3' : 'DeepseekV2'
   const linearOp = xpu ? 'KLinearIPEXLLM' : 'KLinearMarlin'
   // Layer ranges per GPU (ktransformers splits by transfer_map); one range on one GPU.
   const ranges: Array<{dev: string; from: number; to: number}> = []
@@ -113,7 +116,8 @@ function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
   }
   const re = (r: {from: number; to: number}) => (ranges.length === 1 ? '.*' : `(${Array.from({length: r.to - r.from + 1}, (_, i) => r.from + i).join('|')})`)
   const y: string[] = [`# ktransformers optimize rules for ${inv.name}: attention, shared experts and all linears on ${dev}, routed experts on the CPU`]
-  y.push(`- match:\n    class: ktransformers.models.${mod}.${cls}RotaryEmbedding\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'RotaryEmbedding'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`)
+  y.push(`- match:\n    class: ktransformers.models.${mod}.${isV3 ? 'DeepseekV3RotaryEmbedding' : 'DeepseekV2YarnRotaryEmbedding'}\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'YarnRotaryEmbedding'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`)
+  if (isV3) y.push(`- match:\n    class: ktransformers.models.${mod}.MoEGate\n  replace:\n    class: ktransformers.operators.gate.${xpu ? "KMoEGateIPEXLLM" : "KMoEGate"}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`)
   for (const r of ranges) {
     y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.(?!self_attn\\\\.kv_b_proj).*$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`)
     y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp$"\n    class: ktransformers.models.${mod}.${cls}MoE\n  replace:\n    class: ktransformers.operators.experts.K${cls}MoE\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`)

@@ -1,12 +1,15 @@
 /**
  * GGUF header reader: metadata and tensor table of a (possibly split) GGUF, reading only headers.
  *
- * Why not @huggingface/gguf (0.4.6, installed): it is built for remote files (fetch + Range, local
- * files only through `allowLocalFile`, whole 2 MB+ chunks), its type table stops short of the
- * v0.4.0 types (NVFP4, Q1_0, Q2_0), it trusts the header's counts and lengths (a hostile
- * tensor_count or string length makes it allocate or loop on them), and its errors are not the
- * one-line, file-naming MoerigErrors this project promises. This reader is small and checks every
- * count, length and offset against the bytes the file actually has, before it allocates or seeks.
+ * Why not @huggingface/gguf (0.4.6, installed)? It does read local files (allowLocalFile), split
+ * models (ggufAllShards) and knows every v0.4.0 type, and it caps the tensor count (10 M). But,
+ * tried on a moerig synth file: it accepts a tensor of ggml type 77 and a tensor data offset of
+ * 2^62 without a word, so native code would be the first to notice; it gives no tensor byte
+ * sizes (only a bits-per-weight table); it does not check offsets against the file, ne0 against
+ * the block size, duplicates or nested arrays; and its errors are plain Errors that do not name
+ * the file. Planning and the runner need exact bytes and one-line E_GGUF_* errors before any
+ * native call, so this reader is small and checks every count, length and offset against the
+ * bytes the file actually has, before it allocates or seeks.
  *
  * Format (ggml/include/gguf.h, v0.4.0, little-endian):
  *   magic "GGUF" u32 version (2|3) u64 n_tensors u64 n_kv
@@ -195,6 +198,28 @@ class HeaderReader {
     return s
   }
 
+  /**
+   * Skip n length-prefixed strings (summarised tokenizer tables: R1 has 257 k of them) with the
+   * same checks as str(), parsing synchronously while the buffer holds them.
+   */
+  async skipStrings(n: number, what: string): Promise<void> {
+    let i = 0
+    while (i < n) {
+      await this.need(8, `${what} element ${i} length`)
+      for (; i < n; i++) {
+        const off = this.pos - this.bufStart
+        if (off + 8 > this.buf.length) break
+        const lo = this.buf.readUInt32LE(off)
+        const hi = this.buf.readUInt32LE(off + 4)
+        const len = hi * 0x100000000 + lo
+        if (hi >= 0x200000 || len > MAX_STRING_BYTES) this.fail('E_GGUF_STRING', `${what} element ${i} has absurd length ${BigInt(hi) * 0x100000000n + BigInt(lo)} (limit ${MAX_STRING_BYTES})`)
+        if (8 + len > this.remaining) this.fail('E_GGUF_TRUNCATED', `truncated header: ${what} element ${i} of ${len} bytes at byte ${this.pos + 8}, file has ${this.remaining - 8} left`)
+        if (this.pos + 8 + len > MAX_HEADER_BYTES) this.fail('E_GGUF_HEADER', `header larger than ${MAX_HEADER_BYTES / 1024 ** 2} MiB (at ${what})`)
+        this.pos += 8 + len
+      }
+    }
+  }
+
   async scalar(type: number, what: string): Promise<number | bigint | boolean | string> {
     switch (type) {
       case GT.STRING:
@@ -261,16 +286,19 @@ async function readValue(r: HeaderReader, key: string, fullArrays: boolean): Pro
     r.pos += n * minItem
     return {array: GT_NAME[itemType], length: n} satisfies GgufArraySummary
   }
-  const out: unknown[] = inline ? new Array(n) : []
+  if (!inline) {
+    await r.skipStrings(n, `array of key ${q(key)}`)
+    return {array: GT_NAME[itemType], length: n} satisfies GgufArraySummary
+  }
+  const out: unknown[] = new Array(n)
   for (let i = 0; i < n; i++) {
     if (itemType === GT.STRING) {
-      const s = await r.str(`element ${i} of key ${q(key)}`, inline)
-      if (inline) out[i] = s
+      out[i] = await r.str(`element ${i} of key ${q(key)}`)
     } else {
       out[i] = await r.scalar(itemType, `element ${i} of key ${q(key)}`)
     }
   }
-  return inline ? out : ({array: GT_NAME[itemType], length: n} satisfies GgufArraySummary)
+  return out
 }
 
 interface ShardHeader {

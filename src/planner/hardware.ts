@@ -112,7 +112,9 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
     const id = p.id ?? p.hostname ?? p.name
     const total = p.memory.totalBytes
     const cap = p.memory.availableBytes ?? total - ramReserve(total)
-    const nodes = p.numa.nodes.map((n) => ({id: n.id, capacityBytes: n.memFreeBytes ?? (n.memTotalBytes !== null ? n.memTotalBytes - ramReserve(n.memTotalBytes) / p.numa.nodes.length : Math.floor(cap / p.numa.nodes.length))}))
+    // per node: its free memory when probed, else its share of the usable RAM
+    const reservePerNode = (total - cap) / p.numa.nodes.length
+    const nodes = p.numa.nodes.map((n) => ({id: n.id, capacityBytes: n.memFreeBytes ?? (n.memTotalBytes !== null ? Math.max(0, n.memTotalBytes - reservePerNode) : Math.floor(cap / p.numa.nodes.length))}))
     let bw: number, bwSource: string, measured = false
     if (p.bandwidth?.triadGBs) {
       bw = p.bandwidth.triadGBs

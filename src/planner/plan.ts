@@ -325,6 +325,10 @@ function suggestFixes(c: Ctx, best: Evaluated, opts: PlanOptions, byGpu: Array<{
     }
   }
   if (binding === 'RAM' || binding === 'NUMA node' || binding?.startsWith('RAM of')) {
+    if (best.numa.mode === 'replicate') {
+      const once = cpu.weightsBytes / c.main.numaNodes.length + cpu.kvBytes + cpu.computeBytes + cpu.overheadBytes
+      if (once <= cpu.capacityBytes) fixes.push(`one copy of the weights: ktransformers without USE_NUMA, or --engine llama.cpp (--numa distribute) needs ${fmtGiB(once)}`)
+    }
     for (const o of opts.otherQuants ?? []) {
       const inv = o.inv()
       if (inv.totalBytes < c.inv.totalBytes) {
@@ -337,8 +341,7 @@ function suggestFixes(c: Ctx, best: Evaluated, opts: PlanOptions, byGpu: Array<{
     }
     const short = cpu.totalBytes - cpu.capacityBytes
     if (short > 0) fixes.push(`more RAM: at least ${fmtGiB(short)} more (needs ${fmtGiB(cpu.totalBytes)}, ${fmtGiB(cpu.capacityBytes)} usable)`)
-    if (binding === 'NUMA node' && best.numa.mode === 'replicate') fixes.push('build ktransformers without USE_NUMA (one copy of the weights, interleaved) or use --engine llama.cpp')
-    if (c.rpc.length === 0) fixes.push('pool a second machine\'s RAM with llama.cpp RPC: --hardware this.json,other.json')
+    if (c.rpc.length === 0 && c.engine === 'llama.cpp') fixes.push('pool a second machine\'s RAM with llama.cpp RPC: --hardware this.json,other.json')
   }
   if (binding === 'disk' && disk.freeBytes !== null) fixes.push(`free ${fmtGB(disk.neededBytes - disk.freeBytes)} of disk (the download is ${fmtGB(disk.neededBytes)})`)
   return fixes

@@ -199,17 +199,18 @@ export interface CpuSection {
   l2Bytes: number | null
   l3Bytes: number | null
   baseMHz: number | null
+  /** The inference-relevant subset of the kernel's flags (INFERENCE_FLAGS order). */
   flags: string[]
-  /** Every flag the kernel reports (for bench records); `flags` is the inference subset. */
-  allFlagsCount: number
   provenance: Record<string, Provenance>
-  /** Channel cap of this generation's server sockets, when known (used by the memory section). */
-  maxChannelsPerSocket: number | null
 }
 
 const VENDORS: Record<string, string> = {GenuineIntel: 'Intel', AuthenticAMD: 'AMD', HygonGenuine: 'Hygon', CentaurHauls: 'Centaur'}
 
-export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: string | null, notes: string[]): {cpu: CpuSection; topology: CpuTopology} {
+/**
+ * The cpu section, the topology (for NUMA and the bandwidth benchmark), and the channel cap of
+ * this generation's server sockets when known (for the memory section).
+ */
+export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: string | null, notes: string[]): {cpu: CpuSection; topology: CpuTopology; maxChannelsPerSocket: number | null} {
   const cpuinfo = cpuinfoText ? parseCpuinfo(cpuinfoText) : []
   const lscpu = lscpuText ? parseLscpu(lscpuText) : {}
   const first = cpuinfo[0] ?? {}
@@ -319,10 +320,9 @@ export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: st
       l3Bytes,
       baseMHz,
       flags: [...flags],
-      allFlagsCount: allFlags.size,
       provenance: prov,
-      maxChannelsPerSocket: ua?.maxChannelsPerSocket ?? null,
     },
     topology,
+    maxChannelsPerSocket: ua?.maxChannelsPerSocket ?? null,
   }
 }

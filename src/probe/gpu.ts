@@ -1,6 +1,6 @@
 /**
  * GPUs from PCI sysfs (Documentation/ABI/testing/sysfs-bus-pci): every device under
- * /sys/devices/pci*​/ whose class is 0x03xxxx (display) or 0x12xxxx (processing accelerator).
+ * /sys/devices/pciDDDD:BB/ whose class is 0x03xxxx (display) or 0x12xxxx (processing accelerator).
  * Per device: vendor/device/subsystem ids, driver (uevent DRIVER=), numa_node, VRAM from the
  * driver's sysfs (amdgpu mem_info_vram_total; xe tileN/physical_vram_size_bytes; Intel's DKMS i915
  * drm/cardN/lmem_total_bytes — mainline i915 exposes none) or nvidia-smi, and the PCIe link.
@@ -11,7 +11,7 @@
  * switch-internal link (2.5 GT/s x1), so we read current/max_link_speed/width there.
  */
 import type {Provenance} from '../schemas/common.js'
-import {GPU_SPECS, INTEGRATED_GPU_IDS, NON_GPU_VENDORS, VENDOR_IDS, gpuName, gpuSpec} from './gpu-ids.js'
+import {INTEGRATED_GPU_IDS, NON_GPU_VENDORS, VENDOR_IDS, gpuName, gpuSpec} from './gpu-ids.js'
 import {SysTree, parseCpuList} from './sysfs.js'
 
 export interface GpuEntry {
@@ -183,26 +183,25 @@ function driverOf(sys: SysTree, path: string): string | null {
 }
 
 /** VRAM from the driver's sysfs files; null (never 0) when the driver exposes none. */
-function vramFromSysfs(sys: SysTree, path: string, driver: string | null): {total: number | null; free: number | null; via: string | null} {
+function vramFromSysfs(sys: SysTree, path: string): {total: number | null; free: number | null} {
   const amd = sys.readInt(`${path}/mem_info_vram_total`)
   if (amd !== null && amd > 0) {
     const used = sys.readInt(`${path}/mem_info_vram_used`)
-    return {total: amd, free: used !== null ? amd - used : null, via: 'mem_info_vram_total'}
+    return {total: amd, free: used !== null ? amd - used : null}
   }
   const tiles = sys.list(path).filter((d) => /^tile\d+$/.test(d))
   const tileSizes = tiles.map((t) => sys.readInt(`${path}/${t}/physical_vram_size_bytes`)).filter((n): n is number => n !== null && n > 0)
-  if (tileSizes.length > 0) return {total: tileSizes.reduce((a, b) => a + b, 0), free: null, via: 'tile*/physical_vram_size_bytes'}
+  if (tileSizes.length > 0) return {total: tileSizes.reduce((a, b) => a + b, 0), free: null}
   for (const card of sys.list(`${path}/drm`).filter((d) => /^card\d+$/.test(d))) {
     const lmem = sys.readInt(`${path}/drm/${card}/lmem_total_bytes`)
     if (lmem !== null && lmem > 0) {
       const avail = sys.readInt(`${path}/drm/${card}/lmem_avail_bytes`)
-      return {total: lmem, free: avail, via: `drm/${card}/lmem_total_bytes`}
+      return {total: lmem, free: avail}
     }
   }
   const lmem = sys.readInt(`${path}/lmem_total_bytes`)
-  if (lmem !== null && lmem > 0) return {total: lmem, free: null, via: 'lmem_total_bytes'}
-  void driver
-  return {total: null, free: null, via: null}
+  if (lmem !== null && lmem > 0) return {total: lmem, free: null}
+  return {total: null, free: null}
 }
 
 export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNodeCount: number, notes: string[]): GpuEntry[] {
@@ -231,14 +230,13 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
     const integrated = (vendor === 'intel' && dev.address === '0000:00:02.0') || INTEGRATED_GPU_IDS.has(`${vendorId}:${deviceId}`)
 
     // VRAM: driver sysfs, then nvidia-smi.
-    let {total: vramBytes, free: vramFreeBytes, via} = vramFromSysfs(sys, dev.path, driver)
+    let {total: vramBytes, free: vramFreeBytes} = vramFromSysfs(sys, dev.path)
     prov.vramBytes = vramBytes !== null ? 'sysfs' : 'unknown'
     const smi = nvidiaSmi?.find((g) => g.busId === dev.address) ?? null
     if (vramBytes === null && smi?.memoryTotalBytes != null) {
       vramBytes = smi.memoryTotalBytes
       vramFreeBytes = smi.memoryFreeBytes
       prov.vramBytes = 'tool'
-      via = 'nvidia-smi'
     }
 
     // Name: nvidia-smi's, else our tables (disambiguated by VRAM).
@@ -251,9 +249,8 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
     const spec = gpuSpec(name)
     // VRAM from the spec table only where the id pins it down (not the 8/16 GB A770).
     if (vramBytes === null && !integrated) {
-      const unique = spec ?? (GPU_SPECS.filter((s) => s.name === name).length === 1 ? gpuSpec(name) : null)
-      if (unique) {
-        vramBytes = unique.vramBytes
+      if (spec) {
+        vramBytes = spec.vramBytes
         prov.vramBytes = 'spec'
       } else {
         const why = vendor === 'intel' && driver === 'i915' ? 'mainline i915 exposes no local-memory size (Intel\'s DKMS i915 adds drm/cardN/lmem_total_bytes; the xe driver has tileN/physical_vram_size_bytes)' : vendor === 'nvidia' ? 'nvidia-smi not found' : `driver ${driver ?? 'none'} exposes no VRAM size`
@@ -262,7 +259,6 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
     }
     const memoryBandwidthGBs = spec?.memoryBandwidthGBs ?? null
     prov.memoryBandwidthGBs = memoryBandwidthGBs !== null ? 'spec' : 'unknown'
-    void via
 
     // PCIe link: first device below the root port (see header comment).
     let linkAt: string | null = null

@@ -42,9 +42,9 @@ export function assembleProfile(inp: ProbeInputs): ProbeResult {
   const notes: string[] = []
   const cpuinfo = sys.read('/proc/cpuinfo')
   if (cpuinfo === null && inp.lscpuText === null) notes.push('CPU: neither /proc/cpuinfo nor lscpu output available')
-  const {cpu, topology} = buildCpu(sys, cpuinfo, inp.lscpuText, notes)
+  const {cpu, topology, maxChannelsPerSocket} = buildCpu(sys, cpuinfo, inp.lscpuText, notes)
   const numa = readNuma(sys, topology.cpus, cpu.sockets, notes)
-  const memory = buildMemory(sys, inp.memLayout, cpu.sockets, cpu.maxChannelsPerSocket, notes)
+  const memory = buildMemory(sys, inp.memLayout, cpu.sockets, maxChannelsPerSocket, notes)
   const smi = inp.nvidiaSmiCsv !== null ? parseNvidiaSmiCsv(inp.nvidiaSmiCsv) : null
   const gpus = scanGpus(sys, smi, numa.nodes.length, notes)
   const disk = inp.modelsDir !== null ? diskFree(inp.modelsDir, notes) : null
@@ -62,9 +62,6 @@ export function assembleProfile(inp: ProbeInputs): ProbeResult {
   // sysfs entries that exist but could not be read go last, one line each.
   notes.push(...sys.notes)
 
-  const {maxChannelsPerSocket: _cap, allFlagsCount: _n, ...cpuOut} = cpu
-  void _cap
-  void _n
   const profile = {
     schemaVersion: 1 as const,
     kind: 'hardware' as const,
@@ -74,7 +71,7 @@ export function assembleProfile(inp: ProbeInputs): ProbeResult {
     hostname: inp.hostname,
     virtualized,
     notes,
-    cpu: cpuOut,
+    cpu,
     numa,
     memory,
     gpus,

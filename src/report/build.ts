@@ -99,8 +99,9 @@ function planSection(plans: PlanView[]): SectionDraft {
   for (const p of plans) {
     const range = p.decodeTpsRange ? ` (range ${p.decodeTpsRange[0].toFixed(2)}–${p.decodeTpsRange[1].toFixed(2)})` : ''
     s.paragraphs.push(
-      `${p.label}: ${p.fits ? 'fits' : 'does not fit'} at ${p.context.toLocaleString('en-US')} tokens of context` +
-        `${p.verdict ? ` (${p.verdict})` : ''}; weights ${fmtGiB(p.weightsBytes)}; predicted decode ${tps(p.decodeTps)}${range}, prefill ${tps(p.prefillTps)} (theoretical).`,
+      `${p.label}: ${p.verdict ?? `${p.fits ? 'fits' : 'does not fit'} at ${p.context.toLocaleString('en-US')} tokens of context`}. ` +
+        `Weights ${fmtGiB(p.weightsBytes)}, KV cache ${p.kvBytesPerToken === null ? 'unknown' : `${(p.kvBytesPerToken / 1024).toFixed(1)} KiB`} per token; ` +
+        `predicted decode ${tps(p.decodeTps)}${range}, prefill ${tps(p.prefillTps)} (speed model, not measured).`,
     )
     s.tables.push({
       caption: `Memory per device: ${p.label}`,
@@ -158,8 +159,10 @@ function planSection(plans: PlanView[]): SectionDraft {
 /** Quant comparison: rows from `plan --quants`, or several plans that differ by quant; measured speed from bench results of that quant. */
 function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | null {
   let rows = plans.flatMap((p) => p.rows)
+  let model = plans.find((p) => p.rows.length > 0)?.model ?? null
   if (rows.length === 0) {
-    const byQuant = plans.filter((p) => p.quant !== null)
+    model = plans[0].model
+    const byQuant = plans.filter((p) => p.quant !== null && p.model === model)
     if (new Set(byQuant.map((p) => p.quant)).size < 2) return null
     rows = byQuant.map((p) => ({
       quant: p.quant as string,
@@ -172,7 +175,8 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
   }
   if (rows.length === 0) return null
   const measured = (quant: string) => {
-    const r = benches.filter((b) => b.quant === quant).flatMap((b) => b.results.filter((x) => x.nGen > 0))
+    // Only measurements of the same model: a synthetic model's speed says nothing about R1's.
+    const r = benches.filter((b) => b.quant === quant && b.model === model).flatMap((b) => b.results.filter((x) => x.nGen > 0))
     return r.length > 0 ? r[0].mean : null
   }
   const title = 'Quant levels: file size'
@@ -181,7 +185,7 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
   const anyMeasured = rows.some((r) => measured(r.quant) !== null)
   return {
     title: 'Quant comparison',
-    paragraphs: ['File size, fit and predicted speed per quantization level (theoretical unless marked measured).'],
+    paragraphs: [`${model}: file size, fit and predicted speed per quantization level (speed model unless marked measured).`],
     tables: [
       {
         headers: ['quant', 'size', 'fits', 'max context', 'predicted decode', 'predicted prefill', 'measured decode'],
@@ -224,7 +228,7 @@ function benchSection(benches: BenchView[]): SectionDraft {
   )
   const s: SectionDraft = {
     title: 'Measured speed',
-    paragraphs: benches.map((b, i) => `${labels[i]}: ${b.label} (${b.provenance}).`),
+    paragraphs: benches.map((b, i) => `${labels[i] === b.label ? '' : `${labels[i]}: `}${b.label}, ${b.provenance}.`),
     tables: [
       {
         headers: ['run', 'model', 'size', 'backend', 'threads', 'test', 't/s'],
@@ -348,7 +352,8 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
     }
     const overall = r.cache.filter((c) => c.layer === 'all')
     if (overall.length > 0) {
-      const policies = [...new Set(overall.map((c) => c.policy))]
+      const order = ['lru', 'lfu', 'static', 'opt']
+      const policies = [...new Set(overall.map((c) => c.policy))].sort((a, b) => order.indexOf(a) - order.indexOf(b))
       const title = `Expert-cache hit rate vs cache size${who}`
       const caps = [...new Set(overall.map((c) => c.capacity))].sort((a, b) => a - b)
       const randomPoints = caps.flatMap((cap) => {
@@ -366,6 +371,7 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
               title,
               xTitle: 'cache capacity (experts per layer)',
               integerX: true,
+              xTicks: caps,
               yTitle: 'hit rate',
               yMin: 0,
               yMax: 1,

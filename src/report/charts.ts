@@ -71,6 +71,8 @@ export interface LineChartData {
   logX?: boolean
   /** Whole-number x ticks (layer indices, capacities). */
   integerX?: boolean
+  /** Ticks exactly at these x values (the simulated cache capacities on a log axis). */
+  xTicks?: number[]
   yMin?: number
   yMax?: number
 }
@@ -183,7 +185,12 @@ export function lineChartConfig(data: LineChartData): ChartConfiguration {
       ...opts,
       plugins: {...opts.plugins, legend: {...opts.plugins.legend, labels: {...opts.plugins.legend.labels, usePointStyle: true, pointStyle: 'line', pointStyleWidth: 36}}},
       scales: {
-        x: {...opts.scales.x, type: data.logX ? 'logarithmic' : 'linear', ticks: {...opts.scales.x.ticks, precision: data.integerX ? 0 : undefined}},
+        x: {
+          ...opts.scales.x,
+          type: data.logX ? 'logarithmic' : 'linear',
+          ticks: {...opts.scales.x.ticks, precision: data.integerX ? 0 : undefined, ...(data.xTicks ? {callback: (v: number | string) => String(v)} : {})},
+          ...(data.xTicks ? {min: Math.min(...data.xTicks), max: Math.max(...data.xTicks), afterBuildTicks: (axis: {ticks: {value: number}[]}) => (axis.ticks = (data.xTicks ?? []).map((value) => ({value})))} : {}),
+        },
         y: {...opts.scales.y, min: data.yMin, max: data.yMax},
       },
     },

@@ -2,7 +2,7 @@
  * `npm run demo`: the whole tool end to end on this machine, in a few minutes, with no download.
  *
  *   probe --measure → synth r1-mini → plan DeepSeek-R1 Q4_K_M here and on the reference
- *   dual-Xeon + 2 × A770 rig (+ a quant comparison there) → bench the synthetic model →
+ *   dual-Xeon + 2 × A770 rig (quant comparison and three engines there) → bench the synthetic model →
  *   run it with a routing trace → reuse analysis → report.
  *
  * Each step runs the real CLI in a child process with --json (so a native crash in one step is a
@@ -104,7 +104,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const result: DemoResult = {report: null, steps: [], seconds: 0}
   const inputs: string[] = []
   const notes: string[] = []
-  const total = 8
+  const total = 10
   let n = 0
 
   /** One step: skip when its command or a prerequisite is missing; reuse a cached output. */
@@ -187,7 +187,23 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }),
   )
 
-  // 5. Measured speed of the synthetic model (llama-bench semantics).
+  // 5–6. The same rig under the other engines' memory layouts (FlashMoE's per-head KV cache,
+  // ktransformers' layout): the max-context-per-GPU-count chart compares them.
+  for (const engine of ['flashmoe', 'ktransformers']) {
+    const out = join(cache, `plan-reference-rig-${engine}.json`)
+    add(
+      await step({
+        name: `plan DeepSeek-R1 Q4_K_M on the rig with ${engine}`,
+        command: 'plan',
+        output: out,
+        cache: false,
+        args: () => (rig ? ['plan', 'deepseek-r1', '--quant', 'Q4_K_M', '--engine', engine, '--hardware', rig, '-o', out, '--json'] : null),
+        save: 'file',
+      }),
+    )
+  }
+
+  // 7. Measured speed of the synthetic model (llama-bench semantics).
   add(
     await step({
       name: `bench ${opts.preset} (pp${DEMO_BENCH.prompt}, tg${DEMO_BENCH.gen}, ${DEMO_BENCH.reps} repetitions)`,
@@ -199,7 +215,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }),
   )
 
-  // 6. Generate with a routing trace: which experts each token used, per MoE layer.
+  // 8. Generate with a routing trace: which experts each token used, per MoE layer.
   const tracePath = join(cache, 'routing.trace')
   const trace = add(
     await step({
@@ -212,19 +228,21 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }),
   )
 
-  // 7. Expert reuse and cache simulation from the trace.
+  // 9. Expert reuse and cache simulation from the trace.
   add(
     await step({
       name: 'analyse expert reuse',
       command: 'reuse',
       output: join(cache, 'reuse.json'),
-      args: () => ['reuse', tracePath, ...(profile ? ['--hardware', profile] : []), '--json'],
+      // Bytes per expert from the synthetic GGUF; PCIe / GPU / CPU bandwidth from the reference rig
+      // when there is one (this machine may have no GPU): "what an expert cache would do there".
+      args: () => ['reuse', tracePath, '--from', 'prompt', '--gguf', gguf, ...(rig ? ['--hardware', rig] : profile ? ['--hardware', profile] : []), '--json'],
       save: 'stdout',
-      needs: [trace],
+      needs: [trace, model],
     }),
   )
 
-  // 8. The report.
+  // 10. The report.
   n++
   const head = `[${n}/${total}] write the report`
   if (inputs.length === 0) {

@@ -6,7 +6,8 @@
 import {assertValid} from '../schemas/validate.js'
 import {planSchema, type Plan} from '../schemas/plan.js'
 import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
-import type {InputView, PlanView, ReuseView} from './views.js'
+import {benchResultSchema, type BenchResult} from '../schemas/bench.js'
+import type {BenchView, InputView, PlanView, ReuseView} from './views.js'
 import {basename} from 'node:path'
 
 export interface DocumentKind {
@@ -20,7 +21,8 @@ const has = (d: Record<string, unknown>, ...keys: string[]) => keys.every((k) =>
 export function planView(p: Plan): PlanView {
   const name = p.model.name ?? p.model.id
   const quant = p.model.quant ?? null
-  const hardware = p.hardware && p.hardware.length > 0 ? p.hardware.join(' + ') : 'unknown machine'
+  // Profiles given as files appear as paths: keep the file stem ("dual-8592-2xa770").
+  const hardware = p.hardware && p.hardware.length > 0 ? p.hardware.map((h) => basename(h).replace(/\.json$/i, '')).join(' + ') : 'unknown machine'
   const ctx = (n: number) => (n > 0 ? n : null)
   return {
     kind: 'plan',
@@ -68,11 +70,43 @@ export function reuseView(r: ReuseResult): ReuseView {
   }
 }
 
+/** A quant name in a file or model name ("…-Q4_K_M.gguf"); null when none. */
+export function quantFromName(name: string): string | null {
+  const m = /(?:^|[^A-Za-z0-9])(IQ[1-4]_[A-Z0-9_]+?|Q[2-8]_K(?:_[SML])?|Q[458]_[01]|TQ[12]_0|MXFP4|BF16|F16|F32)(?=$|[^A-Za-z0-9_]|\.|-)/i.exec(name)
+  return m ? m[1].toUpperCase() : null
+}
+
+export function benchView(b: BenchResult): BenchView {
+  const pv = b.provenance
+  const quant = quantFromName(basename(b.model.path)) ?? quantFromName(b.model.desc)
+  const threads = b.config.threads
+  return {
+    kind: 'bench',
+    label: `${b.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} threads${b.partial ? ' (partial)' : ''}`,
+    model: b.model.name,
+    quant,
+    sizeBytes: b.model.sizeBytes,
+    backend: pv.backend,
+    threads,
+    results: b.results.map((r) => ({test: r.test, nPrompt: r.nPrompt, nGen: r.nGen, threads: r.threads, mean: r.tps.mean, sd: r.tps.sd})),
+    memory: b.plan
+      ? b.plan.devices.map((d) => ({device: d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`, plannedBytes: d.planned.totalBytes, measuredBytes: d.measured?.totalBytes ?? null}))
+      : [],
+    predicted: b.plan ? {decodeTps: b.plan.predicted.decodeTps, prefillTps: b.plan.predicted.prefillTps} : null,
+    provenance: `measured ${pv.time} on ${pv.cpu} (${pv.hostname}), llama.cpp ${pv.llamaRelease}, moerig ${pv.moerigVersion}`,
+  }
+}
+
 export const documentKinds: DocumentKind[] = [
   {
     name: 'plan',
     detect: (d) => d.kind === 'plan' || has(d, 'devices', 'prediction', 'maxContext'),
     view: (doc, path) => planView(assertValid<Plan>(planSchema, doc, `plan ${path}`)),
+  },
+  {
+    name: 'bench',
+    detect: (d) => d.kind === 'bench' || (has(d, 'results', 'provenance') && Array.isArray(d.results)),
+    view: (doc, path) => benchView(assertValid<BenchResult>(benchResultSchema, doc, `bench result ${path}`)),
   },
   {
     name: 'reuse',

@@ -89,7 +89,9 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   const g: LlamaGenerateResult = outcome.final.result
   const modelInfo: LlamaModelInfo = info
   let trace: RunResult['trace'] = null
-  if (opts.tracePath) trace = saveTrace(opts.tracePath, g, modelInfo, mf.name, opts.prompt)
+  // stopped during the prompt: nothing was routed yet, so there is no trace to write
+  const stoppedEarly = (g.stopReason === 'stopped' || outcome.interrupted) && (!g.trace || g.trace.nTokens === 0)
+  if (opts.tracePath && !stoppedEarly) trace = saveTrace(opts.tracePath, g, modelInfo, mf.name, opts.prompt)
   const secs = (ns: number) => ns / 1e9
   const result: RunResult = {
     schemaVersion: 1,

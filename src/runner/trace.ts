@@ -711,3 +711,34 @@ export async function traceToCsv(tracePath: string, csvPath: string, options: Pa
   }
   return src.header
 }
+
+/**
+ * The same trace without its first `from` tokens (e.g. the prompt: `header.source.promptTokens`);
+ * token indices restart at 0.
+ */
+export function skipTokens(src: TraceSource, from: number): TraceSource {
+  if (from === 0) return src
+  const h = src.header
+  if (!Number.isInteger(from) || from < 0 || from >= h.nTokens) {
+    throw traceError('E_USAGE', `trace ${src.path}: cannot start at token ${from} of ${h.nTokens}`)
+  }
+  const per = recordValues(h)
+  return {
+    path: src.path,
+    format: src.format,
+    header: {...h, nTokens: h.nTokens - from},
+    async *chunks(options) {
+      for await (const c of src.chunks(options)) {
+        if (c.start + c.nTokens <= from) continue
+        const skip = Math.max(0, from - c.start)
+        yield {start: c.start + skip - from, nTokens: c.nTokens - skip, ids: c.ids.subarray(skip * per), weights: c.weights?.subarray(skip * per)}
+      }
+    },
+  }
+}
+
+/** Prompt tokens recorded in a trace's provenance (`source.promptTokens`, written by `moerig run`), or null. */
+export function promptTokens(h: TraceHeader): number | null {
+  const n = (h.source as {promptTokens?: unknown} | undefined)?.promptTokens
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : null
+}

@@ -34,8 +34,10 @@ export const reuseResultSchema = {
     settings: {
       type: 'object',
       additionalProperties: false,
-      required: ['window', 'warmupTokens', 'policies', 'capacities', 'vramBytes', 'topFractions'],
+      required: ['fromToken', 'window', 'warmupTokens', 'policies', 'capacities', 'vramBytes', 'topFractions'],
       properties: {
+        /** Tokens of the trace skipped before the analysis (--from); token counts below are after it. */
+        fromToken: {type: 'integer', minimum: 0},
         /** Window w of windowReuse, tokens. */
         window: {type: 'integer', minimum: 1},
         /** Tokens the static policy learns its hot set from; it is scored on the rest. */
@@ -127,7 +129,7 @@ export const reuseResultSchema = {
           hitRateAfterWarmup: rate,
           /** capacity / N: any policy under uniformly random routing. */
           hitRateRandom: rate,
-          /** Routed-expert bytes copied host → GPU per token (misses × expert bytes); 0 for static; null when bytes per expert are unknown. */
+          /** Routed-expert bytes copied host → GPU per token (admitted misses × expert bytes: every miss for LRU/LFU, none for static); null when bytes per expert are unknown. */
           bytesPerToken: nullableNonNeg,
           /** Bandwidth-only decode estimate, tokens/s ("all" rows only). */
           decodeTps: nullableNonNeg,

@@ -34,6 +34,8 @@ export interface ReuseOptions {
   facts: ModelFacts
   bandwidth: Bandwidths
   optMemoryBytes: number
+  /** Tokens skipped at the start of the trace (reported only; the source is already sliced). */
+  fromToken?: number
   onProgress?: (phase: string, done: number, total: number) => void
 }
 
@@ -221,7 +223,7 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
 
   return {
     trace: {path: src.path, format: src.format, model: h.model, arch: h.arch, nTokens: T, moeLayers: h.moeLayers, nExpert, k},
-    settings: {window: o.window, warmupTokens, policies: [...o.policies], capacities: o.capacities, vramBytes: o.vram, topFractions: [...TOP_FRACTIONS]},
+    settings: {fromToken: o.fromToken ?? 0, window: o.window, warmupTokens, policies: [...o.policies], capacities: o.capacities, vramBytes: o.vram, topFractions: [...TOP_FRACTIONS]},
     overall,
     layers,
     cache,

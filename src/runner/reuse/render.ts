@@ -27,7 +27,8 @@ export function table(header: string[], rows: string[][], right: boolean[]): str
 export function renderReuse(r: ReuseResult): string[] {
   const t = r.trace
   const out: string[] = []
-  out.push(`trace ${t.path} (${t.format}): ${t.model}, ${t.nTokens} tokens × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`)
+  const from = r.settings.fromToken > 0 ? ` (from token ${r.settings.fromToken})` : ''
+  out.push(`trace ${t.path} (${t.format}): ${t.model}, ${t.nTokens} tokens${from} × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`)
   out.push('')
   out.push(`Locality per MoE layer: measured (random routing in brackets); reuse in ${r.settings.window} = the expert was used in one of the previous ${r.settings.window} tokens`)
   const rows = r.layers.map((l) => [
