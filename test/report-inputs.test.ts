@@ -41,6 +41,9 @@ test('every fixture document is recognised and validates against its schema', as
   assert.equal(kinds.get(join(FIX, 'hardware.json')), 'hardware')
   assert.equal(kinds.get(join(FIX, 'plan-reference.json')), 'plan')
   assert.equal(kinds.get(join(FIX, 'reuse.json')), 'reuse')
+  assert.equal(kinds.get(join(FIX, 'bench-2t.json')), 'bench')
+  assert.equal(kinds.get(join(FIX, 'bench-1t-plan.json')), 'bench')
+  assert.equal([...kinds.values()].filter((k) => k === 'plan').length, 4)
   assert.equal((await loadInput(join(FIX, 'trace.csv'), {experts: 32})).view.kind, 'trace')
 })
 
@@ -48,7 +51,10 @@ test('a report from fixture documents: charts decode, HTML is self-contained, ho
   const dir = tmp()
   try {
     const out = await runReport([...fixtures(), join(FIX, 'trace.csv'), hostileTrace(dir)], {output: join(dir, 'report'), experts: 32, notes: ['skipped: nothing']})
-    assert.ok(out.charts.length >= 6, `charts: ${out.charts.join(', ')}`)
+    const names = out.charts.map((c) => c.replace(/^.*\/charts\//, '').replace(/\.png$/, ''))
+    for (const want of ['memory-ram', 'memory-vram', 'max-context', 'quant-size', 'quant-speed', 'bench-pp', 'bench-tg', 'predicted-vs-measured-speed-1', 'predicted-vs-measured-memory-1', 'reuse-per-layer', 'cache-hit-rate', 'expert-heatmap-1', 'expert-heatmap-2']) {
+      assert.ok(names.includes(want), `${want} in ${names.join(', ')}`)
+    }
     for (const c of out.charts) await assertChart(readFileSync(c), /heatmap/.test(c) ? HEATMAP_SIZE : CHART_SIZE, c)
     const html = readFileSync(join(out.dir, 'index.html'), 'utf8')
     assertSelfContained(html)
@@ -70,6 +76,8 @@ test('bad inputs fail with one line naming the file', async () => {
       ['array.json', '[1,2]', /array\.json: a JSON array/],
       ['other.json', '{"a": 1}', /other\.json: unrecognised JSON document/],
       ['bad-hw.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'hardware.json'), 'utf8')), cpu: {}}), /hardware profile .*bad-hw\.json: \/cpu is missing required field/],
+      ['bad-bench.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'bench-2t.json'), 'utf8')), results: [{test: 'pp1'}]}), /bench result .*bad-bench\.json: \/results\/0 is missing required field/],
+      ['bad-reuse.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'reuse.json'), 'utf8')), cache: 3}), /reuse analysis .*bad-reuse\.json: \/cache must be array/],
       ['bad-plan.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'plan-reference.json'), 'utf8')), fits: 'yes'}), /plan .*bad-plan\.json: \/fits must be boolean/],
       ['trunc.trace', Buffer.from('MOETRACE\x01\x00\x00\x00'), /trunc\.trace/],
     ]

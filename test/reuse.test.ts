@@ -226,7 +226,7 @@ test('LRU hit rate never decreases as capacity grows; capacity N hits all but fi
     const shape = {nMoe: 3, nExpert: 24, k: 3}
     const T = 400
     const ids = synthIds(shape, T, routing, 17)
-    let prev = new Float64Array(shape.nMoe)
+    let prev: Float64Array = new Float64Array(shape.nMoe)
     for (let c = shape.k; c <= shape.nExpert; c++) {
       const lru = fast('lru', ids, shape, T, c, 0)
       for (let l = 0; l < shape.nMoe; l++) assert.ok(lru.hits[l] >= prev[l], `${routing.kind} c=${c} layer ${l}`)
@@ -398,4 +398,20 @@ test('analyzeReuse: capacities below k run static only, with a note; too little 
   const withOpt = await analyzeReuse(openTrace(p), options({capacities: [2]}))
   assert.deepEqual([...new Set(withOpt.cache.map((c) => c.policy))], ['static', 'opt'])
   assert.ok(r.cache.filter((c) => c.capacity === 16 && c.layer === 'all' && c.policy === 'lru').every((c) => Math.abs(c.hitRate - (T * 4 - 16) / (T * 4)) < 0.01))
+})
+
+test('model facts from the catalog: R1 Q4_K_M ≈ 26.5 MB per expert, ≈ 9.9 GB non-routed (reference notes §3.1)', async () => {
+  const {loadInventory, resolveFacts} = await import('../src/runner/reuse/inputs.js')
+  const {r1Header} = await import('../src/runner/reuse/synth.js')
+  const {MoerigError} = await import('../src/lib/errors.js')
+  const r1 = await loadInventory({model: 'deepseek-r1', quant: 'Q4_K_M'})
+  const f = resolveFacts(r1Header(10), {}, r1)
+  const mean = f.expertBytes!.reduce((a, b) => a + b, 0) / f.expertBytes!.length
+  assert.ok(Math.abs(mean / 26.5e6 - 1) < 0.02, `mean expert bytes ${mean}`)
+  assert.ok(Math.abs(f.denseBytes! / 9.92e9 - 1) < 0.03, `non-routed ${f.denseBytes}`)
+  // Flags win over the model; the header is the last resort.
+  const g = resolveFacts({...r1Header(10), expertBytes: Array(58).fill(1), denseBytes: 2}, {expertBytes: 5}, null)
+  assert.deepEqual([g.expertBytes![0], g.denseBytes], [5, 2])
+  const lite = await loadInventory({model: 'deepseek-v2-lite'})
+  assert.throws(() => resolveFacts(r1Header(10), {}, lite), (e: Error) => e instanceof MoerigError && /64 routed experts per layer, the trace 256/.test(e.message))
 })

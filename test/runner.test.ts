@@ -117,3 +117,14 @@ test('a context too small for the prompt is a one-line error', async () => {
   await assert.rejects(runPrompt({path: model, prompt: 'word '.repeat(600), nPredict: 2, threads: 1, nCtx: 16, runsDir: null}),
     (e: MoerigError) => /the prompt has \d+ tokens; the context holds/.test(e.message))
 })
+
+test('qwen3moe (softmax gating, every block MoE) traces too', async () => {
+  const q = synthTiny(dir, 'qwen3moe-tiny')
+  const tracePath = join(dir, 'q.moetrace')
+  const r = await runPrompt({path: q, prompt: 'Hello there', nPredict: 3, threads: 1, nCtx: 128, tracePath, runsDir: null})
+  const h = openTrace(tracePath).header
+  assert.equal(h.arch, 'qwen3moe')
+  assert.deepEqual(h.moeLayers, Array.from({length: h.nLayer}, (_, i) => i))
+  assert.equal(h.nTokens, r.nPrompt + r.nGen)
+  assert.equal(h.hasWeights, true)
+})

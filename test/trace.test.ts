@@ -1,6 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, writeFileSync, truncateSync, statSync, existsSync, readdirSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, readdirSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {MoerigError} from '../src/lib/errors.js'
@@ -178,7 +178,6 @@ test('malformed MOETRACE files fail with one clear line', async () => {
   await rejectsOneLine(() => writeTrace(join(dir, 'y.moetrace'), h, bigIds), /token 0, layer 2: expert id 99/)
   assert.equal(existsSync(join(dir, 'y.moetrace')), false)
   assert.ok(statSync(good).size > 0)
-  void truncateSync
 })
 
 test('malformed CSV traces fail with one clear line', async () => {

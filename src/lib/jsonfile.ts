@@ -1,4 +1,4 @@
-import {readFileSync, renameSync, writeFileSync, mkdirSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {MoerigError} from './errors.js'
 import {assertValid} from '../schemas/validate.js'
@@ -26,8 +26,31 @@ export function readJsonFile<T>(path: string, schema: object, what: string): T {
  * half-written file in place of a good one.
  */
 export function writeJsonFile(path: string, data: unknown): void {
-  mkdirSync(dirname(path), {recursive: true})
+  ensureDir(dirname(path))
   const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n')
-  renameSync(tmp, path)
+  try {
+    writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n')
+    renameSync(tmp, path)
+  } catch (e) {
+    try {
+      unlinkSync(tmp)
+    } catch {}
+    throw new MoerigError('E_FILE', `cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+  }
+}
+
+/**
+ * mkdir -p, one level at a time. Node 20's `mkdirSync(p, {recursive: true})` loops forever when
+ * the kernel answers ENOENT for a parent that exists (e.g. under /proc), so we walk it ourselves.
+ */
+export function ensureDir(dir: string): void {
+  if (existsSync(dir)) return
+  const parent = dirname(dir)
+  if (parent !== dir) ensureDir(parent)
+  try {
+    mkdirSync(dir)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== 'EEXIST') throw new MoerigError('E_FILE', `cannot create folder ${dir} (${code ?? (e as Error).message})`)
+  }
 }

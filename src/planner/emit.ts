@@ -57,7 +57,7 @@ function llamaArgs(e: EmitInput, bench: boolean): string[] {
     if (ncm !== null && !a.gpus.some((g) => g.rpc)) {
       args.push(bench ? '-ncmoe' : '--n-cpu-moe', String(ncm))
     } else {
-      const ots = tensorOverrides(a).map((o) => `${o.pattern}=${o.device === 'CPU' ? 'CPU' : backendName(a.gpus.find((g) => g.id === o.device)!, a.gpus)}`)
+      const ots = tensorOverrides(a, inv.moeLayers).map((o) => `${o.pattern}=${o.device === 'CPU' ? 'CPU' : backendName(a.gpus.find((g) => g.id === o.device)!, a.gpus)}`)
       if (ots.length > 0) args.push('-ot', q(ots.join(',')))
     }
   }
@@ -130,8 +130,9 @@ function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
   y.push(`- match:\n    name: "^model.embed_tokens"\n  replace:\n    class: "default"\n    kwargs:\n      generate_device: "cpu"\n      prefill_device: "cpu"`)
   const main = e.hosts[0]
   const cpuInfer = Math.max(1, main.cores - 2)
-  const env = xpu ? 'SYCL_CACHE_PERSISTENT=1 ONEAPI_DEVICE_SELECTOR=level_zero:0 SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1 ' : ''
-  const numa = e.numaMode === 'replicate' ? '# built with USE_NUMA=1 (weights copied to every NUMA node)\n' : main.sockets === 1 ? '' : ''
+  const selector = local.map((g) => `level_zero:${g.localIndex}`).join(';')
+  const env = xpu ? `SYCL_CACHE_PERSISTENT=1 ONEAPI_DEVICE_SELECTOR=${q(selector)} SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1 ` : ''
+  const numa = e.numaMode === 'replicate' ? '# built with USE_NUMA=1 (weights copied to every NUMA node)\n' : ''
   const launch = `${numa}${env}python -m ktransformers.local_chat --model_path ${e.hfRepo ?? '<HF config dir>'} --gguf_path ${q(inv.path ? inv.path.replace(/\/[^/]*$/, '') : `/models/${inv.id}-${inv.quant}/`)} --optimize_config_path rules.yaml --cpu_infer ${cpuInfer} --max_new_tokens 1000${xpu ? ' --device xpu' : ''}`
   return {yaml: y.join('\n') + '\n', launch}
 }

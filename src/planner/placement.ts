@@ -185,8 +185,9 @@ export function searchPlacement(p: PlacementInput, gpus: PlanGpu[]): SearchResul
 }
 
 /** -ot overrides that realise an assignment (first match wins, as in llama.cpp). */
-export function tensorOverrides(a: Assignment): Array<{pattern: string; device: string}> {
+export function tensorOverrides(a: Assignment, moeLayers: number[]): Array<{pattern: string; device: string}> {
   const out: Array<{pattern: string; device: string}> = []
+  if (moeLayers.length === 0) return out
   const byGpu = new Map<string, number[]>()
   a.expertDevice.forEach((d, l) => {
     if (d !== 'CPU') byGpu.set(d, [...(byGpu.get(d) ?? []), l])
@@ -203,7 +204,7 @@ export function tensorOverrides(a: Assignment): Array<{pattern: string; device: 
 
 /** --n-cpu-moe N when the assignment is exactly "experts of layers < N on the CPU", else null. */
 export function nCpuMoe(a: Assignment, moeLayers: number[]): number | null {
-  if (a.gpus.length === 0) return null
+  if (a.gpus.length === 0 || moeLayers.length === 0) return null
   const gpuExp = moeLayers.filter((l) => a.expertDevice[l] !== 'CPU')
   const first = gpuExp.length > 0 ? gpuExp[0] : a.layerDevice.length - 1
   const contiguous = moeLayers.every((l) => (l >= first) === (a.expertDevice[l] !== 'CPU'))

@@ -160,14 +160,17 @@ export function maxContextFor(c: Ctx, n: number): {maxContext: number; binding: 
   return {maxContext: lo * KV_PAD, binding: fitsAt(c, n, (lo + 1) * KV_PAD) ?? 'trained context'}
 }
 
-/** Decode within this fraction of the fastest counts as a tie, broken by prefill speed. */
+/** Decode within this fraction of the fastest counts as a tie. */
 export const DECODE_TIE = 0.1
 
-/** The fastest decode; near-ties go to the faster prefill (GPUs help prefill far more than decode). */
+/**
+ * The fastest predicted decode; near-ties go to the placement with more GPUs (attention and KV on
+ * a GPU is what every published R1 recipe does, and it leaves the CPU's bandwidth to the experts).
+ */
 function pickBest(fitting: Evaluated[]): Evaluated {
   const top = Math.max(...fitting.map((e) => e.speed.decode.mid))
   const near = fitting.filter((e) => e.speed.decode.mid >= top * (1 - DECODE_TIE))
-  return near.reduce((x, y) => (y.speed.prefill.mid > x.speed.prefill.mid ? y : x))
+  return near.reduce((x, y) => (y.nGpus > x.nGpus ? y : x))
 }
 
 function round(x: number, d = 2): number {
@@ -274,7 +277,7 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     devices,
     placement: {
       nGpuLayers: best.a.nGpuLayers,
-      tensorOverrides: tensorOverrides(best.a).filter((o) => /^(CPU|GPU[0-9]+)$/.test(o.device)),
+      tensorOverrides: tensorOverrides(best.a, inv.moeLayers).filter((o) => /^(CPU|GPU[0-9]+)$/.test(o.device)),
       nCpuMoe: ncm,
       tensorSplit: best.a.tensorSplit,
       splitMode: best.a.gpus.length > 1 ? 'layer' : best.a.gpus.length === 1 ? 'none' : 'layer',

@@ -152,7 +152,7 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   const assumptions = [
     `decode reads per token: non-routed weights + output on their device, ${hp.nExpertUsed ?? 0} of ${hp.nExpert ?? 0} routed experts per MoE layer, KV at depth ${KV_DEPTH.low}/${KV_DEPTH.mid}/${KV_DEPTH.high} × context (low/mid/high)`,
     `CPU bandwidth ${host.cpuBandwidthSource} × η ${cpuEff.low}/${cpuEff.mid}/${cpuEff.high} (calibrated on KTransformers' dual-Xeon R1 decode)`,
-    ...a.gpus.map((g) => `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${GPU_BW_EFF.low}/${GPU_BW_EFF.mid}/${GPU_BW_EFF.high} (Arc A770 llama.cpp SYCL 25 % … neural-speed 48 %)`),
+    ...a.gpus.map((g) => `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${GPU_BW_EFF.low}/${GPU_BW_EFF.mid}/${GPU_BW_EFF.high} (calibrated on the Arc A770: llama.cpp SYCL 25 % … neural-speed 48 %; other GPUs assumed alike)`),
     `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${T_SYNC_S.high * 1e6}–${T_SYNC_S.low * 1e6} µs`,
     `prefill FLOPs: 2 × ${(inv.activeParams / 1e9).toFixed(1)} B active parameters per token + attention over half the context`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',

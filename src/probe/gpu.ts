@@ -261,29 +261,31 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
     prov.memoryBandwidthGBs = memoryBandwidthGBs !== null ? 'spec' : 'unknown'
 
     // PCIe link: first device below the root port (see header comment).
-    let linkAt: string | null = null
     let pcie: GpuEntry['pcie'] = {gen: null, width: null, bandwidthGBs: null, maxGen: null, maxWidth: null, maxBandwidthGBs: null, currentSpeed: null, maxSpeed: null, linkAt: null}
     if (!integrated) {
       // dev.path is /sys/devices/pciDDDD:BB/<root port>/<first device>/…; a device on the root
       // bus itself (chain of one, e.g. a passed-through GPU in a VM) reports its own link.
-      linkAt = dev.chain.length >= 2 ? dev.chain[1] : dev.chain[0]
       const linkPath = dev.path.split('/').slice(0, 4 + Math.min(dev.chain.length, 2)).join('/')
+      const lanes = (p: string) => {
+        const n = sys.readInt(p)
+        return n !== null && n > 0 ? n : null
+      }
       const currentSpeed = sys.read(`${linkPath}/current_link_speed`)
       const maxSpeed = sys.read(`${linkPath}/max_link_speed`)
       const gen = parseLinkSpeed(currentSpeed)
-      const width = sys.readInt(`${linkPath}/current_link_width`)
+      const width = lanes(`${linkPath}/current_link_width`)
       const maxGen = parseLinkSpeed(maxSpeed)
-      const maxWidth = sys.readInt(`${linkPath}/max_link_width`)
+      const maxWidth = lanes(`${linkPath}/max_link_width`)
       pcie = {
         gen,
-        width: width !== null && width > 0 ? width : null,
-        bandwidthGBs: pcieBandwidthGBs(gen, width !== null && width > 0 ? width : null),
+        width,
+        bandwidthGBs: pcieBandwidthGBs(gen, width),
         maxGen,
-        maxWidth: maxWidth !== null && maxWidth > 0 ? maxWidth : null,
-        maxBandwidthGBs: pcieBandwidthGBs(maxGen, maxWidth !== null && maxWidth > 0 ? maxWidth : null),
+        maxWidth,
+        maxBandwidthGBs: pcieBandwidthGBs(maxGen, maxWidth),
         currentSpeed,
         maxSpeed,
-        linkAt,
+        linkAt: dev.chain.length >= 2 ? dev.chain[1] : dev.chain[0],
       }
       prov.pcie = gen !== null ? 'sysfs' : 'unknown'
       if (gen === null && smi?.genCurrent != null) {

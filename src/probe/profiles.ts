@@ -74,25 +74,33 @@ export function profileErrors(data: unknown): string[] {
   return semanticErrors(data as HardwareProfile)
 }
 
-/** Read, parse and validate a profile file; throws one line "FILE: /path problem (and N more)". */
-export function readHardwareProfile(path: string): HardwareProfile {
+/**
+ * Every problem of a profile file, one line each: unreadable, not JSON, or the profile's errors.
+ * Empty when the file is a valid profile.
+ */
+export function profileFileErrors(path: string): {data: unknown; errors: string[]} {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_FILE', code === 'ENOENT' ? `hardware profile ${path}: no such file` : `hardware profile ${path}: cannot read (${code ?? 'error'})`)
+    return {data: undefined, errors: [code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`]}
   }
   let data: unknown
   try {
     data = JSON.parse(text)
   } catch (e) {
-    throw new MoerigError('E_JSON', `hardware profile ${path}: not valid JSON (${(e as Error).message})`)
+    return {data: undefined, errors: [`not valid JSON (${(e as Error).message})`]}
   }
-  const errs = profileErrors(data)
-  if (errs.length > 0) {
-    const more = errs.length > 1 ? ` (and ${errs.length - 1} more)` : ''
-    throw new MoerigError('E_PROFILE', `hardware profile ${path}: ${errs[0]}${more}`)
+  return {data, errors: profileErrors(data)}
+}
+
+/** Read, parse and validate a profile file; throws one line "FILE: /path problem (and N more)". */
+export function readHardwareProfile(path: string): HardwareProfile {
+  const {data, errors} = profileFileErrors(path)
+  if (errors.length > 0) {
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''
+    throw new MoerigError('E_PROFILE', `hardware profile ${path}: ${errors[0]}${more}`)
   }
   return data as HardwareProfile
 }

@@ -223,7 +223,7 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
 
 function benchSection(benches: BenchView[]): SectionDraft {
   const labels = distinguishingLabels(
-    benches.map((b) => ({model: b.model, quant: b.quant ?? '', backend: b.backend, threads: `${b.threads} threads`})),
+    benches.map((b) => ({model: b.model, quant: b.quant ?? '', backend: b.backend, threads: `${b.threads} thread${b.threads === 1 ? "" : "s"}`})),
     benches.map((b) => b.label),
   )
   const s: SectionDraft = {

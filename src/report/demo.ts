@@ -136,7 +136,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     const a = st.args()
     if (a === null) {
-      record('skipped', 'not available here')
+      record('skipped', 'no dual-Xeon + 2 × A770 profile in profiles/hardware')
       return null
     }
     rmSync(st.output, {force: true})

@@ -82,7 +82,7 @@ export function benchView(b: BenchResult): BenchView {
   const threads = b.config.threads
   return {
     kind: 'bench',
-    label: `${b.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} threads${b.partial ? ' (partial)' : ''}`,
+    label: `${b.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} thread${threads === 1 ? "" : "s"}${b.partial ? ' (partial)' : ''}`,
     model: b.model.name,
     quant,
     sizeBytes: b.model.sizeBytes,

@@ -196,10 +196,22 @@ export function createTraceWriter(path: string, header: Omit<TraceHeader, 'nToke
       if (weights && weights.length !== ids.length) throw traceError('E_TRACE_DATA', `trace ${path}: ${weights.length} weights for ${ids.length} ids`)
       const n = ids.length / perToken
       stampBase = validateIds(ids, n, h, nTokens, seen, stampBase, `trace ${path}`)
-      for (let t = 0; t < n; t++) {
-        if (staged + perTokenBytes > stage.length) flush()
-        encodeRecord(stage, staged, h, ids, weights, t * perToken)
-        staged += perTokenBytes
+      if (!weights && LITTLE_ENDIAN_HOST) {
+        // Records without weights are the ids' own bytes: copy whole runs of tokens.
+        const bytes = new Uint8Array(ids.buffer, ids.byteOffset, n * perTokenBytes)
+        for (let off = 0; off < bytes.length; ) {
+          if (staged === stage.length) flush()
+          const take = Math.min(bytes.length - off, stage.length - staged)
+          stage.set(bytes.subarray(off, off + take), staged)
+          staged += take
+          off += take
+        }
+      } else {
+        for (let t = 0; t < n; t++) {
+          if (staged + perTokenBytes > stage.length) flush()
+          encodeRecord(stage, staged, h, ids, weights, t * perToken)
+          staged += perTokenBytes
+        }
       }
       nTokens += n
     },

@@ -1,10 +1,9 @@
 import {Args} from '@oclif/core'
 import {MoerigCommand} from '../../lib/command.js'
 import {MoerigError} from '../../lib/errors.js'
-import {profileErrors} from '../../probe/profiles.js'
+import {profileFileErrors} from '../../probe/profiles.js'
 import {profileValidationSchema, type ProfileValidation} from '../../schemas/hardware.js'
 import {assertValid} from '../../schemas/validate.js'
-import {readFileSync} from 'node:fs'
 
 export default class ProfilesValidate extends MoerigCommand {
   static override summary = 'Check hardware profile files: one line per problem, naming the JSON path and what was expected'
@@ -20,15 +19,7 @@ export default class ProfilesValidate extends MoerigCommand {
   async run(): Promise<ProfileValidation> {
     const {argv} = await this.parse(ProfilesValidate)
     const results: ProfileValidation['results'] = (argv as string[]).map((file) => {
-      let data: unknown
-      try {
-        data = JSON.parse(readFileSync(file, 'utf8'))
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code
-        const why = code === 'ENOENT' ? 'no such file' : code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`
-        return {file, valid: false, errors: [why]}
-      }
-      const errors = profileErrors(data)
+      const {errors} = profileFileErrors(file)
       return {file, valid: errors.length === 0, errors}
     })
     const out = {results}
