@@ -3,12 +3,15 @@
  * `chromium` package: `apt-get install -y chromium`), to check that the self-contained page shows
  * its charts in a real browser: no network, a fresh profile, everything from data: URIs.
  *
- *   node --import tsx bench/report-screenshot.ts [OUT_DIR]     (default reports/report-screenshot)
+ *   node --import tsx bench/report-screenshot.ts [OUT_DIR [REPORT_DIR]]
+ *
+ * OUT_DIR defaults to reports/report-screenshot; with REPORT_DIR (e.g. reports/demo) that existing
+ * report is screenshot instead of the fixture one.
  *
  * Prints the report folder, the screenshot path, its size, and how much of it is not white.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -28,10 +31,21 @@ function findChromium(): string {
 }
 
 const out = resolve(process.argv[2] ?? 'reports/report-screenshot')
-const inputs = [...readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort().map((f) => join(FIXTURES, f)), join(FIXTURES, 'trace.csv')]
 let t = Date.now()
-const report = await runReport(inputs, {output: join(out, 'report'), experts: 32, title: 'moerig report (fixtures)'})
-console.log(`report: ${report.dir}/index.html, ${report.charts.length} charts, rendered in ${Date.now() - t} ms`)
+let report: {dir: string}
+if (process.argv[3]) {
+  report = {dir: resolve(process.argv[3])}
+  if (!existsSync(join(report.dir, 'index.html'))) {
+    console.error(`report-screenshot: ${report.dir} has no index.html`)
+    process.exit(2)
+  }
+} else {
+  const inputs = [...readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort().map((f) => join(FIXTURES, f)), join(FIXTURES, 'trace.csv')]
+  const written = await runReport(inputs, {output: join(out, 'report'), experts: 32, title: 'moerig report (fixtures)'})
+  console.log(`report: ${written.dir}/index.html, ${written.charts.length} charts, rendered in ${Date.now() - t} ms`)
+  report = written
+}
+mkdirSync(out, {recursive: true})
 
 const chromium = findChromium()
 const shot = join(out, 'screenshot.png')

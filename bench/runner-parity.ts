@@ -110,8 +110,16 @@ async function main(): Promise<void> {
   const ratios = {pp: [] as number[], tg: [] as number[]}
   let oursTg: number[] = []
   for (let i = 1; i <= rounds; i++) {
-    const lb = runLlamaBench(exe, model, p, n, r, t)
-    const us = await runOurs(model, p, n, r, t)
+    // alternate which goes first, so that slow drifts in machine load do not favour one side
+    let lb: Pair
+    let us: Pair
+    if (i % 2 === 1) {
+      lb = runLlamaBench(exe, model, p, n, r, t)
+      us = await runOurs(model, p, n, r, t)
+    } else {
+      us = await runOurs(model, p, n, r, t)
+      lb = runLlamaBench(exe, model, p, n, r, t)
+    }
     if (lb.pp && us.pp) ratios.pp.push(us.pp / lb.pp)
     if (lb.tg && us.tg) ratios.tg.push(us.tg / lb.tg)
     if (us.tg) oursTg.push(us.tg)

@@ -201,3 +201,26 @@ test('fuzz: thousands of mutated headers give a model or a MoerigError, never a 
   assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`)
   assert.ok(codes.size >= 5, `varied failures: ${JSON.stringify([...codes])}`)
 })
+
+test('hostile headers mirror llama.cpp gguf.cpp checks: alignment, name length, row size, nested arrays, split keys, arch', async () => {
+  const one = [spec('token_embd.weight', [256, 4], 'Q4_K')]
+  const arch = {'general.architecture': str('deepseek2')}
+  const w = (name: string, kv: Record<string, unknown>, tensors: TensorSpec[]) => {
+    const p = join(dir, name)
+    writeGguf(p, kv as never, tensors)
+    return p
+  }
+  await expectGgufError(w('align.gguf', {...arch, 'general.alignment': u32(48)}, one), 'E_GGUF_ALIGNMENT')
+  await expectGgufError(w('name.gguf', arch, [{...one[0], name: 'x'.repeat(70)}]), 'E_GGUF_NAME')
+  await expectGgufError(w('row.gguf', arch, [{name: 'a.weight', shape: [100, 4], type: 12, bytes: 0}]), 'E_GGUF_SHAPE', /not a multiple of its block size 256/)
+  await expectGgufError(w('noarch.gguf', {'general.name': str('x')}, one), 'E_GGUF_ARCH')
+  w('split-x-00002-of-00002.gguf', {...arch, 'split.no': u16(1)}, [{...one[0], name: 'b.weight'}])
+  await expectGgufError(w('split-x-00001-of-00002.gguf', {...arch, 'split.count': u16(3)}, one), 'E_GGUF_SHARD', /split.count is 3/)
+  // nested array: patch the element type of an array to ARRAY (9)
+  const p = w('nested.gguf', {...arch, 'x.arr': {type: 'array', itemType: 'u8', value: [1, 2]}}, one)
+  const b = readFileSync(p)
+  const at = b.indexOf(Buffer.from('x.arr')) + 5 + 4
+  b.writeUInt32LE(9, at)
+  writeFileSync(p, b)
+  await expectGgufError(p, 'E_GGUF_VALUE', /nested arrays/)
+})

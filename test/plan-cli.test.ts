@@ -17,6 +17,8 @@ import {readGguf} from '../src/planner/gguf.js'
 import {inventoryFromCatalog, inventoryFromGguf} from '../src/planner/inventory.js'
 import {rig} from './fixtures/plan/rigs.js'
 import {writeInventoryGguf} from './fixtures/gguf/model.js'
+import {str, u32, writeGguf} from './fixtures/gguf/writer.js'
+import {makePlan} from '../src/planner/plan.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'moerig-plan-'))
 process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
@@ -114,4 +116,23 @@ test('models --json lists the catalog with computed and published sizes', () => 
   const q4 = r1.quants.find((q: {quant: string; layout: string}) => q.quant === 'Q4_K_M' && q.layout === 'legacy')
   assert.equal(q4.publishedGB, 404.3)
   assert.ok(Math.abs(q4.deltaPercent) < 0.5)
+})
+
+test('a dense (non-MoE) GGUF plans without expert overrides', async () => {
+  const E = 512, L = 4, V = 1000, F = 1024
+  const q4 = (s: number[]) => ({type: 12, bytes: (s[0] / 256) * 144 * s[1]})
+  const t = [{name: 'token_embd.weight', shape: [E, V], ...q4([E, V])}, {name: 'output_norm.weight', shape: [E], type: 0, bytes: E * 4}, {name: 'output.weight', shape: [E, V], ...q4([E, V])}]
+  for (let i = 0; i < L; i++) {
+    for (const [n, s] of [['attn_q', [E, E]], ['attn_k', [E, 256]], ['attn_v', [E, 256]], ['attn_output', [E, E]], ['ffn_gate', [E, F]], ['ffn_up', [E, F]], ['ffn_down', [F, E]]] as Array<[string, number[]]>) t.push({name: `blk.${i}.${n}.weight`, shape: s, ...q4(s)})
+  }
+  const path = join(dir, 'dense.gguf')
+  writeGguf(path, {'general.architecture': str('llama'), 'llama.block_count': u32(L), 'llama.embedding_length': u32(E), 'llama.attention.head_count': u32(8), 'llama.attention.head_count_kv': u32(4), 'llama.context_length': u32(4096), 'general.file_type': u32(15)}, t)
+  const inv = inventoryFromGguf(await readGguf(path))
+  assert.deepEqual(inv.moeLayers, [])
+  const plan = makePlan(inv, [rig({gpus: 1})], {ctx: 4096, engine: 'llama.cpp'})
+  assert.deepEqual(schemaErrors(planSchema, plan), [])
+  assert.equal(plan.kv.bytesPerToken, L * 2 * 256 * 2)
+  assert.deepEqual(plan.placement.tensorOverrides, [])
+  assert.equal(plan.placement.nCpuMoe, null)
+  assert.doesNotMatch(plan.commands.llamaServer, /exps|n-cpu-moe/)
 })

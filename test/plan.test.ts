@@ -233,3 +233,12 @@ test('bad requests are one-line MoerigErrors', () => {
   assert.throws(() => inventoryFromCatalog(model('kimi-k2'), {quant: 'Q4_K_M', layout: 'legacy'}), /not published in the legacy layout/)
   assert.throws(() => inventoryFromCatalog(r1, {quant: 'Q9_X'}), /unknown quant Q9_X/)
 })
+
+test('speed: KTransformers\' published rig (2 × Xeon 6454S, 8 ch DDR5-4800 each, RTX 4090D) — its 12.2 tok/s lies in the range', () => {
+  const hw = [rig({sockets: 2, cores: 64, ramGiB: 1024, gpus: 1, gpuName: 'NVIDIA GeForce RTX 4090 D', vramGiB: 24, gpuBw: 1008})]
+  const p = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M'}), hw, {ctx: 8192, engine: 'ktransformers'})
+  assert.equal(p.fits, true)
+  assert.equal(p.kv.layout, 'mla-latent')
+  const r = p.prediction.decodeRange!
+  assert.ok(r.low <= 12.2 && 12.2 <= r.high, `range ${r.low}–${r.high}`)
+})

@@ -72,6 +72,7 @@ export function sampleInputs(model = 'DeepSeek-R1'): ReportInput[] {
     sizeBytes: 1.4 * GiB,
     backend: 'CPU',
     threads,
+    placement: 'CPU only',
     results: [
       {test: 'pp512', nPrompt: 512, nGen: 0, threads, mean: 40 * threads, sd: 1.5},
       {test: 'tg128', nPrompt: 0, nGen: 128, threads, mean: tg, sd: 0.4},

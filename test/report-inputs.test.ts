@@ -66,6 +66,19 @@ test('a report from fixture documents: charts decode, HTML is self-contained, ho
   }
 })
 
+test('each input alone makes a report', async () => {
+  const dir = tmp()
+  try {
+    for (const f of [...fixtures(), join(FIX, 'trace.csv')]) {
+      const out = await runReport([f], {output: join(dir, 'one'), experts: 32})
+      assertSelfContained(readFileSync(join(out.dir, 'index.html'), 'utf8'))
+      if (!f.endsWith('hardware.json')) assert.ok(out.charts.length > 0, `${f}: no chart`)
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+})
+
 test('bad inputs fail with one line naming the file', async () => {
   const dir = tmp()
   try {

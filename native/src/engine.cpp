@@ -179,7 +179,9 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     else if (p.split_mode == "row") mp.split_mode = LLAMA_SPLIT_MODE_ROW;
     else throw runtime_error("unknown split mode \"" + p.split_mode + "\" (none, layer, row)");
     mp.main_gpu = p.main_gpu;
-    mp.load_mode = p.use_mmap ? (p.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
+    // mmap without mlock is llama.cpp's AUTO, as llama-bench runs it: mmap unless a device cannot
+    // map host memory
+    mp.load_mode = p.use_mmap ? (p.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_AUTO)
                               : (p.use_mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
 
     // tensor_split must have llama_max_devices() entries

@@ -64,7 +64,7 @@ export function kvModel(shape: ModelShape, engine: Engine, kvType: KvType): KvMo
         : 'legacy attn_kv_b GGUF: llama.cpp takes the non-MLA path and caches per-head K and V'
       if (engine === 'flashmoe' && kvType !== 'f16' && kvType !== 'bf16') bpe = kvType === 'q8_0' ? FLASHMOE_I8_BYTES : KV_TYPE_BYTES[kvType]
     } else if (engine === 'ktransformers') {
-      layout = 'mla-kv'
+      layout = 'mla-latent'
       k = kvLora + rope
       v = 0
       bpe = 2

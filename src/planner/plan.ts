@@ -108,21 +108,27 @@ function gpuList(c: Ctx, n: number): PlanGpu[] {
   return [...c.rpc, ...c.main.gpus.slice(0, n)]
 }
 
+/** RPC placements: remotes hold whole layers in proportion to their RAM (see evaluate). */
+function rpcAssignment(c: Ctx, n: number): Assignment {
+  const gpus = gpuList(c, n)
+  const nLayer = c.inv.shape.hp.nLayer
+  if (n === 0) {
+    // no local GPU: the first layers stay on the local CPU, the rest go to the remotes by RAM
+    const remote = c.rpc.reduce((s, g) => s + g.capacityBytes, 0)
+    const ngl = Math.round(((nLayer + 1) * remote) / (remote + c.main.ramCapacityBytes))
+    return makeAssignment(c.inv, gpus, ngl)
+  }
+  // local GPUs take a share of layers that follows the local RAM (where their experts live)
+  return makeAssignment(c.inv, gpus, nLayer + 1, new Set(), c.main.ramCapacityBytes)
+}
+
 function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
   const p = placementInput(c, ctx)
   const gpus = gpuList(c, n)
   let a: Assignment
   let devices: DeviceUse[]
-  if (c.rpc.length > 0 && n === 0) {
-    // RPC without local GPUs: the first layers stay on the local CPU, the rest go to the remotes
-    // in proportion to their RAM.
-    const remote = c.rpc.reduce((s, g) => s + g.capacityBytes, 0)
-    const nLayer = c.inv.shape.hp.nLayer
-    const ngl = Math.round(((nLayer + 1) * remote) / (remote + c.main.ramCapacityBytes))
-    a = makeAssignment(c.inv, gpus, ngl)
-    devices = deviceUse(p, a)
-  } else if (c.rpc.length > 0) {
-    a = makeAssignment(c.inv, gpus, c.inv.shape.hp.nLayer + 1, new Set(), c.main.ramCapacityBytes)
+  if (c.rpc.length > 0) {
+    a = rpcAssignment(c, n)
     devices = deviceUse(p, a)
   } else {
     const r = searchPlacement(p, gpus)
@@ -138,9 +144,8 @@ function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
 /** Does the recommended placement (all non-expert tensors + KV on n GPUs) fit at ctx? */
 function fitsAt(c: Ctx, n: number, ctx: number): string | null {
   const p = placementInput(c, ctx)
-  const gpus = gpuList(c, n)
   const nLayer = c.inv.shape.hp.nLayer
-  const a = n === 0 && c.rpc.length === 0 ? makeAssignment(c.inv, [], 0) : makeAssignment(c.inv, gpus, nLayer + 1, new Set(), c.main.ramCapacityBytes)
+  const a = c.rpc.length > 0 ? rpcAssignment(c, n) : n === 0 ? makeAssignment(c.inv, [], 0) : makeAssignment(c.inv, gpuList(c, n), nLayer + 1)
   const devices = deviceUse(p, a)
   return bindingOf(devices, applyNuma(c, devices))
 }
@@ -201,7 +206,7 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   if (opts.gpus !== undefined && (opts.gpus < 0 || opts.gpus > G)) {
     throw new MoerigError('E_GPUS', `--gpus ${opts.gpus}: ${main.name} has ${G} GPU${G === 1 ? '' : 's'}`)
   }
-  if ((opts.engine === 'flashmoe' || opts.engine === 'ktransformers') && G === 0) {
+  if ((opts.engine === 'flashmoe' || opts.engine === 'ktransformers') && (G === 0 || opts.gpus === 0)) {
     throw new MoerigError('E_ENGINE', `${opts.engine} needs at least one GPU; ${main.name} has none (use --engine llama.cpp)`)
   }
 
@@ -242,9 +247,11 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     }
   })
   const ncm = nCpuMoe(best.a, inv.moeLayers)
-  const gpuExp = best.a.expertDevice.filter((x, l) => x !== 'CPU' && inv.expertLayerBytes.has(l)).length
+  const gpuExp = best.a.expertDevice.filter((x, l) => x.startsWith('GPU') && inv.expertLayerBytes.has(l)).length
   const summary = n === 0 && c.rpc.length === 0
     ? 'CPU only'
+    : inv.moeLayers.length === 0
+      ? `${best.a.nGpuLayers}/${inv.shape.hp.nLayer + 1} layers on ${[...c.rpc.map((g) => g.id), ...main.gpus.slice(0, n).map((g) => g.id)].join('+')}`
     : `${best.a.nGpuLayers}/${inv.shape.hp.nLayer + 1} layers on ${[...c.rpc.map((g) => g.id), ...main.gpus.slice(0, n).map((g) => g.id)].join('+')}; routed experts of ${gpuExp} layer${gpuExp === 1 ? '' : 's'} on GPU, ${inv.moeLayers.length - gpuExp - best.a.expertDevice.filter((x, l) => x.startsWith('RPC') && inv.expertLayerBytes.has(l)).length} in local RAM${c.rpc.length ? `, ${best.a.expertDevice.filter((x, l) => x.startsWith('RPC') && inv.expertLayerBytes.has(l)).length} on RPC machines` : ''}`
 
   const plan: Plan = {

@@ -38,10 +38,10 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   const kv = plan.kv
   out.push(`engine   ${plan.engine} · context ${plan.context} · ubatch ${plan.ubatch} · KV ${plan.kvType} ${kv.layout} ${kib(kv.bytesPerToken)}/token (${fmtGiB(kv.totalBytes, 2)} at ${plan.context}) · flash attention ${plan.flashAttention ? 'on' : 'off'} · ${plan.threads} threads${plan.numa ? ` · NUMA ${plan.numa.mode}` : ''}`)
   out.push('')
-  out.push(`memory   ${pad('device', 28)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`)
+  out.push(`memory   ${pad('device', 36)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`)
   for (const d of plan.devices) {
-    const name = `${d.id} ${d.name}`.slice(0, 27)
-    out.push(`         ${pad(name, 28)}${lpad(fmtGiB(d.capacityBytes), 11)}${lpad(fmtGiB(d.weightsBytes), 11)}${lpad(fmtGiB(d.kvBytes, 2), 11)}${lpad(fmtGiB(d.computeBytes, 2), 11)}${lpad(fmtGiB(d.overheadBytes, 2), 11)}${lpad(fmtGiB(d.totalBytes), 11)}  ${d.fits ? 'ok' : 'OVER'}`)
+    const name = `${d.id} ${d.name}`.slice(0, 35)
+    out.push(`         ${pad(name, 36)}${lpad(fmtGiB(d.capacityBytes), 11)}${lpad(fmtGiB(d.weightsBytes), 11)}${lpad(fmtGiB(d.kvBytes, 2), 11)}${lpad(fmtGiB(d.computeBytes, 2), 11)}${lpad(fmtGiB(d.overheadBytes, 2), 11)}${lpad(fmtGiB(d.totalBytes), 11)}  ${d.fits ? 'ok' : 'OVER'}`)
   }
   if (plan.numa && plan.numa.mode !== 'single') {
     out.push(`         NUMA ${plan.numa.mode}: ${plan.numa.nodes.map((n) => `node ${n.node} ${fmtGiB(n.usedBytes)} of ${fmtGiB(n.capacityBytes)}${n.fits ? '' : ' OVER'}`).join(', ')}`)

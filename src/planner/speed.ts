@@ -50,6 +50,11 @@ export const CPU_PREFILL_EFF: Range = {low: 0.02, mid: 0.04, high: 0.08}
 export const AMX_PREFILL_EFF: Range = {low: 0.07, mid: 0.1, high: 0.14}
 export const GPU_PREFILL_EFF: Range = {low: 0.2, mid: 0.35, high: 0.5}
 export const PCIE_EFF: Range = {low: 0.6, mid: 0.8, high: 0.9}
+/**
+ * Per hop to or from an llama.cpp RPC device: a TCP round trip on a LAN plus sending the hidden
+ * state (7168 × 4 B for R1). An assumption: 0.3–2 ms.
+ */
+export const T_RPC_HOP_S: Range = {low: 2e-3, mid: 1e-3, high: 0.3e-3}
 /** KV depth assumed for decode: the full context (low), half of it (mid), empty (high). */
 export const KV_DEPTH: Range = {low: 1, mid: 0.5, high: 0}
 
@@ -84,24 +89,29 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     weightBytes[d] += bytes
     if (d === 'CPU') cpuAllBytes += t.bytes
   }
-  // hand-offs: each change of device along the layer sequence (attention → experts → next layer)
+  // hand-offs: each change of device along the layer sequence (attention → experts → next layer);
+  // changes to or from a remote (RPC) device are network hops
+  const isRpc = (d: string) => a.gpus.some((g) => g.rpc && g.id === d)
   let handoffs = 0
+  let hops = 0
   let prev = 'CPU' // token_embd
-  for (let l = 0; l < nLayer; l++) {
-    const att = a.layerDevice[l]
-    if (att !== prev) handoffs++
-    prev = att
-    if (inv.expertLayerBytes.has(l)) {
-      if (a.expertDevice[l] !== prev) handoffs++
-      prev = a.expertDevice[l]
+  const step = (d: string) => {
+    if (d !== prev) {
+      if (isRpc(d) || isRpc(prev)) hops++
+      else handoffs++
     }
+    prev = d
   }
-  if (a.layerDevice[nLayer] !== prev) handoffs++
+  for (let l = 0; l < nLayer; l++) {
+    step(a.layerDevice[l])
+    if (inv.expertLayerBytes.has(l)) step(a.expertDevice[l])
+  }
+  step(a.layerDevice[nLayer])
 
   const bw = (id: string, k: (typeof KEYS)[number]) => {
     if (id === 'CPU') return host.cpuBandwidthGBs * 1e9 * (host.cpuBandwidthMeasured ? CPU_BW_EFF_MEASURED : CPU_BW_EFF_THEORETICAL)[k]
     const g = a.gpus.find((x) => x.id === id)!
-    return g.bandwidthGBs * 1e9 * GPU_BW_EFF[k]
+    return g.bandwidthGBs * 1e9 * (g.rpc ? CPU_BW_EFF_THEORETICAL : GPU_BW_EFF)[k]
   }
   const decode = {low: 0, mid: 0, high: 0}
   const bytesPerToken: Record<string, number> = {}
@@ -115,10 +125,10 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
       const bytes = weightBytes[id] + (kvBytes[id] ?? 0)
       if (k === 'mid') bytesPerToken[id] = Math.round(bytes)
       const t = bytes / bw(id, k)
-      if (id === 'CPU') tCpu += t
+      if (id === 'CPU' || isRpc(id)) tCpu += t
       else tGpu += t
     }
-    const tSync = Math.ceil(handoffs / 2) * T_SYNC_S[k]
+    const tSync = Math.ceil(handoffs / 2) * T_SYNC_S[k] + hops * T_RPC_HOP_S[k]
     const total = tCpu + tGpu + tSync
     decode[k] = total > 0 ? 1 / total : 0
     if (k === 'mid') ms = {cpu: tCpu * 1e3, gpu: tGpu * 1e3, handoff: tSync * 1e3, total: total * 1e3}
@@ -152,8 +162,10 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   const assumptions = [
     `decode reads per token: non-routed weights + output on their device, ${hp.nExpertUsed ?? 0} of ${hp.nExpert ?? 0} routed experts per MoE layer, KV at depth ${KV_DEPTH.low}/${KV_DEPTH.mid}/${KV_DEPTH.high} × context (low/mid/high)`,
     `CPU bandwidth ${host.cpuBandwidthSource} × η ${cpuEff.low}/${cpuEff.mid}/${cpuEff.high} (calibrated on KTransformers' dual-Xeon R1 decode)`,
-    ...a.gpus.map((g) => `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${GPU_BW_EFF.low}/${GPU_BW_EFF.mid}/${GPU_BW_EFF.high} (calibrated on the Arc A770: llama.cpp SYCL 25 % … neural-speed 48 %; other GPUs assumed alike)`),
-    `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${T_SYNC_S.high * 1e6}–${T_SYNC_S.low * 1e6} µs`,
+    ...a.gpus.map((g) => g.rpc
+      ? `${g.id} ${g.name}: ${g.bandwidthSource} × η ${CPU_BW_EFF_THEORETICAL.low}/${CPU_BW_EFF_THEORETICAL.mid}/${CPU_BW_EFF_THEORETICAL.high}`
+      : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${GPU_BW_EFF.low}/${GPU_BW_EFF.mid}/${GPU_BW_EFF.high} (calibrated on the Arc A770: llama.cpp SYCL 25 % … neural-speed 48 %; other GPUs assumed alike)`),
+    `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${T_SYNC_S.high * 1e6}–${T_SYNC_S.low * 1e6} µs${hops ? `; ${hops} network hops to RPC machines × ${T_RPC_HOP_S.high * 1e3}–${T_RPC_HOP_S.low * 1e3} ms (assumed LAN)` : ''}`,
     `prefill FLOPs: 2 × ${(inv.activeParams / 1e9).toFixed(1)} B active parameters per token + attention over half the context`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     a.gpus.length === 0

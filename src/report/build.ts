@@ -6,6 +6,7 @@ import type {Progress} from '../lib/progress.js'
 import {fmtGiB, GB, GiB} from '../lib/units.js'
 import {
   CHART_SIZE,
+  fontWarning,
   HEATMAP_SIZE,
   groupedBarConfig,
   lineChartConfig,
@@ -158,17 +159,19 @@ function planSection(plans: PlanView[]): SectionDraft {
 
 /** Quant comparison: rows from `plan --quants`, or several plans that differ by quant; measured speed from bench results of that quant. */
 function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | null {
-  let rows = plans.flatMap((p) => p.rows)
-  let model = plans.find((p) => p.rows.length > 0)?.model ?? null
+  if (plans.length === 0) return null
+  // One machine's comparison: the first plan made with --quants.
+  const withRows = plans.find((p) => p.rows.length > 0)
+  let rows = withRows?.rows ?? []
+  let model = withRows?.model ?? plans[0].model
   if (rows.length === 0) {
-    model = plans[0].model
     const byQuant = plans.filter((p) => p.quant !== null && p.model === model)
     if (new Set(byQuant.map((p) => p.quant)).size < 2) return null
     rows = byQuant.map((p) => ({
       quant: p.quant as string,
       sizeBytes: p.weightsBytes,
       fits: p.fits,
-      maxContext: p.maxContextByGpuCount.length > 0 ? Math.max(...p.maxContextByGpuCount.map((c) => c.context ?? 0)) : null,
+      maxContext: Math.max(0, ...p.maxContextByGpuCount.map((c) => c.context ?? 0)) || null,
       decodeTps: p.decodeTps,
       prefillTps: p.prefillTps,
     }))
@@ -223,7 +226,7 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
 
 function benchSection(benches: BenchView[]): SectionDraft {
   const labels = distinguishingLabels(
-    benches.map((b) => ({model: b.model, quant: b.quant ?? '', backend: b.backend, threads: `${b.threads} thread${b.threads === 1 ? "" : "s"}`})),
+    benches.map((b) => ({model: b.model, quant: b.quant ?? '', backend: b.backend, placement: b.placement, threads: `${b.threads} thread${b.threads === 1 ? '' : 's'}`})),
     benches.map((b) => b.label),
   )
   const s: SectionDraft = {
@@ -231,9 +234,9 @@ function benchSection(benches: BenchView[]): SectionDraft {
     paragraphs: benches.map((b, i) => `${labels[i] === b.label ? '' : `${labels[i]}: `}${b.label}, ${b.provenance}.`),
     tables: [
       {
-        headers: ['run', 'model', 'size', 'backend', 'threads', 'test', 't/s'],
+        headers: ['run', 'model', 'size', 'backend', 'placement', 'threads', 'test', 't/s'],
         rows: benches.flatMap((b, i) =>
-          b.results.map((r) => [labels[i], b.model, b.sizeBytes === null ? '–' : fmtGiB(b.sizeBytes, 2), b.backend, String(r.threads), r.test, `${r.mean.toFixed(2)} ± ${r.sd.toFixed(2)}`]),
+          b.results.map((r) => [labels[i], b.model, b.sizeBytes === null ? '–' : fmtGiB(b.sizeBytes, 2), b.backend, b.placement, String(r.threads), r.test, `${r.mean.toFixed(2)} ± ${r.sd.toFixed(2)}`]),
         ),
       },
     ],
@@ -244,11 +247,15 @@ function benchSection(benches: BenchView[]): SectionDraft {
     const tests = [...new Set(benches.flatMap((b) => b.results.filter((r) => (kind === 'pp' ? r.nPrompt > 0 && r.nGen === 0 : r.nGen > 0)).map((r) => r.test)))]
     if (tests.length === 0) continue
     const title = kind === 'pp' ? 'Prompt processing (pp): tokens/s' : 'Generation (tg): tokens/s'
-    const series = benches.map((b, i) => ({label: labels[i], values: tests.map((t) => b.results.find((r) => r.test === t)?.mean ?? null)}))
+    const series = benches.map((b, i) => ({
+      label: labels[i],
+      values: tests.map((t) => b.results.find((r) => r.test === t)?.mean ?? null),
+      errors: tests.map((t) => b.results.find((r) => r.test === t)?.sd ?? null),
+    }))
     s.charts.push({
       id: `bench-${kind}`,
       title,
-      caption: 'Mean over repetitions (measured); the table gives ± sd.',
+      caption: 'Mean over repetitions (measured); whiskers: ± one standard deviation.',
       size: CHART_SIZE,
       render: () => renderChart(groupedBarConfig({title, xTitle: 'test', yTitle: 'tokens/s', categories: tests, series})),
     })
@@ -458,6 +465,6 @@ export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}
     generatedAt: (opts.now ?? new Date()).toISOString(),
     inputs: inputsRef,
     sections,
-    notes: opts.notes ?? [],
+    notes: [...(opts.notes ?? []), ...(total > 0 && fontWarning() ? [fontWarning() as string] : [])],
   }
 }

@@ -6,7 +6,7 @@
  * (testable as JSON) and a thin `render…` that draws it at a fixed size and returns PNG bytes.
  * The data types here know nothing of plans, bench results or traces: `build.ts` maps those.
  */
-import {createCanvas, type SKRSContext2D} from '@napi-rs/canvas'
+import {createCanvas, GlobalFonts, type SKRSContext2D} from '@napi-rs/canvas'
 import {Chart, registerables, type ChartConfiguration, type Plugin} from 'chart.js'
 
 Chart.register(...registerables)
@@ -45,6 +45,8 @@ export interface BarSeries {
   values: (number | null)[]
   /** Draw hatched-looking lighter bars: e.g. predicted beside measured. */
   light?: boolean
+  /** ± whiskers (standard deviations), one per value. */
+  errors?: (number | null)[]
 }
 
 export interface GroupedBarData {
@@ -89,6 +91,14 @@ export interface HeatmapData {
   yTitle: string
   /** What the colour means, under the colour bar. */
   scaleTitle: string
+}
+
+/**
+ * Skia draws text with the system's fonts; a machine without any (a bare container) gets charts
+ * without labels. Returns a line saying so, or null.
+ */
+export function fontWarning(): string | null {
+  return GlobalFonts.families.length === 0 ? 'no system fonts found: chart text is missing (Debian: apt-get install fonts-dejavu-core)' : null
 }
 
 /** Paints the background white: PNGs are transparent otherwise and unreadable on dark viewers. */
@@ -152,6 +162,39 @@ export function memoryChartConfig(data: MemoryChartData): ChartConfiguration {
   } as ChartConfiguration
 }
 
+/** Draws ± whiskers on bars whose dataset carries `errors` (bench t/s ± sd). */
+const errorBars: Plugin = {
+  id: 'moerigErrorBars',
+  afterDatasetsDraw(chart) {
+    const ctx = chart.ctx
+    const y = chart.scales.y
+    chart.data.datasets.forEach((ds, di) => {
+      const errors = (ds as {errors?: (number | null)[]}).errors
+      if (!errors || !chart.isDatasetVisible(di)) return
+      chart.getDatasetMeta(di).data.forEach((bar, i) => {
+        const v = ds.data[i] as number | null
+        const e = errors[i]
+        if (v === null || v === undefined || e === null || e === undefined || !(e > 0)) return
+        const top = y.getPixelForValue(v + e)
+        const bottom = y.getPixelForValue(Math.max(v - e, y.min))
+        const w = Math.min(10, ((bar as unknown as {width: number}).width ?? 20) / 4)
+        ctx.save()
+        ctx.strokeStyle = '#222'
+        ctx.lineWidth = 1.5
+        ctx.beginPath()
+        ctx.moveTo(bar.x, top)
+        ctx.lineTo(bar.x, bottom)
+        ctx.moveTo(bar.x - w, top)
+        ctx.lineTo(bar.x + w, top)
+        ctx.moveTo(bar.x - w, bottom)
+        ctx.lineTo(bar.x + w, bottom)
+        ctx.stroke()
+        ctx.restore()
+      })
+    })
+  },
+}
+
 /** Grouped bars: one group per category, one bar per series. */
 export function groupedBarConfig(data: GroupedBarData): ChartConfiguration {
   const opts = baseOptions(data.title, data.xTitle, data.yTitle)
@@ -162,11 +205,30 @@ export function groupedBarConfig(data: GroupedBarData): ChartConfiguration {
       labels: data.categories,
       datasets: data.series.map((s) => {
         const c = PALETTE[colour++ % PALETTE.length]
-        return {label: s.label, data: s.values, backgroundColor: s.light ? c + '80' : c, borderColor: c, borderWidth: s.light ? 2 : 0}
+        return {label: s.label, data: s.values, backgroundColor: s.light ? c + '80' : c, borderColor: c, borderWidth: s.light ? 2 : 0, ...(s.errors ? {errors: s.errors} : {})}
       }),
     },
-    options: {...opts, scales: {x: opts.scales.x, y: {...opts.scales.y, type: data.logY ? 'logarithmic' : 'linear', beginAtZero: !data.logY}}},
+    plugins: data.series.some((s) => s.errors) ? [errorBars] : [],
+    options: {
+      ...opts,
+      scales: {
+        x: opts.scales.x,
+        // Room for the whiskers: the axis must reach the highest mean + sd.
+        y: {...opts.scales.y, type: data.logY ? 'logarithmic' : 'linear', beginAtZero: !data.logY, suggestedMax: topWithErrors(data.series)},
+      },
+    },
   } as ChartConfiguration
+}
+
+function topWithErrors(series: BarSeries[]): number | undefined {
+  let top: number | undefined
+  for (const s of series) {
+    if (!s.errors) continue
+    s.values.forEach((v, i) => {
+      if (v !== null) top = Math.max(top ?? 0, v + (s.errors?.[i] ?? 0))
+    })
+  }
+  return top === undefined ? undefined : top * 1.04
 }
 
 /** Lines over a numeric x axis (cache size, layer index); dashed series are baselines/bounds. */

@@ -76,6 +76,16 @@ export function quantFromName(name: string): string | null {
   return m ? m[1].toUpperCase() : null
 }
 
+/** A placement as the llama.cpp flags that express it. */
+export function placementText(p: BenchResult['config']['placement']): string {
+  const parts: string[] = []
+  if (p.nGpuLayers !== 0) parts.push(`-ngl ${p.nGpuLayers}`)
+  for (const o of p.tensorOverrides) parts.push(`-ot ${o.pattern}=${o.device}`)
+  if (p.nCpuMoe > 0) parts.push(`--n-cpu-moe ${p.nCpuMoe}`)
+  if (p.tensorSplit.length > 0) parts.push(`-ts ${p.tensorSplit.join(',')}`)
+  return parts.length === 0 ? 'CPU only' : parts.join(' ')
+}
+
 export function benchView(b: BenchResult): BenchView {
   const pv = b.provenance
   const quant = quantFromName(basename(b.model.path)) ?? quantFromName(b.model.desc)
@@ -88,6 +98,7 @@ export function benchView(b: BenchResult): BenchView {
     sizeBytes: b.model.sizeBytes,
     backend: pv.backend,
     threads,
+    placement: placementText(b.config.placement),
     results: b.results.map((r) => ({test: r.test, nPrompt: r.nPrompt, nGen: r.nGen, threads: r.threads, mean: r.tps.mean, sd: r.tps.sd})),
     memory: b.plan
       ? b.plan.devices.map((d) => ({device: d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`, plannedBytes: d.planned.totalBytes, measuredBytes: d.measured?.totalBytes ?? null}))

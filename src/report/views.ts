@@ -78,6 +78,8 @@ export interface BenchView {
   sizeBytes: number | null
   backend: string
   threads: number
+  /** llama.cpp terms: "CPU only", "-ngl 99 -ot exps=CPU", "--n-cpu-moe 20" … */
+  placement: string
   results: BenchResultRow[]
   /** From `bench --plan`: memory per device planned vs measured, bytes. */
   memory: {device: string; plannedBytes: number | null; measuredBytes: number | null}[]

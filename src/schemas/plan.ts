@@ -21,7 +21,12 @@ const speedRange = {
 
 export const engineValues = ['llama.cpp', 'flashmoe', 'ktransformers'] as const
 export const kvTypeValues = ['f16', 'bf16', 'q8_0', 'q4_0'] as const
-export const kvLayoutValues = ['mla-k-only', 'mla-kv', 'per-head', 'gqa'] as const
+/**
+ * mla-k-only: llama.cpp's V-less latent cache (kv_lora + rope per layer); mla-kv: the older llama.cpp
+ * MLA cache with a separate V (kv_lora); mla-latent: ktransformers' latent cache (kv_lora + rope, bf16);
+ * per-head: decompressed K and V per head (legacy GGUFs, FlashMoE); gqa: K and V per KV head.
+ */
+export const kvLayoutValues = ['mla-k-only', 'mla-kv', 'mla-latent', 'per-head', 'gqa'] as const
 export const roleValues = ['attention', 'shared_experts', 'routed_experts', 'dense_ffn', 'embeddings', 'output', 'norms', 'router'] as const
 
 export const deviceSchema = {

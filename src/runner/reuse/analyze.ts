@@ -114,9 +114,10 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
     } else {
       for (const c of optCaps) opt.set(c, {hits: new Float64Array(nMoe), hitsScored: new Float64Array(nMoe), admits: new Float64Array(nMoe)})
       const next = new Int32Array(T * k)
+      // Allocated once and reused by every pass, so the budget holds (no garbage between passes).
+      const cols = Array.from({length: group}, () => new Uint16Array(T * k))
       for (let g0 = 0; g0 < nMoe; g0 += group) {
         const g1 = Math.min(nMoe, g0 + group)
-        const cols = Array.from({length: g1 - g0}, () => new Uint16Array(T * k))
         for await (const chunk of src.chunks()) {
           for (let t = 0; t < chunk.nTokens; t++) {
             const rec = t * nMoe * k

@@ -1,14 +1,16 @@
 /**
  * Per-layer VRAM expert-cache simulators over routing traces: LRU, LFU, static hot set, Belady OPT.
  *
- * Token semantics (the same for every policy, and for the brute-force reference in the tests):
- * a token needs all k experts of a layer at once. Its hits are counted against the cache as it
- * stood before the token; then its misses are admitted in gate order, each evicting a cached
- * expert that this token does not use (so capacity c ≥ k). Cold misses count as misses.
- * Recency order after a token: its hits (gate order), then its misses (gate order).
+ * Token semantics (as the brute-force reference in test/reuse.test.ts spells them out): a token
+ * needs all k experts of a layer at once. Its hits are counted against the cache as it stood
+ * before the token; then LRU and LFU admit its misses in gate order, each evicting a cached expert
+ * that this token does not use (so they need capacity c ≥ k). Recency order after a token: its
+ * hits (gate order), then its misses (gate order). The static set admits nothing; OPT admits a
+ * miss only when that pays (it may bypass, so it bounds all three). Cold misses count as misses.
  *
- * Layout: every simulator keeps all MoE layers in flat typed arrays indexed [layer * N + expert]
- * and runs whole chunks (`run(ids, nTokens, t0)`) so the hot loop allocates nothing.
+ * Layout: LRU/LFU/static keep all MoE layers in flat typed arrays indexed [layer * N + expert] and
+ * run whole chunks (`run(ids, nTokens, t0)`), so the hot loop allocates nothing; OPT runs on one
+ * layer's column at a time (it needs next uses).
  * ids are (nTokens, nMoe, k) as in src/runner/trace.ts.
  */
 
