@@ -277,15 +277,17 @@ static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
     auto * c = static_cast<Context *>(user);
     int il = -1;
     int kind = classify(t->name, &il);
-    if (ask) return kind != TK_NONE;
-    if (kind == TK_NONE) return true;
     TraceCollector & tc = c->trace;
+    if (ask) return kind == TK_TOPK || (kind != TK_NONE && (!tc.frozen || kind == tc.final_rank));
+    if (kind == TK_NONE) return true;
     std::vector<uint8_t> buf(ggml_nbytes(t));
     ggml_backend_tensor_get(t, buf.data(), 0, buf.size());
     if (kind == TK_TOPK) {
         if (t->type != GGML_TYPE_I32) return true;
         const int k = (int) t->ne[0], rows = (int) t->ne[1];
         tc.k = k;
+        // the next block's top-k: the first block has shown all its weight tensors
+        if (!tc.frozen && tc.final_rank != 0) tc.frozen = true;
         auto & v = tc.ids[il];
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < k; j++) v.push_back(*(const int32_t *) (buf.data() + r * t->nb[1] + j * t->nb[0]));
@@ -303,6 +305,7 @@ static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
     // (a lower rank than the last one seen starts the next ubatch: append)
     if (kind > rank && rank != 0) w.resize(w.size() - (size_t) rows * k);
     rank = kind;
+    if (!tc.frozen) tc.final_rank = std::max(tc.final_rank, kind);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < k; j++) w.push_back(*(const float *) (buf.data() + r * sr + j * sk));
     return true;

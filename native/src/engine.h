@@ -108,6 +108,10 @@ struct TraceCollector {
     std::map<int, std::vector<int32_t>> ids;     // il -> rows × k
     std::map<int, std::vector<float>>   weights; // il -> rows × k, final gate weights
     std::map<int, int>                  weight_rank; // il -> rank of the weights tensor kept
+    // Every observed tensor splits the graph (a sync per split), so after the first MoE block has
+    // shown which weights tensor is the final one, only that one is asked for.
+    int  final_rank = 0;
+    bool frozen     = false;
     void clear() { ids.clear(); weights.clear(); weight_rank.clear(); }
 };
 

@@ -3,6 +3,8 @@ import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {createProgress} from '../lib/progress.js'
 import {runDemo} from '../report/demo.js'
+import {demoResultSchema, type DemoResultJson} from '../schemas/report.js'
+import {assertValid} from '../schemas/validate.js'
 
 export default class Demo extends MoerigCommand {
   static override summary = 'End to end on this machine: probe, synth r1-mini, plan R1 here and on a 2 × A770 rig, bench, trace, reuse, report'
@@ -16,7 +18,7 @@ export default class Demo extends MoerigCommand {
     fresh: Flags.boolean({summary: 'rebuild every cached input'}),
   }
 
-  async run() {
+  async run(): Promise<DemoResultJson> {
     const {flags} = await this.parse(Demo)
     const json = this.jsonEnabled()
     const result = await runDemo({
@@ -28,6 +30,7 @@ export default class Demo extends MoerigCommand {
       hasCommand: (id) => this.config.findCommand(id) !== undefined,
       log: (line) => (json ? undefined : this.log(line)),
       progress: createProgress(this.interactive),
+      announce: !this.interactive,
     })
     const failed = result.steps.filter((s) => s.status === 'failed')
     if (!json) {
@@ -35,6 +38,6 @@ export default class Demo extends MoerigCommand {
       if (result.report) this.log(`report: ${result.report}`)
     }
     if (failed.length > 0) throw new MoerigError('E_DEMO', `demo: ${failed.length} step${failed.length > 1 ? 's' : ''} failed: ${failed.map((f) => `${f.step}: ${f.detail}`).join('; ')}${result.report ? ` (report written: ${result.report})` : ''}`)
-    return result
+    return assertValid<DemoResultJson>(demoResultSchema, result, 'demo result')
   }
 }

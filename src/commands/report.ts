@@ -3,6 +3,8 @@ import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {createProgress} from '../lib/progress.js'
 import {runReport} from '../report/report.js'
+import {reportResultSchema, type ReportResult} from '../schemas/report.js'
+import {assertValid} from '../schemas/validate.js'
 
 export default class Report extends MoerigCommand {
   static override summary = 'Render a report (HTML, Markdown, PNG charts) from profiles, plans, bench results, reuse analyses and traces'
@@ -23,10 +25,10 @@ export default class Report extends MoerigCommand {
 
   static override examples = [
     '<%= config.bin %> report plan-q4.json plan-q2.json reports/runs/*.json -o reports/r1',
-    '<%= config.bin %> report profiles/hardware/dual-8592-2xa770.json plan.json trace.bin reuse.json',
+    '<%= config.bin %> report profiles/hardware/dual-8592-2xa770.json plan.json run.moetrace reuse.json',
   ]
 
-  async run() {
+  async run(): Promise<ReportResult> {
     const {argv, flags} = await this.parse(Report)
     const inputs = argv as string[]
     if (inputs.length === 0) throw new MoerigError('E_USAGE', 'report: give at least one input file (profile, plan, bench result, reuse analysis or trace)')
@@ -34,6 +36,6 @@ export default class Report extends MoerigCommand {
     const result = await runReport(inputs, {output: flags.output, title: flags.title, experts: flags.experts, progress})
     progress.done()
     this.log(`report: ${result.dir}/index.html (${result.charts.length} chart${result.charts.length === 1 ? "" : "s"})`)
-    return result
+    return assertValid<ReportResult>(reportResultSchema, result, 'report result')
   }
 }

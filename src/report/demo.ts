@@ -39,6 +39,8 @@ export interface DemoOptions {
   hasCommand: (id: string) => boolean
   log: (line: string) => void
   progress: Progress
+  /** Also log a line when a step starts (no live progress line when output is piped). */
+  announce?: boolean
 }
 
 export interface DemoResult {
@@ -129,7 +131,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     // A cached output counts only if it is newer than what it was made from (a re-synthesised model
     // invalidates its bench result and trace).
-    const newer = (st.needs ?? []).every((x) => x !== null && statSync(x).mtimeMs <= statSync(st.output, {throwIfNoEntry: false})?.mtimeMs!)
+    const outTime = statSync(st.output, {throwIfNoEntry: false})?.mtimeMs ?? -Infinity
+    const newer = (st.needs ?? []).every((x) => x !== null && statSync(x).mtimeMs <= outTime)
     if (st.cache !== false && isCached(st.output, opts) && newer) {
       record('cached', `reusing ${relative(root, st.output)}`)
       return st.output
@@ -140,6 +143,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       return null
     }
     rmSync(st.output, {force: true})
+    if (opts.announce) opts.log(`${head} …`)
     opts.progress.phase(head)
     const r = await cli(root, a, (sec) => opts.progress.update(0, `${sec.toFixed(0)} s`))
     if (r.code !== 0) {

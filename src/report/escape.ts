@@ -9,14 +9,18 @@ export function escapeHtml(text: unknown): string {
 }
 
 /**
- * Markdown inline text (paragraphs and table cells): backslash-escape markdown punctuation,
- * entity-encode `<`, `>` and `&` (renderers pass raw HTML through) and fold newlines.
+ * Markdown inline text (paragraphs and table cells): backslash-escape what makes emphasis, code,
+ * links and table cells (with `[` escaped no link or image can form, so parentheses stay as they
+ * are), entity-encode `<`, `>` and `&` (renderers pass raw HTML through), defuse headings and list
+ * markers at the start, and fold newlines.
  */
 export function escapeMd(text: unknown): string {
   return String(text)
     .replace(/\r?\n|\r/g, ' ')
-    .replace(/[\\`*_{}[\]()#+\-.!|~]/g, (c) => `\\${c}`)
+    .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
     .replace(/[&<>]/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;'})[c] as string)
+    .replace(/^(\s*)([#+=-])/, '$1\\$2')
+    .replace(/^(\s*\d+)([.)])/, '$1\\$2')
 }
 
 /** A string safe as a file name part: lower-case letters, digits and dashes. */
