@@ -94,7 +94,7 @@ test('bench --plan: executes the placement and context, prints planned vs measur
 
   const gpu = join(dir, 'plan-gpu.json')
   writeFileSync(gpu, JSON.stringify(minimalPlan(model, tensorCount, {placement: {nGpuLayers: 5, tensorOverrides: [{pattern: 'exps', device: 'CPU'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0}})))
-  const g = cli(['bench', model, '--plan', gpu, '-r', '1', '--no-save'], {env: {MOERIG_BACKENDS: 'cpu'}})
+  const g = cli(['bench', model, '--plan', gpu, '-r', '1', '--no-save'], {env: {MOERIG_BACKENDS: 'cpu', MOERIG_BACKEND_LIBS: ''}})
   assert.equal(g.status, 1)
   assert.match(g.stderr, /^moerig: error: the plan places tensors on GPU0, but the engine sees no GPU/)
 
@@ -124,4 +124,28 @@ test('Ctrl-C during bench stops after the current repetition, keeps and saves th
   if (j.results.length) assert.ok(j.results[0].samples.length >= 1 && j.results[0].samples.length < 200)
   const saved = JSON.parse(readFileSync(join(runs, readdirSync(runs)[0]), 'utf8'))
   assert.equal(saved.partial, true)
+})
+
+// Opt-in: a real GPU backend library. With Debian's mesa-vulkan-drivers (llvmpipe) and the
+// @node-llama-cpp/linux-x64-vulkan@3.21.1 package unpacked anywhere:
+//   MOERIG_TEST_VULKAN_LIB=…/bins/linux-x64-vulkan/libggml-vulkan.so GGML_VK_VISIBLE_DEVICES=0
+// Memory only: decoding on llvmpipe takes minutes (shader pipelines).
+const vkLib = process.env.MOERIG_TEST_VULKAN_LIB
+test('a plan placing layers on GPU0 is executed on Vulkan0 with per-device memory (opt-in: MOERIG_TEST_VULKAN_LIB)', {skip: vkLib ? false : 'MOERIG_TEST_VULKAN_LIB not set'}, () => {
+  const p = join(dir, 'plan-vulkan.json')
+  const base = minimalPlan(model, tensorCount) as {devices: object[]}
+  writeFileSync(p, JSON.stringify(minimalPlan(model, tensorCount, {
+    placement: {nGpuLayers: 99, tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
+    devices: [...base.devices, {id: 'GPU0', kind: 'gpu', name: 'GPU', capacityBytes: 2e9, weightsBytes: 9e6, kvBytes: 5e5, computeBytes: 3e7, overheadBytes: 0, totalBytes: 3.95e7, fits: true}],
+  })))
+  const r = cli(['bench', model, '--plan', p, '--memory-only', '--no-save', '--json'], {env: {MOERIG_BACKEND_LIBS: vkLib, GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES ?? '0'}})
+  assert.equal(r.status, 0, r.stdout)
+  const j = JSON.parse(r.stdout)
+  assert.equal(j.provenance.backend, 'Vulkan')
+  assert.deepEqual(j.provenance.backendLibs, [vkLib])
+  const vk = j.memory.devices.find((d: {device: string}) => d.device === 'Vulkan0')
+  assert.ok(vk.weightsBytes > 0 && vk.kvBytes > 0 && vk.computeBytes > 0)
+  const gpu = j.plan.devices.find((d: {id: string}) => d.id === 'GPU0')
+  assert.equal(gpu.engineDevice, 'Vulkan0')
+  assert.equal(gpu.measured.weightsBytes, vk.weightsBytes)
 })

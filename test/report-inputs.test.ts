@@ -43,6 +43,7 @@ test('every fixture document is recognised and validates against its schema', as
   assert.equal(kinds.get(join(FIX, 'reuse.json')), 'reuse')
   assert.equal(kinds.get(join(FIX, 'bench-2t.json')), 'bench')
   assert.equal(kinds.get(join(FIX, 'bench-1t-plan.json')), 'bench')
+  assert.equal(kinds.get(join(FIX, 'run.json')), 'bench', 'a moerig run result is shown as a measurement')
   assert.equal([...kinds.values()].filter((k) => k === 'plan').length, 4)
   assert.equal((await loadInput(join(FIX, 'trace.csv'), {experts: 32})).view.kind, 'trace')
 })

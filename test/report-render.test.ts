@@ -44,6 +44,13 @@ test('each chart kind renders a PNG of the fixed size that is not blank', async 
   )
 })
 
+test('a heat map with more experts than pixels bins them', async () => {
+  const values = [Array.from({length: 4096}, (_, e) => (e === 1234 ? 1 : 0))]
+  const t = Date.now()
+  await assertChart(await renderHeatmap({title: 'wide', rows: ['0'], columns: 4096, values, xTitle: 'e', yTitle: 'l', scaleTitle: 's'}), HEATMAP_SIZE, 'wide heatmap')
+  assert.ok(Date.now() - t < 5000)
+})
+
 test('an all-zero heat map and empty series still render', async () => {
   await assertChart(await renderHeatmap({title: 'zero', rows: ['0'], columns: 4, values: [[0, 0, 0, 0]], xTitle: 'e', yTitle: 'l', scaleTitle: 's'}), HEATMAP_SIZE, 'zero heatmap')
   const png = await renderLineChart({title: 'nothing measured', xTitle: 'x', yTitle: 'y', series: []})

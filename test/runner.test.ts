@@ -39,6 +39,8 @@ test('run generates text, times prefill and decode, and writes a routing trace o
   const nExpert = Number(g.metadata['deepseek2.expert_count'])
   const k = Number(g.metadata['deepseek2.expert_used_count'])
   const lead = Number(g.metadata['deepseek2.leading_dense_block_count'] ?? 0)
+  const norm = g.metadata['deepseek2.expert_weights_norm'] === true
+  const scale = Number(g.metadata['deepseek2.expert_weights_scale'] ?? 1)
   const src = openTrace(tracePath)
   const h = src.header
   assert.deepEqual(h.moeLayers, Array.from({length: nLayer - lead}, (_, i) => lead + i), 'MoE layers only')
@@ -56,7 +58,8 @@ test('run generates text, times prefill and decode, and writes a routing trace o
         assert.equal(new Set(ids).size, k, 'k distinct experts per token and layer')
         const w = [...c.weights!.subarray(off, off + k)]
         assert.ok(w.every((x) => Number.isFinite(x) && x > 0))
-        // gate order: the argsort of the (biased) scores, so weights mostly descend; sum = scale (norm on)
+        // the final gate weights: normalised, then scaled by expert_weights_scale
+        if (norm) assert.ok(Math.abs(w.reduce((a, b) => a + b, 0) - scale) < 1e-3, `weights ${w} sum to ${scale}`)
       }
     }
     seen += c.nTokens

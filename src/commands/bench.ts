@@ -37,6 +37,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     'no-warmup': Flags.boolean({description: 'skip the warm-up run'}),
     plan: Flags.string({description: 'execute this plan (JSON from moerig plan): placement, context, threads', helpValue: 'FILE'}),
     force: Flags.boolean({description: 'run a plan even though it does not fit'}),
+    'memory-only': Flags.boolean({description: 'load with the placement and allocate the context, print memory per device, time nothing (checks a GPU placement even on a software Vulkan device)'}),
     'runs-dir': Flags.string({description: 'where results are saved', default: 'reports/runs', helpValue: 'DIR'}),
     'no-save': Flags.boolean({description: 'do not save the result'}),
     ...placementFlags,
@@ -62,6 +63,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       placement: flags.plan && !placementGiven ? {mmap: !flags['no-mmap'], mlock: flags.mlock} : placementFromFlags(flags),
       plan: flags.plan ? {path: flags.plan, force: Boolean(flags.force)} : undefined,
       runsDir: flags['no-save'] ? null : flags['runs-dir'],
+      memoryOnly: flags['memory-only'],
     }, {
       onPhase: (label, total) => progress.phase(label, total),
       onRep: (test, i, reps, tps) => {
@@ -70,7 +72,8 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       onInterrupt: () => progress.step('stopping after the current repetition (Ctrl-C again to abort)'),
     })
     progress.done()
-    this.log(benchTable(result))
+    if (result.memoryOnly) this.log(`${result.model.desc}: loaded and allocated, nothing timed (--memory-only)`)
+    else this.log(benchTable(result))
     this.log('')
     for (const l of memoryLines(result.memory)) this.log(l)
     if (result.plan) for (const l of planLines(result.plan)) this.log(l)

@@ -36,6 +36,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
     batch: Flags.integer({description: 'logical batch (llama.cpp -b)', min: 1}),
     threads: Flags.integer({description: 'CPU threads (default: physical cores)', min: 1}),
     'flash-attn': Flags.string({description: 'flash attention (default: on for llama.cpp and ktransformers, off for FlashMoE)', options: ['on', 'off']}),
+    placement: Flags.string({description: 'llama.cpp placement: auto (search), all-gpu (-ngl 99), exps-cpu (-ot exps=CPU), n-cpu-moe=N (--n-cpu-moe N)', default: 'auto', helpValue: 'MODE'}),
     quants: Flags.string({description: 'compare quants of a catalog model, one row each', helpValue: 'Q2_K,Q4_K_M,…'}),
     emit: Flags.boolean({description: 'print the ready commands: llama-server, llama-bench, FlashMoE, ktransformers YAML + launch, RPC'}),
     output: Flags.string({char: 'o', description: 'write the plan (JSON) to this file', helpValue: 'FILE'}),
@@ -56,6 +57,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       batch: flags.batch,
       threads: flags.threads,
       flashAttention: flags['flash-attn'] === undefined ? undefined : flags['flash-attn'] === 'on',
+      placement: flags.placement,
       quants: flags.quants ? flags.quants.split(',').map((q) => q.trim()).filter(Boolean) : undefined,
     })
     if (flags.output) {

@@ -35,7 +35,26 @@ export interface PlanOptions {
   otherQuants?: Array<{quant: string; inv: () => Inventory}>
   /** label of each --hardware entry */
   hardwareLabels?: string[]
+  /** a forced placement instead of the search (--placement); default auto */
+  placement?: PlacementMode
   now?: Date
+}
+
+/**
+ * --placement: "auto" searches (most layers on the GPUs, then whole layers of experts into the VRAM
+ * left); the others force one of the three placements people run, with every layer on the GPUs:
+ *   all-gpu      routed experts too (plain -ngl 99)
+ *   exps-cpu     routed experts of every layer in RAM (-ot exps=CPU)
+ *   n-cpu-moe=N  routed experts of blocks < N in RAM, the rest on the GPUs (--n-cpu-moe N)
+ */
+export type PlacementMode = {kind: 'auto'} | {kind: 'all-gpu'} | {kind: 'exps-cpu'} | {kind: 'n-cpu-moe'; n: number}
+
+export function parsePlacement(text: string): PlacementMode {
+  const t = text.trim()
+  if (t === 'auto' || t === 'all-gpu' || t === 'exps-cpu') return {kind: t}
+  const m = /^n-cpu-moe=(\d+)$/.exec(t)
+  if (m) return {kind: 'n-cpu-moe', n: Number(m[1])}
+  throw new MoerigError('E_USAGE', `--placement ${text}: use auto, all-gpu, exps-cpu or n-cpu-moe=N`)
 }
 
 /** Engine defaults: KV cache type and flash attention. */
@@ -65,6 +84,7 @@ interface Ctx {
   ubatch: number
   kv: KvModel
   rpc: PlanGpu[]
+  placement: PlacementMode
 }
 
 function numaMode(c: Ctx): 'single' | 'interleave' | 'replicate' {
@@ -122,6 +142,14 @@ function rpcAssignment(c: Ctx, n: number): Assignment {
   return makeAssignment(c.inv, gpus, nLayer + 1, new Set(), c.main.ramCapacityBytes)
 }
 
+/** Every layer on the n GPUs, routed experts where --placement says. */
+function forcedAssignment(c: Ctx, n: number): Assignment {
+  const m = c.placement
+  const moe = c.inv.moeLayers
+  const onGpu = m.kind === 'all-gpu' ? moe : m.kind === 'n-cpu-moe' ? moe.filter((l) => l >= m.n) : []
+  return makeAssignment(c.inv, gpuList(c, n), c.inv.shape.hp.nLayer + 1, new Set(onGpu))
+}
+
 function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
   const p = placementInput(c, ctx)
   const gpus = gpuList(c, n)
@@ -129,6 +157,9 @@ function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
   let devices: DeviceUse[]
   if (c.rpc.length > 0) {
     a = rpcAssignment(c, n)
+    devices = deviceUse(p, a)
+  } else if (c.placement.kind !== 'auto' && n > 0) {
+    a = forcedAssignment(c, n)
     devices = deviceUse(p, a)
   } else {
     const r = searchPlacement(p, gpus)
@@ -145,7 +176,8 @@ function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
 function fitsAt(c: Ctx, n: number, ctx: number): string | null {
   const p = placementInput(c, ctx)
   const nLayer = c.inv.shape.hp.nLayer
-  const a = c.rpc.length > 0 ? rpcAssignment(c, n) : n === 0 ? makeAssignment(c.inv, [], 0) : makeAssignment(c.inv, gpuList(c, n), nLayer + 1)
+  const a = c.rpc.length > 0 ? rpcAssignment(c, n) : n === 0 ? makeAssignment(c.inv, [], 0)
+    : c.placement.kind !== 'auto' ? forcedAssignment(c, n) : makeAssignment(c.inv, gpuList(c, n), nLayer + 1)
   const devices = deviceUse(p, a)
   return bindingOf(devices, applyNuma(c, devices))
 }
@@ -201,8 +233,14 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     throw new MoerigError('E_KV', `a quantized V cache (--kv-type ${kvType}) needs flash attention in llama.cpp`)
   }
   const kv = kvModel(inv.shape, opts.engine, kvType)
-  const c: Ctx = {inv, hosts, main, engine: opts.engine, kvType, fa, ubatch, kv, rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : []}
+  const placement = opts.placement ?? {kind: 'auto'}
+  const c: Ctx = {inv, hosts, main, engine: opts.engine, kvType, fa, ubatch, kv, rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : [], placement}
   const G = main.gpus.length
+  if (placement.kind !== 'auto') {
+    if (opts.engine !== 'llama.cpp') throw new MoerigError('E_USAGE', `--placement ${placement.kind} is a llama.cpp placement; ${opts.engine} places experts by its own rules`)
+    if (c.rpc.length > 0) throw new MoerigError('E_USAGE', '--placement applies to one machine; RPC plans place layers by RAM')
+    if (G === 0 || opts.gpus === 0) throw new MoerigError('E_USAGE', `--placement ${placement.kind} puts layers on a GPU; ${main.name} has none`)
+  }
   if (opts.gpus !== undefined && (opts.gpus < 0 || opts.gpus > G)) {
     throw new MoerigError('E_GPUS', `--gpus ${opts.gpus}: ${main.name} has ${G} GPU${G === 1 ? '' : 's'}`)
   }
@@ -211,7 +249,7 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   }
 
   // Evaluate every GPU count; pick the requested one or the fastest that fits.
-  const counts = opts.gpus !== undefined ? [opts.gpus] : Array.from({length: G + 1}, (_, i) => i).filter((n) => opts.engine === 'llama.cpp' || n > 0)
+  const counts = opts.gpus !== undefined ? [opts.gpus] : placement.kind !== 'auto' ? [G] : Array.from({length: G + 1}, (_, i) => i).filter((n) => opts.engine === 'llama.cpp' || n > 0)
   const evals = counts.map((n) => evaluate(c, n, opts.ctx))
   const fitting = evals.filter((e) => e.fits)
   const best = fitting.length > 0 ? pickBest(fitting) : evals[evals.length - 1]

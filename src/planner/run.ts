@@ -9,7 +9,7 @@ import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.j
 import {assertValid} from '../schemas/validate.js'
 import {resolveModel} from './catalog.js'
 import {inventoryFromCatalog} from './inventory.js'
-import {makePlan, quantRow, type PlanOptions} from './plan.js'
+import {makePlan, parsePlacement, quantRow, type PlanOptions} from './plan.js'
 import {ftypeByName} from './quant.js'
 
 export interface PlanRequest {
@@ -27,6 +27,8 @@ export interface PlanRequest {
   threads?: number
   flashAttention?: boolean
   quants?: string[]
+  /** --placement: auto (default), all-gpu, exps-cpu, n-cpu-moe=N */
+  placement?: string
   /** profiles already loaded (tests, bench scripts): skips --hardware loading */
   profiles?: HardwareProfile[]
 }
@@ -46,6 +48,7 @@ export async function runPlan(req: PlanRequest): Promise<Plan> {
   const base: PlanOptions = {
     ctx: req.ctx, engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,
     threads: req.threads, flashAttention: req.flashAttention, hfRepo: catalog?.hfRepo ?? null, hardwareLabels: labels,
+    placement: req.placement ? parsePlacement(req.placement) : undefined,
     otherQuants: catalog ? catalog.quants.filter((q) => q !== inv.quant).map((q) => ({quant: q, inv: () => inventoryFromCatalog(catalog, {quant: q, layout: req.layout})})) : [],
   }
   const plan = makePlan(inv, profiles, base)

@@ -121,7 +121,7 @@ function planSection(plans: PlanView[]): SectionDraft {
     for (const gpu of [false, true]) {
       const bars = memoryBars(g, gl, gpu)
       if (bars.length === 0) continue
-      const title = `${gpu ? 'VRAM per GPU' : 'RAM per CPU / NUMA node'}${suffix}`
+      const title = `${gpu ? 'VRAM per GPU' : 'Host RAM'}${suffix}`
       s.charts.push({
         id: `memory-${gpu ? 'vram' : 'ram'}${groups.length > 1 ? `-${gi + 1}` : ''}`,
         title,

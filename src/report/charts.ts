@@ -332,17 +332,23 @@ function drawHeatmap(ctx: SKRSContext2D, data: HeatmapData, size: ChartSize): vo
   ctx.textBaseline = 'middle'
   ctx.fillText(data.title, size.width / 2, 22)
 
-  // Cells. Edges computed by rounding so neighbouring cells meet without seams.
+  // Cells. Edges computed by rounding so neighbouring cells meet without seams. More experts than
+  // pixel columns (n_expert up to 65536) are binned, each bin showing its hottest expert.
   const cw = plotW / cols
   const rh = plotH / Math.max(1, rows)
+  const bins = Math.min(cols, Math.floor(plotW))
   for (let r = 0; r < rows; r++) {
     const y0 = Math.round(m.top + r * rh)
     const y1 = Math.round(m.top + (r + 1) * rh)
     const row = data.values[r] ?? []
-    for (let c = 0; c < cols; c++) {
-      const x0 = Math.round(m.left + c * cw)
-      const x1 = Math.round(m.left + (c + 1) * cw)
-      ctx.fillStyle = viridis(max > 0 ? (row[c] ?? 0) / max : 0)
+    for (let b = 0; b < bins; b++) {
+      const c0 = Math.floor((b * cols) / bins)
+      const c1 = Math.max(c0 + 1, Math.floor(((b + 1) * cols) / bins))
+      let v = 0
+      for (let c = c0; c < c1; c++) v = Math.max(v, row[c] ?? 0)
+      const x0 = Math.round(m.left + c0 * cw)
+      const x1 = Math.round(m.left + c1 * cw)
+      ctx.fillStyle = viridis(max > 0 ? v / max : 0)
       ctx.fillRect(x0, y0, Math.max(1, x1 - x0), Math.max(1, y1 - y0))
     }
   }

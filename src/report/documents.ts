@@ -7,6 +7,7 @@ import {assertValid} from '../schemas/validate.js'
 import {planSchema, type Plan} from '../schemas/plan.js'
 import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
 import {benchResultSchema, type BenchResult} from '../schemas/bench.js'
+import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {BenchView, InputView, PlanView, ReuseView} from './views.js'
 import {basename} from 'node:path'
 
@@ -108,6 +109,30 @@ export function benchView(b: BenchResult): BenchView {
   }
 }
 
+/** A `moerig run` result as a one-repetition measurement: its prefill as pp<n>, its decode as tg<n>. */
+export function runView(r: RunResult): BenchView {
+  const pv = r.provenance
+  const quant = quantFromName(basename(r.model.path)) ?? quantFromName(r.model.desc)
+  const threads = r.threads ?? pv.threads
+  const results: BenchView['results'] = []
+  if (r.prefill.tps !== null) results.push({test: `pp${r.prefill.tokens}`, nPrompt: r.prefill.tokens, nGen: 0, threads, mean: r.prefill.tps, sd: 0})
+  if (r.decode.tps !== null) results.push({test: `tg${r.decode.tokens}`, nPrompt: 0, nGen: r.decode.tokens, threads, mean: r.decode.tps, sd: 0})
+  return {
+    kind: 'bench',
+    label: `${r.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} thread${threads === 1 ? '' : 's'} · moerig run${r.partial ? ' (partial)' : ''}`,
+    model: r.model.name,
+    quant,
+    sizeBytes: r.model.sizeBytes,
+    backend: pv.backend,
+    threads,
+    placement: `${placementText(r.placement)} (run)`,
+    results,
+    memory: [],
+    predicted: null,
+    provenance: `measured once by moerig run ${pv.time} on ${pv.cpu} (${pv.hostname}), llama.cpp ${pv.llamaRelease}, moerig ${pv.moerigVersion}`,
+  }
+}
+
 export const documentKinds: DocumentKind[] = [
   {
     name: 'plan',
@@ -118,6 +143,11 @@ export const documentKinds: DocumentKind[] = [
     name: 'bench',
     detect: (d) => d.kind === 'bench' || (has(d, 'results', 'provenance') && Array.isArray(d.results)),
     view: (doc, path) => benchView(assertValid<BenchResult>(benchResultSchema, doc, `bench result ${path}`)),
+  },
+  {
+    name: 'run',
+    detect: (d) => d.kind === 'run',
+    view: (doc, path) => runView(assertValid<RunResult>(runResultSchema, doc, `run result ${path}`)),
   },
   {
     name: 'reuse',

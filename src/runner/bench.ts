@@ -38,6 +38,8 @@ export interface BenchOptions {
   plan?: {path: string; force: boolean}
   /** folder for the saved result; null = do not save */
   runsDir: string | null
+  /** load with the placement and create the context, report memory, time nothing */
+  memoryOnly?: boolean
   /** extra environment for the runner child (tests) */
   childEnv?: NodeJS.ProcessEnv
 }
@@ -164,7 +166,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   ev.onPhase?.(`loading ${basename(path)}`)
   const outcome = await runInChild({
     kind: 'bench', setup, model: modelParams(path, placement), context, tests, reps: opts.reps, warmup: opts.warmup ?? true,
-    gpusRequired: plan ? gpusNeeded(plan) : 0,
+    gpusRequired: plan ? gpusNeeded(plan) : 0, memoryOnly: opts.memoryOnly,
   }, {
     env: opts.childEnv,
     onInterrupt: ev.onInterrupt,
@@ -179,7 +181,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       } else if (e.type === 'context') {
         contextLogs.push(e.log)
         const t = tests[e.test]
-        ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
+        if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
       } else if (e.type === 'rep') {
         const t = tests[e.test]
         ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
@@ -189,13 +191,14 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   if (outcome.final.type !== 'bench-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
   const done = outcome.final
   const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads, opts.reps))
-  const partial = done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps)
+  const partial = !opts.memoryOnly && (done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps))
   const memory = memoryReport(loadLog, contextLogs)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,
     kind: 'bench',
     partial,
+    ...(opts.memoryOnly ? {memoryOnly: true} : {}),
     model: runModelSection(mf, info),
     config: {
       threads, nBatch: context.nBatch!, nUbatch: context.nUbatch!, nCtx: context.nCtx ?? null, typeK: context.typeK!, typeV: context.typeV!,

@@ -75,9 +75,9 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
     let failure: MoerigError | null = null
     let phase = 'starting the engine'
     child.on('message', (e: ChildEvent) => {
-      if (e.type === 'init') phase = `loading ${job.model.path}`
-      else if (e.type === 'loaded') phase = job.kind === 'bench' ? 'benchmarking' : 'generating'
-      if (e.type === 'bench-done' || e.type === 'run-done') final = e
+      if (e.type === 'init') phase = 'model' in job ? `loading ${job.model.path}` : 'listing devices'
+      else if (e.type === 'loaded') phase = job.kind === 'bench' ? 'benchmarking' : job.kind === 'check' ? 'creating contexts' : 'generating'
+      if (e.type === 'bench-done' || e.type === 'run-done' || e.type === 'check-done' || e.type === 'devices-done') final = e
       else if (e.type === 'error') failure = new MoerigError(e.code, e.message)
       else opts.onEvent?.(e)
     })

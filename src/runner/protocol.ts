@@ -21,6 +21,8 @@ export interface BenchJob {
   warmup: boolean
   /** GPUs the placement needs ("GPU<i>" names resolve to the engine's i-th GPU in the child) */
   gpusRequired?: number
+  /** load and create one context (memory figures), time nothing */
+  memoryOnly?: boolean
 }
 
 export interface RunJob {
@@ -32,7 +34,22 @@ export interface RunJob {
   gpusRequired?: number
 }
 
-export type Job = BenchJob | RunJob
+/** Load a model with a placement and create one context per entry, no decoding (check-plan: src/runner/checkplan.ts). */
+export interface CheckJob {
+  kind: 'check'
+  setup: EngineSetup
+  model: LlamaModelParams
+  contexts: LlamaContextParams[]
+  gpusRequired?: number
+}
+
+/** Only initialise the engine and list its devices (probe's engineDevices). */
+export interface DevicesJob {
+  kind: 'devices'
+  setup: EngineSetup
+}
+
+export type Job = BenchJob | RunJob | CheckJob | DevicesJob
 
 export interface BenchTestOutcome extends BenchTestSpec {
   samplesNs: number[]
@@ -49,6 +66,8 @@ export type ChildEvent =
   | {type: 'piece'; text: string}
   | {type: 'bench-done'; tests: BenchTestOutcome[]; stopped: boolean}
   | {type: 'run-done'; result: LlamaGenerateResult}
+  | {type: 'check-done'; contexts: Array<{nCtx: number; nUbatch: number; log: string[]}>}
+  | {type: 'devices-done'; devices: LlamaDevice[]; loaded: string[]; failed: string[]}
   | {type: 'error'; code: string; message: string}
 
 export type ParentMessage = {type: 'job'; job: Job} | {type: 'stop'}

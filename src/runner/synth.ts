@@ -67,7 +67,9 @@ const tiny: SynthHparams = {
   nExpert: 16, nExpertUsed: 4, nGroup: 4, nGroupUsed: 2,
   qLoraRank: 256, kvLoraRank: 256, ...R1_HEAD, ...R1_ROUTING,
   kvLayout: 'mla',
-  nCtxTrain: 4096, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 4, yarnOrigCtx: 1024, yarnLogMul: 0.1,
+  // trained context 16384 (metadata only: YaRN's original context is explicit) so plans and
+  // check-plan can sweep contexts 512 … 16384 (issue 7)
+  nCtxTrain: 16384, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 4, yarnOrigCtx: 1024, yarnLogMul: 0.1,
 }
 
 export const SYNTH_PRESETS: Record<string, SynthPreset> = {
@@ -109,7 +111,7 @@ export const SYNTH_PRESETS: Record<string, SynthPreset> = {
       arch: 'qwen3moe',
       nLayer: 4, nEmbd: 128, nHead: 4, nHeadKv: 2, headDim: 64, nFfExp: 256, nFf: 1024,
       nExpert: 16, nExpertUsed: 4,
-      nCtxTrain: 4096, ropeFreqBase: 1000000, rmsEps: 1e-6,
+      nCtxTrain: 16384, ropeFreqBase: 1000000, rmsEps: 1e-6, // 16384: check-plan's context sweep
     },
   },
 }

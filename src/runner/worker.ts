@@ -6,7 +6,8 @@
  * Stop (Ctrl-C): a {type: 'stop'} message or SIGINT sets the context's stop flag; the current
  * repetition or token finishes, finished repetitions are reported, and the job ends normally.
  */
-import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, BenchTestOutcome} from './protocol.js'
+import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, CheckJob, BenchTestOutcome} from './protocol.js'
+import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from './engine.js'
 import {oneLine} from '../lib/errors.js'
 import {resolveModelDevices} from './planrun.js'
@@ -34,7 +35,7 @@ function crashPoint(at: string): void {
   }
 }
 
-async function load(job: Job): Promise<LlamaModel> {
+async function load(job: BenchJob | RunJob | CheckJob): Promise<LlamaModel> {
   const init = await initEngine(job.setup)
   await send({type: 'init', devices: init.devices, loaded: init.loaded, failed: init.failed})
   crashPoint('init')
@@ -50,7 +51,13 @@ async function bench(job: BenchJob): Promise<void> {
   const model = await load(job)
   const outcomes: BenchTestOutcome[] = []
   try {
-    for (let i = 0; i < job.tests.length && !stopped; i++) {
+    if (job.memoryOnly) {
+      const nCtx = job.context.nCtx ?? Math.max(...job.tests.map((t) => t.nPrompt + t.nGen))
+      const ctx = await model.createContext({...job.context, nCtx})
+      await send({type: 'context', test: -1, ...ctx.config, log: ctx.log})
+      ctx.dispose()
+    }
+    for (let i = 0; i < job.tests.length && !stopped && !job.memoryOnly; i++) {
       const t = job.tests[i]
       const nCtx = job.context.nCtx ?? t.nPrompt + t.nGen
       const ctx = await model.createContext({...job.context, nCtx})
@@ -95,6 +102,8 @@ async function run(job: RunJob): Promise<void> {
 async function main(job: Job): Promise<void> {
   try {
     if (job.kind === 'bench') await bench(job)
+    else if (job.kind === 'check') await checkJob(job, load, send)
+    else if (job.kind === 'devices') await devicesJob(job, send)
     else await run(job)
   } catch (e) {
     const err = e as Error & {code?: string}

@@ -182,6 +182,8 @@ export const benchResultSchema = {
     kind: {const: 'bench'},
     /** stopped early (Ctrl-C): results hold the repetitions that finished */
     partial: {type: 'boolean'},
+    /** --memory-only: loaded and allocated, nothing timed (results empty) */
+    memoryOnly: {type: 'boolean'},
     model: runModelSchema,
     config: {
       type: 'object',

@@ -1,0 +1,75 @@
+/**
+ * The plan-fidelity matrix (issue 7), shared by test/checkplan-vulkan.test.ts and
+ * bench/plan-fidelity: synthetic models (deepseek2 in both KV layouts, qwen3moe) × the three
+ * placements people run × contexts 512 … 16384 × f16 and q8_0 KV, each planned by `moerig plan`
+ * against a profile of the CI machine with llvmpipe as its one Vulkan GPU, then executed with
+ * check-plan. One model load per (model, placement); every context is a fresh context on it.
+ */
+import {join} from 'node:path'
+import {inventoryFromGguf} from '../planner/inventory.js'
+import {readGguf} from '../planner/gguf.js'
+import {makePlan, parsePlacement} from '../planner/plan.js'
+import {loadHardwareProfile} from '../probe/profiles.js'
+import type {Plan, KvType} from '../schemas/plan.js'
+import type {CheckPlanResult} from '../schemas/checkplan.js'
+import {projectRoot} from './addon.js'
+import {checkPlans} from './checkplan.js'
+import {cachedSynthModel, type KvLayout} from './synth.js'
+
+/** The hardware profile the cases are planned against: the CI machine + llvmpipe as GPU0. */
+export const CI_LLVMPIPE_PROFILE = join(projectRoot, 'test', 'fixtures', 'checkplan', 'ci-llvmpipe.json')
+
+export const FIDELITY_MODELS: Array<{label: string; preset: string; kvLayout?: KvLayout}> = [
+  {label: 'tiny (deepseek2, MLA)', preset: 'tiny'},
+  {label: 'tiny-legacy (deepseek2, per-head KV)', preset: 'tiny-legacy'},
+  {label: 'qwen3moe-tiny', preset: 'qwen3moe-tiny'},
+]
+/** all-gpu = -ngl 99; exps-cpu = -ot exps=CPU; n-cpu-moe=2 = experts of blocks 0–1 in RAM */
+export const FIDELITY_PLACEMENTS = ['all-gpu', 'exps-cpu', 'n-cpu-moe=2'] as const
+export const FIDELITY_CONTEXTS = [512, 2048, 8192, 16384] as const
+export const FIDELITY_KV: KvType[] = ['f16', 'q8_0']
+
+export interface FidelityCase {
+  model: string
+  placement: string
+  context: number
+  kvType: KvType
+  result: CheckPlanResult
+}
+
+export interface FidelityOptions {
+  models?: typeof FIDELITY_MODELS
+  placements?: readonly string[]
+  contexts?: readonly number[]
+  kvTypes?: KvType[]
+  onGroup?(model: string, placement: string): void
+}
+
+/** Plan one case in memory (what `moerig plan <gguf> --hardware ci-llvmpipe.json --placement … --ctx … --kv-type …` writes). */
+export async function planCase(path: string, placement: string, ctx: number, kvType: KvType): Promise<Plan> {
+  const inv = inventoryFromGguf(await readGguf(path))
+  const profile = await loadHardwareProfile(CI_LLVMPIPE_PROFILE)
+  return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, placement: parsePlacement(placement)})
+}
+
+/** Run the matrix (or the part of it given); one runner child per (model, placement). */
+export async function runFidelity(opts: FidelityOptions = {}): Promise<FidelityCase[]> {
+  const out: FidelityCase[] = []
+  for (const m of opts.models ?? FIDELITY_MODELS) {
+    const path = await cachedSynthModel({preset: m.preset, kvLayout: m.kvLayout})
+    for (const placement of opts.placements ?? FIDELITY_PLACEMENTS) {
+      opts.onGroup?.(m.label, placement)
+      const keys: Array<{context: number; kvType: KvType}> = []
+      const entries = []
+      for (const context of opts.contexts ?? FIDELITY_CONTEXTS) {
+        for (const kvType of opts.kvTypes ?? FIDELITY_KV) {
+          keys.push({context, kvType})
+          entries.push({plan: await planCase(path, placement, context, kvType), planPath: ''})
+        }
+      }
+      const results = await checkPlans(entries)
+      results.forEach((result, i) => out.push({model: m.label, placement, ...keys[i], result}))
+    }
+  }
+  return out
+}

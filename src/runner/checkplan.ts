@@ -1,0 +1,219 @@
+/**
+ * `moerig check-plan`: execute a plan's placement in llama.cpp (model loaded with the plan's -ngl,
+ * tensor overrides, --n-cpu-moe and tensor split; a context created with its size, ubatch, cache
+ * types and flash attention; nothing decoded) and put what every device allocated beside what the
+ * plan said it would need. The model runs in the runner child process (child.ts → worker.ts →
+ * checkplan-worker.ts), so a llama.cpp abort is one error line.
+ *
+ * Several plans of one model and one placement (a context sweep) share one model load: each gets
+ * its own context in the same child (checkPlans).
+ */
+import {existsSync} from 'node:fs'
+import {basename} from 'node:path'
+import {MoerigError} from '../lib/errors.js'
+import {MiB} from '../lib/units.js'
+import {assertValid} from '../schemas/validate.js'
+import {checkPlanResultSchema, type CheckDevice, type CheckPlanResult} from '../schemas/checkplan.js'
+import type {Plan} from '../schemas/plan.js'
+import type {LlamaContextParams, LlamaDevice} from './addon.js'
+import {runInChild} from './child.js'
+import {engineSetup} from './engine.js'
+import {memoryByDevice, parseBufferLines, type BufferFigure} from './memory.js'
+import {checkModelFile} from './modelfile.js'
+import {checkPlan, engineDeviceOf, gpusNeeded, loadPlan, planParams} from './planrun.js'
+
+/** llama.cpp logs buffer sizes in MiB with two decimals: each allocated figure is known to ±0.005 MiB. */
+export const LOG_RESOLUTION_BYTES = Math.ceil(0.005 * MiB)
+
+/** What the plan fidelity bounds are (issue 7): weights and KV within 2 %, compute buffers within 10 %. */
+export const ERROR_BOUNDS_PCT = {weights: 2, kv: 2, compute: 10} as const
+
+export type Kind = keyof typeof ERROR_BOUNDS_PCT
+export const KINDS: Kind[] = ['weights', 'kv', 'compute']
+
+/**
+ * 100 × (planned − allocated) / allocated, rounded to 0.01; 0 when the two differ by no more than
+ * the log's resolution; 100 when something was planned and nothing allocated.
+ */
+export function errorPct(planned: number, allocated: number): number {
+  if (Math.abs(planned - allocated) <= LOG_RESOLUTION_BYTES) return 0
+  if (allocated === 0) return 100
+  return Math.round((10000 * (planned - allocated)) / allocated) / 100
+}
+
+export interface CheckEntry {
+  plan: Plan
+  /** where the plan came from ("" for plans made in memory) */
+  planPath: string
+}
+
+export interface CheckOptions {
+  /** the model file (default: the plan's model.path) */
+  modelPath?: string
+  /** check a plan that does not fit */
+  force?: boolean
+  /** extra environment for the runner child (tests) */
+  childEnv?: NodeJS.ProcessEnv
+  onPhase?(label: string): void
+}
+
+/** The plan's context parameters, as bench --plan executes them. */
+function contextOf(plan: Plan, modelPath: string): LlamaContextParams {
+  const c = planParams(plan, modelPath).context
+  // threads do not change any allocation; 1 keeps a context sweep light on shared machines
+  return {...c, threads: 1}
+}
+
+/** A plan's devices beside what the engine allocated (pure: the tests call it on logged figures). */
+export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices: LlamaDevice[], buffers: BufferFigure[]): CheckPlanResult {
+  const {plan} = entry
+  const measured = memoryByDevice(buffers)
+  const rows: CheckDevice[] = plan.devices
+    .filter((d) => !d.id.includes(':')) // RPC devices are not executed here
+    .map((d) => {
+      const engineDevice = engineDeviceOf(d.id, devices)
+      const m = measured.find((x) => x.device === engineDevice)
+      const planned = {weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes}
+      const allocated = {weightsBytes: m?.weightsBytes ?? 0, kvBytes: m?.kvBytes ?? 0, computeBytes: m?.computeBytes ?? 0}
+      return {
+        id: d.id, engineDevice, planned, allocated,
+        errorPct: {
+          weights: errorPct(planned.weightsBytes, allocated.weightsBytes),
+          kv: errorPct(planned.kvBytes, allocated.kvBytes),
+          compute: errorPct(planned.computeBytes, allocated.computeBytes),
+        },
+      }
+    })
+  // allocations on a device the plan does not name (a GPU it did not plan for) count as all error
+  for (const m of measured) {
+    if (rows.some((r) => r.engineDevice === m.device)) continue
+    const allocated = {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes}
+    rows.push({id: m.device, engineDevice: m.device, planned: {weightsBytes: 0, kvBytes: 0, computeBytes: 0}, allocated,
+      errorPct: {weights: errorPct(0, m.weightsBytes), kv: errorPct(0, m.kvBytes), compute: errorPct(0, m.computeBytes)}})
+  }
+  const byKind = {weights: 0, kv: 0, compute: 0}
+  for (const r of rows) for (const k of KINDS) byKind[k] = Math.max(byKind[k], Math.abs(r.errorPct[k]))
+  const result: CheckPlanResult = {
+    schemaVersion: 1,
+    kind: 'check-plan',
+    plan: entry.planPath,
+    model: {path: modelPath, fileBytes: plan.model.fileBytes, tensorCount: plan.model.tensorCount ?? 0, arch: plan.model.arch},
+    context: plan.context,
+    ubatch: plan.ubatch,
+    kvType: plan.kvType,
+    flashAttention: plan.flashAttention,
+    placement: plan.placement.summary ?? placementText(plan),
+    devices: rows,
+    buffers,
+    maxErrorPct: Math.max(...KINDS.map((k) => byKind[k])),
+    maxErrorPctByKind: byKind,
+    resolutionBytes: LOG_RESOLUTION_BYTES,
+    engineDevices: devices.map((d) => ({name: d.name, backend: d.backend, description: d.description, totalBytes: Math.max(0, Math.round(d.totalBytes))})),
+  }
+  return assertValid<CheckPlanResult>(checkPlanResultSchema, result, 'check-plan result')
+}
+
+function placementText(plan: Plan): string {
+  const p = plan.placement
+  const parts = [`-ngl ${p.nGpuLayers}`]
+  if (p.nCpuMoe) parts.push(`--n-cpu-moe ${p.nCpuMoe}`)
+  for (const o of p.tensorOverrides) parts.push(`-ot ${o.pattern}=${o.device}`)
+  if (p.tensorSplit.length) parts.push(`-ts ${p.tensorSplit.join(',')}`)
+  return parts.join(' ')
+}
+
+/** Same model load for both plans: file, -ngl, overrides, --n-cpu-moe, split. */
+function placementKey(plan: Plan, modelPath: string): string {
+  return JSON.stringify(planParams(plan, modelPath).model)
+}
+
+/**
+ * Check plans of one model file and one placement with one model load (one context per plan).
+ * Refuses a missing model file or one that differs from the planned one (size, tensor count).
+ */
+export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {}): Promise<CheckPlanResult[]> {
+  if (entries.length === 0) return []
+  const first = entries[0]
+  const modelPath = opts.modelPath ?? first.plan.model.path ?? null
+  if (!modelPath) throw new MoerigError('E_USAGE', `plan ${first.planPath || '(in memory)'} names no model file; give one with --model FILE`)
+  if (!existsSync(modelPath)) throw new MoerigError('E_PLAN_MODEL', `the model of plan ${first.planPath || '(in memory)'} is missing: ${modelPath}: no such file`)
+  opts.onPhase?.(`reading ${basename(modelPath)}`)
+  const mf = await checkModelFile(modelPath)
+  const key = placementKey(first.plan, modelPath)
+  for (const e of entries) {
+    checkPlan(e.plan, e.planPath || '(in memory)', mf.gguf, Boolean(opts.force))
+    if (placementKey(e.plan, modelPath) !== key) throw new MoerigError('E_USAGE', 'checkPlans: every plan of one call needs the same model and placement')
+  }
+  const pp = planParams(first.plan, modelPath)
+  let devices: LlamaDevice[] = []
+  let loadLog: string[] = []
+  opts.onPhase?.(`loading ${basename(modelPath)}`)
+  const outcome = await runInChild({
+    kind: 'check', setup: engineSetup(), model: pp.model, contexts: entries.map((e) => contextOf(e.plan, modelPath)),
+    gpusRequired: Math.max(...entries.map((e) => gpusNeeded(e.plan))),
+  }, {
+    env: opts.childEnv,
+    onEvent: (e) => {
+      if (e.type === 'init') devices = e.devices
+      else if (e.type === 'loaded') {
+        loadLog = e.log
+        opts.onPhase?.('creating contexts')
+      }
+    },
+  })
+  if (outcome.final.type !== 'check-done') throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
+  const ctxs = outcome.final.contexts
+  const model = parseBufferLines(loadLog)
+  return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseBufferLines(ctxs[i].log)]))
+}
+
+/** `moerig check-plan PLAN.json`. */
+export async function checkPlanFile(planPath: string, opts: CheckOptions = {}): Promise<CheckPlanResult> {
+  const plan = loadPlan(planPath)
+  const [r] = await checkPlans([{plan, planPath}], opts)
+  return r
+}
+
+/** The engine's devices, listed in the runner child (a crashing GPU driver is one error line). */
+export async function listEngineDevices(childEnv?: NodeJS.ProcessEnv): Promise<{devices: LlamaDevice[]; loaded: string[]; failed: string[]}> {
+  const outcome = await runInChild({kind: 'devices', setup: engineSetup()}, {env: childEnv})
+  if (outcome.final.type !== 'devices-done') throw new MoerigError('E_ENGINE', 'the runner ended without a device list')
+  return {devices: outcome.final.devices, loaded: outcome.final.loaded, failed: outcome.final.failed}
+}
+
+// ---------------------------------------------------------------- printing
+
+const mib = (b: number) => `${(b / MiB).toFixed(2)} MiB`
+const sign = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(1)} %`
+const LABEL: Record<Kind, string> = {weights: 'weights', kv: 'KV', compute: 'compute'}
+
+/** Planned vs allocated per device and buffer kind, with the error of each. */
+export function checkTable(r: CheckPlanResult): string[] {
+  const head = ['device', 'buffer', 'planned', 'allocated', 'error']
+  const rows: string[][] = []
+  for (const d of r.devices) {
+    const name = d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`
+    KINDS.forEach((k, i) => {
+      const key = `${k}Bytes` as 'weightsBytes' | 'kvBytes' | 'computeBytes'
+      rows.push([i === 0 ? name : '', LABEL[k], mib(d.planned[key]), mib(d.allocated[key]), sign(d.errorPct[k])])
+    })
+  }
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)))
+  const right = [false, false, true, true, true]
+  const line = (cells: string[]) => cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ')
+  let worst = {pct: 0, where: ''}
+  for (const d of r.devices) for (const k of KINDS) if (Math.abs(d.errorPct[k]) > Math.abs(worst.pct)) worst = {pct: d.errorPct[k], where: `${d.id} ${LABEL[k]}`}
+  return [
+    `plan ${r.plan || '(in memory)'}: ${basename(r.model.path)}, context ${r.context}, ubatch ${r.ubatch}, KV ${r.kvType}, flash attention ${r.flashAttention ? 'on' : 'off'}; ${r.placement}`,
+    line(head),
+    ...rows.map(line),
+    `max error ${Math.abs(worst.pct).toFixed(1)} %${worst.where ? ` (${worst.where})` : ''}; allocated = llama.cpp's buffer sizes (log, ±${(LOG_RESOLUTION_BYTES / 1024).toFixed(1)} KiB); bounds: weights and KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %`,
+  ]
+}
+
+/** Kinds whose error is over its bound, "GPU0 compute +12.3 %" each. */
+export function outOfBounds(r: CheckPlanResult): string[] {
+  const out: string[] = []
+  for (const d of r.devices) for (const k of KINDS) if (Math.abs(d.errorPct[k]) > ERROR_BOUNDS_PCT[k]) out.push(`${d.id} ${LABEL[k]} ${sign(d.errorPct[k])}`)
+  return out
+}
