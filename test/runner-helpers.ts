@@ -2,9 +2,10 @@
 import {execFileSync} from 'node:child_process'
 import {existsSync, mkdtempSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
-export const root = join(import.meta.dirname, '..')
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const bin = join(root, 'bin', 'run.js')
 
 export function tempDir(prefix = 'moerig-runner-'): string {

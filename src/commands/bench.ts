@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {BENCH_DEFAULTS, benchTable, memoryLines, planLines, runBench} from '../runner/bench.js'
+import {checkTable} from '../runner/checkplan.js'
 import {intList, placementFlags, placementFromFlags} from '../runner/cliflags.js'
 import type {BenchResult} from '../schemas/bench.js'
 
@@ -66,10 +67,15 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       memoryOnly: flags['memory-only'],
     }, {
       onPhase: (label, total) => progress.phase(label, total),
-      onRep: (test, i, reps, tps) => {
-        progress.update(i + 1, `${test}: ${i + 1}/${reps} repetitions, last ${tps.toFixed(2)} t/s`)
+      onRep: (_test, i, reps, tps) => {
+        progress.update(i + 1, `(${i + 1}/${reps} repetitions, last ${tps.toFixed(2)} t/s)`)
       },
       onInterrupt: () => progress.step('stopping after the current repetition (Ctrl-C again to abort)'),
+      onPlanCheck: (r) => {
+        progress.done()
+        for (const l of checkTable(r)) this.log(l)
+        this.log('')
+      },
     })
     progress.done()
     if (result.memoryOnly) this.log(`${result.model.desc}: loaded and allocated, nothing timed (--memory-only)`)

@@ -6,6 +6,7 @@ import {MoerigError} from '../lib/errors.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {createProgress} from '../lib/progress.js'
 import {measureBandwidth} from '../probe/bandwidth.js'
+import {probeEngineDevices} from '../probe/engine.js'
 import {probeMachine} from '../probe/probe.js'
 import {renderProfile} from '../probe/summary.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
@@ -42,6 +43,13 @@ export default class Probe extends MoerigCommand {
     const progress = createProgress(this.interactive)
     progress.phase('probing hardware')
     const {profile, topology} = await probeMachine({modelsDir: flags['models-dir'], sysroot: flags.sysroot ?? null})
+    if (!flags.sysroot) {
+      // what llama.cpp's backends see (Vulkan0, CUDA0 …), from the runner child process
+      progress.phase('engine devices')
+      const e = await probeEngineDevices()
+      if (e.devices) profile.engineDevices = e.devices
+      if (e.note) profile.notes = [...(profile.notes ?? []), e.note]
+    }
     progress.done()
     if (flags.measure) {
       progress.phase('memory bandwidth')

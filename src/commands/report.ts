@@ -9,7 +9,7 @@ import {assertValid} from '../schemas/validate.js'
 export default class Report extends MoerigCommand {
   static override summary = 'Render a report (HTML, Markdown, PNG charts) from profiles, plans, bench results, reuse analyses and traces'
 
-  static override description = `Inputs are recognised by content: hardware profiles (probe --json / profiles/hardware/*.json), plans (plan --json or -o), bench results (reports/runs/*.json), reuse analyses (reuse --json) and routing traces (run --trace; CSV traces need --experts). Several plans or bench results are compared side by side. The folder gets index.html (self-contained, opens offline), report.md and charts/*.png.`
+  static override description = `Inputs are recognised by content: hardware profiles (probe --json / profiles/hardware/*.json), plans (plan --json or -o), bench and run results (reports/runs/*.json), reuse analyses (reuse --json) and routing traces (run --trace; CSV traces need --experts). Several plans or bench results are compared side by side. The folder gets index.html (self-contained, opens offline), report.md and charts/*.png.`
 
   static override strict = false
 

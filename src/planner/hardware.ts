@@ -54,6 +54,8 @@ export interface PlanGpu {
   fp16Tflops: number
   fp16Source: string
   numaNode: number | null
+  /** largest tensor one op may touch on this GPU (profile maxTensorBytes); null = no limit */
+  maxTensorBytes: number | null
   /** an RPC device: a remote machine's RAM served by `rpc-server` (CPU backend), at host:port */
   rpc: {endpoint: string; hostId: string; cpuOps: number} | null
 }
@@ -71,7 +73,7 @@ export function rpcDevices(hosts: PlanHost[]): PlanGpu[] {
   return hosts.slice(1).map((h, i) => ({
     index: i, id: `RPC${i}:CPU`, name: `${h.name} RAM via rpc-server`, host: h.id, hostIndex: h.index, localIndex: 0,
     capacityBytes: h.ramCapacityBytes, vramKnown: true, bandwidthGBs: h.cpuBandwidthGBs, bandwidthSource: h.cpuBandwidthSource,
-    pcieGBs: DEFAULT_PCIE_GBS, fp16Tflops: 0, fp16Source: 'CPU', numaNode: null,
+    pcieGBs: DEFAULT_PCIE_GBS, fp16Tflops: 0, fp16Source: 'CPU', numaNode: null, maxTensorBytes: null,
     rpc: {endpoint: `${h.hostname ?? h.id}:${RPC_PORT}`, hostId: h.id, cpuOps: h.cpuOpsLlama},
   }))
 }
@@ -144,6 +146,7 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
         fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
         fp16Source: f ? f.source : `assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
         numaNode: g.numaNode,
+        maxTensorBytes: g.maxTensorBytes ?? null,
         rpc: null,
       }
     })

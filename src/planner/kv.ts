@@ -32,6 +32,8 @@ export interface KvModel {
   bytesPerToken: number
   /** bytes for one layer per cached token */
   bytesPerLayerToken: number
+  /** bytes per cached element (2 for f16/bf16, 34/32 for q8_0 …) */
+  bytesPerElem: number
   /** layers that keep only a sliding window, and the window in tokens */
   swaLayers: number[]
   swaWindow: number
@@ -99,6 +101,7 @@ export function kvModel(shape: ModelShape, engine: Engine, kvType: KvType): KvMo
     kElemsPerLayer: k,
     vElemsPerLayer: v,
     bytesPerLayerToken: perLayer,
+    bytesPerElem: bpe,
     bytesPerToken: perLayer * hp.nLayer,
     swaLayers,
     swaWindow,

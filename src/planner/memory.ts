@@ -1,19 +1,43 @@
 /**
  * Compute buffers and runtime overheads: the memory a device needs besides weights and KV.
  *
- * llama.cpp allocates each backend's compute buffer once, sized by ggml-alloc for the worst-case
- * graph (a full ubatch at a full KV cache), reusing memory between ops. Its size is therefore the
- * peak of live intermediate tensors, which for these models is one of:
- *   attention  with flash attention only the ubatch's Q/K/V activations; without it also the K·Q scores, F32 [n_kv, n_ubatch, n_head], plus Q/K/V
- *              activations of the ubatch (ik_llama.cpp PR #237 names the same term: "n_ctx ×
- *              n_ubatch × n_head × 4 B");
- *   FFN        gate, up and activation of the ubatch: 3 × n_ubatch × max(n_ff, k·n_ff_exp) × 4 B;
- *   output     logits F32 [n_vocab, n_ubatch] + the final hidden state, on the device with output.
- * Calibration (shared/reference/gguf_reference.md §6.2):
- *   CPU only, R1, n_ctx 8192, FA, ub 512 (ik_llama.cpp #389): 266.50 MiB; this model: 266.50 MiB.
- *   8 × MI250X, R1 legacy, n_ctx 8192, no FA, ub 512 (llm-setonix): 2322.01 MiB per GPU; this
- *   model: 2128 MiB (−8 %), hence GPU_COMPUTE_MARGIN.
- * The runner issue measures real buffers (llama_memory_breakdown) to recalibrate these constants.
+ * llama.cpp allocates each backend's compute buffer once (sched_reserve), sized by ggml-alloc for
+ * the worst-case graph (a full ubatch at a full KV cache), reusing memory between ops. Its size is
+ * the peak of live tensors, which is the largest of these phases:
+ *   inputs     (host only) the KQ mask [n_kv, ubatch] + two F32 [n_embd, ubatch] (token rows);
+ *   layers     the KQ mask (a GPU keeps its own copy) + the larger of
+ *                attention  FA: Q/K/V activations of the ubatch; no FA: also the K·Q scores F32
+ *                           [n_kv, ubatch, n_head] and, for an MLA V-less cache, the transposed
+ *                           latent V copy [n_kv, kv_lora];
+ *                FFN        gate, up and activation [ubatch, max(n_ff, k·n_ff_exp)] F32, plus the
+ *                           routed experts' outputs [n_embd, k, ubatch] F32 before their sum;
+ *   output     logits F32 [n_vocab, ubatch] + two F32 [n_embd, ubatch] (final norm), on the device
+ *              that holds output.weight (placement.ts: not always the output layer's device).
+ * The host also keeps the logits output buffer (n_vocab × 4 B, "output buffer size" in the log).
+ * The mask is F16 with flash attention, F32 without. With a GPU in the engine, llama.cpp's
+ * scheduler offloads big-batch ops whose weights are in RAM (routed experts) to the GPU
+ * (ggml_backend_sched op offload, batch ≥ OP_OFFLOAD_MIN_BATCH), so the host computes no FFN then.
+ *
+ * Measured (moerig check-plan on llvmpipe, Vulkan, release v0.4.0, ub 512; bench/plan-fidelity
+ * prints the full table; every case in test/checkplan-vulkan.test.ts is within 10 %):
+ *   qwen3moe-tiny, all on GPU, FA: Vulkan0 7.51 MiB at n_ctx 512, 23.01 at 16384 = mask F16
+ *     (n_kv × 512 × 2) + FFN 6 MiB + expert outputs 1 MiB; model 7.50 / 23.00.
+ *   qwen3moe-tiny, FA off: 8.07 / 22.51 / 82.51 / 162.51 MiB at 512 / 2048 / 8192 / 16384;
+ *     model (K·Q + mask F32 + QKV) 8.00 / 21.00 / 81.00 / 161.00.
+ *   qwen3moe-tiny, output.weight in RAM (logits 297 MiB > llvmpipe's 128 MiB tensor limit):
+ *     Vulkan_Host 297.25 MiB = 512 × (151936 + 2 × 128) × 4 B; model 297.25.
+ *   tiny (deepseek2 MLA), all on GPU, FA: Vulkan0 63.50–65.51 MiB (logits 63 MiB + final norm;
+ *     ggml-alloc's layout moves it by ±1.5 MiB); model 64.00. Host 1.51 MiB at 512, 17.01 at
+ *     16384 = mask F16 + 2 × [256, 512] F32; model 1.51 / 17.01 (+0.12 output buffer).
+ *   tiny, FA off: Vulkan0 87.51 / 171.51 MiB at 8192 / 16384 = K·Q 64 / 128 + mask F32 16 / 32 +
+ *     latent V copy 4 / 8 + QKV; model 88.50 / 172.50.
+ *   tiny-legacy (per-head KV), FA off: 89.26 / 169.26 MiB; model 82.50 / 162.50 (−7.6 / −4.0 %).
+ * Published logs (shared/reference/gguf_reference.md §6.2), other builds, kept as cross-checks:
+ *   ik_llama.cpp #389, CPU only, R1, n_ctx 8192, FA, ub 512: 266.50 MiB; model 281.0 (+5.4 %).
+ *   8 × MI250X (ollama, llm-setonix), R1 legacy, n_ctx 8192, no FA, ub 512, pipeline-parallel:
+ *     2322.01 MiB per GPU; model 2144 (−7.7 %).
+ * The former flat GPU margin (× 1.1, fitted to the MI250X line alone) is gone: on every measured
+ * case the terms above are closer without it (it made llvmpipe's FA cases +10 %).
  */
 import {MiB} from '../lib/units.js'
 import type {ModelShape} from './arch.js'
@@ -21,8 +45,19 @@ import {padCtx} from './kv.js'
 
 /** F32 activations. */
 const F32 = 4
-/** GPU compute buffers run ~8 % over the peak-tensor model (MI250X log above); we add 10 %. */
-export const GPU_COMPUTE_MARGIN = 1.1
+/** KQ mask element: F16 with flash attention (llama.cpp casts it), F32 without. */
+const MASK_BYTES = {fa: 2, noFa: 4} as const
+/**
+ * F32 [n_embd, ubatch] tensors beside the inputs (token rows) and beside the logits (final norm):
+ * 2 each, fitted: tiny's host buffer 1.51 MiB at n_ctx 512 = 0.5 mask + 2 × 0.5; qwen3moe-tiny's
+ * Vulkan_Host 297.25 MiB = logits 296.75 + 2 × 0.25.
+ */
+export const EMBD_ACTIVATIONS = 2
+/**
+ * ggml's GPU backends take over ops of at least this many rows whose weights are in RAM
+ * (op_offload_min_batch_size of ggml-cuda and ggml-vulkan, default 32; GGML_OP_OFFLOAD_MIN_BATCH).
+ */
+export const OP_OFFLOAD_MIN_BATCH = 32
 /**
  * Per-GPU headroom for the driver context, the backend's pinned host buffers and fragmentation:
  * llama.cpp's own --fit leaves 1024 MiB free per device by default (-fitt, PR #16653).
@@ -57,27 +92,58 @@ export interface ComputeInput {
   attention: boolean
   /** whether this device computes FFNs (dense, shared or routed) */
   ffn: boolean
-  /** whether this device holds the output layer (logits) */
+  /** whether this device computes the logits (holds output.weight) */
   output: boolean
+  /** the host (CPU) device: it keeps the graph inputs and the logits output buffer (default: !gpu) */
+  host?: boolean
+  /** KV layout ("mla-k-only": no FA needs a transposed copy of the latent V) and its bytes per element */
+  kvLayout?: string
+  kvBytesPerElem?: number
 }
 
-export function computeParts(c: ComputeInput): {attention: number; ffn: number; output: number} {
+export interface ComputeParts {
+  inputs: number
+  mask: number
+  attention: number
+  ffn: number
+  output: number
+  outputBuffer: number
+}
+
+export function computeParts(c: ComputeInput, gpu = false): ComputeParts {
   const hp = c.shape.hp
   const ub = c.ubatch
   const nKv = padCtx(c.ctx)
+  const host = c.host ?? !gpu
+  const maskAll = nKv * ub * (c.flashAttention ? MASK_BYTES.fa : MASK_BYTES.noFa)
+  const embd = EMBD_ACTIVATIONS * ub * hp.nEmbd * F32
   const qkv = ub * hp.nHead * c.attnHeadDims * F32
-  const attention = c.attention ? (c.flashAttention ? qkv : nKv * ub * hp.nHead * F32 + qkv) : 0
+  let attention = 0
+  if (c.attention) {
+    attention = qkv
+    if (!c.flashAttention) {
+      attention += nKv * ub * hp.nHead * F32
+      if (c.kvLayout === 'mla-k-only') attention += nKv * (hp.kvLoraRank ?? 512) * (c.kvBytesPerElem ?? 2)
+    }
+  }
   const ffWidth = Math.max(hp.nFf ?? 0, (hp.nExpertUsed ?? 0) * (hp.nFfExp ?? 0), (hp.nExpertShared ?? 0) * (hp.nFfExp ?? 0))
-  const ffn = c.ffn ? 3 * ub * ffWidth * F32 : 0
-  const output = c.output ? ub * (hp.nVocab + hp.nEmbd) * F32 : 0
-  return {attention, ffn, output}
+  const expertOut = (hp.nExpertUsed ?? 0) > 0 ? ub * (hp.nExpertUsed ?? 0) * hp.nEmbd * F32 : 0
+  const ffn = c.ffn ? 3 * ub * ffWidth * F32 + expertOut : 0
+  return {
+    inputs: host ? maskAll + embd : 0,
+    mask: c.attention ? maskAll : 0,
+    attention,
+    ffn,
+    output: c.output ? ub * hp.nVocab * F32 + embd : 0,
+    outputBuffer: host ? hp.nVocab * F32 : 0,
+  }
 }
 
-/** Peak compute buffer of one device (bytes). */
+/** Peak compute buffer of one device (bytes), host buffers of the host device included. */
 export function computeBytes(c: ComputeInput, gpu: boolean): number {
-  const p = computeParts(c)
-  const peak = Math.max(p.attention, p.ffn, p.output)
-  return Math.round(gpu ? peak * GPU_COMPUTE_MARGIN : peak)
+  const p = computeParts(c, gpu)
+  const layers = p.attention > 0 || p.ffn > 0 ? p.mask + Math.max(p.attention, p.ffn) : 0
+  return Math.round(Math.max(p.inputs, layers, p.output) + p.outputBuffer)
 }
 
 /** K + V head widths the attention kernel multiplies against, per engine layout. */

@@ -13,7 +13,22 @@ import type {Engine} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
 import type {Inventory} from './inventory.js'
 import type {KvModel} from './kv.js'
-import {attnHeadDims, computeBytes, FLASHMOE_GPU_COMPUTE_BYTES, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES} from './memory.js'
+import {attnHeadDims, computeBytes, FLASHMOE_GPU_COMPUTE_BYTES, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES, OP_OFFLOAD_MIN_BATCH} from './memory.js'
+
+/**
+ * llama.cpp asks a GPU backend whether it can run a weight's op before placing the weight there
+ * (src/llama-model-loader.cpp weight_buft_supported), with a test batch of 512 columns whatever
+ * the ubatch. Vulkan refuses an op any of whose tensors exceeds maxStorageBufferRange, so on a
+ * device with a limit the output matrix stays in RAM when its logits [n_vocab, 512] F32 are larger:
+ * seen on llvmpipe (128 MiB): qwen3moe-tiny's output.weight (n_vocab 151936 → 297 MiB of logits)
+ * loads into CPU_Mapped and its logits go to the Vulkan_Host compute buffer.
+ */
+export const WEIGHT_TEST_BATCH = 512
+
+/** Does a weight of `bytes` whose op writes `outBytes` fit the GPU's per-tensor limit? */
+export function gpuTakesTensor(g: PlanGpu | undefined, bytes: number, outBytes = 0): boolean {
+  return !g || g.maxTensorBytes === null || (bytes <= g.maxTensorBytes && outBytes <= g.maxTensorBytes)
+}
 
 export interface Assignment {
   gpus: PlanGpu[]
@@ -102,11 +117,17 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     dev.set(g.id, {id: g.id, kind: g.rpc ? 'cpu' : 'gpu', name: g.name, host: g.host, capacityBytes: g.capacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: g.rpc ? 0 : GPU_HEADROOM_BYTES, totalBytes: 0, fits: true, layers: [], expertLayers: []})
   }
   const outputDev = a.layerDevice[nLayer]
+  const gpuOf = new Map(a.gpus.map((g) => [g.id, g]))
+  const hp = inv.shape.hp
+  // the device that computes the logits: the output layer's, unless its GPU refuses the output matrix
+  const outMatrix = inv.tensors.find((t) => t.role === 'output')
+  const logitsDev = outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4) ? 'CPU' : outputDev
   for (const t of inv.tensors) {
     let d: string
-    if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : outputDev
+    if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : t.role === 'output' ? logitsDev : outputDev
     else if (t.role === 'routed_experts') d = a.expertDevice[t.layer]
     else d = a.layerDevice[t.layer]
+    if (d !== 'CPU' && !gpuTakesTensor(gpuOf.get(d), t.bytes)) d = 'CPU'
     dev.get(d)!.weightsBytes += t.bytes
   }
   for (let l = 0; l < nLayer; l++) {
@@ -116,11 +137,14 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     if (inv.expertLayerBytes.has(l)) dev.get(a.expertDevice[l])!.expertLayers.push(l)
   }
   const headDims = attnHeadDims(inv.shape, kv.layout)
+  // a local GPU takes over the big-batch FFNs of experts kept in RAM (see memory.ts)
+  const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH
   for (const d of dev.values()) {
     const isGpu = d.kind === 'gpu'
     d.computeBytes = computeBytes({
       shape: inv.shape, ctx: p.ctx, ubatch: p.ubatch, flashAttention: p.flashAttention, attnHeadDims: headDims,
-      attention: d.layers.length > 0, ffn: d.layers.length > 0 || d.expertLayers.length > 0, output: outputDev === d.id,
+      attention: d.layers.length > 0, ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
+      output: logitsDev === d.id, host: d.id === 'CPU', kvLayout: kv.layout, kvBytesPerElem: kv.bytesPerElem,
     }, isGpu)
     if (isGpu && p.engine === 'flashmoe') d.computeBytes = Math.max(d.computeBytes, FLASHMOE_GPU_COMPUTE_BYTES)
     if (!isGpu && p.engine === 'flashmoe' && a.gpus.length > 0) d.overheadBytes = FLASHMOE_HOST_BUFFER_BYTES

@@ -67,6 +67,12 @@ export function renderProfile(p: HardwareProfile): string[] {
     out.push(`${pad('')}  ${link}${max}; NUMA node ${g.numaNode ?? 'unknown'}`)
   })
 
+  if (p.engineDevices && p.engineDevices.length > 0) {
+    p.engineDevices.forEach((d, i) => {
+      const mem = d.memoryTotalBytes ? `: ${fmtGiB(d.memoryTotalBytes)}${d.memoryFreeBytes ? ` (${fmtGiB(d.memoryFreeBytes)} free)` : ''}` : ''
+      out.push(`${pad(i === 0 ? 'Engine' : '')}${d.name} [${d.backend}${d.type ? `, ${d.type}` : ''}] ${d.description ?? ''}${mem}`)
+    })
+  }
   if (p.disk) {
     const d = p.disk
     const fit = d.fits400GB === null || d.fits400GB === undefined ? '' : d.fits400GB ? ' — a 400 GB model fits' : ' — a 400 GB model does NOT fit'

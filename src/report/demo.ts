@@ -110,7 +110,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   let n = 0
 
   /** One step: skip when its command or a prerequisite is missing; reuse a cached output. */
-  const step = async (st: {name: string; command: string; output: string; args: () => string[] | null; save: 'stdout' | 'file'; needs?: (string | null)[]; cache?: boolean}): Promise<string | null> => {
+  const step = async (st: {
+    name: string
+    command: string
+    output: string
+    args: () => string[] | null
+    save: 'stdout' | 'file'
+    /** With save 'file': also keep the --json stdout here. */
+    stdoutTo?: string
+    needs?: (string | null)[]
+    cache?: boolean
+  }): Promise<string | null> => {
     n++
     const head = `[${n}/${total}] ${st.name}`
     const s0 = Date.now()
@@ -143,6 +153,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       return null
     }
     rmSync(st.output, {force: true})
+    if (st.stdoutTo) rmSync(st.stdoutTo, {force: true})
     if (opts.announce) opts.log(`${head} …`)
     opts.progress.phase(head)
     const r = await cli(root, a, (sec) => opts.progress.update(0, `${sec.toFixed(0)} s`))
@@ -154,6 +165,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     try {
       if (st.save === 'stdout') saveJson(st.output, r.stdout)
       else if (!existsSync(st.output)) throw new Error(`moerig ${st.command} did not write ${relative(root, st.output)}`)
+      if (st.stdoutTo) saveJson(st.stdoutTo, r.stdout)
     } catch (e) {
       record('failed', oneLine(e))
       return null
@@ -221,6 +233,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
   // 8. Generate with a routing trace: which experts each token used, per MoE layer.
   const tracePath = join(cache, 'routing.trace')
+  const runPath = join(cache, 'run.json')
   const trace = add(
     await step({
       name: `run ${opts.preset} with a routing trace (${DEMO_TRACE_TOKENS} tokens)`,
@@ -228,9 +241,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       output: tracePath,
       args: () => ['run', gguf, '--prompt', DEMO_PROMPT, '-n', String(DEMO_TRACE_TOKENS), '--trace', tracePath, '--json'],
       save: 'file',
+      // The run's own prefill/decode speed goes into the report beside the bench result.
+      stdoutTo: runPath,
       needs: [model],
     }),
   )
+  if (trace && existsSync(runPath)) inputs.push(runPath)
 
   // 9. Expert reuse and cache simulation from the trace.
   add(

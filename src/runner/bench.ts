@@ -15,6 +15,8 @@ import {engineSetup, type EngineSetup} from './engine.js'
 import {memoryByDevice, parseBufferLines} from './memory.js'
 import {checkModelFile, type ModelFile} from './modelfile.js'
 import {checkPlan, comparePlan, gpusNeeded, loadPlan, planParams} from './planrun.js'
+import {comparePlanMemory, parseContextBuffers} from './checkplan.js'
+import type {CheckPlanResult} from '../schemas/checkplan.js'
 import {makeProvenance, physicalCores} from './provenance.js'
 import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
 import {mean, stdev, testName, tokensPerSecond} from './stats.js'
@@ -48,6 +50,8 @@ export interface BenchEvents {
   onPhase?(label: string, total?: number): void
   onRep?(test: string, index: number, reps: number, tps: number): void
   onInterrupt?(): void
+  /** --plan: planned vs allocated memory (check-plan's table), once the plan's context exists, before measuring */
+  onPlanCheck?(r: CheckPlanResult): void
 }
 
 export function placementDefaults(p: Partial<PlacementRun> = {}): PlacementRun {
@@ -180,6 +184,9 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
         loadMs = e.loadMs
       } else if (e.type === 'context') {
         contextLogs.push(e.log)
+        if (plan && e.test === 0 && ev.onPlanCheck) {
+          ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, devices, [...parseBufferLines(loadLog), ...parseContextBuffers(e.log)], {mmap: placement.mmap}))
+        }
         const t = tests[e.test]
         if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
       } else if (e.type === 'rep') {

@@ -42,14 +42,17 @@ export interface FidelityOptions {
   placements?: readonly string[]
   contexts?: readonly number[]
   kvTypes?: KvType[]
+  flashAttention?: boolean
   onGroup?(model: string, placement: string): void
 }
 
 /** Plan one case in memory (what `moerig plan <gguf> --hardware ci-llvmpipe.json --placement … --ctx … --kv-type …` writes). */
-export async function planCase(path: string, placement: string, ctx: number, kvType: KvType): Promise<Plan> {
+export async function planCase(path: string, placement: string, ctx: number, kvType: KvType, flashAttention?: boolean): Promise<Plan> {
   const inv = inventoryFromGguf(await readGguf(path))
   const profile = await loadHardwareProfile(CI_LLVMPIPE_PROFILE)
-  return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, placement: parsePlacement(placement)})
+  // "cpu": no GPU at all (--gpus 0)
+  if (placement === 'cpu') return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, gpus: 0, flashAttention})
+  return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, placement: parsePlacement(placement), flashAttention})
 }
 
 /** Run the matrix (or the part of it given); one runner child per (model, placement). */
@@ -64,7 +67,7 @@ export async function runFidelity(opts: FidelityOptions = {}): Promise<FidelityC
       for (const context of opts.contexts ?? FIDELITY_CONTEXTS) {
         for (const kvType of opts.kvTypes ?? FIDELITY_KV) {
           keys.push({context, kvType})
-          entries.push({plan: await planCase(path, placement, context, kvType), planPath: ''})
+          entries.push({plan: await planCase(path, placement, context, kvType, opts.flashAttention), planPath: ''})
         }
       }
       const results = await checkPlans(entries)

@@ -18,12 +18,28 @@ import type {Plan} from '../schemas/plan.js'
 import type {LlamaContextParams, LlamaDevice} from './addon.js'
 import {runInChild} from './child.js'
 import {engineSetup} from './engine.js'
-import {memoryByDevice, parseBufferLines, type BufferFigure} from './memory.js'
+import {deviceOfBuffer, memoryByDevice, parseBufferLines, type BufferFigure} from './memory.js'
 import {checkModelFile} from './modelfile.js'
 import {checkPlan, engineDeviceOf, gpusNeeded, loadPlan, planParams} from './planrun.js'
 
 /** llama.cpp logs buffer sizes in MiB with two decimals: each allocated figure is known to ±0.005 MiB. */
 export const LOG_RESOLUTION_BYTES = Math.ceil(0.005 * MiB)
+
+/**
+ * The logits output buffer (host memory, "llama_context: Vulkan_Host  output buffer size = 0.58 MiB")
+ * is not one of memory.ts's kinds; check-plan counts it with the host's compute buffers, as the
+ * planner does.
+ */
+const OUTPUT_LINE_RE = /^\w+:\s+(\S+)\s+output buffer size =\s*([0-9.]+) MiB/
+
+export function parseContextBuffers(lines: string[]): BufferFigure[] {
+  const out = parseBufferLines(lines)
+  for (const line of lines) {
+    const m = OUTPUT_LINE_RE.exec(line.trim())
+    if (m) out.push({buffer: m[1], kind: 'compute', device: deviceOfBuffer(m[1]), bytes: Math.round(Number(m[2]) * MiB)})
+  }
+  return out
+}
 
 /** What the plan fidelity bounds are (issue 7): weights and KV within 2 %, compute buffers within 10 %. */
 export const ERROR_BOUNDS_PCT = {weights: 2, kv: 2, compute: 10} as const
@@ -52,6 +68,13 @@ export interface CheckOptions {
   modelPath?: string
   /** check a plan that does not fit */
   force?: boolean
+  /**
+   * Load with mmap, as a plain run does (default false). With mmap llama.cpp's CPU_Mapped figure
+   * is the file span of the CPU tensors, which also counts GPU tensors lying between them and,
+   * without a GPU, the tensors it repacks into CPU_REPACK as well: not an allocation. Without
+   * mmap every figure is memory really allocated, which is what the plan predicts.
+   */
+  mmap?: boolean
   /** extra environment for the runner child (tests) */
   childEnv?: NodeJS.ProcessEnv
   onPhase?(label: string): void
@@ -65,7 +88,7 @@ function contextOf(plan: Plan, modelPath: string): LlamaContextParams {
 }
 
 /** A plan's devices beside what the engine allocated (pure: the tests call it on logged figures). */
-export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices: LlamaDevice[], buffers: BufferFigure[]): CheckPlanResult {
+export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices: LlamaDevice[], buffers: BufferFigure[], load: {mmap: boolean} = {mmap: false}): CheckPlanResult {
   const {plan} = entry
   const measured = memoryByDevice(buffers)
   const rows: CheckDevice[] = plan.devices
@@ -108,6 +131,7 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
     maxErrorPct: Math.max(...KINDS.map((k) => byKind[k])),
     maxErrorPctByKind: byKind,
     resolutionBytes: LOG_RESOLUTION_BYTES,
+    mmap: load.mmap,
     engineDevices: devices.map((d) => ({name: d.name, backend: d.backend, description: d.description, totalBytes: Math.max(0, Math.round(d.totalBytes))})),
   }
   return assertValid<CheckPlanResult>(checkPlanResultSchema, result, 'check-plan result')
@@ -148,9 +172,14 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   let devices: LlamaDevice[] = []
   let loadLog: string[] = []
   opts.onPhase?.(`loading ${basename(modelPath)}`)
+  // a CPU-only plan runs without GPU backends: with one loaded, llama.cpp offloads big-batch ops
+  // to it even at -ngl 0 (and allocates a GPU compute buffer the plan never asked for)
+  const gpus = Math.max(...entries.map((e) => gpusNeeded(e.plan)))
+  const setup = engineSetup()
+  if (gpus === 0) setup.backends = {libs: [], skipped: setup.backends.skipped}
   const outcome = await runInChild({
-    kind: 'check', setup: engineSetup(), model: pp.model, contexts: entries.map((e) => contextOf(e.plan, modelPath)),
-    gpusRequired: Math.max(...entries.map((e) => gpusNeeded(e.plan))),
+    kind: 'check', setup, model: {...pp.model, mmap: Boolean(opts.mmap)}, contexts: entries.map((e) => contextOf(e.plan, modelPath)),
+    gpusRequired: gpus,
   }, {
     env: opts.childEnv,
     onEvent: (e) => {
@@ -164,7 +193,7 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   if (outcome.final.type !== 'check-done') throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
   const ctxs = outcome.final.contexts
   const model = parseBufferLines(loadLog)
-  return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseBufferLines(ctxs[i].log)]))
+  return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {mmap: Boolean(opts.mmap)}))
 }
 
 /** `moerig check-plan PLAN.json`. */
@@ -207,6 +236,7 @@ export function checkTable(r: CheckPlanResult): string[] {
     `plan ${r.plan || '(in memory)'}: ${basename(r.model.path)}, context ${r.context}, ubatch ${r.ubatch}, KV ${r.kvType}, flash attention ${r.flashAttention ? 'on' : 'off'}; ${r.placement}`,
     line(head),
     ...rows.map(line),
+    ...(r.mmap ? ['loaded with mmap: CPU weights read as the file span llama.cpp maps (GPU tensors between CPU ones count; check-plan loads without mmap)'] : []),
     `max error ${Math.abs(worst.pct).toFixed(1)} %${worst.where ? ` (${worst.where})` : ''}; allocated = llama.cpp's buffer sizes (log, ±${(LOG_RESOLUTION_BYTES / 1024).toFixed(1)} KiB); bounds: weights and KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %`,
   ]
 }

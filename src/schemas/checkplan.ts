@@ -44,7 +44,7 @@ export const checkDeviceSchema = {
 export const checkPlanResultSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['schemaVersion', 'kind', 'plan', 'model', 'context', 'ubatch', 'kvType', 'flashAttention', 'placement', 'devices', 'buffers', 'maxErrorPct', 'maxErrorPctByKind', 'resolutionBytes', 'engineDevices'],
+  required: ['schemaVersion', 'kind', 'plan', 'model', 'context', 'ubatch', 'kvType', 'flashAttention', 'placement', 'devices', 'buffers', 'maxErrorPct', 'maxErrorPctByKind', 'resolutionBytes', 'mmap', 'engineDevices'],
   properties: {
     schemaVersion: {const: 1},
     kind: {const: 'check-plan'},
@@ -82,6 +82,8 @@ export const checkPlanResultSchema = {
       properties: {weights: pct, kv: pct, compute: pct},
     },
     resolutionBytes: bytes,
+    /** the model was loaded with mmap: the CPU weights figure is then llama.cpp's mapped file span */
+    mmap: {type: 'boolean'},
     /** the engine's devices ("CPU", "Vulkan0" …) as llama.cpp listed them */
     engineDevices: {
       type: 'array',

@@ -155,6 +155,12 @@ export const hardwareProfileSchema = {
           vramFreeBytes: nullableInt,
           /** Device memory bandwidth from the vendor's specification (GB/s). */
           memoryBandwidthGBs: nullableNumber,
+          /**
+           * Largest tensor the GPU backend accepts in one op (Vulkan: maxStorageBufferRange, e.g.
+           * 128 MiB on llvmpipe); llama.cpp keeps a weight whose op would exceed it in RAM
+           * (weight_buft_supported). Absent or null: no limit.
+           */
+          maxTensorBytes: nullableInt,
           pcie: {
             type: 'object',
             additionalProperties: false,
