@@ -26,7 +26,7 @@ else if (cmd === 'plan' && flag('--engine') === 'ktransformers') {
   process.exit(1)
 } else if (cmd === 'plan') copyFileSync(fix + (rest.includes('--quants') ? '/plan-quants.json' : '/plan-reference.json'), flag('-o'))
 else if (cmd === 'bench') process.stdout.write(readFileSync(fix + '/bench-2t.json', 'utf8'))
-else if (cmd === 'run') copyFileSync(process.env.FAKE_TRACE, flag('--trace'))
+else if (cmd === 'run') { copyFileSync(process.env.FAKE_TRACE, flag('--trace')); process.stdout.write(readFileSync(fix + '/run.json', 'utf8')) }
 else if (cmd === 'reuse') process.stdout.write(readFileSync(fix + '/reuse.json', 'utf8'))
 `
 
@@ -73,6 +73,8 @@ test('demo: runs every step, reports a failed one, then reuses its cache on a se
     assert.equal(r1.report, join(root, 'reports', 'demo', 'index.html'))
     const html = readFileSync(r1.report!, 'utf8')
     assert.match(html, /failed: plan DeepSeek-R1 Q4_K_M on the rig with ktransformers/)
+    assert.ok(existsSync(join(root, 'cache', 'run.json')), 'the run result is kept beside its trace')
+    assert.match(html, /<td>run\.json<\/td>/)
     assert.match(o1.lines[o1.lines.length - 1], /write the report: done/)
     const first = readFileSync(log, 'utf8').trim().split('\n')
     assert.deepEqual(first, ['probe', 'synth', 'plan', 'plan', 'plan', 'plan', 'bench', 'run', 'reuse'])

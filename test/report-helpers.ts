@@ -66,6 +66,7 @@ export function sampleInputs(model = 'DeepSeek-R1'): ReportInput[] {
   })
   const bench = (threads: number, tg: number) => ({
     kind: 'bench' as const,
+    tool: 'bench' as const,
     label: `${model} r1-mini Q4_K_M, ${threads} threads`,
     model,
     quant: 'Q4_K_M',

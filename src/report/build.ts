@@ -226,7 +226,7 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
 
 function benchSection(benches: BenchView[]): SectionDraft {
   const labels = distinguishingLabels(
-    benches.map((b) => ({model: b.model, quant: b.quant ?? '', backend: b.backend, placement: b.placement, threads: `${b.threads} thread${b.threads === 1 ? '' : 's'}`})),
+    benches.map((b) => ({tool: `moerig ${b.tool}`, model: b.model, quant: b.quant ?? '', backend: b.backend, placement: b.placement, threads: `${b.threads} thread${b.threads === 1 ? '' : 's'}`})),
     benches.map((b) => b.label),
   )
   const s: SectionDraft = {

@@ -143,7 +143,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // invalidates its bench result and trace).
     const outTime = statSync(st.output, {throwIfNoEntry: false})?.mtimeMs ?? -Infinity
     const newer = (st.needs ?? []).every((x) => x !== null && statSync(x).mtimeMs <= outTime)
-    if (st.cache !== false && isCached(st.output, opts) && newer) {
+    if (st.cache !== false && isCached(st.output, opts) && (!st.stdoutTo || isCached(st.stdoutTo, opts)) && newer) {
       record('cached', `reusing ${relative(root, st.output)}`)
       return st.output
     }

@@ -93,6 +93,7 @@ export function benchView(b: BenchResult): BenchView {
   const threads = b.config.threads
   return {
     kind: 'bench',
+    tool: 'bench',
     label: `${b.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} thread${threads === 1 ? "" : "s"}${b.partial ? ' (partial)' : ''}`,
     model: b.model.name,
     quant,
@@ -125,7 +126,8 @@ export function runView(r: RunResult): BenchView {
     sizeBytes: r.model.sizeBytes,
     backend: pv.backend,
     threads,
-    placement: `${placementText(r.placement)} (run)`,
+    tool: 'run',
+    placement: placementText(r.placement),
     results,
     memory: [],
     predicted: null,

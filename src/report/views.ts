@@ -72,6 +72,8 @@ export interface BenchResultRow {
 
 export interface BenchView {
   kind: 'bench'
+  /** `moerig bench` (repetitions, mean ± sd) or `moerig run` (one generation). */
+  tool: 'bench' | 'run'
   label: string
   model: string
   quant: string | null
