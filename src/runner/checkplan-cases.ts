@@ -13,7 +13,8 @@ import {loadHardwareProfile} from '../probe/profiles.js'
 import type {Plan, KvType} from '../schemas/plan.js'
 import type {CheckPlanResult} from '../schemas/checkplan.js'
 import {projectRoot} from './addon.js'
-import {checkPlans} from './checkplan.js'
+import {checkPlans, listEngineDevices} from './checkplan.js'
+import {oneLine} from '../lib/errors.js'
 import {cachedSynthModel, type KvLayout} from './synth.js'
 
 /** The hardware profile the cases are planned against: the CI machine + llvmpipe as GPU0. */
@@ -26,6 +27,8 @@ export const FIDELITY_MODELS: Array<{label: string; preset: string; kvLayout?: K
 ]
 /** all-gpu = -ngl 99; exps-cpu = -ot exps=CPU; n-cpu-moe=2 = experts of blocks 0–1 in RAM */
 export const FIDELITY_PLACEMENTS = ['all-gpu', 'exps-cpu', 'n-cpu-moe=2'] as const
+/** plus "cpu": no GPU (--gpus 0), executed without GPU backends, so it runs on any machine */
+export const CPU_PLACEMENT = 'cpu'
 export const FIDELITY_CONTEXTS = [512, 2048, 8192, 16384] as const
 export const FIDELITY_KV: KvType[] = ['f16', 'q8_0']
 
@@ -43,6 +46,8 @@ export interface FidelityOptions {
   contexts?: readonly number[]
   kvTypes?: KvType[]
   flashAttention?: boolean
+  /** environment of the runner child (GGML_VK_VISIBLE_DEVICES) */
+  childEnv?: NodeJS.ProcessEnv
   onGroup?(model: string, placement: string): void
 }
 
@@ -53,6 +58,23 @@ export async function planCase(path: string, placement: string, ctx: number, kvT
   // "cpu": no GPU at all (--gpus 0)
   if (placement === 'cpu') return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, gpus: 0, flashAttention})
   return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, placement: parsePlacement(placement), flashAttention})
+}
+
+/**
+ * The Vulkan device the cases are calibrated for: llvmpipe (2 GiB, 128 MiB per tensor). Returns
+ * null when there is one, else why the Vulkan cases cannot run here.
+ */
+export async function vulkanUnavailable(childEnv?: NodeJS.ProcessEnv): Promise<string | null> {
+  let devices
+  try {
+    devices = (await listEngineDevices(childEnv)).devices
+  } catch (e) {
+    return `no Vulkan device (the engine did not start: ${oneLine(e)})`
+  }
+  const vk = devices.find((d) => d.backend === 'Vulkan')
+  if (!vk) return 'no Vulkan device (needs @node-llama-cpp/linux-x64-vulkan, libvulkan1, mesa-vulkan-drivers and GGML_VK_VISIBLE_DEVICES=0)'
+  if (!/llvmpipe/i.test(vk.description)) return `no Vulkan device of the calibrated kind: ${vk.name} is ${vk.description}, the cases expect llvmpipe`
+  return null
 }
 
 /** Run the matrix (or the part of it given); one runner child per (model, placement). */
@@ -70,7 +92,7 @@ export async function runFidelity(opts: FidelityOptions = {}): Promise<FidelityC
           entries.push({plan: await planCase(path, placement, context, kvType, opts.flashAttention), planPath: ''})
         }
       }
-      const results = await checkPlans(entries)
+      const results = await checkPlans(entries, {childEnv: opts.childEnv})
       results.forEach((result, i) => out.push({model: m.label, placement, ...keys[i], result}))
     }
   }
