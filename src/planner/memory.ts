@@ -4,8 +4,9 @@
  * llama.cpp allocates each backend's compute buffer once (sched_reserve), sized by ggml-alloc for
  * the worst-case graph (a full ubatch at a full KV cache), reusing memory between ops. Its size is
  * the peak of live tensors, which is the largest of these phases:
- *   inputs     (host only) the KQ mask [n_kv, ubatch] + two F32 [n_embd, ubatch] (token rows);
- *   layers     the KQ mask (a GPU keeps its own copy) + the larger of
+ *   inputs     (host only) the KQ mask [n_kv, ubatch] + two F32 [n_embd, ubatch] (token rows)
+ *              + without FA the transposed V cache's I64 row indices [n_embd_v, ubatch];
+ *   layers     the mask and V indices (a GPU keeps its own copy) + the larger of
  *                attention  FA: Q/K/V activations of the ubatch; no FA: also the K·Q scores F32
  *                           [n_kv, ubatch, n_head] and, for an MLA V-less cache, the transposed
  *                           latent V copy [n_kv, kv_lora];
@@ -23,7 +24,7 @@
  *   qwen3moe-tiny, all on GPU, FA: Vulkan0 7.51 MiB at n_ctx 512, 23.01 at 16384 = mask F16
  *     (n_kv × 512 × 2) + FFN 6 MiB + expert outputs 1 MiB; model 7.50 / 23.00.
  *   qwen3moe-tiny, FA off: 8.07 / 22.51 / 82.51 / 162.51 MiB at 512 / 2048 / 8192 / 16384;
- *     model (K·Q + mask F32 + QKV) 8.00 / 21.00 / 81.00 / 161.00.
+ *     model (K·Q + mask F32 + V indices + QKV) 8.50 / 21.50 / 81.50 / 161.50.
  *   qwen3moe-tiny, output.weight in RAM (logits 297 MiB > llvmpipe's 128 MiB tensor limit):
  *     Vulkan_Host 297.25 MiB = 512 × (151936 + 2 × 128) × 4 B; model 297.25.
  *   tiny (deepseek2 MLA), all on GPU, FA: Vulkan0 63.50–65.51 MiB (logits 63 MiB + final norm;
@@ -31,11 +32,13 @@
  *     16384 = mask F16 + 2 × [256, 512] F32; model 1.51 / 17.01 (+0.12 output buffer).
  *   tiny, FA off: Vulkan0 87.51 / 171.51 MiB at 8192 / 16384 = K·Q 64 / 128 + mask F32 16 / 32 +
  *     latent V copy 4 / 8 + QKV; model 88.50 / 172.50.
- *   tiny-legacy (per-head KV), FA off: 89.26 / 169.26 MiB; model 82.50 / 162.50 (−7.6 / −4.0 %).
+ *   tiny-legacy (per-head KV), FA off: 89.26 / 169.26 MiB; model 84.50 / 164.50 (−5.3 / −2.8 %);
+ *     its host buffer 4.01 MiB at 512 = mask F32 1 + 2 × [256, 512] F32 + the transposed V cache's
+ *     I64 row indices [512 × 512] 2 MiB; model 4.01.
  * Published logs (shared/reference/gguf_reference.md §6.2), other builds, kept as cross-checks:
  *   ik_llama.cpp #389, CPU only, R1, n_ctx 8192, FA, ub 512: 266.50 MiB; model 281.0 (+5.4 %).
  *   8 × MI250X (ollama, llm-setonix), R1 legacy, n_ctx 8192, no FA, ub 512, pipeline-parallel:
- *     2322.01 MiB per GPU; model 2144 (−7.7 %).
+ *     2322.01 MiB per GPU; model 2208 (−4.9 %).
  * The former flat GPU margin (× 1.1, fitted to the MI250X line alone) is gone: on every measured
  * case the terms above are closer without it (it made llvmpipe's FA cases +10 %).
  */
@@ -58,6 +61,8 @@ export const EMBD_ACTIVATIONS = 2
  * (op_offload_min_batch_size of ggml-cuda and ggml-vulkan, default 32; GGML_OP_OFFLOAD_MIN_BATCH).
  */
 export const OP_OFFLOAD_MIN_BATCH = 32
+/** I64 row indices of the transposed V cache's set_rows (llama-kv-cache.cpp, v_idxs when v_trans). */
+const V_IDX_BYTES = 8
 /**
  * Per-GPU headroom for the driver context, the backend's pinned host buffers and fragmentation:
  * llama.cpp's own --fit leaves 1024 MiB free per device by default (-fitt, PR #16653).
@@ -99,6 +104,8 @@ export interface ComputeInput {
   /** KV layout ("mla-k-only": no FA needs a transposed copy of the latent V) and its bytes per element */
   kvLayout?: string
   kvBytesPerElem?: number
+  /** V elements per layer per token (0 for the MLA V-less cache) */
+  vElemsPerLayer?: number
 }
 
 export interface ComputeParts {
@@ -115,7 +122,10 @@ export function computeParts(c: ComputeInput, gpu = false): ComputeParts {
   const ub = c.ubatch
   const nKv = padCtx(c.ctx)
   const host = c.host ?? !gpu
-  const maskAll = nKv * ub * (c.flashAttention ? MASK_BYTES.fa : MASK_BYTES.noFa)
+  // without FA the V cache is stored transposed: ggml_set_rows then takes one I64 row index per
+  // element of the ubatch's V (n_embd_v × ubatch × 8 B), an input held on the host and copied to GPUs
+  const vIdx = !c.flashAttention && (c.vElemsPerLayer ?? 0) > 0 ? ub * (c.vElemsPerLayer ?? 0) * V_IDX_BYTES : 0
+  const maskAll = nKv * ub * (c.flashAttention ? MASK_BYTES.fa : MASK_BYTES.noFa) + vIdx
   const embd = EMBD_ACTIVATIONS * ub * hp.nEmbd * F32
   const qkv = ub * hp.nHead * c.attnHeadDims * F32
   let attention = 0

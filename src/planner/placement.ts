@@ -144,7 +144,7 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     d.computeBytes = computeBytes({
       shape: inv.shape, ctx: p.ctx, ubatch: p.ubatch, flashAttention: p.flashAttention, attnHeadDims: headDims,
       attention: d.layers.length > 0, ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
-      output: logitsDev === d.id, host: d.id === 'CPU', kvLayout: kv.layout, kvBytesPerElem: kv.bytesPerElem,
+      output: logitsDev === d.id, host: d.id === 'CPU', kvLayout: kv.layout, kvBytesPerElem: kv.bytesPerElem, vElemsPerLayer: kv.vElemsPerLayer,
     }, isGpu)
     if (isGpu && p.engine === 'flashmoe') d.computeBytes = Math.max(d.computeBytes, FLASHMOE_GPU_COMPUTE_BYTES)
     if (!isGpu && p.engine === 'flashmoe' && a.gpus.length > 0) d.overheadBytes = FLASHMOE_HOST_BUFFER_BYTES

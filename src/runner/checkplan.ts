@@ -213,7 +213,7 @@ export async function listEngineDevices(childEnv?: NodeJS.ProcessEnv): Promise<{
 // ---------------------------------------------------------------- printing
 
 const mib = (b: number) => `${(b / MiB).toFixed(2)} MiB`
-const sign = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(1)} %`
+const sign = (x: number) => (Math.abs(x) < 0.05 ? '0.0 %' : `${x > 0 ? '+' : ''}${x.toFixed(1)} %`)
 const LABEL: Record<Kind, string> = {weights: 'weights', kv: 'KV', compute: 'compute'}
 
 /** Planned vs allocated per device and buffer kind, with the error of each. */
