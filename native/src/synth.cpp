@@ -426,6 +426,28 @@ void quant_log_cb(ggml_log_level level, const char* text, void* user) {
 
 std::mutex g_log_mutex;  // one quantize (log owner) at a time
 
+// Owns llama.cpp's (and ggml's) log for one scope: routes it to cb, puts the previous loggers
+// back on the way out, exception or not. Hold g_log_mutex around it.
+class LogCapture {
+ public:
+  LogCapture(ggml_log_callback cb, void* user) {
+    llama_log_get(&prev_cb_, &prev_ud_);
+    ggml_log_get(&prev_ggml_cb_, &prev_ggml_ud_);
+    llama_log_set(cb, user);  // also routes ggml's log here
+  }
+  ~LogCapture() {
+    llama_log_set(prev_cb_, prev_ud_);
+    ggml_log_set(prev_ggml_cb_, prev_ggml_ud_);
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+ private:
+  ggml_log_callback prev_cb_ = nullptr, prev_ggml_cb_ = nullptr;
+  void* prev_ud_ = nullptr;
+  void* prev_ggml_ud_ = nullptr;
+};
+
 void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
   llama_model_quantize_params qp = llama_model_quantize_default_params();
   qp.ftype = ftype_of(s.quant);
@@ -435,23 +457,8 @@ void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
   uint32_t rc;
   {
     std::lock_guard<std::mutex> lock(g_log_mutex);
-    ggml_log_callback prev_cb = nullptr, prev_ggml_cb = nullptr;
-    void* prev_ud = nullptr;
-    void* prev_ggml_ud = nullptr;
-    llama_log_get(&prev_cb, &prev_ud);
-    ggml_log_get(&prev_ggml_cb, &prev_ggml_ud);
-    llama_log_set(quant_log_cb, &ql);  // also routes ggml's log here
-    auto restore = [&] {
-      llama_log_set(prev_cb, prev_ud);
-      ggml_log_set(prev_ggml_cb, prev_ggml_ud);
-    };
-    try {
-      rc = llama_model_quantize(s.work_path.c_str(), s.out_path.c_str(), &qp);
-    } catch (...) {
-      restore();
-      throw;
-    }
-    restore();
+    LogCapture capture(quant_log_cb, &ql);
+    rc = llama_model_quantize(s.work_path.c_str(), s.out_path.c_str(), &qp);
   }
   if (rc == 0 && progress && ql.total > 0) progress({"quantize", ql.total, ql.total, ""});
   if (rc != 0) {
@@ -552,20 +559,7 @@ SynthCheck synth_check(const std::string& path, const std::string& prompt, const
   std::lock_guard<std::mutex> lock(g_log_mutex);
   // Own llama.cpp's (and ggml's) log while checking: keep errors for the message, drop the rest
   // (including the backend loader's "loaded CPU backend" line).
-  ggml_log_callback prev_cb = nullptr, prev_ggml_cb = nullptr;
-  void* prev_ud = nullptr;
-  void* prev_ggml_ud = nullptr;
-  llama_log_get(&prev_cb, &prev_ud);
-  ggml_log_get(&prev_ggml_cb, &prev_ggml_ud);
-  llama_log_set(check_log_cb, &cl);
-  struct Restore {
-    ggml_log_callback cb, ggml_cb;
-    void *ud, *ggml_ud;
-    ~Restore() {
-      llama_log_set(cb, ud);
-      ggml_log_set(ggml_cb, ggml_ud);
-    }
-  } restore{prev_cb, prev_ggml_cb, prev_ud, prev_ggml_ud};
+  LogCapture capture(check_log_cb, &cl);
   ensure_backends(lib_dir);
 
   auto t0 = clock_type::now();

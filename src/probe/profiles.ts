@@ -47,30 +47,10 @@ export function semanticErrors(p: HardwareProfile): string[] {
   return errs
 }
 
-/** The value at a JSON pointer ("/gpus/0/vramBytes") inside data, or undefined. */
-function valueAt(data: unknown, pointer: string): unknown {
-  let cur: unknown = data
-  for (const key of pointer.split('/').slice(1)) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = (cur as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')]
-  }
-  return cur
-}
-
-/** ajv's "must be integer,null" → "must be an integer or null, got "16GB"": say what was found. */
-function withFound(data: unknown, line: string): string {
-  const m = /^(\/\S*) must be ([a-z]+(?:,[a-z]+)*)$/.exec(line)
-  if (!m) return line
-  const types = m[2].split(',').map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`))
-  const found = valueAt(data, m[1])
-  const shown = found === undefined ? 'nothing' : JSON.stringify(found).slice(0, 40)
-  return `${m[1]} must be ${types.join(' or ')}, got ${shown}`
-}
-
 /** All problems of a parsed document, schema first; empty when valid. */
 export function profileErrors(data: unknown): string[] {
-  const errs = schemaErrors(hardwareProfileSchema, data)
-  if (errs.length > 0) return errs.map((e) => withFound(data, e))
+  const errs = schemaErrors(hardwareProfileSchema, data, {articles: true})
+  if (errs.length > 0) return errs
   return semanticErrors(data as HardwareProfile)
 }
 

@@ -14,6 +14,7 @@ import {
   renderChart,
   renderHeatmap,
   type ChartSize,
+  type GroupedBarData,
   type MemoryBar,
 } from './charts.js'
 import type {Report, ReportChart, ReportInputRef, ReportSection, ReportTable} from './write.js'
@@ -35,6 +36,11 @@ interface ChartJob {
   caption?: string
   size: ChartSize
   render: () => Promise<Buffer>
+}
+
+/** A grouped-bar chart job titled like its chart, at the usual size. */
+function barChart(id: string, data: GroupedBarData, caption?: string): ChartJob {
+  return {id, title: data.title, caption, size: CHART_SIZE, render: () => renderChart(groupedBarConfig(data))}
 }
 
 interface SectionDraft {
@@ -141,13 +147,13 @@ function planSection(plans: PlanView[]): SectionDraft {
     const vals = series.flatMap((x) => x.values).filter((v): v is number => v !== null && v > 0)
     const logY = vals.length > 0 && Math.max(...vals) / Math.min(...vals) > LOG_AXIS_RATIO
     const title = 'Largest context that fits vs number of GPUs'
-    s.charts.push({
-      id: 'max-context',
-      title,
-      caption: `Tokens of context per GPU count${logY ? ' (log axis)' : ''}; a missing bar means it does not fit.`,
-      size: CHART_SIZE,
-      render: () => renderChart(groupedBarConfig({title, xTitle: 'GPUs used', yTitle: 'max context (tokens)', categories: counts.map(gpuLabel), series, logY})),
-    })
+    s.charts.push(
+      barChart(
+        'max-context',
+        {title, xTitle: 'GPUs used', yTitle: 'max context (tokens)', categories: counts.map(gpuLabel), series, logY},
+        `Tokens of context per GPU count${logY ? ' (log axis)' : ''}; a missing bar means it does not fit.`,
+      ),
+    )
     s.tables.push({
       caption: 'Largest context per GPU count',
       headers: ['plan', ...counts.map(gpuLabel)],
@@ -196,30 +202,17 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
       },
     ],
     charts: [
-      {
-        id: 'quant-size',
-        title,
-        size: CHART_SIZE,
-        render: () => renderChart(groupedBarConfig({title, xTitle: 'quant', yTitle: 'GB (1e9 bytes)', categories, series: [{label: 'file size', values: rows.map((r) => r.sizeBytes / GB)}]})),
-      },
-      {
-        id: 'quant-speed',
+      barChart('quant-size', {title, xTitle: 'quant', yTitle: 'GB (1e9 bytes)', categories, series: [{label: 'file size', values: rows.map((r) => r.sizeBytes / GB)}]}),
+      barChart('quant-speed', {
         title: speedTitle,
-        size: CHART_SIZE,
-        render: () =>
-          renderChart(
-            groupedBarConfig({
-              title: speedTitle,
-              xTitle: 'quant',
-              yTitle: 'tokens/s',
-              categories,
-              series: [
-                {label: 'predicted decode', values: rows.map((r) => r.decodeTps), light: true},
-                ...(anyMeasured ? [{label: 'measured decode', values: rows.map((r) => measured(r.quant))}] : []),
-              ],
-            }),
-          ),
-      },
+        xTitle: 'quant',
+        yTitle: 'tokens/s',
+        categories,
+        series: [
+          {label: 'predicted decode', values: rows.map((r) => r.decodeTps), light: true},
+          ...(anyMeasured ? [{label: 'measured decode', values: rows.map((r) => measured(r.quant))}] : []),
+        ],
+      }),
     ],
   }
 }
@@ -252,13 +245,7 @@ function benchSection(benches: BenchView[]): SectionDraft {
       values: tests.map((t) => b.results.find((r) => r.test === t)?.mean ?? null),
       errors: tests.map((t) => b.results.find((r) => r.test === t)?.sd ?? null),
     }))
-    s.charts.push({
-      id: `bench-${kind}`,
-      title,
-      caption: 'Mean over repetitions (measured); whiskers: ± one standard deviation.',
-      size: CHART_SIZE,
-      render: () => renderChart(groupedBarConfig({title, xTitle: 'test', yTitle: 'tokens/s', categories: tests, series})),
-    })
+    s.charts.push(barChart(`bench-${kind}`, {title, xTitle: 'test', yTitle: 'tokens/s', categories: tests, series}, 'Mean over repetitions (measured); whiskers: ± one standard deviation.'))
   }
   // Predicted vs measured, for runs made with `bench --plan`.
   benches.forEach((b, i) => {
@@ -267,46 +254,34 @@ function benchSection(benches: BenchView[]): SectionDraft {
       const tg = b.results.find((r) => r.nGen > 0)?.mean ?? null
       const pp = b.results.find((r) => r.nPrompt > 0 && r.nGen === 0)?.mean ?? null
       const title = `Predicted vs measured speed — ${labels[i]}`
-      s.charts.push({
-        id: `predicted-vs-measured-speed-${i + 1}`,
-        title,
-        size: CHART_SIZE,
-        render: () =>
-          renderChart(
-            groupedBarConfig({
-              title,
-              xTitle: 'phase',
-              yTitle: 'tokens/s',
-              categories: ['decode (tg)', 'prefill (pp)'],
-              series: [
-                {label: 'predicted', values: [pred.decodeTps, pred.prefillTps], light: true},
-                {label: 'measured', values: [tg, pp]},
-              ],
-            }),
-          ),
-      })
+      s.charts.push(
+        barChart(`predicted-vs-measured-speed-${i + 1}`, {
+          title,
+          xTitle: 'phase',
+          yTitle: 'tokens/s',
+          categories: ['decode (tg)', 'prefill (pp)'],
+          series: [
+            {label: 'predicted', values: [pred.decodeTps, pred.prefillTps], light: true},
+            {label: 'measured', values: [tg, pp]},
+          ],
+        }),
+      )
     }
     if (b.memory.length > 0) {
       const title = `Planned vs measured memory — ${labels[i]}`
       const mem = b.memory
-      s.charts.push({
-        id: `predicted-vs-measured-memory-${i + 1}`,
-        title,
-        size: CHART_SIZE,
-        render: () =>
-          renderChart(
-            groupedBarConfig({
-              title,
-              xTitle: 'device',
-              yTitle: 'GiB',
-              categories: mem.map((m) => m.device),
-              series: [
-                {label: 'planned', values: mem.map((m) => (m.plannedBytes === null ? null : m.plannedBytes / GiB)), light: true},
-                {label: 'measured', values: mem.map((m) => (m.measuredBytes === null ? null : m.measuredBytes / GiB))},
-              ],
-            }),
-          ),
-      })
+      s.charts.push(
+        barChart(`predicted-vs-measured-memory-${i + 1}`, {
+          title,
+          xTitle: 'device',
+          yTitle: 'GiB',
+          categories: mem.map((m) => m.device),
+          series: [
+            {label: 'planned', values: mem.map((m) => (m.plannedBytes === null ? null : m.plannedBytes / GiB)), light: true},
+            {label: 'measured', values: mem.map((m) => (m.measuredBytes === null ? null : m.measuredBytes / GiB))},
+          ],
+        }),
+      )
       s.tables.push({
         caption: `Planned vs measured memory: ${labels[i]}`,
         headers: ['device', 'planned', 'measured'],

@@ -8,8 +8,8 @@ import {MoerigError} from '../lib/errors.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {assertValid} from '../schemas/validate.js'
 import {benchResultSchema, type BenchResult, type BenchRow, type MemoryReport, type PlacementRun} from '../schemas/bench.js'
-import type {LlamaContextParams, LlamaDevice, LlamaModelInfo, LlamaModelParams} from './addon.js'
-import {runInChild} from './child.js'
+import type {LlamaContextParams, LlamaModelInfo, LlamaModelParams} from './addon.js'
+import {newLoadRecord, recordLoad, runInChild} from './child.js'
 import {engineBuild} from './addon.js'
 import {engineSetup, type EngineSetup} from './engine.js'
 import {memoryByDevice, parseBufferLines} from './memory.js'
@@ -161,12 +161,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   const tests = benchTests(opts.nPrompt, opts.nGen)
   const setup: EngineSetup = engineSetup()
 
-  let devices: LlamaDevice[] = []
-  let loaded: string[] = []
-  let info: LlamaModelInfo | null = null
-  let loadLog: string[] = []
-  let loadMs = 0
-  const contextLogs: string[][] = []
+  const rec = newLoadRecord()
   ev.onPhase?.(`loading ${basename(path)}`)
   const outcome = await runInChild({
     kind: 'bench', setup, model: modelParams(path, placement), context, tests, reps: opts.reps, warmup: opts.warmup ?? true,
@@ -175,17 +170,10 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     env: opts.childEnv,
     onInterrupt: ev.onInterrupt,
     onEvent: (e) => {
-      if (e.type === 'init') {
-        devices = e.devices
-        loaded = e.loaded
-      } else if (e.type === 'loaded') {
-        info = e.info
-        loadLog = e.log
-        loadMs = e.loadMs
-      } else if (e.type === 'context') {
-        contextLogs.push(e.log)
+      recordLoad(rec, e)
+      if (e.type === 'context') {
         if (plan && e.test === 0 && ev.onPlanCheck) {
-          ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, devices, [...parseBufferLines(loadLog), ...parseContextBuffers(e.log)], {mmap: placement.mmap}))
+          ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, rec.devices, [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)], {mmap: placement.mmap}))
         }
         const t = tests[e.test]
         if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
@@ -195,6 +183,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       }
     },
   })
+  const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
   if (outcome.final.type !== 'bench-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
   const done = outcome.final
   const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads, opts.reps))

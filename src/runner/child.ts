@@ -6,6 +6,7 @@
 import {fork} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import {MoerigError} from '../lib/errors.js'
+import type {LlamaDevice, LlamaModelInfo} from './addon.js'
 import type {ChildEvent, Job, ParentMessage} from './protocol.js'
 
 /** Bytes of the child's stdout/stderr kept for the crash message. */
@@ -23,6 +24,36 @@ export interface ChildOutcome {
   /** the final event: bench-done or run-done */
   final: ChildEvent
   interrupted: boolean
+}
+
+/** What a model job's child reports while it starts: its devices, the model, and every log line. */
+export interface LoadRecord {
+  devices: LlamaDevice[]
+  /** backend libraries loaded */
+  loaded: string[]
+  info: LlamaModelInfo | null
+  loadLog: string[]
+  loadMs: number
+  /** one log per context created, in order */
+  contextLogs: string[][]
+}
+
+export function newLoadRecord(): LoadRecord {
+  return {devices: [], loaded: [], info: null, loadLog: [], loadMs: 0, contextLogs: []}
+}
+
+/** Keep what an init, loaded or context event says in `r`; other events are left to the caller. */
+export function recordLoad(r: LoadRecord, e: ChildEvent): void {
+  if (e.type === 'init') {
+    r.devices = e.devices
+    r.loaded = e.loaded
+  } else if (e.type === 'loaded') {
+    r.info = e.info
+    r.loadLog = e.log
+    r.loadMs = e.loadMs
+  } else if (e.type === 'context') {
+    r.contextLogs.push(e.log)
+  }
 }
 
 /** worker.ts under tsx (tests, development), dist/runner/worker.js when built. */

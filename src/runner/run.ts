@@ -9,9 +9,9 @@ import {writeJsonFile} from '../lib/jsonfile.js'
 import {assertValid} from '../schemas/validate.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {PlacementRun} from '../schemas/bench.js'
-import type {LlamaDevice, LlamaGenerateResult, LlamaModelInfo} from './addon.js'
+import type {LlamaGenerateResult, LlamaModelInfo} from './addon.js'
 import {engineBuild} from './addon.js'
-import {runInChild} from './child.js'
+import {newLoadRecord, recordLoad, runInChild} from './child.js'
 import {engineSetup} from './engine.js'
 import {checkModelFile} from './modelfile.js'
 import {makeProvenance, moerigVersion, physicalCores} from './provenance.js'
@@ -50,12 +50,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   const threads = opts.threads ?? physicalCores()
   const nCtx = opts.nCtx ?? DEFAULT_CTX
   const setup = engineSetup()
-  let devices: LlamaDevice[] = []
-  let loaded: string[] = []
-  let info: LlamaModelInfo | null = null
-  let loadLog: string[] = []
-  let loadMs = 0
-  const contextLogs: string[][] = []
+  const rec = newLoadRecord()
   let text = ''
   ev.onPhase?.(`loading ${basename(opts.path)}`)
   const temperature = opts.temperature ?? 0
@@ -69,15 +64,8 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     env: opts.childEnv,
     onInterrupt: ev.onInterrupt,
     onEvent: (e) => {
-      if (e.type === 'init') {
-        devices = e.devices
-        loaded = e.loaded
-      } else if (e.type === 'loaded') {
-        info = e.info
-        loadLog = e.log
-        loadMs = e.loadMs
-      } else if (e.type === 'context') {
-        contextLogs.push(e.log)
+      recordLoad(rec, e)
+      if (e.type === 'context') {
         ev.onPhase?.('generating')
       } else if (e.type === 'piece') {
         text += e.text
@@ -85,6 +73,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
       }
     },
   })
+  const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
   if (outcome.final.type !== 'run-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a result')
   const g: LlamaGenerateResult = outcome.final.result
   const modelInfo: LlamaModelInfo = info

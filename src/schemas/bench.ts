@@ -1,4 +1,5 @@
 import type {FromSchema} from 'json-schema-to-ts'
+import {bufferLineSchema} from './common.js'
 
 /**
  * A `moerig bench` result: what `--json` prints and what is saved under reports/runs/.
@@ -32,15 +33,7 @@ export const memoryReportSchema = {
   properties: {
     source: {const: 'llama.cpp log'},
     devices: {type: 'array', items: deviceMemorySchema},
-    buffers: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['buffer', 'kind', 'device', 'bytes'],
-        properties: {buffer: {type: 'string'}, kind: {enum: ['weights', 'kv', 'compute']}, device: {type: 'string'}, bytes},
-      },
-    },
+    buffers: {type: 'array', items: bufferLineSchema},
   },
 } as const
 

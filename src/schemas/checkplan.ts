@@ -1,4 +1,5 @@
 import type {FromSchema} from 'json-schema-to-ts'
+import {bufferLineSchema} from './common.js'
 
 /**
  * A `moerig check-plan` result: a plan's memory per device beside what llama.cpp allocated when
@@ -20,6 +21,14 @@ const figures = {
   properties: {weightsBytes: bytes, kvBytes: bytes, computeBytes: bytes},
 } as const
 
+/** a percentage per kind of memory */
+const pctByKind = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['weights', 'kv', 'compute'],
+  properties: {weights: pct, kv: pct, compute: pct},
+} as const
+
 export const checkDeviceSchema = {
   type: 'object',
   additionalProperties: false,
@@ -32,12 +41,7 @@ export const checkDeviceSchema = {
     planned: figures,
     /** CPU includes the host buffers (CPU_Mapped, CPU_REPACK, Vulkan_Host, CUDA_Host) */
     allocated: figures,
-    errorPct: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['weights', 'kv', 'compute'],
-      properties: {weights: pct, kv: pct, compute: pct},
-    },
+    errorPct: pctByKind,
   },
 } as const
 
@@ -64,23 +68,10 @@ export const checkPlanResultSchema = {
     placement: {type: 'string'},
     devices: {type: 'array', items: checkDeviceSchema},
     /** every buffer-size line of the load and the context, as llama.cpp logged it */
-    buffers: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['buffer', 'kind', 'device', 'bytes'],
-        properties: {buffer: {type: 'string'}, kind: {enum: ['weights', 'kv', 'compute']}, device: {type: 'string'}, bytes},
-      },
-    },
+    buffers: {type: 'array', items: bufferLineSchema},
     /** largest |errorPct| over every device and kind */
     maxErrorPct: pct,
-    maxErrorPctByKind: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['weights', 'kv', 'compute'],
-      properties: {weights: pct, kv: pct, compute: pct},
-    },
+    maxErrorPctByKind: pctByKind,
     resolutionBytes: bytes,
     /** the model was loaded with mmap: the CPU weights figure is then llama.cpp's mapped file span */
     mmap: {type: 'boolean'},

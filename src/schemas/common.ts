@@ -13,3 +13,11 @@ export const provenanceMap = {
 export const nullableInt = {type: ['integer', 'null'], minimum: 0} as const
 export const nullableNumber = {type: ['number', 'null'], minimum: 0} as const
 export const nullableString = {type: ['string', 'null']} as const
+
+/** One buffer-size line of llama.cpp's log, as bench and check-plan results record it. */
+export const bufferLineSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['buffer', 'kind', 'device', 'bytes'],
+  properties: {buffer: {type: 'string'}, kind: {enum: ['weights', 'kv', 'compute']}, device: {type: 'string'}, bytes: {type: 'integer', minimum: 0}},
+} as const

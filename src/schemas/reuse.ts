@@ -4,6 +4,31 @@ const rate = {type: 'number', minimum: 0, maximum: 1} as const
 const nullableRate = {type: ['number', 'null'], minimum: 0, maximum: 1} as const
 const nullableNonNeg = {type: ['number', 'null'], minimum: 0} as const
 
+/** Locality metrics, each beside its random-routing baseline: overall and per layer. */
+const localityMetrics = {
+  /** E|S_t ∩ S_t−1| / k. */
+  reuse: rate,
+  /** k / N. */
+  reuseRandom: rate,
+  /** P(at least one expert repeats from the previous token). */
+  anyRepeat: rate,
+  /** 1 − C(N−k,k)/C(N,k). */
+  anyRepeatRandom: rate,
+  /** Share of accesses whose expert was used in the previous w tokens; null when the trace is shorter than w. */
+  windowReuse: nullableRate,
+  /** 1 − (1 − k/N)^w. */
+  windowReuseRandom: rate,
+  top1Share: rate,
+  top10Share: rate,
+  top20Share: rate,
+  topShareRandom: {type: 'array', items: rate},
+  /** Entropy of the activation counts ÷ ln N (uniform = 1). */
+  entropy: rate,
+  /** Gini coefficient of the activation counts (uniform = 0). */
+  gini: rate,
+} as const
+const LOCALITY_FIELDS = ['reuse', 'reuseRandom', 'anyRepeat', 'anyRepeatRandom', 'windowReuse', 'windowReuseRandom', 'top1Share', 'top10Share', 'top20Share', 'topShareRandom', 'entropy', 'gini'] as const
+
 /**
  * `moerig reuse --json`: locality metrics per MoE layer and overall (each beside its random-routing
  * baseline), and cache-simulation rows per policy × capacity × layer ("all" = mean over layers).
@@ -52,51 +77,19 @@ export const reuseResultSchema = {
     overall: {
       type: 'object',
       additionalProperties: false,
-      required: ['reuse', 'reuseRandom', 'anyRepeat', 'anyRepeatRandom', 'windowReuse', 'windowReuseRandom', 'top1Share', 'top10Share', 'top20Share', 'topShareRandom', 'entropy', 'gini'],
-      properties: {
-        reuse: rate,
-        reuseRandom: rate,
-        anyRepeat: rate,
-        anyRepeatRandom: rate,
-        windowReuse: nullableRate,
-        windowReuseRandom: rate,
-        top1Share: rate,
-        top10Share: rate,
-        top20Share: rate,
-        topShareRandom: {type: 'array', items: rate},
-        entropy: rate,
-        gini: rate,
-      },
+      required: LOCALITY_FIELDS,
+      properties: localityMetrics,
     },
     layers: {
       type: 'array',
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['layer', 'reuse', 'reuseRandom', 'anyRepeat', 'anyRepeatRandom', 'windowReuse', 'windowReuseRandom', 'top1Share', 'top10Share', 'top20Share', 'topShareRandom', 'entropy', 'gini', 'hottest'],
+        required: ['layer', ...LOCALITY_FIELDS, 'hottest'],
         properties: {
           /** Block index. */
           layer: {type: 'integer', minimum: 0},
-          /** E|S_t ∩ S_t−1| / k. */
-          reuse: rate,
-          /** k / N. */
-          reuseRandom: rate,
-          /** P(at least one expert repeats from the previous token). */
-          anyRepeat: rate,
-          /** 1 − C(N−k,k)/C(N,k). */
-          anyRepeatRandom: rate,
-          /** Share of accesses whose expert was used in the previous w tokens; null when the trace is shorter than w. */
-          windowReuse: nullableRate,
-          /** 1 − (1 − k/N)^w. */
-          windowReuseRandom: rate,
-          top1Share: rate,
-          top10Share: rate,
-          top20Share: rate,
-          topShareRandom: {type: 'array', items: rate},
-          /** Entropy of the activation counts ÷ ln N (uniform = 1). */
-          entropy: rate,
-          /** Gini coefficient of the activation counts (uniform = 0). */
-          gini: rate,
+          ...localityMetrics,
           hottest: {
             type: 'array',
             items: {

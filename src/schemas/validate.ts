@@ -19,20 +19,44 @@ function compiled(schema: object): ValidateFunction {
   return v
 }
 
-/** "/gpus/0/vramBytes must be >= 0" style, the JSON path first so the user can find the field. */
-export function describeError(e: ErrorObject): string {
+/** The value at a JSON pointer ("/gpus/0/vramBytes") inside data, or undefined. */
+function valueAt(data: unknown, pointer: string): unknown {
+  let cur: unknown = data
+  for (const key of pointer.split('/').slice(1)) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')]
+  }
+  return cur
+}
+
+export interface DescribeOptions {
+  /** "must be an integer or null" rather than ajv's "must be integer,null" */
+  articles?: boolean
+}
+
+/**
+ * "/gpus/0/vramBytes must be >= 0" style, the JSON path first so the user can find the field.
+ * A wrong type also says what was found: `/gpus/0/vramBytes must be integer,null, got "16GB"`.
+ */
+export function describeError(e: ErrorObject, data: unknown, opts: DescribeOptions = {}): string {
   const path = e.instancePath === '' ? '(root)' : e.instancePath
   if (e.keyword === 'additionalProperties') return `${path} has unknown field "${(e.params as {additionalProperty: string}).additionalProperty}"`
   if (e.keyword === 'required') return `${path} is missing required field "${(e.params as {missingProperty: string}).missingProperty}"`
   if (e.keyword === 'enum') return `${path} must be one of ${(e.params as {allowedValues: unknown[]}).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+  if (e.keyword === 'type') {
+    const types = String((e.params as {type: string | string[]}).type).split(',')
+    const expected = opts.articles ? types.map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`)).join(' or ') : types.join(',')
+    const found = valueAt(data, e.instancePath)
+    return `${path} must be ${expected}, got ${found === undefined ? 'nothing' : JSON.stringify(found).slice(0, 40)}`
+  }
   return `${path} ${e.message ?? 'is invalid'}`
 }
 
 /** Validation errors of `data` against `schema`, one string each; empty when valid. */
-export function schemaErrors(schema: object, data: unknown): string[] {
+export function schemaErrors(schema: object, data: unknown, opts: DescribeOptions = {}): string[] {
   const v = compiled(schema)
   if (v(data)) return []
-  return (v.errors ?? []).map(describeError)
+  return (v.errors ?? []).map((e) => describeError(e, data, opts))
 }
 
 /**
