@@ -20,3 +20,10 @@ test('unknown command exits non-zero with one line', () => {
   assert.notEqual(code, 0)
   assert.match(stderr, /nope/)
 })
+
+test('moerig engine --json lists the CPU device and validates', () => {
+  const out = execFileSync(process.execPath, ['bin/run.js', 'engine', '--json'], {encoding: 'utf8'})
+  const info = JSON.parse(out) as {release: string; devices: Array<{name: string; backend: string}>}
+  assert.match(info.release, /^v\d+\.\d+\.\d+$|^custom$/)
+  assert.ok(info.devices.some((d) => d.name === 'CPU' && d.backend === 'CPU'))
+})

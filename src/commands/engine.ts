@@ -2,6 +2,8 @@ import {MoerigCommand} from '../lib/command.js'
 import {fmtGiB} from '../lib/units.js'
 import {engineBuild} from '../runner/addon.js'
 import {listEngineDevices} from '../runner/checkplan.js'
+import {engineInfoSchema, type EngineInfo} from '../schemas/engine.js'
+import {assertValid} from '../schemas/validate.js'
 
 export default class Engine extends MoerigCommand {
   static override summary = 'Show the llama.cpp build the native addon uses and the devices it sees'
@@ -22,6 +24,6 @@ export default class Engine extends MoerigCommand {
     for (const d of result.devices) {
       this.log(`device ${d.name} [${d.backend}, ${d.type}] ${d.description}: ${fmtGiB(d.totalBytes > 0 ? d.totalBytes : null)} (${fmtGiB(d.freeBytes > 0 ? d.freeBytes : null)} free)`)
     }
-    return result
+    return assertValid<EngineInfo>(engineInfoSchema, result, 'engine info')
   }
 }

@@ -1,0 +1,35 @@
+import type {FromSchema} from 'json-schema-to-ts'
+
+/** `moerig engine --json`: the llama.cpp build the addon uses and the devices it sees. */
+export const engineInfoSchema = {
+  $id: 'moerig/engine-info',
+  type: 'object',
+  additionalProperties: false,
+  required: ['release', 'origin', 'libDir', 'backendsLoaded', 'backendsFailed', 'devices'],
+  properties: {
+    release: {type: 'string'},
+    origin: {type: 'string'},
+    libDir: {type: 'string'},
+    backendsLoaded: {type: 'array', items: {type: 'string'}},
+    backendsFailed: {type: 'array', items: {type: 'string'}},
+    devices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'backend', 'type', 'description', 'totalBytes', 'freeBytes'],
+        properties: {
+          name: {type: 'string'},
+          backend: {type: 'string'},
+          type: {type: 'string'},
+          description: {type: 'string'},
+          /** bytes as the backend reports them; 0 when it does not say */
+          totalBytes: {type: 'number', minimum: 0},
+          freeBytes: {type: 'number', minimum: 0},
+        },
+      },
+    },
+  },
+} as const
+
+export type EngineInfo = FromSchema<typeof engineInfoSchema>
