@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 
+#include "bind_args.h"
 #include "engine.h"
 
 using namespace moerig;
@@ -23,22 +24,11 @@ struct CtxHandle {
 
 // ---------------------------------------------------------------- JS → struct helpers
 
-int get_int(const Napi::Object & o, const char * k, int d) {
-    Napi::Value v = o.Get(k);
-    return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : d;
-}
-double get_num(const Napi::Object & o, const char * k, double d) {
-    Napi::Value v = o.Get(k);
-    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
-}
-bool get_bool(const Napi::Object & o, const char * k, bool d) {
-    Napi::Value v = o.Get(k);
-    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : d;
-}
-std::string get_str(const Napi::Object & o, const char * k, const std::string & d) {
-    Napi::Value v = o.Get(k);
-    return v.IsString() ? v.As<Napi::String>().Utf8Value() : d;
-}
+using args::get_bool;
+using args::get_int;
+using args::get_num;
+using args::get_str;
+
 Napi::Object arg_obj(const Napi::CallbackInfo & info, size_t i, const char * what) {
     if (info.Length() <= i || !info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an object");
     return info[i].As<Napi::Object>();

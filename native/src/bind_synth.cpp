@@ -3,6 +3,7 @@
 // Types on the JS side: src/runner/addon.ts, section "synthetic models".
 #include <napi.h>
 
+#include "bind_args.h"
 #include "synth.h"
 
 namespace {
@@ -28,28 +29,16 @@ uint32_t get_u32(const Napi::Object& o, const char* key, bool required = true, u
   return static_cast<uint32_t>(d);
 }
 
+constexpr const char * kSpec = "synth spec";
+
 float get_f32(const Napi::Object& o, const char* key, float dflt) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("synth spec: ") + key + " must be a number");
-  return v.As<Napi::Number>().FloatValue();
+  return static_cast<float>(moerig::args::get_num(o, key, dflt, kSpec));
 }
 
-bool get_bool(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("synth spec: ") + key + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
+bool get_bool(const Napi::Object& o, const char* key, bool dflt) { return moerig::args::get_bool(o, key, dflt, kSpec); }
 
 std::string get_str(const Napi::Object& o, const char* key, bool required = true) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (required) throw Napi::TypeError::New(o.Env(), std::string("synth spec: missing ") + key);
-    return "";
-  }
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("synth spec: ") + key + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
+  return required ? moerig::args::require_str(o, key, kSpec) : moerig::args::get_str(o, key, "", kSpec);
 }
 
 SynthSpec spec_from_js(const Napi::Object& o) {
