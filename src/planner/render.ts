@@ -3,6 +3,7 @@
  * predicted speed with its assumptions, and the commands. Units on every number; predicted
  * numbers say so.
  */
+import {safeName} from '../lib/text.js'
 import {fmtGB, fmtGiB} from '../lib/units.js'
 import type {Plan} from '../schemas/plan.js'
 
@@ -33,14 +34,14 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   out.push('')
   const m = plan.model
   const rules = m.quantRules === 'pre-mla' ? 'pre-MLA (early 2025)' : 'v0.4.0'
-  const origin = m.source === 'gguf' ? `read from ${m.path}` : `computed from the catalog with llama-quantize ${rules} rules`
-  out.push(`model    ${m.name ?? m.id} · ${m.arch}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${(m.params / 1e9).toFixed(1)} B params, ${((m.activeParams ?? 0) / 1e9).toFixed(1)} B active · ${fmtGB(m.fileBytes)} (${fmtGiB(m.fileBytes)}) · ${m.tensorCount} tensors · ${origin}`)
+  const origin = m.source === 'gguf' ? `read from ${safeName(m.path)}` : `computed from the catalog with llama-quantize ${rules} rules`
+  out.push(`model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${(m.params / 1e9).toFixed(1)} B params, ${((m.activeParams ?? 0) / 1e9).toFixed(1)} B active · ${fmtGB(m.fileBytes)} (${fmtGiB(m.fileBytes)}) · ${m.tensorCount} tensors · ${origin}`)
   const kv = plan.kv
   out.push(`engine   ${plan.engine} · context ${plan.context} · ubatch ${plan.ubatch} · KV ${plan.kvType} ${kv.layout} ${kib(kv.bytesPerToken)}/token (${fmtGiB(kv.totalBytes, 2)} at ${plan.context}) · flash attention ${plan.flashAttention ? 'on' : 'off'} · ${plan.threads} threads${plan.numa ? ` · NUMA ${plan.numa.mode}` : ''}`)
   out.push('')
   out.push(`memory   ${pad('device', 36)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`)
   for (const d of plan.devices) {
-    const name = `${d.id} ${d.name}`.slice(0, 35)
+    const name = safeName(`${d.id} ${d.name}`).slice(0, 35)
     out.push(`         ${pad(name, 36)}${lpad(fmtGiB(d.capacityBytes), 11)}${lpad(fmtGiB(d.weightsBytes), 11)}${lpad(fmtGiB(d.kvBytes, 2), 11)}${lpad(fmtGiB(d.computeBytes, 2), 11)}${lpad(fmtGiB(d.overheadBytes, 2), 11)}${lpad(fmtGiB(d.totalBytes), 11)}  ${d.fits ? 'ok' : 'OVER'}`)
   }
   if (plan.numa && plan.numa.mode !== 'single') {
@@ -74,7 +75,7 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
     out.push('# llama.cpp server', c.llamaServer, '', '# llama-bench', c.llamaBench)
     if (c.rpc) {
       out.push('', '# llama.cpp RPC: on each remote machine')
-      for (const s of c.rpc.servers) out.push(`# ${s.host}`, s.command)
+      for (const s of c.rpc.servers) out.push(`# ${safeName(s.host)}`, s.command)
       out.push('# then on this machine', c.rpc.main)
     }
     if (c.flashMoe) out.push('', c.flashMoe)

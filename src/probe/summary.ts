@@ -1,4 +1,5 @@
 /** The readable form of a hardware profile (probe's default output, `profiles show`). */
+import {safeName} from '../lib/text.js'
 import {fmtGB, fmtGiB} from '../lib/units.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {INFERENCE_FLAGS} from './cpu.js'
@@ -83,5 +84,6 @@ export function renderProfile(p: HardwareProfile): string[] {
     out.push('Notes')
     for (const note of p.notes) out.push(`  - ${note}`)
   }
-  return out
+  // Names, models, paths and notes come from files the user was given: one line each, no control characters.
+  return out.map(safeName)
 }

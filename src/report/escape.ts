@@ -1,11 +1,15 @@
+import {safeName, safeText} from '../lib/text.js'
+
 /**
  * Escaping for text that reaches a report. Model names, GGUF metadata and profile fields are
- * attacker-controlled: a model named `<script>alert(1)</script>` must show up as those characters.
+ * attacker-controlled: a model named `<script>alert(1)</script>` must show up as those characters,
+ * and one holding terminal control characters (ESC, BEL, C1, bidi overrides) must not drive the
+ * terminal of whoever runs `cat report.md`: both escapers make them visible `\xNN` first.
  */
 
 /** HTML text and attribute values (double- or single-quoted). */
 export function escapeHtml(text: unknown): string {
-  return String(text).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] as string)
+  return safeText(text).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] as string)
 }
 
 /**
@@ -15,8 +19,7 @@ export function escapeHtml(text: unknown): string {
  * markers at the start, and fold newlines.
  */
 export function escapeMd(text: unknown): string {
-  return String(text)
-    .replace(/\r?\n|\r/g, ' ')
+  return safeName(String(text).replace(/\r?\n|\r/g, ' '))
     .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
     .replace(/[&<>]/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;'})[c] as string)
     .replace(/^(\s*)([#+=-])/, '$1\\$2')

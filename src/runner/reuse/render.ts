@@ -1,4 +1,5 @@
 /** Human tables for `moerig reuse` (the --json result is the data; this only lays it out). */
+import {safeName} from '../../lib/text.js'
 import type {ReuseResult} from '../../schemas/reuse.js'
 
 const pct = (x: number | null, digits = 1) => (x === null ? 'n/a' : `${(100 * x).toFixed(digits)}%`)
@@ -28,7 +29,7 @@ export function renderReuse(r: ReuseResult): string[] {
   const t = r.trace
   const out: string[] = []
   const from = r.settings.fromToken > 0 ? ` (from token ${r.settings.fromToken})` : ''
-  out.push(`trace ${t.path} (${t.format}): ${t.model}, ${t.nTokens} tokens${from} × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`)
+  out.push(`trace ${safeName(t.path)} (${t.format}): ${safeName(t.model)}, ${t.nTokens} tokens${from} × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`)
   out.push('')
   out.push(`Locality per MoE layer: measured (random routing in brackets); reuse in ${r.settings.window} = the expert was used in one of the previous ${r.settings.window} tokens`)
   const rows = r.layers.map((l) => [
@@ -63,7 +64,7 @@ export function renderReuse(r: ReuseResult): string[] {
     out.push(...table(['c', 'VRAM', 'policy', 'hit rate', 'after warm-up', 'random', 'PCIe/token', 'decode tok/s*'], crow, [true, true, false, true, true, true, true, true]))
     const e = r.estimate
     out.push(`* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? 'n/a' : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`)
-    out.push(`  model: ${e.modelSource}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`)
+    out.push(`  model: ${safeName(e.modelSource)}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`)
     out.push(`  bandwidth: PCIe ${e.pcieGBs ?? 'n/a'} GB/s, GPU ${e.gpuGBs ?? 'n/a'} GB/s, CPU ${e.cpuGBs ?? 'n/a'} GB/s (${e.bandwidthSource})`)
   }
   for (const n of r.notes) out.push(`note: ${n}`)
