@@ -11,6 +11,13 @@ export default class Demo extends MoerigCommand {
 
   static override description = `Runs the real commands one after another (each in its own process) and writes a report. Inputs are cached under --cache (the probe profile, the synthetic GGUF, bench result, routing trace), so a second run takes seconds; --fresh rebuilds them. Steps whose command this build lacks are skipped with a line saying so.`
 
+  static override examples = [
+    '<%= config.bin %> demo',
+    '<%= config.bin %> demo --preset tiny',
+    '<%= config.bin %> demo --fresh -o reports/demo-again',
+    '<%= config.bin %> demo --json',
+  ]
+
   static override flags = {
     preset: Flags.string({summary: 'synthetic model preset', default: 'r1-mini'}),
     cache: Flags.string({summary: 'folder for the inputs the demo builds', default: '.moerig-cache/demo'}),

@@ -8,6 +8,10 @@ import {assertValid} from '../schemas/validate.js'
 export default class Engine extends MoerigCommand {
   static override summary = 'Show the llama.cpp build the native addon uses and the devices it sees'
 
+  static override description = `Prints the llama.cpp release the addon was built against (or "custom" for MOERIG_LLAMA_CPP_DIR builds), the folder its shared libraries load from, which GPU backend libraries (Vulkan, CUDA, SYCL …) loaded or failed to load, and every device llama.cpp sees with its total and free memory. The devices are listed by the runner's child process, so a GPU driver that crashes is one error line here, not a crashed moerig. Use it to check that a GPU backend package is picked up before bench, run or check-plan.`
+
+  static override examples = ['<%= config.bin %> engine', '<%= config.bin %> engine --json']
+
   async run() {
     const build = engineBuild()
     // Listed by the runner's child process, like probe: a GPU driver crash is an error line here.

@@ -1,5 +1,6 @@
 import {Args} from '@oclif/core'
 import {MoerigCommand} from '../../lib/command.js'
+import {safeName} from '../../lib/text.js'
 import {loadHardwareProfile} from '../../probe/profiles.js'
 import {renderProfile} from '../../probe/summary.js'
 import type {HardwareProfile} from '../../schemas/hardware.js'
@@ -19,7 +20,7 @@ export default class ProfilesShow extends MoerigCommand {
     for (const line of renderProfile(profile)) this.log(line)
     if (profile.citations) {
       this.log('Sources')
-      for (const [path, source] of Object.entries(profile.citations)) this.log(`  ${path}: ${source}`)
+      for (const [path, source] of Object.entries(profile.citations)) this.log(`  ${safeName(path)}: ${safeName(source)}`)
     }
     return profile
   }
