@@ -30,26 +30,67 @@ function valueAt(data: unknown, pointer: string): unknown {
 }
 
 export interface DescribeOptions {
-  /** "must be an integer or null" rather than ajv's "must be integer,null" */
+  /** Kept for callers that asked for "an integer or null"; every message is worded that way now. */
   articles?: boolean
 }
 
+/** "an integer or null", "a string", "an object or an array" from ajv's type list. */
+function typeWords(type: string | string[]): string {
+  return String(type)
+    .split(',')
+    .map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`))
+    .join(' or ')
+}
+
+/** A found value, short: `"16GB"`, `-1`, `nothing`. */
+function shown(found: unknown): string {
+  if (found === undefined) return 'nothing'
+  const s = JSON.stringify(found) ?? String(found)
+  return s.length > 40 ? `${s.slice(0, 39)}…` : s
+}
+
 /**
- * "/gpus/0/vramBytes must be >= 0" style, the JSON path first so the user can find the field.
- * A wrong type also says what was found: `/gpus/0/vramBytes must be integer,null, got "16GB"`.
+ * The one wording of a schema error, used by every command (validate, report, plan, bench …):
+ * the JSON path first so the user can find the field, what is allowed, and what was found:
+ * `/gpus/0/vramBytes must be an integer or null, got "16GB"`, `/memory/totalBytes must be ≥ 1, got 0`.
  */
-export function describeError(e: ErrorObject, data: unknown, opts: DescribeOptions = {}): string {
+export function describeError(e: ErrorObject, data: unknown, _opts: DescribeOptions = {}): string {
   const path = e.instancePath === '' ? '(root)' : e.instancePath
-  if (e.keyword === 'additionalProperties') return `${path} has unknown field "${(e.params as {additionalProperty: string}).additionalProperty}"`
-  if (e.keyword === 'required') return `${path} is missing required field "${(e.params as {missingProperty: string}).missingProperty}"`
-  if (e.keyword === 'enum') return `${path} must be one of ${(e.params as {allowedValues: unknown[]}).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
-  if (e.keyword === 'type') {
-    const types = String((e.params as {type: string | string[]}).type).split(',')
-    const expected = opts.articles ? types.map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`)).join(' or ') : types.join(',')
-    const found = valueAt(data, e.instancePath)
-    return `${path} must be ${expected}, got ${found === undefined ? 'nothing' : JSON.stringify(found).slice(0, 40)}`
+  const params = e.params as Record<string, unknown>
+  const got = () => `, got ${shown(valueAt(data, e.instancePath))}`
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${path} has unknown field "${params.additionalProperty as string}"`
+    case 'required':
+      return `${path} is missing required field "${params.missingProperty as string}"`
+    case 'enum':
+      return `${path} must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}${got()}`
+    case 'const':
+      return `${path} must be ${JSON.stringify(params.allowedValue)}${got()}`
+    case 'type':
+      return `${path} must be ${typeWords(params.type as string | string[])}${got()}`
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      const op = ({minimum: '≥', maximum: '≤', exclusiveMinimum: '>', exclusiveMaximum: '<'} as Record<string, string>)[e.keyword]
+      return `${path} must be ${op} ${String(params.limit)}${got()}`
+    }
+    case 'minLength':
+      return `${path} must have at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}${got()}`
+    case 'maxLength':
+      return `${path} must have at most ${String(params.limit)} characters${got()}`
+    case 'minItems':
+      return `${path} must have at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`
+    case 'maxItems':
+      return `${path} must have at most ${String(params.limit)} items`
+    case 'pattern':
+      return `${path} must match pattern "${String(params.pattern)}"${got()}`
+    case 'format':
+      return `${path} must be a valid ${String(params.format)}${got()}`
+    default:
+      return `${path} ${e.message ?? 'is invalid'}`
   }
-  return `${path} ${e.message ?? 'is invalid'}`
 }
 
 /** Validation errors of `data` against `schema`, one string each; empty when valid. */
