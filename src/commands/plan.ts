@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
-import {MoerigError} from '../lib/errors.js'
+import {checkOverwrite} from '../lib/fs.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {renderPlan} from '../planner/render.js'
 import {runPlan} from '../planner/run.js'
@@ -28,7 +28,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
     quant: Flags.string({description: 'quant of a catalog model (default: the model\'s usual one, e.g. Q4_K_M)', helpValue: 'TYPE'}),
     layout: Flags.string({description: 'deepseek2 GGUF layout of a catalog model: mla (attn_k_b/attn_v_b, current converter) or legacy (attn_kv_b, early-2025 files)', options: ['mla', 'legacy']}),
     hardware: Flags.string({description: 'hardware profile(s): file, profile id or "probe"; several comma-separated machines plan llama.cpp RPC', default: 'probe', helpValue: 'FILE[,FILE…]'}),
-    ctx: Flags.integer({description: 'context length in tokens', default: 8192, min: 1}),
+    ctx: Flags.integer({description: 'context length in tokens (default: 8192, or the model\'s trained context when shorter)', min: 1}),
     engine: Flags.string({description: 'inference engine', options: [...engineValues], default: 'llama.cpp'}),
     gpus: Flags.integer({description: 'use exactly N GPUs (default: the count with the best predicted speed)', min: 0}),
     'kv-type': Flags.string({description: 'KV cache type (default: f16; FlashMoE i8 = q8_0; ktransformers bf16)', options: [...kvTypeValues]}),
@@ -39,11 +39,14 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
     placement: Flags.string({description: 'llama.cpp placement: auto (search), all-gpu (-ngl 99), exps-cpu (-ot exps=CPU), n-cpu-moe=N (--n-cpu-moe N)', default: 'auto', helpValue: 'MODE'}),
     quants: Flags.string({description: 'compare quants of a catalog model, one row each', helpValue: 'Q2_K,Q4_K_M,…'}),
     emit: Flags.boolean({description: 'print the ready commands: llama-server, llama-bench, FlashMoE, ktransformers YAML + launch, RPC'}),
-    output: Flags.string({char: 'o', description: 'write the plan (JSON) to this file', helpValue: 'FILE'}),
+    output: Flags.string({char: 'o', description: 'write the plan (JSON) to this file (replaces only a plan moerig wrote)', helpValue: 'FILE'}),
+    force: Flags.boolean({char: 'f', description: 'with -o: overwrite a file that is not a moerig plan'}),
   }
 
   async run(): Promise<Plan> {
     const {args, flags} = await this.parse(PlanCommand)
+    // refuse a bad -o before planning (the overwrite rule: src/lib/fs.ts)
+    if (flags.output !== undefined) checkOverwrite(flags.output, {kind: 'plan', force: flags.force, inputs: [args.model, ...flags.hardware.split(',')], what: 'output'})
     const plan = await runPlan({
       model: args.model,
       quant: flags.quant,
@@ -58,15 +61,9 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       threads: flags.threads,
       flashAttention: flags['flash-attn'] === undefined ? undefined : flags['flash-attn'] === 'on',
       placement: flags.placement,
-      quants: flags.quants ? flags.quants.split(',').map((q) => q.trim()).filter(Boolean) : undefined,
+      quants: flags.quants === undefined ? undefined : flags.quants.split(',').map((q) => q.trim()).filter(Boolean),
     })
-    if (flags.output) {
-      try {
-        writeJsonFile(flags.output, plan)
-      } catch (e) {
-        throw new MoerigError('E_FILE', `cannot write ${flags.output} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
-      }
-    }
+    if (flags.output) writeJsonFile(flags.output, plan)
     this.log(renderPlan(plan, {emit: flags.emit}))
     if (flags.output) this.log(`saved: ${flags.output}`)
     return plan

@@ -9,6 +9,7 @@
  */
 import {MoerigError} from '../lib/errors.js'
 import type {Hparams} from '../schemas/model.js'
+import {checkMetaInt, MAX_BLOCKS, MAX_CONTEXT, MAX_EXPERTS, MAX_WIDTH} from './consistency.js'
 import type {GgufModel} from './gguf.js'
 
 export type Arch = 'deepseek2' | 'qwen3moe' | 'gpt-oss' | string
@@ -163,11 +164,34 @@ export function buildTensorShapes(shape: ModelShape): TensorShape[] {
   return list.sort((a, b) => compareTensorNames(a.name, b.name))
 }
 
-function meta(m: Record<string, unknown>, key: string): number | undefined {
+/** A metadata value, or the first element of a per-layer array (as llama.cpp reads arrays). */
+function meta(m: Record<string, unknown>, key: string): unknown {
   const v = m[key]
-  if (typeof v === 'number') return v
-  if (Array.isArray(v) && typeof v[0] === 'number') return v[0] as number
-  return undefined
+  return Array.isArray(v) ? v[0] : v
+}
+
+/** Bounds of each hyper-parameter key (consistency.ts names where the caps come from). */
+const META_BOUNDS: Record<string, [number, number]> = {
+  block_count: [1, MAX_BLOCKS],
+  context_length: [1, MAX_CONTEXT],
+  embedding_length: [1, MAX_WIDTH],
+  feed_forward_length: [0, MAX_WIDTH],
+  'attention.head_count': [1, MAX_WIDTH],
+  'attention.head_count_kv': [1, MAX_WIDTH],
+  'attention.key_length': [1, MAX_WIDTH],
+  'attention.value_length': [1, MAX_WIDTH],
+  'attention.key_length_mla': [1, MAX_WIDTH],
+  'attention.value_length_mla': [1, MAX_WIDTH],
+  'attention.q_lora_rank': [0, MAX_WIDTH],
+  'attention.kv_lora_rank': [1, MAX_WIDTH],
+  'attention.sliding_window': [0, MAX_CONTEXT],
+  'rope.dimension_count': [0, MAX_WIDTH],
+  leading_dense_block_count: [0, MAX_BLOCKS],
+  expert_count: [0, MAX_EXPERTS],
+  expert_used_count: [0, MAX_EXPERTS],
+  expert_shared_count: [0, MAX_EXPERTS],
+  expert_feed_forward_length: [0, MAX_WIDTH],
+  vocab_size: [1, 2 ** 31 - 1],
 }
 
 /**
@@ -177,7 +201,13 @@ function meta(m: Record<string, unknown>, key: string): number | undefined {
 export function shapeFromGguf(g: GgufModel): ModelShape {
   const a = g.arch
   const m = g.metadata
-  const k = (s: string) => meta(m, `${a}.${s}`)
+  // Every number the planner uses is a whole number in range (a corrupt header says 2^31 blocks).
+  const k = (s: string): number | undefined => {
+    const v = meta(m, `${a}.${s}`)
+    if (v === undefined) return undefined
+    const [min, max] = META_BOUNDS[s] ?? [0, MAX_WIDTH]
+    return checkMetaInt(g.path, `${a}.${s}`, v, min, max)
+  }
   const req = (s: string): number => {
     const v = k(s)
     if (v === undefined) throw new MoerigError('E_GGUF_META', `${g.path}: metadata key ${a}.${s} is missing`)

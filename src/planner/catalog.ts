@@ -3,7 +3,7 @@
  * path to a GGUF (any shard of a split).
  */
 import {existsSync, readdirSync} from 'node:fs'
-import {basename, join} from 'node:path'
+import {basename, join, resolve} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {readJsonFile} from '../lib/jsonfile.js'
 import {projectRoot} from '../runner/addon.js'
@@ -66,6 +66,10 @@ export async function resolveModel(model: string, opts: {quant?: string; layout?
     if (opts.layout) throw new MoerigError('E_USAGE', '--layout applies to catalog models; a GGUF has its own layout')
     const g = await readGguf(model)
     const inv = inventoryFromGguf(g)
+    // Plans are read later from other folders (bench --plan, check-plan) and their commands are
+    // copied elsewhere: keep the model's absolute path, not the one relative to here.
+    inv.path = inv.path === null ? null : resolve(inv.path)
+    inv.shards = inv.shards.map((p) => resolve(p))
     if (opts.quant && opts.quant.toUpperCase() !== inv.quant) {
       throw new MoerigError('E_USAGE', `--quant ${opts.quant}: ${model} is ${inv.quant}; --quant picks a quant of a catalog model`)
     }

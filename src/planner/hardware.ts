@@ -116,7 +116,11 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
     const cap = p.memory.availableBytes ?? total - ramReserve(total)
     // per node: its free memory when probed, else its share of the usable RAM
     const reservePerNode = (total - cap) / p.numa.nodes.length
-    const nodes = p.numa.nodes.map((n) => ({id: n.id, capacityBytes: n.memFreeBytes ?? (n.memTotalBytes !== null ? Math.max(0, n.memTotalBytes - reservePerNode) : Math.floor(cap / p.numa.nodes.length))}))
+    // With one node the node is the machine: its limit is the RAM limit (a VM's node-0 free
+    // memory is not reliable, and the RAM row already counts the reserve).
+    const nodes = p.numa.nodes.length === 1
+      ? [{id: p.numa.nodes[0].id, capacityBytes: Math.max(0, cap)}]
+      : p.numa.nodes.map((n) => ({id: n.id, capacityBytes: n.memFreeBytes ?? (n.memTotalBytes !== null ? Math.max(0, n.memTotalBytes - reservePerNode) : Math.floor(cap / p.numa.nodes.length))}))
     let bw: number, bwSource: string, measured = false
     if (p.bandwidth?.triadGBs) {
       bw = p.bandwidth.triadGBs

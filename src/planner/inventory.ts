@@ -7,6 +7,7 @@ import {MoerigError} from '../lib/errors.js'
 import type {Role} from '../schemas/plan.js'
 import type {ModelProfile} from '../schemas/model.js'
 import {blockOf, buildTensorShapes, shapeFromGguf, type Layout, type ModelShape} from './arch.js'
+import {checkGgufConsistency} from './consistency.js'
 import {ggmlTypeById, tensorBytes} from './ggml-types.js'
 import type {GgufModel} from './gguf.js'
 import {FTYPES, ftypeByName, quantizeTypes, type QuantRules} from './quant.js'
@@ -158,6 +159,8 @@ function quantName(fileType: unknown): string {
 /** Inventory of a GGUF from its header: types and bytes as stored. */
 export function inventoryFromGguf(g: GgufModel): Inventory {
   const shape = shapeFromGguf(g)
+  // Numbers that contradict the tensors would loop over 2^31 blocks or divide by 0 experts.
+  checkGgufConsistency(g, shape)
   const tensors: InvTensor[] = g.tensors.map((t) => ({
     name: t.name, shape: t.shape, typeName: ggmlTypeById.get(t.type)?.name ?? t.typeName, bytes: t.bytes,
     elements: t.shape.reduce((a, b) => a * b, 1), role: roleOf(t.name), layer: blockOf(t.name),

@@ -3,6 +3,7 @@
  * speed, verdict and ready commands, as one schema-valid Plan. Pure: no I/O.
  */
 import {MoerigError} from '../lib/errors.js'
+import {checkThreads} from '../lib/threads.js'
 import {fmtGB, fmtGiB} from '../lib/units.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import type {Engine, KvType, Plan, QuantRow} from '../schemas/plan.js'
@@ -232,6 +233,10 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   if (opts.engine === 'llama.cpp' && kvType !== 'f16' && kvType !== 'bf16' && !fa && !(inv.arch === 'deepseek2' && inv.layout === 'mla')) {
     throw new MoerigError('E_KV', `a quantized V cache (--kv-type ${kvType}) needs flash attention in llama.cpp`)
   }
+  if (opts.engine === 'ktransformers' && inv.arch === 'deepseek2' && opts.kvType !== undefined && opts.kvType !== 'bf16') {
+    // its MLA latent cache is bf16 whatever is asked; planning "q4_0" would size a bf16 cache under a q4_0 label
+    throw new MoerigError('E_KV', `--kv-type ${opts.kvType}: ktransformers caches DeepSeek's MLA latent in bf16 only; allowed: bf16 (or leave --kv-type out)`)
+  }
   const kv = kvModel(inv.shape, opts.engine, kvType)
   const placement = opts.placement ?? {kind: 'auto'}
   const c: Ctx = {inv, hosts, main, engine: opts.engine, kvType, fa, ubatch, kv, rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : [], placement}
@@ -247,6 +252,9 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   if ((opts.engine === 'flashmoe' || opts.engine === 'ktransformers') && (G === 0 || opts.gpus === 0)) {
     throw new MoerigError('E_ENGINE', `${opts.engine} needs at least one GPU; ${main.name} has none (use --engine llama.cpp)`)
   }
+
+  // threads run on the planned machine: at most its logical CPUs (its profile's, not ours)
+  const threads = opts.threads === undefined ? main.cores : checkThreads('--threads', opts.threads, main.threads, `hardware profile ${main.id}`)
 
   // Evaluate every GPU count; pick the requested one or the fastest that fits.
   const counts = opts.gpus !== undefined ? [opts.gpus] : placement.kind !== 'auto' ? [G] : Array.from({length: G + 1}, (_, i) => i).filter((n) => opts.engine === 'llama.cpp' || n > 0)
@@ -271,7 +279,6 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     ? `fits: ${inv.name} ${inv.quant} at ${opts.ctx} tokens on ${n === 0 ? 'CPU only' : `${n} GPU${n > 1 ? 's' : ''} + CPU`}${c.rpc.length ? ` + ${c.rpc.length} RPC machine${c.rpc.length > 1 ? 's' : ''}` : ''}, ~${round(best.speed.decode.mid, 1)} tok/s decode (${round(best.speed.decode.low, 1)}–${round(best.speed.decode.high, 1)})`
     : `does not fit: ${inv.name} ${inv.quant} at ${opts.ctx} tokens — ${binding} is the limit${fixes[0] ? `; ${fixes[0]}` : ''}`
 
-  const threads = opts.threads ?? main.cores
   const commands = emitCommands({inv, hosts, a: best.a, engine: opts.engine, ctx: opts.ctx, ubatch, batch, kvType, flashAttention: fa, threads, numaMode: best.numa.mode, hfRepo: opts.hfRepo ?? null})
   const gpuById = new Map([...main.gpus, ...c.rpc].map((g) => [g.id, g]))
   const devices = best.devices.map((dv) => {

@@ -8,7 +8,7 @@ import type {HardwareProfile} from '../schemas/hardware.js'
 import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.js'
 import {assertValid} from '../schemas/validate.js'
 import {resolveModel} from './catalog.js'
-import {inventoryFromCatalog} from './inventory.js'
+import {inventoryFromCatalog, type Inventory} from './inventory.js'
 import {makePlan, parsePlacement, quantRow, type PlanOptions} from './plan.js'
 import {ftypeByName} from './quant.js'
 
@@ -18,7 +18,8 @@ export interface PlanRequest {
   layout?: 'mla' | 'legacy'
   /** --hardware: comma-separated files, profile ids or "probe" */
   hardware: string
-  ctx: number
+  /** --ctx; default: DEFAULT_CONTEXT, or the model's trained context when that is shorter */
+  ctx?: number
   engine: Engine
   gpus?: number
   kvType?: KvType
@@ -41,12 +42,21 @@ export async function loadProfiles(spec: string): Promise<HardwareProfile[]> {
   return out
 }
 
+/** --ctx when the user gives none: llama-server's usual working size, capped by the model. */
+export const DEFAULT_CONTEXT = 8192
+
+/** The context to plan: the user's, else the default capped at the model's trained context. */
+export function defaultContext(inv: Inventory, ctx: number | undefined): number {
+  return ctx ?? Math.min(DEFAULT_CONTEXT, inv.shape.hp.contextLength)
+}
+
 export async function runPlan(req: PlanRequest): Promise<Plan> {
+  if (req.quants !== undefined && req.quants.length === 0) throw new MoerigError('E_USAGE', '--quants needs at least one quant, e.g. --quants Q2_K,Q4_K_M')
   const {inv, catalog} = await resolveModel(req.model, {quant: req.quant, layout: req.layout})
   const profiles = req.profiles ?? (await loadProfiles(req.hardware))
   const labels = req.profiles ? undefined : req.hardware.split(',').map((s) => s.trim()).filter(Boolean)
   const base: PlanOptions = {
-    ctx: req.ctx, engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,
+    ctx: defaultContext(inv, req.ctx), engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,
     threads: req.threads, flashAttention: req.flashAttention, hfRepo: catalog?.hfRepo ?? null, hardwareLabels: labels,
     placement: req.placement ? parsePlacement(req.placement) : undefined,
     otherQuants: catalog ? catalog.quants.filter((q) => q !== inv.quant).map((q) => ({quant: q, inv: () => inventoryFromCatalog(catalog, {quant: q, layout: req.layout})})) : [],

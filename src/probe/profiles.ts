@@ -124,7 +124,9 @@ export function listHardwareProfiles(dir = hardwareProfilesDir): ProfileListing[
 export async function loadHardwareProfile(pathOrId: string, opts: {dir?: string} = {}): Promise<HardwareProfile> {
   if (pathOrId === 'probe') {
     const {probeMachine} = await import('./probe.js')
-    return (await probeMachine({modelsDir: null})).profile
+    // free disk where `moerig probe` measures it by default (its --models-dir is "."), so a plan
+    // of a catalog model can say whether the download fits
+    return (await probeMachine({modelsDir: '.'})).profile
   }
   if (existsSync(pathOrId) || pathOrId.endsWith('.json') || pathOrId.includes('/')) return readHardwareProfile(pathOrId)
   const dir = opts.dir ?? hardwareProfilesDir
