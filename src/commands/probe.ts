@@ -1,8 +1,6 @@
 import {Flags} from '@oclif/core'
-import {existsSync, mkdirSync} from 'node:fs'
-import {dirname, resolve} from 'node:path'
 import {MoerigCommand} from '../lib/command.js'
-import {MoerigError} from '../lib/errors.js'
+import {checkOverwrite} from '../lib/fs.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {createProgress} from '../lib/progress.js'
 import {measureBandwidth} from '../probe/bandwidth.js'
@@ -11,16 +9,6 @@ import {probeMachine} from '../probe/probe.js'
 import {renderProfile} from '../probe/summary.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {assertValid} from '../schemas/validate.js'
-
-/**
- * Create missing parent folders one level at a time: Node 20's mkdirSync({recursive: true}) spins
- * forever when the kernel answers ENOENT for an existing parent (e.g. under /proc).
- */
-function ensureDir(dir: string): void {
-  if (existsSync(dir)) return
-  ensureDir(dirname(dir))
-  mkdirSync(dir)
-}
 
 export default class Probe extends MoerigCommand {
   static override summary = 'Read this machine\'s CPUs, NUMA nodes, memory, GPUs and disk into a hardware profile'
@@ -32,7 +20,8 @@ export default class Probe extends MoerigCommand {
 
   static override flags = {
     measure: Flags.boolean({description: 'also measure memory bandwidth (STREAM copy/scale/add/triad; about a minute on a large machine)'}),
-    save: Flags.string({description: 'write the profile (JSON) to this file', helpValue: 'FILE'}),
+    save: Flags.string({description: 'write the profile (JSON) to this file (replaces only a profile probe wrote)', helpValue: 'FILE'}),
+    force: Flags.boolean({char: 'f', description: 'with --save: overwrite a file that is not a probed profile'}),
     'models-dir': Flags.string({description: 'where models will be stored: report its free space', default: '.', helpValue: 'DIR'}),
     repetitions: Flags.integer({description: 'timed repetitions per bandwidth kernel (best is kept)', default: 10, min: 1, max: 100}),
     sysroot: Flags.string({description: 'read a recorded system tree (root/ + lscpu.txt, memlayout.json, nvidia-smi.csv) instead of this machine', hidden: true}),
@@ -40,6 +29,8 @@ export default class Probe extends MoerigCommand {
 
   async run(): Promise<HardwareProfile> {
     const {flags} = await this.parse(Probe)
+    // refuse a bad --save before probing (the overwrite rule: src/lib/fs.ts)
+    if (flags.save !== undefined) checkOverwrite(flags.save, {kind: 'hardware', force: flags.force, what: '--save'})
     const progress = createProgress(this.interactive)
     progress.phase('probing hardware')
     const {profile, topology} = await probeMachine({modelsDir: flags['models-dir'], sysroot: flags.sysroot ?? null})
@@ -63,14 +54,7 @@ export default class Probe extends MoerigCommand {
       progress.done()
     }
     assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'probe result')
-    if (flags.save) {
-      try {
-        ensureDir(dirname(resolve(flags.save)))
-        writeJsonFile(flags.save, profile)
-      } catch (e) {
-        throw new MoerigError('E_FILE', `cannot write ${flags.save} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
-      }
-    }
+    if (flags.save) writeJsonFile(flags.save, profile)
     for (const line of renderProfile(profile)) this.log(line)
     if (flags.save) this.log(`saved: ${flags.save}`)
     return profile

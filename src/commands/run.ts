@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
+import {checkOverwrite} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
 import {placementFlags, placementFromFlags} from '../runner/cliflags.js'
 import {runPrompt} from '../runner/run.js'
@@ -24,7 +25,8 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
   static override flags = {
     prompt: Flags.string({description: 'the prompt', required: true}),
     'n-predict': Flags.integer({char: 'n', description: 'tokens to generate', default: 128, min: 1}),
-    trace: Flags.string({description: 'write the routing trace to this file', helpValue: 'FILE'}),
+    trace: Flags.string({description: 'write the routing trace to this file (replaces only a moerig trace)', helpValue: 'FILE'}),
+    force: Flags.boolean({char: 'f', description: 'with --trace: overwrite a file that is not a moerig trace'}),
     threads: Flags.integer({char: 't', description: 'threads (default: physical cores)', min: 1}),
     'ctx-size': Flags.integer({char: 'c', description: 'context size in tokens', default: 4096, min: 16}),
     temperature: Flags.string({description: 'sampling temperature; 0 = greedy', default: '0'}),
@@ -36,6 +38,8 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
 
   async run(): Promise<RunResult> {
     const {args, flags} = await this.parse(Run)
+    // a --trace path that cannot be written is refused before generating (overwrite rule: src/lib/fs.ts)
+    if (flags.trace !== undefined) checkOverwrite(flags.trace, {kind: 'moetrace', force: flags.force, inputs: [args.model], what: '--trace'})
     const temperature = Number(flags.temperature)
     if (!Number.isFinite(temperature) || temperature < 0) this.error(`--temperature ${flags.temperature}: expected a number >= 0`)
     const progress = createProgress(this.interactive)

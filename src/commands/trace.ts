@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
-import {TRACE_MAGIC, csvToTrace, traceToCsv, type TraceHeader} from '../runner/trace.js'
+import {checkOverwrite} from '../lib/fs.js'
+import {TRACE_MAGIC, convertTrace, traceFormatFor, type TraceHeader} from '../runner/trace.js'
 import {closeSync, openSync, readSync} from 'node:fs'
 
 /** True when the file starts with the MOETRACE magic. */
@@ -17,6 +18,9 @@ function isBinaryTrace(path: string): boolean {
     const b = Buffer.alloc(8)
     readSync(fd, b, 0, 8, 0)
     return b.toString('latin1') === TRACE_MAGIC
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new MoerigError('E_FILE', `trace ${path}: ${code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code})`}`)
   } finally {
     closeSync(fd)
   }
@@ -25,7 +29,7 @@ function isBinaryTrace(path: string): boolean {
 export default class Trace extends MoerigCommand {
   static override summary = 'Convert a routing trace between the binary format and CSV (token,layer,experts)'
 
-  static override description = `A .moetrace input becomes CSV; a CSV input becomes .moetrace (CSV has no model header: --experts gives n_expert). Format: docs/trace-format.md. Writes atomically (temp file + rename).`
+  static override description = `The input's format is read from its content (MOETRACE magic, else CSV; CSV has no model header: --experts gives n_expert). The output's format comes from its name: .csv → CSV (gate weights dropped), anything else → .moetrace. Format: docs/trace-format.md. Writes atomically (temp file + rename); never over the input, and over an existing file only when it is a moerig trace (.moetrace) or with --force.`
 
   static override examples = [
     '<%= config.bin %> trace convert hello.moetrace hello.csv',
@@ -42,20 +46,18 @@ export default class Trace extends MoerigCommand {
     experts: Flags.integer({description: 'n_expert, for CSV input', min: 1, max: 65536, helpValue: 'N'}),
     'model-name': Flags.string({description: 'model name for the header, for CSV input', helpValue: 'NAME'}),
     arch: Flags.string({description: 'architecture for the header, for CSV input', helpValue: 'ARCH'}),
+    force: Flags.boolean({char: 'f', description: 'overwrite an existing output that is not a moerig trace (a CSV, say)'}),
   }
 
   async run(): Promise<{input: string; output: string; to: 'csv' | 'moetrace'; header: TraceHeader}> {
     const {args, flags} = await this.parse(Trace)
-    let header: TraceHeader
-    let to: 'csv' | 'moetrace'
-    if (isBinaryTrace(args.input)) {
-      header = await traceToCsv(args.input, args.output)
-      to = 'csv'
-    } else {
-      if (flags.experts === undefined) throw new MoerigError('E_USAGE', `trace ${args.input} is CSV (no MOETRACE magic): give n_expert with --experts N`)
-      header = await csvToTrace(args.input, args.output, {nExpert: flags.experts, model: flags['model-name'], arch: flags.arch})
-      to = 'moetrace'
+    const to = traceFormatFor(args.output)
+    // never the input itself (also through a symlink or hard link); the overwrite rule: src/lib/fs.ts
+    checkOverwrite(args.output, {kind: to === 'moetrace' ? 'moetrace' : null, force: flags.force, inputs: [args.input]})
+    if (!isBinaryTrace(args.input) && flags.experts === undefined) {
+      throw new MoerigError('E_USAGE', `trace ${args.input} is CSV (no MOETRACE magic): give n_expert with --experts N`)
     }
+    const header = await convertTrace(args.input, args.output, to, {nExpert: flags.experts, model: flags['model-name'], arch: flags.arch})
     this.log(`${args.input} → ${args.output} (${to}): ${header.nTokens} tokens × ${header.moeLayers.length} MoE layers × k ${header.k} of ${header.nExpert}`)
     return {input: args.input, output: args.output, to, header}
   }

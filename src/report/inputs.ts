@@ -6,6 +6,7 @@
 import {closeSync, openSync, readFileSync, readSync} from 'node:fs'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {parseJsonText} from '../lib/fs.js'
 import {assertValid} from '../schemas/validate.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {openTraceSource, TRACE_MAGIC, type TraceSource} from '../runner/trace.js'
@@ -40,7 +41,7 @@ function sniff(path: string): 'trace' | 'csv' | 'json' | 'other' {
   const text = head.toString('latin1', 0, n)
   if (text.startsWith(TRACE_MAGIC)) return 'trace'
   if (/^(\uFEFF|\xEF\xBB\xBF)?"?token"?\s*,\s*"?layer"?/i.test(text)) return 'csv'
-  if (/^\s*[{[]/.test(text)) return 'json'
+  if (/^(\xEF\xBB\xBF)?\s*[{[]/.test(text)) return 'json'
   return 'other'
 }
 
@@ -87,11 +88,7 @@ function parseJson(path: string): unknown {
   } catch (e) {
     throw new MoerigError('E_FILE', `input ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
   }
-  try {
-    return JSON.parse(text)
-  } catch (e) {
-    throw new MoerigError('E_JSON', `input ${path}: not valid JSON (${(e as Error).message})`)
-  }
+  return parseJsonText(text, `input ${path}`)
 }
 
 const KNOWN =

@@ -3,11 +3,14 @@
  * reference of any kind), `report.md` beside it (charts by relative path) and `charts/*.png`.
  *
  * The folder is built under a temporary name next to the target and renamed into place, so a
- * failed render never leaves a half report where a good one was.
+ * failed render never leaves a half report where a good one was. It replaces only a folder that
+ * holds a moerig report (`.moerig-report` lists its files) and nothing else: never a user's folder,
+ * a file, or the report's own inputs.
  */
-import {existsSync, mkdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
-import {basename, dirname, join, resolve} from 'node:path'
+import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {ensureDir, fileError, parseJsonText, removeTemp, tempPathFor, trackTemp, untrackTemp} from '../lib/fs.js'
 import {escapeHtml, escapeMd, slug} from './escape.js'
 
 export interface ReportChart {
@@ -142,36 +145,135 @@ function tableMd(t: {headers: string[]; rows: string[][]}): string[] {
   ]
 }
 
+/** Every report folder gets this file: it is how moerig knows a folder holds a report it wrote. */
+export const REPORT_MARKER = '.moerig-report'
+/** What the generator line of an index.html from before the marker looks like. */
+const LEGACY_SIGNATURE = ' by moerig</div>'
+
+interface Marker {
+  schemaVersion: 1
+  kind: 'report'
+  generatedAt: string
+  /** Paths relative to the folder, '/'-separated: everything the report consists of. */
+  files: string[]
+}
+
+/** Files (relative, '/'-separated) under `dir`; symlinks and special files are returned with a trailing '!'. */
+function listTree(dir: string, rel = ''): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(join(dir, rel))) {
+    const r = rel ? `${rel}/${name}` : name
+    const st = lstatSync(join(dir, r))
+    if (st.isDirectory()) {
+      const inner = listTree(dir, r)
+      out.push(...(inner.length > 0 ? inner : [`${r}/`]))
+    } else out.push(st.isFile() ? r : `${r}!`)
+  }
+  return out
+}
+
+/** The files a moerig report in `dir` consists of, or null when `dir` holds no moerig report. */
+function reportFiles(dir: string): Set<string> | null {
+  const markerPath = join(dir, REPORT_MARKER)
+  if (existsSync(markerPath)) {
+    try {
+      const m = parseJsonText(readFileSync(markerPath, 'utf8'), markerPath) as Partial<Marker>
+      if (m.kind !== 'report' || !Array.isArray(m.files)) return null
+      return new Set([REPORT_MARKER, ...m.files.filter((f) => typeof f === 'string')])
+    } catch {
+      return null
+    }
+  }
+  // Reports from before the marker: index.html with moerig's generator line, report.md, charts/*.png.
+  try {
+    if (!readFileSync(join(dir, 'index.html'), 'utf8').includes(LEGACY_SIGNATURE)) return null
+  } catch {
+    return null
+  }
+  return new Set(listTree(dir).filter((f) => f === 'index.html' || f === 'report.md' || /^charts\/[^/]+\.png$/.test(f)))
+}
+
+/** True when `inner` is `outer` or lies inside it (real paths). */
+function within(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner)
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))
+}
+
+function realOrResolved(p: string): string {
+  try {
+    return realpathSync(p)
+  } catch {
+    return resolve(p)
+  }
+}
+
 /**
- * Write the report folder at `dir`: build it as `<dir>.tmp-<pid>`, then swap it into place
- * (an old report is moved aside first and removed only once the new one is in place).
+ * May the report be written to `dir`? It may when `dir` does not exist, is an empty folder, or holds
+ * a moerig report and nothing else; never when it is a file, a symlink, holds one of the report's
+ * inputs, or holds (or is) the current folder. Called before any work and again before the swap.
+ */
+export function checkReportTarget(dir: string, inputs: string[] = []): void {
+  if (dir === '') throw new MoerigError('E_USAGE', 'report folder: the name is empty; give a new or empty folder with -o DIR')
+  const target = realOrResolved(dir)
+  for (const input of inputs) {
+    if (existsSync(input) && within(realOrResolved(input), target)) {
+      throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} holds the input ${input}, which replacing the folder would delete; write the report to another folder`)
+    }
+  }
+  if (within(realOrResolved(process.cwd()), target)) {
+    throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is (or holds) the current folder; give a new folder, e.g. -o ${join(dir, 'report')}`)
+  }
+  let st
+  try {
+    st = lstatSync(dir)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw fileError(e, dir, 'use report folder')
+  }
+  const why = 'moerig replaces a folder only if it holds a moerig report'
+  if (st.isSymbolicLink()) throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is a symbolic link; give a new or empty folder (${why})`)
+  if (!st.isDirectory()) throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is a file, not a folder; give a new or empty folder (${why})`)
+  const entries = listTree(dir)
+  if (entries.length === 0) return
+  const own = reportFiles(dir)
+  if (own === null) throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is not empty and holds no moerig report; give a new or empty folder (${why})`)
+  const foreign = entries.filter((f) => !own.has(f))
+  if (foreign.length > 0) {
+    const more = foreign.length > 1 ? ` and ${foreign.length - 1} more` : ''
+    throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} holds ${foreign[0].replace(/[/!]$/, '')}${more}, which moerig did not write; move it away or give another folder`)
+  }
+}
+
+/**
+ * Write the report folder at `dir`: build it under a hidden temp name beside it, then swap it into
+ * place. What was at `dir` must pass checkReportTarget (an old moerig report, an empty folder or
+ * nothing); an old report is moved aside first and removed only once the new one is in place.
  */
 export function writeReport(dir: string, report: Report): WrittenReport {
+  checkReportTarget(dir, report.inputs.map((i) => i.path))
   const target = resolve(dir)
-  const parent = dirname(target)
-  try {
-    mkdirSync(parent, {recursive: true})
-  } catch (e) {
-    throw new MoerigError('E_FILE', `report folder ${dir}: cannot create ${parent} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`
-  const old = `${target}.old-${process.pid}-${Date.now()}`
+  ensureDir(dirname(target))
+  const tmp = tempPathFor(target)
+  const old = tempPathFor(target, 'old')
   const used = new Set<string>()
   const files = new Map<ReportChart, string>()
   for (const s of report.sections) for (const c of s.charts) files.set(c, chartFile(c, used))
+  trackTemp(tmp)
   try {
     mkdirSync(join(tmp, 'charts'), {recursive: true})
     for (const [c, f] of files) writeFileSync(join(tmp, f), c.png)
     writeFileSync(join(tmp, 'report.md'), renderMarkdown(report, files))
     writeFileSync(join(tmp, 'index.html'), renderHtml(report))
+    const marker: Marker = {schemaVersion: 1, kind: 'report', generatedAt: report.generatedAt, files: ['index.html', 'report.md', ...files.values()]}
+    writeFileSync(join(tmp, REPORT_MARKER), JSON.stringify(marker, null, 2) + '\n')
     if (existsSync(target)) renameSync(target, old)
     renameSync(tmp, target)
   } catch (e) {
-    rmSync(tmp, {recursive: true, force: true})
+    removeTemp(tmp)
     if (existsSync(old) && !existsSync(target)) renameSync(old, target)
-    const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_FILE', `report folder ${dir}: cannot write (${code ?? (e as Error).message})`)
+    throw fileError(e, dir, 'write report folder')
   }
+  untrackTemp(tmp)
   rmSync(old, {recursive: true, force: true})
   const charts = [...files.values()].map((f) => join(target, f))
   return {dir: target, files: [join(target, 'index.html'), join(target, 'report.md'), ...charts], charts}

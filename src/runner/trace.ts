@@ -11,11 +11,12 @@
  * chunks through one reused buffer, so memory stays bounded whatever the trace length.
  * Conversions: `csvToTrace`, `traceToCsv`. Every malformed input is one MoerigError line.
  */
-import {closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, renameSync, rmSync, writeSync, mkdirSync} from 'node:fs'
+import {closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, writeSync} from 'node:fs'
 import {open as openAsync} from 'node:fs/promises'
-import {basename, dirname} from 'node:path'
+import {basename, extname} from 'node:path'
 import {endianness} from 'node:os'
 import {MoerigError} from '../lib/errors.js'
+import {fileError, parseJsonText, startTemp} from '../lib/fs.js'
 import {schemaErrors} from '../schemas/validate.js'
 import {traceHeaderSchema, type TraceHeader} from '../schemas/trace.js'
 
@@ -166,21 +167,43 @@ export function createTraceWriter(path: string, header: Omit<TraceHeader, 'nToke
   const head = encodeHeader(h, jsonBytes)
   const perToken = recordValues(h)
   const perTokenBytes = recordBytes(h)
-  mkdirSync(dirname(path), {recursive: true})
-  const tmp = `${path}.tmp-${process.pid}`
-  const fd = openSync(tmp, 'w')
-  writeSync(fd, head, 0, head.length, 0)
+  const temp = startTemp(path)
+  let open = true
+  let fd: number
+  try {
+    fd = openSync(temp.tmp, 'w')
+  } catch (e) {
+    temp.abort()
+    throw fileError(e, path)
+  }
+  /** Any write error: close, drop the temp file, one line naming the trace. */
+  const fail = (e: unknown): never => {
+    open = false
+    try {
+      closeSync(fd)
+    } catch {}
+    temp.abort()
+    throw fileError(e, path)
+  }
+  try {
+    writeSync(fd, head, 0, head.length, 0)
+  } catch (e) {
+    fail(e)
+  }
   let pos = head.length
   const stage = Buffer.alloc(Math.max(WRITE_STAGE_BYTES, perTokenBytes))
   let staged = 0
   let nTokens = 0
-  let open = true
   const seen = new Int32Array(h.nExpert)
   let stampBase = 0
 
   const flush = () => {
     if (staged === 0) return
-    writeSync(fd, stage, 0, staged, pos)
+    try {
+      writeSync(fd, stage, 0, staged, pos)
+    } catch (e) {
+      fail(e)
+    }
     pos += staged
     staged = 0
   }
@@ -217,22 +240,25 @@ export function createTraceWriter(path: string, header: Omit<TraceHeader, 'nToke
     },
     close() {
       if (!open) return nTokens
+      flush()
       open = false
       try {
-        flush()
         const final = encodeHeader({...h, nTokens}, jsonBytes)
         writeSync(fd, final, 0, final.length, 0)
-      } finally {
         closeSync(fd)
+      } catch (e) {
+        fail(e)
       }
-      renameSync(tmp, path)
+      temp.commit()
       return nTokens
     },
     abort() {
       if (!open) return
       open = false
-      closeSync(fd)
-      rmSync(tmp, {force: true})
+      try {
+        closeSync(fd)
+      } catch {}
+      temp.abort()
     },
   }
 }
@@ -293,9 +319,9 @@ function readLayout(fd: number, path: string): TraceLayout {
   readSync(fd, json, 0, hLen, PREFIX_BYTES)
   let parsed: unknown
   try {
-    parsed = JSON.parse(json.toString('utf8'))
+    parsed = parseJsonText(json.toString('utf8'), `${what}: bad header`)
   } catch (e) {
-    throw traceError('E_TRACE_HEADER', `${what}: bad header: not valid JSON (${(e as Error).message})`)
+    throw traceError('E_TRACE_HEADER', (e as Error).message)
   }
   const header = checkTraceHeader(parsed, what)
   const dataOffset = align8(PREFIX_BYTES + hLen)
@@ -678,6 +704,29 @@ export async function csvToTrace(csvPath: string, tracePath: string, options: Cs
   return {...src.header, nTokens: w.nTokens}
 }
 
+/** The format an output path asks for: `.csv` → CSV, anything else → MOETRACE. */
+export function traceFormatFor(path: string): 'csv' | 'moetrace' {
+  return extname(path).toLowerCase() === '.csv' ? 'csv' : 'moetrace'
+}
+
+/**
+ * `trace convert`: read either format (by content), write the format `to`. MOETRACE → MOETRACE
+ * keeps the gate weights; CSV output drops them (the CSV format has none). Returns the header read.
+ */
+export async function convertTrace(input: string, output: string, to: 'csv' | 'moetrace', options: Partial<CsvTraceOptions> = {}): Promise<TraceHeader> {
+  if (to === 'csv') return traceToCsv(input, output, options)
+  const src = await openTraceSource(input, options)
+  const w = createTraceWriter(output, src.header)
+  try {
+    for await (const c of src.chunks()) w.append(c.ids, src.header.hasWeights ? c.weights : undefined)
+  } catch (e) {
+    w.abort()
+    throw e
+  }
+  w.close()
+  return {...src.header, nTokens: w.nTokens}
+}
+
 /**
  * MOETRACE (or CSV) → CSV with a header row, streaming, atomically (temp + rename). Token numbers
  * start at 0; `layer` is the block index. Weights are not part of the CSV format and are dropped.
@@ -687,9 +736,8 @@ export async function traceToCsv(tracePath: string, csvPath: string, options: Pa
   const {k, moeLayers} = src.header
   const nMoe = moeLayers.length
   const perToken = nMoe * k
-  mkdirSync(dirname(csvPath), {recursive: true})
-  const tmp = `${csvPath}.tmp-${process.pid}`
-  const out = createWriteStream(tmp)
+  const temp = startTemp(csvPath)
+  const out = createWriteStream(temp.tmp)
   const closed = new Promise<void>((resolve, reject) => {
     out.on('close', resolve)
     out.on('error', reject)
@@ -715,12 +763,12 @@ export async function traceToCsv(tracePath: string, csvPath: string, options: Pa
     }
     out.end()
     await closed
-    renameSync(tmp, csvPath)
   } catch (e) {
     out.destroy()
-    rmSync(tmp, {force: true})
-    throw e
+    temp.abort()
+    throw fileError(e, csvPath)
   }
+  temp.commit()
   return src.header
 }
 
