@@ -6,6 +6,9 @@ import {DEFAULT_SEED, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS, checkModel, inFli
 import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
 import {assertValid} from '../schemas/validate.js'
 
+const SIGNAL_EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
+const SIGNALS = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]
+
 export default class Synth extends MoerigCommand {
   static override summary = 'Write a synthetic MoE model (GGUF, random weights) that llama.cpp loads and runs'
 
@@ -34,14 +37,15 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
   async run(): Promise<SynthResult> {
     const {flags} = await this.parse(Synth)
     const progress = createProgress(this.interactive)
-    // Ctrl-C while native code writes: drop the temp files (the output path is untouched).
-    const onSigint = () => {
+    // Ctrl-C, kill or a closed terminal while native code writes: drop the temp files (the output
+    // path is untouched) and exit 128 + the signal's number with one line.
+    const onSignal = (sig: NodeJS.Signals) => {
       progress.done()
       for (const p of inFlight) removeTemps(p)
-      process.stderr.write('moerig: interrupted; nothing written\n')
-      process.exit(130)
+      process.stderr.write(`moerig: ${sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`}; nothing written\n`)
+      process.exit(SIGNAL_EXIT[sig])
     }
-    process.once('SIGINT', onSigint)
+    for (const sig of SIGNALS) process.on(sig, onSignal)
     let phase = ''
     const quantLabel = flags.quant.toUpperCase()
     try {
@@ -82,7 +86,7 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
       }
       return result
     } finally {
-      process.removeListener('SIGINT', onSigint)
+      for (const sig of SIGNALS) process.removeListener(sig, onSignal)
     }
   }
 }

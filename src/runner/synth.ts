@@ -9,11 +9,12 @@
  * inconsistent ones. The file is written under a temp name next to the output and renamed into
  * place only when complete, so an existing file is never half-overwritten.
  */
-import {existsSync, mkdirSync, renameSync, rmSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
+import {existsSync, mkdirSync, renameSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
 import {createHash} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {MoerigError, oneLine} from '../lib/errors.js'
+import {removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
 import {engineBuild, loadAddon, projectRoot, type SynthNativeProgress, type SynthNativeSpec} from './addon.js'
 
 /** Quant levels synth writes (llama_ftype names; K-quant mixes follow llama.cpp's rules). */
@@ -234,9 +235,9 @@ function preparePaths(output: string, force: boolean, quant: SynthQuant, estByte
   }
 }
 
-/** Remove temp files of an interrupted synth (Ctrl-C). */
+/** Remove temp files of an interrupted or failed synth. */
 export function removeTemps(paths: {tmp: string; work?: string}): void {
-  for (const p of [paths.tmp, paths.work]) if (p) rmSync(p, {force: true})
+  for (const p of [paths.tmp, paths.work]) if (p) removeTemp(p)
 }
 
 /** The temp files of the synth in progress, for a SIGINT handler. */
@@ -279,10 +280,16 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
     threads,
   }
   inFlight.add(paths)
+  // The native writer creates these; TS owns them: src/lib/fs.ts removes them on a failure, on
+  // process.exit and on SIGINT/SIGTERM/SIGHUP, so no hidden multi-GB .f16 file is left behind.
+  trackTemp(paths.tmp)
+  if (paths.work) trackTemp(paths.work)
   let res
   try {
     res = await addon.synth(spec, opts.onProgress)
     renameSync(paths.tmp, paths.out)
+    untrackTemp(paths.tmp)
+    if (paths.work) removeTemp(paths.work)
   } catch (e) {
     removeTemps(paths)
     if (e instanceof MoerigError) throw e
