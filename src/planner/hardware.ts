@@ -146,7 +146,8 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
         index: idx, id: `GPU${idx}`, name: g.name, host: id, hostIndex: hi, localIndex: g.index ?? li,
         capacityBytes: vram ?? 0, vramKnown: vram !== null,
         bandwidthGBs: b.gbs, bandwidthSource: b.source,
-        pcieGBs: g.pcie.bandwidthGBs ?? g.pcie.maxBandwidthGBs ?? DEFAULT_PCIE_GBS,
+        // a link probed as 0 GB/s (width 0: link down or hidden) is unknown, not a wall
+        pcieGBs: g.pcie.bandwidthGBs || g.pcie.maxBandwidthGBs || DEFAULT_PCIE_GBS,
         fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
         fp16Source: f ? f.source : `assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
         numaNode: g.numaNode,

@@ -2,6 +2,25 @@ import type {FromSchema} from 'json-schema-to-ts'
 import {nullableInt, nullableNumber, nullableString, provenanceMap} from './common.js'
 
 /**
+ * Plausibility bounds (ours): wide enough for any machine one can buy, narrow enough that a typo
+ * (0 or 1e308) is refused with its JSON path instead of planning "triad 1e+308 GB/s".
+ * Largest real values: 32 TiB RAM (8-socket servers), 288 GB VRAM (MI355X), 8 TB/s GPU memory
+ * (B200), ≈ 1.2 TB/s CPU memory (2 × 12-channel DDR5-6400), PCIe 6.0 x16 ≈ 121 GB/s, NVLink-C2C 450.
+ */
+const MAX_RAM_BYTES = 2 ** 50 // 1 PiB
+const MIN_RAM_BYTES = 64 * 2 ** 20 // 64 MiB
+const MAX_VRAM_BYTES = 2 ** 44 // 16 TiB
+const MIN_VRAM_BYTES = 2 ** 20 // 1 MiB: "0 bytes" is unknown, and unknown is null
+const MAX_MEM_GBS = 100_000
+const MAX_LINK_GBS = 1000
+const MAX_DISK_BYTES = 2 ** 60
+const MAX_CPUS = 65_536
+const MAX_MHZ = 20_000
+const bytesOrNull = (max: number, min = 0) => ({type: ['integer', 'null'], minimum: min, maximum: max}) as const
+const gbsOrNull = (max: number) => ({type: ['number', 'null'], exclusiveMinimum: 0, maximum: max}) as const
+const gbs = {type: 'number', exclusiveMinimum: 0, maximum: MAX_MEM_GBS} as const
+
+/**
  * Hardware profile: what `moerig probe` finds on a machine, or a hand-written reference rig.
  * The single source of truth for the shape; `HardwareProfile` is derived from it.
  * Every section has a `provenance` map (field → sysfs | dmi | cpuid | measured | spec | …);
@@ -38,17 +57,17 @@ export const hardwareProfileSchema = {
         family: nullableInt,
         modelNumber: nullableInt,
         stepping: nullableInt,
-        sockets: {type: 'integer', minimum: 1},
+        sockets: {type: 'integer', minimum: 1, maximum: 64},
         /** Physical cores, all sockets. */
-        cores: {type: 'integer', minimum: 1},
+        cores: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
         /** Hardware threads, all sockets. */
-        threads: {type: 'integer', minimum: 1},
+        threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
         coresPerSocket: nullableInt,
         threadsPerCore: nullableInt,
         /** Totals over all instances (all sockets), as lscpu prints them. */
         l2Bytes: nullableInt,
         l3Bytes: nullableInt,
-        baseMHz: nullableNumber,
+        baseMHz: {type: ['number', 'null'], minimum: 0, maximum: MAX_MHZ},
         /** ISA flags that matter for inference, as the kernel names them (avx512_vnni, amx_int8 …). */
         flags: {type: 'array', items: {type: 'string'}, uniqueItems: true},
         provenance: provenanceMap,
@@ -69,8 +88,8 @@ export const hardwareProfileSchema = {
             properties: {
               id: {type: 'integer', minimum: 0},
               cpus: {type: 'array', items: {type: 'integer', minimum: 0}},
-              memTotalBytes: nullableInt,
-              memFreeBytes: nullableInt,
+              memTotalBytes: bytesOrNull(MAX_RAM_BYTES),
+              memFreeBytes: bytesOrNull(MAX_RAM_BYTES),
               socket: nullableInt,
             },
           },
@@ -87,10 +106,10 @@ export const hardwareProfileSchema = {
       additionalProperties: false,
       required: ['totalBytes', 'dimms', 'channels', 'theoreticalBandwidthGBs'],
       properties: {
-        totalBytes: {type: 'integer', minimum: 1},
-        availableBytes: nullableInt,
+        totalBytes: {type: 'integer', minimum: MIN_RAM_BYTES, maximum: MAX_RAM_BYTES},
+        availableBytes: bytesOrNull(MAX_RAM_BYTES),
         /** Sum of the DIMM sizes (MemTotal is smaller: firmware and kernel reservations). */
-        installedBytes: nullableInt,
+        installedBytes: bytesOrNull(MAX_RAM_BYTES),
         dimms: {
           type: 'array',
           items: {
@@ -101,7 +120,7 @@ export const hardwareProfileSchema = {
               locator: {type: 'string'},
               bank: {type: 'string'},
               socket: nullableInt,
-              sizeBytes: {type: 'integer', minimum: 1},
+              sizeBytes: {type: 'integer', minimum: 1, maximum: MAX_VRAM_BYTES},
               type: nullableString,
               speedMTs: nullableInt,
               configuredSpeedMTs: nullableInt,
@@ -111,12 +130,12 @@ export const hardwareProfileSchema = {
           },
         },
         /** Populated memory channels, all sockets; null when DIMMs are hidden (VMs). */
-        channels: nullableInt,
+        channels: {type: ['integer', 'null'], minimum: 0, maximum: 4096},
         channelsPerSocket: nullableInt,
         type: nullableString,
-        speedMTs: nullableInt,
+        speedMTs: {type: ['integer', 'null'], minimum: 0, maximum: 100_000},
         /** channels × MT/s × 8 bytes; null when channels or speed are unknown. */
-        theoreticalBandwidthGBs: nullableNumber,
+        theoreticalBandwidthGBs: gbsOrNull(MAX_MEM_GBS),
         hugePages: {
           type: 'object',
           additionalProperties: false,
@@ -151,16 +170,16 @@ export const hardwareProfileSchema = {
           /** The CPU's own graphics (Intel iGPU at 0000:00:02.0). */
           integrated: {type: 'boolean'},
           driver: nullableString,
-          vramBytes: nullableInt,
-          vramFreeBytes: nullableInt,
+          vramBytes: bytesOrNull(MAX_VRAM_BYTES, MIN_VRAM_BYTES),
+          vramFreeBytes: bytesOrNull(MAX_VRAM_BYTES),
           /** Device memory bandwidth from the vendor's specification (GB/s). */
-          memoryBandwidthGBs: nullableNumber,
+          memoryBandwidthGBs: gbsOrNull(MAX_MEM_GBS),
           /**
            * Largest tensor the GPU backend accepts in one op (Vulkan: maxStorageBufferRange, e.g.
            * 128 MiB on llvmpipe); llama.cpp keeps a weight whose op would exceed it in RAM
            * (weight_buft_supported). Absent or null: no limit.
            */
-          maxTensorBytes: nullableInt,
+          maxTensorBytes: bytesOrNull(MAX_VRAM_BYTES, 1),
           pcie: {
             type: 'object',
             additionalProperties: false,
@@ -170,10 +189,10 @@ export const hardwareProfileSchema = {
               gen: nullableInt,
               width: nullableInt,
               /** One direction, after encoding overhead, for the current link. */
-              bandwidthGBs: nullableNumber,
+              bandwidthGBs: {type: ['number', 'null'], minimum: 0, maximum: MAX_LINK_GBS},
               maxGen: nullableInt,
               maxWidth: nullableInt,
-              maxBandwidthGBs: nullableNumber,
+              maxBandwidthGBs: {type: ['number', 'null'], minimum: 0, maximum: MAX_LINK_GBS},
               currentSpeed: nullableString,
               maxSpeed: nullableString,
               /** PCI address whose link this is: the first device below the root port (an Arc card's switch). */
@@ -219,8 +238,8 @@ export const hardwareProfileSchema = {
       required: ['path', 'freeBytes', 'totalBytes'],
       properties: {
         path: {type: 'string'},
-        freeBytes: nullableInt,
-        totalBytes: nullableInt,
+        freeBytes: bytesOrNull(MAX_DISK_BYTES),
+        totalBytes: bytesOrNull(MAX_DISK_BYTES),
         /** Whether a 400 GB model (R1 Q4_K_M ≈ 404 GB) fits in the free space. */
         fits400GB: {type: ['boolean', 'null']},
       },
@@ -231,11 +250,11 @@ export const hardwareProfileSchema = {
       additionalProperties: false,
       required: ['triadGBs', 'perNode'],
       properties: {
-        copyGBs: {type: 'number', minimum: 0},
-        scaleGBs: {type: 'number', minimum: 0},
-        addGBs: {type: 'number', minimum: 0},
-        triadGBs: {type: 'number', minimum: 0},
-        threads: {type: 'integer', minimum: 1},
+        copyGBs: gbs,
+        scaleGBs: gbs,
+        addGBs: gbs,
+        triadGBs: gbs,
+        threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
         /** Working set of the all-nodes run: 3 arrays × arrayBytesPerThread × threads. */
         arrayBytes: {type: 'integer', minimum: 1},
         arrayBytesPerThread: {type: 'integer', minimum: 1},
@@ -255,10 +274,10 @@ export const hardwareProfileSchema = {
             properties: {
               node: {type: 'integer', minimum: 0},
               threads: {type: 'integer', minimum: 1},
-              copyGBs: {type: 'number', minimum: 0},
-              scaleGBs: {type: 'number', minimum: 0},
-              addGBs: {type: 'number', minimum: 0},
-              triadGBs: {type: 'number', minimum: 0},
+              copyGBs: gbs,
+              scaleGBs: gbs,
+              addGBs: gbs,
+              triadGBs: gbs,
             },
           },
         },

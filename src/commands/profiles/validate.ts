@@ -34,7 +34,9 @@ export default class ProfilesValidate extends MoerigCommand {
         process.exitCode = 1
         return out
       }
-      throw new MoerigError('E_PROFILE', `hardware profile ${bad[0].file}: ${bad[0].errors[0]}${bad.length > 1 ? ` (${bad.length} files invalid)` : ''}`)
+      // the problems are listed above, one line each; the error line only counts them (not a repeat)
+      const problems = bad.reduce((n, r) => n + r.errors.length, 0)
+      throw new MoerigError('E_PROFILE', `${bad.length} of ${results.length} hardware profile file${results.length === 1 ? '' : 's'} invalid (${problems} problem${problems === 1 ? '' : 's'} listed above)`)
     }
     return out
   }
