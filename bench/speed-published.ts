@@ -20,6 +20,7 @@ import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {GPU_FP16_TFLOPS} from '../src/planner/hardware.js'
+import {CPU_BW_EFF_MEASURED, CPU_BW_EFF_THEORETICAL, GPU_BW_EFF} from '../src/planner/speed.js'
 import {runPlan} from '../src/planner/run.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../src/schemas/hardware.js'
 import type {Engine, KvType, Plan} from '../src/schemas/plan.js'
@@ -145,6 +146,12 @@ export interface Row {
   gpusUsed: number | null
   fits: boolean | null
   findings: string[]
+  /**
+   * The bandwidth efficiency that would make the mid decode prediction equal the published figure,
+   * holding the other parts of the predicted time fixed: η_mid × t_dev ÷ (T_published − t_other),
+   * for the device that dominates the predicted decode time. null when the rest already exceeds T.
+   */
+  impliedEta: {device: 'CPU' | 'GPU'; modelEta: number; eta: number | null; shareOfTime: number} | null
   error: string | null
 }
 
@@ -192,7 +199,7 @@ export async function evaluateAll(data: PublishedSpeeds): Promise<Row[]> {
     if (!r) throw new Error(`figure ${f.id}: unknown rig ${f.rig}`)
     const s = split.get(r.box)!
     if (s !== f.split) throw new Error(`figure ${f.id}: split "${f.split}" in the file, but the rule gives "${s}" for box ${r.box}`)
-    const row: Row = {id: f.id, rig: r.id, box: r.box, split: s, class: classOf(f, r), model: `${f.model.catalog} ${f.model.quant}`, sizeRatio: null, decode: null, prefill: null, gpusUsed: null, fits: null, findings: [], error: null}
+    const row: Row = {id: f.id, rig: r.id, box: r.box, split: s, class: classOf(f, r), model: `${f.model.catalog} ${f.model.quant}`, sizeRatio: null, decode: null, prefill: null, gpusUsed: null, fits: null, findings: [], impliedEta: null, error: null}
     try {
       const profile = rigProfile(r)
       const usedGpus = f.plan.gpus === 0 ? [] : profile.gpus
@@ -206,6 +213,15 @@ export async function evaluateAll(data: PublishedSpeeds): Promise<Row[]> {
       row.fits = pd.fits
       if (!pd.fits) row.findings.push(`plan does not fit (${pd.verdict.binding})`)
       if (f.plan.gpus !== undefined && f.plan.gpus > 0 && pd.gpusUsed !== f.plan.gpus) row.findings.push(`planner used ${pd.gpusUsed} GPUs, run used ${f.plan.gpus}`)
+      const ms = {cpu: pd.prediction.decodeMs?.cpu ?? 0, gpu: pd.prediction.decodeMs?.gpu ?? 0, total: pd.prediction.decodeMs?.total ?? 0}
+      if (f.measured.decode !== undefined && ms.total > 0) {
+        const cpuDominates = ms.cpu >= ms.gpu
+        const tDev = cpuDominates ? ms.cpu : ms.gpu
+        const rest = ms.total - tDev
+        const tPub = 1000 / f.measured.decode
+        const modelEta = cpuDominates ? (r.hardware.memory.triadGBs ? CPU_BW_EFF_MEASURED.mid : CPU_BW_EFF_THEORETICAL.mid) : GPU_BW_EFF.mid
+        row.impliedEta = {device: cpuDominates ? 'CPU' : 'GPU', modelEta, eta: tPub > rest ? (modelEta * tDev) / (tPub - rest) : null, shareOfTime: tDev / ms.total}
+      }
       if (f.model.publishedGB) row.sizeRatio = pd.model.fileBytes / GB / f.model.publishedGB
       if (f.measured.prefill !== undefined) {
         const pp = await predict(f, profile, f.run.prefillDepth ?? f.run.decodeDepth)
@@ -294,6 +310,12 @@ async function main(): Promise<void> {
   if (md) console.log('```')
   for (const l of summaryLines(summary)) console.log(l)
   if (md) console.log('```')
+  console.log('')
+  console.log(`implied decode bandwidth efficiency (η that makes the mid prediction match, other time terms held; see docs/published-speeds.md):`)
+  for (const r of rows) {
+    const e = r.impliedEta
+    if (e) console.log(`${md ? '- ' : '  '}${r.id}: ${e.device} ${(e.shareOfTime * 100).toFixed(0)} % of predicted time, model η ${e.modelEta} → implied η ${e.eta === null ? 'n/a (other terms alone exceed the published time)' : e.eta.toFixed(2)}`)
+  }
   console.log('')
   console.log('findings per figure:')
   for (const r of rows) {
