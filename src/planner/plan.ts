@@ -352,6 +352,7 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     notes: [
       kv.note,
       ...(main.gpus.some((g) => !g.vramKnown) ? ['a GPU with unknown VRAM counts as 0 bytes'] : []),
+      ...hosts.slice(1).filter((h) => h.gpus.length > 0).map((h) => `${h.name}: its ${h.gpus.length} GPU${h.gpus.length > 1 ? 's are' : ' is'} not used — moerig plans each remote machine as one rpc-server on its CPU and RAM (run one rpc-server per GPU by hand to add them)`),
       ...(opts.engine !== 'llama.cpp' ? [`${opts.engine} puts every layer's attention and KV on the GPUs (it cannot keep layers on the CPU)`] : []),
     ],
   }

@@ -6,6 +6,7 @@
 import {safeName} from '../lib/text.js'
 import {fmtGB, fmtGiB} from '../lib/units.js'
 import type {Plan} from '../schemas/plan.js'
+import {fmtParams} from './speed.js'
 
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length)
@@ -18,6 +19,10 @@ function kib(b: number): string {
 }
 function tps(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
+}
+/** File size in GB (GiB), or MB for the small models moerig synthesises ("0.0 GB" says nothing). */
+function fileSize(b: number): string {
+  return b >= 1e9 ? `${fmtGB(b)} (${fmtGiB(b)})` : `${(b / 1e6).toFixed(1)} MB (${(b / 2 ** 20).toFixed(1)} MiB)`
 }
 function ctxLabel(n: number): string {
   return n === 0 ? 'none' : String(n)
@@ -35,7 +40,7 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   const m = plan.model
   const rules = m.quantRules === 'pre-mla' ? 'pre-MLA (early 2025)' : 'v0.4.0'
   const origin = m.source === 'gguf' ? `read from ${safeName(m.path)}` : `computed from the catalog with llama-quantize ${rules} rules`
-  out.push(`model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${(m.params / 1e9).toFixed(1)} B params, ${((m.activeParams ?? 0) / 1e9).toFixed(1)} B active · ${fmtGB(m.fileBytes)} (${fmtGiB(m.fileBytes)}) · ${m.tensorCount} tensors · ${origin}`)
+  out.push(`model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${fmtParams(m.params)} params, ${fmtParams(m.activeParams ?? 0)} active · ${fileSize(m.fileBytes)} · ${m.tensorCount} tensors · ${origin}`)
   const kv = plan.kv
   out.push(`engine   ${plan.engine} · context ${plan.context} · ubatch ${plan.ubatch} · KV ${plan.kvType} ${kv.layout} ${kib(kv.bytesPerToken)}/token (${fmtGiB(kv.totalBytes, 2)} at ${plan.context}) · flash attention ${plan.flashAttention ? 'on' : 'off'} · ${plan.threads} threads${plan.numa ? ` · NUMA ${plan.numa.mode}` : ''}`)
   out.push('')
@@ -60,6 +65,8 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   if (p.bytesPerToken) out.push(`         bytes read per token: ${Object.entries(p.bytesPerToken).map(([d, b]) => `${d} ${fmtGB(b, 2)}`).join(', ')}`)
   out.push('         assumptions:')
   for (const a of p.assumptions) out.push(`         - ${a}`)
+  // notes that change what the plan means (remote GPUs unused, KV layout) are printed too
+  for (const n of plan.notes.slice(1)) out.push(`note     ${n}`)
   if (plan.rows && plan.rows.length > 0) {
     out.push('')
     const gpuCounts = plan.rows[0].maxContext.map((b) => b.gpus)

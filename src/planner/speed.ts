@@ -139,11 +139,26 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   const routedActive = inv.tensors.filter((t) => t.role === 'routed_experts').reduce((s, t) => s + t.elements, 0) * kFrac
   const flopsPerToken = 2 * inv.activeParams + attnFlopsPerToken
   const prefill = {low: 0, mid: 0, high: 0}
-  const gpuFlops = a.gpus.reduce((s, g) => s + g.fp16Tflops * 1e12, 0)
-  const pcie = a.gpus.length > 0 ? Math.min(...a.gpus.map((g) => g.pcieGBs)) * 1e9 : 0
+  // RPC devices are remote CPUs: they compute their own layers; only local GPUs take offloaded matmuls
+  const localGpus = a.gpus.filter((g) => !g.rpc)
+  const remotes = a.gpus.filter((g) => g.rpc)
+  const gpuFlops = localGpus.reduce((s, g) => s + g.fp16Tflops * 1e12, 0)
+  const pcie = localGpus.length > 0 ? Math.min(...localGpus.map((g) => g.pcieGBs)) * 1e9 : 0
+  const rpcShare = remotes.length > 0 ? prefillShares(inv, a, kFrac, attnFlopsPerToken / Math.max(1, nLayer)) : null
   for (const k of KEYS) {
     let tUb: number
-    if (a.gpus.length === 0) {
+    if (rpcShare) {
+      // layers run in order, each on its machine: remote CPUs, then the local GPUs (which take the
+      // local CPU's matmuls over PCIe) or the local CPU
+      tUb = 0
+      for (const g of remotes) {
+        const tCompute = (ubatch * rpcShare.flops[g.id]) / (g.rpc!.cpuOps * CPU_PREFILL_EFF[k])
+        tUb += Math.max(tCompute, rpcShare.bytes[g.id] / bw(g.id, k))
+      }
+      const localFlops = Object.entries(rpcShare.flops).filter(([id]) => !isRpc(id)).reduce((s, [, f]) => s + f, 0)
+      if (localGpus.length > 0) tUb += cpuExpertBytes / (pcie * PCIE_EFF[k]) + (ubatch * localFlops) / (gpuFlops * GPU_PREFILL_EFF[k])
+      else tUb += Math.max((ubatch * localFlops) / (host.cpuOpsLlama * CPU_PREFILL_EFF[k]), cpuAllBytes / bw('CPU', k))
+    } else if (a.gpus.length === 0) {
       // CPU only: compute-bound, but never faster than streaming the weights once per ubatch.
       const tCompute = (ubatch * flopsPerToken) / (host.cpuOpsLlama * CPU_PREFILL_EFF[k])
       tUb = Math.max(tCompute, cpuAllBytes / bw('CPU', k))
@@ -166,13 +181,43 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
       ? `${g.id} ${g.name}: ${g.bandwidthSource} × η ${CPU_BW_EFF_THEORETICAL.low}/${CPU_BW_EFF_THEORETICAL.mid}/${CPU_BW_EFF_THEORETICAL.high}`
       : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${GPU_BW_EFF.low}/${GPU_BW_EFF.mid}/${GPU_BW_EFF.high} (calibrated on the Arc A770: llama.cpp SYCL 25 % … neural-speed 48 %; other GPUs assumed alike)`),
     `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${T_SYNC_S.high * 1e6}–${T_SYNC_S.low * 1e6} µs${hops ? `; ${hops} network hops to RPC machines × ${T_RPC_HOP_S.high * 1e3}–${T_RPC_HOP_S.low * 1e3} ms (assumed LAN)` : ''}`,
-    `prefill FLOPs: 2 × ${(inv.activeParams / 1e9).toFixed(1)} B active parameters per token + attention over half the context`,
+    `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
-    a.gpus.length === 0
+    remotes.length > 0
+      ? `prefill: each RPC machine computes its own layers on its CPU (η ${CPU_PREFILL_EFF.low}–${CPU_PREFILL_EFF.high} of its int8 peak); ${localGpus.length > 0 ? `the local layers on the GPU${localGpus.length > 1 ? 's' : ''}, copying ${(cpuExpertBytes / 1e9).toFixed(1)} GB of CPU-resident experts per ubatch over PCIe (${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high})` : `the local layers on this CPU (${host.cpuOpsSource})`}`
+      : a.gpus.length === 0
       ? `prefill: CPU ${host.cpuOpsSource}, η ${CPU_PREFILL_EFF.low}–${CPU_PREFILL_EFF.high}`
       : engine === 'ktransformers'
         ? `prefill: routed experts on CPU (${host.cpuOpsAmx ? 'AMX' : 'no AMX'}: ${host.cpuOpsSource}), the rest on GPU FP16 × η ${GPU_PREFILL_EFF.low}–${GPU_PREFILL_EFF.high}`
         : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(cpuExpertBytes / 1e9).toFixed(1)} GB over PCIe (${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high}) plus GPU FP16 compute × η ${GPU_PREFILL_EFF.low}–${GPU_PREFILL_EFF.high}`,
   ]
   return {decode, prefill, bytesPerToken, decodeMs: ms, assumptions}
+}
+
+/** "36.6 B", "54.2 M", "812 k": parameter counts of any size without "0.0 B". */
+export function fmtParams(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} B`
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} M`
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`
+  return String(Math.round(n))
+}
+
+/**
+ * Prefill work per device for RPC plans: FLOPs per token (2 × active weights + the layer's
+ * attention) and all weight bytes, by the device that holds them.
+ */
+function prefillShares(inv: Inventory, a: Assignment, kFrac: number, attnFlopsPerLayer: number): {flops: Record<string, number>; bytes: Record<string, number>} {
+  const nLayer = inv.shape.hp.nLayer
+  const flops: Record<string, number> = {CPU: 0}
+  const bytes: Record<string, number> = {CPU: 0}
+  for (const g of a.gpus) flops[g.id] = bytes[g.id] = 0
+  for (const t of inv.tensors) {
+    if (t.role === 'embeddings') continue
+    const routed = t.role === 'routed_experts' && t.layer !== null
+    const d = t.layer === null ? a.layerDevice[nLayer] : routed ? a.expertDevice[t.layer] : a.layerDevice[t.layer]
+    flops[d] += 2 * t.elements * (routed ? kFrac : 1)
+    bytes[d] += t.bytes
+  }
+  for (let l = 0; l < nLayer; l++) flops[a.layerDevice[l]] += attnFlopsPerLayer
+  return {flops, bytes}
 }
