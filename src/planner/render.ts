@@ -66,7 +66,7 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   out.push('         assumptions:')
   for (const a of p.assumptions) out.push(`         - ${a}`)
   // notes that change what the plan means (remote GPUs unused, KV layout) are printed too
-  for (const n of plan.notes.slice(1)) out.push(`note     ${n}`)
+  for (const n of (plan.notes ?? []).slice(1)) out.push(`note     ${n}`)
   if (plan.rows && plan.rows.length > 0) {
     out.push('')
     const gpuCounts = plan.rows[0].maxContext.map((b) => b.gpus)
