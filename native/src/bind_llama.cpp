@@ -128,12 +128,21 @@ Napi::Value LlamaInit(const Napi::CallbackInfo & info) {
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "libDir must be a string");
     std::string lib_dir = info[0].As<Napi::String>().Utf8Value();
     std::vector<std::string> extra;
-    if (info.Length() > 1 && info[1].IsArray()) {
+    if (info.Length() > 1 && !args::missing(info[1])) {
+        if (!info[1].IsArray()) throw Napi::TypeError::New(env, "extraLibs must be an array of strings");
         Napi::Array a = info[1].As<Napi::Array>();
-        for (uint32_t i = 0; i < a.Length(); i++) extra.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            if (!a.Get(i).IsString()) throw Napi::TypeError::New(env, "extraLibs must be an array of strings");
+            extra.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+        }
+    }
+    std::string variant;
+    if (info.Length() > 2 && !args::missing(info[2])) {
+        if (!info[2].IsString()) throw Napi::TypeError::New(env, "cpuVariant must be a string");
+        variant = info[2].As<Napi::String>().Utf8Value();
     }
     auto st = std::make_shared<EngineState>();
-    return run_async(env, [=] { *st = engine_init(lib_dir, extra); }, [st](Napi::Env env) {
+    return run_async(env, [=] { *st = engine_init(lib_dir, extra, variant); }, [st](Napi::Env env) {
         Napi::Object o = Napi::Object::New(env);
         o.Set("loaded", str_array(env, st->loaded));
         o.Set("failed", str_array(env, st->failed));
@@ -150,6 +159,19 @@ Napi::Value LlamaInit(const Napi::CallbackInfo & info) {
             devs.Set((uint32_t) i, x);
         }
         o.Set("devices", devs);
+        Napi::Array vs = Napi::Array::New(env, st->cpu_variants.size());
+        for (size_t i = 0; i < st->cpu_variants.size(); i++) {
+            const CpuVariant & v = st->cpu_variants[i];
+            Napi::Object x = Napi::Object::New(env);
+            x.Set("name", v.name);
+            x.Set("score", v.score);
+            x.Set("loadable", v.score > 0);
+            vs.Set((uint32_t) i, x);
+        }
+        o.Set("cpuVariants", vs);
+        o.Set("cpuVariant", st->cpu_variant);
+        o.Set("cpuVariantBest", st->cpu_variant_best);
+        o.Set("cpuExtraBufferTypes", str_array(env, st->extra_bufts));
         return o;
     });
 }
@@ -169,17 +191,24 @@ Napi::Value LlamaLoadModel(const Napi::CallbackInfo & info) {
     p.use_mmap = get_bool(o, "mmap", true);
     p.use_mlock = get_bool(o, "mlock", false);
     p.numa = get_str(o, "numa", "disabled");
+    p.use_extra_bufts = get_bool(o, "useExtraBufts", true);
     Napi::Value ts = o.Get("tensorSplit");
-    if (ts.IsArray()) {
+    if (!args::missing(ts)) {
+        if (!ts.IsArray()) throw Napi::TypeError::New(env, "model params: tensorSplit must be an array of numbers");
         Napi::Array a = ts.As<Napi::Array>();
-        for (uint32_t i = 0; i < a.Length(); i++) p.tensor_split.push_back(a.Get(i).As<Napi::Number>().FloatValue());
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            if (!a.Get(i).IsNumber()) throw Napi::TypeError::New(env, "model params: tensorSplit must be an array of numbers");
+            p.tensor_split.push_back(a.Get(i).As<Napi::Number>().FloatValue());
+        }
     }
     Napi::Value ov = o.Get("tensorOverrides");
-    if (ov.IsArray()) {
+    if (!args::missing(ov)) {
+        if (!ov.IsArray()) throw Napi::TypeError::New(env, "model params: tensorOverrides must be an array");
         Napi::Array a = ov.As<Napi::Array>();
         for (uint32_t i = 0; i < a.Length(); i++) {
+            if (!a.Get(i).IsObject()) throw Napi::TypeError::New(env, "model params: tensorOverrides entries must be {pattern, device}");
             Napi::Object x = a.Get(i).As<Napi::Object>();
-            p.overrides.push_back({get_str(x, "pattern", ""), get_str(x, "device", "")});
+            p.overrides.push_back({args::require_str(x, "pattern", "tensor override"), args::require_str(x, "device", "tensor override")});
         }
     }
     auto holder = std::make_shared<std::shared_ptr<Model>>();
@@ -201,6 +230,7 @@ Napi::Value LlamaLoadModel(const Napi::CallbackInfo & info) {
         i.Set("nCtxTrain", m.info.n_ctx_train);
         o.Set("info", i);
         o.Set("log", str_array(env, m.load_log));
+        o.Set("amxGuarded", str_array(env, m.amx_guarded));
         return o;
     });
 }
@@ -372,6 +402,36 @@ Napi::Value LlamaGenerate(const Napi::CallbackInfo & info) {
     return p;
 }
 
+// ---------------------------------------------------------------- decode check
+
+Napi::Value LlamaCheckDecode(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto ctx = live_context(info);
+    Napi::Object o = arg_obj(info, 1, "check spec");
+    std::string prompt = args::require_str(o, "prompt", "check spec");
+    int steps = get_int(o, "steps", 4, "check spec");
+    if (steps < 0 || steps > 1024) throw Napi::RangeError::New(env, "check spec: steps must be 0..1024");
+    auto r = std::make_shared<DecodeCheck>();
+    return run_async(env, [=] { *r = check_decode(*ctx, prompt, steps); }, [r](Napi::Env env) {
+        Napi::Object x = Napi::Object::New(env);
+        x.Set("nTokens", r->n_tokens);
+        Napi::Array toks = Napi::Array::New(env, r->tokens.size());
+        for (size_t i = 0; i < r->tokens.size(); i++) toks.Set((uint32_t) i, r->tokens[i]);
+        x.Set("tokens", toks);
+        x.Set("nSteps", r->n_steps);
+        x.Set("logitsFinite", r->logits_finite);
+        x.Set("promptMeanAbs", r->prompt_mean_abs);
+        Napi::Array head = Napi::Array::New(env, r->prompt_head.size());
+        for (size_t i = 0; i < r->prompt_head.size(); i++) head.Set((uint32_t) i, (double) r->prompt_head[i]);
+        x.Set("promptHead", head);
+        x.Set("topToken", r->top_token);
+        x.Set("topPiece", r->top_piece);
+        x.Set("promptSeconds", r->prompt_seconds);
+        x.Set("stepsSeconds", r->steps_seconds);
+        return (Napi::Value) x;
+    });
+}
+
 } // namespace
 
 void RegisterLlama(Napi::Env env, Napi::Object exports) {
@@ -383,4 +443,5 @@ void RegisterLlama(Napi::Env env, Napi::Object exports) {
     exports.Set("llamaStop", Napi::Function::New(env, LlamaStop));
     exports.Set("llamaBench", Napi::Function::New(env, LlamaBench));
     exports.Set("llamaGenerate", Napi::Function::New(env, LlamaGenerate));
+    exports.Set("llamaCheckDecode", Napi::Function::New(env, LlamaCheckDecode));
 }

@@ -8,7 +8,6 @@
 
 namespace {
 
-using moerig::SynthCheck;
 using moerig::SynthProgress;
 using moerig::SynthResult;
 using moerig::SynthSpec;
@@ -156,69 +155,8 @@ Napi::Value Synth(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// ---------------------------------------------------------------- synthCheck
-
-class CheckWorker : public Napi::AsyncWorker {
- public:
-  CheckWorker(Napi::Env env, std::string path, std::string prompt, std::string lib_dir, int threads)
-      : Napi::AsyncWorker(env, "moerig.synthCheck"),
-        path_(std::move(path)), prompt_(std::move(prompt)), lib_dir_(std::move(lib_dir)), threads_(threads),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      r_ = moerig::synth_check(path_, prompt_, lib_dir_, threads_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("desc", r_.desc);
-    o.Set("params", Napi::Number::New(env, static_cast<double>(r_.params)));
-    o.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(r_.size)));
-    o.Set("nVocab", r_.n_vocab);
-    o.Set("nLayer", r_.n_layer);
-    o.Set("nTokens", r_.n_tokens);
-    Napi::Array toks = Napi::Array::New(env, r_.tokens.size());
-    for (size_t i = 0; i < r_.tokens.size(); ++i) toks.Set(static_cast<uint32_t>(i), r_.tokens[i]);
-    o.Set("tokens", toks);
-    o.Set("logitsFinite", r_.logits_finite);
-    o.Set("topToken", r_.top_token);
-    o.Set("topPiece", r_.top_piece);
-    o.Set("loadSeconds", r_.load_seconds);
-    o.Set("decodeSeconds", r_.decode_seconds);
-    deferred_.Resolve(o);
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  std::string path_, prompt_, lib_dir_;
-  int threads_;
-  SynthCheck r_;
-  Napi::Promise::Deferred deferred_;
-};
-
-Napi::Value Check(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString()) {
-    throw Napi::TypeError::New(env, "synthCheck(path, prompt, libDir, threads?): strings expected");
-  }
-  int threads = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 1;
-  auto* w = new CheckWorker(env, info[0].As<Napi::String>(), info[1].As<Napi::String>(), info[2].As<Napi::String>(), threads);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
-}
-
 }  // namespace
 
 void RegisterSynth(Napi::Env env, Napi::Object exports) {
   exports.Set("synth", Napi::Function::New(env, Synth, "synth"));
-  exports.Set("synthCheck", Napi::Function::New(env, Check, "synthCheck"));
 }

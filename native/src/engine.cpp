@@ -1,8 +1,12 @@
 // The runner engine over llama.cpp's public C API. See engine.h for the shapes.
 #include "engine.h"
 
+#include <dirent.h>
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +18,7 @@
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "ggml.h"
+#include "gguf.h"
 #include "llama.h"
 
 namespace moerig {
@@ -85,13 +90,86 @@ static const char * dev_type_name(enum ggml_backend_dev_type t) {
     }
 }
 
-EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs) {
+// Every libggml-cpu-<name>.so in lib_dir with ggml's own score for this CPU. ggml's loader does the
+// same (dlopen, ggml_backend_score) before it picks the best; the score function only reads cpuid.
+static std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
+    std::vector<CpuVariant> out;
+    DIR * d = opendir(lib_dir.c_str());
+    if (!d) return out;
+    const string prefix = "libggml-cpu-", suffix = ".so";
+    while (dirent * e = readdir(d)) {
+        string f = e->d_name;
+        if (f.size() <= prefix.size() + suffix.size() || f.compare(0, prefix.size(), prefix) != 0 ||
+            f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+        CpuVariant v{f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()), lib_dir + "/" + f, 0};
+        if (void * h = dlopen(v.path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+            using score_fn = int (*)();
+            if (auto * score = (score_fn) dlsym(h, "ggml_backend_score")) v.score = score();
+            dlclose(h);
+        }
+        out.push_back(v);
+    }
+    closedir(d);
+    std::sort(out.begin(), out.end(), [](const CpuVariant & a, const CpuVariant & b) {
+        return a.score != b.score ? a.score > b.score : a.name < b.name;
+    });
+    return out;
+}
+
+static const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const string & name) {
+    for (const auto & v : vs) if (v.name == name) return &v;
+    return nullptr;
+}
+
+// Extra buffer types of the CPU device (AMX, CPU_REPACK, …): the ones use_extra_bufts enables.
+static std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
+    std::vector<ggml_backend_buffer_type_t> out;
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (!cpu) return out;
+    auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
+        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    if (!fn) return out;
+    for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
+    return out;
+}
+
+// "load_backend: loaded CPU backend from /x/libggml-cpu-zen4.so" → "zen4"
+static string variant_from_log(const std::vector<string> & lines) {
+    for (const auto & l : lines) {
+        size_t p = l.find("loaded CPU backend from ");
+        if (p == string::npos) continue;
+        size_t a = l.rfind("libggml-cpu-"), b = l.rfind(".so");
+        if (a != string::npos && b != string::npos && b > a + 12) return l.substr(a + 12, b - a - 12);
+    }
+    return "";
+}
+
+EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs, const string & cpu_variant) {
     std::lock_guard<std::mutex> lk(g_init_mu);
     if (g_inited) return g_state;
     g_log_echo_all = getenv("MOERIG_LLAMA_LOG") != nullptr;
     llama_log_set(log_cb, nullptr); // also sets ggml's logger
-    // CPU variants (libggml-cpu-<arch>.so): ggml picks the best one this CPU supports.
-    ggml_backend_load_all_from_path(lib_dir.c_str());
+    g_state.cpu_variants = scan_cpu_variants(lib_dir);
+    if (!g_state.cpu_variants.empty() && g_state.cpu_variants[0].score > 0) g_state.cpu_variant_best = g_state.cpu_variants[0].name;
+    if (cpu_variant.empty()) {
+        // CPU variants (libggml-cpu-<arch>.so): ggml picks the best one this CPU supports.
+        ggml_backend_load_all_from_path(lib_dir.c_str());
+        g_state.cpu_variant = variant_from_log(log_take());
+        if (g_state.cpu_variant.empty()) g_state.cpu_variant = g_state.cpu_variant_best;
+    } else {
+        const CpuVariant * v = find_variant(g_state.cpu_variants, cpu_variant);
+        string names;
+        for (const auto & x : g_state.cpu_variants) if (x.score > 0) names += (names.empty() ? "" : ", ") + x.name;
+        if (!v) throw runtime_error("unknown CPU variant \"" + cpu_variant + "\" (this CPU runs: " + names + ")");
+        if (v->score <= 0) {
+            throw runtime_error("CPU variant \"" + cpu_variant + "\" uses instructions this CPU lacks (this CPU runs: " + names + ")");
+        }
+        if (ggml_backend_load(v->path.c_str()) == nullptr) {
+            string why = last_error_take();
+            throw runtime_error("could not load CPU variant " + v->path + (why.empty() ? "" : ": " + why));
+        }
+        g_state.cpu_variant = v->name;
+    }
     for (const auto & path : extra_libs) {
         if (ggml_backend_load(path.c_str()) != nullptr) {
             g_state.loaded.push_back(path);
@@ -112,6 +190,7 @@ EngineState engine_init(const string & lib_dir, const std::vector<string> & extr
                                    dev_type_name(ggml_backend_dev_type(dev)),
                                    ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)), free, total});
     }
+    for (auto * b : cpu_extra_bufts()) g_state.extra_bufts.push_back(ggml_backend_buft_name(b));
     log_take(); // start/backends chatter is not part of any model's log
     g_inited = true;
     return g_state;
@@ -169,6 +248,119 @@ static string meta_str(const llama_model * m, const char * key) {
     return buf;
 }
 
+// ---------------------------------------------------------------- AMX guard
+//
+// ggml's AMX buffer type (ggml-cpu/amx/amx.cpp, mmq.cpp) packs and sizes a weight as one ne0 × ne1
+// matrix: ggml_backend_amx_get_alloc_size and ggml_backend_amx_convert_weight ignore ne2. The
+// loader still offers it the 3-D MLA weights blk.N.attn_k_b / attn_v_b ([.., .., n_head]),
+// because its supports_op test multiplies a 3-D weight like a 2-D one. Two failures follow on
+// AMX CPUs (libggml-cpu-sapphirerapids.so and later), seen with this release:
+//   - a 3-D weight whose matmul input is a permuted (non-contiguous) view (attn_v_b under flash
+//     attention, attn_k_b of F16 files) is supported by no backend: the scheduler aborts with
+//     GGML_ASSERT(*cur_backend_id != -1) while the context is created;
+//   - where it does run (q4_K attn_v_b, flash attention off) the result is wrong: only the first
+//     head was packed (a prompt's logits came out all zero on synth tiny).
+// A tensor override to "CPU" does not help (the loader re-selects among the CPU's extra buffer
+// types). So these weights get llama.cpp's plain host buffer type ("CPU_Mapped", the type of
+// ggml_backend_cpu_buffer_from_ptr: host memory, not an extra buffer type) by an exact-name
+// override, only where they would live in CPU memory; every other weight keeps AMX / CPU_REPACK.
+
+// The plain host buffer type: the type of a buffer made by ggml_backend_cpu_buffer_from_ptr.
+static ggml_backend_buffer_type_t plain_host_buft() {
+    static ggml_backend_buffer_type_t buft = [] {
+        alignas(64) static char probe[64];
+        ggml_backend_buffer_t b = ggml_backend_cpu_buffer_from_ptr(probe, sizeof(probe));
+        ggml_backend_buffer_type_t t = ggml_backend_buffer_get_type(b);
+        ggml_backend_buffer_free(b); // frees the handle only; the memory is ours
+        return t;
+    }();
+    return buft;
+}
+
+static bool amx_offers_type(ggml_type t) {
+    // the types AMX's supports_op accepts (amx.cpp: Q4_0/Q4_1/Q8_0, Q4_K/Q5_K/Q6_K/IQ4_XS, F16)
+    switch (t) {
+        case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K: case GGML_TYPE_IQ4_XS: case GGML_TYPE_F16: return true;
+        default: return false;
+    }
+}
+
+static bool has_amx_extra_buft() {
+    for (auto * b : cpu_extra_bufts()) if (string(ggml_backend_buft_name(b)) == "AMX") return true;
+    return false;
+}
+
+static bool has_gpu_device() {
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        auto t = ggml_backend_dev_type(ggml_backend_dev_get(i));
+        if (t == GGML_BACKEND_DEVICE_TYPE_GPU || t == GGML_BACKEND_DEVICE_TYPE_IGPU) return true;
+    }
+    return false;
+}
+
+struct OverrideRule {
+    std::regex                 re;
+    ggml_backend_buffer_type_t buft;
+};
+
+// Names of the 3-D (or 4-D) matmul weights of `path` that would end up in CPU memory under the
+// placement p and the overrides `rules` (first match wins, as in llama.cpp's loader). Routed
+// experts (_exps) are 3-D too but run as MUL_MAT_ID, which AMX never takes.
+static std::vector<string> amx_guard_names(const ModelParams & p, const std::vector<OverrideRule> & rules) {
+    ggml_context * meta = nullptr;
+    gguf_init_params gp{true, &meta};
+    gguf_context * g = gguf_init_from_file(p.path.c_str(), gp);
+    std::vector<string> out;
+    if (!g) return out; // the loader reports what is wrong with the file
+    int n_layer = -1;
+    int64_t ka = gguf_find_key(g, "general.architecture");
+    if (ka >= 0 && gguf_get_kv_type(g, ka) == GGUF_TYPE_STRING) {
+        int64_t kb = gguf_find_key(g, (string(gguf_get_val_str(g, ka)) + ".block_count").c_str());
+        if (kb >= 0 && gguf_get_kv_type(g, kb) == GGUF_TYPE_UINT32) n_layer = (int) gguf_get_val_u32(g, kb);
+    }
+    const bool gpu = has_gpu_device();
+    const int n_gpu = p.n_gpu_layers >= 0 ? p.n_gpu_layers : n_layer + 1;
+    const int i_gpu_start = std::max(n_layer + 1 - n_gpu, 0); // llama-model.cpp load_tensors
+    static const std::regex block_re("^blk\\.(\\d+)\\.");
+    for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
+        const string name = gguf_get_tensor_name(g, i);
+        const ggml_tensor * t = ggml_get_tensor(meta, name.c_str());
+        if (!t || ggml_n_dims(t) < 3 || !amx_offers_type(t->type) || name.find("_exps") != string::npos) continue;
+        std::smatch m;
+        if (!std::regex_search(name, m, block_re)) continue;
+        bool on_cpu = !gpu || std::stoi(m[1]) < i_gpu_start;
+        for (const auto & r : rules) {
+            if (std::regex_search(name, r.re)) {
+                on_cpu = r.buft == ggml_backend_cpu_buffer_type();
+                break;
+            }
+        }
+        if (on_cpu) out.push_back(name);
+    }
+    gguf_free(g);
+    if (meta) ggml_free(meta);
+    return out;
+}
+
+// One anchored pattern per tensor-name shape: blk.{0,1,5}.attn_v_b.weight → ^blk\.(0|1|5)\.attn_v_b\.weight$
+// (llama.cpp compiles every override pattern for every tensor, so few patterns load faster).
+static std::vector<string> guard_patterns(const std::vector<string> & names) {
+    std::map<string, string> by_rest; // "attn_v_b.weight" → "0|1|5"
+    for (const auto & n : names) {
+        size_t a = n.find('.'), b = n.find('.', a + 1);
+        string & ids = by_rest[n.substr(b + 1)];
+        ids += (ids.empty() ? "" : "|") + n.substr(a + 1, b - a - 1);
+    }
+    std::vector<string> out;
+    for (const auto & [rest, ids] : by_rest) {
+        string esc;
+        for (char ch : rest) esc += (ch == '.' ? "\\." : string(1, ch));
+        out.push_back("^blk\\.(" + ids + ")\\." + esc + "$");
+    }
+    return out;
+}
+
 std::unique_ptr<Model> model_load(const ModelParams & p) {
     require_init();
     auto out = std::make_unique<Model>();
@@ -194,32 +386,40 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     if (!p.tensor_split.empty()) mp.tensor_split = split.data();
 
     // -ot style overrides, then --n-cpu-moe style ones (llama.cpp applies the first match)
-    std::vector<llama_model_tensor_buft_override> ov;
-    out->patterns.reserve(p.overrides.size() + (size_t) std::max(0, p.n_cpu_moe));
-    std::vector<ggml_backend_buffer_type_t> bufts;
+    std::vector<string>                     user_patterns;
+    std::vector<ggml_backend_buffer_type_t> user_bufts;
+    std::vector<OverrideRule>               rules;
     for (const auto & o : p.overrides) {
         try {
-            std::regex re(o.pattern);
+            rules.push_back({std::regex(o.pattern), resolve_buft(o.device)});
         } catch (const std::regex_error & e) {
             throw runtime_error("tensor override pattern \"" + o.pattern + "\" is not a valid regex (" + e.what() + ")");
         }
-        out->patterns.push_back(o.pattern);
-        bufts.push_back(resolve_buft(o.device));
+        user_patterns.push_back(o.pattern);
+        user_bufts.push_back(rules.back().buft);
     }
     for (int i = 0; i < p.n_cpu_moe; i++) {
-        out->patterns.push_back("blk\\." + std::to_string(i) + "\\.ffn_(up|down|gate|gate_up)_(ch|)exps");
-        bufts.push_back(ggml_backend_cpu_buffer_type());
+        user_patterns.push_back("blk\\." + std::to_string(i) + "\\.ffn_(up|down|gate|gate_up)_(ch|)exps");
+        user_bufts.push_back(ggml_backend_cpu_buffer_type());
+        rules.push_back({std::regex(user_patterns.back()), user_bufts.back()});
     }
-    for (size_t i = 0; i < out->patterns.size(); i++) ov.push_back({out->patterns[i].c_str(), bufts[i]});
+    mp.use_extra_bufts = p.use_extra_bufts;
+    // the AMX guard's exact-name overrides go first: they only name tensors bound for CPU memory
+    if (p.use_extra_bufts && has_amx_extra_buft()) out->amx_guarded = amx_guard_names(p, rules);
+    std::vector<string> guard = guard_patterns(out->amx_guarded);
+    out->patterns = guard;
+    out->patterns.insert(out->patterns.end(), user_patterns.begin(), user_patterns.end());
+    std::vector<llama_model_tensor_buft_override> ov;
+    for (size_t i = 0; i < out->patterns.size(); i++) {
+        ov.push_back({out->patterns[i].c_str(), i < guard.size() ? plain_host_buft() : user_bufts[i - guard.size()]});
+    }
     ov.push_back({nullptr, nullptr});
     if (ov.size() > 1) mp.tensor_buft_overrides = ov.data();
 
-    static bool numa_done = false;
+    // once per process (llama_numa_init is global); loads run on worker threads
+    static std::atomic<bool> numa_done{false};
     ggml_numa_strategy numa = parse_numa(p.numa);
-    if (numa != GGML_NUMA_STRATEGY_DISABLED && !numa_done) {
-        llama_numa_init(numa);
-        numa_done = true;
-    }
+    if (numa != GGML_NUMA_STRATEGY_DISABLED && !numa_done.exchange(true)) llama_numa_init(numa);
 
     log_take();
     last_error_take();
@@ -586,6 +786,54 @@ GenerateResult generate(Context & c, const GenerateSpec & s, const std::function
         c.trace.clear();
     }
     return res;
+}
+
+// ---------------------------------------------------------------- decode check
+
+DecodeCheck check_decode(Context & c, const string & prompt, int n_steps) {
+    DecodeCheck r;
+    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
+    const int n_vocab = llama_vocab_n_tokens(vocab);
+    std::vector<llama_token> toks(prompt.size() + 8);
+    int n = llama_tokenize(vocab, prompt.c_str(), (int32_t) prompt.size(), toks.data(), (int32_t) toks.size(), true, false);
+    if (n <= 0) throw runtime_error("could not tokenize the check prompt");
+    n = std::min({n, c.n_batch, c.n_ctx - n_steps - 1});
+    if (n <= 0) throw runtime_error("the context (" + std::to_string(c.n_ctx) + ") is too small for the check");
+    toks.resize(n);
+    r.n_tokens = n;
+    r.tokens.assign(toks.begin(), toks.end());
+    uint64_t t0 = now_ns();
+    if (!decode_or_throw(c, llama_batch_get_one(toks.data(), n), "the check prompt")) throw runtime_error("stopped");
+    r.prompt_seconds = (double) (now_ns() - t0) * 1e-9;
+    const float * logits = llama_get_logits_ith(c.ctx, -1);
+    if (!logits) throw runtime_error("no logits after the check prompt");
+    double sum = 0;
+    float best = -INFINITY;
+    for (int i = 0; i < n_vocab; i++) {
+        if (!std::isfinite(logits[i])) r.logits_finite = false;
+        sum += std::fabs(logits[i]);
+        if (logits[i] > best) best = logits[i], r.top_token = i;
+    }
+    r.prompt_mean_abs = sum / n_vocab;
+    r.prompt_head.assign(logits, logits + std::min(16, n_vocab));
+    char piece[128];
+    const int np = llama_token_to_piece(vocab, r.top_token, piece, sizeof(piece), 0, true);
+    if (np > 0) r.top_piece.assign(piece, np);
+    // greedy single-token steps: the decode graph (one row) differs from the prompt's
+    t0 = now_ns();
+    llama_token tok = r.top_token;
+    for (; r.n_steps < n_steps; r.n_steps++) {
+        if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "a check decode step")) throw runtime_error("stopped");
+        const float * l = llama_get_logits_ith(c.ctx, -1);
+        int arg = 0;
+        for (int i = 0; i < n_vocab; i++) {
+            if (!std::isfinite(l[i])) r.logits_finite = false;
+            if (l[i] > l[arg]) arg = i;
+        }
+        tok = arg;
+    }
+    r.steps_seconds = (double) (now_ns() - t0) * 1e-9;
+    return r;
 }
 
 } // namespace moerig

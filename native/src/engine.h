@@ -31,16 +31,30 @@ struct DeviceInfo {
     uint64_t    total_bytes;
 };
 
+// One libggml-cpu-<name>.so of lib_dir. ggml scores each variant for this CPU (0 = it uses
+// instructions this CPU lacks) and loads the highest score.
+struct CpuVariant {
+    std::string name;  // "sapphirerapids", "zen4", "x64", …
+    std::string path;
+    int         score; // ggml_backend_score(); 0 = cannot run here
+};
+
 struct EngineState {
     std::vector<std::string> loaded;  // backend libraries loaded by path (GPU packages)
     std::vector<std::string> failed;  // "path: reason"
     std::vector<DeviceInfo>  devices; // every device ggml knows after loading
+    std::vector<CpuVariant>  cpu_variants; // every variant in lib_dir, ggml's order of preference
+    std::string              cpu_variant;  // the variant loaded ("" if not known)
+    std::string              cpu_variant_best; // the one ggml picks on its own (highest score)
+    std::vector<std::string> extra_bufts;  // the CPU backend's extra buffer types ("AMX", "CPU_REPACK")
 };
 
-// Loads the CPU variants from lib_dir (ggml_backend_load_all_from_path), then each extra backend
-// library (libggml-vulkan.so, libggml-cuda.so of the GPU packages), then llama_backend_init.
-// Idempotent: later calls only return the state.
-EngineState engine_init(const std::string & lib_dir, const std::vector<std::string> & extra_libs);
+// Loads a CPU variant from lib_dir: `cpu_variant` by name, or ggml's pick when empty
+// (ggml_backend_load_all_from_path); then each extra backend library (libggml-vulkan.so,
+// libggml-cuda.so of the GPU packages), then llama_backend_init. A variant this CPU cannot
+// execute is refused before it is loaded. Idempotent: later calls only return the state.
+EngineState engine_init(const std::string & lib_dir, const std::vector<std::string> & extra_libs,
+                        const std::string & cpu_variant = "");
 
 // llama.cpp log lines captured since the last call (the memory figures are read from them).
 std::vector<std::string> log_take();
@@ -63,6 +77,9 @@ struct ModelParams {
     bool                        use_mmap     = true;
     bool                        use_mlock    = false;
     std::string                 numa         = "disabled"; // disabled | distribute | isolate | numactl | mirror
+    // llama.cpp's use_extra_bufts (-nr/--no-repack turns it off): weights may go to the CPU's
+    // extra buffer types (AMX, CPU_REPACK), which repack them for faster kernels.
+    bool                        use_extra_bufts = true;
 };
 
 struct ModelInfo {
@@ -84,6 +101,8 @@ struct Model {
     std::vector<std::string> load_log; // log lines of the load (model buffer sizes)
     // llama.cpp keeps pointers into the override patterns: keep them alive with the model.
     std::vector<std::string> patterns;
+    // 3-D weights kept out of the AMX buffer type (see amx_guard in engine.cpp)
+    std::vector<std::string> amx_guarded;
     ~Model();
 };
 
@@ -98,7 +117,7 @@ struct ContextParams {
     std::string type_k   = "f16";
     std::string type_v   = "f16";
     std::string flash_attn = "auto"; // auto | on | off
-    int         threads  = 0;    // 0 = physical cores as ggml counts them
+    int         threads  = 0;    // 0 = llama.cpp's default (GGML_DEFAULT_N_THREADS = 4)
     bool        trace    = false; // install the routing-trace eval callback
 };
 
@@ -180,5 +199,24 @@ struct GenerateResult {
 // is also decoded, so the trace covers prompt + generated tokens.
 GenerateResult generate(Context & c, const GenerateSpec & s,
                         const std::function<void(const std::string &)> & on_piece);
+
+// ---------------------------------------------------------------- decode check
+
+// What one prompt decode and a few greedy single-token steps give: proves that a model loads,
+// gets a context and computes (synth --check, the CPU-variant matrix tests).
+struct DecodeCheck {
+    int                  n_tokens = 0;      // prompt tokens
+    std::vector<int32_t> tokens;
+    int                  n_steps = 0;       // single-token decode steps after the prompt
+    bool                 logits_finite = true;
+    double               prompt_mean_abs = 0; // mean |logit| after the prompt (0 = all zero: broken)
+    std::vector<float>   prompt_head;       // the first 16 logits after the prompt (cross-config checks)
+    int                  top_token = -1;    // argmax after the prompt
+    std::string          top_piece;
+    double               prompt_seconds = 0;
+    double               steps_seconds = 0;
+};
+
+DecodeCheck check_decode(Context & c, const std::string & prompt, int n_steps);
 
 } // namespace moerig

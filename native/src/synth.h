@@ -84,23 +84,5 @@ using SynthProgressFn = std::function<void(const SynthProgress&)>;
 // partial out_path on failure.
 SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress);
 
-// What llama.cpp itself makes of a file: load it (weights mmapped), tokenize `prompt`, decode it
-// once and check the logits. `lib_dir` holds the CPU backend variants.
-struct SynthCheck {
-  std::string desc;        // llama_model_desc
-  uint64_t params = 0;     // llama_model_n_params
-  uint64_t size = 0;       // llama_model_size (bytes of tensor data)
-  int32_t n_vocab = 0;
-  int32_t n_layer = 0;
-  int32_t n_tokens = 0;    // prompt tokens
-  std::vector<int32_t> tokens;
-  bool logits_finite = false;
-  int32_t top_token = -1;  // argmax of the last position's logits
-  std::string top_piece;
-  double load_seconds = 0;
-  double decode_seconds = 0;
-};
-
-SynthCheck synth_check(const std::string& path, const std::string& prompt, const std::string& lib_dir, int threads);
 
 }  // namespace moerig

@@ -3,8 +3,9 @@ import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {BENCH_DEFAULTS, benchTable, memoryLines, planLines, runBench} from '../runner/bench.js'
 import {checkTable} from '../runner/checkplan.js'
-import {intList, placementFlags, placementFromFlags} from '../runner/cliflags.js'
+import {contextFlags, cpuVariantFlag, engineFlags, intList, placementFlags, placementFromFlags} from '../runner/cliflags.js'
 import type {BenchResult} from '../schemas/bench.js'
+import {cpuEngineLine} from '../runner/provenance.js'
 
 export default class Bench extends MoerigCommand {
   static override summary = 'Measure prompt processing and generation speed, llama-bench style'
@@ -30,11 +31,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     'n-gen': Flags.string({char: 'n', description: 'generated tokens per tg test, comma list; 0 = no tg test', default: String(BENCH_DEFAULTS.nGen), helpValue: 'N'}),
     repetitions: Flags.integer({char: 'r', description: 'repetitions per test', default: BENCH_DEFAULTS.reps, min: 1}),
     threads: Flags.integer({char: 't', description: 'threads (default: physical cores, or the plan\'s)', min: 1}),
-    'batch-size': Flags.integer({description: 'logical batch size (llama.cpp -b)', min: 1}),
-    'ubatch-size': Flags.integer({description: 'physical batch size (llama.cpp -ub)', min: 1}),
-    'cache-type-k': Flags.string({description: 'K cache type (f16, bf16, q8_0, q4_0 …)'}),
-    'cache-type-v': Flags.string({description: 'V cache type'}),
-    'flash-attn': Flags.string({description: 'flash attention', options: ['auto', 'on', 'off']}),
+    ...contextFlags,
     'no-warmup': Flags.boolean({description: 'skip the warm-up run'}),
     plan: Flags.string({description: 'execute this plan (JSON from moerig plan): placement, context, threads', helpValue: 'FILE'}),
     force: Flags.boolean({description: 'run a plan even though it does not fit'}),
@@ -42,6 +39,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     'runs-dir': Flags.string({description: 'where results are saved', default: 'reports/runs', helpValue: 'DIR'}),
     'no-save': Flags.boolean({description: 'do not save the result'}),
     ...placementFlags,
+    ...engineFlags,
   }
 
   async run(): Promise<BenchResult> {
@@ -61,12 +59,17 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       typeV: flags['cache-type-v'],
       flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
       // with --plan the plan's placement wins; flags given anyway are kept only where it says nothing
-      placement: flags.plan && !placementGiven ? {mmap: !flags['no-mmap'], mlock: flags.mlock} : placementFromFlags(flags),
+      placement: flags.plan && !placementGiven ? {mmap: !flags['no-mmap'], mlock: flags.mlock, repack: !flags['no-repack']} : placementFromFlags(flags),
+      cpuVariant: cpuVariantFlag(flags['cpu-variant']),
       plan: flags.plan ? {path: flags.plan, force: Boolean(flags.force)} : undefined,
       runsDir: flags['no-save'] ? null : flags['runs-dir'],
       memoryOnly: flags['memory-only'],
     }, {
       onPhase: (label, total) => progress.phase(label, total),
+      onFallback: (line) => {
+        progress.done()
+        this.logToStderr(line)
+      },
       onRep: (_test, i, reps, tps) => {
         progress.update(i + 1, `(${i + 1}/${reps} repetitions, last ${tps.toFixed(2)} t/s)`)
       },
@@ -83,7 +86,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     this.log('')
     for (const l of memoryLines(result.memory)) this.log(l)
     if (result.plan) for (const l of planLines(result.plan)) this.log(l)
-    this.log(`llama.cpp ${result.provenance.llamaRelease}, ${result.provenance.backend}, ${result.provenance.cpu}, ${result.config.threads} threads`)
+    this.log(`llama.cpp ${result.provenance.llamaRelease}, ${result.provenance.backend}, ${result.provenance.cpu}, ${result.config.threads} threads, ${cpuEngineLine(result.provenance)}`)
     if (result.partial) this.log('partial: stopped early, the table holds the finished repetitions')
     if (result.savedTo) this.log(`saved: ${result.savedTo}`)
     if (result.partial) process.exitCode = 130

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {checkPlanFile, checkTable, ERROR_BOUNDS_PCT, outOfBounds} from '../runner/checkplan.js'
+import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import type {CheckPlanResult} from '../schemas/checkplan.js'
 
 export default class CheckPlan extends MoerigCommand {
@@ -24,13 +25,21 @@ Plan devices GPU<i> are the engine's i-th GPU (Vulkan0, CUDA0 …); a plan whose
   static override flags = {
     model: Flags.string({description: 'the model file (default: the plan\'s model.path)', helpValue: 'FILE'}),
     force: Flags.boolean({description: 'check a plan that does not fit'}),
-    mmap: Flags.boolean({description: 'load with mmap, as a plain run does (CPU weights then read as the mapped file span)'}),
+    mmap: Flags.boolean({description: 'load with mmap, as a plain run does (CPU weights then counted as the resident share of the mapped file span)'}),
+    ...engineFlags,
   }
 
   async run(): Promise<CheckPlanResult> {
     const {args, flags} = await this.parse(CheckPlan)
     const progress = createProgress(this.interactive)
-    const r = await checkPlanFile(args.plan, {modelPath: flags.model, force: flags.force, mmap: flags.mmap, onPhase: (label) => progress.phase(label)})
+    const r = await checkPlanFile(args.plan, {
+      modelPath: flags.model, force: flags.force, mmap: flags.mmap, repack: !flags['no-repack'], cpuVariant: cpuVariantFlag(flags['cpu-variant']),
+      onPhase: (label) => progress.phase(label),
+      onFallback: (line) => {
+        progress.done()
+        this.logToStderr(line)
+      },
+    })
     progress.done()
     for (const l of checkTable(r)) this.log(l)
     const over = outOfBounds(r)

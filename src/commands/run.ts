@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {checkOverwrite} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
-import {placementFlags, placementFromFlags} from '../runner/cliflags.js'
+import {contextFlags, cpuVariantFlag, engineFlags, placementFlags, placementFromFlags} from '../runner/cliflags.js'
 import {runPrompt} from '../runner/run.js'
 import type {RunResult} from '../schemas/run.js'
 
@@ -33,7 +33,9 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
     seed: Flags.integer({description: 'sampling seed', default: 0, min: 0}),
     'runs-dir': Flags.string({description: 'where the result is saved', default: 'reports/runs', helpValue: 'DIR'}),
     'no-save': Flags.boolean({description: 'do not save the result'}),
+    ...contextFlags,
     ...placementFlags,
+    ...engineFlags,
   }
 
   async run(): Promise<RunResult> {
@@ -53,11 +55,21 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
       nCtx: flags['ctx-size'],
       temperature,
       seed: flags.seed,
+      nBatch: flags['batch-size'],
+      nUbatch: flags['ubatch-size'],
+      typeK: flags['cache-type-k'],
+      typeV: flags['cache-type-v'],
+      flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
       placement: placementFromFlags(flags),
+      cpuVariant: cpuVariantFlag(flags['cpu-variant']),
       tracePath: flags.trace,
       runsDir: flags['no-save'] ? null : flags['runs-dir'],
     }, {
       onPhase: (label) => progress.phase(label),
+      onFallback: (line) => {
+        progress.done()
+        this.logToStderr(line)
+      },
       onText: (text) => {
         if (json) return
         if (!streaming) progress.done()

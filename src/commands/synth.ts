@@ -3,6 +3,7 @@ import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {fmtGiB, fmtMiB} from '../lib/units.js'
 import {DEFAULT_SEED, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS, checkModel, inFlight, removeTemps, synthModel} from '../runner/synth.js'
+import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
 import {assertValid} from '../schemas/validate.js'
 
@@ -31,7 +32,8 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
     force: Flags.boolean({char: 'f', summary: 'overwrite an existing output file'}),
     seed: Flags.integer({summary: 'random seed (same seed, same bytes)', default: DEFAULT_SEED, min: 0}),
     threads: Flags.integer({char: 't', summary: 'quantization threads (default: all cores)', min: 1}),
-    check: Flags.boolean({summary: 'then load the file with llama.cpp and decode one prompt'}),
+    check: Flags.boolean({summary: 'then load the file with llama.cpp (in the runner child process) and decode one prompt'}),
+    ...engineFlags,
   }
 
   async run(): Promise<SynthResult> {
@@ -69,7 +71,7 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
       const result: SynthResult = {...summary}
       if (flags.check) {
         progress.phase('loading with llama.cpp')
-        const c = await checkModel(summary.path, undefined, flags.threads ?? 1)
+        const c = await checkModel(summary.path, {threads: flags.threads ?? 1, cpuVariant: cpuVariantFlag(flags['cpu-variant']), repack: !flags['no-repack']})
         progress.done()
         result.check = {desc: c.desc, nTokens: c.nTokens, logitsFinite: c.logitsFinite, loadSeconds: c.loadSeconds, decodeSeconds: c.decodeSeconds}
       }

@@ -102,12 +102,27 @@ export interface LlamaDevice {
   totalBytes: number
 }
 
+/** One libggml-cpu-<name>.so beside the engine: ggml's score for this CPU (0 = cannot run here). */
+export interface LlamaCpuVariant {
+  name: string
+  score: number
+  loadable: boolean
+}
+
 export interface LlamaInitResult {
   /** GPU backend libraries loaded by path */
   loaded: string[]
   /** "path: reason" for each that failed */
   failed: string[]
   devices: LlamaDevice[]
+  /** every CPU variant of the engine's library folder, best score first */
+  cpuVariants: LlamaCpuVariant[]
+  /** the variant loaded ("sapphirerapids", "zen4" …) */
+  cpuVariant: string
+  /** the variant ggml picks on its own (the highest score) */
+  cpuVariantBest: string
+  /** the CPU backend's extra buffer types ("AMX", "CPU_REPACK"): used unless useExtraBufts is false */
+  cpuExtraBufferTypes: string[]
 }
 
 /** How a model is placed, in llama.cpp's own terms (-ngl, -ot, -sm, -ts, -mg, --n-cpu-moe, --numa). */
@@ -124,6 +139,8 @@ export interface LlamaModelParams {
   mmap?: boolean
   mlock?: boolean
   numa?: 'disabled' | 'distribute' | 'isolate' | 'numactl' | 'mirror'
+  /** llama.cpp's use_extra_bufts (false = -nr/--no-repack); default true */
+  useExtraBufts?: boolean
 }
 
 export interface LlamaModelInfo {
@@ -150,6 +167,22 @@ export interface LlamaContextParams {
   threads?: number
   /** install the routing-trace eval callback (ffn_moe_topk / ffn_moe_weights_*) */
   trace?: boolean
+}
+
+/** llamaCheckDecode: one prompt decode and a few greedy single-token steps. */
+export interface LlamaDecodeCheck {
+  nTokens: number
+  tokens: number[]
+  nSteps: number
+  logitsFinite: boolean
+  /** mean |logit| after the prompt; 0 means the model computed nothing */
+  promptMeanAbs: number
+  /** the first 16 logits after the prompt (to compare configurations of one model) */
+  promptHead: number[]
+  topToken: number
+  topPiece: string
+  promptSeconds: number
+  stepsSeconds: number
 }
 
 export interface LlamaBenchSpec {
@@ -255,22 +288,6 @@ export interface SynthNativeResult {
   typeCounts: Record<string, number>
 }
 
-/** What llama.cpp makes of a file: load, tokenize a prompt, one llama_decode. */
-export interface SynthCheckResult {
-  desc: string
-  params: number
-  sizeBytes: number
-  nVocab: number
-  nLayer: number
-  nTokens: number
-  tokens: number[]
-  logitsFinite: boolean
-  topToken: number
-  topPiece: string
-  loadSeconds: number
-  decodeSeconds: number
-}
-
 // ---------------------------------------------------------------- the addon
 
 export interface MoerigAddon {
@@ -281,9 +298,13 @@ export interface MoerigAddon {
    */
   memBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult>
   // llama.cpp runner (bind_llama.cpp). Every slow call is an AsyncWorker; errors reject.
-  /** Load the CPU backend variants from libDir, then each extra (GPU) backend library; once per process. */
-  llamaInit(libDir: string, extraLibs: string[]): Promise<LlamaInitResult>
-  llamaLoadModel(params: LlamaModelParams): Promise<{handle: LlamaModelHandle; info: LlamaModelInfo; log: string[]}>
+  /**
+   * Load a CPU backend variant from libDir (cpuVariant by name, else ggml's pick), then each extra
+   * (GPU) backend library; once per process. A variant this CPU cannot execute rejects.
+   */
+  llamaInit(libDir: string, extraLibs: string[], cpuVariant?: string): Promise<LlamaInitResult>
+  /** amxGuarded: 3-D weights kept out of the AMX buffer type (native/src/engine.cpp, AMX guard) */
+  llamaLoadModel(params: LlamaModelParams): Promise<{handle: LlamaModelHandle; info: LlamaModelInfo; log: string[]; amxGuarded: string[]}>
   llamaDisposeModel(model: LlamaModelHandle): void
   llamaCreateContext(model: LlamaModelHandle, params: LlamaContextParams): Promise<{handle: LlamaContextHandle; nCtx: number; nBatch: number; nUbatch: number; threads: number; log: string[]}>
   /** Stops a call in flight at its next step, then frees. */
@@ -294,11 +315,11 @@ export interface MoerigAddon {
   llamaBench(ctx: LlamaContextHandle, spec: LlamaBenchSpec, onRep: (r: {index: number; ns: number}) => void): Promise<{samplesNs: number[]; stopped: boolean}>
   /** Streams text pieces (whole UTF-8 characters) through onPiece. */
   llamaGenerate(ctx: LlamaContextHandle, spec: LlamaGenerateSpec, onPiece: (text: string) => void): Promise<LlamaGenerateResult>
-  // synthetic models (bind_synth.cpp). Both AsyncWorkers; errors reject with one-line messages.
+  /** Decode `prompt`, then `steps` greedy single tokens; checks the logits (synth --check, variant tests). */
+  llamaCheckDecode(ctx: LlamaContextHandle, spec: {prompt: string; steps: number}): Promise<LlamaDecodeCheck>
+  // synthetic models (bind_synth.cpp). An AsyncWorker; errors reject with one-line messages.
   /** Write a synthetic GGUF (random weights, ggml's GGUF writer, llama_model_quantize). */
   synth(spec: SynthNativeSpec, onProgress?: (p: SynthNativeProgress) => void): Promise<SynthNativeResult>
-  /** Load a GGUF with llama.cpp (CPU backends from libDir), decode `prompt` once, check the logits. */
-  synthCheck(path: string, prompt: string, libDir: string, threads?: number): Promise<SynthCheckResult>
 }
 
 let cached: MoerigAddon | undefined

@@ -9,15 +9,15 @@ import {writeJsonFile} from '../lib/jsonfile.js'
 import {assertValid} from '../schemas/validate.js'
 import {benchResultSchema, type BenchResult, type BenchRow, type MemoryReport, type PlacementRun} from '../schemas/bench.js'
 import type {LlamaContextParams, LlamaModelInfo, LlamaModelParams} from './addon.js'
-import {newLoadRecord, recordLoad, runInChild} from './child.js'
+import {newLoadRecord, recordLoad, runModelJob} from './child.js'
 import {engineBuild} from './addon.js'
 import {engineSetup, type EngineSetup} from './engine.js'
-import {memoryByDevice, parseBufferLines} from './memory.js'
+import {mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type MappedModel} from './memory.js'
 import {checkModelFile, type ModelFile} from './modelfile.js'
 import {checkPlan, comparePlan, gpusNeeded, loadPlan, planParams} from './planrun.js'
 import {comparePlanMemory, parseContextBuffers} from './checkplan.js'
 import type {CheckPlanResult} from '../schemas/checkplan.js'
-import {makeProvenance, physicalCores} from './provenance.js'
+import {cpuEngineProvenance, makeProvenance, physicalCores} from './provenance.js'
 import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
 import {mean, stdev, testName, tokensPerSecond} from './stats.js'
 
@@ -42,11 +42,15 @@ export interface BenchOptions {
   runsDir: string | null
   /** load with the placement and create the context, report memory, time nothing */
   memoryOnly?: boolean
+  /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
+  cpuVariant?: string
   /** extra environment for the runner child (tests) */
   childEnv?: NodeJS.ProcessEnv
 }
 
 export interface BenchEvents {
+  /** the engine aborted with extra buffer types on and the run starts again without them */
+  onFallback?(line: string): void
   onPhase?(label: string, total?: number): void
   onRep?(test: string, index: number, reps: number, tps: number): void
   onInterrupt?(): void
@@ -65,12 +69,13 @@ export function placementDefaults(p: Partial<PlacementRun> = {}): PlacementRun {
     mmap: p.mmap ?? true,
     mlock: p.mlock ?? false,
     numa: p.numa ?? 'disabled',
+    repack: p.repack ?? true,
   }
 }
 
-function modelParams(path: string, p: PlacementRun): LlamaModelParams {
+export function modelParams(path: string, p: PlacementRun): LlamaModelParams {
   return {path, nGpuLayers: p.nGpuLayers, splitMode: p.splitMode, mainGpu: p.mainGpu, tensorSplit: p.tensorSplit,
-    tensorOverrides: p.tensorOverrides, nCpuMoe: p.nCpuMoe, mmap: p.mmap, mlock: p.mlock, numa: p.numa}
+    tensorOverrides: p.tensorOverrides, nCpuMoe: p.nCpuMoe, mmap: p.mmap, mlock: p.mlock, numa: p.numa, useExtraBufts: p.repack !== false}
 }
 
 /** The tests of a run: pp<p> for each p > 0, then tg<n> for each n > 0 (llama-bench's order). */
@@ -95,8 +100,12 @@ export function benchRow(t: BenchTestOutcome, threads: number, reps: number): Be
   }
 }
 
-/** Model weights from the load log; KV and compute buffers of the largest context created. */
-export function memoryReport(loadLog: string[], contextLogs: string[][]): MemoryReport {
+/**
+ * Model weights from the load log; KV and compute buffers of the largest context created.
+ * `buffers` are as logged; `devices` are the resident need: with `mapped` (an mmap load) the
+ * CPU_Mapped span is replaced by the bytes that stay mapped (memory.ts residentBuffers).
+ */
+export function memoryReport(loadLog: string[], contextLogs: string[][], mapped?: MappedModel): MemoryReport {
   const model = parseBufferLines(loadLog)
   let best: ReturnType<typeof parseBufferLines> = []
   let bestTotal = -1
@@ -109,7 +118,7 @@ export function memoryReport(loadLog: string[], contextLogs: string[][]): Memory
     }
   }
   const buffers = [...model, ...best]
-  return {source: 'llama.cpp log', devices: memoryByDevice(buffers), buffers}
+  return {source: 'llama.cpp log', devices: memoryByDevice(mapped ? residentBuffers(buffers, mapped) : buffers), buffers}
 }
 
 export function runModelSection(mf: ModelFile, info: LlamaModelInfo) {
@@ -159,21 +168,23 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     threads,
   }
   const tests = benchTests(opts.nPrompt, opts.nGen)
-  const setup: EngineSetup = engineSetup()
+  const setup: EngineSetup = engineSetup(opts.cpuVariant)
 
   const rec = newLoadRecord()
   ev.onPhase?.(`loading ${basename(path)}`)
-  const outcome = await runInChild({
+  const outcome = await runModelJob({
     kind: 'bench', setup, model: modelParams(path, placement), context, tests, reps: opts.reps, warmup: opts.warmup ?? true,
     gpusRequired: plan ? gpusNeeded(plan) : 0, memoryOnly: opts.memoryOnly,
   }, {
     env: opts.childEnv,
     onInterrupt: ev.onInterrupt,
+    onFallback: ev.onFallback,
     onEvent: (e) => {
       recordLoad(rec, e)
       if (e.type === 'context') {
         if (plan && e.test === 0 && ev.onPlanCheck) {
-          ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, rec.devices, [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)], {mmap: placement.mmap}))
+          ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, rec.devices, [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
+            {mmap: placement.mmap, mapped: mappedModel(mf, rec.amxGuarded)}))
         }
         const t = tests[e.test]
         if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
@@ -188,7 +199,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   const done = outcome.final
   const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads, opts.reps))
   const partial = !opts.memoryOnly && (done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps))
-  const memory = memoryReport(loadLog, contextLogs)
+  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.amxGuarded) : undefined)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,
@@ -204,7 +215,8 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     memory,
     ...(plan ? {plan: comparePlan(plan, opts.plan!.path, opts.plan!.force, devices, memory.devices,
       {decode: tps((r) => r.nGen > 0 && r.nPrompt === 0), prefill: tps((r) => r.nPrompt > 0 && r.nGen === 0)})} : {}),
-    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs}),
+    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
+      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
   }
   if (opts.runsDir) result.savedTo = join(opts.runsDir, runFileName('bench', path, time))
   assertValid<BenchResult>(benchResultSchema, result, 'bench result')

@@ -30,5 +30,5 @@ export async function checkJob(job: CheckJob, load: (job: CheckJob) => Promise<L
 
 export async function devicesJob(job: DevicesJob, send: Send): Promise<void> {
   const init = await initEngine(job.setup)
-  await send({type: 'devices-done', devices: init.devices, loaded: init.loaded, failed: init.failed})
+  await send({type: 'devices-done', ...init})
 }

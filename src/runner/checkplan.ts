@@ -16,9 +16,9 @@ import {assertValid} from '../schemas/validate.js'
 import {checkPlanResultSchema, type CheckDevice, type CheckPlanResult} from '../schemas/checkplan.js'
 import type {Plan} from '../schemas/plan.js'
 import type {LlamaContextParams, LlamaDevice} from './addon.js'
-import {runInChild} from './child.js'
+import {runInChild, runModelJob} from './child.js'
 import {engineSetup} from './engine.js'
-import {deviceOfBuffer, memoryByDevice, parseBufferLines, type BufferFigure} from './memory.js'
+import {deviceOfBuffer, mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type BufferFigure, type MappedModel} from './memory.js'
 import {checkModelFile} from './modelfile.js'
 import {checkPlan, engineDeviceOf, gpusNeeded, loadPlan, planParams} from './planrun.js'
 
@@ -75,9 +75,15 @@ export interface CheckOptions {
    * mmap every figure is memory really allocated, which is what the plan predicts.
    */
   mmap?: boolean
+  /** false = --no-repack (llama.cpp's use_extra_bufts off); default true */
+  repack?: boolean
+  /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
+  cpuVariant?: string
   /** extra environment for the runner child (tests) */
   childEnv?: NodeJS.ProcessEnv
   onPhase?(label: string): void
+  /** the engine aborted with extra buffer types on and the check starts again without them */
+  onFallback?(line: string): void
 }
 
 /** The plan's context parameters, as bench --plan executes them. */
@@ -88,9 +94,11 @@ function contextOf(plan: Plan, modelPath: string): LlamaContextParams {
 }
 
 /** A plan's devices beside what the engine allocated (pure: the tests call it on logged figures). */
-export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices: LlamaDevice[], buffers: BufferFigure[], load: {mmap: boolean} = {mmap: false}): CheckPlanResult {
+export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices: LlamaDevice[], buffers: BufferFigure[],
+  load: {mmap: boolean; mapped?: MappedModel} = {mmap: false}): CheckPlanResult {
   const {plan} = entry
-  const measured = memoryByDevice(buffers)
+  // under mmap the mapped span is not what the plan sizes: compare the resident need (memory.ts)
+  const measured = memoryByDevice(load.mmap && load.mapped ? residentBuffers(buffers, load.mapped) : buffers)
   const rows: CheckDevice[] = plan.devices
     .filter((d) => !d.id.includes(':')) // RPC devices are not executed here
     .map((d) => {
@@ -171,21 +179,24 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   const pp = planParams(first.plan, modelPath)
   let devices: LlamaDevice[] = []
   let loadLog: string[] = []
+  let amxGuarded: string[] = []
   opts.onPhase?.(`loading ${basename(modelPath)}`)
   // a CPU-only plan runs without GPU backends: with one loaded, llama.cpp offloads big-batch ops
   // to it even at -ngl 0 (and allocates a GPU compute buffer the plan never asked for)
   const gpus = Math.max(...entries.map((e) => gpusNeeded(e.plan)))
-  const setup = engineSetup()
+  const setup = engineSetup(opts.cpuVariant)
   if (gpus === 0) setup.backends = {libs: [], skipped: setup.backends.skipped}
-  const outcome = await runInChild({
-    kind: 'check', setup, model: {...pp.model, mmap: Boolean(opts.mmap)}, contexts: entries.map((e) => contextOf(e.plan, modelPath)),
-    gpusRequired: gpus,
+  const outcome = await runModelJob({
+    kind: 'check', setup, model: {...pp.model, mmap: Boolean(opts.mmap), useExtraBufts: opts.repack !== false},
+    contexts: entries.map((e) => contextOf(e.plan, modelPath)), gpusRequired: gpus,
   }, {
     env: opts.childEnv,
+    onFallback: opts.onFallback,
     onEvent: (e) => {
       if (e.type === 'init') devices = e.devices
       else if (e.type === 'loaded') {
         loadLog = e.log
+        amxGuarded = e.amxGuarded
         opts.onPhase?.('creating contexts')
       }
     },
@@ -193,7 +204,8 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   if (outcome.final.type !== 'check-done') throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
   const ctxs = outcome.final.contexts
   const model = parseBufferLines(loadLog)
-  return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {mmap: Boolean(opts.mmap)}))
+  const mapped = mappedModel(mf, amxGuarded)
+  return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {mmap: Boolean(opts.mmap), mapped}))
 }
 
 /** `moerig check-plan PLAN.json`. */

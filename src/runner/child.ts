@@ -6,8 +6,8 @@
 import {fork} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import {MoerigError} from '../lib/errors.js'
-import type {LlamaDevice, LlamaModelInfo} from './addon.js'
-import type {ChildEvent, Job, ParentMessage} from './protocol.js'
+import type {LlamaDevice, LlamaInitResult, LlamaModelInfo} from './addon.js'
+import type {ChildEvent, Job, ModelJob, ParentMessage} from './protocol.js'
 
 /** Bytes of the child's stdout/stderr kept for the crash message. */
 const TAIL_BYTES = 16 * 1024
@@ -24,6 +24,15 @@ export interface ChildOutcome {
   /** the final event: bench-done or run-done */
   final: ChildEvent
   interrupted: boolean
+  /** set when the job ran a second time with extra buffer types off (runModelJob) */
+  fallback?: string
+}
+
+/** A runner child that died without answering: how, and whether any measured work was lost. */
+export class EngineCrash extends MoerigError {
+  constructor(message: string, readonly signal: NodeJS.Signals | null, readonly phase: string, readonly worked: boolean) {
+    super('E_ENGINE_CRASH', message)
+  }
 }
 
 /** What a model job's child reports while it starts: its devices, the model, and every log line. */
@@ -31,15 +40,19 @@ export interface LoadRecord {
   devices: LlamaDevice[]
   /** backend libraries loaded */
   loaded: string[]
+  /** the CPU variant loaded, ggml's own pick, and the CPU's extra buffer types (empty before init) */
+  cpu: Pick<LlamaInitResult, 'cpuVariant' | 'cpuVariantBest' | 'cpuExtraBufferTypes'>
   info: LlamaModelInfo | null
   loadLog: string[]
   loadMs: number
+  /** 3-D weights the engine kept out of the AMX buffer type */
+  amxGuarded: string[]
   /** one log per context created, in order */
   contextLogs: string[][]
 }
 
 export function newLoadRecord(): LoadRecord {
-  return {devices: [], loaded: [], info: null, loadLog: [], loadMs: 0, contextLogs: []}
+  return {devices: [], loaded: [], cpu: {cpuVariant: '', cpuVariantBest: '', cpuExtraBufferTypes: []}, info: null, loadLog: [], loadMs: 0, amxGuarded: [], contextLogs: []}
 }
 
 /** Keep what an init, loaded or context event says in `r`; other events are left to the caller. */
@@ -47,10 +60,12 @@ export function recordLoad(r: LoadRecord, e: ChildEvent): void {
   if (e.type === 'init') {
     r.devices = e.devices
     r.loaded = e.loaded
+    r.cpu = {cpuVariant: e.cpuVariant, cpuVariantBest: e.cpuVariantBest, cpuExtraBufferTypes: e.cpuExtraBufferTypes}
   } else if (e.type === 'loaded') {
     r.info = e.info
     r.loadLog = e.log
     r.loadMs = e.loadMs
+    r.amxGuarded = e.amxGuarded
   } else if (e.type === 'context') {
     r.contextLogs.push(e.log)
   }
@@ -105,10 +120,15 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
     let final: ChildEvent | null = null
     let failure: MoerigError | null = null
     let phase = 'starting the engine'
+    // a finished repetition or a streamed piece: a crash after it loses measured work
+    let worked = false
     child.on('message', (e: ChildEvent) => {
-      if (e.type === 'init') phase = 'model' in job ? `loading ${job.model.path}` : 'listing devices'
-      else if (e.type === 'loaded') phase = job.kind === 'bench' ? 'benchmarking' : job.kind === 'check' ? 'creating contexts' : 'generating'
-      if (e.type === 'bench-done' || e.type === 'run-done' || e.type === 'check-done' || e.type === 'devices-done') final = e
+      if (e.type === 'init') phase = 'model' in job ? `loading ${job.model.path}` : job.kind === 'decode-check' ? 'checking' : 'listing devices'
+      else if (e.type === 'loaded') phase = job.kind === 'bench' ? 'creating the context' : job.kind === 'check' ? 'creating contexts' : 'creating the context'
+      else if (e.type === 'context') phase = job.kind === 'bench' ? 'benchmarking' : job.kind === 'check' ? 'creating contexts' : 'generating'
+      else if (e.type === 'case-start' && job.kind === 'decode-check') phase = `checking ${job.cases[e.index]?.model.path ?? 'a model'}`
+      if (e.type === 'rep' || e.type === 'piece') worked = true
+      if (e.type === 'bench-done' || e.type === 'run-done' || e.type === 'check-done' || e.type === 'devices-done' || e.type === 'decode-check-done') final = e
       else if (e.type === 'error') failure = new MoerigError(e.code, e.message)
       else opts.onEvent?.(e)
     })
@@ -122,8 +142,35 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
       const words = lastWords(tail)
       const hint = signal === 'SIGKILL' && !interrupted ? ' (out of memory? the kernel OOM killer sends SIGKILL)' : ''
-      reject(new MoerigError('E_ENGINE_CRASH', `llama.cpp engine ${how} while ${phase}${hint}${words ? `: ${words}` : ''}`))
+      reject(new EngineCrash(`llama.cpp engine ${how} while ${phase}${hint}${words ? `: ${words}` : ''}`, signal, phase, worked))
     })
     child.send({type: 'job', job} satisfies ParentMessage)
   })
+}
+
+/**
+ * A model job with llama.cpp's own safety net for extra buffer types: when the child aborts
+ * (SIGABRT: a GGML_ASSERT) before any measured work while extra buffer types (AMX, CPU_REPACK)
+ * were on, run the job once more with them off (--no-repack) and say so in `fallback`. The
+ * engine keeps the known offenders out of AMX itself (native/src/engine.cpp, AMX guard); this
+ * covers the layouts nobody has met yet.
+ */
+export async function runModelJob(job: ModelJob, opts: ChildOptions & {onFallback?: (line: string) => void} = {}): Promise<ChildOutcome> {
+  let extra: string[] = []
+  const first: ChildOptions = {
+    ...opts,
+    onEvent: (e) => {
+      if (e.type === 'init') extra = e.cpuExtraBufferTypes
+      opts.onEvent?.(e)
+    },
+  }
+  try {
+    return await runInChild(job, first)
+  } catch (e) {
+    if (!(e instanceof EngineCrash) || e.signal !== 'SIGABRT' || e.worked || job.model.useExtraBufts === false || extra.length === 0) throw e
+    const fallback = `llama.cpp aborted with extra buffer types on (${extra.join(', ')}) while ${e.phase}; ran again with them off (--no-repack)`
+    opts.onFallback?.(fallback)
+    const outcome = await runInChild({...job, model: {...job.model, useExtraBufts: false}} as ModelJob, opts)
+    return {...outcome, fallback}
+  }
 }

@@ -18,6 +18,28 @@ export const placementFlags = {
   numa: Flags.string({description: 'NUMA strategy (llama.cpp --numa)', options: ['disabled', 'distribute', 'isolate', 'numactl', 'mirror'], default: 'disabled', helpGroup: 'PLACEMENT'}),
 }
 
+/** CPU backend choices, named as llama.cpp's (-nr/--no-repack) or as ggml names the variants. */
+export const engineFlags = {
+  'no-repack': Flags.boolean({description: 'keep weights out of the CPU\'s extra buffer types (AMX, CPU_REPACK): llama.cpp -nr, --no-repack', helpGroup: 'ENGINE'}),
+  'cpu-variant': Flags.string({description: 'load this CPU backend variant (libggml-cpu-NAME.so) instead of ggml\'s pick; `moerig engine` lists them', helpValue: 'NAME', helpGroup: 'ENGINE'}),
+}
+
+/** Context flags shared by bench and run, llama.cpp's names and defaults (llama-bench's). */
+export const contextFlags = {
+  'batch-size': Flags.integer({description: 'logical batch size (llama.cpp -b)', min: 1, helpGroup: 'CONTEXT'}),
+  'ubatch-size': Flags.integer({description: 'physical batch size (llama.cpp -ub)', min: 1, helpGroup: 'CONTEXT'}),
+  'cache-type-k': Flags.string({description: 'K cache type (f16, bf16, q8_0, q4_0 …)', helpGroup: 'CONTEXT'}),
+  'cache-type-v': Flags.string({description: 'V cache type', helpGroup: 'CONTEXT'}),
+  'flash-attn': Flags.string({description: 'flash attention (llama.cpp -fa)', options: ['auto', 'on', 'off'], helpGroup: 'CONTEXT'}),
+}
+
+/** --cpu-variant's name: a file-name stem, never a path (the engine only loads variants it listed). */
+export function cpuVariantFlag(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined
+  if (!/^[a-z0-9_]+$/.test(v)) throw new MoerigError('E_USAGE', `--cpu-variant ${JSON.stringify(v)}: expected a variant name such as sapphirerapids, zen4, haswell, x64 (see moerig engine)`)
+  return v
+}
+
 export interface PlacementFlagValues {
   'n-gpu-layers': number
   'override-tensor'?: string[]
@@ -28,6 +50,7 @@ export interface PlacementFlagValues {
   'no-mmap': boolean
   mlock: boolean
   numa: string
+  'no-repack'?: boolean
 }
 
 /** "512" / "128,256" → [512] / [128, 256] (llama-bench takes comma lists). */
@@ -58,5 +81,6 @@ export function placementFromFlags(f: PlacementFlagValues): Partial<PlacementRun
     mmap: !f['no-mmap'],
     mlock: f.mlock,
     numa: f.numa as PlacementRun['numa'],
+    repack: !f['no-repack'],
   }
 }

@@ -6,7 +6,7 @@
 import {join} from 'node:path'
 import {
   loadAddon, engineBuild, projectRoot,
-  type LlamaBenchSpec, type LlamaContextHandle, type LlamaContextParams, type LlamaGenerateResult, type LlamaGenerateSpec,
+  type LlamaBenchSpec, type LlamaContextHandle, type LlamaContextParams, type LlamaDecodeCheck, type LlamaGenerateResult, type LlamaGenerateSpec,
   type LlamaInitResult, type LlamaModelHandle, type LlamaModelInfo, type LlamaModelParams, type MoerigAddon,
 } from './addon.js'
 import {discoverBackends, type BackendDiscovery} from './backends.js'
@@ -16,29 +16,32 @@ export interface EngineSetup {
   libDir: string
   release: string
   backends: BackendDiscovery
+  /** load this libggml-cpu-<name>.so (--cpu-variant); absent = ggml's pick */
+  cpuVariant?: string
 }
 
 /** The CPU library folder from build/native/engine.json and GPU packages found in node_modules. */
-export function engineSetup(): EngineSetup {
+export function engineSetup(cpuVariant?: string): EngineSetup {
   const build = engineBuild()
-  return {libDir: build.libDir, release: build.release, backends: discoverBackends(join(projectRoot, 'node_modules'))}
+  return {libDir: build.libDir, release: build.release, backends: discoverBackends(join(projectRoot, 'node_modules')), ...(cpuVariant ? {cpuVariant} : {})}
 }
 
 export async function initEngine(setup: EngineSetup): Promise<LlamaInitResult> {
-  return loadAddon().llamaInit(setup.libDir, setup.backends.libs.map((l) => l.path))
+  return loadAddon().llamaInit(setup.libDir, setup.backends.libs.map((l) => l.path), setup.cpuVariant)
 }
 
 export class LlamaModel {
   private handle: LlamaModelHandle | null
 
-  private constructor(private readonly addon: MoerigAddon, handle: LlamaModelHandle, readonly info: LlamaModelInfo, readonly log: string[]) {
+  private constructor(private readonly addon: MoerigAddon, handle: LlamaModelHandle, readonly info: LlamaModelInfo, readonly log: string[],
+    readonly amxGuarded: string[]) {
     this.handle = handle
   }
 
   static async load(params: LlamaModelParams): Promise<LlamaModel> {
     const addon = loadAddon()
     const r = await addon.llamaLoadModel(params)
-    return new LlamaModel(addon, r.handle, r.info, r.log)
+    return new LlamaModel(addon, r.handle, r.info, r.log, r.amxGuarded)
   }
 
   async createContext(params: LlamaContextParams): Promise<LlamaContext> {
@@ -72,6 +75,10 @@ export class LlamaContext {
 
   generate(spec: LlamaGenerateSpec, onPiece: (text: string) => void = () => {}): Promise<LlamaGenerateResult> {
     return this.addon.llamaGenerate(this.live(), spec, onPiece)
+  }
+
+  checkDecode(prompt: string, steps: number): Promise<LlamaDecodeCheck> {
+    return this.addon.llamaCheckDecode(this.live(), {prompt, steps})
   }
 
   /** Stop a bench/generate in flight after its current step. */

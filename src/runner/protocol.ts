@@ -2,7 +2,7 @@
  * Messages between the CLI and the runner child process (worker.ts), over Node's IPC channel with
  * structured-clone serialization (typed arrays travel as such). One job per child.
  */
-import type {LlamaContextParams, LlamaDevice, LlamaGenerateResult, LlamaGenerateSpec, LlamaModelInfo, LlamaModelParams} from './addon.js'
+import type {LlamaContextParams, LlamaDecodeCheck, LlamaGenerateResult, LlamaGenerateSpec, LlamaInitResult, LlamaModelInfo, LlamaModelParams} from './addon.js'
 import type {EngineSetup} from './engine.js'
 
 export interface BenchTestSpec {
@@ -49,7 +49,33 @@ export interface DevicesJob {
   setup: EngineSetup
 }
 
-export type Job = BenchJob | RunJob | CheckJob | DevicesJob
+/** One model per case: load, create a context, decode a prompt and a few single tokens (synth --check, variant tests). */
+export interface DecodeCheckCase {
+  model: LlamaModelParams
+  context: LlamaContextParams
+  prompt: string
+  /** greedy single-token decode steps after the prompt */
+  steps: number
+}
+
+export interface DecodeCheckJob {
+  kind: 'decode-check'
+  setup: EngineSetup
+  cases: DecodeCheckCase[]
+}
+
+export interface DecodeCheckOutcome {
+  info: LlamaModelInfo
+  amxGuarded: string[]
+  loadMs: number
+  nCtx: number
+  check: LlamaDecodeCheck
+}
+
+export type Job = BenchJob | RunJob | CheckJob | DevicesJob | DecodeCheckJob
+
+/** Jobs that load a model (the extra-buffer-type fallback applies to them). */
+export type ModelJob = BenchJob | RunJob | CheckJob
 
 export interface BenchTestOutcome extends BenchTestSpec {
   samplesNs: number[]
@@ -59,15 +85,17 @@ export interface BenchTestOutcome extends BenchTestSpec {
 }
 
 export type ChildEvent =
-  | {type: 'init'; devices: LlamaDevice[]; loaded: string[]; failed: string[]}
-  | {type: 'loaded'; info: LlamaModelInfo; log: string[]; loadMs: number}
+  | ({type: 'init'} & LlamaInitResult)
+  | {type: 'loaded'; info: LlamaModelInfo; log: string[]; loadMs: number; amxGuarded: string[]}
   | {type: 'context'; test: number; nCtx: number; nBatch: number; nUbatch: number; threads: number; log: string[]}
   | {type: 'rep'; test: number; index: number; ns: number}
   | {type: 'piece'; text: string}
   | {type: 'bench-done'; tests: BenchTestOutcome[]; stopped: boolean}
   | {type: 'run-done'; result: LlamaGenerateResult}
   | {type: 'check-done'; contexts: Array<{nCtx: number; nUbatch: number; log: string[]}>}
-  | {type: 'devices-done'; devices: LlamaDevice[]; loaded: string[]; failed: string[]}
+  | ({type: 'devices-done'} & LlamaInitResult)
+  | {type: 'case-start'; index: number}
+  | {type: 'decode-check-done'; cases: DecodeCheckOutcome[]}
   | {type: 'error'; code: string; message: string}
 
 export type ParentMessage = {type: 'job'; job: Job} | {type: 'stop'}

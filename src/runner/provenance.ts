@@ -4,6 +4,7 @@ import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {projectRoot, type LlamaDevice} from './addon.js'
 import type {EngineSetup} from './engine.js'
+import type {LoadRecord} from './child.js'
 import type {RunProvenance} from '../schemas/bench.js'
 
 /** Physical cores (distinct thread-sibling sets in sysfs), as llama-bench's default -t counts them. */
@@ -37,7 +38,19 @@ export function backendLabel(devices: LlamaDevice[]): string {
   return gpu.length ? gpu.join(',') : 'CPU'
 }
 
-export function makeProvenance(a: {setup: EngineSetup; origin: string; devices: LlamaDevice[]; loaded: string[]; threads: number; time: Date; loadMs?: number}): RunProvenance {
+/** What the engine's CPU side was: the variant loaded, the extra buffer types in use, the AMX guard, a fallback. */
+export function cpuEngineProvenance(rec: LoadRecord, repack: boolean, fallback?: string) {
+  return {
+    ...(rec.cpu.cpuVariant ? {cpuVariant: rec.cpu.cpuVariant} : {}),
+    ...(rec.cpu.cpuVariantBest ? {cpuVariantBest: rec.cpu.cpuVariantBest} : {}),
+    extraBufferTypes: repack && !fallback ? rec.cpu.cpuExtraBufferTypes : [],
+    amxGuardedTensors: rec.amxGuarded.length,
+    ...(fallback ? {extraBufferFallback: fallback} : {}),
+  }
+}
+
+export function makeProvenance(a: {setup: EngineSetup; origin: string; devices: LlamaDevice[]; loaded: string[]; threads: number; time: Date; loadMs?: number
+  cpuEngine?: ReturnType<typeof cpuEngineProvenance>}): RunProvenance {
   return {
     moerigVersion: moerigVersion(),
     llamaRelease: a.setup.release,
@@ -51,5 +64,14 @@ export function makeProvenance(a: {setup: EngineSetup; origin: string; devices: 
     node: process.version,
     time: a.time.toISOString(),
     ...(a.loadMs !== undefined ? {loadMs: Math.round(a.loadMs)} : {}),
+    ...a.cpuEngine,
   }
+}
+
+/** "CPU variant sapphirerapids, extra buffer types AMX, CPU_REPACK (2 3-D weights kept out of AMX)" */
+export function cpuEngineLine(p: RunProvenance): string {
+  const variant = p.cpuVariant ? `CPU variant ${p.cpuVariant}${p.cpuVariantBest && p.cpuVariantBest !== p.cpuVariant ? ` (ggml would pick ${p.cpuVariantBest})` : ''}` : 'CPU variant unknown'
+  const extra = p.extraBufferTypes === undefined ? '' : p.extraBufferTypes.length ? `, extra buffer types ${p.extraBufferTypes.join(', ')}` : ', no extra buffer types'
+  const guard = p.amxGuardedTensors ? ` (${p.amxGuardedTensors} 3-D weights kept out of AMX)` : ''
+  return `${variant}${extra}${guard}`
 }

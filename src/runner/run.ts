@@ -11,11 +11,12 @@ import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {PlacementRun} from '../schemas/bench.js'
 import type {LlamaGenerateResult, LlamaModelInfo} from './addon.js'
 import {engineBuild} from './addon.js'
-import {newLoadRecord, recordLoad, runInChild} from './child.js'
+import {newLoadRecord, recordLoad, runModelJob} from './child.js'
 import {engineSetup} from './engine.js'
 import {checkModelFile} from './modelfile.js'
-import {makeProvenance, moerigVersion, physicalCores} from './provenance.js'
-import {memoryReport, placementDefaults, runFileName, runModelSection} from './bench.js'
+import {cpuEngineProvenance, makeProvenance, moerigVersion, physicalCores} from './provenance.js'
+import {mappedModel} from './memory.js'
+import {BENCH_DEFAULTS, memoryReport, modelParams, placementDefaults, runFileName, runModelSection} from './bench.js'
 import {writeTrace} from './trace.js'
 
 export interface RunOptions {
@@ -27,12 +28,22 @@ export interface RunOptions {
   temperature?: number
   seed?: number
   placement?: Partial<PlacementRun>
+  /** llama.cpp's -b, -ub, -ctk, -ctv, -fa (llama-bench's defaults when absent) */
+  nBatch?: number
+  nUbatch?: number
+  typeK?: string
+  typeV?: string
+  flashAttn?: 'auto' | 'on' | 'off'
+  /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
+  cpuVariant?: string
   tracePath?: string
   runsDir: string | null
   childEnv?: NodeJS.ProcessEnv
 }
 
 export interface RunEvents {
+  /** the engine aborted with extra buffer types on and the run starts again without them */
+  onFallback?(line: string): void
   onPhase?(label: string): void
   onText?(text: string): void
   onInterrupt?(): void
@@ -49,20 +60,27 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   const placement = placementDefaults(opts.placement)
   const threads = opts.threads ?? physicalCores()
   const nCtx = opts.nCtx ?? DEFAULT_CTX
-  const setup = engineSetup()
+  const setup = engineSetup(opts.cpuVariant)
   const rec = newLoadRecord()
   let text = ''
   ev.onPhase?.(`loading ${basename(opts.path)}`)
   const temperature = opts.temperature ?? 0
   const seed = opts.seed ?? 0
-  const outcome = await runInChild({
+  const context = {
+    nCtx, threads, trace: Boolean(opts.tracePath),
+    nBatch: opts.nBatch ?? BENCH_DEFAULTS.nBatch, nUbatch: opts.nUbatch ?? BENCH_DEFAULTS.nUbatch,
+    typeK: opts.typeK ?? BENCH_DEFAULTS.typeK, typeV: opts.typeV ?? BENCH_DEFAULTS.typeV, flashAttn: opts.flashAttn ?? BENCH_DEFAULTS.flashAttn,
+  }
+  // text streamed before a fallback belongs to the aborted attempt (none: it falls back only before any piece)
+  const outcome = await runModelJob({
     kind: 'run', setup,
-    model: {path: opts.path, ...placement},
-    context: {nCtx, threads, trace: Boolean(opts.tracePath)},
+    model: modelParams(opts.path, placement),
+    context,
     generate: {prompt: opts.prompt, nPredict: opts.nPredict, temperature, seed},
   }, {
     env: opts.childEnv,
     onInterrupt: ev.onInterrupt,
+    onFallback: ev.onFallback,
     onEvent: (e) => {
       recordLoad(rec, e)
       if (e.type === 'context') {
@@ -97,10 +115,12 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     sampling: {temperature, seed},
     threads,
     nCtx,
+    context: {nBatch: context.nBatch, nUbatch: context.nUbatch, typeK: context.typeK, typeV: context.typeV, flashAttn: context.flashAttn},
     placement,
-    memory: memoryReport(loadLog, contextLogs),
+    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.amxGuarded) : undefined),
     trace,
-    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs}),
+    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
+      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
   }
   if (opts.runsDir) result.savedTo = join(opts.runsDir, runFileName('run', opts.path, time))
   assertValid<RunResult>(runResultSchema, result, 'run result')

@@ -316,10 +316,8 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
   }
 }
 
-/** Load `path` with llama.cpp and decode one prompt: proves a file is usable (tests, `--check`). */
-export async function checkModel(path: string, prompt = 'The quick brown fox jumps over the lazy dog.', threads = 1) {
-  return loadAddon().synthCheck(resolve(path), prompt, engineBuild().libDir, threads)
-}
+/** Load `path` with llama.cpp in the runner child and decode one prompt (runner/decodecheck.ts). */
+export {checkModel} from './decodecheck.js'
 
 /**
  * A synth model in a cache folder, made once and reused (tests and benches of other modules use

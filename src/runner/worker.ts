@@ -6,7 +6,7 @@
  * Stop (Ctrl-C): a {type: 'stop'} message or SIGINT sets the context's stop flag; the current
  * repetition or token finishes, finished repetitions are reported, and the job ends normally.
  */
-import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, CheckJob, BenchTestOutcome} from './protocol.js'
+import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, CheckJob, BenchTestOutcome, DecodeCheckJob, DecodeCheckOutcome} from './protocol.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from './engine.js'
 import {oneLine} from '../lib/errors.js'
@@ -37,13 +37,16 @@ function crashPoint(at: string): void {
 
 async function load(job: BenchJob | RunJob | CheckJob): Promise<LlamaModel> {
   const init = await initEngine(job.setup)
-  await send({type: 'init', devices: init.devices, loaded: init.loaded, failed: init.failed})
+  await send({type: 'init', ...init})
   crashPoint('init')
   const params = resolveModelDevices(job.model, init.devices, job.gpusRequired ?? 0)
   const t0 = performance.now()
   const model = await LlamaModel.load(params)
-  await send({type: 'loaded', info: model.info, log: model.log, loadMs: performance.now() - t0})
+  await send({type: 'loaded', info: model.info, log: model.log, loadMs: performance.now() - t0, amxGuarded: model.amxGuarded})
   crashPoint('load')
+  // the way this release aborts on AMX CPUs (GGML_ASSERT while the context is created), for the
+  // extra-buffer-type fallback's test: only while extra buffer types are on
+  if (job.model.useExtraBufts !== false) crashPoint('context-extra-bufts')
   return model
 }
 
@@ -99,9 +102,37 @@ async function run(job: RunJob): Promise<void> {
   }
 }
 
+async function decodeCheck(job: DecodeCheckJob): Promise<void> {
+  const init = await initEngine(job.setup)
+  await send({type: 'init', ...init})
+  const out: DecodeCheckOutcome[] = []
+  for (let i = 0; i < job.cases.length && !stopped; i++) {
+    const c = job.cases[i]
+    await send({type: 'case-start', index: i})
+    const t0 = performance.now()
+    const model = await LlamaModel.load(resolveModelDevices(c.model, init.devices, 0))
+    try {
+      const loadMs = performance.now() - t0
+      const ctx = await model.createContext(c.context)
+      current = ctx
+      try {
+        const check = await ctx.checkDecode(c.prompt, c.steps)
+        out.push({info: model.info, amxGuarded: model.amxGuarded, loadMs, nCtx: ctx.config.nCtx, check})
+      } finally {
+        current = null
+        ctx.dispose()
+      }
+    } finally {
+      model.dispose()
+    }
+  }
+  await send({type: 'decode-check-done', cases: out})
+}
+
 async function main(job: Job): Promise<void> {
   try {
     if (job.kind === 'bench') await bench(job)
+    else if (job.kind === 'decode-check') await decodeCheck(job)
     else if (job.kind === 'check') await checkJob(job, load, send)
     else if (job.kind === 'devices') await devicesJob(job, send)
     else await run(job)

@@ -76,6 +76,8 @@ export const placementRunSchema = {
     mmap: {type: 'boolean'},
     mlock: {type: 'boolean'},
     numa: {enum: ['disabled', 'distribute', 'isolate', 'numactl', 'mirror']},
+    /** llama.cpp's use_extra_bufts as asked for (false = --no-repack); absent in results before it existed */
+    repack: {type: 'boolean'},
   },
 } as const
 
@@ -111,6 +113,16 @@ export const runProvenanceSchema = {
     time: {type: 'string', format: 'date-time'},
     /** model load time (ms), measured */
     loadMs: {type: 'number', minimum: 0},
+    /** the CPU backend library that ran: libggml-cpu-<cpuVariant>.so ("sapphirerapids", "zen4" …) */
+    cpuVariant: {type: 'string'},
+    /** the variant ggml picks on its own on this CPU (differs from cpuVariant under --cpu-variant) */
+    cpuVariantBest: {type: 'string'},
+    /** extra buffer types in use ("AMX", "CPU_REPACK"); empty with --no-repack or after the fallback */
+    extraBufferTypes: {type: 'array', items: {type: 'string'}},
+    /** 3-D weights the engine kept out of AMX (MLA attn_k_b / attn_v_b; see README "CPU variants") */
+    amxGuardedTensors: count,
+    /** the run aborted with extra buffer types on and ran again without: why (one line) */
+    extraBufferFallback: {type: 'string'},
   },
 } as const
 

@@ -44,6 +44,19 @@ export const runResultSchema = {
     },
     threads: {type: 'integer', minimum: 1},
     nCtx: {type: 'integer', minimum: 1},
+    /** llama.cpp context settings as run (-b, -ub, -ctk, -ctv, -fa); absent in results before they were flags */
+    context: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['nBatch', 'nUbatch', 'typeK', 'typeV', 'flashAttn'],
+      properties: {
+        nBatch: {type: 'integer', minimum: 1},
+        nUbatch: {type: 'integer', minimum: 1},
+        typeK: {type: 'string'},
+        typeV: {type: 'string'},
+        flashAttn: {enum: ['auto', 'on', 'off']},
+      },
+    },
     placement: placementRunSchema,
     memory: memoryReportSchema,
     /** the routing trace written with --trace (null without) */
