@@ -81,20 +81,49 @@ export function ensureDir(dir: string): void {
 // ---------------------------------------------------------------- reading
 
 const BOM = '\ufeff'
+/**
+ * Deeper JSON is refused: V8 parses any depth, but every recursive consumer after it (ajv,
+ * JSON.stringify in messages) overflows the stack. moerig's own documents are about 10 deep.
+ */
+export const MAX_JSON_DEPTH = 512
+
+/** Nesting depth of a parsed JSON value, without recursion (so any depth can be measured). */
+function jsonDepth(root: unknown): number {
+  let max = 0
+  const stack: Array<[unknown, number]> = [[root, 1]]
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (d > max) max = d
+    if (max > MAX_JSON_DEPTH) return max
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1])
+  }
+  return max
+}
 
 /**
- * JSON.parse that fails with one line naming `what`: a UTF-8 byte-order mark is accepted (editors on
- * Windows write one), and a document nested too deeply for the parser's stack is a clear error, not
- * "Maximum call stack size exceeded".
+ * JSON.parse without throwing: a UTF-8 byte-order mark is accepted (editors on Windows write one),
+ * and a document nested deeper than MAX_JSON_DEPTH is a problem by name instead of a later
+ * "Maximum call stack size exceeded". `problem` is the words without a file name.
  */
-export function parseJsonText(text: string, what: string): unknown {
+export function tryParseJson(text: string): {data: unknown; problem?: undefined} | {data?: undefined; problem: string} {
   const body = text.startsWith(BOM) ? text.slice(1) : text
+  let data: unknown
   try {
-    return JSON.parse(body)
+    data = JSON.parse(body)
   } catch (e) {
-    if (e instanceof RangeError) throw new MoerigError('E_JSON', `${what}: not usable JSON (nested too deeply)`)
-    throw new MoerigError('E_JSON', `${what}: not valid JSON (${(e as Error).message})`)
+    if (e instanceof RangeError) return {problem: `not usable JSON (nested more than ${MAX_JSON_DEPTH} levels deep)`}
+    return {problem: `not valid JSON (${(e as Error).message})`}
   }
+  if (jsonDepth(data) > MAX_JSON_DEPTH) return {problem: `not usable JSON (nested more than ${MAX_JSON_DEPTH} levels deep)`}
+  return {data}
+}
+
+/** tryParseJson, failing with one line that starts with `what` (e.g. "plan FILE"). */
+export function parseJsonText(text: string, what: string): unknown {
+  const r = tryParseJson(text)
+  if (r.problem !== undefined) throw new MoerigError('E_JSON', `${what}: ${r.problem}`)
+  return r.data
 }
 
 /** Read a whole text file; a missing or unreadable file is one line naming `what` and the path. */
@@ -258,9 +287,13 @@ export function ownKind(path: string): OwnKind | null {
 
 /** True when `a` and `b` name the same existing file (through symlinks, `..` or hard links). */
 export function sameFile(a: string, b: string): boolean {
-  const sa = statSync(a, {throwIfNoEntry: false})
-  const sb = statSync(b, {throwIfNoEntry: false})
-  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino
+  try {
+    const sa = statSync(a)
+    const sb = statSync(b)
+    return sa.dev === sb.dev && sa.ino === sb.ino
+  } catch {
+    return false // one of them does not exist (or cannot be reached): it cannot be the other
+  }
 }
 
 export interface OverwriteOptions {

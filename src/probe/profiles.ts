@@ -6,6 +6,7 @@
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {tryParseJson} from '../lib/fs.js'
 import {projectRoot} from '../runner/addon.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {schemaErrors} from '../schemas/validate.js'
@@ -66,12 +67,9 @@ export function profileFileErrors(path: string): {data: unknown; errors: string[
     const code = (e as NodeJS.ErrnoException).code
     return {data: undefined, errors: [code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`]}
   }
-  let data: unknown
-  try {
-    data = JSON.parse(text)
-  } catch (e) {
-    return {data: undefined, errors: [`not valid JSON (${(e as Error).message})`]}
-  }
+  // a byte-order mark is accepted, absurd nesting refused by name (src/lib/fs.ts)
+  const {data, problem} = tryParseJson(text)
+  if (problem !== undefined) return {data: undefined, errors: [problem]}
   return {data, errors: profileErrors(data)}
 }
 

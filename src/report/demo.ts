@@ -11,9 +11,10 @@
  * part of this build are skipped with a line saying so; the report is written from what there is.
  */
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {oneLine} from '../lib/errors.js'
+import {ensureDir, writeFileAtomic} from '../lib/fs.js'
 import type {Progress} from '../lib/progress.js'
 import {runReport} from './report.js'
 
@@ -91,9 +92,7 @@ function failure(r: ChildResult): string {
 /** Write a child's --json stdout to `path` atomically, after checking it parses. */
 function saveJson(path: string, stdout: string): void {
   JSON.parse(stdout)
-  const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, stdout)
-  renameSync(tmp, path)
+  writeFileAtomic(path, stdout)
 }
 
 const isCached = (path: string, opts: DemoOptions) => !opts.fresh && existsSync(path) && statSync(path).size > 0
@@ -102,7 +101,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const t0 = Date.now()
   const root = resolve(opts.root)
   const cache = resolve(root, opts.cacheDir)
-  mkdirSync(cache, {recursive: true})
+  ensureDir(cache)
   const result: DemoResult = {report: null, steps: [], seconds: 0}
   const inputs: string[] = []
   const notes: string[] = []
