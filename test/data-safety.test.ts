@@ -10,7 +10,8 @@ import {copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync,
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {MoerigError} from '../src/lib/errors.js'
-import {checkOverwrite, ownKind, parseJsonText, writeFileAtomic} from '../src/lib/fs.js'
+import {checkOutputFolder, checkOverwrite, ownKind, parseJsonText, writeFileAtomic} from '../src/lib/fs.js'
+import {runDemo} from '../src/report/demo.js'
 import {readJsonFile} from '../src/lib/jsonfile.js'
 import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../src/runner/trace.js'
 import {planSchema} from '../src/schemas/plan.js'
@@ -150,6 +151,10 @@ test('report replaces its own report folder, but not a file the user put in it',
     refused(moerig(['report', plan, '-o', out]), /holds my-notes\.md, which moerig did not write/)
     assert.equal(readFileSync(join(out, 'my-notes.md'), 'utf8'), 'mine')
     noTemps(dir)
+    rmSync(join(out, 'my-notes.md'))
+    // a report without charts (a hardware profile alone) is replaced the same way
+    assert.equal(moerig(['report', join(FIX, 'hardware.json'), '-o', out]).status, 0)
+    assert.equal(moerig(['report', join(FIX, 'hardware.json'), '-o', out]).status, 0)
     // an empty folder is fine
     mkdirSync(join(dir, 'empty'))
     assert.equal(moerig(['report', plan, '-o', join(dir, 'empty')]).status, 0)
@@ -226,6 +231,21 @@ test('trace convert over an existing file: a moerig trace is replaced, anything 
     assert.match(readFileSync(mine, 'utf8'), /^token,layer,experts\n/)
     refused(moerig(['trace', 'convert', t, dir, '--force']), /is a folder; give a file name/)
     noTemps(dir)
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('demo --cache refuses a folder of the user\'s (the demo removes its outputs there before rebuilding)', async () => {
+  const dir = tmp()
+  try {
+    writeFileSync(join(dir, 'bench.json'), '{"mine": true}')
+    const silent = {phase() {}, update() {}, step() {}, done() {}}
+    await assert.rejects(
+      runDemo({root: resolve('.'), preset: 'tiny', cacheDir: dir, reportDir: join(dir, 'report'), fresh: true, hasCommand: () => true, log: () => {}, progress: silent}),
+      (e: Error) => e instanceof Error && /cache folder .* is not empty and is not a moerig cache/.test(e.message) && !e.message.includes('\n'),
+    )
+    assert.deepEqual(tree(dir), ['bench.json'])
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }
@@ -348,6 +368,9 @@ test('a failed write is one line naming the file and leaves no temp file', () =>
     noTemps(dir)
     assert.throws(() => checkOverwrite(join(dir, 'taken'), {kind: 'plan'}), /is a folder/)
     assert.throws(() => checkOverwrite('/dev/null', {kind: null, force: true}), /not a regular file/)
+    writeFileSync(join(dir, 'runs'), 'a file')
+    assert.throws(() => checkOutputFolder(join(dir, 'runs'), '--runs-dir'), /--runs-dir .*runs is a file, not a folder/)
+    checkOutputFolder(join(dir, 'new', 'runs'), '--runs-dir')
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

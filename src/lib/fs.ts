@@ -341,6 +341,19 @@ function checkParentWritable(path: string, what: string): void {
 }
 
 /**
+ * May files be written into folder `dir` (e.g. bench/run --runs-dir)? Call before the work: it
+ * refuses a path that is a file, or whose nearest existing folder cannot be written.
+ */
+export function checkOutputFolder(dir: string, what: string): void {
+  if (dir === '') throw new MoerigError('E_USAGE', `${what}: the folder name is empty`)
+  const st = lstatOrNull(dir)
+  if (st && !(st.isDirectory() || statSync(dir, {throwIfNoEntry: false})?.isDirectory())) {
+    throw new MoerigError('E_FILE', `${what} ${dir} is a file, not a folder; give a folder`)
+  }
+  checkParentWritable(join(dir, 'x'), what)
+}
+
+/**
  * May `path` be written? Call before any work, so a refusal costs nothing and leaves nothing.
  * Refuses (one line, non-zero exit): the path is one of the inputs; it is a folder or not a
  * regular file; it exists, was not written by moerig (same kind) and --force was not given; its

@@ -12,8 +12,8 @@
  */
 import {spawn} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
-import {join, resolve} from 'node:path'
-import {oneLine} from '../lib/errors.js'
+import {join, resolve, sep} from 'node:path'
+import {MoerigError, oneLine} from '../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../lib/fs.js'
 import type {Progress} from '../lib/progress.js'
 import {runReport} from './report.js'
@@ -97,11 +97,30 @@ function saveJson(path: string, stdout: string): void {
 
 const isCached = (path: string, opts: DemoOptions) => !opts.fresh && existsSync(path) && statSync(path).size > 0
 
+/** Marks a folder as the demo's cache: only then does the demo remove (rebuild) files in it. */
+const CACHE_MARKER = '.moerig-cache'
+
+/**
+ * The demo removes its outputs (bench.json, run.json, …) before rebuilding them, so the cache
+ * folder must be moerig's: new or empty, marked by an earlier demo, or inside a `.moerig-cache`
+ * folder (the default; older demos wrote no marker). A user's folder given as --cache is refused.
+ */
+function claimCacheDir(cache: string, given: string): void {
+  const marker = join(cache, CACHE_MARKER)
+  if (existsSync(cache) && !statSync(cache).isDirectory()) throw new MoerigError('E_CACHE_FOLDER', `cache folder ${given} is a file; give a new or empty folder (--cache)`)
+  const ours = !existsSync(cache) || existsSync(marker) || cache.split(sep).includes(CACHE_MARKER) || readdirSync(cache).length === 0
+  if (!ours) {
+    throw new MoerigError('E_CACHE_FOLDER', `cache folder ${given} is not empty and is not a moerig cache; the demo rebuilds files there, so give a new or empty folder (--cache)`)
+  }
+  ensureDir(cache)
+  if (!existsSync(marker)) writeFileAtomic(marker, 'moerig demo cache: files here are rebuilt by `moerig demo`\n')
+}
+
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const t0 = Date.now()
   const root = resolve(opts.root)
   const cache = resolve(root, opts.cacheDir)
-  ensureDir(cache)
+  claimCacheDir(cache, opts.cacheDir)
   const result: DemoResult = {report: null, steps: [], seconds: 0}
   const inputs: string[] = []
   const notes: string[] = []

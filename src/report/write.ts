@@ -179,7 +179,8 @@ function reportFiles(dir: string): Set<string> | null {
     try {
       const m = parseJsonText(readFileSync(markerPath, 'utf8'), markerPath) as Partial<Marker>
       if (m.kind !== 'report' || !Array.isArray(m.files)) return null
-      return new Set([REPORT_MARKER, ...m.files.filter((f) => typeof f === 'string')])
+      // 'charts/': the (empty) charts folder of a report without charts
+      return new Set([REPORT_MARKER, 'charts/', ...m.files.filter((f) => typeof f === 'string')])
     } catch {
       return null
     }
@@ -190,7 +191,7 @@ function reportFiles(dir: string): Set<string> | null {
   } catch {
     return null
   }
-  return new Set(listTree(dir).filter((f) => f === 'index.html' || f === 'report.md' || /^charts\/[^/]+\.png$/.test(f)))
+  return new Set(listTree(dir).filter((f) => f === 'index.html' || f === 'report.md' || f === 'charts/' || /^charts\/[^/]+\.png$/.test(f)))
 }
 
 /** True when `inner` is `outer` or lies inside it (real paths). */
