@@ -6,7 +6,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {MoerigError} from '../src/lib/errors.js'
@@ -402,6 +402,19 @@ setInterval(() => {}, 1000)
       assert.ok(!existsSync(out))
       noTemps(dir)
     }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('synth -o over a pipe or device is refused even with --force (the rename would replace the node)', () => {
+  const dir = tmp()
+  try {
+    const fifo = join(dir, 'pipe')
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0)
+    refused(moerig(['synth', '--preset', 'tiny', '-o', fifo, '--force']), /pipe is not a regular file/)
+    assert.deepEqual(readdirSync(dir), ['pipe'])
+    assert.equal(lstatSync(fifo).isFIFO(), true)
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

@@ -207,7 +207,10 @@ interface Paths {
 function preparePaths(output: string, force: boolean, quant: SynthQuant, estBytes: {f16: number; final: number}): Paths {
   const out = resolve(output)
   if (existsSync(out)) {
-    if (statSync(out).isDirectory()) throw new MoerigError('E_USAGE', `output ${output} is a directory; give a file name, e.g. ${join(output, 'model.gguf')}`)
+    const st = statSync(out)
+    if (st.isDirectory()) throw new MoerigError('E_USAGE', `output ${output} is a directory; give a file name, e.g. ${join(output, 'model.gguf')}`)
+    // the rename would replace a device or pipe node itself (as root: /dev/null), --force or not
+    if (!st.isFile()) throw new MoerigError('E_FILE', `output ${output} is not a regular file (a device, pipe or socket); give a file name`)
     if (!force) throw new MoerigError('E_EXISTS', `output ${output} already exists; use --force to overwrite it`)
   }
   const dir = dirname(out)
