@@ -10,7 +10,7 @@ import {copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, r
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {MoerigError} from '../src/lib/errors.js'
-import {checkOutputFolder, checkOverwrite, ownKind, parseJsonText, writeFileAtomic} from '../src/lib/fs.js'
+import {checkOutputFolder, checkOverwrite, freshPath, ownKind, parseJsonText, writeFileAtomic} from '../src/lib/fs.js'
 import {runDemo} from '../src/report/demo.js'
 import {readJsonFile} from '../src/lib/jsonfile.js'
 import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../src/runner/trace.js'
@@ -371,6 +371,11 @@ test('a failed write is one line naming the file and leaves no temp file', () =>
     writeFileSync(join(dir, 'runs'), 'a file')
     assert.throws(() => checkOutputFolder(join(dir, 'runs'), '--runs-dir'), /--runs-dir .*runs is a file, not a folder/)
     checkOutputFolder(join(dir, 'new', 'runs'), '--runs-dir')
+    // result files named by the second: a second run in the same second gets its own name
+    const r = join(dir, '20260101T000000Z-bench-tiny.json')
+    assert.equal(freshPath(r), r)
+    writeFileSync(r, '{}')
+    assert.equal(freshPath(r), join(dir, '20260101T000000Z-bench-tiny-2.json'))
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

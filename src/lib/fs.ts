@@ -13,7 +13,7 @@
  * never overwritten, --force or not.
  */
 import {accessSync, closeSync, constants as fsc, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, type Stats} from 'node:fs'
-import {basename, dirname, join, resolve} from 'node:path'
+import {basename, dirname, extname, join, resolve} from 'node:path'
 import {MoerigError} from './errors.js'
 
 // ---------------------------------------------------------------- errno → words
@@ -337,6 +337,20 @@ function checkParentWritable(path: string, what: string): void {
     const up = dirname(dir)
     if (up === dir) return
     dir = up
+  }
+}
+
+/**
+ * `path`, or `stem-2.ext`, `stem-3.ext` … when it is taken: for result files named by the second
+ * (reports/runs/<time>-bench-<model>.json), so two runs in one second never overwrite each other.
+ */
+export function freshPath(path: string): string {
+  if (!existsSync(path)) return path
+  const ext = extname(path)
+  const stem = path.slice(0, path.length - ext.length)
+  for (let i = 2; ; i++) {
+    const p = `${stem}-${i}${ext}`
+    if (!existsSync(p)) return p
   }
 }
 
