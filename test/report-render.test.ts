@@ -96,7 +96,7 @@ test('a full report: every chart decodes, HTML is self-contained and escapes a h
   const dir = mkdtempSync(join(tmpdir(), 'moerig-report-'))
   try {
     const out = writeReport(join(dir, 'r'), report)
-    assert.deepEqual(readdirSync(out.dir).sort(), ['charts', 'index.html', 'report.md'])
+    assert.deepEqual(readdirSync(out.dir).sort(), ['.moerig-report', 'charts', 'index.html', 'report.md'])
     const ids = out.charts.map((c) => c.replace(/^.*\/charts\//, ''))
     for (const want of ['memory-ram.png', 'memory-vram.png', 'max-context.png', 'quant-size.png', 'quant-speed.png', 'bench-pp.png', 'bench-tg.png', 'predicted-vs-measured-speed-1.png', 'predicted-vs-measured-memory-1.png', 'reuse-per-layer.png', 'cache-hit-rate.png', 'expert-heatmap.png']) {
       assert.ok(ids.includes(want), `chart ${want} in ${ids.join(', ')}`)
@@ -123,6 +123,8 @@ test('a failed write leaves the old report in place and no temp folder', async (
     const target = join(dir, 'r')
     mkdirSync(target)
     writeFileSync(join(target, 'index.html'), 'old')
+    // an old moerig report: its marker lists its files (a folder without one is never replaced)
+    writeFileSync(join(target, '.moerig-report'), JSON.stringify({schemaVersion: 1, kind: 'report', generatedAt: 'then', files: ['index.html']}))
     const png = Buffer.from('not really a png')
     const bad: Report = {title: 't', generatedAt: 'now', inputs: [], notes: [], sections: [{title: 's', paragraphs: [], tables: [], charts: [{id: 'a', title: 'a', png, width: 1, height: 1}]}]}
     // A chart whose bytes cannot be written (a Buffer getter that throws mid-write).
