@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
-import {checkOverwrite} from '../lib/fs.js'
+import {checkOverwrite, readError} from '../lib/fs.js'
 import {TRACE_MAGIC, convertTrace, traceFormatFor, type TraceHeader} from '../runner/trace.js'
 import {closeSync, openSync, readSync} from 'node:fs'
 
@@ -11,16 +11,14 @@ function isBinaryTrace(path: string): boolean {
   try {
     fd = openSync(path, 'r')
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_FILE', `trace ${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`)
+    throw readError(e, `trace ${path}`)
   }
   try {
     const b = Buffer.alloc(8)
     readSync(fd, b, 0, 8, 0)
     return b.toString('latin1') === TRACE_MAGIC
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_FILE', `trace ${path}: ${code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code})`}`)
+    throw readError(e, `trace ${path}`)
   } finally {
     closeSync(fd)
   }

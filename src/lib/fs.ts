@@ -58,6 +58,18 @@ export function fileError(e: unknown, path: string, verb = 'write'): MoerigError
   return new MoerigError('E_FILE', `cannot ${verb} ${path}: ${errnoText(e)}`)
 }
 
+/**
+ * One MoerigError for a failed read of the input `subject` (e.g. "trace run.moetrace"): "no such
+ * file", "is a folder, expected a file", or "cannot read: <errno words>".
+ */
+export function readError(e: unknown, subject: string): MoerigError {
+  if (e instanceof MoerigError) return e
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOENT') return new MoerigError('E_FILE', `${subject}: no such file`)
+  if (code === 'EISDIR') return new MoerigError('E_FILE', `${subject}: is a folder, expected a file`)
+  return new MoerigError('E_FILE', `${subject}: cannot read: ${errnoText(e)}`)
+}
+
 // ---------------------------------------------------------------- folders
 
 /**
@@ -131,10 +143,7 @@ export function readTextFile(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8')
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new MoerigError('E_FILE', `${what} ${path}: no such file`)
-    if (code === 'EISDIR') throw new MoerigError('E_FILE', `${what} ${path} is a folder, not a file`)
-    throw new MoerigError('E_FILE', `${what} ${path}: cannot read: ${errnoText(e)}`)
+    throw readError(e, `${what} ${path}`)
   }
 }
 
@@ -274,8 +283,8 @@ export function ownKind(path: string): OwnKind | null {
   if (head.toString('latin1') === TRACE_MAGIC) return 'moetrace'
   try {
     if (statSync(path).size > MAX_OWN_JSON_BYTES) return null
-    const doc = parseJsonText(readFileSync(path, 'utf8'), path) as {schemaVersion?: unknown; kind?: unknown; origin?: unknown} | null
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return null
+    const doc = tryParseJson(readFileSync(path, 'utf8')).data as {schemaVersion?: unknown; kind?: unknown; origin?: unknown} | null | undefined
+    if (doc === null || doc === undefined || typeof doc !== 'object' || Array.isArray(doc)) return null
     if (typeof doc.schemaVersion !== 'number' || typeof doc.kind !== 'string') return null
     // Reference rigs are written by hand from spec sheets: a user's work, not moerig's.
     if (doc.kind === 'hardware' && doc.origin !== 'probe') return null

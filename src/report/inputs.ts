@@ -6,7 +6,7 @@
 import {closeSync, openSync, readFileSync, readSync} from 'node:fs'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {parseJsonText} from '../lib/fs.js'
+import {parseJsonText, readError} from '../lib/fs.js'
 import {assertValid} from '../schemas/validate.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {openTraceSource, TRACE_MAGIC, type TraceSource} from '../runner/trace.js'
@@ -25,16 +25,14 @@ function sniff(path: string): 'trace' | 'csv' | 'json' | 'other' {
   try {
     fd = openSync(path, 'r')
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_FILE', code === 'ENOENT' ? `input ${path}: no such file` : code === 'EISDIR' ? `input ${path}: is a folder, expected a file` : `input ${path}: cannot read (${code ?? 'error'})`)
+    throw readError(e, `input ${path}`)
   }
   const head = Buffer.alloc(64)
   let n = 0
   try {
     n = readSync(fd, head, 0, head.length, 0)
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_FILE', code === 'EISDIR' ? `input ${path}: is a folder, expected a file` : `input ${path}: cannot read (${code ?? 'error'})`)
+    throw readError(e, `input ${path}`)
   } finally {
     closeSync(fd)
   }
@@ -86,7 +84,7 @@ function parseJson(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    throw new MoerigError('E_FILE', `input ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw readError(e, `input ${path}`)
   }
   return parseJsonText(text, `input ${path}`)
 }

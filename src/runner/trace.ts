@@ -16,7 +16,7 @@ import {open as openAsync} from 'node:fs/promises'
 import {basename, extname} from 'node:path'
 import {endianness} from 'node:os'
 import {MoerigError} from '../lib/errors.js'
-import {fileError, parseJsonText, startTemp} from '../lib/fs.js'
+import {fileError, parseJsonText, readError, startTemp} from '../lib/fs.js'
 import {schemaErrors} from '../schemas/validate.js'
 import {traceHeaderSchema, type TraceHeader} from '../schemas/trace.js'
 
@@ -349,8 +349,7 @@ function openForRead(path: string, what: string): number {
   try {
     return openSync(path, 'r')
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw traceError('E_FILE', code === 'ENOENT' ? `${what} ${path}: no such file` : `${what} ${path}: cannot read (${code ?? 'error'})`)
+    throw readError(e, `${what} ${path}`)
   }
 }
 
@@ -525,9 +524,7 @@ async function* fileBuffers(path: string, what: string): AsyncGenerator<Buffer, 
   try {
     for await (const buf of stream as AsyncIterable<Buffer>) yield buf
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw traceError('E_FILE', `${what}: no such file`)
-    throw traceError('E_FILE', `${what}: cannot read (${code ?? (e as Error).message})`)
+    throw readError(e, what)
   } finally {
     stream.destroy()
   }
