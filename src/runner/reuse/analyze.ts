@@ -59,10 +59,10 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
 
   // Configurations: --cache capacities, then --vram budgets turned into experts per layer.
   const configs: Config[] = []
-  for (const c of o.capacities) {
-    if (c > nExpert) notes.push(`capacity ${c} exceeds the ${nExpert} experts of a layer; simulated as ${nExpert}`)
-    configs.push({capacity: Math.min(c, nExpert), vramBytes: null})
-  }
+  // --cache 32,64 on 16 experts is one configuration (all of them), simulated and shown once
+  const over = o.capacities.filter((c) => c > nExpert)
+  if (over.length > 0) notes.push(`--cache ${over.join(', ')}: more than the ${nExpert} experts of a layer; clamped to ${nExpert} (every expert cached) and simulated once`)
+  for (const c of new Set(o.capacities.map((x) => Math.min(x, nExpert)))) configs.push({capacity: c, vramBytes: null})
   for (const b of o.vram) {
     if (!facts.expertBytes) {
       throw new MoerigError('E_USAGE', '--vram needs the bytes per expert: a trace header with expertBytes, --gguf FILE or --expert-bytes SIZE')
@@ -129,7 +129,9 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
         for (let l = g0; l < g1; l++) {
           nextUses(cols[l - g0], T, k, nExpert, next)
           for (const c of optCaps) {
-            const r = optLayer(cols[l - g0], T, k, nExpert, c, {next, scoreFrom: warmupTokens})
+            // free loads at the start and at the warm-up boundary, as static gets its hot set:
+            // OPT then bounds static too (at c ≥ n_expert all three reach 100 %)
+            const r = optLayer(cols[l - g0], T, k, nExpert, c, {next, scoreFrom: warmupTokens, freeLoadAt: [0, warmupTokens]})
             opt.get(c)!.hits[l] = r.hits
             opt.get(c)!.hitsScored[l] = r.hitsScored
             opt.get(c)!.admits[l] = r.admits

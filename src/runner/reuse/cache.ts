@@ -396,7 +396,7 @@ export interface OptCounts {
  * on the same tokens); counts with "Scored" are over tokens ≥ scoreFrom.
  * Memory: the column (2 B per access) and its next-use array (4 B per access).
  */
-export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: number, capacity: number, options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number} = {}): OptCounts {
+export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: number, capacity: number, options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number; freeLoadAt?: number[]} = {}): OptCounts {
   const next = options.next ?? nextUses(col, nTokens, k, nExpert)
   const scoreFrom = options.scoreFrom ?? 0
   const c = Math.min(capacity, nExpert)
@@ -414,7 +414,9 @@ export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: 
     }
   }
   const r: OptCounts = {hits: 0, hitsScored: 0, admits: 0, admitsScored: 0}
+  const loads = new Set(options.freeLoadAt ?? [])
   for (let t = 0; t < nTokens; t++) {
+    if (loads.has(t)) freeLoad(heaps, col, nTokens, k, c, t)
     const o = t * k
     let h = 0
     for (let j = 0; j < k; j++) {
@@ -447,4 +449,18 @@ export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: 
     }
   }
   return r
+}
+
+/**
+ * A free (re)load of the whole cache before token t: it then holds the c experts needed soonest
+ * from t on (the first c distinct experts of the rest of the column), which is the best content
+ * any policy could have there. `analyze` gives OPT such loads at the start and at the warm-up
+ * boundary, where the static set gets its hot set for free, so OPT bounds static as well.
+ */
+function freeLoad(heaps: PairHeaps, col: Uint16Array, nTokens: number, k: number, c: number, t: number): void {
+  while (heaps.size[0] > 0) heaps.pop(0)
+  for (let i = t * k; i < nTokens * k && heaps.size[0] < c; i++) {
+    const e = col[i]
+    if (heaps.pos[e] < 0) heaps.push(0, e, -Math.floor(i / k), 0)
+  }
 }

@@ -47,9 +47,19 @@ const GBS = 1e9
  * n_expert; non-routed = every block's other tensors + output + norms (the token embedding is a
  * row lookup, not a read). Throws when the trace's MoE layers are not the model's.
  */
-export function factsFromInventory(inv: Inventory, moeLayers: number[], nExpert: number, label: string): ModelFacts {
+export function factsFromInventory(inv: Inventory, moeLayers: number[], nExpert: number, label: string, trace?: {model: string; arch: string; nLayer: number; k: number}): ModelFacts {
   const nExp = inv.shape.hp.nExpert ?? 0
   if (nExp !== nExpert) throw new MoerigError('E_MODEL_MISMATCH', `${label} has ${nExp} routed experts per layer, the trace ${nExpert}`)
+  // A recorded trace names its model's shape (a CSV import says arch "unknown"): another model's
+  // GGUF with the same expert count would give the wrong bytes without a word.
+  if (trace && trace.arch !== 'unknown') {
+    const hp = inv.shape.hp
+    const diff = trace.arch !== inv.arch ? `is ${inv.arch}, the trace's model (${trace.model}) ${trace.arch}`
+      : trace.nLayer !== hp.nLayer ? `has ${hp.nLayer} blocks, the trace's model (${trace.model}) ${trace.nLayer}`
+      : trace.k !== (hp.nExpertUsed ?? 0) ? `routes to ${hp.nExpertUsed ?? 0} experts per token, the trace ${trace.k}`
+      : null
+    if (diff) throw new MoerigError('E_MODEL_MISMATCH', `${label} ${diff}: give the GGUF or catalog model the trace was recorded with`)
+  }
   const missing = moeLayers.filter((l) => !inv.expertLayerBytes.has(l))
   if (missing.length > 0) {
     throw new MoerigError('E_MODEL_MISMATCH', `${label} has no routed experts in block${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')} of the trace (its MoE blocks: ${inv.moeLayers[0]}–${inv.moeLayers[inv.moeLayers.length - 1]})`)

@@ -49,7 +49,7 @@ export function expertsFor(flag: number | undefined, model: {inv: Inventory} | n
 }
 
 export function resolveFacts(h: TraceHeader, f: FactFlags, model: {inv: Inventory; label: string} | null): ModelFacts {
-  const fromModel = model ? factsFromInventory(model.inv, h.moeLayers, h.nExpert, model.label) : null
+  const fromModel = model ? factsFromInventory(model.inv, h.moeLayers, h.nExpert, model.label, h) : null
   const sources: string[] = []
   let expertBytes: number[] | null = null
   if (f.expertBytes !== undefined) {
@@ -81,7 +81,10 @@ export async function resolveBandwidths(f: BandwidthFlags): Promise<Bandwidths> 
   if (f.hardware) {
     const p = await loadHardwareProfile(f.hardware)
     const gpu = f.gpu ?? 0
-    if ((p.gpus ?? []).length > 0 && gpu >= (p.gpus ?? []).length) throw new MoerigError('E_USAGE', `--gpu ${gpu}: hardware profile ${f.hardware} has ${(p.gpus ?? []).length} GPU(s)`)
+    const n = (p.gpus ?? []).length
+    // --gpu on a GPU-less profile names a device that does not exist: say so rather than estimate without it
+    if (f.gpu !== undefined && n === 0) throw new MoerigError('E_USAGE', `--gpu ${f.gpu}: hardware profile ${f.hardware} has no GPU (leave --gpu out, or give --gpu-gbs and --pcie-gbs)`)
+    if (n > 0 && gpu >= n) throw new MoerigError('E_USAGE', `--gpu ${gpu}: hardware profile ${f.hardware} has ${n} GPU${n === 1 ? '' : 's'}; allowed: 0–${n - 1}`)
     base = bandwidthsFromProfile(p, gpu)
   }
   const flags: string[] = []
