@@ -15,9 +15,10 @@ import {fileURLToPath} from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const buildDir = join(root, 'build')
-// Paths of the llama.cpp source we need: headers for the addon; common/vendor/llama-bench for
+// Paths of the llama.cpp source we need: headers for the addon (ggml-backend-impl.h for the plain
+// host buffer type of the engine's AMX guard, native/src/engine.cpp); common/vendor/llama-bench for
 // bench/runner-parity; the vocab-only GGUFs for synthetic models with a real BPE vocabulary.
-const SOURCE_PATHS = ['include', 'ggml/include', 'common', 'vendor', 'tools/llama-bench', 'models']
+const SOURCE_PATHS = ['include', 'ggml/include', 'ggml/src/ggml-backend-impl.h', 'common', 'vendor', 'tools/llama-bench', 'models']
 const quiet = process.argv.includes('--quiet')
 const log = (m) => { if (!quiet) process.stderr.write(`moerig build: ${m}\n`) }
 
@@ -39,7 +40,7 @@ function bundledSource() {
   const info = JSON.parse(readFileSync(join(nlc, 'llama', 'llama.cpp.info.json'), 'utf8'))
   const dest = join(buildDir, 'llama-src')
   const stamp = join(dest, '.moerig-release')
-  const want = `${info.tag} ${readFileSync(bundle).length}`
+  const want = `${info.tag} ${readFileSync(bundle).length} ${SOURCE_PATHS.join(',')}`
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return {dir: dest, release: info.tag}
   log(`extracting llama.cpp ${info.tag} headers from ${bundle}`)
   rmSync(dest, {recursive: true, force: true})
@@ -74,7 +75,7 @@ function engineConfig() {
 }
 
 const cfg = engineConfig()
-const incs = [join(cfg.source, 'include'), join(cfg.source, 'ggml', 'include')].join(';')
+const incs = [join(cfg.source, 'include'), join(cfg.source, 'ggml', 'include'), join(cfg.source, 'ggml', 'src')].join(';')
 const cmakeJs = join(pkgDir('cmake-js'), 'bin', 'cmake-js')
 log(`compiling native addon against llama.cpp ${cfg.release} (${cfg.origin})`)
 try {

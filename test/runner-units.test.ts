@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {discoverBackends, backendOfLib} from '../src/runner/backends.js'
-import {deviceOfBuffer, memoryByDevice, parseBufferLines} from '../src/runner/memory.js'
+import {deviceOfBuffer, memoryByDevice, parseBufferLines, residentBuffers} from '../src/runner/memory.js'
 import {mean, stdev, testName, tokensPerSecond} from '../src/runner/stats.js'
 import {lastWords} from '../src/runner/child.js'
 import {engineDeviceOf, gpusNeeded, planParams, resolveModelDevices} from '../src/runner/planrun.js'
@@ -119,4 +119,29 @@ test('the bench table has llama-bench columns', () => {
   const lines = t.split('\n')
   assert.match(lines[0], /^\| model +\| +size \| +params \| backend \| threads \| +test \| +t\/s \|$/)
   assert.match(lines[2], /\| deepseek2 \?B Q8_0 \| 64\.00 MiB \| 63\.88 M \| CPU +\| +2 \| pp512 \| 39\.26 ± 0\.33 \|/)
+})
+
+test('under mmap the CPU weights are the resident need: the mapped span less what other buffers hold, never more than the span', () => {
+  const log = [
+    'load_tensors:          AMX model buffer size =     8.00 MiB',
+    'load_tensors:   CPU_Mapped model buffer size =    12.00 MiB',
+    'load_tensors:    CPU_Plain model buffer size =     0.50 MiB',
+    'load_tensors:   CPU_REPACK model buffer size =     4.00 MiB',
+  ]
+  const b = parseBufferLines(log)
+  const mib = 1024 * 1024
+  // the file holds 19 MiB of tensors: 12.5 MiB of them live in AMX / CPU_REPACK / CPU_Plain, 6.5 MiB stay mapped
+  const r = residentBuffers(b, {tensorBytes: 19 * mib})
+  assert.equal(r.find((x) => x.buffer === 'CPU_Mapped')!.bytes, 6.5 * mib)
+  assert.equal(memoryByDevice(r)[0].weightsBytes, 19 * mib)
+  // as logged (no correction) the span counts the repacked tensors twice
+  assert.equal(memoryByDevice(b)[0].weightsBytes, 24.5 * mib)
+  // a file whose tensors all stay mapped: the span, not more
+  assert.equal(residentBuffers(parseBufferLines([log[1]]), {tensorBytes: 40 * mib})[0].bytes, 12 * mib)
+  // GPU weights are elsewhere too
+  const gpu = parseBufferLines(['load_tensors:   CPU_Mapped model buffer size =   100.00 MiB', 'load_tensors:   Vulkan0 model buffer size =    60.00 MiB'])
+  assert.equal(memoryByDevice(residentBuffers(gpu, {tensorBytes: 100 * mib}))[0].weightsBytes, 40 * mib)
+  // nothing mapped (--no-mmap): unchanged
+  const plain = parseBufferLines(['load_tensors:          CPU model buffer size =    19.00 MiB'])
+  assert.deepEqual(residentBuffers(plain, {tensorBytes: 19 * mib}), plain)
 })

@@ -11,6 +11,7 @@ import {readGguf} from '../src/planner/gguf.js'
 import {MoerigError} from '../src/lib/errors.js'
 import {runResultSchema} from '../src/schemas/run.js'
 import {schemaErrors} from '../src/schemas/validate.js'
+import {listEngineDevices} from '../src/runner/checkplan.js'
 import {tempDir, synthTiny} from './runner-helpers.js'
 
 let dir = ''
@@ -113,7 +114,59 @@ test('placement options: -ot patterns and devices, n-cpu-moe, no-mmap load; a ba
 
 test('a child that dies (native abort) becomes one clear error, and the CLI process lives on', async () => {
   await assert.rejects(runPrompt({path: model, prompt: 'x', nPredict: 2, threads: 1, runsDir: null, childEnv: {MOERIG_TEST_CRASH: 'load'}}),
-    (e: MoerigError) => e.code === 'E_ENGINE_CRASH' && /engine was killed by SIGABRT while generating: moerig test hook: simulated native abort at load/.test(e.message))
+    (e: MoerigError) => e.code === 'E_ENGINE_CRASH' && /engine was killed by SIGABRT while creating the context: moerig test hook: simulated native abort at load/.test(e.message))
+})
+
+test('an abort with extra buffer types on runs again once with them off, says so, and records it', async () => {
+  const engine = await listEngineDevices()
+  const lines: string[] = []
+  const run = runBench({path: model, nPrompt: [8], nGen: [2], reps: 1, threads: 1, warmup: false, runsDir: null, childEnv: {MOERIG_TEST_CRASH: 'context-extra-bufts'}},
+    {onFallback: (l) => lines.push(l)})
+  if (engine.cpuExtraBufferTypes.length === 0) {
+    // nothing to turn off on this CPU variant: the abort is the answer
+    await assert.rejects(run, /simulated native abort at context-extra-bufts/)
+    return
+  }
+  const r = await run
+  assert.equal(lines.length, 1)
+  assert.match(lines[0], /^llama\.cpp aborted with extra buffer types on \(.+\) while creating the context; ran again with them off \(--no-repack\)$/)
+  assert.equal(r.provenance.extraBufferFallback, lines[0])
+  assert.deepEqual(r.provenance.extraBufferTypes, [])
+  assert.equal(r.config.placement.repack, true) // what was asked for
+  assert.equal(r.results.length, 2)
+  assert.ok(r.memory.buffers.every((b) => b.buffer !== 'AMX' && b.buffer !== 'CPU_REPACK'))
+})
+
+test('--no-repack keeps every weight out of the extra buffer types; provenance names the CPU variant', async () => {
+  const engine = await listEngineDevices()
+  const on = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null})
+  const off = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null, placement: {repack: false}})
+  for (const r of [on, off]) {
+    assert.equal(r.provenance.cpuVariant, engine.cpuVariant)
+    assert.equal(r.provenance.cpuVariantBest, engine.cpuVariantBest)
+  }
+  assert.deepEqual(on.provenance.extraBufferTypes, engine.cpuExtraBufferTypes)
+  assert.deepEqual(off.provenance.extraBufferTypes, [])
+  assert.equal(off.config.placement.repack, false)
+  assert.equal(off.provenance.amxGuardedTensors, 0)
+  assert.ok(off.memory.buffers.every((b) => b.buffer !== 'AMX' && b.buffer !== 'CPU_REPACK'))
+  // with mmap the CPU weights are the resident need, the same figure either way within the AMX packing (±10 %)
+  const w = (r: typeof on) => r.memory.devices.find((d) => d.device === 'CPU')!.weightsBytes
+  assert.ok(Math.abs(w(on) - w(off)) / w(off) < 0.1, `resident CPU weights ${w(on)} vs ${w(off)}`)
+})
+
+test('--cpu-variant loads the named variant; an unknown or foreign one is one error line', async () => {
+  const engine = await listEngineDevices()
+  const other = engine.cpuVariants.filter((v) => v.loadable).at(-1)!
+  const r = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null, cpuVariant: other.name})
+  assert.equal(r.provenance.cpuVariant, other.name)
+  await assert.rejects(runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: 'nosuchcpu'}),
+    (e: MoerigError) => /unknown CPU variant "nosuchcpu" \(this CPU runs: /.test(e.message) && !e.message.includes('\n'))
+  const foreign = engine.cpuVariants.find((v) => !v.loadable)
+  if (foreign) {
+    await assert.rejects(runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: foreign.name}),
+      new RegExp(`CPU variant "${foreign.name}" uses instructions this CPU lacks`))
+  }
 })
 
 test('a context too small for the prompt is a one-line error', async () => {

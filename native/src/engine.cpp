@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "ggml-backend.h"
+#include "ggml-backend-impl.h" // struct ggml_backend_buffer_type: the guard's plain host buffer type
 #include "ggml-cpu.h"
 #include "ggml.h"
 #include "gguf.h"
@@ -261,20 +262,26 @@ static string meta_str(const llama_model * m, const char * key) {
 //   - where it does run (q4_K attn_v_b, flash attention off) the result is wrong: only the first
 //     head was packed (a prompt's logits came out all zero on synth tiny).
 // A tensor override to "CPU" does not help (the loader re-selects among the CPU's extra buffer
-// types). So these weights get llama.cpp's plain host buffer type ("CPU_Mapped", the type of
-// ggml_backend_cpu_buffer_from_ptr: host memory, not an extra buffer type) by an exact-name
+// types). So these weights get a plain host buffer type ("CPU_Plain", below) by an exact-name
 // override, only where they would live in CPU memory; every other weight keeps AMX / CPU_REPACK.
 
-// The plain host buffer type: the type of a buffer made by ggml_backend_cpu_buffer_from_ptr.
+// "CPU_Plain": host memory allocated like the CPU buffer type's, under a type of its own. The loader
+// re-selects among the CPU's extra buffer types only for the CPU buffer type itself, and it logs
+// each type's total ("CPU_Plain model buffer size = …"), so the guard's bytes are visible apart
+// from the mapped file span.
+static const char * plain_name(ggml_backend_buffer_type_t) { return "CPU_Plain"; }
+static ggml_backend_buffer_t plain_alloc(ggml_backend_buffer_type_t buft, size_t size) {
+    ggml_backend_buffer_t b = ggml_backend_buft_alloc_buffer(ggml_backend_cpu_buffer_type(), size);
+    if (b) b->buft = buft; // the CPU buffer's functions never look at their type
+    return b;
+}
+static size_t plain_alignment(ggml_backend_buffer_type_t) { return ggml_backend_buft_get_alignment(ggml_backend_cpu_buffer_type()); }
+static bool plain_is_host(ggml_backend_buffer_type_t) { return true; }
+
 static ggml_backend_buffer_type_t plain_host_buft() {
-    static ggml_backend_buffer_type_t buft = [] {
-        alignas(64) static char probe[64];
-        ggml_backend_buffer_t b = ggml_backend_cpu_buffer_from_ptr(probe, sizeof(probe));
-        ggml_backend_buffer_type_t t = ggml_backend_buffer_get_type(b);
-        ggml_backend_buffer_free(b); // frees the handle only; the memory is ours
-        return t;
-    }();
-    return buft;
+    // device NULL, like the CPU buffer type's in this release (llama.cpp handles it: "FIXME: workaround")
+    static ggml_backend_buffer_type buft = {{plain_name, plain_alloc, plain_alignment, nullptr, nullptr, plain_is_host}, nullptr, nullptr};
+    return &buft;
 }
 
 static bool amx_offers_type(ggml_type t) {
@@ -405,7 +412,10 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     }
     mp.use_extra_bufts = p.use_extra_bufts;
     // the AMX guard's exact-name overrides go first: they only name tensors bound for CPU memory
-    if (p.use_extra_bufts && has_amx_extra_buft()) out->amx_guarded = amx_guard_names(p, rules);
+    // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (test/variants.test.ts)
+    const char * guard_env = getenv("MOERIG_AMX_GUARD");
+    const bool guard_on = !(guard_env && string(guard_env) == "0");
+    if (guard_on && p.use_extra_bufts && has_amx_extra_buft()) out->amx_guarded = amx_guard_names(p, rules);
     std::vector<string> guard = guard_patterns(out->amx_guarded);
     out->patterns = guard;
     out->patterns.insert(out->patterns.end(), user_patterns.begin(), user_patterns.end());

@@ -184,7 +184,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       if (e.type === 'context') {
         if (plan && e.test === 0 && ev.onPlanCheck) {
           ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, rec.devices, [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
-            {mmap: placement.mmap, mapped: mappedModel(mf, rec.amxGuarded)}))
+            {mmap: placement.mmap, mapped: mappedModel(mf)}))
         }
         const t = tests[e.test]
         if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
@@ -199,7 +199,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   const done = outcome.final
   const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads, opts.reps))
   const partial = !opts.memoryOnly && (done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps))
-  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.amxGuarded) : undefined)
+  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf) : undefined)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,

@@ -15,7 +15,7 @@ import {MiB} from '../lib/units.js'
 import {assertValid} from '../schemas/validate.js'
 import {checkPlanResultSchema, type CheckDevice, type CheckPlanResult} from '../schemas/checkplan.js'
 import type {Plan} from '../schemas/plan.js'
-import type {LlamaContextParams, LlamaDevice} from './addon.js'
+import type {LlamaContextParams, LlamaDevice, LlamaInitResult} from './addon.js'
 import {runInChild, runModelJob} from './child.js'
 import {engineSetup} from './engine.js'
 import {deviceOfBuffer, mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type BufferFigure, type MappedModel} from './memory.js'
@@ -179,7 +179,6 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   const pp = planParams(first.plan, modelPath)
   let devices: LlamaDevice[] = []
   let loadLog: string[] = []
-  let amxGuarded: string[] = []
   opts.onPhase?.(`loading ${basename(modelPath)}`)
   // a CPU-only plan runs without GPU backends: with one loaded, llama.cpp offloads big-batch ops
   // to it even at -ngl 0 (and allocates a GPU compute buffer the plan never asked for)
@@ -196,7 +195,6 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
       if (e.type === 'init') devices = e.devices
       else if (e.type === 'loaded') {
         loadLog = e.log
-        amxGuarded = e.amxGuarded
         opts.onPhase?.('creating contexts')
       }
     },
@@ -204,7 +202,7 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   if (outcome.final.type !== 'check-done') throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
   const ctxs = outcome.final.contexts
   const model = parseBufferLines(loadLog)
-  const mapped = mappedModel(mf, amxGuarded)
+  const mapped = mappedModel(mf)
   return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {mmap: Boolean(opts.mmap), mapped}))
 }
 
@@ -215,11 +213,15 @@ export async function checkPlanFile(planPath: string, opts: CheckOptions = {}): 
   return r
 }
 
-/** The engine's devices, listed in the runner child (a crashing GPU driver is one error line). */
-export async function listEngineDevices(childEnv?: NodeJS.ProcessEnv): Promise<{devices: LlamaDevice[]; loaded: string[]; failed: string[]}> {
-  const outcome = await runInChild({kind: 'devices', setup: engineSetup()}, {env: childEnv})
+/**
+ * The engine's devices and CPU variants, listed in the runner child (a crashing GPU driver is one
+ * error line). `cpuVariant` names a variant to load instead of ggml's pick.
+ */
+export async function listEngineDevices(childEnv?: NodeJS.ProcessEnv, cpuVariant?: string): Promise<LlamaInitResult> {
+  const outcome = await runInChild({kind: 'devices', setup: engineSetup(cpuVariant)}, {env: childEnv})
   if (outcome.final.type !== 'devices-done') throw new MoerigError('E_ENGINE', 'the runner ended without a device list')
-  return {devices: outcome.final.devices, loaded: outcome.final.loaded, failed: outcome.final.failed}
+  const {type: _type, ...init} = outcome.final
+  return init
 }
 
 // ---------------------------------------------------------------- printing

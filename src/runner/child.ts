@@ -81,7 +81,7 @@ function workerEntry(): {path: string; execArgv: string[]} {
 /** The most telling line of a dead child's output: llama.cpp's assert/abort/error, else the last. */
 export function lastWords(tail: string): string | null {
   const lines = tail.split('\n').map((l) => l.trim()).filter(Boolean)
-  const telling = [/GGML_ASSERT|GGML_ABORT/, /terminate called|what\(\):/, /\berror\b|failed|out of memory|cannot allocate/i]
+  const telling = [/GGML_ASSERT|GGML_ABORT|\babort\b/, /terminate called|what\(\):/, /\berror\b|failed|out of memory|cannot allocate/i]
   for (const re of telling) {
     for (let i = lines.length - 1; i >= 0; i--) if (re.test(lines[i])) return lines[i].slice(0, 300)
   }

@@ -67,18 +67,14 @@ export function memoryByDevice(buffers: BufferFigure[]): DeviceMemory[] {
   return [...map.values()].sort((a, b) => (a.device === 'CPU' ? -1 : b.device === 'CPU' ? 1 : a.device.localeCompare(b.device, 'en', {numeric: true})))
 }
 
-/** The model facts residentBuffers needs: the file's tensor bytes and the AMX guard's tensors. */
-export function mappedModel(mf: ModelFile, amxGuarded: string[]): MappedModel {
-  const guarded = new Set(amxGuarded)
-  return {tensorBytes: mf.gguf.tensorBytes, guardedBytes: mf.gguf.tensors.filter((t) => guarded.has(t.name)).reduce((s, t) => s + t.bytes, 0)}
-}
-
 /** What the resident-memory correction needs to know about the model file. */
 export interface MappedModel {
-  /** bytes of all tensor data in the file (GgufModel.dataBytes) */
+  /** bytes of all tensor data in the file (GgufModel.tensorBytes) */
   tensorBytes: number
-  /** bytes of the tensors the engine's AMX guard moved into an allocated plain host buffer (also logged as "CPU_Mapped") */
-  guardedBytes: number
+}
+
+export function mappedModel(mf: ModelFile): MappedModel {
+  return {tensorBytes: mf.gguf.tensorBytes}
 }
 
 /**
@@ -87,21 +83,15 @@ export interface MappedModel {
  * tensors repacked into AMX or CPU_REPACK buffers, and GPU tensors lying between CPU ones, are
  * inside that span but their pages are only read once while loading. The resident need of the
  * mapped share is the bytes of the tensors that stay mapped: the file's tensors less those held in
- * any other buffer (GPU weights, AMX/CPU_REPACK copies: their buffers hold the same blocks
- * rearranged, so their sizes stand for the tensors they replaced), never more than the span. The
- * AMX guard's buffer is also named "CPU_Mapped" but is allocated: it is taken out of the span and
- * counted whole. Returns the buffers with the mapped entries replaced by one resident figure.
+ * any other buffer (GPU weights; AMX, CPU_REPACK and CPU_Plain copies, whose buffers hold the same
+ * blocks rearranged, so their sizes stand for the tensors they replaced), never more than the span.
+ * Returns the buffers with the mapped entries replaced by that one resident figure.
  */
 export function residentBuffers(buffers: BufferFigure[], m: MappedModel): BufferFigure[] {
-  const weights = buffers.filter((b) => b.kind === 'weights')
-  const mapped = weights.filter((b) => b.buffer === 'CPU_Mapped')
-  if (mapped.length === 0) return buffers
-  const mappedBytes = mapped.reduce((s, b) => s + b.bytes, 0)
-  const guarded = Math.min(m.guardedBytes, mappedBytes)
-  const elsewhere = weights.filter((b) => b.buffer !== 'CPU_Mapped').reduce((s, b) => s + b.bytes, 0)
-  const span = mappedBytes - guarded
-  const stayMapped = Math.max(0, Math.min(span, m.tensorBytes - elsewhere - guarded))
-  const rest = buffers.filter((b) => !(b.kind === 'weights' && b.buffer === 'CPU_Mapped'))
-  const resident: BufferFigure[] = [{buffer: 'CPU_Mapped', kind: 'weights', device: 'CPU', bytes: stayMapped + guarded}]
-  return [...resident, ...rest]
+  const isMapped = (b: BufferFigure) => b.kind === 'weights' && b.buffer === 'CPU_Mapped'
+  const span = buffers.filter(isMapped).reduce((s, b) => s + b.bytes, 0)
+  if (span === 0) return buffers
+  const elsewhere = buffers.filter((b) => b.kind === 'weights' && !isMapped(b)).reduce((s, b) => s + b.bytes, 0)
+  const stayMapped = Math.max(0, Math.min(span, m.tensorBytes - elsewhere))
+  return [{buffer: 'CPU_Mapped', kind: 'weights', device: 'CPU', bytes: stayMapped}, ...buffers.filter((b) => !isMapped(b))]
 }

@@ -117,7 +117,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     nCtx,
     context: {nBatch: context.nBatch, nUbatch: context.nUbatch, typeK: context.typeK, typeV: context.typeV, flashAttn: context.flashAttn},
     placement,
-    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.amxGuarded) : undefined),
+    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf) : undefined),
     trace,
     provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
       cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),

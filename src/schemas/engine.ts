@@ -5,7 +5,7 @@ export const engineInfoSchema = {
   $id: 'moerig/engine-info',
   type: 'object',
   additionalProperties: false,
-  required: ['release', 'origin', 'libDir', 'backendsLoaded', 'backendsFailed', 'devices'],
+  required: ['release', 'origin', 'libDir', 'backendsLoaded', 'backendsFailed', 'devices', 'cpuVariants', 'cpuVariant', 'cpuVariantBest', 'extraBufferTypes'],
   properties: {
     release: {type: 'string'},
     origin: {type: 'string'},
@@ -29,6 +29,22 @@ export const engineInfoSchema = {
         },
       },
     },
+    /** every libggml-cpu-<name>.so in libDir, ggml's score for this CPU (0 = uses instructions it lacks), best first */
+    cpuVariants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'loadable', 'score'],
+        properties: {name: {type: 'string'}, loadable: {type: 'boolean'}, score: {type: 'integer', minimum: 0}},
+      },
+    },
+    /** the variant loaded for this listing (ggml's pick unless --cpu-variant) */
+    cpuVariant: {type: 'string'},
+    /** the variant ggml picks on this CPU */
+    cpuVariantBest: {type: 'string'},
+    /** the CPU backend's extra buffer types with the loaded variant ("AMX", "CPU_REPACK") */
+    extraBufferTypes: {type: 'array', items: {type: 'string'}},
   },
 } as const
 
