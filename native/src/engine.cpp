@@ -40,7 +40,7 @@ static uint64_t now_ns() {
 static std::mutex               g_log_mu;
 static std::vector<string>      g_log_lines;
 static string                   g_log_partial;
-static string                   g_last_error;
+static std::vector<string>      g_errors; // error lines since the last last_error_take()
 static bool                     g_log_echo_all = false;
 
 static void log_cb(enum ggml_log_level level, const char * text, void *) {
@@ -54,7 +54,7 @@ static void log_cb(enum ggml_log_level level, const char * text, void *) {
     while ((nl = g_log_partial.find('\n')) != string::npos) {
         string line = g_log_partial.substr(0, nl);
         g_log_partial.erase(0, nl + 1);
-        if (level == GGML_LOG_LEVEL_ERROR && !line.empty()) g_last_error = line;
+        if (level == GGML_LOG_LEVEL_ERROR && !line.empty() && g_errors.size() < 64) g_errors.push_back(line);
         if (g_log_lines.size() < 20000) g_log_lines.push_back(std::move(line));
     }
 }
@@ -66,10 +66,12 @@ std::vector<string> log_take() {
     return out;
 }
 
+// The cause, not the summary: llama.cpp logs the reason first ("llama_model_load: error loading
+// model: unknown model architecture: 'x'") and then a generic line ("…: failed to load model").
 static string last_error_take() {
     std::lock_guard<std::mutex> lk(g_log_mu);
-    string e = g_last_error;
-    g_last_error.clear();
+    string e = g_errors.empty() ? "" : g_errors.front();
+    g_errors.clear();
     // "llama_model_load: error loading model: …" → keep the part after the function name
     size_t p = e.find(": ");
     if (p != string::npos && p < 40) e = e.substr(p + 2);

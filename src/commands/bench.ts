@@ -6,6 +6,7 @@ import {checkTable} from '../runner/checkplan.js'
 import {contextFlags, cpuVariantFlag, engineFlags, intList, placementFlags, placementFromFlags} from '../runner/cliflags.js'
 import type {BenchResult} from '../schemas/bench.js'
 import {cpuEngineLine} from '../runner/provenance.js'
+import {signalExitCode} from '../runner/child.js'
 
 export default class Bench extends MoerigCommand {
   static override summary = 'Measure prompt processing and generation speed, llama-bench style'
@@ -34,7 +35,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     ...contextFlags,
     'no-warmup': Flags.boolean({description: 'skip the warm-up run'}),
     plan: Flags.string({description: 'execute this plan (JSON from moerig plan): placement, context, threads', helpValue: 'FILE'}),
-    force: Flags.boolean({description: 'run a plan even though it does not fit'}),
+    force: Flags.boolean({description: 'run a plan even though it does not fit; run tests past the model\'s trained context'}),
     'memory-only': Flags.boolean({description: 'load with the placement and allocate the context, print memory per device, time nothing (checks a GPU placement even on a software Vulkan device)'}),
     'runs-dir': Flags.string({description: 'where results are saved', default: 'reports/runs', helpValue: 'DIR'}),
     'no-save': Flags.boolean({description: 'do not save the result'}),
@@ -61,6 +62,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       // with --plan the plan's placement wins; flags given anyway are kept only where it says nothing
       placement: flags.plan && !placementGiven ? {mmap: !flags['no-mmap'], mlock: flags.mlock, repack: !flags['no-repack']} : placementFromFlags(flags),
       cpuVariant: cpuVariantFlag(flags['cpu-variant']),
+      pastTrainedContext: Boolean(flags.force),
       plan: flags.plan ? {path: flags.plan, force: Boolean(flags.force)} : undefined,
       runsDir: flags['no-save'] ? null : flags['runs-dir'],
       memoryOnly: flags['memory-only'],
@@ -87,9 +89,9 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     for (const l of memoryLines(result.memory)) this.log(l)
     if (result.plan) for (const l of planLines(result.plan)) this.log(l)
     this.log(`llama.cpp ${result.provenance.llamaRelease}, ${result.provenance.backend}, ${result.provenance.cpu}, ${result.config.threads} threads, ${cpuEngineLine(result.provenance)}`)
-    if (result.partial) this.log('partial: stopped early, the table holds the finished repetitions')
+    if (result.partial) this.log(`partial: stopped early${result.stoppedBy ? ` (${result.stoppedBy})` : ''}, the table holds the finished repetitions`)
     if (result.savedTo) this.log(`saved: ${result.savedTo}`)
-    if (result.partial) process.exitCode = 130
+    if (result.partial) process.exitCode = signalExitCode(result.stoppedBy ?? null)
     return result
   }
 }

@@ -4,6 +4,7 @@ import {checkOverwrite} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
 import {contextFlags, cpuVariantFlag, engineFlags, placementFlags, placementFromFlags} from '../runner/cliflags.js'
 import {runPrompt} from '../runner/run.js'
+import {signalExitCode} from '../runner/child.js'
 import type {RunResult} from '../schemas/run.js'
 
 export default class Run extends MoerigCommand {
@@ -28,7 +29,7 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
     trace: Flags.string({description: 'write the routing trace to this file (replaces only a moerig trace)', helpValue: 'FILE'}),
     force: Flags.boolean({char: 'f', description: 'with --trace: overwrite a file that is not a moerig trace'}),
     threads: Flags.integer({char: 't', description: 'threads (default: physical cores)', min: 1}),
-    'ctx-size': Flags.integer({char: 'c', description: 'context size in tokens', default: 4096, min: 16}),
+    'ctx-size': Flags.integer({char: 'c', description: 'context size in tokens (default: 4096, or the trained context if smaller)', min: 16}),
     temperature: Flags.string({description: 'sampling temperature; 0 = greedy', default: '0'}),
     seed: Flags.integer({description: 'sampling seed', default: 0, min: 0}),
     'runs-dir': Flags.string({description: 'where the result is saved', default: 'reports/runs', helpValue: 'DIR'}),
@@ -86,7 +87,7 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
       if (result.trace) this.logToStderr(`trace: ${result.trace.path} (${result.trace.nTokens} tokens × ${result.trace.moeLayers.length} MoE layers × k ${result.trace.k})`)
       if (result.savedTo) this.logToStderr(`saved: ${result.savedTo}`)
     }
-    if (result.partial) process.exitCode = 130
+    if (result.partial) process.exitCode = signalExitCode(result.stoppedBy ?? null)
     return result
   }
 }

@@ -5,11 +5,15 @@
  */
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {USAGE_EXIT} from '../lib/command.js'
+import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
+import {checkOutputFolder, freshPath} from '../lib/fs.js'
+import {checkThreads, maxThreads} from '../lib/threads.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {assertValid} from '../schemas/validate.js'
 import {benchResultSchema, type BenchResult, type BenchRow, type MemoryReport, type PlacementRun} from '../schemas/bench.js'
 import type {LlamaContextParams, LlamaModelInfo, LlamaModelParams} from './addon.js'
-import {newLoadRecord, recordLoad, runModelJob} from './child.js'
+import {newLoadRecord, recordLoad, runModelJob, signalExitCode} from './child.js'
 import {engineBuild} from './addon.js'
 import {engineSetup, type EngineSetup} from './engine.js'
 import {mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type MappedModel} from './memory.js'
@@ -44,6 +48,8 @@ export interface BenchOptions {
   memoryOnly?: boolean
   /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
   cpuVariant?: string
+  /** run tests whose context is past the model's trained context (--force) */
+  pastTrainedContext?: boolean
   /** extra environment for the runner child (tests) */
   childEnv?: NodeJS.ProcessEnv
 }
@@ -85,7 +91,7 @@ export function benchTests(nPrompt: number[], nGen: number[]): BenchTestSpec[] {
   return tests
 }
 
-export function benchRow(t: BenchTestOutcome, threads: number, reps: number): BenchRow {
+export function benchRow(t: BenchTestOutcome, threads: number): BenchRow {
   const samples = tokensPerSecond(t.samplesNs, t.nPrompt + t.nGen)
   return {
     test: testName(t.nPrompt, t.nGen),
@@ -93,7 +99,7 @@ export function benchRow(t: BenchTestOutcome, threads: number, reps: number): Be
     nGen: t.nGen,
     threads,
     nCtx: t.nCtx,
-    reps,
+    reps: samples.length,
     tps: {mean: mean(samples), sd: stdev(samples)},
     samples,
     samplesNs: t.samplesNs.map((x) => Math.round(x)),
@@ -143,8 +149,31 @@ export function runFileName(kind: string, modelPath: string, time: Date): string
   return `${stamp}-${kind}-${stem}.json`
 }
 
+/** The model's trained context (<arch>.context_length), or null when the file does not say. */
+export function trainedContext(mf: ModelFile): number | null {
+  const v = mf.gguf.metadata[`${mf.gguf.arch}.context_length`]
+  return typeof v === 'number' && v > 0 ? v : null
+}
+
+/**
+ * Refuse tests whose context is past the trained one: llama.cpp runs them anyway, slowly and with
+ * degraded attention, and a -p 100000 on a small machine looks like a hang.
+ */
+function checkTrainedContext(mf: ModelFile, tests: BenchTestSpec[], nCtx: number | undefined, force: boolean): void {
+  const train = trainedContext(mf)
+  if (train === null || force) return
+  for (const t of tests) {
+    const need = nCtx ?? t.nPrompt + t.nGen
+    if (need > train) {
+      throw new MoerigError('E_USAGE', `${testName(t.nPrompt, t.nGen)} needs a context of ${need} tokens; ${mf.name} was trained for ${train}: use -p/-n up to ${train} (or --force to run past it)`, USAGE_EXIT)
+    }
+  }
+}
+
 export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promise<BenchResult> {
   const time = new Date()
+  if (opts.threads !== undefined) checkThreads('-t', opts.threads)
+  if (opts.runsDir) checkOutputFolder(opts.runsDir, '--runs-dir')
   const plan = opts.plan ? loadPlan(opts.plan.path) : null
   const path = opts.path ?? plan?.model.path ?? undefined
   if (!path) throw new MoerigError('E_USAGE', 'no model: give a GGUF path (or a plan whose model.path is set)')
@@ -157,7 +186,8 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     ? placementDefaults({...opts.placement, nGpuLayers: pp.model.nGpuLayers, splitMode: pp.model.splitMode, mainGpu: pp.model.mainGpu,
       tensorSplit: pp.model.tensorSplit, tensorOverrides: pp.model.tensorOverrides, nCpuMoe: pp.model.nCpuMoe, numa: pp.model.numa})
     : placementDefaults(opts.placement)
-  const threads = opts.threads ?? pp?.context.threads ?? physicalCores()
+  // a plan made for a bigger machine asks for more threads than this one has: capped, and the row says how many ran
+  const threads = opts.threads ?? Math.min(pp?.context.threads ?? physicalCores(), maxThreads())
   const context: LlamaContextParams = {
     nCtx: pp?.context.nCtx,
     nBatch: opts.nBatch ?? pp?.context.nBatch ?? BENCH_DEFAULTS.nBatch,
@@ -167,7 +197,9 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     flashAttn: opts.flashAttn ?? pp?.context.flashAttn ?? BENCH_DEFAULTS.flashAttn,
     threads,
   }
+  assertUbatchWithinBatch(context.nUbatch, context.nBatch, {ubatch: '--ubatch-size', batch: '--batch-size'})
   const tests = benchTests(opts.nPrompt, opts.nGen)
+  checkTrainedContext(mf, tests, context.nCtx, Boolean(opts.pastTrainedContext))
   const setup: EngineSetup = engineSetup(opts.cpuVariant)
 
   const rec = newLoadRecord()
@@ -197,14 +229,18 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
   if (outcome.final.type !== 'bench-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
   const done = outcome.final
-  const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads, opts.reps))
+  const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads))
   const partial = !opts.memoryOnly && (done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps))
+  if (partial && rows.length === 0) {
+    throw new MoerigError('E_INTERRUPTED', `stopped${outcome.signal ? ` (${outcome.signal})` : ''} before any repetition finished; nothing saved`, signalExitCode(outcome.signal))
+  }
   const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf) : undefined)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,
     kind: 'bench',
     partial,
+    ...(partial && outcome.signal ? {stoppedBy: outcome.signal} : {}),
     ...(opts.memoryOnly ? {memoryOnly: true} : {}),
     model: runModelSection(mf, info),
     config: {
@@ -218,7 +254,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
       cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
   }
-  if (opts.runsDir) result.savedTo = join(opts.runsDir, runFileName('bench', path, time))
+  if (opts.runsDir) result.savedTo = freshPath(join(opts.runsDir, runFileName('bench', path, time)))
   assertValid<BenchResult>(benchResultSchema, result, 'bench result')
   if (result.savedTo) writeJsonFile(result.savedTo, result)
   return result

@@ -24,8 +24,17 @@ export interface ChildOutcome {
   /** the final event: bench-done or run-done */
   final: ChildEvent
   interrupted: boolean
+  /** the signal that interrupted the job (SIGINT = Ctrl-C, SIGTERM, SIGHUP); null when none */
+  signal: StopSignal | null
   /** set when the job ran a second time with extra buffer types off (runModelJob) */
   fallback?: string
+}
+
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP'
+
+/** Shell convention: 128 + the signal's number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). */
+export function signalExitCode(s: StopSignal | null): number {
+  return s === 'SIGTERM' ? 143 : s === 'SIGHUP' ? 129 : 130
 }
 
 /** A runner child that died without answering: how, and whether any measured work was lost. */
@@ -104,17 +113,23 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
 
+  // Ctrl-C, SIGTERM and SIGHUP all mean "stop after the current step and keep what is done";
+  // a second one means "now". The child gets the same as a stop message (a terminal's Ctrl-C
+  // also reaches it directly: worker.ts treats that as stop too).
   let interrupted = false
-  const onSigint = () => {
+  let stopSignal: StopSignal | null = null
+  const onSignal = (sig: StopSignal) => {
     if (!interrupted) {
       interrupted = true
+      stopSignal = sig
       if (child.connected) child.send({type: 'stop'} satisfies ParentMessage)
       opts.onInterrupt?.()
     } else {
-      child.kill('SIGKILL') // second Ctrl-C: no more waiting
+      child.kill('SIGKILL') // second signal: no more waiting
     }
   }
-  process.on('SIGINT', onSigint)
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => onSignal(sig)] as const)
+  for (const [sig, h] of handlers) process.on(sig, h)
 
   return new Promise<ChildOutcome>((resolve, reject) => {
     let final: ChildEvent | null = null
@@ -136,9 +151,11 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
       failure ??= new MoerigError('E_ENGINE_START', `could not start the runner process: ${err.message}`)
     })
     child.on('exit', (code, signal) => {
-      process.off('SIGINT', onSigint)
+      for (const [sig, h] of handlers) process.off(sig, h)
+      if (final) return resolve({final, interrupted, signal: stopSignal})
+      // stopped before the job could answer (e.g. Ctrl-C while the engine starts): an interruption, not a crash
+      if (interrupted) return reject(new MoerigError('E_INTERRUPTED', `stopped (${stopSignal}) while ${phase}; nothing was measured`, signalExitCode(stopSignal)))
       if (failure) return reject(failure)
-      if (final) return resolve({final, interrupted})
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
       const words = lastWords(tail)
       const hint = signal === 'SIGKILL' && !interrupted ? ' (out of memory? the kernel OOM killer sends SIGKILL)' : ''

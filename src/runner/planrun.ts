@@ -3,6 +3,8 @@
  * and context parameters of a run, its device figures are put beside the measured ones.
  * Plan device names are "CPU" and "GPU<i>", i = the i-th GPU the engine sees (Vulkan0, CUDA0 …).
  */
+import {existsSync} from 'node:fs'
+import {dirname, isAbsolute, resolve} from 'node:path'
 import {readJsonFile} from '../lib/jsonfile.js'
 import {MoerigError} from '../lib/errors.js'
 import {planSchema, type Plan} from '../schemas/plan.js'
@@ -11,8 +13,19 @@ import type {DeviceMemory} from './memory.js'
 import type {PlanComparison} from '../schemas/bench.js'
 import type {GgufModel} from '../planner/gguf.js'
 
+/**
+ * Read a plan. Plans store an absolute model path; older ones stored it relative to the folder
+ * they were made in: such a path is taken relative to the plan's own folder when the model is
+ * there, else as given (relative to the working folder), so `bench --plan` works from anywhere.
+ */
 export function loadPlan(path: string): Plan {
-  return readJsonFile<Plan>(path, planSchema, 'plan')
+  const plan = readJsonFile<Plan>(path, planSchema, 'plan')
+  const m = plan.model.path
+  if (m && !isAbsolute(m)) {
+    const beside = resolve(dirname(path), m)
+    if (existsSync(beside)) plan.model.path = beside
+  }
+  return plan
 }
 
 /** Refuse a plan that does not fit (unless forced) or was made for another file. */

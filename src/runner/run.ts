@@ -16,7 +16,11 @@ import {engineSetup} from './engine.js'
 import {checkModelFile} from './modelfile.js'
 import {cpuEngineProvenance, makeProvenance, moerigVersion, physicalCores} from './provenance.js'
 import {mappedModel} from './memory.js'
-import {BENCH_DEFAULTS, memoryReport, modelParams, placementDefaults, runFileName, runModelSection} from './bench.js'
+import {USAGE_EXIT} from '../lib/command.js'
+import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
+import {checkOutputFolder, freshPath} from '../lib/fs.js'
+import {checkThreads} from '../lib/threads.js'
+import {BENCH_DEFAULTS, memoryReport, modelParams, trainedContext, placementDefaults, runFileName, runModelSection} from './bench.js'
 import {writeTrace} from './trace.js'
 
 export interface RunOptions {
@@ -55,11 +59,18 @@ const DEFAULT_CTX = 4096
 export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<RunResult> {
   const time = new Date()
   if (!opts.prompt) throw new MoerigError('E_USAGE', '--prompt is empty')
+  if (opts.threads !== undefined) checkThreads('-t', opts.threads)
+  if (opts.runsDir) checkOutputFolder(opts.runsDir, '--runs-dir')
+  assertUbatchWithinBatch(opts.nUbatch ?? BENCH_DEFAULTS.nUbatch, opts.nBatch ?? BENCH_DEFAULTS.nBatch, {ubatch: '--ubatch-size', batch: '--batch-size'})
   ev.onPhase?.(`reading ${basename(opts.path)}`)
   const mf = await checkModelFile(opts.path)
   const placement = placementDefaults(opts.placement)
   const threads = opts.threads ?? physicalCores()
-  const nCtx = opts.nCtx ?? DEFAULT_CTX
+  const train = trainedContext(mf)
+  if (opts.nCtx !== undefined && train !== null && opts.nCtx > train) {
+    throw new MoerigError('E_USAGE', `--ctx-size ${opts.nCtx} is past ${mf.name}'s trained context of ${train} tokens: use up to ${train}`, USAGE_EXIT)
+  }
+  const nCtx = opts.nCtx ?? Math.min(DEFAULT_CTX, train ?? DEFAULT_CTX)
   const setup = engineSetup(opts.cpuVariant)
   const rec = newLoadRecord()
   let text = ''
@@ -104,6 +115,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     schemaVersion: 1,
     kind: 'run',
     partial: g.stopReason === 'stopped' || outcome.interrupted,
+    ...(outcome.signal ? {stoppedBy: outcome.signal} : {}),
     model: runModelSection(mf, modelInfo),
     prompt: opts.prompt,
     text,
@@ -122,7 +134,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
       cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
   }
-  if (opts.runsDir) result.savedTo = join(opts.runsDir, runFileName('run', opts.path, time))
+  if (opts.runsDir) result.savedTo = freshPath(join(opts.runsDir, runFileName('run', opts.path, time)))
   assertValid<RunResult>(runResultSchema, result, 'run result')
   if (result.savedTo) writeJsonFile(result.savedTo, result)
   return result

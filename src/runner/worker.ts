@@ -143,8 +143,9 @@ async function main(job: Job): Promise<void> {
   process.disconnect?.()
 }
 
-// The terminal sends SIGINT to the whole process group: treat it as "stop", like the parent does.
-process.on('SIGINT', requestStop)
+// The terminal sends SIGINT to the whole process group (and a service manager SIGTERM, a closed
+// terminal SIGHUP): treat each as "stop", like the parent does, so finished work is reported.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, requestStop)
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'stop') requestStop()
   else if (m.type === 'job') void main(m.job)

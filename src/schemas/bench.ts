@@ -185,8 +185,10 @@ export const benchResultSchema = {
   properties: {
     schemaVersion: {const: 1},
     kind: {const: 'bench'},
-    /** stopped early (Ctrl-C): results hold the repetitions that finished */
+    /** stopped early (Ctrl-C, SIGTERM): results hold the repetitions that finished */
     partial: {type: 'boolean'},
+    /** the signal that stopped a partial run */
+    stoppedBy: {enum: ['SIGINT', 'SIGTERM', 'SIGHUP']},
     /** --memory-only: loaded and allocated, nothing timed (results empty) */
     memoryOnly: {type: 'boolean'},
     model: runModelSchema,
@@ -222,7 +224,7 @@ export const benchResultSchema = {
           threads: {type: 'integer', minimum: 1},
           /** context the test ran in */
           nCtx: {type: 'integer', minimum: 1},
-          /** repetitions asked for; samples.length may be fewer when partial */
+          /** repetitions that finished: samples.length (config.reps is what was asked for) */
           reps: {type: 'integer', minimum: 1},
           /** tokens/s over the repetitions: mean and sample standard deviation */
           tps: {

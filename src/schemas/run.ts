@@ -15,6 +15,8 @@ export const runResultSchema = {
     kind: {const: 'run'},
     /** stopped early (Ctrl-C) */
     partial: {type: 'boolean'},
+    /** the signal that stopped a partial run (absent: not stopped by a signal) */
+    stoppedBy: {enum: ['SIGINT', 'SIGTERM', 'SIGHUP']},
     model: runModelSchema,
     prompt: {type: 'string'},
     text: {type: 'string'},
