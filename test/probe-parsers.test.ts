@@ -3,7 +3,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {parseCpuinfo, parseLscpu, parseLscpuCache} from '../src/probe/cpu.js'
-import {microarchitecture} from '../src/probe/uarch.js'
+import {microarchitecture, microarchitectureChecked} from '../src/probe/uarch.js'
 import {formatCpuList, parseCacheSize, parseCpuList} from '../src/probe/sysfs.js'
 import {normalizeBusId, parseLinkSpeed, parseNvidiaSmiCsv, pcieBandwidthGBs} from '../src/probe/gpu.js'
 import {gpuName, gpuSpec, intelArcFamily} from '../src/probe/gpu-ids.js'
@@ -65,6 +65,16 @@ test('microarchitecture table (intel-family.h, amd.c)', () => {
   assert.deepEqual(genoa, {name: 'Zen 4', codename: 'Genoa', maxChannelsPerSocket: 12})
   assert.equal(microarchitecture('AMD', 25, 1, 1, 'AMD EPYC 7763 64-Core Processor')?.codename, 'Milan')
   assert.equal(microarchitecture('AMD', 26, 2, 1, 'AMD EPYC')?.name, 'Zen 5')
+  // under a hypervisor the model number can be another part's: the ISA flags win (issue #10)
+  const kvm = microarchitectureChecked('Intel', 6, 167, 1, 'Intel(R) Xeon(R) Processor', new Set(['avx512f', 'avx512_fp16', 'amx_tile', 'amx_int8', 'amx_bf16']))
+  assert.equal(kvm.uarch?.name, 'Sapphire Rapids or later')
+  assert.match(kvm.note!, /family 6 model 167 reads as Rocket Lake, but the ISA flags \(amx_tile, amx_int8, amx_bf16\) need Sapphire Rapids or later/)
+  // flags that agree keep the table's more precise answer (Emerald Rapids has AMX too)
+  const emr = microarchitectureChecked('Intel', 6, 207, 2, 'INTEL(R) XEON(R) PLATINUM 8592+', new Set(['amx_tile', 'avx512_fp16']))
+  assert.deepEqual([emr.uarch?.name, emr.note], ['Emerald Rapids', undefined])
+  // a real Rocket Lake (no AMX, no FP16) stays Rocket Lake; an unknown model with AVX-512 on AMD is Zen 4 or later
+  assert.equal(microarchitectureChecked('Intel', 6, 167, 1, 'Intel(R) Core(TM) i9-11900K', new Set(['avx512f', 'avx512_vnni'])).uarch?.name, 'Rocket Lake')
+  assert.equal(microarchitectureChecked('AMD', 0x1a, 0xf0, 0, 'AMD EPYC', new Set(['avx512f'])).uarch?.name, 'Zen 4 or later')
   assert.equal(microarchitecture('AMD', 25, 97, 2, 'AMD Ryzen 9 7950X 16-Core Processor')?.maxChannelsPerSocket, 2)
   assert.equal(microarchitecture('Intel', 6, 1, 1), null)
   assert.equal(microarchitecture('Intel', null, null, null), null)

@@ -6,7 +6,7 @@
  */
 import type {Provenance} from '../schemas/common.js'
 import {SysTree, parseCacheSize, parseCpuList} from './sysfs.js'
-import {microarchitecture} from './uarch.js'
+import {microarchitectureChecked} from './uarch.js'
 
 /** ISA flags that decide which llama.cpp/ggml kernels run (kernel flag names), in report order. */
 export const INFERENCE_FLAGS = [
@@ -296,9 +296,11 @@ export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: st
     prov.baseMHz = m ? 'cpuid' : 'unknown'
   }
 
-  const ua = microarchitecture(vendor, family, modelNumber, stepping, model)
+  const checked = microarchitectureChecked(vendor, family, modelNumber, stepping, model, allFlags)
+  const ua = checked.uarch
   prov.microarchitecture = ua ? 'derived' : 'unknown'
-  if (!ua) notes.push(`CPU microarchitecture: ${vendor} family ${family ?? '?'} model ${modelNumber ?? '?'} is not in moerig's table`)
+  if (checked.note) notes.push(checked.note)
+  else if (!ua) notes.push(`CPU microarchitecture: ${vendor} family ${family ?? '?'} model ${modelNumber ?? '?'} is not in moerig's table`)
   const uaName = ua ? (ua.codename ? `${ua.name} (${ua.codename})` : ua.name) : null
 
   const perSocket = sockets > 0 && cores % sockets === 0 ? cores / sockets : null

@@ -100,3 +100,46 @@ export function microarchitecture(vendor: string, family: number | null, model: 
   }
   return null
 }
+
+/**
+ * The oldest generation the ISA flags allow. Under a hypervisor the CPUID family/model can be
+ * another part's (a KVM guest on a Sapphire Rapids host reported family 6 model 167, Rocket Lake,
+ * with amx_tile and avx512_fp16, which Rocket Lake never had), while the flags are what the guest
+ * really executes. Rows in order, newest first; `has` = the table's names that carry the flags.
+ * Sources: Intel's ISA extensions reference (AMX: Sapphire Rapids; AMX-FP16: Granite Rapids;
+ * AVX512-FP16: Sapphire Rapids; AVX512-BF16: Cooper Lake), AMD's Zen 4/Zen 5 (AVX-512 from Zen 4,
+ * VP2INTERSECT from Zen 5).
+ */
+const FLAG_FLOORS: Array<{vendor: 'intel' | 'amd'; anyOf: string[]; name: string; has: string[]}> = [
+  {vendor: 'intel', anyOf: ['amx_fp16'], name: 'Granite Rapids or later', has: ['Granite Rapids']},
+  {vendor: 'intel', anyOf: ['amx_tile', 'amx_int8', 'amx_bf16'], name: 'Sapphire Rapids or later', has: ['Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids']},
+  {vendor: 'intel', anyOf: ['avx512_fp16'], name: 'Sapphire Rapids or later', has: ['Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids', 'Alder Lake']},
+  {vendor: 'intel', anyOf: ['avx512_bf16'], name: 'Cooper Lake or later', has: ['Cooper Lake', 'Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids']},
+  {vendor: 'amd', anyOf: ['avx512_vp2intersect'], name: 'Zen 5', has: ['Zen 5']},
+  {vendor: 'amd', anyOf: ['avx512f'], name: 'Zen 4 or later', has: ['Zen 4', 'Zen 5']},
+]
+
+export interface UarchVerdict {
+  uarch: Microarchitecture | null
+  /** set when the ISA flags overruled (or stood in for) the family/model table */
+  note?: string
+}
+
+/**
+ * Microarchitecture from family/model, cross-checked against the ISA flags: when the flags need a
+ * newer generation than the table's answer, the flags win and `note` says so.
+ */
+export function microarchitectureChecked(vendor: string, family: number | null, model: number | null, stepping: number | null, modelName: string, flags: Set<string>): UarchVerdict {
+  const table = microarchitecture(vendor, family, model, stepping, modelName)
+  const v = vendor.toLowerCase().includes('intel') ? 'intel' : vendor.toLowerCase().includes('amd') ? 'amd' : null
+  const floor = FLAG_FLOORS.find((f) => f.vendor === v && f.anyOf.some((x) => flags.has(x)))
+  if (!floor || (table && floor.has.includes(table.name))) return {uarch: table}
+  const seen = floor.anyOf.filter((x) => flags.has(x)).join(', ')
+  const where = `family ${family ?? '?'} model ${model ?? '?'}`
+  return {
+    uarch: {name: floor.name},
+    note: table
+      ? `CPU microarchitecture: ${where} reads as ${table.name}, but the ISA flags (${seen}) need ${floor.name}: reported from the flags (a hypervisor may show another model number)`
+      : `CPU microarchitecture: ${where} is not in moerig's table; the ISA flags (${seen}) say ${floor.name}`,
+  }
+}
