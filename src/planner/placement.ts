@@ -13,6 +13,7 @@ import type {Engine} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
 import type {Inventory} from './inventory.js'
 import type {KvModel} from './kv.js'
+import {amxBytes} from './amx.js'
 import {attnHeadDims, computeBytes, FLASHMOE_GPU_COMPUTE_BYTES, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES, OP_OFFLOAD_MIN_BATCH} from './memory.js'
 
 /**
@@ -121,6 +122,7 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
   const hp = inv.shape.hp
   // the device that computes the logits: the output layer's, unless its GPU refuses the output matrix
   const outMatrix = inv.tensors.find((t) => t.role === 'output')
+  const amxHost = p.engine === 'llama.cpp' && host.cpuOpsAmx != null
   const logitsDev = outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4) ? 'CPU' : outputDev
   for (const t of inv.tensors) {
     let d: string
@@ -128,7 +130,8 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     else if (t.role === 'routed_experts') d = a.expertDevice[t.layer]
     else d = a.layerDevice[t.layer]
     if (d !== 'CPU' && !gpuTakesTensor(gpuOf.get(d), t.bytes)) d = 'CPU'
-    dev.get(d)!.weightsBytes += t.bytes
+    // llama.cpp on an AMX CPU repacks what AMX takes into its own, larger layout (amx.ts)
+    dev.get(d)!.weightsBytes += d === 'CPU' && amxHost ? amxBytes(t) : t.bytes
   }
   for (let l = 0; l < nLayer; l++) {
     const d = dev.get(a.layerDevice[l])!

@@ -51,10 +51,16 @@ export interface FidelityOptions {
   onGroup?(model: string, placement: string): void
 }
 
-/** Plan one case in memory (what `moerig plan <gguf> --hardware ci-llvmpipe.json --placement … --ctx … --kv-type …` writes). */
-export async function planCase(path: string, placement: string, ctx: number, kvType: KvType, flashAttention?: boolean): Promise<Plan> {
+/**
+ * Plan one case in memory (what `moerig plan <gguf> --hardware ci-llvmpipe.json --placement … --ctx …
+ * --kv-type …` writes). `amx`: the CPU that executes the check has llama.cpp's AMX buffer type
+ * (the engine said so), which repacks CPU weights into a larger layout; the plan must know, as a
+ * plan made with `--hardware probe` on that machine would.
+ */
+export async function planCase(path: string, placement: string, ctx: number, kvType: KvType, flashAttention?: boolean, amx = false): Promise<Plan> {
   const inv = inventoryFromGguf(await readGguf(path))
-  const profile = await loadHardwareProfile(CI_LLVMPIPE_PROFILE)
+  const base = await loadHardwareProfile(CI_LLVMPIPE_PROFILE)
+  const profile = amx ? {...base, cpu: {...base.cpu, flags: [...new Set([...base.cpu.flags, 'amx_tile', 'amx_int8'])]}} : base
   // "cpu": no GPU at all (--gpus 0)
   if (placement === 'cpu') return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, gpus: 0, flashAttention})
   return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, placement: parsePlacement(placement), flashAttention})
@@ -80,6 +86,7 @@ export async function vulkanUnavailable(childEnv?: NodeJS.ProcessEnv): Promise<s
 /** Run the matrix (or the part of it given); one runner child per (model, placement). */
 export async function runFidelity(opts: FidelityOptions = {}): Promise<FidelityCase[]> {
   const out: FidelityCase[] = []
+  const amx = (await listEngineDevices(opts.childEnv)).cpuExtraBufferTypes.includes('AMX')
   for (const m of opts.models ?? FIDELITY_MODELS) {
     const path = await cachedSynthModel({preset: m.preset, kvLayout: m.kvLayout})
     for (const placement of opts.placements ?? FIDELITY_PLACEMENTS) {
@@ -89,7 +96,7 @@ export async function runFidelity(opts: FidelityOptions = {}): Promise<FidelityC
       for (const context of opts.contexts ?? FIDELITY_CONTEXTS) {
         for (const kvType of opts.kvTypes ?? FIDELITY_KV) {
           keys.push({context, kvType})
-          entries.push({plan: await planCase(path, placement, context, kvType, opts.flashAttention), planPath: ''})
+          entries.push({plan: await planCase(path, placement, context, kvType, opts.flashAttention, amx), planPath: ''})
         }
       }
       const results = await checkPlans(entries, {childEnv: opts.childEnv})
