@@ -121,27 +121,32 @@ test('the bench table has llama-bench columns', () => {
   assert.match(lines[2], /\| deepseek2 \?B Q8_0 \| 64\.00 MiB \| 63\.88 M \| CPU +\| +2 \| pp512 \| 39\.26 ± 0\.33 \|/)
 })
 
-test('under mmap the CPU weights are the resident need: the mapped span less what other buffers hold, never more than the span', () => {
+test('under mmap the CPU weights are the resident need: the file bytes less the tensors held elsewhere, never more than the span', () => {
+  const mib = 1024 * 1024
   const log = [
-    'load_tensors:          AMX model buffer size =     8.00 MiB',
+    'load_tensors:          AMX model buffer size =     8.50 MiB',
     'load_tensors:   CPU_Mapped model buffer size =    12.00 MiB',
     'load_tensors:    CPU_Plain model buffer size =     0.50 MiB',
     'load_tensors:   CPU_REPACK model buffer size =     4.00 MiB',
   ]
   const b = parseBufferLines(log)
-  const mib = 1024 * 1024
-  // the file holds 19 MiB of tensors: 12.5 MiB of them live in AMX / CPU_REPACK / CPU_Plain, 6.5 MiB stay mapped
-  const r = residentBuffers(b, {tensorBytes: 19 * mib})
-  assert.equal(r.find((x) => x.buffer === 'CPU_Mapped')!.bytes, 6.5 * mib)
-  assert.equal(memoryByDevice(r)[0].weightsBytes, 19 * mib)
-  // as logged (no correction) the span counts the repacked tensors twice
-  assert.equal(memoryByDevice(b)[0].weightsBytes, 24.5 * mib)
+  // the log named tensors of 8 MiB (packed 8.25 MiB) in AMX and of 4 MiB in CPU_REPACK; 0.25 MiB of
+  // AMX are F16 copies, the same size as in the file; the file holds 19 MiB of tensors
+  const m = {tensorBytes: 19 * mib, amxOriginalBytes: 8 * mib, amxPackedBytes: 8.25 * mib, repackOriginalBytes: 4 * mib}
+  const r = residentBuffers(b, m)
+  // stays mapped: 19 - 0.5 (CPU_Plain) - 8.25 (AMX originals) - 4 (CPU_REPACK originals)
+  assert.equal(r.find((x) => x.buffer === 'CPU_Mapped')!.bytes, 6.25 * mib)
+  // resident: what stays mapped + every allocated buffer (AMX's packing overhead included)
+  assert.equal(memoryByDevice(r)[0].weightsBytes, 19.25 * mib)
+  // as logged, the span counts the repacked tensors twice
+  assert.equal(memoryByDevice(b)[0].weightsBytes, 25 * mib)
+  const none = {tensorBytes: 40 * mib, amxOriginalBytes: 0, amxPackedBytes: 0, repackOriginalBytes: 0}
   // a file whose tensors all stay mapped: the span, not more
-  assert.equal(residentBuffers(parseBufferLines([log[1]]), {tensorBytes: 40 * mib})[0].bytes, 12 * mib)
+  assert.equal(residentBuffers(parseBufferLines([log[1]]), none)[0].bytes, 12 * mib)
   // GPU weights are elsewhere too
   const gpu = parseBufferLines(['load_tensors:   CPU_Mapped model buffer size =   100.00 MiB', 'load_tensors:   Vulkan0 model buffer size =    60.00 MiB'])
-  assert.equal(memoryByDevice(residentBuffers(gpu, {tensorBytes: 100 * mib}))[0].weightsBytes, 40 * mib)
+  assert.equal(memoryByDevice(residentBuffers(gpu, {...none, tensorBytes: 100 * mib}))[0].weightsBytes, 40 * mib)
   // nothing mapped (--no-mmap): unchanged
   const plain = parseBufferLines(['load_tensors:          CPU model buffer size =    19.00 MiB'])
-  assert.deepEqual(residentBuffers(plain, {tensorBytes: 19 * mib}), plain)
+  assert.deepEqual(residentBuffers(plain, none), plain)
 })

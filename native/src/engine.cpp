@@ -44,7 +44,11 @@ static std::vector<string>      g_errors; // error lines since the last last_err
 static bool                     g_log_echo_all = false;
 
 static void log_cb(enum ggml_log_level level, const char * text, void *) {
-    if (level == GGML_LOG_LEVEL_DEBUG || text == nullptr) return;
+    if (text == nullptr) return;
+    // debug lines are dropped, except the ones naming each tensor repacked into an extra buffer
+    // type ("ggml_backend_amx_buffer_set_tensor: amx repack tensor X of type q4_K", "repack: repack
+    // tensor X with q4_K_8x8"): they tell which file bytes the mapped span no longer needs
+    if (level == GGML_LOG_LEVEL_DEBUG && strstr(text, "repack tensor ") == nullptr) return;
     if (g_log_echo_all || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) {
         fputs(text, stderr);
     }

@@ -48,9 +48,14 @@ export function amxTakes(t: AmxTensor): boolean {
   return ne0 % ty.align === 0 && ne1 % AMX_OUTPUT_MULTIPLE === 0
 }
 
+/** Bytes of a weight once AMX has packed it (types without an AMX kernel keep their size). */
+export function amxPackedBytes(typeName: string, bytes: number, elements: number): number {
+  const name = typeName.toUpperCase()
+  const ty = AMX_TYPES[name]
+  return ty ? bytes + (elements / BLOCK_ELEMS[name]) * ty.extraPerBlock : bytes
+}
+
 /** Bytes the weight needs on an AMX CPU: packed size where AMX takes it, else its own bytes. */
 export function amxBytes(t: AmxTensor): number {
-  if (!amxTakes(t)) return t.bytes
-  const name = t.typeName.toUpperCase()
-  return t.bytes + (t.elements / BLOCK_ELEMS[name]) * AMX_TYPES[name].extraPerBlock
+  return amxTakes(t) ? amxPackedBytes(t.typeName, t.bytes, t.elements) : t.bytes
 }

@@ -216,7 +216,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       if (e.type === 'context') {
         if (plan && e.test === 0 && ev.onPlanCheck) {
           ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, rec.devices, [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
-            {mmap: placement.mmap, mapped: mappedModel(mf)}))
+            {mmap: placement.mmap, mapped: mappedModel(mf, rec.loadLog)}))
         }
         const t = tests[e.test]
         if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
@@ -234,7 +234,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   if (partial && rows.length === 0) {
     throw new MoerigError('E_INTERRUPTED', `stopped${outcome.signal ? ` (${outcome.signal})` : ''} before any repetition finished; nothing saved`, signalExitCode(outcome.signal))
   }
-  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf) : undefined)
+  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,

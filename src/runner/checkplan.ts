@@ -202,7 +202,7 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   if (outcome.final.type !== 'check-done') throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
   const ctxs = outcome.final.contexts
   const model = parseBufferLines(loadLog)
-  const mapped = mappedModel(mf)
+  const mapped = mappedModel(mf, loadLog)
   return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {mmap: Boolean(opts.mmap), mapped}))
 }
 

@@ -11,6 +11,7 @@
  */
 
 import type {ModelFile} from './modelfile.js'
+import {amxPackedBytes} from '../planner/amx.js'
 
 export type BufferKind = 'weights' | 'kv' | 'compute'
 
@@ -67,14 +68,42 @@ export function memoryByDevice(buffers: BufferFigure[]): DeviceMemory[] {
   return [...map.values()].sort((a, b) => (a.device === 'CPU' ? -1 : b.device === 'CPU' ? 1 : a.device.localeCompare(b.device, 'en', {numeric: true})))
 }
 
-/** What the resident-memory correction needs to know about the model file. */
+/** What the resident-memory correction needs to know about the model file and its load. */
 export interface MappedModel {
   /** bytes of all tensor data in the file (GgufModel.tensorBytes) */
   tensorBytes: number
+  /** file bytes of the tensors the load log names as repacked into AMX, and their packed size */
+  amxOriginalBytes: number
+  amxPackedBytes: number
+  /** file bytes of the tensors the load log names as repacked into CPU_REPACK */
+  repackOriginalBytes: number
 }
 
-export function mappedModel(mf: ModelFile): MappedModel {
-  return {tensorBytes: mf.gguf.tensorBytes}
+const AMX_LINE_RE = /amx repack tensor (\S+) of type/
+const REPACK_LINE_RE = /^repack: repack tensor (\S+) with/
+
+/**
+ * The load's facts for residentBuffers: the engine keeps llama.cpp's debug lines naming each
+ * tensor repacked into AMX or CPU_REPACK (native/src/engine.cpp log_cb), so the bytes they take
+ * out of the mapped span are the file's own figures.
+ */
+export function mappedModel(mf: ModelFile, loadLog: string[]): MappedModel {
+  const byName = new Map(mf.gguf.tensors.map((t) => [t.name, t]))
+  const m: MappedModel = {tensorBytes: mf.gguf.tensorBytes, amxOriginalBytes: 0, amxPackedBytes: 0, repackOriginalBytes: 0}
+  for (const line of loadLog) {
+    const amx = AMX_LINE_RE.exec(line)
+    const rp = amx ? null : REPACK_LINE_RE.exec(line.trim())
+    const t = byName.get((amx ?? rp)?.[1] ?? '')
+    if (!t) continue
+    const elements = t.shape.reduce((a, b) => a * b, 1)
+    if (amx) {
+      m.amxOriginalBytes += t.bytes
+      m.amxPackedBytes += amxPackedBytes(t.typeName, t.bytes, elements)
+    } else {
+      m.repackOriginalBytes += t.bytes
+    }
+  }
+  return m
 }
 
 /**
@@ -82,16 +111,24 @@ export function mappedModel(mf: ModelFile): MappedModel {
  * tensors (llama-model.cpp: get_mapping_range, first to last CPU tensor), not memory it needs:
  * tensors repacked into AMX or CPU_REPACK buffers, and GPU tensors lying between CPU ones, are
  * inside that span but their pages are only read once while loading. The resident need of the
- * mapped share is the bytes of the tensors that stay mapped: the file's tensors less those held in
- * any other buffer (GPU weights; AMX, CPU_REPACK and CPU_Plain copies, whose buffers hold the same
- * blocks rearranged, so their sizes stand for the tensors they replaced), never more than the span.
+ * mapped share is the file's tensor bytes less those of every tensor held in another buffer,
+ * never more than the span:
+ *  - AMX / CPU_REPACK: the file bytes of the tensors the log names as repacked (AMX buffer bytes
+ *    beyond their packed size are F16 weights AMX copies unpacked, same size as in the file);
+ *  - any other buffer (GPU weights, CPU_Plain, a plain CPU buffer): its size stands for its tensors.
  * Returns the buffers with the mapped entries replaced by that one resident figure.
  */
 export function residentBuffers(buffers: BufferFigure[], m: MappedModel): BufferFigure[] {
-  const isMapped = (b: BufferFigure) => b.kind === 'weights' && b.buffer === 'CPU_Mapped'
-  const span = buffers.filter(isMapped).reduce((s, b) => s + b.bytes, 0)
+  const weights = buffers.filter((b) => b.kind === 'weights')
+  const sum = (pred: (b: BufferFigure) => boolean) => weights.filter(pred).reduce((s, b) => s + b.bytes, 0)
+  const span = sum((b) => b.buffer === 'CPU_Mapped')
   if (span === 0) return buffers
-  const elsewhere = buffers.filter((b) => b.kind === 'weights' && !isMapped(b)).reduce((s, b) => s + b.bytes, 0)
-  const stayMapped = Math.max(0, Math.min(span, m.tensorBytes - elsewhere))
-  return [{buffer: 'CPU_Mapped', kind: 'weights', device: 'CPU', bytes: stayMapped}, ...buffers.filter((b) => !isMapped(b))]
+  const amxBuf = sum((b) => b.buffer === 'AMX')
+  const repackBuf = sum((b) => b.buffer === 'CPU_REPACK')
+  const held = sum((b) => !['CPU_Mapped', 'AMX', 'CPU_REPACK'].includes(b.buffer))
+  const amxOrig = m.amxOriginalBytes + Math.max(0, amxBuf - m.amxPackedBytes)
+  // no names logged for CPU_REPACK (an older log): its blocks are the file's, rearranged
+  const repackOrig = m.repackOriginalBytes > 0 ? m.repackOriginalBytes : repackBuf
+  const stayMapped = Math.max(0, Math.min(span, m.tensorBytes - held - amxOrig - repackOrig))
+  return [{buffer: 'CPU_Mapped', kind: 'weights', device: 'CPU', bytes: stayMapped}, ...buffers.filter((b) => !(b.kind === 'weights' && b.buffer === 'CPU_Mapped'))]
 }

@@ -129,7 +129,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     nCtx,
     context: {nBatch: context.nBatch, nUbatch: context.nUbatch, typeK: context.typeK, typeV: context.typeV, flashAttn: context.flashAttn},
     placement,
-    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf) : undefined),
+    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined),
     trace,
     provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
       cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
