@@ -1,5 +1,5 @@
-// Binding for synth.h: `synth(spec, onProgress?)` and `synthCheck(path, prompt, libDir, threads)`,
-// both AsyncWorkers returning Promises (the event loop never blocks on writing or quantizing).
+// Binding for synth.h: `synth(spec, onProgress?)`, an AsyncWorker returning a Promise (the event
+// loop never blocks on writing). Progress may come from any writer thread: synth.cpp serialises it.
 // Types on the JS side: src/runner/addon.ts, section "synthetic models".
 #include <napi.h>
 
@@ -48,6 +48,8 @@ SynthSpec spec_from_js(const Napi::Object& o) {
   s.vocab_path = get_str(o, "vocabPath");
   s.out_path = get_str(o, "outPath");
   s.work_path = get_str(o, "workPath", false);
+  s.pipeline = get_str(o, "pipeline", false);
+  if (s.pipeline.empty()) s.pipeline = "direct";
   s.quant = get_str(o, "quant");
   Napi::Value seed = o.Get("seed");
   if (!seed.IsNumber()) throw Napi::TypeError::New(o.Env(), "synth spec: seed must be a number");
@@ -125,6 +127,7 @@ class SynthWorker : public Napi::AsyncProgressQueueWorker<SynthProgress> {
     o.Set("params", Napi::Number::New(env, static_cast<double>(result_.params)));
     o.Set("nVocab", result_.n_vocab);
     o.Set("seconds", result_.seconds);
+    o.Set("writeSeconds", result_.write_seconds);
     Napi::Object types = Napi::Object::New(env);
     for (const auto& [name, n] : result_.type_counts) types.Set(name, n);
     o.Set("typeCounts", types);

@@ -2,10 +2,14 @@
 //   1. copy the tokenizer.* keys of a vocab-only GGUF (real BPE vocabulary; n_vocab follows it),
 //   2. describe every tensor llama.cpp's loader expects for the arch (shapes as in
 //      src/models/deepseek2.cpp / qwen3moe.cpp, ggml ne order: ne0 = row length),
-//   3. write header (ggml's GGUF writer) + F16/F32 random data, streamed tensor by tensor so an
-//      r1-mini-sized model never has to fit in RAM,
-//   4. llama_model_quantize to the requested ftype (llama.cpp's own per-tensor type rules),
+//   3. per-tensor types from llama.cpp itself: the F16 header alone goes into a sparse file
+//      (no data on disk) that llama_model_quantize reads with dry_run = true, which logs the type
+//      each tensor would get — llama_tensor_get_type and its shape fallbacks, untouched,
+//   4. header (ggml's GGUF writer) + random but valid blocks of those types, generated on
+//      -t threads and pwrite()n at the offsets the writer assigned (no F32 → quantize pass),
 //   5. re-read the result's header for the type histogram.
+// The reference pipeline ("quantize": F16 file, then a real llama_model_quantize) is kept for the
+// tests that prove step 3 gives the types a real quantization gives.
 #include "synth.h"
 
 #include <algorithm>
@@ -15,9 +19,11 @@
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <memory>
 #include <mutex>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include "ggml.h"
@@ -59,8 +65,9 @@ void check_spec(const SynthSpec& s) {
   if (std::none_of(std::begin(quants), std::end(quants), [&](const char* q) { return s.quant == q; })) {
     fail("unsupported quant \"" + s.quant + "\" (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K)");
   }
+  if (s.pipeline != "direct" && s.pipeline != "quantize") fail("unknown pipeline \"" + s.pipeline + "\" (direct, quantize)");
   if (s.out_path.empty()) fail("no output path");
-  if (s.quant != "F16" && (s.work_path.empty() || s.work_path == s.out_path)) fail("quantizing needs a separate work path");
+  if (s.quant != "F16" && (s.work_path.empty() || s.work_path == s.out_path)) fail("quantized files need a separate work path");
   auto pos = [](uint32_t v, const char* what) {
     if (v == 0) fail(std::string(what) + " must be > 0");
   };
@@ -467,6 +474,380 @@ void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
   }
 }
 
+// ---------------------------------------------------------------- type rules (dry run)
+
+// llama_model_quantize with dry_run = true reads only the header and logs, per tensor,
+// "[  i/  n] name - [shape], type = f16, " and then "size = … MiB -> … MiB (q4_K)\n" when the type
+// changes or "size = … MiB\n" when it stays. The types are llama_tensor_get_type's, fallbacks and
+// use_more_bits included, in the quantizer's own processing order: nothing here re-implements them.
+struct TypeLog {
+  std::string errors;
+  std::string open;                          // tensor whose "[i/n]" line came last
+  std::map<std::string, std::string> types;  // tensor -> new ggml type name ("" = unchanged)
+};
+
+void type_log_cb(ggml_log_level level, const char* text, void* user) {
+  auto* t = static_cast<TypeLog*>(user);
+  if (!text) return;
+  if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) {
+    if (t->errors.size() < 4096) t->errors += text;
+  }
+  int idx = 0, total = 0;
+  char name[256] = {0};
+  if (std::sscanf(text, "[%d/%d] %255s", &idx, &total, name) == 3) {
+    t->open = name;
+    return;
+  }
+  if (!t->open.empty() && std::strncmp(text, "size =", 6) == 0) {
+    const char* lp = std::strrchr(text, '(');
+    const char* rp = std::strrchr(text, ')');
+    t->types[t->open] = lp && rp && rp > lp ? std::string(lp + 1, rp) : std::string();
+    t->open.clear();
+  }
+}
+
+ggml_type type_by_name(const std::string& n) {
+  for (int t = 0; t < GGML_TYPE_COUNT; ++t) {
+    const char* tn = ggml_type_name(static_cast<ggml_type>(t));
+    if (tn && n == tn) return static_cast<ggml_type>(t);
+  }
+  fail("internal: llama.cpp named an unknown tensor type \"" + n + "\"");
+}
+
+std::vector<uint8_t> meta_bytes(gguf_context* g) {
+  std::vector<uint8_t> meta(gguf_get_meta_size(g));
+  gguf_get_meta_data(g, meta.data());
+  return meta;
+}
+
+// Bytes of the data section: every tensor padded to the alignment, as gguf writes it.
+size_t data_bytes(gguf_context* g) {
+  const int64_t n = gguf_get_n_tensors(g);
+  if (n == 0) return 0;
+  return gguf_get_tensor_offset(g, n - 1) + GGML_PAD(gguf_get_tensor_size(g, n - 1), gguf_get_alignment(g));
+}
+
+void pwrite_all(int fd, const void* data, size_t n, off_t off, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write " + path + " (" + std::strerror(errno) + ")");
+    }
+    p += w;
+    n -= size_t(w);
+    off += w;
+  }
+}
+
+// The types llama.cpp's quantizer gives each tensor of `g` (an all-F16/F32 header) at s.quant.
+// Its loader checks that every tensor lies inside the file, so the probe file has the full F16
+// size, as a hole: the header is the only thing on disk (a few MB, the vocabulary).
+std::vector<ggml_type> rule_types(gguf_context* g, const Plan& plan, const SynthSpec& s) {
+  {
+    const int fd = open(s.work_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail("cannot create " + s.work_path + " (" + std::strerror(errno) + ")");
+    try {
+      const std::vector<uint8_t> meta = meta_bytes(g);
+      pwrite_all(fd, meta.data(), meta.size(), 0, s.work_path);
+      if (ftruncate(fd, off_t(meta.size() + data_bytes(g))) != 0) fail("cannot size " + s.work_path + " (" + std::strerror(errno) + ")");
+    } catch (...) {
+      close(fd);
+      throw;
+    }
+    if (close(fd) != 0) fail("cannot write " + s.work_path + " (" + std::strerror(errno) + ")");
+  }
+  llama_model_quantize_params qp = llama_model_quantize_default_params();
+  qp.ftype = ftype_of(s.quant);
+  qp.nthread = 1;
+  qp.dry_run = true;
+  TypeLog tl;
+  uint32_t rc;
+  {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    LogCapture capture(type_log_cb, &tl);
+    rc = llama_model_quantize(s.work_path.c_str(), s.out_path.c_str(), &qp);  // dry run: writes nothing
+  }
+  unlink(s.work_path.c_str());
+  if (rc != 0) {
+    const std::string why = first_line(tl.errors);
+    fail("llama.cpp's type rules failed" + (why.empty() ? std::string() : ": " + why));
+  }
+  std::vector<ggml_type> types;
+  types.reserve(plan.tensors.size());
+  for (const TensorDef& t : plan.tensors) {
+    auto it = tl.types.find(t.name);
+    if (it == tl.types.end()) fail("internal: llama.cpp's type rules gave no type for " + t.name);
+    types.push_back(it->second.empty() ? t.type : type_by_name(it->second));
+  }
+  return types;
+}
+
+// ---------------------------------------------------------------- random blocks
+
+// A quantized block is random quant bits plus a few fixed fields (super-block scales, sub-block
+// scales and mins) chosen so that the dequantized values spread evenly over about [-amp, amp], the
+// range the F16 path draws from. Every f16 there is a small positive normal number: random bits
+// could be NaN or inf, and one such scale breaks the whole model. Sub-block scales are all 4 so the
+// f16 super-scales stay well above the f16 subnormal range (6e-5) for any row length used here.
+// Layouts: ggml/src/ggml-common.h (block_q4_0 … block_q6_K); sizes re-checked with ggml_type_size.
+struct BlockTemplate {
+  size_t size = 0;                               // bytes per block
+  std::vector<uint8_t> bytes;                    // fixed fields' values at their offsets
+  std::vector<std::pair<size_t, size_t>> fixed;  // (offset, length) of each fixed field
+};
+
+constexpr uint8_t kSub = 4;  // every 4/6-bit sub-block scale and min
+
+// K-quant 6-bit scales + mins packed into 12 bytes (inverse of get_scale_min_k4, ggml-quants.c).
+void pack_k4_scales(uint8_t* q, uint8_t sc, uint8_t m) {
+  std::memset(q, 0, 12);
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      q[j] = sc;
+      q[j + 4] = m;
+    } else {
+      q[j + 4] = uint8_t((sc & 0xF) | ((m & 0xF) << 4));
+      q[j - 4] |= uint8_t((sc >> 4) << 6);
+      q[j] |= uint8_t((m >> 4) << 6);
+    }
+  }
+}
+
+// Q3_K's sixteen 6-bit scales (stored + 32) in 12 bytes, as quantize_row_q3_K_ref packs them.
+void pack_q3_scales(uint8_t* q, int8_t scale) {
+  std::memset(q, 0, 12);
+  for (int j = 0; j < 16; ++j) {
+    int l = scale + 32;
+    if (j < 8) q[j] = uint8_t(l & 0xF);
+    else q[j - 8] |= uint8_t((l & 0xF) << 4);
+    l >>= 4;
+    q[j % 4 + 8] |= uint8_t(l << (2 * (j / 4)));
+  }
+}
+
+// Fixed fields of `type` for values in about [-amp, amp]; false for types without a template.
+bool block_template(ggml_type type, float amp, BlockTemplate& bt) {
+  int64_t blck = 32;
+  auto size = [&](size_t n) { bt.size = n, bt.bytes.assign(n, 0); };
+  auto f16 = [&](size_t off, float v) {
+    const ggml_fp16_t h = ggml_fp32_to_fp16(v);
+    std::memcpy(&bt.bytes[off], &h, 2);
+    bt.fixed.push_back({off, 2});
+  };
+  auto raw = [&](size_t off, size_t n) { bt.fixed.push_back({off, n}); };
+  const float sub = kSub;
+  switch (type) {
+    case GGML_TYPE_Q4_0:  // {d; qs[16]}: (q - 8) d, q 0..15
+      size(18), f16(0, amp / 8);
+      break;
+    case GGML_TYPE_Q4_1:  // {d, m; qs[16]}: q d + m
+      size(20), f16(0, amp / 7.5f), f16(2, -amp);
+      break;
+    case GGML_TYPE_Q5_0:  // {d; qh[4]; qs[16]}: (q - 16) d, q 0..31
+      size(22), f16(0, amp / 16);
+      break;
+    case GGML_TYPE_Q5_1:  // {d, m; qh[4]; qs[16]}: q d + m
+      size(24), f16(0, amp / 15.5f), f16(2, -amp);
+      break;
+    case GGML_TYPE_Q8_0:  // {d; int8 qs[32]}: q d
+      size(34), f16(0, amp / 128);
+      break;
+    case GGML_TYPE_IQ4_NL:  // {d; qs[16]}: kvalues_iq4nl[q] d, table in -127..113
+      size(18), f16(0, amp / 127);
+      break;
+    case GGML_TYPE_Q2_K:  // {scales[16] (sc | m << 4); qs[64]; d; dmin}: d sc q - dmin m, q 0..3
+      size(84), blck = 256;
+      std::memset(&bt.bytes[0], kSub | (kSub << 4), 16), raw(0, 16);
+      f16(80, amp / (1.5f * sub)), f16(82, amp / sub);
+      break;
+    case GGML_TYPE_Q3_K:  // {hmask[32]; qs[64]; scales[12]; d}: d (s - 32) q, q -4..3
+      size(110), blck = 256;
+      pack_q3_scales(&bt.bytes[96], kSub), raw(96, 12);
+      f16(108, amp / (4 * sub));
+      break;
+    case GGML_TYPE_Q4_K:  // {d; dmin; scales[12]; qs[128]}: d sc q - dmin m, q 0..15
+      size(144), blck = 256;
+      f16(0, amp / (7.5f * sub)), f16(2, amp / sub);
+      pack_k4_scales(&bt.bytes[4], kSub, kSub), raw(4, 12);
+      break;
+    case GGML_TYPE_Q5_K:  // {d; dmin; scales[12]; qh[32]; qs[128]}: d sc q - dmin m, q 0..31
+      size(176), blck = 256;
+      f16(0, amp / (15.5f * sub)), f16(2, amp / sub);
+      pack_k4_scales(&bt.bytes[4], kSub, kSub), raw(4, 12);
+      break;
+    case GGML_TYPE_Q6_K:  // {ql[128]; qh[64]; int8 scales[16]; d}: d sc (q - 32), q 0..63
+      size(210), blck = 256;
+      std::memset(&bt.bytes[192], kSub, 16), raw(192, 16);
+      f16(208, amp / (32 * sub));
+      break;
+    default:
+      return false;
+  }
+  if (ggml_type_size(type) != bt.size || ggml_blck_size(type) != blck) {
+    fail(std::string("internal: block layout of ") + ggml_type_name(type) + " differs from this ggml's");
+  }
+  return true;
+}
+
+inline void random_bytes(uint8_t* dst, size_t n, uint64_t& st) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint64_t r = splitmix64(st);
+    std::memcpy(dst + i, &r, 8);
+  }
+  if (i < n) {
+    const uint64_t r = splitmix64(st);
+    std::memcpy(dst + i, &r, n - i);
+  }
+}
+
+// ---------------------------------------------------------------- direct writer
+
+constexpr size_t kJobBytes = size_t(4) << 20;  // output bytes one job generates and writes
+
+// One tensor as the writer sees it. Jobs are fixed row ranges (rows_per_job depends only on the
+// row size), and each job's random stream is a function of (seed, tensor name, job index): the same
+// spec gives the same bytes whatever the thread count and the order the jobs finish in.
+struct TensorWork {
+  const TensorDef* def = nullptr;
+  ggml_type type = GGML_TYPE_F32;
+  int64_t ne0 = 0, nrows = 0, rows_per_job = 0;
+  size_t row_bytes = 0;
+  off_t offset = 0;  // in the file
+  float amp = 0;
+  uint64_t tseed = 0;
+  bool templ = false;
+  BlockTemplate bt;
+};
+
+float init_amp(Init init, int64_t fan_in) {
+  return init == Init::Bias ? 0.02f : init == Init::Embedding ? 1.0f : std::sqrt(3.0f / float(fan_in));
+}
+
+// Job `job` of w (nrows rows) into buf.
+void generate(const TensorWork& w, int64_t job, int64_t nrows, std::vector<uint8_t>& buf, std::vector<float>& scratch) {
+  const size_t bytes = size_t(nrows) * w.row_bytes;
+  buf.resize(bytes);
+  uint64_t stream = w.tseed + 0x632BE59BD9B4E019ull * uint64_t(job + 1);
+  uint64_t st = splitmix64(stream);
+  const int64_t n = nrows * w.ne0;
+  if (w.templ) {
+    random_bytes(buf.data(), bytes, st);
+    const BlockTemplate& bt = w.bt;
+    for (size_t b = 0; b < bytes; b += bt.size) {
+      for (const auto& [off, len] : bt.fixed) std::memcpy(&buf[b + off], &bt.bytes[off], len);
+    }
+  } else if (w.type == GGML_TYPE_F32) {
+    fill_chunk(reinterpret_cast<float*>(buf.data()), n, w.def->init, w.ne0, st);
+  } else {
+    scratch.resize(size_t(n));
+    fill_chunk(scratch.data(), n, w.def->init, w.ne0, st);
+    if (w.type == GGML_TYPE_F16) {
+      ggml_fp32_to_fp16_row(scratch.data(), reinterpret_cast<ggml_fp16_t*>(buf.data()), n);
+    } else if (w.type == GGML_TYPE_BF16) {
+      ggml_fp32_to_bf16_row(scratch.data(), reinterpret_cast<ggml_bf16_t*>(buf.data()), n);
+    } else {
+      // a type without a template (none of the presets' mixes has one): ggml's own quantizer
+      if (ggml_quantize_requires_imatrix(w.type)) fail(std::string("type ") + ggml_type_name(w.type) + " needs an importance matrix");
+      ggml_quantize_chunk(w.type, scratch.data(), buf.data(), 0, nrows, w.ne0, nullptr);
+    }
+  }
+  if (ggml_is_quantized(w.type) && !ggml_validate_row_data(w.type, buf.data(), bytes)) {
+    fail("internal: generated " + std::string(ggml_type_name(w.type)) + " blocks of " + w.def->name + " failed ggml's validation");
+  }
+}
+
+// Header via ggml's GGUF writer, then every tensor's blocks at the offsets it assigned, written by
+// `threads` workers with pwrite (the file is sized first, so order does not matter).
+void write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, const std::string& path, const SynthProgressFn& progress, double& write_seconds) {
+  const auto t0 = clock_type::now();
+  const size_t align = gguf_get_alignment(g);
+  const std::vector<uint8_t> meta = meta_bytes(g);
+  const int total = static_cast<int>(plan.tensors.size());
+
+  std::vector<TensorWork> tw(plan.tensors.size());
+  struct Job {
+    int tensor;
+    int64_t index, row0, nrows;
+  };
+  std::vector<Job> jobs;
+  size_t data_end = 0;
+  for (int ti = 0; ti < total; ++ti) {
+    const TensorDef& t = plan.tensors[ti];
+    TensorWork& w = tw[ti];
+    w.def = &t;
+    w.type = gguf_get_tensor_type(g, ti);
+    if (w.type != t.type) fail("internal: tensor type mismatch for " + t.name);
+    w.ne0 = t.ne[0];
+    int64_t n = 1;
+    for (int64_t d : t.ne) n *= d;
+    w.nrows = n / w.ne0;
+    w.row_bytes = ggml_row_size(w.type, w.ne0);
+    if (w.row_bytes * size_t(w.nrows) != gguf_get_tensor_size(g, ti)) fail("internal: tensor size mismatch for " + t.name);
+    if (gguf_get_tensor_offset(g, ti) != data_end) fail("internal: tensor offset mismatch for " + t.name);
+    w.offset = off_t(meta.size() + gguf_get_tensor_offset(g, ti));
+    data_end += GGML_PAD(gguf_get_tensor_size(g, ti), align);
+    w.amp = init_amp(t.init, w.ne0);
+    w.tseed = s.seed ^ fnv1a(t.name);
+    w.templ = t.init != Init::Ones && block_template(w.type, w.amp, w.bt);
+    w.rows_per_job = std::max<int64_t>(1, int64_t(kJobBytes / w.row_bytes));
+    for (int64_t r = 0, j = 0; r < w.nrows; r += w.rows_per_job, ++j) jobs.push_back({ti, j, r, std::min(w.rows_per_job, w.nrows - r)});
+  }
+  std::vector<std::atomic<int64_t>> left(tw.size());
+  for (const Job& j : jobs) left[j.tensor]++;
+
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create " + path + " (" + std::strerror(errno) + ")");
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;  // guards err, done and the progress callback
+  std::string err;
+  int done = 0;
+  auto work = [&]() {
+    std::vector<uint8_t> buf;
+    std::vector<float> scratch;
+    try {
+      while (!stop.load(std::memory_order_relaxed)) {
+        const size_t k = next++;
+        if (k >= jobs.size()) break;
+        const Job& j = jobs[k];
+        const TensorWork& w = tw[j.tensor];
+        generate(w, j.index, j.nrows, buf, scratch);
+        pwrite_all(fd, buf.data(), buf.size(), w.offset + off_t(size_t(j.row0) * w.row_bytes), path);
+        if (--left[j.tensor] == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++done;
+          if (progress) progress({"write", done, total, w.def->name});
+        }
+      }
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (err.empty()) err = e.what();
+      stop = true;
+    }
+  };
+  try {
+    pwrite_all(fd, meta.data(), meta.size(), 0, path);
+    // the whole file at once: padding stays a hole (reads as the zeros gguf pads with)
+    if (ftruncate(fd, off_t(meta.size() + data_end)) != 0) fail("cannot size " + path + " (" + std::strerror(errno) + ")");
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  int threads = s.threads > 0 ? s.threads : int(std::thread::hardware_concurrency());
+  threads = std::max(1, std::min<int>(threads, int(jobs.size())));
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+  const int rc = close(fd);
+  if (!err.empty()) fail(err);
+  if (rc != 0) fail("cannot write " + path + " (" + std::strerror(errno) + ")");
+  write_seconds = seconds_since(t0);
+}
+
 // ---------------------------------------------------------------- result
 
 void read_back(const std::string& path, SynthResult& r) {
@@ -508,18 +889,33 @@ SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress) 
     gguf_add_tensor(g.get(), x);
   }
 
-  const bool quantizing = spec.quant != "F16";
-  const std::string& first = quantizing ? spec.work_path : spec.out_path;
+  const bool quantized = spec.quant != "F16";
   try {
-    write_gguf(g.get(), plan, spec, first, progress);
-    if (quantizing) {
-      quantize(spec, progress);
-      unlink(spec.work_path.c_str());
+    if (spec.pipeline == "quantize") {
+      // reference: F16 data, then a real llama_model_quantize (tests compare the types with it)
+      const std::string& first = quantized ? spec.work_path : spec.out_path;
+      write_gguf(g.get(), plan, spec, first, progress);
+      if (quantized) {
+        quantize(spec, progress);
+        unlink(spec.work_path.c_str());
+      }
+    } else {
+      if (quantized) {
+        const std::vector<ggml_type> types = rule_types(g.get(), plan, spec);
+        for (size_t i = 0; i < types.size(); ++i) {
+          plan.tensors[i].type = types[i];
+          gguf_set_tensor_type(g.get(), plan.tensors[i].name.c_str(), types[i]);  // re-lays the offsets
+        }
+        // what llama_model_quantize writes into a quantized file's header
+        gguf_set_val_u32(g.get(), "general.quantization_version", GGML_QNT_VERSION);
+        gguf_set_val_u32(g.get(), "general.file_type", ftype_of(spec.quant));
+      }
+      write_direct(g.get(), plan, spec, spec.out_path, progress, res.write_seconds);
     }
     read_back(spec.out_path, res);
   } catch (...) {
-    unlink(first.c_str());
-    if (quantizing) unlink(spec.out_path.c_str());
+    unlink(spec.out_path.c_str());
+    if (quantized) unlink(spec.work_path.c_str());
     throw;
   }
   res.seconds = seconds_since(t0);

@@ -1,8 +1,9 @@
 // Synthetic GGUF models: complete deepseek2 / qwen3moe files with deterministic random weights that
 // llama.cpp loads and runs. The header and tensor layout come from ggml's own GGUF writer
-// (gguf_init_empty / gguf_set_* / gguf_add_tensor / gguf_get_meta_data); the F16 intermediate is
-// quantized with llama.cpp's own llama_model_quantize, so every tensor gets the type llama.cpp's
-// per-tensor rules give it. Engine code: no N-API here (bind_synth.cpp is the binding).
+// (gguf_init_empty / gguf_set_* / gguf_add_tensor / gguf_get_meta_data); every tensor gets the type
+// llama.cpp's own per-tensor rules give it (llama_model_quantize in dry-run mode on the header), and
+// its data is written directly as random but valid blocks of that type, on several threads.
+// Engine code: no N-API here (bind_synth.cpp is the binding).
 #pragma once
 
 #include <cstdint>
@@ -27,10 +28,13 @@ struct SynthSpec {
   std::string preset;      // written as moerig.synth.preset (provenance)
   std::string vocab_path;  // vocab-only GGUF whose tokenizer.* keys are copied (n_vocab follows it)
   std::string out_path;    // final file (the caller renames it into place; we write exactly here)
-  std::string work_path;   // F16 intermediate when quantizing (deleted afterwards)
+  std::string work_path;   // quantized files: the sparse header-only F16 file llama.cpp's type
+                           // rules read (pipeline "quantize": the full F16 intermediate); deleted
+  std::string pipeline = "direct";  // "direct" (default) | "quantize": F16 + llama_model_quantize,
+                                    // the reference the tests compare the direct writer with
   std::string quant;       // "F16" | "Q8_0" | "Q6_K" | "Q5_K_M" | "Q4_K_M" | "Q3_K_M" | "Q2_K"
   uint64_t seed = 0;
-  int threads = 0;         // quantization threads; <= 0: all cores
+  int threads = 0;         // block generation (and quantization) threads; <= 0: all cores
 
   uint32_t n_ctx_train = 0;      // context_length
   uint32_t n_layer = 0;          // block_count
@@ -63,7 +67,7 @@ struct SynthSpec {
 };
 
 struct SynthProgress {
-  std::string phase;  // "write" | "quantize"
+  std::string phase;  // "write" (direct or F16 data) | "quantize" (reference pipeline)
   int done = 0;
   int total = 0;
   std::string tensor; // tensor just finished
@@ -74,7 +78,8 @@ struct SynthResult {
   int tensor_count = 0;
   uint64_t params = 0;      // elements over all tensors
   uint32_t n_vocab = 0;
-  double seconds = 0;
+  double seconds = 0;       // the whole call: type rules, header, data
+  double write_seconds = 0; // the data section alone (pipeline "direct")
   std::map<std::string, int> type_counts;  // ggml type name -> tensors of that type in out_path
 };
 

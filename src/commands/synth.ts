@@ -16,12 +16,13 @@ export default class Synth extends MoerigCommand {
   static override description = `Presets:
 ${Object.values(SYNTH_PRESETS).map((p) => `  ${p.name.padEnd(14)} ${p.description}`).join('\n')}
 
-Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_quantize, so tensor types follow llama.cpp's per-tensor rules. The tokenizer is a real BPE vocabulary copied from a vocab-only GGUF of the llama.cpp source. Same preset + seed = byte-identical file. The output is meaningless text; use it for tests and benchmarks.`
+Built with ggml's own GGUF writer; every tensor gets the type llama.cpp's own per-tensor rules give it (llama_model_quantize in dry-run mode on the header), and its data are random but valid blocks of that type written directly on -t threads (no F16 intermediate, no quantization pass). The tokenizer is a real BPE vocabulary copied from a vocab-only GGUF of the llama.cpp source. Same preset + seed = byte-identical file. The output is meaningless text; use it for tests and benchmarks.`
 
   static override examples = [
     '<%= config.bin %> synth --preset tiny -o models/tiny.gguf',
     '<%= config.bin %> synth --preset tiny --kv-layout legacy -o models/tiny-legacy.gguf',
     '<%= config.bin %> synth --preset r1-mini --quant Q4_K_M -o models/r1-mini-Q4_K_M.gguf --check',
+    '<%= config.bin %> synth --preset r1-dram -o models/r1-dram.gguf -t 4',
   ]
 
   static override flags = {
@@ -31,7 +32,7 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
     'kv-layout': Flags.string({summary: `deepseek2 KV layout: ${KV_LAYOUTS.join(' (attn_k_b/attn_v_b, default) | ')} (attn_kv_b)`}),
     force: Flags.boolean({char: 'f', summary: 'overwrite an existing output file'}),
     seed: Flags.integer({summary: 'random seed (same seed, same bytes)', default: DEFAULT_SEED, min: 0}),
-    threads: Flags.integer({char: 't', summary: 'quantization threads (default: all cores)', min: 1}),
+    threads: Flags.integer({char: 't', summary: 'threads generating blocks (default: all cores)', min: 1}),
     check: Flags.boolean({summary: 'then load the file with llama.cpp (in the runner child process) and decode one prompt'}),
     ...engineFlags,
   }
@@ -62,7 +63,7 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
         onProgress: (p) => {
           if (p.phase !== phase) {
             phase = p.phase
-            progress.phase(p.phase === 'write' ? 'writing F16 tensors' : `quantizing to ${quantLabel}`, p.total)
+            progress.phase(p.phase === 'write' ? `writing ${quantLabel} tensors` : `quantizing to ${quantLabel}`, p.total)
           }
           progress.update(p.done, p.tensor)
         },
@@ -81,7 +82,7 @@ Built with ggml's own GGUF writer and quantized with llama.cpp's llama_model_qua
       this.log(`${result.path}: ${result.preset} (${result.arch}${result.kvLayout ? `, ${result.kvLayout} KV layout` : ''}) ${result.quant}, ${size}`)
       this.log(`  ${(result.params / 1e6).toFixed(1)} M params, ${result.nLayer} blocks, ${result.nExpert} experts top-${result.nExpertUsed}, vocab ${result.nVocab}, seed ${result.seed}`)
       this.log(`  ${result.tensorCount} tensors: ${types}`)
-      this.log(`  written in ${result.seconds.toFixed(1)} s (measured)`)
+      this.log(`  written in ${result.seconds.toFixed(1)} s (${result.mbPerSecond.toFixed(0)} MB/s, measured)`)
       if (result.check) {
         const ok = result.check.logitsFinite ? 'logits finite' : 'NON-FINITE LOGITS'
         this.log(`  llama.cpp: ${result.check.desc}; loaded in ${result.check.loadSeconds.toFixed(2)} s, ${result.check.nTokens}-token prompt decoded in ${result.check.decodeSeconds.toFixed(3)} s, ${ok}`)

@@ -1,8 +1,10 @@
 /**
  * `moerig synth`: complete GGUF models with deterministic random weights that llama.cpp loads and
  * runs, for tests and benchmarks. Presets are plain data here; the native side
- * (native/src/synth.cpp) writes them with ggml's GGUF writer and quantizes with llama.cpp's own
- * `llama_model_quantize`, so every tensor gets the type llama.cpp's per-tensor rules give it.
+ * (native/src/synth.cpp) writes them with ggml's GGUF writer. Every tensor gets the type
+ * llama.cpp's own per-tensor rules give it (`llama_model_quantize` in dry-run mode on the header),
+ * and its data is written directly as random but valid blocks of that type, on `threads` threads:
+ * no F16 intermediate, no quantization pass.
  *
  * Validation happens here first (preset, quant, output path, disk space) with one-line
  * MoerigErrors; the native code re-checks the hyper-parameters because llama.cpp aborts on
@@ -15,6 +17,9 @@ import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {MoerigError, oneLine} from '../lib/errors.js'
 import {removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
+import {compareTensorNames, type TensorShape} from '../planner/arch.js'
+import {tensorBytes} from '../planner/ggml-types.js'
+import {quantizeTypes} from '../planner/quant.js'
 import {engineBuild, loadAddon, projectRoot, type SynthNativeProgress, type SynthNativeSpec} from './addon.js'
 
 /** Quant levels synth writes (llama_ftype names; K-quant mixes follow llama.cpp's rules). */
@@ -104,6 +109,31 @@ export const SYNTH_PRESETS: Record<string, SynthPreset> = {
       nCtxTrain: 163840, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 40, yarnOrigCtx: 4096, yarnLogMul: 0.1,
     },
   },
+  'r1-dram': {
+    name: 'r1-dram',
+    description:
+      'deepseek2, R1 structure, DRAM-bound: 24 blocks (1 dense), 64 experts of 1536 top-8, n_embd 2048; ≈8.7 GB at Q4_K_M, ≈1.4 GB (1.3 GiB) of weights read per decoded token',
+    vocab: 'deepseek-llm',
+    hparams: {
+      arch: 'deepseek2',
+      // Decode reads every active weight once per token, so bytes per token is what a DRAM-bound
+      // benchmark needs: here ≈ 1.3 GiB at Q4_K_M (presetActiveBytes), ≥ 4× the last-level
+      // cache of large servers (this project's reference machine reports 480 MiB L3), so no cache
+      // holds the working set and decode speed measures DRAM bandwidth. R1 itself reads ≈ 37 B
+      // params ≈ 20 GiB per token; its 8-of-256 sparsity at 1 GiB active would need a 30+ GB file,
+      // so this preset keeps R1's structure (MLA with R1's head geometry and kv_lora 512, sigmoid
+      // group-limited routing, one shared expert, a leading dense block, YaRN) with a denser
+      // top-8 of 64 (12.5 % of the experts per token) to fit a 24 GB machine with room to run:
+      // ≈ 8.7 GB of weights (mmapped) + a small KV cache and compute buffers.
+      // Width 2048 (R1 ÷ 3.5) and expert width 1536 are multiples of 256, so the K-quant mix is
+      // the true one (only attn_k_b's 128-wide rows fall back, as in R1 files).
+      nLayer: 24, nDenseLead: 1, nEmbd: 2048, nHead: 16, nFf: 8192, nFfExp: 1536,
+      nExpert: 64, nExpertUsed: 8, nGroup: 8, nGroupUsed: 4,
+      qLoraRank: 512, kvLoraRank: 512, ...R1_HEAD, ...R1_ROUTING,
+      kvLayout: 'mla',
+      nCtxTrain: 163840, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 40, yarnOrigCtx: 4096, yarnLogMul: 0.1,
+    },
+  },
   'qwen3moe-tiny': {
     name: 'qwen3moe-tiny',
     description: 'qwen3moe (Qwen3-30B-A3B structure: GQA with q/k norms, softmax top-k, no shared expert): 4 blocks, 16 experts top-4, n_embd 128',
@@ -125,8 +155,16 @@ export interface SynthOptions {
   force?: boolean
   seed?: number
   threads?: number
+  /**
+   * "direct" (default): random blocks of the rule types written straight into the file.
+   * "quantize": the reference the tests compare it with (F16 file, then llama_model_quantize).
+   */
+  pipeline?: SynthPipeline
   onProgress?: (p: SynthNativeProgress) => void
 }
+
+export const SYNTH_PIPELINES = ['direct', 'quantize'] as const
+export type SynthPipeline = (typeof SYNTH_PIPELINES)[number]
 
 export interface SynthSummary {
   path: string
@@ -145,7 +183,10 @@ export interface SynthSummary {
   seed: number
   /** ggml type name → tensor count in the written file. */
   typeCounts: Record<string, number>
+  /** The whole native call: type rules, header and data (measured). */
   seconds: number
+  /** fileBytes / seconds in MB/s (10^6 bytes), measured. */
+  mbPerSecond: number
 }
 
 export const DEFAULT_SEED = 1
@@ -170,23 +211,103 @@ export function getPreset(name: string): SynthPreset {
   return p
 }
 
-/** Elements of all tensors (same shapes as native/src/synth.cpp writes). */
-export function presetParams(h: SynthHparams, nVocab: number): number {
+/** Every tensor of a preset with its shape (ggml order, ne0 first), as native/src/synth.cpp plans them. */
+export function presetTensors(h: SynthHparams, nVocab: number): TensorShape[] {
   const E = h.nEmbd
-  let n = 2 * E * nVocab + E // token_embd, output, output_norm
+  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, nVocab]}]
+  const t = (name: string, ...shape: number[]) => out.push({name, shape})
   for (let i = 0; i < h.nLayer; i++) {
-    n += 2 * E // attn_norm, ffn_norm
+    const b = `blk.${i}.`
+    t(`${b}attn_norm.weight`, E)
     if (h.arch === 'deepseek2') {
       const q = h.qLoraRank!, kv = h.kvLoraRank!, rope = h.ropeDim!, nope = h.nopeDim!, v = h.vHeadDim!, H = h.nHead
-      n += q + kv + E * q + q * H * (nope + rope) + E * (kv + rope) + kv * H * (nope + v) + H * v * E
-      if (i < (h.nDenseLead ?? 0)) n += 3 * E * h.nFf!
-      else n += E * h.nExpert + h.nExpert + 3 * E * h.nFfExp * h.nExpert + 3 * E * h.nFfExp * (h.nExpertShared ?? 0)
+      t(`${b}attn_q_a_norm.weight`, q)
+      t(`${b}attn_kv_a_norm.weight`, kv)
+      t(`${b}attn_q_a.weight`, E, q)
+      t(`${b}attn_q_b.weight`, q, H * (nope + rope))
+      t(`${b}attn_kv_a_mqa.weight`, E, kv + rope)
+      if ((h.kvLayout ?? 'mla') === 'mla') {
+        t(`${b}attn_k_b.weight`, nope, kv, H)
+        t(`${b}attn_v_b.weight`, kv, v, H)
+      } else {
+        t(`${b}attn_kv_b.weight`, kv, H * (nope + v))
+      }
+      t(`${b}attn_output.weight`, H * v, E)
+      t(`${b}ffn_norm.weight`, E)
+      if (i < (h.nDenseLead ?? 0)) {
+        t(`${b}ffn_gate.weight`, E, h.nFf!)
+        t(`${b}ffn_down.weight`, h.nFf!, E)
+        t(`${b}ffn_up.weight`, E, h.nFf!)
+      } else {
+        const X = h.nExpert, F = h.nFfExp, Fs = h.nFfExp * (h.nExpertShared ?? 0)
+        t(`${b}ffn_gate_inp.weight`, E, X)
+        t(`${b}exp_probs_b.bias`, X)
+        t(`${b}ffn_gate_exps.weight`, E, F, X)
+        t(`${b}ffn_down_exps.weight`, F, E, X)
+        t(`${b}ffn_up_exps.weight`, E, F, X)
+        t(`${b}ffn_gate_shexp.weight`, E, Fs)
+        t(`${b}ffn_down_shexp.weight`, Fs, E)
+        t(`${b}ffn_up_shexp.weight`, E, Fs)
+      }
     } else {
-      const D = h.headDim!
-      n += 2 * E * D * h.nHead + 2 * E * D * h.nHeadKv! + 2 * D + E * h.nExpert + 3 * E * h.nFfExp * h.nExpert
+      const D = h.headDim!, X = h.nExpert, F = h.nFfExp
+      t(`${b}attn_q.weight`, E, D * h.nHead)
+      t(`${b}attn_k.weight`, E, D * h.nHeadKv!)
+      t(`${b}attn_v.weight`, E, D * h.nHeadKv!)
+      t(`${b}attn_output.weight`, D * h.nHead, E)
+      t(`${b}attn_k_norm.weight`, D)
+      t(`${b}attn_q_norm.weight`, D)
+      t(`${b}ffn_norm.weight`, E)
+      t(`${b}ffn_gate_inp.weight`, E, X)
+      t(`${b}ffn_gate_exps.weight`, E, F, X)
+      t(`${b}ffn_down_exps.weight`, F, E, X)
+      t(`${b}ffn_up_exps.weight`, E, F, X)
     }
   }
-  return n
+  t('output_norm.weight', E)
+  t('output.weight', E, nVocab)
+  return out
+}
+
+/** Elements of all tensors (same shapes as native/src/synth.cpp writes). */
+export function presetParams(h: SynthHparams, nVocab: number): number {
+  return presetTensors(h, nVocab).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0)
+}
+
+export interface PresetBytes {
+  /** Tensor data of the file (no header, no alignment padding). */
+  weights: number
+  /**
+   * Weight bytes one decoded token reads: every tensor except token_embd (one row) and the routed
+   * experts (n_expert_used of n_expert per MoE block). This is what decode streams from memory.
+   */
+  activePerToken: number
+  /** ggml type name per tensor, llama.cpp v0.4.0's rules as src/planner/quant.ts ports them. */
+  types: Record<string, string>
+}
+
+/**
+ * Sizes of a preset at a quant as a pure function: the planner's port of llama-quantize's rules
+ * (src/planner/quant.ts, itself checked against llama.cpp on synth files) gives each tensor's type.
+ */
+export function presetBytes(h: SynthHparams, nVocab: number, quant: SynthQuant): PresetBytes {
+  const tensors = presetTensors(h, nVocab).sort((a, b) => compareTensorNames(a.name, b.name))
+  const nGqa = h.arch === 'qwen3moe' ? h.nHead / h.nHeadKv! : (h.kvLayout ?? 'mla') === 'mla' ? h.nHead : 1
+  const types = quantizeTypes(tensors, {arch: h.arch, ftype: quant, rules: 'v0.4.0', nLayer: h.nLayer, nExpert: h.nExpert, nGqa})
+  let weights = 0
+  let active = 0
+  const names: Record<string, string> = {}
+  tensors.forEach((t, i) => {
+    const type = types[i]
+    const bytes = tensorBytes(t.shape, type)
+    if (bytes === null) throw new MoerigError('E_SYNTH', `tensor ${t.name} ${JSON.stringify(t.shape)} is not whole ${type.name} blocks`)
+    names[t.name] = type.name
+    weights += bytes
+    if (t.name === 'token_embd.weight') active += bytes / t.shape[1]
+    else if (t.name.includes('_exps.')) active += (bytes * h.nExpertUsed) / h.nExpert
+    else active += bytes
+  })
+  return {weights, activePerToken: active, types: names}
 }
 
 function vocabDir(): string {
@@ -203,8 +324,12 @@ interface Paths {
   work: string | undefined
 }
 
-/** Output checks: not a directory, no silent overwrite, parent creatable and writable, disk space. */
-function preparePaths(output: string, force: boolean, quant: SynthQuant, estBytes: {f16: number; final: number}): Paths {
+/**
+ * Output checks: not a directory, no silent overwrite, parent creatable and writable, disk space.
+ * `work`: for quantized files, the header-only F16 probe llama.cpp's type rules read (a sparse
+ * file, a few MB on disk); for the reference pipeline, the full F16 intermediate.
+ */
+function preparePaths(output: string, force: boolean, quant: SynthQuant, need: number): Paths {
   const out = resolve(output)
   if (existsSync(out)) {
     const st = statSync(out)
@@ -220,12 +345,11 @@ function preparePaths(output: string, force: boolean, quant: SynthQuant, estByte
   } catch (e) {
     throw new MoerigError('E_FILE', `cannot write to ${dir} (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`)
   }
-  const need = quant === 'F16' ? estBytes.f16 : estBytes.f16 + estBytes.final
   try {
     const fs = statfsSync(dir)
     const free = fs.bavail * fs.bsize
     if (free < need * 1.05) {
-      throw new MoerigError('E_DISK', `not enough free space in ${dir}: needs about ${(need / 1e9).toFixed(2)} GB (F16 intermediate + result), has ${(free / 1e9).toFixed(2)} GB`)
+      throw new MoerigError('E_DISK', `not enough free space in ${dir}: needs about ${(need / 1e9).toFixed(2)} GB, has ${(free / 1e9).toFixed(2)} GB`)
     }
   } catch (e) {
     if (e instanceof MoerigError) throw e // statfs unsupported: let the write fail with its own error
@@ -267,11 +391,16 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
   if (!existsSync(vocabPath)) {
     throw new MoerigError('E_VOCAB', `vocabulary ${vocabPath} is missing (it comes with the llama.cpp source); run: npm run build:native`)
   }
+  const pipeline = opts.pipeline ?? 'direct'
+  if (!(SYNTH_PIPELINES as readonly string[]).includes(pipeline)) throw new MoerigError('E_USAGE', `unknown pipeline "${pipeline}"; use ${SYNTH_PIPELINES.join(' or ')}`)
   const params = presetParams(h, vocab.tokens)
-  const paths = preparePaths(opts.output, opts.force ?? false, quant, {f16: params * 2, final: (params * EST_BPW[quant]) / 8})
+  const final = (params * EST_BPW[quant]) / 8
+  const need = pipeline === 'quantize' && quant !== 'F16' ? params * 2 + final : final
+  const paths = preparePaths(opts.output, opts.force ?? false, quant, need)
 
   const addon = loadAddon()
-  const spec: SynthNativeSpec = {
+  // `pipeline` is read by native/src/bind_synth.cpp (absent = "direct")
+  const spec: SynthNativeSpec & {pipeline: SynthPipeline} = {
     ...h,
     name: `moerig synth ${preset.name}`,
     preset: preset.name,
@@ -281,10 +410,12 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
     quant,
     seed,
     threads,
+    pipeline,
   }
   inFlight.add(paths)
   // The native writer creates these; TS owns them: src/lib/fs.ts removes them on a failure, on
-  // process.exit and on SIGINT/SIGTERM/SIGHUP, so no hidden multi-GB .f16 file is left behind.
+  // process.exit and on SIGINT/SIGTERM/SIGHUP, so no hidden temp file (a multi-GB partial output,
+  // the sparse type probe or the reference pipeline's F16 file) is left behind.
   trackTemp(paths.tmp)
   if (paths.work) trackTemp(paths.work)
   let res
@@ -316,6 +447,7 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
     seed,
     typeCounts: res.typeCounts,
     seconds: res.seconds,
+    mbPerSecond: res.seconds > 0 ? res.fileBytes / 1e6 / res.seconds : 0,
   }
 }
 

@@ -4,12 +4,13 @@ import type {FromSchema} from 'json-schema-to-ts'
  * `moerig synth --json`: the file written and what is in it. `typeCounts` is read back from the
  * written header (ggml type name → tensors). `check` is present with --check: what llama.cpp made
  * of the file (loaded, one prompt decoded, logits finite). Bytes are bytes, times seconds.
+ * Every tensor's type is the one llama.cpp's quantizer rules give it; the data are random valid blocks.
  */
 export const synthResultSchema = {
   $id: 'moerig/synth-result',
   type: 'object',
   additionalProperties: false,
-  required: ['path', 'preset', 'arch', 'quant', 'kvLayout', 'fileBytes', 'tensorCount', 'params', 'nVocab', 'nLayer', 'nExpert', 'nExpertUsed', 'seed', 'typeCounts', 'seconds'],
+  required: ['path', 'preset', 'arch', 'quant', 'kvLayout', 'fileBytes', 'tensorCount', 'params', 'nVocab', 'nLayer', 'nExpert', 'nExpertUsed', 'seed', 'typeCounts', 'seconds', 'mbPerSecond'],
   properties: {
     path: {type: 'string'},
     preset: {type: 'string'},
@@ -27,7 +28,10 @@ export const synthResultSchema = {
     nExpertUsed: {type: 'integer', minimum: 1},
     seed: {type: 'integer', minimum: 0},
     typeCounts: {type: 'object', additionalProperties: {type: 'integer', minimum: 1}},
+    /** The whole write (type rules, header, data), measured. */
     seconds: {type: 'number', minimum: 0},
+    /** fileBytes / seconds, in MB/s (10^6 bytes per second), measured. */
+    mbPerSecond: {type: 'number', minimum: 0},
     check: {
       type: 'object',
       additionalProperties: false,
