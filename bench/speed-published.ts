@@ -19,8 +19,8 @@
 import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {GPU_FP16_TFLOPS} from '../src/planner/hardware.js'
-import {CPU_BW_EFF_MEASURED, CPU_BW_EFF_THEORETICAL, GPU_BW_EFF} from '../src/planner/speed.js'
+import {matchGpu} from '../src/planner/gpus.js'
+import type {EngineBuild} from '../src/planner/speed.js'
 import {runPlan} from '../src/planner/run.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../src/schemas/hardware.js'
 import type {Engine, KvType, Plan} from '../src/schemas/plan.js'
@@ -56,7 +56,7 @@ export interface PublishedFigure {
   /** mean KV depth (tokens) during the decode and the prefill that were measured */
   run: {promptTokens?: number; genTokens?: number; decodeDepth: number; prefillDepth?: number; threads: number | null; flags: string}
   /** how moerig is asked to plan it (moerig plan flags) */
-  plan: {engine: Engine; gpus?: number; placement?: string; kvType?: KvType; ubatch?: number}
+  plan: {engine: Engine; gpus?: number; placement?: string; kvType?: KvType; ubatch?: number; engineBuild?: EngineBuild; numaAware?: boolean}
   /** tokens/s */
   measured: {decode?: number; prefill?: number}
   notes: string[]
@@ -152,6 +152,8 @@ export interface Row {
    * for the device that dominates the predicted decode time. null when the rest already exceeds T.
    */
   impliedEta: {device: 'CPU' | 'GPU'; modelEta: number; eta: number | null; shareOfTime: number} | null
+  /** the mid decode time split into the speed model's parts */
+  parts?: string
   error: string | null
 }
 
@@ -176,7 +178,7 @@ async function predict(f: PublishedFigure, profile: HardwareProfile, depth: numb
   return runPlan({
     model: f.model.catalog, quant: f.model.quant, layout: f.model.layout, hardware: profile.id ?? 'rig', profiles: [profile],
     ctx: ctxFor(depth), engine: f.plan.engine, gpus: f.plan.gpus, kvType: f.plan.kvType, ubatch: f.plan.ubatch,
-    threads: f.run.threads ?? undefined, placement: f.plan.placement,
+    threads: f.run.threads ?? undefined, placement: f.plan.placement, engineBuild: f.plan.engineBuild, numaAware: f.plan.numaAware,
   })
 }
 
@@ -203,24 +205,26 @@ export async function evaluateAll(data: PublishedSpeeds): Promise<Row[]> {
     try {
       const profile = rigProfile(r)
       const usedGpus = f.plan.gpus === 0 ? [] : profile.gpus
-      for (const name of new Set(usedGpus.map((g) => g.name))) {
-        if (!GPU_FP16_TFLOPS[name]) row.findings.push(`GPU "${name}" not in GPU_FP16_TFLOPS: prefill assumes bandwidth × 40 FLOP/B`)
+      for (const g of usedGpus) {
+        const m = matchGpu(g.name, g.vendorId, g.deviceId)
+        if (!m.spec) row.findings.push(`${m.how}: prefill assumes bandwidth × 40 FLOP/B`)
+        else if (!row.findings.some((x) => x.includes(m.spec!.name))) row.findings.push(`GPU "${g.name}" → ${m.spec.name} (by ${m.how})`)
       }
-      if (profile.cpu.baseMHz === null || profile.cpu.baseMHz === undefined) row.findings.push('CPU clock unknown: planner assumes 2.0 GHz')
+      if (profile.cpu.baseMHz === null || profile.cpu.baseMHz === undefined) row.findings.push('CPU clock unknown: planner assumes a 1.8–3.2 GHz range')
       const pd = await predict(f, profile, f.run.decodeDepth)
       row.decode = compare(f.measured.decode, pd.prediction.decodeRange, pd.context)
       row.gpusUsed = pd.gpusUsed ?? null
       row.fits = pd.fits
       if (!pd.fits) row.findings.push(`plan does not fit (${pd.verdict.binding})`)
       if (f.plan.gpus !== undefined && f.plan.gpus > 0 && pd.gpusUsed !== f.plan.gpus) row.findings.push(`planner used ${pd.gpusUsed} GPUs, run used ${f.plan.gpus}`)
-      const ms = {cpu: pd.prediction.decodeMs?.cpu ?? 0, gpu: pd.prediction.decodeMs?.gpu ?? 0, total: pd.prediction.decodeMs?.total ?? 0}
-      if (f.measured.decode !== undefined && ms.total > 0) {
-        const cpuDominates = ms.cpu >= ms.gpu
-        const tDev = cpuDominates ? ms.cpu : ms.gpu
-        const rest = ms.total - tDev
+      const dm = pd.prediction.decodeMs
+      if (f.measured.decode !== undefined && dm && dm.total > 0) {
+        const cpuDominates = dm.cpu >= dm.gpu
+        const tDev = cpuDominates ? dm.cpu : dm.gpu
         const tPub = 1000 / f.measured.decode
-        const modelEta = cpuDominates ? (r.hardware.memory.triadGBs ? CPU_BW_EFF_MEASURED.mid : CPU_BW_EFF_THEORETICAL.mid) : GPU_BW_EFF.mid
-        row.impliedEta = {device: cpuDominates ? 'CPU' : 'GPU', modelEta, eta: tPub > rest ? (modelEta * tDev) / (tPub - rest) : null, shareOfTime: tDev / ms.total}
+        // the factor by which the dominant device's term would have to change for the mid to match
+        row.impliedEta = {device: cpuDominates ? 'CPU' : 'GPU', modelEta: 1, eta: tPub > dm.total - tDev ? tDev / (tPub - (dm.total - tDev)) : null, shareOfTime: tDev / dm.total}
+        row.parts = `cpu ${dm.cpu.toFixed(1)} (mem ${(dm.cpuMemory ?? 0).toFixed(1)}, compute ${(dm.cpuCompute ?? 0).toFixed(1)}) gpu ${dm.gpu.toFixed(1)} attn ${(dm.attention ?? 0).toFixed(1)} sync ${(dm.sync ?? 0).toFixed(1)} hand-off ${dm.handoff.toFixed(1)} = ${dm.total.toFixed(1)} ms (published ${tPub.toFixed(1)})`
       }
       if (f.model.publishedGB) row.sizeRatio = pd.model.fileBytes / GB / f.model.publishedGB
       if (f.measured.prefill !== undefined) {
@@ -311,10 +315,10 @@ async function main(): Promise<void> {
   for (const l of summaryLines(summary)) console.log(l)
   if (md) console.log('```')
   console.log('')
-  console.log(`implied decode bandwidth efficiency (η that makes the mid prediction match, other time terms held; see docs/published-speeds.md):`)
+  console.log('decode time parts (mid, ms per token) and the factor the dominant device\'s time would need (1 = exact):')
   for (const r of rows) {
     const e = r.impliedEta
-    if (e) console.log(`${md ? '- ' : '  '}${r.id}: ${e.device} ${(e.shareOfTime * 100).toFixed(0)} % of predicted time, model η ${e.modelEta} → implied η ${e.eta === null ? 'n/a (other terms alone exceed the published time)' : e.eta.toFixed(2)}`)
+    if (e && r.parts) console.log(`${md ? '- ' : '  '}${r.id}: ${r.parts}; ${e.device} ${(e.shareOfTime * 100).toFixed(0)} % → ×${e.eta === null ? 'n/a' : (1 / e.eta).toFixed(2)}`)
   }
   console.log('')
   console.log('findings per figure:')

@@ -4,6 +4,7 @@
  * peaks, NUMA nodes. Profiles are read defensively: any field may be null.
  */
 import type {HardwareProfile} from '../schemas/hardware.js'
+import {GPU_FLOP_PER_BYTE, matchGpu} from './gpus.js'
 import {ramReserve} from './memory.js'
 
 /** When a profile has no memory bandwidth at all: dual-channel DDR4-3200 (2 × 25.6 GB/s). An assumption. */
@@ -23,19 +24,8 @@ export const DEFAULT_CPU_GHZ = 2.0
  */
 export const CPU_OPS_PER_CYCLE = {amx_int8: 2048, amx_bf16: 1024, avx512_vnni: 256, avx512f: 64, avx2: 32, base: 16} as const
 
-/**
- * GPU peak dense FP16 throughput (TFLOPS) by product name, from vendor specifications; used for
- * prefill. Unknown GPUs get bandwidth × GPU_FLOP_PER_BYTE (an assumed roofline ridge).
- */
-export const GPU_FP16_TFLOPS: Record<string, {tflops: number; source: string}> = {
-  'Intel Arc A770 16GB': {tflops: 39.3, source: 'Intel Arc A770: 32 Xe-cores × 512 FP16 ops/clk × 2.4 GHz boost [derived from Intel ARK core counts]'},
-  'Intel Arc A770 8GB': {tflops: 39.3, source: 'as A770 16GB'},
-  'Intel Arc B580': {tflops: 27.3, source: 'Intel Arc B580: 20 Xe2-cores × 512 FP16 ops/clk × 2.67 GHz [derived from Intel ARK core counts]'},
-  'NVIDIA GeForce RTX 3090': {tflops: 71, source: 'NVIDIA Ampere GA102 whitepaper: RTX 3090 peak FP16 tensor (FP32 accumulate) 71 TFLOPS'},
-  'NVIDIA GeForce RTX 4090': {tflops: 165.2, source: 'NVIDIA Ada whitepaper: RTX 4090 peak FP16 tensor (FP32 accumulate) 165.2 TFLOPS'},
-  'NVIDIA GeForce RTX 5090': {tflops: 209.5, source: 'NVIDIA Blackwell whitepaper: RTX 5090 peak FP16 tensor (FP32 accumulate) 209.5 TFLOPS'},
-}
-export const GPU_FLOP_PER_BYTE = 40
+/** GPU spec table and name/PCI matching live in gpus.ts (re-exported for the bench). */
+export {GPU_FLOP_PER_BYTE, GPU_SPECS, matchGpu} from './gpus.js'
 
 export interface PlanGpu {
   /** global index over all machines, and the id used in placement ("GPU0") */
@@ -53,6 +43,10 @@ export interface PlanGpu {
   pcieGBs: number
   fp16Tflops: number
   fp16Source: string
+  /** vendor from the profile (nvidia / intel / amd / other) */
+  vendor: string
+  /** how the spec table found it, or the "unknown GPU, assumed …" note */
+  specNote: string
   numaNode: number | null
   /** largest tensor one op may touch on this GPU (profile maxTensorBytes); null = no limit */
   maxTensorBytes: number | null
@@ -73,7 +67,7 @@ export function rpcDevices(hosts: PlanHost[]): PlanGpu[] {
   return hosts.slice(1).map((h, i) => ({
     index: i, id: `RPC${i}:CPU`, name: `${h.name} RAM via rpc-server`, host: h.id, hostIndex: h.index, localIndex: 0,
     capacityBytes: h.ramCapacityBytes, vramKnown: true, bandwidthGBs: h.cpuBandwidthGBs, bandwidthSource: h.cpuBandwidthSource,
-    pcieGBs: DEFAULT_PCIE_GBS, fp16Tflops: 0, fp16Source: 'CPU', numaNode: null, maxTensorBytes: null,
+    pcieGBs: DEFAULT_PCIE_GBS, fp16Tflops: 0, fp16Source: 'CPU', vendor: 'cpu', specNote: 'RPC CPU', numaNode: null, maxTensorBytes: null,
     rpc: {endpoint: `${h.hostname ?? h.id}:${RPC_PORT}`, hostId: h.id, cpuOps: h.cpuOpsLlama},
   }))
 }
@@ -97,13 +91,25 @@ export interface PlanHost {
   cpuOpsLlama: number
   cpuOpsAmx: number | null
   cpuOpsSource: string
+  /** clock used for the compute terms (GHz) and whether the profile gave it */
+  ghz: number
+  ghzKnown: boolean
+  /** widest integer-dot ISA: amx > avx512_vnni > avx512f > avx2 > base */
+  isa: 'amx' | 'avx512_vnni' | 'avx512f' | 'avx2' | 'base'
+  microarchitecture: string | null
+  /** CPU vendor class (from cpu.vendor: GenuineIntel/Intel, AuthenticAMD/AMD) */
+  cpuVendor: 'intel' | 'amd' | 'other'
+  channelsPerSocket: number | null
+  /** the profile's calibration section (moerig calibrate), if any */
+  calibration: HardwareProfile['calibration'] | null
   diskFreeBytes: number | null
   gpus: PlanGpu[]
   hostname: string | null
 }
 
-function gpuBandwidth(g: HardwareProfile['gpus'][number]): {gbs: number; source: string} {
+function gpuBandwidth(g: HardwareProfile['gpus'][number], specGBs: number | null, specName: string | null): {gbs: number; source: string} {
   if (g.memoryBandwidthGBs) return {gbs: g.memoryBandwidthGBs, source: `spec (${g.name})`}
+  if (specGBs) return {gbs: specGBs, source: `spec table (${specName})`}
   return {gbs: DEFAULT_GPU_BANDWIDTH_GBS, source: `assumed ${DEFAULT_GPU_BANDWIDTH_GBS} GB/s (bandwidth of ${g.name} unknown)`}
 }
 
@@ -138,9 +144,10 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
     const opc = flags.has('avx512_vnni') ? CPU_OPS_PER_CYCLE.avx512_vnni : flags.has('avx512f') ? CPU_OPS_PER_CYCLE.avx512f : flags.has('avx2') ? CPU_OPS_PER_CYCLE.avx2 : CPU_OPS_PER_CYCLE.base
     const amx = flags.has('amx_int8') ? p.cpu.cores * ghz * 1e9 * CPU_OPS_PER_CYCLE.amx_int8 : null
     const gpus: PlanGpu[] = p.gpus.map((g, li) => {
-      const b = gpuBandwidth(g)
+      const m = matchGpu(g.name, g.vendorId, g.deviceId)
+      const f = m.spec
+      const b = gpuBandwidth(g, f?.bandwidthGBs ?? null, f?.name ?? null)
       const vram = g.vramFreeBytes ?? g.vramBytes
-      const f = GPU_FP16_TFLOPS[g.name]
       const idx = gpuIndex++
       return {
         index: idx, id: `GPU${idx}`, name: g.name, host: id, hostIndex: hi, localIndex: g.index ?? li,
@@ -149,7 +156,9 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
         // a link probed as 0 GB/s (width 0: link down or hidden) is unknown, not a wall
         pcieGBs: g.pcie.bandwidthGBs || g.pcie.maxBandwidthGBs || DEFAULT_PCIE_GBS,
         fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
-        fp16Source: f ? f.source : `assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
+        fp16Source: f ? f.source : `${m.how}: FP16 assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
+        vendor: g.vendor ?? 'other',
+        specNote: f ? `${f.name} (matched by ${m.how})` : `${m.how}, assumed ${((b.gbs * GPU_FLOP_PER_BYTE) / 1000).toFixed(1)} TFLOPS FP16 (bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/B)`,
         numaNode: g.numaNode,
         maxTensorBytes: g.maxTensorBytes ?? null,
         rpc: null,
@@ -160,6 +169,12 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
       sockets: p.cpu.sockets, cores: p.cpu.cores, threads: p.cpu.threads,
       cpuBandwidthGBs: bw, cpuBandwidthSource: bwSource, cpuBandwidthMeasured: measured,
       cpuOpsLlama: p.cpu.cores * ghz * 1e9 * opc, cpuOpsAmx: amx,
+      ghz, ghzKnown: !!p.cpu.baseMHz,
+      isa: amx ? 'amx' : flags.has('avx512_vnni') ? 'avx512_vnni' : flags.has('avx512f') ? 'avx512f' : flags.has('avx2') ? 'avx2' : 'base',
+      microarchitecture: p.cpu.microarchitecture ?? null,
+      cpuVendor: /intel/i.test(p.cpu.vendor) ? 'intel' : /amd/i.test(p.cpu.vendor) ? 'amd' : 'other',
+      channelsPerSocket: p.memory.channelsPerSocket ?? (p.memory.channels ? p.memory.channels / p.cpu.sockets : null),
+      calibration: p.calibration ?? null,
       cpuOpsSource: `${p.cpu.cores} cores × ${ghz.toFixed(2)} GHz × ${opc} ops/cycle${p.cpu.baseMHz ? '' : ' (clock assumed)'}${amx ? '; AMX int8 2048 ops/cycle' : ''}`,
       diskFreeBytes: p.disk?.freeBytes ?? null, gpus, hostname: p.hostname ?? null,
     }

@@ -12,7 +12,7 @@ import {planHosts, rpcDevices, type PlanGpu, type PlanHost} from './hardware.js'
 import type {Inventory} from './inventory.js'
 import {kvModel, KV_PAD, type KvModel} from './kv.js'
 import {deviceUse, makeAssignment, nCpuMoe, searchPlacement, tensorOverrides, type Assignment, type DeviceUse, type PlacementInput} from './placement.js'
-import {predictSpeed, type SpeedResult} from './speed.js'
+import {defaultBuild, ENGINE_BUILDS, predictSpeed, type EngineBuild, type SpeedResult} from './speed.js'
 
 /** llama.cpp defaults: -ub 512, -b 2048 (tools/llama-bench/README.md, server README). */
 export const DEFAULT_UBATCH = 512
@@ -38,6 +38,10 @@ export interface PlanOptions {
   hardwareLabels?: string[]
   /** a forced placement instead of the search (--placement); default auto */
   placement?: PlacementMode
+  /** which kernels the engine runs (speed model only; default: what moerig's commands run) */
+  engineBuild?: EngineBuild
+  /** false: the engine ignores NUMA (llama.cpp without --numa, ktransformers without USE_NUMA) */
+  numaAware?: boolean
   now?: Date
 }
 
@@ -86,6 +90,9 @@ interface Ctx {
   kv: KvModel
   rpc: PlanGpu[]
   placement: PlacementMode
+  threads: number
+  build: EngineBuild
+  numaAware: boolean
 }
 
 function numaMode(c: Ctx): 'single' | 'interleave' | 'replicate' {
@@ -169,7 +176,7 @@ function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
   }
   const numa = applyNuma(c, devices)
   const binding = bindingOf(devices, numa)
-  const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch)
+  const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch, {threads: c.threads, build: c.build, numa: c.numaAware ? numaMode(c) : c.main.numaNodes.length > 1 ? 'unaware' : 'single'})
   return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed}
 }
 
@@ -239,7 +246,13 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   }
   const kv = kvModel(inv.shape, opts.engine, kvType)
   const placement = opts.placement ?? {kind: 'auto'}
-  const c: Ctx = {inv, hosts, main, engine: opts.engine, kvType, fa, ubatch, kv, rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : [], placement}
+  // threads run on the planned machine: at most its logical CPUs (its profile's, not ours)
+  const threads = opts.threads === undefined ? main.cores : checkThreads('--threads', opts.threads, main.threads, `hardware profile ${main.id}`)
+  const build = opts.engineBuild ?? defaultBuild(opts.engine)
+  if (ENGINE_BUILDS[build] === undefined) throw new MoerigError('E_USAGE', `engine build ${build}: use one of ${Object.keys(ENGINE_BUILDS).join(', ')}`)
+  if (ENGINE_BUILDS[build] !== opts.engine) throw new MoerigError('E_USAGE', `engine build ${build} is a ${ENGINE_BUILDS[build]} build; the plan's engine is ${opts.engine}`)
+  const numaAware = opts.numaAware ?? true
+  const c: Ctx = {inv, hosts, main, engine: opts.engine, kvType, fa, ubatch, kv, rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : [], placement, threads, build, numaAware}
   const G = main.gpus.length
   if (placement.kind !== 'auto') {
     if (opts.engine !== 'llama.cpp') throw new MoerigError('E_USAGE', `--placement ${placement.kind} is a llama.cpp placement; ${opts.engine} places experts by its own rules`)
@@ -252,9 +265,6 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   if ((opts.engine === 'flashmoe' || opts.engine === 'ktransformers') && (G === 0 || opts.gpus === 0)) {
     throw new MoerigError('E_ENGINE', `${opts.engine} needs at least one GPU; ${main.name} has none (use --engine llama.cpp)`)
   }
-
-  // threads run on the planned machine: at most its logical CPUs (its profile's, not ours)
-  const threads = opts.threads === undefined ? main.cores : checkThreads('--threads', opts.threads, main.threads, `hardware profile ${main.id}`)
 
   // Evaluate every GPU count; pick the requested one or the fastest that fits.
   const counts = opts.gpus !== undefined ? [opts.gpus] : placement.kind !== 'auto' ? [G] : Array.from({length: G + 1}, (_, i) => i).filter((n) => opts.engine === 'llama.cpp' || n > 0)
@@ -345,7 +355,9 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
       decodeRange: {low: round(best.speed.decode.low), mid: round(best.speed.decode.mid), high: round(best.speed.decode.high)},
       prefillRange: {low: round(best.speed.prefill.low), mid: round(best.speed.prefill.mid), high: round(best.speed.prefill.high)},
       bytesPerToken: best.speed.bytesPerToken,
-      decodeMs: {cpu: round(best.speed.decodeMs.cpu), gpu: round(best.speed.decodeMs.gpu), handoff: round(best.speed.decodeMs.handoff), total: round(best.speed.decodeMs.total)},
+      decodeMs: Object.fromEntries(Object.entries(best.speed.decodeMs).map(([k, v]) => [k, round(v, 3)])) as Record<keyof SpeedResult['decodeMs'], number>,
+      prefillMsPerUbatch: round(best.speed.prefillMsPerUbatch),
+      speedModel: {source: best.speed.source, engineBuild: best.speed.build, numa: best.speed.numa},
       assumptions: best.speed.assumptions,
     },
     commands,

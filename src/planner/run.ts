@@ -11,6 +11,7 @@ import {resolveModel} from './catalog.js'
 import {inventoryFromCatalog, type Inventory} from './inventory.js'
 import {makePlan, parsePlacement, quantRow, type PlanOptions} from './plan.js'
 import {ftypeByName} from './quant.js'
+import type {EngineBuild} from './speed.js'
 
 export interface PlanRequest {
   model: string
@@ -30,6 +31,10 @@ export interface PlanRequest {
   quants?: string[]
   /** --placement: auto (default), all-gpu, exps-cpu, n-cpu-moe=N */
   placement?: string
+  /** kernels the engine runs, for the speed model (default: what moerig's commands run) */
+  engineBuild?: EngineBuild
+  /** false: the engine ignores NUMA (no --numa / no USE_NUMA) */
+  numaAware?: boolean
   /** profiles already loaded (tests, bench scripts): skips --hardware loading */
   profiles?: HardwareProfile[]
 }
@@ -59,6 +64,7 @@ export async function runPlan(req: PlanRequest): Promise<Plan> {
     ctx: defaultContext(inv, req.ctx), engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,
     threads: req.threads, flashAttention: req.flashAttention, hfRepo: catalog?.hfRepo ?? null, hardwareLabels: labels,
     placement: req.placement ? parsePlacement(req.placement) : undefined,
+    engineBuild: req.engineBuild, numaAware: req.numaAware,
     otherQuants: catalog ? catalog.quants.filter((q) => q !== inv.quant).map((q) => ({quant: q, inv: () => inventoryFromCatalog(catalog, {quant: q, layout: req.layout})})) : [],
   }
   const plan = makePlan(inv, profiles, base)

@@ -284,6 +284,70 @@ export const hardwareProfileSchema = {
         provenance: provenanceMap,
       },
     },
+    /**
+     * What `moerig calibrate` measured on this machine with the built-in runner (issue 13 item 2).
+     * Optional; when present the planner's speed model uses these instead of its published-class
+     * constants (src/planner/speed.ts) and says so in the plan's assumptions. All rates are
+     * effective (achieved), not peaks.
+     */
+    calibration: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['provenance', 'measuredAt'],
+      properties: {
+        provenance: {const: 'measured'},
+        measuredAt: {type: 'string', format: 'date-time'},
+        /** llama.cpp release the runner was built from ("b6918", "v0.4.0") */
+        llamaCppRelease: nullableString,
+        /** ggml CPU backend variant that ran ("sapphirerapids", "zen4", "haswell") */
+        cpuVariant: nullableString,
+        /** the model(s) measured, e.g. "synth dram-1g Q4_K_M" */
+        models: {type: 'array', items: {type: 'string'}},
+        /** effective DRAM bandwidth in decode on a DRAM-bound model, all threads (GB/s) */
+        decodeBandwidthGBs: gbs,
+        /** thread count the decode bandwidth was measured with */
+        decodeThreads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+        /** CPU compute throughput by thread count (GFLOP/s = 1e9 FLOP/s of 2 × weights × tokens) */
+        cpuThroughput: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['threads'],
+            properties: {
+              threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+              /** prompt processing (batched matmul) */
+              prefillGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
+              /** decode (matrix-vector) when not bandwidth-bound */
+              decodeGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
+            },
+          },
+        },
+        /** fixed cost per decoded token (ms): sampling, graph build, scheduling */
+        tokenOverheadMs: {type: 'number', minimum: 0, maximum: 10_000},
+        /** cost per layer per token (µs): thread barriers, kernel launches */
+        layerOverheadUs: {type: 'number', minimum: 0, maximum: 1_000_000},
+        /** per GPU the runner saw, by its index in `gpus` */
+        gpus: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['index'],
+            properties: {
+              index: {type: 'integer', minimum: 0},
+              name: {type: 'string'},
+              /** effective memory bandwidth in decode (GB/s) */
+              bandwidthGBs: gbs,
+              /** effective prefill throughput (TFLOP/s) */
+              prefillTflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e5},
+              backend: {type: 'string'},
+            },
+          },
+        },
+        notes: {type: 'array', items: {type: 'string'}},
+      },
+    },
   },
 } as const
 

@@ -105,7 +105,28 @@ export const predictionSchema = {
     decodeMs: {
       type: 'object',
       additionalProperties: false,
-      properties: {cpu: {type: 'number'}, gpu: {type: 'number'}, handoff: {type: 'number'}, total: {type: 'number'}},
+      properties: {
+        cpu: {type: 'number'}, gpu: {type: 'number'}, handoff: {type: 'number'}, total: {type: 'number'},
+        /** parts of cpu: its memory and compute terms (the CPU takes the larger) */
+        cpuMemory: {type: 'number'}, cpuCompute: {type: 'number'},
+        /** MLA attention compute at depth, per-layer barriers/launches and per-token overhead */
+        attention: {type: 'number'}, sync: {type: 'number'},
+      },
+    },
+    /** predicted time of one prefill ubatch (ms, mid) */
+    prefillMsPerUbatch: {type: 'number', minimum: 0},
+    /** which speed model made the numbers: a calibration in the hardware profile, or the published-class constants */
+    speedModel: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source', 'engineBuild'],
+      properties: {
+        source: {enum: ['calibration', 'published-class']},
+        /** kernels assumed (src/planner/speed.ts EngineBuild) */
+        engineBuild: {type: 'string'},
+        /** how the CPU weights sit on NUMA nodes in the speed model */
+        numa: {enum: ['single', 'replicate', 'interleave', 'unaware']},
+      },
     },
     assumptions: {type: 'array', items: {type: 'string'}},
   },
