@@ -453,7 +453,7 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   const swa = new Set(kv.swaLayers)
   const attnLayerFlops = (l: number) => 2 * hp.nHead * attnDims * (swa.has(l) ? Math.min(ctx / 2, kv.swaWindow) : ctx / 2)
   const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
-  const expertBatchEff = Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL)
+  const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL))
   const localGpus = a.gpus.filter((g) => !g.rpc)
   const remotes = a.gpus.filter((g) => g.rpc)
   const pcie = localGpus.length > 0 ? Math.min(...localGpus.map((g) => g.pcieGBs)) * 1e9 : 0
