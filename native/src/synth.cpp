@@ -65,7 +65,7 @@ void check_spec(const SynthSpec& s) {
   if (std::none_of(std::begin(quants), std::end(quants), [&](const char* q) { return s.quant == q; })) {
     fail("unsupported quant \"" + s.quant + "\" (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K)");
   }
-  if (s.pipeline != "direct" && s.pipeline != "quantize") fail("unknown pipeline \"" + s.pipeline + "\" (direct, quantize)");
+  if (s.pipeline != "direct" && s.pipeline != "quantize" && s.pipeline != "header") fail("unknown pipeline \"" + s.pipeline + "\" (direct, quantize, header)");
   if (s.out_path.empty()) fail("no output path");
   if (s.quant != "F16" && (s.work_path.empty() || s.work_path == s.out_path)) fail("quantized files need a separate work path");
   auto pos = [](uint32_t v, const char* what) {
@@ -761,7 +761,8 @@ void generate(const TensorWork& w, int64_t job, int64_t nrows, std::vector<uint8
 
 // Header via ggml's GGUF writer, then every tensor's blocks at the offsets it assigned, written by
 // `threads` workers with pwrite (the file is sized first, so order does not matter).
-void write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, const std::string& path, const SynthProgressFn& progress, double& write_seconds) {
+// Returns the file's size.
+uint64_t write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, const std::string& path, const SynthProgressFn& progress, double& write_seconds) {
   const auto t0 = clock_type::now();
   const size_t align = gguf_get_alignment(g);
   const std::vector<uint8_t> meta = meta_bytes(g);
@@ -836,8 +837,9 @@ void write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, const s
     close(fd);
     throw;
   }
+  if (s.pipeline == "header") jobs.clear();  // the data section stays one hole (all zero blocks)
   int threads = s.threads > 0 ? s.threads : int(std::thread::hardware_concurrency());
-  threads = std::max(1, std::min<int>(threads, int(jobs.size())));
+  threads = std::max(1, std::min<int>(threads, std::max(1, int(jobs.size()))));
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back(work);
   work();
@@ -846,10 +848,22 @@ void write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, const s
   if (!err.empty()) fail(err);
   if (rc != 0) fail("cannot write " + path + " (" + std::strerror(errno) + ")");
   write_seconds = seconds_since(t0);
+  return meta.size() + data_end;
 }
 
 // ---------------------------------------------------------------- result
 
+// What the direct writer wrote, from its own header: no re-open by path (after a Ctrl-C the
+// caller may already have removed the temp file, and ggml would complain on stderr).
+void summarize(gguf_context* g, SynthResult& r) {
+  r.tensor_count = static_cast<int>(gguf_get_n_tensors(g));
+  r.params = 0;
+  for (int64_t i = 0; i < r.tensor_count; ++i) {
+    r.type_counts[ggml_type_name(gguf_get_tensor_type(g, i))]++;
+  }
+}
+
+// The reference pipeline's result: llama_model_quantize chose the types, so read them back.
 void read_back(const std::string& path, SynthResult& r) {
   gguf_init_params ip = {/*no_alloc =*/true, /*ctx =*/nullptr};
   GgufPtr g(gguf_init_from_file(path.c_str(), ip));
@@ -910,9 +924,15 @@ SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress) 
         gguf_set_val_u32(g.get(), "general.quantization_version", GGML_QNT_VERSION);
         gguf_set_val_u32(g.get(), "general.file_type", ftype_of(spec.quant));
       }
-      write_direct(g.get(), plan, spec, spec.out_path, progress, res.write_seconds);
+      res.file_bytes = write_direct(g.get(), plan, spec, spec.out_path, progress, res.write_seconds);  // "header": no data
+      summarize(g.get(), res);
+      for (const TensorDef& t : plan.tensors) {
+        uint64_t n = 1;
+        for (int64_t d : t.ne) n *= uint64_t(d);
+        res.params += n;
+      }
     }
-    read_back(spec.out_path, res);
+    if (spec.pipeline == "quantize") read_back(spec.out_path, res);
   } catch (...) {
     unlink(spec.out_path.c_str());
     if (quantized) unlink(spec.work_path.c_str());

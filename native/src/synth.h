@@ -31,7 +31,9 @@ struct SynthSpec {
   std::string work_path;   // quantized files: the sparse header-only F16 file llama.cpp's type
                            // rules read (pipeline "quantize": the full F16 intermediate); deleted
   std::string pipeline = "direct";  // "direct" (default) | "quantize": F16 + llama_model_quantize,
-                                    // the reference the tests compare the direct writer with
+                                    // the reference the tests compare the direct writer with |
+                                    // "header": direct's header, the data section left a hole
+                                    // (tests read big presets' types without writing their data)
   std::string quant;       // "F16" | "Q8_0" | "Q6_K" | "Q5_K_M" | "Q4_K_M" | "Q3_K_M" | "Q2_K"
   uint64_t seed = 0;
   int threads = 0;         // block generation (and quantization) threads; <= 0: all cores
