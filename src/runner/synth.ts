@@ -194,6 +194,9 @@ export interface SynthSummary {
 
 export const DEFAULT_SEED = 1
 
+/** Version of the bytes synth writes for a given spec (part of cachedSynthModel's key). */
+const SYNTH_WRITER = 'direct-1'
+
 /** Disk a header-only file takes (the vocabulary dominates: ≈ 3 MB for 150 K tokens), generously. */
 const HEADER_BYTES = 64 * 1024 ** 2
 
@@ -463,8 +466,8 @@ export {checkModel} from './decodecheck.js'
 /**
  * A synth model in a cache folder, made once and reused (tests and benches of other modules use
  * this instead of re-synthesizing). The file name carries a hash of everything that determines the
- * bytes (preset data, vocabulary, quant, layout, seed, llama.cpp release), so editing a preset or
- * upgrading llama.cpp makes a new file. Concurrent callers may both write; the rename makes the
+ * bytes (preset data, vocabulary, quant, layout, seed, llama.cpp release, writer version), so
+ * editing a preset, upgrading llama.cpp or changing how blocks are generated makes a new file. Concurrent callers may both write; the rename makes the
  * last one win with identical bytes.
  */
 export async function cachedSynthModel(
@@ -478,7 +481,7 @@ export async function cachedSynthModel(
   try {
     release = engineBuild().release
   } catch {}
-  const key = JSON.stringify({h: preset.hparams, v: SYNTH_VOCABS[preset.vocab], quant, kv: opts.kvLayout ?? null, seed, release})
+  const key = JSON.stringify({h: preset.hparams, v: SYNTH_VOCABS[preset.vocab], quant, kv: opts.kvLayout ?? null, seed, release, writer: SYNTH_WRITER})
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 12)
   const layout = opts.kvLayout ? `-${opts.kvLayout}` : ''
   const path = join(cacheDir, `${preset.name}${layout}-${quant}-s${seed}-${hash}.gguf`)
