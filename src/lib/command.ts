@@ -7,6 +7,43 @@ type ErrorLike = Error & {exitCode?: number; oclif?: {exit?: number}; code?: str
 type FlagDef = {name?: string; type?: string; char?: string; description?: string; summary?: string; options?: readonly string[]; min?: number; max?: number; default?: unknown; allowEmpty?: boolean}
 type ArgDef = {name?: string; description?: string; options?: readonly string[]; required?: boolean}
 
+/** Shell convention: 128 + the signal's number. */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
+
+/**
+ * Marks a signal listener that only acts when no command-specific handler is installed (this base
+ * command's fallback; src/lib/fs.ts's temp-file cleanup may carry it too).
+ */
+export const SIGNAL_FALLBACK = Symbol.for('moerig.signalFallback')
+
+function isFallback(l: (...a: unknown[]) => unknown): boolean {
+  if ((l as unknown as Record<symbol, unknown>)[SIGNAL_FALLBACK]) return true
+  // src/lib/fs.ts's onSignal removes temp files only when it is the sole listener and leaves the
+  // rest to whoever else listens; with this fallback installed it is never alone, so it counts
+  // as a fallback too (its 'exit' hook still removes the temp files when we exit).
+  return l.name === 'onSignal' && /removeLiveTemps/.test(String(l))
+}
+
+/**
+ * The fallback for commands that do not handle signals themselves (plan, probe --measure, report …):
+ * Ctrl-C, SIGTERM or a closed terminal ends the command with one line (or `{"error": …}` under
+ * --json) and exit 130/143/129 instead of a death by signal. When a command has its own handler
+ * (synth, bench, run: stop, keep what finished, then exit), that handler decides.
+ */
+function installSignalFallback(json: boolean): void {
+  for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+    const onSignal = () => {
+      if (process.listeners(sig).some((l) => !isFallback(l as (...a: unknown[]) => unknown))) return
+      const message = sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`
+      if (json) process.stdout.write(JSON.stringify({error: {code: 'E_INTERRUPTED', message}}, null, 2) + '\n')
+      else process.stderr.write(`\nmoerig: ${message}\n`)
+      process.exit(SIGNAL_EXIT[sig])
+    }
+    Object.defineProperty(onSignal, SIGNAL_FALLBACK, {value: true})
+    process.on(sig, onSignal)
+  }
+}
+
 /** Usage errors (bad flag, missing argument) exit with 2, like oclif and most Unix tools. */
 export const USAGE_EXIT = 2
 
@@ -131,6 +168,11 @@ export function describeUsageError(err: ErrorLike, cmd: string, flags: Record<st
  */
 export abstract class MoerigCommand extends Command {
   static override enableJsonFlag = true
+
+  protected override async init(): Promise<void> {
+    await super.init()
+    installSignalFallback(this.jsonEnabled())
+  }
 
   /** True when progress may be drawn: a TTY on stderr and not --json. */
   protected get interactive(): boolean {
