@@ -169,6 +169,17 @@ test('--cpu-variant loads the named variant; an unknown or foreign one is one er
   }
 })
 
+test('decode counts the same tokens with and without --trace (the trace-only last step is not timed)', async () => {
+  const plain = await runPrompt({path: model, prompt: 'one two three', nPredict: 6, threads: 1, runsDir: null})
+  const traced = await runPrompt({path: model, prompt: 'one two three', nPredict: 6, threads: 1, runsDir: null, tracePath: join(dir, 'count.moetrace')})
+  assert.equal(plain.nGen, 6)
+  assert.equal(traced.nGen, 6)
+  assert.equal(plain.decode.tokens, 5)
+  assert.equal(traced.decode.tokens, plain.decode.tokens)
+  // …while the trace still covers the prompt and every generated token
+  assert.equal(traced.trace!.nTokens, traced.nPrompt + traced.nGen)
+})
+
 test('a context too small for the prompt is a one-line error', async () => {
   await assert.rejects(runPrompt({path: model, prompt: 'word '.repeat(600), nPredict: 2, threads: 1, nCtx: 16, runsDir: null}),
     (e: MoerigError) => /the prompt has \d+ tokens; the context holds/.test(e.message))

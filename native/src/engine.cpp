@@ -786,18 +786,23 @@ GenerateResult generate(Context & c, const GenerateSpec & s, const std::function
         // the last token is decoded too when tracing, so the trace covers every generated token
         if (res.n_gen >= s.n_predict && !c.tracing) { res.stop_reason = "length"; break; }
         if (n_past >= c.n_ctx) { res.stop_reason = "context"; break; }
+        // with tracing the last token is decoded for its routing only: not timed, not counted, so
+        // decode t/s means the same with and without --trace
+        const bool trace_only = res.n_gen >= s.n_predict;
         uint64_t t1 = now_ns();
         if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "generation")) { res.stop_reason = "stopped"; break; }
         llama_synchronize(c.ctx);
-        res.decode_ns += now_ns() - t1;
-        res.n_decode++;
+        if (!trace_only) {
+            res.decode_ns += now_ns() - t1;
+            res.n_decode++;
+        }
         n_past++;
         if (res.n_gen >= s.n_predict) { res.stop_reason = "length"; break; }
         tok = llama_sampler_sample(smpl, c.ctx, -1);
     }
     if (!pending.empty()) on_piece(pending);
     if (c.tracing) {
-        res.trace = assemble_trace(c.trace, res.n_prompt + res.n_decode);
+        res.trace = assemble_trace(c.trace, n_past); // every token that went through the model
         res.has_trace = true;
         c.trace.clear();
     }
