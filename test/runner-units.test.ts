@@ -150,3 +150,11 @@ test('under mmap the CPU weights are the resident need: the file bytes less the 
   const plain = parseBufferLines(['load_tensors:          CPU model buffer size =    19.00 MiB'])
   assert.deepEqual(residentBuffers(plain, none), plain)
 })
+
+test('bench --plan comparison: signed error against the measurement, inside or outside the plan\'s range', async () => {
+  const {phaseComparison} = await import('../src/runner/planrun.js')
+  assert.deepEqual(phaseComparison(12, {low: 8, high: 16}, 10), {predicted: 12, low: 8, high: 16, measured: 10, errorPct: 20, inRange: true})
+  assert.deepEqual(phaseComparison(12, {low: 11, high: 16}, 10), {predicted: 12, low: 11, high: 16, measured: 10, errorPct: 20, inRange: false})
+  assert.equal(phaseComparison(9, undefined, 10).errorPct, -10)
+  assert.deepEqual(phaseComparison(9, undefined, null), {predicted: 9, low: 9, high: 9, measured: null, errorPct: null, inRange: null})
+})

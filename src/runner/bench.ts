@@ -301,7 +301,13 @@ export function planLines(p: NonNullable<BenchResult['plan']>): string[] {
       ` · measured ${ms ? `${mib(ms.totalBytes)} (weights ${mib(ms.weightsBytes)}, KV ${mib(ms.kvBytes)}, compute ${mib(ms.computeBytes)})` : 'nothing allocated'}`)
   }
   const f = (x: number | null) => (x === null ? 'not run' : `${x.toFixed(2)} t/s`)
-  out.push(`  decode: predicted ${p.predicted.decodeTps.toFixed(2)} t/s · measured ${f(p.measured.decodeTps)}`)
-  out.push(`  prefill: predicted ${p.predicted.prefillTps.toFixed(2)} t/s · measured ${f(p.measured.prefillTps)}`)
+  for (const phase of ['decode', 'prefill'] as const) {
+    const c = p.comparison?.[phase]
+    const pred = phase === 'decode' ? p.predicted.decodeTps : p.predicted.prefillTps
+    const meas = phase === 'decode' ? p.measured.decodeTps : p.measured.prefillTps
+    const range = c && c.low !== c.high ? ` (range ${c.low.toFixed(2)}–${c.high.toFixed(2)})` : ''
+    const err = c && c.errorPct !== null ? `, prediction ${c.errorPct >= 0 ? '+' : ''}${c.errorPct.toFixed(1)} %${c.inRange ? ', inside the range' : c.inRange === false ? ', OUTSIDE the range' : ''}` : ''
+    out.push(`  ${phase}: predicted ${pred.toFixed(2)} t/s${range} · measured ${f(meas)}${err}`)
+  }
   return out
 }

@@ -129,5 +129,18 @@ export function comparePlan(plan: Plan, planPath: string, force: boolean, device
       }),
     predicted: {decodeTps: plan.prediction.decodeTps, prefillTps: plan.prediction.prefillTps},
     measured: {decodeTps: tps.decode, prefillTps: tps.prefill},
+    comparison: {
+      decode: phaseComparison(plan.prediction.decodeTps, plan.prediction.decodeRange, tps.decode),
+      prefill: phaseComparison(plan.prediction.prefillTps, plan.prediction.prefillRange, tps.prefill),
+    },
   }
+}
+
+/** Predicted vs measured for one phase: signed error relative to the measurement, and whether it fell in the plan's range. */
+export function phaseComparison(predicted: number, range: {low: number; high: number} | undefined, measured: number | null) {
+  const low = range?.low ?? predicted
+  const high = range?.high ?? predicted
+  if (measured === null || measured <= 0) return {predicted, low, high, measured, errorPct: null, inRange: null}
+  const errorPct = Math.round(((predicted - measured) / measured) * 1000) / 10
+  return {predicted, low, high, measured, errorPct, inRange: measured >= low && measured <= high}
 }

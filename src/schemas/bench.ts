@@ -133,6 +133,21 @@ const planned = {
   properties: {weightsBytes: bytes, kvBytes: bytes, computeBytes: bytes, totalBytes: bytes},
 } as const
 
+const phaseComparison = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['predicted', 'low', 'high', 'measured', 'errorPct', 'inRange'],
+  properties: {
+    predicted: {type: 'number', minimum: 0},
+    /** the plan's range (low = high = predicted for plans without one) */
+    low: {type: 'number', minimum: 0},
+    high: {type: 'number', minimum: 0},
+    measured: {type: ['number', 'null'], minimum: 0},
+    errorPct: {type: ['number', 'null']},
+    inRange: {type: ['boolean', 'null']},
+  },
+} as const
+
 /** `bench --plan`: the plan's figures beside the measured ones. */
 export const planComparisonSchema = {
   type: 'object',
@@ -173,6 +188,13 @@ export const planComparisonSchema = {
       additionalProperties: false,
       required: ['decodeTps', 'prefillTps'],
       properties: {decodeTps: {type: ['number', 'null'], minimum: 0}, prefillTps: {type: ['number', 'null'], minimum: 0}},
+    },
+    /** predicted vs measured per phase: errorPct = (predicted − measured) / measured × 100, null when not measured */
+    comparison: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['decode', 'prefill'],
+      properties: {decode: phaseComparison, prefill: phaseComparison},
     },
   },
 } as const
