@@ -855,12 +855,15 @@ uint64_t write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, con
 
 // What the direct writer wrote, from its own header: no re-open by path (after a Ctrl-C the
 // caller may already have removed the temp file, and ggml would complain on stderr).
-void summarize(gguf_context* g, SynthResult& r) {
+void summarize(gguf_context* g, const Plan& plan, SynthResult& r) {
   r.tensor_count = static_cast<int>(gguf_get_n_tensors(g));
   r.params = 0;
-  for (int64_t i = 0; i < r.tensor_count; ++i) {
-    r.type_counts[ggml_type_name(gguf_get_tensor_type(g, i))]++;
+  for (const TensorDef& t : plan.tensors) {
+    uint64_t n = 1;
+    for (int64_t d : t.ne) n *= uint64_t(d);
+    r.params += n;
   }
+  for (int64_t i = 0; i < r.tensor_count; ++i) r.type_counts[ggml_type_name(gguf_get_tensor_type(g, i))]++;
 }
 
 // The reference pipeline's result: llama_model_quantize chose the types, so read them back.
@@ -913,6 +916,7 @@ SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress) 
         quantize(spec, progress);
         unlink(spec.work_path.c_str());
       }
+      read_back(spec.out_path, res);
     } else {
       if (quantized) {
         const std::vector<ggml_type> types = rule_types(g.get(), plan, spec);
@@ -925,14 +929,8 @@ SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress) 
         gguf_set_val_u32(g.get(), "general.file_type", ftype_of(spec.quant));
       }
       res.file_bytes = write_direct(g.get(), plan, spec, spec.out_path, progress, res.write_seconds);  // "header": no data
-      summarize(g.get(), res);
-      for (const TensorDef& t : plan.tensors) {
-        uint64_t n = 1;
-        for (int64_t d : t.ne) n *= uint64_t(d);
-        res.params += n;
-      }
+      summarize(g.get(), plan, res);
     }
-    if (spec.pipeline == "quantize") read_back(spec.out_path, res);
   } catch (...) {
     unlink(spec.out_path.c_str());
     if (quantized) unlink(spec.work_path.c_str());
