@@ -236,8 +236,13 @@ export interface SynthNativeSpec {
   vocabPath: string
   /** Where the native side writes the finished file (a temp path; TS renames it into place). */
   outPath: string
-  /** F16 intermediate when quantizing (deleted afterwards). */
+  /**
+   * Scratch file: the sparse F16 header llama.cpp's quantizer types in a dry run (direct and header
+   * pipelines), or the full F16 intermediate of the reference pipeline; deleted afterwards.
+   */
   workPath?: string
+  /** direct (default): random valid blocks written in place; header: types only, data left a hole (tests of big presets); quantize: F16 + llama_model_quantize (the tests' reference) */
+  pipeline?: 'direct' | 'quantize' | 'header'
   quant: string
   seed: number
   threads?: number
@@ -284,6 +289,8 @@ export interface SynthNativeResult {
   params: number
   nVocab: number
   seconds: number
+  /** seconds spent writing the tensor data (the MB/s line) */
+  writeSeconds: number
   /** ggml type name (f32, f16, q4_K, q6_K …) → tensors of that type in the written file. */
   typeCounts: Record<string, number>
 }
@@ -318,7 +325,7 @@ export interface MoerigAddon {
   /** Decode `prompt`, then `steps` greedy single tokens; checks the logits (synth --check, variant tests). */
   llamaCheckDecode(ctx: LlamaContextHandle, spec: {prompt: string; steps: number}): Promise<LlamaDecodeCheck>
   // synthetic models (bind_synth.cpp). An AsyncWorker; errors reject with one-line messages.
-  /** Write a synthetic GGUF (random weights, ggml's GGUF writer, llama_model_quantize). */
+  /** Write a synthetic GGUF: llama.cpp's own per-tensor types (a quantizer dry run), random valid blocks written directly. */
   synth(spec: SynthNativeSpec, onProgress?: (p: SynthNativeProgress) => void): Promise<SynthNativeResult>
 }
 

@@ -408,8 +408,7 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
   const paths = preparePaths(opts.output, opts.force ?? false, quant, need)
 
   const addon = loadAddon()
-  // `pipeline` is read by native/src/bind_synth.cpp (absent = "direct")
-  const spec: SynthNativeSpec & {pipeline: SynthPipeline} = {
+  const spec: SynthNativeSpec = {
     ...h,
     name: `moerig synth ${preset.name}`,
     preset: preset.name,
