@@ -37,6 +37,9 @@ function installSignalFallback(json: boolean): void {
       const message = sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`
       if (json) process.stdout.write(JSON.stringify({error: {code: 'E_INTERRUPTED', message}}, null, 2) + '\n')
       else process.stderr.write(`\nmoerig: ${message}\n`)
+      // Runs the 'exit' hooks (temp files removed). Known limit: node's exit joins the libuv
+      // threadpool, so a native AsyncWorker still running (probe --measure's STREAM repetitions)
+      // delays the exit until that call returns; the native work needs a stop flag for that.
       process.exit(SIGNAL_EXIT[sig])
     }
     Object.defineProperty(onSignal, SIGNAL_FALLBACK, {value: true})
