@@ -392,7 +392,7 @@ const SIGNAL_CASES: SignalCase[] = [
   {name: 'bench', args: ['bench', 'tiny.gguf', '-p', '64', '-n', '16', '-r', '1000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
   {name: 'run', args: ['run', 'tiny.gguf', '--prompt', 'hello', '-n', '100000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
   {name: 'probe --measure', args: ['probe', '--measure', '--repetitions', '100', '--save', 'p.json'], afterMs: 2500, todo: 'native membw: a stop flag checked between repetitions (or the measurement in the runner child): node\'s exit joins the libuv threadpool, so exit waits until the STREAM AsyncWorker returns'},
-  {name: 'report', args: ['report', 'hw.json', 'plan.json', 'trace.moetrace', '-o', 'rep'], afterMs: 700, mayFinish: true, mayLeave: /^rep\//},
+  {name: 'report', args: ['report', 'hw.json', 'plan.json', 'trace.moetrace', '-o', 'rep'], when: (dir) => readdirSync(dir).some((f) => f.startsWith('.rep')), afterMs: 1500, mayFinish: true, mayLeave: /^rep\//},
 ]
 
 test('signals during long work: exit 130/143, one line, nothing lost, no temp file', async (t) => {

@@ -25,7 +25,7 @@ export interface SpawnOptions {
   cwd: string
   timeoutMs: number
   env?: NodeJS.ProcessEnv
-  /** Send this signal when `signalWhen` resolves true (polled every 50 ms) or after `signalAfterMs`. */
+  /** Send this signal when `signalWhen` returns true (polled every 50 ms) or after `signalAfterMs`, whichever comes first. */
   signal?: NodeJS.Signals
   signalAfterMs?: number
   signalWhen?: () => boolean
@@ -55,7 +55,7 @@ export function runCli(args: string[], opts: SpawnOptions): Promise<Spawned> {
       const start = Date.now()
       poll = setInterval(() => {
         if (signalled) return
-        const due = opts.signalWhen ? opts.signalWhen() : Date.now() - start >= (opts.signalAfterMs ?? 1000)
+        const due = (opts.signalWhen?.() ?? false) || Date.now() - start >= (opts.signalAfterMs ?? (opts.signalWhen ? 60_000 : 1000))
         if (due) {
           signalled = true
           child.kill(opts.signal)
