@@ -346,6 +346,8 @@ export const hardwareProfileSchema = {
           },
         },
         notes: {type: 'array', items: {type: 'string'}},
+        /** true when calibrate stopped early (Ctrl-C, budget): only what finished is here */
+        partial: {type: 'boolean'},
       },
     },
   },

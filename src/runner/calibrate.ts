@@ -1,0 +1,422 @@
+/**
+ * `moerig calibrate` (issue 13 item 2): measure this machine with the built-in runner and write
+ * the hardware profile's `calibration` section, which the planner's speed model
+ * (src/planner/speed.ts) then uses instead of its published-class constants.
+ *
+ * Method. The planner predicts a CPU decode token as
+ *     t = max(B / BW, C / G_dec(T)) + A + L × λ + τ
+ * (B bytes read, C = 2 × weights × ggml type cost, A attention at depth, L layers, λ per-layer and
+ * τ per-token overhead) and a prefill ubatch of u tokens as u × F / G_pp(T) (F = effective FLOPs
+ * per token: dense + attention + routed ÷ expert batch efficiency). calibrate measures in exactly
+ * those units, so that a calibrated plan of a calibration model reproduces its measurement:
+ *   - B, C, A, L and F of every model come from the planner itself (`modelTerms`: a plan of the
+ *     GGUF with a unit calibration, 1 GB/s and 1 GFLOP/s, whose predicted milliseconds are then
+ *     the quantities), not from a second copy of its arithmetic.
+ *   - Overheads λ and τ and the decode throughput at the first thread count: three decode
+ *     measurements (tg, median of the repetitions) solve y = C·g + L·λ + τ exactly — `tiny`
+ *     (4 layers) and `tiny-deep` (the same blocks, 16 layers: only the layer count differs) and a
+ *     compute-heavy cache-resident model (r1-mini: 12 layers, 0.2 GB/token, compute-bound at few
+ *     threads). Cache-resident models are taken as compute-bound (their bytes come from cache).
+ *   - Decode throughput per thread count G_dec(T) = C / (y − L·λ − τ − A) of the compute model.
+ *   - Prefill throughput per thread count G_pp(T) = F × pp t/s of the compute model (pp = ubatch,
+ *     so the expert batch efficiency the planner assumes is the one that ran).
+ *   - Effective DRAM bandwidth in decode BW = B / (y − A − L·λ − τ) of the DRAM-bound model
+ *     (r1-dram: 1.43 GiB of weights read per token, ≥ 4× a large server L3) at the most threads;
+ *     when its compute term C / G_dec(T) is the larger, the model was compute-bound there and BW is
+ *     a lower bound (said in the notes).
+ *   - GPUs the runner sees: the compute model fully offloaded to each (-ngl 999, split none):
+ *     bandwidth = B × tg t/s, prefill = F × pp t/s.
+ * The fit is `fitCalibration`, a pure function (test/calibrate.test.ts). A noisy, shared machine
+ * gives noisy numbers: every thread count and model is one short run, the medians of the
+ * repetitions are used, and impossible solutions (negative overheads) fall back to the compute
+ * model alone, with a note.
+ */
+import {basename} from 'node:path'
+import {MoerigError} from '../lib/errors.js'
+import {USAGE_EXIT} from '../lib/command.js'
+import {checkOverwrite} from '../lib/fs.js'
+import {writeJsonFile} from '../lib/jsonfile.js'
+import {maxThreads} from '../lib/threads.js'
+import {runPlan} from '../planner/run.js'
+import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
+import type {BenchResult} from '../schemas/bench.js'
+import {assertValid} from '../schemas/validate.js'
+import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement} from '../schemas/calibrate.js'
+import {runBench} from './bench.js'
+import {physicalCores} from './provenance.js'
+import {cachedSynthModel, SYNTH_PRESETS, type SynthPreset} from './synth.js'
+
+export type Calibration = NonNullable<HardwareProfile['calibration']>
+
+/** Planner quantities of one model at one thread count (see the header). */
+export interface ModelTerms {
+  name: string
+  layers: number
+  /** bytes read per decoded token (B) */
+  bytes: number
+  /** decode cost FLOPs per token (C: 2 × weights × ggml type cost) */
+  costFlops: number
+  /** attention at depth per token (s) — not calibrated, taken from the planner */
+  attnS: number
+  /** effective prefill FLOPs per token at the plan's ubatch (F) */
+  prefillFlops: number
+}
+
+export type Role = 'shallow' | 'deep' | 'compute' | 'dram' | 'gpu'
+
+/** One measurement: a model's terms, the thread count, tg and/or pp t/s (medians). */
+export interface Sample {
+  role: Role
+  terms: ModelTerms
+  threads: number
+  decodeTps: number | null
+  prefillTps: number | null
+  /** GPU samples: the index in the profile's gpus */
+  gpuIndex?: number
+  gpuName?: string
+  backend?: string
+}
+
+export interface FitMeta {
+  measuredAt: string
+  llamaCppRelease: string | null
+  cpuVariant: string | null
+  models: string[]
+  notes?: string[]
+  partial?: boolean
+}
+
+const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
+
+/** Solve a 3×3 linear system (Cramer); null when singular. */
+export function solve3(m: number[][], y: number[]): number[] | null {
+  const det = (a: number[][]) =>
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+  const d = det(m)
+  if (!Number.isFinite(d) || Math.abs(d) < 1e-30) return null
+  return [0, 1, 2].map((c) => det(m.map((row, i) => row.map((v, j) => (j === c ? y[i] : v)))) / d)
+}
+
+/**
+ * Overheads from decode times: y = C·g + L·λ + τ over the shallow, deep and compute models at one
+ * thread count. Returns g (s per cost-FLOP), λ (s per layer), τ (s per token), and how.
+ */
+export function fitOverheads(shallow: Sample | undefined, deep: Sample | undefined, compute: Sample): {g: number; layerS: number; tokenS: number; how: string} {
+  const y = (s: Sample) => 1 / s.decodeTps! - s.terms.attnS
+  const c = compute.terms
+  const computeOnly = (why: string) => ({g: Math.max(y(compute), 1e-12) / c.costFlops, layerS: 0, tokenS: 0, how: why})
+  if (shallow?.decodeTps && deep?.decodeTps && compute.decodeTps) {
+    const rows = [shallow, deep, compute]
+    const sol = solve3(rows.map((s) => [s.terms.costFlops, s.terms.layers, 1]), rows.map(y))
+    if (sol && sol[0] > 0 && sol[1] >= 0 && sol[2] >= 0) return {g: sol[0], layerS: sol[1], tokenS: sol[2], how: `solved from ${rows.map((s) => s.terms.name).join(', ')} at ${compute.threads} threads`}
+    // The exact solution is negative when the small models' layers run faster per FLOP than the
+    // compute model (their weights sit in L1/L2): then the pair's per-layer time, small matmuls
+    // included, is the per-layer overhead (an upper bound) and τ what is left of the shallow model.
+    const dl = deep.terms.layers - shallow.terms.layers
+    if (dl > 0 && y(deep) > y(shallow)) {
+      const layerS = (y(deep) - y(shallow)) / dl
+      const tokenS = Math.max(0, y(shallow) - shallow.terms.layers * layerS)
+      const g = (y(compute) - c.layers * layerS - tokenS) / c.costFlops
+      if (g > 0) return {g, layerS, tokenS, how: `per-layer time of ${shallow.terms.name} vs ${deep.terms.name} (its small matmuls included: an upper bound), per-token the rest of ${shallow.terms.name}, at ${compute.threads} threads (the exact 3-model solution was negative: small layers run from cache)`}
+    }
+    return computeOnly('overheads not resolvable from these timings (noise); set to 0, the compute model carries them')
+  }
+  if (shallow?.decodeTps && compute.decodeTps && shallow.terms.costFlops !== c.costFlops) {
+    // two models: y = C·g + τ (no per-layer split)
+    const g = (y(compute) - y(shallow)) / (c.costFlops - shallow.terms.costFlops)
+    const tokenS = y(shallow) - shallow.terms.costFlops * g
+    if (g > 0 && tokenS >= 0) return {g, layerS: 0, tokenS, how: `per-token overhead from ${shallow.terms.name} and ${c.name}; no per-layer split (the deep model was not measured)`}
+  }
+  return computeOnly('overheads not measured; the compute model carries them')
+}
+
+/**
+ * The calibration section from measurements (pure: fake measurements in, section out).
+ * `samples`: shallow/deep/compute decode, compute prefill, one dram decode, GPU samples.
+ */
+export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
+  const notes = [...(meta.notes ?? [])]
+  const cal: Calibration = {
+    provenance: 'measured',
+    measuredAt: meta.measuredAt,
+    llamaCppRelease: meta.llamaCppRelease,
+    cpuVariant: meta.cpuVariant,
+    models: meta.models,
+  }
+  const computes = samples.filter((s) => s.role === 'compute').sort((a, b) => a.threads - b.threads)
+  const firstDecode = computes.find((s) => s.decodeTps)
+  let layerS = 0, tokenS = 0
+  if (firstDecode) {
+    const t = firstDecode.threads
+    const o = fitOverheads(samples.find((s) => s.role === 'shallow' && s.threads === t), samples.find((s) => s.role === 'deep' && s.threads === t), firstDecode)
+    layerS = o.layerS
+    tokenS = o.tokenS
+    notes.push(`overheads: ${o.how}`)
+    cal.tokenOverheadMs = round(tokenS * 1e3, 4)
+    cal.layerOverheadUs = round(layerS * 1e6, 2)
+  }
+  const throughput: NonNullable<Calibration['cpuThroughput']> = []
+  for (const s of computes) {
+    const p: NonNullable<Calibration['cpuThroughput']>[number] = {threads: s.threads}
+    if (s.decodeTps) {
+      const rest = 1 / s.decodeTps - s.terms.attnS - s.terms.layers * layerS - tokenS
+      if (rest > 0.05 / s.decodeTps) p.decodeGflops = round(s.terms.costFlops / rest / 1e9, 2)
+      else notes.push(`decode at ${s.threads} threads: overheads take the whole token time of ${s.terms.name}; no decode throughput`)
+    }
+    if (s.prefillTps) p.prefillGflops = round((s.terms.prefillFlops * s.prefillTps) / 1e9, 2)
+    if (p.decodeGflops !== undefined || p.prefillGflops !== undefined) throughput.push(p)
+  }
+  if (throughput.length) cal.cpuThroughput = throughput
+  const dram = samples.filter((s) => s.role === 'dram' && s.decodeTps).sort((a, b) => b.threads - a.threads)[0]
+  if (dram) {
+    const tMem = 1 / dram.decodeTps! - dram.terms.attnS - dram.terms.layers * layerS - tokenS
+    if (tMem > 0) {
+      cal.decodeBandwidthGBs = round(dram.terms.bytes / tMem / 1e9, 3)
+      cal.decodeThreads = dram.threads
+      const g = throughput.find((p) => p.threads === dram.threads)?.decodeGflops
+      if (g && dram.terms.costFlops / (g * 1e9) >= tMem) {
+        notes.push(`${dram.terms.name} at ${dram.threads} threads was compute-bound by the calibrated decode throughput (${g} GFLOP/s): ${cal.decodeBandwidthGBs} GB/s is a lower bound of the bandwidth`)
+      }
+      notes.push(`decode bandwidth: ${(dram.terms.bytes / 2 ** 30).toFixed(2)} GiB per token × ${dram.decodeTps!.toFixed(2)} t/s on ${dram.terms.name} at ${dram.threads} threads, less the overheads`)
+    } else notes.push(`${dram.terms.name}: overheads exceed the token time; no bandwidth`)
+  }
+  const gpus = samples.filter((s) => s.role === 'gpu' && s.gpuIndex !== undefined)
+  cal.gpus = gpus.map((s) => ({
+    index: s.gpuIndex!,
+    ...(s.gpuName ? {name: s.gpuName} : {}),
+    ...(s.decodeTps ? {bandwidthGBs: round((s.terms.bytes * s.decodeTps) / 1e9, 2)} : {}),
+    ...(s.prefillTps ? {prefillTflops: round((s.terms.prefillFlops * s.prefillTps) / 1e12, 4)} : {}),
+    ...(s.backend ? {backend: s.backend} : {}),
+  }))
+  if (meta.partial) cal.partial = true
+  cal.notes = notes
+  return cal
+}
+
+// ------------------------------------------------------------------------------------------------
+// planner terms
+
+/** The CPU part of a profile with a unit calibration: its plan's predicted milliseconds are the model's terms. */
+function unitProfile(base: HardwareProfile, threads: number): HardwareProfile {
+  return {
+    ...base, gpus: [],
+    calibration: {
+      provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeBandwidthGBs: 1, decodeThreads: threads,
+      cpuThroughput: [{threads, decodeGflops: 1, prefillGflops: 1}], tokenOverheadMs: 0, layerOverheadUs: 1,
+    },
+  }
+}
+
+/**
+ * B, C, A, L and F of a GGUF as the planner counts them (see the header), planned at the depth the
+ * bench runs: the planner charges decode at half the context and prefill attention over half the
+ * context, so a tg<n> test is planned with context n (mean depth n/2) and a pp<n> test with context
+ * n and ubatch n (the causal mean, and the expert batch that ran).
+ */
+export async function modelTerms(path: string, base: HardwareProfile, threads: number, test: {nPrompt: number; nGen: number}, name = basename(path)): Promise<ModelTerms> {
+  const at = async (ctx: number, ubatch: number) =>
+    runPlan({model: path, hardware: 'calibration', engine: 'llama.cpp', threads: Math.min(threads, base.cpu.threads), ubatch, ctx, profiles: [unitProfile(base, threads)]})
+  const dec = (await at(Math.max(1, test.nGen), 512)).prediction
+  const pre = test.nPrompt > 0 ? (await at(test.nPrompt, test.nPrompt)).prediction : null
+  const ms = dec.decodeMs!
+  return {
+    name,
+    bytes: ms.cpuMemory! * 1e6, // ms at 1 GB/s
+    costFlops: ms.cpuCompute! * 1e6, // ms at 1 GFLOP/s
+    attnS: ms.attention! * 1e-3,
+    layers: Math.round(ms.sync! * 1e3), // ms at 1 µs per layer
+    prefillFlops: pre ? (pre.prefillMsPerUbatch! * 1e6) / test.nPrompt : 0,
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// running
+
+/** "5m", "90s", "300", "1m30s" → seconds. */
+export function parseBudget(text: string): number {
+  const m = /^\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$/i.exec(text)
+  const s = m && (m[1] !== undefined || m[2] !== undefined) ? Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) : NaN
+  if (!Number.isFinite(s) || s <= 0 || s > 24 * 3600) throw new MoerigError('E_USAGE', `--budget must be a duration like 5m, 90s or 1m30s (at most 24h), got "${text}"`, USAGE_EXIT)
+  return s
+}
+
+/** "1,2,4" or "1-4" → sorted unique thread counts, each within this machine. */
+export function parseThreadList(text: string | undefined, max = maxThreads(), cores = physicalCores()): number[] {
+  if (text === undefined) return Array.from({length: Math.max(1, Math.min(cores, max))}, (_, i) => i + 1)
+  const out = new Set<number>()
+  for (const part of text.split(',').map((s) => s.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part)
+    if (!m) throw new MoerigError('E_USAGE', `--threads must be a list like 1,2,4 or a range like 1-8, got "${text}"`, USAGE_EXIT)
+    const a = Number(m[1]), b = Number(m[2] ?? m[1])
+    if (a < 1 || b < a || b > max) throw new MoerigError('E_USAGE', `--threads ${part}: thread counts must be 1..${max} on this machine (low-high ascending)`, USAGE_EXIT)
+    for (let i = a; i <= b; i++) out.add(i)
+  }
+  return [...out].sort((x, y) => x - y)
+}
+
+/** The deep twin of `tiny`: the same blocks, 16 layers (only the layer count differs). */
+export const DEEP_PRESET = 'tiny-deep16'
+function ensureDeepPreset(): void {
+  if (Object.hasOwn(SYNTH_PRESETS, DEEP_PRESET)) return
+  const t = SYNTH_PRESETS.tiny
+  const p: SynthPreset = {name: DEEP_PRESET, description: 'tiny with 16 blocks (calibrate: per-layer overhead)', vocab: t.vocab, hparams: {...t.hparams, nLayer: 16}}
+  SYNTH_PRESETS[DEEP_PRESET] = p
+}
+
+/** The DRAM-bound preset when synth has one (r1-dram), else r1-mini with a note. */
+export function dramPreset(): {preset: string; note: string | null} {
+  if (Object.hasOwn(SYNTH_PRESETS, 'r1-dram')) return {preset: 'r1-dram', note: null}
+  return {preset: 'r1-mini', note: 'synth has no DRAM-bound preset (r1-dram); r1-mini (0.2 GB per token) stands in: the bandwidth may be a cache bandwidth'}
+}
+
+/** Budget (s) below which the big models (r1-mini, r1-dram) are not run. */
+export const SMALL_BUDGET_S = 120
+
+export interface CalibrateOptions {
+  /** profile to start from (its calibration is replaced) */
+  profile: HardwareProfile
+  /** where to write the calibrated profile; null = do not write */
+  savePath: string | null
+  force?: boolean
+  /** the profile file given with --hardware (never written unless it is savePath) */
+  inputs?: string[]
+  threads: number[]
+  budgetS: number
+  /** the DRAM-bound model (default: the r1-dram preset) */
+  model?: string
+  /** repetitions per test (default 2; median used) */
+  reps?: number
+  /** true once the user asked to stop (Ctrl-C): no new measurement starts */
+  stopRequested?: () => boolean
+  childEnv?: NodeJS.ProcessEnv
+}
+
+export interface CalibrateEvents {
+  onPhase?(label: string, total?: number): void
+  onRep?(index: number, reps: number, tps: number): void
+  onStep?(line: string): void
+  onInterrupt?(): void
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** Median t/s of a bench result's tg and pp rows. */
+export function benchTps(r: BenchResult): {decode: number | null; prefill: number | null} {
+  const tg = r.results.find((x) => x.nGen > 0 && x.nPrompt === 0)
+  const pp = r.results.find((x) => x.nPrompt > 0 && x.nGen === 0)
+  return {decode: tg ? median(tg.samples) : null, prefill: pp ? median(pp.samples) : null}
+}
+
+export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents = {}): Promise<CalibrateResult> {
+  const t0 = Date.now()
+  if (opts.savePath !== null) checkOverwrite(opts.savePath, {kind: 'hardware', force: opts.force, what: '--save', inputs: opts.model ? [opts.model] : []})
+  const reps = opts.reps ?? 2
+  const small = opts.budgetS < SMALL_BUDGET_S
+  const notes: string[] = []
+  const samples: Sample[] = []
+  const measurements: CalibrationMeasurement[] = []
+  const models = new Map<string, string>()
+  let provenance: {release: string | null; variant: string | null} = {release: null, variant: null}
+  let stopped: string | null = null
+  let gpuDevices: Array<{name: string; description: string; backend: string}> = []
+  const elapsed = () => (Date.now() - t0) / 1000
+  const stop = () => opts.stopRequested?.() ?? false
+
+  ensureDeepPreset()
+  const dram = opts.model ? {preset: null, note: null} : small ? null : dramPreset()
+  if (dram?.note) notes.push(dram.note)
+  if (!dram) notes.push(`budget ${opts.budgetS} s < ${SMALL_BUDGET_S} s and no --model: the DRAM-bound model was not run; decode bandwidth not measured`)
+  const computePreset = 'r1-mini'
+  if (small) notes.push(`budget ${opts.budgetS} s < ${SMALL_BUDGET_S} s: prefill measured with pp128 (ubatch 128) instead of pp512`)
+
+  ev.onPhase?.('synthetic models')
+  const synth = async (preset: string) => {
+    const path = await cachedSynthModel({preset, quant: 'Q4_K_M'})
+    models.set(path, `synth ${preset} Q4_K_M`)
+    return path
+  }
+  const shallowPath = await synth('tiny')
+  const deepPath = await synth(DEEP_PRESET)
+  const computePath = await synth(computePreset)
+  let dramPath: string | null = null
+  if (opts.model) {
+    dramPath = opts.model
+    models.set(dramPath, basename(dramPath))
+  } else if (dram?.preset) {
+    ev.onPhase?.(`synthetic ${dram.preset} (first time: a few GB, written once and cached)`)
+    dramPath = await synth(dram.preset)
+  }
+
+  // pp = ubatch, so the expert batch the planner assumes is the one that ran; shorter under a small budget
+  const ppCompute = small ? 128 : 512
+
+  /** one bench; false when stopped (Ctrl-C or budget) */
+  const measure = async (role: Role, path: string, threads: number, nPrompt: number, nGen: number, extra: Partial<Sample> = {}, placement?: Parameters<typeof runBench>[0]['placement']): Promise<boolean> => {
+    if (stop()) {
+      stopped ??= 'SIGINT'
+      return false
+    }
+    if (elapsed() > opts.budgetS) {
+      stopped ??= 'budget'
+      return false
+    }
+    const label = `${role} ${models.get(path)} ${threads} thread${threads > 1 ? 's' : ''}`
+    ev.onPhase?.(label, reps)
+    const r = await runBench({path, nPrompt: [nPrompt], nGen: [nGen], reps, threads, ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}), runsDir: null, placement, childEnv: opts.childEnv},
+      {onRep: (_t, i, n, tps) => ev.onRep?.(i, n, tps), onInterrupt: ev.onInterrupt})
+    provenance = {release: r.provenance.llamaRelease ?? null, variant: r.provenance.cpuVariant ?? null}
+    gpuDevices = r.provenance.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu').map((d) => ({name: d.name, description: d.description, backend: d.backend}))
+    const tps = benchTps(r)
+    const t = await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path))
+    samples.push({role, terms: t, threads, decodeTps: tps.decode, prefillTps: tps.prefill, ...extra})
+    for (const row of r.results) measurements.push({role, model: models.get(path) ?? basename(path), threads, test: row.test, tps: round(median(row.samples) ?? row.tps.mean, 3), reps: row.samples.length})
+    ev.onStep?.(`${label}: ${r.results.map((x) => `${x.test} ${(median(x.samples) ?? 0).toFixed(2)} t/s`).join(', ')}`)
+    if (r.partial) {
+      stopped = r.stoppedBy ?? 'SIGINT'
+      return false
+    }
+    return true
+  }
+
+  const threads = opts.threads
+  const tMax = threads[threads.length - 1]
+  const tgSmall = 64
+  const tgCompute = 16
+  run: {
+    // overheads and compute at the first thread count, then compute at the others, then DRAM, then GPUs
+    if (!(await measure('shallow', shallowPath, threads[0], 0, tgSmall))) break run
+    if (!(await measure('deep', deepPath, threads[0], 0, tgSmall))) break run
+    for (const t of threads) if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
+    if (dramPath && !(await measure('dram', dramPath, tMax, 0, small ? 16 : 8))) break run
+    const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
+    if (gpuDevices.length > gpus.length) notes.push(`software GPU devices skipped: ${gpuDevices.filter((d) => !gpus.includes(d)).map((d) => d.description || d.name).join(', ')}`)
+    for (const [i, d] of gpus.entries()) {
+      // engine GPU i is taken to be the profile's gpus[i] (both in PCI order)
+      const gi = opts.profile.gpus[i]?.index ?? i
+      if (!(await measure('gpu', computePath, tMax, ppCompute, tgCompute, {gpuIndex: gi, gpuName: d.description || d.name, backend: d.backend},
+        {nGpuLayers: 999, splitMode: 'none', mainGpu: i}))) break run
+    }
+    if (gpus.length === 0) notes.push('no GPU seen by the runner: CPU only')
+  }
+  if (stopped === 'budget') notes.push(`budget of ${opts.budgetS} s spent after ${elapsed().toFixed(0)} s: the rest was not measured`)
+  else if (stopped) notes.push(`stopped (${stopped}) after ${elapsed().toFixed(0)} s: what finished is kept`)
+  if (samples.length === 0) {
+    throw new MoerigError('E_INTERRUPTED', `stopped${stopped ? ` (${stopped})` : ''} before any measurement finished; nothing written`, stopped === 'SIGTERM' ? 143 : stopped === 'SIGHUP' ? 129 : 130)
+  }
+  const partial = stopped !== null
+  const calibration = fitCalibration(samples, {
+    measuredAt: new Date(t0).toISOString(), llamaCppRelease: provenance.release, cpuVariant: provenance.variant,
+    models: [...new Set(samples.map((s) => s.terms.name))], notes, partial,
+  })
+  const profile: HardwareProfile = {...opts.profile, calibration}
+  assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'calibrated hardware profile')
+  if (opts.savePath) writeJsonFile(opts.savePath, profile)
+  const result: CalibrateResult = {
+    calibration, savedTo: opts.savePath, partial, ...(partial && stopped ? {stoppedBy: stopped} : {}),
+    seconds: round(elapsed(), 1), measurements,
+  }
+  return assertValid<CalibrateResult>(calibrateResultSchema, result, 'calibrate result')
+}

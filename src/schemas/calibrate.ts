@@ -1,0 +1,44 @@
+import type {FromSchema} from 'json-schema-to-ts'
+import {hardwareProfileSchema} from './hardware.js'
+
+/**
+ * `moerig calibrate --json`: the calibration section written into the hardware profile, where it
+ * was saved, and every measurement it was fitted on (median t/s of the repetitions).
+ * Field names are an API: add fields, never rename.
+ */
+export const calibrationMeasurementSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['role', 'model', 'threads', 'test', 'tps', 'reps'],
+  properties: {
+    /** shallow / deep: the overhead pair; compute: decode and prefill throughput; dram: bandwidth; gpu */
+    role: {enum: ['shallow', 'deep', 'compute', 'dram', 'gpu']},
+    model: {type: 'string'},
+    threads: {type: 'integer', minimum: 1},
+    /** pp<N> / tg<N> */
+    test: {type: 'string'},
+    /** median of the repetitions (t/s, measured) */
+    tps: {type: 'number', minimum: 0},
+    reps: {type: 'integer', minimum: 0},
+  },
+} as const
+
+export const calibrateResultSchema = {
+  $id: 'moerig/calibrate-result',
+  type: 'object',
+  additionalProperties: false,
+  required: ['calibration', 'savedTo', 'partial', 'seconds', 'measurements'],
+  properties: {
+    calibration: hardwareProfileSchema.properties.calibration,
+    /** the profile file written; null when not saved */
+    savedTo: {type: ['string', 'null']},
+    partial: {type: 'boolean'},
+    /** SIGINT / SIGTERM / SIGHUP / budget */
+    stoppedBy: {type: 'string'},
+    seconds: {type: 'number', minimum: 0},
+    measurements: {type: 'array', items: calibrationMeasurementSchema},
+  },
+} as const
+
+export type CalibrateResult = FromSchema<typeof calibrateResultSchema>
+export type CalibrationMeasurement = CalibrateResult['measurements'][number]
