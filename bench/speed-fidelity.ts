@@ -1,0 +1,111 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * bench/speed-fidelity (issue 13 item 7) — after `moerig calibrate`, is the calibrated speed model
+ * right on this machine? For synthetic shapes × thread counts: `plan` the model with the
+ * calibrated profile, measure pp/tg with the built-in runner (median of the repetitions), and
+ * print predicted vs measured decode and prefill with the errors, then the goals: decode within
+ * 10 %, prefill within 20 %, for every shape and thread count.
+ *
+ * Shapes: r1-dram (DRAM-bound, 1.43 GiB read per token; r1-mini stands in when synth lacks it),
+ * r1-mini (0.2 GB per token: cache-resident on a large L3), qwen3moe-tiny (qwen3moe structure) and
+ * tiny. Each test is planned at the depth the bench runs (calibrate.ts modelTerms): decode with
+ * context n for tg<n> (mean depth n/2), prefill with context = ubatch = the prompt.
+ *
+ * Run:   npm run bench:speed-fidelity -- [--hardware calibrated.json] [-t 1,2] [-r 3] [--shapes r1-dram,r1-mini,qwen3moe-tiny,tiny] [--budget 5m]
+ *        without --hardware it runs calibrate first and saves reports/speed-fidelity-hardware.json
+ * Needs: a built addon; r1-dram is ≈ 9 GB (written once into .moerig-cache/synth).
+ */
+import {join} from 'node:path'
+import {parseArgs} from 'node:util'
+import {projectRoot} from '../src/runner/addon.js'
+import {runBench} from '../src/runner/bench.js'
+import {benchTps, dramPreset, parseBudget, parseThreadList, runCalibrate} from '../src/runner/calibrate.js'
+import {phaseComparison} from '../src/runner/planrun.js'
+import {cachedSynthModel} from '../src/runner/synth.js'
+import {runPlan} from '../src/planner/run.js'
+import {loadHardwareProfile} from '../src/probe/profiles.js'
+import type {HardwareProfile} from '../src/schemas/hardware.js'
+
+const {values: a} = parseArgs({options: {
+  hardware: {type: 'string'}, t: {type: 'string', short: 't'}, r: {type: 'string', short: 'r', default: '3'},
+  shapes: {type: 'string'}, budget: {type: 'string', default: '5m'}, json: {type: 'boolean'},
+}})
+const reps = Number(a.r)
+const threads = parseThreadList(a.t)
+
+/** pp/tg per shape: r1-dram's pp is short (5 GFLOP per token; the plan's ubatch follows it). */
+const SHAPES: Record<string, {nPrompt: number; nGen: number}> = {
+  'r1-dram': {nPrompt: 64, nGen: 8},
+  'r1-mini': {nPrompt: 512, nGen: 16},
+  'qwen3moe-tiny': {nPrompt: 512, nGen: 64},
+  tiny: {nPrompt: 512, nGen: 64},
+}
+const dram = dramPreset()
+const shapes = (a.shapes ?? `${dram.preset},r1-mini,qwen3moe-tiny,tiny`).split(',').map((s) => s.trim()).filter((s, i, xs) => xs.indexOf(s) === i)
+if (dram.note) console.log(`note: ${dram.note}`)
+
+let profile: HardwareProfile
+if (a.hardware) {
+  profile = await loadHardwareProfile(a.hardware)
+  if (!profile.calibration) console.log(`note: ${a.hardware} has no calibration: the published-class model is being judged`)
+} else {
+  const save = join(projectRoot, 'reports', 'speed-fidelity-hardware.json')
+  console.log(`calibrating (budget ${a.budget}) → ${save} …`)
+  const base = await loadHardwareProfile('probe')
+  const r = await runCalibrate({profile: base, savePath: save, threads, budgetS: parseBudget(a.budget), force: true},
+    {onStep: (l) => console.log(`  ${l}`)})
+  console.log(`calibrated in ${r.seconds} s${r.partial ? ' (PARTIAL)' : ''}`)
+  profile = await loadHardwareProfile(save)
+}
+const c = profile.calibration
+if (c) {
+  console.log(`calibration ${c.measuredAt}: decode bandwidth ${c.decodeBandwidthGBs ?? '—'} GB/s at ${c.decodeThreads ?? '—'} threads; overhead ${c.tokenOverheadMs ?? '—'} ms/token + ${c.layerOverheadUs ?? '—'} µs/layer; ` +
+    (c.cpuThroughput ?? []).map((p) => `${p.threads}t prefill ${p.prefillGflops ?? '—'} / decode ${p.decodeGflops ?? '—'} GFLOP/s`).join(', '))
+}
+
+interface Row {
+  shape: string; threads: number; test: string; source: string
+  decode: ReturnType<typeof phaseComparison>; prefill: ReturnType<typeof phaseComparison>
+}
+const rows: Row[] = []
+for (const shape of shapes) {
+  const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
+  const path = await cachedSynthModel({preset: shape, quant: 'Q4_K_M'})
+  for (const t of threads) {
+    const plan = (ctx: number, ubatch: number) => runPlan({model: path, hardware: 'x', profiles: [profile], engine: 'llama.cpp', threads: t, ctx, ubatch})
+    const pDec = (await plan(spec.nGen, 512)).prediction
+    const pPre = (await plan(spec.nPrompt, spec.nPrompt)).prediction
+    const r = await runBench({path, nPrompt: [spec.nPrompt], nGen: [spec.nGen], reps, threads: t, nUbatch: spec.nPrompt, nBatch: Math.max(512, spec.nPrompt), runsDir: null})
+    const m = benchTps(r)
+    const row: Row = {
+      shape, threads: t, test: `pp${spec.nPrompt}/tg${spec.nGen}`, source: pDec.speedModel?.source ?? '?',
+      decode: phaseComparison(pDec.decodeTps, pDec.decodeRange, m.decode),
+      prefill: phaseComparison(pPre.prefillTps, pPre.prefillRange, m.prefill),
+    }
+    rows.push(row)
+    const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
+    console.log(`  ${shape} t${t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`)
+  }
+}
+
+const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d))
+const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
+console.log('')
+console.log('| shape | threads | tests | decode predicted | decode measured | decode error | prefill predicted | prefill measured | prefill error | speed model |')
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---|')
+for (const r of rows) {
+  console.log(`| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.source} |`)
+}
+const med = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y)
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN
+}
+console.log('')
+for (const [phase, goal] of [['decode', 10], ['prefill', 20]] as const) {
+  const errs = rows.map((r) => r[phase].errorPct).filter((x): x is number => x !== null)
+  const within = errs.filter((x) => Math.abs(x) <= goal).length
+  const worst = rows.filter((r) => r[phase].errorPct !== null).sort((x, y) => Math.abs(y[phase].errorPct!) - Math.abs(x[phase].errorPct!))[0]
+  console.log(`${phase}: ${within} of ${errs.length} within ±${goal} % (goal: all); median |error| ${med(errs.map(Math.abs)).toFixed(1)} %` +
+    (worst ? `; worst ${worst.shape} t${worst.threads} ${e(worst[phase].errorPct)}` : '') + ` — ${within === errs.length ? 'MET' : 'NOT MET'}`)
+}
+if (a.json) console.log(JSON.stringify({calibration: c ?? null, rows}, null, 2))
