@@ -31,6 +31,7 @@
  * repetitions are used, and impossible solutions (negative overheads) fall back to the compute
  * model alone, with a note.
  */
+import {cpus, loadavg} from 'node:os'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {USAGE_EXIT} from '../lib/command.js'
@@ -312,6 +313,7 @@ export function benchTps(r: BenchResult): {decode: number | null; prefill: numbe
 
 export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents = {}): Promise<CalibrateResult> {
   const t0 = Date.now()
+  const load0 = loadavg()
   if (opts.savePath !== null) checkOverwrite(opts.savePath, {kind: 'hardware', force: opts.force, what: '--save', inputs: opts.model ? [opts.model] : []})
   const reps = opts.reps ?? 2
   const small = opts.budgetS < SMALL_BUDGET_S
@@ -390,7 +392,12 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     if (!(await measure('shallow', shallowPath, threads[0], 0, tgSmall))) break run
     if (!(await measure('deep', deepPath, threads[0], 0, tgSmall))) break run
     for (const t of threads) if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
-    if (dramPath && !(await measure('dram', dramPath, tMax, 0, small ? 16 : 8))) break run
+    // the DRAM model at the thread count that decoded the compute model fastest (normally all
+    // cores; on a loaded machine more threads can be slower: each barrier waits for a descheduled one)
+    const best = samples.filter((x) => x.role === 'compute' && x.decodeTps).sort((x, y) => y.decodeTps! - x.decodeTps!)[0]
+    const tDram = best?.threads ?? tMax
+    if (tDram !== tMax) notes.push(`r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other): the DRAM model ran at ${tDram}`)
+    if (dramPath && !(await measure('dram', dramPath, tDram, 0, small ? 16 : 8))) break run
     const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
     if (gpuDevices.length > gpus.length) notes.push(`software GPU devices skipped: ${gpuDevices.filter((d) => !gpus.includes(d)).map((d) => d.description || d.name).join(', ')}`)
     for (const [i, d] of gpus.entries()) {
@@ -401,6 +408,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     }
     if (gpus.length === 0) notes.push('no GPU seen by the runner: CPU only')
   }
+  const load = loadavg()
+  notes.push(`machine load during calibration: load average ${load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${load.map((x) => x.toFixed(2)).join(' ')} at the end (1/5/15 min) on ${cpus().length} logical CPUs`)
   if (stopped === 'budget') notes.push(`budget of ${opts.budgetS} s spent after ${elapsed().toFixed(0)} s: the rest was not measured`)
   else if (stopped) notes.push(`stopped (${stopped}) after ${elapsed().toFixed(0)} s: what finished is kept`)
   if (samples.length === 0) {
