@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
+import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOverwrite} from '../lib/fs.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {renderPlan} from '../planner/render.js'
@@ -45,6 +46,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
 
   async run(): Promise<Plan> {
     const {args, flags} = await this.parse(PlanCommand)
+    assertUbatchWithinBatch(flags.ubatch, flags.batch, {ubatch: '--ubatch', batch: '--batch'})
     // refuse a bad -o before planning (the overwrite rule: src/lib/fs.ts)
     if (flags.output !== undefined) checkOverwrite(flags.output, {kind: 'plan', force: flags.force, inputs: [args.model, ...flags.hardware.split(',')], what: 'output'})
     const plan = await runPlan({

@@ -11,12 +11,12 @@
  * inconsistent ones. The file is written under a temp name next to the output and renamed into
  * place only when complete, so an existing file is never half-overwritten.
  */
-import {existsSync, mkdirSync, renameSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
+import {existsSync, renameSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
 import {createHash} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {MoerigError, oneLine} from '../lib/errors.js'
-import {removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
+import {ensureDir, removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
 import {compareTensorNames, type TensorShape} from '../planner/arch.js'
 import {tensorBytes} from '../planner/ggml-types.js'
 import {quantizeTypes} from '../planner/quant.js'
@@ -349,9 +349,10 @@ function preparePaths(output: string, force: boolean, quant: SynthQuant, need: n
   }
   const dir = dirname(out)
   try {
-    mkdirSync(dir, {recursive: true})
+    ensureDir(dir) // never Node 20's recursive mkdir: it loops forever under /proc (lib/fs.ts)
     accessSync(dir, fsc.W_OK)
   } catch (e) {
+    if (e instanceof MoerigError) throw e
     throw new MoerigError('E_FILE', `cannot write to ${dir} (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`)
   }
   try {
