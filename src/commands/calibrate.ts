@@ -27,7 +27,7 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
     threads: Flags.string({char: 't', description: 'thread counts to measure, e.g. 1,2,4 or 1-8 (default: 1 … physical cores)', helpValue: 'LIST'}),
     budget: Flags.string({description: 'time budget, e.g. 5m, 90s; below 2m the large models are skipped', default: '5m', helpValue: 'DURATION'}),
     model: Flags.string({description: 'DRAM-bound model to measure the decode bandwidth on (default: synth r1-dram)', helpValue: 'FILE'}),
-    repetitions: Flags.integer({char: 'r', description: 'repetitions per test (the median is used)', default: 2, min: 1, max: 20}),
+    repetitions: Flags.integer({char: 'r', description: 'repetitions per test (the best is used: contention only slows)', default: 2, min: 1, max: 20}),
   }
 
   async run(): Promise<CalibrateResult> {

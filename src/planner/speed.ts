@@ -335,12 +335,15 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     } else d = a.layerDevice[t.layer]
     weightBytes[d] += t.bytes * frac
     costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
-    devFlops[d] += 2 * t.elements * frac
+    // prefill: the output matrix computes logits for the last token of a ubatch only (llama.cpp
+    // outputs the last token's logits unless asked for all: llama-bench, llama-server prompts)
+    const prefillFrac = t.role === 'output' ? frac / ubatch : frac
+    devFlops[d] += 2 * t.elements * prefillFrac
     allBytes[d] += t.bytes
     if (d === 'CPU') {
       cpuAllBytes += t.bytes
       if (routed) cpuRoutedFlops += 2 * t.elements * frac
-      else cpuDenseFlops += 2 * t.elements * frac
+      else cpuDenseFlops += 2 * t.elements * prefillFrac
     }
   }
   const layersOn: Record<string, number> = {}

@@ -13,7 +13,7 @@
  *     GGUF with a unit calibration, 1 GB/s and 1 GFLOP/s, whose predicted milliseconds are then
  *     the quantities), not from a second copy of its arithmetic.
  *   - Overheads λ and τ and the decode throughput at the first thread count: three decode
- *     measurements (tg, median of the repetitions) solve y = C·g + L·λ + τ exactly — `tiny`
+ *     measurements (tg, best repetition) solve y = C·g + L·λ + τ exactly — `tiny`
  *     (4 layers) and `tiny-deep` (the same blocks, 16 layers: only the layer count differs) and a
  *     compute-heavy cache-resident model (r1-mini: 12 layers, 0.2 GB/token, compute-bound at few
  *     threads). Cache-resident models are taken as compute-bound (their bytes come from cache).
@@ -27,8 +27,8 @@
  *   - GPUs the runner sees: the compute model fully offloaded to each (-ngl 999, split none):
  *     bandwidth = B × tg t/s, prefill = F × pp t/s.
  * The fit is `fitCalibration`, a pure function (test/calibrate.test.ts). A noisy, shared machine
- * gives noisy numbers: every thread count and model is one short run, the medians of the
- * repetitions are used, and impossible solutions (negative overheads) fall back to the compute
+ * gives noisy numbers: every thread count and model is one short run, the best repetition is
+ * used (contention only slows), a thread count much slower than the one before is run again, and impossible solutions (negative overheads) fall back to the compute
  * model alone, with a note.
  */
 import {cpus, loadavg} from 'node:os'
@@ -65,7 +65,7 @@ export interface ModelTerms {
 
 export type Role = 'shallow' | 'deep' | 'compute' | 'dram' | 'gpu'
 
-/** One measurement: a model's terms, the thread count, tg and/or pp t/s (medians). */
+/** One measurement: a model's terms, the thread count, tg and/or pp t/s (best repetition). */
 export interface Sample {
   role: Role
   terms: ModelTerms
@@ -285,7 +285,7 @@ export interface CalibrateOptions {
   budgetS: number
   /** the DRAM-bound model (default: the r1-dram preset) */
   model?: string
-  /** repetitions per test (default 2; median used) */
+  /** repetitions per test (default 2; the best is used) */
   reps?: number
   /** true once the user asked to stop (Ctrl-C): no new measurement starts */
   stopRequested?: () => boolean
@@ -304,12 +304,21 @@ const median = (xs: number[]) => {
   return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-/** Median t/s of a bench result's tg and pp rows. */
-export function benchTps(r: BenchResult): {decode: number | null; prefill: number | null} {
+/**
+ * t/s of a bench result's tg and pp rows: the best repetition. On a shared machine another
+ * process only ever slows a repetition down (with few cores, a descheduled thread stalls every
+ * barrier of the others), so the fastest repetition is the machine's own speed; the median is
+ * also reported (bench/speed-fidelity compares both).
+ */
+export function benchTps(r: BenchResult, stat: 'best' | 'median' = 'best'): {decode: number | null; prefill: number | null} {
   const tg = r.results.find((x) => x.nGen > 0 && x.nPrompt === 0)
   const pp = r.results.find((x) => x.nPrompt > 0 && x.nGen === 0)
-  return {decode: tg ? median(tg.samples) : null, prefill: pp ? median(pp.samples) : null}
+  const pick = (xs: number[]) => (stat === 'best' ? (xs.length ? Math.max(...xs) : null) : median(xs))
+  return {decode: tg ? pick(tg.samples) : null, prefill: pp ? pick(pp.samples) : null}
 }
+
+/** A thread count whose decode is below this fraction of the previous count's is measured again (contention). */
+export const CONTENTION_RATIO = 0.5
 
 export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents = {}): Promise<CalibrateResult> {
   const t0 = Date.now()
@@ -374,8 +383,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     const tps = benchTps(r)
     const t = await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path))
     samples.push({role, terms: t, threads, decodeTps: tps.decode, prefillTps: tps.prefill, ...extra})
-    for (const row of r.results) measurements.push({role, model: models.get(path) ?? basename(path), threads, test: row.test, tps: round(median(row.samples) ?? row.tps.mean, 3), reps: row.samples.length})
-    ev.onStep?.(`${label}: ${r.results.map((x) => `${x.test} ${(median(x.samples) ?? 0).toFixed(2)} t/s`).join(', ')}`)
+    for (const row of r.results) measurements.push({role, model: models.get(path) ?? basename(path), threads, test: row.test, tps: round(Math.max(...row.samples), 3), reps: row.samples.length})
+    ev.onStep?.(`${label}: ${r.results.map((x) => `${x.test} ${Math.max(...x.samples).toFixed(2)} t/s (best of ${x.samples.length})`).join(', ')}`)
     if (r.partial) {
       stopped = r.stoppedBy ?? 'SIGINT'
       return false
@@ -391,7 +400,19 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     // overheads and compute at the first thread count, then compute at the others, then DRAM, then GPUs
     if (!(await measure('shallow', shallowPath, threads[0], 0, tgSmall))) break run
     if (!(await measure('deep', deepPath, threads[0], 0, tgSmall))) break run
-    for (const t of threads) if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
+    for (const [i, t] of threads.entries()) {
+      if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
+      // more threads much slower than fewer: another process held a core; once more, keep the better
+      const cur = samples[samples.length - 1]
+      const prev = samples.filter((x) => x.role === 'compute' && x.threads === threads[i - 1])[0]
+      if (i > 0 && prev?.decodeTps && cur.decodeTps !== null && cur.decodeTps < CONTENTION_RATIO * prev.decodeTps) {
+        notes.push(`${t} threads decoded at ${cur.decodeTps.toFixed(2)} t/s, under ${CONTENTION_RATIO} × ${threads[i - 1]} threads' ${prev.decodeTps.toFixed(2)}: contention, measured again`)
+        if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
+        const again = samples.pop()!
+        const first = samples.pop()!
+        samples.push({...first, decodeTps: Math.max(first.decodeTps ?? 0, again.decodeTps ?? 0) || null, prefillTps: Math.max(first.prefillTps ?? 0, again.prefillTps ?? 0) || null})
+      }
+    }
     // the DRAM model at the thread count that decoded the compute model fastest (normally all
     // cores; on a loaded machine more threads can be slower: each barrier waits for a descheduled one)
     const best = samples.filter((x) => x.role === 'compute' && x.decodeTps).sort((x, y) => y.decodeTps! - x.decodeTps!)[0]

@@ -3,7 +3,7 @@ import {hardwareProfileSchema} from './hardware.js'
 
 /**
  * `moerig calibrate --json`: the calibration section written into the hardware profile, where it
- * was saved, and every measurement it was fitted on (median t/s of the repetitions).
+ * was saved, and every measurement it was fitted on (t/s of the best repetition: on a shared machine contention only slows).
  * Field names are an API: add fields, never rename.
  */
 export const calibrationMeasurementSchema = {
@@ -17,7 +17,7 @@ export const calibrationMeasurementSchema = {
     threads: {type: 'integer', minimum: 1},
     /** pp<N> / tg<N> */
     test: {type: 'string'},
-    /** median of the repetitions (t/s, measured) */
+    /** best repetition (t/s, measured) */
     tps: {type: 'number', minimum: 0},
     reps: {type: 'integer', minimum: 0},
   },
