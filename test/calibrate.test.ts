@@ -76,6 +76,12 @@ test('overheads: small layers faster per FLOP than the compute model (cache) fal
   assert.equal(only.layerS, 0)
   assert.equal(only.tokenS, 0)
   close(only.g, 0.1 / compute.costFlops)
+  // stopped after the pair: overheads from the pair alone, nothing else
+  const pairOnly = fitCalibration([sample('shallow', shallow, 1), sample('deep', deep, 1)], {...meta, partial: true})
+  close(pairOnly.layerOverheadUs, (LAYER_S + (deep.costFlops - shallow.costFlops) / G[1] / 12) * 1e6)
+  assert.equal(pairOnly.cpuThroughput, undefined)
+  assert.equal(pairOnly.decodeBandwidthGBs, undefined)
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, {...rig({sockets: 1, gpus: 0}), calibration: pairOnly}), [])
   assert.deepEqual(solve3([[1, 0, 0], [0, 2, 0], [0, 0, 4]], [1, 2, 4]), [1, 1, 1])
   assert.equal(solve3([[1, 1, 1], [1, 1, 1], [0, 0, 1]], [1, 2, 3]), null)
 })
@@ -103,7 +109,7 @@ test('calibrate on tiny models: the saved profile validates and plan says it use
   assert.match(refused.stderr, /already exists and was not written by moerig; pass --force/)
   const out = join(dir, 'hw.json')
   const t0 = Date.now()
-  const r = cli(['calibrate', '--save', out, '--budget', '40s', '--threads', '1', '--model', model, '-r', '1', '--json'])
+  const r = cli(['calibrate', '--save', out, '--budget', '40s', '--threads', '1', '--model', model, '-r', '2', '--json'])
   assert.equal(r.status, 0, r.stderr + r.stdout)
   assert.ok(Date.now() - t0 < 90_000, `calibrate took ${Date.now() - t0} ms`)
   const res = JSON.parse(r.stdout)
@@ -113,7 +119,10 @@ test('calibrate on tiny models: the saved profile validates and plan says it use
   const c = saved.calibration!
   assert.equal(c.provenance, 'measured')
   assert.ok(c.llamaCppRelease && c.cpuVariant, 'release and CPU variant recorded')
-  assert.ok(c.decodeBandwidthGBs! > 0 && c.cpuThroughput![0].prefillGflops! > 0 && c.cpuThroughput![0].decodeGflops! > 0)
+  assert.ok(c.cpuThroughput![0].prefillGflops! > 0, JSON.stringify(c))
+  // on a loaded machine a tiny "DRAM" model can be slower than the overheads fitted on its twin: then a note says so
+  assert.ok(c.decodeBandwidthGBs! > 0 || c.notes!.some((n) => /overheads exceed the token time/.test(n)), JSON.stringify(c))
+  assert.ok(c.cpuThroughput![0].decodeGflops! > 0 || c.notes!.some((n) => /no decode throughput/.test(n)), JSON.stringify(c))
   assert.ok(c.tokenOverheadMs !== undefined && c.layerOverheadUs !== undefined)
   assert.ok(c.notes!.some((n) => /no GPU seen by the runner/.test(n)))
   const p = cli(['plan', model, '--hardware', out, '--threads', '1', '--json'])

@@ -155,6 +155,18 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
     notes.push(`overheads: ${o.how}`)
     cal.tokenOverheadMs = round(tokenS * 1e3, 4)
     cal.layerOverheadUs = round(layerS * 1e6, 2)
+  } else {
+    // stopped before the compute model: the shallow/deep pair alone (its small matmuls included)
+    const sh = samples.find((s) => s.role === 'shallow' && s.decodeTps)
+    const dp = samples.find((s) => s.role === 'deep' && s.decodeTps && s.threads === sh?.threads)
+    if (sh && dp && dp.terms.layers > sh.terms.layers) {
+      const y = (s: Sample) => 1 / s.decodeTps! - s.terms.attnS
+      layerS = Math.max(0, (y(dp) - y(sh)) / (dp.terms.layers - sh.terms.layers))
+      tokenS = Math.max(0, y(sh) - sh.terms.layers * layerS)
+      cal.tokenOverheadMs = round(tokenS * 1e3, 4)
+      cal.layerOverheadUs = round(layerS * 1e6, 2)
+      notes.push(`overheads from ${sh.terms.name} vs ${dp.terms.name} alone (no compute model measured): upper bounds`)
+    }
   }
   const throughput: NonNullable<Calibration['cpuThroughput']> = []
   for (const s of computes) {
@@ -376,8 +388,18 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     }
     const label = `${role} ${models.get(path)} ${threads} thread${threads > 1 ? 's' : ''}`
     ev.onPhase?.(label, reps)
-    const r = await runBench({path, nPrompt: [nPrompt], nGen: [nGen], reps, threads, ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}), runsDir: null, placement, childEnv: opts.childEnv},
-      {onRep: (_t, i, n, tps) => ev.onRep?.(i, n, tps), onInterrupt: ev.onInterrupt})
+    let r: BenchResult
+    try {
+      r = await runBench({path, nPrompt: [nPrompt], nGen: [nGen], reps, threads, ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}), runsDir: null, placement, childEnv: opts.childEnv},
+        {onRep: (_t, i, n, tps) => ev.onRep?.(i, n, tps), onInterrupt: ev.onInterrupt})
+    } catch (e) {
+      // stopped before this test's first repetition: what finished before it is kept
+      if (e instanceof MoerigError && e.code === 'E_INTERRUPTED' && samples.length > 0) {
+        stopped = e.exitCode === 143 ? 'SIGTERM' : e.exitCode === 129 ? 'SIGHUP' : 'SIGINT'
+        return false
+      }
+      throw e
+    }
     provenance = {release: r.provenance.llamaRelease ?? null, variant: r.provenance.cpuVariant ?? null}
     gpuDevices = r.provenance.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu').map((d) => ({name: d.name, description: d.description, backend: d.backend}))
     const tps = benchTps(r)
