@@ -44,6 +44,7 @@ import type {BenchResult} from '../schemas/bench.js'
 import {assertValid} from '../schemas/validate.js'
 import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement} from '../schemas/calibrate.js'
 import {runBench} from './bench.js'
+import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
 import {cachedSynthModel, SYNTH_PRESETS, type SynthPreset} from './synth.js'
 
@@ -336,6 +337,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   const t0 = Date.now()
   const load0 = loadavg()
   if (opts.savePath !== null) checkOverwrite(opts.savePath, {kind: 'hardware', force: opts.force, what: '--save', inputs: opts.model ? [opts.model] : []})
+  // a bad --model is one line now, not after minutes of measuring
+  if (opts.model) await checkModelFile(opts.model)
   const reps = opts.reps ?? 2
   const small = opts.budgetS < SMALL_BUDGET_S
   const notes: string[] = []
