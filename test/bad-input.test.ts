@@ -388,10 +388,10 @@ interface SignalCase {
 const tempIn = (dir: string) => readdirSync(dir).some((f) => /\.tmp|\.f16-/.test(f))
 
 const SIGNAL_CASES: SignalCase[] = [
-  {name: 'synth tiny', args: ['synth', '-p', 'tiny', '-o', 'out.gguf', '-t', '1'], when: tempIn, afterMs: 20_000, todo: 'helper A: synth leaves .out.gguf.tmp-* when the signal lands while the native writer runs (src/commands/synth.ts, src/runner/synth.ts)'},
+  {name: 'synth tiny', args: ['synth', '-p', 'tiny', '-o', 'out.gguf', '-t', '1'], when: tempIn, afterMs: 20_000},
   {name: 'bench', args: ['bench', 'tiny.gguf', '-p', '64', '-n', '16', '-r', '1000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
   {name: 'run', args: ['run', 'tiny.gguf', '--prompt', 'hello', '-n', '100000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
-  {name: 'probe --measure', args: ['probe', '--measure', '--repetitions', '100', '--save', 'p.json'], afterMs: 2500, todo: 'native membw: a stop flag checked between repetitions (or the measurement in the runner child): node\'s exit joins the libuv threadpool, so exit waits until the STREAM AsyncWorker returns'},
+  {name: 'probe --measure', args: ['probe', '--measure', '--repetitions', '100', '--save', 'p.json'], afterMs: 2500},
   {name: 'report', args: ['report', 'hw.json', 'plan.json', 'trace.moetrace', '-o', 'rep'], when: (dir) => readdirSync(dir).some((f) => f.startsWith('.rep')), afterMs: 1500, mayFinish: true, mayLeave: /^rep\//},
 ]
 

@@ -183,4 +183,8 @@ Napi::Value MemBandwidth(const Napi::CallbackInfo& info) {
 
 void RegisterMembw(Napi::Env env, Napi::Object exports) {
   exports.Set("memBandwidth", Napi::Function::New(env, MemBandwidth, "memBandwidth"));
+  exports.Set("memBandwidthStop", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    membw::request_stop();
+    return info.Env().Undefined();
+  }, "memBandwidthStop"));
 }

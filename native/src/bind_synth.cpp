@@ -162,4 +162,8 @@ Napi::Value Synth(const Napi::CallbackInfo& info) {
 
 void RegisterSynth(Napi::Env env, Napi::Object exports) {
   exports.Set("synth", Napi::Function::New(env, Synth, "synth"));
+  exports.Set("synthStop", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    moerig::synth_request_stop();
+    return info.Env().Undefined();
+  }, "synthStop"));
 }

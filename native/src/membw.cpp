@@ -289,6 +289,9 @@ struct Member {
   int node;
 };
 
+// Set from the JS thread (memBandwidthStop); read by the leader once per repetition.
+std::atomic<bool> g_stop{false};
+
 // State shared by the threads of one run. best[] is written by the leader (thread 0) only.
 struct Run {
   const KernelSet* ks = nullptr;
@@ -299,6 +302,8 @@ struct Run {
   double best[4] = {};    // seconds, best timed repetition per kernel
   std::atomic<bool> gate{false};   // opened once every thread exists (or creating one failed)
   std::atomic<bool> failed{false};
+  // the leader copies g_stop here before a barrier, so every thread leaves at the same repetition
+  std::atomic<bool> halt{false};
   std::atomic<int> hugeOk{0}, boundOk{0};
   std::mutex mu;
   std::string error;      // first failure, guarded by mu
@@ -369,6 +374,12 @@ void threadMain(Run& r, Member m, bool leader) {
       } catch (...) {
         // progress is advisory; the other threads are already waiting at the next barrier
       }
+    }
+    if (leader) r.halt = g_stop.load();
+    r.barrier.wait(); // every thread sees the same halt
+    if (r.halt) {
+      if (leader) r.fail("stopped");
+      return; // no result check: the arrays hold fewer iterations than check() expects
     }
   }
   err = check(arr, r.n, iters, m.cpu);
@@ -455,7 +466,10 @@ void validate(const Options& opt) {
 #endif
 }
 
+void request_stop() { g_stop = true; }
+
 Result run(const Options& opt, const ProgressFn& onProgress) {
+  g_stop = false;
   validate(opt);
   const KernelSet& ks = pick(opt.stores);
   const size_t bytes = opt.arrayBytes / kPage * kPage; // whole pages: n is a multiple of 512

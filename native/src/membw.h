@@ -86,4 +86,8 @@ void validate(const Options& opt);
 // called from a benchmark thread. Throws std::runtime_error on pinning, allocation or a wrong result.
 Result run(const Options& opt, const ProgressFn& onProgress);
 
+// Ask a run in flight to stop after its current repetition (Ctrl-C): it then throws
+// std::runtime_error("memBandwidth: stopped"). Safe from any thread; run() clears it on entry.
+void request_stop();
+
 } // namespace membw

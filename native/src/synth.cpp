@@ -544,7 +544,14 @@ void pwrite_all(int fd, const void* data, size_t n, off_t off, const std::string
 // The types llama.cpp's quantizer gives each tensor of `g` (an all-F16/F32 header) at s.quant.
 // Its loader checks that every tensor lies inside the file, so the probe file has the full F16
 // size, as a hole: the header is the only thing on disk (a few MB, the vocabulary).
+std::atomic<bool> g_stop{false};  // synth_request_stop(): checked before each file and between write jobs
+
+void stop_point() {
+  if (g_stop.load()) fail("stopped");
+}
+
 std::vector<ggml_type> rule_types(gguf_context* g, const Plan& plan, const SynthSpec& s) {
+  stop_point();
   {
     const int fd = open(s.work_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) fail("cannot create " + s.work_path + " (" + std::strerror(errno) + ")");
@@ -763,6 +770,7 @@ void generate(const TensorWork& w, int64_t job, int64_t nrows, std::vector<uint8
 // `threads` workers with pwrite (the file is sized first, so order does not matter).
 // Returns the file's size.
 uint64_t write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, const std::string& path, const SynthProgressFn& progress, double& write_seconds) {
+  stop_point();
   const auto t0 = clock_type::now();
   const size_t align = gguf_get_alignment(g);
   const std::vector<uint8_t> meta = meta_bytes(g);
@@ -811,6 +819,7 @@ uint64_t write_direct(gguf_context* g, const Plan& plan, const SynthSpec& s, con
     std::vector<float> scratch;
     try {
       while (!stop.load(std::memory_order_relaxed)) {
+        if (g_stop.load(std::memory_order_relaxed)) throw std::runtime_error("stopped");
         const size_t k = next++;
         if (k >= jobs.size()) break;
         const Job& j = jobs[k];
@@ -885,7 +894,10 @@ void read_back(const std::string& path, SynthResult& r) {
 
 }  // namespace
 
+void synth_request_stop() { g_stop = true; }
+
 SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress) {
+  g_stop = false;
   const auto t0 = clock_type::now();
   check_spec(spec);
   SynthResult res;

@@ -91,5 +91,9 @@ using SynthProgressFn = std::function<void(const SynthProgress&)>;
 // partial out_path on failure.
 SynthResult synth_model(const SynthSpec& spec, const SynthProgressFn& progress);
 
+// Ask a synth_model in flight to stop (Ctrl-C, SIGTERM): it stops between write jobs, removes the
+// files it made and throws "stopped". Safe from any thread; synth_model clears it on entry.
+void synth_request_stop();
+
 
 }  // namespace moerig

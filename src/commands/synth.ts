@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {fmtGiB, fmtMiB} from '../lib/units.js'
-import {DEFAULT_SEED, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS, checkModel, inFlight, removeTemps, synthModel} from '../runner/synth.js'
+import {DEFAULT_SEED, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS, checkModel, inFlight, removeTemps, stopSynth, synthModel} from '../runner/synth.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
 import {assertValid} from '../schemas/validate.js'
@@ -44,6 +44,8 @@ Built with ggml's own GGUF writer; every tensor gets the type llama.cpp's own pe
     // path is untouched) and exit 128 + the signal's number with one line.
     const onSignal = (sig: NodeJS.Signals) => {
       progress.done()
+      // the native writer first: node's exit waits for it, and it must not recreate what we remove
+      stopSynth()
       for (const p of inFlight) removeTemps(p)
       process.stderr.write(`moerig: ${sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`}; nothing written\n`)
       process.exit(SIGNAL_EXIT[sig])

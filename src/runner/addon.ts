@@ -304,6 +304,8 @@ export interface MoerigAddon {
    * event loop. Bad options reject (TypeError for shapes, Error for ranges), never throw.
    */
   memBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult>
+  /** Stop a memBandwidth run after its current repetition (it then rejects with "stopped"). */
+  memBandwidthStop(): void
   // llama.cpp runner (bind_llama.cpp). Every slow call is an AsyncWorker; errors reject.
   /**
    * Load a CPU backend variant from libDir (cpuVariant by name, else ggml's pick), then each extra
@@ -327,6 +329,8 @@ export interface MoerigAddon {
   // synthetic models (bind_synth.cpp). An AsyncWorker; errors reject with one-line messages.
   /** Write a synthetic GGUF: llama.cpp's own per-tensor types (a quantizer dry run), random valid blocks written directly. */
   synth(spec: SynthNativeSpec, onProgress?: (p: SynthNativeProgress) => void): Promise<SynthNativeResult>
+  /** Stop a synth in flight between write jobs: it removes the files it made and rejects with "stopped". */
+  synthStop(): void
 }
 
 let cached: MoerigAddon | undefined

@@ -4,6 +4,7 @@
  * Used by `probe --measure` and bench/membw.ts.
  */
 import {MoerigError, oneLine} from '../lib/errors.js'
+import {SIGNAL_FALLBACK} from '../lib/command.js'
 import {loadAddon, type MemBwOptions, type MemBwProgress, type MemBwResult} from './addon.js'
 
 /** One page: smaller arrays would only time the barrier (same limit as membw.h kMinArrayBytes). */
@@ -62,11 +63,21 @@ export function validateMemBwOptions(opts: MemBwOptions): void {
 export async function measureMemBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult> {
   validateMemBwOptions(opts)
   const addon = loadAddon()
+  // Ctrl-C / SIGTERM / SIGHUP: stop the native repetitions first (node's exit joins the worker
+  // thread, so an unstopped run would hold the exit until it finished); marked as a fallback so
+  // that the base command's fallback still ends the command with its one line and exit code.
+  const stop = () => addon.memBandwidthStop()
+  Object.defineProperty(stop, SIGNAL_FALLBACK, {value: true})
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+  for (const sig of signals) process.prependListener(sig, stop)
   try {
     return await addon.memBandwidth(opts, onProgress)
   } catch (e) {
     if (e instanceof MoerigError) throw e
+    if (/stopped$/.test(oneLine(e))) throw new MoerigError('E_INTERRUPTED', 'memory bandwidth measurement stopped', 130)
     // Native messages already start with "memBandwidth: " and name the field or CPU.
     throw new MoerigError('E_MEMBW', oneLine(e))
+  } finally {
+    for (const sig of signals) process.off(sig, stop)
   }
 }

@@ -377,6 +377,15 @@ export function removeTemps(paths: {tmp: string; work?: string}): void {
   for (const p of [paths.tmp, paths.work]) if (p) removeTemp(p)
 }
 
+/** Stop the native writer (a signal handler's first step): it stops between write jobs and removes its files. */
+export function stopSynth(): void {
+  try {
+    loadAddon().synthStop()
+  } catch {
+    // no addon, nothing running
+  }
+}
+
 /** The temp files of the synth in progress, for a SIGINT handler. */
 export const inFlight = new Set<{tmp: string; work?: string}>()
 
