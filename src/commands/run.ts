@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
+import {safeText} from '../lib/text.js'
 import {checkOverwrite} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
 import {contextFlags, cpuVariantFlag, engineFlags, placementFlags, placementFromFlags} from '../runner/cliflags.js'
@@ -75,7 +76,8 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
         if (json) return
         if (!streaming) progress.done()
         streaming = true
-        process.stdout.write(text)
+        // model output is untrusted too: a random or hostile model can emit terminal control codes
+        process.stdout.write(safeText(text))
       },
       onInterrupt: () => process.stderr.write('\n(stopping)\n'),
     })
