@@ -388,7 +388,8 @@ interface SignalCase {
 const tempIn = (dir: string) => readdirSync(dir).some((f) => /\.tmp|\.f16-/.test(f))
 
 const SIGNAL_CASES: SignalCase[] = [
-  {name: 'synth tiny', args: ['synth', '-p', 'tiny', '-o', 'out.gguf', '-t', '1'], when: tempIn, afterMs: 20_000},
+  // r1-mini (1.5 GB, seconds to write): tiny now writes in ~50 ms, before any signal could land
+  {name: 'synth r1-mini', args: ['synth', '-p', 'r1-mini', '-o', 'out.gguf', '-t', '1'], when: tempIn, afterMs: 20_000},
   {name: 'bench', args: ['bench', 'tiny.gguf', '-p', '64', '-n', '16', '-r', '1000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
   {name: 'run', args: ['run', 'tiny.gguf', '--prompt', 'hello', '-n', '100000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
   {name: 'probe --measure', args: ['probe', '--measure', '--repetitions', '100', '--save', 'p.json'], afterMs: 2500},

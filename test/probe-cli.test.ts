@@ -156,8 +156,11 @@ test('a wrong field fails with one line naming the JSON path and what was expect
   writeFileSync(file, JSON.stringify(p))
   const r = run('profiles', 'validate', file)
   assert.equal(r.status, 1)
+  // each problem once on stdout (the JSON path and what was expected), one summary line on stderr
+  assert.match(r.stdout, /bad-bw\.json: \/memory\/theoreticalBandwidthGBs must be/)
+  assert.equal(r.stdout.match(/theoreticalBandwidthGBs/g)?.length, 1)
   assert.equal(r.stderr.trim().split('\n').length, 1)
-  assert.match(r.stderr, /^moerig: error: hardware profile .*bad-bw\.json: \/memory\/theoreticalBandwidthGBs must be/)
+  assert.match(r.stderr, /^moerig: error: 1 of 1 hardware profile file invalid/)
   const j = run('profiles', 'validate', file, '--json')
   assert.equal(j.status, 1)
   assert.equal(JSON.parse(j.stdout).results[0].valid, false)

@@ -91,8 +91,8 @@ test('bad inputs fail with one line naming the file', async () => {
       ['other.json', '{"a": 1}', /other\.json: unrecognised JSON document/],
       ['bad-hw.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'hardware.json'), 'utf8')), cpu: {}}), /hardware profile .*bad-hw\.json: \/cpu is missing required field/],
       ['bad-bench.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'bench-2t.json'), 'utf8')), results: [{test: 'pp1'}]}), /bench result .*bad-bench\.json: \/results\/0 is missing required field/],
-      ['bad-reuse.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'reuse.json'), 'utf8')), cache: 3}), /reuse analysis .*bad-reuse\.json: \/cache must be array/],
-      ['bad-plan.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'plan-reference.json'), 'utf8')), fits: 'yes'}), /plan .*bad-plan\.json: \/fits must be boolean/],
+      ['bad-reuse.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'reuse.json'), 'utf8')), cache: 3}), /reuse analysis .*bad-reuse\.json: \/cache must be an array, got 3/],
+      ['bad-plan.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'plan-reference.json'), 'utf8')), fits: 'yes'}), /plan .*bad-plan\.json: \/fits must be a boolean, got "yes"/],
       ['trunc.trace', Buffer.from('MOETRACE\x01\x00\x00\x00'), /trunc\.trace/],
     ]
     for (const [name, body, re] of cases) {

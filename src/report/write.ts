@@ -261,7 +261,9 @@ export function writeReport(dir: string, report: Report): WrittenReport {
   for (const s of report.sections) for (const c of s.charts) files.set(c, chartFile(c, used))
   trackTemp(tmp)
   try {
-    ensureDir(join(tmp, 'charts')) // never Node 20's recursive mkdir: it loops forever under /proc (lib/fs.ts)
+    // plain mkdirs (the parent exists): Node 20's recursive mkdir loops forever under /proc (lib/fs.ts)
+    mkdirSync(tmp)
+    mkdirSync(join(tmp, 'charts'))
     for (const [c, f] of files) writeFileSync(join(tmp, f), c.png)
     writeFileSync(join(tmp, 'report.md'), renderMarkdown(report, files))
     writeFileSync(join(tmp, 'index.html'), renderHtml(report))
