@@ -94,3 +94,14 @@ test('a stop before any repetition finished saves nothing and says so (exit 130)
   assert.match(j.error.message, /^stopped \(SIGINT\)/)
   assert.deepEqual(readdirSync(runs), [])
 })
+
+test('a GPU backend library that fails to load is listed as failed in the provenance, never as loaded', () => {
+  const fake = join(dir, 'libggml-fake.so')
+  writeFileSync(fake, 'not a library')
+  const r = cli(['bench', model, '-p', '8', '-n', '0', '-r', '1', '--no-save', '--json'], {env: {MOERIG_BACKEND_LIBS: fake}})
+  assert.equal(r.status, 0, r.stdout)
+  const p = JSON.parse(r.stdout).provenance
+  assert.ok(!p.backendLibs.includes(fake))
+  assert.equal(p.backendLibsFailed.length, 1)
+  assert.match(p.backendLibsFailed[0], /libggml-fake\.so: .*file too short/)
+})

@@ -47,8 +47,9 @@ export class EngineCrash extends MoerigError {
 /** What a model job's child reports while it starts: its devices, the model, and every log line. */
 export interface LoadRecord {
   devices: LlamaDevice[]
-  /** backend libraries loaded */
+  /** backend libraries loaded, and "path: reason" for those that failed */
   loaded: string[]
+  failed: string[]
   /** the CPU variant loaded, ggml's own pick, and the CPU's extra buffer types (empty before init) */
   cpu: Pick<LlamaInitResult, 'cpuVariant' | 'cpuVariantBest' | 'cpuExtraBufferTypes'>
   info: LlamaModelInfo | null
@@ -61,7 +62,7 @@ export interface LoadRecord {
 }
 
 export function newLoadRecord(): LoadRecord {
-  return {devices: [], loaded: [], cpu: {cpuVariant: '', cpuVariantBest: '', cpuExtraBufferTypes: []}, info: null, loadLog: [], loadMs: 0, amxGuarded: [], contextLogs: []}
+  return {devices: [], loaded: [], failed: [], cpu: {cpuVariant: '', cpuVariantBest: '', cpuExtraBufferTypes: []}, info: null, loadLog: [], loadMs: 0, amxGuarded: [], contextLogs: []}
 }
 
 /** Keep what an init, loaded or context event says in `r`; other events are left to the caller. */
@@ -69,6 +70,7 @@ export function recordLoad(r: LoadRecord, e: ChildEvent): void {
   if (e.type === 'init') {
     r.devices = e.devices
     r.loaded = e.loaded
+    r.failed = e.failed
     r.cpu = {cpuVariant: e.cpuVariant, cpuVariantBest: e.cpuVariantBest, cpuExtraBufferTypes: e.cpuExtraBufferTypes}
   } else if (e.type === 'loaded') {
     r.info = e.info

@@ -41,6 +41,7 @@ export function backendLabel(devices: LlamaDevice[]): string {
 /** What the engine's CPU side was: the variant loaded, the extra buffer types in use, the AMX guard, a fallback. */
 export function cpuEngineProvenance(rec: LoadRecord, repack: boolean, fallback?: string) {
   return {
+    ...(rec.failed.length ? {backendLibsFailed: rec.failed} : {}),
     ...(rec.cpu.cpuVariant ? {cpuVariant: rec.cpu.cpuVariant} : {}),
     ...(rec.cpu.cpuVariantBest ? {cpuVariantBest: rec.cpu.cpuVariantBest} : {}),
     extraBufferTypes: repack && !fallback ? rec.cpu.cpuExtraBufferTypes : [],

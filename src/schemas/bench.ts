@@ -95,6 +95,8 @@ export const runProvenanceSchema = {
     backend: {type: 'string'},
     /** GPU backend libraries loaded (paths) */
     backendLibs: {type: 'array', items: {type: 'string'}},
+    /** GPU backend libraries that did not load: "path: reason" (absent when none failed) */
+    backendLibsFailed: {type: 'array', items: {type: 'string'}},
     devices: {
       type: 'array',
       items: {
