@@ -16,7 +16,8 @@ import {existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync} from 'n
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
-import {projectRoot, type MemBwNode, type MemBwOptions, type MemBwResult} from '../src/runner/addon.js'
+import {projectRoot} from '../src/lib/paths.js'
+import {type MemBwNode, type MemBwOptions, type MemBwResult} from '../src/runner/addon.js'
 import {MEMBW_DEFAULT_REPETITIONS, measureMemBandwidth, membwArrayBytesPerThread} from '../src/runner/membw.js'
 
 const ROUNDS_DEFAULT = 3

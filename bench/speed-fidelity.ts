@@ -20,7 +20,7 @@
 import {cpus, loadavg} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
-import {projectRoot} from '../src/runner/addon.js'
+import {projectRoot} from '../src/lib/paths.js'
 import {runBench} from '../src/runner/bench.js'
 import {benchTps, dramPreset, parseBudget, parseThreadList, runCalibrate} from '../src/runner/calibrate.js'
 import {phaseComparison} from '../src/runner/planrun.js'

@@ -6,13 +6,13 @@ import {existsSync, readdirSync} from 'node:fs'
 import {basename, join, resolve} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {readJsonFile} from '../lib/jsonfile.js'
-import {projectRoot} from '../runner/addon.js'
+import {modelProfilesDir} from '../lib/paths.js'
 import {modelProfileSchema, type ModelProfile} from '../schemas/model.js'
 import {readGguf} from './gguf.js'
 import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from './inventory.js'
 import {FTYPES} from './quant.js'
 
-export const modelProfilesDir = join(projectRoot, 'profiles', 'models')
+export {modelProfilesDir}
 
 /** Checks the schema cannot express. */
 function checkModel(m: ModelProfile, file: string): void {

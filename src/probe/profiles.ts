@@ -7,11 +7,11 @@ import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {tryParseJson} from '../lib/fs.js'
-import {projectRoot} from '../runner/addon.js'
+import {hardwareProfilesDir} from '../lib/paths.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {schemaErrors} from '../schemas/validate.js'
 
-export const hardwareProfilesDir = join(projectRoot, 'profiles', 'hardware')
+export {hardwareProfilesDir}
 
 /** Checks JSON Schema cannot express; each returns "/json/path what was expected". */
 export function semanticErrors(p: HardwareProfile): string[] {

@@ -8,14 +8,12 @@
  */
 import {createRequire} from 'node:module'
 import {existsSync, readFileSync} from 'node:fs'
-import {dirname, join, resolve} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {nativeBuildDir} from '../lib/paths.js'
 
-/** Project root: this file lives in src/runner/ (tsx) or dist/runner/ (built). */
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const addonPath = join(projectRoot, 'build', 'native', 'Release', 'moerig.node')
-const engineJsonPath = join(projectRoot, 'build', 'native', 'engine.json')
+export const addonPath = join(nativeBuildDir, 'Release', 'moerig.node')
+const engineJsonPath = join(nativeBuildDir, 'engine.json')
 
 // ---------------------------------------------------------------- engine info
 

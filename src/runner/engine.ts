@@ -4,8 +4,9 @@
  * native abort cannot take the CLI down.
  */
 import {join} from 'node:path'
+import {projectRoot} from '../lib/paths.js'
 import {
-  loadAddon, engineBuild, projectRoot,
+  loadAddon, engineBuild,
   type LlamaBenchSpec, type LlamaContextHandle, type LlamaContextParams, type LlamaDecodeCheck, type LlamaGenerateResult, type LlamaGenerateSpec,
   type LlamaInitResult, type LlamaModelHandle, type LlamaModelInfo, type LlamaModelParams, type MoerigAddon,
 } from './addon.js'

@@ -20,7 +20,8 @@ import {ensureDir, removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
 import {compareTensorNames, type TensorShape} from '../planner/arch.js'
 import {tensorBytes} from '../planner/ggml-types.js'
 import {quantizeTypes} from '../planner/quant.js'
-import {engineBuild, loadAddon, projectRoot, type SynthNativeProgress, type SynthNativeSpec} from './addon.js'
+import {buildDir, cacheDir as projectCacheDir} from '../lib/paths.js'
+import {engineBuild, loadAddon, type SynthNativeProgress, type SynthNativeSpec} from './addon.js'
 
 /** Quant levels synth writes (llama_ftype names; K-quant mixes follow llama.cpp's rules). */
 export const SYNTH_QUANTS = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0', 'F16'] as const
@@ -323,7 +324,7 @@ function vocabDir(): string {
   try {
     return join(engineBuild().source, 'models')
   } catch {
-    return join(projectRoot, 'build', 'llama-src', 'models')
+    return join(buildDir, 'llama-src', 'models')
   }
 }
 
@@ -481,7 +482,7 @@ export {checkModel} from './decodecheck.js'
  */
 export async function cachedSynthModel(
   opts: {preset: string; quant?: string; kvLayout?: KvLayout; seed?: number},
-  cacheDir = join(projectRoot, '.moerig-cache', 'synth'),
+  cacheDir = join(projectCacheDir, 'synth'),
 ): Promise<string> {
   const preset = getPreset(opts.preset)
   const quant = parseQuant(opts.quant)

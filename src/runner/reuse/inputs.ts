@@ -6,7 +6,7 @@
 import {join} from 'node:path'
 import {MoerigError} from '../../lib/errors.js'
 import {readJsonFile} from '../../lib/jsonfile.js'
-import {projectRoot} from '../addon.js'
+import {modelProfilesDir} from '../../lib/paths.js'
 import {readGguf} from '../../planner/gguf.js'
 import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../../planner/inventory.js'
 import {loadHardwareProfile} from '../../probe/profiles.js'
@@ -37,7 +37,7 @@ export async function loadInventory(f: FactFlags): Promise<{inv: Inventory; labe
     if (f.quant) throw new MoerigError('E_USAGE', '--quant needs --model ID (a catalog model)')
     return null
   }
-  const file = f.model.endsWith('.json') ? f.model : join(projectRoot, 'profiles', 'models', `${f.model}.json`)
+  const file = f.model.endsWith('.json') ? f.model : join(modelProfilesDir, `${f.model}.json`)
   const profile = readJsonFile<ModelProfile>(file, modelProfileSchema, 'model profile')
   const quant = f.quant ?? profile.defaultQuant ?? 'Q4_K_M'
   return {inv: inventoryFromCatalog(profile, {quant}), label: `catalog ${profile.id} ${quant}`}
