@@ -17,8 +17,8 @@ import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 import {projectRoot} from '../src/lib/paths.js'
-import {type MemBwNode, type MemBwOptions, type MemBwResult} from '../src/runner/addon.js'
-import {MEMBW_DEFAULT_REPETITIONS, measureMemBandwidth, membwArrayBytesPerThread} from '../src/runner/membw.js'
+import {type MemBwNode, type MemBwOptions, type MemBwResult} from '../src/engine/addon.js'
+import {MEMBW_DEFAULT_REPETITIONS, measureMemBandwidth, membwArrayBytesPerThread} from '../src/engine/membw.js'
 
 const ROUNDS_DEFAULT = 3
 const GOAL_RATIO = 0.9

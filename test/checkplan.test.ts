@@ -9,7 +9,7 @@ import {comparePlanMemory, errorPct, LOG_RESOLUTION_BYTES, outOfBounds, parseCon
 import {CI_LLVMPIPE_PROFILE, planCase} from '../src/runner/checkplan-cases.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
 import {parseBufferLines, type BufferFigure} from '../src/runner/memory.js'
-import type {LlamaDevice} from '../src/runner/addon.js'
+import type {LlamaDevice} from '../src/engine/addon.js'
 import {checkPlanResultSchema, type CheckPlanResult} from '../src/schemas/checkplan.js'
 import type {Plan} from '../src/schemas/plan.js'
 import {schemaErrors} from '../src/schemas/validate.js'

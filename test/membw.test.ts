@@ -4,8 +4,8 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {availableParallelism} from 'node:os'
 import {MoerigError} from '../src/lib/errors.js'
-import {loadAddon, type MemBwOptions, type MemBwProgress, type MemBwResult} from '../src/runner/addon.js'
-import {measureMemBandwidth, membwArrayBytesPerThread, validateMemBwOptions} from '../src/runner/membw.js'
+import {loadAddon, type MemBwOptions, type MemBwProgress, type MemBwResult} from '../src/engine/addon.js'
+import {measureMemBandwidth, membwArrayBytesPerThread, validateMemBwOptions} from '../src/engine/membw.js'
 
 const addon = loadAddon()
 const MiB = 2 ** 20

@@ -13,7 +13,7 @@ import {buildTensorShapes, shapeFromGguf} from '../src/planner/arch.js'
 import {readGguf} from '../src/planner/gguf.js'
 import {tensorBytes} from '../src/planner/ggml-types.js'
 import {quantizeTypes} from '../src/planner/quant.js'
-import {addonPath} from '../src/runner/addon.js'
+import {addonPath} from '../src/engine/addon.js'
 
 const built = existsSync(addonPath) && existsSync('dist/commands/synth.js')
 const dir = mkdtempSync(join(tmpdir(), 'moerig-synth-'))

@@ -12,7 +12,7 @@ import {bandwidthNodes, measureBandwidth} from '../src/probe/bandwidth.js'
 import {probeMachine} from '../src/probe/probe.js'
 import {hardwareProfilesDir, listHardwareProfiles, loadHardwareProfile, profileErrors} from '../src/probe/profiles.js'
 import {MoerigError} from '../src/lib/errors.js'
-import {addonPath} from '../src/runner/addon.js'
+import {addonPath} from '../src/engine/addon.js'
 import {hardwareProfileSchema, profileListSchema, type HardwareProfile} from '../src/schemas/hardware.js'
 import {schemaErrors} from '../src/schemas/validate.js'
 

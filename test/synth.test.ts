@@ -187,7 +187,7 @@ test('bad inputs: one line, non-zero exit, existing files untouched', async () =
 })
 
 test('the native side re-checks what TS validated', async () => {
-  const {loadAddon} = await import('../src/runner/addon.js')
+  const {loadAddon} = await import('../src/engine/addon.js')
   const spec = {
     ...SYNTH_PRESETS.tiny.hparams, name: 'bad', preset: 'bad', quant: 'F16', seed: 1,
     vocabPath: join('build', 'llama-src', 'models', SYNTH_VOCABS['deepseek-coder'].file), outPath: join(dir, 'bad.gguf'),

@@ -10,7 +10,7 @@ import {resolve} from 'node:path'
 import {listEngineDevices} from '../src/runner/checkplan.js'
 import {CHECK_PROMPT, runDecodeChecks} from '../src/runner/decodecheck.js'
 import type {DecodeCheckCase, DecodeCheckOutcome} from '../src/runner/protocol.js'
-import type {LlamaInitResult} from '../src/runner/addon.js'
+import type {LlamaInitResult} from '../src/engine/addon.js'
 import {tempDir, synthTiny} from './runner-helpers.js'
 
 const PRESETS = ['tiny', 'tiny-legacy', 'qwen3moe-tiny'] as const

@@ -1,6 +1,6 @@
 import {MoerigCommand} from '../lib/command.js'
 import {fmtGiB} from '../lib/units.js'
-import {engineBuild} from '../runner/addon.js'
+import {engineBuild} from '../engine/addon.js'
 import {listEngineDevices} from '../runner/checkplan.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {engineInfoSchema, type EngineInfo} from '../schemas/engine.js'

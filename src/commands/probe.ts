@@ -7,6 +7,7 @@ import {measureBandwidth} from '../probe/bandwidth.js'
 import {probeEngineDevices} from '../probe/engine.js'
 import {probeMachine} from '../probe/probe.js'
 import {renderProfile} from '../probe/summary.js'
+import {listEngineDevices} from '../runner/checkplan.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {assertValid} from '../schemas/validate.js'
 
@@ -37,7 +38,7 @@ export default class Probe extends MoerigCommand {
     if (!flags.sysroot) {
       // what llama.cpp's backends see (Vulkan0, CUDA0 …), from the runner child process
       progress.phase('engine devices')
-      const e = await probeEngineDevices()
+      const e = await probeEngineDevices(() => listEngineDevices())
       if (e.devices) profile.engineDevices = e.devices
       if (e.note) profile.notes = [...(profile.notes ?? []), e.note]
     }

@@ -3,8 +3,8 @@
  * thread per physical core, grouped by NUMA node, arrays far larger than the last-level cache —
  * and turned into the profile's `bandwidth` section (GB/s = 1e9 bytes/s, provenance "measured").
  */
-import type {MemBwNode, MemBwProgress} from '../runner/addon.js'
-import {MEMBW_DEFAULT_REPETITIONS, measureMemBandwidth, membwArrayBytesPerThread} from '../runner/membw.js'
+import type {MemBwNode, MemBwProgress} from '../engine/addon.js'
+import {MEMBW_DEFAULT_REPETITIONS, measureMemBandwidth, membwArrayBytesPerThread} from '../engine/membw.js'
 import {MoerigError} from '../lib/errors.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {onePerCore, type CpuTopology} from './cpu.js'

@@ -5,7 +5,7 @@
  * per context. Every context's llama.cpp log (KV and compute buffer sizes) goes back to the CLI.
  */
 import type {ChildEvent, CheckJob, DevicesJob} from './protocol.js'
-import {initEngine, type LlamaModel} from './engine.js'
+import {initEngine, type LlamaModel} from '../engine/engine.js'
 
 type Send = (e: ChildEvent) => Promise<void>
 

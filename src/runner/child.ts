@@ -6,7 +6,7 @@
 import {fork} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 import {MoerigError} from '../lib/errors.js'
-import type {LlamaDevice, LlamaInitResult, LlamaModelInfo} from './addon.js'
+import type {LlamaDevice, LlamaInitResult, LlamaModelInfo} from '../engine/addon.js'
 import type {ChildEvent, Job, ModelJob, ParentMessage} from './protocol.js'
 
 /** Bytes of the child's stdout/stderr kept for the crash message. */

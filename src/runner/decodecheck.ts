@@ -6,9 +6,9 @@
  */
 import {resolve} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import type {LlamaDecodeCheck, LlamaInitResult, LlamaModelInfo} from './addon.js'
+import type {LlamaDecodeCheck, LlamaInitResult, LlamaModelInfo} from '../engine/addon.js'
 import {runInChild} from './child.js'
-import {engineSetup} from './engine.js'
+import {engineSetup} from '../engine/engine.js'
 import type {DecodeCheckCase, DecodeCheckOutcome} from './protocol.js'
 
 export const CHECK_PROMPT = 'The quick brown fox jumps over the lazy dog.'

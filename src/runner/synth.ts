@@ -21,7 +21,7 @@ import {compareTensorNames, type TensorShape} from '../planner/arch.js'
 import {tensorBytes} from '../planner/ggml-types.js'
 import {quantizeTypes} from '../planner/quant.js'
 import {buildDir, cacheDir as projectCacheDir} from '../lib/paths.js'
-import {engineBuild, loadAddon, type SynthNativeProgress, type SynthNativeSpec} from './addon.js'
+import {engineBuild, loadAddon, type SynthNativeProgress, type SynthNativeSpec} from '../engine/addon.js'
 
 /** Quant levels synth writes (llama_ftype names; K-quant mixes follow llama.cpp's rules). */
 export const SYNTH_QUANTS = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0', 'F16'] as const

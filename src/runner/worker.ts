@@ -8,7 +8,7 @@
  */
 import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, CheckJob, BenchTestOutcome, DecodeCheckJob, DecodeCheckOutcome} from './protocol.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
-import {initEngine, LlamaModel, type LlamaContext} from './engine.js'
+import {initEngine, LlamaModel, type LlamaContext} from '../engine/engine.js'
 import {oneLine} from '../lib/errors.js'
 import {resolveModelDevices} from './planrun.js'
 
