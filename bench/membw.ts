@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 /**
- * bench/membw — our STREAM triad (native addon, src/runner/membw.ts) beside a plain C triad loop
+ * bench/membw — our STREAM triad (native addon, src/engine/membw.ts) beside a plain C triad loop
  * compiled here at run time with `gcc -O3 -fopenmp`, run with the same threads pinned to the same
  * CPUs (one per physical core per NUMA node) and the same array size, interleaved round by round
  * so that machine noise hits both alike. Prints each round, the best of each and the ratio

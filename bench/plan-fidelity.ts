@@ -7,7 +7,7 @@
 //
 //   GGML_VK_VISIBLE_DEVICES=0 npm run bench:plan-fidelity [-- --fa-off]
 import {ERROR_BOUNDS_PCT, KINDS, type Kind} from '../src/runner/checkplan.js'
-import {CPU_PLACEMENT, FIDELITY_PLACEMENTS, runFidelity, vulkanUnavailable, type FidelityCase} from '../src/runner/checkplan-cases.js'
+import {CPU_PLACEMENT, FIDELITY_PLACEMENTS, runFidelity, vulkanUnavailable, type FidelityCase} from '../test/support/checkplan-cases.js'
 
 const childEnv = {GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES ?? '0'}
 const mib = (b: number) => (b / 1024 ** 2).toFixed(2)

@@ -19,10 +19,10 @@ import {rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
-import {openTrace} from '../src/runner/trace.js'
-import {LfuCache, LruCache, StaticCache, nextUses, optLayer, type Shape} from '../src/runner/reuse/cache.js'
-import {LocalityStats} from '../src/runner/reuse/metrics.js'
-import {r1Header, writeSynthTrace} from '../src/runner/reuse/synth.js'
+import {openTrace} from '../src/trace/trace.js'
+import {LfuCache, LruCache, StaticCache, nextUses, optLayer, type Shape} from '../src/reuse/cache.js'
+import {LocalityStats} from '../src/reuse/metrics.js'
+import {r1Header, writeSynthTrace} from '../test/support/reuse-synth.js'
 
 const GOAL_LRU_EVENTS_PER_S = 20e6
 

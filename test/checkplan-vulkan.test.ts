@@ -9,7 +9,7 @@
 import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {ERROR_BOUNDS_PCT, outOfBounds} from '../src/runner/checkplan.js'
-import {CPU_PLACEMENT, FIDELITY_CONTEXTS, FIDELITY_KV, FIDELITY_MODELS, FIDELITY_PLACEMENTS, runFidelity, vulkanUnavailable} from '../src/runner/checkplan-cases.js'
+import {CPU_PLACEMENT, FIDELITY_CONTEXTS, FIDELITY_KV, FIDELITY_MODELS, FIDELITY_PLACEMENTS, runFidelity, vulkanUnavailable} from './support/checkplan-cases.js'
 import {checkPlanResultSchema} from '../src/schemas/checkplan.js'
 import {schemaErrors} from '../src/schemas/validate.js'
 

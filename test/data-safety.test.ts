@@ -13,7 +13,7 @@ import {MoerigError} from '../src/lib/errors.js'
 import {checkOutputFolder, checkOverwrite, freshPath, ownKind, parseJsonText, writeFileAtomic} from '../src/lib/fs.js'
 import {runDemo} from '../src/report/demo.js'
 import {readJsonFile} from '../src/lib/jsonfile.js'
-import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../src/runner/trace.js'
+import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../src/trace/trace.js'
 import {planSchema} from '../src/schemas/plan.js'
 
 const BIN = resolve('bin/run.js')

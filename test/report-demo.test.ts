@@ -4,7 +4,7 @@ import {cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, exi
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {runDemo, type DemoOptions} from '../src/report/demo.js'
-import {writeTrace} from '../src/runner/trace.js'
+import {writeTrace} from '../src/trace/trace.js'
 
 const FIX = resolve('test/fixtures/report')
 const silent = {phase() {}, update() {}, step() {}, done() {}}

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import {CHART_SIZE, HEATMAP_SIZE} from '../src/report/charts.js'
 import {loadInput} from '../src/report/inputs.js'
 import {runReport} from '../src/report/report.js'
-import {writeTrace} from '../src/runner/trace.js'
+import {writeTrace} from '../src/trace/trace.js'
 import {assertChart, assertSelfContained} from './report-helpers.js'
 
 const FIX = 'test/fixtures/report'

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict'
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {LfuCache, LruCache, StaticCache, hotSets, optLayer, type Shape} from '../src/runner/reuse/cache.js'
-import {LocalityStats, baselines, skew} from '../src/runner/reuse/metrics.js'
-import {Rng, synthIds, type Routing} from '../src/runner/reuse/synth.js'
-import {analyzeReuse, POLICIES, type ReuseOptions} from '../src/runner/reuse/analyze.js'
-import {bytesPerToken, capacityForBudget, decodeTps} from '../src/runner/reuse/cost.js'
-import {openTrace, writeTrace} from '../src/runner/trace.js'
+import {LfuCache, LruCache, StaticCache, hotSets, optLayer, type Shape} from '../src/reuse/cache.js'
+import {LocalityStats, baselines, skew} from '../src/reuse/metrics.js'
+import {Rng, synthIds, type Routing} from './support/reuse-synth.js'
+import {analyzeReuse, POLICIES, type ReuseOptions} from '../src/reuse/analyze.js'
+import {bytesPerToken, capacityForBudget, decodeTps} from '../src/reuse/cost.js'
+import {openTrace, writeTrace} from '../src/trace/trace.js'
 import {reuseResultSchema} from '../src/schemas/reuse.js'
 import {schemaErrors} from '../src/schemas/validate.js'
 
@@ -405,8 +405,8 @@ test('analyzeReuse: capacities below k run static only, with a note; too little 
 })
 
 test('model facts from the catalog: R1 Q4_K_M ≈ 26.5 MB per expert, ≈ 9.9 GB non-routed (reference notes §3.1)', async () => {
-  const {loadInventory, resolveFacts} = await import('../src/runner/reuse/inputs.js')
-  const {r1Header} = await import('../src/runner/reuse/synth.js')
+  const {loadInventory, resolveFacts} = await import('../src/reuse/inputs.js')
+  const {r1Header} = await import('./support/reuse-synth.js')
   const {MoerigError} = await import('../src/lib/errors.js')
   const r1 = await loadInventory({model: 'deepseek-r1', quant: 'Q4_K_M'})
   const f = resolveFacts(r1Header(10), {}, r1)

@@ -4,8 +4,8 @@ import {mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, readdirS
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {MoerigError} from '../src/lib/errors.js'
-import {createTraceWriter, csvToTrace, openCsvTrace, openTrace, openTraceSource, readTraceHeader, recordBytes, traceToCsv, writeTrace, type TraceHeader, type TraceSource} from '../src/runner/trace.js'
-import {synthIds} from '../src/runner/reuse/synth.js'
+import {createTraceWriter, csvToTrace, openCsvTrace, openTrace, openTraceSource, readTraceHeader, recordBytes, traceToCsv, writeTrace, type TraceHeader, type TraceSource} from '../src/trace/trace.js'
+import {synthIds} from './support/reuse-synth.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'moerig-trace-test-'))
 
@@ -203,7 +203,7 @@ test('malformed CSV traces fail with one clear line', async () => {
 })
 
 test('skipTokens drops a prefix and renumbers; promptTokens reads the provenance', async () => {
-  const {skipTokens, promptTokens} = await import('../src/runner/trace.js')
+  const {skipTokens, promptTokens} = await import('../src/trace/trace.js')
   const h = header({nTokens: 30, source: {promptTokens: 7}})
   const ids = synthIds({nMoe: 3, nExpert: 16, k: 3}, 30, {kind: 'uniform'}, 9)
   const p = join(dir, 'skip.moetrace')

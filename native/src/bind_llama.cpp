@@ -1,7 +1,7 @@
 // Binding of the runner engine (engine.h): JS values ⇄ plain structs, slow calls on worker threads.
 // Handles are Napi::External over shared_ptr holders so that dispose() frees deterministically
 // while a call still in flight keeps what it uses alive until it returns.
-// Typed on the TS side in src/runner/addon.ts (llama section).
+// Typed on the TS side in src/engine/addon.ts (llama section).
 #include <napi.h>
 
 #include <functional>

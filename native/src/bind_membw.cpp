@@ -1,7 +1,7 @@
 // memBandwidth(opts, onProgress?) -> Promise<MemBwResult>: converts the JS options to
 // membw::Options, runs membw::run on a libuv worker thread (AsyncProgressQueueWorker, so the event
 // loop never blocks and every progress report arrives, in order, before the promise settles) and
-// converts the result back. Types: src/runner/addon.ts. Engine: membw.h.
+// converts the result back. Types: src/engine/addon.ts. Engine: membw.h.
 #include "bind_membw.h"
 
 #include <cmath>

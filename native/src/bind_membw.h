@@ -2,5 +2,5 @@
 #pragma once
 #include <napi.h>
 
-// Adds exports.memBandwidth(opts, onProgress?) -> Promise<MemBwResult> (see src/runner/addon.ts).
+// Adds exports.memBandwidth(opts, onProgress?) -> Promise<MemBwResult> (see src/engine/addon.ts).
 void RegisterMembw(Napi::Env env, Napi::Object exports);

@@ -1,6 +1,6 @@
 // Binding for synth.h: `synth(spec, onProgress?)`, an AsyncWorker returning a Promise (the event
 // loop never blocks on writing). Progress may come from any writer thread: synth.cpp serialises it.
-// Types on the JS side: src/runner/addon.ts, section "synthetic models".
+// Types on the JS side: src/engine/addon.ts, section "synthetic models".
 #include <napi.h>
 
 #include "bind_args.h"

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {checkOverwrite, readError} from '../lib/fs.js'
-import {TRACE_MAGIC, convertTrace, traceFormatFor, type TraceHeader} from '../runner/trace.js'
+import {TRACE_MAGIC, convertTrace, traceFormatFor, type TraceHeader} from '../trace/trace.js'
 import {closeSync, openSync, readSync} from 'node:fs'
 
 /** True when the file starts with the MOETRACE magic. */

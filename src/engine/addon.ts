@@ -82,7 +82,7 @@ export interface MemBwProgress {
 
 // ---------------------------------------------------------------- llama.cpp runner
 // native/src/bind_llama.cpp over native/src/engine.h. Handles are opaque; free them with the
-// dispose functions (src/runner/engine.ts wraps them in classes with dispose()).
+// dispose functions (src/engine/engine.ts wraps them in classes with dispose()).
 
 /** Opaque native handles. */
 export type LlamaModelHandle = {readonly __brand: 'LlamaModel'}

@@ -1,6 +1,6 @@
 /**
  * `moerig run`: generate from a prompt in the runner child process, stream the text, time prefill
- * and decode, and with a trace path write the routing trace (src/runner/trace.ts format) of every
+ * and decode, and with a trace path write the routing trace (src/trace/trace.ts format) of every
  * token that went through the model: the prompt and the generated tokens, MoE layers only.
  */
 import {basename, join} from 'node:path'
@@ -21,7 +21,7 @@ import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOutputFolder, freshPath} from '../lib/fs.js'
 import {checkThreads} from '../lib/threads.js'
 import {BENCH_DEFAULTS, memoryReport, modelParams, trainedContext, placementDefaults, runFileName, runModelSection} from './bench.js'
-import {writeTrace} from './trace.js'
+import {writeTrace} from '../trace/trace.js'
 
 export interface RunOptions {
   path: string

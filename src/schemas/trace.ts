@@ -4,7 +4,7 @@ import type {FromSchema} from 'json-schema-to-ts'
  * The JSON header of a routing trace (`docs/trace-format.md`): which model, which blocks are MoE
  * layers, how many experts each layer routes to and how many tokens follow. Checks the schema
  * cannot express (moeLayers ascending and < nLayer, k ≤ nExpert, expertBytes one per MoE layer)
- * live in `checkTraceHeader` (src/runner/trace.ts).
+ * live in `checkTraceHeader` (src/trace/trace.ts).
  */
 export const traceHeaderSchema = {
   $id: 'moerig/trace-header',

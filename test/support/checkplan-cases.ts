@@ -6,16 +6,16 @@
  * check-plan. One model load per (model, placement); every context is a fresh context on it.
  */
 import {join} from 'node:path'
-import {inventoryFromGguf} from '../planner/inventory.js'
-import {readGguf} from '../planner/gguf.js'
-import {makePlan, parsePlacement} from '../planner/plan.js'
-import {loadHardwareProfile} from '../probe/profiles.js'
-import type {Plan, KvType} from '../schemas/plan.js'
-import type {CheckPlanResult} from '../schemas/checkplan.js'
-import {projectRoot} from '../lib/paths.js'
-import {checkPlans, listEngineDevices} from './checkplan.js'
-import {oneLine} from '../lib/errors.js'
-import {cachedSynthModel, type KvLayout} from './synth.js'
+import {inventoryFromGguf} from '../../src/planner/inventory.js'
+import {readGguf} from '../../src/planner/gguf.js'
+import {makePlan, parsePlacement} from '../../src/planner/plan.js'
+import {loadHardwareProfile} from '../../src/probe/profiles.js'
+import type {Plan, KvType} from '../../src/schemas/plan.js'
+import type {CheckPlanResult} from '../../src/schemas/checkplan.js'
+import {projectRoot} from '../../src/lib/paths.js'
+import {checkPlans, listEngineDevices} from '../../src/runner/checkplan.js'
+import {oneLine} from '../../src/lib/errors.js'
+import {cachedSynthModel, type KvLayout} from '../../src/runner/synth.js'
 
 /** The hardware profile the cases are planned against: the CI machine + llvmpipe as GPU0. */
 export const CI_LLVMPIPE_PROFILE = join(projectRoot, 'test', 'fixtures', 'checkplan', 'ci-llvmpipe.json')

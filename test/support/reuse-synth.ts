@@ -4,8 +4,8 @@
  * probability p, else picks one the previous token did not use, so reuse ≈ p). Deterministic from a
  * seed; generated chunk by chunk so a 1 M-token R1-shaped trace never sits in memory.
  */
-import {createTraceWriter, type TraceHeader} from '../trace.js'
-import type {Shape} from './cache.js'
+import {createTraceWriter, type TraceHeader} from '../../src/trace/trace.js'
+import type {Shape} from '../../src/reuse/cache.js'
 
 /** mulberry32: a small, fast, seedable 32-bit generator (quality is ample for routing noise). */
 export class Rng {

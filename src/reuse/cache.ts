@@ -11,7 +11,7 @@
  * Layout: LRU/LFU/static keep all MoE layers in flat typed arrays indexed [layer * N + expert] and
  * run whole chunks (`run(ids, nTokens, t0)`), so the hot loop allocates nothing; OPT runs on one
  * layer's column at a time (it needs next uses).
- * ids are (nTokens, nMoe, k) as in src/runner/trace.ts.
+ * ids are (nTokens, nMoe, k) as in src/trace/trace.ts.
  */
 
 /** What every simulator reports per layer. */

@@ -7,12 +7,12 @@
  * held, plus one i32 next-use array of 4 B per access), then run Belady layer by layer. Memory stays O(nMoe × N × policies)
  * plus that budget, whatever the trace length.
  */
-import {MoerigError} from '../../lib/errors.js'
-import type {TraceSource} from '../trace.js'
+import {MoerigError} from '../lib/errors.js'
+import type {TraceSource} from '../trace/trace.js'
 import {LfuCache, LruCache, StaticCache, nextUses, optLayer, type CacheCounts, type Shape} from './cache.js'
 import {bytesPerToken, capacityForBudget, decodeTps, type Bandwidths, type ModelFacts, type PolicyKind} from './cost.js'
 import {LocalityStats, TOP_FRACTIONS, baselines, skew} from './metrics.js'
-import type {ReuseResult} from '../../schemas/reuse.js'
+import type {ReuseResult} from '../schemas/reuse.js'
 
 export const POLICIES: readonly PolicyKind[] = ['lru', 'lfu', 'static', 'opt']
 /** Default warm-up prefix for the static policy: this fraction of the tokens. */

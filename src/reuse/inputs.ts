@@ -4,14 +4,14 @@
  * the trace header; bandwidths: explicit flags, then `--hardware`.
  */
 import {join} from 'node:path'
-import {MoerigError} from '../../lib/errors.js'
-import {readJsonFile} from '../../lib/jsonfile.js'
-import {modelProfilesDir} from '../../lib/paths.js'
-import {readGguf} from '../../planner/gguf.js'
-import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../../planner/inventory.js'
-import {loadHardwareProfile} from '../../probe/profiles.js'
-import {modelProfileSchema, type ModelProfile} from '../../schemas/model.js'
-import type {TraceHeader} from '../trace.js'
+import {MoerigError} from '../lib/errors.js'
+import {readJsonFile} from '../lib/jsonfile.js'
+import {modelProfilesDir} from '../lib/paths.js'
+import {readGguf} from '../planner/gguf.js'
+import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../planner/inventory.js'
+import {loadHardwareProfile} from '../probe/profiles.js'
+import {modelProfileSchema, type ModelProfile} from '../schemas/model.js'
+import type {TraceHeader} from '../trace/trace.js'
 import {bandwidthsFromProfile, factsFromInventory, type Bandwidths, type ModelFacts} from './cost.js'
 
 export interface FactFlags {

@@ -1,6 +1,6 @@
 /** Human tables for `moerig reuse` (the --json result is the data; this only lays it out). */
-import {safeName} from '../../lib/text.js'
-import type {ReuseResult} from '../../schemas/reuse.js'
+import {safeName} from '../lib/text.js'
+import type {ReuseResult} from '../schemas/reuse.js'
 
 const pct = (x: number | null, digits = 1) => (x === null ? 'n/a' : `${(100 * x).toFixed(digits)}%`)
 const withBase = (x: number | null, base: number) => `${pct(x)} (${pct(base)})`

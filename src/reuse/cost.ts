@@ -15,9 +15,9 @@
  * miss only when that pays off later. "No cache" (h = a = 0) is the usual `-ot exps=CPU` set-up.
  * decode tok/s = 1 / T. A sequential sum: CPU, GPU and PCIe do not overlap (llama.cpp's order).
  */
-import {MoerigError} from '../../lib/errors.js'
-import type {Inventory} from '../../planner/inventory.js'
-import type {HardwareProfile} from '../../schemas/hardware.js'
+import {MoerigError} from '../lib/errors.js'
+import type {Inventory} from '../planner/inventory.js'
+import type {HardwareProfile} from '../schemas/hardware.js'
 
 export interface ModelFacts {
   /** Bytes of one routed expert (gate + up + down) per MoE layer; null when unknown. */
