@@ -12,7 +12,7 @@ import {join, resolve} from 'node:path'
 import {MoerigError} from '../src/lib/errors.js'
 import {checkOutputFolder, checkOverwrite, freshPath, ownKind, parseJsonText, writeFileAtomic} from '../src/lib/fs.js'
 import {runDemo} from '../src/report/demo.js'
-import {readJsonFile} from '../src/lib/jsonfile.js'
+import {readJsonFile} from '../src/schemas/validate.js'
 import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../src/trace/trace.js'
 import {planSchema} from '../src/schemas/plan.js'
 

@@ -5,7 +5,7 @@
 import {existsSync, readdirSync} from 'node:fs'
 import {basename, join, resolve} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {readJsonFile} from '../lib/jsonfile.js'
+import {readJsonFile} from '../schemas/validate.js'
 import {modelProfilesDir} from '../lib/paths.js'
 import {modelProfileSchema, type ModelProfile} from '../schemas/model.js'
 import {readGguf} from './gguf.js'

@@ -5,7 +5,7 @@
  */
 import {join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {readJsonFile} from '../lib/jsonfile.js'
+import {readJsonFile} from '../schemas/validate.js'
 import {modelProfilesDir} from '../lib/paths.js'
 import {readGguf} from '../planner/gguf.js'
 import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../planner/inventory.js'

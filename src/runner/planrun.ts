@@ -5,7 +5,7 @@
  */
 import {existsSync} from 'node:fs'
 import {dirname, isAbsolute, resolve} from 'node:path'
-import {readJsonFile} from '../lib/jsonfile.js'
+import {readJsonFile} from '../schemas/validate.js'
 import {MoerigError} from '../lib/errors.js'
 import {planSchema, type Plan} from '../schemas/plan.js'
 import type {LlamaContextParams, LlamaDevice, LlamaModelParams} from '../engine/addon.js'

@@ -1,6 +1,7 @@
 import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
 import addFormatsMod from 'ajv-formats'
 import {MoerigError} from '../lib/errors.js'
+import {parseJsonText, readTextFile} from '../lib/fs.js'
 
 // ajv-formats is CJS with a default export; under Node16 ESM resolution its type needs this cast.
 const addFormats = addFormatsMod as unknown as typeof addFormatsMod.default
@@ -111,4 +112,13 @@ export function assertValid<T>(schema: object, data: unknown, what: string): T {
     throw new MoerigError('E_SCHEMA', `${what}: ${errs[0]}${more}`)
   }
   return data as T
+}
+
+/**
+ * Read a JSON file and validate it against a schema; every failure is one line naming the file
+ * (a byte-order mark is accepted, a document nested too deeply is refused by name).
+ */
+export function readJsonFile<T>(path: string, schema: object, what: string): T {
+  const data = parseJsonText(readTextFile(path, what), `${what} ${path}`)
+  return assertValid<T>(schema, data, `${what} ${path}`)
 }
