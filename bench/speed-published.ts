@@ -218,7 +218,8 @@ export async function evaluateAll(data: PublishedSpeeds): Promise<Row[]> {
       if (!pd.fits) row.findings.push(`plan does not fit (${pd.verdict.binding})`)
       if (f.plan.gpus !== undefined && f.plan.gpus > 0 && pd.gpusUsed !== f.plan.gpus) row.findings.push(`planner used ${pd.gpusUsed} GPUs, run used ${f.plan.gpus}`)
       const dm = pd.prediction.decodeMs
-      if (f.measured.decode !== undefined && dm && dm.total > 0) {
+      // the schema leaves every decodeMs part optional; the planner writes all four of these
+      if (f.measured.decode !== undefined && dm && dm.total !== undefined && dm.cpu !== undefined && dm.gpu !== undefined && dm.handoff !== undefined && dm.total > 0) {
         const cpuDominates = dm.cpu >= dm.gpu
         const tDev = cpuDominates ? dm.cpu : dm.gpu
         const tPub = 1000 / f.measured.decode

@@ -116,7 +116,7 @@ function assertSanePlan(plan: Plan, what: string): void {
   if (plan.fits) {
     assert.ok(plan.prediction.decodeTps > 0 && plan.prediction.prefillTps > 0, `${what}: fits but predicts ${plan.prediction.decodeTps}/${plan.prediction.prefillTps} tok/s`)
   }
-  for (const b of plan.maxContext.byGpuCount) assert.ok(b.maxContext <= plan.maxContext.trained, `${what}: max context ${b.maxContext} > trained ${plan.maxContext.trained}`)
+  for (const b of plan.maxContext.byGpuCount) assert.ok(plan.maxContext.trained !== undefined && b.maxContext <= plan.maxContext.trained, `${what}: max context ${b.maxContext} > trained ${plan.maxContext.trained}`)
   const text = renderPlan(plan, {emit: true})
   assert.doesNotMatch(text, /NaN|Infinity|undefined/, `${what}: rendered plan says NaN/Infinity/undefined`)
 }
