@@ -317,42 +317,67 @@ struct OverrideRule {
     ggml_backend_buffer_type_t buft;
 };
 
-// Names of the 3-D (or 4-D) matmul weights of `path` that would end up in CPU memory under the
-// placement p and the overrides `rules` (first match wins, as in llama.cpp's loader). Routed
-// experts (_exps) are 3-D too but run as MUL_MAT_ID, which AMX never takes.
-static std::vector<string> amx_guard_names(const ModelParams & p, const std::vector<OverrideRule> & rules) {
-    ggml_context * meta = nullptr;
-    gguf_init_params gp{true, &meta};
-    gguf_context * g = gguf_init_from_file(p.path.c_str(), gp);
+// The files of a model: `path`, or every shard of a split GGUF ("<prefix>-0000N-of-0000M.gguf",
+// split.no / split.count in the header), found the way llama-model-loader.cpp finds them.
+static std::vector<string> model_files(const string & path, gguf_context * first) {
+    int64_t kc = gguf_find_key(first, "split.count"), kn = gguf_find_key(first, "split.no");
+    if (kc < 0 || gguf_get_kv_type(first, kc) != GGUF_TYPE_UINT16) return {path};
+    const int count = gguf_get_val_u16(first, kc);
+    const int no = kn >= 0 && gguf_get_kv_type(first, kn) == GGUF_TYPE_UINT16 ? gguf_get_val_u16(first, kn) : 0;
+    if (count <= 1) return {path};
+    std::vector<char> buf(4096);
+    const int n = llama_split_prefix(buf.data(), buf.size(), path.c_str(), no, count);
+    if (n <= 0) return {path}; // the loader will say what is wrong with the name
+    const string prefix(buf.data(), (size_t) n);
     std::vector<string> out;
-    if (!g) return out; // the loader reports what is wrong with the file
-    int n_layer = -1;
-    int64_t ka = gguf_find_key(g, "general.architecture");
-    if (ka >= 0 && gguf_get_kv_type(g, ka) == GGUF_TYPE_STRING) {
-        int64_t kb = gguf_find_key(g, (string(gguf_get_val_str(g, ka)) + ".block_count").c_str());
-        if (kb >= 0 && gguf_get_kv_type(g, kb) == GGUF_TYPE_UINT32) n_layer = (int) gguf_get_val_u32(g, kb);
+    for (int i = 0; i < count; i++) {
+        const int m = llama_split_path(buf.data(), buf.size(), prefix.c_str(), i, count);
+        out.emplace_back(buf.data(), (size_t) std::max(0, m));
     }
+    return out;
+}
+
+// Names of the 3-D (or 4-D) matmul weights of the model at p.path (every shard) that would end up
+// in CPU memory under the placement p and the overrides `rules` (first match wins, as in
+// llama.cpp's loader). Routed experts (_exps) are 3-D too but run as MUL_MAT_ID, which AMX never takes.
+static std::vector<string> amx_guard_names(const ModelParams & p, const std::vector<OverrideRule> & rules) {
+    std::vector<string> out;
+    gguf_context * g0 = gguf_init_from_file(p.path.c_str(), {true, nullptr});
+    if (!g0) return out; // the loader reports what is wrong with the file
+    int n_layer = -1;
+    int64_t ka = gguf_find_key(g0, "general.architecture");
+    if (ka >= 0 && gguf_get_kv_type(g0, ka) == GGUF_TYPE_STRING) {
+        int64_t kb = gguf_find_key(g0, (string(gguf_get_val_str(g0, ka)) + ".block_count").c_str());
+        if (kb >= 0 && gguf_get_kv_type(g0, kb) == GGUF_TYPE_UINT32) n_layer = (int) gguf_get_val_u32(g0, kb);
+    }
+    const std::vector<string> files = model_files(p.path, g0);
+    gguf_free(g0);
     const bool gpu = has_gpu_device();
     const int n_gpu = p.n_gpu_layers >= 0 ? p.n_gpu_layers : n_layer + 1;
     const int i_gpu_start = std::max(n_layer + 1 - n_gpu, 0); // llama-model.cpp load_tensors
     static const std::regex block_re("^blk\\.(\\d+)\\.");
-    for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
-        const string name = gguf_get_tensor_name(g, i);
-        const ggml_tensor * t = ggml_get_tensor(meta, name.c_str());
-        if (!t || ggml_n_dims(t) < 3 || !amx_offers_type(t->type) || name.find("_exps") != string::npos) continue;
-        std::smatch m;
-        if (!std::regex_search(name, m, block_re)) continue;
-        bool on_cpu = !gpu || std::stoi(m[1]) < i_gpu_start;
-        for (const auto & r : rules) {
-            if (std::regex_search(name, r.re)) {
-                on_cpu = r.buft == ggml_backend_cpu_buffer_type();
-                break;
+    for (const string & file : files) {
+        ggml_context * meta = nullptr;
+        gguf_context * g = gguf_init_from_file(file.c_str(), {true, &meta});
+        if (!g) continue;
+        for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
+            const string name = gguf_get_tensor_name(g, i);
+            const ggml_tensor * t = ggml_get_tensor(meta, name.c_str());
+            if (!t || ggml_n_dims(t) < 3 || !amx_offers_type(t->type) || name.find("_exps") != string::npos) continue;
+            std::smatch m;
+            if (!std::regex_search(name, m, block_re)) continue;
+            bool on_cpu = !gpu || std::stoi(m[1]) < i_gpu_start;
+            for (const auto & r : rules) {
+                if (std::regex_search(name, r.re)) {
+                    on_cpu = r.buft == ggml_backend_cpu_buffer_type();
+                    break;
+                }
             }
+            if (on_cpu) out.push_back(name);
         }
-        if (on_cpu) out.push_back(name);
+        gguf_free(g);
+        if (meta) ggml_free(meta);
     }
-    gguf_free(g);
-    if (meta) ggml_free(meta);
     return out;
 }
 
