@@ -22,14 +22,14 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 import {ggufAllShards} from '@huggingface/gguf'
-import {readGguf} from '../src/planner/gguf.js'
-import {inventoryFromCatalog, inventoryFromGguf} from '../src/planner/inventory.js'
+import {readGguf} from '../src/model/gguf.js'
+import {inventoryFromCatalog, inventoryFromGguf} from '../src/model/inventory.js'
 import {makePlan, quantRow} from '../src/planner/plan.js'
 import type {ModelProfile} from '../src/schemas/model.js'
 import {rig} from '../test/fixtures/plan/rigs.js'
 import {ggufMetadata, writeInventoryGguf} from '../test/fixtures/gguf/model.js'
 import {str, writeGguf, type KvValue} from '../test/fixtures/gguf/writer.js'
-import {ggmlTypeByName} from '../src/planner/ggml-types.js'
+import {ggmlTypeByName} from '../src/model/ggml-types.js'
 
 const GOAL_HEADER_MS = 250
 const GOAL_PLAN_MS = 100

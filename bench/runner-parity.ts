@@ -21,7 +21,7 @@ import {runBench} from '../src/runner/bench.js'
 import {runPrompt} from '../src/runner/run.js'
 import {physicalCores} from '../src/runner/provenance.js'
 import {measureMemBandwidth, membwArrayBytesPerThread} from '../src/engine/membw.js'
-import {readGguf} from '../src/planner/gguf.js'
+import {readGguf} from '../src/model/gguf.js'
 
 const GOAL = 0.97
 const EXPERT_RE = /\.ffn_(gate|up|down|gate_up)_exps\./

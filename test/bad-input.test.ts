@@ -199,6 +199,8 @@ const BASE: Record<string, string[]> = {
   profiles: ['profiles'],
   'profiles show': ['profiles', 'show', 'hw.json'],
   'profiles validate': ['profiles', 'validate', 'hw.json'],
+  // every calibrate case is refused while parsing, before anything is measured
+  calibrate: ['calibrate', '--save', 'cal.json', '--budget', '10s'],
 }
 
 const HUGE = '9007199254740993' // 2^53 + 1: past what a JS number holds exactly

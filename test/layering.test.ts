@@ -13,15 +13,15 @@ const src = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src')
 
 /**
  * Rank of each folder of src/: a folder may import only folders of a lower rank.
- * lib ← schemas ← engine ← probe, planner, trace ← reuse, report, runner ← commands.
+ * lib ← schemas ← engine, model ← probe, planner, trace ← reuse, report, runner ← commands.
  * engine/ (the in-process native boundary) sits under probe/ because probe asks it for bandwidth;
- * runner/ (child-process execution) sits above engine/. model/ and profiles/ (issue 11's target
- * shape) will take rank 2 beside engine/ when they exist.
+ * runner/ (child-process execution) sits above engine/. model/ (GGUF reader, architectures, quant
+ * rules, inventory) sits beside engine/: it imports only lib/ and schemas/.
  */
 const RANK: Record<string, number> = {
   lib: 0,
   schemas: 1,
-  engine: 2,
+  engine: 2, model: 2,
   probe: 3, planner: 3, trace: 3,
   reuse: 4, report: 4, runner: 4,
   commands: 5,

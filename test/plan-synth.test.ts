@@ -1,6 +1,6 @@
 /**
  * The quantization rules against llama.cpp itself: `moerig synth` quantizes with the pinned
- * release's llama_model_quantize; the planner's rules (src/planner/quant.ts) must give every
+ * release's llama_model_quantize; the planner's rules (src/model/quant.ts) must give every
  * tensor of those files the same type and size. Skipped when the native addon is not built.
  */
 import {test} from 'node:test'
@@ -9,10 +9,10 @@ import {spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {buildTensorShapes, shapeFromGguf} from '../src/planner/arch.js'
-import {readGguf} from '../src/planner/gguf.js'
-import {tensorBytes} from '../src/planner/ggml-types.js'
-import {quantizeTypes} from '../src/planner/quant.js'
+import {buildTensorShapes, shapeFromGguf} from '../src/model/arch.js'
+import {readGguf} from '../src/model/gguf.js'
+import {tensorBytes} from '../src/model/ggml-types.js'
+import {quantizeTypes} from '../src/model/quant.js'
 import {addonPath} from '../src/engine/addon.js'
 
 const built = existsSync(addonPath) && existsSync('dist/commands/synth.js')

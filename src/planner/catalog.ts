@@ -8,9 +8,9 @@ import {MoerigError} from '../lib/errors.js'
 import {readJsonFile} from '../schemas/validate.js'
 import {modelProfilesDir} from '../lib/paths.js'
 import {modelProfileSchema, type ModelProfile} from '../schemas/model.js'
-import {readGguf} from './gguf.js'
-import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from './inventory.js'
-import {FTYPES} from './quant.js'
+import {readGguf} from '../model/gguf.js'
+import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../model/inventory.js'
+import {FTYPES} from '../model/quant.js'
 
 export {modelProfilesDir}
 

@@ -7,7 +7,7 @@
  */
 import type {Engine, KvType, PlanCommands} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
-import type {Inventory} from './inventory.js'
+import type {Inventory} from '../model/inventory.js'
 import type {Assignment} from './placement.js'
 import {nCpuMoe, tensorOverrides} from './placement.js'
 

@@ -15,7 +15,7 @@
  */
 import {MoerigError} from '../lib/errors.js'
 import type {Engine, KvLayout, KvType} from '../schemas/plan.js'
-import type {ModelShape} from './arch.js'
+import type {ModelShape} from '../model/arch.js'
 
 /** bytes per element of llama.cpp's cache types (q8_0 block 34 B / 32, q4_0 18 B / 32). */
 export const KV_TYPE_BYTES: Record<KvType, number> = {f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32}

@@ -43,7 +43,7 @@
  * case the terms above are closer without it (it made llvmpipe's FA cases +10 %).
  */
 import {MiB} from '../lib/units.js'
-import type {ModelShape} from './arch.js'
+import type {ModelShape} from '../model/arch.js'
 import {padCtx} from './kv.js'
 
 /** F32 activations. */

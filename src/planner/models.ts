@@ -2,7 +2,7 @@
 import {fmtGB} from '../lib/units.js'
 import type {ModelProfile, ModelsList} from '../schemas/model.js'
 import {loadCatalog} from './catalog.js'
-import {inventoryFromCatalog} from './inventory.js'
+import {inventoryFromCatalog} from '../model/inventory.js'
 
 type Entry = ModelsList['models'][number]
 

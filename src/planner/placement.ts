@@ -11,7 +11,7 @@
  */
 import type {Engine} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
-import type {Inventory} from './inventory.js'
+import type {Inventory} from '../model/inventory.js'
 import type {KvModel} from './kv.js'
 import {amxBytes} from './amx.js'
 import {attnHeadDims, computeBytes, FLASHMOE_GPU_COMPUTE_BYTES, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES, OP_OFFLOAD_MIN_BATCH} from './memory.js'

@@ -8,9 +8,9 @@ import type {HardwareProfile} from '../schemas/hardware.js'
 import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.js'
 import {assertValid} from '../schemas/validate.js'
 import {resolveModel} from './catalog.js'
-import {inventoryFromCatalog, type Inventory} from './inventory.js'
+import {inventoryFromCatalog, type Inventory} from '../model/inventory.js'
 import {makePlan, parsePlacement, quantRow, type PlanOptions} from './plan.js'
-import {ftypeByName} from './quant.js'
+import {ftypeByName} from '../model/quant.js'
 import type {EngineBuild} from './speed.js'
 
 export interface PlanRequest {

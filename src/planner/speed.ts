@@ -25,7 +25,7 @@
 import type {HardwareProfile} from '../schemas/hardware.js'
 import type {Engine} from '../schemas/plan.js'
 import {DEFAULT_CPU_GHZ, type PlanGpu, type PlanHost} from './hardware.js'
-import type {Inventory} from './inventory.js'
+import type {Inventory} from '../model/inventory.js'
 import type {KvModel} from './kv.js'
 import {attnHeadDims} from './memory.js'
 import type {Assignment} from './placement.js'

@@ -16,7 +16,7 @@
  * decode tok/s = 1 / T. A sequential sum: CPU, GPU and PCIe do not overlap (llama.cpp's order).
  */
 import {MoerigError} from '../lib/errors.js'
-import type {Inventory} from '../planner/inventory.js'
+import type {Inventory} from '../model/inventory.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 
 export interface ModelFacts {

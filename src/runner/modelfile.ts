@@ -1,10 +1,10 @@
 /**
- * Check a GGUF in TS before any native code touches it (src/planner/gguf.ts reads the header and
+ * Check a GGUF in TS before any native code touches it (src/model/gguf.ts reads the header and
  * refuses truncated files, wrong magic, absurd counts with one E_GGUF_* line), so that the common
  * bad inputs never reach llama.cpp, where they could abort the process.
  */
 import {basename} from 'node:path'
-import {readGguf, type GgufModel} from '../planner/gguf.js'
+import {readGguf, type GgufModel} from '../model/gguf.js'
 import {MoerigError} from '../lib/errors.js'
 
 export interface ModelFile {

@@ -11,7 +11,7 @@ import {planSchema, type Plan} from '../schemas/plan.js'
 import type {LlamaContextParams, LlamaDevice, LlamaModelParams} from '../engine/addon.js'
 import type {DeviceMemory} from './memory.js'
 import type {PlanComparison} from '../schemas/bench.js'
-import type {GgufModel} from '../planner/gguf.js'
+import type {GgufModel} from '../model/gguf.js'
 
 /**
  * Read a plan. Plans store an absolute model path; older ones stored it relative to the folder

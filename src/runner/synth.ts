@@ -17,9 +17,9 @@ import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {MoerigError, oneLine} from '../lib/errors.js'
 import {ensureDir, removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
-import {compareTensorNames, type TensorShape} from '../planner/arch.js'
-import {tensorBytes} from '../planner/ggml-types.js'
-import {quantizeTypes} from '../planner/quant.js'
+import {compareTensorNames, type TensorShape} from '../model/arch.js'
+import {tensorBytes} from '../model/ggml-types.js'
+import {quantizeTypes} from '../model/quant.js'
 import {buildDir, cacheDir as projectCacheDir} from '../lib/paths.js'
 import {engineBuild, loadAddon, type SynthNativeProgress, type SynthNativeSpec} from '../engine/addon.js'
 
@@ -292,13 +292,13 @@ export interface PresetBytes {
    * experts (n_expert_used of n_expert per MoE block). This is what decode streams from memory.
    */
   activePerToken: number
-  /** ggml type name per tensor, llama.cpp v0.4.0's rules as src/planner/quant.ts ports them. */
+  /** ggml type name per tensor, llama.cpp v0.4.0's rules as src/model/quant.ts ports them. */
   types: Record<string, string>
 }
 
 /**
  * Sizes of a preset at a quant as a pure function: the planner's port of llama-quantize's rules
- * (src/planner/quant.ts, itself checked against llama.cpp on synth files) gives each tensor's type.
+ * (src/model/quant.ts, itself checked against llama.cpp on synth files) gives each tensor's type.
  */
 export function presetBytes(h: SynthHparams, nVocab: number, quant: SynthQuant): PresetBytes {
   const tensors = presetTensors(h, nVocab).sort((a, b) => compareTensorNames(a.name, b.name))

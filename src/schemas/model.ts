@@ -3,7 +3,7 @@ import type {FromSchema} from 'json-schema-to-ts'
 /**
  * A catalog model (profiles/models/*.json): the published hyper-parameters of a model that may not
  * be downloaded yet, with where each comes from. The planner builds the tensor list from these
- * (src/planner/arch.ts) and applies llama.cpp's quantization rules (src/planner/quant.ts).
+ * (src/model/arch.ts) and applies llama.cpp's quantization rules (src/model/quant.ts).
  * Names follow llama.cpp's hparams (n_embd, n_ff_exp …) in camelCase.
  */
 export const hparamsSchema = {

@@ -6,8 +6,8 @@
  * check-plan. One model load per (model, placement); every context is a fresh context on it.
  */
 import {join} from 'node:path'
-import {inventoryFromGguf} from '../../src/planner/inventory.js'
-import {readGguf} from '../../src/planner/gguf.js'
+import {inventoryFromGguf} from '../../src/model/inventory.js'
+import {readGguf} from '../../src/model/gguf.js'
 import {makePlan, parsePlacement} from '../../src/planner/plan.js'
 import {loadHardwareProfile} from '../../src/probe/profiles.js'
 import type {Plan, KvType} from '../../src/schemas/plan.js'
