@@ -26,7 +26,7 @@ import {benchTps, dramPreset, parseBudget, parseThreadList, runCalibrate} from '
 import {phaseComparison} from '../src/runner/planrun.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
 import {runPlan} from '../src/planner/run.js'
-import {loadHardwareProfile} from '../src/probe/profiles.js'
+import {loadHardware} from '../src/probe/machine.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
 
 const {values: a} = parseArgs({options: {
@@ -50,16 +50,16 @@ if (dram.note) console.log(`note: ${dram.note}`)
 
 let profile: HardwareProfile
 if (a.hardware) {
-  profile = await loadHardwareProfile(a.hardware)
+  profile = await loadHardware(a.hardware)
   if (!profile.calibration) console.log(`note: ${a.hardware} has no calibration: the published-class model is being judged`)
 } else {
   const save = join(projectRoot, 'reports', 'speed-fidelity-hardware.json')
   console.log(`calibrating (budget ${a.budget}) → ${save} …`)
-  const base = await loadHardwareProfile('probe')
+  const base = await loadHardware('probe')
   const r = await runCalibrate({profile: base, savePath: save, threads, budgetS: parseBudget(a.budget), force: true},
     {onStep: (l) => console.log(`  ${l}`)})
   console.log(`calibrated in ${r.seconds} s${r.partial ? ' (PARTIAL)' : ''}`)
-  profile = await loadHardwareProfile(save)
+  profile = await loadHardware(save)
 }
 const c = profile.calibration
 if (c) {

@@ -17,7 +17,7 @@ import {inventoryFromCatalog} from '../src/model/inventory.js'
 import {makePlan} from '../src/planner/plan.js'
 import {renderPlan} from '../src/planner/render.js'
 import {runPlan} from '../src/planner/run.js'
-import {profileErrors} from '../src/probe/profiles.js'
+import {profileErrors} from '../src/profiles/hardware.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
 import type {ModelProfile} from '../src/schemas/model.js'
 import {ggufMetadata} from './fixtures/gguf/model.js'
@@ -188,8 +188,8 @@ test('plans store the model\'s absolute path; -o from another folder stays usabl
 })
 
 test('plan --hardware probe knows the free disk (as probe measures it)', async () => {
-  const {loadHardwareProfile} = await import('../src/probe/profiles.js')
-  const p = await loadHardwareProfile('probe')
+  const {loadHardware} = await import('../src/probe/machine.js')
+  const p = await loadHardware('probe')
   assert.ok(p.disk && typeof p.disk.freeBytes === 'number', JSON.stringify(p.disk))
 })
 

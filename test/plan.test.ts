@@ -16,7 +16,7 @@ import {computeBytes, attnHeadDims} from '../src/planner/memory.js'
 import {makePlan} from '../src/planner/plan.js'
 import {splitLayers} from '../src/planner/placement.js'
 import {planHosts} from '../src/planner/hardware.js'
-import {loadCatalog} from '../src/planner/catalog.js'
+import {loadCatalog} from '../src/profiles/catalog.js'
 import {describeModel} from '../src/planner/models.js'
 import {rig} from './fixtures/plan/rigs.js'
 

@@ -10,7 +10,8 @@ import {INFERENCE_FLAGS, parseLscpu} from '../src/probe/cpu.js'
 import {parseCpuList} from '../src/probe/sysfs.js'
 import {bandwidthNodes, measureBandwidth} from '../src/probe/bandwidth.js'
 import {probeMachine} from '../src/probe/probe.js'
-import {hardwareProfilesDir, listHardwareProfiles, loadHardwareProfile, profileErrors} from '../src/probe/profiles.js'
+import {hardwareProfilesDir, listHardwareProfiles, loadHardwareProfile, profileErrors} from '../src/profiles/hardware.js'
+import {loadHardware} from '../src/probe/machine.js'
 import {MoerigError} from '../src/lib/errors.js'
 import {addonPath} from '../src/engine/addon.js'
 import {hardwareProfileSchema, profileListSchema, type HardwareProfile} from '../src/schemas/hardware.js'
@@ -122,7 +123,7 @@ test('reference rigs carry the published figures', async () => {
 })
 
 test('loadHardwareProfile: "probe", unknown ids and bad files', async () => {
-  const me = await loadHardwareProfile('probe')
+  const me = await loadHardware('probe')
   assert.equal(me.origin, 'probe')
   await assert.rejects(loadHardwareProfile('no-such-rig'), (e: unknown) => e instanceof MoerigError && /ids: .*dual-6454s-4090d/.test(e.message))
   await assert.rejects(loadHardwareProfile(join(tmp, 'missing.json')), /no such file/)

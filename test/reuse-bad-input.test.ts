@@ -88,3 +88,12 @@ test('reuse with another model\'s GGUF (same expert count), or --gpu 0 on a GPU-
   writeFileSync(two, JSON.stringify(rig({id: 'two', gpus: 2})))
   expectOneLine(['reuse', trace, '--hardware', two, '--gpu', '5'], /--gpu 5: hardware profile .* has 2 GPUs; allowed: 0–1/)
 })
+
+test('reuse --model with an unknown id fails with the same line as plan (one catalog reader)', async () => {
+  const {loadInventory} = await import('../src/reuse/inputs.js')
+  const {resolveModel} = await import('../src/planner/resolve.js')
+  const message = async (p: Promise<unknown>) => p.then(() => assert.fail('no error'), (e: Error) => e.message)
+  const fromReuse = await message(loadInventory({model: 'no-such-model'}))
+  assert.match(fromReuse, /^unknown model "no-such-model": not a GGUF file and not a catalog id \(.*deepseek-r1/)
+  assert.equal(fromReuse, await message(resolveModel('no-such-model', {})))
+})

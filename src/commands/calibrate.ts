@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
-import {loadHardwareProfile} from '../probe/profiles.js'
+import {loadHardware} from '../probe/machine.js'
 import {parseBudget, parseThreadList, runCalibrate} from '../runner/calibrate.js'
 import type {CalibrateResult} from '../schemas/calibrate.js'
 
@@ -47,7 +47,7 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
     for (const [s, h] of handlers) process.on(s, h)
     try {
       progress.phase(flags.hardware ? `reading ${flags.hardware}` : 'probing this machine')
-      const profile = await loadHardwareProfile(flags.hardware ?? 'probe')
+      const profile = await loadHardware(flags.hardware ?? 'probe')
       const result = await runCalibrate({
         profile, savePath, force: flags.force, threads, budgetS, model: flags.model, reps: flags.repetitions,
         stopRequested: () => stopSignal !== null,

@@ -5,6 +5,7 @@ import {checkOverwrite} from '../lib/fs.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {renderPlan} from '../planner/render.js'
 import {runPlan} from '../planner/run.js'
+import {probeThisMachine} from '../probe/machine.js'
 import {engineValues, kvTypeValues, type Engine, type KvType, type Plan} from '../schemas/plan.js'
 
 export default class PlanCommand extends MoerigCommand {
@@ -63,6 +64,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       threads: flags.threads,
       flashAttention: flags['flash-attn'] === undefined ? undefined : flags['flash-attn'] === 'on',
       placement: flags.placement,
+      probe: probeThisMachine,
       quants: flags.quants === undefined ? undefined : flags.quants.split(',').map((q) => q.trim()).filter(Boolean),
     })
     if (flags.output) writeJsonFile(flags.output, plan)

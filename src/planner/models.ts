@@ -1,7 +1,7 @@
 /** `moerig models`: the catalog with sizes per quant (computed) beside the published files. */
 import {fmtGB} from '../lib/units.js'
 import type {ModelProfile, ModelsList} from '../schemas/model.js'
-import {loadCatalog} from './catalog.js'
+import {loadCatalog} from '../profiles/catalog.js'
 import {inventoryFromCatalog} from '../model/inventory.js'
 
 type Entry = ModelsList['models'][number]

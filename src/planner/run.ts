@@ -3,11 +3,11 @@
  * hardware profiles, make the plan, add --quants rows, validate against the schema.
  */
 import {MoerigError} from '../lib/errors.js'
-import {loadHardwareProfile} from '../probe/profiles.js'
+import {loadHardwareProfile} from '../profiles/hardware.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.js'
 import {assertValid} from '../schemas/validate.js'
-import {resolveModel} from './catalog.js'
+import {resolveModel} from './resolve.js'
 import {inventoryFromCatalog, type Inventory} from '../model/inventory.js'
 import {makePlan, parsePlacement, quantRow, type PlanOptions} from './plan.js'
 import {ftypeByName} from '../model/quant.js'
@@ -37,13 +37,15 @@ export interface PlanRequest {
   numaAware?: boolean
   /** profiles already loaded (tests, bench scripts): skips --hardware loading */
   profiles?: HardwareProfile[]
+  /** this machine, for "probe" in --hardware (the command passes probe/'s probeThisMachine) */
+  probe?: () => Promise<HardwareProfile>
 }
 
-export async function loadProfiles(spec: string): Promise<HardwareProfile[]> {
+export async function loadProfiles(spec: string, probe?: () => Promise<HardwareProfile>): Promise<HardwareProfile[]> {
   const parts = spec.split(',').map((s) => s.trim()).filter(Boolean)
   if (parts.length === 0) throw new MoerigError('E_USAGE', '--hardware needs a file, a profile id or "probe"')
   const out: HardwareProfile[] = []
-  for (const p of parts) out.push(await loadHardwareProfile(p))
+  for (const p of parts) out.push(await loadHardwareProfile(p, {probe}))
   return out
 }
 
@@ -58,7 +60,7 @@ export function defaultContext(inv: Inventory, ctx: number | undefined): number 
 export async function runPlan(req: PlanRequest): Promise<Plan> {
   if (req.quants !== undefined && req.quants.length === 0) throw new MoerigError('E_USAGE', '--quants needs at least one quant, e.g. --quants Q2_K,Q4_K_M')
   const {inv, catalog} = await resolveModel(req.model, {quant: req.quant, layout: req.layout})
-  const profiles = req.profiles ?? (await loadProfiles(req.hardware))
+  const profiles = req.profiles ?? (await loadProfiles(req.hardware, req.probe))
   const labels = req.profiles ? undefined : req.hardware.split(',').map((s) => s.trim()).filter(Boolean)
   const base: PlanOptions = {
     ctx: defaultContext(inv, req.ctx), engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,

@@ -3,14 +3,11 @@
  * given: explicit flags, then a GGUF (`--gguf`), then a catalog model (`--model` [`--quant`]), then
  * the trace header; bandwidths: explicit flags, then `--hardware`.
  */
-import {join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {readJsonFile} from '../schemas/validate.js'
-import {modelProfilesDir} from '../lib/paths.js'
 import {readGguf} from '../model/gguf.js'
 import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../model/inventory.js'
-import {loadHardwareProfile} from '../probe/profiles.js'
-import {modelProfileSchema, type ModelProfile} from '../schemas/model.js'
+import {loadHardware} from '../probe/machine.js'
+import {catalogModel, readModelProfile} from '../profiles/catalog.js'
 import type {TraceHeader} from '../trace/trace.js'
 import {bandwidthsFromProfile, factsFromInventory, type Bandwidths, type ModelFacts} from './cost.js'
 
@@ -37,8 +34,8 @@ export async function loadInventory(f: FactFlags): Promise<{inv: Inventory; labe
     if (f.quant) throw new MoerigError('E_USAGE', '--quant needs --model ID (a catalog model)')
     return null
   }
-  const file = f.model.endsWith('.json') ? f.model : join(modelProfilesDir, `${f.model}.json`)
-  const profile = readJsonFile<ModelProfile>(file, modelProfileSchema, 'model profile')
+  // the catalog reader `plan` uses: an unknown id gives the same line in both
+  const profile = f.model.endsWith('.json') ? readModelProfile(f.model) : catalogModel(f.model)
   const quant = f.quant ?? profile.defaultQuant ?? 'Q4_K_M'
   return {inv: inventoryFromCatalog(profile, {quant}), label: `catalog ${profile.id} ${quant}`}
 }
@@ -79,7 +76,7 @@ export function resolveFacts(h: TraceHeader, f: FactFlags, model: {inv: Inventor
 export async function resolveBandwidths(f: BandwidthFlags): Promise<Bandwidths> {
   let base: Bandwidths = {pcieGBs: null, gpuGBs: null, cpuGBs: null, source: 'none given'}
   if (f.hardware) {
-    const p = await loadHardwareProfile(f.hardware)
+    const p = await loadHardware(f.hardware)
     const gpu = f.gpu ?? 0
     const n = (p.gpus ?? []).length
     // --gpu on a GPU-less profile names a device that does not exist: say so rather than estimate without it

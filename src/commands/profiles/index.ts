@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../../lib/command.js'
 import {MoerigError} from '../../lib/errors.js'
 import {fmtGiB} from '../../lib/units.js'
-import {hardwareProfilesDir, listHardwareProfiles} from '../../probe/profiles.js'
+import {hardwareProfilesDir, listHardwareProfiles} from '../../profiles/hardware.js'
 import {profileListSchema, type ProfileList} from '../../schemas/hardware.js'
 import {assertValid} from '../../schemas/validate.js'
 

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {MoerigCommand} from '../../lib/command.js'
 import {safeName} from '../../lib/text.js'
-import {loadHardwareProfile} from '../../probe/profiles.js'
+import {loadHardware} from '../../probe/machine.js'
 import {renderProfile} from '../../probe/summary.js'
 import type {HardwareProfile} from '../../schemas/hardware.js'
 
@@ -16,7 +16,7 @@ export default class ProfilesShow extends MoerigCommand {
 
   async run(): Promise<HardwareProfile> {
     const {args} = await this.parse(ProfilesShow)
-    const profile = await loadHardwareProfile(args.profile)
+    const profile = await loadHardware(args.profile)
     for (const line of renderProfile(profile)) this.log(line)
     if (profile.citations) {
       this.log('Sources')

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {MoerigCommand} from '../../lib/command.js'
 import {MoerigError} from '../../lib/errors.js'
-import {profileFileErrors} from '../../probe/profiles.js'
+import {profileFileErrors} from '../../profiles/hardware.js'
 import {profileValidationSchema, type ProfileValidation} from '../../schemas/hardware.js'
 import {assertValid} from '../../schemas/validate.js'
 

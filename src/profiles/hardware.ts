@@ -1,6 +1,7 @@
 /**
  * Hardware profiles: the hand-written reference rigs in profiles/hardware/, files the user saved
- * with `probe --save`, or this machine ("probe"). `loadHardwareProfile` is what plan/report use.
+ * with `probe --save`, or this machine ("probe", probed by the caller). `loadHardwareProfile` is what
+ * plan/report use.
  * Every failure is one MoerigError line naming the file, the JSON path and what was expected.
  */
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
@@ -117,14 +118,13 @@ export function listHardwareProfiles(dir = hardwareProfilesDir): ProfileListing[
 
 /**
  * A hardware profile by file path, by id of a profile in profiles/hardware/, or "probe" for this
- * machine (probed now, without the bandwidth benchmark).
+ * machine: `opts.probe` probes it (profiles/ sits below probe/; callers above probe/ pass
+ * `probeThisMachine` from src/probe/machine.ts, or use its `loadHardware`).
  */
-export async function loadHardwareProfile(pathOrId: string, opts: {dir?: string} = {}): Promise<HardwareProfile> {
+export async function loadHardwareProfile(pathOrId: string, opts: {dir?: string; probe?: () => Promise<HardwareProfile>} = {}): Promise<HardwareProfile> {
   if (pathOrId === 'probe') {
-    const {probeMachine} = await import('./probe.js')
-    // free disk where `moerig probe` measures it by default (its --models-dir is "."), so a plan
-    // of a catalog model can say whether the download fits
-    return (await probeMachine({modelsDir: '.'})).profile
+    if (!opts.probe) throw new MoerigError('E_USAGE', 'hardware profile "probe": this machine can be probed only by a command that probes (plan, calibrate, reuse, profiles show)')
+    return opts.probe()
   }
   if (existsSync(pathOrId) || pathOrId.endsWith('.json') || pathOrId.includes('/')) return readHardwareProfile(pathOrId)
   const dir = opts.dir ?? hardwareProfilesDir
