@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
-import {fmtGiB, fmtMiB} from '../lib/units.js'
+import {fmtBinary} from '../lib/units.js'
 import {DEFAULT_SEED, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS, checkModel, inFlight, removeTemps, stopSynth, synthModel} from '../runner/synth.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
@@ -80,7 +80,7 @@ Built with ggml's own GGUF writer; every tensor gets the type llama.cpp's own pe
       }
       assertValid<SynthResult>(synthResultSchema, result, 'synth result')
       const types = Object.entries(result.typeCounts).map(([t, n]) => `${t} ${n}`).join(', ')
-      const size = result.fileBytes >= 1024 ** 3 ? fmtGiB(result.fileBytes, 2) : fmtMiB(result.fileBytes)
+      const size = fmtBinary(result.fileBytes, {units: ['MiB', 'GiB'], digits: {MiB: 1, GiB: 2}})
       this.log(`${result.path}: ${result.preset} (${result.arch}${result.kvLayout ? `, ${result.kvLayout} KV layout` : ''}) ${result.quant}, ${size}`)
       this.log(`  ${(result.params / 1e6).toFixed(1)} M params, ${result.nLayer} blocks, ${result.nExpert} experts top-${result.nExpertUsed}, vocab ${result.nVocab}, seed ${result.seed}`)
       this.log(`  ${result.tensorCount} tensors: ${types}`)

@@ -24,3 +24,24 @@ export function parseBytes(text: string): number | null {
   const mult: Record<string, number> = {b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: MiB, gb: 1e9, gib: GiB, tb: 1e12, tib: 1024 ** 4}
   return Math.round(n * mult[unit])
 }
+
+export type BinaryUnit = 'B' | 'KiB' | 'MiB' | 'GiB'
+const UNIT_BYTES: Record<BinaryUnit, number> = {B: 1, KiB: 1024, MiB: MiB, GiB: GiB}
+
+/**
+ * Bytes in the largest of `units` that the value reaches (the smallest of them below that);
+ * `digits` is one count, or one per unit (default 1). Bytes (B) are printed as they are. The one
+ * binary size formatter: every "… MiB" / "… GiB" text comes from here or fmtGiB/fmtMiB.
+ */
+export function fmtBinary(bytes: number, opts: {units?: BinaryUnit[]; digits?: number | Partial<Record<BinaryUnit, number>>} = {}): string {
+  const units = [...(opts.units ?? ['B', 'KiB', 'MiB', 'GiB'])].sort((a, b) => UNIT_BYTES[b] - UNIT_BYTES[a])
+  const unit = units.find((u) => bytes >= UNIT_BYTES[u]) ?? units[units.length - 1]
+  if (unit === 'B') return `${bytes} B`
+  const d = typeof opts.digits === 'number' ? opts.digits : (opts.digits?.[unit] ?? 1)
+  return `${(bytes / UNIT_BYTES[unit]).toFixed(d)} ${unit}`
+}
+
+/** Decimal file size in MB (at 1 digit), for the small files GB would show as "0.0 GB". */
+export function fmtMB(bytes: number | null | undefined, digits = 1): string {
+  return bytes === null || bytes === undefined ? 'unknown' : `${(bytes / 1e6).toFixed(digits)} MB`
+}

@@ -4,7 +4,7 @@
  * numbers say so.
  */
 import {safeName} from '../lib/text.js'
-import {fmtGB, fmtGiB} from '../lib/units.js'
+import {fmtBinary, fmtGB, fmtGiB, fmtMB, fmtMiB} from '../lib/units.js'
 import type {Plan} from '../schemas/plan.js'
 import {fmtParams} from './speed.js'
 
@@ -15,14 +15,14 @@ function lpad(s: string, n: number): string {
   return s.length >= n ? s : ' '.repeat(n - s.length) + s
 }
 function kib(b: number): string {
-  return b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`
+  return fmtBinary(b, {units: ['KiB', 'MiB'], digits: {KiB: 1, MiB: 2}})
 }
 function tps(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
 }
 /** File size in GB (GiB), or MB for the small models moerig synthesises ("0.0 GB" says nothing). */
 function fileSize(b: number): string {
-  return b >= 1e9 ? `${fmtGB(b)} (${fmtGiB(b)})` : `${(b / 1e6).toFixed(1)} MB (${(b / 2 ** 20).toFixed(1)} MiB)`
+  return b >= 1e9 ? `${fmtGB(b)} (${fmtGiB(b)})` : `${fmtMB(b)} (${fmtMiB(b)})`
 }
 function ctxLabel(n: number): string {
   return n === 0 ? 'none' : String(n)

@@ -11,6 +11,7 @@
  * The spec table holds memory size and bandwidth from the vendors' product pages; the probe uses
  * it for `memoryBandwidthGBs` (provenance "spec") and for VRAM only where the PCI id fixes it.
  */
+import {GiB} from '../lib/units.js'
 
 export const VENDOR_IDS: Record<string, 'intel' | 'nvidia' | 'amd'> = {'0x8086': 'intel', '0x10de': 'nvidia', '0x1002': 'amd'}
 
@@ -86,8 +87,6 @@ export interface GpuSpec {
   pcieWidth: number
   source: string
 }
-
-const GiB = 1024 ** 3
 
 /** Vendor specifications (GB/s = 1e9 bytes/s; VRAM in the binary GB the vendors mean). */
 export const GPU_SPECS: GpuSpec[] = [

@@ -1,6 +1,6 @@
 /** The readable form of a hardware profile (probe's default output, `profiles show`). */
 import {safeName} from '../lib/text.js'
-import {fmtGB, fmtGiB} from '../lib/units.js'
+import {fmtBinary, fmtGB, fmtGiB} from '../lib/units.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {INFERENCE_FLAGS} from './cpu.js'
 import {formatCpuList} from './sysfs.js'
@@ -13,7 +13,7 @@ const src = (prov: Record<string, string> | undefined, field: string) => (prov?.
 
 function cacheText(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return 'unknown'
-  return bytes >= 1024 ** 3 ? fmtGiB(bytes) : `${Math.round(bytes / 1024 ** 2)} MiB`
+  return fmtBinary(bytes, {units: ['MiB', 'GiB'], digits: {MiB: 0, GiB: 1}})
 }
 
 export function renderProfile(p: HardwareProfile): string[] {

@@ -3,7 +3,7 @@
  * Charts are collected as jobs first and rendered afterwards, so progress can count them.
  */
 import type {Progress} from '../lib/progress.js'
-import {fmtGiB, GB, GiB} from '../lib/units.js'
+import {fmtGiB, fmtMiB, GB, GiB} from '../lib/units.js'
 import {
   CHART_SIZE,
   fontWarning,
@@ -372,7 +372,7 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
       s.tables.push({
         caption: `Cache simulation (mean over layers): ${r.label}`,
         headers: ['policy', 'capacity', 'hit rate', 'random routing', 'PCIe bytes / token', 'predicted decode (bandwidth-only)'],
-        rows: overall.map((c) => [c.policy, String(c.capacity), pct(c.hitRate), pct(c.hitRateRandom), c.bytesPerToken === null ? '–' : `${(c.bytesPerToken / 2 ** 20).toFixed(1)} MiB`, tps(c.decodeTps)]),
+        rows: overall.map((c) => [c.policy, String(c.capacity), pct(c.hitRate), pct(c.hitRateRandom), c.bytesPerToken === null ? '–' : fmtMiB(c.bytesPerToken), tps(c.decodeTps)]),
       })
     }
   })

@@ -8,6 +8,7 @@
  */
 import {createCanvas, GlobalFonts, type SKRSContext2D} from '@napi-rs/canvas'
 import {Chart, registerables, type ChartConfiguration, type Plugin} from 'chart.js'
+import {GiB} from '../lib/units.js'
 
 Chart.register(...registerables)
 
@@ -18,7 +19,6 @@ export const HEATMAP_SIZE = {width: 900, height: 520} as const
 /** Tableau 10: distinguishable, and readable by most colour-blind viewers. */
 export const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac']
 const FONT = 'DejaVu Sans, Arial, sans-serif'
-const GiB = 1024 ** 3
 
 export interface ChartSize {
   width: number

@@ -8,6 +8,7 @@
  * plus that budget, whatever the trace length.
  */
 import {MoerigError} from '../lib/errors.js'
+import {fmtBinary} from '../lib/units.js'
 import type {TraceSource} from '../trace/trace.js'
 import {LfuCache, LruCache, StaticCache, nextUses, optLayer, type CacheCounts, type Shape} from './cache.js'
 import {bytesPerToken, capacityForBudget, decodeTps, type Bandwidths, type ModelFacts, type PolicyKind} from './cost.js'
@@ -257,7 +258,5 @@ function decodeTpsMissing(f: ModelFacts, bw: Bandwidths): string | null {
 }
 
 function fmtBytes(b: number): string {
-  if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(1)} GiB`
-  if (b >= 1024 ** 2) return `${(b / 1024 ** 2).toFixed(1)} MiB`
-  return `${b} B`
+  return fmtBinary(b, {units: ['B', 'MiB', 'GiB']})
 }

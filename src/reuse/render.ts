@@ -1,5 +1,6 @@
 /** Human tables for `moerig reuse` (the --json result is the data; this only lays it out). */
 import {safeName} from '../lib/text.js'
+import {fmtGiB, GiB} from '../lib/units.js'
 import type {ReuseResult} from '../schemas/reuse.js'
 
 const pct = (x: number | null, digits = 1) => (x === null ? 'n/a' : `${(100 * x).toFixed(digits)}%`)
@@ -15,7 +16,7 @@ function bytes(b: number | null): string {
 }
 
 function gib(b: number | null): string {
-  return b === null ? '' : `${(b / 1024 ** 3).toFixed(b % 1024 ** 3 === 0 ? 0 : 1)} GiB`
+  return b === null ? '' : fmtGiB(b, b % GiB === 0 ? 0 : 1)
 }
 
 /** Columns padded to their widest cell; `right` marks right-aligned columns. */

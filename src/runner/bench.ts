@@ -5,6 +5,7 @@
  */
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {fmtBinary, fmtMiB} from '../lib/units.js'
 import {USAGE_EXIT} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOutputFolder, freshPath} from '../lib/fs.js'
@@ -263,7 +264,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
 // ---------------------------------------------------------------- printing
 
 function fmtSize(bytes: number): string {
-  return bytes < 1024 ** 3 ? `${(bytes / 1024 ** 2).toFixed(2)} MiB` : `${(bytes / 1024 ** 3).toFixed(2)} GiB`
+  return fmtBinary(bytes, {units: ['MiB', 'GiB'], digits: 2})
 }
 
 function fmtParams(n: number): string {
@@ -283,7 +284,7 @@ export function benchTable(r: BenchResult): string {
   return [line(head), sep, ...rows.map(line)].join('\n')
 }
 
-const mib = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MiB`
+const mib = (b: number) => fmtMiB(b)
 
 /** Memory per device (measured), one line each. */
 export function memoryLines(m: MemoryReport): string[] {

@@ -11,7 +11,7 @@
 import {existsSync} from 'node:fs'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {MiB} from '../lib/units.js'
+import {fmtMiB, MiB} from '../lib/units.js'
 import {assertValid} from '../schemas/validate.js'
 import {checkPlanResultSchema, type CheckDevice, type CheckPlanResult} from '../schemas/checkplan.js'
 import type {Plan} from '../schemas/plan.js'
@@ -226,7 +226,7 @@ export async function listEngineDevices(childEnv?: NodeJS.ProcessEnv, cpuVariant
 
 // ---------------------------------------------------------------- printing
 
-const mib = (b: number) => `${(b / MiB).toFixed(2)} MiB`
+const mib = (b: number) => fmtMiB(b, 2)
 const sign = (x: number) => (Math.abs(x) < 0.05 ? '0.0 %' : `${x > 0 ? '+' : ''}${x.toFixed(1)} %`)
 const LABEL: Record<Kind, string> = {weights: 'weights', kv: 'KV', compute: 'compute'}
 
