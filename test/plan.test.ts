@@ -244,3 +244,13 @@ test('speed: KTransformers\' published rig (2 × Xeon 6454S, 8 ch DDR5-4800 each
   const r = p.prediction.decodeRange!
   assert.ok(r.low <= 12.2 && 12.2 <= r.high, `range ${r.low}–${r.high}`)
 })
+
+test('placementFlags (planner/emit.ts) renders a placement as check-plan and the report did', async () => {
+  const {placementFlags} = await import('../src/planner/emit.js')
+  const p = {nGpuLayers: 99, nCpuMoe: 2, tensorOverrides: [{pattern: 'blk\\.[01]\\.ffn_.*_exps', device: 'CPU'}], tensorSplit: [1, 1]}
+  assert.equal(placementFlags(p), '-ngl 99 --n-cpu-moe 2 -ot blk\\.[01]\\.ffn_.*_exps=CPU -ts 1,1')
+  assert.equal(placementFlags(p, {result: true}), '-ngl 99 -ot blk\\.[01]\\.ffn_.*_exps=CPU --n-cpu-moe 2 -ts 1,1')
+  const cpu = {nGpuLayers: 0, nCpuMoe: 0, tensorOverrides: [], tensorSplit: []}
+  assert.equal(placementFlags(cpu), '-ngl 0')
+  assert.equal(placementFlags(cpu, {result: true}), 'CPU only')
+})

@@ -26,6 +26,29 @@ export interface EmitInput {
   hfRepo: string | null
 }
 
+/** A placement in llama.cpp's terms: a plan's, or the one a bench/run result records. */
+export interface PlacementFlagsInput {
+  nGpuLayers: number
+  nCpuMoe?: number | null
+  tensorOverrides: {pattern: string; device: string}[]
+  tensorSplit: number[]
+}
+
+/**
+ * A placement as the llama.cpp flags that express it, as text (the one place besides the command
+ * lines below that spells these flags). Plan style (check-plan): -ngl always, --n-cpu-moe, -ot,
+ * -ts. Result style (`result: true`, report tables of bench/run results): -ngl only when not 0,
+ * -ot, --n-cpu-moe, -ts, and "CPU only" when no flag is needed.
+ */
+export function placementFlags(p: PlacementFlagsInput, opts: {result?: boolean} = {}): string {
+  const ngl = !opts.result || p.nGpuLayers !== 0 ? [`-ngl ${p.nGpuLayers}`] : []
+  const ncm = p.nCpuMoe ? [`--n-cpu-moe ${p.nCpuMoe}`] : []
+  const ot = p.tensorOverrides.map((o) => `-ot ${o.pattern}=${o.device}`)
+  const ts = p.tensorSplit.length > 0 ? [`-ts ${p.tensorSplit.join(',')}`] : []
+  const parts = opts.result ? [...ngl, ...ot, ...ncm, ...ts] : [...ngl, ...ncm, ...ot, ...ts]
+  return parts.length === 0 ? 'CPU only' : parts.join(' ')
+}
+
 /** llama.cpp backend device name of a GPU: SYCL for Intel, CUDA for NVIDIA, ROCm for AMD, else Vulkan. */
 export function backendName(g: PlanGpu, all: PlanGpu[]): string {
   const backend = /intel|arc/i.test(g.name) ? 'SYCL' : /nvidia|geforce|rtx|tesla/i.test(g.name) ? 'CUDA' : /amd|radeon|instinct/i.test(g.name) ? 'ROCm' : 'Vulkan'

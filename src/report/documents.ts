@@ -9,6 +9,7 @@ import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
 import {benchResultSchema, type BenchResult} from '../schemas/bench.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {BenchView, InputView, PlanView, ReuseView} from './views.js'
+import {placementFlags} from '../planner/emit.js'
 import {basename} from 'node:path'
 
 export interface DocumentKind {
@@ -77,16 +78,6 @@ export function quantFromName(name: string): string | null {
   return m ? m[1].toUpperCase() : null
 }
 
-/** A placement as the llama.cpp flags that express it. */
-export function placementText(p: BenchResult['config']['placement']): string {
-  const parts: string[] = []
-  if (p.nGpuLayers !== 0) parts.push(`-ngl ${p.nGpuLayers}`)
-  for (const o of p.tensorOverrides) parts.push(`-ot ${o.pattern}=${o.device}`)
-  if (p.nCpuMoe > 0) parts.push(`--n-cpu-moe ${p.nCpuMoe}`)
-  if (p.tensorSplit.length > 0) parts.push(`-ts ${p.tensorSplit.join(',')}`)
-  return parts.length === 0 ? 'CPU only' : parts.join(' ')
-}
-
 export function benchView(b: BenchResult): BenchView {
   const pv = b.provenance
   const quant = quantFromName(basename(b.model.path)) ?? quantFromName(b.model.desc)
@@ -100,7 +91,7 @@ export function benchView(b: BenchResult): BenchView {
     sizeBytes: b.model.sizeBytes,
     backend: pv.backend,
     threads,
-    placement: placementText(b.config.placement),
+    placement: placementFlags(b.config.placement, {result: true}),
     results: b.results.map((r) => ({test: r.test, nPrompt: r.nPrompt, nGen: r.nGen, threads: r.threads, mean: r.tps.mean, sd: r.tps.sd})),
     memory: b.plan
       ? b.plan.devices.map((d) => ({device: d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`, plannedBytes: d.planned.totalBytes, measuredBytes: d.measured?.totalBytes ?? null}))
@@ -127,7 +118,7 @@ export function runView(r: RunResult): BenchView {
     backend: pv.backend,
     threads,
     tool: 'run',
-    placement: placementText(r.placement),
+    placement: placementFlags(r.placement, {result: true}),
     results,
     memory: [],
     predicted: null,

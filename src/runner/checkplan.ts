@@ -15,6 +15,7 @@ import {fmtMiB, MiB} from '../lib/units.js'
 import {assertValid} from '../schemas/validate.js'
 import {checkPlanResultSchema, type CheckDevice, type CheckPlanResult} from '../schemas/checkplan.js'
 import type {Plan} from '../schemas/plan.js'
+import {placementFlags} from '../planner/emit.js'
 import type {LlamaContextParams, LlamaDevice, LlamaInitResult} from '../engine/addon.js'
 import {runInChild, runModelJob} from './child.js'
 import {engineSetup} from '../engine/engine.js'
@@ -133,7 +134,7 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
     ubatch: plan.ubatch,
     kvType: plan.kvType,
     flashAttention: plan.flashAttention,
-    placement: plan.placement.summary ?? placementText(plan),
+    placement: plan.placement.summary ?? placementFlags(plan.placement),
     devices: rows,
     buffers,
     maxErrorPct: Math.max(...KINDS.map((k) => byKind[k])),
@@ -145,14 +146,6 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
   return assertValid<CheckPlanResult>(checkPlanResultSchema, result, 'check-plan result')
 }
 
-function placementText(plan: Plan): string {
-  const p = plan.placement
-  const parts = [`-ngl ${p.nGpuLayers}`]
-  if (p.nCpuMoe) parts.push(`--n-cpu-moe ${p.nCpuMoe}`)
-  for (const o of p.tensorOverrides) parts.push(`-ot ${o.pattern}=${o.device}`)
-  if (p.tensorSplit.length) parts.push(`-ts ${p.tensorSplit.join(',')}`)
-  return parts.join(' ')
-}
 
 /** Same model load for both plans: file, -ngl, overrides, --n-cpu-moe, split. */
 function placementKey(plan: Plan, modelPath: string): string {
