@@ -2,7 +2,7 @@
 // give the same text through fmtBinary / fmtMiB / fmtMB.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {fmtBinary, fmtGiB, fmtMB, fmtMiB} from '../src/lib/units.js'
+import {fmtBinary, fmtGiB, fmtMB, fmtMiB, fmtPercent, fmtTps} from '../src/lib/units.js'
 
 const SAMPLES = [0, 1, 1023, 1024, 1536, 1024 ** 2 - 1, 1024 ** 2, 5.5 * 1024 ** 2, 1024 ** 3 - 1, 1024 ** 3, 3.25 * 1024 ** 3, 671e9, 1e6, 999_999_999]
 
@@ -22,5 +22,13 @@ test('fmtBinary gives the text each former copy gave', () => {
     // planner/render.ts fileSize (small files), runner/checkplan.ts mib, report/build.ts MiB per token
     assert.equal(`${fmtMB(b)} (${fmtMiB(b)})`, `${(b / 1e6).toFixed(1)} MB (${(b / 2 ** 20).toFixed(1)} MiB)`)
     assert.equal(fmtMiB(b, 2), `${(b / 1024 ** 2).toFixed(2)} MiB`)
+  }
+})
+
+test('fmtPercent / fmtTps give the text the reuse and report copies gave', () => {
+  for (const x of [null, 0, 0.5, 0.12345, 1, 2.5]) {
+    assert.equal(fmtPercent(x, {digits: 2, missing: 'n/a'}), x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`)
+    assert.equal(fmtPercent(x, {space: true, missing: '–'}), x === null ? '–' : `${(100 * x).toFixed(1)} %`)
+    assert.equal(fmtTps(x, {missing: '–'}), x === null ? '–' : `${x.toFixed(2)} t/s`)
   }
 })

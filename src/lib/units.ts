@@ -45,3 +45,18 @@ export function fmtBinary(bytes: number, opts: {units?: BinaryUnit[]; digits?: n
 export function fmtMB(bytes: number | null | undefined, digits = 1): string {
   return bytes === null || bytes === undefined ? 'unknown' : `${(bytes / 1e6).toFixed(digits)} MB`
 }
+
+/**
+ * A fraction (0.5) as a percentage ("50.0%"); `missing` for null/undefined. `space` puts a space
+ * before the sign (the report's style, "50.0 %").
+ */
+export function fmtPercent(fraction: number | null | undefined, opts: {digits?: number; space?: boolean; missing?: string} = {}): string {
+  if (fraction === null || fraction === undefined) return opts.missing ?? 'unknown'
+  return `${(100 * fraction).toFixed(opts.digits ?? 1)}${opts.space ? ' ' : ''}%`
+}
+
+/** A rate in tokens per second ("12.34 t/s"); `missing` for null/undefined. */
+export function fmtTps(tps: number | null | undefined, opts: {digits?: number; missing?: string} = {}): string {
+  if (tps === null || tps === undefined) return opts.missing ?? 'unknown'
+  return `${tps.toFixed(opts.digits ?? 2)} t/s`
+}

@@ -3,7 +3,7 @@
  * Charts are collected as jobs first and rendered afterwards, so progress can count them.
  */
 import type {Progress} from '../lib/progress.js'
-import {fmtGiB, fmtMiB, GB, GiB} from '../lib/units.js'
+import {fmtGiB, fmtMiB, fmtPercent, fmtTps, GB, GiB} from '../lib/units.js'
 import {
   CHART_SIZE,
   fontWarning,
@@ -50,8 +50,8 @@ interface SectionDraft {
   charts: ChartJob[]
 }
 
-const tps = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v.toFixed(2)} t/s`)
-const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)} %`)
+const tps = (v: number | null | undefined) => fmtTps(v, {missing: '–'})
+const pct = (v: number | null | undefined) => fmtPercent(v, {space: true, missing: '–'})
 const ctxText = (v: number | null) => (v === null ? 'does not fit' : `${v.toLocaleString('en-US')} tokens`)
 const gpuLabel = (n: number) => (n === 0 ? 'CPU only' : n === 1 ? '1 GPU' : `${n} GPUs`)
 

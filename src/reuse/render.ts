@@ -1,9 +1,9 @@
 /** Human tables for `moerig reuse` (the --json result is the data; this only lays it out). */
 import {safeName} from '../lib/text.js'
-import {fmtGiB, GiB} from '../lib/units.js'
+import {fmtGiB, fmtPercent, GiB} from '../lib/units.js'
 import type {ReuseResult} from '../schemas/reuse.js'
 
-const pct = (x: number | null, digits = 1) => (x === null ? 'n/a' : `${(100 * x).toFixed(digits)}%`)
+const pct = (x: number | null, digits = 1) => fmtPercent(x, {digits, missing: 'n/a'})
 const withBase = (x: number | null, base: number) => `${pct(x)} (${pct(base)})`
 
 function bytes(b: number | null): string {
