@@ -1,4 +1,4 @@
-// Plan fidelity: every case of test/checkplan-vulkan.test.ts (synthetic deepseek2 MLA / legacy and
+// Plan fidelity: every case of test/native/checkplan-vulkan.test.ts (synthetic deepseek2 MLA / legacy and
 // qwen3moe × CPU only, all on the GPU, -ot exps=CPU, --n-cpu-moe 2 × n_ctx 512 … 16384 × f16 / q8_0
 // KV), planned against test/fixtures/checkplan/ci-llvmpipe.json and executed with check-plan on
 // llvmpipe. Prints planned / allocated / error for every device and buffer kind, then the worst

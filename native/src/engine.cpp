@@ -443,7 +443,7 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     }
     mp.use_extra_bufts = p.use_extra_bufts;
     // the AMX guard's exact-name overrides go first: they only name tensors bound for CPU memory
-    // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (test/variants.test.ts)
+    // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (test/native/variants.test.ts)
     const char * guard_env = getenv("MOERIG_AMX_GUARD");
     const bool guard_on = !(guard_env && string(guard_env) == "0");
     if (guard_on && p.use_extra_bufts && has_amx_extra_buft()) out->amx_guarded = amx_guard_names(p, rules);

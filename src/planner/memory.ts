@@ -20,7 +20,7 @@
  * (ggml_backend_sched op offload, batch ≥ OP_OFFLOAD_MIN_BATCH), so the host computes no FFN then.
  *
  * Measured (moerig check-plan on llvmpipe, Vulkan, release v0.4.0, ub 512; bench/plan-fidelity
- * prints the full table; every case in test/checkplan-vulkan.test.ts is within 10 %):
+ * prints the full table; every case in test/native/checkplan-vulkan.test.ts is within 10 %):
  *   qwen3moe-tiny, all on GPU, FA: Vulkan0 7.51 MiB at n_ctx 512, 23.01 at 16384 = mask F16
  *     (n_kv × 512 × 2) + FFN 6 MiB + expert outputs 1 MiB; model 7.50 / 23.00.
  *   qwen3moe-tiny, FA off: 8.07 / 22.51 / 82.51 / 162.51 MiB at 512 / 2048 / 8192 / 16384;

@@ -1,7 +1,7 @@
 /**
  * Per-layer VRAM expert-cache simulators over routing traces: LRU, LFU, static hot set, Belady OPT.
  *
- * Token semantics (as the brute-force reference in test/reuse.test.ts spells them out): a token
+ * Token semantics (as the brute-force reference in test/unit/reuse.test.ts spells them out): a token
  * needs all k experts of a layer at once. Its hits are counted against the cache as it stood
  * before the token; then LRU and LFU admit its misses in gate order, each evicting a cached expert
  * that this token does not use (so they need capacity c ≥ k). Recency order after a token: its

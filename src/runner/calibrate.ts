@@ -26,7 +26,7 @@
  *     a lower bound (said in the notes).
  *   - GPUs the runner sees: the compute model fully offloaded to each (-ngl 999, split none):
  *     bandwidth = B × tg t/s, prefill = F × pp t/s.
- * The fit is `fitCalibration`, a pure function (test/calibrate.test.ts). A noisy, shared machine
+ * The fit is `fitCalibration`, a pure function (test/native/calibrate.test.ts). A noisy, shared machine
  * gives noisy numbers: every thread count and model is one short run, the best repetition is
  * used (contention only slows), a thread count much slower than the one before is run again, and impossible solutions (negative overheads) fall back to the compute
  * model alone, with a note.

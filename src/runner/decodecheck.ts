@@ -1,7 +1,7 @@
 /**
  * Decode checks in the runner child process: load a model, create a small context, decode one
  * prompt and a few greedy single tokens, check the logits. `synth --check` and the CPU-variant
- * tests (test/variants.test.ts) use it; like every model load it runs in a child, so a llama.cpp
+ * tests (test/native/variants.test.ts) use it; like every model load it runs in a child, so a llama.cpp
  * abort is one error line, never the CLI's death.
  */
 import {resolve} from 'node:path'

@@ -27,7 +27,7 @@ function requestStop(): void {
   current?.stop()
 }
 
-/** Test hook (test/runner*.test.ts): die the way a native abort does, at a named point. */
+/** Test hook (test/native/runner*.test.ts): die the way a native abort does, at a named point. */
 function crashPoint(at: string): void {
   if (process.env.MOERIG_TEST_CRASH === at) {
     process.stderr.write(`moerig test hook: simulated native abort at ${at}\n`)

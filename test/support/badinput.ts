@@ -1,5 +1,5 @@
 /**
- * Helpers of test/bad-input.test.ts: spawn `node bin/run.js` with a hard timeout (SIGKILL, so a
+ * Helpers of test/native/bad-input.test.ts: spawn `node bin/run.js` with a hard timeout (SIGKILL, so a
  * command that ignores SIGTERM still ends), run many at once, and snapshot a folder (names, sizes,
  * inode and a hash of small files) to prove that a failed command changed and left nothing.
  */

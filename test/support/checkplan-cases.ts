@@ -1,5 +1,5 @@
 /**
- * The plan-fidelity matrix (issue 7), shared by test/checkplan-vulkan.test.ts and
+ * The plan-fidelity matrix (issue 7), shared by test/native/checkplan-vulkan.test.ts and
  * bench/plan-fidelity: synthetic models (deepseek2 in both KV layouts, qwen3moe) × the three
  * placements people run × contexts 512 … 16384 × f16 and q8_0 KV, each planned by `moerig plan`
  * against a profile of the CI machine with llvmpipe as its one Vulkan GPU, then executed with

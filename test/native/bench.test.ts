@@ -1,0 +1,151 @@
+// `moerig bench` and `moerig run` through the CLI: llama-bench table, --json shape, plans,
+// bad inputs as one line, Ctrl-C keeping the finished repetitions.
+import {test, before} from 'node:test'
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {existsSync, openSync, readSync, closeSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {readGguf} from '../../src/model/gguf.js'
+import {benchResultSchema} from '../../src/schemas/bench.js'
+import {schemaErrors} from '../../src/schemas/validate.js'
+import {bin, cli, minimalPlan, root, synthTiny, tempDir} from '../support/runner-helpers.js'
+
+let dir = ''
+let model = ''
+let tensorCount = 0
+
+before(async () => {
+  dir = tempDir('moerig-bench-')
+  model = synthTiny(dir)
+  tensorCount = (await readGguf(model)).tensors.length
+})
+
+test('bench --json: results[].{test, nPrompt, nGen, threads, tps.{mean, sd}, samples[]}, model and provenance; the table otherwise', () => {
+  const runs = join(dir, 'runs-json')
+  const r = cli(['bench', model, '-p', '16', '-n', '4', '-r', '2', '-t', '1', '--runs-dir', runs, '--json'])
+  assert.equal(r.status, 0, r.stderr)
+  const j = JSON.parse(r.stdout)
+  assert.deepEqual(schemaErrors(benchResultSchema, j), [])
+  assert.deepEqual(j.results.map((x: {test: string; nPrompt: number; nGen: number; threads: number}) => [x.test, x.nPrompt, x.nGen, x.threads]), [['pp16', 16, 0, 1], ['tg4', 0, 4, 1]])
+  assert.equal(j.results[0].samples.length, 2)
+  assert.equal(j.model.arch, 'deepseek2')
+  assert.equal(readdirSync(runs).length, 1)
+
+  const t = cli(['bench', model, '-p', '16', '-n', '0', '-r', '1', '-t', '1', '--no-save'])
+  assert.equal(t.status, 0, t.stderr)
+  assert.match(t.stdout, /\| model +\| +size \| +params \| backend \| threads \| +test \| +t\/s \|/)
+  assert.match(t.stdout, /\| deepseek2 .* \| CPU +\| +1 \| pp16 \| +[0-9.]+ ± [0-9.]+ \|/)
+  assert.match(t.stdout, /CPU: weights [0-9.]+ MiB, KV [0-9.]+ MiB, compute [0-9.]+ MiB/)
+})
+
+test('bad inputs are one line and a non-zero exit: truncated GGUF, not a GGUF, missing file, bad flags', () => {
+  const truncated = join(dir, 'truncated.gguf')
+  const size = readFileSync(model).length
+  const fd = openSync(model, 'r')
+  const buf = Buffer.alloc(Math.floor(size / 2))
+  readSync(fd, buf, 0, buf.length, 0)
+  closeSync(fd)
+  writeFileSync(truncated, buf)
+  const notGguf = join(dir, 'notes.txt')
+  writeFileSync(notGguf, 'hello, I am not a model\n')
+  const cases: Array<[string[], RegExp]> = [
+    [['bench', truncated, '-r', '1', '--no-save'], /truncated/],
+    [['run', truncated, '--prompt', 'hi', '--no-save'], /truncated/],
+    [['bench', notGguf, '-r', '1', '--no-save'], /not a GGUF file/],
+    [['bench', join(dir, 'nope.gguf'), '--no-save'], /no such file/],
+    [['bench', model, '-p', 'x1', '--no-save'], /-p x1: expected non-negative integers/],
+    [['run', model, '--prompt', 'hi', '--override-tensor', 'exps=NPU3', '--no-save'], /unknown device "NPU3"/],
+  ]
+  for (const [args, re] of cases) {
+    const r = cli(args)
+    assert.notEqual(r.status, 0, args.join(' '))
+    const lines = r.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, `one line for ${args.join(' ')}: ${r.stderr}`)
+    assert.match(lines[0], /^moerig: error: /)
+    assert.match(lines[0], re)
+  }
+  const j = cli(['bench', truncated, '--json', '--no-save'])
+  assert.equal(JSON.parse(j.stdout).error.code, 'E_GGUF_TRUNCATED')
+})
+
+test('bench --plan: executes the placement and context, prints planned vs measured; refuses a plan that does not fit or needs a missing GPU', () => {
+  const ok = join(dir, 'plan-ok.json')
+  writeFileSync(ok, JSON.stringify(minimalPlan(model, tensorCount)))
+  const r = cli(['bench', model, '--plan', ok, '-p', '16', '-n', '4', '-r', '1', '--no-save', '--json'])
+  assert.equal(r.status, 0, r.stderr)
+  const j = JSON.parse(r.stdout)
+  assert.equal(j.config.nCtx, 512)
+  assert.equal(j.config.nUbatch, 256)
+  assert.equal(j.config.flashAttn, 'off')
+  assert.equal(j.plan.devices[0].id, 'CPU')
+  assert.ok(j.plan.devices[0].measured.weightsBytes > 0)
+  assert.equal(j.plan.predicted.decodeTps, 50)
+  assert.ok(j.plan.measured.decodeTps > 0 && j.plan.measured.prefillTps > 0)
+  const text = cli(['bench', '--plan', ok, '-p', '16', '-n', '4', '-r', '1', '--no-save'])
+  assert.equal(text.status, 0, text.stderr)
+  assert.match(text.stdout, /CPU: planned [0-9.]+ MiB .* · measured [0-9.]+ MiB/)
+  assert.match(text.stdout, /decode: predicted 50\.00 t\/s · measured [0-9.]+ t\/s/)
+
+  const tooBig = join(dir, 'plan-nofit.json')
+  writeFileSync(tooBig, JSON.stringify(minimalPlan(model, tensorCount, {fits: false, verdict: {fits: false, binding: 'RAM', headline: 'needs 404 GB of RAM, has 24 GB', fixes: []}})))
+  const nf = cli(['bench', model, '--plan', tooBig, '--no-save'])
+  assert.equal(nf.status, 1)
+  assert.match(nf.stderr, /^moerig: error: plan .* does not fit \(RAM\): needs 404 GB of RAM, has 24 GB; use --force to run it anyway\n$/)
+
+  const gpu = join(dir, 'plan-gpu.json')
+  writeFileSync(gpu, JSON.stringify(minimalPlan(model, tensorCount, {placement: {nGpuLayers: 5, tensorOverrides: [{pattern: 'exps', device: 'CPU'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0}})))
+  const g = cli(['bench', model, '--plan', gpu, '-r', '1', '--no-save'], {env: {MOERIG_BACKENDS: 'cpu', MOERIG_BACKEND_LIBS: ''}})
+  assert.equal(g.status, 1)
+  assert.match(g.stderr, /^moerig: error: the plan places tensors on GPU0, but the engine sees no GPU/)
+
+  const other = join(dir, 'plan-other.json')
+  writeFileSync(other, JSON.stringify(minimalPlan(model, tensorCount + 1)))
+  assert.match(cli(['bench', model, '--plan', other, '--no-save']).stderr, /was made for a different model/)
+  const invalid = join(dir, 'plan-invalid.json')
+  writeFileSync(invalid, JSON.stringify({kind: 'plan'}))
+  assert.match(cli(['bench', model, '--plan', invalid, '--no-save']).stderr, /^moerig: error: plan .*plan-invalid\.json: .* missing required field/)
+})
+
+test('Ctrl-C during bench stops after the current repetition, keeps and saves the finished ones as partial', async () => {
+  const runs = join(dir, 'runs-int')
+  const child = spawn(process.execPath, [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'], {cwd: root, stdio: ['ignore', 'pipe', 'pipe']})
+  let out = ''
+  child.stdout.on('data', (b) => (out += b))
+  // wait for the runner child process (Linux /proc), then let a few repetitions finish
+  const children = `/proc/${child.pid}/task/${child.pid}/children`
+  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 100))
+  await new Promise((r) => setTimeout(r, 4000))
+  child.kill('SIGINT')
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+  assert.equal(code, 130)
+  const j = JSON.parse(out)
+  assert.equal(j.partial, true)
+  assert.ok(j.results.length <= 1)
+  if (j.results.length) assert.ok(j.results[0].samples.length >= 1 && j.results[0].samples.length < 200)
+  const saved = JSON.parse(readFileSync(join(runs, readdirSync(runs)[0]), 'utf8'))
+  assert.equal(saved.partial, true)
+})
+
+// Opt-in: a real GPU backend library. With Debian's mesa-vulkan-drivers (llvmpipe) and the
+// @node-llama-cpp/linux-x64-vulkan@3.21.1 package unpacked anywhere:
+//   MOERIG_TEST_VULKAN_LIB=…/bins/linux-x64-vulkan/libggml-vulkan.so GGML_VK_VISIBLE_DEVICES=0
+// Memory only: decoding on llvmpipe takes minutes (shader pipelines).
+const vkLib = process.env.MOERIG_TEST_VULKAN_LIB
+test('a plan placing layers on GPU0 is executed on Vulkan0 with per-device memory (opt-in: MOERIG_TEST_VULKAN_LIB)', {skip: vkLib ? false : 'MOERIG_TEST_VULKAN_LIB not set'}, () => {
+  const p = join(dir, 'plan-vulkan.json')
+  const base = minimalPlan(model, tensorCount) as {devices: object[]}
+  writeFileSync(p, JSON.stringify(minimalPlan(model, tensorCount, {
+    placement: {nGpuLayers: 99, tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
+    devices: [...base.devices, {id: 'GPU0', kind: 'gpu', name: 'GPU', capacityBytes: 2e9, weightsBytes: 9e6, kvBytes: 5e5, computeBytes: 3e7, overheadBytes: 0, totalBytes: 3.95e7, fits: true}],
+  })))
+  const r = cli(['bench', model, '--plan', p, '--memory-only', '--no-save', '--json'], {env: {MOERIG_BACKEND_LIBS: vkLib, GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES ?? '0'}})
+  assert.equal(r.status, 0, r.stdout)
+  const j = JSON.parse(r.stdout)
+  assert.equal(j.provenance.backend, 'Vulkan')
+  assert.deepEqual(j.provenance.backendLibs, [vkLib])
+  const vk = j.memory.devices.find((d: {device: string}) => d.device === 'Vulkan0')
+  assert.ok(vk.weightsBytes > 0 && vk.kvBytes > 0 && vk.computeBytes > 0)
+  const gpu = j.plan.devices.find((d: {id: string}) => d.id === 'GPU0')
+  assert.equal(gpu.engineDevice, 'Vulkan0')
+  assert.equal(gpu.measured.weightsBytes, vk.weightsBytes)
+})

@@ -1,0 +1,160 @@
+// Pure parts of the runner: GPU backend discovery, memory log parsing, statistics, plan mapping.
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {discoverBackends, backendOfLib} from '../../src/engine/backends.js'
+import {deviceOfBuffer, memoryByDevice, parseBufferLines, residentBuffers} from '../../src/runner/memory.js'
+import {mean, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
+import {lastWords} from '../../src/runner/child.js'
+import {engineDeviceOf, gpusNeeded, planParams, resolveModelDevices} from '../../src/runner/planrun.js'
+import {benchTable, benchTests} from '../../src/runner/bench.js'
+import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
+import type {LlamaDevice} from '../../src/engine/addon.js'
+import type {Plan} from '../../src/schemas/plan.js'
+import {tempDir, minimalPlan} from '../support/runner-helpers.js'
+
+function fakePackage(nm: string, pkg: string, version: string, sub: string, lib: string | null): void {
+  const dir = join(nm, ...pkg.split('/'))
+  mkdirSync(join(dir, 'bins', sub), {recursive: true})
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({name: pkg, version}))
+  if (lib) writeFileSync(join(dir, 'bins', sub, lib), 'not really a library')
+}
+
+test('backend discovery finds the Vulkan package of the pinned version and skips others with a reason', () => {
+  const nm = join(tempDir(), 'node_modules')
+  fakePackage(nm, '@node-llama-cpp/linux-x64-vulkan', '3.21.1', 'linux-x64-vulkan', 'libggml-vulkan.so')
+  fakePackage(nm, '@node-llama-cpp/linux-x64-cuda', '3.20.0', 'linux-x64-cuda', 'libggml-cuda.so')
+  const d = discoverBackends(nm, {})
+  assert.deepEqual(d.libs.map((l) => [l.backend, l.origin]), [['Vulkan', '@node-llama-cpp/linux-x64-vulkan']])
+  assert.match(d.libs[0].path, /bins\/linux-x64-vulkan\/libggml-vulkan\.so$/)
+  assert.equal(d.skipped.length, 1)
+  assert.match(d.skipped[0].reason, /version 3\.20\.0, need 3\.21\.1/)
+  // MOERIG_BACKENDS=cpu: GPU packages ignored; MOERIG_BACKEND_LIBS: explicit paths first
+  assert.deepEqual(discoverBackends(nm, {MOERIG_BACKENDS: 'cpu'}).libs, [])
+  const extra = join(nm, '@node-llama-cpp/linux-x64-vulkan/bins/linux-x64-vulkan/libggml-vulkan.so')
+  const e = discoverBackends(nm, {MOERIG_BACKEND_LIBS: `${extra}:/nope/libggml-sycl.so`})
+  assert.equal(e.libs.length, 1, 'the Vulkan backend is not added twice')
+  assert.equal(e.libs[0].origin, 'MOERIG_BACKEND_LIBS')
+  assert.match(e.skipped[0].reason, /no such file/)
+  // a package without its library, and no node_modules at all
+  const nm2 = join(tempDir(), 'node_modules')
+  fakePackage(nm2, '@node-llama-cpp/linux-x64-cuda', '3.21.1', 'linux-x64-cuda', null)
+  assert.match(discoverBackends(nm2, {}).skipped[0].reason, /no libggml-cuda\.so/)
+  assert.deepEqual(discoverBackends(join(tempDir(), 'none'), {}), {libs: [], skipped: []})
+  assert.equal(backendOfLib('/x/libggml-cuda.so'), 'CUDA')
+})
+
+test('memory figures are read from llama.cpp log lines and summed per device', () => {
+  const lines = [
+    'load_tensors:   CPU_Mapped model buffer size =   120.50 MiB',
+    'load_tensors:      Vulkan0 model buffer size =  1024.00 MiB',
+    'llama_kv_cache:        CPU KV buffer size =     4.00 MiB',
+    'llama_kv_cache:    Vulkan0 KV buffer size =    64.00 MiB',
+    'sched_reserve:    Vulkan0 compute buffer size =    21.00 MiB',
+    'sched_reserve: Vulkan_Host compute buffer size =     2.50 MiB',
+    'llama_context: n_ctx = 4096',
+  ]
+  const b = parseBufferLines(lines)
+  assert.equal(b.length, 6)
+  assert.deepEqual(memoryByDevice(b), [
+    {device: 'CPU', weightsBytes: 120.5 * 2 ** 20, kvBytes: 4 * 2 ** 20, computeBytes: 2.5 * 2 ** 20, totalBytes: 127 * 2 ** 20},
+    {device: 'Vulkan0', weightsBytes: 1024 * 2 ** 20, kvBytes: 64 * 2 ** 20, computeBytes: 21 * 2 ** 20, totalBytes: 1109 * 2 ** 20},
+  ])
+  assert.equal(deviceOfBuffer('CUDA1_Split'), 'CUDA1')
+  assert.equal(deviceOfBuffer('CPU_REPACK'), 'CPU')
+  assert.equal(deviceOfBuffer('CUDA_Host'), 'CPU')
+})
+
+test('statistics follow llama-bench: sample sd, t/s per repetition, pp/tg names', () => {
+  assert.equal(stdev([5]), 0)
+  assert.ok(Math.abs(stdev([1, 2, 3, 4]) - 1.2909944) < 1e-6)
+  assert.equal(mean([2, 4]), 3)
+  assert.deepEqual(tokensPerSecond([1e9, 2e9], 128), [128, 64])
+  assert.deepEqual([testName(512, 0), testName(0, 128), testName(512, 128)], ['pp512', 'tg128', 'pp512+tg128'])
+  assert.deepEqual(benchTests([512], [128]), [{nPrompt: 512, nGen: 0}, {nPrompt: 0, nGen: 128}])
+  assert.throws(() => benchTests([0], [0]), /nothing to measure/)
+  assert.deepEqual(intList('-p', '64,128'), [64, 128])
+  assert.throws(() => intList('-p', '6x'), /non-negative integers/)
+})
+
+test('a dead child is explained by its most telling line', () => {
+  assert.equal(lastWords('loading\n/src/ggml.c:123: GGML_ASSERT(x) failed\nAborted\n'), '/src/ggml.c:123: GGML_ASSERT(x) failed')
+  assert.equal(lastWords('a\nb\n'), 'b')
+  assert.equal(lastWords(''), null)
+})
+
+test('plan placement maps to llama.cpp parameters and GPU<i> to the engine device', () => {
+  const cpu: LlamaDevice = {name: 'CPU', description: 'x', type: 'cpu', backend: 'CPU', freeBytes: 0, totalBytes: 0}
+  const vk: LlamaDevice = {name: 'Vulkan0', description: 'Arc', type: 'gpu', backend: 'Vulkan', freeBytes: 0, totalBytes: 0}
+  assert.equal(engineDeviceOf('GPU0', [cpu, vk]), 'Vulkan0')
+  assert.equal(engineDeviceOf('CPU', [cpu]), 'CPU')
+  assert.throws(() => engineDeviceOf('GPU0', [cpu]), /places tensors on GPU0, but the engine sees no GPU .*linux-x64-vulkan@3\.21\.1/)
+  const plan = minimalPlan('/dev/null', 3, {
+    placement: {nGpuLayers: 62, tensorOverrides: [{pattern: 'exps', device: 'CPU'}, {pattern: 'blk\\.3\\.', device: 'GPU0'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
+    context: 8192, flashAttention: true, kvType: 'q8_0',
+  }) as unknown as Plan
+  assert.equal(gpusNeeded(plan), 1)
+  const p = planParams(plan, '/m.gguf')
+  assert.equal(p.model.nGpuLayers, 62)
+  assert.deepEqual(p.context, {nCtx: 8192, nBatch: 512, nUbatch: 256, typeK: 'q8_0', typeV: 'q8_0', flashAttn: 'on', threads: 1})
+  assert.deepEqual(resolveModelDevices(p.model, [cpu, vk], 1).tensorOverrides, [{pattern: 'exps', device: 'CPU'}, {pattern: 'blk\\.3\\.', device: 'Vulkan0'}])
+  assert.throws(() => resolveModelDevices(p.model, [cpu], 1), /E_PLAN_DEVICE|no GPU/)
+})
+
+test('placement flags parse like llama.cpp -ot / -ts', () => {
+  const base = {'n-gpu-layers': 0, 'n-cpu-moe': 0, 'split-mode': 'layer', 'main-gpu': 0, 'no-mmap': false, mlock: false, numa: 'disabled'}
+  const p = placementFromFlags({...base, 'override-tensor': ['ffn_.*_exps=CPU,attn=Vulkan0'], 'tensor-split': '3,1'})
+  assert.deepEqual(p.tensorOverrides, [{pattern: 'ffn_.*_exps', device: 'CPU'}, {pattern: 'attn', device: 'Vulkan0'}])
+  assert.deepEqual(p.tensorSplit, [3, 1])
+  assert.throws(() => placementFromFlags({...base, 'override-tensor': ['nodevice']}), /PATTERN=DEVICE/)
+})
+
+test('the bench table has llama-bench columns', () => {
+  const t = benchTable({
+    model: {desc: 'deepseek2 ?B Q8_0', sizeBytes: 64 * 2 ** 20, nParams: 63.88e6},
+    provenance: {backend: 'CPU'},
+    results: [{test: 'pp512', threads: 2, tps: {mean: 39.256, sd: 0.331}}],
+  } as never)
+  const lines = t.split('\n')
+  assert.match(lines[0], /^\| model +\| +size \| +params \| backend \| threads \| +test \| +t\/s \|$/)
+  assert.match(lines[2], /\| deepseek2 \?B Q8_0 \| 64\.00 MiB \| 63\.88 M \| CPU +\| +2 \| pp512 \| 39\.26 ± 0\.33 \|/)
+})
+
+test('under mmap the CPU weights are the resident need: the file bytes less the tensors held elsewhere, never more than the span', () => {
+  const mib = 1024 * 1024
+  const log = [
+    'load_tensors:          AMX model buffer size =     8.50 MiB',
+    'load_tensors:   CPU_Mapped model buffer size =    12.00 MiB',
+    'load_tensors:    CPU_Plain model buffer size =     0.50 MiB',
+    'load_tensors:   CPU_REPACK model buffer size =     4.00 MiB',
+  ]
+  const b = parseBufferLines(log)
+  // the log named tensors of 8 MiB (packed 8.25 MiB) in AMX and of 4 MiB in CPU_REPACK; 0.25 MiB of
+  // AMX are F16 copies, the same size as in the file; the file holds 19 MiB of tensors
+  const m = {tensorBytes: 19 * mib, amxOriginalBytes: 8 * mib, amxPackedBytes: 8.25 * mib, repackOriginalBytes: 4 * mib}
+  const r = residentBuffers(b, m)
+  // stays mapped: 19 - 0.5 (CPU_Plain) - 8.25 (AMX originals) - 4 (CPU_REPACK originals)
+  assert.equal(r.find((x) => x.buffer === 'CPU_Mapped')!.bytes, 6.25 * mib)
+  // resident: what stays mapped + every allocated buffer (AMX's packing overhead included)
+  assert.equal(memoryByDevice(r)[0].weightsBytes, 19.25 * mib)
+  // as logged, the span counts the repacked tensors twice
+  assert.equal(memoryByDevice(b)[0].weightsBytes, 25 * mib)
+  const none = {tensorBytes: 40 * mib, amxOriginalBytes: 0, amxPackedBytes: 0, repackOriginalBytes: 0}
+  // a file whose tensors all stay mapped: the span, not more
+  assert.equal(residentBuffers(parseBufferLines([log[1]]), none)[0].bytes, 12 * mib)
+  // GPU weights are elsewhere too
+  const gpu = parseBufferLines(['load_tensors:   CPU_Mapped model buffer size =   100.00 MiB', 'load_tensors:   Vulkan0 model buffer size =    60.00 MiB'])
+  assert.equal(memoryByDevice(residentBuffers(gpu, {...none, tensorBytes: 100 * mib}))[0].weightsBytes, 40 * mib)
+  // nothing mapped (--no-mmap): unchanged
+  const plain = parseBufferLines(['load_tensors:          CPU model buffer size =    19.00 MiB'])
+  assert.deepEqual(residentBuffers(plain, none), plain)
+})
+
+test('bench --plan comparison: signed error against the measurement, inside or outside the plan\'s range', async () => {
+  const {phaseComparison} = await import('../../src/runner/planrun.js')
+  assert.deepEqual(phaseComparison(12, {low: 8, high: 16}, 10), {predicted: 12, low: 8, high: 16, measured: 10, errorPct: 20, inRange: true})
+  assert.deepEqual(phaseComparison(12, {low: 11, high: 16}, 10), {predicted: 12, low: 11, high: 16, measured: 10, errorPct: 20, inRange: false})
+  assert.equal(phaseComparison(9, undefined, 10).errorPct, -10)
+  assert.deepEqual(phaseComparison(9, undefined, null), {predicted: 9, low: 9, high: 9, measured: null, errorPct: null, inRange: null})
+})
