@@ -299,9 +299,10 @@ static bool amx_offers_type(ggml_type t) {
     }
 }
 
+// engine_init recorded the CPU's extra buffer types once; they do not change afterwards
 static bool has_amx_extra_buft() {
-    for (auto * b : cpu_extra_bufts()) if (string(ggml_backend_buft_name(b)) == "AMX") return true;
-    return false;
+    std::lock_guard<std::mutex> lk(g_init_mu);
+    return std::find(g_state.extra_bufts.begin(), g_state.extra_bufts.end(), "AMX") != g_state.extra_bufts.end();
 }
 
 static bool has_gpu_device() {
