@@ -19,10 +19,16 @@ import {listEngineDevices} from '../src/runner/checkplan.js'
 import {physicalCores} from '../src/runner/provenance.js'
 import {synthModel} from '../src/runner/synth.js'
 
-const {values: a} = parseArgs({options: {
-  model: {type: 'string'}, rounds: {type: 'string', default: '3'}, p: {type: 'string', short: 'p', default: '512'},
-  n: {type: 'string', short: 'n', default: '64'}, r: {type: 'string', short: 'r', default: '3'}, t: {type: 'string', short: 't'},
-}})
+const {values: a} = parseArgs({
+  options: {
+    model: {type: 'string'},
+    rounds: {type: 'string', default: '3'},
+    p: {type: 'string', short: 'p', default: '512'},
+    n: {type: 'string', short: 'n', default: '64'},
+    r: {type: 'string', short: 'r', default: '3'},
+    t: {type: 'string', short: 't'},
+  },
+})
 const rounds = Number(a.rounds)
 const [p, n, r] = [Number(a.p), Number(a.n), Number(a.r)]
 const t = a.t ? Number(a.t) : physicalCores()
@@ -36,32 +42,56 @@ if (!a.model && !existsSync(model)) {
 const engine = await listEngineDevices()
 const pick = engine.cpuVariant
 const noAmx = engine.cpuVariants.find((v) => v.loadable && v.name !== pick)?.name
-interface Config {label: string; cpuVariant?: string; repack: boolean}
+interface Config {
+  label: string
+  cpuVariant?: string
+  repack: boolean
+}
 const configs: Config[] = [
   {label: `${pick} (ggml's pick), extra buffer types on`, repack: true},
   {label: `${pick}, --no-repack`, repack: false},
-  ...(noAmx && engine.cpuExtraBufferTypes.includes('AMX') ? [
-    {label: `${noAmx} (no AMX), extra buffer types on`, cpuVariant: noAmx, repack: true},
-    {label: `${noAmx}, --no-repack`, cpuVariant: noAmx, repack: false},
-  ] : []),
+  ...(noAmx && engine.cpuExtraBufferTypes.includes('AMX')
+    ? [
+        {label: `${noAmx} (no AMX), extra buffer types on`, cpuVariant: noAmx, repack: true},
+        {label: `${noAmx}, --no-repack`, cpuVariant: noAmx, repack: false},
+      ]
+    : []),
 ]
 
-console.log(`model ${model}, pp${p} / tg${n}, ${r} repetitions, ${t} threads, ${rounds} rounds; CPU variants run here: ${engine.cpuVariants.filter((v) => v.loadable).map((v) => v.name).join(', ')}`)
+console.log(
+  `model ${model}, pp${p} / tg${n}, ${r} repetitions, ${t} threads, ${rounds} rounds; CPU variants run here: ${engine.cpuVariants
+    .filter((v) => v.loadable)
+    .map((v) => v.name)
+    .join(', ')}`,
+)
 const pp: number[][] = configs.map(() => [])
 const tg: number[][] = configs.map(() => [])
 for (let round = 1; round <= rounds; round++) {
   for (const [i, c] of configs.entries()) {
-    const res = await runBench({path: model, nPrompt: [p], nGen: [n], reps: r, threads: t, runsDir: null, cpuVariant: c.cpuVariant, placement: {repack: c.repack}})
+    const res = await runBench({
+      path: model,
+      nPrompt: [p],
+      nGen: [n],
+      reps: r,
+      threads: t,
+      runsDir: null,
+      cpuVariant: c.cpuVariant,
+      placement: {repack: c.repack},
+    })
     const x = res.results.find((q) => q.nPrompt > 0)!.tps.mean
     const y = res.results.find((q) => q.nGen > 0)!.tps.mean
     pp[i].push(x)
     tg[i].push(y)
     const prov = res.provenance
-    console.log(`round ${round}  ${c.label.padEnd(48)} pp${p} ${x.toFixed(1).padStart(8)} t/s  tg${n} ${y.toFixed(2).padStart(7)} t/s  [${prov.cpuVariant}; ${prov.extraBufferTypes?.join(', ') || 'no extra buffer types'}; ${prov.amxGuardedTensors ?? 0} guarded; load ${prov.loadMs} ms]`)
+    console.log(
+      `round ${round}  ${c.label.padEnd(48)} pp${p} ${x.toFixed(1).padStart(8)} t/s  tg${n} ${y.toFixed(2).padStart(7)} t/s  [${prov.cpuVariant}; ${prov.extraBufferTypes?.join(', ') || 'no extra buffer types'}; ${prov.amxGuardedTensors ?? 0} guarded; load ${prov.loadMs} ms]`,
+    )
   }
 }
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]
 console.log(`\nmedian over ${rounds} rounds (ratio to ggml's pick with extra buffer types):`)
 for (const [i, c] of configs.entries()) {
-  console.log(`  ${c.label.padEnd(48)} pp${p} ${median(pp[i]).toFixed(1).padStart(8)} t/s (${(median(pp[i]) / median(pp[0])).toFixed(2)})   tg${n} ${median(tg[i]).toFixed(2).padStart(7)} t/s (${(median(tg[i]) / median(tg[0])).toFixed(2)})`)
+  console.log(
+    `  ${c.label.padEnd(48)} pp${p} ${median(pp[i]).toFixed(1).padStart(8)} t/s (${(median(pp[i]) / median(pp[0])).toFixed(2)})   tg${n} ${median(tg[i]).toFixed(2).padStart(7)} t/s (${(median(tg[i]) / median(tg[0])).toFixed(2)})`,
+  )
 }

@@ -59,13 +59,23 @@ function readNodes(): MemBwNode[] {
     }
   }
   const parseList = (s: string): number[] =>
-    s.split(',').filter(Boolean).flatMap((r) => {
-      const [lo, hi = lo] = r.split('-').map(Number)
-      return Array.from({length: hi - lo + 1}, (_, i) => lo + i)
-    })
+    s
+      .split(',')
+      .filter(Boolean)
+      .flatMap((r) => {
+        const [lo, hi = lo] = r.split('-').map(Number)
+        return Array.from({length: hi - lo + 1}, (_, i) => lo + i)
+      })
   const base = '/sys/devices/system/node'
-  const ids = existsSync(base) ? readdirSync(base).filter((d) => /^node\d+$/.test(d)).map((d) => Number(d.slice(4))).sort((x, y) => x - y) : []
-  const nodes = ids.map((id) => ({id, cpus: parseList(read(`${base}/node${id}/cpulist`) ?? '')})).filter((n) => n.cpus.length > 0)
+  const ids = existsSync(base)
+    ? readdirSync(base)
+        .filter((d) => /^node\d+$/.test(d))
+        .map((d) => Number(d.slice(4)))
+        .sort((x, y) => x - y)
+    : []
+  const nodes = ids
+    .map((id) => ({id, cpus: parseList(read(`${base}/node${id}/cpulist`) ?? '')}))
+    .filter((n) => n.cpus.length > 0)
   const all = nodes.length > 0 ? nodes : [{id: 0, cpus: Array.from({length: availableParallelism()}, (_, i) => i)}]
   return all.map((n) => ({
     id: n.id,
@@ -106,15 +116,25 @@ function compilePlain(): string {
     execFileSync('gcc', ['-O3', '-fopenmp', '-o', exe, join(dir, 'triad.c')], {stdio: ['ignore', 'ignore', 'pipe']})
   } catch (e) {
     const err = e as {code?: string; stderr?: Buffer}
-    const why = err.code === 'ENOENT' ? 'gcc not found on PATH' : String(err.stderr ?? e).trim().split('\n')[0]
-    throw new Error(`could not compile the plain C triad (${why}); needs gcc with OpenMP`)
+    const why =
+      err.code === 'ENOENT'
+        ? 'gcc not found on PATH'
+        : String(err.stderr ?? e)
+            .trim()
+            .split('\n')[0]
+    throw new Error(`could not compile the plain C triad (${why}); needs gcc with OpenMP`, {cause: e})
   }
   return exe
 }
 
 function runPlain(exe: string, cpus: number[], elements: number, reps: number): number {
   // One OpenMP place per CPU, in our order, bound: thread i runs where our thread i runs.
-  const env = {...process.env, OMP_NUM_THREADS: String(cpus.length), OMP_PLACES: cpus.map((c) => `{${c}}`).join(','), OMP_PROC_BIND: 'close'}
+  const env = {
+    ...process.env,
+    OMP_NUM_THREADS: String(cpus.length),
+    OMP_PLACES: cpus.map((c) => `{${c}}`).join(','),
+    OMP_PROC_BIND: 'close',
+  }
   const out = execFileSync(exe, [String(elements), String(reps)], {env, encoding: 'utf8'})
   const r = JSON.parse(out) as {triadGBs: number; threads: number}
   if (r.threads !== cpus.length) throw new Error(`plain C ran ${r.threads} threads, expected ${cpus.length}`)
@@ -137,17 +157,23 @@ async function main(): Promise<void> {
   const nodes = readNodes()
   const cpus = nodes.flatMap((n) => n.cpus)
   const llc = readLlcBytes()
-  const arrayBytes = values['array-mib'] ? Number(values['array-mib']) * 2 ** 20 : membwArrayBytesPerThread(cpus.length, llc)
-  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`)
-  if (!Number.isSafeInteger(arrayBytes) || arrayBytes < 4096) throw new Error(`--array-mib must be a positive number, got ${values['array-mib']}`)
+  const arrayBytes = values['array-mib']
+    ? Number(values['array-mib']) * 2 ** 20
+    : membwArrayBytesPerThread(cpus.length, llc)
+  if (!Number.isSafeInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a positive integer, got ${values.rounds}`)
+  if (!Number.isSafeInteger(arrayBytes) || arrayBytes < 4096)
+    throw new Error(`--array-mib must be a positive number, got ${values['array-mib']}`)
   const opts: MemBwOptions = {nodes, arrayBytesPerThread: arrayBytes, repetitions, perNode: false}
   const exe = compilePlain()
   const elements = Math.floor(arrayBytes / 4096) * 512 // ours rounds to whole pages: same element count
 
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
-  console.log(`membw: ${cpus.length} threads (${nodes.map((n) => `node ${n.id}: cpus ${n.cpus.join(',')}`).join('; ')}), ` +
-    `${mib(arrayBytes)} per array per thread (3 arrays, ${mib(3 * arrayBytes * cpus.length)} in all; LLC ${llc === null ? 'unknown' : mib(llc)}), ` +
-    `best of ${repetitions} after 1 warm-up, ${rounds} interleaved rounds`)
+  console.log(
+    `membw: ${cpus.length} threads (${nodes.map((n) => `node ${n.id}: cpus ${n.cpus.join(',')}`).join('; ')}), ` +
+      `${mib(arrayBytes)} per array per thread (3 arrays, ${mib(3 * arrayBytes * cpus.length)} in all; LLC ${llc === null ? 'unknown' : mib(llc)}), ` +
+      `best of ${repetitions} after 1 warm-up, ${rounds} interleaved rounds`,
+  )
 
   const ours: number[] = []
   const oursTemporal: number[] = []
@@ -170,14 +196,20 @@ async function main(): Promise<void> {
   console.log(`best   ${fmt(best(ours))}  ${fmt(best(oursTemporal))}       ${fmt(best(plain))}`)
   const ratio = best(ours) / best(plain)
   const perRound = ours.map((x, i) => x / plain[i])
-  console.log(`ours (${kernels}) / plain C: ${ratio.toFixed(2)} best-vs-best, ${median(perRound).toFixed(2)} median per round ` +
-    `(goal ≥ ${GOAL_RATIO}: ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'})`)
-  console.log(`ours with temporal stores / plain C: ${(best(oursTemporal) / best(plain)).toFixed(2)} (same store kind as the plain loop)`)
+  console.log(
+    `ours (${kernels}) / plain C: ${ratio.toFixed(2)} best-vs-best, ${median(perRound).toFixed(2)} median per round ` +
+      `(goal ≥ ${GOAL_RATIO}: ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'})`,
+  )
+  console.log(
+    `ours with temporal stores / plain C: ${(best(oursTemporal) / best(plain)).toFixed(2)} (same store kind as the plain loop)`,
+  )
   if (bestOurs) {
     const b = bestOurs
-    console.log(`ours, best round, all kernels (GB/s): copy ${b.copyGBs.toFixed(1)}, scale ${b.scaleGBs.toFixed(1)}, ` +
-      `add ${b.addGBs.toFixed(1)}, triad ${b.triadGBs.toFixed(1)}; huge pages ${b.hugePages ? 'advised' : 'not available'}, ` +
-      `NUMA bind ${b.numaBind ? 'yes' : 'no'}`)
+    console.log(
+      `ours, best round, all kernels (GB/s): copy ${b.copyGBs.toFixed(1)}, scale ${b.scaleGBs.toFixed(1)}, ` +
+        `add ${b.addGBs.toFixed(1)}, triad ${b.triadGBs.toFixed(1)}; huge pages ${b.hugePages ? 'advised' : 'not available'}, ` +
+        `NUMA bind ${b.numaBind ? 'yes' : 'no'}`,
+    )
   }
 }
 

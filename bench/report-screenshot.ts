@@ -40,7 +40,13 @@ if (process.argv[3]) {
     process.exit(2)
   }
 } else {
-  const inputs = [...readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort().map((f) => join(FIXTURES, f)), join(FIXTURES, 'trace.csv')]
+  const inputs = [
+    ...readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => join(FIXTURES, f)),
+    join(FIXTURES, 'trace.csv'),
+  ]
   const written = await runReport(inputs, {output: join(out, 'report'), experts: 32, title: 'moerig report (fixtures)'})
   console.log(`report: ${written.dir}/index.html, ${written.charts.length} charts, rendered in ${Date.now() - t} ms`)
   report = written
@@ -79,4 +85,6 @@ ctx.drawImage(img, 0, 0)
 const d = ctx.getImageData(0, 0, img.width, img.height).data
 let ink = 0
 for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 3 * 235) ink++
-console.log(`screenshot: ${shot}, ${img.width}×${img.height}, ${((100 * ink) / (img.width * img.height)).toFixed(1)} % non-white pixels, chromium took ${Date.now() - t} ms`)
+console.log(
+  `screenshot: ${shot}, ${img.width}×${img.height}, ${((100 * ink) / (img.width * img.height)).toFixed(1)} % non-white pixels, chromium took ${Date.now() - t} ms`,
+)

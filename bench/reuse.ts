@@ -59,13 +59,17 @@ try {
   if (!args.trace) {
     const t0 = performance.now()
     writeSynthTrace(path, r1Header(nTokens), {kind: 'uniform'}, 42, 4096)
-    console.log(`generated ${nTokens} tokens (uniform random, R1 shape) in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${path}`)
+    console.log(
+      `generated ${nTokens} tokens (uniform random, R1 shape) in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${path}`,
+    )
   }
   const src = openTrace(path)
   const h = src.header
   const shape: Shape = {nMoe: h.moeLayers.length, nExpert: h.nExpert, k: h.k}
   const events = h.nTokens * shape.nMoe * shape.k
-  console.log(`trace: ${h.nTokens} tokens × ${shape.nMoe} MoE layers × k ${shape.k} of ${shape.nExpert} = ${(events / 1e6).toFixed(0)} M routing events`)
+  console.log(
+    `trace: ${h.nTokens} tokens × ${shape.nMoe} MoE layers × k ${shape.k} of ${shape.nExpert} = ${(events / 1e6).toFixed(0)} M routing events`,
+  )
 
   // read only
   let t0 = performance.now()
@@ -74,7 +78,11 @@ try {
   console.log(`read      ${readS.toFixed(2)} s  ${mevs(events, readS)}`)
 
   /** Stream the trace through `step`; report simulation-only wall and CPU rates and end to end. */
-  const timed = async (label: string, step: (ids: Uint16Array, n: number, t0: number) => void, extra: () => string = () => '') => {
+  const timed = async (
+    label: string,
+    step: (ids: Uint16Array, n: number, t0: number) => void,
+    extra: () => string = () => '',
+  ) => {
     let wall = 0
     let cpu = 0
     t0 = performance.now()
@@ -88,7 +96,9 @@ try {
     }
     const total = (performance.now() - t0) / 1000
     const totalCpu = cpuSince(cpu0)
-    console.log(`${label.padEnd(9)} ${mevs(events, wall)} wall, ${mevs(events, cpu)} CPU (simulation only; end to end ${mevs(events, total)} wall, ${mevs(events, totalCpu)} CPU)${extra()}`)
+    console.log(
+      `${label.padEnd(9)} ${mevs(events, wall)} wall, ${mevs(events, cpu)} CPU (simulation only; end to end ${mevs(events, total)} wall, ${mevs(events, totalCpu)} CPU)${extra()}`,
+    )
     return {wall: events / wall, cpu: events / cpu}
   }
 
@@ -98,9 +108,17 @@ try {
     await timed('metrics', (ids, n, s) => stats.add(ids, n, s))
   }
 
-  const run = async (label: string, make: () => {run(ids: Uint16Array, n: number, t0: number): void; hits: Float64Array}, scored = events) => {
+  const run = async (
+    label: string,
+    make: () => {run(ids: Uint16Array, n: number, t0: number): void; hits: Float64Array},
+    scored = events,
+  ) => {
     const s = make()
-    return timed(label, (ids, n, st) => s.run(ids, n, st), () => `  hit rate ${((100 * s.hits.reduce((a, b) => a + b, 0)) / scored).toFixed(2)} %`)
+    return timed(
+      label,
+      (ids, n, st) => s.run(ids, n, st),
+      () => `  hit rate ${((100 * s.hits.reduce((a, b) => a + b, 0)) / scored).toFixed(2)} %`,
+    )
   }
 
   let worstLru = {wall: Infinity, cpu: Infinity}
@@ -115,7 +133,8 @@ try {
       const warm = Math.floor(h.nTokens / 10)
       for await (const ch of src.chunks()) {
         const n = Math.min(ch.nTokens, warm - ch.start)
-        for (let i = 0; i < n * shape.nMoe * shape.k; i++) counts[Math.floor(i / shape.k) % shape.nMoe * shape.nExpert + ch.ids[i]]++
+        for (let i = 0; i < n * shape.nMoe * shape.k; i++)
+          counts[(Math.floor(i / shape.k) % shape.nMoe) * shape.nExpert + ch.ids[i]]++
         if (n < ch.nTokens) break
       }
       await run(`static ${c}`, () => new StaticCache(shape, c, counts, warm), events * (1 - warm / h.nTokens))
@@ -125,21 +144,28 @@ try {
     // One layer's column, as `moerig reuse` builds them; events/s over that layer.
     const col = new Uint16Array(h.nTokens * shape.k)
     for await (const ch of src.chunks()) {
-      for (let t = 0; t < ch.nTokens; t++) col.set(ch.ids.subarray(t * shape.nMoe * shape.k, t * shape.nMoe * shape.k + shape.k), (ch.start + t) * shape.k)
+      for (let t = 0; t < ch.nTokens; t++)
+        col.set(ch.ids.subarray(t * shape.nMoe * shape.k, t * shape.nMoe * shape.k + shape.k), (ch.start + t) * shape.k)
     }
     const next = nextUses(col, h.nTokens, shape.k, shape.nExpert)
     for (const c of capacities) {
       t0 = performance.now()
       const {hits} = optLayer(col, h.nTokens, shape.k, shape.nExpert, c, {next})
       const s = (performance.now() - t0) / 1000
-      console.log(`${`opt ${c}`.padEnd(9)} ${s.toFixed(2)} s  ${mevs(h.nTokens * shape.k, s)} (one layer, simulation only)  hit rate ${((100 * hits) / (h.nTokens * shape.k)).toFixed(2)} %`)
+      console.log(
+        `${`opt ${c}`.padEnd(9)} ${s.toFixed(2)} s  ${mevs(h.nTokens * shape.k, s)} (one layer, simulation only)  hit rate ${((100 * hits) / (h.nTokens * shape.k)).toFixed(2)} %`,
+      )
     }
   }
   if (policies.includes('lru')) {
     const busy = worstLru.cpu > 1.2 * worstLru.wall
     const rate = busy ? worstLru.cpu : worstLru.wall
-    console.log(`LRU slowest capacity: ${mevs(worstLru.wall, 1)} wall, ${mevs(worstLru.cpu, 1)} CPU, simulation only${busy ? ' (machine busy: judged on CPU time)' : ''}`)
-    console.log(`goal ≥ ${GOAL_LRU_EVENTS_PER_S / 1e6} M events/s → ${rate >= GOAL_LRU_EVENTS_PER_S ? 'met' : 'NOT met'} (ratio ${(rate / GOAL_LRU_EVENTS_PER_S).toFixed(2)})`)
+    console.log(
+      `LRU slowest capacity: ${mevs(worstLru.wall, 1)} wall, ${mevs(worstLru.cpu, 1)} CPU, simulation only${busy ? ' (machine busy: judged on CPU time)' : ''}`,
+    )
+    console.log(
+      `goal ≥ ${GOAL_LRU_EVENTS_PER_S / 1e6} M events/s → ${rate >= GOAL_LRU_EVENTS_PER_S ? 'met' : 'NOT met'} (ratio ${(rate / GOAL_LRU_EVENTS_PER_S).toFixed(2)})`,
+    )
   }
 } finally {
   if (temp) rmSync(path, {force: true})

@@ -36,29 +36,61 @@ function compileLlamaBench(): string {
   const dir = join(src, 'tools', 'llama-bench')
   const cpp = readFileSync0(dir)
   console.log(`compiling llama-bench ${b.release} against ${b.libDir} …`)
-  execFileSync('g++', ['-O2', '-DNDEBUG', '-std=c++17', ...cpp, `-I${dir}`, `-I${join(src, 'include')}`, `-I${join(src, 'ggml', 'include')}`,
-    `-I${join(src, 'common')}`, `-I${join(src, 'vendor')}`, `-L${b.libDir}`, '-l:libllama-common.so', ...b.libs.map((l) => `-l:${l}`),
-    `-Wl,-rpath,${b.libDir}`, '-o', exe], {stdio: 'inherit'})
+  execFileSync(
+    'g++',
+    [
+      '-O2',
+      '-DNDEBUG',
+      '-std=c++17',
+      ...cpp,
+      `-I${dir}`,
+      `-I${join(src, 'include')}`,
+      `-I${join(src, 'ggml', 'include')}`,
+      `-I${join(src, 'common')}`,
+      `-I${join(src, 'vendor')}`,
+      `-L${b.libDir}`,
+      '-l:libllama-common.so',
+      ...b.libs.map((l) => `-l:${l}`),
+      `-Wl,-rpath,${b.libDir}`,
+      '-o',
+      exe,
+    ],
+    {stdio: 'inherit'},
+  )
   return exe
 }
 
 function readFileSync0(dir: string): string[] {
-  return execFileSync('sh', ['-c', `ls ${dir}/*.cpp`], {encoding: 'utf8'}).trim().split('\n')
+  return execFileSync('sh', ['-c', `ls ${dir}/*.cpp`], {encoding: 'utf8'})
+    .trim()
+    .split('\n')
 }
 
-interface Pair {pp: number | null; tg: number | null}
+interface Pair {
+  pp: number | null
+  tg: number | null
+}
 
 /** llama-bench -o json; run from the library folder (it looks for the CPU variants in its working folder). */
 function runLlamaBench(exe: string, model: string, p: number, n: number, r: number, t: number): Pair {
-  const out = execFileSync(exe, ['-m', model, '-p', String(p), '-n', String(n), '-r', String(r), '-t', String(t), '-o', 'json'],
-    {cwd: engineBuild().libDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 * 2 ** 20})
+  const out = execFileSync(
+    exe,
+    ['-m', model, '-p', String(p), '-n', String(n), '-r', String(r), '-t', String(t), '-o', 'json'],
+    {cwd: engineBuild().libDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 * 2 ** 20},
+  )
   const rows = JSON.parse(out) as Array<{n_prompt: number; n_gen: number; avg_ts: number}>
-  return {pp: rows.find((x) => x.n_prompt > 0 && x.n_gen === 0)?.avg_ts ?? null, tg: rows.find((x) => x.n_gen > 0 && x.n_prompt === 0)?.avg_ts ?? null}
+  return {
+    pp: rows.find((x) => x.n_prompt > 0 && x.n_gen === 0)?.avg_ts ?? null,
+    tg: rows.find((x) => x.n_gen > 0 && x.n_prompt === 0)?.avg_ts ?? null,
+  }
 }
 
 async function runOurs(model: string, p: number, n: number, r: number, t: number): Promise<Pair> {
   const res = await runBench({path: model, nPrompt: [p], nGen: [n], reps: r, threads: t, runsDir: null})
-  return {pp: res.results.find((x) => x.nPrompt > 0)?.tps.mean ?? null, tg: res.results.find((x) => x.nGen > 0)?.tps.mean ?? null}
+  return {
+    pp: res.results.find((x) => x.nPrompt > 0)?.tps.mean ?? null,
+    tg: res.results.find((x) => x.nGen > 0)?.tps.mean ?? null,
+  }
 }
 
 /** Bytes read per decoded token: every tensor but the routed experts and the embedding table, plus k of n experts. */
@@ -84,7 +116,12 @@ async function triadGBs(profile: string | undefined, threads: number): Promise<{
     console.log(`(${profile} has no measured bandwidth; measuring)`)
   }
   const cpus = Array.from({length: threads}, (_, i) => i)
-  const r = await measureMemBandwidth({nodes: [{id: 0, cpus}], arrayBytesPerThread: membwArrayBytesPerThread(threads, null), repetitions: 5, perNode: false})
+  const r = await measureMemBandwidth({
+    nodes: [{id: 0, cpus}],
+    arrayBytesPerThread: membwArrayBytesPerThread(threads, null),
+    repetitions: 5,
+    perNode: false,
+  })
   return {gbs: r.triadGBs, source: `addon memBandwidth now, ${threads} threads`}
 }
 
@@ -93,15 +130,22 @@ const f = (x: number | null) => (x === null ? '   n/a' : x.toFixed(2).padStart(8
 async function main(): Promise<void> {
   const {values} = parseArgs({
     options: {
-      model: {type: 'string'}, rounds: {type: 'string', default: '2'}, p: {type: 'string', short: 'p', default: '128'},
-      n: {type: 'string', short: 'n', default: '32'}, r: {type: 'string', short: 'r', default: '3'}, t: {type: 'string', short: 't'},
-      profile: {type: 'string'}, 'trace-tokens': {type: 'string', default: '32'},
+      model: {type: 'string'},
+      rounds: {type: 'string', default: '2'},
+      p: {type: 'string', short: 'p', default: '128'},
+      n: {type: 'string', short: 'n', default: '32'},
+      r: {type: 'string', short: 'r', default: '3'},
+      t: {type: 'string', short: 't'},
+      profile: {type: 'string'},
+      'trace-tokens': {type: 'string', default: '32'},
     },
   })
   const model = values.model ?? join(projectRoot, 'build', 'models', 'r1-mini.gguf')
   if (!existsSync(model)) {
     console.log(`synthesizing ${model} (moerig synth --preset r1-mini) …`)
-    execFileSync(process.execPath, [join(projectRoot, 'bin', 'run.js'), 'synth', '--preset', 'r1-mini', '-o', model], {stdio: 'inherit'})
+    execFileSync(process.execPath, [join(projectRoot, 'bin', 'run.js'), 'synth', '--preset', 'r1-mini', '-o', model], {
+      stdio: 'inherit',
+    })
   }
   const [rounds, p, n, r] = [values.rounds, values.p, values.n, values.r].map(Number)
   const t = values.t ? Number(values.t) : physicalCores()
@@ -136,36 +180,48 @@ async function main(): Promise<void> {
     const m = med(ratios[k])
     // best-vs-best is the least disturbed by other load on the machine; the per-round median shows the spread
     const bb = best.lb[k] > 0 ? best.us[k] / best.lb[k] : NaN
-    console.log(`${k}: ours / llama-bench = ${bb.toFixed(3)} best-vs-best (${best.us[k].toFixed(2)} / ${best.lb[k].toFixed(2)} t/s), ` +
-      `${m.toFixed(3)} median per round (${ratios[k].map((x) => x.toFixed(3)).join(', ')}); goal ≥ ${GOAL}: ${bb >= GOAL ? 'met' : 'NOT met'}`)
+    console.log(
+      `${k}: ours / llama-bench = ${bb.toFixed(3)} best-vs-best (${best.us[k].toFixed(2)} / ${best.lb[k].toFixed(2)} t/s), ` +
+        `${m.toFixed(3)} median per round (${ratios[k].map((x) => x.toFixed(3)).join(', ')}); goal ≥ ${GOAL}: ${bb >= GOAL ? 'met' : 'NOT met'}`,
+    )
   }
 
   // trace overhead: the same prompt and generation with and without the routing trace, interleaved
-  const prompt = 'The history of the Roman Empire spans more than a thousand years, from the founding of the city to the fall of Constantinople. '.repeat(2)
+  const prompt =
+    'The history of the Roman Empire spans more than a thousand years, from the founding of the city to the fall of Constantinople. '.repeat(
+      2,
+    )
   const nTok = Number(values['trace-tokens'])
   const plain = {pre: [] as number[], dec: [] as number[]}
   const traced = {pre: [] as number[], dec: [] as number[]}
   const tracePath = join(projectRoot, 'build', 'runner-parity.moetrace')
   for (let i = 0; i < rounds; i++) {
     const plainRun = () => runPrompt({path: model, prompt, nPredict: nTok, threads: t, nCtx: 1024, runsDir: null})
-    const tracedRun = () => runPrompt({path: model, prompt, nPredict: nTok, threads: t, nCtx: 1024, runsDir: null, tracePath})
+    const tracedRun = () =>
+      runPrompt({path: model, prompt, nPredict: nTok, threads: t, nCtx: 1024, runsDir: null, tracePath})
     // alternate the order here too
     const first = i % 2 === 0 ? await plainRun() : await tracedRun()
     const second = i % 2 === 0 ? await tracedRun() : await plainRun()
     const [a, b] = i % 2 === 0 ? [first, second] : [second, first]
-    plain.pre.push(a.prefill.tps ?? 0); plain.dec.push(a.decode.tps ?? 0)
-    traced.pre.push(b.prefill.tps ?? 0); traced.dec.push(b.decode.tps ?? 0)
+    plain.pre.push(a.prefill.tps ?? 0)
+    plain.dec.push(a.decode.tps ?? 0)
+    traced.pre.push(b.prefill.tps ?? 0)
+    traced.dec.push(b.decode.tps ?? 0)
   }
-  console.log(`trace mode (run --trace, ${nTok} tokens): prefill ${med(traced.pre).toFixed(2)} vs ${med(plain.pre).toFixed(2)} t/s (${(med(traced.pre) / med(plain.pre)).toFixed(3)}×), ` +
-    `decode ${med(traced.dec).toFixed(2)} vs ${med(plain.dec).toFixed(2)} t/s (${(med(traced.dec) / med(plain.dec)).toFixed(3)}×)`)
+  console.log(
+    `trace mode (run --trace, ${nTok} tokens): prefill ${med(traced.pre).toFixed(2)} vs ${med(plain.pre).toFixed(2)} t/s (${(med(traced.pre) / med(plain.pre)).toFixed(3)}×), ` +
+      `decode ${med(traced.dec).toFixed(2)} vs ${med(plain.dec).toFixed(2)} t/s (${(med(traced.dec) / med(plain.dec)).toFixed(3)}×)`,
+  )
 
   // decode bandwidth use
   const bytes = await activeBytesPerToken(model)
   const bw = await triadGBs(values.profile, t)
   const tg = med(oursTg)
   const used = (bytes.active * tg) / 1e9
-  console.log(`decode bandwidth: ${(bytes.active / 1e6).toFixed(1)} MB active per token (of ${(bytes.total / 1e6).toFixed(1)} MB) × ${tg.toFixed(2)} t/s = ${used.toFixed(2)} GB/s` +
-    ` = ${((100 * used) / bw.gbs).toFixed(1)}% of triad ${bw.gbs.toFixed(1)} GB/s (${bw.source})`)
+  console.log(
+    `decode bandwidth: ${(bytes.active / 1e6).toFixed(1)} MB active per token (of ${(bytes.total / 1e6).toFixed(1)} MB) × ${tg.toFixed(2)} t/s = ${used.toFixed(2)} GB/s` +
+      ` = ${((100 * used) / bw.gbs).toFixed(1)}% of triad ${bw.gbs.toFixed(1)} GB/s (${bw.source})`,
+  )
 }
 
 main().catch((e: unknown) => {

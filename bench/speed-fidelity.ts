@@ -29,12 +29,22 @@ import {runPlan} from '../src/planner/run.js'
 import {loadHardware} from '../src/probe/machine.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
 
-const {values: a} = parseArgs({options: {
-  hardware: {type: 'string'}, t: {type: 'string', short: 't'}, r: {type: 'string', short: 'r', default: '3'},
-  shapes: {type: 'string'}, budget: {type: 'string', default: '5m'}, json: {type: 'boolean'},
-}})
+const {values: a} = parseArgs({
+  options: {
+    hardware: {type: 'string'},
+    t: {type: 'string', short: 't'},
+    r: {type: 'string', short: 'r', default: '3'},
+    shapes: {type: 'string'},
+    budget: {type: 'string', default: '5m'},
+    json: {type: 'boolean'},
+  },
+})
 const reps = Number(a.r)
-console.log(`machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} logical CPUs, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+console.log(
+  `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} logical CPUs, load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+)
 const threads = parseThreadList(a.t)
 
 /** pp/tg per shape: r1-dram's pp is short (5 GFLOP per token; the plan's ubatch follows it). */
@@ -45,46 +55,74 @@ const SHAPES: Record<string, {nPrompt: number; nGen: number}> = {
   tiny: {nPrompt: 512, nGen: 64},
 }
 const dram = dramPreset()
-const shapes = (a.shapes ?? `${dram.preset},r1-mini,qwen3moe-tiny,tiny`).split(',').map((s) => s.trim()).filter((s, i, xs) => xs.indexOf(s) === i)
+const shapes = (a.shapes ?? `${dram.preset},r1-mini,qwen3moe-tiny,tiny`)
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s, i, xs) => xs.indexOf(s) === i)
 if (dram.note) console.log(`note: ${dram.note}`)
 
 let profile: HardwareProfile
 if (a.hardware) {
   profile = await loadHardware(a.hardware)
-  if (!profile.calibration) console.log(`note: ${a.hardware} has no calibration: the published-class model is being judged`)
+  if (!profile.calibration)
+    console.log(`note: ${a.hardware} has no calibration: the published-class model is being judged`)
 } else {
   const save = join(projectRoot, 'reports', 'speed-fidelity-hardware.json')
   console.log(`calibrating (budget ${a.budget}) → ${save} …`)
   const base = await loadHardware('probe')
-  const r = await runCalibrate({profile: base, savePath: save, threads, budgetS: parseBudget(a.budget), force: true},
-    {onStep: (l) => console.log(`  ${l}`)})
+  const r = await runCalibrate(
+    {profile: base, savePath: save, threads, budgetS: parseBudget(a.budget), force: true},
+    {onStep: (l) => console.log(`  ${l}`)},
+  )
   console.log(`calibrated in ${r.seconds} s${r.partial ? ' (PARTIAL)' : ''}`)
   profile = await loadHardware(save)
 }
 const c = profile.calibration
 if (c) {
-  console.log(`calibration ${c.measuredAt}: decode bandwidth ${c.decodeBandwidthGBs ?? '—'} GB/s at ${c.decodeThreads ?? '—'} threads; overhead ${c.tokenOverheadMs ?? '—'} ms/token + ${c.layerOverheadUs ?? '—'} µs/layer; ` +
-    (c.cpuThroughput ?? []).map((p) => `${p.threads}t prefill ${p.prefillGflops ?? '—'} / decode ${p.decodeGflops ?? '—'} GFLOP/s`).join(', '))
+  console.log(
+    `calibration ${c.measuredAt}: decode bandwidth ${c.decodeBandwidthGBs ?? '—'} GB/s at ${c.decodeThreads ?? '—'} threads; overhead ${c.tokenOverheadMs ?? '—'} ms/token + ${c.layerOverheadUs ?? '—'} µs/layer; ` +
+      (c.cpuThroughput ?? [])
+        .map((p) => `${p.threads}t prefill ${p.prefillGflops ?? '—'} / decode ${p.decodeGflops ?? '—'} GFLOP/s`)
+        .join(', '),
+  )
 }
 
 interface Row {
-  shape: string; threads: number; test: string; source: string
-  decode: ReturnType<typeof phaseComparison>; prefill: ReturnType<typeof phaseComparison>
-  decodeMedian: ReturnType<typeof phaseComparison>; prefillMedian: ReturnType<typeof phaseComparison>
+  shape: string
+  threads: number
+  test: string
+  source: string
+  decode: ReturnType<typeof phaseComparison>
+  prefill: ReturnType<typeof phaseComparison>
+  decodeMedian: ReturnType<typeof phaseComparison>
+  prefillMedian: ReturnType<typeof phaseComparison>
 }
 const rows: Row[] = []
 for (const shape of shapes) {
   const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
   const path = await cachedSynthModel({preset: shape, quant: 'Q4_K_M'})
   for (const t of threads) {
-    const plan = (ctx: number, ubatch: number) => runPlan({model: path, hardware: 'x', profiles: [profile], engine: 'llama.cpp', threads: t, ctx, ubatch})
+    const plan = (ctx: number, ubatch: number) =>
+      runPlan({model: path, hardware: 'x', profiles: [profile], engine: 'llama.cpp', threads: t, ctx, ubatch})
     const pDec = (await plan(spec.nGen, 512)).prediction
     const pPre = (await plan(spec.nPrompt, spec.nPrompt)).prediction
-    const r = await runBench({path, nPrompt: [spec.nPrompt], nGen: [spec.nGen], reps, threads: t, nUbatch: spec.nPrompt, nBatch: Math.max(512, spec.nPrompt), runsDir: null})
+    const r = await runBench({
+      path,
+      nPrompt: [spec.nPrompt],
+      nGen: [spec.nGen],
+      reps,
+      threads: t,
+      nUbatch: spec.nPrompt,
+      nBatch: Math.max(512, spec.nPrompt),
+      runsDir: null,
+    })
     const m = benchTps(r, 'best')
     const md = benchTps(r, 'median')
     const row: Row = {
-      shape, threads: t, test: `pp${spec.nPrompt}/tg${spec.nGen}`, source: pDec.speedModel?.source ?? '?',
+      shape,
+      threads: t,
+      test: `pp${spec.nPrompt}/tg${spec.nGen}`,
+      source: pDec.speedModel?.source ?? '?',
       decode: phaseComparison(pDec.decodeTps, pDec.decodeRange, m.decode),
       prefill: phaseComparison(pPre.prefillTps, pPre.prefillRange, m.prefill),
       decodeMedian: phaseComparison(pDec.decodeTps, pDec.decodeRange, md.decode),
@@ -92,29 +130,49 @@ for (const shape of shapes) {
     }
     rows.push(row)
     const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
-    console.log(`  ${shape} t${t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`)
+    console.log(
+      `  ${shape} t${t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`,
+    )
   }
 }
 
 const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d))
 const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
 console.log('')
-console.log('| shape | threads | tests | decode predicted | decode measured | decode error | prefill predicted | prefill measured | prefill error | speed model |')
+console.log(
+  '| shape | threads | tests | decode predicted | decode measured | decode error | prefill predicted | prefill measured | prefill error | speed model |',
+)
 console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---|')
 for (const r of rows) {
-  console.log(`| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.source} |`)
+  console.log(
+    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.source} |`,
+  )
 }
 const med = (xs: number[]) => {
   const s = [...xs].sort((x, y) => x - y)
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN
 }
 console.log('')
-for (const [phase, goal] of [['decode', 10], ['prefill', 20], ['decodeMedian', 10], ['prefillMedian', 20]] as const) {
+for (const [phase, goal] of [
+  ['decode', 10],
+  ['prefill', 20],
+  ['decodeMedian', 10],
+  ['prefillMedian', 20],
+] as const) {
   const errs = rows.map((r) => r[phase].errorPct).filter((x): x is number => x !== null)
   const within = errs.filter((x) => Math.abs(x) <= goal).length
-  const worst = rows.filter((r) => r[phase].errorPct !== null).sort((x, y) => Math.abs(y[phase].errorPct!) - Math.abs(x[phase].errorPct!))[0]
-  console.log(`${phase}: ${within} of ${errs.length} within ±${goal} % (goal: all); median |error| ${med(errs.map(Math.abs)).toFixed(1)} %` +
-    (worst ? `; worst ${worst.shape} t${worst.threads} ${e(worst[phase].errorPct)}` : '') + ` — ${within === errs.length ? 'MET' : 'NOT MET'}`)
+  const worst = rows
+    .filter((r) => r[phase].errorPct !== null)
+    .sort((x, y) => Math.abs(y[phase].errorPct!) - Math.abs(x[phase].errorPct!))[0]
+  console.log(
+    `${phase}: ${within} of ${errs.length} within ±${goal} % (goal: all); median |error| ${med(errs.map(Math.abs)).toFixed(1)} %` +
+      (worst ? `; worst ${worst.shape} t${worst.threads} ${e(worst[phase].errorPct)}` : '') +
+      ` — ${within === errs.length ? 'MET' : 'NOT MET'}`,
+  )
 }
-console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+console.log(
+  `load average at the end: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+)
 if (a.json) console.log(JSON.stringify({calibration: c ?? null, rows}, null, 2))

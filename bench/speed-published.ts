@@ -36,10 +36,36 @@ export interface PublishedRig {
   box: string
   name: string
   hardware: {
-    cpu: {vendor: string; model: string; microarchitecture: string | null; sockets: number; coresPerSocket: number; threadsPerCore: number; baseMHz: number | null; flags: string[]}
+    cpu: {
+      vendor: string
+      model: string
+      microarchitecture: string | null
+      sockets: number
+      coresPerSocket: number
+      threadsPerCore: number
+      baseMHz: number | null
+      flags: string[]
+    }
     numa: {nodes: number; subNumaClustering: boolean}
-    memory: {type: string | null; channelsPerSocket: number | null; speedMTs: number | null; totalGB: number; triadGBs?: number; triadSource?: string}
-    gpus: Array<{name: string; vendor: 'intel' | 'nvidia' | 'amd' | 'other'; vendorId: string; deviceId: string; integrated?: boolean; vramGB: number; memoryBandwidthGBs: number | null; count?: number; pcie: {gen: number | null; width: number | null; bandwidthGBs: number | null}}>
+    memory: {
+      type: string | null
+      channelsPerSocket: number | null
+      speedMTs: number | null
+      totalGB: number
+      triadGBs?: number
+      triadSource?: string
+    }
+    gpus: Array<{
+      name: string
+      vendor: 'intel' | 'nvidia' | 'amd' | 'other'
+      vendorId: string
+      deviceId: string
+      integrated?: boolean
+      vramGB: number
+      memoryBandwidthGBs: number | null
+      count?: number
+      pcie: {gen: number | null; width: number | null; bandwidthGBs: number | null}
+    }>
   }
   sources: string[]
   assumptions: string[]
@@ -54,9 +80,24 @@ export interface PublishedFigure {
   /** catalog id + quant as `moerig models` lists them; publishedGB = the measured file (GB = 1e9 B) */
   model: {catalog: string; quant: string; layout?: 'mla' | 'legacy'; published: string; publishedGB?: number}
   /** mean KV depth (tokens) during the decode and the prefill that were measured */
-  run: {promptTokens?: number; genTokens?: number; decodeDepth: number; prefillDepth?: number; threads: number | null; flags: string}
+  run: {
+    promptTokens?: number
+    genTokens?: number
+    decodeDepth: number
+    prefillDepth?: number
+    threads: number | null
+    flags: string
+  }
   /** how moerig is asked to plan it (moerig plan flags) */
-  plan: {engine: Engine; gpus?: number; placement?: string; kvType?: KvType; ubatch?: number; engineBuild?: EngineBuild; numaAware?: boolean}
+  plan: {
+    engine: Engine
+    gpus?: number
+    placement?: string
+    kvType?: KvType
+    ubatch?: number
+    engineBuild?: EngineBuild
+    numaAware?: boolean
+  }
   /** tokens/s */
   measured: {decode?: number; prefill?: number}
   notes: string[]
@@ -92,38 +133,92 @@ export function rigProfile(r: PublishedRig): HardwareProfile {
   const nodes = Array.from({length: h.numa.nodes}, (_, n) => {
     const per = cores / h.numa.nodes
     const cpus = Array.from({length: Math.round(per)}, (_, i) => Math.round(n * per) + i)
-    return {id: n, cpus, memTotalBytes: Math.floor(totalBytes / h.numa.nodes), memFreeBytes: null, socket: Math.floor((n * h.cpu.sockets) / h.numa.nodes)}
+    return {
+      id: n,
+      cpus,
+      memTotalBytes: Math.floor(totalBytes / h.numa.nodes),
+      memFreeBytes: null,
+      socket: Math.floor((n * h.cpu.sockets) / h.numa.nodes),
+    }
   })
   const channels = h.memory.channelsPerSocket === null ? null : h.memory.channelsPerSocket * h.cpu.sockets
-  const theoretical = channels !== null && h.memory.speedMTs !== null ? Math.round(channels * h.memory.speedMTs * 8) / 1000 : null
+  const theoretical =
+    channels !== null && h.memory.speedMTs !== null ? Math.round(channels * h.memory.speedMTs * 8) / 1000 : null
   const gpus: HardwareProfile['gpus'] = []
   for (const g of h.gpus) {
     for (let k = 0; k < (g.count ?? 1); k++) {
       gpus.push({
-        index: gpus.length, name: g.name, vendor: g.vendor, vendorId: g.vendorId, deviceId: g.deviceId, pciAddress: null,
-        integrated: g.integrated ?? false, vramBytes: Math.round(g.vramGB * GB), memoryBandwidthGBs: g.memoryBandwidthGBs,
-        pcie: {gen: g.pcie.gen, width: g.pcie.width, bandwidthGBs: g.pcie.bandwidthGBs}, numaNode: null,
-        provenance: {name: 'spec', vramBytes: 'spec', memoryBandwidthGBs: 'spec', pcie: g.pcie.gen === null ? 'unknown' : 'spec'},
+        index: gpus.length,
+        name: g.name,
+        vendor: g.vendor,
+        vendorId: g.vendorId,
+        deviceId: g.deviceId,
+        pciAddress: null,
+        integrated: g.integrated ?? false,
+        vramBytes: Math.round(g.vramGB * GB),
+        memoryBandwidthGBs: g.memoryBandwidthGBs,
+        pcie: {gen: g.pcie.gen, width: g.pcie.width, bandwidthGBs: g.pcie.bandwidthGBs},
+        numaNode: null,
+        provenance: {
+          name: 'spec',
+          vramBytes: 'spec',
+          memoryBandwidthGBs: 'spec',
+          pcie: g.pcie.gen === null ? 'unknown' : 'spec',
+        },
       })
     }
   }
   const profile = {
-    schemaVersion: 1, kind: 'hardware', id: r.id, name: r.name, origin: 'reference',
+    schemaVersion: 1,
+    kind: 'hardware',
+    id: r.id,
+    name: r.name,
+    origin: 'reference',
     description: `published-speeds rig ${r.id} (bench/data/published-speeds.json)`,
     notes: r.assumptions,
     cpu: {
-      vendor: h.cpu.vendor, model: h.cpu.model, microarchitecture: h.cpu.microarchitecture, sockets: h.cpu.sockets, cores, threads,
-      coresPerSocket: h.cpu.coresPerSocket, threadsPerCore: h.cpu.threadsPerCore, baseMHz: h.cpu.baseMHz, flags: h.cpu.flags,
-      provenance: {model: 'spec', sockets: 'spec', cores: 'spec', baseMHz: h.cpu.baseMHz === null ? 'unknown' : 'spec', flags: 'spec'},
+      vendor: h.cpu.vendor,
+      model: h.cpu.model,
+      microarchitecture: h.cpu.microarchitecture,
+      sockets: h.cpu.sockets,
+      cores,
+      threads,
+      coresPerSocket: h.cpu.coresPerSocket,
+      threadsPerCore: h.cpu.threadsPerCore,
+      baseMHz: h.cpu.baseMHz,
+      flags: h.cpu.flags,
+      provenance: {
+        model: 'spec',
+        sockets: 'spec',
+        cores: 'spec',
+        baseMHz: h.cpu.baseMHz === null ? 'unknown' : 'spec',
+        flags: 'spec',
+      },
     },
     numa: {nodes, distances: null, subNumaClustering: h.numa.subNumaClustering, provenance: {nodes: 'derived'}},
     memory: {
-      totalBytes, availableBytes: null, installedBytes: totalBytes, dimms: [], channels, channelsPerSocket: h.memory.channelsPerSocket,
-      type: h.memory.type, speedMTs: h.memory.speedMTs, theoreticalBandwidthGBs: theoretical,
+      totalBytes,
+      availableBytes: null,
+      installedBytes: totalBytes,
+      dimms: [],
+      channels,
+      channelsPerSocket: h.memory.channelsPerSocket,
+      type: h.memory.type,
+      speedMTs: h.memory.speedMTs,
+      theoreticalBandwidthGBs: theoretical,
       provenance: {totalBytes: 'spec', channels: 'spec', speedMTs: 'spec', theoreticalBandwidthGBs: 'derived'},
     },
     gpus,
-    ...(h.memory.triadGBs ? {bandwidth: {triadGBs: h.memory.triadGBs, perNode: [], kernels: h.memory.triadSource ?? 'published', provenance: {triadGBs: 'measured'}}} : {}),
+    ...(h.memory.triadGBs
+      ? {
+          bandwidth: {
+            triadGBs: h.memory.triadGBs,
+            perNode: [],
+            kernels: h.memory.triadSource ?? 'published',
+            provenance: {triadGBs: 'measured'},
+          },
+        }
+      : {}),
   }
   return assertValid<HardwareProfile>(hardwareProfileSchema, profile, `rig ${r.id}`)
 }
@@ -168,7 +263,10 @@ interface Cmp {
 }
 
 function classOf(f: PublishedFigure, r: PublishedRig): string {
-  const cpu = `${r.hardware.cpu.sockets}S ${r.hardware.cpu.model.replace(/\(R\)|\(TM\)|Intel |AMD |Processor|CPU @.*$|\d+-Core.*$/g, '').replace(/\s+/g, ' ').trim()}`
+  const cpu = `${r.hardware.cpu.sockets}S ${r.hardware.cpu.model
+    .replace(/\(R\)|\(TM\)|Intel |AMD |Processor|CPU @.*$|\d+-Core.*$/g, '')
+    .replace(/\s+/g, ' ')
+    .trim()}`
   const gpus = r.hardware.gpus.map((g) => `${g.count ?? 1}×${g.name.replace(/^NVIDIA (GeForce )?/, '')}`).join('+')
   const usesGpu = f.plan.gpus !== 0 && r.hardware.gpus.length > 0
   return `${f.engine.name} ${usesGpu ? gpus : 'CPU'} · ${cpu}`
@@ -176,17 +274,36 @@ function classOf(f: PublishedFigure, r: PublishedRig): string {
 
 async function predict(f: PublishedFigure, profile: HardwareProfile, depth: number): Promise<Plan> {
   return runPlan({
-    model: f.model.catalog, quant: f.model.quant, layout: f.model.layout, hardware: profile.id ?? 'rig', profiles: [profile],
-    ctx: ctxFor(depth), engine: f.plan.engine, gpus: f.plan.gpus, kvType: f.plan.kvType, ubatch: f.plan.ubatch,
-    threads: f.run.threads ?? undefined, placement: f.plan.placement, engineBuild: f.plan.engineBuild, numaAware: f.plan.numaAware,
+    model: f.model.catalog,
+    quant: f.model.quant,
+    layout: f.model.layout,
+    hardware: profile.id ?? 'rig',
+    profiles: [profile],
+    ctx: ctxFor(depth),
+    engine: f.plan.engine,
+    gpus: f.plan.gpus,
+    kvType: f.plan.kvType,
+    ubatch: f.plan.ubatch,
+    threads: f.run.threads ?? undefined,
+    placement: f.plan.placement,
+    engineBuild: f.plan.engineBuild,
+    numaAware: f.plan.numaAware,
   })
 }
 
-function compare(published: number | undefined, range: {low: number; mid: number; high: number} | undefined, ctx: number): Cmp | null {
+function compare(
+  published: number | undefined,
+  range: {low: number; mid: number; high: number} | undefined,
+  ctx: number,
+): Cmp | null {
   if (published === undefined) return null
   if (range === undefined) throw new Error('the plan has no predicted range')
   return {
-    published, low: range.low, mid: range.mid, high: range.high, ctx,
+    published,
+    low: range.low,
+    mid: range.mid,
+    high: range.high,
+    ctx,
     errorPct: ((range.mid - published) / published) * 100,
     inRange: published >= range.low && published <= range.high,
   }
@@ -200,31 +317,63 @@ export async function evaluateAll(data: PublishedSpeeds): Promise<Row[]> {
     const r = rigs.get(f.rig)
     if (!r) throw new Error(`figure ${f.id}: unknown rig ${f.rig}`)
     const s = split.get(r.box)!
-    if (s !== f.split) throw new Error(`figure ${f.id}: split "${f.split}" in the file, but the rule gives "${s}" for box ${r.box}`)
-    const row: Row = {id: f.id, rig: r.id, box: r.box, split: s, class: classOf(f, r), model: `${f.model.catalog} ${f.model.quant}`, sizeRatio: null, decode: null, prefill: null, gpusUsed: null, fits: null, findings: [], impliedEta: null, error: null}
+    if (s !== f.split)
+      throw new Error(`figure ${f.id}: split "${f.split}" in the file, but the rule gives "${s}" for box ${r.box}`)
+    const row: Row = {
+      id: f.id,
+      rig: r.id,
+      box: r.box,
+      split: s,
+      class: classOf(f, r),
+      model: `${f.model.catalog} ${f.model.quant}`,
+      sizeRatio: null,
+      decode: null,
+      prefill: null,
+      gpusUsed: null,
+      fits: null,
+      findings: [],
+      impliedEta: null,
+      error: null,
+    }
     try {
       const profile = rigProfile(r)
       const usedGpus = f.plan.gpus === 0 ? [] : profile.gpus
       for (const g of usedGpus) {
         const m = matchGpu(g.name, g.vendorId, g.deviceId)
         if (!m.spec) row.findings.push(`${m.how}: prefill assumes bandwidth × 40 FLOP/B`)
-        else if (!row.findings.some((x) => x.includes(m.spec!.name))) row.findings.push(`GPU "${g.name}" → ${m.spec.name} (by ${m.how})`)
+        else if (!row.findings.some((x) => x.includes(m.spec!.name)))
+          row.findings.push(`GPU "${g.name}" → ${m.spec.name} (by ${m.how})`)
       }
-      if (profile.cpu.baseMHz === null || profile.cpu.baseMHz === undefined) row.findings.push('CPU clock unknown: planner assumes a 1.8–3.2 GHz range')
+      if (profile.cpu.baseMHz === null || profile.cpu.baseMHz === undefined)
+        row.findings.push('CPU clock unknown: planner assumes a 1.8–3.2 GHz range')
       const pd = await predict(f, profile, f.run.decodeDepth)
       row.decode = compare(f.measured.decode, pd.prediction.decodeRange, pd.context)
       row.gpusUsed = pd.gpusUsed ?? null
       row.fits = pd.fits
       if (!pd.fits) row.findings.push(`plan does not fit (${pd.verdict.binding})`)
-      if (f.plan.gpus !== undefined && f.plan.gpus > 0 && pd.gpusUsed !== f.plan.gpus) row.findings.push(`planner used ${pd.gpusUsed} GPUs, run used ${f.plan.gpus}`)
+      if (f.plan.gpus !== undefined && f.plan.gpus > 0 && pd.gpusUsed !== f.plan.gpus)
+        row.findings.push(`planner used ${pd.gpusUsed} GPUs, run used ${f.plan.gpus}`)
       const dm = pd.prediction.decodeMs
       // the schema leaves every decodeMs part optional; the planner writes all four of these
-      if (f.measured.decode !== undefined && dm && dm.total !== undefined && dm.cpu !== undefined && dm.gpu !== undefined && dm.handoff !== undefined && dm.total > 0) {
+      if (
+        f.measured.decode !== undefined &&
+        dm &&
+        dm.total !== undefined &&
+        dm.cpu !== undefined &&
+        dm.gpu !== undefined &&
+        dm.handoff !== undefined &&
+        dm.total > 0
+      ) {
         const cpuDominates = dm.cpu >= dm.gpu
         const tDev = cpuDominates ? dm.cpu : dm.gpu
         const tPub = 1000 / f.measured.decode
         // the factor by which the dominant device's term would have to change for the mid to match
-        row.impliedEta = {device: cpuDominates ? 'CPU' : 'GPU', modelEta: 1, eta: tPub > dm.total - tDev ? tDev / (tPub - (dm.total - tDev)) : null, shareOfTime: tDev / dm.total}
+        row.impliedEta = {
+          device: cpuDominates ? 'CPU' : 'GPU',
+          modelEta: 1,
+          eta: tPub > dm.total - tDev ? tDev / (tPub - (dm.total - tDev)) : null,
+          shareOfTime: tDev / dm.total,
+        }
         row.parts = `cpu ${dm.cpu.toFixed(1)} (mem ${(dm.cpuMemory ?? 0).toFixed(1)}, compute ${(dm.cpuCompute ?? 0).toFixed(1)}) gpu ${dm.gpu.toFixed(1)} attn ${(dm.attention ?? 0).toFixed(1)} sync ${(dm.sync ?? 0).toFixed(1)} hand-off ${dm.handoff.toFixed(1)} = ${dm.total.toFixed(1)} ms (published ${tPub.toFixed(1)})`
       }
       if (f.model.publishedGB) row.sizeRatio = pd.model.fileBytes / GB / f.model.publishedGB
@@ -265,9 +414,14 @@ export function summarize(rows: Row[]): Summary[] {
   const out: Summary[] = []
   for (const phase of ['decode', 'prefill'] as const) {
     for (const split of ['fit', 'held-out', 'all'] as const) {
-      const cs = rows.filter((r) => split === 'all' || r.split === split).map((r) => r[phase]).filter((c): c is Cmp => c !== null)
+      const cs = rows
+        .filter((r) => split === 'all' || r.split === split)
+        .map((r) => r[phase])
+        .filter((c): c is Cmp => c !== null)
       out.push({
-        phase, split, n: cs.length,
+        phase,
+        split,
+        n: cs.length,
         medianAbsErrorPct: median(cs.map((c) => Math.abs(c.errorPct))),
         medianErrorPct: median(cs.map((c) => c.errorPct)),
         outside: cs.filter((c) => !c.inRange).length,
@@ -281,21 +435,59 @@ export function summarize(rows: Row[]): Summary[] {
 
 const f1 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
 const pct = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(0)} %`)
-const cell = (c: Cmp | null) => (c === null ? ['—', '—', '—', '—'] : [f1(c.published), `${f1(c.mid)} (${f1(c.low)}–${f1(c.high)})`, pct(c.errorPct), c.inRange ? 'yes' : c.published < c.low ? 'no: pub < low' : 'no: pub > high'])
+const cell = (c: Cmp | null) =>
+  c === null
+    ? ['—', '—', '—', '—']
+    : [
+        f1(c.published),
+        `${f1(c.mid)} (${f1(c.low)}–${f1(c.high)})`,
+        pct(c.errorPct),
+        c.inRange ? 'yes' : c.published < c.low ? 'no: pub < low' : 'no: pub > high',
+      ]
 
 function table(rows: Row[], md: boolean): string[] {
-  const head = ['figure', 'set', 'model', 'size×', 'tg pub', 'tg predicted mid (low–high)', 'tg err', 'tg in range', 'pp pub', 'pp predicted mid (low–high)', 'pp err', 'pp in range']
-  const body = rows.map((r) => r.error
-    ? [r.id, r.split, r.model, '', `planner error: ${r.error}`, '', '', '', '', '', '', '']
-    : [r.id, r.split, r.model, r.sizeRatio === null ? '—' : r.sizeRatio.toFixed(2), ...cell(r.decode), ...cell(r.prefill)])
-  if (md) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)]
+  const head = [
+    'figure',
+    'set',
+    'model',
+    'size×',
+    'tg pub',
+    'tg predicted mid (low–high)',
+    'tg err',
+    'tg in range',
+    'pp pub',
+    'pp predicted mid (low–high)',
+    'pp err',
+    'pp in range',
+  ]
+  const body = rows.map((r) =>
+    r.error
+      ? [r.id, r.split, r.model, '', `planner error: ${r.error}`, '', '', '', '', '', '', '']
+      : [
+          r.id,
+          r.split,
+          r.model,
+          r.sizeRatio === null ? '—' : r.sizeRatio.toFixed(2),
+          ...cell(r.decode),
+          ...cell(r.prefill),
+        ],
+  )
+  if (md)
+    return [
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...body.map((b) => `| ${b.join(' | ')} |`),
+    ]
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
   const line = (cs: string[]) => cs.map((c, i) => c.padEnd(w[i])).join('  ')
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...body.map(line)]
 }
 
 function summaryLines(s: Summary[]): string[] {
-  return s.map((x) => `${x.phase.padEnd(7)} ${x.split.padEnd(8)} n=${String(x.n).padStart(2)}  median |error| ${pct(x.medianAbsErrorPct).padStart(6)}  median error ${pct(x.medianErrorPct).padStart(6)}  outside [low, high]: ${x.outside} (${x.below} published below low, ${x.above} published above high)`)
+  return s.map(
+    (x) =>
+      `${x.phase.padEnd(7)} ${x.split.padEnd(8)} n=${String(x.n).padStart(2)}  median |error| ${pct(x.medianAbsErrorPct).padStart(6)}  median error ${pct(x.medianErrorPct).padStart(6)}  outside [low, high]: ${x.outside} (${x.below} published below low, ${x.above} published above high)`,
+  )
 }
 
 async function main(): Promise<void> {
@@ -304,11 +496,19 @@ async function main(): Promise<void> {
   const rows = await evaluateAll(data)
   const summary = summarize(rows)
   if (args.has('--json')) {
-    console.log(JSON.stringify({rows, summary, notExpressible: data.notExpressible.map((n) => ({id: n.id, reason: n.reason}))}, null, 2))
+    console.log(
+      JSON.stringify(
+        {rows, summary, notExpressible: data.notExpressible.map((n) => ({id: n.id, reason: n.reason}))},
+        null,
+        2,
+      ),
+    )
     return
   }
   const md = args.has('--md')
-  console.log(`${data.figures.length} published figures, ${data.rigs.length} rig views of ${new Set(data.rigs.map((r) => r.box)).size} boxes; error = (predicted mid − published) ÷ published; size× = catalog file ÷ published file`)
+  console.log(
+    `${data.figures.length} published figures, ${data.rigs.length} rig views of ${new Set(data.rigs.map((r) => r.box)).size} boxes; error = (predicted mid − published) ÷ published; size× = catalog file ÷ published file`,
+  )
   console.log('')
   for (const l of table(rows, md)) console.log(l)
   console.log('')
@@ -316,10 +516,13 @@ async function main(): Promise<void> {
   for (const l of summaryLines(summary)) console.log(l)
   if (md) console.log('```')
   console.log('')
-  console.log('decode time parts (mid, ms per token) and the factor the dominant device\'s time would need (1 = exact):')
+  console.log("decode time parts (mid, ms per token) and the factor the dominant device's time would need (1 = exact):")
   for (const r of rows) {
     const e = r.impliedEta
-    if (e && r.parts) console.log(`${md ? '- ' : '  '}${r.id}: ${r.parts}; ${e.device} ${(e.shareOfTime * 100).toFixed(0)} % → ×${e.eta === null ? 'n/a' : (1 / e.eta).toFixed(2)}`)
+    if (e && r.parts)
+      console.log(
+        `${md ? '- ' : '  '}${r.id}: ${r.parts}; ${e.device} ${(e.shareOfTime * 100).toFixed(0)} % → ×${e.eta === null ? 'n/a' : (1 / e.eta).toFixed(2)}`,
+      )
   }
   console.log('')
   console.log('findings per figure:')

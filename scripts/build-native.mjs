@@ -18,9 +18,19 @@ const buildDir = join(root, 'build')
 // Paths of the llama.cpp source we need: headers for the addon (ggml-backend-impl.h for the plain
 // host buffer type of the engine's AMX guard, native/src/engine.cpp); common/vendor/llama-bench for
 // bench/runner-parity; the vocab-only GGUFs for synthetic models with a real BPE vocabulary.
-const SOURCE_PATHS = ['include', 'ggml/include', 'ggml/src/ggml-backend-impl.h', 'common', 'vendor', 'tools/llama-bench', 'models']
+const SOURCE_PATHS = [
+  'include',
+  'ggml/include',
+  'ggml/src/ggml-backend-impl.h',
+  'common',
+  'vendor',
+  'tools/llama-bench',
+  'models',
+]
 const quiet = process.argv.includes('--quiet')
-const log = (m) => { if (!quiet) process.stderr.write(`moerig build: ${m}\n`) }
+const log = (m) => {
+  if (!quiet) process.stderr.write(`moerig build: ${m}\n`)
+}
 
 function fail(msg) {
   process.stderr.write(`moerig build: error: ${msg}\n`)
@@ -50,7 +60,13 @@ function bundledSource() {
     git('clone', '-q', '--no-checkout', bundle, dest)
     git('-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'HEAD', '--', ...SOURCE_PATHS)
   } catch (e) {
-    fail(`could not extract the llama.cpp bundle with git (${String(e.stderr || e.message).trim().split('\n')[0]}); is git installed?`)
+    fail(
+      `could not extract the llama.cpp bundle with git (${
+        String(e.stderr || e.message)
+          .trim()
+          .split('\n')[0]
+      }); is git installed?`,
+    )
   }
   rmSync(join(dest, '.git'), {recursive: true, force: true})
   writeFileSync(stamp, want)
@@ -64,28 +80,62 @@ function engineConfig() {
     if (!existsSync(join(dir, 'include', 'llama.h'))) fail(`MOERIG_LLAMA_CPP_DIR=${dir} has no include/llama.h`)
     const libDir = resolve(process.env.MOERIG_LLAMA_LIB_DIR || join(dir, 'build', 'bin'))
     const libs = ['libllama.so', 'libggml.so', 'libggml-base.so']
-    for (const l of libs) if (!existsSync(join(libDir, l))) fail(`${join(libDir, l)} not found; build llama.cpp with -DBUILD_SHARED_LIBS=ON or set MOERIG_LLAMA_LIB_DIR`)
+    for (const l of libs)
+      if (!existsSync(join(libDir, l)))
+        fail(`${join(libDir, l)} not found; build llama.cpp with -DBUILD_SHARED_LIBS=ON or set MOERIG_LLAMA_LIB_DIR`)
     return {source: dir, libDir, libs, release: 'custom', origin: `MOERIG_LLAMA_CPP_DIR=${dir}`}
   }
   const src = bundledSource()
   const libDir = join(pkgDir('@node-llama-cpp/linux-x64'), 'bins', 'linux-x64')
   const libs = readdirSync(libDir).filter((f) => /^lib(llama|ggml)\.v[\d.]+\.so$/.test(f) || f === 'libggml-base.so')
   if (libs.length !== 3) fail(`unexpected prebuilt libraries in ${libDir}: ${libs.join(', ')}`)
-  return {source: src.dir, libDir, libs, release: src.release, origin: 'node-llama-cpp@3.21.1 bundle + @node-llama-cpp/linux-x64@3.21.1'}
+  return {
+    source: src.dir,
+    libDir,
+    libs,
+    release: src.release,
+    origin: 'node-llama-cpp@3.21.1 bundle + @node-llama-cpp/linux-x64@3.21.1',
+  }
 }
 
 const cfg = engineConfig()
-const incs = [join(cfg.source, 'include'), join(cfg.source, 'ggml', 'include'), join(cfg.source, 'ggml', 'src')].join(';')
+const incs = [join(cfg.source, 'include'), join(cfg.source, 'ggml', 'include'), join(cfg.source, 'ggml', 'src')].join(
+  ';',
+)
 const cmakeJs = join(pkgDir('cmake-js'), 'bin', 'cmake-js')
 log(`compiling native addon against llama.cpp ${cfg.release} (${cfg.origin})`)
 try {
-  execFileSync(process.execPath, [cmakeJs, 'compile', '-d', join(root, 'native'), '-O', join(buildDir, 'native'),
-    `--CDLLAMA_INCLUDE_DIRS=${incs}`, `--CDLLAMA_LIB_DIR=${cfg.libDir}`, `--CDLLAMA_LIBS=${cfg.libs.join(';')}`,
-    ...(quiet ? ['-l', 'error'] : [])], {stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit', cwd: join(root, 'native')})
+  execFileSync(
+    process.execPath,
+    [
+      cmakeJs,
+      'compile',
+      '-d',
+      join(root, 'native'),
+      '-O',
+      join(buildDir, 'native'),
+      `--CDLLAMA_INCLUDE_DIRS=${incs}`,
+      `--CDLLAMA_LIB_DIR=${cfg.libDir}`,
+      `--CDLLAMA_LIBS=${cfg.libs.join(';')}`,
+      ...(quiet ? ['-l', 'error'] : []),
+    ],
+    {stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit', cwd: join(root, 'native')},
+  )
 } catch {
   fail('cmake-js compile failed (see the compiler output above); needs cmake and a C++17 compiler')
 }
-writeFileSync(join(buildDir, 'native', 'engine.json'), JSON.stringify({
-  release: cfg.release, libDir: cfg.libDir, libs: cfg.libs, source: cfg.source, origin: cfg.origin,
-}, null, 2) + '\n')
+writeFileSync(
+  join(buildDir, 'native', 'engine.json'),
+  JSON.stringify(
+    {
+      release: cfg.release,
+      libDir: cfg.libDir,
+      libs: cfg.libs,
+      source: cfg.source,
+      origin: cfg.origin,
+    },
+    null,
+    2,
+  ) + '\n',
+)
 log(`built ${join('build', 'native', 'Release', 'moerig.node')}`)

@@ -9,7 +9,8 @@ const SIGNAL_EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 export default class Calibrate extends MoerigCommand {
-  static override summary = 'Measure this machine with the built-in runner and save the speed model\'s calibration into its hardware profile'
+  static override summary =
+    "Measure this machine with the built-in runner and save the speed model's calibration into its hardware profile"
 
   static override description = `Runs short llama-bench style tests on synthetic models: tiny and its 16-layer twin (per-token and per-layer overhead), r1-mini (decode and prefill throughput per thread count) and the DRAM-bound r1-dram (effective memory bandwidth in decode), and each GPU the runner sees. The result is the profile's \`calibration\` section (provenance measured, llama.cpp release, CPU variant); \`plan --hardware FILE\` then uses it and says so.
 A few minutes on a small machine (--budget); Ctrl-C stops after the current repetition and writes what finished, marked partial.`
@@ -21,20 +22,48 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
   ]
 
   static override flags = {
-    hardware: Flags.string({description: 'start from this hardware profile (file or id) and write the calibration back into it (a probed profile; others need --force or --save)', helpValue: 'FILE'}),
-    save: Flags.string({description: 'write the calibrated profile to this file (default with --hardware FILE: that file; without either: this machine probed, not saved)', helpValue: 'FILE'}),
+    hardware: Flags.string({
+      description:
+        'start from this hardware profile (file or id) and write the calibration back into it (a probed profile; others need --force or --save)',
+      helpValue: 'FILE',
+    }),
+    save: Flags.string({
+      description:
+        'write the calibrated profile to this file (default with --hardware FILE: that file; without either: this machine probed, not saved)',
+      helpValue: 'FILE',
+    }),
     force: Flags.boolean({char: 'f', description: 'overwrite a file that is not a probed profile'}),
-    threads: Flags.string({char: 't', description: 'thread counts to measure, e.g. 1,2,4 or 1-8 (default: 1 … physical cores)', helpValue: 'LIST'}),
-    budget: Flags.string({description: 'time budget, e.g. 5m, 90s; below 2m the large models are skipped', default: '5m', helpValue: 'DURATION'}),
-    model: Flags.string({description: 'DRAM-bound model to measure the decode bandwidth on (default: synth r1-dram)', helpValue: 'FILE'}),
-    repetitions: Flags.integer({char: 'r', description: 'repetitions per test (the best is used: contention only slows)', default: 2, min: 1, max: 20}),
+    threads: Flags.string({
+      char: 't',
+      description: 'thread counts to measure, e.g. 1,2,4 or 1-8 (default: 1 … physical cores)',
+      helpValue: 'LIST',
+    }),
+    budget: Flags.string({
+      description: 'time budget, e.g. 5m, 90s; below 2m the large models are skipped',
+      default: '5m',
+      helpValue: 'DURATION',
+    }),
+    model: Flags.string({
+      description: 'DRAM-bound model to measure the decode bandwidth on (default: synth r1-dram)',
+      helpValue: 'FILE',
+    }),
+    repetitions: Flags.integer({
+      char: 'r',
+      description: 'repetitions per test (the best is used: contention only slows)',
+      default: 2,
+      min: 1,
+      max: 20,
+    }),
   }
 
   async run(): Promise<CalibrateResult> {
     const {flags} = await this.parse(Calibrate)
     const budgetS = parseBudget(flags.budget)
     const threads = parseThreadList(flags.threads)
-    const hwIsFile = flags.hardware !== undefined && flags.hardware !== 'probe' && (flags.hardware.endsWith('.json') || flags.hardware.includes('/'))
+    const hwIsFile =
+      flags.hardware !== undefined &&
+      flags.hardware !== 'probe' &&
+      (flags.hardware.endsWith('.json') || flags.hardware.includes('/'))
     const savePath = flags.save ?? (hwIsFile ? flags.hardware! : null)
     const progress = createProgress(this.interactive)
     let stopSignal: string | null = null
@@ -48,14 +77,23 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
     try {
       progress.phase(flags.hardware ? `reading ${flags.hardware}` : 'probing this machine')
       const profile = await loadHardware(flags.hardware ?? 'probe')
-      const result = await runCalibrate({
-        profile, savePath, force: flags.force, threads, budgetS, model: flags.model, reps: flags.repetitions,
-        stopRequested: () => stopSignal !== null,
-      }, {
-        onPhase: (label, total) => progress.phase(label, total),
-        onRep: (i, n, tps) => progress.update(i + 1, `(${i + 1}/${n}, last ${tps.toFixed(2)} t/s)`),
-        onStep: (line) => progress.step(line),
-      })
+      const result = await runCalibrate(
+        {
+          profile,
+          savePath,
+          force: flags.force,
+          threads,
+          budgetS,
+          model: flags.model,
+          reps: flags.repetitions,
+          stopRequested: () => stopSignal !== null,
+        },
+        {
+          onPhase: (label, total) => progress.phase(label, total),
+          onRep: (i, n, tps) => progress.update(i + 1, `(${i + 1}/${n}, last ${tps.toFixed(2)} t/s)`),
+          onStep: (line) => progress.step(line),
+        },
+      )
       progress.done()
       for (const line of calibrationLines(result)) this.log(line)
       if (result.partial) process.exitCode = SIGNAL_EXIT[result.stoppedBy ?? ''] ?? 0
@@ -70,16 +108,29 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
 /** What was measured, one line each, units and provenance. */
 export function calibrationLines(r: CalibrateResult): string[] {
   const c = r.calibration
-  const out = [`calibration (measured ${c.measuredAt}, llama.cpp ${c.llamaCppRelease ?? '?'}, CPU variant ${c.cpuVariant ?? '?'}${r.partial ? ', PARTIAL' : ''}), ${r.seconds} s:`]
-  if (c.decodeBandwidthGBs !== undefined) out.push(`  decode bandwidth ${c.decodeBandwidthGBs} GB/s effective at ${c.decodeThreads} threads`)
+  const out = [
+    `calibration (measured ${c.measuredAt}, llama.cpp ${c.llamaCppRelease ?? '?'}, CPU variant ${c.cpuVariant ?? '?'}${r.partial ? ', PARTIAL' : ''}), ${r.seconds} s:`,
+  ]
+  if (c.decodeBandwidthGBs !== undefined)
+    out.push(`  decode bandwidth ${c.decodeBandwidthGBs} GB/s effective at ${c.decodeThreads} threads`)
   else out.push('  decode bandwidth: not measured (the published-class model stays in use for it)')
   for (const p of c.cpuThroughput ?? []) {
-    out.push(`  ${String(p.threads).padStart(3)} threads: prefill ${p.prefillGflops ?? '—'} GFLOP/s, decode ${p.decodeGflops ?? '—'} GFLOP/s (ggml type-cost weighted)`)
+    out.push(
+      `  ${String(p.threads).padStart(3)} threads: prefill ${p.prefillGflops ?? '—'} GFLOP/s, decode ${p.decodeGflops ?? '—'} GFLOP/s (ggml type-cost weighted)`,
+    )
   }
-  if (c.tokenOverheadMs !== undefined) out.push(`  overhead ${c.tokenOverheadMs} ms per token + ${c.layerOverheadUs ?? 0} µs per layer`)
-  for (const g of c.gpus ?? []) out.push(`  GPU ${g.index} ${g.name ?? ''}: ${g.bandwidthGBs ?? '—'} GB/s, prefill ${g.prefillTflops ?? '—'} TFLOP/s${g.backend ? ` (${g.backend})` : ''}`)
+  if (c.tokenOverheadMs !== undefined)
+    out.push(`  overhead ${c.tokenOverheadMs} ms per token + ${c.layerOverheadUs ?? 0} µs per layer`)
+  for (const g of c.gpus ?? [])
+    out.push(
+      `  GPU ${g.index} ${g.name ?? ''}: ${g.bandwidthGBs ?? '—'} GB/s, prefill ${g.prefillTflops ?? '—'} TFLOP/s${g.backend ? ` (${g.backend})` : ''}`,
+    )
   for (const n of c.notes ?? []) out.push(`  note: ${n}`)
   out.push(`  measurements: ${r.measurements.map((m) => `${m.model} ${m.test} t${m.threads} ${m.tps}`).join('; ')}`)
-  out.push(r.savedTo ? `saved: ${r.savedTo} (plan --hardware ${r.savedTo} now uses this calibration)` : 'not saved: give --save FILE (or --hardware FILE) to write the profile')
+  out.push(
+    r.savedTo
+      ? `saved: ${r.savedTo} (plan --hardware ${r.savedTo} now uses this calibration)`
+      : 'not saved: give --save FILE (or --hardware FILE) to write the profile',
+  )
   return out
 }

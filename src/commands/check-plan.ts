@@ -6,7 +6,8 @@ import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import type {CheckPlanResult} from '../schemas/checkplan.js'
 
 export default class CheckPlan extends MoerigCommand {
-  static override summary = 'Execute a plan\'s placement in llama.cpp and compare the memory it planned per device with what was allocated'
+  static override summary =
+    "Execute a plan's placement in llama.cpp and compare the memory it planned per device with what was allocated"
 
   static override description = `Loads the plan's model with exactly its placement (-ngl, tensor overrides, --n-cpu-moe, tensor split), creates a context with its size, ubatch, cache types and flash attention (nothing is decoded), reads every buffer llama.cpp allocated (weights, KV cache, compute buffers, host buffers) and prints planned vs allocated per device with the error of each.
 The model is loaded without mmap unless --mmap, so that every figure is memory really allocated (with mmap llama.cpp reports the file span of the CPU tensors instead).
@@ -23,9 +24,12 @@ Plan devices GPU<i> are the engine's i-th GPU (Vulkan0, CUDA0 …); a plan whose
   }
 
   static override flags = {
-    model: Flags.string({description: 'the model file (default: the plan\'s model.path)', helpValue: 'FILE'}),
+    model: Flags.string({description: "the model file (default: the plan's model.path)", helpValue: 'FILE'}),
     force: Flags.boolean({description: 'check a plan that does not fit'}),
-    mmap: Flags.boolean({description: 'load with mmap, as a plain run does (CPU weights then counted as the resident share of the mapped file span)'}),
+    mmap: Flags.boolean({
+      description:
+        'load with mmap, as a plain run does (CPU weights then counted as the resident share of the mapped file span)',
+    }),
     ...engineFlags,
   }
 
@@ -33,7 +37,11 @@ Plan devices GPU<i> are the engine's i-th GPU (Vulkan0, CUDA0 …); a plan whose
     const {args, flags} = await this.parse(CheckPlan)
     const progress = createProgress(this.interactive)
     const r = await checkPlanFile(args.plan, {
-      modelPath: flags.model, force: flags.force, mmap: flags.mmap, repack: !flags['no-repack'], cpuVariant: cpuVariantFlag(flags['cpu-variant']),
+      modelPath: flags.model,
+      force: flags.force,
+      mmap: flags.mmap,
+      repack: !flags['no-repack'],
+      cpuVariant: cpuVariantFlag(flags['cpu-variant']),
       onPhase: (label) => progress.phase(label),
       onFallback: (line) => {
         progress.done()
@@ -43,9 +51,11 @@ Plan devices GPU<i> are the engine's i-th GPU (Vulkan0, CUDA0 …); a plan whose
     progress.done()
     for (const l of checkTable(r)) this.log(l)
     const over = outOfBounds(r)
-    this.log(over.length === 0
-      ? `within bounds (weights and KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %)`
-      : `over bounds: ${over.join(', ')}`)
+    this.log(
+      over.length === 0
+        ? `within bounds (weights and KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %)`
+        : `over bounds: ${over.join(', ')}`,
+    )
     return r
   }
 }

@@ -7,7 +7,8 @@ import {demoResultSchema, type DemoResultJson} from '../schemas/report.js'
 import {assertValid} from '../schemas/validate.js'
 
 export default class Demo extends MoerigCommand {
-  static override summary = 'End to end on this machine: probe, synth r1-mini, plan R1 here and on a 2 × A770 rig, bench, trace, reuse, report'
+  static override summary =
+    'End to end on this machine: probe, synth r1-mini, plan R1 here and on a 2 × A770 rig, bench, trace, reuse, report'
 
   static override description = `Runs the real commands one after another (each in its own process) and writes a report. Inputs are cached under --cache (the probe profile, the synthetic GGUF, bench result, routing trace), so a second run takes seconds; --fresh rebuilds them. Steps whose command this build lacks are skipped with a line saying so.`
 
@@ -44,7 +45,11 @@ export default class Demo extends MoerigCommand {
       this.log(`demo finished in ${result.seconds.toFixed(1)} s`)
       if (result.report) this.log(`report: ${result.report}`)
     }
-    if (failed.length > 0) throw new MoerigError('E_DEMO', `demo: ${failed.length} step${failed.length > 1 ? 's' : ''} failed: ${failed.map((f) => `${f.step}: ${f.detail}`).join('; ')}${result.report ? ` (report written: ${result.report})` : ''}`)
+    if (failed.length > 0)
+      throw new MoerigError(
+        'E_DEMO',
+        `demo: ${failed.length} step${failed.length > 1 ? 's' : ''} failed: ${failed.map((f) => `${f.step}: ${f.detail}`).join('; ')}${result.report ? ` (report written: ${result.report})` : ''}`,
+      )
     return assertValid<DemoResultJson>(demoResultSchema, result, 'demo result')
   }
 }

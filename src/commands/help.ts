@@ -12,7 +12,11 @@ export default class Help extends MoerigCommand {
     command: Args.string({description: 'command to show help for, e.g. plan or profiles show', required: false}),
   }
 
-  static override examples = ['<%= config.bin %> help', '<%= config.bin %> help plan', '<%= config.bin %> help profiles show']
+  static override examples = [
+    '<%= config.bin %> help',
+    '<%= config.bin %> help plan',
+    '<%= config.bin %> help profiles show',
+  ]
 
   async run(): Promise<void> {
     const {argv} = await this.parse(Help)
@@ -20,11 +24,16 @@ export default class Help extends MoerigCommand {
     if (words.length > 0) {
       const id = words.join(':')
       if (!this.config.findCommand(id) && !this.config.findTopic(id)) {
-        const ids = this.config.commands.filter((c) => !c.hidden).map((c) => c.id.replace(/:/g, ' ')).sort()
+        const ids = this.config.commands
+          .filter((c) => !c.hidden)
+          .map((c) => c.id.replace(/:/g, ' '))
+          .sort()
         throw new MoerigError('E_USAGE', `no command "${words.join(' ')}"; commands: ${ids.join(', ')}`, 2)
       }
     }
     const HelpClass = await loadHelpClass(this.config)
-    await new HelpClass(this.config, this.config.pjson.oclif.helpOptions ?? {}).showHelp(words.length > 0 ? [words.join(':')] : [])
+    await new HelpClass(this.config, this.config.pjson.oclif.helpOptions ?? {}).showHelp(
+      words.length > 0 ? [words.join(':')] : [],
+    )
   }
 }

@@ -9,7 +9,8 @@ import {probeThisMachine} from '../probe/machine.js'
 import {engineValues, kvTypeValues, type Engine, type KvType, type Plan} from '../schemas/plan.js'
 
 export default class PlanCommand extends MoerigCommand {
-  static override summary = 'Plan a MoE model on your hardware: memory per device, context limits, offload placement, predicted speed, ready commands'
+  static override summary =
+    'Plan a MoE model on your hardware: memory per device, context limits, offload placement, predicted speed, ready commands'
 
   static override description = `MODEL is a catalog id (moerig models) or a GGUF file (any shard of a split; only the header is read).
 Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMoE's per-head cache, ktransformers' NUMA replication); speed is a predicted range with its assumptions listed. The plan (-o plan.json) is what \`moerig bench --plan\` executes.`
@@ -27,21 +28,53 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
   }
 
   static override flags = {
-    quant: Flags.string({description: 'quant of a catalog model (default: the model\'s usual one, e.g. Q4_K_M)', helpValue: 'TYPE'}),
-    layout: Flags.string({description: 'deepseek2 GGUF layout of a catalog model: mla (attn_k_b/attn_v_b, current converter) or legacy (attn_kv_b, early-2025 files)', options: ['mla', 'legacy']}),
-    hardware: Flags.string({description: 'hardware profile(s): file, profile id or "probe"; several comma-separated machines plan llama.cpp RPC', default: 'probe', helpValue: 'FILE[,FILE…]'}),
-    ctx: Flags.integer({description: 'context length in tokens (default: 8192, or the model\'s trained context when shorter)', min: 1}),
+    quant: Flags.string({
+      description: "quant of a catalog model (default: the model's usual one, e.g. Q4_K_M)",
+      helpValue: 'TYPE',
+    }),
+    layout: Flags.string({
+      description:
+        'deepseek2 GGUF layout of a catalog model: mla (attn_k_b/attn_v_b, current converter) or legacy (attn_kv_b, early-2025 files)',
+      options: ['mla', 'legacy'],
+    }),
+    hardware: Flags.string({
+      description:
+        'hardware profile(s): file, profile id or "probe"; several comma-separated machines plan llama.cpp RPC',
+      default: 'probe',
+      helpValue: 'FILE[,FILE…]',
+    }),
+    ctx: Flags.integer({
+      description: "context length in tokens (default: 8192, or the model's trained context when shorter)",
+      min: 1,
+    }),
     engine: Flags.string({description: 'inference engine', options: [...engineValues], default: 'llama.cpp'}),
     gpus: Flags.integer({description: 'use exactly N GPUs (default: the count with the best predicted speed)', min: 0}),
-    'kv-type': Flags.string({description: 'KV cache type (default: f16; FlashMoE i8 = q8_0; ktransformers bf16)', options: [...kvTypeValues]}),
+    'kv-type': Flags.string({
+      description: 'KV cache type (default: f16; FlashMoE i8 = q8_0; ktransformers bf16)',
+      options: [...kvTypeValues],
+    }),
     ubatch: Flags.integer({description: 'physical batch (llama.cpp -ub)', min: 1}),
     batch: Flags.integer({description: 'logical batch (llama.cpp -b)', min: 1}),
     threads: Flags.integer({description: 'CPU threads (default: physical cores)', min: 1}),
-    'flash-attn': Flags.string({description: 'flash attention (default: on for llama.cpp and ktransformers, off for FlashMoE)', options: ['on', 'off']}),
-    placement: Flags.string({description: 'llama.cpp placement: auto (search), all-gpu (-ngl 99), exps-cpu (-ot exps=CPU), n-cpu-moe=N (--n-cpu-moe N)', default: 'auto', helpValue: 'MODE'}),
+    'flash-attn': Flags.string({
+      description: 'flash attention (default: on for llama.cpp and ktransformers, off for FlashMoE)',
+      options: ['on', 'off'],
+    }),
+    placement: Flags.string({
+      description:
+        'llama.cpp placement: auto (search), all-gpu (-ngl 99), exps-cpu (-ot exps=CPU), n-cpu-moe=N (--n-cpu-moe N)',
+      default: 'auto',
+      helpValue: 'MODE',
+    }),
     quants: Flags.string({description: 'compare quants of a catalog model, one row each', helpValue: 'Q2_K,Q4_K_M,…'}),
-    emit: Flags.boolean({description: 'print the ready commands: llama-server, llama-bench, FlashMoE, ktransformers YAML + launch, RPC'}),
-    output: Flags.string({char: 'o', description: 'write the plan (JSON) to this file (replaces only a plan moerig wrote)', helpValue: 'FILE'}),
+    emit: Flags.boolean({
+      description: 'print the ready commands: llama-server, llama-bench, FlashMoE, ktransformers YAML + launch, RPC',
+    }),
+    output: Flags.string({
+      char: 'o',
+      description: 'write the plan (JSON) to this file (replaces only a plan moerig wrote)',
+      helpValue: 'FILE',
+    }),
     force: Flags.boolean({char: 'f', description: 'with -o: overwrite a file that is not a moerig plan'}),
   }
 
@@ -49,7 +82,13 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
     const {args, flags} = await this.parse(PlanCommand)
     assertUbatchWithinBatch(flags.ubatch, flags.batch, {ubatch: '--ubatch', batch: '--batch'})
     // refuse a bad -o before planning (the overwrite rule: src/lib/fs.ts)
-    if (flags.output !== undefined) checkOverwrite(flags.output, {kind: 'plan', force: flags.force, inputs: [args.model, ...flags.hardware.split(',')], what: 'output'})
+    if (flags.output !== undefined)
+      checkOverwrite(flags.output, {
+        kind: 'plan',
+        force: flags.force,
+        inputs: [args.model, ...flags.hardware.split(',')],
+        what: 'output',
+      })
     const plan = await runPlan({
       model: args.model,
       quant: flags.quant,
@@ -65,7 +104,13 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       flashAttention: flags['flash-attn'] === undefined ? undefined : flags['flash-attn'] === 'on',
       placement: flags.placement,
       probe: probeThisMachine,
-      quants: flags.quants === undefined ? undefined : flags.quants.split(',').map((q) => q.trim()).filter(Boolean),
+      quants:
+        flags.quants === undefined
+          ? undefined
+          : flags.quants
+              .split(',')
+              .map((q) => q.trim())
+              .filter(Boolean),
     })
     if (flags.output) writeJsonFile(flags.output, plan)
     this.log(renderPlan(plan, {emit: flags.emit}))

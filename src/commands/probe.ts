@@ -12,20 +12,42 @@ import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.j
 import {assertValid} from '../schemas/validate.js'
 
 export default class Probe extends MoerigCommand {
-  static override summary = 'Read this machine\'s CPUs, NUMA nodes, memory, GPUs and disk into a hardware profile'
+  static override summary = "Read this machine's CPUs, NUMA nodes, memory, GPUs and disk into a hardware profile"
 
   static override description = `Every value carries its provenance (sysfs, procfs, dmi, cpuid, lscpu, tool, spec, derived, measured); what the platform hides is null, never 0.
 --measure adds the STREAM memory-bandwidth benchmark (one thread per physical core, per NUMA node); --save writes the profile for plan/report (--hardware FILE).`
 
-  static override examples = ['<%= config.bin %> probe', '<%= config.bin %> probe --measure --save my-rig.json', '<%= config.bin %> probe --json --models-dir /models']
+  static override examples = [
+    '<%= config.bin %> probe',
+    '<%= config.bin %> probe --measure --save my-rig.json',
+    '<%= config.bin %> probe --json --models-dir /models',
+  ]
 
   static override flags = {
-    measure: Flags.boolean({description: 'also measure memory bandwidth (STREAM copy/scale/add/triad; about a minute on a large machine)'}),
-    save: Flags.string({description: 'write the profile (JSON) to this file (replaces only a profile probe wrote)', helpValue: 'FILE'}),
+    measure: Flags.boolean({
+      description: 'also measure memory bandwidth (STREAM copy/scale/add/triad; about a minute on a large machine)',
+    }),
+    save: Flags.string({
+      description: 'write the profile (JSON) to this file (replaces only a profile probe wrote)',
+      helpValue: 'FILE',
+    }),
     force: Flags.boolean({char: 'f', description: 'with --save: overwrite a file that is not a probed profile'}),
-    'models-dir': Flags.string({description: 'where models will be stored: report its free space', default: '.', helpValue: 'DIR'}),
-    repetitions: Flags.integer({description: 'timed repetitions per bandwidth kernel (best is kept)', default: 10, min: 1, max: 100}),
-    sysroot: Flags.string({description: 'read a recorded system tree (root/ + lscpu.txt, memlayout.json, nvidia-smi.csv) instead of this machine', hidden: true}),
+    'models-dir': Flags.string({
+      description: 'where models will be stored: report its free space',
+      default: '.',
+      helpValue: 'DIR',
+    }),
+    repetitions: Flags.integer({
+      description: 'timed repetitions per bandwidth kernel (best is kept)',
+      default: 10,
+      min: 1,
+      max: 100,
+    }),
+    sysroot: Flags.string({
+      description:
+        'read a recorded system tree (root/ + lscpu.txt, memlayout.json, nvidia-smi.csv) instead of this machine',
+      hidden: true,
+    }),
   }
 
   async run(): Promise<HardwareProfile> {

@@ -7,7 +7,8 @@ import {reportResultSchema, type ReportResult} from '../schemas/report.js'
 import {assertValid} from '../schemas/validate.js'
 
 export default class Report extends MoerigCommand {
-  static override summary = 'Render a report (HTML, Markdown, PNG charts) from profiles, plans, bench results, reuse analyses and traces'
+  static override summary =
+    'Render a report (HTML, Markdown, PNG charts) from profiles, plans, bench results, reuse analyses and traces'
 
   static override description = `Inputs are recognised by content: hardware profiles (probe --json / profiles/hardware/*.json), plans (plan --json or -o), bench and run results (reports/runs/*.json), reuse analyses (reuse --json) and routing traces (run --trace; CSV traces need --experts). Several plans or bench results are compared side by side. The folder gets index.html (self-contained, opens offline), report.md and charts/*.png.`
 
@@ -31,11 +32,15 @@ export default class Report extends MoerigCommand {
   async run(): Promise<ReportResult> {
     const {argv, flags} = await this.parse(Report)
     const inputs = argv as string[]
-    if (inputs.length === 0) throw new MoerigError('E_USAGE', 'report: give at least one input file (profile, plan, bench result, reuse analysis or trace)')
+    if (inputs.length === 0)
+      throw new MoerigError(
+        'E_USAGE',
+        'report: give at least one input file (profile, plan, bench result, reuse analysis or trace)',
+      )
     const progress = createProgress(this.interactive)
     const result = await runReport(inputs, {output: flags.output, title: flags.title, experts: flags.experts, progress})
     progress.done()
-    this.log(`report: ${result.dir}/index.html (${result.charts.length} chart${result.charts.length === 1 ? "" : "s"})`)
+    this.log(`report: ${result.dir}/index.html (${result.charts.length} chart${result.charts.length === 1 ? '' : 's'})`)
     return assertValid<ReportResult>(reportResultSchema, result, 'report result')
   }
 }

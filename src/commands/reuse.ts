@@ -12,11 +12,15 @@ import {assertValid} from '../schemas/validate.js'
 import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
 
 function list<T>(flag: string, text: string, parse: (s: string) => T | null, what: string): T[] {
-  return text.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
-    const v = parse(s)
-    if (v === null) throw new MoerigError('E_USAGE', `--${flag} ${text}: "${s}" is not ${what}`)
-    return v
-  })
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const v = parse(s)
+      if (v === null) throw new MoerigError('E_USAGE', `--${flag} ${text}: "${s}" is not ${what}`)
+      return v
+    })
 }
 
 const positiveInt = (s: string) => (/^\d+$/.test(s) && Number(s) > 0 ? Number(s) : null)
@@ -37,39 +41,103 @@ export default class Reuse extends MoerigCommand {
   ]
 
   static override args = {
-    trace: Args.string({description: 'routing trace: .moetrace (moerig run --trace) or CSV token,layer,experts', required: true}),
+    trace: Args.string({
+      description: 'routing trace: .moetrace (moerig run --trace) or CSV token,layer,experts',
+      required: true,
+    }),
   }
 
   static override flags = {
-    experts: Flags.integer({description: 'n_expert for a CSV trace (default: from --gguf/--model)', min: 1, max: 65536, helpValue: 'N'}),
-    cache: Flags.string({description: 'experts cached per MoE layer, comma-separated', default: '4,8,16,32,64', helpValue: 'LIST'}),
-    vram: Flags.string({description: 'VRAM budgets for cached experts, split evenly over the MoE layers (e.g. 4GiB,16GiB)', helpValue: 'LIST'}),
-    policies: Flags.string({description: 'cache policies: lru, lfu, static, opt', default: POLICIES.join(','), helpValue: 'LIST'}),
-    window: Flags.integer({description: 'window w of "reuse in w tokens"', default: DEFAULT_WINDOW, min: 1, helpValue: 'W'}),
-    warmup: Flags.string({description: 'warm-up prefix of the static policy: tokens, or a fraction < 1 of the trace', default: String(DEFAULT_WARMUP_FRACTION), helpValue: 'N|FRACTION'}),
-    gguf: Flags.string({description: 'GGUF of the traced model: bytes per expert and non-routed bytes', helpValue: 'FILE', exclusive: ['model']}),
+    experts: Flags.integer({
+      description: 'n_expert for a CSV trace (default: from --gguf/--model)',
+      min: 1,
+      max: 65536,
+      helpValue: 'N',
+    }),
+    cache: Flags.string({
+      description: 'experts cached per MoE layer, comma-separated',
+      default: '4,8,16,32,64',
+      helpValue: 'LIST',
+    }),
+    vram: Flags.string({
+      description: 'VRAM budgets for cached experts, split evenly over the MoE layers (e.g. 4GiB,16GiB)',
+      helpValue: 'LIST',
+    }),
+    policies: Flags.string({
+      description: 'cache policies: lru, lfu, static, opt',
+      default: POLICIES.join(','),
+      helpValue: 'LIST',
+    }),
+    window: Flags.integer({
+      description: 'window w of "reuse in w tokens"',
+      default: DEFAULT_WINDOW,
+      min: 1,
+      helpValue: 'W',
+    }),
+    warmup: Flags.string({
+      description: 'warm-up prefix of the static policy: tokens, or a fraction < 1 of the trace',
+      default: String(DEFAULT_WARMUP_FRACTION),
+      helpValue: 'N|FRACTION',
+    }),
+    gguf: Flags.string({
+      description: 'GGUF of the traced model: bytes per expert and non-routed bytes',
+      helpValue: 'FILE',
+      exclusive: ['model'],
+    }),
     model: Flags.string({description: 'catalog model id (profiles/models) for bytes per expert', helpValue: 'ID'}),
-    quant: Flags.string({description: 'quant of the catalog model (default: its default quant)', helpValue: 'NAME', dependsOn: ['model']}),
-    'expert-bytes': Flags.string({description: 'bytes of one routed expert (gate+up+down), e.g. 26.5MB', helpValue: 'SIZE'}),
+    quant: Flags.string({
+      description: 'quant of the catalog model (default: its default quant)',
+      helpValue: 'NAME',
+      dependsOn: ['model'],
+    }),
+    'expert-bytes': Flags.string({
+      description: 'bytes of one routed expert (gate+up+down), e.g. 26.5MB',
+      helpValue: 'SIZE',
+    }),
     'dense-bytes': Flags.string({description: 'non-routed bytes read per token, e.g. 9.92GB', helpValue: 'SIZE'}),
-    hardware: Flags.string({description: 'hardware profile (file, id in profiles/hardware, or "probe") for PCIe, GPU and CPU bandwidth', helpValue: 'PROFILE'}),
-    gpu: Flags.integer({description: 'GPU index in the hardware profile', min: 0, dependsOn: ['hardware'], helpValue: 'INDEX'}),
+    hardware: Flags.string({
+      description: 'hardware profile (file, id in profiles/hardware, or "probe") for PCIe, GPU and CPU bandwidth',
+      helpValue: 'PROFILE',
+    }),
+    gpu: Flags.integer({
+      description: 'GPU index in the hardware profile',
+      min: 0,
+      dependsOn: ['hardware'],
+      helpValue: 'INDEX',
+    }),
     'pcie-gbs': Flags.string({description: 'host→GPU bandwidth, GB/s', helpValue: 'GBS'}),
     'gpu-gbs': Flags.string({description: 'GPU memory bandwidth, GB/s', helpValue: 'GBS'}),
     'cpu-gbs': Flags.string({description: 'CPU memory bandwidth, GB/s (a measured triad is best)', helpValue: 'GBS'}),
-    from: Flags.string({description: 'analyse from this token on: a number, or "prompt" to skip the prompt tokens a moerig run trace records', default: '0', helpValue: 'N|prompt'}),
-    'opt-memory': Flags.string({description: "memory for OPT's per-layer columns: 2 bytes per access of each layer held, + 4 per access of one layer (more layers per pass over the trace)", default: '1GiB', helpValue: 'SIZE'}),
+    from: Flags.string({
+      description:
+        'analyse from this token on: a number, or "prompt" to skip the prompt tokens a moerig run trace records',
+      default: '0',
+      helpValue: 'N|prompt',
+    }),
+    'opt-memory': Flags.string({
+      description:
+        "memory for OPT's per-layer columns: 2 bytes per access of each layer held, + 4 per access of one layer (more layers per pass over the trace)",
+      default: '1GiB',
+      helpValue: 'SIZE',
+    }),
   }
 
   async run(): Promise<ReuseResult> {
     const {args, flags} = await this.parse(Reuse)
     const capacities = list('cache', flags.cache, positiveInt, 'a positive integer')
     const vram = flags.vram ? list('vram', flags.vram, bytesArg, 'a size like 16GiB') : []
-    const policies = list('policies', flags.policies, (s) => ((POLICIES as readonly string[]).includes(s) ? (s as PolicyKind) : null), `one of ${POLICIES.join(', ')}`)
+    const policies = list(
+      'policies',
+      flags.policies,
+      (s) => ((POLICIES as readonly string[]).includes(s) ? (s as PolicyKind) : null),
+      `one of ${POLICIES.join(', ')}`,
+    )
     if (policies.length === 0) throw new MoerigError('E_USAGE', '--policies: at least one of lru, lfu, static, opt')
-    if (capacities.length === 0 && vram.length === 0) throw new MoerigError('E_USAGE', 'nothing to simulate: give --cache and/or --vram')
+    if (capacities.length === 0 && vram.length === 0)
+      throw new MoerigError('E_USAGE', 'nothing to simulate: give --cache and/or --vram')
     const warmup = Number(flags.warmup)
-    if (!Number.isFinite(warmup) || warmup <= 0 || (warmup > 1 && !Number.isInteger(warmup))) throw new MoerigError('E_USAGE', `--warmup ${flags.warmup}: expected a token count or a fraction between 0 and 1`)
+    if (!Number.isFinite(warmup) || warmup <= 0 || (warmup > 1 && !Number.isInteger(warmup)))
+      throw new MoerigError('E_USAGE', `--warmup ${flags.warmup}: expected a token count or a fraction between 0 and 1`)
     const size = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined
       const b = parseBytes(v)
@@ -88,7 +156,11 @@ export default class Reuse extends MoerigCommand {
     let from: number
     if (flags.from === 'prompt') {
       const p = promptTokens(whole.header)
-      if (p === null) throw new MoerigError('E_USAGE', `--from prompt: trace ${args.trace} does not record its prompt length (source.promptTokens)`)
+      if (p === null)
+        throw new MoerigError(
+          'E_USAGE',
+          `--from prompt: trace ${args.trace} does not record its prompt length (source.promptTokens)`,
+        )
       from = p
     } else if (/^\d+$/.test(flags.from)) {
       from = Number(flags.from)
@@ -99,8 +171,18 @@ export default class Reuse extends MoerigCommand {
     if (flags.experts !== undefined && src.format === 'moetrace' && flags.experts !== src.header.nExpert) {
       throw new MoerigError('E_USAGE', `--experts ${flags.experts}: the trace header says ${src.header.nExpert}`)
     }
-    const facts = resolveFacts(src.header, {expertBytes: size('expert-bytes', flags['expert-bytes']), denseBytes: size('dense-bytes', flags['dense-bytes'])}, model)
-    const bandwidth = await resolveBandwidths({hardware: flags.hardware, gpu: flags.gpu, pcieGBs: gbs('pcie-gbs', flags['pcie-gbs']), gpuGBs: gbs('gpu-gbs', flags['gpu-gbs']), cpuGBs: gbs('cpu-gbs', flags['cpu-gbs'])})
+    const facts = resolveFacts(
+      src.header,
+      {expertBytes: size('expert-bytes', flags['expert-bytes']), denseBytes: size('dense-bytes', flags['dense-bytes'])},
+      model,
+    )
+    const bandwidth = await resolveBandwidths({
+      hardware: flags.hardware,
+      gpu: flags.gpu,
+      pcieGBs: gbs('pcie-gbs', flags['pcie-gbs']),
+      gpuGBs: gbs('gpu-gbs', flags['gpu-gbs']),
+      cpuGBs: gbs('cpu-gbs', flags['cpu-gbs']),
+    })
     const progress = createProgress(this.interactive)
     let phase = ''
     let result: ReuseResult

@@ -44,7 +44,10 @@ export default class Trace extends MoerigCommand {
     experts: Flags.integer({description: 'n_expert, for CSV input', min: 1, max: 65536, helpValue: 'N'}),
     'model-name': Flags.string({description: 'model name for the header, for CSV input', helpValue: 'NAME'}),
     arch: Flags.string({description: 'architecture for the header, for CSV input', helpValue: 'ARCH'}),
-    force: Flags.boolean({char: 'f', description: 'overwrite an existing output that is not a moerig trace (a CSV, say)'}),
+    force: Flags.boolean({
+      char: 'f',
+      description: 'overwrite an existing output that is not a moerig trace (a CSV, say)',
+    }),
   }
 
   async run(): Promise<{input: string; output: string; to: 'csv' | 'moetrace'; header: TraceHeader}> {
@@ -55,8 +58,14 @@ export default class Trace extends MoerigCommand {
     if (!isBinaryTrace(args.input) && flags.experts === undefined) {
       throw new MoerigError('E_USAGE', `trace ${args.input} is CSV (no MOETRACE magic): give n_expert with --experts N`)
     }
-    const header = await convertTrace(args.input, args.output, to, {nExpert: flags.experts, model: flags['model-name'], arch: flags.arch})
-    this.log(`${args.input} → ${args.output} (${to}): ${header.nTokens} tokens × ${header.moeLayers.length} MoE layers × k ${header.k} of ${header.nExpert}`)
+    const header = await convertTrace(args.input, args.output, to, {
+      nExpert: flags.experts,
+      model: flags['model-name'],
+      arch: flags.arch,
+    })
+    this.log(
+      `${args.input} → ${args.output} (${to}): ${header.nTokens} tokens × ${header.moeLayers.length} MoE layers × k ${header.k} of ${header.nExpert}`,
+    )
     return {input: args.input, output: args.output, to, header}
   }
 }

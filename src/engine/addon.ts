@@ -311,17 +311,37 @@ export interface MoerigAddon {
    */
   llamaInit(libDir: string, extraLibs: string[], cpuVariant?: string): Promise<LlamaInitResult>
   /** amxGuarded: 3-D weights kept out of the AMX buffer type (native/src/engine.cpp, AMX guard) */
-  llamaLoadModel(params: LlamaModelParams): Promise<{handle: LlamaModelHandle; info: LlamaModelInfo; log: string[]; amxGuarded: string[]}>
+  llamaLoadModel(
+    params: LlamaModelParams,
+  ): Promise<{handle: LlamaModelHandle; info: LlamaModelInfo; log: string[]; amxGuarded: string[]}>
   llamaDisposeModel(model: LlamaModelHandle): void
-  llamaCreateContext(model: LlamaModelHandle, params: LlamaContextParams): Promise<{handle: LlamaContextHandle; nCtx: number; nBatch: number; nUbatch: number; threads: number; log: string[]}>
+  llamaCreateContext(
+    model: LlamaModelHandle,
+    params: LlamaContextParams,
+  ): Promise<{
+    handle: LlamaContextHandle
+    nCtx: number
+    nBatch: number
+    nUbatch: number
+    threads: number
+    log: string[]
+  }>
   /** Stops a call in flight at its next step, then frees. */
   llamaDisposeContext(ctx: LlamaContextHandle): void
   /** Ask a running bench/generate to stop after the current step (Ctrl-C). */
   llamaStop(ctx: LlamaContextHandle): void
   /** llama-bench semantics; onRep after each finished repetition; resolves with raw ns per repetition. */
-  llamaBench(ctx: LlamaContextHandle, spec: LlamaBenchSpec, onRep: (r: {index: number; ns: number}) => void): Promise<{samplesNs: number[]; stopped: boolean}>
+  llamaBench(
+    ctx: LlamaContextHandle,
+    spec: LlamaBenchSpec,
+    onRep: (r: {index: number; ns: number}) => void,
+  ): Promise<{samplesNs: number[]; stopped: boolean}>
   /** Streams text pieces (whole UTF-8 characters) through onPiece. */
-  llamaGenerate(ctx: LlamaContextHandle, spec: LlamaGenerateSpec, onPiece: (text: string) => void): Promise<LlamaGenerateResult>
+  llamaGenerate(
+    ctx: LlamaContextHandle,
+    spec: LlamaGenerateSpec,
+    onPiece: (text: string) => void,
+  ): Promise<LlamaGenerateResult>
   /** Decode `prompt`, then `steps` greedy single tokens; checks the logits (synth --check, variant tests). */
   llamaCheckDecode(ctx: LlamaContextHandle, spec: {prompt: string; steps: number}): Promise<LlamaDecodeCheck>
   // synthetic models (bind_synth.cpp). An AsyncWorker; errors reject with one-line messages.
@@ -337,7 +357,10 @@ let cached: MoerigAddon | undefined
 export function loadAddon(): MoerigAddon {
   if (cached) return cached
   if (!existsSync(addonPath)) {
-    throw new MoerigError('E_ADDON_MISSING', `native addon not built (${addonPath} is missing); run: npm run build:native`)
+    throw new MoerigError(
+      'E_ADDON_MISSING',
+      `native addon not built (${addonPath} is missing); run: npm run build:native`,
+    )
   }
   try {
     cached = createRequire(import.meta.url)(addonPath) as MoerigAddon
@@ -350,7 +373,10 @@ export function loadAddon(): MoerigAddon {
 
 export function engineBuild(): EngineBuild {
   if (!existsSync(engineJsonPath)) {
-    throw new MoerigError('E_ADDON_MISSING', `native addon not built (${engineJsonPath} is missing); run: npm run build:native`)
+    throw new MoerigError(
+      'E_ADDON_MISSING',
+      `native addon not built (${engineJsonPath} is missing); run: npm run build:native`,
+    )
   }
   return JSON.parse(readFileSync(engineJsonPath, 'utf8')) as EngineBuild
 }

@@ -69,7 +69,10 @@ export function discoverBackends(nodeModulesDir: string, env: NodeJS.ProcessEnv 
       // unreadable package.json: reported as a version mismatch below
     }
     if (version !== GPU_PACKAGE_VERSION) {
-      out.skipped.push({origin: g.pkg, reason: `version ${version}, need ${GPU_PACKAGE_VERSION} (npm install -E ${g.pkg}@${GPU_PACKAGE_VERSION})`})
+      out.skipped.push({
+        origin: g.pkg,
+        reason: `version ${version}, need ${GPU_PACKAGE_VERSION} (npm install -E ${g.pkg}@${GPU_PACKAGE_VERSION})`,
+      })
       continue
     }
     if (have.has(g.backend)) continue
@@ -88,6 +91,14 @@ export function discoverBackends(nodeModulesDir: string, env: NodeJS.ProcessEnv 
 export function backendOfLib(path: string): string {
   const m = /libggml-([a-z0-9]+)[^/]*\.so[^/]*$/i.exec(path)
   if (!m) return 'unknown'
-  const known: Record<string, string> = {vulkan: 'Vulkan', cuda: 'CUDA', sycl: 'SYCL', hip: 'HIP', rpc: 'RPC', metal: 'Metal', opencl: 'OpenCL'}
+  const known: Record<string, string> = {
+    vulkan: 'Vulkan',
+    cuda: 'CUDA',
+    sycl: 'SYCL',
+    hip: 'HIP',
+    rpc: 'RPC',
+    metal: 'Metal',
+    opencl: 'OpenCL',
+  }
   return known[m[1].toLowerCase()] ?? m[1]
 }

@@ -6,9 +6,19 @@
 import {join} from 'node:path'
 import {projectRoot} from '../lib/paths.js'
 import {
-  loadAddon, engineBuild,
-  type LlamaBenchSpec, type LlamaContextHandle, type LlamaContextParams, type LlamaDecodeCheck, type LlamaGenerateResult, type LlamaGenerateSpec,
-  type LlamaInitResult, type LlamaModelHandle, type LlamaModelInfo, type LlamaModelParams, type MoerigAddon,
+  loadAddon,
+  engineBuild,
+  type LlamaBenchSpec,
+  type LlamaContextHandle,
+  type LlamaContextParams,
+  type LlamaDecodeCheck,
+  type LlamaGenerateResult,
+  type LlamaGenerateSpec,
+  type LlamaInitResult,
+  type LlamaModelHandle,
+  type LlamaModelInfo,
+  type LlamaModelParams,
+  type MoerigAddon,
 } from './addon.js'
 import {discoverBackends, type BackendDiscovery} from './backends.js'
 
@@ -24,18 +34,32 @@ export interface EngineSetup {
 /** The CPU library folder from build/native/engine.json and GPU packages found in node_modules. */
 export function engineSetup(cpuVariant?: string): EngineSetup {
   const build = engineBuild()
-  return {libDir: build.libDir, release: build.release, backends: discoverBackends(join(projectRoot, 'node_modules')), ...(cpuVariant ? {cpuVariant} : {})}
+  return {
+    libDir: build.libDir,
+    release: build.release,
+    backends: discoverBackends(join(projectRoot, 'node_modules')),
+    ...(cpuVariant ? {cpuVariant} : {}),
+  }
 }
 
 export async function initEngine(setup: EngineSetup): Promise<LlamaInitResult> {
-  return loadAddon().llamaInit(setup.libDir, setup.backends.libs.map((l) => l.path), setup.cpuVariant)
+  return loadAddon().llamaInit(
+    setup.libDir,
+    setup.backends.libs.map((l) => l.path),
+    setup.cpuVariant,
+  )
 }
 
 export class LlamaModel {
   private handle: LlamaModelHandle | null
 
-  private constructor(private readonly addon: MoerigAddon, handle: LlamaModelHandle, readonly info: LlamaModelInfo, readonly log: string[],
-    readonly amxGuarded: string[]) {
+  private constructor(
+    private readonly addon: MoerigAddon,
+    handle: LlamaModelHandle,
+    readonly info: LlamaModelInfo,
+    readonly log: string[],
+    readonly amxGuarded: string[],
+  ) {
     this.handle = handle
   }
 
@@ -48,7 +72,12 @@ export class LlamaModel {
   async createContext(params: LlamaContextParams): Promise<LlamaContext> {
     if (!this.handle) throw new Error('the model has been disposed')
     const r = await this.addon.llamaCreateContext(this.handle, params)
-    return new LlamaContext(this.addon, r.handle, {nCtx: r.nCtx, nBatch: r.nBatch, nUbatch: r.nUbatch, threads: r.threads}, r.log)
+    return new LlamaContext(
+      this.addon,
+      r.handle,
+      {nCtx: r.nCtx, nBatch: r.nBatch, nUbatch: r.nUbatch, threads: r.threads},
+      r.log,
+    )
   }
 
   dispose(): void {
@@ -60,8 +89,12 @@ export class LlamaModel {
 export class LlamaContext {
   private handle: LlamaContextHandle | null
 
-  constructor(private readonly addon: MoerigAddon, handle: LlamaContextHandle,
-    readonly config: {nCtx: number; nBatch: number; nUbatch: number; threads: number}, readonly log: string[]) {
+  constructor(
+    private readonly addon: MoerigAddon,
+    handle: LlamaContextHandle,
+    readonly config: {nCtx: number; nBatch: number; nUbatch: number; threads: number},
+    readonly log: string[],
+  ) {
     this.handle = handle
   }
 

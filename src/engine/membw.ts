@@ -60,7 +60,10 @@ export function validateMemBwOptions(opts: MemBwOptions): void {
 }
 
 /** Validates, runs the native benchmark, and turns native failures into one-line MoerigErrors. */
-export async function measureMemBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult> {
+export async function measureMemBandwidth(
+  opts: MemBwOptions,
+  onProgress?: (p: MemBwProgress) => void,
+): Promise<MemBwResult> {
   validateMemBwOptions(opts)
   const addon = loadAddon()
   // Ctrl-C / SIGTERM / SIGHUP: stop the native repetitions first (node's exit joins the worker

@@ -4,7 +4,18 @@ import {MoerigError, oneLine} from './errors.js'
 import {safeName, safeText} from './text.js'
 
 type ErrorLike = Error & {exitCode?: number; oclif?: {exit?: number}; code?: string; args?: unknown; flags?: unknown}
-type FlagDef = {name?: string; type?: string; char?: string; description?: string; summary?: string; options?: readonly string[]; min?: number; max?: number; default?: unknown; allowEmpty?: boolean}
+type FlagDef = {
+  name?: string
+  type?: string
+  char?: string
+  description?: string
+  summary?: string
+  options?: readonly string[]
+  min?: number
+  max?: number
+  default?: unknown
+  allowEmpty?: boolean
+}
 type ArgDef = {name?: string; description?: string; options?: readonly string[]; required?: boolean}
 
 /** Shell convention: 128 + the signal's number. */
@@ -91,11 +102,20 @@ function flagWhat(flag: FlagDef | undefined): string {
  * than or equal to 1 but received: 0\nSee more help with --help"), of which only the first reached
  * the user. `flags`/`args` are the command's definitions (for ranges, options and descriptions).
  */
-export function describeUsageError(err: ErrorLike, cmd: string, flags: Record<string, FlagDef>, args: Record<string, ArgDef>): string {
+export function describeUsageError(
+  err: ErrorLike,
+  cmd: string,
+  flags: Record<string, FlagDef>,
+  args: Record<string, ArgDef>,
+): string {
   const help = `see moerig ${cmd} --help`
   const raw = err.message.replace(SGR, '')
-  const lines = raw.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^See more help with --help$/.test(l))
-  const byName = (name: string): FlagDef | undefined => flags[name.replace(/^--?/, '')] ?? Object.values(flags).find((f) => f.char === name.replace(/^-/, ''))
+  const lines = raw
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
+  const byName = (name: string): FlagDef | undefined =>
+    flags[name.replace(/^--?/, '')] ?? Object.values(flags).find((f) => f.char === name.replace(/^-/, ''))
 
   // "Parsing --ctx \n\tExpected an integer greater than or equal to 1 but received: 0"
   let m = /^Parsing --([\w-]+)/.exec(lines[0] ?? '')
@@ -105,7 +125,10 @@ export function describeUsageError(err: ErrorLike, cmd: string, flags: Record<st
     const inner = lines.slice(1).join(' ')
     const received = /but received: (.*)$/.exec(inner)
     if (received) {
-      const allowed = flag?.type === 'option' && /integer/.test(inner) ? integerRange(flag.min, flag.max) : (allowedFor(flag) ?? 'a valid value')
+      const allowed =
+        flag?.type === 'option' && /integer/.test(inner)
+          ? integerRange(flag.min, flag.max)
+          : (allowedFor(flag) ?? 'a valid value')
       return `--${name}${flagWhat(flag)} must be ${allowed}, got ${quote(received[1])}`
     }
     return `--${name}: ${inner || 'invalid value'}`
@@ -141,7 +164,9 @@ export function describeUsageError(err: ErrorLike, cmd: string, flags: Record<st
     return `unknown flag${given.length === 1 ? '' : 's'} ${given.map(safeName).join(', ')}; moerig ${cmd} takes ${names.length > 0 ? names.map((n) => `--${n}`).join(', ') : 'no flags'} and --json (${help})`
   }
   if (/^Unexpected arguments?:/.test(lines[0] ?? '')) {
-    const extra = Array.isArray(err.args) ? (err.args as string[]) : [lines[0].replace(/^Unexpected arguments?:\s*/, '')]
+    const extra = Array.isArray(err.args)
+      ? (err.args as string[])
+      : [lines[0].replace(/^Unexpected arguments?:\s*/, '')]
     const takes = Object.keys(args).map(argLabel)
     return `unexpected argument${extra.length === 1 ? '' : 's'} ${extra.map((a) => quote(String(a))).join(' ')}: moerig ${cmd} takes ${takes.length > 0 ? takes.join(' ') : 'no arguments'} (${help})`
   }
@@ -201,26 +226,38 @@ export abstract class MoerigCommand extends Command {
    * rather than silently ignored, and an integer beyond 2^53 (which oclif accepts as 1e+20) is
    * refused. A flag definition with `allowEmpty: true` may be "".
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  protected override async parse<F extends {[name: string]: any}, B extends {[name: string]: any}, A extends {[name: string]: any}>(
-    options?: Interfaces.Input<F, B, A>,
-    argv?: string[],
-  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+  /* eslint-disable @typescript-eslint/no-explicit-any -- the same constraints as oclif's Command.parse, which this overrides */
+  protected override async parse<
+    F extends {[name: string]: any},
+    B extends {[name: string]: any},
+    A extends {[name: string]: any},
+    /* eslint-enable @typescript-eslint/no-explicit-any */
+  >(options?: Interfaces.Input<F, B, A>, argv?: string[]): Promise<Interfaces.ParserOutput<F, B, A>> {
     const out = await super.parse(options, argv)
     const flagDefs = (options?.flags ?? {}) as Record<string, FlagDef>
     for (const [name, value] of Object.entries(out.flags as Record<string, unknown>)) {
       const def = flagDefs[name]
       const values = Array.isArray(value) ? value : [value]
       for (const v of values) {
-        if (v === '' && !def?.allowEmpty) throw new MoerigError('E_USAGE', `--${name}${flagWhat(def)} needs a value, got ""`, USAGE_EXIT)
+        if (v === '' && !def?.allowEmpty)
+          throw new MoerigError('E_USAGE', `--${name}${flagWhat(def)} needs a value, got ""`, USAGE_EXIT)
         if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) {
-          throw new MoerigError('E_USAGE', `--${name}${flagWhat(def)} must be ${integerRange(def?.min, def?.max ?? Number.MAX_SAFE_INTEGER)}, got ${v}`, USAGE_EXIT)
+          throw new MoerigError(
+            'E_USAGE',
+            `--${name}${flagWhat(def)} must be ${integerRange(def?.min, def?.max ?? Number.MAX_SAFE_INTEGER)}, got ${v}`,
+            USAGE_EXIT,
+          )
         }
       }
     }
     const argDefs = (options?.args ?? {}) as Record<string, ArgDef>
     for (const [name, value] of Object.entries(out.args as Record<string, unknown>)) {
-      if (value === '') throw new MoerigError('E_USAGE', `${argLabel(name)}${argDefs[name]?.description ? ` (${argDefs[name].description})` : ''} needs a value, got ""`, USAGE_EXIT)
+      if (value === '')
+        throw new MoerigError(
+          'E_USAGE',
+          `${argLabel(name)}${argDefs[name]?.description ? ` (${argDefs[name].description})` : ''} needs a value, got ""`,
+          USAGE_EXIT,
+        )
     }
     return out
   }
@@ -229,11 +266,18 @@ export abstract class MoerigCommand extends Command {
     // oclif's own exits (help, version, this.exit()) pass through untouched.
     if (err.oclif?.exit !== undefined && !(err instanceof MoerigError) && err.message.startsWith('EEXIT')) throw err
     const usage = !(err instanceof MoerigError) && err.oclif !== undefined
-    const code = err instanceof MoerigError ? err.code : (usage ? 'E_USAGE' : 'E_INTERNAL')
+    const code = err instanceof MoerigError ? err.code : usage ? 'E_USAGE' : 'E_INTERNAL'
     const exitCode = err instanceof MoerigError ? err.exitCode : (err.oclif?.exit ?? 1)
     const cmd = (this.id ?? '').replace(/:/g, ' ')
     const message = safeText(
-      usage ? describeUsageError(err, cmd, (this.ctor.flags ?? {}) as Record<string, FlagDef>, (this.ctor.args ?? {}) as Record<string, ArgDef>) : oneLine(err),
+      usage
+        ? describeUsageError(
+            err,
+            cmd,
+            (this.ctor.flags ?? {}) as Record<string, FlagDef>,
+            (this.ctor.args ?? {}) as Record<string, ArgDef>,
+          )
+        : oneLine(err),
       {oneLine: true},
     )
     if (this.jsonEnabled()) {

@@ -19,5 +19,10 @@ export class MoerigError extends Error {
 /** One line from any thrown value: first line of the message, no stack. */
 export function oneLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err)
-  return msg.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'unknown error'
+  return (
+    msg
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? 'unknown error'
+  )
 }

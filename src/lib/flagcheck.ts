@@ -17,6 +17,10 @@ export function assertUbatchWithinBatch(
   names: {ubatch: string; batch: string} = {ubatch: '--ubatch-size', batch: '--batch-size'},
 ): void {
   if (ubatch !== undefined && batch !== undefined && ubatch > batch) {
-    throw new MoerigError('E_USAGE', `${names.ubatch} ${ubatch} is larger than ${names.batch} ${batch}: the physical batch must be ≤ the logical batch (lower ${names.ubatch} or raise ${names.batch})`, USAGE_EXIT)
+    throw new MoerigError(
+      'E_USAGE',
+      `${names.ubatch} ${ubatch} is larger than ${names.batch} ${batch}: the physical batch must be ≤ the logical batch (lower ${names.ubatch} or raise ${names.batch})`,
+      USAGE_EXIT,
+    )
   }
 }

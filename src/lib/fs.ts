@@ -12,7 +12,22 @@
  * mark, a GGUF, a stranger's JSON) needs --force. A folder, a device or the command's own input is
  * never overwritten, --force or not.
  */
-import {accessSync, closeSync, constants as fsc, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, type Stats} from 'node:fs'
+import {
+  accessSync,
+  closeSync,
+  constants as fsc,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs'
 import {basename, dirname, extname, join, resolve} from 'node:path'
 import {MoerigError} from './errors.js'
 
@@ -78,7 +93,8 @@ export function readError(e: unknown, subject: string): MoerigError {
  */
 export function ensureDir(dir: string): void {
   if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory()) throw new MoerigError('E_FILE', `cannot create folder ${dir}: a file of that name is in the way`)
+    if (!statSync(dir).isDirectory())
+      throw new MoerigError('E_FILE', `cannot create folder ${dir}: a file of that name is in the way`)
     return
   }
   const parent = dirname(dir)
@@ -108,7 +124,8 @@ function jsonDepth(root: unknown): number {
     if (v === null || typeof v !== 'object') continue
     if (d > max) max = d
     if (max > MAX_JSON_DEPTH) return max
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1])
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === 'object') stack.push([child, d + 1])
   }
   return max
 }
@@ -127,7 +144,8 @@ export function tryParseJson(text: string): {data: unknown; problem?: undefined}
     if (e instanceof RangeError) return {problem: `not usable JSON (nested more than ${MAX_JSON_DEPTH} levels deep)`}
     return {problem: `not valid JSON (${(e as Error).message})`}
   }
-  if (jsonDepth(data) > MAX_JSON_DEPTH) return {problem: `not usable JSON (nested more than ${MAX_JSON_DEPTH} levels deep)`}
+  if (jsonDepth(data) > MAX_JSON_DEPTH)
+    return {problem: `not usable JSON (nested more than ${MAX_JSON_DEPTH} levels deep)`}
   return {data}
 }
 
@@ -174,7 +192,9 @@ export function removeLiveTemps(): void {
 function onSignal(sig: NodeJS.Signals): void {
   if (process.listenerCount(sig) > 1) return
   removeLiveTemps()
-  process.stderr.write(`\nmoerig: ${sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`}; unfinished output removed\n`)
+  process.stderr.write(
+    `\nmoerig: ${sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`}; unfinished output removed\n`,
+  )
   process.exit(SIGNAL_EXIT[sig])
 }
 
@@ -283,7 +303,8 @@ export function ownKind(path: string): OwnKind | null {
   if (head.toString('latin1') === TRACE_MAGIC) return 'moetrace'
   try {
     if (statSync(path).size > MAX_OWN_JSON_BYTES) return null
-    const doc = tryParseJson(readFileSync(path, 'utf8')).data as {schemaVersion?: unknown; kind?: unknown; origin?: unknown} | null | undefined
+    const doc = tryParseJson(readFileSync(path, 'utf8')).data as
+      {schemaVersion?: unknown; kind?: unknown; origin?: unknown} | null | undefined
     if (doc === null || doc === undefined || typeof doc !== 'object' || Array.isArray(doc)) return null
     if (typeof doc.schemaVersion !== 'number' || typeof doc.kind !== 'string') return null
     // Reference rigs are written by hand from spec sheets: a user's work, not moerig's.
@@ -387,17 +408,31 @@ export function checkOverwrite(path: string, opts: OverwriteOptions): void {
   const flag = opts.forceFlag ?? '--force'
   if (path === '') throw new MoerigError('E_USAGE', `${what}: the file name is empty`)
   for (const input of opts.inputs ?? []) {
-    if (sameFile(input, path)) throw new MoerigError('E_SAME_FILE', `${what} ${path} is the input file ${input}; write to another file`)
+    if (sameFile(input, path))
+      throw new MoerigError('E_SAME_FILE', `${what} ${path} is the input file ${input}; write to another file`)
   }
   const st = lstatOrNull(path)
   if (!st) return checkParentWritable(path, what)
   const target = st.isSymbolicLink() ? statSync(path, {throwIfNoEntry: false}) : st
-  if (target?.isDirectory()) throw new MoerigError('E_IS_FOLDER', `${what} ${path} is a folder; give a file name, e.g. ${join(path, 'out')}`)
-  if (target && !target.isFile()) throw new MoerigError('E_FILE', `${what} ${path} is not a regular file (a device, pipe or socket); give a file name`)
+  if (target?.isDirectory())
+    throw new MoerigError('E_IS_FOLDER', `${what} ${path} is a folder; give a file name, e.g. ${join(path, 'out')}`)
+  if (target && !target.isFile())
+    throw new MoerigError(
+      'E_FILE',
+      `${what} ${path} is not a regular file (a device, pipe or socket); give a file name`,
+    )
   checkParentWritable(path, what)
   if (opts.force) return
   const kind = target ? ownKind(path) : null
   if (opts.kind !== null && kind === opts.kind) return
-  const was = opts.kind === null ? '' : kind ? ` and is a moerig ${kind} file, not a ${opts.kind}` : ' and was not written by moerig'
-  throw new MoerigError('E_EXISTS', `${what} ${path} already exists${was}; pass ${flag} to overwrite it, or choose another name`)
+  const was =
+    opts.kind === null
+      ? ''
+      : kind
+        ? ` and is a moerig ${kind} file, not a ${opts.kind}`
+        : ' and was not written by moerig'
+  throw new MoerigError(
+    'E_EXISTS',
+    `${what} ${path} already exists${was}; pass ${flag} to overwrite it, or choose another name`,
+  )
 }

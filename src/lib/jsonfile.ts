@@ -10,4 +10,3 @@ export {ensureDir} from './fs.js'
 export function writeJsonFile(path: string, data: unknown): void {
   writeFileAtomic(path, JSON.stringify(data, null, 2) + '\n')
 }
-

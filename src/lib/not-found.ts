@@ -7,7 +7,10 @@ import {safeName} from './text.js'
  */
 const hook: Hook<'command_not_found'> = async function (opts) {
   const typed = opts.id.replace(/:/g, ' ')
-  const ids = opts.config.commands.filter((c) => !c.hidden).map((c) => c.id.replace(/:/g, ' ')).sort()
+  const ids = opts.config.commands
+    .filter((c) => !c.hidden)
+    .map((c) => c.id.replace(/:/g, ' '))
+    .sort()
   const message = safeName(`no command "${typed}"; commands: ${ids.join(', ')} (see moerig --help)`)
   if ((opts.argv ?? []).includes('--json') || process.argv.includes('--json')) {
     process.stdout.write(JSON.stringify({error: {code: 'E_USAGE', message}}, null, 2) + '\n')

@@ -21,7 +21,17 @@ export function parseBytes(text: string): number | null {
   if (!m) return null
   const n = Number(m[1])
   const unit = (m[2] ?? 'B').toLowerCase()
-  const mult: Record<string, number> = {b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: MiB, gb: 1e9, gib: GiB, tb: 1e12, tib: 1024 ** 4}
+  const mult: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    kib: 1024,
+    mb: 1e6,
+    mib: MiB,
+    gb: 1e9,
+    gib: GiB,
+    tb: 1e12,
+    tib: 1024 ** 4,
+  }
   return Math.round(n * mult[unit])
 }
 
@@ -33,7 +43,10 @@ const UNIT_BYTES: Record<BinaryUnit, number> = {B: 1, KiB: 1024, MiB: MiB, GiB: 
  * `digits` is one count, or one per unit (default 1). Bytes (B) are printed as they are. The one
  * binary size formatter: every "… MiB" / "… GiB" text comes from here or fmtGiB/fmtMiB.
  */
-export function fmtBinary(bytes: number, opts: {units?: BinaryUnit[]; digits?: number | Partial<Record<BinaryUnit, number>>} = {}): string {
+export function fmtBinary(
+  bytes: number,
+  opts: {units?: BinaryUnit[]; digits?: number | Partial<Record<BinaryUnit, number>>} = {},
+): string {
   const units = [...(opts.units ?? ['B', 'KiB', 'MiB', 'GiB'])].sort((a, b) => UNIT_BYTES[b] - UNIT_BYTES[a])
   const unit = units.find((u) => bytes >= UNIT_BYTES[u]) ?? units[units.length - 1]
   if (unit === 'B') return `${bytes} B`
@@ -50,7 +63,10 @@ export function fmtMB(bytes: number | null | undefined, digits = 1): string {
  * A fraction (0.5) as a percentage ("50.0%"); `missing` for null/undefined. `space` puts a space
  * before the sign (the report's style, "50.0 %").
  */
-export function fmtPercent(fraction: number | null | undefined, opts: {digits?: number; space?: boolean; missing?: string} = {}): string {
+export function fmtPercent(
+  fraction: number | null | undefined,
+  opts: {digits?: number; space?: boolean; missing?: string} = {},
+): string {
   if (fraction === null || fraction === undefined) return opts.missing ?? 'unknown'
   return `${(100 * fraction).toFixed(opts.digits ?? 1)}${opts.space ? ' ' : ''}%`
 }

@@ -41,11 +41,21 @@ export function blockOf(name: string): number | null {
 }
 
 function deepseek2(hp: Hparams, layout: 'mla' | 'legacy'): TensorShape[] {
-  const E = hp.nEmbd, V = hp.nVocab, H = hp.nHead
-  const qLora = hp.qLoraRank ?? 0, kvLora = hp.kvLoraRank ?? 512
-  const rope = hp.ropeDim ?? 64, nope = hp.nopeDim ?? 128, vDim = hp.vHeadDim ?? 128
-  const nExp = hp.nExpert ?? 0, ffExp = hp.nFfExp ?? 0, nShared = hp.nExpertShared ?? 0
-  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, V]}, {name: 'output_norm.weight', shape: [E]}]
+  const E = hp.nEmbd,
+    V = hp.nVocab,
+    H = hp.nHead
+  const qLora = hp.qLoraRank ?? 0,
+    kvLora = hp.kvLoraRank ?? 512
+  const rope = hp.ropeDim ?? 64,
+    nope = hp.nopeDim ?? 128,
+    vDim = hp.vHeadDim ?? 128
+  const nExp = hp.nExpert ?? 0,
+    ffExp = hp.nFfExp ?? 0,
+    nShared = hp.nExpertShared ?? 0
+  const out: TensorShape[] = [
+    {name: 'token_embd.weight', shape: [E, V]},
+    {name: 'output_norm.weight', shape: [E]},
+  ]
   if (!hp.tiedEmbeddings) out.push({name: 'output.weight', shape: [E, V]})
   for (let i = 0; i < hp.nLayer; i++) {
     const b = `blk.${i}.`
@@ -89,9 +99,15 @@ function deepseek2(hp: Hparams, layout: 'mla' | 'legacy'): TensorShape[] {
 }
 
 function qwen3moe(hp: Hparams): TensorShape[] {
-  const E = hp.nEmbd, V = hp.nVocab, hd = hp.headDim ?? E / hp.nHead
-  const nExp = hp.nExpert ?? 0, ffExp = hp.nFfExp ?? 0
-  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, V]}, {name: 'output_norm.weight', shape: [E]}]
+  const E = hp.nEmbd,
+    V = hp.nVocab,
+    hd = hp.headDim ?? E / hp.nHead
+  const nExp = hp.nExpert ?? 0,
+    ffExp = hp.nFfExp ?? 0
+  const out: TensorShape[] = [
+    {name: 'token_embd.weight', shape: [E, V]},
+    {name: 'output_norm.weight', shape: [E]},
+  ]
   if (!hp.tiedEmbeddings) out.push({name: 'output.weight', shape: [E, V]})
   for (let i = 0; i < hp.nLayer; i++) {
     const b = `blk.${i}.`
@@ -114,10 +130,18 @@ function qwen3moe(hp: Hparams): TensorShape[] {
 }
 
 function gptOss(hp: Hparams): TensorShape[] {
-  const E = hp.nEmbd, V = hp.nVocab, hd = hp.headDim ?? 64
-  const nExp = hp.nExpert ?? 0, ff = hp.nFfExp ?? 0
-  const q = hd * hp.nHead, kv = hd * hp.nHeadKv
-  const out: TensorShape[] = [{name: 'token_embd.weight', shape: [E, V]}, {name: 'output_norm.weight', shape: [E]}, {name: 'output.weight', shape: [E, V]}]
+  const E = hp.nEmbd,
+    V = hp.nVocab,
+    hd = hp.headDim ?? 64
+  const nExp = hp.nExpert ?? 0,
+    ff = hp.nFfExp ?? 0
+  const q = hd * hp.nHead,
+    kv = hd * hp.nHeadKv
+  const out: TensorShape[] = [
+    {name: 'token_embd.weight', shape: [E, V]},
+    {name: 'output_norm.weight', shape: [E]},
+    {name: 'output.weight', shape: [E, V]},
+  ]
   for (let i = 0; i < hp.nLayer; i++) {
     const b = `blk.${i}.`
     out.push(
@@ -215,8 +239,13 @@ export function shapeFromGguf(g: GgufModel): ModelShape {
   }
   const find = (name: string) => g.tensors.find((t) => t.name === name)
   const tokenEmbd = find('token_embd.weight')
-  const nVocab = k('vocab_size') ?? (m['tokenizer.ggml.tokens'] as {length?: number} | undefined)?.length ?? tokenEmbd?.shape[1]
-  if (!nVocab) throw new MoerigError('E_GGUF_META', `${g.path}: cannot tell the vocabulary size (no ${a}.vocab_size, tokens or token_embd)`)
+  const nVocab =
+    k('vocab_size') ?? (m['tokenizer.ggml.tokens'] as {length?: number} | undefined)?.length ?? tokenEmbd?.shape[1]
+  if (!nVocab)
+    throw new MoerigError(
+      'E_GGUF_META',
+      `${g.path}: cannot tell the vocabulary size (no ${a}.vocab_size, tokens or token_embd)`,
+    )
   const nLayer = req('block_count')
   const nHead = req('attention.head_count')
   const hp: ModelShape['hp'] = {
@@ -257,6 +286,10 @@ export function shapeFromGguf(g: GgufModel): ModelShape {
     hp.slidingWindow = swa
     hp.swaLayers = a === 'gpt-oss' ? 'even' : 'none'
   }
-  if (nLayer < 1 || hp.nEmbd < 1 || nHead < 1) throw new MoerigError('E_GGUF_META', `${g.path}: implausible hyper-parameters (block_count ${nLayer}, embedding_length ${hp.nEmbd}, head_count ${nHead})`)
+  if (nLayer < 1 || hp.nEmbd < 1 || nHead < 1)
+    throw new MoerigError(
+      'E_GGUF_META',
+      `${g.path}: implausible hyper-parameters (block_count ${nLayer}, embedding_length ${hp.nEmbd}, head_count ${nHead})`,
+    )
   return {arch: a, layout, hp}
 }

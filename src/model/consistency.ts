@@ -50,7 +50,7 @@ function fail(path: string, what: string): never {
 /** "0–26" or "0–3, 5–26" from sorted block numbers. */
 function ranges(xs: number[]): string {
   const out: string[] = []
-  for (let i = 0; i < xs.length; ) {
+  for (let i = 0; i < xs.length;) {
     let j = i
     while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++
     out.push(i === j ? String(xs[i]) : `${xs[i]}–${xs[j]}`)
@@ -71,23 +71,37 @@ export function checkGgufConsistency(g: GgufModel, shape: ModelShape): void {
   if (g.tensors.length === 0) fail(path, 'the header lists no tensors (nothing to plan)')
 
   // Blocks: block_count must be exactly the blocks the tensors use, with none missing.
-  const blocks = [...new Set(g.tensors.map((t) => blockOf(t.name)).filter((b): b is number => b !== null))].sort((x, y) => x - y)
-  if (blocks.length === 0) fail(path, `metadata ${key('block_count')} is ${hp.nLayer} but no tensor belongs to a block (no blk.N.* names)`)
+  const blocks = [...new Set(g.tensors.map((t) => blockOf(t.name)).filter((b): b is number => b !== null))].sort(
+    (x, y) => x - y,
+  )
+  if (blocks.length === 0)
+    fail(path, `metadata ${key('block_count')} is ${hp.nLayer} but no tensor belongs to a block (no blk.N.* names)`)
   const last = blocks[blocks.length - 1]
   if (hp.nLayer !== last + 1) {
-    fail(path, `metadata ${key('block_count')} is ${hp.nLayer} but the tensors have blocks ${ranges(blocks)} (${last + 1} blocks)`)
+    fail(
+      path,
+      `metadata ${key('block_count')} is ${hp.nLayer} but the tensors have blocks ${ranges(blocks)} (${last + 1} blocks)`,
+    )
   }
   if (blocks.length !== last + 1) {
     const have = new Set(blocks)
     const missing = Array.from({length: last + 1}, (_, i) => i).filter((i) => !have.has(i))
-    fail(path, `metadata ${key('block_count')} is ${hp.nLayer} but block${missing.length > 1 ? 's' : ''} ${ranges(missing)} ha${missing.length > 1 ? 've' : 's'} no tensors`)
+    fail(
+      path,
+      `metadata ${key('block_count')} is ${hp.nLayer} but block${missing.length > 1 ? 's' : ''} ${ranges(missing)} ha${missing.length > 1 ? 've' : 's'} no tensors`,
+    )
   }
 
   // Embeddings: width and vocabulary as token_embd stores them ([n_embd, n_vocab]).
   const embd = g.tensors.find((t) => t.name === 'token_embd.weight')
   if (embd && embd.shape.length === 2) {
-    if (embd.shape[0] !== hp.nEmbd) fail(path, `metadata ${key('embedding_length')} is ${hp.nEmbd} but token_embd.weight rows are ${embd.shape[0]} wide`)
-    if (embd.shape[1] !== hp.nVocab) fail(path, `the vocabulary has ${hp.nVocab} tokens but token_embd.weight has ${embd.shape[1]} rows`)
+    if (embd.shape[0] !== hp.nEmbd)
+      fail(
+        path,
+        `metadata ${key('embedding_length')} is ${hp.nEmbd} but token_embd.weight rows are ${embd.shape[0]} wide`,
+      )
+    if (embd.shape[1] !== hp.nVocab)
+      fail(path, `the vocabulary has ${hp.nVocab} tokens but token_embd.weight has ${embd.shape[1]} rows`)
   }
 
   // Experts: the last dimension of every routed-expert weight is n_expert.
@@ -96,42 +110,75 @@ export function checkGgufConsistency(g: GgufModel, shape: ModelShape): void {
   const used = hp.nExpertUsed ?? 0
   if (exps.length > 0) {
     const t = exps.find((x) => x.shape.length !== 3 || x.shape[2] !== nExp)
-    if (t) fail(path, `metadata ${key('expert_count')} is ${nExp} but ${t.name} holds ${t.shape.length === 3 ? t.shape[2] : `a ${t.shape.length}-D array, not`} experts`)
-    if (used < 1 || used > nExp) fail(path, `metadata ${key('expert_used_count')} is ${used}; allowed: 1–${nExp} (the experts per layer, ${key('expert_count')})`)
+    if (t)
+      fail(
+        path,
+        `metadata ${key('expert_count')} is ${nExp} but ${t.name} holds ${t.shape.length === 3 ? t.shape[2] : `a ${t.shape.length}-D array, not`} experts`,
+      )
+    if (used < 1 || used > nExp)
+      fail(
+        path,
+        `metadata ${key('expert_used_count')} is ${used}; allowed: 1–${nExp} (the experts per layer, ${key('expert_count')})`,
+      )
     const ffExp = hp.nFfExp ?? 0
     const gate = exps.find((x) => /_gate_exps/.test(x.name))
     if (ffExp > 0 && gate && gate.shape[1] !== ffExp) {
       fail(path, `metadata ${key('expert_feed_forward_length')} is ${ffExp} but ${gate.name} is ${gate.shape[1]} wide`)
     }
   } else if (nExp > 0) {
-    fail(path, `metadata ${key('expert_count')} is ${nExp} but no tensor holds routed experts (no blk.N.ffn_*_exps.weight)`)
+    fail(
+      path,
+      `metadata ${key('expert_count')} is ${nExp} but no tensor holds routed experts (no blk.N.ffn_*_exps.weight)`,
+    )
   } else if (used > 0) {
-    fail(path, `metadata ${key('expert_used_count')} is ${used} but ${key('expert_count')} is 0 and no tensor holds routed experts`)
+    fail(
+      path,
+      `metadata ${key('expert_used_count')} is ${used} but ${key('expert_count')} is 0 and no tensor holds routed experts`,
+    )
   }
 
   // Dense lead (deepseek2): the first blocks without routed experts.
   const moeBlocks = [...new Set(exps.map((t) => blockOf(t.name)!))].sort((x, y) => x - y)
   const lead = hp.nLayerDenseLead ?? 0
-  if (lead > hp.nLayer) fail(path, `metadata ${key('leading_dense_block_count')} is ${lead}, more than the ${hp.nLayer} blocks`)
+  if (lead > hp.nLayer)
+    fail(path, `metadata ${key('leading_dense_block_count')} is ${lead}, more than the ${hp.nLayer} blocks`)
   if (a === 'deepseek2' && moeBlocks.length > 0 && lead !== moeBlocks[0]) {
-    fail(path, `metadata ${key('leading_dense_block_count')} is ${lead} but the tensors have routed experts from block ${moeBlocks[0]} on (blocks ${ranges(moeBlocks)})`)
+    fail(
+      path,
+      `metadata ${key('leading_dense_block_count')} is ${lead} but the tensors have routed experts from block ${moeBlocks[0]} on (blocks ${ranges(moeBlocks)})`,
+    )
   }
 
   // Heads: head_count_kv must divide head_count (GQA groups), and the attention weights agree.
   if (hp.nHeadKv < 1 || hp.nHeadKv > hp.nHead || hp.nHead % hp.nHeadKv !== 0) {
-    fail(path, `metadata ${key('attention.head_count_kv')} is ${hp.nHeadKv}; allowed: a divisor of ${key('attention.head_count')} (${hp.nHead})`)
+    fail(
+      path,
+      `metadata ${key('attention.head_count_kv')} is ${hp.nHeadKv}; allowed: a divisor of ${key('attention.head_count')} (${hp.nHead})`,
+    )
   }
   if (a === 'deepseek2') {
     const kvNorm = g.tensors.find((t) => t.name === 'blk.0.attn_kv_a_norm.weight')
-    if (kvNorm && kvNorm.shape[0] !== hp.kvLoraRank) fail(path, `metadata ${key('attention.kv_lora_rank')} is ${hp.kvLoraRank} but blk.0.attn_kv_a_norm.weight has ${kvNorm.shape[0]} elements`)
+    if (kvNorm && kvNorm.shape[0] !== hp.kvLoraRank)
+      fail(
+        path,
+        `metadata ${key('attention.kv_lora_rank')} is ${hp.kvLoraRank} but blk.0.attn_kv_a_norm.weight has ${kvNorm.shape[0]} elements`,
+      )
     const kb = g.tensors.find((t) => t.name === 'blk.0.attn_k_b.weight')
-    if (kb && kb.shape.length === 3 && kb.shape[2] !== hp.nHead) fail(path, `metadata ${key('attention.head_count')} is ${hp.nHead} but blk.0.attn_k_b.weight has ${kb.shape[2]} heads`)
-    if (hp.nopeDim !== undefined && hp.nopeDim < 0) fail(path, `metadata key length is smaller than ${key('rope.dimension_count')} (${hp.ropeDim})`)
+    if (kb && kb.shape.length === 3 && kb.shape[2] !== hp.nHead)
+      fail(
+        path,
+        `metadata ${key('attention.head_count')} is ${hp.nHead} but blk.0.attn_k_b.weight has ${kb.shape[2]} heads`,
+      )
+    if (hp.nopeDim !== undefined && hp.nopeDim < 0)
+      fail(path, `metadata key length is smaller than ${key('rope.dimension_count')} (${hp.ropeDim})`)
   } else {
     const q = g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')
     const hd = hp.headDim ?? hp.nEmbd / hp.nHead
     if (q && q.shape.length === 2 && q.shape[1] !== hd * hp.nHead) {
-      fail(path, `metadata ${key('attention.head_count')} is ${hp.nHead} (× head size ${hd} = ${hd * hp.nHead}) but blk.0.attn_q.weight is ${q.shape[1]} wide`)
+      fail(
+        path,
+        `metadata ${key('attention.head_count')} is ${hp.nHead} (× head size ${hd} = ${hd * hp.nHead}) but blk.0.attn_q.weight is ${q.shape[1]} wide`,
+      )
     }
   }
 }

@@ -28,7 +28,19 @@ import {GGML_TYPE_COUNT, ggmlTypeById} from './ggml-types.js'
 
 /** Value types of GGUF metadata (enum gguf_type). */
 const enum GT {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 }
 const SCALAR_SIZE: Record<number, number> = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 const GT_NAME = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64']
@@ -129,7 +141,11 @@ class HeaderReader {
   private bufStart = 0
   pos = 0
 
-  constructor(private readonly fh: FileHandle, readonly size: number, private readonly path: string) {}
+  constructor(
+    private readonly fh: FileHandle,
+    readonly size: number,
+    private readonly path: string,
+  ) {}
 
   fail(code: string, what: string): never {
     throw new MoerigError(code, `${this.path}: ${what}`)
@@ -140,8 +156,13 @@ class HeaderReader {
   }
 
   private async need(n: number, what: string): Promise<void> {
-    if (n > this.remaining) this.fail('E_GGUF_TRUNCATED', `truncated header: ${what} at byte ${this.pos} needs ${n} bytes, file has ${this.remaining} left`)
-    if (this.pos + n > MAX_HEADER_BYTES) this.fail('E_GGUF_HEADER', `header larger than ${MAX_HEADER_BYTES / 1024 ** 2} MiB (at ${what})`)
+    if (n > this.remaining)
+      this.fail(
+        'E_GGUF_TRUNCATED',
+        `truncated header: ${what} at byte ${this.pos} needs ${n} bytes, file has ${this.remaining} left`,
+      )
+    if (this.pos + n > MAX_HEADER_BYTES)
+      this.fail('E_GGUF_HEADER', `header larger than ${MAX_HEADER_BYTES / 1024 ** 2} MiB (at ${what})`)
     const end = this.bufStart + this.buf.length
     if (this.pos >= this.bufStart && this.pos + n <= end) return
     const len = Math.min(Math.max(n, CHUNK), this.size - this.pos)
@@ -185,9 +206,14 @@ class HeaderReader {
   /** A length-prefixed string; `decode` false skips the bytes (after the same checks). */
   async str(what: string, decode = true): Promise<string> {
     const len = await this.u64(`${what} length`)
-    if (len > BigInt(MAX_STRING_BYTES)) this.fail('E_GGUF_STRING', `${what} has absurd length ${len} (limit ${MAX_STRING_BYTES})`)
+    if (len > BigInt(MAX_STRING_BYTES))
+      this.fail('E_GGUF_STRING', `${what} has absurd length ${len} (limit ${MAX_STRING_BYTES})`)
     const n = Number(len)
-    if (n > this.remaining) this.fail('E_GGUF_TRUNCATED', `truncated header: ${what} of ${n} bytes at byte ${this.pos}, file has ${this.remaining} left`)
+    if (n > this.remaining)
+      this.fail(
+        'E_GGUF_TRUNCATED',
+        `truncated header: ${what} of ${n} bytes at byte ${this.pos}, file has ${this.remaining} left`,
+      )
     if (!decode) {
       this.pos += n
       return ''
@@ -212,9 +238,18 @@ class HeaderReader {
         const lo = this.buf.readUInt32LE(off)
         const hi = this.buf.readUInt32LE(off + 4)
         const len = hi * 0x100000000 + lo
-        if (hi >= 0x200000 || len > MAX_STRING_BYTES) this.fail('E_GGUF_STRING', `${what} element ${i} has absurd length ${BigInt(hi) * 0x100000000n + BigInt(lo)} (limit ${MAX_STRING_BYTES})`)
-        if (8 + len > this.remaining) this.fail('E_GGUF_TRUNCATED', `truncated header: ${what} element ${i} of ${len} bytes at byte ${this.pos + 8}, file has ${this.remaining - 8} left`)
-        if (this.pos + 8 + len > MAX_HEADER_BYTES) this.fail('E_GGUF_HEADER', `header larger than ${MAX_HEADER_BYTES / 1024 ** 2} MiB (at ${what})`)
+        if (hi >= 0x200000 || len > MAX_STRING_BYTES)
+          this.fail(
+            'E_GGUF_STRING',
+            `${what} element ${i} has absurd length ${BigInt(hi) * 0x100000000n + BigInt(lo)} (limit ${MAX_STRING_BYTES})`,
+          )
+        if (8 + len > this.remaining)
+          this.fail(
+            'E_GGUF_TRUNCATED',
+            `truncated header: ${what} element ${i} of ${len} bytes at byte ${this.pos + 8}, file has ${this.remaining - 8} left`,
+          )
+        if (this.pos + 8 + len > MAX_HEADER_BYTES)
+          this.fail('E_GGUF_HEADER', `header larger than ${MAX_HEADER_BYTES / 1024 ** 2} MiB (at ${what})`)
         this.pos += 8 + len
       }
     }
@@ -237,16 +272,26 @@ class HeaderReader {
         const b = this.buf
         this.pos += size
         switch (type) {
-          case GT.U8: return b.readUInt8(o)
-          case GT.I8: return b.readInt8(o)
-          case GT.U16: return b.readUInt16LE(o)
-          case GT.I16: return b.readInt16LE(o)
-          case GT.U32: return b.readUInt32LE(o)
-          case GT.I32: return b.readInt32LE(o)
-          case GT.F32: return b.readFloatLE(o)
-          case GT.U64: return safeNumber(b.readBigUInt64LE(o))
-          case GT.I64: return safeNumber(b.readBigInt64LE(o))
-          case GT.F64: return b.readDoubleLE(o)
+          case GT.U8:
+            return b.readUInt8(o)
+          case GT.I8:
+            return b.readInt8(o)
+          case GT.U16:
+            return b.readUInt16LE(o)
+          case GT.I16:
+            return b.readInt16LE(o)
+          case GT.U32:
+            return b.readUInt32LE(o)
+          case GT.I32:
+            return b.readInt32LE(o)
+          case GT.F32:
+            return b.readFloatLE(o)
+          case GT.U64:
+            return safeNumber(b.readBigUInt64LE(o))
+          case GT.I64:
+            return safeNumber(b.readBigInt64LE(o))
+          case GT.F64:
+            return b.readDoubleLE(o)
         }
         return this.fail('E_GGUF_VALUE', `${what} has invalid value type ${type}`)
       }
@@ -273,7 +318,10 @@ async function readValue(r: HeaderReader, key: string, fullArrays: boolean): Pro
   if (type !== GT.ARRAY) return r.scalar(type, `value of key ${q(key)}`)
   const itemType = await r.u32(`array type of key ${q(key)}`)
   if (!validValueType(itemType) || itemType === GT.ARRAY) {
-    r.fail('E_GGUF_VALUE', `key ${q(key)} has invalid array element type ${itemType}${itemType === GT.ARRAY ? ' (nested arrays are not allowed)' : ''}`)
+    r.fail(
+      'E_GGUF_VALUE',
+      `key ${q(key)} has invalid array element type ${itemType}${itemType === GT.ARRAY ? ' (nested arrays are not allowed)' : ''}`,
+    )
   }
   const n64 = await r.u64(`array length of key ${q(key)}`)
   const minItem = itemType === GT.STRING ? 8 : SCALAR_SIZE[itemType]
@@ -313,7 +361,10 @@ async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader
     fh = await open(path, 'r')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError('E_GGUF_FILE', code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${code ?? 'error'})`)
+    throw new MoerigError(
+      'E_GGUF_FILE',
+      code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${code ?? 'error'})`,
+    )
   }
   try {
     const st = await fh.stat()
@@ -329,15 +380,21 @@ async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader
     }
     const version = await r.u32('version')
     if (version === 1) r.fail('E_GGUF_VERSION', 'GGUF version 1 is no longer supported by llama.cpp')
-    if ((version & 0xffff) === 0 && version !== 0) r.fail('E_GGUF_VERSION', `GGUF version ${version} looks byte-swapped (big-endian file?)`)
-    if (version < 2 || version > 3) r.fail('E_GGUF_VERSION', `unsupported GGUF version ${version} (llama.cpp v0.4.0 reads 2 and 3)`)
+    if ((version & 0xffff) === 0 && version !== 0)
+      r.fail('E_GGUF_VERSION', `GGUF version ${version} looks byte-swapped (big-endian file?)`)
+    if (version < 2 || version > 3)
+      r.fail('E_GGUF_VERSION', `unsupported GGUF version ${version} (llama.cpp v0.4.0 reads 2 and 3)`)
 
     const nTensors64 = await r.u64('tensor count')
     const nKv64 = await r.u64('metadata key count')
-    if (nTensors64 > BigInt(MAX_TENSORS)) r.fail('E_GGUF_COUNT', `absurd tensor count ${nTensors64} (limit ${MAX_TENSORS})`)
+    if (nTensors64 > BigInt(MAX_TENSORS))
+      r.fail('E_GGUF_COUNT', `absurd tensor count ${nTensors64} (limit ${MAX_TENSORS})`)
     if (nKv64 > BigInt(MAX_KEYS)) r.fail('E_GGUF_COUNT', `absurd metadata key count ${nKv64} (limit ${MAX_KEYS})`)
-    if ((nTensors64 * BigInt(MIN_TENSOR_INFO_BYTES)) + nKv64 * BigInt(MIN_KV_BYTES) > BigInt(r.remaining)) {
-      r.fail('E_GGUF_TRUNCATED', `truncated header: ${nKv64} keys and ${nTensors64} tensor infos cannot fit in the ${st.size}-byte file`)
+    if (nTensors64 * BigInt(MIN_TENSOR_INFO_BYTES) + nKv64 * BigInt(MIN_KV_BYTES) > BigInt(r.remaining)) {
+      r.fail(
+        'E_GGUF_TRUNCATED',
+        `truncated header: ${nKv64} keys and ${nTensors64} tensor infos cannot fit in the ${st.size}-byte file`,
+      )
     }
     const nTensors = Number(nTensors64)
     const nKv = Number(nKv64)
@@ -362,7 +419,8 @@ async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader
     const raw: Array<{name: string; shape: number[]; type: number; typeName: string; bytes: number; rel: bigint}> = []
     for (let i = 0; i < nTensors; i++) {
       const name = await r.str(`name of tensor ${i}`)
-      if (Buffer.byteLength(name) >= MAX_NAME) r.fail('E_GGUF_NAME', `tensor ${i} name is ${Buffer.byteLength(name)} bytes (llama.cpp allows < ${MAX_NAME})`)
+      if (Buffer.byteLength(name) >= MAX_NAME)
+        r.fail('E_GGUF_NAME', `tensor ${i} name is ${Buffer.byteLength(name)} bytes (llama.cpp allows < ${MAX_NAME})`)
       if (names.has(name)) r.fail('E_GGUF_DUPLICATE', `duplicate tensor name ${q(name)}`)
       names.add(name)
       const nDims = await r.u32(`dimension count of tensor ${q(name)}`)
@@ -373,17 +431,24 @@ async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader
         const ne = await r.i64(`dimension ${d} of tensor ${q(name)}`)
         if (ne < 0n) r.fail('E_GGUF_SHAPE', `tensor ${q(name)} dimension ${d} is negative (${ne})`)
         elems *= ne
-        if (elems > BigInt(Number.MAX_SAFE_INTEGER)) r.fail('E_GGUF_SHAPE', `tensor ${q(name)} has an absurd element count (dimension ${d} = ${ne})`)
+        if (elems > BigInt(Number.MAX_SAFE_INTEGER))
+          r.fail('E_GGUF_SHAPE', `tensor ${q(name)} has an absurd element count (dimension ${d} = ${ne})`)
         shape.push(Number(ne))
       }
       const type = await r.u32(`type of tensor ${q(name)}`)
       const gt = ggmlTypeById.get(type)
       if (!gt) {
-        r.fail('E_GGUF_TYPE', `tensor ${q(name)} has unknown ggml type ${type}${type < GGML_TYPE_COUNT ? ' (removed from GGUF)' : ` (llama.cpp v0.4.0 knows 0..${GGML_TYPE_COUNT - 1})`}`)
+        r.fail(
+          'E_GGUF_TYPE',
+          `tensor ${q(name)} has unknown ggml type ${type}${type < GGML_TYPE_COUNT ? ' (removed from GGUF)' : ` (llama.cpp v0.4.0 knows 0..${GGML_TYPE_COUNT - 1})`}`,
+        )
       }
       const ne0 = shape[0] ?? 1
       if (ne0 % gt.blockSize !== 0) {
-        r.fail('E_GGUF_SHAPE', `tensor ${q(name)} of type ${gt.name} has ${ne0} elements per row, not a multiple of its block size ${gt.blockSize}`)
+        r.fail(
+          'E_GGUF_SHAPE',
+          `tensor ${q(name)} of type ${gt.name} has ${ne0} elements per row, not a multiple of its block size ${gt.blockSize}`,
+        )
       }
       const bytes = Number((elems / BigInt(gt.blockSize)) * BigInt(gt.bytesPerBlock))
       const rel = await r.u64(`offset of tensor ${q(name)}`)
@@ -396,13 +461,26 @@ async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader
     const tensors: Array<Omit<GgufTensor, 'shard'>> = []
     for (const t of raw) {
       if (t.rel !== expected) {
-        r.fail('E_GGUF_OFFSET', `tensor ${q(t.name)} has data offset ${t.rel}, expected ${expected} (tensors must be laid out back to back, padded to ${alignment})`)
+        r.fail(
+          'E_GGUF_OFFSET',
+          `tensor ${q(t.name)} has data offset ${t.rel}, expected ${expected} (tensors must be laid out back to back, padded to ${alignment})`,
+        )
       }
       const end = BigInt(dataOffset) + t.rel + BigInt(t.bytes)
       if (end > BigInt(st.size)) {
-        r.fail('E_GGUF_TRUNCATED', `tensor ${q(t.name)} data ends at byte ${end} but the file has ${st.size} bytes (truncated download?)`)
+        r.fail(
+          'E_GGUF_TRUNCATED',
+          `tensor ${q(t.name)} data ends at byte ${end} but the file has ${st.size} bytes (truncated download?)`,
+        )
       }
-      tensors.push({name: t.name, shape: t.shape, type: t.type, typeName: t.typeName, bytes: t.bytes, offset: dataOffset + Number(t.rel)})
+      tensors.push({
+        name: t.name,
+        shape: t.shape,
+        type: t.type,
+        typeName: t.typeName,
+        bytes: t.bytes,
+        offset: dataOffset + Number(t.rel),
+      })
       expected += BigInt(Math.ceil(t.bytes / alignment) * alignment)
     }
 
@@ -434,9 +512,15 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
       if (e instanceof MoerigError) throw e
       const code = (e as NodeJS.ErrnoException).code
       if (paths.length > 1 && code === 'ENOENT') {
-        throw new MoerigError('E_GGUF_SHARD', `${p}: missing shard ${paths.indexOf(p) + 1} of ${paths.length} of split model ${basename(paths[0])}`)
+        throw new MoerigError(
+          'E_GGUF_SHARD',
+          `${p}: missing shard ${paths.indexOf(p) + 1} of ${paths.length} of split model ${basename(paths[0])}`,
+        )
       }
-      throw new MoerigError('E_GGUF_FILE', code === 'ENOENT' ? `${p}: no such file` : `${p}: cannot read (${code ?? 'error'})`)
+      throw new MoerigError(
+        'E_GGUF_FILE',
+        code === 'ENOENT' ? `${p}: no such file` : `${p}: cannot read (${code ?? 'error'})`,
+      )
     }
   }
 
@@ -448,28 +532,40 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
   // split.* keys must agree with the file names (llama.cpp's llama_model_loader checks the same).
   const splitCount = num(metadata, 'split.count')
   if (splitCount !== undefined && splitCount > 1 && splitCount !== paths.length) {
-    throw new MoerigError('E_GGUF_SHARD', `${path}: split.count is ${splitCount} but the file name names ${paths.length} shard(s)`)
+    throw new MoerigError(
+      'E_GGUF_SHARD',
+      `${path}: split.count is ${splitCount} but the file name names ${paths.length} shard(s)`,
+    )
   }
   for (let i = 1; i < headers.length; i++) {
     const no = num(headers[i].metadata, 'split.no')
-    if (no !== undefined && no !== i) throw new MoerigError('E_GGUF_SHARD', `${paths[i]}: split.no is ${no}, expected ${i}`)
+    if (no !== undefined && no !== i)
+      throw new MoerigError('E_GGUF_SHARD', `${paths[i]}: split.no is ${no}, expected ${i}`)
   }
 
   const arch = metadata['general.architecture']
-  if (typeof arch !== 'string' || arch === '') throw new MoerigError('E_GGUF_ARCH', `${paths[0]}: no general.architecture string in the header`)
+  if (typeof arch !== 'string' || arch === '')
+    throw new MoerigError('E_GGUF_ARCH', `${paths[0]}: no general.architecture string in the header`)
 
   const tensors: GgufTensor[] = []
   const seen = new Set<string>()
   headers.forEach((h, shard) => {
     for (const t of h.tensors) {
-      if (seen.has(t.name)) throw new MoerigError('E_GGUF_DUPLICATE', `${paths[shard]}: tensor ${q(t.name)} also appears in an earlier shard`)
+      if (seen.has(t.name))
+        throw new MoerigError(
+          'E_GGUF_DUPLICATE',
+          `${paths[shard]}: tensor ${q(t.name)} also appears in an earlier shard`,
+        )
       seen.add(t.name)
       tensors.push({...t, shard})
     }
   })
   const declared = num(metadata, 'split.tensors.count')
   if (declared !== undefined && paths.length > 1 && declared !== tensors.length) {
-    throw new MoerigError('E_GGUF_SHARD', `${path}: split.tensors.count is ${declared} but the shards hold ${tensors.length} tensors`)
+    throw new MoerigError(
+      'E_GGUF_SHARD',
+      `${path}: split.tensors.count is ${declared} but the shards hold ${tensors.length} tensors`,
+    )
   }
 
   return {

@@ -62,7 +62,8 @@ export function roleOf(name: string): TensorRole {
   if (name.startsWith('output.')) return 'output'
   if (/_exps\.|_chexps\./.test(name)) return 'routed_experts'
   if (/_shexp\.|ffn_gate_inp_shexp/.test(name)) return 'shared_experts'
-  if (name.includes('ffn_gate_inp') || name.includes('exp_probs_b') || name.includes('ffn_gate_tid2eid')) return 'router'
+  if (name.includes('ffn_gate_inp') || name.includes('exp_probs_b') || name.includes('ffn_gate_tid2eid'))
+    return 'router'
   if (/_norm\.|attn_sinks/.test(name)) return 'norms'
   if (/\.ffn_(gate|up|down)\./.test(name)) return 'dense_ffn'
   if (/\.attn_/.test(name)) return 'attention'
@@ -77,13 +78,28 @@ export function roleOf(name: string): TensorRole {
 const HEADER_BYTES_PER_VOCAB = 20
 const HEADER_BYTES_PER_TENSOR = 96
 
-function finish(base: Omit<Inventory, 'params' | 'activeParams' | 'totalBytes' | 'byRole' | 'byType' | 'moeLayers' | 'expertLayerBytes' | 'layerDenseBytes' | 'globalBytes'>): Inventory {
+function finish(
+  base: Omit<
+    Inventory,
+    | 'params'
+    | 'activeParams'
+    | 'totalBytes'
+    | 'byRole'
+    | 'byType'
+    | 'moeLayers'
+    | 'expertLayerBytes'
+    | 'layerDenseBytes'
+    | 'globalBytes'
+  >,
+): Inventory {
   const byRole: Record<string, number> = {}
   const byType: Record<string, {count: number; bytes: number}> = {}
   const expertLayerBytes = new Map<number, number>()
   const layerDenseBytes = new Map<number, number>()
   const globalBytes = {embeddings: 0, output: 0, norms: 0}
-  let params = 0, total = 0, routedElems = 0
+  let params = 0,
+    total = 0,
+    routedElems = 0
   for (const t of base.tensors) {
     params += t.elements
     total += t.bytes
@@ -106,9 +122,22 @@ function finish(base: Omit<Inventory, 'params' | 'activeParams' | 'totalBytes' |
   const nExp = hp.nExpert ?? 0
   // Active: all but the routed experts, plus k/n of them; token_embd is a row lookup, not a read.
   const embdElems = base.tensors.filter((t) => t.role === 'embeddings').reduce((s, t) => s + t.elements, 0)
-  const activeParams = Math.round(params - routedElems - embdElems + (nExp > 0 ? (routedElems * (hp.nExpertUsed ?? 0)) / nExp : 0))
+  const activeParams = Math.round(
+    params - routedElems - embdElems + (nExp > 0 ? (routedElems * (hp.nExpertUsed ?? 0)) / nExp : 0),
+  )
   const moeLayers = [...expertLayerBytes.keys()].sort((a, b) => a - b)
-  return {...base, params, activeParams, totalBytes: total, byRole, byType, moeLayers, expertLayerBytes, layerDenseBytes, globalBytes}
+  return {
+    ...base,
+    params,
+    activeParams,
+    totalBytes: total,
+    byRole,
+    byType,
+    moeLayers,
+    expertLayerBytes,
+    layerDenseBytes,
+    globalBytes,
+  }
 }
 
 export interface CatalogInventoryOptions {
@@ -124,7 +153,11 @@ export function inventoryFromCatalog(model: ModelProfile, opts: CatalogInventory
   if (model.arch === 'deepseek2') {
     const layouts = model.layouts ?? ['mla']
     layout = opts.layout ?? layouts[0]
-    if (!layouts.includes(layout as 'mla')) throw new MoerigError('E_LAYOUT', `${model.id} is not published in the ${layout} layout (known: ${layouts.join(', ')})`)
+    if (!layouts.includes(layout as 'mla'))
+      throw new MoerigError(
+        'E_LAYOUT',
+        `${model.id} is not published in the ${layout} layout (known: ${layouts.join(', ')})`,
+      )
   } else if (opts.layout) {
     throw new MoerigError('E_LAYOUT', `--layout applies to deepseek2 models only; ${model.id} is ${model.arch}`)
   }
@@ -135,16 +168,43 @@ export function inventoryFromCatalog(model: ModelProfile, opts: CatalogInventory
   // The MLA GGUF writes head_count_kv = 1 ("MLA converts into MQA"); legacy keeps the HF value.
   const nHeadKvGguf = model.arch === 'deepseek2' && layout === 'mla' ? 1 : model.hparams.nHeadKv
   const types = quantizeTypes(shapes, {
-    arch: model.arch, ftype: quant, rules, nLayer: model.hparams.nLayer, nExpert: model.hparams.nExpert ?? 0, nGqa: model.hparams.nHead / nHeadKvGguf,
+    arch: model.arch,
+    ftype: quant,
+    rules,
+    nLayer: model.hparams.nLayer,
+    nExpert: model.hparams.nExpert ?? 0,
+    nGqa: model.hparams.nHead / nHeadKvGguf,
   })
   const tensors: InvTensor[] = shapes.map((s, i) => {
     const type = types[i]
     const bytes = tensorBytes(s.shape, type)
     if (bytes === null) throw new MoerigError('E_INTERNAL', `${s.name}: ${type.name} does not fit shape ${s.shape}`)
-    return {name: s.name, shape: s.shape, typeName: type.name, bytes, elements: s.shape.reduce((a, b) => a * b, 1), role: roleOf(s.name), layer: blockOf(s.name)}
+    return {
+      name: s.name,
+      shape: s.shape,
+      typeName: type.name,
+      bytes,
+      elements: s.shape.reduce((a, b) => a * b, 1),
+      role: roleOf(s.name),
+      layer: blockOf(s.name),
+    }
   })
-  const inv = finish({id: model.id, name: model.name, arch: model.arch, layout, quant, rules, source: 'catalog', path: null, shards: [], shape, tensors, fileBytes: 0})
-  inv.fileBytes = inv.totalBytes + model.hparams.nVocab * HEADER_BYTES_PER_VOCAB + tensors.length * HEADER_BYTES_PER_TENSOR
+  const inv = finish({
+    id: model.id,
+    name: model.name,
+    arch: model.arch,
+    layout,
+    quant,
+    rules,
+    source: 'catalog',
+    path: null,
+    shards: [],
+    shape,
+    tensors,
+    fileBytes: 0,
+  })
+  inv.fileBytes =
+    inv.totalBytes + model.hparams.nVocab * HEADER_BYTES_PER_VOCAB + tensors.length * HEADER_BYTES_PER_TENSOR
   return inv
 }
 
@@ -152,7 +212,28 @@ export function inventoryFromCatalog(model: ModelProfile, opts: CatalogInventory
 function quantName(fileType: unknown): string {
   if (typeof fileType !== 'number') return 'unknown'
   for (const [name, f] of Object.entries(FTYPES)) if (f.id === fileType) return name
-  const others: Record<number, string> = {0: 'F32', 3: 'Q4_1', 8: 'Q5_0', 9: 'Q5_1', 11: 'Q3_K_S', 13: 'Q3_K_L', 16: 'Q5_K_S', 19: 'IQ2_XXS', 20: 'IQ2_XS', 21: 'Q2_K_S', 22: 'IQ3_XS', 23: 'IQ3_XXS', 24: 'IQ1_S', 25: 'IQ4_NL', 26: 'IQ3_S', 27: 'IQ3_M', 28: 'IQ2_S', 29: 'IQ2_M', 30: 'IQ4_XS', 31: 'IQ1_M'}
+  const others: Record<number, string> = {
+    0: 'F32',
+    3: 'Q4_1',
+    8: 'Q5_0',
+    9: 'Q5_1',
+    11: 'Q3_K_S',
+    13: 'Q3_K_L',
+    16: 'Q5_K_S',
+    19: 'IQ2_XXS',
+    20: 'IQ2_XS',
+    21: 'Q2_K_S',
+    22: 'IQ3_XS',
+    23: 'IQ3_XXS',
+    24: 'IQ1_S',
+    25: 'IQ4_NL',
+    26: 'IQ3_S',
+    27: 'IQ3_M',
+    28: 'IQ2_S',
+    29: 'IQ2_M',
+    30: 'IQ4_XS',
+    31: 'IQ1_M',
+  }
   return others[fileType] ?? `ftype ${fileType}`
 }
 
@@ -162,13 +243,28 @@ export function inventoryFromGguf(g: GgufModel): Inventory {
   // Numbers that contradict the tensors would loop over 2^31 blocks or divide by 0 experts.
   checkGgufConsistency(g, shape)
   const tensors: InvTensor[] = g.tensors.map((t) => ({
-    name: t.name, shape: t.shape, typeName: ggmlTypeById.get(t.type)?.name ?? t.typeName, bytes: t.bytes,
-    elements: t.shape.reduce((a, b) => a * b, 1), role: roleOf(t.name), layer: blockOf(t.name),
+    name: t.name,
+    shape: t.shape,
+    typeName: ggmlTypeById.get(t.type)?.name ?? t.typeName,
+    bytes: t.bytes,
+    elements: t.shape.reduce((a, b) => a * b, 1),
+    role: roleOf(t.name),
+    layer: blockOf(t.name),
   }))
   const stem = (g.shards[0].split('/').pop() ?? g.path).replace(/(-\d{5}-of-\d{5})?\.gguf$/, '')
   const name = typeof g.metadata['general.name'] === 'string' ? (g.metadata['general.name'] as string) : stem
   return finish({
-    id: stem, name, arch: g.arch, layout: shape.layout, quant: quantName(g.metadata['general.file_type']), rules: null, source: 'gguf',
-    path: g.shards[0], shards: g.shards, shape, tensors, fileBytes: g.fileBytes,
+    id: stem,
+    name,
+    arch: g.arch,
+    layout: shape.layout,
+    quant: quantName(g.metadata['general.file_type']),
+    rules: null,
+    source: 'gguf',
+    path: g.shards[0],
+    shards: g.shards,
+    shape,
+    tensors,
+    fileBytes: g.fileBytes,
   })
 }

@@ -31,11 +31,24 @@ export const FTYPES: Record<string, {id: number; base: string}> = {
 
 export function ftypeByName(name: string): string {
   const key = name.toUpperCase()
-  if (!(key in FTYPES)) throw new MoerigError('E_QUANT', `unknown quant ${name} (known: ${Object.keys(FTYPES).join(', ')})`)
+  if (!(key in FTYPES))
+    throw new MoerigError('E_QUANT', `unknown quant ${name} (known: ${Object.keys(FTYPES).join(', ')})`)
   return key
 }
 
-type Category = 'output' | 'token_embd' | 'attn_qkv' | 'attn_kv_b' | 'attn_v' | 'attn_k' | 'attn_q' | 'attn_output' | 'ffn_up' | 'ffn_gate' | 'ffn_down' | 'other'
+type Category =
+  | 'output'
+  | 'token_embd'
+  | 'attn_qkv'
+  | 'attn_kv_b'
+  | 'attn_v'
+  | 'attn_k'
+  | 'attn_q'
+  | 'attn_output'
+  | 'ffn_up'
+  | 'ffn_gate'
+  | 'ffn_down'
+  | 'other'
 
 /** tensor_get_category: substring matches in this order. */
 function category(name: string): Category {
@@ -73,9 +86,22 @@ function fallback(t: TensorShape, target: GgmlType): GgmlType {
   const ncols = t.shape[0]
   if (ncols % target.blockSize === 0) return target
   const map: Record<string, string> = {
-    IQ1_S: 'IQ4_NL', IQ1_M: 'IQ4_NL', IQ2_XXS: 'IQ4_NL', IQ2_XS: 'IQ4_NL', IQ2_S: 'IQ4_NL', IQ3_XXS: 'IQ4_NL', IQ3_S: 'IQ4_NL', IQ4_XS: 'IQ4_NL',
-    Q2_0: 'Q4_0', Q2_K: 'Q4_0', Q3_K: 'Q4_0', TQ1_0: 'Q4_0', TQ2_0: 'Q4_0',
-    Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0',
+    IQ1_S: 'IQ4_NL',
+    IQ1_M: 'IQ4_NL',
+    IQ2_XXS: 'IQ4_NL',
+    IQ2_XS: 'IQ4_NL',
+    IQ2_S: 'IQ4_NL',
+    IQ3_XXS: 'IQ4_NL',
+    IQ3_S: 'IQ4_NL',
+    IQ4_XS: 'IQ4_NL',
+    Q2_0: 'Q4_0',
+    Q2_K: 'Q4_0',
+    Q3_K: 'Q4_0',
+    TQ1_0: 'Q4_0',
+    TQ2_0: 'Q4_0',
+    Q4_K: 'Q5_0',
+    Q5_K: 'Q5_1',
+    Q6_K: 'Q8_0',
   }
   let ret = map[target.name] ? ggmlType(map[target.name]) : target
   if (ncols % ret.blockSize !== 0) ret = ggmlType('F16')
@@ -146,7 +172,8 @@ export function quantizeTypes(tensors: TensorShape[], ctx: QuantContext): GgmlTy
     } else if (cat === 'ffn_down') {
       const i = layerOf(t, iDown)
       if (ft === 'Q2_K') type = ggmlType('Q3_K')
-      else if (ft === 'Q3_K_M') type = ggmlType(i < Math.trunc(n / 16) ? 'Q5_K' : 'Q4_K') // arch != FALCON
+      else if (ft === 'Q3_K_M')
+        type = ggmlType(i < Math.trunc(n / 16) ? 'Q5_K' : 'Q4_K') // arch != FALCON
       else if (ft === 'Q4_K_M') {
         if (useMoreBits(i, n)) type = ggmlType('Q6_K')
       } else if (ft === 'Q5_K_M' && useMoreBits(i, n)) type = ggmlType('Q6_K')

@@ -29,7 +29,16 @@ const AMX_TYPES: Record<string, {align: number; extraPerBlock: number}> = {
   F16: {align: 16, extraPerBlock: 0},
 }
 /** Elements per block of the AMX types (ggml's QK4_0/QK8_0 = 32, QK_K = 256; F16 is unpacked). */
-const BLOCK_ELEMS: Record<string, number> = {Q4_0: 32, Q4_1: 32, Q8_0: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256, IQ4_XS: 256, F16: 1}
+const BLOCK_ELEMS: Record<string, number> = {
+  Q4_0: 32,
+  Q4_1: 32,
+  Q8_0: 32,
+  Q4_K: 256,
+  Q5_K: 256,
+  Q6_K: 256,
+  IQ4_XS: 256,
+  F16: 1,
+}
 
 export interface AmxTensor {
   shape: number[]

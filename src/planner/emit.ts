@@ -51,13 +51,25 @@ export function placementFlags(p: PlacementFlagsInput, opts: {result?: boolean} 
 
 /** llama.cpp backend device name of a GPU: SYCL for Intel, CUDA for NVIDIA, ROCm for AMD, else Vulkan. */
 export function backendName(g: PlanGpu, all: PlanGpu[]): string {
-  const backend = /intel|arc/i.test(g.name) ? 'SYCL' : /nvidia|geforce|rtx|tesla/i.test(g.name) ? 'CUDA' : /amd|radeon|instinct/i.test(g.name) ? 'ROCm' : 'Vulkan'
+  const backend = /intel|arc/i.test(g.name)
+    ? 'SYCL'
+    : /nvidia|geforce|rtx|tesla/i.test(g.name)
+      ? 'CUDA'
+      : /amd|radeon|instinct/i.test(g.name)
+        ? 'ROCm'
+        : 'Vulkan'
   const same = all.filter((x) => !x.rpc && x.hostIndex === g.hostIndex && backendOf(x) === backend)
   return `${backend}${same.indexOf(g)}`
 }
 
 function backendOf(g: PlanGpu): string {
-  return /intel|arc/i.test(g.name) ? 'SYCL' : /nvidia|geforce|rtx|tesla/i.test(g.name) ? 'CUDA' : /amd|radeon|instinct/i.test(g.name) ? 'ROCm' : 'Vulkan'
+  return /intel|arc/i.test(g.name)
+    ? 'SYCL'
+    : /nvidia|geforce|rtx|tesla/i.test(g.name)
+      ? 'CUDA'
+      : /amd|radeon|instinct/i.test(g.name)
+        ? 'ROCm'
+        : 'Vulkan'
 }
 
 function q(s: string): string {
@@ -80,7 +92,17 @@ function llamaArgs(e: EmitInput, bench: boolean): string[] {
     if (ncm !== null && !a.gpus.some((g) => g.rpc)) {
       args.push(bench ? '-ncmoe' : '--n-cpu-moe', String(ncm))
     } else {
-      const ots = tensorOverrides(a, inv.moeLayers).map((o) => `${o.pattern}=${o.device === 'CPU' ? 'CPU' : backendName(a.gpus.find((g) => g.id === o.device)!, a.gpus)}`)
+      const ots = tensorOverrides(a, inv.moeLayers).map(
+        (o) =>
+          `${o.pattern}=${
+            o.device === 'CPU'
+              ? 'CPU'
+              : backendName(
+                  a.gpus.find((g) => g.id === o.device)!,
+                  a.gpus,
+                )
+          }`,
+      )
       if (ots.length > 0) args.push('-ot', q(ots.join(',')))
     }
   }
@@ -111,7 +133,9 @@ function flashMoe(e: EmitInput): string | null {
     'export SYCL_CACHE_PERSISTENT=1',
   ]
   const prefix = e.numaMode === 'interleave' ? 'numactl --interleave=all ' : ''
-  lines.push(`${prefix}./flash-moe -m ${q(modelPath(e.inv))} --serve -n 512 -np 1 -c ${e.ctx} --host 0.0.0.0 --port 8000`)
+  lines.push(
+    `${prefix}./flash-moe -m ${q(modelPath(e.inv))} --serve -n 512 -np 1 -c ${e.ctx} --host 0.0.0.0 --port 8000`,
+  )
   return lines.join('\n')
 }
 
@@ -130,31 +154,62 @@ function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
   const linearOp = xpu ? 'KLinearIPEXLLM' : 'KLinearMarlin'
   // Layer ranges per GPU (ktransformers splits by transfer_map); one range on one GPU.
   const ranges: Array<{dev: string; from: number; to: number}> = []
-  if (local.length <= 1) ranges.push({dev: local.length === 0 ? 'cpu' : `${dev}:0`, from: 0, to: inv.shape.hp.nLayer - 1})
+  if (local.length <= 1)
+    ranges.push({dev: local.length === 0 ? 'cpu' : `${dev}:0`, from: 0, to: inv.shape.hp.nLayer - 1})
   else {
     for (const g of local) {
-      const ls = a.layerDevice.slice(0, inv.shape.hp.nLayer).map((d, i) => (d === g.id ? i : -1)).filter((i) => i >= 0)
+      const ls = a.layerDevice
+        .slice(0, inv.shape.hp.nLayer)
+        .map((d, i) => (d === g.id ? i : -1))
+        .filter((i) => i >= 0)
       if (ls.length > 0) ranges.push({dev: `${dev}:${local.indexOf(g)}`, from: ls[0], to: ls[ls.length - 1]})
     }
   }
-  const re = (r: {from: number; to: number}) => (ranges.length === 1 ? '.*' : `(${Array.from({length: r.to - r.from + 1}, (_, i) => r.from + i).join('|')})`)
-  const y: string[] = [`# ktransformers optimize rules for ${inv.name}: attention, shared experts and all linears on ${dev}, routed experts on the CPU`]
-  y.push(`- match:\n    class: ktransformers.models.${mod}.${isV3 ? 'DeepseekV3RotaryEmbedding' : 'DeepseekV2YarnRotaryEmbedding'}\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'YarnRotaryEmbedding'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`)
-  if (isV3) y.push(`- match:\n    class: ktransformers.models.${mod}.MoEGate\n  replace:\n    class: ktransformers.operators.gate.${xpu ? "KMoEGateIPEXLLM" : "KMoEGate"}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`)
+  const re = (r: {from: number; to: number}) =>
+    ranges.length === 1 ? '.*' : `(${Array.from({length: r.to - r.from + 1}, (_, i) => r.from + i).join('|')})`
+  const y: string[] = [
+    `# ktransformers optimize rules for ${inv.name}: attention, shared experts and all linears on ${dev}, routed experts on the CPU`,
+  ]
+  y.push(
+    `- match:\n    class: ktransformers.models.${mod}.${isV3 ? 'DeepseekV3RotaryEmbedding' : 'DeepseekV2YarnRotaryEmbedding'}\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'YarnRotaryEmbedding'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`,
+  )
+  if (isV3)
+    y.push(
+      `- match:\n    class: ktransformers.models.${mod}.MoEGate\n  replace:\n    class: ktransformers.operators.gate.${xpu ? 'KMoEGateIPEXLLM' : 'KMoEGate'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`,
+    )
   for (const r of ranges) {
-    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.(?!self_attn\\\\.kv_b_proj).*$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`)
-    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp$"\n    class: ktransformers.models.${mod}.${cls}MoE\n  replace:\n    class: ktransformers.operators.experts.K${cls}MoE\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`)
-    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp\\\\.experts$"\n  replace:\n    class: ktransformers.operators.experts.KTransformersExperts\n    kwargs:\n      prefill_device: "${r.dev}"\n      prefill_op: "KExpertsTorch"\n      generate_device: "cpu"\n      generate_op: "KExpertsCPU"\n      out_device: "${r.dev}"\n  recursive: False`)
-    y.push(`- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.self_attn$"\n  replace:\n    class: ktransformers.operators.attention.KDeepseekV2Attention\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`)
+    y.push(
+      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.(?!self_attn\\\\.kv_b_proj).*$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`,
+    )
+    y.push(
+      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp$"\n    class: ktransformers.models.${mod}.${cls}MoE\n  replace:\n    class: ktransformers.operators.experts.K${cls}MoE\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`,
+    )
+    y.push(
+      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp\\\\.experts$"\n  replace:\n    class: ktransformers.operators.experts.KTransformersExperts\n    kwargs:\n      prefill_device: "${r.dev}"\n      prefill_op: "KExpertsTorch"\n      generate_device: "cpu"\n      generate_op: "KExpertsCPU"\n      out_device: "${r.dev}"\n  recursive: False`,
+    )
+    y.push(
+      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.self_attn$"\n  replace:\n    class: ktransformers.operators.attention.KDeepseekV2Attention\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`,
+    )
   }
-  y.push(`- match:\n    name: "^lm_head$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${ranges[ranges.length - 1].dev}"\n      prefill_device: "${ranges[ranges.length - 1].dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`)
-  const tmap = ranges.slice(1).map((r) => `${r.from}: "${r.dev}"`).join(', ')
-  y.push(`- match:\n    name: "^model$"\n  replace:\n    class: "ktransformers.operators.models.KDeepseekV2Model"\n    kwargs:\n      per_layer_prefill_intput_threshold: 0${tmap ? `\n      transfer_map: {${tmap}}` : ''}`)
-  y.push(`- match:\n    name: "^model.embed_tokens"\n  replace:\n    class: "default"\n    kwargs:\n      generate_device: "cpu"\n      prefill_device: "cpu"`)
+  y.push(
+    `- match:\n    name: "^lm_head$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${ranges[ranges.length - 1].dev}"\n      prefill_device: "${ranges[ranges.length - 1].dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`,
+  )
+  const tmap = ranges
+    .slice(1)
+    .map((r) => `${r.from}: "${r.dev}"`)
+    .join(', ')
+  y.push(
+    `- match:\n    name: "^model$"\n  replace:\n    class: "ktransformers.operators.models.KDeepseekV2Model"\n    kwargs:\n      per_layer_prefill_intput_threshold: 0${tmap ? `\n      transfer_map: {${tmap}}` : ''}`,
+  )
+  y.push(
+    `- match:\n    name: "^model.embed_tokens"\n  replace:\n    class: "default"\n    kwargs:\n      generate_device: "cpu"\n      prefill_device: "cpu"`,
+  )
   const main = e.hosts[0]
   const cpuInfer = Math.max(1, main.cores - 2)
   const selector = local.map((g) => `level_zero:${g.localIndex}`).join(';')
-  const env = xpu ? `SYCL_CACHE_PERSISTENT=1 ONEAPI_DEVICE_SELECTOR=${q(selector)} SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1 ` : ''
+  const env = xpu
+    ? `SYCL_CACHE_PERSISTENT=1 ONEAPI_DEVICE_SELECTOR=${q(selector)} SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1 `
+    : ''
   const numa = e.numaMode === 'replicate' ? '# built with USE_NUMA=1 (weights copied to every NUMA node)\n' : ''
   const launch = `${numa}${env}python -m ktransformers.local_chat --model_path ${e.hfRepo ?? '<HF config dir>'} --gguf_path ${q(inv.path ? inv.path.replace(/\/[^/]*$/, '') : `/models/${inv.id}-${inv.quant}/`)} --optimize_config_path rules.yaml --cpu_infer ${cpuInfer} --max_new_tokens 1000${xpu ? ' --device xpu' : ''}`
   return {yaml: y.join('\n') + '\n', launch}
@@ -164,11 +219,15 @@ export function emitCommands(e: EmitInput): PlanCommands {
   const server = ['llama-server', ...llamaArgs(e, false), '--host', '0.0.0.0', '--port', '8080'].join(' ')
   const bench = ['llama-bench', ...llamaArgs(e, true), '-p', '512', '-n', '128', '-r', '5', '-o', 'json'].join(' ')
   const rpcDevs = e.a.gpus.filter((g) => g.rpc)
-  const rpc = rpcDevs.length > 0
-    ? {
-        servers: rpcDevs.map((g) => ({host: g.rpc!.hostId, command: `rpc-server -H 0.0.0.0 -p ${g.rpc!.endpoint.split(':').pop()} -c   # built with -DGGML_RPC=ON; CPU backend; never on an open network`})),
-        main: server,
-      }
-    : null
+  const rpc =
+    rpcDevs.length > 0
+      ? {
+          servers: rpcDevs.map((g) => ({
+            host: g.rpc!.hostId,
+            command: `rpc-server -H 0.0.0.0 -p ${g.rpc!.endpoint.split(':').pop()} -c   # built with -DGGML_RPC=ON; CPU backend; never on an open network`,
+          })),
+          main: server,
+        }
+      : null
   return {llamaServer: server, llamaBench: bench, flashMoe: flashMoe(e), ktransformers: ktransformers(e), rpc}
 }

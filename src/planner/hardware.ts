@@ -22,7 +22,14 @@ export const DEFAULT_CPU_GHZ = 2.0
  * AMX TMUL 1024 BF16 / 2048 INT8 ops per cycle per core; AVX-512 VNNI vpdpbusd on 2 ports:
  * 2 × 64 INT8 MACs = 256 ops; AVX-512 FMA on 2 ports: 2 × 16 × 2 = 64 FP32 FLOPs; AVX2: 32.
  */
-export const CPU_OPS_PER_CYCLE = {amx_int8: 2048, amx_bf16: 1024, avx512_vnni: 256, avx512f: 64, avx2: 32, base: 16} as const
+export const CPU_OPS_PER_CYCLE = {
+  amx_int8: 2048,
+  amx_bf16: 1024,
+  avx512_vnni: 256,
+  avx512f: 64,
+  avx2: 32,
+  base: 16,
+} as const
 
 /** GPU spec table and name/PCI matching live in gpus.ts (re-exported for the bench). */
 export {GPU_FLOP_PER_BYTE, GPU_SPECS, matchGpu} from './gpus.js'
@@ -65,9 +72,23 @@ export const RPC_PORT = 50052
  */
 export function rpcDevices(hosts: PlanHost[]): PlanGpu[] {
   return hosts.slice(1).map((h, i) => ({
-    index: i, id: `RPC${i}:CPU`, name: `${h.name} RAM via rpc-server`, host: h.id, hostIndex: h.index, localIndex: 0,
-    capacityBytes: h.ramCapacityBytes, vramKnown: true, bandwidthGBs: h.cpuBandwidthGBs, bandwidthSource: h.cpuBandwidthSource,
-    pcieGBs: DEFAULT_PCIE_GBS, fp16Tflops: 0, fp16Source: 'CPU', vendor: 'cpu', specNote: 'RPC CPU', numaNode: null, maxTensorBytes: null,
+    index: i,
+    id: `RPC${i}:CPU`,
+    name: `${h.name} RAM via rpc-server`,
+    host: h.id,
+    hostIndex: h.index,
+    localIndex: 0,
+    capacityBytes: h.ramCapacityBytes,
+    vramKnown: true,
+    bandwidthGBs: h.cpuBandwidthGBs,
+    bandwidthSource: h.cpuBandwidthSource,
+    pcieGBs: DEFAULT_PCIE_GBS,
+    fp16Tflops: 0,
+    fp16Source: 'CPU',
+    vendor: 'cpu',
+    specNote: 'RPC CPU',
+    numaNode: null,
+    maxTensorBytes: null,
     rpc: {endpoint: `${h.hostname ?? h.id}:${RPC_PORT}`, hostId: h.id, cpuOps: h.cpuOpsLlama},
   }))
 }
@@ -107,10 +128,17 @@ export interface PlanHost {
   hostname: string | null
 }
 
-function gpuBandwidth(g: HardwareProfile['gpus'][number], specGBs: number | null, specName: string | null): {gbs: number; source: string} {
+function gpuBandwidth(
+  g: HardwareProfile['gpus'][number],
+  specGBs: number | null,
+  specName: string | null,
+): {gbs: number; source: string} {
   if (g.memoryBandwidthGBs) return {gbs: g.memoryBandwidthGBs, source: `spec (${g.name})`}
   if (specGBs) return {gbs: specGBs, source: `spec table (${specName})`}
-  return {gbs: DEFAULT_GPU_BANDWIDTH_GBS, source: `assumed ${DEFAULT_GPU_BANDWIDTH_GBS} GB/s (bandwidth of ${g.name} unknown)`}
+  return {
+    gbs: DEFAULT_GPU_BANDWIDTH_GBS,
+    source: `assumed ${DEFAULT_GPU_BANDWIDTH_GBS} GB/s (bandwidth of ${g.name} unknown)`,
+  }
 }
 
 /** Normalize the profiles given with --hardware (main machine first). */
@@ -124,10 +152,20 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
     const reservePerNode = (total - cap) / p.numa.nodes.length
     // With one node the node is the machine: its limit is the RAM limit (a VM's node-0 free
     // memory is not reliable, and the RAM row already counts the reserve).
-    const nodes = p.numa.nodes.length === 1
-      ? [{id: p.numa.nodes[0].id, capacityBytes: Math.max(0, cap)}]
-      : p.numa.nodes.map((n) => ({id: n.id, capacityBytes: n.memFreeBytes ?? (n.memTotalBytes !== null ? Math.max(0, n.memTotalBytes - reservePerNode) : Math.floor(cap / p.numa.nodes.length))}))
-    let bw: number, bwSource: string, measured = false
+    const nodes =
+      p.numa.nodes.length === 1
+        ? [{id: p.numa.nodes[0].id, capacityBytes: Math.max(0, cap)}]
+        : p.numa.nodes.map((n) => ({
+            id: n.id,
+            capacityBytes:
+              n.memFreeBytes ??
+              (n.memTotalBytes !== null
+                ? Math.max(0, n.memTotalBytes - reservePerNode)
+                : Math.floor(cap / p.numa.nodes.length)),
+          }))
+    let bw: number,
+      bwSource: string,
+      measured = false
     if (p.bandwidth?.triadGBs) {
       bw = p.bandwidth.triadGBs
       bwSource = `measured STREAM triad ${bw.toFixed(0)} GB/s (probe --measure)`
@@ -141,7 +179,13 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
     }
     const flags = new Set(p.cpu.flags)
     const ghz = p.cpu.baseMHz ? p.cpu.baseMHz / 1000 : DEFAULT_CPU_GHZ
-    const opc = flags.has('avx512_vnni') ? CPU_OPS_PER_CYCLE.avx512_vnni : flags.has('avx512f') ? CPU_OPS_PER_CYCLE.avx512f : flags.has('avx2') ? CPU_OPS_PER_CYCLE.avx2 : CPU_OPS_PER_CYCLE.base
+    const opc = flags.has('avx512_vnni')
+      ? CPU_OPS_PER_CYCLE.avx512_vnni
+      : flags.has('avx512f')
+        ? CPU_OPS_PER_CYCLE.avx512f
+        : flags.has('avx2')
+          ? CPU_OPS_PER_CYCLE.avx2
+          : CPU_OPS_PER_CYCLE.base
     const amx = flags.has('amx_int8') ? p.cpu.cores * ghz * 1e9 * CPU_OPS_PER_CYCLE.amx_int8 : null
     const gpus: PlanGpu[] = p.gpus.map((g, li) => {
       const m = matchGpu(g.name, g.vendorId, g.deviceId)
@@ -150,33 +194,63 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
       const vram = g.vramFreeBytes ?? g.vramBytes
       const idx = gpuIndex++
       return {
-        index: idx, id: `GPU${idx}`, name: g.name, host: id, hostIndex: hi, localIndex: g.index ?? li,
-        capacityBytes: vram ?? 0, vramKnown: vram !== null,
-        bandwidthGBs: b.gbs, bandwidthSource: b.source,
+        index: idx,
+        id: `GPU${idx}`,
+        name: g.name,
+        host: id,
+        hostIndex: hi,
+        localIndex: g.index ?? li,
+        capacityBytes: vram ?? 0,
+        vramKnown: vram !== null,
+        bandwidthGBs: b.gbs,
+        bandwidthSource: b.source,
         // a link probed as 0 GB/s (width 0: link down or hidden) is unknown, not a wall
         pcieGBs: g.pcie.bandwidthGBs || g.pcie.maxBandwidthGBs || DEFAULT_PCIE_GBS,
         fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
         fp16Source: f ? f.source : `${m.how}: FP16 assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
         vendor: g.vendor ?? 'other',
-        specNote: f ? `${f.name} (matched by ${m.how})` : `${m.how}, assumed ${((b.gbs * GPU_FLOP_PER_BYTE) / 1000).toFixed(1)} TFLOPS FP16 (bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/B)`,
+        specNote: f
+          ? `${f.name} (matched by ${m.how})`
+          : `${m.how}, assumed ${((b.gbs * GPU_FLOP_PER_BYTE) / 1000).toFixed(1)} TFLOPS FP16 (bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/B)`,
         numaNode: g.numaNode,
         maxTensorBytes: g.maxTensorBytes ?? null,
         rpc: null,
       }
     })
     return {
-      index: hi, id, name: p.name, ramCapacityBytes: Math.max(0, cap), ramTotalBytes: total, numaNodes: nodes,
-      sockets: p.cpu.sockets, cores: p.cpu.cores, threads: p.cpu.threads,
-      cpuBandwidthGBs: bw, cpuBandwidthSource: bwSource, cpuBandwidthMeasured: measured,
-      cpuOpsLlama: p.cpu.cores * ghz * 1e9 * opc, cpuOpsAmx: amx,
-      ghz, ghzKnown: !!p.cpu.baseMHz,
-      isa: amx ? 'amx' : flags.has('avx512_vnni') ? 'avx512_vnni' : flags.has('avx512f') ? 'avx512f' : flags.has('avx2') ? 'avx2' : 'base',
+      index: hi,
+      id,
+      name: p.name,
+      ramCapacityBytes: Math.max(0, cap),
+      ramTotalBytes: total,
+      numaNodes: nodes,
+      sockets: p.cpu.sockets,
+      cores: p.cpu.cores,
+      threads: p.cpu.threads,
+      cpuBandwidthGBs: bw,
+      cpuBandwidthSource: bwSource,
+      cpuBandwidthMeasured: measured,
+      cpuOpsLlama: p.cpu.cores * ghz * 1e9 * opc,
+      cpuOpsAmx: amx,
+      ghz,
+      ghzKnown: !!p.cpu.baseMHz,
+      isa: amx
+        ? 'amx'
+        : flags.has('avx512_vnni')
+          ? 'avx512_vnni'
+          : flags.has('avx512f')
+            ? 'avx512f'
+            : flags.has('avx2')
+              ? 'avx2'
+              : 'base',
       microarchitecture: p.cpu.microarchitecture ?? null,
       cpuVendor: /intel/i.test(p.cpu.vendor) ? 'intel' : /amd/i.test(p.cpu.vendor) ? 'amd' : 'other',
       channelsPerSocket: p.memory.channelsPerSocket ?? (p.memory.channels ? p.memory.channels / p.cpu.sockets : null),
       calibration: p.calibration ?? null,
       cpuOpsSource: `${p.cpu.cores} cores × ${ghz.toFixed(2)} GHz × ${opc} ops/cycle${p.cpu.baseMHz ? '' : ' (clock assumed)'}${amx ? '; AMX int8 2048 ops/cycle' : ''}`,
-      diskFreeBytes: p.disk?.freeBytes ?? null, gpus, hostname: p.hostname ?? null,
+      diskFreeBytes: p.disk?.freeBytes ?? null,
+      gpus,
+      hostname: p.hostname ?? null,
     }
   })
 }

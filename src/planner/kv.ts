@@ -56,15 +56,20 @@ export function kvModel(shape: ModelShape, engine: Engine, kvType: KvType): KvMo
   let note: string
   let bpe = KV_TYPE_BYTES[kvType]
   if (shape.arch === 'deepseek2') {
-    const kvLora = hp.kvLoraRank ?? 512, rope = hp.ropeDim ?? 64, nope = hp.nopeDim ?? 128, vd = hp.vHeadDim ?? 128
+    const kvLora = hp.kvLoraRank ?? 512,
+      rope = hp.ropeDim ?? 64,
+      nope = hp.nopeDim ?? 128,
+      vd = hp.vHeadDim ?? 128
     if (engine === 'flashmoe' || (engine === 'llama.cpp' && shape.layout === 'legacy')) {
       layout = 'per-head'
       k = hp.nHead * (nope + rope)
       v = hp.nHead * vd
-      note = engine === 'flashmoe'
-        ? 'FlashMoE keeps decompressed per-head K and V (its sample log: K 5856 + V 3904 MiB at n_ctx 4096, i8)'
-        : 'legacy attn_kv_b GGUF: llama.cpp takes the non-MLA path and caches per-head K and V'
-      if (engine === 'flashmoe' && kvType !== 'f16' && kvType !== 'bf16') bpe = kvType === 'q8_0' ? FLASHMOE_I8_BYTES : KV_TYPE_BYTES[kvType]
+      note =
+        engine === 'flashmoe'
+          ? 'FlashMoE keeps decompressed per-head K and V (its sample log: K 5856 + V 3904 MiB at n_ctx 4096, i8)'
+          : 'legacy attn_kv_b GGUF: llama.cpp takes the non-MLA path and caches per-head K and V'
+      if (engine === 'flashmoe' && kvType !== 'f16' && kvType !== 'bf16')
+        bpe = kvType === 'q8_0' ? FLASHMOE_I8_BYTES : KV_TYPE_BYTES[kvType]
     } else if (engine === 'ktransformers') {
       layout = 'mla-latent'
       k = kvLora + rope
@@ -78,8 +83,13 @@ export function kvModel(shape: ModelShape, engine: Engine, kvType: KvType): KvMo
       note = 'MLA GGUF: llama.cpp v0.4.0 keeps only the latent K cache (kv_lora + rope, V-less cache, PR #19067)'
     }
   } else {
-    if (engine === 'flashmoe' && shape.arch !== 'qwen3moe') throw new MoerigError('E_ENGINE', `FlashMoE runs DeepSeek-V3/R1 and Qwen3-MoE models, not ${shape.arch}`)
-    if (engine === 'ktransformers' && shape.arch === 'gpt-oss') throw new MoerigError('E_ENGINE', 'ktransformers has no gpt-oss support in the releases moerig knows; use --engine llama.cpp')
+    if (engine === 'flashmoe' && shape.arch !== 'qwen3moe')
+      throw new MoerigError('E_ENGINE', `FlashMoE runs DeepSeek-V3/R1 and Qwen3-MoE models, not ${shape.arch}`)
+    if (engine === 'ktransformers' && shape.arch === 'gpt-oss')
+      throw new MoerigError(
+        'E_ENGINE',
+        'ktransformers has no gpt-oss support in the releases moerig knows; use --engine llama.cpp',
+      )
     layout = 'gqa'
     const hd = hp.headDim ?? hp.nEmbd / hp.nHead
     k = hp.nHeadKv * hd

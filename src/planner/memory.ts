@@ -136,7 +136,11 @@ export function computeParts(c: ComputeInput, gpu = false): ComputeParts {
       if (c.kvLayout === 'mla-k-only') attention += nKv * (hp.kvLoraRank ?? 512) * (c.kvBytesPerElem ?? 2)
     }
   }
-  const ffWidth = Math.max(hp.nFf ?? 0, (hp.nExpertUsed ?? 0) * (hp.nFfExp ?? 0), (hp.nExpertShared ?? 0) * (hp.nFfExp ?? 0))
+  const ffWidth = Math.max(
+    hp.nFf ?? 0,
+    (hp.nExpertUsed ?? 0) * (hp.nFfExp ?? 0),
+    (hp.nExpertShared ?? 0) * (hp.nFfExp ?? 0),
+  )
   const expertOut = (hp.nExpertUsed ?? 0) > 0 ? ub * (hp.nExpertUsed ?? 0) * hp.nEmbd * F32 : 0
   const ffn = c.ffn ? 3 * ub * ffWidth * F32 + expertOut : 0
   return {
@@ -160,7 +164,8 @@ export function computeBytes(c: ComputeInput, gpu: boolean): number {
 export function attnHeadDims(shape: ModelShape, layout: string): number {
   const hp = shape.hp
   if (shape.arch === 'deepseek2') {
-    const kvLora = hp.kvLoraRank ?? 512, rope = hp.ropeDim ?? 64
+    const kvLora = hp.kvLoraRank ?? 512,
+      rope = hp.ropeDim ?? 64
     if (layout === 'per-head') return (hp.nopeDim ?? 128) + rope + (hp.vHeadDim ?? 128)
     return kvLora + rope + kvLora // absorbed q·(latent+rope), output in latent space
   }

@@ -12,13 +12,17 @@ export function describeModel(m: ModelProfile): Entry {
   let first: ReturnType<typeof inventoryFromCatalog> | null = null
   for (const q of m.quants) {
     for (const layout of layouts) {
-      const pub = m.published?.files?.find((f) => f.quant === q && (layout === null || (f.layout ?? 'mla') === layout)) ?? null
+      const pub =
+        m.published?.files?.find((f) => f.quant === q && (layout === null || (f.layout ?? 'mla') === layout)) ?? null
       // the default layout always; other layouts only where a published file exists to compare with
       if (layout !== layouts[0] && !pub) continue
       const inv = inventoryFromCatalog(m, {quant: q, layout: layout ?? undefined})
       if (!first) first = inv
       quants.push({
-        quant: q, layout, fileBytes: Math.round(inv.fileBytes), tensorCount: inv.tensors.length,
+        quant: q,
+        layout,
+        fileBytes: Math.round(inv.fileBytes),
+        tensorCount: inv.tensors.length,
         bitsPerWeight: Math.round((8 * inv.totalBytes * 1000) / inv.params) / 1000,
         publishedGB: pub ? pub.sizeGB : null,
         deltaPercent: pub ? Math.round((10000 * (inv.fileBytes / 1e9 - pub.sizeGB)) / pub.sizeGB) / 100 : null,
@@ -28,10 +32,19 @@ export function describeModel(m: ModelProfile): Entry {
   }
   const inv = first!
   return {
-    id: m.id, name: m.name, arch: m.arch, layout: layouts[0], params: inv.params, activeParams: inv.activeParams,
-    publishedParams: m.published?.paramsTotal ?? null, publishedActiveParams: m.published?.paramsActive ?? null,
-    contextLength: m.hparams.contextLength, nExpert: m.hparams.nExpert ?? 0, nExpertUsed: m.hparams.nExpertUsed ?? 0,
-    defaultQuant: m.defaultQuant, quants,
+    id: m.id,
+    name: m.name,
+    arch: m.arch,
+    layout: layouts[0],
+    params: inv.params,
+    activeParams: inv.activeParams,
+    publishedParams: m.published?.paramsTotal ?? null,
+    publishedActiveParams: m.published?.paramsActive ?? null,
+    contextLength: m.hparams.contextLength,
+    nExpert: m.hparams.nExpert ?? 0,
+    nExpertUsed: m.hparams.nExpertUsed ?? 0,
+    defaultQuant: m.defaultQuant,
+    quants,
   }
 }
 
@@ -42,13 +55,22 @@ export function listModels(): ModelsList {
 export function renderModels(list: ModelsList): string[] {
   const out: string[] = []
   for (const m of list.models) {
-    out.push(`${m.id}  ${m.name} · ${m.arch}${m.layout ? ` (${m.layout} layout by default)` : ''} · ${(m.params / 1e9).toFixed(1)} B params, ${(m.activeParams / 1e9).toFixed(1)} B active · ${m.nExpertUsed} of ${m.nExpert} experts · context ${m.contextLength}`)
+    out.push(
+      `${m.id}  ${m.name} · ${m.arch}${m.layout ? ` (${m.layout} layout by default)` : ''} · ${(m.params / 1e9).toFixed(1)} B params, ${(m.activeParams / 1e9).toFixed(1)} B active · ${m.nExpertUsed} of ${m.nExpert} experts · context ${m.contextLength}`,
+    )
     for (const q of m.quants) {
-      const pub = q.publishedGB != null ? `   published ${q.publishedGB.toFixed(1)} GB (${q.deltaPercent! >= 0 ? '+' : ''}${q.deltaPercent!.toFixed(2)} %)` : ''
-      out.push(`    ${q.quant.padEnd(10)}${(q.layout ?? '').padEnd(7)}${fmtGB(q.fileBytes).padStart(10)}  ${q.bitsPerWeight!.toFixed(2)} bpw${q.quant === m.defaultQuant && q.layout === m.layout ? '  (default)' : ''}${pub}`)
+      const pub =
+        q.publishedGB != null
+          ? `   published ${q.publishedGB.toFixed(1)} GB (${q.deltaPercent! >= 0 ? '+' : ''}${q.deltaPercent!.toFixed(2)} %)`
+          : ''
+      out.push(
+        `    ${q.quant.padEnd(10)}${(q.layout ?? '').padEnd(7)}${fmtGB(q.fileBytes).padStart(10)}  ${q.bitsPerWeight!.toFixed(2)} bpw${q.quant === m.defaultQuant && q.layout === m.layout ? '  (default)' : ''}${pub}`,
+      )
     }
     out.push('')
   }
-  out.push('sizes: computed per tensor from the published hyper-parameters and llama-quantize v0.4.0 rules (GB = 1e9 bytes)')
+  out.push(
+    'sizes: computed per tensor from the published hyper-parameters and llama-quantize v0.4.0 rules (GB = 1e9 bytes)',
+  )
   return out
 }

@@ -14,7 +14,14 @@ import type {PlanGpu, PlanHost} from './hardware.js'
 import type {Inventory} from '../model/inventory.js'
 import type {KvModel} from './kv.js'
 import {amxBytes} from './amx.js'
-import {attnHeadDims, computeBytes, FLASHMOE_GPU_COMPUTE_BYTES, FLASHMOE_HOST_BUFFER_BYTES, GPU_HEADROOM_BYTES, OP_OFFLOAD_MIN_BATCH} from './memory.js'
+import {
+  attnHeadDims,
+  computeBytes,
+  FLASHMOE_GPU_COMPUTE_BYTES,
+  FLASHMOE_HOST_BUFFER_BYTES,
+  GPU_HEADROOM_BYTES,
+  OP_OFFLOAD_MIN_BATCH,
+} from './memory.js'
 
 /**
  * llama.cpp asks a GPU backend whether it can run a weight's op before placing the weight there
@@ -94,17 +101,34 @@ export function splitLayers(nLayer: number, ngl: number, gpus: PlanGpu[], split:
  * `localRamBytes`: with RPC devices in the list, a local GPU's share of layers follows the local
  * RAM (where its layers' experts live), not its VRAM.
  */
-export function makeAssignment(inv: Inventory, gpus: PlanGpu[], ngl: number, expertOnGpu: Set<number> = new Set(), localRamBytes = 0): Assignment {
+export function makeAssignment(
+  inv: Inventory,
+  gpus: PlanGpu[],
+  ngl: number,
+  expertOnGpu: Set<number> = new Set(),
+  localRamBytes = 0,
+): Assignment {
   const nLayer = inv.shape.hp.nLayer
   const hasRpc = gpus.some((g) => g.rpc)
   const localVram = gpus.filter((g) => !g.rpc).reduce((s, g) => s + g.capacityBytes, 0) || 1
-  const split = gpus.length > 1 ? gpus.map((g) => (hasRpc && !g.rpc ? (localRamBytes * g.capacityBytes) / localVram : g.capacityBytes)) : gpus.map(() => 1)
+  const split =
+    gpus.length > 1
+      ? gpus.map((g) => (hasRpc && !g.rpc ? (localRamBytes * g.capacityBytes) / localVram : g.capacityBytes))
+      : gpus.map(() => 1)
   const layerDevice = splitLayers(nLayer, ngl, gpus, split)
   const rpc = new Set(gpus.filter((g) => g.rpc).map((g) => g.id))
   // RPC devices keep their layers' experts (remote RAM); local GPUs send them to the CPU unless chosen.
-  const expertDevice = layerDevice.slice(0, nLayer).map((d, i) => (rpc.has(d) || (expertOnGpu.has(i) && d !== 'CPU') ? d : 'CPU'))
+  const expertDevice = layerDevice
+    .slice(0, nLayer)
+    .map((d, i) => (rpc.has(d) || (expertOnGpu.has(i) && d !== 'CPU') ? d : 'CPU'))
   const norm = split.reduce((a, b) => a + b, 0) || 1
-  return {gpus, nGpuLayers: ngl, tensorSplit: gpus.length > 1 ? split.map((s) => Math.round((100 * s) / norm) / 100) : [], layerDevice, expertDevice}
+  return {
+    gpus,
+    nGpuLayers: ngl,
+    tensorSplit: gpus.length > 1 ? split.map((s) => Math.round((100 * s) / norm) / 100) : [],
+    layerDevice,
+    expertDevice,
+  }
 }
 
 /** Memory per device of an assignment at a context. */
@@ -112,10 +136,38 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
   const {inv, kv, host} = p
   const nLayer = inv.shape.hp.nLayer
   const dev = new Map<string, DeviceUse>()
-  const cpu: DeviceUse = {id: 'CPU', kind: 'cpu', name: `${host.name} RAM`, host: host.id, capacityBytes: host.ramCapacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: 0, totalBytes: 0, fits: true, layers: [], expertLayers: []}
+  const cpu: DeviceUse = {
+    id: 'CPU',
+    kind: 'cpu',
+    name: `${host.name} RAM`,
+    host: host.id,
+    capacityBytes: host.ramCapacityBytes,
+    weightsBytes: 0,
+    kvBytes: 0,
+    computeBytes: 0,
+    overheadBytes: 0,
+    totalBytes: 0,
+    fits: true,
+    layers: [],
+    expertLayers: [],
+  }
   dev.set('CPU', cpu)
   for (const g of a.gpus) {
-    dev.set(g.id, {id: g.id, kind: g.rpc ? 'cpu' : 'gpu', name: g.name, host: g.host, capacityBytes: g.capacityBytes, weightsBytes: 0, kvBytes: 0, computeBytes: 0, overheadBytes: g.rpc ? 0 : GPU_HEADROOM_BYTES, totalBytes: 0, fits: true, layers: [], expertLayers: []})
+    dev.set(g.id, {
+      id: g.id,
+      kind: g.rpc ? 'cpu' : 'gpu',
+      name: g.name,
+      host: g.host,
+      capacityBytes: g.capacityBytes,
+      weightsBytes: 0,
+      kvBytes: 0,
+      computeBytes: 0,
+      overheadBytes: g.rpc ? 0 : GPU_HEADROOM_BYTES,
+      totalBytes: 0,
+      fits: true,
+      layers: [],
+      expertLayers: [],
+    })
   }
   const outputDev = a.layerDevice[nLayer]
   const gpuOf = new Map(a.gpus.map((g) => [g.id, g]))
@@ -123,7 +175,10 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
   // the device that computes the logits: the output layer's, unless its GPU refuses the output matrix
   const outMatrix = inv.tensors.find((t) => t.role === 'output')
   const amxHost = p.engine === 'llama.cpp' && host.cpuOpsAmx != null
-  const logitsDev = outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4) ? 'CPU' : outputDev
+  const logitsDev =
+    outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4)
+      ? 'CPU'
+      : outputDev
   for (const t of inv.tensors) {
     let d: string
     if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : t.role === 'output' ? logitsDev : outputDev
@@ -144,11 +199,23 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
   const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH
   for (const d of dev.values()) {
     const isGpu = d.kind === 'gpu'
-    d.computeBytes = computeBytes({
-      shape: inv.shape, ctx: p.ctx, ubatch: p.ubatch, flashAttention: p.flashAttention, attnHeadDims: headDims,
-      attention: d.layers.length > 0, ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
-      output: logitsDev === d.id, host: d.id === 'CPU', kvLayout: kv.layout, kvBytesPerElem: kv.bytesPerElem, vElemsPerLayer: kv.vElemsPerLayer,
-    }, isGpu)
+    d.computeBytes = computeBytes(
+      {
+        shape: inv.shape,
+        ctx: p.ctx,
+        ubatch: p.ubatch,
+        flashAttention: p.flashAttention,
+        attnHeadDims: headDims,
+        attention: d.layers.length > 0,
+        ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
+        output: logitsDev === d.id,
+        host: d.id === 'CPU',
+        kvLayout: kv.layout,
+        kvBytesPerElem: kv.bytesPerElem,
+        vElemsPerLayer: kv.vElemsPerLayer,
+      },
+      isGpu,
+    )
     if (isGpu && p.engine === 'flashmoe') d.computeBytes = Math.max(d.computeBytes, FLASHMOE_GPU_COMPUTE_BYTES)
     if (!isGpu && p.engine === 'flashmoe' && a.gpus.length > 0) d.overheadBytes = FLASHMOE_HOST_BUFFER_BYTES
     d.totalBytes = d.weightsBytes + d.kvBytes + d.computeBytes + d.overheadBytes
@@ -179,7 +246,8 @@ export function searchPlacement(p: PlacementInput, gpus: PlanGpu[]): SearchResul
   }
   // Most layers that fit with experts on the CPU (monotone in ngl, so a binary search).
   // FlashMoE and ktransformers put every layer's attention on the GPUs; they cannot spill layers.
-  let lo = p.engine === 'llama.cpp' ? 0 : nLayer + 1, hi = nLayer + 1
+  let lo = p.engine === 'llama.cpp' ? 0 : nLayer + 1,
+    hi = nLayer + 1
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2)
     if (gpuFits(deviceUse(p, makeAssignment(p.inv, gpus, mid)))) lo = mid
@@ -220,10 +288,13 @@ export function tensorOverrides(a: Assignment, moeLayers: number[]): Array<{patt
     if (d !== 'CPU') byGpu.set(d, [...(byGpu.get(d) ?? []), l])
   })
   const rpc = new Set(a.gpus.filter((g) => g.rpc).map((g) => g.id))
-  for (const [d, layers] of byGpu) if (!rpc.has(d)) out.push({pattern: `blk\\.(${layers.join('|')})\\.ffn_(up|down|gate)_exps`, device: d})
+  for (const [d, layers] of byGpu)
+    if (!rpc.has(d)) out.push({pattern: `blk\\.(${layers.join('|')})\\.ffn_(up|down|gate)_exps`, device: d})
   if (rpc.size > 0) {
     // only the layers on local GPUs send their experts to the local CPU
-    const local = a.expertDevice.map((d, l) => (d === 'CPU' && a.layerDevice[l] !== 'CPU' ? l : -1)).filter((l) => l >= 0)
+    const local = a.expertDevice
+      .map((d, l) => (d === 'CPU' && a.layerDevice[l] !== 'CPU' ? l : -1))
+      .filter((l) => l >= 0)
     if (local.length > 0) out.push({pattern: `blk\\.(${local.join('|')})\\.ffn_(up|down|gate)_exps`, device: 'CPU'})
   } else if (a.gpus.length > 0) out.push({pattern: '\\.ffn_(up|down|gate)_exps', device: 'CPU'})
   return out
@@ -234,7 +305,7 @@ export function nCpuMoe(a: Assignment, moeLayers: number[]): number | null {
   if (a.gpus.length === 0 || moeLayers.length === 0) return null
   const gpuExp = moeLayers.filter((l) => a.expertDevice[l] !== 'CPU')
   const first = gpuExp.length > 0 ? gpuExp[0] : a.layerDevice.length - 1
-  const contiguous = moeLayers.every((l) => (l >= first) === (a.expertDevice[l] !== 'CPU'))
+  const contiguous = moeLayers.every((l) => l >= first === (a.expertDevice[l] !== 'CPU'))
   const layersOnGpu = moeLayers.every((l) => l < first || a.layerDevice[l] !== 'CPU')
   return contiguous && layersOnGpu && a.nGpuLayers === a.layerDevice.length ? first : null
 }

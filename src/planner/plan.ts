@@ -11,7 +11,16 @@ import {emitCommands} from './emit.js'
 import {planHosts, rpcDevices, type PlanGpu, type PlanHost} from './hardware.js'
 import type {Inventory} from '../model/inventory.js'
 import {kvModel, KV_PAD, type KvModel} from './kv.js'
-import {deviceUse, makeAssignment, nCpuMoe, searchPlacement, tensorOverrides, type Assignment, type DeviceUse, type PlacementInput} from './placement.js'
+import {
+  deviceUse,
+  makeAssignment,
+  nCpuMoe,
+  searchPlacement,
+  tensorOverrides,
+  type Assignment,
+  type DeviceUse,
+  type PlacementInput,
+} from './placement.js'
 import {defaultBuild, ENGINE_BUILDS, predictSpeed, type EngineBuild, type SpeedResult} from './speed.js'
 
 /** llama.cpp defaults: -ub 512, -b 2048 (tools/llama-bench/README.md, server README). */
@@ -73,7 +82,10 @@ interface Evaluated {
   nGpus: number
   a: Assignment
   devices: DeviceUse[]
-  numa: {mode: 'single' | 'interleave' | 'replicate'; nodes: Array<{node: number; capacityBytes: number; usedBytes: number; fits: boolean}>}
+  numa: {
+    mode: 'single' | 'interleave' | 'replicate'
+    nodes: Array<{node: number; capacityBytes: number; usedBytes: number; fits: boolean}>
+  }
   fits: boolean
   binding: string | null
   speed: SpeedResult
@@ -118,7 +130,12 @@ function applyNuma(c: Ctx, devices: DeviceUse[]): Evaluated['numa'] {
   const per = mode === 'replicate' ? cpu.totalBytes / nodes.length : cpu.totalBytes / Math.max(1, nodes.length)
   return {
     mode,
-    nodes: nodes.map((n) => ({node: n.id, capacityBytes: Math.round(n.capacityBytes), usedBytes: Math.round(mode === 'single' ? cpu.totalBytes : per), fits: (mode === 'single' ? cpu.totalBytes : per) <= n.capacityBytes})),
+    nodes: nodes.map((n) => ({
+      node: n.id,
+      capacityBytes: Math.round(n.capacityBytes),
+      usedBytes: Math.round(mode === 'single' ? cpu.totalBytes : per),
+      fits: (mode === 'single' ? cpu.totalBytes : per) <= n.capacityBytes,
+    })),
   }
 }
 
@@ -176,7 +193,11 @@ function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
   }
   const numa = applyNuma(c, devices)
   const binding = bindingOf(devices, numa)
-  const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch, {threads: c.threads, build: c.build, numa: c.numaAware ? numaMode(c) : c.main.numaNodes.length > 1 ? 'unaware' : 'single'})
+  const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch, {
+    threads: c.threads,
+    build: c.build,
+    numa: c.numaAware ? numaMode(c) : c.main.numaNodes.length > 1 ? 'unaware' : 'single',
+  })
   return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed}
 }
 
@@ -184,8 +205,14 @@ function evaluate(c: Ctx, n: number, ctx: number): Evaluated {
 function fitsAt(c: Ctx, n: number, ctx: number): string | null {
   const p = placementInput(c, ctx)
   const nLayer = c.inv.shape.hp.nLayer
-  const a = c.rpc.length > 0 ? rpcAssignment(c, n) : n === 0 ? makeAssignment(c.inv, [], 0)
-    : c.placement.kind !== 'auto' ? forcedAssignment(c, n) : makeAssignment(c.inv, gpuList(c, n), nLayer + 1)
+  const a =
+    c.rpc.length > 0
+      ? rpcAssignment(c, n)
+      : n === 0
+        ? makeAssignment(c.inv, [], 0)
+        : c.placement.kind !== 'auto'
+          ? forcedAssignment(c, n)
+          : makeAssignment(c.inv, gpuList(c, n), nLayer + 1)
   const devices = deviceUse(p, a)
   return bindingOf(devices, applyNuma(c, devices))
 }
@@ -195,8 +222,10 @@ export function maxContextFor(c: Ctx, n: number): {maxContext: number; binding: 
   const trained = c.inv.shape.hp.contextLength
   const top = Math.floor(trained / KV_PAD)
   if (fitsAt(c, n, MIN_CONTEXT) !== null) return {maxContext: 0, binding: fitsAt(c, n, MIN_CONTEXT)!}
-  let lo = 1, hi = top
-  if (fitsAt(c, n, top * KV_PAD) === null) return {maxContext: top * KV_PAD === trained ? trained : top * KV_PAD, binding: 'trained context'}
+  let lo = 1,
+    hi = top
+  if (fitsAt(c, n, top * KV_PAD) === null)
+    return {maxContext: top * KV_PAD === trained ? trained : top * KV_PAD, binding: 'trained context'}
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2)
     if (fitsAt(c, n, mid * KV_PAD) === null) lo = mid
@@ -232,42 +261,100 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
   const fa = opts.flashAttention ?? d.flashAttention
   const ubatch = opts.ubatch ?? DEFAULT_UBATCH
   const batch = Math.max(opts.batch ?? DEFAULT_BATCH, ubatch)
-  if (!Number.isInteger(opts.ctx) || opts.ctx < 1) throw new MoerigError('E_USAGE', `--ctx must be a positive integer, got ${opts.ctx}`)
+  if (!Number.isInteger(opts.ctx) || opts.ctx < 1)
+    throw new MoerigError('E_USAGE', `--ctx must be a positive integer, got ${opts.ctx}`)
   if (opts.ctx > inv.shape.hp.contextLength) {
-    throw new MoerigError('E_CONTEXT', `--ctx ${opts.ctx} is more than ${inv.name}'s trained context of ${inv.shape.hp.contextLength} tokens`)
+    throw new MoerigError(
+      'E_CONTEXT',
+      `--ctx ${opts.ctx} is more than ${inv.name}'s trained context of ${inv.shape.hp.contextLength} tokens`,
+    )
   }
-  if (opts.engine !== 'llama.cpp' && profiles.length > 1) throw new MoerigError('E_ENGINE', `several machines (--hardware a,b) plan llama.cpp RPC; ${opts.engine} runs on one machine`)
-  if (opts.engine === 'llama.cpp' && kvType !== 'f16' && kvType !== 'bf16' && !fa && !(inv.arch === 'deepseek2' && inv.layout === 'mla')) {
+  if (opts.engine !== 'llama.cpp' && profiles.length > 1)
+    throw new MoerigError(
+      'E_ENGINE',
+      `several machines (--hardware a,b) plan llama.cpp RPC; ${opts.engine} runs on one machine`,
+    )
+  if (
+    opts.engine === 'llama.cpp' &&
+    kvType !== 'f16' &&
+    kvType !== 'bf16' &&
+    !fa &&
+    !(inv.arch === 'deepseek2' && inv.layout === 'mla')
+  ) {
     throw new MoerigError('E_KV', `a quantized V cache (--kv-type ${kvType}) needs flash attention in llama.cpp`)
   }
-  if (opts.engine === 'ktransformers' && inv.arch === 'deepseek2' && opts.kvType !== undefined && opts.kvType !== 'bf16') {
+  if (
+    opts.engine === 'ktransformers' &&
+    inv.arch === 'deepseek2' &&
+    opts.kvType !== undefined &&
+    opts.kvType !== 'bf16'
+  ) {
     // its MLA latent cache is bf16 whatever is asked; planning "q4_0" would size a bf16 cache under a q4_0 label
-    throw new MoerigError('E_KV', `--kv-type ${opts.kvType}: ktransformers caches DeepSeek's MLA latent in bf16 only; allowed: bf16 (or leave --kv-type out)`)
+    throw new MoerigError(
+      'E_KV',
+      `--kv-type ${opts.kvType}: ktransformers caches DeepSeek's MLA latent in bf16 only; allowed: bf16 (or leave --kv-type out)`,
+    )
   }
   const kv = kvModel(inv.shape, opts.engine, kvType)
   const placement = opts.placement ?? {kind: 'auto'}
   // threads run on the planned machine: at most its logical CPUs (its profile's, not ours)
-  const threads = opts.threads === undefined ? main.cores : checkThreads('--threads', opts.threads, main.threads, `hardware profile ${main.id}`)
+  const threads =
+    opts.threads === undefined
+      ? main.cores
+      : checkThreads('--threads', opts.threads, main.threads, `hardware profile ${main.id}`)
   const build = opts.engineBuild ?? defaultBuild(opts.engine)
-  if (ENGINE_BUILDS[build] === undefined) throw new MoerigError('E_USAGE', `engine build ${build}: use one of ${Object.keys(ENGINE_BUILDS).join(', ')}`)
-  if (ENGINE_BUILDS[build] !== opts.engine) throw new MoerigError('E_USAGE', `engine build ${build} is a ${ENGINE_BUILDS[build]} build; the plan's engine is ${opts.engine}`)
+  if (ENGINE_BUILDS[build] === undefined)
+    throw new MoerigError('E_USAGE', `engine build ${build}: use one of ${Object.keys(ENGINE_BUILDS).join(', ')}`)
+  if (ENGINE_BUILDS[build] !== opts.engine)
+    throw new MoerigError(
+      'E_USAGE',
+      `engine build ${build} is a ${ENGINE_BUILDS[build]} build; the plan's engine is ${opts.engine}`,
+    )
   const numaAware = opts.numaAware ?? true
-  const c: Ctx = {inv, hosts, main, engine: opts.engine, kvType, fa, ubatch, kv, rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : [], placement, threads, build, numaAware}
+  const c: Ctx = {
+    inv,
+    hosts,
+    main,
+    engine: opts.engine,
+    kvType,
+    fa,
+    ubatch,
+    kv,
+    rpc: opts.engine === 'llama.cpp' ? rpcDevices(hosts) : [],
+    placement,
+    threads,
+    build,
+    numaAware,
+  }
   const G = main.gpus.length
   if (placement.kind !== 'auto') {
-    if (opts.engine !== 'llama.cpp') throw new MoerigError('E_USAGE', `--placement ${placement.kind} is a llama.cpp placement; ${opts.engine} places experts by its own rules`)
-    if (c.rpc.length > 0) throw new MoerigError('E_USAGE', '--placement applies to one machine; RPC plans place layers by RAM')
-    if (G === 0 || opts.gpus === 0) throw new MoerigError('E_USAGE', `--placement ${placement.kind} puts layers on a GPU; ${main.name} has none`)
+    if (opts.engine !== 'llama.cpp')
+      throw new MoerigError(
+        'E_USAGE',
+        `--placement ${placement.kind} is a llama.cpp placement; ${opts.engine} places experts by its own rules`,
+      )
+    if (c.rpc.length > 0)
+      throw new MoerigError('E_USAGE', '--placement applies to one machine; RPC plans place layers by RAM')
+    if (G === 0 || opts.gpus === 0)
+      throw new MoerigError('E_USAGE', `--placement ${placement.kind} puts layers on a GPU; ${main.name} has none`)
   }
   if (opts.gpus !== undefined && (opts.gpus < 0 || opts.gpus > G)) {
     throw new MoerigError('E_GPUS', `--gpus ${opts.gpus}: ${main.name} has ${G} GPU${G === 1 ? '' : 's'}`)
   }
   if ((opts.engine === 'flashmoe' || opts.engine === 'ktransformers') && (G === 0 || opts.gpus === 0)) {
-    throw new MoerigError('E_ENGINE', `${opts.engine} needs at least one GPU; ${main.name} has none (use --engine llama.cpp)`)
+    throw new MoerigError(
+      'E_ENGINE',
+      `${opts.engine} needs at least one GPU; ${main.name} has none (use --engine llama.cpp)`,
+    )
   }
 
   // Evaluate every GPU count; pick the requested one or the fastest that fits.
-  const counts = opts.gpus !== undefined ? [opts.gpus] : placement.kind !== 'auto' ? [G] : Array.from({length: G + 1}, (_, i) => i).filter((n) => opts.engine === 'llama.cpp' || n > 0)
+  const counts =
+    opts.gpus !== undefined
+      ? [opts.gpus]
+      : placement.kind !== 'auto'
+        ? [G]
+        : Array.from({length: G + 1}, (_, i) => i).filter((n) => opts.engine === 'llama.cpp' || n > 0)
   const evals = counts.map((n) => evaluate(c, n, opts.ctx))
   const fitting = evals.filter((e) => e.fits)
   const best = fitting.length > 0 ? pickBest(fitting) : evals[evals.length - 1]
@@ -278,7 +365,11 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
 
   // Disk: a catalog model has to be downloaded; a GGUF is already there.
   const neededDisk = inv.source === 'catalog' ? inv.fileBytes : 0
-  const disk = {neededBytes: neededDisk, freeBytes: main.diskFreeBytes, fits: main.diskFreeBytes === null ? null : main.diskFreeBytes >= neededDisk}
+  const disk = {
+    neededBytes: neededDisk,
+    freeBytes: main.diskFreeBytes,
+    fits: main.diskFreeBytes === null ? null : main.diskFreeBytes >= neededDisk,
+  }
   let binding = best.binding
   if (binding === null && disk.fits === false) binding = 'disk'
   const fits = binding === null
@@ -289,34 +380,72 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     ? `fits: ${inv.name} ${inv.quant} at ${opts.ctx} tokens on ${n === 0 ? 'CPU only' : `${n} GPU${n > 1 ? 's' : ''} + CPU`}${c.rpc.length ? ` + ${c.rpc.length} RPC machine${c.rpc.length > 1 ? 's' : ''}` : ''}, ~${round(best.speed.decode.mid, 1)} tok/s decode (${round(best.speed.decode.low, 1)}–${round(best.speed.decode.high, 1)})`
     : `does not fit: ${inv.name} ${inv.quant} at ${opts.ctx} tokens — ${binding} is the limit${fixes[0] ? `; ${fixes[0]}` : ''}`
 
-  const commands = emitCommands({inv, hosts, a: best.a, engine: opts.engine, ctx: opts.ctx, ubatch, batch, kvType, flashAttention: fa, threads, numaMode: best.numa.mode, hfRepo: opts.hfRepo ?? null})
+  const commands = emitCommands({
+    inv,
+    hosts,
+    a: best.a,
+    engine: opts.engine,
+    ctx: opts.ctx,
+    ubatch,
+    batch,
+    kvType,
+    flashAttention: fa,
+    threads,
+    numaMode: best.numa.mode,
+    hfRepo: opts.hfRepo ?? null,
+  })
   const gpuById = new Map([...main.gpus, ...c.rpc].map((g) => [g.id, g]))
   const devices = best.devices.map((dv) => {
     const g = gpuById.get(dv.id)
     return {
-      id: dv.id, kind: dv.kind, name: dv.name, host: dv.host,
-      capacityBytes: Math.round(dv.capacityBytes), weightsBytes: Math.round(dv.weightsBytes), kvBytes: Math.round(dv.kvBytes),
-      computeBytes: Math.round(dv.computeBytes), overheadBytes: Math.round(dv.overheadBytes), totalBytes: Math.round(dv.totalBytes), fits: dv.fits,
-      bandwidthGBs: g ? g.bandwidthGBs : main.cpuBandwidthGBs, bandwidthSource: g ? g.bandwidthSource : main.cpuBandwidthSource,
-      layers: dv.layers, expertLayers: dv.expertLayers,
+      id: dv.id,
+      kind: dv.kind,
+      name: dv.name,
+      host: dv.host,
+      capacityBytes: Math.round(dv.capacityBytes),
+      weightsBytes: Math.round(dv.weightsBytes),
+      kvBytes: Math.round(dv.kvBytes),
+      computeBytes: Math.round(dv.computeBytes),
+      overheadBytes: Math.round(dv.overheadBytes),
+      totalBytes: Math.round(dv.totalBytes),
+      fits: dv.fits,
+      bandwidthGBs: g ? g.bandwidthGBs : main.cpuBandwidthGBs,
+      bandwidthSource: g ? g.bandwidthSource : main.cpuBandwidthSource,
+      layers: dv.layers,
+      expertLayers: dv.expertLayers,
     }
   })
   const ncm = nCpuMoe(best.a, inv.moeLayers)
   const gpuExp = best.a.expertDevice.filter((x, l) => x.startsWith('GPU') && inv.expertLayerBytes.has(l)).length
-  const summary = n === 0 && c.rpc.length === 0
-    ? 'CPU only'
-    : inv.moeLayers.length === 0
-      ? `${best.a.nGpuLayers}/${inv.shape.hp.nLayer + 1} layers on ${[...c.rpc.map((g) => g.id), ...main.gpus.slice(0, n).map((g) => g.id)].join('+')}`
-    : `${best.a.nGpuLayers}/${inv.shape.hp.nLayer + 1} layers on ${[...c.rpc.map((g) => g.id), ...main.gpus.slice(0, n).map((g) => g.id)].join('+')}; routed experts of ${gpuExp} layer${gpuExp === 1 ? '' : 's'} on GPU, ${inv.moeLayers.length - gpuExp - best.a.expertDevice.filter((x, l) => x.startsWith('RPC') && inv.expertLayerBytes.has(l)).length} in local RAM${c.rpc.length ? `, ${best.a.expertDevice.filter((x, l) => x.startsWith('RPC') && inv.expertLayerBytes.has(l)).length} on RPC machines` : ''}`
+  const summary =
+    n === 0 && c.rpc.length === 0
+      ? 'CPU only'
+      : inv.moeLayers.length === 0
+        ? `${best.a.nGpuLayers}/${inv.shape.hp.nLayer + 1} layers on ${[...c.rpc.map((g) => g.id), ...main.gpus.slice(0, n).map((g) => g.id)].join('+')}`
+        : `${best.a.nGpuLayers}/${inv.shape.hp.nLayer + 1} layers on ${[...c.rpc.map((g) => g.id), ...main.gpus.slice(0, n).map((g) => g.id)].join('+')}; routed experts of ${gpuExp} layer${gpuExp === 1 ? '' : 's'} on GPU, ${inv.moeLayers.length - gpuExp - best.a.expertDevice.filter((x, l) => x.startsWith('RPC') && inv.expertLayerBytes.has(l)).length} in local RAM${c.rpc.length ? `, ${best.a.expertDevice.filter((x, l) => x.startsWith('RPC') && inv.expertLayerBytes.has(l)).length} on RPC machines` : ''}`
 
   const plan: Plan = {
     schemaVersion: 1,
     kind: 'plan',
     createdAt: (opts.now ?? new Date()).toISOString(),
     model: {
-      id: inv.id, name: inv.name, arch: inv.arch, params: inv.params, activeParams: inv.activeParams, path: inv.path, shards: inv.shards,
-      fileBytes: Math.round(inv.fileBytes), tensorCount: inv.tensors.length, quant: inv.quant, quantRules: inv.rules, source: inv.source, layout: inv.layout,
-      nLayer: inv.shape.hp.nLayer, nExpert: inv.shape.hp.nExpert ?? 0, nExpertUsed: inv.shape.hp.nExpertUsed ?? 0, moeLayers: inv.moeLayers,
+      id: inv.id,
+      name: inv.name,
+      arch: inv.arch,
+      params: inv.params,
+      activeParams: inv.activeParams,
+      path: inv.path,
+      shards: inv.shards,
+      fileBytes: Math.round(inv.fileBytes),
+      tensorCount: inv.tensors.length,
+      quant: inv.quant,
+      quantRules: inv.rules,
+      source: inv.source,
+      layout: inv.layout,
+      nLayer: inv.shape.hp.nLayer,
+      nExpert: inv.shape.hp.nExpert ?? 0,
+      nExpertUsed: inv.shape.hp.nExpertUsed ?? 0,
+      moeLayers: inv.moeLayers,
     },
     weights: {
       totalBytes: inv.totalBytes,
@@ -333,7 +462,14 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     flashAttention: fa,
     threads,
     gpusUsed: n,
-    kv: {layout: kv.layout, kElemsPerLayer: kv.kElemsPerLayer, vElemsPerLayer: kv.vElemsPerLayer, bytesPerToken: kv.bytesPerToken, totalBytes: kv.bytesAt(opts.ctx, ubatch), note: kv.note},
+    kv: {
+      layout: kv.layout,
+      kElemsPerLayer: kv.kElemsPerLayer,
+      vElemsPerLayer: kv.vElemsPerLayer,
+      bytesPerToken: kv.bytesPerToken,
+      totalBytes: kv.bytesAt(opts.ctx, ubatch),
+      note: kv.note,
+    },
     numa: best.numa,
     disk,
     devices,
@@ -352,10 +488,21 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     prediction: {
       decodeTps: round(best.speed.decode.mid),
       prefillTps: round(best.speed.prefill.mid),
-      decodeRange: {low: round(best.speed.decode.low), mid: round(best.speed.decode.mid), high: round(best.speed.decode.high)},
-      prefillRange: {low: round(best.speed.prefill.low), mid: round(best.speed.prefill.mid), high: round(best.speed.prefill.high)},
+      decodeRange: {
+        low: round(best.speed.decode.low),
+        mid: round(best.speed.decode.mid),
+        high: round(best.speed.decode.high),
+      },
+      prefillRange: {
+        low: round(best.speed.prefill.low),
+        mid: round(best.speed.prefill.mid),
+        high: round(best.speed.prefill.high),
+      },
       bytesPerToken: best.speed.bytesPerToken,
-      decodeMs: Object.fromEntries(Object.entries(best.speed.decodeMs).map(([k, v]) => [k, round(v, 3)])) as Record<keyof SpeedResult['decodeMs'], number>,
+      decodeMs: Object.fromEntries(Object.entries(best.speed.decodeMs).map(([k, v]) => [k, round(v, 3)])) as Record<
+        keyof SpeedResult['decodeMs'],
+        number
+      >,
       prefillMsPerUbatch: round(best.speed.prefillMsPerUbatch),
       speedModel: {source: best.speed.source, engineBuild: best.speed.build, numa: best.speed.numa},
       assumptions: best.speed.assumptions,
@@ -364,14 +511,29 @@ export function makePlan(inv: Inventory, profiles: HardwareProfile[], opts: Plan
     notes: [
       kv.note,
       ...(main.gpus.some((g) => !g.vramKnown) ? ['a GPU with unknown VRAM counts as 0 bytes'] : []),
-      ...hosts.slice(1).filter((h) => h.gpus.length > 0).map((h) => `${h.name}: its ${h.gpus.length} GPU${h.gpus.length > 1 ? 's are' : ' is'} not used — moerig plans each remote machine as one rpc-server on its CPU and RAM (run one rpc-server per GPU by hand to add them)`),
-      ...(opts.engine !== 'llama.cpp' ? [`${opts.engine} puts every layer's attention and KV on the GPUs (it cannot keep layers on the CPU)`] : []),
+      ...hosts
+        .slice(1)
+        .filter((h) => h.gpus.length > 0)
+        .map(
+          (h) =>
+            `${h.name}: its ${h.gpus.length} GPU${h.gpus.length > 1 ? 's are' : ' is'} not used — moerig plans each remote machine as one rpc-server on its CPU and RAM (run one rpc-server per GPU by hand to add them)`,
+        ),
+      ...(opts.engine !== 'llama.cpp'
+        ? [`${opts.engine} puts every layer's attention and KV on the GPUs (it cannot keep layers on the CPU)`]
+        : []),
     ],
   }
   return plan
 }
 
-function suggestFixes(c: Ctx, best: Evaluated, opts: PlanOptions, byGpu: Array<{gpus: number; maxContext: number}>, binding: string | null, disk: {neededBytes: number; freeBytes: number | null}): string[] {
+function suggestFixes(
+  c: Ctx,
+  best: Evaluated,
+  opts: PlanOptions,
+  byGpu: Array<{gpus: number; maxContext: number}>,
+  binding: string | null,
+  disk: {neededBytes: number; freeBytes: number | null},
+): string[] {
   const fixes: string[] = []
   const n = best.nGpus
   const G = c.main.gpus.length
@@ -395,7 +557,10 @@ function suggestFixes(c: Ctx, best: Evaluated, opts: PlanOptions, byGpu: Array<{
   if (binding === 'RAM' || binding === 'NUMA node' || binding?.startsWith('RAM of')) {
     if (best.numa.mode === 'replicate') {
       const once = cpu.weightsBytes / c.main.numaNodes.length + cpu.kvBytes + cpu.computeBytes + cpu.overheadBytes
-      if (once <= cpu.capacityBytes) fixes.push(`one copy of the weights: ktransformers without USE_NUMA, or --engine llama.cpp (--numa distribute) needs ${fmtGiB(once)}`)
+      if (once <= cpu.capacityBytes)
+        fixes.push(
+          `one copy of the weights: ktransformers without USE_NUMA, or --engine llama.cpp (--numa distribute) needs ${fmtGiB(once)}`,
+        )
     }
     for (const o of opts.otherQuants ?? []) {
       const inv = o.inv()
@@ -408,10 +573,15 @@ function suggestFixes(c: Ctx, best: Evaluated, opts: PlanOptions, byGpu: Array<{
       }
     }
     const short = cpu.totalBytes - cpu.capacityBytes
-    if (short > 0) fixes.push(`more RAM: at least ${fmtGiB(short)} more (needs ${fmtGiB(cpu.totalBytes)}, ${fmtGiB(cpu.capacityBytes)} usable)`)
-    if (c.rpc.length === 0 && c.engine === 'llama.cpp') fixes.push('pool a second machine\'s RAM with llama.cpp RPC: --hardware this.json,other.json')
+    if (short > 0)
+      fixes.push(
+        `more RAM: at least ${fmtGiB(short)} more (needs ${fmtGiB(cpu.totalBytes)}, ${fmtGiB(cpu.capacityBytes)} usable)`,
+      )
+    if (c.rpc.length === 0 && c.engine === 'llama.cpp')
+      fixes.push("pool a second machine's RAM with llama.cpp RPC: --hardware this.json,other.json")
   }
-  if (binding === 'disk' && disk.freeBytes !== null) fixes.push(`free ${fmtGB(disk.neededBytes - disk.freeBytes)} of disk (the download is ${fmtGB(disk.neededBytes)})`)
+  if (binding === 'disk' && disk.freeBytes !== null)
+    fixes.push(`free ${fmtGB(disk.neededBytes - disk.freeBytes)} of disk (the download is ${fmtGB(disk.neededBytes)})`)
   return fixes
 }
 

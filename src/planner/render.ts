@@ -33,36 +33,66 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   const v = plan.verdict
   const p = plan.prediction
   out.push(`${v.fits ? 'FITS' : 'DOES NOT FIT'}  ${v.headline.replace(/^(fits|does not fit): /, '')}`)
-  if (v.fits) out.push(`      predicted decode ${tps(p.decodeTps)} tok/s (range ${tps(p.decodeRange?.low ?? 0)}–${tps(p.decodeRange?.high ?? 0)}), prefill ${tps(p.prefillTps)} tok/s (${tps(p.prefillRange?.low ?? 0)}–${tps(p.prefillRange?.high ?? 0)})`)
+  if (v.fits)
+    out.push(
+      `      predicted decode ${tps(p.decodeTps)} tok/s (range ${tps(p.decodeRange?.low ?? 0)}–${tps(p.decodeRange?.high ?? 0)}), prefill ${tps(p.prefillTps)} tok/s (${tps(p.prefillRange?.low ?? 0)}–${tps(p.prefillRange?.high ?? 0)})`,
+    )
   if (!v.fits) out.push(`      binding constraint: ${v.binding}`)
   for (const f of v.fixes) out.push(`      fix: ${f}`)
   out.push('')
   const m = plan.model
   const rules = m.quantRules === 'pre-mla' ? 'pre-MLA (early 2025)' : 'v0.4.0'
-  const origin = m.source === 'gguf' ? `read from ${safeName(m.path)}` : `computed from the catalog with llama-quantize ${rules} rules`
-  out.push(`model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${fmtParams(m.params)} params, ${fmtParams(m.activeParams ?? 0)} active · ${fileSize(m.fileBytes)} · ${m.tensorCount} tensors · ${origin}`)
+  const origin =
+    m.source === 'gguf'
+      ? `read from ${safeName(m.path)}`
+      : `computed from the catalog with llama-quantize ${rules} rules`
+  out.push(
+    `model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${fmtParams(m.params)} params, ${fmtParams(m.activeParams ?? 0)} active · ${fileSize(m.fileBytes)} · ${m.tensorCount} tensors · ${origin}`,
+  )
   const kv = plan.kv
-  out.push(`engine   ${plan.engine} · context ${plan.context} · ubatch ${plan.ubatch} · KV ${plan.kvType} ${kv.layout} ${kib(kv.bytesPerToken)}/token (${fmtGiB(kv.totalBytes, 2)} at ${plan.context}) · flash attention ${plan.flashAttention ? 'on' : 'off'} · ${plan.threads} threads${plan.numa ? ` · NUMA ${plan.numa.mode}` : ''}`)
+  out.push(
+    `engine   ${plan.engine} · context ${plan.context} · ubatch ${plan.ubatch} · KV ${plan.kvType} ${kv.layout} ${kib(kv.bytesPerToken)}/token (${fmtGiB(kv.totalBytes, 2)} at ${plan.context}) · flash attention ${plan.flashAttention ? 'on' : 'off'} · ${plan.threads} threads${plan.numa ? ` · NUMA ${plan.numa.mode}` : ''}`,
+  )
   out.push('')
-  out.push(`memory   ${pad('device', 36)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`)
+  out.push(
+    `memory   ${pad('device', 36)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`,
+  )
   for (const d of plan.devices) {
     const name = safeName(`${d.id} ${d.name}`).slice(0, 35)
-    out.push(`         ${pad(name, 36)}${lpad(fmtGiB(d.capacityBytes), 11)}${lpad(fmtGiB(d.weightsBytes), 11)}${lpad(fmtGiB(d.kvBytes, 2), 11)}${lpad(fmtGiB(d.computeBytes, 2), 11)}${lpad(fmtGiB(d.overheadBytes, 2), 11)}${lpad(fmtGiB(d.totalBytes), 11)}  ${d.fits ? 'ok' : 'OVER'}`)
+    out.push(
+      `         ${pad(name, 36)}${lpad(fmtGiB(d.capacityBytes), 11)}${lpad(fmtGiB(d.weightsBytes), 11)}${lpad(fmtGiB(d.kvBytes, 2), 11)}${lpad(fmtGiB(d.computeBytes, 2), 11)}${lpad(fmtGiB(d.overheadBytes, 2), 11)}${lpad(fmtGiB(d.totalBytes), 11)}  ${d.fits ? 'ok' : 'OVER'}`,
+    )
   }
   if (plan.numa && plan.numa.mode !== 'single') {
-    out.push(`         NUMA ${plan.numa.mode}: ${plan.numa.nodes.map((n) => `node ${n.node} ${fmtGiB(n.usedBytes)} of ${fmtGiB(n.capacityBytes)}${n.fits ? '' : ' OVER'}`).join(', ')}`)
+    out.push(
+      `         NUMA ${plan.numa.mode}: ${plan.numa.nodes.map((n) => `node ${n.node} ${fmtGiB(n.usedBytes)} of ${fmtGiB(n.capacityBytes)}${n.fits ? '' : ' OVER'}`).join(', ')}`,
+    )
   }
   if (plan.disk && plan.disk.neededBytes > 0) {
-    out.push(`         disk: download ${fmtGB(plan.disk.neededBytes)}, free ${plan.disk.freeBytes === null ? 'unknown' : fmtGB(plan.disk.freeBytes)}${plan.disk.fits === false ? ' OVER' : ''}`)
+    out.push(
+      `         disk: download ${fmtGB(plan.disk.neededBytes)}, free ${plan.disk.freeBytes === null ? 'unknown' : fmtGB(plan.disk.freeBytes)}${plan.disk.fits === false ? ' OVER' : ''}`,
+    )
   }
   out.push('')
   const pl = plan.placement
   out.push(`placement ${pl.summary ?? ''}`)
-  out.push(`         -ngl ${pl.nGpuLayers}${pl.nCpuMoe !== null ? ` --n-cpu-moe ${pl.nCpuMoe}` : pl.tensorOverrides.length ? ` -ot ${pl.tensorOverrides.map((o) => `${o.pattern}=${o.device}`).join(',')}` : ''}${pl.tensorSplit.length ? ` -ts ${pl.tensorSplit.join(',')}` : ''}`)
-  out.push(`max context (attention + KV on the GPUs, experts in RAM): ${plan.maxContext.byGpuCount.map((b) => `${b.gpus === 0 ? 'CPU only' : `${b.gpus} GPU${b.gpus > 1 ? 's' : ''}`} ${ctxLabel(b.maxContext)}${b.binding ? ` (${b.binding})` : ''}`).join(' · ')}`)
+  out.push(
+    `         -ngl ${pl.nGpuLayers}${pl.nCpuMoe !== null ? ` --n-cpu-moe ${pl.nCpuMoe}` : pl.tensorOverrides.length ? ` -ot ${pl.tensorOverrides.map((o) => `${o.pattern}=${o.device}`).join(',')}` : ''}${pl.tensorSplit.length ? ` -ts ${pl.tensorSplit.join(',')}` : ''}`,
+  )
+  out.push(
+    `max context (attention + KV on the GPUs, experts in RAM): ${plan.maxContext.byGpuCount.map((b) => `${b.gpus === 0 ? 'CPU only' : `${b.gpus} GPU${b.gpus > 1 ? 's' : ''}`} ${ctxLabel(b.maxContext)}${b.binding ? ` (${b.binding})` : ''}`).join(' · ')}`,
+  )
   out.push('')
-  if (p.decodeMs) out.push(`speed    decode per token (mid): CPU ${p.decodeMs.cpu?.toFixed(1)} ms + GPU ${p.decodeMs.gpu?.toFixed(1)} ms + hand-offs ${p.decodeMs.handoff?.toFixed(1)} ms = ${p.decodeMs.total?.toFixed(1)} ms`)
-  if (p.bytesPerToken) out.push(`         bytes read per token: ${Object.entries(p.bytesPerToken).map(([d, b]) => `${d} ${fmtGB(b, 2)}`).join(', ')}`)
+  if (p.decodeMs)
+    out.push(
+      `speed    decode per token (mid): CPU ${p.decodeMs.cpu?.toFixed(1)} ms + GPU ${p.decodeMs.gpu?.toFixed(1)} ms + hand-offs ${p.decodeMs.handoff?.toFixed(1)} ms = ${p.decodeMs.total?.toFixed(1)} ms`,
+    )
+  if (p.bytesPerToken)
+    out.push(
+      `         bytes read per token: ${Object.entries(p.bytesPerToken)
+        .map(([d, b]) => `${d} ${fmtGB(b, 2)}`)
+        .join(', ')}`,
+    )
   out.push('         assumptions:')
   for (const a of p.assumptions) out.push(`         - ${a}`)
   // notes that change what the plan means (remote GPUs unused, KV layout) are printed too
@@ -70,9 +100,13 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   if (plan.rows && plan.rows.length > 0) {
     out.push('')
     const gpuCounts = plan.rows[0].maxContext.map((b) => b.gpus)
-    out.push(`quants   ${pad('quant', 10)}${lpad('file', 10)}  ${pad('fits', 5)}${gpuCounts.map((g) => lpad(g === 0 ? 'ctx CPU' : `ctx ${g}GPU`, 10)).join('')}${lpad('decode', 10)}${lpad('prefill', 10)}`)
+    out.push(
+      `quants   ${pad('quant', 10)}${lpad('file', 10)}  ${pad('fits', 5)}${gpuCounts.map((g) => lpad(g === 0 ? 'ctx CPU' : `ctx ${g}GPU`, 10)).join('')}${lpad('decode', 10)}${lpad('prefill', 10)}`,
+    )
     for (const r of plan.rows) {
-      out.push(`         ${pad(r.quant, 10)}${lpad(fmtGB(r.fileBytes, 0), 10)}  ${pad(r.fits ? 'yes' : 'no', 5)}${r.maxContext.map((b) => lpad(ctxLabel(b.maxContext), 10)).join('')}${lpad(tps(r.decodeTps), 10)}${lpad(tps(r.prefillTps), 10)}`)
+      out.push(
+        `         ${pad(r.quant, 10)}${lpad(fmtGB(r.fileBytes, 0), 10)}  ${pad(r.fits ? 'yes' : 'no', 5)}${r.maxContext.map((b) => lpad(ctxLabel(b.maxContext), 10)).join('')}${lpad(tps(r.decodeTps), 10)}${lpad(tps(r.prefillTps), 10)}`,
+      )
     }
     out.push('         (decode/prefill: predicted tok/s, mid of range)')
   }
@@ -86,9 +120,23 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
       out.push('# then on this machine', c.rpc.main)
     }
     if (c.flashMoe) out.push('', c.flashMoe)
-    if (c.ktransformers) out.push('', '# ktransformers: save as rules.yaml', c.ktransformers.yaml, '# ktransformers launch', c.ktransformers.launch)
+    if (c.ktransformers)
+      out.push(
+        '',
+        '# ktransformers: save as rules.yaml',
+        c.ktransformers.yaml,
+        '# ktransformers launch',
+        c.ktransformers.launch,
+      )
   } else {
-    const own = plan.engine === 'flashmoe' ? c.flashMoe : plan.engine === 'ktransformers' ? c.ktransformers?.launch : c.rpc ? c.rpc.main : c.llamaServer
+    const own =
+      plan.engine === 'flashmoe'
+        ? c.flashMoe
+        : plan.engine === 'ktransformers'
+          ? c.ktransformers?.launch
+          : c.rpc
+            ? c.rpc.main
+            : c.llamaServer
     out.push(`command  ${(own ?? c.llamaServer).split('\n').join('\n         ')}`)
     out.push('         (--emit prints llama-bench, FlashMoE, ktransformers and RPC configs too)')
   }

@@ -20,7 +20,10 @@ export interface ResolvedModel {
 }
 
 /** MODEL → inventory: a GGUF header, or a catalog model at a quant and layout. */
-export async function resolveModel(model: string, opts: {quant?: string; layout?: 'mla' | 'legacy'}): Promise<ResolvedModel> {
+export async function resolveModel(
+  model: string,
+  opts: {quant?: string; layout?: 'mla' | 'legacy'},
+): Promise<ResolvedModel> {
   if (looksLikePath(model)) {
     if (opts.layout) throw new MoerigError('E_USAGE', '--layout applies to catalog models; a GGUF has its own layout')
     const g = await readGguf(model)
@@ -30,7 +33,10 @@ export async function resolveModel(model: string, opts: {quant?: string; layout?
     inv.path = inv.path === null ? null : resolve(inv.path)
     inv.shards = inv.shards.map((p) => resolve(p))
     if (opts.quant && opts.quant.toUpperCase() !== inv.quant) {
-      throw new MoerigError('E_USAGE', `--quant ${opts.quant}: ${model} is ${inv.quant}; --quant picks a quant of a catalog model`)
+      throw new MoerigError(
+        'E_USAGE',
+        `--quant ${opts.quant}: ${model} is ${inv.quant}; --quant picks a quant of a catalog model`,
+      )
     }
     return {inv, catalog: null}
   }

@@ -42,7 +42,10 @@ export interface PlanRequest {
 }
 
 export async function loadProfiles(spec: string, probe?: () => Promise<HardwareProfile>): Promise<HardwareProfile[]> {
-  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean)
+  const parts = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (parts.length === 0) throw new MoerigError('E_USAGE', '--hardware needs a file, a profile id or "probe"')
   const out: HardwareProfile[] = []
   for (const p of parts) out.push(await loadHardwareProfile(p, {probe}))
@@ -58,20 +61,40 @@ export function defaultContext(inv: Inventory, ctx: number | undefined): number 
 }
 
 export async function runPlan(req: PlanRequest): Promise<Plan> {
-  if (req.quants !== undefined && req.quants.length === 0) throw new MoerigError('E_USAGE', '--quants needs at least one quant, e.g. --quants Q2_K,Q4_K_M')
+  if (req.quants !== undefined && req.quants.length === 0)
+    throw new MoerigError('E_USAGE', '--quants needs at least one quant, e.g. --quants Q2_K,Q4_K_M')
   const {inv, catalog} = await resolveModel(req.model, {quant: req.quant, layout: req.layout})
   const profiles = req.profiles ?? (await loadProfiles(req.hardware, req.probe))
-  const labels = req.profiles ? undefined : req.hardware.split(',').map((s) => s.trim()).filter(Boolean)
+  const labels = req.profiles
+    ? undefined
+    : req.hardware
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
   const base: PlanOptions = {
-    ctx: defaultContext(inv, req.ctx), engine: req.engine, kvType: req.kvType, gpus: req.gpus, ubatch: req.ubatch, batch: req.batch,
-    threads: req.threads, flashAttention: req.flashAttention, hfRepo: catalog?.hfRepo ?? null, hardwareLabels: labels,
+    ctx: defaultContext(inv, req.ctx),
+    engine: req.engine,
+    kvType: req.kvType,
+    gpus: req.gpus,
+    ubatch: req.ubatch,
+    batch: req.batch,
+    threads: req.threads,
+    flashAttention: req.flashAttention,
+    hfRepo: catalog?.hfRepo ?? null,
+    hardwareLabels: labels,
     placement: req.placement ? parsePlacement(req.placement) : undefined,
-    engineBuild: req.engineBuild, numaAware: req.numaAware,
-    otherQuants: catalog ? catalog.quants.filter((q) => q !== inv.quant).map((q) => ({quant: q, inv: () => inventoryFromCatalog(catalog, {quant: q, layout: req.layout})})) : [],
+    engineBuild: req.engineBuild,
+    numaAware: req.numaAware,
+    otherQuants: catalog
+      ? catalog.quants
+          .filter((q) => q !== inv.quant)
+          .map((q) => ({quant: q, inv: () => inventoryFromCatalog(catalog, {quant: q, layout: req.layout})}))
+      : [],
   }
   const plan = makePlan(inv, profiles, base)
   if (req.quants && req.quants.length > 0) {
-    if (!catalog) throw new MoerigError('E_USAGE', '--quants compares quants of a catalog model; a GGUF file has one quant')
+    if (!catalog)
+      throw new MoerigError('E_USAGE', '--quants compares quants of a catalog model; a GGUF file has one quant')
     plan.rows = req.quants.map((q) => {
       const qi = inventoryFromCatalog(catalog, {quant: ftypeByName(q), layout: req.layout})
       return quantRow(makePlan(qi, profiles, {...base, otherQuants: []}))

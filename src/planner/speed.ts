@@ -108,7 +108,13 @@ export const DECODE_OPS_PER_CYCLE: Record<'intel' | 'amd' | 'other', Range> = {
   amd: {low: 8, mid: 12, high: 18},
   other: {low: 4.5, mid: 8, high: 14},
 }
-export const DECODE_ISA_FACTOR: Record<PlanHost['isa'], number> = {amx: 1, avx512_vnni: 1, avx512f: 0.75, avx2: 0.5, base: 0.15}
+export const DECODE_ISA_FACTOR: Record<PlanHost['isa'], number> = {
+  amx: 1,
+  avx512_vnni: 1,
+  avx512f: 0.75,
+  avx2: 0.5,
+  base: 0.15,
+}
 
 /**
  * Relative cost per weight of a ggml type in CPU dot products (Q4_K = 1). Q2_K fitted: on the same
@@ -116,8 +122,20 @@ export const DECODE_ISA_FACTOR: Record<PlanHost['isa'], number> = {amx: 1, avx51
  * PR #259). Others: from the unpacking work per block (an assumption, ±30 %).
  */
 export const TYPE_COST: Record<string, number> = {
-  F32: 0.6, F16: 0.8, BF16: 0.8, Q8_0: 0.8, Q4_0: 0.8, Q4_1: 0.85, Q5_0: 1, Q5_1: 1, MXFP4: 1,
-  Q4_K: 1, Q5_K: 1.15, Q6_K: 1.3, Q3_K: 1.6, Q2_K: 2,
+  F32: 0.6,
+  F16: 0.8,
+  BF16: 0.8,
+  Q8_0: 0.8,
+  Q4_0: 0.8,
+  Q4_1: 0.85,
+  Q5_0: 1,
+  Q5_1: 1,
+  MXFP4: 1,
+  Q4_K: 1,
+  Q5_K: 1.15,
+  Q6_K: 1.3,
+  Q3_K: 1.6,
+  Q2_K: 2,
 }
 /** Types not in TYPE_COST (i-quants, ternary): their unpacking is table look-ups; an assumption. */
 export const TYPE_COST_OTHER = 2.5
@@ -143,7 +161,13 @@ export const PREFILL_OPS_PER_CYCLE: Record<EngineBuild, Range> = {
   'ktransformers-0.2.1': {low: 20, mid: 28, high: 38},
   'kt-kernel': {low: 20, mid: 28, high: 38},
 }
-export const PREFILL_ISA_FACTOR: Record<PlanHost['isa'], number> = {amx: 1, avx512_vnni: 1, avx512f: 0.75, avx2: 0.5, base: 0.15}
+export const PREFILL_ISA_FACTOR: Record<PlanHost['isa'], number> = {
+  amx: 1,
+  avx512_vnni: 1,
+  avx512f: 0.75,
+  avx2: 0.5,
+  base: 0.15,
+}
 /**
  * Microarchitectures whose vector units are wider than the baseline above (Zen 4 and Sapphire /
  * Granite Rapids run 512-bit VNNI at about the same per-cycle rate): Zen 5 executes AVX-512 on
@@ -242,10 +266,22 @@ export const CALIBRATED_SPREAD: Range = {low: 0.9, mid: 1, high: 1.1}
  *   ktransformers-0.2.1  V0.2.1–0.2.4 (Triton MLA), GGUF weights, llamafile kernels — default for ktransformers
  *   kt-kernel            kt-kernel / V0.3 with BF16 or native INT4 weights: AMX in prefill where the CPU has it
  */
-export type EngineBuild = 'llama.cpp' | 'llama.cpp-2025-02' | 'ik_llama.cpp' | 'flashmoe' | 'ktransformers-0.2' | 'ktransformers-0.2.1' | 'kt-kernel'
+export type EngineBuild =
+  | 'llama.cpp'
+  | 'llama.cpp-2025-02'
+  | 'ik_llama.cpp'
+  | 'flashmoe'
+  | 'ktransformers-0.2'
+  | 'ktransformers-0.2.1'
+  | 'kt-kernel'
 export const ENGINE_BUILDS: Record<EngineBuild, Engine> = {
-  'llama.cpp': 'llama.cpp', 'llama.cpp-2025-02': 'llama.cpp', 'ik_llama.cpp': 'llama.cpp', flashmoe: 'flashmoe',
-  'ktransformers-0.2': 'ktransformers', 'ktransformers-0.2.1': 'ktransformers', 'kt-kernel': 'ktransformers',
+  'llama.cpp': 'llama.cpp',
+  'llama.cpp-2025-02': 'llama.cpp',
+  'ik_llama.cpp': 'llama.cpp',
+  flashmoe: 'flashmoe',
+  'ktransformers-0.2': 'ktransformers',
+  'ktransformers-0.2.1': 'ktransformers',
+  'kt-kernel': 'ktransformers',
 }
 export function defaultBuild(engine: Engine): EngineBuild {
   return engine === 'ktransformers' ? 'ktransformers-0.2.1' : engine === 'flashmoe' ? 'flashmoe' : 'llama.cpp'
@@ -265,7 +301,16 @@ export interface SpeedResult {
   decode: Range
   prefill: Range
   bytesPerToken: Record<string, number>
-  decodeMs: {cpu: number; gpu: number; handoff: number; total: number; cpuMemory: number; cpuCompute: number; attention: number; sync: number}
+  decodeMs: {
+    cpu: number
+    gpu: number
+    handoff: number
+    total: number
+    cpuMemory: number
+    cpuCompute: number
+    attention: number
+    sync: number
+  }
   prefillMsPerUbatch: number
   source: 'calibration' | 'published-class'
   build: EngineBuild
@@ -285,13 +330,17 @@ function typeCost(t: string): number {
 }
 
 /** Calibrated CPU throughput at a thread count: linear between measured points, proportional outside. */
-export function interpolateThroughput(points: Array<{threads: number; gflops: number}>, threads: number): number | null {
+export function interpolateThroughput(
+  points: Array<{threads: number; gflops: number}>,
+  threads: number,
+): number | null {
   const ps = points.filter((p) => p.gflops > 0).sort((a, b) => a.threads - b.threads)
   if (ps.length === 0) return null
   if (threads <= ps[0].threads) return (ps[0].gflops * threads) / ps[0].threads
   for (let i = 1; i < ps.length; i++) {
     if (threads <= ps[i].threads) {
-      const a = ps[i - 1], b = ps[i]
+      const a = ps[i - 1],
+        b = ps[i]
       return a.gflops + ((b.gflops - a.gflops) * (threads - a.threads)) / (b.threads - a.threads)
     }
   }
@@ -301,14 +350,25 @@ export function interpolateThroughput(points: Array<{threads: number; gflops: nu
 const us = (s: number) => +(s * 1e6).toFixed(2)
 const fmtR = (r: Range, d = 2) => `${r.low.toFixed(d)}/${r.mid.toFixed(d)}/${r.high.toFixed(d)}`
 
-export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: KvModel, engine: Engine, ctx: number, ubatch: number, opts: SpeedOptions = {}): SpeedResult {
+export function predictSpeed(
+  inv: Inventory,
+  host: PlanHost,
+  a: Assignment,
+  kv: KvModel,
+  engine: Engine,
+  ctx: number,
+  ubatch: number,
+  opts: SpeedOptions = {},
+): SpeedResult {
   const hp = inv.shape.hp
   const nLayer = hp.nLayer
   const build = opts.build ?? defaultBuild(engine)
-  const numa: NumaSpeedMode = opts.numa ?? (host.numaNodes.length <= 1 ? 'single' : engine === 'ktransformers' ? 'replicate' : 'interleave')
+  const numa: NumaSpeedMode =
+    opts.numa ?? (host.numaNodes.length <= 1 ? 'single' : engine === 'ktransformers' ? 'replicate' : 'interleave')
   const cal: HardwareProfile['calibration'] | null = host.calibration ?? null
   const threads = Math.max(1, opts.threads ?? host.cores)
-  const threadsEff = Math.min(threads, host.cores) + SMT_GAIN * Math.max(0, Math.min(threads, host.threads) - host.cores)
+  const threadsEff =
+    Math.min(threads, host.cores) + SMT_GAIN * Math.max(0, Math.min(threads, host.threads) - host.cores)
   const kFrac = (hp.nExpert ?? 0) > 0 ? (hp.nExpertUsed ?? 0) / (hp.nExpert ?? 1) : 0
   const isRpc = (d: string) => a.gpus.some((g) => g.rpc && g.id === d)
   const gpuOf = (d: string) => a.gpus.find((x) => x.id === d)!
@@ -317,8 +377,9 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   const weightBytes: Record<string, number> = {CPU: 0}
   const costFlops: Record<string, number> = {CPU: 0} // 2 × weights × type cost
   for (const g of a.gpus) weightBytes[g.id] = costFlops[g.id] = 0
-  let cpuExpertBytes = 0, cpuAllBytes = 0
-  let cpuRoutedFlops = 0, cpuDenseFlops = 0 // prefill FLOPs per token on the CPU's weights
+  let cpuAllBytes = 0
+  let cpuRoutedFlops = 0,
+    cpuDenseFlops = 0 // prefill FLOPs per token on the CPU's weights
   const devFlops: Record<string, number> = {CPU: 0}
   const allBytes: Record<string, number> = {CPU: 0}
   for (const g of a.gpus) devFlops[g.id] = allBytes[g.id] = 0
@@ -330,7 +391,6 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     if (t.layer === null) d = a.layerDevice[nLayer]
     else if (routed) {
       d = a.expertDevice[t.layer!]
-      if (d === 'CPU') cpuExpertBytes += t.bytes
       frac = kFrac
     } else d = a.layerDevice[t.layer]
     weightBytes[d] += t.bytes * frac
@@ -350,12 +410,15 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   for (let l = 0; l < nLayer; l++) layersOn[a.layerDevice[l]] = (layersOn[a.layerDevice[l]] ?? 0) + 1
   const cpuLayers = (() => {
     let n = 0
-    for (let l = 0; l < nLayer; l++) if (a.layerDevice[l] === 'CPU' || (inv.expertLayerBytes.has(l) && a.expertDevice[l] === 'CPU')) n++
+    for (let l = 0; l < nLayer; l++)
+      if (a.layerDevice[l] === 'CPU' || (inv.expertLayerBytes.has(l) && a.expertDevice[l] === 'CPU')) n++
     return n
   })()
 
   // hand-offs along the layer sequence: CPU↔GPU, GPU→GPU, and network hops to RPC machines
-  let handoffs = 0, gpuHops = 0, hops = 0
+  let handoffs = 0,
+    gpuHops = 0,
+    hops = 0
   let prev = 'CPU'
   const step = (d: string) => {
     if (d !== prev) {
@@ -372,26 +435,54 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   step(a.layerDevice[nLayer])
 
   // ---- efficiencies
-  const desktop = host.channelsPerSocket !== null && host.channelsPerSocket <= DESKTOP_MAX_CHANNELS && host.sockets === 1
+  const desktop =
+    host.channelsPerSocket !== null && host.channelsPerSocket <= DESKTOP_MAX_CHANNELS && host.sockets === 1
   const cpuEffBase = host.cpuBandwidthMeasured ? CPU_BW_EFF_TRIAD : desktop ? CPU_BW_EFF_DESKTOP : CPU_BW_EFF_SERVER
   const cpuBw = (k: K): number => {
     if (cal?.decodeBandwidthGBs) return cal.decodeBandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
     return host.cpuBandwidthGBs * 1e9 * cpuEffBase[k] * NUMA_BW_FACTOR[numa][k]
   }
   const ghz = (k: K) => (host.ghzKnown ? host.ghz : UNKNOWN_GHZ[k])
-  const calDecode = cal?.cpuThroughput ? interpolateThroughput(cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: p.decodeGflops ?? 0})), threads) : null
-  const calPrefill = cal?.cpuThroughput ? interpolateThroughput(cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: p.prefillGflops ?? 0})), threads) : null
+  const calDecode = cal?.cpuThroughput
+    ? interpolateThroughput(
+        cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: p.decodeGflops ?? 0})),
+        threads,
+      )
+    : null
+  const calPrefill = cal?.cpuThroughput
+    ? interpolateThroughput(
+        cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: p.prefillGflops ?? 0})),
+        threads,
+      )
+    : null
   const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
   /** CPU decode compute in cost-FLOP/s */
   const cpuDecodeOps = (k: K): number => {
     if (calDecode) return calDecode * 1e9 * CALIBRATED_SPREAD[k]
-    return threadsEff * ghz(k) * 1e9 * DECODE_OPS_PER_CYCLE[host.cpuVendor][k] * DECODE_ISA_FACTOR[host.isa] * (UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1) * numaCompute(k)
+    return (
+      threadsEff *
+      ghz(k) *
+      1e9 *
+      DECODE_OPS_PER_CYCLE[host.cpuVendor][k] *
+      DECODE_ISA_FACTOR[host.isa] *
+      (UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1) *
+      numaCompute(k)
+    )
   }
   const cpuPrefillOps = (k: K): number => {
     if (calPrefill) return calPrefill * 1e9 * CALIBRATED_SPREAD[k]
     const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
-    if (build === 'kt-kernel' && host.isa === 'amx') return threadsEff * ghz(k) * 1e9 * 2048 * AMX_PREFILL_EFF[k] * numaCompute(k)
-    return threadsEff * ghz(k) * 1e9 * PREFILL_OPS_PER_CYCLE[build][k] * PREFILL_ISA_FACTOR[host.isa] * uarch * numaCompute(k)
+    if (build === 'kt-kernel' && host.isa === 'amx')
+      return threadsEff * ghz(k) * 1e9 * 2048 * AMX_PREFILL_EFF[k] * numaCompute(k)
+    return (
+      threadsEff *
+      ghz(k) *
+      1e9 *
+      PREFILL_OPS_PER_CYCLE[build][k] *
+      PREFILL_ISA_FACTOR[host.isa] *
+      uarch *
+      numaCompute(k)
+    )
   }
   const calGpu = (g: PlanGpu) => cal?.gpus?.find((x) => x.index === g.localIndex) ?? null
   const gpuBw = (g: PlanGpu, k: K): number => {
@@ -406,10 +497,14 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     return g.fp16Tflops * 1e12 * GPU_PREFILL_EFF[backendOf(g, engine)][k]
   }
   const layerSync = (k: K): number => {
-    if (cal?.layerOverheadUs !== undefined) return cal.layerOverheadUs * 1e-6 * CALIBRATED_SPREAD[k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid']
+    if (cal?.layerOverheadUs !== undefined)
+      return cal.layerOverheadUs * 1e-6 * CALIBRATED_SPREAD[k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid']
     return CPU_LAYER_SYNC_S[k] + CPU_LAYER_SYNC_PER_THREAD_S[k] * threads
   }
-  const tokenOverhead = (k: K): number => (cal?.tokenOverheadMs !== undefined ? cal.tokenOverheadMs * 1e-3 * CALIBRATED_SPREAD[k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid'] : 0)
+  const tokenOverhead = (k: K): number =>
+    cal?.tokenOverheadMs !== undefined
+      ? cal.tokenOverheadMs * 1e-3 * CALIBRATED_SPREAD[k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid']
+      : 0
   const mlaGpuEff = build === 'ktransformers-0.2' ? MLA_DECODE_GPU_EFF.old : MLA_DECODE_GPU_EFF.new
   const mla = inv.arch === 'deepseek2' && kv.layout !== 'per-head'
   const attnDims = attnHeadDims(inv.shape, kv.layout)
@@ -417,14 +512,29 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   // ---- decode
   const decode = {low: 0, mid: 0, high: 0}
   const bytesPerToken: Record<string, number> = {}
-  let ms: SpeedResult['decodeMs'] = {cpu: 0, gpu: 0, handoff: 0, total: 0, cpuMemory: 0, cpuCompute: 0, attention: 0, sync: 0}
+  let ms: SpeedResult['decodeMs'] = {
+    cpu: 0,
+    gpu: 0,
+    handoff: 0,
+    total: 0,
+    cpuMemory: 0,
+    cpuCompute: 0,
+    attention: 0,
+    sync: 0,
+  }
   for (const k of KEYS) {
     const depth = Math.round(ctx * KV_DEPTH[k])
     const kvBytes: Record<string, number> = {}
-    if (depth > 0) for (let l = 0; l < nLayer; l++) kvBytes[a.layerDevice[l]] = (kvBytes[a.layerDevice[l]] ?? 0) + kv.layerBytesAt(l, depth, 1)
+    if (depth > 0)
+      for (let l = 0; l < nLayer; l++)
+        kvBytes[a.layerDevice[l]] = (kvBytes[a.layerDevice[l]] ?? 0) + kv.layerBytesAt(l, depth, 1)
     // MLA latent attention: 2 × heads × depth × (kv_lora + rope + kv_lora) FLOPs per layer
     const attnPerLayer = mla ? 2 * hp.nHead * depth * attnDims : 0
-    let tCpuMem = 0, tCpuComp = 0, tAttn = 0, tGpu = 0, tSync = 0
+    let tCpuMem = 0,
+      tCpuComp = 0,
+      tAttn = 0,
+      tGpu = 0,
+      tSync = 0
     let tRpc = 0
     for (const id of Object.keys(weightBytes)) {
       const bytes = weightBytes[id] + (kvBytes[id] ?? 0)
@@ -448,13 +558,24 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     const tCpu = Math.max(tCpuMem, tCpuComp)
     const total = tCpu + tRpc + tGpu + tAttn + tSync + tHand + tokenOverhead(k)
     decode[k] = total > 0 ? 1 / total : 0
-    if (k === 'mid') ms = {cpu: (tCpu + tRpc) * 1e3, gpu: tGpu * 1e3, handoff: tHand * 1e3, total: total * 1e3, cpuMemory: tCpuMem * 1e3, cpuCompute: tCpuComp * 1e3, attention: tAttn * 1e3, sync: (tSync + tokenOverhead(k)) * 1e3}
+    if (k === 'mid')
+      ms = {
+        cpu: (tCpu + tRpc) * 1e3,
+        gpu: tGpu * 1e3,
+        handoff: tHand * 1e3,
+        total: total * 1e3,
+        cpuMemory: tCpuMem * 1e3,
+        cpuCompute: tCpuComp * 1e3,
+        attention: tAttn * 1e3,
+        sync: (tSync + tokenOverhead(k)) * 1e3,
+      }
   }
 
   // ---- prefill: one ubatch, layers in order on their devices
   // attention over half the context (sliding-window layers: at most their window)
   const swa = new Set(kv.swaLayers)
-  const attnLayerFlops = (l: number) => 2 * hp.nHead * attnDims * (swa.has(l) ? Math.min(ctx / 2, kv.swaWindow) : ctx / 2)
+  const attnLayerFlops = (l: number) =>
+    2 * hp.nHead * attnDims * (swa.has(l) ? Math.min(ctx / 2, kv.swaWindow) : ctx / 2)
   const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
   const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL))
   const localGpus = a.gpus.filter((g) => !g.rpc)
@@ -496,11 +617,15 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
   }
 
   // ---- assumptions, in words
-  const calNote = cal ? `calibration of ${cal.measuredAt} (measured${cal.llamaCppRelease ? `, llama.cpp ${cal.llamaCppRelease}` : ''}${cal.cpuVariant ? `, CPU variant ${cal.cpuVariant}` : ''})` : null
+  const calNote = cal
+    ? `calibration of ${cal.measuredAt} (measured${cal.llamaCppRelease ? `, llama.cpp ${cal.llamaCppRelease}` : ''}${cal.cpuVariant ? `, CPU variant ${cal.cpuVariant}` : ''})`
+    : null
   const cpuEffWords = cal?.decodeBandwidthGBs
     ? `CPU decode bandwidth ${cal.decodeBandwidthGBs} GB/s effective from the ${calNote} × ${fmtR(CALIBRATED_SPREAD)}`
     : `CPU bandwidth ${host.cpuBandwidthSource} × η ${fmtR(cpuEffBase)} (${host.cpuBandwidthMeasured ? 'of a measured triad' : desktop ? `desktop, ≤ ${DESKTOP_MAX_CHANNELS} channels` : 'server socket'})${numa !== 'single' ? ` × NUMA ${numa} ${fmtR(NUMA_BW_FACTOR[numa])} (${host.numaNodes.length} nodes)` : ''}`
-  const ghzWords = host.ghzKnown ? `${host.ghz.toFixed(2)} GHz` : `clock unknown, ${UNKNOWN_GHZ.low}–${UNKNOWN_GHZ.high} GHz assumed`
+  const ghzWords = host.ghzKnown
+    ? `${host.ghz.toFixed(2)} GHz`
+    : `clock unknown, ${UNKNOWN_GHZ.low}–${UNKNOWN_GHZ.high} GHz assumed`
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? '']
   const assumptions = [
     `speed model: ${cal ? calNote + ' where it measured, published-class constants elsewhere' : 'published-class constants (no calibration in the hardware profile; `moerig calibrate` measures this machine)'}; engine build ${build}`,
@@ -509,14 +634,20 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     calDecode
       ? `CPU decode compute ${calDecode.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
       : `CPU decode compute: ${threads} threads (${threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,
-    ...a.gpus.map((g) => g.rpc
-      ? `${g.id} ${g.name}: ${g.bandwidthSource} × η ${fmtR(CPU_BW_EFF_SERVER)}`
-      : calGpu(g)?.bandwidthGBs
-        ? `${g.id} ${g.name}: ${calGpu(g)!.bandwidthGBs} GB/s effective (calibrated)`
-        : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${fmtR(GPU_BW_EFF[backendOf(g, engine)])} (${backendOf(g, engine).toUpperCase()}); ${g.specNote}`),
-    mla ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})` : `attention at depth: KV bytes read (per-head cache)`,
+    ...a.gpus.map((g) =>
+      g.rpc
+        ? `${g.id} ${g.name}: ${g.bandwidthSource} × η ${fmtR(CPU_BW_EFF_SERVER)}`
+        : calGpu(g)?.bandwidthGBs
+          ? `${g.id} ${g.name}: ${calGpu(g)!.bandwidthGBs} GB/s effective (calibrated)`
+          : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${fmtR(GPU_BW_EFF[backendOf(g, engine)])} (${backendOf(g, engine).toUpperCase()}); ${g.specNote}`,
+    ),
+    mla
+      ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})`
+      : `attention at depth: KV bytes read (per-head cache)`,
     `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${us(T_SYNC_S.high)}–${us(T_SYNC_S.low)} µs${gpuHops ? `; ${gpuHops} GPU→GPU boundaries × ${T_GPU_HOP_S.high * 1e3}–${T_GPU_HOP_S.low * 1e3} ms` : ''}${hops ? `; ${hops} network hops to RPC machines × ${T_RPC_HOP_S.high * 1e3}–${T_RPC_HOP_S.low * 1e3} ms (assumed LAN)` : ''}`,
-    cal?.layerOverheadUs !== undefined ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated)` : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs`,
+    cal?.layerOverheadUs !== undefined
+      ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated)`
+      : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL})`,
     calPrefill
@@ -527,10 +658,23 @@ export function predictSpeed(inv: Inventory, host: PlanHost, a: Assignment, kv: 
     localGpus.length === 0
       ? 'prefill: CPU only, compute-bound but never faster than streaming its weights once per ubatch'
       : cpuComputesExperts
-        ? `prefill: the CPU computes the weights it holds (${engine === 'ktransformers' ? 'ktransformers' : 'ik -rtr: no op offload'}), the GPUs the rest, each GPU its own layers in turn (FP16 × η ${localGpus.map((g) => fmtR(GPU_PREFILL_EFF[backendOf(g, engine)])).filter((x, i, xs) => xs.indexOf(x) === i).join(', ')})`
+        ? `prefill: the CPU computes the weights it holds (${engine === 'ktransformers' ? 'ktransformers' : 'ik -rtr: no op offload'}), the GPUs the rest, each GPU its own layers in turn (FP16 × η ${localGpus
+            .map((g) => fmtR(GPU_PREFILL_EFF[backendOf(g, engine)]))
+            .filter((x, i, xs) => xs.indexOf(x) === i)
+            .join(', ')})`
         : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(cpuAllBytes / 1e9).toFixed(1)} GB over PCIe (${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high}); GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
   ]
-  return {decode, prefill, bytesPerToken, decodeMs: ms, prefillMsPerUbatch: prefillMs, source: cal ? 'calibration' : 'published-class', build, numa, assumptions}
+  return {
+    decode,
+    prefill,
+    bytesPerToken,
+    decodeMs: ms,
+    prefillMsPerUbatch: prefillMs,
+    source: cal ? 'calibration' : 'published-class',
+    build,
+    numa,
+    assumptions,
+  }
 }
 
 /** "36.6 B", "54.2 M", "812 k": parameter counts of any size without "0.0 B". */

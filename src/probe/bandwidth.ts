@@ -23,7 +23,11 @@ export function bandwidthNodes(profile: HardwareProfile, topology: CpuTopology):
     const picked = onePerCore(cpus)
     if (picked.length > 0) nodes.push({id: n.id, cpus: picked})
   }
-  if (nodes.length === 0) throw new MoerigError('E_MEMBW_TOPOLOGY', 'memory bandwidth: no NUMA node lists any CPU; cannot place benchmark threads')
+  if (nodes.length === 0)
+    throw new MoerigError(
+      'E_MEMBW_TOPOLOGY',
+      'memory bandwidth: no NUMA node lists any CPU; cannot place benchmark threads',
+    )
   return nodes
 }
 
@@ -35,7 +39,11 @@ export interface MeasureOptions {
   now?: Date
 }
 
-export async function measureBandwidth(profile: HardwareProfile, topology: CpuTopology, opts: MeasureOptions = {}): Promise<BandwidthSection> {
+export async function measureBandwidth(
+  profile: HardwareProfile,
+  topology: CpuTopology,
+  opts: MeasureOptions = {},
+): Promise<BandwidthSection> {
   const nodes = bandwidthNodes(profile, topology)
   const threads = nodes.reduce((a, n) => a + n.cpus.length, 0)
   const arrayBytesPerThread = opts.arrayBytesPerThread ?? membwArrayBytesPerThread(threads, profile.cpu.l3Bytes ?? null)
@@ -55,7 +63,20 @@ export async function measureBandwidth(profile: HardwareProfile, topology: CpuTo
     kernels: r.kernels,
     hugePages: r.hugePages,
     numaBind: r.numaBind,
-    perNode: r.perNode.map((p) => ({node: p.node, threads: p.threads, copyGBs: round(p.copyGBs), scaleGBs: round(p.scaleGBs), addGBs: round(p.addGBs), triadGBs: round(p.triadGBs)})),
-    provenance: {triadGBs: 'measured', copyGBs: 'measured', scaleGBs: 'measured', addGBs: 'measured', perNode: 'measured'},
+    perNode: r.perNode.map((p) => ({
+      node: p.node,
+      threads: p.threads,
+      copyGBs: round(p.copyGBs),
+      scaleGBs: round(p.scaleGBs),
+      addGBs: round(p.addGBs),
+      triadGBs: round(p.triadGBs),
+    })),
+    provenance: {
+      triadGBs: 'measured',
+      copyGBs: 'measured',
+      scaleGBs: 'measured',
+      addGBs: 'measured',
+      perNode: 'measured',
+    },
   }
 }

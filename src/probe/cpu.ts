@@ -10,9 +10,22 @@ import {microarchitectureChecked} from './uarch.js'
 
 /** ISA flags that decide which llama.cpp/ggml kernels run (kernel flag names), in report order. */
 export const INFERENCE_FLAGS = [
-  'avx', 'avx2', 'fma', 'f16c',
-  'avx512f', 'avx512bw', 'avx512vl', 'avx512vbmi', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16',
-  'avx_vnni', 'amx_tile', 'amx_int8', 'amx_bf16', 'amx_fp16',
+  'avx',
+  'avx2',
+  'fma',
+  'f16c',
+  'avx512f',
+  'avx512bw',
+  'avx512vl',
+  'avx512vbmi',
+  'avx512_vnni',
+  'avx512_bf16',
+  'avx512_fp16',
+  'avx_vnni',
+  'amx_tile',
+  'amx_int8',
+  'amx_bf16',
+  'amx_fp16',
 ] as const
 
 // ------------------------------------------------------------------ /proc/cpuinfo
@@ -109,7 +122,10 @@ export function readTopology(sys: SysTree, cpuinfo: CpuinfoBlock[], lscpu: Recor
   const online = sys.read(`${base}/online`)
   let ids = online !== null ? parseCpuList(online) : null
   if (ids === null || ids.length === 0) {
-    const fromDirs = sys.list(base).filter((d) => /^cpu\d+$/.test(d)).map((d) => Number(d.slice(3)))
+    const fromDirs = sys
+      .list(base)
+      .filter((d) => /^cpu\d+$/.test(d))
+      .map((d) => Number(d.slice(3)))
     ids = fromDirs.length > 0 ? fromDirs.sort((a, b) => a - b) : null
   }
   if (ids !== null && ids.length > 0 && sys.isDir(`${base}/cpu${ids[0]}/topology`)) {
@@ -128,7 +144,8 @@ export function readTopology(sys: SysTree, cpuinfo: CpuinfoBlock[], lscpu: Recor
   }
   if (cpuinfo.length > 0) {
     const cpus = cpuinfo.map((b): LogicalCpu => {
-      const num = (k: string) => (b[k] !== undefined && b[k] !== '' && Number.isFinite(Number(b[k])) ? Number(b[k]) : null)
+      const num = (k: string) =>
+        b[k] !== undefined && b[k] !== '' && Number.isFinite(Number(b[k])) ? Number(b[k]) : null
       return {cpu: Number(b.processor), socket: num('physical id'), die: null, core: num('core id'), siblings: null}
     })
     // Siblings from (socket, core) pairs, which /proc/cpuinfo gives on x86.
@@ -138,11 +155,15 @@ export function readTopology(sys: SysTree, cpuinfo: CpuinfoBlock[], lscpu: Recor
       const k = `${c.socket}/${c.core}`
       groups.set(k, [...(groups.get(k) ?? []), c.cpu])
     }
-    for (const c of cpus) if (c.socket !== null && c.core !== null) c.siblings = groups.get(`${c.socket}/${c.core}`) ?? null
+    for (const c of cpus)
+      if (c.socket !== null && c.core !== null) c.siblings = groups.get(`${c.socket}/${c.core}`) ?? null
     return {cpus, source: 'procfs'}
   }
   const list = lscpu['On-line CPU(s) list'] ? parseCpuList(lscpu['On-line CPU(s) list']) : null
-  return {cpus: (list ?? []).map((cpu) => ({cpu, socket: null, die: null, core: null, siblings: null})), source: 'lscpu'}
+  return {
+    cpus: (list ?? []).map((cpu) => ({cpu, socket: null, die: null, core: null, siblings: null})),
+    source: 'lscpu',
+  }
 }
 
 /** One CPU per physical core: the lowest-numbered hardware thread of each sibling group. */
@@ -150,7 +171,11 @@ export function onePerCore(cpus: readonly LogicalCpu[]): number[] {
   const seen = new Set<string>()
   const out: number[] = []
   for (const c of [...cpus].sort((a, b) => a.cpu - b.cpu)) {
-    const key = c.siblings ? c.siblings.join(',') : c.socket !== null && c.core !== null ? `${c.socket}/${c.die ?? 0}/${c.core}` : `cpu${c.cpu}`
+    const key = c.siblings
+      ? c.siblings.join(',')
+      : c.socket !== null && c.core !== null
+        ? `${c.socket}/${c.die ?? 0}/${c.core}`
+        : `cpu${c.cpu}`
     if (seen.has(key)) continue
     seen.add(key)
     out.push(c.cpu)
@@ -164,7 +189,10 @@ export function onePerCore(cpus: readonly LogicalCpu[]): number[] {
  * Total L2 and L3 bytes over all instances (all sockets), from sysfs cache/index*: each distinct
  * shared_cpu_list of a level counts once. Null when the platform exposes no cache directories.
  */
-export function readCaches(sys: SysTree, cpus: readonly number[]): {l2: number | null; l3: number | null; l2Instances: number; l3Instances: number} {
+export function readCaches(
+  sys: SysTree,
+  cpus: readonly number[],
+): {l2: number | null; l3: number | null; l2Instances: number; l3Instances: number} {
   const seen = {2: new Map<string, number>(), 3: new Map<string, number>()} as Record<2 | 3, Map<string, number>>
   for (const cpu of cpus) {
     const dir = `/sys/devices/system/cpu/cpu${cpu}/cache`
@@ -204,13 +232,23 @@ export interface CpuSection {
   provenance: Record<string, Provenance>
 }
 
-const VENDORS: Record<string, string> = {GenuineIntel: 'Intel', AuthenticAMD: 'AMD', HygonGenuine: 'Hygon', CentaurHauls: 'Centaur'}
+const VENDORS: Record<string, string> = {
+  GenuineIntel: 'Intel',
+  AuthenticAMD: 'AMD',
+  HygonGenuine: 'Hygon',
+  CentaurHauls: 'Centaur',
+}
 
 /**
  * The cpu section, the topology (for NUMA and the bandwidth benchmark), and the channel cap of
  * this generation's server sockets when known (for the memory section).
  */
-export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: string | null, notes: string[]): {cpu: CpuSection; topology: CpuTopology; maxChannelsPerSocket: number | null} {
+export function buildCpu(
+  sys: SysTree,
+  cpuinfoText: string | null,
+  lscpuText: string | null,
+  notes: string[],
+): {cpu: CpuSection; topology: CpuTopology; maxChannelsPerSocket: number | null} {
   const cpuinfo = cpuinfoText ? parseCpuinfo(cpuinfoText) : []
   const lscpu = lscpuText ? parseLscpu(lscpuText) : {}
   const first = cpuinfo[0] ?? {}
@@ -267,7 +305,10 @@ export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: st
     }
   }
 
-  const caches = readCaches(sys, cpus.map((c) => c.cpu))
+  const caches = readCaches(
+    sys,
+    cpus.map((c) => c.cpu),
+  )
   let l2Bytes = caches.l2
   let l3Bytes = caches.l3
   prov.l2Bytes = l2Bytes !== null ? 'sysfs' : 'unknown'
@@ -282,11 +323,15 @@ export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: st
     l3Bytes = ls3.bytes
     prov.l3Bytes = 'lscpu'
   }
-  if (l2Bytes === null || l3Bytes === null) notes.push(`CPU caches: ${[l2Bytes === null ? 'L2' : '', l3Bytes === null ? 'L3' : ''].filter(Boolean).join(' and ')} size not exposed (no /sys/devices/system/cpu/cpu*/cache, lscpu silent)`)
+  if (l2Bytes === null || l3Bytes === null)
+    notes.push(
+      `CPU caches: ${[l2Bytes === null ? 'L2' : '', l3Bytes === null ? 'L3' : ''].filter(Boolean).join(' and ')} size not exposed (no /sys/devices/system/cpu/cpu*/cache, lscpu silent)`,
+    )
 
   // Base clock: intel_pstate's base_frequency (kHz), else the "@ 2.20GHz" of the brand string.
-  let baseMHz: number | null = null
-  const baseKHz = cpus.length > 0 ? sys.readInt(`/sys/devices/system/cpu/cpu${cpus[0].cpu}/cpufreq/base_frequency`) : null
+  let baseMHz: number | null
+  const baseKHz =
+    cpus.length > 0 ? sys.readInt(`/sys/devices/system/cpu/cpu${cpus[0].cpu}/cpufreq/base_frequency`) : null
   if (baseKHz !== null && baseKHz > 0) {
     baseMHz = baseKHz / 1000
     prov.baseMHz = 'sysfs'
@@ -300,7 +345,10 @@ export function buildCpu(sys: SysTree, cpuinfoText: string | null, lscpuText: st
   const ua = checked.uarch
   prov.microarchitecture = ua ? 'derived' : 'unknown'
   if (checked.note) notes.push(checked.note)
-  else if (!ua) notes.push(`CPU microarchitecture: ${vendor} family ${family ?? '?'} model ${modelNumber ?? '?'} is not in moerig's table`)
+  else if (!ua)
+    notes.push(
+      `CPU microarchitecture: ${vendor} family ${family ?? '?'} model ${modelNumber ?? '?'} is not in moerig's table`,
+    )
   const uaName = ua ? (ua.codename ? `${ua.name} (${ua.codename})` : ua.name) : null
 
   const perSocket = sockets > 0 && cores % sockets === 0 ? cores / sockets : null

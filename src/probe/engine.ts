@@ -12,11 +12,16 @@ import type {HardwareProfile} from '../schemas/hardware.js'
 export type EngineDevice = NonNullable<HardwareProfile['engineDevices']>[number]
 
 /** `list` is the runner's child-process device listing (commands/probe.ts passes listEngineDevices). */
-export async function probeEngineDevices(list: () => Promise<LlamaInitResult>): Promise<{devices: EngineDevice[] | null; note: string | null}> {
+export async function probeEngineDevices(
+  list: () => Promise<LlamaInitResult>,
+): Promise<{devices: EngineDevice[] | null; note: string | null}> {
   try {
     const r = await list()
     const devices = r.devices.map((d) => ({
-      name: d.name, backend: d.backend, description: d.description, type: d.type,
+      name: d.name,
+      backend: d.backend,
+      description: d.description,
+      type: d.type,
       memoryTotalBytes: d.totalBytes > 0 ? Math.round(d.totalBytes) : null,
       memoryFreeBytes: d.freeBytes > 0 ? Math.round(d.freeBytes) : null,
     }))

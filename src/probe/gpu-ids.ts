@@ -13,7 +13,11 @@
  */
 import {GiB} from '../lib/units.js'
 
-export const VENDOR_IDS: Record<string, 'intel' | 'nvidia' | 'amd'> = {'0x8086': 'intel', '0x10de': 'nvidia', '0x1002': 'amd'}
+export const VENDOR_IDS: Record<string, 'intel' | 'nvidia' | 'amd'> = {
+  '0x8086': 'intel',
+  '0x10de': 'nvidia',
+  '0x1002': 'amd',
+}
 
 /** Display-class devices that are not compute GPUs: BMC and virtual VGA. Skipped with a note. */
 export const NON_GPU_VENDORS: Record<string, string> = {
@@ -31,10 +35,16 @@ const h = (ids: number[]) => ids.map((i) => `0x${i.toString(16).padStart(4, '0')
 /** Kernel pciids.h groups (Alchemist = DG2, Battlemage = BMG, Flex = ATS-M). */
 export const INTEL_ARC_FAMILIES: Array<{family: string; ids: string[]}> = [
   {family: 'Alchemist (DG2-G10)', ids: h([0x5690, 0x5691, 0x5692, 0x56a0, 0x56a1, 0x56a2, 0x56be, 0x56bf])},
-  {family: 'Alchemist (DG2-G11)', ids: h([0x5693, 0x5694, 0x5695, 0x56a5, 0x56a6, 0x56b0, 0x56b1, 0x56ba, 0x56bb, 0x56bc, 0x56bd])},
+  {
+    family: 'Alchemist (DG2-G11)',
+    ids: h([0x5693, 0x5694, 0x5695, 0x56a5, 0x56a6, 0x56b0, 0x56b1, 0x56ba, 0x56bb, 0x56bc, 0x56bd]),
+  },
   {family: 'Alchemist (DG2-G12)', ids: h([0x5696, 0x5697, 0x56a3, 0x56a4, 0x56b2, 0x56b3])},
   {family: 'Flex (ATS-M)', ids: h([0x56c0, 0x56c1])},
-  {family: 'Battlemage (BMG)', ids: h([0xe202, 0xe209, 0xe20b, 0xe20c, 0xe20d, 0xe210, 0xe211, 0xe212, 0xe215, 0xe216, 0xe220, 0xe221, 0xe222])},
+  {
+    family: 'Battlemage (BMG)',
+    ids: h([0xe202, 0xe209, 0xe20b, 0xe20c, 0xe20d, 0xe210, 0xe211, 0xe212, 0xe215, 0xe216, 0xe220, 0xe221, 0xe222]),
+  },
 ]
 
 /** vendor:device → product name (pci.ids). */
@@ -90,20 +100,118 @@ export interface GpuSpec {
 
 /** Vendor specifications (GB/s = 1e9 bytes/s; VRAM in the binary GB the vendors mean). */
 export const GPU_SPECS: GpuSpec[] = [
-  {name: 'Intel Arc A770 16GB', vramBytes: 16 * GiB, memoryBandwidthGBs: 560, pcieGen: 4, pcieWidth: 16, source: 'Intel ARK, Intel Arc A770 Graphics (16GB): 16 GB GDDR6, 256-bit, 560 GB/s, PCIe 4.0 x16'},
-  {name: 'Intel Arc A770 8GB', vramBytes: 8 * GiB, memoryBandwidthGBs: 512, pcieGen: 4, pcieWidth: 16, source: 'Intel ARK, Intel Arc A770 Graphics (8GB): 8 GB GDDR6, 256-bit, 512 GB/s, PCIe 4.0 x16'},
-  {name: 'Intel Arc A750', vramBytes: 8 * GiB, memoryBandwidthGBs: 512, pcieGen: 4, pcieWidth: 16, source: 'Intel ARK, Intel Arc A750 Graphics: 8 GB GDDR6, 256-bit, 512 GB/s, PCIe 4.0 x16'},
-  {name: 'Intel Arc A580', vramBytes: 8 * GiB, memoryBandwidthGBs: 512, pcieGen: 4, pcieWidth: 16, source: 'Intel ARK, Intel Arc A580 Graphics: 8 GB GDDR6, 256-bit, 512 GB/s, PCIe 4.0 x16'},
-  {name: 'Intel Arc B580', vramBytes: 12 * GiB, memoryBandwidthGBs: 456, pcieGen: 4, pcieWidth: 8, source: 'Intel ARK, Intel Arc B580 Graphics: 12 GB GDDR6, 192-bit, 456 GB/s, PCIe 4.0 x8'},
-  {name: 'Intel Arc B570', vramBytes: 10 * GiB, memoryBandwidthGBs: 380, pcieGen: 4, pcieWidth: 8, source: 'Intel ARK, Intel Arc B570 Graphics: 10 GB GDDR6, 160-bit, 380 GB/s, PCIe 4.0 x8'},
-  {name: 'NVIDIA GeForce RTX 3090', vramBytes: 24 * GiB, memoryBandwidthGBs: 936, pcieGen: 4, pcieWidth: 16, source: 'NVIDIA GeForce RTX 3090 specifications: 24 GB GDDR6X, 384-bit, 936 GB/s, PCIe 4.0'},
-  {name: 'NVIDIA GeForce RTX 3090 Ti', vramBytes: 24 * GiB, memoryBandwidthGBs: 1008, pcieGen: 4, pcieWidth: 16, source: 'NVIDIA GeForce RTX 3090 Ti specifications: 24 GB GDDR6X, 384-bit, 1008 GB/s'},
-  {name: 'NVIDIA GeForce RTX 4090', vramBytes: 24 * GiB, memoryBandwidthGBs: 1008, pcieGen: 4, pcieWidth: 16, source: 'NVIDIA GeForce RTX 4090 specifications: 24 GB GDDR6X, 384-bit, 21 Gbps (1008 GB/s), PCIe 4.0'},
-  {name: 'NVIDIA GeForce RTX 4090 D', vramBytes: 24 * GiB, memoryBandwidthGBs: 1008, pcieGen: 4, pcieWidth: 16, source: 'NVIDIA GeForce RTX 4090 D specifications (nvidia.cn): 24 GB GDDR6X, 384-bit, 21 Gbps (1008 GB/s)'},
-  {name: 'NVIDIA GeForce RTX 4080', vramBytes: 16 * GiB, memoryBandwidthGBs: 716.8, pcieGen: 4, pcieWidth: 16, source: 'NVIDIA GeForce RTX 4080 specifications: 16 GB GDDR6X, 256-bit, 22.4 Gbps'},
-  {name: 'NVIDIA GeForce RTX 5090', vramBytes: 32 * GiB, memoryBandwidthGBs: 1792, pcieGen: 5, pcieWidth: 16, source: 'NVIDIA GeForce RTX 5090 specifications: 32 GB GDDR7, 512-bit, 1792 GB/s, PCIe 5.0'},
-  {name: 'AMD Radeon RX 7900 XTX', vramBytes: 24 * GiB, memoryBandwidthGBs: 960, pcieGen: 4, pcieWidth: 16, source: 'AMD Radeon RX 7900 XTX specifications: 24 GB GDDR6, 384-bit, 20 Gbps (960 GB/s), PCIe 4.0 x16'},
-  {name: 'AMD Radeon RX 7900 XT', vramBytes: 20 * GiB, memoryBandwidthGBs: 800, pcieGen: 4, pcieWidth: 16, source: 'AMD Radeon RX 7900 XT specifications: 20 GB GDDR6, 320-bit, 20 Gbps (800 GB/s), PCIe 4.0 x16'},
+  {
+    name: 'Intel Arc A770 16GB',
+    vramBytes: 16 * GiB,
+    memoryBandwidthGBs: 560,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'Intel ARK, Intel Arc A770 Graphics (16GB): 16 GB GDDR6, 256-bit, 560 GB/s, PCIe 4.0 x16',
+  },
+  {
+    name: 'Intel Arc A770 8GB',
+    vramBytes: 8 * GiB,
+    memoryBandwidthGBs: 512,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'Intel ARK, Intel Arc A770 Graphics (8GB): 8 GB GDDR6, 256-bit, 512 GB/s, PCIe 4.0 x16',
+  },
+  {
+    name: 'Intel Arc A750',
+    vramBytes: 8 * GiB,
+    memoryBandwidthGBs: 512,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'Intel ARK, Intel Arc A750 Graphics: 8 GB GDDR6, 256-bit, 512 GB/s, PCIe 4.0 x16',
+  },
+  {
+    name: 'Intel Arc A580',
+    vramBytes: 8 * GiB,
+    memoryBandwidthGBs: 512,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'Intel ARK, Intel Arc A580 Graphics: 8 GB GDDR6, 256-bit, 512 GB/s, PCIe 4.0 x16',
+  },
+  {
+    name: 'Intel Arc B580',
+    vramBytes: 12 * GiB,
+    memoryBandwidthGBs: 456,
+    pcieGen: 4,
+    pcieWidth: 8,
+    source: 'Intel ARK, Intel Arc B580 Graphics: 12 GB GDDR6, 192-bit, 456 GB/s, PCIe 4.0 x8',
+  },
+  {
+    name: 'Intel Arc B570',
+    vramBytes: 10 * GiB,
+    memoryBandwidthGBs: 380,
+    pcieGen: 4,
+    pcieWidth: 8,
+    source: 'Intel ARK, Intel Arc B570 Graphics: 10 GB GDDR6, 160-bit, 380 GB/s, PCIe 4.0 x8',
+  },
+  {
+    name: 'NVIDIA GeForce RTX 3090',
+    vramBytes: 24 * GiB,
+    memoryBandwidthGBs: 936,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'NVIDIA GeForce RTX 3090 specifications: 24 GB GDDR6X, 384-bit, 936 GB/s, PCIe 4.0',
+  },
+  {
+    name: 'NVIDIA GeForce RTX 3090 Ti',
+    vramBytes: 24 * GiB,
+    memoryBandwidthGBs: 1008,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'NVIDIA GeForce RTX 3090 Ti specifications: 24 GB GDDR6X, 384-bit, 1008 GB/s',
+  },
+  {
+    name: 'NVIDIA GeForce RTX 4090',
+    vramBytes: 24 * GiB,
+    memoryBandwidthGBs: 1008,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'NVIDIA GeForce RTX 4090 specifications: 24 GB GDDR6X, 384-bit, 21 Gbps (1008 GB/s), PCIe 4.0',
+  },
+  {
+    name: 'NVIDIA GeForce RTX 4090 D',
+    vramBytes: 24 * GiB,
+    memoryBandwidthGBs: 1008,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'NVIDIA GeForce RTX 4090 D specifications (nvidia.cn): 24 GB GDDR6X, 384-bit, 21 Gbps (1008 GB/s)',
+  },
+  {
+    name: 'NVIDIA GeForce RTX 4080',
+    vramBytes: 16 * GiB,
+    memoryBandwidthGBs: 716.8,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'NVIDIA GeForce RTX 4080 specifications: 16 GB GDDR6X, 256-bit, 22.4 Gbps',
+  },
+  {
+    name: 'NVIDIA GeForce RTX 5090',
+    vramBytes: 32 * GiB,
+    memoryBandwidthGBs: 1792,
+    pcieGen: 5,
+    pcieWidth: 16,
+    source: 'NVIDIA GeForce RTX 5090 specifications: 32 GB GDDR7, 512-bit, 1792 GB/s, PCIe 5.0',
+  },
+  {
+    name: 'AMD Radeon RX 7900 XTX',
+    vramBytes: 24 * GiB,
+    memoryBandwidthGBs: 960,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'AMD Radeon RX 7900 XTX specifications: 24 GB GDDR6, 384-bit, 20 Gbps (960 GB/s), PCIe 4.0 x16',
+  },
+  {
+    name: 'AMD Radeon RX 7900 XT',
+    vramBytes: 20 * GiB,
+    memoryBandwidthGBs: 800,
+    pcieGen: 4,
+    pcieWidth: 16,
+    source: 'AMD Radeon RX 7900 XT specifications: 20 GB GDDR6, 320-bit, 20 Gbps (800 GB/s), PCIe 4.0 x16',
+  },
 ]
 
 /** CPU-integrated GPUs among the ids above (their "VRAM" is a carve-out of system RAM). */
@@ -121,8 +229,10 @@ export function intelArcFamily(deviceId: string): string | null {
 export function gpuName(vendorId: string, deviceId: string, vramBytes: number | null): string {
   const key = `${vendorId}:${deviceId}`
   const base = GPU_NAMES[key]
-  if (key === '0x8086:0x56a0' && vramBytes !== null) return vramBytes > 12 * GiB ? 'Intel Arc A770 16GB' : 'Intel Arc A770 8GB'
-  if (key === '0x1002:0x744c' && vramBytes !== null) return vramBytes > 22 * GiB ? 'AMD Radeon RX 7900 XTX' : 'AMD Radeon RX 7900 XT'
+  if (key === '0x8086:0x56a0' && vramBytes !== null)
+    return vramBytes > 12 * GiB ? 'Intel Arc A770 16GB' : 'Intel Arc A770 8GB'
+  if (key === '0x1002:0x744c' && vramBytes !== null)
+    return vramBytes > 22 * GiB ? 'AMD Radeon RX 7900 XTX' : 'AMD Radeon RX 7900 XT'
   if (base) return base
   const vendor = VENDOR_IDS[vendorId]
   if (vendor === 'intel') {

@@ -47,13 +47,27 @@ export interface GpuEntry {
 // ------------------------------------------------------------------ PCIe arithmetic
 
 /** Transfer rate (GT/s) → PCIe generation. */
-const GEN_BY_RATE: Array<[number, number]> = [[2.5, 1], [5, 2], [8, 3], [16, 4], [32, 5], [64, 6]]
+const GEN_BY_RATE: Array<[number, number]> = [
+  [2.5, 1],
+  [5, 2],
+  [8, 3],
+  [16, 4],
+  [32, 5],
+  [64, 6],
+]
 
 /**
  * Usable GB/s per lane per direction, after line encoding: 8b/10b for Gen1–2, 128b/130b for
  * Gen3–5, 242B/256B FLIT for Gen6 (PCI-SIG base specifications).
  */
-export const PCIE_LANE_GBS: Record<number, number> = {1: 0.25, 2: 0.5, 3: 8 * (128 / 130) / 8, 4: 16 * (128 / 130) / 8, 5: 32 * (128 / 130) / 8, 6: 64 * (242 / 256) / 8}
+export const PCIE_LANE_GBS: Record<number, number> = {
+  1: 0.25,
+  2: 0.5,
+  3: (8 * (128 / 130)) / 8,
+  4: (16 * (128 / 130)) / 8,
+  5: (32 * (128 / 130)) / 8,
+  6: (64 * (242 / 256)) / 8,
+}
 
 /** "16.0 GT/s PCIe" / "8 GT/s" / "2.5 GT/s" → generation; null for "Unknown" or garbage. */
 export function parseLinkSpeed(text: string | null): number | null {
@@ -105,7 +119,10 @@ export function normalizeBusId(id: string): string {
  * ("memory.total [MiB]"), then one line per GPU. "[N/A]" and "[Not Supported]" become null.
  */
 export function parseNvidiaSmiCsv(text: string): NvidiaSmiGpu[] {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '')
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
   if (lines.length < 2) return []
   const header = lines[0].split(',').map((h) => h.trim().replace(/\s*\[.*\]$/, ''))
   const col = (name: string) => header.indexOf(name)
@@ -164,7 +181,8 @@ export function walkPci(sys: SysTree): Array<{address: string; path: string; cha
       visit(path, c, depth + 1)
     }
   }
-  for (const root of sys.list('/sys/devices').filter((d) => /^pci[0-9a-f]{4}:[0-9a-f]{2}$/.test(d))) visit(`/sys/devices/${root}`, [], 0)
+  for (const root of sys.list('/sys/devices').filter((d) => /^pci[0-9a-f]{4}:[0-9a-f]{2}$/.test(d)))
+    visit(`/sys/devices/${root}`, [], 0)
   return out
 }
 
@@ -179,7 +197,7 @@ function driverOf(sys: SysTree, path: string): string | null {
   const m = ue ? /^DRIVER=(.+)$/m.exec(ue) : null
   if (m) return m[1].trim()
   const link = sys.readlink(`${path}/driver`)
-  return link ? link.split('/').pop() ?? null : null
+  return link ? (link.split('/').pop() ?? null) : null
 }
 
 /** VRAM from the driver's sysfs files; null (never 0) when the driver exposes none. */
@@ -190,7 +208,9 @@ function vramFromSysfs(sys: SysTree, path: string): {total: number | null; free:
     return {total: amd, free: used !== null ? amd - used : null}
   }
   const tiles = sys.list(path).filter((d) => /^tile\d+$/.test(d))
-  const tileSizes = tiles.map((t) => sys.readInt(`${path}/${t}/physical_vram_size_bytes`)).filter((n): n is number => n !== null && n > 0)
+  const tileSizes = tiles
+    .map((t) => sys.readInt(`${path}/${t}/physical_vram_size_bytes`))
+    .filter((n): n is number => n !== null && n > 0)
   if (tileSizes.length > 0) return {total: tileSizes.reduce((a, b) => a + b, 0), free: null}
   for (const card of sys.list(`${path}/drm`).filter((d) => /^card\d+$/.test(d))) {
     const lmem = sys.readInt(`${path}/drm/${card}/lmem_total_bytes`)
@@ -204,7 +224,12 @@ function vramFromSysfs(sys: SysTree, path: string): {total: number | null; free:
   return {total: null, free: null}
 }
 
-export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNodeCount: number, notes: string[]): GpuEntry[] {
+export function scanGpus(
+  sys: SysTree,
+  nvidiaSmi: NvidiaSmiGpu[] | null,
+  numaNodeCount: number,
+  notes: string[],
+): GpuEntry[] {
   const gpus: GpuEntry[] = []
   const devices = walkPci(sys)
   for (const dev of devices) {
@@ -217,7 +242,9 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
       continue
     }
     if (NON_GPU_VENDORS[vendorId]) {
-      notes.push(`PCI ${dev.address}: ${NON_GPU_VENDORS[vendorId]} (${vendorId}:${deviceId}) is not a compute GPU; skipped`)
+      notes.push(
+        `PCI ${dev.address}: ${NON_GPU_VENDORS[vendorId]} (${vendorId}:${deviceId}) is not a compute GPU; skipped`,
+      )
       continue
     }
     const prov: Record<string, Provenance> = {vendorId: 'sysfs', deviceId: 'sysfs', pciAddress: 'sysfs'}
@@ -227,7 +254,8 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
     const vendor = VENDOR_IDS[vendorId] ?? 'other'
     // Intel's integrated graphics always sits at 0000:00:02.0 (i915 documentation, "Intel GFX").
     // AMD APUs' graphics are known by id (gpu-ids.ts).
-    const integrated = (vendor === 'intel' && dev.address === '0000:00:02.0') || INTEGRATED_GPU_IDS.has(`${vendorId}:${deviceId}`)
+    const integrated =
+      (vendor === 'intel' && dev.address === '0000:00:02.0') || INTEGRATED_GPU_IDS.has(`${vendorId}:${deviceId}`)
 
     // VRAM: driver sysfs, then nvidia-smi.
     let {total: vramBytes, free: vramFreeBytes} = vramFromSysfs(sys, dev.path)
@@ -253,19 +281,39 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
         vramBytes = spec.vramBytes
         prov.vramBytes = 'spec'
       } else {
-        const why = vendor === 'intel' && driver === 'i915' ? 'mainline i915 exposes no local-memory size (Intel\'s DKMS i915 adds drm/cardN/lmem_total_bytes; the xe driver has tileN/physical_vram_size_bytes)' : vendor === 'nvidia' ? 'nvidia-smi not found' : `driver ${driver ?? 'none'} exposes no VRAM size`
-        notes.push(`GPU ${dev.address} (${name}): VRAM unknown: ${why}${deviceId === '0x56a0' ? '; the A770 ships with 8 GB or 16 GB under the same PCI id' : ''}`)
+        const why =
+          vendor === 'intel' && driver === 'i915'
+            ? "mainline i915 exposes no local-memory size (Intel's DKMS i915 adds drm/cardN/lmem_total_bytes; the xe driver has tileN/physical_vram_size_bytes)"
+            : vendor === 'nvidia'
+              ? 'nvidia-smi not found'
+              : `driver ${driver ?? 'none'} exposes no VRAM size`
+        notes.push(
+          `GPU ${dev.address} (${name}): VRAM unknown: ${why}${deviceId === '0x56a0' ? '; the A770 ships with 8 GB or 16 GB under the same PCI id' : ''}`,
+        )
       }
     }
     const memoryBandwidthGBs = spec?.memoryBandwidthGBs ?? null
     prov.memoryBandwidthGBs = memoryBandwidthGBs !== null ? 'spec' : 'unknown'
 
     // PCIe link: first device below the root port (see header comment).
-    let pcie: GpuEntry['pcie'] = {gen: null, width: null, bandwidthGBs: null, maxGen: null, maxWidth: null, maxBandwidthGBs: null, currentSpeed: null, maxSpeed: null, linkAt: null}
+    let pcie: GpuEntry['pcie'] = {
+      gen: null,
+      width: null,
+      bandwidthGBs: null,
+      maxGen: null,
+      maxWidth: null,
+      maxBandwidthGBs: null,
+      currentSpeed: null,
+      maxSpeed: null,
+      linkAt: null,
+    }
     if (!integrated) {
       // dev.path is /sys/devices/pciDDDD:BB/<root port>/<first device>/…; a device on the root
       // bus itself (chain of one, e.g. a passed-through GPU in a VM) reports its own link.
-      const linkPath = dev.path.split('/').slice(0, 4 + Math.min(dev.chain.length, 2)).join('/')
+      const linkPath = dev.path
+        .split('/')
+        .slice(0, 4 + Math.min(dev.chain.length, 2))
+        .join('/')
       const lanes = (p: string) => {
         const n = sys.readInt(p)
         return n !== null && n > 0 ? n : null
@@ -299,7 +347,9 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
       }
       if (pcie.gen === null) notes.push(`GPU ${dev.address}: PCIe link speed not exposed`)
       else if (pcie.maxGen !== null && (pcie.gen < pcie.maxGen || (pcie.width ?? 0) < (pcie.maxWidth ?? 0))) {
-        notes.push(`GPU ${dev.address} (${name}): PCIe link runs Gen${pcie.gen} x${pcie.width} below its Gen${pcie.maxGen} x${pcie.maxWidth} maximum (GPUs downshift when idle; check again under load)`)
+        notes.push(
+          `GPU ${dev.address} (${name}): PCIe link runs Gen${pcie.gen} x${pcie.width} below its Gen${pcie.maxGen} x${pcie.maxWidth} maximum (GPUs downshift when idle; check again under load)`,
+        )
       }
     }
 
@@ -364,7 +414,13 @@ export function scanGpus(sys: SysTree, nvidiaSmi: NvidiaSmiGpu[] | null, numaNod
       },
       numaNode: numaNodeCount === 1 ? 0 : null,
       localCpus: null,
-      provenance: {name: 'tool', vramBytes: 'tool', pcie: 'tool', numaNode: numaNodeCount === 1 ? 'derived' : 'unknown', memoryBandwidthGBs: spec ? 'spec' : 'unknown'},
+      provenance: {
+        name: 'tool',
+        vramBytes: 'tool',
+        pcie: 'tool',
+        numaNode: numaNodeCount === 1 ? 'derived' : 'unknown',
+        memoryBandwidthGBs: spec ? 'spec' : 'unknown',
+      },
     })
   }
   return gpus

@@ -41,7 +41,13 @@ export interface MemorySection {
   type: string | null
   speedMTs: number | null
   theoreticalBandwidthGBs: number | null
-  hugePages: {transparent: string | null; defrag: string | null; pageSizeBytes: number | null; total: number | null; free: number | null}
+  hugePages: {
+    transparent: string | null
+    defrag: string | null
+    pageSizeBytes: number | null
+    total: number | null
+    free: number | null
+  }
   provenance: Record<string, Provenance>
 }
 
@@ -68,7 +74,10 @@ export function bracketed(text: string | null): string | null {
  */
 export function isPlaceholderLayout(layout: readonly SiMemLayout[]): boolean {
   const real = layout.filter((d) => d.size > 0)
-  return real.length === 0 || real.every((d) => (d.type ?? '') === '' && !d.clockSpeed && (d.bank ?? '') === '' && !d.partNum)
+  return (
+    real.length === 0 ||
+    real.every((d) => (d.type ?? '') === '' && !d.clockSpeed && (d.bank ?? '') === '' && !d.partNum)
+  )
 }
 
 /**
@@ -109,7 +118,11 @@ export function dimmsFromLayout(layout: readonly SiMemLayout[]): Dimm[] {
  * (socket, channel) pairs; otherwise assume one DIMM per channel on each socket, capped at the
  * generation's channel count (a 2-DIMM-per-channel board then still counts right).
  */
-export function countChannels(dimms: readonly Dimm[], sockets: number, maxPerSocket: number | null): {channels: number | null; perSocket: number | null; source: Provenance; assumed: boolean} {
+export function countChannels(
+  dimms: readonly Dimm[],
+  sockets: number,
+  maxPerSocket: number | null,
+): {channels: number | null; perSocket: number | null; source: Provenance; assumed: boolean} {
   if (dimms.length === 0) return {channels: null, perSocket: null, source: 'unknown', assumed: false}
   const parsed = dimms.map((d) => parseBankLocator(d.bank))
   if (parsed.every((p) => p.socket !== null && p.channel !== null)) {
@@ -120,16 +133,28 @@ export function countChannels(dimms: readonly Dimm[], sockets: number, maxPerSoc
       perSock.set(s, (perSock.get(s) ?? 0) + 1)
     }
     const counts = [...perSock.values()]
-    return {channels: pairs.size, perSocket: counts.every((c) => c === counts[0]) ? counts[0] : null, source: 'dmi', assumed: false}
+    return {
+      channels: pairs.size,
+      perSocket: counts.every((c) => c === counts[0]) ? counts[0] : null,
+      source: 'dmi',
+      assumed: false,
+    }
   }
   const bySocket = new Map<number, number>()
   const known = dimms.every((d) => d.socket !== null)
   if (known) for (const d of dimms) bySocket.set(d.socket!, (bySocket.get(d.socket!) ?? 0) + 1)
-  else for (let s = 0; s < sockets; s++) bySocket.set(s, Math.floor(dimms.length / sockets) + (s < dimms.length % sockets ? 1 : 0))
+  else
+    for (let s = 0; s < sockets; s++)
+      bySocket.set(s, Math.floor(dimms.length / sockets) + (s < dimms.length % sockets ? 1 : 0))
   const cap = maxPerSocket ?? Number.POSITIVE_INFINITY
   const counts = [...bySocket.values()].map((n) => Math.min(n, cap))
   const channels = counts.reduce((a, b) => a + b, 0)
-  return {channels, perSocket: counts.every((c) => c === counts[0]) ? counts[0] : null, source: 'derived', assumed: true}
+  return {
+    channels,
+    perSocket: counts.every((c) => c === counts[0]) ? counts[0] : null,
+    source: 'derived',
+    assumed: true,
+  }
 }
 
 /** channels × MT/s × 8 bytes, in GB/s (1e9). */
@@ -138,7 +163,13 @@ export function peakBandwidthGBs(channels: number | null, speedMTs: number | nul
   return Math.round(channels * speedMTs * 8) / 1000
 }
 
-export function buildMemory(sys: SysTree, layout: readonly SiMemLayout[] | null, sockets: number, maxChannelsPerSocket: number | null, notes: string[]): MemorySection {
+export function buildMemory(
+  sys: SysTree,
+  layout: readonly SiMemLayout[] | null,
+  sockets: number,
+  maxChannelsPerSocket: number | null,
+  notes: string[],
+): MemorySection {
   const prov: Record<string, Provenance> = {}
   const mi = sys.read('/proc/meminfo')
   const m = mi !== null ? parseMeminfo(mi) : {}
@@ -149,13 +180,20 @@ export function buildMemory(sys: SysTree, layout: readonly SiMemLayout[] | null,
 
   const dimms = layout ? dimmsFromLayout(layout) : []
   if (layout === null) notes.push('DIMMs: DMI memory tables were not read')
-  else if (dimms.length === 0) notes.push('DIMMs: hidden by the platform (no SMBIOS memory devices: a VM, or dmidecode needs root); channels and peak bandwidth unknown')
+  else if (dimms.length === 0)
+    notes.push(
+      'DIMMs: hidden by the platform (no SMBIOS memory devices: a VM, or dmidecode needs root); channels and peak bandwidth unknown',
+    )
   prov.dimms = dimms.length > 0 ? 'dmi' : 'unknown'
   const installedBytes = dimms.length > 0 ? dimms.reduce((a, d) => a + d.sizeBytes, 0) : null
   prov.installedBytes = installedBytes !== null ? 'dmi' : 'unknown'
   if (totalBytes === null) {
     // Without /proc/meminfo nothing else says how much RAM the kernel has; refuse rather than guess.
-    if (installedBytes === null) throw new MoerigError('E_PROBE', `memory size unknown: ${sys.path('/proc/meminfo')} is ${mi === null ? 'missing or unreadable' : 'without a MemTotal line'} and no DIMMs are visible`)
+    if (installedBytes === null)
+      throw new MoerigError(
+        'E_PROBE',
+        `memory size unknown: ${sys.path('/proc/meminfo')} is ${mi === null ? 'missing or unreadable' : 'without a MemTotal line'} and no DIMMs are visible`,
+      )
     totalBytes = installedBytes
     prov.totalBytes = 'dmi'
     notes.push('memory: /proc/meminfo unreadable; total is the sum of the DIMMs')
@@ -163,7 +201,10 @@ export function buildMemory(sys: SysTree, layout: readonly SiMemLayout[] | null,
 
   const ch = countChannels(dimms, sockets, maxChannelsPerSocket)
   prov.channels = ch.source
-  if (ch.assumed) notes.push(`memory channels: bank locators do not name channels; assuming one DIMM per channel${maxChannelsPerSocket ? ` (at most ${maxChannelsPerSocket} per socket)` : ''}`)
+  if (ch.assumed)
+    notes.push(
+      `memory channels: bank locators do not name channels; assuming one DIMM per channel${maxChannelsPerSocket ? ` (at most ${maxChannelsPerSocket} per socket)` : ''}`,
+    )
   const speeds = dimms.map((d) => d.speedMTs).filter((s): s is number => s !== null)
   // The memory controller runs every channel at the slowest DIMM's speed.
   const speedMTs = speeds.length > 0 ? Math.min(...speeds) : null

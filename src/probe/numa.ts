@@ -38,7 +38,10 @@ export function readNuma(sys: SysTree, cpus: readonly LogicalCpu[], sockets: num
   const online = sys.read(`${base}/online`)
   let ids = online !== null ? parseCpuList(online) : null
   if (ids === null || ids.length === 0) {
-    const dirs = sys.list(base).filter((d) => /^node\d+$/.test(d)).map((d) => Number(d.slice(4)))
+    const dirs = sys
+      .list(base)
+      .filter((d) => /^node\d+$/.test(d))
+      .map((d) => Number(d.slice(4)))
     ids = dirs.length > 0 ? dirs.sort((a, b) => a - b) : null
   }
   if (ids === null) {
@@ -46,7 +49,9 @@ export function readNuma(sys: SysTree, cpus: readonly LogicalCpu[], sockets: num
     notes.push('NUMA: /sys/devices/system/node is absent; reporting one node with all CPUs, memory per node unknown')
     prov.nodes = 'derived'
     return {
-      nodes: [{id: 0, cpus: cpus.map((c) => c.cpu), memTotalBytes: null, memFreeBytes: null, socket: cpus[0]?.socket ?? null}],
+      nodes: [
+        {id: 0, cpus: cpus.map((c) => c.cpu), memTotalBytes: null, memFreeBytes: null, socket: cpus[0]?.socket ?? null},
+      ],
       distances: null,
       subNumaClustering: false,
       provenance: prov,
@@ -62,7 +67,9 @@ export function readNuma(sys: SysTree, cpus: readonly LogicalCpu[], sockets: num
     if (nodeCpus === null) notes.push(`NUMA node ${id}: cpulist ${cl === null ? 'unreadable' : `malformed ("${cl}")`}`)
     const mi = sys.read(`${dir}/meminfo`)
     const mem = mi !== null ? parseNodeMeminfo(mi) : {}
-    const sockIds = new Set((nodeCpus ?? []).map((c) => socketOf.get(c)).filter((s): s is number => s !== null && s !== undefined))
+    const sockIds = new Set(
+      (nodeCpus ?? []).map((c) => socketOf.get(c)).filter((s): s is number => s !== null && s !== undefined),
+    )
     nodes.push({
       id,
       cpus: nodeCpus ?? [],

@@ -51,13 +51,21 @@ export function assembleProfile(inp: ProbeInputs): ProbeResult {
 
   const flagsLine = (cpuinfo ?? inp.lscpuText ?? '').match(/\bhypervisor\b/) !== null
   const virtualized = cpuinfo !== null || inp.lscpuText !== null ? flagsLine : null
-  if (virtualized) notes.unshift('virtual machine (CPU flag "hypervisor"): NUMA, DIMM and GPU facts are what the hypervisor chooses to show')
+  if (virtualized)
+    notes.unshift(
+      'virtual machine (CPU flag "hypervisor"): NUMA, DIMM and GPU facts are what the hypervisor chooses to show',
+    )
   if (numa.nodes.length === 1) notes.push('one NUMA node')
   const nodeMem = numa.nodes.reduce((sum, n) => sum + (n.memTotalBytes ?? 0), 0)
   if (nodeMem > 0 && Math.abs(nodeMem - memory.totalBytes) > 0.1 * memory.totalBytes) {
-    notes.push(`NUMA node memory adds up to ${(nodeMem / 2 ** 30).toFixed(1)} GiB but /proc/meminfo MemTotal is ${(memory.totalBytes / 2 ** 30).toFixed(1)} GiB (memory hot-plugged or ballooned, as on VMs): per-node sizes are not the machine's RAM`)
+    notes.push(
+      `NUMA node memory adds up to ${(nodeMem / 2 ** 30).toFixed(1)} GiB but /proc/meminfo MemTotal is ${(memory.totalBytes / 2 ** 30).toFixed(1)} GiB (memory hot-plugged or ballooned, as on VMs): per-node sizes are not the machine's RAM`,
+    )
   }
-  if (numa.subNumaClustering) notes.push(`sub-NUMA clustering: ${numa.nodes.filter((n) => n.cpus.length > 0).length} NUMA nodes with CPUs on ${cpu.sockets} socket(s) (SNC / NPS)`)
+  if (numa.subNumaClustering)
+    notes.push(
+      `sub-NUMA clustering: ${numa.nodes.filter((n) => n.cpus.length > 0).length} NUMA nodes with CPUs on ${cpu.sockets} socket(s) (SNC / NPS)`,
+    )
   if (gpus.length === 0) notes.push('no GPU: no PCI display (0x03) or accelerator (0x12) device')
   // sysfs entries that exist but could not be read go last, one line each.
   notes.push(...sys.notes)
@@ -102,7 +110,16 @@ export async function gatherLive(opts: {modelsDir: string | null}): Promise<Prob
     smiPath ? runQuiet(smiPath, NVIDIA_SMI_ARGS, 10_000) : Promise.resolve(null),
     findTools(),
   ])
-  return {root: '/', lscpuText, memLayout, nvidiaSmiCsv, tools, modelsDir: opts.modelsDir, hostname: osHostname(), now: new Date()}
+  return {
+    root: '/',
+    lscpuText,
+    memLayout,
+    nvidiaSmiCsv,
+    tools,
+    modelsDir: opts.modelsDir,
+    hostname: osHostname(),
+    now: new Date(),
+  }
 }
 
 /**
@@ -136,6 +153,8 @@ export function fixtureInputs(dir: string, opts: {modelsDir?: string | null} = {
 
 /** Probe this machine (or a recorded tree with `sysroot`). */
 export async function probeMachine(opts: {modelsDir: string | null; sysroot?: string | null}): Promise<ProbeResult> {
-  const inputs = opts.sysroot ? fixtureInputs(opts.sysroot, {modelsDir: opts.modelsDir}) : await gatherLive({modelsDir: opts.modelsDir})
+  const inputs = opts.sysroot
+    ? fixtureInputs(opts.sysroot, {modelsDir: opts.modelsDir})
+    : await gatherLive({modelsDir: opts.modelsDir})
   return assembleProfile(inputs)
 }

@@ -42,11 +42,16 @@ export function which(name: string, pathEnv = process.env.PATH ?? ''): string | 
 /** Run a command with LC_ALL=C and a timeout; resolves stdout+stderr, or null on failure. */
 export function runQuiet(cmd: string, args: string[], timeoutMs = 3000): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(cmd, args, {timeout: timeoutMs, env: {...process.env, LC_ALL: 'C'}, maxBuffer: 4 << 20}, (err, stdout, stderr) => {
-      const out = `${stdout ?? ''}${stderr ?? ''}`
-      if (err && out.trim() === '') resolve(null)
-      else resolve(out)
-    })
+    execFile(
+      cmd,
+      args,
+      {timeout: timeoutMs, env: {...process.env, LC_ALL: 'C'}, maxBuffer: 4 << 20},
+      (err, stdout, stderr) => {
+        const out = `${stdout ?? ''}${stderr ?? ''}`
+        if (err && out.trim() === '') resolve(null)
+        else resolve(out)
+      },
+    )
   })
 }
 
@@ -75,8 +80,10 @@ export async function findTools(pathEnv = process.env.PATH ?? ''): Promise<ToolI
   const found = Object.keys(VENDOR_TOOLS)
     .map((name) => ({name, path: which(name, pathEnv)}))
     .filter((t): t is {name: string; path: string} => t.path !== null)
-  return Promise.all(found.map(async (t) => {
-    const out = await runQuiet(t.path, VENDOR_TOOLS[t.name])
-    return {name: t.name, path: t.path, version: out !== null ? parseToolVersion(t.name, out) : null}
-  }))
+  return Promise.all(
+    found.map(async (t) => {
+      const out = await runQuiet(t.path, VENDOR_TOOLS[t.name])
+      return {name: t.name, path: t.path, version: out !== null ? parseToolVersion(t.name, out) : null}
+    }),
+  )
 }

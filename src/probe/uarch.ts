@@ -55,10 +55,18 @@ const INTEL: Row[] = [
 
 const AMD: Row[] = [
   {family: 0x17, models: [r(0x00, 0x2f), r(0x50, 0x5f)], uarch: {name: 'Zen', maxChannelsPerSocket: 8}},
-  {family: 0x17, models: [r(0x30, 0x4f), r(0x60, 0x7f), r(0x90, 0x91), r(0xa0, 0xaf)], uarch: {name: 'Zen 2', maxChannelsPerSocket: 8}},
+  {
+    family: 0x17,
+    models: [r(0x30, 0x4f), r(0x60, 0x7f), r(0x90, 0x91), r(0xa0, 0xaf)],
+    uarch: {name: 'Zen 2', maxChannelsPerSocket: 8},
+  },
   {family: 0x19, models: [r(0x00, 0x0f), r(0x20, 0x5f)], uarch: {name: 'Zen 3', maxChannelsPerSocket: 8}},
   {family: 0x19, models: [r(0x10, 0x1f), r(0x60, 0xaf)], uarch: {name: 'Zen 4', maxChannelsPerSocket: 12}},
-  {family: 0x1a, models: [r(0x00, 0x2f), r(0x40, 0x4f), r(0x60, 0x7f)], uarch: {name: 'Zen 5', maxChannelsPerSocket: 12}},
+  {
+    family: 0x1a,
+    models: [r(0x00, 0x2f), r(0x40, 0x4f), r(0x60, 0x7f)],
+    uarch: {name: 'Zen 5', maxChannelsPerSocket: 12},
+  },
 ]
 
 /** EPYC codenames by (family, model range), from AMD's EPYC generations. */
@@ -76,7 +84,13 @@ const EPYC_CODENAMES: Array<{family: number; models: [number, number]; codename:
  * Look up the microarchitecture; null when the vendor/family/model is not in the table (the
  * probe then reports microarchitecture: null rather than guessing).
  */
-export function microarchitecture(vendor: string, family: number | null, model: number | null, stepping: number | null, modelName = ''): Microarchitecture | null {
+export function microarchitecture(
+  vendor: string,
+  family: number | null,
+  model: number | null,
+  stepping: number | null,
+  modelName = '',
+): Microarchitecture | null {
   if (family === null || model === null) return null
   const v = vendor.toLowerCase()
   const rows = v.includes('intel') ? INTEL : v.includes('amd') ? AMD : []
@@ -112,9 +126,24 @@ export function microarchitecture(vendor: string, family: number | null, model: 
  */
 const FLAG_FLOORS: Array<{vendor: 'intel' | 'amd'; anyOf: string[]; name: string; has: string[]}> = [
   {vendor: 'intel', anyOf: ['amx_fp16'], name: 'Granite Rapids or later', has: ['Granite Rapids']},
-  {vendor: 'intel', anyOf: ['amx_tile', 'amx_int8', 'amx_bf16'], name: 'Sapphire Rapids or later', has: ['Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids']},
-  {vendor: 'intel', anyOf: ['avx512_fp16'], name: 'Sapphire Rapids or later', has: ['Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids', 'Alder Lake']},
-  {vendor: 'intel', anyOf: ['avx512_bf16'], name: 'Cooper Lake or later', has: ['Cooper Lake', 'Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids']},
+  {
+    vendor: 'intel',
+    anyOf: ['amx_tile', 'amx_int8', 'amx_bf16'],
+    name: 'Sapphire Rapids or later',
+    has: ['Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids'],
+  },
+  {
+    vendor: 'intel',
+    anyOf: ['avx512_fp16'],
+    name: 'Sapphire Rapids or later',
+    has: ['Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids', 'Alder Lake'],
+  },
+  {
+    vendor: 'intel',
+    anyOf: ['avx512_bf16'],
+    name: 'Cooper Lake or later',
+    has: ['Cooper Lake', 'Sapphire Rapids', 'Emerald Rapids', 'Granite Rapids'],
+  },
   {vendor: 'amd', anyOf: ['avx512_vp2intersect'], name: 'Zen 5', has: ['Zen 5']},
   {vendor: 'amd', anyOf: ['avx512f'], name: 'Zen 4 or later', has: ['Zen 4', 'Zen 5']},
 ]
@@ -129,7 +158,14 @@ export interface UarchVerdict {
  * Microarchitecture from family/model, cross-checked against the ISA flags: when the flags need a
  * newer generation than the table's answer, the flags win and `note` says so.
  */
-export function microarchitectureChecked(vendor: string, family: number | null, model: number | null, stepping: number | null, modelName: string, flags: Set<string>): UarchVerdict {
+export function microarchitectureChecked(
+  vendor: string,
+  family: number | null,
+  model: number | null,
+  stepping: number | null,
+  modelName: string,
+  flags: Set<string>,
+): UarchVerdict {
   const table = microarchitecture(vendor, family, model, stepping, modelName)
   const v = vendor.toLowerCase().includes('intel') ? 'intel' : vendor.toLowerCase().includes('amd') ? 'amd' : null
   const floor = FLAG_FLOORS.find((f) => f.vendor === v && f.anyOf.some((x) => flags.has(x)))

@@ -82,7 +82,21 @@ function hardwareSection(hw: HardwareView[]): SectionDraft {
     title: 'Hardware',
     paragraphs: [],
     charts: [],
-    tables: [{headers: ['machine', 'CPU', 'sockets / cores / threads', 'RAM', 'channels', 'peak bandwidth', 'triad bandwidth', 'GPUs'], rows}],
+    tables: [
+      {
+        headers: [
+          'machine',
+          'CPU',
+          'sockets / cores / threads',
+          'RAM',
+          'channels',
+          'peak bandwidth',
+          'triad bandwidth',
+          'GPUs',
+        ],
+        rows,
+      },
+    ],
   }
 }
 
@@ -91,7 +105,13 @@ function memoryBars(plans: PlanView[], labels: string[], gpu: boolean): MemoryBa
   plans.forEach((p, i) => {
     for (const d of p.devices) {
       if ((d.kind === 'gpu') !== gpu) continue
-      bars.push({label: plans.length > 1 ? [d.id, ...labels[i].split(' · ')] : d.id, weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes, capacityBytes: d.capacityBytes})
+      bars.push({
+        label: plans.length > 1 ? [d.id, ...labels[i].split(' · ')] : d.id,
+        weightsBytes: d.weightsBytes,
+        kvBytes: d.kvBytes,
+        computeBytes: d.computeBytes,
+        capacityBytes: d.capacityBytes,
+      })
     }
   })
   return bars
@@ -99,7 +119,13 @@ function memoryBars(plans: PlanView[], labels: string[], gpu: boolean): MemoryBa
 
 function planSection(plans: PlanView[]): SectionDraft {
   const labels = distinguishingLabels(
-    plans.map((p) => ({model: p.model, quant: p.quant ?? '', engine: p.engine, hardware: p.hardware, context: `ctx ${p.context}`})),
+    plans.map((p) => ({
+      model: p.model,
+      quant: p.quant ?? '',
+      engine: p.engine,
+      hardware: p.hardware,
+      context: `ctx ${p.context}`,
+    })),
     plans.map((p) => p.label),
   )
   const s: SectionDraft = {title: 'Plans: memory, context, predicted speed', paragraphs: [], tables: [], charts: []}
@@ -113,14 +139,26 @@ function planSection(plans: PlanView[]): SectionDraft {
     s.tables.push({
       caption: `Memory per device: ${p.label}`,
       headers: ['device', 'kind', 'weights', 'KV cache', 'compute', 'total', 'capacity'],
-      rows: p.devices.map((d) => [d.id, d.kind, fmtGiB(d.weightsBytes), fmtGiB(d.kvBytes, 2), fmtGiB(d.computeBytes, 2), fmtGiB(d.weightsBytes + d.kvBytes + d.computeBytes), fmtGiB(d.capacityBytes)]),
+      rows: p.devices.map((d) => [
+        d.id,
+        d.kind,
+        fmtGiB(d.weightsBytes),
+        fmtGiB(d.kvBytes, 2),
+        fmtGiB(d.computeBytes, 2),
+        fmtGiB(d.weightsBytes + d.kvBytes + d.computeBytes),
+        fmtGiB(d.capacityBytes),
+      ]),
     })
   }
   const assumptions = [...new Set(plans.flatMap((p) => p.assumptions))]
-  if (assumptions.length > 0) s.tables.push({caption: 'Speed-model assumptions', headers: ['assumption'], rows: assumptions.map((a) => [a])})
+  if (assumptions.length > 0)
+    s.tables.push({caption: 'Speed-model assumptions', headers: ['assumption'], rows: assumptions.map((a) => [a])})
 
   // Memory charts: RAM and VRAM apart (hundreds of GiB against 16 GiB), all plans side by side.
-  const groups = plans.length > 1 && plans.reduce((n, p) => n + p.devices.length, 0) > MAX_MEMORY_BARS ? plans.map((p) => [p]) : [plans]
+  const groups =
+    plans.length > 1 && plans.reduce((n, p) => n + p.devices.length, 0) > MAX_MEMORY_BARS
+      ? plans.map((p) => [p])
+      : [plans]
   groups.forEach((g, gi) => {
     const gl = g.length === plans.length ? labels : [labels[plans.indexOf(g[0])]]
     const suffix = groups.length > 1 ? ` — ${gl[0]}` : ''
@@ -143,7 +181,10 @@ function planSection(plans: PlanView[]): SectionDraft {
   if (withCtx.length > 0) {
     const counts = [...new Set(withCtx.flatMap((p) => p.maxContextByGpuCount.map((c) => c.gpus)))].sort((a, b) => a - b)
     const ctxLabels = withCtx.map((p) => labels[plans.indexOf(p)])
-    const series = withCtx.map((p, i) => ({label: ctxLabels[i], values: counts.map((n) => p.maxContextByGpuCount.find((c) => c.gpus === n)?.context ?? null)}))
+    const series = withCtx.map((p, i) => ({
+      label: ctxLabels[i],
+      values: counts.map((n) => p.maxContextByGpuCount.find((c) => c.gpus === n)?.context ?? null),
+    }))
     const vals = series.flatMap((x) => x.values).filter((v): v is number => v !== null && v > 0)
     const logY = vals.length > 0 && Math.max(...vals) / Math.min(...vals) > LOG_AXIS_RATIO
     const title = 'Largest context that fits vs number of GPUs'
@@ -157,7 +198,10 @@ function planSection(plans: PlanView[]): SectionDraft {
     s.tables.push({
       caption: 'Largest context per GPU count',
       headers: ['plan', ...counts.map(gpuLabel)],
-      rows: withCtx.map((p, i) => [ctxLabels[i], ...counts.map((n) => ctxText(p.maxContextByGpuCount.find((c) => c.gpus === n)?.context ?? null))]),
+      rows: withCtx.map((p, i) => [
+        ctxLabels[i],
+        ...counts.map((n) => ctxText(p.maxContextByGpuCount.find((c) => c.gpus === n)?.context ?? null)),
+      ]),
     })
   }
   return s
@@ -169,7 +213,7 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
   // One machine's comparison: the first plan made with --quants.
   const withRows = plans.find((p) => p.rows.length > 0)
   let rows = withRows?.rows ?? []
-  let model = withRows?.model ?? plans[0].model
+  const model = withRows?.model ?? plans[0].model
   if (rows.length === 0) {
     const byQuant = plans.filter((p) => p.quant !== null && p.model === model)
     if (new Set(byQuant.map((p) => p.quant)).size < 2) return null
@@ -185,7 +229,9 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
   if (rows.length === 0) return null
   const measured = (quant: string) => {
     // Only measurements of the same model: a synthetic model's speed says nothing about R1's.
-    const r = benches.filter((b) => b.quant === quant && b.model === model).flatMap((b) => b.results.filter((x) => x.nGen > 0))
+    const r = benches
+      .filter((b) => b.quant === quant && b.model === model)
+      .flatMap((b) => b.results.filter((x) => x.nGen > 0))
     return r.length > 0 ? r[0].mean : null
   }
   const title = 'Quant levels: file size'
@@ -194,15 +240,31 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
   const anyMeasured = rows.some((r) => measured(r.quant) !== null)
   return {
     title: 'Quant comparison',
-    paragraphs: [`${model}: file size, fit and predicted speed per quantization level (speed model unless marked measured).`],
+    paragraphs: [
+      `${model}: file size, fit and predicted speed per quantization level (speed model unless marked measured).`,
+    ],
     tables: [
       {
         headers: ['quant', 'size', 'fits', 'max context', 'predicted decode', 'predicted prefill', 'measured decode'],
-        rows: rows.map((r) => [r.quant, `${(r.sizeBytes / GB).toFixed(1)} GB`, r.fits ? 'yes' : 'no', ctxText(r.maxContext), tps(r.decodeTps), tps(r.prefillTps), tps(measured(r.quant))]),
+        rows: rows.map((r) => [
+          r.quant,
+          `${(r.sizeBytes / GB).toFixed(1)} GB`,
+          r.fits ? 'yes' : 'no',
+          ctxText(r.maxContext),
+          tps(r.decodeTps),
+          tps(r.prefillTps),
+          tps(measured(r.quant)),
+        ]),
       },
     ],
     charts: [
-      barChart('quant-size', {title, xTitle: 'quant', yTitle: 'GB (1e9 bytes)', categories, series: [{label: 'file size', values: rows.map((r) => r.sizeBytes / GB)}]}),
+      barChart('quant-size', {
+        title,
+        xTitle: 'quant',
+        yTitle: 'GB (1e9 bytes)',
+        categories,
+        series: [{label: 'file size', values: rows.map((r) => r.sizeBytes / GB)}],
+      }),
       barChart('quant-speed', {
         title: speedTitle,
         xTitle: 'quant',
@@ -219,7 +281,14 @@ function quantSection(plans: PlanView[], benches: BenchView[]): SectionDraft | n
 
 function benchSection(benches: BenchView[]): SectionDraft {
   const labels = distinguishingLabels(
-    benches.map((b) => ({tool: `moerig ${b.tool}`, model: b.model, quant: b.quant ?? '', backend: b.backend, placement: b.placement, threads: `${b.threads} thread${b.threads === 1 ? '' : 's'}`})),
+    benches.map((b) => ({
+      tool: `moerig ${b.tool}`,
+      model: b.model,
+      quant: b.quant ?? '',
+      backend: b.backend,
+      placement: b.placement,
+      threads: `${b.threads} thread${b.threads === 1 ? '' : 's'}`,
+    })),
     benches.map((b) => b.label),
   )
   const s: SectionDraft = {
@@ -229,7 +298,16 @@ function benchSection(benches: BenchView[]): SectionDraft {
       {
         headers: ['run', 'model', 'size', 'backend', 'placement', 'threads', 'test', 't/s'],
         rows: benches.flatMap((b, i) =>
-          b.results.map((r) => [labels[i], b.model, b.sizeBytes === null ? '–' : fmtGiB(b.sizeBytes, 2), b.backend, b.placement, String(r.threads), r.test, `${r.mean.toFixed(2)} ± ${r.sd.toFixed(2)}`]),
+          b.results.map((r) => [
+            labels[i],
+            b.model,
+            b.sizeBytes === null ? '–' : fmtGiB(b.sizeBytes, 2),
+            b.backend,
+            b.placement,
+            String(r.threads),
+            r.test,
+            `${r.mean.toFixed(2)} ± ${r.sd.toFixed(2)}`,
+          ]),
         ),
       },
     ],
@@ -237,7 +315,13 @@ function benchSection(benches: BenchView[]): SectionDraft {
   }
   // Prompt processing runs hundreds of t/s, generation tens: one chart each.
   for (const kind of ['pp', 'tg'] as const) {
-    const tests = [...new Set(benches.flatMap((b) => b.results.filter((r) => (kind === 'pp' ? r.nPrompt > 0 && r.nGen === 0 : r.nGen > 0)).map((r) => r.test)))]
+    const tests = [
+      ...new Set(
+        benches.flatMap((b) =>
+          b.results.filter((r) => (kind === 'pp' ? r.nPrompt > 0 && r.nGen === 0 : r.nGen > 0)).map((r) => r.test),
+        ),
+      ),
+    ]
     if (tests.length === 0) continue
     const title = kind === 'pp' ? 'Prompt processing (pp): tokens/s' : 'Generation (tg): tokens/s'
     const series = benches.map((b, i) => ({
@@ -245,7 +329,13 @@ function benchSection(benches: BenchView[]): SectionDraft {
       values: tests.map((t) => b.results.find((r) => r.test === t)?.mean ?? null),
       errors: tests.map((t) => b.results.find((r) => r.test === t)?.sd ?? null),
     }))
-    s.charts.push(barChart(`bench-${kind}`, {title, xTitle: 'test', yTitle: 'tokens/s', categories: tests, series}, 'Mean over repetitions (measured); whiskers: ± one standard deviation.'))
+    s.charts.push(
+      barChart(
+        `bench-${kind}`,
+        {title, xTitle: 'test', yTitle: 'tokens/s', categories: tests, series},
+        'Mean over repetitions (measured); whiskers: ± one standard deviation.',
+      ),
+    )
   }
   // Predicted vs measured, for runs made with `bench --plan`.
   benches.forEach((b, i) => {
@@ -277,7 +367,11 @@ function benchSection(benches: BenchView[]): SectionDraft {
           yTitle: 'GiB',
           categories: mem.map((m) => m.device),
           series: [
-            {label: 'planned', values: mem.map((m) => (m.plannedBytes === null ? null : m.plannedBytes / GiB)), light: true},
+            {
+              label: 'planned',
+              values: mem.map((m) => (m.plannedBytes === null ? null : m.plannedBytes / GiB)),
+              light: true,
+            },
             {label: 'measured', values: mem.map((m) => (m.measuredBytes === null ? null : m.measuredBytes / GiB))},
           ],
         }),
@@ -302,8 +396,12 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
       const meanRandom = r.overall?.reuseRandom ?? r.layers.reduce((a, l) => a + l.reuseRandom, 0) / r.layers.length
       s.paragraphs.push(
         `${r.label}: consecutive-token expert reuse ${pct(mean)} against ${pct(meanRandom)} for random routing (${(mean / Math.max(1e-12, meanRandom)).toFixed(2)}×)` +
-          (r.overall ? `; the hottest 10 % of experts take ${pct(r.overall.top10Share)} of activations, normalised entropy ${r.overall.entropy.toFixed(3)}, Gini ${r.overall.gini.toFixed(3)}` : '') +
-          (r.noCacheDecodeTps !== null ? `; without an expert cache the bandwidth-only estimate is ${tps(r.noCacheDecodeTps)}` : '') +
+          (r.overall
+            ? `; the hottest 10 % of experts take ${pct(r.overall.top10Share)} of activations, normalised entropy ${r.overall.entropy.toFixed(3)}, Gini ${r.overall.gini.toFixed(3)}`
+            : '') +
+          (r.noCacheDecodeTps !== null
+            ? `; without an expert cache the bandwidth-only estimate is ${tps(r.noCacheDecodeTps)}`
+            : '') +
           '.',
       )
     }
@@ -362,7 +460,10 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
                 ...policies.map((p) => ({
                   label: p === 'opt' ? 'opt (Belady bound)' : p,
                   dashed: p === 'opt',
-                  points: overall.filter((c) => c.policy === p).sort((a, b) => a.capacity - b.capacity).map((c) => ({x: c.capacity, y: c.hitRate})),
+                  points: overall
+                    .filter((c) => c.policy === p)
+                    .sort((a, b) => a.capacity - b.capacity)
+                    .map((c) => ({x: c.capacity, y: c.hitRate})),
                 })),
                 ...(randomPoints.length > 0 ? [{label: 'random routing', dashed: true, points: randomPoints}] : []),
               ],
@@ -371,8 +472,22 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
       })
       s.tables.push({
         caption: `Cache simulation (mean over layers): ${r.label}`,
-        headers: ['policy', 'capacity', 'hit rate', 'random routing', 'PCIe bytes / token', 'predicted decode (bandwidth-only)'],
-        rows: overall.map((c) => [c.policy, String(c.capacity), pct(c.hitRate), pct(c.hitRateRandom), c.bytesPerToken === null ? '–' : fmtMiB(c.bytesPerToken), tps(c.decodeTps)]),
+        headers: [
+          'policy',
+          'capacity',
+          'hit rate',
+          'random routing',
+          'PCIe bytes / token',
+          'predicted decode (bandwidth-only)',
+        ],
+        rows: overall.map((c) => [
+          c.policy,
+          String(c.capacity),
+          pct(c.hitRate),
+          pct(c.hitRateRandom),
+          c.bytesPerToken === null ? '–' : fmtMiB(c.bytesPerToken),
+          tps(c.decodeTps),
+        ]),
       })
     }
   })
@@ -382,7 +497,9 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
 function traceSection(traces: TraceView[]): SectionDraft {
   const s: SectionDraft = {title: 'Routing: which experts each layer uses', paragraphs: [], tables: [], charts: []}
   traces.forEach((t, i) => {
-    s.paragraphs.push(`${t.label}: ${t.nTokens} tokens, ${t.moeLayers.length} MoE layers, ${t.nExpert} routed experts, top-${t.k}.`)
+    s.paragraphs.push(
+      `${t.label}: ${t.nTokens} tokens, ${t.moeLayers.length} MoE layers, ${t.nExpert} routed experts, top-${t.k}.`,
+    )
     const title = `Expert activations per layer${traces.length > 1 ? ` — ${t.label}` : ''}`
     const values = t.counts.map((row) => row.map((c) => (t.nTokens > 0 ? c / t.nTokens : 0)))
     s.charts.push({
@@ -390,7 +507,16 @@ function traceSection(traces: TraceView[]): SectionDraft {
       title,
       caption: `Share of tokens that routed to each expert (uniform routing would give ${(t.k / t.nExpert).toFixed(3)} everywhere).`,
       size: HEATMAP_SIZE,
-      render: () => renderHeatmap({title, rows: t.moeLayers.map(String), columns: t.nExpert, values, xTitle: 'expert id', yTitle: 'layer (block index)', scaleTitle: 'share of tokens'}),
+      render: () =>
+        renderHeatmap({
+          title,
+          rows: t.moeLayers.map(String),
+          columns: t.nExpert,
+          values,
+          xTitle: 'expert id',
+          yTitle: 'layer (block index)',
+          scaleTitle: 'share of tokens',
+        }),
     })
   })
   return s
@@ -405,7 +531,8 @@ export interface BuildOptions {
 
 /** Assemble and render a report from input views; ordering: hardware, plans, quants, bench, reuse, routing. */
 export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}): Promise<Report> {
-  const of = <K extends InputView['kind']>(k: K) => inputs.map((i) => i.view).filter((v): v is Extract<InputView, {kind: K}> => v.kind === k)
+  const of = <K extends InputView['kind']>(k: K) =>
+    inputs.map((i) => i.view).filter((v): v is Extract<InputView, {kind: K}> => v.kind === k)
   const hw = of('hardware')
   const plans = of('plan')
   const benches = of('bench')
@@ -428,7 +555,14 @@ export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}
     const charts: ReportChart[] = []
     for (const job of d.charts) {
       const png = await job.render()
-      charts.push({id: job.id, title: job.title, caption: job.caption, png, width: job.size.width, height: job.size.height})
+      charts.push({
+        id: job.id,
+        title: job.title,
+        caption: job.caption,
+        png,
+        width: job.size.width,
+        height: job.size.height,
+      })
       opts.progress?.update(++done, job.id)
     }
     sections.push({title: d.title, paragraphs: d.paragraphs, tables: d.tables, charts})
@@ -436,7 +570,11 @@ export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}
   const models = [...new Set([...plans, ...benches, ...reuses, ...traces].map((v) => v.model))]
   const inputsRef: ReportInputRef[] = inputs.map((i) => ({path: i.path, kind: i.view.kind, label: i.view.label}))
   return {
-    title: opts.title ?? (models.length > 0 ? `moerig report: ${models.slice(0, 3).join(', ')}${models.length > 3 ? ' …' : ''}` : 'moerig report'),
+    title:
+      opts.title ??
+      (models.length > 0
+        ? `moerig report: ${models.slice(0, 3).join(', ')}${models.length > 3 ? ' …' : ''}`
+        : 'moerig report'),
     generatedAt: (opts.now ?? new Date()).toISOString(),
     inputs: inputsRef,
     sections,

@@ -17,7 +17,18 @@ export const CHART_SIZE = {width: 900, height: 450} as const
 export const HEATMAP_SIZE = {width: 900, height: 520} as const
 
 /** Tableau 10: distinguishable, and readable by most colour-blind viewers. */
-export const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac']
+export const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#59a14f',
+  '#e15759',
+  '#76b7b2',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+]
 const FONT = 'DejaVu Sans, Arial, sans-serif'
 
 export interface ChartSize {
@@ -98,7 +109,9 @@ export interface HeatmapData {
  * without labels. Returns a line saying so, or null.
  */
 export function fontWarning(): string | null {
-  return GlobalFonts.families.length === 0 ? 'no system fonts found: chart text is missing (Debian: apt-get install fonts-dejavu-core)' : null
+  return GlobalFonts.families.length === 0
+    ? 'no system fonts found: chart text is missing (Debian: apt-get install fonts-dejavu-core)'
+    : null
 }
 
 /** Paints the background white: PNGs are transparent otherwise and unreadable on dark viewers. */
@@ -126,7 +139,11 @@ function baseOptions(title: string, xTitle: string, yTitle: string) {
     },
     scales: {
       x: {title: {display: true, text: xTitle, font: {family: FONT, size: 12}}, ticks: {font: {family: FONT}}},
-      y: {title: {display: true, text: yTitle, font: {family: FONT, size: 12}}, ticks: {font: {family: FONT}}, beginAtZero: true},
+      y: {
+        title: {display: true, text: yTitle, font: {family: FONT, size: 12}},
+        ticks: {font: {family: FONT}},
+        beginAtZero: true,
+      },
     },
   }
 }
@@ -140,9 +157,30 @@ export function memoryChartConfig(data: MemoryChartData): ChartConfiguration {
     data: {
       labels: data.devices.map((d) => d.label),
       datasets: [
-        {type: 'bar', label: 'weights', data: data.devices.map((d) => gib(d.weightsBytes)), backgroundColor: PALETTE[0], stack: 'mem', order: 2},
-        {type: 'bar', label: 'KV cache', data: data.devices.map((d) => gib(d.kvBytes)), backgroundColor: PALETTE[1], stack: 'mem', order: 2},
-        {type: 'bar', label: 'compute + overhead', data: data.devices.map((d) => gib(d.computeBytes)), backgroundColor: PALETTE[4], stack: 'mem', order: 2},
+        {
+          type: 'bar',
+          label: 'weights',
+          data: data.devices.map((d) => gib(d.weightsBytes)),
+          backgroundColor: PALETTE[0],
+          stack: 'mem',
+          order: 2,
+        },
+        {
+          type: 'bar',
+          label: 'KV cache',
+          data: data.devices.map((d) => gib(d.kvBytes)),
+          backgroundColor: PALETTE[1],
+          stack: 'mem',
+          order: 2,
+        },
+        {
+          type: 'bar',
+          label: 'compute + overhead',
+          data: data.devices.map((d) => gib(d.computeBytes)),
+          backgroundColor: PALETTE[4],
+          stack: 'mem',
+          order: 2,
+        },
         {
           // A line dataset without the line: a wide horizontal marker at each device's capacity.
           type: 'line',
@@ -158,7 +196,10 @@ export function memoryChartConfig(data: MemoryChartData): ChartConfiguration {
         },
       ],
     },
-    options: {...opts, scales: {x: {...opts.scales.x, stacked: true}, y: {...opts.scales.y, stacked: true, grace: '6%'}}},
+    options: {
+      ...opts,
+      scales: {x: {...opts.scales.x, stacked: true}, y: {...opts.scales.y, stacked: true, grace: '6%'}},
+    },
   } as ChartConfiguration
 }
 
@@ -205,7 +246,14 @@ export function groupedBarConfig(data: GroupedBarData): ChartConfiguration {
       labels: data.categories,
       datasets: data.series.map((s) => {
         const c = PALETTE[colour++ % PALETTE.length]
-        return {label: s.label, data: s.values, backgroundColor: s.light ? c + '80' : c, borderColor: c, borderWidth: s.light ? 2 : 0, ...(s.errors ? {errors: s.errors} : {})}
+        return {
+          label: s.label,
+          data: s.values,
+          backgroundColor: s.light ? c + '80' : c,
+          borderColor: c,
+          borderWidth: s.light ? 2 : 0,
+          ...(s.errors ? {errors: s.errors} : {}),
+        }
       }),
     },
     plugins: data.series.some((s) => s.errors) ? [errorBars] : [],
@@ -214,7 +262,12 @@ export function groupedBarConfig(data: GroupedBarData): ChartConfiguration {
       scales: {
         x: opts.scales.x,
         // Room for the whiskers: the axis must reach the highest mean + sd.
-        y: {...opts.scales.y, type: data.logY ? 'logarithmic' : 'linear', beginAtZero: !data.logY, suggestedMax: topWithErrors(data.series)},
+        y: {
+          ...opts.scales.y,
+          type: data.logY ? 'logarithmic' : 'linear',
+          beginAtZero: !data.logY,
+          suggestedMax: topWithErrors(data.series),
+        },
       },
     },
   } as ChartConfiguration
@@ -240,18 +293,45 @@ export function lineChartConfig(data: LineChartData): ChartConfiguration {
     data: {
       datasets: data.series.map((s) => {
         const c = PALETTE[colour++ % PALETTE.length]
-        return {label: s.label, data: s.points, borderColor: c, backgroundColor: c, borderDash: s.dashed ? [6, 4] : [], pointRadius: s.points.length > 40 ? 0 : 3, borderWidth: 2, fill: false, tension: 0}
+        return {
+          label: s.label,
+          data: s.points,
+          borderColor: c,
+          backgroundColor: c,
+          borderDash: s.dashed ? [6, 4] : [],
+          pointRadius: s.points.length > 40 ? 0 : 3,
+          borderWidth: 2,
+          fill: false,
+          tension: 0,
+        }
       }),
     },
     options: {
       ...opts,
-      plugins: {...opts.plugins, legend: {...opts.plugins.legend, labels: {...opts.plugins.legend.labels, usePointStyle: true, pointStyle: 'line', pointStyleWidth: 36}}},
+      plugins: {
+        ...opts.plugins,
+        legend: {
+          ...opts.plugins.legend,
+          labels: {...opts.plugins.legend.labels, usePointStyle: true, pointStyle: 'line', pointStyleWidth: 36},
+        },
+      },
       scales: {
         x: {
           ...opts.scales.x,
           type: data.logX ? 'logarithmic' : 'linear',
-          ticks: {...opts.scales.x.ticks, precision: data.integerX ? 0 : undefined, ...(data.xTicks ? {callback: (v: number | string) => String(v)} : {})},
-          ...(data.xTicks ? {min: Math.min(...data.xTicks), max: Math.max(...data.xTicks), afterBuildTicks: (axis: {ticks: {value: number}[]}) => (axis.ticks = (data.xTicks ?? []).map((value) => ({value})))} : {}),
+          ticks: {
+            ...opts.scales.x.ticks,
+            precision: data.integerX ? 0 : undefined,
+            ...(data.xTicks ? {callback: (v: number | string) => String(v)} : {}),
+          },
+          ...(data.xTicks
+            ? {
+                min: Math.min(...data.xTicks),
+                max: Math.max(...data.xTicks),
+                afterBuildTicks: (axis: {ticks: {value: number}[]}) =>
+                  (axis.ticks = (data.xTicks ?? []).map((value) => ({value}))),
+              }
+            : {}),
         },
         y: {...opts.scales.y, min: data.yMin, max: data.yMax},
       },

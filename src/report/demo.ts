@@ -22,7 +22,8 @@ import {runReport} from './report.js'
 const DEMO_BENCH = {prompt: 128, gen: 32, reps: 3}
 /** Tokens generated for the routing trace: enough for reuse statistics, a few seconds on 2 cores. */
 const DEMO_TRACE_TOKENS = 96
-const DEMO_PROMPT = 'Explain why a mixture-of-experts model with 256 experts per layer can run on a desktop CPU with a small GPU.'
+const DEMO_PROMPT =
+  'Explain why a mixture-of-experts model with 256 experts per layer can run on a desktop CPU with a small GPU.'
 /** The reference rig of the issue: dual Xeon 8592+ with 2 × Arc A770 (profiles/hardware/). */
 const REFERENCE_RIG = /8592.*a770|a770.*8592/i
 const QUANTS = 'Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q8_0'
@@ -60,7 +61,10 @@ interface ChildResult {
 function cli(root: string, args: string[], onTick: (s: number) => void): Promise<ChildResult> {
   return new Promise((resolveP) => {
     const t0 = Date.now()
-    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), ...args], {cwd: root, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), ...args], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
@@ -85,7 +89,10 @@ function failure(r: ChildResult): string {
   } catch {
     // not JSON: fall through to stderr
   }
-  const lines = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '')
+  const lines = r.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
   return lines.length > 0 ? oneLine(lines[lines.length - 1]) : `exit code ${r.code}`
 }
 
@@ -107,10 +114,18 @@ const CACHE_MARKER = '.moerig-cache'
  */
 function claimCacheDir(cache: string, given: string): void {
   const marker = join(cache, CACHE_MARKER)
-  if (existsSync(cache) && !statSync(cache).isDirectory()) throw new MoerigError('E_CACHE_FOLDER', `cache folder ${given} is a file; give a new or empty folder (--cache)`)
-  const ours = !existsSync(cache) || existsSync(marker) || cache.split(sep).includes(CACHE_MARKER) || readdirSync(cache).length === 0
+  if (existsSync(cache) && !statSync(cache).isDirectory())
+    throw new MoerigError('E_CACHE_FOLDER', `cache folder ${given} is a file; give a new or empty folder (--cache)`)
+  const ours =
+    !existsSync(cache) ||
+    existsSync(marker) ||
+    cache.split(sep).includes(CACHE_MARKER) ||
+    readdirSync(cache).length === 0
   if (!ours) {
-    throw new MoerigError('E_CACHE_FOLDER', `cache folder ${given} is not empty and is not a moerig cache; the demo rebuilds files there, so give a new or empty folder (--cache)`)
+    throw new MoerigError(
+      'E_CACHE_FOLDER',
+      `cache folder ${given} is not empty and is not a moerig cache; the demo rebuilds files there, so give a new or empty folder (--cache)`,
+    )
   }
   ensureDir(cache)
   if (!existsSync(marker)) writeFileAtomic(marker, 'moerig demo cache: files here are rebuilt by `moerig demo`\n')
@@ -146,7 +161,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const seconds = (Date.now() - s0) / 1000
       result.steps.push({step: st.name, status, seconds, detail})
       opts.progress.done()
-      opts.log(`${head}: ${status === 'done' ? `done in ${seconds.toFixed(1)} s` : status}${detail ? ` (${detail})` : ''}`)
+      opts.log(
+        `${head}: ${status === 'done' ? `done in ${seconds.toFixed(1)} s` : status}${detail ? ` (${detail})` : ''}`,
+      )
       if (status === 'skipped' || status === 'failed') notes.push(`${status}: ${st.name}${detail ? `: ${detail}` : ''}`)
     }
     if (!opts.hasCommand(st.command)) {
@@ -182,7 +199,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     try {
       if (st.save === 'stdout') saveJson(st.output, r.stdout)
-      else if (!existsSync(st.output)) throw new Error(`moerig ${st.command} did not write ${relative(root, st.output)}`)
+      else if (!existsSync(st.output))
+        throw new Error(`moerig ${st.command} did not write ${relative(root, st.output)}`)
       if (st.stdoutTo) saveJson(st.stdoutTo, r.stdout)
     } catch (e) {
       record('failed', oneLine(e))
@@ -198,17 +216,50 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
   // 1. This machine, with measured bandwidth (what the speed model prefers over the spec sheet).
   const profilePath = join(cache, 'this-machine.json')
-  const profile = add(await step({name: 'probe this machine (--measure)', command: 'probe', output: profilePath, args: () => ['probe', '--measure', '--save', profilePath, '--json'], save: 'file'}))
+  const profile = add(
+    await step({
+      name: 'probe this machine (--measure)',
+      command: 'probe',
+      output: profilePath,
+      args: () => ['probe', '--measure', '--save', profilePath, '--json'],
+      save: 'file',
+    }),
+  )
 
   // 2. The synthetic model: R1's structure scaled down, random weights, real tokenizer.
   const gguf = join(cache, `${opts.preset}-Q4_K_M.gguf`)
-  const model = await step({name: `synth the ${opts.preset} model`, command: 'synth', output: gguf, args: () => ['synth', '--preset', opts.preset, '--quant', 'Q4_K_M', '-o', gguf, '--json'], save: 'file'})
+  const model = await step({
+    name: `synth the ${opts.preset} model`,
+    command: 'synth',
+    output: gguf,
+    args: () => ['synth', '--preset', opts.preset, '--quant', 'Q4_K_M', '-o', gguf, '--json'],
+    save: 'file',
+  })
 
   // 3–4. DeepSeek-R1 Q4_K_M planned here and on the reference rig (with the quant comparison
   // there). Plans take milliseconds: always recomputed, so they follow planner changes.
   const rig = findReferenceRig(root)
   const planHere = join(cache, 'plan-this-machine.json')
-  add(await step({name: 'plan DeepSeek-R1 Q4_K_M on this machine', command: 'plan', output: planHere, cache: false, args: () => ['plan', 'deepseek-r1', '--quant', 'Q4_K_M', '--hardware', profile ?? 'probe', '-o', planHere, '--json'], save: 'file'}))
+  add(
+    await step({
+      name: 'plan DeepSeek-R1 Q4_K_M on this machine',
+      command: 'plan',
+      output: planHere,
+      cache: false,
+      args: () => [
+        'plan',
+        'deepseek-r1',
+        '--quant',
+        'Q4_K_M',
+        '--hardware',
+        profile ?? 'probe',
+        '-o',
+        planHere,
+        '--json',
+      ],
+      save: 'file',
+    }),
+  )
   const planRig = join(cache, 'plan-reference-rig.json')
   add(
     await step({
@@ -216,7 +267,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       command: 'plan',
       output: planRig,
       cache: false,
-      args: () => (rig ? ['plan', 'deepseek-r1', '--quant', 'Q4_K_M', '--quants', QUANTS, '--hardware', rig, '-o', planRig, '--json'] : null),
+      args: () =>
+        rig
+          ? ['plan', 'deepseek-r1', '--quant', 'Q4_K_M', '--quants', QUANTS, '--hardware', rig, '-o', planRig, '--json']
+          : null,
       save: 'file',
     }),
   )
@@ -231,7 +285,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         command: 'plan',
         output: out,
         cache: false,
-        args: () => (rig ? ['plan', 'deepseek-r1', '--quant', 'Q4_K_M', '--engine', engine, '--hardware', rig, '-o', out, '--json'] : null),
+        args: () =>
+          rig
+            ? ['plan', 'deepseek-r1', '--quant', 'Q4_K_M', '--engine', engine, '--hardware', rig, '-o', out, '--json']
+            : null,
         save: 'file',
       }),
     )
@@ -243,7 +300,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       name: `bench ${opts.preset} (pp${DEMO_BENCH.prompt}, tg${DEMO_BENCH.gen}, ${DEMO_BENCH.reps} repetitions)`,
       command: 'bench',
       output: join(cache, 'bench.json'),
-      args: () => ['bench', gguf, '-p', String(DEMO_BENCH.prompt), '-n', String(DEMO_BENCH.gen), '-r', String(DEMO_BENCH.reps), '--json'],
+      args: () => [
+        'bench',
+        gguf,
+        '-p',
+        String(DEMO_BENCH.prompt),
+        '-n',
+        String(DEMO_BENCH.gen),
+        '-r',
+        String(DEMO_BENCH.reps),
+        '--json',
+      ],
       save: 'stdout',
       needs: [model],
     }),
@@ -257,7 +324,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       name: `run ${opts.preset} with a routing trace (${DEMO_TRACE_TOKENS} tokens)`,
       command: 'run',
       output: tracePath,
-      args: () => ['run', gguf, '--prompt', DEMO_PROMPT, '-n', String(DEMO_TRACE_TOKENS), '--trace', tracePath, '--json'],
+      args: () => [
+        'run',
+        gguf,
+        '--prompt',
+        DEMO_PROMPT,
+        '-n',
+        String(DEMO_TRACE_TOKENS),
+        '--trace',
+        tracePath,
+        '--json',
+      ],
       save: 'file',
       // The run's own prefill/decode speed goes into the report beside the bench result.
       stdoutTo: runPath,
@@ -274,7 +351,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       output: join(cache, 'reuse.json'),
       // Bytes per expert from the synthetic GGUF; PCIe / GPU / CPU bandwidth from the reference rig
       // when there is one (this machine may have no GPU): "what an expert cache would do there".
-      args: () => ['reuse', tracePath, '--from', 'prompt', '--gguf', gguf, ...(rig ? ['--hardware', rig] : profile ? ['--hardware', profile] : []), '--json'],
+      args: () => [
+        'reuse',
+        tracePath,
+        '--from',
+        'prompt',
+        '--gguf',
+        gguf,
+        ...(rig ? ['--hardware', rig] : profile ? ['--hardware', profile] : []),
+        '--json',
+      ],
       save: 'stdout',
       needs: [trace, model],
     }),
@@ -288,7 +374,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   } else {
     const s0 = Date.now()
     try {
-      const written = await runReport(inputs, {output: opts.reportDir, title: 'moerig demo: DeepSeek-R1 on this machine and on a dual-Xeon + 2 × A770 rig', notes, progress: opts.progress})
+      const written = await runReport(inputs, {
+        output: opts.reportDir,
+        title: 'moerig demo: DeepSeek-R1 on this machine and on a dual-Xeon + 2 × A770 rig',
+        notes,
+        progress: opts.progress,
+      })
       opts.progress.done()
       result.report = join(written.dir, 'index.html')
       const seconds = (Date.now() - s0) / 1000
@@ -313,7 +404,9 @@ export function findReferenceRig(root: string): string | null {
   const dir = join(root, 'profiles', 'hardware')
   let files: string[]
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
   } catch {
     return null
   }

@@ -24,7 +24,10 @@ export function planView(p: Plan): PlanView {
   const name = p.model.name ?? p.model.id
   const quant = p.model.quant ?? null
   // Profiles given as files appear as paths: keep the file stem ("dual-8592-2xa770").
-  const hardware = p.hardware && p.hardware.length > 0 ? p.hardware.map((h) => basename(h).replace(/\.json$/i, '')).join(' + ') : 'unknown machine'
+  const hardware =
+    p.hardware && p.hardware.length > 0
+      ? p.hardware.map((h) => basename(h).replace(/\.json$/i, '')).join(' + ')
+      : 'unknown machine'
   const ctx = (n: number) => (n > 0 ? n : null)
   return {
     kind: 'plan',
@@ -37,7 +40,14 @@ export function planView(p: Plan): PlanView {
     context: p.context,
     fits: p.fits,
     verdict: p.verdict.headline,
-    devices: p.devices.map((d) => ({id: d.host && p.hardware && p.hardware.length > 1 ? `${d.id} (${d.host})` : d.id, kind: d.kind, capacityBytes: d.capacityBytes, weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes + d.overheadBytes})),
+    devices: p.devices.map((d) => ({
+      id: d.host && p.hardware && p.hardware.length > 1 ? `${d.id} (${d.host})` : d.id,
+      kind: d.kind,
+      capacityBytes: d.capacityBytes,
+      weightsBytes: d.weightsBytes,
+      kvBytes: d.kvBytes,
+      computeBytes: d.computeBytes + d.overheadBytes,
+    })),
     kvBytesPerToken: p.kv.bytesPerToken,
     maxContextByGpuCount: p.maxContext.byGpuCount.map((c) => ({gpus: c.gpus, context: ctx(c.maxContext)})),
     decodeTps: p.prediction.decodeTps,
@@ -64,8 +74,22 @@ export function reuseView(r: ReuseResult): ReuseView {
     kind: 'reuse',
     label: `${r.trace.model} expert reuse (${basename(r.trace.path)}, ${r.trace.nTokens} tokens)`,
     model: r.trace.model,
-    layers: r.layers.map((l) => ({layer: l.layer, reuse: l.reuse, reuseRandom: l.reuseRandom, top10Share: l.top10Share, entropy: l.entropy})),
-    cache: r.cache.map((c) => ({policy: c.policy, capacity: c.capacity, layer: c.layer as number | 'all', hitRate: c.hitRate, hitRateRandom: c.hitRateRandom, bytesPerToken: c.bytesPerToken, decodeTps: c.decodeTps})),
+    layers: r.layers.map((l) => ({
+      layer: l.layer,
+      reuse: l.reuse,
+      reuseRandom: l.reuseRandom,
+      top10Share: l.top10Share,
+      entropy: l.entropy,
+    })),
+    cache: r.cache.map((c) => ({
+      policy: c.policy,
+      capacity: c.capacity,
+      layer: c.layer as number | 'all',
+      hitRate: c.hitRate,
+      hitRateRandom: c.hitRateRandom,
+      bytesPerToken: c.bytesPerToken,
+      decodeTps: c.decodeTps,
+    })),
     overall: {reuse: o.reuse, reuseRandom: o.reuseRandom, top10Share: o.top10Share, entropy: o.entropy, gini: o.gini},
     noCacheDecodeTps: r.estimate.noCacheDecodeTps,
     notes: r.notes,
@@ -74,7 +98,10 @@ export function reuseView(r: ReuseResult): ReuseView {
 
 /** A quant name in a file or model name ("…-Q4_K_M.gguf"); null when none. */
 export function quantFromName(name: string): string | null {
-  const m = /(?:^|[^A-Za-z0-9])(IQ[1-4]_[A-Z0-9_]+?|Q[2-8]_K(?:_[SML])?|Q[458]_[01]|TQ[12]_0|MXFP4|BF16|F16|F32)(?=$|[^A-Za-z0-9_]|\.|-)/i.exec(name)
+  const m =
+    /(?:^|[^A-Za-z0-9])(IQ[1-4]_[A-Z0-9_]+?|Q[2-8]_K(?:_[SML])?|Q[458]_[01]|TQ[12]_0|MXFP4|BF16|F16|F32)(?=$|[^A-Za-z0-9_]|\.|-)/i.exec(
+      name,
+    )
   return m ? m[1].toUpperCase() : null
 }
 
@@ -85,16 +112,27 @@ export function benchView(b: BenchResult): BenchView {
   return {
     kind: 'bench',
     tool: 'bench',
-    label: `${b.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} thread${threads === 1 ? "" : "s"}${b.partial ? ' (partial)' : ''}`,
+    label: `${b.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} thread${threads === 1 ? '' : 's'}${b.partial ? ' (partial)' : ''}`,
     model: b.model.name,
     quant,
     sizeBytes: b.model.sizeBytes,
     backend: pv.backend,
     threads,
     placement: placementFlags(b.config.placement, {result: true}),
-    results: b.results.map((r) => ({test: r.test, nPrompt: r.nPrompt, nGen: r.nGen, threads: r.threads, mean: r.tps.mean, sd: r.tps.sd})),
+    results: b.results.map((r) => ({
+      test: r.test,
+      nPrompt: r.nPrompt,
+      nGen: r.nGen,
+      threads: r.threads,
+      mean: r.tps.mean,
+      sd: r.tps.sd,
+    })),
     memory: b.plan
-      ? b.plan.devices.map((d) => ({device: d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`, plannedBytes: d.planned.totalBytes, measuredBytes: d.measured?.totalBytes ?? null}))
+      ? b.plan.devices.map((d) => ({
+          device: d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`,
+          plannedBytes: d.planned.totalBytes,
+          measuredBytes: d.measured?.totalBytes ?? null,
+        }))
       : [],
     predicted: b.plan ? {decodeTps: b.plan.predicted.decodeTps, prefillTps: b.plan.predicted.prefillTps} : null,
     provenance: `measured ${pv.time} on ${pv.cpu} (${pv.hostname}), llama.cpp ${pv.llamaRelease}, moerig ${pv.moerigVersion}`,
@@ -107,8 +145,17 @@ export function runView(r: RunResult): BenchView {
   const quant = quantFromName(basename(r.model.path)) ?? quantFromName(r.model.desc)
   const threads = r.threads ?? pv.threads
   const results: BenchView['results'] = []
-  if (r.prefill.tps !== null) results.push({test: `pp${r.prefill.tokens}`, nPrompt: r.prefill.tokens, nGen: 0, threads, mean: r.prefill.tps, sd: 0})
-  if (r.decode.tps !== null) results.push({test: `tg${r.decode.tokens}`, nPrompt: 0, nGen: r.decode.tokens, threads, mean: r.decode.tps, sd: 0})
+  if (r.prefill.tps !== null)
+    results.push({
+      test: `pp${r.prefill.tokens}`,
+      nPrompt: r.prefill.tokens,
+      nGen: 0,
+      threads,
+      mean: r.prefill.tps,
+      sd: 0,
+    })
+  if (r.decode.tps !== null)
+    results.push({test: `tg${r.decode.tokens}`, nPrompt: 0, nGen: r.decode.tokens, threads, mean: r.decode.tps, sd: 0})
   return {
     kind: 'bench',
     label: `${r.model.name}${quant ? ` ${quant}` : ''} · ${pv.backend} · ${threads} thread${threads === 1 ? '' : 's'} · moerig run${r.partial ? ' (partial)' : ''}`,

@@ -9,7 +9,10 @@ import {safeName, safeText} from '../lib/text.js'
 
 /** HTML text and attribute values (double- or single-quoted). */
 export function escapeHtml(text: unknown): string {
-  return safeText(text).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] as string)
+  return safeText(text).replace(
+    /[&<>"']/g,
+    (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] as string,
+  )
 }
 
 /**

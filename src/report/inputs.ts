@@ -28,7 +28,7 @@ function sniff(path: string): 'trace' | 'csv' | 'json' | 'other' {
     throw readError(e, `input ${path}`)
   }
   const head = Buffer.alloc(64)
-  let n = 0
+  let n: number
   try {
     n = readSync(fd, head, 0, head.length, 0)
   } catch (e) {
@@ -76,7 +76,16 @@ export async function traceView(src: TraceSource): Promise<TraceView> {
     }
     nTokens += c.nTokens
   }
-  return {kind: 'trace', label: `${model} routing (${basename(src.path)})`, model, nExpert, k, nTokens, moeLayers: [...moeLayers], counts: counts.map((r) => Array.from(r))}
+  return {
+    kind: 'trace',
+    label: `${model} routing (${basename(src.path)})`,
+    model,
+    nExpert,
+    k,
+    nTokens,
+    moeLayers: [...moeLayers],
+    counts: counts.map((r) => Array.from(r)),
+  }
 }
 
 function parseJson(path: string): unknown {
@@ -101,13 +110,24 @@ export async function loadInput(path: string, options: InputOptions = {}): Promi
   }
   if (kind !== 'json') throw new MoerigError('E_INPUT', `input ${path}: not a report input; expected ${KNOWN}`)
   const doc = parseJson(path)
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new MoerigError('E_INPUT', `input ${path}: a JSON ${Array.isArray(doc) ? 'array' : typeof doc}; expected ${KNOWN}`)
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new MoerigError(
+      'E_INPUT',
+      `input ${path}: a JSON ${Array.isArray(doc) ? 'array' : typeof doc}; expected ${KNOWN}`,
+    )
   const d = doc as Record<string, unknown>
-  if (d.kind === 'hardware') return {path, view: hardwareView(assertValid<HardwareProfile>(hardwareProfileSchema, doc, `hardware profile ${path}`))}
+  if (d.kind === 'hardware')
+    return {
+      path,
+      view: hardwareView(assertValid<HardwareProfile>(hardwareProfileSchema, doc, `hardware profile ${path}`)),
+    }
   for (const k of documentKinds) {
     if (k.detect(d)) return {path, view: k.view(doc, path)}
   }
-  throw new MoerigError('E_INPUT', `input ${path}: unrecognised JSON document (fields ${Object.keys(d).slice(0, 6).join(', ') || 'none'}); expected ${KNOWN}`)
+  throw new MoerigError(
+    'E_INPUT',
+    `input ${path}: unrecognised JSON document (fields ${Object.keys(d).slice(0, 6).join(', ') || 'none'}); expected ${KNOWN}`,
+  )
 }
 
 /** Load every input, in order; the first bad one stops with its line. */

@@ -95,7 +95,15 @@ export interface ReuseView {
   label: string
   model: string
   layers: {layer: number; reuse: number; reuseRandom: number; top10Share: number | null; entropy: number | null}[]
-  cache: {policy: string; capacity: number; layer: number | 'all'; hitRate: number; hitRateRandom: number | null; bytesPerToken: number | null; decodeTps: number | null}[]
+  cache: {
+    policy: string
+    capacity: number
+    layer: number | 'all'
+    hitRate: number
+    hitRateRandom: number | null
+    bytesPerToken: number | null
+    decodeTps: number | null
+  }[]
   /** Means over layers, when the analysis gives them. */
   overall: {reuse: number; reuseRandom: number; top10Share: number; entropy: number; gini: number} | null
   /** Bandwidth-only decode estimate with no expert cache (all routed experts on the CPU). */

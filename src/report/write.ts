@@ -7,7 +7,17 @@
  * holds a moerig report (`.moerig-report` lists its files) and nothing else: never a user's folder,
  * a file, or the report's own inputs.
  */
-import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {ensureDir, fileError, parseJsonText, removeTemp, tempPathFor, trackTemp, untrackTemp} from '../lib/fs.js'
@@ -83,13 +93,18 @@ export function renderHtml(report: Report): string {
   out.push('<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">')
   out.push('<meta name="viewport" content="width=device-width, initial-scale=1">')
   // A CSP that forbids every fetch and script: even a missed escape could not load or run anything.
-  out.push(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">`)
+  out.push(
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">`,
+  )
   out.push(`<title>${escapeHtml(report.title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>', '<main>')
   out.push(`<h1>${escapeHtml(report.title)}</h1>`)
   out.push(`<div class="meta">generated ${escapeHtml(report.generatedAt)} by moerig</div>`)
   if (report.inputs.length > 0) {
     out.push('<table><caption>Inputs</caption><tr><th>kind</th><th>what</th><th>file</th></tr>')
-    for (const i of report.inputs) out.push(`<tr><td>${escapeHtml(i.kind)}</td><td>${escapeHtml(i.label)}</td><td>${escapeHtml(basename(i.path))}</td></tr>`)
+    for (const i of report.inputs)
+      out.push(
+        `<tr><td>${escapeHtml(i.kind)}</td><td>${escapeHtml(i.label)}</td><td>${escapeHtml(basename(i.path))}</td></tr>`,
+      )
     out.push('</table>')
   }
   for (const s of report.sections) {
@@ -122,7 +137,13 @@ function tableHtml(t: ReportTable): string {
 export function renderMarkdown(report: Report, files: Map<ReportChart, string>): string {
   const out: string[] = [`# ${escapeMd(report.title)}`, '', `generated ${escapeMd(report.generatedAt)} by moerig`, '']
   if (report.inputs.length > 0) {
-    out.push(...tableMd({headers: ['kind', 'what', 'file'], rows: report.inputs.map((i) => [i.kind, i.label, basename(i.path)])}), '')
+    out.push(
+      ...tableMd({
+        headers: ['kind', 'what', 'file'],
+        rows: report.inputs.map((i) => [i.kind, i.label, basename(i.path)]),
+      }),
+      '',
+    )
   }
   for (const s of report.sections) {
     out.push(`## ${escapeMd(s.title)}`, '')
@@ -191,7 +212,11 @@ function reportFiles(dir: string): Set<string> | null {
   } catch {
     return null
   }
-  return new Set(listTree(dir).filter((f) => f === 'index.html' || f === 'report.md' || f === 'charts/' || /^charts\/[^/]+\.png$/.test(f)))
+  return new Set(
+    listTree(dir).filter(
+      (f) => f === 'index.html' || f === 'report.md' || f === 'charts/' || /^charts\/[^/]+\.png$/.test(f),
+    ),
+  )
 }
 
 /** True when `inner` is `outer` or lies inside it (real paths). */
@@ -214,15 +239,22 @@ function realOrResolved(p: string): string {
  * inputs, or holds (or is) the current folder. Called before any work and again before the swap.
  */
 export function checkReportTarget(dir: string, inputs: string[] = []): void {
-  if (dir === '') throw new MoerigError('E_USAGE', 'report folder: the name is empty; give a new or empty folder with -o DIR')
+  if (dir === '')
+    throw new MoerigError('E_USAGE', 'report folder: the name is empty; give a new or empty folder with -o DIR')
   const target = realOrResolved(dir)
   for (const input of inputs) {
     if (existsSync(input) && within(realOrResolved(input), target)) {
-      throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} holds the input ${input}, which replacing the folder would delete; write the report to another folder`)
+      throw new MoerigError(
+        'E_REPORT_FOLDER',
+        `report folder ${dir} holds the input ${input}, which replacing the folder would delete; write the report to another folder`,
+      )
     }
   }
   if (within(realOrResolved(process.cwd()), target)) {
-    throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is (or holds) the current folder; give a new folder, e.g. -o ${join(dir, 'report')}`)
+    throw new MoerigError(
+      'E_REPORT_FOLDER',
+      `report folder ${dir} is (or holds) the current folder; give a new folder, e.g. -o ${join(dir, 'report')}`,
+    )
   }
   let st
   try {
@@ -232,16 +264,31 @@ export function checkReportTarget(dir: string, inputs: string[] = []): void {
     throw fileError(e, dir, 'use report folder')
   }
   const why = 'moerig replaces a folder only if it holds a moerig report'
-  if (st.isSymbolicLink()) throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is a symbolic link; give a new or empty folder (${why})`)
-  if (!st.isDirectory()) throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is a file, not a folder; give a new or empty folder (${why})`)
+  if (st.isSymbolicLink())
+    throw new MoerigError(
+      'E_REPORT_FOLDER',
+      `report folder ${dir} is a symbolic link; give a new or empty folder (${why})`,
+    )
+  if (!st.isDirectory())
+    throw new MoerigError(
+      'E_REPORT_FOLDER',
+      `report folder ${dir} is a file, not a folder; give a new or empty folder (${why})`,
+    )
   const entries = listTree(dir)
   if (entries.length === 0) return
   const own = reportFiles(dir)
-  if (own === null) throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} is not empty and holds no moerig report; give a new or empty folder (${why})`)
+  if (own === null)
+    throw new MoerigError(
+      'E_REPORT_FOLDER',
+      `report folder ${dir} is not empty and holds no moerig report; give a new or empty folder (${why})`,
+    )
   const foreign = entries.filter((f) => !own.has(f))
   if (foreign.length > 0) {
     const more = foreign.length > 1 ? ` and ${foreign.length - 1} more` : ''
-    throw new MoerigError('E_REPORT_FOLDER', `report folder ${dir} holds ${foreign[0].replace(/[/!]$/, '')}${more}, which moerig did not write; move it away or give another folder`)
+    throw new MoerigError(
+      'E_REPORT_FOLDER',
+      `report folder ${dir} holds ${foreign[0].replace(/[/!]$/, '')}${more}, which moerig did not write; move it away or give another folder`,
+    )
   }
 }
 
@@ -251,7 +298,10 @@ export function checkReportTarget(dir: string, inputs: string[] = []): void {
  * nothing); an old report is moved aside first and removed only once the new one is in place.
  */
 export function writeReport(dir: string, report: Report): WrittenReport {
-  checkReportTarget(dir, report.inputs.map((i) => i.path))
+  checkReportTarget(
+    dir,
+    report.inputs.map((i) => i.path),
+  )
   const target = resolve(dir)
   ensureDir(dirname(target))
   const tmp = tempPathFor(target)
@@ -267,7 +317,12 @@ export function writeReport(dir: string, report: Report): WrittenReport {
     for (const [c, f] of files) writeFileSync(join(tmp, f), c.png)
     writeFileSync(join(tmp, 'report.md'), renderMarkdown(report, files))
     writeFileSync(join(tmp, 'index.html'), renderHtml(report))
-    const marker: Marker = {schemaVersion: 1, kind: 'report', generatedAt: report.generatedAt, files: ['index.html', 'report.md', ...files.values()]}
+    const marker: Marker = {
+      schemaVersion: 1,
+      kind: 'report',
+      generatedAt: report.generatedAt,
+      files: ['index.html', 'report.md', ...files.values()],
+    }
     writeFileSync(join(tmp, REPORT_MARKER), JSON.stringify(marker, null, 2) + '\n')
     if (existsSync(target)) renameSync(target, old)
     renameSync(tmp, target)

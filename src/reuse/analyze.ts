@@ -53,7 +53,8 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
   const shape: Shape = {nMoe: h.moeLayers.length, nExpert: h.nExpert, k: h.k}
   const {nMoe, nExpert, k} = shape
   const T = h.nTokens
-  if (T < 2) throw new MoerigError('E_TRACE_DATA', `trace ${src.path}: ${T} token${T === 1 ? '' : 's'}; reuse needs at least 2`)
+  if (T < 2)
+    throw new MoerigError('E_TRACE_DATA', `trace ${src.path}: ${T} token${T === 1 ? '' : 's'}; reuse needs at least 2`)
   const notes: string[] = []
   const warmupTokens = Math.min(T - 1, Math.max(1, o.warmup >= 1 ? Math.floor(o.warmup) : Math.round(o.warmup * T)))
   const facts = o.facts
@@ -62,15 +63,23 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
   const configs: Config[] = []
   // --cache 32,64 on 16 experts is one configuration (all of them), simulated and shown once
   const over = o.capacities.filter((c) => c > nExpert)
-  if (over.length > 0) notes.push(`--cache ${over.join(', ')}: more than the ${nExpert} experts of a layer; clamped to ${nExpert} (every expert cached) and simulated once`)
+  if (over.length > 0)
+    notes.push(
+      `--cache ${over.join(', ')}: more than the ${nExpert} experts of a layer; clamped to ${nExpert} (every expert cached) and simulated once`,
+    )
   for (const c of new Set(o.capacities.map((x) => Math.min(x, nExpert)))) configs.push({capacity: c, vramBytes: null})
   for (const b of o.vram) {
     if (!facts.expertBytes) {
-      throw new MoerigError('E_USAGE', '--vram needs the bytes per expert: a trace header with expertBytes, --gguf FILE or --expert-bytes SIZE')
+      throw new MoerigError(
+        'E_USAGE',
+        '--vram needs the bytes per expert: a trace header with expertBytes, --gguf FILE or --expert-bytes SIZE',
+      )
     }
     const c = Math.min(nExpert, capacityForBudget(b, facts.expertBytes))
     if (c < 1) {
-      notes.push(`${fmtBytes(b)} of VRAM holds no expert per layer (${nMoe} layers × ${fmtBytes(facts.expertBytes[0])}); skipped`)
+      notes.push(
+        `${fmtBytes(b)} of VRAM holds no expert per layer (${nMoe} layers × ${fmtBytes(facts.expertBytes[0])}); skipped`,
+      )
       continue
     }
     configs.push({capacity: c, vramBytes: b})
@@ -78,7 +87,9 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
   const capacities = [...new Set(configs.map((c) => c.capacity))].sort((a, b) => a - b)
   const smallCaps = capacities.filter((c) => c < k)
   if (smallCaps.length > 0 && (o.policies.includes('lru') || o.policies.includes('lfu'))) {
-    notes.push(`capacity ${smallCaps.join(', ')} < k = ${k}: LRU and LFU admit all k experts of a token at once, so only static and OPT run there`)
+    notes.push(
+      `capacity ${smallCaps.join(', ')} < k = ${k}: LRU and LFU admit all k experts of a token at once, so only static and OPT run there`,
+    )
   }
 
   // ---- pass 1: metrics, LRU, LFU, static
@@ -101,7 +112,8 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
     for (const sim of sims.values()) sim.run(chunk.ids, chunk.nTokens, chunk.start)
     o.onProgress?.('simulating LRU/LFU/static', chunk.start + chunk.nTokens, T)
   }
-  if (stats.nTokens !== T) throw new MoerigError('E_TRACE_DATA', `trace ${src.path}: read ${stats.nTokens} tokens, header says ${T}`)
+  if (stats.nTokens !== T)
+    throw new MoerigError('E_TRACE_DATA', `trace ${src.path}: read ${stats.nTokens} tokens, header says ${T}`)
 
   // ---- passes 2..: OPT over per-layer columns
   const opt = new Map<number, {hits: Float64Array; hitsScored: Float64Array; admits: Float64Array}>()
@@ -111,9 +123,12 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
     const nextBytes = T * k * 4
     const group = Math.min(nMoe, Math.floor((o.optMemoryBytes - nextBytes) / perLayer))
     if (group < 1) {
-      notes.push(`OPT skipped: one layer needs ${fmtBytes(perLayer + nextBytes)} (its ids and next uses, 6 B per access), more than --opt-memory ${fmtBytes(o.optMemoryBytes)}`)
+      notes.push(
+        `OPT skipped: one layer needs ${fmtBytes(perLayer + nextBytes)} (its ids and next uses, 6 B per access), more than --opt-memory ${fmtBytes(o.optMemoryBytes)}`,
+      )
     } else {
-      for (const c of optCaps) opt.set(c, {hits: new Float64Array(nMoe), hitsScored: new Float64Array(nMoe), admits: new Float64Array(nMoe)})
+      for (const c of optCaps)
+        opt.set(c, {hits: new Float64Array(nMoe), hitsScored: new Float64Array(nMoe), admits: new Float64Array(nMoe)})
       const next = new Int32Array(T * k)
       // Allocated once and reused by every pass, so the budget holds (no garbage between passes).
       const cols = Array.from({length: group}, () => new Uint16Array(T * k))
@@ -132,7 +147,11 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
           for (const c of optCaps) {
             // free loads at the start and at the warm-up boundary, as static gets its hot set:
             // OPT then bounds static too (at c ≥ n_expert all three reach 100 %)
-            const r = optLayer(cols[l - g0], T, k, nExpert, c, {next, scoreFrom: warmupTokens, freeLoadAt: [0, warmupTokens]})
+            const r = optLayer(cols[l - g0], T, k, nExpert, c, {
+              next,
+              scoreFrom: warmupTokens,
+              freeLoadAt: [0, warmupTokens],
+            })
             opt.get(c)!.hits[l] = r.hits
             opt.get(c)!.hitsScored[l] = r.hitsScored
             opt.get(c)!.admits[l] = r.admits
@@ -194,9 +213,18 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
       const rates = Array.from(counts.hits, (x) => x / (policy === 'static' ? accessesScored : accessesAll))
       const scoredRates = Array.from(counts.hitsScored, (x) => x / accessesScored)
       // Share of accesses copied into the cache: every miss for LRU/LFU, none for static.
-      const admits = policy === 'opt' ? Array.from((counts as {admits: Float64Array}).admits, (x) => x / accessesAll) : rates.map((r) => (policy === 'static' ? 0 : 1 - r))
+      const admits =
+        policy === 'opt'
+          ? Array.from((counts as {admits: Float64Array}).admits, (x) => x / accessesAll)
+          : rates.map((r) => (policy === 'static' ? 0 : 1 - r))
       const S = facts.expertBytes
-      const row = (layer: number | 'all', hitRate: number, hitRateAfterWarmup: number, bytes: number | null, tps: number | null) => ({
+      const row = (
+        layer: number | 'all',
+        hitRate: number,
+        hitRateAfterWarmup: number,
+        bytes: number | null,
+        tps: number | null,
+      ) => ({
         policy,
         capacity: cfg.capacity,
         vramBytes: cfg.vramBytes,
@@ -226,8 +254,25 @@ export async function analyzeReuse(src: TraceSource, o: ReuseOptions): Promise<R
   if (missing) notes.push(missing)
 
   return {
-    trace: {path: src.path, format: src.format, model: h.model, arch: h.arch, nTokens: T, moeLayers: h.moeLayers, nExpert, k},
-    settings: {fromToken: o.fromToken ?? 0, window: o.window, warmupTokens, policies: [...o.policies], capacities: o.capacities, vramBytes: o.vram, topFractions: [...TOP_FRACTIONS]},
+    trace: {
+      path: src.path,
+      format: src.format,
+      model: h.model,
+      arch: h.arch,
+      nTokens: T,
+      moeLayers: h.moeLayers,
+      nExpert,
+      k,
+    },
+    settings: {
+      fromToken: o.fromToken ?? 0,
+      window: o.window,
+      warmupTokens,
+      policies: [...o.policies],
+      capacities: o.capacities,
+      vramBytes: o.vram,
+      topFractions: [...TOP_FRACTIONS],
+    },
     overall,
     layers,
     cache,

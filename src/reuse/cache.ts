@@ -396,7 +396,14 @@ export interface OptCounts {
  * on the same tokens); counts with "Scored" are over tokens ≥ scoreFrom.
  * Memory: the column (2 B per access) and its next-use array (4 B per access).
  */
-export function optLayer(col: Uint16Array, nTokens: number, k: number, nExpert: number, capacity: number, options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number; freeLoadAt?: number[]} = {}): OptCounts {
+export function optLayer(
+  col: Uint16Array,
+  nTokens: number,
+  k: number,
+  nExpert: number,
+  capacity: number,
+  options: {next?: Int32Array; initial?: ArrayLike<number>; scoreFrom?: number; freeLoadAt?: number[]} = {},
+): OptCounts {
   const next = options.next ?? nextUses(col, nTokens, k, nExpert)
   const scoreFrom = options.scoreFrom ?? 0
   const c = Math.min(capacity, nExpert)

@@ -47,26 +47,48 @@ const GBS = 1e9
  * n_expert; non-routed = every block's other tensors + output + norms (the token embedding is a
  * row lookup, not a read). Throws when the trace's MoE layers are not the model's.
  */
-export function factsFromInventory(inv: Inventory, moeLayers: number[], nExpert: number, label: string, trace?: {model: string; arch: string; nLayer: number; k: number}): ModelFacts {
+export function factsFromInventory(
+  inv: Inventory,
+  moeLayers: number[],
+  nExpert: number,
+  label: string,
+  trace?: {model: string; arch: string; nLayer: number; k: number},
+): ModelFacts {
   const nExp = inv.shape.hp.nExpert ?? 0
-  if (nExp !== nExpert) throw new MoerigError('E_MODEL_MISMATCH', `${label} has ${nExp} routed experts per layer, the trace ${nExpert}`)
+  if (nExp !== nExpert)
+    throw new MoerigError('E_MODEL_MISMATCH', `${label} has ${nExp} routed experts per layer, the trace ${nExpert}`)
   // A recorded trace names its model's shape (a CSV import says arch "unknown"): another model's
   // GGUF with the same expert count would give the wrong bytes without a word.
   if (trace && trace.arch !== 'unknown') {
     const hp = inv.shape.hp
-    const diff = trace.arch !== inv.arch ? `is ${inv.arch}, the trace's model (${trace.model}) ${trace.arch}`
-      : trace.nLayer !== hp.nLayer ? `has ${hp.nLayer} blocks, the trace's model (${trace.model}) ${trace.nLayer}`
-      : trace.k !== (hp.nExpertUsed ?? 0) ? `routes to ${hp.nExpertUsed ?? 0} experts per token, the trace ${trace.k}`
-      : null
-    if (diff) throw new MoerigError('E_MODEL_MISMATCH', `${label} ${diff}: give the GGUF or catalog model the trace was recorded with`)
+    const diff =
+      trace.arch !== inv.arch
+        ? `is ${inv.arch}, the trace's model (${trace.model}) ${trace.arch}`
+        : trace.nLayer !== hp.nLayer
+          ? `has ${hp.nLayer} blocks, the trace's model (${trace.model}) ${trace.nLayer}`
+          : trace.k !== (hp.nExpertUsed ?? 0)
+            ? `routes to ${hp.nExpertUsed ?? 0} experts per token, the trace ${trace.k}`
+            : null
+    if (diff)
+      throw new MoerigError(
+        'E_MODEL_MISMATCH',
+        `${label} ${diff}: give the GGUF or catalog model the trace was recorded with`,
+      )
   }
   const missing = moeLayers.filter((l) => !inv.expertLayerBytes.has(l))
   if (missing.length > 0) {
-    throw new MoerigError('E_MODEL_MISMATCH', `${label} has no routed experts in block${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')} of the trace (its MoE blocks: ${inv.moeLayers[0]}–${inv.moeLayers[inv.moeLayers.length - 1]})`)
+    throw new MoerigError(
+      'E_MODEL_MISMATCH',
+      `${label} has no routed experts in block${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')} of the trace (its MoE blocks: ${inv.moeLayers[0]}–${inv.moeLayers[inv.moeLayers.length - 1]})`,
+    )
   }
   let dense = inv.globalBytes.output + inv.globalBytes.norms
   for (const b of inv.layerDenseBytes.values()) dense += b
-  return {expertBytes: moeLayers.map((l) => Math.round(inv.expertLayerBytes.get(l)! / nExpert)), denseBytes: dense, source: label}
+  return {
+    expertBytes: moeLayers.map((l) => Math.round(inv.expertLayerBytes.get(l)! / nExpert)),
+    denseBytes: dense,
+    source: label,
+  }
 }
 
 /** PCIe, GPU and CPU memory bandwidth from a hardware profile (GPU `gpu`, default the first). */
@@ -96,7 +118,13 @@ export function bytesPerToken(admitRates: ArrayLike<number>, k: number, expertBy
 }
 
 /** Bandwidth-only decode tok/s (see the file comment); null when a needed fact is missing. */
-export function decodeTps(hitRates: ArrayLike<number>, admitRates: ArrayLike<number>, k: number, facts: ModelFacts, bw: Bandwidths): number | null {
+export function decodeTps(
+  hitRates: ArrayLike<number>,
+  admitRates: ArrayLike<number>,
+  k: number,
+  facts: ModelFacts,
+  bw: Bandwidths,
+): number | null {
   const S = facts.expertBytes
   const D = facts.denseBytes
   if (!S || D === null || !bw.gpuGBs) return null
@@ -111,6 +139,9 @@ export function decodeTps(hitRates: ArrayLike<number>, admitRates: ArrayLike<num
   const cpuBytes = Math.max(0, routed - hitBytes - admitBytes)
   if (admitBytes > 0 && !bw.pcieGBs) return null
   if (cpuBytes > 0 && !bw.cpuGBs) return null
-  const seconds = (D + hitBytes + admitBytes) / (bw.gpuGBs * GBS) + (admitBytes > 0 ? admitBytes / (bw.pcieGBs! * GBS) : 0) + (cpuBytes > 0 ? cpuBytes / (bw.cpuGBs! * GBS) : 0)
+  const seconds =
+    (D + hitBytes + admitBytes) / (bw.gpuGBs * GBS) +
+    (admitBytes > 0 ? admitBytes / (bw.pcieGBs! * GBS) : 0) +
+    (cpuBytes > 0 ? cpuBytes / (bw.cpuGBs! * GBS) : 0)
   return seconds > 0 ? 1 / seconds : null
 }

@@ -80,8 +80,16 @@ export async function resolveBandwidths(f: BandwidthFlags): Promise<Bandwidths> 
     const gpu = f.gpu ?? 0
     const n = (p.gpus ?? []).length
     // --gpu on a GPU-less profile names a device that does not exist: say so rather than estimate without it
-    if (f.gpu !== undefined && n === 0) throw new MoerigError('E_USAGE', `--gpu ${f.gpu}: hardware profile ${f.hardware} has no GPU (leave --gpu out, or give --gpu-gbs and --pcie-gbs)`)
-    if (n > 0 && gpu >= n) throw new MoerigError('E_USAGE', `--gpu ${gpu}: hardware profile ${f.hardware} has ${n} GPU${n === 1 ? '' : 's'}; allowed: 0–${n - 1}`)
+    if (f.gpu !== undefined && n === 0)
+      throw new MoerigError(
+        'E_USAGE',
+        `--gpu ${f.gpu}: hardware profile ${f.hardware} has no GPU (leave --gpu out, or give --gpu-gbs and --pcie-gbs)`,
+      )
+    if (n > 0 && gpu >= n)
+      throw new MoerigError(
+        'E_USAGE',
+        `--gpu ${gpu}: hardware profile ${f.hardware} has ${n} GPU${n === 1 ? '' : 's'}; allowed: 0–${n - 1}`,
+      )
     base = bandwidthsFromProfile(p, gpu)
   }
   const flags: string[] = []
@@ -92,6 +100,11 @@ export async function resolveBandwidths(f: BandwidthFlags): Promise<Bandwidths> 
     pcieGBs: f.pcieGBs ?? base.pcieGBs,
     gpuGBs: f.gpuGBs ?? base.gpuGBs,
     cpuGBs: f.cpuGBs ?? base.cpuGBs,
-    source: flags.length > 0 ? (base.source === 'none given' ? flags.join(', ') : `${flags.join(', ')} over ${base.source}`) : base.source,
+    source:
+      flags.length > 0
+        ? base.source === 'none given'
+          ? flags.join(', ')
+          : `${flags.join(', ')} over ${base.source}`
+        : base.source,
   }
 }

@@ -22,7 +22,11 @@ function gib(b: number | null): string {
 /** Columns padded to their widest cell; `right` marks right-aligned columns. */
 export function table(header: string[], rows: string[][], right: boolean[]): string[] {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (r: string[]) => r.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd()
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i])))
+      .join('  ')
+      .trimEnd()
   return [line(header), ...rows.map(line)]
 }
 
@@ -30,9 +34,13 @@ export function renderReuse(r: ReuseResult): string[] {
   const t = r.trace
   const out: string[] = []
   const from = r.settings.fromToken > 0 ? ` (from token ${r.settings.fromToken})` : ''
-  out.push(`trace ${safeName(t.path)} (${t.format}): ${safeName(t.model)}, ${t.nTokens} tokens${from} × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`)
+  out.push(
+    `trace ${safeName(t.path)} (${t.format}): ${safeName(t.model)}, ${t.nTokens} tokens${from} × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`,
+  )
   out.push('')
-  out.push(`Locality per MoE layer: measured (random routing in brackets); reuse in ${r.settings.window} = the expert was used in one of the previous ${r.settings.window} tokens`)
+  out.push(
+    `Locality per MoE layer: measured (random routing in brackets); reuse in ${r.settings.window} = the expert was used in one of the previous ${r.settings.window} tokens`,
+  )
   const rows = r.layers.map((l) => [
     String(l.layer),
     withBase(l.reuse, l.reuseRandom),
@@ -41,17 +49,48 @@ export function renderReuse(r: ReuseResult): string[] {
     withBase(l.top10Share, l.topShareRandom[1]),
     l.entropy.toFixed(3),
     l.gini.toFixed(2),
-    l.hottest.slice(0, 3).map((h) => `${h.expert}:${pct(h.share)}`).join(' '),
+    l.hottest
+      .slice(0, 3)
+      .map((h) => `${h.expert}:${pct(h.share)}`)
+      .join(' '),
   ])
   const o = r.overall
-  rows.push(['all', withBase(o.reuse, o.reuseRandom), withBase(o.anyRepeat, o.anyRepeatRandom), withBase(o.windowReuse, o.windowReuseRandom), withBase(o.top10Share, o.topShareRandom[1]), o.entropy.toFixed(3), o.gini.toFixed(2), ''])
-  out.push(...table(['layer', 'reuse', 'any repeat', `reuse in ${r.settings.window}`, 'top 10 %', 'entropy', 'gini', 'hottest (expert:share)'], rows, [true, true, true, true, true, true, true, false]))
-  out.push(`top 1 % / 10 % / 20 % of experts take ${pct(o.top1Share)} / ${pct(o.top10Share)} / ${pct(o.top20Share)} of activations (uniform: ${o.topShareRandom.map((x) => pct(x)).join(' / ')}); entropy is normalised (uniform = 1), gini 0 = uniform`)
+  rows.push([
+    'all',
+    withBase(o.reuse, o.reuseRandom),
+    withBase(o.anyRepeat, o.anyRepeatRandom),
+    withBase(o.windowReuse, o.windowReuseRandom),
+    withBase(o.top10Share, o.topShareRandom[1]),
+    o.entropy.toFixed(3),
+    o.gini.toFixed(2),
+    '',
+  ])
+  out.push(
+    ...table(
+      [
+        'layer',
+        'reuse',
+        'any repeat',
+        `reuse in ${r.settings.window}`,
+        'top 10 %',
+        'entropy',
+        'gini',
+        'hottest (expert:share)',
+      ],
+      rows,
+      [true, true, true, true, true, true, true, false],
+    ),
+  )
+  out.push(
+    `top 1 % / 10 % / 20 % of experts take ${pct(o.top1Share)} / ${pct(o.top10Share)} / ${pct(o.top20Share)} of activations (uniform: ${o.topShareRandom.map((x) => pct(x)).join(' / ')}); entropy is normalised (uniform = 1), gini 0 = uniform`,
+  )
   out.push('')
 
   const all = r.cache.filter((c) => c.layer === 'all')
   if (all.length > 0) {
-    out.push(`Expert cache, c experts per MoE layer, mean over layers; static learns its hot set from the first ${r.settings.warmupTokens} tokens and is scored on the rest ("after warm-up" scores every policy there)`)
+    out.push(
+      `Expert cache, c experts per MoE layer, mean over layers; static learns its hot set from the first ${r.settings.warmupTokens} tokens and is scored on the rest ("after warm-up" scores every policy there)`,
+    )
     const crow = all.map((c) => [
       String(c.capacity),
       gib(c.vramBytes),
@@ -62,11 +101,28 @@ export function renderReuse(r: ReuseResult): string[] {
       bytes(c.bytesPerToken),
       c.decodeTps === null ? 'n/a' : c.decodeTps.toFixed(2),
     ])
-    out.push(...table(['c', 'VRAM', 'policy', 'hit rate', 'after warm-up', 'random', 'PCIe/token', 'decode tok/s*'], crow, [true, true, false, true, true, true, true, true]))
+    out.push(
+      ...table(['c', 'VRAM', 'policy', 'hit rate', 'after warm-up', 'random', 'PCIe/token', 'decode tok/s*'], crow, [
+        true,
+        true,
+        false,
+        true,
+        true,
+        true,
+        true,
+        true,
+      ]),
+    )
     const e = r.estimate
-    out.push(`* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? 'n/a' : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`)
-    out.push(`  model: ${safeName(e.modelSource)}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`)
-    out.push(`  bandwidth: PCIe ${e.pcieGBs ?? 'n/a'} GB/s, GPU ${e.gpuGBs ?? 'n/a'} GB/s, CPU ${e.cpuGBs ?? 'n/a'} GB/s (${e.bandwidthSource})`)
+    out.push(
+      `* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? 'n/a' : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`,
+    )
+    out.push(
+      `  model: ${safeName(e.modelSource)}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`,
+    )
+    out.push(
+      `  bandwidth: PCIe ${e.pcieGBs ?? 'n/a'} GB/s, GPU ${e.gpuGBs ?? 'n/a'} GB/s, CPU ${e.cpuGBs ?? 'n/a'} GB/s (${e.bandwidthSource})`,
+    )
   }
   for (const n of r.notes) out.push(`note: ${n}`)
   out.push(`${r.timing.accesses} routing events analysed in ${r.timing.seconds.toFixed(2)} s`)

@@ -12,7 +12,13 @@ import {checkOutputFolder, freshPath} from '../lib/fs.js'
 import {checkThreads, maxThreads} from '../lib/threads.js'
 import {writeJsonFile} from '../lib/jsonfile.js'
 import {assertValid} from '../schemas/validate.js'
-import {benchResultSchema, type BenchResult, type BenchRow, type MemoryReport, type PlacementRun} from '../schemas/bench.js'
+import {
+  benchResultSchema,
+  type BenchResult,
+  type BenchRow,
+  type MemoryReport,
+  type PlacementRun,
+} from '../schemas/bench.js'
 import type {LlamaContextParams, LlamaModelInfo, LlamaModelParams} from '../engine/addon.js'
 import {newLoadRecord, recordLoad, runModelJob, signalExitCode} from './child.js'
 import {engineBuild} from '../engine/addon.js'
@@ -27,7 +33,16 @@ import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
 import {mean, stdev, testName, tokensPerSecond} from './stats.js'
 
 /** llama-bench's defaults (tools/llama-bench/llama-bench.cpp cmd_params_defaults). */
-export const BENCH_DEFAULTS = {nPrompt: 512, nGen: 128, reps: 5, nBatch: 2048, nUbatch: 512, typeK: 'f16', typeV: 'f16', flashAttn: 'auto'} as const
+export const BENCH_DEFAULTS = {
+  nPrompt: 512,
+  nGen: 128,
+  reps: 5,
+  nBatch: 2048,
+  nUbatch: 512,
+  typeK: 'f16',
+  typeV: 'f16',
+  flashAttn: 'auto',
+} as const
 
 export interface BenchOptions {
   path?: string
@@ -81,13 +96,27 @@ export function placementDefaults(p: Partial<PlacementRun> = {}): PlacementRun {
 }
 
 export function modelParams(path: string, p: PlacementRun): LlamaModelParams {
-  return {path, nGpuLayers: p.nGpuLayers, splitMode: p.splitMode, mainGpu: p.mainGpu, tensorSplit: p.tensorSplit,
-    tensorOverrides: p.tensorOverrides, nCpuMoe: p.nCpuMoe, mmap: p.mmap, mlock: p.mlock, numa: p.numa, useExtraBufts: p.repack !== false}
+  return {
+    path,
+    nGpuLayers: p.nGpuLayers,
+    splitMode: p.splitMode,
+    mainGpu: p.mainGpu,
+    tensorSplit: p.tensorSplit,
+    tensorOverrides: p.tensorOverrides,
+    nCpuMoe: p.nCpuMoe,
+    mmap: p.mmap,
+    mlock: p.mlock,
+    numa: p.numa,
+    useExtraBufts: p.repack !== false,
+  }
 }
 
 /** The tests of a run: pp<p> for each p > 0, then tg<n> for each n > 0 (llama-bench's order). */
 export function benchTests(nPrompt: number[], nGen: number[]): BenchTestSpec[] {
-  const tests = [...nPrompt.filter((p) => p > 0).map((p) => ({nPrompt: p, nGen: 0})), ...nGen.filter((n) => n > 0).map((n) => ({nPrompt: 0, nGen: n}))]
+  const tests = [
+    ...nPrompt.filter((p) => p > 0).map((p) => ({nPrompt: p, nGen: 0})),
+    ...nGen.filter((n) => n > 0).map((n) => ({nPrompt: 0, nGen: n})),
+  ]
   if (tests.length === 0) throw new MoerigError('E_USAGE', 'nothing to measure: -p and -n are both 0')
   return tests
 }
@@ -125,7 +154,11 @@ export function memoryReport(loadLog: string[], contextLogs: string[][], mapped?
     }
   }
   const buffers = [...model, ...best]
-  return {source: 'llama.cpp log', devices: memoryByDevice(mapped ? residentBuffers(buffers, mapped) : buffers), buffers}
+  return {
+    source: 'llama.cpp log',
+    devices: memoryByDevice(mapped ? residentBuffers(buffers, mapped) : buffers),
+    buffers,
+  }
 }
 
 export function runModelSection(mf: ModelFile, info: LlamaModelInfo) {
@@ -145,8 +178,13 @@ export function runModelSection(mf: ModelFile, info: LlamaModelInfo) {
 
 /** reports/runs/<time>-<kind>-<model>.json */
 export function runFileName(kind: string, modelPath: string, time: Date): string {
-  const stamp = time.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z')
-  const stem = basename(modelPath).replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_')
+  const stamp = time
+    .toISOString()
+    .replace(/[:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+  const stem = basename(modelPath)
+    .replace(/\.gguf$/i, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
   return `${stamp}-${kind}-${stem}.json`
 }
 
@@ -166,7 +204,11 @@ function checkTrainedContext(mf: ModelFile, tests: BenchTestSpec[], nCtx: number
   for (const t of tests) {
     const need = nCtx ?? t.nPrompt + t.nGen
     if (need > train) {
-      throw new MoerigError('E_USAGE', `${testName(t.nPrompt, t.nGen)} needs a context of ${need} tokens; ${mf.name} was trained for ${train}: use -p/-n up to ${train} (or --force to run past it)`, USAGE_EXIT)
+      throw new MoerigError(
+        'E_USAGE',
+        `${testName(t.nPrompt, t.nGen)} needs a context of ${need} tokens; ${mf.name} was trained for ${train}: use -p/-n up to ${train} (or --force to run past it)`,
+        USAGE_EXIT,
+      )
     }
   }
 }
@@ -184,8 +226,16 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
 
   const pp = plan ? planParams(plan, path) : null
   const placement = pp
-    ? placementDefaults({...opts.placement, nGpuLayers: pp.model.nGpuLayers, splitMode: pp.model.splitMode, mainGpu: pp.model.mainGpu,
-      tensorSplit: pp.model.tensorSplit, tensorOverrides: pp.model.tensorOverrides, nCpuMoe: pp.model.nCpuMoe, numa: pp.model.numa})
+    ? placementDefaults({
+        ...opts.placement,
+        nGpuLayers: pp.model.nGpuLayers,
+        splitMode: pp.model.splitMode,
+        mainGpu: pp.model.mainGpu,
+        tensorSplit: pp.model.tensorSplit,
+        tensorOverrides: pp.model.tensorOverrides,
+        nCpuMoe: pp.model.nCpuMoe,
+        numa: pp.model.numa,
+      })
     : placementDefaults(opts.placement)
   // a plan made for a bigger machine asks for more threads than this one has: capped, and the row says how many ran
   const threads = opts.threads ?? Math.min(pp?.context.threads ?? physicalCores(), maxThreads())
@@ -205,35 +255,62 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
 
   const rec = newLoadRecord()
   ev.onPhase?.(`loading ${basename(path)}`)
-  const outcome = await runModelJob({
-    kind: 'bench', setup, model: modelParams(path, placement), context, tests, reps: opts.reps, warmup: opts.warmup ?? true,
-    gpusRequired: plan ? gpusNeeded(plan) : 0, memoryOnly: opts.memoryOnly,
-  }, {
-    env: opts.childEnv,
-    onInterrupt: ev.onInterrupt,
-    onFallback: ev.onFallback,
-    onEvent: (e) => {
-      recordLoad(rec, e)
-      if (e.type === 'context') {
-        if (plan && e.test === 0 && ev.onPlanCheck) {
-          ev.onPlanCheck(comparePlanMemory({plan, planPath: opts.plan!.path}, path, rec.devices, [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
-            {mmap: placement.mmap, mapped: mappedModel(mf, rec.loadLog)}))
-        }
-        const t = tests[e.test]
-        if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
-      } else if (e.type === 'rep') {
-        const t = tests[e.test]
-        ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
-      }
+  const outcome = await runModelJob(
+    {
+      kind: 'bench',
+      setup,
+      model: modelParams(path, placement),
+      context,
+      tests,
+      reps: opts.reps,
+      warmup: opts.warmup ?? true,
+      gpusRequired: plan ? gpusNeeded(plan) : 0,
+      memoryOnly: opts.memoryOnly,
     },
-  })
+    {
+      env: opts.childEnv,
+      onInterrupt: ev.onInterrupt,
+      onFallback: ev.onFallback,
+      onEvent: (e) => {
+        recordLoad(rec, e)
+        if (e.type === 'context') {
+          if (plan && e.test === 0 && ev.onPlanCheck) {
+            ev.onPlanCheck(
+              comparePlanMemory(
+                {plan, planPath: opts.plan!.path},
+                path,
+                rec.devices,
+                [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
+                {mmap: placement.mmap, mapped: mappedModel(mf, rec.loadLog)},
+              ),
+            )
+          }
+          const t = tests[e.test]
+          if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
+        } else if (e.type === 'rep') {
+          const t = tests[e.test]
+          ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
+        }
+      },
+    },
+  )
   const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
-  if (outcome.final.type !== 'bench-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
+  if (outcome.final.type !== 'bench-done' || !info)
+    throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
   const done = outcome.final
   const rows = done.tests.filter((t) => t.samplesNs.length > 0).map((t) => benchRow(t, threads))
-  const partial = !opts.memoryOnly && (done.stopped || outcome.interrupted || rows.length < tests.length || rows.some((r) => r.samples.length < opts.reps))
+  const partial =
+    !opts.memoryOnly &&
+    (done.stopped ||
+      outcome.interrupted ||
+      rows.length < tests.length ||
+      rows.some((r) => r.samples.length < opts.reps))
   if (partial && rows.length === 0) {
-    throw new MoerigError('E_INTERRUPTED', `stopped${outcome.signal ? ` (${outcome.signal})` : ''} before any repetition finished; nothing saved`, signalExitCode(outcome.signal))
+    throw new MoerigError(
+      'E_INTERRUPTED',
+      `stopped${outcome.signal ? ` (${outcome.signal})` : ''} before any repetition finished; nothing saved`,
+      signalExitCode(outcome.signal),
+    )
   }
   const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
@@ -245,15 +322,37 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     ...(opts.memoryOnly ? {memoryOnly: true} : {}),
     model: runModelSection(mf, info),
     config: {
-      threads, nBatch: context.nBatch!, nUbatch: context.nUbatch!, nCtx: context.nCtx ?? null, typeK: context.typeK!, typeV: context.typeV!,
-      flashAttn: context.flashAttn!, reps: opts.reps, warmup: opts.warmup ?? true, placement,
+      threads,
+      nBatch: context.nBatch!,
+      nUbatch: context.nUbatch!,
+      nCtx: context.nCtx ?? null,
+      typeK: context.typeK!,
+      typeV: context.typeV!,
+      flashAttn: context.flashAttn!,
+      reps: opts.reps,
+      warmup: opts.warmup ?? true,
+      placement,
     },
     results: rows,
     memory,
-    ...(plan ? {plan: comparePlan(plan, opts.plan!.path, opts.plan!.force, devices, memory.devices,
-      {decode: tps((r) => r.nGen > 0 && r.nPrompt === 0), prefill: tps((r) => r.nPrompt > 0 && r.nGen === 0)})} : {}),
-    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
-      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
+    ...(plan
+      ? {
+          plan: comparePlan(plan, opts.plan!.path, opts.plan!.force, devices, memory.devices, {
+            decode: tps((r) => r.nGen > 0 && r.nPrompt === 0),
+            prefill: tps((r) => r.nPrompt > 0 && r.nGen === 0),
+          }),
+        }
+      : {}),
+    provenance: makeProvenance({
+      setup,
+      origin: engineBuild().origin,
+      devices,
+      loaded,
+      threads,
+      time,
+      loadMs,
+      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback),
+    }),
   }
   if (opts.runsDir) result.savedTo = freshPath(join(opts.runsDir, runFileName('bench', path, time)))
   assertValid<BenchResult>(benchResultSchema, result, 'bench result')
@@ -275,8 +374,15 @@ function fmtParams(n: number): string {
 export function benchTable(r: BenchResult): string {
   const head = ['model', 'size', 'params', 'backend', 'threads', 'test', 't/s']
   const right = [false, true, true, false, true, true, true]
-  const rows = r.results.map((x) => [r.model.desc, fmtSize(r.model.sizeBytes), fmtParams(r.model.nParams), r.provenance.backend,
-    String(x.threads), x.test, `${x.tps.mean.toFixed(2)} ± ${x.tps.sd.toFixed(2)}`])
+  const rows = r.results.map((x) => [
+    r.model.desc,
+    fmtSize(r.model.sizeBytes),
+    fmtParams(r.model.nParams),
+    r.provenance.backend,
+    String(x.threads),
+    x.test,
+    `${x.tps.mean.toFixed(2)} ± ${x.tps.sd.toFixed(2)}`,
+  ])
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
   const cell = (s: string, i: number) => (right[i] ? s.padStart(w[i]) : s.padEnd(w[i]))
   const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`
@@ -288,7 +394,10 @@ const mib = (b: number) => fmtMiB(b)
 
 /** Memory per device (measured), one line each. */
 export function memoryLines(m: MemoryReport): string[] {
-  return m.devices.map((d) => `${d.device}: weights ${mib(d.weightsBytes)}, KV ${mib(d.kvBytes)}, compute ${mib(d.computeBytes)} = ${mib(d.totalBytes)} (measured, llama.cpp log)`)
+  return m.devices.map(
+    (d) =>
+      `${d.device}: weights ${mib(d.weightsBytes)}, KV ${mib(d.kvBytes)}, compute ${mib(d.computeBytes)} = ${mib(d.totalBytes)} (measured, llama.cpp log)`,
+  )
 }
 
 /** Plan vs measurement, side by side. */
@@ -298,8 +407,10 @@ export function planLines(p: NonNullable<BenchResult['plan']>): string[] {
     const pl = d.planned
     const ms = d.measured
     const name = d.engineDevice === d.id ? d.id : `${d.id} (${d.engineDevice})`
-    out.push(`  ${name}: planned ${mib(pl.totalBytes)} (weights ${mib(pl.weightsBytes)}, KV ${mib(pl.kvBytes)}, compute ${mib(pl.computeBytes)})` +
-      ` · measured ${ms ? `${mib(ms.totalBytes)} (weights ${mib(ms.weightsBytes)}, KV ${mib(ms.kvBytes)}, compute ${mib(ms.computeBytes)})` : 'nothing allocated'}`)
+    out.push(
+      `  ${name}: planned ${mib(pl.totalBytes)} (weights ${mib(pl.weightsBytes)}, KV ${mib(pl.kvBytes)}, compute ${mib(pl.computeBytes)})` +
+        ` · measured ${ms ? `${mib(ms.totalBytes)} (weights ${mib(ms.weightsBytes)}, KV ${mib(ms.kvBytes)}, compute ${mib(ms.computeBytes)})` : 'nothing allocated'}`,
+    )
   }
   const f = (x: number | null) => (x === null ? 'not run' : `${x.toFixed(2)} t/s`)
   for (const phase of ['decode', 'prefill'] as const) {
@@ -307,7 +418,10 @@ export function planLines(p: NonNullable<BenchResult['plan']>): string[] {
     const pred = phase === 'decode' ? p.predicted.decodeTps : p.predicted.prefillTps
     const meas = phase === 'decode' ? p.measured.decodeTps : p.measured.prefillTps
     const range = c && c.low !== c.high ? ` (range ${c.low.toFixed(2)}–${c.high.toFixed(2)})` : ''
-    const err = c && c.errorPct !== null ? `, prediction ${c.errorPct >= 0 ? '+' : ''}${c.errorPct.toFixed(1)} %${c.inRange ? ', inside the range' : c.inRange === false ? ', OUTSIDE the range' : ''}` : ''
+    const err =
+      c && c.errorPct !== null
+        ? `, prediction ${c.errorPct >= 0 ? '+' : ''}${c.errorPct.toFixed(1)} %${c.inRange ? ', inside the range' : c.inRange === false ? ', OUTSIDE the range' : ''}`
+        : ''
     out.push(`  ${phase}: predicted ${pred.toFixed(2)} t/s${range} · measured ${f(meas)}${err}`)
   }
   return out

@@ -93,7 +93,9 @@ const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
 /** Solve a 3×3 linear system (Cramer); null when singular. */
 export function solve3(m: number[][], y: number[]): number[] | null {
   const det = (a: number[][]) =>
-    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
+    a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+    a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
   const d = det(m)
   if (!Number.isFinite(d) || Math.abs(d) < 1e-30) return null
   return [0, 1, 2].map((c) => det(m.map((row, i) => row.map((v, j) => (j === c ? y[i] : v)))) / d)
@@ -103,14 +105,27 @@ export function solve3(m: number[][], y: number[]): number[] | null {
  * Overheads from decode times: y = C·g + L·λ + τ over the shallow, deep and compute models at one
  * thread count. Returns g (s per cost-FLOP), λ (s per layer), τ (s per token), and how.
  */
-export function fitOverheads(shallow: Sample | undefined, deep: Sample | undefined, compute: Sample): {g: number; layerS: number; tokenS: number; how: string} {
+export function fitOverheads(
+  shallow: Sample | undefined,
+  deep: Sample | undefined,
+  compute: Sample,
+): {g: number; layerS: number; tokenS: number; how: string} {
   const y = (s: Sample) => 1 / s.decodeTps! - s.terms.attnS
   const c = compute.terms
   const computeOnly = (why: string) => ({g: Math.max(y(compute), 1e-12) / c.costFlops, layerS: 0, tokenS: 0, how: why})
   if (shallow?.decodeTps && deep?.decodeTps && compute.decodeTps) {
     const rows = [shallow, deep, compute]
-    const sol = solve3(rows.map((s) => [s.terms.costFlops, s.terms.layers, 1]), rows.map(y))
-    if (sol && sol[0] > 0 && sol[1] >= 0 && sol[2] >= 0) return {g: sol[0], layerS: sol[1], tokenS: sol[2], how: `solved from ${rows.map((s) => s.terms.name).join(', ')} at ${compute.threads} threads`}
+    const sol = solve3(
+      rows.map((s) => [s.terms.costFlops, s.terms.layers, 1]),
+      rows.map(y),
+    )
+    if (sol && sol[0] > 0 && sol[1] >= 0 && sol[2] >= 0)
+      return {
+        g: sol[0],
+        layerS: sol[1],
+        tokenS: sol[2],
+        how: `solved from ${rows.map((s) => s.terms.name).join(', ')} at ${compute.threads} threads`,
+      }
     // The exact solution is negative when the small models' layers run faster per FLOP than the
     // compute model (their weights sit in L1/L2): then the pair's per-layer time, small matmuls
     // included, is the per-layer overhead (an upper bound) and τ what is left of the shallow model.
@@ -119,7 +134,13 @@ export function fitOverheads(shallow: Sample | undefined, deep: Sample | undefin
       const layerS = (y(deep) - y(shallow)) / dl
       const tokenS = Math.max(0, y(shallow) - shallow.terms.layers * layerS)
       const g = (y(compute) - c.layers * layerS - tokenS) / c.costFlops
-      if (g > 0) return {g, layerS, tokenS, how: `per-layer time of ${shallow.terms.name} vs ${deep.terms.name} (its small matmuls included: an upper bound), per-token the rest of ${shallow.terms.name}, at ${compute.threads} threads (the exact 3-model solution was negative: small layers run from cache)`}
+      if (g > 0)
+        return {
+          g,
+          layerS,
+          tokenS,
+          how: `per-layer time of ${shallow.terms.name} vs ${deep.terms.name} (its small matmuls included: an upper bound), per-token the rest of ${shallow.terms.name}, at ${compute.threads} threads (the exact 3-model solution was negative: small layers run from cache)`,
+        }
     }
     return computeOnly('overheads not resolvable from these timings (noise); set to 0, the compute model carries them')
   }
@@ -127,7 +148,13 @@ export function fitOverheads(shallow: Sample | undefined, deep: Sample | undefin
     // two models: y = C·g + τ (no per-layer split)
     const g = (y(compute) - y(shallow)) / (c.costFlops - shallow.terms.costFlops)
     const tokenS = y(shallow) - shallow.terms.costFlops * g
-    if (g > 0 && tokenS >= 0) return {g, layerS: 0, tokenS, how: `per-token overhead from ${shallow.terms.name} and ${c.name}; no per-layer split (the deep model was not measured)`}
+    if (g > 0 && tokenS >= 0)
+      return {
+        g,
+        layerS: 0,
+        tokenS,
+        how: `per-token overhead from ${shallow.terms.name} and ${c.name}; no per-layer split (the deep model was not measured)`,
+      }
   }
   return computeOnly('overheads not measured; the compute model carries them')
 }
@@ -147,10 +174,15 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
   }
   const computes = samples.filter((s) => s.role === 'compute').sort((a, b) => a.threads - b.threads)
   const firstDecode = computes.find((s) => s.decodeTps)
-  let layerS = 0, tokenS = 0
+  let layerS = 0,
+    tokenS = 0
   if (firstDecode) {
     const t = firstDecode.threads
-    const o = fitOverheads(samples.find((s) => s.role === 'shallow' && s.threads === t), samples.find((s) => s.role === 'deep' && s.threads === t), firstDecode)
+    const o = fitOverheads(
+      samples.find((s) => s.role === 'shallow' && s.threads === t),
+      samples.find((s) => s.role === 'deep' && s.threads === t),
+      firstDecode,
+    )
     layerS = o.layerS
     tokenS = o.tokenS
     notes.push(`overheads: ${o.how}`)
@@ -175,7 +207,10 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
     if (s.decodeTps) {
       const rest = 1 / s.decodeTps - s.terms.attnS - s.terms.layers * layerS - tokenS
       if (rest > 0.05 / s.decodeTps) p.decodeGflops = round(s.terms.costFlops / rest / 1e9, 2)
-      else notes.push(`decode at ${s.threads} threads: overheads take the whole token time of ${s.terms.name}; no decode throughput`)
+      else
+        notes.push(
+          `decode at ${s.threads} threads: overheads take the whole token time of ${s.terms.name}; no decode throughput`,
+        )
     }
     if (s.prefillTps) p.prefillGflops = round((s.terms.prefillFlops * s.prefillTps) / 1e9, 2)
     if (p.decodeGflops !== undefined || p.prefillGflops !== undefined) throughput.push(p)
@@ -189,9 +224,13 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
       cal.decodeThreads = dram.threads
       const g = throughput.find((p) => p.threads === dram.threads)?.decodeGflops
       if (g && dram.terms.costFlops / (g * 1e9) >= tMem) {
-        notes.push(`${dram.terms.name} at ${dram.threads} threads was compute-bound by the calibrated decode throughput (${g} GFLOP/s): ${cal.decodeBandwidthGBs} GB/s is a lower bound of the bandwidth`)
+        notes.push(
+          `${dram.terms.name} at ${dram.threads} threads was compute-bound by the calibrated decode throughput (${g} GFLOP/s): ${cal.decodeBandwidthGBs} GB/s is a lower bound of the bandwidth`,
+        )
       }
-      notes.push(`decode bandwidth: ${(dram.terms.bytes / 2 ** 30).toFixed(2)} GiB per token × ${dram.decodeTps!.toFixed(2)} t/s on ${dram.terms.name} at ${dram.threads} threads, less the overheads`)
+      notes.push(
+        `decode bandwidth: ${(dram.terms.bytes / 2 ** 30).toFixed(2)} GiB per token × ${dram.decodeTps!.toFixed(2)} t/s on ${dram.terms.name} at ${dram.threads} threads, less the overheads`,
+      )
     } else notes.push(`${dram.terms.name}: overheads exceed the token time; no bandwidth`)
   }
   const gpus = samples.filter((s) => s.role === 'gpu' && s.gpuIndex !== undefined)
@@ -213,10 +252,16 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
 /** The CPU part of a profile with a unit calibration: its plan's predicted milliseconds are the model's terms. */
 function unitProfile(base: HardwareProfile, threads: number): HardwareProfile {
   return {
-    ...base, gpus: [],
+    ...base,
+    gpus: [],
     calibration: {
-      provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeBandwidthGBs: 1, decodeThreads: threads,
-      cpuThroughput: [{threads, decodeGflops: 1, prefillGflops: 1}], tokenOverheadMs: 0, layerOverheadUs: 1,
+      provenance: 'measured',
+      measuredAt: new Date(0).toISOString(),
+      decodeBandwidthGBs: 1,
+      decodeThreads: threads,
+      cpuThroughput: [{threads, decodeGflops: 1, prefillGflops: 1}],
+      tokenOverheadMs: 0,
+      layerOverheadUs: 1,
     },
   }
 }
@@ -227,9 +272,23 @@ function unitProfile(base: HardwareProfile, threads: number): HardwareProfile {
  * context, so a tg<n> test is planned with context n (mean depth n/2) and a pp<n> test with context
  * n and ubatch n (the causal mean, and the expert batch that ran).
  */
-export async function modelTerms(path: string, base: HardwareProfile, threads: number, test: {nPrompt: number; nGen: number}, name = basename(path)): Promise<ModelTerms> {
+export async function modelTerms(
+  path: string,
+  base: HardwareProfile,
+  threads: number,
+  test: {nPrompt: number; nGen: number},
+  name = basename(path),
+): Promise<ModelTerms> {
   const at = async (ctx: number, ubatch: number) =>
-    runPlan({model: path, hardware: 'calibration', engine: 'llama.cpp', threads: Math.min(threads, base.cpu.threads), ubatch, ctx, profiles: [unitProfile(base, threads)]})
+    runPlan({
+      model: path,
+      hardware: 'calibration',
+      engine: 'llama.cpp',
+      threads: Math.min(threads, base.cpu.threads),
+      ubatch,
+      ctx,
+      profiles: [unitProfile(base, threads)],
+    })
   const dec = (await at(Math.max(1, test.nGen), 512)).prediction
   const pre = test.nPrompt > 0 ? (await at(test.nPrompt, test.nPrompt)).prediction : null
   const ms = dec.decodeMs!
@@ -250,7 +309,12 @@ export async function modelTerms(path: string, base: HardwareProfile, threads: n
 export function parseBudget(text: string): number {
   const m = /^\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$/i.exec(text)
   const s = m && (m[1] !== undefined || m[2] !== undefined) ? Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) : NaN
-  if (!Number.isFinite(s) || s <= 0 || s > 24 * 3600) throw new MoerigError('E_USAGE', `--budget must be a duration like 5m, 90s or 1m30s (at most 24h), got "${text}"`, USAGE_EXIT)
+  if (!Number.isFinite(s) || s <= 0 || s > 24 * 3600)
+    throw new MoerigError(
+      'E_USAGE',
+      `--budget must be a duration like 5m, 90s or 1m30s (at most 24h), got "${text}"`,
+      USAGE_EXIT,
+    )
   return s
 }
 
@@ -260,9 +324,20 @@ export function parseThreadList(text: string | undefined, max = maxThreads(), co
   const out = new Set<number>()
   for (const part of text.split(',').map((s) => s.trim())) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part)
-    if (!m) throw new MoerigError('E_USAGE', `--threads must be a list like 1,2,4 or a range like 1-8, got "${text}"`, USAGE_EXIT)
-    const a = Number(m[1]), b = Number(m[2] ?? m[1])
-    if (a < 1 || b < a || b > max) throw new MoerigError('E_USAGE', `--threads ${part}: thread counts must be 1..${max} on this machine (low-high ascending)`, USAGE_EXIT)
+    if (!m)
+      throw new MoerigError(
+        'E_USAGE',
+        `--threads must be a list like 1,2,4 or a range like 1-8, got "${text}"`,
+        USAGE_EXIT,
+      )
+    const a = Number(m[1]),
+      b = Number(m[2] ?? m[1])
+    if (a < 1 || b < a || b > max)
+      throw new MoerigError(
+        'E_USAGE',
+        `--threads ${part}: thread counts must be 1..${max} on this machine (low-high ascending)`,
+        USAGE_EXIT,
+      )
     for (let i = a; i <= b; i++) out.add(i)
   }
   return [...out].sort((x, y) => x - y)
@@ -273,14 +348,22 @@ export const DEEP_PRESET = 'tiny-deep16'
 function ensureDeepPreset(): void {
   if (Object.hasOwn(SYNTH_PRESETS, DEEP_PRESET)) return
   const t = SYNTH_PRESETS.tiny
-  const p: SynthPreset = {name: DEEP_PRESET, description: 'tiny with 16 blocks (calibrate: per-layer overhead)', vocab: t.vocab, hparams: {...t.hparams, nLayer: 16}}
+  const p: SynthPreset = {
+    name: DEEP_PRESET,
+    description: 'tiny with 16 blocks (calibrate: per-layer overhead)',
+    vocab: t.vocab,
+    hparams: {...t.hparams, nLayer: 16},
+  }
   SYNTH_PRESETS[DEEP_PRESET] = p
 }
 
 /** The DRAM-bound preset when synth has one (r1-dram), else r1-mini with a note. */
 export function dramPreset(): {preset: string; note: string | null} {
   if (Object.hasOwn(SYNTH_PRESETS, 'r1-dram')) return {preset: 'r1-dram', note: null}
-  return {preset: 'r1-mini', note: 'synth has no DRAM-bound preset (r1-dram); r1-mini (0.2 GB per token) stands in: the bandwidth may be a cache bandwidth'}
+  return {
+    preset: 'r1-mini',
+    note: 'synth has no DRAM-bound preset (r1-dram); r1-mini (0.2 GB per token) stands in: the bandwidth may be a cache bandwidth',
+  }
 }
 
 /** Budget (s) below which the big models (r1-mini, r1-dram) are not run. */
@@ -323,7 +406,10 @@ const median = (xs: number[]) => {
  * barrier of the others), so the fastest repetition is the machine's own speed; the median is
  * also reported (bench/speed-fidelity compares both).
  */
-export function benchTps(r: BenchResult, stat: 'best' | 'median' = 'best'): {decode: number | null; prefill: number | null} {
+export function benchTps(
+  r: BenchResult,
+  stat: 'best' | 'median' = 'best',
+): {decode: number | null; prefill: number | null} {
   const tg = r.results.find((x) => x.nGen > 0 && x.nPrompt === 0)
   const pp = r.results.find((x) => x.nPrompt > 0 && x.nGen === 0)
   const pick = (xs: number[]) => (stat === 'best' ? (xs.length ? Math.max(...xs) : null) : median(xs))
@@ -336,7 +422,13 @@ export const CONTENTION_RATIO = 0.5
 export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents = {}): Promise<CalibrateResult> {
   const t0 = Date.now()
   const load0 = loadavg()
-  if (opts.savePath !== null) checkOverwrite(opts.savePath, {kind: 'hardware', force: opts.force, what: '--save', inputs: opts.model ? [opts.model] : []})
+  if (opts.savePath !== null)
+    checkOverwrite(opts.savePath, {
+      kind: 'hardware',
+      force: opts.force,
+      what: '--save',
+      inputs: opts.model ? [opts.model] : [],
+    })
   // a bad --model is one line now, not after minutes of measuring
   if (opts.model) await checkModelFile(opts.model)
   const reps = opts.reps ?? 2
@@ -354,9 +446,15 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   ensureDeepPreset()
   const dram = opts.model ? {preset: null, note: null} : small ? null : dramPreset()
   if (dram?.note) notes.push(dram.note)
-  if (!dram) notes.push(`budget ${opts.budgetS} s < ${SMALL_BUDGET_S} s and no --model: the DRAM-bound model was not run; decode bandwidth not measured`)
+  if (!dram)
+    notes.push(
+      `budget ${opts.budgetS} s < ${SMALL_BUDGET_S} s and no --model: the DRAM-bound model was not run; decode bandwidth not measured`,
+    )
   const computePreset = 'r1-mini'
-  if (small) notes.push(`budget ${opts.budgetS} s < ${SMALL_BUDGET_S} s: prefill measured with pp128 (ubatch 128) instead of pp512`)
+  if (small)
+    notes.push(
+      `budget ${opts.budgetS} s < ${SMALL_BUDGET_S} s: prefill measured with pp128 (ubatch 128) instead of pp512`,
+    )
 
   ev.onPhase?.('synthetic models')
   const synth = async (preset: string) => {
@@ -380,7 +478,15 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   const ppCompute = small ? 128 : 512
 
   /** one bench; false when stopped (Ctrl-C or budget) */
-  const measure = async (role: Role, path: string, threads: number, nPrompt: number, nGen: number, extra: Partial<Sample> = {}, placement?: Parameters<typeof runBench>[0]['placement']): Promise<boolean> => {
+  const measure = async (
+    role: Role,
+    path: string,
+    threads: number,
+    nPrompt: number,
+    nGen: number,
+    extra: Partial<Sample> = {},
+    placement?: Parameters<typeof runBench>[0]['placement'],
+  ): Promise<boolean> => {
     if (stop()) {
       stopped ??= 'SIGINT'
       return false
@@ -393,8 +499,20 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     ev.onPhase?.(label, reps)
     let r: BenchResult
     try {
-      r = await runBench({path, nPrompt: [nPrompt], nGen: [nGen], reps, threads, ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}), runsDir: null, placement, childEnv: opts.childEnv},
-        {onRep: (_t, i, n, tps) => ev.onRep?.(i, n, tps), onInterrupt: ev.onInterrupt})
+      r = await runBench(
+        {
+          path,
+          nPrompt: [nPrompt],
+          nGen: [nGen],
+          reps,
+          threads,
+          ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}),
+          runsDir: null,
+          placement,
+          childEnv: opts.childEnv,
+        },
+        {onRep: (_t, i, n, tps) => ev.onRep?.(i, n, tps), onInterrupt: ev.onInterrupt},
+      )
     } catch (e) {
       // stopped before this test's first repetition: what finished before it is kept
       if (e instanceof MoerigError && e.code === 'E_INTERRUPTED' && samples.length > 0) {
@@ -404,12 +522,24 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       throw e
     }
     provenance = {release: r.provenance.llamaRelease ?? null, variant: r.provenance.cpuVariant ?? null}
-    gpuDevices = r.provenance.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu').map((d) => ({name: d.name, description: d.description, backend: d.backend}))
+    gpuDevices = r.provenance.devices
+      .filter((d) => d.type === 'gpu' || d.type === 'igpu')
+      .map((d) => ({name: d.name, description: d.description, backend: d.backend}))
     const tps = benchTps(r)
     const t = await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path))
     samples.push({role, terms: t, threads, decodeTps: tps.decode, prefillTps: tps.prefill, ...extra})
-    for (const row of r.results) measurements.push({role, model: models.get(path) ?? basename(path), threads, test: row.test, tps: round(Math.max(...row.samples), 3), reps: row.samples.length})
-    ev.onStep?.(`${label}: ${r.results.map((x) => `${x.test} ${Math.max(...x.samples).toFixed(2)} t/s (best of ${x.samples.length})`).join(', ')}`)
+    for (const row of r.results)
+      measurements.push({
+        role,
+        model: models.get(path) ?? basename(path),
+        threads,
+        test: row.test,
+        tps: round(Math.max(...row.samples), 3),
+        reps: row.samples.length,
+      })
+    ev.onStep?.(
+      `${label}: ${r.results.map((x) => `${x.test} ${Math.max(...x.samples).toFixed(2)} t/s (best of ${x.samples.length})`).join(', ')}`,
+    )
     if (r.partial) {
       stopped = r.stoppedBy ?? 'SIGINT'
       return false
@@ -431,47 +561,89 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       const cur = samples[samples.length - 1]
       const prev = samples.filter((x) => x.role === 'compute' && x.threads === threads[i - 1])[0]
       if (i > 0 && prev?.decodeTps && cur.decodeTps !== null && cur.decodeTps < CONTENTION_RATIO * prev.decodeTps) {
-        notes.push(`${t} threads decoded at ${cur.decodeTps.toFixed(2)} t/s, under ${CONTENTION_RATIO} × ${threads[i - 1]} threads' ${prev.decodeTps.toFixed(2)}: contention, measured again`)
+        notes.push(
+          `${t} threads decoded at ${cur.decodeTps.toFixed(2)} t/s, under ${CONTENTION_RATIO} × ${threads[i - 1]} threads' ${prev.decodeTps.toFixed(2)}: contention, measured again`,
+        )
         if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
         const again = samples.pop()!
         const first = samples.pop()!
-        samples.push({...first, decodeTps: Math.max(first.decodeTps ?? 0, again.decodeTps ?? 0) || null, prefillTps: Math.max(first.prefillTps ?? 0, again.prefillTps ?? 0) || null})
+        samples.push({
+          ...first,
+          decodeTps: Math.max(first.decodeTps ?? 0, again.decodeTps ?? 0) || null,
+          prefillTps: Math.max(first.prefillTps ?? 0, again.prefillTps ?? 0) || null,
+        })
       }
     }
     // the DRAM model at the thread count that decoded the compute model fastest (normally all
     // cores; on a loaded machine more threads can be slower: each barrier waits for a descheduled one)
-    const best = samples.filter((x) => x.role === 'compute' && x.decodeTps).sort((x, y) => y.decodeTps! - x.decodeTps!)[0]
+    const best = samples
+      .filter((x) => x.role === 'compute' && x.decodeTps)
+      .sort((x, y) => y.decodeTps! - x.decodeTps!)[0]
     const tDram = best?.threads ?? tMax
-    if (tDram !== tMax) notes.push(`r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other): the DRAM model ran at ${tDram}`)
+    if (tDram !== tMax)
+      notes.push(
+        `r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other): the DRAM model ran at ${tDram}`,
+      )
     if (dramPath && !(await measure('dram', dramPath, tDram, 0, small ? 16 : 8))) break run
     const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
-    if (gpuDevices.length > gpus.length) notes.push(`software GPU devices skipped: ${gpuDevices.filter((d) => !gpus.includes(d)).map((d) => d.description || d.name).join(', ')}`)
+    if (gpuDevices.length > gpus.length)
+      notes.push(
+        `software GPU devices skipped: ${gpuDevices
+          .filter((d) => !gpus.includes(d))
+          .map((d) => d.description || d.name)
+          .join(', ')}`,
+      )
     for (const [i, d] of gpus.entries()) {
       // engine GPU i is taken to be the profile's gpus[i] (both in PCI order)
       const gi = opts.profile.gpus[i]?.index ?? i
-      if (!(await measure('gpu', computePath, tMax, ppCompute, tgCompute, {gpuIndex: gi, gpuName: d.description || d.name, backend: d.backend},
-        {nGpuLayers: 999, splitMode: 'none', mainGpu: i}))) break run
+      if (
+        !(await measure(
+          'gpu',
+          computePath,
+          tMax,
+          ppCompute,
+          tgCompute,
+          {gpuIndex: gi, gpuName: d.description || d.name, backend: d.backend},
+          {nGpuLayers: 999, splitMode: 'none', mainGpu: i},
+        ))
+      )
+        break run
     }
     if (gpus.length === 0) notes.push('no GPU seen by the runner: CPU only')
   }
   const load = loadavg()
-  notes.push(`machine load during calibration: load average ${load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${load.map((x) => x.toFixed(2)).join(' ')} at the end (1/5/15 min) on ${cpus().length} logical CPUs`)
-  if (stopped === 'budget') notes.push(`budget of ${opts.budgetS} s spent after ${elapsed().toFixed(0)} s: the rest was not measured`)
+  notes.push(
+    `machine load during calibration: load average ${load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${load.map((x) => x.toFixed(2)).join(' ')} at the end (1/5/15 min) on ${cpus().length} logical CPUs`,
+  )
+  if (stopped === 'budget')
+    notes.push(`budget of ${opts.budgetS} s spent after ${elapsed().toFixed(0)} s: the rest was not measured`)
   else if (stopped) notes.push(`stopped (${stopped}) after ${elapsed().toFixed(0)} s: what finished is kept`)
   if (samples.length === 0) {
-    throw new MoerigError('E_INTERRUPTED', `stopped${stopped ? ` (${stopped})` : ''} before any measurement finished; nothing written`, stopped === 'SIGTERM' ? 143 : stopped === 'SIGHUP' ? 129 : 130)
+    throw new MoerigError(
+      'E_INTERRUPTED',
+      `stopped${stopped ? ` (${stopped})` : ''} before any measurement finished; nothing written`,
+      stopped === 'SIGTERM' ? 143 : stopped === 'SIGHUP' ? 129 : 130,
+    )
   }
   const partial = stopped !== null
   const calibration = fitCalibration(samples, {
-    measuredAt: new Date(t0).toISOString(), llamaCppRelease: provenance.release, cpuVariant: provenance.variant,
-    models: [...new Set(samples.map((s) => s.terms.name))], notes, partial,
+    measuredAt: new Date(t0).toISOString(),
+    llamaCppRelease: provenance.release,
+    cpuVariant: provenance.variant,
+    models: [...new Set(samples.map((s) => s.terms.name))],
+    notes,
+    partial,
   })
   const profile: HardwareProfile = {...opts.profile, calibration}
   assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'calibrated hardware profile')
   if (opts.savePath) writeJsonFile(opts.savePath, profile)
   const result: CalibrateResult = {
-    calibration, savedTo: opts.savePath, partial, ...(partial && stopped ? {stoppedBy: stopped} : {}),
-    seconds: round(elapsed(), 1), measurements,
+    calibration,
+    savedTo: opts.savePath,
+    partial,
+    ...(partial && stopped ? {stoppedBy: stopped} : {}),
+    seconds: round(elapsed(), 1),
+    measurements,
   }
   return assertValid<CalibrateResult>(calibrateResultSchema, result, 'calibrate result')
 }

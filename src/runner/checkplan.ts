@@ -19,7 +19,15 @@ import {placementFlags} from '../planner/emit.js'
 import type {LlamaContextParams, LlamaDevice, LlamaInitResult} from '../engine/addon.js'
 import {runInChild, runModelJob} from './child.js'
 import {engineSetup} from '../engine/engine.js'
-import {deviceOfBuffer, mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type BufferFigure, type MappedModel} from './memory.js'
+import {
+  deviceOfBuffer,
+  mappedModel,
+  memoryByDevice,
+  parseBufferLines,
+  residentBuffers,
+  type BufferFigure,
+  type MappedModel,
+} from './memory.js'
 import {checkModelFile} from './modelfile.js'
 import {checkPlan, engineDeviceOf, gpusNeeded, loadPlan, planParams} from './planrun.js'
 
@@ -37,7 +45,8 @@ export function parseContextBuffers(lines: string[]): BufferFigure[] {
   const out = parseBufferLines(lines)
   for (const line of lines) {
     const m = OUTPUT_LINE_RE.exec(line.trim())
-    if (m) out.push({buffer: m[1], kind: 'compute', device: deviceOfBuffer(m[1]), bytes: Math.round(Number(m[2]) * MiB)})
+    if (m)
+      out.push({buffer: m[1], kind: 'compute', device: deviceOfBuffer(m[1]), bytes: Math.round(Number(m[2]) * MiB)})
   }
   return out
 }
@@ -95,8 +104,13 @@ function contextOf(plan: Plan, modelPath: string): LlamaContextParams {
 }
 
 /** A plan's devices beside what the engine allocated (pure: the tests call it on logged figures). */
-export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices: LlamaDevice[], buffers: BufferFigure[],
-  load: {mmap: boolean; mapped?: MappedModel} = {mmap: false}): CheckPlanResult {
+export function comparePlanMemory(
+  entry: CheckEntry,
+  modelPath: string,
+  devices: LlamaDevice[],
+  buffers: BufferFigure[],
+  load: {mmap: boolean; mapped?: MappedModel} = {mmap: false},
+): CheckPlanResult {
   const {plan} = entry
   // under mmap the mapped span is not what the plan sizes: compare the resident need (memory.ts)
   const measured = memoryByDevice(load.mmap && load.mapped ? residentBuffers(buffers, load.mapped) : buffers)
@@ -106,9 +120,16 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
       const engineDevice = engineDeviceOf(d.id, devices)
       const m = measured.find((x) => x.device === engineDevice)
       const planned = {weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes}
-      const allocated = {weightsBytes: m?.weightsBytes ?? 0, kvBytes: m?.kvBytes ?? 0, computeBytes: m?.computeBytes ?? 0}
+      const allocated = {
+        weightsBytes: m?.weightsBytes ?? 0,
+        kvBytes: m?.kvBytes ?? 0,
+        computeBytes: m?.computeBytes ?? 0,
+      }
       return {
-        id: d.id, engineDevice, planned, allocated,
+        id: d.id,
+        engineDevice,
+        planned,
+        allocated,
         errorPct: {
           weights: errorPct(planned.weightsBytes, allocated.weightsBytes),
           kv: errorPct(planned.kvBytes, allocated.kvBytes),
@@ -120,8 +141,17 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
   for (const m of measured) {
     if (rows.some((r) => r.engineDevice === m.device)) continue
     const allocated = {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes}
-    rows.push({id: m.device, engineDevice: m.device, planned: {weightsBytes: 0, kvBytes: 0, computeBytes: 0}, allocated,
-      errorPct: {weights: errorPct(0, m.weightsBytes), kv: errorPct(0, m.kvBytes), compute: errorPct(0, m.computeBytes)}})
+    rows.push({
+      id: m.device,
+      engineDevice: m.device,
+      planned: {weightsBytes: 0, kvBytes: 0, computeBytes: 0},
+      allocated,
+      errorPct: {
+        weights: errorPct(0, m.weightsBytes),
+        kv: errorPct(0, m.kvBytes),
+        compute: errorPct(0, m.computeBytes),
+      },
+    })
   }
   const byKind = {weights: 0, kv: 0, compute: 0}
   for (const r of rows) for (const k of KINDS) byKind[k] = Math.max(byKind[k], Math.abs(r.errorPct[k]))
@@ -129,7 +159,12 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
     schemaVersion: 1,
     kind: 'check-plan',
     plan: entry.planPath,
-    model: {path: modelPath, fileBytes: plan.model.fileBytes, tensorCount: plan.model.tensorCount ?? 0, arch: plan.model.arch},
+    model: {
+      path: modelPath,
+      fileBytes: plan.model.fileBytes,
+      tensorCount: plan.model.tensorCount ?? 0,
+      arch: plan.model.arch,
+    },
     context: plan.context,
     ubatch: plan.ubatch,
     kvType: plan.kvType,
@@ -141,11 +176,15 @@ export function comparePlanMemory(entry: CheckEntry, modelPath: string, devices:
     maxErrorPctByKind: byKind,
     resolutionBytes: LOG_RESOLUTION_BYTES,
     mmap: load.mmap,
-    engineDevices: devices.map((d) => ({name: d.name, backend: d.backend, description: d.description, totalBytes: Math.max(0, Math.round(d.totalBytes))})),
+    engineDevices: devices.map((d) => ({
+      name: d.name,
+      backend: d.backend,
+      description: d.description,
+      totalBytes: Math.max(0, Math.round(d.totalBytes)),
+    })),
   }
   return assertValid<CheckPlanResult>(checkPlanResultSchema, result, 'check-plan result')
 }
-
 
 /** Same model load for both plans: file, -ngl, overrides, --n-cpu-moe, split. */
 function placementKey(plan: Plan, modelPath: string): string {
@@ -160,14 +199,23 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   if (entries.length === 0) return []
   const first = entries[0]
   const modelPath = opts.modelPath ?? first.plan.model.path ?? null
-  if (!modelPath) throw new MoerigError('E_USAGE', `plan ${first.planPath || '(in memory)'} names no model file; give one with --model FILE`)
-  if (!existsSync(modelPath)) throw new MoerigError('E_PLAN_MODEL', `the model of plan ${first.planPath || '(in memory)'} is missing: ${modelPath}: no such file`)
+  if (!modelPath)
+    throw new MoerigError(
+      'E_USAGE',
+      `plan ${first.planPath || '(in memory)'} names no model file; give one with --model FILE`,
+    )
+  if (!existsSync(modelPath))
+    throw new MoerigError(
+      'E_PLAN_MODEL',
+      `the model of plan ${first.planPath || '(in memory)'} is missing: ${modelPath}: no such file`,
+    )
   opts.onPhase?.(`reading ${basename(modelPath)}`)
   const mf = await checkModelFile(modelPath)
   const key = placementKey(first.plan, modelPath)
   for (const e of entries) {
     checkPlan(e.plan, e.planPath || '(in memory)', mf.gguf, Boolean(opts.force))
-    if (placementKey(e.plan, modelPath) !== key) throw new MoerigError('E_USAGE', 'checkPlans: every plan of one call needs the same model and placement')
+    if (placementKey(e.plan, modelPath) !== key)
+      throw new MoerigError('E_USAGE', 'checkPlans: every plan of one call needs the same model and placement')
   }
   const pp = planParams(first.plan, modelPath)
   let devices: LlamaDevice[] = []
@@ -178,25 +226,36 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   const gpus = Math.max(...entries.map((e) => gpusNeeded(e.plan)))
   const setup = engineSetup(opts.cpuVariant)
   if (gpus === 0) setup.backends = {libs: [], skipped: setup.backends.skipped}
-  const outcome = await runModelJob({
-    kind: 'check', setup, model: {...pp.model, mmap: Boolean(opts.mmap), useExtraBufts: opts.repack !== false},
-    contexts: entries.map((e) => contextOf(e.plan, modelPath)), gpusRequired: gpus,
-  }, {
-    env: opts.childEnv,
-    onFallback: opts.onFallback,
-    onEvent: (e) => {
-      if (e.type === 'init') devices = e.devices
-      else if (e.type === 'loaded') {
-        loadLog = e.log
-        opts.onPhase?.('creating contexts')
-      }
+  const outcome = await runModelJob(
+    {
+      kind: 'check',
+      setup,
+      model: {...pp.model, mmap: Boolean(opts.mmap), useExtraBufts: opts.repack !== false},
+      contexts: entries.map((e) => contextOf(e.plan, modelPath)),
+      gpusRequired: gpus,
     },
-  })
+    {
+      env: opts.childEnv,
+      onFallback: opts.onFallback,
+      onEvent: (e) => {
+        if (e.type === 'init') devices = e.devices
+        else if (e.type === 'loaded') {
+          loadLog = e.log
+          opts.onPhase?.('creating contexts')
+        }
+      },
+    },
+  )
   if (outcome.final.type !== 'check-done') throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
   const ctxs = outcome.final.contexts
   const model = parseBufferLines(loadLog)
   const mapped = mappedModel(mf, loadLog)
-  return entries.map((e, i) => comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {mmap: Boolean(opts.mmap), mapped}))
+  return entries.map((e, i) =>
+    comparePlanMemory(e, modelPath, devices, [...model, ...parseContextBuffers(ctxs[i].log)], {
+      mmap: Boolean(opts.mmap),
+      mapped,
+    }),
+  )
 }
 
 /** `moerig check-plan PLAN.json`. */
@@ -238,12 +297,18 @@ export function checkTable(r: CheckPlanResult): string[] {
   const right = [false, false, true, true, true]
   const line = (cells: string[]) => cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ')
   let worst = {pct: 0, where: ''}
-  for (const d of r.devices) for (const k of KINDS) if (Math.abs(d.errorPct[k]) > Math.abs(worst.pct)) worst = {pct: d.errorPct[k], where: `${d.id} ${LABEL[k]}`}
+  for (const d of r.devices)
+    for (const k of KINDS)
+      if (Math.abs(d.errorPct[k]) > Math.abs(worst.pct)) worst = {pct: d.errorPct[k], where: `${d.id} ${LABEL[k]}`}
   return [
     `plan ${r.plan || '(in memory)'}: ${basename(r.model.path)}, context ${r.context}, ubatch ${r.ubatch}, KV ${r.kvType}, flash attention ${r.flashAttention ? 'on' : 'off'}; ${r.placement}`,
     line(head),
     ...rows.map(line),
-    ...(r.mmap ? ['loaded with mmap: CPU weights read as the file span llama.cpp maps (GPU tensors between CPU ones count; check-plan loads without mmap)'] : []),
+    ...(r.mmap
+      ? [
+          'loaded with mmap: CPU weights read as the file span llama.cpp maps (GPU tensors between CPU ones count; check-plan loads without mmap)',
+        ]
+      : []),
     `max error ${Math.abs(worst.pct).toFixed(1)} %${worst.where ? ` (${worst.where})` : ''}; allocated = llama.cpp's buffer sizes (log, ±${(LOG_RESOLUTION_BYTES / 1024).toFixed(1)} KiB); bounds: weights and KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %`,
   ]
 }
@@ -251,6 +316,8 @@ export function checkTable(r: CheckPlanResult): string[] {
 /** Kinds whose error is over its bound, "GPU0 compute +12.3 %" each. */
 export function outOfBounds(r: CheckPlanResult): string[] {
   const out: string[] = []
-  for (const d of r.devices) for (const k of KINDS) if (Math.abs(d.errorPct[k]) > ERROR_BOUNDS_PCT[k]) out.push(`${d.id} ${LABEL[k]} ${sign(d.errorPct[k])}`)
+  for (const d of r.devices)
+    for (const k of KINDS)
+      if (Math.abs(d.errorPct[k]) > ERROR_BOUNDS_PCT[k]) out.push(`${d.id} ${LABEL[k]} ${sign(d.errorPct[k])}`)
   return out
 }

@@ -39,7 +39,12 @@ export function signalExitCode(s: StopSignal | null): number {
 
 /** A runner child that died without answering: how, and whether any measured work was lost. */
 export class EngineCrash extends MoerigError {
-  constructor(message: string, readonly signal: NodeJS.Signals | null, readonly phase: string, readonly worked: boolean) {
+  constructor(
+    message: string,
+    readonly signal: NodeJS.Signals | null,
+    readonly phase: string,
+    readonly worked: boolean,
+  ) {
     super('E_ENGINE_CRASH', message)
   }
 }
@@ -62,7 +67,17 @@ export interface LoadRecord {
 }
 
 export function newLoadRecord(): LoadRecord {
-  return {devices: [], loaded: [], failed: [], cpu: {cpuVariant: '', cpuVariantBest: '', cpuExtraBufferTypes: []}, info: null, loadLog: [], loadMs: 0, amxGuarded: [], contextLogs: []}
+  return {
+    devices: [],
+    loaded: [],
+    failed: [],
+    cpu: {cpuVariant: '', cpuVariantBest: '', cpuExtraBufferTypes: []},
+    info: null,
+    loadLog: [],
+    loadMs: 0,
+    amxGuarded: [],
+    contextLogs: [],
+  }
 }
 
 /** Keep what an init, loaded or context event says in `r`; other events are left to the caller. */
@@ -91,8 +106,15 @@ function workerEntry(): {path: string; execArgv: string[]} {
 
 /** The most telling line of a dead child's output: llama.cpp's assert/abort/error, else the last. */
 export function lastWords(tail: string): string | null {
-  const lines = tail.split('\n').map((l) => l.trim()).filter(Boolean)
-  const telling = [/GGML_ASSERT|GGML_ABORT|\babort\b/, /terminate called|what\(\):/, /\berror\b|failed|out of memory|cannot allocate/i]
+  const lines = tail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  const telling = [
+    /GGML_ASSERT|GGML_ABORT|\babort\b/,
+    /terminate called|what\(\):/,
+    /\berror\b|failed|out of memory|cannot allocate/i,
+  ]
   for (const re of telling) {
     for (let i = lines.length - 1; i >= 0; i--) if (re.test(lines[i])) return lines[i].slice(0, 300)
   }
@@ -140,12 +162,29 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
     // a finished repetition or a streamed piece: a crash after it loses measured work
     let worked = false
     child.on('message', (e: ChildEvent) => {
-      if (e.type === 'init') phase = 'model' in job ? `loading ${job.model.path}` : job.kind === 'decode-check' ? 'checking' : 'listing devices'
-      else if (e.type === 'loaded') phase = job.kind === 'bench' ? 'creating the context' : job.kind === 'check' ? 'creating contexts' : 'creating the context'
-      else if (e.type === 'context') phase = job.kind === 'bench' ? 'benchmarking' : job.kind === 'check' ? 'creating contexts' : 'generating'
-      else if (e.type === 'case-start' && job.kind === 'decode-check') phase = `checking ${job.cases[e.index]?.model.path ?? 'a model'}`
+      if (e.type === 'init')
+        phase =
+          'model' in job ? `loading ${job.model.path}` : job.kind === 'decode-check' ? 'checking' : 'listing devices'
+      else if (e.type === 'loaded')
+        phase =
+          job.kind === 'bench'
+            ? 'creating the context'
+            : job.kind === 'check'
+              ? 'creating contexts'
+              : 'creating the context'
+      else if (e.type === 'context')
+        phase = job.kind === 'bench' ? 'benchmarking' : job.kind === 'check' ? 'creating contexts' : 'generating'
+      else if (e.type === 'case-start' && job.kind === 'decode-check')
+        phase = `checking ${job.cases[e.index]?.model.path ?? 'a model'}`
       if (e.type === 'rep' || e.type === 'piece') worked = true
-      if (e.type === 'bench-done' || e.type === 'run-done' || e.type === 'check-done' || e.type === 'devices-done' || e.type === 'decode-check-done') final = e
+      if (
+        e.type === 'bench-done' ||
+        e.type === 'run-done' ||
+        e.type === 'check-done' ||
+        e.type === 'devices-done' ||
+        e.type === 'decode-check-done'
+      )
+        final = e
       else if (e.type === 'error') failure = new MoerigError(e.code, e.message)
       else opts.onEvent?.(e)
     })
@@ -156,12 +195,26 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
       for (const [sig, h] of handlers) process.off(sig, h)
       if (final) return resolve({final, interrupted, signal: stopSignal})
       // stopped before the job could answer (e.g. Ctrl-C while the engine starts): an interruption, not a crash
-      if (interrupted) return reject(new MoerigError('E_INTERRUPTED', `stopped (${stopSignal}) while ${phase}; nothing was measured`, signalExitCode(stopSignal)))
+      if (interrupted)
+        return reject(
+          new MoerigError(
+            'E_INTERRUPTED',
+            `stopped (${stopSignal}) while ${phase}; nothing was measured`,
+            signalExitCode(stopSignal),
+          ),
+        )
       if (failure) return reject(failure)
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
       const words = lastWords(tail)
       const hint = signal === 'SIGKILL' && !interrupted ? ' (out of memory? the kernel OOM killer sends SIGKILL)' : ''
-      reject(new EngineCrash(`llama.cpp engine ${how} while ${phase}${hint}${words ? `: ${words}` : ''}`, signal, phase, worked))
+      reject(
+        new EngineCrash(
+          `llama.cpp engine ${how} while ${phase}${hint}${words ? `: ${words}` : ''}`,
+          signal,
+          phase,
+          worked,
+        ),
+      )
     })
     child.send({type: 'job', job} satisfies ParentMessage)
   })
@@ -174,7 +227,10 @@ export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutc
  * engine keeps the known offenders out of AMX itself (native/src/engine.cpp, AMX guard); this
  * covers the layouts nobody has met yet.
  */
-export async function runModelJob(job: ModelJob, opts: ChildOptions & {onFallback?: (line: string) => void} = {}): Promise<ChildOutcome> {
+export async function runModelJob(
+  job: ModelJob,
+  opts: ChildOptions & {onFallback?: (line: string) => void} = {},
+): Promise<ChildOutcome> {
   let extra: string[] = []
   const first: ChildOptions = {
     ...opts,
@@ -186,7 +242,14 @@ export async function runModelJob(job: ModelJob, opts: ChildOptions & {onFallbac
   try {
     return await runInChild(job, first)
   } catch (e) {
-    if (!(e instanceof EngineCrash) || e.signal !== 'SIGABRT' || e.worked || job.model.useExtraBufts === false || extra.length === 0) throw e
+    if (
+      !(e instanceof EngineCrash) ||
+      e.signal !== 'SIGABRT' ||
+      e.worked ||
+      job.model.useExtraBufts === false ||
+      extra.length === 0
+    )
+      throw e
     const fallback = `llama.cpp aborted with extra buffer types on (${extra.join(', ')}) while ${e.phase}; ran again with them off (--no-repack)`
     opts.onFallback?.(fallback)
     const outcome = await runInChild({...job, model: {...job.model, useExtraBufts: false}} as ModelJob, opts)

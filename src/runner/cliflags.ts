@@ -7,21 +7,63 @@ import {MoerigError} from '../lib/errors.js'
 import type {PlacementRun} from '../schemas/bench.js'
 
 export const placementFlags = {
-  'n-gpu-layers': Flags.integer({description: 'layers to offload to the GPU(s), -1 = all (llama.cpp -ngl)', default: 0, min: -1, helpGroup: 'PLACEMENT'}),
-  'override-tensor': Flags.string({description: 'tensor buffer override PATTERN=DEVICE, repeatable, first match wins (llama.cpp -ot), e.g. "exps=CPU"', multiple: true, helpValue: 'PATTERN=DEVICE', helpGroup: 'PLACEMENT'}),
-  'n-cpu-moe': Flags.integer({description: 'keep the routed experts of the first N layers in CPU RAM (llama.cpp --n-cpu-moe)', default: 0, min: 0, helpGroup: 'PLACEMENT'}),
-  'split-mode': Flags.string({description: 'how to split across GPUs (llama.cpp -sm)', options: ['none', 'layer', 'row'], default: 'layer', helpGroup: 'PLACEMENT'}),
-  'tensor-split': Flags.string({description: 'proportions per GPU, e.g. 3,1 (llama.cpp -ts)', helpValue: 'N,N…', helpGroup: 'PLACEMENT'}),
-  'main-gpu': Flags.integer({description: 'GPU for the whole model with --split-mode none (llama.cpp -mg)', default: 0, min: 0, helpGroup: 'PLACEMENT'}),
+  'n-gpu-layers': Flags.integer({
+    description: 'layers to offload to the GPU(s), -1 = all (llama.cpp -ngl)',
+    default: 0,
+    min: -1,
+    helpGroup: 'PLACEMENT',
+  }),
+  'override-tensor': Flags.string({
+    description: 'tensor buffer override PATTERN=DEVICE, repeatable, first match wins (llama.cpp -ot), e.g. "exps=CPU"',
+    multiple: true,
+    helpValue: 'PATTERN=DEVICE',
+    helpGroup: 'PLACEMENT',
+  }),
+  'n-cpu-moe': Flags.integer({
+    description: 'keep the routed experts of the first N layers in CPU RAM (llama.cpp --n-cpu-moe)',
+    default: 0,
+    min: 0,
+    helpGroup: 'PLACEMENT',
+  }),
+  'split-mode': Flags.string({
+    description: 'how to split across GPUs (llama.cpp -sm)',
+    options: ['none', 'layer', 'row'],
+    default: 'layer',
+    helpGroup: 'PLACEMENT',
+  }),
+  'tensor-split': Flags.string({
+    description: 'proportions per GPU, e.g. 3,1 (llama.cpp -ts)',
+    helpValue: 'N,N…',
+    helpGroup: 'PLACEMENT',
+  }),
+  'main-gpu': Flags.integer({
+    description: 'GPU for the whole model with --split-mode none (llama.cpp -mg)',
+    default: 0,
+    min: 0,
+    helpGroup: 'PLACEMENT',
+  }),
   'no-mmap': Flags.boolean({description: 'read the model into memory instead of mapping it', helpGroup: 'PLACEMENT'}),
   mlock: Flags.boolean({description: 'lock the model in RAM (no swapping)', helpGroup: 'PLACEMENT'}),
-  numa: Flags.string({description: 'NUMA strategy (llama.cpp --numa)', options: ['disabled', 'distribute', 'isolate', 'numactl', 'mirror'], default: 'disabled', helpGroup: 'PLACEMENT'}),
+  numa: Flags.string({
+    description: 'NUMA strategy (llama.cpp --numa)',
+    options: ['disabled', 'distribute', 'isolate', 'numactl', 'mirror'],
+    default: 'disabled',
+    helpGroup: 'PLACEMENT',
+  }),
 }
 
 /** CPU backend choices, named as llama.cpp's (-nr/--no-repack) or as ggml names the variants. */
 export const engineFlags = {
-  'no-repack': Flags.boolean({description: 'keep weights out of the CPU\'s extra buffer types (AMX, CPU_REPACK): llama.cpp -nr, --no-repack', helpGroup: 'ENGINE'}),
-  'cpu-variant': Flags.string({description: 'load this CPU backend variant (libggml-cpu-NAME.so) instead of ggml\'s pick; `moerig engine` lists them', helpValue: 'NAME', helpGroup: 'ENGINE'}),
+  'no-repack': Flags.boolean({
+    description: "keep weights out of the CPU's extra buffer types (AMX, CPU_REPACK): llama.cpp -nr, --no-repack",
+    helpGroup: 'ENGINE',
+  }),
+  'cpu-variant': Flags.string({
+    description:
+      "load this CPU backend variant (libggml-cpu-NAME.so) instead of ggml's pick; `moerig engine` lists them",
+    helpValue: 'NAME',
+    helpGroup: 'ENGINE',
+  }),
 }
 
 /** Context flags shared by bench and run, llama.cpp's names and defaults (llama-bench's). */
@@ -30,13 +72,21 @@ export const contextFlags = {
   'ubatch-size': Flags.integer({description: 'physical batch size (llama.cpp -ub)', min: 1, helpGroup: 'CONTEXT'}),
   'cache-type-k': Flags.string({description: 'K cache type (f16, bf16, q8_0, q4_0 …)', helpGroup: 'CONTEXT'}),
   'cache-type-v': Flags.string({description: 'V cache type', helpGroup: 'CONTEXT'}),
-  'flash-attn': Flags.string({description: 'flash attention (llama.cpp -fa)', options: ['auto', 'on', 'off'], helpGroup: 'CONTEXT'}),
+  'flash-attn': Flags.string({
+    description: 'flash attention (llama.cpp -fa)',
+    options: ['auto', 'on', 'off'],
+    helpGroup: 'CONTEXT',
+  }),
 }
 
 /** --cpu-variant's name: a file-name stem, never a path (the engine only loads variants it listed). */
 export function cpuVariantFlag(v: string | undefined): string | undefined {
   if (v === undefined) return undefined
-  if (!/^[a-z0-9_]+$/.test(v)) throw new MoerigError('E_USAGE', `--cpu-variant ${JSON.stringify(v)}: expected a variant name such as sapphirerapids, zen4, haswell, x64 (see moerig engine)`)
+  if (!/^[a-z0-9_]+$/.test(v))
+    throw new MoerigError(
+      'E_USAGE',
+      `--cpu-variant ${JSON.stringify(v)}: expected a variant name such as sapphirerapids, zen4, haswell, x64 (see moerig engine)`,
+    )
   return v
 }
 
@@ -56,20 +106,29 @@ export interface PlacementFlagValues {
 /** "512" / "128,256" → [512] / [128, 256] (llama-bench takes comma lists). */
 export function intList(flag: string, text: string): number[] {
   const v = text.split(',').map((s) => s.trim())
-  if (v.some((s) => !/^\d+$/.test(s))) throw new MoerigError('E_USAGE', `${flag} ${text}: expected non-negative integers, comma-separated`)
+  if (v.some((s) => !/^\d+$/.test(s)))
+    throw new MoerigError('E_USAGE', `${flag} ${text}: expected non-negative integers, comma-separated`)
   return v.map(Number)
 }
 
 export function placementFromFlags(f: PlacementFlagValues): Partial<PlacementRun> {
-  const overrides = (f['override-tensor'] ?? []).flatMap((s) => s.split(',')).filter(Boolean).map((s) => {
-    const i = s.lastIndexOf('=')
-    if (i <= 0 || i === s.length - 1) throw new MoerigError('E_USAGE', `--override-tensor ${s}: expected PATTERN=DEVICE, e.g. "blk\\.[0-9]+\\.ffn_.*_exps=CPU"`)
-    return {pattern: s.slice(0, i), device: s.slice(i + 1)}
-  })
+  const overrides = (f['override-tensor'] ?? [])
+    .flatMap((s) => s.split(','))
+    .filter(Boolean)
+    .map((s) => {
+      const i = s.lastIndexOf('=')
+      if (i <= 0 || i === s.length - 1)
+        throw new MoerigError(
+          'E_USAGE',
+          `--override-tensor ${s}: expected PATTERN=DEVICE, e.g. "blk\\.[0-9]+\\.ffn_.*_exps=CPU"`,
+        )
+      return {pattern: s.slice(0, i), device: s.slice(i + 1)}
+    })
   let split: number[] = []
   if (f['tensor-split']) {
     split = f['tensor-split'].split(/[,/]/).map((x) => Number(x.trim()))
-    if (split.some((x) => !Number.isFinite(x) || x < 0)) throw new MoerigError('E_USAGE', `--tensor-split ${f['tensor-split']}: expected non-negative numbers, e.g. 3,1`)
+    if (split.some((x) => !Number.isFinite(x) || x < 0))
+      throw new MoerigError('E_USAGE', `--tensor-split ${f['tensor-split']}: expected non-negative numbers, e.g. 3,1`)
   }
   return {
     nGpuLayers: f['n-gpu-layers'],

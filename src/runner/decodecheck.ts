@@ -21,15 +21,22 @@ export interface CheckEngineOptions {
 }
 
 /** Run the cases in one child (one CPU variant per process); the init result tells which variant ran. */
-export async function runDecodeChecks(cases: DecodeCheckCase[], opts: CheckEngineOptions = {}): Promise<{init: LlamaInitResult; cases: DecodeCheckOutcome[]}> {
+export async function runDecodeChecks(
+  cases: DecodeCheckCase[],
+  opts: CheckEngineOptions = {},
+): Promise<{init: LlamaInitResult; cases: DecodeCheckOutcome[]}> {
   let init: LlamaInitResult | null = null
-  const outcome = await runInChild({kind: 'decode-check', setup: engineSetup(opts.cpuVariant), cases}, {
-    env: opts.env,
-    onEvent: (e) => {
-      if (e.type === 'init') init = e
+  const outcome = await runInChild(
+    {kind: 'decode-check', setup: engineSetup(opts.cpuVariant), cases},
+    {
+      env: opts.env,
+      onEvent: (e) => {
+        if (e.type === 'init') init = e
+      },
     },
-  })
-  if (outcome.final.type !== 'decode-check-done' || !init) throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
+  )
+  if (outcome.final.type !== 'decode-check-done' || !init)
+    throw new MoerigError('E_ENGINE', 'the runner ended without a check result')
   return {init, cases: outcome.final.cases}
 }
 
@@ -57,21 +64,39 @@ export interface ModelCheckOptions extends CheckEngineOptions {
 
 function modelCheck(info: LlamaModelInfo, o: DecodeCheckOutcome, init: LlamaInitResult, repack: boolean): ModelCheck {
   return {
-    ...o.check, desc: info.desc, params: info.nParams, sizeBytes: info.sizeBytes, nVocab: info.nVocab, nLayer: info.nLayer,
-    loadSeconds: o.loadMs / 1000, decodeSeconds: o.check.promptSeconds,
-    cpuVariant: init.cpuVariant, extraBufferTypes: repack ? init.cpuExtraBufferTypes : [],
+    ...o.check,
+    desc: info.desc,
+    params: info.nParams,
+    sizeBytes: info.sizeBytes,
+    nVocab: info.nVocab,
+    nLayer: info.nLayer,
+    loadSeconds: o.loadMs / 1000,
+    decodeSeconds: o.check.promptSeconds,
+    cpuVariant: init.cpuVariant,
+    extraBufferTypes: repack ? init.cpuExtraBufferTypes : [],
   }
 }
 
 /** Load `path` with llama.cpp and decode one prompt: proves a file is usable (tests, `synth --check`). */
 export async function checkModel(path: string, opts: ModelCheckOptions = {}): Promise<ModelCheck> {
   const repack = opts.repack ?? true
-  const r = await runDecodeChecks([{
-    model: {path: resolve(path), nGpuLayers: 0, useExtraBufts: repack},
-    context: {nCtx: 256, nBatch: 256, nUbatch: 256, threads: opts.threads ?? 1, flashAttn: opts.flashAttn ?? 'auto'},
-    prompt: opts.prompt ?? CHECK_PROMPT,
-    steps: opts.steps ?? 4,
-  }], opts)
+  const r = await runDecodeChecks(
+    [
+      {
+        model: {path: resolve(path), nGpuLayers: 0, useExtraBufts: repack},
+        context: {
+          nCtx: 256,
+          nBatch: 256,
+          nUbatch: 256,
+          threads: opts.threads ?? 1,
+          flashAttn: opts.flashAttn ?? 'auto',
+        },
+        prompt: opts.prompt ?? CHECK_PROMPT,
+        steps: opts.steps ?? 4,
+      },
+    ],
+    opts,
+  )
   const o = r.cases[0]
   if (!o) throw new MoerigError('E_ENGINE', 'the check was stopped before it ran')
   return modelCheck(o.info, o, r.init, repack)

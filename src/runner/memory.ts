@@ -46,7 +46,12 @@ export function parseBufferLines(lines: string[]): BufferFigure[] {
   for (const line of lines) {
     const m = LINE_RE.exec(line.trim())
     if (!m) continue
-    out.push({buffer: m[1], kind: KIND[m[2]], device: deviceOfBuffer(m[1]), bytes: Math.round(Number(m[3]) * 1024 * 1024)})
+    out.push({
+      buffer: m[1],
+      kind: KIND[m[2]],
+      device: deviceOfBuffer(m[1]),
+      bytes: Math.round(Number(m[3]) * 1024 * 1024),
+    })
   }
   return out
 }
@@ -65,7 +70,9 @@ export function memoryByDevice(buffers: BufferFigure[]): DeviceMemory[] {
     else d.computeBytes += b.bytes
     d.totalBytes += b.bytes
   }
-  return [...map.values()].sort((a, b) => (a.device === 'CPU' ? -1 : b.device === 'CPU' ? 1 : a.device.localeCompare(b.device, 'en', {numeric: true})))
+  return [...map.values()].sort((a, b) =>
+    a.device === 'CPU' ? -1 : b.device === 'CPU' ? 1 : a.device.localeCompare(b.device, 'en', {numeric: true}),
+  )
 }
 
 /** What the resident-memory correction needs to know about the model file and its load. */
@@ -89,7 +96,12 @@ const REPACK_LINE_RE = /^repack: repack tensor (\S+) with/
  */
 export function mappedModel(mf: ModelFile, loadLog: string[]): MappedModel {
   const byName = new Map(mf.gguf.tensors.map((t) => [t.name, t]))
-  const m: MappedModel = {tensorBytes: mf.gguf.tensorBytes, amxOriginalBytes: 0, amxPackedBytes: 0, repackOriginalBytes: 0}
+  const m: MappedModel = {
+    tensorBytes: mf.gguf.tensorBytes,
+    amxOriginalBytes: 0,
+    amxPackedBytes: 0,
+    repackOriginalBytes: 0,
+  }
   for (const line of loadLog) {
     const amx = AMX_LINE_RE.exec(line)
     const rp = amx ? null : REPACK_LINE_RE.exec(line.trim())
@@ -130,5 +142,8 @@ export function residentBuffers(buffers: BufferFigure[], m: MappedModel): Buffer
   // no names logged for CPU_REPACK (an older log): its blocks are the file's, rearranged
   const repackOrig = m.repackOriginalBytes > 0 ? m.repackOriginalBytes : repackBuf
   const stayMapped = Math.max(0, Math.min(span, m.tensorBytes - held - amxOrig - repackOrig))
-  return [{buffer: 'CPU_Mapped', kind: 'weights', device: 'CPU', bytes: stayMapped}, ...buffers.filter((b) => !(b.kind === 'weights' && b.buffer === 'CPU_Mapped'))]
+  return [
+    {buffer: 'CPU_Mapped', kind: 'weights', device: 'CPU', bytes: stayMapped},
+    ...buffers.filter((b) => !(b.kind === 'weights' && b.buffer === 'CPU_Mapped')),
+  ]
 }

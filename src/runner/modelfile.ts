@@ -16,7 +16,11 @@ export interface ModelFile {
 
 export async function checkModelFile(path: string): Promise<ModelFile> {
   const gguf = await readGguf(path)
-  if (gguf.tensors.length === 0) throw new MoerigError('E_GGUF_EMPTY', `${path}: has no tensors (a vocabulary-only GGUF?); bench and run need a complete model`)
+  if (gguf.tensors.length === 0)
+    throw new MoerigError(
+      'E_GGUF_EMPTY',
+      `${path}: has no tensors (a vocabulary-only GGUF?); bench and run need a complete model`,
+    )
   const meta = gguf.metadata['general.name']
   const name = typeof meta === 'string' && meta.trim() ? meta.trim() : basename(path).replace(/\.gguf$/i, '')
   return {path, gguf, name}

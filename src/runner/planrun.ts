@@ -32,11 +32,17 @@ export function loadPlan(path: string): Plan {
 export function checkPlan(plan: Plan, planPath: string, gguf: GgufModel, force: boolean): void {
   if (!plan.fits && !force) {
     const v = plan.verdict
-    throw new MoerigError('E_PLAN_DOES_NOT_FIT', `plan ${planPath} does not fit${v.binding ? ` (${v.binding})` : ''}: ${v.headline}; use --force to run it anyway`)
+    throw new MoerigError(
+      'E_PLAN_DOES_NOT_FIT',
+      `plan ${planPath} does not fit${v.binding ? ` (${v.binding})` : ''}: ${v.headline}; use --force to run it anyway`,
+    )
   }
   const m = plan.model
   if (m.tensorCount !== gguf.tensors.length || m.fileBytes !== gguf.fileBytes) {
-    throw new MoerigError('E_PLAN_MODEL', `plan ${planPath} was made for a different model (${m.tensorCount} tensors, ${m.fileBytes} bytes; ${gguf.path} has ${gguf.tensors.length} tensors, ${gguf.fileBytes} bytes)`)
+    throw new MoerigError(
+      'E_PLAN_MODEL',
+      `plan ${planPath} was made for a different model (${m.tensorCount} tensors, ${m.fileBytes} bytes; ${gguf.path} has ${gguf.tensors.length} tensors, ${gguf.fileBytes} bytes)`,
+    )
   }
 }
 
@@ -64,16 +70,26 @@ export function engineDeviceOf(id: string, devices: LlamaDevice[]): string {
   const gpus = engineGpus(devices)
   const d = gpus[Number(m[1])]
   if (!d) {
-    throw new MoerigError('E_PLAN_DEVICE', `the plan places tensors on ${id}, but the engine sees ${gpus.length === 0 ? 'no GPU' : `${gpus.length} GPU(s): ${gpus.map((g) => g.name).join(', ')}`} (devices: ${devices.map((x) => x.name).join(', ')}); install the GPU backend: npm install -E @node-llama-cpp/linux-x64-vulkan@3.21.1`)
+    throw new MoerigError(
+      'E_PLAN_DEVICE',
+      `the plan places tensors on ${id}, but the engine sees ${gpus.length === 0 ? 'no GPU' : `${gpus.length} GPU(s): ${gpus.map((g) => g.name).join(', ')}`} (devices: ${devices.map((x) => x.name).join(', ')}); install the GPU backend: npm install -E @node-llama-cpp/linux-x64-vulkan@3.21.1`,
+    )
   }
   return d.name
 }
 
 /** Resolve plan device aliases in model params against the engine's devices (runs in the child). */
-export function resolveModelDevices(p: LlamaModelParams, devices: LlamaDevice[], gpusRequired: number): LlamaModelParams {
+export function resolveModelDevices(
+  p: LlamaModelParams,
+  devices: LlamaDevice[],
+  gpusRequired: number,
+): LlamaModelParams {
   if (gpusRequired > 0) engineDeviceOf(`GPU${gpusRequired - 1}`, devices)
   if (!p.tensorOverrides?.length) return p
-  return {...p, tensorOverrides: p.tensorOverrides.map((o) => ({pattern: o.pattern, device: engineDeviceOf(o.device, devices)}))}
+  return {
+    ...p,
+    tensorOverrides: p.tensorOverrides.map((o) => ({pattern: o.pattern, device: engineDeviceOf(o.device, devices)})),
+  }
 }
 
 /** Model and context parameters of a plan (devices still as "CPU"/"GPU<i>"). */
@@ -104,7 +120,14 @@ export function planParams(plan: Plan, path: string): {model: LlamaModelParams; 
 }
 
 /** Planned vs measured per plan device (the plan's "CPU" is all host RAM; GPU<i> its engine device). */
-export function comparePlan(plan: Plan, planPath: string, force: boolean, devices: LlamaDevice[], measured: DeviceMemory[], tps: {decode: number | null; prefill: number | null}): PlanComparison {
+export function comparePlan(
+  plan: Plan,
+  planPath: string,
+  force: boolean,
+  devices: LlamaDevice[],
+  measured: DeviceMemory[],
+  tps: {decode: number | null; prefill: number | null},
+): PlanComparison {
   return {
     path: planPath,
     fits: plan.fits,
@@ -123,8 +146,15 @@ export function comparePlan(plan: Plan, planPath: string, force: boolean, device
         return {
           id: d.id,
           engineDevice,
-          planned: {weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes, totalBytes: d.weightsBytes + d.kvBytes + d.computeBytes},
-          measured: m ? {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes, totalBytes: m.totalBytes} : null,
+          planned: {
+            weightsBytes: d.weightsBytes,
+            kvBytes: d.kvBytes,
+            computeBytes: d.computeBytes,
+            totalBytes: d.weightsBytes + d.kvBytes + d.computeBytes,
+          },
+          measured: m
+            ? {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes, totalBytes: m.totalBytes}
+            : null,
         }
       }),
     predicted: {decodeTps: plan.prediction.decodeTps, prefillTps: plan.prediction.prefillTps},
@@ -137,7 +167,11 @@ export function comparePlan(plan: Plan, planPath: string, force: boolean, device
 }
 
 /** Predicted vs measured for one phase: signed error relative to the measurement, and whether it fell in the plan's range. */
-export function phaseComparison(predicted: number, range: {low: number; high: number} | undefined, measured: number | null) {
+export function phaseComparison(
+  predicted: number,
+  range: {low: number; high: number} | undefined,
+  measured: number | null,
+) {
   const low = range?.low ?? predicted
   const high = range?.high ?? predicted
   if (measured === null || measured <= 0) return {predicted, low, high, measured, errorPct: null, inRange: null}

@@ -2,7 +2,15 @@
  * Messages between the CLI and the runner child process (worker.ts), over Node's IPC channel with
  * structured-clone serialization (typed arrays travel as such). One job per child.
  */
-import type {LlamaContextParams, LlamaDecodeCheck, LlamaGenerateResult, LlamaGenerateSpec, LlamaInitResult, LlamaModelInfo, LlamaModelParams} from '../engine/addon.js'
+import type {
+  LlamaContextParams,
+  LlamaDecodeCheck,
+  LlamaGenerateResult,
+  LlamaGenerateSpec,
+  LlamaInitResult,
+  LlamaModelInfo,
+  LlamaModelParams,
+} from '../engine/addon.js'
 import type {EngineSetup} from '../engine/engine.js'
 
 export interface BenchTestSpec {

@@ -51,15 +51,29 @@ export function cpuEngineProvenance(rec: LoadRecord, repack: boolean, fallback?:
   }
 }
 
-export function makeProvenance(a: {setup: EngineSetup; origin: string; devices: LlamaDevice[]; loaded: string[]; threads: number; time: Date; loadMs?: number
-  cpuEngine?: ReturnType<typeof cpuEngineProvenance>}): RunProvenance {
+export function makeProvenance(a: {
+  setup: EngineSetup
+  origin: string
+  devices: LlamaDevice[]
+  loaded: string[]
+  threads: number
+  time: Date
+  loadMs?: number
+  cpuEngine?: ReturnType<typeof cpuEngineProvenance>
+}): RunProvenance {
   return {
     moerigVersion: moerigVersion(),
     llamaRelease: a.setup.release,
     engineOrigin: a.origin,
     backend: backendLabel(a.devices),
     backendLibs: a.loaded,
-    devices: a.devices.map((d) => ({name: d.name, description: d.description, type: d.type, backend: d.backend, totalBytes: Math.max(0, Math.round(d.totalBytes))})),
+    devices: a.devices.map((d) => ({
+      name: d.name,
+      description: d.description,
+      type: d.type,
+      backend: d.backend,
+      totalBytes: Math.max(0, Math.round(d.totalBytes)),
+    })),
     cpu: cpus()[0]?.model?.trim() || 'unknown',
     threads: a.threads,
     hostname: hostname(),
@@ -72,8 +86,15 @@ export function makeProvenance(a: {setup: EngineSetup; origin: string; devices: 
 
 /** "CPU variant sapphirerapids, extra buffer types AMX, CPU_REPACK (2 3-D weights kept out of AMX)" */
 export function cpuEngineLine(p: RunProvenance): string {
-  const variant = p.cpuVariant ? `CPU variant ${p.cpuVariant}${p.cpuVariantBest && p.cpuVariantBest !== p.cpuVariant ? ` (ggml would pick ${p.cpuVariantBest})` : ''}` : 'CPU variant unknown'
-  const extra = p.extraBufferTypes === undefined ? '' : p.extraBufferTypes.length ? `, extra buffer types ${p.extraBufferTypes.join(', ')}` : ', no extra buffer types'
+  const variant = p.cpuVariant
+    ? `CPU variant ${p.cpuVariant}${p.cpuVariantBest && p.cpuVariantBest !== p.cpuVariant ? ` (ggml would pick ${p.cpuVariantBest})` : ''}`
+    : 'CPU variant unknown'
+  const extra =
+    p.extraBufferTypes === undefined
+      ? ''
+      : p.extraBufferTypes.length
+        ? `, extra buffer types ${p.extraBufferTypes.join(', ')}`
+        : ', no extra buffer types'
   const guard = p.amxGuardedTensors ? ` (${p.amxGuardedTensors} 3-D weights kept out of AMX)` : ''
   return `${variant}${extra}${guard}`
 }

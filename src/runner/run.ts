@@ -20,7 +20,15 @@ import {USAGE_EXIT} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOutputFolder, freshPath} from '../lib/fs.js'
 import {checkThreads} from '../lib/threads.js'
-import {BENCH_DEFAULTS, memoryReport, modelParams, trainedContext, placementDefaults, runFileName, runModelSection} from './bench.js'
+import {
+  BENCH_DEFAULTS,
+  memoryReport,
+  modelParams,
+  trainedContext,
+  placementDefaults,
+  runFileName,
+  runModelSection,
+} from './bench.js'
 import {writeTrace} from '../trace/trace.js'
 
 export interface RunOptions {
@@ -61,14 +69,21 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   if (!opts.prompt) throw new MoerigError('E_USAGE', '--prompt is empty')
   if (opts.threads !== undefined) checkThreads('-t', opts.threads)
   if (opts.runsDir) checkOutputFolder(opts.runsDir, '--runs-dir')
-  assertUbatchWithinBatch(opts.nUbatch ?? BENCH_DEFAULTS.nUbatch, opts.nBatch ?? BENCH_DEFAULTS.nBatch, {ubatch: '--ubatch-size', batch: '--batch-size'})
+  assertUbatchWithinBatch(opts.nUbatch ?? BENCH_DEFAULTS.nUbatch, opts.nBatch ?? BENCH_DEFAULTS.nBatch, {
+    ubatch: '--ubatch-size',
+    batch: '--batch-size',
+  })
   ev.onPhase?.(`reading ${basename(opts.path)}`)
   const mf = await checkModelFile(opts.path)
   const placement = placementDefaults(opts.placement)
   const threads = opts.threads ?? physicalCores()
   const train = trainedContext(mf)
   if (opts.nCtx !== undefined && train !== null && opts.nCtx > train) {
-    throw new MoerigError('E_USAGE', `--ctx-size ${opts.nCtx} is past ${mf.name}'s trained context of ${train} tokens: use up to ${train}`, USAGE_EXIT)
+    throw new MoerigError(
+      'E_USAGE',
+      `--ctx-size ${opts.nCtx} is past ${mf.name}'s trained context of ${train} tokens: use up to ${train}`,
+      USAGE_EXIT,
+    )
   }
   const nCtx = opts.nCtx ?? Math.min(DEFAULT_CTX, train ?? DEFAULT_CTX)
   const setup = engineSetup(opts.cpuVariant)
@@ -78,30 +93,39 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   const temperature = opts.temperature ?? 0
   const seed = opts.seed ?? 0
   const context = {
-    nCtx, threads, trace: Boolean(opts.tracePath),
-    nBatch: opts.nBatch ?? BENCH_DEFAULTS.nBatch, nUbatch: opts.nUbatch ?? BENCH_DEFAULTS.nUbatch,
-    typeK: opts.typeK ?? BENCH_DEFAULTS.typeK, typeV: opts.typeV ?? BENCH_DEFAULTS.typeV, flashAttn: opts.flashAttn ?? BENCH_DEFAULTS.flashAttn,
+    nCtx,
+    threads,
+    trace: Boolean(opts.tracePath),
+    nBatch: opts.nBatch ?? BENCH_DEFAULTS.nBatch,
+    nUbatch: opts.nUbatch ?? BENCH_DEFAULTS.nUbatch,
+    typeK: opts.typeK ?? BENCH_DEFAULTS.typeK,
+    typeV: opts.typeV ?? BENCH_DEFAULTS.typeV,
+    flashAttn: opts.flashAttn ?? BENCH_DEFAULTS.flashAttn,
   }
   // text streamed before a fallback belongs to the aborted attempt (none: it falls back only before any piece)
-  const outcome = await runModelJob({
-    kind: 'run', setup,
-    model: modelParams(opts.path, placement),
-    context,
-    generate: {prompt: opts.prompt, nPredict: opts.nPredict, temperature, seed},
-  }, {
-    env: opts.childEnv,
-    onInterrupt: ev.onInterrupt,
-    onFallback: ev.onFallback,
-    onEvent: (e) => {
-      recordLoad(rec, e)
-      if (e.type === 'context') {
-        ev.onPhase?.('generating')
-      } else if (e.type === 'piece') {
-        text += e.text
-        ev.onText?.(e.text)
-      }
+  const outcome = await runModelJob(
+    {
+      kind: 'run',
+      setup,
+      model: modelParams(opts.path, placement),
+      context,
+      generate: {prompt: opts.prompt, nPredict: opts.nPredict, temperature, seed},
     },
-  })
+    {
+      env: opts.childEnv,
+      onInterrupt: ev.onInterrupt,
+      onFallback: ev.onFallback,
+      onEvent: (e) => {
+        recordLoad(rec, e)
+        if (e.type === 'context') {
+          ev.onPhase?.('generating')
+        } else if (e.type === 'piece') {
+          text += e.text
+          ev.onText?.(e.text)
+        }
+      },
+    },
+  )
   const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
   if (outcome.final.type !== 'run-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a result')
   const g: LlamaGenerateResult = outcome.final.result
@@ -122,17 +146,35 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     stopReason: g.stopReason,
     nPrompt: g.nPrompt,
     nGen: g.nGen,
-    prefill: {tokens: g.nPrompt, seconds: secs(g.promptNs), tps: g.promptNs > 0 ? (g.nPrompt * 1e9) / g.promptNs : null},
+    prefill: {
+      tokens: g.nPrompt,
+      seconds: secs(g.promptNs),
+      tps: g.promptNs > 0 ? (g.nPrompt * 1e9) / g.promptNs : null,
+    },
     decode: {tokens: g.nDecode, seconds: secs(g.decodeNs), tps: g.decodeNs > 0 ? (g.nDecode * 1e9) / g.decodeNs : null},
     sampling: {temperature, seed},
     threads,
     nCtx,
-    context: {nBatch: context.nBatch, nUbatch: context.nUbatch, typeK: context.typeK, typeV: context.typeV, flashAttn: context.flashAttn},
+    context: {
+      nBatch: context.nBatch,
+      nUbatch: context.nUbatch,
+      typeK: context.typeK,
+      typeV: context.typeV,
+      flashAttn: context.flashAttn,
+    },
     placement,
     memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined),
     trace,
-    provenance: makeProvenance({setup, origin: engineBuild().origin, devices, loaded, threads, time, loadMs,
-      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback)}),
+    provenance: makeProvenance({
+      setup,
+      origin: engineBuild().origin,
+      devices,
+      loaded,
+      threads,
+      time,
+      loadMs,
+      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback),
+    }),
   }
   if (opts.runsDir) result.savedTo = freshPath(join(opts.runsDir, runFileName('run', opts.path, time)))
   assertValid<RunResult>(runResultSchema, result, 'run result')
@@ -140,10 +182,19 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   return result
 }
 
-function saveTrace(path: string, g: LlamaGenerateResult, info: LlamaModelInfo, name: string, prompt: string): RunResult['trace'] {
+function saveTrace(
+  path: string,
+  g: LlamaGenerateResult,
+  info: LlamaModelInfo,
+  name: string,
+  prompt: string,
+): RunResult['trace'] {
   const t = g.trace
   if (!t || t.layers.length === 0 || t.k === 0) {
-    throw new MoerigError('E_TRACE_EMPTY', `no routing seen: ${info.arch} model ${name} has no ffn_moe_topk tensors in its graph (not a MoE model?)`)
+    throw new MoerigError(
+      'E_TRACE_EMPTY',
+      `no routing seen: ${info.arch} model ${name} has no ffn_moe_topk tensors in its graph (not a MoE model?)`,
+    )
   }
   const header = {
     model: name,
@@ -154,7 +205,13 @@ function saveTrace(path: string, g: LlamaGenerateResult, info: LlamaModelInfo, n
     k: t.k,
     nTokens: t.nTokens,
     hasWeights: Boolean(t.weights),
-    source: {moerig: moerigVersion(), llamaRelease: engineSetupRelease(), promptTokens: g.nPrompt, generatedTokens: t.nTokens - g.nPrompt, promptChars: prompt.length},
+    source: {
+      moerig: moerigVersion(),
+      llamaRelease: engineSetupRelease(),
+      promptTokens: g.nPrompt,
+      generatedTokens: t.nTokens - g.nPrompt,
+      promptChars: prompt.length,
+    },
   }
   writeTrace(path, header, t.ids, t.weights)
   return {path, nTokens: t.nTokens, moeLayers: t.layers, k: t.k, nExpert: info.nExpert, hasWeights: header.hasWeights}

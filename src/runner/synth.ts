@@ -48,7 +48,10 @@ export const SYNTH_VOCABS = {
 export type SynthVocab = keyof typeof SYNTH_VOCABS
 
 /** Hyper-parameters of one preset: the native spec minus paths, quant and run options. */
-export type SynthHparams = Omit<SynthNativeSpec, 'name' | 'preset' | 'vocabPath' | 'outPath' | 'workPath' | 'quant' | 'seed' | 'threads'>
+export type SynthHparams = Omit<
+  SynthNativeSpec,
+  'name' | 'preset' | 'vocabPath' | 'outPath' | 'workPath' | 'quant' | 'seed' | 'threads'
+>
 
 export interface SynthPreset {
   name: string
@@ -70,19 +73,36 @@ const tiny: SynthHparams = {
   arch: 'deepseek2',
   // 4 blocks, 1 dense; every row length a multiple of 256 except attn_k_b (nope = 128, as in R1),
   // so Q4_K_M gives a true Q4_K/Q6_K mix. The vocabulary dominates the size (2 × 256 × 32256).
-  nLayer: 4, nDenseLead: 1, nEmbd: 256, nHead: 4, nFf: 512, nFfExp: 256,
-  nExpert: 16, nExpertUsed: 4, nGroup: 4, nGroupUsed: 2,
-  qLoraRank: 256, kvLoraRank: 256, ...R1_HEAD, ...R1_ROUTING,
+  nLayer: 4,
+  nDenseLead: 1,
+  nEmbd: 256,
+  nHead: 4,
+  nFf: 512,
+  nFfExp: 256,
+  nExpert: 16,
+  nExpertUsed: 4,
+  nGroup: 4,
+  nGroupUsed: 2,
+  qLoraRank: 256,
+  kvLoraRank: 256,
+  ...R1_HEAD,
+  ...R1_ROUTING,
   kvLayout: 'mla',
   // trained context 16384 (metadata only: YaRN's original context is explicit) so plans and
   // check-plan can sweep contexts 512 … 16384 (issue 7)
-  nCtxTrain: 16384, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 4, yarnOrigCtx: 1024, yarnLogMul: 0.1,
+  nCtxTrain: 16384,
+  ropeFreqBase: 10000,
+  rmsEps: 1e-6,
+  yarnFactor: 4,
+  yarnOrigCtx: 1024,
+  yarnLogMul: 0.1,
 }
 
 export const SYNTH_PRESETS: Record<string, SynthPreset> = {
   tiny: {
     name: 'tiny',
-    description: 'deepseek2 (R1 structure, MLA layout): 4 blocks (1 dense), 16 experts top-4 in 4 groups, n_embd 256; for tests',
+    description:
+      'deepseek2 (R1 structure, MLA layout): 4 blocks (1 dense), 16 experts top-4 in 4 groups, n_embd 256; for tests',
     vocab: 'deepseek-coder',
     hparams: tiny,
   },
@@ -94,7 +114,8 @@ export const SYNTH_PRESETS: Record<string, SynthPreset> = {
   },
   'r1-mini': {
     name: 'r1-mini',
-    description: 'deepseek2 with R1 proportions: 12 blocks (1 dense), 256 experts top-8, 8 groups / 4 used, n_embd 1024; ≈1.5 GB at Q4_K_M, for benchmarks',
+    description:
+      'deepseek2 with R1 proportions: 12 blocks (1 dense), 256 experts top-8, 8 groups / 4 used, n_embd 1024; ≈1.5 GB at Q4_K_M, for benchmarks',
     vocab: 'deepseek-llm',
     hparams: {
       arch: 'deepseek2',
@@ -102,12 +123,28 @@ export const SYNTH_PRESETS: Record<string, SynthPreset> = {
       // n_ff 18432 → 2560, expert 2048 → 256, q_lora 1536 → 256, heads 128 → 16. Head geometry and
       // kv_lora (512) are R1's own, so KV bytes per token per block equal R1's. 12 blocks keep the
       // file at 1–2 GB; R1 has 61 (3 dense).
-      nLayer: 12, nDenseLead: 1, nEmbd: 1024, nHead: 16, nFf: 2560, nFfExp: 256,
-      nExpert: 256, nExpertUsed: 8, nGroup: 8, nGroupUsed: 4,
-      qLoraRank: 256, kvLoraRank: 512, ...R1_HEAD, ...R1_ROUTING,
+      nLayer: 12,
+      nDenseLead: 1,
+      nEmbd: 1024,
+      nHead: 16,
+      nFf: 2560,
+      nFfExp: 256,
+      nExpert: 256,
+      nExpertUsed: 8,
+      nGroup: 8,
+      nGroupUsed: 4,
+      qLoraRank: 256,
+      kvLoraRank: 512,
+      ...R1_HEAD,
+      ...R1_ROUTING,
       kvLayout: 'mla',
       // R1's rope: YaRN factor 40 over 4096 → 163840, yarn_log_multiplier 0.1 (= 0.1 × mscale_all_dim).
-      nCtxTrain: 163840, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 40, yarnOrigCtx: 4096, yarnLogMul: 0.1,
+      nCtxTrain: 163840,
+      ropeFreqBase: 10000,
+      rmsEps: 1e-6,
+      yarnFactor: 40,
+      yarnOrigCtx: 4096,
+      yarnLogMul: 0.1,
     },
   },
   'r1-dram': {
@@ -128,22 +165,48 @@ export const SYNTH_PRESETS: Record<string, SynthPreset> = {
       // ≈ 9.0 GB of weights (mmapped) + a small KV cache and compute buffers.
       // Width 2048 (R1 ÷ 3.5) and expert width 1536 are multiples of 256, so the K-quant mix is
       // the true one (only attn_k_b's 128-wide rows fall back, as in R1 files).
-      nLayer: 24, nDenseLead: 1, nEmbd: 2048, nHead: 16, nFf: 8192, nFfExp: 1536,
-      nExpert: 64, nExpertUsed: 8, nGroup: 8, nGroupUsed: 4,
-      qLoraRank: 512, kvLoraRank: 512, ...R1_HEAD, ...R1_ROUTING,
+      nLayer: 24,
+      nDenseLead: 1,
+      nEmbd: 2048,
+      nHead: 16,
+      nFf: 8192,
+      nFfExp: 1536,
+      nExpert: 64,
+      nExpertUsed: 8,
+      nGroup: 8,
+      nGroupUsed: 4,
+      qLoraRank: 512,
+      kvLoraRank: 512,
+      ...R1_HEAD,
+      ...R1_ROUTING,
       kvLayout: 'mla',
-      nCtxTrain: 163840, ropeFreqBase: 10000, rmsEps: 1e-6, yarnFactor: 40, yarnOrigCtx: 4096, yarnLogMul: 0.1,
+      nCtxTrain: 163840,
+      ropeFreqBase: 10000,
+      rmsEps: 1e-6,
+      yarnFactor: 40,
+      yarnOrigCtx: 4096,
+      yarnLogMul: 0.1,
     },
   },
   'qwen3moe-tiny': {
     name: 'qwen3moe-tiny',
-    description: 'qwen3moe (Qwen3-30B-A3B structure: GQA with q/k norms, softmax top-k, no shared expert): 4 blocks, 16 experts top-4, n_embd 128',
+    description:
+      'qwen3moe (Qwen3-30B-A3B structure: GQA with q/k norms, softmax top-k, no shared expert): 4 blocks, 16 experts top-4, n_embd 128',
     vocab: 'qwen2',
     hparams: {
       arch: 'qwen3moe',
-      nLayer: 4, nEmbd: 128, nHead: 4, nHeadKv: 2, headDim: 64, nFfExp: 256, nFf: 1024,
-      nExpert: 16, nExpertUsed: 4,
-      nCtxTrain: 16384, ropeFreqBase: 1000000, rmsEps: 1e-6, // 16384: check-plan's context sweep
+      nLayer: 4,
+      nEmbd: 128,
+      nHead: 4,
+      nHeadKv: 2,
+      headDim: 64,
+      nFfExp: 256,
+      nFf: 1024,
+      nExpert: 16,
+      nExpertUsed: 4,
+      nCtxTrain: 16384,
+      ropeFreqBase: 1000000,
+      rmsEps: 1e-6, // 16384: check-plan's context sweep
     },
   },
 }
@@ -202,7 +265,15 @@ const SYNTH_WRITER = 'direct-1'
 const HEADER_BYTES = 64 * 1024 ** 2
 
 /** Bits per weight used only for the free-space estimate (Q4_K_M real files: ≈ 4.85). */
-const EST_BPW: Record<SynthQuant, number> = {Q2_K: 3.0, Q3_K_M: 4.0, Q4_K_M: 4.9, Q5_K_M: 5.7, Q6_K: 6.6, Q8_0: 8.5, F16: 16}
+const EST_BPW: Record<SynthQuant, number> = {
+  Q2_K: 3.0,
+  Q3_K_M: 4.0,
+  Q4_K_M: 4.9,
+  Q5_K_M: 5.7,
+  Q6_K: 6.6,
+  Q8_0: 8.5,
+  F16: 16,
+}
 
 export function presetNames(): string[] {
   return Object.keys(SYNTH_PRESETS)
@@ -230,7 +301,12 @@ export function presetTensors(h: SynthHparams, nVocab: number): TensorShape[] {
     const b = `blk.${i}.`
     t(`${b}attn_norm.weight`, E)
     if (h.arch === 'deepseek2') {
-      const q = h.qLoraRank!, kv = h.kvLoraRank!, rope = h.ropeDim!, nope = h.nopeDim!, v = h.vHeadDim!, H = h.nHead
+      const q = h.qLoraRank!,
+        kv = h.kvLoraRank!,
+        rope = h.ropeDim!,
+        nope = h.nopeDim!,
+        v = h.vHeadDim!,
+        H = h.nHead
       t(`${b}attn_q_a_norm.weight`, q)
       t(`${b}attn_kv_a_norm.weight`, kv)
       t(`${b}attn_q_a.weight`, E, q)
@@ -249,7 +325,9 @@ export function presetTensors(h: SynthHparams, nVocab: number): TensorShape[] {
         t(`${b}ffn_down.weight`, h.nFf!, E)
         t(`${b}ffn_up.weight`, E, h.nFf!)
       } else {
-        const X = h.nExpert, F = h.nFfExp, Fs = h.nFfExp * (h.nExpertShared ?? 0)
+        const X = h.nExpert,
+          F = h.nFfExp,
+          Fs = h.nFfExp * (h.nExpertShared ?? 0)
         t(`${b}ffn_gate_inp.weight`, E, X)
         t(`${b}exp_probs_b.bias`, X)
         t(`${b}ffn_gate_exps.weight`, E, F, X)
@@ -260,7 +338,9 @@ export function presetTensors(h: SynthHparams, nVocab: number): TensorShape[] {
         t(`${b}ffn_up_shexp.weight`, E, Fs)
       }
     } else {
-      const D = h.headDim!, X = h.nExpert, F = h.nFfExp
+      const D = h.headDim!,
+        X = h.nExpert,
+        F = h.nFfExp
       t(`${b}attn_q.weight`, E, D * h.nHead)
       t(`${b}attn_k.weight`, E, D * h.nHeadKv!)
       t(`${b}attn_v.weight`, E, D * h.nHeadKv!)
@@ -303,14 +383,22 @@ export interface PresetBytes {
 export function presetBytes(h: SynthHparams, nVocab: number, quant: SynthQuant): PresetBytes {
   const tensors = presetTensors(h, nVocab).sort((a, b) => compareTensorNames(a.name, b.name))
   const nGqa = h.arch === 'qwen3moe' ? h.nHead / h.nHeadKv! : (h.kvLayout ?? 'mla') === 'mla' ? h.nHead : 1
-  const types = quantizeTypes(tensors, {arch: h.arch, ftype: quant, rules: 'v0.4.0', nLayer: h.nLayer, nExpert: h.nExpert, nGqa})
+  const types = quantizeTypes(tensors, {
+    arch: h.arch,
+    ftype: quant,
+    rules: 'v0.4.0',
+    nLayer: h.nLayer,
+    nExpert: h.nExpert,
+    nGqa,
+  })
   let weights = 0
   let active = 0
   const names: Record<string, string> = {}
   tensors.forEach((t, i) => {
     const type = types[i]
     const bytes = tensorBytes(t.shape, type)
-    if (bytes === null) throw new MoerigError('E_SYNTH', `tensor ${t.name} ${JSON.stringify(t.shape)} is not whole ${type.name} blocks`)
+    if (bytes === null)
+      throw new MoerigError('E_SYNTH', `tensor ${t.name} ${JSON.stringify(t.shape)} is not whole ${type.name} blocks`)
     names[t.name] = type.name
     weights += bytes
     if (t.name === 'token_embd.weight') active += bytes / t.shape[1]
@@ -343,9 +431,17 @@ function preparePaths(output: string, force: boolean, quant: SynthQuant, need: n
   const out = resolve(output)
   if (existsSync(out)) {
     const st = statSync(out)
-    if (st.isDirectory()) throw new MoerigError('E_USAGE', `output ${output} is a directory; give a file name, e.g. ${join(output, 'model.gguf')}`)
+    if (st.isDirectory())
+      throw new MoerigError(
+        'E_USAGE',
+        `output ${output} is a directory; give a file name, e.g. ${join(output, 'model.gguf')}`,
+      )
     // the rename would replace a device or pipe node itself (as root: /dev/null), --force or not
-    if (!st.isFile()) throw new MoerigError('E_FILE', `output ${output} is not a regular file (a device, pipe or socket); give a file name`)
+    if (!st.isFile())
+      throw new MoerigError(
+        'E_FILE',
+        `output ${output} is not a regular file (a device, pipe or socket); give a file name`,
+      )
     if (!force) throw new MoerigError('E_EXISTS', `output ${output} already exists; use --force to overwrite it`)
   }
   const dir = dirname(out)
@@ -360,7 +456,10 @@ function preparePaths(output: string, force: boolean, quant: SynthQuant, need: n
     const fs = statfsSync(dir)
     const free = fs.bavail * fs.bsize
     if (free < need * 1.05) {
-      throw new MoerigError('E_DISK', `not enough free space in ${dir}: needs about ${(need / 1e9).toFixed(2)} GB, has ${(free / 1e9).toFixed(2)} GB`)
+      throw new MoerigError(
+        'E_DISK',
+        `not enough free space in ${dir}: needs about ${(need / 1e9).toFixed(2)} GB, has ${(free / 1e9).toFixed(2)} GB`,
+      )
     }
   } catch (e) {
     if (e instanceof MoerigError) throw e // statfs unsupported: let the write fail with its own error
@@ -398,24 +497,32 @@ export async function synthModel(opts: SynthOptions): Promise<SynthSummary> {
     if (!(KV_LAYOUTS as readonly string[]).includes(opts.kvLayout)) {
       throw new MoerigError('E_USAGE', `unknown KV layout "${opts.kvLayout}"; use ${KV_LAYOUTS.join(' or ')}`)
     }
-    if (h.arch !== 'deepseek2') throw new MoerigError('E_USAGE', `--kv-layout applies to deepseek2 presets only (${preset.name} is ${h.arch})`)
+    if (h.arch !== 'deepseek2')
+      throw new MoerigError('E_USAGE', `--kv-layout applies to deepseek2 presets only (${preset.name} is ${h.arch})`)
     h = {...h, kvLayout: opts.kvLayout as KvLayout}
   }
   const seed = opts.seed ?? DEFAULT_SEED
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new MoerigError('E_USAGE', `seed must be a non-negative integer, got ${opts.seed}`)
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new MoerigError('E_USAGE', `seed must be a non-negative integer, got ${opts.seed}`)
   const threads = opts.threads ?? availableParallelism()
-  if (!Number.isInteger(threads) || threads < 1) throw new MoerigError('E_USAGE', `threads must be a positive integer, got ${opts.threads}`)
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new MoerigError('E_USAGE', `threads must be a positive integer, got ${opts.threads}`)
 
   const vocab = SYNTH_VOCABS[preset.vocab]
   const vocabPath = join(vocabDir(), vocab.file)
   if (!existsSync(vocabPath)) {
-    throw new MoerigError('E_VOCAB', `vocabulary ${vocabPath} is missing (it comes with the llama.cpp source); run: npm run build:native`)
+    throw new MoerigError(
+      'E_VOCAB',
+      `vocabulary ${vocabPath} is missing (it comes with the llama.cpp source); run: npm run build:native`,
+    )
   }
   const pipeline = opts.pipeline ?? 'direct'
-  if (!(SYNTH_PIPELINES as readonly string[]).includes(pipeline)) throw new MoerigError('E_USAGE', `unknown pipeline "${pipeline}"; use one of ${SYNTH_PIPELINES.join(', ')}`)
+  if (!(SYNTH_PIPELINES as readonly string[]).includes(pipeline))
+    throw new MoerigError('E_USAGE', `unknown pipeline "${pipeline}"; use one of ${SYNTH_PIPELINES.join(', ')}`)
   const params = presetParams(h, vocab.tokens)
   const final = (params * EST_BPW[quant]) / 8
-  const need = pipeline === 'header' ? HEADER_BYTES : pipeline === 'quantize' && quant !== 'F16' ? params * 2 + final : final
+  const need =
+    pipeline === 'header' ? HEADER_BYTES : pipeline === 'quantize' && quant !== 'F16' ? params * 2 + final : final
   const paths = preparePaths(opts.output, opts.force ?? false, quant, need)
 
   const addon = loadAddon()
@@ -491,10 +598,19 @@ export async function cachedSynthModel(
   try {
     release = engineBuild().release
   } catch {}
-  const key = JSON.stringify({h: preset.hparams, v: SYNTH_VOCABS[preset.vocab], quant, kv: opts.kvLayout ?? null, seed, release, writer: SYNTH_WRITER})
+  const key = JSON.stringify({
+    h: preset.hparams,
+    v: SYNTH_VOCABS[preset.vocab],
+    quant,
+    kv: opts.kvLayout ?? null,
+    seed,
+    release,
+    writer: SYNTH_WRITER,
+  })
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 12)
   const layout = opts.kvLayout ? `-${opts.kvLayout}` : ''
   const path = join(cacheDir, `${preset.name}${layout}-${quant}-s${seed}-${hash}.gguf`)
-  if (!existsSync(path)) await synthModel({preset: preset.name, quant, kvLayout: opts.kvLayout, seed, output: path, force: true})
+  if (!existsSync(path))
+    await synthModel({preset: preset.name, quant, kvLayout: opts.kvLayout, seed, output: path, force: true})
   return path
 }

@@ -6,7 +6,17 @@
  * Stop (Ctrl-C): a {type: 'stop'} message or SIGINT sets the context's stop flag; the current
  * repetition or token finishes, finished repetitions are reported, and the job ends normally.
  */
-import type {ChildEvent, Job, ParentMessage, BenchJob, RunJob, CheckJob, BenchTestOutcome, DecodeCheckJob, DecodeCheckOutcome} from './protocol.js'
+import type {
+  ChildEvent,
+  Job,
+  ParentMessage,
+  BenchJob,
+  RunJob,
+  CheckJob,
+  BenchTestOutcome,
+  DecodeCheckJob,
+  DecodeCheckOutcome,
+} from './protocol.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from '../engine/engine.js'
 import {oneLine} from '../lib/errors.js'
@@ -42,7 +52,13 @@ async function load(job: BenchJob | RunJob | CheckJob): Promise<LlamaModel> {
   const params = resolveModelDevices(job.model, init.devices, job.gpusRequired ?? 0)
   const t0 = performance.now()
   const model = await LlamaModel.load(params)
-  await send({type: 'loaded', info: model.info, log: model.log, loadMs: performance.now() - t0, amxGuarded: model.amxGuarded})
+  await send({
+    type: 'loaded',
+    info: model.info,
+    log: model.log,
+    loadMs: performance.now() - t0,
+    amxGuarded: model.amxGuarded,
+  })
   crashPoint('load')
   // the way this release aborts on AMX CPUs (GGML_ASSERT while the context is created), for the
   // extra-buffer-type fallback's test: only while extra buffer types are on

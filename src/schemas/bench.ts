@@ -61,7 +61,17 @@ export const runModelSchema = {
 export const placementRunSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['nGpuLayers', 'splitMode', 'mainGpu', 'tensorSplit', 'tensorOverrides', 'nCpuMoe', 'mmap', 'mlock', 'numa'],
+  required: [
+    'nGpuLayers',
+    'splitMode',
+    'mainGpu',
+    'tensorSplit',
+    'tensorOverrides',
+    'nCpuMoe',
+    'mmap',
+    'mlock',
+    'numa',
+  ],
   properties: {
     nGpuLayers: {type: 'integer', minimum: -1},
     splitMode: {enum: ['none', 'layer', 'row']},
@@ -70,7 +80,12 @@ export const placementRunSchema = {
     /** engine device names, as executed */
     tensorOverrides: {
       type: 'array',
-      items: {type: 'object', additionalProperties: false, required: ['pattern', 'device'], properties: {pattern: {type: 'string'}, device: {type: 'string'}}},
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['pattern', 'device'],
+        properties: {pattern: {type: 'string'}, device: {type: 'string'}},
+      },
     },
     nCpuMoe: count,
     mmap: {type: 'boolean'},
@@ -85,7 +100,19 @@ export const placementRunSchema = {
 export const runProvenanceSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['moerigVersion', 'llamaRelease', 'engineOrigin', 'backend', 'backendLibs', 'devices', 'cpu', 'threads', 'hostname', 'node', 'time'],
+  required: [
+    'moerigVersion',
+    'llamaRelease',
+    'engineOrigin',
+    'backend',
+    'backendLibs',
+    'devices',
+    'cpu',
+    'threads',
+    'hostname',
+    'node',
+    'time',
+  ],
   properties: {
     moerigVersion: {type: 'string'},
     /** llama.cpp release the addon is built against ("v0.4.0") */
@@ -103,7 +130,13 @@ export const runProvenanceSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'description', 'type', 'backend', 'totalBytes'],
-        properties: {name: {type: 'string'}, description: {type: 'string'}, type: {type: 'string'}, backend: {type: 'string'}, totalBytes: bytes},
+        properties: {
+          name: {type: 'string'},
+          description: {type: 'string'},
+          type: {type: 'string'},
+          backend: {type: 'string'},
+          totalBytes: bytes,
+        },
       },
     },
     /** CPU model name (os.cpus) */
@@ -189,7 +222,10 @@ export const planComparisonSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['decodeTps', 'prefillTps'],
-      properties: {decodeTps: {type: ['number', 'null'], minimum: 0}, prefillTps: {type: ['number', 'null'], minimum: 0}},
+      properties: {
+        decodeTps: {type: ['number', 'null'], minimum: 0},
+        prefillTps: {type: ['number', 'null'], minimum: 0},
+      },
     },
     /** predicted vs measured per phase: errorPct = (predicted − measured) / measured × 100, null when not measured */
     comparison: {

@@ -1,7 +1,19 @@
 /** Building blocks shared by the schemas. */
 
 /** Where a value came from. Anything a platform hides is null, never 0. */
-export const provenanceValues = ['sysfs', 'procfs', 'dmi', 'cpuid', 'lscpu', 'tool', 'measured', 'spec', 'derived', 'user', 'unknown'] as const
+export const provenanceValues = [
+  'sysfs',
+  'procfs',
+  'dmi',
+  'cpuid',
+  'lscpu',
+  'tool',
+  'measured',
+  'spec',
+  'derived',
+  'user',
+  'unknown',
+] as const
 export type Provenance = (typeof provenanceValues)[number]
 
 /** A map field-name → provenance for one section of a document. */
@@ -19,5 +31,10 @@ export const bufferLineSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['buffer', 'kind', 'device', 'bytes'],
-  properties: {buffer: {type: 'string'}, kind: {enum: ['weights', 'kv', 'compute']}, device: {type: 'string'}, bytes: {type: 'integer', minimum: 0}},
+  properties: {
+    buffer: {type: 'string'},
+    kind: {enum: ['weights', 'kv', 'compute']},
+    device: {type: 'string'},
+    bytes: {type: 'integer', minimum: 0},
+  },
 } as const

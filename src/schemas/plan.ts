@@ -16,7 +16,11 @@ const speedRange = {
   type: 'object',
   additionalProperties: false,
   required: ['low', 'mid', 'high'],
-  properties: {low: {type: 'number', minimum: 0}, mid: {type: 'number', minimum: 0}, high: {type: 'number', minimum: 0}},
+  properties: {
+    low: {type: 'number', minimum: 0},
+    mid: {type: 'number', minimum: 0},
+    high: {type: 'number', minimum: 0},
+  },
 } as const
 
 export const engineValues = ['llama.cpp', 'flashmoe', 'ktransformers'] as const
@@ -27,12 +31,32 @@ export const kvTypeValues = ['f16', 'bf16', 'q8_0', 'q4_0'] as const
  * per-head: decompressed K and V per head (legacy GGUFs, FlashMoE); gqa: K and V per KV head.
  */
 export const kvLayoutValues = ['mla-k-only', 'mla-kv', 'mla-latent', 'per-head', 'gqa'] as const
-export const roleValues = ['attention', 'shared_experts', 'routed_experts', 'dense_ffn', 'embeddings', 'output', 'norms', 'router'] as const
+export const roleValues = [
+  'attention',
+  'shared_experts',
+  'routed_experts',
+  'dense_ffn',
+  'embeddings',
+  'output',
+  'norms',
+  'router',
+] as const
 
 export const deviceSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'kind', 'name', 'capacityBytes', 'weightsBytes', 'kvBytes', 'computeBytes', 'overheadBytes', 'totalBytes', 'fits'],
+  required: [
+    'id',
+    'kind',
+    'name',
+    'capacityBytes',
+    'weightsBytes',
+    'kvBytes',
+    'computeBytes',
+    'overheadBytes',
+    'totalBytes',
+    'fits',
+  ],
   properties: {
     /** "CPU" (all sockets' RAM of the main host), "GPU0", "GPU1" …; with RPC "RPC0:GPU0", "RPC0:CPU". */
     id: {type: 'string'},
@@ -106,11 +130,16 @@ export const predictionSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        cpu: {type: 'number'}, gpu: {type: 'number'}, handoff: {type: 'number'}, total: {type: 'number'},
+        cpu: {type: 'number'},
+        gpu: {type: 'number'},
+        handoff: {type: 'number'},
+        total: {type: 'number'},
         /** parts of cpu: its memory and compute terms (the CPU takes the larger) */
-        cpuMemory: {type: 'number'}, cpuCompute: {type: 'number'},
+        cpuMemory: {type: 'number'},
+        cpuCompute: {type: 'number'},
         /** MLA attention compute at depth, per-layer barriers/launches and per-token overhead */
-        attention: {type: 'number'}, sync: {type: 'number'},
+        attention: {type: 'number'},
+        sync: {type: 'number'},
       },
     },
     /** predicted time of one prefill ubatch (ms, mid) */
@@ -153,7 +182,15 @@ export const commandsSchema = {
       additionalProperties: false,
       required: ['servers', 'main'],
       properties: {
-        servers: {type: 'array', items: {type: 'object', additionalProperties: false, required: ['host', 'command'], properties: {host: {type: 'string'}, command: {type: 'string'}}}},
+        servers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'command'],
+            properties: {host: {type: 'string'}, command: {type: 'string'}},
+          },
+        },
         main: {type: 'string'},
       },
     },
@@ -175,7 +212,11 @@ export const maxContextSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['gpus', 'maxContext'],
-        properties: {gpus: {type: 'integer', minimum: 0}, maxContext: {type: 'integer', minimum: 0}, binding: {type: 'string'}},
+        properties: {
+          gpus: {type: 'integer', minimum: 0},
+          maxContext: {type: 'integer', minimum: 0},
+          binding: {type: 'string'},
+        },
       },
     },
     /** the model's trained context (n_ctx_train) */
@@ -203,8 +244,27 @@ export const planSchema = {
   $id: 'moerig/plan',
   type: 'object',
   additionalProperties: false,
-  required: ['schemaVersion', 'kind', 'model', 'weights', 'engine', 'context', 'ubatch', 'batch', 'kvType', 'flashAttention', 'threads',
-    'kv', 'devices', 'placement', 'maxContext', 'fits', 'verdict', 'prediction', 'commands'],
+  required: [
+    'schemaVersion',
+    'kind',
+    'model',
+    'weights',
+    'engine',
+    'context',
+    'ubatch',
+    'batch',
+    'kvType',
+    'flashAttention',
+    'threads',
+    'kv',
+    'devices',
+    'placement',
+    'maxContext',
+    'fits',
+    'verdict',
+    'prediction',
+    'commands',
+  ],
   properties: {
     schemaVersion: {const: 1},
     kind: {const: 'plan'},
@@ -253,7 +313,12 @@ export const planSchema = {
         /** ggml type name → {count, bytes} */
         byType: {
           type: 'object',
-          additionalProperties: {type: 'object', additionalProperties: false, required: ['count', 'bytes'], properties: {count: {type: 'integer', minimum: 0}, bytes}},
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['count', 'bytes'],
+            properties: {count: {type: 'integer', minimum: 0}, bytes},
+          },
         },
         /** bytes of one MoE layer's routed experts (all experts), per MoE layer index */
         expertLayerBytes: {type: 'object', additionalProperties: bytes},
@@ -296,7 +361,12 @@ export const planSchema = {
             type: 'object',
             additionalProperties: false,
             required: ['node', 'capacityBytes', 'usedBytes', 'fits'],
-            properties: {node: {type: 'integer', minimum: 0}, capacityBytes: bytes, usedBytes: bytes, fits: {type: 'boolean'}},
+            properties: {
+              node: {type: 'integer', minimum: 0},
+              capacityBytes: bytes,
+              usedBytes: bytes,
+              fits: {type: 'boolean'},
+            },
           },
         },
       },
@@ -305,7 +375,11 @@ export const planSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['neededBytes', 'freeBytes', 'fits'],
-      properties: {neededBytes: bytes, freeBytes: {type: ['integer', 'null'], minimum: 0}, fits: {type: ['boolean', 'null']}},
+      properties: {
+        neededBytes: bytes,
+        freeBytes: {type: ['integer', 'null'], minimum: 0},
+        fits: {type: ['boolean', 'null']},
+      },
     },
     devices: {type: 'array', minItems: 1, items: deviceSchema},
     placement: placementSchema,

@@ -27,7 +27,20 @@ const localityMetrics = {
   /** Gini coefficient of the activation counts (uniform = 0). */
   gini: rate,
 } as const
-const LOCALITY_FIELDS = ['reuse', 'reuseRandom', 'anyRepeat', 'anyRepeatRandom', 'windowReuse', 'windowReuseRandom', 'top1Share', 'top10Share', 'top20Share', 'topShareRandom', 'entropy', 'gini'] as const
+const LOCALITY_FIELDS = [
+  'reuse',
+  'reuseRandom',
+  'anyRepeat',
+  'anyRepeatRandom',
+  'windowReuse',
+  'windowReuseRandom',
+  'top1Share',
+  'top10Share',
+  'top20Share',
+  'topShareRandom',
+  'entropy',
+  'gini',
+] as const
 
 /**
  * `moerig reuse --json`: locality metrics per MoE layer and overall (each beside its random-routing
@@ -107,7 +120,17 @@ export const reuseResultSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['policy', 'capacity', 'vramBytes', 'layer', 'hitRate', 'hitRateAfterWarmup', 'hitRateRandom', 'bytesPerToken', 'decodeTps'],
+        required: [
+          'policy',
+          'capacity',
+          'vramBytes',
+          'layer',
+          'hitRate',
+          'hitRateAfterWarmup',
+          'hitRateRandom',
+          'bytesPerToken',
+          'decodeTps',
+        ],
         properties: {
           policy: {enum: ['lru', 'lfu', 'static', 'opt']},
           /** Experts cached per MoE layer. */
@@ -132,7 +155,17 @@ export const reuseResultSchema = {
     estimate: {
       type: 'object',
       additionalProperties: false,
-      required: ['kind', 'expertBytes', 'denseBytes', 'modelSource', 'pcieGBs', 'gpuGBs', 'cpuGBs', 'bandwidthSource', 'noCacheDecodeTps'],
+      required: [
+        'kind',
+        'expertBytes',
+        'denseBytes',
+        'modelSource',
+        'pcieGBs',
+        'gpuGBs',
+        'cpuGBs',
+        'bandwidthSource',
+        'noCacheDecodeTps',
+      ],
       properties: {
         kind: {const: 'bandwidth-only'},
         expertBytes: {type: ['array', 'null'], items: {type: 'number', minimum: 0}},

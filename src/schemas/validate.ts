@@ -74,7 +74,9 @@ export function describeError(e: ErrorObject, data: unknown, _opts: DescribeOpti
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
-      const op = ({minimum: '≥', maximum: '≤', exclusiveMinimum: '>', exclusiveMaximum: '<'} as Record<string, string>)[e.keyword]
+      const op = ({minimum: '≥', maximum: '≤', exclusiveMinimum: '>', exclusiveMaximum: '<'} as Record<string, string>)[
+        e.keyword
+      ]
       return `${path} must be ${op} ${String(params.limit)}${got()}`
     }
     case 'minLength':

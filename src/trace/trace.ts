@@ -76,12 +76,20 @@ export function checkTraceHeader(h: unknown, what: string): TraceHeader {
   const header = h as TraceHeader
   const {moeLayers, nLayer, nExpert, k} = header
   for (let i = 0; i < moeLayers.length; i++) {
-    if (moeLayers[i] >= nLayer) throw traceError('E_TRACE_HEADER', `${what}: bad header: MoE layer ${moeLayers[i]} is not below nLayer ${nLayer}`)
-    if (i > 0 && moeLayers[i] <= moeLayers[i - 1]) throw traceError('E_TRACE_HEADER', `${what}: bad header: moeLayers must be strictly ascending (${moeLayers[i - 1]} then ${moeLayers[i]})`)
+    if (moeLayers[i] >= nLayer)
+      throw traceError('E_TRACE_HEADER', `${what}: bad header: MoE layer ${moeLayers[i]} is not below nLayer ${nLayer}`)
+    if (i > 0 && moeLayers[i] <= moeLayers[i - 1])
+      throw traceError(
+        'E_TRACE_HEADER',
+        `${what}: bad header: moeLayers must be strictly ascending (${moeLayers[i - 1]} then ${moeLayers[i]})`,
+      )
   }
   if (k > nExpert) throw traceError('E_TRACE_HEADER', `${what}: bad header: k ${k} exceeds nExpert ${nExpert}`)
   if (header.expertBytes && header.expertBytes.length !== moeLayers.length) {
-    throw traceError('E_TRACE_HEADER', `${what}: bad header: expertBytes has ${header.expertBytes.length} entries, expected one per MoE layer (${moeLayers.length})`)
+    throw traceError(
+      'E_TRACE_HEADER',
+      `${what}: bad header: expertBytes has ${header.expertBytes.length} entries, expected one per MoE layer (${moeLayers.length})`,
+    )
   }
   return header
 }
@@ -116,7 +124,15 @@ function swap16(view: Uint16Array): void {
  * Check ids < nExpert and no expert twice in one (token, layer); `stamp` is an Int32Array(nExpert)
  * scratch, `stampBase` a counter the caller keeps across chunks. Returns the next stampBase.
  */
-function validateIds(ids: Uint16Array, n: number, header: TraceHeader, start: number, seen: Int32Array, stampBase: number, what: string): number {
+function validateIds(
+  ids: Uint16Array,
+  n: number,
+  header: TraceHeader,
+  start: number,
+  seen: Int32Array,
+  stampBase: number,
+  what: string,
+): number {
   const {k, nExpert, moeLayers} = header
   const nMoe = moeLayers.length
   let stamp = stampBase
@@ -128,7 +144,11 @@ function validateIds(ids: Uint16Array, n: number, header: TraceHeader, start: nu
       if (e >= nExpert || seen[e] === stamp) {
         const token = start + Math.floor(r / nMoe)
         const layer = moeLayers[r % nMoe]
-        if (e >= nExpert) throw traceError('E_TRACE_DATA', `${what}: token ${token}, layer ${layer}: expert id ${e} is not below nExpert ${nExpert}`)
+        if (e >= nExpert)
+          throw traceError(
+            'E_TRACE_DATA',
+            `${what}: token ${token}, layer ${layer}: expert id ${e} is not below nExpert ${nExpert}`,
+          )
         throw traceError('E_TRACE_DATA', `${what}: token ${token}, layer ${layer}: expert ${e} appears twice`)
       }
       seen[e] = stamp
@@ -161,7 +181,10 @@ export interface TraceWriter {
  * temp name and renamed on `close()`, so an interrupted run never leaves a half-written trace in
  * place of a good one; the header's nTokens is rewritten on close.
  */
-export function createTraceWriter(path: string, header: Omit<TraceHeader, 'nTokens'> & {nTokens?: number}): TraceWriter {
+export function createTraceWriter(
+  path: string,
+  header: Omit<TraceHeader, 'nTokens'> & {nTokens?: number},
+): TraceWriter {
   const h = checkTraceHeader({...header, nTokens: 0}, `trace ${path}`)
   const jsonBytes = Buffer.byteLength(JSON.stringify(h), 'utf8') + HEADER_SLACK
   const head = encodeHeader(h, jsonBytes)
@@ -214,15 +237,24 @@ export function createTraceWriter(path: string, header: Omit<TraceHeader, 'nToke
     },
     append(ids, weights) {
       if (!open) throw new Error('trace writer is closed')
-      if (ids.length % perToken !== 0) throw traceError('E_TRACE_DATA', `trace ${path}: ${ids.length} ids is not a whole number of tokens (${perToken} per token)`)
-      if (h.hasWeights !== (weights !== undefined)) throw traceError('E_TRACE_DATA', `trace ${path}: header says hasWeights=${h.hasWeights} but weights were ${weights ? '' : 'not '}given`)
-      if (weights && weights.length !== ids.length) throw traceError('E_TRACE_DATA', `trace ${path}: ${weights.length} weights for ${ids.length} ids`)
+      if (ids.length % perToken !== 0)
+        throw traceError(
+          'E_TRACE_DATA',
+          `trace ${path}: ${ids.length} ids is not a whole number of tokens (${perToken} per token)`,
+        )
+      if (h.hasWeights !== (weights !== undefined))
+        throw traceError(
+          'E_TRACE_DATA',
+          `trace ${path}: header says hasWeights=${h.hasWeights} but weights were ${weights ? '' : 'not '}given`,
+        )
+      if (weights && weights.length !== ids.length)
+        throw traceError('E_TRACE_DATA', `trace ${path}: ${weights.length} weights for ${ids.length} ids`)
       const n = ids.length / perToken
       stampBase = validateIds(ids, n, h, nTokens, seen, stampBase, `trace ${path}`)
       if (!weights && LITTLE_ENDIAN_HOST) {
         // Records without weights are the ids' own bytes: copy whole runs of tokens.
         const bytes = new Uint8Array(ids.buffer, ids.byteOffset, n * perTokenBytes)
-        for (let off = 0; off < bytes.length; ) {
+        for (let off = 0; off < bytes.length;) {
           if (staged === stage.length) flush()
           const take = Math.min(bytes.length - off, stage.length - staged)
           stage.set(bytes.subarray(off, off + take), staged)
@@ -264,7 +296,14 @@ export function createTraceWriter(path: string, header: Omit<TraceHeader, 'nToke
 }
 
 /** Encode one token record at `out[offset]` from ids/weights starting at value index `from`. */
-function encodeRecord(out: Buffer, offset: number, h: TraceHeader, ids: Uint16Array, weights: Float32Array | undefined, from: number): void {
+function encodeRecord(
+  out: Buffer,
+  offset: number,
+  h: TraceHeader,
+  ids: Uint16Array,
+  weights: Float32Array | undefined,
+  from: number,
+): void {
   const {k} = h
   const nMoe = h.moeLayers.length
   let o = offset
@@ -282,7 +321,11 @@ function encodeRecord(out: Buffer, offset: number, h: TraceHeader, ids: Uint16Ar
 export function writeTrace(path: string, header: TraceHeader, ids: Uint16Array, weights?: Float32Array): void {
   const h = checkTraceHeader(header, `trace ${path}`)
   const expected = h.nTokens * recordValues(h)
-  if (ids.length !== expected) throw traceError('E_TRACE_DATA', `trace ${path}: ${ids.length} ids given, header says ${h.nTokens} tokens × ${h.moeLayers.length} MoE layers × k ${h.k} = ${expected}`)
+  if (ids.length !== expected)
+    throw traceError(
+      'E_TRACE_DATA',
+      `trace ${path}: ${ids.length} ids given, header says ${h.nTokens} tokens × ${h.moeLayers.length} MoE layers × k ${h.k} = ${expected}`,
+    )
   const w = createTraceWriter(path, h)
   try {
     w.append(ids, weights)
@@ -307,14 +350,30 @@ function readLayout(fd: number, path: string): TraceLayout {
   const prefix = Buffer.alloc(PREFIX_BYTES)
   const got = readSync(fd, prefix, 0, PREFIX_BYTES, 0)
   if (got < 8 || prefix.toString('latin1', 0, 8) !== TRACE_MAGIC) {
-    throw traceError('E_TRACE_MAGIC', `${what}: not a moerig trace (expected magic "${TRACE_MAGIC}"; CSV traces need the columns token,layer,experts)`)
+    throw traceError(
+      'E_TRACE_MAGIC',
+      `${what}: not a moerig trace (expected magic "${TRACE_MAGIC}"; CSV traces need the columns token,layer,experts)`,
+    )
   }
-  if (got < PREFIX_BYTES) throw traceError('E_TRACE_TRUNCATED', `${what} is truncated: ${size} bytes, shorter than the ${PREFIX_BYTES}-byte prefix`)
+  if (got < PREFIX_BYTES)
+    throw traceError(
+      'E_TRACE_TRUNCATED',
+      `${what} is truncated: ${size} bytes, shorter than the ${PREFIX_BYTES}-byte prefix`,
+    )
   const version = prefix.readUInt32LE(8)
-  if (version !== TRACE_VERSION) throw traceError('E_TRACE_VERSION', `${what}: format version ${version}, this moerig reads version ${TRACE_VERSION}`)
+  if (version !== TRACE_VERSION)
+    throw traceError(
+      'E_TRACE_VERSION',
+      `${what}: format version ${version}, this moerig reads version ${TRACE_VERSION}`,
+    )
   const hLen = prefix.readUInt32LE(12)
-  if (hLen > MAX_HEADER_BYTES) throw traceError('E_TRACE_HEADER', `${what}: bad header: length ${hLen} bytes is implausible`)
-  if (PREFIX_BYTES + hLen > size) throw traceError('E_TRACE_TRUNCATED', `${what} is truncated: header of ${hLen} bytes but the file has only ${size - PREFIX_BYTES} after the prefix`)
+  if (hLen > MAX_HEADER_BYTES)
+    throw traceError('E_TRACE_HEADER', `${what}: bad header: length ${hLen} bytes is implausible`)
+  if (PREFIX_BYTES + hLen > size)
+    throw traceError(
+      'E_TRACE_TRUNCATED',
+      `${what} is truncated: header of ${hLen} bytes but the file has only ${size - PREFIX_BYTES} after the prefix`,
+    )
   const json = Buffer.alloc(hLen)
   readSync(fd, json, 0, hLen, PREFIX_BYTES)
   let parsed: unknown
@@ -329,9 +388,16 @@ function readLayout(fd: number, path: string): TraceLayout {
   const dataBytes = Math.max(0, size - dataOffset)
   const expected = header.nTokens * perToken
   if (dataBytes < expected) {
-    throw traceError('E_TRACE_TRUNCATED', `${what} is truncated: header says ${header.nTokens} tokens (${expected} bytes of records) but ${dataBytes} bytes follow (${Math.floor(dataBytes / perToken)} whole tokens)`)
+    throw traceError(
+      'E_TRACE_TRUNCATED',
+      `${what} is truncated: header says ${header.nTokens} tokens (${expected} bytes of records) but ${dataBytes} bytes follow (${Math.floor(dataBytes / perToken)} whole tokens)`,
+    )
   }
-  if (dataBytes > expected) throw traceError('E_TRACE_TRUNCATED', `${what}: ${dataBytes - expected} bytes after the ${header.nTokens} tokens the header announces (corrupt nTokens?)`)
+  if (dataBytes > expected)
+    throw traceError(
+      'E_TRACE_TRUNCATED',
+      `${what}: ${dataBytes - expected} bytes after the ${header.nTokens} tokens the header announces (corrupt nTokens?)`,
+    )
   return {header, dataOffset}
 }
 
@@ -363,10 +429,20 @@ export function openTrace(path: string): TraceSource {
     closeSync(fd)
   }
   const {header, dataOffset} = layout
-  return {path, format: 'moetrace', header, chunks: (options) => binaryChunks(path, header, dataOffset, options?.chunkTokens)}
+  return {
+    path,
+    format: 'moetrace',
+    header,
+    chunks: (options) => binaryChunks(path, header, dataOffset, options?.chunkTokens),
+  }
 }
 
-async function* binaryChunks(path: string, header: TraceHeader, dataOffset: number, chunkTokens?: number): AsyncGenerator<TraceChunk, void, undefined> {
+async function* binaryChunks(
+  path: string,
+  header: TraceHeader,
+  dataOffset: number,
+  chunkTokens?: number,
+): AsyncGenerator<TraceChunk, void, undefined> {
   const perToken = recordValues(header)
   const perTokenBytes = recordBytes(header)
   const tokensPerChunk = Math.max(1, chunkTokens ?? Math.floor(CHUNK_BYTES / perTokenBytes))
@@ -385,7 +461,11 @@ async function* binaryChunks(path: string, header: TraceHeader, dataOffset: numb
       let got = 0
       while (got < want) {
         const {bytesRead} = await fh.read(raw, got, want - got, dataOffset + start * perTokenBytes + got)
-        if (bytesRead === 0) throw traceError('E_TRACE_TRUNCATED', `trace ${path} is truncated: it ended inside token ${start + Math.floor(got / perTokenBytes)} of ${header.nTokens}`)
+        if (bytesRead === 0)
+          throw traceError(
+            'E_TRACE_TRUNCATED',
+            `trace ${path} is truncated: it ended inside token ${start + Math.floor(got / perTokenBytes)} of ${header.nTokens}`,
+          )
         got += bytesRead
       }
       if (weights) {
@@ -485,8 +565,12 @@ function csvRowParser(what: string, row: CsvRow): {feed(buf: Buffer): void; end(
         headerText += buf.toString('utf8', 0, nl < 0 ? buf.length : nl)
         if (headerText.length > 4096) throw bad(`expected the header row "${CSV_HEADER}"`)
         if (nl < 0) return
-        const got = headerText.replace(/^\uFEFF/, '').replace(/["\s]/g, '').toLowerCase()
-        if (got !== CSV_HEADER) throw bad(`expected the header row "${CSV_HEADER}", got "${headerText.trim().slice(0, 60)}"`)
+        const got = headerText
+          .replace(/^\uFEFF/, '')
+          .replace(/["\s]/g, '')
+          .toLowerCase()
+        if (got !== CSV_HEADER)
+          throw bad(`expected the header row "${CSV_HEADER}", got "${headerText.trim().slice(0, 60)}"`)
         headerDone = true
         line++
         i = nl + 1
@@ -557,7 +641,8 @@ export async function openCsvTrace(path: string, options: CsvTraceOptions): Prom
       firstTokenDone = true
       return
     }
-    if (layers.includes(layer)) throw traceError('E_TRACE_CSV', `${what}: line ${line}: layer ${layer} appears twice for token ${token}`)
+    if (layers.includes(layer))
+      throw traceError('E_TRACE_CSV', `${what}: line ${line}: layer ${layer} appears twice for token ${token}`)
     layers.push(layer)
   })
   for await (const buf of fileBuffers(path, what)) parser.feed(buf)
@@ -581,12 +666,20 @@ export async function openCsvTrace(path: string, options: CsvTraceOptions): Prom
   if (rows % moeLayers.length !== 0) {
     // Some token lacks layers: a checking pass names it (and the line).
     for await (const _ of csvChunks(path, header, firstToken)) void _
-    throw traceError('E_TRACE_CSV', `${what}: ${rows} rows is not a whole number of tokens (${moeLayers.length} MoE layers per token, from token ${firstToken})`)
+    throw traceError(
+      'E_TRACE_CSV',
+      `${what}: ${rows} rows is not a whole number of tokens (${moeLayers.length} MoE layers per token, from token ${firstToken})`,
+    )
   }
   return {path, format: 'csv', header, chunks: (o) => csvChunks(path, header, firstToken, o?.chunkTokens)}
 }
 
-async function* csvChunks(path: string, header: TraceHeader, firstToken: number, chunkTokens?: number): AsyncGenerator<TraceChunk, void, undefined> {
+async function* csvChunks(
+  path: string,
+  header: TraceHeader,
+  firstToken: number,
+  chunkTokens?: number,
+): AsyncGenerator<TraceChunk, void, undefined> {
   const what = `trace ${path}`
   const {k, nExpert, moeLayers} = header
   const nMoe = moeLayers.length
@@ -631,21 +724,36 @@ async function* csvChunks(path: string, header: TraceHeader, firstToken: number,
   const parser = csvRowParser(what, (t, layer, experts, count, line) => {
     if (t !== token) {
       if (layersFilled !== nMoe) throw missingLayers(line)
-      if (t !== token + 1) throw traceError('E_TRACE_CSV', `${what}: line ${line}: token ${t} follows token ${token}; rows must be grouped by token, tokens consecutive`)
+      if (t !== token + 1)
+        throw traceError(
+          'E_TRACE_CSV',
+          `${what}: line ${line}: token ${t} follows token ${token}; rows must be grouped by token, tokens consecutive`,
+        )
       completeToken()
     }
     const li = layer < layerIndex.length ? layerIndex[layer] : -1
-    if (li < 0) throw traceError('E_TRACE_CSV', `${what}: line ${line}: layer ${layer} is not one of the MoE layers of token ${firstToken} (${moeLayers.join(',')})`)
-    if (filled[li]) throw traceError('E_TRACE_CSV', `${what}: line ${line}: layer ${layer} appears twice for token ${t}`)
-    if (count !== k) throw traceError('E_TRACE_CSV', `${what}: line ${line}: ${count} experts, expected k = ${k} (from the first row)`)
+    if (li < 0)
+      throw traceError(
+        'E_TRACE_CSV',
+        `${what}: line ${line}: layer ${layer} is not one of the MoE layers of token ${firstToken} (${moeLayers.join(',')})`,
+      )
+    if (filled[li])
+      throw traceError('E_TRACE_CSV', `${what}: line ${line}: layer ${layer} appears twice for token ${t}`)
+    if (count !== k)
+      throw traceError('E_TRACE_CSV', `${what}: line ${line}: ${count} experts, expected k = ${k} (from the first row)`)
     filled[li] = 1
     layersFilled++
     stamp++
     const base = inChunk * perToken + li * k
     for (let j = 0; j < k; j++) {
       const e = experts[j]
-      if (e >= nExpert) throw traceError('E_TRACE_DATA', `${what}: line ${line}: token ${t}, layer ${layer}: expert id ${e} is not below n_expert ${nExpert}`)
-      if (seen[e] === stamp) throw traceError('E_TRACE_DATA', `${what}: line ${line}: token ${t}, layer ${layer}: expert ${e} appears twice`)
+      if (e >= nExpert)
+        throw traceError(
+          'E_TRACE_DATA',
+          `${what}: line ${line}: token ${t}, layer ${layer}: expert id ${e} is not below n_expert ${nExpert}`,
+        )
+      if (seen[e] === stamp)
+        throw traceError('E_TRACE_DATA', `${what}: line ${line}: token ${t}, layer ${layer}: expert ${e} appears twice`)
       seen[e] = stamp
       buf[base + j] = e
     }
@@ -666,7 +774,11 @@ async function* csvChunks(path: string, header: TraceHeader, firstToken: number,
   completeToken()
   flushChunk()
   yield* handOut()
-  if (emitted !== header.nTokens) throw traceError('E_TRACE_CSV', `${what}: ${emitted} tokens, expected ${header.nTokens} (file changed while reading?)`)
+  if (emitted !== header.nTokens)
+    throw traceError(
+      'E_TRACE_CSV',
+      `${what}: ${emitted} tokens, expected ${header.nTokens} (file changed while reading?)`,
+    )
 }
 
 /** Open a trace by content: MOETRACE magic → binary; otherwise CSV, which needs `nExpert`. */
@@ -710,7 +822,12 @@ export function traceFormatFor(path: string): 'csv' | 'moetrace' {
  * `trace convert`: read either format (by content), write the format `to`. MOETRACE → MOETRACE
  * keeps the gate weights; CSV output drops them (the CSV format has none). Returns the header read.
  */
-export async function convertTrace(input: string, output: string, to: 'csv' | 'moetrace', options: Partial<CsvTraceOptions> = {}): Promise<TraceHeader> {
+export async function convertTrace(
+  input: string,
+  output: string,
+  to: 'csv' | 'moetrace',
+  options: Partial<CsvTraceOptions> = {},
+): Promise<TraceHeader> {
   if (to === 'csv') return traceToCsv(input, output, options)
   const src = await openTraceSource(input, options)
   const w = createTraceWriter(output, src.header)
@@ -728,7 +845,11 @@ export async function convertTrace(input: string, output: string, to: 'csv' | 'm
  * MOETRACE (or CSV) → CSV with a header row, streaming, atomically (temp + rename). Token numbers
  * start at 0; `layer` is the block index. Weights are not part of the CSV format and are dropped.
  */
-export async function traceToCsv(tracePath: string, csvPath: string, options: Partial<CsvTraceOptions> = {}): Promise<TraceHeader> {
+export async function traceToCsv(
+  tracePath: string,
+  csvPath: string,
+  options: Partial<CsvTraceOptions> = {},
+): Promise<TraceHeader> {
   const src = await openTraceSource(tracePath, options)
   const {k, moeLayers} = src.header
   const nMoe = moeLayers.length
@@ -788,7 +909,12 @@ export function skipTokens(src: TraceSource, from: number): TraceSource {
       for await (const c of src.chunks(options)) {
         if (c.start + c.nTokens <= from) continue
         const skip = Math.max(0, from - c.start)
-        yield {start: c.start + skip - from, nTokens: c.nTokens - skip, ids: c.ids.subarray(skip * per), weights: c.weights?.subarray(skip * per)}
+        yield {
+          start: c.start + skip - from,
+          nTokens: c.nTokens - skip,
+          ids: c.ids.subarray(skip * per),
+          weights: c.weights?.subarray(skip * per),
+        }
       }
     },
   }

@@ -26,9 +26,16 @@ import {rig} from '../fixtures/plan/rigs.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'moerig-plan-bad-'))
 process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
-const lite: ModelProfile = JSON.parse(readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'))
+const lite: ModelProfile = JSON.parse(
+  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
+)
 const liteInv = inventoryFromCatalog(lite, {quant: 'Q4_K_M', layout: 'mla'})
-const liteSpecs = liteInv.tensors.map((t) => ({name: t.name, shape: t.shape, type: ggmlTypeByName.get(t.typeName)!.id, bytes: t.bytes}))
+const liteSpecs = liteInv.tensors.map((t) => ({
+  name: t.name,
+  shape: t.shape,
+  type: ggmlTypeByName.get(t.typeName)!.id,
+  bytes: t.bytes,
+}))
 const hwFile = join(dir, 'rig.json')
 writeFileSync(hwFile, JSON.stringify(rig({id: 'rig', gpus: 2})))
 
@@ -75,39 +82,78 @@ const plan = (model: string, more: Partial<Parameters<typeof runPlan>[0]> = {}) 
 // ---- item 6: block_count 2^31 was a V8 fatal error (exit 133)
 test('plan: block_count 2^31 → one line naming the key and the allowed range, also on --json', () => {
   const p = liteGguf('blocks-2e31', {'deepseek2.block_count': u32(2 ** 31)})
-  expectOneLine(['plan', p, '--hardware', hwFile], /deepseek2\.block_count is 2147483648; allowed: a whole number 1–4096/, 'E_GGUF_META')
+  expectOneLine(
+    ['plan', p, '--hardware', hwFile],
+    /deepseek2\.block_count is 2147483648; allowed: a whole number 1–4096/,
+    'E_GGUF_META',
+  )
 })
 
 // ---- item 10: metadata that contradicts the tensors
 test('plan: metadata contradicting the tensor list → one line naming the key, its value and what the tensors say', async () => {
   const cases: Array<[string, Record<string, KvValue>, RegExp, typeof liteSpecs?]> = [
-    ['block-plus-1', {'deepseek2.block_count': u32(28)}, /block_count is 28 but the tensors have blocks 0–26 \(27 blocks\)/],
+    [
+      'block-plus-1',
+      {'deepseek2.block_count': u32(28)},
+      /block_count is 28 but the tensors have blocks 0–26 \(27 blocks\)/,
+    ],
     ['block-minus-1', {'deepseek2.block_count': u32(26)}, /block_count is 26 but the tensors have blocks 0–26/],
     ['block-1e6', {'deepseek2.block_count': u32(1_000_000)}, /block_count is 1000000; allowed/],
-    ['experts-0', {'deepseek2.expert_count': u32(0)}, /expert_count is 0 but blk\.1\.ffn_down_exps\.weight holds 64 experts/],
+    [
+      'experts-0',
+      {'deepseek2.expert_count': u32(0)},
+      /expert_count is 0 but blk\.1\.ffn_down_exps\.weight holds 64 experts/,
+    ],
     ['used-gt-experts', {'deepseek2.expert_used_count': u32(100)}, /expert_used_count is 100; allowed: 1–64/],
     ['used-0', {'deepseek2.expert_used_count': u32(0)}, /expert_used_count is 0; allowed: 1–64/],
-    ['dense-99', {'deepseek2.leading_dense_block_count': u32(99)}, /leading_dense_block_count is 99, more than the 27 blocks/],
-    ['dense-5', {'deepseek2.leading_dense_block_count': u32(5)}, /leading_dense_block_count is 5 but the tensors have routed experts from block 1/],
+    [
+      'dense-99',
+      {'deepseek2.leading_dense_block_count': u32(99)},
+      /leading_dense_block_count is 99, more than the 27 blocks/,
+    ],
+    [
+      'dense-5',
+      {'deepseek2.leading_dense_block_count': u32(5)},
+      /leading_dense_block_count is 5 but the tensors have routed experts from block 1/,
+    ],
     ['no-tensors', {}, /lists no tensors/, []],
     ['block-missing', {}, /block 13 has no tensors/, liteSpecs.filter((t) => !t.name.startsWith('blk.13.'))],
-    ['embd', {'deepseek2.embedding_length': u32(4096)}, /embedding_length is 4096 but token_embd\.weight rows are 2048 wide/],
+    [
+      'embd',
+      {'deepseek2.embedding_length': u32(4096)},
+      /embedding_length is 4096 but token_embd\.weight rows are 2048 wide/,
+    ],
     ['heads-kv', {'deepseek2.attention.head_count_kv': u32(3)}, /head_count_kv is 3; allowed: a divisor of/],
-    ['float-key', {'deepseek2.block_count': {type: 'f32', value: 26.5}}, /block_count is 26\.5; allowed: a whole number/],
+    [
+      'float-key',
+      {'deepseek2.block_count': {type: 'f32', value: 26.5}},
+      /block_count is 26\.5; allowed: a whole number/,
+    ],
     ['negative', {'deepseek2.expert_count': {type: 'i32', value: -1}}, /expert_count is -1; allowed/],
-    ['u64-huge', {'deepseek2.context_length': {type: 'u64', value: 2n ** 60n}}, /context_length is 1152921504606846976; allowed/],
+    [
+      'u64-huge',
+      {'deepseek2.context_length': {type: 'u64', value: 2n ** 60n}},
+      /context_length is 1152921504606846976; allowed/,
+    ],
   ]
   for (const [name, over, pattern, specs] of cases) await rejects(plan(liteGguf(name, over, specs)), pattern)
 })
 
 // ---- item 7: --threads past the machine
-test('--threads above the planned machine\'s logical CPUs → one line with the allowed range', async () => {
+test("--threads above the planned machine's logical CPUs → one line with the allowed range", async () => {
   const r = rig({id: 'rig', gpus: 1, cores: 8})
-  await rejects(plan('deepseek-r1', {profiles: [r], threads: 9999}), /--threads 9999: allowed 1–16 \(the logical CPUs of hardware profile rig\)/)
+  await rejects(
+    plan('deepseek-r1', {profiles: [r], threads: 9999}),
+    /--threads 9999: allowed 1–16 \(the logical CPUs of hardware profile rig\)/,
+  )
   assert.equal((await plan('deepseek-r1', {profiles: [r], threads: 16})).threads, 16)
   assert.throws(() => checkThreads('-t', 0), /-t 0: allowed 1–/)
   assert.throws(() => checkThreads('-t', maxThreads() + 1), /logical CPUs of this machine/)
-  expectOneLine(['plan', 'deepseek-r1', '--hardware', hwFile, '--threads', '9999'], /--threads 9999: allowed 1–128/, 'E_USAGE')
+  expectOneLine(
+    ['plan', 'deepseek-r1', '--hardware', hwFile, '--threads', '9999'],
+    /--threads 9999: allowed 1–128/,
+    'E_USAGE',
+  )
 })
 
 // ---- item 14: the default context must fit the model
@@ -131,25 +177,44 @@ test('hardware profiles with 0 or 1e308 memory, bandwidth or VRAM are refused wi
   const cases: Array<[(p: HardwareProfile) => void, RegExp]> = [
     [(p) => void ((p.memory as {totalBytes: number}).totalBytes = 0), /^\/memory\/totalBytes must be ≥/],
     [(p) => void ((p.memory as {totalBytes: number}).totalBytes = 1e308), /^\/memory\/totalBytes must be ≤/],
-    [(p) => void ((p.memory as {theoreticalBandwidthGBs: number}).theoreticalBandwidthGBs = 0), /^\/memory\/theoreticalBandwidthGBs must be >/],
-    [(p) => void ((p.memory as {theoreticalBandwidthGBs: number}).theoreticalBandwidthGBs = 1e308), /^\/memory\/theoreticalBandwidthGBs must be ≤/],
+    [
+      (p) => void ((p.memory as {theoreticalBandwidthGBs: number}).theoreticalBandwidthGBs = 0),
+      /^\/memory\/theoreticalBandwidthGBs must be >/,
+    ],
+    [
+      (p) => void ((p.memory as {theoreticalBandwidthGBs: number}).theoreticalBandwidthGBs = 1e308),
+      /^\/memory\/theoreticalBandwidthGBs must be ≤/,
+    ],
     [(p) => void ((p.gpus[0] as {vramBytes: number}).vramBytes = 0), /^\/gpus\/0\/vramBytes must be ≥/],
     [(p) => void ((p.gpus[0] as {vramBytes: number}).vramBytes = 1e308), /^\/gpus\/0\/vramBytes must be ≤/],
-    [(p) => void ((p.gpus[0] as {memoryBandwidthGBs: number}).memoryBandwidthGBs = 1e308), /^\/gpus\/0\/memoryBandwidthGBs must be ≤/],
-    [(p) => void ((p.gpus[0] as {memoryBandwidthGBs: number}).memoryBandwidthGBs = 0), /^\/gpus\/0\/memoryBandwidthGBs must be >/],
+    [
+      (p) => void ((p.gpus[0] as {memoryBandwidthGBs: number}).memoryBandwidthGBs = 1e308),
+      /^\/gpus\/0\/memoryBandwidthGBs must be ≤/,
+    ],
+    [
+      (p) => void ((p.gpus[0] as {memoryBandwidthGBs: number}).memoryBandwidthGBs = 0),
+      /^\/gpus\/0\/memoryBandwidthGBs must be >/,
+    ],
     [(p) => void (p.bandwidth = {triadGBs: 1e308, perNode: []}), /^\/bandwidth\/triadGBs must be ≤/],
     [(p) => void (p.bandwidth = {triadGBs: 0, perNode: []}), /^\/bandwidth\/triadGBs must be >/],
     [(p) => void ((p.cpu as {threads: number}).threads = 1e9), /^\/cpu\/threads must be ≤/],
   ]
   for (const [f, pattern] of cases) {
     const errs = mutate(f)
-    assert.ok(errs.some((e) => pattern.test(e)), `${pattern}: ${errs.join('; ')}`)
+    assert.ok(
+      errs.some((e) => pattern.test(e)),
+      `${pattern}: ${errs.join('; ')}`,
+    )
   }
   const bad = join(dir, 'bad-rig.json')
   const p = rig({id: 'bad-rig', gpus: 1})
   ;(p.gpus[0] as {memoryBandwidthGBs: number}).memoryBandwidthGBs = 1e308
   writeFileSync(bad, JSON.stringify(p))
-  expectOneLine(['plan', 'deepseek-r1', '--hardware', bad], /\/gpus\/0\/memoryBandwidthGBs must be ≤ 100000/, 'E_PROFILE')
+  expectOneLine(
+    ['plan', 'deepseek-r1', '--hardware', bad],
+    /\/gpus\/0\/memoryBandwidthGBs must be ≤ 100000/,
+    'E_PROFILE',
+  )
 })
 
 // ---- item 22: profiles validate printed each error twice
@@ -166,7 +231,7 @@ test('profiles validate: each problem once (stdout), then one summary line (stde
 })
 
 // ---- item 12: one NUMA node is the whole machine
-test('one NUMA node: the NUMA limit is the RAM limit (a VM\'s unreliable node free memory is not used)', () => {
+test("one NUMA node: the NUMA limit is the RAM limit (a VM's unreliable node free memory is not used)", () => {
   const p = rig({id: 'vm', sockets: 1, gpus: 0, ramGiB: 512})
   p.numa.nodes[0].memFreeBytes = 2 * 1024 ** 3 // what a VM reported for node 0
   const pl = makePlan(liteInv, [p], {ctx: 4096, engine: 'llama.cpp'})
@@ -175,7 +240,7 @@ test('one NUMA node: the NUMA limit is the RAM limit (a VM\'s unreliable node fr
 })
 
 // ---- item 13: the plan's model path and the probe's disk figure
-test('plans store the model\'s absolute path; -o from another folder stays usable', () => {
+test("plans store the model's absolute path; -o from another folder stays usable", () => {
   const p = liteGguf('relpath')
   const out = join(dir, 'plan.json')
   const r = moerig(['plan', 'relpath.gguf', '--hardware', hwFile, '-o', out, '--force', '--json'], dir)
@@ -204,7 +269,10 @@ test('RPC of CPU-only machines: prefill > 0 without a PCIe term; remote GPUs nam
   assert.ok(!pl.prediction.assumptions.some((x) => /PCIe|GPU FP16/.test(x)), pl.prediction.assumptions.join('\n'))
   const g = rig({id: 'gpu-b', gpus: 1, ramGiB: 256, hostname: 'b'})
   const pg = await runPlan({model: 'deepseek-r1', quant: 'Q2_K', hardware: 'x', engine: 'llama.cpp', profiles: [a, g]})
-  assert.ok(pg.notes!.some((n) => /gpu-b: its 1 GPU is not used/.test(n)), pg.notes!.join('\n'))
+  assert.ok(
+    pg.notes!.some((n) => /gpu-b: its 1 GPU is not used/.test(n)),
+    pg.notes!.join('\n'),
+  )
   const small = makePlan(liteInv, [a], {ctx: 2048, engine: 'llama.cpp'})
   small.model.params = 29_900_000
   small.model.activeParams = 14_600_000
@@ -216,7 +284,14 @@ test('RPC of CPU-only machines: prefill > 0 without a PCIe term; remote GPUs nam
 
 // ---- item 22: ktransformers KV type, empty --quants
 test('ktransformers --kv-type q4_0 is refused (its MLA cache is bf16); --quants "," is refused', async () => {
-  await rejects(plan('deepseek-r1', {engine: 'ktransformers', kvType: 'q4_0'}), /--kv-type q4_0: ktransformers caches .* bf16 only; allowed: bf16/)
+  await rejects(
+    plan('deepseek-r1', {engine: 'ktransformers', kvType: 'q4_0'}),
+    /--kv-type q4_0: ktransformers caches .* bf16 only; allowed: bf16/,
+  )
   assert.equal((await plan('deepseek-r1', {engine: 'ktransformers'})).kvType, 'bf16')
-  expectOneLine(['plan', 'deepseek-r1', '--hardware', hwFile, '--quants', ','], /--quants needs at least one quant/, 'E_USAGE')
+  expectOneLine(
+    ['plan', 'deepseek-r1', '--hardware', hwFile, '--quants', ','],
+    /--quants needs at least one quant/,
+    'E_USAGE',
+  )
 })

@@ -24,7 +24,9 @@ const dir = mkdtempSync(join(tmpdir(), 'moerig-plan-'))
 process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
 const hwFile = join(dir, 'rig.json')
 writeFileSync(hwFile, JSON.stringify(rig({id: 'rig', gpus: 2})))
-const lite: ModelProfile = JSON.parse(readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'))
+const lite: ModelProfile = JSON.parse(
+  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
+)
 
 function moerig(...args: string[]): {code: number; stdout: string; stderr: string} {
   const r = spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8'})
@@ -44,8 +46,24 @@ test('a sparse split GGUF reads back to the catalog inventory (both deepseek2 la
     assert.deepEqual(back.byRole, inv.byRole)
     assert.deepEqual(back.moeLayers, inv.moeLayers)
     const hp = back.shape.hp
-    assert.deepEqual([hp.nLayer, hp.nEmbd, hp.nHead, hp.kvLoraRank, hp.nopeDim, hp.vHeadDim, hp.ropeDim, hp.nExpert, hp.nExpertUsed, hp.nExpertShared, hp.nFfExp, hp.nLayerDenseLead, hp.qLoraRank],
-      [27, 2048, 16, 512, 128, 128, 64, 64, 6, 2, 1408, 1, 0])
+    assert.deepEqual(
+      [
+        hp.nLayer,
+        hp.nEmbd,
+        hp.nHead,
+        hp.kvLoraRank,
+        hp.nopeDim,
+        hp.vHeadDim,
+        hp.ropeDim,
+        hp.nExpert,
+        hp.nExpertUsed,
+        hp.nExpertShared,
+        hp.nFfExp,
+        hp.nLayerDenseLead,
+        hp.qLoraRank,
+      ],
+      [27, 2048, 16, 512, 128, 128, 64, 64, 6, 2, 1408, 1, 0],
+    )
   }
 })
 
@@ -83,7 +101,10 @@ test('plan --quants gives one row per quant', () => {
   const r = moerig('plan', 'deepseek-r1', '--hardware', hwFile, '--quants', 'Q2_K,Q4_K_M,Q8_0', '--json')
   assert.equal(r.code, 0, r.stderr)
   const plan = JSON.parse(r.stdout) as Plan
-  assert.deepEqual(plan.rows!.map((x) => x.quant), ['Q2_K', 'Q4_K_M', 'Q8_0'])
+  assert.deepEqual(
+    plan.rows!.map((x) => x.quant),
+    ['Q2_K', 'Q4_K_M', 'Q8_0'],
+  )
   assert.ok(plan.rows![0].fileBytes < plan.rows![1].fileBytes && plan.rows![1].fileBytes < plan.rows![2].fileBytes)
   assert.ok(plan.rows![0].decodeTps > plan.rows![2].decodeTps)
   assert.equal(plan.rows![0].maxContext.length, 3) // 0, 1, 2 GPUs
@@ -119,14 +140,42 @@ test('models --json lists the catalog with computed and published sizes', () => 
 })
 
 test('a dense (non-MoE) GGUF plans without expert overrides', async () => {
-  const E = 512, L = 4, V = 1000, F = 1024
+  const E = 512,
+    L = 4,
+    V = 1000,
+    F = 1024
   const q4 = (s: number[]) => ({type: 12, bytes: (s[0] / 256) * 144 * s[1]})
-  const t = [{name: 'token_embd.weight', shape: [E, V], ...q4([E, V])}, {name: 'output_norm.weight', shape: [E], type: 0, bytes: E * 4}, {name: 'output.weight', shape: [E, V], ...q4([E, V])}]
+  const t = [
+    {name: 'token_embd.weight', shape: [E, V], ...q4([E, V])},
+    {name: 'output_norm.weight', shape: [E], type: 0, bytes: E * 4},
+    {name: 'output.weight', shape: [E, V], ...q4([E, V])},
+  ]
   for (let i = 0; i < L; i++) {
-    for (const [n, s] of [['attn_q', [E, E]], ['attn_k', [E, 256]], ['attn_v', [E, 256]], ['attn_output', [E, E]], ['ffn_gate', [E, F]], ['ffn_up', [E, F]], ['ffn_down', [F, E]]] as Array<[string, number[]]>) t.push({name: `blk.${i}.${n}.weight`, shape: s, ...q4(s)})
+    for (const [n, s] of [
+      ['attn_q', [E, E]],
+      ['attn_k', [E, 256]],
+      ['attn_v', [E, 256]],
+      ['attn_output', [E, E]],
+      ['ffn_gate', [E, F]],
+      ['ffn_up', [E, F]],
+      ['ffn_down', [F, E]],
+    ] as Array<[string, number[]]>)
+      t.push({name: `blk.${i}.${n}.weight`, shape: s, ...q4(s)})
   }
   const path = join(dir, 'dense.gguf')
-  writeGguf(path, {'general.architecture': str('llama'), 'llama.block_count': u32(L), 'llama.embedding_length': u32(E), 'llama.attention.head_count': u32(8), 'llama.attention.head_count_kv': u32(4), 'llama.context_length': u32(4096), 'general.file_type': u32(15)}, t)
+  writeGguf(
+    path,
+    {
+      'general.architecture': str('llama'),
+      'llama.block_count': u32(L),
+      'llama.embedding_length': u32(E),
+      'llama.attention.head_count': u32(8),
+      'llama.attention.head_count_kv': u32(4),
+      'llama.context_length': u32(4096),
+      'general.file_type': u32(15),
+    },
+    t,
+  )
   const inv = inventoryFromGguf(await readGguf(path))
   assert.deepEqual(inv.moeLayers, [])
   const plan = makePlan(inv, [rig({gpus: 1})], {ctx: 4096, engine: 'llama.cpp'})

@@ -39,16 +39,25 @@ function fakeRoot(): {root: string; log: string; restore: () => void} {
   cpSync(join(FIX, 'hardware.json'), join(root, 'profiles', 'hardware', 'dual-8592-2xa770.json'))
   const trace = join(root, 'fixture.trace')
   const ids = new Uint16Array(20 * 2 * 2).map((_, i) => (i % 2 === 0 ? i % 8 : 8 + (i % 8)))
-  writeTrace(trace, {model: 'fake', arch: 'deepseek2', nLayer: 3, moeLayers: [1, 2], nExpert: 16, k: 2, nTokens: 20, hasWeights: false}, ids)
+  writeTrace(
+    trace,
+    {model: 'fake', arch: 'deepseek2', nLayer: 3, moeLayers: [1, 2], nExpert: 16, k: 2, nTokens: 20, hasWeights: false},
+    ids,
+  )
   const log = join(root, 'calls.log')
-  const saved = {FAKE_FIXTURES: process.env.FAKE_FIXTURES, FAKE_LOG: process.env.FAKE_LOG, FAKE_TRACE: process.env.FAKE_TRACE}
+  const saved = {
+    FAKE_FIXTURES: process.env.FAKE_FIXTURES,
+    FAKE_LOG: process.env.FAKE_LOG,
+    FAKE_TRACE: process.env.FAKE_TRACE,
+  }
   Object.assign(process.env, {FAKE_FIXTURES: FIX, FAKE_LOG: log, FAKE_TRACE: trace})
   return {
     root,
     log,
     restore: () => {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]
-      else process.env[k] = v
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
       rmSync(root, {recursive: true, force: true})
     },
   }
@@ -56,7 +65,18 @@ function fakeRoot(): {root: string; log: string; restore: () => void} {
 
 function options(root: string, over: Partial<DemoOptions> = {}): DemoOptions & {lines: string[]} {
   const lines: string[] = []
-  return {root, preset: 'tiny', cacheDir: 'cache', reportDir: join(root, 'reports', 'demo'), fresh: false, hasCommand: () => true, log: (l) => lines.push(l), progress: silent, lines, ...over}
+  return {
+    root,
+    preset: 'tiny',
+    cacheDir: 'cache',
+    reportDir: join(root, 'reports', 'demo'),
+    fresh: false,
+    hasCommand: () => true,
+    log: (l) => lines.push(l),
+    progress: silent,
+    lines,
+    ...over,
+  }
 }
 
 test('demo: runs every step, reports a failed one, then reuses its cache on a second run', async () => {

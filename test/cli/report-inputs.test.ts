@@ -12,7 +12,10 @@ import {assertChart, assertSelfContained} from '../support/report-helpers.js'
 
 const FIX = 'test/fixtures/report'
 const HOSTILE = '<script>alert(1)</script>'
-const fixtures = () => readdirSync(FIX).filter((f) => f.endsWith('.json')).map((f) => join(FIX, f))
+const fixtures = () =>
+  readdirSync(FIX)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => join(FIX, f))
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'moerig-report-in-'))
@@ -31,7 +34,11 @@ function hostileTrace(dir: string): string {
       ids[base + 1] = (t + l + 1) % 16 === (l * 3) % 16 ? (t + l + 2) % 16 : (t + l + 1) % 16
     }
   }
-  writeTrace(path, {model: HOSTILE, arch: 'deepseek2', nLayer: 5, moeLayers, nExpert: 16, k: 2, nTokens, hasWeights: false}, ids)
+  writeTrace(
+    path,
+    {model: HOSTILE, arch: 'deepseek2', nLayer: 5, moeLayers, nExpert: 16, k: 2, nTokens, hasWeights: false},
+    ids,
+  )
   return path
 }
 
@@ -51,9 +58,27 @@ test('every fixture document is recognised and validates against its schema', as
 test('a report from fixture documents: charts decode, HTML is self-contained, hostile names escaped', async () => {
   const dir = tmp()
   try {
-    const out = await runReport([...fixtures(), join(FIX, 'trace.csv'), hostileTrace(dir)], {output: join(dir, 'report'), experts: 32, notes: ['skipped: nothing']})
+    const out = await runReport([...fixtures(), join(FIX, 'trace.csv'), hostileTrace(dir)], {
+      output: join(dir, 'report'),
+      experts: 32,
+      notes: ['skipped: nothing'],
+    })
     const names = out.charts.map((c) => c.replace(/^.*\/charts\//, '').replace(/\.png$/, ''))
-    for (const want of ['memory-ram', 'memory-vram', 'max-context', 'quant-size', 'quant-speed', 'bench-pp', 'bench-tg', 'predicted-vs-measured-speed-1', 'predicted-vs-measured-memory-1', 'reuse-per-layer', 'cache-hit-rate', 'expert-heatmap-1', 'expert-heatmap-2']) {
+    for (const want of [
+      'memory-ram',
+      'memory-vram',
+      'max-context',
+      'quant-size',
+      'quant-speed',
+      'bench-pp',
+      'bench-tg',
+      'predicted-vs-measured-speed-1',
+      'predicted-vs-measured-memory-1',
+      'reuse-per-layer',
+      'cache-hit-rate',
+      'expert-heatmap-1',
+      'expert-heatmap-2',
+    ]) {
       assert.ok(names.includes(want), `${want} in ${names.join(', ')}`)
     }
     for (const c of out.charts) await assertChart(readFileSync(c), /heatmap/.test(c) ? HEATMAP_SIZE : CHART_SIZE, c)
@@ -89,10 +114,26 @@ test('bad inputs fail with one line naming the file', async () => {
       ['broken.json', '{"kind": ', /broken\.json: not valid JSON/],
       ['array.json', '[1,2]', /array\.json: a JSON array/],
       ['other.json', '{"a": 1}', /other\.json: unrecognised JSON document/],
-      ['bad-hw.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'hardware.json'), 'utf8')), cpu: {}}), /hardware profile .*bad-hw\.json: \/cpu is missing required field/],
-      ['bad-bench.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'bench-2t.json'), 'utf8')), results: [{test: 'pp1'}]}), /bench result .*bad-bench\.json: \/results\/0 is missing required field/],
-      ['bad-reuse.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'reuse.json'), 'utf8')), cache: 3}), /reuse analysis .*bad-reuse\.json: \/cache must be an array, got 3/],
-      ['bad-plan.json', JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'plan-reference.json'), 'utf8')), fits: 'yes'}), /plan .*bad-plan\.json: \/fits must be a boolean, got "yes"/],
+      [
+        'bad-hw.json',
+        JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'hardware.json'), 'utf8')), cpu: {}}),
+        /hardware profile .*bad-hw\.json: \/cpu is missing required field/,
+      ],
+      [
+        'bad-bench.json',
+        JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'bench-2t.json'), 'utf8')), results: [{test: 'pp1'}]}),
+        /bench result .*bad-bench\.json: \/results\/0 is missing required field/,
+      ],
+      [
+        'bad-reuse.json',
+        JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'reuse.json'), 'utf8')), cache: 3}),
+        /reuse analysis .*bad-reuse\.json: \/cache must be an array, got 3/,
+      ],
+      [
+        'bad-plan.json',
+        JSON.stringify({...JSON.parse(readFileSync(join(FIX, 'plan-reference.json'), 'utf8')), fits: 'yes'}),
+        /plan .*bad-plan\.json: \/fits must be a boolean, got "yes"/,
+      ],
       ['trunc.trace', Buffer.from('MOETRACE\x01\x00\x00\x00'), /trunc\.trace/],
     ]
     for (const [name, body, re] of cases) {
@@ -116,7 +157,11 @@ test('moerig report CLI: --json result, one-line errors, old report kept on fail
   const dir = tmp()
   try {
     const out = join(dir, 'r')
-    const json = JSON.parse(execFileSync(process.execPath, ['bin/run.js', 'report', join(FIX, 'plan-reference.json'), '-o', out, '--json'], {encoding: 'utf8'}))
+    const json = JSON.parse(
+      execFileSync(process.execPath, ['bin/run.js', 'report', join(FIX, 'plan-reference.json'), '-o', out, '--json'], {
+        encoding: 'utf8',
+      }),
+    )
     assert.equal(json.dir, out)
     assert.ok(json.files.includes(join(out, 'index.html')))
     assert.ok(json.charts.length > 0 && json.charts.every((c: string) => c.startsWith(join(out, 'charts'))))
@@ -125,7 +170,11 @@ test('moerig report CLI: --json result, one-line errors, old report kept on fail
     let stderr = ''
     let status = 0
     try {
-      execFileSync(process.execPath, ['bin/run.js', 'report', join(FIX, 'plan-reference.json'), 'package.json', '-o', out], {encoding: 'utf8', stdio: 'pipe'})
+      execFileSync(
+        process.execPath,
+        ['bin/run.js', 'report', join(FIX, 'plan-reference.json'), 'package.json', '-o', out],
+        {encoding: 'utf8', stdio: 'pipe'},
+      )
     } catch (e) {
       stderr = (e as {stderr: string}).stderr
       status = (e as {status: number}).status

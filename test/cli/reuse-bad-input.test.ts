@@ -38,11 +38,21 @@ function expectOneLine(args: string[], pattern: RegExp): void {
 const shape = {nMoe: 2, nExpert: 16, k: 2}
 const T = 400
 const trace = join(dir, 'sixteen.moetrace')
-writeTrace(trace, {model: 'tiny', arch: 'deepseek2', nLayer: 3, moeLayers: [1, 2], nExpert: 16, k: 2, nTokens: T, hasWeights: false}, synthIds(shape, T, {kind: 'markov', p: 0.3}, 7))
+writeTrace(
+  trace,
+  {model: 'tiny', arch: 'deepseek2', nLayer: 3, moeLayers: [1, 2], nExpert: 16, k: 2, nTokens: T, hasWeights: false},
+  synthIds(shape, T, {kind: 'markov', p: 0.3}, 7),
+)
 
 const options = (capacities: number[]) => ({
-  capacities, vram: [], policies: ['lru', 'lfu', 'static', 'opt'] as const, window: 8, warmup: 0.1,
-  facts: {expertBytes: null, denseBytes: null, source: 'none'}, bandwidth: {pcieGBs: null, gpuGBs: null, cpuGBs: null, source: 'none'}, optMemoryBytes: 1024 ** 3,
+  capacities,
+  vram: [],
+  policies: ['lru', 'lfu', 'static', 'opt'] as const,
+  window: 8,
+  warmup: 0.1,
+  facts: {expertBytes: null, denseBytes: null, source: 'none'},
+  bandwidth: {pcieGBs: null, gpuGBs: null, cpuGBs: null, source: 'none'},
+  optMemoryBytes: 1024 ** 3,
 })
 
 test('reuse --cache 32,64 on 16 experts: one configuration at 16, with a note saying it was clamped', async () => {
@@ -50,7 +60,10 @@ test('reuse --cache 32,64 on 16 experts: one configuration at 16, with a note sa
   const all = r.cache.filter((c) => c.layer === 'all')
   assert.deepEqual([...new Set(all.map((c) => c.capacity))], [8, 16])
   assert.equal(all.filter((c) => c.capacity === 16 && c.policy === 'lru').length, 1)
-  assert.ok(r.notes.some((n) => /--cache 32, 64: more than the 16 experts of a layer; clamped to 16/.test(n)), r.notes.join('\n'))
+  assert.ok(
+    r.notes.some((n) => /--cache 32, 64: more than the 16 experts of a layer; clamped to 16/.test(n)),
+    r.notes.join('\n'),
+  )
 })
 
 test('OPT never sits below static: at c ≥ n_expert both reach 100 %, and after warm-up at every c', async () => {
@@ -62,37 +75,63 @@ test('OPT never sits below static: at c ≥ n_expert both reach 100 %, and after
     for (const p of ['lru', 'lfu', 'static']) {
       const other = r.cache.find((x) => x.layer === 'all' && x.policy === p && x.capacity === c)
       if (!other) continue
-      assert.ok(row('opt', c).hitRateAfterWarmup >= other.hitRateAfterWarmup - 1e-12, `c=${c}: opt ${row('opt', c).hitRateAfterWarmup} < ${p} ${other.hitRateAfterWarmup}`)
+      assert.ok(
+        row('opt', c).hitRateAfterWarmup >= other.hitRateAfterWarmup - 1e-12,
+        `c=${c}: opt ${row('opt', c).hitRateAfterWarmup} < ${p} ${other.hitRateAfterWarmup}`,
+      )
       if (p !== 'static') assert.ok(row('opt', c).hitRate >= other.hitRate - 1e-12)
     }
   }
 })
 
-test('reuse with another model\'s GGUF (same expert count), or --gpu 0 on a GPU-less profile → one line', () => {
+test("reuse with another model's GGUF (same expert count), or --gpu 0 on a GPU-less profile → one line", () => {
   // a deepseek2 trace of 27 blocks / 64 experts / top-6, and a GGUF of the same model with k changed
-  const lite: ModelProfile = JSON.parse(readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'))
+  const lite: ModelProfile = JSON.parse(
+    readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
+  )
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M', layout: 'mla'})
   const [gguf] = writeInventoryGguf(dir, 'lite', lite, inv)
   const liteShape = {nMoe: 26, nExpert: 64, k: 6}
   const moe = Array.from({length: 26}, (_, i) => i + 1)
   const other = join(dir, 'other.moetrace')
-  writeTrace(other, {model: 'other', arch: 'qwen3moe', nLayer: 27, moeLayers: moe, nExpert: 64, k: 6, nTokens: 20, hasWeights: false}, synthIds(liteShape, 20, {kind: 'uniform'}, 3))
-  expectOneLine(['reuse', other, '--gguf', gguf], /GGUF .* is deepseek2, the trace's model \(other\) qwen3moe: give the GGUF or catalog model the trace was recorded with/)
+  writeTrace(
+    other,
+    {model: 'other', arch: 'qwen3moe', nLayer: 27, moeLayers: moe, nExpert: 64, k: 6, nTokens: 20, hasWeights: false},
+    synthIds(liteShape, 20, {kind: 'uniform'}, 3),
+  )
+  expectOneLine(
+    ['reuse', other, '--gguf', gguf],
+    /GGUF .* is deepseek2, the trace's model \(other\) qwen3moe: give the GGUF or catalog model the trace was recorded with/,
+  )
   const fewer = join(dir, 'fewer.moetrace')
-  writeTrace(fewer, {model: 'lite', arch: 'deepseek2', nLayer: 27, moeLayers: moe, nExpert: 64, k: 2, nTokens: 20, hasWeights: false}, synthIds({...liteShape, k: 2}, 20, {kind: 'uniform'}, 3))
+  writeTrace(
+    fewer,
+    {model: 'lite', arch: 'deepseek2', nLayer: 27, moeLayers: moe, nExpert: 64, k: 2, nTokens: 20, hasWeights: false},
+    synthIds({...liteShape, k: 2}, 20, {kind: 'uniform'}, 3),
+  )
   expectOneLine(['reuse', fewer, '--gguf', gguf], /routes to 6 experts per token, the trace 2/)
   const cpuOnly = join(dir, 'cpu-only.json')
   writeFileSync(cpuOnly, JSON.stringify(rig({id: 'cpu-only', gpus: 0})))
-  expectOneLine(['reuse', trace, '--hardware', cpuOnly, '--gpu', '0'], /--gpu 0: hardware profile .*cpu-only\.json has no GPU/)
+  expectOneLine(
+    ['reuse', trace, '--hardware', cpuOnly, '--gpu', '0'],
+    /--gpu 0: hardware profile .*cpu-only\.json has no GPU/,
+  )
   const two = join(dir, 'two.json')
   writeFileSync(two, JSON.stringify(rig({id: 'two', gpus: 2})))
-  expectOneLine(['reuse', trace, '--hardware', two, '--gpu', '5'], /--gpu 5: hardware profile .* has 2 GPUs; allowed: 0–1/)
+  expectOneLine(
+    ['reuse', trace, '--hardware', two, '--gpu', '5'],
+    /--gpu 5: hardware profile .* has 2 GPUs; allowed: 0–1/,
+  )
 })
 
 test('reuse --model with an unknown id fails with the same line as plan (one catalog reader)', async () => {
   const {loadInventory} = await import('../../src/reuse/inputs.js')
   const {resolveModel} = await import('../../src/planner/resolve.js')
-  const message = async (p: Promise<unknown>) => p.then(() => assert.fail('no error'), (e: Error) => e.message)
+  const message = async (p: Promise<unknown>) =>
+    p.then(
+      () => assert.fail('no error'),
+      (e: Error) => e.message,
+    )
   const fromReuse = await message(loadInventory({model: 'no-such-model'}))
   assert.match(fromReuse, /^unknown model "no-such-model": not a GGUF file and not a catalog id \(.*deepseek-r1/)
   assert.equal(fromReuse, await message(resolveModel('no-such-model', {})))

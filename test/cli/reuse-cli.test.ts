@@ -21,17 +21,47 @@ function moerig(args: string[]): {code: number; stdout: string; stderr: string} 
 }
 
 test('moerig reuse --json on a CSV trace: schema-valid, the issue field names', () => {
-  const r = moerig(['reuse', fixture, '--experts', '16', '--cache', '2,4,8', '--vram', '64MiB', '--expert-bytes', '8MiB', '--dense-bytes', '1GB', '--pcie-gbs', '25', '--gpu-gbs', '500', '--cpu-gbs', '200', '--json'])
+  const r = moerig([
+    'reuse',
+    fixture,
+    '--experts',
+    '16',
+    '--cache',
+    '2,4,8',
+    '--vram',
+    '64MiB',
+    '--expert-bytes',
+    '8MiB',
+    '--dense-bytes',
+    '1GB',
+    '--pcie-gbs',
+    '25',
+    '--gpu-gbs',
+    '500',
+    '--cpu-gbs',
+    '200',
+    '--json',
+  ])
   assert.equal(r.code, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   assert.deepEqual(schemaErrors(reuseResultSchema, out), [])
-  assert.deepEqual(out.layers.map((l: {layer: number}) => l.layer), [1, 2, 4])
+  assert.deepEqual(
+    out.layers.map((l: {layer: number}) => l.layer),
+    [1, 2, 4],
+  )
   for (const key of ['layer', 'reuse', 'reuseRandom', 'top10Share', 'entropy']) assert.ok(key in out.layers[0], key)
-  const row = out.cache.find((c: {policy: string; capacity: number; layer: string}) => c.policy === 'lru' && c.capacity === 4 && c.layer === 'all')
+  const row = out.cache.find(
+    (c: {policy: string; capacity: number; layer: string}) =>
+      c.policy === 'lru' && c.capacity === 4 && c.layer === 'all',
+  )
   for (const key of ['policy', 'capacity', 'layer', 'hitRate', 'bytesPerToken', 'decodeTps']) assert.ok(key in row, key)
   assert.ok(row.decodeTps > 0)
   // 64 MiB / (3 layers × 8 MiB) → 2 experts per layer.
-  assert.ok(out.cache.some((c: {vramBytes: number | null; capacity: number}) => c.vramBytes === 64 * 1024 ** 2 && c.capacity === 2))
+  assert.ok(
+    out.cache.some(
+      (c: {vramBytes: number | null; capacity: number}) => c.vramBytes === 64 * 1024 ** 2 && c.capacity === 2,
+    ),
+  )
   assert.equal(out.layers[0].reuseRandom, 2 / 16)
   assert.ok(out.overall.reuse > 0.3, 'planted p = 0.5 shows up well above 2/16')
 })

@@ -12,7 +12,17 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {availableParallelism, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {bin, lines, pool, root, runCli, snapshot, snapshotDiff, type Spawned} from '../support/badinput.js'
@@ -53,7 +63,9 @@ const INPUT_FILES: string[] = []
 
 function setupInputs(): void {
   mkdirSync(IN, {recursive: true})
-  execFileSync(process.execPath, [bin, 'synth', '--preset', 'tiny', '-o', join(IN, 'tiny.gguf')], {stdio: ['ignore', 'ignore', 'pipe']})
+  execFileSync(process.execPath, [bin, 'synth', '--preset', 'tiny', '-o', join(IN, 'tiny.gguf')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   const gguf = readFileSync(join(IN, 'tiny.gguf'))
   const hw = readFileSync(join(root, 'profiles', 'hardware', 'w9-3495x-a770.json'))
   writeFileSync(join(IN, 'hw.json'), hw)
@@ -66,7 +78,11 @@ function setupInputs(): void {
   writeFileSync(join(IN, 'gguf-as.json'), gguf.subarray(0, 4096)) // a GGUF where JSON is expected
   writeFileSync(join(IN, 'gguf-as.moetrace'), gguf.subarray(0, 4096))
   writeFileSync(join(IN, 'trace.csv'), readFileSync(join(root, 'test', 'fixtures', 'traces', 'markov-tiny.csv')))
-  execFileSync(process.execPath, [bin, 'trace', 'convert', join(IN, 'trace.csv'), join(IN, 'trace.moetrace'), '--experts', '16'], {stdio: ['ignore', 'ignore', 'pipe']})
+  execFileSync(
+    process.execPath,
+    [bin, 'trace', 'convert', join(IN, 'trace.csv'), join(IN, 'trace.moetrace'), '--experts', '16'],
+    {stdio: ['ignore', 'ignore', 'pipe']},
+  )
   const trace = readFileSync(join(IN, 'trace.moetrace'))
   writeFileSync(join(IN, 'trunc.moetrace'), trace.subarray(0, Math.floor(trace.length / 2)))
   writeFileSync(join(IN, 'plan.json'), JSON.stringify(minimalPlan(join(IN, 'tiny.gguf'), 70), null, 2))
@@ -89,13 +105,35 @@ function setupInputs(): void {
 function minimalPlan(path: string, tensorCount: number): Record<string, unknown> {
   const fileBytes = statSync(path).size
   return {
-    schemaVersion: 1, kind: 'plan',
+    schemaVersion: 1,
+    kind: 'plan',
     model: {id: 'tiny', arch: 'deepseek2', params: 1, path, fileBytes, tensorCount},
-    weights: {totalBytes: fileBytes}, engine: 'llama.cpp', context: 512, ubatch: 256, batch: 512, kvType: 'f16', flashAttention: false, threads: 1,
+    weights: {totalBytes: fileBytes},
+    engine: 'llama.cpp',
+    context: 512,
+    ubatch: 256,
+    batch: 512,
+    kvType: 'f16',
+    flashAttention: false,
+    threads: 1,
     kv: {layout: 'per-head', bytesPerToken: 1000, totalBytes: 512000},
-    devices: [{id: 'CPU', kind: 'cpu', name: 'host RAM', capacityBytes: 1e10, weightsBytes: fileBytes, kvBytes: 512000, computeBytes: 30_000_000, overheadBytes: 0, totalBytes: fileBytes + 30_512_000, fits: true}],
+    devices: [
+      {
+        id: 'CPU',
+        kind: 'cpu',
+        name: 'host RAM',
+        capacityBytes: 1e10,
+        weightsBytes: fileBytes,
+        kvBytes: 512000,
+        computeBytes: 30_000_000,
+        overheadBytes: 0,
+        totalBytes: fileBytes + 30_512_000,
+        fits: true,
+      },
+    ],
     placement: {nGpuLayers: 0, tensorOverrides: [], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
-    maxContext: {byGpuCount: [{gpus: 0, maxContext: 4096}]}, fits: true,
+    maxContext: {byGpuCount: [{gpus: 0, maxContext: 4096}]},
+    fits: true,
     verdict: {fits: true, binding: null, headline: 'fits in RAM', fixes: []},
     prediction: {decodeTps: 50, prefillTps: 200, assumptions: []},
     commands: {llamaServer: 'llama-server', llamaBench: 'llama-bench', flashMoe: null, ktransformers: null, rpc: null},
@@ -116,9 +154,27 @@ function caseDir(): string {
 // ---------------------------------------------------------------------------------------------
 
 type FileSet = Record<'missing' | 'folder' | 'empty' | 'truncated' | 'wrong kind', string>
-const GGUF: FileSet = {missing: 'nope.gguf', folder: 'dir', empty: 'empty.gguf', truncated: 'trunc.gguf', 'wrong kind': 'json-as.gguf'}
-const JSONS: FileSet = {missing: 'nope.json', folder: 'dir', empty: 'empty.json', truncated: 'trunc.json', 'wrong kind': 'gguf-as.json'}
-const TRACES: FileSet = {missing: 'nope.moetrace', folder: 'dir', empty: 'empty.moetrace', truncated: 'trunc.moetrace', 'wrong kind': 'gguf-as.moetrace'}
+const GGUF: FileSet = {
+  missing: 'nope.gguf',
+  folder: 'dir',
+  empty: 'empty.gguf',
+  truncated: 'trunc.gguf',
+  'wrong kind': 'json-as.gguf',
+}
+const JSONS: FileSet = {
+  missing: 'nope.json',
+  folder: 'dir',
+  empty: 'empty.json',
+  truncated: 'trunc.json',
+  'wrong kind': 'gguf-as.json',
+}
+const TRACES: FileSet = {
+  missing: 'nope.moetrace',
+  folder: 'dir',
+  empty: 'empty.moetrace',
+  truncated: 'trunc.moetrace',
+  'wrong kind': 'gguf-as.moetrace',
+}
 
 /** Each file input of each command: [label, args with FILE where the file goes, the set of bad files]. */
 const FILE_INPUTS: Array<[string, string[], FileSet, RegExp?]> = [
@@ -134,7 +190,11 @@ const FILE_INPUTS: Array<[string, string[], FileSet, RegExp?]> = [
   ['check-plan --model', ['check-plan', 'plan.json', '--model', 'FILE'], GGUF],
   ['reuse TRACE', ['reuse', 'FILE', '--experts', '16'], TRACES],
   ['reuse --gguf', ['reuse', 'trace.moetrace', '--gguf', 'FILE'], GGUF],
-  ['reuse --hardware', ['reuse', 'trace.moetrace', '--hardware', 'FILE', '--expert-bytes', '1MB', '--dense-bytes', '1MB'], JSONS],
+  [
+    'reuse --hardware',
+    ['reuse', 'trace.moetrace', '--hardware', 'FILE', '--expert-bytes', '1MB', '--dense-bytes', '1MB'],
+    JSONS,
+  ],
   ['report INPUT', ['report', 'FILE', '-o', 'rep'], JSONS],
   ['trace convert INPUT', ['trace', 'convert', 'FILE', 'out.csv'], TRACES],
 ]
@@ -146,38 +206,173 @@ for (const [label, args, set, summary] of FILE_INPUTS) {
     const name = `${label}: ${cls} (${file})`
     // a folder is named as such, the others by their file name
     const expect = summary ?? new RegExp(file === 'dir' ? 'dir' : file.replace(/\./g, '\\.'))
-    cases.push({name, cls: `input: ${cls}`, args: args.map((a) => (a === 'FILE' ? file : a)), expect, validator: summary !== undefined})
+    cases.push({
+      name,
+      cls: `input: ${cls}`,
+      args: args.map((a) => (a === 'FILE' ? file : a)),
+      expect,
+      validator: summary !== undefined,
+    })
   }
 }
 
 /** Outputs: written over an input, into a folder that does not exist, where nobody can write, onto a folder. */
 const OUTPUTS: Array<Case & {todo?: string}> = [
-  {name: 'plan -o = its --hardware input', cls: 'output: = input', args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'hw.json'], expect: /hw\.json/},
-  {name: 'plan -o in a missing folder', cls: 'output: missing folder', args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'nodir/sub/plan.json'], expect: /nodir/, mayCreate: 'nodir/sub/plan.json'},
-  {name: 'plan -o unwritable', cls: 'output: unwritable', args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', `${UNWRITABLE}/plan.json`], expect: /\/proc\/version/},
-  {name: 'plan -o a folder', cls: 'output: a folder', args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'dir'], expect: /dir/},
-  {name: 'probe --save = an existing file', cls: 'output: = input', args: ['probe', '--save', 'hw.json'], expect: /hw\.json/},
-  {name: 'probe --save in a missing folder', cls: 'output: missing folder', args: ['probe', '--save', 'nodir/p.json'], expect: /nodir/, mayCreate: 'nodir/p.json'},
-  {name: 'probe --save unwritable', cls: 'output: unwritable', args: ['probe', '--save', `${UNWRITABLE}/p.json`], expect: /\/proc\/version/},
+  {
+    name: 'plan -o = its --hardware input',
+    cls: 'output: = input',
+    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'hw.json'],
+    expect: /hw\.json/,
+  },
+  {
+    name: 'plan -o in a missing folder',
+    cls: 'output: missing folder',
+    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'nodir/sub/plan.json'],
+    expect: /nodir/,
+    mayCreate: 'nodir/sub/plan.json',
+  },
+  {
+    name: 'plan -o unwritable',
+    cls: 'output: unwritable',
+    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', `${UNWRITABLE}/plan.json`],
+    expect: /\/proc\/version/,
+  },
+  {
+    name: 'plan -o a folder',
+    cls: 'output: a folder',
+    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'dir'],
+    expect: /dir/,
+  },
+  {
+    name: 'probe --save = an existing file',
+    cls: 'output: = input',
+    args: ['probe', '--save', 'hw.json'],
+    expect: /hw\.json/,
+  },
+  {
+    name: 'probe --save in a missing folder',
+    cls: 'output: missing folder',
+    args: ['probe', '--save', 'nodir/p.json'],
+    expect: /nodir/,
+    mayCreate: 'nodir/p.json',
+  },
+  {
+    name: 'probe --save unwritable',
+    cls: 'output: unwritable',
+    args: ['probe', '--save', `${UNWRITABLE}/p.json`],
+    expect: /\/proc\/version/,
+  },
   {name: 'probe --save a folder', cls: 'output: a folder', args: ['probe', '--save', 'dir'], expect: /dir/},
-  {name: 'run --trace = its MODEL', cls: 'output: = input', args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', 'tiny.gguf'], expect: /tiny\.gguf/},
-  {name: 'run --trace unwritable', cls: 'output: unwritable', args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', `${UNWRITABLE}/t.moetrace`], expect: /\/proc\/version/},
-  {name: 'run --trace a folder', cls: 'output: a folder', args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', 'dir'], expect: /dir/},
-  {name: 'bench --runs-dir a file', cls: 'output: a folder expected, a file given', args: ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', 'hw.json'], expect: /hw\.json/},
-  {name: 'bench --runs-dir unwritable', cls: 'output: unwritable', args: ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', `${UNWRITABLE}/runs`], expect: /\/proc\/version/},
-  {name: 'run --runs-dir unwritable', cls: 'output: unwritable', args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--runs-dir', `${UNWRITABLE}/runs`], expect: /\/proc\/version/},
-  {name: 'report -o = its input file', cls: 'output: = input', args: ['report', 'hw.json', '-o', 'hw.json'], expect: /hw\.json/},
-  {name: 'report -o . (the folder holding its inputs)', cls: 'output: = input', args: ['report', 'hw.json', '-o', '.'], expect: /report|\./},
-  {name: 'report -o unwritable', cls: 'output: unwritable', args: ['report', 'hw.json', '-o', `${UNWRITABLE}/rep`], expect: /\/proc\/version/},
-  {name: 'report -o under /proc (not creatable)', cls: 'output: unwritable', args: ['report', 'hw.json', '-o', '/proc/moerig-report'], expect: /\/proc\/moerig-report/},
-  {name: 'report -o in a missing folder', cls: 'output: missing folder', args: ['report', 'hw.json', '-o', 'nodir/sub/rep'], expect: /nodir/, mayCreate: 'nodir/sub/rep'},
-  {name: 'trace convert OUTPUT = INPUT', cls: 'output: = input', args: ['trace', 'convert', 'trace.csv', 'trace.csv', '--experts', '16'], expect: /trace\.csv/},
-  {name: 'trace convert OUTPUT = an existing file', cls: 'output: = input', args: ['trace', 'convert', 'trace.csv', 'hw.json', '--experts', '16'], expect: /hw\.json/},
-  {name: 'trace convert OUTPUT unwritable', cls: 'output: unwritable', args: ['trace', 'convert', 'trace.csv', `${UNWRITABLE}/x.moetrace`, '--experts', '16'], expect: /\/proc\/version/},
-  {name: 'trace convert OUTPUT a folder', cls: 'output: a folder', args: ['trace', 'convert', 'trace.csv', 'dir', '--experts', '16'], expect: /dir/},
-  {name: 'trace convert OUTPUT in a missing folder', cls: 'output: missing folder', args: ['trace', 'convert', 'trace.csv', 'nodir/x.moetrace', '--experts', '16'], expect: /nodir/, mayCreate: 'nodir/x.moetrace'},
-  {name: 'synth -o = an existing file', cls: 'output: = input', args: ['synth', '-p', 'tiny', '-o', 'hw.json'], expect: /hw\.json/},
-  {name: 'synth -o unwritable', cls: 'output: unwritable', args: ['synth', '-p', 'tiny', '-o', `${UNWRITABLE}/x.gguf`], expect: /\/proc\/version/},
+  {
+    name: 'run --trace = its MODEL',
+    cls: 'output: = input',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', 'tiny.gguf'],
+    expect: /tiny\.gguf/,
+  },
+  {
+    name: 'run --trace unwritable',
+    cls: 'output: unwritable',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', `${UNWRITABLE}/t.moetrace`],
+    expect: /\/proc\/version/,
+  },
+  {
+    name: 'run --trace a folder',
+    cls: 'output: a folder',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', 'dir'],
+    expect: /dir/,
+  },
+  {
+    name: 'bench --runs-dir a file',
+    cls: 'output: a folder expected, a file given',
+    args: ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', 'hw.json'],
+    expect: /hw\.json/,
+  },
+  {
+    name: 'bench --runs-dir unwritable',
+    cls: 'output: unwritable',
+    args: ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', `${UNWRITABLE}/runs`],
+    expect: /\/proc\/version/,
+  },
+  {
+    name: 'run --runs-dir unwritable',
+    cls: 'output: unwritable',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--runs-dir', `${UNWRITABLE}/runs`],
+    expect: /\/proc\/version/,
+  },
+  {
+    name: 'report -o = its input file',
+    cls: 'output: = input',
+    args: ['report', 'hw.json', '-o', 'hw.json'],
+    expect: /hw\.json/,
+  },
+  {
+    name: 'report -o . (the folder holding its inputs)',
+    cls: 'output: = input',
+    args: ['report', 'hw.json', '-o', '.'],
+    expect: /report|\./,
+  },
+  {
+    name: 'report -o unwritable',
+    cls: 'output: unwritable',
+    args: ['report', 'hw.json', '-o', `${UNWRITABLE}/rep`],
+    expect: /\/proc\/version/,
+  },
+  {
+    name: 'report -o under /proc (not creatable)',
+    cls: 'output: unwritable',
+    args: ['report', 'hw.json', '-o', '/proc/moerig-report'],
+    expect: /\/proc\/moerig-report/,
+  },
+  {
+    name: 'report -o in a missing folder',
+    cls: 'output: missing folder',
+    args: ['report', 'hw.json', '-o', 'nodir/sub/rep'],
+    expect: /nodir/,
+    mayCreate: 'nodir/sub/rep',
+  },
+  {
+    name: 'trace convert OUTPUT = INPUT',
+    cls: 'output: = input',
+    args: ['trace', 'convert', 'trace.csv', 'trace.csv', '--experts', '16'],
+    expect: /trace\.csv/,
+  },
+  {
+    name: 'trace convert OUTPUT = an existing file',
+    cls: 'output: = input',
+    args: ['trace', 'convert', 'trace.csv', 'hw.json', '--experts', '16'],
+    expect: /hw\.json/,
+  },
+  {
+    name: 'trace convert OUTPUT unwritable',
+    cls: 'output: unwritable',
+    args: ['trace', 'convert', 'trace.csv', `${UNWRITABLE}/x.moetrace`, '--experts', '16'],
+    expect: /\/proc\/version/,
+  },
+  {
+    name: 'trace convert OUTPUT a folder',
+    cls: 'output: a folder',
+    args: ['trace', 'convert', 'trace.csv', 'dir', '--experts', '16'],
+    expect: /dir/,
+  },
+  {
+    name: 'trace convert OUTPUT in a missing folder',
+    cls: 'output: missing folder',
+    args: ['trace', 'convert', 'trace.csv', 'nodir/x.moetrace', '--experts', '16'],
+    expect: /nodir/,
+    mayCreate: 'nodir/x.moetrace',
+  },
+  {
+    name: 'synth -o = an existing file',
+    cls: 'output: = input',
+    args: ['synth', '-p', 'tiny', '-o', 'hw.json'],
+    expect: /hw\.json/,
+  },
+  {
+    name: 'synth -o unwritable',
+    cls: 'output: unwritable',
+    args: ['synth', '-p', 'tiny', '-o', `${UNWRITABLE}/x.gguf`],
+    expect: /\/proc\/version/,
+  },
   {name: 'synth -o a folder', cls: 'output: a folder', args: ['synth', '-p', 'tiny', '-o', 'dir'], expect: /dir/},
 ]
 cases.push(...OUTPUTS)
@@ -243,41 +438,187 @@ function numericCases(flags: Array<[string, string, FlagDef]>): Case[] {
 
 /** Flags whose numbers are parsed by the command (lists, sizes, fractions), not by oclif. */
 const CUSTOM_NUMBERS: Case[] = [
-  {name: 'bench -p abc', cls: 'numeric flag: non-number', args: ['bench', 'tiny.gguf', '--no-save', '-p', 'abc'], expect: /n-prompt|-p\b/},
-  {name: 'bench -n -1', cls: 'numeric flag: negative', args: ['bench', 'tiny.gguf', '--no-save', '-n', '-1'], expect: /n-gen|-n\b/},
-  {name: 'run --temperature abc', cls: 'numeric flag: non-number', args: ['run', 'tiny.gguf', '--prompt', 'hi', '--no-save', '--temperature', 'abc'], expect: /temperature/},
-  {name: 'run --temperature -1', cls: 'numeric flag: negative', args: ['run', 'tiny.gguf', '--prompt', 'hi', '--no-save', '--temperature=-1'], expect: /temperature/},
+  {
+    name: 'bench -p abc',
+    cls: 'numeric flag: non-number',
+    args: ['bench', 'tiny.gguf', '--no-save', '-p', 'abc'],
+    expect: /n-prompt|-p\b/,
+  },
+  {
+    name: 'bench -n -1',
+    cls: 'numeric flag: negative',
+    args: ['bench', 'tiny.gguf', '--no-save', '-n', '-1'],
+    expect: /n-gen|-n\b/,
+  },
+  {
+    name: 'run --temperature abc',
+    cls: 'numeric flag: non-number',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '--no-save', '--temperature', 'abc'],
+    expect: /temperature/,
+  },
+  {
+    name: 'run --temperature -1',
+    cls: 'numeric flag: negative',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '--no-save', '--temperature=-1'],
+    expect: /temperature/,
+  },
   {name: 'reuse --cache 0', cls: 'numeric flag: 0', args: ['reuse', 'trace.moetrace', '--cache', '0'], expect: /cache/},
-  {name: 'reuse --cache abc', cls: 'numeric flag: non-number', args: ['reuse', 'trace.moetrace', '--cache', 'abc'], expect: /cache/},
-  {name: 'reuse --warmup -1', cls: 'numeric flag: negative', args: ['reuse', 'trace.moetrace', '--warmup=-1'], expect: /warmup/},
-  {name: 'reuse --vram abc', cls: 'numeric flag: non-number', args: ['reuse', 'trace.moetrace', '--vram', 'abc', '--expert-bytes', '1MB'], expect: /vram/},
-  {name: 'reuse --from abc', cls: 'numeric flag: non-number', args: ['reuse', 'trace.moetrace', '--from', 'abc'], expect: /from/},
-  {name: 'plan --threads 9999 (more than the CPUs)', cls: 'numeric flag: huge', args: ['plan', 'deepseek-r1', '--hardware', 'probe', '--threads', '9999'], expect: /threads/, okIfOutput: /thread/},
-  {name: 'bench -t 9999 (more than the CPUs)', cls: 'numeric flag: huge', args: ['bench', 'tiny.gguf', '--no-save', '-p', '8', '-n', '2', '-r', '1', '--no-warmup', '-t', '9999'], expect: /thread|-t 9999\b/, okIfOutput: /thread/},
-  {name: 'run -t 999999 (more than the CPUs)', cls: 'numeric flag: huge', args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '-t', '999999'], expect: /thread|-t 999999\b/, okIfOutput: /thread/},
-  {name: 'plan --ubatch > --batch', cls: 'numeric flag: ubatch > batch', args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '--ubatch', '1024', '--batch', '512'], expect: /ubatch.*batch/},
-  {name: 'bench --ubatch-size > --batch-size', cls: 'numeric flag: ubatch > batch', args: ['bench', 'tiny.gguf', '--no-save', '--ubatch-size', '1024', '--batch-size', '512'], expect: /ubatch.*batch/},
+  {
+    name: 'reuse --cache abc',
+    cls: 'numeric flag: non-number',
+    args: ['reuse', 'trace.moetrace', '--cache', 'abc'],
+    expect: /cache/,
+  },
+  {
+    name: 'reuse --warmup -1',
+    cls: 'numeric flag: negative',
+    args: ['reuse', 'trace.moetrace', '--warmup=-1'],
+    expect: /warmup/,
+  },
+  {
+    name: 'reuse --vram abc',
+    cls: 'numeric flag: non-number',
+    args: ['reuse', 'trace.moetrace', '--vram', 'abc', '--expert-bytes', '1MB'],
+    expect: /vram/,
+  },
+  {
+    name: 'reuse --from abc',
+    cls: 'numeric flag: non-number',
+    args: ['reuse', 'trace.moetrace', '--from', 'abc'],
+    expect: /from/,
+  },
+  {
+    name: 'plan --threads 9999 (more than the CPUs)',
+    cls: 'numeric flag: huge',
+    args: ['plan', 'deepseek-r1', '--hardware', 'probe', '--threads', '9999'],
+    expect: /threads/,
+    okIfOutput: /thread/,
+  },
+  {
+    name: 'bench -t 9999 (more than the CPUs)',
+    cls: 'numeric flag: huge',
+    args: ['bench', 'tiny.gguf', '--no-save', '-p', '8', '-n', '2', '-r', '1', '--no-warmup', '-t', '9999'],
+    expect: /thread|-t 9999\b/,
+    okIfOutput: /thread/,
+  },
+  {
+    name: 'run -t 999999 (more than the CPUs)',
+    cls: 'numeric flag: huge',
+    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '-t', '999999'],
+    expect: /thread|-t 999999\b/,
+    okIfOutput: /thread/,
+  },
+  {
+    name: 'plan --ubatch > --batch',
+    cls: 'numeric flag: ubatch > batch',
+    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '--ubatch', '1024', '--batch', '512'],
+    expect: /ubatch.*batch/,
+  },
+  {
+    name: 'bench --ubatch-size > --batch-size',
+    cls: 'numeric flag: ubatch > batch',
+    args: ['bench', 'tiny.gguf', '--no-save', '--ubatch-size', '1024', '--batch-size', '512'],
+    expect: /ubatch.*batch/,
+  },
 ]
 cases.push(...CUSTOM_NUMBERS)
 
 /** Usage: missing arguments or required flags, unknown flags, empty values, unknown commands. */
 const USAGE: Case[] = [
-  ...[['plan'], ['run', 'tiny.gguf'], ['synth'], ['synth', '-p', 'tiny'], ['trace'], ['trace', 'convert', 'trace.csv'], ['reuse'], ['check-plan'], ['profiles', 'show'], ['profiles', 'validate']].map(
-    (args): Case => ({name: `${args.join(' ')} (missing)`, cls: 'usage: missing argument or required flag', args, expect: /^missing (argument|required flag)/, exit: 2}),
-  ),
-  ...Object.entries(BASE).map(([cmd, args]): Case => ({name: `${cmd} --bogus`, cls: 'usage: unknown flag', args: [...args, '--bogus'], expect: /unknown flag --bogus/, exit: 2})),
+  ...[
+    ['plan'],
+    ['run', 'tiny.gguf'],
+    ['synth'],
+    ['synth', '-p', 'tiny'],
+    ['trace'],
+    ['trace', 'convert', 'trace.csv'],
+    ['reuse'],
+    ['check-plan'],
+    ['profiles', 'show'],
+    ['profiles', 'validate'],
+  ].map((args): Case => ({
+    name: `${args.join(' ')} (missing)`,
+    cls: 'usage: missing argument or required flag',
+    args,
+    expect: /^missing (argument|required flag)/,
+    exit: 2,
+  })),
+  ...Object.entries(BASE).map(([cmd, args]): Case => ({
+    name: `${cmd} --bogus`,
+    cls: 'usage: unknown flag',
+    args: [...args, '--bogus'],
+    expect: /unknown flag --bogus/,
+    exit: 2,
+  })),
   {name: 'plan "" (empty MODEL)', cls: 'usage: empty value', args: ['plan', ''], expect: /MODEL.*""/, exit: 2},
-  {name: 'plan -o ""', cls: 'usage: empty value', args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', ''], expect: /--output.*""/, exit: 2},
-  {name: 'report -o ""', cls: 'usage: empty value', args: ['report', 'hw.json', '-o', ''], expect: /--output.*""/, exit: 2},
-  {name: 'synth -o ""', cls: 'usage: empty value', args: ['synth', '-p', 'tiny', '-o', ''], expect: /--output.*""/, exit: 2},
-  {name: 'plan --engine foo', cls: 'usage: value not among the options', args: ['plan', 'deepseek-r1', '--engine', 'foo'], expect: /--engine must be one of .*foo/, exit: 2},
-  {name: 'trace frobnicate', cls: 'usage: value not among the options', args: ['trace', 'frobnicate', 'a', 'b'], expect: /ACTION must be one of convert, got frobnicate/, exit: 2},
-  {name: 'plan a b (extra argument)', cls: 'usage: unexpected argument', args: ['plan', 'deepseek-r1', 'extra'], expect: /unexpected argument extra/, exit: 2},
-  {name: 'plan --ctx (no value)', cls: 'usage: flag without value', args: ['plan', 'deepseek-r1', '--ctx'], expect: /--ctx.*needs a value/, exit: 2},
+  {
+    name: 'plan -o ""',
+    cls: 'usage: empty value',
+    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', ''],
+    expect: /--output.*""/,
+    exit: 2,
+  },
+  {
+    name: 'report -o ""',
+    cls: 'usage: empty value',
+    args: ['report', 'hw.json', '-o', ''],
+    expect: /--output.*""/,
+    exit: 2,
+  },
+  {
+    name: 'synth -o ""',
+    cls: 'usage: empty value',
+    args: ['synth', '-p', 'tiny', '-o', ''],
+    expect: /--output.*""/,
+    exit: 2,
+  },
+  {
+    name: 'plan --engine foo',
+    cls: 'usage: value not among the options',
+    args: ['plan', 'deepseek-r1', '--engine', 'foo'],
+    expect: /--engine must be one of .*foo/,
+    exit: 2,
+  },
+  {
+    name: 'trace frobnicate',
+    cls: 'usage: value not among the options',
+    args: ['trace', 'frobnicate', 'a', 'b'],
+    expect: /ACTION must be one of convert, got frobnicate/,
+    exit: 2,
+  },
+  {
+    name: 'plan a b (extra argument)',
+    cls: 'usage: unexpected argument',
+    args: ['plan', 'deepseek-r1', 'extra'],
+    expect: /unexpected argument extra/,
+    exit: 2,
+  },
+  {
+    name: 'plan --ctx (no value)',
+    cls: 'usage: flag without value',
+    args: ['plan', 'deepseek-r1', '--ctx'],
+    expect: /--ctx.*needs a value/,
+    exit: 2,
+  },
   {name: 'nope (unknown command)', cls: 'usage: unknown command', args: ['nope'], expect: /no command "nope"/, exit: 2},
-  {name: 'synth -p nope', cls: 'usage: unknown preset/model', args: ['synth', '-p', 'nope', '-o', 'x.gguf'], expect: /nope/},
-  {name: 'plan nope-model', cls: 'usage: unknown preset/model', args: ['plan', 'nope-model', '--hardware', 'hw.json'], expect: /nope-model/},
-  {name: 'profiles show nope-id', cls: 'usage: unknown preset/model', args: ['profiles', 'show', 'nope-id'], expect: /nope-id/},
+  {
+    name: 'synth -p nope',
+    cls: 'usage: unknown preset/model',
+    args: ['synth', '-p', 'nope', '-o', 'x.gguf'],
+    expect: /nope/,
+  },
+  {
+    name: 'plan nope-model',
+    cls: 'usage: unknown preset/model',
+    args: ['plan', 'nope-model', '--hardware', 'hw.json'],
+    expect: /nope-model/,
+  },
+  {
+    name: 'profiles show nope-id',
+    cls: 'usage: unknown preset/model',
+    args: ['profiles', 'show', 'nope-id'],
+    expect: /nope-id/,
+  },
 ]
 cases.push(...USAGE)
 
@@ -297,8 +638,15 @@ function checkFailure(c: Case, mode: 'text' | 'json', r: Spawned, diff: string[]
     if (c.mayCreate && existsSync(join(dir, c.mayCreate))) {
       // created the missing folders and wrote the output: fine, and nothing else may appear
       const parts = c.mayCreate.split('/')
-      for (let i = 1; i <= parts.length; i++) allowedNew.add(parts.slice(0, i).join('/') + (i < parts.length ? '/' : ''))
-      const left = diff.filter((d) => !(d.startsWith('left ') && [...allowedNew].some((a) => d.slice(5) === a || d.slice(5).startsWith(c.mayCreate + '/'))))
+      for (let i = 1; i <= parts.length; i++)
+        allowedNew.add(parts.slice(0, i).join('/') + (i < parts.length ? '/' : ''))
+      const left = diff.filter(
+        (d) =>
+          !(
+            d.startsWith('left ') &&
+            [...allowedNew].some((a) => d.slice(5) === a || d.slice(5).startsWith(c.mayCreate + '/'))
+          ),
+      )
       assert.deepEqual(left, [], `succeeded but changed other files\n${out}`)
       return
     }
@@ -361,7 +709,9 @@ test('bad input: every command, file argument and numeric flag', async (t) => {
   t.diagnostic(`${jobs.length} spawns in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${WIDTH} at a time`)
   results.sort((a, b) => (a.c.name + a.mode).localeCompare(b.c.name + b.mode))
   for (const {c, mode, r, diff, dir} of results) {
-    await t.test(`${c.cls} · ${c.name} · ${mode}`, c.todo ? {todo: c.todo} : {}, () => checkFailure(c, mode, r, diff, dir))
+    await t.test(`${c.cls} · ${c.name} · ${mode}`, c.todo ? {todo: c.todo} : {}, () =>
+      checkFailure(c, mode, r, diff, dir),
+    )
   }
   // The inputs the case folders link to are untouched.
   const untouched = snapshot(IN)
@@ -392,10 +742,29 @@ const tempIn = (dir: string) => readdirSync(dir).some((f) => /\.tmp|\.f16-/.test
 const SIGNAL_CASES: SignalCase[] = [
   // r1-mini (1.5 GB, seconds to write): tiny now writes in ~50 ms, before any signal could land
   {name: 'synth r1-mini', args: ['synth', '-p', 'r1-mini', '-o', 'out.gguf', '-t', '1'], when: tempIn, afterMs: 20_000},
-  {name: 'bench', args: ['bench', 'tiny.gguf', '-p', '64', '-n', '16', '-r', '1000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
-  {name: 'run', args: ['run', 'tiny.gguf', '--prompt', 'hello', '-n', '100000', '-t', '1', '--runs-dir', 'runs'], afterMs: 5000, keepsPartial: true, mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/},
+  {
+    name: 'bench',
+    args: ['bench', 'tiny.gguf', '-p', '64', '-n', '16', '-r', '1000', '-t', '1', '--runs-dir', 'runs'],
+    afterMs: 5000,
+    keepsPartial: true,
+    mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/,
+  },
+  {
+    name: 'run',
+    args: ['run', 'tiny.gguf', '--prompt', 'hello', '-n', '100000', '-t', '1', '--runs-dir', 'runs'],
+    afterMs: 5000,
+    keepsPartial: true,
+    mayLeave: /^runs\/?$|^runs\/[^.][^/]*\.json$/,
+  },
   {name: 'probe --measure', args: ['probe', '--measure', '--repetitions', '100', '--save', 'p.json'], afterMs: 2500},
-  {name: 'report', args: ['report', 'hw.json', 'plan.json', 'trace.moetrace', '-o', 'rep'], when: (dir) => readdirSync(dir).some((f) => f.startsWith('.rep')), afterMs: 1500, mayFinish: true, mayLeave: /^rep\//},
+  {
+    name: 'report',
+    args: ['report', 'hw.json', 'plan.json', 'trace.moetrace', '-o', 'rep'],
+    when: (dir) => readdirSync(dir).some((f) => f.startsWith('.rep')),
+    afterMs: 1500,
+    mayFinish: true,
+    mayLeave: /^rep\//,
+  },
 ]
 
 test('signals during long work: exit 130/143, one line, nothing lost, no temp file', async (t) => {
@@ -404,7 +773,13 @@ test('signals during long work: exit 130/143, one line, nothing lost, no temp fi
     (['SIGINT', 'SIGTERM'] as const).map((sig) => async () => {
       const dir = caseDir()
       const before = snapshot(dir)
-      const r = await runCli(s.args, {cwd: dir, timeoutMs: 60_000, signal: sig, signalAfterMs: s.afterMs, signalWhen: s.when ? () => s.when!(dir) : undefined})
+      const r = await runCli(s.args, {
+        cwd: dir,
+        timeoutMs: 60_000,
+        signal: sig,
+        signalAfterMs: s.afterMs,
+        signalWhen: s.when ? () => s.when!(dir) : undefined,
+      })
       return {s, sig, r, diff: snapshotDiff(before, snapshot(dir)), dir}
     }),
   )
@@ -423,7 +798,10 @@ test('signals during long work: exit 130/143, one line, nothing lost, no temp fi
       assert.equal(r.status, sig === 'SIGINT' ? 130 : 143, out)
       if (s.keepsPartial) {
         assert.match(r.stdout + r.stderr, /stopp|interrupt/i, `does not say it stopped\n${out}`)
-        assert.ok(diff.some((d) => /^left runs\/[^.][^/]*\.json$/.test(d)), `the finished work was not saved\n${out}`)
+        assert.ok(
+          diff.some((d) => /^left runs\/[^.][^/]*\.json$/.test(d)),
+          `the finished work was not saved\n${out}`,
+        )
         return
       }
       assert.equal(lines(r.stderr).filter((l) => !/^\(stopping\)$/.test(l.trim())).length, 1, `not one line\n${out}`)
@@ -441,7 +819,11 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/
 test('untrusted names never reach the terminal or report.md raw', async () => {
   if (INPUT_FILES.length === 0) setupInputs()
   const dir = caseDir()
-  execFileSync(process.execPath, [bin, 'trace', 'convert', 'trace.csv', 'evil.moetrace', '--experts', '16', '--model-name', 'm\x1b[2J\x07\x9b'], {cwd: dir, stdio: 'ignore'})
+  execFileSync(
+    process.execPath,
+    [bin, 'trace', 'convert', 'trace.csv', 'evil.moetrace', '--experts', '16', '--model-name', 'm\x1b[2J\x07\x9b'],
+    {cwd: dir, stdio: 'ignore'},
+  )
   const runs = await pool(
     [
       ['plan', 'evil.gguf', '--hardware', 'evil-hw.json'],
@@ -456,7 +838,10 @@ test('untrusted names never reach the terminal or report.md raw', async () => {
     assert.doesNotMatch(r.stdout + r.stderr, CONTROL)
     assert.match(r.stdout, /\\x1b/) // shown, not hidden
   }
-  const rep = await runCli(['report', 'evil-plan.json', 'evil.moetrace', '-o', 'rep'], {cwd: dir, timeoutMs: TIMEOUT_MS})
+  const rep = await runCli(['report', 'evil-plan.json', 'evil.moetrace', '-o', 'rep'], {
+    cwd: dir,
+    timeoutMs: TIMEOUT_MS,
+  })
   assert.equal(rep.status, 0, rep.stderr)
   const md = readdirSync(join(dir, 'rep')).find((f) => f.endsWith('.md'))
   assert.ok(md, 'report.md written')
@@ -471,16 +856,37 @@ test('safeText/safeName, the escapers and the usage-error wording', () => {
   assert.equal(safeName('Intel® Arc™ A770 — 16 GB'), 'Intel® Arc™ A770 — 16 GB')
   assert.doesNotMatch(escapeMd('x\x1b]0;t\x07'), CONTROL)
   assert.doesNotMatch(escapeHtml('<b>\x1b[31m</b>'), CONTROL)
-  const flags = {ctx: {type: 'option', description: 'context length in tokens', min: 1}, gpus: {type: 'option', description: 'use exactly N GPUs (default: best)', min: 0}}
-  const err = Object.assign(new Error('Parsing --ctx \n\tExpected an integer greater than or equal to 1 but received: 0\nSee more help with --help'), {oclif: {exit: 2}})
-  assert.equal(describeUsageError(err, 'plan', flags, {}), '--ctx (context length in tokens) must be an integer ≥ 1, got 0')
-  const err2 = Object.assign(new Error('Parsing --gpus \n\tExpected an integer greater than or equal to 0 but received: -1'), {oclif: {exit: 2}})
-  assert.equal(describeUsageError(err2, 'plan', flags, {}), '--gpus (use exactly N GPUs) must be an integer ≥ 0, got -1')
+  const flags = {
+    ctx: {type: 'option', description: 'context length in tokens', min: 1},
+    gpus: {type: 'option', description: 'use exactly N GPUs (default: best)', min: 0},
+  }
+  const err = Object.assign(
+    new Error(
+      'Parsing --ctx \n\tExpected an integer greater than or equal to 1 but received: 0\nSee more help with --help',
+    ),
+    {oclif: {exit: 2}},
+  )
+  assert.equal(
+    describeUsageError(err, 'plan', flags, {}),
+    '--ctx (context length in tokens) must be an integer ≥ 1, got 0',
+  )
+  const err2 = Object.assign(
+    new Error('Parsing --gpus \n\tExpected an integer greater than or equal to 0 but received: -1'),
+    {oclif: {exit: 2}},
+  )
+  assert.equal(
+    describeUsageError(err2, 'plan', flags, {}),
+    '--gpus (use exactly N GPUs) must be an integer ≥ 0, got -1',
+  )
 })
 
 test('help: -h, help COMMAND, every command has a description or summary and examples', async () => {
   const [h, help, helpNested] = await pool(
-    [['plan', '-h'], ['help', 'plan'], ['help', 'profiles', 'show']].map((args) => () => runCli(args, {cwd: root, timeoutMs: TIMEOUT_MS})),
+    [
+      ['plan', '-h'],
+      ['help', 'plan'],
+      ['help', 'profiles', 'show'],
+    ].map((args) => () => runCli(args, {cwd: root, timeoutMs: TIMEOUT_MS})),
     3,
   )
   for (const r of [h, help, helpNested]) {
@@ -490,7 +896,9 @@ test('help: -h, help COMMAND, every command has a description or summary and exa
   assert.match(h.stdout, /moerig plan MODEL/)
   assert.equal(h.stdout, help.stdout)
   for (const cmd of ['engine', 'demo']) {
-    const mod = (await import(join(root, 'dist', 'commands', `${cmd}.js`))) as {default: {description?: string; summary?: string; examples?: unknown[]}}
+    const mod = (await import(join(root, 'dist', 'commands', `${cmd}.js`))) as {
+      default: {description?: string; summary?: string; examples?: unknown[]}
+    }
     assert.ok(mod.default.summary && mod.default.description, `${cmd} has a summary and a description`)
     assert.ok((mod.default.examples ?? []).length > 0, `${cmd} has examples`)
   }

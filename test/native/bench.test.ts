@@ -26,7 +26,18 @@ test('bench --json: results[].{test, nPrompt, nGen, threads, tps.{mean, sd}, sam
   assert.equal(r.status, 0, r.stderr)
   const j = JSON.parse(r.stdout)
   assert.deepEqual(schemaErrors(benchResultSchema, j), [])
-  assert.deepEqual(j.results.map((x: {test: string; nPrompt: number; nGen: number; threads: number}) => [x.test, x.nPrompt, x.nGen, x.threads]), [['pp16', 16, 0, 1], ['tg4', 0, 4, 1]])
+  assert.deepEqual(
+    j.results.map((x: {test: string; nPrompt: number; nGen: number; threads: number}) => [
+      x.test,
+      x.nPrompt,
+      x.nGen,
+      x.threads,
+    ]),
+    [
+      ['pp16', 16, 0, 1],
+      ['tg4', 0, 4, 1],
+    ],
+  )
   assert.equal(j.results[0].samples.length, 2)
   assert.equal(j.model.arch, 'deepseek2')
   assert.equal(readdirSync(runs).length, 1)
@@ -87,14 +98,41 @@ test('bench --plan: executes the placement and context, prints planned vs measur
   assert.match(text.stdout, /decode: predicted 50\.00 t\/s · measured [0-9.]+ t\/s/)
 
   const tooBig = join(dir, 'plan-nofit.json')
-  writeFileSync(tooBig, JSON.stringify(minimalPlan(model, tensorCount, {fits: false, verdict: {fits: false, binding: 'RAM', headline: 'needs 404 GB of RAM, has 24 GB', fixes: []}})))
+  writeFileSync(
+    tooBig,
+    JSON.stringify(
+      minimalPlan(model, tensorCount, {
+        fits: false,
+        verdict: {fits: false, binding: 'RAM', headline: 'needs 404 GB of RAM, has 24 GB', fixes: []},
+      }),
+    ),
+  )
   const nf = cli(['bench', model, '--plan', tooBig, '--no-save'])
   assert.equal(nf.status, 1)
-  assert.match(nf.stderr, /^moerig: error: plan .* does not fit \(RAM\): needs 404 GB of RAM, has 24 GB; use --force to run it anyway\n$/)
+  assert.match(
+    nf.stderr,
+    /^moerig: error: plan .* does not fit \(RAM\): needs 404 GB of RAM, has 24 GB; use --force to run it anyway\n$/,
+  )
 
   const gpu = join(dir, 'plan-gpu.json')
-  writeFileSync(gpu, JSON.stringify(minimalPlan(model, tensorCount, {placement: {nGpuLayers: 5, tensorOverrides: [{pattern: 'exps', device: 'CPU'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0}})))
-  const g = cli(['bench', model, '--plan', gpu, '-r', '1', '--no-save'], {env: {MOERIG_BACKENDS: 'cpu', MOERIG_BACKEND_LIBS: ''}})
+  writeFileSync(
+    gpu,
+    JSON.stringify(
+      minimalPlan(model, tensorCount, {
+        placement: {
+          nGpuLayers: 5,
+          tensorOverrides: [{pattern: 'exps', device: 'CPU'}],
+          nCpuMoe: null,
+          tensorSplit: [],
+          splitMode: 'layer',
+          mainGpu: 0,
+        },
+      }),
+    ),
+  )
+  const g = cli(['bench', model, '--plan', gpu, '-r', '1', '--no-save'], {
+    env: {MOERIG_BACKENDS: 'cpu', MOERIG_BACKEND_LIBS: ''},
+  })
   assert.equal(g.status, 1)
   assert.match(g.stderr, /^moerig: error: the plan places tensors on GPU0, but the engine sees no GPU/)
 
@@ -103,17 +141,25 @@ test('bench --plan: executes the placement and context, prints planned vs measur
   assert.match(cli(['bench', model, '--plan', other, '--no-save']).stderr, /was made for a different model/)
   const invalid = join(dir, 'plan-invalid.json')
   writeFileSync(invalid, JSON.stringify({kind: 'plan'}))
-  assert.match(cli(['bench', model, '--plan', invalid, '--no-save']).stderr, /^moerig: error: plan .*plan-invalid\.json: .* missing required field/)
+  assert.match(
+    cli(['bench', model, '--plan', invalid, '--no-save']).stderr,
+    /^moerig: error: plan .*plan-invalid\.json: .* missing required field/,
+  )
 })
 
 test('Ctrl-C during bench stops after the current repetition, keeps and saves the finished ones as partial', async () => {
   const runs = join(dir, 'runs-int')
-  const child = spawn(process.execPath, [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'], {cwd: root, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(
+    process.execPath,
+    [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
+    {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
+  )
   let out = ''
   child.stdout.on('data', (b) => (out += b))
   // wait for the runner child process (Linux /proc), then let a few repetitions finish
   const children = `/proc/${child.pid}/task/${child.pid}/children`
-  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 100))
+  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++)
+    await new Promise((r) => setTimeout(r, 100))
   await new Promise((r) => setTimeout(r, 4000))
   child.kill('SIGINT')
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
@@ -131,21 +177,53 @@ test('Ctrl-C during bench stops after the current repetition, keeps and saves th
 //   MOERIG_TEST_VULKAN_LIB=…/bins/linux-x64-vulkan/libggml-vulkan.so GGML_VK_VISIBLE_DEVICES=0
 // Memory only: decoding on llvmpipe takes minutes (shader pipelines).
 const vkLib = process.env.MOERIG_TEST_VULKAN_LIB
-test('a plan placing layers on GPU0 is executed on Vulkan0 with per-device memory (opt-in: MOERIG_TEST_VULKAN_LIB)', {skip: vkLib ? false : 'MOERIG_TEST_VULKAN_LIB not set'}, () => {
-  const p = join(dir, 'plan-vulkan.json')
-  const base = minimalPlan(model, tensorCount) as {devices: object[]}
-  writeFileSync(p, JSON.stringify(minimalPlan(model, tensorCount, {
-    placement: {nGpuLayers: 99, tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
-    devices: [...base.devices, {id: 'GPU0', kind: 'gpu', name: 'GPU', capacityBytes: 2e9, weightsBytes: 9e6, kvBytes: 5e5, computeBytes: 3e7, overheadBytes: 0, totalBytes: 3.95e7, fits: true}],
-  })))
-  const r = cli(['bench', model, '--plan', p, '--memory-only', '--no-save', '--json'], {env: {MOERIG_BACKEND_LIBS: vkLib, GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES ?? '0'}})
-  assert.equal(r.status, 0, r.stdout)
-  const j = JSON.parse(r.stdout)
-  assert.equal(j.provenance.backend, 'Vulkan')
-  assert.deepEqual(j.provenance.backendLibs, [vkLib])
-  const vk = j.memory.devices.find((d: {device: string}) => d.device === 'Vulkan0')
-  assert.ok(vk.weightsBytes > 0 && vk.kvBytes > 0 && vk.computeBytes > 0)
-  const gpu = j.plan.devices.find((d: {id: string}) => d.id === 'GPU0')
-  assert.equal(gpu.engineDevice, 'Vulkan0')
-  assert.equal(gpu.measured.weightsBytes, vk.weightsBytes)
-})
+test(
+  'a plan placing layers on GPU0 is executed on Vulkan0 with per-device memory (opt-in: MOERIG_TEST_VULKAN_LIB)',
+  {skip: vkLib ? false : 'MOERIG_TEST_VULKAN_LIB not set'},
+  () => {
+    const p = join(dir, 'plan-vulkan.json')
+    const base = minimalPlan(model, tensorCount) as {devices: object[]}
+    writeFileSync(
+      p,
+      JSON.stringify(
+        minimalPlan(model, tensorCount, {
+          placement: {
+            nGpuLayers: 99,
+            tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}],
+            nCpuMoe: null,
+            tensorSplit: [],
+            splitMode: 'layer',
+            mainGpu: 0,
+          },
+          devices: [
+            ...base.devices,
+            {
+              id: 'GPU0',
+              kind: 'gpu',
+              name: 'GPU',
+              capacityBytes: 2e9,
+              weightsBytes: 9e6,
+              kvBytes: 5e5,
+              computeBytes: 3e7,
+              overheadBytes: 0,
+              totalBytes: 3.95e7,
+              fits: true,
+            },
+          ],
+        }),
+      ),
+    )
+    const r = cli(['bench', model, '--plan', p, '--memory-only', '--no-save', '--json'], {
+      env: {MOERIG_BACKEND_LIBS: vkLib, GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES ?? '0'},
+    })
+    assert.equal(r.status, 0, r.stdout)
+    const j = JSON.parse(r.stdout)
+    assert.equal(j.provenance.backend, 'Vulkan')
+    assert.deepEqual(j.provenance.backendLibs, [vkLib])
+    const vk = j.memory.devices.find((d: {device: string}) => d.device === 'Vulkan0')
+    assert.ok(vk.weightsBytes > 0 && vk.kvBytes > 0 && vk.computeBytes > 0)
+    const gpu = j.plan.devices.find((d: {id: string}) => d.id === 'GPU0')
+    assert.equal(gpu.engineDevice, 'Vulkan0')
+    assert.equal(gpu.measured.weightsBytes, vk.weightsBytes)
+  },
+)

@@ -11,11 +11,25 @@ import {join} from 'node:path'
 import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
 import {calibrateResultSchema} from '../../src/schemas/calibrate.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
-import {fitCalibration, fitOverheads, parseBudget, parseThreadList, solve3, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
+import {
+  fitCalibration,
+  fitOverheads,
+  parseBudget,
+  parseThreadList,
+  solve3,
+  type ModelTerms,
+  type Sample,
+} from '../../src/runner/calibrate.js'
 import {cli, synthTiny, tempDir} from '../support/runner-helpers.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
-const terms = (name: string, layers: number, costFlops: number, bytes: number, prefillFlops = costFlops): ModelTerms => ({name, layers, costFlops, bytes, attnS: 0, prefillFlops})
+const terms = (
+  name: string,
+  layers: number,
+  costFlops: number,
+  bytes: number,
+  prefillFlops = costFlops,
+): ModelTerms => ({name, layers, costFlops, bytes, attnS: 0, prefillFlops})
 const shallow = terms('tiny', 4, 34e6, 12e6)
 const deep = terms('tiny-deep16', 16, 77e6, 28e6)
 const compute = terms('r1-mini', 12, 596e6, 198e6, 741e6)
@@ -23,17 +37,36 @@ const dram = terms('r1-dram', 24, 5.2e9, 1.55e9)
 // the truth the fake measurements are made from
 const G = {1: 20e9, 2: 80e9} as Record<number, number>
 const PP = {1: 100e9, 2: 190e9} as Record<number, number>
-const LAYER_S = 50e-6, TOKEN_S = 0.3e-3, BW = 20e9
-const tokenTime = (t: ModelTerms, threads: number) => Math.max(t.bytes / BW, t.costFlops / G[threads]) + t.layers * LAYER_S + TOKEN_S
+const LAYER_S = 50e-6,
+  TOKEN_S = 0.3e-3,
+  BW = 20e9
+const tokenTime = (t: ModelTerms, threads: number) =>
+  Math.max(t.bytes / BW, t.costFlops / G[threads]) + t.layers * LAYER_S + TOKEN_S
 const cacheTime = (t: ModelTerms, threads: number) => t.costFlops / G[threads] + t.layers * LAYER_S + TOKEN_S // cache-resident: compute only
 const sample = (role: Sample['role'], t: ModelTerms, threads: number, pre = false): Sample => ({
-  role, terms: t, threads, decodeTps: 1 / (role === 'dram' ? tokenTime(t, threads) : cacheTime(t, threads)), prefillTps: pre ? PP[threads] / t.prefillFlops : null,
+  role,
+  terms: t,
+  threads,
+  decodeTps: 1 / (role === 'dram' ? tokenTime(t, threads) : cacheTime(t, threads)),
+  prefillTps: pre ? PP[threads] / t.prefillFlops : null,
 })
-const meta = {measuredAt: '2026-01-02T03:04:05.000Z', llamaCppRelease: 'v0.4.0', cpuVariant: 'sapphirerapids', models: ['synth tiny Q4_K_M']}
-const close = (a: number | undefined, b: number, rel = 1e-3) => assert.ok(a !== undefined && Math.abs(a - b) <= Math.abs(b) * rel + 1e-9, `${a} vs ${b}`)
+const meta = {
+  measuredAt: '2026-01-02T03:04:05.000Z',
+  llamaCppRelease: 'v0.4.0',
+  cpuVariant: 'sapphirerapids',
+  models: ['synth tiny Q4_K_M'],
+}
+const close = (a: number | undefined, b: number, rel = 1e-3) =>
+  assert.ok(a !== undefined && Math.abs(a - b) <= Math.abs(b) * rel + 1e-9, `${a} vs ${b}`)
 
 test('fit: known overheads, throughputs and bandwidth come back out of fake measurements; the section is schema-valid', () => {
-  const samples = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 1, true), sample('compute', compute, 2, true), sample('dram', dram, 2)]
+  const samples = [
+    sample('shallow', shallow, 1),
+    sample('deep', deep, 1),
+    sample('compute', compute, 1, true),
+    sample('compute', compute, 2, true),
+    sample('dram', dram, 2),
+  ]
   const cal = fitCalibration(samples, meta)
   close(cal.layerOverheadUs, LAYER_S * 1e6)
   close(cal.tokenOverheadMs, TOKEN_S * 1e3)
@@ -56,11 +89,29 @@ test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bou
   const slow = {...G, 2: 30e9}
   const s = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 2, true)]
   s[2].decodeTps = 1 / (compute.costFlops / slow[2] + compute.layers * LAYER_S + TOKEN_S)
-  const d: Sample = {role: 'dram', terms: dram, threads: 2, decodeTps: 1 / (dram.costFlops / slow[2] + dram.layers * LAYER_S + TOKEN_S), prefillTps: null}
-  const g: Sample = {role: 'gpu', terms: compute, threads: 2, decodeTps: 500, prefillTps: 4000, gpuIndex: 0, gpuName: 'NVIDIA H200', backend: 'CUDA'}
+  const d: Sample = {
+    role: 'dram',
+    terms: dram,
+    threads: 2,
+    decodeTps: 1 / (dram.costFlops / slow[2] + dram.layers * LAYER_S + TOKEN_S),
+    prefillTps: null,
+  }
+  const g: Sample = {
+    role: 'gpu',
+    terms: compute,
+    threads: 2,
+    decodeTps: 500,
+    prefillTps: 4000,
+    gpuIndex: 0,
+    gpuName: 'NVIDIA H200',
+    backend: 'CUDA',
+  }
   const cal = fitCalibration([...s, d, g], {...meta, partial: true, notes: ['stopped']})
   assert.equal(cal.partial, true)
-  assert.ok(cal.notes!.some((n) => /compute-bound .* lower bound/.test(n)), cal.notes!.join('\n'))
+  assert.ok(
+    cal.notes!.some((n) => /compute-bound .* lower bound/.test(n)),
+    cal.notes!.join('\n'),
+  )
   close(cal.gpus![0].bandwidthGBs, (compute.bytes * 500) / 1e9, 1e-2)
   close(cal.gpus![0].prefillTflops, (compute.prefillFlops * 4000) / 1e12, 1e-2)
   assert.deepEqual(schemaErrors(hardwareProfileSchema, {...rig({sockets: 1, gpus: 1}), calibration: cal}), [])
@@ -68,8 +119,18 @@ test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bou
 
 test('overheads: small layers faster per FLOP than the compute model (cache) fall back to the shallow/deep pair; no pair, compute only', () => {
   const fast = (t: ModelTerms) => 1 / (t.costFlops / 200e9 + t.layers * LAYER_S + TOKEN_S)
-  const s = (role: Sample['role'], t: ModelTerms, tps: number): Sample => ({role, terms: t, threads: 1, decodeTps: tps, prefillTps: null})
-  const o = fitOverheads(s('shallow', shallow, fast(shallow)), s('deep', deep, fast(deep)), s('compute', compute, 1 / cacheTime(compute, 1)))
+  const s = (role: Sample['role'], t: ModelTerms, tps: number): Sample => ({
+    role,
+    terms: t,
+    threads: 1,
+    decodeTps: tps,
+    prefillTps: null,
+  })
+  const o = fitOverheads(
+    s('shallow', shallow, fast(shallow)),
+    s('deep', deep, fast(deep)),
+    s('compute', compute, 1 / cacheTime(compute, 1)),
+  )
   close(o.layerS, LAYER_S + (deep.costFlops - shallow.costFlops) / 200e9 / 12)
   assert.match(o.how, /upper bound/)
   const only = fitOverheads(undefined, undefined, s('compute', compute, 10))
@@ -82,8 +143,28 @@ test('overheads: small layers faster per FLOP than the compute model (cache) fal
   assert.equal(pairOnly.cpuThroughput, undefined)
   assert.equal(pairOnly.decodeBandwidthGBs, undefined)
   assert.deepEqual(schemaErrors(hardwareProfileSchema, {...rig({sockets: 1, gpus: 0}), calibration: pairOnly}), [])
-  assert.deepEqual(solve3([[1, 0, 0], [0, 2, 0], [0, 0, 4]], [1, 2, 4]), [1, 1, 1])
-  assert.equal(solve3([[1, 1, 1], [1, 1, 1], [0, 0, 1]], [1, 2, 3]), null)
+  assert.deepEqual(
+    solve3(
+      [
+        [1, 0, 0],
+        [0, 2, 0],
+        [0, 0, 4],
+      ],
+      [1, 2, 4],
+    ),
+    [1, 1, 1],
+  )
+  assert.equal(
+    solve3(
+      [
+        [1, 1, 1],
+        [1, 1, 1],
+        [0, 0, 1],
+      ],
+      [1, 2, 3],
+    ),
+    null,
+  )
 })
 
 test('flags: --budget durations and --threads lists', () => {
@@ -91,7 +172,8 @@ test('flags: --budget durations and --threads lists', () => {
   assert.equal(parseBudget('90s'), 90)
   assert.equal(parseBudget('1m30s'), 90)
   assert.equal(parseBudget('45'), 45)
-  for (const bad of ['', 'soon', '0', '-5m', '25h']) assert.throws(() => parseBudget(bad), /--budget must be a duration/)
+  for (const bad of ['', 'soon', '0', '-5m', '25h'])
+    assert.throws(() => parseBudget(bad), /--budget must be a duration/)
   assert.deepEqual(parseThreadList(undefined, 8, 4), [1, 2, 3, 4])
   assert.deepEqual(parseThreadList('4,1,2-3', 8, 4), [1, 2, 3, 4])
   assert.throws(() => parseThreadList('0', 8, 4), /1\.\.8/)
@@ -99,41 +181,77 @@ test('flags: --budget durations and --threads lists', () => {
   assert.throws(() => parseThreadList('a', 8, 4), /--threads must be/)
 })
 
-test('calibrate on tiny models: the saved profile validates and plan says it uses the calibration; a hand-written profile is not overwritten without --force', {timeout: 120_000}, () => {
-  const dir = tempDir('moerig-calibrate-')
-  const model = synthTiny(dir)
-  const ref = join(dir, 'reference.json')
-  writeFileSync(ref, JSON.stringify(rig({sockets: 1, gpus: 0})))
-  const refused = cli(['calibrate', '--hardware', ref, '--budget', '40s', '--threads', '1', '--model', model])
-  assert.equal(refused.status, 1, refused.stderr)
-  assert.match(refused.stderr, /already exists and was not written by moerig; pass --force/)
-  const out = join(dir, 'hw.json')
-  const t0 = Date.now()
-  const r = cli(['calibrate', '--save', out, '--budget', '40s', '--threads', '1', '--model', model, '-r', '2', '--json'])
-  assert.equal(r.status, 0, r.stderr + r.stdout)
-  assert.ok(Date.now() - t0 < 90_000, `calibrate took ${Date.now() - t0} ms`)
-  const res = JSON.parse(r.stdout)
-  assert.deepEqual(schemaErrors(calibrateResultSchema, res), [])
-  const saved = JSON.parse(readFileSync(out, 'utf8')) as HardwareProfile
-  assert.deepEqual(schemaErrors(hardwareProfileSchema, saved), [])
-  const c = saved.calibration!
-  assert.equal(c.provenance, 'measured')
-  assert.ok(c.llamaCppRelease && c.cpuVariant, 'release and CPU variant recorded')
-  assert.ok(c.cpuThroughput![0].prefillGflops! > 0, JSON.stringify(c))
-  // on a loaded machine a tiny "DRAM" model can be slower than the overheads fitted on its twin: then a note says so
-  assert.ok(c.decodeBandwidthGBs! > 0 || c.notes!.some((n) => /overheads exceed the token time/.test(n)), JSON.stringify(c))
-  assert.ok(c.cpuThroughput![0].decodeGflops! > 0 || c.notes!.some((n) => /no decode throughput/.test(n)), JSON.stringify(c))
-  assert.ok(c.tokenOverheadMs !== undefined && c.layerOverheadUs !== undefined)
-  assert.ok(c.notes!.some((n) => /no GPU seen by the runner/.test(n)))
-  const p = cli(['plan', model, '--hardware', out, '--threads', '1', '--json'])
-  assert.equal(p.status, 0, p.stderr)
-  const plan = JSON.parse(p.stdout)
-  assert.equal(plan.prediction.speedModel.source, 'calibration')
-  assert.match(plan.prediction.assumptions.join('\n'), /calibration of .* \(measured, llama\.cpp /)
-  const text = cli(['plan', model, '--hardware', out, '--threads', '1'])
-  assert.match(text.stdout, /calibration of /)
-  // a profile calibrate wrote (origin probe) is replaced without --force
-  const again = cli(['calibrate', '--hardware', out, '--budget', '1s', '--threads', '1', '--model', model, '-r', '1', '--json'])
-  assert.equal(again.status, 0, again.stderr + again.stdout)
-  assert.equal(JSON.parse(again.stdout).savedTo, out)
-})
+test(
+  'calibrate on tiny models: the saved profile validates and plan says it uses the calibration; a hand-written profile is not overwritten without --force',
+  {timeout: 120_000},
+  () => {
+    const dir = tempDir('moerig-calibrate-')
+    const model = synthTiny(dir)
+    const ref = join(dir, 'reference.json')
+    writeFileSync(ref, JSON.stringify(rig({sockets: 1, gpus: 0})))
+    const refused = cli(['calibrate', '--hardware', ref, '--budget', '40s', '--threads', '1', '--model', model])
+    assert.equal(refused.status, 1, refused.stderr)
+    assert.match(refused.stderr, /already exists and was not written by moerig; pass --force/)
+    const out = join(dir, 'hw.json')
+    const t0 = Date.now()
+    const r = cli([
+      'calibrate',
+      '--save',
+      out,
+      '--budget',
+      '40s',
+      '--threads',
+      '1',
+      '--model',
+      model,
+      '-r',
+      '2',
+      '--json',
+    ])
+    assert.equal(r.status, 0, r.stderr + r.stdout)
+    assert.ok(Date.now() - t0 < 90_000, `calibrate took ${Date.now() - t0} ms`)
+    const res = JSON.parse(r.stdout)
+    assert.deepEqual(schemaErrors(calibrateResultSchema, res), [])
+    const saved = JSON.parse(readFileSync(out, 'utf8')) as HardwareProfile
+    assert.deepEqual(schemaErrors(hardwareProfileSchema, saved), [])
+    const c = saved.calibration!
+    assert.equal(c.provenance, 'measured')
+    assert.ok(c.llamaCppRelease && c.cpuVariant, 'release and CPU variant recorded')
+    assert.ok(c.cpuThroughput![0].prefillGflops! > 0, JSON.stringify(c))
+    // on a loaded machine a tiny "DRAM" model can be slower than the overheads fitted on its twin: then a note says so
+    assert.ok(
+      c.decodeBandwidthGBs! > 0 || c.notes!.some((n) => /overheads exceed the token time/.test(n)),
+      JSON.stringify(c),
+    )
+    assert.ok(
+      c.cpuThroughput![0].decodeGflops! > 0 || c.notes!.some((n) => /no decode throughput/.test(n)),
+      JSON.stringify(c),
+    )
+    assert.ok(c.tokenOverheadMs !== undefined && c.layerOverheadUs !== undefined)
+    assert.ok(c.notes!.some((n) => /no GPU seen by the runner/.test(n)))
+    const p = cli(['plan', model, '--hardware', out, '--threads', '1', '--json'])
+    assert.equal(p.status, 0, p.stderr)
+    const plan = JSON.parse(p.stdout)
+    assert.equal(plan.prediction.speedModel.source, 'calibration')
+    assert.match(plan.prediction.assumptions.join('\n'), /calibration of .* \(measured, llama\.cpp /)
+    const text = cli(['plan', model, '--hardware', out, '--threads', '1'])
+    assert.match(text.stdout, /calibration of /)
+    // a profile calibrate wrote (origin probe) is replaced without --force
+    const again = cli([
+      'calibrate',
+      '--hardware',
+      out,
+      '--budget',
+      '1s',
+      '--threads',
+      '1',
+      '--model',
+      model,
+      '-r',
+      '1',
+      '--json',
+    ])
+    assert.equal(again.status, 0, again.stderr + again.stdout)
+    assert.equal(JSON.parse(again.stdout).savedTo, out)
+  },
+)

@@ -9,14 +9,24 @@
 import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {ERROR_BOUNDS_PCT, outOfBounds} from '../../src/runner/checkplan.js'
-import {CPU_PLACEMENT, FIDELITY_CONTEXTS, FIDELITY_KV, FIDELITY_MODELS, FIDELITY_PLACEMENTS, runFidelity, vulkanUnavailable} from '../support/checkplan-cases.js'
+import {
+  CPU_PLACEMENT,
+  FIDELITY_CONTEXTS,
+  FIDELITY_KV,
+  FIDELITY_MODELS,
+  FIDELITY_PLACEMENTS,
+  runFidelity,
+  vulkanUnavailable,
+} from '../support/checkplan-cases.js'
 import {checkPlanResultSchema} from '../../src/schemas/checkplan.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 
 // llvmpipe is a CPU-type device: ggml-vulkan lists it only when asked for by index. Only these
 // tests' engine processes get it (.ci/run: MOERIG_TEST_VK_VISIBLE_DEVICES=0); the rest of the
 // suite keeps a CPU-only engine.
-const childEnv = {GGML_VK_VISIBLE_DEVICES: process.env.MOERIG_TEST_VK_VISIBLE_DEVICES ?? process.env.GGML_VK_VISIBLE_DEVICES ?? '0'}
+const childEnv = {
+  GGML_VK_VISIBLE_DEVICES: process.env.MOERIG_TEST_VK_VISIBLE_DEVICES ?? process.env.GGML_VK_VISIBLE_DEVICES ?? '0',
+}
 const requireVulkan = process.env.MOERIG_REQUIRE_VULKAN === '1'
 let noVulkan: string | null = null
 
@@ -26,7 +36,12 @@ before(async () => {
 
 async function checkGroup(preset: string, placement: string, faOff = false): Promise<void> {
   const model = FIDELITY_MODELS.find((m) => m.preset === preset)!
-  const cases = await runFidelity({models: [model], placements: [placement], childEnv, ...(faOff ? {flashAttention: false, kvTypes: ['f16' as const]} : {})})
+  const cases = await runFidelity({
+    models: [model],
+    placements: [placement],
+    childEnv,
+    ...(faOff ? {flashAttention: false, kvTypes: ['f16' as const]} : {}),
+  })
   assert.equal(cases.length, FIDELITY_CONTEXTS.length * (faOff ? 1 : FIDELITY_KV.length))
   const bad: string[] = []
   for (const c of cases) {
@@ -34,11 +49,19 @@ async function checkGroup(preset: string, placement: string, faOff = false): Pro
     // every planned device was executed on its engine device (GPU0 → Vulkan0), nothing unplanned
     const ids = c.result.devices.map((d) => d.id)
     assert.ok(ids.includes('CPU'), `${ids}`)
-    if (placement !== CPU_PLACEMENT) assert.ok(c.result.devices.some((d) => d.id === 'GPU0' && d.engineDevice === 'Vulkan0'), `${JSON.stringify(c.result.devices)}`)
+    if (placement !== CPU_PLACEMENT)
+      assert.ok(
+        c.result.devices.some((d) => d.id === 'GPU0' && d.engineDevice === 'Vulkan0'),
+        `${JSON.stringify(c.result.devices)}`,
+      )
     else assert.deepEqual(ids, ['CPU'])
     for (const o of outOfBounds(c.result)) bad.push(`n_ctx ${c.context} ${c.kvType}: ${o}`)
   }
-  assert.deepEqual(bad, [], `${model.label}, ${placement}: over the bounds (weights/KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %)`)
+  assert.deepEqual(
+    bad,
+    [],
+    `${model.label}, ${placement}: over the bounds (weights/KV ${ERROR_BOUNDS_PCT.weights} %, compute ${ERROR_BOUNDS_PCT.compute} %)`,
+  )
 }
 
 for (const m of FIDELITY_MODELS) {

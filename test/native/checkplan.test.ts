@@ -5,7 +5,13 @@ import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {comparePlanMemory, errorPct, LOG_RESOLUTION_BYTES, outOfBounds, parseContextBuffers} from '../../src/runner/checkplan.js'
+import {
+  comparePlanMemory,
+  errorPct,
+  LOG_RESOLUTION_BYTES,
+  outOfBounds,
+  parseContextBuffers,
+} from '../../src/runner/checkplan.js'
 import {CI_LLVMPIPE_PROFILE, planCase} from '../support/checkplan-cases.js'
 import {cachedSynthModel} from '../../src/runner/synth.js'
 import {parseBufferLines, type BufferFigure} from '../../src/runner/memory.js'
@@ -28,7 +34,14 @@ before(async () => {
 
 const devices: LlamaDevice[] = [
   {name: 'CPU', description: 'cpu', type: 'cpu', backend: 'CPU', freeBytes: 1e10, totalBytes: 1e10},
-  {name: 'Vulkan0', description: 'llvmpipe (LLVM 15.0.6, 256 bits)', type: 'gpu', backend: 'Vulkan', freeBytes: 2 ** 31, totalBytes: 2 ** 31},
+  {
+    name: 'Vulkan0',
+    description: 'llvmpipe (LLVM 15.0.6, 256 bits)',
+    type: 'gpu',
+    backend: 'Vulkan',
+    freeBytes: 2 ** 31,
+    totalBytes: 2 ** 31,
+  },
 ]
 
 test('errorPct: relative to the allocation, signed, 0 within the log resolution, 100 for nothing allocated', () => {
@@ -46,9 +59,15 @@ test('context logs: buffer lines and the host output buffer (counted as host com
     'sched_reserve:    Vulkan0 compute buffer size =     7.51 MiB',
     'sched_reserve: Vulkan_Host compute buffer size =   297.25 MiB',
   ])
-  assert.deepEqual(b.map((x) => [x.buffer, x.kind, x.device]), [
-    ['Vulkan0', 'kv', 'Vulkan0'], ['Vulkan0', 'compute', 'Vulkan0'], ['Vulkan_Host', 'compute', 'CPU'], ['Vulkan_Host', 'compute', 'CPU'],
-  ])
+  assert.deepEqual(
+    b.map((x) => [x.buffer, x.kind, x.device]),
+    [
+      ['Vulkan0', 'kv', 'Vulkan0'],
+      ['Vulkan0', 'compute', 'Vulkan0'],
+      ['Vulkan_Host', 'compute', 'CPU'],
+      ['Vulkan_Host', 'compute', 'CPU'],
+    ],
+  )
   assert.equal(b[3].bytes, Math.round(0.58 * MiB))
 })
 
@@ -69,15 +88,34 @@ test('comparePlanMemory: plan devices beside engine devices (GPU0 = Vulkan0), er
   assert.equal(g.errorPct.weights, 0)
   assert.ok(Math.abs(g.errorPct.kv - -4.76) < 0.1, `${g.errorPct.kv}`)
   assert.ok(Math.abs(g.errorPct.compute - 25) < 0.1, `${g.errorPct.compute}`)
-  assert.deepEqual(r.devices.map((d) => d.id), ['CPU', 'GPU0', 'Vulkan1'])
+  assert.deepEqual(
+    r.devices.map((d) => d.id),
+    ['CPU', 'GPU0', 'Vulkan1'],
+  )
   assert.equal(r.maxErrorPct, 100) // Vulkan1: allocated, never planned
   // CPU compute: planned, no line logged → +100 %
-  assert.deepEqual(outOfBounds(r).sort(), ['CPU compute +100.0 %', 'GPU0 KV -4.8 %', 'GPU0 compute +25.0 %', 'Vulkan1 compute -100.0 %'].sort())
+  assert.deepEqual(
+    outOfBounds(r).sort(),
+    ['CPU compute +100.0 %', 'GPU0 KV -4.8 %', 'GPU0 compute +25.0 %', 'Vulkan1 compute -100.0 %'].sort(),
+  )
 })
 
 test('check-plan on a CPU-only plan: one line per device and kind, --json schema-valid and within bounds (no GPU backend loaded)', () => {
   const planPath = join(dir, 'cpu.json')
-  const mk = cli(['plan', tiny, '--hardware', CI_LLVMPIPE_PROFILE, '--gpus', '0', '--ctx', '2048', '--kv-type', 'q8_0', '-o', planPath])
+  const mk = cli([
+    'plan',
+    tiny,
+    '--hardware',
+    CI_LLVMPIPE_PROFILE,
+    '--gpus',
+    '0',
+    '--ctx',
+    '2048',
+    '--kv-type',
+    'q8_0',
+    '-o',
+    planPath,
+  ])
   assert.equal(mk.status, 0, mk.stderr)
   const text = cli(['check-plan', planPath])
   assert.equal(text.status, 0, text.stderr)
@@ -88,7 +126,10 @@ test('check-plan on a CPU-only plan: one line per device and kind, --json schema
   assert.equal(j.status, 0, j.stderr)
   const r = JSON.parse(j.stdout) as CheckPlanResult
   assert.deepEqual(schemaErrors(checkPlanResultSchema, r), [])
-  assert.deepEqual(r.devices.map((d) => d.id), ['CPU'])
+  assert.deepEqual(
+    r.devices.map((d) => d.id),
+    ['CPU'],
+  )
   assert.deepEqual(Object.keys(r.devices[0].planned).sort(), ['computeBytes', 'kvBytes', 'weightsBytes'])
   assert.deepEqual(Object.keys(r.devices[0].allocated).sort(), ['computeBytes', 'kvBytes', 'weightsBytes'])
   assert.ok(r.maxErrorPct <= 10, `${r.maxErrorPct}`)
@@ -155,7 +196,9 @@ test('plan --placement forces the three placements; a GPU per-tensor limit keeps
 test('probe lists the devices the engine sees beside the PCI view (engineDevices, from the runner child)', () => {
   const r = cli(['probe', '--json', '--models-dir', dir])
   assert.equal(r.status, 0, r.stderr)
-  const p = JSON.parse(r.stdout) as {engineDevices?: Array<{name: string; backend: string; memoryTotalBytes: number | null}>}
+  const p = JSON.parse(r.stdout) as {
+    engineDevices?: Array<{name: string; backend: string; memoryTotalBytes: number | null}>
+  }
   const cpu = p.engineDevices?.find((d) => d.name === 'CPU')
   assert.ok(cpu, JSON.stringify(p.engineDevices))
   assert.equal(cpu.backend, 'CPU')

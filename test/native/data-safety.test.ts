@@ -6,11 +6,30 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
-import {checkOutputFolder, checkOverwrite, freshPath, ownKind, parseJsonText, writeFileAtomic} from '../../src/lib/fs.js'
+import {
+  checkOutputFolder,
+  checkOverwrite,
+  freshPath,
+  ownKind,
+  parseJsonText,
+  writeFileAtomic,
+} from '../../src/lib/fs.js'
 import {runDemo} from '../../src/report/demo.js'
 import {readJsonFile} from '../../src/schemas/validate.js'
 import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../../src/trace/trace.js'
@@ -70,7 +89,16 @@ function noTemps(dir: string): void {
 }
 
 function weightedHeader(nTokens: number): TraceHeader {
-  return {model: 'tiny', arch: 'deepseek2', nLayer: 4, moeLayers: [1, 2, 3], nExpert: 16, k: 2, nTokens, hasWeights: true}
+  return {
+    model: 'tiny',
+    arch: 'deepseek2',
+    nLayer: 4,
+    moeLayers: [1, 2, 3],
+    nExpert: 16,
+    k: 2,
+    nTokens,
+    hasWeights: true,
+  }
 }
 
 /** A small MOETRACE with gate weights (the part a CSV round trip would lose). */
@@ -108,9 +136,16 @@ test('report -o FILE refuses and leaves the file a file', () => {
   try {
     const victim = join(dir, 'victim.json')
     writeFileSync(victim, '{"mine": true}\n')
-    refused(moerig(['report', join(FIX, 'plan-reference.json'), '-o', victim]), /victim\.json is a file, not a folder; give a new or empty folder/)
+    refused(
+      moerig(['report', join(FIX, 'plan-reference.json'), '-o', victim]),
+      /victim\.json is a file, not a folder; give a new or empty folder/,
+    )
     assert.equal(readFileSync(victim, 'utf8'), '{"mine": true}\n')
-    refusedJson(moerig(['report', join(FIX, 'plan-reference.json'), '-o', victim, '--json']), 'E_REPORT_FOLDER', /is a file/)
+    refusedJson(
+      moerig(['report', join(FIX, 'plan-reference.json'), '-o', victim, '--json']),
+      'E_REPORT_FOLDER',
+      /is a file/,
+    )
     assert.deepEqual(tree(dir), ['victim.json'])
   } finally {
     rmSync(dir, {recursive: true, force: true})
@@ -177,7 +212,11 @@ test('trace convert X X refuses (also through a symlink or a hard link); the inp
     symlinkSync(t, join(dir, 'link.csv'))
     refused(moerig(['trace', 'convert', t, join(dir, 'link.csv'), '--force']), /is the input file/)
     linkSync(t, join(dir, 'hard.moetrace'))
-    refusedJson(moerig(['trace', 'convert', join(dir, 'hard.moetrace'), t, '--force', '--json']), 'E_SAME_FILE', /is the input file/)
+    refusedJson(
+      moerig(['trace', 'convert', join(dir, 'hard.moetrace'), t, '--force', '--json']),
+      'E_SAME_FILE',
+      /is the input file/,
+    )
     assert.deepEqual(readFileSync(t), bytes)
     const csv = join(dir, 'b.csv')
     copyFileSync(CSV, csv)
@@ -225,7 +264,11 @@ test('trace convert over an existing file: a moerig trace is replaced, anything 
     assert.equal(readFileSync(mine, 'utf8'), 'my spreadsheet\n')
     const notes = join(dir, 'notes.bin')
     writeFileSync(notes, 'not a trace')
-    refusedJson(moerig(['trace', 'convert', t, notes, '--json']), 'E_EXISTS', /already exists and was not written by moerig; pass --force/)
+    refusedJson(
+      moerig(['trace', 'convert', t, notes, '--json']),
+      'E_EXISTS',
+      /already exists and was not written by moerig; pass --force/,
+    )
     assert.equal(readFileSync(notes, 'utf8'), 'not a trace')
     assert.equal(moerig(['trace', 'convert', t, mine, '-f']).status, 0)
     assert.match(readFileSync(mine, 'utf8'), /^token,layer,experts\n/)
@@ -236,14 +279,26 @@ test('trace convert over an existing file: a moerig trace is replaced, anything 
   }
 })
 
-test('demo --cache refuses a folder of the user\'s (the demo removes its outputs there before rebuilding)', async () => {
+test("demo --cache refuses a folder of the user's (the demo removes its outputs there before rebuilding)", async () => {
   const dir = tmp()
   try {
     writeFileSync(join(dir, 'bench.json'), '{"mine": true}')
     const silent = {phase() {}, update() {}, step() {}, done() {}}
     await assert.rejects(
-      runDemo({root: resolve('.'), preset: 'tiny', cacheDir: dir, reportDir: join(dir, 'report'), fresh: true, hasCommand: () => true, log: () => {}, progress: silent}),
-      (e: Error) => e instanceof Error && /cache folder .* is not empty and is not a moerig cache/.test(e.message) && !e.message.includes('\n'),
+      runDemo({
+        root: resolve('.'),
+        preset: 'tiny',
+        cacheDir: dir,
+        reportDir: join(dir, 'report'),
+        fresh: true,
+        hasCommand: () => true,
+        log: () => {},
+        progress: silent,
+      }),
+      (e: Error) =>
+        e instanceof Error &&
+        /cache folder .* is not empty and is not a moerig cache/.test(e.message) &&
+        !e.message.includes('\n'),
     )
     assert.deepEqual(tree(dir), ['bench.json'])
   } finally {
@@ -257,10 +312,17 @@ test('run --trace FOLDER fails up front with one line and leaves no temp file', 
   const dir = tmp()
   try {
     // the model does not even exist: the --trace check comes before anything else
-    refused(moerig(['run', join(dir, 'none.gguf'), '--prompt', 'hi', '--trace', dir, '--no-save']), /--trace .* is a folder; give a file name/)
+    refused(
+      moerig(['run', join(dir, 'none.gguf'), '--prompt', 'hi', '--trace', dir, '--no-save']),
+      /--trace .* is a folder; give a file name/,
+    )
     const mine = join(dir, 'mine.txt')
     writeFileSync(mine, 'mine')
-    refusedJson(moerig(['run', join(dir, 'none.gguf'), '--prompt', 'hi', '--trace', mine, '--no-save', '--json']), 'E_EXISTS', /not written by moerig; pass --force/)
+    refusedJson(
+      moerig(['run', join(dir, 'none.gguf'), '--prompt', 'hi', '--trace', mine, '--no-save', '--json']),
+      'E_EXISTS',
+      /not written by moerig; pass --force/,
+    )
     assert.deepEqual(tree(dir), ['mine.txt'])
   } finally {
     rmSync(dir, {recursive: true, force: true})
@@ -287,7 +349,10 @@ test('plan -o: over a plan is fine, over another file needs --force, errno shown
     assert.equal(ownKind(mine), 'plan')
     // the hardware input itself can never be the output
     copyFileSync(HARDWARE, join(dir, 'hw.json'))
-    refused(moerig(['plan', 'deepseek-r1', '--hardware', join(dir, 'hw.json'), '-o', join(dir, 'hw.json'), '--force']), /is the input file/)
+    refused(
+      moerig(['plan', 'deepseek-r1', '--hardware', join(dir, 'hw.json'), '-o', join(dir, 'hw.json'), '--force']),
+      /is the input file/,
+    )
     // one errno message, not "cannot write … (E_FILE)"
     const r = moerig([...args, '-o', '/proc/version/plan.json'])
     refused(r, /\/proc\/version is not a folder/)
@@ -305,7 +370,10 @@ test('probe --save over a file probe did not write needs --force (checked before
     const ref = join(dir, 'reference.json')
     copyFileSync(HARDWARE, ref) // a hand-written reference rig: the user's work
     const before = readFileSync(ref, 'utf8')
-    refused(moerig(['probe', '--sysroot', sysroot, '--save', ref]), /--save .*reference\.json already exists and was not written by moerig; pass --force/)
+    refused(
+      moerig(['probe', '--sysroot', sysroot, '--save', ref]),
+      /--save .*reference\.json already exists and was not written by moerig; pass --force/,
+    )
     assert.equal(readFileSync(ref, 'utf8'), before)
     const out = join(dir, 'probed.json')
     assert.equal(moerig(['probe', '--sysroot', sysroot, '--save', out]).status, 0)
@@ -328,13 +396,22 @@ test('JSON: a byte-order mark is accepted; 200 k levels of nesting are one line 
     assert.equal(moerig(['report', bom, '-o', join(dir, 'r')]).status, 0, 'report reads a plan with a BOM')
     const deep = join(dir, 'deep.json')
     writeFileSync(deep, '['.repeat(200_000) + ']'.repeat(200_000))
-    assert.throws(() => readJsonFile(deep, planSchema, 'plan'), (e: Error) => {
-      assert.ok(e instanceof MoerigError)
-      assert.match(e.message, /plan .*deep\.json: not usable JSON \(nested more than 512 levels deep\)/)
-      return true
-    })
-    refused(moerig(['report', deep, '-o', join(dir, 'r2')]), /deep\.json: not usable JSON \(nested more than 512 levels deep\)/)
-    refused(moerig(['plan', 'deepseek-r1', '--hardware', deep]), /hardware profile .*deep\.json: not usable JSON \(nested more than 512 levels deep\)/)
+    assert.throws(
+      () => readJsonFile(deep, planSchema, 'plan'),
+      (e: Error) => {
+        assert.ok(e instanceof MoerigError)
+        assert.match(e.message, /plan .*deep\.json: not usable JSON \(nested more than 512 levels deep\)/)
+        return true
+      },
+    )
+    refused(
+      moerig(['report', deep, '-o', join(dir, 'r2')]),
+      /deep\.json: not usable JSON \(nested more than 512 levels deep\)/,
+    )
+    refused(
+      moerig(['plan', 'deepseek-r1', '--hardware', deep]),
+      /hardware profile .*deep\.json: not usable JSON \(nested more than 512 levels deep\)/,
+    )
     const deepProfile = moerig(['profiles', 'validate', deep])
     assert.notEqual(deepProfile.status, 0)
     assert.match(deepProfile.stdout + deepProfile.stderr, /deep\.json: not usable JSON/)
@@ -354,17 +431,23 @@ test('a failed write is one line naming the file and leaves no temp file', () =>
   const dir = tmp()
   try {
     mkdirSync(join(dir, 'taken'))
-    assert.throws(() => writeFileAtomic(join(dir, 'taken'), 'x'), /cannot write .*taken: it is a folder \(EISDIR\)|cannot write .*taken: .*\(E/)
+    assert.throws(
+      () => writeFileAtomic(join(dir, 'taken'), 'x'),
+      /cannot write .*taken: it is a folder \(EISDIR\)|cannot write .*taken: .*\(E/,
+    )
     noTemps(dir)
     // the streaming trace writer (run --trace): rename onto a folder used to leave "models.tmp-PID"
     const w = createTraceWriter(join(dir, 'taken'), {...weightedHeader(0), hasWeights: false})
     w.append(new Uint16Array([0, 1, 2, 3, 4, 5]))
-    assert.throws(() => w.close(), (e: Error) => {
-      assert.ok(e instanceof MoerigError, `MoerigError, got ${e.stack}`)
-      assert.match(e.message, /taken/)
-      assert.doesNotMatch(e.message, /\.tmp-|\n/)
-      return true
-    })
+    assert.throws(
+      () => w.close(),
+      (e: Error) => {
+        assert.ok(e instanceof MoerigError, `MoerigError, got ${e.stack}`)
+        assert.match(e.message, /taken/)
+        assert.doesNotMatch(e.message, /\.tmp-|\n/)
+        return true
+      },
+    )
     noTemps(dir)
     assert.throws(() => checkOverwrite(join(dir, 'taken'), {kind: 'plan'}), /is a folder/)
     assert.throws(() => checkOverwrite('/dev/null', {kind: null, force: true}), /not a regular file/)
@@ -385,14 +468,21 @@ test('SIGTERM, SIGINT and SIGHUP during an atomic write: exit 128+n, one line, n
   const dir = tmp()
   try {
     const script = join(dir, 'writer.ts')
-    writeFileSync(script, `import {startTemp} from ${JSON.stringify(resolve('src/lib/fs.ts'))}
+    writeFileSync(
+      script,
+      `import {startTemp} from ${JSON.stringify(resolve('src/lib/fs.ts'))}
 import {writeFileSync} from 'node:fs'
 const t = startTemp(process.argv[2])
 writeFileSync(t.tmp, 'half')
 process.stdout.write('ready\\n')
 setInterval(() => {}, 1000)
-`)
-    for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
+`,
+    )
+    for (const [sig, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+      ['SIGHUP', 129],
+    ] as const) {
       const out = join(dir, `${sig}.json`)
       const child = spawn(process.execPath, ['--import', 'tsx', script, out], {stdio: ['ignore', 'pipe', 'pipe']})
       let stderr = ''
@@ -429,7 +519,9 @@ test('synth: SIGTERM while writing leaves no hidden .tmp/.f16 file and exits 143
   const dir = tmp()
   try {
     const out = join(dir, 't.gguf')
-    const child = spawn(process.execPath, [BIN, 'synth', '--preset', 'tiny', '-o', out, '-t', '1'], {stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'synth', '--preset', 'tiny', '-o', out, '-t', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)))

@@ -51,11 +51,26 @@ test('temporal stores run the plain-store kernels', async () => {
 test('several nodes: each measured alone, then all together', {skip: cpus.length < 2 && 'needs two CPUs'}, async () => {
   // Node 1 may not exist here: binding its pages is best effort (numaBind turns false), never fatal.
   const phases: string[] = []
-  const r = await addon.memBandwidth({...small, nodes: [{id: 0, cpus: [0]}, {id: 1, cpus: [1]}]}, (p) => {
-    if (phases.at(-1) !== p.phase) phases.push(p.phase)
-  })
+  const r = await addon.memBandwidth(
+    {
+      ...small,
+      nodes: [
+        {id: 0, cpus: [0]},
+        {id: 1, cpus: [1]},
+      ],
+    },
+    (p) => {
+      if (phases.at(-1) !== p.phase) phases.push(p.phase)
+    },
+  )
   assert.deepEqual(phases, ['node 0', 'node 1', 'all nodes'])
-  assert.deepEqual(r.perNode.map((n) => [n.node, n.threads]), [[0, 1], [1, 1]])
+  assert.deepEqual(
+    r.perNode.map((n) => [n.node, n.threads]),
+    [
+      [0, 1],
+      [1, 1],
+    ],
+  )
   r.perNode.forEach(assertKernels)
   assert.equal(r.threads, 2)
 })
@@ -64,7 +79,10 @@ test('progress is reported after every repetition, in order, ending at total', a
   const seen: MemBwProgress[] = []
   await addon.memBandwidth(small, (p) => seen.push(p))
   assert.equal(seen.length, 4) // 1 warm-up + 3 repetitions, one run
-  assert.deepEqual(seen.map((p) => p.done), [1, 2, 3, 4])
+  assert.deepEqual(
+    seen.map((p) => p.done),
+    [1, 2, 3, 4],
+  )
   assert.ok(seen.every((p) => p.total === 4 && p.phase === 'all nodes'))
 })
 
@@ -80,7 +98,12 @@ test('the event loop keeps running during a measurement', async () => {
 })
 
 test('a throwing progress callback rejects the promise with its error', async () => {
-  await assert.rejects(addon.memBandwidth(small, () => { throw new Error('stop here') }), /stop here/)
+  await assert.rejects(
+    addon.memBandwidth(small, () => {
+      throw new Error('stop here')
+    }),
+    /stop here/,
+  )
 })
 
 test('bad options reject with one clear line (native checks)', async () => {
@@ -93,7 +116,16 @@ test('bad options reject with one clear line (native checks)', async () => {
     [{...small, nodes: [{id: 0, cpus: [5000]}]}, /cpus has 5000, out of range/],
     [{...small, nodes: [{id: 0, cpus: [1000]}]}, /cpu 1000, which does not exist or is not available/],
     [{...small, nodes: [{id: 0, cpus: [0, 0]}]}, /cpu 0 is given twice/],
-    [{...small, nodes: [{id: 0, cpus: [0]}, {id: 0, cpus: [1]}]}, /id 0 appears twice/],
+    [
+      {
+        ...small,
+        nodes: [
+          {id: 0, cpus: [0]},
+          {id: 0, cpus: [1]},
+        ],
+      },
+      /id 0 appears twice/,
+    ],
     [{...small, nodes: [{id: -1, cpus: [0]}]}, /id -1 is out of range/],
     [{...small, arrayBytesPerThread: 100}, /arrayBytesPerThread 100 is out of range/],
     [{...small, arrayBytesPerThread: 2 ** 39}, /exceeds 75% of physical memory/],
@@ -104,23 +136,45 @@ test('bad options reject with one clear line (native checks)', async () => {
     [{...small, stores: 'fast'}, /stores must be "auto", "temporal" or "nontemporal"/],
   ]
   for (const [opts, re] of cases) {
-    await assert.rejects(addon.memBandwidth(opts as MemBwOptions), (e: Error) => {
-      assert.match(e.message, /^memBandwidth: /)
-      assert.match(e.message, re)
-      assert.ok(!e.message.includes('\n'), 'one line')
-      return true
-    }, `expected ${re} for ${JSON.stringify(opts)}`)
+    await assert.rejects(
+      addon.memBandwidth(opts as MemBwOptions),
+      (e: Error) => {
+        assert.match(e.message, /^memBandwidth: /)
+        assert.match(e.message, re)
+        assert.ok(!e.message.includes('\n'), 'one line')
+        return true
+      },
+      `expected ${re} for ${JSON.stringify(opts)}`,
+    )
   }
   await assert.rejects(addon.memBandwidth(small, 42 as unknown as () => void), /onProgress must be a function/)
 })
 
 test('TS layer: precise MoerigErrors before the addon, native errors wrapped', async () => {
-  assert.throws(() => validateMemBwOptions({...small, nodes: []}), (e: MoerigError) => e.code === 'E_MEMBW_OPTIONS' && /no NUMA nodes/.test(e.message))
-  assert.throws(() => validateMemBwOptions({...small, repetitions: 1000}), /repetitions must be an integer 1\.\.100, got 1000/)
-  assert.throws(() => validateMemBwOptions({...small, nodes: [{id: 0, cpus: [0]}, {id: 1, cpus: [0]}]}), /cpu 0 is given twice/)
+  assert.throws(
+    () => validateMemBwOptions({...small, nodes: []}),
+    (e: MoerigError) => e.code === 'E_MEMBW_OPTIONS' && /no NUMA nodes/.test(e.message),
+  )
+  assert.throws(
+    () => validateMemBwOptions({...small, repetitions: 1000}),
+    /repetitions must be an integer 1\.\.100, got 1000/,
+  )
+  assert.throws(
+    () =>
+      validateMemBwOptions({
+        ...small,
+        nodes: [
+          {id: 0, cpus: [0]},
+          {id: 1, cpus: [0]},
+        ],
+      }),
+    /cpu 0 is given twice/,
+  )
   // Only the C++ side knows which CPUs exist.
-  await assert.rejects(measureMemBandwidth({...small, nodes: [{id: 0, cpus: [1000]}]}),
-    (e: MoerigError) => e instanceof MoerigError && e.code === 'E_MEMBW' && /cpu 1000/.test(e.message))
+  await assert.rejects(
+    measureMemBandwidth({...small, nodes: [{id: 0, cpus: [1000]}]}),
+    (e: MoerigError) => e instanceof MoerigError && e.code === 'E_MEMBW' && /cpu 1000/.test(e.message),
+  )
   assertKernels(await measureMemBandwidth(small))
 })
 

@@ -22,7 +22,11 @@ process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
 function synth(preset: string, quant: string, extra: string[] = []): Promise<string> {
   const out = join(dir, `${preset}-${quant}${extra.join('')}.gguf`)
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['bin/run.js', 'synth', '--preset', preset, '--quant', quant, '-o', out, '-f', ...extra], {stdio: ['ignore', 'ignore', 'pipe']})
+    const p = spawn(
+      process.execPath,
+      ['bin/run.js', 'synth', '--preset', preset, '--quant', quant, '-o', out, '-f', ...extra],
+      {stdio: ['ignore', 'ignore', 'pipe']},
+    )
     let err = ''
     p.stderr.on('data', (d) => (err += d))
     p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`synth ${preset} ${quant}: ${err.trim()}`))))
@@ -34,8 +38,17 @@ async function compare(path: string, ftype: string): Promise<void> {
   const shape = shapeFromGguf(g)
   if (g.tensors.some((t) => t.name.includes('exp_probs_b'))) shape.hp.expertGating = 'sigmoid'
   const shapes = buildTensorShapes(shape)
-  const types = quantizeTypes(shapes, {arch: shape.arch, ftype, rules: 'v0.4.0', nLayer: shape.hp.nLayer, nExpert: shape.hp.nExpert ?? 0, nGqa: shape.hp.nHead / shape.hp.nHeadKv})
-  const mine = new Map(shapes.map((s, i) => [s.name, {shape: s.shape, type: types[i].name, bytes: tensorBytes(s.shape, types[i])}]))
+  const types = quantizeTypes(shapes, {
+    arch: shape.arch,
+    ftype,
+    rules: 'v0.4.0',
+    nLayer: shape.hp.nLayer,
+    nExpert: shape.hp.nExpert ?? 0,
+    nGqa: shape.hp.nHead / shape.hp.nHeadKv,
+  })
+  const mine = new Map(
+    shapes.map((s, i) => [s.name, {shape: s.shape, type: types[i].name, bytes: tensorBytes(s.shape, types[i])}]),
+  )
   assert.deepEqual([...mine.keys()].sort(), g.tensors.map((t) => t.name).sort(), `${path}: tensor names`)
   for (const t of g.tensors) {
     const m = mine.get(t.name)!
@@ -45,9 +58,16 @@ async function compare(path: string, ftype: string): Promise<void> {
   }
 }
 
-test('planner quant rules = llama.cpp v0.4.0 llama_model_quantize on synth models', {skip: built ? false : 'native addon not built'}, async () => {
-  // two at a time: one per core
-  const [mla, legacy] = await Promise.all([synth('tiny', 'Q4_K_M'), synth('tiny', 'Q3_K_M', ['--kv-layout', 'legacy'])])
-  await compare(mla, 'Q4_K_M')
-  await compare(legacy, 'Q3_K_M')
-})
+test(
+  'planner quant rules = llama.cpp v0.4.0 llama_model_quantize on synth models',
+  {skip: built ? false : 'native addon not built'},
+  async () => {
+    // two at a time: one per core
+    const [mla, legacy] = await Promise.all([
+      synth('tiny', 'Q4_K_M'),
+      synth('tiny', 'Q3_K_M', ['--kv-layout', 'legacy']),
+    ])
+    await compare(mla, 'Q4_K_M')
+    await compare(legacy, 'Q3_K_M')
+  },
+)

@@ -10,7 +10,12 @@ import {INFERENCE_FLAGS, parseLscpu} from '../../src/probe/cpu.js'
 import {parseCpuList} from '../../src/probe/sysfs.js'
 import {bandwidthNodes, measureBandwidth} from '../../src/probe/bandwidth.js'
 import {probeMachine} from '../../src/probe/probe.js'
-import {hardwareProfilesDir, listHardwareProfiles, loadHardwareProfile, profileErrors} from '../../src/profiles/hardware.js'
+import {
+  hardwareProfilesDir,
+  listHardwareProfiles,
+  loadHardwareProfile,
+  profileErrors,
+} from '../../src/profiles/hardware.js'
 import {loadHardware} from '../../src/probe/machine.js'
 import {MoerigError} from '../../src/lib/errors.js'
 import {addonPath} from '../../src/engine/addon.js'
@@ -32,8 +37,13 @@ test('probe --json matches lscpu, /sys/devices/system/node and /proc/meminfo on 
   assert.equal(p.cpu.cores, Number(ls['Core(s) per socket']) * Number(ls['Socket(s)']))
   assert.equal(p.cpu.model, ls['Model name'])
   const lsFlags = new Set(ls.Flags.split(/\s+/))
-  assert.deepEqual(p.cpu.flags, INFERENCE_FLAGS.filter((f) => lsFlags.has(f)))
-  const nodeDirs = readdirSync('/sys/devices/system/node').filter((d) => /^node\d+$/.test(d)).sort()
+  assert.deepEqual(
+    p.cpu.flags,
+    INFERENCE_FLAGS.filter((f) => lsFlags.has(f)),
+  )
+  const nodeDirs = readdirSync('/sys/devices/system/node')
+    .filter((d) => /^node\d+$/.test(d))
+    .sort()
   assert.equal(p.numa.nodes.length, nodeDirs.length)
   for (const d of nodeDirs) {
     const id = Number(d.slice(4))
@@ -44,7 +54,10 @@ test('probe --json matches lscpu, /sys/devices/system/node and /proc/meminfo on 
   }
   const memTotalKiB = Number(/^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1])
   // MemTotal can move by a few pages between reads on a ballooned VM.
-  assert.ok(Math.abs(p.memory.totalBytes - memTotalKiB * 1024) < 64 * 1024 ** 2, `${p.memory.totalBytes} vs ${memTotalKiB * 1024}`)
+  assert.ok(
+    Math.abs(p.memory.totalBytes - memTotalKiB * 1024) < 64 * 1024 ** 2,
+    `${p.memory.totalBytes} vs ${memTotalKiB * 1024}`,
+  )
   assert.equal(p.disk?.path, tmp)
   assert.equal(typeof p.disk?.fits400GB, 'boolean')
   // Hidden facts are null with a note, never 0.
@@ -79,17 +92,24 @@ test('probe --sysroot reads a recorded tree', () => {
   assert.match(JSON.parse(bad.stdout).error.message, /no root\/ folder/)
 })
 
-test('memory bandwidth: one thread per core per node, triad measured', {skip: existsSync(addonPath) ? false : 'native addon not built'}, async () => {
-  const {profile, topology} = await probeMachine({modelsDir: null})
-  const nodes = bandwidthNodes(profile, topology)
-  assert.equal(nodes.reduce((a, n) => a + n.cpus.length, 0), profile.cpu.cores)
-  const bw = await measureBandwidth(profile, topology, {arrayBytesPerThread: 16 * 1024 ** 2, repetitions: 2})
-  assert.ok(bw.triadGBs > 0 && bw.copyGBs! > 0)
-  assert.equal(bw.threads, profile.cpu.cores)
-  assert.equal(bw.perNode.length, nodes.length)
-  assert.equal(bw.provenance?.triadGBs, 'measured')
-  assert.deepEqual(schemaErrors(hardwareProfileSchema, {...profile, bandwidth: bw}), [])
-})
+test(
+  'memory bandwidth: one thread per core per node, triad measured',
+  {skip: existsSync(addonPath) ? false : 'native addon not built'},
+  async () => {
+    const {profile, topology} = await probeMachine({modelsDir: null})
+    const nodes = bandwidthNodes(profile, topology)
+    assert.equal(
+      nodes.reduce((a, n) => a + n.cpus.length, 0),
+      profile.cpu.cores,
+    )
+    const bw = await measureBandwidth(profile, topology, {arrayBytesPerThread: 16 * 1024 ** 2, repetitions: 2})
+    assert.ok(bw.triadGBs > 0 && bw.copyGBs! > 0)
+    assert.equal(bw.threads, profile.cpu.cores)
+    assert.equal(bw.perNode.length, nodes.length)
+    assert.equal(bw.provenance?.triadGBs, 'measured')
+    assert.deepEqual(schemaErrors(hardwareProfileSchema, {...profile, bandwidth: bw}), [])
+  },
+)
 
 test('profiles lists the four reference rigs, all valid and cited', () => {
   const r = run('profiles', '--json')
@@ -97,14 +117,18 @@ test('profiles lists the four reference rigs, all valid and cited', () => {
   const out = JSON.parse(r.stdout)
   assert.deepEqual(schemaErrors(profileListSchema, out), [])
   const ids = out.profiles.map((p: {id: string}) => p.id)
-  for (const id of ['dual-8592-2xa770', 'dual-6454s-4090d', 'w9-3495x-a770', 'dual-9654-3090']) assert.ok(ids.includes(id), id)
+  for (const id of ['dual-8592-2xa770', 'dual-6454s-4090d', 'w9-3495x-a770', 'dual-9654-3090'])
+    assert.ok(ids.includes(id), id)
   for (const p of listHardwareProfiles()) {
     assert.equal(p.valid, true, p.error ?? '')
     assert.equal(p.profile?.origin, 'reference')
     assert.ok(Object.keys(p.profile?.citations ?? {}).length >= 5, `${p.id} cites its sources`)
   }
   const text = run('profiles')
-  assert.match(text.stdout, /dual-8592-2xa770 +2 × Intel\(R\) Xeon\(R\) Platinum 8592\+, 1024 GiB \(717 GB\/s peak\); GPUs: Intel Arc A770 16GB, Intel Arc A770 16GB/)
+  assert.match(
+    text.stdout,
+    /dual-8592-2xa770 +2 × Intel\(R\) Xeon\(R\) Platinum 8592\+, 1024 GiB \(717 GB\/s peak\); GPUs: Intel Arc A770 16GB, Intel Arc A770 16GB/,
+  )
 })
 
 test('reference rigs carry the published figures', async () => {
@@ -125,19 +149,31 @@ test('reference rigs carry the published figures', async () => {
 test('loadHardwareProfile: "probe", unknown ids and bad files', async () => {
   const me = await loadHardware('probe')
   assert.equal(me.origin, 'probe')
-  await assert.rejects(loadHardwareProfile('no-such-rig'), (e: unknown) => e instanceof MoerigError && /ids: .*dual-6454s-4090d/.test(e.message))
+  await assert.rejects(
+    loadHardwareProfile('no-such-rig'),
+    (e: unknown) => e instanceof MoerigError && /ids: .*dual-6454s-4090d/.test(e.message),
+  )
   await assert.rejects(loadHardwareProfile(join(tmp, 'missing.json')), /no such file/)
   const bad = JSON.parse(readFileSync(join(hardwareProfilesDir, 'w9-3495x-a770.json'), 'utf8'))
   bad.gpus[0].vramBytes = '16GB'
   const file = join(tmp, 'bad.json')
   writeFileSync(file, JSON.stringify(bad))
-  await assert.rejects(loadHardwareProfile(file), (e: unknown) => e instanceof MoerigError && e.message === `hardware profile ${file}: /gpus/0/vramBytes must be an integer or null, got "16GB"`)
+  await assert.rejects(
+    loadHardwareProfile(file),
+    (e: unknown) =>
+      e instanceof MoerigError &&
+      e.message === `hardware profile ${file}: /gpus/0/vramBytes must be an integer or null, got "16GB"`,
+  )
 })
 
 test('a wrong field fails with one line naming the JSON path and what was expected', () => {
   const good = JSON.parse(readFileSync(join(hardwareProfilesDir, 'dual-6454s-4090d.json'), 'utf8'))
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the cases poke arbitrary paths of a parsed profile
   const cases: Array<[(p: any) => void, RegExp]> = [
-    [(p) => (p.memory.theoreticalBandwidthGBs = 700), /^\/memory\/theoreticalBandwidthGBs must be channels × MT\/s × 8 bytes = 16 × 4800 × 8 = 614\.4 GB\/s, got 700$/],
+    [
+      (p) => (p.memory.theoreticalBandwidthGBs = 700),
+      /^\/memory\/theoreticalBandwidthGBs must be channels × MT\/s × 8 bytes = 16 × 4800 × 8 = 614\.4 GB\/s, got 700$/,
+    ],
     [(p) => (p.gpus[0].numaNode = 5), /^\/gpus\/0\/numaNode must be one of the NUMA node ids \(0, 1\), got 5$/],
     [(p) => (p.cpu.threads = 8), /^\/cpu\/threads must be ≥ \/cpu\/cores/],
     [(p) => (p.gpus[0].vendorId = '10de'), /^\/gpus\/0\/vendorId must match pattern/],

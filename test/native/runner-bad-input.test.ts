@@ -25,7 +25,10 @@ function jsonError(r: {status: number; stdout: string}): {code: string; message:
 
 test('thread counts above the logical CPUs are refused before loading, naming the range', () => {
   const n = availableParallelism()
-  for (const args of [['bench', model, '-t', '9999'], ['run', model, '--prompt', 'x', '-t', '999999']]) {
+  for (const args of [
+    ['bench', model, '-t', '9999'],
+    ['run', model, '--prompt', 'x', '-t', '999999'],
+  ]) {
     const e = jsonError(cli([...args, '--no-save', '--json']))
     assert.match(e.message, new RegExp(`^-t \\d+: allowed 1–${n} \\(the logical CPUs of this machine\\)$`))
   }
@@ -33,13 +36,19 @@ test('thread counts above the logical CPUs are refused before loading, naming th
 
 test('a test past the trained context is refused unless --force; run -c past it too', () => {
   const e = jsonError(cli(['bench', model, '-p', '100000', '-n', '0', '--no-save', '--json']))
-  assert.match(e.message, /^pp100000 needs a context of 100000 tokens; .* was trained for \d+: use -p\/-n up to \d+ \(or --force to run past it\)$/)
+  assert.match(
+    e.message,
+    /^pp100000 needs a context of 100000 tokens; .* was trained for \d+: use -p\/-n up to \d+ \(or --force to run past it\)$/,
+  )
   const r = jsonError(cli(['run', model, '--prompt', 'x', '-c', '100000', '--no-save', '--json']))
   assert.match(r.message, /--ctx-size 100000 is past .*trained context of \d+ tokens/)
 })
 
 test('ubatch larger than batch is refused (bench and run)', () => {
-  for (const args of [['bench', model, '-p', '8', '-n', '0'], ['run', model, '--prompt', 'x', '-n', '1']]) {
+  for (const args of [
+    ['bench', model, '-p', '8', '-n', '0'],
+    ['run', model, '--prompt', 'x', '-n', '1'],
+  ]) {
     const e = jsonError(cli([...args, '--ubatch-size', '1024', '--batch-size', '512', '--no-save', '--json']))
     assert.match(e.message, /--ubatch-size 1024 is larger than --batch-size 512/)
   }
@@ -54,16 +63,29 @@ test('--runs-dir that is a file is refused before the run, and the file is untou
 })
 
 test('a bad --cpu-variant is one line (a path is never a variant)', () => {
-  assert.match(jsonError(cli(['bench', model, '--cpu-variant', '../../lib/evil', '--no-save', '--json'])).message, /^--cpu-variant "..\/..\/lib\/evil": expected a variant name/)
-  assert.match(jsonError(cli(['bench', model, '-p', '8', '-n', '0', '-r', '1', '--cpu-variant', 'nosuchcpu', '--no-save', '--json'])).message, /unknown CPU variant "nosuchcpu"/)
+  assert.match(
+    jsonError(cli(['bench', model, '--cpu-variant', '../../lib/evil', '--no-save', '--json'])).message,
+    /^--cpu-variant "..\/..\/lib\/evil": expected a variant name/,
+  )
+  assert.match(
+    jsonError(
+      cli(['bench', model, '-p', '8', '-n', '0', '-r', '1', '--cpu-variant', 'nosuchcpu', '--no-save', '--json']),
+    ).message,
+    /unknown CPU variant "nosuchcpu"/,
+  )
 })
 
 async function benchUntil(sig: NodeJS.Signals, runs: string, waitMs: number) {
-  const child = spawn(process.execPath, [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'], {cwd: root, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(
+    process.execPath,
+    [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
+    {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
+  )
   let out = ''
   child.stdout.on('data', (b) => (out += b))
   const children = `/proc/${child.pid}/task/${child.pid}/children`
-  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 100))
+  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++)
+    await new Promise((r) => setTimeout(r, 100))
   await new Promise((r) => setTimeout(r, waitMs))
   child.kill(sig)
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
@@ -98,7 +120,9 @@ test('a stop before any repetition finished saves nothing and says so (exit 130)
 test('a GPU backend library that fails to load is listed as failed in the provenance, never as loaded', () => {
   const fake = join(dir, 'libggml-fake.so')
   writeFileSync(fake, 'not a library')
-  const r = cli(['bench', model, '-p', '8', '-n', '0', '-r', '1', '--no-save', '--json'], {env: {MOERIG_BACKEND_LIBS: fake}})
+  const r = cli(['bench', model, '-p', '8', '-n', '0', '-r', '1', '--no-save', '--json'], {
+    env: {MOERIG_BACKEND_LIBS: fake},
+  })
   assert.equal(r.status, 0, r.stdout)
   const p = JSON.parse(r.stdout).provenance
   assert.ok(!p.backendLibs.includes(fake))

@@ -25,8 +25,18 @@ before(() => {
 test('run generates text, times prefill and decode, and writes a routing trace of every token (MoE layers only)', async () => {
   const tracePath = join(dir, 'hello.moetrace')
   const pieces: string[] = []
-  const r = await runPrompt({path: model, prompt: 'The quick brown fox jumps over the lazy dog', nPredict: 6, threads: 1, nCtx: 256,
-    tracePath, runsDir: join(dir, 'runs')}, {onText: (t) => pieces.push(t)})
+  const r = await runPrompt(
+    {
+      path: model,
+      prompt: 'The quick brown fox jumps over the lazy dog',
+      nPredict: 6,
+      threads: 1,
+      nCtx: 256,
+      tracePath,
+      runsDir: join(dir, 'runs'),
+    },
+    {onText: (t) => pieces.push(t)},
+  )
   assert.deepEqual(schemaErrors(runResultSchema, r), [])
   assert.equal(r.nGen, 6)
   assert.equal(r.stopReason, 'length')
@@ -44,7 +54,11 @@ test('run generates text, times prefill and decode, and writes a routing trace o
   const scale = Number(g.metadata['deepseek2.expert_weights_scale'] ?? 1)
   const src = openTrace(tracePath)
   const h = src.header
-  assert.deepEqual(h.moeLayers, Array.from({length: nLayer - lead}, (_, i) => lead + i), 'MoE layers only')
+  assert.deepEqual(
+    h.moeLayers,
+    Array.from({length: nLayer - lead}, (_, i) => lead + i),
+    'MoE layers only',
+  )
   assert.equal(h.k, k)
   assert.equal(h.nExpert, nExpert)
   assert.equal(h.nTokens, r.nPrompt + r.nGen, 'prompt + generated tokens')
@@ -55,7 +69,10 @@ test('run generates text, times prefill and decode, and writes a routing trace o
       for (let l = 0; l < h.moeLayers.length; l++) {
         const off = (t * h.moeLayers.length + l) * k
         const ids = [...c.ids.subarray(off, off + k)]
-        assert.ok(ids.every((e) => e < nExpert), `ids in range: ${ids}`)
+        assert.ok(
+          ids.every((e) => e < nExpert),
+          `ids in range: ${ids}`,
+        )
         assert.equal(new Set(ids).size, k, 'k distinct experts per token and layer')
         const w = [...c.weights!.subarray(off, off + k)]
         assert.ok(w.every((x) => Number.isFinite(x) && x > 0))
@@ -74,16 +91,24 @@ test('greedy generation is deterministic; memory is reported per device from the
   const b = await runPrompt({path: model, prompt: 'Hello world', nPredict: 5, threads: 1, nCtx: 128, runsDir: null})
   assert.equal(a.text, b.text)
   const cpu = a.memory.devices.find((d) => d.device === 'CPU')!
-  assert.ok(cpu.weightsBytes > 0.5 * a.model.sizeBytes && cpu.weightsBytes < 2 * a.model.fileBytes, `weights ${cpu.weightsBytes} vs model ${a.model.sizeBytes}`)
+  assert.ok(
+    cpu.weightsBytes > 0.5 * a.model.sizeBytes && cpu.weightsBytes < 2 * a.model.fileBytes,
+    `weights ${cpu.weightsBytes} vs model ${a.model.sizeBytes}`,
+  )
   assert.ok(cpu.kvBytes > 0 && cpu.computeBytes > 0)
   assert.ok(a.memory.buffers.some((x) => x.kind === 'weights' && /^CPU/.test(x.buffer)))
 })
 
 test('bench: pp and tg tests with repetitions, raw samples, memory, provenance, saved and schema-valid', async () => {
   const reps: string[] = []
-  const r = await runBench({path: model, nPrompt: [32], nGen: [8], reps: 2, threads: 1, runsDir: join(dir, 'runs')},
-    {onRep: (t, i) => reps.push(`${t}#${i}`)})
-  assert.deepEqual(r.results.map((x) => x.test), ['pp32', 'tg8'])
+  const r = await runBench(
+    {path: model, nPrompt: [32], nGen: [8], reps: 2, threads: 1, runsDir: join(dir, 'runs')},
+    {onRep: (t, i) => reps.push(`${t}#${i}`)},
+  )
+  assert.deepEqual(
+    r.results.map((x) => x.test),
+    ['pp32', 'tg8'],
+  )
   assert.deepEqual(reps, ['pp32#0', 'pp32#1', 'tg8#0', 'tg8#1'])
   for (const x of r.results) {
     assert.equal(x.samples.length, 2)
@@ -101,27 +126,78 @@ test('bench: pp and tg tests with repetitions, raw samples, memory, provenance, 
 })
 
 test('placement options: -ot patterns and devices, n-cpu-moe, no-mmap load; a bad device or regex is one error line', async () => {
-  const ok = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null,
-    placement: {tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: 2, mmap: false, nGpuLayers: 0}})
+  const ok = await runBench({
+    path: model,
+    nPrompt: [8],
+    nGen: [0],
+    reps: 1,
+    threads: 1,
+    warmup: false,
+    runsDir: null,
+    placement: {tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: 2, mmap: false, nGpuLayers: 0},
+  })
   assert.equal(ok.results.length, 1)
   // without mmap the weights are a plain CPU buffer, not CPU_Mapped
   assert.ok(ok.memory.buffers.every((b) => b.buffer !== 'CPU_Mapped'))
-  await assert.rejects(runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, placement: {tensorOverrides: [{pattern: 'exps', device: 'Vulkan7'}]}}),
-    (e: MoerigError) => e.code === 'E_ENGINE' && /unknown device "Vulkan7".*available: CPU/.test(e.message) && !e.message.includes('\n'))
-  await assert.rejects(runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, placement: {tensorOverrides: [{pattern: '(unclosed', device: 'CPU'}]}}),
-    /not a valid regex/)
+  await assert.rejects(
+    runBench({
+      path: model,
+      nPrompt: [8],
+      nGen: [0],
+      reps: 1,
+      runsDir: null,
+      placement: {tensorOverrides: [{pattern: 'exps', device: 'Vulkan7'}]},
+    }),
+    (e: MoerigError) =>
+      e.code === 'E_ENGINE' && /unknown device "Vulkan7".*available: CPU/.test(e.message) && !e.message.includes('\n'),
+  )
+  await assert.rejects(
+    runBench({
+      path: model,
+      nPrompt: [8],
+      nGen: [0],
+      reps: 1,
+      runsDir: null,
+      placement: {tensorOverrides: [{pattern: '(unclosed', device: 'CPU'}]},
+    }),
+    /not a valid regex/,
+  )
 })
 
 test('a child that dies (native abort) becomes one clear error, and the CLI process lives on', async () => {
-  await assert.rejects(runPrompt({path: model, prompt: 'x', nPredict: 2, threads: 1, runsDir: null, childEnv: {MOERIG_TEST_CRASH: 'load'}}),
-    (e: MoerigError) => e.code === 'E_ENGINE_CRASH' && /engine was killed by SIGABRT while creating the context: moerig test hook: simulated native abort at load/.test(e.message))
+  await assert.rejects(
+    runPrompt({
+      path: model,
+      prompt: 'x',
+      nPredict: 2,
+      threads: 1,
+      runsDir: null,
+      childEnv: {MOERIG_TEST_CRASH: 'load'},
+    }),
+    (e: MoerigError) =>
+      e.code === 'E_ENGINE_CRASH' &&
+      /engine was killed by SIGABRT while creating the context: moerig test hook: simulated native abort at load/.test(
+        e.message,
+      ),
+  )
 })
 
 test('an abort with extra buffer types on runs again once with them off, says so, and records it', async () => {
   const engine = await listEngineDevices()
   const lines: string[] = []
-  const run = runBench({path: model, nPrompt: [8], nGen: [2], reps: 1, threads: 1, warmup: false, runsDir: null, childEnv: {MOERIG_TEST_CRASH: 'context-extra-bufts'}},
-    {onFallback: (l) => lines.push(l)})
+  const run = runBench(
+    {
+      path: model,
+      nPrompt: [8],
+      nGen: [2],
+      reps: 1,
+      threads: 1,
+      warmup: false,
+      runsDir: null,
+      childEnv: {MOERIG_TEST_CRASH: 'context-extra-bufts'},
+    },
+    {onFallback: (l) => lines.push(l)},
+  )
   if (engine.cpuExtraBufferTypes.length === 0) {
     // nothing to turn off on this CPU variant: the abort is the answer
     await assert.rejects(run, /simulated native abort at context-extra-bufts/)
@@ -129,7 +205,10 @@ test('an abort with extra buffer types on runs again once with them off, says so
   }
   const r = await run
   assert.equal(lines.length, 1)
-  assert.match(lines[0], /^llama\.cpp aborted with extra buffer types on \(.+\) while creating the context; ran again with them off \(--no-repack\)$/)
+  assert.match(
+    lines[0],
+    /^llama\.cpp aborted with extra buffer types on \(.+\) while creating the context; ran again with them off \(--no-repack\)$/,
+  )
   assert.equal(r.provenance.extraBufferFallback, lines[0])
   assert.deepEqual(r.provenance.extraBufferTypes, [])
   assert.equal(r.config.placement.repack, true) // what was asked for
@@ -140,7 +219,16 @@ test('an abort with extra buffer types on runs again once with them off, says so
 test('--no-repack keeps every weight out of the extra buffer types; provenance names the CPU variant', async () => {
   const engine = await listEngineDevices()
   const on = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null})
-  const off = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null, placement: {repack: false}})
+  const off = await runBench({
+    path: model,
+    nPrompt: [8],
+    nGen: [0],
+    reps: 1,
+    threads: 1,
+    warmup: false,
+    runsDir: null,
+    placement: {repack: false},
+  })
   for (const r of [on, off]) {
     assert.equal(r.provenance.cpuVariant, engine.cpuVariant)
     assert.equal(r.provenance.cpuVariantBest, engine.cpuVariantBest)
@@ -158,20 +246,41 @@ test('--no-repack keeps every weight out of the extra buffer types; provenance n
 test('--cpu-variant loads the named variant; an unknown or foreign one is one error line', async () => {
   const engine = await listEngineDevices()
   const other = engine.cpuVariants.filter((v) => v.loadable).at(-1)!
-  const r = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null, cpuVariant: other.name})
+  const r = await runBench({
+    path: model,
+    nPrompt: [8],
+    nGen: [0],
+    reps: 1,
+    threads: 1,
+    warmup: false,
+    runsDir: null,
+    cpuVariant: other.name,
+  })
   assert.equal(r.provenance.cpuVariant, other.name)
-  await assert.rejects(runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: 'nosuchcpu'}),
-    (e: MoerigError) => /unknown CPU variant "nosuchcpu" \(this CPU runs: /.test(e.message) && !e.message.includes('\n'))
+  await assert.rejects(
+    runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: 'nosuchcpu'}),
+    (e: MoerigError) =>
+      /unknown CPU variant "nosuchcpu" \(this CPU runs: /.test(e.message) && !e.message.includes('\n'),
+  )
   const foreign = engine.cpuVariants.find((v) => !v.loadable)
   if (foreign) {
-    await assert.rejects(runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: foreign.name}),
-      new RegExp(`CPU variant "${foreign.name}" uses instructions this CPU lacks`))
+    await assert.rejects(
+      runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: foreign.name}),
+      new RegExp(`CPU variant "${foreign.name}" uses instructions this CPU lacks`),
+    )
   }
 })
 
 test('decode counts the same tokens with and without --trace (the trace-only last step is not timed)', async () => {
   const plain = await runPrompt({path: model, prompt: 'one two three', nPredict: 6, threads: 1, runsDir: null})
-  const traced = await runPrompt({path: model, prompt: 'one two three', nPredict: 6, threads: 1, runsDir: null, tracePath: join(dir, 'count.moetrace')})
+  const traced = await runPrompt({
+    path: model,
+    prompt: 'one two three',
+    nPredict: 6,
+    threads: 1,
+    runsDir: null,
+    tracePath: join(dir, 'count.moetrace'),
+  })
   assert.equal(plain.nGen, 6)
   assert.equal(traced.nGen, 6)
   assert.equal(plain.decode.tokens, 5)
@@ -181,17 +290,30 @@ test('decode counts the same tokens with and without --trace (the trace-only las
 })
 
 test('a context too small for the prompt is a one-line error', async () => {
-  await assert.rejects(runPrompt({path: model, prompt: 'word '.repeat(600), nPredict: 2, threads: 1, nCtx: 16, runsDir: null}),
-    (e: MoerigError) => /the prompt has \d+ tokens; the context holds/.test(e.message))
+  await assert.rejects(
+    runPrompt({path: model, prompt: 'word '.repeat(600), nPredict: 2, threads: 1, nCtx: 16, runsDir: null}),
+    (e: MoerigError) => /the prompt has \d+ tokens; the context holds/.test(e.message),
+  )
 })
 
 test('qwen3moe (softmax gating, every block MoE) traces too', async () => {
   const q = synthTiny(dir, 'qwen3moe-tiny')
   const tracePath = join(dir, 'q.moetrace')
-  const r = await runPrompt({path: q, prompt: 'Hello there', nPredict: 3, threads: 1, nCtx: 128, tracePath, runsDir: null})
+  const r = await runPrompt({
+    path: q,
+    prompt: 'Hello there',
+    nPredict: 3,
+    threads: 1,
+    nCtx: 128,
+    tracePath,
+    runsDir: null,
+  })
   const h = openTrace(tracePath).header
   assert.equal(h.arch, 'qwen3moe')
-  assert.deepEqual(h.moeLayers, Array.from({length: h.nLayer}, (_, i) => i))
+  assert.deepEqual(
+    h.moeLayers,
+    Array.from({length: h.nLayer}, (_, i) => i),
+  )
   assert.equal(h.nTokens, r.nPrompt + r.nGen)
   assert.equal(h.hasWeights, true)
 })

@@ -6,7 +6,18 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSyn
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {readGguf, type GgufModel} from '../../src/model/gguf.js'
-import {cachedSynthModel, checkModel, synthModel, SYNTH_PRESETS, SYNTH_QUANTS, presetBytes, presetParams, presetTensors, SYNTH_VOCABS, type SynthQuant} from '../../src/runner/synth.js'
+import {
+  cachedSynthModel,
+  checkModel,
+  synthModel,
+  SYNTH_PRESETS,
+  SYNTH_QUANTS,
+  presetBytes,
+  presetParams,
+  presetTensors,
+  SYNTH_VOCABS,
+  type SynthQuant,
+} from '../../src/runner/synth.js'
 import {synthResultSchema} from '../../src/schemas/synth.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 
@@ -128,7 +139,17 @@ test('synth qwen3moe-tiny: qwen3moe tensors, qwen2 vocabulary, loads and decodes
   assert.equal(m.metadata['qwen3moe.expert_used_count'], 4)
   assert.equal(m.metadata['tokenizer.ggml.pre'], 'qwen2')
   const n = names(m)
-  for (const t of ['attn_q', 'attn_k', 'attn_v', 'attn_q_norm', 'attn_k_norm', 'ffn_gate_inp', 'ffn_gate_exps', 'ffn_up_exps', 'ffn_down_exps']) {
+  for (const t of [
+    'attn_q',
+    'attn_k',
+    'attn_v',
+    'attn_q_norm',
+    'attn_k_norm',
+    'ffn_gate_inp',
+    'ffn_gate_exps',
+    'ffn_up_exps',
+    'ffn_down_exps',
+  ]) {
     assert.ok(n.has(`blk.3.${t}.weight`), t)
   }
   assert.ok(![...n].some((x) => x.includes('shexp')))
@@ -150,7 +171,10 @@ test('same preset and seed give identical bytes; --force overwrites, a new seed 
   await synthModel({preset: 'tiny', quant: 'F16', output: b, seed: 8, force: true})
   assert.notEqual(sha(a), sha(b))
   // no temp files left next to the outputs
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')), [])
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')),
+    [],
+  )
   // the cache helper makes a file once and then hands back the same path
   const cache = join(dir, 'cache')
   const c1 = await cachedSynthModel({preset: 'tiny', quant: 'F16', seed: 7}, cache)
@@ -164,38 +188,70 @@ test('bad inputs: one line, non-zero exit, existing files untouched', async () =
   // through the CLI: the one-line error path, text and --json
   const r1 = cli('synth', '--preset', 'huge', '-o', join(dir, 'x.gguf'))
   assert.notEqual(r1.status, 0)
-  assert.match(r1.stderr, /^moerig: error: unknown preset "huge"; presets: tiny, tiny-legacy, r1-mini, r1-dram, qwen3moe-tiny\n$/)
+  assert.match(
+    r1.stderr,
+    /^moerig: error: unknown preset "huge"; presets: tiny, tiny-legacy, r1-mini, r1-dram, qwen3moe-tiny\n$/,
+  )
 
   const existing = join(dir, 'keep.gguf')
   writeFileSync(existing, 'precious')
   const r2 = cli('synth', '--preset', 'tiny', '-o', existing, '--json')
   assert.notEqual(r2.status, 0)
-  assert.deepEqual(JSON.parse(r2.stdout).error, {code: 'E_EXISTS', message: `output ${existing} already exists; use --force to overwrite it`})
+  assert.deepEqual(JSON.parse(r2.stdout).error, {
+    code: 'E_EXISTS',
+    message: `output ${existing} already exists; use --force to overwrite it`,
+  })
   assert.equal(readFileSync(existing, 'utf8'), 'precious')
 
   // the same module the command calls: each a MoerigError with one line
   const bad = async (opts: Parameters<typeof synthModel>[0], re: RegExp) => {
-    await assert.rejects(synthModel(opts), (e: Error) => e.name === 'MoerigError' && re.test(e.message) && !e.message.includes('\n'))
+    await assert.rejects(
+      synthModel(opts),
+      (e: Error) => e.name === 'MoerigError' && re.test(e.message) && !e.message.includes('\n'),
+    )
   }
-  await bad({preset: 'tiny', quant: 'Q4_K_X', output: join(dir, 'x.gguf')}, /^unknown quant "Q4_K_X"; synth writes Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16$/)
-  await bad({preset: 'qwen3moe-tiny', kvLayout: 'legacy', output: join(dir, 'x.gguf')}, /--kv-layout applies to deepseek2 presets only/)
-  await bad({preset: 'tiny', kvLayout: 'mha', output: join(dir, 'x.gguf')}, /unknown KV layout "mha"; use mla or legacy/)
-  await bad({preset: 'tiny', pipeline: 'fast' as 'direct', output: join(dir, 'x.gguf')}, /^unknown pipeline "fast"; use one of direct, quantize, header$/)
+  await bad(
+    {preset: 'tiny', quant: 'Q4_K_X', output: join(dir, 'x.gguf')},
+    /^unknown quant "Q4_K_X"; synth writes Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16$/,
+  )
+  await bad(
+    {preset: 'qwen3moe-tiny', kvLayout: 'legacy', output: join(dir, 'x.gguf')},
+    /--kv-layout applies to deepseek2 presets only/,
+  )
+  await bad(
+    {preset: 'tiny', kvLayout: 'mha', output: join(dir, 'x.gguf')},
+    /unknown KV layout "mha"; use mla or legacy/,
+  )
+  await bad(
+    {preset: 'tiny', pipeline: 'fast' as 'direct', output: join(dir, 'x.gguf')},
+    /^unknown pipeline "fast"; use one of direct, quantize, header$/,
+  )
   await bad({preset: 'tiny', output: dir}, /is a directory/)
-  await bad({preset: 'tiny', output: join(existing, 'sub.gguf')}, /cannot create folder .*: a file of that name is in the way/)
+  await bad(
+    {preset: 'tiny', output: join(existing, 'sub.gguf')},
+    /cannot create folder .*: a file of that name is in the way/,
+  )
   assert.ok(!existsSync(join(dir, 'x.gguf')))
 })
 
 test('the native side re-checks what TS validated', async () => {
   const {loadAddon} = await import('../../src/engine/addon.js')
   const spec = {
-    ...SYNTH_PRESETS.tiny.hparams, name: 'bad', preset: 'bad', quant: 'F16', seed: 1,
-    vocabPath: join('build', 'llama-src', 'models', SYNTH_VOCABS['deepseek-coder'].file), outPath: join(dir, 'bad.gguf'),
+    ...SYNTH_PRESETS.tiny.hparams,
+    name: 'bad',
+    preset: 'bad',
+    quant: 'F16',
+    seed: 1,
+    vocabPath: join('build', 'llama-src', 'models', SYNTH_VOCABS['deepseek-coder'].file),
+    outPath: join(dir, 'bad.gguf'),
   }
   await assert.rejects(loadAddon().synth({...spec, nGroup: 3}), /expert_group_count must divide n_expert/)
   await assert.rejects(loadAddon().synth({...spec, nExpertUsed: 17}), /n_expert_used must be <= n_expert/)
   await assert.rejects(loadAddon().synth({...spec, nLayer: 27}), /lite model/)
-  await assert.rejects(loadAddon().synth({...spec, pipeline: 'fast'} as unknown as typeof spec), /^Error: unknown pipeline "fast" \(direct, quantize, header\)$/)
+  await assert.rejects(
+    loadAddon().synth({...spec, pipeline: 'fast'} as unknown as typeof spec),
+    /^Error: unknown pipeline "fast" \(direct, quantize, header\)$/,
+  )
   // a quantized file needs the work path the type probe goes to
   await assert.rejects(loadAddon().synth({...spec, quant: 'Q4_K_M'}), /quantized files need a separate work path/)
   await assert.rejects(loadAddon().synth({...spec, vocabPath: join(dir, 'nope.gguf')}), /cannot read vocabulary GGUF/)
@@ -209,7 +265,11 @@ test('the native side re-checks what TS validated', async () => {
 /** name → [type, shape] of a GGUF's tensors (type names upper-cased like the planner's). */
 async function layout(path: string) {
   const m = await readGguf(path)
-  return {m, types: Object.fromEntries(m.tensors.map((t) => [t.name, t.typeName.toUpperCase()])), shapes: Object.fromEntries(m.tensors.map((t) => [t.name, t.shape]))}
+  return {
+    m,
+    types: Object.fromEntries(m.tensors.map((t) => [t.name, t.typeName.toUpperCase()])),
+    shapes: Object.fromEntries(m.tensors.map((t) => [t.name, t.shape])),
+  }
 }
 
 const vocabOf = (preset: string) => SYNTH_VOCABS[SYNTH_PRESETS[preset].vocab].tokens
@@ -237,7 +297,11 @@ test('direct writer: every tensor type = a real llama_model_quantize of the same
       assert.equal(d.m.metadata['general.file_type'], q.m.metadata['general.file_type'], what)
       assert.equal(d.m.metadata['general.quantization_version'], q.m.metadata['general.quantization_version'], what)
       // the planner's port of the same rules (pure function) agrees too
-      assert.deepEqual(d.types, presetBytes(SYNTH_PRESETS[preset].hparams, vocabOf(preset), quant).types, `${what}: planner table`)
+      assert.deepEqual(
+        d.types,
+        presetBytes(SYNTH_PRESETS[preset].hparams, vocabOf(preset), quant).types,
+        `${what}: planner table`,
+      )
       for (const t of Object.values(d.types)) seen.add(t)
       // random blocks with positive f16 scales: llama.cpp runs every type to finite logits
       const c = await checkModel(direct)
@@ -246,7 +310,19 @@ test('direct writer: every tensor type = a real llama_model_quantize of the same
     }
   }
   // the mixes use every block type the writer has a template for, except Q4_1 and IQ4_NL
-  assert.deepEqual([...seen].sort(), ['F16', 'F32', 'Q2_K', 'Q3_K', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_1', 'Q5_K', 'Q6_K', 'Q8_0'])
+  assert.deepEqual([...seen].sort(), [
+    'F16',
+    'F32',
+    'Q2_K',
+    'Q3_K',
+    'Q4_0',
+    'Q4_K',
+    'Q5_0',
+    'Q5_1',
+    'Q5_K',
+    'Q6_K',
+    'Q8_0',
+  ])
 })
 
 test('r1-dram spec (pure function): at least 1 GiB of weights read per decoded token, a file that fits 24 GB of RAM with room', () => {
@@ -259,20 +335,29 @@ test('r1-dram spec (pure function): at least 1 GiB of weights read per decoded t
   // ≥ 4× a large server's last-level cache (this project's machine reports 480 MiB)
   assert.ok(b.activePerToken >= 2 * 480 * 1024 ** 2)
   assert.ok(b.weights >= 8e9 && b.weights <= 12e9, `weights ${(b.weights / 1e9).toFixed(2)} GB`)
-  assert.equal(Math.round(b.activePerToken / GiB * 100) / 100, 1.43) // as the description says
+  assert.equal(Math.round((b.activePerToken / GiB) * 100) / 100, 1.43) // as the description says
   assert.match(p.description, /1\.43 GiB of weights read per decoded token/)
   assert.match(p.description, /≈9\.0 GB at Q4_K_M/)
   assert.equal(Math.round(b.weights / 1e8) / 10, 9.0)
   // R1's structure: MLA, R1's head geometry and latent, sigmoid group-limited routing, shared expert
   assert.equal(h.arch, 'deepseek2')
   assert.equal(h.kvLayout, 'mla')
-  assert.deepEqual([h.kvLoraRank, h.ropeDim, h.nopeDim, h.vHeadDim, h.gatingFunc, h.nExpertShared], [512, 64, 128, 128, 2, 1])
+  assert.deepEqual(
+    [h.kvLoraRank, h.ropeDim, h.nopeDim, h.vHeadDim, h.gatingFunc, h.nExpertShared],
+    [512, 64, 128, 128, 2, 1],
+  )
   assert.ok(h.nDenseLead! >= 1 && h.nGroup! > 1)
   // every row a whole number of K-quant blocks except attn_k_b (nope 128), as in R1
-  for (const t of presetTensors(h, nVocab)) if (t.shape.length > 1 && !t.name.includes('attn_k_b')) assert.equal(t.shape[0] % 256, 0, t.name)
-  assert.equal(presetParams(h, nVocab), presetTensors(h, nVocab).reduce((n, t) => n + t.shape.reduce((a, x) => a * x, 1), 0))
+  for (const t of presetTensors(h, nVocab))
+    if (t.shape.length > 1 && !t.name.includes('attn_k_b')) assert.equal(t.shape[0] % 256, 0, t.name)
+  assert.equal(
+    presetParams(h, nVocab),
+    presetTensors(h, nVocab).reduce((n, t) => n + t.shape.reduce((a, x) => a * x, 1), 0),
+  )
   // the other presets are cache-sized: r1-mini reads well under 480 MiB per token
-  assert.ok(presetBytes(SYNTH_PRESETS['r1-mini'].hparams, vocabOf('r1-mini'), 'Q4_K_M').activePerToken < 480 * 1024 ** 2)
+  assert.ok(
+    presetBytes(SYNTH_PRESETS['r1-mini'].hparams, vocabOf('r1-mini'), 'Q4_K_M').activePerToken < 480 * 1024 ** 2,
+  )
 })
 
 test('r1-dram and r1-mini headers (no data written): the rule types llama.cpp gives and sizes = the pure-function table', async () => {
@@ -282,7 +367,11 @@ test('r1-dram and r1-mini headers (no data written): the rule types llama.cpp gi
     const {m, types} = await layout(out)
     const b = presetBytes(SYNTH_PRESETS[preset].hparams, vocabOf(preset), 'Q4_K_M')
     assert.deepEqual(types, b.types, preset)
-    assert.equal(m.tensors.reduce((n, t) => n + t.bytes, 0), b.weights, `${preset} weight bytes`)
+    assert.equal(
+      m.tensors.reduce((n, t) => n + t.bytes, 0),
+      b.weights,
+      `${preset} weight bytes`,
+    )
     assert.equal(res.params, presetParams(SYNTH_PRESETS[preset].hparams, vocabOf(preset)))
     const st = statSync(out)
     assert.equal(st.size, res.fileBytes)
@@ -295,7 +384,14 @@ test('deterministic for a seed whatever the thread count; progress per tensor; M
   const a = join(dir, 'det-a.gguf')
   const b = join(dir, 'det-b.gguf')
   const updates: Array<{phase: string; done: number; total: number}> = []
-  const ra = await synthModel({preset: 'qwen3moe-tiny', quant: 'Q4_K_M', output: a, seed: 3, threads: 1, onProgress: (p) => updates.push(p)})
+  const ra = await synthModel({
+    preset: 'qwen3moe-tiny',
+    quant: 'Q4_K_M',
+    output: a,
+    seed: 3,
+    threads: 1,
+    onProgress: (p) => updates.push(p),
+  })
   await synthModel({preset: 'qwen3moe-tiny', quant: 'Q4_K_M', output: b, seed: 3, threads: 2})
   const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex')
   assert.equal(sha(a), sha(b))
@@ -309,13 +405,18 @@ test('deterministic for a seed whatever the thread count; progress per tensor; M
   const r = cli('synth', '--preset', 'qwen3moe-tiny', '--quant', 'Q6_K', '-o', out, '-t', '2')
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /\n {2}written in \d+\.\d s \(\d+ MB\/s, measured\)\n/)
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')), [])
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')),
+    [],
+  )
 })
 
 test('SIGINT in the middle of writing r1-mini: exit 130, one line, no temp file, no output', async () => {
   const sub = mkdtempSync(join(dir, 'sig-'))
   const out = join(sub, 'r1.gguf')
-  const child = spawn(process.execPath, ['bin/run.js', 'synth', '--preset', 'r1-mini', '-o', out, '-t', '1'], {stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, ['bin/run.js', 'synth', '--preset', 'r1-mini', '-o', out, '-t', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)))

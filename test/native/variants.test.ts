@@ -29,7 +29,9 @@ interface Cell {
   fa: 'on' | 'off'
 }
 
-const cells: Cell[] = PRESETS.flatMap((preset) => [true, false].flatMap((repack) => (['off', 'on'] as const).map((fa) => ({preset, repack, fa}))))
+const cells: Cell[] = PRESETS.flatMap((preset) =>
+  [true, false].flatMap((repack) => (['off', 'on'] as const).map((fa) => ({preset, repack, fa}))),
+)
 let models: Record<string, string> = {}
 let engine: LlamaInitResult
 
@@ -60,13 +62,15 @@ function relL2(a: number[], b: number[]): number {
 
 const results = new Map<string, DecodeCheckOutcome[]>()
 
-test('the engine lists CPU variants with ggml\'s scores, and ggml\'s pick is loadable', (t) => {
+test("the engine lists CPU variants with ggml's scores, and ggml's pick is loadable", (t) => {
   const runnable = engine.cpuVariants.filter((v) => v.loadable)
   assert.ok(runnable.length > 0)
   assert.equal(engine.cpuVariant, engine.cpuVariantBest)
   assert.ok(runnable.some((v) => v.name === engine.cpuVariant))
   for (const v of engine.cpuVariants) assert.equal(v.loadable, v.score > 0)
-  t.diagnostic(`CPU variants this machine runs: ${runnable.map((v) => v.name).join(', ')} (ggml picks ${engine.cpuVariant}; extra buffer types ${engine.cpuExtraBufferTypes.join(', ') || 'none'})`)
+  t.diagnostic(
+    `CPU variants this machine runs: ${runnable.map((v) => v.name).join(', ')} (ggml picks ${engine.cpuVariant}; extra buffer types ${engine.cpuExtraBufferTypes.join(', ') || 'none'})`,
+  )
 })
 
 test('every runnable CPU variant × preset × extra buffer types × flash attention loads, decodes, gives finite non-zero logits', async (t) => {
@@ -88,7 +92,10 @@ test('every runnable CPU variant × preset × extra buffer types × flash attent
       const c = cells[i]
       const what = `${v} ${c.preset} ${c.repack ? 'repack' : 'no-repack'} fa ${c.fa}`
       assert.equal(o.check.logitsFinite, true, `${what}: finite logits`)
-      assert.ok(o.check.promptMeanAbs > 0.01, `${what}: logits are not all zero (mean |logit| ${o.check.promptMeanAbs})`)
+      assert.ok(
+        o.check.promptMeanAbs > 0.01,
+        `${what}: logits are not all zero (mean |logit| ${o.check.promptMeanAbs})`,
+      )
       assert.equal(o.check.nSteps, STEPS, `${what}: decode steps`)
     })
     const guarded = out.filter((o) => o.amxGuarded.length > 0).length
@@ -96,7 +103,7 @@ test('every runnable CPU variant × preset × extra buffer types × flash attent
   }
 })
 
-test('every configuration computes what the plain one does (logits within tolerance of ggml\'s pick, no repack, no flash attention)', (t) => {
+test("every configuration computes what the plain one does (logits within tolerance of ggml's pick, no repack, no flash attention)", (t) => {
   const ref = results.get(engine.cpuVariant)
   assert.ok(ref, 'the matrix ran')
   let worst = {d: 0, what: ''}
@@ -106,7 +113,10 @@ test('every configuration computes what the plain one does (logits within tolera
       const r = ref[cells.findIndex((x) => x.preset === c.preset && !x.repack && x.fa === 'off')]
       const d = relL2(o.check.promptHead, r.check.promptHead)
       if (d > worst.d) worst = {d, what: `${v} ${c.preset} ${c.repack ? 'repack' : 'no-repack'} fa ${c.fa}`}
-      assert.ok(d < MAX_REL_L2, `${v} ${c.preset} ${c.repack ? 'repack' : 'no-repack'} fa ${c.fa}: logits differ from the reference by ${d.toFixed(3)} (relative L2)`)
+      assert.ok(
+        d < MAX_REL_L2,
+        `${v} ${c.preset} ${c.repack ? 'repack' : 'no-repack'} fa ${c.fa}: logits differ from the reference by ${d.toFixed(3)} (relative L2)`,
+      )
     })
   }
   t.diagnostic(`largest relative L2 distance from the reference: ${worst.d.toFixed(4)} (${worst.what})`)

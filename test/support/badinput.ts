@@ -55,7 +55,9 @@ export function runCli(args: string[], opts: SpawnOptions): Promise<Spawned> {
       const start = Date.now()
       poll = setInterval(() => {
         if (signalled) return
-        const due = (opts.signalWhen?.() ?? false) || Date.now() - start >= (opts.signalAfterMs ?? (opts.signalWhen ? 60_000 : 1000))
+        const due =
+          (opts.signalWhen?.() ?? false) ||
+          Date.now() - start >= (opts.signalAfterMs ?? (opts.signalWhen ? 60_000 : 1000))
         if (due) {
           signalled = true
           child.kill(opts.signal)
@@ -102,7 +104,10 @@ export function snapshot(dir: string): Map<string, string> {
       }
       const st = statSync(p, {throwIfNoEntry: false})
       if (!st) continue
-      const id = st.size <= 4 * 1024 * 1024 ? createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16) : `ino${st.ino}-m${st.mtimeMs}`
+      const id =
+        st.size <= 4 * 1024 * 1024
+          ? createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)
+          : `ino${st.ino}-m${st.mtimeMs}`
       out.set(rel, `${st.size} ${id}`)
     }
   }

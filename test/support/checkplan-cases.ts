@@ -57,13 +57,28 @@ export interface FidelityOptions {
  * (the engine said so), which repacks CPU weights into a larger layout; the plan must know, as a
  * plan made with `--hardware probe` on that machine would.
  */
-export async function planCase(path: string, placement: string, ctx: number, kvType: KvType, flashAttention?: boolean, amx = false): Promise<Plan> {
+export async function planCase(
+  path: string,
+  placement: string,
+  ctx: number,
+  kvType: KvType,
+  flashAttention?: boolean,
+  amx = false,
+): Promise<Plan> {
   const inv = inventoryFromGguf(await readGguf(path))
   const base = await loadHardwareProfile(CI_LLVMPIPE_PROFILE)
-  const profile = amx ? {...base, cpu: {...base.cpu, flags: [...new Set([...base.cpu.flags, 'amx_tile', 'amx_int8'])]}} : base
+  const profile = amx
+    ? {...base, cpu: {...base.cpu, flags: [...new Set([...base.cpu.flags, 'amx_tile', 'amx_int8'])]}}
+    : base
   // "cpu": no GPU at all (--gpus 0)
   if (placement === 'cpu') return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, gpus: 0, flashAttention})
-  return makePlan(inv, [profile], {ctx, engine: 'llama.cpp', kvType, placement: parsePlacement(placement), flashAttention})
+  return makePlan(inv, [profile], {
+    ctx,
+    engine: 'llama.cpp',
+    kvType,
+    placement: parsePlacement(placement),
+    flashAttention,
+  })
 }
 
 /**
@@ -78,8 +93,10 @@ export async function vulkanUnavailable(childEnv?: NodeJS.ProcessEnv): Promise<s
     return `no Vulkan device (the engine did not start: ${oneLine(e)})`
   }
   const vk = devices.find((d) => d.backend === 'Vulkan')
-  if (!vk) return 'no Vulkan device (needs @node-llama-cpp/linux-x64-vulkan, libvulkan1, mesa-vulkan-drivers and GGML_VK_VISIBLE_DEVICES=0)'
-  if (!/llvmpipe/i.test(vk.description)) return `no Vulkan device of the calibrated kind: ${vk.name} is ${vk.description}, the cases expect llvmpipe`
+  if (!vk)
+    return 'no Vulkan device (needs @node-llama-cpp/linux-x64-vulkan, libvulkan1, mesa-vulkan-drivers and GGML_VK_VISIBLE_DEVICES=0)'
+  if (!/llvmpipe/i.test(vk.description))
+    return `no Vulkan device of the calibrated kind: ${vk.name} is ${vk.description}, the cases expect llvmpipe`
   return null
 }
 

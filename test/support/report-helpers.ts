@@ -5,7 +5,9 @@ import type {ReportInput} from '../../src/report/build.js'
 const GiB = 1024 ** 3
 
 /** Decode a PNG and count pixels that are not (near) white; also the luminance variance. */
-export async function pngStats(png: Buffer): Promise<{width: number; height: number; nonWhite: number; variance: number}> {
+export async function pngStats(
+  png: Buffer,
+): Promise<{width: number; height: number; nonWhite: number; variance: number}> {
   const img = await loadImage(png)
   const c = createCanvas(img.width, img.height)
   const ctx = c.getContext('2d')
@@ -51,7 +53,14 @@ export function sampleInputs(model = 'DeepSeek-R1'): ReportInput[] {
     devices: [
       {id: 'numa0', kind: 'numa', capacityBytes: 512 * GiB, weightsBytes: 180 * GiB, kvBytes: 0, computeBytes: GiB},
       {id: 'numa1', kind: 'numa', capacityBytes: 512 * GiB, weightsBytes: 180 * GiB, kvBytes: 0, computeBytes: GiB},
-      ...Array.from({length: gpus}, (_, i) => ({id: `gpu${i}`, kind: 'gpu', capacityBytes: 16 * GiB, weightsBytes: 8 * GiB, kvBytes: 0.6 * GiB, computeBytes: 1.2 * GiB})),
+      ...Array.from({length: gpus}, (_, i) => ({
+        id: `gpu${i}`,
+        kind: 'gpu',
+        capacityBytes: 16 * GiB,
+        weightsBytes: 8 * GiB,
+        kvBytes: 0.6 * GiB,
+        computeBytes: 1.2 * GiB,
+      })),
     ],
     kvBytesPerToken: 70272,
     maxContextByGpuCount: [
@@ -84,7 +93,22 @@ export function sampleInputs(model = 'DeepSeek-R1'): ReportInput[] {
   })
   const layers = Array.from({length: 24}, (_, i) => i + 3)
   return [
-    {path: 'hw.json', view: {kind: 'hardware', label: 'this machine', cpu: 'Xeon', sockets: 1, cores: 2, threads: 2, memoryBytes: 24 * GiB, channels: null, theoreticalGBs: null, measuredGBs: 11.3, gpus: []}},
+    {
+      path: 'hw.json',
+      view: {
+        kind: 'hardware',
+        label: 'this machine',
+        cpu: 'Xeon',
+        sockets: 1,
+        cores: 2,
+        threads: 2,
+        memoryBytes: 24 * GiB,
+        channels: null,
+        theoreticalGBs: null,
+        measuredGBs: 11.3,
+        gpus: [],
+      },
+    },
     {path: 'a.json', view: plan('this-machine', 0)},
     {path: 'b.json', view: plan('dual-8592-2xa770', 2)},
     {path: 'c.json', view: plan('dual-8592-2xa770', 2, 'Q2_K')},
@@ -96,9 +120,23 @@ export function sampleInputs(model = 'DeepSeek-R1'): ReportInput[] {
         kind: 'reuse',
         label: `${model} trace`,
         model,
-        layers: layers.map((l) => ({layer: l, reuse: 0.2 + 0.1 * Math.sin(l), reuseRandom: 8 / 256, top10Share: 0.3, entropy: 0.9})),
+        layers: layers.map((l) => ({
+          layer: l,
+          reuse: 0.2 + 0.1 * Math.sin(l),
+          reuseRandom: 8 / 256,
+          top10Share: 0.3,
+          entropy: 0.9,
+        })),
         cache: ['lru', 'lfu', 'static', 'opt'].flatMap((policy, p) =>
-          [8, 16, 32, 64].map((capacity) => ({policy, capacity, layer: 'all' as const, hitRate: Math.min(1, (capacity / 80) * (1 + p / 4)), hitRateRandom: capacity / 256, bytesPerToken: 1e6 / capacity, decodeTps: 5 + capacity / 10})),
+          [8, 16, 32, 64].map((capacity) => ({
+            policy,
+            capacity,
+            layer: 'all' as const,
+            hitRate: Math.min(1, (capacity / 80) * (1 + p / 4)),
+            hitRateRandom: capacity / 256,
+            bytesPerToken: 1e6 / capacity,
+            decodeTps: 5 + capacity / 10,
+          })),
         ),
         overall: {reuse: 0.21, reuseRandom: 8 / 256, top10Share: 0.3, entropy: 0.9, gini: 0.2},
         noCacheDecodeTps: 4.2,
@@ -134,4 +172,3 @@ export function assertSelfContained(html: string) {
   assert.doesNotMatch(html, /url\(/i, 'no CSS url()')
   assert.doesNotMatch(html, /@import/i)
 }
-

@@ -143,7 +143,14 @@ export function r1Header(nTokens: number): TraceHeader {
 }
 
 /** Stream a synthetic trace to `path` (bounded memory: chunks of `chunkTokens`). */
-export function writeSynthTrace(path: string, header: TraceHeader, routing: Routing, seed = 1, chunkTokens = 4096, onChunk?: (done: number) => void): void {
+export function writeSynthTrace(
+  path: string,
+  header: TraceHeader,
+  routing: Routing,
+  seed = 1,
+  chunkTokens = 4096,
+  onChunk?: (done: number) => void,
+): void {
   const shape = {nMoe: header.moeLayers.length, nExpert: header.nExpert, k: header.k}
   const synth = new TraceSynth(shape, routing, new Rng(seed))
   const w = createTraceWriter(path, header)

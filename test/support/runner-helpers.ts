@@ -15,14 +15,26 @@ export function tempDir(prefix = 'moerig-runner-'): string {
 /** `moerig synth --preset tiny` into dir (once per test file); returns the path. */
 export function synthTiny(dir: string, preset = 'tiny'): string {
   const out = join(dir, `${preset}.gguf`)
-  if (!existsSync(out)) execFileSync(process.execPath, [bin, 'synth', '--preset', preset, '-o', out], {stdio: ['ignore', 'ignore', 'pipe'], cwd: dir})
+  if (!existsSync(out))
+    execFileSync(process.execPath, [bin, 'synth', '--preset', preset, '-o', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: dir,
+    })
   return out
 }
 
 /** Run the CLI; never throws: status, stdout, stderr. */
-export function cli(args: string[], opts: {cwd?: string; env?: NodeJS.ProcessEnv} = {}): {status: number; stdout: string; stderr: string} {
+export function cli(
+  args: string[],
+  opts: {cwd?: string; env?: NodeJS.ProcessEnv} = {},
+): {status: number; stdout: string; stderr: string} {
   try {
-    const stdout = execFileSync(process.execPath, [bin, ...args], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd ?? root, env: {...process.env, ...opts.env}})
+    const stdout = execFileSync(process.execPath, [bin, ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: opts.cwd ?? root,
+      env: {...process.env, ...opts.env},
+    })
     return {status: 0, stdout, stderr: ''}
   } catch (e) {
     const x = e as {status: number; stdout: string; stderr: string}
@@ -31,7 +43,11 @@ export function cli(args: string[], opts: {cwd?: string; env?: NodeJS.ProcessEnv
 }
 
 /** A minimal valid plan (src/schemas/plan.ts) for `path`, CPU only unless changed. */
-export function minimalPlan(path: string, tensorCount: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+export function minimalPlan(
+  path: string,
+  tensorCount: number,
+  over: Record<string, unknown> = {},
+): Record<string, unknown> {
   const fileBytes = statSync(path).size
   return {
     schemaVersion: 1,
@@ -46,7 +62,20 @@ export function minimalPlan(path: string, tensorCount: number, over: Record<stri
     flashAttention: false,
     threads: 1,
     kv: {layout: 'per-head', bytesPerToken: 1000, totalBytes: 512000},
-    devices: [{id: 'CPU', kind: 'cpu', name: 'host RAM', capacityBytes: 1e10, weightsBytes: fileBytes, kvBytes: 512000, computeBytes: 30_000_000, overheadBytes: 0, totalBytes: fileBytes + 30_512_000, fits: true}],
+    devices: [
+      {
+        id: 'CPU',
+        kind: 'cpu',
+        name: 'host RAM',
+        capacityBytes: 1e10,
+        weightsBytes: fileBytes,
+        kvBytes: 512000,
+        computeBytes: 30_000_000,
+        overheadBytes: 0,
+        totalBytes: fileBytes + 30_512_000,
+        fits: true,
+      },
+    ],
     placement: {nGpuLayers: 0, tensorOverrides: [], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
     maxContext: {byGpuCount: [{gpus: 0, maxContext: 4096}]},
     fits: true,

@@ -38,7 +38,12 @@ interface Base {
 function base(id: string, layout?: 'mla' | 'legacy'): Base {
   const profile = catalog(id)
   const inv = inventoryFromCatalog(profile, {quant: 'Q4_K_M', layout})
-  const specs = inv.tensors.map((t) => ({name: t.name, shape: t.shape, type: ggmlTypeByName.get(t.typeName)!.id, bytes: t.bytes}))
+  const specs = inv.tensors.map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    type: ggmlTypeByName.get(t.typeName)!.id,
+    bytes: t.bytes,
+  }))
   return {label: `${id}${layout ? `-${layout}` : ''}`, profile, kv: ggufMetadata(profile, inv), specs}
 }
 
@@ -56,32 +61,64 @@ function rng(seed: number): () => number {
 
 /** The hyper-parameter keys the planner reads (without the "<arch>." prefix). */
 const KEYS = [
-  'block_count', 'context_length', 'embedding_length', 'feed_forward_length', 'attention.head_count', 'attention.head_count_kv',
-  'expert_count', 'expert_used_count', 'expert_shared_count', 'expert_feed_forward_length', 'leading_dense_block_count',
-  'attention.kv_lora_rank', 'attention.q_lora_rank', 'rope.dimension_count', 'attention.key_length', 'attention.value_length',
-  'attention.key_length_mla', 'attention.value_length_mla', 'attention.sliding_window', 'vocab_size',
+  'block_count',
+  'context_length',
+  'embedding_length',
+  'feed_forward_length',
+  'attention.head_count',
+  'attention.head_count_kv',
+  'expert_count',
+  'expert_used_count',
+  'expert_shared_count',
+  'expert_feed_forward_length',
+  'leading_dense_block_count',
+  'attention.kv_lora_rank',
+  'attention.q_lora_rank',
+  'rope.dimension_count',
+  'attention.key_length',
+  'attention.value_length',
+  'attention.key_length_mla',
+  'attention.value_length_mla',
+  'attention.sliding_window',
+  'vocab_size',
 ]
 
 /** A value that contradicts the original one in one of the ways corrupt or hand-edited headers do. */
 function mutateValue(r: () => number, v: number): KvValue {
   const pick = Math.floor(r() * 16)
   switch (pick) {
-    case 0: return {type: 'u32', value: 0}
-    case 1: return {type: 'u32', value: 1}
-    case 2: return {type: 'u32', value: Math.max(0, v - 1)}
-    case 3: return {type: 'u32', value: v + 1}
-    case 4: return {type: 'u32', value: v * 2}
-    case 5: return {type: 'u32', value: Math.floor(v / 2)}
-    case 6: return {type: 'u32', value: 1_000_000}
-    case 7: return {type: 'u32', value: 2 ** 31}
-    case 8: return {type: 'u32', value: 2 ** 32 - 1}
-    case 9: return {type: 'i32', value: -1}
-    case 10: return {type: 'f32', value: v + 0.5}
-    case 11: return {type: 'u64', value: 2n ** 53n + 1n}
-    case 12: return {type: 'f64', value: Number.NaN}
-    case 13: return {type: 'string', value: String(v)}
-    case 14: return {type: 'u32', value: 255}
-    default: return {type: 'u32', value: Math.floor(r() * (2 * v + 2))}
+    case 0:
+      return {type: 'u32', value: 0}
+    case 1:
+      return {type: 'u32', value: 1}
+    case 2:
+      return {type: 'u32', value: Math.max(0, v - 1)}
+    case 3:
+      return {type: 'u32', value: v + 1}
+    case 4:
+      return {type: 'u32', value: v * 2}
+    case 5:
+      return {type: 'u32', value: Math.floor(v / 2)}
+    case 6:
+      return {type: 'u32', value: 1_000_000}
+    case 7:
+      return {type: 'u32', value: 2 ** 31}
+    case 8:
+      return {type: 'u32', value: 2 ** 32 - 1}
+    case 9:
+      return {type: 'i32', value: -1}
+    case 10:
+      return {type: 'f32', value: v + 0.5}
+    case 11:
+      return {type: 'u64', value: 2n ** 53n + 1n}
+    case 12:
+      return {type: 'f64', value: Number.NaN}
+    case 13:
+      return {type: 'string', value: String(v)}
+    case 14:
+      return {type: 'u32', value: 255}
+    default:
+      return {type: 'u32', value: Math.floor(r() * (2 * v + 2))}
   }
 }
 
@@ -90,12 +127,18 @@ function mutateTensors(r: () => number, specs: TensorSpec[]): TensorSpec[] {
   const pick = Math.floor(r() * 8)
   const blocks = Math.max(...specs.map((t) => Number(/^blk\.(\d+)\./.exec(t.name)?.[1] ?? -1)))
   switch (pick) {
-    case 0: return specs.filter((t) => !t.name.startsWith(`blk.${blocks}.`))
-    case 1: return specs.filter((t) => !t.name.startsWith(`blk.${Math.floor(r() * blocks)}.`))
-    case 2: return specs.filter((t) => !/_exps\./.test(t.name))
-    case 3: return specs.filter((_, i) => i !== Math.floor(r() * specs.length))
-    case 4: return []
-    default: return specs
+    case 0:
+      return specs.filter((t) => !t.name.startsWith(`blk.${blocks}.`))
+    case 1:
+      return specs.filter((t) => !t.name.startsWith(`blk.${Math.floor(r() * blocks)}.`))
+    case 2:
+      return specs.filter((t) => !/_exps\./.test(t.name))
+    case 3:
+      return specs.filter((_, i) => i !== Math.floor(r() * specs.length))
+    case 4:
+      return []
+    default:
+      return specs
   }
 }
 
@@ -114,9 +157,16 @@ function assertSanePlan(plan: Plan, what: string): void {
     assert.ok(r && r.low <= r.mid && r.mid <= r.high, `${what}: range ${JSON.stringify(r)} out of order`)
   }
   if (plan.fits) {
-    assert.ok(plan.prediction.decodeTps > 0 && plan.prediction.prefillTps > 0, `${what}: fits but predicts ${plan.prediction.decodeTps}/${plan.prediction.prefillTps} tok/s`)
+    assert.ok(
+      plan.prediction.decodeTps > 0 && plan.prediction.prefillTps > 0,
+      `${what}: fits but predicts ${plan.prediction.decodeTps}/${plan.prediction.prefillTps} tok/s`,
+    )
   }
-  for (const b of plan.maxContext.byGpuCount) assert.ok(plan.maxContext.trained !== undefined && b.maxContext <= plan.maxContext.trained, `${what}: max context ${b.maxContext} > trained ${plan.maxContext.trained}`)
+  for (const b of plan.maxContext.byGpuCount)
+    assert.ok(
+      plan.maxContext.trained !== undefined && b.maxContext <= plan.maxContext.trained,
+      `${what}: max context ${b.maxContext} > trained ${plan.maxContext.trained}`,
+    )
   const text = renderPlan(plan, {emit: true})
   assert.doesNotMatch(text, /NaN|Infinity|undefined/, `${what}: rendered plan says NaN/Infinity/undefined`)
 }
@@ -153,7 +203,11 @@ test(`GGUF metadata fuzz: ${CASES} well-formed headers with contradicting number
       assert.ok(e instanceof MoerigError, `${what}: not a MoerigError: ${(e as Error).stack}`)
       assert.ok(!e.message.includes('\n'), `${what}: message has several lines`)
       // a NaN the header holds may be quoted ("is NaN"), a computed one may not
-      assert.doesNotMatch(e.message.replace(/ is NaN;/, ""), /NaN|undefined|Infinity|Cannot read|is not a function/, `${what}: ${e.message}`)
+      assert.doesNotMatch(
+        e.message.replace(/ is NaN;/, ''),
+        /NaN|undefined|Infinity|Cannot read|is not a function/,
+        `${what}: ${e.message}`,
+      )
       codes.set(e.code, (codes.get(e.code) ?? 0) + 1)
       outcome.errors++
       continue
@@ -161,7 +215,12 @@ test(`GGUF metadata fuzz: ${CASES} well-formed headers with contradicting number
     assertSanePlan(plan, what)
     outcome.plans++
   }
-  t.diagnostic(`plans ${outcome.plans}, errors ${outcome.errors}: ${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}`)
+  t.diagnostic(
+    `plans ${outcome.plans}, errors ${outcome.errors}: ${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}`,
+  )
   // Both outcomes happen (the fuzz is not all-reject), and the rejections are the metadata check's.
-  assert.ok(outcome.plans > 10 && outcome.errors > CASES / 3, JSON.stringify({...outcome, codes: Object.fromEntries(codes)}))
+  assert.ok(
+    outcome.plans > 10 && outcome.errors > CASES / 3,
+    JSON.stringify({...outcome, codes: Object.fromEntries(codes)}),
+  )
 })

@@ -46,7 +46,7 @@ async function expectGgufError(path: string, code: RegExp | string, msg?: RegExp
 
 test('ggml type table: real block sizes', () => {
   assert.equal(ggmlTypeById.get(12)!.name, 'Q4_K')
-  assert.equal(tensorBytes([7168, 2048, 256], ggmlTypeByName.get('Q4_K')!), 7168 / 256 * 144 * 2048 * 256)
+  assert.equal(tensorBytes([7168, 2048, 256], ggmlTypeByName.get('Q4_K')!), (7168 / 256) * 144 * 2048 * 256)
   assert.equal(tensorBytes([128, 512, 128], ggmlTypeByName.get('Q4_K')!), null)
   assert.equal(ggmlTypeByName.get('Q2_0')!.blockSize, 64)
   assert.equal(ggmlTypeById.get(4), undefined)
@@ -63,8 +63,14 @@ test('reads a single-file header: metadata, tensors, offsets, long arrays summar
   assert.deepEqual(m.metadata['deepseek2.small'], [1, -2, 3])
   assert.deepEqual(m.metadata['tokenizer.ggml.tokens'], {array: 'string', length: 5000})
   assert.equal(m.tensors.length, tinyTensors.length)
-  assert.deepEqual(m.tensors.map((t) => t.typeName), ['Q4_K', 'F32', 'Q6_K', 'Q5_0', 'NVFP4', 'Q2_0'])
-  assert.equal(m.tensorBytes, tinyTensors.reduce((s, t) => s + t.bytes, 0))
+  assert.deepEqual(
+    m.tensors.map((t) => t.typeName),
+    ['Q4_K', 'F32', 'Q6_K', 'Q5_0', 'NVFP4', 'Q2_0'],
+  )
+  assert.equal(
+    m.tensorBytes,
+    tinyTensors.reduce((s, t) => s + t.bytes, 0),
+  )
   assert.equal(m.tensors[0].offset % 32, 0)
   assert.equal(m.tensors[1].offset, m.tensors[0].offset + Math.ceil(tinyTensors[0].bytes / 32) * 32)
   const full = await readGguf(p, {fullArrays: true})
@@ -78,7 +84,11 @@ function writeSplit(base: string, count: number, perShard: TensorSpec[][]): stri
     const p = join(dir, `${base}-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.gguf`)
     const kv: Record<string, ReturnType<typeof str>> = {}
     if (i === 0) kv['general.architecture'] = str('deepseek2')
-    Object.assign(kv, {'split.no': u16(i), 'split.count': u16(count), 'split.tensors.count': {type: 'i32', value: total}})
+    Object.assign(kv, {
+      'split.no': u16(i),
+      'split.count': u16(count),
+      'split.tensors.count': {type: 'i32', value: total},
+    })
     writeGguf(p, kv, perShard[i])
     paths.push(p)
   }
@@ -91,9 +101,18 @@ test('split files are summed; any shard path finds them all', async () => {
   const m = await readGguf(paths[1])
   assert.deepEqual(m.shards, paths)
   assert.equal(m.tensors.length, 4)
-  assert.deepEqual(m.tensors.map((t) => t.shard), [0, 1, 1, 2])
-  assert.equal(m.tensorBytes, shards.flat().reduce((s, t) => s + t.bytes, 0))
-  assert.equal(m.fileBytes, m.shardInfo.reduce((s, x) => s + x.fileBytes, 0))
+  assert.deepEqual(
+    m.tensors.map((t) => t.shard),
+    [0, 1, 1, 2],
+  )
+  assert.equal(
+    m.tensorBytes,
+    shards.flat().reduce((s, t) => s + t.bytes, 0),
+  )
+  assert.equal(
+    m.fileBytes,
+    m.shardInfo.reduce((s, x) => s + x.fileBytes, 0),
+  )
   assert.equal(shardPaths('/x/a-00002-of-00009.gguf')[8], '/x/a-00009-of-00009.gguf')
 })
 
@@ -114,14 +133,22 @@ test('hostile headers: bad magic, version, truncation, absurd counts, unknown ty
   writeGguf(goodFile, tinyKv as never, tinyTensors)
   const bytes = readFileSync(goodFile)
 
-  await expectGgufError(write('magic.gguf', Buffer.concat([Buffer.from('GGML'), bytes.subarray(4)])), 'E_GGUF_MAGIC', /not a GGUF/)
+  await expectGgufError(
+    write('magic.gguf', Buffer.concat([Buffer.from('GGML'), bytes.subarray(4)])),
+    'E_GGUF_MAGIC',
+    /not a GGUF/,
+  )
   const v9 = Buffer.from(bytes)
   v9.writeUInt32LE(9, 4)
   await expectGgufError(write('version.gguf', v9), 'E_GGUF_VERSION')
   await expectGgufError(write('empty.gguf', Buffer.alloc(0)), 'E_GGUF_TRUNCATED')
   await expectGgufError(write('trunc.gguf', bytes.subarray(0, 200)), 'E_GGUF_TRUNCATED')
   // data section cut off: header intact, file shorter than the tensors need
-  await expectGgufError(write('trunc-data.gguf', bytes.subarray(0, good.header.length + 100)), 'E_GGUF_TRUNCATED', /data ends/)
+  await expectGgufError(
+    write('trunc-data.gguf', bytes.subarray(0, good.header.length + 100)),
+    'E_GGUF_TRUNCATED',
+    /data ends/,
+  )
   const manyTensors = Buffer.from(bytes)
   manyTensors.writeBigUInt64LE(0xffffffffffffn, 8)
   await expectGgufError(write('count.gguf', manyTensors), 'E_GGUF_COUNT', /absurd tensor count/)
@@ -147,7 +174,7 @@ test('hostile headers: bad magic, version, truncation, absurd counts, unknown ty
   badDims.writeUInt32LE(1000, at - 20)
   await expectGgufError(write('dims.gguf', badDims), 'E_GGUF_SHAPE')
   const hugeDim = Buffer.from(bytes)
-  hugeDim.writeBigInt64LE((1n << 62n), at - 8)
+  hugeDim.writeBigInt64LE(1n << 62n, at - 8)
   await expectGgufError(write('hugedim.gguf', hugeDim), 'E_GGUF_SHAPE')
   await expectGgufError(join(dir, 'nope.gguf'), 'E_GGUF_FILE', /no such file/)
   await expectGgufError(dir, /E_GGUF_FILE/)
@@ -168,7 +195,11 @@ function rng(seed: number) {
 
 test('fuzz: thousands of mutated headers give a model or a MoerigError, never a crash or hang', async () => {
   const kv = {...tinyKv, 'tokenizer.ggml.tokens': {type: 'array', itemType: 'string', value: ['a', 'b', 'c']}}
-  const tensors = [spec('token_embd.weight', [256, 2], 'Q4_K'), spec('output_norm.weight', [64], 'F32'), spec('blk.0.x.weight', [64, 2], 'Q2_0')]
+  const tensors = [
+    spec('token_embd.weight', [256, 2], 'Q4_K'),
+    spec('output_norm.weight', [64], 'F32'),
+    spec('blk.0.x.weight', [64, 2], 'Q2_0'),
+  ]
   const {header, dataBytes} = ggufHeader(kv as never, tensors)
   const base = Buffer.concat([header, Buffer.alloc(dataBytes)])
   const rand = rng(0x5eed)
@@ -185,14 +216,15 @@ test('fuzz: thousands of mutated headers give a model or a MoerigError, never a 
       const r = rand()
       if (r < 0.4) b[pos] = Math.floor(rand() * 256)
       else if (r < 0.7) b[pos] = interesting[Math.floor(rand() * interesting.length)]
-      else if (pos + 8 <= b.length) b.writeBigUInt64LE(BigInt(Math.floor(rand() * 2 ** 52)) * (rand() < 0.5 ? 4096n : 1n), pos)
+      else if (pos + 8 <= b.length)
+        b.writeBigUInt64LE(BigInt(Math.floor(rand() * 2 ** 52)) * (rand() < 0.5 ? 4096n : 1n), pos)
     }
     writeFileSync(p, b)
     try {
       await readGguf(p)
       codes.set('ok', (codes.get('ok') ?? 0) + 1)
     } catch (e) {
-      if (!(e instanceof MoerigError)) throw new Error(`mutation ${i}: ${(e as Error).stack}`)
+      if (!(e instanceof MoerigError)) throw new Error(`mutation ${i}: ${(e as Error).stack}`, {cause: e})
       assert.ok(e.code.startsWith('E_GGUF_'), `mutation ${i}: ${e.code} ${e.message}`)
       assert.ok(!e.message.includes('\n'), e.message)
       codes.set(e.code, (codes.get(e.code) ?? 0) + 1)
@@ -212,10 +244,18 @@ test('hostile headers mirror llama.cpp gguf.cpp checks: alignment, name length, 
   }
   await expectGgufError(w('align.gguf', {...arch, 'general.alignment': u32(48)}, one), 'E_GGUF_ALIGNMENT')
   await expectGgufError(w('name.gguf', arch, [{...one[0], name: 'x'.repeat(70)}]), 'E_GGUF_NAME')
-  await expectGgufError(w('row.gguf', arch, [{name: 'a.weight', shape: [100, 4], type: 12, bytes: 0}]), 'E_GGUF_SHAPE', /not a multiple of its block size 256/)
+  await expectGgufError(
+    w('row.gguf', arch, [{name: 'a.weight', shape: [100, 4], type: 12, bytes: 0}]),
+    'E_GGUF_SHAPE',
+    /not a multiple of its block size 256/,
+  )
   await expectGgufError(w('noarch.gguf', {'general.name': str('x')}, one), 'E_GGUF_ARCH')
   w('split-x-00002-of-00002.gguf', {...arch, 'split.no': u16(1)}, [{...one[0], name: 'b.weight'}])
-  await expectGgufError(w('split-x-00001-of-00002.gguf', {...arch, 'split.count': u16(3)}, one), 'E_GGUF_SHARD', /split.count is 3/)
+  await expectGgufError(
+    w('split-x-00001-of-00002.gguf', {...arch, 'split.count': u16(3)}, one),
+    'E_GGUF_SHARD',
+    /split.count is 3/,
+  )
   // nested array: patch the element type of an array to ARRAY (9)
   const p = w('nested.gguf', {...arch, 'x.arr': {type: 'array', itemType: 'u8', value: [1, 2]}}, one)
   const b = readFileSync(p)

@@ -24,10 +24,15 @@ const src = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src')
 const RANK: Record<string, number> = {
   lib: 0,
   schemas: 1,
-  engine: 2, model: 2,
+  engine: 2,
+  model: 2,
   profiles: 3,
-  probe: 4, planner: 4, trace: 4,
-  reuse: 5, report: 5, runner: 5,
+  probe: 4,
+  planner: 4,
+  trace: 4,
+  reuse: 5,
+  report: 5,
+  runner: 5,
   commands: 6,
 }
 

@@ -17,23 +17,35 @@ import {interpolateThroughput} from '../../src/planner/speed.js'
 import {evaluateAll, summarize, type PublishedSpeeds} from '../../bench/speed-published.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
-const model = (id: string): ModelProfile => JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
+const model = (id: string): ModelProfile =>
+  JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
 const lite = model('deepseek-v2-lite')
 const r1 = model('deepseek-r1')
 
 /** A one-socket 16-core desktop (2 × DDR5-4000), no GPU. */
 function desktop(extra: Partial<HardwareProfile> = {}): HardwareProfile {
   const p = rig({id: 'desk', sockets: 1, ramGiB: 64, channels: 2, mts: 4000, cores: 16, gpus: 0})
-  p.cpu = {...p.cpu, vendor: 'AuthenticAMD', microarchitecture: 'Zen 4', flags: ['avx2', 'avx512f', 'avx512_vnni'], baseMHz: 4500}
+  p.cpu = {
+    ...p.cpu,
+    vendor: 'AuthenticAMD',
+    microarchitecture: 'Zen 4',
+    flags: ['avx2', 'avx512f', 'avx512_vnni'],
+    baseMHz: 4500,
+  }
   return {...p, ...extra}
 }
 
 test('decode depends on the thread count: at 1 thread a small model is compute-bound', () => {
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
   const at = (threads: number) => makePlan(inv, [desktop()], {ctx: 4096, engine: 'llama.cpp', threads})
-  const one = at(1), all = at(16)
-  assert.ok(one.prediction.decodeTps < all.prediction.decodeTps * 0.7, `1 thread ${one.prediction.decodeTps}, 16 threads ${all.prediction.decodeTps}`)
-  const m1 = one.prediction.decodeMs!, m16 = all.prediction.decodeMs!
+  const one = at(1),
+    all = at(16)
+  assert.ok(
+    one.prediction.decodeTps < all.prediction.decodeTps * 0.7,
+    `1 thread ${one.prediction.decodeTps}, 16 threads ${all.prediction.decodeTps}`,
+  )
+  const m1 = one.prediction.decodeMs!,
+    m16 = all.prediction.decodeMs!
   assert.ok(m1.cpuCompute! > m1.cpuMemory!, 'one thread: compute term binds')
   assert.ok(m16.cpuMemory! > m16.cpuCompute!, 'all cores: memory term binds')
   assert.ok(one.prediction.prefillTps < all.prediction.prefillTps / 8)
@@ -56,18 +68,25 @@ test('GPU matching: PCI id first, then normalised name; a 4090 D is not a 4090; 
   assert.match(p.prediction.assumptions.join('\n'), /unknown GPU "Moore Threads MTT S4000".*assumed .* TFLOPS FP16/)
 })
 
-test('prefill over a layer split does not add the GPUs\' FLOPS', () => {
+test("prefill over a layer split does not add the GPUs' FLOPS", () => {
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
-  const hw = (n: number) => [rig({sockets: 1, ramGiB: 64, gpus: n, gpuName: 'NVIDIA GeForce RTX 3090', vramGiB: 24, gpuBw: 936})]
+  const hw = (n: number) => [
+    rig({sockets: 1, ramGiB: 64, gpus: n, gpuName: 'NVIDIA GeForce RTX 3090', vramGiB: 24, gpuBw: 936}),
+  ]
   const one = makePlan(inv, hw(1), {ctx: 4096, engine: 'llama.cpp', gpus: 1, placement: {kind: 'all-gpu'}})
   const four = makePlan(inv, hw(4), {ctx: 4096, engine: 'llama.cpp', gpus: 4, placement: {kind: 'all-gpu'}})
-  assert.ok(four.prediction.prefillTps <= one.prediction.prefillTps * 1.001, `${four.prediction.prefillTps} vs ${one.prediction.prefillTps}`)
+  assert.ok(
+    four.prediction.prefillTps <= one.prediction.prefillTps * 1.001,
+    `${four.prediction.prefillTps} vs ${one.prediction.prefillTps}`,
+  )
   assert.ok(four.prediction.decodeTps < one.prediction.decodeTps, 'three GPU→GPU boundaries cost decode time')
 })
 
 test('ktransformers: GGUF builds prefill without AMX; kt-kernel uses AMX where the CPU has it; NUMA-unaware is slower', () => {
   const inv = inventoryFromCatalog(r1, {quant: 'Q4_K_M'})
-  const hw = [rig({sockets: 2, cores: 64, ramGiB: 2048, gpus: 1, gpuName: 'NVIDIA GeForce RTX 4090', vramGiB: 24, gpuBw: 1008})]
+  const hw = [
+    rig({sockets: 2, cores: 64, ramGiB: 2048, gpus: 1, gpuName: 'NVIDIA GeForce RTX 4090', vramGiB: 24, gpuBw: 1008}),
+  ]
   const gguf = makePlan(inv, hw, {ctx: 4096, engine: 'ktransformers'})
   const amx = makePlan(inv, hw, {ctx: 4096, engine: 'ktransformers', engineBuild: 'kt-kernel'})
   assert.match(gguf.prediction.assumptions.join('\n'), /no AMX/)
@@ -77,14 +96,30 @@ test('ktransformers: GGUF builds prefill without AMX; kt-kernel uses AMX where t
   const unaware = makePlan(inv, hw, {ctx: 4096, engine: 'ktransformers', numaAware: false})
   assert.equal(unaware.prediction.speedModel!.numa, 'unaware')
   assert.ok(unaware.prediction.decodeTps < gguf.prediction.decodeTps * 0.75)
-  assert.throws(() => makePlan(inv, hw, {ctx: 4096, engine: 'llama.cpp', engineBuild: 'kt-kernel'}), /kt-kernel is a ktransformers build/)
+  assert.throws(
+    () => makePlan(inv, hw, {ctx: 4096, engine: 'llama.cpp', engineBuild: 'kt-kernel'}),
+    /kt-kernel is a ktransformers build/,
+  )
 })
 
 test('MLA decode slows with depth through the latent attention compute, not only the KV bytes', () => {
   const inv = inventoryFromCatalog(r1, {quant: 'Q4_K_M'})
-  const hw = [rig({sockets: 1, cores: 96, ramGiB: 768, channels: 12, gpus: 1, gpuName: 'NVIDIA GeForce RTX 4090', vramGiB: 24, gpuBw: 1008})]
-  const at = (ctx: number) => makePlan(inv, hw, {ctx, engine: 'ktransformers', engineBuild: 'ktransformers-0.2'}).prediction
-  const short = at(2048), long = at(20480)
+  const hw = [
+    rig({
+      sockets: 1,
+      cores: 96,
+      ramGiB: 768,
+      channels: 12,
+      gpus: 1,
+      gpuName: 'NVIDIA GeForce RTX 4090',
+      vramGiB: 24,
+      gpuBw: 1008,
+    }),
+  ]
+  const at = (ctx: number) =>
+    makePlan(inv, hw, {ctx, engine: 'ktransformers', engineBuild: 'ktransformers-0.2'}).prediction
+  const short = at(2048),
+    long = at(20480)
   assert.ok(long.decodeTps < short.decodeTps * 0.85, `${short.decodeTps} → ${long.decodeTps}`)
   assert.ok(long.decodeMs!.attention! > 5 * short.decodeMs!.attention!)
 })
@@ -94,15 +129,26 @@ test('calibration: a hand-written calibration section validates and replaces the
   const calibrated: HardwareProfile = {
     ...base,
     calibration: {
-      provenance: 'measured', measuredAt: '2026-01-02T03:04:05Z', llamaCppRelease: 'b6918', cpuVariant: 'zen4',
+      provenance: 'measured',
+      measuredAt: '2026-01-02T03:04:05Z',
+      llamaCppRelease: 'b6918',
+      cpuVariant: 'zen4',
       models: ['synth dram-1g Q4_K_M'],
-      decodeBandwidthGBs: 40, decodeThreads: 16,
-      cpuThroughput: [{threads: 1, prefillGflops: 100, decodeGflops: 20}, {threads: 16, prefillGflops: 1200, decodeGflops: 300}],
-      tokenOverheadMs: 1, layerOverheadUs: 50,
+      decodeBandwidthGBs: 40,
+      decodeThreads: 16,
+      cpuThroughput: [
+        {threads: 1, prefillGflops: 100, decodeGflops: 20},
+        {threads: 16, prefillGflops: 1200, decodeGflops: 300},
+      ],
+      tokenOverheadMs: 1,
+      layerOverheadUs: 50,
     },
   }
   assertValid(hardwareProfileSchema, calibrated, 'calibrated profile')
-  assert.ok(schemaErrors(hardwareProfileSchema, {...calibrated, calibration: {...calibrated.calibration, provenance: 'spec'}}).length > 0)
+  assert.ok(
+    schemaErrors(hardwareProfileSchema, {...calibrated, calibration: {...calibrated.calibration, provenance: 'spec'}})
+      .length > 0,
+  )
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
   const p = makePlan(inv, [calibrated], {ctx: 256, engine: 'llama.cpp', threads: 16})
   assert.deepEqual(schemaErrors(planSchema, p), [])
@@ -119,20 +165,37 @@ test('calibration: a hand-written calibration section validates and replaces the
   const expected = 1000 / (Math.max(m.cpuMemory!, m.cpuCompute!) + m.attention! + layers * 50e-3 + 1)
   assert.ok(Math.abs(p.prediction.decodeTps - expected) < 0.02, `${p.prediction.decodeTps} vs ${expected}`)
   // threads between calibrated points interpolate; the plan's prefill follows the measured throughput
-  assert.equal(interpolateThroughput([{threads: 1, gflops: 100}, {threads: 16, gflops: 1200}], 8), 100 + (1100 * 7) / 15)
+  assert.equal(
+    interpolateThroughput(
+      [
+        {threads: 1, gflops: 100},
+        {threads: 16, gflops: 1200},
+      ],
+      8,
+    ),
+    100 + (1100 * 7) / 15,
+  )
   const p8 = makePlan(inv, [calibrated], {ctx: 256, engine: 'llama.cpp', threads: 8})
   assert.ok(p8.prediction.prefillTps < p.prediction.prefillTps)
   assert.match(p8.prediction.assumptions.join('\n'), /prefill CPU 613 GFLOP\/s at 8 threads \(calibrated\)/)
   // the range is the calibration's spread, far narrower than the class range
-  const r = p.prediction.decodeRange!, rc = makePlan(inv, [base], {ctx: 256, engine: 'llama.cpp', threads: 16}).prediction.decodeRange!
+  const r = p.prediction.decodeRange!,
+    rc = makePlan(inv, [base], {ctx: 256, engine: 'llama.cpp', threads: 16}).prediction.decodeRange!
   assert.ok(r.high / r.low < rc.high / rc.low)
 })
 
 test('published figures (bench/data/published-speeds.json): every decode figure inside the predicted range; medians reported', async () => {
-  const data = JSON.parse(readFileSync(new URL('../../bench/data/published-speeds.json', import.meta.url), 'utf8')) as PublishedSpeeds
+  const data = JSON.parse(
+    readFileSync(new URL('../../bench/data/published-speeds.json', import.meta.url), 'utf8'),
+  ) as PublishedSpeeds
   const rows = await evaluateAll(data)
-  assert.deepEqual(rows.filter((r) => r.error).map((r) => r.id), [])
-  const out = rows.filter((r) => r.decode && !r.decode.inRange).map((r) => `${r.id}: ${r.decode!.published} not in ${r.decode!.low}–${r.decode!.high}`)
+  assert.deepEqual(
+    rows.filter((r) => r.error).map((r) => r.id),
+    [],
+  )
+  const out = rows
+    .filter((r) => r.decode && !r.decode.inRange)
+    .map((r) => `${r.id}: ${r.decode!.published} not in ${r.decode!.low}–${r.decode!.high}`)
   assert.deepEqual(out, [])
   const s = summarize(rows)
   const fit = s.find((x) => x.phase === 'decode' && x.split === 'fit')!

@@ -22,9 +22,11 @@ import {rig} from '../fixtures/plan/rigs.js'
 
 const MiB = 1024 ** 2
 const GiB = 1024 ** 3
-const model = (id: string): ModelProfile => JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
+const model = (id: string): ModelProfile =>
+  JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
 const r1 = model('deepseek-r1')
-const counts = (inv: ReturnType<typeof inventoryFromCatalog>) => Object.fromEntries(Object.entries(inv.byType).map(([k, v]) => [k, v.count]))
+const counts = (inv: ReturnType<typeof inventoryFromCatalog>) =>
+  Object.fromEntries(Object.entries(inv.byType).map(([k, v]) => [k, v.count]))
 
 test('R1 Q4_K_M, legacy layout (the unsloth files): 1025 tensors, f32 361 / q4_K 606 / q6_K 58, 376.650 GiB', () => {
   const inv = inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'})
@@ -40,7 +42,10 @@ test('R1 Q4_K_M, legacy layout (the unsloth files): 1025 tensors, f32 361 / q4_K
   assert.equal((inv.byRole.attention / 1e9).toFixed(2), '6.42')
   assert.equal((inv.byRole.shared_experts / 1e9).toFixed(2), '1.54')
   assert.equal((inv.byRole.dense_ffn / 1e9).toFixed(2), '0.77')
-  assert.deepEqual(inv.moeLayers, Array.from({length: 58}, (_, i) => i + 3))
+  assert.deepEqual(
+    inv.moeLayers,
+    Array.from({length: 58}, (_, i) => i + 3),
+  )
 })
 
 test('R1 Q4_K_M, MLA layout (current converter): 1086 tensors, attn_k_b falls back to Q5_0, 376.710 GiB', () => {
@@ -51,8 +56,13 @@ test('R1 Q4_K_M, MLA layout (current converter): 1086 tensors, attn_k_b falls ba
   assert.equal((inv.totalBytes / GiB).toFixed(3), '376.710')
   assert.equal(inv.tensors.find((t) => t.name === 'blk.7.attn_k_b.weight')!.typeName, 'Q5_0')
   // use_more_bits(i, 61): layers 0–6, 9, 12 … 51, 53–60 get Q6_K ffn_down
-  const q6 = inv.tensors.filter((t) => t.name.endsWith('ffn_down_exps.weight') && t.typeName === 'Q6_K').map((t) => t.layer)
-  assert.deepEqual(q6, [3, 4, 5, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45, 48, 51, 53, 54, 55, 56, 57, 58, 59, 60])
+  const q6 = inv.tensors
+    .filter((t) => t.name.endsWith('ffn_down_exps.weight') && t.typeName === 'Q6_K')
+    .map((t) => t.layer)
+  assert.deepEqual(
+    q6,
+    [3, 4, 5, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45, 48, 51, 53, 54, 55, 56, 57, 58, 59, 60],
+  )
 })
 
 test('R1 catalog sizes land within 0.5 % of the published files (Q2_K 244.0, Q3_K_M 319.2, Q4_K_M 404.3 GB)', () => {
@@ -64,13 +74,25 @@ test('R1 catalog sizes land within 0.5 % of the published files (Q2_K 244.0, Q3_
   const now = inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy', rules: 'v0.4.0'})
   assert.deepEqual(counts(now), {F32: 361, Q4_K: 576, Q6_K: 88})
   // sizes grow with the quant
-  const sizes = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0'].map((q) => inventoryFromCatalog(r1, {quant: q}).totalBytes)
-  assert.deepEqual([...sizes].sort((a, b) => a - b), sizes)
+  const sizes = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0'].map(
+    (q) => inventoryFromCatalog(r1, {quant: q}).totalBytes,
+  )
+  assert.deepEqual(
+    [...sizes].sort((a, b) => a - b),
+    sizes,
+  )
 })
 
 test('every catalog model validates and its parameter count matches the model card', () => {
   const cat = loadCatalog()
-  assert.deepEqual(cat.map((m) => m.id).sort(), ['deepseek-r1', 'deepseek-v2-lite', 'deepseek-v3', 'gpt-oss-120b', 'kimi-k2', 'qwen3-235b-a22b'])
+  assert.deepEqual(cat.map((m) => m.id).sort(), [
+    'deepseek-r1',
+    'deepseek-v2-lite',
+    'deepseek-v3',
+    'gpt-oss-120b',
+    'kimi-k2',
+    'qwen3-235b-a22b',
+  ])
   for (const m of cat) {
     const d = describeModel(m)
     assert.ok(Math.abs(d.params / m.published!.paramsTotal! - 1) < 0.03, `${m.id} params ${d.params}`)
@@ -118,11 +140,36 @@ test('KV bytes per token per layout and engine (r1_kv_cache.json)', () => {
 test('compute buffers: published R1 logs of other builds within 10 % (llvmpipe measurements: test/native/checkplan-vulkan.test.ts)', () => {
   const legacy = inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'}).shape
   // ik_llama.cpp #389: CPU only, n_ctx 8192, fa, ub 512 → 266.50 MiB (our model: logits + final norm + output buffer, 281.0)
-  const cpu = computeBytes({shape: legacy, ctx: 8192, ubatch: 512, flashAttention: true, attnHeadDims: attnHeadDims(legacy, 'per-head'), attention: true, ffn: true, output: true}, false)
+  const cpu = computeBytes(
+    {
+      shape: legacy,
+      ctx: 8192,
+      ubatch: 512,
+      flashAttention: true,
+      attnHeadDims: attnHeadDims(legacy, 'per-head'),
+      attention: true,
+      ffn: true,
+      output: true,
+    },
+    false,
+  )
   assert.equal((cpu / MiB).toFixed(2), '280.99')
   assert.ok(Math.abs(cpu / MiB / 266.5 - 1) < 0.1)
   // 8 × MI250X (llm-setonix): n_ctx 8192, no FA, ub 512 → 2322.01 MiB per GPU
-  const gpu = computeBytes({shape: legacy, ctx: 8192, ubatch: 512, flashAttention: false, attnHeadDims: attnHeadDims(legacy, 'per-head'), attention: true, ffn: true, output: false, vElemsPerLayer: 128 * 128}, true)
+  const gpu = computeBytes(
+    {
+      shape: legacy,
+      ctx: 8192,
+      ubatch: 512,
+      flashAttention: false,
+      attnHeadDims: attnHeadDims(legacy, 'per-head'),
+      attention: true,
+      ffn: true,
+      output: false,
+      vElemsPerLayer: 128 * 128,
+    },
+    true,
+  )
   assert.ok(Math.abs(gpu / MiB / 2322.01 - 1) < 0.1, `${gpu / MiB} MiB`)
 })
 
@@ -136,7 +183,8 @@ test('llama.cpp layer split: -ngl counts the output layer, -ts proportions, firs
   assert.equal(part.filter((x) => x === 'CPU').length, 52) // layers 0–51 stay on the CPU
 })
 
-const ctx1 = (p: ReturnType<typeof makePlan>, n: number) => p.maxContext.byGpuCount.find((b) => b.gpus === n)!.maxContext
+const ctx1 = (p: ReturnType<typeof makePlan>, n: number) =>
+  p.maxContext.byGpuCount.find((b) => b.gpus === n)!.maxContext
 
 test('context limits: R1 Q4_K_M on one A770 16 GB — MLA llama.cpp ~80k, FlashMoE ~1k (its guide: -c 1024)', () => {
   const hw = [rig({gpus: 2})]
@@ -147,19 +195,30 @@ test('context limits: R1 Q4_K_M on one A770 16 GB — MLA llama.cpp ~80k, FlashM
   assert.equal(ctx1(mla, 1), 81664)
   assert.equal(ctx1(mla, 2), 163840) // both A770s: the trained context
   assert.equal(ctx1(mla, 0), 163840) // RAM-only: 1 TiB
-  const fm = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'}), hw, {ctx: 4096, engine: 'flashmoe', gpus: 1})
+  const fm = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'}), hw, {
+    ctx: 4096,
+    engine: 'flashmoe',
+    gpus: 1,
+  })
   assert.ok(ctx1(fm, 1) >= 1024 && ctx1(fm, 1) < 4096, `FlashMoE 1 GPU: ${ctx1(fm, 1)}`)
   assert.equal(fm.fits, false) // the default -c 4096 does not fit one A770
   assert.equal(fm.verdict.binding, 'VRAM')
   assert.match(fm.verdict.fixes[0], /-c \d+/)
   // legacy file in llama.cpp: per-head f16 KV, 4.77 MiB/token → only ~1k on one 16 GB card
-  const leg = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'}), hw, {ctx: 2048, engine: 'llama.cpp'})
+  const leg = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'}), hw, {
+    ctx: 2048,
+    engine: 'llama.cpp',
+  })
   assert.ok(ctx1(leg, 1) > 0 && ctx1(leg, 1) <= 1536, `legacy llama.cpp: ${ctx1(leg, 1)}`)
   assert.ok(ctx1(leg, 1) * 60 < ctx1(mla, 1), 'the MLA latent cache holds ~70× more context')
 })
 
 test('speed: the worked example (R1 Q4_K_M, dual 8 ch DDR5-4800, one A770) predicts 7–11 tok/s mid, under the 26.5 ceiling', () => {
-  const p = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M'}), [rig({gpus: 1})], {ctx: 4096, engine: 'llama.cpp', gpus: 1})
+  const p = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M'}), [rig({gpus: 1})], {
+    ctx: 4096,
+    engine: 'llama.cpp',
+    gpus: 1,
+  })
   const r = p.prediction.decodeRange!
   assert.ok(r.low < r.mid && r.mid < r.high)
   assert.ok(r.mid >= 7 && r.mid <= 11, `mid ${r.mid}`)
@@ -177,7 +236,10 @@ test('placement: spare VRAM takes whole layers of routed experts (--n-cpu-moe), 
   assert.equal(pl.nGpuLayers, 62)
   assert.ok(pl.nCpuMoe !== null && pl.nCpuMoe > 3 && pl.nCpuMoe < 61, `n-cpu-moe ${pl.nCpuMoe}`)
   const gpu = p.devices.find((d) => d.id === 'GPU0')!
-  assert.deepEqual(gpu.expertLayers, Array.from({length: 61 - pl.nCpuMoe!}, (_, i) => pl.nCpuMoe! + i))
+  assert.deepEqual(
+    gpu.expertLayers,
+    Array.from({length: 61 - pl.nCpuMoe!}, (_, i) => pl.nCpuMoe! + i),
+  )
   assert.ok(gpu.totalBytes <= gpu.capacityBytes)
   assert.match(p.commands.llamaServer, new RegExp(`--n-cpu-moe ${pl.nCpuMoe}`))
   assert.match(p.commands.llamaBench, /-ncmoe/)
@@ -187,7 +249,8 @@ test('placement: spare VRAM takes whole layers of routed experts (--n-cpu-moe), 
 test('verdict: RAM-bound rig gets "smaller quant" and "more RAM" fixes; ktransformers NUMA replication doubles RAM', () => {
   const small = [rig({sockets: 1, ramGiB: 256, gpus: 1})]
   const p = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M'}), small, {
-    ctx: 8192, engine: 'llama.cpp',
+    ctx: 8192,
+    engine: 'llama.cpp',
     otherQuants: ['Q2_K', 'Q3_K_M'].map((q) => ({quant: q, inv: () => inventoryFromCatalog(r1, {quant: q})})),
   })
   assert.equal(p.fits, false)
@@ -229,15 +292,23 @@ test('several machines plan llama.cpp RPC: rpc-server lines and --rpc with -ts',
 
 test('bad requests are one-line MoerigErrors', () => {
   const inv = inventoryFromCatalog(r1, {quant: 'Q4_K_M'})
-  assert.throws(() => makePlan(inv, [rig({gpus: 1})], {ctx: 8192, engine: 'llama.cpp', gpus: 3}), /--gpus 3: .* has 1 GPU$/)
+  assert.throws(
+    () => makePlan(inv, [rig({gpus: 1})], {ctx: 8192, engine: 'llama.cpp', gpus: 3}),
+    /--gpus 3: .* has 1 GPU$/,
+  )
   assert.throws(() => makePlan(inv, [rig({gpus: 1})], {ctx: 200000, engine: 'llama.cpp'}), /trained context of 163840/)
   assert.throws(() => makePlan(inv, [rig({gpus: 0})], {ctx: 8192, engine: 'ktransformers'}), /needs at least one GPU/)
-  assert.throws(() => inventoryFromCatalog(model('kimi-k2'), {quant: 'Q4_K_M', layout: 'legacy'}), /not published in the legacy layout/)
+  assert.throws(
+    () => inventoryFromCatalog(model('kimi-k2'), {quant: 'Q4_K_M', layout: 'legacy'}),
+    /not published in the legacy layout/,
+  )
   assert.throws(() => inventoryFromCatalog(r1, {quant: 'Q9_X'}), /unknown quant Q9_X/)
 })
 
-test('speed: KTransformers\' published rig (2 × Xeon 6454S, 8 ch DDR5-4800 each, RTX 4090D) — its 12.2 tok/s lies in the range', () => {
-  const hw = [rig({sockets: 2, cores: 64, ramGiB: 1024, gpus: 1, gpuName: 'NVIDIA GeForce RTX 4090 D', vramGiB: 24, gpuBw: 1008})]
+test("speed: KTransformers' published rig (2 × Xeon 6454S, 8 ch DDR5-4800 each, RTX 4090D) — its 12.2 tok/s lies in the range", () => {
+  const hw = [
+    rig({sockets: 2, cores: 64, ramGiB: 1024, gpus: 1, gpuName: 'NVIDIA GeForce RTX 4090 D', vramGiB: 24, gpuBw: 1008}),
+  ]
   const p = makePlan(inventoryFromCatalog(r1, {quant: 'Q4_K_M'}), hw, {ctx: 8192, engine: 'ktransformers'})
   assert.equal(p.fits, true)
   assert.equal(p.kv.layout, 'mla-latent')
@@ -247,7 +318,12 @@ test('speed: KTransformers\' published rig (2 × Xeon 6454S, 8 ch DDR5-4800 each
 
 test('placementFlags (planner/emit.ts) renders a placement as check-plan and the report did', async () => {
   const {placementFlags} = await import('../../src/planner/emit.js')
-  const p = {nGpuLayers: 99, nCpuMoe: 2, tensorOverrides: [{pattern: 'blk\\.[01]\\.ffn_.*_exps', device: 'CPU'}], tensorSplit: [1, 1]}
+  const p = {
+    nGpuLayers: 99,
+    nCpuMoe: 2,
+    tensorOverrides: [{pattern: 'blk\\.[01]\\.ffn_.*_exps', device: 'CPU'}],
+    tensorSplit: [1, 1],
+  }
   assert.equal(placementFlags(p), '-ngl 99 --n-cpu-moe 2 -ot blk\\.[01]\\.ffn_.*_exps=CPU -ts 1,1')
   assert.equal(placementFlags(p, {result: true}), '-ngl 99 -ot blk\\.[01]\\.ffn_.*_exps=CPU --n-cpu-moe 2 -ts 1,1')
   const cpu = {nGpuLayers: 0, nCpuMoe: 0, tensorOverrides: [], tensorSplit: []}

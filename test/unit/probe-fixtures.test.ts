@@ -37,9 +37,15 @@ test('dual socket, 2 NUMA nodes (2 × Xeon Silver 4410Y, Dell-style DMI)', () =>
   assert.ok(!p.cpu.flags.includes('sse2'), 'only inference-relevant flags are listed')
   assert.equal(p.numa.nodes.length, 2)
   assert.equal(p.numa.nodes[1].cpus.length, 24)
-  assert.deepEqual(p.numa.nodes.map((n) => n.socket), [0, 1])
+  assert.deepEqual(
+    p.numa.nodes.map((n) => n.socket),
+    [0, 1],
+  )
   assert.equal(p.numa.nodes[0].memTotalBytes, 263567180 * 1024)
-  assert.deepEqual(p.numa.distances, [[10, 20], [20, 10]])
+  assert.deepEqual(p.numa.distances, [
+    [10, 20],
+    [20, 10],
+  ])
   assert.equal(p.numa.subNumaClustering, false)
   assert.equal(p.memory.totalBytes, 527765632 * 1024)
   assert.equal(p.memory.dimms.length, 16)
@@ -52,7 +58,10 @@ test('dual socket, 2 NUMA nodes (2 × Xeon Silver 4410Y, Dell-style DMI)', () =>
   assert.ok(p.notes?.some((n) => /one DIMM per channel/.test(n)))
   assert.equal(p.virtualized, false)
   // --measure places one thread per physical core on each node.
-  assert.deepEqual(bandwidthNodes(p, topology), [{id: 0, cpus: Array.from({length: 12}, (_, i) => i)}, {id: 1, cpus: Array.from({length: 12}, (_, i) => 12 + i)}])
+  assert.deepEqual(bandwidthNodes(p, topology), [
+    {id: 0, cpus: Array.from({length: 12}, (_, i) => i)},
+    {id: 1, cpus: Array.from({length: 12}, (_, i) => 12 + i)},
+  ])
 })
 
 test('sub-NUMA clustering: 2 sockets, 4 nodes, CPU facts from lscpu only', () => {
@@ -68,7 +77,10 @@ test('sub-NUMA clustering: 2 sockets, 4 nodes, CPU facts from lscpu only', () =>
   assert.equal(p.cpu.provenance?.l3Bytes, 'lscpu')
   assert.equal(p.numa.nodes.length, 4)
   assert.equal(p.numa.subNumaClustering, true)
-  assert.deepEqual(p.numa.nodes.map((n) => n.socket), [0, 0, 1, 1])
+  assert.deepEqual(
+    p.numa.nodes.map((n) => n.socket),
+    [0, 0, 1, 1],
+  )
   assert.deepEqual(p.numa.distances?.[0], [10, 12, 21, 21])
   assert.equal(p.memory.channels, 16)
   assert.equal(p.memory.channelsPerSocket, 8)
@@ -78,7 +90,10 @@ test('sub-NUMA clustering: 2 sockets, 4 nodes, CPU facts from lscpu only', () =>
   assert.equal(p.memory.hugePages?.total, 1024)
   assert.equal(p.gpus.length, 0)
   assert.ok(p.notes?.some((n) => /ASPEED/.test(n)))
-  assert.deepEqual(bandwidthNodes(p, topology).map((n) => n.cpus.length), [16, 16, 16, 16])
+  assert.deepEqual(
+    bandwidthNodes(p, topology).map((n) => n.cpus.length),
+    [16, 16, 16, 16],
+  )
 })
 
 test('Arc A770 behind its PCIe switch (DKMS i915) and Arc B580 (xe)', () => {
@@ -107,7 +122,10 @@ test('Arc A770 behind its PCIe switch (DKMS i915) and Arc B580 (xe)', () => {
   assert.equal(b580.pcie.bandwidthGBs, 15.8)
   assert.equal(p.memory.channels, 4)
   assert.equal(p.memory.theoreticalBandwidthGBs, 153.6)
-  assert.deepEqual(p.tools?.map((t) => t.name), ['xpu-smi', 'sycl-ls'])
+  assert.deepEqual(
+    p.tools?.map((t) => t.name),
+    ['xpu-smi', 'sycl-ls'],
+  )
   const text = renderProfile(p).join('\n')
   assert.match(text, /Intel Arc A770 16GB .*15\.1 GiB VRAM \[sysfs\], 560 GB\/s memory \[spec\]/)
   assert.match(text, /PCIe Gen4 x16 = 31\.5 GB\/s/)
@@ -116,7 +134,9 @@ test('Arc A770 behind its PCIe switch (DKMS i915) and Arc B580 (xe)', () => {
 test('A770 on mainline i915 (no local-memory file): VRAM unknown, never guessed', () => {
   const dir = join(tmp, 'arc-mainline')
   cpSync(join(FIX, 'arc-a770-w790'), dir, {recursive: true})
-  rmSync(join(dir, 'root/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:03:00.0/drm'), {recursive: true})
+  rmSync(join(dir, 'root/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:01.0/0000:03:00.0/drm'), {
+    recursive: true,
+  })
   const {profile: p} = probe('', dir)
   const a770 = p.gpus[0]
   assert.equal(a770.name, 'Intel Arc A770')
@@ -177,5 +197,12 @@ test('unreadable sysfs entries become one-line notes, not crashes', () => {
 test('a tree without /proc/meminfo is one clear error', () => {
   const dir = join(tmp, 'empty')
   mkdirSync(join(dir, 'root'), {recursive: true})
-  assert.throws(() => probe('', dir), (e: unknown) => e instanceof MoerigError && e.code === 'E_PROBE' && /memory size unknown/.test(e.message) && !e.message.includes('\n'))
+  assert.throws(
+    () => probe('', dir),
+    (e: unknown) =>
+      e instanceof MoerigError &&
+      e.code === 'E_PROBE' &&
+      /memory size unknown/.test(e.message) &&
+      !e.message.includes('\n'),
+  )
 })

@@ -7,7 +7,15 @@ import {microarchitecture, microarchitectureChecked} from '../../src/probe/uarch
 import {formatCpuList, parseCacheSize, parseCpuList} from '../../src/probe/sysfs.js'
 import {normalizeBusId, parseLinkSpeed, parseNvidiaSmiCsv, pcieBandwidthGBs} from '../../src/probe/gpu.js'
 import {gpuName, gpuSpec, intelArcFamily} from '../../src/probe/gpu-ids.js'
-import {bracketed, countChannels, dimmsFromLayout, isPlaceholderLayout, parseBankLocator, parseMeminfo, peakBandwidthGBs} from '../../src/probe/memory.js'
+import {
+  bracketed,
+  countChannels,
+  dimmsFromLayout,
+  isPlaceholderLayout,
+  parseBankLocator,
+  parseMeminfo,
+  peakBandwidthGBs,
+} from '../../src/probe/memory.js'
 import {parseNodeMeminfo} from '../../src/probe/numa.js'
 import {parseToolVersion} from '../../src/probe/tools.js'
 
@@ -33,19 +41,33 @@ test('cache sizes: sysfs "2048K", lscpu "260 MiB (1 instance)"', () => {
 })
 
 test('lscpu: plain text, flat -J (util-linux 2.38) and nested -J', () => {
-  const plain = parseLscpu('Architecture:            x86_64\nModel name:              Intel(R) Xeon(R) Processor\n  Thread(s) per core:    1\nNUMA node0 CPU(s):       0,1\nL3 cache:                260 MiB (1 instance)\n')
+  const plain = parseLscpu(
+    'Architecture:            x86_64\nModel name:              Intel(R) Xeon(R) Processor\n  Thread(s) per core:    1\nNUMA node0 CPU(s):       0,1\nL3 cache:                260 MiB (1 instance)\n',
+  )
   assert.equal(plain['Model name'], 'Intel(R) Xeon(R) Processor')
   assert.equal(plain['Thread(s) per core'], '1')
   assert.equal(plain['NUMA node0 CPU(s)'], '0,1')
-  const flat = parseLscpu(JSON.stringify({lscpu: [{field: 'Socket(s):', data: '2'}, {field: 'Model name:', data: 'AMD EPYC 9654 96-Core Processor'}]}))
+  const flat = parseLscpu(
+    JSON.stringify({
+      lscpu: [
+        {field: 'Socket(s):', data: '2'},
+        {field: 'Model name:', data: 'AMD EPYC 9654 96-Core Processor'},
+      ],
+    }),
+  )
   assert.deepEqual(flat, {'Socket(s)': '2', 'Model name': 'AMD EPYC 9654 96-Core Processor'})
-  const nested = parseLscpu(JSON.stringify({lscpu: [{field: 'Vendor ID:', data: 'GenuineIntel', children: [{field: 'Core(s) per socket:', data: '32'}]}]}))
+  const nested = parseLscpu(
+    JSON.stringify({
+      lscpu: [{field: 'Vendor ID:', data: 'GenuineIntel', children: [{field: 'Core(s) per socket:', data: '32'}]}],
+    }),
+  )
   assert.equal(nested['Core(s) per socket'], '32')
   assert.deepEqual(parseLscpu('{not json'), {})
 })
 
 test('/proc/cpuinfo blocks', () => {
-  const text = 'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\nflags\t\t: fpu avx2 amx_tile\n\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n\n'
+  const text =
+    'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\nflags\t\t: fpu avx2 amx_tile\n\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n\n'
   const blocks = parseCpuinfo(text)
   assert.equal(blocks.length, 2)
   assert.equal(blocks[0]['cpu family'], '6')
@@ -66,15 +88,39 @@ test('microarchitecture table (intel-family.h, amd.c)', () => {
   assert.equal(microarchitecture('AMD', 25, 1, 1, 'AMD EPYC 7763 64-Core Processor')?.codename, 'Milan')
   assert.equal(microarchitecture('AMD', 26, 2, 1, 'AMD EPYC')?.name, 'Zen 5')
   // under a hypervisor the model number can be another part's: the ISA flags win (issue #10)
-  const kvm = microarchitectureChecked('Intel', 6, 167, 1, 'Intel(R) Xeon(R) Processor', new Set(['avx512f', 'avx512_fp16', 'amx_tile', 'amx_int8', 'amx_bf16']))
+  const kvm = microarchitectureChecked(
+    'Intel',
+    6,
+    167,
+    1,
+    'Intel(R) Xeon(R) Processor',
+    new Set(['avx512f', 'avx512_fp16', 'amx_tile', 'amx_int8', 'amx_bf16']),
+  )
   assert.equal(kvm.uarch?.name, 'Sapphire Rapids or later')
-  assert.match(kvm.note!, /family 6 model 167 reads as Rocket Lake, but the ISA flags \(amx_tile, amx_int8, amx_bf16\) need Sapphire Rapids or later/)
+  assert.match(
+    kvm.note!,
+    /family 6 model 167 reads as Rocket Lake, but the ISA flags \(amx_tile, amx_int8, amx_bf16\) need Sapphire Rapids or later/,
+  )
   // flags that agree keep the table's more precise answer (Emerald Rapids has AMX too)
-  const emr = microarchitectureChecked('Intel', 6, 207, 2, 'INTEL(R) XEON(R) PLATINUM 8592+', new Set(['amx_tile', 'avx512_fp16']))
+  const emr = microarchitectureChecked(
+    'Intel',
+    6,
+    207,
+    2,
+    'INTEL(R) XEON(R) PLATINUM 8592+',
+    new Set(['amx_tile', 'avx512_fp16']),
+  )
   assert.deepEqual([emr.uarch?.name, emr.note], ['Emerald Rapids', undefined])
   // a real Rocket Lake (no AMX, no FP16) stays Rocket Lake; an unknown model with AVX-512 on AMD is Zen 4 or later
-  assert.equal(microarchitectureChecked('Intel', 6, 167, 1, 'Intel(R) Core(TM) i9-11900K', new Set(['avx512f', 'avx512_vnni'])).uarch?.name, 'Rocket Lake')
-  assert.equal(microarchitectureChecked('AMD', 0x1a, 0xf0, 0, 'AMD EPYC', new Set(['avx512f'])).uarch?.name, 'Zen 4 or later')
+  assert.equal(
+    microarchitectureChecked('Intel', 6, 167, 1, 'Intel(R) Core(TM) i9-11900K', new Set(['avx512f', 'avx512_vnni']))
+      .uarch?.name,
+    'Rocket Lake',
+  )
+  assert.equal(
+    microarchitectureChecked('AMD', 0x1a, 0xf0, 0, 'AMD EPYC', new Set(['avx512f'])).uarch?.name,
+    'Zen 4 or later',
+  )
   assert.equal(microarchitecture('AMD', 25, 97, 2, 'AMD Ryzen 9 7950X 16-Core Processor')?.maxChannelsPerSocket, 2)
   assert.equal(microarchitecture('Intel', 6, 1, 1), null)
   assert.equal(microarchitecture('Intel', null, null, null), null)
@@ -130,11 +176,16 @@ test('GPU names from the kernel id lists and pci.ids, specs by name', () => {
 })
 
 test('meminfo, node meminfo, THP brackets', () => {
-  const m = parseMeminfo('MemTotal:       24683620 kB\nMemAvailable:   24369716 kB\nHugePages_Total:       8\nHugepagesize:       2048 kB\n')
+  const m = parseMeminfo(
+    'MemTotal:       24683620 kB\nMemAvailable:   24369716 kB\nHugePages_Total:       8\nHugepagesize:       2048 kB\n',
+  )
   assert.equal(m.MemTotal, 24683620 * 1024)
   assert.equal(m.HugePages_Total, 8)
   assert.equal(m.Hugepagesize, 2 * 1024 ** 2)
-  assert.equal(parseNodeMeminfo('Node 0 MemTotal:        4417312 kB\nNode 0 MemFree:         3561296 kB\n').MemTotal, 4417312 * 1024)
+  assert.equal(
+    parseNodeMeminfo('Node 0 MemTotal:        4417312 kB\nNode 0 MemFree:         3561296 kB\n').MemTotal,
+    4417312 * 1024,
+  )
   assert.equal(bracketed('always [madvise] never'), 'madvise')
   assert.equal(bracketed('never'), null)
 })
@@ -148,12 +199,18 @@ test('DIMMs: the VM placeholder is "unknown", bank locators give socket and chan
   assert.deepEqual(parseBankLocator('P1_Node1_Channel3_Dimm0'), {socket: 1, channel: '3'})
   assert.deepEqual(parseBankLocator('CPU2_DIMM_B1'), {socket: 1, channel: 'B'})
   assert.deepEqual(parseBankLocator('BANK 0'), {socket: null, channel: null})
-  const desk = dimmsFromLayout(['A', 'A', 'B', 'B'].map((c) => ({size: 32 * GiB, bank: `P0 CHANNEL ${c}`, type: 'DDR5', clockSpeed: 3600})))
+  const desk = dimmsFromLayout(
+    ['A', 'A', 'B', 'B'].map((c) => ({size: 32 * GiB, bank: `P0 CHANNEL ${c}`, type: 'DDR5', clockSpeed: 3600})),
+  )
   assert.deepEqual(countChannels(desk, 1, 2), {channels: 2, perSocket: 2, source: 'dmi', assumed: false})
-  const dell = dimmsFromLayout(Array.from({length: 16}, () => ({size: 32 * GiB, bank: 'Not Specified', type: 'DDR5', clockSpeed: 4800})))
+  const dell = dimmsFromLayout(
+    Array.from({length: 16}, () => ({size: 32 * GiB, bank: 'Not Specified', type: 'DDR5', clockSpeed: 4800})),
+  )
   assert.deepEqual(countChannels(dell, 2, 8), {channels: 16, perSocket: 8, source: 'derived', assumed: true})
   // 2 DIMMs per channel without locators: capped at the generation's channel count.
-  const twoDpc = dimmsFromLayout(Array.from({length: 32}, () => ({size: 32 * GiB, bank: '', type: 'DDR5', clockSpeed: 4400})))
+  const twoDpc = dimmsFromLayout(
+    Array.from({length: 32}, () => ({size: 32 * GiB, bank: '', type: 'DDR5', clockSpeed: 4400})),
+  )
   assert.equal(countChannels(twoDpc, 2, 8).channels, 16)
   assert.equal(countChannels([], 2, 8).channels, null)
   assert.equal(peakBandwidthGBs(16, 5600), 716.8)
@@ -162,8 +219,20 @@ test('DIMMs: the VM placeholder is "unknown", bank locators give socket and chan
 })
 
 test('vendor tool versions', () => {
-  assert.equal(parseToolVersion('nvidia-smi', 'NVIDIA-SMI version  : 550.54.14\nNVML version        : 550.54\nDRIVER version      : 550.54.14\nCUDA Version        : 12.4\n'), '550.54.14')
-  assert.equal(parseToolVersion('xpu-smi', 'CLI:\n    Version: 1.2.39.20240906\n    Build ID: 8c8b2c16\n'), '1.2.39.20240906')
-  assert.equal(parseToolVersion('vulkaninfo', '==========\nVULKANINFO\n==========\n\nVulkan Instance Version: 1.3.275\n'), '1.3.275')
+  assert.equal(
+    parseToolVersion(
+      'nvidia-smi',
+      'NVIDIA-SMI version  : 550.54.14\nNVML version        : 550.54\nDRIVER version      : 550.54.14\nCUDA Version        : 12.4\n',
+    ),
+    '550.54.14',
+  )
+  assert.equal(
+    parseToolVersion('xpu-smi', 'CLI:\n    Version: 1.2.39.20240906\n    Build ID: 8c8b2c16\n'),
+    '1.2.39.20240906',
+  )
+  assert.equal(
+    parseToolVersion('vulkaninfo', '==========\nVULKANINFO\n==========\n\nVulkan Instance Version: 1.3.275\n'),
+    '1.3.275',
+  )
   assert.equal(parseToolVersion('sycl-ls', 'no devices'), null)
 })

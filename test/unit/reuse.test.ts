@@ -36,7 +36,13 @@ function column(ids: Uint16Array, shape: Shape, nTokens: number, l: number): num
  * from `warmup` on. OPT may bypass: after a token it keeps the c experts, of those cached or just
  * used, whose next use is soonest.
  */
-function reference(policy: Policy, tokens: number[][], nExpert: number, c: number, warmup = 0): {hits: number; hitsScored: number} {
+function reference(
+  policy: Policy,
+  tokens: number[][],
+  nExpert: number,
+  c: number,
+  warmup = 0,
+): {hits: number; hitsScored: number} {
   if (policy === 'static') {
     const counts = new Array(nExpert).fill(0)
     for (const s of tokens.slice(0, warmup)) for (const e of s) counts[e]++
@@ -122,11 +128,24 @@ function combinations<T>(xs: T[], n: number): T[][] {
 }
 
 /** Fast simulators over the whole trace in uneven chunks (t0 carried across run calls). */
-function fast(policy: 'lru' | 'lfu' | 'static', ids: Uint16Array, shape: Shape, nTokens: number, c: number, warmup: number, counts?: Float64Array) {
-  const sim = policy === 'lru' ? new LruCache(shape, c, warmup) : policy === 'lfu' ? new LfuCache(shape, c, warmup) : new StaticCache(shape, c, counts!, warmup)
+function fast(
+  policy: 'lru' | 'lfu' | 'static',
+  ids: Uint16Array,
+  shape: Shape,
+  nTokens: number,
+  c: number,
+  warmup: number,
+  counts?: Float64Array,
+) {
+  const sim =
+    policy === 'lru'
+      ? new LruCache(shape, c, warmup)
+      : policy === 'lfu'
+        ? new LfuCache(shape, c, warmup)
+        : new StaticCache(shape, c, counts!, warmup)
   const per = shape.nMoe * shape.k
   const rng = new Rng(nTokens)
-  for (let t = 0; t < nTokens; ) {
+  for (let t = 0; t < nTokens;) {
     const n = Math.min(nTokens - t, 1 + rng.below(40))
     sim.run(ids.subarray(t * per, (t + n) * per), n, t)
     t += n
@@ -136,7 +155,8 @@ function fast(policy: 'lru' | 'lfu' | 'static', ids: Uint16Array, shape: Shape, 
 
 function warmupCounts(ids: Uint16Array, shape: Shape, warmup: number): Float64Array {
   const counts = new Float64Array(shape.nMoe * shape.nExpert)
-  for (let i = 0; i < warmup * shape.nMoe * shape.k; i++) counts[(Math.floor(i / shape.k) % shape.nMoe) * shape.nExpert + ids[i]]++
+  for (let i = 0; i < warmup * shape.nMoe * shape.k; i++)
+    counts[(Math.floor(i / shape.k) % shape.nMoe) * shape.nExpert + ids[i]]++
   return counts
 }
 
@@ -146,7 +166,11 @@ const routings: Routing[] = [{kind: 'uniform'}, {kind: 'markov', p: 0.6}, {kind:
 
 test('every simulator matches the brute-force reference exactly on random traces', () => {
   let cases = 0
-  for (const [nExpert, k] of [[8, 2], [12, 3], [20, 4]]) {
+  for (const [nExpert, k] of [
+    [8, 2],
+    [12, 3],
+    [20, 4],
+  ]) {
     for (const routing of routings) {
       const shape = {nMoe: 3, nExpert, k}
       const T = 150
@@ -323,7 +347,10 @@ test('cost model: budget → experts per layer, PCIe bytes, bandwidth-only tok/s
   close(decodeTps([0.5, 0.5], [0.5, 0.5], 8, facts, bw), 1 / ((1e9 + 16 * 26.5e6) / 500e9 + (8 * 26.5e6) / 25e9))
   assert.equal(decodeTps([0.5, 0.5], [0.5, 0.5], 8, {...facts, expertBytes: null}, bw), null)
   assert.equal(decodeTps([0.5, 0.5], [0.5, 0.5], 8, facts, {...bw, pcieGBs: null}), null)
-  assert.ok(decodeTps([0.5, 0.5], [0, 0], 8, facts, {...bw, pcieGBs: null}) !== null, 'no PCIe needed without admissions')
+  assert.ok(
+    decodeTps([0.5, 0.5], [0, 0], 8, facts, {...bw, pcieGBs: null}) !== null,
+    'no PCIe needed without admissions',
+  )
 })
 
 // ---------------------------------------------------------------- end to end
@@ -347,16 +374,34 @@ test('analyzeReuse: schema-valid result, per-layer rows agree with the reference
   const T = 300
   const ids = synthIds(shape, T, {kind: 'markov', p: 0.5}, 4)
   const p = join(dir, 'e2e.moetrace')
-  writeTrace(p, {model: 'tiny', arch: 'deepseek2', nLayer: 4, moeLayers: [1, 2, 3], nExpert: 16, k: 2, nTokens: T, hasWeights: false, expertBytes: [1e6, 1e6, 2e6], denseBytes: 5e7}, ids)
+  writeTrace(
+    p,
+    {
+      model: 'tiny',
+      arch: 'deepseek2',
+      nLayer: 4,
+      moeLayers: [1, 2, 3],
+      nExpert: 16,
+      k: 2,
+      nTokens: T,
+      hasWeights: false,
+      expertBytes: [1e6, 1e6, 2e6],
+      denseBytes: 5e7,
+    },
+    ids,
+  )
   const S = [1e6, 1e6, 2e6]
   // OPT memory for exactly one layer per pass: three passes over the file.
-  const r = await analyzeReuse(openTrace(p), options({
-    capacities: [2, 4, 8],
-    vram: [8e6 + 1, 1e6],
-    facts: {expertBytes: S, denseBytes: 5e7, source: 'trace header'},
-    bandwidth: {pcieGBs: 25, gpuGBs: 500, cpuGBs: 200, source: 'test'},
-    optMemoryBytes: T * 2 * 6 + 10,
-  }))
+  const r = await analyzeReuse(
+    openTrace(p),
+    options({
+      capacities: [2, 4, 8],
+      vram: [8e6 + 1, 1e6],
+      facts: {expertBytes: S, denseBytes: 5e7, source: 'trace header'},
+      bandwidth: {pcieGBs: 25, gpuGBs: 500, cpuGBs: 200, source: 'test'},
+      optMemoryBytes: T * 2 * 6 + 10,
+    }),
+  )
   assert.deepEqual(schemaErrors(reuseResultSchema, r), [])
   assert.equal(r.settings.warmupTokens, 30)
   assert.equal(r.layers.length, 3)
@@ -373,7 +418,13 @@ test('analyzeReuse: schema-valid result, per-layer rows agree with the reference
     // OPT gets free loads at the start and at the warm-up boundary (as static gets its hot set),
     // so it is compared with optLayer so loaded, and never below the cold-start optimum
     const cold = reference(row.policy, column(ids, shape, T, l), 16, row.capacity, 30)
-    const ref = row.policy === 'opt' ? optLayer(Uint16Array.from(column(ids, shape, T, l).flat()), T, 2, 16, row.capacity, {scoreFrom: 30, freeLoadAt: [0, 30]}) : cold
+    const ref =
+      row.policy === 'opt'
+        ? optLayer(Uint16Array.from(column(ids, shape, T, l).flat()), T, 2, 16, row.capacity, {
+            scoreFrom: 30,
+            freeLoadAt: [0, 30],
+          })
+        : cold
     assert.ok(ref.hits >= cold.hits && ref.hitsScored >= cold.hitsScored)
     const denom = row.policy === 'static' ? (T - 30) * 2 : T * 2
     assert.ok(Math.abs(row.hitRate - ref.hits / denom) < 1e-12, `${row.policy} c=${row.capacity} layer ${row.layer}`)
@@ -383,7 +434,10 @@ test('analyzeReuse: schema-valid result, per-layer rows agree with the reference
     else assert.ok(Math.abs(row.bytesPerToken! - 2 * (1 - row.hitRate) * S[l]) < 1e-6)
   }
   const all = r.cache.filter((c) => c.layer === 'all' && c.capacity === 4 && c.vramBytes === null)
-  assert.deepEqual(all.map((c) => c.policy), ['lru', 'lfu', 'static', 'opt'])
+  assert.deepEqual(
+    all.map((c) => c.policy),
+    ['lru', 'lfu', 'static', 'opt'],
+  )
   const opt = all.find((c) => c.policy === 'opt')!
   for (const c of all) assert.ok(opt.hitRate >= c.hitRate || c.policy === 'static')
   assert.ok(opt.hitRateAfterWarmup >= all.find((c) => c.policy === 'static')!.hitRateAfterWarmup - 0.01)
@@ -393,7 +447,11 @@ test('analyzeReuse: capacities below k run static only, with a note; too little 
   const shape = {nMoe: 2, nExpert: 16, k: 4}
   const T = 100
   const p = join(dir, 'small.moetrace')
-  writeTrace(p, {model: 'tiny', arch: 'x', nLayer: 2, moeLayers: [0, 1], nExpert: 16, k: 4, nTokens: T, hasWeights: false}, synthIds(shape, T, {kind: 'uniform'}, 1))
+  writeTrace(
+    p,
+    {model: 'tiny', arch: 'x', nLayer: 2, moeLayers: [0, 1], nExpert: 16, k: 4, nTokens: T, hasWeights: false},
+    synthIds(shape, T, {kind: 'uniform'}, 1),
+  )
   const r = await analyzeReuse(openTrace(p), options({capacities: [2, 40], optMemoryBytes: 100}))
   assert.deepEqual([...new Set(r.cache.filter((c) => c.capacity === 2).map((c) => c.policy))], ['static'])
   assert.ok(r.notes.some((n) => /capacity 2 < k = 4: LRU and LFU/.test(n)))
@@ -401,7 +459,11 @@ test('analyzeReuse: capacities below k run static only, with a note; too little 
   assert.ok(r.notes.some((n) => /OPT skipped/.test(n)))
   const withOpt = await analyzeReuse(openTrace(p), options({capacities: [2]}))
   assert.deepEqual([...new Set(withOpt.cache.map((c) => c.policy))], ['static', 'opt'])
-  assert.ok(r.cache.filter((c) => c.capacity === 16 && c.layer === 'all' && c.policy === 'lru').every((c) => Math.abs(c.hitRate - (T * 4 - 16) / (T * 4)) < 0.01))
+  assert.ok(
+    r.cache
+      .filter((c) => c.capacity === 16 && c.layer === 'all' && c.policy === 'lru')
+      .every((c) => Math.abs(c.hitRate - (T * 4 - 16) / (T * 4)) < 0.01),
+  )
 })
 
 test('model facts from the catalog: R1 Q4_K_M ≈ 26.5 MB per expert, ≈ 9.9 GB non-routed (reference notes §3.1)', async () => {
@@ -417,5 +479,8 @@ test('model facts from the catalog: R1 Q4_K_M ≈ 26.5 MB per expert, ≈ 9.9 GB
   const g = resolveFacts({...r1Header(10), expertBytes: Array(58).fill(1), denseBytes: 2}, {expertBytes: 5}, null)
   assert.deepEqual([g.expertBytes![0], g.denseBytes], [5, 2])
   const lite = await loadInventory({model: 'deepseek-v2-lite'})
-  assert.throws(() => resolveFacts(r1Header(10), {}, lite), (e: Error) => e instanceof MoerigError && /64 routed experts per layer, the trace 256/.test(e.message))
+  assert.throws(
+    () => resolveFacts(r1Header(10), {}, lite),
+    (e: Error) => e instanceof MoerigError && /64 routed experts per layer, the trace 256/.test(e.message),
+  )
 })

@@ -26,7 +26,10 @@ test('backend discovery finds the Vulkan package of the pinned version and skips
   fakePackage(nm, '@node-llama-cpp/linux-x64-vulkan', '3.21.1', 'linux-x64-vulkan', 'libggml-vulkan.so')
   fakePackage(nm, '@node-llama-cpp/linux-x64-cuda', '3.20.0', 'linux-x64-cuda', 'libggml-cuda.so')
   const d = discoverBackends(nm, {})
-  assert.deepEqual(d.libs.map((l) => [l.backend, l.origin]), [['Vulkan', '@node-llama-cpp/linux-x64-vulkan']])
+  assert.deepEqual(
+    d.libs.map((l) => [l.backend, l.origin]),
+    [['Vulkan', '@node-llama-cpp/linux-x64-vulkan']],
+  )
   assert.match(d.libs[0].path, /bins\/linux-x64-vulkan\/libggml-vulkan\.so$/)
   assert.equal(d.skipped.length, 1)
   assert.match(d.skipped[0].reason, /version 3\.20\.0, need 3\.21\.1/)
@@ -58,8 +61,20 @@ test('memory figures are read from llama.cpp log lines and summed per device', (
   const b = parseBufferLines(lines)
   assert.equal(b.length, 6)
   assert.deepEqual(memoryByDevice(b), [
-    {device: 'CPU', weightsBytes: 120.5 * 2 ** 20, kvBytes: 4 * 2 ** 20, computeBytes: 2.5 * 2 ** 20, totalBytes: 127 * 2 ** 20},
-    {device: 'Vulkan0', weightsBytes: 1024 * 2 ** 20, kvBytes: 64 * 2 ** 20, computeBytes: 21 * 2 ** 20, totalBytes: 1109 * 2 ** 20},
+    {
+      device: 'CPU',
+      weightsBytes: 120.5 * 2 ** 20,
+      kvBytes: 4 * 2 ** 20,
+      computeBytes: 2.5 * 2 ** 20,
+      totalBytes: 127 * 2 ** 20,
+    },
+    {
+      device: 'Vulkan0',
+      weightsBytes: 1024 * 2 ** 20,
+      kvBytes: 64 * 2 ** 20,
+      computeBytes: 21 * 2 ** 20,
+      totalBytes: 1109 * 2 ** 20,
+    },
   ])
   assert.equal(deviceOfBuffer('CUDA1_Split'), 'CUDA1')
   assert.equal(deviceOfBuffer('CPU_REPACK'), 'CPU')
@@ -72,40 +87,90 @@ test('statistics follow llama-bench: sample sd, t/s per repetition, pp/tg names'
   assert.equal(mean([2, 4]), 3)
   assert.deepEqual(tokensPerSecond([1e9, 2e9], 128), [128, 64])
   assert.deepEqual([testName(512, 0), testName(0, 128), testName(512, 128)], ['pp512', 'tg128', 'pp512+tg128'])
-  assert.deepEqual(benchTests([512], [128]), [{nPrompt: 512, nGen: 0}, {nPrompt: 0, nGen: 128}])
+  assert.deepEqual(benchTests([512], [128]), [
+    {nPrompt: 512, nGen: 0},
+    {nPrompt: 0, nGen: 128},
+  ])
   assert.throws(() => benchTests([0], [0]), /nothing to measure/)
   assert.deepEqual(intList('-p', '64,128'), [64, 128])
   assert.throws(() => intList('-p', '6x'), /non-negative integers/)
 })
 
 test('a dead child is explained by its most telling line', () => {
-  assert.equal(lastWords('loading\n/src/ggml.c:123: GGML_ASSERT(x) failed\nAborted\n'), '/src/ggml.c:123: GGML_ASSERT(x) failed')
+  assert.equal(
+    lastWords('loading\n/src/ggml.c:123: GGML_ASSERT(x) failed\nAborted\n'),
+    '/src/ggml.c:123: GGML_ASSERT(x) failed',
+  )
   assert.equal(lastWords('a\nb\n'), 'b')
   assert.equal(lastWords(''), null)
 })
 
 test('plan placement maps to llama.cpp parameters and GPU<i> to the engine device', () => {
   const cpu: LlamaDevice = {name: 'CPU', description: 'x', type: 'cpu', backend: 'CPU', freeBytes: 0, totalBytes: 0}
-  const vk: LlamaDevice = {name: 'Vulkan0', description: 'Arc', type: 'gpu', backend: 'Vulkan', freeBytes: 0, totalBytes: 0}
+  const vk: LlamaDevice = {
+    name: 'Vulkan0',
+    description: 'Arc',
+    type: 'gpu',
+    backend: 'Vulkan',
+    freeBytes: 0,
+    totalBytes: 0,
+  }
   assert.equal(engineDeviceOf('GPU0', [cpu, vk]), 'Vulkan0')
   assert.equal(engineDeviceOf('CPU', [cpu]), 'CPU')
-  assert.throws(() => engineDeviceOf('GPU0', [cpu]), /places tensors on GPU0, but the engine sees no GPU .*linux-x64-vulkan@3\.21\.1/)
+  assert.throws(
+    () => engineDeviceOf('GPU0', [cpu]),
+    /places tensors on GPU0, but the engine sees no GPU .*linux-x64-vulkan@3\.21\.1/,
+  )
   const plan = minimalPlan('/dev/null', 3, {
-    placement: {nGpuLayers: 62, tensorOverrides: [{pattern: 'exps', device: 'CPU'}, {pattern: 'blk\\.3\\.', device: 'GPU0'}], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
-    context: 8192, flashAttention: true, kvType: 'q8_0',
+    placement: {
+      nGpuLayers: 62,
+      tensorOverrides: [
+        {pattern: 'exps', device: 'CPU'},
+        {pattern: 'blk\\.3\\.', device: 'GPU0'},
+      ],
+      nCpuMoe: null,
+      tensorSplit: [],
+      splitMode: 'layer',
+      mainGpu: 0,
+    },
+    context: 8192,
+    flashAttention: true,
+    kvType: 'q8_0',
   }) as unknown as Plan
   assert.equal(gpusNeeded(plan), 1)
   const p = planParams(plan, '/m.gguf')
   assert.equal(p.model.nGpuLayers, 62)
-  assert.deepEqual(p.context, {nCtx: 8192, nBatch: 512, nUbatch: 256, typeK: 'q8_0', typeV: 'q8_0', flashAttn: 'on', threads: 1})
-  assert.deepEqual(resolveModelDevices(p.model, [cpu, vk], 1).tensorOverrides, [{pattern: 'exps', device: 'CPU'}, {pattern: 'blk\\.3\\.', device: 'Vulkan0'}])
+  assert.deepEqual(p.context, {
+    nCtx: 8192,
+    nBatch: 512,
+    nUbatch: 256,
+    typeK: 'q8_0',
+    typeV: 'q8_0',
+    flashAttn: 'on',
+    threads: 1,
+  })
+  assert.deepEqual(resolveModelDevices(p.model, [cpu, vk], 1).tensorOverrides, [
+    {pattern: 'exps', device: 'CPU'},
+    {pattern: 'blk\\.3\\.', device: 'Vulkan0'},
+  ])
   assert.throws(() => resolveModelDevices(p.model, [cpu], 1), /E_PLAN_DEVICE|no GPU/)
 })
 
 test('placement flags parse like llama.cpp -ot / -ts', () => {
-  const base = {'n-gpu-layers': 0, 'n-cpu-moe': 0, 'split-mode': 'layer', 'main-gpu': 0, 'no-mmap': false, mlock: false, numa: 'disabled'}
+  const base = {
+    'n-gpu-layers': 0,
+    'n-cpu-moe': 0,
+    'split-mode': 'layer',
+    'main-gpu': 0,
+    'no-mmap': false,
+    mlock: false,
+    numa: 'disabled',
+  }
   const p = placementFromFlags({...base, 'override-tensor': ['ffn_.*_exps=CPU,attn=Vulkan0'], 'tensor-split': '3,1'})
-  assert.deepEqual(p.tensorOverrides, [{pattern: 'ffn_.*_exps', device: 'CPU'}, {pattern: 'attn', device: 'Vulkan0'}])
+  assert.deepEqual(p.tensorOverrides, [
+    {pattern: 'ffn_.*_exps', device: 'CPU'},
+    {pattern: 'attn', device: 'Vulkan0'},
+  ])
   assert.deepEqual(p.tensorSplit, [3, 1])
   assert.throws(() => placementFromFlags({...base, 'override-tensor': ['nodevice']}), /PATTERN=DEVICE/)
 })
@@ -144,17 +209,41 @@ test('under mmap the CPU weights are the resident need: the file bytes less the 
   // a file whose tensors all stay mapped: the span, not more
   assert.equal(residentBuffers(parseBufferLines([log[1]]), none)[0].bytes, 12 * mib)
   // GPU weights are elsewhere too
-  const gpu = parseBufferLines(['load_tensors:   CPU_Mapped model buffer size =   100.00 MiB', 'load_tensors:   Vulkan0 model buffer size =    60.00 MiB'])
+  const gpu = parseBufferLines([
+    'load_tensors:   CPU_Mapped model buffer size =   100.00 MiB',
+    'load_tensors:   Vulkan0 model buffer size =    60.00 MiB',
+  ])
   assert.equal(memoryByDevice(residentBuffers(gpu, {...none, tensorBytes: 100 * mib}))[0].weightsBytes, 40 * mib)
   // nothing mapped (--no-mmap): unchanged
   const plain = parseBufferLines(['load_tensors:          CPU model buffer size =    19.00 MiB'])
   assert.deepEqual(residentBuffers(plain, none), plain)
 })
 
-test('bench --plan comparison: signed error against the measurement, inside or outside the plan\'s range', async () => {
+test("bench --plan comparison: signed error against the measurement, inside or outside the plan's range", async () => {
   const {phaseComparison} = await import('../../src/runner/planrun.js')
-  assert.deepEqual(phaseComparison(12, {low: 8, high: 16}, 10), {predicted: 12, low: 8, high: 16, measured: 10, errorPct: 20, inRange: true})
-  assert.deepEqual(phaseComparison(12, {low: 11, high: 16}, 10), {predicted: 12, low: 11, high: 16, measured: 10, errorPct: 20, inRange: false})
+  assert.deepEqual(phaseComparison(12, {low: 8, high: 16}, 10), {
+    predicted: 12,
+    low: 8,
+    high: 16,
+    measured: 10,
+    errorPct: 20,
+    inRange: true,
+  })
+  assert.deepEqual(phaseComparison(12, {low: 11, high: 16}, 10), {
+    predicted: 12,
+    low: 11,
+    high: 16,
+    measured: 10,
+    errorPct: 20,
+    inRange: false,
+  })
   assert.equal(phaseComparison(9, undefined, 10).errorPct, -10)
-  assert.deepEqual(phaseComparison(9, undefined, null), {predicted: 9, low: 9, high: 9, measured: null, errorPct: null, inRange: null})
+  assert.deepEqual(phaseComparison(9, undefined, null), {
+    predicted: 9,
+    low: 9,
+    high: 9,
+    measured: null,
+    errorPct: null,
+    inRange: null,
+  })
 })

@@ -4,16 +4,41 @@ import {mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, readdirS
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
-import {createTraceWriter, csvToTrace, openCsvTrace, openTrace, openTraceSource, readTraceHeader, recordBytes, traceToCsv, writeTrace, type TraceHeader, type TraceSource} from '../../src/trace/trace.js'
+import {
+  createTraceWriter,
+  csvToTrace,
+  openCsvTrace,
+  openTrace,
+  openTraceSource,
+  readTraceHeader,
+  recordBytes,
+  traceToCsv,
+  writeTrace,
+  type TraceHeader,
+  type TraceSource,
+} from '../../src/trace/trace.js'
 import {synthIds} from '../support/reuse-synth.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'moerig-trace-test-'))
 
 function header(over: Partial<TraceHeader> = {}): TraceHeader {
-  return {model: 'tiny', arch: 'deepseek2', nLayer: 5, moeLayers: [1, 2, 4], nExpert: 16, k: 3, nTokens: 50, hasWeights: false, ...over}
+  return {
+    model: 'tiny',
+    arch: 'deepseek2',
+    nLayer: 5,
+    moeLayers: [1, 2, 4],
+    nExpert: 16,
+    k: 3,
+    nTokens: 50,
+    hasWeights: false,
+    ...over,
+  }
 }
 
-async function readAll(src: TraceSource, chunkTokens?: number): Promise<{ids: number[]; weights: number[]; starts: number[]}> {
+async function readAll(
+  src: TraceSource,
+  chunkTokens?: number,
+): Promise<{ids: number[]; weights: number[]; starts: number[]}> {
   const ids: number[] = []
   const weights: number[] = []
   const starts: number[] = []
@@ -59,7 +84,11 @@ test('writeTrace → openTrace round-trips ids, in any chunk size', async () => 
     assert.deepEqual(got.ids, [...ids])
     assert.equal(got.starts[0], 0)
   }
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temp files left')
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temp files left',
+  )
 })
 
 test('gate weights are interleaved per layer and read back', async () => {
@@ -91,7 +120,10 @@ test('createTraceWriter streams tokens and patches nTokens on close; abort leave
   w2.append(ids.subarray(0, per))
   w2.abort()
   assert.equal(existsSync(q), false)
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [])
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.tmp-')),
+    [],
+  )
 })
 
 test('CSV ↔ MOETRACE conversions round-trip', async () => {
@@ -151,28 +183,79 @@ test('malformed MOETRACE files fail with one clear line', async () => {
     const pad = Buffer.alloc((8 - ((16 + json.length) % 8)) % 8)
     return Buffer.concat([pre, json, pad, bytes.subarray(dataOffset)])
   }
-  await rejectsOneLine(() => openTrace(variant('magic', (b) => (b.write('NOTATRAC', 0, 'latin1'), b))), /not a moerig trace/, 'E_TRACE_MAGIC')
-  await rejectsOneLine(() => openTrace(variant('version', (b) => (b.writeUInt32LE(7, 8), b))), /format version 7/, 'E_TRACE_VERSION')
-  await rejectsOneLine(() => openTrace(variant('json', (b) => (b.write('{', 16 + hLen - 1, 'latin1'), b))), /bad header: not valid JSON/, 'E_TRACE_HEADER')
-  await rejectsOneLine(() => openTrace(variant('hugelen', (b) => (b.writeUInt32LE(0xfffffff0, 12), b))), /bad header: length/, 'E_TRACE_HEADER')
-  await rejectsOneLine(() => openTrace(variant('nok', () => withHeader({...h, k: undefined}))), /missing required field "k"/, 'E_TRACE_HEADER')
-  await rejectsOneLine(() => openTrace(variant('order', () => withHeader({...h, moeLayers: [2, 1, 4]}))), /strictly ascending/, 'E_TRACE_HEADER')
-  await rejectsOneLine(() => openTrace(variant('nlayer', () => withHeader({...h, nLayer: 4}))), /MoE layer 4 is not below nLayer 4/, 'E_TRACE_HEADER')
-  await rejectsOneLine(() => openTrace(variant('kbig', () => withHeader({...h, nExpert: 2}))), /k 3 exceeds nExpert 2/, 'E_TRACE_HEADER')
+  await rejectsOneLine(
+    () => openTrace(variant('magic', (b) => (b.write('NOTATRAC', 0, 'latin1'), b))),
+    /not a moerig trace/,
+    'E_TRACE_MAGIC',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('version', (b) => (b.writeUInt32LE(7, 8), b))),
+    /format version 7/,
+    'E_TRACE_VERSION',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('json', (b) => (b.write('{', 16 + hLen - 1, 'latin1'), b))),
+    /bad header: not valid JSON/,
+    'E_TRACE_HEADER',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('hugelen', (b) => (b.writeUInt32LE(0xfffffff0, 12), b))),
+    /bad header: length/,
+    'E_TRACE_HEADER',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('nok', () => withHeader({...h, k: undefined}))),
+    /missing required field "k"/,
+    'E_TRACE_HEADER',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('order', () => withHeader({...h, moeLayers: [2, 1, 4]}))),
+    /strictly ascending/,
+    'E_TRACE_HEADER',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('nlayer', () => withHeader({...h, nLayer: 4}))),
+    /MoE layer 4 is not below nLayer 4/,
+    'E_TRACE_HEADER',
+  )
+  await rejectsOneLine(
+    () => openTrace(variant('kbig', () => withHeader({...h, nExpert: 2}))),
+    /k 3 exceeds nExpert 2/,
+    'E_TRACE_HEADER',
+  )
   // Wrong k in the header: the records no longer divide into tokens.
-  await rejectsOneLine(() => openTrace(variant('wrongk', () => withHeader({...h, k: 4}))), /truncated: header says 20 tokens/, 'E_TRACE_TRUNCATED')
+  await rejectsOneLine(
+    () => openTrace(variant('wrongk', () => withHeader({...h, k: 4}))),
+    /truncated: header says 20 tokens/,
+    'E_TRACE_TRUNCATED',
+  )
   // Truncated: a token and a half missing.
   const cut = variant('cut', (b) => b.subarray(0, b.length - recordBytes(h) - 5))
-  await rejectsOneLine(() => openTrace(cut), /is truncated: header says 20 tokens .*\(18 whole tokens\)/, 'E_TRACE_TRUNCATED')
+  await rejectsOneLine(
+    () => openTrace(cut),
+    /is truncated: header says 20 tokens .*\(18 whole tokens\)/,
+    'E_TRACE_TRUNCATED',
+  )
   await rejectsOneLine(() => openTrace(variant('short', (b) => b.subarray(0, 12))), /truncated/, 'E_TRACE_TRUNCATED')
-  await rejectsOneLine(() => openTrace(variant('trailing', (b) => Buffer.concat([b, Buffer.alloc(3)]))), /3 bytes after the 20 tokens/, 'E_TRACE_TRUNCATED')
+  await rejectsOneLine(
+    () => openTrace(variant('trailing', (b) => Buffer.concat([b, Buffer.alloc(3)]))),
+    /3 bytes after the 20 tokens/,
+    'E_TRACE_TRUNCATED',
+  )
   // Id ≥ nExpert and a repeated expert: caught while streaming, naming token and layer.
   const badId = variant('badid', (b) => (b.writeUInt16LE(16, dataOffset + recordBytes(h) * 5 + 2 * 3), b))
-  await rejectsOneLine(() => readAll(openTrace(badId)), /token 5, layer 2: expert id 16 is not below nExpert 16/, 'E_TRACE_DATA')
+  await rejectsOneLine(
+    () => readAll(openTrace(badId)),
+    /token 5, layer 2: expert id 16 is not below nExpert 16/,
+    'E_TRACE_DATA',
+  )
   const dup = variant('dup', (b) => (b.writeUInt16LE(b.readUInt16LE(dataOffset), dataOffset + 2), b))
   await rejectsOneLine(() => readAll(openTrace(dup)), /token 0, layer 1: expert \d+ appears twice/, 'E_TRACE_DATA')
   await rejectsOneLine(() => openTrace(join(dir, 'nope.moetrace')), /no such file/, 'E_FILE')
-  await rejectsOneLine(() => writeTrace(join(dir, 'x.moetrace'), h, ids.subarray(1)), /ids given, header says 20 tokens/)
+  await rejectsOneLine(
+    () => writeTrace(join(dir, 'x.moetrace'), h, ids.subarray(1)),
+    /ids given, header says 20 tokens/,
+  )
   const bigIds = Uint16Array.from(ids)
   bigIds[4] = 99
   await rejectsOneLine(() => writeTrace(join(dir, 'y.moetrace'), h, bigIds), /token 0, layer 2: expert id 99/)
@@ -189,16 +272,56 @@ test('malformed CSV traces fail with one clear line', async () => {
   const open = async (p: string) => readAll(await openCsvTrace(p, {nExpert: 8}))
   const ok = 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n1,2,0 7\n'
   assert.deepEqual((await open(csv('ok.csv', ok))).ids, [1, 2, 3, 4, 2, 5, 0, 7])
-  await rejectsOneLine(() => open(csv('nohead.csv', '0,1,1 2\n')), /line 1: expected the header row "token,layer,experts"/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('wrongk.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5 6\n1,2,0 7\n')), /line 4: 3 experts, expected k = 2/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('idbig.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 8\n1,2,0 7\n')), /line 4: token 1, layer 1: expert id 8 is not below n_expert 8/, 'E_TRACE_DATA')
-  await rejectsOneLine(() => open(csv('dup.csv', 'token,layer,experts\n0,1,1 1\n0,2,3 4\n')), /expert 1 appears twice/, 'E_TRACE_DATA')
-  await rejectsOneLine(() => open(csv('missing.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n2,1,0 7\n2,2,1 3\n')), /line 5: token 1 lacks layer 2/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('cut.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n')), /is truncated: the last token, 1, lacks layer 2/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('gap.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n2,1,2 5\n2,2,0 7\n')), /line 4: token 2 follows token 0/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('layer.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n1,3,0 7\n')), /line 5: layer 3 is not one of the MoE layers/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('cols.csv', 'token,layer,experts\n0,1\n')), /line 2: expected three columns/, 'E_TRACE_CSV')
-  await rejectsOneLine(() => open(csv('junk.csv', 'token,layer,experts\n0,1,1 x\n')), /line 2: unexpected character "x"/, 'E_TRACE_CSV')
+  await rejectsOneLine(
+    () => open(csv('nohead.csv', '0,1,1 2\n')),
+    /line 1: expected the header row "token,layer,experts"/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('wrongk.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5 6\n1,2,0 7\n')),
+    /line 4: 3 experts, expected k = 2/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('idbig.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 8\n1,2,0 7\n')),
+    /line 4: token 1, layer 1: expert id 8 is not below n_expert 8/,
+    'E_TRACE_DATA',
+  )
+  await rejectsOneLine(
+    () => open(csv('dup.csv', 'token,layer,experts\n0,1,1 1\n0,2,3 4\n')),
+    /expert 1 appears twice/,
+    'E_TRACE_DATA',
+  )
+  await rejectsOneLine(
+    () => open(csv('missing.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n2,1,0 7\n2,2,1 3\n')),
+    /line 5: token 1 lacks layer 2/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('cut.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n')),
+    /is truncated: the last token, 1, lacks layer 2/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('gap.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n2,1,2 5\n2,2,0 7\n')),
+    /line 4: token 2 follows token 0/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('layer.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n1,3,0 7\n')),
+    /line 5: layer 3 is not one of the MoE layers/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('cols.csv', 'token,layer,experts\n0,1\n')),
+    /line 2: expected three columns/,
+    'E_TRACE_CSV',
+  )
+  await rejectsOneLine(
+    () => open(csv('junk.csv', 'token,layer,experts\n0,1,1 x\n')),
+    /line 2: unexpected character "x"/,
+    'E_TRACE_CSV',
+  )
   await rejectsOneLine(() => openTraceSource(csv('needn.csv', ok)), /needs n_expert \(--experts N\)/, 'E_USAGE')
 })
 

@@ -4,21 +4,53 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {fmtBinary, fmtGiB, fmtMB, fmtMiB, fmtPercent, fmtTps} from '../../src/lib/units.js'
 
-const SAMPLES = [0, 1, 1023, 1024, 1536, 1024 ** 2 - 1, 1024 ** 2, 5.5 * 1024 ** 2, 1024 ** 3 - 1, 1024 ** 3, 3.25 * 1024 ** 3, 671e9, 1e6, 999_999_999]
+const SAMPLES = [
+  0,
+  1,
+  1023,
+  1024,
+  1536,
+  1024 ** 2 - 1,
+  1024 ** 2,
+  5.5 * 1024 ** 2,
+  1024 ** 3 - 1,
+  1024 ** 3,
+  3.25 * 1024 ** 3,
+  671e9,
+  1e6,
+  999_999_999,
+]
 
 test('fmtBinary gives the text each former copy gave', () => {
   for (const b of SAMPLES) {
     // runner/bench.ts fmtSize
-    assert.equal(fmtBinary(b, {units: ['MiB', 'GiB'], digits: 2}), b < 1024 ** 3 ? `${(b / 1024 ** 2).toFixed(2)} MiB` : `${(b / 1024 ** 3).toFixed(2)} GiB`)
+    assert.equal(
+      fmtBinary(b, {units: ['MiB', 'GiB'], digits: 2}),
+      b < 1024 ** 3 ? `${(b / 1024 ** 2).toFixed(2)} MiB` : `${(b / 1024 ** 3).toFixed(2)} GiB`,
+    )
     // reuse/analyze.ts fmtBytes
-    const analyze = b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${b} B`
+    const analyze =
+      b >= 1024 ** 3
+        ? `${(b / 1024 ** 3).toFixed(1)} GiB`
+        : b >= 1024 ** 2
+          ? `${(b / 1024 ** 2).toFixed(1)} MiB`
+          : `${b} B`
     assert.equal(fmtBinary(b, {units: ['B', 'MiB', 'GiB']}), analyze)
     // planner/render.ts kib
-    assert.equal(fmtBinary(b, {units: ['KiB', 'MiB'], digits: {KiB: 1, MiB: 2}}), b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`)
+    assert.equal(
+      fmtBinary(b, {units: ['KiB', 'MiB'], digits: {KiB: 1, MiB: 2}}),
+      b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`,
+    )
     // probe/summary.ts cacheText
-    assert.equal(fmtBinary(b, {units: ['MiB', 'GiB'], digits: {MiB: 0, GiB: 1}}), b >= 1024 ** 3 ? fmtGiB(b) : `${Math.round(b / 1024 ** 2)} MiB`)
+    assert.equal(
+      fmtBinary(b, {units: ['MiB', 'GiB'], digits: {MiB: 0, GiB: 1}}),
+      b >= 1024 ** 3 ? fmtGiB(b) : `${Math.round(b / 1024 ** 2)} MiB`,
+    )
     // commands/synth.ts file size
-    assert.equal(fmtBinary(b, {units: ['MiB', 'GiB'], digits: {MiB: 1, GiB: 2}}), b >= 1024 ** 3 ? fmtGiB(b, 2) : fmtMiB(b))
+    assert.equal(
+      fmtBinary(b, {units: ['MiB', 'GiB'], digits: {MiB: 1, GiB: 2}}),
+      b >= 1024 ** 3 ? fmtGiB(b, 2) : fmtMiB(b),
+    )
     // planner/render.ts fileSize (small files), runner/checkplan.ts mib, report/build.ts MiB per token
     assert.equal(`${fmtMB(b)} (${fmtMiB(b)})`, `${(b / 1e6).toFixed(1)} MB (${(b / 2 ** 20).toFixed(1)} MiB)`)
     assert.equal(fmtMiB(b, 2), `${(b / 1024 ** 2).toFixed(2)} MiB`)
