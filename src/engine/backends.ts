@@ -1,20 +1,45 @@
 /**
  * GPU backends: node-llama-cpp's GPU packages of the same release carry ggml backend libraries
  * (`libggml-vulkan.so`, `libggml-cuda.so`) that load beside the CPU package's libraries with
- * `ggml_backend_load(path)` (engine-notes.md: checked with llvmpipe's software Vulkan device).
+ * `ggml_backend_load(path)` (test/native/checkplan-vulkan.test.ts does so with Mesa's llvmpipe, a
+ * software Vulkan device).
  * This module only finds candidate files; native/src/engine.cpp loads them.
  *
- *   npm install -E @node-llama-cpp/linux-x64-vulkan@3.21.1   # Intel Arc, AMD, NVIDIA
- *   npm install -E @node-llama-cpp/linux-x64-cuda@3.21.1     # NVIDIA (CUDA)
+ *   npm install -E @node-llama-cpp/linux-x64-vulkan@<version>   # Intel Arc, AMD, NVIDIA
+ *   npm install -E @node-llama-cpp/linux-x64-cuda@<version>     # NVIDIA (CUDA)
+ *
+ * <version> is GPU_PACKAGE_VERSION below, the release package.json pins.
  *
  * MOERIG_BACKENDS=cpu skips them; MOERIG_BACKEND_LIBS=/a/libggml-x.so:/b/… adds libraries by path
  * (a SYCL build of the same release, for example).
  */
 import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
+import {projectRoot} from '../lib/paths.js'
 
-/** The release our CPU libraries come from; a GPU package of another version would not match its ABI. */
-export const GPU_PACKAGE_VERSION = '3.21.1'
+/** The package our CPU libraries come from (scripts/build-native.mjs links against it). */
+const CPU_PACKAGE = '@node-llama-cpp/linux-x64'
+
+/**
+ * The release our CPU libraries come from, as package.json pins it (the one place the version is
+ * written; node-llama-cpp is pinned to the same): a GPU package of another version would not match
+ * its ABI.
+ */
+export const GPU_PACKAGE_VERSION = pinnedVersion(CPU_PACKAGE)
+
+/** The npm command that installs `pkg` at the pinned release. */
+export function installCommand(pkg: string = GPU_PACKAGES[0].pkg): string {
+  return `npm install -E ${pkg}@${GPU_PACKAGE_VERSION}`
+}
+
+function pinnedVersion(pkg: string): string {
+  const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>
+  }
+  const v = manifest.dependencies?.[pkg]
+  if (!v) throw new Error(`package.json does not pin ${pkg}`)
+  return v
+}
 
 /** Packages that carry GPU backends, and the backend library each one holds. */
 export const GPU_PACKAGES = [
@@ -71,7 +96,7 @@ export function discoverBackends(nodeModulesDir: string, env: NodeJS.ProcessEnv 
     if (version !== GPU_PACKAGE_VERSION) {
       out.skipped.push({
         origin: g.pkg,
-        reason: `version ${version}, need ${GPU_PACKAGE_VERSION} (npm install -E ${g.pkg}@${GPU_PACKAGE_VERSION})`,
+        reason: `version ${version}, need ${GPU_PACKAGE_VERSION} (${installCommand(g.pkg)})`,
       })
       continue
     }

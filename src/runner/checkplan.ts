@@ -29,7 +29,7 @@ import {
   type MappedModel,
 } from './memory.js'
 import {checkModelFile} from './modelfile.js'
-import {checkPlan, engineDeviceOf, gpusNeeded, loadPlan, planParams} from './planrun.js'
+import {checkPlan, gpusNeeded, loadPlan, planParams, planVsMeasured, type PlannedBytes} from './planrun.js'
 
 /** llama.cpp logs buffer sizes in MiB with two decimals: each allocated figure is known to ±0.005 MiB. */
 export const LOG_RESOLUTION_BYTES = Math.ceil(0.005 * MiB)
@@ -103,7 +103,29 @@ function contextOf(plan: Plan, modelPath: string): LlamaContextParams {
   return {...c, threads: 1}
 }
 
-/** A plan's devices beside what the engine allocated (pure: the tests call it on logged figures). */
+const NOTHING: PlannedBytes = {weightsBytes: 0, kvBytes: 0, computeBytes: 0}
+
+/** One device's planned and allocated bytes with the error of each kind. */
+function checkDevice(id: string, engineDevice: string, planned: PlannedBytes, allocated: PlannedBytes): CheckDevice {
+  const bytes = (b: PlannedBytes) => ({weightsBytes: b.weightsBytes, kvBytes: b.kvBytes, computeBytes: b.computeBytes})
+  return {
+    id,
+    engineDevice,
+    planned: bytes(planned),
+    allocated: bytes(allocated),
+    errorPct: {
+      weights: errorPct(planned.weightsBytes, allocated.weightsBytes),
+      kv: errorPct(planned.kvBytes, allocated.kvBytes),
+      compute: errorPct(planned.computeBytes, allocated.computeBytes),
+    },
+  }
+}
+
+/**
+ * A plan's devices beside what the engine allocated (pure: the tests call it on logged figures).
+ * planVsMeasured pairs them: a plan GPU the engine does not have is shown with nothing allocated;
+ * an engine device the plan does not name is shown as planned 0 bytes (all error).
+ */
 export function comparePlanMemory(
   entry: CheckEntry,
   modelPath: string,
@@ -114,45 +136,12 @@ export function comparePlanMemory(
   const {plan} = entry
   // under mmap the mapped span is not what the plan sizes: compare the resident need (memory.ts)
   const measured = memoryByDevice(load.mmap && load.mapped ? residentBuffers(buffers, load.mapped) : buffers)
-  const rows: CheckDevice[] = plan.devices
-    .filter((d) => !d.id.includes(':')) // RPC devices are not executed here
-    .map((d) => {
-      const engineDevice = engineDeviceOf(d.id, devices)
-      const m = measured.find((x) => x.device === engineDevice)
-      const planned = {weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes}
-      const allocated = {
-        weightsBytes: m?.weightsBytes ?? 0,
-        kvBytes: m?.kvBytes ?? 0,
-        computeBytes: m?.computeBytes ?? 0,
-      }
-      return {
-        id: d.id,
-        engineDevice,
-        planned,
-        allocated,
-        errorPct: {
-          weights: errorPct(planned.weightsBytes, allocated.weightsBytes),
-          kv: errorPct(planned.kvBytes, allocated.kvBytes),
-          compute: errorPct(planned.computeBytes, allocated.computeBytes),
-        },
-      }
-    })
-  // allocations on a device the plan does not name (a GPU it did not plan for) count as all error
-  for (const m of measured) {
-    if (rows.some((r) => r.engineDevice === m.device)) continue
-    const allocated = {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes}
-    rows.push({
-      id: m.device,
-      engineDevice: m.device,
-      planned: {weightsBytes: 0, kvBytes: 0, computeBytes: 0},
-      allocated,
-      errorPct: {
-        weights: errorPct(0, m.weightsBytes),
-        kv: errorPct(0, m.kvBytes),
-        compute: errorPct(0, m.computeBytes),
-      },
-    })
-  }
+  const {rows: planned, unplanned} = planVsMeasured(plan, devices, measured)
+  // a device with nothing measured allocated 0 bytes; one the plan does not name was planned 0 bytes
+  const rows: CheckDevice[] = [
+    ...planned.map((r) => checkDevice(r.id, r.engineDevice, r.planned, r.measured ?? NOTHING)),
+    ...unplanned.map((m) => checkDevice(m.device, m.device, NOTHING, m)),
+  ]
   const byKind = {weights: 0, kv: 0, compute: 0}
   for (const r of rows) for (const k of KINDS) byKind[k] = Math.max(byKind[k], Math.abs(r.errorPct[k]))
   const result: CheckPlanResult = {

@@ -9,6 +9,7 @@ import {readJsonFile} from '../schemas/validate.js'
 import {MoerigError} from '../lib/errors.js'
 import {planSchema, type Plan} from '../schemas/plan.js'
 import type {LlamaContextParams, LlamaDevice, LlamaModelParams} from '../engine/addon.js'
+import {installCommand} from '../engine/backends.js'
 import type {DeviceMemory} from './memory.js'
 import type {PlanComparison} from '../schemas/bench.js'
 import type {GgufModel} from '../model/gguf.js'
@@ -62,17 +63,21 @@ export function engineGpus(devices: LlamaDevice[]): LlamaDevice[] {
   return devices.filter((d) => d.type === 'gpu' || d.type === 'igpu')
 }
 
+/** The engine GPU a plan id "GPU<i>" names; undefined when the engine has no such GPU or `id` is not one. */
+function engineGpuOf(id: string, devices: LlamaDevice[]): LlamaDevice | undefined {
+  const m = /^GPU(\d+)$/.exec(id)
+  return m ? engineGpus(devices)[Number(m[1])] : undefined
+}
+
 /** "GPU1" → "Vulkan1"; "CPU" → "CPU"; a GPU the engine does not have is one clear error. */
 export function engineDeviceOf(id: string, devices: LlamaDevice[]): string {
-  if (id === 'CPU') return 'CPU'
-  const m = /^GPU(\d+)$/.exec(id)
-  if (!m) return id
-  const gpus = engineGpus(devices)
-  const d = gpus[Number(m[1])]
+  if (!/^GPU(\d+)$/.test(id)) return id
+  const d = engineGpuOf(id, devices)
   if (!d) {
+    const gpus = engineGpus(devices)
     throw new MoerigError(
       'E_PLAN_DEVICE',
-      `the plan places tensors on ${id}, but the engine sees ${gpus.length === 0 ? 'no GPU' : `${gpus.length} GPU(s): ${gpus.map((g) => g.name).join(', ')}`} (devices: ${devices.map((x) => x.name).join(', ')}); install the GPU backend: npm install -E @node-llama-cpp/linux-x64-vulkan@3.21.1`,
+      `the plan places tensors on ${id}, but the engine sees ${gpus.length === 0 ? 'no GPU' : `${gpus.length} GPU(s): ${gpus.map((g) => g.name).join(', ')}`} (devices: ${devices.map((x) => x.name).join(', ')}); install the GPU backend: ${installCommand()}`,
     )
   }
   return d.name
@@ -119,7 +124,57 @@ export function planParams(plan: Plan, path: string): {model: LlamaModelParams; 
   }
 }
 
-/** Planned vs measured per plan device (the plan's "CPU" is all host RAM; GPU<i> its engine device). */
+/** Bytes a plan gives one device, by buffer kind. */
+export interface PlannedBytes {
+  weightsBytes: number
+  kvBytes: number
+  computeBytes: number
+}
+
+/** One plan device beside what the engine measured on it. */
+export interface PlannedVsMeasured {
+  /** the plan's device id: "CPU", "GPU0" */
+  id: string
+  /** the engine device it stands for ("Vulkan0"); its plan id when the engine has no such GPU */
+  engineDevice: string
+  planned: PlannedBytes
+  /** what the engine allocated there; null when nothing was (or the engine has no such GPU) */
+  measured: DeviceMemory | null
+}
+
+/**
+ * The one planned-vs-measured comparison (bench --plan and check-plan both build on it): every
+ * plan device except RPC ones (not executed here) beside the measured memory of its engine device
+ * (the plan's "CPU" is all host RAM, "GPU<i>" the i-th GPU the engine sees), and the engine
+ * devices that allocated memory the plan never named (`unplanned`).
+ *
+ * Unknown GPU, one rule: a plan device the engine does not have is kept, under its plan id as
+ * engineDevice, with nothing measured; it is never an error here. A run whose placement needs a
+ * GPU the engine lacks was already refused before the model loaded (resolveModelDevices →
+ * E_PLAN_DEVICE), so such a device is one the placement puts nothing on, and the comparison shows
+ * its planned bytes against nothing.
+ */
+export function planVsMeasured(
+  plan: Plan,
+  devices: LlamaDevice[],
+  measured: DeviceMemory[],
+): {rows: PlannedVsMeasured[]; unplanned: DeviceMemory[]} {
+  const rows = plan.devices
+    .filter((d) => !d.id.includes(':'))
+    .map((d): PlannedVsMeasured => {
+      const engineDevice = engineGpuOf(d.id, devices)?.name ?? d.id
+      return {
+        id: d.id,
+        engineDevice,
+        planned: {weightsBytes: d.weightsBytes, kvBytes: d.kvBytes, computeBytes: d.computeBytes},
+        measured: measured.find((x) => x.device === engineDevice) ?? null,
+      }
+    })
+  const unplanned = measured.filter((m) => !rows.some((r) => r.engineDevice === m.device))
+  return {rows, unplanned}
+}
+
+/** Planned vs measured per plan device and predicted vs measured speed (bench --plan). */
 export function comparePlan(
   plan: Plan,
   planPath: string,
@@ -133,30 +188,14 @@ export function comparePlan(
     fits: plan.fits,
     forced: Boolean(force) && !plan.fits,
     context: plan.context,
-    devices: plan.devices
-      .filter((d) => !d.id.includes(':')) // RPC devices are not executed here
-      .map((d) => {
-        let engineDevice = d.id
-        try {
-          engineDevice = engineDeviceOf(d.id, devices)
-        } catch {
-          // a plan device the engine does not have: shown with no measurement
-        }
-        const m = measured.find((x) => x.device === engineDevice)
-        return {
-          id: d.id,
-          engineDevice,
-          planned: {
-            weightsBytes: d.weightsBytes,
-            kvBytes: d.kvBytes,
-            computeBytes: d.computeBytes,
-            totalBytes: d.weightsBytes + d.kvBytes + d.computeBytes,
-          },
-          measured: m
-            ? {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes, totalBytes: m.totalBytes}
-            : null,
-        }
-      }),
+    devices: planVsMeasured(plan, devices, measured).rows.map(({id, engineDevice, planned, measured: m}) => ({
+      id,
+      engineDevice,
+      planned: {...planned, totalBytes: planned.weightsBytes + planned.kvBytes + planned.computeBytes},
+      measured: m
+        ? {weightsBytes: m.weightsBytes, kvBytes: m.kvBytes, computeBytes: m.computeBytes, totalBytes: m.totalBytes}
+        : null,
+    })),
     predicted: {decodeTps: plan.prediction.decodeTps, prefillTps: plan.prediction.prefillTps},
     measured: {decodeTps: tps.decode, prefillTps: tps.prefill},
     comparison: {

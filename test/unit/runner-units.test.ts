@@ -7,7 +7,16 @@ import {discoverBackends, backendOfLib} from '../../src/engine/backends.js'
 import {deviceOfBuffer, memoryByDevice, parseBufferLines, residentBuffers} from '../../src/runner/memory.js'
 import {mean, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
 import {lastWords} from '../../src/runner/child.js'
-import {engineDeviceOf, gpusNeeded, planParams, resolveModelDevices} from '../../src/runner/planrun.js'
+import {
+  comparePlan,
+  engineDeviceOf,
+  gpusNeeded,
+  planParams,
+  planVsMeasured,
+  resolveModelDevices,
+} from '../../src/runner/planrun.js'
+import {comparePlanMemory} from '../../src/runner/checkplan.js'
+import {GPU_PACKAGE_VERSION} from '../../src/engine/backends.js'
 import {benchTable, benchTests} from '../../src/runner/bench.js'
 import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
@@ -119,7 +128,7 @@ test('plan placement maps to llama.cpp parameters and GPU<i> to the engine devic
   assert.equal(engineDeviceOf('CPU', [cpu]), 'CPU')
   assert.throws(
     () => engineDeviceOf('GPU0', [cpu]),
-    /places tensors on GPU0, but the engine sees no GPU .*linux-x64-vulkan@3\.21\.1/,
+    new RegExp(`places tensors on GPU0, but the engine sees no GPU .*linux-x64-vulkan@${GPU_PACKAGE_VERSION}`),
   )
   const plan = minimalPlan('/dev/null', 3, {
     placement: {
@@ -154,6 +163,62 @@ test('plan placement maps to llama.cpp parameters and GPU<i> to the engine devic
     {pattern: 'blk\\.3\\.', device: 'Vulkan0'},
   ])
   assert.throws(() => resolveModelDevices(p.model, [cpu], 1), /E_PLAN_DEVICE|no GPU/)
+})
+
+test('unknown GPU: bench --plan and check-plan show a plan GPU the engine lacks with nothing measured', () => {
+  const cpu: LlamaDevice = {name: 'CPU', description: 'x', type: 'cpu', backend: 'CPU', freeBytes: 0, totalBytes: 0}
+  const vk: LlamaDevice = {...cpu, name: 'Vulkan0', type: 'gpu', backend: 'Vulkan'}
+  const base = minimalPlan('/dev/null', 3) as unknown as Plan
+  const gpu = (id: string, weightsBytes: number) => ({...base.devices[0], id, kind: 'gpu', weightsBytes})
+  const plan = {...base, devices: [base.devices[0], gpu('GPU0', 4096), gpu('GPU1', 20_000_000), gpu('host:50052/GPU0', 1)]}
+  const mem = (device: string, weightsBytes: number) => ({
+    device,
+    weightsBytes,
+    kvBytes: 0,
+    computeBytes: 0,
+    totalBytes: weightsBytes,
+  })
+  const measured = [mem('CPU', 100), mem('Vulkan0', 4096), mem('Vulkan7', 5)]
+  // the engine has one GPU: GPU1 keeps its plan id and has no measurement; the RPC device is left out
+  const {rows, unplanned} = planVsMeasured(plan, [cpu, vk], measured)
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.engineDevice, r.measured?.weightsBytes ?? null]),
+    [
+      ['CPU', 'CPU', 100],
+      ['GPU0', 'Vulkan0', 4096],
+      ['GPU1', 'GPU1', null],
+    ],
+  )
+  assert.deepEqual(
+    unplanned.map((m) => m.device),
+    ['Vulkan7'],
+  )
+  // bench --plan: the same rows, GPU1 "nothing allocated"
+  const c = comparePlan(plan, 'p.json', false, [cpu, vk], measured, {decode: null, prefill: null})
+  assert.deepEqual(
+    c.devices.map((d) => [d.id, d.engineDevice, d.measured?.totalBytes ?? null]),
+    [
+      ['CPU', 'CPU', 100],
+      ['GPU0', 'Vulkan0', 4096],
+      ['GPU1', 'GPU1', null],
+    ],
+  )
+  // check-plan: the same rule, no throw; GPU1 planned 20 MB against nothing allocated
+  const buffers = measured.map((m) => ({
+    buffer: m.device,
+    kind: 'weights' as const,
+    device: m.device,
+    bytes: m.weightsBytes,
+  }))
+  const r = comparePlanMemory({plan, planPath: 'p.json'}, '/dev/null', [cpu, vk], buffers)
+  const g1 = r.devices.find((d) => d.id === 'GPU1')!
+  assert.equal(g1.engineDevice, 'GPU1')
+  assert.deepEqual(g1.allocated, {weightsBytes: 0, kvBytes: 0, computeBytes: 0})
+  assert.equal(g1.errorPct.weights, 100)
+  assert.deepEqual(
+    r.devices.map((d) => d.id),
+    ['CPU', 'GPU0', 'GPU1', 'Vulkan7'],
+  )
 })
 
 test('placement flags parse like llama.cpp -ot / -ts', () => {
