@@ -16,7 +16,7 @@ import {fileURLToPath} from 'node:url'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const buildDir = join(root, 'build')
 // Paths of the llama.cpp source we need: headers for the addon (ggml-backend-impl.h for the plain
-// host buffer type of the engine's AMX guard, native/src/engine.cpp); common/vendor/llama-bench for
+// host buffer type of the engine's AMX guard, native/src/engine/engine.cpp); common/vendor/llama-bench for
 // bench/runner-parity; the vocab-only GGUFs for synthetic models with a real BPE vocabulary.
 const SOURCE_PATHS = [
   'include',

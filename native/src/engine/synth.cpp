@@ -30,6 +30,7 @@
 #include "ggml-backend.h"
 #include "gguf.h"
 #include "llama.h"
+#include "runtime.h"
 
 namespace moerig {
 namespace {
@@ -407,7 +408,8 @@ llama_ftype ftype_of(const std::string& q) {
   return LLAMA_FTYPE_MOSTLY_F16;
 }
 
-// llama.cpp logs through one process-wide callback; while quantizing we own it: the per-tensor
+// llama.cpp logs through one process-wide callback (runtime.h); while quantizing a LogCapture
+// routes it here: the per-tensor
 // "[  12/  30] blk.1.ffn_up_exps.weight …" lines become progress, warnings/errors are kept for the
 // error message, the rest is dropped (the CLI shows its own progress).
 struct QuantLog {
@@ -431,30 +433,6 @@ void quant_log_cb(ggml_log_level level, const char* text, void* user) {
   }
 }
 
-std::mutex g_log_mutex;  // one quantize (log owner) at a time
-
-// Owns llama.cpp's (and ggml's) log for one scope: routes it to cb, puts the previous loggers
-// back on the way out, exception or not. Hold g_log_mutex around it.
-class LogCapture {
- public:
-  LogCapture(ggml_log_callback cb, void* user) {
-    llama_log_get(&prev_cb_, &prev_ud_);
-    ggml_log_get(&prev_ggml_cb_, &prev_ggml_ud_);
-    llama_log_set(cb, user);  // also routes ggml's log here
-  }
-  ~LogCapture() {
-    llama_log_set(prev_cb_, prev_ud_);
-    ggml_log_set(prev_ggml_cb_, prev_ggml_ud_);
-  }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-
- private:
-  ggml_log_callback prev_cb_ = nullptr, prev_ggml_cb_ = nullptr;
-  void* prev_ud_ = nullptr;
-  void* prev_ggml_ud_ = nullptr;
-};
-
 void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
   llama_model_quantize_params qp = llama_model_quantize_default_params();
   qp.ftype = ftype_of(s.quant);
@@ -463,7 +441,6 @@ void quantize(const SynthSpec& s, const SynthProgressFn& progress) {
   ql.progress = &progress;
   uint32_t rc;
   {
-    std::lock_guard<std::mutex> lock(g_log_mutex);
     LogCapture capture(quant_log_cb, &ql);
     rc = llama_model_quantize(s.work_path.c_str(), s.out_path.c_str(), &qp);
   }
@@ -572,7 +549,6 @@ std::vector<ggml_type> rule_types(gguf_context* g, const Plan& plan, const Synth
   TypeLog tl;
   uint32_t rc;
   {
-    std::lock_guard<std::mutex> lock(g_log_mutex);
     LogCapture capture(type_log_cb, &tl);
     rc = llama_model_quantize(s.work_path.c_str(), s.out_path.c_str(), &qp);  // dry run: writes nothing
   }

@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "membw.h"
+#include "engine/membw.h"
 
 namespace {
 

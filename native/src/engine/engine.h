@@ -1,5 +1,5 @@
 // The runner engine: plain C++ over llama.cpp's public C API (include/llama.h). No Node-API here;
-// native/src/bind_llama.cpp turns these structs into JS values and runs the slow calls on worker
+// native/src/binding/bind_llama.cpp turns these structs into JS values and runs the slow calls on worker
 // threads. Every failure is a std::runtime_error with a one-line message (the binding turns it
 // into a JS Error).
 #pragma once
@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime.h"
+
 struct llama_model;
 struct llama_context;
 struct llama_sampler;
@@ -19,45 +21,6 @@ struct ggml_threadpool;
 struct ggml_tensor;
 
 namespace moerig {
-
-// ---------------------------------------------------------------- backends and log
-
-struct DeviceInfo {
-    std::string name;        // "CPU", "Vulkan0", "CUDA0"
-    std::string description; // "Intel(R) Arc(TM) A770 Graphics"
-    std::string type;        // "cpu" | "gpu" | "igpu" | "accel"
-    std::string backend;     // registry name: "CPU", "Vulkan", "CUDA"
-    uint64_t    free_bytes;
-    uint64_t    total_bytes;
-};
-
-// One libggml-cpu-<name>.so of lib_dir. ggml scores each variant for this CPU (0 = it uses
-// instructions this CPU lacks) and loads the highest score.
-struct CpuVariant {
-    std::string name;  // "sapphirerapids", "zen4", "x64", …
-    std::string path;
-    int         score; // ggml_backend_score(); 0 = cannot run here
-};
-
-struct EngineState {
-    std::vector<std::string> loaded;  // backend libraries loaded by path (GPU packages)
-    std::vector<std::string> failed;  // "path: reason"
-    std::vector<DeviceInfo>  devices; // every device ggml knows after loading
-    std::vector<CpuVariant>  cpu_variants; // every variant in lib_dir, ggml's order of preference
-    std::string              cpu_variant;  // the variant loaded ("" if not known)
-    std::string              cpu_variant_best; // the one ggml picks on its own (highest score)
-    std::vector<std::string> extra_bufts;  // the CPU backend's extra buffer types ("AMX", "CPU_REPACK")
-};
-
-// Loads a CPU variant from lib_dir: `cpu_variant` by name, or ggml's pick when empty
-// (ggml_backend_load_all_from_path); then each extra backend library (libggml-vulkan.so,
-// libggml-cuda.so of the GPU packages), then llama_backend_init. A variant this CPU cannot
-// execute is refused before it is loaded. Idempotent: later calls only return the state.
-EngineState engine_init(const std::string & lib_dir, const std::vector<std::string> & extra_libs,
-                        const std::string & cpu_variant = "");
-
-// llama.cpp log lines captured since the last call (the memory figures are read from them).
-std::vector<std::string> log_take();
 
 // ---------------------------------------------------------------- model
 
@@ -117,7 +80,10 @@ struct ContextParams {
     std::string type_k   = "f16";
     std::string type_v   = "f16";
     std::string flash_attn = "auto"; // auto | on | off
-    int         threads  = 0;    // 0 = llama.cpp's default (GGML_DEFAULT_N_THREADS = 4)
+    // <= 0: llama_context_default_params().n_threads, which is GGML_DEFAULT_N_THREADS = 4 in this
+    // release (ggml/include/ggml.h), not the core count; the thread pool, n_threads and
+    // n_threads_batch all get this one number (context_create)
+    int         threads  = 0;
     bool        trace    = false; // install the routing-trace eval callback
 };
 

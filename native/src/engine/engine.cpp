@@ -1,9 +1,6 @@
 // The runner engine over llama.cpp's public C API. See engine.h for the shapes.
 #include "engine.h"
 
-#include <dirent.h>
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -32,182 +29,6 @@ static uint64_t now_ns() {
                std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// ---------------------------------------------------------------- log capture
-
-// llama.cpp logs in fragments (GGML_LOG_LEVEL_CONT continues a line); we join them into lines.
-// Warnings and errors also go to stderr: in the runner child process that is a pipe the CLI
-// reads back when the child dies, so an abort comes with llama.cpp's last words.
-static std::mutex               g_log_mu;
-static std::vector<string>      g_log_lines;
-static string                   g_log_partial;
-static std::vector<string>      g_errors; // error lines since the last last_error_take()
-static bool                     g_log_echo_all = false;
-
-static void log_cb(enum ggml_log_level level, const char * text, void *) {
-    if (text == nullptr) return;
-    // debug lines are dropped, except the ones naming each tensor repacked into an extra buffer
-    // type ("ggml_backend_amx_buffer_set_tensor: amx repack tensor X of type q4_K", "repack: repack
-    // tensor X with q4_K_8x8"): they tell which file bytes the mapped span no longer needs
-    if (level == GGML_LOG_LEVEL_DEBUG && strstr(text, "repack tensor ") == nullptr) return;
-    if (g_log_echo_all || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) {
-        fputs(text, stderr);
-    }
-    std::lock_guard<std::mutex> lk(g_log_mu);
-    g_log_partial += text;
-    size_t nl;
-    while ((nl = g_log_partial.find('\n')) != string::npos) {
-        string line = g_log_partial.substr(0, nl);
-        g_log_partial.erase(0, nl + 1);
-        if (level == GGML_LOG_LEVEL_ERROR && !line.empty() && g_errors.size() < 64) g_errors.push_back(line);
-        if (g_log_lines.size() < 20000) g_log_lines.push_back(std::move(line));
-    }
-}
-
-std::vector<string> log_take() {
-    std::lock_guard<std::mutex> lk(g_log_mu);
-    std::vector<string> out;
-    out.swap(g_log_lines);
-    return out;
-}
-
-// The cause, not the summary: llama.cpp logs the reason first ("llama_model_load: error loading
-// model: unknown model architecture: 'x'") and then a generic line ("…: failed to load model").
-static string last_error_take() {
-    std::lock_guard<std::mutex> lk(g_log_mu);
-    string e = g_errors.empty() ? "" : g_errors.front();
-    g_errors.clear();
-    // "llama_model_load: error loading model: …" → keep the part after the function name
-    size_t p = e.find(": ");
-    if (p != string::npos && p < 40) e = e.substr(p + 2);
-    return e;
-}
-
-// ---------------------------------------------------------------- backends
-
-static std::mutex  g_init_mu;
-static bool        g_inited = false;
-static EngineState g_state;
-
-static const char * dev_type_name(enum ggml_backend_dev_type t) {
-    switch (t) {
-        case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
-        case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
-        case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
-        default: return "accel";
-    }
-}
-
-// Every libggml-cpu-<name>.so in lib_dir with ggml's own score for this CPU. ggml's loader does the
-// same (dlopen, ggml_backend_score) before it picks the best; the score function only reads cpuid.
-static std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
-    std::vector<CpuVariant> out;
-    DIR * d = opendir(lib_dir.c_str());
-    if (!d) return out;
-    const string prefix = "libggml-cpu-", suffix = ".so";
-    while (dirent * e = readdir(d)) {
-        string f = e->d_name;
-        if (f.size() <= prefix.size() + suffix.size() || f.compare(0, prefix.size(), prefix) != 0 ||
-            f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-        CpuVariant v{f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()), lib_dir + "/" + f, 0};
-        if (void * h = dlopen(v.path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
-            using score_fn = int (*)();
-            if (auto * score = (score_fn) dlsym(h, "ggml_backend_score")) v.score = score();
-            dlclose(h);
-        }
-        out.push_back(v);
-    }
-    closedir(d);
-    std::sort(out.begin(), out.end(), [](const CpuVariant & a, const CpuVariant & b) {
-        return a.score != b.score ? a.score > b.score : a.name < b.name;
-    });
-    return out;
-}
-
-static const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const string & name) {
-    for (const auto & v : vs) if (v.name == name) return &v;
-    return nullptr;
-}
-
-// Extra buffer types of the CPU device (AMX, CPU_REPACK, …): the ones use_extra_bufts enables.
-static std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
-    std::vector<ggml_backend_buffer_type_t> out;
-    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-    if (!cpu) return out;
-    auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
-        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
-    if (!fn) return out;
-    for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
-    return out;
-}
-
-// "load_backend: loaded CPU backend from /x/libggml-cpu-zen4.so" → "zen4"
-static string variant_from_log(const std::vector<string> & lines) {
-    for (const auto & l : lines) {
-        size_t p = l.find("loaded CPU backend from ");
-        if (p == string::npos) continue;
-        size_t a = l.rfind("libggml-cpu-"), b = l.rfind(".so");
-        if (a != string::npos && b != string::npos && b > a + 12) return l.substr(a + 12, b - a - 12);
-    }
-    return "";
-}
-
-EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs, const string & cpu_variant) {
-    std::lock_guard<std::mutex> lk(g_init_mu);
-    if (g_inited) return g_state;
-    g_log_echo_all = getenv("MOERIG_LLAMA_LOG") != nullptr;
-    llama_log_set(log_cb, nullptr); // also sets ggml's logger
-    g_state.cpu_variants = scan_cpu_variants(lib_dir);
-    if (!g_state.cpu_variants.empty() && g_state.cpu_variants[0].score > 0) g_state.cpu_variant_best = g_state.cpu_variants[0].name;
-    if (cpu_variant.empty()) {
-        // CPU variants (libggml-cpu-<arch>.so): ggml picks the best one this CPU supports.
-        ggml_backend_load_all_from_path(lib_dir.c_str());
-        g_state.cpu_variant = variant_from_log(log_take());
-        if (g_state.cpu_variant.empty()) g_state.cpu_variant = g_state.cpu_variant_best;
-    } else {
-        const CpuVariant * v = find_variant(g_state.cpu_variants, cpu_variant);
-        string names;
-        for (const auto & x : g_state.cpu_variants) if (x.score > 0) names += (names.empty() ? "" : ", ") + x.name;
-        if (!v) throw runtime_error("unknown CPU variant \"" + cpu_variant + "\" (this CPU runs: " + names + ")");
-        if (v->score <= 0) {
-            throw runtime_error("CPU variant \"" + cpu_variant + "\" uses instructions this CPU lacks (this CPU runs: " + names + ")");
-        }
-        if (ggml_backend_load(v->path.c_str()) == nullptr) {
-            string why = last_error_take();
-            throw runtime_error("could not load CPU variant " + v->path + (why.empty() ? "" : ": " + why));
-        }
-        g_state.cpu_variant = v->name;
-    }
-    for (const auto & path : extra_libs) {
-        if (ggml_backend_load(path.c_str()) != nullptr) {
-            g_state.loaded.push_back(path);
-        } else {
-            string why = last_error_take();
-            g_state.failed.push_back(path + ": " + (why.empty() ? "ggml_backend_load failed" : why));
-        }
-    }
-    if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr) {
-        throw runtime_error("no CPU backend could be loaded from " + lib_dir);
-    }
-    llama_backend_init();
-    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
-        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-        size_t free = 0, total = 0;
-        ggml_backend_dev_memory(dev, &free, &total);
-        g_state.devices.push_back({ggml_backend_dev_name(dev), ggml_backend_dev_description(dev),
-                                   dev_type_name(ggml_backend_dev_type(dev)),
-                                   ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)), free, total});
-    }
-    for (auto * b : cpu_extra_bufts()) g_state.extra_bufts.push_back(ggml_backend_buft_name(b));
-    log_take(); // start/backends chatter is not part of any model's log
-    g_inited = true;
-    return g_state;
-}
-
-static void require_init() {
-    std::lock_guard<std::mutex> lk(g_init_mu);
-    if (!g_inited) throw runtime_error("engine not initialised (call llamaInit first)");
-}
-
 // ---------------------------------------------------------------- model
 
 Model::~Model() {
@@ -232,15 +53,6 @@ static ggml_backend_buffer_type_t resolve_buft(const string & device) {
         names += (names.empty() ? "" : ", ") + string(ggml_backend_dev_name(dev));
     }
     throw runtime_error("unknown device \"" + device + "\" in a tensor override (available: " + names + ")");
-}
-
-static ggml_numa_strategy parse_numa(const string & s) {
-    if (s == "disabled" || s.empty()) return GGML_NUMA_STRATEGY_DISABLED;
-    if (s == "distribute") return GGML_NUMA_STRATEGY_DISTRIBUTE;
-    if (s == "isolate") return GGML_NUMA_STRATEGY_ISOLATE;
-    if (s == "numactl") return GGML_NUMA_STRATEGY_NUMACTL;
-    if (s == "mirror") return GGML_NUMA_STRATEGY_MIRROR;
-    throw runtime_error("unknown NUMA strategy \"" + s + "\" (disabled, distribute, isolate, numactl, mirror)");
 }
 
 static int meta_int(const llama_model * m, const string & key, int dflt) {
@@ -297,12 +109,6 @@ static bool amx_offers_type(ggml_type t) {
         case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K: case GGML_TYPE_IQ4_XS: case GGML_TYPE_F16: return true;
         default: return false;
     }
-}
-
-// engine_init recorded the CPU's extra buffer types once; they do not change afterwards
-static bool has_amx_extra_buft() {
-    std::lock_guard<std::mutex> lk(g_init_mu);
-    return std::find(g_state.extra_bufts.begin(), g_state.extra_bufts.end(), "AMX") != g_state.extra_bufts.end();
 }
 
 static bool has_gpu_device() {
@@ -447,7 +253,7 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (test/native/variants.test.ts)
     const char * guard_env = getenv("MOERIG_AMX_GUARD");
     const bool guard_on = !(guard_env && string(guard_env) == "0");
-    if (guard_on && p.use_extra_bufts && has_amx_extra_buft()) out->amx_guarded = amx_guard_names(p, rules);
+    if (guard_on && p.use_extra_bufts && cpu_has_extra_buft("AMX")) out->amx_guarded = amx_guard_names(p, rules);
     std::vector<string> guard = guard_patterns(out->amx_guarded);
     out->patterns = guard;
     out->patterns.insert(out->patterns.end(), user_patterns.begin(), user_patterns.end());
@@ -458,10 +264,7 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     ov.push_back({nullptr, nullptr});
     if (ov.size() > 1) mp.tensor_buft_overrides = ov.data();
 
-    // once per process (llama_numa_init is global); loads run on worker threads
-    static std::atomic<bool> numa_done{false};
-    ggml_numa_strategy numa = parse_numa(p.numa);
-    if (numa != GGML_NUMA_STRATEGY_DISABLED && !numa_done.exchange(true)) llama_numa_init(numa);
+    numa_init(p.numa); // once per process, see runtime.h
 
     log_take();
     last_error_take();

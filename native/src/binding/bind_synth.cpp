@@ -4,7 +4,7 @@
 #include <napi.h>
 
 #include "bind_args.h"
-#include "synth.h"
+#include "engine/synth.h"
 
 namespace {
 

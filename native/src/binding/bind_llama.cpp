@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "bind_args.h"
-#include "engine.h"
+#include "engine/engine.h"
 
 using namespace moerig;
 
