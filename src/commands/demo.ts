@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {createProgress} from '../lib/progress.js'
-import {runDemo} from '../report/demo.js'
+import {runDemo} from '../demo/demo.js'
 import {demoResultSchema, type DemoResultJson} from '../schemas/report.js'
 import {assertValid} from '../schemas/validate.js'
 

@@ -30,7 +30,7 @@ import {
   parseJsonText,
   writeFileAtomic,
 } from '../../src/lib/fs.js'
-import {runDemo} from '../../src/report/demo.js'
+import {runDemo} from '../../src/demo/demo.js'
 import {readJsonFile} from '../../src/schemas/validate.js'
 import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../../src/trace/trace.js'
 import {planSchema} from '../../src/schemas/plan.js'

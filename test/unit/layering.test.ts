@@ -13,7 +13,7 @@ const src = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src')
 
 /**
  * Rank of each folder of src/: a folder may import only folders of a lower rank.
- * lib ← schemas ← engine, model ← profiles ← probe, planner, trace ← reuse, report, runner ← commands.
+ * lib ← schemas ← engine, model ← profiles ← probe, planner, trace ← reuse, report, runner ← demo ← commands.
  * engine/ (the in-process native boundary) sits under probe/ because probe asks it for bandwidth;
  * runner/ (child-process execution) sits above engine/. model/ (GGUF reader, architectures, quant
  * rules, inventory) sits beside engine/: it imports only lib/ and schemas/. profiles/ (the only
@@ -33,7 +33,10 @@ const RANK: Record<string, number> = {
   reuse: 5,
   report: 5,
   runner: 5,
-  commands: 6,
+  // demo/ drives the CLI end to end in child processes and writes the report from what they made,
+  // so it imports report/ (rank 5) and must sit above it; only commands/demo.ts imports it.
+  demo: 6,
+  commands: 7,
 }
 
 /**

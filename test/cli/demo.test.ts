@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {runDemo, type DemoOptions} from '../../src/report/demo.js'
+import {runDemo, type DemoOptions} from '../../src/demo/demo.js'
 import {writeTrace} from '../../src/trace/trace.js'
 
 const FIX = resolve('test/fixtures/report')
