@@ -2,17 +2,8 @@ import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {fmtBinary} from '../lib/units.js'
-import {
-  DEFAULT_SEED,
-  KV_LAYOUTS,
-  SYNTH_PRESETS,
-  SYNTH_QUANTS,
-  checkModel,
-  inFlight,
-  removeTemps,
-  stopSynth,
-  synthModel,
-} from '../runner/synth.js'
+import {DEFAULT_SEED, checkModel, inFlight, removeTemps, stopSynth, synthModel} from '../runner/synth.js'
+import {KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS} from '../model/synth-presets.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
 import {assertValid} from '../schemas/validate.js'

@@ -11,6 +11,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {nativeBuildDir} from '../lib/paths.js'
+import type {SynthHparams} from '../schemas/synth.js'
 
 export const addonPath = join(nativeBuildDir, 'Release', 'moerig.node')
 const engineJsonPath = join(nativeBuildDir, 'engine.json')
@@ -224,11 +225,11 @@ export interface LlamaGenerateResult {
 // ---------------------------------------------------------------- synthetic models
 
 /**
- * One synthetic model, fully resolved (src/runner/synth.ts builds it from a preset after
- * validating; native/src/synth.cpp re-checks). Field meanings: native/src/synth.h `SynthSpec`.
+ * One synthetic model, fully resolved: a preset's hyper-parameters (src/schemas/synth.ts) plus
+ * paths and run options (src/runner/synth.ts builds it after validating; native/src/synth.cpp
+ * re-checks). Field meanings: native/src/synth.h `SynthSpec`.
  */
-export interface SynthNativeSpec {
-  arch: 'deepseek2' | 'qwen3moe'
+export interface SynthNativeSpec extends SynthHparams {
   name: string
   preset: string
   vocabPath: string
@@ -244,34 +245,6 @@ export interface SynthNativeSpec {
   quant: string
   seed: number
   threads?: number
-  nCtxTrain: number
-  nLayer: number
-  nEmbd: number
-  nHead: number
-  nHeadKv?: number
-  headDim?: number
-  nFf?: number
-  nFfExp: number
-  nExpert: number
-  nExpertUsed: number
-  nExpertShared?: number
-  nDenseLead?: number
-  nGroup?: number
-  nGroupUsed?: number
-  qLoraRank?: number
-  kvLoraRank?: number
-  ropeDim?: number
-  nopeDim?: number
-  vHeadDim?: number
-  kvLayout?: 'mla' | 'legacy'
-  gatingFunc?: number
-  expertWeightsScale?: number
-  expertWeightsNorm?: boolean
-  ropeFreqBase?: number
-  rmsEps?: number
-  yarnFactor?: number
-  yarnOrigCtx?: number
-  yarnLogMul?: number
 }
 
 export interface SynthNativeProgress {

@@ -35,8 +35,7 @@ import {cpus, loadavg} from 'node:os'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {USAGE_EXIT} from '../lib/command.js'
-import {checkOverwrite} from '../lib/fs.js'
-import {writeJsonFile} from '../lib/jsonfile.js'
+import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {maxThreads} from '../lib/threads.js'
 import {runPlan} from '../planner/run.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
@@ -46,7 +45,8 @@ import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement
 import {runBench} from './bench.js'
 import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
-import {cachedSynthModel, SYNTH_PRESETS, type SynthPreset} from './synth.js'
+import {cachedSynthModel} from './synth.js'
+import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
 
 export type Calibration = NonNullable<HardwareProfile['calibration']>
 

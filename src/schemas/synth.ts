@@ -1,5 +1,58 @@
 import type {FromSchema} from 'json-schema-to-ts'
 
+/** Architectures, quant levels (llama_ftype names) and deepseek2 KV layouts synth writes. */
+export const synthArchs = ['deepseek2', 'qwen3moe'] as const
+export const synthQuants = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0', 'F16'] as const
+export const kvLayouts = ['mla', 'legacy'] as const
+
+const positive = {type: 'integer', minimum: 1} as const
+const number = {type: 'number'} as const
+
+/**
+ * Hyper-parameters of a synthetic model (src/model/synth-presets.ts holds the presets; the native
+ * side re-checks them: native/src/synth.h `SynthSpec` says what each field means). Optional fields
+ * belong to one architecture: deepseek2 (MLA ranks, head dims, dense lead, groups, routing, YaRN)
+ * or qwen3moe (nHeadKv, headDim).
+ */
+export const synthHparamsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['arch', 'nCtxTrain', 'nLayer', 'nEmbd', 'nHead', 'nFfExp', 'nExpert', 'nExpertUsed'],
+  properties: {
+    arch: {enum: synthArchs},
+    nCtxTrain: positive,
+    nLayer: positive,
+    nEmbd: positive,
+    nHead: positive,
+    nHeadKv: positive,
+    headDim: positive,
+    nFf: positive,
+    nFfExp: positive,
+    nExpert: positive,
+    nExpertUsed: positive,
+    nExpertShared: positive,
+    nDenseLead: {type: 'integer', minimum: 0},
+    nGroup: positive,
+    nGroupUsed: positive,
+    qLoraRank: positive,
+    kvLoraRank: positive,
+    ropeDim: positive,
+    nopeDim: positive,
+    vHeadDim: positive,
+    kvLayout: {enum: kvLayouts},
+    gatingFunc: {type: 'integer'},
+    expertWeightsScale: number,
+    expertWeightsNorm: {type: 'boolean'},
+    ropeFreqBase: number,
+    rmsEps: number,
+    yarnFactor: number,
+    yarnOrigCtx: positive,
+    yarnLogMul: number,
+  },
+} as const
+
+export type SynthHparams = FromSchema<typeof synthHparamsSchema>
+
 /**
  * `moerig synth --json`: the file written and what is in it. `typeCounts` is read back from the
  * written header (ggml type name → tensors). `check` is present with --check: what llama.cpp made
@@ -31,10 +84,10 @@ export const synthResultSchema = {
   properties: {
     path: {type: 'string'},
     preset: {type: 'string'},
-    arch: {enum: ['deepseek2', 'qwen3moe']},
-    quant: {enum: ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0', 'F16']},
+    arch: {enum: synthArchs},
+    quant: {enum: synthQuants},
     /** deepseek2: "mla" (attn_k_b/attn_v_b) or "legacy" (attn_kv_b); null for qwen3moe. */
-    kvLayout: {enum: ['mla', 'legacy', null]},
+    kvLayout: {enum: [...kvLayouts, null]},
     fileBytes: {type: 'integer', minimum: 0},
     tensorCount: {type: 'integer', minimum: 1},
     /** Elements over all tensors (llama.cpp's "model params"). */

@@ -6,10 +6,8 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSyn
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {readGguf, type GgufModel} from '../../src/model/gguf.js'
+import {cachedSynthModel, checkModel, synthModel} from '../../src/runner/synth.js'
 import {
-  cachedSynthModel,
-  checkModel,
-  synthModel,
   SYNTH_PRESETS,
   SYNTH_QUANTS,
   presetBytes,
@@ -17,7 +15,7 @@ import {
   presetTensors,
   SYNTH_VOCABS,
   type SynthQuant,
-} from '../../src/runner/synth.js'
+} from '../../src/model/synth-presets.js'
 import {synthResultSchema} from '../../src/schemas/synth.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 

@@ -15,7 +15,8 @@ import type {CheckPlanResult} from '../../src/schemas/checkplan.js'
 import {projectRoot} from '../../src/lib/paths.js'
 import {checkPlans, listEngineDevices} from '../../src/runner/checkplan.js'
 import {oneLine} from '../../src/lib/errors.js'
-import {cachedSynthModel, type KvLayout} from '../../src/runner/synth.js'
+import {cachedSynthModel} from '../../src/runner/synth.js'
+import type {KvLayout} from '../../src/model/synth-presets.js'
 
 /** The hardware profile the cases are planned against: the CI machine + llvmpipe as GPU0. */
 export const CI_LLVMPIPE_PROFILE = join(projectRoot, 'test', 'fixtures', 'checkplan', 'ci-llvmpipe.json')
