@@ -11,6 +11,8 @@ export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 export const buildDir = join(projectRoot, 'build')
 /** build/native/: what scripts/build-native.mjs writes (Release/moerig.node, engine.json). */
 export const nativeBuildDir = join(buildDir, 'native')
+/** build/rpc/: what scripts/build-rpc.mjs writes (libggml-rpc.so, rpc-server, rpc.json). */
+export const rpcBuildDir = join(buildDir, 'rpc')
 /** profiles/: hand-written hardware and model profiles (JSON, schema-validated). */
 export const profilesDir = join(projectRoot, 'profiles')
 /** profiles/models/: the model catalog. */
