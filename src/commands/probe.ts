@@ -1,7 +1,6 @@
 import {Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
-import {checkOverwrite} from '../lib/fs.js'
-import {writeJsonFile} from '../lib/jsonfile.js'
+import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
 import {measureBandwidth} from '../probe/bandwidth.js'
 import {probeEngineDevices} from '../probe/engine.js'

@@ -4,6 +4,7 @@
  * native abort cannot take the CLI down.
  */
 import {join} from 'node:path'
+import {withContextDefaults} from '../lib/llama-defaults.js'
 import {projectRoot} from '../lib/paths.js'
 import {
   loadAddon,
@@ -71,7 +72,8 @@ export class LlamaModel {
 
   async createContext(params: LlamaContextParams): Promise<LlamaContext> {
     if (!this.handle) throw new Error('the model has been disposed')
-    const r = await this.addon.llamaCreateContext(this.handle, params)
+    // omitted settings get llama.cpp's defaults here, stated once in lib/llama-defaults.ts
+    const r = await this.addon.llamaCreateContext(this.handle, withContextDefaults(params))
     return new LlamaContext(
       this.addon,
       r.handle,

@@ -88,8 +88,13 @@ export function readError(e: unknown, subject: string): MoerigError {
 // ---------------------------------------------------------------- folders
 
 /**
- * mkdir -p, one level at a time. Node 20's `mkdirSync(p, {recursive: true})` loops forever when
- * the kernel answers ENOENT for a parent that exists (e.g. under /proc), so we walk it ourselves.
+ * mkdir -p, one level at a time, for folders the user names. Node 20's `mkdirSync(p, {recursive:
+ * true})` never returns when a missing folder sits where the kernel answers mkdir with ENOENT
+ * although the parent exists (under /proc: mkdir /proc/x → ENOENT, mkdir /proc → EEXIST, and Node
+ * retries the pair forever; checked on Node 20.20.2 with strace, `mkdirSync('/proc/x/y',
+ * {recursive: true})` still spinning after 5 s). Scripts and tests that create folders they choose
+ * themselves (a temp folder, build/) may use the recursive form; user-given paths come here
+ * (test/cli/plan-bad-input.test.ts writes `plan -o` under /proc).
  */
 export function ensureDir(dir: string): void {
   if (existsSync(dir)) {
@@ -275,6 +280,15 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     throw fileError(e, path)
   }
   t.commit()
+}
+
+/**
+ * Write JSON (2-space indent, final newline) atomically. Failures are one MoerigError naming
+ * `path` (fileError: never wrapped twice). Reading JSON against a schema is schemas/validate.ts's
+ * readJsonFile (lib/ sits below schemas/).
+ */
+export function writeJsonFile(path: string, data: unknown): void {
+  writeFileAtomic(path, JSON.stringify(data, null, 2) + '\n')
 }
 
 // ---------------------------------------------------------------- the overwrite rule

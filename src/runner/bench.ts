@@ -8,9 +8,9 @@ import {MoerigError} from '../lib/errors.js'
 import {fmtBinary, fmtMiB} from '../lib/units.js'
 import {USAGE_EXIT} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
-import {checkOutputFolder, freshPath} from '../lib/fs.js'
+import {checkOutputFolder, freshPath, writeJsonFile} from '../lib/fs.js'
 import {checkThreads, maxThreads} from '../lib/threads.js'
-import {writeJsonFile} from '../lib/jsonfile.js'
+import {LLAMA_DEFAULTS} from '../lib/llama-defaults.js'
 import {assertValid} from '../schemas/validate.js'
 import {
   benchResultSchema,
@@ -32,16 +32,15 @@ import {cpuEngineProvenance, makeProvenance, physicalCores} from './provenance.j
 import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
 import {mean, stdev, testName, tokensPerSecond} from './stats.js'
 
-/** llama-bench's defaults (tools/llama-bench/llama-bench.cpp cmd_params_defaults). */
+/**
+ * llama-bench's defaults (tools/llama-bench/llama-bench.cpp cmd_params_defaults): its test sizes
+ * and repetitions, and llama.cpp's context defaults (lib/llama-defaults.ts).
+ */
 export const BENCH_DEFAULTS = {
   nPrompt: 512,
   nGen: 128,
   reps: 5,
-  nBatch: 2048,
-  nUbatch: 512,
-  typeK: 'f16',
-  typeV: 'f16',
-  flashAttn: 'auto',
+  ...LLAMA_DEFAULTS,
 } as const
 
 export interface BenchOptions {

@@ -1,6 +1,6 @@
 /** Provenance of a measurement and the machine facts a run needs (threads, CPU name). */
-import {cpus, hostname, availableParallelism} from 'node:os'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {cpus, hostname} from 'node:os'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {projectRoot} from '../lib/paths.js'
 import {type LlamaDevice} from '../engine/addon.js'
@@ -8,22 +8,8 @@ import type {EngineSetup} from '../engine/engine.js'
 import type {LoadRecord} from './child.js'
 import type {RunProvenance} from '../schemas/bench.js'
 
-/** Physical cores (distinct thread-sibling sets in sysfs), as llama-bench's default -t counts them. */
-export function physicalCores(): number {
-  const base = '/sys/devices/system/cpu'
-  try {
-    const sets = new Set<string>()
-    for (const d of readdirSync(base)) {
-      if (!/^cpu\d+$/.test(d)) continue
-      const f = join(base, d, 'topology', 'thread_siblings_list')
-      if (existsSync(f)) sets.add(readFileSync(f, 'utf8').trim())
-    }
-    if (sets.size > 0) return sets.size
-  } catch {
-    // no sysfs (containers without /sys): fall through
-  }
-  return availableParallelism()
-}
+/** This machine's physical cores (the default thread count): lib/threads.ts. */
+export {physicalCores} from '../lib/threads.js'
 
 export function moerigVersion(): string {
   try {

@@ -5,7 +5,7 @@
  */
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {writeJsonFile} from '../lib/jsonfile.js'
+import {LLAMA_DEFAULTS, withContextDefaults} from '../lib/llama-defaults.js'
 import {assertValid} from '../schemas/validate.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {PlacementRun} from '../schemas/bench.js'
@@ -18,17 +18,9 @@ import {cpuEngineProvenance, makeProvenance, moerigVersion, physicalCores} from 
 import {mappedModel} from './memory.js'
 import {USAGE_EXIT} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
-import {checkOutputFolder, freshPath} from '../lib/fs.js'
+import {checkOutputFolder, freshPath, writeJsonFile} from '../lib/fs.js'
 import {checkThreads} from '../lib/threads.js'
-import {
-  BENCH_DEFAULTS,
-  memoryReport,
-  modelParams,
-  trainedContext,
-  placementDefaults,
-  runFileName,
-  runModelSection,
-} from './bench.js'
+import {memoryReport, modelParams, trainedContext, placementDefaults, runFileName, runModelSection} from './bench.js'
 import {writeTrace} from '../trace/trace.js'
 
 export interface RunOptions {
@@ -69,7 +61,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   if (!opts.prompt) throw new MoerigError('E_USAGE', '--prompt is empty')
   if (opts.threads !== undefined) checkThreads('-t', opts.threads)
   if (opts.runsDir) checkOutputFolder(opts.runsDir, '--runs-dir')
-  assertUbatchWithinBatch(opts.nUbatch ?? BENCH_DEFAULTS.nUbatch, opts.nBatch ?? BENCH_DEFAULTS.nBatch, {
+  assertUbatchWithinBatch(opts.nUbatch ?? LLAMA_DEFAULTS.nUbatch, opts.nBatch ?? LLAMA_DEFAULTS.nBatch, {
     ubatch: '--ubatch-size',
     batch: '--batch-size',
   })
@@ -92,16 +84,16 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
   ev.onPhase?.(`loading ${basename(opts.path)}`)
   const temperature = opts.temperature ?? 0
   const seed = opts.seed ?? 0
-  const context = {
+  const context = withContextDefaults({
     nCtx,
     threads,
     trace: Boolean(opts.tracePath),
-    nBatch: opts.nBatch ?? BENCH_DEFAULTS.nBatch,
-    nUbatch: opts.nUbatch ?? BENCH_DEFAULTS.nUbatch,
-    typeK: opts.typeK ?? BENCH_DEFAULTS.typeK,
-    typeV: opts.typeV ?? BENCH_DEFAULTS.typeV,
-    flashAttn: opts.flashAttn ?? BENCH_DEFAULTS.flashAttn,
-  }
+    nBatch: opts.nBatch,
+    nUbatch: opts.nUbatch,
+    typeK: opts.typeK,
+    typeV: opts.typeV,
+    flashAttn: opts.flashAttn,
+  })
   // text streamed before a fallback belongs to the aborted attempt (none: it falls back only before any piece)
   const outcome = await runModelJob(
     {

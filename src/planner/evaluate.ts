@@ -1,0 +1,221 @@
+/**
+ * Evaluating one candidate of a plan: a GPU count and a context → placement, memory per device,
+ * the NUMA check, what binds, and the predicted speed; the largest context that fits on n GPUs;
+ * the choice among GPU counts. Pure: the planner's inputs come in a PlanContext (plan.ts builds it).
+ */
+import type {Engine, KvType} from '../schemas/plan.js'
+import type {PlanGpu, PlanHost} from './hardware.js'
+import type {Inventory} from '../model/inventory.js'
+import {KV_PAD, type KvModel} from './kv.js'
+import {
+  deviceUse,
+  makeAssignment,
+  searchPlacement,
+  type Assignment,
+  type DeviceUse,
+  type PlacementInput,
+} from './placement.js'
+import {predictSpeed, type EngineBuild, type SpeedResult} from './speed.js'
+
+/** Smallest context we report as usable. */
+export const MIN_CONTEXT = KV_PAD
+
+/** Decode within this fraction of the fastest counts as a tie. */
+export const DECODE_TIE = 0.1
+
+/**
+ * --placement: "auto" searches (most layers on the GPUs, then whole layers of experts into the VRAM
+ * left); the others force one of the three placements people run, with every layer on the GPUs:
+ *   all-gpu      routed experts too (plain -ngl 99)
+ *   exps-cpu     routed experts of every layer in RAM (-ot exps=CPU)
+ *   n-cpu-moe=N  routed experts of blocks < N in RAM, the rest on the GPUs (--n-cpu-moe N)
+ */
+export type PlacementMode = {kind: 'auto'} | {kind: 'all-gpu'} | {kind: 'exps-cpu'} | {kind: 'n-cpu-moe'; n: number}
+
+export type NumaMode = 'single' | 'interleave' | 'replicate'
+
+/** Everything a candidate's evaluation needs that does not change between candidates. */
+export interface PlanContext {
+  inv: Inventory
+  hosts: PlanHost[]
+  main: PlanHost
+  engine: Engine
+  kvType: KvType
+  fa: boolean
+  ubatch: number
+  batch: number
+  kv: KvModel
+  rpc: PlanGpu[]
+  placement: PlacementMode
+  threads: number
+  build: EngineBuild
+  numaAware: boolean
+}
+
+export interface NumaCheck {
+  mode: NumaMode
+  nodes: Array<{node: number; capacityBytes: number; usedBytes: number; fits: boolean}>
+}
+
+export interface Evaluated {
+  nGpus: number
+  a: Assignment
+  devices: DeviceUse[]
+  numa: NumaCheck
+  fits: boolean
+  binding: string | null
+  speed: SpeedResult
+}
+
+function numaMode(c: PlanContext): NumaMode {
+  if (c.main.numaNodes.length <= 1) return 'single'
+  return c.engine === 'ktransformers' ? 'replicate' : 'interleave'
+}
+
+function placementInput(c: PlanContext, ctx: number): PlacementInput {
+  return {inv: c.inv, host: c.main, engine: c.engine, kv: c.kv, ctx, ubatch: c.ubatch, flashAttention: c.fa}
+}
+
+/** NUMA check and, for replication, the RAM multiplied by the node count. */
+function applyNuma(c: PlanContext, devices: DeviceUse[]): NumaCheck {
+  const mode = numaMode(c)
+  const cpu = devices.find((d) => d.id === 'CPU')!
+  const nodes = c.main.numaNodes
+  if (mode === 'replicate') {
+    // ktransformers USE_NUMA copies the CPU weights to every node (issue #1147: RAM × node count).
+    cpu.weightsBytes *= nodes.length
+    cpu.totalBytes = cpu.weightsBytes + cpu.kvBytes + cpu.computeBytes + cpu.overheadBytes
+    cpu.fits = cpu.totalBytes <= cpu.capacityBytes
+  }
+  const per = mode === 'replicate' ? cpu.totalBytes / nodes.length : cpu.totalBytes / Math.max(1, nodes.length)
+  return {
+    mode,
+    nodes: nodes.map((n) => ({
+      node: n.id,
+      capacityBytes: Math.round(n.capacityBytes),
+      usedBytes: Math.round(mode === 'single' ? cpu.totalBytes : per),
+      fits: (mode === 'single' ? cpu.totalBytes : per) <= n.capacityBytes,
+    })),
+  }
+}
+
+function bindingOf(devices: DeviceUse[], numa: NumaCheck): string | null {
+  const gpu = devices.find((d) => d.kind === 'gpu' && !d.fits)
+  if (gpu) return 'VRAM'
+  const cpu = devices.find((d) => d.kind === 'cpu' && !d.fits)
+  if (cpu) return cpu.id === 'CPU' ? 'RAM' : `RAM of ${cpu.host}`
+  if (numa.nodes.some((n) => !n.fits)) return 'NUMA node'
+  return null
+}
+
+/** The GPUs to use for n local GPUs (RPC devices first, as llama.cpp orders them). */
+export function gpuList(c: PlanContext, n: number): PlanGpu[] {
+  return [...c.rpc, ...c.main.gpus.slice(0, n)]
+}
+
+/** RPC placements: remotes hold whole layers in proportion to their RAM (see evaluate). */
+function rpcAssignment(c: PlanContext, n: number): Assignment {
+  const gpus = gpuList(c, n)
+  const nLayer = c.inv.shape.hp.nLayer
+  if (n === 0) {
+    // no local GPU: the first layers stay on the local CPU, the rest go to the remotes by RAM
+    const remote = c.rpc.reduce((s, g) => s + g.capacityBytes, 0)
+    const ngl = Math.round(((nLayer + 1) * remote) / (remote + c.main.ramCapacityBytes))
+    return makeAssignment(c.inv, gpus, ngl)
+  }
+  // local GPUs take a share of layers that follows the local RAM (where their experts live)
+  return makeAssignment(c.inv, gpus, nLayer + 1, new Set(), c.main.ramCapacityBytes)
+}
+
+/** Every layer on the n GPUs, routed experts where --placement says. */
+function forcedAssignment(c: PlanContext, n: number): Assignment {
+  const m = c.placement
+  const moe = c.inv.moeLayers
+  const onGpu = m.kind === 'all-gpu' ? moe : m.kind === 'n-cpu-moe' ? moe.filter((l) => l >= m.n) : []
+  return makeAssignment(c.inv, gpuList(c, n), c.inv.shape.hp.nLayer + 1, new Set(onGpu))
+}
+
+/** The placement on n GPUs at ctx: RPC by RAM, a forced --placement, or the search. */
+function place(c: PlanContext, n: number, ctx: number): {a: Assignment; devices: DeviceUse[]} {
+  const p = placementInput(c, ctx)
+  if (c.rpc.length > 0 || (c.placement.kind !== 'auto' && n > 0)) {
+    const a = c.rpc.length > 0 ? rpcAssignment(c, n) : forcedAssignment(c, n)
+    return {a, devices: deviceUse(p, a)}
+  }
+  const r = searchPlacement(p, gpuList(c, n))
+  return {a: r.assignment, devices: r.devices}
+}
+
+/** The speed model's NUMA setting: the engine's mode, or "unaware" on several nodes without it. */
+function speedNuma(c: PlanContext): NumaMode | 'unaware' {
+  if (c.numaAware) return numaMode(c)
+  return c.main.numaNodes.length > 1 ? 'unaware' : 'single'
+}
+
+/** One candidate: n local GPUs at context ctx. */
+export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
+  const {a, devices} = place(c, n, ctx)
+  const numa = applyNuma(c, devices)
+  const binding = bindingOf(devices, numa)
+  const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch, {
+    threads: c.threads,
+    build: c.build,
+    numa: speedNuma(c),
+  })
+  return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed}
+}
+
+/** The recommended placement on n GPUs without the expert fill (all non-expert tensors + KV on the GPUs). */
+function recommendedAssignment(c: PlanContext, n: number): Assignment {
+  if (c.rpc.length > 0) return rpcAssignment(c, n)
+  if (n === 0) return makeAssignment(c.inv, [], 0)
+  if (c.placement.kind !== 'auto') return forcedAssignment(c, n)
+  return makeAssignment(c.inv, gpuList(c, n), c.inv.shape.hp.nLayer + 1)
+}
+
+/** Does the recommended placement fit on n GPUs at ctx? null when it does, else what binds. */
+function fitsAt(c: PlanContext, n: number, ctx: number): string | null {
+  const devices = deviceUse(placementInput(c, ctx), recommendedAssignment(c, n))
+  return bindingOf(devices, applyNuma(c, devices))
+}
+
+/** Largest context (multiple of 256, ≤ the trained context) that fits on n GPUs; 0 when none. */
+export function maxContextFor(c: PlanContext, n: number): {maxContext: number; binding: string} {
+  const trained = c.inv.shape.hp.contextLength
+  const top = Math.floor(trained / KV_PAD)
+  const atMin = fitsAt(c, n, MIN_CONTEXT)
+  if (atMin !== null) return {maxContext: 0, binding: atMin}
+  if (fitsAt(c, n, top * KV_PAD) === null)
+    return {maxContext: top * KV_PAD === trained ? trained : top * KV_PAD, binding: 'trained context'}
+  let lo = 1,
+    hi = top
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (fitsAt(c, n, mid * KV_PAD) === null) lo = mid
+    else hi = mid - 1
+  }
+  return {maxContext: lo * KV_PAD, binding: fitsAt(c, n, (lo + 1) * KV_PAD) ?? 'trained context'}
+}
+
+/**
+ * The fastest predicted decode; near-ties go to the placement with more GPUs (attention and KV on
+ * a GPU is what every published R1 recipe does, and it leaves the CPU's bandwidth to the experts).
+ */
+function pickBest(fitting: Evaluated[]): Evaluated {
+  const top = Math.max(...fitting.map((e) => e.speed.decode.mid))
+  const near = fitting.filter((e) => e.speed.decode.mid >= top * (1 - DECODE_TIE))
+  return near.reduce((x, y) => (y.nGpus > x.nGpus ? y : x))
+}
+
+/** GPU counts a plan considers: 0 … all local GPUs (ktransformers and FlashMoE need at least one). */
+export function gpuCounts(c: PlanContext): number[] {
+  return Array.from({length: c.main.gpus.length + 1}, (_, n) => n).filter((n) => c.engine === 'llama.cpp' || n > 0)
+}
+
+/** Evaluate the requested GPU count, or every count; the fastest that fits, else the last tried. */
+export function chooseCandidate(c: PlanContext, ctx: number, gpus: number | undefined): Evaluated {
+  const counts = gpus !== undefined ? [gpus] : c.placement.kind !== 'auto' ? [c.main.gpus.length] : gpuCounts(c)
+  const evals = counts.map((n) => evaluate(c, n, ctx))
+  const fitting = evals.filter((e) => e.fits)
+  return fitting.length > 0 ? pickBest(fitting) : evals[evals.length - 1]
+}
