@@ -1,0 +1,21 @@
+/**
+ * `--rpc host:port[,host:port…]` on bench, run, check-plan, probe and calibrate: llama.cpp RPC
+ * servers (`moerig rpc-server` on each host) whose devices join this machine's, as llama.cpp's own
+ * --rpc does. Validated here, before anything starts: one line naming the bad entry.
+ */
+import {Flags} from '@oclif/core'
+import {parseEndpoints, type RpcEndpoint} from '../engine/rpc.js'
+
+export const rpcFlags = {
+  rpc: Flags.string({
+    description:
+      'llama.cpp RPC servers to use beside this machine (moerig rpc-server on each); their devices are RPC0, RPC1 … for -ts/-ot',
+    helpValue: 'HOST:PORT,…',
+    helpGroup: 'ENGINE',
+  }),
+}
+
+/** The endpoints of --rpc, or none. */
+export function rpcFlag(v: string | undefined): RpcEndpoint[] {
+  return v === undefined ? [] : parseEndpoints(v)
+}

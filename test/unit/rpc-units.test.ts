@@ -1,0 +1,79 @@
+// Pure parts of llama.cpp RPC support (issue 15): --rpc endpoint parsing, rpc-server's option
+// checks and banner parsing, and the planner's network transfer term.
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {endpointText, isLoopback, parseEndpoint, parseEndpoints} from '../../src/engine/rpc.js'
+import {checkServeOptions, parseBannerDevice} from '../../src/runner/rpc-server.js'
+import {ASSUMED_LINK, crossingBytes, measuredLink, rpcTransferSeconds, rpcTransferWords} from '../../src/planner/rpc.js'
+import {MoerigError} from '../../src/lib/errors.js'
+
+function usage(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof MoerigError, String(e))
+    assert.equal(e.code, 'E_USAGE')
+    assert.match(e.message, re)
+    assert.ok(!e.message.includes('\n'), 'one line')
+    return true
+  })
+}
+
+test('--rpc: host:port lists parse in order; names and IPv4 both work', () => {
+  assert.deepEqual(parseEndpoints('127.0.0.1:50052,box-b.lan:50053'), [
+    {host: '127.0.0.1', port: 50052},
+    {host: 'box-b.lan', port: 50053},
+  ])
+  assert.deepEqual(parseEndpoints(' 10.0.0.2:1 '), [{host: '10.0.0.2', port: 1}])
+  assert.equal(endpointText(parseEndpoint('localhost:65535')), 'localhost:65535')
+})
+
+test('--rpc: bad entries are one line naming the entry', () => {
+  usage(() => parseEndpoints('127.0.0.1'), /"127\.0\.0\.1": expected host:port/)
+  usage(() => parseEndpoints('127.0.0.1:0'), /port "0" is not a number from 1 to 65535/)
+  usage(() => parseEndpoints('127.0.0.1:70000'), /port "70000"/)
+  usage(() => parseEndpoints('127.0.0.1:abc'), /port "abc"/)
+  usage(() => parseEndpoints('300.1.1.1:50052'), /not an IPv4 address/)
+  usage(() => parseEndpoints('[::1]:50052'), /IPv6 addresses are not supported/)
+  usage(() => parseEndpoints('::1:50052'), /IPv6/)
+  usage(() => parseEndpoints('a b:1'), /not a host name or IPv4 address/)
+  usage(() => parseEndpoints('a:1,,b:2'), /no empty entries/)
+  usage(() => parseEndpoints('a:1,a:1'), /a:1 is named twice/)
+  usage(() => parseEndpoints(':50052'), /expected host:port/)
+})
+
+test('rpc-server: loopback by default; another address needs --expose; bad --mem/--device refused', () => {
+  assert.ok(isLoopback('127.0.0.1') && isLoopback('127.1.2.3') && isLoopback('localhost'))
+  assert.ok(!isLoopback('0.0.0.0') && !isLoopback('192.168.1.2'))
+  checkServeOptions({host: '127.0.0.1', port: 50052})
+  checkServeOptions({host: '0.0.0.0', port: 50052, expose: true})
+  usage(() => checkServeOptions({host: '0.0.0.0', port: 50052}), /no authentication.*--expose/)
+  usage(() => checkServeOptions({host: '127.0.0.1', port: 50052, memGiB: 0}), /--mem 0/)
+  usage(() => checkServeOptions({host: '127.0.0.1', port: 50052, devices: 'CPU;rm'}), /--device/)
+  usage(() => checkServeOptions({host: '127.0.0.1', port: 0}), /port "0"/)
+})
+
+test("rpc-server: the banner's device lines", () => {
+  assert.deepEqual(parseBannerDevice('  CPU: AMD EPYC (2048 MiB, 1024 MiB free)'), {
+    name: 'CPU',
+    description: 'AMD EPYC',
+    totalBytes: 2048 * 1024 ** 2,
+    freeBytes: 1024 * 1024 ** 2,
+  })
+  assert.equal(parseBannerDevice('  CUDA0: NVIDIA GeForce RTX 5090 (32109 MiB, 31588 MiB free)')?.name, 'CUDA0')
+  assert.equal(parseBannerDevice('  endpoint       : 127.0.0.1:50052'), null)
+})
+
+test('planner RPC term: round trip + hidden state over bandwidth, per crossing', () => {
+  // R1: n_embd 7168 → 28 672 B per token crossing
+  assert.equal(crossingBytes(7168, 1), 28672)
+  const link = measuredLink({rttUs: 100, uploadGBs: 2, downloadGBs: 1})
+  // mid: 100 µs + 28 672 B / 1 GB/s (the slower direction)
+  assert.ok(Math.abs(rpcTransferSeconds(2, 7168, 1, link, 'mid') - 2 * (100e-6 + 28672 / 1e9)) < 1e-12)
+  // prefill: a ubatch of 512 moves 512× the bytes, the round trip once
+  assert.ok(Math.abs(rpcTransferSeconds(1, 7168, 512, link, 'mid') - (100e-6 + (28672 * 512) / 1e9)) < 1e-12)
+  assert.equal(rpcTransferSeconds(0, 7168, 1, link, 'mid'), 0)
+  // low is the slow end
+  for (const l of [link, ASSUMED_LINK])
+    assert.ok(rpcTransferSeconds(2, 7168, 512, l, 'low') > rpcTransferSeconds(2, 7168, 512, l, 'high'))
+  assert.match(rpcTransferWords(2, 7168, 512, ASSUMED_LINK), /2 host crossings per token.*28672 B.*assumed/)
+  assert.match(rpcTransferWords(2, 7168, 512, link), /measured link/)
+})
