@@ -3,7 +3,7 @@
  * Charts are collected as jobs first and rendered afterwards, so progress can count them.
  */
 import type {Progress} from '../lib/progress.js'
-import {fmtGiB, fmtMiB, fmtPercent, fmtTps, GB, GiB} from '../lib/units.js'
+import {fmtGiB, fmtMiB, fmtPercent, fmtTps, GB, GiB, MISSING} from '../lib/units.js'
 import {
   CHART_SIZE,
   fontWarning,
@@ -50,8 +50,8 @@ interface SectionDraft {
   charts: ChartJob[]
 }
 
-const tps = (v: number | null | undefined) => fmtTps(v, {missing: '–'})
-const pct = (v: number | null | undefined) => fmtPercent(v, {space: true, missing: '–'})
+const tps = (v: number | null | undefined) => fmtTps(v)
+const pct = (v: number | null | undefined) => fmtPercent(v, {space: true})
 const ctxText = (v: number | null) => (v === null ? 'does not fit' : `${v.toLocaleString('en-US')} tokens`)
 const gpuLabel = (n: number) => (n === 0 ? 'CPU only' : n === 1 ? '1 GPU' : `${n} GPUs`)
 
@@ -73,8 +73,8 @@ function hardwareSection(hw: HardwareView[]): SectionDraft {
     h.cpu,
     `${h.sockets} / ${h.cores} / ${h.threads}`,
     fmtGiB(h.memoryBytes, 0),
-    h.channels === null ? 'unknown' : String(h.channels),
-    h.theoreticalGBs === null ? 'unknown' : `${h.theoreticalGBs.toFixed(1)} GB/s (spec)`,
+    h.channels === null ? MISSING : String(h.channels),
+    h.theoreticalGBs === null ? MISSING : `${h.theoreticalGBs.toFixed(1)} GB/s (spec)`,
     h.measuredGBs === null ? 'not measured' : `${h.measuredGBs.toFixed(1)} GB/s (measured)`,
     h.gpus.length === 0 ? 'none' : h.gpus.map((g) => `${g.name} ${fmtGiB(g.vramBytes, 0)}`).join(', '),
   ])
@@ -301,7 +301,7 @@ function benchSection(benches: BenchView[]): SectionDraft {
           b.results.map((r) => [
             labels[i],
             b.model,
-            b.sizeBytes === null ? '–' : fmtGiB(b.sizeBytes, 2),
+            b.sizeBytes === null ? MISSING : fmtGiB(b.sizeBytes, 2),
             b.backend,
             b.placement,
             String(r.threads),
@@ -485,7 +485,7 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
           String(c.capacity),
           pct(c.hitRate),
           pct(c.hitRateRandom),
-          c.bytesPerToken === null ? '–' : fmtMiB(c.bytesPerToken),
+          c.bytesPerToken === null ? MISSING : fmtMiB(c.bytesPerToken),
           tps(c.decodeTps),
         ]),
       })

@@ -1,33 +1,40 @@
 /** Human tables for `moerig reuse` (the --json result is the data; this only lays it out). */
+import {renderTable, alignRight} from '../lib/table.js'
 import {safeName} from '../lib/text.js'
-import {fmtGiB, fmtPercent, GiB} from '../lib/units.js'
+import {fmtDecimal, fmtGiB, fmtPercent, GiB, MISSING} from '../lib/units.js'
 import type {ReuseResult} from '../schemas/reuse.js'
 
-const pct = (x: number | null, digits = 1) => fmtPercent(x, {digits, missing: 'n/a'})
+const pct = (x: number | null, digits = 1) => fmtPercent(x, {digits})
 const withBase = (x: number | null, base: number) => `${pct(x)} (${pct(base)})`
+const fixed2 = (x: number | null) => (x === null ? MISSING : x.toFixed(2))
 
 function bytes(b: number | null): string {
-  if (b === null) return 'n/a'
-  if (b === 0) return '0'
-  if (b >= 1e9) return `${(b / 1e9).toFixed(2)} GB`
-  if (b >= 1e6) return `${(b / 1e6).toFixed(1)} MB`
-  if (b >= 1e3) return `${(b / 1e3).toFixed(1)} kB`
-  return `${b.toFixed(0)} B`
+  if (b === null) return MISSING
+  return b === 0 ? '0' : fmtDecimal(b, {digits: {GB: 2}})
 }
 
+/** A VRAM budget; empty for a row that came from --cache, not --vram. */
 function gib(b: number | null): string {
   return b === null ? '' : fmtGiB(b, b % GiB === 0 ? 0 : 1)
 }
 
 /** Columns padded to their widest cell; `right` marks right-aligned columns. */
-export function table(header: string[], rows: string[][], right: boolean[]): string[] {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i])))
-      .join('  ')
-      .trimEnd()
-  return [line(header), ...rows.map(line)]
+function table(header: string[], rows: string[][], right: boolean[]): string[] {
+  return renderTable(header, rows, alignRight(right), {trimEnd: true})
+}
+
+type Locality = ReuseResult['overall']
+
+/** The measured-vs-random cells of one locality row (a layer or the mean). */
+function localityCells(x: Locality): string[] {
+  return [
+    withBase(x.reuse, x.reuseRandom),
+    withBase(x.anyRepeat, x.anyRepeatRandom),
+    withBase(x.windowReuse, x.windowReuseRandom),
+    withBase(x.top10Share, x.topShareRandom[1]),
+    x.entropy.toFixed(3),
+    x.gini.toFixed(2),
+  ]
 }
 
 export function renderReuse(r: ReuseResult): string[] {
@@ -43,28 +50,14 @@ export function renderReuse(r: ReuseResult): string[] {
   )
   const rows = r.layers.map((l) => [
     String(l.layer),
-    withBase(l.reuse, l.reuseRandom),
-    withBase(l.anyRepeat, l.anyRepeatRandom),
-    withBase(l.windowReuse, l.windowReuseRandom),
-    withBase(l.top10Share, l.topShareRandom[1]),
-    l.entropy.toFixed(3),
-    l.gini.toFixed(2),
+    ...localityCells(l),
     l.hottest
       .slice(0, 3)
       .map((h) => `${h.expert}:${pct(h.share)}`)
       .join(' '),
   ])
   const o = r.overall
-  rows.push([
-    'all',
-    withBase(o.reuse, o.reuseRandom),
-    withBase(o.anyRepeat, o.anyRepeatRandom),
-    withBase(o.windowReuse, o.windowReuseRandom),
-    withBase(o.top10Share, o.topShareRandom[1]),
-    o.entropy.toFixed(3),
-    o.gini.toFixed(2),
-    '',
-  ])
+  rows.push(['all', ...localityCells(o), ''])
   out.push(
     ...table(
       [
@@ -99,7 +92,7 @@ export function renderReuse(r: ReuseResult): string[] {
       pct(c.hitRateAfterWarmup),
       pct(c.hitRateRandom),
       bytes(c.bytesPerToken),
-      c.decodeTps === null ? 'n/a' : c.decodeTps.toFixed(2),
+      fixed2(c.decodeTps),
     ])
     out.push(
       ...table(['c', 'VRAM', 'policy', 'hit rate', 'after warm-up', 'random', 'PCIe/token', 'decode tok/s*'], crow, [
@@ -115,13 +108,13 @@ export function renderReuse(r: ReuseResult): string[] {
     )
     const e = r.estimate
     out.push(
-      `* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? 'n/a' : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`,
+      `* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? MISSING : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`,
     )
     out.push(
       `  model: ${safeName(e.modelSource)}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`,
     )
     out.push(
-      `  bandwidth: PCIe ${e.pcieGBs ?? 'n/a'} GB/s, GPU ${e.gpuGBs ?? 'n/a'} GB/s, CPU ${e.cpuGBs ?? 'n/a'} GB/s (${e.bandwidthSource})`,
+      `  bandwidth: PCIe ${e.pcieGBs ?? MISSING} GB/s, GPU ${e.gpuGBs ?? MISSING} GB/s, CPU ${e.cpuGBs ?? MISSING} GB/s (${e.bandwidthSource})`,
     )
   }
   for (const n of r.notes) out.push(`note: ${n}`)

@@ -2,7 +2,7 @@
 // give the same text through fmtBinary / fmtMiB / fmtMB.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {fmtBinary, fmtGiB, fmtMB, fmtMiB, fmtPercent, fmtTps} from '../../src/lib/units.js'
+import {MISSING, fmtBinary, fmtDecimal, fmtGiB, fmtMB, fmtMiB, fmtPercent, fmtTps} from '../../src/lib/units.js'
 
 const SAMPLES = [
   0,
@@ -63,4 +63,21 @@ test('fmtPercent / fmtTps give the text the reuse and report copies gave', () =>
     assert.equal(fmtPercent(x, {space: true, missing: '–'}), x === null ? '–' : `${(100 * x).toFixed(1)} %`)
     assert.equal(fmtTps(x, {missing: '–'}), x === null ? '–' : `${x.toFixed(2)} t/s`)
   }
+})
+
+test('fmtDecimal gives the text reuse/render.ts bytes() gave; MISSING is what a missing rate prints', () => {
+  for (const b of [...SAMPLES, 0.4, 999, 1000, 1234.5, 999_999, 2.5e9]) {
+    const former =
+      b >= 1e9
+        ? `${(b / 1e9).toFixed(2)} GB`
+        : b >= 1e6
+          ? `${(b / 1e6).toFixed(1)} MB`
+          : b >= 1e3
+            ? `${(b / 1e3).toFixed(1)} kB`
+            : `${b.toFixed(0)} B`
+    assert.equal(fmtDecimal(b, {digits: {GB: 2}}), former)
+  }
+  assert.equal(fmtPercent(null), MISSING)
+  assert.equal(fmtTps(undefined), MISSING)
+  assert.equal(MISSING, '—')
 })
