@@ -1,24 +1,30 @@
-// Binding layer: converts JS values to plain structs, runs engine code on worker threads
-// (Napi::AsyncWorker / AsyncProgressWorker), converts results back. No engine logic here.
+// Binding layer: converts JS values to plain structs (args.h), runs engine code on worker threads
+// (workers.h), converts results back. No engine logic here: that is native/src/engine/.
 #include <napi.h>
+
+#include "binding/bindings.h"
 #include "llama.h"
-#include "bind_membw.h"
-void RegisterSynth(Napi::Env env, Napi::Object exports);  // bind_synth.cpp
-void RegisterLlama(Napi::Env env, Napi::Object exports);  // bind_llama.cpp
 
-static Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("llamaSystemInfo", Napi::String::New(env, llama_print_system_info()));
-  return o;
+namespace moerig::binding {
+namespace {
+
+Napi::Value js_engine_info(const Napi::CallbackInfo & info) {
+    Napi::Env    env = info.Env();
+    Napi::Object o   = Napi::Object::New(env);
+    o.Set("llamaSystemInfo", Napi::String::New(env, llama_print_system_info()));
+    return o;
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("engineInfo", Napi::Function::New(env, EngineInfo));
-  RegisterMembw(env, exports);
-  RegisterSynth(env, exports);
-  RegisterLlama(env, exports);
-  return exports;
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+    exports.Set("engineInfo", Napi::Function::New(env, js_engine_info));
+    register_membw(env, exports);
+    register_synth(env, exports);
+    register_llama(env, exports);
+    return exports;
 }
 
-NODE_API_MODULE(moerig, Init)
+} // namespace
+} // namespace moerig::binding
+
+using moerig::binding::init;
+NODE_API_MODULE(moerig, init)

@@ -12,8 +12,8 @@
 #include <regex>
 #include <stdexcept>
 
-#include "ggml-backend.h"
 #include "ggml-backend-impl.h" // struct ggml_backend_buffer_type: the guard's plain host buffer type
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "ggml.h"
 #include "gguf.h"
@@ -26,7 +26,8 @@ using std::string;
 
 static uint64_t now_ns() {
     return (uint64_t) std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 // ---------------------------------------------------------------- model
@@ -45,11 +46,10 @@ static ggml_backend_buffer_type_t resolve_buft(const string & device) {
     if (lower(device) == "cpu") return ggml_backend_cpu_buffer_type();
     string names;
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
-        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        ggml_backend_dev_t         dev  = ggml_backend_dev_get(i);
         ggml_backend_buffer_type_t buft = ggml_backend_dev_buffer_type(dev);
-        if (lower(ggml_backend_dev_name(dev)) == lower(device) || lower(ggml_backend_buft_name(buft)) == lower(device)) {
+        if (lower(ggml_backend_dev_name(dev)) == lower(device) || lower(ggml_backend_buft_name(buft)) == lower(device))
             return buft;
-        }
         names += (names.empty() ? "" : ", ") + string(ggml_backend_dev_name(dev));
     }
     throw runtime_error("unknown device \"" + device + "\" in a tensor override (available: " + names + ")");
@@ -87,26 +87,35 @@ static string meta_str(const llama_model * m, const char * key) {
 // re-selects among the CPU's extra buffer types only for the CPU buffer type itself, and it logs
 // each type's total ("CPU_Plain model buffer size = …"), so the guard's bytes are visible apart
 // from the mapped file span.
-static const char * plain_name(ggml_backend_buffer_type_t) { return "CPU_Plain"; }
+static const char *          plain_name(ggml_backend_buffer_type_t) { return "CPU_Plain"; }
 static ggml_backend_buffer_t plain_alloc(ggml_backend_buffer_type_t buft, size_t size) {
     ggml_backend_buffer_t b = ggml_backend_buft_alloc_buffer(ggml_backend_cpu_buffer_type(), size);
     if (b) b->buft = buft; // the CPU buffer's functions never look at their type
     return b;
 }
-static size_t plain_alignment(ggml_backend_buffer_type_t) { return ggml_backend_buft_get_alignment(ggml_backend_cpu_buffer_type()); }
+static size_t plain_alignment(ggml_backend_buffer_type_t) {
+    return ggml_backend_buft_get_alignment(ggml_backend_cpu_buffer_type());
+}
 static bool plain_is_host(ggml_backend_buffer_type_t) { return true; }
 
 static ggml_backend_buffer_type_t plain_host_buft() {
     // device NULL, like the CPU buffer type's in this release (llama.cpp handles it: "FIXME: workaround")
-    static ggml_backend_buffer_type buft = {{plain_name, plain_alloc, plain_alignment, nullptr, nullptr, plain_is_host}, nullptr, nullptr};
+    static ggml_backend_buffer_type buft = {
+        {plain_name, plain_alloc, plain_alignment, nullptr, nullptr, plain_is_host}, nullptr, nullptr};
     return &buft;
 }
 
 static bool amx_offers_type(ggml_type t) {
     // the types AMX's supports_op accepts (amx.cpp: Q4_0/Q4_1/Q8_0, Q4_K/Q5_K/Q6_K/IQ4_XS, F16)
     switch (t) {
-        case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q8_0: case GGML_TYPE_Q4_K:
-        case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K: case GGML_TYPE_IQ4_XS: case GGML_TYPE_F16: return true;
+        case GGML_TYPE_Q4_0:
+        case GGML_TYPE_Q4_1:
+        case GGML_TYPE_Q8_0:
+        case GGML_TYPE_Q4_K:
+        case GGML_TYPE_Q5_K:
+        case GGML_TYPE_Q6_K:
+        case GGML_TYPE_IQ4_XS:
+        case GGML_TYPE_F16: return true;
         default: return false;
     }
 }
@@ -130,12 +139,12 @@ static std::vector<string> model_files(const string & path, gguf_context * first
     int64_t kc = gguf_find_key(first, "split.count"), kn = gguf_find_key(first, "split.no");
     if (kc < 0 || gguf_get_kv_type(first, kc) != GGUF_TYPE_UINT16) return {path};
     const int count = gguf_get_val_u16(first, kc);
-    const int no = kn >= 0 && gguf_get_kv_type(first, kn) == GGUF_TYPE_UINT16 ? gguf_get_val_u16(first, kn) : 0;
+    const int no    = kn >= 0 && gguf_get_kv_type(first, kn) == GGUF_TYPE_UINT16 ? gguf_get_val_u16(first, kn) : 0;
     if (count <= 1) return {path};
     std::vector<char> buf(4096);
-    const int n = llama_split_prefix(buf.data(), buf.size(), path.c_str(), no, count);
+    const int         n = llama_split_prefix(buf.data(), buf.size(), path.c_str(), no, count);
     if (n <= 0) return {path}; // the loader will say what is wrong with the name
-    const string prefix(buf.data(), (size_t) n);
+    const string        prefix(buf.data(), (size_t) n);
     std::vector<string> out;
     for (int i = 0; i < count; i++) {
         const int m = llama_split_path(buf.data(), buf.size(), prefix.c_str(), i, count);
@@ -149,27 +158,27 @@ static std::vector<string> model_files(const string & path, gguf_context * first
 // llama.cpp's loader). Routed experts (_exps) are 3-D too but run as MUL_MAT_ID, which AMX never takes.
 static std::vector<string> amx_guard_names(const ModelParams & p, const std::vector<OverrideRule> & rules) {
     std::vector<string> out;
-    gguf_context * g0 = gguf_init_from_file(p.path.c_str(), {true, nullptr});
+    gguf_context *      g0 = gguf_init_from_file(p.path.c_str(), {true, nullptr});
     if (!g0) return out; // the loader reports what is wrong with the file
-    int n_layer = -1;
-    int64_t ka = gguf_find_key(g0, "general.architecture");
+    int     n_layer = -1;
+    int64_t ka      = gguf_find_key(g0, "general.architecture");
     if (ka >= 0 && gguf_get_kv_type(g0, ka) == GGUF_TYPE_STRING) {
         int64_t kb = gguf_find_key(g0, (string(gguf_get_val_str(g0, ka)) + ".block_count").c_str());
         if (kb >= 0 && gguf_get_kv_type(g0, kb) == GGUF_TYPE_UINT32) n_layer = (int) gguf_get_val_u32(g0, kb);
     }
     const std::vector<string> files = model_files(p.path, g0);
     gguf_free(g0);
-    const bool gpu = has_gpu_device();
-    const int n_gpu = p.n_gpu_layers >= 0 ? p.n_gpu_layers : n_layer + 1;
-    const int i_gpu_start = std::max(n_layer + 1 - n_gpu, 0); // llama-model.cpp load_tensors
+    const bool              gpu         = has_gpu_device();
+    const int               n_gpu       = p.n_gpu_layers >= 0 ? p.n_gpu_layers : n_layer + 1;
+    const int               i_gpu_start = std::max(n_layer + 1 - n_gpu, 0); // llama-model.cpp load_tensors
     static const std::regex block_re("^blk\\.(\\d+)\\.");
     for (const string & file : files) {
         ggml_context * meta = nullptr;
-        gguf_context * g = gguf_init_from_file(file.c_str(), {true, &meta});
+        gguf_context * g    = gguf_init_from_file(file.c_str(), {true, &meta});
         if (!g) continue;
         for (int64_t i = 0; i < gguf_get_n_tensors(g); i++) {
-            const string name = gguf_get_tensor_name(g, i);
-            const ggml_tensor * t = ggml_get_tensor(meta, name.c_str());
+            const string        name = gguf_get_tensor_name(g, i);
+            const ggml_tensor * t    = ggml_get_tensor(meta, name.c_str());
             if (!t || ggml_n_dims(t) < 3 || !amx_offers_type(t->type) || name.find("_exps") != string::npos) continue;
             std::smatch m;
             if (!std::regex_search(name, m, block_re)) continue;
@@ -193,7 +202,7 @@ static std::vector<string> amx_guard_names(const ModelParams & p, const std::vec
 static std::vector<string> guard_patterns(const std::vector<string> & names) {
     std::map<string, string> by_rest; // "attn_v_b.weight" → "0|1|5"
     for (const auto & n : names) {
-        size_t a = n.find('.'), b = n.find('.', a + 1);
+        size_t   a = n.find('.'), b = n.find('.', a + 1);
         string & ids = by_rest[n.substr(b + 1)];
         ids += (ids.empty() ? "" : "|") + n.substr(a + 1, b - a - 1);
     }
@@ -208,13 +217,17 @@ static std::vector<string> guard_patterns(const std::vector<string> & names) {
 
 std::unique_ptr<Model> model_load(const ModelParams & p) {
     require_init();
-    auto out = std::make_unique<Model>();
-    llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = p.n_gpu_layers;
-    if (p.split_mode == "none") mp.split_mode = LLAMA_SPLIT_MODE_NONE;
-    else if (p.split_mode == "layer") mp.split_mode = LLAMA_SPLIT_MODE_LAYER;
-    else if (p.split_mode == "row") mp.split_mode = LLAMA_SPLIT_MODE_ROW;
-    else throw runtime_error("unknown split mode \"" + p.split_mode + "\" (none, layer, row)");
+    auto               out = std::make_unique<Model>();
+    llama_model_params mp  = llama_model_default_params();
+    mp.n_gpu_layers        = p.n_gpu_layers;
+    if (p.split_mode == "none")
+        mp.split_mode = LLAMA_SPLIT_MODE_NONE;
+    else if (p.split_mode == "layer")
+        mp.split_mode = LLAMA_SPLIT_MODE_LAYER;
+    else if (p.split_mode == "row")
+        mp.split_mode = LLAMA_SPLIT_MODE_ROW;
+    else
+        throw runtime_error("unknown split mode \"" + p.split_mode + "\" (none, layer, row)");
     mp.main_gpu = p.main_gpu;
     // mmap without mlock is llama.cpp's AUTO, as llama-bench runs it: mmap unless a device cannot
     // map host memory
@@ -223,10 +236,9 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
 
     // tensor_split must have llama_max_devices() entries
     std::vector<float> split(llama_max_devices(), 0.0f);
-    if (p.tensor_split.size() > split.size()) {
-        throw runtime_error("tensor split has " + std::to_string(p.tensor_split.size()) + " entries; this build supports " +
-                            std::to_string(split.size()) + " devices");
-    }
+    if (p.tensor_split.size() > split.size())
+        throw runtime_error("tensor split has " + std::to_string(p.tensor_split.size()) +
+                            " entries; this build supports " + std::to_string(split.size()) + " devices");
     std::copy(p.tensor_split.begin(), p.tensor_split.end(), split.begin());
     if (!p.tensor_split.empty()) mp.tensor_split = split.data();
 
@@ -238,7 +250,8 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
         try {
             rules.push_back({std::regex(o.pattern), resolve_buft(o.device)});
         } catch (const std::regex_error & e) {
-            throw runtime_error("tensor override pattern \"" + o.pattern + "\" is not a valid regex (" + e.what() + ")");
+            throw runtime_error("tensor override pattern \"" + o.pattern + "\" is not a valid regex (" + e.what() +
+                                ")");
         }
         user_patterns.push_back(o.pattern);
         user_bufts.push_back(rules.back().buft);
@@ -252,15 +265,14 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     // the AMX guard's exact-name overrides go first: they only name tensors bound for CPU memory
     // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (test/native/variants.test.ts)
     const char * guard_env = getenv("MOERIG_AMX_GUARD");
-    const bool guard_on = !(guard_env && string(guard_env) == "0");
+    const bool   guard_on  = !(guard_env && string(guard_env) == "0");
     if (guard_on && p.use_extra_bufts && cpu_has_extra_buft("AMX")) out->amx_guarded = amx_guard_names(p, rules);
     std::vector<string> guard = guard_patterns(out->amx_guarded);
-    out->patterns = guard;
+    out->patterns             = guard;
     out->patterns.insert(out->patterns.end(), user_patterns.begin(), user_patterns.end());
     std::vector<llama_model_tensor_buft_override> ov;
-    for (size_t i = 0; i < out->patterns.size(); i++) {
+    for (size_t i = 0; i < out->patterns.size(); i++)
         ov.push_back({out->patterns[i].c_str(), i < guard.size() ? plain_host_buft() : user_bufts[i - guard.size()]});
-    }
     ov.push_back({nullptr, nullptr});
     if (ov.size() > 1) mp.tensor_buft_overrides = ov.data();
 
@@ -268,26 +280,26 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
 
     log_take();
     last_error_take();
-    out->model = llama_model_load_from_file(p.path.c_str(), mp);
+    out->model    = llama_model_load_from_file(p.path.c_str(), mp);
     out->load_log = log_take();
     if (out->model == nullptr) {
         string why = last_error_take();
         throw runtime_error("llama.cpp could not load " + p.path + (why.empty() ? "" : ": " + why));
     }
     llama_model * m = out->model;
-    char desc[256];
+    char          desc[256];
     llama_model_desc(m, desc, sizeof(desc));
-    ModelInfo & info = out->info;
-    info.desc = desc;
-    info.arch = meta_str(m, "general.architecture");
-    info.name = meta_str(m, "general.name");
-    info.size_bytes = llama_model_size(m);
-    info.n_params = llama_model_n_params(m);
-    info.n_layer = llama_model_n_layer(m);
-    info.n_expert = meta_int(m, info.arch + ".expert_count", 0);
+    ModelInfo & info   = out->info;
+    info.desc          = desc;
+    info.arch          = meta_str(m, "general.architecture");
+    info.name          = meta_str(m, "general.name");
+    info.size_bytes    = llama_model_size(m);
+    info.n_params      = llama_model_n_params(m);
+    info.n_layer       = llama_model_n_layer(m);
+    info.n_expert      = meta_int(m, info.arch + ".expert_count", 0);
     info.n_expert_used = meta_int(m, info.arch + ".expert_used_count", 0);
-    info.n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(m));
-    info.n_ctx_train = llama_model_n_ctx_train(m);
+    info.n_vocab       = llama_vocab_n_tokens(llama_model_get_vocab(m));
+    info.n_ctx_train   = llama_model_n_ctx_train(m);
     return out;
 }
 
@@ -298,9 +310,14 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
 enum TraceKind { TK_NONE = 0, TK_TOPK = 1, TK_W = 10, TK_W_SOFTMAX = 11, TK_W_NORM = 12, TK_W_SCALED = 13 };
 
 static int classify(const char * name, int * il) {
-    static const struct { const char * base; int kind; } bases[] = {
-        {"ffn_moe_topk-", TK_TOPK},         {"ffn_moe_weights-", TK_W},
-        {"ffn_moe_weights_softmax-", TK_W_SOFTMAX}, {"ffn_moe_weights_norm-", TK_W_NORM},
+    static const struct {
+        const char * base;
+        int          kind;
+    } bases[] = {
+        {"ffn_moe_topk-", TK_TOPK},
+        {"ffn_moe_weights-", TK_W},
+        {"ffn_moe_weights_softmax-", TK_W_SOFTMAX},
+        {"ffn_moe_weights_norm-", TK_W_NORM},
         {"ffn_moe_weights_scaled-", TK_W_SCALED},
     };
     for (const auto & b : bases) {
@@ -308,7 +325,8 @@ static int classify(const char * name, int * il) {
         if (strncmp(name, b.base, n) != 0) continue;
         const char * d = name + n;
         if (*d == '\0') return TK_NONE;
-        for (const char * q = d; *q; q++) if (*q < '0' || *q > '9') return TK_NONE; // "… (reshaped)" etc.
+        for (const char * q = d; *q; q++)
+            if (*q < '0' || *q > '9') return TK_NONE; // "… (reshaped)" etc.
         *il = atoi(d);
         return b.kind;
     }
@@ -319,10 +337,10 @@ static int classify(const char * name, int * il) {
 // ffn_moe_topk is a strided view of the argsort over all experts (row stride nb[1] = n_expert × 4),
 // so we copy ggml_nbytes() and index with the strides, never ne0 × ne1 contiguous ints.
 static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
-    auto * c = static_cast<Context *>(user);
-    int il = -1;
-    int kind = classify(t->name, &il);
-    TraceCollector & tc = c->trace;
+    auto *           c    = static_cast<Context *>(user);
+    int              il   = -1;
+    int              kind = classify(t->name, &il);
+    TraceCollector & tc   = c->trace;
     if (ask) return kind == TK_TOPK || (kind != TK_NONE && (!tc.frozen || kind == tc.final_rank));
     if (kind == TK_NONE) return true;
     std::vector<uint8_t> buf(ggml_nbytes(t));
@@ -340,13 +358,13 @@ static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
     }
     if (t->type != GGML_TYPE_F32) return true;
     // weights come as [1, k, rows] (3-D) or [k, rows] (after the norm's reshape)
-    const int k = tc.k > 0 ? tc.k : (int) t->ne[0];
-    const bool three_d = t->ne[0] == 1 && t->ne[1] == k && (k > 1 || t->ne[2] > 1);
-    const int rows = (int) (three_d ? t->ne[2] : t->ne[1]);
+    const int    k       = tc.k > 0 ? tc.k : (int) t->ne[0];
+    const bool   three_d = t->ne[0] == 1 && t->ne[1] == k && (k > 1 || t->ne[2] > 1);
+    const int    rows    = (int) (three_d ? t->ne[2] : t->ne[1]);
     const size_t sk = three_d ? t->nb[1] : t->nb[0], sr = three_d ? t->nb[2] : t->nb[1];
     // a higher-ranked weight tensor for this block replaces the rows of the lower one of this ubatch
     auto & rank = tc.weight_rank[il];
-    auto & w = tc.weights[il];
+    auto & w    = tc.weights[il];
     // (a lower rank than the last one seen starts the next ubatch: append)
     if (kind > rank && rank != 0) w.resize(w.size() - (size_t) rows * k);
     rank = kind;
@@ -371,55 +389,60 @@ static ggml_type parse_type(const string & s) {
     throw runtime_error("unknown KV cache type \"" + s + "\" (f16, bf16, f32, q8_0, q4_0, …)");
 }
 
-static bool abort_cb(void * user) {
-    return static_cast<Context *>(user)->stop.load();
-}
+static bool abort_cb(void * user) { return static_cast<Context *>(user)->stop.load(); }
 
 std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
-    auto c = std::make_unique<Context>();
-    c->model = &m;
-    llama_context_params cp = llama_context_default_params();
-    const int threads = p.threads > 0 ? p.threads : cp.n_threads;
-    cp.n_ctx = (uint32_t) std::max(0, p.n_ctx);
-    cp.n_batch = (uint32_t) p.n_batch;
-    cp.n_ubatch = (uint32_t) p.n_ubatch;
-    cp.type_k = parse_type(p.type_k);
-    cp.type_v = parse_type(p.type_v);
-    if (p.flash_attn == "auto") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
-    else if (p.flash_attn == "on") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
-    else if (p.flash_attn == "off") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    else throw runtime_error("unknown flash attention mode \"" + p.flash_attn + "\" (auto, on, off)");
+    auto c                       = std::make_unique<Context>();
+    c->model                     = &m;
+    llama_context_params cp      = llama_context_default_params();
+    const int            threads = p.threads > 0 ? p.threads : cp.n_threads;
+    cp.n_ctx                     = (uint32_t) std::max(0, p.n_ctx);
+    cp.n_batch                   = (uint32_t) p.n_batch;
+    cp.n_ubatch                  = (uint32_t) p.n_ubatch;
+    cp.type_k                    = parse_type(p.type_k);
+    cp.type_v                    = parse_type(p.type_v);
+    if (p.flash_attn == "auto")
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+    else if (p.flash_attn == "on")
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+    else if (p.flash_attn == "off")
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    else
+        throw runtime_error("unknown flash attention mode \"" + p.flash_attn + "\" (auto, on, off)");
     cp.n_threads = cp.n_threads_batch = threads;
-    cp.abort_callback = abort_cb;
-    cp.abort_callback_data = c.get();
+    cp.abort_callback                 = abort_cb;
+    cp.abort_callback_data            = c.get();
     if (p.trace) {
-        cp.cb_eval = trace_cb;
+        cp.cb_eval           = trace_cb;
         cp.cb_eval_user_data = c.get();
-        c->tracing = true;
+        c->tracing           = true;
     }
     log_take();
     last_error_take();
-    c->ctx = llama_init_from_model(m.model, cp);
+    c->ctx        = llama_init_from_model(m.model, cp);
     c->create_log = log_take();
     if (c->ctx == nullptr) {
         string why = last_error_take();
         throw runtime_error("llama.cpp could not create a context (n_ctx " + std::to_string(p.n_ctx) + ")" +
                             (why.empty() ? "" : ": " + why));
     }
-    c->threads = threads;
-    c->n_ctx = (int) llama_n_ctx(c->ctx);
-    c->n_batch = (int) llama_n_batch(c->ctx);
+    c->threads  = threads;
+    c->n_ctx    = (int) llama_n_ctx(c->ctx);
+    c->n_batch  = (int) llama_n_batch(c->ctx);
     c->n_ubatch = (int) llama_n_ubatch(c->ctx);
 
     // Our own thread pool, attached like llama-bench does (otherwise each graph compute would
     // create and join its threads, which costs single-token decode steps dearly).
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     ggml_backend_reg_t reg = cpu ? ggml_backend_dev_backend_reg(cpu) : nullptr;
-    auto * tp_new = reg ? (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new") : nullptr;
-    auto * tp_free = reg ? (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free") : nullptr;
+    auto *             tp_new =
+        reg ? (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new") : nullptr;
+    auto * tp_free =
+        reg ? (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free")
+            : nullptr;
     if (tp_new && tp_free) {
         ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
-        c->pool = tp_new(&tpp);
+        c->pool                    = tp_new(&tpp);
         if (!c->pool) throw runtime_error("could not create a thread pool of " + std::to_string(threads) + " threads");
         c->pool_free = tp_free;
         llama_attach_threadpool(c->ctx, c->pool, nullptr);
@@ -442,8 +465,8 @@ static bool decode_or_throw(Context & c, llama_batch b, const char * what) {
 
 // One prompt of n tokens in n_batch chunks, random tokens (BOS first if the vocab adds it).
 static bool run_prompt(Context & c, int n, std::mt19937 & rng) {
-    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
-    const int n_vocab = llama_vocab_n_tokens(vocab);
+    const llama_vocab *      vocab   = llama_model_get_vocab(c.model->model);
+    const int                n_vocab = llama_vocab_n_tokens(vocab);
     std::vector<llama_token> tokens(c.n_batch);
     for (int done = 0; done < n;) {
         int m = std::min(n - done, c.n_batch);
@@ -458,8 +481,8 @@ static bool run_prompt(Context & c, int n, std::mt19937 & rng) {
 
 // n single-token decode steps.
 static bool run_gen(Context & c, int n, std::mt19937 & rng) {
-    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
-    const int n_vocab = llama_vocab_n_tokens(vocab);
+    const llama_vocab * vocab   = llama_model_get_vocab(c.model->model);
+    const int           n_vocab = llama_vocab_n_tokens(vocab);
     llama_token tok = llama_vocab_get_add_bos(vocab) ? llama_vocab_bos(vocab) : (int) (rng() % (uint32_t) n_vocab);
     for (int i = 0; i < n; i++) {
         if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "the generation run")) return false;
@@ -470,12 +493,11 @@ static bool run_gen(Context & c, int n, std::mt19937 & rng) {
 }
 
 std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep) {
-    if (s.n_prompt + s.n_gen > c.n_ctx) {
-        throw runtime_error("test needs " + std::to_string(s.n_prompt + s.n_gen) + " tokens of context, the context has " +
-                            std::to_string(c.n_ctx));
-    }
-    std::mt19937 rng(1234);
-    llama_memory_t mem = llama_get_memory(c.ctx);
+    if (s.n_prompt + s.n_gen > c.n_ctx)
+        throw runtime_error("test needs " + std::to_string(s.n_prompt + s.n_gen) +
+                            " tokens of context, the context has " + std::to_string(c.n_ctx));
+    std::mt19937          rng(1234);
+    llama_memory_t        mem = llama_get_memory(c.ctx);
     std::vector<uint64_t> samples;
     llama_memory_clear(mem, false);
     if (s.warmup) {
@@ -518,7 +540,7 @@ static TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) 
         tr.layers.push_back(il);
         rows = std::min(rows, (int) (v.size() / (size_t) tc.k));
     }
-    tr.n_tokens = rows;
+    tr.n_tokens    = rows;
     const size_t L = tr.layers.size(), K = (size_t) tc.k;
     tr.ids.resize((size_t) rows * L * K);
     bool weights = true;
@@ -532,7 +554,8 @@ static TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) 
         for (int t = 0; t < rows; t++)
             for (size_t j = 0; j < K; j++) {
                 int32_t e = v[(size_t) t * K + j];
-                if (e < 0 || e > 65535) throw runtime_error("routing trace: expert id " + std::to_string(e) + " out of range");
+                if (e < 0 || e > 65535)
+                    throw runtime_error("routing trace: expert id " + std::to_string(e) + " out of range");
                 tr.ids[((size_t) t * L + li) * K + j] = (uint16_t) e;
             }
         if (weights) {
@@ -545,23 +568,25 @@ static TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) 
 }
 
 GenerateResult generate(Context & c, const GenerateSpec & s, const std::function<void(const string &)> & on_piece) {
-    GenerateResult res;
+    GenerateResult      res;
     const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
-    int n = -llama_tokenize(vocab, s.prompt.c_str(), (int32_t) s.prompt.size(), nullptr, 0, true, true);
+    int                 n = -llama_tokenize(vocab, s.prompt.c_str(), (int32_t) s.prompt.size(), nullptr, 0, true, true);
     if (n <= 0) throw runtime_error("the prompt is empty after tokenization");
     std::vector<llama_token> prompt(n);
-    if (llama_tokenize(vocab, s.prompt.c_str(), (int32_t) s.prompt.size(), prompt.data(), n, true, true) != n) {
+    if (llama_tokenize(vocab, s.prompt.c_str(), (int32_t) s.prompt.size(), prompt.data(), n, true, true) != n)
         throw runtime_error("tokenization of the prompt failed");
-    }
-    if (n >= c.n_ctx) {
-        throw runtime_error("the prompt has " + std::to_string(n) + " tokens; the context holds " + std::to_string(c.n_ctx));
-    }
+    if (n >= c.n_ctx)
+        throw runtime_error("the prompt has " + std::to_string(n) + " tokens; the context holds " +
+                            std::to_string(c.n_ctx));
     res.n_prompt = n;
     c.trace.clear();
     llama_memory_clear(llama_get_memory(c.ctx), false);
 
     llama_sampler * smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
-    struct SamplerGuard { llama_sampler * s; ~SamplerGuard() { llama_sampler_free(s); } } guard{smpl};
+    struct SamplerGuard {
+        llama_sampler * s;
+        ~SamplerGuard() { llama_sampler_free(s); }
+    } guard{smpl};
     if (s.temperature <= 0.0f) {
         llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
     } else {
@@ -574,19 +599,22 @@ GenerateResult generate(Context & c, const GenerateSpec & s, const std::function
     // Prompt: output only for the last token, unless tracing (the last block computes only the
     // rows whose output is requested, so the trace would miss the other prompt tokens there).
     // Trace chunks stay small: every output row holds n_vocab logits.
-    const int chunk = c.tracing ? std::min(c.n_batch, 256) : c.n_batch;
+    const int   chunk = c.tracing ? std::min(c.n_batch, 256) : c.n_batch;
     llama_batch batch = llama_batch_init(chunk, 0, 1);
-    struct BatchGuard { llama_batch & b; ~BatchGuard() { llama_batch_free(b); } } bguard{batch};
+    struct BatchGuard {
+        llama_batch & b;
+        ~BatchGuard() { llama_batch_free(b); }
+    } bguard{batch};
     uint64_t t0 = now_ns();
     for (int done = 0; done < n;) {
-        int m = std::min(n - done, chunk);
+        int m          = std::min(n - done, chunk);
         batch.n_tokens = m;
         for (int i = 0; i < m; i++) {
-            batch.token[i] = prompt[done + i];
-            batch.pos[i] = done + i;
-            batch.n_seq_id[i] = 1;
+            batch.token[i]     = prompt[done + i];
+            batch.pos[i]       = done + i;
+            batch.n_seq_id[i]  = 1;
             batch.seq_id[i][0] = 0;
-            batch.logits[i] = c.tracing || done + i == n - 1;
+            batch.logits[i]    = c.tracing || done + i == n - 1;
         }
         if (!decode_or_throw(c, batch, "the prompt")) {
             res.stop_reason = "stopped";
@@ -597,14 +625,20 @@ GenerateResult generate(Context & c, const GenerateSpec & s, const std::function
     llama_synchronize(c.ctx);
     res.prompt_ns = now_ns() - t0;
 
-    string pending;
-    int n_past = n;
-    llama_token tok = llama_sampler_sample(smpl, c.ctx, -1);
+    string      pending;
+    int         n_past = n;
+    llama_token tok    = llama_sampler_sample(smpl, c.ctx, -1);
     for (;;) {
-        if (c.stop.load()) { res.stop_reason = "stopped"; break; }
-        if (llama_vocab_is_eog(vocab, tok)) { res.stop_reason = "eog"; break; }
+        if (c.stop.load()) {
+            res.stop_reason = "stopped";
+            break;
+        }
+        if (llama_vocab_is_eog(vocab, tok)) {
+            res.stop_reason = "eog";
+            break;
+        }
         char buf[256];
-        int len = llama_token_to_piece(vocab, tok, buf, sizeof(buf), 0, false);
+        int  len = llama_token_to_piece(vocab, tok, buf, sizeof(buf), 0, false);
         if (len > 0) pending.append(buf, (size_t) len);
         size_t ok = utf8_complete(pending);
         if (ok > 0) {
@@ -613,25 +647,37 @@ GenerateResult generate(Context & c, const GenerateSpec & s, const std::function
         }
         res.n_gen++;
         // the last token is decoded too when tracing, so the trace covers every generated token
-        if (res.n_gen >= s.n_predict && !c.tracing) { res.stop_reason = "length"; break; }
-        if (n_past >= c.n_ctx) { res.stop_reason = "context"; break; }
+        if (res.n_gen >= s.n_predict && !c.tracing) {
+            res.stop_reason = "length";
+            break;
+        }
+        if (n_past >= c.n_ctx) {
+            res.stop_reason = "context";
+            break;
+        }
         // with tracing the last token is decoded for its routing only: not timed, not counted, so
         // decode t/s means the same with and without --trace
         const bool trace_only = res.n_gen >= s.n_predict;
-        uint64_t t1 = now_ns();
-        if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "generation")) { res.stop_reason = "stopped"; break; }
+        uint64_t   t1         = now_ns();
+        if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "generation")) {
+            res.stop_reason = "stopped";
+            break;
+        }
         llama_synchronize(c.ctx);
         if (!trace_only) {
             res.decode_ns += now_ns() - t1;
             res.n_decode++;
         }
         n_past++;
-        if (res.n_gen >= s.n_predict) { res.stop_reason = "length"; break; }
+        if (res.n_gen >= s.n_predict) {
+            res.stop_reason = "length";
+            break;
+        }
         tok = llama_sampler_sample(smpl, c.ctx, -1);
     }
     if (!pending.empty()) on_piece(pending);
     if (c.tracing) {
-        res.trace = assemble_trace(c.trace, n_past); // every token that went through the model
+        res.trace     = assemble_trace(c.trace, n_past); // every token that went through the model
         res.has_trace = true;
         c.trace.clear();
     }
@@ -641,11 +687,12 @@ GenerateResult generate(Context & c, const GenerateSpec & s, const std::function
 // ---------------------------------------------------------------- decode check
 
 DecodeCheck check_decode(Context & c, const string & prompt, int n_steps) {
-    DecodeCheck r;
-    const llama_vocab * vocab = llama_model_get_vocab(c.model->model);
-    const int n_vocab = llama_vocab_n_tokens(vocab);
+    DecodeCheck              r;
+    const llama_vocab *      vocab   = llama_model_get_vocab(c.model->model);
+    const int                n_vocab = llama_vocab_n_tokens(vocab);
     std::vector<llama_token> toks(prompt.size() + 8);
-    int n = llama_tokenize(vocab, prompt.c_str(), (int32_t) prompt.size(), toks.data(), (int32_t) toks.size(), true, false);
+    int                      n =
+        llama_tokenize(vocab, prompt.c_str(), (int32_t) prompt.size(), toks.data(), (int32_t) toks.size(), true, false);
     if (n <= 0) throw runtime_error("could not tokenize the check prompt");
     n = std::min({n, c.n_batch, c.n_ctx - n_steps - 1});
     if (n <= 0) throw runtime_error("the context (" + std::to_string(c.n_ctx) + ") is too small for the check");
@@ -654,11 +701,11 @@ DecodeCheck check_decode(Context & c, const string & prompt, int n_steps) {
     r.tokens.assign(toks.begin(), toks.end());
     uint64_t t0 = now_ns();
     if (!decode_or_throw(c, llama_batch_get_one(toks.data(), n), "the check prompt")) throw runtime_error("stopped");
-    r.prompt_seconds = (double) (now_ns() - t0) * 1e-9;
+    r.prompt_seconds     = (double) (now_ns() - t0) * 1e-9;
     const float * logits = llama_get_logits_ith(c.ctx, -1);
     if (!logits) throw runtime_error("no logits after the check prompt");
-    double sum = 0;
-    float best = -INFINITY;
+    double sum  = 0;
+    float  best = -INFINITY;
     for (int i = 0; i < n_vocab; i++) {
         if (!std::isfinite(logits[i])) r.logits_finite = false;
         sum += std::fabs(logits[i]);
@@ -666,16 +713,16 @@ DecodeCheck check_decode(Context & c, const string & prompt, int n_steps) {
     }
     r.prompt_mean_abs = sum / n_vocab;
     r.prompt_head.assign(logits, logits + std::min(16, n_vocab));
-    char piece[128];
+    char      piece[128];
     const int np = llama_token_to_piece(vocab, r.top_token, piece, sizeof(piece), 0, true);
     if (np > 0) r.top_piece.assign(piece, np);
     // greedy single-token steps: the decode graph (one row) differs from the prompt's
-    t0 = now_ns();
+    t0              = now_ns();
     llama_token tok = r.top_token;
     for (; r.n_steps < n_steps; r.n_steps++) {
         if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "a check decode step")) throw runtime_error("stopped");
-        const float * l = llama_get_logits_ith(c.ctx, -1);
-        int arg = 0;
+        const float * l   = llama_get_logits_ith(c.ctx, -1);
+        int           arg = 0;
         for (int i = 0; i < n_vocab; i++) {
             if (!std::isfinite(l[i])) r.logits_finite = false;
             if (l[i] > l[arg]) arg = i;

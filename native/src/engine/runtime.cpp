@@ -24,20 +24,18 @@ using std::string;
 // llama.cpp logs in fragments (GGML_LOG_LEVEL_CONT continues a line); we join them into lines.
 // Warnings and errors also go to stderr: in the runner child process that is a pipe the CLI
 // reads back when the child dies, so an abort comes with llama.cpp's last words.
-static std::mutex          g_log_mu;            // guards everything below
-static bool                g_collect  = false;  // engine_init has run: collect lines
-static bool                g_echo_all = false;  // MOERIG_LLAMA_LOG set: every line to stderr too
+static std::mutex          g_log_mu;           // guards everything below
+static bool                g_collect  = false; // engine_init has run: collect lines
+static bool                g_echo_all = false; // MOERIG_LLAMA_LOG set: every line to stderr too
 static std::vector<string> g_log_lines;
 static string              g_log_partial;
-static std::vector<string> g_errors;            // error lines since the last last_error_take()
+static std::vector<string> g_errors;                 // error lines since the last last_error_take()
 static ggml_log_callback   g_capture_cb   = nullptr; // an open LogCapture
 static void *              g_capture_user = nullptr;
-static std::mutex          g_capture_turn;      // one LogCapture at a time
+static std::mutex          g_capture_turn; // one LogCapture at a time
 
 static void log_cb(enum ggml_log_level level, const char * text, void *) {
-    if (text == nullptr) {
-        return;
-    }
+    if (text == nullptr) return;
     std::lock_guard<std::mutex> lk(g_log_mu);
     if (g_capture_cb != nullptr) {
         g_capture_cb(level, text, g_capture_user);
@@ -52,23 +50,15 @@ static void log_cb(enum ggml_log_level level, const char * text, void *) {
     // debug lines are dropped, except the ones naming each tensor repacked into an extra buffer
     // type ("ggml_backend_amx_buffer_set_tensor: amx repack tensor X of type q4_K", "repack: repack
     // tensor X with q4_K_8x8"): they tell which file bytes the mapped span no longer needs
-    if (level == GGML_LOG_LEVEL_DEBUG && strstr(text, "repack tensor ") == nullptr) {
-        return;
-    }
-    if (g_echo_all || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) {
-        fputs(text, stderr);
-    }
+    if (level == GGML_LOG_LEVEL_DEBUG && strstr(text, "repack tensor ") == nullptr) return;
+    if (g_echo_all || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
     g_log_partial += text;
     size_t nl;
     while ((nl = g_log_partial.find('\n')) != string::npos) {
         string line = g_log_partial.substr(0, nl);
         g_log_partial.erase(0, nl + 1);
-        if (level == GGML_LOG_LEVEL_ERROR && !line.empty() && g_errors.size() < 64) {
-            g_errors.push_back(line);
-        }
-        if (g_log_lines.size() < 20000) {
-            g_log_lines.push_back(std::move(line));
-        }
+        if (level == GGML_LOG_LEVEL_ERROR && !line.empty() && g_errors.size() < 64) g_errors.push_back(line);
+        if (g_log_lines.size() < 20000) g_log_lines.push_back(std::move(line));
     }
 }
 
@@ -80,20 +70,18 @@ static void install_log_cb() {
 
 std::vector<string> log_take() {
     std::lock_guard<std::mutex> lk(g_log_mu);
-    std::vector<string> out;
+    std::vector<string>         out;
     out.swap(g_log_lines);
     return out;
 }
 
 string last_error_take() {
     std::lock_guard<std::mutex> lk(g_log_mu);
-    string e = g_errors.empty() ? "" : g_errors.front();
+    string                      e = g_errors.empty() ? "" : g_errors.front();
     g_errors.clear();
     // "llama_model_load: error loading model: …" → keep the part after the function name
     size_t p = e.find(": ");
-    if (p != string::npos && p < 40) {
-        e = e.substr(p + 2);
-    }
+    if (p != string::npos && p < 40) e = e.substr(p + 2);
     return e;
 }
 
@@ -118,14 +106,10 @@ static EngineState g_state;
 
 static const char * dev_type_name(enum ggml_backend_dev_type t) {
     switch (t) {
-        case GGML_BACKEND_DEVICE_TYPE_CPU:
-            return "cpu";
-        case GGML_BACKEND_DEVICE_TYPE_GPU:
-            return "gpu";
-        case GGML_BACKEND_DEVICE_TYPE_IGPU:
-            return "igpu";
-        default:
-            return "accel";
+        case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+        case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+        case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+        default: return "accel";
     }
 }
 
@@ -134,22 +118,17 @@ static const char * dev_type_name(enum ggml_backend_dev_type t) {
 static std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
     std::vector<CpuVariant> out;
     DIR *                   d = opendir(lib_dir.c_str());
-    if (!d) {
-        return out;
-    }
+    if (!d) return out;
     const string prefix = "libggml-cpu-", suffix = ".so";
     while (dirent * e = readdir(d)) {
         string f = e->d_name;
         if (f.size() <= prefix.size() + suffix.size() || f.compare(0, prefix.size(), prefix) != 0 ||
-            f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0) {
+            f.compare(f.size() - suffix.size(), suffix.size(), suffix) != 0)
             continue;
-        }
-        CpuVariant v{ f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()), lib_dir + "/" + f, 0 };
+        CpuVariant v{f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()), lib_dir + "/" + f, 0};
         if (void * h = dlopen(v.path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
             using score_fn = int (*)();
-            if (auto * score = (score_fn) dlsym(h, "ggml_backend_score")) {
-                v.score = score();
-            }
+            if (auto * score = (score_fn) dlsym(h, "ggml_backend_score")) v.score = score();
             dlclose(h);
         }
         out.push_back(v);
@@ -162,11 +141,8 @@ static std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
 }
 
 static const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const string & name) {
-    for (const auto & v : vs) {
-        if (v.name == name) {
-            return &v;
-        }
-    }
+    for (const auto & v : vs)
+        if (v.name == name) return &v;
     return nullptr;
 }
 
@@ -174,17 +150,11 @@ static const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const
 static std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
     std::vector<ggml_backend_buffer_type_t> out;
     ggml_backend_dev_t                      cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-    if (!cpu) {
-        return out;
-    }
+    if (!cpu) return out;
     auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
         ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
-    if (!fn) {
-        return out;
-    }
-    for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) {
-        out.push_back(*p);
-    }
+    if (!fn) return out;
+    for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
     return out;
 }
 
@@ -192,22 +162,16 @@ static std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
 static string variant_from_log(const std::vector<string> & lines) {
     for (const auto & l : lines) {
         size_t p = l.find("loaded CPU backend from ");
-        if (p == string::npos) {
-            continue;
-        }
+        if (p == string::npos) continue;
         size_t a = l.rfind("libggml-cpu-"), b = l.rfind(".so");
-        if (a != string::npos && b != string::npos && b > a + 12) {
-            return l.substr(a + 12, b - a - 12);
-        }
+        if (a != string::npos && b != string::npos && b > a + 12) return l.substr(a + 12, b - a - 12);
     }
     return "";
 }
 
 EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs, const string & cpu_variant) {
     std::lock_guard<std::mutex> lk(g_init_mu);
-    if (g_inited) {
-        return g_state;
-    }
+    if (g_inited) return g_state;
     {
         std::lock_guard<std::mutex> log_lk(g_log_mu);
         g_echo_all = getenv("MOERIG_LLAMA_LOG") != nullptr;
@@ -215,31 +179,22 @@ EngineState engine_init(const string & lib_dir, const std::vector<string> & extr
     }
     install_log_cb();
     g_state.cpu_variants = scan_cpu_variants(lib_dir);
-    if (!g_state.cpu_variants.empty() && g_state.cpu_variants[0].score > 0) {
+    if (!g_state.cpu_variants.empty() && g_state.cpu_variants[0].score > 0)
         g_state.cpu_variant_best = g_state.cpu_variants[0].name;
-    }
     if (cpu_variant.empty()) {
         // CPU variants (libggml-cpu-<arch>.so): ggml picks the best one this CPU supports.
         ggml_backend_load_all_from_path(lib_dir.c_str());
         g_state.cpu_variant = variant_from_log(log_take());
-        if (g_state.cpu_variant.empty()) {
-            g_state.cpu_variant = g_state.cpu_variant_best;
-        }
+        if (g_state.cpu_variant.empty()) g_state.cpu_variant = g_state.cpu_variant_best;
     } else {
         const CpuVariant * v = find_variant(g_state.cpu_variants, cpu_variant);
         string             names;
-        for (const auto & x : g_state.cpu_variants) {
-            if (x.score > 0) {
-                names += (names.empty() ? "" : ", ") + x.name;
-            }
-        }
-        if (!v) {
-            throw runtime_error("unknown CPU variant \"" + cpu_variant + "\" (this CPU runs: " + names + ")");
-        }
-        if (v->score <= 0) {
+        for (const auto & x : g_state.cpu_variants)
+            if (x.score > 0) names += (names.empty() ? "" : ", ") + x.name;
+        if (!v) throw runtime_error("unknown CPU variant \"" + cpu_variant + "\" (this CPU runs: " + names + ")");
+        if (v->score <= 0)
             throw runtime_error("CPU variant \"" + cpu_variant +
                                 "\" uses instructions this CPU lacks (this CPU runs: " + names + ")");
-        }
         if (ggml_backend_load(v->path.c_str()) == nullptr) {
             string why = last_error_take();
             throw runtime_error("could not load CPU variant " + v->path + (why.empty() ? "" : ": " + why));
@@ -254,22 +209,19 @@ EngineState engine_init(const string & lib_dir, const std::vector<string> & extr
             g_state.failed.push_back(path + ": " + (why.empty() ? "ggml_backend_load failed" : why));
         }
     }
-    if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr) {
+    if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr)
         throw runtime_error("no CPU backend could be loaded from " + lib_dir);
-    }
     llama_backend_init();
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
         ggml_backend_dev_t dev   = ggml_backend_dev_get(i);
         size_t             free  = 0;
         size_t             total = 0;
         ggml_backend_dev_memory(dev, &free, &total);
-        g_state.devices.push_back({ ggml_backend_dev_name(dev), ggml_backend_dev_description(dev),
-                                    dev_type_name(ggml_backend_dev_type(dev)),
-                                    ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)), free, total });
+        g_state.devices.push_back({ggml_backend_dev_name(dev), ggml_backend_dev_description(dev),
+                                   dev_type_name(ggml_backend_dev_type(dev)),
+                                   ggml_backend_reg_name(ggml_backend_dev_backend_reg(dev)), free, total});
     }
-    for (auto * b : cpu_extra_bufts()) {
-        g_state.extra_bufts.push_back(ggml_backend_buft_name(b));
-    }
+    for (auto * b : cpu_extra_bufts()) g_state.extra_bufts.push_back(ggml_backend_buft_name(b));
     log_take(); // start/backends chatter is not part of any model's log
     g_inited = true;
     return g_state;
@@ -277,9 +229,7 @@ EngineState engine_init(const string & lib_dir, const std::vector<string> & extr
 
 void require_init() {
     std::lock_guard<std::mutex> lk(g_init_mu);
-    if (!g_inited) {
-        throw runtime_error("engine not initialised (call llamaInit first)");
-    }
+    if (!g_inited) throw runtime_error("engine not initialised (call llamaInit first)");
 }
 
 // engine_init recorded the CPU's extra buffer types once; they do not change afterwards
@@ -291,29 +241,17 @@ bool cpu_has_extra_buft(const string & name) {
 // ---------------------------------------------------------------- NUMA
 
 static ggml_numa_strategy parse_numa(const string & s) {
-    if (s == "disabled" || s.empty()) {
-        return GGML_NUMA_STRATEGY_DISABLED;
-    }
-    if (s == "distribute") {
-        return GGML_NUMA_STRATEGY_DISTRIBUTE;
-    }
-    if (s == "isolate") {
-        return GGML_NUMA_STRATEGY_ISOLATE;
-    }
-    if (s == "numactl") {
-        return GGML_NUMA_STRATEGY_NUMACTL;
-    }
-    if (s == "mirror") {
-        return GGML_NUMA_STRATEGY_MIRROR;
-    }
+    if (s == "disabled" || s.empty()) return GGML_NUMA_STRATEGY_DISABLED;
+    if (s == "distribute") return GGML_NUMA_STRATEGY_DISTRIBUTE;
+    if (s == "isolate") return GGML_NUMA_STRATEGY_ISOLATE;
+    if (s == "numactl") return GGML_NUMA_STRATEGY_NUMACTL;
+    if (s == "mirror") return GGML_NUMA_STRATEGY_MIRROR;
     throw runtime_error("unknown NUMA strategy \"" + s + "\" (disabled, distribute, isolate, numactl, mirror)");
 }
 
 void numa_init(const string & strategy) {
     const ggml_numa_strategy numa = parse_numa(strategy);
-    if (numa == GGML_NUMA_STRATEGY_DISABLED) {
-        return;
-    }
+    if (numa == GGML_NUMA_STRATEGY_DISABLED) return;
     // call_once, not a flag: a second loader must not start before the first init has finished
     static std::once_flag once;
     std::call_once(once, [numa] { llama_numa_init(numa); });
