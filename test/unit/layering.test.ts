@@ -33,6 +33,9 @@ const RANK: Record<string, number> = {
   reuse: 5,
   report: 5,
   runner: 5,
+  // tune/ joins the planner (fit and predicted speed of each configuration) and the runner (bench's
+  // measurement) in one search, so it sits above both; only commands/tune.ts imports it.
+  tune: 5.5,
   // demo/ drives the CLI end to end in child processes and writes the report from what they made,
   // so it imports report/ (rank 5) and must sit above it; only commands/demo.ts imports it.
   demo: 6,
