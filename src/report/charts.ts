@@ -1,6 +1,9 @@
 /**
- * Chart rendering: chart.js driven directly on @napi-rs/canvas (Skia, no system cairo; see
- * ecosystem.md §4), plus a layer × expert heat map drawn straight onto the canvas.
+ * Chart rendering: chart.js driven directly on @napi-rs/canvas, plus a layer × expert heat map
+ * drawn straight onto the canvas. @napi-rs/canvas is Skia in a prebuilt npm binary
+ * (@napi-rs/canvas-linux-x64-gnu, glibc only: https://github.com/Brooooooklyn/canvas); the usual
+ * chartjs-node-canvas needs node-canvas, which compiles against system cairo, pango and pixman
+ * (https://github.com/Automattic/node-canvas#compiling) and fails `npm install` without them.
  *
  * Each chart kind is a pure `…Config` function from plain typed data to a chart.js configuration
  * (testable as JSON) and a thin `render…` that draws it at a fixed size and returns PNG bytes.

@@ -3,7 +3,7 @@
  * estimate that turns a cache hit rate into tokens/s for a hybrid CPU + GPU box.
  *
  * Bandwidth-only: a decoded token is bound by the bytes it must stream, nothing else (no compute,
- * no kernel launches, no CPU↔GPU hand-off latency; reference notes §3.3 with t_sync = 0 and
+ * no kernel launches, no CPU↔GPU hand-off latency; docs/expert-reuse.md §3.3 with t_sync = 0 and
  * η = 1 at the bandwidths given, which should be measured ones: `probe --measure` triad for the CPU).
  * Per token and MoE layer an expert access is a hit (cached: read by the GPU), an admitted miss
  * (copied over PCIe, then read by the GPU) or a bypassed miss (run from RAM on the CPU). With D

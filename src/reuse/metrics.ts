@@ -1,6 +1,6 @@
 /**
  * Locality metrics of a routing trace, per MoE layer, each beside its random-routing baseline
- * (definitions: /docs/readme-reuse.md; baselines as in the reference notes §1.2):
+ * (how to read them: docs/readme-reuse.md; definitions and baselines: docs/expert-reuse.md §1.2):
  *
  *   reuse        E|S_t ∩ S_t−1| / k                          random: k/N
  *   anyRepeat    P(|S_t ∩ S_t−1| ≥ 1)                        random: 1 − C(N−k,k)/C(N,k)

@@ -316,7 +316,7 @@ test('planted locality: Markov reuse ≈ p; uniform reuse ≈ k/N, any-repeat an
 test('baselines and skew match their closed forms', () => {
   const b = baselines(256, 8, 1)
   assert.ok(Math.abs(b.reuse - 0.03125) < 1e-12)
-  assert.ok(Math.abs(b.anyRepeat - 0.227) < 0.001) // reference notes: 22.7 % for R1
+  assert.ok(Math.abs(b.anyRepeat - 0.227) < 0.001) // docs/expert-reuse.md §1.2: 22.7 % for R1
   assert.ok(Math.abs(b.windowReuse - b.reuse) < 1e-12)
   assert.ok(Math.abs(baselines(8, 2, 1).anyRepeat - 0.464) < 0.001) // Mixtral: 46.4 %
   assert.deepEqual(baselines(64, 6, 1).topShare, [1 / 64, 7 / 64, 13 / 64])
@@ -466,7 +466,7 @@ test('analyzeReuse: capacities below k run static only, with a note; too little 
   )
 })
 
-test('model facts from the catalog: R1 Q4_K_M ≈ 26.5 MB per expert, ≈ 9.9 GB non-routed (reference notes §3.1)', async () => {
+test('model facts from the catalog: R1 Q4_K_M ≈ 26.5 MB per expert, ≈ 9.9 GB non-routed (docs/expert-reuse.md §3.1)', async () => {
   const {loadInventory, resolveFacts} = await import('../../src/reuse/inputs.js')
   const {r1Header} = await import('../support/reuse-synth.js')
   const {MoerigError} = await import('../../src/lib/errors.js')
