@@ -146,34 +146,34 @@ class PairHeaps {
     this.size = new Int32Array(nMoe)
   }
 
+  /** Put expert e with keys (a1, a2) at absolute position i of layer l's heap (hb = l * cap). */
+  private place(l: number, hb: number, i: number, e: number, a1: number, a2: number): void {
+    this.exp[i] = e
+    this.k1[i] = a1
+    this.k2[i] = a2
+    this.pos[l * this.nExpert + e] = i - hb
+  }
+
   /** Move the entry at absolute position i up until its parent is smaller. */
   private up(l: number, i: number): void {
-    const {exp, k1, k2, pos} = this
+    const {exp, k1, k2} = this
     const hb = l * this.cap
-    const pb = l * this.nExpert
     const e = exp[i]
     const a1 = k1[i]
     const a2 = k2[i]
     while (i > hb) {
       const p = hb + ((i - hb - 1) >> 1)
       if (!(a1 < k1[p] || (a1 === k1[p] && a2 < k2[p]))) break
-      exp[i] = exp[p]
-      k1[i] = k1[p]
-      k2[i] = k2[p]
-      pos[pb + exp[i]] = i - hb
+      this.place(l, hb, i, exp[p], k1[p], k2[p])
       i = p
     }
-    exp[i] = e
-    k1[i] = a1
-    k2[i] = a2
-    pos[pb + e] = i - hb
+    this.place(l, hb, i, e, a1, a2)
   }
 
   /** Move the entry at absolute position i down until both children are larger. */
   private down(l: number, i: number): void {
-    const {exp, k1, k2, pos} = this
+    const {exp, k1, k2} = this
     const hb = l * this.cap
-    const pb = l * this.nExpert
     const end = hb + this.size[l]
     const e = exp[i]
     const a1 = k1[i]
@@ -184,16 +184,10 @@ class PairHeaps {
       const d = c + 1
       if (d < end && (k1[d] < k1[c] || (k1[d] === k1[c] && k2[d] < k2[c]))) c = d
       if (!(k1[c] < a1 || (k1[c] === a1 && k2[c] < a2))) break
-      exp[i] = exp[c]
-      k1[i] = k1[c]
-      k2[i] = k2[c]
-      pos[pb + exp[i]] = i - hb
+      this.place(l, hb, i, exp[c], k1[c], k2[c])
       i = c
     }
-    exp[i] = e
-    k1[i] = a1
-    k2[i] = a2
-    pos[pb + e] = i - hb
+    this.place(l, hb, i, e, a1, a2)
   }
 
   push(l: number, e: number, a1: number, a2: number): void {
