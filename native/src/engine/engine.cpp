@@ -24,11 +24,15 @@ namespace moerig {
 using std::runtime_error;
 using std::string;
 
-static uint64_t now_ns() {
+namespace {
+
+uint64_t now_ns() {
     return (uint64_t) std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
+
+} // namespace
 
 // ---------------------------------------------------------------- model
 
@@ -36,13 +40,15 @@ Model::~Model() {
     if (model) llama_model_free(model);
 }
 
-static string lower(string s) {
+namespace {
+
+string lower(string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return (char) std::tolower(c); });
     return s;
 }
 
 // A device name ("CPU", "Vulkan0", case-insensitive) or a buffer-type name ("CUDA_Host") → buffer type.
-static ggml_backend_buffer_type_t resolve_buft(const string & device) {
+ggml_backend_buffer_type_t resolve_buft(const string & device) {
     if (lower(device) == "cpu") return ggml_backend_cpu_buffer_type();
     string names;
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
@@ -55,13 +61,13 @@ static ggml_backend_buffer_type_t resolve_buft(const string & device) {
     throw runtime_error("unknown device \"" + device + "\" in a tensor override (available: " + names + ")");
 }
 
-static int meta_int(const llama_model * m, const string & key, int dflt) {
+int meta_int(const llama_model * m, const string & key, int dflt) {
     char buf[64];
     if (llama_model_meta_val_str(m, key.c_str(), buf, sizeof(buf)) < 0) return dflt;
     return atoi(buf);
 }
 
-static string meta_str(const llama_model * m, const char * key) {
+string meta_str(const llama_model * m, const char * key) {
     char buf[256];
     if (llama_model_meta_val_str(m, key, buf, sizeof(buf)) < 0) return "";
     return buf;
@@ -69,7 +75,7 @@ static string meta_str(const llama_model * m, const char * key) {
 
 // ---------------------------------------------------------------- AMX guard
 //
-// ggml's AMX buffer type (ggml-cpu/amx/amx.cpp, mmq.cpp) packs and sizes a weight as one ne0 × ne1
+// ggml's AMX buffer type (llama.cpp ggml/src/ggml-cpu/amx/amx.cpp, mmq.cpp) packs and sizes a weight as one ne0 × ne1
 // matrix: ggml_backend_amx_get_alloc_size and ggml_backend_amx_convert_weight ignore ne2. The
 // loader still offers it the 3-D MLA weights blk.N.attn_k_b / attn_v_b ([.., .., n_head]),
 // because its supports_op test multiplies a 3-D weight like a 2-D one. Two failures follow on
@@ -79,6 +85,8 @@ static string meta_str(const llama_model * m, const char * key) {
 //     GGML_ASSERT(*cur_backend_id != -1) while the context is created;
 //   - where it does run (q4_K attn_v_b, flash attention off) the result is wrong: only the first
 //     head was packed (a prompt's logits came out all zero on synth tiny).
+// test/native/variants.test.ts is the check: on an AMX CPU it fails with MOERIG_AMX_GUARD=0 (README.md,
+// "CPU variants, AMX and repacking", says how).
 // A tensor override to "CPU" does not help (the loader re-selects among the CPU's extra buffer
 // types). So these weights get a plain host buffer type ("CPU_Plain", below) by an exact-name
 // override, only where they would live in CPU memory; every other weight keeps AMX / CPU_REPACK.
@@ -87,26 +95,26 @@ static string meta_str(const llama_model * m, const char * key) {
 // re-selects among the CPU's extra buffer types only for the CPU buffer type itself, and it logs
 // each type's total ("CPU_Plain model buffer size = …"), so the guard's bytes are visible apart
 // from the mapped file span.
-static const char *          plain_name(ggml_backend_buffer_type_t) { return "CPU_Plain"; }
-static ggml_backend_buffer_t plain_alloc(ggml_backend_buffer_type_t buft, size_t size) {
+const char *          plain_name(ggml_backend_buffer_type_t) { return "CPU_Plain"; }
+ggml_backend_buffer_t plain_alloc(ggml_backend_buffer_type_t buft, size_t size) {
     ggml_backend_buffer_t b = ggml_backend_buft_alloc_buffer(ggml_backend_cpu_buffer_type(), size);
     if (b) b->buft = buft; // the CPU buffer's functions never look at their type
     return b;
 }
-static size_t plain_alignment(ggml_backend_buffer_type_t) {
+size_t plain_alignment(ggml_backend_buffer_type_t) {
     return ggml_backend_buft_get_alignment(ggml_backend_cpu_buffer_type());
 }
-static bool plain_is_host(ggml_backend_buffer_type_t) { return true; }
+bool plain_is_host(ggml_backend_buffer_type_t) { return true; }
 
-static ggml_backend_buffer_type_t plain_host_buft() {
+ggml_backend_buffer_type_t plain_host_buft() {
     // device NULL, like the CPU buffer type's in this release (llama.cpp handles it: "FIXME: workaround")
     static ggml_backend_buffer_type buft = {
         {plain_name, plain_alloc, plain_alignment, nullptr, nullptr, plain_is_host}, nullptr, nullptr};
     return &buft;
 }
 
-static bool amx_offers_type(ggml_type t) {
-    // the types AMX's supports_op accepts (amx.cpp: Q4_0/Q4_1/Q8_0, Q4_K/Q5_K/Q6_K/IQ4_XS, F16)
+bool amx_offers_type(ggml_type t) {
+    // the types AMX's supports_op accepts (ggml/src/ggml-cpu/amx/amx.cpp: Q4_0/Q4_1/Q8_0, Q4_K/Q5_K/Q6_K/IQ4_XS, F16)
     switch (t) {
         case GGML_TYPE_Q4_0:
         case GGML_TYPE_Q4_1:
@@ -120,7 +128,7 @@ static bool amx_offers_type(ggml_type t) {
     }
 }
 
-static bool has_gpu_device() {
+bool has_gpu_device() {
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
         auto t = ggml_backend_dev_type(ggml_backend_dev_get(i));
         if (t == GGML_BACKEND_DEVICE_TYPE_GPU || t == GGML_BACKEND_DEVICE_TYPE_IGPU) return true;
@@ -134,8 +142,8 @@ struct OverrideRule {
 };
 
 // The files of a model: `path`, or every shard of a split GGUF ("<prefix>-0000N-of-0000M.gguf",
-// split.no / split.count in the header), found the way llama-model-loader.cpp finds them.
-static std::vector<string> model_files(const string & path, gguf_context * first) {
+// split.no / split.count in the header), found the way llama.cpp's src/llama-model-loader.cpp finds them.
+std::vector<string> model_files(const string & path, gguf_context * first) {
     int64_t kc = gguf_find_key(first, "split.count"), kn = gguf_find_key(first, "split.no");
     if (kc < 0 || gguf_get_kv_type(first, kc) != GGUF_TYPE_UINT16) return {path};
     const int count = gguf_get_val_u16(first, kc);
@@ -156,7 +164,7 @@ static std::vector<string> model_files(const string & path, gguf_context * first
 // Names of the 3-D (or 4-D) matmul weights of the model at p.path (every shard) that would end up
 // in CPU memory under the placement p and the overrides `rules` (first match wins, as in
 // llama.cpp's loader). Routed experts (_exps) are 3-D too but run as MUL_MAT_ID, which AMX never takes.
-static std::vector<string> amx_guard_names(const ModelParams & p, const std::vector<OverrideRule> & rules) {
+std::vector<string> amx_guard_names(const ModelParams & p, const std::vector<OverrideRule> & rules) {
     std::vector<string> out;
     gguf_context *      g0 = gguf_init_from_file(p.path.c_str(), {true, nullptr});
     if (!g0) return out; // the loader reports what is wrong with the file
@@ -170,7 +178,7 @@ static std::vector<string> amx_guard_names(const ModelParams & p, const std::vec
     gguf_free(g0);
     const bool              gpu         = has_gpu_device();
     const int               n_gpu       = p.n_gpu_layers >= 0 ? p.n_gpu_layers : n_layer + 1;
-    const int               i_gpu_start = std::max(n_layer + 1 - n_gpu, 0); // llama-model.cpp load_tensors
+    const int               i_gpu_start = std::max(n_layer + 1 - n_gpu, 0); // src/llama-model.cpp load_tensors
     static const std::regex block_re("^blk\\.(\\d+)\\.");
     for (const string & file : files) {
         ggml_context * meta = nullptr;
@@ -199,7 +207,7 @@ static std::vector<string> amx_guard_names(const ModelParams & p, const std::vec
 
 // One anchored pattern per tensor-name shape: blk.{0,1,5}.attn_v_b.weight → ^blk\.(0|1|5)\.attn_v_b\.weight$
 // (llama.cpp compiles every override pattern for every tensor, so few patterns load faster).
-static std::vector<string> guard_patterns(const std::vector<string> & names) {
+std::vector<string> guard_patterns(const std::vector<string> & names) {
     std::map<string, string> by_rest; // "attn_v_b.weight" → "0|1|5"
     for (const auto & n : names) {
         size_t   a = n.find('.'), b = n.find('.', a + 1);
@@ -214,6 +222,8 @@ static std::vector<string> guard_patterns(const std::vector<string> & names) {
     }
     return out;
 }
+
+} // namespace
 
 std::unique_ptr<Model> model_load(const ModelParams & p) {
     require_init();
@@ -263,7 +273,7 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     }
     mp.use_extra_bufts = p.use_extra_bufts;
     // the AMX guard's exact-name overrides go first: they only name tensors bound for CPU memory
-    // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (test/native/variants.test.ts)
+    // MOERIG_AMX_GUARD=0 turns the guard off: only to show what it prevents (README.md, test/native/variants.test.ts)
     const char * guard_env = getenv("MOERIG_AMX_GUARD");
     const bool   guard_on  = !(guard_env && string(guard_env) == "0");
     if (guard_on && p.use_extra_bufts && cpu_has_extra_buft("AMX")) out->amx_guarded = amx_guard_names(p, rules);
@@ -309,7 +319,9 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
 // Ranks of the weight tensors follow the graph order: the highest one seen is the final weight.
 enum TraceKind { TK_NONE = 0, TK_TOPK = 1, TK_W = 10, TK_W_SOFTMAX = 11, TK_W_NORM = 12, TK_W_SCALED = 13 };
 
-static int classify(const char * name, int * il) {
+namespace {
+
+int classify(const char * name, int * il) {
     static const struct {
         const char * base;
         int          kind;
@@ -336,7 +348,7 @@ static int classify(const char * name, int * il) {
 // Called by the scheduler: ask=true "do you want this tensor?", then ask=false with it computed.
 // ffn_moe_topk is a strided view of the argsort over all experts (row stride nb[1] = n_expert × 4),
 // so we copy ggml_nbytes() and index with the strides, never ne0 × ne1 contiguous ints.
-static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
+bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
     auto *           c    = static_cast<Context *>(user);
     int              il   = -1;
     int              kind = classify(t->name, &il);
@@ -374,6 +386,8 @@ static bool trace_cb(struct ggml_tensor * t, bool ask, void * user) {
     return true;
 }
 
+} // namespace
+
 // ---------------------------------------------------------------- context
 
 Context::~Context() {
@@ -381,7 +395,9 @@ Context::~Context() {
     if (pool && pool_free) pool_free(pool);
 }
 
-static ggml_type parse_type(const string & s) {
+namespace {
+
+ggml_type parse_type(const string & s) {
     for (int t = 0; t < GGML_TYPE_COUNT; t++) {
         const char * n = ggml_type_name((ggml_type) t);
         if (n && lower(n) == lower(s)) return (ggml_type) t;
@@ -389,7 +405,9 @@ static ggml_type parse_type(const string & s) {
     throw runtime_error("unknown KV cache type \"" + s + "\" (f16, bf16, f32, q8_0, q4_0, …)");
 }
 
-static bool abort_cb(void * user) { return static_cast<Context *>(user)->stop.load(); }
+bool abort_cb(void * user) { return static_cast<Context *>(user)->stop.load(); }
+
+} // namespace
 
 std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
     auto c                       = std::make_unique<Context>();
@@ -431,8 +449,8 @@ std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
     c->n_batch  = (int) llama_n_batch(c->ctx);
     c->n_ubatch = (int) llama_n_ubatch(c->ctx);
 
-    // Our own thread pool, attached like llama-bench does (otherwise each graph compute would
-    // create and join its threads, which costs single-token decode steps dearly).
+    // Our own thread pool, attached as llama.cpp's tools/llama-bench/llama-bench.cpp does (otherwise each graph compute
+    // would create and join its threads, which costs single-token decode steps dearly).
     ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     ggml_backend_reg_t reg = cpu ? ggml_backend_dev_backend_reg(cpu) : nullptr;
     auto *             tp_new =
@@ -451,10 +469,12 @@ std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
     return c;
 }
 
+namespace {
+
 // ---------------------------------------------------------------- bench
 
 // llama_decode result: 0 ok, 2 aborted through our abort callback (Ctrl-C), else an error.
-static bool decode_or_throw(Context & c, llama_batch b, const char * what) {
+bool decode_or_throw(Context & c, llama_batch b, const char * what) {
     int r = llama_decode(c.ctx, b);
     if (r == 0) return true;
     if (r == 2 || c.stop.load()) return false;
@@ -464,7 +484,7 @@ static bool decode_or_throw(Context & c, llama_batch b, const char * what) {
 }
 
 // One prompt of n tokens in n_batch chunks, random tokens (BOS first if the vocab adds it).
-static bool run_prompt(Context & c, int n, std::mt19937 & rng) {
+bool run_prompt(Context & c, int n, std::mt19937 & rng) {
     const llama_vocab *      vocab   = llama_model_get_vocab(c.model->model);
     const int                n_vocab = llama_vocab_n_tokens(vocab);
     std::vector<llama_token> tokens(c.n_batch);
@@ -480,7 +500,7 @@ static bool run_prompt(Context & c, int n, std::mt19937 & rng) {
 }
 
 // n single-token decode steps.
-static bool run_gen(Context & c, int n, std::mt19937 & rng) {
+bool run_gen(Context & c, int n, std::mt19937 & rng) {
     const llama_vocab * vocab   = llama_model_get_vocab(c.model->model);
     const int           n_vocab = llama_vocab_n_tokens(vocab);
     llama_token tok = llama_vocab_get_add_bos(vocab) ? llama_vocab_bos(vocab) : (int) (rng() % (uint32_t) n_vocab);
@@ -491,6 +511,8 @@ static bool run_gen(Context & c, int n, std::mt19937 & rng) {
     }
     return true;
 }
+
+} // namespace
 
 std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep) {
     if (s.n_prompt + s.n_gen > c.n_ctx)
@@ -516,11 +538,13 @@ std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::fun
     return samples;
 }
 
+namespace {
+
 // ---------------------------------------------------------------- generate
 
 // Bytes of s that form complete UTF-8 sequences; a multi-byte character split across two tokens
 // is held back until its last byte arrives.
-static size_t utf8_complete(const string & s) {
+size_t utf8_complete(const string & s) {
     size_t n = s.size();
     for (size_t back = 1; back <= 3 && back <= n; back++) {
         unsigned char ch = (unsigned char) s[n - back];
@@ -531,7 +555,7 @@ static size_t utf8_complete(const string & s) {
     return n;
 }
 
-static TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) {
+TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) {
     TraceResult tr;
     tr.k = tc.k;
     if (tc.ids.empty()) return tr;
@@ -566,6 +590,8 @@ static TraceResult assemble_trace(const TraceCollector & tc, int expect_tokens) 
     }
     return tr;
 }
+
+} // namespace
 
 GenerateResult generate(Context & c, const GenerateSpec & s, const std::function<void(const string &)> & on_piece) {
     GenerateResult      res;

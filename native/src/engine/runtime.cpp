@@ -19,22 +19,24 @@ namespace moerig {
 using std::runtime_error;
 using std::string;
 
+namespace {
+
 // ---------------------------------------------------------------- log
 
 // llama.cpp logs in fragments (GGML_LOG_LEVEL_CONT continues a line); we join them into lines.
 // Warnings and errors also go to stderr: in the runner child process that is a pipe the CLI
 // reads back when the child dies, so an abort comes with llama.cpp's last words.
-static std::mutex          g_log_mu;           // guards everything below
-static bool                g_collect  = false; // engine_init has run: collect lines
-static bool                g_echo_all = false; // MOERIG_LLAMA_LOG set: every line to stderr too
-static std::vector<string> g_log_lines;
-static string              g_log_partial;
-static std::vector<string> g_errors;                 // error lines since the last last_error_take()
-static ggml_log_callback   g_capture_cb   = nullptr; // an open LogCapture
-static void *              g_capture_user = nullptr;
-static std::mutex          g_capture_turn; // one LogCapture at a time
+std::mutex          g_log_mu;           // guards everything below
+bool                g_collect  = false; // engine_init has run: collect lines
+bool                g_echo_all = false; // MOERIG_LLAMA_LOG set: every line to stderr too
+std::vector<string> g_log_lines;
+string              g_log_partial;
+std::vector<string> g_errors;                 // error lines since the last last_error_take()
+ggml_log_callback   g_capture_cb   = nullptr; // an open LogCapture
+void *              g_capture_user = nullptr;
+std::mutex          g_capture_turn; // one LogCapture at a time
 
-static void log_cb(enum ggml_log_level level, const char * text, void *) {
+void log_cb(enum ggml_log_level level, const char * text, void *) {
     if (text == nullptr) return;
     std::lock_guard<std::mutex> lk(g_log_mu);
     if (g_capture_cb != nullptr) {
@@ -63,10 +65,12 @@ static void log_cb(enum ggml_log_level level, const char * text, void *) {
 }
 
 // The one llama_log_set of the process (it also sets ggml's logger).
-static void install_log_cb() {
+void install_log_cb() {
     static std::once_flag once;
     std::call_once(once, [] { llama_log_set(log_cb, nullptr); });
 }
+
+} // namespace
 
 std::vector<string> log_take() {
     std::lock_guard<std::mutex> lk(g_log_mu);
@@ -98,13 +102,15 @@ LogCapture::~LogCapture() {
     g_capture_user = nullptr;
 }
 
+namespace {
+
 // ---------------------------------------------------------------- backends
 
-static std::mutex  g_init_mu; // guards g_inited and g_state
-static bool        g_inited = false;
-static EngineState g_state;
+std::mutex  g_init_mu; // guards g_inited and g_state
+bool        g_inited = false;
+EngineState g_state;
 
-static const char * dev_type_name(enum ggml_backend_dev_type t) {
+const char * dev_type_name(enum ggml_backend_dev_type t) {
     switch (t) {
         case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
         case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
@@ -115,7 +121,7 @@ static const char * dev_type_name(enum ggml_backend_dev_type t) {
 
 // Every libggml-cpu-<name>.so in lib_dir with ggml's own score for this CPU. ggml's loader does the
 // same (dlopen, ggml_backend_score) before it picks the best; the score function only reads cpuid.
-static std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
+std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
     std::vector<CpuVariant> out;
     DIR *                   d = opendir(lib_dir.c_str());
     if (!d) return out;
@@ -140,14 +146,14 @@ static std::vector<CpuVariant> scan_cpu_variants(const string & lib_dir) {
     return out;
 }
 
-static const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const string & name) {
+const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const string & name) {
     for (const auto & v : vs)
         if (v.name == name) return &v;
     return nullptr;
 }
 
 // Extra buffer types of the CPU device (AMX, CPU_REPACK, …): the ones use_extra_bufts enables.
-static std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
+std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
     std::vector<ggml_backend_buffer_type_t> out;
     ggml_backend_dev_t                      cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
     if (!cpu) return out;
@@ -159,7 +165,7 @@ static std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
 }
 
 // "load_backend: loaded CPU backend from /x/libggml-cpu-zen4.so" → "zen4"
-static string variant_from_log(const std::vector<string> & lines) {
+string variant_from_log(const std::vector<string> & lines) {
     for (const auto & l : lines) {
         size_t p = l.find("loaded CPU backend from ");
         if (p == string::npos) continue;
@@ -168,6 +174,8 @@ static string variant_from_log(const std::vector<string> & lines) {
     }
     return "";
 }
+
+} // namespace
 
 EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs, const string & cpu_variant) {
     std::lock_guard<std::mutex> lk(g_init_mu);
@@ -238,9 +246,11 @@ bool cpu_has_extra_buft(const string & name) {
     return std::find(g_state.extra_bufts.begin(), g_state.extra_bufts.end(), name) != g_state.extra_bufts.end();
 }
 
+namespace {
+
 // ---------------------------------------------------------------- NUMA
 
-static ggml_numa_strategy parse_numa(const string & s) {
+ggml_numa_strategy parse_numa(const string & s) {
     if (s == "disabled" || s.empty()) return GGML_NUMA_STRATEGY_DISABLED;
     if (s == "distribute") return GGML_NUMA_STRATEGY_DISTRIBUTE;
     if (s == "isolate") return GGML_NUMA_STRATEGY_ISOLATE;
@@ -248,6 +258,8 @@ static ggml_numa_strategy parse_numa(const string & s) {
     if (s == "mirror") return GGML_NUMA_STRATEGY_MIRROR;
     throw runtime_error("unknown NUMA strategy \"" + s + "\" (disabled, distribute, isolate, numactl, mirror)");
 }
+
+} // namespace
 
 void numa_init(const string & strategy) {
     const ggml_numa_strategy numa = parse_numa(strategy);

@@ -1,7 +1,7 @@
 // Synthetic GGUF models (see synth.h). Flow:
 //   1. copy the tokenizer.* keys of a vocab-only GGUF (real BPE vocabulary; n_vocab follows it),
 //   2. describe every tensor llama.cpp's loader expects for the arch (shapes as in
-//      src/models/deepseek2.cpp / qwen3moe.cpp, ggml ne order: ne0 = row length),
+//      llama.cpp's src/models/deepseek2.cpp / qwen3moe.cpp, ggml ne order: ne0 = row length),
 //   3. per-tensor types from llama.cpp itself: the F16 header alone goes into a sparse file
 //      (no data on disk) that llama_model_quantize reads with dry_run = true, which logs the type
 //      each tensor would get — llama_tensor_get_type and its shape fallbacks, untouched,
@@ -598,7 +598,7 @@ struct BlockTemplate {
 
 constexpr uint8_t kSub = 4; // every 4/6-bit sub-block scale and min
 
-// K-quant 6-bit scales + mins packed into 12 bytes (inverse of get_scale_min_k4, ggml-quants.c).
+// K-quant 6-bit scales + mins packed into 12 bytes (inverse of get_scale_min_k4, ggml/src/ggml-quants.c).
 void pack_k4_scales(uint8_t * q, uint8_t sc, uint8_t m) {
     std::memset(q, 0, 12);
     for (int j = 0; j < 8; ++j) {
