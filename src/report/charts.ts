@@ -239,25 +239,25 @@ const errorBars: Plugin = {
   },
 }
 
+/** One chart.js dataset per series, labelled, coloured from PALETTE in series order. */
+function colouredDatasets<S extends {label: string}>(series: S[], style: (s: S, colour: string) => object): object[] {
+  return series.map((s, i) => ({label: s.label, ...style(s, PALETTE[i % PALETTE.length])}))
+}
+
 /** Grouped bars: one group per category, one bar per series. */
 export function groupedBarConfig(data: GroupedBarData): ChartConfiguration {
   const opts = baseOptions(data.title, data.xTitle, data.yTitle)
-  let colour = 0
   return {
     type: 'bar',
     data: {
       labels: data.categories,
-      datasets: data.series.map((s) => {
-        const c = PALETTE[colour++ % PALETTE.length]
-        return {
-          label: s.label,
-          data: s.values,
-          backgroundColor: s.light ? c + '80' : c,
-          borderColor: c,
-          borderWidth: s.light ? 2 : 0,
-          ...(s.errors ? {errors: s.errors} : {}),
-        }
-      }),
+      datasets: colouredDatasets(data.series, (s, c) => ({
+        data: s.values,
+        backgroundColor: s.light ? c + '80' : c,
+        borderColor: c,
+        borderWidth: s.light ? 2 : 0,
+        ...(s.errors ? {errors: s.errors} : {}),
+      })),
     },
     plugins: data.series.some((s) => s.errors) ? [errorBars] : [],
     options: {
@@ -290,24 +290,19 @@ function topWithErrors(series: BarSeries[]): number | undefined {
 /** Lines over a numeric x axis (cache size, layer index); dashed series are baselines/bounds. */
 export function lineChartConfig(data: LineChartData): ChartConfiguration {
   const opts = baseOptions(data.title, data.xTitle, data.yTitle)
-  let colour = 0
   return {
     type: 'line',
     data: {
-      datasets: data.series.map((s) => {
-        const c = PALETTE[colour++ % PALETTE.length]
-        return {
-          label: s.label,
-          data: s.points,
-          borderColor: c,
-          backgroundColor: c,
-          borderDash: s.dashed ? [6, 4] : [],
-          pointRadius: s.points.length > 40 ? 0 : 3,
-          borderWidth: 2,
-          fill: false,
-          tension: 0,
-        }
-      }),
+      datasets: colouredDatasets(data.series, (s, c) => ({
+        data: s.points,
+        borderColor: c,
+        backgroundColor: c,
+        borderDash: s.dashed ? [6, 4] : [],
+        pointRadius: s.points.length > 40 ? 0 : 3,
+        borderWidth: 2,
+        fill: false,
+        tension: 0,
+      })),
     },
     options: {
       ...opts,
