@@ -272,56 +272,50 @@ test('malformed CSV traces fail with one clear line', async () => {
   const open = async (p: string) => readAll(await openCsvTrace(p, {nExpert: 8}))
   const ok = 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n1,2,0 7\n'
   assert.deepEqual((await open(csv('ok.csv', ok))).ids, [1, 2, 3, 4, 2, 5, 0, 7])
-  await rejectsOneLine(
-    () => open(csv('nohead.csv', '0,1,1 2\n')),
-    /line 1: expected the header row "token,layer,experts"/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('wrongk.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5 6\n1,2,0 7\n')),
-    /line 4: 3 experts, expected k = 2/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('idbig.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 8\n1,2,0 7\n')),
-    /line 4: token 1, layer 1: expert id 8 is not below n_expert 8/,
-    'E_TRACE_DATA',
-  )
-  await rejectsOneLine(
-    () => open(csv('dup.csv', 'token,layer,experts\n0,1,1 1\n0,2,3 4\n')),
-    /expert 1 appears twice/,
-    'E_TRACE_DATA',
-  )
-  await rejectsOneLine(
-    () => open(csv('missing.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n2,1,0 7\n2,2,1 3\n')),
-    /line 5: token 1 lacks layer 2/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('cut.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n')),
-    /is truncated: the last token, 1, lacks layer 2/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('gap.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n2,1,2 5\n2,2,0 7\n')),
-    /line 4: token 2 follows token 0/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('layer.csv', 'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n1,3,0 7\n')),
-    /line 5: layer 3 is not one of the MoE layers/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('cols.csv', 'token,layer,experts\n0,1\n')),
-    /line 2: expected three columns/,
-    'E_TRACE_CSV',
-  )
-  await rejectsOneLine(
-    () => open(csv('junk.csv', 'token,layer,experts\n0,1,1 x\n')),
-    /line 2: unexpected character "x"/,
-    'E_TRACE_CSV',
-  )
+  // file name, content, the one line it must fail with, error code
+  const bad: [string, string, RegExp, string][] = [
+    ['nohead.csv', '0,1,1 2\n', /line 1: expected the header row "token,layer,experts"/, 'E_TRACE_CSV'],
+    [
+      'wrongk.csv',
+      'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5 6\n1,2,0 7\n',
+      /line 4: 3 experts, expected k = 2/,
+      'E_TRACE_CSV',
+    ],
+    [
+      'idbig.csv',
+      'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 8\n1,2,0 7\n',
+      /line 4: token 1, layer 1: expert id 8 is not below n_expert 8/,
+      'E_TRACE_DATA',
+    ],
+    ['dup.csv', 'token,layer,experts\n0,1,1 1\n0,2,3 4\n', /expert 1 appears twice/, 'E_TRACE_DATA'],
+    [
+      'missing.csv',
+      'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n2,1,0 7\n2,2,1 3\n',
+      /line 5: token 1 lacks layer 2/,
+      'E_TRACE_CSV',
+    ],
+    [
+      'cut.csv',
+      'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n',
+      /is truncated: the last token, 1, lacks layer 2/,
+      'E_TRACE_CSV',
+    ],
+    [
+      'gap.csv',
+      'token,layer,experts\n0,1,1 2\n0,2,3 4\n2,1,2 5\n2,2,0 7\n',
+      /line 4: token 2 follows token 0/,
+      'E_TRACE_CSV',
+    ],
+    [
+      'layer.csv',
+      'token,layer,experts\n0,1,1 2\n0,2,3 4\n1,1,2 5\n1,3,0 7\n',
+      /line 5: layer 3 is not one of the MoE layers/,
+      'E_TRACE_CSV',
+    ],
+    ['cols.csv', 'token,layer,experts\n0,1\n', /line 2: expected three columns/, 'E_TRACE_CSV'],
+    ['junk.csv', 'token,layer,experts\n0,1,1 x\n', /line 2: unexpected character "x"/, 'E_TRACE_CSV'],
+  ]
+  for (const [name, text, line, code] of bad) await rejectsOneLine(() => open(csv(name, text)), line, code)
   await rejectsOneLine(() => openTraceSource(csv('needn.csv', ok)), /needs n_expert \(--experts N\)/, 'E_USAGE')
 })
 
