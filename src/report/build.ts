@@ -18,7 +18,7 @@ import {
   type MemoryBar,
 } from './charts.js'
 import type {Report, ReportChart, ReportInputRef, ReportSection, ReportTable} from './write.js'
-import type {BenchView, HardwareView, InputView, PlanView, ReuseView, TraceView} from './views.js'
+import type {BenchView, HardwareView, InputView, PlanView, ReuseView, TraceView, TuneView} from './views.js'
 
 /** Charts with more bars than this are split per plan: labels stop being readable. */
 const MAX_MEMORY_BARS = 16
@@ -522,6 +522,105 @@ function traceSection(traces: TraceView[]): SectionDraft {
   return s
 }
 
+/** `moerig tune`: the ranked configurations, bars of every measured one, and the search over time. */
+function tuneSection(tunes: TuneView[]): SectionDraft {
+  const s: SectionDraft = {
+    title: 'Tuning: configurations measured by moerig tune',
+    paragraphs: [],
+    tables: [],
+    charts: [],
+  }
+  const ratio = (x: number | null) => (x === null ? MISSING : `×${x.toFixed(2)}`)
+  const pm = (x: {mean: number; sd: number} | null) => (x ? `${x.mean.toFixed(2)} ± ${x.sd.toFixed(2)}` : MISSING)
+  tunes.forEach((t, i) => {
+    const n = tunes.length > 1 ? `-${i + 1}` : ''
+    const who = tunes.length > 1 ? ` — ${t.label}` : ''
+    s.paragraphs.push(`${t.label}: ${t.summary} ${t.provenance}.`)
+    if (t.winner)
+      s.paragraphs.push(
+        `Winner (${t.objective}): ${t.winner.flags}. ${t.winner.commands.join(' · ')}${t.winner.notes.length ? ` (${t.winner.notes.join('; ')})` : ''}`,
+      )
+    s.tables.push({
+      caption: `Measured configurations, best first${who}`,
+      headers: [
+        '#',
+        'config',
+        `${t.tests.pp} t/s`,
+        `${t.tests.tg} t/s`,
+        'reps',
+        'memory',
+        'vs defaults',
+        'vs plan',
+        '',
+      ],
+      rows: t.rows.map((r) => [
+        r.rank === null ? MISSING : String(r.rank),
+        r.flags,
+        pm(r.prefill),
+        pm(r.decode),
+        String(r.reps),
+        r.memory || MISSING,
+        ratio(r.vsDefaults),
+        ratio(r.vsPlan),
+        r.tags.join(', '),
+      ]),
+    })
+    const measured = t.rows.filter((r) => r.rank !== null)
+    const categories = measured.map((r) => `#${r.rank}${r.tags.length ? ` ${r.tags.join(',')}` : ''}`)
+    for (const kind of ['tg', 'pp'] as const) {
+      const stat = (r: TuneView['rows'][number]) => (kind === 'tg' ? r.decode : r.prefill)
+      const title = `${kind === 'tg' ? t.tests.tg : t.tests.pp} of every measured configuration${who}`
+      s.charts.push(
+        barChart(
+          `tune-${kind}${n}`,
+          {
+            title,
+            xTitle: 'configuration (rank; the table says which)',
+            yTitle: 'tokens/s',
+            categories,
+            series: [
+              {
+                label: 'predicted (corrected)',
+                values: measured.map((r) => (kind === 'tg' ? r.predicted.decodeTps : r.predicted.prefillTps)),
+                light: true,
+              },
+              {
+                label: 'measured',
+                values: measured.map((r) => stat(r)?.mean ?? null),
+                errors: measured.map((r) => stat(r)?.sd ?? null),
+              },
+            ],
+          },
+          'Mean over repetitions (measured); whiskers: ± one standard deviation; light bars: the prediction the search ranked it by (the planner’s, corrected by the measurements before it).',
+        ),
+      )
+    }
+    const pts = (f: (p: TuneView['path'][number]) => number | null) =>
+      t.path.filter((p) => f(p) !== null).map((p) => ({x: p.atS, y: f(p)!}))
+    const title = `Search path: ${t.objective} score over time${who}`
+    s.charts.push({
+      id: `tune-path${n}`,
+      title,
+      caption: 'Each point is one measurement (its score when it started); dashed: the best measured so far.',
+      size: CHART_SIZE,
+      render: () =>
+        renderChart(
+          lineChartConfig({
+            title,
+            xTitle: 'seconds since the search started',
+            yTitle: t.objective === 'balanced' ? '√(pp × tg) tokens/s' : 'tokens/s',
+            series: [
+              {label: 'measurement', points: pts((p) => p.score)},
+              {label: 'best so far', points: pts((p) => p.bestScore), dashed: true},
+            ],
+            yMin: 0,
+          }),
+        ),
+    })
+  })
+  return s
+}
+
 export interface BuildOptions {
   title?: string
   notes?: string[]
@@ -529,7 +628,7 @@ export interface BuildOptions {
   now?: Date
 }
 
-/** Assemble and render a report from input views; ordering: hardware, plans, quants, bench, reuse, routing. */
+/** Assemble and render a report from input views; ordering: hardware, plans, quants, bench, tune, reuse, routing. */
 export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}): Promise<Report> {
   const of = <K extends InputView['kind']>(k: K) =>
     inputs.map((i) => i.view).filter((v): v is Extract<InputView, {kind: K}> => v.kind === k)
@@ -538,12 +637,14 @@ export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}
   const benches = of('bench')
   const reuses = of('reuse')
   const traces = of('trace')
+  const tunes = of('tune')
   const drafts: SectionDraft[] = []
   if (hw.length > 0) drafts.push(hardwareSection(hw))
   if (plans.length > 0) drafts.push(planSection(plans))
   const q = quantSection(plans, benches)
   if (q) drafts.push(q)
   if (benches.length > 0) drafts.push(benchSection(benches))
+  if (tunes.length > 0) drafts.push(tuneSection(tunes))
   if (reuses.length > 0) drafts.push(reuseSection(reuses))
   if (traces.length > 0) drafts.push(traceSection(traces))
 
@@ -567,7 +668,7 @@ export async function buildReport(inputs: ReportInput[], opts: BuildOptions = {}
     }
     sections.push({title: d.title, paragraphs: d.paragraphs, tables: d.tables, charts})
   }
-  const models = [...new Set([...plans, ...benches, ...reuses, ...traces].map((v) => v.model))]
+  const models = [...new Set([...plans, ...benches, ...tunes, ...reuses, ...traces].map((v) => v.model))]
   const inputsRef: ReportInputRef[] = inputs.map((i) => ({path: i.path, kind: i.view.kind, label: i.view.label}))
   return {
     title:

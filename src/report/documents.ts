@@ -8,7 +8,9 @@ import {planSchema, type Plan} from '../schemas/plan.js'
 import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
 import {benchResultSchema, type BenchResult} from '../schemas/bench.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
-import type {BenchView, InputView, PlanView, ReuseView} from './views.js'
+import {tuneResultSchema, type TuneResult} from '../schemas/tune.js'
+import type {BenchView, InputView, PlanView, ReuseView, TuneView} from './views.js'
+import {fmtMiB} from '../lib/units.js'
 import {placementFlags} from '../planner/emit.js'
 import {basename} from 'node:path'
 
@@ -173,7 +175,58 @@ export function runView(r: RunResult): BenchView {
   }
 }
 
+/** A `moerig tune` result: its ranked configurations, the search path and the winner's commands. */
+export function tuneView(t: TuneResult): TuneView {
+  const pv = t.provenance
+  const w = t.measured.find((m) => m.id === t.winnerId)
+  const stop =
+    t.stop === 'done'
+      ? 'search finished'
+      : t.stop === 'budget'
+        ? 'budget spent'
+        : `stopped by ${t.stoppedBy ?? 'a signal'}`
+  return {
+    kind: 'tune',
+    label: `${t.model.name} · tune (${t.objective}) · ${t.hardware.name}${t.partial ? ' (partial)' : ''}`,
+    model: t.model.name,
+    objective: t.objective,
+    tests: {pp: `pp${t.tests.nPrompt}`, tg: `tg${t.tests.nGen}`},
+    summary: `${t.space.candidates} configurations, ${t.space.fitting} fit at ${t.context} tokens (planner), ${t.measured.length} measured in ${t.measureSeconds} s of a ${t.budgetS} s budget (${stop}); measured/predicted ${t.ratio.decodeTps} (decode), ${t.ratio.prefillTps} (prefill).`,
+    rows: t.measured.map((m) => ({
+      rank: m.rank,
+      flags: m.flags,
+      tags: m.tags,
+      prefill: m.prefill ? {mean: m.prefill.mean, sd: m.prefill.sd} : null,
+      decode: m.decode ? {mean: m.decode.mean, sd: m.decode.sd} : null,
+      predicted: m.correctedPrediction,
+      reps: m.reps,
+      memory: m.memory.map((d) => `${d.device} ${fmtMiB(d.totalBytes)}`).join(', '),
+      vsDefaults: m.vsDefaults,
+      vsPlan: m.vsPlan,
+    })),
+    path: t.path.map((p) => ({atS: p.atS, score: p.score, bestScore: p.bestScore})),
+    winner:
+      w && t.commands
+        ? {
+            flags: w.flags,
+            commands: [
+              t.commands.llamaServer,
+              t.commands.llamaBench,
+              ...(t.commands.flashMoe ? [t.commands.flashMoe] : []),
+            ],
+            notes: t.commands.notes,
+          }
+        : null,
+    provenance: `measured ${pv.time} on ${pv.cpu}, llama.cpp ${pv.llamaRelease}, moerig ${pv.moerigVersion}, load average ${pv.loadAverage.start.join(' ')} → ${pv.loadAverage.end.join(' ')}`,
+  }
+}
+
 export const documentKinds: DocumentKind[] = [
+  {
+    name: 'tune',
+    detect: (d) => d.kind === 'tune',
+    view: (doc, path) => tuneView(assertValid<TuneResult>(tuneResultSchema, doc, `tune result ${path}`)),
+  },
   {
     name: 'plan',
     detect: (d) => d.kind === 'plan' || has(d, 'devices', 'prediction', 'maxContext'),

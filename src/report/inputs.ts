@@ -99,7 +99,7 @@ function parseJson(path: string): unknown {
 }
 
 const KNOWN =
-  'a hardware profile (moerig probe --json), a plan (moerig plan --json), a bench or run result (reports/runs/*.json), a reuse analysis (moerig reuse --json) or a routing trace (moerig run --trace)'
+  'a hardware profile (moerig probe --json), a plan (moerig plan --json), a bench or run result (reports/runs/*.json), a reuse analysis (moerig reuse --json), a tune result (reports/tune/*.json) or a routing trace (moerig run --trace)'
 
 /** Load one input file as a view. */
 export async function loadInput(path: string, options: InputOptions = {}): Promise<ReportInput> {

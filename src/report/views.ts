@@ -123,4 +123,32 @@ export interface TraceView {
   counts: number[][]
 }
 
-export type InputView = HardwareView | PlanView | BenchView | ReuseView | TraceView
+/** A `moerig tune` result: every measured configuration, ranked, and the search over time. */
+export interface TuneView {
+  kind: 'tune'
+  label: string
+  model: string
+  objective: string
+  /** pp<n> and tg<n> */
+  tests: {pp: string; tg: string}
+  summary: string
+  rows: {
+    rank: number | null
+    flags: string
+    tags: string[]
+    prefill: {mean: number; sd: number} | null
+    decode: {mean: number; sd: number} | null
+    /** the prediction the search ranked it by: the planner's, corrected by the measurements before it */
+    predicted: {decodeTps: number; prefillTps: number}
+    reps: number
+    memory: string
+    vsDefaults: number | null
+    vsPlan: number | null
+  }[]
+  /** one point per measurement: seconds since the search started, its score, the best so far */
+  path: {atS: number; score: number | null; bestScore: number | null}[]
+  winner: {flags: string; commands: string[]; notes: string[]} | null
+  provenance: string
+}
+
+export type InputView = HardwareView | PlanView | BenchView | ReuseView | TraceView | TuneView

@@ -1,7 +1,8 @@
 /**
  * `moerig tune` for real (issue 14): a short tune of `synth --preset tiny` through the CLI (a few
  * seconds of measurement under a tiny budget) whose --json and saved result validate against the
- * schema, with llama.cpp's defaults measured beside the winner and the winner's commands; Ctrl-C
+ * schema, with llama.cpp's defaults measured beside the winner and the winner's commands, and
+ * that `moerig report` renders (table, bars of every measured configuration, search path); Ctrl-C
  * keeps what was measured; bad flags are one line.
  */
 import {test} from 'node:test'
@@ -40,6 +41,14 @@ test('tune: a short real tune of synth tiny, schema-valid, saved, defaults measu
   assert.ok(res.measureSeconds < 60, `${res.measureSeconds} s of measurement for a 20 s budget`)
   assert.ok(res.savedTo && existsSync(res.savedTo) && res.savedTo.startsWith(out))
   assert.deepEqual(schemaErrors(tuneResultSchema, JSON.parse(readFileSync(res.savedTo, 'utf8'))), [])
+  // moerig report renders it: the ranked table, every measured configuration, the search path
+  const rep = cli(['report', res.savedTo, '-o', join(dir, 'report'), '--json'])
+  assert.equal(rep.status, 0, rep.stderr || rep.stdout)
+  const md = readFileSync(join(dir, 'report', 'report.md'), 'utf8')
+  assert.match(md, /## Tuning: configurations measured by moerig tune/)
+  assert.ok(md.includes('defaults') && md.includes(res.measured[0].flags.replace(/^-/, '\\-')), md)
+  for (const chart of ['tune-tg', 'tune-pp', 'tune-path'])
+    assert.ok(existsSync(join(dir, 'report', 'charts', `${chart}.png`)), chart)
 })
 
 test('tune: Ctrl-C keeps every configuration measured (partial, exit 130)', async () => {
