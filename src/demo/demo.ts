@@ -14,11 +14,10 @@
 import {existsSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {oneLine} from '../lib/errors.js'
-import type {Progress} from '../lib/progress.js'
 import {runReport} from '../report/report.js'
 import {claimCacheDir} from './cache.js'
 import {findReferenceRig} from './rig.js'
-import {DemoSteps, type StepRecord} from './steps.js'
+import {DemoSteps, type StepContext, type StepRecord} from './steps.js'
 
 /** Bench sizes for a 2-core machine: llama-bench naming, fewer tokens and repetitions than its defaults. */
 const DEMO_BENCH = {prompt: 128, gen: 32, reps: 3}
@@ -30,21 +29,12 @@ const QUANTS = 'Q2_K,Q3_K_M,Q4_K_M,Q5_K_M,Q8_0'
 /** Steps, the report included. */
 const TOTAL_STEPS = 10
 
-export interface DemoOptions {
-  /** Repository root (where bin/run.js lives). */
-  root: string
+export interface DemoOptions extends StepContext {
   preset: string
   /** Where cached inputs go (profile, GGUF, bench, trace). */
   cacheDir: string
   /** The report folder. */
   reportDir: string
-  fresh: boolean
-  /** Whether `moerig <id>` exists in this build. */
-  hasCommand: (id: string) => boolean
-  log: (line: string) => void
-  progress: Progress
-  /** Also log a line when a step starts (no live progress line when output is piped). */
-  announce?: boolean
 }
 
 export interface DemoResult {

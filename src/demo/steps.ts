@@ -34,12 +34,17 @@ export interface StepSpec {
   cache?: boolean
 }
 
+/** What every step needs from the demo's options. */
 export interface StepContext {
+  /** Repository root (where bin/run.js lives). */
   root: string
+  /** Rebuild outputs even when cached. */
   fresh: boolean
+  /** Whether `moerig <id>` exists in this build. */
   hasCommand: (id: string) => boolean
   log: (line: string) => void
   progress: Progress
+  /** Also log a line when a step starts (no live progress line when output is piped). */
   announce?: boolean
 }
 

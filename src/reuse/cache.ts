@@ -29,24 +29,41 @@ export interface Shape {
 }
 
 /**
+ * What LRU and LFU share: per-layer hit counters, and capacity c ≥ k, since they admit all the
+ * misses of a token at once and may evict none of the experts that token uses.
+ */
+abstract class AdmittingCache implements CacheCounts {
+  readonly hits: Float64Array
+  readonly hitsScored: Float64Array
+
+  constructor(
+    readonly shape: Shape,
+    readonly capacity: number,
+    readonly scoreFrom: number,
+    policy: string,
+  ) {
+    if (capacity < shape.k) throw new Error(`${policy} capacity ${capacity} is below k ${shape.k}`)
+    this.hits = new Float64Array(shape.nMoe)
+    this.hitsScored = new Float64Array(shape.nMoe)
+  }
+
+  /** Simulate `nTokens` tokens of `ids`; t0 = index of the first one in the trace. */
+  abstract run(ids: Uint16Array, nTokens: number, t0: number): void
+}
+
+/**
  * LRU with an intrusive doubly-linked list per layer: node e of layer l is slot l*(N+1)+e, the
  * sentinel is l*(N+1)+N; sentinel.next is the least recently used expert.
  */
-export class LruCache implements CacheCounts {
-  readonly hits: Float64Array
-  readonly hitsScored: Float64Array
+export class LruCache extends AdmittingCache {
   private readonly prev: Int32Array
   private readonly next: Int32Array
   private readonly cached: Uint8Array
   private readonly size: Int32Array
 
-  constructor(
-    readonly shape: Shape,
-    readonly capacity: number,
-    readonly scoreFrom = 0,
-  ) {
-    const {nMoe, nExpert, k} = shape
-    if (capacity < k) throw new Error(`LRU capacity ${capacity} is below k ${k}`)
+  constructor(shape: Shape, capacity: number, scoreFrom = 0) {
+    super(shape, capacity, scoreFrom, 'LRU')
+    const {nMoe, nExpert} = shape
     const stride = nExpert + 1
     this.prev = new Int32Array(nMoe * stride)
     this.next = new Int32Array(nMoe * stride)
@@ -57,11 +74,8 @@ export class LruCache implements CacheCounts {
     }
     this.cached = new Uint8Array(nMoe * nExpert)
     this.size = new Int32Array(nMoe)
-    this.hits = new Float64Array(nMoe)
-    this.hitsScored = new Float64Array(nMoe)
   }
 
-  /** Simulate `nTokens` tokens of `ids`; t0 = index of the first one in the trace. */
   run(ids: Uint16Array, nTokens: number, t0: number): void {
     const {nMoe, nExpert, k} = this.shape
     const {prev, next, cached, size, capacity} = this
@@ -233,25 +247,17 @@ class PairHeaps {
  * least frequently used cached expert is evicted, ties to the least recently used. (In-cache LFU,
  * which forgets counts on eviction, does worse on the stationary skew MoE routing shows.)
  */
-export class LfuCache implements CacheCounts {
-  readonly hits: Float64Array
-  readonly hitsScored: Float64Array
+export class LfuCache extends AdmittingCache {
   private readonly freq: Float64Array
   private readonly heaps: PairHeaps
   private readonly wasHit: Uint8Array
 
-  constructor(
-    readonly shape: Shape,
-    readonly capacity: number,
-    readonly scoreFrom = 0,
-  ) {
+  constructor(shape: Shape, capacity: number, scoreFrom = 0) {
+    super(shape, capacity, scoreFrom, 'LFU')
     const {nMoe, nExpert, k} = shape
-    if (capacity < k) throw new Error(`LFU capacity ${capacity} is below k ${k}`)
     this.freq = new Float64Array(nMoe * nExpert)
     this.heaps = new PairHeaps(nMoe, nExpert, capacity)
     this.wasHit = new Uint8Array(k)
-    this.hits = new Float64Array(nMoe)
-    this.hitsScored = new Float64Array(nMoe)
   }
 
   run(ids: Uint16Array, nTokens: number, t0: number): void {
