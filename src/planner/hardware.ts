@@ -121,6 +121,8 @@ export interface PlanHost {
   /** CPU vendor class (from cpu.vendor: GenuineIntel/Intel, AuthenticAMD/AMD) */
   cpuVendor: 'intel' | 'amd' | 'other'
   channelsPerSocket: number | null
+  /** last-level cache, all instances (probe: sysfs); null when unknown — speed.ts cache term */
+  l3Bytes: number | null
   /** the profile's calibration section (moerig calibrate), if any */
   calibration: HardwareProfile['calibration'] | null
   diskFreeBytes: number | null
@@ -246,6 +248,7 @@ export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
       microarchitecture: p.cpu.microarchitecture ?? null,
       cpuVendor: /intel/i.test(p.cpu.vendor) ? 'intel' : /amd/i.test(p.cpu.vendor) ? 'amd' : 'other',
       channelsPerSocket: p.memory.channelsPerSocket ?? (p.memory.channels ? p.memory.channels / p.cpu.sockets : null),
+      l3Bytes: p.cpu.l3Bytes ?? null,
       calibration: p.calibration ?? null,
       cpuOpsSource: `${p.cpu.cores} cores × ${ghz.toFixed(2)} GHz × ${opc} ops/cycle${p.cpu.baseMHz ? '' : ' (clock assumed)'}${amx ? '; AMX int8 2048 ops/cycle' : ''}`,
       diskFreeBytes: p.disk?.freeBytes ?? null,

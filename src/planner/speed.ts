@@ -6,17 +6,28 @@
  * without expert deferral):
  *   CPU     max(memory, compute) + attention + layers × barrier
  *             memory   bytes read on the CPU (non-routed weights it holds, k/n of its routed
- *                      experts, KV at depth) ÷ (bandwidth × η by socket/channel class × NUMA mode)
+ *                      experts, KV at depth): the share that stays in the last-level cache
+ *                      (cacheTerm: LLC × LLC_WEIGHT_FRACTION ÷ the decode working set) at the
+ *                      cache bandwidth, the rest ÷ (DRAM bandwidth × η by socket/channel class ×
+ *                      NUMA mode)
  *             compute  2 × weights read × cost of their ggml type ÷ (threads × GHz × ops/cycle)
  *                      — at few threads a small model is compute-bound
  *   GPU     Σ_gpu bytes ÷ (bandwidth × η by vendor/backend) + MLA attention + layers × launch
  *   hops    CPU↔GPU round trips × t_sync + GPU→GPU boundaries × t_hop + RPC hops × t_rpc
  *   MLA attention at depth d: 2 × heads × d × (2·kv_lora + rope) FLOPs per layer on the device
  *   that holds the layer (the latent KV bytes are also charged); per-head caches: KV bytes only.
- * Prefill, per ubatch: FLOPs (2 × active weights + attention over half the context) ÷ effective
- * throughput per device, run in layer order (a layer split does not add GPUs' FLOPS); routed
- * experts batch only ubatch·k/n rows each, so their matmuls lose efficiency below
- * PREFILL_EXPERT_ROWS_FULL rows; CPU weights are streamed at least once per ubatch.
+ * Prefill, per ubatch: FLOPs (2 × active weights ÷ width efficiency of the matrix (widthEff: CPU
+ * matmuls with short rows run below peak) + attention over half the
+ * context, on a CPU with a fixed cost per query × key × head) ÷ effective throughput per device,
+ * run in layer order (a layer split does not add GPUs' FLOPS); routed experts batch only
+ * ubatch·k/n rows each, so their matmuls lose efficiency below PREFILL_EXPERT_ROWS_FULL rows; CPU
+ * weights are streamed at least once per ubatch; each ubatch is one graph evaluation and pays the
+ * per-layer barriers / launches and the per-graph cost once (ubatchOverhead).
+ *
+ * The function is built from named terms: tallyWork (what each device reads and computes),
+ * countHandoffs / handoffSeconds (layer-sequence hops; rpcHopSeconds is the RPC seam),
+ * cpuRates / gpuRates (effective bandwidths and throughputs, class constants or calibration),
+ * cacheTerm, decodeSeconds, prefillSeconds, speedAssumptions.
  *
  * Constants marked "fitted" were fitted on the fit set of bench/data/published-speeds.json only
  * (`npm run bench:speed-published`; the held-out boxes are reported, never fitted). A profile's
@@ -32,7 +43,7 @@ import type {Assignment} from './placement.js'
 
 export type Range = {low: number; mid: number; high: number}
 const KEYS = ['low', 'mid', 'high'] as const
-type K = (typeof KEYS)[number]
+export type K = (typeof KEYS)[number]
 
 // ------------------------------------------------------------------------------------------------
 // Memory terms
@@ -183,11 +194,21 @@ export const UARCH_VECTOR_FACTOR: Record<string, number> = {'Zen 5': 2}
 export const AMX_PREFILL_EFF: Range = {low: 0.07, mid: 0.1, high: 0.14}
 /**
  * Routed experts in prefill: each sees ubatch × k ÷ n rows; below this many rows its matmul is
- * weight-streaming bound and throughput falls in proportion. Fitted: EPYC 9V45 prefills Kimi-K2
- * (384 experts, 10.7 rows per expert at ub 512) at 0.66 × the FLOP rate of R1 (256, 16 rows;
- * ik #1752).
+ * weight-streaming bound and throughput falls in proportion. ik_llama.cpp / ktransformers fitted:
+ * EPYC 9V45 prefills Kimi-K2 (384 experts, 10.7 rows per expert at ub 512) at 0.66 × the FLOP
+ * rate of R1 (256, 16 rows; ik #1752). Mainline llama.cpp (CPU_REPACK gemm tiles of 4–8 columns):
+ * 8, fitted on this project's synth r1-dram pp64 (8 rows per expert), which ran at 1.4–2 × the
+ * per-FLOP rate the 16-row rule predicted (docs/speed-fidelity.md; bench/speed-fitparts.ts).
  */
-export const PREFILL_EXPERT_ROWS_FULL = 16
+export const PREFILL_EXPERT_ROWS_FULL: Record<EngineBuild, number> = {
+  'llama.cpp': 8,
+  'llama.cpp-2025-02': 16,
+  'ik_llama.cpp': 16,
+  flashmoe: 16,
+  'ktransformers-0.2': 16,
+  'ktransformers-0.2.1': 16,
+  'kt-kernel': 16,
+}
 /** Several sockets in prefill: compute scaling of the second socket (6454S ktransformers 2S 82.9 vs 1S 54.2 t/s → 0.76 per-core; fitted). */
 export const NUMA_COMPUTE_FACTOR: Range = {low: 0.65, mid: 0.78, high: 0.92}
 /** Hyper-threads beyond the physical cores add this fraction of a core (an assumption). */
@@ -217,6 +238,54 @@ export const MLA_DECODE_GPU_EFF: Record<'old' | 'new', Range> = {
 export const MLA_DECODE_CPU_OPS_PER_CYCLE: Range = {low: 8, mid: 16, high: 24}
 /** PCIe copies of CPU weights for llama.cpp's GPU op offload in prefill: 0.6 / 0.8 / 0.9 of the link. */
 export const PCIE_EFF: Range = {low: 0.6, mid: 0.8, high: 0.9}
+
+/**
+ * Last-level cache (issue 13): the fraction of the probed L3 (cpu.l3Bytes, all instances) that
+ * holds weights between decoded tokens; the rest holds activations, KV and the OS. Decode touches
+ * a working set W (the CPU's non-routed weights, all its routed experts — over a few tokens the
+ * router visits them all — and the KV at depth); a share min(1, LLC × f ÷ W) of the bytes read per
+ * token comes from the cache (the steady-state hit rate of uniformly reused lines). ggml splits
+ * each matrix into the same row ranges every token, so each core re-reads what it read last time:
+ * the L3 of every chiplet in use counts. An assumption (0.5 / 0.75 / 0.9), anchored on this
+ * project's synth shapes: tiny (21 MB file) and qwen3moe-tiny (45 MB, 23 MB read per token) decode
+ * compute-bound on a 32 MiB-L3 EPYC (docs/speed-fidelity.md) while r1-mini (1.5 GB) is DRAM-bound.
+ */
+export const LLC_WEIGHT_FRACTION: Range = {low: 0.5, mid: 0.75, high: 0.9}
+/**
+ * L3 read bandwidth per thread in decode (GB/s). Zen 4: AIDA64 L3 read 1445.7 GB/s on a 12-core
+ * Ryzen 9 7900X ≈ 120 GB/s per core (https://appuals.com/zen4-180-increase-over-alder-lake/) — the
+ * high end; server meshes (Intel) deliver a third to a half of that per core (an assumption).
+ */
+export const LLC_BW_PER_THREAD_GBS: Range = {low: 30, mid: 60, high: 120}
+/**
+ * Matrix width (issue 13): a CPU prefill matmul's throughput falls for short rows, since every dot
+ * product of K weights (the row length, ne0) pays a fixed cost (block-scale set-up, the horizontal
+ * sum of the accumulators, the activation rows' quantization per op): eff(K) = K ÷ (K + K½). The
+ * class constants above were fitted on R1-class shapes (K 2048–7168), so eff is taken relative to
+ * MATMUL_K_REF and capped at 1: only narrower matrices slow down. K½ = 256 (range 128–512) fitted
+ * with bench/speed-fitparts.ts on the synth shapes' prefill measured in the previous session
+ * (docs/speed-fidelity.md, Xeon guest, 1 thread): with r1-mini (K 256–1024) as the calibration
+ * model, r1-dram (K 1536–2048) +9 %, qwen3moe-tiny (K 128–256) +7 %, tiny −22 % (K½ 128: −1 /
+ * +19 / −17 %). Not applied in decode: there the cache-resident narrow shapes (tiny, qwen3moe-tiny)
+ * run at 2–3× r1-mini's FLOP rate, the opposite of a width penalty.
+ */
+export const MATMUL_K_HALF_PREFILL = 256
+export const MATMUL_K_REF = 2048
+/**
+ * CPU attention in prefill (ggml's flash-attention kernel on F16 K/V; mainline builds only — ik's
+ * FlashMLA and ktransformers' kernels are charged plain FLOPs, no figure): its 2 × (K + V dims)
+ * FLOPs per query × key × head run CPU_ATTN_FLOP_SPEEDUP × faster than the quantized matmuls (F16
+ * FMA on unpacked rows), and each query × key × head pays a fixed cost (online-softmax update,
+ * the loop) of CPU_ATTN_PAIR_FLOPS FLOP-equivalents at the matmul rate. Measured with
+ * `npm run bench:speed-fidelity -- --sweep` (pp64/256/1024 = ubatch at 1 thread; the per-token time
+ * grows with the prompt by the attention alone): on this project's EPYC guest (load 8–9, so only
+ * the ratios count) qwen3moe-tiny (4 heads × 128 dims) spends ≈ 48 ns per query-key-head, tiny
+ * (MLA, 1088 dims) ≈ 98 ns: a fixed part worth ≈ 790 dims; fitted with the matmul rate on the
+ * previous session's 1-thread rows (tiny −22 %, qwen3moe-tiny +7 %, bench/speed-fitparts.ts):
+ * speed-up 2, pair 800 (range 400–1600).
+ */
+export const CPU_ATTN_PAIR_FLOPS: Range = {low: 1600, mid: 800, high: 400}
+export const CPU_ATTN_FLOP_SPEEDUP = 2
 
 // ------------------------------------------------------------------------------------------------
 // Synchronisation and hand-offs
@@ -306,12 +375,16 @@ export interface SpeedResult {
     gpu: number
     handoff: number
     total: number
+    /** parts of cpu: DRAM reads, last-level-cache reads, compute (the CPU takes max(memory + cache, compute)) */
     cpuMemory: number
+    cpuCache: number
     cpuCompute: number
     attention: number
     sync: number
   }
   prefillMsPerUbatch: number
+  /** of prefillMsPerUbatch: the per-graph overhead (barriers, launches) */
+  prefillOverheadMs: number
   source: 'calibration' | 'published-class'
   build: EngineBuild
   numa: NumaSpeedMode
@@ -349,6 +422,420 @@ export function interpolateThroughput(
 
 const us = (s: number) => +(s * 1e6).toFixed(2)
 const fmtR = (r: Range, d = 2) => `${r.low.toFixed(d)}/${r.mid.toFixed(d)}/${r.high.toFixed(d)}`
+/** the other end of a range: overheads are long where speeds are low */
+const flip = (k: K): K => (k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid')
+
+/** Width efficiency of a CPU matmul with rows of K weights, relative to MATMUL_K_REF (≤ 1). */
+export function widthEff(k: number, half: number): number {
+  if (!(k > 0)) return 1
+  return Math.min(1, k / (k + half) / (MATMUL_K_REF / (MATMUL_K_REF + half)))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Terms
+
+/** What each device reads and computes per decoded token, and per prompt token in prefill. */
+export interface Work {
+  /** bytes read per decoded token, by device (k/n of the routed experts) */
+  weightBytes: Record<string, number>
+  /** decode cost-FLOPs per token: 2 × weights × ggml type cost */
+  costFlops: Record<string, number>
+  /** prefill FLOPs per token by device (GPU FLOPs as counted; the output once per ubatch) */
+  devFlops: Record<string, number>
+  /** all weight bytes a device holds (prefill streams them once per ubatch) */
+  allBytes: Record<string, number>
+  /** CPU weights touched in decode over a few tokens: non-routed + every routed expert */
+  cpuWorkingSet: number
+  cpuAllBytes: number
+  /** CPU prefill FLOPs per token of its routed / other weights, ÷ width efficiency */
+  cpuRoutedFlops: number
+  cpuDenseFlops: number
+  /** layers on each device (non-expert tensors) */
+  layersOn: Record<string, number>
+  /** layers with any CPU part (its own tensors or its experts) */
+  cpuLayers: number
+}
+
+export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
+  const hp = inv.shape.hp
+  const nLayer = hp.nLayer
+  const kFrac = (hp.nExpert ?? 0) > 0 ? (hp.nExpertUsed ?? 0) / (hp.nExpert ?? 1) : 0
+  const zero = () => Object.fromEntries(['CPU', ...a.gpus.map((g) => g.id)].map((id) => [id, 0]))
+  const w: Work = {
+    weightBytes: zero(),
+    costFlops: zero(),
+    devFlops: zero(),
+    allBytes: zero(),
+    cpuWorkingSet: 0,
+    cpuAllBytes: 0,
+    cpuRoutedFlops: 0,
+    cpuDenseFlops: 0,
+    layersOn: {},
+    cpuLayers: 0,
+  }
+  for (const t of inv.tensors) {
+    if (t.role === 'embeddings') continue
+    let d: string
+    let frac = 1
+    const routed = t.role === 'routed_experts' && t.layer !== null
+    if (t.layer === null) d = a.layerDevice[nLayer]
+    else if (routed) {
+      d = a.expertDevice[t.layer!]
+      frac = kFrac
+    } else d = a.layerDevice[t.layer]
+    w.weightBytes[d] += t.bytes * frac
+    // prefill: the output matrix computes logits for the last token of a ubatch only (llama.cpp
+    // outputs the last token's logits unless asked for all: llama-bench, llama-server prompts)
+    const prefillFrac = t.role === 'output' ? frac / ubatch : frac
+    w.devFlops[d] += 2 * t.elements * prefillFrac
+    w.allBytes[d] += t.bytes
+    if (d === 'CPU') {
+      const rowLen = t.shape[0] ?? 0
+      w.costFlops.CPU += 2 * t.elements * frac * typeCost(t.typeName)
+      const ppEff = widthEff(rowLen, MATMUL_K_HALF_PREFILL)
+      w.cpuAllBytes += t.bytes
+      w.cpuWorkingSet += t.bytes
+      if (routed) w.cpuRoutedFlops += (2 * t.elements * frac) / ppEff
+      else w.cpuDenseFlops += (2 * t.elements * prefillFrac) / ppEff
+    } else w.costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
+  }
+  for (let l = 0; l < nLayer; l++) w.layersOn[a.layerDevice[l]] = (w.layersOn[a.layerDevice[l]] ?? 0) + 1
+  for (let l = 0; l < nLayer; l++)
+    if (a.layerDevice[l] === 'CPU' || (inv.expertLayerBytes.has(l) && a.expertDevice[l] === 'CPU')) w.cpuLayers++
+  return w
+}
+
+/** Device changes along the layer sequence of one token. */
+export interface Handoffs {
+  /** CPU↔GPU boundaries (two make a round trip) */
+  cpuGpu: number
+  /** GPU→GPU boundaries of a layer split */
+  gpuGpu: number
+  /** boundaries to or from an RPC device */
+  rpc: number
+}
+
+export function countHandoffs(inv: Inventory, a: Assignment): Handoffs {
+  const nLayer = inv.shape.hp.nLayer
+  const isRpc = (d: string) => a.gpus.some((g) => g.rpc && g.id === d)
+  const h: Handoffs = {cpuGpu: 0, gpuGpu: 0, rpc: 0}
+  let prev = 'CPU'
+  const step = (d: string) => {
+    if (d !== prev) {
+      if (isRpc(d) || isRpc(prev)) h.rpc++
+      else if (d !== 'CPU' && prev !== 'CPU') h.gpuGpu++
+      else h.cpuGpu++
+    }
+    prev = d
+  }
+  for (let l = 0; l < nLayer; l++) {
+    step(a.layerDevice[l])
+    if (inv.expertLayerBytes.has(l)) step(a.expertDevice[l])
+  }
+  step(a.layerDevice[nLayer])
+  return h
+}
+
+/**
+ * RPC seam (issue 15): seconds per decoded token spent on the network hops to and from llama.cpp
+ * RPC devices. Today a fixed T_RPC_HOP_S per hop; a transfer term (hidden state bytes ÷ link
+ * bandwidth, per hop) belongs here, so that decode and the assumptions pick it up unchanged.
+ */
+export function rpcHopSeconds(h: Handoffs, k: K): number {
+  return h.rpc * T_RPC_HOP_S[k]
+}
+
+/** Hand-offs per decoded token: CPU↔GPU round trips, GPU→GPU boundaries, RPC hops. */
+export function handoffSeconds(h: Handoffs, k: K): number {
+  return Math.ceil(h.cpuGpu / 2) * T_SYNC_S[k] + h.gpuGpu * T_GPU_HOP_S[k] + rpcHopSeconds(h, k)
+}
+
+/** Effective CPU rates for one plan: class constants, or the profile's calibration where it measured. */
+export interface CpuRates {
+  threads: number
+  threadsEff: number
+  /** DRAM bandwidth in decode (B/s) */
+  bw(k: K): number
+  /** last-level cache: bytes that hold weights, and their read bandwidth (B/s) */
+  llcBytes(k: K): number
+  llcBw(k: K): number
+  /** decode (matrix × vector) and prefill (matrix × matrix) cost-FLOP/s */
+  decodeOps(k: K): number
+  prefillOps(k: K): number
+  /** MLA attention in decode, FLOP/s */
+  attnOps(k: K): number
+  /** per layer per graph evaluation, and per graph evaluation (s) */
+  layerSync(k: K): number
+  tokenOverhead(k: K): number
+  ghz(k: K): number
+  calDecode: number | null
+  calPrefill: number | null
+  desktop: boolean
+  effBase: Range
+}
+
+export function cpuRates(
+  host: PlanHost,
+  cal: HardwareProfile['calibration'] | null,
+  threads: number,
+  build: EngineBuild,
+  numa: NumaSpeedMode,
+): CpuRates {
+  const threadsEff =
+    Math.min(threads, host.cores) + SMT_GAIN * Math.max(0, Math.min(threads, host.threads) - host.cores)
+  const desktop =
+    host.channelsPerSocket !== null && host.channelsPerSocket <= DESKTOP_MAX_CHANNELS && host.sockets === 1
+  const effBase = host.cpuBandwidthMeasured ? CPU_BW_EFF_TRIAD : desktop ? CPU_BW_EFF_DESKTOP : CPU_BW_EFF_SERVER
+  const ghz = (k: K) => (host.ghzKnown ? host.ghz : UNKNOWN_GHZ[k])
+  const calAt = (pick: (p: NonNullable<NonNullable<typeof cal>['cpuThroughput']>[number]) => number | undefined) =>
+    cal?.cpuThroughput
+      ? interpolateThroughput(
+          cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: pick(p) ?? 0})),
+          threads,
+        )
+      : null
+  const calDecode = calAt((p) => p.decodeGflops)
+  const calPrefill = calAt((p) => p.prefillGflops)
+  const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
+  const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
+  const perThread = (k: K) => threadsEff * ghz(k) * 1e9
+  return {
+    threads,
+    threadsEff,
+    ghz,
+    calDecode,
+    calPrefill,
+    desktop,
+    effBase,
+    bw: (k) =>
+      cal?.decodeBandwidthGBs
+        ? cal.decodeBandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
+        : host.cpuBandwidthGBs * 1e9 * effBase[k] * NUMA_BW_FACTOR[numa][k],
+    llcBytes: (k) => (host.l3Bytes ?? 0) * LLC_WEIGHT_FRACTION[k],
+    llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
+    decodeOps: (k) =>
+      calDecode
+        ? calDecode * 1e9 * CALIBRATED_SPREAD[k]
+        : perThread(k) * DECODE_OPS_PER_CYCLE[host.cpuVendor][k] * DECODE_ISA_FACTOR[host.isa] * uarch * numaCompute(k),
+    prefillOps: (k) => {
+      if (calPrefill) return calPrefill * 1e9 * CALIBRATED_SPREAD[k]
+      if (build === 'kt-kernel' && host.isa === 'amx') return perThread(k) * 2048 * AMX_PREFILL_EFF[k] * numaCompute(k)
+      return perThread(k) * PREFILL_OPS_PER_CYCLE[build][k] * PREFILL_ISA_FACTOR[host.isa] * uarch * numaCompute(k)
+    },
+    attnOps: (k) => perThread(k) * MLA_DECODE_CPU_OPS_PER_CYCLE[k],
+    layerSync: (k) =>
+      cal?.layerOverheadUs !== undefined
+        ? cal.layerOverheadUs * 1e-6 * CALIBRATED_SPREAD[flip(k)]
+        : CPU_LAYER_SYNC_S[k] + CPU_LAYER_SYNC_PER_THREAD_S[k] * threads,
+    tokenOverhead: (k) =>
+      cal?.tokenOverheadMs !== undefined ? cal.tokenOverheadMs * 1e-3 * CALIBRATED_SPREAD[flip(k)] : 0,
+  }
+}
+
+/** Effective GPU rates: class constants by backend, or the calibration of that GPU. */
+export interface GpuRates {
+  cal(g: PlanGpu): NonNullable<NonNullable<HardwareProfile['calibration']>['gpus']>[number] | null
+  bw(g: PlanGpu, k: K): number
+  prefillFlops(g: PlanGpu, k: K): number
+}
+
+export function gpuRates(cal: HardwareProfile['calibration'] | null, engine: Engine): GpuRates {
+  const calGpu = (g: PlanGpu) => cal?.gpus?.find((x) => x.index === g.localIndex) ?? null
+  return {
+    cal: calGpu,
+    bw: (g, k) => {
+      if (g.rpc) return g.bandwidthGBs * 1e9 * CPU_BW_EFF_SERVER[k]
+      const c = calGpu(g)
+      if (c?.bandwidthGBs) return c.bandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
+      return g.bandwidthGBs * 1e9 * GPU_BW_EFF[backendOf(g, engine)][k]
+    },
+    prefillFlops: (g, k) => {
+      const c = calGpu(g)
+      if (c?.prefillTflops) return c.prefillTflops * 1e12 * CALIBRATED_SPREAD[k]
+      return g.fp16Tflops * 1e12 * GPU_PREFILL_EFF[backendOf(g, engine)][k]
+    },
+  }
+}
+
+/**
+ * Cache term: of `bytes` read per token from a working set of `workingSet` bytes, the share the
+ * last-level cache holds (LLC_WEIGHT_FRACTION) is read at cache bandwidth, the rest from DRAM.
+ */
+export function cacheTerm(
+  bytes: number,
+  workingSet: number,
+  cpu: Pick<CpuRates, 'llcBytes' | 'llcBw' | 'bw'>,
+  k: K,
+): {hit: number; dramS: number; cacheS: number} {
+  const hit = workingSet > 0 ? Math.min(1, cpu.llcBytes(k) / workingSet) : 0
+  return {hit, dramS: (bytes * (1 - hit)) / cpu.bw(k), cacheS: (bytes * hit) / cpu.llcBw(k)}
+}
+
+/** Decode time per token at one end of the range, in parts (s). */
+export interface DecodeParts {
+  cpuMemory: number
+  cpuCache: number
+  cpuCompute: number
+  cpu: number
+  rpc: number
+  gpu: number
+  attention: number
+  sync: number
+  handoff: number
+  total: number
+  /** share of the CPU's bytes read from the last-level cache */
+  llcHit: number
+}
+
+interface PlanCtx {
+  inv: Inventory
+  a: Assignment
+  kv: KvModel
+  ctx: number
+  ubatch: number
+  engine: Engine
+  build: EngineBuild
+  work: Work
+  hand: Handoffs
+  cpu: CpuRates
+  gpu: GpuRates
+}
+
+const isRpcIn = (a: Assignment, d: string) => a.gpus.some((g) => g.rpc && g.id === d)
+const gpuIn = (a: Assignment, d: string) => a.gpus.find((x) => x.id === d)!
+const mlaAttention = (p: PlanCtx) => p.inv.arch === 'deepseek2' && p.kv.layout !== 'per-head'
+
+export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
+  const {inv, a, kv, work, cpu, gpu} = p
+  const hp = inv.shape.hp
+  const nLayer = hp.nLayer
+  const depth = Math.round(p.ctx * KV_DEPTH[k])
+  const kvBytes: Record<string, number> = {}
+  if (depth > 0)
+    for (let l = 0; l < nLayer; l++)
+      kvBytes[a.layerDevice[l]] = (kvBytes[a.layerDevice[l]] ?? 0) + kv.layerBytesAt(l, depth, 1)
+  // MLA latent attention: 2 × heads × depth × (kv_lora + rope + kv_lora) FLOPs per layer
+  const attnPerLayer = mlaAttention(p) ? 2 * hp.nHead * depth * attnHeadDims(inv.shape, kv.layout) : 0
+  const mlaGpuEff = p.build === 'ktransformers-0.2' ? MLA_DECODE_GPU_EFF.old : MLA_DECODE_GPU_EFF.new
+  const t: DecodeParts = {
+    cpuMemory: 0,
+    cpuCache: 0,
+    cpuCompute: 0,
+    cpu: 0,
+    rpc: 0,
+    gpu: 0,
+    attention: 0,
+    sync: 0,
+    handoff: 0,
+    total: 0,
+    llcHit: 0,
+  }
+  for (const id of Object.keys(work.weightBytes)) {
+    const bytes = work.weightBytes[id] + (kvBytes[id] ?? 0)
+    const layers = work.layersOn[id] ?? 0
+    if (id === 'CPU') {
+      const c = cacheTerm(bytes, work.cpuWorkingSet + (kvBytes.CPU ?? 0), cpu, k)
+      t.llcHit = c.hit
+      t.cpuMemory = c.dramS
+      t.cpuCache = c.cacheS
+      t.cpuCompute = work.costFlops.CPU / cpu.decodeOps(k)
+      t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
+      t.sync += work.cpuLayers * cpu.layerSync(k)
+    } else if (isRpcIn(a, id)) {
+      t.rpc += bytes / gpu.bw(gpuIn(a, id), k)
+    } else {
+      const g = gpuIn(a, id)
+      t.gpu += bytes / gpu.bw(g, k)
+      t.attention += (attnPerLayer * layers) / (g.fp16Tflops * 1e12 * mlaGpuEff[k])
+      t.sync += (layers + (a.layerDevice[nLayer] === id ? 1 : 0)) * (gpu.cal(g) ? 0 : GPU_LAYER_S[k])
+    }
+  }
+  t.sync += cpu.tokenOverhead(k)
+  t.handoff = handoffSeconds(p.hand, k)
+  t.cpu = Math.max(t.cpuMemory + t.cpuCache, t.cpuCompute)
+  t.total = t.cpu + t.rpc + t.gpu + t.attention + t.sync + t.handoff
+  return t
+}
+
+/**
+ * Fixed cost of one graph evaluation: a ubatch pays the per-layer barriers of its CPU layers, the
+ * launches of its GPU layers and the per-graph cost once, as a decoded token does.
+ */
+export function ubatchOverheadSeconds(p: PlanCtx, k: K): number {
+  let s = p.work.cpuLayers * p.cpu.layerSync(k) + p.cpu.tokenOverhead(k)
+  for (const g of p.a.gpus) if (!g.rpc && !p.gpu.cal(g)) s += (p.work.layersOn[g.id] ?? 0) * GPU_LAYER_S[k]
+  return s
+}
+
+/** One prefill ubatch at one end of the range (s): compute per device in layer order, then overhead. */
+export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: number} {
+  const {inv, a, kv, work, cpu, gpu} = p
+  const hp = inv.shape.hp
+  const nLayer = hp.nLayer
+  const attnDims = attnHeadDims(inv.shape, kv.layout)
+  // attention over half the context (sliding-window layers: at most their window), per token
+  const swa = new Set(kv.swaLayers)
+  const keys = (l: number) => (swa.has(l) ? Math.min(p.ctx / 2, kv.swaWindow) : p.ctx / 2)
+  const devFlops = {...work.devFlops}
+  let cpuAttn = 0
+  for (let l = 0; l < nLayer; l++) {
+    const d = a.layerDevice[l]
+    if (d === 'CPU') cpuAttn += hp.nHead * keys(l) * ((2 * attnDims) / attnSpeedup(p.build) + attnPairFlops(p.build, k))
+    else devFlops[d] += 2 * hp.nHead * attnDims * keys(l)
+  }
+  const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (p.ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
+  const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL[p.build]))
+  const localGpus = a.gpus.filter((g) => !g.rpc)
+  const pcie = localGpus.length > 0 ? Math.min(...localGpus.map((g) => g.pcieGBs)) * 1e9 : 0
+  const tCpuFlops =
+    (p.ubatch * (work.cpuDenseFlops + cpuAttn + work.cpuRoutedFlops / expertBatchEff)) / cpu.prefillOps(k)
+  let tUb = 0
+  for (const g of a.gpus.filter((x) => x.rpc)) {
+    const tCompute = (p.ubatch * devFlops[g.id]) / (g.rpc!.cpuOps * (PREFILL_OPS_PER_CYCLE['llama.cpp'][k] / 256))
+    tUb += Math.max(tCompute, work.allBytes[g.id] / gpu.bw(g, k))
+  }
+  // GPUs: each its own layers, one after another
+  let tGpus = 0
+  for (const g of localGpus) tGpus += (p.ubatch * devFlops[g.id]) / gpu.prefillFlops(g, k)
+  if (localGpus.length === 0) {
+    tUb += Math.max(tCpuFlops, work.cpuAllBytes / cpu.bw(k))
+  } else if (cpuComputesExperts(p)) {
+    // CPU computes the weights it holds (experts); the GPUs the rest; serial per layer
+    tUb += Math.max(tCpuFlops, work.cpuAllBytes / cpu.bw(k)) + tGpus
+  } else {
+    // mainline llama.cpp / FlashMoE: the GPU takes the CPU weights' matmuls (op offload, batch ≥ 32),
+    // copying them over PCIe once per ubatch, and computes everything
+    const cpuFlopsRaw = work.devFlops.CPU + 2 * hp.nHead * attnDims * cpuKeys(p)
+    const tCpuOnGpu = (p.ubatch * cpuFlopsRaw) / gpu.prefillFlops(localGpus[0], k)
+    tUb += work.cpuAllBytes / (pcie * PCIE_EFF[k]) + tCpuOnGpu + tGpus
+  }
+  const overhead = ubatchOverheadSeconds(p, k)
+  return {total: tUb + overhead, overhead}
+}
+
+/** Per query × key × head cost of CPU attention besides its FLOPs: measured on mainline ggml kernels only (ik's FlashMLA and ktransformers' kernels differ: 0, no figure). */
+function attnPairFlops(build: EngineBuild, k: K): number {
+  return build === 'llama.cpp' || build === 'llama.cpp-2025-02' || build === 'flashmoe' ? CPU_ATTN_PAIR_FLOPS[k] : 0
+}
+
+/** How much faster than the prefill matmul rate ggml's CPU attention runs its 2 × dims FLOPs (1: other kernels, no figure). */
+function attnSpeedup(build: EngineBuild): number {
+  return build === 'llama.cpp' || build === 'llama.cpp-2025-02' || build === 'flashmoe' ? CPU_ATTN_FLOP_SPEEDUP : 1
+}
+
+/** Σ over CPU layers of the keys each prefill token attends (half the context, SWA-capped). */
+function cpuKeys(p: PlanCtx): number {
+  const swa = new Set(p.kv.swaLayers)
+  let n = 0
+  for (let l = 0; l < p.inv.shape.hp.nLayer; l++)
+    if (p.a.layerDevice[l] === 'CPU') n += swa.has(l) ? Math.min(p.ctx / 2, p.kv.swaWindow) : p.ctx / 2
+  return n
+}
+
+/** experts on the CPU in prefill: ik -rtr, ktransformers (always), or no local GPU */
+function cpuComputesExperts(p: PlanCtx): boolean {
+  return !p.a.gpus.some((g) => !g.rpc) || p.build === 'ik_llama.cpp' || p.engine === 'ktransformers'
+}
 
 export function predictSpeed(
   inv: Inventory,
@@ -360,280 +847,115 @@ export function predictSpeed(
   ubatch: number,
   opts: SpeedOptions = {},
 ): SpeedResult {
-  const hp = inv.shape.hp
-  const nLayer = hp.nLayer
   const build = opts.build ?? defaultBuild(engine)
   const numa: NumaSpeedMode =
     opts.numa ?? (host.numaNodes.length <= 1 ? 'single' : engine === 'ktransformers' ? 'replicate' : 'interleave')
   const cal: HardwareProfile['calibration'] | null = host.calibration ?? null
   const threads = Math.max(1, opts.threads ?? host.cores)
-  const threadsEff =
-    Math.min(threads, host.cores) + SMT_GAIN * Math.max(0, Math.min(threads, host.threads) - host.cores)
-  const kFrac = (hp.nExpert ?? 0) > 0 ? (hp.nExpertUsed ?? 0) / (hp.nExpert ?? 1) : 0
-  const isRpc = (d: string) => a.gpus.some((g) => g.rpc && g.id === d)
-  const gpuOf = (d: string) => a.gpus.find((x) => x.id === d)!
-
-  // ---- what each device reads and computes per decoded token
-  const weightBytes: Record<string, number> = {CPU: 0}
-  const costFlops: Record<string, number> = {CPU: 0} // 2 × weights × type cost
-  for (const g of a.gpus) weightBytes[g.id] = costFlops[g.id] = 0
-  let cpuAllBytes = 0
-  let cpuRoutedFlops = 0,
-    cpuDenseFlops = 0 // prefill FLOPs per token on the CPU's weights
-  const devFlops: Record<string, number> = {CPU: 0}
-  const allBytes: Record<string, number> = {CPU: 0}
-  for (const g of a.gpus) devFlops[g.id] = allBytes[g.id] = 0
-  for (const t of inv.tensors) {
-    if (t.role === 'embeddings') continue
-    let d: string
-    let frac = 1
-    const routed = t.role === 'routed_experts' && t.layer !== null
-    if (t.layer === null) d = a.layerDevice[nLayer]
-    else if (routed) {
-      d = a.expertDevice[t.layer!]
-      frac = kFrac
-    } else d = a.layerDevice[t.layer]
-    weightBytes[d] += t.bytes * frac
-    costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
-    // prefill: the output matrix computes logits for the last token of a ubatch only (llama.cpp
-    // outputs the last token's logits unless asked for all: llama-bench, llama-server prompts)
-    const prefillFrac = t.role === 'output' ? frac / ubatch : frac
-    devFlops[d] += 2 * t.elements * prefillFrac
-    allBytes[d] += t.bytes
-    if (d === 'CPU') {
-      cpuAllBytes += t.bytes
-      if (routed) cpuRoutedFlops += 2 * t.elements * frac
-      else cpuDenseFlops += 2 * t.elements * prefillFrac
-    }
+  const p: PlanCtx = {
+    inv,
+    a,
+    kv,
+    ctx,
+    ubatch,
+    engine,
+    build,
+    work: tallyWork(inv, a, ubatch),
+    hand: countHandoffs(inv, a),
+    cpu: cpuRates(host, cal, threads, build, numa),
+    gpu: gpuRates(cal, engine),
   }
-  const layersOn: Record<string, number> = {}
-  for (let l = 0; l < nLayer; l++) layersOn[a.layerDevice[l]] = (layersOn[a.layerDevice[l]] ?? 0) + 1
-  const cpuLayers = (() => {
-    let n = 0
-    for (let l = 0; l < nLayer; l++)
-      if (a.layerDevice[l] === 'CPU' || (inv.expertLayerBytes.has(l) && a.expertDevice[l] === 'CPU')) n++
-    return n
-  })()
-
-  // hand-offs along the layer sequence: CPU↔GPU, GPU→GPU, and network hops to RPC machines
-  let handoffs = 0,
-    gpuHops = 0,
-    hops = 0
-  let prev = 'CPU'
-  const step = (d: string) => {
-    if (d !== prev) {
-      if (isRpc(d) || isRpc(prev)) hops++
-      else if (d !== 'CPU' && prev !== 'CPU') gpuHops++
-      else handoffs++
-    }
-    prev = d
-  }
-  for (let l = 0; l < nLayer; l++) {
-    step(a.layerDevice[l])
-    if (inv.expertLayerBytes.has(l)) step(a.expertDevice[l])
-  }
-  step(a.layerDevice[nLayer])
-
-  // ---- efficiencies
-  const desktop =
-    host.channelsPerSocket !== null && host.channelsPerSocket <= DESKTOP_MAX_CHANNELS && host.sockets === 1
-  const cpuEffBase = host.cpuBandwidthMeasured ? CPU_BW_EFF_TRIAD : desktop ? CPU_BW_EFF_DESKTOP : CPU_BW_EFF_SERVER
-  const cpuBw = (k: K): number => {
-    if (cal?.decodeBandwidthGBs) return cal.decodeBandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
-    return host.cpuBandwidthGBs * 1e9 * cpuEffBase[k] * NUMA_BW_FACTOR[numa][k]
-  }
-  const ghz = (k: K) => (host.ghzKnown ? host.ghz : UNKNOWN_GHZ[k])
-  const calDecode = cal?.cpuThroughput
-    ? interpolateThroughput(
-        cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: p.decodeGflops ?? 0})),
-        threads,
-      )
-    : null
-  const calPrefill = cal?.cpuThroughput
-    ? interpolateThroughput(
-        cal.cpuThroughput.map((p) => ({threads: p.threads, gflops: p.prefillGflops ?? 0})),
-        threads,
-      )
-    : null
-  const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
-  /** CPU decode compute in cost-FLOP/s */
-  const cpuDecodeOps = (k: K): number => {
-    if (calDecode) return calDecode * 1e9 * CALIBRATED_SPREAD[k]
-    return (
-      threadsEff *
-      ghz(k) *
-      1e9 *
-      DECODE_OPS_PER_CYCLE[host.cpuVendor][k] *
-      DECODE_ISA_FACTOR[host.isa] *
-      (UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1) *
-      numaCompute(k)
-    )
-  }
-  const cpuPrefillOps = (k: K): number => {
-    if (calPrefill) return calPrefill * 1e9 * CALIBRATED_SPREAD[k]
-    const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
-    if (build === 'kt-kernel' && host.isa === 'amx')
-      return threadsEff * ghz(k) * 1e9 * 2048 * AMX_PREFILL_EFF[k] * numaCompute(k)
-    return (
-      threadsEff *
-      ghz(k) *
-      1e9 *
-      PREFILL_OPS_PER_CYCLE[build][k] *
-      PREFILL_ISA_FACTOR[host.isa] *
-      uarch *
-      numaCompute(k)
-    )
-  }
-  const calGpu = (g: PlanGpu) => cal?.gpus?.find((x) => x.index === g.localIndex) ?? null
-  const gpuBw = (g: PlanGpu, k: K): number => {
-    if (g.rpc) return g.bandwidthGBs * 1e9 * CPU_BW_EFF_SERVER[k]
-    const c = calGpu(g)
-    if (c?.bandwidthGBs) return c.bandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
-    return g.bandwidthGBs * 1e9 * GPU_BW_EFF[backendOf(g, engine)][k]
-  }
-  const gpuPrefillFlops = (g: PlanGpu, k: K): number => {
-    const c = calGpu(g)
-    if (c?.prefillTflops) return c.prefillTflops * 1e12 * CALIBRATED_SPREAD[k]
-    return g.fp16Tflops * 1e12 * GPU_PREFILL_EFF[backendOf(g, engine)][k]
-  }
-  const layerSync = (k: K): number => {
-    if (cal?.layerOverheadUs !== undefined)
-      return cal.layerOverheadUs * 1e-6 * CALIBRATED_SPREAD[k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid']
-    return CPU_LAYER_SYNC_S[k] + CPU_LAYER_SYNC_PER_THREAD_S[k] * threads
-  }
-  const tokenOverhead = (k: K): number =>
-    cal?.tokenOverheadMs !== undefined
-      ? cal.tokenOverheadMs * 1e-3 * CALIBRATED_SPREAD[k === 'low' ? 'high' : k === 'high' ? 'low' : 'mid']
-      : 0
-  const mlaGpuEff = build === 'ktransformers-0.2' ? MLA_DECODE_GPU_EFF.old : MLA_DECODE_GPU_EFF.new
-  const mla = inv.arch === 'deepseek2' && kv.layout !== 'per-head'
-  const attnDims = attnHeadDims(inv.shape, kv.layout)
-
-  // ---- decode
   const decode = {low: 0, mid: 0, high: 0}
-  const bytesPerToken: Record<string, number> = {}
-  let ms: SpeedResult['decodeMs'] = {
-    cpu: 0,
-    gpu: 0,
-    handoff: 0,
-    total: 0,
-    cpuMemory: 0,
-    cpuCompute: 0,
-    attention: 0,
-    sync: 0,
-  }
-  for (const k of KEYS) {
-    const depth = Math.round(ctx * KV_DEPTH[k])
-    const kvBytes: Record<string, number> = {}
-    if (depth > 0)
-      for (let l = 0; l < nLayer; l++)
-        kvBytes[a.layerDevice[l]] = (kvBytes[a.layerDevice[l]] ?? 0) + kv.layerBytesAt(l, depth, 1)
-    // MLA latent attention: 2 × heads × depth × (kv_lora + rope + kv_lora) FLOPs per layer
-    const attnPerLayer = mla ? 2 * hp.nHead * depth * attnDims : 0
-    let tCpuMem = 0,
-      tCpuComp = 0,
-      tAttn = 0,
-      tGpu = 0,
-      tSync = 0
-    let tRpc = 0
-    for (const id of Object.keys(weightBytes)) {
-      const bytes = weightBytes[id] + (kvBytes[id] ?? 0)
-      if (k === 'mid') bytesPerToken[id] = Math.round(bytes)
-      const layers = layersOn[id] ?? 0
-      if (id === 'CPU') {
-        tCpuMem = bytes / cpuBw(k)
-        tCpuComp = costFlops.CPU / cpuDecodeOps(k)
-        tAttn += (attnPerLayer * layers) / (threadsEff * ghz(k) * 1e9 * MLA_DECODE_CPU_OPS_PER_CYCLE[k])
-        tSync += cpuLayers * layerSync(k)
-      } else if (isRpc(id)) {
-        tRpc += bytes / gpuBw(gpuOf(id), k)
-      } else {
-        const g = gpuOf(id)
-        tGpu += bytes / gpuBw(g, k)
-        tAttn += (attnPerLayer * layers) / (g.fp16Tflops * 1e12 * mlaGpuEff[k])
-        tSync += (layers + (a.layerDevice[nLayer] === id ? 1 : 0)) * (calGpu(g) ? 0 : GPU_LAYER_S[k])
-      }
-    }
-    const tHand = Math.ceil(handoffs / 2) * T_SYNC_S[k] + gpuHops * T_GPU_HOP_S[k] + hops * T_RPC_HOP_S[k]
-    const tCpu = Math.max(tCpuMem, tCpuComp)
-    const total = tCpu + tRpc + tGpu + tAttn + tSync + tHand + tokenOverhead(k)
-    decode[k] = total > 0 ? 1 / total : 0
-    if (k === 'mid')
-      ms = {
-        cpu: (tCpu + tRpc) * 1e3,
-        gpu: tGpu * 1e3,
-        handoff: tHand * 1e3,
-        total: total * 1e3,
-        cpuMemory: tCpuMem * 1e3,
-        cpuCompute: tCpuComp * 1e3,
-        attention: tAttn * 1e3,
-        sync: (tSync + tokenOverhead(k)) * 1e3,
-      }
-  }
-
-  // ---- prefill: one ubatch, layers in order on their devices
-  // attention over half the context (sliding-window layers: at most their window)
-  const swa = new Set(kv.swaLayers)
-  const attnLayerFlops = (l: number) =>
-    2 * hp.nHead * attnDims * (swa.has(l) ? Math.min(ctx / 2, kv.swaWindow) : ctx / 2)
-  const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
-  const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL))
-  const localGpus = a.gpus.filter((g) => !g.rpc)
-  const remotes = a.gpus.filter((g) => g.rpc)
-  const pcie = localGpus.length > 0 ? Math.min(...localGpus.map((g) => g.pcieGBs)) * 1e9 : 0
-  let cpuAttn = 0
-  for (let l = 0; l < nLayer; l++) {
-    devFlops[a.layerDevice[l]] += attnLayerFlops(l)
-    if (a.layerDevice[l] === 'CPU') cpuAttn += attnLayerFlops(l)
-  }
-  // experts on the CPU in prefill: ik -rtr, ktransformers (always), or no local GPU
-  const cpuComputesExperts = localGpus.length === 0 || build === 'ik_llama.cpp' || engine === 'ktransformers'
   const prefill = {low: 0, mid: 0, high: 0}
-  let prefillMs = 0
+  let mid: DecodeParts | null = null
+  let prefillMid = {total: 0, overhead: 0}
   for (const k of KEYS) {
-    const cpuOps = cpuPrefillOps(k)
-    const tCpuFlops = (ubatch * (cpuDenseFlops + cpuAttn + cpuRoutedFlops / expertBatchEff)) / cpuOps
-    let tUb = 0
-    for (const g of remotes) {
-      const tCompute = (ubatch * devFlops[g.id]) / (g.rpc!.cpuOps * (PREFILL_OPS_PER_CYCLE['llama.cpp'][k] / 256))
-      tUb += Math.max(tCompute, allBytes[g.id] / gpuBw(g, k))
+    const d = decodeSeconds(p, k)
+    decode[k] = d.total > 0 ? 1 / d.total : 0
+    const pre = prefillSeconds(p, k)
+    prefill[k] = pre.total > 0 ? ubatch / pre.total : 0
+    if (k === 'mid') {
+      mid = d
+      prefillMid = pre
     }
-    // GPUs: each its own layers, one after another
-    let tGpus = 0
-    for (const g of localGpus) tGpus += (ubatch * devFlops[g.id]) / gpuPrefillFlops(g, k)
-    if (localGpus.length === 0) {
-      tUb += Math.max(tCpuFlops, cpuAllBytes / cpuBw(k))
-    } else if (cpuComputesExperts) {
-      // CPU computes the weights it holds (experts); the GPUs the rest; serial per layer
-      tUb += Math.max(tCpuFlops, cpuAllBytes / cpuBw(k)) + tGpus
-    } else {
-      // mainline llama.cpp / FlashMoE: the GPU takes the CPU weights' matmuls (op offload, batch ≥ 32),
-      // copying them over PCIe once per ubatch, and computes everything
-      const tCpuOnGpu = (ubatch * (cpuDenseFlops + cpuRoutedFlops + cpuAttn)) / gpuPrefillFlops(localGpus[0], k)
-      tUb += cpuAllBytes / (pcie * PCIE_EFF[k]) + tCpuOnGpu + tGpus
-    }
-    prefill[k] = tUb > 0 ? ubatch / tUb : 0
-    if (k === 'mid') prefillMs = tUb * 1e3
   }
+  const m = mid!
+  const ms = (s: number) => s * 1e3
+  // bytes per token at the mid depth
+  const depth = Math.round(ctx * KV_DEPTH.mid)
+  const bytesPerToken: Record<string, number> = {}
+  for (const id of Object.keys(p.work.weightBytes)) {
+    let kvB = 0
+    if (depth > 0)
+      for (let l = 0; l < inv.shape.hp.nLayer; l++) if (a.layerDevice[l] === id) kvB += kv.layerBytesAt(l, depth, 1)
+    bytesPerToken[id] = Math.round(p.work.weightBytes[id] + kvB)
+  }
+  return {
+    decode,
+    prefill,
+    bytesPerToken,
+    decodeMs: {
+      cpu: ms(m.cpu + m.rpc),
+      gpu: ms(m.gpu),
+      handoff: ms(m.handoff),
+      total: ms(m.total),
+      cpuMemory: ms(m.cpuMemory),
+      cpuCache: ms(m.cpuCache),
+      cpuCompute: ms(m.cpuCompute),
+      attention: ms(m.attention),
+      sync: ms(m.sync),
+    },
+    prefillMsPerUbatch: ms(prefillMid.total),
+    prefillOverheadMs: ms(prefillMid.overhead),
+    source: cal ? 'calibration' : 'published-class',
+    build,
+    numa,
+    assumptions: speedAssumptions(p, host, cal, numa, m),
+  }
+}
 
-  // ---- assumptions, in words
+function speedAssumptions(
+  p: PlanCtx,
+  host: PlanHost,
+  cal: HardwareProfile['calibration'] | null,
+  numa: NumaSpeedMode,
+  m: DecodeParts,
+): string[] {
+  const {inv, a, cpu, engine, build, ubatch, work} = p
+  const hp = inv.shape.hp
+  const threads = cpu.threads
+  const localGpus = a.gpus.filter((g) => !g.rpc)
+  const handoffs = p.hand
+  const mla = mlaAttention(p)
+  const attnDims = attnHeadDims(inv.shape, p.kv.layout)
+  const mlaGpuEff = build === 'ktransformers-0.2' ? MLA_DECODE_GPU_EFF.old : MLA_DECODE_GPU_EFF.new
+  const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
+  const pcie = localGpus.length > 0 ? Math.min(...localGpus.map((g) => g.pcieGBs)) * 1e9 : 0
+  const calGpu = p.gpu.cal
   const calNote = cal
     ? `calibration of ${cal.measuredAt} (measured${cal.llamaCppRelease ? `, llama.cpp ${cal.llamaCppRelease}` : ''}${cal.cpuVariant ? `, CPU variant ${cal.cpuVariant}` : ''})`
     : null
   const cpuEffWords = cal?.decodeBandwidthGBs
     ? `CPU decode bandwidth ${cal.decodeBandwidthGBs} GB/s effective from the ${calNote} × ${fmtR(CALIBRATED_SPREAD)}`
-    : `CPU bandwidth ${host.cpuBandwidthSource} × η ${fmtR(cpuEffBase)} (${host.cpuBandwidthMeasured ? 'of a measured triad' : desktop ? `desktop, ≤ ${DESKTOP_MAX_CHANNELS} channels` : 'server socket'})${numa !== 'single' ? ` × NUMA ${numa} ${fmtR(NUMA_BW_FACTOR[numa])} (${host.numaNodes.length} nodes)` : ''}`
+    : `CPU bandwidth ${host.cpuBandwidthSource} × η ${fmtR(cpu.effBase)} (${host.cpuBandwidthMeasured ? 'of a measured triad' : cpu.desktop ? `desktop, ≤ ${DESKTOP_MAX_CHANNELS} channels` : 'server socket'})${numa !== 'single' ? ` × NUMA ${numa} ${fmtR(NUMA_BW_FACTOR[numa])} (${host.numaNodes.length} nodes)` : ''}`
+  const cacheWords =
+    host.l3Bytes && work.cpuWorkingSet > 0
+      ? `last-level cache: ${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB L3 × ${fmtR(LLC_WEIGHT_FRACTION)} holds weights; ${(m.llcHit * 100).toFixed(m.llcHit < 0.01 ? 2 : 0)} % of the CPU's decode bytes come from it (working set ${(work.cpuWorkingSet / 1e9).toFixed(2)} GB) at ${fmtR(LLC_BW_PER_THREAD_GBS, 0)} GB/s per thread`
+      : 'last-level cache: size unknown, every byte from DRAM'
   const ghzWords = host.ghzKnown
     ? `${host.ghz.toFixed(2)} GHz`
     : `clock unknown, ${UNKNOWN_GHZ.low}–${UNKNOWN_GHZ.high} GHz assumed`
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? '']
-  const assumptions = [
+  const widthWords = `CPU prefill matmuls with rows shorter than ${MATMUL_K_REF} weights run at K ÷ (K + ${MATMUL_K_HALF_PREFILL}) of the long-row rate (relative to K = ${MATMUL_K_REF})`
+  return [
     `speed model: ${cal ? calNote + ' where it measured, published-class constants elsewhere' : 'published-class constants (no calibration in the hardware profile; `moerig calibrate` measures this machine)'}; engine build ${build}`,
     `decode reads per token: non-routed weights + output on their device, ${hp.nExpertUsed ?? 0} of ${hp.nExpert ?? 0} routed experts per MoE layer, KV at depth ${KV_DEPTH.low}/${KV_DEPTH.mid}/${KV_DEPTH.high} × context (low/mid/high)`,
     cpuEffWords,
-    calDecode
-      ? `CPU decode compute ${calDecode.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
-      : `CPU decode compute: ${threads} threads (${threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,
+    cacheWords,
+    cpu.calDecode
+      ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
+      : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,
+    widthWords,
     ...a.gpus.map((g) =>
       g.rpc
         ? `${g.id} ${g.name}: ${g.bandwidthSource} × η ${fmtR(CPU_BW_EFF_SERVER)}`
@@ -644,37 +966,26 @@ export function predictSpeed(
     mla
       ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})`
       : `attention at depth: KV bytes read (per-head cache)`,
-    `${Math.ceil(handoffs / 2)} CPU↔GPU round trips per token × ${us(T_SYNC_S.high)}–${us(T_SYNC_S.low)} µs${gpuHops ? `; ${gpuHops} GPU→GPU boundaries × ${T_GPU_HOP_S.high * 1e3}–${T_GPU_HOP_S.low * 1e3} ms` : ''}${hops ? `; ${hops} network hops to RPC machines × ${T_RPC_HOP_S.high * 1e3}–${T_RPC_HOP_S.low * 1e3} ms (assumed LAN)` : ''}`,
+    `${Math.ceil(handoffs.cpuGpu / 2)} CPU↔GPU round trips per token × ${us(T_SYNC_S.high)}–${us(T_SYNC_S.low)} µs${handoffs.gpuGpu ? `; ${handoffs.gpuGpu} GPU→GPU boundaries × ${T_GPU_HOP_S.high * 1e3}–${T_GPU_HOP_S.low * 1e3} ms` : ''}${handoffs.rpc ? `; ${handoffs.rpc} network hops to RPC machines × ${T_RPC_HOP_S.high * 1e3}–${T_RPC_HOP_S.low * 1e3} ms (assumed LAN)` : ''}`,
     cal?.layerOverheadUs !== undefined
-      ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated)`
-      : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs`,
+      ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated), paid per decoded token and per prefill ubatch`
+      : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs; paid per decoded token and per prefill ubatch`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
-    `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL})`,
-    calPrefill
-      ? `prefill CPU ${calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
+    `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context ${attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,
+    cpu.calPrefill
+      ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
       : build === 'kt-kernel' && host.isa === 'amx'
-        ? `prefill CPU: AMX (kt-kernel with BF16/INT4 weights) ${fmtR(AMX_PREFILL_EFF)} of ${threadsEff.toFixed(0)} threads × ${ghzWords} × 2048 ops/cycle`
-        : `prefill CPU (${build}${engine === 'ktransformers' ? ': GGUF weights run llamafile AVX-512 kernels, no AMX' : ''}): ${threadsEff.toFixed(0)} threads × ${ghzWords} × ${fmtR(PREFILL_OPS_PER_CYCLE[build], 0)} ops/cycle × ${PREFILL_ISA_FACTOR[host.isa]} (${host.isa})${uarch ? ` × ${uarch} (${host.microarchitecture})` : ''}`,
+        ? `prefill CPU: AMX (kt-kernel with BF16/INT4 weights) ${fmtR(AMX_PREFILL_EFF)} of ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × 2048 ops/cycle`
+        : `prefill CPU (${build}${engine === 'ktransformers' ? ': GGUF weights run llamafile AVX-512 kernels, no AMX' : ''}): ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × ${fmtR(PREFILL_OPS_PER_CYCLE[build], 0)} ops/cycle × ${PREFILL_ISA_FACTOR[host.isa]} (${host.isa})${uarch ? ` × ${uarch} (${host.microarchitecture})` : ''}`,
     localGpus.length === 0
       ? 'prefill: CPU only, compute-bound but never faster than streaming its weights once per ubatch'
-      : cpuComputesExperts
+      : cpuComputesExperts(p)
         ? `prefill: the CPU computes the weights it holds (${engine === 'ktransformers' ? 'ktransformers' : 'ik -rtr: no op offload'}), the GPUs the rest, each GPU its own layers in turn (FP16 × η ${localGpus
             .map((g) => fmtR(GPU_PREFILL_EFF[backendOf(g, engine)]))
             .filter((x, i, xs) => xs.indexOf(x) === i)
             .join(', ')})`
-        : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(cpuAllBytes / 1e9).toFixed(1)} GB over PCIe (${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high}); GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
+        : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(work.cpuAllBytes / 1e9).toFixed(1)} GB over PCIe (${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high}); GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
   ]
-  return {
-    decode,
-    prefill,
-    bytesPerToken,
-    decodeMs: ms,
-    prefillMsPerUbatch: prefillMs,
-    source: cal ? 'calibration' : 'published-class',
-    build,
-    numa,
-    assumptions,
-  }
 }
 
 /** "36.6 B", "54.2 M", "812 k": parameter counts of any size without "0.0 B". */

@@ -4,11 +4,14 @@
  * (src/planner/speed.ts) then uses instead of its published-class constants.
  *
  * Method. The planner predicts a CPU decode token as
- *     t = max(B / BW, C / G_dec(T)) + A + L × λ + τ
- * (B bytes read, C = 2 × weights × ggml type cost, A attention at depth, L layers, λ per-layer and
- * τ per-token overhead) and a prefill ubatch of u tokens as u × F / G_pp(T) (F = effective FLOPs
- * per token: dense + attention + routed ÷ expert batch efficiency). calibrate measures in exactly
- * those units, so that a calibrated plan of a calibration model reproduces its measurement:
+ *     t = max(B / BW + S, C / G_dec(T)) + A + L × λ + τ
+ * (B bytes read from DRAM, S the time reading the bytes its last-level cache holds, C = 2 ×
+ * weights × ggml type cost ÷ width efficiency, A attention at depth, L layers, λ per-layer and τ
+ * per-token overhead) and a prefill ubatch of u tokens as u × F / G_pp(T) + L × λ + τ (F =
+ * effective FLOPs per token: dense and routed ÷ width efficiency, routed ÷ expert batch
+ * efficiency, attention with its per-position cost; one graph evaluation's overhead per ubatch).
+ * calibrate measures in exactly those units, so that a calibrated plan of a calibration model
+ * reproduces its measurement:
  *   - B, C, A, L and F of every model come from the planner itself (`modelTerms`: a plan of the
  *     GGUF with a unit calibration, 1 GB/s and 1 GFLOP/s, whose predicted milliseconds are then
  *     the quantities), not from a second copy of its arithmetic.
@@ -60,8 +63,12 @@ export interface ModelTerms {
   costFlops: number
   /** attention at depth per token (s) — not calibrated, taken from the planner */
   attnS: number
+  /** last-level-cache reads per token (s, S) — not calibrated, taken from the planner */
+  cacheS: number
   /** effective prefill FLOPs per token at the plan's ubatch (F) */
   prefillFlops: number
+  /** prompt tokens (= ubatch) of the prefill test F was planned for; 0 without one */
+  nPrompt: number
 }
 
 export type Role = 'shallow' | 'deep' | 'compute' | 'dram' | 'gpu'
@@ -212,13 +219,20 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
           `decode at ${s.threads} threads: overheads take the whole token time of ${s.terms.name}; no decode throughput`,
         )
     }
-    if (s.prefillTps) p.prefillGflops = round((s.terms.prefillFlops * s.prefillTps) / 1e9, 2)
+    if (s.prefillTps) {
+      // one ubatch = the prompt: its time less one graph evaluation's overhead is compute
+      // (its length unknown, nPrompt 0: no overhead taken off)
+      const n = s.terms.nPrompt > 0 ? s.terms.nPrompt : 1
+      const tUb = n / s.prefillTps
+      const tCompute = s.terms.nPrompt > 0 ? tUb - s.terms.layers * layerS - tokenS : tUb
+      p.prefillGflops = round((s.terms.prefillFlops * n) / (tCompute > 0.5 * tUb ? tCompute : tUb) / 1e9, 2)
+    }
     if (p.decodeGflops !== undefined || p.prefillGflops !== undefined) throughput.push(p)
   }
   if (throughput.length) cal.cpuThroughput = throughput
   const dram = samples.filter((s) => s.role === 'dram' && s.decodeTps).sort((a, b) => b.threads - a.threads)[0]
   if (dram) {
-    const tMem = 1 / dram.decodeTps! - dram.terms.attnS - dram.terms.layers * layerS - tokenS
+    const tMem = 1 / dram.decodeTps! - dram.terms.attnS - dram.terms.cacheS - dram.terms.layers * layerS - tokenS
     if (tMem > 0) {
       cal.decodeBandwidthGBs = round(dram.terms.bytes / tMem / 1e9, 3)
       cal.decodeThreads = dram.threads
@@ -292,13 +306,17 @@ export async function modelTerms(
   const dec = (await at(Math.max(1, test.nGen), 512)).prediction
   const pre = test.nPrompt > 0 ? (await at(test.nPrompt, test.nPrompt)).prediction : null
   const ms = dec.decodeMs!
+  // the prefill ubatch also pays one graph evaluation's overhead: here layers × 1 µs (= ms.sync)
+  const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) : 0
   return {
     name,
-    bytes: ms.cpuMemory! * 1e6, // ms at 1 GB/s
+    bytes: ms.cpuMemory! * 1e6, // DRAM bytes: ms at 1 GB/s
     costFlops: ms.cpuCompute! * 1e6, // ms at 1 GFLOP/s
     attnS: ms.attention! * 1e-3,
+    cacheS: (ms.cpuCache ?? 0) * 1e-3,
     layers: Math.round(ms.sync! * 1e3), // ms at 1 µs per layer
-    prefillFlops: pre ? (pre.prefillMsPerUbatch! * 1e6) / test.nPrompt : 0,
+    prefillFlops: pre ? (Math.max(0, preMs) * 1e6) / test.nPrompt : 0,
+    nPrompt: pre ? test.nPrompt : 0,
   }
 }
 
@@ -584,7 +602,9 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       notes.push(
         `r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other): the DRAM model ran at ${tDram}`,
       )
-    if (dramPath && !(await measure('dram', dramPath, tDram, 0, small ? 16 : 8))) break run
+    // without mmap: on a machine with little free RAM the page cache of a mapped 9 GB file is
+    // evicted while CPU_REPACK holds its own copy, and decode then reads the disk (0.3 t/s seen)
+    if (dramPath && !(await measure('dram', dramPath, tDram, 0, small ? 16 : 8, {}, {mmap: false}))) break run
     const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
     if (gpuDevices.length > gpus.length)
       notes.push(

@@ -134,8 +134,9 @@ export const predictionSchema = {
         gpu: {type: 'number'},
         handoff: {type: 'number'},
         total: {type: 'number'},
-        /** parts of cpu: its memory and compute terms (the CPU takes the larger) */
+        /** parts of cpu: its memory terms (DRAM, last-level cache) and compute term (the CPU takes max(memory + cache, compute)) */
         cpuMemory: {type: 'number'},
+        cpuCache: {type: 'number'},
         cpuCompute: {type: 'number'},
         /** MLA attention compute at depth, per-layer barriers/launches and per-token overhead */
         attention: {type: 'number'},

@@ -29,7 +29,8 @@ const terms = (
   costFlops: number,
   bytes: number,
   prefillFlops = costFlops,
-): ModelTerms => ({name, layers, costFlops, bytes, attnS: 0, prefillFlops})
+  nPrompt = 0,
+): ModelTerms => ({name, layers, costFlops, bytes, attnS: 0, cacheS: 0, prefillFlops, nPrompt})
 const shallow = terms('tiny', 4, 34e6, 12e6)
 const deep = terms('tiny-deep16', 16, 77e6, 28e6)
 const compute = terms('r1-mini', 12, 596e6, 198e6, 741e6)
@@ -83,6 +84,18 @@ test('fit: known overheads, throughputs and bandwidth come back out of fake meas
   const profile: HardwareProfile = {...rig({sockets: 1, gpus: 0}), calibration: cal}
   assert.deepEqual(schemaErrors(hardwareProfileSchema, profile), [])
   assert.ok(!cal.notes!.some((n) => /lower bound/.test(n)), 'memory-bound at 2 threads: not a lower bound')
+})
+
+test('fit: prefill throughput excludes one graph evaluation overhead per ubatch (pp = ubatch)', () => {
+  // a small model's 64-token ubatch: compute at PP[1] (3.8 ms) plus the overheads once (0.9 ms)
+  const c64 = terms('r1-mini', 12, 596e6, 198e6, 6e6, 64)
+  const samples = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', c64, 1)]
+  samples[2].prefillTps = 64 / ((64 * c64.prefillFlops) / PP[1] + c64.layers * LAYER_S + TOKEN_S)
+  const cal = fitCalibration(samples, meta)
+  close(cal.cpuThroughput![0].prefillGflops, 100)
+  // the same measurement read without the overhead would be ≈ 19 % slower
+  const naive = (c64.prefillFlops * samples[2].prefillTps!) / 1e9
+  assert.ok(naive < 85, `${naive}`)
 })
 
 test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bound; partial is kept; GPUs are per index', () => {
