@@ -1,28 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
-import {checkOverwrite, readError} from '../lib/fs.js'
-import {TRACE_MAGIC, convertTrace, traceFormatFor, type TraceHeader} from '../trace/trace.js'
-import {closeSync, openSync, readSync} from 'node:fs'
-
-/** True when the file starts with the MOETRACE magic. */
-function isBinaryTrace(path: string): boolean {
-  let fd: number
-  try {
-    fd = openSync(path, 'r')
-  } catch (e) {
-    throw readError(e, `trace ${path}`)
-  }
-  try {
-    const b = Buffer.alloc(8)
-    readSync(fd, b, 0, 8, 0)
-    return b.toString('latin1') === TRACE_MAGIC
-  } catch (e) {
-    throw readError(e, `trace ${path}`)
-  } finally {
-    closeSync(fd)
-  }
-}
+import {checkOverwrite} from '../lib/fs.js'
+import {convertTrace, isMoetrace, traceFormatFor, type TraceHeader} from '../trace/trace.js'
 
 export default class Trace extends MoerigCommand {
   static override summary = 'Convert a routing trace between the binary format and CSV (token,layer,experts)'
@@ -55,7 +35,7 @@ export default class Trace extends MoerigCommand {
     const to = traceFormatFor(args.output)
     // never the input itself (also through a symlink or hard link); the overwrite rule: src/lib/fs.ts
     checkOverwrite(args.output, {kind: to === 'moetrace' ? 'moetrace' : null, force: flags.force, inputs: [args.input]})
-    if (!isBinaryTrace(args.input) && flags.experts === undefined) {
+    if (!isMoetrace(args.input) && flags.experts === undefined) {
       throw new MoerigError('E_USAGE', `trace ${args.input} is CSV (no MOETRACE magic): give n_expert with --experts N`)
     }
     const header = await convertTrace(args.input, args.output, to, {

@@ -3,10 +3,10 @@
  * header, a JSON document by its fields), validate it against its schema, and map it onto a view
  * (`views.ts`). Every failure is one line naming the file.
  */
-import {closeSync, openSync, readFileSync, readSync} from 'node:fs'
+import {closeSync, openSync, readSync} from 'node:fs'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {parseJsonText, readError} from '../lib/fs.js'
+import {parseJsonText, readError, readTextFile} from '../lib/fs.js'
 import {assertValid} from '../schemas/validate.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {openTraceSource, TRACE_MAGIC, type TraceSource} from '../trace/trace.js'
@@ -89,13 +89,7 @@ export async function traceView(src: TraceSource): Promise<TraceView> {
 }
 
 function parseJson(path: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw readError(e, `input ${path}`)
-  }
-  return parseJsonText(text, `input ${path}`)
+  return parseJsonText(readTextFile(path, 'input'), `input ${path}`)
 }
 
 const KNOWN =

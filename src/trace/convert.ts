@@ -3,24 +3,17 @@
  * by content, `skipTokens` drops a prefix (the prompt), `csvToTrace` / `traceToCsv` /
  * `convertTrace` stream one format into the other, atomically (temp file + rename).
  */
-import {closeSync, createWriteStream, readSync} from 'node:fs'
+import {createWriteStream} from 'node:fs'
 import {extname} from 'node:path'
 import {fileError, startTemp} from '../lib/fs.js'
 import {CSV_HEADER, openCsvTrace, type CsvTraceOptions} from './csv.js'
-import {TRACE_MAGIC, openForRead, recordValues, traceError, type TraceHeader, type TraceSource} from './format.js'
+import {isMoetrace, recordValues, traceError, type TraceHeader, type TraceSource} from './format.js'
 import {openTrace} from './read.js'
 import {createTraceWriter} from './write.js'
 
 /** Open a trace by content: MOETRACE magic → binary; otherwise CSV, which needs `nExpert`. */
 export async function openTraceSource(path: string, options: Partial<CsvTraceOptions> = {}): Promise<TraceSource> {
-  const fd = openForRead(path, 'trace')
-  const magic = Buffer.alloc(8)
-  try {
-    readSync(fd, magic, 0, 8, 0)
-  } finally {
-    closeSync(fd)
-  }
-  if (magic.toString('latin1') === TRACE_MAGIC) return openTrace(path)
+  if (isMoetrace(path)) return openTrace(path)
   if (options.nExpert === undefined) {
     throw traceError('E_USAGE', `trace ${path} is not a MOETRACE file; read as CSV it needs n_expert (--experts N)`)
   }

@@ -6,7 +6,7 @@
  *   nTokens records, each = for each MoE layer (moeLayers order): k u16 LE ids in gate order
  *   [then k f32 LE gate weights when hasWeights]
  */
-import {openSync} from 'node:fs'
+import {closeSync, openSync, readSync} from 'node:fs'
 import {endianness} from 'node:os'
 import {MoerigError} from '../lib/errors.js'
 import {readError} from '../lib/fs.js'
@@ -147,5 +147,19 @@ export function openForRead(path: string, what: string): number {
     return openSync(path, 'r')
   } catch (e) {
     throw readError(e, `${what} ${path}`)
+  }
+}
+
+/** True when the file starts with the MOETRACE magic (anything else is read as CSV); unreadable: one line. */
+export function isMoetrace(path: string): boolean {
+  const fd = openForRead(path, 'trace')
+  try {
+    const magic = Buffer.alloc(8)
+    const got = readSync(fd, magic, 0, 8, 0)
+    return magic.toString('latin1', 0, got) === TRACE_MAGIC
+  } catch (e) {
+    throw readError(e, `trace ${path}`)
+  } finally {
+    closeSync(fd)
   }
 }

@@ -16,6 +16,7 @@ export {
   TRACE_MAGIC,
   TRACE_VERSION,
   checkTraceHeader,
+  isMoetrace,
   recordBytes,
   recordValues,
   type TraceChunk,
