@@ -14,6 +14,7 @@ import {
 import type {BenchResult} from '../schemas/bench.js'
 import {cpuEngineLine} from '../runner/provenance.js'
 import {signalExitCode} from '../runner/child.js'
+import {rpcDeviceLines, rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 
 export default class Bench extends MoerigCommand {
   static override summary = 'Measure prompt processing and generation speed, llama-bench style'
@@ -66,6 +67,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     'no-save': Flags.boolean({description: 'do not save the result'}),
     ...placementFlags,
     ...engineFlags,
+    ...rpcFlags,
   }
 
   async run(): Promise<BenchResult> {
@@ -93,6 +95,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
             ? {mmap: !flags['no-mmap'], mlock: flags.mlock, repack: !flags['no-repack']}
             : placementFromFlags(flags),
         cpuVariant: cpuVariantFlag(flags['cpu-variant']),
+        rpc: rpcFlag(flags.rpc),
         pastTrainedContext: Boolean(flags.force),
         plan: flags.plan ? {path: flags.plan, force: Boolean(flags.force)} : undefined,
         runsDir: flags['no-save'] ? null : flags['runs-dir'],
@@ -124,6 +127,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
     this.log(
       `llama.cpp ${result.provenance.llamaRelease}, ${result.provenance.backend}, ${result.provenance.cpu}, ${result.config.threads} threads, ${cpuEngineLine(result.provenance)}`,
     )
+    for (const l of rpcDeviceLines(result.provenance)) this.log(l)
     if (result.partial)
       this.log(
         `partial: stopped early${result.stoppedBy ? ` (${result.stoppedBy})` : ''}, the table holds the finished repetitions`,

@@ -3,6 +3,7 @@ import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {checkPlanFile, checkTable, ERROR_BOUNDS_PCT, outOfBounds} from '../runner/checkplan.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
+import {rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 import type {CheckPlanResult} from '../schemas/checkplan.js'
 
 export default class CheckPlan extends MoerigCommand {
@@ -31,6 +32,7 @@ Plan devices GPU<i> are the engine's i-th GPU (Vulkan0, CUDA0 …); a plan whose
         'load with mmap, as a plain run does (CPU weights then counted as the resident share of the mapped file span)',
     }),
     ...engineFlags,
+    ...rpcFlags,
   }
 
   async run(): Promise<CheckPlanResult> {
@@ -42,6 +44,7 @@ Plan devices GPU<i> are the engine's i-th GPU (Vulkan0, CUDA0 …); a plan whose
       mmap: flags.mmap,
       repack: !flags['no-repack'],
       cpuVariant: cpuVariantFlag(flags['cpu-variant']),
+      rpc: rpcFlag(flags.rpc),
       onPhase: (label) => progress.phase(label),
       onFallback: (line) => {
         progress.done()

@@ -1,5 +1,8 @@
 import {Flags} from '@oclif/core'
-import {MoerigCommand} from '../lib/command.js'
+import {MoerigCommand, USAGE_EXIT} from '../lib/command.js'
+import {MoerigError} from '../lib/errors.js'
+import {endpointText} from '../engine/rpc.js'
+import {preflightRpc} from '../runner/rpc-engine.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
 import {measureBandwidth} from '../probe/bandwidth.js'
@@ -7,6 +10,7 @@ import {probeEngineDevices} from '../probe/engine.js'
 import {probeMachine} from '../probe/probe.js'
 import {renderProfile} from '../probe/summary.js'
 import {listEngineDevices} from '../runner/checkplan.js'
+import {rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {assertValid} from '../schemas/validate.js'
 
@@ -47,10 +51,20 @@ export default class Probe extends MoerigCommand {
         'read a recorded system tree (root/ + lscpu.txt, memlayout.json, nvidia-smi.csv) instead of this machine',
       hidden: true,
     }),
+    ...rpcFlags,
   }
 
   async run(): Promise<HardwareProfile> {
     const {flags} = await this.parse(Probe)
+    const rpc = rpcFlag(flags.rpc)
+    if (rpc.length && flags.save !== undefined)
+      throw new MoerigError(
+        'E_USAGE',
+        '--rpc with --save: a hardware profile describes one machine; run probe --save on each host and plan with --hardware this.json,other.json',
+        USAGE_EXIT,
+      )
+    // a server that cannot be reached is one error line here, not a note in the profile
+    if (rpc.length) await preflightRpc(rpc.map(endpointText))
     // refuse a bad --save before probing (the overwrite rule: src/lib/fs.ts)
     if (flags.save !== undefined) checkOverwrite(flags.save, {kind: 'hardware', force: flags.force, what: '--save'})
     const progress = createProgress(this.interactive)
@@ -59,7 +73,8 @@ export default class Probe extends MoerigCommand {
     if (!flags.sysroot) {
       // what llama.cpp's backends see (Vulkan0, CUDA0 …), from the runner child process
       progress.phase('engine devices')
-      const e = await probeEngineDevices(() => listEngineDevices())
+      // --rpc: the servers' devices join the list (backend RPC, description = their endpoint)
+      const e = await probeEngineDevices(() => listEngineDevices(undefined, undefined, rpc))
       if (e.devices) profile.engineDevices = e.devices
       if (e.note) profile.notes = [...(profile.notes ?? []), e.note]
     }

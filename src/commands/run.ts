@@ -4,6 +4,7 @@ import {safeText} from '../lib/text.js'
 import {checkOverwrite} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
 import {contextFlags, cpuVariantFlag, engineFlags, placementFlags, placementFromFlags} from '../runner/cliflags.js'
+import {rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 import {runPrompt} from '../runner/run.js'
 import {signalExitCode} from '../runner/child.js'
 import type {RunResult} from '../schemas/run.js'
@@ -46,6 +47,7 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
     ...contextFlags,
     ...placementFlags,
     ...engineFlags,
+    ...rpcFlags,
   }
 
   async run(): Promise<RunResult> {
@@ -75,6 +77,7 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
         flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
         placement: placementFromFlags(flags),
         cpuVariant: cpuVariantFlag(flags['cpu-variant']),
+        rpc: rpcFlag(flags.rpc),
         tracePath: flags.trace,
         runsDir: flags['no-save'] ? null : flags['runs-dir'],
       },

@@ -281,8 +281,18 @@ export interface MoerigAddon {
   /**
    * Load a CPU backend variant from libDir (cpuVariant by name, else ggml's pick), then each extra
    * (GPU) backend library; once per process. A variant this CPU cannot execute rejects.
+   * rpcLib + rpcServers: load libggml-rpc.so and add each llama.cpp RPC server ("host:port") before
+   * the devices are listed, so its devices (RPC0, RPC1 …, backend "RPC", description = endpoint)
+   * take -ngl/-ts/-ot like local GPUs. llama.cpp aborts on a server it cannot reach: the caller
+   * checks each with a handshake first (src/runner/rpc-engine.ts).
    */
-  llamaInit(libDir: string, extraLibs: string[], cpuVariant?: string): Promise<LlamaInitResult>
+  llamaInit(
+    libDir: string,
+    extraLibs: string[],
+    cpuVariant?: string,
+    rpcLib?: string,
+    rpcServers?: string[],
+  ): Promise<LlamaInitResult>
   /** amxGuarded: 3-D weights kept out of the AMX buffer type (native/src/engine.cpp, AMX guard) */
   llamaLoadModel(
     params: LlamaModelParams,

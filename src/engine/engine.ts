@@ -6,6 +6,7 @@
 import {join} from 'node:path'
 import {withContextDefaults} from '../lib/llama-defaults.js'
 import {projectRoot} from '../lib/paths.js'
+import {MoerigError} from '../lib/errors.js'
 import {
   loadAddon,
   engineBuild,
@@ -22,6 +23,7 @@ import {
   type MoerigAddon,
 } from './addon.js'
 import {discoverBackends, type BackendDiscovery} from './backends.js'
+import {endpointText, rpcBuild, type RpcEndpoint} from './rpc.js'
 
 /** Where the engine's libraries are and which GPU backends to add; decided by the CLI process. */
 export interface EngineSetup {
@@ -30,25 +32,37 @@ export interface EngineSetup {
   backends: BackendDiscovery
   /** load this libggml-cpu-<name>.so (--cpu-variant); absent = ggml's pick */
   cpuVariant?: string
+  /** llama.cpp RPC servers (--rpc) and the libggml-rpc.so that reaches them (build/rpc/) */
+  rpc?: {lib: string; servers: string[]}
 }
 
-/** The CPU library folder from build/native/engine.json and GPU packages found in node_modules. */
-export function engineSetup(cpuVariant?: string): EngineSetup {
+/** The CPU library folder from build/native/engine.json, GPU packages found in node_modules, RPC servers. */
+export function engineSetup(cpuVariant?: string, rpc: RpcEndpoint[] = []): EngineSetup {
   const build = engineBuild()
   return {
     libDir: build.libDir,
     release: build.release,
     backends: discoverBackends(join(projectRoot, 'node_modules')),
     ...(cpuVariant ? {cpuVariant} : {}),
+    ...(rpc.length ? {rpc: {lib: rpcBuild().lib, servers: rpc.map(endpointText)}} : {}),
   }
 }
 
 export async function initEngine(setup: EngineSetup): Promise<LlamaInitResult> {
-  return loadAddon().llamaInit(
+  const r = await loadAddon().llamaInit(
     setup.libDir,
     setup.backends.libs.map((l) => l.path),
     setup.cpuVariant,
+    setup.rpc?.lib,
+    setup.rpc?.servers,
   )
+  // an addon built before RPC support ignores the servers: never run without them silently
+  if (setup.rpc?.servers.length && !r.devices.some((d) => d.backend === 'RPC'))
+    throw new MoerigError(
+      'E_RPC',
+      `the engine added no device of the RPC servers ${setup.rpc.servers.join(', ')}; rebuild the addon: npm run build:native`,
+    )
+  return r
 }
 
 export class LlamaModel {

@@ -19,7 +19,9 @@ import {
   type MemoryReport,
   type PlacementRun,
 } from '../schemas/bench.js'
-import type {LlamaContextParams, LlamaModelInfo, LlamaModelParams} from '../engine/addon.js'
+import type {LlamaContextParams, LlamaDevice, LlamaModelInfo, LlamaModelParams} from '../engine/addon.js'
+import type {RpcEndpoint} from '../engine/rpc.js'
+import {checkPlanRpc, nameRpcBuffers} from './rpc-engine.js'
 import {newLoadRecord, recordLoad, runModelJob, signalExitCode} from './child.js'
 import {engineBuild} from '../engine/addon.js'
 import {engineSetup, type EngineSetup} from '../engine/engine.js'
@@ -63,6 +65,8 @@ export interface BenchOptions {
   memoryOnly?: boolean
   /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
   cpuVariant?: string
+  /** --rpc: llama.cpp RPC servers whose devices join this machine's */
+  rpc?: RpcEndpoint[]
   /** run tests whose context is past the model's trained context (--force) */
   pastTrainedContext?: boolean
   /** extra environment for the runner child (tests) */
@@ -140,7 +144,12 @@ export function benchRow(t: BenchTestOutcome, threads: number): BenchRow {
  * `buffers` are as logged; `devices` are the resident need: with `mapped` (an mmap load) the
  * CPU_Mapped span is replaced by the bytes that stay mapped (memory.ts residentBuffers).
  */
-export function memoryReport(loadLog: string[], contextLogs: string[][], mapped?: MappedModel): MemoryReport {
+export function memoryReport(
+  loadLog: string[],
+  contextLogs: string[][],
+  mapped?: MappedModel,
+  devices: LlamaDevice[] = [],
+): MemoryReport {
   const model = parseBufferLines(loadLog)
   let best: ReturnType<typeof parseBufferLines> = []
   let bestTotal = -1
@@ -152,7 +161,8 @@ export function memoryReport(loadLog: string[], contextLogs: string[][], mapped?
       bestTotal = total
     }
   }
-  const buffers = [...model, ...best]
+  // RPC buffers ("RPC0[host:port]") under the engine's device names (RPC0, RPC1 …)
+  const buffers = nameRpcBuffers([...model, ...best], devices)
   return {
     source: 'llama.cpp log',
     devices: memoryByDevice(mapped ? residentBuffers(buffers, mapped) : buffers),
@@ -222,6 +232,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   ev.onPhase?.(`reading ${basename(path)}`)
   const mf = await checkModelFile(path)
   if (plan) checkPlan(plan, opts.plan!.path, mf.gguf, opts.plan!.force)
+  if (plan) checkPlanRpc(plan, opts.plan!.path, opts.rpc ?? [])
 
   const pp = plan ? planParams(plan, path) : null
   const placement = pp
@@ -250,7 +261,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
   assertUbatchWithinBatch(context.nUbatch, context.nBatch, {ubatch: '--ubatch-size', batch: '--batch-size'})
   const tests = benchTests(opts.nPrompt, opts.nGen)
   checkTrainedContext(mf, tests, context.nCtx, Boolean(opts.pastTrainedContext))
-  const setup: EngineSetup = engineSetup(opts.cpuVariant)
+  const setup: EngineSetup = engineSetup(opts.cpuVariant, opts.rpc)
 
   const rec = newLoadRecord()
   ev.onPhase?.(`loading ${basename(path)}`)
@@ -311,7 +322,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       signalExitCode(outcome.signal),
     )
   }
-  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined)
+  const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined, devices)
   const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,

@@ -29,6 +29,8 @@ import {
   type MappedModel,
 } from './memory.js'
 import {checkModelFile} from './modelfile.js'
+import {checkPlanRpc, nameRpcBuffers} from './rpc-engine.js'
+import type {RpcEndpoint} from '../engine/rpc.js'
 import {checkPlan, gpusNeeded, loadPlan, planParams, planVsMeasured, type PlannedBytes} from './planrun.js'
 
 /** llama.cpp logs buffer sizes in MiB with two decimals: each allocated figure is known to ±0.005 MiB. */
@@ -89,6 +91,8 @@ export interface CheckOptions {
   repack?: boolean
   /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
   cpuVariant?: string
+  /** --rpc: one llama.cpp RPC server per remote host of a multi-host plan, in the plan's host order */
+  rpc?: RpcEndpoint[]
   /** extra environment for the runner child (tests) */
   childEnv?: NodeJS.ProcessEnv
   onPhase?(label: string): void
@@ -135,7 +139,8 @@ export function comparePlanMemory(
 ): CheckPlanResult {
   const {plan} = entry
   // under mmap the mapped span is not what the plan sizes: compare the resident need (memory.ts)
-  const measured = memoryByDevice(load.mmap && load.mapped ? residentBuffers(buffers, load.mapped) : buffers)
+  const named = nameRpcBuffers(buffers, devices) // "RPC0[host:port]" → the engine's RPC0, RPC1 …
+  const measured = memoryByDevice(load.mmap && load.mapped ? residentBuffers(named, load.mapped) : named)
   const {rows: planned, unplanned} = planVsMeasured(plan, devices, measured)
   // a device with nothing measured allocated 0 bytes; one the plan does not name was planned 0 bytes
   const rows: CheckDevice[] = [
@@ -203,6 +208,7 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   const key = placementKey(first.plan, modelPath)
   for (const e of entries) {
     checkPlan(e.plan, e.planPath || '(in memory)', mf.gguf, Boolean(opts.force))
+    checkPlanRpc(e.plan, e.planPath || '(in memory)', opts.rpc ?? [])
     if (placementKey(e.plan, modelPath) !== key)
       throw new MoerigError('E_USAGE', 'checkPlans: every plan of one call needs the same model and placement')
   }
@@ -213,7 +219,7 @@ export async function checkPlans(entries: CheckEntry[], opts: CheckOptions = {})
   // a CPU-only plan runs without GPU backends: with one loaded, llama.cpp offloads big-batch ops
   // to it even at -ngl 0 (and allocates a GPU compute buffer the plan never asked for)
   const gpus = Math.max(...entries.map((e) => gpusNeeded(e.plan)))
-  const setup = engineSetup(opts.cpuVariant)
+  const setup = engineSetup(opts.cpuVariant, opts.rpc)
   if (gpus === 0) setup.backends = {libs: [], skipped: setup.backends.skipped}
   const outcome = await runModelJob(
     {
@@ -258,8 +264,12 @@ export async function checkPlanFile(planPath: string, opts: CheckOptions = {}): 
  * The engine's devices and CPU variants, listed in the runner child (a crashing GPU driver is one
  * error line). `cpuVariant` names a variant to load instead of ggml's pick.
  */
-export async function listEngineDevices(childEnv?: NodeJS.ProcessEnv, cpuVariant?: string): Promise<LlamaInitResult> {
-  const outcome = await runInChild({kind: 'devices', setup: engineSetup(cpuVariant)}, {env: childEnv})
+export async function listEngineDevices(
+  childEnv?: NodeJS.ProcessEnv,
+  cpuVariant?: string,
+  rpc: RpcEndpoint[] = [],
+): Promise<LlamaInitResult> {
+  const outcome = await runInChild({kind: 'devices', setup: engineSetup(cpuVariant, rpc)}, {env: childEnv})
   if (outcome.final.type !== 'devices-done') throw new MoerigError('E_ENGINE', 'the runner ended without a device list')
   const {type: _type, ...init} = outcome.final
   return init

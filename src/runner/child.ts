@@ -8,6 +8,7 @@ import {fileURLToPath} from 'node:url'
 import {MoerigError} from '../lib/errors.js'
 import type {LlamaDevice, LlamaInitResult, LlamaModelInfo} from '../engine/addon.js'
 import type {ChildEvent, Job, ModelJob, ParentMessage} from './protocol.js'
+import {preflightRpc} from './rpc-engine.js'
 
 /** Bytes of the child's stdout/stderr kept for the crash message. */
 const TAIL_BYTES = 16 * 1024
@@ -121,7 +122,9 @@ export function lastWords(tail: string): string | null {
   return lines.length ? lines[lines.length - 1].slice(0, 300) : null
 }
 
-export function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutcome> {
+export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<ChildOutcome> {
+  // llama.cpp aborts on an RPC server it cannot reach: check each with a handshake first (one line)
+  if (job.setup.rpc?.servers.length) await preflightRpc(job.setup.rpc.servers)
   const entry = workerEntry()
   const child = fork(entry.path, [], {
     execArgv: entry.execArgv,
@@ -247,7 +250,8 @@ export async function runModelJob(
       e.signal !== 'SIGABRT' ||
       e.worked ||
       job.model.useExtraBufts === false ||
-      extra.length === 0
+      extra.length === 0 ||
+      /\bRPC\b/.test(e.message) // a remote server that went away: running again cannot help
     )
       throw e
     const fallback = `llama.cpp aborted with extra buffer types on (${extra.join(', ')}) while ${e.phase}; ran again with them off (--no-repack)`

@@ -34,8 +34,14 @@ export interface DeviceMemory {
 const LINE_RE = /^\w+:\s+(\S+) (model|KV|compute) buffer size =\s*([0-9.]+) MiB/
 const KIND: Record<string, BufferKind> = {model: 'weights', KV: 'kv', compute: 'compute'}
 
-/** Device of a buffer name: a name ending in a device index is that device, the rest is host RAM. */
+/**
+ * Device of a buffer name: a name ending in a device index is that device, the rest is host RAM.
+ * An RPC buffer ("RPC0[host:port]": the server's device index and endpoint) keeps that name; the
+ * runner renames it to the engine's device once it knows the devices (rpc-engine.ts nameRpcBuffers).
+ */
 export function deviceOfBuffer(buffer: string): string {
+  const rpc = /^RPC\d+\[[^\]]+\]/.exec(buffer)
+  if (rpc) return rpc[0]
   const m = /^([A-Za-z]+[0-9]+)(?:_.*)?$/.exec(buffer)
   return m ? m[1] : 'CPU'
 }

@@ -13,6 +13,7 @@ import {installCommand} from '../engine/backends.js'
 import type {DeviceMemory} from './memory.js'
 import type {PlanComparison} from '../schemas/bench.js'
 import type {GgufModel} from '../model/gguf.js'
+import {engineRpcDeviceOf, planRemoteHosts, rpcDevices} from './rpc-engine.js'
 
 /**
  * Read a plan. Plans store an absolute model path; older ones stored it relative to the folder
@@ -54,13 +55,16 @@ export function gpusNeeded(plan: Plan): number {
     const m = /^GPU(\d+)$/.exec(o.device)
     if (m) n = Math.max(n, Number(m[1]) + 1)
   }
-  if (plan.placement.nGpuLayers > 0) n = Math.max(n, 1, plan.placement.tensorSplit.length)
+  // a multi-host plan offloads to its RPC devices (remote hosts) first: only its local GPUs count here
+  const remotes = planRemoteHosts(plan)
+  if (plan.placement.nGpuLayers > 0)
+    n = Math.max(n, remotes > 0 ? (plan.gpusUsed ?? 0) : Math.max(1, plan.placement.tensorSplit.length))
   return n
 }
 
-/** The engine's GPUs in order: what "GPU<i>" means. */
+/** The engine's local GPUs in order: what "GPU<i>" means (RPC devices are "RPC<i>:…" in a plan). */
 export function engineGpus(devices: LlamaDevice[]): LlamaDevice[] {
-  return devices.filter((d) => d.type === 'gpu' || d.type === 'igpu')
+  return devices.filter((d) => (d.type === 'gpu' || d.type === 'igpu') && d.backend !== 'RPC')
 }
 
 /** The engine GPU a plan id "GPU<i>" names; undefined when the engine has no such GPU or `id` is not one. */
@@ -69,8 +73,10 @@ function engineGpuOf(id: string, devices: LlamaDevice[]): LlamaDevice | undefine
   return m ? engineGpus(devices)[Number(m[1])] : undefined
 }
 
-/** "GPU1" → "Vulkan1"; "CPU" → "CPU"; a GPU the engine does not have is one clear error. */
+/** "GPU1" → "Vulkan1"; "RPC0:CPU" → the first --rpc server's device; "CPU" → "CPU"; a GPU the engine does not have is one clear error. */
 export function engineDeviceOf(id: string, devices: LlamaDevice[]): string {
+  const rpc = engineRpcDeviceOf(id, devices)
+  if (rpc) return rpc
   if (!/^GPU(\d+)$/.test(id)) return id
   const d = engineGpuOf(id, devices)
   if (!d) {
@@ -159,10 +165,11 @@ export function planVsMeasured(
   devices: LlamaDevice[],
   measured: DeviceMemory[],
 ): {rows: PlannedVsMeasured[]; unplanned: DeviceMemory[]} {
+  const rpc = (id: string) => (rpcDevices(devices).length > 0 ? engineRpcDeviceOf(id, devices) : null)
   const rows = plan.devices
-    .filter((d) => !d.id.includes(':'))
+    .filter((d) => !d.id.includes(':') || /^RPC\d+:/.test(d.id))
     .map((d): PlannedVsMeasured => {
-      const engineDevice = engineGpuOf(d.id, devices)?.name ?? d.id
+      const engineDevice = rpc(d.id) ?? engineGpuOf(d.id, devices)?.name ?? d.id
       return {
         id: d.id,
         engineDevice,

@@ -7,6 +7,7 @@ import {type LlamaDevice} from '../engine/addon.js'
 import type {EngineSetup} from '../engine/engine.js'
 import type {LoadRecord} from './child.js'
 import type {RunProvenance} from '../schemas/bench.js'
+import {rpcDevices} from './rpc-engine.js'
 
 /** This machine's physical cores (the default thread count): lib/threads.ts. */
 export {physicalCores} from '../lib/threads.js'
@@ -67,6 +68,7 @@ export function makeProvenance(a: {
     time: a.time.toISOString(),
     ...(a.loadMs !== undefined ? {loadMs: Math.round(a.loadMs)} : {}),
     ...a.cpuEngine,
+    ...(a.devices.some((d) => d.backend === 'RPC') ? {rpc: rpcDevices(a.devices)} : {}),
   }
 }
 

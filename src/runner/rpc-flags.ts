@@ -4,7 +4,9 @@
  * --rpc does. Validated here, before anything starts: one line naming the bad entry.
  */
 import {Flags} from '@oclif/core'
+import {fmtBinary} from '../lib/units.js'
 import {parseEndpoints, type RpcEndpoint} from '../engine/rpc.js'
+import type {RpcDevice} from '../schemas/rpc.js'
 
 export const rpcFlags = {
   rpc: Flags.string({
@@ -18,4 +20,13 @@ export const rpcFlags = {
 /** The endpoints of --rpc, or none. */
 export function rpcFlag(v: string | undefined): RpcEndpoint[] {
   return v === undefined ? [] : parseEndpoints(v)
+}
+
+/** "RPC devices: RPC0 at 192.168.1.20:50052 (250.0 GiB, 240.1 GiB free)", for a run's text output; none without RPC. */
+export function rpcDeviceLines(p: {rpc?: RpcDevice[]}): string[] {
+  if (!p.rpc?.length) return []
+  const mem = (b: number) => fmtBinary(b, {units: ['MiB', 'GiB']})
+  return [
+    `RPC devices: ${p.rpc.map((d) => `${d.name} at ${d.endpoint} (${mem(d.totalBytes)}, ${mem(d.freeBytes)} free)`).join('; ')}`,
+  ]
 }

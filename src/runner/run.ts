@@ -13,6 +13,7 @@ import type {LlamaGenerateResult, LlamaModelInfo} from '../engine/addon.js'
 import {engineBuild} from '../engine/addon.js'
 import {newLoadRecord, recordLoad, runModelJob} from './child.js'
 import {engineSetup} from '../engine/engine.js'
+import type {RpcEndpoint} from '../engine/rpc.js'
 import {checkModelFile} from './modelfile.js'
 import {cpuEngineProvenance, makeProvenance, moerigVersion, physicalCores} from './provenance.js'
 import {mappedModel} from './memory.js'
@@ -40,6 +41,8 @@ export interface RunOptions {
   flashAttn?: 'auto' | 'on' | 'off'
   /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
   cpuVariant?: string
+  /** --rpc: llama.cpp RPC servers whose devices join this machine's */
+  rpc?: RpcEndpoint[]
   tracePath?: string
   runsDir: string | null
   childEnv?: NodeJS.ProcessEnv
@@ -78,7 +81,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     )
   }
   const nCtx = opts.nCtx ?? Math.min(DEFAULT_CTX, train ?? DEFAULT_CTX)
-  const setup = engineSetup(opts.cpuVariant)
+  const setup = engineSetup(opts.cpuVariant, opts.rpc)
   const rec = newLoadRecord()
   let text = ''
   ev.onPhase?.(`loading ${basename(opts.path)}`)
@@ -155,7 +158,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
       flashAttn: context.flashAttn,
     },
     placement,
-    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined),
+    memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined, rec.devices),
     trace,
     provenance: makeProvenance({
       setup,

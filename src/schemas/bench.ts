@@ -1,5 +1,6 @@
 import type {FromSchema} from 'json-schema-to-ts'
 import {bufferLineSchema} from './common.js'
+import {rpcDeviceSchema} from './rpc.js'
 
 /**
  * A `moerig bench` result: what `--json` prints and what is saved under reports/runs/.
@@ -158,6 +159,8 @@ export const runProvenanceSchema = {
     amxGuardedTensors: count,
     /** the run aborted with extra buffer types on and ran again without: why (one line) */
     extraBufferFallback: {type: 'string'},
+    /** llama.cpp RPC devices the run used (--rpc): engine name, server endpoint, memory the server reported */
+    rpc: {type: 'array', items: rpcDeviceSchema},
   },
 } as const
 

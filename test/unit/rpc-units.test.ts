@@ -1,11 +1,16 @@
 // Pure parts of llama.cpp RPC support (issue 15): --rpc endpoint parsing, rpc-server's option
-// checks and banner parsing, and the planner's network transfer term.
+// checks and banner parsing, the planner's network transfer term, and the names of RPC devices.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {endpointText, isLoopback, parseEndpoint, parseEndpoints} from '../../src/engine/rpc.js'
 import {checkServeOptions, parseBannerDevice} from '../../src/runner/rpc-server.js'
 import {ASSUMED_LINK, crossingBytes, measuredLink, rpcTransferSeconds, rpcTransferWords} from '../../src/planner/rpc.js'
 import {MoerigError} from '../../src/lib/errors.js'
+import {checkPlanRpc, nameRpcBuffers, rpcDevices} from '../../src/runner/rpc-engine.js'
+import {deviceOfBuffer, parseBufferLines} from '../../src/runner/memory.js'
+import {engineDeviceOf, engineGpus} from '../../src/runner/planrun.js'
+import type {LlamaDevice} from '../../src/engine/addon.js'
+import type {Plan} from '../../src/schemas/plan.js'
 
 function usage(fn: () => unknown, re: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -76,4 +81,66 @@ test('planner RPC term: round trip + hidden state over bandwidth, per crossing',
     assert.ok(rpcTransferSeconds(2, 7168, 512, l, 'low') > rpcTransferSeconds(2, 7168, 512, l, 'high'))
   assert.match(rpcTransferWords(2, 7168, 512, ASSUMED_LINK), /2 host crossings per token.*28672 B.*assumed/)
   assert.match(rpcTransferWords(2, 7168, 512, link), /measured link/)
+})
+
+const dev = (name: string, backend: string, description: string, type: LlamaDevice['type'] = 'gpu'): LlamaDevice => ({
+  name,
+  description,
+  type,
+  backend,
+  freeBytes: 1024 ** 3,
+  totalBytes: 2 * 1024 ** 3,
+})
+// two servers, the second with two devices; a local Vulkan GPU after them
+const DEVICES = [
+  dev('CPU', 'CPU', 'AMD EPYC', 'cpu'),
+  dev('RPC0', 'RPC', '10.0.0.2:50052'),
+  dev('RPC1', 'RPC', '10.0.0.3:50052'),
+  dev('RPC2', 'RPC', '10.0.0.3:50052'),
+  dev('Vulkan0', 'Vulkan', 'Intel Arc A770'),
+]
+
+test('RPC devices: the engine name, the buffer name and the plan name of one remote device', () => {
+  assert.deepEqual(
+    rpcDevices(DEVICES).map((d) => [d.name, d.endpoint, d.index]),
+    [
+      ['RPC0', '10.0.0.2:50052', 0],
+      ['RPC1', '10.0.0.3:50052', 0],
+      ['RPC2', '10.0.0.3:50052', 1],
+    ],
+  )
+  // llama.cpp logs "RPC<index on its server>[endpoint]"
+  assert.equal(deviceOfBuffer('RPC1[10.0.0.3:50052]'), 'RPC1[10.0.0.3:50052]')
+  const buffers = parseBufferLines([
+    'load_tensors: RPC0[10.0.0.2:50052] model buffer size =     5.35 MiB',
+    'load_tensors: RPC1[10.0.0.3:50052] model buffer size =     1.00 MiB',
+    'llama_kv_cache: CPU KV buffer size =     0.50 MiB',
+  ])
+  assert.deepEqual(
+    nameRpcBuffers(buffers, DEVICES).map((b) => b.device),
+    ['RPC0', 'RPC2', 'CPU'],
+  )
+  // plan "RPC<i>:CPU" = the i-th server's first device; GPU<i> counts local GPUs only
+  assert.equal(engineDeviceOf('RPC1:CPU', DEVICES), 'RPC1')
+  assert.equal(engineDeviceOf('GPU0', DEVICES), 'Vulkan0')
+  assert.deepEqual(
+    engineGpus(DEVICES).map((d) => d.name),
+    ['Vulkan0'],
+  )
+  assert.throws(
+    () => engineDeviceOf('RPC2:CPU', DEVICES),
+    /RPC2:CPU \(remote host 3\), but only 2 RPC server\(s\) were given/,
+  )
+})
+
+test('a multi-host plan needs one --rpc server per remote host', () => {
+  const plan = {
+    hardware: ['a.json', 'b.json'],
+    devices: [{id: 'CPU'}, {id: 'RPC0:CPU'}],
+  } as unknown as Plan
+  checkPlanRpc(plan, 'p.json', [{host: '127.0.0.1', port: 1}])
+  assert.throws(() => checkPlanRpc(plan, 'p.json', []), /splits across 1 other machine\(s\) \(b\.json\).*got 0/)
+  const one = {hardware: ['a.json'], devices: [{id: 'CPU'}]} as unknown as Plan
+  checkPlanRpc(one, 'p.json', [])
+  assert.throws(() => checkPlanRpc(one, 'p.json', [{host: 'h', port: 1}]), /is for one machine; drop --rpc/)
 })
