@@ -39,15 +39,21 @@ function localityCells(x: Locality): string[] {
 
 export function renderReuse(r: ReuseResult): string[] {
   const t = r.trace
-  const out: string[] = []
   const from = r.settings.fromToken > 0 ? ` (from token ${r.settings.fromToken})` : ''
-  out.push(
+  return [
     `trace ${safeName(t.path)} (${t.format}): ${safeName(t.model)}, ${t.nTokens} tokens${from} × ${t.moeLayers.length} MoE layers, top-${t.k} of ${t.nExpert} experts`,
-  )
-  out.push('')
-  out.push(
-    `Locality per MoE layer: measured (random routing in brackets); reuse in ${r.settings.window} = the expert was used in one of the previous ${r.settings.window} tokens`,
-  )
+    '',
+    ...localityLines(r),
+    '',
+    ...cacheLines(r),
+    ...r.notes.map((n) => `note: ${n}`),
+    `${r.timing.accesses} routing events analysed in ${r.timing.seconds.toFixed(2)} s`,
+  ]
+}
+
+/** The locality table (each layer, then the mean) and the activation-share line under it. */
+function localityLines(r: ReuseResult): string[] {
+  const w = r.settings.window
   const rows = r.layers.map((l) => [
     String(l.layer),
     ...localityCells(l),
@@ -58,66 +64,50 @@ export function renderReuse(r: ReuseResult): string[] {
   ])
   const o = r.overall
   rows.push(['all', ...localityCells(o), ''])
-  out.push(
-    ...table(
-      [
-        'layer',
-        'reuse',
-        'any repeat',
-        `reuse in ${r.settings.window}`,
-        'top 10 %',
-        'entropy',
-        'gini',
-        'hottest (expert:share)',
-      ],
-      rows,
-      [true, true, true, true, true, true, true, false],
-    ),
-  )
-  out.push(
+  const header = [
+    'layer',
+    'reuse',
+    'any repeat',
+    `reuse in ${w}`,
+    'top 10 %',
+    'entropy',
+    'gini',
+    'hottest (expert:share)',
+  ]
+  return [
+    `Locality per MoE layer: measured (random routing in brackets); reuse in ${w} = the expert was used in one of the previous ${w} tokens`,
+    ...table(header, rows, [true, true, true, true, true, true, true, false]),
     `top 1 % / 10 % / 20 % of experts take ${pct(o.top1Share)} / ${pct(o.top10Share)} / ${pct(o.top20Share)} of activations (uniform: ${o.topShareRandom.map((x) => pct(x)).join(' / ')}); entropy is normalised (uniform = 1), gini 0 = uniform`,
-  )
-  out.push('')
+  ]
+}
 
+/** The cache table (mean over layers per capacity × policy) and the estimate's footnote; none without rows. */
+function cacheLines(r: ReuseResult): string[] {
   const all = r.cache.filter((c) => c.layer === 'all')
-  if (all.length > 0) {
-    out.push(
-      `Expert cache, c experts per MoE layer, mean over layers; static learns its hot set from the first ${r.settings.warmupTokens} tokens and is scored on the rest ("after warm-up" scores every policy there)`,
-    )
-    const crow = all.map((c) => [
-      String(c.capacity),
-      gib(c.vramBytes),
-      c.policy,
-      pct(c.hitRate),
-      pct(c.hitRateAfterWarmup),
-      pct(c.hitRateRandom),
-      bytes(c.bytesPerToken),
-      fixed2(c.decodeTps),
-    ])
-    out.push(
-      ...table(['c', 'VRAM', 'policy', 'hit rate', 'after warm-up', 'random', 'PCIe/token', 'decode tok/s*'], crow, [
-        true,
-        true,
-        false,
-        true,
-        true,
-        true,
-        true,
-        true,
-      ]),
-    )
-    const e = r.estimate
-    out.push(
-      `* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? MISSING : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`,
-    )
-    out.push(
-      `  model: ${safeName(e.modelSource)}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`,
-    )
-    out.push(
-      `  bandwidth: PCIe ${e.pcieGBs ?? MISSING} GB/s, GPU ${e.gpuGBs ?? MISSING} GB/s, CPU ${e.cpuGBs ?? MISSING} GB/s (${e.bandwidthSource})`,
-    )
-  }
-  for (const n of r.notes) out.push(`note: ${n}`)
-  out.push(`${r.timing.accesses} routing events analysed in ${r.timing.seconds.toFixed(2)} s`)
-  return out
+  if (all.length === 0) return []
+  const rows = all.map((c) => [
+    String(c.capacity),
+    gib(c.vramBytes),
+    c.policy,
+    pct(c.hitRate),
+    pct(c.hitRateAfterWarmup),
+    pct(c.hitRateRandom),
+    bytes(c.bytesPerToken),
+    fixed2(c.decodeTps),
+  ])
+  const header = ['c', 'VRAM', 'policy', 'hit rate', 'after warm-up', 'random', 'PCIe/token', 'decode tok/s*']
+  return [
+    `Expert cache, c experts per MoE layer, mean over layers; static learns its hot set from the first ${r.settings.warmupTokens} tokens and is scored on the rest ("after warm-up" scores every policy there)`,
+    ...table(header, rows, [true, true, false, true, true, true, true, true]),
+    ...estimateLines(r.estimate),
+  ]
+}
+
+/** What the decode tok/s column is, and where its inputs came from. */
+function estimateLines(e: ReuseResult['estimate']): string[] {
+  return [
+    `* bandwidth-only estimate, not a measurement: routed bytes / bandwidths, nothing else (no compute, launch or sync time). Hits are read on the GPU; LRU/LFU copy every miss over PCIe; static runs misses on the CPU; OPT (most hits) copies a miss only when it is needed again before some cached expert. no cache: ${e.noCacheDecodeTps === null ? MISSING : `${e.noCacheDecodeTps.toFixed(2)} tok/s`}`,
+    `  model: ${safeName(e.modelSource)}${e.expertBytes ? `, ${bytes(e.expertBytes[0])} per expert` : ''}${e.denseBytes !== null ? `, ${bytes(e.denseBytes)} non-routed per token` : ''}`,
+    `  bandwidth: PCIe ${e.pcieGBs ?? MISSING} GB/s, GPU ${e.gpuGBs ?? MISSING} GB/s, CPU ${e.cpuGBs ?? MISSING} GB/s (${e.bandwidthSource})`,
+  ]
 }
