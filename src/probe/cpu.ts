@@ -5,6 +5,7 @@
  * Documentation/filesystems/proc.rst (cpuinfo), util-linux lscpu(1).
  */
 import type {Provenance} from '../schemas/common.js'
+import type {HardwareProfile} from '../schemas/hardware.js'
 import {SysTree, parseCacheSize, parseCpuList} from './sysfs.js'
 import {microarchitectureChecked} from './uarch.js'
 
@@ -212,31 +213,164 @@ export function readCaches(
 
 // ------------------------------------------------------------------ the cpu section
 
-export interface CpuSection {
-  vendor: string
-  model: string
-  microarchitecture: string | null
-  family: number | null
-  modelNumber: number | null
-  stepping: number | null
-  sockets: number
-  cores: number
-  threads: number
-  coresPerSocket: number | null
-  threadsPerCore: number | null
-  l2Bytes: number | null
-  l3Bytes: number | null
-  baseMHz: number | null
-  /** The inference-relevant subset of the kernel's flags (INFERENCE_FLAGS order). */
-  flags: string[]
-  provenance: Record<string, Provenance>
-}
+/** The cpu section as the probe fills it: the schema's, every optional field present. */
+export type CpuSection = Required<HardwareProfile['cpu']>
 
 const VENDORS: Record<string, string> = {
   GenuineIntel: 'Intel',
   AuthenticAMD: 'AMD',
   HygonGenuine: 'Hygon',
   CentaurHauls: 'Centaur',
+}
+
+type ProvenanceMap = Record<string, Provenance>
+
+/** A whole number in lscpu/cpuinfo text, else null. */
+function int(s: string | undefined): number | null {
+  return s !== undefined && /^\d+$/.test(s.trim()) ? Number(s.trim()) : null
+}
+
+/** The first source that knows `field` (cpuinfo before lscpu), its provenance recorded in `prov`. */
+function picker(prov: ProvenanceMap) {
+  return <T>(field: string, fromCpuinfo: T | null | undefined, fromLscpu: T | null | undefined): T | null => {
+    if (fromCpuinfo !== null && fromCpuinfo !== undefined) {
+      prov[field] = 'cpuid'
+      return fromCpuinfo
+    }
+    if (fromLscpu !== null && fromLscpu !== undefined) {
+      prov[field] = 'lscpu'
+      return fromLscpu
+    }
+    prov[field] = 'unknown'
+    return null
+  }
+}
+
+interface CpuIdentity {
+  vendor: string
+  model: string
+  family: number | null
+  modelNumber: number | null
+  stepping: number | null
+  /** every flag the kernel lists */
+  allFlags: Set<string>
+}
+
+/** Vendor, brand string, family/model/stepping and flags: the first cpuinfo block, else lscpu. */
+function cpuIdentity(
+  first: CpuinfoBlock,
+  lscpu: Record<string, string>,
+  prov: ProvenanceMap,
+  notes: string[],
+): CpuIdentity {
+  const pick = picker(prov)
+  const vendorId = pick('vendor', first.vendor_id, lscpu['Vendor ID'])
+  const vendor = vendorId ? (VENDORS[vendorId] ?? vendorId) : 'unknown'
+  const model = pick('model', first['model name'], lscpu['Model name']) ?? 'unknown'
+  const family = pick('family', int(first['cpu family']), int(lscpu['CPU family']))
+  const modelNumber = pick('modelNumber', int(first.model), int(lscpu.Model))
+  const stepping = int(first.stepping) ?? int(lscpu.Stepping)
+  const flagText = pick('flags', first.flags, lscpu.Flags) ?? ''
+  const allFlags = new Set(flagText.split(/\s+/).filter(Boolean))
+  if (allFlags.size === 0) notes.push('CPU flags: neither /proc/cpuinfo nor lscpu gave any; ISA support unknown')
+  return {vendor, model, family, modelNumber, stepping, allFlags}
+}
+
+/** Hardware threads, sockets and physical cores: the topology, else lscpu's counts. */
+function cpuCounts(
+  topology: CpuTopology,
+  lscpu: Record<string, string>,
+  prov: ProvenanceMap,
+  notes: string[],
+): {threads: number; sockets: number; cores: number} {
+  const cpus = topology.cpus
+  const threads = cpus.length > 0 ? cpus.length : (int(lscpu['CPU(s)']) ?? 1)
+  prov.threads = cpus.length > 0 ? topology.source : int(lscpu['CPU(s)']) !== null ? 'lscpu' : 'unknown'
+
+  const socketIds = new Set(cpus.map((c) => c.socket).filter((s): s is number => s !== null))
+  let sockets = socketIds.size
+  prov.sockets = topology.source
+  if (sockets === 0) {
+    sockets = int(lscpu['Socket(s)']) ?? 1
+    prov.sockets = int(lscpu['Socket(s)']) !== null ? 'lscpu' : 'unknown'
+    if (prov.sockets === 'unknown') notes.push('socket count not exposed; assuming 1')
+  }
+  let cores = onePerCore(cpus).length
+  prov.cores = topology.source
+  const lsCoresPerSocket = int(lscpu['Core(s) per socket'])
+  if (cores === 0 || cpus.every((c) => c.siblings === null)) {
+    if (lsCoresPerSocket !== null) {
+      cores = lsCoresPerSocket * sockets
+      prov.cores = 'lscpu'
+    } else if (cores === 0) {
+      cores = threads
+      prov.cores = 'unknown'
+    }
+  }
+  return {threads, sockets, cores}
+}
+
+/** L2 and L3 totals: sysfs cache/index*, else lscpu; a note names what neither exposes. */
+function cacheSizes(
+  sys: SysTree,
+  cpus: readonly LogicalCpu[],
+  lscpu: Record<string, string>,
+  prov: ProvenanceMap,
+  notes: string[],
+): {l2Bytes: number | null; l3Bytes: number | null} {
+  const caches = readCaches(
+    sys,
+    cpus.map((c) => c.cpu),
+  )
+  const fromLscpu = {
+    2: parseLscpuCache(lscpu['L2 cache'] ?? lscpu.L2),
+    3: parseLscpuCache(lscpu['L3 cache'] ?? lscpu.L3),
+  }
+  const level = (n: 2 | 3, sysfs: number | null): number | null => {
+    const key = `l${n}Bytes`
+    prov[key] = sysfs !== null ? 'sysfs' : 'unknown'
+    if (sysfs !== null || !fromLscpu[n]) return sysfs
+    prov[key] = 'lscpu'
+    return fromLscpu[n].bytes
+  }
+  const l2Bytes = level(2, caches.l2)
+  const l3Bytes = level(3, caches.l3)
+  if (l2Bytes === null || l3Bytes === null)
+    notes.push(
+      `CPU caches: ${[l2Bytes === null ? 'L2' : '', l3Bytes === null ? 'L3' : ''].filter(Boolean).join(' and ')} size not exposed (no /sys/devices/system/cpu/cpu*/cache, lscpu silent)`,
+    )
+  return {l2Bytes, l3Bytes}
+}
+
+/** Base clock: intel_pstate's base_frequency (kHz), else the "@ 2.20GHz" of the brand string. */
+function baseClockMHz(sys: SysTree, cpus: readonly LogicalCpu[], model: string, prov: ProvenanceMap): number | null {
+  const baseKHz =
+    cpus.length > 0 ? sys.readInt(`/sys/devices/system/cpu/cpu${cpus[0].cpu}/cpufreq/base_frequency`) : null
+  if (baseKHz !== null && baseKHz > 0) {
+    prov.baseMHz = 'sysfs'
+    return baseKHz / 1000
+  }
+  const m = /@\s*([0-9.]+)\s*GHz/i.exec(model)
+  prov.baseMHz = m ? 'cpuid' : 'unknown'
+  return m ? Math.round(Number(m[1]) * 1000) : null
+}
+
+/** The microarchitecture's name ("Sapphire Rapids (…)") and its sockets' channel cap; a note when unknown. */
+function microarchitecture(
+  id: CpuIdentity,
+  prov: ProvenanceMap,
+  notes: string[],
+): {name: string | null; maxChannelsPerSocket: number | null} {
+  const checked = microarchitectureChecked(id.vendor, id.family, id.modelNumber, id.stepping, id.model, id.allFlags)
+  const ua = checked.uarch
+  prov.microarchitecture = ua ? 'derived' : 'unknown'
+  if (checked.note) notes.push(checked.note)
+  else if (!ua)
+    notes.push(
+      `CPU microarchitecture: ${id.vendor} family ${id.family ?? '?'} model ${id.modelNumber ?? '?'} is not in moerig's table`,
+    )
+  const name = ua ? (ua.codename ? `${ua.name} (${ua.codename})` : ua.name) : null
+  return {name, maxChannelsPerSocket: ua?.maxChannelsPerSocket ?? null}
 }
 
 /**
@@ -251,128 +385,33 @@ export function buildCpu(
 ): {cpu: CpuSection; topology: CpuTopology; maxChannelsPerSocket: number | null} {
   const cpuinfo = cpuinfoText ? parseCpuinfo(cpuinfoText) : []
   const lscpu = lscpuText ? parseLscpu(lscpuText) : {}
-  const first = cpuinfo[0] ?? {}
-  const prov: Record<string, Provenance> = {}
-  const pick = <T>(field: string, fromCpuinfo: T | null | undefined, fromLscpu: T | null | undefined): T | null => {
-    if (fromCpuinfo !== null && fromCpuinfo !== undefined) {
-      prov[field] = 'cpuid'
-      return fromCpuinfo
-    }
-    if (fromLscpu !== null && fromLscpu !== undefined) {
-      prov[field] = 'lscpu'
-      return fromLscpu
-    }
-    prov[field] = 'unknown'
-    return null
-  }
-  const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s.trim()) ? Number(s.trim()) : null)
-
-  const vendorId = pick('vendor', first.vendor_id, lscpu['Vendor ID'])
-  const vendor = vendorId ? (VENDORS[vendorId] ?? vendorId) : 'unknown'
-  const model = pick('model', first['model name'], lscpu['Model name']) ?? 'unknown'
-  const family = pick('family', int(first['cpu family']), int(lscpu['CPU family']))
-  const modelNumber = pick('modelNumber', int(first.model), int(lscpu.Model))
-  const stepping = int(first.stepping) ?? int(lscpu.Stepping)
-  const flagText = pick('flags', first.flags, lscpu.Flags) ?? ''
-  const allFlags = new Set(flagText.split(/\s+/).filter(Boolean))
-  if (allFlags.size === 0) notes.push('CPU flags: neither /proc/cpuinfo nor lscpu gave any; ISA support unknown')
-  const flags = INFERENCE_FLAGS.filter((f) => allFlags.has(f))
-
+  const prov: ProvenanceMap = {}
+  const id = cpuIdentity(cpuinfo[0] ?? {}, lscpu, prov, notes)
   const topology = readTopology(sys, cpuinfo, lscpu)
-  const cpus = topology.cpus
-  const threads = cpus.length > 0 ? cpus.length : (int(lscpu['CPU(s)']) ?? 1)
-  prov.threads = cpus.length > 0 ? topology.source : int(lscpu['CPU(s)']) !== null ? 'lscpu' : 'unknown'
-
-  const socketIds = new Set(cpus.map((c) => c.socket).filter((s): s is number => s !== null))
-  let sockets = socketIds.size
-  prov.sockets = topology.source
-  if (sockets === 0) {
-    sockets = int(lscpu['Socket(s)']) ?? 1
-    prov.sockets = int(lscpu['Socket(s)']) !== null ? 'lscpu' : 'unknown'
-    if (prov.sockets === 'unknown') notes.push('socket count not exposed; assuming 1')
-  }
-  const coreKeys = onePerCore(cpus)
-  let cores = coreKeys.length
-  prov.cores = topology.source
-  const lsCoresPerSocket = int(lscpu['Core(s) per socket'])
-  if (cores === 0 || cpus.every((c) => c.siblings === null)) {
-    if (lsCoresPerSocket !== null) {
-      cores = lsCoresPerSocket * sockets
-      prov.cores = 'lscpu'
-    } else if (cores === 0) {
-      cores = threads
-      prov.cores = 'unknown'
-    }
-  }
-
-  const caches = readCaches(
-    sys,
-    cpus.map((c) => c.cpu),
-  )
-  let l2Bytes = caches.l2
-  let l3Bytes = caches.l3
-  prov.l2Bytes = l2Bytes !== null ? 'sysfs' : 'unknown'
-  prov.l3Bytes = l3Bytes !== null ? 'sysfs' : 'unknown'
-  const ls2 = parseLscpuCache(lscpu['L2 cache'] ?? lscpu.L2)
-  const ls3 = parseLscpuCache(lscpu['L3 cache'] ?? lscpu.L3)
-  if (l2Bytes === null && ls2) {
-    l2Bytes = ls2.bytes
-    prov.l2Bytes = 'lscpu'
-  }
-  if (l3Bytes === null && ls3) {
-    l3Bytes = ls3.bytes
-    prov.l3Bytes = 'lscpu'
-  }
-  if (l2Bytes === null || l3Bytes === null)
-    notes.push(
-      `CPU caches: ${[l2Bytes === null ? 'L2' : '', l3Bytes === null ? 'L3' : ''].filter(Boolean).join(' and ')} size not exposed (no /sys/devices/system/cpu/cpu*/cache, lscpu silent)`,
-    )
-
-  // Base clock: intel_pstate's base_frequency (kHz), else the "@ 2.20GHz" of the brand string.
-  let baseMHz: number | null
-  const baseKHz =
-    cpus.length > 0 ? sys.readInt(`/sys/devices/system/cpu/cpu${cpus[0].cpu}/cpufreq/base_frequency`) : null
-  if (baseKHz !== null && baseKHz > 0) {
-    baseMHz = baseKHz / 1000
-    prov.baseMHz = 'sysfs'
-  } else {
-    const m = /@\s*([0-9.]+)\s*GHz/i.exec(model)
-    baseMHz = m ? Math.round(Number(m[1]) * 1000) : null
-    prov.baseMHz = m ? 'cpuid' : 'unknown'
-  }
-
-  const checked = microarchitectureChecked(vendor, family, modelNumber, stepping, model, allFlags)
-  const ua = checked.uarch
-  prov.microarchitecture = ua ? 'derived' : 'unknown'
-  if (checked.note) notes.push(checked.note)
-  else if (!ua)
-    notes.push(
-      `CPU microarchitecture: ${vendor} family ${family ?? '?'} model ${modelNumber ?? '?'} is not in moerig's table`,
-    )
-  const uaName = ua ? (ua.codename ? `${ua.name} (${ua.codename})` : ua.name) : null
-
-  const perSocket = sockets > 0 && cores % sockets === 0 ? cores / sockets : null
-  const perCore = cores > 0 && threads % cores === 0 ? threads / cores : null
+  const {threads, sockets, cores} = cpuCounts(topology, lscpu, prov, notes)
+  const {l2Bytes, l3Bytes} = cacheSizes(sys, topology.cpus, lscpu, prov, notes)
+  const baseMHz = baseClockMHz(sys, topology.cpus, id.model, prov)
+  const ua = microarchitecture(id, prov, notes)
   return {
     cpu: {
-      vendor,
-      model,
-      microarchitecture: uaName,
-      family,
-      modelNumber,
-      stepping,
+      vendor: id.vendor,
+      model: id.model,
+      microarchitecture: ua.name,
+      family: id.family,
+      modelNumber: id.modelNumber,
+      stepping: id.stepping,
       sockets,
       cores,
       threads,
-      coresPerSocket: perSocket,
-      threadsPerCore: perCore,
+      coresPerSocket: sockets > 0 && cores % sockets === 0 ? cores / sockets : null,
+      threadsPerCore: cores > 0 && threads % cores === 0 ? threads / cores : null,
       l2Bytes,
       l3Bytes,
       baseMHz,
-      flags: [...flags],
+      flags: INFERENCE_FLAGS.filter((f) => id.allFlags.has(f)),
       provenance: prov,
     },
     topology,
-    maxChannelsPerSocket: ua?.maxChannelsPerSocket ?? null,
+    maxChannelsPerSocket: ua.maxChannelsPerSocket,
   }
 }

@@ -11,38 +11,14 @@
  * switch-internal link (2.5 GT/s x1), so we read current/max_link_speed/width there.
  */
 import type {Provenance} from '../schemas/common.js'
+import type {Gpu} from '../schemas/hardware.js'
 import {INTEGRATED_GPU_IDS, NON_GPU_VENDORS, VENDOR_IDS, gpuName, gpuSpec} from './gpu-ids.js'
 import {SysTree, parseCpuList} from './sysfs.js'
 
-export interface GpuEntry {
-  index: number
-  name: string
-  vendor: 'intel' | 'nvidia' | 'amd' | 'other'
-  vendorId: string
-  deviceId: string
-  subsystemId: string | null
-  pciAddress: string | null
-  pciClass: string | null
-  driver: string | null
-  integrated: boolean
-  vramBytes: number | null
-  vramFreeBytes: number | null
-  memoryBandwidthGBs: number | null
-  pcie: {
-    gen: number | null
-    width: number | null
-    bandwidthGBs: number | null
-    maxGen: number | null
-    maxWidth: number | null
-    maxBandwidthGBs: number | null
-    currentSpeed: string | null
-    maxSpeed: string | null
-    linkAt: string | null
-  }
-  numaNode: number | null
-  localCpus: number[] | null
-  provenance: Record<string, Provenance>
-}
+/** One GPU as the probe fills it: the schema's, every optional field present (maxTensorBytes is the engine's, not the probe's). */
+export type GpuEntry = Required<Omit<Gpu, 'maxTensorBytes' | 'pcie'>> & {pcie: PcieLink}
+/** The PCIe link section of a GPU, every field present. */
+export type PcieLink = Required<Gpu['pcie']>
 
 // ------------------------------------------------------------------ PCIe arithmetic
 
@@ -224,6 +200,241 @@ function vramFromSysfs(sys: SysTree, path: string): {total: number | null; free:
   return {total: null, free: null}
 }
 
+type ProvenanceMap = Record<string, Provenance>
+type PciDevice = ReturnType<typeof walkPci>[number]
+
+/** Class, vendor and device id of a display or accelerator function; null (with a note when worth one) otherwise. */
+function gpuIds(
+  sys: SysTree,
+  dev: PciDevice,
+  notes: string[],
+): {cls: string; vendorId: string; deviceId: string} | null {
+  const cls = sys.read(`${dev.path}/class`)
+  if (cls === null || !/^0x(03|12)/i.test(cls)) return null
+  const vendorId = hexId(sys.read(`${dev.path}/vendor`))
+  const deviceId = hexId(sys.read(`${dev.path}/device`))
+  if (vendorId === null || deviceId === null) {
+    notes.push(`PCI ${dev.address}: display-class device with unreadable vendor/device id; skipped`)
+    return null
+  }
+  if (NON_GPU_VENDORS[vendorId]) {
+    notes.push(
+      `PCI ${dev.address}: ${NON_GPU_VENDORS[vendorId]} (${vendorId}:${deviceId}) is not a compute GPU; skipped`,
+    )
+    return null
+  }
+  return {cls, vendorId, deviceId}
+}
+
+/** Why VRAM is unknown, for the note. */
+function vramUnknownWhy(vendor: string, driver: string | null): string {
+  if (vendor === 'intel' && driver === 'i915')
+    return "mainline i915 exposes no local-memory size (Intel's DKMS i915 adds drm/cardN/lmem_total_bytes; the xe driver has tileN/physical_vram_size_bytes)"
+  if (vendor === 'nvidia') return 'nvidia-smi not found'
+  return `driver ${driver ?? 'none'} exposes no VRAM size`
+}
+
+/** The link fields nvidia-smi reports. */
+function smiLink(g: NvidiaSmiGpu): Omit<PcieLink, 'currentSpeed' | 'maxSpeed' | 'linkAt'> {
+  return {
+    gen: g.genCurrent,
+    width: g.widthCurrent,
+    bandwidthGBs: pcieBandwidthGBs(g.genCurrent, g.widthCurrent),
+    maxGen: g.genMax,
+    maxWidth: g.widthMax,
+    maxBandwidthGBs: pcieBandwidthGBs(g.genMax, g.widthMax),
+  }
+}
+
+const NO_LINK: PcieLink = {
+  gen: null,
+  width: null,
+  bandwidthGBs: null,
+  maxGen: null,
+  maxWidth: null,
+  maxBandwidthGBs: null,
+  currentSpeed: null,
+  maxSpeed: null,
+  linkAt: null,
+}
+
+/** The link of the first device below the root port (see the file comment), read in sysfs. */
+function sysfsLink(sys: SysTree, dev: PciDevice): PcieLink {
+  // dev.path is /sys/devices/pciDDDD:BB/<root port>/<first device>/…; a device on the root
+  // bus itself (chain of one, e.g. a passed-through GPU in a VM) reports its own link.
+  const linkPath = dev.path
+    .split('/')
+    .slice(0, 4 + Math.min(dev.chain.length, 2))
+    .join('/')
+  const lanes = (p: string) => {
+    const n = sys.readInt(p)
+    return n !== null && n > 0 ? n : null
+  }
+  const currentSpeed = sys.read(`${linkPath}/current_link_speed`)
+  const maxSpeed = sys.read(`${linkPath}/max_link_speed`)
+  const gen = parseLinkSpeed(currentSpeed)
+  const width = lanes(`${linkPath}/current_link_width`)
+  const maxGen = parseLinkSpeed(maxSpeed)
+  const maxWidth = lanes(`${linkPath}/max_link_width`)
+  return {
+    gen,
+    width,
+    bandwidthGBs: pcieBandwidthGBs(gen, width),
+    maxGen,
+    maxWidth,
+    maxBandwidthGBs: pcieBandwidthGBs(maxGen, maxWidth),
+    currentSpeed,
+    maxSpeed,
+    linkAt: dev.chain.length >= 2 ? dev.chain[1] : dev.chain[0],
+  }
+}
+
+/** A discrete GPU's PCIe link: sysfs, else nvidia-smi; notes when unknown or running below its maximum. */
+function gpuLink(
+  sys: SysTree,
+  dev: PciDevice,
+  smi: NvidiaSmiGpu | null,
+  name: string,
+  prov: ProvenanceMap,
+  notes: string[],
+): PcieLink {
+  const pcie = sysfsLink(sys, dev)
+  prov.pcie = pcie.gen !== null ? 'sysfs' : 'unknown'
+  if (pcie.gen === null && smi?.genCurrent != null) {
+    Object.assign(pcie, smiLink(smi))
+    prov.pcie = 'tool'
+  }
+  if (pcie.gen === null) notes.push(`GPU ${dev.address}: PCIe link speed not exposed`)
+  else if (pcie.maxGen !== null && (pcie.gen < pcie.maxGen || (pcie.width ?? 0) < (pcie.maxWidth ?? 0))) {
+    notes.push(
+      `GPU ${dev.address} (${name}): PCIe link runs Gen${pcie.gen} x${pcie.width} below its Gen${pcie.maxGen} x${pcie.maxWidth} maximum (GPUs downshift when idle; check again under load)`,
+    )
+  }
+  return pcie
+}
+
+/** NUMA locality: numa_node (-1 = firmware did not say); on a one-node machine it is node 0. */
+function gpuNumaNode(sys: SysTree, path: string, numaNodeCount: number, prov: ProvenanceMap): number | null {
+  const nn = sys.readInt(`${path}/numa_node`)
+  const numaNode = nn !== null && nn >= 0 ? nn : null
+  prov.numaNode = numaNode !== null ? 'sysfs' : 'unknown'
+  if (numaNode !== null || numaNodeCount !== 1) return numaNode
+  prov.numaNode = 'derived'
+  return 0
+}
+
+/** Name and VRAM: driver sysfs, then nvidia-smi, then the spec table where the id pins it down. */
+function nameAndVram(
+  sys: SysTree,
+  dev: PciDevice,
+  ids: {vendorId: string; deviceId: string; vendor: string; driver: string | null; integrated: boolean},
+  smi: NvidiaSmiGpu | null,
+  prov: ProvenanceMap,
+  notes: string[],
+): {name: string; vramBytes: number | null; vramFreeBytes: number | null; memoryBandwidthGBs: number | null} {
+  let {total: vramBytes, free: vramFreeBytes} = vramFromSysfs(sys, dev.path)
+  prov.vramBytes = vramBytes !== null ? 'sysfs' : 'unknown'
+  if (vramBytes === null && smi?.memoryTotalBytes != null) {
+    vramBytes = smi.memoryTotalBytes
+    vramFreeBytes = smi.memoryFreeBytes
+    prov.vramBytes = 'tool'
+  }
+  // Name: nvidia-smi's, else our tables (disambiguated by VRAM).
+  const name = smi?.name ? smi.name : gpuName(ids.vendorId, ids.deviceId, vramBytes)
+  prov.name = smi?.name ? 'tool' : 'spec'
+  const spec = gpuSpec(name)
+  // VRAM from the spec table only where the id pins it down (not the 8/16 GB A770).
+  if (vramBytes === null && !ids.integrated && spec) {
+    vramBytes = spec.vramBytes
+    prov.vramBytes = 'spec'
+  } else if (vramBytes === null && !ids.integrated) {
+    notes.push(
+      `GPU ${dev.address} (${name}): VRAM unknown: ${vramUnknownWhy(ids.vendor, ids.driver)}${ids.deviceId === '0x56a0' ? '; the A770 ships with 8 GB or 16 GB under the same PCI id' : ''}`,
+    )
+  }
+  const memoryBandwidthGBs = spec?.memoryBandwidthGBs ?? null
+  prov.memoryBandwidthGBs = memoryBandwidthGBs !== null ? 'spec' : 'unknown'
+  return {name, vramBytes, vramFreeBytes, memoryBandwidthGBs}
+}
+
+/** One GPU found in PCI sysfs (index = its place in the list); null when the function is no GPU. */
+function sysfsGpu(
+  sys: SysTree,
+  dev: PciDevice,
+  index: number,
+  nvidiaSmi: NvidiaSmiGpu[] | null,
+  numaNodeCount: number,
+  notes: string[],
+): GpuEntry | null {
+  const ids = gpuIds(sys, dev, notes)
+  if (!ids) return null
+  const {cls, vendorId, deviceId} = ids
+  const prov: ProvenanceMap = {vendorId: 'sysfs', deviceId: 'sysfs', pciAddress: 'sysfs'}
+  const driver = driverOf(sys, dev.path)
+  const sv = hexId(sys.read(`${dev.path}/subsystem_vendor`))
+  const sd = hexId(sys.read(`${dev.path}/subsystem_device`))
+  const vendor = VENDOR_IDS[vendorId] ?? 'other'
+  // Intel's integrated graphics always sits at 0000:00:02.0 (i915 documentation, "Intel GFX").
+  // AMD APUs' graphics are known by id (gpu-ids.ts).
+  const integrated =
+    (vendor === 'intel' && dev.address === '0000:00:02.0') || INTEGRATED_GPU_IDS.has(`${vendorId}:${deviceId}`)
+  const smi = nvidiaSmi?.find((g) => g.busId === dev.address) ?? null
+  const nv = nameAndVram(sys, dev, {vendorId, deviceId, vendor, driver, integrated}, smi, prov, notes)
+  const pcie = integrated ? {...NO_LINK} : gpuLink(sys, dev, smi, nv.name, prov, notes)
+  const numaNode = gpuNumaNode(sys, dev.path, numaNodeCount, prov)
+  const lc = sys.read(`${dev.path}/local_cpulist`)
+  return {
+    index,
+    name: nv.name,
+    vendor,
+    vendorId,
+    deviceId,
+    subsystemId: sv && sd ? `${sv}:${sd}` : null,
+    pciAddress: dev.address,
+    pciClass: cls.toLowerCase(),
+    driver,
+    integrated,
+    vramBytes: nv.vramBytes,
+    vramFreeBytes: nv.vramFreeBytes,
+    memoryBandwidthGBs: nv.memoryBandwidthGBs,
+    pcie,
+    numaNode,
+    localCpus: lc !== null ? parseCpuList(lc) : null,
+    provenance: prov,
+  }
+}
+
+/** An NVIDIA GPU that only nvidia-smi shows (containers without /sys/devices/pci*). */
+function smiOnlyGpu(g: NvidiaSmiGpu & {deviceId: string}, index: number, numaNodeCount: number): GpuEntry {
+  const spec = g.name ? gpuSpec(g.name) : null
+  return {
+    index,
+    name: g.name ?? gpuName('0x10de', g.deviceId, g.memoryTotalBytes),
+    vendor: 'nvidia',
+    vendorId: '0x10de',
+    deviceId: g.deviceId,
+    subsystemId: null,
+    pciAddress: g.busId,
+    pciClass: null,
+    driver: 'nvidia',
+    integrated: false,
+    vramBytes: g.memoryTotalBytes,
+    vramFreeBytes: g.memoryFreeBytes,
+    memoryBandwidthGBs: spec?.memoryBandwidthGBs ?? null,
+    pcie: {...smiLink(g), currentSpeed: null, maxSpeed: null, linkAt: g.busId},
+    numaNode: numaNodeCount === 1 ? 0 : null,
+    localCpus: null,
+    provenance: {
+      name: 'tool',
+      vramBytes: 'tool',
+      pcie: 'tool',
+      numaNode: numaNodeCount === 1 ? 'derived' : 'unknown',
+      memoryBandwidthGBs: spec ? 'spec' : 'unknown',
+    },
+  }
+}
+
+/** GPUs in PCI sysfs order, then those only nvidia-smi lists. */
 export function scanGpus(
   sys: SysTree,
   nvidiaSmi: NvidiaSmiGpu[] | null,
@@ -231,197 +442,14 @@ export function scanGpus(
   notes: string[],
 ): GpuEntry[] {
   const gpus: GpuEntry[] = []
-  const devices = walkPci(sys)
-  for (const dev of devices) {
-    const cls = sys.read(`${dev.path}/class`)
-    if (cls === null || !/^0x(03|12)/i.test(cls)) continue
-    const vendorId = hexId(sys.read(`${dev.path}/vendor`))
-    const deviceId = hexId(sys.read(`${dev.path}/device`))
-    if (vendorId === null || deviceId === null) {
-      notes.push(`PCI ${dev.address}: display-class device with unreadable vendor/device id; skipped`)
-      continue
-    }
-    if (NON_GPU_VENDORS[vendorId]) {
-      notes.push(
-        `PCI ${dev.address}: ${NON_GPU_VENDORS[vendorId]} (${vendorId}:${deviceId}) is not a compute GPU; skipped`,
-      )
-      continue
-    }
-    const prov: Record<string, Provenance> = {vendorId: 'sysfs', deviceId: 'sysfs', pciAddress: 'sysfs'}
-    const driver = driverOf(sys, dev.path)
-    const sv = hexId(sys.read(`${dev.path}/subsystem_vendor`))
-    const sd = hexId(sys.read(`${dev.path}/subsystem_device`))
-    const vendor = VENDOR_IDS[vendorId] ?? 'other'
-    // Intel's integrated graphics always sits at 0000:00:02.0 (i915 documentation, "Intel GFX").
-    // AMD APUs' graphics are known by id (gpu-ids.ts).
-    const integrated =
-      (vendor === 'intel' && dev.address === '0000:00:02.0') || INTEGRATED_GPU_IDS.has(`${vendorId}:${deviceId}`)
-
-    // VRAM: driver sysfs, then nvidia-smi.
-    let {total: vramBytes, free: vramFreeBytes} = vramFromSysfs(sys, dev.path)
-    prov.vramBytes = vramBytes !== null ? 'sysfs' : 'unknown'
-    const smi = nvidiaSmi?.find((g) => g.busId === dev.address) ?? null
-    if (vramBytes === null && smi?.memoryTotalBytes != null) {
-      vramBytes = smi.memoryTotalBytes
-      vramFreeBytes = smi.memoryFreeBytes
-      prov.vramBytes = 'tool'
-    }
-
-    // Name: nvidia-smi's, else our tables (disambiguated by VRAM).
-    let name = gpuName(vendorId, deviceId, vramBytes)
-    prov.name = 'spec'
-    if (smi?.name) {
-      name = smi.name
-      prov.name = 'tool'
-    }
-    const spec = gpuSpec(name)
-    // VRAM from the spec table only where the id pins it down (not the 8/16 GB A770).
-    if (vramBytes === null && !integrated) {
-      if (spec) {
-        vramBytes = spec.vramBytes
-        prov.vramBytes = 'spec'
-      } else {
-        const why =
-          vendor === 'intel' && driver === 'i915'
-            ? "mainline i915 exposes no local-memory size (Intel's DKMS i915 adds drm/cardN/lmem_total_bytes; the xe driver has tileN/physical_vram_size_bytes)"
-            : vendor === 'nvidia'
-              ? 'nvidia-smi not found'
-              : `driver ${driver ?? 'none'} exposes no VRAM size`
-        notes.push(
-          `GPU ${dev.address} (${name}): VRAM unknown: ${why}${deviceId === '0x56a0' ? '; the A770 ships with 8 GB or 16 GB under the same PCI id' : ''}`,
-        )
-      }
-    }
-    const memoryBandwidthGBs = spec?.memoryBandwidthGBs ?? null
-    prov.memoryBandwidthGBs = memoryBandwidthGBs !== null ? 'spec' : 'unknown'
-
-    // PCIe link: first device below the root port (see header comment).
-    let pcie: GpuEntry['pcie'] = {
-      gen: null,
-      width: null,
-      bandwidthGBs: null,
-      maxGen: null,
-      maxWidth: null,
-      maxBandwidthGBs: null,
-      currentSpeed: null,
-      maxSpeed: null,
-      linkAt: null,
-    }
-    if (!integrated) {
-      // dev.path is /sys/devices/pciDDDD:BB/<root port>/<first device>/…; a device on the root
-      // bus itself (chain of one, e.g. a passed-through GPU in a VM) reports its own link.
-      const linkPath = dev.path
-        .split('/')
-        .slice(0, 4 + Math.min(dev.chain.length, 2))
-        .join('/')
-      const lanes = (p: string) => {
-        const n = sys.readInt(p)
-        return n !== null && n > 0 ? n : null
-      }
-      const currentSpeed = sys.read(`${linkPath}/current_link_speed`)
-      const maxSpeed = sys.read(`${linkPath}/max_link_speed`)
-      const gen = parseLinkSpeed(currentSpeed)
-      const width = lanes(`${linkPath}/current_link_width`)
-      const maxGen = parseLinkSpeed(maxSpeed)
-      const maxWidth = lanes(`${linkPath}/max_link_width`)
-      pcie = {
-        gen,
-        width,
-        bandwidthGBs: pcieBandwidthGBs(gen, width),
-        maxGen,
-        maxWidth,
-        maxBandwidthGBs: pcieBandwidthGBs(maxGen, maxWidth),
-        currentSpeed,
-        maxSpeed,
-        linkAt: dev.chain.length >= 2 ? dev.chain[1] : dev.chain[0],
-      }
-      prov.pcie = gen !== null ? 'sysfs' : 'unknown'
-      if (gen === null && smi?.genCurrent != null) {
-        pcie.gen = smi.genCurrent
-        pcie.width = smi.widthCurrent
-        pcie.bandwidthGBs = pcieBandwidthGBs(smi.genCurrent, smi.widthCurrent)
-        pcie.maxGen = smi.genMax
-        pcie.maxWidth = smi.widthMax
-        pcie.maxBandwidthGBs = pcieBandwidthGBs(smi.genMax, smi.widthMax)
-        prov.pcie = 'tool'
-      }
-      if (pcie.gen === null) notes.push(`GPU ${dev.address}: PCIe link speed not exposed`)
-      else if (pcie.maxGen !== null && (pcie.gen < pcie.maxGen || (pcie.width ?? 0) < (pcie.maxWidth ?? 0))) {
-        notes.push(
-          `GPU ${dev.address} (${name}): PCIe link runs Gen${pcie.gen} x${pcie.width} below its Gen${pcie.maxGen} x${pcie.maxWidth} maximum (GPUs downshift when idle; check again under load)`,
-        )
-      }
-    }
-
-    // NUMA locality: numa_node (-1 = firmware did not say); on a one-node machine it is node 0.
-    const nn = sys.readInt(`${dev.path}/numa_node`)
-    let numaNode: number | null = nn !== null && nn >= 0 ? nn : null
-    prov.numaNode = numaNode !== null ? 'sysfs' : 'unknown'
-    if (numaNode === null && numaNodeCount === 1) {
-      numaNode = 0
-      prov.numaNode = 'derived'
-    }
-    const lc = sys.read(`${dev.path}/local_cpulist`)
-    gpus.push({
-      index: gpus.length,
-      name,
-      vendor,
-      vendorId,
-      deviceId,
-      subsystemId: sv && sd ? `${sv}:${sd}` : null,
-      pciAddress: dev.address,
-      pciClass: cls.toLowerCase(),
-      driver,
-      integrated,
-      vramBytes,
-      vramFreeBytes,
-      memoryBandwidthGBs,
-      pcie,
-      numaNode,
-      localCpus: lc !== null ? parseCpuList(lc) : null,
-      provenance: prov,
-    })
+  for (const dev of walkPci(sys)) {
+    const g = sysfsGpu(sys, dev, gpus.length, nvidiaSmi, numaNodeCount, notes)
+    if (g) gpus.push(g)
   }
-  // nvidia-smi GPUs that sysfs did not show (containers without /sys/devices/pci*).
   for (const g of nvidiaSmi ?? []) {
     if (g.busId && gpus.some((x) => x.pciAddress === g.busId)) continue
     if (g.deviceId === null) continue
-    const spec = g.name ? gpuSpec(g.name) : null
-    gpus.push({
-      index: gpus.length,
-      name: g.name ?? gpuName('0x10de', g.deviceId, g.memoryTotalBytes),
-      vendor: 'nvidia',
-      vendorId: '0x10de',
-      deviceId: g.deviceId,
-      subsystemId: null,
-      pciAddress: g.busId,
-      pciClass: null,
-      driver: 'nvidia',
-      integrated: false,
-      vramBytes: g.memoryTotalBytes,
-      vramFreeBytes: g.memoryFreeBytes,
-      memoryBandwidthGBs: spec?.memoryBandwidthGBs ?? null,
-      pcie: {
-        gen: g.genCurrent,
-        width: g.widthCurrent,
-        bandwidthGBs: pcieBandwidthGBs(g.genCurrent, g.widthCurrent),
-        maxGen: g.genMax,
-        maxWidth: g.widthMax,
-        maxBandwidthGBs: pcieBandwidthGBs(g.genMax, g.widthMax),
-        currentSpeed: null,
-        maxSpeed: null,
-        linkAt: g.busId,
-      },
-      numaNode: numaNodeCount === 1 ? 0 : null,
-      localCpus: null,
-      provenance: {
-        name: 'tool',
-        vramBytes: 'tool',
-        pcie: 'tool',
-        numaNode: numaNodeCount === 1 ? 'derived' : 'unknown',
-        memoryBandwidthGBs: spec ? 'spec' : 'unknown',
-      },
-    })
+    gpus.push(smiOnlyGpu({...g, deviceId: g.deviceId}, gpus.length, numaNodeCount))
   }
   return gpus
 }
