@@ -28,6 +28,9 @@ import {
   type SearchOptions,
 } from '../../src/tune/search.js'
 import {planConfig, prepareCandidates, rankMeasured, winnerCommands} from '../../src/tune/tune.js'
+import {tuneLines} from '../../src/tune/render.js'
+import {tuneResultSchema, type TuneResult} from '../../src/schemas/tune.js'
+import {schemaErrors} from '../../src/schemas/validate.js'
 
 const json = <T>(rel: string): T => JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as T
 const r1 = json<ModelProfile>('../../profiles/models/deepseek-r1.json')
@@ -332,4 +335,89 @@ test('ranked result: ratios to the defaults and the plan pick; winner commands c
   assert.match(cmds.llamaBench, / -nr 1 -p 512/)
   assert.equal(cmds.flashMoe, null, 'no GPU: no FlashMoE line')
   assert.ok(cmds.notes.some((n) => /libggml-cpu-icelake/.test(n)))
+})
+
+test('a tune result from the search validates against the schema and renders the ranked table and the winner', async () => {
+  const cands = fakeSpace()
+  const clock = {t: 0}
+  const {m} = fakeMeasurer(clock)
+  const s = await search(cands, m, opts(clock, {budgetS: 120}))
+  const placement = {
+    nGpuLayers: 0,
+    splitMode: 'layer' as const,
+    mainGpu: 0,
+    tensorSplit: [],
+    tensorOverrides: [],
+    nCpuMoe: 0,
+    mmap: true,
+    mlock: false,
+    numa: 'disabled' as const,
+  }
+  const predictions = new Map(
+    cands.map((c) => [c.id, {fits: true, reason: null, ...c.predicted, devices: [], placement}]),
+  )
+  const measured = rankMeasured({candidates: cands, predictions}, s, 'decode', () => [
+    {device: 'CPU', totalBytes: 32 * 2 ** 20},
+  ])
+  const winner = cands.find((c) => c.id === s.winner)!
+  const result: TuneResult = {
+    schemaVersion: 1,
+    kind: 'tune',
+    partial: false,
+    stop: s.stop,
+    objective: 'decode',
+    budgetS: 120,
+    context: 4096,
+    tests: {nPrompt: 512, nGen: 64},
+    model: {path: '/m/tiny.gguf', name: 'tiny', fileBytes: 1},
+    hardware: {id: 'probe', name: 'fake', logicalCpus: 4, physicalCores: 4, numaNodes: 1, gpus: []},
+    space: {
+      threads: [4, 3, 2, 1],
+      ubatch: [128, 512],
+      flashAttn: ['auto', 'on', 'off'],
+      kvTypes: ['f16', 'q8_0'],
+      repack: [true, false],
+      cpuVariants: [null, 'icelake'],
+      numa: ['disabled'],
+      placements: ['CPU only'],
+      candidates: cands.length,
+      fitting: cands.length,
+      pruned: {},
+      plannerCalls: 3,
+    },
+    defaultsId: cands[0].id,
+    planId: null,
+    winnerId: s.winner,
+    measured,
+    path: s.path,
+    ratio: s.ratio,
+    commands: winnerCommands(winner.config, {
+      llamaServer:
+        'llama-server -m m.gguf -c 4096 -ngl 0 -t 3 -ctk f16 -fa on -ub 512 -b 2048 --host 0.0.0.0 --port 8080',
+      llamaBench: 'llama-bench -m m.gguf -ngl 0 -t 3 -ctk f16 -fa 1 -ub 512 -b 2048 -p 512 -n 128 -r 5 -o json',
+      flashMoe: null,
+      ktransformers: null,
+      rpc: null,
+    }),
+    seconds: clock.t,
+    measureSeconds: s.measureSeconds,
+    notes: [],
+    provenance: {
+      moerigVersion: '0.1.0',
+      llamaRelease: 'v0.4.0',
+      cpu: 'fake',
+      cpuVariant: 'zen4',
+      time: new Date(0).toISOString(),
+      loadAverage: {start: [0, 0, 0], end: [0, 0, 0]},
+    },
+  }
+  assert.deepEqual(schemaErrors(tuneResultSchema, result), [])
+  const text = tuneLines(result).join('\n')
+  assert.match(text, /\| +# \| config +\| +pp512 t\/s \| +tg64 t\/s \|/)
+  assert.match(text, /winner: -t 3 .*--no-repack CPU only — pp [\d.]+ ± [\d.]+ t\/s, tg 240\.00 ± 0\.00 t\/s/)
+  assert.match(text, /×2\.\d\d llama\.cpp's defaults/)
+  assert.match(text, /--no-repack --host/)
+  // a measured row per configuration, the winner's row tagged
+  assert.equal(text.split('\n').filter((l) => /^\| +\d+ \|/.test(l)).length, Math.min(15, measured.length))
+  assert.ok(text.split('\n').some((l) => /^\| +1 \|.*winner/.test(l)))
 })
