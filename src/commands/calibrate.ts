@@ -4,6 +4,8 @@ import {createProgress} from '../lib/progress.js'
 import {loadHardware} from '../probe/machine.js'
 import {parseBudget, parseThreadList, runCalibrate} from '../runner/calibrate.js'
 import type {CalibrateResult} from '../schemas/calibrate.js'
+import {rpcFlag} from '../runner/rpc-flags.js'
+import {calibrateLinks, linkLine} from '../runner/rpc-link.js'
 
 const SIGNAL_EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
@@ -54,6 +56,11 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
       min: 1,
       max: 20,
     }),
+    rpc: Flags.string({
+      description:
+        "measure only the network links to these llama.cpp RPC servers (round trip, bandwidth each way; seconds) and keep them in the profile's calibration for plan's RPC speed term",
+      helpValue: 'HOST:PORT,…',
+    }),
   }
 
   async run(): Promise<CalibrateResult> {
@@ -66,6 +73,28 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
       (flags.hardware.endsWith('.json') || flags.hardware.includes('/'))
     const savePath = flags.save ?? (hwIsFile ? flags.hardware! : null)
     const progress = createProgress(this.interactive)
+    const rpc = rpcFlag(flags.rpc)
+    if (rpc.length) {
+      progress.phase(flags.hardware ? `reading ${flags.hardware}` : 'probing this machine')
+      const r = await calibrateLinks({
+        profile: await loadHardware(flags.hardware ?? 'probe'),
+        rpc,
+        savePath,
+        force: flags.force,
+        onProgress: (what) => progress.phase(what),
+      })
+      progress.done()
+      this.log(
+        `network links to llama.cpp RPC servers (measured ${r.calibration.measuredAt}), ${r.seconds.toFixed(1)} s:`,
+      )
+      for (const l of r.calibration.rpcLinks ?? []) this.log(`  ${linkLine(l)}`)
+      this.log(
+        r.savedTo
+          ? `saved: ${r.savedTo} (plan --hardware ${r.savedTo},… now uses these links)`
+          : 'not saved: give --save FILE (or --hardware FILE) to write the profile',
+      )
+      return r
+    }
     let stopSignal: string | null = null
     const onSignal = (sig: string) => {
       if (stopSignal) process.exit(SIGNAL_EXIT[sig] ?? 130) // a second Ctrl-C: abort now

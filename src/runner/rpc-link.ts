@@ -5,9 +5,14 @@
  * number of requests, each with a timeout; the buffer is freed before the connection closes.
  */
 import {MoerigError} from '../lib/errors.js'
+import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
+import {fmtBinary} from '../lib/units.js'
 import {endpointText, type RpcEndpoint} from '../engine/rpc.js'
 import {withRpc} from '../engine/rpc-client.js'
 import type {RpcLink} from '../schemas/rpc.js'
+import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
+import {calibrateResultSchema, type CalibrateResult} from '../schemas/calibrate.js'
+import {assertValid} from '../schemas/validate.js'
 
 export const LINK_DEFAULTS = {pings: 50, bytes: 16 * 1024 * 1024, reps: 3}
 
@@ -76,4 +81,41 @@ export async function measureRpcLink(e: RpcEndpoint, o: LinkOptions = {}): Promi
     },
     {timeoutMs},
   )
+}
+
+/**
+ * `calibrate --rpc`: measure the link to each server and keep them in the profile's calibration
+ * (replacing earlier links to the same endpoints; the other calibration figures stay). Seconds,
+ * not minutes: no model runs.
+ */
+export async function calibrateLinks(
+  o: {profile: HardwareProfile; rpc: RpcEndpoint[]; savePath: string | null; force?: boolean} & LinkOptions,
+): Promise<CalibrateResult> {
+  const t0 = Date.now()
+  if (o.savePath !== null) checkOverwrite(o.savePath, {kind: 'hardware', force: o.force, what: '--save'})
+  const links: RpcLink[] = []
+  for (const e of o.rpc) links.push(await measureRpcLink(e, o))
+  const before = o.profile.calibration
+  const kept = (before?.rpcLinks ?? []).filter((l) => !links.some((x) => x.endpoint === l.endpoint))
+  // the other figures keep their date; a profile without a calibration gets one of links only
+  const calibration: NonNullable<HardwareProfile['calibration']> = {
+    ...(before ?? {provenance: 'measured' as const, measuredAt: new Date().toISOString()}),
+    rpcLinks: [...kept, ...links],
+  }
+  const profile = assertValid<HardwareProfile>(
+    hardwareProfileSchema,
+    {...o.profile, calibration},
+    'calibrated hardware profile',
+  )
+  if (o.savePath) writeJsonFile(o.savePath, profile)
+  return assertValid<CalibrateResult>(
+    calibrateResultSchema,
+    {calibration, savedTo: o.savePath, partial: false, seconds: (Date.now() - t0) / 1000, measurements: []},
+    'calibrate result',
+  )
+}
+
+/** "127.0.0.1:50052: round trip 120 µs, 0.43 GB/s up, 0.19 GB/s down (16.0 MiB × 3, measured)" */
+export function linkLine(l: RpcLink): string {
+  return `${l.endpoint}: round trip ${l.rttUs} µs, ${l.uploadGBs} GB/s up, ${l.downloadGBs} GB/s down (${fmtBinary(l.bytes, {units: ['MiB']})} × ${l.reps}, measured)`
 }

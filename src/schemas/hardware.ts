@@ -1,5 +1,6 @@
 import type {FromSchema} from 'json-schema-to-ts'
 import {nullableInt, nullableNumber, nullableString, provenanceMap} from './common.js'
+import {rpcLinkSchema} from './rpc.js'
 
 /**
  * Plausibility bounds (ours): wide enough for any machine one can buy, narrow enough that a typo
@@ -345,6 +346,8 @@ export const hardwareProfileSchema = {
             },
           },
         },
+        /** links to llama.cpp RPC servers measured from this machine (calibrate --rpc): the planner's network term */
+        rpcLinks: {type: 'array', items: rpcLinkSchema},
         notes: {type: 'array', items: {type: 'string'}},
         /** true when calibrate stopped early (Ctrl-C, budget): only what finished is here */
         partial: {type: 'boolean'},
