@@ -3,10 +3,9 @@ import {MoerigCommand} from '../lib/command.js'
 import {MoerigError} from '../lib/errors.js'
 import {createProgress} from '../lib/progress.js'
 import {parseBytes} from '../lib/units.js'
-import {openTraceSource, promptTokens, skipTokens} from '../trace/trace.js'
 import {DEFAULT_OPT_MEMORY, DEFAULT_WARMUP_FRACTION, DEFAULT_WINDOW, POLICIES, analyzeReuse} from '../reuse/analyze.js'
 import type {PolicyKind} from '../reuse/cost.js'
-import {expertsFor, loadInventory, resolveBandwidths, resolveFacts} from '../reuse/inputs.js'
+import {loadInventory, openReuseTrace, resolveBandwidths, resolveFacts} from '../reuse/inputs.js'
 import {renderReuse} from '../reuse/render.js'
 import {assertValid} from '../schemas/validate.js'
 import {reuseResultSchema, type ReuseResult} from '../schemas/reuse.js'
@@ -21,6 +20,22 @@ function list<T>(flag: string, text: string, parse: (s: string) => T | null, wha
       if (v === null) throw new MoerigError('E_USAGE', `--${flag} ${text}: "${s}" is not ${what}`)
       return v
     })
+}
+
+/** A size flag ("26.5MB", "1GiB"), undefined when not given. */
+function size(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const b = parseBytes(v)
+  if (b === null) throw new MoerigError('E_USAGE', `--${flag} ${v}: expected a size like 26.5MB or 1GiB`)
+  return b
+}
+
+/** A bandwidth flag in GB/s, undefined when not given. */
+function gbs(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const x = Number(v)
+  if (!Number.isFinite(x) || x <= 0) throw new MoerigError('E_USAGE', `--${flag} ${v}: expected GB/s > 0`)
+  return x
 }
 
 const positiveInt = (s: string) => (/^\d+$/.test(s) && Number(s) > 0 ? Number(s) : null)
@@ -138,39 +153,9 @@ export default class Reuse extends MoerigCommand {
     const warmup = Number(flags.warmup)
     if (!Number.isFinite(warmup) || warmup <= 0 || (warmup > 1 && !Number.isInteger(warmup)))
       throw new MoerigError('E_USAGE', `--warmup ${flags.warmup}: expected a token count or a fraction between 0 and 1`)
-    const size = (flag: string, v: string | undefined) => {
-      if (v === undefined) return undefined
-      const b = parseBytes(v)
-      if (b === null) throw new MoerigError('E_USAGE', `--${flag} ${v}: expected a size like 26.5MB or 1GiB`)
-      return b
-    }
-    const gbs = (flag: string, v: string | undefined) => {
-      if (v === undefined) return undefined
-      const x = Number(v)
-      if (!Number.isFinite(x) || x <= 0) throw new MoerigError('E_USAGE', `--${flag} ${v}: expected GB/s > 0`)
-      return x
-    }
 
     const model = await loadInventory({gguf: flags.gguf, model: flags.model, quant: flags.quant})
-    const whole = await openTraceSource(args.trace, {nExpert: expertsFor(flags.experts, model)})
-    let from: number
-    if (flags.from === 'prompt') {
-      const p = promptTokens(whole.header)
-      if (p === null)
-        throw new MoerigError(
-          'E_USAGE',
-          `--from prompt: trace ${args.trace} does not record its prompt length (source.promptTokens)`,
-        )
-      from = p
-    } else if (/^\d+$/.test(flags.from)) {
-      from = Number(flags.from)
-    } else {
-      throw new MoerigError('E_USAGE', `--from ${flags.from}: expected a token index or "prompt"`)
-    }
-    const src = skipTokens(whole, from)
-    if (flags.experts !== undefined && src.format === 'moetrace' && flags.experts !== src.header.nExpert) {
-      throw new MoerigError('E_USAGE', `--experts ${flags.experts}: the trace header says ${src.header.nExpert}`)
-    }
+    const {src, from} = await openReuseTrace(args.trace, {from: flags.from, experts: flags.experts, model})
     const facts = resolveFacts(
       src.header,
       {expertBytes: size('expert-bytes', flags['expert-bytes']), denseBytes: size('dense-bytes', flags['dense-bytes'])},

@@ -8,7 +8,7 @@ import {readGguf} from '../model/gguf.js'
 import {inventoryFromCatalog, inventoryFromGguf, type Inventory} from '../model/inventory.js'
 import {loadHardware} from '../probe/machine.js'
 import {catalogModel, readModelProfile} from '../profiles/catalog.js'
-import type {TraceHeader} from '../trace/trace.js'
+import {openTraceSource, promptTokens, skipTokens, type TraceHeader, type TraceSource} from '../trace/trace.js'
 import {bandwidthsFromProfile, factsFromInventory, type Bandwidths, type ModelFacts} from './cost.js'
 
 export interface FactFlags {
@@ -41,8 +41,38 @@ export async function loadInventory(f: FactFlags): Promise<{inv: Inventory; labe
 }
 
 /** n_expert for a CSV trace: --experts, else the model's. */
-export function expertsFor(flag: number | undefined, model: {inv: Inventory} | null): number | undefined {
+function expertsFor(flag: number | undefined, model: {inv: Inventory} | null): number | undefined {
   return flag ?? model?.inv.shape.hp.nExpert ?? undefined
+}
+
+/**
+ * The trace to analyse: opened by content (a CSV needs n_expert: `experts`, else the model's),
+ * then `from` applied: "prompt" (the prompt length a `moerig run` trace records) or a token index.
+ */
+export async function openReuseTrace(
+  path: string,
+  o: {from: string; experts?: number; model: {inv: Inventory} | null},
+): Promise<{src: TraceSource; from: number}> {
+  const whole = await openTraceSource(path, {nExpert: expertsFor(o.experts, o.model)})
+  let from: number
+  if (o.from === 'prompt') {
+    const p = promptTokens(whole.header)
+    if (p === null)
+      throw new MoerigError(
+        'E_USAGE',
+        `--from prompt: trace ${path} does not record its prompt length (source.promptTokens)`,
+      )
+    from = p
+  } else if (/^\d+$/.test(o.from)) {
+    from = Number(o.from)
+  } else {
+    throw new MoerigError('E_USAGE', `--from ${o.from}: expected a token index or "prompt"`)
+  }
+  const src = skipTokens(whole, from)
+  if (o.experts !== undefined && src.format === 'moetrace' && o.experts !== src.header.nExpert) {
+    throw new MoerigError('E_USAGE', `--experts ${o.experts}: the trace header says ${src.header.nExpert}`)
+  }
+  return {src, from}
 }
 
 export function resolveFacts(h: TraceHeader, f: FactFlags, model: {inv: Inventory; label: string} | null): ModelFacts {
