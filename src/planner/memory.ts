@@ -14,6 +14,13 @@
  *                           routed experts' outputs [n_embd, k, ubatch] F32 before their sum;
  *   output     logits F32 [n_vocab, ubatch] + two F32 [n_embd, ubatch] (final norm), on the device
  *              that holds output.weight (placement.ts: not always the output layer's device).
+ *   offload    (a GPU taking over ops whose weights are in RAM, ubatch ≥ OP_OFFLOAD_MIN_BATCH) a copy of
+ *              the weight it computes with: ggml_backend_sched makes every such weight an input of
+ *              its split, allocated in the GPU's compute buffer at the split's start, and starts a
+ *              new split at each offloaded weight "so the memory of the previously offloaded weights
+ *              can be reused" (ggml-backend.cpp, split_graph) — one weight at a time: the largest
+ *              RAM-held layer weight + the FFN activations, and for the logits the output matrix +
+ *              logits + final norm (the first GPU computes them when output.weight is in RAM).
  * The host also keeps the logits output buffer (n_vocab × 4 B, "output buffer size" in the log).
  * The mask is F16 with flash attention, F32 without. With a GPU in the engine, llama.cpp's
  * scheduler offloads big-batch ops whose weights are in RAM (routed experts) to the GPU
@@ -41,6 +48,16 @@
  *     2322.01 MiB per GPU; model 2208 (−4.9 %).
  * The former flat GPU margin (× 1.1, fitted to the MI250X line alone) is gone: on every measured
  * case the terms above are closer without it (it made llvmpipe's FA cases +10 %).
+ * Flash attention off, checked on this project's CPU (runner check-plan, release v0.4.0, ub 512,
+ * n_ctx 4096; docs/speed-fidelity.md): a synth with Qwen3-235B's attention (64 heads, 4 KV heads,
+ * head 128, n_embd 4096, 2 blocks) allocates 578.59 MiB, model 554.58 (−4.2 %; FA on: 313.33 =
+ * 313.33). The Qwen3-235B Vulkan log the issue cites (llama.cpp build 5398, -ngl 93 of 95, n_ctx
+ * 4096, ub 512, FA off; github.com, "Vulkan0 compute buffer size = 791.61 MiB") is the offload
+ * phase, not K·Q and logits at once: the output matrix stayed in RAM (CPU_Mapped) and the GPU took
+ * the logits op, so Vulkan0 held the Q6_K output.weight copy 486.85 MiB + logits [151936, 512] F32
+ * 296.75 MiB + the final norm 8 MiB = 791.6 MiB; model 799.6 (+1.0 %, two [n_embd, ub] tensors
+ * beside the logits where that build had one). The K·Q phase (554 MiB) is what the former plan
+ * had, and was right for it.
  */
 import {MiB} from '../lib/units.js'
 import type {ModelShape} from '../model/arch.js'
@@ -75,6 +92,16 @@ export const GPU_HEADROOM_BYTES = 1024 * MiB
 export const RAM_RESERVE_MIN_BYTES = 4 * 1024 * MiB
 export const RAM_RESERVE_FRACTION = 0.03
 /**
+ * ktransformers' GPU memory besides weights, KV and activations: CUDA graphs captured for decode
+ * (static input/output buffers per graph), the Marlin GPU kernels' workspace and its preallocated
+ * static cache. Sized from its own tutorial (kvcache-ai/ktransformers doc/en/DeepseekR1_V3_tutorial.md,
+ * V0.2 and V0.2.1, DeepSeek-V3 Q4_K_M on one 24 GB 4090(D): "at least 14GB VRAM") against what
+ * moerig plans for that model and GPU at 4K context (weights 9.3 + KV 0.27 + compute 0.27 = 9.8 GiB
+ * without the headroom): 13.0–14 GiB (the tutorial's "GB" read as 10⁹ or 2³⁰) − 9.8 = 3.2–4.2 GiB;
+ * 4 GiB planned per GPU that holds layers (the issue's "about 4 GB").
+ */
+export const KTRANSFORMERS_GPU_OVERHEAD_BYTES = 4 * 1024 * MiB
+/**
  * ipex-llm FlashMoE's SYCL_Host buffer: 1332.05 MiB in its 8-GPU sample log
  * (flashmoe_quickstart.md); counted in RAM.
  */
@@ -106,6 +133,10 @@ export interface ComputeInput {
   kvBytesPerElem?: number
   /** V elements per layer per token (0 for the MLA V-less cache) */
   vElemsPerLayer?: number
+  /** op offload: bytes of the largest RAM-held layer weight whose op this GPU computes (0: none) */
+  offloadWeightBytes?: number
+  /** op offload: bytes of output.weight when it is in RAM and this GPU computes the logits */
+  offloadOutputBytes?: number
 }
 
 export interface ComputeParts {
@@ -113,6 +144,8 @@ export interface ComputeParts {
   mask: number
   attention: number
   ffn: number
+  /** op offload: a copied RAM weight + the FFN activations (0 when this device takes no offloaded op) */
+  offload: number
   output: number
   outputBuffer: number
 }
@@ -142,13 +175,15 @@ export function computeParts(c: ComputeInput, gpu = false): ComputeParts {
     (hp.nExpertShared ?? 0) * (hp.nFfExp ?? 0),
   )
   const expertOut = (hp.nExpertUsed ?? 0) > 0 ? ub * (hp.nExpertUsed ?? 0) * hp.nEmbd * F32 : 0
-  const ffn = c.ffn ? 3 * ub * ffWidth * F32 + expertOut : 0
+  const ffnActs = 3 * ub * ffWidth * F32 + expertOut
+  const ffn = c.ffn ? ffnActs : 0
   return {
     inputs: host ? maskAll + embd : 0,
-    mask: c.attention ? maskAll : 0,
+    mask: c.attention || c.offloadWeightBytes ? maskAll : 0,
     attention,
     ffn,
-    output: c.output ? ub * hp.nVocab * F32 + embd : 0,
+    offload: c.offloadWeightBytes ? c.offloadWeightBytes + ffnActs : 0,
+    output: c.output ? ub * hp.nVocab * F32 + embd + (c.offloadOutputBytes ?? 0) : 0,
     outputBuffer: host ? hp.nVocab * F32 : 0,
   }
 }
@@ -156,7 +191,7 @@ export function computeParts(c: ComputeInput, gpu = false): ComputeParts {
 /** Peak compute buffer of one device (bytes), host buffers of the host device included. */
 export function computeBytes(c: ComputeInput, gpu: boolean): number {
   const p = computeParts(c, gpu)
-  const layers = p.attention > 0 || p.ffn > 0 ? p.mask + Math.max(p.attention, p.ffn) : 0
+  const layers = p.attention > 0 || p.ffn > 0 || p.offload > 0 ? p.mask + Math.max(p.attention, p.ffn, p.offload) : 0
   return Math.round(Math.max(p.inputs, layers, p.output) + p.outputBuffer)
 }
 

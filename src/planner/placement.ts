@@ -20,6 +20,7 @@ import {
   FLASHMOE_GPU_COMPUTE_BYTES,
   FLASHMOE_HOST_BUFFER_BYTES,
   GPU_HEADROOM_BYTES,
+  KTRANSFORMERS_GPU_OVERHEAD_BYTES,
   OP_OFFLOAD_MIN_BATCH,
 } from './memory.js'
 
@@ -179,6 +180,11 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4)
       ? 'CPU'
       : outputDev
+  // op offload (memory.ts): llama.cpp's scheduler gives big-batch ops whose weights are in RAM to
+  // the first GPU that accepts them, which copies one such weight at a time into its compute buffer
+  const offloadGpu =
+    p.engine === 'llama.cpp' && p.ubatch >= OP_OFFLOAD_MIN_BATCH ? a.gpus.find((g) => !g.rpc) : undefined
+  let offloadWeightBytes = 0
   for (const t of inv.tensors) {
     let d: string
     if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : t.role === 'output' ? logitsDev : outputDev
@@ -187,7 +193,16 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     if (d !== 'CPU' && !gpuTakesTensor(gpuOf.get(d), t.bytes)) d = 'CPU'
     // llama.cpp on an AMX CPU repacks what AMX takes into its own, larger layout (amx.ts)
     dev.get(d)!.weightsBytes += d === 'CPU' && amxHost ? amxBytes(t) : t.bytes
+    if (d === 'CPU' && t.layer !== null && offloadGpu && gpuTakesTensor(offloadGpu, t.bytes))
+      offloadWeightBytes = Math.max(offloadWeightBytes, t.bytes)
   }
+  // the logits: computed by the offload GPU when output.weight is in RAM and that GPU takes it
+  const logitsOnOffload =
+    logitsDev === 'CPU' &&
+    offloadGpu !== undefined &&
+    outMatrix !== undefined &&
+    gpuTakesTensor(offloadGpu, outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4)
+  const logitsCompute = logitsOnOffload ? offloadGpu!.id : logitsDev
   for (let l = 0; l < nLayer; l++) {
     const d = dev.get(a.layerDevice[l])!
     d.layers.push(l)
@@ -208,14 +223,18 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
         attnHeadDims: headDims,
         attention: d.layers.length > 0,
         ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
-        output: logitsDev === d.id,
+        output: logitsCompute === d.id,
         host: d.id === 'CPU',
         kvLayout: kv.layout,
         kvBytesPerElem: kv.bytesPerElem,
         vElemsPerLayer: kv.vElemsPerLayer,
+        offloadWeightBytes: offloadGpu?.id === d.id ? offloadWeightBytes : 0,
+        offloadOutputBytes: logitsOnOffload && offloadGpu?.id === d.id ? outMatrix!.bytes : 0,
       },
       isGpu,
     )
+    if (isGpu && p.engine === 'ktransformers' && d.layers.length > 0)
+      d.overheadBytes += KTRANSFORMERS_GPU_OVERHEAD_BYTES
     if (isGpu && p.engine === 'flashmoe') d.computeBytes = Math.max(d.computeBytes, FLASHMOE_GPU_COMPUTE_BYTES)
     if (!isGpu && p.engine === 'flashmoe' && a.gpus.length > 0) d.overheadBytes = FLASHMOE_HOST_BUFFER_BYTES
     d.totalBytes = d.weightsBytes + d.kvBytes + d.computeBytes + d.overheadBytes
