@@ -20,12 +20,12 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs'
 import {availableParallelism, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {bin, lines, pool, root, runCli, snapshot, snapshotDiff, type Spawned} from '../support/badinput.js'
+import {minimalPlan} from '../support/runner-helpers.js'
 import {safeName, safeText} from '../../src/lib/text.js'
 import {escapeHtml, escapeMd} from '../../src/report/escape.js'
 import {describeUsageError} from '../../src/lib/command.js'
@@ -99,45 +99,6 @@ function setupInputs(): void {
   evilHw.origin = 'probe'
   writeFileSync(join(IN, 'evil-hw.json'), JSON.stringify(evilHw))
   for (const f of readdirSync(IN)) INPUT_FILES.push(f)
-}
-
-/** Same as test/support/runner-helpers.ts minimalPlan (a valid plan, CPU only), kept here so this suite stands alone. */
-function minimalPlan(path: string, tensorCount: number): Record<string, unknown> {
-  const fileBytes = statSync(path).size
-  return {
-    schemaVersion: 1,
-    kind: 'plan',
-    model: {id: 'tiny', arch: 'deepseek2', params: 1, path, fileBytes, tensorCount},
-    weights: {totalBytes: fileBytes},
-    engine: 'llama.cpp',
-    context: 512,
-    ubatch: 256,
-    batch: 512,
-    kvType: 'f16',
-    flashAttention: false,
-    threads: 1,
-    kv: {layout: 'per-head', bytesPerToken: 1000, totalBytes: 512000},
-    devices: [
-      {
-        id: 'CPU',
-        kind: 'cpu',
-        name: 'host RAM',
-        capacityBytes: 1e10,
-        weightsBytes: fileBytes,
-        kvBytes: 512000,
-        computeBytes: 30_000_000,
-        overheadBytes: 0,
-        totalBytes: fileBytes + 30_512_000,
-        fits: true,
-      },
-    ],
-    placement: {nGpuLayers: 0, tensorOverrides: [], nCpuMoe: null, tensorSplit: [], splitMode: 'layer', mainGpu: 0},
-    maxContext: {byGpuCount: [{gpus: 0, maxContext: 4096}]},
-    fits: true,
-    verdict: {fits: true, binding: null, headline: 'fits in RAM', fixes: []},
-    prediction: {decodeTps: 50, prefillTps: 200, assumptions: []},
-    commands: {llamaServer: 'llama-server', llamaBench: 'llama-bench', flashMoe: null, ktransformers: null, rpc: null},
-  }
 }
 
 let caseSeq = 0
@@ -216,164 +177,86 @@ for (const [label, args, set, summary] of FILE_INPUTS) {
   }
 }
 
+/** An output argument refused: `at(out)` is the command line with `out` as that output. */
+type At = (out: string) => string[]
+const overInput = (name: string, at: At, file: string): Case => ({
+  name,
+  cls: 'output: = input',
+  args: at(file),
+  expect: new RegExp(file.replace(/\./g, '\\.')),
+})
+const inMissingFolder = (label: string, at: At, path: string): Case => ({
+  name: `${label} in a missing folder`,
+  cls: 'output: missing folder',
+  args: at(path),
+  expect: /nodir/,
+  mayCreate: path,
+})
+const unwritable = (label: string, at: At, file: string): Case => ({
+  name: `${label} unwritable`,
+  cls: 'output: unwritable',
+  args: at(`${UNWRITABLE}/${file}`),
+  expect: /\/proc\/version/,
+})
+const intoFolder = (label: string, at: At): Case => ({
+  name: `${label} a folder`,
+  cls: 'output: a folder',
+  args: at('dir'),
+  expect: /dir/,
+})
+
+const planOut: At = (o) => ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', o]
+const probeSave: At = (o) => ['probe', '--save', o]
+const runTrace: At = (o) => ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', o]
+const benchRuns: At = (o) => ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', o]
+const reportOut: At = (o) => ['report', 'hw.json', '-o', o]
+const traceOut: At = (o) => ['trace', 'convert', 'trace.csv', o, '--experts', '16']
+const synthOut: At = (o) => ['synth', '-p', 'tiny', '-o', o]
+
 /** Outputs: written over an input, into a folder that does not exist, where nobody can write, onto a folder. */
 const OUTPUTS: Array<Case & {todo?: string}> = [
-  {
-    name: 'plan -o = its --hardware input',
-    cls: 'output: = input',
-    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'hw.json'],
-    expect: /hw\.json/,
-  },
-  {
-    name: 'plan -o in a missing folder',
-    cls: 'output: missing folder',
-    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'nodir/sub/plan.json'],
-    expect: /nodir/,
-    mayCreate: 'nodir/sub/plan.json',
-  },
-  {
-    name: 'plan -o unwritable',
-    cls: 'output: unwritable',
-    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', `${UNWRITABLE}/plan.json`],
-    expect: /\/proc\/version/,
-  },
-  {
-    name: 'plan -o a folder',
-    cls: 'output: a folder',
-    args: ['plan', 'deepseek-r1', '--hardware', 'hw.json', '-o', 'dir'],
-    expect: /dir/,
-  },
-  {
-    name: 'probe --save = an existing file',
-    cls: 'output: = input',
-    args: ['probe', '--save', 'hw.json'],
-    expect: /hw\.json/,
-  },
-  {
-    name: 'probe --save in a missing folder',
-    cls: 'output: missing folder',
-    args: ['probe', '--save', 'nodir/p.json'],
-    expect: /nodir/,
-    mayCreate: 'nodir/p.json',
-  },
-  {
-    name: 'probe --save unwritable',
-    cls: 'output: unwritable',
-    args: ['probe', '--save', `${UNWRITABLE}/p.json`],
-    expect: /\/proc\/version/,
-  },
-  {name: 'probe --save a folder', cls: 'output: a folder', args: ['probe', '--save', 'dir'], expect: /dir/},
-  {
-    name: 'run --trace = its MODEL',
-    cls: 'output: = input',
-    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', 'tiny.gguf'],
-    expect: /tiny\.gguf/,
-  },
-  {
-    name: 'run --trace unwritable',
-    cls: 'output: unwritable',
-    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', `${UNWRITABLE}/t.moetrace`],
-    expect: /\/proc\/version/,
-  },
-  {
-    name: 'run --trace a folder',
-    cls: 'output: a folder',
-    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--no-save', '--trace', 'dir'],
-    expect: /dir/,
-  },
+  overInput('plan -o = its --hardware input', planOut, 'hw.json'),
+  inMissingFolder('plan -o', planOut, 'nodir/sub/plan.json'),
+  unwritable('plan -o', planOut, 'plan.json'),
+  intoFolder('plan -o', planOut),
+  overInput('probe --save = an existing file', probeSave, 'hw.json'),
+  inMissingFolder('probe --save', probeSave, 'nodir/p.json'),
+  unwritable('probe --save', probeSave, 'p.json'),
+  intoFolder('probe --save', probeSave),
+  overInput('run --trace = its MODEL', runTrace, 'tiny.gguf'),
+  unwritable('run --trace', runTrace, 't.moetrace'),
+  intoFolder('run --trace', runTrace),
   {
     name: 'bench --runs-dir a file',
     cls: 'output: a folder expected, a file given',
-    args: ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', 'hw.json'],
+    args: benchRuns('hw.json'),
     expect: /hw\.json/,
   },
-  {
-    name: 'bench --runs-dir unwritable',
-    cls: 'output: unwritable',
-    args: ['bench', 'tiny.gguf', '-p', '8', '-n', '2', '-r', '1', '--runs-dir', `${UNWRITABLE}/runs`],
-    expect: /\/proc\/version/,
-  },
-  {
-    name: 'run --runs-dir unwritable',
-    cls: 'output: unwritable',
-    args: ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--runs-dir', `${UNWRITABLE}/runs`],
-    expect: /\/proc\/version/,
-  },
-  {
-    name: 'report -o = its input file',
-    cls: 'output: = input',
-    args: ['report', 'hw.json', '-o', 'hw.json'],
-    expect: /hw\.json/,
-  },
+  unwritable('bench --runs-dir', benchRuns, 'runs'),
+  unwritable('run --runs-dir', (o) => ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--runs-dir', o], 'runs'),
+  overInput('report -o = its input file', reportOut, 'hw.json'),
   {
     name: 'report -o . (the folder holding its inputs)',
     cls: 'output: = input',
     args: ['report', 'hw.json', '-o', '.'],
     expect: /report|\./,
   },
-  {
-    name: 'report -o unwritable',
-    cls: 'output: unwritable',
-    args: ['report', 'hw.json', '-o', `${UNWRITABLE}/rep`],
-    expect: /\/proc\/version/,
-  },
+  unwritable('report -o', reportOut, 'rep'),
   {
     name: 'report -o under /proc (not creatable)',
     cls: 'output: unwritable',
     args: ['report', 'hw.json', '-o', '/proc/moerig-report'],
     expect: /\/proc\/moerig-report/,
   },
-  {
-    name: 'report -o in a missing folder',
-    cls: 'output: missing folder',
-    args: ['report', 'hw.json', '-o', 'nodir/sub/rep'],
-    expect: /nodir/,
-    mayCreate: 'nodir/sub/rep',
-  },
-  {
-    name: 'trace convert OUTPUT = INPUT',
-    cls: 'output: = input',
-    args: ['trace', 'convert', 'trace.csv', 'trace.csv', '--experts', '16'],
-    expect: /trace\.csv/,
-  },
-  {
-    name: 'trace convert OUTPUT = an existing file',
-    cls: 'output: = input',
-    args: ['trace', 'convert', 'trace.csv', 'hw.json', '--experts', '16'],
-    expect: /hw\.json/,
-  },
-  {
-    name: 'trace convert OUTPUT unwritable',
-    cls: 'output: unwritable',
-    args: ['trace', 'convert', 'trace.csv', `${UNWRITABLE}/x.moetrace`, '--experts', '16'],
-    expect: /\/proc\/version/,
-  },
-  {
-    name: 'trace convert OUTPUT a folder',
-    cls: 'output: a folder',
-    args: ['trace', 'convert', 'trace.csv', 'dir', '--experts', '16'],
-    expect: /dir/,
-  },
-  {
-    name: 'trace convert OUTPUT in a missing folder',
-    cls: 'output: missing folder',
-    args: ['trace', 'convert', 'trace.csv', 'nodir/x.moetrace', '--experts', '16'],
-    expect: /nodir/,
-    mayCreate: 'nodir/x.moetrace',
-  },
-  {
-    name: 'synth -o = an existing file',
-    cls: 'output: = input',
-    args: ['synth', '-p', 'tiny', '-o', 'hw.json'],
-    expect: /hw\.json/,
-  },
-  {
-    name: 'synth -o unwritable',
-    cls: 'output: unwritable',
-    args: ['synth', '-p', 'tiny', '-o', `${UNWRITABLE}/x.gguf`],
-    expect: /\/proc\/version/,
-  },
-  {name: 'synth -o a folder', cls: 'output: a folder', args: ['synth', '-p', 'tiny', '-o', 'dir'], expect: /dir/},
+  inMissingFolder('report -o', reportOut, 'nodir/sub/rep'),
+  overInput('trace convert OUTPUT = INPUT', traceOut, 'trace.csv'),
+  overInput('trace convert OUTPUT = an existing file', traceOut, 'hw.json'),
+  unwritable('trace convert OUTPUT', traceOut, 'x.moetrace'),
+  intoFolder('trace convert OUTPUT', traceOut),
+  inMissingFolder('trace convert OUTPUT', traceOut, 'nodir/x.moetrace'),
+  overInput('synth -o = an existing file', synthOut, 'hw.json'),
+  unwritable('synth -o', synthOut, 'x.gguf'),
+  intoFolder('synth -o', synthOut),
 ]
 cases.push(...OUTPUTS)
 

@@ -2,13 +2,12 @@
 // bad inputs as one line, Ctrl-C keeping the finished repetitions.
 import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
-import {existsSync, openSync, readSync, closeSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {openSync, readSync, closeSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {readGguf} from '../../src/model/gguf.js'
 import {benchResultSchema} from '../../src/schemas/bench.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
-import {bin, cli, minimalPlan, root, synthTiny, tempDir} from '../support/runner-helpers.js'
+import {benchUntilSignal, cli, minimalPlan, synthTiny, tempDir} from '../support/runner-helpers.js'
 
 let dir = ''
 let model = ''
@@ -149,20 +148,8 @@ test('bench --plan: executes the placement and context, prints planned vs measur
 
 test('Ctrl-C during bench stops after the current repetition, keeps and saves the finished ones as partial', async () => {
   const runs = join(dir, 'runs-int')
-  const child = spawn(
-    process.execPath,
-    [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
-    {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
-  )
-  let out = ''
-  child.stdout.on('data', (b) => (out += b))
-  // wait for the runner child process (Linux /proc), then let a few repetitions finish
-  const children = `/proc/${child.pid}/task/${child.pid}/children`
-  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++)
-    await new Promise((r) => setTimeout(r, 100))
-  await new Promise((r) => setTimeout(r, 4000))
-  child.kill('SIGINT')
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+  // let a few repetitions finish after the runner child started, then Ctrl-C
+  const {code, out} = await benchUntilSignal(model, 'SIGINT', runs, 4000)
   assert.equal(code, 130)
   const j = JSON.parse(out)
   assert.equal(j.partial, true)

@@ -32,6 +32,7 @@ import {
 } from '../../src/lib/fs.js'
 import {runDemo} from '../../src/demo/demo.js'
 import {readJsonFile} from '../../src/schemas/validate.js'
+import {tinyHeader} from '../support/reuse-synth.js'
 import {createTraceWriter, openTrace, writeTrace, type TraceHeader} from '../../src/trace/trace.js'
 import {planSchema} from '../../src/schemas/plan.js'
 
@@ -88,18 +89,7 @@ function noTemps(dir: string): void {
   assert.deepEqual(left, [], `temp files left in ${dir}`)
 }
 
-function weightedHeader(nTokens: number): TraceHeader {
-  return {
-    model: 'tiny',
-    arch: 'deepseek2',
-    nLayer: 4,
-    moeLayers: [1, 2, 3],
-    nExpert: 16,
-    k: 2,
-    nTokens,
-    hasWeights: true,
-  }
-}
+const weightedHeader = (nTokens: number): TraceHeader => tinyHeader(nTokens, {hasWeights: true})
 
 /** A small MOETRACE with gate weights (the part a CSV round trip would lose). */
 function weightedTrace(path: string, nTokens = 20): void {

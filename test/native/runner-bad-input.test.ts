@@ -2,11 +2,10 @@
 // SIGTERM keeps finished repetitions like Ctrl-C does; a stop before any repetition saves nothing.
 import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {availableParallelism} from 'node:os'
-import {bin, cli, root, synthTiny, tempDir} from '../support/runner-helpers.js'
+import {benchUntilSignal, cli, synthTiny, tempDir} from '../support/runner-helpers.js'
 
 let dir = ''
 let model = ''
@@ -75,22 +74,7 @@ test('a bad --cpu-variant is one line (a path is never a variant)', () => {
   )
 })
 
-async function benchUntil(sig: NodeJS.Signals, runs: string, waitMs: number) {
-  const child = spawn(
-    process.execPath,
-    [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
-    {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
-  )
-  let out = ''
-  child.stdout.on('data', (b) => (out += b))
-  const children = `/proc/${child.pid}/task/${child.pid}/children`
-  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++)
-    await new Promise((r) => setTimeout(r, 100))
-  await new Promise((r) => setTimeout(r, waitMs))
-  child.kill(sig)
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
-  return {code, out}
-}
+const benchUntil = (sig: NodeJS.Signals, runs: string, waitMs: number) => benchUntilSignal(model, sig, runs, waitMs)
 
 test('SIGTERM during bench keeps and saves the finished repetitions (exit 143, stoppedBy SIGTERM)', async () => {
   const runs = join(dir, 'runs-term')

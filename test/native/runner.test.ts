@@ -125,41 +125,23 @@ test('bench: pp and tg tests with repetitions, raw samples, memory, provenance, 
   assert.deepEqual(saved.results, r.results)
 })
 
+/** One pp8 repetition of the tiny model on one thread, no warm-up, not saved; `extra` adds or replaces options. */
+function pp8(extra: Partial<Parameters<typeof runBench>[0]> = {}) {
+  return runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null, ...extra})
+}
+
 test('placement options: -ot patterns and devices, n-cpu-moe, no-mmap load; a bad device or regex is one error line', async () => {
-  const ok = await runBench({
-    path: model,
-    nPrompt: [8],
-    nGen: [0],
-    reps: 1,
-    threads: 1,
-    warmup: false,
-    runsDir: null,
-    placement: {tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: 2, mmap: false, nGpuLayers: 0},
-  })
+  const ok = await pp8({placement: {tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: 2, mmap: false, nGpuLayers: 0}})
   assert.equal(ok.results.length, 1)
   // without mmap the weights are a plain CPU buffer, not CPU_Mapped
   assert.ok(ok.memory.buffers.every((b) => b.buffer !== 'CPU_Mapped'))
   await assert.rejects(
-    runBench({
-      path: model,
-      nPrompt: [8],
-      nGen: [0],
-      reps: 1,
-      runsDir: null,
-      placement: {tensorOverrides: [{pattern: 'exps', device: 'Vulkan7'}]},
-    }),
+    pp8({placement: {tensorOverrides: [{pattern: 'exps', device: 'Vulkan7'}]}}),
     (e: MoerigError) =>
       e.code === 'E_ENGINE' && /unknown device "Vulkan7".*available: CPU/.test(e.message) && !e.message.includes('\n'),
   )
   await assert.rejects(
-    runBench({
-      path: model,
-      nPrompt: [8],
-      nGen: [0],
-      reps: 1,
-      runsDir: null,
-      placement: {tensorOverrides: [{pattern: '(unclosed', device: 'CPU'}]},
-    }),
+    pp8({placement: {tensorOverrides: [{pattern: '(unclosed', device: 'CPU'}]}}),
     /not a valid regex/,
   )
 })
@@ -218,17 +200,8 @@ test('an abort with extra buffer types on runs again once with them off, says so
 
 test('--no-repack keeps every weight out of the extra buffer types; provenance names the CPU variant', async () => {
   const engine = await listEngineDevices()
-  const on = await runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, threads: 1, warmup: false, runsDir: null})
-  const off = await runBench({
-    path: model,
-    nPrompt: [8],
-    nGen: [0],
-    reps: 1,
-    threads: 1,
-    warmup: false,
-    runsDir: null,
-    placement: {repack: false},
-  })
+  const on = await pp8()
+  const off = await pp8({placement: {repack: false}})
   for (const r of [on, off]) {
     assert.equal(r.provenance.cpuVariant, engine.cpuVariant)
     assert.equal(r.provenance.cpuVariantBest, engine.cpuVariantBest)
@@ -246,26 +219,17 @@ test('--no-repack keeps every weight out of the extra buffer types; provenance n
 test('--cpu-variant loads the named variant; an unknown or foreign one is one error line', async () => {
   const engine = await listEngineDevices()
   const other = engine.cpuVariants.filter((v) => v.loadable).at(-1)!
-  const r = await runBench({
-    path: model,
-    nPrompt: [8],
-    nGen: [0],
-    reps: 1,
-    threads: 1,
-    warmup: false,
-    runsDir: null,
-    cpuVariant: other.name,
-  })
+  const r = await pp8({cpuVariant: other.name})
   assert.equal(r.provenance.cpuVariant, other.name)
   await assert.rejects(
-    runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: 'nosuchcpu'}),
+    pp8({cpuVariant: 'nosuchcpu'}),
     (e: MoerigError) =>
       /unknown CPU variant "nosuchcpu" \(this CPU runs: /.test(e.message) && !e.message.includes('\n'),
   )
   const foreign = engine.cpuVariants.find((v) => !v.loadable)
   if (foreign) {
     await assert.rejects(
-      runBench({path: model, nPrompt: [8], nGen: [0], reps: 1, runsDir: null, cpuVariant: foreign.name}),
+      pp8({cpuVariant: foreign.name}),
       new RegExp(`CPU variant "${foreign.name}" uses instructions this CPU lacks`),
     )
   }

@@ -142,6 +142,21 @@ export function r1Header(nTokens: number): TraceHeader {
   }
 }
 
+/** The tiny synth model's routing shape (4 blocks, MoE in 1–3, 16 experts, top-2); `over` changes fields. */
+export function tinyHeader(nTokens: number, over: Partial<TraceHeader> = {}): TraceHeader {
+  return {
+    model: 'tiny',
+    arch: 'deepseek2',
+    nLayer: 4,
+    moeLayers: [1, 2, 3],
+    nExpert: 16,
+    k: 2,
+    nTokens,
+    hasWeights: false,
+    ...over,
+  }
+}
+
 /** Stream a synthetic trace to `path` (bounded memory: chunks of `chunkTokens`). */
 export function writeSynthTrace(
   path: string,

@@ -1,6 +1,6 @@
 /** Shared by the runner, bench, check-plan, calibrate and variants tests (test/native/, test/unit/runner-units.test.ts): synthetic models and plans. */
-import {execFileSync} from 'node:child_process'
-import {existsSync, mkdtempSync, statSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
+import {existsSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -84,4 +84,25 @@ export function minimalPlan(
     commands: {llamaServer: 'llama-server', llamaBench: 'llama-bench', flashMoe: null, ktransformers: null, rpc: null},
     ...over,
   }
+}
+
+/**
+ * `moerig bench MODEL -p 0 -n 64 -r 200 -t 1 --runs-dir RUNS --json`, sent `sig` `waitMs` after its
+ * runner child process started (Linux /proc): the exit code and what it printed.
+ */
+export async function benchUntilSignal(model: string, sig: NodeJS.Signals, runs: string, waitMs: number) {
+  const child = spawn(
+    process.execPath,
+    [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
+    {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
+  )
+  let out = ''
+  child.stdout.on('data', (b) => (out += b))
+  const children = `/proc/${child.pid}/task/${child.pid}/children`
+  for (let i = 0; i < 300 && !(existsSync(children) && readFileSync(children, 'utf8').trim()); i++)
+    await new Promise((r) => setTimeout(r, 100))
+  await new Promise((r) => setTimeout(r, waitMs))
+  child.kill(sig)
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+  return {code, out}
 }

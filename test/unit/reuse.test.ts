@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {LfuCache, LruCache, StaticCache, hotSets, optLayer, type Shape} from '../../src/reuse/cache.js'
 import {LocalityStats, baselines, skew} from '../../src/reuse/metrics.js'
-import {Rng, synthIds, type Routing} from '../support/reuse-synth.js'
+import {Rng, synthIds, tinyHeader, type Routing} from '../support/reuse-synth.js'
 import {analyzeReuse, POLICIES, type ReuseOptions} from '../../src/reuse/analyze.js'
 import {bytesPerToken, capacityForBudget, decodeTps} from '../../src/reuse/cost.js'
 import {openTrace, writeTrace} from '../../src/trace/trace.js'
@@ -374,22 +374,7 @@ test('analyzeReuse: schema-valid result, per-layer rows agree with the reference
   const T = 300
   const ids = synthIds(shape, T, {kind: 'markov', p: 0.5}, 4)
   const p = join(dir, 'e2e.moetrace')
-  writeTrace(
-    p,
-    {
-      model: 'tiny',
-      arch: 'deepseek2',
-      nLayer: 4,
-      moeLayers: [1, 2, 3],
-      nExpert: 16,
-      k: 2,
-      nTokens: T,
-      hasWeights: false,
-      expertBytes: [1e6, 1e6, 2e6],
-      denseBytes: 5e7,
-    },
-    ids,
-  )
+  writeTrace(p, tinyHeader(T, {expertBytes: [1e6, 1e6, 2e6], denseBytes: 5e7}), ids)
   const S = [1e6, 1e6, 2e6]
   // OPT memory for exactly one layer per pass: three passes over the file.
   const r = await analyzeReuse(
