@@ -17,22 +17,13 @@ import {
   type TraceHeader,
   type TraceSource,
 } from '../../src/trace/trace.js'
-import {synthIds} from '../support/reuse-synth.js'
+import {synthIds, tinyHeader} from '../support/reuse-synth.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'moerig-trace-test-'))
 
+/** The tiny model's header with 5 blocks, MoE in 1, 2 and 4, top-3, 50 tokens. */
 function header(over: Partial<TraceHeader> = {}): TraceHeader {
-  return {
-    model: 'tiny',
-    arch: 'deepseek2',
-    nLayer: 5,
-    moeLayers: [1, 2, 4],
-    nExpert: 16,
-    k: 3,
-    nTokens: 50,
-    hasWeights: false,
-    ...over,
-  }
+  return tinyHeader(50, {nLayer: 5, moeLayers: [1, 2, 4], k: 3, ...over})
 }
 
 async function readAll(
