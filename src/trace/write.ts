@@ -4,7 +4,7 @@
  * name and rename on close, so an interrupted writer never replaces a good trace.
  */
 import {closeSync, openSync, writeSync} from 'node:fs'
-import {fileError, startTemp} from '../lib/fs.js'
+import {fileError, startTemp, type TempFile} from '../lib/fs.js'
 import {
   HEADER_SLACK,
   LITTLE_ENDIAN_HOST,
@@ -59,113 +59,145 @@ export function createTraceWriter(
   path: string,
   header: Omit<TraceHeader, 'nTokens'> & {nTokens?: number},
 ): TraceWriter {
-  const h = checkTraceHeader({...header, nTokens: 0}, `trace ${path}`)
-  const jsonBytes = Buffer.byteLength(JSON.stringify(h), 'utf8') + HEADER_SLACK
-  const head = encodeHeader(h, jsonBytes)
-  const perToken = recordValues(h)
-  const perTokenBytes = recordBytes(h)
-  const temp = startTemp(path)
-  let open = true
-  let fd: number
-  try {
-    fd = openSync(temp.tmp, 'w')
-  } catch (e) {
-    temp.abort()
-    throw fileError(e, path)
-  }
-  /** Any write error: close, drop the temp file, one line naming the trace. */
-  const fail = (e: unknown): never => {
-    open = false
-    try {
-      closeSync(fd)
-    } catch {}
-    temp.abort()
-    throw fileError(e, path)
-  }
-  try {
-    writeSync(fd, head, 0, head.length, 0)
-  } catch (e) {
-    fail(e)
-  }
-  let pos = head.length
-  const stage = Buffer.alloc(Math.max(WRITE_STAGE_BYTES, perTokenBytes))
-  let staged = 0
-  let nTokens = 0
-  const seen = new Int32Array(h.nExpert)
-  let stampBase = 0
+  return new StreamingWriter(path, checkTraceHeader({...header, nTokens: 0}, `trace ${path}`))
+}
 
-  const flush = () => {
-    if (staged === 0) return
+/** createTraceWriter's writer: records staged in one buffer, written with write(2) at known offsets. */
+class StreamingWriter implements TraceWriter {
+  /** The header's JSON length, with room for nTokens to grow (rewritten in place on close). */
+  private readonly jsonBytes: number
+  private readonly perToken: number
+  private readonly perTokenBytes: number
+  private readonly temp: TempFile
+  private readonly fd: number
+  private readonly stage: Buffer
+  private staged = 0
+  /** File offset of the next flush. */
+  private pos: number
+  private tokens = 0
+  private open = true
+  /** Scratch of validateIds, kept across appends. */
+  private readonly seen: Int32Array
+  private stampBase = 0
+
+  constructor(
+    readonly path: string,
+    private readonly h: TraceHeader,
+  ) {
+    this.jsonBytes = Buffer.byteLength(JSON.stringify(h), 'utf8') + HEADER_SLACK
+    const head = encodeHeader(h, this.jsonBytes)
+    this.perToken = recordValues(h)
+    this.perTokenBytes = recordBytes(h)
+    this.temp = startTemp(path)
     try {
-      writeSync(fd, stage, 0, staged, pos)
+      this.fd = openSync(this.temp.tmp, 'w')
     } catch (e) {
-      fail(e)
+      this.temp.abort()
+      throw fileError(e, path)
     }
-    pos += staged
-    staged = 0
+    try {
+      writeSync(this.fd, head, 0, head.length, 0)
+    } catch (e) {
+      this.fail(e)
+    }
+    this.pos = head.length
+    this.stage = Buffer.alloc(Math.max(WRITE_STAGE_BYTES, this.perTokenBytes))
+    this.seen = new Int32Array(h.nExpert)
   }
-  return {
-    path,
-    get nTokens() {
-      return nTokens
-    },
-    append(ids, weights) {
-      if (!open) throw new Error('trace writer is closed')
-      if (ids.length % perToken !== 0)
-        throw traceError(
-          'E_TRACE_DATA',
-          `trace ${path}: ${ids.length} ids is not a whole number of tokens (${perToken} per token)`,
-        )
-      if (h.hasWeights !== (weights !== undefined))
-        throw traceError(
-          'E_TRACE_DATA',
-          `trace ${path}: header says hasWeights=${h.hasWeights} but weights were ${weights ? '' : 'not '}given`,
-        )
-      if (weights && weights.length !== ids.length)
-        throw traceError('E_TRACE_DATA', `trace ${path}: ${weights.length} weights for ${ids.length} ids`)
-      const n = ids.length / perToken
-      stampBase = validateIds(ids, n, h, nTokens, seen, stampBase, `trace ${path}`)
-      if (!weights && LITTLE_ENDIAN_HOST) {
-        // Records without weights are the ids' own bytes: copy whole runs of tokens.
-        const bytes = new Uint8Array(ids.buffer, ids.byteOffset, n * perTokenBytes)
-        for (let off = 0; off < bytes.length;) {
-          if (staged === stage.length) flush()
-          const take = Math.min(bytes.length - off, stage.length - staged)
-          stage.set(bytes.subarray(off, off + take), staged)
-          staged += take
-          off += take
-        }
-      } else {
-        for (let t = 0; t < n; t++) {
-          if (staged + perTokenBytes > stage.length) flush()
-          encodeRecord(stage, staged, h, ids, weights, t * perToken)
-          staged += perTokenBytes
-        }
+
+  get nTokens(): number {
+    return this.tokens
+  }
+
+  append(ids: Uint16Array, weights?: Float32Array): void {
+    if (!this.open) throw new Error('trace writer is closed')
+    this.checkAppend(ids, weights)
+    const n = ids.length / this.perToken
+    this.stampBase = validateIds(ids, n, this.h, this.tokens, this.seen, this.stampBase, `trace ${this.path}`)
+    if (!weights && LITTLE_ENDIAN_HOST) {
+      // Records without weights are the ids' own bytes: copy whole runs of tokens.
+      this.stageBytes(new Uint8Array(ids.buffer, ids.byteOffset, n * this.perTokenBytes))
+    } else {
+      for (let t = 0; t < n; t++) {
+        if (this.staged + this.perTokenBytes > this.stage.length) this.flush()
+        encodeRecord(this.stage, this.staged, this.h, ids, weights, t * this.perToken)
+        this.staged += this.perTokenBytes
       }
-      nTokens += n
-    },
-    close() {
-      if (!open) return nTokens
-      flush()
-      open = false
-      try {
-        const final = encodeHeader({...h, nTokens}, jsonBytes)
-        writeSync(fd, final, 0, final.length, 0)
-        closeSync(fd)
-      } catch (e) {
-        fail(e)
-      }
-      temp.commit()
-      return nTokens
-    },
-    abort() {
-      if (!open) return
-      open = false
-      try {
-        closeSync(fd)
-      } catch {}
-      temp.abort()
-    },
+    }
+    this.tokens += n
+  }
+
+  close(): number {
+    if (!this.open) return this.tokens
+    this.flush()
+    this.open = false
+    try {
+      const final = encodeHeader({...this.h, nTokens: this.tokens}, this.jsonBytes)
+      writeSync(this.fd, final, 0, final.length, 0)
+      closeSync(this.fd)
+    } catch (e) {
+      this.fail(e)
+    }
+    this.temp.commit()
+    return this.tokens
+  }
+
+  abort(): void {
+    if (!this.open) return
+    this.open = false
+    try {
+      closeSync(this.fd)
+    } catch {}
+    this.temp.abort()
+  }
+
+  /** Whole tokens, weights exactly when the header has them, as many weights as ids. */
+  private checkAppend(ids: Uint16Array, weights: Float32Array | undefined): void {
+    const {path, perToken, h} = this
+    if (ids.length % perToken !== 0)
+      throw traceError(
+        'E_TRACE_DATA',
+        `trace ${path}: ${ids.length} ids is not a whole number of tokens (${perToken} per token)`,
+      )
+    if (h.hasWeights !== (weights !== undefined))
+      throw traceError(
+        'E_TRACE_DATA',
+        `trace ${path}: header says hasWeights=${h.hasWeights} but weights were ${weights ? '' : 'not '}given`,
+      )
+    if (weights && weights.length !== ids.length)
+      throw traceError('E_TRACE_DATA', `trace ${path}: ${weights.length} weights for ${ids.length} ids`)
+  }
+
+  /** Copy raw record bytes into the stage, flushing whenever it fills. */
+  private stageBytes(bytes: Uint8Array): void {
+    for (let off = 0; off < bytes.length;) {
+      if (this.staged === this.stage.length) this.flush()
+      const take = Math.min(bytes.length - off, this.stage.length - this.staged)
+      this.stage.set(bytes.subarray(off, off + take), this.staged)
+      this.staged += take
+      off += take
+    }
+  }
+
+  private flush(): void {
+    if (this.staged === 0) return
+    try {
+      writeSync(this.fd, this.stage, 0, this.staged, this.pos)
+    } catch (e) {
+      this.fail(e)
+    }
+    this.pos += this.staged
+    this.staged = 0
+  }
+
+  /** Any write error: close, drop the temp file, one line naming the trace. */
+  private fail(e: unknown): never {
+    this.open = false
+    try {
+      closeSync(this.fd)
+    } catch {}
+    this.temp.abort()
+    throw fileError(e, this.path)
   }
 }
 
