@@ -15,6 +15,10 @@
  *
  * Run:   npm run bench:speed-fidelity -- [--hardware calibrated.json] [-t 1,2] [-r 3] [--shapes r1-dram,r1-mini,qwen3moe-tiny,tiny] [--budget 5m]
  *        without --hardware it runs calibrate first and saves reports/speed-fidelity-hardware.json
+ *        --sweep: instead, the attention sweep behind speed.ts CPU_ATTN_PAIR_FLOPS: tiny and
+ *        qwen3moe-tiny prefill at pp64/256/1024 (ubatch = prompt) at 1 thread; the per-ubatch
+ *        time t(u) = a + b·u + c·u² gives c, the attention cost per query × key, and per
+ *        query × key × head c ÷ (½ × heads × layers)
  * Needs: a built addon; r1-dram is ≈ 9 GB (written once into .moerig-cache/synth).
  */
 import {cpus, loadavg} from 'node:os'
@@ -37,6 +41,7 @@ const {values: a} = parseArgs({
     shapes: {type: 'string'},
     budget: {type: 'string', default: '5m'},
     json: {type: 'boolean'},
+    sweep: {type: 'boolean'},
   },
 })
 const reps = Number(a.r)
@@ -46,6 +51,40 @@ console.log(
     .join(' ')}`,
 )
 const threads = parseThreadList(a.t)
+
+if (a.sweep) {
+  const SWEEP = [64, 256, 1024]
+  for (const shape of ['qwen3moe-tiny', 'tiny']) {
+    const path = await cachedSynthModel({preset: shape, quant: 'Q4_K_M'})
+    const ms: number[] = []
+    for (const u of SWEEP) {
+      const r = await runBench({
+        path,
+        nPrompt: [u],
+        nGen: [],
+        reps,
+        threads: 1,
+        nUbatch: u,
+        nBatch: Math.max(512, u),
+        runsDir: null,
+      })
+      ms.push((u / benchTps(r, 'best').prefill!) * 1e3)
+    }
+    // exact quadratic through the three points
+    const [u1, u2, u3] = SWEEP,
+      [t1, t2, t3] = ms
+    const c = ((t3 - t1) / (u3 - u1) - (t2 - t1) / (u2 - u1)) / (u3 - u2)
+    const b = (t2 - t1) / (u2 - u1) - c * (u1 + u2)
+    const a0 = t1 - b * u1 - c * u1 * u1
+    const {SYNTH_PRESETS} = await import('../src/model/synth-presets.js')
+    const hp = SYNTH_PRESETS[shape].hparams
+    const perPair = (c * 1e6) / (0.5 * hp.nHead * hp.nLayer)
+    console.log(
+      `${shape}: ${SWEEP.map((u, i) => `pp${u} ${ms[i].toFixed(1)} ms`).join(', ')} → a ${a0.toFixed(1)} ms per ubatch, b ${(b * 1e3).toFixed(1)} µs per token, c ${(c * 1e6).toFixed(0)} ns per query × key = ${perPair.toFixed(1)} ns per query × key × head (${hp.nHead} heads, ${hp.nLayer} layers); load ${loadavg()[0].toFixed(2)}`,
+    )
+  }
+  process.exit(0)
+}
 
 /** pp/tg per shape: r1-dram's pp is short (5 GFLOP per token; the plan's ubatch follows it). */
 const SHAPES: Record<string, {nPrompt: number; nGen: number}> = {
