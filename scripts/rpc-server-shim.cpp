@@ -25,17 +25,17 @@ struct LineBufferedStdout {
 uint64_t mem_cap() {
     const char * s = getenv("MOERIG_RPC_MEM_BYTES");
     if (!s || !*s) return 0;
-    char * end = nullptr;
-    unsigned long long v = strtoull(s, &end, 10);
+    char *             end = nullptr;
+    unsigned long long v   = strtoull(s, &end, 10);
     return end && *end == '\0' ? (uint64_t) v : 0;
 }
 
 } // namespace
 
 extern "C" void ggml_backend_dev_memory(ggml_backend_device * dev, size_t * free, size_t * total) {
-    using fn_t = void (*)(ggml_backend_device *, size_t *, size_t *);
-    static fn_t real = (fn_t) dlsym(RTLD_NEXT, "ggml_backend_dev_memory");
-    static uint64_t cap = mem_cap();
+    using fn_t           = void (*)(ggml_backend_device *, size_t *, size_t *);
+    static fn_t     real = (fn_t) dlsym(RTLD_NEXT, "ggml_backend_dev_memory");
+    static uint64_t cap  = mem_cap();
     *free = *total = 0;
     if (real) real(dev, free, total);
     if (cap > 0) {
