@@ -1,5 +1,5 @@
 import type {FromSchema} from 'json-schema-to-ts'
-import {bufferLineSchema} from './common.js'
+import {bufferLineSchema, memoryKindsProperties, memoryKindsRequired, nonNegativeInt, stopProperties} from './common.js'
 import {rpcDeviceSchema} from './rpc.js'
 
 /**
@@ -9,19 +9,17 @@ import {rpcDeviceSchema} from './rpc.js'
  * Field names are an API: add fields, never rename.
  */
 
-const bytes = {type: 'integer', minimum: 0} as const
-const count = {type: 'integer', minimum: 0} as const
+const bytes = nonNegativeInt
+const count = nonNegativeInt
 
 export const deviceMemorySchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['device', 'weightsBytes', 'kvBytes', 'computeBytes', 'totalBytes'],
+  required: ['device', ...memoryKindsRequired, 'totalBytes'],
   properties: {
     /** "CPU" (host RAM, including pinned host buffers) or an engine device: "Vulkan0", "CUDA0" */
     device: {type: 'string'},
-    weightsBytes: bytes,
-    kvBytes: bytes,
-    computeBytes: bytes,
+    ...memoryKindsProperties,
     totalBytes: bytes,
   },
 } as const
@@ -167,8 +165,8 @@ export const runProvenanceSchema = {
 const planned = {
   type: 'object',
   additionalProperties: false,
-  required: ['weightsBytes', 'kvBytes', 'computeBytes', 'totalBytes'],
-  properties: {weightsBytes: bytes, kvBytes: bytes, computeBytes: bytes, totalBytes: bytes},
+  required: [...memoryKindsRequired, 'totalBytes'],
+  properties: {...memoryKindsProperties, totalBytes: bytes},
 } as const
 
 const phaseComparison = {
@@ -248,10 +246,8 @@ export const benchResultSchema = {
   properties: {
     schemaVersion: {const: 1},
     kind: {const: 'bench'},
-    /** stopped early (Ctrl-C, SIGTERM): results hold the repetitions that finished */
-    partial: {type: 'boolean'},
-    /** the signal that stopped a partial run */
-    stoppedBy: {enum: ['SIGINT', 'SIGTERM', 'SIGHUP']},
+    /** partial: stopped early (Ctrl-C, SIGTERM), results hold the repetitions that finished; stoppedBy: the signal */
+    ...stopProperties,
     /** --memory-only: loaded and allocated, nothing timed (results empty) */
     memoryOnly: {type: 'boolean'},
     model: runModelSchema,

@@ -1,5 +1,5 @@
 import type {FromSchema} from 'json-schema-to-ts'
-import {bufferLineSchema} from './common.js'
+import {bufferLineSchema, memoryKindsProperties, memoryKindsRequired, nonNegativeInt} from './common.js'
 
 /**
  * A `moerig check-plan` result: a plan's memory per device beside what llama.cpp allocated when
@@ -11,14 +11,14 @@ import {bufferLineSchema} from './common.js'
  * figure is known to ±resolutionBytes (5243 B); an error smaller than that resolution is 0.
  */
 
-const bytes = {type: 'integer', minimum: 0} as const
+const bytes = nonNegativeInt
 const pct = {type: 'number'} as const
 
 const figures = {
   type: 'object',
   additionalProperties: false,
-  required: ['weightsBytes', 'kvBytes', 'computeBytes'],
-  properties: {weightsBytes: bytes, kvBytes: bytes, computeBytes: bytes},
+  required: memoryKindsRequired,
+  properties: memoryKindsProperties,
 } as const
 
 /** a percentage per kind of memory */

@@ -22,6 +22,8 @@ export const provenanceMap = {
   additionalProperties: {type: 'string', enum: provenanceValues},
 } as const
 
+/** A byte count or any other count: a non-negative integer. */
+export const nonNegativeInt = {type: 'integer', minimum: 0} as const
 export const nullableInt = {type: ['integer', 'null'], minimum: 0} as const
 export const nullableNumber = {type: ['number', 'null'], minimum: 0} as const
 export const nullableString = {type: ['string', 'null']} as const
@@ -37,4 +39,18 @@ export const bufferLineSchema = {
     device: {type: 'string'},
     bytes: {type: 'integer', minimum: 0},
   },
+} as const
+
+/** Memory of one device by buffer kind (bytes): what a plan reserves or llama.cpp allocated. */
+export const memoryKindsProperties = {
+  weightsBytes: nonNegativeInt,
+  kvBytes: nonNegativeInt,
+  computeBytes: nonNegativeInt,
+} as const
+export const memoryKindsRequired = ['weightsBytes', 'kvBytes', 'computeBytes'] as const
+
+/** How a bench or run ended: stopped early (Ctrl-C), and by which signal (absent: not stopped by a signal). */
+export const stopProperties = {
+  partial: {type: 'boolean'},
+  stoppedBy: {enum: ['SIGINT', 'SIGTERM', 'SIGHUP']},
 } as const

@@ -1,4 +1,5 @@
 import type {FromSchema} from 'json-schema-to-ts'
+import {nonNegativeInt} from './common.js'
 
 /**
  * A plan: what `moerig plan` computes and what `bench --plan` / `check-plan` execute.
@@ -11,7 +12,7 @@ import type {FromSchema} from 'json-schema-to-ts'
  *   devices, which the runner maps to backend devices: Vulkan0, SYCL0, CUDA0 …).
  */
 
-const bytes = {type: 'integer', minimum: 0} as const
+const bytes = nonNegativeInt
 const speedRange = {
   type: 'object',
   additionalProperties: false,

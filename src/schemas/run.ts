@@ -1,5 +1,18 @@
 import type {FromSchema} from 'json-schema-to-ts'
 import {memoryReportSchema, placementRunSchema, runModelSchema, runProvenanceSchema} from './bench.js'
+import {stopProperties} from './common.js'
+
+/** Tokens, seconds and tokens/s of one phase (null when nothing was timed). */
+const timedPhase = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tokens', 'seconds', 'tps'],
+  properties: {
+    tokens: {type: 'integer', minimum: 0},
+    seconds: {type: 'number', minimum: 0},
+    tps: {type: ['number', 'null'], minimum: 0},
+  },
+} as const
 
 /**
  * A `moerig run` result (`--json`; saved under reports/runs/ like bench results): the generated
@@ -29,10 +42,8 @@ export const runResultSchema = {
   properties: {
     schemaVersion: {const: 1},
     kind: {const: 'run'},
-    /** stopped early (Ctrl-C) */
-    partial: {type: 'boolean'},
-    /** the signal that stopped a partial run (absent: not stopped by a signal) */
-    stoppedBy: {enum: ['SIGINT', 'SIGTERM', 'SIGHUP']},
+    /** partial: stopped early (Ctrl-C); stoppedBy: the signal (absent: not stopped by a signal) */
+    ...stopProperties,
     model: runModelSchema,
     prompt: {type: 'string'},
     text: {type: 'string'},
@@ -41,27 +52,9 @@ export const runResultSchema = {
     nPrompt: {type: 'integer', minimum: 0},
     nGen: {type: 'integer', minimum: 0},
     /** the prompt as one batch: tokens, seconds, tokens/s (null when nothing was timed) */
-    prefill: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['tokens', 'seconds', 'tps'],
-      properties: {
-        tokens: {type: 'integer', minimum: 0},
-        seconds: {type: 'number', minimum: 0},
-        tps: {type: ['number', 'null'], minimum: 0},
-      },
-    },
+    prefill: timedPhase,
     /** single-token decode steps (sampling excluded, as llama-bench's tg) */
-    decode: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['tokens', 'seconds', 'tps'],
-      properties: {
-        tokens: {type: 'integer', minimum: 0},
-        seconds: {type: 'number', minimum: 0},
-        tps: {type: ['number', 'null'], minimum: 0},
-      },
-    },
+    decode: timedPhase,
     sampling: {
       type: 'object',
       additionalProperties: false,
