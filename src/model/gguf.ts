@@ -24,7 +24,7 @@
 import {open, stat, type FileHandle} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {GGML_TYPE_COUNT, ggmlTypeById} from './ggml-types.js'
+import {GGML_TYPE_COUNT, ggmlTypeById, type GgmlType} from './ggml-types.js'
 
 /** Value types of GGUF metadata (enum gguf_type). */
 const enum GT {
@@ -56,10 +56,10 @@ const MAX_NAME = 64
 const MAX_DIMS = 4
 /** gguf.h GGUF_DEFAULT_ALIGNMENT. */
 const DEFAULT_ALIGNMENT = 32
-/** Smallest possible encodings, used to reject counts the file cannot hold. */
 /** Ours: plausibility caps on the header's counts (R1: 1086 tensors, ~50 keys; the largest MoE GGUFs have < 20 k tensors). */
 const MAX_TENSORS = 1_000_000
 const MAX_KEYS = 100_000
+/** Smallest possible encodings, used to reject counts the file cannot hold. */
 const MIN_KV_BYTES = 8 + 4 + 1 // empty key, type, one-byte value
 const MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8 // empty name, n_dims 0, type, offset
 /** Arrays longer than this are summarised in `metadata` instead of materialised (tokenizer tables). */
@@ -355,10 +355,20 @@ interface ShardHeader {
   tensors: Array<Omit<GgufTensor, 'shard'>>
 }
 
-async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader> {
-  let fh: FileHandle
+/** The tensor-info entry as read, before its offset is checked against the layout. */
+interface RawTensor {
+  name: string
+  shape: number[]
+  type: number
+  typeName: string
+  bytes: number
+  /** offset relative to the data section */
+  rel: bigint
+}
+
+async function openShard(path: string): Promise<FileHandle> {
   try {
-    fh = await open(path, 'r')
+    return await open(path, 'r')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     throw new MoerigError(
@@ -366,124 +376,155 @@ async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader
       code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${code ?? 'error'})`,
     )
   }
+}
+
+/** Magic, version and the two counts, each checked against what llama.cpp accepts and the file can hold. */
+async function readPreamble(r: HeaderReader): Promise<{version: number; nTensors: number; nKv: number}> {
+  if (r.size < 4) r.fail('E_GGUF_TRUNCATED', `truncated header: ${r.size} bytes, not even a magic`)
+  const magic = await r.u32('magic')
+  if (magic !== 0x46554747) {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(magic)
+    r.fail('E_GGUF_MAGIC', `not a GGUF file (magic ${JSON.stringify(b.toString('latin1'))}, expected "GGUF")`)
+  }
+  const version = await r.u32('version')
+  if (version === 1) r.fail('E_GGUF_VERSION', 'GGUF version 1 is no longer supported by llama.cpp')
+  if ((version & 0xffff) === 0 && version !== 0)
+    r.fail('E_GGUF_VERSION', `GGUF version ${version} looks byte-swapped (big-endian file?)`)
+  if (version < 2 || version > 3)
+    r.fail('E_GGUF_VERSION', `unsupported GGUF version ${version} (llama.cpp v0.4.0 reads 2 and 3)`)
+
+  const nTensors = await r.u64('tensor count')
+  const nKv = await r.u64('metadata key count')
+  if (nTensors > BigInt(MAX_TENSORS)) r.fail('E_GGUF_COUNT', `absurd tensor count ${nTensors} (limit ${MAX_TENSORS})`)
+  if (nKv > BigInt(MAX_KEYS)) r.fail('E_GGUF_COUNT', `absurd metadata key count ${nKv} (limit ${MAX_KEYS})`)
+  if (nTensors * BigInt(MIN_TENSOR_INFO_BYTES) + nKv * BigInt(MIN_KV_BYTES) > BigInt(r.remaining)) {
+    r.fail(
+      'E_GGUF_TRUNCATED',
+      `truncated header: ${nKv} keys and ${nTensors} tensor infos cannot fit in the ${r.size}-byte file`,
+    )
+  }
+  return {version, nTensors: Number(nTensors), nKv: Number(nKv)}
+}
+
+async function readMetadata(r: HeaderReader, nKv: number, fullArrays: boolean): Promise<Record<string, unknown>> {
+  const metadata: Record<string, unknown> = Object.create(null)
+  for (let i = 0; i < nKv; i++) {
+    const key = await r.str(`key ${i}`)
+    if (key in metadata) r.fail('E_GGUF_DUPLICATE', `duplicate metadata key ${q(key)}`)
+    metadata[key] = await readValue(r, key, fullArrays)
+  }
+  return metadata
+}
+
+/** general.alignment (a power of 2), else GGUF's default. */
+function alignmentOf(r: HeaderReader, metadata: Record<string, unknown>): number {
+  if (!('general.alignment' in metadata)) return DEFAULT_ALIGNMENT
+  const a = metadata['general.alignment']
+  if (typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || (a & (a - 1)) !== 0) {
+    r.fail('E_GGUF_ALIGNMENT', `general.alignment ${JSON.stringify(a)} is not a power of 2`)
+  }
+  return a
+}
+
+/** A tensor's dimensions (at most MAX_DIMS, none negative) and its element count. */
+async function readShape(r: HeaderReader, name: string): Promise<{shape: number[]; elems: bigint}> {
+  const nDims = await r.u32(`dimension count of tensor ${q(name)}`)
+  if (nDims > MAX_DIMS) r.fail('E_GGUF_SHAPE', `tensor ${q(name)} has ${nDims} dimensions (at most ${MAX_DIMS})`)
+  const shape: number[] = []
+  let elems = 1n
+  for (let d = 0; d < nDims; d++) {
+    const ne = await r.i64(`dimension ${d} of tensor ${q(name)}`)
+    if (ne < 0n) r.fail('E_GGUF_SHAPE', `tensor ${q(name)} dimension ${d} is negative (${ne})`)
+    elems *= ne
+    if (elems > BigInt(Number.MAX_SAFE_INTEGER))
+      r.fail('E_GGUF_SHAPE', `tensor ${q(name)} has an absurd element count (dimension ${d} = ${ne})`)
+    shape.push(Number(ne))
+  }
+  return {shape, elems}
+}
+
+/** A known ggml type whose block divides the row length. */
+function tensorType(r: HeaderReader, name: string, type: number, ne0: number): GgmlType {
+  const gt = ggmlTypeById.get(type)
+  if (!gt) {
+    r.fail(
+      'E_GGUF_TYPE',
+      `tensor ${q(name)} has unknown ggml type ${type}${type < GGML_TYPE_COUNT ? ' (removed from GGUF)' : ` (llama.cpp v0.4.0 knows 0..${GGML_TYPE_COUNT - 1})`}`,
+    )
+  }
+  if (ne0 % gt.blockSize !== 0) {
+    r.fail(
+      'E_GGUF_SHAPE',
+      `tensor ${q(name)} of type ${gt.name} has ${ne0} elements per row, not a multiple of its block size ${gt.blockSize}`,
+    )
+  }
+  return gt
+}
+
+/** Tensor info i: a short unique name, its shape, type and data offset. */
+async function readTensorInfo(r: HeaderReader, i: number, names: Set<string>): Promise<RawTensor> {
+  const name = await r.str(`name of tensor ${i}`)
+  if (Buffer.byteLength(name) >= MAX_NAME)
+    r.fail('E_GGUF_NAME', `tensor ${i} name is ${Buffer.byteLength(name)} bytes (llama.cpp allows < ${MAX_NAME})`)
+  if (names.has(name)) r.fail('E_GGUF_DUPLICATE', `duplicate tensor name ${q(name)}`)
+  names.add(name)
+  const {shape, elems} = await readShape(r, name)
+  const type = await r.u32(`type of tensor ${q(name)}`)
+  const gt = tensorType(r, name, type, shape[0] ?? 1)
+  const bytes = Number((elems / BigInt(gt.blockSize)) * BigInt(gt.bytesPerBlock))
+  const rel = await r.u64(`offset of tensor ${q(name)}`)
+  return {name, shape, type, typeName: gt.name, bytes, rel}
+}
+
+/**
+ * Absolute offsets: tensors lie back to back from the data section on, each padded to the
+ * alignment, and every one ends inside the file.
+ */
+function layoutTensors(
+  r: HeaderReader,
+  raw: RawTensor[],
+  dataOffset: number,
+  alignment: number,
+): Array<Omit<GgufTensor, 'shard'>> {
+  let expected = 0n
+  const tensors: Array<Omit<GgufTensor, 'shard'>> = []
+  for (const t of raw) {
+    if (t.rel !== expected) {
+      r.fail(
+        'E_GGUF_OFFSET',
+        `tensor ${q(t.name)} has data offset ${t.rel}, expected ${expected} (tensors must be laid out back to back, padded to ${alignment})`,
+      )
+    }
+    const end = BigInt(dataOffset) + t.rel + BigInt(t.bytes)
+    if (end > BigInt(r.size)) {
+      r.fail(
+        'E_GGUF_TRUNCATED',
+        `tensor ${q(t.name)} data ends at byte ${end} but the file has ${r.size} bytes (truncated download?)`,
+      )
+    }
+    const {rel, ...info} = t
+    tensors.push({...info, offset: dataOffset + Number(rel)})
+    expected += BigInt(Math.ceil(t.bytes / alignment) * alignment)
+  }
+  return tensors
+}
+
+async function readShard(path: string, fullArrays: boolean): Promise<ShardHeader> {
+  const fh = await openShard(path)
   try {
     const st = await fh.stat()
     if (!st.isFile()) throw new MoerigError('E_GGUF_FILE', `${path}: not a regular file`)
     const r: HeaderReader = new HeaderReader(fh, st.size, path)
-
-    if (st.size < 4) r.fail('E_GGUF_TRUNCATED', `truncated header: ${st.size} bytes, not even a magic`)
-    const magic = await r.u32('magic')
-    if (magic !== 0x46554747) {
-      const b = Buffer.alloc(4)
-      b.writeUInt32LE(magic)
-      r.fail('E_GGUF_MAGIC', `not a GGUF file (magic ${JSON.stringify(b.toString('latin1'))}, expected "GGUF")`)
-    }
-    const version = await r.u32('version')
-    if (version === 1) r.fail('E_GGUF_VERSION', 'GGUF version 1 is no longer supported by llama.cpp')
-    if ((version & 0xffff) === 0 && version !== 0)
-      r.fail('E_GGUF_VERSION', `GGUF version ${version} looks byte-swapped (big-endian file?)`)
-    if (version < 2 || version > 3)
-      r.fail('E_GGUF_VERSION', `unsupported GGUF version ${version} (llama.cpp v0.4.0 reads 2 and 3)`)
-
-    const nTensors64 = await r.u64('tensor count')
-    const nKv64 = await r.u64('metadata key count')
-    if (nTensors64 > BigInt(MAX_TENSORS))
-      r.fail('E_GGUF_COUNT', `absurd tensor count ${nTensors64} (limit ${MAX_TENSORS})`)
-    if (nKv64 > BigInt(MAX_KEYS)) r.fail('E_GGUF_COUNT', `absurd metadata key count ${nKv64} (limit ${MAX_KEYS})`)
-    if (nTensors64 * BigInt(MIN_TENSOR_INFO_BYTES) + nKv64 * BigInt(MIN_KV_BYTES) > BigInt(r.remaining)) {
-      r.fail(
-        'E_GGUF_TRUNCATED',
-        `truncated header: ${nKv64} keys and ${nTensors64} tensor infos cannot fit in the ${st.size}-byte file`,
-      )
-    }
-    const nTensors = Number(nTensors64)
-    const nKv = Number(nKv64)
-
-    const metadata: Record<string, unknown> = Object.create(null)
-    for (let i = 0; i < nKv; i++) {
-      const key = await r.str(`key ${i}`)
-      if (key in metadata) r.fail('E_GGUF_DUPLICATE', `duplicate metadata key ${q(key)}`)
-      metadata[key] = await readValue(r, key, fullArrays)
-    }
-
-    let alignment = DEFAULT_ALIGNMENT
-    if ('general.alignment' in metadata) {
-      const a = metadata['general.alignment']
-      if (typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || (a & (a - 1)) !== 0) {
-        r.fail('E_GGUF_ALIGNMENT', `general.alignment ${JSON.stringify(a)} is not a power of 2`)
-      }
-      alignment = a
-    }
-
+    const {version, nTensors, nKv} = await readPreamble(r)
+    const metadata = await readMetadata(r, nKv, fullArrays)
+    const alignment = alignmentOf(r, metadata)
     const names = new Set<string>()
-    const raw: Array<{name: string; shape: number[]; type: number; typeName: string; bytes: number; rel: bigint}> = []
-    for (let i = 0; i < nTensors; i++) {
-      const name = await r.str(`name of tensor ${i}`)
-      if (Buffer.byteLength(name) >= MAX_NAME)
-        r.fail('E_GGUF_NAME', `tensor ${i} name is ${Buffer.byteLength(name)} bytes (llama.cpp allows < ${MAX_NAME})`)
-      if (names.has(name)) r.fail('E_GGUF_DUPLICATE', `duplicate tensor name ${q(name)}`)
-      names.add(name)
-      const nDims = await r.u32(`dimension count of tensor ${q(name)}`)
-      if (nDims > MAX_DIMS) r.fail('E_GGUF_SHAPE', `tensor ${q(name)} has ${nDims} dimensions (at most ${MAX_DIMS})`)
-      const shape: number[] = []
-      let elems = 1n
-      for (let d = 0; d < nDims; d++) {
-        const ne = await r.i64(`dimension ${d} of tensor ${q(name)}`)
-        if (ne < 0n) r.fail('E_GGUF_SHAPE', `tensor ${q(name)} dimension ${d} is negative (${ne})`)
-        elems *= ne
-        if (elems > BigInt(Number.MAX_SAFE_INTEGER))
-          r.fail('E_GGUF_SHAPE', `tensor ${q(name)} has an absurd element count (dimension ${d} = ${ne})`)
-        shape.push(Number(ne))
-      }
-      const type = await r.u32(`type of tensor ${q(name)}`)
-      const gt = ggmlTypeById.get(type)
-      if (!gt) {
-        r.fail(
-          'E_GGUF_TYPE',
-          `tensor ${q(name)} has unknown ggml type ${type}${type < GGML_TYPE_COUNT ? ' (removed from GGUF)' : ` (llama.cpp v0.4.0 knows 0..${GGML_TYPE_COUNT - 1})`}`,
-        )
-      }
-      const ne0 = shape[0] ?? 1
-      if (ne0 % gt.blockSize !== 0) {
-        r.fail(
-          'E_GGUF_SHAPE',
-          `tensor ${q(name)} of type ${gt.name} has ${ne0} elements per row, not a multiple of its block size ${gt.blockSize}`,
-        )
-      }
-      const bytes = Number((elems / BigInt(gt.blockSize)) * BigInt(gt.bytesPerBlock))
-      const rel = await r.u64(`offset of tensor ${q(name)}`)
-      raw.push({name, shape, type, typeName: gt.name, bytes, rel})
-    }
-
+    const raw: RawTensor[] = []
+    for (let i = 0; i < nTensors; i++) raw.push(await readTensorInfo(r, i, names))
     // The data section starts at the header's end padded to the alignment.
     const dataOffset = Math.ceil(r.pos / alignment) * alignment
-    let expected = 0n
-    const tensors: Array<Omit<GgufTensor, 'shard'>> = []
-    for (const t of raw) {
-      if (t.rel !== expected) {
-        r.fail(
-          'E_GGUF_OFFSET',
-          `tensor ${q(t.name)} has data offset ${t.rel}, expected ${expected} (tensors must be laid out back to back, padded to ${alignment})`,
-        )
-      }
-      const end = BigInt(dataOffset) + t.rel + BigInt(t.bytes)
-      if (end > BigInt(st.size)) {
-        r.fail(
-          'E_GGUF_TRUNCATED',
-          `tensor ${q(t.name)} data ends at byte ${end} but the file has ${st.size} bytes (truncated download?)`,
-        )
-      }
-      tensors.push({
-        name: t.name,
-        shape: t.shape,
-        type: t.type,
-        typeName: t.typeName,
-        bytes: t.bytes,
-        offset: dataOffset + Number(t.rel),
-      })
-      expected += BigInt(Math.ceil(t.bytes / alignment) * alignment)
-    }
-
+    const tensors = layoutTensors(r, raw, dataOffset, alignment)
     return {info: {path, fileBytes: st.size, version, alignment, dataOffset, tensorCount: nTensors}, metadata, tensors}
   } finally {
     await fh.close()
@@ -495,15 +536,8 @@ function num(meta: Record<string, unknown>, key: string): number | undefined {
   return typeof v === 'number' ? v : undefined
 }
 
-/**
- * Read the header of a GGUF (single file or any shard of a split): metadata of the first shard,
- * all tensors of all shards. Never reads tensor data. Every problem is one MoerigError line
- * (code E_GGUF_*) naming the file.
- */
-export async function readGguf(path: string, options: ReadGgufOptions = {}): Promise<GgufModel> {
-  const fullArrays = options.fullArrays ?? false
-  const paths = shardPaths(path)
-  // A missing shard is a user error worth naming before any parsing.
+/** Every shard must exist and be a file: a missing shard is a user error worth naming before any parsing. */
+async function checkShardFiles(paths: string[]): Promise<void> {
   for (const p of paths) {
     try {
       const s = await stat(p)
@@ -523,14 +557,11 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
       )
     }
   }
+}
 
-  const headers: ShardHeader[] = []
-  for (const p of paths) headers.push(await readShard(p, fullArrays && p === paths[0]))
-  const first = headers[0]
-  const metadata = first.metadata
-
-  // split.* keys must agree with the file names (llama.cpp's llama_model_loader checks the same).
-  const splitCount = num(metadata, 'split.count')
+/** split.count and split.no must agree with the file names (llama.cpp's llama_model_loader checks the same). */
+function checkSplitKeys(path: string, paths: string[], headers: ShardHeader[]): void {
+  const splitCount = num(headers[0].metadata, 'split.count')
   if (splitCount !== undefined && splitCount > 1 && splitCount !== paths.length) {
     throw new MoerigError(
       'E_GGUF_SHARD',
@@ -542,11 +573,10 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
     if (no !== undefined && no !== i)
       throw new MoerigError('E_GGUF_SHARD', `${paths[i]}: split.no is ${no}, expected ${i}`)
   }
+}
 
-  const arch = metadata['general.architecture']
-  if (typeof arch !== 'string' || arch === '')
-    throw new MoerigError('E_GGUF_ARCH', `${paths[0]}: no general.architecture string in the header`)
-
+/** All shards' tensors in order, each name once; split.tensors.count must match. */
+function mergeTensors(path: string, paths: string[], headers: ShardHeader[]): GgufTensor[] {
   const tensors: GgufTensor[] = []
   const seen = new Set<string>()
   headers.forEach((h, shard) => {
@@ -560,14 +590,33 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
       tensors.push({...t, shard})
     }
   })
-  const declared = num(metadata, 'split.tensors.count')
+  const declared = num(headers[0].metadata, 'split.tensors.count')
   if (declared !== undefined && paths.length > 1 && declared !== tensors.length) {
     throw new MoerigError(
       'E_GGUF_SHARD',
       `${path}: split.tensors.count is ${declared} but the shards hold ${tensors.length} tensors`,
     )
   }
+  return tensors
+}
 
+/**
+ * Read the header of a GGUF (single file or any shard of a split): metadata of the first shard,
+ * all tensors of all shards. Never reads tensor data. Every problem is one MoerigError line
+ * (code E_GGUF_*) naming the file.
+ */
+export async function readGguf(path: string, options: ReadGgufOptions = {}): Promise<GgufModel> {
+  const fullArrays = options.fullArrays ?? false
+  const paths = shardPaths(path)
+  await checkShardFiles(paths)
+  const headers: ShardHeader[] = []
+  for (const p of paths) headers.push(await readShard(p, fullArrays && p === paths[0]))
+  const metadata = headers[0].metadata
+  checkSplitKeys(path, paths, headers)
+  const arch = metadata['general.architecture']
+  if (typeof arch !== 'string' || arch === '')
+    throw new MoerigError('E_GGUF_ARCH', `${paths[0]}: no general.architecture string in the header`)
+  const tensors = mergeTensors(path, paths, headers)
   return {
     path,
     shards: paths,

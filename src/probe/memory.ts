@@ -5,6 +5,7 @@
  * Peak bandwidth = populated channels × MT/s × 8 bytes (a DDR4/DDR5 channel is 64 data bits).
  */
 import type {Provenance} from '../schemas/common.js'
+import type {HardwareProfile} from '../schemas/hardware.js'
 import {MoerigError} from '../lib/errors.js'
 import {SysTree} from './sysfs.js'
 
@@ -19,36 +20,16 @@ export interface SiMemLayout {
   partNum?: string
 }
 
-export interface Dimm {
-  locator?: string
-  bank: string
-  socket: number | null
-  sizeBytes: number
-  type: string | null
-  speedMTs: number | null
-  configuredSpeedMTs: number | null
-  manufacturer: string | null
-  partNumber: string | null
-}
+type MemorySchema = HardwareProfile['memory']
+type DimmSchema = MemorySchema['dimms'][number]
 
-export interface MemorySection {
-  totalBytes: number
-  availableBytes: number | null
-  installedBytes: number | null
+/** One DIMM as the probe fills it: the schema's, every optional field present but the locator. */
+export type Dimm = Required<Omit<DimmSchema, 'locator'>> & Pick<DimmSchema, 'locator'>
+
+/** The memory section as the probe fills it. */
+export type MemorySection = Required<Omit<MemorySchema, 'dimms' | 'hugePages'>> & {
   dimms: Dimm[]
-  channels: number | null
-  channelsPerSocket: number | null
-  type: string | null
-  speedMTs: number | null
-  theoreticalBandwidthGBs: number | null
-  hugePages: {
-    transparent: string | null
-    defrag: string | null
-    pageSizeBytes: number | null
-    total: number | null
-    free: number | null
-  }
-  provenance: Record<string, Provenance>
+  hugePages: Required<NonNullable<MemorySchema['hugePages']>>
 }
 
 /** /proc/meminfo → field → value; "kB" values become bytes, bare counts stay counts. */

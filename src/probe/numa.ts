@@ -4,23 +4,15 @@
  * Sub-NUMA clustering (SNC on Xeon, NPS>1 on EPYC) shows as more CPU-bearing nodes than sockets.
  */
 import type {Provenance} from '../schemas/common.js'
+import type {HardwareProfile} from '../schemas/hardware.js'
 import type {LogicalCpu} from './cpu.js'
 import {SysTree, parseCpuList} from './sysfs.js'
 
-export interface NumaNode {
-  id: number
-  cpus: number[]
-  memTotalBytes: number | null
-  memFreeBytes: number | null
-  socket: number | null
-}
+/** One NUMA node as the probe fills it: the schema's, every optional field present. */
+export type NumaNode = Required<HardwareProfile['numa']['nodes'][number]>
 
-export interface NumaSection {
-  nodes: NumaNode[]
-  distances: number[][] | null
-  subNumaClustering: boolean
-  provenance: Record<string, Provenance>
-}
+/** The numa section as the probe fills it. */
+export type NumaSection = Required<Omit<HardwareProfile['numa'], 'nodes'>> & {nodes: NumaNode[]}
 
 /** "Node 0 MemTotal:  263842164 kB" lines → {MemTotal: bytes, …}. */
 export function parseNodeMeminfo(text: string): Record<string, number> {

@@ -6,12 +6,10 @@
 import {execFile} from 'node:child_process'
 import {accessSync, constants, statSync} from 'node:fs'
 import {delimiter, join} from 'node:path'
+import type {HardwareProfile} from '../schemas/hardware.js'
 
-export interface ToolInfo {
-  name: string
-  path: string
-  version: string | null
-}
+/** A vendor tool on PATH: the schema's tools entry. */
+export type ToolInfo = NonNullable<HardwareProfile['tools']>[number]
 
 /** Tool → arguments that print its version. */
 export const VENDOR_TOOLS: Record<string, string[]> = {
