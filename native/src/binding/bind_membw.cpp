@@ -132,6 +132,7 @@ Napi::Value js_mem_bandwidth(const Napi::CallbackInfo & info) {
         d.Reject(Napi::Error::New(env, e.what()).Value());
         return d.Promise();
     }
+    membw::clear_stop(); // on the JS thread, before the worker exists: a memBandwidthStop() from now on counts
     auto result = std::make_shared<membw::Result>();
     using W     = StreamWorker<membw::Progress>;
     return W::start(

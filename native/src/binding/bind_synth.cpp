@@ -91,11 +91,12 @@ Napi::Value result_js(Napi::Env env, const SynthResult & r) {
 // ---------------------------------------------------------------- synth
 
 Napi::Value js_synth(const Napi::CallbackInfo & info) {
-    Napi::Env      env    = info.Env();
-    SynthSpec      spec   = spec_from_js(arg_object(info, 0, "synth(spec, onProgress?): spec"));
-    Napi::Function cb     = arg_optional_function(info, 1, "synth(spec, onProgress?): onProgress");
-    auto           result = std::make_shared<SynthResult>();
-    using W               = StreamWorker<SynthProgress>;
+    Napi::Env      env  = info.Env();
+    SynthSpec      spec = spec_from_js(arg_object(info, 0, "synth(spec, onProgress?): spec"));
+    Napi::Function cb   = arg_optional_function(info, 1, "synth(spec, onProgress?): onProgress");
+    synth_clear_stop(); // on the JS thread, before the worker exists: a synthStop() from now on counts
+    auto result = std::make_shared<SynthResult>();
+    using W     = StreamWorker<SynthProgress>;
     return W::start(
         env, "moerig.synth", cb,
         [spec, result](const W::Send & send) {

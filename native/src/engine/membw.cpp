@@ -465,8 +465,9 @@ void validate(const Options & opt) {
 
 void request_stop() { g_stop = true; }
 
+void clear_stop() { g_stop = false; }
+
 Result run(const Options & opt, const ProgressFn & on_progress) {
-    g_stop = false;
     validate(opt);
     const KernelSet & ks            = pick(opt.stores);
     const size_t      bytes         = opt.array_bytes / kPage * kPage; // whole pages: n is a multiple of 512

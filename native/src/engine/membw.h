@@ -87,8 +87,11 @@ void validate(const Options & opt);
 // called from a benchmark thread. Throws std::runtime_error on pinning, allocation or a wrong result.
 Result run(const Options & opt, const ProgressFn & on_progress);
 
-// Ask a run in flight to stop after its current repetition (Ctrl-C): it then throws
-// std::runtime_error("memBandwidth: stopped"). Safe from any thread; run() clears it on entry.
+// Ask a run to stop after its current repetition (Ctrl-C): it then throws
+// std::runtime_error("memBandwidth: stopped"). Safe from any thread. A request made after the run
+// was queued but before its worker thread started still counts: the caller clears old requests
+// with clear_stop() when it queues the run (run() itself does not, or that stop would be lost).
 void request_stop();
+void clear_stop();
 
 } // namespace moerig::membw

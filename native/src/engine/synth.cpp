@@ -892,8 +892,9 @@ void read_back(const std::string & path, SynthResult & r) {
 
 void synth_request_stop() { g_stop = true; }
 
+void synth_clear_stop() { g_stop = false; }
+
 SynthResult synth_model(const SynthSpec & spec, const SynthProgressFn & progress) {
-    g_stop        = false;
     const auto t0 = clock_type::now();
     check_spec(spec);
     SynthResult res;

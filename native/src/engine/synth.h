@@ -92,7 +92,10 @@ using SynthProgressFn = std::function<void(const SynthProgress &)>;
 SynthResult synth_model(const SynthSpec & spec, const SynthProgressFn & progress);
 
 // Ask a synth_model in flight to stop (Ctrl-C, SIGTERM): it stops between write jobs, removes the
-// files it made and throws "stopped". Safe from any thread; synth_model clears it on entry.
+// files it made and throws "stopped". Safe from any thread. As with membw::request_stop, the
+// caller clears old requests (synth_clear_stop) when it queues a synth_model, not synth_model
+// itself, so a stop that lands before the worker thread starts is not lost.
 void synth_request_stop();
+void synth_clear_stop();
 
 } // namespace moerig
