@@ -200,70 +200,97 @@ async function* csvChunks(
   chunkTokens?: number,
 ): AsyncGenerator<TraceChunk, void, undefined> {
   const what = `trace ${path}`
-  const {k, nExpert, moeLayers} = header
-  const nMoe = moeLayers.length
-  const perToken = nMoe * k
-  const tokensPerChunk = Math.max(1, chunkTokens ?? Math.floor(CHUNK_BYTES / (perToken * 2)))
-  const layerIndex = new Int32Array(moeLayers[nMoe - 1] + 1).fill(-1)
-  moeLayers.forEach((l, i) => (layerIndex[l] = i))
-  // Chunks completed while parsing one input buffer are handed out after it; their buffers
-  // return to the pool once the consumer asks for the chunk after them.
-  const pool: Uint16Array[] = []
-  const take = () => pool.pop() ?? new Uint16Array(tokensPerChunk * perToken)
-  const done: TraceChunk[] = []
-  let buf = take()
-  const filled = new Uint8Array(nMoe)
-  const seen = new Int32Array(nExpert)
-  let stamp = 0
-  let inChunk = 0 // complete tokens in buf
-  let token = firstToken // token being assembled
-  let layersFilled = 0
-  let emitted = 0
+  const tokens = new TokenAssembler(what, header, firstToken, chunkTokens)
+  const parser = csvRowParser(what, (t, layer, experts, count, line) => tokens.row(t, layer, experts, count, line))
+  for await (const bytes of fileBuffers(path, what)) {
+    parser.feed(bytes)
+    yield* tokens.handOut()
+  }
+  parser.end()
+  tokens.finish()
+  yield* tokens.handOut()
+  if (tokens.emitted !== header.nTokens)
+    throw traceError(
+      'E_TRACE_CSV',
+      `${what}: ${tokens.emitted} tokens, expected ${header.nTokens} (file changed while reading?)`,
+    )
+}
 
-  const missingLayers = (line: number) => {
-    const missing = moeLayers.filter((_, i) => !filled[i])
-    const list = `layer${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`
-    if (line < 0) return traceError('E_TRACE_CSV', `${what} is truncated: the last token, ${token}, lacks ${list}`)
-    return traceError('E_TRACE_CSV', `${what}: line ${line}: token ${token} lacks ${list}`)
+/**
+ * Rows → whole tokens → chunks: checks each row against the header (same MoE layers per token,
+ * k ids each, ids < nExpert and distinct, tokens grouped and consecutive) and fills chunk buffers.
+ * Chunks completed while parsing one input buffer wait in `done` and are handed out after it;
+ * their buffers return to the pool once the consumer asks for the chunk after them.
+ */
+class TokenAssembler {
+  /** Tokens handed to chunks so far. */
+  emitted = 0
+  private readonly nMoe: number
+  private readonly perToken: number
+  private readonly tokensPerChunk: number
+  /** Block index → position in moeLayers, -1 for a block that is not a MoE layer. */
+  private readonly layerIndex: Int32Array
+  private readonly pool: Uint16Array[] = []
+  private readonly done: TraceChunk[] = []
+  private buf: Uint16Array
+  /** Complete tokens in buf. */
+  private inChunk = 0
+  /** The token being assembled, and which of its layers have a row. */
+  private token: number
+  private readonly filled: Uint8Array
+  private layersFilled = 0
+  /** Duplicate check: seen[e] === stamp when e already appeared in this (token, layer). */
+  private readonly seen: Int32Array
+  private stamp = 0
+
+  constructor(
+    private readonly what: string,
+    private readonly header: TraceHeader,
+    private readonly firstToken: number,
+    chunkTokens?: number,
+  ) {
+    const {k, moeLayers} = header
+    this.nMoe = moeLayers.length
+    this.perToken = this.nMoe * k
+    this.tokensPerChunk = Math.max(1, chunkTokens ?? Math.floor(CHUNK_BYTES / (this.perToken * 2)))
+    this.layerIndex = new Int32Array(moeLayers[this.nMoe - 1] + 1).fill(-1)
+    moeLayers.forEach((l, i) => (this.layerIndex[l] = i))
+    this.buf = this.take()
+    this.token = firstToken
+    this.filled = new Uint8Array(this.nMoe)
+    this.seen = new Int32Array(header.nExpert)
   }
-  const completeToken = () => {
-    filled.fill(0)
-    layersFilled = 0
-    inChunk++
-    token++
-    if (inChunk === tokensPerChunk) flushChunk()
-  }
-  const flushChunk = () => {
-    if (inChunk === 0) return
-    done.push({start: emitted, nTokens: inChunk, ids: buf.subarray(0, inChunk * perToken)})
-    emitted += inChunk
-    inChunk = 0
-    buf = take()
-  }
-  const parser = csvRowParser(what, (t, layer, experts, count, line) => {
-    if (t !== token) {
-      if (layersFilled !== nMoe) throw missingLayers(line)
-      if (t !== token + 1)
+
+  /** One CSV row: token t, block `layer`, `count` expert ids in `experts`, from line `line`. */
+  row(t: number, layer: number, experts: Int32Array, count: number, line: number): void {
+    const {what, header, nMoe} = this
+    const {k, moeLayers} = header
+    if (t !== this.token) {
+      if (this.layersFilled !== nMoe) throw this.missingLayers(line)
+      if (t !== this.token + 1)
         throw traceError(
           'E_TRACE_CSV',
-          `${what}: line ${line}: token ${t} follows token ${token}; rows must be grouped by token, tokens consecutive`,
+          `${what}: line ${line}: token ${t} follows token ${this.token}; rows must be grouped by token, tokens consecutive`,
         )
-      completeToken()
+      this.completeToken()
     }
-    const li = layer < layerIndex.length ? layerIndex[layer] : -1
+    const li = layer < this.layerIndex.length ? this.layerIndex[layer] : -1
     if (li < 0)
       throw traceError(
         'E_TRACE_CSV',
-        `${what}: line ${line}: layer ${layer} is not one of the MoE layers of token ${firstToken} (${moeLayers.join(',')})`,
+        `${what}: line ${line}: layer ${layer} is not one of the MoE layers of token ${this.firstToken} (${moeLayers.join(',')})`,
       )
-    if (filled[li])
+    if (this.filled[li])
       throw traceError('E_TRACE_CSV', `${what}: line ${line}: layer ${layer} appears twice for token ${t}`)
     if (count !== k)
       throw traceError('E_TRACE_CSV', `${what}: line ${line}: ${count} experts, expected k = ${k} (from the first row)`)
-    filled[li] = 1
-    layersFilled++
-    stamp++
-    const base = inChunk * perToken + li * k
+    this.filled[li] = 1
+    this.layersFilled++
+    // ids below nExpert and distinct, copied into the chunk buffer
+    const {seen, buf} = this
+    const nExpert = header.nExpert
+    const stamp = ++this.stamp
+    const base = this.inChunk * this.perToken + li * k
     for (let j = 0; j < k; j++) {
       const e = experts[j]
       if (e >= nExpert)
@@ -276,28 +303,53 @@ async function* csvChunks(
       seen[e] = stamp
       buf[base + j] = e
     }
-  })
-  const handOut = function* () {
-    while (done.length > 0) {
-      const c = done.shift()!
+  }
+
+  /** At EOF: the last token must be whole; it and any partial chunk are handed out. */
+  finish(): void {
+    if (this.layersFilled !== this.nMoe) throw this.missingLayers(-1)
+    this.completeToken()
+    this.flushChunk()
+  }
+
+  /** The chunks completed so far, in order; each chunk's buffer is reused once the next is asked for. */
+  *handOut(): Generator<TraceChunk, void, undefined> {
+    while (this.done.length > 0) {
+      const c = this.done.shift()!
       yield c
-      pool.push(new Uint16Array(c.ids.buffer))
+      this.pool.push(new Uint16Array(c.ids.buffer))
     }
   }
-  for await (const bytes of fileBuffers(path, what)) {
-    parser.feed(bytes)
-    yield* handOut()
-  }
-  parser.end()
-  if (layersFilled !== nMoe) throw missingLayers(-1)
-  completeToken()
-  flushChunk()
-  yield* handOut()
-  if (emitted !== header.nTokens)
-    throw traceError(
-      'E_TRACE_CSV',
-      `${what}: ${emitted} tokens, expected ${header.nTokens} (file changed while reading?)`,
-    )
-}
 
-/** Open a trace by content: MOETRACE magic → binary; otherwise CSV, which needs `nExpert`. */
+  private missingLayers(line: number) {
+    const missing = this.header.moeLayers.filter((_, i) => !this.filled[i])
+    const list = `layer${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`
+    if (line < 0)
+      return traceError('E_TRACE_CSV', `${this.what} is truncated: the last token, ${this.token}, lacks ${list}`)
+    return traceError('E_TRACE_CSV', `${this.what}: line ${line}: token ${this.token} lacks ${list}`)
+  }
+
+  private completeToken(): void {
+    this.filled.fill(0)
+    this.layersFilled = 0
+    this.inChunk++
+    this.token++
+    if (this.inChunk === this.tokensPerChunk) this.flushChunk()
+  }
+
+  private flushChunk(): void {
+    if (this.inChunk === 0) return
+    this.done.push({
+      start: this.emitted,
+      nTokens: this.inChunk,
+      ids: this.buf.subarray(0, this.inChunk * this.perToken),
+    })
+    this.emitted += this.inChunk
+    this.inChunk = 0
+    this.buf = this.take()
+  }
+
+  private take(): Uint16Array {
+    return this.pool.pop() ?? new Uint16Array(this.tokensPerChunk * this.perToken)
+  }
+}
