@@ -23,14 +23,14 @@ import type {LlamaContextParams, LlamaDevice, LlamaModelInfo, LlamaModelParams} 
 import type {RpcEndpoint} from '../engine/rpc.js'
 import {checkPlanRpc, nameRpcBuffers} from './rpc-engine.js'
 import {newLoadRecord, recordLoad, runModelJob, signalExitCode} from './child.js'
-import {engineBuild} from '../engine/addon.js'
 import {engineSetup, type EngineSetup} from '../engine/engine.js'
 import {mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type MappedModel} from './memory.js'
 import {checkModelFile, type ModelFile} from './modelfile.js'
 import {checkPlan, comparePlan, gpusNeeded, loadPlan, planParams} from './planrun.js'
 import {comparePlanMemory, parseContextBuffers} from './checkplan.js'
 import type {CheckPlanResult} from '../schemas/checkplan.js'
-import {cpuEngineProvenance, makeProvenance, physicalCores} from './provenance.js'
+import {runResultSchema, type RunResult} from '../schemas/run.js'
+import {physicalCores, runProvenance} from './provenance.js'
 import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
 import {mean, stdev, testName, tokensPerSecond} from './stats.js'
 
@@ -185,6 +185,23 @@ export function runModelSection(mf: ModelFile, info: LlamaModelInfo) {
   }
 }
 
+/**
+ * Validate a bench or run result against its schema and, given a runs folder, save it there under
+ * a fresh reports/runs/<time>-<kind>-<model>.json (its path in savedTo).
+ */
+export function checkAndSave<T extends BenchResult | RunResult>(
+  result: T,
+  schema: typeof benchResultSchema | typeof runResultSchema,
+  modelPath: string,
+  time: Date,
+  runsDir: string | null | undefined,
+): T {
+  if (runsDir) result.savedTo = freshPath(join(runsDir, runFileName(result.kind, modelPath, time)))
+  assertValid<T>(schema, result, `${result.kind} result`)
+  if (result.savedTo) writeJsonFile(result.savedTo, result)
+  return result
+}
+
 /** reports/runs/<time>-<kind>-<model>.json */
 export function runFileName(kind: string, modelPath: string, time: Date): string {
   const stamp = time
@@ -304,7 +321,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       },
     },
   )
-  const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
+  const {devices, info, loadLog, contextLogs} = rec
   if (outcome.final.type !== 'bench-done' || !info)
     throw new MoerigError('E_ENGINE', 'the runner ended without a bench result')
   const done = outcome.final
@@ -353,21 +370,16 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
           }),
         }
       : {}),
-    provenance: makeProvenance({
+    provenance: runProvenance({
       setup,
-      origin: engineBuild().origin,
-      devices,
-      loaded,
+      rec,
       threads,
       time,
-      loadMs,
-      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback),
+      repack: placement.repack !== false,
+      fallback: outcome.fallback,
     }),
   }
-  if (opts.runsDir) result.savedTo = freshPath(join(opts.runsDir, runFileName('bench', path, time)))
-  assertValid<BenchResult>(benchResultSchema, result, 'bench result')
-  if (result.savedTo) writeJsonFile(result.savedTo, result)
-  return result
+  return checkAndSave(result, benchResultSchema, path, time, opts.runsDir)
 }
 
 // ---------------------------------------------------------------- printing

@@ -3,7 +3,7 @@ import {cpus, hostname} from 'node:os'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {projectRoot} from '../lib/paths.js'
-import {type LlamaDevice} from '../engine/addon.js'
+import {engineBuild, type LlamaDevice} from '../engine/addon.js'
 import type {EngineSetup} from '../engine/engine.js'
 import type {LoadRecord} from './child.js'
 import type {RunProvenance} from '../schemas/bench.js'
@@ -70,6 +70,30 @@ export function makeProvenance(a: {
     ...a.cpuEngine,
     ...(a.devices.some((d) => d.backend === 'RPC') ? {rpc: rpcDevices(a.devices)} : {}),
   }
+}
+
+/**
+ * Provenance of a finished bench or run: the engine setup, what the runner child reported while
+ * loading (devices, libraries, load time, CPU side), the threads and the start time.
+ */
+export function runProvenance(a: {
+  setup: EngineSetup
+  rec: LoadRecord
+  threads: number
+  time: Date
+  repack: boolean
+  fallback?: string
+}): RunProvenance {
+  return makeProvenance({
+    setup: a.setup,
+    origin: engineBuild().origin,
+    devices: a.rec.devices,
+    loaded: a.rec.loaded,
+    threads: a.threads,
+    time: a.time,
+    loadMs: a.rec.loadMs,
+    cpuEngine: cpuEngineProvenance(a.rec, a.repack, a.fallback),
+  })
 }
 
 /** "CPU variant sapphirerapids, extra buffer types AMX, CPU_REPACK (2 3-D weights kept out of AMX)" */

@@ -3,10 +3,9 @@
  * and decode, and with a trace path write the routing trace (src/trace/trace.ts format) of every
  * token that went through the model: the prompt and the generated tokens, MoE layers only.
  */
-import {basename, join} from 'node:path'
+import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
 import {LLAMA_DEFAULTS, withContextDefaults} from '../lib/llama-defaults.js'
-import {assertValid} from '../schemas/validate.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {PlacementRun} from '../schemas/bench.js'
 import type {LlamaGenerateResult, LlamaModelInfo} from '../engine/addon.js'
@@ -15,13 +14,13 @@ import {newLoadRecord, recordLoad, runModelJob} from './child.js'
 import {engineSetup} from '../engine/engine.js'
 import type {RpcEndpoint} from '../engine/rpc.js'
 import {checkModelFile} from './modelfile.js'
-import {cpuEngineProvenance, makeProvenance, moerigVersion, physicalCores} from './provenance.js'
+import {moerigVersion, physicalCores, runProvenance} from './provenance.js'
 import {mappedModel} from './memory.js'
 import {USAGE_EXIT} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
-import {checkOutputFolder, freshPath, writeJsonFile} from '../lib/fs.js'
+import {checkOutputFolder} from '../lib/fs.js'
 import {checkThreads} from '../lib/threads.js'
-import {memoryReport, modelParams, trainedContext, placementDefaults, runFileName, runModelSection} from './bench.js'
+import {checkAndSave, memoryReport, modelParams, trainedContext, placementDefaults, runModelSection} from './bench.js'
 import {writeTrace} from '../trace/trace.js'
 
 export interface RunOptions {
@@ -121,7 +120,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
       },
     },
   )
-  const {devices, loaded, info, loadLog, loadMs, contextLogs} = rec
+  const {info, loadLog, contextLogs} = rec
   if (outcome.final.type !== 'run-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a result')
   const g: LlamaGenerateResult = outcome.final.result
   const modelInfo: LlamaModelInfo = info
@@ -160,21 +159,16 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     placement,
     memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined, rec.devices),
     trace,
-    provenance: makeProvenance({
+    provenance: runProvenance({
       setup,
-      origin: engineBuild().origin,
-      devices,
-      loaded,
+      rec,
       threads,
       time,
-      loadMs,
-      cpuEngine: cpuEngineProvenance(rec, placement.repack !== false, outcome.fallback),
+      repack: placement.repack !== false,
+      fallback: outcome.fallback,
     }),
   }
-  if (opts.runsDir) result.savedTo = freshPath(join(opts.runsDir, runFileName('run', opts.path, time)))
-  assertValid<RunResult>(runResultSchema, result, 'run result')
-  if (result.savedTo) writeJsonFile(result.savedTo, result)
-  return result
+  return checkAndSave(result, runResultSchema, opts.path, time, opts.runsDir)
 }
 
 function saveTrace(
