@@ -313,7 +313,14 @@ function benchSection(benches: BenchView[]): SectionDraft {
     ],
     charts: [],
   }
-  // Prompt processing runs hundreds of t/s, generation tens: one chart each.
+  s.charts.push(...speedCharts(benches, labels))
+  benches.forEach((b, i) => planComparison(s, b, labels[i], i))
+  return s
+}
+
+/** Measured t/s per test, one bar per run: prompt processing runs hundreds of t/s, generation tens, so one chart each. */
+function speedCharts(benches: BenchView[], labels: string[]): ChartJob[] {
+  const charts: ChartJob[] = []
   for (const kind of ['pp', 'tg'] as const) {
     const tests = [
       ...new Set(
@@ -329,7 +336,7 @@ function benchSection(benches: BenchView[]): SectionDraft {
       values: tests.map((t) => b.results.find((r) => r.test === t)?.mean ?? null),
       errors: tests.map((t) => b.results.find((r) => r.test === t)?.sd ?? null),
     }))
-    s.charts.push(
+    charts.push(
       barChart(
         `bench-${kind}`,
         {title, xTitle: 'test', yTitle: 'tokens/s', categories: tests, series},
@@ -337,53 +344,54 @@ function benchSection(benches: BenchView[]): SectionDraft {
       ),
     )
   }
-  // Predicted vs measured, for runs made with `bench --plan`.
-  benches.forEach((b, i) => {
-    if (b.predicted) {
-      const pred = b.predicted
-      const tg = b.results.find((r) => r.nGen > 0)?.mean ?? null
-      const pp = b.results.find((r) => r.nPrompt > 0 && r.nGen === 0)?.mean ?? null
-      const title = `Predicted vs measured speed — ${labels[i]}`
-      s.charts.push(
-        barChart(`predicted-vs-measured-speed-${i + 1}`, {
-          title,
-          xTitle: 'phase',
-          yTitle: 'tokens/s',
-          categories: ['decode (tg)', 'prefill (pp)'],
-          series: [
-            {label: 'predicted', values: [pred.decodeTps, pred.prefillTps], light: true},
-            {label: 'measured', values: [tg, pp]},
-          ],
-        }),
-      )
-    }
-    if (b.memory.length > 0) {
-      const title = `Planned vs measured memory — ${labels[i]}`
-      const mem = b.memory
-      s.charts.push(
-        barChart(`predicted-vs-measured-memory-${i + 1}`, {
-          title,
-          xTitle: 'device',
-          yTitle: 'GiB',
-          categories: mem.map((m) => m.device),
-          series: [
-            {
-              label: 'planned',
-              values: mem.map((m) => (m.plannedBytes === null ? null : m.plannedBytes / GiB)),
-              light: true,
-            },
-            {label: 'measured', values: mem.map((m) => (m.measuredBytes === null ? null : m.measuredBytes / GiB))},
-          ],
-        }),
-      )
-      s.tables.push({
-        caption: `Planned vs measured memory: ${labels[i]}`,
-        headers: ['device', 'planned', 'measured'],
-        rows: mem.map((m) => [m.device, fmtGiB(m.plannedBytes, 2), fmtGiB(m.measuredBytes, 2)]),
-      })
-    }
-  })
-  return s
+  return charts
+}
+
+/** Predicted vs measured speed and memory of the i-th run, for runs made with `bench --plan`. */
+function planComparison(s: SectionDraft, b: BenchView, label: string, i: number): void {
+  if (b.predicted) {
+    const pred = b.predicted
+    const tg = b.results.find((r) => r.nGen > 0)?.mean ?? null
+    const pp = b.results.find((r) => r.nPrompt > 0 && r.nGen === 0)?.mean ?? null
+    const title = `Predicted vs measured speed — ${label}`
+    s.charts.push(
+      barChart(`predicted-vs-measured-speed-${i + 1}`, {
+        title,
+        xTitle: 'phase',
+        yTitle: 'tokens/s',
+        categories: ['decode (tg)', 'prefill (pp)'],
+        series: [
+          {label: 'predicted', values: [pred.decodeTps, pred.prefillTps], light: true},
+          {label: 'measured', values: [tg, pp]},
+        ],
+      }),
+    )
+  }
+  if (b.memory.length > 0) {
+    const title = `Planned vs measured memory — ${label}`
+    const mem = b.memory
+    s.charts.push(
+      barChart(`predicted-vs-measured-memory-${i + 1}`, {
+        title,
+        xTitle: 'device',
+        yTitle: 'GiB',
+        categories: mem.map((m) => m.device),
+        series: [
+          {
+            label: 'planned',
+            values: mem.map((m) => (m.plannedBytes === null ? null : m.plannedBytes / GiB)),
+            light: true,
+          },
+          {label: 'measured', values: mem.map((m) => (m.measuredBytes === null ? null : m.measuredBytes / GiB))},
+        ],
+      }),
+    )
+    s.tables.push({
+      caption: `Planned vs measured memory: ${label}`,
+      headers: ['device', 'planned', 'measured'],
+      rows: mem.map((m) => [m.device, fmtGiB(m.plannedBytes, 2), fmtGiB(m.measuredBytes, 2)]),
+    })
+  }
 }
 
 function reuseSection(reuses: ReuseView[]): SectionDraft {
@@ -391,85 +399,12 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
   reuses.forEach((r, i) => {
     const n = reuses.length > 1 ? `-${i + 1}` : ''
     const who = reuses.length > 1 ? ` — ${r.label}` : ''
-    if (r.layers.length > 0) {
-      const mean = r.overall?.reuse ?? r.layers.reduce((a, l) => a + l.reuse, 0) / r.layers.length
-      const meanRandom = r.overall?.reuseRandom ?? r.layers.reduce((a, l) => a + l.reuseRandom, 0) / r.layers.length
-      s.paragraphs.push(
-        `${r.label}: consecutive-token expert reuse ${pct(mean)} against ${pct(meanRandom)} for random routing (${(mean / Math.max(1e-12, meanRandom)).toFixed(2)}×)` +
-          (r.overall
-            ? `; the hottest 10 % of experts take ${pct(r.overall.top10Share)} of activations, normalised entropy ${r.overall.entropy.toFixed(3)}, Gini ${r.overall.gini.toFixed(3)}`
-            : '') +
-          (r.noCacheDecodeTps !== null
-            ? `; without an expert cache the bandwidth-only estimate is ${tps(r.noCacheDecodeTps)}`
-            : '') +
-          '.',
-      )
-    }
+    if (r.layers.length > 0) s.paragraphs.push(reuseSummary(r))
     for (const note of r.notes) s.paragraphs.push(note)
-    if (r.layers.length > 0) {
-      const title = `Consecutive-token expert reuse per layer${who}`
-      const layers = r.layers
-      s.charts.push({
-        id: `reuse-per-layer${n}`,
-        title,
-        caption: 'Share of a token’s experts also used by the previous token; dashed: random routing (k/N).',
-        size: CHART_SIZE,
-        render: () =>
-          renderChart(
-            lineChartConfig({
-              title,
-              xTitle: 'layer (block index)',
-              yTitle: 'reuse',
-              integerX: true,
-              yMin: 0,
-              series: [
-                {label: 'measured reuse', points: layers.map((l) => ({x: l.layer, y: l.reuse}))},
-                {label: 'random routing', points: layers.map((l) => ({x: l.layer, y: l.reuseRandom})), dashed: true},
-              ],
-            }),
-          ),
-      })
-    }
+    if (r.layers.length > 0) s.charts.push(reusePerLayerChart(r, n, who))
     const overall = r.cache.filter((c) => c.layer === 'all')
     if (overall.length > 0) {
-      const order = ['lru', 'lfu', 'static', 'opt']
-      const policies = [...new Set(overall.map((c) => c.policy))].sort((a, b) => order.indexOf(a) - order.indexOf(b))
-      const title = `Expert-cache hit rate vs cache size${who}`
-      const caps = [...new Set(overall.map((c) => c.capacity))].sort((a, b) => a - b)
-      const randomPoints = caps.flatMap((cap) => {
-        const v = overall.find((c) => c.capacity === cap && c.hitRateRandom !== null)?.hitRateRandom
-        return v === undefined || v === null ? [] : [{x: cap, y: v}]
-      })
-      s.charts.push({
-        id: `cache-hit-rate${n}`,
-        title,
-        caption: 'Mean over layers; capacity in experts per layer. OPT (Belady) is the upper bound.',
-        size: CHART_SIZE,
-        render: () =>
-          renderChart(
-            lineChartConfig({
-              title,
-              xTitle: 'cache capacity (experts per layer)',
-              integerX: true,
-              xTicks: caps,
-              yTitle: 'hit rate',
-              yMin: 0,
-              yMax: 1,
-              logX: caps.length > 2 && Math.max(...caps) / Math.max(1, Math.min(...caps)) >= 8,
-              series: [
-                ...policies.map((p) => ({
-                  label: p === 'opt' ? 'opt (Belady bound)' : p,
-                  dashed: p === 'opt',
-                  points: overall
-                    .filter((c) => c.policy === p)
-                    .sort((a, b) => a.capacity - b.capacity)
-                    .map((c) => ({x: c.capacity, y: c.hitRate})),
-                })),
-                ...(randomPoints.length > 0 ? [{label: 'random routing', dashed: true, points: randomPoints}] : []),
-              ],
-            }),
-          ),
-      })
+      s.charts.push(hitRateChart(overall, n, who))
       s.tables.push({
         caption: `Cache simulation (mean over layers): ${r.label}`,
         headers: [
@@ -492,6 +427,90 @@ function reuseSection(reuses: ReuseView[]): SectionDraft {
     }
   })
   return s
+}
+
+/** One paragraph: reuse against random routing, skew, and the no-cache estimate. */
+function reuseSummary(r: ReuseView): string {
+  const mean = r.overall?.reuse ?? r.layers.reduce((a, l) => a + l.reuse, 0) / r.layers.length
+  const meanRandom = r.overall?.reuseRandom ?? r.layers.reduce((a, l) => a + l.reuseRandom, 0) / r.layers.length
+  return (
+    `${r.label}: consecutive-token expert reuse ${pct(mean)} against ${pct(meanRandom)} for random routing (${(mean / Math.max(1e-12, meanRandom)).toFixed(2)}×)` +
+    (r.overall
+      ? `; the hottest 10 % of experts take ${pct(r.overall.top10Share)} of activations, normalised entropy ${r.overall.entropy.toFixed(3)}, Gini ${r.overall.gini.toFixed(3)}`
+      : '') +
+    (r.noCacheDecodeTps !== null
+      ? `; without an expert cache the bandwidth-only estimate is ${tps(r.noCacheDecodeTps)}`
+      : '') +
+    '.'
+  )
+}
+
+/** Measured reuse per layer beside random routing's. */
+function reusePerLayerChart(r: ReuseView, n: string, who: string): ChartJob {
+  const title = `Consecutive-token expert reuse per layer${who}`
+  const layers = r.layers
+  return {
+    id: `reuse-per-layer${n}`,
+    title,
+    caption: 'Share of a token’s experts also used by the previous token; dashed: random routing (k/N).',
+    size: CHART_SIZE,
+    render: () =>
+      renderChart(
+        lineChartConfig({
+          title,
+          xTitle: 'layer (block index)',
+          yTitle: 'reuse',
+          integerX: true,
+          yMin: 0,
+          series: [
+            {label: 'measured reuse', points: layers.map((l) => ({x: l.layer, y: l.reuse}))},
+            {label: 'random routing', points: layers.map((l) => ({x: l.layer, y: l.reuseRandom})), dashed: true},
+          ],
+        }),
+      ),
+  }
+}
+
+/** Hit rate per policy against capacity (mean over layers), OPT dashed as the bound, random routing dashed. */
+function hitRateChart(overall: ReuseView['cache'], n: string, who: string): ChartJob {
+  const order = ['lru', 'lfu', 'static', 'opt']
+  const policies = [...new Set(overall.map((c) => c.policy))].sort((a, b) => order.indexOf(a) - order.indexOf(b))
+  const title = `Expert-cache hit rate vs cache size${who}`
+  const caps = [...new Set(overall.map((c) => c.capacity))].sort((a, b) => a - b)
+  const randomPoints = caps.flatMap((cap) => {
+    const v = overall.find((c) => c.capacity === cap && c.hitRateRandom !== null)?.hitRateRandom
+    return v === undefined || v === null ? [] : [{x: cap, y: v}]
+  })
+  return {
+    id: `cache-hit-rate${n}`,
+    title,
+    caption: 'Mean over layers; capacity in experts per layer. OPT (Belady) is the upper bound.',
+    size: CHART_SIZE,
+    render: () =>
+      renderChart(
+        lineChartConfig({
+          title,
+          xTitle: 'cache capacity (experts per layer)',
+          integerX: true,
+          xTicks: caps,
+          yTitle: 'hit rate',
+          yMin: 0,
+          yMax: 1,
+          logX: caps.length > 2 && Math.max(...caps) / Math.max(1, Math.min(...caps)) >= 8,
+          series: [
+            ...policies.map((p) => ({
+              label: p === 'opt' ? 'opt (Belady bound)' : p,
+              dashed: p === 'opt',
+              points: overall
+                .filter((c) => c.policy === p)
+                .sort((a, b) => a.capacity - b.capacity)
+                .map((c) => ({x: c.capacity, y: c.hitRate})),
+            })),
+            ...(randomPoints.length > 0 ? [{label: 'random routing', dashed: true, points: randomPoints}] : []),
+          ],
+        }),
+      ),
+  }
 }
 
 function traceSection(traces: TraceView[]): SectionDraft {
