@@ -40,75 +40,87 @@ export function blockOf(name: string): number | null {
   return m ? Number(m[1]) : null
 }
 
-function deepseek2(hp: Hparams, layout: 'mla' | 'legacy'): TensorShape[] {
+/** The tensors outside the blocks: embeddings, final norm, and the output matrix unless tied to the embeddings. */
+function globalTensors(hp: Hparams, tied = hp.tiedEmbeddings): TensorShape[] {
+  const out: TensorShape[] = [
+    {name: 'token_embd.weight', shape: [hp.nEmbd, hp.nVocab]},
+    {name: 'output_norm.weight', shape: [hp.nEmbd]},
+  ]
+  if (!tied) out.push({name: 'output.weight', shape: [hp.nEmbd, hp.nVocab]})
+  return out
+}
+
+/** deepseek2 attention of block prefix `b`: low-rank Q (or plain Q), the KV latent, and K/V up-projections by layout. */
+function deepseek2Attention(b: string, hp: Hparams, layout: 'mla' | 'legacy'): TensorShape[] {
   const E = hp.nEmbd,
-    V = hp.nVocab,
     H = hp.nHead
   const qLora = hp.qLoraRank ?? 0,
     kvLora = hp.kvLoraRank ?? 512
   const rope = hp.ropeDim ?? 64,
     nope = hp.nopeDim ?? 128,
     vDim = hp.vHeadDim ?? 128
+  const out: TensorShape[] = [{name: `${b}attn_norm.weight`, shape: [E]}]
+  if (qLora > 0) {
+    out.push({name: `${b}attn_q_a_norm.weight`, shape: [qLora]})
+    out.push({name: `${b}attn_q_a.weight`, shape: [E, qLora]})
+    out.push({name: `${b}attn_q_b.weight`, shape: [qLora, H * (nope + rope)]})
+  } else {
+    out.push({name: `${b}attn_q.weight`, shape: [E, H * (nope + rope)]})
+  }
+  out.push({name: `${b}attn_kv_a_norm.weight`, shape: [kvLora]})
+  out.push({name: `${b}attn_kv_a_mqa.weight`, shape: [E, kvLora + rope]})
+  if (layout === 'mla') {
+    out.push({name: `${b}attn_k_b.weight`, shape: [nope, kvLora, H]})
+    out.push({name: `${b}attn_v_b.weight`, shape: [kvLora, vDim, H]})
+  } else {
+    out.push({name: `${b}attn_kv_b.weight`, shape: [kvLora, H * (nope + vDim)]})
+  }
+  out.push({name: `${b}attn_output.weight`, shape: [H * vDim, E]})
+  return out
+}
+
+/** deepseek2 FFN of block i: dense in the leading blocks, else router, routed and shared experts. */
+function deepseek2Ffn(b: string, hp: Hparams, i: number): TensorShape[] {
+  const E = hp.nEmbd
   const nExp = hp.nExpert ?? 0,
     ffExp = hp.nFfExp ?? 0,
     nShared = hp.nExpertShared ?? 0
-  const out: TensorShape[] = [
-    {name: 'token_embd.weight', shape: [E, V]},
-    {name: 'output_norm.weight', shape: [E]},
-  ]
-  if (!hp.tiedEmbeddings) out.push({name: 'output.weight', shape: [E, V]})
+  const out: TensorShape[] = [{name: `${b}ffn_norm.weight`, shape: [E]}]
+  if (i < (hp.nLayerDenseLead ?? 0)) {
+    out.push({name: `${b}ffn_gate.weight`, shape: [E, hp.nFf ?? 0]})
+    out.push({name: `${b}ffn_down.weight`, shape: [hp.nFf ?? 0, E]})
+    out.push({name: `${b}ffn_up.weight`, shape: [E, hp.nFf ?? 0]})
+    return out
+  }
+  out.push({name: `${b}ffn_gate_inp.weight`, shape: [E, nExp]})
+  // e_score_correction_bias: V3/R1/Kimi (noaux_tc routing); V2 and V2-Lite have none.
+  if (hp.expertGating === 'sigmoid') out.push({name: `${b}exp_probs_b.bias`, shape: [nExp]})
+  out.push({name: `${b}ffn_down_exps.weight`, shape: [ffExp, E, nExp]})
+  out.push({name: `${b}ffn_gate_exps.weight`, shape: [E, ffExp, nExp]})
+  out.push({name: `${b}ffn_up_exps.weight`, shape: [E, ffExp, nExp]})
+  if (nShared > 0) {
+    out.push({name: `${b}ffn_gate_shexp.weight`, shape: [E, ffExp * nShared]})
+    out.push({name: `${b}ffn_down_shexp.weight`, shape: [ffExp * nShared, E]})
+    out.push({name: `${b}ffn_up_shexp.weight`, shape: [E, ffExp * nShared]})
+  }
+  return out
+}
+
+function deepseek2(hp: Hparams, layout: 'mla' | 'legacy'): TensorShape[] {
+  const out = globalTensors(hp)
   for (let i = 0; i < hp.nLayer; i++) {
     const b = `blk.${i}.`
-    out.push({name: `${b}attn_norm.weight`, shape: [E]})
-    if (qLora > 0) {
-      out.push({name: `${b}attn_q_a_norm.weight`, shape: [qLora]})
-      out.push({name: `${b}attn_q_a.weight`, shape: [E, qLora]})
-      out.push({name: `${b}attn_q_b.weight`, shape: [qLora, H * (nope + rope)]})
-    } else {
-      out.push({name: `${b}attn_q.weight`, shape: [E, H * (nope + rope)]})
-    }
-    out.push({name: `${b}attn_kv_a_norm.weight`, shape: [kvLora]})
-    out.push({name: `${b}attn_kv_a_mqa.weight`, shape: [E, kvLora + rope]})
-    if (layout === 'mla') {
-      out.push({name: `${b}attn_k_b.weight`, shape: [nope, kvLora, H]})
-      out.push({name: `${b}attn_v_b.weight`, shape: [kvLora, vDim, H]})
-    } else {
-      out.push({name: `${b}attn_kv_b.weight`, shape: [kvLora, H * (nope + vDim)]})
-    }
-    out.push({name: `${b}attn_output.weight`, shape: [H * vDim, E]})
-    out.push({name: `${b}ffn_norm.weight`, shape: [E]})
-    if (i < (hp.nLayerDenseLead ?? 0)) {
-      out.push({name: `${b}ffn_gate.weight`, shape: [E, hp.nFf ?? 0]})
-      out.push({name: `${b}ffn_down.weight`, shape: [hp.nFf ?? 0, E]})
-      out.push({name: `${b}ffn_up.weight`, shape: [E, hp.nFf ?? 0]})
-    } else {
-      out.push({name: `${b}ffn_gate_inp.weight`, shape: [E, nExp]})
-      // e_score_correction_bias: V3/R1/Kimi (noaux_tc routing); V2 and V2-Lite have none.
-      if (hp.expertGating === 'sigmoid') out.push({name: `${b}exp_probs_b.bias`, shape: [nExp]})
-      out.push({name: `${b}ffn_down_exps.weight`, shape: [ffExp, E, nExp]})
-      out.push({name: `${b}ffn_gate_exps.weight`, shape: [E, ffExp, nExp]})
-      out.push({name: `${b}ffn_up_exps.weight`, shape: [E, ffExp, nExp]})
-      if (nShared > 0) {
-        out.push({name: `${b}ffn_gate_shexp.weight`, shape: [E, ffExp * nShared]})
-        out.push({name: `${b}ffn_down_shexp.weight`, shape: [ffExp * nShared, E]})
-        out.push({name: `${b}ffn_up_shexp.weight`, shape: [E, ffExp * nShared]})
-      }
-    }
+    out.push(...deepseek2Attention(b, hp, layout), ...deepseek2Ffn(b, hp, i))
   }
   return out
 }
 
 function qwen3moe(hp: Hparams): TensorShape[] {
   const E = hp.nEmbd,
-    V = hp.nVocab,
     hd = hp.headDim ?? E / hp.nHead
   const nExp = hp.nExpert ?? 0,
     ffExp = hp.nFfExp ?? 0
-  const out: TensorShape[] = [
-    {name: 'token_embd.weight', shape: [E, V]},
-    {name: 'output_norm.weight', shape: [E]},
-  ]
-  if (!hp.tiedEmbeddings) out.push({name: 'output.weight', shape: [E, V]})
+  const out = globalTensors(hp)
   for (let i = 0; i < hp.nLayer; i++) {
     const b = `blk.${i}.`
     out.push(
@@ -131,17 +143,13 @@ function qwen3moe(hp: Hparams): TensorShape[] {
 
 function gptOss(hp: Hparams): TensorShape[] {
   const E = hp.nEmbd,
-    V = hp.nVocab,
     hd = hp.headDim ?? 64
   const nExp = hp.nExpert ?? 0,
     ff = hp.nFfExp ?? 0
   const q = hd * hp.nHead,
     kv = hd * hp.nHeadKv
-  const out: TensorShape[] = [
-    {name: 'token_embd.weight', shape: [E, V]},
-    {name: 'output_norm.weight', shape: [E]},
-    {name: 'output.weight', shape: [E, V]},
-  ]
+  // gpt-oss always has its own output matrix
+  const out = globalTensors(hp, false)
   for (let i = 0; i < hp.nLayer; i++) {
     const b = `blk.${i}.`
     out.push(

@@ -43,6 +43,19 @@ const enum GT {
   F64 = 12,
 }
 const SCALAR_SIZE: Record<number, number> = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+/** Little-endian readers of the numeric value types (64-bit integers beyond 2^53 as decimal strings). */
+const SCALAR_READ: Record<number, (b: Buffer, o: number) => number | string> = {
+  [GT.U8]: (b, o) => b.readUInt8(o),
+  [GT.I8]: (b, o) => b.readInt8(o),
+  [GT.U16]: (b, o) => b.readUInt16LE(o),
+  [GT.I16]: (b, o) => b.readInt16LE(o),
+  [GT.U32]: (b, o) => b.readUInt32LE(o),
+  [GT.I32]: (b, o) => b.readInt32LE(o),
+  [GT.F32]: (b, o) => b.readFloatLE(o),
+  [GT.U64]: (b, o) => safeNumber(b.readBigUInt64LE(o)),
+  [GT.I64]: (b, o) => safeNumber(b.readBigInt64LE(o)),
+  [GT.F64]: (b, o) => b.readDoubleLE(o),
+}
 const GT_NAME = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64']
 
 /** gguf.cpp: GGUF_MAX_ARRAY_ELEMENTS = 1 Gi. */
@@ -266,34 +279,13 @@ class HeaderReader {
         return v !== 0
       }
       default: {
+        const read = SCALAR_READ[type]
+        if (!read) return this.fail('E_GGUF_VALUE', `${what} has invalid value type ${type}`)
         const size = SCALAR_SIZE[type]
         await this.need(size, what)
-        const o = this.off()
-        const b = this.buf
+        const v = read(this.buf, this.off())
         this.pos += size
-        switch (type) {
-          case GT.U8:
-            return b.readUInt8(o)
-          case GT.I8:
-            return b.readInt8(o)
-          case GT.U16:
-            return b.readUInt16LE(o)
-          case GT.I16:
-            return b.readInt16LE(o)
-          case GT.U32:
-            return b.readUInt32LE(o)
-          case GT.I32:
-            return b.readInt32LE(o)
-          case GT.F32:
-            return b.readFloatLE(o)
-          case GT.U64:
-            return safeNumber(b.readBigUInt64LE(o))
-          case GT.I64:
-            return safeNumber(b.readBigInt64LE(o))
-          case GT.F64:
-            return b.readDoubleLE(o)
-        }
-        return this.fail('E_GGUF_VALUE', `${what} has invalid value type ${type}`)
+        return v
       }
     }
   }

@@ -51,17 +51,12 @@ export function placementFlags(p: PlacementFlagsInput, opts: {result?: boolean} 
 
 /** llama.cpp backend device name of a GPU: SYCL for Intel, CUDA for NVIDIA, ROCm for AMD, else Vulkan. */
 export function backendName(g: PlanGpu, all: PlanGpu[]): string {
-  const backend = /intel|arc/i.test(g.name)
-    ? 'SYCL'
-    : /nvidia|geforce|rtx|tesla/i.test(g.name)
-      ? 'CUDA'
-      : /amd|radeon|instinct/i.test(g.name)
-        ? 'ROCm'
-        : 'Vulkan'
+  const backend = backendOf(g)
   const same = all.filter((x) => !x.rpc && x.hostIndex === g.hostIndex && backendOf(x) === backend)
   return `${backend}${same.indexOf(g)}`
 }
 
+/** The llama.cpp backend that drives a GPU: SYCL, CUDA, ROCm, else Vulkan. */
 function backendOf(g: PlanGpu): string {
   return /intel|arc/i.test(g.name)
     ? 'SYCL'

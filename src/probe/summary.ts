@@ -5,17 +5,9 @@ import type {HardwareProfile} from '../schemas/hardware.js'
 import {INFERENCE_FLAGS} from './cpu.js'
 import {formatCpuList} from './sysfs.js'
 
-const KEY_FLAGS = [
-  'avx2',
-  'avx512f',
-  'avx512_vnni',
-  'avx512_bf16',
-  'avx512_fp16',
-  'avx_vnni',
-  'amx_tile',
-  'amx_int8',
-  'amx_bf16',
-]
+/** Inference flags the summary always names (present or missing); the others only when present. */
+const MINOR_FLAGS = new Set<string>(['avx', 'fma', 'f16c', 'avx512bw', 'avx512vl', 'avx512vbmi', 'amx_fp16'])
+const KEY_FLAGS: string[] = INFERENCE_FLAGS.filter((f) => !MINOR_FLAGS.has(f))
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
 const pad = (label: string) => label.padEnd(9)
