@@ -128,33 +128,49 @@ function planSection(plans: PlanView[]): SectionDraft {
     })),
     plans.map((p) => p.label),
   )
-  const s: SectionDraft = {title: 'Plans: memory, context, predicted speed', paragraphs: [], tables: [], charts: []}
-  for (const p of plans) {
-    const range = p.decodeTpsRange ? ` (range ${p.decodeTpsRange[0].toFixed(2)}–${p.decodeTpsRange[1].toFixed(2)})` : ''
-    s.paragraphs.push(
-      `${p.label}: ${p.verdict ?? `${p.fits ? 'fits' : 'does not fit'} at ${p.context.toLocaleString('en-US')} tokens of context`}. ` +
-        `Weights ${fmtGiB(p.weightsBytes)}, KV cache ${p.kvBytesPerToken === null ? 'unknown' : `${(p.kvBytesPerToken / 1024).toFixed(1)} KiB`} per token; ` +
-        `predicted decode ${tps(p.decodeTps)}${range}, prefill ${tps(p.prefillTps)} (speed model, not measured).`,
-    )
-    s.tables.push({
-      caption: `Memory per device: ${p.label}`,
-      headers: ['device', 'kind', 'weights', 'KV cache', 'compute', 'total', 'capacity'],
-      rows: p.devices.map((d) => [
-        d.id,
-        d.kind,
-        fmtGiB(d.weightsBytes),
-        fmtGiB(d.kvBytes, 2),
-        fmtGiB(d.computeBytes, 2),
-        fmtGiB(d.weightsBytes + d.kvBytes + d.computeBytes),
-        fmtGiB(d.capacityBytes),
-      ]),
-    })
+  const s: SectionDraft = {
+    title: 'Plans: memory, context, predicted speed',
+    paragraphs: plans.map(planParagraph),
+    tables: plans.map(planMemoryTable),
+    charts: memoryCharts(plans, labels),
   }
   const assumptions = [...new Set(plans.flatMap((p) => p.assumptions))]
   if (assumptions.length > 0)
     s.tables.push({caption: 'Speed-model assumptions', headers: ['assumption'], rows: assumptions.map((a) => [a])})
+  maxContextByGpus(s, plans, labels)
+  return s
+}
 
-  // Memory charts: RAM and VRAM apart (hundreds of GiB against 16 GiB), all plans side by side.
+/** The verdict, weights, KV per token and predicted speed of one plan. */
+function planParagraph(p: PlanView): string {
+  const range = p.decodeTpsRange ? ` (range ${p.decodeTpsRange[0].toFixed(2)}–${p.decodeTpsRange[1].toFixed(2)})` : ''
+  // "unknown" inside the sentence: a dash (MISSING) would not read as a word there
+  return (
+    `${p.label}: ${p.verdict ?? `${p.fits ? 'fits' : 'does not fit'} at ${p.context.toLocaleString('en-US')} tokens of context`}. ` +
+    `Weights ${fmtGiB(p.weightsBytes)}, KV cache ${p.kvBytesPerToken === null ? 'unknown' : `${(p.kvBytesPerToken / 1024).toFixed(1)} KiB`} per token; ` +
+    `predicted decode ${tps(p.decodeTps)}${range}, prefill ${tps(p.prefillTps)} (speed model, not measured).`
+  )
+}
+
+function planMemoryTable(p: PlanView): ReportTable {
+  return {
+    caption: `Memory per device: ${p.label}`,
+    headers: ['device', 'kind', 'weights', 'KV cache', 'compute', 'total', 'capacity'],
+    rows: p.devices.map((d) => [
+      d.id,
+      d.kind,
+      fmtGiB(d.weightsBytes),
+      fmtGiB(d.kvBytes, 2),
+      fmtGiB(d.computeBytes, 2),
+      fmtGiB(d.weightsBytes + d.kvBytes + d.computeBytes),
+      fmtGiB(d.capacityBytes),
+    ]),
+  }
+}
+
+/** Memory charts: RAM and VRAM apart (hundreds of GiB against 16 GiB), all plans side by side (or one chart pair per plan when that is too many bars). */
+function memoryCharts(plans: PlanView[], labels: string[]): ChartJob[] {
+  const charts: ChartJob[] = []
   const groups =
     plans.length > 1 && plans.reduce((n, p) => n + p.devices.length, 0) > MAX_MEMORY_BARS
       ? plans.map((p) => [p])
@@ -166,7 +182,7 @@ function planSection(plans: PlanView[]): SectionDraft {
       const bars = memoryBars(g, gl, gpu)
       if (bars.length === 0) continue
       const title = `${gpu ? 'VRAM per GPU' : 'Host RAM'}${suffix}`
-      s.charts.push({
+      charts.push({
         id: `memory-${gpu ? 'vram' : 'ram'}${groups.length > 1 ? `-${gi + 1}` : ''}`,
         title,
         caption: 'Stacked: weights, KV cache, compute buffers and runtime overhead (GiB); black tick: device capacity.',
@@ -175,8 +191,11 @@ function planSection(plans: PlanView[]): SectionDraft {
       })
     }
   })
+  return charts
+}
 
-  // Max context against the number of GPUs, one series per plan (engine, quant, machine).
+/** Max context against the number of GPUs, one series per plan (engine, quant, machine): a chart and a table. */
+function maxContextByGpus(s: SectionDraft, plans: PlanView[], labels: string[]): void {
   const withCtx = plans.filter((p) => p.maxContextByGpuCount.length > 0)
   if (withCtx.length > 0) {
     const counts = [...new Set(withCtx.flatMap((p) => p.maxContextByGpuCount.map((c) => c.gpus)))].sort((a, b) => a - b)
@@ -204,7 +223,6 @@ function planSection(plans: PlanView[]): SectionDraft {
       ]),
     })
   }
-  return s
 }
 
 /** Quant comparison: rows from `plan --quants`, or several plans that differ by quant; measured speed from bench results of that quant. */
