@@ -22,7 +22,7 @@ import {
 import type {LlamaContextParams, LlamaDevice, LlamaModelInfo, LlamaModelParams} from '../engine/addon.js'
 import type {RpcEndpoint} from '../engine/rpc.js'
 import {checkPlanRpc, nameRpcBuffers} from './rpc-engine.js'
-import {newLoadRecord, recordLoad, runModelJob, signalExitCode} from './child.js'
+import {newLoadRecord, recordingOptions, runModelJob, signalExitCode} from './child.js'
 import {engineSetup, type EngineSetup} from '../engine/engine.js'
 import {mappedModel, memoryByDevice, parseBufferLines, residentBuffers, type MappedModel} from './memory.js'
 import {checkModelFile, type ModelFile} from './modelfile.js'
@@ -294,32 +294,26 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       gpusRequired: plan ? gpusNeeded(plan) : 0,
       memoryOnly: opts.memoryOnly,
     },
-    {
-      env: opts.childEnv,
-      onInterrupt: ev.onInterrupt,
-      onFallback: ev.onFallback,
-      onEvent: (e) => {
-        recordLoad(rec, e)
-        if (e.type === 'context') {
-          if (plan && e.test === 0 && ev.onPlanCheck) {
-            ev.onPlanCheck(
-              comparePlanMemory(
-                {plan, planPath: opts.plan!.path},
-                path,
-                rec.devices,
-                [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
-                {mmap: placement.mmap, mapped: mappedModel(mf, rec.loadLog)},
-              ),
-            )
-          }
-          const t = tests[e.test]
-          if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
-        } else if (e.type === 'rep') {
-          const t = tests[e.test]
-          ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
+    recordingOptions(rec, opts.childEnv, ev, (e) => {
+      if (e.type === 'context') {
+        if (plan && e.test === 0 && ev.onPlanCheck) {
+          ev.onPlanCheck(
+            comparePlanMemory(
+              {plan, planPath: opts.plan!.path},
+              path,
+              rec.devices,
+              [...parseBufferLines(rec.loadLog), ...parseContextBuffers(e.log)],
+              {mmap: placement.mmap, mapped: mappedModel(mf, rec.loadLog)},
+            ),
+          )
         }
-      },
-    },
+        const t = tests[e.test]
+        if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
+      } else if (e.type === 'rep') {
+        const t = tests[e.test]
+        ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
+      }
+    }),
   )
   const {devices, info, loadLog, contextLogs} = rec
   if (outcome.final.type !== 'bench-done' || !info)
@@ -370,14 +364,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
           }),
         }
       : {}),
-    provenance: runProvenance({
-      setup,
-      rec,
-      threads,
-      time,
-      repack: placement.repack !== false,
-      fallback: outcome.fallback,
-    }),
+    provenance: runProvenance(setup, rec, threads, time, placement.repack !== false, outcome.fallback),
   }
   return checkAndSave(result, benchResultSchema, path, time, opts.runsDir)
 }

@@ -81,6 +81,27 @@ export function newLoadRecord(): LoadRecord {
   }
 }
 
+/**
+ * runModelJob's options for a job that keeps a LoadRecord (bench, run): the child's environment,
+ * the caller's interrupt and fallback hooks, and every event recorded in `rec` before `onEvent`.
+ */
+export function recordingOptions(
+  rec: LoadRecord,
+  env: NodeJS.ProcessEnv | undefined,
+  hooks: {onInterrupt?: () => void; onFallback?: (line: string) => void},
+  onEvent: (e: ChildEvent) => void,
+): ChildOptions & {onFallback?: (line: string) => void} {
+  return {
+    env,
+    onInterrupt: hooks.onInterrupt,
+    onFallback: hooks.onFallback,
+    onEvent: (e) => {
+      recordLoad(rec, e)
+      onEvent(e)
+    },
+  }
+}
+
 /** Keep what an init, loaded or context event says in `r`; other events are left to the caller. */
 export function recordLoad(r: LoadRecord, e: ChildEvent): void {
   if (e.type === 'init') {

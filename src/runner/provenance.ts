@@ -74,25 +74,26 @@ export function makeProvenance(a: {
 
 /**
  * Provenance of a finished bench or run: the engine setup, what the runner child reported while
- * loading (devices, libraries, load time, CPU side), the threads and the start time.
+ * loading (devices, libraries, load time, CPU side), the threads and the start time; `repack`:
+ * extra buffer types asked for, `fallback`: why the run fell back to none.
  */
-export function runProvenance(a: {
-  setup: EngineSetup
-  rec: LoadRecord
-  threads: number
-  time: Date
-  repack: boolean
-  fallback?: string
-}): RunProvenance {
+export function runProvenance(
+  setup: EngineSetup,
+  rec: LoadRecord,
+  threads: number,
+  time: Date,
+  repack: boolean,
+  fallback?: string,
+): RunProvenance {
   return makeProvenance({
-    setup: a.setup,
+    setup,
     origin: engineBuild().origin,
-    devices: a.rec.devices,
-    loaded: a.rec.loaded,
-    threads: a.threads,
-    time: a.time,
-    loadMs: a.rec.loadMs,
-    cpuEngine: cpuEngineProvenance(a.rec, a.repack, a.fallback),
+    devices: rec.devices,
+    loaded: rec.loaded,
+    threads,
+    time,
+    loadMs: rec.loadMs,
+    cpuEngine: cpuEngineProvenance(rec, repack, fallback),
   })
 }
 

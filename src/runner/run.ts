@@ -10,7 +10,7 @@ import {runResultSchema, type RunResult} from '../schemas/run.js'
 import type {PlacementRun} from '../schemas/bench.js'
 import type {LlamaGenerateResult, LlamaModelInfo} from '../engine/addon.js'
 import {engineBuild} from '../engine/addon.js'
-import {newLoadRecord, recordLoad, runModelJob} from './child.js'
+import {newLoadRecord, recordingOptions, runModelJob} from './child.js'
 import {engineSetup} from '../engine/engine.js'
 import type {RpcEndpoint} from '../engine/rpc.js'
 import {checkModelFile} from './modelfile.js'
@@ -105,20 +105,14 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
       context,
       generate: {prompt: opts.prompt, nPredict: opts.nPredict, temperature, seed},
     },
-    {
-      env: opts.childEnv,
-      onInterrupt: ev.onInterrupt,
-      onFallback: ev.onFallback,
-      onEvent: (e) => {
-        recordLoad(rec, e)
-        if (e.type === 'context') {
-          ev.onPhase?.('generating')
-        } else if (e.type === 'piece') {
-          text += e.text
-          ev.onText?.(e.text)
-        }
-      },
-    },
+    recordingOptions(rec, opts.childEnv, ev, (e) => {
+      if (e.type === 'context') {
+        ev.onPhase?.('generating')
+      } else if (e.type === 'piece') {
+        text += e.text
+        ev.onText?.(e.text)
+      }
+    }),
   )
   const {info, loadLog, contextLogs} = rec
   if (outcome.final.type !== 'run-done' || !info) throw new MoerigError('E_ENGINE', 'the runner ended without a result')
@@ -159,14 +153,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     placement,
     memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined, rec.devices),
     trace,
-    provenance: runProvenance({
-      setup,
-      rec,
-      threads,
-      time,
-      repack: placement.repack !== false,
-      fallback: outcome.fallback,
-    }),
+    provenance: runProvenance(setup, rec, threads, time, placement.repack !== false, outcome.fallback),
   }
   return checkAndSave(result, runResultSchema, opts.path, time, opts.runsDir)
 }
