@@ -82,7 +82,7 @@ export interface MemBwProgress {
 }
 
 // ---------------------------------------------------------------- llama.cpp runner
-// native/src/bind_llama.cpp over native/src/engine.h. Handles are opaque; free them with the
+// native/src/binding/bind_llama.cpp over native/src/engine/engine.h. Handles are opaque; free them with the
 // dispose functions (src/engine/engine.ts wraps them in classes with dispose()).
 
 /** Opaque native handles. */
@@ -226,8 +226,8 @@ export interface LlamaGenerateResult {
 
 /**
  * One synthetic model, fully resolved: a preset's hyper-parameters (src/schemas/synth.ts) plus
- * paths and run options (src/runner/synth.ts builds it after validating; native/src/synth.cpp
- * re-checks). Field meanings: native/src/synth.h `SynthSpec`.
+ * paths and run options (src/runner/synth.ts builds it after validating; native/src/engine/synth.cpp
+ * re-checks). Field meanings: native/src/engine/synth.h `SynthSpec`.
  */
 export interface SynthNativeSpec extends SynthHparams {
   name: string
@@ -271,7 +271,7 @@ export interface SynthNativeResult {
 export interface MoerigAddon {
   engineInfo(): {llamaSystemInfo: string}
   /**
-   * STREAM copy/scale/add/triad (native/src/membw.h); runs on worker threads, never blocks the
+   * STREAM copy/scale/add/triad (native/src/engine/membw.h); runs on worker threads, never blocks the
    * event loop. Bad options reject (TypeError for shapes, Error for ranges), never throw.
    */
   memBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult>
@@ -293,7 +293,7 @@ export interface MoerigAddon {
     rpcLib?: string,
     rpcServers?: string[],
   ): Promise<LlamaInitResult>
-  /** amxGuarded: 3-D weights kept out of the AMX buffer type (native/src/engine.cpp, AMX guard) */
+  /** amxGuarded: 3-D weights kept out of the AMX buffer type (native/src/engine/engine.cpp, AMX guard) */
   llamaLoadModel(
     params: LlamaModelParams,
   ): Promise<{handle: LlamaModelHandle; info: LlamaModelInfo; log: string[]; amxGuarded: string[]}>

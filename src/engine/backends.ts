@@ -3,7 +3,7 @@
  * (`libggml-vulkan.so`, `libggml-cuda.so`) that load beside the CPU package's libraries with
  * `ggml_backend_load(path)` (test/native/checkplan-vulkan.test.ts does so with Mesa's llvmpipe, a
  * software Vulkan device).
- * This module only finds candidate files; native/src/engine.cpp loads them.
+ * This module only finds candidate files; native/src/engine/runtime.cpp loads them.
  *
  *   npm install -E @node-llama-cpp/linux-x64-vulkan@<version>   # Intel Arc, AMD, NVIDIA
  *   npm install -E @node-llama-cpp/linux-x64-cuda@<version>     # NVIDIA (CUDA)

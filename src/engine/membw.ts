@@ -1,6 +1,6 @@
 /**
  * The memory-bandwidth benchmark from TS: sizes the arrays, validates options with precise
- * messages, then one call into the addon (native/src/membw.h re-checks everything in C++).
+ * messages, then one call into the addon (native/src/engine/membw.h re-checks everything in C++).
  * Used by `probe --measure` and bench/membw.ts.
  */
 import {MoerigError, oneLine} from '../lib/errors.js'

@@ -248,7 +248,7 @@ export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<Chi
  * A model job with llama.cpp's own safety net for extra buffer types: when the child aborts
  * (SIGABRT: a GGML_ASSERT) before any measured work while extra buffer types (AMX, CPU_REPACK)
  * were on, run the job once more with them off (--no-repack) and say so in `fallback`. The
- * engine keeps the known offenders out of AMX itself (native/src/engine.cpp, AMX guard); this
+ * engine keeps the known offenders out of AMX itself (native/src/engine/engine.cpp, AMX guard); this
  * covers the layouts nobody has met yet.
  */
 export async function runModelJob(

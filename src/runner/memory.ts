@@ -97,7 +97,7 @@ const REPACK_LINE_RE = /^repack: repack tensor (\S+) with/
 
 /**
  * The load's facts for residentBuffers: the engine keeps llama.cpp's debug lines naming each
- * tensor repacked into AMX or CPU_REPACK (native/src/engine.cpp log_cb), so the bytes they take
+ * tensor repacked into AMX or CPU_REPACK (native/src/engine/runtime.cpp log_cb), so the bytes they take
  * out of the mapped span are the file's own figures.
  */
 export function mappedModel(mf: ModelFile, loadLog: string[]): MappedModel {

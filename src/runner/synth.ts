@@ -1,7 +1,7 @@
 /**
  * `moerig synth`: complete GGUF models with deterministic random weights that llama.cpp loads and
  * runs, for tests and benchmarks. Presets are plain data here; the native side
- * (native/src/synth.cpp) writes them with ggml's GGUF writer. Every tensor gets the type
+ * (native/src/engine/synth.cpp) writes them with ggml's GGUF writer. Every tensor gets the type
  * llama.cpp's own per-tensor rules give it (`llama_model_quantize` in dry-run mode on the header),
  * and its data is written directly as random but valid blocks of that type, on `threads` threads:
  * no F16 intermediate, no quantization pass.

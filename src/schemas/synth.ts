@@ -10,7 +10,7 @@ const number = {type: 'number'} as const
 
 /**
  * Hyper-parameters of a synthetic model (src/model/synth-presets.ts holds the presets; the native
- * side re-checks them: native/src/synth.h `SynthSpec` says what each field means). Optional fields
+ * side re-checks them: native/src/engine/synth.h `SynthSpec` says what each field means). Optional fields
  * belong to one architecture: deepseek2 (MLA ranks, head dims, dense lead, groups, routing, YaRN)
  * or qwen3moe (nHeadKv, headDim).
  */

@@ -1,4 +1,4 @@
-// The native STREAM benchmark (native/src/membw.cpp via src/engine/membw.ts), on small arrays so the
+// The native STREAM benchmark (native/src/engine/membw.cpp via src/engine/membw.ts), on small arrays so the
 // whole file takes well under a second of benchmark time. Speed itself is bench/membw's job.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
