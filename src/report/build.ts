@@ -15,6 +15,7 @@ import {
   renderHeatmap,
   type ChartSize,
   type GroupedBarData,
+  type LineChartData,
   type MemoryBar,
 } from './charts.js'
 import type {Report, ReportChart, ReportInputRef, ReportSection, ReportTable} from './write.js'
@@ -41,6 +42,11 @@ interface ChartJob {
 /** A grouped-bar chart job titled like its chart, at the usual size. */
 function barChart(id: string, data: GroupedBarData, caption?: string): ChartJob {
   return {id, title: data.title, caption, size: CHART_SIZE, render: () => renderChart(groupedBarConfig(data))}
+}
+
+/** A line chart job titled like its chart, at the usual size. */
+function lineChart(id: string, data: LineChartData, caption?: string): ChartJob {
+  return {id, title: data.title, caption, size: CHART_SIZE, render: () => renderChart(lineChartConfig(data))}
 }
 
 interface SectionDraft {
@@ -465,70 +471,58 @@ function reuseSummary(r: ReuseView): string {
 
 /** Measured reuse per layer beside random routing's. */
 function reusePerLayerChart(r: ReuseView, n: string, who: string): ChartJob {
-  const title = `Consecutive-token expert reuse per layer${who}`
   const layers = r.layers
-  return {
-    id: `reuse-per-layer${n}`,
-    title,
-    caption: 'Share of a token’s experts also used by the previous token; dashed: random routing (k/N).',
-    size: CHART_SIZE,
-    render: () =>
-      renderChart(
-        lineChartConfig({
-          title,
-          xTitle: 'layer (block index)',
-          yTitle: 'reuse',
-          integerX: true,
-          yMin: 0,
-          series: [
-            {label: 'measured reuse', points: layers.map((l) => ({x: l.layer, y: l.reuse}))},
-            {label: 'random routing', points: layers.map((l) => ({x: l.layer, y: l.reuseRandom})), dashed: true},
-          ],
-        }),
-      ),
-  }
+  return lineChart(
+    `reuse-per-layer${n}`,
+    {
+      title: `Consecutive-token expert reuse per layer${who}`,
+      xTitle: 'layer (block index)',
+      yTitle: 'reuse',
+      integerX: true,
+      yMin: 0,
+      series: [
+        {label: 'measured reuse', points: layers.map((l) => ({x: l.layer, y: l.reuse}))},
+        {label: 'random routing', points: layers.map((l) => ({x: l.layer, y: l.reuseRandom})), dashed: true},
+      ],
+    },
+    'Share of a token’s experts also used by the previous token; dashed: random routing (k/N).',
+  )
 }
 
 /** Hit rate per policy against capacity (mean over layers), OPT dashed as the bound, random routing dashed. */
 function hitRateChart(overall: ReuseView['cache'], n: string, who: string): ChartJob {
   const order = ['lru', 'lfu', 'static', 'opt']
   const policies = [...new Set(overall.map((c) => c.policy))].sort((a, b) => order.indexOf(a) - order.indexOf(b))
-  const title = `Expert-cache hit rate vs cache size${who}`
   const caps = [...new Set(overall.map((c) => c.capacity))].sort((a, b) => a - b)
   const randomPoints = caps.flatMap((cap) => {
     const v = overall.find((c) => c.capacity === cap && c.hitRateRandom !== null)?.hitRateRandom
     return v === undefined || v === null ? [] : [{x: cap, y: v}]
   })
-  return {
-    id: `cache-hit-rate${n}`,
-    title,
-    caption: 'Mean over layers; capacity in experts per layer. OPT (Belady) is the upper bound.',
-    size: CHART_SIZE,
-    render: () =>
-      renderChart(
-        lineChartConfig({
-          title,
-          xTitle: 'cache capacity (experts per layer)',
-          integerX: true,
-          xTicks: caps,
-          yTitle: 'hit rate',
-          yMin: 0,
-          yMax: 1,
-          logX: caps.length > 2 && Math.max(...caps) / Math.max(1, Math.min(...caps)) >= 8,
-          series: [
-            ...policies.map((p) => ({
-              label: p === 'opt' ? 'opt (Belady bound)' : p,
-              dashed: p === 'opt',
-              points: overall
-                .filter((c) => c.policy === p)
-                .sort((a, b) => a.capacity - b.capacity)
-                .map((c) => ({x: c.capacity, y: c.hitRate})),
-            })),
-            ...(randomPoints.length > 0 ? [{label: 'random routing', dashed: true, points: randomPoints}] : []),
-          ],
-        }),
-      ),
-  }
+  return lineChart(
+    `cache-hit-rate${n}`,
+    {
+      title: `Expert-cache hit rate vs cache size${who}`,
+      xTitle: 'cache capacity (experts per layer)',
+      integerX: true,
+      xTicks: caps,
+      yTitle: 'hit rate',
+      yMin: 0,
+      yMax: 1,
+      logX: caps.length > 2 && Math.max(...caps) / Math.max(1, Math.min(...caps)) >= 8,
+      series: [
+        ...policies.map((p) => ({
+          label: p === 'opt' ? 'opt (Belady bound)' : p,
+          dashed: p === 'opt',
+          points: overall
+            .filter((c) => c.policy === p)
+            .sort((a, b) => a.capacity - b.capacity)
+            .map((c) => ({x: c.capacity, y: c.hitRate})),
+        })),
+        ...(randomPoints.length > 0 ? [{label: 'random routing', dashed: true, points: randomPoints}] : []),
+      ],
+    },
+    'Mean over layers; capacity in experts per layer. OPT (Belady) is the upper bound.',
+  )
 }
 
 function traceSection(traces: TraceView[]): SectionDraft {
