@@ -143,117 +143,148 @@ function gpuBandwidth(
   }
 }
 
-/** Normalize the profiles given with --hardware (main machine first). */
+/** RAM per NUMA node: its free memory when probed, else its share of the usable RAM. */
+function numaCapacities(p: HardwareProfile, cap: number): PlanHost['numaNodes'] {
+  const total = p.memory.totalBytes
+  const reservePerNode = (total - cap) / p.numa.nodes.length
+  // With one node the node is the machine: its limit is the RAM limit (a VM's node-0 free
+  // memory is not reliable, and the RAM row already counts the reserve).
+  if (p.numa.nodes.length === 1) return [{id: p.numa.nodes[0].id, capacityBytes: Math.max(0, cap)}]
+  return p.numa.nodes.map((n) => ({
+    id: n.id,
+    capacityBytes:
+      n.memFreeBytes ??
+      (n.memTotalBytes !== null
+        ? Math.max(0, n.memTotalBytes - reservePerNode)
+        : Math.floor(cap / p.numa.nodes.length)),
+  }))
+}
+
+/** CPU memory bandwidth: measured (probe --measure) beats theoretical beats assumed. */
+function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measured: boolean} {
+  if (p.bandwidth?.triadGBs) {
+    const gbs = p.bandwidth.triadGBs
+    return {gbs, source: `measured STREAM triad ${gbs.toFixed(0)} GB/s (probe --measure)`, measured: true}
+  }
+  if (p.memory.theoreticalBandwidthGBs) {
+    const gbs = p.memory.theoreticalBandwidthGBs
+    return {
+      gbs,
+      source: `theoretical ${gbs.toFixed(0)} GB/s (${p.memory.channels ?? '?'} channels × ${p.memory.speedMTs ?? '?'} MT/s × 8 B)`,
+      measured: false,
+    }
+  }
+  const gbs = DEFAULT_CPU_BANDWIDTH_GBS
+  return {gbs, source: `assumed ${gbs} GB/s (memory channels/speed unknown)`, measured: false}
+}
+
+/** The widest integer-dot ISA among the CPU's flags (AMX counted separately, see cpuCompute). */
+function dotIsa(flags: Set<string>): 'avx512_vnni' | 'avx512f' | 'avx2' | 'base' {
+  if (flags.has('avx512_vnni')) return 'avx512_vnni'
+  if (flags.has('avx512f')) return 'avx512f'
+  if (flags.has('avx2')) return 'avx2'
+  return 'base'
+}
+
+/** Peak CPU ops/s for llama.cpp's int8 kernels and for AMX, with the clock they assume. */
+function cpuCompute(
+  p: HardwareProfile,
+): Pick<PlanHost, 'cpuOpsLlama' | 'cpuOpsAmx' | 'cpuOpsSource' | 'ghz' | 'ghzKnown' | 'isa'> {
+  const flags = new Set(p.cpu.flags)
+  const ghz = p.cpu.baseMHz ? p.cpu.baseMHz / 1000 : DEFAULT_CPU_GHZ
+  const isa = dotIsa(flags)
+  const opc = CPU_OPS_PER_CYCLE[isa]
+  const amx = flags.has('amx_int8') ? p.cpu.cores * ghz * 1e9 * CPU_OPS_PER_CYCLE.amx_int8 : null
+  return {
+    cpuOpsLlama: p.cpu.cores * ghz * 1e9 * opc,
+    cpuOpsAmx: amx,
+    ghz,
+    ghzKnown: !!p.cpu.baseMHz,
+    isa: amx ? 'amx' : isa,
+    cpuOpsSource: `${p.cpu.cores} cores × ${ghz.toFixed(2)} GHz × ${opc} ops/cycle${p.cpu.baseMHz ? '' : ' (clock assumed)'}${amx ? '; AMX int8 2048 ops/cycle' : ''}`,
+  }
+}
+
+/** One GPU of machine `hostId` (hostIndex hi, li-th in its profile) with global index `index`. */
+function planGpu(g: HardwareProfile['gpus'][number], li: number, hi: number, hostId: string, index: number): PlanGpu {
+  const m = matchGpu(g.name, g.vendorId, g.deviceId)
+  const f = m.spec
+  const b = gpuBandwidth(g, f?.bandwidthGBs ?? null, f?.name ?? null)
+  const vram = g.vramFreeBytes ?? g.vramBytes
+  const assumedTflops = (b.gbs * GPU_FLOP_PER_BYTE) / 1000
+  return {
+    index,
+    id: `GPU${index}`,
+    name: g.name,
+    host: hostId,
+    hostIndex: hi,
+    localIndex: g.index ?? li,
+    capacityBytes: vram ?? 0,
+    vramKnown: vram !== null,
+    bandwidthGBs: b.gbs,
+    bandwidthSource: b.source,
+    // a link probed as 0 GB/s (width 0: link down or hidden) is unknown, not a wall
+    pcieGBs: g.pcie.bandwidthGBs || g.pcie.maxBandwidthGBs || DEFAULT_PCIE_GBS,
+    fp16Tflops: f ? f.tflops : assumedTflops,
+    fp16Source: f ? f.source : `${m.how}: FP16 assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
+    vendor: g.vendor ?? 'other',
+    specNote: f
+      ? `${f.name} (matched by ${m.how})`
+      : `${m.how}, assumed ${assumedTflops.toFixed(1)} TFLOPS FP16 (bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/B)`,
+    numaNode: g.numaNode,
+    maxTensorBytes: g.maxTensorBytes ?? null,
+    rpc: null,
+  }
+}
+
+function cpuVendor(vendor: string): PlanHost['cpuVendor'] {
+  if (/intel/i.test(vendor)) return 'intel'
+  return /amd/i.test(vendor) ? 'amd' : 'other'
+}
+
+/** One machine; its GPUs are numbered from `firstGpu` on. */
+function planHost(p: HardwareProfile, hi: number, firstGpu: number): PlanHost {
+  const id = p.id ?? p.hostname ?? p.name
+  const total = p.memory.totalBytes
+  const cap = p.memory.availableBytes ?? total - ramReserve(total)
+  const bw = cpuBandwidth(p)
+  const cpu = cpuCompute(p)
+  return {
+    index: hi,
+    id,
+    name: p.name,
+    ramCapacityBytes: Math.max(0, cap),
+    ramTotalBytes: total,
+    numaNodes: numaCapacities(p, cap),
+    sockets: p.cpu.sockets,
+    cores: p.cpu.cores,
+    threads: p.cpu.threads,
+    cpuBandwidthGBs: bw.gbs,
+    cpuBandwidthSource: bw.source,
+    cpuBandwidthMeasured: bw.measured,
+    cpuOpsLlama: cpu.cpuOpsLlama,
+    cpuOpsAmx: cpu.cpuOpsAmx,
+    ghz: cpu.ghz,
+    ghzKnown: cpu.ghzKnown,
+    isa: cpu.isa,
+    microarchitecture: p.cpu.microarchitecture ?? null,
+    cpuVendor: cpuVendor(p.cpu.vendor),
+    channelsPerSocket: p.memory.channelsPerSocket ?? (p.memory.channels ? p.memory.channels / p.cpu.sockets : null),
+    l3Bytes: p.cpu.l3Bytes ?? null,
+    calibration: p.calibration ?? null,
+    cpuOpsSource: cpu.cpuOpsSource,
+    diskFreeBytes: p.disk?.freeBytes ?? null,
+    gpus: p.gpus.map((g, li) => planGpu(g, li, hi, id, firstGpu + li)),
+    hostname: p.hostname ?? null,
+  }
+}
+
+/** Normalize the profiles given with --hardware (main machine first); GPUs are numbered across machines. */
 export function planHosts(profiles: HardwareProfile[]): PlanHost[] {
   let gpuIndex = 0
   return profiles.map((p, hi) => {
-    const id = p.id ?? p.hostname ?? p.name
-    const total = p.memory.totalBytes
-    const cap = p.memory.availableBytes ?? total - ramReserve(total)
-    // per node: its free memory when probed, else its share of the usable RAM
-    const reservePerNode = (total - cap) / p.numa.nodes.length
-    // With one node the node is the machine: its limit is the RAM limit (a VM's node-0 free
-    // memory is not reliable, and the RAM row already counts the reserve).
-    const nodes =
-      p.numa.nodes.length === 1
-        ? [{id: p.numa.nodes[0].id, capacityBytes: Math.max(0, cap)}]
-        : p.numa.nodes.map((n) => ({
-            id: n.id,
-            capacityBytes:
-              n.memFreeBytes ??
-              (n.memTotalBytes !== null
-                ? Math.max(0, n.memTotalBytes - reservePerNode)
-                : Math.floor(cap / p.numa.nodes.length)),
-          }))
-    let bw: number,
-      bwSource: string,
-      measured = false
-    if (p.bandwidth?.triadGBs) {
-      bw = p.bandwidth.triadGBs
-      bwSource = `measured STREAM triad ${bw.toFixed(0)} GB/s (probe --measure)`
-      measured = true
-    } else if (p.memory.theoreticalBandwidthGBs) {
-      bw = p.memory.theoreticalBandwidthGBs
-      bwSource = `theoretical ${bw.toFixed(0)} GB/s (${p.memory.channels ?? '?'} channels × ${p.memory.speedMTs ?? '?'} MT/s × 8 B)`
-    } else {
-      bw = DEFAULT_CPU_BANDWIDTH_GBS
-      bwSource = `assumed ${bw} GB/s (memory channels/speed unknown)`
-    }
-    const flags = new Set(p.cpu.flags)
-    const ghz = p.cpu.baseMHz ? p.cpu.baseMHz / 1000 : DEFAULT_CPU_GHZ
-    const opc = flags.has('avx512_vnni')
-      ? CPU_OPS_PER_CYCLE.avx512_vnni
-      : flags.has('avx512f')
-        ? CPU_OPS_PER_CYCLE.avx512f
-        : flags.has('avx2')
-          ? CPU_OPS_PER_CYCLE.avx2
-          : CPU_OPS_PER_CYCLE.base
-    const amx = flags.has('amx_int8') ? p.cpu.cores * ghz * 1e9 * CPU_OPS_PER_CYCLE.amx_int8 : null
-    const gpus: PlanGpu[] = p.gpus.map((g, li) => {
-      const m = matchGpu(g.name, g.vendorId, g.deviceId)
-      const f = m.spec
-      const b = gpuBandwidth(g, f?.bandwidthGBs ?? null, f?.name ?? null)
-      const vram = g.vramFreeBytes ?? g.vramBytes
-      const idx = gpuIndex++
-      return {
-        index: idx,
-        id: `GPU${idx}`,
-        name: g.name,
-        host: id,
-        hostIndex: hi,
-        localIndex: g.index ?? li,
-        capacityBytes: vram ?? 0,
-        vramKnown: vram !== null,
-        bandwidthGBs: b.gbs,
-        bandwidthSource: b.source,
-        // a link probed as 0 GB/s (width 0: link down or hidden) is unknown, not a wall
-        pcieGBs: g.pcie.bandwidthGBs || g.pcie.maxBandwidthGBs || DEFAULT_PCIE_GBS,
-        fp16Tflops: f ? f.tflops : (b.gbs * GPU_FLOP_PER_BYTE) / 1000,
-        fp16Source: f ? f.source : `${m.how}: FP16 assumed bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/byte`,
-        vendor: g.vendor ?? 'other',
-        specNote: f
-          ? `${f.name} (matched by ${m.how})`
-          : `${m.how}, assumed ${((b.gbs * GPU_FLOP_PER_BYTE) / 1000).toFixed(1)} TFLOPS FP16 (bandwidth × ${GPU_FLOP_PER_BYTE} FLOP/B)`,
-        numaNode: g.numaNode,
-        maxTensorBytes: g.maxTensorBytes ?? null,
-        rpc: null,
-      }
-    })
-    return {
-      index: hi,
-      id,
-      name: p.name,
-      ramCapacityBytes: Math.max(0, cap),
-      ramTotalBytes: total,
-      numaNodes: nodes,
-      sockets: p.cpu.sockets,
-      cores: p.cpu.cores,
-      threads: p.cpu.threads,
-      cpuBandwidthGBs: bw,
-      cpuBandwidthSource: bwSource,
-      cpuBandwidthMeasured: measured,
-      cpuOpsLlama: p.cpu.cores * ghz * 1e9 * opc,
-      cpuOpsAmx: amx,
-      ghz,
-      ghzKnown: !!p.cpu.baseMHz,
-      isa: amx
-        ? 'amx'
-        : flags.has('avx512_vnni')
-          ? 'avx512_vnni'
-          : flags.has('avx512f')
-            ? 'avx512f'
-            : flags.has('avx2')
-              ? 'avx2'
-              : 'base',
-      microarchitecture: p.cpu.microarchitecture ?? null,
-      cpuVendor: /intel/i.test(p.cpu.vendor) ? 'intel' : /amd/i.test(p.cpu.vendor) ? 'amd' : 'other',
-      channelsPerSocket: p.memory.channelsPerSocket ?? (p.memory.channels ? p.memory.channels / p.cpu.sockets : null),
-      l3Bytes: p.cpu.l3Bytes ?? null,
-      calibration: p.calibration ?? null,
-      cpuOpsSource: `${p.cpu.cores} cores × ${ghz.toFixed(2)} GHz × ${opc} ops/cycle${p.cpu.baseMHz ? '' : ' (clock assumed)'}${amx ? '; AMX int8 2048 ops/cycle' : ''}`,
-      diskFreeBytes: p.disk?.freeBytes ?? null,
-      gpus,
-      hostname: p.hostname ?? null,
-    }
+    const host = planHost(p, hi, gpuIndex)
+    gpuIndex += host.gpus.length
+    return host
   })
 }
