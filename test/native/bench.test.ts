@@ -160,7 +160,7 @@ test('Ctrl-C during bench stops after the current repetition, keeps and saves th
 })
 
 // Opt-in: a real GPU backend library. With Debian's mesa-vulkan-drivers (llvmpipe) and the
-// @node-llama-cpp/linux-x64-vulkan@3.21.1 package unpacked anywhere:
+// @node-llama-cpp/linux-x64-vulkan package of the pinned release (GPU_PACKAGE_VERSION, src/engine/backends.ts) unpacked anywhere:
 //   MOERIG_TEST_VULKAN_LIB=…/bins/linux-x64-vulkan/libggml-vulkan.so GGML_VK_VISIBLE_DEVICES=0
 // Memory only: decoding on llvmpipe takes minutes (shader pipelines).
 const vkLib = process.env.MOERIG_TEST_VULKAN_LIB

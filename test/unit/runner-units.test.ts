@@ -1,9 +1,9 @@
 // Pure parts of the runner: GPU backend discovery, memory log parsing, statistics, plan mapping.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {discoverBackends, backendOfLib} from '../../src/engine/backends.js'
+import {discoverBackends, backendOfLib, GPU_PACKAGE_VERSION, installCommand} from '../../src/engine/backends.js'
 import {deviceOfBuffer, memoryByDevice, parseBufferLines, residentBuffers} from '../../src/runner/memory.js'
 import {mean, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
 import {lastWords} from '../../src/runner/child.js'
@@ -16,7 +16,6 @@ import {
   resolveModelDevices,
 } from '../../src/runner/planrun.js'
 import {comparePlanMemory} from '../../src/runner/checkplan.js'
-import {GPU_PACKAGE_VERSION} from '../../src/engine/backends.js'
 import {benchTable, benchTests} from '../../src/runner/bench.js'
 import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
@@ -32,7 +31,7 @@ function fakePackage(nm: string, pkg: string, version: string, sub: string, lib:
 
 test('backend discovery finds the Vulkan package of the pinned version and skips others with a reason', () => {
   const nm = join(tempDir(), 'node_modules')
-  fakePackage(nm, '@node-llama-cpp/linux-x64-vulkan', '3.21.1', 'linux-x64-vulkan', 'libggml-vulkan.so')
+  fakePackage(nm, '@node-llama-cpp/linux-x64-vulkan', GPU_PACKAGE_VERSION, 'linux-x64-vulkan', 'libggml-vulkan.so')
   fakePackage(nm, '@node-llama-cpp/linux-x64-cuda', '3.20.0', 'linux-x64-cuda', 'libggml-cuda.so')
   const d = discoverBackends(nm, {})
   assert.deepEqual(
@@ -41,7 +40,14 @@ test('backend discovery finds the Vulkan package of the pinned version and skips
   )
   assert.match(d.libs[0].path, /bins\/linux-x64-vulkan\/libggml-vulkan\.so$/)
   assert.equal(d.skipped.length, 1)
-  assert.match(d.skipped[0].reason, /version 3\.20\.0, need 3\.21\.1/)
+  assert.equal(
+    d.skipped[0].reason,
+    `version 3.20.0, need ${GPU_PACKAGE_VERSION} (${installCommand('@node-llama-cpp/linux-x64-cuda')})`,
+  )
+  // the pinned version is package.json's, read in one place
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
+  assert.equal(GPU_PACKAGE_VERSION, pkg.dependencies['@node-llama-cpp/linux-x64'])
+  assert.equal(GPU_PACKAGE_VERSION, pkg.dependencies['node-llama-cpp'])
   // MOERIG_BACKENDS=cpu: GPU packages ignored; MOERIG_BACKEND_LIBS: explicit paths first
   assert.deepEqual(discoverBackends(nm, {MOERIG_BACKENDS: 'cpu'}).libs, [])
   const extra = join(nm, '@node-llama-cpp/linux-x64-vulkan/bins/linux-x64-vulkan/libggml-vulkan.so')
@@ -51,7 +57,7 @@ test('backend discovery finds the Vulkan package of the pinned version and skips
   assert.match(e.skipped[0].reason, /no such file/)
   // a package without its library, and no node_modules at all
   const nm2 = join(tempDir(), 'node_modules')
-  fakePackage(nm2, '@node-llama-cpp/linux-x64-cuda', '3.21.1', 'linux-x64-cuda', null)
+  fakePackage(nm2, '@node-llama-cpp/linux-x64-cuda', GPU_PACKAGE_VERSION, 'linux-x64-cuda', null)
   assert.match(discoverBackends(nm2, {}).skipped[0].reason, /no libggml-cuda\.so/)
   assert.deepEqual(discoverBackends(join(tempDir(), 'none'), {}), {libs: [], skipped: []})
   assert.equal(backendOfLib('/x/libggml-cuda.so'), 'CUDA')
@@ -169,8 +175,11 @@ test('unknown GPU: bench --plan and check-plan show a plan GPU the engine lacks 
   const cpu: LlamaDevice = {name: 'CPU', description: 'x', type: 'cpu', backend: 'CPU', freeBytes: 0, totalBytes: 0}
   const vk: LlamaDevice = {...cpu, name: 'Vulkan0', type: 'gpu', backend: 'Vulkan'}
   const base = minimalPlan('/dev/null', 3) as unknown as Plan
-  const gpu = (id: string, weightsBytes: number) => ({...base.devices[0], id, kind: 'gpu', weightsBytes})
-  const plan = {...base, devices: [base.devices[0], gpu('GPU0', 4096), gpu('GPU1', 20_000_000), gpu('host:50052/GPU0', 1)]}
+  const gpu = (id: string, weightsBytes: number) => ({...base.devices[0], id, kind: 'gpu' as const, weightsBytes})
+  const plan = {
+    ...base,
+    devices: [base.devices[0], gpu('GPU0', 4096), gpu('GPU1', 20_000_000), gpu('host:50052/GPU0', 1)],
+  }
   const mem = (device: string, weightsBytes: number) => ({
     device,
     weightsBytes,
