@@ -393,14 +393,26 @@ export async function renderHeatmap(data: HeatmapData, size: ChartSize = HEATMAP
   return canvas.encode('png')
 }
 
+/** Where the heat map's plot area sits, and the scale (max value) its colours run to. */
+interface HeatmapPlot {
+  left: number
+  top: number
+  width: number
+  height: number
+  max: number
+}
+
 function drawHeatmap(ctx: SKRSContext2D, data: HeatmapData, size: ChartSize): void {
   const m = {left: 70, right: 110, top: 50, bottom: 55}
-  const plotW = size.width - m.left - m.right
-  const plotH = size.height - m.top - m.bottom
-  const rows = data.rows.length
-  const cols = Math.max(1, data.columns)
   let max = 0
   for (const r of data.values) for (const v of r) if (Number.isFinite(v) && v > max) max = v
+  const plot: HeatmapPlot = {
+    left: m.left,
+    top: m.top,
+    width: size.width - m.left - m.right,
+    height: size.height - m.top - m.bottom,
+    max,
+  }
 
   ctx.fillStyle = '#ffffff'
   ctx.fillRect(0, 0, size.width, size.height)
@@ -409,76 +421,91 @@ function drawHeatmap(ctx: SKRSContext2D, data: HeatmapData, size: ChartSize): vo
   ctx.textAlign = 'center'
   ctx.textBaseline = 'middle'
   ctx.fillText(data.title, size.width / 2, 22)
+  drawHeatmapCells(ctx, data, plot)
+  drawHeatmapAxes(ctx, data, plot, size)
+  drawColourBar(ctx, data.scaleTitle, plot, size.width - m.right + 25, size)
+}
 
-  // Cells. Edges computed by rounding so neighbouring cells meet without seams. More experts than
-  // pixel columns (n_expert up to 65536) are binned, each bin showing its hottest expert.
-  const cw = plotW / cols
-  const rh = plotH / Math.max(1, rows)
-  const bins = Math.min(cols, Math.floor(plotW))
+/**
+ * Cells. Edges computed by rounding so neighbouring cells meet without seams. More experts than
+ * pixel columns (n_expert up to 65536) are binned, each bin showing its hottest expert.
+ */
+function drawHeatmapCells(ctx: SKRSContext2D, data: HeatmapData, p: HeatmapPlot): void {
+  const rows = data.rows.length
+  const cols = Math.max(1, data.columns)
+  const cw = p.width / cols
+  const rh = p.height / Math.max(1, rows)
+  const bins = Math.min(cols, Math.floor(p.width))
   for (let r = 0; r < rows; r++) {
-    const y0 = Math.round(m.top + r * rh)
-    const y1 = Math.round(m.top + (r + 1) * rh)
+    const y0 = Math.round(p.top + r * rh)
+    const y1 = Math.round(p.top + (r + 1) * rh)
     const row = data.values[r] ?? []
     for (let b = 0; b < bins; b++) {
       const c0 = Math.floor((b * cols) / bins)
       const c1 = Math.max(c0 + 1, Math.floor(((b + 1) * cols) / bins))
       let v = 0
       for (let c = c0; c < c1; c++) v = Math.max(v, row[c] ?? 0)
-      const x0 = Math.round(m.left + c0 * cw)
-      const x1 = Math.round(m.left + c1 * cw)
-      ctx.fillStyle = viridis(max > 0 ? v / max : 0)
+      const x0 = Math.round(p.left + c0 * cw)
+      const x1 = Math.round(p.left + c1 * cw)
+      ctx.fillStyle = viridis(p.max > 0 ? v / p.max : 0)
       ctx.fillRect(x0, y0, Math.max(1, x1 - x0), Math.max(1, y1 - y0))
     }
   }
   ctx.strokeStyle = '#444'
   ctx.lineWidth = 1
-  ctx.strokeRect(m.left - 0.5, m.top - 0.5, plotW + 1, plotH + 1)
+  ctx.strokeRect(p.left - 0.5, p.top - 0.5, p.width + 1, p.height + 1)
+}
 
-  // X axis: expert ids.
+/** X axis: expert ids; y axis: layer labels; both titles. */
+function drawHeatmapAxes(ctx: SKRSContext2D, data: HeatmapData, p: HeatmapPlot, size: ChartSize): void {
+  const rows = data.rows.length
+  const cols = Math.max(1, data.columns)
+  const cw = p.width / cols
+  const rh = p.height / Math.max(1, rows)
   ctx.fillStyle = '#333'
   ctx.font = `12px ${FONT}`
   ctx.textAlign = 'center'
   ctx.textBaseline = 'top'
   const xs = tickStep(cols, 12)
   for (let c = 0; c < cols; c += xs) {
-    const x = m.left + (c + 0.5) * cw
-    ctx.fillRect(Math.round(x), m.top + plotH, 1, 4)
-    ctx.fillText(String(c), x, m.top + plotH + 6)
+    const x = p.left + (c + 0.5) * cw
+    ctx.fillRect(Math.round(x), p.top + p.height, 1, 4)
+    ctx.fillText(String(c), x, p.top + p.height + 6)
   }
-  ctx.fillText(data.xTitle, m.left + plotW / 2, size.height - 22)
+  ctx.fillText(data.xTitle, p.left + p.width / 2, size.height - 22)
 
-  // Y axis: layer labels.
   ctx.textAlign = 'right'
   ctx.textBaseline = 'middle'
   const ys = tickStep(rows, 16)
   for (let r = 0; r < rows; r += ys) {
-    const y = m.top + (r + 0.5) * rh
-    ctx.fillRect(m.left - 4, Math.round(y), 4, 1)
-    ctx.fillText(data.rows[r], m.left - 7, y)
+    const y = p.top + (r + 0.5) * rh
+    ctx.fillRect(p.left - 4, Math.round(y), 4, 1)
+    ctx.fillText(data.rows[r], p.left - 7, y)
   }
-  ctx.save()
-  ctx.translate(18, m.top + plotH / 2)
-  ctx.rotate(-Math.PI / 2)
-  ctx.textAlign = 'center'
-  ctx.fillText(data.yTitle, 0, 0)
-  ctx.restore()
+  verticalText(ctx, data.yTitle, 18, p.top + p.height / 2)
+}
 
-  // Colour bar with min / mid / max labels.
-  const bx = size.width - m.right + 25
+/** Colour bar at x = `bx` with min / mid / max labels and its title. */
+function drawColourBar(ctx: SKRSContext2D, title: string, p: HeatmapPlot, bx: number, size: ChartSize): void {
   const bw = 16
-  for (let i = 0; i < plotH; i++) {
-    ctx.fillStyle = viridis(1 - i / Math.max(1, plotH - 1))
-    ctx.fillRect(bx, m.top + i, bw, 1)
+  for (let i = 0; i < p.height; i++) {
+    ctx.fillStyle = viridis(1 - i / Math.max(1, p.height - 1))
+    ctx.fillRect(bx, p.top + i, bw, 1)
   }
-  ctx.strokeRect(bx - 0.5, m.top - 0.5, bw + 1, plotH + 1)
+  ctx.strokeRect(bx - 0.5, p.top - 0.5, bw + 1, p.height + 1)
   ctx.fillStyle = '#333'
   ctx.textAlign = 'left'
-  for (const f of [0, 0.5, 1]) ctx.fillText(fmtScale(max * f), bx + bw + 5, m.top + plotH * (1 - f))
+  for (const f of [0, 0.5, 1]) ctx.fillText(fmtScale(p.max * f), bx + bw + 5, p.top + p.height * (1 - f))
+  verticalText(ctx, title, size.width - 12, p.top + p.height / 2)
+}
+
+/** Text rotated to read bottom-up, centred on (x, y). */
+function verticalText(ctx: SKRSContext2D, text: string, x: number, y: number): void {
   ctx.save()
-  ctx.translate(size.width - 12, m.top + plotH / 2)
+  ctx.translate(x, y)
   ctx.rotate(-Math.PI / 2)
   ctx.textAlign = 'center'
-  ctx.fillText(data.scaleTitle, 0, 0)
+  ctx.fillText(text, 0, 0)
   ctx.restore()
 }
 
