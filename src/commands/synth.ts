@@ -3,7 +3,7 @@ import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
 import {fmtBinary} from '../lib/units.js'
 import {DEFAULT_SEED, checkModel, inFlight, removeTemps, stopSynth, synthModel} from '../runner/synth.js'
-import {KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS} from '../model/synth-presets.js'
+import {DEFAULT_SYNTH_QUANT, KV_LAYOUTS, SYNTH_PRESETS, SYNTH_QUANTS} from '../model/synth-presets.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {synthResultSchema, type SynthResult} from '../schemas/synth.js'
 import {assertValid} from '../schemas/validate.js'
@@ -34,7 +34,11 @@ Built with ggml's own GGUF writer; every tensor gets the type llama.cpp's own pe
       summary: `model preset: ${Object.keys(SYNTH_PRESETS).join(', ')}`,
       required: true,
     }),
-    quant: Flags.string({char: 'q', summary: `quantization (${SYNTH_QUANTS.join(', ')})`, default: 'Q4_K_M'}),
+    quant: Flags.string({
+      char: 'q',
+      summary: `quantization (${SYNTH_QUANTS.join(', ')})`,
+      default: DEFAULT_SYNTH_QUANT,
+    }),
     output: Flags.string({char: 'o', summary: 'GGUF file to write', required: true, helpValue: 'FILE'}),
     'kv-layout': Flags.string({
       summary: `deepseek2 KV layout: ${KV_LAYOUTS.join(' (attn_k_b/attn_v_b, default) | ')} (attn_kv_b)`,

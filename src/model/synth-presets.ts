@@ -15,6 +15,8 @@ export type {SynthHparams}
 /** Quant levels synth writes (llama_ftype names; K-quant mixes follow llama.cpp's rules). */
 export const SYNTH_QUANTS = synthQuants
 export type SynthQuant = (typeof SYNTH_QUANTS)[number]
+/** What synth writes without --quant (and what the benchmarks' synth models use). */
+export const DEFAULT_SYNTH_QUANT: SynthQuant = 'Q4_K_M'
 
 /**
  * deepseek2 KV layouts. `mla`: attn_k_b/attn_v_b + the *_mla keys, head_count_kv 1 (what current
@@ -197,7 +199,7 @@ export function presetNames(): string[] {
 }
 
 export function parseQuant(q: string | undefined): SynthQuant {
-  const want = (q ?? 'Q4_K_M').toUpperCase()
+  const want = (q ?? DEFAULT_SYNTH_QUANT).toUpperCase()
   const hit = SYNTH_QUANTS.find((x) => x === want)
   if (!hit) throw new MoerigError('E_USAGE', `unknown quant "${q}"; synth writes ${SYNTH_QUANTS.join(', ')}`)
   return hit
