@@ -74,6 +74,52 @@ test("fixed widths and per-column gaps: the lines planner/render.ts's quants tab
   assert.deepEqual(got, [former('quants   ', head), ...rows.map((r) => former('         ', r))])
 })
 
+test("fixed widths, trimmed: the lines planner/render.ts's memory table gave (a status column the header lacks)", () => {
+  const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length))
+  const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s)
+  const head = ['device', 'capacity', 'weights', 'KV', 'compute', 'overhead', 'total']
+  const rows = [
+    [
+      'GPU0 Intel Arc A770 16 GB (Vulkan0)',
+      '15.9 GiB',
+      '9.3 GiB',
+      '0.27 GiB',
+      '0.27 GiB',
+      '0.50 GiB',
+      '10.3 GiB',
+      'ok',
+    ],
+    [
+      'CPU: a name longer than thirty-six characters',
+      '1000.0 GiB',
+      '1367.0 GiB',
+      '0.00 GiB',
+      '0.5 GiB',
+      '1 GiB',
+      '1368 GiB',
+      'OVER',
+    ],
+  ]
+  const former = (label: string, r: string[], status: string | null) =>
+    `${label}${pad(r[0], 36)}${r
+      .slice(1, 7)
+      .map((c) => lpad(c, 11))
+      .join('')}${status === null ? '' : `  ${status}`}`
+  const columns = [
+    {width: 9},
+    {width: 36, gap: ''},
+    ...Array.from({length: 6}, () => ({width: 11, right: true, gap: ''})),
+    {gap: '  '},
+  ]
+  const got = renderTable(
+    ['memory', ...head, ''],
+    rows.map((r) => ['', ...r]),
+    columns,
+    {trimEnd: true},
+  )
+  assert.deepEqual(got, [former('memory   ', head, null), ...rows.map((r) => former('         ', r, r[7]))])
+})
+
 test('no header: rows only, in both styles', () => {
   assert.deepEqual(
     renderTable(
