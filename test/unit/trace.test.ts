@@ -7,6 +7,7 @@ import {MoerigError} from '../../src/lib/errors.js'
 import {
   createTraceWriter,
   csvToTrace,
+  isMoetrace,
   openCsvTrace,
   openTrace,
   openTraceSource,
@@ -327,4 +328,18 @@ test('skipTokens drops a prefix and renumbers; promptTokens reads the provenance
     assert.equal(got.starts[0], 0)
   }
   await rejectsOneLine(() => skipTokens(src, 30), /cannot start at token 30 of 30/)
+})
+
+test('isMoetrace: by the magic, whatever the name; a folder or missing file is one line', async () => {
+  const bin = join(dir, 'magic.csv')
+  writeTrace(bin, header({nTokens: 2}), synthIds({nMoe: 3, nExpert: 16, k: 3}, 2, {kind: 'uniform'}))
+  const csv = join(dir, 'magic.moetrace')
+  writeFileSync(csv, 'token,layer,experts\n0,1,1 2 3\n')
+  const short = join(dir, 'short.bin')
+  writeFileSync(short, 'MOE')
+  assert.equal(isMoetrace(bin), true)
+  assert.equal(isMoetrace(csv), false)
+  assert.equal(isMoetrace(short), false)
+  await rejectsOneLine(() => isMoetrace(dir), /is a folder/, 'E_FILE')
+  await rejectsOneLine(() => isMoetrace(join(dir, 'none')), /no such file/, 'E_FILE')
 })
