@@ -20,7 +20,7 @@ function moerig(args: string[]): {code: number; stdout: string; stderr: string} 
   }
 }
 
-test('moerig reuse --json on a CSV trace: schema-valid, the issue field names', () => {
+test('moerig reuse --json on a CSV trace: schema-valid, the field names README documents', () => {
   const r = moerig([
     'reuse',
     fixture,
