@@ -48,59 +48,90 @@ export function padCtx(ctx: number): number {
   return Math.ceil(ctx / KV_PAD) * KV_PAD
 }
 
-export function kvModel(shape: ModelShape, engine: Engine, kvType: KvType): KvModel {
+/** What one layer's cache holds per token: its layout, K and V elements, bytes per element, and why. */
+interface KvGeometry {
+  layout: KvLayout
+  k: number
+  v: number
+  bpe: number
+  note: string
+}
+
+/** deepseek2: per-head K/V (FlashMoE, legacy GGUFs), ktransformers' bf16 latent, or llama.cpp's K-only latent. */
+function deepseek2Kv(shape: ModelShape, engine: Engine, kvType: KvType): KvGeometry {
   const hp = shape.hp
-  let layout: KvLayout
-  let k: number
-  let v: number
-  let note: string
-  let bpe = KV_TYPE_BYTES[kvType]
-  if (shape.arch === 'deepseek2') {
-    const kvLora = hp.kvLoraRank ?? 512,
-      rope = hp.ropeDim ?? 64,
-      nope = hp.nopeDim ?? 128,
-      vd = hp.vHeadDim ?? 128
-    if (engine === 'flashmoe' || (engine === 'llama.cpp' && shape.layout === 'legacy')) {
-      layout = 'per-head'
-      k = hp.nHead * (nope + rope)
-      v = hp.nHead * vd
-      note =
+  const kvLora = hp.kvLoraRank ?? 512,
+    rope = hp.ropeDim ?? 64,
+    nope = hp.nopeDim ?? 128,
+    vd = hp.vHeadDim ?? 128
+  if (engine === 'flashmoe' || (engine === 'llama.cpp' && shape.layout === 'legacy')) {
+    // FlashMoE's int8 cache (its q8_0): 1 byte per element
+    const flashMoeI8 = engine === 'flashmoe' && kvType === 'q8_0'
+    return {
+      layout: 'per-head',
+      k: hp.nHead * (nope + rope),
+      v: hp.nHead * vd,
+      bpe: flashMoeI8 ? FLASHMOE_I8_BYTES : KV_TYPE_BYTES[kvType],
+      note:
         engine === 'flashmoe'
           ? 'FlashMoE keeps decompressed per-head K and V (its sample log: K 5856 + V 3904 MiB at n_ctx 4096, i8)'
-          : 'legacy attn_kv_b GGUF: llama.cpp takes the non-MLA path and caches per-head K and V'
-      if (engine === 'flashmoe' && kvType !== 'f16' && kvType !== 'bf16')
-        bpe = kvType === 'q8_0' ? FLASHMOE_I8_BYTES : KV_TYPE_BYTES[kvType]
-    } else if (engine === 'ktransformers') {
-      layout = 'mla-latent'
-      k = kvLora + rope
-      v = 0
-      bpe = 2
-      note = 'ktransformers caches the MLA latent (kv_lora + rope) in bf16; --kv-type does not apply'
-    } else {
-      layout = 'mla-k-only'
-      k = kvLora + rope
-      v = 0
-      note = 'MLA GGUF: llama.cpp v0.4.0 keeps only the latent K cache (kv_lora + rope, V-less cache, PR #19067)'
+          : 'legacy attn_kv_b GGUF: llama.cpp takes the non-MLA path and caches per-head K and V',
     }
-  } else {
-    if (engine === 'flashmoe' && shape.arch !== 'qwen3moe')
-      throw new MoerigError('E_ENGINE', `FlashMoE runs DeepSeek-V3/R1 and Qwen3-MoE models, not ${shape.arch}`)
-    if (engine === 'ktransformers' && shape.arch === 'gpt-oss')
-      throw new MoerigError(
-        'E_ENGINE',
-        'ktransformers has no gpt-oss support in the releases moerig knows; use --engine llama.cpp',
-      )
-    layout = 'gqa'
-    const hd = hp.headDim ?? hp.nEmbd / hp.nHead
-    k = hp.nHeadKv * hd
-    v = hp.nHeadKv * hd
-    note = `GQA: ${hp.nHeadKv} KV heads × ${hd}`
   }
+  if (engine === 'ktransformers')
+    return {
+      layout: 'mla-latent',
+      k: kvLora + rope,
+      v: 0,
+      bpe: 2,
+      note: 'ktransformers caches the MLA latent (kv_lora + rope) in bf16; --kv-type does not apply',
+    }
+  return {
+    layout: 'mla-k-only',
+    k: kvLora + rope,
+    v: 0,
+    bpe: KV_TYPE_BYTES[kvType],
+    note: 'MLA GGUF: llama.cpp v0.4.0 keeps only the latent K cache (kv_lora + rope, V-less cache, PR #19067)',
+  }
+}
+
+/** GQA models (qwen3moe, gpt-oss): K and V per KV head; refuses engines that cannot run the architecture. */
+function gqaKv(shape: ModelShape, engine: Engine, kvType: KvType): KvGeometry {
+  const hp = shape.hp
+  if (engine === 'flashmoe' && shape.arch !== 'qwen3moe')
+    throw new MoerigError('E_ENGINE', `FlashMoE runs DeepSeek-V3/R1 and Qwen3-MoE models, not ${shape.arch}`)
+  if (engine === 'ktransformers' && shape.arch === 'gpt-oss')
+    throw new MoerigError(
+      'E_ENGINE',
+      'ktransformers has no gpt-oss support in the releases moerig knows; use --engine llama.cpp',
+    )
+  const hd = hp.headDim ?? hp.nEmbd / hp.nHead
+  return {
+    layout: 'gqa',
+    k: hp.nHeadKv * hd,
+    v: hp.nHeadKv * hd,
+    bpe: KV_TYPE_BYTES[kvType],
+    note: `GQA: ${hp.nHeadKv} KV heads × ${hd}`,
+  }
+}
+
+export function kvModel(shape: ModelShape, engine: Engine, kvType: KvType): KvModel {
+  const hp = shape.hp
+  const {
+    layout,
+    k,
+    v,
+    bpe,
+    note: geometryNote,
+  } = shape.arch === 'deepseek2' ? deepseek2Kv(shape, engine, kvType) : gqaKv(shape, engine, kvType)
   const perLayer = Math.round((k + v) * bpe)
   const swaWindow = hp.slidingWindow ?? 0
   const swaLayers: number[] = []
   if (swaWindow > 0 && hp.swaLayers === 'even') for (let i = 0; i < hp.nLayer; i += 2) swaLayers.push(i)
-  if (swaLayers.length > 0) note += `; ${swaLayers.length} sliding-window layers keep ${swaWindow} + ubatch tokens`
+  const note =
+    swaLayers.length > 0
+      ? `${geometryNote}; ${swaLayers.length} sliding-window layers keep ${swaWindow} + ubatch tokens`
+      : geometryNote
   const swaSet = new Set(swaLayers)
   const layerCells = (layer: number, ctx: number, ubatch: number) => {
     const full = padCtx(ctx)

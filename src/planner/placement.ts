@@ -132,88 +132,124 @@ export function makeAssignment(
   }
 }
 
-/** Memory per device of an assignment at a context. */
-export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
-  const {inv, kv, host} = p
-  const nLayer = inv.shape.hp.nLayer
-  const dev = new Map<string, DeviceUse>()
-  const cpu: DeviceUse = {
-    id: 'CPU',
-    kind: 'cpu',
-    name: `${host.name} RAM`,
-    host: host.id,
-    capacityBytes: host.ramCapacityBytes,
+/** A device with nothing on it yet. */
+function emptyDevice(
+  id: string,
+  kind: DeviceUse['kind'],
+  name: string,
+  host: string,
+  capacityBytes: number,
+  overheadBytes: number,
+): DeviceUse {
+  return {
+    id,
+    kind,
+    name,
+    host,
+    capacityBytes,
     weightsBytes: 0,
     kvBytes: 0,
     computeBytes: 0,
-    overheadBytes: 0,
+    overheadBytes,
     totalBytes: 0,
     fits: true,
     layers: [],
     expertLayers: [],
   }
-  dev.set('CPU', cpu)
-  for (const g of a.gpus) {
-    dev.set(g.id, {
-      id: g.id,
-      kind: g.rpc ? 'cpu' : 'gpu',
-      name: g.name,
-      host: g.host,
-      capacityBytes: g.capacityBytes,
-      weightsBytes: 0,
-      kvBytes: 0,
-      computeBytes: 0,
-      overheadBytes: g.rpc ? 0 : GPU_HEADROOM_BYTES,
-      totalBytes: 0,
-      fits: true,
-      layers: [],
-      expertLayers: [],
-    })
-  }
-  const outputDev = a.layerDevice[nLayer]
+}
+
+/** The main machine's RAM first, then the assignment's GPUs (RPC devices count as CPU memory). */
+function emptyDevices(host: PlanHost, gpus: PlanGpu[]): Map<string, DeviceUse> {
+  const dev = new Map<string, DeviceUse>()
+  dev.set('CPU', emptyDevice('CPU', 'cpu', `${host.name} RAM`, host.id, host.ramCapacityBytes, 0))
+  for (const g of gpus)
+    dev.set(
+      g.id,
+      emptyDevice(g.id, g.rpc ? 'cpu' : 'gpu', g.name, g.host, g.capacityBytes, g.rpc ? 0 : GPU_HEADROOM_BYTES),
+    )
+  return dev
+}
+
+/** Where the logits are computed, and what op offload moves to a GPU (see memory.ts). */
+interface OutputPlan {
+  /** the output layer's device */
+  outputDev: string
+  /** the device holding output.weight: the output layer's, unless its GPU refuses the matrix */
+  logitsDev: string
+  /** the device whose compute buffer holds the logits */
+  logitsCompute: string
+  /** the GPU that runs big-batch ops of weights in RAM (llama.cpp op offload), if any */
+  offloadGpu: PlanGpu | undefined
+  /** the logits run on offloadGpu though output.weight is in RAM */
+  logitsOnOffload: boolean
+  outMatrix: Inventory['tensors'][number] | undefined
+}
+
+function outputPlan(p: PlacementInput, a: Assignment): OutputPlan {
+  const hp = p.inv.shape.hp
+  const outputDev = a.layerDevice[hp.nLayer]
   const gpuOf = new Map(a.gpus.map((g) => [g.id, g]))
-  const hp = inv.shape.hp
-  // the device that computes the logits: the output layer's, unless its GPU refuses the output matrix
-  const outMatrix = inv.tensors.find((t) => t.role === 'output')
-  const amxHost = p.engine === 'llama.cpp' && host.cpuOpsAmx != null
-  const logitsDev =
-    outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4)
-      ? 'CPU'
-      : outputDev
+  const logitsBytes = hp.nVocab * WEIGHT_TEST_BATCH * 4
+  const outMatrix = p.inv.tensors.find((t) => t.role === 'output')
+  const logitsDev = outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, logitsBytes) ? 'CPU' : outputDev
   // op offload (memory.ts): llama.cpp's scheduler gives big-batch ops whose weights are in RAM to
   // the first GPU that accepts them, which copies one such weight at a time into its compute buffer
   const offloadGpu =
     p.engine === 'llama.cpp' && p.ubatch >= OP_OFFLOAD_MIN_BATCH ? a.gpus.find((g) => !g.rpc) : undefined
-  let offloadWeightBytes = 0
-  for (const t of inv.tensors) {
-    let d: string
-    if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : t.role === 'output' ? logitsDev : outputDev
-    else if (t.role === 'routed_experts') d = a.expertDevice[t.layer]
-    else d = a.layerDevice[t.layer]
-    if (d !== 'CPU' && !gpuTakesTensor(gpuOf.get(d), t.bytes)) d = 'CPU'
-    // llama.cpp on an AMX CPU repacks what AMX takes into its own, larger layout (amx.ts)
-    dev.get(d)!.weightsBytes += d === 'CPU' && amxHost ? amxBytes(t) : t.bytes
-    if (d === 'CPU' && t.layer !== null && offloadGpu && gpuTakesTensor(offloadGpu, t.bytes))
-      offloadWeightBytes = Math.max(offloadWeightBytes, t.bytes)
-  }
   // the logits: computed by the offload GPU when output.weight is in RAM and that GPU takes it
   const logitsOnOffload =
     logitsDev === 'CPU' &&
     offloadGpu !== undefined &&
     outMatrix !== undefined &&
-    gpuTakesTensor(offloadGpu, outMatrix.bytes, hp.nVocab * WEIGHT_TEST_BATCH * 4)
+    gpuTakesTensor(offloadGpu, outMatrix.bytes, logitsBytes)
   const logitsCompute = logitsOnOffload ? offloadGpu!.id : logitsDev
-  for (let l = 0; l < nLayer; l++) {
+  return {outputDev, logitsDev, logitsCompute, offloadGpu, logitsOnOffload, outMatrix}
+}
+
+/** Weights onto their devices; returns the largest RAM weight the offload GPU copies at a time. */
+function placeWeights(p: PlacementInput, a: Assignment, dev: Map<string, DeviceUse>, o: OutputPlan): number {
+  const gpuOf = new Map(a.gpus.map((g) => [g.id, g]))
+  const amxHost = p.engine === 'llama.cpp' && p.host.cpuOpsAmx != null
+  let offloadWeightBytes = 0
+  for (const t of p.inv.tensors) {
+    let d: string
+    if (t.layer === null) d = t.role === 'embeddings' ? 'CPU' : t.role === 'output' ? o.logitsDev : o.outputDev
+    else if (t.role === 'routed_experts') d = a.expertDevice[t.layer]
+    else d = a.layerDevice[t.layer]
+    if (d !== 'CPU' && !gpuTakesTensor(gpuOf.get(d), t.bytes)) d = 'CPU'
+    // llama.cpp on an AMX CPU repacks what AMX takes into its own, larger layout (amx.ts)
+    dev.get(d)!.weightsBytes += d === 'CPU' && amxHost ? amxBytes(t) : t.bytes
+    if (d === 'CPU' && t.layer !== null && o.offloadGpu && gpuTakesTensor(o.offloadGpu, t.bytes))
+      offloadWeightBytes = Math.max(offloadWeightBytes, t.bytes)
+  }
+  return offloadWeightBytes
+}
+
+/** Each layer's KV cache with its layer; each MoE layer's experts listed on their device. */
+function placeLayers(p: PlacementInput, a: Assignment, dev: Map<string, DeviceUse>): void {
+  for (let l = 0; l < p.inv.shape.hp.nLayer; l++) {
     const d = dev.get(a.layerDevice[l])!
     d.layers.push(l)
-    d.kvBytes += kv.layerBytesAt(l, p.ctx, p.ubatch)
-    if (inv.expertLayerBytes.has(l)) dev.get(a.expertDevice[l])!.expertLayers.push(l)
+    d.kvBytes += p.kv.layerBytesAt(l, p.ctx, p.ubatch)
+    if (p.inv.expertLayerBytes.has(l)) dev.get(a.expertDevice[l])!.expertLayers.push(l)
   }
+}
+
+/** Compute buffers and engine overheads per device, then totals and whether each fits. */
+function sizeDevices(
+  p: PlacementInput,
+  a: Assignment,
+  dev: Map<string, DeviceUse>,
+  o: OutputPlan,
+  offloadWeightBytes: number,
+): void {
+  const {inv, kv} = p
   const headDims = attnHeadDims(inv.shape, kv.layout)
   // a local GPU takes over the big-batch FFNs of experts kept in RAM (see memory.ts)
   const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH
   for (const d of dev.values()) {
     const isGpu = d.kind === 'gpu'
+    const onOffloadGpu = o.offloadGpu?.id === d.id
     d.computeBytes = computeBytes(
       {
         shape: inv.shape,
@@ -223,13 +259,13 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
         attnHeadDims: headDims,
         attention: d.layers.length > 0,
         ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
-        output: logitsCompute === d.id,
+        output: o.logitsCompute === d.id,
         host: d.id === 'CPU',
         kvLayout: kv.layout,
         kvBytesPerElem: kv.bytesPerElem,
         vElemsPerLayer: kv.vElemsPerLayer,
-        offloadWeightBytes: offloadGpu?.id === d.id ? offloadWeightBytes : 0,
-        offloadOutputBytes: logitsOnOffload && offloadGpu?.id === d.id ? outMatrix!.bytes : 0,
+        offloadWeightBytes: onOffloadGpu ? offloadWeightBytes : 0,
+        offloadOutputBytes: o.logitsOnOffload && onOffloadGpu ? o.outMatrix!.bytes : 0,
       },
       isGpu,
     )
@@ -240,6 +276,15 @@ export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
     d.totalBytes = d.weightsBytes + d.kvBytes + d.computeBytes + d.overheadBytes
     d.fits = d.totalBytes <= d.capacityBytes
   }
+}
+
+/** Memory per device of an assignment at a context. */
+export function deviceUse(p: PlacementInput, a: Assignment): DeviceUse[] {
+  const dev = emptyDevices(p.host, a.gpus)
+  const o = outputPlan(p, a)
+  const offloadWeightBytes = placeWeights(p, a, dev, o)
+  placeLayers(p, a, dev)
+  sizeDevices(p, a, dev, o, offloadWeightBytes)
   return [...dev.values()]
 }
 
