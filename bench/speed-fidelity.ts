@@ -29,6 +29,7 @@ import {runBench} from '../src/runner/bench.js'
 import {benchTps, dramPreset, parseBudget, parseThreadList, runCalibrate} from '../src/runner/calibrate.js'
 import {phaseComparison} from '../src/runner/planrun.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
+import {SYNTH_PRESETS} from '../src/model/synth-presets.js'
 import {runPlan} from '../src/planner/run.js'
 import {loadHardware} from '../src/probe/machine.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
@@ -76,7 +77,6 @@ if (a.sweep) {
     const c = ((t3 - t1) / (u3 - u1) - (t2 - t1) / (u2 - u1)) / (u3 - u2)
     const b = (t2 - t1) / (u2 - u1) - c * (u1 + u2)
     const a0 = t1 - b * u1 - c * u1 * u1
-    const {SYNTH_PRESETS} = await import('../src/model/synth-presets.js')
     const hp = SYNTH_PRESETS[shape].hparams
     const perPair = (c * 1e6) / (0.5 * hp.nHead * hp.nLayer)
     console.log(
@@ -154,6 +154,9 @@ for (const shape of shapes) {
       nUbatch: spec.nPrompt,
       nBatch: Math.max(512, spec.nPrompt),
       runsDir: null,
+      // the DRAM-bound shape loads without mmap, as calibrate does: with little free RAM the page
+      // cache of a mapped 9 GB file is evicted while CPU_REPACK holds its copy (0.3 t/s seen)
+      placement: shape === dram.preset && dram.note === null ? {mmap: false} : undefined,
     })
     const m = benchTps(r, 'best')
     const md = benchTps(r, 'median')
