@@ -8,9 +8,14 @@
 //    use to split layers by default: llama.cpp's old rpc-server -m). The executable is linked
 //    with -rdynamic, so its ggml_backend_dev_memory comes first in the dynamic linker's lookup,
 //    for libggml-rpc.so's calls as well; the real one is found with dlsym(RTLD_NEXT).
+// 3. MOERIG_RPC_PARENT_PID=N (set by moerig rpc-server): the server ends when that process does
+//    (PR_SET_PDEATHSIG), so a wrapper killed with SIGKILL leaves no server behind on the port.
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -21,6 +26,16 @@ namespace {
 struct LineBufferedStdout {
     LineBufferedStdout() { setvbuf(stdout, nullptr, _IOLBF, 0); }
 } line_buffered_stdout;
+
+struct EndWithParent {
+    EndWithParent() {
+        const char * s = getenv("MOERIG_RPC_PARENT_PID");
+        if (!s || !*s) return;
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        // the parent may have gone between fork and here
+        if ((long) getppid() != strtol(s, nullptr, 10)) _exit(1);
+    }
+} end_with_parent;
 
 uint64_t mem_cap() {
     const char * s = getenv("MOERIG_RPC_MEM_BYTES");

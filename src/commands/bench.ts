@@ -8,6 +8,7 @@ import {
   cpuVariantFlag,
   engineFlags,
   intList,
+  llamaShortFlags,
   placementFlags,
   placementFromFlags,
 } from '../runner/cliflags.js'
@@ -71,6 +72,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
   }
 
   async run(): Promise<BenchResult> {
+    this.argv = llamaShortFlags(this.argv) // -ngl 99, -ot …, -ts … as llama.cpp spells them
     const {args, flags} = await this.parse(Bench)
     const progress = createProgress(this.interactive)
     const placementGiven = this.argv.some((a) =>

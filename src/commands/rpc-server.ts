@@ -88,7 +88,7 @@ Runs until Ctrl-C (or SIGTERM); prints each client as it connects and leaves. A 
         },
         onClient: (what, n) => {
           const s = ((Date.now() - t0) / 1000).toFixed(0)
-          say(what === 'connected' ? `[${s} s] client ${n} connected` : `[${s} s] client ${n} left`)
+          say(what === 'connected' ? `[${s} s] a client connected` : `[${s} s] the client left (${n} connections)`)
         },
         onServerLine: (l) => {
           if (!quiet) this.logToStderr(`rpc-server: ${l}`)

@@ -3,7 +3,14 @@ import {MoerigCommand} from '../lib/command.js'
 import {safeText} from '../lib/text.js'
 import {checkOverwrite} from '../lib/fs.js'
 import {createProgress} from '../lib/progress.js'
-import {contextFlags, cpuVariantFlag, engineFlags, placementFlags, placementFromFlags} from '../runner/cliflags.js'
+import {
+  contextFlags,
+  cpuVariantFlag,
+  engineFlags,
+  llamaShortFlags,
+  placementFlags,
+  placementFromFlags,
+} from '../runner/cliflags.js'
 import {rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 import {runPrompt} from '../runner/run.js'
 import {signalExitCode} from '../runner/child.js'
@@ -51,6 +58,7 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
   }
 
   async run(): Promise<RunResult> {
+    this.argv = llamaShortFlags(this.argv) // -ngl 99, -ot …, -ts … as llama.cpp spells them
     const {args, flags} = await this.parse(Run)
     // a --trace path that cannot be written is refused before generating (overwrite rule: src/lib/fs.ts)
     if (flags.trace !== undefined)

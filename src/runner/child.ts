@@ -231,9 +231,15 @@ export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<Chi
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`
       const words = lastWords(tail)
       const hint = signal === 'SIGKILL' && !interrupted ? ' (out of memory? the kernel OOM killer sends SIGKILL)' : ''
+      // llama.cpp's RPC client aborts when a server goes away mid-run ("recv failed …")
+      const servers = job.setup.rpc?.servers ?? []
+      const rpcLost =
+        servers.length > 0 && /recv failed|send failed|RPC/.test(words ?? '')
+          ? ` (lost the connection to an RPC server: ${servers.join(', ')})`
+          : ''
       reject(
         new EngineCrash(
-          `llama.cpp engine ${how} while ${phase}${hint}${words ? `: ${words}` : ''}`,
+          `llama.cpp engine ${how} while ${phase}${hint}${words ? `: ${words}` : ''}${rpcLost}`,
           signal,
           phase,
           worked,

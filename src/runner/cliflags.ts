@@ -79,6 +79,28 @@ export const contextFlags = {
   }),
 }
 
+/**
+ * llama.cpp's multi-letter short flags (`-ngl 99 -ot exps=CPU -ts 3,1`), which oclif would read as
+ * a one-letter flag and its value (`-n gl`), spelled as the long flags they are.
+ */
+const LLAMA_SHORT: Record<string, string> = {
+  '-ngl': '--n-gpu-layers',
+  '-ot': '--override-tensor',
+  '-ts': '--tensor-split',
+  '-sm': '--split-mode',
+  '-mg': '--main-gpu',
+  '-nr': '--no-repack',
+  '-ub': '--ubatch-size',
+  '-ctk': '--cache-type-k',
+  '-ctv': '--cache-type-v',
+  '-fa': '--flash-attn',
+}
+
+export function llamaShortFlags(argv: string[]): string[] {
+  const end = argv.indexOf('--')
+  return argv.map((a, i) => (end >= 0 && i > end ? a : (LLAMA_SHORT[a] ?? a)))
+}
+
 /** --cpu-variant's name: a file-name stem, never a path (the engine only loads variants it listed). */
 export function cpuVariantFlag(v: string | undefined): string | undefined {
   if (v === undefined) return undefined

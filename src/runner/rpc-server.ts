@@ -20,6 +20,8 @@ import type {RpcServedDevice, RpcServerResult} from '../schemas/rpc.js'
 /** How long the server may take to answer its first handshake (loading the CPU backend). */
 const READY_TIMEOUT_MS = 20_000
 const GIB = 1024 ** 3
+/** A client has left when no connection was open for this long. */
+const CLIENT_IDLE_MS = 2000
 
 export interface RpcServeOptions {
   host: string
@@ -38,7 +40,11 @@ export interface RpcServeOptions {
 export interface RpcServeEvents {
   onPhase?: (label: string) => void
   onReady?: (r: {endpoint: string; protocol: string; devices: RpcServedDevice[]; release: string}) => void
-  onClient?: (what: 'connected' | 'closed', clients: number) => void
+  /**
+   * A client started using the server, or has left (no connection for CLIENT_IDLE_MS): llama.cpp's
+   * client opens a new connection whenever its last one was released, many per run.
+   */
+  onClient?: (what: 'connected' | 'left', connections: number) => void
   /** a line of the server's own that the user should see (errors, warnings) */
   onServerLine?: (line: string) => void
 }
@@ -95,7 +101,8 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
   if (o.threads !== undefined) args.push('--threads', String(o.threads))
   if (o.devices) args.push('--device', o.devices)
   if (o.cache) args.push('--cache')
-  const env: NodeJS.ProcessEnv = {...process.env}
+  // the server ends with this process, however it ends (scripts/rpc-server-shim.cpp)
+  const env: NodeJS.ProcessEnv = {...process.env, MOERIG_RPC_PARENT_PID: String(process.pid)}
   const memCapBytes = o.memGiB !== undefined ? Math.floor(o.memGiB * GIB) : null
   if (memCapBytes !== null) env.MOERIG_RPC_MEM_BYTES = String(memCapBytes)
   // A GPU backend of node-llama-cpp's packages (Vulkan, CUDA), found as the engine finds them:
@@ -111,6 +118,10 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
   let clients = 0
   let accepted = 0
   let closed = 0
+  // a client's run: connections until none for CLIENT_IDLE_MS
+  let active = false
+  let session = 0
+  let idle: NodeJS.Timeout | null = null
   let protocol = ''
   let stoppedBy: NodeJS.Signals | null = null
   const keep = (l: string) => {
@@ -134,9 +145,21 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
     const d = parseBannerDevice(l)
     if (d) devices.push(d)
     // the first connection is our own readiness handshake (nothing else knows the server yet)
-    else if (l === 'Accepted client connection' && ++accepted > 1) ev.onClient?.('connected', ++clients)
-    else if (l === 'Client connection closed' && ++closed > 1) ev.onClient?.('closed', clients)
-    else if (/^(error|warning)/i.test(l)) ev.onServerLine?.(l)
+    else if (l === 'Accepted client connection' && ++accepted > 1) {
+      clients++
+      if (idle) clearTimeout(idle)
+      idle = null
+      if (!active) ev.onClient?.('connected', (session = 1))
+      else session++
+      active = true
+    } else if (l === 'Client connection closed' && ++closed > 1 && active) {
+      if (idle) clearTimeout(idle)
+      idle = setTimeout(() => {
+        active = false
+        idle = null
+        ev.onClient?.('left', session)
+      }, CLIENT_IDLE_MS)
+    } else if (/^(error|warning)/i.test(l)) ev.onServerLine?.(l)
   })
   lines(child.stderr, (l) => {
     keep(l)
@@ -200,6 +223,7 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
       throw new MoerigError('E_RPC', `rpc-server stopped (${end.signal ?? `exit ${end.code}`}): ${lastWords()}`)
     return result()
   } finally {
+    if (idle) clearTimeout(idle)
     for (const [sig, h] of handlers) process.off(sig, h)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
   }
