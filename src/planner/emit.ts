@@ -134,60 +134,61 @@ function flashMoe(e: EmitInput): string | null {
   return lines.join('\n')
 }
 
-function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
+/** A ktransformers device ("cuda:0", "xpu:1", "cpu") and the blocks it holds. */
+interface KtRange {
+  dev: string
+  from: number
+  to: number
+}
+
+/** Layer ranges per local GPU (ktransformers splits by transfer_map); one range on one GPU or none. */
+function ktRanges(e: EmitInput, local: PlanGpu[], dev: string): KtRange[] {
   const {inv, a} = e
-  // The rules below follow ktransformers' DeepSeek-V3-Chat.yaml (V3/R1/Kimi-K2) and
-  // DeepSeek-V2-Lite-Chat.yaml; other architectures need rule files moerig does not know.
-  if (inv.arch !== 'deepseek2') return null
-  const local = a.gpus.filter((g) => !g.rpc)
-  const xpu = local.length > 0 && local.every((g) => /intel|arc/i.test(g.name))
-  const dev = local.length === 0 ? 'cpu' : xpu ? 'xpu' : 'cuda'
+  const nLayer = inv.shape.hp.nLayer
+  if (local.length <= 1) return [{dev: local.length === 0 ? 'cpu' : `${dev}:0`, from: 0, to: nLayer - 1}]
+  const ranges: KtRange[] = []
+  for (const g of local) {
+    const ls = a.layerDevice
+      .slice(0, nLayer)
+      .map((d, i) => (d === g.id ? i : -1))
+      .filter((i) => i >= 0)
+    if (ls.length > 0) ranges.push({dev: `${dev}:${local.indexOf(g)}`, from: ls[0], to: ls[ls.length - 1]})
+  }
+  return ranges
+}
+
+/** The four per-range rules: linears, the MoE block, its experts (CPU for decode), attention. */
+function ktRangeRules(r: KtRange, layers: string, mod: string, cls: string, linearOp: string): string[] {
+  return [
+    `- match:\n    name: "^model\\\\.layers\\\\.${layers}\\\\.(?!self_attn\\\\.kv_b_proj).*$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`,
+    `- match:\n    name: "^model\\\\.layers\\\\.${layers}\\\\.mlp$"\n    class: ktransformers.models.${mod}.${cls}MoE\n  replace:\n    class: ktransformers.operators.experts.K${cls}MoE\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`,
+    `- match:\n    name: "^model\\\\.layers\\\\.${layers}\\\\.mlp\\\\.experts$"\n  replace:\n    class: ktransformers.operators.experts.KTransformersExperts\n    kwargs:\n      prefill_device: "${r.dev}"\n      prefill_op: "KExpertsTorch"\n      generate_device: "cpu"\n      generate_op: "KExpertsCPU"\n      out_device: "${r.dev}"\n  recursive: False`,
+    `- match:\n    name: "^model\\\\.layers\\\\.${layers}\\\\.self_attn$"\n  replace:\n    class: ktransformers.operators.attention.KDeepseekV2Attention\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`,
+  ]
+}
+
+/** The optimize-rules YAML for the ranges (V3 or V2 modeling classes, IPEX-LLM or Marlin linears). */
+function ktYaml(inv: Inventory, ranges: KtRange[], dev: string, xpu: boolean): string {
   // V3-structure models (sigmoid router with exp_probs_b) use modeling_deepseek_v3; V2 models modeling_deepseek
   const isV3 = inv.tensors.some((t) => t.name.includes('exp_probs_b'))
   const mod = isV3 ? 'modeling_deepseek_v3' : 'modeling_deepseek'
   const cls = isV3 ? 'DeepseekV3' : 'DeepseekV2'
   const linearOp = xpu ? 'KLinearIPEXLLM' : 'KLinearMarlin'
-  // Layer ranges per GPU (ktransformers splits by transfer_map); one range on one GPU.
-  const ranges: Array<{dev: string; from: number; to: number}> = []
-  if (local.length <= 1)
-    ranges.push({dev: local.length === 0 ? 'cpu' : `${dev}:0`, from: 0, to: inv.shape.hp.nLayer - 1})
-  else {
-    for (const g of local) {
-      const ls = a.layerDevice
-        .slice(0, inv.shape.hp.nLayer)
-        .map((d, i) => (d === g.id ? i : -1))
-        .filter((i) => i >= 0)
-      if (ls.length > 0) ranges.push({dev: `${dev}:${local.indexOf(g)}`, from: ls[0], to: ls[ls.length - 1]})
-    }
-  }
-  const re = (r: {from: number; to: number}) =>
+  const first = ranges[0].dev
+  const last = ranges[ranges.length - 1].dev
+  const re = (r: KtRange) =>
     ranges.length === 1 ? '.*' : `(${Array.from({length: r.to - r.from + 1}, (_, i) => r.from + i).join('|')})`
   const y: string[] = [
     `# ktransformers optimize rules for ${inv.name}: attention, shared experts and all linears on ${dev}, routed experts on the CPU`,
+    `- match:\n    class: ktransformers.models.${mod}.${isV3 ? 'DeepseekV3RotaryEmbedding' : 'DeepseekV2YarnRotaryEmbedding'}\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'YarnRotaryEmbedding'}\n    kwargs:\n      generate_device: "${first}"\n      prefill_device: "${first}"`,
   ]
-  y.push(
-    `- match:\n    class: ktransformers.models.${mod}.${isV3 ? 'DeepseekV3RotaryEmbedding' : 'DeepseekV2YarnRotaryEmbedding'}\n  replace:\n    class: ktransformers.operators.RoPE.${isV3 ? 'YarnRotaryEmbeddingV3' : 'YarnRotaryEmbedding'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`,
-  )
   if (isV3)
     y.push(
-      `- match:\n    class: ktransformers.models.${mod}.MoEGate\n  replace:\n    class: ktransformers.operators.gate.${xpu ? 'KMoEGateIPEXLLM' : 'KMoEGate'}\n    kwargs:\n      generate_device: "${ranges[0].dev}"\n      prefill_device: "${ranges[0].dev}"`,
+      `- match:\n    class: ktransformers.models.${mod}.MoEGate\n  replace:\n    class: ktransformers.operators.gate.${xpu ? 'KMoEGateIPEXLLM' : 'KMoEGate'}\n    kwargs:\n      generate_device: "${first}"\n      prefill_device: "${first}"`,
     )
-  for (const r of ranges) {
-    y.push(
-      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.(?!self_attn\\\\.kv_b_proj).*$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`,
-    )
-    y.push(
-      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp$"\n    class: ktransformers.models.${mod}.${cls}MoE\n  replace:\n    class: ktransformers.operators.experts.K${cls}MoE\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`,
-    )
-    y.push(
-      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.mlp\\\\.experts$"\n  replace:\n    class: ktransformers.operators.experts.KTransformersExperts\n    kwargs:\n      prefill_device: "${r.dev}"\n      prefill_op: "KExpertsTorch"\n      generate_device: "cpu"\n      generate_op: "KExpertsCPU"\n      out_device: "${r.dev}"\n  recursive: False`,
-    )
-    y.push(
-      `- match:\n    name: "^model\\\\.layers\\\\.${re(r)}\\\\.self_attn$"\n  replace:\n    class: ktransformers.operators.attention.KDeepseekV2Attention\n    kwargs:\n      generate_device: "${r.dev}"\n      prefill_device: "${r.dev}"`,
-    )
-  }
+  for (const r of ranges) y.push(...ktRangeRules(r, re(r), mod, cls, linearOp))
   y.push(
-    `- match:\n    name: "^lm_head$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${ranges[ranges.length - 1].dev}"\n      prefill_device: "${ranges[ranges.length - 1].dev}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`,
+    `- match:\n    name: "^lm_head$"\n    class: torch.nn.Linear\n  replace:\n    class: ktransformers.operators.linear.KTransformersLinear\n    kwargs:\n      generate_device: "${last}"\n      prefill_device: "${last}"\n      generate_op: "${linearOp}"\n      prefill_op: "KLinearTorch"`,
   )
   const tmap = ranges
     .slice(1)
@@ -199,15 +200,30 @@ function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
   y.push(
     `- match:\n    name: "^model.embed_tokens"\n  replace:\n    class: "default"\n    kwargs:\n      generate_device: "cpu"\n      prefill_device: "cpu"`,
   )
-  const main = e.hosts[0]
-  const cpuInfer = Math.max(1, main.cores - 2)
+  return y.join('\n') + '\n'
+}
+
+/** local_chat's launch line, with the Level Zero environment on Intel GPUs and the NUMA build note. */
+function ktLaunch(e: EmitInput, local: PlanGpu[], xpu: boolean): string {
+  const {inv} = e
+  const cpuInfer = Math.max(1, e.hosts[0].cores - 2)
   const selector = local.map((g) => `level_zero:${g.localIndex}`).join(';')
   const env = xpu
     ? `SYCL_CACHE_PERSISTENT=1 ONEAPI_DEVICE_SELECTOR=${q(selector)} SYCL_PI_LEVEL_ZERO_USE_IMMEDIATE_COMMANDLISTS=1 `
     : ''
   const numa = e.numaMode === 'replicate' ? '# built with USE_NUMA=1 (weights copied to every NUMA node)\n' : ''
-  const launch = `${numa}${env}python -m ktransformers.local_chat --model_path ${e.hfRepo ?? '<HF config dir>'} --gguf_path ${q(inv.path ? inv.path.replace(/\/[^/]*$/, '') : `/models/${inv.id}-${inv.quant}/`)} --optimize_config_path rules.yaml --cpu_infer ${cpuInfer} --max_new_tokens 1000${xpu ? ' --device xpu' : ''}`
-  return {yaml: y.join('\n') + '\n', launch}
+  const gguf = inv.path ? inv.path.replace(/\/[^/]*$/, '') : `/models/${inv.id}-${inv.quant}/`
+  return `${numa}${env}python -m ktransformers.local_chat --model_path ${e.hfRepo ?? '<HF config dir>'} --gguf_path ${q(gguf)} --optimize_config_path rules.yaml --cpu_infer ${cpuInfer} --max_new_tokens 1000${xpu ? ' --device xpu' : ''}`
+}
+
+function ktransformers(e: EmitInput): {yaml: string; launch: string} | null {
+  // The rules follow ktransformers' DeepSeek-V3-Chat.yaml (V3/R1/Kimi-K2) and
+  // DeepSeek-V2-Lite-Chat.yaml; other architectures need rule files moerig does not know.
+  if (e.inv.arch !== 'deepseek2') return null
+  const local = e.a.gpus.filter((g) => !g.rpc)
+  const xpu = local.length > 0 && local.every((g) => /intel|arc/i.test(g.name))
+  const dev = local.length === 0 ? 'cpu' : xpu ? 'xpu' : 'cuda'
+  return {yaml: ktYaml(e.inv, ktRanges(e, local, dev), dev, xpu), launch: ktLaunch(e, local, xpu)}
 }
 
 export function emitCommands(e: EmitInput): PlanCommands {

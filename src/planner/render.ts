@@ -28,35 +28,39 @@ function ctxLabel(n: number): string {
   return n === 0 ? 'none' : String(n)
 }
 
-export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
-  const out: string[] = []
+function verdictLines(plan: Plan): string[] {
   const v = plan.verdict
   const p = plan.prediction
-  out.push(`${v.fits ? 'FITS' : 'DOES NOT FIT'}  ${v.headline.replace(/^(fits|does not fit): /, '')}`)
+  const out = [`${v.fits ? 'FITS' : 'DOES NOT FIT'}  ${v.headline.replace(/^(fits|does not fit): /, '')}`]
   if (v.fits)
     out.push(
       `      predicted decode ${tps(p.decodeTps)} tok/s (range ${tps(p.decodeRange?.low ?? 0)}–${tps(p.decodeRange?.high ?? 0)}), prefill ${tps(p.prefillTps)} tok/s (${tps(p.prefillRange?.low ?? 0)}–${tps(p.prefillRange?.high ?? 0)})`,
     )
   if (!v.fits) out.push(`      binding constraint: ${v.binding}`)
   for (const f of v.fixes) out.push(`      fix: ${f}`)
-  out.push('')
+  return out
+}
+
+/** The model line (what was planned, and from what) and the engine line (context, KV, threads). */
+function modelLines(plan: Plan): string[] {
   const m = plan.model
   const rules = m.quantRules === 'pre-mla' ? 'pre-MLA (early 2025)' : 'v0.4.0'
   const origin =
     m.source === 'gguf'
       ? `read from ${safeName(m.path)}`
       : `computed from the catalog with llama-quantize ${rules} rules`
-  out.push(
-    `model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${fmtParams(m.params)} params, ${fmtParams(m.activeParams ?? 0)} active · ${fileSize(m.fileBytes)} · ${m.tensorCount} tensors · ${origin}`,
-  )
   const kv = plan.kv
-  out.push(
+  return [
+    `model    ${safeName(m.name ?? m.id)} · ${safeName(m.arch)}${m.layout && m.layout !== 'gqa' ? ` (${m.layout} layout)` : ''} · ${m.quant} · ${fmtParams(m.params)} params, ${fmtParams(m.activeParams ?? 0)} active · ${fileSize(m.fileBytes)} · ${m.tensorCount} tensors · ${origin}`,
     `engine   ${plan.engine} · context ${plan.context} · ubatch ${plan.ubatch} · KV ${plan.kvType} ${kv.layout} ${kib(kv.bytesPerToken)}/token (${fmtGiB(kv.totalBytes, 2)} at ${plan.context}) · flash attention ${plan.flashAttention ? 'on' : 'off'} · ${plan.threads} threads${plan.numa ? ` · NUMA ${plan.numa.mode}` : ''}`,
-  )
-  out.push('')
-  out.push(
+  ]
+}
+
+/** The memory table: one row per device, then NUMA nodes and the download when they matter. */
+function memoryLines(plan: Plan): string[] {
+  const out = [
     `memory   ${pad('device', 36)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`,
-  )
+  ]
   for (const d of plan.devices) {
     const name = safeName(`${d.id} ${d.name}`).slice(0, 35)
     out.push(
@@ -73,16 +77,23 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
       `         disk: download ${fmtGB(plan.disk.neededBytes)}, free ${plan.disk.freeBytes === null ? 'unknown' : fmtGB(plan.disk.freeBytes)}${plan.disk.fits === false ? ' OVER' : ''}`,
     )
   }
-  out.push('')
+  return out
+}
+
+/** The placement in llama.cpp's flags and the largest context per GPU count. */
+function placementLines(plan: Plan): string[] {
   const pl = plan.placement
-  out.push(`placement ${pl.summary ?? ''}`)
-  out.push(
+  return [
+    `placement ${pl.summary ?? ''}`,
     `         -ngl ${pl.nGpuLayers}${pl.nCpuMoe !== null ? ` --n-cpu-moe ${pl.nCpuMoe}` : pl.tensorOverrides.length ? ` -ot ${pl.tensorOverrides.map((o) => `${o.pattern}=${o.device}`).join(',')}` : ''}${pl.tensorSplit.length ? ` -ts ${pl.tensorSplit.join(',')}` : ''}`,
-  )
-  out.push(
     `max context (attention + KV on the GPUs, experts in RAM): ${plan.maxContext.byGpuCount.map((b) => `${b.gpus === 0 ? 'CPU only' : `${b.gpus} GPU${b.gpus > 1 ? 's' : ''}`} ${ctxLabel(b.maxContext)}${b.binding ? ` (${b.binding})` : ''}`).join(' · ')}`,
-  )
-  out.push('')
+  ]
+}
+
+/** Where a decoded token's time goes, the bytes it reads, the assumptions, and the notes that matter. */
+function speedLines(plan: Plan): string[] {
+  const p = plan.prediction
+  const out: string[] = []
   if (p.decodeMs)
     out.push(
       `speed    decode per token (mid): CPU ${p.decodeMs.cpu?.toFixed(1)} ms + GPU ${p.decodeMs.gpu?.toFixed(1)} ms + hand-offs ${p.decodeMs.handoff?.toFixed(1)} ms = ${p.decodeMs.total?.toFixed(1)} ms`,
@@ -97,48 +108,76 @@ export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
   for (const a of p.assumptions) out.push(`         - ${a}`)
   // notes that change what the plan means (remote GPUs unused, KV layout) are printed too
   for (const n of (plan.notes ?? []).slice(1)) out.push(`note     ${n}`)
-  if (plan.rows && plan.rows.length > 0) {
-    out.push('')
-    const gpuCounts = plan.rows[0].maxContext.map((b) => b.gpus)
+  return out
+}
+
+/** --quants: one row per quant (empty when not asked). */
+function quantLines(rows: NonNullable<Plan['rows']>): string[] {
+  if (rows.length === 0) return []
+  const gpuCounts = rows[0].maxContext.map((b) => b.gpus)
+  const out = [
+    '',
+    `quants   ${pad('quant', 10)}${lpad('file', 10)}  ${pad('fits', 5)}${gpuCounts.map((g) => lpad(g === 0 ? 'ctx CPU' : `ctx ${g}GPU`, 10)).join('')}${lpad('decode', 10)}${lpad('prefill', 10)}`,
+  ]
+  for (const r of rows) {
     out.push(
-      `quants   ${pad('quant', 10)}${lpad('file', 10)}  ${pad('fits', 5)}${gpuCounts.map((g) => lpad(g === 0 ? 'ctx CPU' : `ctx ${g}GPU`, 10)).join('')}${lpad('decode', 10)}${lpad('prefill', 10)}`,
+      `         ${pad(r.quant, 10)}${lpad(fmtGB(r.fileBytes, 0), 10)}  ${pad(r.fits ? 'yes' : 'no', 5)}${r.maxContext.map((b) => lpad(ctxLabel(b.maxContext), 10)).join('')}${lpad(tps(r.decodeTps), 10)}${lpad(tps(r.prefillTps), 10)}`,
     )
-    for (const r of plan.rows) {
-      out.push(
-        `         ${pad(r.quant, 10)}${lpad(fmtGB(r.fileBytes, 0), 10)}  ${pad(r.fits ? 'yes' : 'no', 5)}${r.maxContext.map((b) => lpad(ctxLabel(b.maxContext), 10)).join('')}${lpad(tps(r.decodeTps), 10)}${lpad(tps(r.prefillTps), 10)}`,
-      )
-    }
-    out.push('         (decode/prefill: predicted tok/s, mid of range)')
   }
-  out.push('')
+  out.push('         (decode/prefill: predicted tok/s, mid of range)')
+  return out
+}
+
+/** --emit: every ready configuration. */
+function emitLines(c: Plan['commands']): string[] {
+  const out = ['# llama.cpp server', c.llamaServer, '', '# llama-bench', c.llamaBench]
+  if (c.rpc) {
+    out.push('', '# llama.cpp RPC: on each remote machine')
+    for (const s of c.rpc.servers) out.push(`# ${safeName(s.host)}`, s.command)
+    out.push('# then on this machine', c.rpc.main)
+  }
+  if (c.flashMoe) out.push('', c.flashMoe)
+  if (c.ktransformers)
+    out.push(
+      '',
+      '# ktransformers: save as rules.yaml',
+      c.ktransformers.yaml,
+      '# ktransformers launch',
+      c.ktransformers.launch,
+    )
+  return out
+}
+
+/** Without --emit: the one command that runs this plan's engine. */
+function commandLines(plan: Plan): string[] {
   const c = plan.commands
-  if (opts.emit) {
-    out.push('# llama.cpp server', c.llamaServer, '', '# llama-bench', c.llamaBench)
-    if (c.rpc) {
-      out.push('', '# llama.cpp RPC: on each remote machine')
-      for (const s of c.rpc.servers) out.push(`# ${safeName(s.host)}`, s.command)
-      out.push('# then on this machine', c.rpc.main)
-    }
-    if (c.flashMoe) out.push('', c.flashMoe)
-    if (c.ktransformers)
-      out.push(
-        '',
-        '# ktransformers: save as rules.yaml',
-        c.ktransformers.yaml,
-        '# ktransformers launch',
-        c.ktransformers.launch,
-      )
-  } else {
-    const own =
-      plan.engine === 'flashmoe'
-        ? c.flashMoe
-        : plan.engine === 'ktransformers'
-          ? c.ktransformers?.launch
-          : c.rpc
-            ? c.rpc.main
-            : c.llamaServer
-    out.push(`command  ${(own ?? c.llamaServer).split('\n').join('\n         ')}`)
-    out.push('         (--emit prints llama-bench, FlashMoE, ktransformers and RPC configs too)')
-  }
-  return out.join('\n')
+  const own =
+    plan.engine === 'flashmoe'
+      ? c.flashMoe
+      : plan.engine === 'ktransformers'
+        ? c.ktransformers?.launch
+        : c.rpc
+          ? c.rpc.main
+          : c.llamaServer
+  return [
+    `command  ${(own ?? c.llamaServer).split('\n').join('\n         ')}`,
+    '         (--emit prints llama-bench, FlashMoE, ktransformers and RPC configs too)',
+  ]
+}
+
+export function renderPlan(plan: Plan, opts: {emit?: boolean} = {}): string {
+  return [
+    ...verdictLines(plan),
+    '',
+    ...modelLines(plan),
+    '',
+    ...memoryLines(plan),
+    '',
+    ...placementLines(plan),
+    '',
+    ...speedLines(plan),
+    ...quantLines(plan.rows ?? []),
+    '',
+    ...(opts.emit ? emitLines(plan.commands) : commandLines(plan)),
+  ].join('\n')
 }
