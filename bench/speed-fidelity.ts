@@ -135,6 +135,8 @@ interface Row {
   prefill: ReturnType<typeof phaseComparison>
   decodeMedian: ReturnType<typeof phaseComparison>
   prefillMedian: ReturnType<typeof phaseComparison>
+  /** 1-minute load average when the row's measurement ended (2 vCPUs shared: a load above the thread count means waiting) */
+  load: number
 }
 const rows: Row[] = []
 for (const shape of shapes) {
@@ -169,6 +171,7 @@ for (const shape of shapes) {
       prefill: phaseComparison(pPre.prefillTps, pPre.prefillRange, m.prefill),
       decodeMedian: phaseComparison(pDec.decodeTps, pDec.decodeRange, md.decode),
       prefillMedian: phaseComparison(pPre.prefillTps, pPre.prefillRange, md.prefill),
+      load: loadavg()[0],
     }
     rows.push(row)
     const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
@@ -182,12 +185,12 @@ const f = (x: number | null | undefined, d = 1) => (x === null || x === undefine
 const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
 console.log('')
 console.log(
-  '| shape | threads | tests | decode predicted | decode measured | decode error | prefill predicted | prefill measured | prefill error | speed model |',
+  '| shape | threads | tests | decode predicted | decode measured | decode error | prefill predicted | prefill measured | prefill error | load (1 min) | speed model |',
 )
-console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---|')
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|')
 for (const r of rows) {
   console.log(
-    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.source} |`,
+    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.load.toFixed(1)} | ${r.source} |`,
   )
 }
 const med = (xs: number[]) => {

@@ -229,6 +229,23 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
     }
     if (p.decodeGflops !== undefined || p.prefillGflops !== undefined) throughput.push(p)
   }
+  // more threads are never slower on a machine of one's own: a thread count that measured below the
+  // one before it measured other processes (a descheduled thread stalls every barrier), so it keeps
+  // the fewer threads' throughput, with a note
+  for (let i = 1; i < throughput.length; i++) {
+    const prev = throughput[i - 1],
+      cur = throughput[i]
+    for (const k of ['decodeGflops', 'prefillGflops'] as const) {
+      const a = prev[k],
+        b = cur[k]
+      if (a !== undefined && b !== undefined && b < a) {
+        notes.push(
+          `${k === 'decodeGflops' ? 'decode' : 'prefill'} at ${cur.threads} threads measured ${b} GFLOP/s, below ${prev.threads} threads' ${a}: contention on a shared machine; ${a} kept for ${cur.threads} threads`,
+        )
+        cur[k] = a
+      }
+    }
+  }
   if (throughput.length) cal.cpuThroughput = throughput
   const dram = samples.filter((s) => s.role === 'dram' && s.decodeTps).sort((a, b) => b.threads - a.threads)[0]
   if (dram) {

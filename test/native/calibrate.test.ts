@@ -98,6 +98,17 @@ test('fit: prefill throughput excludes one graph evaluation overhead per ubatch 
   assert.ok(naive < 85, `${naive}`)
 })
 
+test('fit: a thread count slower than the one before (contention) keeps the fewer threads\' throughput, with a note', () => {
+  const samples = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 1, true)]
+  const slow = sample('compute', compute, 2, true)
+  slow.decodeTps = samples[2].decodeTps! / 10
+  slow.prefillTps = samples[2].prefillTps! / 10
+  const cal = fitCalibration([...samples, slow], meta)
+  close(cal.cpuThroughput![1].decodeGflops, cal.cpuThroughput![0].decodeGflops!)
+  close(cal.cpuThroughput![1].prefillGflops, 100)
+  assert.equal(cal.notes!.filter((n) => /contention on a shared machine/.test(n)).length, 2)
+})
+
 test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bound; partial is kept; GPUs are per index', () => {
   const slow = {...G, 2: 30e9}
   const s = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 2, true)]
