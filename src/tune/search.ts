@@ -4,13 +4,15 @@
  * clock.
  *
  * 1. Seeds: llama.cpp's defaults and the plan's pick are measured first (short runs).
- * 2. Explore: the candidates the planner says fit, best corrected prediction first. After every
- *    measurement the predicted/measured ratios of the configurations measured so far correct the
- *    predictions of the rest (correctedPrediction: a similarity-weighted geometric mean, so a
- *    dimension the planner does not model, such as --no-repack or the CPU variant, is learnt from
- *    the measured configurations that share it). Exploring stops when the best remaining corrected
- *    prediction is below HOPELESS × the best measured score, when EXPLORE_SHARE of the budget is
- *    spent, or when nothing is left.
+ * 2. Explore, alternately: the best corrected prediction among the candidates the planner says fit
+ *    (exploit, down to HOPELESS × the best measured score), and a one-dimension neighbour of the
+ *    best measured configuration, one with a value never measured first (local: it tests the
+ *    planner's claim about one dimension, whatever the prediction). After every measurement the
+ *    predicted/measured ratios of the configurations measured so far correct the predictions of
+ *    the rest (correctedPrediction: a similarity-weighted geometric mean, so a dimension the
+ *    planner does not model, such as --no-repack, the CPU variant or thread contention, is learnt
+ *    from the measured configurations that share it). Exploring stops when EXPLORE_SHARE of the
+ *    budget is spent or nothing is left to try.
  * 3. Successive halving: the better half of the measured configurations gets twice the
  *    repetitions, until CONFIRM_TOP remain; those are confirmed with the full repetitions
  *    (mean ± sd like bench).
@@ -30,8 +32,6 @@ export const CONFIRM_TOP = 3
 export const EXPLORE_SHARE = 0.55
 /** A candidate whose corrected prediction is below this fraction of the best measured is not worth a run. */
 export const HOPELESS = 0.7
-/** A one-dimension neighbour of the best measured configuration is measured down to this fraction of its score. */
-export const NEIGHBOUR_HOPELESS = 0.5
 /** Weight of a measured configuration in the feedback: SIMILARITY_BASE ^ (dimensions in common). */
 export const SIMILARITY_BASE = 4
 /** Load, context creation and process start of one measurement until the first one says otherwise (s). */
@@ -356,6 +356,8 @@ export async function search(candidates: Candidate[], measurer: Measurer, o: Sea
     // neighbour of the best measured configuration (the step a llama.cpp user takes by hand: it
     // measures the dimensions where the planner's ranking is wrong, which the feedback then learns)
     const exploreLimit = o.budgetS * EXPLORE_SHARE
+    /** dimension index → local steps that varied it */
+    const localTried = new Map<number, number>()
     for (let turn = 0; ; turn++) {
       if (o.stopRequested?.()) {
         stop = 'signal'
@@ -371,12 +373,25 @@ export async function search(candidates: Candidate[], measurer: Measurer, o: Sea
       const bestCfg = b.id ? byId.get(b.id)!.config : null
       const width = bestCfg ? dims(bestCfg).length : 0
       const exploit = rest.find((x) => b.score === null || x.s >= HOPELESS * b.score)
+      // no prediction floor here: a neighbour tests the planner's claim about one dimension (on an
+      // oversubscribed machine one thread can decode 10× faster than two, which no model predicts);
+      // a value never measured anywhere goes first, then the best corrected prediction
       const local = bestCfg
-        ? rest.find((x) => similarity(x.c.config, bestCfg) === width - 1 && x.s >= NEIGHBOUR_HOPELESS * b.score!)
+        ? pickNeighbour(
+            rest,
+            bestCfg,
+            width,
+            [...measured.keys()].map((id) => byId.get(id)!.config),
+            localTried,
+          )
         : undefined
       const pick = turn % 2 === 1 ? (local ?? exploit) : (exploit ?? local)
       if (!pick) break
       if (!affordable(pick.c, firstReps, exploreLimit)) break
+      if (pick === local && bestCfg) {
+        const i = diffIndex(pick.c.config, bestCfg)
+        localTried.set(i, (localTried.get(i) ?? 0) + 1)
+      }
       if (!(await run(pick.c, firstReps, 'explore', rest.length - 1))) break main
     }
     // 3. successive halving, then the full repetitions for the top
@@ -425,6 +440,55 @@ export async function search(candidates: Candidate[], measurer: Measurer, o: Sea
     measureSeconds,
     ratio: meanRatio(observations()),
   }
+}
+
+/** The index of the one dimension where `a` differs from `b` (-1 when none or several). */
+function diffIndex(a: TuneConfig, b: TuneConfig): number {
+  const x = dims(a)
+  const y = dims(b)
+  let at = -1
+  for (let i = 0; i < x.length; i++)
+    if (x[i] !== y[i]) {
+      if (at >= 0) return -1
+      at = i
+    }
+  return at
+}
+
+/** How far apart two values of one dimension are: |log ratio| of their leading numbers (threads, ubatch), else 0. */
+function distance(a: string, b: string): number {
+  const x = parseFloat(a)
+  const y = parseFloat(b)
+  return x > 0 && y > 0 ? Math.abs(Math.log(x / y)) : 0
+}
+
+/**
+ * The local step: a one-dimension neighbour of the best measured configuration. The dimension
+ * varied least so far that still has a value never measured, then within it the value farthest
+ * from the best's (coarse to fine: 1 thread before 3 when the best runs 4), then the best
+ * corrected prediction; when every value was seen somewhere, the best-predicted neighbour.
+ */
+export function pickNeighbour<T extends {c: {config: TuneConfig}; s: number}>(
+  rest: T[],
+  best: TuneConfig,
+  width: number,
+  measuredConfigs: TuneConfig[],
+  tried: Map<number, number>,
+): T | undefined {
+  const seen = new Set(measuredConfigs.flatMap((c) => dims(c).map((v, i) => `${i}=${v}`)))
+  const bd = dims(best)
+  const fresh: Array<{x: T; i: number; d: number}> = []
+  let any: T | undefined
+  for (const x of rest) {
+    if (similarity(x.c.config, best) !== width - 1) continue
+    any ??= x
+    const i = diffIndex(x.c.config, best)
+    const v = dims(x.c.config)[i]
+    if (!seen.has(`${i}=${v}`)) fresh.push({x, i, d: distance(v, bd[i])})
+  }
+  if (fresh.length === 0) return any
+  fresh.sort((p, q) => (tried.get(p.i) ?? 0) - (tried.get(q.i) ?? 0) || p.i - q.i || q.d - p.d || q.x.s - p.x.s)
+  return fresh[0].x
 }
 
 function speedsOf(s: Speeds): [number, number] {

@@ -217,6 +217,26 @@ test('search: the feedback finds what the planner cannot see (--no-repack), conf
   assert.ok(r.path.every((p) => p.atS >= 0))
 })
 
+test('search: a dimension the planner gets backwards (one thread 10× faster on an oversubscribed machine) is found', async () => {
+  const cands = fakeSpace()
+  const clock = {t: 0}
+  const calls: string[] = []
+  const contended = (c: TuneConfig) => (c.threads === 1 ? 400 : 40) * (c.repack ? 1 : 1.1)
+  const m: Measurer = {
+    async measure(c, reps) {
+      calls.push(c.id)
+      const d = contended(c.config)
+      const seconds = 2 + (reps + 1) * (64 / d)
+      clock.t += seconds
+      return {decode: Array(reps).fill(d), prefill: Array(reps).fill(1000), seconds}
+    },
+  }
+  const r = await search(cands, m, opts(clock, {budgetS: 120}))
+  const w = cands.find((c) => c.id === r.winner)!
+  assert.equal(w.config.threads, 1, `winner ${r.winner} after ${calls.length} measurements`)
+  assert.ok(r.measured.length < cands.length / 4)
+})
+
 test('search: the predicted/measured ratio of similar measured configurations corrects the rest', () => {
   const [a, b] = fakeSpace()
   const far = {...b, config: {...b.config, threads: 1, nUbatch: 128, repack: false, cpuVariant: 'icelake'}}
@@ -239,10 +259,10 @@ test('search: stops at the budget (no measurement starts that would not fit it)'
   const cands = fakeSpace()
   const clock = {t: 0}
   const {m} = fakeMeasurer(clock)
-  const r = await search(cands, m, opts(clock, {budgetS: 40}))
+  const r = await search(cands, m, opts(clock, {budgetS: 25}))
   assert.equal(r.stop, 'budget')
   // the estimate comes from the measurements so far: at most one measurement past the budget
-  assert.ok(clock.t <= 40 + 12, `spent ${clock.t} s`)
+  assert.ok(clock.t <= 25 + 6, `spent ${clock.t} s`)
   assert.ok(r.measured.length >= 2)
   assert.ok(r.winner !== null)
   // a budget smaller than one measurement still measures the seeds' first
