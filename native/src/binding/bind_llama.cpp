@@ -63,9 +63,23 @@ Napi::Value js_llama_init(const Napi::CallbackInfo & info) {
         if (!info[2].IsString()) throw Napi::TypeError::New(env, "cpuVariant must be a string");
         variant = info[2].As<Napi::String>().Utf8Value();
     }
+    RpcSetup rpc;
+    if (info.Length() > 3 && !missing(info[3])) {
+        if (!info[3].IsString()) throw Napi::TypeError::New(env, "rpcLib must be a string");
+        rpc.lib = info[3].As<Napi::String>().Utf8Value();
+    }
+    if (info.Length() > 4 && !missing(info[4])) {
+        if (!info[4].IsArray()) throw Napi::TypeError::New(env, "rpcServers must be an array of strings");
+        Napi::Array a = info[4].As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            if (!a.Get(i).IsString()) throw Napi::TypeError::New(env, "rpcServers must be an array of strings");
+            rpc.servers.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+        }
+    }
+    if (!rpc.servers.empty() && rpc.lib.empty()) throw Napi::TypeError::New(env, "rpcServers need rpcLib");
     auto st = std::make_shared<EngineState>();
     return run_async(
-        env, kAsyncName, [=] { *st = engine_init(lib_dir, extra, variant); },
+        env, kAsyncName, [=] { *st = engine_init(lib_dir, extra, variant, rpc); },
         [st](Napi::Env env) {
             Napi::Object o = Napi::Object::New(env);
             o.Set("loaded", str_array(env, st->loaded));

@@ -175,9 +175,35 @@ string variant_from_log(const std::vector<string> & lines) {
     return "";
 }
 
+// The RPC backend from rpc.lib (loaded once, through ggml's registry like any backend library),
+// then each server's devices registered as their own backend (what llama.cpp's --rpc does in
+// common/arg.cpp). ggml_backend_rpc_add_server asks the server for its device count: on a server
+// it cannot reach it aborts, which is why the TS side shakes hands with each one first.
+void add_rpc_servers(const RpcSetup & rpc) {
+    if (rpc.servers.empty()) return;
+    ggml_backend_reg_t reg = ggml_backend_reg_by_name("RPC");
+    if (reg == nullptr) {
+        if (rpc.lib.empty()) throw runtime_error("RPC servers given without the RPC backend library");
+        reg = ggml_backend_load(rpc.lib.c_str());
+        if (reg == nullptr) {
+            string why = last_error_take();
+            throw runtime_error("could not load the RPC backend " + rpc.lib + (why.empty() ? "" : ": " + why));
+        }
+    }
+    using add_server_t = ggml_backend_reg_t (*)(const char * endpoint);
+    auto add           = (add_server_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_rpc_add_server");
+    if (add == nullptr) throw runtime_error(rpc.lib + " has no ggml_backend_rpc_add_server");
+    for (const auto & endpoint : rpc.servers) {
+        ggml_backend_reg_t server = add(endpoint.c_str());
+        if (server == nullptr) throw runtime_error("RPC server " + endpoint + " serves no devices");
+        ggml_backend_register(server);
+    }
+}
+
 } // namespace
 
-EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs, const string & cpu_variant) {
+EngineState engine_init(const string & lib_dir, const std::vector<string> & extra_libs, const string & cpu_variant,
+                        const RpcSetup & rpc) {
     std::lock_guard<std::mutex> lk(g_init_mu);
     if (g_inited) return g_state;
     {
@@ -219,6 +245,7 @@ EngineState engine_init(const string & lib_dir, const std::vector<string> & extr
     }
     if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr)
         throw runtime_error("no CPU backend could be loaded from " + lib_dir);
+    add_rpc_servers(rpc);
     llama_backend_init();
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
         ggml_backend_dev_t dev   = ggml_backend_dev_get(i);

@@ -43,12 +43,22 @@ struct EngineState {
     std::vector<std::string> extra_bufts;      // the CPU backend's extra buffer types ("AMX", "CPU_REPACK")
 };
 
+// llama.cpp RPC servers to use (--rpc): the RPC backend library (build/rpc/libggml-rpc.so; the
+// prebuilt packages have none) and "host:port" of each server, in order.
+struct RpcSetup {
+    std::string              lib;
+    std::vector<std::string> servers;
+};
+
 // Loads a CPU variant from lib_dir: `cpu_variant` by name, or ggml's pick when empty
 // (ggml_backend_load_all_from_path); then each extra backend library (libggml-vulkan.so,
-// libggml-cuda.so of the GPU packages), then llama_backend_init. A variant this CPU cannot
-// execute is refused before it is loaded. Idempotent: later calls only return the state.
+// libggml-cuda.so of the GPU packages); then, with RPC servers, libggml-rpc.so and each server's
+// devices (ggml_backend_rpc_add_server: RPC0, RPC1 … in order, which llama.cpp's default device
+// list puts first and -ngl/-ts/-ot use like local GPUs); then llama_backend_init. A variant this
+// CPU cannot execute is refused before it is loaded. Idempotent: later calls only return the state.
+// llama.cpp aborts on an RPC server it cannot reach: callers check each one first.
 EngineState engine_init(const std::string & lib_dir, const std::vector<std::string> & extra_libs,
-                        const std::string & cpu_variant = "");
+                        const std::string & cpu_variant = "", const RpcSetup & rpc = {});
 
 // Throws unless engine_init has succeeded.
 void require_init();
