@@ -119,6 +119,7 @@ export const DECODE_OPS_PER_CYCLE: Record<'intel' | 'amd' | 'other', Range> = {
   amd: {low: 8, mid: 12, high: 18},
   other: {low: 4.5, mid: 8, high: 14},
 }
+/** By widest integer-dot ISA, relative to AVX-512 VNNI: vector width and VNNI's fused int8 dot (an assumption; ±25 %). */
 export const DECODE_ISA_FACTOR: Record<PlanHost['isa'], number> = {
   amx: 1,
   avx512_vnni: 1,
@@ -172,6 +173,7 @@ export const PREFILL_OPS_PER_CYCLE: Record<EngineBuild, Range> = {
   'ktransformers-0.2.1': {low: 20, mid: 28, high: 38},
   'kt-kernel': {low: 20, mid: 28, high: 38},
 }
+/** As DECODE_ISA_FACTOR, for prefill (an assumption; ±25 %). */
 export const PREFILL_ISA_FACTOR: Record<PlanHost['isa'], number> = {
   amx: 1,
   avx512_vnni: 1,
@@ -211,7 +213,7 @@ export const PREFILL_EXPERT_ROWS_FULL: Record<EngineBuild, number> = {
 }
 /** Several sockets in prefill: compute scaling of the second socket (6454S ktransformers 2S 82.9 vs 1S 54.2 t/s → 0.76 per-core; fitted). */
 export const NUMA_COMPUTE_FACTOR: Range = {low: 0.65, mid: 0.78, high: 0.92}
-/** Hyper-threads beyond the physical cores add this fraction of a core (an assumption). */
+/** Hyper-threads beyond the physical cores add this fraction of a core (an assumption; range 0–0.3). */
 export const SMT_GAIN = 0.1
 /**
  * GPU prefill efficiency against the dense FP16 tensor peak, by backend. CUDA fitted: 16 × RTX 3090
@@ -285,6 +287,7 @@ export const MATMUL_K_REF = 2048
  * speed-up 2, pair 800 (range 400–1600).
  */
 export const CPU_ATTN_PAIR_FLOPS: Range = {low: 1600, mid: 800, high: 400}
+/** range 1–2.5 (1: attention FLOPs at the matmul rate; fitted 2, see above) */
 export const CPU_ATTN_FLOP_SPEEDUP = 2
 
 // ------------------------------------------------------------------------------------------------
