@@ -109,6 +109,17 @@ test('fit: a thread count slower than the one before (contention) keeps the fewe
   assert.equal(cal.notes!.filter((n) => /contention on a shared machine/.test(n)).length, 2)
 })
 
+test('fit: a DRAM model whose token time gives under 0.001 GB/s records no bandwidth (never 0), with a note', () => {
+  const base = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 1, true)]
+  // 100 kB per token at 1 t/s: 0.0001 GB/s, which rounds to 0
+  const slow: Sample = {...sample('dram', terms('tiny', 4, 34e6, 1e5), 1), decodeTps: 1}
+  const cal = fitCalibration([...base, slow], meta)
+  assert.equal(cal.decodeBandwidthGBs, undefined)
+  assert.ok(cal.notes!.some((n) => /tiny: the token time left after the overheads gives under 0\.001 GB\/s/.test(n)))
+  const profile: HardwareProfile = {...rig({sockets: 1, gpus: 0}), calibration: cal}
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, profile), [])
+})
+
 test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bound; partial is kept; GPUs are per index', () => {
   const slow = {...G, 2: 30e9}
   const s = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 2, true)]
@@ -244,7 +255,7 @@ test(
     assert.ok(c.cpuThroughput![0].prefillGflops! > 0, JSON.stringify(c))
     // on a loaded machine a tiny "DRAM" model can be slower than the overheads fitted on its twin: then a note says so
     assert.ok(
-      c.decodeBandwidthGBs! > 0 || c.notes!.some((n) => /overheads exceed the token time/.test(n)),
+      c.decodeBandwidthGBs! > 0 || c.notes!.some((n) => /: (overheads exceed the token time|the token time left).*; no bandwidth/.test(n)),
       JSON.stringify(c),
     )
     assert.ok(
