@@ -7,9 +7,12 @@
  * the hidden state between layers: n_embd f32 values per token (the activations ggml passes
  * between layers are F32). Per crossing the client uploads it (SET_TENSOR, no answer), the server
  * computes (GRAPH_COMPUTE, no answer) and the next split on the other side fetches the result
- * (GET_TENSOR: one request/answer round trip that also waits for the compute). So per crossing:
+ * (GET_TENSOR: one request/answer round trip that also waits for the compute). When the output
+ * layer is on a remote device its logits cross too: n_vocab × 4 bytes for each token whose logits
+ * are read (every token in decode; the last of a ubatch in prefill). So:
  *
- *   t = RTT + bytes ÷ bandwidth,  bytes = n_embd × 4 × tokens  (1 token in decode, ubatch in prefill)
+ *   t = crossings × RTT + bytes ÷ bandwidth
+ *   bytes = crossings × n_embd × 4 × tokens (+ n_vocab × 4 when the logits are remote)
  *
  * Constants below are assumptions for a LAN unless a link was measured (`moerig calibrate --rpc`,
  * src/runner/rpc-link.ts), which replaces both by the measured figures × RPC_MEASURED_SPREAD.
@@ -63,25 +66,55 @@ export function crossingBytes(nEmbd: number, tokens: number): number {
   return nEmbd * HIDDEN_STATE_BYTES_PER_ELEMENT * tokens
 }
 
-/** Seconds the network adds: `crossings` host boundaries, each moving `tokens` tokens of hidden state. */
-export function rpcTransferSeconds(
-  crossings: number,
-  nEmbd: number,
-  tokens: number,
-  link: RpcLinkModel,
-  k: keyof Range,
-): number {
-  if (crossings <= 0) return 0
-  return crossings * (link.rttS[k] + crossingBytes(nEmbd, tokens) / link.bytesPerS[k])
+/** What crosses between hosts for one step (a decoded token, or a prefill ubatch). */
+export interface RpcTraffic {
+  /** host boundaries along the layer sequence: one round trip each */
+  crossings: number
+  bytes: number
+}
+
+/**
+ * The traffic of one step: `tokens` tokens of hidden state at each crossing, plus one token's
+ * logits (n_vocab × 4 B) when the output layer is on a remote device.
+ */
+export function rpcTraffic(a: {
+  crossings: number
+  nEmbd: number
+  tokens: number
+  logitsRemote: boolean
+  nVocab: number
+}): RpcTraffic {
+  if (a.crossings <= 0) return {crossings: 0, bytes: 0}
+  const logits = a.logitsRemote ? a.nVocab * HIDDEN_STATE_BYTES_PER_ELEMENT : 0
+  return {crossings: a.crossings, bytes: a.crossings * crossingBytes(a.nEmbd, a.tokens) + logits}
+}
+
+/** Seconds the network adds to one step. */
+export function rpcTransferSeconds(t: RpcTraffic, link: RpcLinkModel, k: keyof Range): number {
+  if (t.crossings <= 0) return 0
+  return t.crossings * link.rttS[k] + t.bytes / link.bytesPerS[k]
 }
 
 /** The assumption in words, for a plan's speed notes. */
-export function rpcTransferWords(crossings: number, nEmbd: number, ubatch: number, link: RpcLinkModel): string {
+export function rpcTransferWords(decode: RpcTraffic, prefill: RpcTraffic, ubatch: number, link: RpcLinkModel): string {
   const ms = (s: number) => +(s * 1e3).toFixed(2)
   const gbs = (b: number) => +(b / 1e9).toFixed(2)
   return (
-    `${crossings} host crossings per token (RPC): each a round trip of ${ms(link.rttS.high)}–${ms(link.rttS.low)} ms` +
-    ` + ${crossingBytes(nEmbd, 1)} B of hidden state per token (${crossingBytes(nEmbd, ubatch)} B per ubatch of ${ubatch})` +
+    `network (RPC): ${decode.crossings} host crossings per token, each a round trip of ${ms(link.rttS.high)}–${ms(link.rttS.low)} ms;` +
+    ` ${decode.bytes} B cross per token, ${prefill.bytes} B per ubatch of ${ubatch} (hidden state n_embd × 4 B per token per crossing, logits when the output is remote)` +
     ` at ${gbs(link.bytesPerS.low)}–${gbs(link.bytesPerS.high)} GB/s (${link.source === 'measured' ? 'measured link, moerig calibrate --rpc' : 'assumed 1–25 GbE LAN; moerig calibrate --rpc measures it'})`
   )
+}
+
+/** The link the plan's remote hosts are reached over: the slowest measured one (calibrate --rpc), else the assumption. */
+export function planLink(
+  links: Array<{rttUs: number; uploadGBs: number; downloadGBs: number}> | undefined,
+): RpcLinkModel {
+  if (!links?.length) return ASSUMED_LINK
+  const worst = links.reduce((w, l) => ({
+    rttUs: Math.max(w.rttUs, l.rttUs),
+    uploadGBs: Math.min(w.uploadGBs, l.uploadGBs),
+    downloadGBs: Math.min(w.downloadGBs, l.downloadGBs),
+  }))
+  return measuredLink(worst)
 }

@@ -4,7 +4,15 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {endpointText, isLoopback, parseEndpoint, parseEndpoints} from '../../src/engine/rpc.js'
 import {checkServeOptions, parseBannerDevice} from '../../src/runner/rpc-server.js'
-import {ASSUMED_LINK, crossingBytes, measuredLink, rpcTransferSeconds, rpcTransferWords} from '../../src/planner/rpc.js'
+import {
+  ASSUMED_LINK,
+  crossingBytes,
+  measuredLink,
+  planLink,
+  rpcTraffic,
+  rpcTransferSeconds,
+  rpcTransferWords,
+} from '../../src/planner/rpc.js'
 import {MoerigError} from '../../src/lib/errors.js'
 import {checkPlanRpc, nameRpcBuffers, rpcDevices} from '../../src/runner/rpc-engine.js'
 import {deviceOfBuffer, parseBufferLines} from '../../src/runner/memory.js'
@@ -71,16 +79,33 @@ test('planner RPC term: round trip + hidden state over bandwidth, per crossing',
   // R1: n_embd 7168 → 28 672 B per token crossing
   assert.equal(crossingBytes(7168, 1), 28672)
   const link = measuredLink({rttUs: 100, uploadGBs: 2, downloadGBs: 1})
-  // mid: 100 µs + 28 672 B / 1 GB/s (the slower direction)
-  assert.ok(Math.abs(rpcTransferSeconds(2, 7168, 1, link, 'mid') - 2 * (100e-6 + 28672 / 1e9)) < 1e-12)
-  // prefill: a ubatch of 512 moves 512× the bytes, the round trip once
-  assert.ok(Math.abs(rpcTransferSeconds(1, 7168, 512, link, 'mid') - (100e-6 + (28672 * 512) / 1e9)) < 1e-12)
-  assert.equal(rpcTransferSeconds(0, 7168, 1, link, 'mid'), 0)
+  const r1 = {nEmbd: 7168, nVocab: 129280}
+  // decode, two crossings, output local: 2 × 100 µs + 2 × 28 672 B / 1 GB/s (the slower direction)
+  const dec = rpcTraffic({...r1, crossings: 2, tokens: 1, logitsRemote: false})
+  assert.deepEqual(dec, {crossings: 2, bytes: 2 * 28672})
+  assert.ok(Math.abs(rpcTransferSeconds(dec, link, 'mid') - (2 * 100e-6 + (2 * 28672) / 1e9)) < 1e-12)
+  // output on the remote host: one token's logits come back too (517 kB for R1)
+  assert.equal(rpcTraffic({...r1, crossings: 1, tokens: 1, logitsRemote: true}).bytes, 28672 + 129280 * 4)
+  // prefill: a ubatch of 512 moves 512× the hidden state, the round trip once, the last token's logits
+  const pre = rpcTraffic({...r1, crossings: 1, tokens: 512, logitsRemote: true})
+  assert.equal(pre.bytes, 28672 * 512 + 129280 * 4)
+  assert.equal(rpcTransferSeconds(rpcTraffic({...r1, crossings: 0, tokens: 1, logitsRemote: true}), link, 'mid'), 0)
   // low is the slow end
   for (const l of [link, ASSUMED_LINK])
-    assert.ok(rpcTransferSeconds(2, 7168, 512, l, 'low') > rpcTransferSeconds(2, 7168, 512, l, 'high'))
-  assert.match(rpcTransferWords(2, 7168, 512, ASSUMED_LINK), /2 host crossings per token.*28672 B.*assumed/)
-  assert.match(rpcTransferWords(2, 7168, 512, link), /measured link/)
+    assert.ok(rpcTransferSeconds(pre, l, 'low') > rpcTransferSeconds(pre, l, 'high'))
+  assert.match(
+    rpcTransferWords(dec, pre, 512, ASSUMED_LINK),
+    /2 host crossings per token.*57344 B cross per token.*assumed/,
+  )
+  assert.match(rpcTransferWords(dec, pre, 512, link), /measured link/)
+  // the slowest of several measured links
+  const w = planLink([
+    {rttUs: 100, uploadGBs: 2, downloadGBs: 1},
+    {rttUs: 300, uploadGBs: 5, downloadGBs: 5},
+  ])
+  assert.ok(Math.abs(w.rttS.mid - 300e-6) < 1e-15)
+  assert.equal(w.bytesPerS.mid, 1e9)
+  assert.equal(planLink(undefined), ASSUMED_LINK)
 })
 
 const dev = (name: string, backend: string, description: string, type: LlamaDevice['type'] = 'gpu'): LlamaDevice => ({
