@@ -9,7 +9,7 @@
  */
 import {MoerigError} from '../lib/errors.js'
 import type {Hparams} from '../schemas/model.js'
-import {checkMetaInt, MAX_BLOCKS, MAX_CONTEXT, MAX_EXPERTS, MAX_WIDTH} from './consistency.js'
+import {blockOf, checkMetaInt, MAX_BLOCKS, MAX_CONTEXT, MAX_EXPERTS, MAX_WIDTH} from './consistency.js'
 import type {GgufModel} from './gguf.js'
 
 export type Arch = 'deepseek2' | 'qwen3moe' | 'gpt-oss' | string
@@ -35,10 +35,7 @@ export function compareTensorNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-export function blockOf(name: string): number | null {
-  const m = /^blk\.(\d+)\./.exec(name)
-  return m ? Number(m[1]) : null
-}
+export {blockOf}
 
 /** The tensors outside the blocks: embeddings, final norm, and the output matrix unless tied to the embeddings. */
 function globalTensors(hp: Hparams, tied = hp.tiedEmbeddings): TensorShape[] {

@@ -22,8 +22,8 @@ export const MAX_EXPERTS = 65536
 export const MAX_CONTEXT = 1 << 28
 export const MAX_WIDTH = 1 << 24
 
-/** Block of a tensor name (arch.ts has the same; kept here so arch.ts can import this file). */
-function blockOf(name: string): number | null {
+/** Block of a tensor name ("blk.12.ffn_up.weight" → 12); null outside the blocks. arch.ts re-exports it. */
+export function blockOf(name: string): number | null {
   const m = /^blk\.(\d+)\./.exec(name)
   return m ? Number(m[1]) : null
 }
@@ -59,18 +59,16 @@ function ranges(xs: number[]): string {
   return out.length > 3 ? `${out.slice(0, 3).join(', ')}, …` : out.join(', ')
 }
 
-/**
- * Cross-check the hyper-parameters the planner uses against the tensors that carry them.
- * Throws one E_GGUF_META line at the first contradiction.
- */
-export function checkGgufConsistency(g: GgufModel, shape: ModelShape): void {
-  const a = g.arch
-  const hp = shape.hp
-  const path = g.path
-  const key = (s: string) => `${a}.${s}`
-  if (g.tensors.length === 0) fail(path, 'the header lists no tensors (nothing to plan)')
+/** What every check needs: the file (for messages), the metadata key prefix, the hyper-parameters. */
+interface Check {
+  g: GgufModel
+  hp: ModelShape['hp']
+  path: string
+  key: (s: string) => string
+}
 
-  // Blocks: block_count must be exactly the blocks the tensors use, with none missing.
+/** Blocks: block_count must be exactly the blocks the tensors use, with none missing. */
+function checkBlocks({g, hp, path, key}: Check): void {
   const blocks = [...new Set(g.tensors.map((t) => blockOf(t.name)).filter((b): b is number => b !== null))].sort(
     (x, y) => x - y,
   )
@@ -91,94 +89,119 @@ export function checkGgufConsistency(g: GgufModel, shape: ModelShape): void {
       `metadata ${key('block_count')} is ${hp.nLayer} but block${missing.length > 1 ? 's' : ''} ${ranges(missing)} ha${missing.length > 1 ? 've' : 's'} no tensors`,
     )
   }
+}
 
-  // Embeddings: width and vocabulary as token_embd stores them ([n_embd, n_vocab]).
+/** Embeddings: width and vocabulary as token_embd stores them ([n_embd, n_vocab]). */
+function checkEmbeddings({g, hp, path, key}: Check): void {
   const embd = g.tensors.find((t) => t.name === 'token_embd.weight')
-  if (embd && embd.shape.length === 2) {
-    if (embd.shape[0] !== hp.nEmbd)
-      fail(
-        path,
-        `metadata ${key('embedding_length')} is ${hp.nEmbd} but token_embd.weight rows are ${embd.shape[0]} wide`,
-      )
-    if (embd.shape[1] !== hp.nVocab)
-      fail(path, `the vocabulary has ${hp.nVocab} tokens but token_embd.weight has ${embd.shape[1]} rows`)
-  }
+  if (!embd || embd.shape.length !== 2) return
+  if (embd.shape[0] !== hp.nEmbd)
+    fail(
+      path,
+      `metadata ${key('embedding_length')} is ${hp.nEmbd} but token_embd.weight rows are ${embd.shape[0]} wide`,
+    )
+  if (embd.shape[1] !== hp.nVocab)
+    fail(path, `the vocabulary has ${hp.nVocab} tokens but token_embd.weight has ${embd.shape[1]} rows`)
+}
 
-  // Experts: the last dimension of every routed-expert weight is n_expert.
-  const exps = g.tensors.filter((t) => EXPS_WEIGHT.test(t.name))
+/** Experts: the last dimension of every routed-expert weight is n_expert; used and width agree. */
+function checkExperts({hp, path, key}: Check, exps: GgufModel['tensors']): void {
   const nExp = hp.nExpert ?? 0
   const used = hp.nExpertUsed ?? 0
-  if (exps.length > 0) {
-    const t = exps.find((x) => x.shape.length !== 3 || x.shape[2] !== nExp)
-    if (t)
+  if (exps.length === 0) {
+    if (nExp > 0)
       fail(
         path,
-        `metadata ${key('expert_count')} is ${nExp} but ${t.name} holds ${t.shape.length === 3 ? t.shape[2] : `a ${t.shape.length}-D array, not`} experts`,
+        `metadata ${key('expert_count')} is ${nExp} but no tensor holds routed experts (no blk.N.ffn_*_exps.weight)`,
       )
-    if (used < 1 || used > nExp)
+    if (used > 0)
       fail(
         path,
-        `metadata ${key('expert_used_count')} is ${used}; allowed: 1–${nExp} (the experts per layer, ${key('expert_count')})`,
+        `metadata ${key('expert_used_count')} is ${used} but ${key('expert_count')} is 0 and no tensor holds routed experts`,
       )
-    const ffExp = hp.nFfExp ?? 0
-    const gate = exps.find((x) => /_gate_exps/.test(x.name))
-    if (ffExp > 0 && gate && gate.shape[1] !== ffExp) {
-      fail(path, `metadata ${key('expert_feed_forward_length')} is ${ffExp} but ${gate.name} is ${gate.shape[1]} wide`)
-    }
-  } else if (nExp > 0) {
-    fail(
-      path,
-      `metadata ${key('expert_count')} is ${nExp} but no tensor holds routed experts (no blk.N.ffn_*_exps.weight)`,
-    )
-  } else if (used > 0) {
-    fail(
-      path,
-      `metadata ${key('expert_used_count')} is ${used} but ${key('expert_count')} is 0 and no tensor holds routed experts`,
-    )
+    return
   }
+  const t = exps.find((x) => x.shape.length !== 3 || x.shape[2] !== nExp)
+  if (t)
+    fail(
+      path,
+      `metadata ${key('expert_count')} is ${nExp} but ${t.name} holds ${t.shape.length === 3 ? t.shape[2] : `a ${t.shape.length}-D array, not`} experts`,
+    )
+  if (used < 1 || used > nExp)
+    fail(
+      path,
+      `metadata ${key('expert_used_count')} is ${used}; allowed: 1–${nExp} (the experts per layer, ${key('expert_count')})`,
+    )
+  const ffExp = hp.nFfExp ?? 0
+  const gate = exps.find((x) => /_gate_exps/.test(x.name))
+  if (ffExp > 0 && gate && gate.shape[1] !== ffExp) {
+    fail(path, `metadata ${key('expert_feed_forward_length')} is ${ffExp} but ${gate.name} is ${gate.shape[1]} wide`)
+  }
+}
 
-  // Dense lead (deepseek2): the first blocks without routed experts.
+/** Dense lead (deepseek2): the first blocks without routed experts. */
+function checkDenseLead({g, hp, path, key}: Check, exps: GgufModel['tensors']): void {
   const moeBlocks = [...new Set(exps.map((t) => blockOf(t.name)!))].sort((x, y) => x - y)
   const lead = hp.nLayerDenseLead ?? 0
   if (lead > hp.nLayer)
     fail(path, `metadata ${key('leading_dense_block_count')} is ${lead}, more than the ${hp.nLayer} blocks`)
-  if (a === 'deepseek2' && moeBlocks.length > 0 && lead !== moeBlocks[0]) {
+  if (g.arch === 'deepseek2' && moeBlocks.length > 0 && lead !== moeBlocks[0]) {
     fail(
       path,
       `metadata ${key('leading_dense_block_count')} is ${lead} but the tensors have routed experts from block ${moeBlocks[0]} on (blocks ${ranges(moeBlocks)})`,
     )
   }
+}
 
-  // Heads: head_count_kv must divide head_count (GQA groups), and the attention weights agree.
+/** deepseek2 attention: the latent rank and head count as blk.0's tensors carry them. */
+function checkMlaHeads({g, hp, path, key}: Check): void {
+  const kvNorm = g.tensors.find((t) => t.name === 'blk.0.attn_kv_a_norm.weight')
+  if (kvNorm && kvNorm.shape[0] !== hp.kvLoraRank)
+    fail(
+      path,
+      `metadata ${key('attention.kv_lora_rank')} is ${hp.kvLoraRank} but blk.0.attn_kv_a_norm.weight has ${kvNorm.shape[0]} elements`,
+    )
+  const kb = g.tensors.find((t) => t.name === 'blk.0.attn_k_b.weight')
+  if (kb && kb.shape.length === 3 && kb.shape[2] !== hp.nHead)
+    fail(
+      path,
+      `metadata ${key('attention.head_count')} is ${hp.nHead} but blk.0.attn_k_b.weight has ${kb.shape[2]} heads`,
+    )
+  if (hp.nopeDim !== undefined && hp.nopeDim < 0)
+    fail(path, `metadata key length is smaller than ${key('rope.dimension_count')} (${hp.ropeDim})`)
+}
+
+/** Heads: head_count_kv must divide head_count (GQA groups), and the attention weights agree. */
+function checkHeads(c: Check): void {
+  const {g, hp, path, key} = c
   if (hp.nHeadKv < 1 || hp.nHeadKv > hp.nHead || hp.nHead % hp.nHeadKv !== 0) {
     fail(
       path,
       `metadata ${key('attention.head_count_kv')} is ${hp.nHeadKv}; allowed: a divisor of ${key('attention.head_count')} (${hp.nHead})`,
     )
   }
-  if (a === 'deepseek2') {
-    const kvNorm = g.tensors.find((t) => t.name === 'blk.0.attn_kv_a_norm.weight')
-    if (kvNorm && kvNorm.shape[0] !== hp.kvLoraRank)
-      fail(
-        path,
-        `metadata ${key('attention.kv_lora_rank')} is ${hp.kvLoraRank} but blk.0.attn_kv_a_norm.weight has ${kvNorm.shape[0]} elements`,
-      )
-    const kb = g.tensors.find((t) => t.name === 'blk.0.attn_k_b.weight')
-    if (kb && kb.shape.length === 3 && kb.shape[2] !== hp.nHead)
-      fail(
-        path,
-        `metadata ${key('attention.head_count')} is ${hp.nHead} but blk.0.attn_k_b.weight has ${kb.shape[2]} heads`,
-      )
-    if (hp.nopeDim !== undefined && hp.nopeDim < 0)
-      fail(path, `metadata key length is smaller than ${key('rope.dimension_count')} (${hp.ropeDim})`)
-  } else {
-    const q = g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')
-    const hd = hp.headDim ?? hp.nEmbd / hp.nHead
-    if (q && q.shape.length === 2 && q.shape[1] !== hd * hp.nHead) {
-      fail(
-        path,
-        `metadata ${key('attention.head_count')} is ${hp.nHead} (× head size ${hd} = ${hd * hp.nHead}) but blk.0.attn_q.weight is ${q.shape[1]} wide`,
-      )
-    }
+  if (g.arch === 'deepseek2') return checkMlaHeads(c)
+  const q = g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')
+  const hd = hp.headDim ?? hp.nEmbd / hp.nHead
+  if (q && q.shape.length === 2 && q.shape[1] !== hd * hp.nHead) {
+    fail(
+      path,
+      `metadata ${key('attention.head_count')} is ${hp.nHead} (× head size ${hd} = ${hd * hp.nHead}) but blk.0.attn_q.weight is ${q.shape[1]} wide`,
+    )
   }
+}
+
+/**
+ * Cross-check the hyper-parameters the planner uses against the tensors that carry them.
+ * Throws one E_GGUF_META line at the first contradiction.
+ */
+export function checkGgufConsistency(g: GgufModel, shape: ModelShape): void {
+  const c: Check = {g, hp: shape.hp, path: g.path, key: (s: string) => `${g.arch}.${s}`}
+  if (g.tensors.length === 0) fail(g.path, 'the header lists no tensors (nothing to plan)')
+  checkBlocks(c)
+  checkEmbeddings(c)
+  const exps = g.tensors.filter((t) => EXPS_WEIGHT.test(t.name))
+  checkExperts(c, exps)
+  checkDenseLead(c, exps)
+  checkHeads(c)
 }
