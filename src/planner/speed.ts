@@ -564,6 +564,8 @@ export interface CpuRates {
   llcBw(k: K): number
   /** decode (matrix × vector) and prefill (matrix × matrix) cost-FLOP/s */
   decodeOps(k: K): number
+  /** decode cost-FLOP/s on weights the last-level cache holds (calibrated; else decodeOps) */
+  decodeCacheOps(k: K): number
   prefillOps(k: K): number
   /** MLA attention in decode, FLOP/s */
   attnOps(k: K): number
@@ -572,6 +574,7 @@ export interface CpuRates {
   tokenOverhead(k: K): number
   ghz(k: K): number
   calDecode: number | null
+  calDecodeCache: number | null
   calPrefill: number | null
   desktop: boolean
   effBase: Range
@@ -598,15 +601,19 @@ export function cpuRates(
         )
       : null
   const calDecode = calAt((p) => p.decodeGflops)
+  const calDecodeCache = calAt((p) => p.decodeCacheGflops)
   const calPrefill = calAt((p) => p.prefillGflops)
   const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
   const perThread = (k: K) => threadsEff * ghz(k) * 1e9
+  const classDecode = (k: K) =>
+    perThread(k) * DECODE_OPS_PER_CYCLE[host.cpuVendor][k] * DECODE_ISA_FACTOR[host.isa] * uarch * numaCompute(k)
   return {
     threads,
     threadsEff,
     ghz,
     calDecode,
+    calDecodeCache,
     calPrefill,
     desktop,
     effBase,
@@ -616,10 +623,13 @@ export function cpuRates(
         : host.cpuBandwidthGBs * 1e9 * effBase[k] * NUMA_BW_FACTOR[numa][k],
     llcBytes: (k) => (host.l3Bytes ?? 0) * LLC_WEIGHT_FRACTION[k],
     llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
-    decodeOps: (k) =>
-      calDecode
-        ? calDecode * 1e9 * CALIBRATED_SPREAD[k]
-        : perThread(k) * DECODE_OPS_PER_CYCLE[host.cpuVendor][k] * DECODE_ISA_FACTOR[host.isa] * uarch * numaCompute(k),
+    decodeOps: (k) => (calDecode ? calDecode * 1e9 * CALIBRATED_SPREAD[k] : classDecode(k)),
+    decodeCacheOps: (k) =>
+      calDecodeCache
+        ? calDecodeCache * 1e9 * CALIBRATED_SPREAD[k]
+        : calDecode
+          ? calDecode * 1e9 * CALIBRATED_SPREAD[k]
+          : classDecode(k),
     prefillOps: (k) => {
       if (calPrefill) return calPrefill * 1e9 * CALIBRATED_SPREAD[k]
       if (build === 'kt-kernel' && host.isa === 'amx') return perThread(k) * 2048 * AMX_PREFILL_EFF[k] * numaCompute(k)
@@ -741,7 +751,8 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.llcHit = c.hit
       t.cpuMemory = c.dramS
       t.cpuCache = c.cacheS
-      t.cpuCompute = work.costFlops.CPU / cpu.decodeOps(k)
+      // compute on cached weights runs at the cache rate, on streamed ones at the DRAM rate (stalls)
+      t.cpuCompute = work.costFlops.CPU * (c.hit / cpu.decodeCacheOps(k) + (1 - c.hit) / cpu.decodeOps(k))
       t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
       t.sync += work.cpuLayers * cpu.layerSync(k)
     } else if (isRpcIn(a, id)) {
@@ -956,7 +967,7 @@ function speedAssumptions(
     cpuEffWords,
     cacheWords,
     cpu.calDecode
-      ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
+      ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads on weights streamed from DRAM${cpu.calDecodeCache ? `, ${cpu.calDecodeCache.toFixed(0)} GFLOP/s on cached weights` : ''} (calibrated)`
       : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,
     widthWords,
     ...a.gpus.map((g) =>

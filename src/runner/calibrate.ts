@@ -61,6 +61,8 @@ export interface ModelTerms {
   bytes: number
   /** decode cost FLOPs per token (C: 2 × weights × ggml type cost) */
   costFlops: number
+  /** the part of C on weights the planner takes as held by the last-level cache (0 when none) */
+  costFlopsCache?: number
   /** attention at depth per token (s) — not calibrated, taken from the planner */
   attnS: number
   /** last-level-cache reads per token (s, S) — not calibrated, taken from the planner */
@@ -167,6 +169,51 @@ export function fitOverheads(
 }
 
 /**
+ * Cache-resident vs streamed decode compute (issue 13): the planner charges a cached weight's
+ * FLOPs at the cache rate g_c and a streamed one's at the DRAM rate g_d (stalls included). With
+ * the shallow/deep pair cache-resident and the compute model streamed, three decode times solve
+ *     y = C_cache·g_c + C_dram·g_d + L·λ        (per-token overhead τ taken as 0)
+ * exactly; null when the models are not split that way or the solution is not positive (noise).
+ */
+export function fitCacheSplit(
+  shallow: Sample | undefined,
+  deep: Sample | undefined,
+  compute: Sample,
+): {gCache: number; gDram: number; layerS: number} | null {
+  const rows = [shallow, deep, compute]
+  if (rows.some((s) => !s?.decodeTps)) return null
+  const share = (s: Sample) => (s.terms.costFlopsCache ?? 0) / s.terms.costFlops
+  if (share(shallow!) < 0.5 || share(deep!) < 0.5 || share(compute) >= 0.5) return null
+  const sol = solve3(
+    rows.map((s) => [
+      s!.terms.costFlopsCache ?? 0,
+      s!.terms.costFlops - (s!.terms.costFlopsCache ?? 0),
+      s!.terms.layers,
+    ]),
+    rows.map((s) => 1 / s!.decodeTps! - s!.terms.attnS),
+  )
+  if (!sol || !(sol[0] > 0 && sol[1] > 0 && sol[2] >= 0)) return null
+  return {gCache: sol[0], gDram: sol[1], layerS: sol[2]}
+}
+
+/** At another thread count: g_c and g_d from the shallow and compute models, λ as fitted (2 × 2). */
+export function fitCacheSplitAt(
+  shallow: Sample,
+  compute: Sample,
+  layerS: number,
+): {gCache: number; gDram: number} | null {
+  const row = (s: Sample) => [s.terms.costFlopsCache ?? 0, s.terms.costFlops - (s.terms.costFlopsCache ?? 0)]
+  const y = (s: Sample) => 1 / s.decodeTps! - s.terms.attnS - s.terms.layers * layerS
+  const [a, b] = row(shallow),
+    [c, d] = row(compute)
+  const det = a * d - b * c
+  if (!shallow.decodeTps || !compute.decodeTps || Math.abs(det) < 1e-30) return null
+  const gCache = (y(shallow) * d - b * y(compute)) / det
+  const gDram = (a * y(compute) - c * y(shallow)) / det
+  return gCache > 0 && gDram > 0 ? {gCache, gDram} : null
+}
+
+/**
  * The calibration section from measurements (pure: fake measurements in, section out).
  * `samples`: shallow/deep/compute decode, compute prefill, one dram decode, GPU samples.
  */
@@ -183,7 +230,21 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
   const firstDecode = computes.find((s) => s.decodeTps)
   let layerS = 0,
     tokenS = 0
-  if (firstDecode) {
+  const split = firstDecode
+    ? fitCacheSplit(
+        samples.find((s) => s.role === 'shallow' && s.threads === firstDecode.threads),
+        samples.find((s) => s.role === 'deep' && s.threads === firstDecode.threads),
+        firstDecode,
+      )
+    : null
+  if (split) {
+    layerS = split.layerS
+    notes.push(
+      `overheads and decode compute solved from the cache-resident pair and the streamed compute model at ${firstDecode!.threads} threads: ${round(1 / split.gCache / 1e9, 2)} GFLOP/s on cached weights, ${round(1 / split.gDram / 1e9, 2)} GFLOP/s streamed (stalls included), ${round(layerS * 1e6, 2)} µs per layer, per-token overhead taken as 0`,
+    )
+    cal.tokenOverheadMs = 0
+    cal.layerOverheadUs = round(layerS * 1e6, 2)
+  } else if (firstDecode) {
     const t = firstDecode.threads
     const o = fitOverheads(
       samples.find((s) => s.role === 'shallow' && s.threads === t),
@@ -211,7 +272,12 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
   const throughput: NonNullable<Calibration['cpuThroughput']> = []
   for (const s of computes) {
     const p: NonNullable<Calibration['cpuThroughput']>[number] = {threads: s.threads}
-    if (s.decodeTps) {
+    const sh = samples.find((x) => x.role === 'shallow' && x.threads === s.threads)
+    const at = split && sh ? (s === firstDecode ? split : fitCacheSplitAt(sh, s, layerS)) : null
+    if (at) {
+      p.decodeGflops = round(1 / at.gDram / 1e9, 2)
+      p.decodeCacheGflops = round(1 / at.gCache / 1e9, 2)
+    } else if (s.decodeTps) {
       const rest = 1 / s.decodeTps - s.terms.attnS - s.terms.layers * layerS - tokenS
       if (rest > 0.05 / s.decodeTps) p.decodeGflops = round(s.terms.costFlops / rest / 1e9, 2)
       else
@@ -235,12 +301,12 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
   for (let i = 1; i < throughput.length; i++) {
     const prev = throughput[i - 1],
       cur = throughput[i]
-    for (const k of ['decodeGflops', 'prefillGflops'] as const) {
+    for (const k of ['decodeGflops', 'decodeCacheGflops', 'prefillGflops'] as const) {
       const a = prev[k],
         b = cur[k]
       if (a !== undefined && b !== undefined && b < a) {
         notes.push(
-          `${k === 'decodeGflops' ? 'decode' : 'prefill'} at ${cur.threads} threads measured ${b} GFLOP/s, below ${prev.threads} threads' ${a}: contention on a shared machine; ${a} kept for ${cur.threads} threads`,
+          `${k === 'decodeGflops' ? 'decode' : k === 'decodeCacheGflops' ? 'decode (cached weights)' : 'prefill'} at ${cur.threads} threads measured ${b} GFLOP/s, below ${prev.threads} threads' ${a}: contention on a shared machine; ${a} kept for ${cur.threads} threads`,
         )
         cur[k] = a
       }
@@ -285,7 +351,7 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
 // planner terms
 
 /** The CPU part of a profile with a unit calibration: its plan's predicted milliseconds are the model's terms. */
-function unitProfile(base: HardwareProfile, threads: number): HardwareProfile {
+function unitProfile(base: HardwareProfile, threads: number, cacheGflops = 1): HardwareProfile {
   return {
     ...base,
     gpus: [],
@@ -294,7 +360,7 @@ function unitProfile(base: HardwareProfile, threads: number): HardwareProfile {
       measuredAt: new Date(0).toISOString(),
       decodeBandwidthGBs: 1,
       decodeThreads: threads,
-      cpuThroughput: [{threads, decodeGflops: 1, prefillGflops: 1}],
+      cpuThroughput: [{threads, decodeGflops: 1, decodeCacheGflops: cacheGflops, prefillGflops: 1}],
       tokenOverheadMs: 0,
       layerOverheadUs: 1,
     },
@@ -314,7 +380,7 @@ export async function modelTerms(
   test: {nPrompt: number; nGen: number},
   name = basename(path),
 ): Promise<ModelTerms> {
-  const at = async (ctx: number, ubatch: number) =>
+  const at = async (ctx: number, ubatch: number, cacheGflops = 1) =>
     runPlan({
       model: path,
       hardware: 'calibration',
@@ -322,9 +388,11 @@ export async function modelTerms(
       threads: Math.min(threads, base.cpu.threads),
       ubatch,
       ctx,
-      profiles: [unitProfile(base, threads)],
+      profiles: [unitProfile(base, threads, cacheGflops)],
     })
   const dec = (await at(Math.max(1, test.nGen), 512)).prediction
+  // the same plan with cached weights computed at 10⁶ GFLOP/s leaves the streamed part of C
+  const streamed = (await at(Math.max(1, test.nGen), 512, 1e6)).prediction.decodeMs!.cpuCompute! * 1e6
   const pre = test.nPrompt > 0 ? (await at(test.nPrompt, test.nPrompt)).prediction : null
   const ms = dec.decodeMs!
   // the prefill ubatch also pays one graph evaluation's overhead: here layers × 1 µs (= ms.sync)
@@ -333,6 +401,7 @@ export async function modelTerms(
     name,
     bytes: ms.cpuMemory! * 1e6, // DRAM bytes: ms at 1 GB/s
     costFlops: ms.cpuCompute! * 1e6, // ms at 1 GFLOP/s
+    costFlopsCache: Math.max(0, ms.cpuCompute! * 1e6 - streamed),
     attnS: ms.attention! * 1e-3,
     cacheS: (ms.cpuCache ?? 0) * 1e-3,
     layers: Math.round(ms.sync! * 1e3), // ms at 1 µs per layer
@@ -595,6 +664,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     if (!(await measure('shallow', shallowPath, threads[0], 0, tgSmall))) break run
     if (!(await measure('deep', deepPath, threads[0], 0, tgSmall))) break run
     for (const [i, t] of threads.entries()) {
+      // the cache-resident model at every thread count: its compute rate on cached weights
+      if (i > 0 && !(await measure('shallow', shallowPath, t, 0, tgSmall))) break run
       if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
       // more threads much slower than fewer: another process held a core; once more, keep the better
       const cur = samples[samples.length - 1]

@@ -319,8 +319,10 @@ export const hardwareProfileSchema = {
               threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
               /** prompt processing (batched matmul) */
               prefillGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
-              /** decode (matrix-vector) when not bandwidth-bound */
+              /** decode (matrix-vector) when not bandwidth-bound, weights streamed from DRAM (stalls included) */
               decodeGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
+              /** decode on weights the last-level cache holds (cache-resident models) */
+              decodeCacheGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
             },
           },
         },

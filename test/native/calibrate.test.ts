@@ -12,6 +12,7 @@ import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/har
 import {calibrateResultSchema} from '../../src/schemas/calibrate.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {
+  fitCacheSplit,
   fitCalibration,
   fitOverheads,
   parseBudget,
@@ -118,6 +119,35 @@ test('fit: a DRAM model whose token time gives under 0.001 GB/s records no bandw
   assert.ok(cal.notes!.some((n) => /tiny: the token time left after the overheads gives under 0\.001 GB\/s/.test(n)))
   const profile: HardwareProfile = {...rig({sockets: 1, gpus: 0}), calibration: cal}
   assert.deepEqual(schemaErrors(hardwareProfileSchema, profile), [])
+})
+
+test('fit: cached vs streamed decode compute — known rates and per-layer cost come back out; the section carries both', () => {
+  const GC = 100e9,
+    GD = 20e9,
+    L_S = 80e-6
+  const tiny = {...shallow, costFlopsCache: shallow.costFlops}
+  const deep16 = {...deep, costFlopsCache: deep.costFlops * 0.6}
+  const mini = {...compute, costFlopsCache: compute.costFlops * 0.02}
+  const time = (t: ModelTerms) =>
+    t.costFlopsCache! / GC + (t.costFlops - t.costFlopsCache!) / GD + t.layers * L_S
+  const mk = (role: Sample['role'], t: ModelTerms, threads = 1): Sample => ({
+    role,
+    terms: t,
+    threads,
+    decodeTps: 1 / time(t),
+    prefillTps: null,
+  })
+  const o = fitCacheSplit(mk('shallow', tiny), mk('deep', deep16), mk('compute', mini))!
+  close(1 / o.gCache, GC)
+  close(1 / o.gDram, GD)
+  close(o.layerS, L_S)
+  const cal = fitCalibration([mk('shallow', tiny), mk('deep', deep16), mk('compute', mini)], meta)
+  close(cal.cpuThroughput![0].decodeCacheGflops, 100)
+  close(cal.cpuThroughput![0].decodeGflops, 20)
+  close(cal.layerOverheadUs, 80)
+  assert.equal(cal.tokenOverheadMs, 0)
+  // no split when the pair is not cache-resident (the former 3-model fit then applies)
+  assert.equal(fitCacheSplit(mk('shallow', shallow), mk('deep', deep), mk('compute', compute)), null)
 })
 
 test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bound; partial is kept; GPUs are per index', () => {

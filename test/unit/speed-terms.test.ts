@@ -111,3 +111,27 @@ test('RPC seam: network hops cost T_RPC_HOP_S each, inside the hand-off time', (
   assert.ok(handoffSeconds(h, 'mid') > rpcHopSeconds(h, 'mid'))
   assert.equal(handoffSeconds({...h, rpc: 0}, 'mid') + rpcHopSeconds(h, 'mid'), handoffSeconds(h, 'mid'))
 })
+
+test('calibrated decode: compute on cached weights runs at the cached rate, streamed weights at the DRAM rate', () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const cal = (decodeCacheGflops?: number): HardwareProfile['calibration'] => ({
+    provenance: 'measured',
+    measuredAt: '2026-12-02T00:00:00.000Z',
+    decodeBandwidthGBs: 5000,
+    decodeThreads: 16,
+    cpuThroughput: [
+      {threads: 16, decodeGflops: 50, prefillGflops: 1000, ...(decodeCacheGflops ? {decodeCacheGflops} : {})},
+    ],
+    tokenOverheadMs: 0,
+    layerOverheadUs: 0,
+  })
+  const opts = {ctx: 4096, engine: 'llama.cpp' as const, threads: 16}
+  const cached = (c?: number) => makePlan(inv, [desk(64 * 2 ** 30, cal(c))], opts).prediction.decodeMs!.cpuCompute!
+  const streamed = (c?: number) => makePlan(inv, [desk(null, cal(c))], opts).prediction.decodeMs!.cpuCompute!
+  assert.ok(Math.abs(cached(200) * 4 - cached()) < cached() * 0.01, `${cached(200)} vs ${cached()}`)
+  assert.equal(streamed(200), streamed())
+  assert.match(
+    makePlan(inv, [desk(null, cal(200))], opts).prediction.assumptions.join('\n'),
+    /200 GFLOP\/s on cached weights/,
+  )
+})
