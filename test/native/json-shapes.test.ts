@@ -18,9 +18,13 @@ before(async () => {
 })
 after(() => rmSync(dir, {recursive: true, force: true}))
 
-/** `moerig <args> --json`, which must succeed; its parsed output. */
+/**
+ * `moerig <args> --json`, which must succeed; its parsed output. GPU backend packages are skipped
+ * (MOERIG_BACKENDS=cpu), so the shape does not depend on which GPU libraries load on this machine
+ * (provenance lists loaded and failed ones only when there are any).
+ */
 function json(args: string[]): unknown {
-  const r = cli([...args, '--json'])
+  const r = cli([...args, '--json'], {env: {MOERIG_BACKENDS: 'cpu'}})
   assert.equal(r.status, 0, `moerig ${args.join(' ')}: ${r.stderr}`)
   return JSON.parse(r.stdout)
 }
