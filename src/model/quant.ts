@@ -122,73 +122,107 @@ export interface QuantContext {
 const QUANTIZED = new Set(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4'])
 
 /**
+ * llama_tensor_get_type's state over one model: the counters of attn_v-like and ffn_down tensors
+ * seen so far (its qs.i_attention_wv, qs.i_ffn_down) and the totals they are compared with.
+ */
+interface QuantState {
+  ctx: QuantContext
+  base: GgmlType
+  nAttnWv: number
+  iAttnWv: number
+  iDown: number
+}
+
+/** output.weight (or token_embd when tied): Q6_K unless the base is Q8_0; Q8_0 for MXFP4_MOE or odd rows. */
+function outputType(t: TensorShape, s: QuantState): GgmlType {
+  if (s.ctx.ftype === 'MXFP4_MOE') return ggmlType('Q8_0')
+  if (t.shape[0] % s.base.blockSize !== 0) return ggmlType('Q8_0')
+  return s.base.name !== 'Q8_0' ? ggmlType('Q6_K') : s.base
+}
+
+/** attn_v (and attn_qkv, attn_kv_b under v0.4.0 rules): more bits for the first or every third layer. */
+function attnVType(s: QuantState): GgmlType {
+  const {ftype: ft, nGqa, nExpert} = s.ctx
+  const i = s.iAttnWv++
+  let type = s.base
+  if (ft === 'Q2_K') type = ggmlType(nGqa >= 4 ? 'Q4_K' : 'Q3_K')
+  else if (ft === 'Q3_K_M') type = ggmlType(i < 2 ? 'Q5_K' : 'Q4_K')
+  else if ((ft === 'Q4_K_M' || ft === 'Q5_K_M') && useMoreBits(i, s.nAttnWv)) type = ggmlType('Q6_K')
+  else if (ft === 'Q4_K_S' && i < 4) type = ggmlType('Q5_K')
+  return nExpert === 8 ? ggmlType('Q8_0') : type
+}
+
+/** The layer of an ffn_down tensor: its block in MoE models, else the running count. */
+function downLayer(t: TensorShape, s: QuantState): number {
+  if (Math.max(1, s.ctx.nExpert) <= 1) return s.iDown
+  const b = blockOf(t.name)
+  if (b === null) throw new MoerigError('E_QUANT', `cannot tell the layer of tensor ${t.name}`)
+  return b
+}
+
+/** ffn_down: more bits in the first and last eighths and every third layer between (K_M quants). */
+function ffnDownType(t: TensorShape, s: QuantState): GgmlType {
+  const {ftype: ft, nLayer: n} = s.ctx
+  const i = downLayer(t, s)
+  s.iDown++
+  if (ft === 'Q2_K') return ggmlType('Q3_K')
+  if (ft === 'Q3_K_M') return ggmlType(i < Math.trunc(n / 16) ? 'Q5_K' : 'Q4_K') // arch != FALCON
+  if ((ft === 'Q4_K_M' || ft === 'Q5_K_M') && useMoreBits(i, n)) return ggmlType('Q6_K')
+  if (ft === 'Q4_K_S' && i < Math.trunc(n / 8)) return ggmlType('Q5_K')
+  return s.base
+}
+
+/** attn_output: Q5_K for 8-expert models at low quants, one step up for Q2_K and Q3_K_M otherwise. */
+function attnOutputType(s: QuantState): GgmlType {
+  const ft = s.ctx.ftype
+  if (s.ctx.nExpert === 8)
+    return ft === 'Q2_K' || ft === 'Q3_K_M' || ft === 'Q4_K_S' || ft === 'Q4_K_M' ? ggmlType('Q5_K') : s.base
+  if (ft === 'Q2_K') return ggmlType('Q3_K')
+  if (ft === 'Q3_K_M') return ggmlType('Q4_K')
+  return s.base
+}
+
+/** attn_qkv (fused): one step up for the K_M quants. */
+function attnQkvType(s: QuantState): GgmlType {
+  const ft = s.ctx.ftype
+  if (ft === 'Q3_K_M') return ggmlType('Q4_K')
+  if (ft === 'Q4_K_M') return ggmlType('Q5_K')
+  if (ft === 'Q5_K_M') return ggmlType('Q6_K')
+  return s.base
+}
+
+/**
  * Types of all tensors of a model quantized with `ftype`, in llama-quantize's processing order
  * (the list must already be sorted like llama.cpp's weights_map: compareTensorNames).
- * `sourceType` is the type of tensors that are not quantized (norms, router, biases: F32).
+ * Tensors that are not quantized (norms, router, biases) stay F32. The branches follow
+ * llama_tensor_get_type (src/llama-quant.cpp) in its order; the first that matches decides.
  */
 export function quantizeTypes(tensors: TensorShape[], ctx: QuantContext): GgmlType[] {
-  const ft = ctx.ftype
-  const base = ggmlType(FTYPES[ft].base)
+  const base = ggmlType(FTYPES[ctx.ftype].base)
   const f32 = ggmlType('F32')
   const isAttnV = (c: Category) => c === 'attn_v' || c === 'attn_qkv' || (c === 'attn_kv_b' && ctx.rules === 'v0.4.0')
   const tied = !tensors.some((t) => t.name === 'output.weight')
-  let nAttnWv = 0
-  for (const t of tensors) if (isAttnV(category(t.name))) nAttnWv++
-  let iAttnWv = 0
-
-  const layerOf = (t: TensorShape, counter: number): number => {
-    if (Math.max(1, ctx.nExpert) > 1) {
-      const b = blockOf(t.name)
-      if (b === null) throw new MoerigError('E_QUANT', `cannot tell the layer of tensor ${t.name}`)
-      return b
-    }
-    return counter
+  const s: QuantState = {
+    ctx,
+    base,
+    nAttnWv: tensors.filter((t) => isAttnV(category(t.name))).length,
+    iAttnWv: 0,
+    iDown: 0,
   }
-  let iDown = 0
-
+  const typeOf = (t: TensorShape, cat: Category): GgmlType => {
+    if (cat === 'output' || (tied && cat === 'token_embd')) return outputType(t, s)
+    if (ctx.ftype === 'MXFP4_MOE') return (t.shape[2] ?? 1) > 1 ? ggmlType('MXFP4') : ggmlType('Q8_0')
+    if (cat === 'token_embd') return base // Q2_K … Q8_0 keep the default type
+    if (isAttnV(cat)) return attnVType(s)
+    if (cat === 'attn_k') return ctx.nExpert === 8 ? ggmlType('Q8_0') : base
+    if (cat === 'ffn_down') return ffnDownType(t, s)
+    if (cat === 'attn_output') return attnOutputType(s)
+    if (cat === 'attn_qkv') return attnQkvType(s)
+    return base
+  }
   return tensors.map((t) => {
     if (!allowsQuantization(t)) return f32
-    const cat = category(t.name)
-    let type = base
     if (!QUANTIZED.has(base.name)) return base // F16 / BF16: no mixture rules
-    const n = ctx.nLayer
-    if (cat === 'output' || (tied && cat === 'token_embd')) {
-      if (ft === 'MXFP4_MOE') type = ggmlType('Q8_0')
-      else if (t.shape[0] % type.blockSize !== 0) type = ggmlType('Q8_0')
-      else if (type.name !== 'Q8_0') type = ggmlType('Q6_K')
-    } else if (ft === 'MXFP4_MOE') {
-      type = (t.shape[2] ?? 1) > 1 ? ggmlType('MXFP4') : ggmlType('Q8_0')
-    } else if (cat === 'token_embd') {
-      // Q2_K … Q8_0 keep the default type
-    } else if (isAttnV(cat)) {
-      if (ft === 'Q2_K') type = ggmlType(ctx.nGqa >= 4 ? 'Q4_K' : 'Q3_K')
-      else if (ft === 'Q3_K_M') type = ggmlType(iAttnWv < 2 ? 'Q5_K' : 'Q4_K')
-      else if ((ft === 'Q4_K_M' || ft === 'Q5_K_M') && useMoreBits(iAttnWv, nAttnWv)) type = ggmlType('Q6_K')
-      else if (ft === 'Q4_K_S' && iAttnWv < 4) type = ggmlType('Q5_K')
-      if (ctx.nExpert === 8) type = ggmlType('Q8_0')
-      iAttnWv++
-    } else if (cat === 'attn_k') {
-      if (ctx.nExpert === 8) type = ggmlType('Q8_0')
-    } else if (cat === 'ffn_down') {
-      const i = layerOf(t, iDown)
-      if (ft === 'Q2_K') type = ggmlType('Q3_K')
-      else if (ft === 'Q3_K_M')
-        type = ggmlType(i < Math.trunc(n / 16) ? 'Q5_K' : 'Q4_K') // arch != FALCON
-      else if (ft === 'Q4_K_M') {
-        if (useMoreBits(i, n)) type = ggmlType('Q6_K')
-      } else if (ft === 'Q5_K_M' && useMoreBits(i, n)) type = ggmlType('Q6_K')
-      else if (ft === 'Q4_K_S' && i < Math.trunc(n / 8)) type = ggmlType('Q5_K')
-      iDown++
-    } else if (cat === 'attn_output') {
-      if (ctx.nExpert === 8) {
-        if (ft === 'Q2_K' || ft === 'Q3_K_M' || ft === 'Q4_K_S' || ft === 'Q4_K_M') type = ggmlType('Q5_K')
-      } else if (ft === 'Q2_K') type = ggmlType('Q3_K')
-      else if (ft === 'Q3_K_M') type = ggmlType('Q4_K')
-    } else if (cat === 'attn_qkv') {
-      if (ft === 'Q3_K_M') type = ggmlType('Q4_K')
-      else if (ft === 'Q4_K_M') type = ggmlType('Q5_K')
-      else if (ft === 'Q5_K_M') type = ggmlType('Q6_K')
-    }
-    return fallback(t, type)
+    return fallback(t, typeOf(t, category(t.name)))
   })
 }
