@@ -177,6 +177,8 @@ for (const [label, args, set, summary] of FILE_INPUTS) {
   }
 }
 
+/** A case refused with one line matching `expect`. */
+const refused = (name: string, cls: string, args: string[], expect: RegExp): Case => ({name, cls, args, expect})
 /** An output argument refused: `at(out)` is the command line with `out` as that output. */
 type At = (out: string) => string[]
 const overInput = (name: string, at: At, file: string): Case => ({
@@ -226,28 +228,13 @@ const OUTPUTS: Array<Case & {todo?: string}> = [
   overInput('run --trace = its MODEL', runTrace, 'tiny.gguf'),
   unwritable('run --trace', runTrace, 't.moetrace'),
   intoFolder('run --trace', runTrace),
-  {
-    name: 'bench --runs-dir a file',
-    cls: 'output: a folder expected, a file given',
-    args: benchRuns('hw.json'),
-    expect: /hw\.json/,
-  },
+  refused('bench --runs-dir a file', 'output: a folder expected, a file given', benchRuns('hw.json'), /hw\.json/),
   unwritable('bench --runs-dir', benchRuns, 'runs'),
   unwritable('run --runs-dir', (o) => ['run', 'tiny.gguf', '--prompt', 'hi', '-n', '2', '--runs-dir', o], 'runs'),
   overInput('report -o = its input file', reportOut, 'hw.json'),
-  {
-    name: 'report -o . (the folder holding its inputs)',
-    cls: 'output: = input',
-    args: ['report', 'hw.json', '-o', '.'],
-    expect: /report|\./,
-  },
+  refused('report -o . (the folder holding its inputs)', 'output: = input', reportOut('.'), /report|\./),
   unwritable('report -o', reportOut, 'rep'),
-  {
-    name: 'report -o under /proc (not creatable)',
-    cls: 'output: unwritable',
-    args: ['report', 'hw.json', '-o', '/proc/moerig-report'],
-    expect: /\/proc\/moerig-report/,
-  },
+  refused('report -o under /proc (not creatable)', 'output: unwritable', reportOut('/proc/moerig-report'), /\/proc\/moerig-report/),
   inMissingFolder('report -o', reportOut, 'nodir/sub/rep'),
   overInput('trace convert OUTPUT = INPUT', traceOut, 'trace.csv'),
   overInput('trace convert OUTPUT = an existing file', traceOut, 'hw.json'),
