@@ -272,6 +272,16 @@ export const LLC_BW_PER_THREAD_GBS: Range = {low: 30, mid: 60, high: 120}
  * run at 2–3× r1-mini's FLOP rate, the opposite of a width penalty.
  */
 export const MATMUL_K_HALF_PREFILL = 256
+/**
+ * The same width term in decode, for weights streamed from DRAM only: a matrix × vector over short
+ * rows of a small matrix keeps fewer loads in flight and stalls longer. K½ = 512 (range 256–1024)
+ * fitted on the synth shapes' 1-thread decode (docs/speed-fidelity.md): r1-dram (experts 1536 ×
+ * 2048, K 1536–2048) streamed at 1.4× (Xeon guest) and 1.7× (this EPYC guest, load 7–10) the
+ * per-FLOP rate of r1-mini (256 × 1024, K 256–1024); with K½ 512 the model gives 1.6×. Cached
+ * weights have no such term: tiny and qwen3moe-tiny (K 128–256) decode from cache at 2–6× r1-mini's
+ * per-FLOP rate.
+ */
+export const MATMUL_K_HALF_STREAMED = 512
 export const MATMUL_K_REF = 2048
 /**
  * CPU attention in prefill (ggml's flash-attention kernel on F16 K/V; mainline builds only — ik's
@@ -443,6 +453,8 @@ export interface Work {
   weightBytes: Record<string, number>
   /** decode cost-FLOPs per token: 2 × weights × ggml type cost */
   costFlops: Record<string, number>
+  /** the CPU's decode cost-FLOPs with each matrix ÷ its streamed width efficiency (MATMUL_K_HALF_STREAMED) */
+  cpuCostFlopsStreamed: number
   /** prefill FLOPs per token by device (GPU FLOPs as counted; the output once per ubatch) */
   devFlops: Record<string, number>
   /** all weight bytes a device holds (prefill streams them once per ubatch) */
@@ -467,6 +479,7 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
   const w: Work = {
     weightBytes: zero(),
     costFlops: zero(),
+    cpuCostFlopsStreamed: 0,
     devFlops: zero(),
     allBytes: zero(),
     cpuWorkingSet: 0,
@@ -495,6 +508,8 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
     if (d === 'CPU') {
       const rowLen = t.shape[0] ?? 0
       w.costFlops.CPU += 2 * t.elements * frac * typeCost(t.typeName)
+      w.cpuCostFlopsStreamed +=
+        (2 * t.elements * frac * typeCost(t.typeName)) / widthEff(rowLen, MATMUL_K_HALF_STREAMED)
       const ppEff = widthEff(rowLen, MATMUL_K_HALF_PREFILL)
       w.cpuAllBytes += t.bytes
       w.cpuWorkingSet += t.bytes
@@ -752,7 +767,9 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.cpuMemory = c.dramS
       t.cpuCache = c.cacheS
       // compute on cached weights runs at the cache rate, on streamed ones at the DRAM rate (stalls)
-      t.cpuCompute = work.costFlops.CPU * (c.hit / cpu.decodeCacheOps(k) + (1 - c.hit) / cpu.decodeOps(k))
+      t.cpuCompute =
+        (work.costFlops.CPU * c.hit) / cpu.decodeCacheOps(k) +
+        (work.cpuCostFlopsStreamed * (1 - c.hit)) / cpu.decodeOps(k)
       t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
       t.sync += work.cpuLayers * cpu.layerSync(k)
     } else if (isRpcIn(a, id)) {

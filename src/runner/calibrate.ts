@@ -170,8 +170,9 @@ export function fitOverheads(
 
 /**
  * Cache-resident vs streamed decode compute (issue 13): the planner charges a cached weight's
- * FLOPs at the cache rate g_c and a streamed one's at the DRAM rate g_d (stalls included). With
- * the shallow/deep pair cache-resident and the compute model streamed, three decode times solve
+ * FLOPs at the cache rate g_c and a streamed one's at the DRAM rate g_d (stalls included, each
+ * matrix ÷ its streamed width efficiency). With the shallow model mostly cached and the compute
+ * model mostly streamed (the deep one anywhere between), three decode times solve
  *     y = C_cache·g_c + C_dram·g_d + L·λ        (per-token overhead τ taken as 0)
  * exactly; null when the models are not split that way or the solution is not positive (noise).
  */
@@ -183,7 +184,7 @@ export function fitCacheSplit(
   const rows = [shallow, deep, compute]
   if (rows.some((s) => !s?.decodeTps)) return null
   const share = (s: Sample) => (s.terms.costFlopsCache ?? 0) / s.terms.costFlops
-  if (share(shallow!) < 0.5 || share(deep!) < 0.5 || share(compute) >= 0.5) return null
+  if (share(shallow!) < 0.5 || share(compute) >= 0.5) return null
   const sol = solve3(
     rows.map((s) => [
       s!.terms.costFlopsCache ?? 0,
