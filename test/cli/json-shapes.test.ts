@@ -1,4 +1,4 @@
-// The --json shape of the commands that need no model in llama.cpp (probe on a recorded machine,
+// The --json shape of the commands that need no model in llama.cpp (probe on a recorded machine, profiles,
 // plan, models, trace, reuse, report), against test/fixtures/json-shapes/ (test/support/json-shape.ts;
 // MOERIG_UPDATE_SNAPSHOTS=1 records them). The native ones: test/native/json-shapes.test.ts.
 import {test, after} from 'node:test'
@@ -64,4 +64,10 @@ test('report --json keeps its shape', () => {
     'report',
     json(['report', ...inputs.map((f) => join('test/fixtures/report', f)), '-o', join(dir, 'rep')]),
   )
+})
+
+test('profiles, profiles show and profiles validate --json keep their shape', () => {
+  assertJsonShape('profiles', json(['profiles']))
+  assertJsonShape('profiles-show', json(['profiles', 'show', 'dual-8592-2xa770']))
+  assertJsonShape('profiles-validate', json(['profiles', 'validate', RIG]))
 })
