@@ -15,6 +15,7 @@ import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
+import {pathToFileURL} from 'node:url'
 import {engineBuild} from '../src/engine/addon.js'
 import {projectRoot} from '../src/lib/paths.js'
 import {runBench} from '../src/runner/bench.js'
@@ -26,7 +27,8 @@ import {readGguf} from '../src/model/gguf.js'
 const GOAL = 0.97
 const EXPERT_RE = /\.ffn_(gate|up|down|gate_up)_exps\./
 
-function compileLlamaBench(): string {
+/** build/llama-bench/llama-bench, compiled once against the prebuilt libraries (bench/rpc.ts uses it too). */
+export function compileLlamaBench(): string {
   const b = engineBuild()
   const src = b.source
   const out = join(projectRoot, 'build', 'llama-bench')
@@ -224,7 +226,9 @@ async function main(): Promise<void> {
   )
 }
 
-main().catch((e: unknown) => {
-  console.error(`runner-parity: error: ${(e as Error).message.split('\n')[0]}`)
-  process.exit(1)
-})
+// run as a script (not when bench/rpc.ts imports compileLlamaBench)
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  main().catch((e: unknown) => {
+    console.error(`runner-parity: error: ${(e as Error).message.split('\n')[0]}`)
+    process.exit(1)
+  })
