@@ -6,9 +6,9 @@
 import {MoerigError} from '../lib/errors.js'
 import type {Role} from '../schemas/plan.js'
 import type {ModelProfile} from '../schemas/model.js'
-import {blockOf, buildTensorShapes, shapeFromGguf, type Layout, type ModelShape} from './arch.js'
+import {blockOf, buildTensorShapes, shapeFromGguf, type Layout, type ModelShape, type TensorShape} from './arch.js'
 import {checkGgufConsistency} from './consistency.js'
-import {ggmlTypeById, tensorBytes} from './ggml-types.js'
+import {ggmlTypeById, tensorBytes, type GgmlType} from './ggml-types.js'
 import type {GgufModel} from './gguf.js'
 import {FTYPES, ftypeByName, quantizeTypes, type QuantRules} from './quant.js'
 
@@ -78,6 +78,37 @@ export function roleOf(name: string): TensorRole {
 const HEADER_BYTES_PER_VOCAB = 20
 const HEADER_BYTES_PER_TENSOR = 96
 
+/** Sums over the tensors: by role, by type, per layer (routed experts apart), and the globals. */
+function tally(tensors: InvTensor[]) {
+  const byRole: Record<string, number> = {}
+  const byType: Record<string, {count: number; bytes: number}> = {}
+  const expertLayerBytes = new Map<number, number>()
+  const layerDenseBytes = new Map<number, number>()
+  const globalBytes = {embeddings: 0, output: 0, norms: 0}
+  const add = (m: Map<number, number>, l: number, b: number) => m.set(l, (m.get(l) ?? 0) + b)
+  for (const t of tensors) {
+    byRole[t.role] = (byRole[t.role] ?? 0) + t.bytes
+    const bt = (byType[t.typeName] ??= {count: 0, bytes: 0})
+    bt.count++
+    bt.bytes += t.bytes
+    if (t.layer !== null) add(t.role === 'routed_experts' ? expertLayerBytes : layerDenseBytes, t.layer, t.bytes)
+    else if (t.role === 'embeddings') globalBytes.embeddings += t.bytes
+    else if (t.role === 'output') globalBytes.output += t.bytes
+    else globalBytes.norms += t.bytes
+  }
+  return {byRole, byType, expertLayerBytes, layerDenseBytes, globalBytes}
+}
+
+/** Parameters read per token: all but the routed experts, plus k/n of them; token_embd is a row lookup, not a read. */
+function activeParams(tensors: InvTensor[], hp: ModelShape['hp']): number {
+  const elements = (pick: (t: InvTensor) => boolean) => tensors.filter(pick).reduce((s, t) => s + t.elements, 0)
+  const params = elements(() => true)
+  const routed = elements((t) => t.role === 'routed_experts' && t.layer !== null)
+  const embd = elements((t) => t.role === 'embeddings')
+  const nExp = hp.nExpert ?? 0
+  return Math.round(params - routed - embd + (nExp > 0 ? (routed * (hp.nExpertUsed ?? 0)) / nExp : 0))
+}
+
 function finish(
   base: Omit<
     Inventory,
@@ -92,51 +123,18 @@ function finish(
     | 'globalBytes'
   >,
 ): Inventory {
-  const byRole: Record<string, number> = {}
-  const byType: Record<string, {count: number; bytes: number}> = {}
-  const expertLayerBytes = new Map<number, number>()
-  const layerDenseBytes = new Map<number, number>()
-  const globalBytes = {embeddings: 0, output: 0, norms: 0}
-  let params = 0,
-    total = 0,
-    routedElems = 0
-  for (const t of base.tensors) {
-    params += t.elements
-    total += t.bytes
-    byRole[t.role] = (byRole[t.role] ?? 0) + t.bytes
-    const bt = (byType[t.typeName] ??= {count: 0, bytes: 0})
-    bt.count++
-    bt.bytes += t.bytes
-    if (t.layer === null) {
-      if (t.role === 'embeddings') globalBytes.embeddings += t.bytes
-      else if (t.role === 'output') globalBytes.output += t.bytes
-      else globalBytes.norms += t.bytes
-    } else if (t.role === 'routed_experts') {
-      expertLayerBytes.set(t.layer, (expertLayerBytes.get(t.layer) ?? 0) + t.bytes)
-      routedElems += t.elements
-    } else {
-      layerDenseBytes.set(t.layer, (layerDenseBytes.get(t.layer) ?? 0) + t.bytes)
-    }
-  }
-  const hp = base.shape.hp
-  const nExp = hp.nExpert ?? 0
-  // Active: all but the routed experts, plus k/n of them; token_embd is a row lookup, not a read.
-  const embdElems = base.tensors.filter((t) => t.role === 'embeddings').reduce((s, t) => s + t.elements, 0)
-  const activeParams = Math.round(
-    params - routedElems - embdElems + (nExp > 0 ? (routedElems * (hp.nExpertUsed ?? 0)) / nExp : 0),
-  )
-  const moeLayers = [...expertLayerBytes.keys()].sort((a, b) => a - b)
+  const t = tally(base.tensors)
   return {
     ...base,
-    params,
-    activeParams,
-    totalBytes: total,
-    byRole,
-    byType,
-    moeLayers,
-    expertLayerBytes,
-    layerDenseBytes,
-    globalBytes,
+    params: base.tensors.reduce((s, x) => s + x.elements, 0),
+    activeParams: activeParams(base.tensors, base.shape.hp),
+    totalBytes: base.tensors.reduce((s, x) => s + x.bytes, 0),
+    byRole: t.byRole,
+    byType: t.byType,
+    moeLayers: [...t.expertLayerBytes.keys()].sort((a, b) => a - b),
+    expertLayerBytes: t.expertLayerBytes,
+    layerDenseBytes: t.layerDenseBytes,
+    globalBytes: t.globalBytes,
   }
 }
 
@@ -146,21 +144,45 @@ export interface CatalogInventoryOptions {
   rules?: QuantRules
 }
 
+/** The deepseek2 GGUF layout asked for (or the catalog's first); other architectures have one. */
+function catalogLayout(model: ModelProfile, layout: 'mla' | 'legacy' | undefined): Layout {
+  if (model.arch !== 'deepseek2') {
+    if (layout)
+      throw new MoerigError('E_LAYOUT', `--layout applies to deepseek2 models only; ${model.id} is ${model.arch}`)
+    return 'gqa'
+  }
+  const layouts = model.layouts ?? ['mla']
+  const chosen = layout ?? layouts[0]
+  if (!layouts.includes(chosen as 'mla'))
+    throw new MoerigError(
+      'E_LAYOUT',
+      `${model.id} is not published in the ${chosen} layout (known: ${layouts.join(', ')})`,
+    )
+  return chosen
+}
+
+/** Each tensor with the type llama-quantize gives it and its bytes at that type. */
+function typedTensors(shapes: TensorShape[], types: GgmlType[]): InvTensor[] {
+  return shapes.map((s, i) => {
+    const type = types[i]
+    const bytes = tensorBytes(s.shape, type)
+    if (bytes === null) throw new MoerigError('E_INTERNAL', `${s.name}: ${type.name} does not fit shape ${s.shape}`)
+    return {
+      name: s.name,
+      shape: s.shape,
+      typeName: type.name,
+      bytes,
+      elements: s.shape.reduce((a, b) => a * b, 1),
+      role: roleOf(s.name),
+      layer: blockOf(s.name),
+    }
+  })
+}
+
 /** Inventory of a catalog model at a quant: llama.cpp's tensor list and llama-quantize's types. */
 export function inventoryFromCatalog(model: ModelProfile, opts: CatalogInventoryOptions): Inventory {
   const quant = ftypeByName(opts.quant)
-  let layout: Layout = 'gqa'
-  if (model.arch === 'deepseek2') {
-    const layouts = model.layouts ?? ['mla']
-    layout = opts.layout ?? layouts[0]
-    if (!layouts.includes(layout as 'mla'))
-      throw new MoerigError(
-        'E_LAYOUT',
-        `${model.id} is not published in the ${layout} layout (known: ${layouts.join(', ')})`,
-      )
-  } else if (opts.layout) {
-    throw new MoerigError('E_LAYOUT', `--layout applies to deepseek2 models only; ${model.id} is ${model.arch}`)
-  }
+  const layout = catalogLayout(model, opts.layout)
   // Legacy-layout files were all made by the pre-MLA quantizer; MLA files by the current one.
   const rules: QuantRules = opts.rules ?? (layout === 'legacy' ? 'pre-mla' : 'v0.4.0')
   const shape: ModelShape = {arch: model.arch, layout, hp: model.hparams as ModelShape['hp']}
@@ -175,20 +197,7 @@ export function inventoryFromCatalog(model: ModelProfile, opts: CatalogInventory
     nExpert: model.hparams.nExpert ?? 0,
     nGqa: model.hparams.nHead / nHeadKvGguf,
   })
-  const tensors: InvTensor[] = shapes.map((s, i) => {
-    const type = types[i]
-    const bytes = tensorBytes(s.shape, type)
-    if (bytes === null) throw new MoerigError('E_INTERNAL', `${s.name}: ${type.name} does not fit shape ${s.shape}`)
-    return {
-      name: s.name,
-      shape: s.shape,
-      typeName: type.name,
-      bytes,
-      elements: s.shape.reduce((a, b) => a * b, 1),
-      role: roleOf(s.name),
-      layer: blockOf(s.name),
-    }
-  })
+  const tensors = typedTensors(shapes, types)
   const inv = finish({
     id: model.id,
     name: model.name,
