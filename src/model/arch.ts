@@ -223,16 +223,12 @@ const META_BOUNDS: Record<string, [number, number]> = {
   vocab_size: [1, 2 ** 31 - 1],
 }
 
-/**
- * Hyper-parameters from a GGUF's metadata (llama-arch.cpp LLM_KV_NAMES, "%s." = arch) and, where
- * the metadata is silent, from the tensor shapes. Throws when a key the planner needs is missing.
- */
-export function shapeFromGguf(g: GgufModel): ModelShape {
+/** Hyper-parameter readers over a GGUF's metadata: `k` (undefined when absent) and `req` (throws). */
+function metaReader(g: GgufModel): {k: (s: string) => number | undefined; req: (s: string) => number} {
   const a = g.arch
-  const m = g.metadata
   // Every number the planner uses is a whole number in range (a corrupt header says 2^31 blocks).
   const k = (s: string): number | undefined => {
-    const v = meta(m, `${a}.${s}`)
+    const v = meta(g.metadata, `${a}.${s}`)
     if (v === undefined) return undefined
     const [min, max] = META_BOUNDS[s] ?? [0, MAX_WIDTH]
     return checkMetaInt(g.path, `${a}.${s}`, v, min, max)
@@ -242,10 +238,45 @@ export function shapeFromGguf(g: GgufModel): ModelShape {
     if (v === undefined) throw new MoerigError('E_GGUF_META', `${g.path}: metadata key ${a}.${s} is missing`)
     return v
   }
+  return {k, req}
+}
+
+/** deepseek2 heads: MLA or legacy layout (llama.cpp: is_mla = key_length_mla && value_length_mla), head dims. */
+function deepseek2Heads(
+  g: GgufModel,
+  hp: ModelShape['hp'],
+  {k, req}: ReturnType<typeof metaReader>,
+  kl: number | undefined,
+  vl: number | undefined,
+): Layout {
+  hp.qLoraRank = k('attention.q_lora_rank') ?? 0
+  hp.kvLoraRank = req('attention.kv_lora_rank')
+  hp.ropeDim = k('rope.dimension_count') ?? 64
+  const kMla = k('attention.key_length_mla')
+  const vMla = k('attention.value_length_mla')
+  // otherwise the legacy attn_kv_b path
+  const layout: Layout = kMla && vMla ? 'mla' : 'legacy'
+  const kHead = layout === 'mla' ? kMla! : (kl ?? 192)
+  hp.nopeDim = kHead - hp.ropeDim
+  hp.vHeadDim = layout === 'mla' ? vMla! : (vl ?? 128)
+  if (layout === 'legacy' && g.tensors.some((t) => t.name === 'blk.0.attn_k_b.weight')) return 'mla'
+  return layout
+}
+
+/**
+ * Hyper-parameters from a GGUF's metadata (llama-arch.cpp LLM_KV_NAMES, "%s." = arch) and, where
+ * the metadata is silent, from the tensor shapes. Throws when a key the planner needs is missing.
+ */
+export function shapeFromGguf(g: GgufModel): ModelShape {
+  const a = g.arch
+  const m = g.metadata
+  const r = metaReader(g)
+  const {k, req} = r
   const find = (name: string) => g.tensors.find((t) => t.name === name)
-  const tokenEmbd = find('token_embd.weight')
   const nVocab =
-    k('vocab_size') ?? (m['tokenizer.ggml.tokens'] as {length?: number} | undefined)?.length ?? tokenEmbd?.shape[1]
+    k('vocab_size') ??
+    (m['tokenizer.ggml.tokens'] as {length?: number} | undefined)?.length ??
+    find('token_embd.weight')?.shape[1]
   if (!nVocab)
     throw new MoerigError(
       'E_GGUF_META',
@@ -271,21 +302,8 @@ export function shapeFromGguf(g: GgufModel): ModelShape {
   const kl = k('attention.key_length')
   const vl = k('attention.value_length')
   let layout: Layout = 'gqa'
-  if (a === 'deepseek2') {
-    hp.qLoraRank = k('attention.q_lora_rank') ?? 0
-    hp.kvLoraRank = req('attention.kv_lora_rank')
-    hp.ropeDim = k('rope.dimension_count') ?? 64
-    const kMla = k('attention.key_length_mla')
-    const vMla = k('attention.value_length_mla')
-    // llama.cpp: is_mla = key_length_mla && value_length_mla; otherwise the legacy attn_kv_b path.
-    layout = kMla && vMla ? 'mla' : 'legacy'
-    const kHead = layout === 'mla' ? kMla! : (kl ?? 192)
-    hp.nopeDim = kHead - hp.ropeDim
-    hp.vHeadDim = layout === 'mla' ? vMla! : (vl ?? 128)
-    if (layout === 'legacy' && find('blk.0.attn_k_b.weight')) layout = 'mla'
-  } else {
-    hp.headDim = kl ?? hp.nEmbd / nHead
-  }
+  if (a === 'deepseek2') layout = deepseek2Heads(g, hp, r, kl, vl)
+  else hp.headDim = kl ?? hp.nEmbd / nHead
   const swa = k('attention.sliding_window')
   if (swa) {
     hp.slidingWindow = swa
