@@ -5,18 +5,18 @@
  * 1. Parity: our `bench --rpc` beside llama.cpp's own llama-bench `--rpc` of the same release, on
  *    the same split (synth tiny, -ngl 99 -ts 1,1 over two `moerig rpc-server`s on 127.0.0.1),
  *    interleaved round by round. Prints ours / llama-bench for pp and tg (goal ≥ 0.95).
- * 2. The speed model's network term (planner/rpc.ts) for two splits over one loopback server that
- *    differ only in where the output layer is (remote: each token's logits cross; local: the
- *    hidden state comes back): the decode time difference it predicts with the link measured as
- *    `calibrate --rpc` measures it, beside the measured difference (best repetitions). On
- *    loopback the remote compute is this CPU too.
+ * 2. The speed model's network term (planner/rpc.ts) on a split whose output layer is remote
+ *    (qwen3moe-tiny, 594 KiB of logits per token): the traffic per decoded token counted by a TCP
+ *    proxy (bytes each way, round trips) beside the planner's, and the cost per token of a delay
+ *    the proxy adds each way beside what the planner's round trips predict. (A comparison of
+ *    timings alone, remote vs local, drowns in the machine's noise on loopback.)
  *
  * Run:   npm run bench:rpc
  *        npm run bench:rpc -- --rounds 5 -p 64 -n 32 -r 5
  * Needs: a built addon and build/rpc (npm install), g++ for llama-bench (bench/runner-parity.ts).
  */
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
-import {createServer} from 'node:net'
+import {connect, createServer, type Socket} from 'node:net'
 import {loadavg} from 'node:os'
 import {basename, join} from 'node:path'
 import {parseArgs} from 'node:util'
@@ -63,6 +63,60 @@ async function startServer(threads: number): Promise<{e: RpcEndpoint; proc: Chil
     proc.on('exit', (c) => reject(new Error(`rpc-server on ${port} exited (${c})`)))
   })
   return {e: {host: '127.0.0.1', port}, proc}
+}
+
+/**
+ * A TCP proxy to an RPC server on loopback that counts bytes each way and turnarounds (the first
+ * bytes back after bytes out: one answered request), and can delay every chunk by `delayMs` each
+ * way (order kept: equal timers fire in order).
+ */
+async function countingProxy(to: RpcEndpoint) {
+  const count = {up: 0, down: 0, turns: 0}
+  const state = {delayMs: 0}
+  let last: 'up' | 'down' = 'down'
+  const sockets = new Set<Socket>()
+  const later = (fn: () => void) => (state.delayMs > 0 ? setTimeout(fn, state.delayMs) : fn())
+  const server = createServer((c) => {
+    const s = connect(to.port, to.host)
+    for (const x of [c, s]) {
+      sockets.add(x)
+      x.setNoDelay(true)
+      x.on('error', () => {})
+      x.on('close', () => {
+        sockets.delete(x)
+        c.destroy()
+        s.destroy()
+      })
+    }
+    c.on('data', (d: Buffer) => {
+      count.up += d.length
+      last = 'up'
+      later(() => s.write(d))
+    })
+    s.on('data', (d: Buffer) => {
+      count.down += d.length
+      if (last === 'up') count.turns++
+      last = 'down'
+      later(() => c.write(d))
+    })
+  })
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as {port: number}).port)),
+  )
+  return {
+    e: {host: '127.0.0.1', port} as RpcEndpoint,
+    count,
+    set delayMs(v: number) {
+      state.delayMs = v
+    },
+    reset() {
+      count.up = count.down = count.turns = 0
+    },
+    close() {
+      for (const x of sockets) x.destroy()
+      server.close()
+    },
+  }
 }
 
 interface Pair {
@@ -183,48 +237,76 @@ async function main(): Promise<void> {
       )
     }
 
-    // 2. the network term, from what differs between two splits over one server: with the output
-    // layer remote (-ngl 99) each token's logits cross (n_vocab × 4 B) and the hidden state goes
-    // out once; with it local (-ngl n_layer) the hidden state goes out and comes back. The compute
-    // is the same CPU either way. qwen3moe-tiny: a 151 936-token vocabulary, 594 KiB of logits.
+    // 2. the network term on the split with the output layer remote (-ngl 99): each token's
+    // logits cross (n_vocab × 4 B) and the hidden state goes out once. qwen3moe-tiny has a
+    // 151 936-token vocabulary: 594 KiB of logits per token.
     const qwen = await cachedSynthModel({preset: 'qwen3moe-tiny'})
-    const {nEmbd, nVocab, nLayer} = inventoryFromGguf(await readGguf(qwen)).shape.hp
-    console.log(
-      `\n2. network term: ${basename(qwen)} over one loopback server, output remote (-ngl 99) vs local (-ngl ${nLayer}), -t ${t}`,
-    )
+    const {nEmbd, nVocab} = inventoryFromGguf(await readGguf(qwen)).shape.hp
+    console.log(`\n2. network term: ${basename(qwen)} over one loopback server, -ngl 99, -t ${t}`)
     const link = await measureRpcLink(rpc[0])
     console.log(
       `link (calibrate --rpc): round trip ${link.rttUs} µs, ${link.uploadGBs} GB/s up, ${link.downloadGBs} GB/s down (measured)`,
     )
     const remoteOut = rpcTraffic({crossings: 1, nEmbd, tokens: 1, logitsRemote: true, nVocab})
-    const localOut = rpcTraffic({crossings: 2, nEmbd, tokens: 1, logitsRemote: false, nVocab})
-    const lm = measuredLink(link)
-    const predictedMs = (rpcTransferSeconds(remoteOut, lm, 'mid') - rpcTransferSeconds(localOut, lm, 'mid')) * 1e3
-    // best repetition of each (contention only slows), alternating the order
-    const best = {remote: Infinity, local: Infinity}
-    for (let i = 0; i < rounds; i++) {
-      const order = i % 2 === 0 ? (['remote', 'local'] as const) : (['local', 'remote'] as const)
-      for (const w of order) {
-        const res = await runBench({
+    console.log(
+      `planner: ${remoteOut.crossings} round trip + ${remoteOut.bytes} B per token = ${(rpcTransferSeconds(remoteOut, measuredLink(link), 'mid') * 1e3).toFixed(3)} ms per token on this link`,
+    )
+    // What really crosses: the same split through a counting TCP proxy (bytes each way, and
+    // turnarounds = answers, each the end of a round trip), per decoded token from two runs that
+    // differ only in their token count; then the proxy adds a one-way delay, so each round trip
+    // costs 2 × delay more, beside the round trips the planner counts.
+    const proxy = await countingProxy(rpc[0])
+    try {
+      const traffic = async (tokens: number) => {
+        proxy.reset()
+        await runBench({
           path: qwen,
           nPrompt: [0],
-          nGen: [n],
-          reps: r,
+          nGen: [tokens],
+          reps: 1,
+          warmup: false,
           threads: t,
           runsDir: null,
-          rpc: [rpc[0]],
-          placement: {nGpuLayers: w === 'remote' ? 99 : nLayer},
+          rpc: [proxy.e],
+          placement: {nGpuLayers: 99},
         })
-        for (const x of res.results[0].samples) best[w] = Math.min(best[w], 1000 / x)
+        return {...proxy.count}
       }
+      const [n1, n2] = [8, 40]
+      const c1 = await traffic(n1)
+      const c2 = await traffic(n2)
+      const per = (k: keyof typeof c1) => (c2[k] - c1[k]) / (n2 - n1)
+      console.log(
+        `traffic per decoded token, through a counting proxy: ${per('up').toFixed(0)} B to the server, ${per('down').toFixed(0)} B back, ${per('turns').toFixed(2)} round trips (measured); planner: ${remoteOut.bytes} B, ${remoteOut.crossings} round trip`,
+      )
+      const delayMs = 2
+      const tpot = async (delay: number) => {
+        proxy.delayMs = delay
+        let bestMs = Infinity
+        for (let i = 0; i < rounds; i++) {
+          const res = await runBench({
+            path: qwen,
+            nPrompt: [0],
+            nGen: [n],
+            reps: r,
+            threads: t,
+            runsDir: null,
+            rpc: [proxy.e],
+            placement: {nGpuLayers: 99},
+          })
+          for (const x of res.results[0].samples) bestMs = Math.min(bestMs, 1000 / x)
+        }
+        return bestMs
+      }
+      const fast = await tpot(0)
+      const slow = await tpot(delayMs)
+      console.log(
+        `with ${delayMs} ms added each way: ${slow.toFixed(2)} vs ${fast.toFixed(2)} ms/token = +${(slow - fast).toFixed(2)} ms (measured, best repetitions); ` +
+          `the planner's ${remoteOut.crossings} round trip per token predicts +${(remoteOut.crossings * 2 * delayMs).toFixed(2)} ms, the measured ${per('turns').toFixed(2)} round trips +${(per('turns') * 2 * delayMs).toFixed(2)} ms`,
+      )
+    } finally {
+      proxy.close()
     }
-    const measuredMs = best.remote - best.local
-    console.log(
-      `decode, best repetition: output remote ${best.remote.toFixed(3)} ms/token, local ${best.local.toFixed(3)} ms/token: difference ${measuredMs.toFixed(3)} ms (measured)`,
-    )
-    console.log(
-      `planner: output remote ${remoteOut.crossings} round trip + ${remoteOut.bytes} B, local ${localOut.crossings} round trips + ${localOut.bytes} B per token: difference ${predictedMs.toFixed(3)} ms predicted with the measured link; predicted / measured = ${(predictedMs / measuredMs).toFixed(2)}`,
-    )
     console.log(
       `load average ${loadavg()
         .map((x) => x.toFixed(2))
