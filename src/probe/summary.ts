@@ -19,35 +19,27 @@ function cacheText(bytes: number | null | undefined): string {
   return fmtBinary(bytes, {units: ['MiB', 'GiB'], digits: {MiB: 0, GiB: 1}})
 }
 
-export function renderProfile(p: HardwareProfile): string[] {
-  const out: string[] = []
+function cpuLines(p: HardwareProfile): string[] {
   const c = p.cpu
-  const head =
-    p.origin === 'reference'
-      ? `${p.name} (reference rig${p.id ? `, id ${p.id}` : ''})`
-      : `${p.name}${p.virtualized ? ' — virtual machine' : ''}`
-  out.push(head)
-  out.push(
-    `${pad('CPU')}${c.model}${c.microarchitecture ? ` — ${c.microarchitecture}` : ''}${src(c.provenance, 'model')}`,
-  )
   const per = c.coresPerSocket
     ? `${plural(c.sockets, 'socket')} × ${c.coresPerSocket} cores`
     : `${plural(c.sockets, 'socket')}, ${c.cores} cores`
-  out.push(
-    `${pad('')}${per} = ${c.cores} cores, ${c.threads} threads${src(c.provenance, 'cores')}; L2 ${cacheText(c.l2Bytes)}, L3 ${cacheText(c.l3Bytes)} (all sockets)${c.baseMHz ? `; base ${(c.baseMHz / 1000).toFixed(2)} GHz` : ''}`,
-  )
   const have = KEY_FLAGS.filter((f) => c.flags.includes(f))
   const missing = KEY_FLAGS.filter((f) => !c.flags.includes(f))
   const extra = c.flags.filter((f) => !KEY_FLAGS.includes(f) && (INFERENCE_FLAGS as readonly string[]).includes(f))
-  out.push(
+  return [
+    `${pad('CPU')}${c.model}${c.microarchitecture ? ` — ${c.microarchitecture}` : ''}${src(c.provenance, 'model')}`,
+    `${pad('')}${per} = ${c.cores} cores, ${c.threads} threads${src(c.provenance, 'cores')}; L2 ${cacheText(c.l2Bytes)}, L3 ${cacheText(c.l3Bytes)} (all sockets)${c.baseMHz ? `; base ${(c.baseMHz / 1000).toFixed(2)} GHz` : ''}`,
     `${pad('')}ISA: ${have.length > 0 ? have.join(' ') : 'none of the inference extensions'}${missing.length > 0 ? `; lacks ${missing.join(' ')}` : ''}${extra.length > 0 ? ` (also ${extra.join(' ')})` : ''}`,
-  )
+  ]
+}
 
+function numaLines(p: HardwareProfile): string[] {
   const n = p.numa
   const withCpus = n.nodes.filter((x) => x.cpus.length > 0).length
-  out.push(
-    `${pad('NUMA')}${plural(n.nodes.length, 'node')}${n.subNumaClustering ? ` — sub-NUMA clustering (${withCpus} nodes on ${plural(c.sockets, 'socket')})` : ''}${src(n.provenance, 'nodes')}`,
-  )
+  const out = [
+    `${pad('NUMA')}${plural(n.nodes.length, 'node')}${n.subNumaClustering ? ` — sub-NUMA clustering (${withCpus} nodes on ${plural(p.cpu.sockets, 'socket')})` : ''}${src(n.provenance, 'nodes')}`,
+  ]
   for (const node of n.nodes) {
     const cpus = node.cpus.length > 0 ? `cpus ${formatCpuList(node.cpus)}` : 'no CPUs listed'
     out.push(
@@ -56,11 +48,15 @@ export function renderProfile(p: HardwareProfile): string[] {
   }
   if (n.distances && n.nodes.length > 1)
     out.push(`${pad('')}distances: ${n.distances.map((r) => r.join(' ')).join(' | ')}`)
+  return out
+}
 
+/** Totals, DIMMs, channels and peak, huge pages, and the measured bandwidth when there is one. */
+function memoryLines(p: HardwareProfile): string[] {
   const m = p.memory
-  out.push(
+  const out = [
     `${pad('Memory')}${fmtGiB(m.totalBytes)} total${src(m.provenance, 'totalBytes')}${m.availableBytes != null ? `, ${fmtGiB(m.availableBytes)} available` : ''}${m.installedBytes != null ? `; ${fmtGiB(m.installedBytes)} installed` : ''}`,
-  )
+  ]
   if (m.dimms.length > 0) {
     const sizes = [...new Set(m.dimms.map((d) => fmtGiB(d.sizeBytes, 0)))].join('/')
     out.push(
@@ -78,20 +74,26 @@ export function renderProfile(p: HardwareProfile): string[] {
       `${pad('')}transparent huge pages: ${h.transparent ?? 'unknown'} (defrag ${h.defrag ?? 'unknown'}); huge pages ${h.free ?? '?'} free of ${h.total ?? '?'} × ${h.pageSizeBytes ? `${h.pageSizeBytes / 1024 ** 2} MiB` : '?'}`,
     )
   }
-  if (p.bandwidth) {
-    const b = p.bandwidth
-    const pct = m.theoreticalBandwidthGBs
-      ? ` = ${((100 * b.triadGBs) / m.theoreticalBandwidthGBs).toFixed(0)}% of peak`
-      : ''
-    out.push(
-      `${pad('Measured')}triad ${b.triadGBs.toFixed(1)} GB/s${pct} (copy ${b.copyGBs?.toFixed(1) ?? '?'}, scale ${b.scaleGBs?.toFixed(1) ?? '?'}, add ${b.addGBs?.toFixed(1) ?? '?'}) with ${b.threads ?? '?'} threads, best of ${b.repetitions ?? '?'} [measured]`,
-    )
-    if (b.perNode.length > 1)
-      out.push(`${pad('')}per node: ${b.perNode.map((x) => `node${x.node} ${x.triadGBs.toFixed(1)} GB/s`).join(', ')}`)
-  }
+  return [...out, ...bandwidthLines(p)]
+}
 
-  if (p.gpus.length === 0) out.push(`${pad('GPUs')}none`)
-  p.gpus.forEach((g, i) => {
+function bandwidthLines(p: HardwareProfile): string[] {
+  const b = p.bandwidth
+  if (!b) return []
+  const peak = p.memory.theoreticalBandwidthGBs
+  const pct = peak ? ` = ${((100 * b.triadGBs) / peak).toFixed(0)}% of peak` : ''
+  const out = [
+    `${pad('Measured')}triad ${b.triadGBs.toFixed(1)} GB/s${pct} (copy ${b.copyGBs?.toFixed(1) ?? '?'}, scale ${b.scaleGBs?.toFixed(1) ?? '?'}, add ${b.addGBs?.toFixed(1) ?? '?'}) with ${b.threads ?? '?'} threads, best of ${b.repetitions ?? '?'} [measured]`,
+  ]
+  if (b.perNode.length > 1)
+    out.push(`${pad('')}per node: ${b.perNode.map((x) => `node${x.node} ${x.triadGBs.toFixed(1)} GB/s`).join(', ')}`)
+  return out
+}
+
+/** Two lines per GPU: identity and VRAM, then its PCIe link and NUMA node. */
+function gpuLines(p: HardwareProfile): string[] {
+  if (p.gpus.length === 0) return [`${pad('GPUs')}none`]
+  return p.gpus.flatMap((g, i) => {
     const link =
       g.pcie.gen !== null
         ? `PCIe Gen${g.pcie.gen} x${g.pcie.width ?? '?'} = ${g.pcie.bandwidthGBs?.toFixed(1) ?? '?'} GB/s`
@@ -102,22 +104,21 @@ export function renderProfile(p: HardwareProfile): string[] {
         : ''
     const vram = g.vramBytes !== null ? `${fmtGiB(g.vramBytes)} VRAM${src(g.provenance, 'vramBytes')}` : 'VRAM unknown'
     const bw = g.memoryBandwidthGBs != null ? `, ${g.memoryBandwidthGBs} GB/s memory [spec]` : ''
-    out.push(
+    return [
       `${pad(i === 0 ? 'GPUs' : '')}${g.pciAddress ?? `#${i}`} ${g.name}${g.integrated ? ' [integrated]' : ''} (${g.vendorId}:${g.deviceId}${g.driver ? `, ${g.driver}` : ''}): ${vram}${bw}`,
-    )
-    out.push(`${pad('')}  ${link}${max}; NUMA node ${g.numaNode ?? 'unknown'}`)
+      `${pad('')}  ${link}${max}; NUMA node ${g.numaNode ?? 'unknown'}`,
+    ]
   })
+}
 
-  if (p.engineDevices && p.engineDevices.length > 0) {
-    p.engineDevices.forEach((d, i) => {
-      const mem = d.memoryTotalBytes
-        ? `: ${fmtGiB(d.memoryTotalBytes)}${d.memoryFreeBytes ? ` (${fmtGiB(d.memoryFreeBytes)} free)` : ''}`
-        : ''
-      out.push(
-        `${pad(i === 0 ? 'Engine' : '')}${d.name} [${d.backend}${d.type ? `, ${d.type}` : ''}] ${d.description ?? ''}${mem}`,
-      )
-    })
-  }
+/** llama.cpp's devices, the disk, the vendor tools and the notes: each when the profile has them. */
+function restLines(p: HardwareProfile): string[] {
+  const out = (p.engineDevices ?? []).map((d, i) => {
+    const mem = d.memoryTotalBytes
+      ? `: ${fmtGiB(d.memoryTotalBytes)}${d.memoryFreeBytes ? ` (${fmtGiB(d.memoryFreeBytes)} free)` : ''}`
+      : ''
+    return `${pad(i === 0 ? 'Engine' : '')}${d.name} [${d.backend}${d.type ? `, ${d.type}` : ''}] ${d.description ?? ''}${mem}`
+  })
   if (p.disk) {
     const d = p.disk
     const fit =
@@ -132,10 +133,16 @@ export function renderProfile(p: HardwareProfile): string[] {
     out.push(
       `${pad('Tools')}${p.tools.length > 0 ? p.tools.map((t) => `${t.name} ${t.version ?? '(version unknown)'}`).join(', ') : 'no vendor GPU tools on PATH (nvidia-smi, xpu-smi, sycl-ls, vulkaninfo, rocm-smi, clinfo)'}`,
     )
-  if (p.notes && p.notes.length > 0) {
-    out.push('Notes')
-    for (const note of p.notes) out.push(`  - ${note}`)
-  }
+  if (p.notes && p.notes.length > 0) out.push('Notes', ...p.notes.map((note) => `  - ${note}`))
+  return out
+}
+
+export function renderProfile(p: HardwareProfile): string[] {
+  const head =
+    p.origin === 'reference'
+      ? `${p.name} (reference rig${p.id ? `, id ${p.id}` : ''})`
+      : `${p.name}${p.virtualized ? ' — virtual machine' : ''}`
+  const out = [head, ...cpuLines(p), ...numaLines(p), ...memoryLines(p), ...gpuLines(p), ...restLines(p)]
   // Names, models, paths and notes come from files the user was given: one line each, no control characters.
   return out.map(safeName)
 }
