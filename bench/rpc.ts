@@ -247,9 +247,10 @@ async function main(): Promise<void> {
     console.log(
       `link (calibrate --rpc): round trip ${link.rttUs} µs, ${link.uploadGBs} GB/s up, ${link.downloadGBs} GB/s down (measured)`,
     )
-    const remoteOut = rpcTraffic({crossings: 1, nEmbd, tokens: 1, logitsRemote: true, nVocab})
+    // -ngl 99: the embeddings on the CPU, every layer and the output on the server
+    const remoteOut = rpcTraffic({onto: 1, off: 0, outputRemote: true, nEmbd, nVocab, tokens: 1})
     console.log(
-      `planner: ${remoteOut.crossings} round trip + ${remoteOut.bytes} B per token = ${(rpcTransferSeconds(remoteOut, measuredLink(link), 'mid') * 1e3).toFixed(3)} ms per token on this link`,
+      `planner: ${remoteOut.roundTrips} round trip + ${remoteOut.bytes} B per token = ${(rpcTransferSeconds(remoteOut, measuredLink(link), 'mid') * 1e3).toFixed(3)} ms per token on this link`,
     )
     // What really crosses: the same split through a counting TCP proxy (bytes each way, and
     // turnarounds = answers, each the end of a round trip), per decoded token from two runs that
@@ -277,7 +278,7 @@ async function main(): Promise<void> {
       const c2 = await traffic(n2)
       const per = (k: keyof typeof c1) => (c2[k] - c1[k]) / (n2 - n1)
       console.log(
-        `traffic per decoded token, through a counting proxy: ${per('up').toFixed(0)} B to the server, ${per('down').toFixed(0)} B back, ${per('turns').toFixed(2)} round trips (measured); planner: ${remoteOut.bytes} B, ${remoteOut.crossings} round trip`,
+        `traffic per decoded token, through a counting proxy: ${per('up').toFixed(0)} B to the server, ${per('down').toFixed(0)} B back, ${per('turns').toFixed(2)} round trips (measured); planner: ${remoteOut.bytes} B, ${remoteOut.roundTrips} round trip`,
       )
       const delayMs = 2
       const tpot = async (delay: number) => {
@@ -302,7 +303,7 @@ async function main(): Promise<void> {
       const slow = await tpot(delayMs)
       console.log(
         `with ${delayMs} ms added each way: ${slow.toFixed(2)} vs ${fast.toFixed(2)} ms/token = +${(slow - fast).toFixed(2)} ms (measured, best repetitions); ` +
-          `the planner's ${remoteOut.crossings} round trip per token predicts +${(remoteOut.crossings * 2 * delayMs).toFixed(2)} ms, the measured ${per('turns').toFixed(2)} round trips +${(per('turns') * 2 * delayMs).toFixed(2)} ms`,
+          `the planner's ${remoteOut.roundTrips} round trip per token predicts +${(remoteOut.roundTrips * 2 * delayMs).toFixed(2)} ms, the measured ${per('turns').toFixed(2)} round trips +${(per('turns') * 2 * delayMs).toFixed(2)} ms`,
       )
     } finally {
       proxy.close()

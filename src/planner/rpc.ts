@@ -2,17 +2,22 @@
  * The network term of the speed model for llama.cpp RPC devices (issue 15): what crosses between
  * hosts, and what that costs over the link.
  *
- * ggml's scheduler runs a graph as splits, one per run of nodes on the same backend. Where a
- * split on an RPC device follows one on another host (or precedes one), the tensor that crosses is
- * the hidden state between layers: n_embd f32 values per token (the activations ggml passes
- * between layers are F32). Per crossing the client uploads it (SET_TENSOR, no answer), the server
- * computes (GRAPH_COMPUTE, no answer) and the next split on the other side fetches the result
- * (GET_TENSOR: one request/answer round trip that also waits for the compute). When the output
- * layer is on a remote device its logits cross too: n_vocab × 4 bytes for each token whose logits
- * are read (every token in decode; the last of a ubatch in prefill). So:
+ * ggml's scheduler runs a graph as splits, one per run of nodes on the same backend. Where the
+ * layer sequence (embeddings on the CPU, the layers, the output) moves onto a remote device, the
+ * client uploads the hidden state, n_embd F32 values per token (SET_TENSOR, no answer), and the
+ * server computes (GRAPH_COMPUTE, no answer: the graph itself is sent once and recomputed). Where
+ * it moves off a remote device, or ends on one (the logits, n_vocab × 4 B for each token whose
+ * logits are read: every token in decode, the last of a ubatch in prefill), the client fetches
+ * the result (GET_TENSOR): one round trip, which also waits for the compute. So per step:
  *
- *   t = crossings × RTT + bytes ÷ bandwidth
- *   bytes = crossings × n_embd × 4 × tokens (+ n_vocab × 4 when the logits are remote)
+ *   t = round trips × RTT + bytes ÷ bandwidth
+ *   round trips = moves off a remote device (+ 1 when the output is remote)
+ *   bytes = moves onto or off a remote device × n_embd × 4 × tokens (+ n_vocab × 4, output remote)
+ *
+ * Counted through a proxy on loopback (npm run bench:rpc, qwen3moe-tiny, output remote): per
+ * decoded token 607 752 B back (the logits) + 3 260 B out (hidden state, positions, mask) in 1.00
+ * round trips; per prefill ubatch of 64, 69 kB out (32 kB of it hidden state) and the last token's
+ * logits back in 1.00 round trips.
  *
  * Constants below are assumptions for a LAN unless a link was measured (`moerig calibrate --rpc`,
  * src/runner/rpc-link.ts), which replaces both by the measured figures × RPC_MEASURED_SPREAD.
@@ -68,31 +73,46 @@ export function crossingBytes(nEmbd: number, tokens: number): number {
 
 /** What crosses between hosts for one step (a decoded token, or a prefill ubatch). */
 export interface RpcTraffic {
-  /** host boundaries along the layer sequence: one round trip each */
-  crossings: number
+  /** results fetched back from a remote device: one request/answer round trip each */
+  roundTrips: number
   bytes: number
 }
 
-/**
- * The traffic of one step: `tokens` tokens of hidden state at each crossing, plus one token's
- * logits (n_vocab × 4 B) when the output layer is on a remote device.
- */
+/** Along a device sequence (first: where the embeddings are, "CPU"; last: the output's device), the moves onto and off remote devices. */
+export function rpcCrossings(
+  sequence: string[],
+  isRemote: (device: string) => boolean,
+): {onto: number; off: number; outputRemote: boolean} {
+  let onto = 0,
+    off = 0
+  for (let i = 1; i < sequence.length; i++) {
+    const [a, b] = [sequence[i - 1], sequence[i]]
+    if (a === b) continue
+    if (isRemote(b)) onto++
+    if (isRemote(a)) off++
+  }
+  return {onto, off, outputRemote: sequence.length > 0 && isRemote(sequence[sequence.length - 1])}
+}
+
+/** The traffic of one step of `tokens` tokens over the crossings of `rpcCrossings`. */
 export function rpcTraffic(a: {
-  crossings: number
+  onto: number
+  off: number
+  outputRemote: boolean
   nEmbd: number
-  tokens: number
-  logitsRemote: boolean
   nVocab: number
+  tokens: number
 }): RpcTraffic {
-  if (a.crossings <= 0) return {crossings: 0, bytes: 0}
-  const logits = a.logitsRemote ? a.nVocab * HIDDEN_STATE_BYTES_PER_ELEMENT : 0
-  return {crossings: a.crossings, bytes: a.crossings * crossingBytes(a.nEmbd, a.tokens) + logits}
+  const logits = a.outputRemote ? a.nVocab * HIDDEN_STATE_BYTES_PER_ELEMENT : 0
+  return {
+    roundTrips: a.off + (a.outputRemote ? 1 : 0),
+    bytes: (a.onto + a.off) * crossingBytes(a.nEmbd, a.tokens) + logits,
+  }
 }
 
 /** Seconds the network adds to one step. */
 export function rpcTransferSeconds(t: RpcTraffic, link: RpcLinkModel, k: keyof Range): number {
-  if (t.crossings <= 0) return 0
-  return t.crossings * link.rttS[k] + t.bytes / link.bytesPerS[k]
+  return t.roundTrips * link.rttS[k] + t.bytes / link.bytesPerS[k]
 }
 
 /** The assumption in words, for a plan's speed notes. */
@@ -100,8 +120,8 @@ export function rpcTransferWords(decode: RpcTraffic, prefill: RpcTraffic, ubatch
   const ms = (s: number) => +(s * 1e3).toFixed(2)
   const gbs = (b: number) => +(b / 1e9).toFixed(2)
   return (
-    `network (RPC): ${decode.crossings} host crossings per token, each a round trip of ${ms(link.rttS.high)}–${ms(link.rttS.low)} ms;` +
-    ` ${decode.bytes} B cross per token, ${prefill.bytes} B per ubatch of ${ubatch} (hidden state n_embd × 4 B per token per crossing, logits when the output is remote)` +
+    `network (RPC): ${decode.roundTrips} round trips per token of ${ms(link.rttS.high)}–${ms(link.rttS.low)} ms (a result fetched from a remote device);` +
+    ` ${decode.bytes} B cross per token, ${prefill.bytes} B per ubatch of ${ubatch} (hidden state n_embd × 4 B per token at each move between hosts, the logits when the output is remote)` +
     ` at ${gbs(link.bytesPerS.low)}–${gbs(link.bytesPerS.high)} GB/s (${link.source === 'measured' ? 'measured link, moerig calibrate --rpc' : 'assumed 1–25 GbE LAN; moerig calibrate --rpc measures it'})`
   )
 }

@@ -9,6 +9,7 @@ import {
   crossingBytes,
   measuredLink,
   planLink,
+  rpcCrossings,
   rpcTraffic,
   rpcTransferSeconds,
   rpcTransferWords,
@@ -80,22 +81,31 @@ test('planner RPC term: round trip + hidden state over bandwidth, per crossing',
   assert.equal(crossingBytes(7168, 1), 28672)
   const link = measuredLink({rttUs: 100, uploadGBs: 2, downloadGBs: 1})
   const r1 = {nEmbd: 7168, nVocab: 129280}
-  // decode, two crossings, output local: 2 × 100 µs + 2 × 28 672 B / 1 GB/s (the slower direction)
-  const dec = rpcTraffic({...r1, crossings: 2, tokens: 1, logitsRemote: false})
-  assert.deepEqual(dec, {crossings: 2, bytes: 2 * 28672})
-  assert.ok(Math.abs(rpcTransferSeconds(dec, link, 'mid') - (2 * 100e-6 + (2 * 28672) / 1e9)) < 1e-12)
-  // output on the remote host: one token's logits come back too (517 kB for R1)
-  assert.equal(rpcTraffic({...r1, crossings: 1, tokens: 1, logitsRemote: true}).bytes, 28672 + 129280 * 4)
-  // prefill: a ubatch of 512 moves 512× the hidden state, the round trip once, the last token's logits
-  const pre = rpcTraffic({...r1, crossings: 1, tokens: 512, logitsRemote: true})
-  assert.equal(pre.bytes, 28672 * 512 + 129280 * 4)
-  assert.equal(rpcTransferSeconds(rpcTraffic({...r1, crossings: 0, tokens: 1, logitsRemote: true}), link, 'mid'), 0)
+  const remote = (d: string) => d.startsWith('RPC')
+  // CPU → RPC0 → CPU, output local: the hidden state out and back, one round trip (the fetch back)
+  const mid = rpcCrossings(['CPU', 'CPU', 'RPC0', 'RPC0', 'CPU', 'CPU'], remote)
+  assert.deepEqual(mid, {onto: 1, off: 1, outputRemote: false})
+  const dec = rpcTraffic({...mid, ...r1, tokens: 1})
+  assert.deepEqual(dec, {roundTrips: 1, bytes: 2 * 28672})
+  // 100 µs + 57 344 B / 1 GB/s (the slower direction)
+  assert.ok(Math.abs(rpcTransferSeconds(dec, link, 'mid') - (100e-6 + (2 * 28672) / 1e9)) < 1e-12)
+  // CPU → RPC0 → RPC1 (output there): RPC0's result fetched and sent on, then the logits (517 kB for R1)
+  const two = rpcCrossings(['CPU', 'RPC0', 'RPC1', 'RPC1'], remote)
+  assert.deepEqual(two, {onto: 2, off: 1, outputRemote: true})
+  assert.deepEqual(rpcTraffic({...two, ...r1, tokens: 1}), {roundTrips: 2, bytes: 3 * 28672 + 129280 * 4})
+  // prefill: a ubatch of 512 moves 512× the hidden state; the last token's logits once
+  const pre = rpcTraffic({...rpcCrossings(['CPU', 'RPC0'], remote), ...r1, tokens: 512})
+  assert.deepEqual(pre, {roundTrips: 1, bytes: 28672 * 512 + 129280 * 4})
+  // no remote device: nothing crosses
+  const none = rpcTraffic({...rpcCrossings(['CPU', 'CUDA0', 'CPU'], remote), ...r1, tokens: 1})
+  assert.deepEqual(none, {roundTrips: 0, bytes: 0})
+  assert.equal(rpcTransferSeconds(none, link, 'mid'), 0)
   // low is the slow end
   for (const l of [link, ASSUMED_LINK])
     assert.ok(rpcTransferSeconds(pre, l, 'low') > rpcTransferSeconds(pre, l, 'high'))
   assert.match(
     rpcTransferWords(dec, pre, 512, ASSUMED_LINK),
-    /2 host crossings per token.*57344 B cross per token.*assumed/,
+    /1 round trips per token.*57344 B cross per token.*assumed/,
   )
   assert.match(rpcTransferWords(dec, pre, 512, link), /measured link/)
   // the slowest of several measured links
