@@ -144,48 +144,40 @@ export function peakBandwidthGBs(channels: number | null, speedMTs: number | nul
   return Math.round(channels * speedMTs * 8) / 1000
 }
 
-export function buildMemory(
+type ProvenanceMap = Record<string, Provenance>
+
+/** A note when the DIMMs were not read or the platform hides them. */
+function dimmNote(layout: readonly SiMemLayout[] | null, dimms: Dimm[]): string[] {
+  if (layout === null) return ['DIMMs: DMI memory tables were not read']
+  if (dimms.length > 0) return []
+  return [
+    'DIMMs: hidden by the platform (no SMBIOS memory devices: a VM, or dmidecode needs root); channels and peak bandwidth unknown',
+  ]
+}
+
+/** MemTotal, else the DIMMs' sum (with a note); neither is one clear error. */
+function totalMemory(
   sys: SysTree,
-  layout: readonly SiMemLayout[] | null,
-  sockets: number,
-  maxChannelsPerSocket: number | null,
+  meminfoText: string | null,
+  memTotal: number | null,
+  installedBytes: number | null,
+  prov: ProvenanceMap,
   notes: string[],
-): MemorySection {
-  const prov: Record<string, Provenance> = {}
-  const mi = sys.read('/proc/meminfo')
-  const m = mi !== null ? parseMeminfo(mi) : {}
-  let totalBytes = m.MemTotal ?? null
-  prov.totalBytes = totalBytes !== null ? 'procfs' : 'unknown'
-  const availableBytes = m.MemAvailable ?? null
-  prov.availableBytes = availableBytes !== null ? 'procfs' : 'unknown'
-
-  const dimms = layout ? dimmsFromLayout(layout) : []
-  if (layout === null) notes.push('DIMMs: DMI memory tables were not read')
-  else if (dimms.length === 0)
-    notes.push(
-      'DIMMs: hidden by the platform (no SMBIOS memory devices: a VM, or dmidecode needs root); channels and peak bandwidth unknown',
+): number {
+  if (memTotal !== null) return memTotal
+  // Without /proc/meminfo nothing else says how much RAM the kernel has; refuse rather than guess.
+  if (installedBytes === null)
+    throw new MoerigError(
+      'E_PROBE',
+      `memory size unknown: ${sys.path('/proc/meminfo')} is ${meminfoText === null ? 'missing or unreadable' : 'without a MemTotal line'} and no DIMMs are visible`,
     )
-  prov.dimms = dimms.length > 0 ? 'dmi' : 'unknown'
-  const installedBytes = dimms.length > 0 ? dimms.reduce((a, d) => a + d.sizeBytes, 0) : null
-  prov.installedBytes = installedBytes !== null ? 'dmi' : 'unknown'
-  if (totalBytes === null) {
-    // Without /proc/meminfo nothing else says how much RAM the kernel has; refuse rather than guess.
-    if (installedBytes === null)
-      throw new MoerigError(
-        'E_PROBE',
-        `memory size unknown: ${sys.path('/proc/meminfo')} is ${mi === null ? 'missing or unreadable' : 'without a MemTotal line'} and no DIMMs are visible`,
-      )
-    totalBytes = installedBytes
-    prov.totalBytes = 'dmi'
-    notes.push('memory: /proc/meminfo unreadable; total is the sum of the DIMMs')
-  }
+  prov.totalBytes = 'dmi'
+  notes.push('memory: /proc/meminfo unreadable; total is the sum of the DIMMs')
+  return installedBytes
+}
 
-  const ch = countChannels(dimms, sockets, maxChannelsPerSocket)
-  prov.channels = ch.source
-  if (ch.assumed)
-    notes.push(
-      `memory channels: bank locators do not name channels; assuming one DIMM per channel${maxChannelsPerSocket ? ` (at most ${maxChannelsPerSocket} per socket)` : ''}`,
-    )
+/** The speed every channel runs at (the slowest DIMM's) and the DIMM type(s). */
+function dimmSpeedAndType(dimms: Dimm[], prov: ProvenanceMap): {speedMTs: number | null; type: string | null} {
   const speeds = dimms.map((d) => d.speedMTs).filter((s): s is number => s !== null)
   // The memory controller runs every channel at the slowest DIMM's speed.
   const speedMTs = speeds.length > 0 ? Math.min(...speeds) : null
@@ -193,9 +185,11 @@ export function buildMemory(
   const types = [...new Set(dimms.map((d) => d.type).filter((t): t is string => t !== null))]
   const type = types.length === 1 ? types[0] : types.length > 1 ? types.join('/') : null
   prov.type = type !== null ? 'dmi' : 'unknown'
-  const theoreticalBandwidthGBs = peakBandwidthGBs(ch.channels, speedMTs)
-  prov.theoreticalBandwidthGBs = theoreticalBandwidthGBs !== null ? 'derived' : 'unknown'
+  return {speedMTs, type}
+}
 
+/** Transparent huge pages (sysfs) and explicit huge pages (meminfo). */
+function hugePagesOf(sys: SysTree, m: Record<string, number>, prov: ProvenanceMap): MemorySection['hugePages'] {
   const thp = '/sys/kernel/mm/transparent_hugepage'
   const hugePages = {
     transparent: bracketed(sys.read(`${thp}/enabled`)),
@@ -205,6 +199,40 @@ export function buildMemory(
     free: m.HugePages_Free ?? null,
   }
   prov.hugePages = hugePages.transparent !== null ? 'sysfs' : 'unknown'
+  return hugePages
+}
+
+export function buildMemory(
+  sys: SysTree,
+  layout: readonly SiMemLayout[] | null,
+  sockets: number,
+  maxChannelsPerSocket: number | null,
+  notes: string[],
+): MemorySection {
+  const prov: ProvenanceMap = {}
+  const mi = sys.read('/proc/meminfo')
+  const m = mi !== null ? parseMeminfo(mi) : {}
+  const memTotal = m.MemTotal ?? null
+  prov.totalBytes = memTotal !== null ? 'procfs' : 'unknown'
+  const availableBytes = m.MemAvailable ?? null
+  prov.availableBytes = availableBytes !== null ? 'procfs' : 'unknown'
+
+  const dimms = layout ? dimmsFromLayout(layout) : []
+  notes.push(...dimmNote(layout, dimms))
+  prov.dimms = dimms.length > 0 ? 'dmi' : 'unknown'
+  const installedBytes = dimms.length > 0 ? dimms.reduce((a, d) => a + d.sizeBytes, 0) : null
+  prov.installedBytes = installedBytes !== null ? 'dmi' : 'unknown'
+  const totalBytes = totalMemory(sys, mi, memTotal, installedBytes, prov, notes)
+
+  const ch = countChannels(dimms, sockets, maxChannelsPerSocket)
+  prov.channels = ch.source
+  if (ch.assumed)
+    notes.push(
+      `memory channels: bank locators do not name channels; assuming one DIMM per channel${maxChannelsPerSocket ? ` (at most ${maxChannelsPerSocket} per socket)` : ''}`,
+    )
+  const {speedMTs, type} = dimmSpeedAndType(dimms, prov)
+  const theoreticalBandwidthGBs = peakBandwidthGBs(ch.channels, speedMTs)
+  prov.theoreticalBandwidthGBs = theoreticalBandwidthGBs !== null ? 'derived' : 'unknown'
   return {
     totalBytes,
     availableBytes,
@@ -215,7 +243,7 @@ export function buildMemory(
     type,
     speedMTs,
     theoreticalBandwidthGBs,
-    hugePages,
+    hugePages: hugePagesOf(sys, m, prov),
     provenance: prov,
   }
 }
