@@ -120,7 +120,7 @@ export function rpcTransferWords(decode: RpcTraffic, prefill: RpcTraffic, ubatch
   const ms = (s: number) => +(s * 1e3).toFixed(2)
   const gbs = (b: number) => +(b / 1e9).toFixed(2)
   return (
-    `network (RPC): ${decode.roundTrips} round trips per token of ${ms(link.rttS.high)}–${ms(link.rttS.low)} ms (a result fetched from a remote device);` +
+    `network (RPC): ${decode.roundTrips} round trip${decode.roundTrips === 1 ? '' : 's'} per token of ${ms(link.rttS.high)}–${ms(link.rttS.low)} ms (a result fetched from a remote device);` +
     ` ${decode.bytes} B cross per token, ${prefill.bytes} B per ubatch of ${ubatch} (hidden state n_embd × 4 B per token at each move between hosts, the logits when the output is remote)` +
     ` at ${gbs(link.bytesPerS.low)}–${gbs(link.bytesPerS.high)} GB/s (${link.source === 'measured' ? 'measured link, moerig calibrate --rpc' : 'assumed 1–25 GbE LAN; moerig calibrate --rpc measures it'})`
   )

@@ -105,7 +105,7 @@ test('planner RPC term: round trip + hidden state over bandwidth, per crossing',
     assert.ok(rpcTransferSeconds(pre, l, 'low') > rpcTransferSeconds(pre, l, 'high'))
   assert.match(
     rpcTransferWords(dec, pre, 512, ASSUMED_LINK),
-    /1 round trips per token.*57344 B cross per token.*assumed/,
+    /1 round trip per token.*57344 B cross per token.*assumed/,
   )
   assert.match(rpcTransferWords(dec, pre, 512, link), /measured link/)
   // the slowest of several measured links
