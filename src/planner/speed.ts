@@ -10,7 +10,8 @@
  *                      (cacheTerm: LLC × LLC_WEIGHT_FRACTION ÷ the decode working set) at the
  *                      cache bandwidth, the rest ÷ (DRAM bandwidth × η by socket/channel class ×
  *                      NUMA mode)
- *             compute  2 × weights read × cost of their ggml type ÷ (threads × GHz × ops/cycle)
+ *             compute  2 × weights read × cost of their ggml type ÷ width efficiency ÷ (threads ×
+ *                      GHz × ops/cycle), on cached weights at a cached rate where calibrated
  *                      — at few threads a small model is compute-bound
  *   GPU     Σ_gpu bytes ÷ (bandwidth × η by vendor/backend) + MLA attention + layers × launch
  *   hops    CPU↔GPU round trips × t_sync + GPU→GPU boundaries × t_hop + RPC hops × t_rpc
@@ -273,15 +274,14 @@ export const LLC_BW_PER_THREAD_GBS: Range = {low: 30, mid: 60, high: 120}
  */
 export const MATMUL_K_HALF_PREFILL = 256
 /**
- * The same width term in decode, for weights streamed from DRAM only: a matrix × vector over short
- * rows of a small matrix keeps fewer loads in flight and stalls longer. K½ = 512 (range 256–1024)
- * fitted on the synth shapes' 1-thread decode (docs/speed-fidelity.md): r1-dram (experts 1536 ×
- * 2048, K 1536–2048) streamed at 1.4× (Xeon guest) and 1.7× (this EPYC guest, load 7–10) the
- * per-FLOP rate of r1-mini (256 × 1024, K 256–1024); with K½ 512 the model gives 1.6×. Cached
- * weights have no such term: tiny and qwen3moe-tiny (K 128–256) decode from cache at 2–6× r1-mini's
- * per-FLOP rate.
+ * The same width term in decode (matrix × vector): the fixed cost per row weighs more on short
+ * rows, and a small streamed matrix keeps fewer loads in flight. K½ = 512 (range 256–1024) fitted
+ * on the synth shapes' 1-thread decode (docs/speed-fidelity.md): r1-dram (K 1536–2048) streams at
+ * 1.4× (Xeon guest) and 1.7× (this EPYC guest, load 7–10) r1-mini's (K 256–1024) per-FLOP rate;
+ * from cache, qwen3moe-tiny (output matrix 151936 rows of K 128) decodes 1.5–1.9× slower than tiny
+ * (K 256) for the same FLOPs. K½ 512 gives 1.6× and 1.7×.
  */
-export const MATMUL_K_HALF_STREAMED = 512
+export const MATMUL_K_HALF_DECODE = 512
 export const MATMUL_K_REF = 2048
 /**
  * CPU attention in prefill (ggml's flash-attention kernel on F16 K/V; mainline builds only — ik's
@@ -453,8 +453,6 @@ export interface Work {
   weightBytes: Record<string, number>
   /** decode cost-FLOPs per token: 2 × weights × ggml type cost */
   costFlops: Record<string, number>
-  /** the CPU's decode cost-FLOPs with each matrix ÷ its streamed width efficiency (MATMUL_K_HALF_STREAMED) */
-  cpuCostFlopsStreamed: number
   /** prefill FLOPs per token by device (GPU FLOPs as counted; the output once per ubatch) */
   devFlops: Record<string, number>
   /** all weight bytes a device holds (prefill streams them once per ubatch) */
@@ -479,7 +477,6 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
   const w: Work = {
     weightBytes: zero(),
     costFlops: zero(),
-    cpuCostFlopsStreamed: 0,
     devFlops: zero(),
     allBytes: zero(),
     cpuWorkingSet: 0,
@@ -507,9 +504,7 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
     w.allBytes[d] += t.bytes
     if (d === 'CPU') {
       const rowLen = t.shape[0] ?? 0
-      w.costFlops.CPU += 2 * t.elements * frac * typeCost(t.typeName)
-      w.cpuCostFlopsStreamed +=
-        (2 * t.elements * frac * typeCost(t.typeName)) / widthEff(rowLen, MATMUL_K_HALF_STREAMED)
+      w.costFlops.CPU += (2 * t.elements * frac * typeCost(t.typeName)) / widthEff(rowLen, MATMUL_K_HALF_DECODE)
       const ppEff = widthEff(rowLen, MATMUL_K_HALF_PREFILL)
       w.cpuAllBytes += t.bytes
       w.cpuWorkingSet += t.bytes
@@ -767,9 +762,7 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.cpuMemory = c.dramS
       t.cpuCache = c.cacheS
       // compute on cached weights runs at the cache rate, on streamed ones at the DRAM rate (stalls)
-      t.cpuCompute =
-        (work.costFlops.CPU * c.hit) / cpu.decodeCacheOps(k) +
-        (work.cpuCostFlopsStreamed * (1 - c.hit)) / cpu.decodeOps(k)
+      t.cpuCompute = work.costFlops.CPU * (c.hit / cpu.decodeCacheOps(k) + (1 - c.hit) / cpu.decodeOps(k))
       t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
       t.sync += work.cpuLayers * cpu.layerSync(k)
     } else if (isRpcIn(a, id)) {

@@ -170,8 +170,8 @@ export function fitOverheads(
 
 /**
  * Cache-resident vs streamed decode compute (issue 13): the planner charges a cached weight's
- * FLOPs at the cache rate g_c and a streamed one's at the DRAM rate g_d (stalls included, each
- * matrix ÷ its streamed width efficiency). With the shallow model mostly cached and the compute
+ * FLOPs at the cache rate g_c and a streamed one's at the DRAM rate g_d (stalls included; every
+ * matrix's FLOPs ÷ its width efficiency). With the shallow model mostly cached and the compute
  * model mostly streamed (the deep one anywhere between), three decode times solve
  *     y = C_cache·g_c + C_dram·g_d + L·λ        (per-token overhead τ taken as 0)
  * exactly; null when the models are not split that way or the solution is not positive (noise).
