@@ -38,13 +38,24 @@ export interface PlacementFlagsInput {
  * A placement as the llama.cpp flags that express it, as text (the one place besides the command
  * lines below that spells these flags). Plan style (check-plan): -ngl always, --n-cpu-moe, -ot,
  * -ts. Result style (`result: true`, report tables of bench/run results): -ngl only when not 0,
- * -ot, --n-cpu-moe, -ts, and "CPU only" when no flag is needed.
+ * -ot, --n-cpu-moe, -ts, and "CPU only" when no flag is needed. Compact style (`compact: true`,
+ * the plan's text output): -ngl always, then --n-cpu-moe or else one -ot with the overrides
+ * comma-joined, then -ts.
  */
-export function placementFlags(p: PlacementFlagsInput, opts: {result?: boolean} = {}): string {
+export function placementFlags(p: PlacementFlagsInput, opts: {result?: boolean; compact?: boolean} = {}): string {
   const ngl = !opts.result || p.nGpuLayers !== 0 ? [`-ngl ${p.nGpuLayers}`] : []
   const ncm = p.nCpuMoe ? [`--n-cpu-moe ${p.nCpuMoe}`] : []
   const ot = p.tensorOverrides.map((o) => `-ot ${o.pattern}=${o.device}`)
   const ts = p.tensorSplit.length > 0 ? [`-ts ${p.tensorSplit.join(',')}`] : []
+  if (opts.compact) {
+    const experts =
+      p.nCpuMoe !== null && p.nCpuMoe !== undefined
+        ? [`--n-cpu-moe ${p.nCpuMoe}`]
+        : ot.length > 0
+          ? [`-ot ${p.tensorOverrides.map((o) => `${o.pattern}=${o.device}`).join(',')}`]
+          : []
+    return [...ngl, ...experts, ...ts].join(' ')
+  }
   const parts = opts.result ? [...ngl, ...ot, ...ncm, ...ts] : [...ngl, ...ncm, ...ot, ...ts]
   return parts.length === 0 ? 'CPU only' : parts.join(' ')
 }

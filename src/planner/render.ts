@@ -6,6 +6,7 @@
 import {safeName} from '../lib/text.js'
 import {fmtBinary, fmtGB, fmtGiB, fmtMB, fmtMiB} from '../lib/units.js'
 import type {Plan} from '../schemas/plan.js'
+import {placementFlags} from './emit.js'
 import {fmtParams} from './speed.js'
 
 function pad(s: string, n: number): string {
@@ -85,7 +86,7 @@ function placementLines(plan: Plan): string[] {
   const pl = plan.placement
   return [
     `placement ${pl.summary ?? ''}`,
-    `         -ngl ${pl.nGpuLayers}${pl.nCpuMoe !== null ? ` --n-cpu-moe ${pl.nCpuMoe}` : pl.tensorOverrides.length ? ` -ot ${pl.tensorOverrides.map((o) => `${o.pattern}=${o.device}`).join(',')}` : ''}${pl.tensorSplit.length ? ` -ts ${pl.tensorSplit.join(',')}` : ''}`,
+    `         ${placementFlags(pl, {compact: true})}`,
     `max context (attention + KV on the GPUs, experts in RAM): ${plan.maxContext.byGpuCount.map((b) => `${b.gpus === 0 ? 'CPU only' : `${b.gpus} GPU${b.gpus > 1 ? 's' : ''}`} ${ctxLabel(b.maxContext)}${b.binding ? ` (${b.binding})` : ''}`).join(' · ')}`,
   ]
 }

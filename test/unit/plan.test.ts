@@ -331,4 +331,20 @@ test('placementFlags (planner/emit.ts) renders a placement as check-plan and the
   const cpu = {nGpuLayers: 0, nCpuMoe: 0, tensorOverrides: [], tensorSplit: []}
   assert.equal(placementFlags(cpu), '-ngl 0')
   assert.equal(placementFlags(cpu, {result: true}), 'CPU only')
+  // compact (plan text): --n-cpu-moe or else the overrides in one comma-joined -ot
+  assert.equal(placementFlags(p, {compact: true}), '-ngl 99 --n-cpu-moe 2 -ts 1,1')
+  const two = {
+    nGpuLayers: 62,
+    nCpuMoe: null,
+    tensorOverrides: [
+      {pattern: 'blk\\.(3|4)\\.ffn_(up|down|gate)_exps', device: 'GPU0'},
+      {pattern: '\\.ffn_(up|down|gate)_exps', device: 'CPU'},
+    ],
+    tensorSplit: [],
+  }
+  assert.equal(
+    placementFlags(two, {compact: true}),
+    '-ngl 62 -ot blk\\.(3|4)\\.ffn_(up|down|gate)_exps=GPU0,\\.ffn_(up|down|gate)_exps=CPU',
+  )
+  assert.equal(placementFlags({...two, tensorOverrides: []}, {compact: true}), '-ngl 62')
 })
