@@ -4,7 +4,7 @@
  *
  * Decode, per token (layers run one after another: llama.cpp, ik_llama.cpp and ktransformers
  * without expert deferral):
- *   CPU     max(memory, compute) + attention + layers × barrier
+ *   CPU     max(DRAM + cache reads, compute) + attention + layers × barrier + per-token cost
  *             memory   bytes read on the CPU (non-routed weights it holds, k/n of its routed
  *                      experts, KV at depth): the share that stays in the last-level cache
  *                      (cacheTerm: LLC × LLC_WEIGHT_FRACTION ÷ the decode working set) at the
@@ -18,12 +18,12 @@
  *   MLA attention at depth d: 2 × heads × d × (2·kv_lora + rope) FLOPs per layer on the device
  *   that holds the layer (the latent KV bytes are also charged); per-head caches: KV bytes only.
  * Prefill, per ubatch: FLOPs (2 × active weights ÷ width efficiency of the matrix (widthEff: CPU
- * matmuls with short rows run below peak) + attention over half the
- * context, on a CPU with a fixed cost per query × key × head) ÷ effective throughput per device,
+ * matmuls with short rows run below peak) + attention over half the context, on a CPU with a
+ * fixed cost per query × key × head) ÷ effective throughput per device,
  * run in layer order (a layer split does not add GPUs' FLOPS); routed experts batch only
  * ubatch·k/n rows each, so their matmuls lose efficiency below PREFILL_EXPERT_ROWS_FULL rows; CPU
  * weights are streamed at least once per ubatch; each ubatch is one graph evaluation and pays the
- * per-layer barriers / launches and the per-graph cost once (ubatchOverhead).
+ * per-layer barriers / launches and the per-graph cost once (ubatchOverheadSeconds).
  *
  * The function is built from named terms: tallyWork (what each device reads and computes),
  * countHandoffs / handoffSeconds (layer-sequence hops; rpcHopSeconds is the RPC seam),
@@ -31,8 +31,11 @@
  * cacheTerm, decodeSeconds, prefillSeconds, speedAssumptions.
  *
  * Constants marked "fitted" were fitted on the fit set of bench/data/published-speeds.json only
- * (`npm run bench:speed-published`; the held-out boxes are reported, never fitted). A profile's
- * `calibration` section (moerig calibrate) replaces the class constants it measures.
+ * (`npm run bench:speed-published`; the held-out boxes are reported, never fitted), except the
+ * shape terms of the second pass (cache, width, CPU attention, mainline expert rows), fitted on
+ * this project's synthetic shapes (bench/speed-fitparts.ts, bench/speed-fidelity.ts,
+ * docs/speed-fidelity.md) and neutral on the published rigs. A profile's `calibration` section
+ * (moerig calibrate) replaces the class constants it measures.
  */
 import type {HardwareProfile} from '../schemas/hardware.js'
 import type {Engine} from '../schemas/plan.js'
