@@ -123,6 +123,9 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
   let session = 0
   let idle: NodeJS.Timeout | null = null
   let protocol = ''
+  // server lines before it serves are kept for the error line (one line when it fails to start)
+  const early: string[] = []
+  const serverLine = (l: string) => (protocol ? ev.onServerLine?.(l) : early.push(l))
   let stoppedBy: NodeJS.Signals | null = null
   const keep = (l: string) => {
     tail.push(l)
@@ -159,13 +162,13 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
         idle = null
         ev.onClient?.('left', session)
       }, CLIENT_IDLE_MS)
-    } else if (/^(error|warning)/i.test(l)) ev.onServerLine?.(l)
+    } else if (/^(error|warning)/i.test(l)) serverLine(l)
   })
   lines(child.stderr, (l) => {
     keep(l)
     // its "loaded … backend" chatter and the !!!! banner (we print the warning ourselves)
     if (/^load_backend: loaded|^!+$|^WARNING: Host|^\s+(Never expose|This is an experimental)|^$/.test(l)) return
-    ev.onServerLine?.(l)
+    serverLine(l)
   })
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) =>
     child.on('exit', (code, signal) => resolve({code, signal})),
@@ -173,11 +176,14 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
   const spawnFailed = new Promise<never>((_, reject) =>
     child.on('error', (e) => reject(new MoerigError('E_RPC', `cannot start ${build.server}: ${e.message}`))),
   )
-  const lastWords = () =>
-    tail
-      .filter((l) => l.trim() !== '' && !/^load_backend: loaded|^!+$/.test(l))
-      .slice(-1)[0]
-      ?.trim() ?? 'no output'
+  // the most telling line: its own error ("error: unknown device: Vulkan7"), else the last one
+  const lastWords = () => {
+    const ls = tail.filter((l) => l.trim() !== '' && !/^load_backend: loaded|^!+$/.test(l)).map((l) => l.trim())
+    const back = [...ls].reverse()
+    return (
+      back.find((l) => /^error\b/i.test(l)) ?? back.find((l) => /failed|No devices/i.test(l)) ?? back[0] ?? 'no output'
+    )
+  }
 
   const stop = (sig: NodeJS.Signals) => {
     stoppedBy ??= sig
@@ -217,6 +223,7 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
       )
     }
     protocol = info.version
+    for (const l of early.splice(0)) ev.onServerLine?.(l)
     ev.onReady?.({endpoint: endpointText(o), protocol: info.version, devices, release: build.release})
     const end = await exited
     if (!stoppedBy)

@@ -99,7 +99,7 @@ test('rpc-server: serves on loopback, answers the protocol, --mem caps what it r
   assert.equal(info.devices[0].totalBytes, 2 * 1024 ** 3)
 })
 
-test('rpc-server: one line for an address it must not or cannot serve', () => {
+test('rpc-server: one line for an address it must not or cannot serve, or a device it does not have', async () => {
   let r = cli(['rpc-server', '--host', '0.0.0.0', '--port', String(a.port)])
   assert.notEqual(r.status, 0)
   assert.equal(r.stderr.trim().split('\n').length, 1)
@@ -109,6 +109,10 @@ test('rpc-server: one line for an address it must not or cannot serve', () => {
   assert.match(r.stderr, new RegExp(`port ${a.port} on 127\\.0\\.0\\.1 is in use`))
   r = cli(['rpc-server', '--mem', 'lots'])
   assert.match(r.stderr, /--mem "lots": expected a positive number of GiB/)
+  r = cli(['rpc-server', '--port', String(await freePort()), '--device', 'Vulkan7'])
+  assert.equal(r.status, 1)
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  assert.match(r.stderr, /rpc-server exited before serving \(exit 1\): error: unknown device: Vulkan7/)
 })
 
 test('bench --rpc: the model runs over both servers, and the provenance names the RPC devices', () => {
