@@ -3,7 +3,7 @@
  * the NUMA check, what binds, and the predicted speed; the largest context that fits on n GPUs;
  * the choice among GPU counts. Pure: the planner's inputs come in a PlanContext (plan.ts builds it).
  */
-import type {Engine, KvType} from '../schemas/plan.js'
+import type {Engine, KvType, Plan} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
 import type {Inventory} from '../model/inventory.js'
 import {KV_PAD, type KvModel} from './kv.js'
@@ -32,7 +32,9 @@ export const DECODE_TIE = 0.1
  */
 export type PlacementMode = {kind: 'auto'} | {kind: 'all-gpu'} | {kind: 'exps-cpu'} | {kind: 'n-cpu-moe'; n: number}
 
-export type NumaMode = 'single' | 'interleave' | 'replicate'
+/** The plan's NUMA check (schemas/plan.ts): the mode and each node's use. */
+export type NumaCheck = NonNullable<Plan['numa']>
+export type NumaMode = NumaCheck['mode']
 
 /** Everything a candidate's evaluation needs that does not change between candidates. */
 export interface PlanContext {
@@ -50,11 +52,6 @@ export interface PlanContext {
   threads: number
   build: EngineBuild
   numaAware: boolean
-}
-
-export interface NumaCheck {
-  mode: NumaMode
-  nodes: Array<{node: number; capacityBytes: number; usedBytes: number; fits: boolean}>
 }
 
 export interface Evaluated {

@@ -9,7 +9,7 @@
  * always stays on the CPU (the input layer). KV cache of a layer lives with the layer.
  * `-ot` patterns then move tensors: routed experts to the CPU (`exps=CPU`) or to a GPU.
  */
-import type {Engine} from '../schemas/plan.js'
+import type {Engine, PlanDevice} from '../schemas/plan.js'
 import type {PlanGpu, PlanHost} from './hardware.js'
 import type {Inventory} from '../model/inventory.js'
 import type {KvModel} from './kv.js'
@@ -50,21 +50,8 @@ export interface Assignment {
   expertDevice: string[]
 }
 
-export interface DeviceUse {
-  id: string
-  kind: 'cpu' | 'gpu'
-  name: string
-  host: string
-  capacityBytes: number
-  weightsBytes: number
-  kvBytes: number
-  computeBytes: number
-  overheadBytes: number
-  totalBytes: number
-  fits: boolean
-  layers: number[]
-  expertLayers: number[]
-}
+/** Memory on one device: the plan's device entry (schemas/plan.ts) before the speed model adds its bandwidth. */
+export type DeviceUse = Required<Omit<PlanDevice, 'bandwidthGBs' | 'bandwidthSource'>>
 
 export interface PlacementInput {
   inv: Inventory
