@@ -6,7 +6,7 @@
  */
 import type {Provenance} from '../schemas/common.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
-import {SysTree, parseCacheSize, parseCpuList} from './sysfs.js'
+import {SysTree, onlineIds, parseCacheSize, parseCpuList} from './sysfs.js'
 import {microarchitectureChecked} from './uarch.js'
 
 /** ISA flags that decide which llama.cpp/ggml kernels run (kernel flag names), in report order. */
@@ -120,15 +120,7 @@ export interface CpuTopology {
 /** Online CPUs with their topology: sysfs first, then /proc/cpuinfo, then lscpu's count. */
 export function readTopology(sys: SysTree, cpuinfo: CpuinfoBlock[], lscpu: Record<string, string>): CpuTopology {
   const base = '/sys/devices/system/cpu'
-  const online = sys.read(`${base}/online`)
-  let ids = online !== null ? parseCpuList(online) : null
-  if (ids === null || ids.length === 0) {
-    const fromDirs = sys
-      .list(base)
-      .filter((d) => /^cpu\d+$/.test(d))
-      .map((d) => Number(d.slice(3)))
-    ids = fromDirs.length > 0 ? fromDirs.sort((a, b) => a - b) : null
-  }
+  const ids = onlineIds(sys, base, 'cpu')
   if (ids !== null && ids.length > 0 && sys.isDir(`${base}/cpu${ids[0]}/topology`)) {
     const cpus = ids.map((cpu): LogicalCpu => {
       const t = `${base}/cpu${cpu}/topology`

@@ -6,7 +6,7 @@
 import type {Provenance} from '../schemas/common.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import type {LogicalCpu} from './cpu.js'
-import {SysTree, parseCpuList} from './sysfs.js'
+import {SysTree, onlineIds, parseCpuList} from './sysfs.js'
 
 /** One NUMA node as the probe fills it: the schema's, every optional field present. */
 export type NumaNode = Required<HardwareProfile['numa']['nodes'][number]>
@@ -27,15 +27,7 @@ export function parseNodeMeminfo(text: string): Record<string, number> {
 export function readNuma(sys: SysTree, cpus: readonly LogicalCpu[], sockets: number, notes: string[]): NumaSection {
   const base = '/sys/devices/system/node'
   const prov: Record<string, Provenance> = {}
-  const online = sys.read(`${base}/online`)
-  let ids = online !== null ? parseCpuList(online) : null
-  if (ids === null || ids.length === 0) {
-    const dirs = sys
-      .list(base)
-      .filter((d) => /^node\d+$/.test(d))
-      .map((d) => Number(d.slice(4)))
-    ids = dirs.length > 0 ? dirs.sort((a, b) => a - b) : null
-  }
+  const ids = onlineIds(sys, base, 'node')
   if (ids === null) {
     // No NUMA support compiled in (or /sys hidden): one node holding every CPU.
     notes.push('NUMA: /sys/devices/system/node is absent; reporting one node with all CPUs, memory per node unknown')

@@ -99,6 +99,21 @@ export function parseCpuList(text: string): number[] | null {
   return [...out].sort((x, y) => x - y)
 }
 
+/**
+ * The online ids under a sysfs folder (/sys/devices/system/cpu, …/node): its `online` list, else
+ * the numbers of its `<prefix>N` folders, sorted; null when neither says anything.
+ */
+export function onlineIds(sys: SysTree, base: string, prefix: string): number[] | null {
+  const online = sys.read(`${base}/online`)
+  const ids = online !== null ? parseCpuList(online) : null
+  if (ids !== null && ids.length > 0) return ids
+  const dirs = sys
+    .list(base)
+    .filter((d) => d.startsWith(prefix) && /^\d+$/.test(d.slice(prefix.length)))
+    .map((d) => Number(d.slice(prefix.length)))
+  return dirs.length > 0 ? dirs.sort((a, b) => a - b) : null
+}
+
 /** Format CPU numbers back into the kernel's compact list form ("0-3,8"). */
 export function formatCpuList(cpus: readonly number[]): string {
   const s = [...cpus].sort((a, b) => a - b)
