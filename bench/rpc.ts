@@ -15,12 +15,12 @@
  *        npm run bench:rpc -- --rounds 5 -p 64 -n 32 -r 5
  * Needs: a built addon and build/rpc (npm install), g++ for llama-bench (bench/runner-parity.ts).
  */
-import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {connect, createServer, type Socket} from 'node:net'
 import {loadavg} from 'node:os'
-import {basename, join} from 'node:path'
+import {basename} from 'node:path'
 import {parseArgs} from 'node:util'
-import {projectRoot, rpcBuildDir} from '../src/lib/paths.js'
+import {rpcBuildDir} from '../src/lib/paths.js'
 import {runBench} from '../src/runner/bench.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
 import {measureRpcLink} from '../src/runner/rpc-link.js'
@@ -29,41 +29,9 @@ import {readGguf} from '../src/model/gguf.js'
 import {inventoryFromGguf} from '../src/model/inventory.js'
 import type {RpcEndpoint} from '../src/engine/rpc.js'
 import {compileLlamaBench} from './runner-parity.js'
+import {startServer, stopServer} from '../test/support/rpc-helpers.js'
 
 const GOAL = 0.95
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as {port: number}).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** A loopback server computing with `threads` threads (as many as the local side: same compute). */
-async function startServer(threads: number): Promise<{e: RpcEndpoint; proc: ChildProcess}> {
-  const port = await freePort()
-  const args = ['rpc-server', '--port', String(port), '--threads', String(threads)]
-  const proc = spawn(process.execPath, [join(projectRoot, 'bin', 'run.js'), ...args], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  })
-  let out = ''
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`rpc-server on ${port} did not start`)), 60_000)
-    proc.stdout!.on('data', (d) => {
-      out += d
-      if (/^serving /m.test(out)) {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    proc.on('exit', (c) => reject(new Error(`rpc-server on ${port} exited (${c})`)))
-  })
-  return {e: {host: '127.0.0.1', port}, proc}
-}
 
 /**
  * A TCP proxy to an RPC server on loopback that counts bytes each way and turnarounds (the first
@@ -205,8 +173,8 @@ async function main(): Promise<void> {
   const a = {p, n, r, t}
   const model = await cachedSynthModel({preset: 'tiny'})
   const exe = compileLlamaBench()
-  const servers = await Promise.all([startServer(t), startServer(t)])
-  const rpc = servers.map((s) => s.e)
+  const servers = await Promise.all([0, 1].map(() => startServer(['--threads', String(t)])))
+  const rpc: RpcEndpoint[] = servers.map((s) => ({host: '127.0.0.1', port: s.port}))
   try {
     console.log(
       `load average ${loadavg()
@@ -314,7 +282,7 @@ async function main(): Promise<void> {
         .join(' ')}`,
     )
   } finally {
-    for (const s of servers) s.proc.kill('SIGINT')
+    await Promise.all(servers.map((s) => stopServer(s)))
   }
 }
 

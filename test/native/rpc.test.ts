@@ -3,89 +3,27 @@
 // server killed mid-run. Every wait is bounded.
 import {test, before, after} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawn, type ChildProcess} from 'node:child_process'
-import {createServer} from 'node:net'
+import {spawn} from 'node:child_process'
 import {join} from 'node:path'
 import {cachedSynthModel} from '../../src/runner/synth.js'
 import {CI_LLVMPIPE_PROFILE} from '../support/checkplan-cases.js'
 import {bin, cli, root, tempDir} from '../support/runner-helpers.js'
+import {freePort, START_TIMEOUT_MS, startServer, stopServer, type RpcTestServer} from '../support/rpc-helpers.js'
 import {benchResultSchema, type BenchResult} from '../../src/schemas/bench.js'
 import {checkPlanResultSchema, type CheckPlanResult} from '../../src/schemas/checkplan.js'
 import {rpcServerResultSchema} from '../../src/schemas/rpc.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {rpcServerInfo} from '../../src/engine/rpc-client.js'
 
-const START_TIMEOUT_MS = 60_000
-
-interface Server {
-  port: number
-  endpoint: string
-  proc: ChildProcess
-  stdout: () => string
-}
-
-/** A port nothing listens on right now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as {port: number}).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** `moerig rpc-server` on 127.0.0.1 at a free port, resolved once it prints "serving". */
-async function startServer(extra: string[] = []): Promise<Server> {
-  const port = await freePort()
-  const proc = spawn(process.execPath, [bin, 'rpc-server', '--port', String(port), '--threads', '1', ...extra], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  proc.stdout!.on('data', (d) => (out += d))
-  proc.stderr!.on('data', (d) => (err += d))
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`rpc-server on ${port} did not start: ${out}${err}`)), START_TIMEOUT_MS)
-    const check = () => {
-      if (/^serving /m.test(out)) {
-        clearTimeout(t)
-        resolve()
-      }
-    }
-    proc.stdout!.on('data', check)
-    proc.on('exit', (code) => {
-      clearTimeout(t)
-      reject(new Error(`rpc-server on ${port} exited (${code}): ${err.trim()}`))
-    })
-  })
-  return {port, endpoint: `127.0.0.1:${port}`, proc, stdout: () => out}
-}
-
-/** SIGINT (as Ctrl-C) and wait for the exit, bounded. */
-function stopServer(s: Server, sig: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (s.proc.exitCode !== null) return resolve(s.proc.exitCode)
-    const t = setTimeout(() => s.proc.kill('SIGKILL'), 10_000)
-    s.proc.once('exit', (code) => {
-      clearTimeout(t)
-      resolve(code)
-    })
-    s.proc.kill(sig)
-  })
-}
-
 let dir = ''
 let tiny = ''
-let a: Server
-let b: Server
+let a: RpcTestServer
+let b: RpcTestServer
 
 before(async () => {
   dir = tempDir('moerig-rpc-')
   tiny = await cachedSynthModel({preset: 'tiny'})
-  ;[a, b] = await Promise.all([startServer(), startServer(['--mem', '2'])])
+  ;[a, b] = await Promise.all([startServer(['--threads', '1']), startServer(['--threads', '1', '--mem', '2'])])
 })
 
 after(async () => {
@@ -199,7 +137,7 @@ test('a server that is not there, and one killed mid-run: one line, no hang', as
   assert.equal(r.stderr.trim().split('\n').length, 1)
   assert.match(r.stderr, new RegExp(`RPC server 127\\.0\\.0\\.1:${gone}: connection refused`))
 
-  const victim = await startServer()
+  const victim = await startServer(['--threads', '1'])
   const t0 = Date.now()
   const benchProc = spawn(
     process.execPath,
