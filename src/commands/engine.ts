@@ -4,6 +4,7 @@ import {engineBuild} from '../engine/addon.js'
 import {listEngineDevices} from '../runner/checkplan.js'
 import {cpuVariantFlag, engineFlags} from '../runner/cliflags.js'
 import {engineInfoSchema, type EngineInfo} from '../schemas/engine.js'
+import {rpcBuildIfAny} from '../engine/rpc.js'
 import {assertValid} from '../schemas/validate.js'
 
 export default class Engine extends MoerigCommand {
@@ -44,6 +45,7 @@ export default class Engine extends MoerigCommand {
       cpuVariant: engine.cpuVariant,
       cpuVariantBest: engine.cpuVariantBest,
       extraBufferTypes: engine.cpuExtraBufferTypes,
+      rpc: rpcBuildIfAny(),
     }
     this.log(`llama.cpp ${result.release} (${result.origin})`)
     this.log(`libraries: ${result.libDir}`)
@@ -57,6 +59,11 @@ export default class Engine extends MoerigCommand {
     )
     if (engine.loaded.length > 0) this.log(`GPU backend libraries loaded: ${engine.loaded.join(', ')}`)
     for (const f of engine.failed) this.log(`GPU backend library failed to load: ${f}`)
+    this.log(
+      result.rpc
+        ? `RPC backend: ${result.rpc.lib} and ${result.rpc.server} (llama.cpp ${result.rpc.release}): moerig rpc-server, --rpc HOST:PORT`
+        : 'RPC backend: not built (node scripts/build-rpc.mjs): no moerig rpc-server, no --rpc',
+    )
     for (const d of result.devices) {
       this.log(
         `device ${d.name} [${d.backend}, ${d.type}] ${d.description}: ${fmtGiB(d.totalBytes > 0 ? d.totalBytes : null)} (${fmtGiB(d.freeBytes > 0 ? d.freeBytes : null)} free)`,

@@ -100,3 +100,13 @@ export function rpcBuild(): RpcBuild {
   if (!m.lib || !m.server || !existsSync(m.lib) || !existsSync(m.server)) throw missing()
   return {release: m.release ?? 'unknown', lib: m.lib, server: m.server, origin: m.origin ?? 'build/rpc'}
 }
+
+/** build/rpc/'s pieces (`moerig engine`), or null when they are not built. */
+export function rpcBuildIfAny(): {lib: string; server: string; release: string} | null {
+  try {
+    const b = rpcBuild()
+    return {lib: b.lib, server: b.server, release: b.release}
+  } catch {
+    return null
+  }
+}

@@ -56,6 +56,13 @@ export const engineInfoSchema = {
     cpuVariantBest: {type: 'string'},
     /** the CPU backend's extra buffer types with the loaded variant ("AMX", "CPU_REPACK") */
     extraBufferTypes: {type: 'array', items: {type: 'string'}},
+    /** llama.cpp's RPC backend and server as scripts/build-rpc.mjs built them (build/rpc/); null when not built */
+    rpc: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['lib', 'server', 'release'],
+      properties: {lib: {type: 'string'}, server: {type: 'string'}, release: {type: 'string'}},
+    },
   },
 } as const
 
