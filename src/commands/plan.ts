@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
+import {DEFAULT_THREADS_RULE} from '../lib/llama-defaults.js'
 import {renderPlan} from '../planner/render.js'
 import {runPlan} from '../planner/run.js'
 import {probeThisMachine} from '../probe/machine.js'
@@ -54,7 +55,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
     }),
     ubatch: Flags.integer({description: 'physical batch (llama.cpp -ub)', min: 1}),
     batch: Flags.integer({description: 'logical batch (llama.cpp -b)', min: 1}),
-    threads: Flags.integer({description: 'CPU threads (default: physical cores)', min: 1}),
+    threads: Flags.integer({description: `CPU threads (default: ${DEFAULT_THREADS_RULE})`, min: 1}),
     'flash-attn': Flags.string({
       description: 'flash attention (default: on for llama.cpp and ktransformers, off for FlashMoE)',
       options: ['on', 'off'],

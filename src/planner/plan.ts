@@ -109,7 +109,10 @@ function engineBuild(opts: PlanOptions): EngineBuild {
   return build
 }
 
-/** --threads run on the planned machine: at most its logical CPUs (its profile's, not ours); default its physical cores. */
+/**
+ * --threads run on the planned machine: at most its logical CPUs (its profile's, not ours); default
+ * its physical cores (lib/llama-defaults.ts DEFAULT_THREADS_RULE).
+ */
 function planThreads(main: PlanHost, opts: PlanOptions): number {
   if (opts.threads === undefined) return main.cores
   return checkThreads('--threads', opts.threads, main.threads, `hardware profile ${main.id}`)
