@@ -44,8 +44,19 @@ export function engineSetup(cpuVariant?: string, rpc: RpcEndpoint[] = []): Engin
     release: build.release,
     backends: discoverBackends(join(projectRoot, 'node_modules')),
     ...(cpuVariant ? {cpuVariant} : {}),
-    ...(rpc.length ? {rpc: {lib: rpcBuild().lib, servers: rpc.map(endpointText)}} : {}),
+    ...(rpc.length ? {rpc: {lib: rpcLibFor(build.release), servers: rpc.map(endpointText)}} : {}),
   }
+}
+
+/** The RPC backend library for an engine of `release`: build/rpc/ matches the prebuilt release only. */
+function rpcLibFor(release: string): string {
+  const b = rpcBuild()
+  if (release === 'custom' && b.release !== 'custom')
+    throw new MoerigError(
+      'E_RPC',
+      "this engine is a MOERIG_LLAMA_CPP_DIR build; build/rpc/ is linked against the prebuilt ggml: set MOERIG_RPC_DIR to that build's bin folder (llama.cpp built with -DGGML_RPC=ON)",
+    )
+  return b.lib
 }
 
 export async function initEngine(setup: EngineSetup): Promise<LlamaInitResult> {

@@ -82,8 +82,24 @@ export interface RpcBuild {
   origin: string
 }
 
-/** The built RPC pieces, or one line saying how to build them. */
-export function rpcBuild(): RpcBuild {
+/**
+ * The built RPC pieces, or one line saying how to build them. MOERIG_RPC_DIR names a llama.cpp
+ * build's bin folder instead (built with -DGGML_RPC=ON: libggml-rpc.so and ggml-rpc-server or
+ * rpc-server), which a MOERIG_LLAMA_CPP_DIR engine needs: build/rpc/ is linked against the
+ * prebuilt ggml, not that build's.
+ */
+export function rpcBuild(env: NodeJS.ProcessEnv = process.env): RpcBuild {
+  const dir = env.MOERIG_RPC_DIR
+  if (dir) {
+    const lib = join(dir, 'libggml-rpc.so')
+    const server = ['ggml-rpc-server', 'rpc-server'].map((n) => join(dir, n)).find((p) => existsSync(p))
+    if (!existsSync(lib) || !server)
+      throw new MoerigError(
+        'E_RPC_NOT_BUILT',
+        `MOERIG_RPC_DIR=${dir} has no libggml-rpc.so and ggml-rpc-server (build llama.cpp with -DGGML_RPC=ON)`,
+      )
+    return {release: 'custom', lib, server, origin: `MOERIG_RPC_DIR=${dir}`}
+  }
   const manifest = join(rpcBuildDir, 'rpc.json')
   const missing = () =>
     new MoerigError(

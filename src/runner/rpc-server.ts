@@ -96,6 +96,9 @@ export function parseBannerDevice(line: string): RpcServedDevice | null {
 export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Promise<RpcServerResult> {
   checkServeOptions(o)
   const build = rpcBuild()
+  // --mem is the shim's (scripts/rpc-server-shim.cpp), linked into build/rpc/'s server only
+  if (o.memGiB !== undefined && build.release === 'custom')
+    throw new MoerigError('E_USAGE', `--mem needs build/rpc/'s rpc-server; ${build.origin} has its own`)
   await checkPortFree(o.host, o.port)
   const args = ['--host', o.host, '--port', String(o.port)]
   if (o.threads !== undefined) args.push('--threads', String(o.threads))
