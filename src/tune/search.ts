@@ -4,10 +4,10 @@
  * clock.
  *
  * 1. Seeds: llama.cpp's defaults and the plan's pick are measured first (short runs).
- * 2. Explore, alternately: the best corrected prediction among the candidates the planner says fit
- *    (exploit, down to HOPELESS × the best measured score), and a one-dimension neighbour of the
- *    best measured configuration, one with a value never measured first (local: it tests the
- *    planner's claim about one dimension, whatever the prediction). After every measurement the
+ * 2. Explore, alternately: a one-dimension neighbour of the best measured configuration, one with
+ *    a value never measured first (local, first: it tests the planner's claim about one dimension,
+ *    whatever the prediction), and the best corrected prediction among the candidates the planner
+ *    says fit (exploit, down to HOPELESS × the best measured score). After every measurement the
  *    predicted/measured ratios of the configurations measured so far correct the predictions of
  *    the rest (correctedPrediction: a similarity-weighted geometric mean, so a dimension the
  *    planner does not model, such as --no-repack, the CPU variant or thread contention, is learnt
@@ -385,7 +385,7 @@ export async function search(candidates: Candidate[], measurer: Measurer, o: Sea
             localTried,
           )
         : undefined
-      const pick = turn % 2 === 1 ? (local ?? exploit) : (exploit ?? local)
+      const pick = turn % 2 === 0 ? (local ?? exploit) : (exploit ?? local)
       if (!pick) break
       if (!affordable(pick.c, firstReps, exploreLimit)) break
       if (pick === local && bestCfg) {
