@@ -253,8 +253,9 @@ export const PCIE_EFF: Range = {low: 0.6, mid: 0.8, high: 0.9}
  * token comes from the cache (the steady-state hit rate of uniformly reused lines). ggml splits
  * each matrix into the same row ranges every token, so each core re-reads what it read last time:
  * the L3 of every chiplet in use counts. An assumption (0.5 / 0.75 / 0.9), anchored on this
- * project's synth shapes: tiny (21 MB file) and qwen3moe-tiny (45 MB, 23 MB read per token) decode
- * compute-bound on a 32 MiB-L3 EPYC (docs/speed-fidelity.md) while r1-mini (1.5 GB) is DRAM-bound.
+ * project's synth shapes on a 32 MiB-L3 EPYC guest (docs/speed-fidelity.md): tiny (decode working
+ * set 11 MB) decodes from cache; qwen3moe-tiny (26 MB, 0.77 of the L3, which the host shares with
+ * other guests) decoded as if streamed; r1-mini (1.5 GB) is DRAM-bound.
  */
 export const LLC_WEIGHT_FRACTION: Range = {low: 0.5, mid: 0.75, high: 0.9}
 /**
