@@ -93,7 +93,9 @@ export interface MappedModel {
 }
 
 const AMX_LINE_RE = /amx repack tensor (\S+) of type/
-const REPACK_LINE_RE = /^repack: repack tensor (\S+) with/
+// the loader's progress dots share a line with the next message ("....repack: repack tensor …"),
+// so the line may start with dots
+const REPACK_LINE_RE = /^\.*repack: repack tensor (\S+) with/
 
 /**
  * The load's facts for residentBuffers: the engine keeps llama.cpp's debug lines naming each

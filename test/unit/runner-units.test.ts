@@ -4,7 +4,14 @@ import assert from 'node:assert/strict'
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {discoverBackends, backendOfLib, GPU_PACKAGE_VERSION, installCommand} from '../../src/engine/backends.js'
-import {deviceOfBuffer, memoryByDevice, parseBufferLines, residentBuffers} from '../../src/runner/memory.js'
+import {
+  deviceOfBuffer,
+  mappedModel,
+  memoryByDevice,
+  parseBufferLines,
+  residentBuffers,
+} from '../../src/runner/memory.js'
+import type {ModelFile} from '../../src/runner/modelfile.js'
 import {mean, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
 import {lastWords} from '../../src/runner/child.js'
 import {
@@ -320,4 +327,16 @@ test("bench --plan comparison: signed error against the measurement, inside or o
     errorPct: null,
     inRange: null,
   })
+})
+
+test('mappedModel counts every tensor the load log names as repacked, progress dots before the name or not', () => {
+  const t = (name: string, bytes: number) => ({name, bytes, shape: [bytes], typeName: 'Q4_K'})
+  const mf = {gguf: {tensorBytes: 1000, tensors: [t('a', 100), t('b', 200), t('c', 300)]}} as unknown as ModelFile
+  const m = mappedModel(mf, [
+    '........repack: repack tensor a with q4_K_8x8',
+    'repack: repack tensor b with q4_K_8x8',
+    'load_tensors: tensor c is not repacked',
+  ])
+  assert.equal(m.repackOriginalBytes, 300)
+  assert.equal(m.amxOriginalBytes, 0)
 })
