@@ -8,7 +8,7 @@
  *
  * AMX takes a weight when: its op is a plain matmul (not the experts' MUL_MAT_ID, not the
  * embeddings' GET_ROWS) and it is 2-D (moerig's engine keeps the 3-D MLA attn_k_b/attn_v_b out
- * of AMX: native/src/engine.cpp, AMX guard); its type has an AMX kernel; its rows (ne0) are a
+ * of AMX: native/src/engine/engine.cpp, AMX guard); its type has an AMX kernel; its rows (ne0) are a
  * multiple of the type's alignment; its output width (ne1) is a multiple of 2 × TILE_N = 32.
  */
 
