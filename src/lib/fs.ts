@@ -77,12 +77,17 @@ export function fileError(e: unknown, path: string, verb = 'write'): MoerigError
  * One MoerigError for a failed read of the input `subject` (e.g. "trace run.moetrace"): "no such
  * file", "is a folder, expected a file", or "cannot read: <errno words>".
  */
-export function readError(e: unknown, subject: string): MoerigError {
+export function readError(e: unknown, subject: string, errorCode = 'E_FILE'): MoerigError {
   if (e instanceof MoerigError) return e
+  return new MoerigError(errorCode, `${subject}: ${readProblem(e)}`)
+}
+
+/** The words for a failed read, without the subject: "no such file", "cannot read: <errno words>" … */
+export function readProblem(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOENT') return new MoerigError('E_FILE', `${subject}: no such file`)
-  if (code === 'EISDIR') return new MoerigError('E_FILE', `${subject}: is a folder, expected a file`)
-  return new MoerigError('E_FILE', `${subject}: cannot read: ${errnoText(e)}`)
+  if (code === 'ENOENT') return 'no such file'
+  if (code === 'EISDIR') return 'is a folder, expected a file'
+  return `cannot read: ${errnoText(e)}`
 }
 
 // ---------------------------------------------------------------- folders

@@ -24,6 +24,7 @@
 import {open, stat, type FileHandle} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {readError} from '../lib/fs.js'
 import {GGML_TYPE_COUNT, ggmlTypeById, type GgmlType} from './ggml-types.js'
 
 /** Value types of GGUF metadata (enum gguf_type). */
@@ -362,11 +363,7 @@ async function openShard(path: string): Promise<FileHandle> {
   try {
     return await open(path, 'r')
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new MoerigError(
-      'E_GGUF_FILE',
-      code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${code ?? 'error'})`,
-    )
+    throw readError(e, path, 'E_GGUF_FILE')
   }
 }
 
@@ -543,10 +540,7 @@ async function checkShardFiles(paths: string[]): Promise<void> {
           `${p}: missing shard ${paths.indexOf(p) + 1} of ${paths.length} of split model ${basename(paths[0])}`,
         )
       }
-      throw new MoerigError(
-        'E_GGUF_FILE',
-        code === 'ENOENT' ? `${p}: no such file` : `${p}: cannot read (${code ?? 'error'})`,
-      )
+      throw readError(e, p, 'E_GGUF_FILE')
     }
   }
 }

@@ -7,7 +7,7 @@
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {tryParseJson} from '../lib/fs.js'
+import {readProblem, tryParseJson} from '../lib/fs.js'
 import {hardwareProfilesDir} from '../lib/paths.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {schemaErrors} from '../schemas/validate.js'
@@ -65,8 +65,7 @@ export function profileFileErrors(path: string): {data: unknown; errors: string[
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    return {data: undefined, errors: [code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`]}
+    return {data: undefined, errors: [readProblem(e)]}
   }
   // a byte-order mark is accepted, absurd nesting refused by name (src/lib/fs.ts)
   const {data, problem} = tryParseJson(text)
