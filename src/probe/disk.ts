@@ -1,6 +1,7 @@
 /** Free space where models will live (statfs of --models-dir). */
 import {statfsSync} from 'node:fs'
 import {resolve} from 'node:path'
+import {errnoText} from '../lib/fs.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 
 /** R1 Q4_K_M is ≈404 GB on disk (unsloth split GGUF); the question users ask is "does 400 GB fit". */
@@ -16,7 +17,7 @@ export function diskFree(path: string, notes: string[]): DiskSection {
     const freeBytes = s.bavail * s.bsize
     return {path: abs, freeBytes, totalBytes: s.blocks * s.bsize, fits400GB: freeBytes >= MODEL_SIZE_CHECK_BYTES}
   } catch (e) {
-    notes.push(`disk: cannot stat ${abs} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+    notes.push(`disk: cannot stat ${abs}: ${errnoText(e)}`)
     return {path: abs, freeBytes: null, totalBytes: null, fits400GB: null}
   }
 }

@@ -16,7 +16,7 @@ import {createHash} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {MoerigError, oneLine} from '../lib/errors.js'
-import {ensureDir, removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
+import {ensureDir, fileError, removeTemp, trackTemp, untrackTemp} from '../lib/fs.js'
 import {buildDir, cacheDir as projectCacheDir} from '../lib/paths.js'
 import {
   engineBuild,
@@ -139,8 +139,7 @@ function checkWritableDir(dir: string): void {
     ensureDir(dir) // never Node 20's recursive mkdir: it loops forever under /proc (lib/fs.ts)
     accessSync(dir, fsc.W_OK)
   } catch (e) {
-    if (e instanceof MoerigError) throw e
-    throw new MoerigError('E_FILE', `cannot write to ${dir} (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`)
+    throw fileError(e, `to ${dir}`)
   }
 }
 
