@@ -1,4 +1,5 @@
 /** `moerig models`: the catalog with sizes per quant (computed) beside the published files. */
+import {renderTable} from '../lib/table.js'
 import {fmtGB} from '../lib/units.js'
 import type {ModelProfile, ModelsList} from '../schemas/model.js'
 import {loadCatalog} from '../profiles/catalog.js'
@@ -58,15 +59,30 @@ export function renderModels(list: ModelsList): string[] {
     out.push(
       `${m.id}  ${m.name} · ${m.arch}${m.layout ? ` (${m.layout} layout by default)` : ''} · ${(m.params / 1e9).toFixed(1)} B params, ${(m.activeParams / 1e9).toFixed(1)} B active · ${m.nExpertUsed} of ${m.nExpert} experts · context ${m.contextLength}`,
     )
-    for (const q of m.quants) {
+    const rows = m.quants.map((q) => {
       const pub =
         q.publishedGB != null
           ? `   published ${q.publishedGB.toFixed(1)} GB (${q.deltaPercent! >= 0 ? '+' : ''}${q.deltaPercent!.toFixed(2)} %)`
           : ''
-      out.push(
-        `    ${q.quant.padEnd(10)}${(q.layout ?? '').padEnd(7)}${fmtGB(q.fileBytes).padStart(10)}  ${q.bitsPerWeight!.toFixed(2)} bpw${q.quant === m.defaultQuant && q.layout === m.layout ? '  (default)' : ''}${pub}`,
-      )
-    }
+      const isDefault = q.quant === m.defaultQuant && q.layout === m.layout
+      return [
+        '',
+        q.quant,
+        q.layout ?? '',
+        fmtGB(q.fileBytes),
+        `${q.bitsPerWeight!.toFixed(2)} bpw${isDefault ? '  (default)' : ''}${pub}`,
+      ]
+    })
+    // indent 4, quant 10, layout 7, size 10 (right), then the rest unpadded
+    out.push(
+      ...renderTable(null, rows, [
+        {width: 4},
+        {width: 10, gap: ''},
+        {width: 7, gap: ''},
+        {width: 10, right: true, gap: ''},
+        {width: 0},
+      ]),
+    )
     out.push('')
   }
   out.push(

@@ -4,17 +4,16 @@
  * numbers say so.
  */
 import {safeName} from '../lib/text.js'
+import {renderTable} from '../lib/table.js'
 import {fmtBinary, fmtGB, fmtGiB, fmtMB, fmtMiB} from '../lib/units.js'
 import type {Plan} from '../schemas/plan.js'
 import {placementFlags} from './emit.js'
 import {fmtParams} from './speed.js'
 
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length)
-}
-function lpad(s: string, n: number): string {
-  return s.length >= n ? s : ' '.repeat(n - s.length) + s
-}
+/** Fixed-width columns after a 9-character label gutter ("memory", "quants" on the header line). */
+const LABEL = {width: 9}
+const left = (width: number, gap = '') => ({width, gap})
+const right = (width: number, gap = '') => ({width, right: true, gap})
 function kib(b: number): string {
   return fmtBinary(b, {units: ['KiB', 'MiB'], digits: {KiB: 1, MiB: 2}})
 }
@@ -59,15 +58,23 @@ function modelLines(plan: Plan): string[] {
 
 /** The memory table: one row per device, then NUMA nodes and the download when they matter. */
 function memoryLines(plan: Plan): string[] {
-  const out = [
-    `memory   ${pad('device', 36)}${lpad('capacity', 11)}${lpad('weights', 11)}${lpad('KV', 11)}${lpad('compute', 11)}${lpad('overhead', 11)}${lpad('total', 11)}`,
-  ]
-  for (const d of plan.devices) {
-    const name = safeName(`${d.id} ${d.name}`).slice(0, 35)
-    out.push(
-      `         ${pad(name, 36)}${lpad(fmtGiB(d.capacityBytes), 11)}${lpad(fmtGiB(d.weightsBytes), 11)}${lpad(fmtGiB(d.kvBytes, 2), 11)}${lpad(fmtGiB(d.computeBytes, 2), 11)}${lpad(fmtGiB(d.overheadBytes, 2), 11)}${lpad(fmtGiB(d.totalBytes), 11)}  ${d.fits ? 'ok' : 'OVER'}`,
-    )
-  }
+  const rows = plan.devices.map((d) => [
+    '',
+    safeName(`${d.id} ${d.name}`).slice(0, 35),
+    fmtGiB(d.capacityBytes),
+    fmtGiB(d.weightsBytes),
+    fmtGiB(d.kvBytes, 2),
+    fmtGiB(d.computeBytes, 2),
+    fmtGiB(d.overheadBytes, 2),
+    fmtGiB(d.totalBytes),
+    d.fits ? 'ok' : 'OVER',
+  ])
+  const out = renderTable(
+    ['memory', 'device', 'capacity', 'weights', 'KV', 'compute', 'overhead', 'total', ''],
+    rows,
+    [LABEL, left(36), ...Array.from({length: 6}, () => right(11)), {gap: '  '}],
+    {trimEnd: true},
+  )
   if (plan.numa && plan.numa.mode !== 'single') {
     out.push(
       `         NUMA ${plan.numa.mode}: ${plan.numa.nodes.map((n) => `node ${n.node} ${fmtGiB(n.usedBytes)} of ${fmtGiB(n.capacityBytes)}${n.fits ? '' : ' OVER'}`).join(', ')}`,
@@ -116,17 +123,26 @@ function speedLines(plan: Plan): string[] {
 function quantLines(rows: NonNullable<Plan['rows']>): string[] {
   if (rows.length === 0) return []
   const gpuCounts = rows[0].maxContext.map((b) => b.gpus)
-  const out = [
-    '',
-    `quants   ${pad('quant', 10)}${lpad('file', 10)}  ${pad('fits', 5)}${gpuCounts.map((g) => lpad(g === 0 ? 'ctx CPU' : `ctx ${g}GPU`, 10)).join('')}${lpad('decode', 10)}${lpad('prefill', 10)}`,
+  const header = [
+    'quants',
+    'quant',
+    'file',
+    'fits',
+    ...gpuCounts.map((g) => (g === 0 ? 'ctx CPU' : `ctx ${g}GPU`)),
+    'decode',
+    'prefill',
   ]
-  for (const r of rows) {
-    out.push(
-      `         ${pad(r.quant, 10)}${lpad(fmtGB(r.fileBytes, 0), 10)}  ${pad(r.fits ? 'yes' : 'no', 5)}${r.maxContext.map((b) => lpad(ctxLabel(b.maxContext), 10)).join('')}${lpad(tps(r.decodeTps), 10)}${lpad(tps(r.prefillTps), 10)}`,
-    )
-  }
-  out.push('         (decode/prefill: predicted tok/s, mid of range)')
-  return out
+  const cells = rows.map((r) => [
+    '',
+    r.quant,
+    fmtGB(r.fileBytes, 0),
+    r.fits ? 'yes' : 'no',
+    ...r.maxContext.map((b) => ctxLabel(b.maxContext)),
+    tps(r.decodeTps),
+    tps(r.prefillTps),
+  ])
+  const columns = [LABEL, left(10), right(10), left(5, '  '), ...gpuCounts.map(() => right(10)), right(10), right(10)]
+  return ['', ...renderTable(header, cells, columns), '         (decode/prefill: predicted tok/s, mid of range)']
 }
 
 /** --emit: every ready configuration. */

@@ -5,6 +5,7 @@
  */
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {alignRight, renderTable} from '../lib/table.js'
 import {fmtBinary, fmtMiB} from '../lib/units.js'
 import {USAGE_EXIT} from '../lib/command.js'
 import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
@@ -392,11 +393,7 @@ export function benchTable(r: BenchResult): string {
     x.test,
     `${x.tps.mean.toFixed(2)} ± ${x.tps.sd.toFixed(2)}`,
   ])
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
-  const cell = (s: string, i: number) => (right[i] ? s.padStart(w[i]) : s.padEnd(w[i]))
-  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`
-  const sep = `| ${w.map((n, i) => (right[i] ? `${'-'.repeat(n - 1)}:` : '-'.repeat(n))).join(' | ')} |`
-  return [line(head), sep, ...rows.map(line)].join('\n')
+  return renderTable(head, rows, alignRight(right), {markdown: true}).join('\n')
 }
 
 const mib = (b: number) => fmtMiB(b)

@@ -11,6 +11,7 @@
 import {existsSync} from 'node:fs'
 import {basename} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {alignRight, renderTable} from '../lib/table.js'
 import {fmtMiB, MiB} from '../lib/units.js'
 import {assertValid} from '../schemas/validate.js'
 import {checkPlanResultSchema, type CheckDevice, type CheckPlanResult} from '../schemas/checkplan.js'
@@ -292,17 +293,13 @@ export function checkTable(r: CheckPlanResult): string[] {
       rows.push([i === 0 ? name : '', LABEL[k], mib(d.planned[key]), mib(d.allocated[key]), sign(d.errorPct[k])])
     })
   }
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)))
-  const right = [false, false, true, true, true]
-  const line = (cells: string[]) => cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ')
   let worst = {pct: 0, where: ''}
   for (const d of r.devices)
     for (const k of KINDS)
       if (Math.abs(d.errorPct[k]) > Math.abs(worst.pct)) worst = {pct: d.errorPct[k], where: `${d.id} ${LABEL[k]}`}
   return [
     `plan ${r.plan || '(in memory)'}: ${basename(r.model.path)}, context ${r.context}, ubatch ${r.ubatch}, KV ${r.kvType}, flash attention ${r.flashAttention ? 'on' : 'off'}; ${r.placement}`,
-    line(head),
-    ...rows.map(line),
+    ...renderTable(head, rows, alignRight([false, false, true, true, true])),
     ...(r.mmap
       ? [
           'loaded with mmap: CPU weights read as the file span llama.cpp maps (GPU tensors between CPU ones count; check-plan loads without mmap)',

@@ -3,6 +3,7 @@
  * memory per device, ratios to llama.cpp's defaults and to the plan's pick), the winner's command
  * lines, and one progress line for the terminal.
  */
+import {alignRight, renderTable} from '../lib/table.js'
 import {fmtMiB} from '../lib/units.js'
 import type {TuneResult} from '../schemas/tune.js'
 import type {SearchEvent} from './search.js'
@@ -36,11 +37,7 @@ export function tuneTable(r: TuneResult, limit = 15): string[] {
     ratio(m.vsPlan),
     [...m.tags, ...(m.errors.length ? [`failed: ${m.errors[m.errors.length - 1]}`] : [])].join(', '),
   ])
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
-  const cell = (s: string, i: number) => (right[i] ? s.padStart(w[i]) : s.padEnd(w[i]))
-  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`
-  const sep = `| ${w.map((n, i) => (right[i] ? `${'-'.repeat(n - 1)}:` : '-'.repeat(n))).join(' | ')} |`
-  const out = [line(head), sep, ...rows.map(line)]
+  const out = renderTable(head, rows, alignRight(right), {markdown: true})
   if (shown.length < r.measured.length)
     out.push(`(${r.measured.length - shown.length} more measured configurations in --json)`)
   return out
