@@ -41,6 +41,7 @@ import {USAGE_EXIT} from '../lib/command.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {maxThreads} from '../lib/threads.js'
 import {runPlan} from '../planner/run.js'
+import {CPU_LAYER_SYNC_PER_THREAD_S, CPU_LAYER_SYNC_S} from '../planner/speed.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import type {BenchResult} from '../schemas/bench.js'
 import {assertValid} from '../schemas/validate.js'
@@ -231,13 +232,30 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
   const firstDecode = computes.find((s) => s.decodeTps)
   let layerS = 0,
     tokenS = 0
-  const split = firstDecode
+  const shallow1 = firstDecode
+    ? samples.find((s) => s.role === 'shallow' && s.threads === firstDecode.threads)
+    : undefined
+  let split = firstDecode
     ? fitCacheSplit(
-        samples.find((s) => s.role === 'shallow' && s.threads === firstDecode.threads),
+        shallow1,
         samples.find((s) => s.role === 'deep' && s.threads === firstDecode.threads),
         firstDecode,
       )
     : null
+  if (!split && firstDecode && shallow1?.decodeTps) {
+    // the three decode times disagree (noise): the shallow and compute models alone, with the
+    // per-layer cost the planner assumes without a calibration (speed.ts CPU_LAYER_SYNC_*)
+    const prior = CPU_LAYER_SYNC_S.mid + CPU_LAYER_SYNC_PER_THREAD_S.mid * firstDecode.threads
+    const share = (x: Sample) => (x.terms.costFlopsCache ?? 0) / x.terms.costFlops
+    const two =
+      share(shallow1) >= 0.5 && share(firstDecode) < 0.5 ? fitCacheSplitAt(shallow1, firstDecode, prior) : null
+    if (two) {
+      split = {...two, layerS: prior}
+      notes.push(
+        `the cache-resident pair and the compute model gave no positive solution (noise): per-layer cost taken as the planner's prior ${round(prior * 1e6, 2)} µs, cached and streamed rates from ${shallow1.terms.name} and ${firstDecode.terms.name}`,
+      )
+    }
+  }
   if (split) {
     layerS = split.layerS
     notes.push(

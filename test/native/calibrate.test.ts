@@ -146,6 +146,13 @@ test('fit: cached vs streamed decode compute — known rates and per-layer cost 
   close(cal.cpuThroughput![0].decodeGflops, 20)
   close(cal.layerOverheadUs, 80)
   assert.equal(cal.tokenOverheadMs, 0)
+  // the deep model inconsistent (noise): the shallow/compute pair with the prior per-layer cost
+  const noisy = mk('deep', deep16)
+  noisy.decodeTps! *= 3
+  const cal2 = fitCalibration([mk('shallow', tiny), noisy, mk('compute', mini)], meta)
+  assert.ok(cal2.cpuThroughput![0].decodeCacheGflops! > 0 && cal2.cpuThroughput![0].decodeGflops! > 0)
+  assert.equal(cal2.layerOverheadUs, 20.3)
+  assert.ok(cal2.notes!.some((n) => /no positive solution \(noise\)/.test(n)), cal2.notes!.join('\n'))
   // no split when the pair is not cache-resident (the former 3-model fit then applies)
   assert.equal(fitCacheSplit(mk('shallow', shallow), mk('deep', deep), mk('compute', compute)), null)
 })
