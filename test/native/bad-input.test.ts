@@ -266,6 +266,8 @@ const BASE: Record<string, string[]> = {
   'profiles validate': ['profiles', 'validate', 'hw.json'],
   // every calibrate case is refused while parsing, before anything is measured
   calibrate: ['calibrate', '--save', 'cal.json', '--budget', '10s'],
+  // refused while parsing too, before the engine starts
+  tune: ['tune', 'tiny.gguf', '--budget', '5s', '--no-save'],
 }
 
 const HUGE = '9007199254740993' // 2^53 + 1: past what a JS number holds exactly
