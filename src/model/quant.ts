@@ -6,7 +6,7 @@
  * rules "v0.4.0": the pinned release. rules "pre-mla": the early-2025 quantizer that made the
  * Jan-2025 R1 GGUFs (legacy attn_kv_b layout); its one difference for these ftypes is that
  * attn_kv_b was not an attn_v-class tensor, so it never got the attn_v bump
- * (see shared/reference/gguf_reference.md §4.2: unsloth R1 Q4_K_M = f32 361, q4_K 606, q6_K 58).
+ * (docs/r1-gguf-notes.md §1: unsloth R1 Q4_K_M = f32 361, q4_K 606, q6_K 58).
  */
 import {MoerigError} from '../lib/errors.js'
 import {ggmlType, type GgmlType} from './ggml-types.js'

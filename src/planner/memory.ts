@@ -42,7 +42,7 @@
  *   tiny-legacy (per-head KV), FA off: 89.26 / 169.26 MiB; model 84.50 / 164.50 (−5.3 / −2.8 %);
  *     its host buffer 4.01 MiB at 512 = mask F32 1 + 2 × [256, 512] F32 + the transposed V cache's
  *     I64 row indices [512 × 512] 2 MiB; model 4.01.
- * Published logs (shared/reference/gguf_reference.md §6.2), other builds, kept as cross-checks:
+ * Published logs (docs/r1-gguf-notes.md §3), other builds, kept as cross-checks:
  *   ik_llama.cpp #389, CPU only, R1, n_ctx 8192, FA, ub 512: 266.50 MiB; model 281.0 (+5.4 %).
  *   8 × MI250X (ollama, llm-setonix), R1 legacy, n_ctx 8192, no FA, ub 512, pipeline-parallel:
  *     2322.01 MiB per GPU; model 2208 (−4.9 %).
@@ -51,7 +51,7 @@
  * Flash attention off, checked on this project's CPU (runner check-plan, release v0.4.0, ub 512,
  * n_ctx 4096; docs/speed-fidelity.md): a synth with Qwen3-235B's attention (64 heads, 4 KV heads,
  * head 128, n_embd 4096, 2 blocks) allocates 578.59 MiB, model 554.58 (−4.2 %; FA on: 313.33 =
- * 313.33). The Qwen3-235B Vulkan log the issue cites (llama.cpp build 5398, -ngl 93 of 95, n_ctx
+ * 313.33). The Qwen3-235B Vulkan log issue 13 quotes (llama.cpp build 5398, -ngl 93 of 95, n_ctx
  * 4096, ub 512, FA off; github.com, "Vulkan0 compute buffer size = 791.61 MiB") is the offload
  * phase, not K·Q and logits at once: the output matrix stayed in RAM (CPU_Mapped) and the GPU took
  * the logits op, so Vulkan0 held the Q6_K output.weight copy 486.85 MiB + logits [151936, 512] F32
@@ -98,7 +98,7 @@ export const RAM_RESERVE_FRACTION = 0.03
  * V0.2 and V0.2.1, DeepSeek-V3 Q4_K_M on one 24 GB 4090(D): "at least 14GB VRAM") against what
  * moerig plans for that model and GPU at 4K context (weights 9.3 + KV 0.27 + compute 0.27 = 9.8 GiB
  * without the headroom): 13.0–14 GiB (the tutorial's "GB" read as 10⁹ or 2³⁰) − 9.8 = 3.2–4.2 GiB;
- * 4 GiB planned per GPU that holds layers (the issue's "about 4 GB").
+ * 4 GiB planned per GPU that holds layers (issue 13's "about 4 GB").
  */
 export const KTRANSFORMERS_GPU_OVERHEAD_BYTES = 4 * 1024 * MiB
 /**

@@ -1,6 +1,7 @@
 /**
- * `probe --measure`: the STREAM benchmark of the native addon, run the way the issue asks — one
- * thread per physical core, grouped by NUMA node, arrays far larger than the last-level cache —
+ * `probe --measure`: the STREAM benchmark of the native addon (https://www.cs.virginia.edu/stream/)
+ * — one thread per physical core, grouped by NUMA node, arrays at least 4 × the last-level caches
+ * (stream.c's sizing rule, engine/membw.ts) —
  * and turned into the profile's `bandwidth` section (GB/s = 1e9 bytes/s, provenance "measured").
  */
 import type {MemBwNode, MemBwProgress} from '../engine/addon.js'
