@@ -14,7 +14,9 @@
  *                      GHz × ops/cycle), on cached weights at a cached rate where calibrated
  *                      — at few threads a small model is compute-bound
  *   GPU     Σ_gpu bytes ÷ (bandwidth × η by vendor/backend) + MLA attention + layers × launch
- *   hops    CPU↔GPU round trips × t_sync + GPU→GPU boundaries × t_hop + RPC hops × t_rpc
+ *   hops    CPU↔GPU round trips × t_sync + GPU→GPU boundaries × t_hop + the RPC network term
+ *           (planner/rpc.ts: round trips × the link's RTT + bytes crossing ÷ its bandwidth; per
+ *           ubatch in prefill too)
  *   MLA attention at depth d: 2 × heads × d × (2·kv_lora + rope) FLOPs per layer on the device
  *   that holds the layer (the latent KV bytes are also charged); per-head caches: KV bytes only.
  * Prefill, per ubatch: FLOPs (2 × active weights ÷ width efficiency of the matrix (widthEff: CPU
@@ -26,7 +28,7 @@
  * per-layer barriers / launches and the per-graph cost once (ubatchOverheadSeconds).
  *
  * The function is built from named terms: tallyWork (what each device reads and computes),
- * countHandoffs / handoffSeconds (layer-sequence hops; rpcHopSeconds is the RPC seam),
+ * countHandoffs / handoffSeconds (layer-sequence hops; rpcHopSeconds: planner/rpc.ts's network term),
  * cpuRates / gpuRates (effective bandwidths and throughputs, class constants or calibration),
  * cacheTerm, decodeSeconds, prefillSeconds, speedAssumptions.
  *
@@ -42,6 +44,16 @@ import type {Engine} from '../schemas/plan.js'
 import {DEFAULT_CPU_GHZ, type PlanGpu, type PlanHost} from './hardware.js'
 import type {Inventory} from '../model/inventory.js'
 import type {KvModel} from './kv.js'
+import {
+  ASSUMED_LINK,
+  planLink,
+  rpcCrossings,
+  rpcTraffic,
+  rpcTransferSeconds,
+  rpcTransferWords,
+  type RpcLinkModel,
+  type RpcTraffic,
+} from './rpc.js'
 import {attnHeadDims} from './memory.js'
 import type {Assignment} from './placement.js'
 
@@ -327,11 +339,6 @@ export const CPU_LAYER_SYNC_S: Range = {low: 40e-6, mid: 20e-6, high: 8e-6}
 export const CPU_LAYER_SYNC_PER_THREAD_S: Range = {low: 0.6e-6, mid: 0.3e-6, high: 0.1e-6}
 /** Per layer on a GPU in decode: kernel launches and the MoE id handling (an assumption, CUDA graphs off). */
 export const GPU_LAYER_S: Range = {low: 120e-6, mid: 50e-6, high: 20e-6}
-/**
- * Per hop to or from an llama.cpp RPC device: a TCP round trip on a LAN plus sending the hidden
- * state (7168 × 4 B for R1). An assumption: 0.3–2 ms.
- */
-export const T_RPC_HOP_S: Range = {low: 2e-3, mid: 1e-3, high: 0.3e-3}
 /** KV depth assumed for decode: the full context (low), half of it (mid), empty (high). */
 export const KV_DEPTH: Range = {low: 1, mid: 0.5, high: 0}
 /** An unknown CPU clock (GHz): a server part's all-core range (an assumption; DEFAULT_CPU_GHZ is the mid). */
@@ -530,14 +537,22 @@ export interface Handoffs {
   gpuGpu: number
   /** boundaries to or from an RPC device */
   rpc: number
+  /** moves onto and off RPC devices along the sequence, and whether the output is on one (planner/rpc.ts) */
+  rpcCross: {onto: number; off: number; outputRemote: boolean}
+  /** what crosses per decoded token, and the link it crosses: measured (calibrate --rpc) or assumed */
+  rpcDecode: RpcTraffic
+  rpcLink: RpcLinkModel
 }
 
-export function countHandoffs(inv: Inventory, a: Assignment): Handoffs {
-  const nLayer = inv.shape.hp.nLayer
+export function countHandoffs(inv: Inventory, a: Assignment, link: RpcLinkModel = ASSUMED_LINK): Handoffs {
+  const hp = inv.shape.hp
+  const nLayer = hp.nLayer
   const isRpc = (d: string) => a.gpus.some((g) => g.rpc && g.id === d)
-  const h: Handoffs = {cpuGpu: 0, gpuGpu: 0, rpc: 0}
+  const h = {cpuGpu: 0, gpuGpu: 0, rpc: 0}
   let prev = 'CPU'
+  const seq = [prev]
   const step = (d: string) => {
+    seq.push(d)
     if (d !== prev) {
       if (isRpc(d) || isRpc(prev)) h.rpc++
       else if (d !== 'CPU' && prev !== 'CPU') h.gpuGpu++
@@ -550,16 +565,21 @@ export function countHandoffs(inv: Inventory, a: Assignment): Handoffs {
     if (inv.expertLayerBytes.has(l)) step(a.expertDevice[l])
   }
   step(a.layerDevice[nLayer])
-  return h
+  const rpcCross = rpcCrossings(seq, isRpc)
+  return {
+    ...h,
+    rpcCross,
+    rpcDecode: rpcTraffic({...rpcCross, nEmbd: hp.nEmbd, nVocab: hp.nVocab, tokens: 1}),
+    rpcLink: link,
+  }
 }
 
 /**
- * RPC seam (issue 15): seconds per decoded token spent on the network hops to and from llama.cpp
- * RPC devices. Today a fixed T_RPC_HOP_S per hop; a transfer term (hidden state bytes ÷ link
- * bandwidth, per hop) belongs here, so that decode and the assumptions pick it up unchanged.
+ * RPC (issue 15): seconds per decoded token on the network to and from llama.cpp RPC devices:
+ * round trips × the link's round trip + bytes crossing ÷ its bandwidth (planner/rpc.ts).
  */
 export function rpcHopSeconds(h: Handoffs, k: K): number {
-  return h.rpc * T_RPC_HOP_S[k]
+  return rpcTransferSeconds(h.rpcDecode, h.rpcLink, k)
 }
 
 /** Hand-offs per decoded token: CPU↔GPU round trips, GPU→GPU boundaries, RPC hops. */
@@ -837,6 +857,13 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
     const tCpuOnGpu = (p.ubatch * cpuFlopsRaw) / gpu.prefillFlops(localGpus[0], k)
     tUb += work.cpuAllBytes / (pcie * PCIE_EFF[k]) + tCpuOnGpu + tGpus
   }
+  // the network: the ubatch's hidden state at each move between hosts, its last token's logits (planner/rpc.ts)
+  const hand = p.hand
+  tUb += rpcTransferSeconds(
+    rpcTraffic({...hand.rpcCross, nEmbd: hp.nEmbd, nVocab: hp.nVocab, tokens: p.ubatch}),
+    hand.rpcLink,
+    k,
+  )
   const overhead = ubatchOverheadSeconds(p, k)
   return {total: tUb + overhead, overhead}
 }
@@ -889,7 +916,7 @@ export function predictSpeed(
     engine,
     build,
     work: tallyWork(inv, a, ubatch),
-    hand: countHandoffs(inv, a),
+    hand: countHandoffs(inv, a, planLink(cal?.rpcLinks)),
     cpu: cpuRates(host, cal, threads, build, numa),
     gpu: gpuRates(cal, engine),
   }
@@ -994,7 +1021,17 @@ function speedAssumptions(
     mla
       ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})`
       : `attention at depth: KV bytes read (per-head cache)`,
-    `${Math.ceil(handoffs.cpuGpu / 2)} CPU↔GPU round trips per token × ${us(T_SYNC_S.high)}–${us(T_SYNC_S.low)} µs${handoffs.gpuGpu ? `; ${handoffs.gpuGpu} GPU→GPU boundaries × ${T_GPU_HOP_S.high * 1e3}–${T_GPU_HOP_S.low * 1e3} ms` : ''}${handoffs.rpc ? `; ${handoffs.rpc} network hops to RPC machines × ${T_RPC_HOP_S.high * 1e3}–${T_RPC_HOP_S.low * 1e3} ms (assumed LAN)` : ''}`,
+    `${Math.ceil(handoffs.cpuGpu / 2)} CPU↔GPU round trips per token × ${us(T_SYNC_S.high)}–${us(T_SYNC_S.low)} µs${handoffs.gpuGpu ? `; ${handoffs.gpuGpu} GPU→GPU boundaries × ${T_GPU_HOP_S.high * 1e3}–${T_GPU_HOP_S.low * 1e3} ms` : ''}`,
+    ...(handoffs.rpc
+      ? [
+          rpcTransferWords(
+            handoffs.rpcDecode,
+            rpcTraffic({...handoffs.rpcCross, nEmbd: hp.nEmbd, nVocab: hp.nVocab, tokens: ubatch}),
+            ubatch,
+            handoffs.rpcLink,
+          ),
+        ]
+      : []),
     cal?.layerOverheadUs !== undefined
       ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated), paid per decoded token and per prefill ubatch`
       : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs; paid per decoded token and per prefill ubatch`,

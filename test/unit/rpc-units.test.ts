@@ -20,6 +20,12 @@ import {deviceOfBuffer, parseBufferLines} from '../../src/runner/memory.js'
 import {engineDeviceOf, engineGpus} from '../../src/runner/planrun.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
 import type {Plan} from '../../src/schemas/plan.js'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {makePlan} from '../../src/planner/plan.js'
+import {inventoryFromCatalog} from '../../src/model/inventory.js'
+import {loadHardwareProfile} from '../../src/profiles/hardware.js'
+import {modelProfilesDir, projectRoot} from '../../src/lib/paths.js'
 
 function usage(fn: () => unknown, re: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -178,4 +184,30 @@ test('a multi-host plan needs one --rpc server per remote host', () => {
   const one = {hardware: ['a.json'], devices: [{id: 'CPU'}]} as unknown as Plan
   checkPlanRpc(one, 'p.json', [])
   assert.throws(() => checkPlanRpc(one, 'p.json', [{host: 'h', port: 1}]), /is for one machine; drop --rpc/)
+})
+
+test('a plan over two machines: the network term in its speed, the measured link when calibrate --rpc saved one', async () => {
+  const lite = JSON.parse(readFileSync(join(modelProfilesDir, 'deepseek-v2-lite.json'), 'utf8'))
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const hw = await loadHardwareProfile(join(projectRoot, 'test', 'fixtures', 'checkplan', 'ci-llvmpipe.json'))
+  const plan = (links?: Array<{rttUs: number; uploadGBs: number; downloadGBs: number}>) => {
+    const main = links
+      ? {
+          ...hw,
+          calibration: {
+            provenance: 'measured' as const,
+            measuredAt: '2026-12-02T00:00:00.000Z',
+            rpcLinks: links.map((l) => ({...l, endpoint: 'b:50052', bytes: 1 << 24, reps: 3})),
+          },
+        }
+      : hw
+    return makePlan(inv, [main, hw], {ctx: 4096, engine: 'llama.cpp', gpus: 0}).prediction
+  }
+  const assumed = plan()
+  assert.match(assumed.assumptions.join('\n'), /network \(RPC\): \d+ round trips? per token.*assumed 1–25 GbE/)
+  // a slow measured link (1 ms, 0.01 GB/s) costs more than the LAN assumption's mid
+  const slow = plan([{rttUs: 1000, uploadGBs: 0.01, downloadGBs: 0.01}])
+  assert.match(slow.assumptions.join('\n'), /measured link, moerig calibrate --rpc/)
+  assert.ok(slow.decodeTps < assumed.decodeTps, `${slow.decodeTps} < ${assumed.decodeTps}`)
+  assert.ok(slow.prefillTps < assumed.prefillTps, `${slow.prefillTps} < ${assumed.prefillTps}`)
 })

@@ -18,10 +18,10 @@ import {
   MATMUL_K_HALF_PREFILL,
   MATMUL_K_REF,
   rpcHopSeconds,
-  T_RPC_HOP_S,
   widthEff,
 } from '../../src/planner/speed.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {ASSUMED_LINK} from '../../src/planner/rpc.js'
 
 const lite: ModelProfile = JSON.parse(
   readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
@@ -105,11 +105,19 @@ test('CPU attention in prefill: mainline kernels pay a cost per query × key × 
   assert.doesNotMatch(plan(4096, 'ik_llama.cpp').assumptions.join('\n'), /per query × key × head/)
 })
 
-test('RPC seam: network hops cost T_RPC_HOP_S each, inside the hand-off time', () => {
-  const h = {cpuGpu: 2, gpuGpu: 1, rpc: 3}
-  assert.equal(rpcHopSeconds(h, 'mid'), 3 * T_RPC_HOP_S.mid)
+test('RPC: the network term (planner/rpc.ts) is inside the hand-off time', () => {
+  const h = {
+    cpuGpu: 2,
+    gpuGpu: 1,
+    rpc: 3,
+    rpcCross: {onto: 2, off: 1, outputRemote: false},
+    rpcDecode: {roundTrips: 1, bytes: 3 * 28672},
+    rpcLink: ASSUMED_LINK,
+  }
+  assert.equal(rpcHopSeconds(h, 'mid'), ASSUMED_LINK.rttS.mid + (3 * 28672) / ASSUMED_LINK.bytesPerS.mid)
   assert.ok(handoffSeconds(h, 'mid') > rpcHopSeconds(h, 'mid'))
-  assert.equal(handoffSeconds({...h, rpc: 0}, 'mid') + rpcHopSeconds(h, 'mid'), handoffSeconds(h, 'mid'))
+  const none = {...h, rpc: 0, rpcDecode: {roundTrips: 0, bytes: 0}}
+  assert.equal(handoffSeconds(none, 'mid') + rpcHopSeconds(h, 'mid'), handoffSeconds(h, 'mid'))
 })
 
 test('calibrated decode: compute on cached weights runs at the cached rate, streamed weights at the DRAM rate', () => {
