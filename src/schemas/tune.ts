@@ -1,6 +1,7 @@
 import type {FromSchema} from 'json-schema-to-ts'
 import {placementRunSchema} from './bench.js'
 import {commandsSchema} from './plan.js'
+import {stopProperties} from './common.js'
 
 /**
  * A `moerig tune` result (issue 14): what `--json` prints and what is saved under reports/tune/.
@@ -173,8 +174,7 @@ export const tuneResultSchema = {
     schemaVersion: {const: 1},
     kind: {const: 'tune'},
     /** stopped by a signal: what was measured is kept */
-    partial: {type: 'boolean'},
-    stoppedBy: {enum: ['SIGINT', 'SIGTERM', 'SIGHUP']},
+    ...stopProperties,
     /** done: the search ran to its end; budget: --budget was spent; signal: Ctrl-C/SIGTERM/SIGHUP */
     stop: {enum: ['done', 'budget', 'signal']},
     objective,

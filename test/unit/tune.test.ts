@@ -327,6 +327,19 @@ test('search: under noise, the winner is still within 10 % of the true best (hal
   assert.ok(w >= 0.9 * bestTrue(cands, (c) => truth(c).decode), `winner decodes ${w}`)
 })
 
+/** A plan's placement with everything on the CPU (llama.cpp's defaults, no GPU). */
+const CPU_PLACEMENT = {
+  nGpuLayers: 0,
+  splitMode: 'layer' as const,
+  mainGpu: 0,
+  tensorSplit: [],
+  tensorOverrides: [],
+  nCpuMoe: 0,
+  mmap: true,
+  mlock: false,
+  numa: 'disabled' as const,
+}
+
 test('ranked result: ratios to the defaults and the plan pick; winner commands carry what the planner does not say', async () => {
   const cands = fakeSpace()
   cands[5].tags.push('plan')
@@ -342,18 +355,7 @@ test('ranked result: ratios to the defaults and the plan pick; winner commands c
         decodeTps: c.predicted.decodeTps,
         prefillTps: c.predicted.prefillTps,
         devices: [],
-        placement: {
-          nGpuLayers: 0,
-          splitMode: 'layer' as const,
-          mainGpu: 0,
-          tensorSplit: [],
-          tensorOverrides: [],
-          nCpuMoe: 0,
-          mmap: true,
-          mlock: false,
-          numa: 'disabled' as const,
-          repack: c.config.repack,
-        },
+        placement: {...CPU_PLACEMENT, repack: c.config.repack},
       },
     ]),
   )
@@ -394,17 +396,7 @@ test('a tune result from the search validates against the schema and renders the
   const clock = {t: 0}
   const {m} = fakeMeasurer(clock)
   const s = await search(cands, m, opts(clock, {budgetS: 600}))
-  const placement = {
-    nGpuLayers: 0,
-    splitMode: 'layer' as const,
-    mainGpu: 0,
-    tensorSplit: [],
-    tensorOverrides: [],
-    nCpuMoe: 0,
-    mmap: true,
-    mlock: false,
-    numa: 'disabled' as const,
-  }
+  const placement = CPU_PLACEMENT
   const predictions = new Map(
     cands.map((c) => [c.id, {fits: true, reason: null, ...c.predicted, devices: [], placement}]),
   )
