@@ -1,8 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 import {MoerigCommand} from '../lib/command.js'
 import {createProgress} from '../lib/progress.js'
-import {loadHardware} from '../probe/machine.js'
+import {probeThisMachine} from '../probe/machine.js'
+import {loadProfiles} from '../planner/run.js'
 import {parseBudget} from '../runner/calibrate.js'
+import {rpcDeviceLines, rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 import type {TuneResult} from '../schemas/tune.js'
 import {progressLine, tuneLines} from '../tune/render.js'
 import {configFlags} from '../tune/space.js'
@@ -21,6 +23,7 @@ Prints the measured configurations ranked (pp and tg t/s mean ± sd, memory per 
     '<%= config.bin %> tune model.gguf',
     '<%= config.bin %> tune model.gguf --objective prefill --budget 30m --ctx 16384',
     '<%= config.bin %> tune model.gguf --hardware my-rig.json --plan plan.json --json',
+    '<%= config.bin %> tune model.gguf --hardware this.json,other.json --rpc 192.168.1.20:50052',
   ]
 
   static override args = {
@@ -29,7 +32,8 @@ Prints the measured configurations ranked (pp and tg t/s mean ± sd, memory per 
 
   static override flags = {
     hardware: Flags.string({
-      description: 'hardware profile (file or id) the planner prunes and predicts with; "probe" = this machine',
+      description:
+        'hardware profile(s) (file or id) the planner prunes and predicts with; "probe" = this machine; several comma-separated machines (this one first) search llama.cpp RPC splits, each other machine served by one --rpc server in the same order',
       default: 'probe',
       helpValue: 'PROFILE',
     }),
@@ -71,11 +75,13 @@ Prints the measured configurations ranked (pp and tg t/s mean ± sd, memory per 
     }),
     'out-dir': Flags.string({description: 'where the result is saved', default: 'reports/tune', helpValue: 'DIR'}),
     'no-save': Flags.boolean({description: 'do not save the result'}),
+    ...rpcFlags,
   }
 
   async run(): Promise<TuneResult> {
     const {args, flags} = await this.parse(Tune)
     const budgetS = parseBudget(flags.budget)
+    const rpc = rpcFlag(flags.rpc)
     const progress = createProgress(this.interactive)
     let stopSignal: 'SIGINT' | 'SIGTERM' | 'SIGHUP' | null = null
     const onSignal = (sig: (typeof SIGNALS)[number]) => {
@@ -87,11 +93,12 @@ Prints the measured configurations ranked (pp and tg t/s mean ± sd, memory per 
     for (const [s, h] of handlers) process.on(s, h)
     try {
       progress.phase(flags.hardware === 'probe' ? 'probing this machine' : `reading ${flags.hardware}`)
-      const profile = await loadHardware(flags.hardware)
+      const profiles = await loadProfiles(flags.hardware, probeThisMachine)
       const result = await runTune(
         {
           model: args.model,
-          profiles: [profile],
+          profiles,
+          rpc,
           ctx: flags.ctx,
           objective: flags.objective as 'decode' | 'prefill' | 'balanced',
           budgetS,
@@ -113,6 +120,7 @@ Prints the measured configurations ranked (pp and tg t/s mean ± sd, memory per 
       )
       progress.done()
       for (const line of tuneLines(result)) this.log(line)
+      for (const line of rpcDeviceLines(result.provenance)) this.log(line)
       if (result.partial) process.exitCode = SIGNAL_EXIT[result.stoppedBy ?? 'SIGINT']
       return result
     } finally {

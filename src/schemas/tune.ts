@@ -2,6 +2,7 @@ import type {FromSchema} from 'json-schema-to-ts'
 import {placementRunSchema} from './bench.js'
 import {commandsSchema} from './plan.js'
 import {stopProperties} from './common.js'
+import {rpcDeviceSchema} from './rpc.js'
 
 /**
  * A `moerig tune` result (issue 14): what `--json` prints and what is saved under reports/tune/.
@@ -277,6 +278,8 @@ export const tuneResultSchema = {
         cpu: {type: 'string'},
         /** ggml's pick on this CPU */
         cpuVariant: {type: 'string'},
+        /** llama.cpp RPC devices the measurements used (--rpc), as bench's provenance lists them */
+        rpc: {type: 'array', items: rpcDeviceSchema},
         time: {type: 'string', format: 'date-time'},
         /** 1/5/15-minute load average at the start and at the end */
         loadAverage: {

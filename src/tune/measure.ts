@@ -6,6 +6,7 @@
 import {MoerigError, oneLine} from '../lib/errors.js'
 import type {BenchResult} from '../schemas/bench.js'
 import {runBench} from '../runner/bench.js'
+import type {RpcEndpoint} from '../engine/rpc.js'
 import type {Prediction} from './predict.js'
 import type {Candidate, Measurer, MeasureResult} from './search.js'
 
@@ -15,6 +16,8 @@ export interface BenchMeasurerOptions {
   /** the planner's view of each candidate (its placement is what runs) */
   prediction(id: string): Prediction
   childEnv?: NodeJS.ProcessEnv
+  /** --rpc: llama.cpp RPC servers attached to every measurement (as bench --rpc) */
+  rpc?: RpcEndpoint[]
   onRep?(index: number, reps: number, tps: number): void
   onInterrupt?(): void
   onFallback?(line: string): void
@@ -51,6 +54,7 @@ export function benchMeasurer(o: BenchMeasurerOptions): BenchMeasurer {
             cpuVariant: cfg.cpuVariant ?? undefined,
             runsDir: null,
             childEnv: o.childEnv,
+            rpc: o.rpc,
           },
           {
             onRep: (_t, i, n, tps) => o.onRep?.(i, n, tps),

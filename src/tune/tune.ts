@@ -15,6 +15,7 @@ import {makePlan} from '../planner/plan.js'
 import {resolveModel} from '../planner/resolve.js'
 import {defaultContext} from '../planner/run.js'
 import type {Inventory} from '../model/inventory.js'
+import {endpointText, type RpcEndpoint} from '../engine/rpc.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import type {Plan, PlanCommands} from '../schemas/plan.js'
 import {tuneResultSchema, type TuneMeasured, type TuneResult} from '../schemas/tune.js'
@@ -75,6 +76,8 @@ export interface TuneOptions {
     variants?: number
   }
   childEnv?: NodeJS.ProcessEnv
+  /** --rpc: llama.cpp RPC servers attached to every measurement; profiles[i + 1] is the host of rpc[i] */
+  rpc?: RpcEndpoint[]
   /** tests: a fake measurer instead of the runner */
   measurer?: Measurer
 }
@@ -153,11 +156,32 @@ export function prepareCandidates(
   return {candidates: [...seen.values()], predictions, pruned, total: predictions.size}
 }
 
+/**
+ * Several --hardware profiles plan a split across hosts whose devices are "RPC<i>:…": each remote
+ * host needs its server in --rpc, in the same order (one line otherwise, before anything runs).
+ */
+export function checkTuneRpc(profiles: Array<{name: string}>, rpc: RpcEndpoint[]): void {
+  const remotes = profiles.slice(1).map((p) => p.name)
+  if (remotes.length === 0 || remotes.length === rpc.length) return
+  const given =
+    rpc.length === 0 ? 'was not given' : `names ${rpc.length} server(s) (${rpc.map(endpointText).join(', ')})`
+  throw new MoerigError(
+    'E_USAGE',
+    `--hardware names ${remotes.length} other machine(s) (${remotes.join(', ')}) but --rpc ${given}: give one server per other machine, in the same order`,
+    USAGE_EXIT,
+  )
+}
+
 /** Software GPUs (Mesa's llvmpipe/lavapipe, SwiftShader): not worth offloading to. */
 const SOFTWARE_GPU = /llvmpipe|lavapipe|swiftshader/i
 
 export async function prepareTune(opts: TuneOptions, ev: TuneEvents = {}): Promise<TunePrep> {
   const notes: string[] = []
+  checkTuneRpc(opts.profiles, opts.rpc ?? [])
+  if (opts.profiles.length === 1 && opts.rpc?.length)
+    notes.push(
+      `--rpc: the servers' devices were attached to every measurement, but one --hardware profile plans this machine alone; give one profile per machine (--hardware this.json,other.json) to search splits across them`,
+    )
   ev.onPhase?.('reading the model')
   const mf = await checkModelFile(opts.model)
   const {inv} = await resolveModel(opts.model, {})
@@ -356,6 +380,7 @@ export async function runTune(opts: TuneOptions, ev: TuneEvents = {}): Promise<T
       tests,
       prediction: (id) => prep.predictions.get(id)!,
       childEnv: opts.childEnv,
+      rpc: opts.rpc,
       onRep: ev.onRep,
       onInterrupt: ev.onInterrupt,
       onFallback: (line) => {
@@ -439,6 +464,7 @@ export async function runTune(opts: TuneOptions, ev: TuneEvents = {}): Promise<T
       llamaRelease: first?.provenance.llamaRelease ?? 'unknown',
       cpu: first?.provenance.cpu ?? opts.profiles[0].cpu.model,
       cpuVariant: prep.cpuVariantPick,
+      ...(first?.provenance.rpc ? {rpc: first.provenance.rpc} : {}),
       time: time.toISOString(),
       loadAverage: {start: load0.map((x) => round(x, 2)), end: load1.map((x) => round(x, 2))},
     },

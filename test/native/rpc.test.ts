@@ -12,6 +12,7 @@ import {freePort, START_TIMEOUT_MS, startServer, stopServer, type RpcTestServer}
 import {benchResultSchema, type BenchResult} from '../../src/schemas/bench.js'
 import {checkPlanResultSchema, type CheckPlanResult} from '../../src/schemas/checkplan.js'
 import {rpcServerResultSchema} from '../../src/schemas/rpc.js'
+import {tuneResultSchema, type TuneResult} from '../../src/schemas/tune.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {rpcServerInfo} from '../../src/engine/rpc-client.js'
 
@@ -128,6 +129,37 @@ test('calibrate --rpc measures the loopback link', () => {
   assert.equal(links.length, 1)
   assert.equal(links[0].endpoint, a.endpoint)
   assert.ok(links[0].rttUs > 0 && links[0].uploadGBs > 0 && links[0].downloadGBs > 0)
+})
+
+test('tune --rpc: every measurement has the server attached; two --hardware profiles split onto it', () => {
+  const tune = (hw: string[]) => {
+    const args = ['tune', tiny, '--rpc', a.endpoint, ...hw, '--budget', '5s', '-p', '16', '-n', '4', '-r', '1']
+    const r = cli([...args, '--no-save', '--json'])
+    assert.equal(r.status, 0, r.stderr || r.stdout)
+    const res = JSON.parse(r.stdout) as TuneResult
+    assert.deepEqual(schemaErrors(tuneResultSchema, res), [])
+    assert.deepEqual(
+      res.provenance.rpc?.map((d) => [d.name, d.endpoint]),
+      [['RPC0', a.endpoint]],
+    )
+    assert.ok(res.measured.length > 0)
+    return res
+  }
+  const hw = `${CI_LLVMPIPE_PROFILE},${CI_LLVMPIPE_PROFILE}`
+  // one profile: this machine's placements, the server attached (and the result says so)
+  const one = tune([])
+  assert.ok(one.notes.some((n) => /one --hardware profile plans this machine alone/.test(n)), one.notes.join('\n'))
+  // this machine + one other: the planner splits, and the measured memory is on the server's device
+  const two = tune(['--hardware', hw])
+  for (const m of two.measured) assert.ok((m.memory.find((d) => d.device === 'RPC0')?.totalBytes ?? 0) > 0, m.flags)
+  // text output lists the devices as bench does; a second machine without its server is one line
+  const text = cli(['tune', tiny, '--rpc', a.endpoint, '--hardware', hw, '--budget', '5s', '-p', '16', '-n', '4', '--no-save'])
+  assert.equal(text.status, 0, text.stderr)
+  assert.match(text.stdout, new RegExp(`^RPC devices: RPC0 at ${a.endpoint} \\(`, 'm'))
+  const none = cli(['tune', tiny, '--hardware', hw, '--budget', '5s', '--no-save'])
+  assert.equal(none.status, 2, none.stderr)
+  assert.equal(none.stderr.trim().split('\n').length, 1, none.stderr)
+  assert.match(none.stderr, /names 1 other machine\(s\) .* but --rpc was not given/)
 })
 
 test('a server that is not there, and one killed mid-run: one line, no hang', async () => {
