@@ -107,7 +107,7 @@ export const NUMA_BW_FACTOR: Record<'single' | 'replicate' | 'interleave' | 'una
  *          not fitted on); llama.cpp's CUDA scoreboard (ggml-org/llama.cpp discussion #15013:
  *          RTX 4090 llama 7B Q4_0 tg128 ≈ 190 t/s × 3.56 GiB ≈ 0.72 of 1008 GB/s). 0.65–0.88.
  *   SYCL   Arc A770 llama.cpp SYCL llama-2-7B Q4_0 ≈ 25 %, neural-speed INT4 ≈ 45–48 %, 60 % as the
- *          optimistic row (shared/reference/expert_reuse.md §3.4) — unchanged.
+ *          optimistic row (docs/expert-reuse.md §4) — unchanged.
  *   other  Vulkan / ROCm: no figure in the set; an assumption, wide.
  */
 export const GPU_BW_EFF: Record<'cuda' | 'sycl' | 'other', Range> = {
@@ -321,7 +321,7 @@ export const CPU_ATTN_FLOP_SPEEDUP = 2
 
 /**
  * Per CPU↔GPU round trip of a layer (two small PCIe copies of the hidden state + CPU wake-up and
- * barrier + launches): 50–170 µs (expert_reuse.md §3.1, "3–10 ms per token" for R1's 58 layers).
+ * barrier + launches): 50–170 µs (docs/expert-reuse.md §3.1, "3–10 ms per token" for R1's 58 layers).
  */
 export const T_SYNC_S: Range = {low: 170e-6, mid: 100e-6, high: 50e-6}
 /**
