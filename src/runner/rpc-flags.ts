@@ -1,5 +1,5 @@
 /**
- * `--rpc host:port[,host:port…]` on bench, run, check-plan, probe and calibrate: llama.cpp RPC
+ * `--rpc host:port[,host:port…]` on bench, run, check-plan, probe, calibrate and tune: llama.cpp RPC
  * servers (`moerig rpc-server` on each host) whose devices join this machine's, as llama.cpp's own
  * --rpc does. Validated here, before anything starts: one line naming the bad entry.
  */
