@@ -5,7 +5,7 @@
 // The prebuilt @node-llama-cpp/linux-x64 packages ship no RPC backend, but node-llama-cpp's
 // llama/gitRelease.bundle holds the release's source: both pieces compile against the prebuilt
 // libggml-base.so / libggml.v*.so in a few seconds each with g++ (no cmake, no network). See
-// ../shared/reference/engine-notes.md, "llama.cpp RPC against the prebuilt release".
+// README.md, "Two or more machines: llama.cpp RPC", and tools/rpc/ in the bundled source.
 //
 // build/rpc/ also gets links to the release's libggml-cpu-*.so: rpc-server calls
 // ggml_backend_load_all(), which looks for backends beside its executable.

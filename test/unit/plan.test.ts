@@ -1,8 +1,9 @@
 /**
  * Planner tests: the R1 inventory against the published files, KV bytes per token per layout and
  * engine, compute buffers against logged sizes, context limits, placement, speed against the
- * worked example, verdicts and fixes, RPC. Published numbers are from shared/reference/
- * (gguf_reference.md, r1_kv_cache.json, expert_reuse.md), copied here as constants.
+ * worked example, verdicts and fixes, RPC. Published numbers are from docs/r1-gguf-notes.md
+ * (file sizes, roles, KV per layout, compute buffers) and docs/expert-reuse.md (the worked example),
+ * each with its public source there, copied here as constants.
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
@@ -37,7 +38,7 @@ test('R1 Q4_K_M, legacy layout (the unsloth files): 1025 tensors, f32 361 / q4_K
   assert.equal((inv.totalBytes / GiB).toFixed(3), '376.650')
   // published: 9 splits summing to 404.3 GB (each rounded to 0.1 GB)
   assert.ok(Math.abs(inv.fileBytes / 1e9 - 404.3) / 404.3 < 0.005)
-  // roles (gguf_reference.md §7): routed experts 393.98 GB, attention 6.42, shared 1.54, dense 0.77
+  // roles (docs/r1-gguf-notes.md §2): routed experts 393.98 GB, attention 6.42, shared 1.54, dense 0.77
   assert.equal((inv.byRole.routed_experts / 1e9).toFixed(2), '393.98')
   assert.equal((inv.byRole.attention / 1e9).toFixed(2), '6.42')
   assert.equal((inv.byRole.shared_experts / 1e9).toFixed(2), '1.54')
@@ -112,7 +113,7 @@ test('rows not divisible by 256 fall back like llama.cpp (DeepSeek-V2-Lite: n_ff
   assert.ok(!inv.tensors.some((x) => x.name.includes('exp_probs_b'))) // softmax router, no bias
 })
 
-test('KV bytes per token per layout and engine (r1_kv_cache.json)', () => {
+test('KV bytes per token per layout and engine (docs/r1-gguf-notes.md §4)', () => {
   const mla = inventoryFromCatalog(r1, {quant: 'Q4_K_M'}).shape
   const legacy = inventoryFromCatalog(r1, {quant: 'Q4_K_M', layout: 'legacy'}).shape
   assert.equal(kvModel(mla, 'llama.cpp', 'f16').bytesPerToken, 70_272) // V-less MLA cache

@@ -191,7 +191,7 @@ test('meminfo, node meminfo, THP brackets', () => {
 })
 
 test('DIMMs: the VM placeholder is "unknown", bank locators give socket and channel', () => {
-  // systeminformation on this project's VM (shared/reference/ecosystem.md §2).
+  // what systeminformation returns on this project's VM (one bank, no locator, size = all RAM)
   const vm = [{size: 25276510208, bank: '', type: '', ecc: null, clockSpeed: 0, formFactor: '', partNum: ''}]
   assert.equal(isPlaceholderLayout(vm), true)
   assert.deepEqual(dimmsFromLayout(vm), [])
