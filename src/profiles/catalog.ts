@@ -19,11 +19,13 @@ function checkModel(m: ModelProfile, file: string): void {
     throw new MoerigError('E_PROFILE', `model profile ${file}: ${what}`)
   }
   if (m.id !== stem) fail(`/id "${m.id}" must match the file name "${stem}"`)
-  for (const q of m.quants) if (!(q in FTYPES)) fail(`/quants: ${q} is not a quant moerig can model (${Object.keys(FTYPES).join(', ')})`)
+  for (const q of m.quants)
+    if (!(q in FTYPES)) fail(`/quants: ${q} is not a quant moerig can model (${Object.keys(FTYPES).join(', ')})`)
   if (!m.quants.includes(m.defaultQuant)) fail(`/defaultQuant ${m.defaultQuant} is not in /quants`)
   if (m.arch === 'deepseek2' && !m.layouts) fail('/layouts is required for deepseek2 models')
   const hp = m.hparams
-  if ((hp.nExpert ?? 0) > 0 && !((hp.nExpertUsed ?? 0) > 0 && (hp.nExpertUsed ?? 0) <= (hp.nExpert ?? 0))) fail('/hparams/nExpertUsed must be 1 … nExpert')
+  if ((hp.nExpert ?? 0) > 0 && !((hp.nExpertUsed ?? 0) > 0 && (hp.nExpertUsed ?? 0) <= (hp.nExpert ?? 0)))
+    fail('/hparams/nExpertUsed must be 1 … nExpert')
   if (hp.nHead % hp.nHeadKv !== 0) fail('/hparams/nHead must be a multiple of nHeadKv')
 }
 
@@ -37,7 +39,9 @@ export function readModelProfile(file: string): ModelProfile {
 export function loadCatalog(dir = modelProfilesDir): ModelProfile[] {
   let files: string[]
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
   } catch {
     throw new MoerigError('E_FILE', `model catalog ${dir}: cannot read`)
   }
@@ -47,6 +51,10 @@ export function loadCatalog(dir = modelProfilesDir): ModelProfile[] {
 export function catalogModel(id: string, dir = modelProfilesDir): ModelProfile {
   const all = loadCatalog(dir)
   const m = all.find((x) => x.id === id)
-  if (!m) throw new MoerigError('E_MODEL', `unknown model "${id}": not a GGUF file and not a catalog id (${all.map((x) => x.id).join(', ')})`)
+  if (!m)
+    throw new MoerigError(
+      'E_MODEL',
+      `unknown model "${id}": not a GGUF file and not a catalog id (${all.map((x) => x.id).join(', ')})`,
+    )
   return m
 }

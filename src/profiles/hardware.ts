@@ -24,10 +24,12 @@ export function semanticErrors(p: HardwareProfile): string[] {
     if (ids.indexOf(id) !== i) errs.push(`/numa/nodes/${i}/id ${id} is used by another node`)
   })
   const cpus = p.numa.nodes.flatMap((n) => n.cpus)
-  if (cpus.length > 0 && cpus.length !== p.cpu.threads) errs.push(`/numa/nodes must list each of the ${p.cpu.threads} CPUs (/cpu/threads) once, lists ${cpus.length}`)
+  if (cpus.length > 0 && cpus.length !== p.cpu.threads)
+    errs.push(`/numa/nodes must list each of the ${p.cpu.threads} CPUs (/cpu/threads) once, lists ${cpus.length}`)
   if (p.numa.distances) {
     const n = p.numa.nodes.length
-    if (p.numa.distances.length !== n) errs.push(`/numa/distances must have ${n} rows (one per node), got ${p.numa.distances.length}`)
+    if (p.numa.distances.length !== n)
+      errs.push(`/numa/distances must have ${n} rows (one per node), got ${p.numa.distances.length}`)
     p.numa.distances.forEach((row, i) => {
       if (row.length !== n) errs.push(`/numa/distances/${i} must have ${n} entries, got ${row.length}`)
     })
@@ -36,15 +38,19 @@ export function semanticErrors(p: HardwareProfile): string[] {
   if (m.channels !== null && m.speedMTs !== undefined && m.speedMTs !== null && m.theoreticalBandwidthGBs !== null) {
     const expect = Math.round(m.channels * m.speedMTs * 8) / 1000
     if (Math.abs(expect - m.theoreticalBandwidthGBs) > 0.01 * expect) {
-      errs.push(`/memory/theoreticalBandwidthGBs must be channels × MT/s × 8 bytes = ${m.channels} × ${m.speedMTs} × 8 = ${expect} GB/s, got ${m.theoreticalBandwidthGBs}`)
+      errs.push(
+        `/memory/theoreticalBandwidthGBs must be channels × MT/s × 8 bytes = ${m.channels} × ${m.speedMTs} × 8 = ${expect} GB/s, got ${m.theoreticalBandwidthGBs}`,
+      )
     }
   }
   p.gpus.forEach((g, i) => {
-    if (g.numaNode !== null && !ids.includes(g.numaNode)) errs.push(`/gpus/${i}/numaNode must be one of the NUMA node ids (${ids.join(', ')}), got ${g.numaNode}`)
+    if (g.numaNode !== null && !ids.includes(g.numaNode))
+      errs.push(`/gpus/${i}/numaNode must be one of the NUMA node ids (${ids.join(', ')}), got ${g.numaNode}`)
   })
   if (p.origin === 'reference') {
     if (!p.id) errs.push('(root) is missing required field "id" (reference profiles are chosen by id)')
-    if (!p.citations || Object.keys(p.citations).length === 0) errs.push('/citations must cite a public source for the fields of a reference profile')
+    if (!p.citations || Object.keys(p.citations).length === 0)
+      errs.push('/citations must cite a public source for the fields of a reference profile')
   }
   return errs
 }
@@ -96,7 +102,9 @@ export interface ProfileListing {
 export function listHardwareProfiles(dir = hardwareProfilesDir): ProfileListing[] {
   let files: string[]
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
   } catch {
     throw new MoerigError('E_FILE', `hardware profiles folder ${dir}: cannot read`)
   }
@@ -106,7 +114,14 @@ export function listHardwareProfiles(dir = hardwareProfilesDir): ProfileListing[
       const profile = readHardwareProfile(file)
       const stem = basename(f, '.json')
       if (profile.id !== undefined && profile.id !== stem) {
-        return {file, id: profile.id, name: profile.name, valid: false, error: `hardware profile ${file}: /id "${profile.id}" must match the file name "${stem}"`, profile: null}
+        return {
+          file,
+          id: profile.id,
+          name: profile.name,
+          valid: false,
+          error: `hardware profile ${file}: /id "${profile.id}" must match the file name "${stem}"`,
+          profile: null,
+        }
       }
       return {file, id: profile.id ?? stem, name: profile.name, valid: true, error: null, profile}
     } catch (e) {
@@ -120,9 +135,16 @@ export function listHardwareProfiles(dir = hardwareProfilesDir): ProfileListing[
  * machine: `opts.probe` probes it (profiles/ sits below probe/; callers above probe/ pass
  * `probeThisMachine` from src/probe/machine.ts, or use its `loadHardware`).
  */
-export async function loadHardwareProfile(pathOrId: string, opts: {dir?: string; probe?: () => Promise<HardwareProfile>} = {}): Promise<HardwareProfile> {
+export async function loadHardwareProfile(
+  pathOrId: string,
+  opts: {dir?: string; probe?: () => Promise<HardwareProfile>} = {},
+): Promise<HardwareProfile> {
   if (pathOrId === 'probe') {
-    if (!opts.probe) throw new MoerigError('E_USAGE', 'hardware profile "probe": this machine can be probed only by a command that probes (plan, calibrate, reuse, profiles show)')
+    if (!opts.probe)
+      throw new MoerigError(
+        'E_USAGE',
+        'hardware profile "probe": this machine can be probed only by a command that probes (plan, calibrate, reuse, profiles show)',
+      )
     return opts.probe()
   }
   if (existsSync(pathOrId) || pathOrId.endsWith('.json') || pathOrId.includes('/')) return readHardwareProfile(pathOrId)
@@ -133,5 +155,8 @@ export async function loadHardwareProfile(pathOrId: string, opts: {dir?: string;
   const hit = all.find((p) => p.id === pathOrId && p.profile)
   if (hit?.profile) return hit.profile
   const ids = all.filter((p) => p.valid).map((p) => p.id)
-  throw new MoerigError('E_PROFILE_NOT_FOUND', `hardware profile "${pathOrId}": not a file and not an id in ${dir} (ids: ${ids.length > 0 ? ids.join(', ') : 'none'}; or "probe" for this machine)`)
+  throw new MoerigError(
+    'E_PROFILE_NOT_FOUND',
+    `hardware profile "${pathOrId}": not a file and not an id in ${dir} (ids: ${ids.length > 0 ? ids.join(', ') : 'none'}; or "probe" for this machine)`,
+  )
 }

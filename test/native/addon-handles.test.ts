@@ -58,10 +58,20 @@ test('a model handle where a context belongs (and back) is a TypeError, not a wr
 })
 
 test('memBandwidthStop right after memBandwidth stops the run before its worker thread starts', async () => {
-  const run = addon.memBandwidth({nodes: [{id: 0, cpus: [0]}], arrayBytesPerThread: 1 << 20, repetitions: 100, perNode: false})
+  const run = addon.memBandwidth({
+    nodes: [{id: 0, cpus: [0]}],
+    arrayBytesPerThread: 1 << 20,
+    repetitions: 100,
+    perNode: false,
+  })
   addon.memBandwidthStop()
   await assert.rejects(run, /memBandwidth: stopped$/)
   // a stop from an earlier call does not reach the next run
-  const r = await addon.memBandwidth({nodes: [{id: 0, cpus: [0]}], arrayBytesPerThread: 1 << 20, repetitions: 1, perNode: false})
+  const r = await addon.memBandwidth({
+    nodes: [{id: 0, cpus: [0]}],
+    arrayBytesPerThread: 1 << 20,
+    repetitions: 1,
+    perNode: false,
+  })
   assert.ok(r.triadGBs > 0)
 })

@@ -12,16 +12,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {
-  existsSync,
-  linkSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import {existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {availableParallelism, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {bin, lines, pool, root, runCli, snapshot, snapshotDiff, type Spawned} from '../support/badinput.js'
@@ -234,7 +225,12 @@ const OUTPUTS: Array<Case & {todo?: string}> = [
   overInput('report -o = its input file', reportOut, 'hw.json'),
   refused('report -o . (the folder holding its inputs)', 'output: = input', reportOut('.'), /report|\./),
   unwritable('report -o', reportOut, 'rep'),
-  refused('report -o under /proc (not creatable)', 'output: unwritable', reportOut('/proc/moerig-report'), /\/proc\/moerig-report/),
+  refused(
+    'report -o under /proc (not creatable)',
+    'output: unwritable',
+    reportOut('/proc/moerig-report'),
+    /\/proc\/moerig-report/,
+  ),
   inMissingFolder('report -o', reportOut, 'nodir/sub/rep'),
   overInput('trace convert OUTPUT = INPUT', traceOut, 'trace.csv'),
   overInput('trace convert OUTPUT = an existing file', traceOut, 'hw.json'),

@@ -99,7 +99,7 @@ test('fit: prefill throughput excludes one graph evaluation overhead per ubatch 
   assert.ok(naive < 85, `${naive}`)
 })
 
-test('fit: a thread count slower than the one before (contention) keeps the fewer threads\' throughput, with a note', () => {
+test("fit: a thread count slower than the one before (contention) keeps the fewer threads' throughput, with a note", () => {
   const samples = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 1, true)]
   const slow = sample('compute', compute, 2, true)
   slow.decodeTps = samples[2].decodeTps! / 10
@@ -128,8 +128,7 @@ test('fit: cached vs streamed decode compute — known rates and per-layer cost 
   const tiny = {...shallow, costFlopsCache: shallow.costFlops}
   const deep16 = {...deep, costFlopsCache: deep.costFlops * 0.6}
   const mini = {...compute, costFlopsCache: compute.costFlops * 0.02}
-  const time = (t: ModelTerms) =>
-    t.costFlopsCache! / GC + (t.costFlops - t.costFlopsCache!) / GD + t.layers * L_S
+  const time = (t: ModelTerms) => t.costFlopsCache! / GC + (t.costFlops - t.costFlopsCache!) / GD + t.layers * L_S
   const mk = (role: Sample['role'], t: ModelTerms, threads = 1): Sample => ({
     role,
     terms: t,
@@ -152,7 +151,10 @@ test('fit: cached vs streamed decode compute — known rates and per-layer cost 
   const cal2 = fitCalibration([mk('shallow', tiny), noisy, mk('compute', mini)], meta)
   assert.ok(cal2.cpuThroughput![0].decodeCacheGflops! > 0 && cal2.cpuThroughput![0].decodeGflops! > 0)
   assert.equal(cal2.layerOverheadUs, 20.3)
-  assert.ok(cal2.notes!.some((n) => /no positive solution \(noise\)/.test(n)), cal2.notes!.join('\n'))
+  assert.ok(
+    cal2.notes!.some((n) => /no positive solution \(noise\)/.test(n)),
+    cal2.notes!.join('\n'),
+  )
   // no split when the pair is not cache-resident (the former 3-model fit then applies)
   assert.equal(fitCacheSplit(mk('shallow', shallow), mk('deep', deep), mk('compute', compute)), null)
 })
@@ -292,7 +294,8 @@ test(
     assert.ok(c.cpuThroughput![0].prefillGflops! > 0, JSON.stringify(c))
     // on a loaded machine a tiny "DRAM" model can be slower than the overheads fitted on its twin: then a note says so
     assert.ok(
-      c.decodeBandwidthGBs! > 0 || c.notes!.some((n) => /: (overheads exceed the token time|the token time left).*; no bandwidth/.test(n)),
+      c.decodeBandwidthGBs! > 0 ||
+        c.notes!.some((n) => /: (overheads exceed the token time|the token time left).*; no bandwidth/.test(n)),
       JSON.stringify(c),
     )
     assert.ok(

@@ -148,12 +148,29 @@ test('tune --rpc: every measurement has the server attached; two --hardware prof
   const hw = `${CI_LLVMPIPE_PROFILE},${CI_LLVMPIPE_PROFILE}`
   // one profile: this machine's placements, the server attached (and the result says so)
   const one = tune([])
-  assert.ok(one.notes.some((n) => /one --hardware profile plans this machine alone/.test(n)), one.notes.join('\n'))
+  assert.ok(
+    one.notes.some((n) => /one --hardware profile plans this machine alone/.test(n)),
+    one.notes.join('\n'),
+  )
   // this machine + one other: the planner splits, and the measured memory is on the server's device
   const two = tune(['--hardware', hw])
   for (const m of two.measured) assert.ok((m.memory.find((d) => d.device === 'RPC0')?.totalBytes ?? 0) > 0, m.flags)
   // text output lists the devices as bench does; a second machine without its server is one line
-  const text = cli(['tune', tiny, '--rpc', a.endpoint, '--hardware', hw, '--budget', '5s', '-p', '16', '-n', '4', '--no-save'])
+  const text = cli([
+    'tune',
+    tiny,
+    '--rpc',
+    a.endpoint,
+    '--hardware',
+    hw,
+    '--budget',
+    '5s',
+    '-p',
+    '16',
+    '-n',
+    '4',
+    '--no-save',
+  ])
   assert.equal(text.status, 0, text.stderr)
   assert.match(text.stdout, new RegExp(`^RPC devices: RPC0 at ${a.endpoint} \\(`, 'm'))
   const none = cli(['tune', tiny, '--hardware', hw, '--budget', '5s', '--no-save'])
@@ -164,7 +181,21 @@ test('tune --rpc: every measurement has the server attached; two --hardware prof
 
 test('a server that is not there, and one killed mid-run: one line, no hang', async () => {
   const gone = await freePort()
-  const r = cli(['bench', tiny, '--rpc', `127.0.0.1:${gone}`, '-ngl', '99', '-p', '0', '-n', '4', '-r', '1', '--no-save'])
+  const r = cli([
+    'bench',
+    tiny,
+    '--rpc',
+    `127.0.0.1:${gone}`,
+    '-ngl',
+    '99',
+    '-p',
+    '0',
+    '-n',
+    '4',
+    '-r',
+    '1',
+    '--no-save',
+  ])
   assert.equal(r.status, 1)
   assert.equal(r.stderr.trim().split('\n').length, 1)
   assert.match(r.stderr, new RegExp(`RPC server 127\\.0\\.0\\.1:${gone}: connection refused`))
@@ -173,7 +204,24 @@ test('a server that is not there, and one killed mid-run: one line, no hang', as
   const t0 = Date.now()
   const benchProc = spawn(
     process.execPath,
-    [bin, 'bench', tiny, '--rpc', victim.endpoint, '-ngl', '99', '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--no-save'],
+    [
+      bin,
+      'bench',
+      tiny,
+      '--rpc',
+      victim.endpoint,
+      '-ngl',
+      '99',
+      '-p',
+      '0',
+      '-n',
+      '64',
+      '-r',
+      '200',
+      '-t',
+      '1',
+      '--no-save',
+    ],
     {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
   )
   let err = ''

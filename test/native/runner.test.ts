@@ -131,7 +131,9 @@ function pp8(extra: Partial<Parameters<typeof runBench>[0]> = {}) {
 }
 
 test('placement options: -ot patterns and devices, n-cpu-moe, no-mmap load; a bad device or regex is one error line', async () => {
-  const ok = await pp8({placement: {tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: 2, mmap: false, nGpuLayers: 0}})
+  const ok = await pp8({
+    placement: {tensorOverrides: [{pattern: 'ffn_.*_exps', device: 'CPU'}], nCpuMoe: 2, mmap: false, nGpuLayers: 0},
+  })
   assert.equal(ok.results.length, 1)
   // without mmap the weights are a plain CPU buffer, not CPU_Mapped
   assert.ok(ok.memory.buffers.every((b) => b.buffer !== 'CPU_Mapped'))

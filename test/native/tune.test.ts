@@ -31,15 +31,27 @@ test('tune: a short real tune of synth tiny, schema-valid, saved, defaults measu
   assert.equal(d.config.flashAttn, 'auto')
   assert.equal(d.vsDefaults, 1)
   const w = res.measured.find((m) => m.id === res.winnerId)
-  assert.ok(w && w.tags.includes('winner'), 'w && w.tags.includes(\'winner\')')
-  assert.ok(w.memory.some((m) => m.device === 'CPU' && m.totalBytes > 0), 'memory per device, measured')
+  assert.ok(w && w.tags.includes('winner'), "w && w.tags.includes('winner')")
+  assert.ok(
+    w.memory.some((m) => m.device === 'CPU' && m.totalBytes > 0),
+    'memory per device, measured',
+  )
   assert.match(res.commands!.llamaServer, new RegExp(`^llama-server -m ${model.replace(/[.]/g, '\\.')} `))
   assert.match(res.commands!.llamaServer, new RegExp(` -t ${w.config.threads} `))
   assert.match(res.commands!.llamaBench, / -ub \d+ -b \d+/)
-  assert.ok(res.space.candidates >= res.space.fitting && res.space.fitting > 2, 'res.space.candidates >= res.space.fitting && res.space.fitting > 2')
-  assert.ok(res.path.length >= res.measured.length && res.path[0].phase === 'seed', 'res.path.length >= res.measured.length && res.path[0].phase === \'seed\'')
+  assert.ok(
+    res.space.candidates >= res.space.fitting && res.space.fitting > 2,
+    'res.space.candidates >= res.space.fitting && res.space.fitting > 2',
+  )
+  assert.ok(
+    res.path.length >= res.measured.length && res.path[0].phase === 'seed',
+    "res.path.length >= res.measured.length && res.path[0].phase === 'seed'",
+  )
   assert.ok(res.measureSeconds < 60, `${res.measureSeconds} s of measurement for a 20 s budget`)
-  assert.ok(res.savedTo && existsSync(res.savedTo) && res.savedTo.startsWith(out), 'res.savedTo && existsSync(res.savedTo) && res.savedTo.startsWith(out)')
+  assert.ok(
+    res.savedTo && existsSync(res.savedTo) && res.savedTo.startsWith(out),
+    'res.savedTo && existsSync(res.savedTo) && res.savedTo.startsWith(out)',
+  )
   assert.deepEqual(schemaErrors(tuneResultSchema, JSON.parse(readFileSync(res.savedTo, 'utf8'))), [])
   // moerig report renders it: the ranked table, every measured configuration, the search path
   const rep = cli(['report', res.savedTo, '-o', join(dir, 'report'), '--json'])

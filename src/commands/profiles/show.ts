@@ -6,9 +6,13 @@ import {renderProfile} from '../../probe/summary.js'
 import type {HardwareProfile} from '../../schemas/hardware.js'
 
 export default class ProfilesShow extends MoerigCommand {
-  static override summary = 'Show one hardware profile (an id in profiles/hardware/, a file, or "probe") as probe prints it'
+  static override summary =
+    'Show one hardware profile (an id in profiles/hardware/, a file, or "probe") as probe prints it'
 
-  static override examples = ['<%= config.bin %> profiles show dual-6454s-4090d', '<%= config.bin %> profiles show my-rig.json --json']
+  static override examples = [
+    '<%= config.bin %> profiles show dual-6454s-4090d',
+    '<%= config.bin %> profiles show my-rig.json --json',
+  ]
 
   static override args = {
     profile: Args.string({description: 'profile id, file path, or "probe"', required: true}),
@@ -20,7 +24,8 @@ export default class ProfilesShow extends MoerigCommand {
     for (const line of renderProfile(profile)) this.log(line)
     if (profile.citations) {
       this.log('Sources')
-      for (const [path, source] of Object.entries(profile.citations)) this.log(`  ${safeName(path)}: ${safeName(source)}`)
+      for (const [path, source] of Object.entries(profile.citations))
+        this.log(`  ${safeName(path)}: ${safeName(source)}`)
     }
     return profile
   }

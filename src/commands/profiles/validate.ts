@@ -6,9 +6,13 @@ import {profileValidationSchema, type ProfileValidation} from '../../schemas/har
 import {assertValid} from '../../schemas/validate.js'
 
 export default class ProfilesValidate extends MoerigCommand {
-  static override summary = 'Check hardware profile files: one line per problem, naming the JSON path and what was expected'
+  static override summary =
+    'Check hardware profile files: one line per problem, naming the JSON path and what was expected'
 
-  static override examples = ['<%= config.bin %> profiles validate my-rig.json', '<%= config.bin %> profiles validate profiles/hardware/*.json --json']
+  static override examples = [
+    '<%= config.bin %> profiles validate my-rig.json',
+    '<%= config.bin %> profiles validate profiles/hardware/*.json --json',
+  ]
 
   static override strict = false
 
@@ -36,7 +40,10 @@ export default class ProfilesValidate extends MoerigCommand {
       }
       // the problems are listed above, one line each; the error line only counts them (not a repeat)
       const problems = bad.reduce((n, r) => n + r.errors.length, 0)
-      throw new MoerigError('E_PROFILE', `${bad.length} of ${results.length} hardware profile file${results.length === 1 ? '' : 's'} invalid (${problems} problem${problems === 1 ? '' : 's'} listed above)`)
+      throw new MoerigError(
+        'E_PROFILE',
+        `${bad.length} of ${results.length} hardware profile file${results.length === 1 ? '' : 's'} invalid (${problems} problem${problems === 1 ? '' : 's'} listed above)`,
+      )
     }
     return out
   }
