@@ -1,4 +1,5 @@
-import {readdirSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
+import {jsonFilesIn} from '../lib/fs.js'
 import {join} from 'node:path'
 
 /**
@@ -12,9 +13,7 @@ export function findReferenceRig(root: string): string | null {
   const dir = join(root, 'profiles', 'hardware')
   let files: string[]
   try {
-    files = readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
-      .sort()
+    files = jsonFilesIn(dir)
   } catch {
     return null
   }

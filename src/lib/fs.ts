@@ -21,6 +21,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readdirSync,
   readSync,
   renameSync,
   rmSync,
@@ -91,6 +92,13 @@ export function readProblem(e: unknown): string {
 }
 
 // ---------------------------------------------------------------- folders
+
+/** The *.json file names in a folder, sorted; throws the fs error when the folder cannot be read. */
+export function jsonFilesIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+}
 
 /**
  * mkdir -p, one level at a time, for folders the user names. Node 20's `mkdirSync(p, {recursive:

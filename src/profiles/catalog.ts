@@ -2,9 +2,9 @@
  * The model catalog (profiles/models/*.json): the only reader of those files. `plan`, `models` and
  * `reuse` all come here, so a bad or unknown model gives the same line everywhere.
  */
-import {readdirSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
+import {jsonFilesIn} from '../lib/fs.js'
 import {readJsonFile} from '../schemas/validate.js'
 import {modelProfilesDir} from '../lib/paths.js'
 import {modelProfileSchema, type ModelProfile} from '../schemas/model.js'
@@ -39,9 +39,7 @@ export function readModelProfile(file: string): ModelProfile {
 export function loadCatalog(dir = modelProfilesDir): ModelProfile[] {
   let files: string[]
   try {
-    files = readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
-      .sort()
+    files = jsonFilesIn(dir)
   } catch {
     throw new MoerigError('E_FILE', `model catalog ${dir}: cannot read`)
   }

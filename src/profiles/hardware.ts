@@ -4,10 +4,10 @@
  * plan/report use.
  * Every failure is one MoerigError line naming the file, the JSON path and what was expected.
  */
-import {existsSync, readFileSync, readdirSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {readProblem, tryParseJson} from '../lib/fs.js'
+import {jsonFilesIn, readProblem, tryParseJson} from '../lib/fs.js'
 import {hardwareProfilesDir} from '../lib/paths.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {schemaErrors} from '../schemas/validate.js'
@@ -102,9 +102,7 @@ export interface ProfileListing {
 export function listHardwareProfiles(dir = hardwareProfilesDir): ProfileListing[] {
   let files: string[]
   try {
-    files = readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
-      .sort()
+    files = jsonFilesIn(dir)
   } catch {
     throw new MoerigError('E_FILE', `hardware profiles folder ${dir}: cannot read`)
   }
