@@ -25,6 +25,7 @@ import {runPlan} from '../src/planner/run.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../src/schemas/hardware.js'
 import type {Engine, KvType, Plan} from '../src/schemas/plan.js'
 import {assertValid} from '../src/schemas/validate.js'
+import {median} from '../src/runner/stats.js'
 
 // ---------------------------------------------------------------------------------------------
 // The data file's shape (bench/data/published-speeds.json).
@@ -391,13 +392,6 @@ export async function evaluateAll(data: PublishedSpeeds): Promise<Row[]> {
 
 // ---------------------------------------------------------------------------------------------
 // Summary and printing.
-
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
 
 export interface Summary {
   phase: 'decode' | 'prefill'

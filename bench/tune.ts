@@ -20,6 +20,7 @@ import {cpus, loadavg} from 'node:os'
 import {parseArgs} from 'node:util'
 import {loadHardware} from '../src/probe/machine.js'
 import {parseBudget} from '../src/runner/calibrate.js'
+import {median} from '../src/runner/stats.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
 import {benchMeasurer} from '../src/tune/measure.js'
 import {score, search, type Candidate, type Objective} from '../src/tune/search.js'
@@ -54,10 +55,6 @@ console.log(
 
 const flagsOf = (prep: TunePrep, c: Candidate) =>
   `${configFlags(c.config)}${prep.predictions.get(c.id)!.placement.nGpuLayers ? ' (GPU)' : ''}`
-const median = (v: number[]) => {
-  const s = [...v].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 
 /** Interleaved re-measurement of a few configurations: medians of each round's mean score. */
 async function sideBySide(prep: TunePrep, model: string, cands: Candidate[]): Promise<number[]> {
@@ -72,7 +69,7 @@ async function sideBySide(prep: TunePrep, model: string, cands: Candidate[]): Pr
       console.log(`  round ${r} ${flagsOf(prep, c).padEnd(64)} ${s?.toFixed(2) ?? 'failed'} t/s  (load ${load()})`)
     }
   }
-  return scores.map((v) => (v.length ? median(v) : 0))
+  return scores.map((v) => median(v) ?? 0)
 }
 
 const presets = a.presets!.split(',').map((s) => s.trim())

@@ -49,6 +49,7 @@ import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement
 import {runBench} from './bench.js'
 import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
+import {median} from './stats.js'
 import {cachedSynthModel} from './synth.js'
 import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
 
@@ -520,11 +521,6 @@ export interface CalibrateEvents {
   onRep?(index: number, reps: number, tps: number): void
   onStep?(line: string): void
   onInterrupt?(): void
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 /**

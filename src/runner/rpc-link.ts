@@ -9,6 +9,7 @@ import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {fmtBinary} from '../lib/units.js'
 import {endpointText, type RpcEndpoint} from '../engine/rpc.js'
 import {withRpc} from '../engine/rpc-client.js'
+import {median} from './stats.js'
 import type {RpcLink} from '../schemas/rpc.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import {calibrateResultSchema, type CalibrateResult} from '../schemas/calibrate.js'
@@ -22,12 +23,6 @@ export interface LinkOptions {
   reps?: number
   timeoutMs?: number
   onProgress?: (what: string) => void
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 export async function measureRpcLink(e: RpcEndpoint, o: LinkOptions = {}): Promise<RpcLink> {
@@ -72,7 +67,7 @@ export async function measureRpcLink(e: RpcEndpoint, o: LinkOptions = {}): Promi
       }
       return {
         endpoint: endpointText(e),
-        rttUs: +median(rtts).toFixed(1),
+        rttUs: +(median(rtts) ?? NaN).toFixed(1),
         uploadGBs: +up.toFixed(3),
         downloadGBs: +down.toFixed(3),
         bytes,

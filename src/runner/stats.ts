@@ -4,6 +4,14 @@ export function mean(v: number[]): number {
   return v.length === 0 ? 0 : v.reduce((s, x) => s + x, 0) / v.length
 }
 
+/** The middle value (the mean of the two middle ones for an even count); null for no values. */
+export function median(v: number[]): number | null {
+  if (v.length === 0) return null
+  const s = [...v].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
 /** llama-bench's stdev: 0 for fewer than two samples. */
 export function stdev(v: number[]): number {
   if (v.length <= 1) return 0
