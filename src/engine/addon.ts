@@ -266,6 +266,42 @@ export interface SynthNativeResult {
   typeCounts: Record<string, number>
 }
 
+// ---------------------------------------------------------------- decode kernels (kernels.h)
+
+/** One kernel case: `ops` weight matrices [k × rows] of `type`, a graph of ops × repeat matrix × vector products. */
+export interface KernelCase {
+  /** ggml type name, any case ("Q4_K", "f32") */
+  type: string
+  k: number
+  rows: number
+  ops: number
+  repeat: number
+}
+
+export interface KernelOptions {
+  cases: KernelCase[]
+  threads: number[]
+  /** per case and thread count (default 0.2 s) */
+  minSeconds?: number
+  minIters?: number
+  /** place weights as llama.cpp does (CPU_REPACK, AMX; default true) */
+  extraBufts?: boolean
+}
+
+export interface KernelResult {
+  /** ggml's type name ("q4_K") */
+  type: string
+  k: number
+  rows: number
+  ops: number
+  repeat: number
+  weightBytes: number
+  /** buffer type the weights went to ("CPU_REPACK", "CPU") */
+  buffer: string
+  /** per thread count: graph seconds, fastest and median */
+  timings: Array<{threads: number; iters: number; bestS: number; medianS: number}>
+}
+
 // ---------------------------------------------------------------- the addon
 
 export interface MoerigAddon {
@@ -277,6 +313,14 @@ export interface MoerigAddon {
   memBandwidth(opts: MemBwOptions, onProgress?: (p: MemBwProgress) => void): Promise<MemBwResult>
   /** Stop a memBandwidth run after its current repetition (it then rejects with "stopped"). */
   memBandwidthStop(): void
+  /**
+   * ggml's CPU matrix × vector kernels per case and thread count (native/src/engine/kernels.h), on a
+   * worker thread; needs llamaInit first. Bad options reject (TypeError for shapes, Error naming the
+   * field for ranges and types).
+   */
+  decodeKernels(opts: KernelOptions, onProgress?: (p: {done: number; total: number}) => void): Promise<KernelResult[]>
+  /** End a decodeKernels run after its current graph: it resolves with the cases finished. */
+  decodeKernelsStop(): void
   // llama.cpp runner (bind_llama.cpp). Every slow call is an AsyncWorker; errors reject.
   /**
    * Load a CPU backend variant from libDir (cpuVariant by name, else ggml's pick), then each extra

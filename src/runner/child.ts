@@ -188,7 +188,13 @@ export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<Chi
     child.on('message', (e: ChildEvent) => {
       if (e.type === 'init')
         phase =
-          'model' in job ? `loading ${job.model.path}` : job.kind === 'decode-check' ? 'checking' : 'listing devices'
+          'model' in job
+            ? `loading ${job.model.path}`
+            : job.kind === 'decode-check'
+              ? 'checking'
+              : job.kind === 'kernels'
+                ? 'timing decode kernels'
+                : 'listing devices'
       else if (e.type === 'loaded')
         phase =
           job.kind === 'bench'
@@ -206,7 +212,8 @@ export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<Chi
         e.type === 'run-done' ||
         e.type === 'check-done' ||
         e.type === 'devices-done' ||
-        e.type === 'decode-check-done'
+        e.type === 'decode-check-done' ||
+        e.type === 'kernels-done'
       )
         final = e
       else if (e.type === 'error') failure = new MoerigError(e.code, e.message)

@@ -3,6 +3,8 @@
  * structured-clone serialization (typed arrays travel as such). One job per child.
  */
 import type {
+  KernelOptions,
+  KernelResult,
   LlamaContextParams,
   LlamaDecodeCheck,
   LlamaGenerateResult,
@@ -57,6 +59,13 @@ export interface DevicesJob {
   setup: EngineSetup
 }
 
+/** Time ggml's CPU matrix × vector kernels (calibrate's decode kernels: src/runner/kernels.ts). */
+export interface KernelsJob {
+  kind: 'kernels'
+  setup: EngineSetup
+  options: KernelOptions
+}
+
 /** One model per case: load, create a context, decode a prompt and a few single tokens (synth --check, variant tests). */
 export interface DecodeCheckCase {
   model: LlamaModelParams
@@ -80,7 +89,7 @@ export interface DecodeCheckOutcome {
   check: LlamaDecodeCheck
 }
 
-export type Job = BenchJob | RunJob | CheckJob | DevicesJob | DecodeCheckJob
+export type Job = BenchJob | RunJob | CheckJob | DevicesJob | DecodeCheckJob | KernelsJob
 
 /** Jobs that load a model (the extra-buffer-type fallback applies to them). */
 export type ModelJob = BenchJob | RunJob | CheckJob
@@ -104,6 +113,8 @@ export type ChildEvent =
   | ({type: 'devices-done'} & LlamaInitResult)
   | {type: 'case-start'; index: number}
   | {type: 'decode-check-done'; cases: DecodeCheckOutcome[]}
+  | {type: 'kernels-progress'; done: number; total: number}
+  | {type: 'kernels-done'; results: KernelResult[]}
   | {type: 'error'; code: string; message: string}
 
 export type ParentMessage = {type: 'job'; job: Job} | {type: 'stop'}

@@ -16,9 +16,11 @@ import type {
   BenchTestOutcome,
   DecodeCheckJob,
   DecodeCheckOutcome,
+  KernelsJob,
 } from './protocol.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from '../engine/engine.js'
+import {loadAddon} from '../engine/addon.js'
 import {oneLine} from '../lib/errors.js'
 import {resolveModelDevices} from './planrun.js'
 
@@ -32,9 +34,12 @@ function send(e: ChildEvent): Promise<void> {
   })
 }
 
+let kernelsRunning = false
+
 function requestStop(): void {
   stopped = true
   current?.stop()
+  if (kernelsRunning) loadAddon().decodeKernelsStop()
 }
 
 /** Test hook (test/native/runner*.test.ts): die the way a native abort does, at a named point. */
@@ -145,12 +150,28 @@ async function decodeCheck(job: DecodeCheckJob): Promise<void> {
   await send({type: 'decode-check-done', cases: out})
 }
 
+async function kernels(job: KernelsJob): Promise<void> {
+  const init = await initEngine(job.setup)
+  await send({type: 'init', ...init})
+  kernelsRunning = true
+  try {
+    const results = await loadAddon().decodeKernels(
+      job.options,
+      (p) => void send({type: 'kernels-progress', done: p.done, total: p.total}),
+    )
+    await send({type: 'kernels-done', results})
+  } finally {
+    kernelsRunning = false
+  }
+}
+
 async function main(job: Job): Promise<void> {
   try {
     if (job.kind === 'bench') await bench(job)
     else if (job.kind === 'decode-check') await decodeCheck(job)
     else if (job.kind === 'check') await checkJob(job, load, send)
     else if (job.kind === 'devices') await devicesJob(job, send)
+    else if (job.kind === 'kernels') await kernels(job)
     else await run(job)
   } catch (e) {
     const err = e as Error & {code?: string}

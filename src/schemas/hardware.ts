@@ -326,6 +326,67 @@ export const hardwareProfileSchema = {
             },
           },
         },
+        /**
+         * ggml's CPU matrix × vector kernels as measured (calibrate's kernel benchmark,
+         * native/src/engine/kernels.h): per type, residency and thread count the time per row
+         * nsPerRow + nsPerWeight × K, per op opUs; per thread count what a decoded token costs
+         * besides them (per layer, per token). When present the planner's CPU decode is the sum of
+         * these over the model's tensors (src/planner/speed.ts kernelDecodeSeconds).
+         */
+        decodeKernels: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kernels', 'overheads'],
+          properties: {
+            kernels: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['type', 'residency', 'threads', 'nsPerRow', 'nsPerWeight'],
+                properties: {
+                  /** ggml type name as GGUF files spell it ("Q4_K", "F32") */
+                  type: {type: 'string', minLength: 1, maxLength: 32},
+                  /** weights held by the last-level cache, or streamed from DRAM */
+                  residency: {enum: ['cache', 'dram']},
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  nsPerRow: {type: 'number', minimum: 0, maximum: 1e9},
+                  nsPerWeight: {type: 'number', minimum: 0, maximum: 1e6},
+                  /** buffer type llama.cpp puts such weights in ("CPU_REPACK", "CPU") */
+                  buffer: {type: 'string', maxLength: 64},
+                },
+              },
+            },
+            /** fixed cost per matrix × vector op (µs), by residency and thread count */
+            ops: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['residency', 'threads', 'us'],
+                properties: {
+                  residency: {enum: ['cache', 'dram']},
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  us: {type: 'number', minimum: 0, maximum: 1e7},
+                },
+              },
+            },
+            /** what a decoded token costs besides the kernels: per layer (µs) and per token (µs) */
+            overheads: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['threads', 'layerUs', 'tokenUs'],
+                properties: {
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  layerUs: {type: 'number', minimum: 0, maximum: 1e7},
+                  tokenUs: {type: 'number', minimum: 0, maximum: 1e8},
+                },
+              },
+            },
+          },
+        },
         /** fixed cost per decoded token (ms): sampling, graph build, scheduling */
         tokenOverheadMs: {type: 'number', minimum: 0, maximum: 10_000},
         /** cost per layer per token (µs): thread barriers, kernel launches */

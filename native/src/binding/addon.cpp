@@ -19,6 +19,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("engineInfo", Napi::Function::New(env, js_engine_info));
     register_membw(env, exports);
     register_synth(env, exports);
+    register_kernels(env, exports);
     register_llama(env, exports);
     return exports;
 }

@@ -1,0 +1,278 @@
+// Decode kernel benchmark: see kernels.h for the method.
+#include "kernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <stdexcept>
+
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml.h"
+#include "runtime.h"
+
+namespace moerig::kernels {
+namespace {
+
+using std::runtime_error;
+using std::string;
+
+constexpr int64_t kTemplateRows = 64;   // distinct quantized rows, repeated to fill a matrix
+constexpr int     kWarmups      = 1;    // first graph pays page faults and the pool's start
+constexpr int     kMaxIters     = 1000; // per thread count, however fast
+
+std::atomic<bool> g_stop{false};
+
+// ggml type by name, case-insensitive ("Q4_K" → GGML_TYPE_Q4_K); GGML_TYPE_COUNT when unknown.
+ggml_type type_by_name(const string & name) {
+    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+        const char * n = ggml_type_name((ggml_type) t);
+        if (!n || ggml_blck_size((ggml_type) t) == 0) continue;
+        if (name.size() == strlen(n) &&
+            std::equal(name.begin(), name.end(), n, [](char a, char b) { return tolower(a) == tolower(b); }))
+            return (ggml_type) t;
+    }
+    return GGML_TYPE_COUNT;
+}
+
+// Quantizable here: plain float types and types whose quantizer needs no importance matrix.
+bool measurable(ggml_type t) {
+    if (t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) return true;
+    return ggml_get_type_traits(t)->is_quantized && !ggml_quantize_requires_imatrix(t);
+}
+
+// One matrix's bytes: kTemplateRows random rows quantized once, repeated (values do not change
+// the kernels' time; addresses do, and every copy has its own).
+std::vector<uint8_t> matrix_bytes(ggml_type t, int64_t k, int64_t rows, std::mt19937 & rng) {
+    const int64_t        tr = std::min(rows, kTemplateRows);
+    std::vector<float>   src(size_t(tr * k));
+    std::normal_distribution<float> nd(0.0f, 0.02f);
+    for (auto & v : src) v = nd(rng);
+    const size_t         row_bytes = ggml_row_size(t, k);
+    std::vector<uint8_t> tmpl(row_bytes * tr);
+    if (t == GGML_TYPE_F32) memcpy(tmpl.data(), src.data(), tmpl.size());
+    else if (t == GGML_TYPE_F16) ggml_fp32_to_fp16_row(src.data(), (ggml_fp16_t *) tmpl.data(), tr * k);
+    else if (t == GGML_TYPE_BF16) ggml_fp32_to_bf16_row(src.data(), (ggml_bf16_t *) tmpl.data(), tr * k);
+    else ggml_quantize_chunk(t, src.data(), tmpl.data(), 0, tr, k, nullptr);
+    std::vector<uint8_t> out(row_bytes * rows);
+    for (int64_t r = 0; r < rows; r += tr) {
+        const int64_t n = std::min(tr, rows - r);
+        memcpy(out.data() + r * row_bytes, tmpl.data(), n * row_bytes);
+    }
+    return out;
+}
+
+// The CPU device's extra buffer types (CPU_REPACK, AMX), as runtime.cpp lists them.
+std::vector<ggml_backend_buffer_type_t> extra_bufts(ggml_backend_dev_t cpu) {
+    std::vector<ggml_backend_buffer_type_t> out;
+    auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
+        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    if (fn)
+        for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
+    return out;
+}
+
+// The buffer type llama.cpp would give weight `w` used by `op` (src/llama-model.cpp
+// weight_buft_supported): the first extra type whose device takes the op with the weight in a
+// (dummy) buffer of that type; else the device's own.
+ggml_backend_buffer_type_t pick_buft(ggml_backend_dev_t cpu, ggml_tensor * w, ggml_tensor * op, bool extras) {
+    if (extras)
+        for (auto * b : extra_bufts(cpu)) {
+            w->buffer = ggml_backend_buft_alloc_buffer(b, 0);
+            bool ok   = w->buffer && ggml_backend_dev_supports_op(cpu, op);
+            if (w->buffer) ggml_backend_buffer_free(w->buffer);
+            w->buffer = nullptr;
+            if (ok) return b;
+        }
+    return ggml_backend_dev_buffer_type(cpu);
+}
+
+struct Ctx {
+    ggml_context * p = nullptr;
+    explicit Ctx(size_t tensors, size_t graph_nodes) {
+        ggml_init_params ip = {ggml_tensor_overhead() * tensors + ggml_graph_overhead_custom(graph_nodes, false) +
+                                   1024,
+                               nullptr, true};
+        p                   = ggml_init(ip);
+        if (!p) throw runtime_error("ggml_init failed");
+    }
+    ~Ctx() { ggml_free(p); }
+};
+
+struct Buffer {
+    ggml_backend_buffer_t p = nullptr;
+    ~Buffer() {
+        if (p) ggml_backend_buffer_free(p);
+    }
+};
+
+struct Backend {
+    ggml_backend_t        p    = nullptr;
+    ggml_threadpool_t     pool = nullptr;
+    decltype(ggml_threadpool_free) * pool_free = nullptr;
+    ~Backend() {
+        if (p) ggml_backend_free(p);
+        if (pool && pool_free) pool_free(pool);
+    }
+};
+
+// A CPU backend on its own thread pool of `threads` (llama-bench's set-up; without a pool each
+// graph would start and join its threads).
+void use_threads(Backend & be, ggml_backend_dev_t cpu, int threads) {
+    ggml_backend_reg_t reg     = ggml_backend_dev_backend_reg(cpu);
+    auto *             set_n   = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(
+        reg, "ggml_backend_set_n_threads");
+    auto * tp_new  = (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
+    auto * tp_free = (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
+    auto * set_tp  = (void (*)(ggml_backend_t, ggml_threadpool_t)) ggml_backend_reg_get_proc_address(
+        reg, "ggml_backend_cpu_set_threadpool");
+    if (set_n) set_n(be.p, threads);
+    if (tp_new && tp_free && set_tp) {
+        if (be.pool) {
+            set_tp(be.p, nullptr);
+            tp_free(be.pool);
+            be.pool = nullptr;
+        }
+        ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+        be.pool                    = tp_new(&tpp);
+        if (!be.pool) throw runtime_error("could not create a thread pool of " + std::to_string(threads) + " threads");
+        be.pool_free = tp_free;
+        set_tp(be.p, be.pool);
+    }
+}
+
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const std::function<bool()> & stop,
+                std::mt19937 & rng) {
+    const ggml_type t     = type_by_name(c.type);
+    const int       nodes = c.ops * c.repeat;
+    Ctx             wctx(size_t(c.ops) + 1, 0);
+    Ctx             cctx(size_t(nodes) + 4, size_t(nodes) + 4);
+    std::vector<ggml_tensor *> ws;
+    for (int i = 0; i < c.ops; i++) ws.push_back(ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
+    ggml_tensor * x  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, 1);
+    ggml_cgraph * gf = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
+    std::vector<ggml_tensor *> ys;
+    for (int r = 0; r < c.repeat; r++)
+        for (int i = 0; i < c.ops; i++) {
+            ggml_tensor * y = ggml_mul_mat(cctx.p, ws[i], x);
+            ggml_build_forward_expand(gf, y);
+            ys.push_back(y);
+        }
+
+    Result res;
+    res.type         = ggml_type_name(t);
+    res.k            = c.k;
+    res.rows         = c.rows;
+    res.ops          = c.ops;
+    res.repeat       = c.repeat;
+    res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops;
+
+    ggml_backend_buffer_type_t wbuft = pick_buft(cpu, ws[0], ys[0], o.extra_bufts);
+    res.buffer                       = ggml_backend_buft_name(wbuft);
+    Buffer wbuf, cbuf;
+    wbuf.p = ggml_backend_alloc_ctx_tensors_from_buft(wctx.p, wbuft);
+    cbuf.p = ggml_backend_alloc_ctx_tensors_from_buft(cctx.p, ggml_backend_dev_buffer_type(cpu));
+    if (!wbuf.p || !cbuf.p)
+        throw runtime_error("could not allocate " + std::to_string(res.weight_bytes / 1e6) + " MB of " + res.type +
+                            " weights");
+    {
+        std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows, rng);
+        for (auto * w : ws) ggml_backend_tensor_set(w, bytes.data(), 0, bytes.size()); // CPU_REPACK repacks here
+        std::vector<float> xs(size_t(c.k));
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (auto & v : xs) v = nd(rng);
+        ggml_backend_tensor_set(x, xs.data(), 0, xs.size() * sizeof(float));
+    }
+
+    Backend be;
+    be.p = ggml_backend_dev_init(cpu, nullptr);
+    if (!be.p) throw runtime_error("could not start the CPU backend");
+    for (int threads : o.threads) {
+        if (stop()) break;
+        use_threads(be, cpu, threads);
+        for (int i = 0; i < kWarmups; i++)
+            if (ggml_backend_graph_compute(be.p, gf) != GGML_STATUS_SUCCESS)
+                throw runtime_error("ggml could not compute a " + res.type + " matrix × vector graph");
+        std::vector<double> ts;
+        const double        t0 = now_s();
+        while ((int) ts.size() < kMaxIters && ((int) ts.size() < o.min_iters || now_s() - t0 < o.min_seconds) &&
+               now_s() - t0 < kMaxSeconds) {
+            if (stop()) break;
+            const double a = now_s();
+            ggml_backend_graph_compute(be.p, gf);
+            ts.push_back(now_s() - a);
+        }
+        if (ts.empty()) break;
+        std::sort(ts.begin(), ts.end());
+        Timing tm;
+        tm.threads  = threads;
+        tm.iters    = (int) ts.size();
+        tm.best_s   = ts.front();
+        tm.median_s = ts.size() % 2 ? ts[ts.size() / 2] : (ts[ts.size() / 2 - 1] + ts[ts.size() / 2]) / 2;
+        res.timings.push_back(tm);
+    }
+    return res;
+}
+
+} // namespace
+
+void validate(const Options & o) {
+    using std::invalid_argument;
+    if (o.cases.empty()) throw invalid_argument("cases: at least one");
+    if (o.threads.empty()) throw invalid_argument("threads: at least one");
+    for (int t : o.threads)
+        if (t < 1 || t > kMaxThreads)
+            throw invalid_argument("threads: each must be 1.." + std::to_string(kMaxThreads) + ", got " +
+                                   std::to_string(t));
+    if (!(o.min_seconds >= 0 && o.min_seconds <= kMaxSeconds))
+        throw invalid_argument("minSeconds must be 0.." + std::to_string((int) kMaxSeconds));
+    if (o.min_iters < 1 || o.min_iters > kMaxIters)
+        throw invalid_argument("minIters must be 1.." + std::to_string(kMaxIters));
+    for (size_t i = 0; i < o.cases.size(); i++) {
+        const Case & c  = o.cases[i];
+        const string at = "cases[" + std::to_string(i) + "]";
+        ggml_type    t  = type_by_name(c.type);
+        if (t == GGML_TYPE_COUNT) throw invalid_argument(at + ".type: unknown ggml type \"" + c.type + "\"");
+        if (!measurable(t))
+            throw invalid_argument(at + ".type: " + c.type + " needs an importance matrix to quantize; not measured");
+        if (c.k < 1 || c.k > kMaxK || c.k % ggml_blck_size(t) != 0)
+            throw invalid_argument(at + ".k: must be a positive multiple of " + std::to_string(ggml_blck_size(t)) +
+                                   " (the " + c.type + " block) up to " + std::to_string(kMaxK));
+        if (c.rows < 1) throw invalid_argument(at + ".rows: must be ≥ 1");
+        if (c.ops < 1 || c.repeat < 1 || int64_t(c.ops) * c.repeat > kMaxOps)
+            throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " +
+                                   std::to_string(kMaxOps));
+        if (double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops > kMaxTotalBytes)
+            throw invalid_argument(at + ": weights over 8 GiB");
+    }
+}
+
+std::vector<Result> run(const Options & o, const std::function<bool()> & stop,
+                        const std::function<void(size_t, size_t)> & progress) {
+    validate(o);
+    require_init();
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (!cpu) throw runtime_error("no CPU device loaded");
+    std::mt19937        rng(12345);
+    std::vector<Result> out;
+    for (size_t i = 0; i < o.cases.size() && !stop(); i++) {
+        out.push_back(run_case(o.cases[i], o, cpu, stop, rng));
+        progress(i + 1, o.cases.size());
+    }
+    return out;
+}
+
+void request_stop() { g_stop = true; }
+void clear_stop() { g_stop = false; }
+bool stop_requested() { return g_stop; }
+
+} // namespace moerig::kernels

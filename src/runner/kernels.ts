@@ -1,0 +1,208 @@
+/**
+ * Decode kernels (issue 13): time ggml's CPU matrix × vector kernels with the built-in engine
+ * (native/src/engine/kernels.h, run in the runner child) and fit, per weight type, residency
+ * (last-level cache or DRAM) and thread count, the time of one op as
+ *     rows × (nsPerRow + nsPerWeight × K) + opUs
+ * which calibrate saves in the hardware profile (`calibration.decodeKernels`) and the planner sums
+ * over a model's tensors (src/planner/speed.ts kernelDecodeSeconds).
+ *
+ * Cases per type: two row lengths (the type's smallest common one and 2048) with large ops, so the
+ * per-op cost is small beside the rows; for Q4_K one more case of small ops (64 rows cached, 256
+ * streamed: an R1-class expert slice) gives the per-op cost, which the other types share. Cached:
+ * ops × repeat passes over matrices that fill an eighth of the last-level cache; streamed: matrices
+ * totalling 4 × the cache (at least 64 MB), each read once per graph.
+ */
+import {MoerigError} from '../lib/errors.js'
+import type {KernelCase, KernelResult} from '../engine/addon.js'
+import {engineSetup} from '../engine/engine.js'
+import type {Calibration} from './calibrate.js'
+import {runInChild} from './child.js'
+
+export type DecodeKernels = NonNullable<Calibration['decodeKernels']>
+type Residency = 'cache' | 'dram'
+
+/** Types measured: what Q2_K…Q8_0 GGUFs (and their F32/F16 tensors) hold, quantizable without an importance matrix. */
+export const KERNEL_TYPES = ['F32', 'F16', 'Q8_0', 'Q5_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q2_K', 'IQ4_XS']
+/** K of each type's block (row lengths must be multiples): 32-element blocks vs 256 (K-quants, IQ4_XS). */
+const BLOCK_256 = new Set(['Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q2_K', 'IQ4_XS'])
+/** bytes per weight, to size matrices (ggml block sizes) */
+const BYTES_PER_WEIGHT: Record<string, number> = {
+  F32: 4,
+  F16: 2,
+  Q8_0: 34 / 32,
+  Q5_0: 22 / 32,
+  Q4_0: 18 / 32,
+  Q4_K: 144 / 256,
+  Q5_K: 176 / 256,
+  Q6_K: 210 / 256,
+  Q3_K: 110 / 256,
+  Q2_K: 84 / 256,
+  IQ4_XS: 136 / 256,
+}
+/** the long row length of every type (R1's hidden size is 7168; fits and extrapolates linearly) */
+export const K_LONG = 2048
+/** the small-op case (Q4_K, K 1024): rows per op cached and streamed */
+const SMALL_OP_ROWS: Record<Residency, number> = {cache: 64, dram: 256}
+const SMALL_OP_K = 1024
+/** cached cases fill this share of the last-level cache; streamed ones this multiple of it */
+const CACHE_SHARE = 1 / 8
+const STREAM_MULTIPLE = 4
+const STREAM_MIN_BYTES = 64e6
+const STREAM_MAX_BYTES = 512e6
+/** without a probed cache size (bytes) */
+const DEFAULT_L3 = 32 * 2 ** 20
+
+/** A case's residency: repeat > 1 reads the same matrices again (cached), 1 streams them. */
+export const residencyOf = (c: Pick<KernelCase, 'repeat'>): Residency => (c.repeat > 1 ? 'cache' : 'dram')
+
+const kShort = (type: string) => (BLOCK_256.has(type) ? 256 : type === 'F32' || type === 'F16' ? 256 : 128)
+/** rows in a multiple of 8 (CPU_REPACK interleaves 8 rows) */
+const rowsFor = (bytes: number, type: string, k: number) =>
+  Math.max(8, Math.floor(bytes / (k * BYTES_PER_WEIGHT[type]) / 8) * 8)
+
+/** The benchmark's cases for a machine whose last-level cache holds `l3Bytes`. */
+export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): KernelCase[] {
+  const l3 = l3Bytes && l3Bytes > 0 ? l3Bytes : DEFAULT_L3
+  const cacheBytes = l3 * CACHE_SHARE
+  const streamBytes = Math.min(STREAM_MAX_BYTES, Math.max(STREAM_MIN_BYTES, l3 * STREAM_MULTIPLE))
+  const out: KernelCase[] = []
+  for (const type of types)
+    for (const k of [kShort(type), K_LONG]) {
+      out.push({type, k, rows: rowsFor(cacheBytes / 4, type, k), ops: 4, repeat: 8})
+      out.push({type, k, rows: rowsFor(streamBytes / 16, type, k), ops: 16, repeat: 1})
+    }
+  const rowBytes = SMALL_OP_K * BYTES_PER_WEIGHT.Q4_K
+  out.push({
+    type: 'Q4_K',
+    k: SMALL_OP_K,
+    rows: SMALL_OP_ROWS.cache,
+    ops: Math.max(1, Math.floor(cacheBytes / (SMALL_OP_ROWS.cache * rowBytes))),
+    repeat: 8,
+  })
+  out.push({
+    type: 'Q4_K',
+    k: SMALL_OP_K,
+    rows: SMALL_OP_ROWS.dram,
+    ops: Math.min(4096, Math.max(1, Math.floor(streamBytes / (SMALL_OP_ROWS.dram * rowBytes)))),
+    repeat: 1,
+  })
+  return out
+}
+
+/** GGUF spelling of ggml's type name ("q4_K" → "Q4_K", "iq4_xs" → "IQ4_XS"). */
+export const ggufTypeName = (t: string) => t.toUpperCase()
+
+/**
+ * Per type, residency and thread count: nsPerRow and nsPerWeight, and the per-op cost (pure).
+ * Timing used: the fastest graph (on a shared machine other processes only slow a graph down).
+ * The per-op cost c comes from Q4_K's three cases (two long-op row lengths and the small ops:
+ * t_op = rows × (a + b·K) + c, solved exactly; c ≥ 0); every type's a and b then come from its two
+ * long-op cases with c taken off each op. A negative a (noise) is set to 0 with b through the long
+ * row. Overheads are left empty: calibrate fits them from whole models.
+ */
+export function fitKernels(results: KernelResult[]): DecodeKernels {
+  const perOp = (r: KernelResult, threads: number) => {
+    const t = r.timings.find((x) => x.threads === threads)
+    return t ? t.bestS / (r.ops * r.repeat) : null
+  }
+  const threads = [...new Set(results.flatMap((r) => r.timings.map((t) => t.threads)))].sort((a, b) => a - b)
+  const kernels: DecodeKernels['kernels'] = []
+  const ops: NonNullable<DecodeKernels['ops']> = []
+  const byType = new Map<string, KernelResult[]>()
+  for (const r of results) {
+    const key = ggufTypeName(r.type)
+    byType.set(key, [...(byType.get(key) ?? []), r])
+  }
+  for (const residency of ['cache', 'dram'] as const)
+    for (const T of threads) {
+      // per-op cost from Q4_K
+      const q4 = (byType.get('Q4_K') ?? []).filter((r) => residencyOf(r) === residency)
+      const long = q4.filter((r) => r.k !== SMALL_OP_K || r.rows > SMALL_OP_ROWS[residency]).sort((a, b) => a.k - b.k)
+      const small = q4.find((r) => r.k === SMALL_OP_K && r.rows === SMALL_OP_ROWS[residency])
+      let c = 0
+      if (long.length >= 2 && small) {
+        const [p, q] = [long[0], long[long.length - 1]]
+        const tp = perOp(p, T),
+          tq = perOp(q, T),
+          ts = perOp(small, T)
+        if (tp !== null && tq !== null && ts !== null) {
+          // solve t = rows·a + rows·K·b + c over the three cases
+          const m = [p, q, small].map((r) => [r.rows, r.rows * r.k, 1])
+          const y = [tp, tq, ts]
+          const sol = solve3(m, y)
+          if (sol && sol[2] > 0) c = sol[2]
+        }
+      }
+      ops.push({residency, threads: T, us: round(c * 1e6, 3)})
+      for (const [type, rs] of byType) {
+        const two = rs
+          .filter((r) => residencyOf(r) === residency && !(r.k === SMALL_OP_K && r.rows === SMALL_OP_ROWS[residency]))
+          .sort((a, b) => a.k - b.k)
+        if (two.length < 2) continue
+        const [p, q] = [two[0], two[two.length - 1]]
+        const tp = perOp(p, T),
+          tq = perOp(q, T)
+        if (tp === null || tq === null) continue
+        const rp = (tp - c) / p.rows,
+          rq = (tq - c) / q.rows // seconds per row at K_p, K_q
+        let b = (rq - rp) / (q.k - p.k)
+        let a = rp - b * p.k
+        if (a < 0 || b < 0) {
+          a = Math.max(0, a)
+          b = Math.max(0, (rq - a) / q.k)
+        }
+        kernels.push({
+          type,
+          residency,
+          threads: T,
+          nsPerRow: round(a * 1e9, 4),
+          nsPerWeight: round(b * 1e9, 6),
+          buffer: q.buffer,
+        })
+      }
+    }
+  return {kernels, ops, overheads: []}
+}
+
+const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
+
+function solve3(m: number[][], y: number[]): number[] | null {
+  const det = (a: number[][]) =>
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
+    a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+    a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+  const d = det(m)
+  if (!Number.isFinite(d) || Math.abs(d) < 1e-300) return null
+  return [0, 1, 2].map((c) => det(m.map((row, i) => row.map((v, j) => (j === c ? y[i] : v)))) / d)
+}
+
+export interface MeasureKernelsOptions {
+  threads: number[]
+  l3Bytes: number | null
+  cpuVariant?: string
+  childEnv?: NodeJS.ProcessEnv
+  minSeconds?: number
+  onProgress?: (done: number, total: number) => void
+  onInterrupt?: () => void
+}
+
+/** Runs the kernel benchmark in the runner child; the cases finished when stopped are returned. */
+export async function measureKernels(o: MeasureKernelsOptions): Promise<{results: KernelResult[]; stopped: boolean}> {
+  const outcome = await runInChild(
+    {
+      kind: 'kernels',
+      setup: engineSetup(o.cpuVariant),
+      options: {cases: kernelCases(o.l3Bytes), threads: o.threads, minSeconds: o.minSeconds ?? 0.15, minIters: 3},
+    },
+    {
+      env: o.childEnv,
+      onInterrupt: o.onInterrupt,
+      onEvent: (e) => {
+        if (e.type === 'kernels-progress') o.onProgress?.(e.done, e.total)
+      },
+    },
+  )
+  if (outcome.final.type !== 'kernels-done')
+    throw new MoerigError('E_ENGINE', 'the runner ended without kernel timings')
+  return {results: outcome.final.results, stopped: outcome.interrupted}
+}
