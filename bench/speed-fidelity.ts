@@ -135,6 +135,8 @@ interface Row {
   prefill: ReturnType<typeof phaseComparison>
   decodeMedian: ReturnType<typeof phaseComparison>
   prefillMedian: ReturnType<typeof phaseComparison>
+  /** decode by the rate model (the calibration without decodeKernels), when the kernels were measured */
+  decodeRates: ReturnType<typeof phaseComparison> | null
   /** 1-minute load average when the row's measurement ended (2 vCPUs shared: a load above the thread count means waiting) */
   load: number
 }
@@ -146,6 +148,24 @@ for (const shape of shapes) {
     const plan = (ctx: number, ubatch: number) =>
       runPlan({model: path, hardware: 'x', profiles: [profile], engine: 'llama.cpp', threads: t, ctx, ubatch})
     const pDec = (await plan(spec.nGen, 512)).prediction
+    // the same calibration without its decode kernels: the rate model (cached/streamed GFLOP/s and
+    // DRAM bandwidth), judged against the same measurement
+    const rateProfile: HardwareProfile | null = profile.calibration?.decodeKernels
+      ? {...profile, calibration: {...profile.calibration, decodeKernels: undefined}}
+      : null
+    const pDecRates = rateProfile
+      ? (
+          await runPlan({
+            model: path,
+            hardware: 'x',
+            profiles: [rateProfile],
+            engine: 'llama.cpp',
+            threads: t,
+            ctx: spec.nGen,
+            ubatch: 512,
+          })
+        ).prediction
+      : null
     const pPre = (await plan(spec.nPrompt, spec.nPrompt)).prediction
     const r = await runBench({
       path,
@@ -170,6 +190,7 @@ for (const shape of shapes) {
       decode: phaseComparison(pDec.decodeTps, pDec.decodeRange, m.decode),
       prefill: phaseComparison(pPre.prefillTps, pPre.prefillRange, m.prefill),
       decodeMedian: phaseComparison(pDec.decodeTps, pDec.decodeRange, md.decode),
+      decodeRates: pDecRates ? phaseComparison(pDecRates.decodeTps, pDecRates.decodeRange, m.decode) : null,
       prefillMedian: phaseComparison(pPre.prefillTps, pPre.prefillRange, md.prefill),
       load: loadavg()[0],
     }
@@ -185,12 +206,12 @@ const f = (x: number | null | undefined, d = 1) => (x === null || x === undefine
 const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
 console.log('')
 console.log(
-  '| shape | threads | tests | decode predicted | decode measured | decode error | prefill predicted | prefill measured | prefill error | load (1 min) | speed model |',
+  '| shape | threads | tests | decode predicted | decode measured | decode error | rate model (no kernels) | prefill predicted | prefill measured | prefill error | load (1 min) | speed model |',
 )
-console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|')
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
 for (const r of rows) {
   console.log(
-    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.load.toFixed(1)} | ${r.source} |`,
+    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${r.decodeRates ? `${f(r.decodeRates.predicted)} t/s (${e(r.decodeRates.errorPct)})` : '—'} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.load.toFixed(1)} | ${r.source} |`,
   )
 }
 const med = (xs: number[]) => {
@@ -203,15 +224,16 @@ for (const [phase, goal] of [
   ['prefill', 20],
   ['decodeMedian', 10],
   ['prefillMedian', 20],
+  ...(rows.some((r) => r.decodeRates) ? ([['decodeRates', 10]] as const) : []),
 ] as const) {
-  const errs = rows.map((r) => r[phase].errorPct).filter((x): x is number => x !== null)
+  const errs = rows.map((r) => r[phase]?.errorPct ?? null).filter((x): x is number => x !== null)
   const within = errs.filter((x) => Math.abs(x) <= goal).length
   const worst = rows
-    .filter((r) => r[phase].errorPct !== null)
-    .sort((x, y) => Math.abs(y[phase].errorPct!) - Math.abs(x[phase].errorPct!))[0]
+    .filter((r) => r[phase]?.errorPct != null)
+    .sort((x, y) => Math.abs(y[phase]!.errorPct!) - Math.abs(x[phase]!.errorPct!))[0]
   console.log(
     `${phase}: ${within} of ${errs.length} within ±${goal} % (goal: all); median |error| ${med(errs.map(Math.abs)).toFixed(1)} %` +
-      (worst ? `; worst ${worst.shape} t${worst.threads} ${e(worst[phase].errorPct)}` : '') +
+      (worst ? `; worst ${worst.shape} t${worst.threads} ${e(worst[phase]!.errorPct)}` : '') +
       ` — ${within === errs.length ? 'MET' : 'NOT MET'}`,
   )
 }

@@ -478,6 +478,8 @@ export interface Work {
   layersOn: Record<string, number>
   /** layers with any CPU part (its own tensors or its experts) */
   cpuLayers: number
+  /** the CPU's matrix × vector products per decoded token: ggml type, row length K, rows per op, ops */
+  cpuMats: Array<{type: string; k: number; rows: number; ops: number}>
 }
 
 export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
@@ -496,6 +498,7 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
     cpuDenseFlops: 0,
     layersOn: {},
     cpuLayers: 0,
+    cpuMats: [],
   }
   for (const t of inv.tensors) {
     if (t.role === 'embeddings') continue
@@ -521,6 +524,12 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
       w.cpuWorkingSet += t.bytes
       if (routed) w.cpuRoutedFlops += (2 * t.elements * frac) / ppEff
       else w.cpuDenseFlops += (2 * t.elements * prefillFrac) / ppEff
+      // a routed tensor [K, rows, experts] is one op per used expert (MUL_MAT_ID); norms (1-D) are not matmuls
+      if (t.shape.length >= 2 && rowLen > 0) {
+        const rows = routed && t.shape.length >= 3 ? t.shape[1] : t.elements / rowLen
+        const ops = routed && t.shape.length >= 3 ? (hp.nExpertUsed ?? 1) : 1
+        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops})
+      }
     } else w.costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
   }
   for (let l = 0; l < nLayer; l++) w.layersOn[a.layerDevice[l]] = (w.layersOn[a.layerDevice[l]] ?? 0) + 1
@@ -612,6 +621,76 @@ export interface CpuRates {
   calPrefill: number | null
   desktop: boolean
   effBase: Range
+  /** measured decode kernels at this thread count (calibrate), or null: see kernelDecodeSeconds */
+  kernels: KernelRates | null
+}
+
+/** Calibrated ggml matrix × vector kernels at one thread count (calibration.decodeKernels). */
+export interface KernelRates {
+  /** seconds of one op of `rows` rows of K weights of `type`, by residency */
+  op(type: string, k: number, rows: number, residency: 'cache' | 'dram'): number
+  /** the kernels' time inside a model ÷ the benchmark's (calibrated; 1 without) */
+  scale: number
+  /** per layer and per token besides the kernels (s) */
+  layerS: number
+  tokenS: number
+  /** types the calibration lacks, timed as Q4_K × TYPE_COST ratio */
+  unmeasured: Set<string>
+}
+
+/** Linear in the thread count between calibrated points; the nearest point outside them. */
+function atThreads<T extends {threads: number}>(pts: T[], threads: number, val: (p: T) => number): number | null {
+  const ps = [...pts].sort((a, b) => a.threads - b.threads)
+  if (!ps.length) return null
+  if (threads <= ps[0].threads) return val(ps[0])
+  for (let i = 1; i < ps.length; i++)
+    if (threads <= ps[i].threads) {
+      const a = ps[i - 1],
+        b = ps[i]
+      return val(a) + ((val(b) - val(a)) * (threads - a.threads)) / (b.threads - a.threads)
+    }
+  return val(ps[ps.length - 1])
+}
+
+export function kernelRates(
+  dk: NonNullable<HardwareProfile['calibration']>['decodeKernels'],
+  threads: number,
+): KernelRates | null {
+  if (!dk || !dk.kernels.length || !dk.overheads.length) return null
+  const unmeasured = new Set<string>()
+  const perType = (type: string, residency: 'cache' | 'dram') => {
+    const pts = dk.kernels.filter((x) => x.type === type && x.residency === residency)
+    if (!pts.length) return null
+    return {
+      a: atThreads(pts, threads, (x) => x.nsPerRow)! * 1e-9,
+      b: atThreads(pts, threads, (x) => x.nsPerWeight)! * 1e-9,
+    }
+  }
+  const opS = (residency: 'cache' | 'dram') =>
+    (atThreads(
+      (dk.ops ?? []).filter((x) => x.residency === residency),
+      threads,
+      (x) => x.us,
+    ) ?? 0) * 1e-6
+  const ops = {cache: opS('cache'), dram: opS('dram')}
+  const scale = atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!
+  return {
+    op(type, k, rows, residency) {
+      let r = perType(type, residency)
+      if (!r) {
+        const q = perType('Q4_K', residency)
+        if (!q) return 0
+        unmeasured.add(type)
+        const f = typeCost(type) / TYPE_COST.Q4_K
+        r = {a: q.a * f, b: q.b * f}
+      }
+      return (rows * (r.a + r.b * k) + ops[residency]) * scale
+    },
+    scale: atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!,
+    layerS: atThreads(dk.overheads, threads, (x) => x.layerUs)! * 1e-6,
+    tokenS: atThreads(dk.overheads, threads, (x) => x.tokenUs)! * 1e-6,
+    unmeasured,
+  }
 }
 
 export function cpuRates(
@@ -646,6 +725,7 @@ export function cpuRates(
     threads,
     threadsEff,
     ghz,
+    kernels: kernelRates(cal?.decodeKernels, threads),
     calDecode,
     calDecodeCache,
     calPrefill,
@@ -785,9 +865,16 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.llcHit = c.hit
       t.cpuMemory = c.dramS
       t.cpuCache = c.cacheS
+      t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
+      if (cpu.kernels) {
+        // measured kernels: each op's time, from cache for the hit share and from DRAM for the rest
+        // (the DRAM timings include the memory traffic: no separate memory term)
+        t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, c.hit) / CALIBRATED_SPREAD[k]
+        t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
+        continue
+      }
       // compute on cached weights runs at the cache rate, on streamed ones at the DRAM rate (stalls)
       t.cpuCompute = work.costFlops.CPU * (c.hit / cpu.decodeCacheOps(k) + (1 - c.hit) / cpu.decodeOps(k))
-      t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
       t.sync += work.cpuLayers * cpu.layerSync(k)
     } else if (isRpcIn(a, id)) {
       t.rpc += bytes / gpu.bw(gpuIn(a, id), k)
@@ -798,11 +885,22 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.sync += (layers + (a.layerDevice[nLayer] === id ? 1 : 0)) * (gpu.cal(g) ? 0 : GPU_LAYER_S[k])
     }
   }
-  t.sync += cpu.tokenOverhead(k)
+  t.sync += cpu.kernels ? cpu.kernels.tokenS * CALIBRATED_SPREAD[flip(k)] : cpu.tokenOverhead(k)
   t.handoff = handoffSeconds(p.hand, k)
-  t.cpu = Math.max(t.cpuMemory + t.cpuCache, t.cpuCompute)
+  t.cpu = cpu.kernels ? t.cpuCompute : Math.max(t.cpuMemory + t.cpuCache, t.cpuCompute)
   t.total = t.cpu + t.rpc + t.gpu + t.attention + t.sync + t.handoff
   return t
+}
+
+/**
+ * CPU decode from measured kernels (calibration.decodeKernels): Σ over the CPU's matrix × vector ops
+ * of one token of the op's time, a `hit` share from the last-level cache and the rest from DRAM.
+ */
+export function kernelDecodeSeconds(work: Work, kr: KernelRates, hit: number): number {
+  let s = 0
+  for (const m of work.cpuMats)
+    s += m.ops * (hit * kr.op(m.type, m.k, m.rows, 'cache') + (1 - hit) * kr.op(m.type, m.k, m.rows, 'dram'))
+  return s
 }
 
 /**
@@ -1007,9 +1105,11 @@ function speedAssumptions(
     `decode reads per token: non-routed weights + output on their device, ${hp.nExpertUsed ?? 0} of ${hp.nExpert ?? 0} routed experts per MoE layer, KV at depth ${KV_DEPTH.low}/${KV_DEPTH.mid}/${KV_DEPTH.high} × context (low/mid/high)`,
     cpuEffWords,
     cacheWords,
-    cpu.calDecode
-      ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads on weights streamed from DRAM${cpu.calDecodeCache ? `, ${cpu.calDecodeCache.toFixed(0)} GFLOP/s on cached weights` : ''} (calibrated)`
-      : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,
+    cpu.kernels
+      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}; no separate memory term (the DRAM timings include it)`
+      : cpu.calDecode
+        ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads on weights streamed from DRAM${cpu.calDecodeCache ? `, ${cpu.calDecodeCache.toFixed(0)} GFLOP/s on cached weights` : ''} (calibrated)`
+        : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,
     widthWords,
     ...a.gpus.map((g) =>
       g.rpc

@@ -51,6 +51,7 @@ import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
 import {median} from './stats.js'
 import {cachedSynthModel} from './synth.js'
+import {fitKernels, measureKernels, type DecodeKernels} from './kernels.js'
 import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
 
 export type Calibration = NonNullable<HardwareProfile['calibration']>
@@ -73,6 +74,8 @@ export interface ModelTerms {
   prefillFlops: number
   /** prompt tokens (= ubatch) of the prefill test F was planned for; 0 without one */
   nPrompt: number
+  /** decode time of the CPU's matrix × vector ops by the measured kernels (s; calibration.decodeKernels) */
+  kernelS?: number
 }
 
 export type Role = 'shallow' | 'deep' | 'compute' | 'dram' | 'gpu'
@@ -220,7 +223,7 @@ export function fitCacheSplitAt(
  * The calibration section from measurements (pure: fake measurements in, section out).
  * `samples`: shallow/deep/compute decode, compute prefill, one dram decode, GPU samples.
  */
-export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
+export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: DecodeKernels): Calibration {
   const notes = [...(meta.notes ?? [])]
   const cal: Calibration = {
     provenance: 'measured',
@@ -362,9 +365,104 @@ export function fitCalibration(samples: Sample[], meta: FitMeta): Calibration {
     ...(s.prefillTps ? {prefillTflops: round((s.terms.prefillFlops * s.prefillTps) / 1e12, 4)} : {}),
     ...(s.backend ? {backend: s.backend} : {}),
   }))
+  if (kernels) {
+    const overheads = fitKernelOverheads(samples)
+    if (overheads.length) {
+      cal.decodeKernels = {...kernels, overheads}
+      notes.push(
+        `decode kernels: ${new Set(kernels.kernels.map((x) => x.type)).size} ggml types timed (cache and DRAM); per layer and per token besides them, from ${samples.find((s) => s.role === 'shallow')?.terms.name} and ${samples.find((s) => s.role === 'deep')?.terms.name}: ${overheads.map((o) => `${o.threads}t ${o.layerUs} µs/layer + ${o.tokenUs} µs/token`).join(', ')}`,
+      )
+    } else
+      notes.push('decode kernels measured, but no shallow/deep pair at a thread count to fit the overheads: not used')
+  }
   if (meta.partial) cal.partial = true
   cal.notes = notes
   return cal
+}
+
+/**
+ * The measured kernels in the models, per thread count: decode time y = s·K + L·λ + τ (K the
+ * kernels' time for the model, attention taken off y) over the models measured at that thread
+ * count — the shallow/deep pair (only the layer count differs: λ and τ) and, when measured, the
+ * compute and DRAM models (s: how the kernels run inside a model relative to the benchmark's best
+ * short window; activations, expert selection and the other ops between them, sustained load) —
+ * by least squares on the relative error, s > 0, λ ≥ 0 and τ ≥ 0 (a term that would be negative is
+ * set to 0 and the rest fitted again). With the pair alone s = 1.
+ */
+export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'] {
+  const out: DecodeKernels['overheads'] = []
+  const threads = [...new Set(samples.filter((s) => s.role === 'shallow').map((s) => s.threads))].sort((a, b) => a - b)
+  for (const t of threads) {
+    const at = (role: Role) =>
+      samples.find((s) => s.role === role && s.threads === t && s.decodeTps && s.terms.kernelS !== undefined)
+    const sh = at('shallow'),
+      dp = at('deep')
+    if (!sh || !dp || dp.terms.layers <= sh.terms.layers) continue
+    const rows = [sh, dp, at('compute'), at('dram')].filter((x): x is Sample => x !== undefined)
+    const fit = kernelLeastSquares(
+      rows.map((x) => ({k: x.terms.kernelS!, l: x.terms.layers, y: 1 / x.decodeTps! - x.terms.attnS})),
+      rows.length > 2,
+    )
+    out.push({
+      threads: t,
+      ...(rows.length > 2 ? {scale: round(fit.s, 4)} : {}),
+      layerUs: round(fit.l * 1e6, 2),
+      tokenUs: round(fit.t * 1e6, 2),
+    })
+  }
+  return out
+}
+
+/** min Σ ((s·k + λ·l + τ − y) ÷ y)² over s > 0 (fixed at 1 unless fitScale), λ ≥ 0, τ ≥ 0 (active set). */
+export function kernelLeastSquares(
+  pts: Array<{k: number; l: number; y: number}>,
+  fitScale: boolean,
+): {s: number; l: number; t: number} {
+  const names = ['s', 'l', 't'] as const
+  let free = new Set<(typeof names)[number]>(fitScale ? ['s', 'l', 't'] : ['l', 't'])
+  const fixed = {s: 1, l: 0, t: 0}
+  for (let round = 0; round < 4; round++) {
+    const vars = names.filter((n) => free.has(n))
+    // residual r_i = (Σ_v x_v a_iv + c_i − y_i) / y_i; normal equations on the free variables
+    const col = (p: (typeof pts)[number], v: (typeof names)[number]) => (v === 's' ? p.k : v === 'l' ? p.l : 1) / p.y
+    const rhs = (p: (typeof pts)[number]) =>
+      (p.y -
+        names.filter((n) => !free.has(n)).reduce((a, n) => a + fixed[n] * (n === 's' ? p.k : n === 'l' ? p.l : 1), 0)) /
+      p.y
+    const m = vars.map((a) => vars.map((b) => pts.reduce((acc, p) => acc + col(p, a) * col(p, b), 0)))
+    const v = vars.map((a) => pts.reduce((acc, p) => acc + col(p, a) * rhs(p), 0))
+    const sol = solveSmall(m, v)
+    const x = {...fixed}
+    if (sol) vars.forEach((n, i) => (x[n] = sol[i]))
+    const bad = vars.filter((n) => !(x[n] >= 0) || (n === 's' && !(x[n] > 0)))
+    if (!sol || bad.length) {
+      // drop the most negative free term (s falls back to 1, λ and τ to 0) and fit the rest again
+      const worst = sol ? bad.sort((a, b) => x[a] - x[b])[0] : vars[vars.length - 1]
+      free = new Set([...free].filter((n) => n !== worst))
+      continue
+    }
+    return x
+  }
+  return fixed
+}
+
+/** Gaussian elimination for the ≤ 3 × 3 normal equations; null when singular. */
+function solveSmall(m: number[][], v: number[]): number[] | null {
+  const n = v.length
+  if (n === 0) return []
+  const a = m.map((row, i) => [...row, v[i]])
+  for (let c = 0; c < n; c++) {
+    let p = c
+    for (let r = c + 1; r < n; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r
+    if (Math.abs(a[p][c]) < 1e-300) return null
+    ;[a[c], a[p]] = [a[p], a[c]]
+    for (let r = 0; r < n; r++)
+      if (r !== c) {
+        const f = a[r][c] / a[c][c]
+        for (let k = c; k <= n; k++) a[r][k] -= f * a[c][k]
+      }
+  }
+  return a.map((row, i) => row[n] / row[i])
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -399,6 +497,7 @@ export async function modelTerms(
   threads: number,
   test: {nPrompt: number; nGen: number},
   name = basename(path),
+  kernels?: DecodeKernels,
 ): Promise<ModelTerms> {
   const at = async (ctx: number, ubatch: number, cacheGflops = 1) =>
     runPlan({
@@ -417,7 +516,29 @@ export async function modelTerms(
   const ms = dec.decodeMs!
   // the prefill ubatch also pays one graph evaluation's overhead: here layers × 1 µs (= ms.sync)
   const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) : 0
+  // the measured kernels' time for this model (overheads 0 at this thread count): decodeMs.cpu
+  let kernelS: number | undefined
+  if (kernels) {
+    const dk: DecodeKernels = {...kernels, overheads: [{threads, layerUs: 0, tokenUs: 0}]}
+    const r = await runPlan({
+      model: path,
+      hardware: 'calibration',
+      engine: 'llama.cpp',
+      threads: Math.min(threads, base.cpu.threads),
+      ubatch: 512,
+      ctx: Math.max(1, test.nGen),
+      profiles: [
+        {
+          ...base,
+          gpus: [],
+          calibration: {provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeKernels: dk},
+        },
+      ],
+    })
+    kernelS = r.prediction.decodeMs!.cpu! * 1e-3
+  }
   return {
+    ...(kernelS !== undefined ? {kernelS} : {}),
     name,
     bytes: ms.cpuMemory! * 1e6, // DRAM bytes: ms at 1 GB/s
     costFlops: ms.cpuCompute! * 1e6, // ms at 1 GFLOP/s
@@ -494,8 +615,12 @@ export function dramPreset(): {preset: string; note: string | null} {
   }
 }
 
+/** Repetitions of the small models (tiny, tiny-deep16): milliseconds each, and the overheads rest on them. */
+export const SMALL_MODEL_REPS = 5
 /** Budget (s) below which the big models (r1-mini, r1-dram) are not run. */
 export const SMALL_BUDGET_S = 120
+/** Budget (s) from which a small-budget calibration still times the decode kernels (≈ 20 s at two thread counts). */
+export const KERNELS_MIN_BUDGET_S = 60
 
 export interface CalibrateOptions {
   /** profile to start from (its calibration is replaced) */
@@ -565,6 +690,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   let gpuDevices: Array<{name: string; description: string; backend: string}> = []
   const elapsed = () => (Date.now() - t0) / 1000
   const stop = () => opts.stopRequested?.() ?? false
+  let kernels: DecodeKernels | null = null
 
   ensureDeepPreset()
   const dram = opts.model ? {preset: null, note: null} : small ? null : dramPreset()
@@ -627,7 +753,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           path,
           nPrompt: [nPrompt],
           nGen: [nGen],
-          reps,
+          // the small models take a tenth of a second per repetition: more of them, less noise in the overheads
+          reps: role === 'shallow' || role === 'deep' ? Math.max(reps, SMALL_MODEL_REPS) : reps,
           threads,
           ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}),
           runsDir: null,
@@ -649,7 +776,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       .filter((d) => d.type === 'gpu' || d.type === 'igpu')
       .map((d) => ({name: d.name, description: d.description, backend: d.backend}))
     const tps = benchTps(r)
-    const t = await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path))
+    const t = await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path), kernels ?? undefined)
     samples.push({role, terms: t, threads, decodeTps: tps.decode, prefillTps: tps.prefill, ...extra})
     for (const row of r.results)
       measurements.push({
@@ -675,12 +802,40 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   const tgSmall = 64
   const tgCompute = 16
   run: {
+    // ggml's matrix × vector kernels first (tens of seconds): the models' decode is then their sum
+    // plus the per-layer and per-token costs the shallow/deep pair gives at each thread count
+    if (!small || opts.budgetS >= KERNELS_MIN_BUDGET_S) {
+      if (stop()) {
+        stopped ??= 'SIGINT'
+        break run
+      }
+      ev.onPhase?.('decode kernels (ggml matrix × vector, cache and DRAM)')
+      const k = await measureKernels({
+        threads,
+        l3Bytes: opts.profile.cpu.l3Bytes ?? null,
+        childEnv: opts.childEnv,
+        onProgress: (done, total) => ev.onRep?.(done - 1, total, 0),
+        onInterrupt: ev.onInterrupt,
+      })
+      if (k.results.length) {
+        kernels = fitKernels(k.results)
+        ev.onStep?.(
+          `decode kernels: ${k.results.length} cases × ${threads.length} thread counts (${[...new Set(k.results.map((r) => r.buffer))].join(', ')})`,
+        )
+      }
+      if (k.stopped) {
+        stopped ??= 'SIGINT'
+        break run
+      }
+    }
     // overheads and compute at the first thread count, then compute at the others, then DRAM, then GPUs
     if (!(await measure('shallow', shallowPath, threads[0], 0, tgSmall))) break run
     if (!(await measure('deep', deepPath, threads[0], 0, tgSmall))) break run
     for (const [i, t] of threads.entries()) {
-      // the cache-resident model at every thread count: its compute rate on cached weights
+      // the cache-resident pair at every thread count: its compute rate on cached weights, and the
+      // per-layer cost (thread barriers grow with the thread count)
       if (i > 0 && !(await measure('shallow', shallowPath, t, 0, tgSmall))) break run
+      if (i > 0 && kernels && !(await measure('deep', deepPath, t, 0, tgSmall))) break run
       if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
       // more threads much slower than fewer: another process held a core; once more, keep the better
       const cur = samples[samples.length - 1]
@@ -753,14 +908,18 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     )
   }
   const partial = stopped !== null
-  const calibration = fitCalibration(samples, {
-    measuredAt: new Date(t0).toISOString(),
-    llamaCppRelease: provenance.release,
-    cpuVariant: provenance.variant,
-    models: [...new Set(samples.map((s) => s.terms.name))],
-    notes,
-    partial,
-  })
+  const calibration = fitCalibration(
+    samples,
+    {
+      measuredAt: new Date(t0).toISOString(),
+      llamaCppRelease: provenance.release,
+      cpuVariant: provenance.variant,
+      models: [...new Set(samples.map((s) => s.terms.name))],
+      notes,
+      partial,
+    },
+    kernels ?? undefined,
+  )
   const profile: HardwareProfile = {...opts.profile, calibration}
   assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'calibrated hardware profile')
   if (opts.savePath) writeJsonFile(opts.savePath, profile)

@@ -371,7 +371,7 @@ export const hardwareProfileSchema = {
                 },
               },
             },
-            /** what a decoded token costs besides the kernels: per layer (µs) and per token (µs) */
+            /** per thread count: the kernels' in-model scale, and what a decoded token costs besides them: per layer (µs) and per token (µs) */
             overheads: {
               type: 'array',
               items: {
@@ -380,6 +380,8 @@ export const hardwareProfileSchema = {
                 required: ['threads', 'layerUs', 'tokenUs'],
                 properties: {
                   threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  /** the kernels' time inside a model ÷ the benchmark's (fitted on the calibration models; 1 when absent) */
+                  scale: {type: 'number', exclusiveMinimum: 0, maximum: 100},
                   layerUs: {type: 'number', minimum: 0, maximum: 1e7},
                   tokenUs: {type: 'number', minimum: 0, maximum: 1e8},
                 },

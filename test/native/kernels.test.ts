@@ -1,0 +1,78 @@
+// The decode kernel benchmark on the real engine (native/src/engine/kernels.h through the addon,
+// and through the runner child as calibrate runs it): bad options reject with the field named,
+// a small case returns timings with the buffer type llama.cpp would use, a stop ends the run.
+import {test, before} from 'node:test'
+import assert from 'node:assert/strict'
+import {engineBuild, loadAddon, type KernelOptions} from '../../src/engine/addon.js'
+import {fitKernels, measureKernels} from '../../src/runner/kernels.js'
+
+const addon = loadAddon()
+before(async () => {
+  await addon.llamaInit(engineBuild().libDir, [])
+})
+
+const one = (over: Partial<KernelOptions['cases'][number]> = {}): KernelOptions => ({
+  cases: [{type: 'Q4_K', k: 256, rows: 64, ops: 2, repeat: 2, ...over}],
+  threads: [1],
+  minSeconds: 0.01,
+  minIters: 2,
+})
+
+test('bad options reject with the field named (never a crash)', async () => {
+  await assert.rejects(addon.decodeKernels(one({type: 'Q9_Z'})), /cases\[0\]\.type: unknown ggml type "Q9_Z"/)
+  await assert.rejects(addon.decodeKernels(one({k: 100})), /cases\[0\]\.k: must be a positive multiple of 256/)
+  await assert.rejects(addon.decodeKernels(one({type: 'IQ2_XXS'})), /needs an importance matrix/)
+  await assert.rejects(addon.decodeKernels(one({rows: 0})), /cases\[0\]\.rows: must be ≥ 1/)
+  await assert.rejects(addon.decodeKernels(one({ops: 100, repeat: 100})), /ops × repeat ≤ 4096/)
+  await assert.rejects(addon.decodeKernels({...one(), threads: [0]}), /threads: each must be 1\.\./)
+  await assert.rejects(addon.decodeKernels({...one(), cases: []}), /cases: at least one/)
+  await assert.rejects(addon.decodeKernels({...one(), cases: [{type: 'Q4_K', k: 1.5, rows: 8, ops: 1, repeat: 1}]}), {
+    name: 'TypeError',
+    message: /cases\[0\]\.k must be an integer/,
+  })
+  await assert.rejects(addon.decodeKernels(null as unknown as KernelOptions), {name: 'TypeError'})
+})
+
+test('a small case times at each thread count, with the buffer llama.cpp would put the weights in', async () => {
+  const rs = await addon.decodeKernels({
+    ...one(),
+    threads: [1, 2],
+    cases: [one().cases[0], {type: 'q6_k', k: 256, rows: 16, ops: 1, repeat: 1}],
+  })
+  assert.equal(rs.length, 2)
+  assert.equal(rs[0].type, 'q4_K')
+  assert.equal(rs[1].type, 'q6_K')
+  for (const r of rs) {
+    assert.deepEqual(
+      r.timings.map((t) => t.threads),
+      [1, 2],
+    )
+    for (const t of r.timings) assert.ok(t.bestS > 0 && t.medianS >= t.bestS && t.iters >= 2, JSON.stringify(t))
+    assert.match(r.buffer, /^(CPU|CPU_REPACK|AMX)$/)
+  }
+  // Q6_K has no x86 repack in this release: the plain CPU buffer
+  assert.equal(rs[1].buffer, 'CPU')
+  assert.equal(rs[0].weightBytes, 2 * 64 * 144) // two 64-row matrices of one Q4_K block per row
+})
+
+test('a stop requested right after the run was queued ends it with what finished', async () => {
+  const p = addon.decodeKernels({...one(), minSeconds: 5, cases: Array(4).fill(one().cases[0])})
+  addon.decodeKernelsStop()
+  const t0 = Date.now()
+  const rs = await p
+  assert.ok(Date.now() - t0 < 4000, `stopped after ${Date.now() - t0} ms`)
+  assert.ok(rs.length <= 1, `${rs.length} cases`)
+})
+
+test(
+  'through the runner child (as calibrate runs it): every case comes back and fits',
+  {timeout: 120_000},
+  async () => {
+    const r = await measureKernels({threads: [1], l3Bytes: 2 * 2 ** 20, minSeconds: 0.005})
+    assert.equal(r.stopped, false)
+    const fit = fitKernels(r.results)
+    assert.ok(fit.kernels.some((k) => k.type === 'Q4_K' && k.residency === 'dram'))
+    assert.ok(fit.kernels.every((k) => k.nsPerRow >= 0 && k.nsPerWeight >= 0))
+    assert.equal(fit.ops!.length, 2)
+  },
+)

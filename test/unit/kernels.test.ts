@@ -1,0 +1,226 @@
+/**
+ * Decode kernels (issue 13): the kernel benchmark's cases, the fit of its timings (known per-row,
+ * per-weight and per-op costs come back out of fake timings), the overheads calibrate fits from the
+ * shallow/deep pair, and the planner's use of them (src/planner/speed.ts kernelRates,
+ * kernelDecodeSeconds). The native benchmark itself: test/native/kernels.test.ts.
+ */
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import type {KernelResult} from '../../src/engine/addon.js'
+import {fitKernels, kernelCases, KERNEL_TYPES, residencyOf, type DecodeKernels} from '../../src/runner/kernels.js'
+import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
+import {kernelDecodeSeconds, kernelRates, TYPE_COST, type Work} from '../../src/planner/speed.js'
+import {hardwareProfileSchema} from '../../src/schemas/hardware.js'
+import {schemaErrors} from '../../src/schemas/validate.js'
+import {rig} from '../fixtures/plan/rigs.js'
+
+const BASE = rig({sockets: 1, gpus: 0})
+
+const BLOCK: Record<string, number> = {Q4_K: 256, Q5_K: 256, Q6_K: 256, Q3_K: 256, Q2_K: 256, IQ4_XS: 256}
+
+test('cases: every type at two row lengths, cached (repeat > 1) and streamed, rows a multiple of 8, K a multiple of the block', () => {
+  const cs = kernelCases(32 * 2 ** 20)
+  for (const type of KERNEL_TYPES) {
+    const mine = cs.filter((c) => c.type === type)
+    assert.ok(mine.length >= 4, type)
+    assert.deepEqual(new Set(mine.map(residencyOf)), new Set(['cache', 'dram']))
+    assert.ok(new Set(mine.map((c) => c.k)).size >= 2, `${type}: two row lengths`)
+    for (const c of mine) {
+      assert.equal(c.rows % 8, 0, `${type} rows ${c.rows}`)
+      assert.equal(c.k % (BLOCK[type] ?? 32), 0, `${type} K ${c.k}`)
+      assert.ok(c.ops * c.repeat <= 4096)
+    }
+  }
+  // streamed cases total ≥ 4 × the cache (64 MB floor), cached ones fit in it
+  const bpw = 144 / 256
+  const q4 = cs.filter((c) => c.type === 'Q4_K' && c.k === 2048)
+  const stream = q4.find((c) => c.repeat === 1)!,
+    cache = q4.find((c) => c.repeat > 1)!
+  assert.ok(stream.ops * stream.rows * stream.k * bpw >= 4 * 32 * 2 ** 20 * 0.95)
+  assert.ok(cache.ops * cache.rows * cache.k * bpw <= 32 * 2 ** 20 * 0.25)
+  // no probed cache: a 32 MiB default, never a zero-sized case
+  assert.ok(kernelCases(null).every((c) => c.rows >= 8 && c.ops >= 1))
+})
+
+/** fake timings from a known law: t_op = rows × (a + b·K) + c, per residency and thread count */
+const LAW = {
+  cache: {1: {a: 2e-9, b: 30e-12, c: 3e-6}, 2: {a: 1.5e-9, b: 16e-12, c: 4e-6}},
+  dram: {1: {a: 3e-9, b: 50e-12, c: 6e-6}, 2: {a: 2e-9, b: 30e-12, c: 9e-6}},
+} as const
+const TYPE_SCALE: Record<string, number> = {Q4_K: 1, Q6_K: 1.4, Q8_0: 1.8, F32: 4}
+function fakeResults(types = Object.keys(TYPE_SCALE)): KernelResult[] {
+  return kernelCases(32 * 2 ** 20, types).map((c) => {
+    const res = residencyOf(c)
+    const f = TYPE_SCALE[c.type]
+    return {
+      type: c.type.toLowerCase().replace(/_k$/, '_K'),
+      k: c.k,
+      rows: c.rows,
+      ops: c.ops,
+      repeat: c.repeat,
+      weightBytes: c.rows * c.k * c.ops,
+      buffer: c.type === 'Q4_K' ? 'CPU_REPACK' : 'CPU',
+      timings: ([1, 2] as const).map((threads) => {
+        const l = LAW[res][threads]
+        const s = c.ops * c.repeat * (c.rows * f * (l.a + l.b * c.k) + l.c)
+        return {threads, iters: 5, bestS: s, medianS: s * 1.05}
+      }),
+    }
+  })
+}
+
+test('fit: known per-row, per-weight and per-op costs come back out of fake timings, per type, residency and thread count', () => {
+  const dk = fitKernels(fakeResults())
+  for (const res of ['cache', 'dram'] as const)
+    for (const threads of [1, 2] as const) {
+      const l = LAW[res][threads]
+      const op = dk.ops!.find((o) => o.residency === res && o.threads === threads)!
+      assert.ok(Math.abs(op.us - l.c * 1e6) < 1e-3, `${res} t${threads} op ${op.us}`)
+      for (const [type, f] of Object.entries(TYPE_SCALE)) {
+        const k = dk.kernels.find((x) => x.type === type && x.residency === res && x.threads === threads)!
+        assert.ok(k, `${type} ${res} t${threads}`)
+        assert.ok(Math.abs(k.nsPerRow - l.a * f * 1e9) < 1e-3, `${type} a ${k.nsPerRow}`)
+        assert.ok(Math.abs(k.nsPerWeight - l.b * f * 1e9) < 1e-5, `${type} b ${k.nsPerWeight}`)
+      }
+    }
+  assert.equal(dk.kernels.find((x) => x.type === 'Q4_K')!.buffer, 'CPU_REPACK')
+  assert.equal(dk.kernels.find((x) => x.type === 'Q6_K')!.buffer, 'CPU')
+})
+
+test('fit: a case missing at a thread count (stopped) is left out, never fitted from one point', () => {
+  const rs = fakeResults(['Q4_K', 'Q6_K'])
+  const q6long = rs.find((r) => r.type === 'q6_K' && r.k === 2048 && r.repeat > 1)!
+  q6long.timings = q6long.timings.filter((t) => t.threads === 1)
+  const dk = fitKernels(rs)
+  assert.ok(dk.kernels.some((x) => x.type === 'Q6_K' && x.residency === 'cache' && x.threads === 1))
+  assert.ok(!dk.kernels.some((x) => x.type === 'Q6_K' && x.residency === 'cache' && x.threads === 2))
+})
+
+const terms = (name: string, layers: number, kernelS: number): ModelTerms => ({
+  name,
+  layers,
+  costFlops: 1,
+  bytes: 1,
+  attnS: 10e-6,
+  cacheS: 0,
+  prefillFlops: 1,
+  nPrompt: 0,
+  kernelS,
+})
+const pair = (threads: number, layerS: number, tokenS: number): Sample[] =>
+  (
+    [
+      ['shallow', 4, 0.6e-3],
+      ['deep', 16, 2.2e-3],
+    ] as const
+  ).map(([role, layers, kernelS]) => ({
+    role,
+    threads,
+    terms: terms(role, layers, kernelS),
+    decodeTps: 1 / (kernelS + 10e-6 + layers * layerS + tokenS),
+    prefillTps: null,
+  }))
+
+test('in-model scale and overheads: known s, λ, τ come back out of the four calibration models at each thread count', () => {
+  const truth = {1: {s: 1.25, l: 60e-6, t: 150e-6}, 2: {s: 1.1, l: 100e-6, t: 0}} as const
+  const models = [
+    ['shallow', 4, 0.6e-3],
+    ['deep', 16, 2.2e-3],
+    ['compute', 12, 14e-3],
+    ['dram', 24, 70e-3],
+  ] as const
+  const samples: Sample[] = ([1, 2] as const).flatMap((threads) =>
+    models.map(([role, layers, kernelS]) => ({
+      role,
+      threads,
+      terms: terms(role, layers, kernelS),
+      decodeTps: 1 / (truth[threads].s * kernelS + 10e-6 + layers * truth[threads].l + truth[threads].t),
+      prefillTps: null,
+    })),
+  )
+  const o = fitKernelOverheads(samples)
+  assert.equal(o.length, 2)
+  for (const x of o) {
+    const tr = truth[x.threads as 1 | 2]
+    assert.ok(Math.abs(x.scale! - tr.s) < 1e-3, `t${x.threads} scale ${x.scale}`)
+    assert.ok(Math.abs(x.layerUs - tr.l * 1e6) < 0.05, `t${x.threads} λ ${x.layerUs}`)
+    assert.ok(Math.abs(x.tokenUs - tr.t * 1e6) < 0.05, `t${x.threads} τ ${x.tokenUs}`)
+  }
+  // a term that would be negative is 0 and the rest refits: never a negative scale or overhead
+  const noisy = samples
+    .filter((x) => x.threads === 1)
+    .map((x) => (x.role === 'shallow' ? {...x, decodeTps: 1 / 0.5e-3} : x))
+  const n = fitKernelOverheads(noisy)[0]
+  assert.ok(n.scale! > 0 && n.layerUs >= 0 && n.tokenUs >= 0, JSON.stringify(n))
+})
+
+test('overheads: per layer and per token besides the kernels come back out of the shallow/deep pair at each thread count', () => {
+  const o = fitKernelOverheads([...pair(1, 40e-6, 200e-6), ...pair(2, 90e-6, 100e-6)])
+  assert.deepEqual(o, [
+    {threads: 1, layerUs: 40, tokenUs: 200},
+    {threads: 2, layerUs: 90, tokenUs: 100},
+  ])
+  // the deep model's layers cheaper than measured for the shallow one (noise, cache): λ 0, τ between
+  // the two models' rests (460 and 340 µs), no scale fitted from the pair alone
+  const [flat] = fitKernelOverheads(pair(1, -10e-6, 500e-6))
+  assert.equal(flat.layerUs, 0)
+  assert.ok(flat.tokenUs > 340 && flat.tokenUs < 460 && flat.scale === undefined, JSON.stringify(flat))
+  // a negative per-token part: τ 0 and λ ≥ 0 by least squares
+  const neg = fitKernelOverheads(pair(1, 100e-6, -300e-6))
+  assert.equal(neg[0].tokenUs, 0)
+  assert.ok(neg[0].layerUs >= 0)
+  // no deep model at a thread count: none for it
+  assert.deepEqual(fitKernelOverheads(pair(1, 40e-6, 200e-6).filter((s) => s.role === 'shallow')), [])
+})
+
+test('planner: kernel decode is Σ ops × (hit × cached + (1 − hit) × DRAM op time); thread counts interpolate; unmeasured types scale Q4_K by type cost', () => {
+  const dk: DecodeKernels = {
+    kernels: [
+      {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.03},
+      {type: 'Q4_K', residency: 'dram', threads: 1, nsPerRow: 3, nsPerWeight: 0.05},
+      {type: 'Q4_K', residency: 'cache', threads: 3, nsPerRow: 1, nsPerWeight: 0.01},
+      {type: 'Q4_K', residency: 'dram', threads: 3, nsPerRow: 1, nsPerWeight: 0.03},
+    ],
+    ops: [
+      {residency: 'cache', threads: 1, us: 2},
+      {residency: 'dram', threads: 1, us: 4},
+    ],
+    overheads: [
+      {threads: 1, layerUs: 50, tokenUs: 300},
+      {threads: 3, layerUs: 90, tokenUs: 100},
+    ],
+  }
+  const work = {cpuMats: [{type: 'Q4_K', k: 2048, rows: 1000, ops: 8}]} as Work
+  const k1 = kernelRates(dk, 1)!
+  const opC = 1000 * (2 + 0.03 * 2048) * 1e-9 + 2e-6,
+    opD = 1000 * (3 + 0.05 * 2048) * 1e-9 + 4e-6
+  assert.ok(Math.abs(kernelDecodeSeconds(work, k1, 0.25) - 8 * (0.25 * opC + 0.75 * opD)) < 1e-12)
+  assert.ok(Math.abs(k1.layerS - 50e-6) < 1e-12 && Math.abs(k1.tokenS - 300e-6) < 1e-12)
+  // 2 threads: halfway between the 1- and 3-thread points
+  const k2 = kernelRates(dk, 2)!
+  assert.ok(Math.abs(k2.op('Q4_K', 2048, 1000, 'cache') - (1000 * (1.5 + 0.02 * 2048) * 1e-9 + 2e-6)) < 1e-12)
+  assert.ok(Math.abs(k2.layerS - 70e-6) < 1e-12)
+  // beyond the last point: the last point (no further scaling assumed)
+  assert.ok(Math.abs(kernelRates(dk, 8)!.layerS - 90e-6) < 1e-12)
+  // a type not measured: Q4_K's costs × its type cost, and named
+  const q6 = k1.op('Q6_K', 2048, 1000, 'cache') - 2e-6
+  assert.ok(Math.abs(q6 - (1000 * (2 + 0.03 * 2048) * 1e-9 * TYPE_COST.Q6_K) / TYPE_COST.Q4_K) < 1e-12)
+  assert.deepEqual([...k1.unmeasured], ['Q6_K'])
+  // without overheads (calibrate stopped before the pair) the kernels are not used
+  assert.equal(kernelRates({...dk, overheads: []}, 1), null)
+})
+
+test('schema: a calibration with decode kernels validates; a negative time or an unknown residency does not', () => {
+  const dk = {...fitKernels(fakeResults(['Q4_K', 'F32'])), overheads: [{threads: 1, layerUs: 10, tokenUs: 0}]}
+  const profile = (decodeKernels: unknown) => ({
+    ...JSON.parse(JSON.stringify(BASE)),
+    calibration: {provenance: 'measured', measuredAt: '2026-12-02T00:00:00.000Z', decodeKernels},
+  })
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, profile(dk)), [])
+  const bad = JSON.parse(JSON.stringify(dk))
+  bad.kernels[0].nsPerRow = -1
+  assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad)), [])
+  const bad2 = JSON.parse(JSON.stringify(dk))
+  bad2.kernels[0].residency = 'l2'
+  assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad2)), [])
+})
