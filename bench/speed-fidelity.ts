@@ -21,6 +21,7 @@
  *        query × key × head c ÷ (½ × heads × layers)
  * Needs: a built addon; r1-dram is ≈ 9 GB (written once into .moerig-cache/synth).
  */
+import {writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
@@ -114,6 +115,8 @@ if (a.hardware) {
     {onStep: (l) => console.log(`  ${l}`)},
   )
   console.log(`calibrated in ${r.seconds} s${r.partial ? ' (PARTIAL)' : ''}`)
+  // the measurements behind the fit, for refitting offline (bench/speed-refit.ts)
+  writeFileSync(join(projectRoot, 'reports', 'speed-fidelity-calibrate.json'), JSON.stringify(r, null, 1))
   profile = await loadHardware(save)
 }
 const c = profile.calibration
@@ -242,4 +245,5 @@ console.log(
     .map((x) => x.toFixed(2))
     .join(' ')}`,
 )
+writeFileSync(join(projectRoot, 'reports', 'speed-fidelity-rows.json'), JSON.stringify(rows, null, 1))
 if (a.json) console.log(JSON.stringify({calibration: c ?? null, rows}, null, 2))

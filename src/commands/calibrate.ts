@@ -120,6 +120,7 @@ A few minutes on a small machine (--budget); Ctrl-C stops after the current repe
         {
           onPhase: (label, total) => progress.phase(label, total),
           onRep: (i, n, tps) => progress.update(i + 1, `(${i + 1}/${n}, last ${tps.toFixed(2)} t/s)`),
+          onCase: (done, total) => progress.update(done, `(${done}/${total} cases)`),
           onStep: (line) => progress.step(line),
         },
       )

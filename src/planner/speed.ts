@@ -735,7 +735,11 @@ export function cpuRates(
       cal?.decodeBandwidthGBs
         ? cal.decodeBandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
         : host.cpuBandwidthGBs * 1e9 * effBase[k] * NUMA_BW_FACTOR[numa][k],
-    llcBytes: (k) => (host.l3Bytes ?? 0) * LLC_WEIGHT_FRACTION[k],
+    llcBytes: (k) => {
+      // measured at this thread count (calibrate's capacity sweep), else the probed L3 × a share
+      const m = cal?.decodeKernels?.llc?.length ? atThreads(cal.decodeKernels.llc, threads, (x) => x.bytes) : null
+      return m !== null ? m : (host.l3Bytes ?? 0) * LLC_WEIGHT_FRACTION[k]
+    },
     llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
     decodeOps: (k) => (calDecode ? calDecode * 1e9 * CALIBRATED_SPREAD[k] : classDecode(k)),
     decodeCacheOps: (k) =>
@@ -1093,7 +1097,7 @@ function speedAssumptions(
     : `CPU bandwidth ${host.cpuBandwidthSource} × η ${fmtR(cpu.effBase)} (${host.cpuBandwidthMeasured ? 'of a measured triad' : cpu.desktop ? `desktop, ≤ ${DESKTOP_MAX_CHANNELS} channels` : 'server socket'})${numa !== 'single' ? ` × NUMA ${numa} ${fmtR(NUMA_BW_FACTOR[numa])} (${host.numaNodes.length} nodes)` : ''}`
   const cacheWords =
     host.l3Bytes && work.cpuWorkingSet > 0
-      ? `last-level cache: ${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB L3 × ${fmtR(LLC_WEIGHT_FRACTION)} holds weights; ${(m.llcHit * 100).toFixed(m.llcHit < 0.01 ? 2 : 0)} % of the CPU's decode bytes come from it (working set ${(work.cpuWorkingSet / 1e9).toFixed(2)} GB) at ${fmtR(LLC_BW_PER_THREAD_GBS, 0)} GB/s per thread`
+      ? `last-level cache: ${cal?.decodeKernels?.llc?.length ? `${(cpu.llcBytes('mid') / 2 ** 20).toFixed(1)} MiB of weights held at ${threads} threads (measured, calibrate's capacity sweep; L3 ${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB)` : `${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB L3 × ${fmtR(LLC_WEIGHT_FRACTION)} holds weights`}; ${(m.llcHit * 100).toFixed(m.llcHit < 0.01 ? 2 : 0)} % of the CPU's decode bytes come from it (working set ${(work.cpuWorkingSet / 1e9).toFixed(2)} GB) at ${fmtR(LLC_BW_PER_THREAD_GBS, 0)} GB/s per thread`
       : 'last-level cache: size unknown, every byte from DRAM'
   const ghzWords = host.ghzKnown
     ? `${host.ghz.toFixed(2)} GHz`

@@ -86,6 +86,63 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
     ops: Math.min(4096, Math.max(1, Math.floor(streamBytes / (SMALL_OP_ROWS.dram * rowBytes)))),
     repeat: 1,
   })
+  out.push(...capacityCases(l3))
+  return out
+}
+
+/**
+ * Capacity sweep: Q4_K matrices (K 2048, 512 rows each) totalling these shares of the probed L3,
+ * read once per graph, graph after graph, as decode reads its weights token after token. The
+ * largest total still read nearer the cached rate than the streamed one is the bytes of weights
+ * the cache holds at that thread count (a VM's L3 is shared with other guests, a chiplet's serves
+ * only its own cores, and threads that move between cores leave their lines behind).
+ */
+export const CAPACITY_SHARES = [0.125, 0.25, 0.5, 0.75, 1]
+const CAPACITY_ROWS = 512
+/** a thread count counts when DRAM reads take this much longer per byte than cached ones */
+const CAPACITY_MIN_CONTRAST = 1.25
+export function capacityCases(l3: number): KernelCase[] {
+  const opBytes = CAPACITY_ROWS * K_LONG * BYTES_PER_WEIGHT.Q4_K
+  return CAPACITY_SHARES.map((f) => ({
+    type: 'Q4_K',
+    k: K_LONG,
+    rows: CAPACITY_ROWS,
+    ops: Math.max(1, Math.round((f * l3) / opBytes)),
+    repeat: 1,
+  }))
+}
+const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows'>) =>
+  ggufTypeName(r.type) === 'Q4_K' && r.k === K_LONG && r.rows === CAPACITY_ROWS
+
+/**
+ * Per thread count, the bytes of weights the last-level cache holds in decode (pure): the largest
+ * capacity case whose time per byte t_S is at most halfway from the cached case's t_c to the
+ * streamed case's t_d (Q4_K, K 2048); nothing at a thread count where t_d < 1.25 × t_c (the
+ * kernel is compute-bound there and where the bytes sit does not matter) or when even the smallest
+ * case streams (then 0).
+ */
+export function fitCapacity(results: KernelResult[]): NonNullable<DecodeKernels['llc']> {
+  const perByte = (r: KernelResult, T: number) => {
+    const t = r.timings.find((x) => x.threads === T)
+    return t ? t.bestS / (r.weightBytes * r.repeat) : null
+  }
+  const cap = results.filter(isCapacity).sort((a, b) => a.weightBytes - b.weightBytes)
+  const q4 = results.filter((r) => ggufTypeName(r.type) === 'Q4_K' && r.k === K_LONG && !isCapacity(r))
+  const c = q4.find((r) => r.repeat > 1),
+    d = q4.find((r) => r.repeat === 1)
+  const out: NonNullable<DecodeKernels['llc']> = []
+  if (!cap.length || !c || !d) return out
+  for (const T of [...new Set(cap.flatMap((r) => r.timings.map((t) => t.threads)))].sort((a, b) => a - b)) {
+    const tc = perByte(c, T),
+      td = perByte(d, T)
+    if (tc === null || td === null || !(td >= CAPACITY_MIN_CONTRAST * tc)) continue
+    let bytes = 0
+    for (const r of cap) {
+      const ts = perByte(r, T)
+      if (ts !== null && ts <= (tc + td) / 2) bytes = r.weightBytes
+    }
+    out.push({threads: T, bytes: Math.round(bytes)})
+  }
   return out
 }
 
@@ -109,7 +166,7 @@ export function fitKernels(results: KernelResult[]): DecodeKernels {
   const kernels: DecodeKernels['kernels'] = []
   const ops: NonNullable<DecodeKernels['ops']> = []
   const byType = new Map<string, KernelResult[]>()
-  for (const r of results) {
+  for (const r of results.filter((x) => !isCapacity(x))) {
     const key = ggufTypeName(r.type)
     byType.set(key, [...(byType.get(key) ?? []), r])
   }
@@ -161,7 +218,8 @@ export function fitKernels(results: KernelResult[]): DecodeKernels {
         })
       }
     }
-  return {kernels, ops, overheads: []}
+  const llc = fitCapacity(results)
+  return {kernels, ops, overheads: [], ...(llc.length ? {llc} : {})}
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d

@@ -371,6 +371,19 @@ export const hardwareProfileSchema = {
                 },
               },
             },
+            /** per thread count, bytes of weights the last-level cache holds in decode (the kernels' capacity sweep) */
+            llc: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['threads', 'bytes'],
+                properties: {
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  bytes: {type: 'number', minimum: 0, maximum: 1e12},
+                },
+              },
+            },
             /** per thread count: the kernels' in-model scale, and what a decoded token costs besides them: per layer (µs) and per token (µs) */
             overheads: {
               type: 'array',

@@ -7,7 +7,15 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import type {KernelResult} from '../../src/engine/addon.js'
-import {fitKernels, kernelCases, KERNEL_TYPES, residencyOf, type DecodeKernels} from '../../src/runner/kernels.js'
+import {
+  capacityCases,
+  fitCapacity,
+  fitKernels,
+  kernelCases,
+  KERNEL_TYPES,
+  residencyOf,
+  type DecodeKernels,
+} from '../../src/runner/kernels.js'
 import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
 import {kernelDecodeSeconds, kernelRates, TYPE_COST, type Work} from '../../src/planner/speed.js'
 import {hardwareProfileSchema} from '../../src/schemas/hardware.js'
@@ -160,11 +168,10 @@ test('overheads: per layer and per token besides the kernels come back out of th
     {threads: 1, layerUs: 40, tokenUs: 200},
     {threads: 2, layerUs: 90, tokenUs: 100},
   ])
-  // the deep model's layers cheaper than measured for the shallow one (noise, cache): λ 0, τ between
-  // the two models' rests (460 and 340 µs), no scale fitted from the pair alone
+  // the deep model's layers cheaper than measured for the shallow one (noise, cache): λ 0, τ the
+  // two models' mean rest (460 and 340 µs), no scale fitted from the pair alone
   const [flat] = fitKernelOverheads(pair(1, -10e-6, 500e-6))
-  assert.equal(flat.layerUs, 0)
-  assert.ok(flat.tokenUs > 340 && flat.tokenUs < 460 && flat.scale === undefined, JSON.stringify(flat))
+  assert.deepEqual(flat, {threads: 1, layerUs: 0, tokenUs: 400})
   // a negative per-token part: τ 0 and λ ≥ 0 by least squares
   const neg = fitKernelOverheads(pair(1, 100e-6, -300e-6))
   assert.equal(neg[0].tokenUs, 0)
@@ -223,4 +230,36 @@ test('schema: a calibration with decode kernels validates; a negative time or an
   const bad2 = JSON.parse(JSON.stringify(dk))
   bad2.kernels[0].residency = 'l2'
   assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad2)), [])
+})
+
+test('capacity: the largest sweep total read nearer the cached rate is the cache at that thread count; none without contrast', () => {
+  const l3 = 32 * 2 ** 20
+  const base = fakeResults(['Q4_K'])
+  // per byte: cached 1, streamed 2 at 2 threads (contrast); 1 and 1.1 at 1 thread (none)
+  const perByte = {1: {c: 1e-10, d: 1.1e-10}, 2: {c: 1e-10, d: 2e-10}} as const
+  const setPerByte = (r: KernelResult, f: (T: 1 | 2) => number) => ({
+    ...r,
+    timings: r.timings.map((t) => ({...t, bestS: f(t.threads as 1 | 2) * r.weightBytes * r.repeat})),
+  })
+  const rs = base.map((r) => (r.k === 2048 ? setPerByte(r, (T) => (r.repeat > 1 ? perByte[T].c : perByte[T].d)) : r))
+  const caps = capacityCases(l3).map((c) => ({
+    ...c,
+    type: 'q4_K',
+    weightBytes: c.rows * c.k * (144 / 256) * c.ops,
+    buffer: 'CPU_REPACK',
+    timings: [1, 2].map((threads) => ({threads, iters: 3, bestS: 1, medianS: 1})),
+  }))
+  // 2 threads: the sweep streams from half the L3 on; 1 thread: all alike
+  const sized = caps.map((r) =>
+    setPerByte(r, (T) => (T === 1 ? 1.05e-10 : r.weightBytes < 0.4 * l3 ? 1.1e-10 : 1.9e-10)),
+  )
+  const llc = fitCapacity([...rs, ...sized])
+  assert.equal(llc.length, 1)
+  assert.equal(llc[0].threads, 2)
+  const quarter = sized.find((r) => r.weightBytes < 0.4 * l3 && r.weightBytes > 0.2 * l3)!
+  assert.equal(llc[0].bytes, Math.round(quarter.weightBytes))
+  // the sweep is not fitted as a Q4_K kernel
+  const dk = fitKernels([...rs, ...sized])
+  assert.deepEqual(dk.llc, llc)
+  assert.equal(dk.kernels.filter((k) => k.type === 'Q4_K' && k.residency === 'dram' && k.threads === 2).length, 1)
 })

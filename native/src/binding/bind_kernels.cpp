@@ -24,7 +24,8 @@ struct Progress {
 };
 
 kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
-    if (!v.IsObject() || v.IsArray()) type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat}");
+    if (!v.IsObject() || v.IsArray())
+        type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat}");
     Napi::Object  o = v.As<Napi::Object>();
     kernels::Case c;
     Napi::Value   t = o.Get("type");

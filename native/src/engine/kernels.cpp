@@ -49,16 +49,20 @@ bool measurable(ggml_type t) {
 // One matrix's bytes: kTemplateRows random rows quantized once, repeated (values do not change
 // the kernels' time; addresses do, and every copy has its own).
 std::vector<uint8_t> matrix_bytes(ggml_type t, int64_t k, int64_t rows, std::mt19937 & rng) {
-    const int64_t        tr = std::min(rows, kTemplateRows);
-    std::vector<float>   src(size_t(tr * k));
+    const int64_t                   tr = std::min(rows, kTemplateRows);
+    std::vector<float>              src(size_t(tr * k));
     std::normal_distribution<float> nd(0.0f, 0.02f);
     for (auto & v : src) v = nd(rng);
     const size_t         row_bytes = ggml_row_size(t, k);
     std::vector<uint8_t> tmpl(row_bytes * tr);
-    if (t == GGML_TYPE_F32) memcpy(tmpl.data(), src.data(), tmpl.size());
-    else if (t == GGML_TYPE_F16) ggml_fp32_to_fp16_row(src.data(), (ggml_fp16_t *) tmpl.data(), tr * k);
-    else if (t == GGML_TYPE_BF16) ggml_fp32_to_bf16_row(src.data(), (ggml_bf16_t *) tmpl.data(), tr * k);
-    else ggml_quantize_chunk(t, src.data(), tmpl.data(), 0, tr, k, nullptr);
+    if (t == GGML_TYPE_F32)
+        memcpy(tmpl.data(), src.data(), tmpl.size());
+    else if (t == GGML_TYPE_F16)
+        ggml_fp32_to_fp16_row(src.data(), (ggml_fp16_t *) tmpl.data(), tr * k);
+    else if (t == GGML_TYPE_BF16)
+        ggml_fp32_to_bf16_row(src.data(), (ggml_bf16_t *) tmpl.data(), tr * k);
+    else
+        ggml_quantize_chunk(t, src.data(), tmpl.data(), 0, tr, k, nullptr);
     std::vector<uint8_t> out(row_bytes * rows);
     for (int64_t r = 0; r < rows; r += tr) {
         const int64_t n = std::min(tr, rows - r);
@@ -70,8 +74,8 @@ std::vector<uint8_t> matrix_bytes(ggml_type t, int64_t k, int64_t rows, std::mt1
 // The CPU device's extra buffer types (CPU_REPACK, AMX), as runtime.cpp lists them.
 std::vector<ggml_backend_buffer_type_t> extra_bufts(ggml_backend_dev_t cpu) {
     std::vector<ggml_backend_buffer_type_t> out;
-    auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
-        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    auto                                    fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
+                                           ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
     if (fn)
         for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
     return out;
@@ -95,8 +99,7 @@ ggml_backend_buffer_type_t pick_buft(ggml_backend_dev_t cpu, ggml_tensor * w, gg
 struct Ctx {
     ggml_context * p = nullptr;
     explicit Ctx(size_t tensors, size_t graph_nodes) {
-        ggml_init_params ip = {ggml_tensor_overhead() * tensors + ggml_graph_overhead_custom(graph_nodes, false) +
-                                   1024,
+        ggml_init_params ip = {ggml_tensor_overhead() * tensors + ggml_graph_overhead_custom(graph_nodes, false) + 1024,
                                nullptr, true};
         p                   = ggml_init(ip);
         if (!p) throw runtime_error("ggml_init failed");
@@ -112,8 +115,8 @@ struct Buffer {
 };
 
 struct Backend {
-    ggml_backend_t        p    = nullptr;
-    ggml_threadpool_t     pool = nullptr;
+    ggml_backend_t                   p         = nullptr;
+    ggml_threadpool_t                pool      = nullptr;
     decltype(ggml_threadpool_free) * pool_free = nullptr;
     ~Backend() {
         if (p) ggml_backend_free(p);
@@ -124,13 +127,12 @@ struct Backend {
 // A CPU backend on its own thread pool of `threads` (llama-bench's set-up; without a pool each
 // graph would start and join its threads).
 void use_threads(Backend & be, ggml_backend_dev_t cpu, int threads) {
-    ggml_backend_reg_t reg     = ggml_backend_dev_backend_reg(cpu);
-    auto *             set_n   = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(
-        reg, "ggml_backend_set_n_threads");
-    auto * tp_new  = (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+    auto * set_n  = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+    auto * tp_new = (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
     auto * tp_free = (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
     auto * set_tp  = (void (*)(ggml_backend_t, ggml_threadpool_t)) ggml_backend_reg_get_proc_address(
-        reg, "ggml_backend_cpu_set_threadpool");
+         reg, "ggml_backend_cpu_set_threadpool");
     if (set_n) set_n(be.p, threads);
     if (tp_new && tp_free && set_tp) {
         if (be.pool) {
@@ -146,20 +148,18 @@ void use_threads(Backend & be, ggml_backend_dev_t cpu, int threads) {
     }
 }
 
-double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const std::function<bool()> & stop,
                 std::mt19937 & rng) {
-    const ggml_type t     = type_by_name(c.type);
-    const int       nodes = c.ops * c.repeat;
-    Ctx             wctx(size_t(c.ops) + 1, 0);
-    Ctx             cctx(size_t(nodes) + 4, size_t(nodes) + 4);
+    const ggml_type            t     = type_by_name(c.type);
+    const int                  nodes = c.ops * c.repeat;
+    Ctx                        wctx(size_t(c.ops) + 1, 0);
+    Ctx                        cctx(size_t(nodes) + 4, size_t(nodes) + 4);
     std::vector<ggml_tensor *> ws;
     for (int i = 0; i < c.ops; i++) ws.push_back(ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
-    ggml_tensor * x  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, 1);
-    ggml_cgraph * gf = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
+    ggml_tensor *              x  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, 1);
+    ggml_cgraph *              gf = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
     std::vector<ggml_tensor *> ys;
     for (int r = 0; r < c.repeat; r++)
         for (int i = 0; i < c.ops; i++) {
@@ -187,7 +187,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     {
         std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows, rng);
         for (auto * w : ws) ggml_backend_tensor_set(w, bytes.data(), 0, bytes.size()); // CPU_REPACK repacks here
-        std::vector<float> xs(size_t(c.k));
+        std::vector<float>              xs(size_t(c.k));
         std::normal_distribution<float> nd(0.0f, 1.0f);
         for (auto & v : xs) v = nd(rng);
         ggml_backend_tensor_set(x, xs.data(), 0, xs.size() * sizeof(float));
@@ -249,8 +249,7 @@ void validate(const Options & o) {
                                    " (the " + c.type + " block) up to " + std::to_string(kMaxK));
         if (c.rows < 1) throw invalid_argument(at + ".rows: must be ≥ 1");
         if (c.ops < 1 || c.repeat < 1 || int64_t(c.ops) * c.repeat > kMaxOps)
-            throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " +
-                                   std::to_string(kMaxOps));
+            throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " + std::to_string(kMaxOps));
         if (double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops > kMaxTotalBytes)
             throw invalid_argument(at + ": weights over 8 GiB");
     }

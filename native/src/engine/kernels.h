@@ -30,14 +30,14 @@ constexpr int64_t kMaxK          = int64_t(1) << 20; // longest row (R1's widest
 constexpr int64_t kMaxOps        = 4096;             // nodes of one graph (ops × repeat)
 constexpr double  kMaxTotalBytes = 8.0 * (1 << 30);  // weights of one case (8 GiB)
 constexpr int     kMaxThreads    = 1024;
-constexpr double  kMaxSeconds    = 60;                // per thread count of one case
+constexpr double  kMaxSeconds    = 60; // per thread count of one case
 
 struct Case {
-    std::string type;   // ggml type name, any case: "Q4_K", "q8_0", "F16"
-    int64_t     k    = 0; // row length (ne0); a multiple of the type's block size
-    int64_t     rows = 0; // rows per matrix (ne1)
-    int     ops    = 1;   // distinct matrices
-    int     repeat = 1;   // passes over them per graph
+    std::string type;       // ggml type name, any case: "Q4_K", "q8_0", "F16"
+    int64_t     k      = 0; // row length (ne0); a multiple of the type's block size
+    int64_t     rows   = 0; // rows per matrix (ne1)
+    int         ops    = 1; // distinct matrices
+    int         repeat = 1; // passes over them per graph
 };
 
 struct Options {
@@ -49,14 +49,14 @@ struct Options {
 };
 
 struct Timing {
-    int    threads = 0;
-    int    iters   = 0;
-    double best_s  = 0; // fastest graph
+    int    threads  = 0;
+    int    iters    = 0;
+    double best_s   = 0; // fastest graph
     double median_s = 0;
 };
 
 struct Result {
-    std::string         type;  // ggml's name ("q4_K")
+    std::string         type; // ggml's name ("q4_K")
     int64_t             k = 0, rows = 0;
     int                 ops = 0, repeat = 0;
     double              weight_bytes = 0; // all matrices of the case

@@ -1,0 +1,119 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * bench/speed-refit (issue 13) — refit a calibration from its own measurements and judge it against
+ * the rows bench/speed-fidelity measured, without measuring anything: change the fit
+ * (src/runner/calibrate.ts fitCalibration, fitKernelOverheads) or the planner, run again, compare.
+ * On a machine whose speed drifts by ±30 % between minutes (docs/speed-fidelity.md) this is the only
+ * way to compare two fits on the same numbers.
+ *
+ * Run:   node --import tsx bench/speed-refit.ts [--calibrate reports/speed-fidelity-calibrate.json]
+ *          [--rows reports/speed-fidelity-rows.json] [--hardware reports/speed-fidelity-hardware.json]
+ * Needs: the files bench/speed-fidelity writes, the synth models (cached).
+ */
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {parseArgs} from 'node:util'
+import {projectRoot} from '../src/lib/paths.js'
+import {DEEP_PRESET, fitCalibration, modelTerms, type Sample} from '../src/runner/calibrate.js'
+import {median} from '../src/runner/stats.js'
+import {cachedSynthModel} from '../src/runner/synth.js'
+import {SYNTH_PRESETS} from '../src/model/synth-presets.js'
+import {runPlan} from '../src/planner/run.js'
+import {loadHardware} from '../src/probe/machine.js'
+import type {CalibrateResult} from '../src/schemas/calibrate.js'
+import type {HardwareProfile} from '../src/schemas/hardware.js'
+
+const r = (f: string) => join(projectRoot, 'reports', f)
+const {values: a} = parseArgs({
+  options: {
+    calibrate: {type: 'string', default: r('speed-fidelity-calibrate.json')},
+    rows: {type: 'string', default: r('speed-fidelity-rows.json')},
+    hardware: {type: 'string', default: r('speed-fidelity-hardware.json')},
+  },
+})
+const cal = JSON.parse(readFileSync(a.calibrate!, 'utf8')) as CalibrateResult
+const rows = JSON.parse(readFileSync(a.rows!, 'utf8')) as Array<{
+  shape: string
+  threads: number
+  test: string
+  decode: {measured: number | null; predicted: number}
+}>
+const saved = await loadHardware(a.hardware!)
+const base: HardwareProfile = {...saved, calibration: undefined}
+if (!Object.hasOwn(SYNTH_PRESETS, DEEP_PRESET))
+  SYNTH_PRESETS[DEEP_PRESET] = {
+    ...SYNTH_PRESETS.tiny,
+    name: DEEP_PRESET,
+    hparams: {...SYNTH_PRESETS.tiny.hparams, nLayer: 16},
+  }
+const preset = (model: string) => /^synth (\S+) /.exec(model)?.[1] ?? model
+const kernels = cal.calibration.decodeKernels ? {...cal.calibration.decodeKernels, overheads: []} : undefined
+
+// one sample per role, model and thread count, as calibrate made them
+const samples: Sample[] = []
+for (const m of cal.measurements) {
+  const test = /^(pp|tg)(\d+)$/.exec(m.test)
+  if (!test) continue
+  let s = samples.find((x) => x.role === m.role && x.terms.name === m.model && x.threads === m.threads)
+  if (!s) {
+    const sameModel = cal.measurements.filter(
+      (x) => x.role === m.role && x.model === m.model && x.threads === m.threads,
+    )
+    const nPrompt = Number(/^pp(\d+)$/.exec(sameModel.find((x) => x.test.startsWith('pp'))?.test ?? '')?.[1] ?? 0)
+    const nGen = Number(/^tg(\d+)$/.exec(sameModel.find((x) => x.test.startsWith('tg'))?.test ?? '')?.[1] ?? 0)
+    const path = await cachedSynthModel({preset: preset(m.model), quant: 'Q4_K_M'})
+    s = {
+      role: m.role,
+      threads: m.threads,
+      terms: await modelTerms(path, base, m.threads, {nPrompt, nGen}, m.model, kernels),
+      decodeTps: null,
+      prefillTps: null,
+    }
+    samples.push(s)
+  }
+  if (test[1] === 'tg') s.decodeTps = Math.max(s.decodeTps ?? 0, m.tps)
+  else s.prefillTps = Math.max(s.prefillTps ?? 0, m.tps)
+}
+const refit = fitCalibration(
+  samples,
+  {
+    measuredAt: cal.calibration.measuredAt,
+    llamaCppRelease: cal.calibration.llamaCppRelease ?? null,
+    cpuVariant: cal.calibration.cpuVariant ?? null,
+    models: cal.calibration.models ?? [],
+  },
+  kernels,
+)
+console.log(`overheads: ${JSON.stringify(refit.decodeKernels?.overheads ?? null)}`)
+const profile: HardwareProfile = {...base, calibration: refit}
+const rates: HardwareProfile = {...base, calibration: {...refit, decodeKernels: undefined}}
+const pct = (p: number, m: number) => `${p >= m ? '+' : ''}${((p / m - 1) * 100).toFixed(1)} %`
+const errs: number[] = [],
+  rateErrs: number[] = []
+for (const row of rows) {
+  const n = Number(/tg(\d+)/.exec(row.test)?.[1] ?? 0)
+  const path = await cachedSynthModel({preset: row.shape, quant: 'Q4_K_M'})
+  const plan = async (p: HardwareProfile) =>
+    (
+      await runPlan({
+        model: path,
+        hardware: 'x',
+        profiles: [p],
+        engine: 'llama.cpp',
+        threads: row.threads,
+        ctx: n,
+        ubatch: 512,
+      })
+    ).prediction.decodeTps!
+  const k = await plan(profile),
+    rt = await plan(rates)
+  const m = row.decode.measured!
+  errs.push(Math.abs(k / m - 1) * 100)
+  rateErrs.push(Math.abs(rt / m - 1) * 100)
+  console.log(
+    `${row.shape.padEnd(14)} t${row.threads}  measured ${m.toFixed(1).padStart(7)}  kernels ${k.toFixed(1).padStart(7)} (${pct(k, m)})  rates ${rt.toFixed(1).padStart(7)} (${pct(rt, m)})  [bench printed ${row.decode.predicted.toFixed(1)}]`,
+  )
+}
+console.log(
+  `decode median |error|: kernels ${median(errs)!.toFixed(1)} % (${errs.filter((x) => x <= 10).length} of ${errs.length} within 10 %), rates ${median(rateErrs)!.toFixed(1)} % (${rateErrs.filter((x) => x <= 10).length} within 10 %)`,
+)
