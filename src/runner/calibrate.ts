@@ -49,7 +49,7 @@ import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement
 import {runBench} from './bench.js'
 import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
-import {median} from './stats.js'
+import {median, solve3} from './stats.js'
 import {cachedSynthModel} from './synth.js'
 import {fitKernels, kernelCases, KERNEL_PASSES, measureKernels, type DecodeKernels} from './kernels.js'
 import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
@@ -104,16 +104,7 @@ export interface FitMeta {
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
 
-/** Solve a 3×3 linear system (Cramer); null when singular. */
-export function solve3(m: number[][], y: number[]): number[] | null {
-  const det = (a: number[][]) =>
-    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
-    a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
-    a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
-  const d = det(m)
-  if (!Number.isFinite(d) || Math.abs(d) < 1e-30) return null
-  return [0, 1, 2].map((c) => det(m.map((row, i) => row.map((v, j) => (j === c ? y[i] : v)))) / d)
-}
+export {solve3} from './stats.js'
 
 /**
  * Overheads from decode times: y = C·g + L·λ + τ over the shallow, deep and compute models at one

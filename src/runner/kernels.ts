@@ -17,6 +17,7 @@ import type {KernelCase, KernelResult} from '../engine/addon.js'
 import {engineSetup} from '../engine/engine.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {runInChild} from './child.js'
+import {solve3} from './stats.js'
 
 export type DecodeKernels = NonNullable<NonNullable<HardwareProfile['calibration']>['decodeKernels']>
 type Residency = 'cache' | 'dram'
@@ -223,16 +224,6 @@ export function fitKernels(results: KernelResult[]): DecodeKernels {
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
-
-function solve3(m: number[][], y: number[]): number[] | null {
-  const det = (a: number[][]) =>
-    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
-    a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
-    a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
-  const d = det(m)
-  if (!Number.isFinite(d) || Math.abs(d) < 1e-300) return null
-  return [0, 1, 2].map((c) => det(m.map((row, i) => row.map((v, j) => (j === c ? y[i] : v)))) / d)
-}
 
 export interface MeasureKernelsOptions {
   threads: number[]

@@ -31,3 +31,14 @@ export function testName(nPrompt: number, nGen: number): string {
   if (nGen > 0 && nPrompt === 0) return `tg${nGen}`
   return `pp${nPrompt}+tg${nGen}`
 }
+
+/** Solve a 3×3 linear system (Cramer); null when singular. */
+export function solve3(m: number[][], y: number[]): number[] | null {
+  const det = (a: number[][]) =>
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
+    a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+    a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+  const d = det(m)
+  if (!Number.isFinite(d) || Math.abs(d) < 1e-30) return null
+  return [0, 1, 2].map((c) => det(m.map((row, i) => row.map((v, j) => (j === c ? y[i] : v)))) / d)
+}
