@@ -104,8 +104,6 @@ export interface FitMeta {
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
 
-export {solve3} from './stats.js'
-
 /**
  * Overheads from decode times: y = C·g + L·λ + τ over the shallow, deep and compute models at one
  * thread count. Returns g (s per cost-FLOP), λ (s per layer), τ (s per token), and how.

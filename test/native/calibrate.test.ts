@@ -17,10 +17,10 @@ import {
   fitOverheads,
   parseBudget,
   parseThreadList,
-  solve3,
   type ModelTerms,
   type Sample,
 } from '../../src/runner/calibrate.js'
+import {solve3} from '../../src/runner/stats.js'
 import {cli, synthTiny, tempDir} from '../support/runner-helpers.js'
 import {rig} from '../fixtures/plan/rigs.js'
 

@@ -97,13 +97,9 @@ Napi::Value js_decode_kernels(const Napi::CallbackInfo & info) {
         opt         = parse_options(env, arg(info, 0));
         kernels::validate(opt);
     } catch (const Napi::Error & e) {
-        Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-        d.Reject(e.Value());
-        return d.Promise();
+        return rejected(env, e.Value());
     } catch (const std::exception & e) {
-        Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-        d.Reject(Napi::Error::New(env, std::string(kWhat) + ": " + e.what()).Value());
-        return d.Promise();
+        return rejected(env, Napi::Error::New(env, std::string(kWhat) + ": " + e.what()).Value());
     }
     kernels::clear_stop();
     auto result = std::make_shared<std::vector<kernels::Result>>();

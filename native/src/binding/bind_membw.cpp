@@ -124,13 +124,9 @@ Napi::Value js_mem_bandwidth(const Napi::CallbackInfo & info) {
         opt         = parse_options(env, arg(info, 0));
         membw::validate(opt);
     } catch (const Napi::Error & e) {
-        Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-        d.Reject(e.Value());
-        return d.Promise();
+        return rejected(env, e.Value());
     } catch (const std::exception & e) {
-        Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-        d.Reject(Napi::Error::New(env, e.what()).Value());
-        return d.Promise();
+        return rejected(env, Napi::Error::New(env, e.what()).Value());
     }
     membw::clear_stop(); // on the JS thread, before the worker exists: a memBandwidthStop() from now on counts
     auto result = std::make_shared<membw::Result>();

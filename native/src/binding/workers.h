@@ -41,6 +41,14 @@ class PromiseWorker : public Napi::AsyncWorker {
     Napi::Promise::Deferred deferred_;
 };
 
+// A promise already rejected with `reason`: bad options reject (never throw synchronously), so
+// callers handle one failure path.
+inline Napi::Value rejected(Napi::Env env, Napi::Value reason) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(reason);
+    return d.Promise();
+}
+
 // Queues a PromiseWorker (it deletes itself after OnOK / OnError) and returns its promise.
 inline Napi::Value run_async(Napi::Env env, const char * name, Work work, ToJs done) {
     auto *        w = new PromiseWorker(env, name, std::move(work), std::move(done));

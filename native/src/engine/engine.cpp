@@ -451,18 +451,10 @@ std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
 
     // Our own thread pool, attached as llama.cpp's tools/llama-bench/llama-bench.cpp does (otherwise each graph compute
     // would create and join its threads, which costs single-token decode steps dearly).
-    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-    ggml_backend_reg_t reg = cpu ? ggml_backend_dev_backend_reg(cpu) : nullptr;
-    auto *             tp_new =
-        reg ? (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new") : nullptr;
-    auto * tp_free =
-        reg ? (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free")
-            : nullptr;
-    if (tp_new && tp_free) {
-        ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
-        c->pool                    = tp_new(&tpp);
-        if (!c->pool) throw runtime_error("could not create a thread pool of " + std::to_string(threads) + " threads");
-        c->pool_free = tp_free;
+    CpuThreadPool tp = cpu_threadpool_new(threads);
+    if (tp.pool) {
+        c->pool      = tp.pool;
+        c->pool_free = tp.free;
         llama_attach_threadpool(c->ctx, c->pool, nullptr);
     }
     llama_set_n_threads(c->ctx, threads, threads);

@@ -71,22 +71,12 @@ std::vector<uint8_t> matrix_bytes(ggml_type t, int64_t k, int64_t rows, std::mt1
     return out;
 }
 
-// The CPU device's extra buffer types (CPU_REPACK, AMX), as runtime.cpp lists them.
-std::vector<ggml_backend_buffer_type_t> extra_bufts(ggml_backend_dev_t cpu) {
-    std::vector<ggml_backend_buffer_type_t> out;
-    auto                                    fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
-                                           ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
-    if (fn)
-        for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
-    return out;
-}
-
 // The buffer type llama.cpp would give weight `w` used by `op` (src/llama-model.cpp
 // weight_buft_supported): the first extra type whose device takes the op with the weight in a
 // (dummy) buffer of that type; else the device's own.
 ggml_backend_buffer_type_t pick_buft(ggml_backend_dev_t cpu, ggml_tensor * w, ggml_tensor * op, bool extras) {
     if (extras)
-        for (auto * b : extra_bufts(cpu)) {
+        for (auto * b : cpu_extra_bufts()) {
             w->buffer = ggml_backend_buft_alloc_buffer(b, 0);
             bool ok   = w->buffer && ggml_backend_dev_supports_op(cpu, op);
             if (w->buffer) ggml_backend_buffer_free(w->buffer);
@@ -115,37 +105,30 @@ struct Buffer {
 };
 
 struct Backend {
-    ggml_backend_t                   p         = nullptr;
-    ggml_threadpool_t                pool      = nullptr;
-    decltype(ggml_threadpool_free) * pool_free = nullptr;
+    ggml_backend_t p = nullptr;
+    CpuThreadPool  tp;
     ~Backend() {
         if (p) ggml_backend_free(p);
-        if (pool && pool_free) pool_free(pool);
+        if (tp.pool) tp.free(tp.pool);
     }
 };
 
-// A CPU backend on its own thread pool of `threads` (llama-bench's set-up; without a pool each
-// graph would start and join its threads).
+// The CPU backend on a pool of `threads` (llama-bench's set-up; without a pool each graph would
+// start and join its threads).
 void use_threads(Backend & be, ggml_backend_dev_t cpu, int threads) {
     ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
     auto * set_n  = (ggml_backend_set_n_threads_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
-    auto * tp_new = (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
-    auto * tp_free = (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
-    auto * set_tp  = (void (*)(ggml_backend_t, ggml_threadpool_t)) ggml_backend_reg_get_proc_address(
-         reg, "ggml_backend_cpu_set_threadpool");
+    auto * set_tp = (void (*)(ggml_backend_t, ggml_threadpool_t)) ggml_backend_reg_get_proc_address(
+        reg, "ggml_backend_cpu_set_threadpool");
     if (set_n) set_n(be.p, threads);
-    if (tp_new && tp_free && set_tp) {
-        if (be.pool) {
-            set_tp(be.p, nullptr);
-            tp_free(be.pool);
-            be.pool = nullptr;
-        }
-        ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
-        be.pool                    = tp_new(&tpp);
-        if (!be.pool) throw runtime_error("could not create a thread pool of " + std::to_string(threads) + " threads");
-        be.pool_free = tp_free;
-        set_tp(be.p, be.pool);
+    if (!set_tp) return;
+    if (be.tp.pool) {
+        set_tp(be.p, nullptr);
+        be.tp.free(be.tp.pool);
+        be.tp = {};
     }
+    be.tp = cpu_threadpool_new(threads);
+    if (be.tp.pool) set_tp(be.p, be.tp.pool);
 }
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }

@@ -152,18 +152,6 @@ const CpuVariant * find_variant(const std::vector<CpuVariant> & vs, const string
     return nullptr;
 }
 
-// Extra buffer types of the CPU device (AMX, CPU_REPACK, …): the ones use_extra_bufts enables.
-std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
-    std::vector<ggml_backend_buffer_type_t> out;
-    ggml_backend_dev_t                      cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
-    if (!cpu) return out;
-    auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
-        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
-    if (!fn) return out;
-    for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
-    return out;
-}
-
 // "load_backend: loaded CPU backend from /x/libggml-cpu-zen4.so" → "zen4"
 string variant_from_log(const std::vector<string> & lines) {
     for (const auto & l : lines) {
@@ -294,6 +282,36 @@ void numa_init(const string & strategy) {
     // call_once, not a flag: a second loader must not start before the first init has finished
     static std::once_flag once;
     std::call_once(once, [numa] { llama_numa_init(numa); });
+}
+
+// ---------------------------------------------------------------- CPU device helpers
+
+std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts() {
+    std::vector<ggml_backend_buffer_type_t> out;
+    ggml_backend_dev_t                      cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (!cpu) return out;
+    auto fn = (ggml_backend_dev_get_extra_bufts_t) ggml_backend_reg_get_proc_address(
+        ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts");
+    if (!fn) return out;
+    for (ggml_backend_buffer_type_t * p = fn(cpu); p && *p; ++p) out.push_back(*p);
+    return out;
+}
+
+CpuThreadPool cpu_threadpool_new(int threads) {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    ggml_backend_reg_t reg = cpu ? ggml_backend_dev_backend_reg(cpu) : nullptr;
+    auto *             tp_new =
+        reg ? (decltype(ggml_threadpool_new) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new") : nullptr;
+    auto * tp_free =
+        reg ? (decltype(ggml_threadpool_free) *) ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free")
+            : nullptr;
+    CpuThreadPool p;
+    if (!tp_new || !tp_free) return p;
+    ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+    p.pool                     = tp_new(&tpp);
+    if (!p.pool) throw std::runtime_error("could not create a thread pool of " + std::to_string(threads) + " threads");
+    p.free = tp_free;
+    return p;
 }
 
 } // namespace moerig

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ggml-backend.h"
 #include "ggml.h"
 
 namespace moerig {
@@ -70,6 +71,20 @@ bool cpu_has_extra_buft(const std::string & name);
 // strategy other than "disabled" wins, and a second caller waits until that init has finished.
 // Throws on an unknown strategy name (disabled, distribute, isolate, numactl, mirror).
 void numa_init(const std::string & strategy);
+
+// ---------------------------------------------------------------- CPU device helpers
+
+// Extra buffer types of the CPU device (AMX, CPU_REPACK, …): the ones use_extra_bufts enables.
+std::vector<ggml_backend_buffer_type_t> cpu_extra_bufts();
+
+// A thread pool of `threads` made by the loaded CPU backend (its ggml_threadpool_new, found through
+// the registry: the CPU backend is a dynamically loaded variant), as llama-bench attaches one;
+// {nullptr, nullptr} when the variant exports none. Throws when the pool cannot be made.
+struct CpuThreadPool {
+    ggml_threadpool * pool          = nullptr;
+    void (*free)(ggml_threadpool *) = nullptr;
+};
+CpuThreadPool cpu_threadpool_new(int threads);
 
 // ---------------------------------------------------------------- log
 
