@@ -54,6 +54,7 @@ import {
   type RpcLinkModel,
   type RpcTraffic,
 } from './rpc.js'
+import {amxTakes} from './amx.js'
 import {attnHeadDims} from './memory.js'
 import type {Assignment} from './placement.js'
 
@@ -478,8 +479,38 @@ export interface Work {
   layersOn: Record<string, number>
   /** layers with any CPU part (its own tensors or its experts) */
   cpuLayers: number
-  /** the CPU's matrix × vector products per decoded token: ggml type, row length K, rows per op, ops */
-  cpuMats: Array<{type: string; k: number; rows: number; ops: number}>
+  /** the CPU's matrix × vector products per decoded token (see CpuMat) */
+  cpuMats: CpuMat[]
+}
+
+/**
+ * One weight's matrix × vector products in a decoded token: ggml type, row length K, rows per op,
+ * ops, and what decides the buffer llama.cpp gives it. `layout`: 'matrix' a 2-D MUL_MAT,
+ * 'experts' a routed 3-D stack (MUL_MAT_ID, one op per used expert), 'stacked' a 3-D MUL_MAT
+ * over heads (MLA's attn_k_b/attn_v_b). `amx`: the AMX buffer type would take it (amx.ts).
+ */
+export interface CpuMat {
+  type: string
+  k: number
+  rows: number
+  ops: number
+  layout: 'matrix' | 'experts' | 'stacked'
+  amx: boolean
+}
+
+/**
+ * CPU_REPACK interleaves 8 rows (ggml-cpu/repack.cpp ggml_repack_get_optimal_repack_type: ne[1] % 8
+ * for every x86 layout; ARM's 4-row layouts also take multiples of 8) and its supports_op takes a
+ * 2-D MUL_MAT or a 3-D MUL_MAT_ID only: a 3-D MUL_MAT (MLA's per-head attn_k_b/attn_v_b) stays in
+ * the plain CPU buffer and runs ggml's vec_dot kernels.
+ */
+const REPACK_ROW_MULTIPLE = 8
+
+/** Does an extra buffer type named `buffer` (as calibrate's kernel benchmark saw it) take this weight? */
+export function extraBufferTakes(m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>, buffer: string): boolean {
+  if (buffer === 'CPU') return false
+  if (buffer === 'AMX') return m.amx
+  return m.layout !== 'stacked' && m.rows % REPACK_ROW_MULTIPLE === 0
 }
 
 export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
@@ -526,9 +557,11 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
       else w.cpuDenseFlops += (2 * t.elements * prefillFrac) / ppEff
       // a routed tensor [K, rows, experts] is one op per used expert (MUL_MAT_ID); norms (1-D) are not matmuls
       if (t.shape.length >= 2 && rowLen > 0) {
-        const rows = routed && t.shape.length >= 3 ? t.shape[1] : t.elements / rowLen
-        const ops = routed && t.shape.length >= 3 ? (hp.nExpertUsed ?? 1) : 1
-        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops})
+        const experts = routed && t.shape.length >= 3
+        const rows = experts ? t.shape[1] : t.elements / rowLen
+        const ops = experts ? (hp.nExpertUsed ?? 1) : 1
+        const layout = experts ? 'experts' : t.shape.length >= 3 && t.shape[2] > 1 ? 'stacked' : 'matrix'
+        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops, layout, amx: amxTakes(t)})
       }
     } else w.costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
   }
@@ -627,8 +660,11 @@ export interface CpuRates {
 
 /** Calibrated ggml matrix × vector kernels at one thread count (calibration.decodeKernels). */
 export interface KernelRates {
-  /** seconds of one op of `rows` rows of K weights of `type`, by residency */
-  op(type: string, k: number, rows: number, residency: 'cache' | 'dram'): number
+  /**
+   * seconds of one op of `rows` rows of K weights of `type`, by residency, in the buffer llama.cpp
+   * gives the weight (`m`: its layout; a 2-D matrix when omitted)
+   */
+  op(type: string, k: number, rows: number, residency: 'cache' | 'dram', m?: Pick<CpuMat, 'layout' | 'amx'>): number
   /** the kernels' time inside a model ÷ the benchmark's (calibrated; 1 without) */
   scale: number
   /** per layer and per token besides the kernels (s) */
@@ -636,6 +672,8 @@ export interface KernelRates {
   tokenS: number
   /** types the calibration lacks, timed as Q4_K × TYPE_COST ratio */
   unmeasured: Set<string>
+  /** types whose plain-CPU-buffer kernels the calibration lacks, timed with their extra buffer's */
+  plainAssumed: Set<string>
 }
 
 /** Linear in the thread count between calibrated points; the nearest point outside them. */
@@ -658,13 +696,26 @@ export function kernelRates(
 ): KernelRates | null {
   if (!dk || !dk.kernels.length || !dk.overheads.length) return null
   const unmeasured = new Set<string>()
-  const perType = (type: string, residency: 'cache' | 'dram') => {
+  const plainAssumed = new Set<string>()
+  const isPlain = (b: string | undefined) => b === undefined || b === 'CPU'
+  /** a and b of one type's points (one buffer), or null */
+  const line = (pts: typeof dk.kernels) =>
+    pts.length
+      ? {
+          a: atThreads(pts, threads, (x) => x.nsPerRow)! * 1e-9,
+          b: atThreads(pts, threads, (x) => x.nsPerWeight)! * 1e-9,
+        }
+      : null
+  // the buffer llama.cpp gives the weight: the type's extra buffer (CPU_REPACK, AMX) where it takes
+  // this layout, else the plain CPU buffer (its own timings: vec_dot, not the repacked gemv)
+  const perType = (type: string, residency: 'cache' | 'dram', m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>) => {
     const pts = dk.kernels.filter((x) => x.type === type && x.residency === residency)
-    if (!pts.length) return null
-    return {
-      a: atThreads(pts, threads, (x) => x.nsPerRow)! * 1e-9,
-      b: atThreads(pts, threads, (x) => x.nsPerWeight)! * 1e-9,
-    }
+    const extra = pts.filter((x) => !isPlain(x.buffer))
+    const plain = pts.filter((x) => isPlain(x.buffer))
+    if (extra.length && extraBufferTakes(m, extra[0].buffer!)) return line(extra)
+    if (plain.length) return line(plain)
+    if (extra.length) plainAssumed.add(type)
+    return line(extra)
   }
   const opS = (residency: 'cache' | 'dram') =>
     (atThreads(
@@ -675,10 +726,11 @@ export function kernelRates(
   const ops = {cache: opS('cache'), dram: opS('dram')}
   const scale = atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!
   return {
-    op(type, k, rows, residency) {
-      let r = perType(type, residency)
+    op(type, k, rows, residency, m = {layout: 'matrix', amx: false}) {
+      const at = {rows, ...m}
+      let r = perType(type, residency, at)
       if (!r) {
-        const q = perType('Q4_K', residency)
+        const q = perType('Q4_K', residency, at)
         if (!q) return 0
         unmeasured.add(type)
         const f = typeCost(type) / TYPE_COST.Q4_K
@@ -686,10 +738,11 @@ export function kernelRates(
       }
       return (rows * (r.a + r.b * k) + ops[residency]) * scale
     },
-    scale: atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!,
+    scale,
     layerS: atThreads(dk.overheads, threads, (x) => x.layerUs)! * 1e-6,
     tokenS: atThreads(dk.overheads, threads, (x) => x.tokenUs)! * 1e-6,
     unmeasured,
+    plainAssumed,
   }
 }
 
@@ -903,7 +956,7 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
 export function kernelDecodeSeconds(work: Work, kr: KernelRates, hit: number): number {
   let s = 0
   for (const m of work.cpuMats)
-    s += m.ops * (hit * kr.op(m.type, m.k, m.rows, 'cache') + (1 - hit) * kr.op(m.type, m.k, m.rows, 'dram'))
+    s += m.ops * (hit * kr.op(m.type, m.k, m.rows, 'cache', m) + (1 - hit) * kr.op(m.type, m.k, m.rows, 'dram', m))
   return s
 }
 
@@ -1110,7 +1163,7 @@ function speedAssumptions(
     cpuEffWords,
     cacheWords,
     cpu.kernels
-      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}; no separate memory term (the DRAM timings include it)`
+      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}${cpu.kernels.plainAssumed.size ? `; ${[...cpu.kernels.plainAssumed].join(', ')} outside the extra buffer not measured: timed as in it` : ''}; weights in the buffer llama.cpp gives them (3-D per-head matrices and rows not a multiple of 8 stay out of CPU_REPACK); no separate memory term (the DRAM timings include it)`
       : cpu.calDecode
         ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads on weights streamed from DRAM${cpu.calDecodeCache ? `, ${cpu.calDecodeCache.toFixed(0)} GFLOP/s on cached weights` : ''} (calibrated)`
         : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,

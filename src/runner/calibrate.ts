@@ -773,15 +773,18 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
         stopped ??= 'SIGINT'
         break run
       }
-      ev.onPhase?.(
-        'decode kernels (ggml matrix × vector, cache and DRAM)',
-        kernelCases(opts.profile.cpu.l3Bytes ?? null).length * KERNEL_PASSES,
-      )
+      let kernelTotal = kernelCases(opts.profile.cpu.l3Bytes ?? null).length * KERNEL_PASSES
+      ev.onPhase?.('decode kernels (ggml matrix × vector, cache and DRAM)', kernelTotal)
       const k = await measureKernels({
         threads,
         l3Bytes: opts.profile.cpu.l3Bytes ?? null,
         childEnv: opts.childEnv,
-        onProgress: (done, total) => ev.onCase?.(done, total),
+        onProgress: (done, total) => {
+          // the types llama.cpp repacked, once more in the plain CPU buffer: known only after the first run
+          if (total !== kernelTotal)
+            ev.onPhase?.('decode kernels: repacked types again in the plain CPU buffer', (kernelTotal = total))
+          ev.onCase?.(done, total)
+        },
         onInterrupt: ev.onInterrupt,
       })
       if (k.results.length) {

@@ -10,7 +10,11 @@
  * per-op cost is small beside the rows; for Q4_K one more case of small ops (64 rows cached, 256
  * streamed: an R1-class expert slice) gives the per-op cost, which the other types share. Cached:
  * ops × repeat passes over matrices that fill an eighth of the last-level cache; streamed: matrices
- * totalling 4 × the cache (at least 64 MB), each read once per graph.
+ * totalling 4 × the cache (at least 64 MB), each read once per graph. Each type is timed in the
+ * buffer llama.cpp gives a 2-D weight (CPU_REPACK, AMX or the plain CPU buffer); the types that went
+ * to an extra buffer are timed again in the plain one, where the weights it does not take run
+ * (MLA's 3-D attn_k_b/attn_v_b; a 512-wide Q4_K row took 1.5× the repacked gemv's time in vec_dot
+ * on a Zen 4 guest at one thread).
  */
 import {MoerigError} from '../lib/errors.js'
 import type {KernelCase, KernelResult} from '../engine/addon.js'
@@ -61,17 +65,28 @@ const kShort = (type: string) => (BLOCK_256.has(type) ? 256 : type === 'F32' || 
 const rowsFor = (bytes: number, type: string, k: number) =>
   Math.max(8, Math.floor(bytes / (k * BYTES_PER_WEIGHT[type]) / 8) * 8)
 
-/** The benchmark's cases for a machine whose last-level cache holds `l3Bytes`. */
-export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): KernelCase[] {
-  const l3 = l3Bytes && l3Bytes > 0 ? l3Bytes : DEFAULT_L3
-  const cacheBytes = l3 * CACHE_SHARE
-  const streamBytes = Math.min(STREAM_MAX_BYTES, Math.max(STREAM_MIN_BYTES, l3 * STREAM_MULTIPLE))
+const cacheBytesOf = (l3: number) => l3 * CACHE_SHARE
+const streamBytesOf = (l3: number) => Math.min(STREAM_MAX_BYTES, Math.max(STREAM_MIN_BYTES, l3 * STREAM_MULTIPLE))
+const l3Or = (l3Bytes: number | null) => (l3Bytes && l3Bytes > 0 ? l3Bytes : DEFAULT_L3)
+
+/** Per type: two row lengths × cached and streamed (the cases each type's line is fitted from). */
+export function typeCases(l3Bytes: number | null, types = KERNEL_TYPES): KernelCase[] {
+  const l3 = l3Or(l3Bytes)
   const out: KernelCase[] = []
   for (const type of types)
     for (const k of [kShort(type), K_LONG]) {
-      out.push({type, k, rows: rowsFor(cacheBytes / 4, type, k), ops: 4, repeat: 8})
-      out.push({type, k, rows: rowsFor(streamBytes / 16, type, k), ops: 16, repeat: 1})
+      out.push({type, k, rows: rowsFor(cacheBytesOf(l3) / 4, type, k), ops: 4, repeat: 8})
+      out.push({type, k, rows: rowsFor(streamBytesOf(l3) / 16, type, k), ops: 16, repeat: 1})
     }
+  return out
+}
+
+/** The benchmark's cases for a machine whose last-level cache holds `l3Bytes`: typeCases, the small ops, the capacity sweep. */
+export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): KernelCase[] {
+  const l3 = l3Or(l3Bytes)
+  const cacheBytes = cacheBytesOf(l3)
+  const streamBytes = streamBytesOf(l3)
+  const out = typeCases(l3, types)
   const rowBytes = SMALL_OP_K * BYTES_PER_WEIGHT.Q4_K
   out.push({
     type: 'Q4_K',
@@ -128,7 +143,9 @@ export function fitCapacity(results: KernelResult[]): NonNullable<DecodeKernels[
     return t ? t.bestS / (r.weightBytes * r.repeat) : null
   }
   const cap = results.filter(isCapacity).sort((a, b) => a.weightBytes - b.weightBytes)
-  const q4 = results.filter((r) => ggufTypeName(r.type) === 'Q4_K' && r.k === K_LONG && !isCapacity(r))
+  const q4 = results.filter(
+    (r) => ggufTypeName(r.type) === 'Q4_K' && r.k === K_LONG && !isCapacity(r) && r.buffer === cap[0]?.buffer,
+  )
   const c = q4.find((r) => r.repeat > 1),
     d = q4.find((r) => r.repeat === 1)
   const out: NonNullable<DecodeKernels['llc']> = []
@@ -167,14 +184,19 @@ export function fitKernels(results: KernelResult[]): DecodeKernels {
   const kernels: DecodeKernels['kernels'] = []
   const ops: NonNullable<DecodeKernels['ops']> = []
   const byType = new Map<string, KernelResult[]>()
+  // one line per type and buffer: a type llama.cpp repacks is also timed in the plain CPU buffer
+  // (measureKernels' second run), where the weights it cannot repack run
   for (const r of results.filter((x) => !isCapacity(x))) {
-    const key = ggufTypeName(r.type)
+    const key = `${ggufTypeName(r.type)}\t${r.buffer}`
     byType.set(key, [...(byType.get(key) ?? []), r])
   }
   for (const residency of ['cache', 'dram'] as const)
     for (const T of threads) {
       // per-op cost from Q4_K
-      const q4 = (byType.get('Q4_K') ?? []).filter((r) => residencyOf(r) === residency)
+      const q4 = [...byType]
+        .filter(([key, rs]) => key.startsWith('Q4_K\t') && rs.some((r) => r.k === SMALL_OP_K))
+        .flatMap(([, rs]) => rs)
+        .filter((r) => residencyOf(r) === residency)
       const long = q4.filter((r) => r.k !== SMALL_OP_K || r.rows > SMALL_OP_ROWS[residency]).sort((a, b) => a.k - b.k)
       const small = q4.find((r) => r.k === SMALL_OP_K && r.rows === SMALL_OP_ROWS[residency])
       let c = 0
@@ -192,7 +214,8 @@ export function fitKernels(results: KernelResult[]): DecodeKernels {
         }
       }
       ops.push({residency, threads: T, us: round(c * 1e6, 3)})
-      for (const [type, rs] of byType) {
+      for (const [key, rs] of byType) {
+        const type = key.split('\t')[0]
         const two = rs
           .filter((r) => residencyOf(r) === residency && !(r.k === SMALL_OP_K && r.rows === SMALL_OP_ROWS[residency]))
           .sort((a, b) => a.k - b.k)
@@ -258,10 +281,34 @@ export function bestOfPasses(results: KernelResult[], nCases: number): KernelRes
   return out
 }
 
-/** Runs the kernel benchmark in the runner child; the cases finished when stopped are returned. */
+/**
+ * Runs the kernel benchmark in the runner child; the cases finished when stopped are returned.
+ * Then the types llama.cpp put in an extra buffer (CPU_REPACK, AMX) once more in the plain CPU
+ * buffer (its vec_dot kernels): the weights of those types that the extra buffer does not take
+ * (MLA's 3-D attn_k_b/attn_v_b, rows not a multiple of 8, experts under AMX) run there.
+ */
 export async function measureKernels(o: MeasureKernelsOptions): Promise<{results: KernelResult[]; stopped: boolean}> {
   const cases = kernelCases(o.l3Bytes)
   const passes = o.passes ?? KERNEL_PASSES
+  const first = await kernelRun(o, cases, passes, true, 0, cases.length * passes)
+  if (first.stopped) return first
+  const extra = new Set(first.results.filter((r) => r.buffer !== 'CPU').map((r) => ggufTypeName(r.type)))
+  const plainCases = typeCases(o.l3Bytes, [...extra])
+  if (!plainCases.length) return first
+  const done = cases.length * passes
+  const plain = await kernelRun(o, plainCases, passes, false, done, done + plainCases.length * passes)
+  return {results: [...first.results, ...plain.results], stopped: plain.stopped}
+}
+
+/** One child run of `cases` × passes, progress counted from `offset` of `total`. */
+async function kernelRun(
+  o: MeasureKernelsOptions,
+  cases: KernelCase[],
+  passes: number,
+  extraBufts: boolean,
+  offset: number,
+  total: number,
+): Promise<{results: KernelResult[]; stopped: boolean}> {
   const outcome = await runInChild(
     {
       kind: 'kernels',
@@ -271,13 +318,14 @@ export async function measureKernels(o: MeasureKernelsOptions): Promise<{results
         threads: o.threads,
         minSeconds: o.minSeconds ?? 0.15,
         minIters: 3,
+        extraBufts,
       },
     },
     {
       env: o.childEnv,
       onInterrupt: o.onInterrupt,
       onEvent: (e) => {
-        if (e.type === 'kernels-progress') o.onProgress?.(e.done, e.total)
+        if (e.type === 'kernels-progress') o.onProgress?.(offset + e.done, total)
       },
     },
   )

@@ -14,10 +14,14 @@ import {
   kernelCases,
   KERNEL_TYPES,
   residencyOf,
+  typeCases,
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
 import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
-import {kernelDecodeSeconds, kernelRates, TYPE_COST, type Work} from '../../src/planner/speed.js'
+import {kernelDecodeSeconds, kernelRates, tallyWork, TYPE_COST, type Work} from '../../src/planner/speed.js'
+import {inventoryFromCatalog} from '../../src/model/inventory.js'
+import type {ModelProfile} from '../../src/schemas/model.js'
+import {readFileSync} from 'node:fs'
 import {hardwareProfileSchema} from '../../src/schemas/hardware.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {rig} from '../fixtures/plan/rigs.js'
@@ -262,4 +266,77 @@ test('capacity: the largest sweep total read nearer the cached rate is the cache
   const dk = fitKernels([...rs, ...sized])
   assert.deepEqual(dk.llc, llc)
   assert.equal(dk.kernels.filter((k) => k.type === 'Q4_K' && k.residency === 'dram' && k.threads === 2).length, 1)
+})
+
+test('buffers: a repacked type is also fitted in the plain CPU buffer; the planner times each weight in the buffer llama.cpp gives it', () => {
+  // Q4_K repacked (law × 1) and again in the plain buffer (law × 1.5), as measureKernels' second run gives it
+  const extra = fakeResults(['Q4_K', 'Q6_K'])
+  const plain = typeCases(32 * 2 ** 20, ['Q4_K']).map((c) => {
+    const l = LAW[residencyOf(c)]
+    return {
+      ...c,
+      type: 'q4_K',
+      weightBytes: c.rows * c.k * c.ops,
+      buffer: 'CPU',
+      timings: ([1, 2] as const).map((threads) => {
+        const s = c.ops * c.repeat * (c.rows * 1.5 * (l[threads].a + l[threads].b * c.k) + l[threads].c)
+        return {threads, iters: 5, bestS: s, medianS: s}
+      }),
+    }
+  })
+  const fit = fitKernels([...extra, ...plain])
+  const q4 = fit.kernels.filter((x) => x.type === 'Q4_K' && x.residency === 'cache' && x.threads === 1)
+  assert.deepEqual(q4.map((x) => x.buffer).sort(), ['CPU', 'CPU_REPACK'])
+  const a = LAW.cache[1].a * 1e9
+  assert.ok(Math.abs(q4.find((x) => x.buffer === 'CPU')!.nsPerRow - 1.5 * a) < 1e-3)
+  assert.ok(Math.abs(q4.find((x) => x.buffer === 'CPU_REPACK')!.nsPerRow - a) < 1e-3)
+  // the per-op cost still comes from the repacked small ops
+  assert.ok(
+    Math.abs(fit.ops!.find((o) => o.residency === 'cache' && o.threads === 1)!.us - LAW.cache[1].c * 1e6) < 1e-3,
+  )
+
+  const dk = {...fit, overheads: [{threads: 1, layerUs: 0, tokenUs: 0}]}
+  const kr = kernelRates(dk, 1)!
+  const c = LAW.cache[1].c
+  const row = (f: number) => 1000 * f * (LAW.cache[1].a + LAW.cache[1].b * 2048) + c
+  const near = (x: number, y: number) => Math.abs(x - y) < 1e-12
+  assert.ok(near(kr.op('Q4_K', 2048, 1000, 'cache', {layout: 'matrix', amx: false}), row(1)))
+  assert.ok(near(kr.op('Q4_K', 2048, 1000, 'cache', {layout: 'experts', amx: false}), row(1)))
+  // MLA's 3-D per-head matrices stay out of CPU_REPACK
+  assert.ok(near(kr.op('Q4_K', 2048, 1000, 'cache', {layout: 'stacked', amx: false}), row(1.5)))
+  // rows not a multiple of 8: not repacked
+  const odd = 1000 * 1.5 * (LAW.cache[1].a + LAW.cache[1].b * 2048) * (1004 / 1000) + c
+  assert.ok(near(kr.op('Q4_K', 2048, 1004, 'cache', {layout: 'matrix', amx: false}), odd))
+  assert.equal(kr.plainAssumed.size, 0)
+
+  // under AMX: experts (MUL_MAT_ID) are not AMX's; a matrix AMX takes is
+  const amx = {...dk, kernels: dk.kernels.map((x) => (x.buffer === 'CPU_REPACK' ? {...x, buffer: 'AMX'} : x))}
+  const ka = kernelRates(amx, 1)!
+  assert.ok(near(ka.op('Q4_K', 2048, 1000, 'cache', {layout: 'experts', amx: false}), row(1.5)))
+  assert.ok(near(ka.op('Q4_K', 2048, 1000, 'cache', {layout: 'matrix', amx: true}), row(1)))
+
+  // an older calibration without the plain run: the extra buffer's timings, and said
+  const old = kernelRates({...dk, kernels: dk.kernels.filter((x) => !(x.type === 'Q4_K' && x.buffer === 'CPU'))}, 1)!
+  assert.ok(near(old.op('Q4_K', 2048, 1000, 'cache', {layout: 'stacked', amx: false}), row(1)))
+  assert.deepEqual([...old.plainAssumed], ['Q4_K'])
+})
+
+test("work: R1's CPU matmuls carry the layout that decides their buffer (MLA's per-head k_b/v_b stacked, routed experts, AMX's takers)", () => {
+  const profile: ModelProfile = JSON.parse(
+    readFileSync(new URL('../../profiles/models/deepseek-r1.json', import.meta.url), 'utf8'),
+  )
+  const inv = inventoryFromCatalog(profile, {quant: 'Q4_K_M'})
+  const n = inv.shape.hp.nLayer
+  const w = tallyWork(
+    inv,
+    {layerDevice: Array(n + 1).fill('CPU'), expertDevice: Array(n).fill('CPU'), gpus: []} as never,
+    512,
+  )
+  const of = (layout: string) => new Set(w.cpuMats.filter((m) => m.layout === layout).map((m) => `${m.type} K${m.k}`))
+  // attn_k_b (Q5_0, 128 wide, 128 heads × 512 rows) and attn_v_b (512 wide, 128 × 128 rows): 3-D MUL_MAT
+  assert.deepEqual(of('stacked'), new Set(['Q5_0 K128', 'Q4_K K512']))
+  const experts = w.cpuMats.filter((m) => m.layout === 'experts')
+  assert.ok(experts.length > 0 && experts.every((m) => m.ops === 8 && !m.amx))
+  // the output (Q6_K, 129280 rows of 7168) is a 2-D matrix AMX would take
+  assert.ok(w.cpuMats.some((m) => m.layout === 'matrix' && m.type === 'Q6_K' && m.rows === 129280 && m.amx))
 })
