@@ -836,7 +836,9 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       )
     // without mmap: on a machine with little free RAM the page cache of a mapped 9 GB file is
     // evicted while CPU_REPACK holds its own copy, and decode then reads the disk (0.3 t/s seen)
+    const dramStart = elapsed()
     if (dramPath && !(await measure('dram', dramPath, tDram, 0, small ? 16 : 8, {}, {mmap: false}))) break run
+    const dramS = elapsed() - dramStart
     // the shallow/deep pair once more, a minute or more after the first time: its 0.1 s runs catch a
     // shared machine's slow seconds (tiny seen at 602 and 1163 t/s minutes apart); each keeps its faster
     if (kernels)
@@ -850,6 +852,19 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           const first = samples.find((x) => x.role === role && x.threads === t)
           if (first && (again.decodeTps ?? 0) > (first.decodeTps ?? 0)) first.decodeTps = again.decodeTps
         }
+    // with kernels, the DRAM model at the other thread counts too, so that the in-model scale at
+    // each comes from both large models (from r1-mini alone it also carries r1-mini's costs outside
+    // the matmuls: 1.8× its kernel sum where r1-dram was 1.06×); only where the budget has room for one
+    if (dramPath && kernels)
+      for (const t of threads.filter((x) => x !== tDram)) {
+        if (elapsed() + dramS > opts.budgetS) {
+          notes.push(
+            `${models.get(dramPath)} not measured at ${t} threads (the budget has no room for its ${dramS.toFixed(0)} s): the in-model kernel scale there comes from ${models.get(computePath)} alone`,
+          )
+          continue
+        }
+        if (!(await measure('dram', dramPath, t, 0, small ? 16 : 8, {}, {mmap: false}))) break run
+      }
     const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
     if (gpuDevices.length > gpus.length)
       notes.push(
