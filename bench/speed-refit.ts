@@ -8,6 +8,8 @@
  *
  * Run:   node --import tsx bench/speed-refit.ts [--calibrate reports/speed-fidelity-calibrate.json]
  *          [--rows reports/speed-fidelity-rows.json] [--hardware reports/speed-fidelity-hardware.json]
+ *          [--stat token|rep]  (decode as calibrate fits it, the fastest token step; or the best repetition's mean)
+ *          [--kernels FILE]  (another decode-kernel fit, e.g. from a second kernel run, on the same model measurements)
  * Needs: the files bench/speed-fidelity writes, the synth models (cached).
  */
 import {readFileSync} from 'node:fs'
@@ -29,6 +31,8 @@ const {values: a} = parseArgs({
     calibrate: {type: 'string', default: r('speed-fidelity-calibrate.json')},
     rows: {type: 'string', default: r('speed-fidelity-rows.json')},
     hardware: {type: 'string', default: r('speed-fidelity-hardware.json')},
+    kernels: {type: 'string'},
+    stat: {type: 'string', default: 'token'},
   },
 })
 const cal = JSON.parse(readFileSync(a.calibrate!, 'utf8')) as CalibrateResult
@@ -37,7 +41,10 @@ const rows = JSON.parse(readFileSync(a.rows!, 'utf8')) as Array<{
   threads: number
   test: string
   decode: {measured: number | null; predicted: number}
+  decodeRep?: {measured: number | null; predicted: number}
 }>
+if (a.stat !== 'token' && a.stat !== 'rep') throw new Error(`--stat token|rep, got ${a.stat}`)
+const byRep = a.stat === 'rep'
 const saved = await loadHardware(a.hardware!)
 const base: HardwareProfile = {...saved, calibration: undefined}
 if (!Object.hasOwn(SYNTH_PRESETS, DEEP_PRESET))
@@ -47,7 +54,10 @@ if (!Object.hasOwn(SYNTH_PRESETS, DEEP_PRESET))
     hparams: {...SYNTH_PRESETS.tiny.hparams, nLayer: 16},
   }
 const preset = (model: string) => /^synth (\S+) /.exec(model)?.[1] ?? model
-const kernels = cal.calibration.decodeKernels ? {...cal.calibration.decodeKernels, overheads: []} : undefined
+// --kernels FILE: another kernel fit (calibration.decodeKernels, or {fit} as a script saved it) judged on these measurements
+const otherKernels = a.kernels ? JSON.parse(readFileSync(a.kernels, 'utf8')) : null
+const kernelsIn = otherKernels ? (otherKernels.fit ?? otherKernels) : cal.calibration.decodeKernels
+const kernels = kernelsIn ? {...kernelsIn, overheads: []} : undefined
 
 // one sample per role, model and thread count, as calibrate made them
 const samples: Sample[] = []
@@ -71,7 +81,8 @@ for (const m of cal.measurements) {
     }
     samples.push(s)
   }
-  if (test[1] === 'tg') s.decodeTps = Math.max(s.decodeTps ?? 0, m.tps)
+  // decode: the fastest token step where the calibration saved it (what calibrate fits), else the best repetition
+  if (test[1] === 'tg') s.decodeTps = Math.max(s.decodeTps ?? 0, (byRep ? undefined : m.tokenTps) ?? m.tps)
   else s.prefillTps = Math.max(s.prefillTps ?? 0, m.tps)
 }
 const refit = fitCalibration(
@@ -107,7 +118,7 @@ for (const row of rows) {
     ).prediction.decodeTps!
   const k = await plan(profile),
     rt = await plan(rates)
-  const m = row.decode.measured!
+  const m = (byRep ? (row.decodeRep ?? row.decode) : row.decode).measured!
   errs.push(Math.abs(k / m - 1) * 100)
   rateErrs.push(Math.abs(rt / m - 1) * 100)
   console.log(

@@ -357,12 +357,15 @@ export interface MoerigAddon {
   llamaDisposeContext(ctx: LlamaContextHandle): void
   /** Ask a running bench/generate to stop after the current step (Ctrl-C). */
   llamaStop(ctx: LlamaContextHandle): void
-  /** llama-bench semantics; onRep after each finished repetition; resolves with raw ns per repetition. */
+  /**
+   * llama-bench semantics; onRep after each finished repetition; resolves with raw ns per
+   * repetition and, for a tg test, per timed single-token decode step (reps × nGen, in order).
+   */
   llamaBench(
     ctx: LlamaContextHandle,
     spec: LlamaBenchSpec,
     onRep: (r: {index: number; ns: number}) => void,
-  ): Promise<{samplesNs: number[]; stopped: boolean}>
+  ): Promise<{samplesNs: number[]; tokenNs: number[]; stopped: boolean}>
   /** Streams text pieces (whole UTF-8 characters) through onPiece. */
   llamaGenerate(
     ctx: LlamaContextHandle,

@@ -33,7 +33,7 @@ import type {CheckPlanResult} from '../schemas/checkplan.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
 import {physicalCores, runProvenance} from './provenance.js'
 import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
-import {mean, stdev, testName, tokensPerSecond} from './stats.js'
+import {mean, median, stdev, testName, tokensPerSecond} from './stats.js'
 
 /**
  * llama-bench's defaults (tools/llama-bench/llama-bench.cpp cmd_params_defaults): its test sizes
@@ -137,7 +137,15 @@ export function benchRow(t: BenchTestOutcome, threads: number): BenchRow {
     tps: {mean: mean(samples), sd: stdev(samples)},
     samples,
     samplesNs: t.samplesNs.map((x) => Math.round(x)),
+    ...(t.nGen > 0 && t.tokenNs?.length ? {tokenMs: tokenStats(t.tokenNs)} : {}),
   }
+}
+
+/** A tg test's single-token decode steps: how many, the fastest and the median (ms). */
+export function tokenStats(tokenNs: number[]): NonNullable<BenchRow['tokenMs']> {
+  const ms = [...tokenNs].sort((a, b) => a - b).map((x) => x / 1e6)
+  const r = (x: number) => Math.round(x * 1e4) / 1e4
+  return {n: ms.length, fastest: r(ms[0]), median: r(median(ms)!)}
 }
 
 /**

@@ -107,33 +107,37 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
 }
 
 /**
- * Capacity sweep: Q4_K matrices (K 2048, 512 rows each) totalling these shares of the probed L3,
+ * Capacity sweep: Q8_0 matrices (K 2048, 512 rows each) totalling these shares of the probed L3,
  * read once per graph, graph after graph, as decode reads its weights token after token. The
  * largest total still read nearer the cached rate than the streamed one is the bytes of weights
  * the cache holds at that thread count (a VM's L3 is shared with other guests, a chiplet's serves
  * only its own cores, and threads that move between cores leave their lines behind).
+ * Q8_0 because it reads the most bytes per unit of work of the quantized types, so cache and DRAM
+ * differ most: on a Zen 4 guest Q8_0 K 2048 read 1.4–1.7× slower per byte from DRAM, the repacked
+ * Q4_K (the first choice) 1.05–1.2× — too close to tell a cached total from a streamed one.
  */
 export const CAPACITY_SHARES = [0.125, 0.25, 0.5, 0.75, 1]
+export const CAPACITY_TYPE = 'Q8_0'
 const CAPACITY_ROWS = 512
 /** a thread count counts when DRAM reads take this much longer per byte than cached ones */
 const CAPACITY_MIN_CONTRAST = 1.25
 export function capacityCases(l3: number): KernelCase[] {
-  const opBytes = CAPACITY_ROWS * K_LONG * BYTES_PER_WEIGHT.Q4_K
+  const opBytes = CAPACITY_ROWS * K_LONG * BYTES_PER_WEIGHT[CAPACITY_TYPE]
   return CAPACITY_SHARES.map((f) => ({
-    type: 'Q4_K',
+    type: CAPACITY_TYPE,
     k: K_LONG,
     rows: CAPACITY_ROWS,
     ops: Math.max(1, Math.round((f * l3) / opBytes)),
     repeat: 1,
   }))
 }
-const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows'>) =>
-  ggufTypeName(r.type) === 'Q4_K' && r.k === K_LONG && r.rows === CAPACITY_ROWS
+const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>
+  ggufTypeName(r.type) === CAPACITY_TYPE && r.k === K_LONG && r.rows === CAPACITY_ROWS && r.repeat === 1
 
 /**
  * Per thread count, the bytes of weights the last-level cache holds in decode (pure): the largest
  * capacity case whose time per byte t_S is at most halfway from the cached case's t_c to the
- * streamed case's t_d (Q4_K, K 2048); nothing at a thread count where t_d < 1.25 × t_c (the
+ * streamed case's t_d (CAPACITY_TYPE, K 2048); nothing at a thread count where t_d < 1.25 × t_c (the
  * kernel is compute-bound there and where the bytes sit does not matter) or when even the smallest
  * case streams (then 0).
  */
@@ -143,11 +147,11 @@ export function fitCapacity(results: KernelResult[]): NonNullable<DecodeKernels[
     return t ? t.bestS / (r.weightBytes * r.repeat) : null
   }
   const cap = results.filter(isCapacity).sort((a, b) => a.weightBytes - b.weightBytes)
-  const q4 = results.filter(
-    (r) => ggufTypeName(r.type) === 'Q4_K' && r.k === K_LONG && !isCapacity(r) && r.buffer === cap[0]?.buffer,
+  const ref = results.filter(
+    (r) => ggufTypeName(r.type) === CAPACITY_TYPE && r.k === K_LONG && !isCapacity(r) && r.buffer === cap[0]?.buffer,
   )
-  const c = q4.find((r) => r.repeat > 1),
-    d = q4.find((r) => r.repeat === 1)
+  const c = ref.find((r) => r.repeat > 1),
+    d = ref.find((r) => r.repeat === 1)
   const out: NonNullable<DecodeKernels['llc']> = []
   if (!cap.length || !c || !d) return out
   for (const T of [...new Set(cap.flatMap((r) => r.timings.map((t) => t.threads)))].sort((a, b) => a - b)) {

@@ -96,6 +96,8 @@ export type ModelJob = BenchJob | RunJob | CheckJob
 
 export interface BenchTestOutcome extends BenchTestSpec {
   samplesNs: number[]
+  /** tg tests: each timed single-token decode step (ns) */
+  tokenNs?: number[]
   /** context as created for this test */
   nCtx: number
   stopped: boolean

@@ -92,7 +92,7 @@ async function bench(job: BenchJob): Promise<void> {
         const r = await ctx.bench({nPrompt: t.nPrompt, nGen: t.nGen, reps: job.reps, warmup: job.warmup}, (rep) => {
           void send({type: 'rep', test: i, index: rep.index, ns: rep.ns})
         })
-        outcomes.push({...t, samplesNs: r.samplesNs, nCtx: ctx.config.nCtx, stopped: r.stopped})
+        outcomes.push({...t, samplesNs: r.samplesNs, tokenNs: r.tokenNs, nCtx: ctx.config.nCtx, stopped: r.stopped})
       } finally {
         current = null
         ctx.dispose()

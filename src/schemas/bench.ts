@@ -296,6 +296,20 @@ export const benchResultSchema = {
           samples: {type: 'array', items: {type: 'number', minimum: 0}},
           /** raw nanoseconds of each repetition */
           samplesNs: {type: 'array', items: {type: 'integer', minimum: 0}},
+          /**
+           * tg tests: the single-token decode steps of all repetitions (ms): how many, the fastest and
+           * the median. On a shared machine the fastest steps are the machine's own speed.
+           */
+          tokenMs: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['n', 'fastest', 'median'],
+            properties: {
+              n: {type: 'integer', minimum: 1},
+              fastest: {type: 'number', minimum: 0},
+              median: {type: 'number', minimum: 0},
+            },
+          },
         },
       },
     },

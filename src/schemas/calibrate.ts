@@ -3,7 +3,8 @@ import {hardwareProfileSchema} from './hardware.js'
 
 /**
  * `moerig calibrate --json`: the calibration section written into the hardware profile, where it
- * was saved, and every measurement it was fitted on (t/s of the best repetition: on a shared machine contention only slows).
+ * was saved, and every measurement it was fitted on (t/s of the best repetition: on a shared machine
+ * contention only slows; for decode also the fastest single-token step, which the fit uses).
  * Field names are an API: add fields, never rename.
  */
 export const calibrationMeasurementSchema = {
@@ -19,6 +20,8 @@ export const calibrationMeasurementSchema = {
     test: {type: 'string'},
     /** best repetition (t/s, measured) */
     tps: {type: 'number', minimum: 0},
+    /** tg tests: 1 ÷ the fastest single-token decode step (t/s, measured): the decode speed the fit uses */
+    tokenTps: {type: 'number', minimum: 0},
     reps: {type: 'integer', minimum: 0},
   },
 } as const

@@ -38,6 +38,14 @@ test('bench --json: results[].{test, nPrompt, nGen, threads, tps.{mean, sd}, sam
     ],
   )
   assert.equal(j.results[0].samples.length, 2)
+  // the tg row also carries its single-token steps: 2 repetitions × 4 tokens, the fastest ≤ the median,
+  // and no single step is slower than a whole repetition; the pp row has none
+  const tok = j.results[1].tokenMs
+  assert.equal(tok.n, 8)
+  assert.ok(tok.fastest > 0 && tok.fastest <= tok.median, JSON.stringify(tok))
+  assert.ok(tok.median * 1e6 <= Math.max(...j.results[1].samplesNs))
+  assert.ok(4 * tok.fastest * 1e6 <= Math.min(...j.results[1].samplesNs) * 1.001)
+  assert.equal(j.results[0].tokenMs, undefined)
   assert.equal(j.model.arch, 'deepseek2')
   assert.equal(readdirSync(runs).length, 1)
 

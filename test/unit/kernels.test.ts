@@ -238,19 +238,21 @@ test('schema: a calibration with decode kernels validates; a negative time or an
 
 test('capacity: the largest sweep total read nearer the cached rate is the cache at that thread count; none without contrast', () => {
   const l3 = 32 * 2 ** 20
-  const base = fakeResults(['Q4_K'])
+  const base = fakeResults(['Q4_K', 'Q8_0'])
   // per byte: cached 1, streamed 2 at 2 threads (contrast); 1 and 1.1 at 1 thread (none)
   const perByte = {1: {c: 1e-10, d: 1.1e-10}, 2: {c: 1e-10, d: 2e-10}} as const
   const setPerByte = (r: KernelResult, f: (T: 1 | 2) => number) => ({
     ...r,
     timings: r.timings.map((t) => ({...t, bestS: f(t.threads as 1 | 2) * r.weightBytes * r.repeat})),
   })
-  const rs = base.map((r) => (r.k === 2048 ? setPerByte(r, (T) => (r.repeat > 1 ? perByte[T].c : perByte[T].d)) : r))
+  const rs = base.map((r) =>
+    r.k === 2048 && r.type === 'q8_0' ? setPerByte(r, (T) => (r.repeat > 1 ? perByte[T].c : perByte[T].d)) : r,
+  )
   const caps = capacityCases(l3).map((c) => ({
     ...c,
-    type: 'q4_K',
-    weightBytes: c.rows * c.k * (144 / 256) * c.ops,
-    buffer: 'CPU_REPACK',
+    type: 'q8_0',
+    weightBytes: c.rows * c.k * (34 / 32) * c.ops,
+    buffer: 'CPU',
     timings: [1, 2].map((threads) => ({threads, iters: 3, bestS: 1, medianS: 1})),
   }))
   // 2 threads: the sweep streams from half the L3 on; 1 thread: all alike
@@ -262,10 +264,11 @@ test('capacity: the largest sweep total read nearer the cached rate is the cache
   assert.equal(llc[0].threads, 2)
   const quarter = sized.find((r) => r.weightBytes < 0.4 * l3 && r.weightBytes > 0.2 * l3)!
   assert.equal(llc[0].bytes, Math.round(quarter.weightBytes))
-  // the sweep is not fitted as a Q4_K kernel
+  // the sweep is Q8_0 (the most bytes per unit of work) and is not fitted as a Q8_0 kernel
+  assert.ok(capacityCases(l3).every((c) => c.type === 'Q8_0' && c.repeat === 1))
   const dk = fitKernels([...rs, ...sized])
   assert.deepEqual(dk.llc, llc)
-  assert.equal(dk.kernels.filter((k) => k.type === 'Q4_K' && k.residency === 'dram' && k.threads === 2).length, 1)
+  assert.equal(dk.kernels.filter((k) => k.type === 'Q8_0' && k.residency === 'dram' && k.threads === 2).length, 1)
 })
 
 test('buffers: a repacked type is also fitted in the plain CPU buffer; the planner times each weight in the buffer llama.cpp gives it', () => {

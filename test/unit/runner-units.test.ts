@@ -23,7 +23,9 @@ import {
   resolveModelDevices,
 } from '../../src/runner/planrun.js'
 import {comparePlanMemory} from '../../src/runner/checkplan.js'
-import {benchTable, benchTests} from '../../src/runner/bench.js'
+import {benchTable, benchTests, tokenStats} from '../../src/runner/bench.js'
+import {benchTps} from '../../src/runner/calibrate.js'
+import type {BenchResult} from '../../src/schemas/bench.js'
 import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
 import type {Plan} from '../../src/schemas/plan.js'
@@ -342,4 +344,33 @@ test('mappedModel counts every tensor the load log names as repacked, progress d
   ])
   assert.equal(m.repackOriginalBytes, 300)
   assert.equal(m.amxOriginalBytes, 0)
+})
+
+test('token steps: the fastest and the median in ms; calibrate decodes at the fastest step, the best repetition without steps', () => {
+  assert.deepEqual(tokenStats([3e6, 1e6, 2e6, 10e6]), {n: 4, fastest: 1, median: 2.5})
+  const row = (
+    nPrompt: number,
+    nGen: number,
+    samples: number[],
+    tokenMs?: {n: number; fastest: number; median: number},
+  ) => ({
+    test: '',
+    nPrompt,
+    nGen,
+    threads: 1,
+    nCtx: 0,
+    reps: samples.length,
+    tps: {mean: 0, sd: 0},
+    samples,
+    samplesNs: [],
+    ...(tokenMs ? {tokenMs} : {}),
+  })
+  const r = {
+    results: [row(64, 0, [100, 120]), row(0, 8, [9, 11], {n: 16, fastest: 50, median: 90})],
+  } as unknown as BenchResult
+  assert.deepEqual(benchTps(r), {decode: 20, prefill: 120})
+  assert.deepEqual(benchTps(r, 'best'), {decode: 11, prefill: 120})
+  assert.deepEqual(benchTps(r, 'median'), {decode: 10, prefill: 110})
+  const old = {results: [row(0, 8, [9, 11])]} as unknown as BenchResult
+  assert.deepEqual(benchTps(old), {decode: 11, prefill: null})
 })

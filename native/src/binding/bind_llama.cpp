@@ -258,14 +258,18 @@ Napi::Value js_llama_bench(const Napi::CallbackInfo & info) {
     if (s.reps < 1) throw Napi::RangeError::New(env, "bench: reps must be >= 1");
     Napi::Function on_rep  = arg_function(info, 2, "onRep");
     auto           samples = std::make_shared<std::vector<uint64_t>>();
+    auto           tokens  = std::make_shared<std::vector<uint64_t>>();
     using W                = StreamWorker<RepMsg>;
     return W::start(
         env, kStreamName, on_rep,
-        [ctx, s, samples](const W::Send & send) {
-            *samples = bench_run(*ctx, s, [&](int i, uint64_t ns) {
-                RepMsg m{i, ns};
-                send(&m, 1);
-            });
+        [ctx, s, samples, tokens](const W::Send & send) {
+            *samples = bench_run(
+                *ctx, s,
+                [&](int i, uint64_t ns) {
+                    RepMsg m{i, ns};
+                    send(&m, 1);
+                },
+                tokens.get());
         },
         [](Napi::Env env, const RepMsg * msg, size_t) {
             const RepMsg & m = *msg;
@@ -274,11 +278,14 @@ Napi::Value js_llama_bench(const Napi::CallbackInfo & info) {
             x.Set("ns", (double) m.ns);
             return (Napi::Value) x;
         },
-        [samples, ctx](Napi::Env env) {
+        [samples, tokens, ctx](Napi::Env env) {
             Napi::Object o = Napi::Object::New(env);
             Napi::Array  a = Napi::Array::New(env, samples->size());
             for (size_t i = 0; i < samples->size(); i++) a.Set((uint32_t) i, (double) (*samples)[i]);
             o.Set("samplesNs", a);
+            Napi::Array t = Napi::Array::New(env, tokens->size());
+            for (size_t i = 0; i < tokens->size(); i++) t.Set((uint32_t) i, (double) (*tokens)[i]);
+            o.Set("tokenNs", t);
             o.Set("stopped", ctx->stop.load());
             return (Napi::Value) o;
         });

@@ -491,14 +491,16 @@ bool run_prompt(Context & c, int n, std::mt19937 & rng) {
     return true;
 }
 
-// n single-token decode steps.
-bool run_gen(Context & c, int n, std::mt19937 & rng) {
+// n single-token decode steps; each step's nanoseconds appended to step_ns when given.
+bool run_gen(Context & c, int n, std::mt19937 & rng, std::vector<uint64_t> * step_ns = nullptr) {
     const llama_vocab * vocab   = llama_model_get_vocab(c.model->model);
     const int           n_vocab = llama_vocab_n_tokens(vocab);
     llama_token tok = llama_vocab_get_add_bos(vocab) ? llama_vocab_bos(vocab) : (int) (rng() % (uint32_t) n_vocab);
     for (int i = 0; i < n; i++) {
+        const uint64_t t0 = now_ns();
         if (!decode_or_throw(c, llama_batch_get_one(&tok, 1), "the generation run")) return false;
         llama_synchronize(c.ctx);
+        if (step_ns) step_ns->push_back(now_ns() - t0);
         tok = (int) (rng() % (uint32_t) n_vocab);
     }
     return true;
@@ -506,7 +508,8 @@ bool run_gen(Context & c, int n, std::mt19937 & rng) {
 
 } // namespace
 
-std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep) {
+std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep,
+                                std::vector<uint64_t> * token_ns) {
     if (s.n_prompt + s.n_gen > c.n_ctx)
         throw runtime_error("test needs " + std::to_string(s.n_prompt + s.n_gen) +
                             " tokens of context, the context has " + std::to_string(c.n_ctx));
@@ -522,7 +525,7 @@ std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::fun
         llama_memory_clear(mem, false);
         uint64_t t0 = now_ns();
         if (s.n_prompt > 0 && !run_prompt(c, s.n_prompt, rng)) break;
-        if (s.n_gen > 0 && !run_gen(c, s.n_gen, rng)) break;
+        if (s.n_gen > 0 && !run_gen(c, s.n_gen, rng, token_ns)) break;
         uint64_t ns = now_ns() - t0;
         samples.push_back(ns);
         on_rep(i, ns);

@@ -130,8 +130,11 @@ struct BenchSpec {
 };
 
 // Raw nanoseconds per finished repetition. Stops early (fewer samples) when ctx.stop is set.
-// on_rep(i, ns) runs on the calling (worker) thread after each repetition.
-std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep);
+// on_rep(i, ns) runs on the calling (worker) thread after each repetition. token_ns (optional):
+// every timed single-token decode step of the tg test, in order (reps × n_gen): on a shared machine
+// the fastest steps are its own speed, a repetition's mean also carries the others' bursts.
+std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep,
+                                std::vector<uint64_t> * token_ns = nullptr);
 
 // ---------------------------------------------------------------- generate
 
