@@ -154,7 +154,11 @@ test('tune --rpc: every measurement has the server attached; two --hardware prof
   )
   // this machine + one other: the planner splits, and the measured memory is on the server's device
   const two = tune(['--hardware', hw])
-  for (const m of two.measured) assert.ok((m.memory.find((d) => d.device === 'RPC0')?.totalBytes ?? 0) > 0, m.flags)
+  // (a configuration the 5 s budget stopped before its first repetition has no memory to report:
+  // seen once under the full suite's load)
+  const ran = two.measured.filter((m) => m.decode !== null || m.prefill !== null)
+  assert.ok(ran.length > 0)
+  for (const m of ran) assert.ok((m.memory.find((d) => d.device === 'RPC0')?.totalBytes ?? 0) > 0, m.flags)
   // text output lists the devices as bench does; a second machine without its server is one line
   const text = cli([
     'tune',
