@@ -613,13 +613,9 @@ export interface CalibrateEvents {
 }
 
 /**
- * t/s of a bench result's tg and pp rows: the best repetition. On a shared machine another
- * process only ever slows a repetition down (with few cores, a descheduled thread stalls every
- * barrier of the others), so the fastest repetition is the machine's own speed; the median is
- * also reported (bench/speed-fidelity compares both).
- */
-/**
- * Decode and prefill t/s of a bench result. 'token' (what calibrate fits on): decode = 1 ÷ the
+ * Decode and prefill t/s of a bench result. On a shared machine another process only ever slows a
+ * step down (with few cores, a descheduled thread stalls every barrier of the others), so the
+ * fastest is the machine's own speed. 'token' (what calibrate fits on): decode = 1 ÷ the
  * fastest single-token step of the tg test, prefill = the best repetition. The kernel benchmark keeps
  * each case's fastest graph (a few ms); a repetition of 16 r1-mini tokens lasts 0.25 s, of 8 r1-dram
  * tokens 0.8 s, and on a shared machine the longer the window the more of the others' bursts it
@@ -866,8 +862,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           if (first && (again.decodeTps ?? 0) > (first.decodeTps ?? 0)) first.decodeTps = again.decodeTps
         }
     // with kernels, the DRAM model at the other thread counts too, so that the in-model scale at
-    // each comes from both large models (from r1-mini alone it also carries r1-mini's costs outside
-    // the matmuls: 1.8× its kernel sum where r1-dram was 1.06×); only where the budget has room for one
+    // each comes from both large models, not from r1-mini's one measurement and its own costs
+    // outside the matmuls; only where the budget has room for one more run
     if (dramPath && kernels)
       for (const t of threads.filter((x) => x !== tDram)) {
         if (elapsed() + dramS > opts.budgetS) {
