@@ -24,6 +24,7 @@ import {runPlan} from '../src/planner/run.js'
 import {loadHardware} from '../src/probe/machine.js'
 import type {CalibrateResult} from '../src/schemas/calibrate.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
+import type {DecodeKernels} from '../src/runner/kernels.js'
 
 const r = (f: string) => join(projectRoot, 'reports', f)
 const {values: a} = parseArgs({
@@ -43,7 +44,10 @@ const rows = JSON.parse(readFileSync(a.rows!, 'utf8')) as Array<{
   decode: {measured: number | null; predicted: number}
   decodeRep?: {measured: number | null; predicted: number}
 }>
-if (a.stat !== 'token' && a.stat !== 'rep') throw new Error(`--stat token|rep, got ${a.stat}`)
+if (a.stat !== 'token' && a.stat !== 'rep') {
+  console.error(`speed-refit: --stat must be token or rep, got "${a.stat}"`)
+  process.exit(2)
+}
 const byRep = a.stat === 'rep'
 const saved = await loadHardware(a.hardware!)
 const base: HardwareProfile = {...saved, calibration: undefined}
@@ -55,8 +59,8 @@ if (!Object.hasOwn(SYNTH_PRESETS, DEEP_PRESET))
   }
 const preset = (model: string) => /^synth (\S+) /.exec(model)?.[1] ?? model
 // --kernels FILE: another kernel fit (calibration.decodeKernels, or {fit} as a script saved it) judged on these measurements
-const otherKernels = a.kernels ? JSON.parse(readFileSync(a.kernels, 'utf8')) : null
-const kernelsIn = otherKernels ? (otherKernels.fit ?? otherKernels) : cal.calibration.decodeKernels
+const otherKernels = a.kernels ? readKernels(a.kernels) : null
+const kernelsIn = otherKernels ?? cal.calibration.decodeKernels
 const kernels = kernelsIn ? {...kernelsIn, overheads: []} : undefined
 
 // one sample per role, model and thread count, as calibrate made them
@@ -128,3 +132,16 @@ for (const row of rows) {
 console.log(
   `decode median |error|: kernels ${median(errs)!.toFixed(1)} % (${errs.filter((x) => x <= 10).length} of ${errs.length} within 10 %), rates ${median(rateErrs)!.toFixed(1)} % (${rateErrs.filter((x) => x <= 10).length} within 10 %)`,
 )
+
+/** A kernel fit file, or one line naming what is wrong with it and exit 2. */
+function readKernels(path: string): DecodeKernels {
+  try {
+    const j = JSON.parse(readFileSync(path, 'utf8'))
+    const fit = j?.fit ?? j
+    if (!Array.isArray(fit?.kernels)) throw new Error('no kernels[] (a calibration.decodeKernels or {fit})')
+    return fit as DecodeKernels
+  } catch (e) {
+    console.error(`speed-refit: --kernels ${path}: ${e instanceof Error ? e.message : String(e)}`)
+    process.exit(2)
+  }
+}

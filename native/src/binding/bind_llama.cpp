@@ -40,6 +40,13 @@ Napi::Array str_array(Napi::Env env, const std::vector<std::string> & v) {
     return a;
 }
 
+// nanoseconds as JS numbers (exact below 2^53 ns, 104 days)
+Napi::Array ns_array(Napi::Env env, const std::vector<uint64_t> & v) {
+    Napi::Array a = Napi::Array::New(env, v.size());
+    for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t) i, (double) v[i]);
+    return a;
+}
+
 constexpr const char * kAsyncName  = "moerig:llama";
 constexpr const char * kStreamName = "moerig:llama-stream";
 
@@ -280,12 +287,8 @@ Napi::Value js_llama_bench(const Napi::CallbackInfo & info) {
         },
         [samples, tokens, ctx](Napi::Env env) {
             Napi::Object o = Napi::Object::New(env);
-            Napi::Array  a = Napi::Array::New(env, samples->size());
-            for (size_t i = 0; i < samples->size(); i++) a.Set((uint32_t) i, (double) (*samples)[i]);
-            o.Set("samplesNs", a);
-            Napi::Array t = Napi::Array::New(env, tokens->size());
-            for (size_t i = 0; i < tokens->size(); i++) t.Set((uint32_t) i, (double) (*tokens)[i]);
-            o.Set("tokenNs", t);
+            o.Set("samplesNs", ns_array(env, *samples));
+            o.Set("tokenNs", ns_array(env, *tokens));
             o.Set("stopped", ctx->stop.load());
             return (Napi::Value) o;
         });
