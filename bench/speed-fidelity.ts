@@ -2,19 +2,22 @@
 /**
  * bench/speed-fidelity (issue 13 item 7) — after `moerig calibrate`, is the calibrated speed model
  * right on this machine? For synthetic shapes × thread counts: `plan` the model with the
- * calibrated profile, measure pp/tg with the built-in runner (median of the repetitions), and
- * print predicted vs measured decode and prefill with the errors, then the goals: decode within
- * 10 %, prefill within 20 %, for every shape and thread count. Measured as calibrate measures (on
- * a shared machine contention only slows): decode = 1 ÷ the fastest single-token step of the -r
- * repetitions, prefill = the best repetition; the summary also judges decode against the best
- * repetition's mean (decodeRep) and both phases against the median repetitions.
+ * calibrated profile, measure pp/tg with the built-in runner, and print predicted vs measured
+ * decode and prefill with the errors, then the goals: decode within 10 %, prefill within 20 %, for
+ * every shape and thread count. All rows are measured together in interleaved rounds
+ * (src/runner/rounds.ts: every model loaded in one child, round after round each test runs -r
+ * repetitions, up to --rounds rounds or --rounds-budget), so a shared machine's slow minutes fall
+ * on every row alike. Measured as calibrate measures (contention only slows): decode = 1 ÷ the
+ * fastest single-token step of any round, prefill = the best repetition; the summary also judges
+ * decode against the best round's median step (decodeMedian) and the best repetition (decodeRep).
  *
  * Shapes: r1-dram (DRAM-bound, 1.43 GiB read per token; r1-mini stands in when synth lacks it),
  * r1-mini (0.2 GB per token: cache-resident on a large L3), qwen3moe-tiny (qwen3moe structure) and
  * tiny. Each test is planned at the depth the bench runs (calibrate.ts modelTerms): decode with
  * context n for tg<n> (mean depth n/2), prefill with context = ubatch = the prompt.
  *
- * Run:   npm run bench:speed-fidelity -- [--hardware calibrated.json] [-t 1,2] [-r 3] [--shapes r1-dram,r1-mini,qwen3moe-tiny,tiny] [--budget 5m]
+ * Run:   npm run bench:speed-fidelity -- [--hardware calibrated.json] [-t 1,2] [-r 2] [--rounds 6] [--rounds-budget 4m]
+ *          [--shapes r1-dram,r1-mini,qwen3moe-tiny,tiny] [--budget 5m]
  *        without --hardware it runs calibrate first and saves reports/speed-fidelity-hardware.json
  *        --sweep: instead, the attention sweep behind speed.ts CPU_ATTN_PAIR_FLOPS: tiny and
  *        qwen3moe-tiny prefill at pp64/256/1024 (ubatch = prompt) at 1 thread; the per-ubatch
@@ -28,6 +31,7 @@ import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 import {projectRoot} from '../src/lib/paths.js'
 import {runBench} from '../src/runner/bench.js'
+import {roundsFit, roundsTps, runRounds, type RoundsTest} from '../src/runner/rounds.js'
 import {benchTps, dramPreset, parseBudget, parseThreadList, runCalibrate} from '../src/runner/calibrate.js'
 import {phaseComparison} from '../src/runner/planrun.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
@@ -40,7 +44,9 @@ const {values: a} = parseArgs({
   options: {
     hardware: {type: 'string'},
     t: {type: 'string', short: 't'},
-    r: {type: 'string', short: 'r', default: '3'},
+    r: {type: 'string', short: 'r', default: '2'},
+    rounds: {type: 'string', default: '6'},
+    'rounds-budget': {type: 'string', default: '4m'},
     shapes: {type: 'string'},
     budget: {type: 'string', default: '5m'},
     json: {type: 'boolean'},
@@ -48,6 +54,12 @@ const {values: a} = parseArgs({
   },
 })
 const reps = Number(a.r)
+const rounds = Number(a.rounds)
+const roundsBudgetS = parseBudget(a['rounds-budget']!)
+if (!(Number.isInteger(reps) && reps >= 1 && Number.isInteger(rounds) && rounds >= 1)) {
+  console.error('speed-fidelity: -r and --rounds take whole numbers ≥ 1')
+  process.exit(2)
+}
 console.log(
   `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} logical CPUs, load average ${loadavg()
     .map((x) => x.toFixed(2))
@@ -137,19 +149,35 @@ interface Row {
   source: string
   decode: ReturnType<typeof phaseComparison>
   prefill: ReturnType<typeof phaseComparison>
+  /** decode against the best round's median token step */
   decodeMedian: ReturnType<typeof phaseComparison>
   /** decode against the best repetition's mean (decode itself: the fastest token step, as calibrate fits) */
   decodeRep: ReturnType<typeof phaseComparison>
-  prefillMedian: ReturnType<typeof phaseComparison>
+  /** rounds the row's tests ran */
+  rounds: number
   /** decode by the rate model (the calibration without decodeKernels), when the kernels were measured */
   decodeRates: ReturnType<typeof phaseComparison> | null
   /** 1-minute load average when the row's measurement ended (2 vCPUs shared: a load above the thread count means waiting) */
   load: number
 }
 const rows: Row[] = []
+// plan every row first, then measure them all in interleaved rounds (src/runner/rounds.ts): each
+// row's best round is taken over the same minutes as the others', and a burst on the shared machine
+// no longer lands on one row alone
+interface Planned {
+  shape: string
+  t: number
+  spec: {nPrompt: number; nGen: number}
+  pDec: Awaited<ReturnType<typeof runPlan>>['prediction']
+  pDecRates: Awaited<ReturnType<typeof runPlan>>['prediction'] | null
+  pPre: Awaited<ReturnType<typeof runPlan>>['prediction']
+}
+const planned: Planned[] = []
+const paths = new Map<string, string>()
 for (const shape of shapes) {
   const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
   const path = await cachedSynthModel({preset: shape, quant: 'Q4_K_M'})
+  paths.set(shape, path)
   for (const t of threads) {
     const plan = (ctx: number, ubatch: number) =>
       runPlan({model: path, hardware: 'x', profiles: [profile], engine: 'llama.cpp', threads: t, ctx, ubatch})
@@ -173,41 +201,68 @@ for (const shape of shapes) {
         ).prediction
       : null
     const pPre = (await plan(spec.nPrompt, spec.nPrompt)).prediction
-    const r = await runBench({
-      path,
-      nPrompt: [spec.nPrompt],
-      nGen: [spec.nGen],
-      reps,
-      threads: t,
-      nUbatch: spec.nPrompt,
-      nBatch: Math.max(512, spec.nPrompt),
-      runsDir: null,
+    planned.push({shape, t, spec, pDec, pDecRates, pPre})
+  }
+}
+// one child for every model when they fit in RAM together, else one per model
+const modelSets = roundsFit([...paths.values()]) ? [shapes] : shapes.map((x) => [x])
+const measured = new Map<string, {decode: ReturnType<typeof roundsTps>; prefill: ReturnType<typeof roundsTps>}>()
+for (const set of modelSets) {
+  const tests: RoundsTest[] = []
+  const keys: string[] = []
+  for (const [mi, shape] of set.entries())
+    for (const p of planned.filter((x) => x.shape === shape)) {
+      tests.push({model: mi, threads: p.t, nPrompt: 0, nGen: p.spec.nGen, reps})
+      tests.push({
+        model: mi,
+        threads: p.t,
+        nPrompt: p.spec.nPrompt,
+        nGen: 0,
+        reps,
+        nUbatch: p.spec.nPrompt,
+        nBatch: Math.max(512, p.spec.nPrompt),
+      })
+      keys.push(`${shape}\t${p.t}`)
+    }
+  const t0 = Date.now()
+  const r = await runRounds(
+    {
       // the DRAM-bound shape loads without mmap, as calibrate does: with little free RAM the page
       // cache of a mapped 9 GB file is evicted while CPU_REPACK holds its copy (0.3 t/s seen)
-      placement: shape === dram.preset && dram.note === null ? {mmap: false} : undefined,
-    })
-    const m = benchTps(r, 'token')
-    const mb = benchTps(r, 'best')
-    const md = benchTps(r, 'median')
-    const row: Row = {
-      shape,
-      threads: t,
-      test: `pp${spec.nPrompt}/tg${spec.nGen}`,
-      source: pDec.speedModel?.source ?? '?',
-      decode: phaseComparison(pDec.decodeTps, pDec.decodeRange, m.decode),
-      prefill: phaseComparison(pPre.prefillTps, pPre.prefillRange, m.prefill),
-      decodeMedian: phaseComparison(pDec.decodeTps, pDec.decodeRange, md.decode),
-      decodeRep: phaseComparison(pDec.decodeTps, pDec.decodeRange, mb.decode),
-      decodeRates: pDecRates ? phaseComparison(pDecRates.decodeTps, pDecRates.decodeRange, m.decode) : null,
-      prefillMedian: phaseComparison(pPre.prefillTps, pPre.prefillRange, md.prefill),
-      load: loadavg()[0],
-    }
-    rows.push(row)
-    const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
-    console.log(
-      `  ${shape} t${t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`,
-    )
+      models: set.map((shape) => ({
+        path: paths.get(shape)!,
+        placement: shape === dram.preset && dram.note === null ? {mmap: false} : undefined,
+      })),
+      tests,
+      rounds,
+      budgetS: roundsBudgetS / modelSets.length,
+    },
+    {onLoaded: (m, ms) => console.log(`  loaded ${set[m]} in ${(ms / 1000).toFixed(1)} s`)},
+  )
+  console.log(`  ${set.join(', ')}: ${r.roundsRun} rounds in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+  for (const [i, key] of keys.entries())
+    measured.set(key, {decode: roundsTps(r.tests[2 * i]), prefill: roundsTps(r.tests[2 * i + 1])})
+}
+for (const p of planned) {
+  const m = measured.get(`${p.shape}\t${p.t}`)!
+  const row: Row = {
+    shape: p.shape,
+    threads: p.t,
+    test: `pp${p.spec.nPrompt}/tg${p.spec.nGen}`,
+    source: p.pDec.speedModel?.source ?? '?',
+    rounds: m.decode.rounds,
+    decode: phaseComparison(p.pDec.decodeTps, p.pDec.decodeRange, m.decode.decode),
+    prefill: phaseComparison(p.pPre.prefillTps, p.pPre.prefillRange, m.prefill.prefill),
+    decodeMedian: phaseComparison(p.pDec.decodeTps, p.pDec.decodeRange, m.decode.decodeMedian),
+    decodeRep: phaseComparison(p.pDec.decodeTps, p.pDec.decodeRange, m.decode.decodeRep),
+    decodeRates: p.pDecRates ? phaseComparison(p.pDecRates.decodeTps, p.pDecRates.decodeRange, m.decode.decode) : null,
+    load: loadavg()[0],
   }
+  rows.push(row)
+  const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
+  console.log(
+    `  ${p.shape} t${p.t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`,
+  )
 }
 
 const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d))
@@ -232,7 +287,6 @@ for (const [phase, goal] of [
   ['prefill', 20],
   ['decodeRep', 10],
   ['decodeMedian', 10],
-  ['prefillMedian', 20],
   ...(rows.some((r) => r.decodeRates) ? ([['decodeRates', 10]] as const) : []),
 ] as const) {
   const errs = rows.map((r) => r[phase]?.errorPct ?? null).filter((x): x is number => x !== null)

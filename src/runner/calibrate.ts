@@ -30,9 +30,10 @@
  *   - GPUs the runner sees: the compute model fully offloaded to each (-ngl 999, split none):
  *     bandwidth = B × tg t/s, prefill = F × pp t/s.
  * The fit is `fitCalibration`, a pure function (test/native/calibrate.test.ts). A noisy, shared machine
- * gives noisy numbers: every thread count and model is one short run, the best repetition is
- * used (contention only slows), a thread count much slower than the one before is run again, and impossible solutions (negative overheads) fall back to the compute
- * model alone, with a note.
+ * gives noisy numbers: the cache-resident models run in interleaved rounds (rounds.ts: all loaded
+ * in one child, every test once per round, up to CALIBRATE_ROUNDS), the DRAM model's thread counts
+ * likewise in a child of their own, and each test keeps its best round (contention only slows);
+ * impossible solutions (negative overheads) fall back to the compute model alone, with a note.
  */
 import {cpus, loadavg} from 'node:os'
 import {basename} from 'node:path'
@@ -49,7 +50,15 @@ import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement
 import {runBench} from './bench.js'
 import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
-import {median, solve3} from './stats.js'
+import {median, solve3, testName} from './stats.js'
+import {
+  runRounds,
+  roundsTps,
+  type RoundsModel,
+  type RoundsResult,
+  type RoundsTest,
+  type RoundsTestResult,
+} from './rounds.js'
 import {cachedSynthModel} from './synth.js'
 import {fitKernels, kernelCases, KERNEL_PASSES, measureKernels, type DecodeKernels} from './kernels.js'
 import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
@@ -636,8 +645,10 @@ export function benchTps(
   return {decode, prefill: pp ? pick(pp.samples) : null}
 }
 
-/** A thread count whose decode is below this fraction of the previous count's is measured again (contention). */
-export const CONTENTION_RATIO = 0.5
+/** at most this many interleaved rounds of the calibration models (rounds.ts) */
+export const CALIBRATE_ROUNDS = 4
+/** the cache-resident models' rounds may take this share of the budget left when a DRAM model follows */
+export const SMALL_ROUNDS_SHARE = 0.4
 
 export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents = {}): Promise<CalibrateResult> {
   const t0 = Date.now()
@@ -770,6 +781,106 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     return true
   }
 
+  /**
+   * `tests` on `paths` in interleaved rounds (rounds.ts); every test that finished a round becomes a
+   * sample (decode: the fastest token step of its rounds; prefill: the best repetition) and its
+   * measurements; a role's pp and tg tests at one thread count make one sample. False when stopped.
+   */
+  const measureRounds = async (
+    label: string,
+    paths: string[],
+    tests: Array<RoundsTest & {role: Role}>,
+    budgetS: number,
+    placement?: RoundsModel['placement'],
+  ): Promise<boolean> => {
+    if (stop()) {
+      stopped ??= 'SIGINT'
+      return false
+    }
+    const total = CALIBRATE_ROUNDS * tests.length
+    let done = 0
+    ev.onPhase?.(`${label}: up to ${CALIBRATE_ROUNDS} rounds of ${tests.length} tests, interleaved`, total)
+    let r: RoundsResult
+    try {
+      r = await runRounds(
+        {
+          models: paths.map((path) => ({path, placement})),
+          tests,
+          rounds: CALIBRATE_ROUNDS,
+          budgetS,
+          childEnv: opts.childEnv,
+        },
+        {onTest: (_round, _test, tps) => ev.onRep?.(done++, total, tps), onInterrupt: ev.onInterrupt},
+      )
+    } catch (e) {
+      if (e instanceof MoerigError && e.code === 'E_INTERRUPTED') {
+        stopped = e.exitCode === 143 ? 'SIGTERM' : e.exitCode === 129 ? 'SIGHUP' : 'SIGINT'
+        return false
+      }
+      throw e
+    }
+    provenance = {release: r.llamaRelease, variant: r.cpuVariant}
+    gpuDevices = r.devices
+      .filter((d) => d.type === 'gpu' || d.type === 'igpu')
+      .map((d) => ({name: d.name, description: d.description, backend: d.backend}))
+    // one sample per role, model and thread count (compute: its pp and tg tests together)
+    const groups = new Map<string, Array<{t: (typeof tests)[number]; res: RoundsTestResult}>>()
+    for (const [i, t] of tests.entries()) {
+      if (!r.tests[i].rounds.length) continue
+      const key = `${t.role}\t${t.model}\t${t.threads}`
+      groups.set(key, [...(groups.get(key) ?? []), {t, res: r.tests[i]}])
+    }
+    for (const g of groups.values()) {
+      const {role, model, threads: t} = g[0].t
+      const path = paths[model]
+      const pp = g.find((x) => x.t.nPrompt > 0)
+      const tg = g.find((x) => x.t.nGen > 0)
+      const terms = await modelTerms(
+        path,
+        opts.profile,
+        t,
+        {nPrompt: pp?.t.nPrompt ?? 0, nGen: tg?.t.nGen ?? 0},
+        models.get(path),
+        kernels ?? undefined,
+      )
+      samples.push({
+        role,
+        terms,
+        threads: t,
+        decodeTps: tg ? roundsTps(tg.res).decode : null,
+        prefillTps: pp ? roundsTps(pp.res).prefill : null,
+      })
+      for (const x of g) {
+        const st = roundsTps(x.res)
+        measurements.push({
+          role,
+          model: models.get(path) ?? basename(path),
+          threads: t,
+          test: testName(x.t.nPrompt, x.t.nGen),
+          tps: round(st.decodeRep ?? st.prefill ?? 0, 3),
+          ...(st.decode !== null ? {tokenTps: round(st.decode, 3)} : {}),
+          reps: x.res.rounds.reduce((n, q) => n + q.samplesNs.length, 0),
+          rounds: x.res.rounds.length,
+        })
+      }
+    }
+    ev.onStep?.(
+      `${label}: ${r.roundsRun} round${r.roundsRun > 1 ? 's' : ''}; ` +
+        tests
+          .map((t, i) => {
+            const st = roundsTps(r.tests[i])
+            const v = st.decode ?? st.prefill
+            return `${models.get(paths[t.model])} ${t.threads}t ${testName(t.nPrompt, t.nGen)} ${v === null ? '—' : v.toFixed(2)} t/s`
+          })
+          .join(', '),
+    )
+    if (r.stopped) {
+      stopped = r.signal ?? 'SIGINT'
+      return false
+    }
+    return true
+  }
+
   const threads = opts.threads
   const tMax = threads[threads.length - 1]
   const tgSmall = 64
@@ -807,73 +918,62 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
         break run
       }
     }
-    // overheads and compute at the first thread count, then compute at the others, then DRAM, then GPUs
-    if (!(await measure('shallow', shallowPath, threads[0], 0, tgSmall))) break run
-    if (!(await measure('deep', deepPath, threads[0], 0, tgSmall))) break run
-    for (const [i, t] of threads.entries()) {
-      // the cache-resident pair at every thread count: its compute rate on cached weights, and the
-      // per-layer cost (thread barriers grow with the thread count)
-      if (i > 0 && !(await measure('shallow', shallowPath, t, 0, tgSmall))) break run
-      if (i > 0 && kernels && !(await measure('deep', deepPath, t, 0, tgSmall))) break run
-      if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
-      // more threads much slower than fewer: another process held a core; once more, keep the better
-      const cur = samples[samples.length - 1]
-      const prev = samples.filter((x) => x.role === 'compute' && x.threads === threads[i - 1])[0]
-      if (i > 0 && prev?.decodeTps && cur.decodeTps !== null && cur.decodeTps < CONTENTION_RATIO * prev.decodeTps) {
-        notes.push(
-          `${t} threads decoded at ${cur.decodeTps.toFixed(2)} t/s, under ${CONTENTION_RATIO} × ${threads[i - 1]} threads' ${prev.decodeTps.toFixed(2)}: contention, measured again`,
-        )
-        if (!(await measure('compute', computePath, t, ppCompute, tgCompute))) break run
-        const again = samples.pop()!
-        const first = samples.pop()!
-        samples.push({
-          ...first,
-          decodeTps: Math.max(first.decodeTps ?? 0, again.decodeTps ?? 0) || null,
-          prefillTps: Math.max(first.prefillTps ?? 0, again.prefillTps ?? 0) || null,
-        })
-      }
+    // the cache-resident models (the shallow/deep pair: per-layer and per-token costs; r1-mini:
+    // compute) at every thread count, in interleaved rounds (rounds.ts): a shared machine's slow
+    // minutes fall on all of them alike, and each keeps its best round
+    const smallTests: Array<RoundsTest & {role: Role}> = []
+    for (const t of threads) {
+      const repsSmall = Math.max(reps, SMALL_MODEL_REPS)
+      smallTests.push({role: 'shallow', model: 0, threads: t, nPrompt: 0, nGen: tgSmall, reps: repsSmall})
+      smallTests.push({role: 'deep', model: 1, threads: t, nPrompt: 0, nGen: tgSmall, reps: repsSmall})
+      smallTests.push({
+        role: 'compute',
+        model: 2,
+        threads: t,
+        nPrompt: ppCompute,
+        nGen: 0,
+        reps,
+        nUbatch: ppCompute,
+        nBatch: Math.max(ppCompute, 512),
+      })
+      smallTests.push({role: 'compute', model: 2, threads: t, nPrompt: 0, nGen: tgCompute, reps})
     }
-    // the DRAM model at the thread count that decoded the compute model fastest (normally all
-    // cores; on a loaded machine more threads can be slower: each barrier waits for a descheduled one)
+    const smallPaths = [shallowPath, deepPath, computePath]
+    const small0 = await measureRounds(
+      'cache-resident models',
+      smallPaths,
+      smallTests,
+      // the DRAM model's load and rounds take the rest
+      Math.max(0, opts.budgetS - elapsed()) * (dramPath ? SMALL_ROUNDS_SHARE : 1),
+    )
+    if (!small0) break run
+    // the DRAM model at every thread count in its own child (its load is the long part: rounds
+    // after the first cost one tg each), the thread count that decoded r1-mini fastest first
     const best = samples
       .filter((x) => x.role === 'compute' && x.decodeTps)
       .sort((x, y) => y.decodeTps! - x.decodeTps!)[0]
     const tDram = best?.threads ?? tMax
     if (tDram !== tMax)
       notes.push(
-        `r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other): the DRAM model ran at ${tDram}`,
+        `r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other)`,
       )
-    // without mmap: on a machine with little free RAM the page cache of a mapped 9 GB file is
-    // evicted while CPU_REPACK holds its own copy, and decode then reads the disk (0.3 t/s seen)
-    const dramStart = elapsed()
-    if (dramPath && !(await measure('dram', dramPath, tDram, 0, small ? 16 : 8, {}, {mmap: false}))) break run
-    const dramS = elapsed() - dramStart
-    // the shallow/deep pair once more, a minute or more after the first time: its 0.1 s runs catch a
-    // shared machine's slow seconds (tiny seen at 602 and 1163 t/s minutes apart); each keeps its faster
-    if (kernels)
-      for (const t of threads)
-        for (const [role, path] of [
-          ['shallow', shallowPath],
-          ['deep', deepPath],
-        ] as const) {
-          if (!(await measure(role, path, t, 0, tgSmall))) break run
-          const again = samples.pop()!
-          const first = samples.find((x) => x.role === role && x.threads === t)
-          if (first && (again.decodeTps ?? 0) > (first.decodeTps ?? 0)) first.decodeTps = again.decodeTps
-        }
-    // with kernels, the DRAM model at the other thread counts too, so that the in-model scale at
-    // each comes from both large models, not from r1-mini's one measurement and its own costs
-    // outside the matmuls; only where the budget has room for one more run
-    if (dramPath && kernels)
-      for (const t of threads.filter((x) => x !== tDram)) {
-        if (elapsed() + dramS > opts.budgetS) {
-          notes.push(
-            `${models.get(dramPath)} not measured at ${t} threads (the budget has no room for its ${dramS.toFixed(0)} s): the in-model kernel scale there comes from ${models.get(computePath)} alone`,
-          )
-          continue
-        }
-        if (!(await measure('dram', dramPath, t, 0, small ? 16 : 8, {}, {mmap: false}))) break run
+    if (dramPath) {
+      if (elapsed() > opts.budgetS) {
+        stopped ??= 'budget'
+        break run
       }
+      const dramThreads = kernels ? [tDram, ...threads.filter((x) => x !== tDram)] : [tDram]
+      // without mmap: on a machine with little free RAM the page cache of a mapped 9 GB file is
+      // evicted while CPU_REPACK holds its own copy, and decode then reads the disk (0.3 t/s seen)
+      const ok = await measureRounds(
+        'DRAM-bound model',
+        [dramPath],
+        dramThreads.map((t) => ({role: 'dram' as const, model: 0, threads: t, nPrompt: 0, nGen: small ? 16 : 8, reps})),
+        Math.max(0, opts.budgetS - elapsed()),
+        {mmap: false},
+      )
+      if (!ok) break run
+    }
     const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
     if (gpuDevices.length > gpus.length)
       notes.push(

@@ -194,7 +194,14 @@ export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<Chi
               ? 'checking'
               : job.kind === 'kernels'
                 ? 'timing decode kernels'
-                : 'listing devices'
+                : job.kind === 'rounds'
+                  ? `loading ${job.models[0]?.path ?? 'the models'}`
+                  : 'listing devices'
+      else if (e.type === 'loaded' && job.kind === 'rounds')
+        phase =
+          e.model !== undefined && e.model + 1 < job.models.length
+            ? `loading ${job.models[e.model + 1].path}`
+            : 'benchmarking (rounds)'
       else if (e.type === 'loaded')
         phase =
           job.kind === 'bench'
@@ -202,18 +209,20 @@ export async function runInChild(job: Job, opts: ChildOptions = {}): Promise<Chi
             : job.kind === 'check'
               ? 'creating contexts'
               : 'creating the context'
+      else if (e.type === 'context' && job.kind === 'rounds') phase = 'benchmarking (rounds)'
       else if (e.type === 'context')
         phase = job.kind === 'bench' ? 'benchmarking' : job.kind === 'check' ? 'creating contexts' : 'generating'
       else if (e.type === 'case-start' && job.kind === 'decode-check')
         phase = `checking ${job.cases[e.index]?.model.path ?? 'a model'}`
-      if (e.type === 'rep' || e.type === 'piece') worked = true
+      if (e.type === 'rep' || e.type === 'piece' || e.type === 'round-test') worked = true
       if (
         e.type === 'bench-done' ||
         e.type === 'run-done' ||
         e.type === 'check-done' ||
         e.type === 'devices-done' ||
         e.type === 'decode-check-done' ||
-        e.type === 'kernels-done'
+        e.type === 'kernels-done' ||
+        e.type === 'rounds-done'
       )
         final = e
       else if (e.type === 'error') failure = new MoerigError(e.code, e.message)

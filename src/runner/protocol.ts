@@ -89,7 +89,39 @@ export interface DecodeCheckOutcome {
   check: LlamaDecodeCheck
 }
 
-export type Job = BenchJob | RunJob | CheckJob | DevicesJob | DecodeCheckJob | KernelsJob
+/**
+ * Several models loaded at once and their tests run round after round, interleaved (calibrate and
+ * bench/speed-fidelity on a shared machine: src/runner/rounds.ts). Each round runs every config
+ * once, in order; rounds go on until `rounds` are done or `budgetMs` has passed since the first
+ * round began (at least one round runs).
+ */
+export interface RoundsJob {
+  kind: 'rounds'
+  setup: EngineSetup
+  models: LlamaModelParams[]
+  configs: RoundsConfig[]
+  rounds: number
+  budgetMs: number
+  warmup: boolean
+}
+
+export interface RoundsConfig {
+  /** index into RoundsJob.models */
+  model: number
+  /** threads, batch and ubatch; nCtx = the test's tokens when absent */
+  context: LlamaContextParams
+  test: BenchTestSpec
+  reps: number
+}
+
+export interface RoundsOutcome {
+  round: number
+  config: number
+  samplesNs: number[]
+  tokenNs?: number[]
+}
+
+export type Job = BenchJob | RunJob | CheckJob | DevicesJob | DecodeCheckJob | KernelsJob | RoundsJob
 
 /** Jobs that load a model (the extra-buffer-type fallback applies to them). */
 export type ModelJob = BenchJob | RunJob | CheckJob
@@ -105,7 +137,7 @@ export interface BenchTestOutcome extends BenchTestSpec {
 
 export type ChildEvent =
   | ({type: 'init'} & LlamaInitResult)
-  | {type: 'loaded'; info: LlamaModelInfo; log: string[]; loadMs: number; amxGuarded: string[]}
+  | {type: 'loaded'; info: LlamaModelInfo; log: string[]; loadMs: number; amxGuarded: string[]; model?: number}
   | {type: 'context'; test: number; nCtx: number; nBatch: number; nUbatch: number; threads: number; log: string[]}
   | {type: 'rep'; test: number; index: number; ns: number}
   | {type: 'piece'; text: string}
@@ -117,6 +149,8 @@ export type ChildEvent =
   | {type: 'decode-check-done'; cases: DecodeCheckOutcome[]}
   | {type: 'kernels-progress'; done: number; total: number}
   | {type: 'kernels-done'; results: KernelResult[]}
+  | ({type: 'round-test'} & RoundsOutcome)
+  | {type: 'rounds-done'; outcomes: RoundsOutcome[]; stopped: boolean}
   | {type: 'error'; code: string; message: string}
 
 export type ParentMessage = {type: 'job'; job: Job} | {type: 'stop'}

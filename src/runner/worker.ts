@@ -17,6 +17,8 @@ import type {
   DecodeCheckJob,
   DecodeCheckOutcome,
   KernelsJob,
+  RoundsJob,
+  RoundsOutcome,
 } from './protocol.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from '../engine/engine.js'
@@ -165,6 +167,54 @@ async function kernels(job: KernelsJob): Promise<void> {
   }
 }
 
+/** Load every model, then run the configs round after round (protocol.ts RoundsJob). */
+async function rounds(job: RoundsJob): Promise<void> {
+  const init = await initEngine(job.setup)
+  await send({type: 'init', ...init})
+  const models: LlamaModel[] = []
+  const outcomes: RoundsOutcome[] = []
+  try {
+    for (const [i, params] of job.models.entries()) {
+      if (stopped) break
+      const t0 = performance.now()
+      const model = await LlamaModel.load(resolveModelDevices(params, init.devices, 0))
+      models.push(model)
+      await send({
+        type: 'loaded',
+        model: i,
+        info: model.info,
+        log: model.log,
+        loadMs: performance.now() - t0,
+        amxGuarded: model.amxGuarded,
+      })
+    }
+    const start = performance.now()
+    for (let round = 0; round < job.rounds && !stopped && models.length === job.models.length; round++) {
+      if (round > 0 && performance.now() - start > job.budgetMs) break
+      for (let i = 0; i < job.configs.length && !stopped; i++) {
+        const c = job.configs[i]
+        const t = c.test
+        const ctx = await models[c.model].createContext({...c.context, nCtx: c.context.nCtx ?? t.nPrompt + t.nGen})
+        current = ctx
+        try {
+          if (round === 0) await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
+          const r = await ctx.bench({nPrompt: t.nPrompt, nGen: t.nGen, reps: c.reps, warmup: job.warmup}, () => {})
+          if (r.samplesNs.length === 0) break
+          const o: RoundsOutcome = {round, config: i, samplesNs: r.samplesNs, tokenNs: r.tokenNs}
+          outcomes.push(o)
+          await send({type: 'round-test', ...o})
+        } finally {
+          current = null
+          ctx.dispose()
+        }
+      }
+    }
+  } finally {
+    for (const m of models) m.dispose()
+  }
+  await send({type: 'rounds-done', outcomes, stopped})
+}
+
 async function main(job: Job): Promise<void> {
   try {
     if (job.kind === 'bench') await bench(job)
@@ -172,6 +222,7 @@ async function main(job: Job): Promise<void> {
     else if (job.kind === 'check') await checkJob(job, load, send)
     else if (job.kind === 'devices') await devicesJob(job, send)
     else if (job.kind === 'kernels') await kernels(job)
+    else if (job.kind === 'rounds') await rounds(job)
     else await run(job)
   } catch (e) {
     const err = e as Error & {code?: string}

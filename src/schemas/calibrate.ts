@@ -22,7 +22,10 @@ export const calibrationMeasurementSchema = {
     tps: {type: 'number', minimum: 0},
     /** tg tests: 1 ÷ the fastest single-token decode step (t/s, measured): the decode speed the fit uses */
     tokenTps: {type: 'number', minimum: 0},
+    /** repetitions over all rounds */
     reps: {type: 'integer', minimum: 0},
+    /** interleaved rounds the test ran (src/runner/rounds.ts); its best is kept */
+    rounds: {type: 'integer', minimum: 1},
   },
 } as const
 

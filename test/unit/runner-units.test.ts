@@ -25,6 +25,7 @@ import {
 import {comparePlanMemory} from '../../src/runner/checkplan.js'
 import {benchTable, benchTests, tokenStats} from '../../src/runner/bench.js'
 import {benchTps} from '../../src/runner/calibrate.js'
+import {roundsTps} from '../../src/runner/rounds.js'
 import type {BenchResult} from '../../src/schemas/bench.js'
 import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
@@ -373,4 +374,40 @@ test('token steps: the fastest and the median in ms; calibrate decodes at the fa
   assert.deepEqual(benchTps(r, 'median'), {decode: 10, prefill: 110})
   const old = {results: [row(0, 8, [9, 11])]} as unknown as BenchResult
   assert.deepEqual(benchTps(old), {decode: 11, prefill: null})
+})
+
+test('rounds: decode from the fastest token step of any round, the best round median and the best repetition; prefill from the best repetition', () => {
+  const tg = {
+    nPrompt: 0,
+    nGen: 4,
+    rounds: [
+      // round 1: a burst slowed every step; round 2: quiet but one slow step
+      {samplesNs: [40e6, 44e6], tokenNs: [10e6, 10e6, 10e6, 10e6, 11e6, 11e6, 11e6, 11e6]},
+      {samplesNs: [30e6, 24e6], tokenNs: [5e6, 6e6, 6e6, 7e6, 6e6, 6e6, 6e6, 20e6]},
+    ],
+  }
+  const s = roundsTps(tg)
+  assert.equal(s.decode, 200) // 1 ÷ 5 ms
+  assert.equal(s.decodeMedian, 1e9 / 6e6) // round 2's median step
+  assert.equal(s.decodeRep, (1e9 * 4) / 24e6)
+  assert.equal(s.prefill, null)
+  assert.equal(s.rounds, 2)
+  const pp = roundsTps({
+    nPrompt: 64,
+    nGen: 0,
+    rounds: [
+      {samplesNs: [64e6], tokenNs: []},
+      {samplesNs: [32e6], tokenNs: []},
+    ],
+  })
+  assert.equal(pp.prefill, 2000)
+  assert.equal(pp.decode, null)
+  // no round ran: nothing measured, never Infinity
+  assert.deepEqual(roundsTps({nPrompt: 0, nGen: 4, rounds: []}), {
+    decode: null,
+    decodeMedian: null,
+    decodeRep: null,
+    prefill: null,
+    rounds: 0,
+  })
 })
