@@ -52,6 +52,7 @@ import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
 import {median, solve3, testName} from './stats.js'
 import {
+  roundsFit,
   runRounds,
   roundsTps,
   type RoundsModel,
@@ -646,8 +647,10 @@ export function benchTps(
 }
 
 /** at most this many interleaved rounds of the calibration models (rounds.ts) */
-export const CALIBRATE_ROUNDS = 4
-/** the cache-resident models' rounds may take this share of the budget left when a DRAM model follows */
+export const CALIBRATE_ROUNDS = 6
+/** the rounds may take this share of the budget left, loading included (the rest: GPUs, the last test's overrun) */
+export const ROUNDS_BUDGET_SHARE = 0.8
+/** the cache-resident models' rounds may take this share of the budget left when a DRAM model follows in its own child */
 export const SMALL_ROUNDS_SHARE = 0.4
 
 export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents = {}): Promise<CalibrateResult> {
@@ -788,11 +791,11 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
    */
   const measureRounds = async (
     label: string,
-    paths: string[],
+    roundModels: RoundsModel[],
     tests: Array<RoundsTest & {role: Role}>,
     budgetS: number,
-    placement?: RoundsModel['placement'],
   ): Promise<boolean> => {
+    const paths = roundModels.map((m) => m.path)
     if (stop()) {
       stopped ??= 'SIGINT'
       return false
@@ -804,7 +807,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     try {
       r = await runRounds(
         {
-          models: paths.map((path) => ({path, placement})),
+          models: roundModels,
           tests,
           rounds: CALIBRATE_ROUNDS,
           budgetS,
@@ -878,6 +881,11 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       stopped = r.signal ?? 'SIGINT'
       return false
     }
+    // the budget ran out before every test ran once: what ran is kept, the rest is not measured
+    if (r.tests.some((t) => t.rounds.length === 0)) {
+      stopped ??= 'budget'
+      return false
+    }
     return true
   }
 
@@ -938,42 +946,62 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       })
       smallTests.push({role: 'compute', model: 2, threads: t, nPrompt: 0, nGen: tgCompute, reps})
     }
-    const smallPaths = [shallowPath, deepPath, computePath]
-    const small0 = await measureRounds(
-      'cache-resident models',
-      smallPaths,
-      smallTests,
-      // the DRAM model's load and rounds take the rest
-      Math.max(0, opts.budgetS - elapsed()) * (dramPath ? SMALL_ROUNDS_SHARE : 1),
-    )
-    if (!small0) break run
-    // the DRAM model at every thread count in its own child (its load is the long part: rounds
-    // after the first cost one tg each), the thread count that decoded r1-mini fastest first
-    const best = samples
+    // the DRAM model at every thread count (with kernels: the in-model scale at each comes from
+    // both large models), without mmap: on a machine with little free RAM the page cache of a
+    // mapped 9 GB file is evicted while CPU_REPACK holds its own copy, and decode then reads the
+    // disk (0.3 t/s seen)
+    const dramModel: RoundsModel | null = dramPath ? {path: dramPath, placement: {mmap: false}} : null
+    const dramTests = (model: number) =>
+      (kernels ? threads : [tMax]).map((t) => ({
+        role: 'dram' as const,
+        model,
+        threads: t,
+        nPrompt: 0,
+        nGen: small ? 16 : 8,
+        reps,
+      }))
+    const smallModels: RoundsModel[] = [shallowPath, deepPath, computePath].map((path) => ({path}))
+    const left = () => Math.max(0, opts.budgetS - elapsed())
+    if (dramModel && roundsFit([...smallModels.map((m) => m.path), dramModel.path])) {
+      // one child for all: compute and DRAM samples from the same minutes, each model's rounds
+      // spread over the whole measurement
+      if (
+        !(await measureRounds(
+          'calibration models',
+          [...smallModels, dramModel],
+          [...smallTests, ...dramTests(smallModels.length)],
+          left() * ROUNDS_BUDGET_SHARE,
+        ))
+      )
+        break run
+    } else {
+      // the DRAM model (a large --model) in a child of its own after the others; its load and
+      // rounds take what the cache-resident models' rounds leave
+      if (
+        !(await measureRounds(
+          'cache-resident models',
+          smallModels,
+          smallTests,
+          left() * (dramModel ? SMALL_ROUNDS_SHARE : ROUNDS_BUDGET_SHARE),
+        ))
+      )
+        break run
+      if (dramModel) {
+        if (elapsed() > opts.budgetS) {
+          stopped ??= 'budget'
+          break run
+        }
+        if (!(await measureRounds('DRAM-bound model', [dramModel], dramTests(0), left() * ROUNDS_BUDGET_SHARE)))
+          break run
+      }
+    }
+    const fastest = samples
       .filter((x) => x.role === 'compute' && x.decodeTps)
       .sort((x, y) => y.decodeTps! - x.decodeTps!)[0]
-    const tDram = best?.threads ?? tMax
-    if (tDram !== tMax)
+    if (fastest && fastest.threads !== tMax)
       notes.push(
-        `r1-mini decoded faster at ${tDram} threads than at ${tMax} (a loaded machine: threads wait for each other)`,
+        `r1-mini decoded faster at ${fastest.threads} threads than at ${tMax} (a loaded machine: threads wait for each other)`,
       )
-    if (dramPath) {
-      if (elapsed() > opts.budgetS) {
-        stopped ??= 'budget'
-        break run
-      }
-      const dramThreads = kernels ? [tDram, ...threads.filter((x) => x !== tDram)] : [tDram]
-      // without mmap: on a machine with little free RAM the page cache of a mapped 9 GB file is
-      // evicted while CPU_REPACK holds its own copy, and decode then reads the disk (0.3 t/s seen)
-      const ok = await measureRounds(
-        'DRAM-bound model',
-        [dramPath],
-        dramThreads.map((t) => ({role: 'dram' as const, model: 0, threads: t, nPrompt: 0, nGen: small ? 16 : 8, reps})),
-        Math.max(0, opts.budgetS - elapsed()),
-        {mmap: false},
-      )
-      if (!ok) break run
-    }
     const gpus = gpuDevices.filter((d) => !/llvmpipe|lavapipe|swiftshader/i.test(`${d.name} ${d.description}`))
     if (gpuDevices.length > gpus.length)
       notes.push(

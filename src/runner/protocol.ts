@@ -92,8 +92,8 @@ export interface DecodeCheckOutcome {
 /**
  * Several models loaded at once and their tests run round after round, interleaved (calibrate and
  * bench/speed-fidelity on a shared machine: src/runner/rounds.ts). Each round runs every config
- * once, in order; rounds go on until `rounds` are done or `budgetMs` has passed since the first
- * round began (at least one round runs).
+ * once, in order, until `rounds` are done; no test but the very first starts once `budgetMs` has
+ * passed since the job began (loading counts).
  */
 export interface RoundsJob {
   kind: 'rounds'
@@ -150,7 +150,7 @@ export type ChildEvent =
   | {type: 'kernels-progress'; done: number; total: number}
   | {type: 'kernels-done'; results: KernelResult[]}
   | ({type: 'round-test'} & RoundsOutcome)
-  | {type: 'rounds-done'; outcomes: RoundsOutcome[]; stopped: boolean}
+  | {type: 'rounds-done'; outcomes: RoundsOutcome[]; stopped: boolean; budgetSpent: boolean}
   | {type: 'error'; code: string; message: string}
 
 export type ParentMessage = {type: 'job'; job: Job} | {type: 'stop'}

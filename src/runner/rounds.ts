@@ -44,7 +44,7 @@ export interface RoundsOptions {
   tests: RoundsTest[]
   /** at most this many rounds */
   rounds: number
-  /** no new round starts after this many seconds of rounds (the first always runs) */
+  /** no test but the very first starts after this many seconds (loading the models counts) */
   budgetS: number
   warmup?: boolean
   cpuVariant?: string
@@ -66,6 +66,8 @@ export interface RoundsTestResult extends RoundsTest {
 export interface RoundsResult {
   tests: RoundsTestResult[]
   roundsRun: number
+  /** the budget ended the rounds (possibly before every test ran once) */
+  budgetSpent: boolean
   stopped: boolean
   signal: StopSignal | null
   llamaRelease: string | null
@@ -138,6 +140,7 @@ export async function runRounds(o: RoundsOptions, ev: RoundsEvents = {}): Promis
   return {
     tests,
     roundsRun: Math.max(...tests.map((t) => t.rounds.length)),
+    budgetSpent: outcome.final.budgetSpent,
     stopped: outcome.final.stopped || outcome.interrupted,
     signal: outcome.signal,
     llamaRelease: setup.release,

@@ -169,10 +169,12 @@ async function kernels(job: KernelsJob): Promise<void> {
 
 /** Load every model, then run the configs round after round (protocol.ts RoundsJob). */
 async function rounds(job: RoundsJob): Promise<void> {
+  const start = performance.now()
   const init = await initEngine(job.setup)
   await send({type: 'init', ...init})
   const models: LlamaModel[] = []
   const outcomes: RoundsOutcome[] = []
+  let budgetSpent = false
   try {
     for (const [i, params] of job.models.entries()) {
       if (stopped) break
@@ -188,10 +190,13 @@ async function rounds(job: RoundsJob): Promise<void> {
         amxGuarded: model.amxGuarded,
       })
     }
-    const start = performance.now()
-    for (let round = 0; round < job.rounds && !stopped && models.length === job.models.length; round++) {
-      if (round > 0 && performance.now() - start > job.budgetMs) break
+    rounds: for (let round = 0; round < job.rounds && !stopped && models.length === job.models.length; round++) {
       for (let i = 0; i < job.configs.length && !stopped; i++) {
+        // every test after the very first waits for the budget (loading counts)
+        if ((round > 0 || i > 0) && performance.now() - start > job.budgetMs) {
+          budgetSpent = true
+          break rounds
+        }
         const c = job.configs[i]
         const t = c.test
         const ctx = await models[c.model].createContext({...c.context, nCtx: c.context.nCtx ?? t.nPrompt + t.nGen})
@@ -199,7 +204,7 @@ async function rounds(job: RoundsJob): Promise<void> {
         try {
           if (round === 0) await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
           const r = await ctx.bench({nPrompt: t.nPrompt, nGen: t.nGen, reps: c.reps, warmup: job.warmup}, () => {})
-          if (r.samplesNs.length === 0) break
+          if (r.samplesNs.length === 0) break rounds
           const o: RoundsOutcome = {round, config: i, samplesNs: r.samplesNs, tokenNs: r.tokenNs}
           outcomes.push(o)
           await send({type: 'round-test', ...o})
@@ -212,7 +217,7 @@ async function rounds(job: RoundsJob): Promise<void> {
   } finally {
     for (const m of models) m.dispose()
   }
-  await send({type: 'rounds-done', outcomes, stopped})
+  await send({type: 'rounds-done', outcomes, stopped, budgetSpent})
 }
 
 async function main(job: Job): Promise<void> {

@@ -42,15 +42,24 @@ test(
   },
 )
 
-test('rounds: a spent budget still runs the first round, then stops; a test naming a missing model is refused', async () => {
+test('rounds: a spent budget still runs the very first test, then stops and says so; a test naming a missing model is refused', async () => {
   const tiny = synthTiny(dir)
   const r = await runRounds({
     models: [{path: tiny}],
-    tests: [{model: 0, threads: 1, nPrompt: 0, nGen: 4, reps: 1}],
+    tests: [
+      {model: 0, threads: 1, nPrompt: 0, nGen: 4, reps: 1},
+      {model: 0, threads: 1, nPrompt: 16, nGen: 0, reps: 1},
+    ],
     rounds: 5,
     budgetS: 0,
   })
   assert.equal(r.roundsRun, 1)
+  assert.equal(r.budgetSpent, true)
+  assert.deepEqual(
+    r.tests.map((t) => t.rounds.length),
+    [1, 0],
+  )
+  assert.equal(r.stopped, false)
   await assert.rejects(
     runRounds({
       models: [{path: tiny}],
