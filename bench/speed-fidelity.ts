@@ -19,6 +19,9 @@
  * Run:   npm run bench:speed-fidelity -- [--hardware calibrated.json] [-t 1,2] [-r 2] [--rounds 6] [--rounds-budget 4m]
  *          [--shapes r1-dram,r1-mini,qwen3moe-tiny,tiny] [--budget 5m]
  *        without --hardware it runs calibrate first and saves reports/speed-fidelity-hardware.json
+ *        --together: the rows are measured inside calibrate's rounds (the same minutes as the
+ *        calibration models; tiny, r1-mini and r1-dram rows are then separate tests of the rounds
+ *        their calibration tests ran in), not in rounds of their own afterwards
  *        --sweep: instead, the attention sweep behind speed.ts CPU_ATTN_PAIR_FLOPS: tiny and
  *        qwen3moe-tiny prefill at pp64/256/1024 (ubatch = prompt) at 1 thread; the per-ubatch
  *        time t(u) = a + b·u + c·u² gives c, the attention cost per query × key, and per
@@ -51,6 +54,7 @@ const {values: a} = parseArgs({
     budget: {type: 'string', default: '5m'},
     json: {type: 'boolean'},
     sweep: {type: 'boolean'},
+    together: {type: 'boolean'},
   },
 })
 const reps = Number(a.r)
@@ -114,6 +118,45 @@ const shapes = (a.shapes ?? `${dram.preset},r1-mini,qwen3moe-tiny,tiny`)
   .filter((s, i, xs) => xs.indexOf(s) === i)
 if (dram.note) console.log(`note: ${dram.note}`)
 
+const paths = new Map<string, string>()
+for (const shape of shapes) paths.set(shape, await cachedSynthModel({preset: shape, quant: 'Q4_K_M'}))
+const shapePlacement = (shape: string) =>
+  // the DRAM-bound shape loads without mmap, as calibrate does: with little free RAM the page
+  // cache of a mapped 9 GB file is evicted while CPU_REPACK holds its copy (0.3 t/s seen)
+  shape === dram.preset && dram.note === null ? {mmap: false} : undefined
+/** every row's tg and pp test, model indexes into `set` */
+const rowTests = (set: string[]) => {
+  const tests: RoundsTest[] = []
+  const keys: string[] = []
+  for (const [mi, shape] of set.entries()) {
+    const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
+    for (const t of threads) {
+      tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, reps})
+      tests.push({
+        model: mi,
+        threads: t,
+        nPrompt: spec.nPrompt,
+        nGen: 0,
+        reps,
+        nUbatch: spec.nPrompt,
+        nBatch: Math.max(512, spec.nPrompt),
+      })
+      keys.push(`${shape}\t${t}`)
+    }
+  }
+  return {tests, keys}
+}
+const measured = new Map<string, {decode: ReturnType<typeof roundsTps>; prefill: ReturnType<typeof roundsTps>}>()
+const keep = (keys: string[], results: Array<Parameters<typeof roundsTps>[0]>) => {
+  for (const [i, key] of keys.entries())
+    if (results[2 * i] && results[2 * i + 1])
+      measured.set(key, {decode: roundsTps(results[2 * i]), prefill: roundsTps(results[2 * i + 1])})
+}
+if (a.together && a.hardware) {
+  console.error('speed-fidelity: --together measures the rows in calibrate’s rounds; it cannot take --hardware')
+  process.exit(2)
+}
+
 let profile: HardwareProfile
 if (a.hardware) {
   profile = await loadHardware(a.hardware)
@@ -123,9 +166,31 @@ if (a.hardware) {
   const save = join(projectRoot, 'reports', 'speed-fidelity-hardware.json')
   console.log(`calibrating (budget ${a.budget}) → ${save} …`)
   const base = await loadHardware('probe')
+  // --together: the rows ride in the calibration models' rounds (same minutes; the calibration
+  // models' own rows are then judged on separate tests of the same rounds they were fitted in)
+  const together = a.together ? rowTests(shapes) : null
   const r = await runCalibrate(
-    {profile: base, savePath: save, threads, budgetS: parseBudget(a.budget), force: true},
-    {onStep: (l) => console.log(`  ${l}`)},
+    {
+      profile: base,
+      savePath: save,
+      threads,
+      budgetS: parseBudget(a.budget),
+      force: true,
+      ...(together
+        ? {
+            extraRounds: {
+              models: shapes.map((x) => ({path: paths.get(x)!, placement: shapePlacement(x)})),
+              tests: together.tests,
+            },
+          }
+        : {}),
+    },
+    {
+      onStep: (l) => console.log(`  ${l}`),
+      onExtraRounds: (results) => {
+        if (together) keep(together.keys, results)
+      },
+    },
   )
   console.log(`calibrated in ${r.seconds} s${r.partial ? ' (PARTIAL)' : ''}`)
   // the measurements behind the fit, for refitting offline (bench/speed-refit.ts)
@@ -173,11 +238,9 @@ interface Planned {
   pPre: Awaited<ReturnType<typeof runPlan>>['prediction']
 }
 const planned: Planned[] = []
-const paths = new Map<string, string>()
 for (const shape of shapes) {
   const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
-  const path = await cachedSynthModel({preset: shape, quant: 'Q4_K_M'})
-  paths.set(shape, path)
+  const path = paths.get(shape)!
   for (const t of threads) {
     const plan = (ctx: number, ubatch: number) =>
       runPlan({model: path, hardware: 'x', profiles: [profile], engine: 'llama.cpp', threads: t, ctx, ubatch})
@@ -205,34 +268,13 @@ for (const shape of shapes) {
   }
 }
 // one child for every model when they fit in RAM together, else one per model
-const modelSets = roundsFit([...paths.values()]) ? [shapes] : shapes.map((x) => [x])
-const measured = new Map<string, {decode: ReturnType<typeof roundsTps>; prefill: ReturnType<typeof roundsTps>}>()
+const modelSets = measured.size ? [] : roundsFit([...paths.values()]) ? [shapes] : shapes.map((x) => [x])
 for (const set of modelSets) {
-  const tests: RoundsTest[] = []
-  const keys: string[] = []
-  for (const [mi, shape] of set.entries())
-    for (const p of planned.filter((x) => x.shape === shape)) {
-      tests.push({model: mi, threads: p.t, nPrompt: 0, nGen: p.spec.nGen, reps})
-      tests.push({
-        model: mi,
-        threads: p.t,
-        nPrompt: p.spec.nPrompt,
-        nGen: 0,
-        reps,
-        nUbatch: p.spec.nPrompt,
-        nBatch: Math.max(512, p.spec.nPrompt),
-      })
-      keys.push(`${shape}\t${p.t}`)
-    }
+  const {tests, keys} = rowTests(set)
   const t0 = Date.now()
   const r = await runRounds(
     {
-      // the DRAM-bound shape loads without mmap, as calibrate does: with little free RAM the page
-      // cache of a mapped 9 GB file is evicted while CPU_REPACK holds its copy (0.3 t/s seen)
-      models: set.map((shape) => ({
-        path: paths.get(shape)!,
-        placement: shape === dram.preset && dram.note === null ? {mmap: false} : undefined,
-      })),
+      models: set.map((shape) => ({path: paths.get(shape)!, placement: shapePlacement(shape)})),
       tests,
       rounds,
       budgetS: roundsBudgetS / modelSets.length,
@@ -240,11 +282,14 @@ for (const set of modelSets) {
     {onLoaded: (m, ms) => console.log(`  loaded ${set[m]} in ${(ms / 1000).toFixed(1)} s`)},
   )
   console.log(`  ${set.join(', ')}: ${r.roundsRun} rounds in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-  for (const [i, key] of keys.entries())
-    measured.set(key, {decode: roundsTps(r.tests[2 * i]), prefill: roundsTps(r.tests[2 * i + 1])})
+  keep(keys, r.tests)
 }
 for (const p of planned) {
-  const m = measured.get(`${p.shape}\t${p.t}`)!
+  const m = measured.get(`${p.shape}\t${p.t}`)
+  if (!m) {
+    console.log(`  ${p.shape} t${p.t}: not measured (the budget ended first)`)
+    continue
+  }
   const row: Row = {
     shape: p.shape,
     threads: p.t,

@@ -608,6 +608,11 @@ export interface CalibrateOptions {
   model?: string
   /** repetitions per test (default 2; the best is used) */
   reps?: number
+  /**
+   * more models and tests to run in the calibration models' rounds (the first rounds child), for
+   * the caller (bench/speed-fidelity): results through CalibrateEvents.onExtraRounds, never fitted
+   */
+  extraRounds?: {models: RoundsModel[]; tests: RoundsTest[]}
   /** true once the user asked to stop (Ctrl-C): no new measurement starts */
   stopRequested?: () => boolean
   childEnv?: NodeJS.ProcessEnv
@@ -620,6 +625,8 @@ export interface CalibrateEvents {
   onCase?(done: number, total: number): void
   onStep?(line: string): void
   onInterrupt?(): void
+  /** CalibrateOptions.extraRounds' tests after their rounds, in order */
+  onExtraRounds?(tests: RoundsTestResult[]): void
 }
 
 /**
@@ -794,21 +801,34 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     roundModels: RoundsModel[],
     tests: Array<RoundsTest & {role: Role}>,
     budgetS: number,
+    extra?: CalibrateOptions['extraRounds'],
   ): Promise<boolean> => {
     const paths = roundModels.map((m) => m.path)
     if (stop()) {
       stopped ??= 'SIGINT'
       return false
     }
-    const total = CALIBRATE_ROUNDS * tests.length
+    // the caller's own tests ride along in the same rounds (bench/speed-fidelity: its rows measured
+    // in the same minutes as the calibration models); their results go back through onExtraRounds
+    // a model the calibration already loads (same file and placement) is not loaded twice
+    const merged = [...roundModels]
+    const same = (a: RoundsModel, b: RoundsModel) =>
+      a.path === b.path && JSON.stringify(a.placement ?? {}) === JSON.stringify(b.placement ?? {})
+    const index = (extra?.models ?? []).map((m) => {
+      const i = merged.findIndex((x) => same(x, m))
+      return i >= 0 ? i : merged.push(m) - 1
+    })
+    const extraTests = (extra?.tests ?? []).map((t) => ({...t, model: index[t.model]}))
+    const all = [...tests, ...extraTests]
+    const total = CALIBRATE_ROUNDS * all.length
     let done = 0
-    ev.onPhase?.(`${label}: up to ${CALIBRATE_ROUNDS} rounds of ${tests.length} tests, interleaved`, total)
+    ev.onPhase?.(`${label}: up to ${CALIBRATE_ROUNDS} rounds of ${all.length} tests, interleaved`, total)
     let r: RoundsResult
     try {
       r = await runRounds(
         {
-          models: roundModels,
-          tests,
+          models: merged,
+          tests: all,
           rounds: CALIBRATE_ROUNDS,
           budgetS,
           childEnv: opts.childEnv,
@@ -877,12 +897,13 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           })
           .join(', '),
     )
+    if (extra) ev.onExtraRounds?.(r.tests.slice(tests.length))
     if (r.stopped) {
       stopped = r.signal ?? 'SIGINT'
       return false
     }
     // the budget ran out before every test ran once: what ran is kept, the rest is not measured
-    if (r.tests.some((t) => t.rounds.length === 0)) {
+    if (r.tests.slice(0, tests.length).some((t) => t.rounds.length === 0)) {
       stopped ??= 'budget'
       return false
     }
@@ -962,7 +983,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       }))
     const smallModels: RoundsModel[] = [shallowPath, deepPath, computePath].map((path) => ({path}))
     const left = () => Math.max(0, opts.budgetS - elapsed())
-    if (dramModel && roundsFit([...smallModels.map((m) => m.path), dramModel.path])) {
+    const extraPaths = (opts.extraRounds?.models ?? []).map((m) => m.path)
+    if (dramModel && roundsFit([...new Set([...smallModels.map((m) => m.path), dramModel.path, ...extraPaths])])) {
       // one child for all: compute and DRAM samples from the same minutes, each model's rounds
       // spread over the whole measurement
       if (
@@ -971,6 +993,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           [...smallModels, dramModel],
           [...smallTests, ...dramTests(smallModels.length)],
           left() * ROUNDS_BUDGET_SHARE,
+          opts.extraRounds,
         ))
       )
         break run
@@ -983,6 +1006,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           smallModels,
           smallTests,
           left() * (dramModel ? SMALL_ROUNDS_SHARE : ROUNDS_BUDGET_SHARE),
+          opts.extraRounds,
         ))
       )
         break run

@@ -17,6 +17,7 @@ import {
   fitOverheads,
   parseBudget,
   parseThreadList,
+  runCalibrate,
   type ModelTerms,
   type Sample,
 } from '../../src/runner/calibrate.js'
@@ -328,5 +329,38 @@ test(
     ])
     assert.equal(again.status, 0, again.stderr + again.stdout)
     assert.equal(JSON.parse(again.stdout).savedTo, out)
+  },
+)
+
+test(
+  "calibrate's extra rounds: the caller's tests run in the calibration models' rounds (a model calibrate already loads is not loaded twice) and come back, never fitted",
+  {timeout: 120_000},
+  async () => {
+    const dir = tempDir('moerig-calibrate-extra-')
+    const model = synthTiny(dir)
+    const extra: Array<{rounds: unknown[]; nGen: number; model: number}> = []
+    const loads: string[] = []
+    const r = await runCalibrate(
+      {
+        profile: rig({sockets: 1, gpus: 0}) as HardwareProfile,
+        savePath: null,
+        threads: [1],
+        budgetS: 20,
+        model,
+        extraRounds: {
+          // the --model file again (calibrate loads it without mmap: same placement, one load) and tiny 8 tokens
+          models: [{path: model, placement: {mmap: false}}],
+          tests: [{model: 0, threads: 1, nPrompt: 0, nGen: 8, reps: 1}],
+        },
+      },
+      {onExtraRounds: (tests) => extra.push(...tests), onStep: (l) => loads.push(l)},
+    )
+    assert.equal(extra.length, 1)
+    assert.equal(extra[0].nGen, 8)
+    assert.ok(extra[0].rounds.length >= 1)
+    // models: tiny, tiny-deep16, r1-mini, the --model file; the extra test runs on the last
+    assert.equal(extra[0].model, 3)
+    // the extra test is no measurement of the calibration
+    assert.ok(!r.measurements.some((m) => m.test === 'tg8' && m.role !== 'dram'), JSON.stringify(r.measurements))
   },
 )
