@@ -6,7 +6,7 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
 import {calibrateResultSchema} from '../../src/schemas/calibrate.js'
@@ -22,7 +22,7 @@ import {
   type Sample,
 } from '../../src/runner/calibrate.js'
 import {solve3} from '../../src/runner/stats.js'
-import {cli, synthTiny, tempDir} from '../support/runner-helpers.js'
+import {cli, cliUntilSignal, synthTiny, tempDir} from '../support/runner-helpers.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
 const terms = (
@@ -362,5 +362,35 @@ test(
     assert.equal(extra[0].model, 3)
     // the extra test is no measurement of the calibration
     assert.ok(!r.measurements.some((m) => m.test === 'tg8' && m.role !== 'dram'), JSON.stringify(r.measurements))
+  },
+)
+
+test(
+  'Ctrl-C during the calibration rounds: exit 130, the rounds that finished are fitted and saved as partial',
+  {timeout: 120_000},
+  async () => {
+    const dir = tempDir('moerig-calibrate-int-')
+    const model = synthTiny(dir)
+    const out = join(dir, 'hw.json')
+    // 50 s: no kernel benchmark (under 60 s); the runner child loads four small models, then rounds
+    const {code, out: stdout} = await cliUntilSignal(
+      ['calibrate', '--save', out, '--budget', '50s', '--threads', '1', '--model', model, '--json'],
+      'SIGINT',
+      15_000,
+    )
+    assert.equal(code, 130, stdout)
+    const r = JSON.parse(stdout)
+    if (r.error) {
+      // a machine loaded enough that the models were still loading: nothing measured, nothing written
+      assert.equal(r.error.code, 'E_INTERRUPTED', stdout)
+      assert.ok(!existsSync(out))
+      return
+    }
+    assert.equal(r.partial, true, stdout)
+    assert.equal(r.stoppedBy, 'SIGINT')
+    assert.ok(r.measurements.length > 0 && r.measurements.every((m: {rounds: number}) => m.rounds >= 1), stdout)
+    const saved = JSON.parse(readFileSync(out, 'utf8')) as HardwareProfile
+    assert.deepEqual(schemaErrors(hardwareProfileSchema, saved), [])
+    assert.equal(saved.calibration!.partial, true)
   },
 )

@@ -91,11 +91,16 @@ export function minimalPlan(
  * runner child process started (Linux /proc): the exit code and what it printed.
  */
 export async function benchUntilSignal(model: string, sig: NodeJS.Signals, runs: string, waitMs: number) {
-  const child = spawn(
-    process.execPath,
-    [bin, 'bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
-    {cwd: root, stdio: ['ignore', 'pipe', 'pipe']},
+  return cliUntilSignal(
+    ['bench', model, '-p', '0', '-n', '64', '-r', '200', '-t', '1', '--runs-dir', runs, '--json'],
+    sig,
+    waitMs,
   )
+}
+
+/** Run the CLI, send `sig` waitMs after its runner child started; exit code and stdout. */
+export async function cliUntilSignal(args: string[], sig: NodeJS.Signals, waitMs: number) {
+  const child = spawn(process.execPath, [bin, ...args], {cwd: root, stdio: ['ignore', 'pipe', 'pipe']})
   let out = ''
   child.stdout.on('data', (b) => (out += b))
   const children = `/proc/${child.pid}/task/${child.pid}/children`
