@@ -59,11 +59,21 @@ const {values: a} = parseArgs({
 })
 const reps = Number(a.r)
 const rounds = Number(a.rounds)
-const roundsBudgetS = parseBudget(a['rounds-budget']!)
 if (!(Number.isInteger(reps) && reps >= 1 && Number.isInteger(rounds) && rounds >= 1)) {
   console.error('speed-fidelity: -r and --rounds take whole numbers ≥ 1')
   process.exit(2)
 }
+/** a duration flag in seconds, or one line and exit 2 */
+const duration = (flag: string, text: string) => {
+  try {
+    return parseBudget(text)
+  } catch (e) {
+    console.error(`speed-fidelity: ${flag} ${(e as Error).message.replace(/^--budget /, '')}`)
+    process.exit(2)
+  }
+}
+const roundsBudgetS = duration('--rounds-budget', a['rounds-budget']!)
+const budgetS = duration('--budget', a.budget!)
 console.log(
   `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} logical CPUs, load average ${loadavg()
     .map((x) => x.toFixed(2))
@@ -174,7 +184,7 @@ if (a.hardware) {
       profile: base,
       savePath: save,
       threads,
-      budgetS: parseBudget(a.budget),
+      budgetS,
       force: true,
       ...(together
         ? {

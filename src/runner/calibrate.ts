@@ -30,10 +30,11 @@
  *   - GPUs the runner sees: the compute model fully offloaded to each (-ngl 999, split none):
  *     bandwidth = B × tg t/s, prefill = F × pp t/s.
  * The fit is `fitCalibration`, a pure function (test/native/calibrate.test.ts). A noisy, shared machine
- * gives noisy numbers: the cache-resident models run in interleaved rounds (rounds.ts: all loaded
- * in one child, every test once per round, up to CALIBRATE_ROUNDS), the DRAM model's thread counts
- * likewise in a child of their own, and each test keeps its best round (contention only slows);
- * impossible solutions (negative overheads) fall back to the compute model alone, with a note.
+ * gives noisy numbers: the four models run in interleaved rounds (rounds.ts: all loaded in one
+ * child, every test at every thread count once per round, up to CALIBRATE_ROUNDS; a DRAM model too
+ * large to share the child runs its rounds in its own after the others), and each test keeps its
+ * best round (contention only slows); impossible solutions (negative overheads) fall back to the
+ * compute model alone, with a note.
  */
 import {cpus, loadavg} from 'node:os'
 import {basename} from 'node:path'
@@ -719,7 +720,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   // pp = ubatch, so the expert batch the planner assumes is the one that ran; shorter under a small budget
   const ppCompute = small ? 128 : 512
 
-  /** one bench; false when stopped (Ctrl-C or budget) */
+  /** one bench (each GPU: r1-mini fully offloaded to it); false when stopped (Ctrl-C or budget) */
   const measure = async (
     role: Role,
     path: string,
@@ -746,8 +747,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           path,
           nPrompt: [nPrompt],
           nGen: [nGen],
-          // the small models take a tenth of a second per repetition: more of them, less noise in the overheads
-          reps: role === 'shallow' || role === 'deep' ? Math.max(reps, SMALL_MODEL_REPS) : reps,
+          reps,
           threads,
           ...(nPrompt > 0 ? {nUbatch: nPrompt, nBatch: Math.max(nPrompt, 512)} : {}),
           runsDir: null,
@@ -951,8 +951,9 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     // compute) at every thread count, in interleaved rounds (rounds.ts): a shared machine's slow
     // minutes fall on all of them alike, and each keeps its best round
     const smallTests: Array<RoundsTest & {role: Role}> = []
+    // the small models take a tenth of a second per repetition: more of them, less noise in the overheads
+    const repsSmall = Math.max(reps, SMALL_MODEL_REPS)
     for (const t of threads) {
-      const repsSmall = Math.max(reps, SMALL_MODEL_REPS)
       smallTests.push({role: 'shallow', model: 0, threads: t, nPrompt: 0, nGen: tgSmall, reps: repsSmall})
       smallTests.push({role: 'deep', model: 1, threads: t, nPrompt: 0, nGen: tgSmall, reps: repsSmall})
       smallTests.push({

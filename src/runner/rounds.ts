@@ -8,8 +8,8 @@
  * is sampled across the same minutes, and the best of several rounds is near the machine's own
  * speed for all of them.
  *
- * Used by calibrate (the cache-resident models at every thread count) and bench/speed-fidelity.
- * One child holds every model: the caller keeps their total within RAM (roundsFit).
+ * Used by calibrate (its four models at every thread count) and bench/speed-fidelity. One child
+ * holds every model: the caller keeps their total within RAM (roundsFit).
  */
 import {freemem} from 'node:os'
 import {statSync} from 'node:fs'
