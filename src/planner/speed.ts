@@ -277,6 +277,8 @@ export const LLC_WEIGHT_FRACTION: Range = {low: 0.5, mid: 0.75, high: 0.9}
  * high end; server meshes (Intel) deliver a third to a half of that per core (an assumption).
  */
 export const LLC_BW_PER_THREAD_GBS: Range = {low: 30, mid: 60, high: 120}
+/** the long row of calibrate's capacity sweep (src/runner/kernels.ts K_LONG): llc entries without k are this */
+export const LLC_SWEEP_K_LONG = 2048
 /**
  * Matrix width (issue 13): a CPU prefill matmul's throughput falls for short rows, since every dot
  * product of K weights (the row length, ne0) pays a fixed cost (block-scale set-up, the horizontal
@@ -637,6 +639,12 @@ export interface CpuRates {
   bw(k: K): number
   /** last-level cache: bytes that hold weights, and their read bandwidth (B/s) */
   llcBytes(k: K): number
+  /**
+   * bytes of weights the last-level cache holds for matrices with rows of `rowLen` weights
+   * (calibrate's capacity sweep at two row lengths, log-interpolated between them; llcBytes where
+   * the calibration has no short-row sweep at this thread count)
+   */
+  llcBytesRow(rowLen: number): number
   llcBw(k: K): number
   /** decode (matrix × vector) and prefill (matrix × matrix) cost-FLOP/s */
   decodeOps(k: K): number
@@ -766,6 +774,10 @@ export function cpuRates(
           threads,
         )
       : null
+  // the capacity sweep's entries: the long row (K 2048; older calibrations have no k) and the short
+  const llcAll = cal?.decodeKernels?.llc ?? []
+  const llcLong = llcAll.filter((x) => x.k === undefined || x.k >= LLC_SWEEP_K_LONG)
+  const llcShort = llcAll.filter((x) => x.k !== undefined && x.k < LLC_SWEEP_K_LONG)
   const calDecode = calAt((p) => p.decodeGflops)
   const calDecodeCache = calAt((p) => p.decodeCacheGflops)
   const calPrefill = calAt((p) => p.prefillGflops)
@@ -790,8 +802,16 @@ export function cpuRates(
         : host.cpuBandwidthGBs * 1e9 * effBase[k] * NUMA_BW_FACTOR[numa][k],
     llcBytes: (k) => {
       // measured at this thread count (calibrate's capacity sweep), else the probed L3 × a share
-      const m = cal?.decodeKernels?.llc?.length ? atThreads(cal.decodeKernels.llc, threads, (x) => x.bytes) : null
+      const m = llcLong.length ? atThreads(llcLong, threads, (x) => x.bytes) : null
       return m !== null ? m : (host.l3Bytes ?? 0) * LLC_WEIGHT_FRACTION[k]
+    },
+    llcBytesRow(rowLen) {
+      const long = this.llcBytes('mid')
+      const short = llcShort.find((x) => x.threads === threads)
+      if (!short || !(rowLen < LLC_SWEEP_K_LONG)) return long
+      if (rowLen <= short.k!) return short.bytes
+      const f = Math.log(rowLen / short.k!) / Math.log(LLC_SWEEP_K_LONG / short.k!)
+      return short.bytes + f * (long - short.bytes)
     },
     llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
     decodeOps: (k) => (calDecode ? calDecode * 1e9 * CALIBRATED_SPREAD[k] : classDecode(k)),
@@ -926,7 +946,11 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       if (cpu.kernels) {
         // measured kernels: each op's time, from cache for the hit share and from DRAM for the rest
         // (the DRAM timings include the memory traffic: no separate memory term)
-        t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, c.hit) / CALIBRATED_SPREAD[k]
+        // each op's cache share from the capacity at its own row length (short rows lose the cache
+        // sooner with more threads: kernels.ts CAPACITY_KS)
+        const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
+        const hitRow = (rowLen: number) => (ws > 0 ? Math.min(1, cpu.llcBytesRow(rowLen) / ws) : 0)
+        t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow) / CALIBRATED_SPREAD[k]
         t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
         continue
       }
@@ -953,10 +977,12 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
  * CPU decode from measured kernels (calibration.decodeKernels): Σ over the CPU's matrix × vector ops
  * of one token of the op's time, a `hit` share from the last-level cache and the rest from DRAM.
  */
-export function kernelDecodeSeconds(work: Work, kr: KernelRates, hit: number): number {
+export function kernelDecodeSeconds(work: Work, kr: KernelRates, hit: number | ((rowLen: number) => number)): number {
   let s = 0
-  for (const m of work.cpuMats)
-    s += m.ops * (hit * kr.op(m.type, m.k, m.rows, 'cache', m) + (1 - hit) * kr.op(m.type, m.k, m.rows, 'dram', m))
+  for (const m of work.cpuMats) {
+    const h = typeof hit === 'number' ? hit : hit(m.k)
+    s += m.ops * (h * kr.op(m.type, m.k, m.rows, 'cache', m) + (1 - h) * kr.op(m.type, m.k, m.rows, 'dram', m))
+  }
   return s
 }
 

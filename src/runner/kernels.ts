@@ -119,51 +119,64 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
 export const CAPACITY_SHARES = [0.125, 0.25, 0.5, 0.75, 1]
 export const CAPACITY_TYPE = 'Q8_0'
 const CAPACITY_ROWS = 512
+/**
+ * The sweep runs at two row lengths: K 2048 (512 rows an op) and the type's short row, K 128 (8 192
+ * rows: the same bytes an op). Short rows lose the cache sooner with more threads: on a Zen 4 guest
+ * at 2 threads Q8_0 K 128 read 33 GB/s at 8 MB and 16 GB/s at 24 MB, K 2048 43–47 GB/s up to 36 MB
+ * (ggml hands threads alternating 64-row chunks, 8.7 KB apart at K 128: each core's prefetcher runs
+ * into the other's chunk). The planner takes each op's capacity at its own row length.
+ */
+export const CAPACITY_KS = [kShort(CAPACITY_TYPE), K_LONG]
+const capacityRows = (k: number) => (CAPACITY_ROWS * K_LONG) / k
 /** a thread count counts when DRAM reads take this much longer per byte than cached ones */
 const CAPACITY_MIN_CONTRAST = 1.25
 export function capacityCases(l3: number): KernelCase[] {
-  const opBytes = CAPACITY_ROWS * K_LONG * BYTES_PER_WEIGHT[CAPACITY_TYPE]
-  return CAPACITY_SHARES.map((f) => ({
-    type: CAPACITY_TYPE,
-    k: K_LONG,
-    rows: CAPACITY_ROWS,
-    ops: Math.max(1, Math.round((f * l3) / opBytes)),
-    repeat: 1,
-  }))
+  return CAPACITY_KS.flatMap((k) => {
+    const opBytes = capacityRows(k) * k * BYTES_PER_WEIGHT[CAPACITY_TYPE]
+    return CAPACITY_SHARES.map((f) => ({
+      type: CAPACITY_TYPE,
+      k,
+      rows: capacityRows(k),
+      ops: Math.max(1, Math.round((f * l3) / opBytes)),
+      repeat: 1,
+    }))
+  })
 }
 const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>
-  ggufTypeName(r.type) === CAPACITY_TYPE && r.k === K_LONG && r.rows === CAPACITY_ROWS && r.repeat === 1
+  ggufTypeName(r.type) === CAPACITY_TYPE && CAPACITY_KS.includes(r.k) && r.rows === capacityRows(r.k) && r.repeat === 1
 
 /**
- * Per thread count, the bytes of weights the last-level cache holds in decode (pure): the largest
- * capacity case whose time per byte t_S is at most halfway from the cached case's t_c to the
- * streamed case's t_d (CAPACITY_TYPE, K 2048); nothing at a thread count where t_d < 1.25 × t_c (the
- * kernel is compute-bound there and where the bytes sit does not matter) or when even the smallest
- * case streams (then 0).
+ * Per thread count and row length, the bytes of weights the last-level cache holds in decode
+ * (pure): the largest capacity case whose time per byte t_S is at most halfway from the cached
+ * case's t_c to the streamed case's t_d (CAPACITY_TYPE at that row length); nothing at a thread
+ * count where t_d < 1.25 × t_c (the kernel is compute-bound there and where the bytes sit does not
+ * matter) or when even the smallest case streams (then 0).
  */
 export function fitCapacity(results: KernelResult[]): NonNullable<DecodeKernels['llc']> {
   const perByte = (r: KernelResult, T: number) => {
     const t = r.timings.find((x) => x.threads === T)
     return t ? t.bestS / (r.weightBytes * r.repeat) : null
   }
-  const cap = results.filter(isCapacity).sort((a, b) => a.weightBytes - b.weightBytes)
-  const ref = results.filter(
-    (r) => ggufTypeName(r.type) === CAPACITY_TYPE && r.k === K_LONG && !isCapacity(r) && r.buffer === cap[0]?.buffer,
-  )
-  const c = ref.find((r) => r.repeat > 1),
-    d = ref.find((r) => r.repeat === 1)
   const out: NonNullable<DecodeKernels['llc']> = []
-  if (!cap.length || !c || !d) return out
-  for (const T of [...new Set(cap.flatMap((r) => r.timings.map((t) => t.threads)))].sort((a, b) => a - b)) {
-    const tc = perByte(c, T),
-      td = perByte(d, T)
-    if (tc === null || td === null || !(td >= CAPACITY_MIN_CONTRAST * tc)) continue
-    let bytes = 0
-    for (const r of cap) {
-      const ts = perByte(r, T)
-      if (ts !== null && ts <= (tc + td) / 2) bytes = r.weightBytes
+  for (const k of CAPACITY_KS) {
+    const cap = results.filter((r) => isCapacity(r) && r.k === k).sort((a, b) => a.weightBytes - b.weightBytes)
+    const ref = results.filter(
+      (r) => ggufTypeName(r.type) === CAPACITY_TYPE && r.k === k && !isCapacity(r) && r.buffer === cap[0]?.buffer,
+    )
+    const c = ref.find((r) => r.repeat > 1),
+      d = ref.find((r) => r.repeat === 1)
+    if (!cap.length || !c || !d) continue
+    for (const T of [...new Set(cap.flatMap((r) => r.timings.map((t) => t.threads)))].sort((a, b) => a - b)) {
+      const tc = perByte(c, T),
+        td = perByte(d, T)
+      if (tc === null || td === null || !(td >= CAPACITY_MIN_CONTRAST * tc)) continue
+      let bytes = 0
+      for (const r of cap) {
+        const ts = perByte(r, T)
+        if (ts !== null && ts <= (tc + td) / 2) bytes = r.weightBytes
+      }
+      out.push({threads: T, bytes: Math.round(bytes), k})
     }
-    out.push({threads: T, bytes: Math.round(bytes)})
   }
   return out
 }

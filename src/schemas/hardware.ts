@@ -381,6 +381,8 @@ export const hardwareProfileSchema = {
                 properties: {
                   threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
                   bytes: {type: 'number', minimum: 0, maximum: 1e12},
+                  /** the sweep's row length (weights); absent: 2048 (calibrations before the short-row sweep) */
+                  k: {type: 'integer', minimum: 1, maximum: 1e6},
                 },
               },
             },

@@ -18,7 +18,9 @@ import {
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
 import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
-import {kernelDecodeSeconds, kernelRates, tallyWork, TYPE_COST, type Work} from '../../src/planner/speed.js'
+import {cpuRates, kernelDecodeSeconds, kernelRates, tallyWork, TYPE_COST, type Work} from '../../src/planner/speed.js'
+import type {PlanHost} from '../../src/planner/hardware.js'
+import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {readFileSync} from 'node:fs'
@@ -246,7 +248,9 @@ test('capacity: the largest sweep total read nearer the cached rate is the cache
     timings: r.timings.map((t) => ({...t, bestS: f(t.threads as 1 | 2) * r.weightBytes * r.repeat})),
   })
   const rs = base.map((r) =>
-    r.k === 2048 && r.type === 'q8_0' ? setPerByte(r, (T) => (r.repeat > 1 ? perByte[T].c : perByte[T].d)) : r,
+    (r.k === 2048 || r.k === 128) && r.type === 'q8_0'
+      ? setPerByte(r, (T) => (r.repeat > 1 ? perByte[T].c : perByte[T].d))
+      : r,
   )
   const caps = capacityCases(l3).map((c) => ({
     ...c,
@@ -255,15 +259,23 @@ test('capacity: the largest sweep total read nearer the cached rate is the cache
     buffer: 'CPU',
     timings: [1, 2].map((threads) => ({threads, iters: 3, bestS: 1, medianS: 1})),
   }))
-  // 2 threads: the sweep streams from half the L3 on; 1 thread: all alike
+  // 2 threads: the long-row sweep streams from half the L3 on, the short-row one from a quarter
+  // (short rows lose the cache sooner); 1 thread: all alike
   const sized = caps.map((r) =>
-    setPerByte(r, (T) => (T === 1 ? 1.05e-10 : r.weightBytes < 0.4 * l3 ? 1.1e-10 : 1.9e-10)),
+    setPerByte(r, (T) => (T === 1 ? 1.05e-10 : r.weightBytes < (r.k === 2048 ? 0.4 : 0.2) * l3 ? 1.1e-10 : 1.9e-10)),
   )
   const llc = fitCapacity([...rs, ...sized])
-  assert.equal(llc.length, 1)
-  assert.equal(llc[0].threads, 2)
-  const quarter = sized.find((r) => r.weightBytes < 0.4 * l3 && r.weightBytes > 0.2 * l3)!
-  assert.equal(llc[0].bytes, Math.round(quarter.weightBytes))
+  assert.deepEqual(
+    llc.map((x) => [x.threads, x.k]),
+    [
+      [2, 128],
+      [2, 2048],
+    ],
+  )
+  const share = (k: number, lo: number, hi: number) =>
+    sized.find((r) => r.k === k && r.weightBytes > lo * l3 && r.weightBytes < hi * l3)!
+  assert.equal(llc.find((x) => x.k === 2048)!.bytes, Math.round(share(2048, 0.2, 0.4).weightBytes))
+  assert.equal(llc.find((x) => x.k === 128)!.bytes, Math.round(share(128, 0.1, 0.2).weightBytes))
   // the sweep is Q8_0 (the most bytes per unit of work) and is not fitted as a Q8_0 kernel
   assert.ok(capacityCases(l3).every((c) => c.type === 'Q8_0' && c.repeat === 1))
   const dk = fitKernels([...rs, ...sized])
@@ -342,4 +354,61 @@ test("work: R1's CPU matmuls carry the layout that decides their buffer (MLA's p
   assert.ok(experts.length > 0 && experts.every((m) => m.ops === 8 && !m.amx))
   // the output (Q6_K, 129280 rows of 7168) is a 2-D matrix AMX would take
   assert.ok(w.cpuMats.some((m) => m.layout === 'matrix' && m.type === 'Q6_K' && m.rows === 129280 && m.amx))
+})
+
+test('capacity per row length: short rows take the short sweep at their thread count, log-interpolated up to K 2048; each op its own cache share', () => {
+  const host = {
+    cores: 2,
+    threads: 2,
+    sockets: 1,
+    channelsPerSocket: 2,
+    cpuBandwidthMeasured: true,
+    cpuBandwidthGBs: 25,
+    ghzKnown: true,
+    ghz: 3,
+    cpuVendor: 'amd',
+    isa: 'avx512-vnni',
+    l3Bytes: 32 * 2 ** 20,
+  } as unknown as PlanHost
+  const cal = {
+    decodeKernels: {
+      kernels: [],
+      overheads: [],
+      llc: [
+        {threads: 1, bytes: 30e6, k: 2048},
+        {threads: 2, bytes: 32e6, k: 2048},
+        {threads: 2, bytes: 8e6, k: 128},
+      ],
+    },
+  } as unknown as HardwareProfile['calibration']
+  const r2 = cpuRates(host, cal, 2, 'llama.cpp', 'unaware')
+  assert.equal(r2.llcBytes('mid'), 32e6)
+  assert.equal(r2.llcBytesRow(128), 8e6)
+  assert.equal(r2.llcBytesRow(64), 8e6)
+  assert.ok(Math.abs(r2.llcBytesRow(512) - 20e6) < 1) // halfway in log K between 128 and 2048
+  assert.equal(r2.llcBytesRow(7168), 32e6)
+  // no short-row sweep at 1 thread (no contrast there): every row length takes the long one
+  assert.equal(cpuRates(host, cal, 1, 'llama.cpp', 'unaware').llcBytesRow(128), 30e6)
+  // a calibration from before the short-row sweep (entries without k): the long row everywhere
+  const old = {
+    decodeKernels: {kernels: [], overheads: [], llc: [{threads: 2, bytes: 32e6}]},
+  } as unknown as HardwareProfile['calibration']
+  assert.equal(cpuRates(host, old, 2, 'llama.cpp', 'unaware').llcBytesRow(128), 32e6)
+  // each op's share: a short-row op half from DRAM, a long-row one all cached
+  const dk: DecodeKernels = {
+    kernels: [
+      {type: 'Q8_0', residency: 'cache', threads: 2, nsPerRow: 1, nsPerWeight: 0},
+      {type: 'Q8_0', residency: 'dram', threads: 2, nsPerRow: 3, nsPerWeight: 0},
+    ],
+    ops: [],
+    overheads: [{threads: 2, layerUs: 0, tokenUs: 0}],
+  }
+  const work = {
+    cpuMats: [
+      {type: 'Q8_0', k: 128, rows: 1000, ops: 1},
+      {type: 'Q8_0', k: 2048, rows: 1000, ops: 1},
+    ],
+  } as Work
+  const s = kernelDecodeSeconds(work, kernelRates(dk, 2)!, (k) => (k < 2048 ? 0.5 : 1))
+  assert.ok(Math.abs(s - (1000 * (0.5 * 1 + 0.5 * 3) + 1000 * 1) * 1e-9) < 1e-15)
 })
