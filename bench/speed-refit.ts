@@ -43,6 +43,7 @@ const rows = JSON.parse(readFileSync(a.rows!, 'utf8')) as Array<{
   test: string
   decode: {measured: number | null; predicted: number}
   decodeRep?: {measured: number | null; predicted: number}
+  prefill?: {measured: number | null; predicted: number}
 }>
 if (a.stat !== 'token' && a.stat !== 'rep') {
   console.error(`speed-refit: --stat must be token or rep, got "${a.stat}"`)
@@ -132,6 +133,33 @@ for (const row of rows) {
 console.log(
   `decode median |error|: kernels ${median(errs)!.toFixed(1)} % (${errs.filter((x) => x <= 10).length} of ${errs.length} within 10 %), rates ${median(rateErrs)!.toFixed(1)} % (${rateErrs.filter((x) => x <= 10).length} within 10 %)`,
 )
+// prefill: the test's prompt as one ubatch (what bench/speed-fidelity plans)
+const ppErrs: number[] = []
+for (const row of rows) {
+  const n = Number(/pp(\d+)/.exec(row.test)?.[1] ?? 0)
+  const m = row.prefill?.measured
+  if (!n || !m) continue
+  const path = await cachedSynthModel({preset: row.shape, quant: 'Q4_K_M'})
+  const pp = (
+    await runPlan({
+      model: path,
+      hardware: 'x',
+      profiles: [profile],
+      engine: 'llama.cpp',
+      threads: row.threads,
+      ctx: n,
+      ubatch: n,
+    })
+  ).prediction.prefillTps!
+  ppErrs.push(Math.abs(pp / m - 1) * 100)
+  console.log(
+    `${row.shape.padEnd(14)} t${row.threads}  prefill measured ${m.toFixed(1).padStart(8)}  predicted ${pp.toFixed(1).padStart(8)} (${pct(pp, m)})  [bench printed ${row.prefill!.predicted.toFixed(1)}]`,
+  )
+}
+if (ppErrs.length)
+  console.log(
+    `prefill median |error|: ${median(ppErrs)!.toFixed(1)} % (${ppErrs.filter((x) => x <= 20).length} of ${ppErrs.length} within 20 %)`,
+  )
 
 /** A kernel fit file, or one line naming what is wrong with it and exit 2. */
 function readKernels(path: string): DecodeKernels {

@@ -276,6 +276,8 @@ export interface KernelCase {
   rows: number
   ops: number
   repeat: number
+  /** activation columns (default 1: matrix × vector, decode; n: a prefill ubatch of n tokens) */
+  cols?: number
 }
 
 export interface KernelOptions {
@@ -295,6 +297,8 @@ export interface KernelResult {
   rows: number
   ops: number
   repeat: number
+  /** activation columns the case ran with (1 or absent: decode) */
+  cols?: number
   weightBytes: number
   /** buffer type the weights went to ("CPU_REPACK", "CPU") */
   buffer: string

@@ -498,6 +498,8 @@ export interface CpuMat {
   ops: number
   layout: 'matrix' | 'experts' | 'stacked'
   amx: boolean
+  /** ops per prompt token in prefill (the output matrix: 1 ÷ ubatch; absent: ops) */
+  ppOps?: number
 }
 
 /**
@@ -563,7 +565,8 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
         const rows = experts ? t.shape[1] : t.elements / rowLen
         const ops = experts ? (hp.nExpertUsed ?? 1) : 1
         const layout = experts ? 'experts' : t.shape.length >= 3 && t.shape[2] > 1 ? 'stacked' : 'matrix'
-        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops, layout, amx: amxTakes(t)})
+        const ppOps = t.role === 'output' ? ops / ubatch : ops
+        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops, layout, amx: amxTakes(t), ppOps})
       }
     } else w.costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
   }
@@ -664,6 +667,20 @@ export interface CpuRates {
   effBase: Range
   /** measured decode kernels at this thread count (calibrate), or null: see kernelDecodeSeconds */
   kernels: KernelRates | null
+  /** measured prefill kernels at this thread count (calibrate), or null: see prefillKernelFlops */
+  prefillKernels: PrefillRates | null
+}
+
+/** Calibrated ggml prefill kernels at one thread count (calibration.decodeKernels.prefill). */
+export interface PrefillRates {
+  /** FLOP/s of one prompt token's product with a weight, as llama.cpp runs it in prefill */
+  rate(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>): number
+  /** routed experts run one matrix × vector per routed row (CPU_REPACK's MUL_MAT_ID): no batch effect */
+  rowByRow(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>): boolean
+  /** the reference: Q4_K at MATMUL_K_REF in the buffer llama.cpp gives a 2-D Q4_K matrix */
+  ref: number
+  /** types the calibration lacks, at Q4_K's rate ÷ its TYPE_COST ratio */
+  unmeasured: Set<string>
 }
 
 /** Calibrated ggml matrix × vector kernels at one thread count (calibration.decodeKernels). */
@@ -754,6 +771,104 @@ export function kernelRates(
   }
 }
 
+/** how calibrate times the prefill kernels (src/runner/kernels.ts prefillCases), for the plan's notes */
+const PREFILL_COLS_NOTE = 'a ubatch of 512 columns, weights cached'
+/**
+ * Prefill kernels (pure): each weight's rate from calibrate's prefill cases — the buffer llama.cpp
+ * gives it (extraBufferTakes), log-interpolated between the measured row lengths — except routed
+ * experts in CPU_REPACK: the pinned release's repack.cpp forward_mul_mat_id calls gemv once per
+ * routed row (no gemm tiles), so they run at the decode kernels' cached matrix × vector rate.
+ * Null without prefill kernels.
+ */
+export function prefillRates(
+  dk: NonNullable<HardwareProfile['calibration']>['decodeKernels'],
+  threads: number,
+): PrefillRates | null {
+  const pts = dk?.prefill ?? []
+  if (!pts.length) return null
+  const isPlain = (b: string | undefined) => b === undefined || b === 'CPU'
+  const unmeasured = new Set<string>()
+  /** the points of a type in the buffer this weight goes to (its extra buffer's when it has no plain ones) */
+  const pick = <T extends {type: string; buffer?: string}>(
+    all: T[],
+    type: string,
+    m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>,
+  ) => {
+    const of = all.filter((x) => x.type === type)
+    const extra = of.filter((x) => !isPlain(x.buffer))
+    const plain = of.filter((x) => isPlain(x.buffer))
+    return extra.length && extraBufferTakes(m, extra[0].buffer!)
+      ? {pts: extra, extra: true}
+      : {pts: plain.length ? plain : extra, extra: false}
+  }
+  const gemm = (type: string, k: number, m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>): number | null => {
+    const {pts: use} = pick(pts, type, m)
+    const ks = [...new Set(use.map((x) => x.k))].sort((a, b) => a - b)
+    if (!ks.length) return null
+    const g = ks.map(
+      (kk) =>
+        atThreads(
+          use.filter((x) => x.k === kk),
+          threads,
+          (x) => x.gflops,
+        )! * 1e9,
+    )
+    if (k <= ks[0]) return g[0]
+    for (let i = 1; i < ks.length; i++)
+      if (k <= ks[i]) return g[i - 1] + ((g[i] - g[i - 1]) * Math.log(k / ks[i - 1])) / Math.log(ks[i] / ks[i - 1])
+    return g[g.length - 1]
+  }
+  /** routed experts in CPU_REPACK: matrix × vector, weights cached (a thread's slice of the expert) */
+  const gemv = (type: string, k: number, m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>): number | null => {
+    const {pts: use, extra} = pick(
+      (dk?.kernels ?? []).filter((x) => x.residency === 'cache'),
+      type,
+      m,
+    )
+    if (!extra || !use.length) return null
+    const a = atThreads(use, threads, (x) => x.nsPerRow)! * 1e-9,
+      b = atThreads(use, threads, (x) => x.nsPerWeight)! * 1e-9
+    return a + b * k > 0 ? (2 * k) / (a + b * k) : null
+  }
+  const rowByRow = (m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>) =>
+    m.layout === 'experts' && pick(pts, m.type, m).extra && gemv(m.type, m.k, m) !== null
+  const measured = (type: string, k: number, m: Pick<CpuMat, 'type' | 'rows' | 'layout' | 'amx'>) =>
+    (rowByRow({...m, k}) ? gemv(type, k, m) : null) ?? gemm(type, k, m)
+  const matrix = {rows: REPACK_ROW_MULTIPLE * 64, layout: 'matrix' as const, amx: false}
+  const ref = gemm('Q4_K', MATMUL_K_REF, matrix)
+  if (!ref) return null
+  return {
+    rate(m) {
+      const r = measured(m.type, m.k, m)
+      if (r) return r
+      unmeasured.add(m.type)
+      return ((gemm('Q4_K', m.k, m) ?? ref) * TYPE_COST.Q4_K) / typeCost(m.type)
+    },
+    rowByRow,
+    ref,
+    unmeasured,
+  }
+}
+
+/**
+ * A CPU prefill's matmul FLOPs per prompt token, in reference FLOPs and plain (pure): each weight's FLOPs ×
+ * the reference kernel's rate ÷ its own (PrefillRates), so that one calibrated throughput (fitted on a
+ * model's prefill in the same units) carries over to models of other types and row lengths. Plain-
+ * buffer experts keep the batch efficiency of their rows per expert (vec_dot blocks); repacked ones
+ * run a matrix × vector per routed row whatever the batch.
+ */
+export function prefillKernelFlops(work: Work, pr: PrefillRates, expertBatchEff: number): {ref: number; plain: number} {
+  let ref = 0,
+    plain = 0
+  for (const m of work.cpuMats) {
+    const flops = 2 * m.k * m.rows * (m.ppOps ?? m.ops)
+    const batch = m.layout === 'experts' && !pr.rowByRow(m) ? expertBatchEff : 1
+    ref += (flops * pr.ref) / pr.rate(m) / batch
+    plain += flops
+  }
+  return {ref, plain}
+}
+
 export function cpuRates(
   host: PlanHost,
   cal: HardwareProfile['calibration'] | null,
@@ -791,6 +906,7 @@ export function cpuRates(
     threadsEff,
     ghz,
     kernels: kernelRates(cal?.decodeKernels, threads),
+    prefillKernels: prefillRates(cal?.decodeKernels, threads),
     calDecode,
     calDecodeCache,
     calPrefill,
@@ -949,7 +1065,7 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
         // each op's cache share from the capacity at its own row length (short rows lose the cache
         // sooner with more threads: kernels.ts CAPACITY_KS)
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
-        const hitRow = (rowLen: number) => (ws > 0 ? Math.min(1, cpu.llcBytesRow(rowLen) / ws) : 0)
+        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, cpu.llcBytesRow(rowLen), bytes, ws)
         t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow) / CALIBRATED_SPREAD[k]
         t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
         continue
@@ -974,13 +1090,33 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
 }
 
 /**
+ * The share of a weight's bytes a decoded token reads from the last-level cache (pure): the cache
+ * holds `capacity` bytes of weights; a weight every token reads (all but the routed experts) is read
+ * again after the bytes of one token (`bytesPerToken`, its reuse distance), a routed expert's only
+ * after the router has visited the rest (the whole `workingSet`): min(1, capacity ÷ distance).
+ */
+export function llcShare(
+  m: Pick<CpuMat, 'layout'>,
+  capacity: number,
+  bytesPerToken: number,
+  workingSet: number,
+): number {
+  const distance = m.layout === 'experts' ? workingSet : Math.min(bytesPerToken, workingSet)
+  return distance > 0 ? Math.min(1, capacity / distance) : 0
+}
+
+/**
  * CPU decode from measured kernels (calibration.decodeKernels): Σ over the CPU's matrix × vector ops
  * of one token of the op's time, a `hit` share from the last-level cache and the rest from DRAM.
  */
-export function kernelDecodeSeconds(work: Work, kr: KernelRates, hit: number | ((rowLen: number) => number)): number {
+export function kernelDecodeSeconds(
+  work: Work,
+  kr: KernelRates,
+  hit: number | ((rowLen: number, m: CpuMat) => number),
+): number {
   let s = 0
   for (const m of work.cpuMats) {
-    const h = typeof hit === 'number' ? hit : hit(m.k)
+    const h = typeof hit === 'number' ? hit : hit(m.k, m)
     s += m.ops * (h * kr.op(m.type, m.k, m.rows, 'cache', m) + (1 - h) * kr.op(m.type, m.k, m.rows, 'dram', m))
   }
   return s
@@ -1016,8 +1152,13 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL[p.build]))
   const localGpus = a.gpus.filter((g) => !g.rpc)
   const pcie = localGpus.length > 0 ? Math.min(...localGpus.map((g) => g.pcieGBs)) * 1e9 : 0
-  const tCpuFlops =
-    (p.ubatch * (work.cpuDenseFlops + cpuAttn + work.cpuRoutedFlops / expertBatchEff)) / cpu.prefillOps(k)
+  // measured prefill kernels: the matmuls in reference FLOPs (each weight at its own kernel's rate);
+  // attention's FLOP-equivalents (CPU_ATTN_*: at the model's matmul rate) scale with the model's
+  // reference-to-plain FLOP ratio, so they still cost what its matmuls cost per FLOP
+  const pk = cpu.prefillKernels ? prefillKernelFlops(work, cpu.prefillKernels, expertBatchEff) : null
+  const cpuMatmul = pk ? pk.ref : work.cpuDenseFlops + work.cpuRoutedFlops / expertBatchEff
+  const attnUnits = pk && pk.plain > 0 ? pk.ref / pk.plain : 1
+  const tCpuFlops = (p.ubatch * (cpuMatmul + cpuAttn * attnUnits)) / cpu.prefillOps(k)
   let tUb = 0
   for (const g of a.gpus.filter((x) => x.rpc)) {
     const tCompute = (p.ubatch * devFlops[g.id]) / (g.rpc!.cpuOps * (PREFILL_OPS_PER_CYCLE['llama.cpp'][k] / 256))
@@ -1182,7 +1323,10 @@ function speedAssumptions(
     ? `${host.ghz.toFixed(2)} GHz`
     : `clock unknown, ${UNKNOWN_GHZ.low}–${UNKNOWN_GHZ.high} GHz assumed`
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? '']
-  const widthWords = `CPU prefill matmuls with rows shorter than ${MATMUL_K_REF} weights run at K ÷ (K + ${MATMUL_K_HALF_PREFILL}) of the long-row rate (relative to K = ${MATMUL_K_REF})`
+  const pk = cpu.prefillKernels
+  const widthWords = pk
+    ? `CPU prefill matmuls weighed by ggml's prefill kernels measured at ${threads} threads (calibrate: per type, buffer and row length, ${PREFILL_COLS_NOTE}; reference Q4_K K ${MATMUL_K_REF} ${(pk.ref / 1e9).toFixed(0)} GFLOP/s); routed experts in CPU_REPACK at the cached matrix × vector rate (one gemv per routed row in this llama.cpp release); attention FLOP-equivalents at the model's own matmul rate${pk.unmeasured.size ? `; ${[...pk.unmeasured].join(', ')} not measured: Q4_K ÷ ggml type cost` : ''}`
+    : `CPU prefill matmuls with rows shorter than ${MATMUL_K_REF} weights run at K ÷ (K + ${MATMUL_K_HALF_PREFILL}) of the long-row rate (relative to K = ${MATMUL_K_REF})`
   return [
     `speed model: ${cal ? calNote + ' where it measured, published-class constants elsewhere' : 'published-class constants (no calibration in the hardware profile; `moerig calibrate` measures this machine)'}; engine build ${build}`,
     `decode reads per token: non-routed weights + output on their device, ${hp.nExpertUsed ?? 0} of ${hp.nExpert ?? 0} routed experts per MoE layer, KV at depth ${KV_DEPTH.low}/${KV_DEPTH.mid}/${KV_DEPTH.high} × context (low/mid/high)`,

@@ -441,8 +441,21 @@ const KERNEL_FIT_ROUNDS = 8
 // ------------------------------------------------------------------------------------------------
 // planner terms
 
-/** The CPU part of a profile with a unit calibration: its plan's predicted milliseconds are the model's terms. */
-function unitProfile(base: HardwareProfile, threads: number, cacheGflops = 1): HardwareProfile {
+/**
+ * The CPU part of a profile with a unit calibration: its plan's predicted milliseconds are the model's
+ * terms. With measured kernels, their prefill rates (and the cached matrix × vector lines that
+ * repacked experts run in prefill) weigh the prefill FLOPs as the planner will; nothing else of them
+ * (no overheads: decode stays on the rate terms).
+ */
+function unitProfile(
+  base: HardwareProfile,
+  threads: number,
+  cacheGflops = 1,
+  kernels?: DecodeKernels,
+): HardwareProfile {
+  const prefill = kernels?.prefill?.length
+    ? {decodeKernels: {kernels: kernels.kernels, ops: [], overheads: [], prefill: kernels.prefill}}
+    : {}
   return {
     ...base,
     gpus: [],
@@ -454,6 +467,7 @@ function unitProfile(base: HardwareProfile, threads: number, cacheGflops = 1): H
       cpuThroughput: [{threads, decodeGflops: 1, decodeCacheGflops: cacheGflops, prefillGflops: 1}],
       tokenOverheadMs: 0,
       layerOverheadUs: 1,
+      ...prefill,
     },
   }
 }
@@ -480,7 +494,7 @@ export async function modelTerms(
       threads: Math.min(threads, base.cpu.threads),
       ubatch,
       ctx,
-      profiles: [unitProfile(base, threads, cacheGflops)],
+      profiles: [unitProfile(base, threads, cacheGflops, kernels)],
     })
   const dec = (await at(Math.max(1, test.nGen), 512)).prediction
   // the same plan with cached weights computed at 10⁶ GFLOP/s leaves the streamed part of C

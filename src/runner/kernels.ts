@@ -103,6 +103,51 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
     repeat: 1,
   })
   out.push(...capacityCases(l3))
+  out.push(...prefillCases(types))
+  return out
+}
+
+/**
+ * Prefill kernels: each type at its two row lengths, about 1 MB of weights (cached), times a
+ * ubatch of PREFILL_COLS activation columns: one matrix × matrix product per graph, as llama.cpp
+ * runs a dense weight in prefill (CPU_REPACK's gemm tiles, else ggml's vec_dot in 16 × 16 blocks or
+ * llamafile's sgemm). On a Zen 4 guest at one thread repacked Q4_K ran 139–146 GFLOP/s at every K
+ * from 256 to 2048, plain Q6_K 46–59, Q5_0 70–83, F32 33–38: the type, not the row length, sets the
+ * rate, which one FLOP rate for every weight cannot follow.
+ */
+export const PREFILL_COLS = 512
+const PREFILL_BYTES = 2 ** 20
+export function prefillCases(types = KERNEL_TYPES): KernelCase[] {
+  return types.flatMap((type) =>
+    [kShort(type), K_LONG].map((k) => ({
+      type,
+      k,
+      rows: rowsFor(PREFILL_BYTES, type, k),
+      ops: 1,
+      repeat: 1,
+      cols: PREFILL_COLS,
+    })),
+  )
+}
+/** a decode (matrix × vector) case: one activation column */
+const isDecode = (r: Pick<KernelResult, 'cols'>) => (r.cols ?? 1) === 1
+
+/**
+ * Per type, buffer, row length and thread count: the prefill kernels' rate in GFLOP/s (2 × K × rows ×
+ * columns per op ÷ the fastest graph; pure).
+ */
+export function fitPrefillKernels(results: KernelResult[]): NonNullable<DecodeKernels['prefill']> {
+  const out: NonNullable<DecodeKernels['prefill']> = []
+  for (const r of results)
+    if (!isDecode(r))
+      for (const t of r.timings)
+        out.push({
+          type: ggufTypeName(r.type),
+          buffer: r.buffer,
+          k: r.k,
+          threads: t.threads,
+          gflops: round((2 * r.k * r.rows * (r.cols ?? 1) * r.ops * r.repeat) / t.bestS / 1e9, 2),
+        })
   return out
 }
 
@@ -152,7 +197,8 @@ const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>
  * count where t_d < 1.25 × t_c (the kernel is compute-bound there and where the bytes sit does not
  * matter) or when even the smallest case streams (then 0).
  */
-export function fitCapacity(results: KernelResult[]): NonNullable<DecodeKernels['llc']> {
+export function fitCapacity(all: KernelResult[]): NonNullable<DecodeKernels['llc']> {
+  const results = all.filter(isDecode)
   const perByte = (r: KernelResult, T: number) => {
     const t = r.timings.find((x) => x.threads === T)
     return t ? t.bestS / (r.weightBytes * r.repeat) : null
@@ -192,7 +238,8 @@ export const ggufTypeName = (t: string) => t.toUpperCase()
  * long-op cases with c taken off each op. A negative a (noise) is set to 0 with b through the long
  * row. Overheads are left empty: calibrate fits them from whole models.
  */
-export function fitKernels(results: KernelResult[]): DecodeKernels {
+export function fitKernels(all: KernelResult[]): DecodeKernels {
+  const results = all.filter(isDecode)
   const perOp = (r: KernelResult, threads: number) => {
     const t = r.timings.find((x) => x.threads === threads)
     return t ? t.bestS / (r.ops * r.repeat) : null
@@ -260,7 +307,8 @@ export function fitKernels(results: KernelResult[]): DecodeKernels {
       }
     }
   const llc = fitCapacity(results)
-  return {kernels, ops, overheads: [], ...(llc.length ? {llc} : {})}
+  const prefill = fitPrefillKernels(all)
+  return {kernels, ops, overheads: [], ...(llc.length ? {llc} : {}), ...(prefill.length ? {prefill} : {})}
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
@@ -310,7 +358,7 @@ export async function measureKernels(o: MeasureKernelsOptions): Promise<{results
   const first = await kernelRun(o, cases, passes, true, 0, cases.length * passes)
   if (first.stopped) return first
   const extra = new Set(first.results.filter((r) => r.buffer !== 'CPU').map((r) => ggufTypeName(r.type)))
-  const plainCases = typeCases(o.l3Bytes, [...extra])
+  const plainCases = [...typeCases(o.l3Bytes, [...extra]), ...prefillCases([...extra])]
   if (!plainCases.length) return first
   const done = cases.length * passes
   const plain = await kernelRun(o, plainCases, passes, false, done, done + plainCases.length * passes)

@@ -386,6 +386,25 @@ export const hardwareProfileSchema = {
                 },
               },
             },
+            /**
+             * prefill kernels (a ubatch of activation columns): per type, buffer, row length and thread
+             * count, GFLOP/s; the planner weighs each CPU matmul's prefill FLOPs by them
+             */
+            prefill: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['type', 'k', 'threads', 'gflops'],
+                properties: {
+                  type: {type: 'string', minLength: 1, maxLength: 32},
+                  buffer: {type: 'string', maxLength: 64},
+                  k: {type: 'integer', minimum: 1, maximum: 1e6},
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  gflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
+                },
+              },
+            },
             /** per thread count: the kernels' in-model scale, and what a decoded token costs besides them: per layer (µs) and per token (µs) */
             overheads: {
               type: 'array',

@@ -23,6 +23,8 @@ test('bad options reject with the field named (never a crash)', async () => {
   await assert.rejects(addon.decodeKernels(one({k: 100})), /cases\[0\]\.k: must be a positive multiple of 256/)
   await assert.rejects(addon.decodeKernels(one({type: 'IQ2_XXS'})), /needs an importance matrix/)
   await assert.rejects(addon.decodeKernels(one({rows: 0})), /cases\[0\]\.rows: must be ≥ 1/)
+  await assert.rejects(addon.decodeKernels(one({cols: 0})), /cases\[0\]\.cols: must be 1\.\.4096/)
+  await assert.rejects(addon.decodeKernels(one({cols: 5000})), /cases\[0\]\.cols: must be 1\.\.4096/)
   await assert.rejects(addon.decodeKernels(one({ops: 100, repeat: 100})), /ops × repeat ≤ 4096/)
   await assert.rejects(addon.decodeKernels({...one(), threads: [0]}), /threads: each must be 1\.\./)
   await assert.rejects(addon.decodeKernels({...one(), cases: []}), /cases: at least one/)
@@ -53,6 +55,18 @@ test('a small case times at each thread count, with the buffer llama.cpp would p
   // Q6_K has no x86 repack in this release: the plain CPU buffer
   assert.equal(rs[1].buffer, 'CPU')
   assert.equal(rs[0].weightBytes, 2 * 64 * 144) // two 64-row matrices of one Q4_K block per row
+  assert.equal(rs[0].cols, 1)
+})
+
+test('prefill cases: a ubatch of columns per product; the same weights take longer with more columns', async () => {
+  const c = {type: 'Q4_K', k: 256, rows: 256, ops: 1, repeat: 1}
+  const rs = await addon.decodeKernels({...one(), minIters: 3, cases: [c, {...c, cols: 64}]})
+  assert.deepEqual(
+    rs.map((r) => r.cols),
+    [1, 64],
+  )
+  assert.equal(rs[1].weightBytes, rs[0].weightBytes)
+  assert.ok(rs[1].timings[0].bestS > rs[0].timings[0].bestS, JSON.stringify(rs.map((r) => r.timings[0])))
 })
 
 test('a stop requested right after the run was queued ends it with what finished', async () => {

@@ -10,6 +10,9 @@ import type {KernelResult} from '../../src/engine/addon.js'
 import {
   capacityCases,
   fitCapacity,
+  fitPrefillKernels,
+  PREFILL_COLS,
+  prefillCases,
   fitKernels,
   kernelCases,
   KERNEL_TYPES,
@@ -18,7 +21,19 @@ import {
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
 import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
-import {cpuRates, kernelDecodeSeconds, kernelRates, tallyWork, TYPE_COST, type Work} from '../../src/planner/speed.js'
+import {
+  cpuRates,
+  kernelDecodeSeconds,
+  kernelRates,
+  llcShare,
+  MATMUL_K_REF,
+  prefillKernelFlops,
+  prefillRates,
+  tallyWork,
+  TYPE_COST,
+  type CpuMat,
+  type Work,
+} from '../../src/planner/speed.js'
 import type {PlanHost} from '../../src/planner/hardware.js'
 import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
@@ -411,4 +426,126 @@ test('capacity per row length: short rows take the short sweep at their thread c
   } as Work
   const s = kernelDecodeSeconds(work, kernelRates(dk, 2)!, (k) => (k < 2048 ? 0.5 : 1))
   assert.ok(Math.abs(s - (1000 * (0.5 * 1 + 0.5 * 3) + 1000 * 1) * 1e-9) < 1e-15)
+})
+
+test('prefill kernels: every type at two row lengths × a ubatch of columns, ≈ 1 MB; fitted as GFLOP/s and kept out of the decode fit', () => {
+  const cs = prefillCases()
+  for (const type of KERNEL_TYPES) {
+    const mine = cs.filter((c) => c.type === type)
+    assert.equal(mine.length, 2, type)
+    for (const c of mine) {
+      assert.equal(c.cols, PREFILL_COLS)
+      assert.equal(c.rows % 8, 0)
+      assert.equal(c.k % (BLOCK[type] ?? 32), 0)
+    }
+  }
+  assert.ok(
+    kernelCases(32 * 2 ** 20).some((c) => (c.cols ?? 1) > 1),
+    'the benchmark runs them',
+  )
+  // a decode fit with and without prefill results is the same; prefill points come back as GFLOP/s
+  const dec: KernelResult[] = ['cache', 'dram'].flatMap((res) =>
+    [256, 2048].map((k) => ({
+      type: 'q4_K',
+      k,
+      rows: 512,
+      ops: 4,
+      repeat: res === 'cache' ? 8 : 1,
+      weightBytes: 512 * k * 0.5625 * 4,
+      buffer: 'CPU_REPACK',
+      timings: [{threads: 1, iters: 5, bestS: 4 * (res === 'cache' ? 8 : 1) * 512 * (2 + 0.03 * k) * 1e-9, medianS: 1}],
+    })),
+  )
+  const pre: KernelResult = {
+    type: 'q4_K',
+    k: 2048,
+    rows: 1000,
+    ops: 1,
+    repeat: 1,
+    cols: 512,
+    weightBytes: 1000 * 2048 * 0.5625,
+    buffer: 'CPU_REPACK',
+    timings: [{threads: 2, iters: 5, bestS: (2 * 2048 * 1000 * 512) / 100e9, medianS: 1}],
+  }
+  assert.deepEqual(fitKernels([...dec, pre]).kernels, fitKernels(dec).kernels)
+  assert.deepEqual(fitPrefillKernels([...dec, pre]), [
+    {type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 2, gflops: 100},
+  ])
+  assert.deepEqual(fitKernels([...dec, pre]).prefill, fitPrefillKernels([pre]))
+  assert.equal(fitKernels(dec).prefill, undefined)
+})
+
+test('planner: prefill weighs each CPU matmul by its measured kernel (buffer, row length); repacked experts run one matrix × vector per routed row', () => {
+  const dk: DecodeKernels = {
+    kernels: [{type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.02, buffer: 'CPU_REPACK'}],
+    ops: [],
+    overheads: [],
+    prefill: [
+      {type: 'Q4_K', buffer: 'CPU_REPACK', k: 256, threads: 1, gflops: 100},
+      {type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 1, gflops: 200},
+      {type: 'Q4_K', buffer: 'CPU', k: 256, threads: 1, gflops: 40},
+      {type: 'Q4_K', buffer: 'CPU', k: 2048, threads: 1, gflops: 50},
+      {type: 'Q6_K', buffer: 'CPU', k: 256, threads: 1, gflops: 25},
+      {type: 'Q6_K', buffer: 'CPU', k: 2048, threads: 1, gflops: 50},
+      {type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 3, gflops: 600},
+    ],
+  }
+  const pr = prefillRates(dk, 1)!
+  const mat = (o: Partial<CpuMat>): CpuMat => ({
+    type: 'Q4_K',
+    k: 2048,
+    rows: 512,
+    ops: 1,
+    layout: 'matrix',
+    amx: false,
+    ...o,
+  })
+  assert.equal(pr.ref, 200e9)
+  // K between the points: log-interpolated (K 724 ≈ halfway in log between 256 and 2048)
+  assert.ok(Math.abs(pr.rate(mat({k: 724})) - 150e9) < 0.2e9)
+  // a 3-D MUL_MAT (MLA's per-head k_b/v_b) and rows not a multiple of 8 stay in the plain buffer
+  assert.equal(pr.rate(mat({layout: 'stacked'})), 50e9)
+  assert.equal(pr.rate(mat({rows: 12})), 50e9)
+  // repacked experts: the cached matrix × vector line, 2K ÷ (a + bK) FLOP/s, whatever the batch
+  const ex = mat({layout: 'experts', ops: 8})
+  assert.ok(pr.rowByRow(ex))
+  assert.ok(Math.abs(pr.rate(ex) - (2 * 2048) / ((2 + 0.02 * 2048) * 1e-9)) < 1)
+  // Q6_K has only plain points: its experts batch (vec_dot blocks), at the gemm rate
+  assert.ok(!pr.rowByRow(mat({type: 'Q6_K', layout: 'experts'})))
+  assert.equal(pr.rate(mat({type: 'Q6_K', layout: 'experts', k: 256})), 25e9)
+  // a type not measured: Q4_K's rate at that K ÷ its TYPE_COST ratio, and named
+  assert.ok(Math.abs(pr.rate(mat({type: 'Q5_K'})) - (200e9 * TYPE_COST.Q4_K) / TYPE_COST.Q5_K) < 1)
+  assert.deepEqual([...pr.unmeasured], ['Q5_K'])
+  // thread counts interpolate linearly (2 threads: halfway to the 3-thread point)
+  assert.equal(prefillRates(dk, 2)!.ref, 400e9)
+  // per prompt token: reference FLOPs = FLOPs × ref ÷ rate (plain experts ÷ their batch efficiency);
+  // the output matrix counts once per ubatch (ppOps)
+  const work = {
+    cpuMats: [
+      mat({k: 2048, rows: 1000}),
+      mat({type: 'Q6_K', k: 256, rows: 512, ops: 4, layout: 'experts'}),
+      mat({k: 2048, rows: 4096, ppOps: 1 / 512}),
+    ],
+  } as Work
+  const f = prefillKernelFlops(work, pr, 0.5)
+  const plain = 2 * 2048 * 1000 + 2 * 256 * 512 * 4 + (2 * 2048 * 4096) / 512
+  assert.equal(f.plain, plain)
+  const ref = 2 * 2048 * 1000 + (2 * 256 * 512 * 4 * (200 / 25)) / 0.5 + (2 * 2048 * 4096) / 512
+  assert.ok(Math.abs(f.ref - ref) < 1e-3, `${f.ref} vs ${ref}`)
+  // without prefill points: none (the planner keeps its FLOP rate and width terms)
+  assert.equal(prefillRates({...dk, prefill: []}, 1), null)
+  assert.equal(MATMUL_K_REF, 2048)
+})
+
+test("cache share by reuse distance: a weight every token reads comes back after one token's bytes, a routed expert after the working set", () => {
+  const mb = 1e6
+  // qwen3moe-tiny-like: 26 MB working set, 22 MB read per token, 16 MB held
+  assert.ok(Math.abs(llcShare({layout: 'matrix'}, 16 * mb, 22 * mb, 26 * mb) - 16 / 22) < 1e-12)
+  assert.ok(Math.abs(llcShare({layout: 'stacked'}, 16 * mb, 22 * mb, 26 * mb) - 16 / 22) < 1e-12)
+  assert.ok(Math.abs(llcShare({layout: 'experts'}, 16 * mb, 22 * mb, 26 * mb) - 16 / 26) < 1e-12)
+  // all of it fits: 1; never more than 1; nothing on the CPU: 0
+  assert.equal(llcShare({layout: 'experts'}, 32 * mb, 10 * mb, 11 * mb), 1)
+  assert.equal(llcShare({layout: 'matrix'}, 32 * mb, 0, 0), 0)
+  // bytes per token never counted above the working set (KV of a deep context is both)
+  assert.equal(llcShare({layout: 'matrix'}, 10 * mb, 40 * mb, 20 * mb), 0.5)
 })

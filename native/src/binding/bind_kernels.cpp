@@ -25,7 +25,7 @@ struct Progress {
 
 kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     if (!v.IsObject() || v.IsArray())
-        type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat}");
+        type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat, cols?}");
     Napi::Object  o = v.As<Napi::Object>();
     kernels::Case c;
     Napi::Value   t = o.Get("type");
@@ -35,6 +35,8 @@ kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     c.rows   = int64_t(to_integer(o.Get("rows"), at + ".rows", 0, kMaxRows, kWhat));
     c.ops    = int(to_integer(o.Get("ops"), at + ".ops", 0, kIntRange, kWhat));
     c.repeat = int(to_integer(o.Get("repeat"), at + ".repeat", 0, kIntRange, kWhat));
+    Napi::Value cols = o.Get("cols");
+    if (!cols.IsUndefined()) c.cols = int64_t(to_integer(cols, at + ".cols", 0, kIntRange, kWhat));
     return c;
 }
 
@@ -70,6 +72,7 @@ Napi::Array results_js(Napi::Env env, const std::vector<kernels::Result> & rs) {
         o.Set("rows", double(r.rows));
         o.Set("ops", r.ops);
         o.Set("repeat", r.repeat);
+        o.Set("cols", double(r.cols));
         o.Set("weightBytes", r.weight_bytes);
         o.Set("buffer", r.buffer);
         Napi::Array ts = Napi::Array::New(env, r.timings.size());

@@ -141,7 +141,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     Ctx                        cctx(size_t(nodes) + 4, size_t(nodes) + 4);
     std::vector<ggml_tensor *> ws;
     for (int i = 0; i < c.ops; i++) ws.push_back(ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
-    ggml_tensor *              x  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, 1);
+    ggml_tensor *              x  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
     ggml_cgraph *              gf = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
     std::vector<ggml_tensor *> ys;
     for (int r = 0; r < c.repeat; r++)
@@ -157,6 +157,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     res.rows         = c.rows;
     res.ops          = c.ops;
     res.repeat       = c.repeat;
+    res.cols         = c.cols;
     res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops;
 
     ggml_backend_buffer_type_t wbuft = pick_buft(cpu, ws[0], ys[0], o.extra_bufts);
@@ -170,7 +171,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     {
         std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows, rng);
         for (auto * w : ws) ggml_backend_tensor_set(w, bytes.data(), 0, bytes.size()); // CPU_REPACK repacks here
-        std::vector<float>              xs(size_t(c.k));
+        std::vector<float>              xs(size_t(c.k) * size_t(c.cols));
         std::normal_distribution<float> nd(0.0f, 1.0f);
         for (auto & v : xs) v = nd(rng);
         ggml_backend_tensor_set(x, xs.data(), 0, xs.size() * sizeof(float));
@@ -231,6 +232,8 @@ void validate(const Options & o) {
             throw invalid_argument(at + ".k: must be a positive multiple of " + std::to_string(ggml_blck_size(t)) +
                                    " (the " + c.type + " block) up to " + std::to_string(kMaxK));
         if (c.rows < 1) throw invalid_argument(at + ".rows: must be ≥ 1");
+        if (c.cols < 1 || c.cols > kMaxCols)
+            throw invalid_argument(at + ".cols: must be 1.." + std::to_string(kMaxCols));
         if (c.ops < 1 || c.repeat < 1 || int64_t(c.ops) * c.repeat > kMaxOps)
             throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " + std::to_string(kMaxOps));
         if (double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops > kMaxTotalBytes)

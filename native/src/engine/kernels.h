@@ -31,6 +31,7 @@ constexpr int64_t kMaxOps        = 4096;             // nodes of one graph (ops 
 constexpr double  kMaxTotalBytes = 8.0 * (1 << 30);  // weights of one case (8 GiB)
 constexpr int     kMaxThreads    = 1024;
 constexpr double  kMaxSeconds    = 60; // per thread count of one case
+constexpr int64_t kMaxCols       = 4096; // activation columns (a prefill ubatch; llama.cpp's default n_ubatch is 512)
 
 struct Case {
     std::string type;       // ggml type name, any case: "Q4_K", "q8_0", "F16"
@@ -38,6 +39,7 @@ struct Case {
     int64_t     rows   = 0; // rows per matrix (ne1)
     int         ops    = 1; // distinct matrices
     int         repeat = 1; // passes over them per graph
+    int64_t     cols   = 1; // activation columns (ne11): 1 = matrix × vector (decode), n = a prefill ubatch of n tokens
 };
 
 struct Options {
@@ -59,6 +61,7 @@ struct Result {
     std::string         type; // ggml's name ("q4_K")
     int64_t             k = 0, rows = 0;
     int                 ops = 0, repeat = 0;
+    int64_t             cols = 1;
     double              weight_bytes = 0; // all matrices of the case
     std::string         buffer;           // buffer type the weights went to ("CPU_REPACK", "CPU")
     std::vector<Timing> timings;          // one per thread count, in the order given
