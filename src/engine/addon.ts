@@ -278,6 +278,10 @@ export interface KernelCase {
   repeat: number
   /** activation columns (default 1: matrix × vector, decode; n: a prefill ubatch of n tokens) */
   cols?: number
+  /** > 0: each matrix a stack of this many [k × rows] experts, run as MUL_MAT_ID (routed experts) */
+  experts?: number
+  /** experts each column is routed to (1..experts, default 1), spread evenly */
+  used?: number
 }
 
 export interface KernelOptions {
@@ -299,6 +303,9 @@ export interface KernelResult {
   repeat: number
   /** activation columns the case ran with (1 or absent: decode) */
   cols?: number
+  /** a MUL_MAT_ID case: experts per matrix and per column (absent: MUL_MAT) */
+  experts?: number
+  used?: number
   weightBytes: number
   /** buffer type the weights went to ("CPU_REPACK", "CPU") */
   buffer: string

@@ -25,6 +25,8 @@ test('bad options reject with the field named (never a crash)', async () => {
   await assert.rejects(addon.decodeKernels(one({rows: 0})), /cases\[0\]\.rows: must be ≥ 1/)
   await assert.rejects(addon.decodeKernels(one({cols: 0})), /cases\[0\]\.cols: must be 1\.\.4096/)
   await assert.rejects(addon.decodeKernels(one({cols: 5000})), /cases\[0\]\.cols: must be 1\.\.4096/)
+  await assert.rejects(addon.decodeKernels(one({experts: 4, used: 5})), /cases\[0\]\.used: must be 1\.\.experts \(4\)/)
+  await assert.rejects(addon.decodeKernels(one({experts: 2000})), /cases\[0\]\.experts: must be 0\.\.1024/)
   await assert.rejects(addon.decodeKernels(one({ops: 100, repeat: 100})), /ops × repeat ≤ 4096/)
   await assert.rejects(addon.decodeKernels({...one(), threads: [0]}), /threads: each must be 1\.\./)
   await assert.rejects(addon.decodeKernels({...one(), cases: []}), /cases: at least one/)
@@ -90,3 +92,16 @@ test(
     assert.equal(fit.ops!.length, 2)
   },
 )
+
+test('routed experts: a MUL_MAT_ID case over expert stacks, each column routed to `used` of them', async () => {
+  const rs = await addon.decodeKernels({
+    ...one(),
+    threads: [1, 2],
+    cases: [{type: 'Q4_K', k: 256, rows: 64, ops: 1, repeat: 1, cols: 16, experts: 4, used: 2}],
+  })
+  assert.equal(rs[0].experts, 4)
+  assert.equal(rs[0].used, 2)
+  assert.equal(rs[0].weightBytes, 4 * 64 * 144) // four experts of 64 rows of one Q4_K block
+  for (const t of rs[0].timings) assert.ok(t.bestS > 0 && t.iters >= 2, JSON.stringify(t))
+  assert.match(rs[0].buffer, /^(CPU|CPU_REPACK)$/) // AMX takes no MUL_MAT_ID
+})

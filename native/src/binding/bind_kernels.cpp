@@ -25,7 +25,7 @@ struct Progress {
 
 kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     if (!v.IsObject() || v.IsArray())
-        type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat, cols?}");
+        type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat, cols?, experts?, used?}");
     Napi::Object  o = v.As<Napi::Object>();
     kernels::Case c;
     Napi::Value   t = o.Get("type");
@@ -37,6 +37,10 @@ kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     c.repeat = int(to_integer(o.Get("repeat"), at + ".repeat", 0, kIntRange, kWhat));
     Napi::Value cols = o.Get("cols");
     if (!cols.IsUndefined()) c.cols = int64_t(to_integer(cols, at + ".cols", 0, kIntRange, kWhat));
+    Napi::Value experts = o.Get("experts");
+    if (!experts.IsUndefined()) c.experts = int(to_integer(experts, at + ".experts", 0, kIntRange, kWhat));
+    Napi::Value used = o.Get("used");
+    if (!used.IsUndefined()) c.used = int(to_integer(used, at + ".used", 0, kIntRange, kWhat));
     return c;
 }
 
@@ -73,6 +77,10 @@ Napi::Array results_js(Napi::Env env, const std::vector<kernels::Result> & rs) {
         o.Set("ops", r.ops);
         o.Set("repeat", r.repeat);
         o.Set("cols", double(r.cols));
+        if (r.experts > 0) {
+            o.Set("experts", r.experts);
+            o.Set("used", r.used);
+        }
         o.Set("weightBytes", r.weight_bytes);
         o.Set("buffer", r.buffer);
         Napi::Array ts = Napi::Array::New(env, r.timings.size());

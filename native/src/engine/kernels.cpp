@@ -140,13 +140,20 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     Ctx                        wctx(size_t(c.ops) + 1, 0);
     Ctx                        cctx(size_t(nodes) + 4, size_t(nodes) + 4);
     std::vector<ggml_tensor *> ws;
-    for (int i = 0; i < c.ops; i++) ws.push_back(ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
-    ggml_tensor *              x  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
-    ggml_cgraph *              gf = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
+    const bool                 moe = c.experts > 0;
+    for (int i = 0; i < c.ops; i++)
+        ws.push_back(moe ? ggml_new_tensor_3d(wctx.p, t, c.k, c.rows, c.experts)
+                         : ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
+    // MUL_MAT_ID: the activations broadcast over the used experts ([k, 1, cols], as llama.cpp's
+    // gate/up projections take them), ids [used, cols]
+    ggml_tensor * x   = moe ? ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, c.k, 1, c.cols)
+                            : ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
+    ggml_tensor * ids = moe ? ggml_new_tensor_2d(cctx.p, GGML_TYPE_I32, c.used, c.cols) : nullptr;
+    ggml_cgraph * gf  = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
     std::vector<ggml_tensor *> ys;
     for (int r = 0; r < c.repeat; r++)
         for (int i = 0; i < c.ops; i++) {
-            ggml_tensor * y = ggml_mul_mat(cctx.p, ws[i], x);
+            ggml_tensor * y = moe ? ggml_mul_mat_id(cctx.p, ws[i], x, ids) : ggml_mul_mat(cctx.p, ws[i], x);
             ggml_build_forward_expand(gf, y);
             ys.push_back(y);
         }
@@ -158,7 +165,9 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     res.ops          = c.ops;
     res.repeat       = c.repeat;
     res.cols         = c.cols;
-    res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops;
+    res.experts      = c.experts;
+    res.used         = moe ? c.used : 0;
+    res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * std::max(1, c.experts) * c.ops;
 
     ggml_backend_buffer_type_t wbuft = pick_buft(cpu, ws[0], ys[0], o.extra_bufts);
     res.buffer                       = ggml_backend_buft_name(wbuft);
@@ -169,12 +178,20 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
         throw runtime_error("could not allocate " + std::to_string(res.weight_bytes / 1e6) + " MB of " + res.type +
                             " weights");
     {
-        std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows, rng);
+        std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows * std::max(1, c.experts), rng);
         for (auto * w : ws) ggml_backend_tensor_set(w, bytes.data(), 0, bytes.size()); // CPU_REPACK repacks here
         std::vector<float>              xs(size_t(c.k) * size_t(c.cols));
         std::normal_distribution<float> nd(0.0f, 1.0f);
         for (auto & v : xs) v = nd(rng);
         ggml_backend_tensor_set(x, xs.data(), 0, xs.size() * sizeof(float));
+        if (moe) {
+            // column j routed to experts (j·used + u) mod experts: distinct within a column, every
+            // expert the same number of rows
+            std::vector<int32_t> id(size_t(c.used) * size_t(c.cols));
+            for (int64_t j = 0; j < c.cols; j++)
+                for (int u = 0; u < c.used; u++) id[size_t(j) * c.used + u] = int32_t((j * c.used + u) % c.experts);
+            ggml_backend_tensor_set(ids, id.data(), 0, id.size() * sizeof(int32_t));
+        }
     }
 
     Backend be;
@@ -185,7 +202,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
         use_threads(be, cpu, threads);
         for (int i = 0; i < kWarmups; i++)
             if (ggml_backend_graph_compute(be.p, gf) != GGML_STATUS_SUCCESS)
-                throw runtime_error("ggml could not compute a " + res.type + " matrix × vector graph");
+                throw runtime_error("ggml could not compute a " + res.type + (moe ? " MUL_MAT_ID" : " MUL_MAT") + " graph");
         std::vector<double> ts;
         const double        t0 = now_s();
         while ((int) ts.size() < kMaxIters && ((int) ts.size() < o.min_iters || now_s() - t0 < o.min_seconds) &&
@@ -234,9 +251,13 @@ void validate(const Options & o) {
         if (c.rows < 1) throw invalid_argument(at + ".rows: must be ≥ 1");
         if (c.cols < 1 || c.cols > kMaxCols)
             throw invalid_argument(at + ".cols: must be 1.." + std::to_string(kMaxCols));
+        if (c.experts < 0 || c.experts > kMaxExperts)
+            throw invalid_argument(at + ".experts: must be 0.." + std::to_string(kMaxExperts));
+        if (c.experts > 0 && (c.used < 1 || c.used > c.experts))
+            throw invalid_argument(at + ".used: must be 1..experts (" + std::to_string(c.experts) + ")");
         if (c.ops < 1 || c.repeat < 1 || int64_t(c.ops) * c.repeat > kMaxOps)
             throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " + std::to_string(kMaxOps));
-        if (double(ggml_row_size(t, c.k)) * double(c.rows) * c.ops > kMaxTotalBytes)
+        if (double(ggml_row_size(t, c.k)) * double(c.rows) * std::max(1, c.experts) * c.ops > kMaxTotalBytes)
             throw invalid_argument(at + ": weights over 8 GiB");
     }
 }
