@@ -289,7 +289,10 @@ export const LLC_SWEEP_K_LONG = 2048
  * (docs/speed-fidelity.md, Xeon guest, 1 thread): with r1-mini (K 256–1024) as the calibration
  * model, r1-dram (K 1536–2048) +9 %, qwen3moe-tiny (K 128–256) +7 %, tiny −22 % (K½ 128: −1 /
  * +19 / −17 %). Not applied in decode: there the cache-resident narrow shapes (tiny, qwen3moe-tiny)
- * run at 2–3× r1-mini's FLOP rate, the opposite of a width penalty.
+ * run at 2–3× r1-mini's FLOP rate, the opposite of a width penalty. Not applied with calibrate's
+ * prefill kernels either (prefillRates): measured, repacked Q4_K runs at the same rate from K 256
+ * to 2048 and the plain types at 0.75–0.85 of their long-row rate at K 128–256, so this term
+ * stands in for the type mix and the experts' gemv of the class model.
  */
 export const MATMUL_K_HALF_PREFILL = 256
 /**
