@@ -311,10 +311,23 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
     if (s.prefillTps) {
       // one ubatch = the prompt: its time less one graph evaluation's overhead is compute
       // (its length unknown, nPrompt 0: no overhead taken off)
-      const n = s.terms.nPrompt > 0 ? s.terms.nPrompt : 1
-      const tUb = n / s.prefillTps
-      const tCompute = s.terms.nPrompt > 0 ? tUb - s.terms.layers * layerS - tokenS : tUb
-      p.prefillGflops = round((s.terms.prefillFlops * n) / (tCompute > 0.5 * tUb ? tCompute : tUb) / 1e9, 2)
+      const rate = (x: Sample) => {
+        const n = x.terms.nPrompt > 0 ? x.terms.nPrompt : 1
+        const tUb = n / x.prefillTps!
+        const tCompute = x.terms.nPrompt > 0 ? tUb - x.terms.layers * layerS - tokenS : tUb
+        return (x.terms.prefillFlops * n) / (tCompute > 0.5 * tUb ? tCompute : tUb)
+      }
+      // with prefill kernels (FLOPs weighed per type: the shapes' FLOPs are comparable) the
+      // shallow model's prefill too: the geometric mean of two shapes' samples, not one's noise
+      const more = kernels?.prefill?.length
+        ? samples.filter((x) => x.role === 'shallow' && x.threads === s.threads && x.prefillTps && x.terms.nPrompt > 0)
+        : []
+      const logs = [s, ...more].map((x) => Math.log(rate(x)))
+      p.prefillGflops = round(Math.exp(logs.reduce((a, v) => a + v, 0) / logs.length) / 1e9, 2)
+      if (more.length)
+        notes.push(
+          `prefill at ${s.threads} threads: geometric mean of ${[s, ...more].map((x) => `${x.terms.name} ${round(rate(x) / 1e9, 2)}`).join(' and ')} GFLOP/s (reference FLOPs: the prefill kernels weigh each type)`,
+        )
     }
     if (p.decodeGflops !== undefined || p.prefillGflops !== undefined) throughput.push(p)
   }
@@ -981,6 +994,18 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
         nBatch: Math.max(ppCompute, 512),
       })
       smallTests.push({role: 'compute', model: 2, threads: t, nPrompt: 0, nGen: tgCompute, reps})
+      // with prefill kernels the prefill throughput is fitted on tiny's prompt too (fitCalibration)
+      if (kernels?.prefill?.length)
+        smallTests.push({
+          role: 'shallow',
+          model: 0,
+          threads: t,
+          nPrompt: ppCompute,
+          nGen: 0,
+          reps: repsSmall,
+          nUbatch: ppCompute,
+          nBatch: Math.max(ppCompute, 512),
+        })
     }
     // the DRAM model at every thread count (with kernels: the in-model scale at each comes from
     // both large models), without mmap: on a machine with little free RAM the page cache of a

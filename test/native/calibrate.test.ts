@@ -100,6 +100,19 @@ test('fit: prefill throughput excludes one graph evaluation overhead per ubatch 
   assert.ok(naive < 85, `${naive}`)
 })
 
+test("fit: with prefill kernels the prefill throughput is the geometric mean of r1-mini's and tiny's prompts; without, r1-mini's alone", () => {
+  const c = terms('r1-mini', 12, 596e6, 198e6, 6e6, 64)
+  const t = terms('tiny', 4, 34e6, 12e6, 28e6, 64)
+  const at = (x: ModelTerms, pp: number) => 64 / ((64 * x.prefillFlops) / pp + x.layers * LAYER_S + TOKEN_S)
+  const samples = [sample('shallow', t, 1), sample('deep', deep, 1), sample('compute', c, 1)]
+  samples[2].prefillTps = at(c, 100e9)
+  samples[0].prefillTps = at(t, 121e9) // tiny's prompt 21 % faster per weighed FLOP
+  const prefill = [{type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 1, gflops: 140}]
+  const joint = fitCalibration(samples, meta, {kernels: [], ops: [], overheads: [], prefill})
+  close(joint.cpuThroughput![0].prefillGflops, Math.sqrt(100 * 121), 2e-3)
+  close(fitCalibration(samples, meta).cpuThroughput![0].prefillGflops, 100, 2e-3)
+})
+
 test("fit: a thread count slower than the one before (contention) keeps the fewer threads' throughput, with a note", () => {
   const samples = [sample('shallow', shallow, 1), sample('deep', deep, 1), sample('compute', compute, 1, true)]
   const slow = sample('compute', compute, 2, true)
