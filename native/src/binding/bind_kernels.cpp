@@ -30,11 +30,11 @@ kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     kernels::Case c;
     Napi::Value   t = o.Get("type");
     if (!t.IsString()) type_error(v.Env(), kWhat, at + ".type must be a string");
-    c.type   = t.As<Napi::String>().Utf8Value();
-    c.k      = int64_t(to_integer(o.Get("k"), at + ".k", 0, kMaxRows, kWhat));
-    c.rows   = int64_t(to_integer(o.Get("rows"), at + ".rows", 0, kMaxRows, kWhat));
-    c.ops    = int(to_integer(o.Get("ops"), at + ".ops", 0, kIntRange, kWhat));
-    c.repeat = int(to_integer(o.Get("repeat"), at + ".repeat", 0, kIntRange, kWhat));
+    c.type           = t.As<Napi::String>().Utf8Value();
+    c.k              = int64_t(to_integer(o.Get("k"), at + ".k", 0, kMaxRows, kWhat));
+    c.rows           = int64_t(to_integer(o.Get("rows"), at + ".rows", 0, kMaxRows, kWhat));
+    c.ops            = int(to_integer(o.Get("ops"), at + ".ops", 0, kIntRange, kWhat));
+    c.repeat         = int(to_integer(o.Get("repeat"), at + ".repeat", 0, kIntRange, kWhat));
     Napi::Value cols = o.Get("cols");
     if (!cols.IsUndefined()) c.cols = int64_t(to_integer(cols, at + ".cols", 0, kIntRange, kWhat));
     Napi::Value experts = o.Get("experts");

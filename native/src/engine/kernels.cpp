@@ -146,10 +146,10 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
                          : ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
     // MUL_MAT_ID: the activations broadcast over the used experts ([k, 1, cols], as llama.cpp's
     // gate/up projections take them), ids [used, cols]
-    ggml_tensor * x   = moe ? ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, c.k, 1, c.cols)
-                            : ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
-    ggml_tensor * ids = moe ? ggml_new_tensor_2d(cctx.p, GGML_TYPE_I32, c.used, c.cols) : nullptr;
-    ggml_cgraph * gf  = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
+    ggml_tensor *              x   = moe ? ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, c.k, 1, c.cols)
+                                         : ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
+    ggml_tensor *              ids = moe ? ggml_new_tensor_2d(cctx.p, GGML_TYPE_I32, c.used, c.cols) : nullptr;
+    ggml_cgraph *              gf  = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
     std::vector<ggml_tensor *> ys;
     for (int r = 0; r < c.repeat; r++)
         for (int i = 0; i < c.ops; i++) {
@@ -202,7 +202,8 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
         use_threads(be, cpu, threads);
         for (int i = 0; i < kWarmups; i++)
             if (ggml_backend_graph_compute(be.p, gf) != GGML_STATUS_SUCCESS)
-                throw runtime_error("ggml could not compute a " + res.type + (moe ? " MUL_MAT_ID" : " MUL_MAT") + " graph");
+                throw runtime_error("ggml could not compute a " + res.type + (moe ? " MUL_MAT_ID" : " MUL_MAT") +
+                                    " graph");
         std::vector<double> ts;
         const double        t0 = now_s();
         while ((int) ts.size() < kMaxIters && ((int) ts.size() < o.min_iters || now_s() - t0 < o.min_seconds) &&

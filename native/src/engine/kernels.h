@@ -12,10 +12,10 @@
 // ggml_quantize_chunk, so every block is valid), placed as llama.cpp places weights (the first
 // extra buffer type of the CPU device that takes a MUL_MAT of them, e.g. CPU_REPACK, else the plain
 // CPU buffer); one graph of ops × repeat MUL_MAT nodes y = W·x (x: F32 [k × cols]) cycling over the
-// matrices (with `experts`, MUL_MAT_ID over expert stacks, as a routed MoE layer runs in prefill); computed on a persistent thread pool, as llama-bench does. Cached: the matrices fit the
-// last-level cache and each graph reads them `repeat` times; streamed: they total several times
-// the cache and `repeat` is 1. Per thread count: a warm-up graph, then graphs until min_seconds
-// and min_iters have passed; the fastest and the median graph time are reported.
+// matrices (with `experts`, MUL_MAT_ID over expert stacks, as a routed MoE layer runs in prefill); computed on a
+// persistent thread pool, as llama-bench does. Cached: the matrices fit the last-level cache and each graph reads them
+// `repeat` times; streamed: they total several times the cache and `repeat` is 1. Per thread count: a warm-up graph,
+// then graphs until min_seconds and min_iters have passed; the fastest and the median graph time are reported.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,7 @@ constexpr int64_t kMaxK          = int64_t(1) << 20; // longest row (R1's widest
 constexpr int64_t kMaxOps        = 4096;             // nodes of one graph (ops × repeat)
 constexpr double  kMaxTotalBytes = 8.0 * (1 << 30);  // weights of one case (8 GiB)
 constexpr int     kMaxThreads    = 1024;
-constexpr double  kMaxSeconds    = 60; // per thread count of one case
+constexpr double  kMaxSeconds    = 60;   // per thread count of one case
 constexpr int64_t kMaxCols       = 4096; // activation columns (a prefill ubatch; llama.cpp's default n_ubatch is 512)
 constexpr int     kMaxExperts    = 1024; // experts of a MUL_MAT_ID case (Kimi-K2 has 384)
 
@@ -40,10 +40,10 @@ struct Case {
     int64_t     rows   = 0; // rows per matrix (ne1)
     int         ops    = 1; // distinct matrices
     int         repeat = 1; // passes over them per graph
-    int64_t     cols   = 1; // activation columns (ne11): 1 = matrix × vector (decode), n = a prefill ubatch of n tokens
+    int64_t     cols = 1; // activation columns (ne11): 1 = matrix × vector (decode), n = a prefill ubatch of n tokens
     int         experts = 0; // > 0: each matrix is a stack of `experts` [k × rows] experts and the op is
                              // MUL_MAT_ID (llama.cpp's routed experts), each column routed to `used` of them
-    int         used    = 1; // experts per column (1..experts), spread evenly: cols × used ÷ experts rows each
+    int used = 1;            // experts per column (1..experts), spread evenly: cols × used ÷ experts rows each
 };
 
 struct Options {
@@ -65,7 +65,7 @@ struct Result {
     std::string         type; // ggml's name ("q4_K")
     int64_t             k = 0, rows = 0;
     int                 ops = 0, repeat = 0;
-    int64_t             cols = 1;
+    int64_t             cols    = 1;
     int                 experts = 0, used = 0;
     double              weight_bytes = 0; // all matrices of the case
     std::string         buffer;           // buffer type the weights went to ("CPU_REPACK", "CPU")
