@@ -251,6 +251,17 @@ test('schema: a calibration with decode kernels validates; a negative time or an
   const bad2 = JSON.parse(JSON.stringify(dk))
   bad2.kernels[0].residency = 'l2'
   assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad2)), [])
+  // prefill kernels: GFLOP/s per type, buffer, K and threads; never 0, no unknown field
+  const pre = {...dk, prefill: [{type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 1, gflops: 140}]}
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, profile(pre)), [])
+  for (const p of [{gflops: 0}, {k: undefined}, {threads: 0}, {rows: 8}]) {
+    const b = {...pre, prefill: [{...pre.prefill[0], ...p}]}
+    assert.notDeepEqual(
+      schemaErrors(hardwareProfileSchema, profile(JSON.parse(JSON.stringify(b)))),
+      [],
+      JSON.stringify(p),
+    )
+  }
 })
 
 test('capacity: the largest sweep total read nearer the cached rate is the cache at that thread count; none without contrast', () => {
