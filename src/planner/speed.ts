@@ -693,8 +693,9 @@ export interface KernelRates {
    * gives the weight (`m`: its layout; a 2-D matrix when omitted)
    */
   op(type: string, k: number, rows: number, residency: 'cache' | 'dram', m?: Pick<CpuMat, 'layout' | 'amx'>): number
-  /** the kernels' time inside a model ÷ the benchmark's (calibrated; 1 without) */
+  /** the kernels' time inside a model ÷ the benchmark's (calibrated; 1 without): DRAM, and cached reads */
   scale: number
+  scaleCache: number
   /** per layer and per token besides the kernels (s) */
   layerS: number
   tokenS: number
@@ -753,6 +754,7 @@ export function kernelRates(
     ) ?? 0) * 1e-6
   const ops = {cache: opS('cache'), dram: opS('dram')}
   const scale = atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!
+  const scaleCache = atThreads(dk.overheads, threads, (x) => x.scaleCache ?? x.scale ?? 1)!
   return {
     op(type, k, rows, residency, m = {layout: 'matrix', amx: false}) {
       const at = {rows, ...m}
@@ -764,9 +766,10 @@ export function kernelRates(
         const f = typeCost(type) / TYPE_COST.Q4_K
         r = {a: q.a * f, b: q.b * f}
       }
-      return (rows * (r.a + r.b * k) + ops[residency]) * scale
+      return (rows * (r.a + r.b * k) + ops[residency]) * (residency === 'cache' ? scaleCache : scale)
     },
     scale,
+    scaleCache,
     layerS: atThreads(dk.overheads, threads, (x) => x.layerUs)! * 1e-6,
     tokenS: atThreads(dk.overheads, threads, (x) => x.tokenUs)! * 1e-6,
     unmeasured,
@@ -1336,7 +1339,7 @@ function speedAssumptions(
     cpuEffWords,
     cacheWords,
     cpu.kernels
-      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}${cpu.kernels.plainAssumed.size ? `; ${[...cpu.kernels.plainAssumed].join(', ')} outside the extra buffer not measured: timed as in it` : ''}; weights in the buffer llama.cpp gives them (3-D per-head matrices and rows not a multiple of 8 stay out of CPU_REPACK); no separate memory term (the DRAM timings include it)`
+      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model${cpu.kernels.scaleCache !== cpu.kernels.scale ? ` (cached reads × ${cpu.kernels.scaleCache.toFixed(2)})` : ''}, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}${cpu.kernels.plainAssumed.size ? `; ${[...cpu.kernels.plainAssumed].join(', ')} outside the extra buffer not measured: timed as in it` : ''}; weights in the buffer llama.cpp gives them (3-D per-head matrices and rows not a multiple of 8 stay out of CPU_REPACK); no separate memory term (the DRAM timings include it)`
       : cpu.calDecode
         ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads on weights streamed from DRAM${cpu.calDecodeCache ? `, ${cpu.calDecodeCache.toFixed(0)} GFLOP/s on cached weights` : ''} (calibrated)`
         : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,

@@ -87,6 +87,8 @@ export interface ModelTerms {
   nPrompt: number
   /** decode time of the CPU's matrix × vector ops by the measured kernels (s; calibration.decodeKernels) */
   kernelS?: number
+  /** the part of kernelS read from the last-level cache (each op's cache share × its cached time) */
+  kernelCacheS?: number
 }
 
 export type Role = 'shallow' | 'deep' | 'compute' | 'dram' | 'gpu'
@@ -401,7 +403,10 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
  * and DRAM: the ones decode speed matters for; geometric mean of (y − L·λ − τ) ÷ K), then λ and τ
  * from the shallow/deep pair with s fixed (only the layer count differs); the two steps alternate
  * until they agree. Never negative: a negative λ gives λ = 0 and τ the pair's mean rest, a negative
- * τ gives τ = 0 and λ by least squares through the origin. Without a big model s = 1.
+ * τ gives τ = 0 and λ by least squares through the origin. Without a big model s = 1. Then, where
+ * the samples carry their kernels' cached part C (kernelCacheS), the cached reads get their own
+ * scale s_c = (y − L·λ − τ − s·(K − C)) ÷ C from the shallow model (mostly cached): the planner
+ * scales a model's cached reads by s_c, its streamed ones by s.
  */
 export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'] {
   const out: DecodeKernels['overheads'] = []
@@ -438,9 +443,19 @@ export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'
         )
       }
     }
+    // the cached kernels' own scale: the shallow model (cache-resident) with the overheads above.
+    // Inside a model cached kernels sit nearer the benchmark than streamed ones (a Zen 4 guest:
+    // tiny 1.11×, r1-dram 1.71× on one calibration), and s from the large models charged the
+    // cache-resident shapes 10–16 % too much at one thread (docs/speed-fidelity.md, sixth pass)
+    const c = sh.terms.kernelCacheS
+    const scaleCache =
+      big.length && c !== undefined && c > 0.5 * sh.terms.kernelS!
+        ? (y(sh) - sh.terms.layers * layerS - tokenS - scale * (sh.terms.kernelS! - c)) / c
+        : null
     out.push({
       threads: t,
       ...(big.length ? {scale: round(scale, 4)} : {}),
+      ...(scaleCache !== null && scaleCache > 0 ? {scaleCache: round(scaleCache, 4)} : {}),
       layerUs: round(layerS * 1e6, 2),
       tokenUs: round(tokenS * 1e6, 2),
     })
@@ -517,28 +532,39 @@ export async function modelTerms(
   // the prefill ubatch also pays one graph evaluation's overhead: here layers × 1 µs (= ms.sync)
   const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) : 0
   // the measured kernels' time for this model (overheads 0 at this thread count): decodeMs.cpu
-  let kernelS: number | undefined
+  let kernelS: number | undefined, kernelCacheS: number | undefined
   if (kernels) {
+    const cpuS = async (dk: DecodeKernels) =>
+      (
+        await runPlan({
+          model: path,
+          hardware: 'calibration',
+          engine: 'llama.cpp',
+          threads: Math.min(threads, base.cpu.threads),
+          ubatch: 512,
+          ctx: Math.max(1, test.nGen),
+          profiles: [
+            {
+              ...base,
+              gpus: [],
+              calibration: {provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeKernels: dk},
+            },
+          ],
+        })
+      ).prediction.decodeMs!.cpu! * 1e-3
     const dk: DecodeKernels = {...kernels, overheads: [{threads, layerUs: 0, tokenUs: 0}]}
-    const r = await runPlan({
-      model: path,
-      hardware: 'calibration',
-      engine: 'llama.cpp',
-      threads: Math.min(threads, base.cpu.threads),
-      ubatch: 512,
-      ctx: Math.max(1, test.nGen),
-      profiles: [
-        {
-          ...base,
-          gpus: [],
-          calibration: {provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeKernels: dk},
-        },
-      ],
+    kernelS = await cpuS(dk)
+    // the same with the cached timings at 0 leaves the DRAM part
+    const dramOnly = await cpuS({
+      ...dk,
+      kernels: dk.kernels.map((x) => (x.residency === 'cache' ? {...x, nsPerRow: 0, nsPerWeight: 0} : x)),
+      ops: (dk.ops ?? []).map((x) => (x.residency === 'cache' ? {...x, us: 0} : x)),
     })
-    kernelS = r.prediction.decodeMs!.cpu! * 1e-3
+    kernelCacheS = Math.max(0, kernelS - dramOnly)
   }
   return {
     ...(kernelS !== undefined ? {kernelS} : {}),
+    ...(kernelCacheS !== undefined ? {kernelCacheS} : {}),
     name,
     bytes: ms.cpuMemory! * 1e6, // DRAM bytes: ms at 1 GB/s
     costFlops: ms.cpuCompute! * 1e6, // ms at 1 GFLOP/s

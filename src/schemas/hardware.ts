@@ -416,6 +416,8 @@ export const hardwareProfileSchema = {
                   threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
                   /** the kernels' time inside a model ÷ the benchmark's (fitted on the calibration models; 1 when absent) */
                   scale: {type: 'number', exclusiveMinimum: 0, maximum: 100},
+                  /** the same for the kernels' cached part, from the cache-resident shallow model (absent: scale) */
+                  scaleCache: {type: 'number', exclusiveMinimum: 0, maximum: 100},
                   layerUs: {type: 'number', minimum: 0, maximum: 1e7},
                   tokenUs: {type: 'number', minimum: 0, maximum: 1e8},
                 },

@@ -183,6 +183,51 @@ test('in-model scale and overheads: known s, λ, τ come back out of the four ca
   assert.ok(n.scale! > 0 && n.layerUs >= 0 && n.tokenUs >= 0, JSON.stringify(n))
 })
 
+test("in-model scales: with the kernels' cached part known, the cached reads get the shallow model's own scale", () => {
+  // truth: streamed kernels × 1.4, cached ones × 1.05, λ 20 µs, τ 0; the pair all cached, r1-mini a
+  // fifth cached, r1-dram none
+  const models = [
+    ['shallow', 4, 0.6e-3, 0.6e-3],
+    ['deep', 16, 2.2e-3, 2.2e-3],
+    ['compute', 12, 14e-3, 2.8e-3],
+    ['dram', 24, 70e-3, 0],
+  ] as const
+  const s = 1.4,
+    sc = 1.05,
+    l = 20e-6
+  const samples: Sample[] = models.map(([role, layers, kernelS, kernelCacheS]) => ({
+    role,
+    threads: 1,
+    terms: {...terms(role, layers, kernelS), kernelCacheS},
+    decodeTps: 1 / (s * (kernelS - kernelCacheS) + sc * kernelCacheS + 10e-6 + layers * l),
+    prefillTps: null,
+  }))
+  const [o] = fitKernelOverheads(samples)
+  assert.ok(o.scaleCache !== undefined && o.scale !== undefined, JSON.stringify(o))
+  // the shallow model is reproduced exactly by s_c with the fitted overheads
+  const sh = samples[0]
+  const y = 1 / sh.decodeTps! - 10e-6
+  const back = o.scaleCache! * 0.6e-3 + o.layerUs * 1e-6 * 4 + o.tokenUs * 1e-6
+  assert.ok(Math.abs(back - y) < 1e-4 * y, `${back} vs ${y}`) // the saved values are rounded
+  // and sits below the streamed scale, as the truth does
+  assert.ok(o.scaleCache! < o.scale!, JSON.stringify(o))
+  // the planner scales each residency by its own
+  const dk: DecodeKernels = {
+    kernels: [
+      {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 1, nsPerWeight: 0},
+      {type: 'Q4_K', residency: 'dram', threads: 1, nsPerRow: 2, nsPerWeight: 0},
+    ],
+    ops: [],
+    overheads: [{threads: 1, scale: 1.5, scaleCache: 1.1, layerUs: 0, tokenUs: 0}],
+  }
+  const kr = kernelRates(dk, 1)!
+  assert.ok(Math.abs(kr.op('Q4_K', 256, 1000, 'cache') - 1000e-9 * 1.1) < 1e-15)
+  assert.ok(Math.abs(kr.op('Q4_K', 256, 1000, 'dram') - 2000e-9 * 1.5) < 1e-15)
+  // older calibrations (no scaleCache): one scale for both
+  const one = kernelRates({...dk, overheads: [{threads: 1, scale: 1.5, layerUs: 0, tokenUs: 0}]}, 1)!
+  assert.equal(one.scaleCache, 1.5)
+})
+
 test('overheads: per layer and per token besides the kernels come back out of the shallow/deep pair at each thread count', () => {
   const o = fitKernelOverheads([...pair(1, 40e-6, 200e-6), ...pair(2, 90e-6, 100e-6)])
   assert.deepEqual(o, [
