@@ -42,6 +42,7 @@ import {SYNTH_PRESETS} from '../src/model/synth-presets.js'
 import {runPlan} from '../src/planner/run.js'
 import {loadHardware} from '../src/probe/machine.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
+import type {CalibrateResult} from '../src/schemas/calibrate.js'
 
 const {values: a} = parseArgs({
   options: {
@@ -168,6 +169,8 @@ if (a.together && a.hardware) {
 }
 
 let profile: HardwareProfile
+/** --together: calibrate's measurements (the same tests as some rows, in the same rounds) */
+let calMeasurements: CalibrateResult['measurements'] = []
 if (a.hardware) {
   profile = await loadHardware(a.hardware)
   if (!profile.calibration)
@@ -205,6 +208,7 @@ if (a.hardware) {
   console.log(`calibrated in ${r.seconds} s${r.partial ? ' (PARTIAL)' : ''}`)
   // the measurements behind the fit, for refitting offline (bench/speed-refit.ts)
   writeFileSync(join(projectRoot, 'reports', 'speed-fidelity-calibrate.json'), JSON.stringify(r, null, 1))
+  if (together) calMeasurements = r.measurements
   profile = await loadHardware(save)
 }
 const c = profile.calibration
@@ -234,6 +238,11 @@ interface Row {
   decodeRates: ReturnType<typeof phaseComparison> | null
   /** 1-minute load average when the row's measurement ended (2 vCPUs shared: a load above the thread count means waiting) */
   load: number
+  /**
+   * --together: calibrate's own run of the same test in the same rounds (t/s, decode as the fastest
+   * token step) and how far the row's is from it (%): the noise floor of that row, not model error
+   */
+  sameTest?: {decode: number | null; decodeGapPct: number | null; prefill: number | null; prefillGapPct: number | null}
 }
 const rows: Row[] = []
 // plan every row first, then measure them all in interleaved rounds (src/runner/rounds.ts): each
@@ -313,6 +322,8 @@ for (const p of planned) {
     decodeRates: p.pDecRates ? phaseComparison(p.pDecRates.decodeTps, p.pDecRates.decodeRange, m.decode.decode) : null,
     load: loadavg()[0],
   }
+  const same = sameTest(p.shape, p.t, p.spec, m.decode.decode, m.prefill.prefill)
+  if (same) row.sameTest = same
   rows.push(row)
   const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
   console.log(
@@ -320,6 +331,11 @@ for (const p of planned) {
   )
 }
 
+const gaps = rows.flatMap((r) => [r.sameTest?.decodeGapPct, r.sameTest?.prefillGapPct]).filter((x) => x != null)
+if (gaps.length)
+  console.log(
+    `  the same test as calibrate's, in the same rounds (${gaps.length} pairs): the row's measurement ${gaps.map((x) => `${x! >= 0 ? '+' : ''}${x!.toFixed(1)}`).join(', ')} % from calibrate's — noise, not model error`,
+  )
 const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d))
 const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
 console.log('')
@@ -362,3 +378,23 @@ console.log(
 )
 writeFileSync(join(projectRoot, 'reports', 'speed-fidelity-rows.json'), JSON.stringify(rows, null, 1))
 if (a.json) console.log(JSON.stringify({calibration: c ?? null, rows}, null, 2))
+
+/** calibrate's run of a row's test (same shape, threads and pp/tg), and the row's distance from it */
+function sameTest(
+  shape: string,
+  t: number,
+  spec: {nPrompt: number; nGen: number},
+  decode: number | null,
+  prefill: number | null,
+): Row['sameTest'] | null {
+  const of = (test: string) =>
+    calMeasurements.find((x) => x.threads === t && x.test === test && new RegExp(`^synth ${shape} `).test(x.model))
+  const tg = of(`tg${spec.nGen}`),
+    pp = of(`pp${spec.nPrompt}`)
+  if (!tg && !pp) return null
+  const cd = tg ? (tg.tokenTps ?? tg.tps) : null,
+    cp = pp ? pp.tps : null
+  const gap = (row: number | null, cal: number | null) =>
+    row !== null && cal ? Math.round((row / cal - 1) * 1000) / 10 : null
+  return {decode: cd, decodeGapPct: gap(decode, cd), prefill: cp, prefillGapPct: gap(prefill, cp)}
+}
