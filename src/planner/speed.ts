@@ -520,6 +520,29 @@ export function extraBufferTakes(m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>, buf
   return m.layout !== 'stacked' && m.rows % REPACK_ROW_MULTIPLE === 0
 }
 
+/** the plain CPU buffer (points from calibrations that did not record a buffer count as it) */
+const isPlainBuffer = (b: string | undefined) => b === undefined || b === 'CPU'
+
+/**
+ * One type's measured points in the buffer llama.cpp gives this weight: the extra buffer's
+ * (CPU_REPACK, AMX) where it takes the weight, else the plain CPU buffer's; where only the extra
+ * buffer was measured, its points (`assumed`).
+ */
+function bufferPoints<T extends {buffer?: string}>(
+  of: T[],
+  m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>,
+): {pts: T[]; extra: boolean; assumed: boolean} {
+  const extra = of.filter((x) => !isPlainBuffer(x.buffer))
+  const plain = of.filter((x) => isPlainBuffer(x.buffer))
+  if (extra.length && extraBufferTakes(m, extra[0].buffer!)) return {pts: extra, extra: true, assumed: false}
+  if (plain.length) return {pts: plain, extra: false, assumed: false}
+  return {pts: extra, extra: false, assumed: extra.length > 0}
+}
+
+/** y at x on the line through (x0, y0) and (x1, y1) in log x */
+const logLerp = (x: number, x0: number, y0: number, x1: number, y1: number) =>
+  y0 + ((y1 - y0) * Math.log(x / x0)) / Math.log(x1 / x0)
+
 export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
   const hp = inv.shape.hp
   const nLayer = hp.nLayer
@@ -676,10 +699,11 @@ export interface CpuRates {
 
 /** Calibrated ggml prefill kernels at one thread count (calibration.decodeKernels.prefill). */
 export interface PrefillRates {
-  /** FLOP/s of one prompt token's product with a weight, as llama.cpp runs it in prefill */
-  rate(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>): number
-  /** routed experts run one matrix × vector per routed row (CPU_REPACK's MUL_MAT_ID): no batch effect */
-  rowByRow(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>): boolean
+  /**
+   * a weight's prefill kernel as llama.cpp runs it: FLOP/s of one prompt token's product with it,
+   * and whether it runs one matrix × vector per routed row (CPU_REPACK's MUL_MAT_ID: no batch effect)
+   */
+  kernel(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>): {rate: number; rowByRow: boolean}
   /** the reference: Q4_K at MATMUL_K_REF in the buffer llama.cpp gives a 2-D Q4_K matrix */
   ref: number
   /** types the calibration lacks, at Q4_K's rate ÷ its TYPE_COST ratio */
@@ -726,7 +750,6 @@ export function kernelRates(
   if (!dk || !dk.kernels.length || !dk.overheads.length) return null
   const unmeasured = new Set<string>()
   const plainAssumed = new Set<string>()
-  const isPlain = (b: string | undefined) => b === undefined || b === 'CPU'
   /** a and b of one type's points (one buffer), or null */
   const line = (pts: typeof dk.kernels) =>
     pts.length
@@ -735,16 +758,14 @@ export function kernelRates(
           b: atThreads(pts, threads, (x) => x.nsPerWeight)! * 1e-9,
         }
       : null
-  // the buffer llama.cpp gives the weight: the type's extra buffer (CPU_REPACK, AMX) where it takes
-  // this layout, else the plain CPU buffer (its own timings: vec_dot, not the repacked gemv)
+  // the buffer llama.cpp gives the weight (its plain-buffer timings: vec_dot, not the repacked gemv)
   const perType = (type: string, residency: 'cache' | 'dram', m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>) => {
-    const pts = dk.kernels.filter((x) => x.type === type && x.residency === residency)
-    const extra = pts.filter((x) => !isPlain(x.buffer))
-    const plain = pts.filter((x) => isPlain(x.buffer))
-    if (extra.length && extraBufferTakes(m, extra[0].buffer!)) return line(extra)
-    if (plain.length) return line(plain)
-    if (extra.length) plainAssumed.add(type)
-    return line(extra)
+    const b = bufferPoints(
+      dk.kernels.filter((x) => x.type === type && x.residency === residency),
+      m,
+    )
+    if (b.assumed) plainAssumed.add(type)
+    return line(b.pts)
   }
   const opS = (residency: 'cache' | 'dram') =>
     (atThreads(
@@ -792,23 +813,15 @@ export function prefillRates(
 ): PrefillRates | null {
   const pts = dk?.prefill ?? []
   if (!pts.length) return null
-  const isPlain = (b: string | undefined) => b === undefined || b === 'CPU'
+  const cached = (dk?.kernels ?? []).filter((x) => x.residency === 'cache')
   const unmeasured = new Set<string>()
-  /** the points of a type in the buffer this weight goes to (its extra buffer's when it has no plain ones) */
-  const pick = <T extends {type: string; buffer?: string}>(
-    all: T[],
-    type: string,
-    m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>,
-  ) => {
-    const of = all.filter((x) => x.type === type)
-    const extra = of.filter((x) => !isPlain(x.buffer))
-    const plain = of.filter((x) => isPlain(x.buffer))
-    return extra.length && extraBufferTakes(m, extra[0].buffer!)
-      ? {pts: extra, extra: true}
-      : {pts: plain.length ? plain : extra, extra: false}
-  }
-  const gemm = (type: string, k: number, m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>): number | null => {
-    const {pts: use} = pick(pts, type, m)
+  type Weight = Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>
+  /** the prefill points' rate at K (per K at this thread count, log-interpolated in K), or null */
+  const gemm = (m: Weight): number | null => {
+    const use = bufferPoints(
+      pts.filter((x) => x.type === m.type),
+      m,
+    ).pts
     const ks = [...new Set(use.map((x) => x.k))].sort((a, b) => a - b)
     if (!ks.length) return null
     const g = ks.map(
@@ -819,38 +832,38 @@ export function prefillRates(
           (x) => x.gflops,
         )! * 1e9,
     )
-    if (k <= ks[0]) return g[0]
-    for (let i = 1; i < ks.length; i++)
-      if (k <= ks[i]) return g[i - 1] + ((g[i] - g[i - 1]) * Math.log(k / ks[i - 1])) / Math.log(ks[i] / ks[i - 1])
+    if (m.k <= ks[0]) return g[0]
+    for (let i = 1; i < ks.length; i++) if (m.k <= ks[i]) return logLerp(m.k, ks[i - 1], g[i - 1], ks[i], g[i])
     return g[g.length - 1]
   }
   /** routed experts in CPU_REPACK: matrix × vector, weights cached (a thread's slice of the expert) */
-  const gemv = (type: string, k: number, m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>): number | null => {
-    const {pts: use, extra} = pick(
-      (dk?.kernels ?? []).filter((x) => x.residency === 'cache'),
-      type,
+  const gemv = (m: Weight): number | null => {
+    const b = bufferPoints(
+      cached.filter((x) => x.type === m.type),
       m,
     )
-    if (!extra || !use.length) return null
-    const a = atThreads(use, threads, (x) => x.nsPerRow)! * 1e-9,
-      b = atThreads(use, threads, (x) => x.nsPerWeight)! * 1e-9
-    return a + b * k > 0 ? (2 * k) / (a + b * k) : null
+    if (!b.extra || !b.pts.length) return null
+    const a = atThreads(b.pts, threads, (x) => x.nsPerRow)! * 1e-9,
+      c = atThreads(b.pts, threads, (x) => x.nsPerWeight)! * 1e-9
+    return a + c * m.k > 0 ? (2 * m.k) / (a + c * m.k) : null
   }
-  const rowByRow = (m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>) =>
-    m.layout === 'experts' && pick(pts, m.type, m).extra && gemv(m.type, m.k, m) !== null
-  const measured = (type: string, k: number, m: Pick<CpuMat, 'type' | 'rows' | 'layout' | 'amx'>) =>
-    (rowByRow({...m, k}) ? gemv(type, k, m) : null) ?? gemm(type, k, m)
-  const matrix = {rows: REPACK_ROW_MULTIPLE * 64, layout: 'matrix' as const, amx: false}
-  const ref = gemm('Q4_K', MATMUL_K_REF, matrix)
+  const ref = gemm({type: 'Q4_K', k: MATMUL_K_REF, rows: REPACK_ROW_MULTIPLE * 64, layout: 'matrix', amx: false})
   if (!ref) return null
   return {
-    rate(m) {
-      const r = measured(m.type, m.k, m)
-      if (r) return r
+    kernel(m) {
+      const repacked =
+        m.layout === 'experts' &&
+        bufferPoints(
+          pts.filter((x) => x.type === m.type),
+          m,
+        ).extra
+      const v = repacked ? gemv(m) : null
+      if (v !== null) return {rate: v, rowByRow: true}
+      const r = gemm(m)
+      if (r) return {rate: r, rowByRow: false}
       unmeasured.add(m.type)
-      return ((gemm('Q4_K', m.k, m) ?? ref) * TYPE_COST.Q4_K) / typeCost(m.type)
+      return {rate: ((gemm({...m, type: 'Q4_K'}) ?? ref) * TYPE_COST.Q4_K) / typeCost(m.type), rowByRow: false}
     },
-    rowByRow,
     ref,
     unmeasured,
   }
@@ -868,8 +881,9 @@ export function prefillKernelFlops(work: Work, pr: PrefillRates, expertBatchEff:
     plain = 0
   for (const m of work.cpuMats) {
     const flops = 2 * m.k * m.rows * (m.ppOps ?? m.ops)
-    const batch = m.layout === 'experts' && !pr.rowByRow(m) ? expertBatchEff : 1
-    ref += (flops * pr.ref) / pr.rate(m) / batch
+    const kernel = pr.kernel(m)
+    const batch = m.layout === 'experts' && !kernel.rowByRow ? expertBatchEff : 1
+    ref += (flops * pr.ref) / kernel.rate / batch
     plain += flops
   }
   return {ref, plain}
@@ -932,8 +946,7 @@ export function cpuRates(
       const short = llcShort.find((x) => x.threads === threads)
       if (!short || !(rowLen < LLC_SWEEP_K_LONG)) return long
       if (rowLen <= short.k!) return short.bytes
-      const f = Math.log(rowLen / short.k!) / Math.log(LLC_SWEEP_K_LONG / short.k!)
-      return short.bytes + f * (long - short.bytes)
+      return logLerp(rowLen, short.k!, short.bytes, LLC_SWEEP_K_LONG, long)
     },
     llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
     decodeOps: (k) => (calDecode ? calDecode * 1e9 * CALIBRATED_SPREAD[k] : classDecode(k)),

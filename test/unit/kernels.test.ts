@@ -558,19 +558,19 @@ test('planner: prefill weighs each CPU matmul by its measured kernel (buffer, ro
   })
   assert.equal(pr.ref, 200e9)
   // K between the points: log-interpolated (K 724 ≈ halfway in log between 256 and 2048)
-  assert.ok(Math.abs(pr.rate(mat({k: 724})) - 150e9) < 0.2e9)
+  assert.ok(Math.abs(pr.kernel(mat({k: 724})).rate - 150e9) < 0.2e9)
   // a 3-D MUL_MAT (MLA's per-head k_b/v_b) and rows not a multiple of 8 stay in the plain buffer
-  assert.equal(pr.rate(mat({layout: 'stacked'})), 50e9)
-  assert.equal(pr.rate(mat({rows: 12})), 50e9)
+  assert.equal(pr.kernel(mat({layout: 'stacked'})).rate, 50e9)
+  assert.equal(pr.kernel(mat({rows: 12})).rate, 50e9)
   // repacked experts: the cached matrix × vector line, 2K ÷ (a + bK) FLOP/s, whatever the batch
   const ex = mat({layout: 'experts', ops: 8})
-  assert.ok(pr.rowByRow(ex))
-  assert.ok(Math.abs(pr.rate(ex) - (2 * 2048) / ((2 + 0.02 * 2048) * 1e-9)) < 1)
+  assert.ok(pr.kernel(ex).rowByRow)
+  assert.ok(Math.abs(pr.kernel(ex).rate - (2 * 2048) / ((2 + 0.02 * 2048) * 1e-9)) < 1)
   // Q6_K has only plain points: its experts batch (vec_dot blocks), at the gemm rate
-  assert.ok(!pr.rowByRow(mat({type: 'Q6_K', layout: 'experts'})))
-  assert.equal(pr.rate(mat({type: 'Q6_K', layout: 'experts', k: 256})), 25e9)
+  assert.ok(!pr.kernel(mat({type: 'Q6_K', layout: 'experts'})).rowByRow)
+  assert.equal(pr.kernel(mat({type: 'Q6_K', layout: 'experts', k: 256})).rate, 25e9)
   // a type not measured: Q4_K's rate at that K ÷ its TYPE_COST ratio, and named
-  assert.ok(Math.abs(pr.rate(mat({type: 'Q5_K'})) - (200e9 * TYPE_COST.Q4_K) / TYPE_COST.Q5_K) < 1)
+  assert.ok(Math.abs(pr.kernel(mat({type: 'Q5_K'})).rate - (200e9 * TYPE_COST.Q4_K) / TYPE_COST.Q5_K) < 1)
   assert.deepEqual([...pr.unmeasured], ['Q5_K'])
   // thread counts interpolate linearly (2 threads: halfway to the 3-thread point)
   assert.equal(prefillRates(dk, 2)!.ref, 400e9)
