@@ -51,7 +51,7 @@ import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement
 import {runBench} from './bench.js'
 import {checkModelFile} from './modelfile.js'
 import {physicalCores} from './provenance.js'
-import {median, solve3, testName} from './stats.js'
+import {geomean, median, solve3, testName} from './stats.js'
 import {
   roundsFit,
   runRounds,
@@ -324,8 +324,7 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
       const more = kernels?.prefill?.length
         ? samples.filter((x) => x.role === 'shallow' && x.threads === s.threads && x.prefillTps && x.terms.nPrompt > 0)
         : []
-      const logs = [s, ...more].map((x) => Math.log(rate(x)))
-      p.prefillGflops = round(Math.exp(logs.reduce((a, v) => a + v, 0) / logs.length) / 1e9, 2)
+      p.prefillGflops = round(geomean([s, ...more].map(rate)) / 1e9, 2)
       if (more.length)
         notes.push(
           `prefill at ${s.threads} threads: geometric mean of ${[s, ...more].map((x) => `${x.terms.name} ${round(rate(x) / 1e9, 2)}`).join(' and ')} GFLOP/s (reference FLOPs: the prefill kernels weigh each type)`,
@@ -424,10 +423,7 @@ export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'
       tokenS = 0
     for (let i = 0; i < KERNEL_FIT_ROUNDS; i++) {
       if (big.length) {
-        const logs = big.map((x) =>
-          Math.log(Math.max(1e-9, y(x) - x.terms.layers * layerS - tokenS) / x.terms.kernelS!),
-        )
-        scale = Math.exp(logs.reduce((a, v) => a + v, 0) / logs.length)
+        scale = geomean(big.map((x) => Math.max(1e-9, y(x) - x.terms.layers * layerS - tokenS) / x.terms.kernelS!))
       }
       const rest = (x: Sample) => y(x) - scale * x.terms.kernelS!
       layerS = (rest(dp) - rest(sh)) / (dp.terms.layers - sh.terms.layers)

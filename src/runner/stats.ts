@@ -4,6 +4,11 @@ export function mean(v: number[]): number {
   return v.length === 0 ? 0 : v.reduce((s, x) => s + x, 0) / v.length
 }
 
+/** The geometric mean of positive values (1 for no values). */
+export function geomean(v: number[]): number {
+  return Math.exp(mean(v.map(Math.log)))
+}
+
 /** The middle value (the mean of the two middle ones for an even count); null for no values. */
 export function median(v: number[]): number | null {
   if (v.length === 0) return null

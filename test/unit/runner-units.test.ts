@@ -12,7 +12,7 @@ import {
   residentBuffers,
 } from '../../src/runner/memory.js'
 import type {ModelFile} from '../../src/runner/modelfile.js'
-import {mean, median, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
+import {geomean, mean, median, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
 import {lastWords} from '../../src/runner/child.js'
 import {
   comparePlan,
@@ -112,6 +112,8 @@ test('statistics follow llama-bench: sample sd, t/s per repetition, pp/tg names'
   assert.equal(median([3, 1, 2]), 2)
   assert.equal(median([4, 1, 3, 2]), 2.5)
   assert.equal(median([]), null)
+  assert.ok(Math.abs(geomean([2, 8]) - 4) < 1e-12)
+  assert.equal(geomean([]), 1)
   assert.equal(mean([2, 4]), 3)
   assert.deepEqual(tokensPerSecond([1e9, 2e9], 128), [128, 64])
   assert.deepEqual([testName(512, 0), testName(0, 128), testName(512, 128)], ['pp512', 'tg128', 'pp512+tg128'])
