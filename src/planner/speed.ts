@@ -798,8 +798,8 @@ export function kernelRates(
   }
 }
 
-/** how calibrate times the prefill kernels (src/runner/kernels.ts prefillCases), for the plan's notes */
-const PREFILL_COLS_NOTE = 'a ubatch of 512 columns, weights cached'
+/** activation columns of calibrate's prefill kernels (src/runner/kernels.ts prefillCases): llama.cpp's default ubatch */
+export const PREFILL_KERNEL_COLS = 512
 /**
  * Prefill kernels (pure): each weight's rate from calibrate's prefill cases — the buffer llama.cpp
  * gives it (extraBufferTakes), log-interpolated between the measured row lengths — except routed
@@ -1344,7 +1344,7 @@ function speedAssumptions(
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? '']
   const pk = cpu.prefillKernels
   const widthWords = pk
-    ? `CPU prefill matmuls weighed by ggml's prefill kernels measured at ${threads} threads (calibrate: per type, buffer and row length, ${PREFILL_COLS_NOTE}; reference Q4_K K ${MATMUL_K_REF} ${(pk.ref / 1e9).toFixed(0)} GFLOP/s); routed experts in CPU_REPACK at the cached matrix × vector rate (one gemv per routed row in this llama.cpp release); attention FLOP-equivalents at the model's own matmul rate${pk.unmeasured.size ? `; ${[...pk.unmeasured].join(', ')} not measured: Q4_K ÷ ggml type cost` : ''}`
+    ? `CPU prefill matmuls weighed by ggml's prefill kernels measured at ${threads} threads (calibrate: per type, buffer and row length, a ubatch of ${PREFILL_KERNEL_COLS} columns, weights cached; reference Q4_K K ${MATMUL_K_REF} ${(pk.ref / 1e9).toFixed(0)} GFLOP/s); routed experts in CPU_REPACK at the cached matrix × vector rate (one gemv per routed row in this llama.cpp release); attention FLOP-equivalents at the model's own matmul rate${pk.unmeasured.size ? `; ${[...pk.unmeasured].join(', ')} not measured: Q4_K ÷ ggml type cost` : ''}`
     : `CPU prefill matmuls with rows shorter than ${MATMUL_K_REF} weights run at K ÷ (K + ${MATMUL_K_HALF_PREFILL}) of the long-row rate (relative to K = ${MATMUL_K_REF})`
   return [
     `speed model: ${cal ? calNote + ' where it measured, published-class constants elsewhere' : 'published-class constants (no calibration in the hardware profile; `moerig calibrate` measures this machine)'}; engine build ${build}`,

@@ -20,6 +20,7 @@ import {MoerigError} from '../lib/errors.js'
 import type {KernelCase, KernelResult} from '../engine/addon.js'
 import {engineSetup} from '../engine/engine.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
+import {PREFILL_KERNEL_COLS} from '../planner/speed.js'
 import {runInChild} from './child.js'
 import {solve3} from './stats.js'
 
@@ -109,13 +110,12 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
 
 /**
  * Prefill kernels: each type at its two row lengths, about 1 MB of weights (cached), times a
- * ubatch of PREFILL_COLS activation columns: one matrix × matrix product per graph, as llama.cpp
+ * ubatch of PREFILL_KERNEL_COLS activation columns: one matrix × matrix product per graph, as llama.cpp
  * runs a dense weight in prefill (CPU_REPACK's gemm tiles, else ggml's vec_dot in 16 × 16 blocks or
  * llamafile's sgemm). On a Zen 4 guest at one thread repacked Q4_K ran 139–146 GFLOP/s at every K
  * from 256 to 2048, plain Q6_K 46–59, Q5_0 70–83, F32 33–38: the type, not the row length, sets the
  * rate, which one FLOP rate for every weight cannot follow.
  */
-export const PREFILL_COLS = 512
 const PREFILL_BYTES = 2 ** 20
 export function prefillCases(types = KERNEL_TYPES): KernelCase[] {
   return types.flatMap((type) =>
@@ -125,7 +125,7 @@ export function prefillCases(types = KERNEL_TYPES): KernelCase[] {
       rows: rowsFor(PREFILL_BYTES, type, k),
       ops: 1,
       repeat: 1,
-      cols: PREFILL_COLS,
+      cols: PREFILL_KERNEL_COLS,
     })),
   )
 }

@@ -11,7 +11,6 @@ import {
   capacityCases,
   fitCapacity,
   fitPrefillKernels,
-  PREFILL_COLS,
   prefillCases,
   fitKernels,
   kernelCases,
@@ -27,6 +26,7 @@ import {
   kernelRates,
   llcShare,
   MATMUL_K_REF,
+  PREFILL_KERNEL_COLS,
   prefillKernelFlops,
   prefillRates,
   tallyWork,
@@ -490,7 +490,7 @@ test('prefill kernels: every type at two row lengths × a ubatch of columns, ≈
     const mine = cs.filter((c) => c.type === type)
     assert.equal(mine.length, 2, type)
     for (const c of mine) {
-      assert.equal(c.cols, PREFILL_COLS)
+      assert.equal(c.cols, PREFILL_KERNEL_COLS)
       assert.equal(c.rows % 8, 0)
       assert.equal(c.k % (BLOCK[type] ?? 32), 0)
     }
