@@ -510,7 +510,7 @@ export async function modelTerms(
   name = basename(path),
   kernels?: DecodeKernels,
 ): Promise<ModelTerms> {
-  const at = async (ctx: number, ubatch: number, cacheGflops = 1) =>
+  const plan = async (ctx: number, ubatch: number, profile: HardwareProfile) =>
     runPlan({
       model: path,
       hardware: 'calibration',
@@ -518,8 +518,10 @@ export async function modelTerms(
       threads: Math.min(threads, base.cpu.threads),
       ubatch,
       ctx,
-      profiles: [unitProfile(base, threads, cacheGflops, kernels)],
+      profiles: [profile],
     })
+  const at = (ctx: number, ubatch: number, cacheGflops = 1) =>
+    plan(ctx, ubatch, unitProfile(base, threads, cacheGflops, kernels))
   const dec = (await at(Math.max(1, test.nGen), 512)).prediction
   // the same plan with cached weights computed at 10⁶ GFLOP/s leaves the streamed part of C
   const streamed = (await at(Math.max(1, test.nGen), 512, 1e6)).prediction.decodeMs!.cpuCompute! * 1e6
@@ -532,20 +534,10 @@ export async function modelTerms(
   if (kernels) {
     const cpuS = async (dk: DecodeKernels) =>
       (
-        await runPlan({
-          model: path,
-          hardware: 'calibration',
-          engine: 'llama.cpp',
-          threads: Math.min(threads, base.cpu.threads),
-          ubatch: 512,
-          ctx: Math.max(1, test.nGen),
-          profiles: [
-            {
-              ...base,
-              gpus: [],
-              calibration: {provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeKernels: dk},
-            },
-          ],
+        await plan(Math.max(1, test.nGen), 512, {
+          ...base,
+          gpus: [],
+          calibration: {provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeKernels: dk},
         })
       ).prediction.decodeMs!.cpu! * 1e-3
     const dk: DecodeKernels = {...kernels, overheads: [{threads, layerUs: 0, tokenUs: 0}]}
