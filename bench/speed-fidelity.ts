@@ -303,6 +303,9 @@ for (const set of modelSets) {
   console.log(`  ${set.join(', ')}: ${r.roundsRun} rounds in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   keep(keys, r.tests)
 }
+/** a signed per cent with one decimal ("+4.1"), and with its unit or a dash */
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`
+const e = (x: number | null) => (x === null ? '—' : `${signed(x)} %`)
 for (const p of planned) {
   const m = measured.get(`${p.shape}\t${p.t}`)
   if (!m) {
@@ -325,7 +328,6 @@ for (const p of planned) {
   const same = sameTest(p.shape, p.t, p.spec, m.decode.decode, m.prefill.prefill)
   if (same) row.sameTest = same
   rows.push(row)
-  const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
   console.log(
     `  ${p.shape} t${p.t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`,
   )
@@ -334,10 +336,9 @@ for (const p of planned) {
 const gaps = rows.flatMap((r) => [r.sameTest?.decodeGapPct, r.sameTest?.prefillGapPct]).filter((x) => x != null)
 if (gaps.length)
   console.log(
-    `  the same test as calibrate's, in the same rounds (${gaps.length} pairs): the row's measurement ${gaps.map((x) => `${x! >= 0 ? '+' : ''}${x!.toFixed(1)}`).join(', ')} % from calibrate's — noise, not model error`,
+    `  the same test as calibrate's, in the same rounds (${gaps.length} pairs): the row's measurement ${gaps.map((x) => signed(x!)).join(', ')} % from calibrate's — noise, not model error`,
   )
 const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d))
-const e = (x: number | null) => (x === null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`)
 console.log('')
 console.log(
   '| shape | threads | tests | decode predicted | decode measured | decode error | rate model (no kernels) | prefill predicted | prefill measured | prefill error | load (1 min) | speed model |',
