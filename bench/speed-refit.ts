@@ -104,23 +104,24 @@ console.log(`overheads: ${JSON.stringify(refit.decodeKernels?.overheads ?? null)
 const profile: HardwareProfile = {...base, calibration: refit}
 const rates: HardwareProfile = {...base, calibration: {...refit, decodeKernels: undefined}}
 const pct = (p: number, m: number) => `${p >= m ? '+' : ''}${((p / m - 1) * 100).toFixed(1)} %`
+/** a row's shape planned with a profile at its thread count */
+const planRow = async (row: (typeof rows)[number], p: HardwareProfile, ctx: number, ubatch: number) =>
+  (
+    await runPlan({
+      model: await cachedSynthModel({preset: row.shape, quant: 'Q4_K_M'}),
+      hardware: 'x',
+      profiles: [p],
+      engine: 'llama.cpp',
+      threads: row.threads,
+      ctx,
+      ubatch,
+    })
+  ).prediction
 const errs: number[] = [],
   rateErrs: number[] = []
 for (const row of rows) {
   const n = Number(/tg(\d+)/.exec(row.test)?.[1] ?? 0)
-  const path = await cachedSynthModel({preset: row.shape, quant: 'Q4_K_M'})
-  const plan = async (p: HardwareProfile) =>
-    (
-      await runPlan({
-        model: path,
-        hardware: 'x',
-        profiles: [p],
-        engine: 'llama.cpp',
-        threads: row.threads,
-        ctx: n,
-        ubatch: 512,
-      })
-    ).prediction.decodeTps!
+  const plan = async (p: HardwareProfile) => (await planRow(row, p, n, 512)).decodeTps!
   const k = await plan(profile),
     rt = await plan(rates)
   const m = (byRep ? (row.decodeRep ?? row.decode) : row.decode).measured!
@@ -139,18 +140,7 @@ for (const row of rows) {
   const n = Number(/pp(\d+)/.exec(row.test)?.[1] ?? 0)
   const m = row.prefill?.measured
   if (!n || !m) continue
-  const path = await cachedSynthModel({preset: row.shape, quant: 'Q4_K_M'})
-  const pp = (
-    await runPlan({
-      model: path,
-      hardware: 'x',
-      profiles: [profile],
-      engine: 'llama.cpp',
-      threads: row.threads,
-      ctx: n,
-      ubatch: n,
-    })
-  ).prediction.prefillTps!
+  const pp = (await planRow(row, profile, n, n)).prefillTps!
   ppErrs.push(Math.abs(pp / m - 1) * 100)
   console.log(
     `${row.shape.padEnd(14)} t${row.threads}  prefill measured ${m.toFixed(1).padStart(8)}  predicted ${pp.toFixed(1).padStart(8)} (${pct(pp, m)})  [bench printed ${row.prefill!.predicted.toFixed(1)}]`,
