@@ -674,6 +674,13 @@ export interface CpuRates {
    * the calibration has no short-row sweep at this thread count)
    */
   llcBytesRow(rowLen: number): number
+  /**
+   * the share of a weight's bytes the last-level cache serves when they come back after `distance`
+   * bytes of other reads, for rows of `rowLen` weights: calibrate's capacity-sweep curves (at this
+   * thread count, log-interpolated in row length and distance; past the largest total the share
+   * falls as 1 ÷ distance), or llcBytesRow ÷ distance for calibrations without curves
+   */
+  llcHit(rowLen: number, distance: number): number
   llcBw(k: K): number
   /** decode (matrix × vector) and prefill (matrix × matrix) cost-FLOP/s */
   decodeOps(k: K): number
@@ -948,6 +955,16 @@ export function cpuRates(
       if (rowLen <= short.k!) return short.bytes
       return logLerp(rowLen, short.k!, short.bytes, LLC_SWEEP_K_LONG, long)
     },
+    llcHit(rowLen, distance) {
+      if (!(distance > 0)) return 0
+      const curves = llcLong.filter((x) => x.hits?.length)
+      const long = curves.length ? atThreads(curves, threads, (x) => curveHit(x.hits!, distance)) : null
+      if (long === null) return Math.min(1, this.llcBytesRow(rowLen) / distance)
+      const short = llcShort.find((x) => x.threads === threads && x.hits?.length)
+      if (!short || !(rowLen < LLC_SWEEP_K_LONG)) return long
+      const hs = curveHit(short.hits!, distance)
+      return rowLen <= short.k! ? hs : logLerp(rowLen, short.k!, hs, LLC_SWEEP_K_LONG, long)
+    },
     llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
     decodeOps: (k) => (calDecode ? calDecode * 1e9 * CALIBRATED_SPREAD[k] : classDecode(k)),
     decodeCacheOps: (k) =>
@@ -1084,7 +1101,7 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
         // each op's cache share from the capacity at its own row length (short rows lose the cache
         // sooner with more threads: kernels.ts CAPACITY_KS)
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
-        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, cpu.llcBytesRow(rowLen), bytes, ws)
+        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d), bytes, ws)
         t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow) / CALIBRATED_SPREAD[k]
         t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
         continue
@@ -1109,19 +1126,35 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
 }
 
 /**
- * The share of a weight's bytes a decoded token reads from the last-level cache (pure): the cache
- * holds `capacity` bytes of weights; a weight every token reads (all but the routed experts) is read
- * again after the bytes of one token (`bytesPerToken`, its reuse distance), a routed expert's only
- * after the router has visited the rest (the whole `workingSet`): min(1, capacity ÷ distance).
+ * The share of a weight's bytes a decoded token reads from the last-level cache (pure). A weight
+ * every token reads (all but the routed experts) is read again after the bytes of one token
+ * (`bytesPerToken`, its reuse distance), a routed expert's only after the router has visited the
+ * rest (the whole `workingSet`). `capacity`: bytes of weights the cache holds (share min(1, capacity
+ * ÷ distance)), or the share at a distance (CpuRates.llcHit: the measured curve).
  */
 export function llcShare(
   m: Pick<CpuMat, 'layout'>,
-  capacity: number,
+  capacity: number | ((distance: number) => number),
   bytesPerToken: number,
   workingSet: number,
 ): number {
   const distance = m.layout === 'experts' ? workingSet : Math.min(bytesPerToken, workingSet)
-  return distance > 0 ? Math.min(1, capacity / distance) : 0
+  if (!(distance > 0)) return 0
+  return typeof capacity === 'number' ? Math.min(1, capacity / distance) : capacity(distance)
+}
+
+/**
+ * A capacity-sweep curve's hit share at a reuse distance (pure): the first point's share up to its
+ * total, log-interpolated in bytes between points, and past the last total its share × total ÷
+ * distance (the cache keeps what it held, spread over more bytes).
+ */
+export function curveHit(hits: ReadonlyArray<{bytes: number; hit: number}>, distance: number): number {
+  if (distance <= hits[0].bytes) return hits[0].hit
+  for (let i = 1; i < hits.length; i++)
+    if (distance <= hits[i].bytes)
+      return logLerp(distance, hits[i - 1].bytes, hits[i - 1].hit, hits[i].bytes, hits[i].hit)
+  const last = hits[hits.length - 1]
+  return (last.hit * last.bytes) / distance
 }
 
 /**

@@ -161,7 +161,7 @@ export function fitPrefillKernels(results: KernelResult[]): NonNullable<DecodeKe
  * differ most: on a Zen 4 guest Q8_0 K 2048 read 1.4–1.7× slower per byte from DRAM, the repacked
  * Q4_K (the first choice) 1.05–1.2× — too close to tell a cached total from a streamed one.
  */
-export const CAPACITY_SHARES = [0.125, 0.25, 0.5, 0.75, 1]
+export const CAPACITY_SHARES = [0.125, 0.25, 0.5, 0.625, 0.75, 0.875, 1, 1.25, 1.5, 2]
 export const CAPACITY_TYPE = 'Q8_0'
 const CAPACITY_ROWS = 512
 /**
@@ -191,11 +191,17 @@ const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>
   ggufTypeName(r.type) === CAPACITY_TYPE && CAPACITY_KS.includes(r.k) && r.rows === capacityRows(r.k) && r.repeat === 1
 
 /**
- * Per thread count and row length, the bytes of weights the last-level cache holds in decode
- * (pure): the largest capacity case whose time per byte t_S is at most halfway from the cached
- * case's t_c to the streamed case's t_d (CAPACITY_TYPE at that row length); nothing at a thread
- * count where t_d < 1.25 × t_c (the kernel is compute-bound there and where the bytes sit does not
- * matter) or when even the smallest case streams (then 0).
+ * Per thread count and row length, how much of a cyclic read the last-level cache serves in decode
+ * (pure). Each sweep total S read once per graph, over and over, takes t_S per byte; its hit share is
+ * (t_d − t_S) ÷ (t_d − t_c) between the cached case's t_c and the streamed case's t_d (CAPACITY_TYPE
+ * at that row length), clamped to 0..1 and made non-increasing in S (a larger total never hits more:
+ * pool-adjacent-violators, so one slow sample lowers its neighbours a little instead of moving the
+ * capacity a whole step). `hits` is that curve; `bytes` the total where it crosses one half
+ * (log-interpolated; the largest total when it never does, 0 when even the smallest streams). On a
+ * Zen 4 guest (32 MiB L3) the share falls gradually, from ≈ 1 at 12–16 MB to 0.3–0.5 at 32 MB and
+ * ≈ 0 at 64 MB, and repeated sweeps put the old "largest total nearer the cached rate" anywhere from 8.5
+ * to 31.9 MB (docs/speed-fidelity.md, seventh pass). Nothing at a thread count where t_d < 1.25 × t_c
+ * (the kernel is compute-bound there and where the bytes sit does not matter).
  */
 export function fitCapacity(all: KernelResult[]): NonNullable<DecodeKernels['llc']> {
   const results = all.filter(isDecode)
@@ -216,15 +222,45 @@ export function fitCapacity(all: KernelResult[]): NonNullable<DecodeKernels['llc
       const tc = perByte(c, T),
         td = perByte(d, T)
       if (tc === null || td === null || !(td >= CAPACITY_MIN_CONTRAST * tc)) continue
-      let bytes = 0
-      for (const r of cap) {
+      const pts = cap.flatMap((r) => {
         const ts = perByte(r, T)
-        if (ts !== null && ts <= (tc + td) / 2) bytes = r.weightBytes
-      }
-      out.push({threads: T, bytes: Math.round(bytes), k})
+        return ts === null ? [] : [{bytes: r.weightBytes, hit: Math.min(1, Math.max(0, (td - ts) / (td - tc)))}]
+      })
+      if (!pts.length) continue
+      const hits = nonIncreasing(pts.map((p) => p.hit)).map((hit, i) => ({
+        bytes: Math.round(pts[i].bytes),
+        hit: round(hit, 3),
+      }))
+      out.push({threads: T, bytes: Math.round(halfHitBytes(hits)), k, hits})
     }
   }
   return out
+}
+
+/** Least-squares non-increasing fit of a sequence (pool adjacent violators, equal weights). */
+export function nonIncreasing(ys: number[]): number[] {
+  const blocks: Array<{sum: number; n: number}> = []
+  for (const y of ys) {
+    blocks.push({sum: y, n: 1})
+    while (blocks.length > 1) {
+      const b = blocks[blocks.length - 1],
+        a = blocks[blocks.length - 2]
+      if (a.sum / a.n >= b.sum / b.n) break
+      blocks.splice(-2, 2, {sum: a.sum + b.sum, n: a.n + b.n})
+    }
+  }
+  return blocks.flatMap((b) => Array.from({length: b.n}, () => b.sum / b.n))
+}
+
+/** Where a non-increasing hit curve crosses one half (log-interpolated in bytes); see fitCapacity. */
+function halfHitBytes(hits: Array<{bytes: number; hit: number}>): number {
+  if (hits[0].hit < 0.5) return 0
+  for (let i = 1; i < hits.length; i++) {
+    const a = hits[i - 1],
+      b = hits[i]
+    if (b.hit < 0.5) return a.bytes * (b.bytes / a.bytes) ** ((a.hit - 0.5) / (a.hit - b.hit))
+  }
+  return hits[hits.length - 1].bytes
 }
 
 /** GGUF spelling of ggml's type name ("q4_K" → "Q4_K", "iq4_xs" → "IQ4_XS"). */

@@ -383,6 +383,24 @@ export const hardwareProfileSchema = {
                   bytes: {type: 'number', minimum: 0, maximum: 1e12},
                   /** the sweep's row length (weights); absent: 2048 (calibrations before the short-row sweep) */
                   k: {type: 'integer', minimum: 1, maximum: 1e6},
+                  /**
+                   * the sweep's curve: per total read once a graph (bytes, ascending), the share the
+                   * cache served (non-increasing); absent in calibrations before it (then bytes ÷ reuse distance)
+                   */
+                  hits: {
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 64,
+                    items: {
+                      type: 'object',
+                      additionalProperties: false,
+                      required: ['bytes', 'hit'],
+                      properties: {
+                        bytes: {type: 'number', exclusiveMinimum: 0, maximum: 1e12},
+                        hit: {type: 'number', minimum: 0, maximum: 1},
+                      },
+                    },
+                  },
                 },
               },
             },

@@ -10,6 +10,7 @@ import type {KernelResult} from '../../src/engine/addon.js'
 import {
   capacityCases,
   fitCapacity,
+  nonIncreasing,
   fitPrefillKernels,
   prefillCases,
   fitKernels,
@@ -22,6 +23,7 @@ import {
 import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
 import {
   cpuRates,
+  curveHit,
   kernelDecodeSeconds,
   kernelRates,
   llcShare,
@@ -309,9 +311,12 @@ test('schema: a calibration with decode kernels validates; a negative time or an
   }
 })
 
-test('capacity: the largest sweep total read nearer the cached rate is the cache at that thread count; none without contrast', () => {
+test('capacity: the hit share of each sweep total between the cached and streamed rates, made non-increasing; the half-hit total per thread count and row length; none without contrast', () => {
   const l3 = 32 * 2 ** 20
-  const base = fakeResults(['Q4_K', 'Q8_0'])
+  const sweep = capacityCases(l3)
+  const inSweep = (r: KernelResult) =>
+    sweep.some((c) => c.k === r.k && c.rows === r.rows && c.ops === r.ops && r.type === 'q8_0')
+  const base = fakeResults(['Q4_K', 'Q8_0']).filter((r) => !inSweep(r))
   // per byte: cached 1, streamed 2 at 2 threads (contrast); 1 and 1.1 at 1 thread (none)
   const perByte = {1: {c: 1e-10, d: 1.1e-10}, 2: {c: 1e-10, d: 2e-10}} as const
   const setPerByte = (r: KernelResult, f: (T: 1 | 2) => number) => ({
@@ -323,18 +328,25 @@ test('capacity: the largest sweep total read nearer the cached rate is the cache
       ? setPerByte(r, (T) => (r.repeat > 1 ? perByte[T].c : perByte[T].d))
       : r,
   )
-  const caps = capacityCases(l3).map((c) => ({
+  const caps = sweep.map((c) => ({
     ...c,
     type: 'q8_0',
     weightBytes: c.rows * c.k * (34 / 32) * c.ops,
     buffer: 'CPU',
     timings: [1, 2].map((threads) => ({threads, iters: 3, bestS: 1, medianS: 1})),
   }))
-  // 2 threads: the long-row sweep streams from half the L3 on, the short-row one from a quarter
-  // (short rows lose the cache sooner); 1 thread: all alike
-  const sized = caps.map((r) =>
-    setPerByte(r, (T) => (T === 1 ? 1.05e-10 : r.weightBytes < (r.k === 2048 ? 0.4 : 0.2) * l3 ? 1.1e-10 : 1.9e-10)),
-  )
+  // 2 threads: the long-row sweep hits 0.9 below 0.4 of the L3 and 0.1 from there on, the short-row
+  // one from 0.2 on (short rows lose the cache sooner), except one slow sample (hit 0.3) at 0.125 of
+  // the L3, which the non-increasing fit pools with its larger neighbour; 1 thread: all alike
+  const hitAt = (r: (typeof caps)[number]) =>
+    r.k === 128 && r.weightBytes < 0.2 * l3
+      ? 0.9
+      : r.k === 2048 && r.weightBytes < 0.4 * l3
+        ? r.weightBytes < 0.15 * l3
+          ? 0.3
+          : 0.9
+        : 0.1
+  const sized = caps.map((r) => setPerByte(r, (T) => (T === 1 ? 1.05e-10 : 2e-10 - hitAt(r) * 1e-10)))
   const llc = fitCapacity([...rs, ...sized])
   assert.deepEqual(
     llc.map((x) => [x.threads, x.k]),
@@ -343,15 +355,49 @@ test('capacity: the largest sweep total read nearer the cached rate is the cache
       [2, 2048],
     ],
   )
-  const share = (k: number, lo: number, hi: number) =>
-    sized.find((r) => r.k === k && r.weightBytes > lo * l3 && r.weightBytes < hi * l3)!
-  assert.equal(llc.find((x) => x.k === 2048)!.bytes, Math.round(share(2048, 0.2, 0.4).weightBytes))
-  assert.equal(llc.find((x) => x.k === 128)!.bytes, Math.round(share(128, 0.1, 0.2).weightBytes))
+  const near = (a: number, b: number, what: string) =>
+    assert.ok(Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`)
+  const long = llc.find((x) => x.k === 2048)!,
+    short = llc.find((x) => x.k === 128)!
+  assert.equal(long.hits!.length, sweep.filter((c) => c.k === 2048).length)
+  assert.deepEqual(
+    short.hits!.map((h) => h.hit),
+    sized.filter((r) => r.k === 128).map((r) => hitAt(r)),
+  )
+  // the slow first long-row sample and the next one pooled: (0.3 + 0.9) ÷ 2 each
+  assert.deepEqual(
+    long.hits!.map((h) => h.hit),
+    [0.6, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+  )
+  // bytes: where the curve crosses one half, in log bytes between the two totals around it
+  const [l0, l1, l2] = long.hits!.map((h) => h.bytes)
+  near(long.bytes, Math.round(l1 * (l2 / l1) ** ((0.6 - 0.5) / (0.6 - 0.1))), 'long half-hit')
+  assert.ok(l0 < long.bytes && l1 < long.bytes && long.bytes < l2)
+  const [s0, s1] = short.hits!.map((h) => h.bytes)
+  near(short.bytes, Math.round(s0 * (s1 / s0) ** 0.5), 'short half-hit')
   // the sweep is Q8_0 (the most bytes per unit of work) and is not fitted as a Q8_0 kernel
-  assert.ok(capacityCases(l3).every((c) => c.type === 'Q8_0' && c.repeat === 1))
+  assert.ok(sweep.every((c) => c.type === 'Q8_0' && c.repeat === 1))
   const dk = fitKernels([...rs, ...sized])
   assert.deepEqual(dk.llc, llc)
   assert.equal(dk.kernels.filter((k) => k.type === 'Q8_0' && k.residency === 'dram' && k.threads === 2).length, 1)
+  // the schema takes the curve and refuses a share outside 0..1
+  const profile = (x: unknown) => ({
+    ...JSON.parse(JSON.stringify(BASE)),
+    calibration: {provenance: 'measured', measuredAt: '2026-12-03T00:00:00.000Z', decodeKernels: x},
+  })
+  const withOverheads = {...dk, overheads: [{threads: 2, layerUs: 10, tokenUs: 0}]}
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, profile(withOverheads)), [])
+  const bad = JSON.parse(JSON.stringify(withOverheads))
+  bad.llc[0].hits[0].hit = 1.2
+  assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad)), [])
+})
+
+test('nonIncreasing: pools adjacent violators to their mean; a non-increasing sequence stays as it is', () => {
+  const r = (xs: number[]) => xs.map((x) => Math.round(x * 1e9) / 1e9)
+  assert.deepEqual(r(nonIncreasing([1, 0.8, 0.9, 0.2])), [1, 0.85, 0.85, 0.2])
+  assert.deepEqual(r(nonIncreasing([0.2, 0.4, 0.9])), [0.5, 0.5, 0.5])
+  assert.deepEqual(nonIncreasing([1, 0.5, 0.5, 0]), [1, 0.5, 0.5, 0])
+  assert.deepEqual(nonIncreasing([]), [])
 })
 
 test('buffers: a repacked type is also fitted in the plain CPU buffer; the planner times each weight in the buffer llama.cpp gives it', () => {
@@ -482,6 +528,64 @@ test('capacity per row length: short rows take the short sweep at their thread c
   } as Work
   const s = kernelDecodeSeconds(work, kernelRates(dk, 2)!, (k) => (k < 2048 ? 0.5 : 1))
   assert.ok(Math.abs(s - (1000 * (0.5 * 1 + 0.5 * 3) + 1000 * 1) * 1e-9) < 1e-15)
+})
+
+test('capacity curves: the hit share at a reuse distance from the sweep curve (log-interpolated, falling as 1 ÷ distance past it), per row length and thread count', () => {
+  const mb = 1e6
+  const curve = [
+    {bytes: 4 * mb, hit: 1},
+    {bytes: 16 * mb, hit: 0.8},
+    {bytes: 64 * mb, hit: 0.2},
+  ]
+  assert.equal(curveHit(curve, 1 * mb), 1)
+  assert.equal(curveHit(curve, 16 * mb), 0.8)
+  assert.ok(Math.abs(curveHit(curve, 32 * mb) - 0.5) < 1e-12) // halfway in log bytes from 16 to 64 MB
+  assert.ok(Math.abs(curveHit(curve, 128 * mb) - 0.1) < 1e-12) // 0.2 × 64 ÷ 128
+  const host = {
+    cores: 2,
+    threads: 2,
+    sockets: 1,
+    channelsPerSocket: 2,
+    cpuBandwidthMeasured: true,
+    cpuBandwidthGBs: 25,
+    ghzKnown: true,
+    ghz: 3,
+    cpuVendor: 'amd',
+    isa: 'avx512-vnni',
+    l3Bytes: 32 * 2 ** 20,
+  } as unknown as PlanHost
+  const short = curve.map((p) => ({...p, hit: p.hit / 2}))
+  const cal = {
+    decodeKernels: {
+      kernels: [],
+      overheads: [],
+      llc: [
+        {threads: 1, bytes: 40 * mb, k: 2048, hits: curve.map((p) => ({...p, hit: 1}))},
+        {threads: 2, bytes: 32 * mb, k: 2048, hits: curve},
+        {threads: 2, bytes: 8 * mb, k: 128, hits: short},
+      ],
+    },
+  } as unknown as HardwareProfile['calibration']
+  const r2 = cpuRates(host, cal, 2, 'llama.cpp', 'unaware')
+  assert.equal(r2.llcHit(2048, 16 * mb), 0.8)
+  assert.equal(r2.llcHit(128, 16 * mb), 0.4)
+  assert.ok(Math.abs(r2.llcHit(512, 16 * mb) - 0.6) < 1e-12) // halfway in log K
+  assert.equal(r2.llcHit(2048, 0), 0)
+  // between measured thread counts the shares interpolate linearly; past them the nearest
+  const r3 = cpuRates(host, cal, 3, 'llama.cpp', 'unaware')
+  assert.ok(Math.abs(r3.llcHit(2048, 64 * mb) - 0.2) < 1e-12)
+  assert.equal(cpuRates(host, cal, 1, 'llama.cpp', 'unaware').llcHit(128, 64 * mb), 1) // no short sweep at 1 thread
+  // llcShare takes the curve: dense weights at one token's bytes, routed experts at the working set
+  assert.equal(
+    llcShare({layout: 'matrix'}, (d) => r2.llcHit(2048, d), 16 * mb, 64 * mb),
+    0.8,
+  )
+  assert.ok(Math.abs(llcShare({layout: 'experts'}, (d) => r2.llcHit(2048, d), 16 * mb, 64 * mb) - 0.2) < 1e-12)
+  // a calibration without curves: capacity ÷ distance, as before
+  const old = {
+    decodeKernels: {kernels: [], overheads: [], llc: [{threads: 2, bytes: 32 * mb, k: 2048}]},
+  } as unknown as HardwareProfile['calibration']
+  assert.equal(cpuRates(host, old, 2, 'llama.cpp', 'unaware').llcHit(2048, 64 * mb), 0.5)
 })
 
 test('prefill kernels: every type at two row lengths × a ubatch of columns, ≈ 1 MB; fitted as GFLOP/s and kept out of the decode fit', () => {
