@@ -282,6 +282,11 @@ export interface KernelCase {
   experts?: number
   /** experts each column is routed to (1..experts, default 1), spread evenly */
   used?: number
+  /**
+   * > 0: each matrix a stack of this many [k × rows] matrices, each times its own head's columns (a
+   * 3-D MUL_MAT, as MLA's attn_k_b/attn_v_b run; the activations a permuted view, as llama.cpp's q_nope)
+   */
+  heads?: number
 }
 
 export interface KernelOptions {
@@ -306,6 +311,8 @@ export interface KernelResult {
   /** a MUL_MAT_ID case: experts per matrix and per column (absent: MUL_MAT) */
   experts?: number
   used?: number
+  /** a stacked case: matrices per weight (absent: 2-D) */
+  heads?: number
   weightBytes: number
   /** buffer type the weights went to ("CPU_REPACK", "CPU") */
   buffer: string

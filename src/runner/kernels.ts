@@ -22,7 +22,7 @@ import {engineSetup} from '../engine/engine.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {PREFILL_KERNEL_COLS} from '../planner/speed.js'
 import {runInChild} from './child.js'
-import {solve3} from './stats.js'
+import {geomean, solve3} from './stats.js'
 
 export type DecodeKernels = NonNullable<NonNullable<HardwareProfile['calibration']>['decodeKernels']>
 type Residency = 'cache' | 'dram'
@@ -105,6 +105,7 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
   })
   out.push(...capacityCases(l3))
   out.push(...prefillCases(types))
+  out.push(...stackedCases(l3))
   return out
 }
 
@@ -129,8 +130,68 @@ export function prefillCases(types = KERNEL_TYPES): KernelCase[] {
     })),
   )
 }
-/** a decode (matrix × vector) case: one activation column */
-const isDecode = (r: Pick<KernelResult, 'cols'>) => (r.cols ?? 1) === 1
+/** a decode (matrix × vector) case of 2-D weights: one activation column */
+const isDecode = (r: Pick<KernelResult, 'cols' | 'heads'>) => (r.cols ?? 1) === 1 && !r.heads
+/** a stacked decode case (MLA's attn_k_b/attn_v_b shape) */
+const isStacked = (r: Pick<KernelResult, 'cols' | 'heads'>) => (r.cols ?? 1) === 1 && (r.heads ?? 0) > 0
+
+/**
+ * Stacked cases: MLA's absorbed attention products, a 3-D MUL_MAT of one [k × rows] matrix per head
+ * times that head's column of a permuted view (llama.cpp's deepseek2 graph: attn_k_b [128 × 512 ×
+ * heads] times q_nope, attn_v_b [512 × 128 × heads] times the attention output; 128-wide rows fall
+ * back from K-quants to Q5_0 in Q4_K_M files). Never repacked (CPU_REPACK takes 2-D MUL_MAT only), and
+ * ggml walks them in 16 × 16 blocks of rows × heads, 16 matrices at once: in r1-mini at one thread
+ * (per-node eval-callback timings, a Zen 4 guest) they took about twice the plain-buffer line's time
+ * of as many rows, a fifth of its decode step. Cached and streamed, at R1's head geometry with 16 heads.
+ */
+export const STACKED_HEADS = 16
+export const STACKED_SHAPES = [
+  {type: 'Q5_0', k: 128, rows: 512},
+  {type: 'Q4_K', k: 512, rows: 128},
+] as const
+export function stackedCases(l3Bytes: number | null): KernelCase[] {
+  const l3 = l3Or(l3Bytes)
+  return STACKED_SHAPES.flatMap(({type, k, rows}) => {
+    const opBytes = STACKED_HEADS * rows * k * BYTES_PER_WEIGHT[type]
+    return [
+      {type, k, rows, heads: STACKED_HEADS, ops: Math.max(1, Math.round(cacheBytesOf(l3) / opBytes)), repeat: 8},
+      {type, k, rows, heads: STACKED_HEADS, ops: Math.min(4096, Math.ceil(streamBytesOf(l3) / opBytes)), repeat: 1},
+    ]
+  })
+}
+
+/**
+ * Per residency and thread count, how much longer a stacked op takes than the plain-buffer line of
+ * its type for as many rows (rows × heads) and one op (pure): the geometric mean over STACKED_SHAPES
+ * of measured ÷ line. The planner multiplies its stacked weights' times by it.
+ */
+export function fitStacked(
+  results: KernelResult[],
+  kernels: DecodeKernels['kernels'],
+  ops: NonNullable<DecodeKernels['ops']>,
+): NonNullable<DecodeKernels['stacked']> {
+  const ratios = new Map<string, number[]>()
+  for (const r of results.filter(isStacked))
+    for (const t of r.timings) {
+      const residency = residencyOf(r)
+      const line = kernels.find(
+        (x) =>
+          x.type === ggufTypeName(r.type) &&
+          x.residency === residency &&
+          x.threads === t.threads &&
+          x.buffer === r.buffer,
+      )
+      if (!line) continue
+      const c = (ops.find((x) => x.residency === residency && x.threads === t.threads)?.us ?? 0) * 1e-6
+      const predicted = r.rows * r.heads! * (line.nsPerRow + line.nsPerWeight * r.k) * 1e-9 + c
+      const key = `${residency}\t${t.threads}`
+      if (predicted > 0) ratios.set(key, [...(ratios.get(key) ?? []), t.bestS / (r.ops * r.repeat) / predicted])
+    }
+  return [...ratios].map(([key, xs]) => {
+    const [residency, threads] = key.split('\t')
+    return {residency: residency as Residency, threads: Number(threads), factor: round(geomean(xs), 4)}
+  })
+}
 
 /**
  * Per type, buffer, row length and thread count: the prefill kernels' rate in GFLOP/s (2 × K × rows ×
@@ -139,7 +200,7 @@ const isDecode = (r: Pick<KernelResult, 'cols'>) => (r.cols ?? 1) === 1
 export function fitPrefillKernels(results: KernelResult[]): NonNullable<DecodeKernels['prefill']> {
   const out: NonNullable<DecodeKernels['prefill']> = []
   for (const r of results)
-    if (!isDecode(r))
+    if ((r.cols ?? 1) > 1)
       for (const t of r.timings)
         out.push({
           type: ggufTypeName(r.type),
@@ -344,7 +405,15 @@ export function fitKernels(all: KernelResult[]): DecodeKernels {
     }
   const llc = fitCapacity(results)
   const prefill = fitPrefillKernels(all)
-  return {kernels, ops, overheads: [], ...(llc.length ? {llc} : {}), ...(prefill.length ? {prefill} : {})}
+  const stacked = fitStacked(all, kernels, ops)
+  return {
+    kernels,
+    ops,
+    overheads: [],
+    ...(llc.length ? {llc} : {}),
+    ...(prefill.length ? {prefill} : {}),
+    ...(stacked.length ? {stacked} : {}),
+  }
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d

@@ -405,6 +405,23 @@ export const hardwareProfileSchema = {
               },
             },
             /**
+             * stacked weights (MLA's attn_k_b/attn_v_b, a 3-D MUL_MAT): per residency and thread count,
+             * their time ÷ the plain-buffer line's for as many rows (the kernels' stacked cases)
+             */
+            stacked: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['residency', 'threads', 'factor'],
+                properties: {
+                  residency: {enum: ['cache', 'dram']},
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  factor: {type: 'number', exclusiveMinimum: 0, maximum: 100},
+                },
+              },
+            },
+            /**
              * prefill kernels (a ubatch of activation columns): per type, buffer, row length and thread
              * count, GFLOP/s; the planner weighs each CPU matmul's prefill FLOPs by them
              */

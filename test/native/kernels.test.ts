@@ -27,6 +27,11 @@ test('bad options reject with the field named (never a crash)', async () => {
   await assert.rejects(addon.decodeKernels(one({cols: 5000})), /cases\[0\]\.cols: must be 1\.\.4096/)
   await assert.rejects(addon.decodeKernels(one({experts: 4, used: 5})), /cases\[0\]\.used: must be 1\.\.experts \(4\)/)
   await assert.rejects(addon.decodeKernels(one({experts: 2000})), /cases\[0\]\.experts: must be 0\.\.1024/)
+  await assert.rejects(addon.decodeKernels(one({heads: 2000})), /cases\[0\]\.heads: must be 0\.\.1024/)
+  await assert.rejects(
+    addon.decodeKernels(one({heads: 4, experts: 4})),
+    /cases\[0\]\.heads: a stacked case has no experts/,
+  )
   await assert.rejects(addon.decodeKernels(one({ops: 100, repeat: 100})), /ops × repeat ≤ 4096/)
   await assert.rejects(addon.decodeKernels({...one(), threads: [0]}), /threads: each must be 1\.\./)
   await assert.rejects(addon.decodeKernels({...one(), cases: []}), /cases: at least one/)
@@ -104,4 +109,21 @@ test('routed experts: a MUL_MAT_ID case over expert stacks, each column routed t
   assert.equal(rs[0].weightBytes, 4 * 64 * 144) // four experts of 64 rows of one Q4_K block
   for (const t of rs[0].timings) assert.ok(t.bestS > 0 && t.iters >= 2, JSON.stringify(t))
   assert.match(rs[0].buffer, /^(CPU|CPU_REPACK)$/) // AMX takes no MUL_MAT_ID
+})
+
+test('stacked: a 3-D MUL_MAT, one matrix per head times its head of a permuted view (MLA); plain CPU buffer', async () => {
+  const rs = await addon.decodeKernels({
+    ...one(),
+    threads: [1, 2],
+    cases: [
+      {type: 'Q5_0', k: 128, rows: 64, ops: 2, repeat: 2, heads: 4},
+      {type: 'Q5_0', k: 128, rows: 256, ops: 2, repeat: 2},
+    ],
+  })
+  assert.equal(rs[0].heads, 4)
+  assert.equal(rs[1].heads, undefined)
+  assert.equal(rs[0].weightBytes, 4 * 64 * 4 * 22 * 2) // 2 ops × 4 heads × 64 rows × 4 blocks of 22 bytes
+  assert.equal(rs[0].weightBytes, rs[1].weightBytes)
+  assert.equal(rs[0].buffer, 'CPU') // CPU_REPACK and AMX take 2-D weights only
+  for (const t of rs[0].timings) assert.ok(t.bestS > 0 && t.iters >= 2, JSON.stringify(t))
 })

@@ -10,7 +10,10 @@ import type {KernelResult} from '../../src/engine/addon.js'
 import {
   capacityCases,
   fitCapacity,
+  fitStacked,
   nonIncreasing,
+  stackedCases,
+  STACKED_SHAPES,
   fitPrefillKernels,
   prefillCases,
   fitKernels,
@@ -708,4 +711,53 @@ test("cache share by reuse distance: a weight every token reads comes back after
   assert.equal(llcShare({layout: 'matrix'}, 32 * mb, 0, 0), 0)
   // bytes per token never counted above the working set (KV of a deep context is both)
   assert.equal(llcShare({layout: 'matrix'}, 10 * mb, 40 * mb, 20 * mb), 0.5)
+})
+
+test('stacked: measured ÷ the plain-buffer line per residency and thread count (geometric mean over the shapes); the planner multiplies stacked weights by it', () => {
+  const kernels: DecodeKernels['kernels'] = [
+    {type: 'Q5_0', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.01, buffer: 'CPU'},
+    {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 3, nsPerWeight: 0.02, buffer: 'CPU'},
+    {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 0, nsPerWeight: 0.01, buffer: 'CPU_REPACK'},
+  ]
+  const ops = [{residency: 'cache' as const, threads: 1, us: 1}]
+  const line = (type: string, k: number, rows: number) => {
+    const l = kernels.find((x) => x.type === type && x.buffer === 'CPU')!
+    return rows * (l.nsPerRow + l.nsPerWeight * k) * 1e-9 + 1e-6
+  }
+  const cases = stackedCases(32 * 2 ** 20)
+  assert.equal(cases.length, 2 * STACKED_SHAPES.length)
+  assert.ok(cases.every((c) => c.heads! > 1 && (c.cols ?? 1) === 1))
+  const factor: Record<string, number> = {Q5_0: 2, Q4_K: 1.5}
+  const results: KernelResult[] = cases
+    .filter((c) => c.repeat > 1)
+    .map((c) => ({
+      ...c,
+      type: c.type.toLowerCase().replace(/_k$/, '_K'),
+      weightBytes: 1,
+      buffer: 'CPU',
+      timings: [
+        {
+          threads: 1,
+          iters: 3,
+          bestS: factor[c.type] * line(c.type, c.k, c.rows * c.heads!) * c.ops * c.repeat,
+          medianS: 1,
+        },
+      ],
+    }))
+  const st = fitStacked(results, kernels, ops)
+  assert.deepEqual(st, [{residency: 'cache', threads: 1, factor: Math.round(Math.sqrt(3) * 1e4) / 1e4}])
+  // the stacked cases are no Q5_0/Q4_K kernel cases: the type fit leaves them out
+  const dk = fitKernels([...fakeResults(['Q4_K', 'Q5_0']), ...results])
+  const plain = fitKernels(fakeResults(['Q4_K', 'Q5_0']))
+  assert.deepEqual(dk.kernels, plain.kernels)
+  // planner: a stacked weight's time × the factor; a 2-D one as its line
+  const kr = kernelRates({kernels, ops, overheads: [{threads: 1, layerUs: 0, tokenUs: 0}], stacked: st}, 1)!
+  const stackedOp = kr.op('Q5_0', 128, 8192, 'cache', {layout: 'stacked', amx: false})
+  assert.ok(Math.abs(stackedOp - st[0].factor * line('Q5_0', 128, 8192)) < 1e-15)
+  assert.ok(Math.abs(kr.op('Q5_0', 128, 8192, 'cache') - line('Q5_0', 128, 8192)) < 1e-15)
+  // no stacked cases measured (an older calibration): factor 1
+  const old = kernelRates({kernels, ops, overheads: [{threads: 1, layerUs: 0, tokenUs: 0}]}, 1)!
+  assert.ok(
+    Math.abs(old.op('Q5_0', 128, 8192, 'cache', {layout: 'stacked', amx: false}) - line('Q5_0', 128, 8192)) < 1e-15,
+  )
 })

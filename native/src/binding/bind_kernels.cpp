@@ -25,7 +25,8 @@ struct Progress {
 
 kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     if (!v.IsObject() || v.IsArray())
-        type_error(v.Env(), kWhat, at + " must be an object {type, k, rows, ops, repeat, cols?, experts?, used?}");
+        type_error(v.Env(), kWhat,
+                   at + " must be an object {type, k, rows, ops, repeat, cols?, experts?, used?, heads?}");
     Napi::Object  o = v.As<Napi::Object>();
     kernels::Case c;
     Napi::Value   t = o.Get("type");
@@ -41,6 +42,8 @@ kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     if (!experts.IsUndefined()) c.experts = int(to_integer(experts, at + ".experts", 0, kIntRange, kWhat));
     Napi::Value used = o.Get("used");
     if (!used.IsUndefined()) c.used = int(to_integer(used, at + ".used", 0, kIntRange, kWhat));
+    Napi::Value heads = o.Get("heads");
+    if (!heads.IsUndefined()) c.heads = int(to_integer(heads, at + ".heads", 0, kIntRange, kWhat));
     return c;
 }
 
@@ -77,6 +80,7 @@ Napi::Array results_js(Napi::Env env, const std::vector<kernels::Result> & rs) {
         o.Set("ops", r.ops);
         o.Set("repeat", r.repeat);
         o.Set("cols", double(r.cols));
+        if (r.heads > 0) o.Set("heads", r.heads);
         if (r.experts > 0) {
             o.Set("experts", r.experts);
             o.Set("used", r.used);

@@ -140,20 +140,29 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     Ctx                        wctx(size_t(c.ops) + 1, 0);
     Ctx                        cctx(size_t(nodes) + 4, size_t(nodes) + 4);
     std::vector<ggml_tensor *> ws;
-    const bool                 moe = c.experts > 0;
+    const bool                 moe   = c.experts > 0;
+    const int64_t              stack = moe ? c.experts : c.heads > 0 ? c.heads : 1; // matrices per weight
     for (int i = 0; i < c.ops; i++)
-        ws.push_back(moe ? ggml_new_tensor_3d(wctx.p, t, c.k, c.rows, c.experts)
-                         : ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
+        ws.push_back(stack > 1 || moe ? ggml_new_tensor_3d(wctx.p, t, c.k, c.rows, stack)
+                                      : ggml_new_tensor_2d(wctx.p, t, c.k, c.rows));
     // MUL_MAT_ID: the activations broadcast over the used experts ([k, 1, cols], as llama.cpp's
-    // gate/up projections take them), ids [used, cols]
-    ggml_tensor *              x   = moe ? ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, c.k, 1, c.cols)
-                                         : ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
-    ggml_tensor *              ids = moe ? ggml_new_tensor_2d(cctx.p, GGML_TYPE_I32, c.used, c.cols) : nullptr;
-    ggml_cgraph *              gf  = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
+    // gate/up projections take them), ids [used, cols]. Stacked: q as llama.cpp's deepseek2 graph
+    // holds it ([1.5 k, heads, cols]: the nope part and the rope part of each head), its first k of each
+    // head viewed and permuted to [k, cols, heads], one head's columns for each matrix of the stack
+    const int64_t xk  = c.heads > 0 ? c.k + c.k / 2 : c.k;
+    ggml_tensor * x   = moe           ? ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, c.k, 1, c.cols)
+                        : c.heads > 0 ? ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, xk, c.heads, c.cols)
+                                      : ggml_new_tensor_2d(cctx.p, GGML_TYPE_F32, c.k, c.cols);
+    ggml_tensor * ids = moe ? ggml_new_tensor_2d(cctx.p, GGML_TYPE_I32, c.used, c.cols) : nullptr;
+    ggml_tensor * xin =
+        c.heads > 0
+            ? ggml_permute(cctx.p, ggml_view_3d(cctx.p, x, c.k, c.heads, c.cols, x->nb[1], x->nb[2], 0), 0, 2, 1, 3)
+            : x;
+    ggml_cgraph *              gf = ggml_new_graph_custom(cctx.p, size_t(nodes) + 4, false);
     std::vector<ggml_tensor *> ys;
     for (int r = 0; r < c.repeat; r++)
         for (int i = 0; i < c.ops; i++) {
-            ggml_tensor * y = moe ? ggml_mul_mat_id(cctx.p, ws[i], x, ids) : ggml_mul_mat(cctx.p, ws[i], x);
+            ggml_tensor * y = moe ? ggml_mul_mat_id(cctx.p, ws[i], x, ids) : ggml_mul_mat(cctx.p, ws[i], xin);
             ggml_build_forward_expand(gf, y);
             ys.push_back(y);
         }
@@ -167,7 +176,8 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     res.cols         = c.cols;
     res.experts      = c.experts;
     res.used         = moe ? c.used : 0;
-    res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * std::max(1, c.experts) * c.ops;
+    res.heads        = c.heads;
+    res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * double(stack) * c.ops;
 
     ggml_backend_buffer_type_t wbuft = pick_buft(cpu, ws[0], ys[0], o.extra_bufts);
     res.buffer                       = ggml_backend_buft_name(wbuft);
@@ -178,9 +188,9 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
         throw runtime_error("could not allocate " + std::to_string(res.weight_bytes / 1e6) + " MB of " + res.type +
                             " weights");
     {
-        std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows * std::max(1, c.experts), rng);
+        std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows * stack, rng);
         for (auto * w : ws) ggml_backend_tensor_set(w, bytes.data(), 0, bytes.size()); // CPU_REPACK repacks here
-        std::vector<float>              xs(size_t(c.k) * size_t(c.cols));
+        std::vector<float>              xs(size_t(ggml_nelements(x)));
         std::normal_distribution<float> nd(0.0f, 1.0f);
         for (auto & v : xs) v = nd(rng);
         ggml_backend_tensor_set(x, xs.data(), 0, xs.size() * sizeof(float));
@@ -256,9 +266,12 @@ void validate(const Options & o) {
             throw invalid_argument(at + ".experts: must be 0.." + std::to_string(kMaxExperts));
         if (c.experts > 0 && (c.used < 1 || c.used > c.experts))
             throw invalid_argument(at + ".used: must be 1..experts (" + std::to_string(c.experts) + ")");
+        if (c.heads < 0 || c.heads > kMaxHeads)
+            throw invalid_argument(at + ".heads: must be 0.." + std::to_string(kMaxHeads));
+        if (c.heads > 0 && c.experts > 0) throw invalid_argument(at + ".heads: a stacked case has no experts");
         if (c.ops < 1 || c.repeat < 1 || int64_t(c.ops) * c.repeat > kMaxOps)
             throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " + std::to_string(kMaxOps));
-        if (double(ggml_row_size(t, c.k)) * double(c.rows) * std::max(1, c.experts) * c.ops > kMaxTotalBytes)
+        if (double(ggml_row_size(t, c.k)) * double(c.rows) * std::max({1, c.experts, c.heads}) * c.ops > kMaxTotalBytes)
             throw invalid_argument(at + ": weights over 8 GiB");
     }
 }

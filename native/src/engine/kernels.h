@@ -33,6 +33,7 @@ constexpr int     kMaxThreads    = 1024;
 constexpr double  kMaxSeconds    = 60;   // per thread count of one case
 constexpr int64_t kMaxCols       = 4096; // activation columns (a prefill ubatch; llama.cpp's default n_ubatch is 512)
 constexpr int     kMaxExperts    = 1024; // experts of a MUL_MAT_ID case (Kimi-K2 has 384)
+constexpr int     kMaxHeads      = 1024; // heads of a stacked case (R1 has 128)
 
 struct Case {
     std::string type;       // ggml type name, any case: "Q4_K", "q8_0", "F16"
@@ -43,7 +44,10 @@ struct Case {
     int64_t     cols = 1; // activation columns (ne11): 1 = matrix × vector (decode), n = a prefill ubatch of n tokens
     int         experts = 0; // > 0: each matrix is a stack of `experts` [k × rows] experts and the op is
                              // MUL_MAT_ID (llama.cpp's routed experts), each column routed to `used` of them
-    int used = 1;            // experts per column (1..experts), spread evenly: cols × used ÷ experts rows each
+    int used  = 1;           // experts per column (1..experts), spread evenly: cols × used ÷ experts rows each
+    int heads = 0;           // > 0: each matrix is a stack of `heads` [k × rows] matrices, each multiplied by its
+                             // own head's columns (a 3-D MUL_MAT, as MLA's attn_k_b/attn_v_b run), the
+                             // activations a permuted view with rows 1.5 k apart, as q_nope is in q
 };
 
 struct Options {
@@ -67,6 +71,7 @@ struct Result {
     int                 ops = 0, repeat = 0;
     int64_t             cols    = 1;
     int                 experts = 0, used = 0;
+    int                 heads        = 0;
     double              weight_bytes = 0; // all matrices of the case
     std::string         buffer;           // buffer type the weights went to ("CPU_REPACK", "CPU")
     std::vector<Timing> timings;          // one per thread count, in the order given
