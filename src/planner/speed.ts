@@ -1110,8 +1110,8 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       if (cpu.kernels) {
         // measured kernels: each op's time, from cache for the hit share and from DRAM for the rest
         // (the DRAM timings include the memory traffic: no separate memory term)
-        // each op's cache share from the capacity at its own row length (short rows lose the cache
-        // sooner with more threads: kernels.ts CAPACITY_KS)
+        // each op's cache share off the measured curve of its own row length at its reuse distance
+        // (short rows lose the cache sooner with more threads: kernels.ts CAPACITY_KS)
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
         const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d), bytes, ws)
         t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow) / CALIBRATED_SPREAD[k]
