@@ -476,20 +476,22 @@ test("work: R1's CPU matmuls carry the layout that decides their buffer (MLA's p
   assert.ok(w.cpuMats.some((m) => m.layout === 'matrix' && m.type === 'Q6_K' && m.rows === 129280 && m.amx))
 })
 
+/** a 2-core AVX-512 host with a 32 MiB L3, for the capacity tests (cpuRates reads the calibration's sweep) */
+const host = {
+  cores: 2,
+  threads: 2,
+  sockets: 1,
+  channelsPerSocket: 2,
+  cpuBandwidthMeasured: true,
+  cpuBandwidthGBs: 25,
+  ghzKnown: true,
+  ghz: 3,
+  cpuVendor: 'amd',
+  isa: 'avx512-vnni',
+  l3Bytes: 32 * 2 ** 20,
+} as unknown as PlanHost
+
 test('capacity per row length: short rows take the short sweep at their thread count, log-interpolated up to K 2048; each op its own cache share', () => {
-  const host = {
-    cores: 2,
-    threads: 2,
-    sockets: 1,
-    channelsPerSocket: 2,
-    cpuBandwidthMeasured: true,
-    cpuBandwidthGBs: 25,
-    ghzKnown: true,
-    ghz: 3,
-    cpuVendor: 'amd',
-    isa: 'avx512-vnni',
-    l3Bytes: 32 * 2 ** 20,
-  } as unknown as PlanHost
   const cal = {
     decodeKernels: {
       kernels: [],
@@ -544,19 +546,6 @@ test('capacity curves: the hit share at a reuse distance from the sweep curve (l
   assert.equal(curveHit(curve, 16 * mb), 0.8)
   assert.ok(Math.abs(curveHit(curve, 32 * mb) - 0.5) < 1e-12) // halfway in log bytes from 16 to 64 MB
   assert.ok(Math.abs(curveHit(curve, 128 * mb) - 0.1) < 1e-12) // 0.2 × 64 ÷ 128
-  const host = {
-    cores: 2,
-    threads: 2,
-    sockets: 1,
-    channelsPerSocket: 2,
-    cpuBandwidthMeasured: true,
-    cpuBandwidthGBs: 25,
-    ghzKnown: true,
-    ghz: 3,
-    cpuVendor: 'amd',
-    isa: 'avx512-vnni',
-    l3Bytes: 32 * 2 ** 20,
-  } as unknown as PlanHost
   const short = curve.map((p) => ({...p, hit: p.hit / 2}))
   const cal = {
     decodeKernels: {
