@@ -57,6 +57,17 @@ const STREAM_MIN_BYTES = 64e6
 const STREAM_MAX_BYTES = 512e6
 /** without a probed cache size (bytes) */
 const DEFAULT_L3 = 32 * 2 ** 20
+/** nodes one graph may hold (ops × repeat; native/src/engine/kernels.h kMaxOps) */
+export const KERNEL_MAX_OPS = 4096
+/**
+ * A case's ops within KERNEL_MAX_OPS ÷ repeat: the cases sized by the cache (small ops, the capacity
+ * sweep, stacked) would pass it on a server's L3 (256 MiB: 909 cached small ops × 8; two V-cache
+ * EPYCs, 2.3 GB: a 4 147-op sweep total) and the native check would refuse the whole run.
+ */
+const capOps = (c: KernelCase): KernelCase => ({
+  ...c,
+  ops: Math.max(1, Math.min(c.ops, Math.floor(KERNEL_MAX_OPS / c.repeat))),
+})
 
 /** A case's residency: repeat > 1 reads the same matrices again (cached), 1 streams them. */
 export const residencyOf = (c: Pick<KernelCase, 'repeat'>): Residency => (c.repeat > 1 ? 'cache' : 'dram')
@@ -100,13 +111,13 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
     type: 'Q4_K',
     k: SMALL_OP_K,
     rows: SMALL_OP_ROWS.dram,
-    ops: Math.min(4096, Math.max(1, Math.floor(streamBytes / (SMALL_OP_ROWS.dram * rowBytes)))),
+    ops: Math.max(1, Math.floor(streamBytes / (SMALL_OP_ROWS.dram * rowBytes))),
     repeat: 1,
   })
   out.push(...capacityCases(l3))
   out.push(...prefillCases(types))
   out.push(...stackedCases(l3))
-  return out
+  return out.map(capOps)
 }
 
 /**
@@ -155,8 +166,8 @@ export function stackedCases(l3Bytes: number | null): KernelCase[] {
     const opBytes = STACKED_HEADS * rows * k * BYTES_PER_WEIGHT[type]
     return [
       {type, k, rows, heads: STACKED_HEADS, ops: Math.max(1, Math.round(cacheBytesOf(l3) / opBytes)), repeat: 8},
-      {type, k, rows, heads: STACKED_HEADS, ops: Math.min(4096, Math.ceil(streamBytesOf(l3) / opBytes)), repeat: 1},
-    ]
+      {type, k, rows, heads: STACKED_HEADS, ops: Math.ceil(streamBytesOf(l3) / opBytes), repeat: 1},
+    ].map(capOps)
   })
 }
 
@@ -239,13 +250,16 @@ const CAPACITY_MIN_CONTRAST = 1.25
 export function capacityCases(l3: number): KernelCase[] {
   return CAPACITY_KS.flatMap((k) => {
     const opBytes = capacityRows(k) * k * BYTES_PER_WEIGHT[CAPACITY_TYPE]
-    return CAPACITY_SHARES.map((f) => ({
-      type: CAPACITY_TYPE,
-      k,
-      rows: capacityRows(k),
-      ops: Math.max(1, Math.round((f * l3) / opBytes)),
-      repeat: 1,
-    }))
+    // (on a cache so large that KERNEL_MAX_OPS caps the largest totals, each total once)
+    return CAPACITY_SHARES.map((f) =>
+      capOps({
+        type: CAPACITY_TYPE,
+        k,
+        rows: capacityRows(k),
+        ops: Math.max(1, Math.round((f * l3) / opBytes)),
+        repeat: 1,
+      }),
+    ).filter((c, i, all) => i === 0 || c.ops > all[i - 1].ops)
   })
 }
 const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>

@@ -9,8 +9,10 @@ import assert from 'node:assert/strict'
 import type {KernelResult} from '../../src/engine/addon.js'
 import {
   capacityCases,
+  CAPACITY_SHARES,
   fitCapacity,
   fitStacked,
+  KERNEL_MAX_OPS,
   nonIncreasing,
   stackedCases,
   STACKED_SHAPES,
@@ -749,4 +751,18 @@ test('stacked: measured ÷ the plain-buffer line per residency and thread count 
   assert.ok(
     Math.abs(old.op('Q5_0', 128, 8192, 'cache', {layout: 'stacked', amx: false}) - line('Q5_0', 128, 8192)) < 1e-15,
   )
+})
+
+test('cases on a server-sized cache stay within one graph: ops × repeat ≤ the native limit; the sweep keeps increasing totals', () => {
+  for (const l3 of [32 * 2 ** 20, 256 * 2 ** 20, 2.3e9, 8 * 2 ** 30]) {
+    const cs = kernelCases(l3)
+    for (const c of cs) assert.ok(c.ops >= 1 && c.ops * c.repeat <= KERNEL_MAX_OPS, `${l3}: ${JSON.stringify(c)}`)
+    for (const k of [128, 2048]) {
+      const sweep = capacityCases(l3).filter((c) => c.k === k)
+      assert.ok(sweep.length >= 1)
+      for (let i = 1; i < sweep.length; i++) assert.ok(sweep[i].ops > sweep[i - 1].ops, `${l3} K ${k}`)
+    }
+  }
+  // a 32 MiB L3 is not capped: every share of the sweep is there
+  assert.equal(capacityCases(32 * 2 ** 20).length, 2 * CAPACITY_SHARES.length)
 })
