@@ -151,6 +151,7 @@ export function calibrationLines(r: CalibrateResult): string[] {
   }
   if (c.tokenOverheadMs !== undefined)
     out.push(`  overhead ${c.tokenOverheadMs} ms per token + ${c.layerOverheadUs ?? 0} µs per layer`)
+  out.push(...decodeKernelLines(c.decodeKernels))
   for (const g of c.gpus ?? [])
     out.push(
       `  GPU ${g.index} ${g.name ?? ''}: ${g.bandwidthGBs ?? '—'} GB/s, prefill ${g.prefillTflops ?? '—'} TFLOP/s${g.backend ? ` (${g.backend})` : ''}`,
@@ -162,5 +163,43 @@ export function calibrationLines(r: CalibrateResult): string[] {
       ? `saved: ${r.savedTo} (plan --hardware ${r.savedTo} now uses this calibration)`
       : 'not saved: give --save FILE (or --hardware FILE) to write the profile',
   )
+  return out
+}
+
+/**
+ * The decode kernels' fitted terms per thread count, as the planner uses them: the in-model scale
+ * and overheads, the last-level cache's hit curve per row length, MLA's per-head factor.
+ */
+export function decodeKernelLines(
+  dk: NonNullable<CalibrateResult['calibration']['decodeKernels']> | undefined,
+): string[] {
+  if (!dk) return []
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1)
+  const byThreads = new Map<number, string[]>()
+  const add = (t: number, line: string) => byThreads.set(t, [...(byThreads.get(t) ?? []), line])
+  for (const o of dk.overheads)
+    add(
+      o.threads,
+      `kernels × ${(o.scale ?? 1).toFixed(2)} inside a model (cached reads × ${(o.scaleCache ?? o.scale ?? 1).toFixed(2)}), ${o.layerUs} µs per layer + ${o.tokenUs} µs per token besides`,
+    )
+  for (const x of dk.llc ?? [])
+    add(
+      x.threads,
+      `last-level cache, rows of ${x.k ?? 2048}: half of a cyclic read of ${mib(x.bytes)} MiB served` +
+        (x.hits
+          ? ` (share ${x.hits
+              .filter((h, i, all) => i === 0 || h.hit !== all[i - 1].hit)
+              .map((h) => `${h.hit.toFixed(2)} at ${mib(h.bytes)}`)
+              .join(', ')} MiB)`
+          : ''),
+    )
+  for (const st of dk.stacked ?? [])
+    add(
+      st.threads,
+      `MLA per-head products × ${st.factor.toFixed(2)} the plain line ${st.residency === 'cache' ? 'cached' : 'streamed'}`,
+    )
+  const out = [`  decode kernels (measured: ${dk.kernels.length} type × residency × thread-count lines):`]
+  for (const t of [...byThreads.keys()].sort((a, b) => a - b))
+    for (const line of byThreads.get(t)!) out.push(`    ${t} thread${t > 1 ? 's' : ''}: ${line}`)
   return out
 }

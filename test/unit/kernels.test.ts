@@ -26,6 +26,7 @@ import {
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
 import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
+import {decodeKernelLines} from '../../src/commands/calibrate.js'
 import {
   cpuRates,
   curveHit,
@@ -765,4 +766,41 @@ test('cases on a server-sized cache stay within one graph: ops × repeat ≤ the
   }
   // a 32 MiB L3 is not capped: every share of the sweep is there
   assert.equal(capacityCases(32 * 2 ** 20).length, 2 * CAPACITY_SHARES.length)
+})
+
+test('calibrate prints the decode kernels per thread count: scale and overheads, the cache curve, the per-head factor', () => {
+  const dk: DecodeKernels = {
+    kernels: [{type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 0, nsPerWeight: 0.02, buffer: 'CPU_REPACK'}],
+    ops: [],
+    overheads: [
+      {threads: 2, scale: 0.96, scaleCache: 1.12, layerUs: 0, tokenUs: 36.9},
+      {threads: 1, scale: 0.95, layerUs: 4.8, tokenUs: 41},
+    ],
+    llc: [
+      {
+        threads: 1,
+        bytes: 23.2 * 2 ** 20,
+        k: 2048,
+        hits: [
+          {bytes: 16 * 2 ** 20, hit: 1},
+          {bytes: 24 * 2 ** 20, hit: 0.385},
+        ],
+      },
+    ],
+    stacked: [{residency: 'dram', threads: 1, factor: 2.04}],
+  }
+  const lines = decodeKernelLines(dk)
+  assert.match(lines[0], /decode kernels \(measured: 1 type/)
+  assert.deepEqual(
+    lines.slice(1).map((l) => l.trim().split(':')[0]),
+    ['1 thread', '1 thread', '1 thread', '2 threads'],
+  )
+  assert.ok(
+    lines.some((l) => /1 thread: kernels × 0\.95 inside a model \(cached reads × 0\.95\), 4\.8 µs per layer/.test(l)),
+  )
+  assert.ok(
+    lines.some((l) => /half of a cyclic read of 23\.2 MiB served \(share 1\.00 at 16\.0, 0\.39 at 24\.0 MiB\)/.test(l)),
+  )
+  assert.ok(lines.some((l) => /MLA per-head products × 2\.04 the plain line streamed/.test(l)))
+  assert.deepEqual(decodeKernelLines(undefined), [])
 })
