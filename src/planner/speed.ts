@@ -776,20 +776,21 @@ export function kernelRates(
     if (b.assumed) plainAssumed.add(type)
     return line(b.pts)
   }
-  const opS = (residency: 'cache' | 'dram') =>
-    (atThreads(
-      (dk.ops ?? []).filter((x) => x.residency === residency),
+  /** a per-residency fit (the per-op cost, the stacked factor) at this thread count, or null */
+  const atResidency = <T extends {residency: string; threads: number}>(
+    xs: T[] | undefined,
+    residency: 'cache' | 'dram',
+    val: (x: T) => number,
+  ) =>
+    atThreads(
+      (xs ?? []).filter((x) => x.residency === residency),
       threads,
-      (x) => x.us,
-    ) ?? 0) * 1e-6
+      val,
+    )
+  const opS = (residency: 'cache' | 'dram') => (atResidency(dk.ops, residency, (x) => x.us) ?? 0) * 1e-6
   const ops = {cache: opS('cache'), dram: opS('dram')}
   // stacked weights (MLA's 3-D attn_k_b/attn_v_b): their measured factor over the plain-buffer line
-  const stackedBy = (residency: 'cache' | 'dram') =>
-    atThreads(
-      (dk.stacked ?? []).filter((x) => x.residency === residency),
-      threads,
-      (x) => x.factor,
-    ) ?? 1
+  const stackedBy = (residency: 'cache' | 'dram') => atResidency(dk.stacked, residency, (x) => x.factor) ?? 1
   const stacked = {cache: stackedBy('cache'), dram: stackedBy('dram')}
   const scale = atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!
   const scaleCache = atThreads(dk.overheads, threads, (x) => x.scaleCache ?? x.scale ?? 1)!
@@ -932,6 +933,7 @@ export function cpuRates(
   const llcAll = cal?.decodeKernels?.llc ?? []
   const llcLong = llcAll.filter((x) => x.k === undefined || x.k >= LLC_SWEEP_K_LONG)
   const llcShort = llcAll.filter((x) => x.k !== undefined && x.k < LLC_SWEEP_K_LONG)
+  const llcCurves = llcLong.filter((x) => x.hits?.length)
   const calDecode = calAt((p) => p.decodeGflops)
   const calDecodeCache = calAt((p) => p.decodeCacheGflops)
   const calPrefill = calAt((p) => p.prefillGflops)
@@ -969,8 +971,7 @@ export function cpuRates(
     },
     llcHit(rowLen, distance) {
       if (!(distance > 0)) return 0
-      const curves = llcLong.filter((x) => x.hits?.length)
-      const long = curves.length ? atThreads(curves, threads, (x) => curveHit(x.hits!, distance)) : null
+      const long = llcCurves.length ? atThreads(llcCurves, threads, (x) => curveHit(x.hits!, distance)) : null
       if (long === null) return Math.min(1, this.llcBytesRow(rowLen) / distance)
       const short = llcShort.find((x) => x.threads === threads && x.hits?.length)
       if (!short || !(rowLen < LLC_SWEEP_K_LONG)) return long

@@ -93,7 +93,10 @@ export function typeCases(l3Bytes: number | null, types = KERNEL_TYPES): KernelC
   return out
 }
 
-/** The benchmark's cases for a machine whose last-level cache holds `l3Bytes`: typeCases, the small ops, the capacity sweep. */
+/**
+ * The benchmark's cases for a machine whose last-level cache holds `l3Bytes`: typeCases, the small
+ * ops, the capacity sweep, the prefill and stacked cases; every one within KERNEL_MAX_OPS (capOps).
+ */
 export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): KernelCase[] {
   const l3 = l3Or(l3Bytes)
   const cacheBytes = cacheBytesOf(l3)
@@ -167,7 +170,7 @@ export function stackedCases(l3Bytes: number | null): KernelCase[] {
     return [
       {type, k, rows, heads: STACKED_HEADS, ops: Math.max(1, Math.round(cacheBytesOf(l3) / opBytes)), repeat: 8},
       {type, k, rows, heads: STACKED_HEADS, ops: Math.ceil(streamBytesOf(l3) / opBytes), repeat: 1},
-    ].map(capOps)
+    ]
   })
 }
 
