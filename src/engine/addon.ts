@@ -284,9 +284,20 @@ export interface KernelCase {
   used?: number
   /**
    * > 0: each matrix a stack of this many [k × rows] matrices, each times its own head's columns (a
-   * 3-D MUL_MAT, as MLA's attn_k_b/attn_v_b run; the activations a permuted view, as llama.cpp's q_nope)
+   * 3-D MUL_MAT, as MLA's attn_k_b/attn_v_b run; the activations a permuted view, as llama.cpp's q_nope).
+   * With kvHeads: the query heads of a flash-attention case.
    */
   heads?: number
+  /**
+   * > 0: a flash-attention case (FLASH_ATTN_EXT as llama.cpp runs it with -fa): `heads` query heads
+   * of `k` dims attend `rows` cached keys of `type` (F16: llama.cpp's default cache), kvHeads of
+   * them; the `cols` queries are the last positions, causally masked
+   */
+  kvHeads?: number
+  /** flash attention: value dims (≤ k when latent) */
+  dv?: number
+  /** flash attention: V is K's first dv dims (MLA's latent cache; one kv head) */
+  latent?: boolean
 }
 
 export interface KernelOptions {
@@ -311,8 +322,13 @@ export interface KernelResult {
   /** a MUL_MAT_ID case: experts per matrix and per column (absent: MUL_MAT) */
   experts?: number
   used?: number
-  /** a stacked case: matrices per weight (absent: 2-D) */
+  /** a stacked case: matrices per weight (absent: 2-D); flash attention: query heads */
   heads?: number
+  /** a flash-attention case: kv heads, value dims, V part of K */
+  kvHeads?: number
+  dv?: number
+  latent?: boolean
+  /** all matrices of the case (flash attention: its K/V caches) */
   weightBytes: number
   /** buffer type the weights went to ("CPU_REPACK", "CPU") */
   buffer: string

@@ -149,6 +149,7 @@ function predictionSection(s: SpeedResult): Plan['prediction'] {
       number
     >,
     prefillMsPerUbatch: round(s.prefillMsPerUbatch),
+    ...(s.prefillAttentionMs !== undefined ? {prefillAttentionMs: round(s.prefillAttentionMs, 3)} : {}),
     speedModel: {source: s.source, engineBuild: s.build, numa: s.numa},
     assumptions: s.assumptions,
   }

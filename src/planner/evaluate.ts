@@ -158,6 +158,7 @@ export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
     threads: c.threads,
     build: c.build,
     numa: speedNuma(c),
+    flashAttention: c.fa,
   })
   return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed}
 }

@@ -197,15 +197,21 @@ export function computeBytes(c: ComputeInput, gpu: boolean): number {
 
 /** K + V head widths the attention kernel multiplies against, per engine layout. */
 export function attnHeadDims(shape: ModelShape, layout: string): number {
+  const {k, v} = attnHeadKV(shape, layout)
+  return k + v
+}
+
+/** An attention head's K and V dims as the engine computes them (MLA absorbed: the latent + rope, and the latent). */
+export function attnHeadKV(shape: ModelShape, layout: string): {k: number; v: number} {
   const hp = shape.hp
   if (shape.arch === 'deepseek2') {
     const kvLora = hp.kvLoraRank ?? 512,
       rope = hp.ropeDim ?? 64
-    if (layout === 'per-head') return (hp.nopeDim ?? 128) + rope + (hp.vHeadDim ?? 128)
-    return kvLora + rope + kvLora // absorbed q·(latent+rope), output in latent space
+    if (layout === 'per-head') return {k: (hp.nopeDim ?? 128) + rope, v: hp.vHeadDim ?? 128}
+    return {k: kvLora + rope, v: kvLora} // absorbed q·(latent+rope), output in latent space
   }
   const hd = hp.headDim ?? hp.nEmbd / hp.nHead
-  return 2 * hd
+  return {k: hd, v: hd}
 }
 
 export function ramReserve(totalBytes: number): number {

@@ -55,7 +55,7 @@ import {
   type RpcTraffic,
 } from './rpc.js'
 import {amxTakes} from './amx.js'
-import {attnHeadDims} from './memory.js'
+import {attnHeadDims, attnHeadKV} from './memory.js'
 import type {Assignment} from './placement.js'
 
 export type Range = {low: number; mid: number; high: number}
@@ -394,6 +394,8 @@ export interface SpeedOptions {
   build?: EngineBuild
   /** how the CPU weights sit on several NUMA nodes; default from the engine (replicate / interleave) */
   numa?: NumaSpeedMode
+  /** llama.cpp -fa (default on: llama.cpp's auto turns it on for CPU layers); measured attention kernels apply only with it */
+  flashAttention?: boolean
 }
 
 export interface SpeedResult {
@@ -415,6 +417,8 @@ export interface SpeedResult {
   prefillMsPerUbatch: number
   /** of prefillMsPerUbatch: the per-graph overhead (barriers, launches) */
   prefillOverheadMs: number
+  /** of prefillMsPerUbatch: CPU flash attention timed by calibrate's attention kernels (absent: not measured, in the FLOP rate) */
+  prefillAttentionMs?: number
   source: 'calibration' | 'published-class'
   build: EngineBuild
   numa: NumaSpeedMode
@@ -702,6 +706,8 @@ export interface CpuRates {
   kernels: KernelRates | null
   /** measured prefill kernels at this thread count (calibrate), or null: see prefillKernelFlops */
   prefillKernels: PrefillRates | null
+  /** measured flash attention at this thread count: seconds per query × key × head of a head with K and V dims (calibrate), or null */
+  prefillAttn: ((k: number, v: number) => number) | null
 }
 
 /** Calibrated ggml prefill kernels at one thread count (calibration.decodeKernels.prefill). */
@@ -818,13 +824,54 @@ export function kernelRates(
   }
 }
 
+/**
+ * Flash attention in prefill (pure): seconds per query × key × head at this thread count from
+ * calibrate's attention cases (decodeKernels.attention) for a head of K and V dims: the measured
+ * geometry itself, else linear in K + V dims between the two measured geometries around it, and
+ * beyond them in proportion to the nearest (per-pair time ∝ dims within 25 % over 128–1088 dims on a
+ * Zen 4 guest: 6.0, 12.3, 23.0, 46.4 ns at one thread). Null without attention cases.
+ */
+export function prefillAttention(
+  dk: NonNullable<HardwareProfile['calibration']>['decodeKernels'],
+  threads: number,
+): ((k: number, v: number) => number) | null {
+  const pts = dk?.attention ?? []
+  if (!pts.length) return null
+  const keys = [...new Set(pts.map((x) => `${x.k}/${x.dv}`))]
+  const geos = keys
+    .map((key) => {
+      const [k, v] = key.split('/').map(Number)
+      const at = pts.filter((x) => x.k === k && x.dv === v)
+      return {k, v, d: k + v, s: atThreads(at, threads, (x) => x.nsPerPair)! * 1e-9}
+    })
+    .sort((a, b) => a.d - b.d)
+  return (k, v) => {
+    const same = geos.find((g) => g.k === k && g.v === v)
+    if (same) return same.s
+    const d = k + v
+    if (d <= geos[0].d) return (geos[0].s * d) / geos[0].d
+    for (let i = 1; i < geos.length; i++)
+      if (d <= geos[i].d) {
+        const a = geos[i - 1],
+          b = geos[i]
+        return b.d === a.d ? (a.s + b.s) / 2 : a.s + ((b.s - a.s) * (d - a.d)) / (b.d - a.d)
+      }
+    const last = geos[geos.length - 1]
+    return (last.s * d) / last.d
+  }
+}
+
 /** activation columns of calibrate's prefill kernels (src/runner/kernels.ts prefillCases): llama.cpp's default ubatch */
 export const PREFILL_KERNEL_COLS = 512
 /**
  * Prefill kernels (pure): each weight's rate from calibrate's prefill cases — the buffer llama.cpp
- * gives it (extraBufferTakes), log-interpolated between the measured row lengths — except routed
- * experts in CPU_REPACK: the pinned release's repack.cpp forward_mul_mat_id calls gemv once per
- * routed row (no gemm tiles), so they run at the decode kernels' cached matrix × vector rate.
+ * gives it (extraBufferTakes), log-interpolated between the measured row lengths. Routed experts
+ * in CPU_REPACK run at the decode kernels' cached matrix × vector rate: the pinned release's
+ * repack.cpp forward_mul_mat_id calls gemv once per routed row, each rereading its expert from
+ * wherever it sits (the routed cases' small experts stay in L2: 51–75 GFLOP/s at K 2048, one
+ * thread, where r1-dram's 1.8 MB experts ran at the cached line). Other routed experts take the
+ * routed-expert cases' rate (MUL_MAT_ID has no llamafile sgemm: a plain Q5_0 expert runs at 0.4 of
+ * its 2-D rate); calibrations without them, the 2-D rate.
  * Null without prefill kernels.
  */
 export function prefillRates(
@@ -833,13 +880,14 @@ export function prefillRates(
 ): PrefillRates | null {
   const pts = dk?.prefill ?? []
   if (!pts.length) return null
+  const routed = dk?.prefillExperts ?? []
   const cached = (dk?.kernels ?? []).filter((x) => x.residency === 'cache')
   const unmeasured = new Set<string>()
   type Weight = Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>
-  /** the prefill points' rate at K (per K at this thread count, log-interpolated in K), or null */
-  const gemm = (m: Weight): number | null => {
+  /** the prefill points' (2-D, or routed experts') rate at K (per K at this thread count, log-interpolated in K), or null */
+  const gemm = (m: Weight, of = pts): number | null => {
     const use = bufferPoints(
-      pts.filter((x) => x.type === m.type),
+      of.filter((x) => x.type === m.type),
       m,
     ).pts
     const ks = [...new Set(use.map((x) => x.k))].sort((a, b) => a - b)
@@ -879,8 +927,11 @@ export function prefillRates(
         ).extra
       const v = repacked ? gemv(m) : null
       if (v !== null) return {rate: v, rowByRow: true}
-      const r = gemm(m)
+      // plain-buffer routed experts with measured MUL_MAT_ID kernels: their own rate
+      const r = m.layout === 'experts' && routed.length ? gemm(m, routed) : null
       if (r) return {rate: r, rowByRow: false}
+      const g = gemm(m)
+      if (g) return {rate: g, rowByRow: false}
       unmeasured.add(m.type)
       return {rate: ((gemm({...m, type: 'Q4_K'}) ?? ref) * TYPE_COST.Q4_K) / typeCost(m.type), rowByRow: false}
     },
@@ -948,6 +999,7 @@ export function cpuRates(
     ghz,
     kernels: kernelRates(cal?.decodeKernels, threads),
     prefillKernels: prefillRates(cal?.decodeKernels, threads),
+    prefillAttn: prefillAttention(cal?.decodeKernels, threads),
     calDecode,
     calDecodeCache,
     calPrefill,
@@ -1064,6 +1116,7 @@ interface PlanCtx {
   ubatch: number
   engine: Engine
   build: EngineBuild
+  flashAttention: boolean
   work: Work
   hand: Handoffs
   cpu: CpuRates
@@ -1197,8 +1250,12 @@ export function ubatchOverheadSeconds(p: PlanCtx, k: K): number {
   return s
 }
 
-/** One prefill ubatch at one end of the range (s): compute per device in layer order, then overhead. */
-export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: number} {
+/**
+ * One prefill ubatch at one end of the range (s): compute per device in layer order, then overhead;
+ * `attention`: the CPU's flash attention timed by calibrate's kernels (0 when not measured: then in
+ * the FLOP-equivalents at the calibrated rate).
+ */
+export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: number; attention: number} {
   const {inv, a, kv, work, cpu, gpu} = p
   const hp = inv.shape.hp
   const nLayer = hp.nLayer
@@ -1207,12 +1264,18 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const swa = new Set(kv.swaLayers)
   const keys = (l: number) => (swa.has(l) ? Math.min(p.ctx / 2, kv.swaWindow) : p.ctx / 2)
   const devFlops = {...work.devFlops}
-  let cpuAttn = 0
+  // measured flash attention (mainline kernels, -fa): seconds per query × key × head of this geometry
+  const kv2 = attnHeadKV(inv.shape, kv.layout)
+  const faPair = p.flashAttention && attnPairFlops(p.build, k) > 0 ? cpu.prefillAttn?.(kv2.k, kv2.v) : undefined
+  let cpuAttn = 0,
+    cpuPairs = 0
   for (let l = 0; l < nLayer; l++) {
     const d = a.layerDevice[l]
-    if (d === 'CPU') cpuAttn += hp.nHead * keys(l) * ((2 * attnDims) / attnSpeedup(p.build) + attnPairFlops(p.build, k))
-    else devFlops[d] += 2 * hp.nHead * attnDims * keys(l)
+    if (d !== 'CPU') devFlops[d] += 2 * hp.nHead * attnDims * keys(l)
+    else if (faPair !== undefined) cpuPairs += hp.nHead * keys(l)
+    else cpuAttn += hp.nHead * keys(l) * ((2 * attnDims) / attnSpeedup(p.build) + attnPairFlops(p.build, k))
   }
+  const tAttn = faPair !== undefined ? p.ubatch * cpuPairs * faPair * CALIBRATED_SPREAD[flip(k)] : 0
   const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (p.ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
   const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL[p.build]))
   const localGpus = a.gpus.filter((g) => !g.rpc)
@@ -1223,7 +1286,7 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const pk = cpu.prefillKernels ? prefillKernelFlops(work, cpu.prefillKernels, expertBatchEff) : null
   const cpuMatmul = pk ? pk.ref : work.cpuDenseFlops + work.cpuRoutedFlops / expertBatchEff
   const attnUnits = pk && pk.plain > 0 ? pk.ref / pk.plain : 1
-  const tCpuFlops = (p.ubatch * (cpuMatmul + cpuAttn * attnUnits)) / cpu.prefillOps(k)
+  const tCpuFlops = (p.ubatch * (cpuMatmul + cpuAttn * attnUnits)) / cpu.prefillOps(k) + tAttn
   let tUb = 0
   for (const g of a.gpus.filter((x) => x.rpc)) {
     const tCompute = (p.ubatch * devFlops[g.id]) / (g.rpc!.cpuOps * (PREFILL_OPS_PER_CYCLE['llama.cpp'][k] / 256))
@@ -1252,7 +1315,7 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
     k,
   )
   const overhead = ubatchOverheadSeconds(p, k)
-  return {total: tUb + overhead, overhead}
+  return {total: tUb + overhead, overhead, attention: localGpus.length === 0 || cpuComputesExperts(p) ? tAttn : 0}
 }
 
 /** Per query × key × head cost of CPU attention besides its FLOPs: measured on mainline ggml kernels only (ik's FlashMLA and ktransformers' kernels differ: 0, no figure). */
@@ -1302,6 +1365,7 @@ export function predictSpeed(
     ubatch,
     engine,
     build,
+    flashAttention: opts.flashAttention ?? true,
     work: tallyWork(inv, a, ubatch),
     hand: countHandoffs(inv, a, planLink(cal?.rpcLinks)),
     cpu: cpuRates(host, cal, threads, build, numa),
@@ -1310,7 +1374,7 @@ export function predictSpeed(
   const decode = {low: 0, mid: 0, high: 0}
   const prefill = {low: 0, mid: 0, high: 0}
   let mid: DecodeParts | null = null
-  let prefillMid = {total: 0, overhead: 0}
+  let prefillMid = {total: 0, overhead: 0, attention: 0}
   for (const k of KEYS) {
     const d = decodeSeconds(p, k)
     decode[k] = d.total > 0 ? 1 / d.total : 0
@@ -1349,6 +1413,7 @@ export function predictSpeed(
     },
     prefillMsPerUbatch: ms(prefillMid.total),
     prefillOverheadMs: ms(prefillMid.overhead),
+    ...(p.cpu.prefillAttn && prefillMid.attention > 0 ? {prefillAttentionMs: ms(prefillMid.attention)} : {}),
     source: cal ? 'calibration' : 'published-class',
     build,
     numa,

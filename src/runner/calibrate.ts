@@ -81,8 +81,10 @@ export interface ModelTerms {
   attnS: number
   /** last-level-cache reads per token (s, S) — not calibrated, taken from the planner */
   cacheS: number
-  /** effective prefill FLOPs per token at the plan's ubatch (F) */
+  /** effective prefill FLOPs per token at the plan's ubatch (F; without the measured attention) */
   prefillFlops: number
+  /** the prefill ubatch's CPU flash attention by the measured attention kernels (s; absent: not measured, in F) */
+  prefillAttnS?: number
   /** prompt tokens (= ubatch) of the prefill test F was planned for; 0 without one */
   nPrompt: number
   /** decode time of the CPU's matrix × vector ops by the measured kernels (s; calibration.decodeKernels) */
@@ -316,7 +318,8 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
       const rate = (x: Sample) => {
         const n = x.terms.nPrompt > 0 ? x.terms.nPrompt : 1
         const tUb = n / x.prefillTps!
-        const tCompute = x.terms.nPrompt > 0 ? tUb - x.terms.layers * layerS - tokenS : tUb
+        const tCompute =
+          x.terms.nPrompt > 0 ? tUb - x.terms.layers * layerS - tokenS - (x.terms.prefillAttnS ?? 0) : tUb
         return (x.terms.prefillFlops * n) / (tCompute > 0.5 * tUb ? tCompute : tUb)
       }
       // with prefill kernels (FLOPs weighed per type: the shapes' FLOPs are comparable) the
@@ -478,7 +481,15 @@ function unitProfile(
   kernels?: DecodeKernels,
 ): HardwareProfile {
   const prefill = kernels?.prefill?.length
-    ? {decodeKernels: {kernels: kernels.kernels, ops: [], overheads: [], prefill: kernels.prefill}}
+    ? {
+        decodeKernels: {
+          kernels: kernels.kernels,
+          ops: [],
+          overheads: [],
+          prefill: kernels.prefill,
+          ...(kernels.attention?.length ? {attention: kernels.attention} : {}),
+        },
+      }
     : {}
   return {
     ...base,
@@ -528,7 +539,8 @@ export async function modelTerms(
   const pre = test.nPrompt > 0 ? (await at(test.nPrompt, test.nPrompt)).prediction : null
   const ms = dec.decodeMs!
   // the prefill ubatch also pays one graph evaluation's overhead: here layers × 1 µs (= ms.sync)
-  const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) : 0
+  const preAttnMs = pre?.prefillAttentionMs ?? 0
+  const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) - preAttnMs : 0
   // the measured kernels' time for this model (overheads 0 at this thread count): decodeMs.cpu
   let kernelS: number | undefined, kernelCacheS: number | undefined
   if (kernels) {
@@ -561,6 +573,7 @@ export async function modelTerms(
     cacheS: (ms.cpuCache ?? 0) * 1e-3,
     layers: Math.round(ms.sync! * 1e3), // ms at 1 µs per layer
     prefillFlops: pre ? (Math.max(0, preMs) * 1e6) / test.nPrompt : 0,
+    ...(pre?.prefillAttentionMs !== undefined ? {prefillAttnS: pre.prefillAttentionMs * 1e-3} : {}),
     nPrompt: pre ? test.nPrompt : 0,
   }
 }

@@ -119,7 +119,9 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
   })
   out.push(...capacityCases(l3))
   out.push(...prefillCases(types))
+  out.push(...expertPrefillCases(types))
   out.push(...stackedCases(l3))
+  out.push(...attentionCases())
   return out.map(capOps)
 }
 
@@ -144,6 +146,89 @@ export function prefillCases(types = KERNEL_TYPES): KernelCase[] {
     })),
   )
 }
+/**
+ * Flash-attention cases (prefill): one FLASH_ATTN_EXT node as llama.cpp runs it with -fa (the
+ * default where the CPU supports it): PREFILL_KERNEL_COLS queries over as many F16 cached keys,
+ * causally masked, per head geometry. Why measured, not FLOP-counted: ggml's tiled CPU kernel
+ * converts each 64-key tile of K and V to F32 per 64 queries, and the softmax and masking cost per
+ * query × key does not scale with the dims; per-node timings inside the synthetic models (pp512, a
+ * Zen 4 guest) put it at 28 % of r1-mini's and tiny's prefill and 21 % of qwen3moe-tiny's, 44 ns per
+ * query × key × head for R1's geometry at one thread, 7 ns for qwen3moe-tiny's, while the kernel
+ * alone measured 46 and 6 ns. Geometries: MLA with R1's latent (K 576 = kv_lora 512 + rope 64, V
+ * the latent's 512: R1, V3, Kimi-K2), MLA at tiny's latent 256, and GQA heads of 128 (Qwen3,
+ * Llama, most) and 64 dims.
+ */
+export const ATTN_SHAPES = [
+  {k: 576, dv: 512, heads: 16, kvHeads: 1, latent: true},
+  {k: 320, dv: 256, heads: 4, kvHeads: 1, latent: true},
+  {k: 128, dv: 128, heads: 16, kvHeads: 4, latent: false},
+  {k: 64, dv: 64, heads: 4, kvHeads: 2, latent: false},
+] as const
+export function attentionCases(): KernelCase[] {
+  return ATTN_SHAPES.map((g) => ({
+    type: 'F16',
+    k: g.k,
+    dv: g.dv,
+    heads: g.heads,
+    kvHeads: g.kvHeads,
+    latent: g.latent,
+    rows: PREFILL_KERNEL_COLS,
+    cols: PREFILL_KERNEL_COLS,
+    ops: 1,
+    repeat: 1,
+  }))
+}
+/** a flash-attention case */
+const isAttention = (r: Pick<KernelResult, 'kvHeads'>) => (r.kvHeads ?? 0) > 0
+/** query × key × head pairs a causal case computes: the last `cols` of `rows` positions, each seeing the keys up to its own */
+export const causalPairs = (r: Pick<KernelResult, 'rows' | 'cols' | 'heads'>) => {
+  const n = r.cols ?? 1
+  return (r.heads ?? 1) * n * (r.rows - n + (n + 1) / 2)
+}
+
+/**
+ * Per geometry (K and V dims) and thread count: the flash-attention cases' time per query × key ×
+ * head (ns; fastest graph ÷ causalPairs; pure). The planner charges a CPU layer's prefill attention
+ * with it, interpolated in K + V dims.
+ */
+export function fitAttention(results: KernelResult[]): NonNullable<DecodeKernels['attention']> {
+  const out: NonNullable<DecodeKernels['attention']> = []
+  for (const r of results.filter(isAttention))
+    for (const t of r.timings) {
+      const ns = (t.bestS / (r.ops * r.repeat) / causalPairs(r)) * 1e9
+      if (ns > 0 && Number.isFinite(ns))
+        out.push({k: r.k, dv: r.dv ?? r.k, threads: t.threads, nsPerPair: round(ns, 4)})
+    }
+  return out
+}
+
+/**
+ * Routed-expert prefill kernels: per type at its two row lengths, a MUL_MAT_ID over a stack of
+ * PREFILL_EXPERTS experts, each column routed to PREFILL_EXPERTS_USED (R1's 16 rows per expert at
+ * a ubatch of 512), as llama.cpp runs a MoE layer's expert matrices in prefill. Why not the 2-D rate:
+ * ggml's MUL_MAT_ID has no llamafile sgemm path, so a plain-buffer Q5_0 expert (qwen3moe's 128-wide
+ * rows) ran at 0.35–0.4 of its 2-D product's rate on a Zen 4 guest (20–35 vs 64–83 GFLOP/s at one
+ * thread; in qwen3moe-tiny's pp512 33 GFLOP/s), while repacked Q4_K and plain Q6_K ran near theirs;
+ * the rate barely moved between 8 and 128 rows per expert.
+ */
+export const PREFILL_EXPERTS = 64
+export const PREFILL_EXPERTS_USED = 2
+const PREFILL_EXPERT_ROWS = 256
+export function expertPrefillCases(types = KERNEL_TYPES): KernelCase[] {
+  return types.flatMap((type) =>
+    [kShort(type), K_LONG].map((k) => ({
+      type,
+      k,
+      rows: PREFILL_EXPERT_ROWS,
+      experts: PREFILL_EXPERTS,
+      used: PREFILL_EXPERTS_USED,
+      ops: 1,
+      repeat: 1,
+      cols: PREFILL_KERNEL_COLS,
+    })),
+  )
+}
+
 /** a decode (matrix × vector) case of 2-D weights: one activation column */
 const isDecode = (r: Pick<KernelResult, 'cols' | 'heads'>) => (r.cols ?? 1) === 1 && !r.heads
 /** a stacked decode case (MLA's attn_k_b/attn_v_b shape) */
@@ -211,17 +296,21 @@ export function fitStacked(
  * Per type, buffer, row length and thread count: the prefill kernels' rate in GFLOP/s (2 × K × rows ×
  * columns per op ÷ the fastest graph; pure).
  */
-export function fitPrefillKernels(results: KernelResult[]): NonNullable<DecodeKernels['prefill']> {
+export function fitPrefillKernels(results: KernelResult[], routed = false): NonNullable<DecodeKernels['prefill']> {
   const out: NonNullable<DecodeKernels['prefill']> = []
   for (const r of results)
-    if ((r.cols ?? 1) > 1)
+    if ((r.cols ?? 1) > 1 && !isAttention(r) && !r.heads && (r.experts ?? 0) > 0 === routed)
       for (const t of r.timings)
         out.push({
           type: ggufTypeName(r.type),
           buffer: r.buffer,
           k: r.k,
           threads: t.threads,
-          gflops: round((2 * r.k * r.rows * (r.cols ?? 1) * r.ops * r.repeat) / t.bestS / 1e9, 2),
+          // a routed column is one product with each of its `used` experts
+          gflops: round(
+            (2 * r.k * r.rows * (r.cols ?? 1) * (routed ? (r.used ?? 1) : 1) * r.ops * r.repeat) / t.bestS / 1e9,
+            2,
+          ),
         })
   return out
 }
@@ -422,14 +511,18 @@ export function fitKernels(all: KernelResult[]): DecodeKernels {
     }
   const llc = fitCapacity(results)
   const prefill = fitPrefillKernels(all)
+  const prefillExperts = fitPrefillKernels(all, true)
   const stacked = fitStacked(all, kernels, ops)
+  const attention = fitAttention(all)
   return {
     kernels,
     ops,
     overheads: [],
     ...(llc.length ? {llc} : {}),
     ...(prefill.length ? {prefill} : {}),
+    ...(prefillExperts.length ? {prefillExperts} : {}),
     ...(stacked.length ? {stacked} : {}),
+    ...(attention.length ? {attention} : {}),
   }
 }
 
@@ -480,7 +573,11 @@ export async function measureKernels(o: MeasureKernelsOptions): Promise<{results
   const first = await kernelRun(o, cases, passes, true, 0, cases.length * passes)
   if (first.stopped) return first
   const extra = new Set(first.results.filter((r) => r.buffer !== 'CPU').map((r) => ggufTypeName(r.type)))
-  const plainCases = [...typeCases(o.l3Bytes, [...extra]), ...prefillCases([...extra])]
+  const plainCases = [
+    ...typeCases(o.l3Bytes, [...extra]),
+    ...prefillCases([...extra]),
+    ...expertPrefillCases([...extra]),
+  ]
   if (!plainCases.length) return first
   const done = cases.length * passes
   const plain = await kernelRun(o, plainCases, passes, false, done, done + plainCases.length * passes)

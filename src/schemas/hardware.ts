@@ -17,6 +17,19 @@ const MAX_LINK_GBS = 1000
 const MAX_DISK_BYTES = 2 ** 60
 const MAX_CPUS = 65_536
 const MAX_MHZ = 20_000
+/** a prefill kernel's rate: GFLOP/s per type, buffer, row length and thread count (calibrate's kernel benchmark) */
+const prefillPoint = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'k', 'threads', 'gflops'],
+  properties: {
+    type: {type: 'string', minLength: 1, maxLength: 32},
+    buffer: {type: 'string', maxLength: 64},
+    k: {type: 'integer', minimum: 1, maximum: 1e6},
+    threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+    gflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
+  },
+} as const
 const bytesOrNull = (max: number, min = 0) => ({type: ['integer', 'null'], minimum: min, maximum: max}) as const
 const gbsOrNull = (max: number) => ({type: ['number', 'null'], exclusiveMinimum: 0, maximum: max}) as const
 const gbs = {type: 'number', exclusiveMinimum: 0, maximum: MAX_MEM_GBS} as const
@@ -422,23 +435,39 @@ export const hardwareProfileSchema = {
               },
             },
             /**
+             * flash attention in prefill (the kernels' attention cases): per head geometry (K and V dims)
+             * and thread count, ns per query × key × head of a causal ubatch
+             */
+            attention: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['k', 'dv', 'threads', 'nsPerPair'],
+                properties: {
+                  k: {type: 'integer', minimum: 1, maximum: 1e6},
+                  dv: {type: 'integer', minimum: 1, maximum: 1e6},
+                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+                  nsPerPair: {type: 'number', exclusiveMinimum: 0, maximum: 1e9},
+                },
+              },
+            },
+            /**
              * prefill kernels (a ubatch of activation columns): per type, buffer, row length and thread
              * count, GFLOP/s; the planner weighs each CPU matmul's prefill FLOPs by them
              */
             prefill: {
               type: 'array',
-              items: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['type', 'k', 'threads', 'gflops'],
-                properties: {
-                  type: {type: 'string', minLength: 1, maxLength: 32},
-                  buffer: {type: 'string', maxLength: 64},
-                  k: {type: 'integer', minimum: 1, maximum: 1e6},
-                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
-                  gflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
-                },
-              },
+              items: prefillPoint,
+            },
+            /**
+             * routed-expert prefill kernels (MUL_MAT_ID over a stack of experts, a ubatch of columns each
+             * routed to a few): per type, buffer, row length and thread count, GFLOP/s; the planner times
+             * each CPU expert matrix's prefill FLOPs by them
+             */
+            prefillExperts: {
+              type: 'array',
+              items: prefillPoint,
             },
             /** per thread count: the kernels' in-model scale, and what a decoded token costs besides them: per layer (µs) and per token (µs) */
             overheads: {

@@ -146,6 +146,8 @@ export const predictionSchema = {
     },
     /** predicted time of one prefill ubatch (ms, mid) */
     prefillMsPerUbatch: {type: 'number', minimum: 0},
+    /** of prefillMsPerUbatch: CPU flash attention timed by calibrate's attention kernels (ms, mid; absent when not measured) */
+    prefillAttentionMs: {type: 'number', minimum: 0},
     /** which speed model made the numbers: a calibration in the hardware profile, or the published-class constants */
     speedModel: {
       type: 'object',

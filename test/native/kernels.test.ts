@@ -32,6 +32,26 @@ test('bad options reject with the field named (never a crash)', async () => {
     addon.decodeKernels(one({heads: 4, experts: 4})),
     /cases\[0\]\.heads: a stacked case has no experts/,
   )
+  const fa = {type: 'F16', k: 64, rows: 64, cols: 64, heads: 4, kvHeads: 2, dv: 64}
+  await assert.rejects(addon.decodeKernels(one({...fa, heads: 3})), /cases\[0\]\.heads: .*a multiple of kvHeads \(2\)/)
+  await assert.rejects(
+    addon.decodeKernels(one({...fa, experts: 4})),
+    /cases\[0\]\.experts: a flash-attention case has no experts/,
+  )
+  await assert.rejects(
+    addon.decodeKernels(one({...fa, cols: 65})),
+    /cases\[0\]\.cols: the queries \(65\) .* at most rows \(64\)/,
+  )
+  await assert.rejects(
+    addon.decodeKernels(one({...fa, latent: true})),
+    /cases\[0\]\.kvHeads: a latent cache has one kv head/,
+  )
+  await assert.rejects(
+    addon.decodeKernels(one({...fa, kvHeads: 1, latent: true, dv: 128})),
+    /cases\[0\]\.dv: must be 1\.\.64 \(a latent V is part of K\)/,
+  )
+  await assert.rejects(addon.decodeKernels(one({dv: 64})), /cases\[0\]\.dv: only a flash-attention case/)
+  await assert.rejects(addon.decodeKernels(one({...fa, latent: 1 as never})), /cases\[0\]\.latent must be a boolean/)
   await assert.rejects(addon.decodeKernels(one({ops: 100, repeat: 100})), /ops × repeat ≤ 4096/)
   await assert.rejects(addon.decodeKernels({...one(), threads: [0]}), /threads: each must be 1\.\./)
   await assert.rejects(addon.decodeKernels({...one(), cases: []}), /cases: at least one/)
@@ -126,4 +146,28 @@ test('stacked: a 3-D MUL_MAT, one matrix per head times its head of a permuted v
   assert.equal(rs[0].weightBytes, rs[1].weightBytes)
   assert.equal(rs[0].buffer, 'CPU') // CPU_REPACK and AMX take 2-D weights only
   for (const t of rs[0].timings) assert.ok(t.bestS > 0 && t.iters >= 2, JSON.stringify(t))
+})
+
+test('flash attention: a FLASH_ATTN_EXT over a causal F16 cache (GQA and MLA latent), timed per thread count; more keys take longer', async () => {
+  const c = {type: 'F16', k: 64, ops: 1, repeat: 1, heads: 4, kvHeads: 2, dv: 64}
+  const rs = await addon.decodeKernels({
+    ...one(),
+    threads: [1, 2],
+    minIters: 3,
+    cases: [
+      {...c, rows: 128, cols: 128},
+      {...c, rows: 1024, cols: 128},
+      {type: 'F16', k: 320, dv: 256, heads: 4, kvHeads: 1, latent: true, rows: 128, cols: 128, ops: 1, repeat: 1},
+    ],
+  })
+  assert.equal(rs.length, 3)
+  assert.equal(rs[0].kvHeads, 2)
+  assert.equal(rs[0].dv, 64)
+  assert.equal(rs[0].latent, false)
+  assert.equal(rs[2].latent, true)
+  assert.equal(rs[0].weightBytes, 2 * 128 * 64 * 2 * 2) // K and V: 2 kv heads × 128 keys × 64 dims × 2 bytes
+  assert.equal(rs[2].weightBytes, 128 * 320 * 2) // V is part of K
+  for (const r of rs) for (const t of r.timings) assert.ok(t.bestS > 0 && t.iters >= 3, JSON.stringify(t))
+  // the 128 queries see 897…1024 keys instead of 1…128: ≈ 15 × the pairs
+  assert.ok(rs[1].timings[0].bestS > 3 * rs[0].timings[0].bestS, JSON.stringify(rs.map((r) => r.timings[0])))
 })

@@ -86,10 +86,13 @@ const LAW = {
 } as const
 const TYPE_SCALE: Record<string, number> = {Q4_K: 1, Q6_K: 1.4, Q8_0: 1.8, F32: 4}
 function fakeResults(types = Object.keys(TYPE_SCALE)): KernelResult[] {
-  return kernelCases(32 * 2 ** 20, types).map((c) => {
+  // the decode (matrix × vector) cases: the prefill, stacked and attention ones have tests of their own
+  const decode = kernelCases(32 * 2 ** 20, types).filter((c) => (c.cols ?? 1) === 1 && !c.heads && !c.kvHeads)
+  return decode.map((c) => {
     const res = residencyOf(c)
-    const f = TYPE_SCALE[c.type]
+    const f = TYPE_SCALE[c.type] ?? 1
     return {
+      ...c,
       type: c.type.toLowerCase().replace(/_k$/, '_K'),
       k: c.k,
       rows: c.rows,

@@ -26,7 +26,8 @@ struct Progress {
 kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     if (!v.IsObject() || v.IsArray())
         type_error(v.Env(), kWhat,
-                   at + " must be an object {type, k, rows, ops, repeat, cols?, experts?, used?, heads?}");
+                   at + " must be an object {type, k, rows, ops, repeat, cols?, experts?, used?, heads?, kvHeads?, "
+                        "dv?, latent?}");
     Napi::Object  o = v.As<Napi::Object>();
     kernels::Case c;
     Napi::Value   t = o.Get("type");
@@ -44,6 +45,15 @@ kernels::Case parse_case(const Napi::Value & v, const std::string & at) {
     if (!used.IsUndefined()) c.used = int(to_integer(used, at + ".used", 0, kIntRange, kWhat));
     Napi::Value heads = o.Get("heads");
     if (!heads.IsUndefined()) c.heads = int(to_integer(heads, at + ".heads", 0, kIntRange, kWhat));
+    Napi::Value kv_heads = o.Get("kvHeads");
+    if (!kv_heads.IsUndefined()) c.kv_heads = int(to_integer(kv_heads, at + ".kvHeads", 0, kIntRange, kWhat));
+    Napi::Value dv = o.Get("dv");
+    if (!dv.IsUndefined()) c.dv = int64_t(to_integer(dv, at + ".dv", 0, kMaxRows, kWhat));
+    Napi::Value latent = o.Get("latent");
+    if (!latent.IsUndefined()) {
+        if (!latent.IsBoolean()) type_error(v.Env(), kWhat, at + ".latent must be a boolean");
+        c.latent = latent.As<Napi::Boolean>().Value();
+    }
     return c;
 }
 
@@ -81,6 +91,11 @@ Napi::Array results_js(Napi::Env env, const std::vector<kernels::Result> & rs) {
         o.Set("repeat", r.repeat);
         o.Set("cols", double(r.cols));
         if (r.heads > 0) o.Set("heads", r.heads);
+        if (r.kv_heads > 0) {
+            o.Set("kvHeads", r.kv_heads);
+            o.Set("dv", double(r.dv));
+            o.Set("latent", r.latent);
+        }
         if (r.experts > 0) {
             o.Set("experts", r.experts);
             o.Set("used", r.used);

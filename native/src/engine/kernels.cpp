@@ -133,6 +133,138 @@ void use_threads(Backend & be, ggml_backend_dev_t cpu, int threads) {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// Times `gf` at each thread count of `o` into res.timings: a warm-up graph, then graphs until
+// min_seconds and min_iters (at most kMaxIters, kMaxSeconds).
+void time_graph(Result & res, ggml_cgraph * gf, const Options & o, ggml_backend_dev_t cpu,
+                const std::function<bool()> & stop, const string & what) {
+    Backend be;
+    be.p = ggml_backend_dev_init(cpu, nullptr);
+    if (!be.p) throw runtime_error("could not start the CPU backend");
+    for (int threads : o.threads) {
+        if (stop()) break;
+        use_threads(be, cpu, threads);
+        for (int i = 0; i < kWarmups; i++)
+            if (ggml_backend_graph_compute(be.p, gf) != GGML_STATUS_SUCCESS)
+                throw runtime_error("ggml could not compute a " + what + " graph");
+        std::vector<double> ts;
+        const double        t0 = now_s();
+        while ((int) ts.size() < kMaxIters && ((int) ts.size() < o.min_iters || now_s() - t0 < o.min_seconds) &&
+               now_s() - t0 < kMaxSeconds) {
+            if (stop()) break;
+            const double a = now_s();
+            ggml_backend_graph_compute(be.p, gf);
+            ts.push_back(now_s() - a);
+        }
+        if (ts.empty()) break;
+        std::sort(ts.begin(), ts.end());
+        Timing tm;
+        tm.threads  = threads;
+        tm.iters    = (int) ts.size();
+        tm.best_s   = ts.front();
+        tm.median_s = ts.size() % 2 ? ts[ts.size() / 2] : (ts[ts.size() / 2 - 1] + ts[ts.size() / 2]) / 2;
+        res.timings.push_back(tm);
+    }
+}
+
+// A case's description in its result (weight_bytes and buffer are the caller's).
+Result result_of(const Case & c, ggml_type t) {
+    Result r;
+    r.type     = ggml_type_name(t);
+    r.k        = c.k;
+    r.rows     = c.rows;
+    r.ops      = c.ops;
+    r.repeat   = c.repeat;
+    r.cols     = c.cols;
+    r.experts  = c.experts;
+    r.used     = c.experts > 0 ? c.used : 0;
+    r.heads    = c.heads;
+    r.kv_heads = c.kv_heads;
+    r.dv       = c.dv;
+    r.latent   = c.latent;
+    return r;
+}
+
+// F32 values from N(0, sd) into a tensor of any float type (F32, F16, BF16) or a quantized one.
+void fill_random(ggml_tensor * t, float sd, std::mt19937 & rng) {
+    const int64_t                   k = t->ne[0], rows = ggml_nrows(t);
+    std::vector<float>              src(size_t(k * rows));
+    std::normal_distribution<float> nd(0.0f, sd);
+    for (auto & v : src) v = nd(rng);
+    std::vector<uint8_t> out(ggml_row_size(t->type, k) * rows);
+    if (t->type == GGML_TYPE_F32)
+        memcpy(out.data(), src.data(), out.size());
+    else if (t->type == GGML_TYPE_F16)
+        ggml_fp32_to_fp16_row(src.data(), (ggml_fp16_t *) out.data(), k * rows);
+    else if (t->type == GGML_TYPE_BF16)
+        ggml_fp32_to_bf16_row(src.data(), (ggml_bf16_t *) out.data(), k * rows);
+    else
+        ggml_quantize_chunk(t->type, src.data(), out.data(), 0, rows, k, nullptr);
+    ggml_backend_tensor_set(t, out.data(), 0, out.size());
+}
+
+// A flash-attention case (Case::kv_heads > 0), laid out as llama.cpp's KV cache and graph hold it
+// (llama-kv-cache.cpp get_k/get_v, llama-graph.cpp build_attn_mha): q [k, heads, cols] permuted to
+// [k, cols, heads]; each op's cache [k · kv_heads, rows] viewed [k, kv_heads, rows] and permuted to
+// [k, rows, kv_heads]; V the same with dv, or with `latent` a view of K's first dv dims; the mask
+// F16 [rows, cols], 0 where query j (position rows − cols + j) may see the key, −∞ past it.
+Result run_attn_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const std::function<bool()> & stop,
+                     std::mt19937 & rng) {
+    const ggml_type            t     = type_by_name(c.type);
+    const int                  nodes = c.ops * c.repeat;
+    Ctx                        wctx(size_t(c.ops) * 2 + 1, 0);
+    Ctx                        cctx(size_t(nodes) * 8 + 8, size_t(nodes) * 8 + 8);
+    std::vector<ggml_tensor *> ks, vs;
+    for (int i = 0; i < c.ops; i++) {
+        ks.push_back(ggml_new_tensor_2d(wctx.p, t, c.k * c.kv_heads, c.rows));
+        if (!c.latent) vs.push_back(ggml_new_tensor_2d(wctx.p, t, c.dv * c.kv_heads, c.rows));
+    }
+    ggml_tensor * q     = ggml_new_tensor_3d(cctx.p, GGML_TYPE_F32, c.k, c.heads, c.cols);
+    ggml_tensor * mask  = ggml_new_tensor_2d(cctx.p, GGML_TYPE_F16, c.rows, c.cols);
+    ggml_tensor * qp    = ggml_permute(cctx.p, q, 0, 2, 1, 3);
+    ggml_cgraph * gf    = ggml_new_graph_custom(cctx.p, size_t(nodes) * 8 + 8, false);
+    const float   scale = 1.0f / sqrtf(float(c.k));
+    for (int r = 0; r < c.repeat; r++)
+        for (int i = 0; i < c.ops; i++) {
+            ggml_tensor * kc = ks[i];
+            ggml_tensor * kv = ggml_view_3d(cctx.p, kc, c.k, c.kv_heads, c.rows, ggml_row_size(t, c.k), kc->nb[1], 0);
+            ggml_tensor * vv =
+                c.latent
+                    ? ggml_view_3d(cctx.p, kc, c.dv, c.kv_heads, c.rows, ggml_row_size(t, c.k), kc->nb[1], 0)
+                    : ggml_view_3d(cctx.p, vs[i], c.dv, c.kv_heads, c.rows, ggml_row_size(t, c.dv), vs[i]->nb[1], 0);
+            ggml_tensor * y = ggml_flash_attn_ext(cctx.p, qp, ggml_permute(cctx.p, kv, 0, 2, 1, 3),
+                                                  ggml_permute(cctx.p, vv, 0, 2, 1, 3), mask, scale, 0.0f, 0.0f);
+            ggml_flash_attn_ext_set_prec(y, GGML_PREC_F32);
+            ggml_build_forward_expand(gf, y);
+        }
+
+    Result res = result_of(c, t);
+    res.weight_bytes =
+        double(ggml_row_size(t, c.k * c.kv_heads) + (c.latent ? 0 : ggml_row_size(t, c.dv * c.kv_heads))) *
+        double(c.rows) * c.ops;
+    res.buffer = ggml_backend_buft_name(ggml_backend_dev_buffer_type(cpu));
+    if (!ggml_backend_dev_supports_op(cpu, ggml_graph_node(gf, -1)))
+        throw runtime_error("the CPU backend has no flash attention for a " + res.type + " cache of k " +
+                            std::to_string(c.k) + ", dv " + std::to_string(c.dv));
+    Buffer wbuf, cbuf;
+    wbuf.p = ggml_backend_alloc_ctx_tensors_from_buft(wctx.p, ggml_backend_dev_buffer_type(cpu));
+    cbuf.p = ggml_backend_alloc_ctx_tensors_from_buft(cctx.p, ggml_backend_dev_buffer_type(cpu));
+    if (!wbuf.p || !cbuf.p)
+        throw runtime_error("could not allocate " + std::to_string(res.weight_bytes / 1e6) + " MB of " + res.type +
+                            " cache");
+    for (auto * x : ks) fill_random(x, 1.0f, rng);
+    for (auto * x : vs) fill_random(x, 1.0f, rng);
+    fill_random(q, 1.0f, rng);
+    {
+        std::vector<ggml_fp16_t> m(size_t(c.rows * c.cols));
+        const ggml_fp16_t        zero = ggml_fp32_to_fp16(0.0f), ninf = ggml_fp32_to_fp16(-INFINITY);
+        for (int64_t j = 0; j < c.cols; j++)
+            for (int64_t i = 0; i < c.rows; i++) m[size_t(j * c.rows + i)] = i <= c.rows - c.cols + j ? zero : ninf;
+        ggml_backend_tensor_set(mask, m.data(), 0, m.size() * sizeof(ggml_fp16_t));
+    }
+    time_graph(res, gf, o, cpu, stop, res.type + " FLASH_ATTN_EXT");
+    return res;
+}
+
 Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const std::function<bool()> & stop,
                 std::mt19937 & rng) {
     const ggml_type            t     = type_by_name(c.type);
@@ -167,16 +299,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
             ys.push_back(y);
         }
 
-    Result res;
-    res.type         = ggml_type_name(t);
-    res.k            = c.k;
-    res.rows         = c.rows;
-    res.ops          = c.ops;
-    res.repeat       = c.repeat;
-    res.cols         = c.cols;
-    res.experts      = c.experts;
-    res.used         = moe ? c.used : 0;
-    res.heads        = c.heads;
+    Result res       = result_of(c, t);
     res.weight_bytes = double(ggml_row_size(t, c.k)) * double(c.rows) * double(stack) * c.ops;
 
     ggml_backend_buffer_type_t wbuft = pick_buft(cpu, ws[0], ys[0], o.extra_bufts);
@@ -204,34 +327,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
         }
     }
 
-    Backend be;
-    be.p = ggml_backend_dev_init(cpu, nullptr);
-    if (!be.p) throw runtime_error("could not start the CPU backend");
-    for (int threads : o.threads) {
-        if (stop()) break;
-        use_threads(be, cpu, threads);
-        for (int i = 0; i < kWarmups; i++)
-            if (ggml_backend_graph_compute(be.p, gf) != GGML_STATUS_SUCCESS)
-                throw runtime_error("ggml could not compute a " + res.type + (moe ? " MUL_MAT_ID" : " MUL_MAT") +
-                                    " graph");
-        std::vector<double> ts;
-        const double        t0 = now_s();
-        while ((int) ts.size() < kMaxIters && ((int) ts.size() < o.min_iters || now_s() - t0 < o.min_seconds) &&
-               now_s() - t0 < kMaxSeconds) {
-            if (stop()) break;
-            const double a = now_s();
-            ggml_backend_graph_compute(be.p, gf);
-            ts.push_back(now_s() - a);
-        }
-        if (ts.empty()) break;
-        std::sort(ts.begin(), ts.end());
-        Timing tm;
-        tm.threads  = threads;
-        tm.iters    = (int) ts.size();
-        tm.best_s   = ts.front();
-        tm.median_s = ts.size() % 2 ? ts[ts.size() / 2] : (ts[ts.size() / 2 - 1] + ts[ts.size() / 2]) / 2;
-        res.timings.push_back(tm);
-    }
+    time_graph(res, gf, o, cpu, stop, res.type + (moe ? " MUL_MAT_ID" : " MUL_MAT"));
     return res;
 }
 
@@ -268,10 +364,33 @@ void validate(const Options & o) {
             throw invalid_argument(at + ".used: must be 1..experts (" + std::to_string(c.experts) + ")");
         if (c.heads < 0 || c.heads > kMaxHeads)
             throw invalid_argument(at + ".heads: must be 0.." + std::to_string(kMaxHeads));
-        if (c.heads > 0 && c.experts > 0) throw invalid_argument(at + ".heads: a stacked case has no experts");
+        if (c.heads > 0 && c.experts > 0 && c.kv_heads == 0)
+            throw invalid_argument(at + ".heads: a stacked case has no experts");
+        if (c.kv_heads < 0 || c.kv_heads > kMaxHeads)
+            throw invalid_argument(at + ".kvHeads: must be 0.." + std::to_string(kMaxHeads));
+        if (c.kv_heads == 0 && (c.dv != 0 || c.latent))
+            throw invalid_argument(at + ".dv: only a flash-attention case (kvHeads > 0) has value dims");
+        if (c.kv_heads > 0) {
+            if (c.experts > 0) throw invalid_argument(at + ".experts: a flash-attention case has no experts");
+            if (c.heads < 1 || c.heads % c.kv_heads != 0)
+                throw invalid_argument(at +
+                                       ".heads: a flash-attention case needs query heads, a multiple of kvHeads (" +
+                                       std::to_string(c.kv_heads) + ")");
+            if (c.dv < 1 || c.dv > kMaxK || (c.latent && c.dv > c.k))
+                throw invalid_argument(at + ".dv: must be 1.." + std::to_string(c.latent ? c.k : kMaxK) +
+                                       (c.latent ? " (a latent V is part of K)" : ""));
+            if (c.latent && c.kv_heads != 1) throw invalid_argument(at + ".kvHeads: a latent cache has one kv head");
+            if (c.cols > c.rows)
+                throw invalid_argument(at + ".cols: the queries (" + std::to_string(c.cols) +
+                                       ") are positions of the cache: at most rows (" + std::to_string(c.rows) + ")");
+            if (ggml_blck_size(t) > 1 && (c.dv % ggml_blck_size(t) != 0))
+                throw invalid_argument(at + ".dv: must be a multiple of " + std::to_string(ggml_blck_size(t)) +
+                                       " (the " + c.type + " block)");
+        }
         if (c.ops < 1 || c.repeat < 1 || int64_t(c.ops) * c.repeat > kMaxOps)
             throw invalid_argument(at + ": ops and repeat must be ≥ 1 with ops × repeat ≤ " + std::to_string(kMaxOps));
-        if (double(ggml_row_size(t, c.k)) * double(c.rows) * std::max({1, c.experts, c.heads}) * c.ops > kMaxTotalBytes)
+        const int stack = c.kv_heads > 0 ? 2 * c.kv_heads : std::max({1, c.experts, c.heads});
+        if (double(ggml_row_size(t, c.k)) * double(c.rows) * stack * c.ops > kMaxTotalBytes)
             throw invalid_argument(at + ": weights over 8 GiB");
     }
 }
@@ -285,7 +404,8 @@ std::vector<Result> run(const Options & o, const std::function<bool()> & stop,
     std::mt19937        rng(12345);
     std::vector<Result> out;
     for (size_t i = 0; i < o.cases.size() && !stop(); i++) {
-        out.push_back(run_case(o.cases[i], o, cpu, stop, rng));
+        out.push_back(o.cases[i].kv_heads > 0 ? run_attn_case(o.cases[i], o, cpu, stop, rng)
+                                              : run_case(o.cases[i], o, cpu, stop, rng));
         progress(i + 1, o.cases.size());
     }
     return out;

@@ -48,6 +48,14 @@ struct Case {
     int heads = 0;           // > 0: each matrix is a stack of `heads` [k × rows] matrices, each multiplied by its
                              // own head's columns (a 3-D MUL_MAT, as MLA's attn_k_b/attn_v_b run), the
                              // activations a permuted view with rows 1.5 k apart, as q_nope is in q
+    // Flash attention (kv_heads > 0): one FLASH_ATTN_EXT node per op, as llama.cpp's build_attn_mha runs it
+    // with -fa: `heads` query heads of `k` dims (F32, a permuted view) attend `rows` cached keys of
+    // `type` (F16 is llama.cpp's default cache), `kv_heads` of them (GQA: heads ÷ kv_heads queries
+    // share one), values `dv` dims; the `cols` queries are the last `cols` positions, causally masked
+    // (an F16 mask, as with -fa), so the kernel skips the tiles llama.cpp's skips.
+    int     kv_heads = 0;
+    int64_t dv       = 0;     // value dims (≤ k with latent)
+    bool    latent   = false; // V is K's first dv dims (MLA's latent cache, one kv head), not a tensor of its own
 };
 
 struct Options {
@@ -72,7 +80,10 @@ struct Result {
     int64_t             cols    = 1;
     int                 experts = 0, used = 0;
     int                 heads        = 0;
-    double              weight_bytes = 0; // all matrices of the case
+    int                 kv_heads     = 0; // flash attention: see Case
+    int64_t             dv           = 0;
+    bool                latent       = false;
+    double              weight_bytes = 0; // all matrices of the case (flash attention: its K/V caches)
     std::string         buffer;           // buffer type the weights went to ("CPU_REPACK", "CPU")
     std::vector<Timing> timings;          // one per thread count, in the order given
 };

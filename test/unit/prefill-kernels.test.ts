@@ -1,0 +1,287 @@
+/**
+ * Prefill terms measured by calibrate's kernel benchmark (issue 13, eighth pass): flash attention
+ * per head geometry and routed-expert (MUL_MAT_ID) kernels — the cases, their fit, and the
+ * planner's use of them (src/runner/kernels.ts attentionCases, expertPrefillCases, fitAttention;
+ * src/planner/speed.ts prefillAttention, prefillRates; the calibrate fit takes the measured
+ * attention off the prefill sample before it fits the FLOP rate).
+ */
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+import type {KernelResult} from '../../src/engine/addon.js'
+import {
+  ATTN_SHAPES,
+  attentionCases,
+  causalPairs,
+  expertPrefillCases,
+  fitAttention,
+  fitKernels,
+  fitPrefillKernels,
+  kernelCases,
+  KERNEL_TYPES,
+  PREFILL_EXPERTS,
+  PREFILL_EXPERTS_USED,
+  type DecodeKernels,
+} from '../../src/runner/kernels.js'
+import {PREFILL_KERNEL_COLS, prefillAttention, prefillRates, type CpuMat} from '../../src/planner/speed.js'
+import {attnHeadKV} from '../../src/planner/memory.js'
+import {inventoryFromCatalog} from '../../src/model/inventory.js'
+import {makePlan} from '../../src/planner/plan.js'
+import type {ModelProfile} from '../../src/schemas/model.js'
+import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
+import {schemaErrors} from '../../src/schemas/validate.js'
+import {fitCalibration, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
+import {rig} from '../fixtures/plan/rigs.js'
+import {decodeKernelLines} from '../../src/commands/calibrate.js'
+
+const lite: ModelProfile = JSON.parse(
+  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
+)
+
+/** a fake result of `c` taking `bestS` per graph at each of `threads` */
+const result = (c: ReturnType<typeof attentionCases>[number], bestS: number, threads = [1]): KernelResult => ({
+  ...c,
+  type: c.type.toLowerCase(),
+  weightBytes: 1,
+  buffer: 'CPU',
+  timings: threads.map((t) => ({threads: t, iters: 3, bestS: bestS / t, medianS: bestS / t})),
+})
+
+test('attention cases: each geometry an F16 cache, a ubatch of queries over as many keys; MLA latent with one kv head; in the benchmark', () => {
+  const cs = attentionCases()
+  assert.equal(cs.length, ATTN_SHAPES.length)
+  for (const c of cs) {
+    assert.equal(c.type, 'F16')
+    assert.equal(c.cols, PREFILL_KERNEL_COLS)
+    assert.equal(c.rows, PREFILL_KERNEL_COLS)
+    assert.equal(c.heads! % c.kvHeads!, 0)
+    if (c.latent) {
+      assert.equal(c.kvHeads, 1)
+      assert.ok(c.dv! <= c.k)
+    }
+  }
+  // R1's latent geometry is measured as the planner computes it (kv_lora + rope, kv_lora)
+  const r1 = attnHeadKV({arch: 'deepseek2', hp: {kvLoraRank: 512, ropeDim: 64}} as never, 'mla')
+  assert.ok(cs.some((c) => c.k === r1.k && c.dv === r1.v))
+  const all = kernelCases(32 * 2 ** 20)
+  assert.equal(all.filter((c) => (c.kvHeads ?? 0) > 0).length, ATTN_SHAPES.length)
+})
+
+test('causal pairs: the last cols of rows positions, each seeing the keys up to its own, per head', () => {
+  assert.equal(causalPairs({rows: 4, cols: 4, heads: 2}), 2 * (1 + 2 + 3 + 4))
+  assert.equal(causalPairs({rows: 6, cols: 2, heads: 3}), 3 * (5 + 6))
+  assert.equal(causalPairs({rows: 512, cols: 512, heads: 16}), (16 * 512 * 513) / 2)
+})
+
+test('fitAttention: ns per query × key × head per geometry and thread count; kept out of the prefill and decode fits', () => {
+  const [mla, , gqa] = attentionCases()
+  const pairs = causalPairs(mla)
+  const rs = [result(mla, pairs * 40e-9, [1, 2]), result(gqa, causalPairs(gqa) * 10e-9)]
+  assert.deepEqual(fitAttention(rs), [
+    {k: 576, dv: 512, threads: 1, nsPerPair: 40},
+    {k: 576, dv: 512, threads: 2, nsPerPair: 20},
+    {k: 128, dv: 128, threads: 1, nsPerPair: 10},
+  ])
+  assert.deepEqual(fitPrefillKernels(rs), [])
+  assert.deepEqual(fitPrefillKernels(rs, true), [])
+  const dk = fitKernels(rs)
+  assert.deepEqual(dk.kernels, [])
+  assert.equal(dk.prefill, undefined)
+  assert.deepEqual(dk.attention, fitAttention(rs))
+})
+
+test('routed-expert prefill cases: every type at two row lengths, a MUL_MAT_ID of a ubatch routed to R1-like rows per expert; fitted apart from the 2-D points', () => {
+  const cs = expertPrefillCases()
+  assert.equal(cs.length, 2 * KERNEL_TYPES.length)
+  for (const c of cs) {
+    assert.equal(c.experts, PREFILL_EXPERTS)
+    assert.equal(c.used, PREFILL_EXPERTS_USED)
+    assert.equal(c.cols, PREFILL_KERNEL_COLS)
+  }
+  // R1 at a ubatch of 512: 512 × 8 ÷ 256 = 16 rows per expert
+  assert.equal((PREFILL_KERNEL_COLS * PREFILL_EXPERTS_USED) / PREFILL_EXPERTS, 16)
+  const routed: KernelResult = {
+    type: 'q6_K',
+    k: 2048,
+    rows: 256,
+    ops: 1,
+    repeat: 1,
+    cols: 512,
+    experts: 64,
+    used: 2,
+    weightBytes: 1,
+    buffer: 'CPU',
+    timings: [{threads: 1, iters: 3, bestS: (2 * 2048 * 256 * 512 * 2) / 50e9, medianS: 1}],
+  }
+  const twoD: KernelResult = {...routed, experts: undefined, used: undefined, timings: [{...routed.timings[0]}]}
+  // a routed column is one product with each of its `used` experts: 50 GFLOP/s; the same time as a 2-D product is half the FLOPs
+  assert.deepEqual(fitPrefillKernels([routed, twoD], true), [
+    {type: 'Q6_K', buffer: 'CPU', k: 2048, threads: 1, gflops: 50},
+  ])
+  assert.deepEqual(fitPrefillKernels([routed, twoD]), [{type: 'Q6_K', buffer: 'CPU', k: 2048, threads: 1, gflops: 25}])
+  assert.deepEqual(fitKernels([routed, twoD]).prefillExperts, fitPrefillKernels([routed], true))
+})
+
+test('planner: flash attention per pair at the measured geometry, linear in K + V dims between geometries, in proportion beyond; threads interpolate', () => {
+  const dk: DecodeKernels = {
+    kernels: [],
+    ops: [],
+    overheads: [],
+    attention: [
+      {k: 576, dv: 512, threads: 1, nsPerPair: 44},
+      {k: 128, dv: 128, threads: 1, nsPerPair: 12},
+      {k: 576, dv: 512, threads: 3, nsPerPair: 22},
+      {k: 128, dv: 128, threads: 3, nsPerPair: 4},
+    ],
+  }
+  const at1 = prefillAttention(dk, 1)!
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-15
+  assert.ok(near(at1(576, 512), 44e-9))
+  assert.ok(near(at1(128, 128), 12e-9))
+  // 192 + 128 (a per-head DeepSeek cache): 320 dims, a quarter of the way from 256 to 1088… in dims
+  assert.ok(near(at1(192, 128), 12e-9 + ((44e-9 - 12e-9) * (320 - 256)) / (1088 - 256)))
+  assert.ok(near(at1(64, 64), 6e-9), 'below the smallest: in proportion to dims')
+  assert.ok(near(at1(1152, 1024), 88e-9), 'beyond the largest: in proportion to dims')
+  assert.ok(near(prefillAttention(dk, 2)!(576, 512), 33e-9), 'halfway between 1 and 3 threads')
+  assert.equal(prefillAttention({...dk, attention: []}, 1), null)
+  assert.equal(prefillAttention(undefined, 1), null)
+})
+
+test('planner: plain-buffer routed experts take the routed kernels; repacked experts keep one matrix × vector per routed row; 2-D weights keep theirs', () => {
+  const dk: DecodeKernels = {
+    kernels: [{type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.02, buffer: 'CPU_REPACK'}],
+    ops: [],
+    overheads: [],
+    prefill: [
+      {type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 1, gflops: 200},
+      {type: 'Q5_0', buffer: 'CPU', k: 128, threads: 1, gflops: 64},
+      {type: 'Q5_0', buffer: 'CPU', k: 2048, threads: 1, gflops: 80},
+    ],
+    prefillExperts: [
+      {type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 1, gflops: 55},
+      {type: 'Q5_0', buffer: 'CPU', k: 128, threads: 1, gflops: 24},
+      {type: 'Q5_0', buffer: 'CPU', k: 2048, threads: 1, gflops: 32},
+    ],
+  }
+  const mat = (o: Partial<CpuMat>): CpuMat => ({
+    type: 'Q5_0',
+    k: 128,
+    rows: 256,
+    ops: 1,
+    layout: 'matrix',
+    amx: false,
+    ...o,
+  })
+  const pr = prefillRates(dk, 1)!
+  assert.deepEqual(pr.kernel(mat({layout: 'experts'})), {rate: 24e9, rowByRow: false})
+  assert.ok(Math.abs(pr.kernel(mat({layout: 'experts', k: 512})).rate - 28e9) < 1e3, 'log-interpolated in K')
+  assert.equal(pr.kernel(mat({})).rate, 64e9)
+  const q4 = pr.kernel(mat({type: 'Q4_K', k: 2048, layout: 'experts'}))
+  assert.ok(q4.rowByRow)
+  assert.ok(Math.abs(q4.rate - (2 * 2048) / ((2 + 0.02 * 2048) * 1e-9)) < 1)
+  // without routed points: the 2-D rate, as before
+  assert.equal(prefillRates({...dk, prefillExperts: undefined}, 1)!.kernel(mat({layout: 'experts'})).rate, 64e9)
+})
+
+/** a one-socket 16-core desktop, no GPU, calibrated with the given decode kernels */
+function desk(decodeKernels?: DecodeKernels): HardwareProfile {
+  const p = rig({id: 'desk', sockets: 1, ramGiB: 64, channels: 2, mts: 4000, cores: 16, gpus: 0})
+  return {
+    ...p,
+    calibration: {
+      provenance: 'measured',
+      measuredAt: '2026-12-02T00:00:00.000Z',
+      decodeBandwidthGBs: 50,
+      decodeThreads: 16,
+      cpuThroughput: [{threads: 16, decodeGflops: 400, prefillGflops: 1000}],
+      tokenOverheadMs: 0,
+      layerOverheadUs: 0,
+      ...(decodeKernels ? {decodeKernels} : {}),
+    },
+  }
+}
+
+test('plan: measured flash attention is heads × keys (half the context) × ubatch × ns per pair on every CPU layer, shown apart; not with -fa off', () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const dk: DecodeKernels = {
+    kernels: [],
+    ops: [],
+    overheads: [],
+    prefill: [{type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 16, gflops: 500}],
+    attention: [{k: 576, dv: 512, threads: 16, nsPerPair: 2}],
+  }
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, desk(dk)), [])
+  const plan = (fa: boolean, d?: DecodeKernels) =>
+    makePlan(inv, [desk(d)], {ctx: 4096, engine: 'llama.cpp', threads: 16, ubatch: 512, flashAttention: fa}).prediction
+  const hp = inv.shape.hp
+  const want = hp.nLayer * hp.nHead * 2048 * 512 * 2e-9 * 1e3
+  const on = plan(true, dk)
+  assert.ok(Math.abs(on.prefillAttentionMs! - want) < 0.01, `${on.prefillAttentionMs} vs ${want}`)
+  assert.ok(on.prefillMsPerUbatch! > on.prefillAttentionMs!)
+  // twice the ns per pair: the ubatch takes the attention's time once more
+  const twice = plan(true, {...dk, attention: [{...dk.attention![0], nsPerPair: 4}]})
+  assert.ok(Math.abs(twice.prefillMsPerUbatch! - on.prefillMsPerUbatch! - want) < 0.1)
+  assert.equal(plan(false, dk).prefillAttentionMs, undefined)
+  assert.equal(plan(true, {...dk, attention: undefined}).prefillAttentionMs, undefined)
+  // a bad point is refused by the schema with the field named
+  const bad = desk({...dk, attention: [{k: 576, dv: 512, threads: 16, nsPerPair: -1}]})
+  assert.match(schemaErrors(hardwareProfileSchema, bad).join('\n'), /attention\/0\/nsPerPair/)
+})
+
+test('calibrate: the measured attention comes off the prefill sample before the FLOP rate is fitted', () => {
+  const terms = (o: Partial<ModelTerms>): ModelTerms => ({
+    name: 'm',
+    bytes: 1e9,
+    costFlops: 1e9,
+    attnS: 0,
+    cacheS: 0,
+    layers: 10,
+    prefillFlops: 2e9,
+    nPrompt: 512,
+    ...o,
+  })
+  // 512 tokens × 2 GFLOP at 100 GFLOP/s = 10.24 s of matmuls, plus 2 s of measured attention
+  const sample = (attn?: number): Sample => ({
+    role: 'compute',
+    terms: terms(attn !== undefined ? {prefillAttnS: attn} : {}),
+    threads: 4,
+    decodeTps: null,
+    prefillTps: 512 / (10.24 + 2),
+  })
+  const fit = (s: Sample) =>
+    fitCalibration([s], {
+      measuredAt: '2026-12-02T00:00:00.000Z',
+      llamaCppRelease: null,
+      cpuVariant: null,
+      models: [],
+    }).cpuThroughput!.find((x) => x.threads === 4)!.prefillGflops!
+  assert.ok(Math.abs(fit(sample(2)) - 100) < 0.01, `${fit(sample(2))}`)
+  assert.ok(fit(sample()) < 90, 'without the measured attention it rides in the rate')
+})
+
+test('calibrate prints the measured attention and routed-expert rates per thread count', () => {
+  const lines = decodeKernelLines({
+    kernels: [],
+    ops: [],
+    overheads: [],
+    attention: [
+      {k: 576, dv: 512, threads: 1, nsPerPair: 46.4},
+      {k: 64, dv: 64, threads: 1, nsPerPair: 6.04},
+    ],
+    prefillExperts: [
+      {type: 'Q6_K', buffer: 'CPU', k: 2048, threads: 2, gflops: 121.4},
+      {type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 2, gflops: 129.9},
+      {type: 'Q6_K', buffer: 'CPU', k: 256, threads: 2, gflops: 83},
+    ],
+  })
+  assert.ok(
+    lines.includes(
+      '    1 thread: prefill flash attention (K/V dims ns per query × key × head): 576/512 46.4, 64/64 6.0',
+    ),
+    lines.join('\n'),
+  )
+  assert.ok(
+    lines.includes('    2 threads: prefill routed experts at K 2048 (GFLOP/s): Q6_K 121, Q4_K (CPU_REPACK) 130'),
+    lines.join('\n'),
+  )
+})
