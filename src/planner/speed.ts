@@ -708,6 +708,8 @@ export interface CpuRates {
   prefillKernels: PrefillRates | null
   /** measured flash attention at this thread count: seconds per query × key × head of a head with K and V dims (calibrate), or null */
   prefillAttn: ((k: number, v: number) => number) | null
+  /** the same for one decoded query over a deep, streamed cache (seconds per key × head), or null */
+  decodeAttn: ((k: number, v: number) => number) | null
 }
 
 /** Calibrated ggml prefill kernels at one thread count (calibration.decodeKernels.prefill). */
@@ -834,8 +836,9 @@ export function kernelRates(
 export function prefillAttention(
   dk: NonNullable<HardwareProfile['calibration']>['decodeKernels'],
   threads: number,
+  phase: 'prefill' | 'decode' = 'prefill',
 ): ((k: number, v: number) => number) | null {
-  const pts = dk?.attention ?? []
+  const pts = (phase === 'decode' ? dk?.decodeAttention : dk?.attention) ?? []
   if (!pts.length) return null
   const keys = [...new Set(pts.map((x) => `${x.k}/${x.dv}`))]
   const geos = keys
@@ -1000,6 +1003,7 @@ export function cpuRates(
     kernels: kernelRates(cal?.decodeKernels, threads),
     prefillKernels: prefillRates(cal?.decodeKernels, threads),
     prefillAttn: prefillAttention(cal?.decodeKernels, threads),
+    decodeAttn: prefillAttention(cal?.decodeKernels, threads, 'decode'),
     calDecode,
     calDecodeCache,
     calPrefill,
@@ -1138,6 +1142,11 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       kvBytes[a.layerDevice[l]] = (kvBytes[a.layerDevice[l]] ?? 0) + kv.layerBytesAt(l, depth, 1)
   // MLA latent attention: 2 × heads × depth × (kv_lora + rope + kv_lora) FLOPs per layer
   const attnPerLayer = mlaAttention(p) ? 2 * hp.nHead * depth * attnHeadDims(inv.shape, kv.layout) : 0
+  // measured flash attention at depth on CPU layers (mainline kernels, -fa, with measured kernels:
+  // their decode has no KV-cache memory term, the measured attention reads the cache): any layout
+  const kv2 = attnHeadKV(inv.shape, kv.layout)
+  const faKey =
+    cpu.kernels && p.flashAttention && attnPairFlops(p.build, k) > 0 ? cpu.decodeAttn?.(kv2.k, kv2.v) : undefined
   const mlaGpuEff = p.build === 'ktransformers-0.2' ? MLA_DECODE_GPU_EFF.old : MLA_DECODE_GPU_EFF.new
   const t: DecodeParts = {
     cpuMemory: 0,
@@ -1160,7 +1169,10 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.llcHit = c.hit
       t.cpuMemory = c.dramS
       t.cpuCache = c.cacheS
-      t.attention += (attnPerLayer * layers) / cpu.attnOps(k)
+      t.attention +=
+        faKey !== undefined
+          ? layers * hp.nHead * depth * faKey * CALIBRATED_SPREAD[flip(k)]
+          : (attnPerLayer * layers) / cpu.attnOps(k)
       if (cpu.kernels) {
         // measured kernels: each op's time, from cache for the hit share and from DRAM for the rest
         // (the DRAM timings include the memory traffic: no separate memory term)
@@ -1454,8 +1466,21 @@ function speedAssumptions(
     : `clock unknown, ${UNKNOWN_GHZ.low}–${UNKNOWN_GHZ.high} GHz assumed`
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? '']
   const pk = cpu.prefillKernels
+  // measured flash attention (mainline kernels, -fa): per pair at this model's head geometry
+  const kv2 = attnHeadKV(inv.shape, p.kv.layout)
+  const faOn = p.flashAttention && attnPairFlops(build, 'mid') > 0
+  const faPre = faOn ? cpu.prefillAttn?.(kv2.k, kv2.v) : undefined
+  const faDec = faOn && cpu.kernels ? cpu.decodeAttn?.(kv2.k, kv2.v) : undefined
+  const ns = (x: number) => (x * 1e9).toFixed(1)
+  const attnWords =
+    faPre !== undefined
+      ? `flash attention ${ns(faPre)} ns per query × key × head (K ${kv2.k} / V ${kv2.v} dims, measured by calibrate's attention cases)`
+      : "attention FLOP-equivalents at the model's own matmul rate"
+  const routedWords = cal?.decodeKernels?.prefillExperts?.length
+    ? 'other routed experts at their measured MUL_MAT_ID rate'
+    : 'other routed experts at the 2-D rate'
   const widthWords = pk
-    ? `CPU prefill matmuls weighed by ggml's prefill kernels measured at ${threads} threads (calibrate: per type, buffer and row length, a ubatch of ${PREFILL_KERNEL_COLS} columns, weights cached; reference Q4_K K ${MATMUL_K_REF} ${(pk.ref / 1e9).toFixed(0)} GFLOP/s); routed experts in CPU_REPACK at the cached matrix × vector rate (one gemv per routed row in this llama.cpp release); attention FLOP-equivalents at the model's own matmul rate${pk.unmeasured.size ? `; ${[...pk.unmeasured].join(', ')} not measured: Q4_K ÷ ggml type cost` : ''}`
+    ? `CPU prefill matmuls weighed by ggml's prefill kernels measured at ${threads} threads (calibrate: per type, buffer and row length, a ubatch of ${PREFILL_KERNEL_COLS} columns, weights cached; reference Q4_K K ${MATMUL_K_REF} ${(pk.ref / 1e9).toFixed(0)} GFLOP/s); routed experts in CPU_REPACK at the cached matrix × vector rate (one gemv per routed row in this llama.cpp release), ${routedWords}; ${attnWords}${pk.unmeasured.size ? `; ${[...pk.unmeasured].join(', ')} not measured: Q4_K ÷ ggml type cost` : ''}`
     : `CPU prefill matmuls with rows shorter than ${MATMUL_K_REF} weights run at K ÷ (K + ${MATMUL_K_HALF_PREFILL}) of the long-row rate (relative to K = ${MATMUL_K_REF})`
   return [
     `speed model: ${cal ? calNote + ' where it measured, published-class constants elsewhere' : 'published-class constants (no calibration in the hardware profile; `moerig calibrate` measures this machine)'}; engine build ${build}`,
@@ -1475,9 +1500,18 @@ function speedAssumptions(
           ? `${g.id} ${g.name}: ${calGpu(g)!.bandwidthGBs} GB/s effective (calibrated)`
           : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${fmtR(GPU_BW_EFF[backendOf(g, engine)])} (${backendOf(g, engine).toUpperCase()}); ${g.specNote}`,
     ),
-    mla
-      ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})`
-      : `attention at depth: KV bytes read (per-head cache)`,
+    ...(faDec !== undefined
+      ? [
+          `CPU attention at depth: ${hp.nHead} heads × depth × ${ns(faDec)} ns per key × head per layer (flash attention over a streamed cache of ${kv2.k} / ${kv2.v} dims, measured by calibrate; it includes the KV reads)`,
+        ]
+      : []),
+    ...(faDec === undefined || localGpus.length
+      ? [
+          mla
+            ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})`
+            : `attention at depth: KV bytes read (per-head cache)`,
+        ]
+      : []),
     `${Math.ceil(handoffs.cpuGpu / 2)} CPU↔GPU round trips per token × ${us(T_SYNC_S.high)}–${us(T_SYNC_S.low)} µs${handoffs.gpuGpu ? `; ${handoffs.gpuGpu} GPU→GPU boundaries × ${T_GPU_HOP_S.high * 1e3}–${T_GPU_HOP_S.low * 1e3} ms` : ''}`,
     ...(handoffs.rpc
       ? [

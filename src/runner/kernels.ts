@@ -121,7 +121,7 @@ export function kernelCases(l3Bytes: number | null, types = KERNEL_TYPES): Kerne
   out.push(...prefillCases(types))
   out.push(...expertPrefillCases(types))
   out.push(...stackedCases(l3))
-  out.push(...attentionCases())
+  out.push(...attentionCases(l3))
   return out.map(capOps)
 }
 
@@ -164,8 +164,8 @@ export const ATTN_SHAPES = [
   {k: 128, dv: 128, heads: 16, kvHeads: 4, latent: false},
   {k: 64, dv: 64, heads: 4, kvHeads: 2, latent: false},
 ] as const
-export function attentionCases(): KernelCase[] {
-  return ATTN_SHAPES.map((g) => ({
+export function attentionCases(l3Bytes: number | null = null): KernelCase[] {
+  const prefill = ATTN_SHAPES.map((g) => ({
     type: 'F16',
     k: g.k,
     dv: g.dv,
@@ -177,7 +177,26 @@ export function attentionCases(): KernelCase[] {
     ops: 1,
     repeat: 1,
   }))
+  // decode: one query over DECODE_ATTN_KEYS cached keys, distinct caches (layers) totalling the
+  // streamed size, as a deep context's KV cache of every layer streams from DRAM
+  const decode = ATTN_SHAPES.map((g) => {
+    const bytes = DECODE_ATTN_KEYS * g.kvHeads * (g.k + (g.latent ? 0 : g.dv)) * 2
+    return {
+      ...prefill.find((c) => c.k === g.k && c.dv === g.dv)!,
+      rows: DECODE_ATTN_KEYS,
+      cols: 1,
+      ops: Math.max(1, Math.ceil(streamBytesOf(l3Or(l3Bytes)) / bytes)),
+    }
+  })
+  return [...prefill, ...decode]
 }
+/**
+ * Decode attention at depth: keys in the cache of the decode cases. ggml splits a single query's
+ * keys over the threads from 512 keys on (ops.cpp use_split_kv_path); 4096 is a long chat's
+ * context, where the attention term starts to matter (R1: ≈ 30 % slower decode from 1 K to 10 K
+ * tokens in ktransformers users' reports).
+ */
+export const DECODE_ATTN_KEYS = 4096
 /** a flash-attention case */
 const isAttention = (r: Pick<KernelResult, 'kvHeads'>) => (r.kvHeads ?? 0) > 0
 /** query × key × head pairs a causal case computes: the last `cols` of `rows` positions, each seeing the keys up to its own */
@@ -191,9 +210,9 @@ export const causalPairs = (r: Pick<KernelResult, 'rows' | 'cols' | 'heads'>) =>
  * head (ns; fastest graph ÷ causalPairs; pure). The planner charges a CPU layer's prefill attention
  * with it, interpolated in K + V dims.
  */
-export function fitAttention(results: KernelResult[]): NonNullable<DecodeKernels['attention']> {
+export function fitAttention(results: KernelResult[], decode = false): NonNullable<DecodeKernels['attention']> {
   const out: NonNullable<DecodeKernels['attention']> = []
-  for (const r of results.filter(isAttention))
+  for (const r of results.filter((x) => isAttention(x) && ((x.cols ?? 1) === 1) === decode))
     for (const t of r.timings) {
       const ns = (t.bestS / (r.ops * r.repeat) / causalPairs(r)) * 1e9
       if (ns > 0 && Number.isFinite(ns))
@@ -514,6 +533,7 @@ export function fitKernels(all: KernelResult[]): DecodeKernels {
   const prefillExperts = fitPrefillKernels(all, true)
   const stacked = fitStacked(all, kernels, ops)
   const attention = fitAttention(all)
+  const decodeAttention = fitAttention(all, true)
   return {
     kernels,
     ops,
@@ -523,6 +543,7 @@ export function fitKernels(all: KernelResult[]): DecodeKernels {
     ...(prefillExperts.length ? {prefillExperts} : {}),
     ...(stacked.length ? {stacked} : {}),
     ...(attention.length ? {attention} : {}),
+    ...(decodeAttention.length ? {decodeAttention} : {}),
   }
 }
 

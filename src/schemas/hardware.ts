@@ -30,6 +30,18 @@ const prefillPoint = {
     gflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
   },
 } as const
+/** flash attention per head geometry (K and V dims) and thread count: ns per query × key × head */
+const attentionPoint = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['k', 'dv', 'threads', 'nsPerPair'],
+  properties: {
+    k: {type: 'integer', minimum: 1, maximum: 1e6},
+    dv: {type: 'integer', minimum: 1, maximum: 1e6},
+    threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
+    nsPerPair: {type: 'number', exclusiveMinimum: 0, maximum: 1e9},
+  },
+} as const
 const bytesOrNull = (max: number, min = 0) => ({type: ['integer', 'null'], minimum: min, maximum: max}) as const
 const gbsOrNull = (max: number) => ({type: ['number', 'null'], exclusiveMinimum: 0, maximum: max}) as const
 const gbs = {type: 'number', exclusiveMinimum: 0, maximum: MAX_MEM_GBS} as const
@@ -440,17 +452,15 @@ export const hardwareProfileSchema = {
              */
             attention: {
               type: 'array',
-              items: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['k', 'dv', 'threads', 'nsPerPair'],
-                properties: {
-                  k: {type: 'integer', minimum: 1, maximum: 1e6},
-                  dv: {type: 'integer', minimum: 1, maximum: 1e6},
-                  threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
-                  nsPerPair: {type: 'number', exclusiveMinimum: 0, maximum: 1e9},
-                },
-              },
+              items: attentionPoint,
+            },
+            /**
+             * flash attention in decode at depth (the kernels' decode attention cases: one query over
+             * thousands of cached keys, every layer's cache streamed): ns per key × head
+             */
+            decodeAttention: {
+              type: 'array',
+              items: attentionPoint,
             },
             /**
              * prefill kernels (a ubatch of activation columns): per type, buffer, row length and thread

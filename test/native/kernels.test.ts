@@ -160,6 +160,10 @@ test('flash attention: a FLASH_ATTN_EXT over a causal F16 cache (GQA and MLA lat
       {type: 'F16', k: 320, dv: 256, heads: 4, kvHeads: 1, latent: true, rows: 128, cols: 128, ops: 1, repeat: 1},
     ],
   })
+  // one query over 1024 keys: ggml splits the keys over the threads (decode at depth)
+  const [dec] = await addon.decodeKernels({...one(), threads: [1, 2], cases: [{...c, rows: 1024, cols: 1, ops: 3}]})
+  assert.equal(dec.cols, 1)
+  for (const t of dec.timings) assert.ok(t.bestS > 0 && t.iters >= 2, JSON.stringify(t))
   assert.equal(rs.length, 3)
   assert.equal(rs[0].kvHeads, 2)
   assert.equal(rs[0].dv, 64)

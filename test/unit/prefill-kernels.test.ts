@@ -1,6 +1,6 @@
 /**
- * Prefill terms measured by calibrate's kernel benchmark (issue 13, eighth pass): flash attention
- * per head geometry and routed-expert (MUL_MAT_ID) kernels — the cases, their fit, and the
+ * Attention and prefill terms measured by calibrate's kernel benchmark (issue 13, eighth pass): flash
+ * attention per head geometry in prefill and at depth in decode, and routed-expert (MUL_MAT_ID) kernels — the cases, their fit, and the
  * planner's use of them (src/runner/kernels.ts attentionCases, expertPrefillCases, fitAttention;
  * src/planner/speed.ts prefillAttention, prefillRates; the calibrate fit takes the measured
  * attention off the prefill sample before it fits the FLOP rate).
@@ -13,6 +13,7 @@ import {
   ATTN_SHAPES,
   attentionCases,
   causalPairs,
+  DECODE_ATTN_KEYS,
   expertPrefillCases,
   fitAttention,
   fitKernels,
@@ -23,7 +24,7 @@ import {
   PREFILL_EXPERTS_USED,
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
-import {PREFILL_KERNEL_COLS, prefillAttention, prefillRates, type CpuMat} from '../../src/planner/speed.js'
+import {KV_DEPTH, PREFILL_KERNEL_COLS, prefillAttention, prefillRates, type CpuMat} from '../../src/planner/speed.js'
 import {attnHeadKV} from '../../src/planner/memory.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {makePlan} from '../../src/planner/plan.js'
@@ -48,7 +49,7 @@ const result = (c: ReturnType<typeof attentionCases>[number], bestS: number, thr
 })
 
 test('attention cases: each geometry an F16 cache, a ubatch of queries over as many keys; MLA latent with one kv head; in the benchmark', () => {
-  const cs = attentionCases()
+  const cs = attentionCases().filter((c) => (c.cols ?? 1) > 1)
   assert.equal(cs.length, ATTN_SHAPES.length)
   for (const c of cs) {
     assert.equal(c.type, 'F16')
@@ -64,7 +65,7 @@ test('attention cases: each geometry an F16 cache, a ubatch of queries over as m
   const r1 = attnHeadKV({arch: 'deepseek2', hp: {kvLoraRank: 512, ropeDim: 64}} as never, 'mla')
   assert.ok(cs.some((c) => c.k === r1.k && c.dv === r1.v))
   const all = kernelCases(32 * 2 ** 20)
-  assert.equal(all.filter((c) => (c.kvHeads ?? 0) > 0).length, ATTN_SHAPES.length)
+  assert.equal(all.filter((c) => (c.kvHeads ?? 0) > 0).length, 2 * ATTN_SHAPES.length)
 })
 
 test('causal pairs: the last cols of rows positions, each seeing the keys up to its own, per head', () => {
@@ -284,4 +285,42 @@ test('calibrate prints the measured attention and routed-expert rates per thread
     lines.includes('    2 threads: prefill routed experts at K 2048 (GFLOP/s): Q6_K 121, Q4_K (CPU_REPACK) 130'),
     lines.join('\n'),
   )
+})
+
+test('decode attention at depth: one query over a streamed cache per geometry; the planner charges layers × heads × depth × ns per key with measured kernels and -fa, and says so', () => {
+  const cs = attentionCases(32 * 2 ** 20).filter((c) => c.cols === 1)
+  assert.equal(cs.length, ATTN_SHAPES.length)
+  for (const c of cs) {
+    assert.equal(c.rows, DECODE_ATTN_KEYS)
+    // every layer's cache streamed: the distinct caches total at least 4 × the L3
+    const perOp = c.rows * c.kvHeads! * (c.k + (c.latent ? 0 : c.dv!)) * 2
+    assert.ok(c.ops * perOp >= 4 * 32 * 2 ** 20, JSON.stringify(c))
+  }
+  const mla = cs[0]
+  const r = result(mla, mla.ops * causalPairs(mla) * 20e-9)
+  assert.equal(causalPairs(mla), mla.heads! * DECODE_ATTN_KEYS)
+  assert.deepEqual(fitAttention([r], true), [{k: 576, dv: 512, threads: 1, nsPerPair: 20}])
+  assert.deepEqual(fitAttention([r]), [])
+  assert.deepEqual(fitKernels([r]).decodeAttention, fitAttention([r], true))
+
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const dk: DecodeKernels = {
+    kernels: [{type: 'Q4_K', residency: 'dram', threads: 16, nsPerRow: 2, nsPerWeight: 0.02, buffer: 'CPU_REPACK'}],
+    ops: [],
+    overheads: [{threads: 16, layerUs: 0, tokenUs: 0}],
+    decodeAttention: [{k: 576, dv: 512, threads: 16, nsPerPair: 3}],
+  }
+  const plan = (ctx: number, fa = true, d: DecodeKernels = dk) =>
+    makePlan(inv, [desk(d)], {ctx, engine: 'llama.cpp', threads: 16, flashAttention: fa}).prediction
+  const hp = inv.shape.hp
+  const gap = (d: DecodeKernels, fa = true) =>
+    plan(32768, fa, d).decodeMs!.attention! - plan(4096, fa, d).decodeMs!.attention!
+  // depth at the mid end: half the context (KV_DEPTH.mid)
+  const want = hp.nLayer * hp.nHead * (32768 - 4096) * KV_DEPTH.mid * 3e-9 * 1e3
+  assert.ok(Math.abs(gap(dk) - want) < 0.01, `${gap(dk)} vs ${want}`)
+  assert.match(plan(4096).assumptions.join('\n'), /CPU attention at depth: 16 heads × depth × 3\.0 ns per key × head/)
+  // -fa off, or no decode attention measured: the MLA FLOP term at the assumed rate instead
+  assert.notEqual(gap(dk, false), gap(dk))
+  assert.doesNotMatch(plan(4096, false).assumptions.join('\n'), /CPU attention at depth/)
+  assert.notEqual(gap({...dk, decodeAttention: undefined}), gap(dk))
 })
