@@ -827,13 +827,15 @@ export function kernelRates(
 }
 
 /**
- * Flash attention in prefill (pure): seconds per query × key × head at this thread count from
- * calibrate's attention cases (decodeKernels.attention) for a head of K and V dims: the measured
+ * Measured flash attention (pure): seconds per query × key × head at this thread count from
+ * calibrate's attention cases — prefill's (decodeKernels.attention: a causal ubatch) or decode's
+ * (decodeAttention: one query over a deep streamed cache) — for a head of K and V dims: the measured
  * geometry itself, else linear in K + V dims between the two measured geometries around it, and
  * beyond them in proportion to the nearest (per-pair time ∝ dims within 25 % over 128–1088 dims on a
- * Zen 4 guest: 6.0, 12.3, 23.0, 46.4 ns at one thread). Null without attention cases.
+ * Zen 4 guest in prefill: 6.0, 12.3, 23.0, 46.4 ns at one thread; in decode the per-head walk of a
+ * GQA cache breaks it: 28, 105, 58, 101 ns). Null without attention cases.
  */
-export function prefillAttention(
+export function measuredAttention(
   dk: NonNullable<HardwareProfile['calibration']>['decodeKernels'],
   threads: number,
   phase: 'prefill' | 'decode' = 'prefill',
@@ -1002,8 +1004,8 @@ export function cpuRates(
     ghz,
     kernels: kernelRates(cal?.decodeKernels, threads),
     prefillKernels: prefillRates(cal?.decodeKernels, threads),
-    prefillAttn: prefillAttention(cal?.decodeKernels, threads),
-    decodeAttn: prefillAttention(cal?.decodeKernels, threads, 'decode'),
+    prefillAttn: measuredAttention(cal?.decodeKernels, threads),
+    decodeAttn: measuredAttention(cal?.decodeKernels, threads, 'decode'),
     calDecode,
     calDecodeCache,
     calPrefill,

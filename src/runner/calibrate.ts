@@ -543,17 +543,22 @@ export async function modelTerms(
   const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) - preAttnMs : 0
   // the measured kernels' time for this model (overheads 0 at this thread count): decodeMs.cpu
   let kernelS: number | undefined, kernelCacheS: number | undefined
+  // attention at depth: the measured decode attention where the kernels have it (as the plan will charge it)
+  let attnS = ms.attention! * 1e-3
   if (kernels) {
-    const cpuS = async (dk: DecodeKernels) =>
+    const decodeMs = async (dk: DecodeKernels) =>
       (
         await plan(Math.max(1, test.nGen), 512, {
           ...base,
           gpus: [],
           calibration: {provenance: 'measured', measuredAt: new Date(0).toISOString(), decodeKernels: dk},
         })
-      ).prediction.decodeMs!.cpu! * 1e-3
+      ).prediction.decodeMs!
+    const cpuS = async (dk: DecodeKernels) => (await decodeMs(dk)).cpu! * 1e-3
     const dk: DecodeKernels = {...kernels, overheads: [{threads, layerUs: 0, tokenUs: 0}]}
-    kernelS = await cpuS(dk)
+    const withKernels = await decodeMs(dk)
+    kernelS = withKernels.cpu! * 1e-3
+    if (kernels.decodeAttention?.length) attnS = withKernels.attention! * 1e-3
     // the same with the cached timings at 0 leaves the DRAM part
     const dramOnly = await cpuS({
       ...dk,
@@ -569,7 +574,7 @@ export async function modelTerms(
     bytes: ms.cpuMemory! * 1e6, // DRAM bytes: ms at 1 GB/s
     costFlops: ms.cpuCompute! * 1e6, // ms at 1 GFLOP/s
     costFlopsCache: Math.max(0, ms.cpuCompute! * 1e6 - streamed),
-    attnS: ms.attention! * 1e-3,
+    attnS,
     cacheS: (ms.cpuCache ?? 0) * 1e-3,
     layers: Math.round(ms.sync! * 1e3), // ms at 1 µs per layer
     prefillFlops: pre ? (Math.max(0, preMs) * 1e6) / test.nPrompt : 0,

@@ -2,7 +2,7 @@
  * Attention and prefill terms measured by calibrate's kernel benchmark (issue 13, eighth pass): flash
  * attention per head geometry in prefill and at depth in decode, and routed-expert (MUL_MAT_ID) kernels — the cases, their fit, and the
  * planner's use of them (src/runner/kernels.ts attentionCases, expertPrefillCases, fitAttention;
- * src/planner/speed.ts prefillAttention, prefillRates; the calibrate fit takes the measured
+ * src/planner/speed.ts measuredAttention, prefillRates; the calibrate fit takes the measured
  * attention off the prefill sample before it fits the FLOP rate).
  */
 import {test} from 'node:test'
@@ -24,7 +24,7 @@ import {
   PREFILL_EXPERTS_USED,
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
-import {KV_DEPTH, PREFILL_KERNEL_COLS, prefillAttention, prefillRates, type CpuMat} from '../../src/planner/speed.js'
+import {KV_DEPTH, PREFILL_KERNEL_COLS, measuredAttention, prefillRates, type CpuMat} from '../../src/planner/speed.js'
 import {attnHeadKV} from '../../src/planner/memory.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {makePlan} from '../../src/planner/plan.js'
@@ -135,7 +135,7 @@ test('planner: flash attention per pair at the measured geometry, linear in K + 
       {k: 128, dv: 128, threads: 3, nsPerPair: 4},
     ],
   }
-  const at1 = prefillAttention(dk, 1)!
+  const at1 = measuredAttention(dk, 1)!
   const near = (a: number, b: number) => Math.abs(a - b) < 1e-15
   assert.ok(near(at1(576, 512), 44e-9))
   assert.ok(near(at1(128, 128), 12e-9))
@@ -143,9 +143,9 @@ test('planner: flash attention per pair at the measured geometry, linear in K + 
   assert.ok(near(at1(192, 128), 12e-9 + ((44e-9 - 12e-9) * (320 - 256)) / (1088 - 256)))
   assert.ok(near(at1(64, 64), 6e-9), 'below the smallest: in proportion to dims')
   assert.ok(near(at1(1152, 1024), 88e-9), 'beyond the largest: in proportion to dims')
-  assert.ok(near(prefillAttention(dk, 2)!(576, 512), 33e-9), 'halfway between 1 and 3 threads')
-  assert.equal(prefillAttention({...dk, attention: []}, 1), null)
-  assert.equal(prefillAttention(undefined, 1), null)
+  assert.ok(near(measuredAttention(dk, 2)!(576, 512), 33e-9), 'halfway between 1 and 3 threads')
+  assert.equal(measuredAttention({...dk, attention: []}, 1), null)
+  assert.equal(measuredAttention(undefined, 1), null)
 })
 
 test('planner: plain-buffer routed experts take the routed kernels; repacked experts keep one matrix × vector per routed row; 2-D weights keep theirs', () => {
