@@ -1510,7 +1510,7 @@ function speedAssumptions(
     ...(faDec === undefined || localGpus.length
       ? [
           mla
-            ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})`
+            ? `MLA attention at depth: 2 × ${hp.nHead} heads × depth × ${attnDims} FLOPs per layer, ${localGpus.length ? `on the GPU at ${fmtR(mlaGpuEff, 3)} of FP16 peak (${build === 'ktransformers-0.2' ? 'ktransformers V0.2 torch MLA' : 'Triton/CUDA MLA kernels'})` : `on the CPU at ${fmtR(MLA_DECODE_CPU_OPS_PER_CYCLE, 0)} FLOP/cycle per thread (assumed)`}`
             : `attention at depth: KV bytes read (per-head cache)`,
         ]
       : []),
@@ -1529,7 +1529,7 @@ function speedAssumptions(
       ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated), paid per decoded token and per prefill ubatch`
       : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs; paid per decoded token and per prefill ubatch`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
-    `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context${attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: 2 × dims ÷ ${CPU_ATTN_FLOP_SPEEDUP} + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,
+    `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context${faPre !== undefined ? ` (CPU: flash attention timed, ${ns(faPre)} ns per query × key × head)` : attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: 2 × dims ÷ ${CPU_ATTN_FLOP_SPEEDUP} + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,
     cpu.calPrefill
       ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
       : build === 'kt-kernel' && host.isa === 'amx'

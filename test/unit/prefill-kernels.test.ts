@@ -222,7 +222,13 @@ test('plan: measured flash attention is heads × keys (half the context) × ubat
   // twice the ns per pair: the ubatch takes the attention's time once more
   const twice = plan(true, {...dk, attention: [{...dk.attention![0], nsPerPair: 4}]})
   assert.ok(Math.abs(twice.prefillMsPerUbatch! - on.prefillMsPerUbatch! - want) < 0.1)
+  assert.match(
+    on.assumptions.join('\n'),
+    /attention over half the context \(CPU: flash attention timed, 2\.0 ns per query × key × head\)/,
+  )
+  assert.doesNotMatch(on.assumptions.join('\n'), /FLOP-equivalents per query × key × head/)
   assert.equal(plan(false, dk).prefillAttentionMs, undefined)
+  assert.match(plan(false, dk).assumptions.join('\n'), /FLOP-equivalents per query × key × head/)
   assert.equal(plan(true, {...dk, attention: undefined}).prefillAttentionMs, undefined)
   // a bad point is refused by the schema with the field named
   const bad = desk({...dk, attention: [{k: 576, dv: 512, threads: 16, nsPerPair: -1}]})
