@@ -32,7 +32,7 @@ import type {ModelProfile} from '../../src/schemas/model.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {fitCalibration, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
-import {rig} from '../fixtures/plan/rigs.js'
+import {rig, testCalibration} from '../fixtures/plan/rigs.js'
 import {decodeKernelLines} from '../../src/commands/calibrate.js'
 
 const lite: ModelProfile = JSON.parse(
@@ -187,19 +187,7 @@ test('planner: plain-buffer routed experts take the routed kernels; repacked exp
 /** a one-socket 16-core desktop, no GPU, calibrated with the given decode kernels */
 function desk(decodeKernels?: DecodeKernels): HardwareProfile {
   const p = rig({id: 'desk', sockets: 1, ramGiB: 64, channels: 2, mts: 4000, cores: 16, gpus: 0})
-  return {
-    ...p,
-    calibration: {
-      provenance: 'measured',
-      measuredAt: '2026-12-02T00:00:00.000Z',
-      decodeBandwidthGBs: 50,
-      decodeThreads: 16,
-      cpuThroughput: [{threads: 16, decodeGflops: 400, prefillGflops: 1000}],
-      tokenOverheadMs: 0,
-      layerOverheadUs: 0,
-      ...(decodeKernels ? {decodeKernels} : {}),
-    },
-  }
+  return {...p, calibration: testCalibration(decodeKernels ? {decodeKernels} : {})}
 }
 
 test('plan: measured flash attention is heads × keys (half the context) × ubatch × ns per pair on every CPU layer, shown apart; not with -fa off', () => {

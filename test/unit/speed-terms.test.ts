@@ -20,7 +20,7 @@ import {
   rpcHopSeconds,
   widthEff,
 } from '../../src/planner/speed.js'
-import {rig} from '../fixtures/plan/rigs.js'
+import {rig, testCalibration} from '../fixtures/plan/rigs.js'
 import {ASSUMED_LINK} from '../../src/planner/rpc.js'
 
 const lite: ModelProfile = JSON.parse(
@@ -76,15 +76,7 @@ test('width efficiency: 1 from the reference row length up, below it K ÷ (K + K
 
 test('per-ubatch overhead: a calibrated per-layer cost slows prefill by layers × cost per ubatch, more for short ubatches', () => {
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
-  const cal = (layerOverheadUs: number): HardwareProfile['calibration'] => ({
-    provenance: 'measured',
-    measuredAt: '2026-12-02T00:00:00.000Z',
-    decodeBandwidthGBs: 50,
-    decodeThreads: 16,
-    cpuThroughput: [{threads: 16, decodeGflops: 400, prefillGflops: 1000}],
-    tokenOverheadMs: 0,
-    layerOverheadUs,
-  })
+  const cal = (layerOverheadUs: number): HardwareProfile['calibration'] => testCalibration({layerOverheadUs})
   const ms = (us: number, ubatch: number) =>
     makePlan(inv, [desk(null, cal(us))], {ctx: 4096, engine: 'llama.cpp', threads: 16, ubatch}).prediction
       .prefillMsPerUbatch!
