@@ -198,18 +198,22 @@ export function decodeKernelLines(
       st.threads,
       `MLA per-head products × ${st.factor.toFixed(2)} the plain line ${st.residency === 'cache' ? 'cached' : 'streamed'}`,
     )
-  const fa = new Map<number, string[]>()
-  for (const a of dk.attention ?? [])
-    fa.set(a.threads, [...(fa.get(a.threads) ?? []), `${a.k}/${a.dv} ${a.nsPerPair.toFixed(1)}`])
-  for (const [t, xs] of fa) add(t, `prefill flash attention (K/V dims ns per query × key × head): ${xs.join(', ')}`)
-  const routed = new Map<number, string[]>()
-  for (const r of dk.prefillExperts ?? [])
-    if (r.k === 2048)
-      routed.set(r.threads, [
-        ...(routed.get(r.threads) ?? []),
-        `${r.type}${r.buffer && r.buffer !== 'CPU' ? ` (${r.buffer})` : ''} ${r.gflops.toFixed(0)}`,
-      ])
-  for (const [t, xs] of routed) add(t, `prefill routed experts at K 2048 (GFLOP/s): ${xs.join(', ')}`)
+  /** one line per thread count: `label` and each point's words */
+  const joined = <T extends {threads: number}>(pts: T[], label: string, words: (x: T) => string) => {
+    const by = new Map<number, string[]>()
+    for (const x of pts) by.set(x.threads, [...(by.get(x.threads) ?? []), words(x)])
+    for (const [t, xs] of by) add(t, `${label}: ${xs.join(', ')}`)
+  }
+  joined(
+    dk.attention ?? [],
+    'prefill flash attention (K/V dims ns per query × key × head)',
+    (a) => `${a.k}/${a.dv} ${a.nsPerPair.toFixed(1)}`,
+  )
+  joined(
+    (dk.prefillExperts ?? []).filter((r) => r.k === 2048),
+    'prefill routed experts at K 2048 (GFLOP/s)',
+    (r) => `${r.type}${r.buffer && r.buffer !== 'CPU' ? ` (${r.buffer})` : ''} ${r.gflops.toFixed(0)}`,
+  )
   const out = [`  decode kernels (measured: ${dk.kernels.length} type × residency × thread-count lines):`]
   for (const t of [...byThreads.keys()].sort((a, b) => a - b))
     for (const line of byThreads.get(t)!) out.push(`    ${t} thread${t > 1 ? 's' : ''}: ${line}`)

@@ -1122,7 +1122,8 @@ interface PlanCtx {
   ubatch: number
   engine: Engine
   build: EngineBuild
-  flashAttention: boolean
+  /** calibrate's measured flash attention that applies to this plan (see measuredPlanAttention) */
+  fa: PlanAttention
   work: Work
   hand: Handoffs
   cpu: CpuRates
@@ -1144,11 +1145,6 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       kvBytes[a.layerDevice[l]] = (kvBytes[a.layerDevice[l]] ?? 0) + kv.layerBytesAt(l, depth, 1)
   // MLA latent attention: 2 × heads × depth × (kv_lora + rope + kv_lora) FLOPs per layer
   const attnPerLayer = mlaAttention(p) ? 2 * hp.nHead * depth * attnHeadDims(inv.shape, kv.layout) : 0
-  // measured flash attention at depth on CPU layers (mainline kernels, -fa, with measured kernels:
-  // their decode has no KV-cache memory term, the measured attention reads the cache): any layout
-  const kv2 = attnHeadKV(inv.shape, kv.layout)
-  const faKey =
-    cpu.kernels && p.flashAttention && attnPairFlops(p.build, k) > 0 ? cpu.decodeAttn?.(kv2.k, kv2.v) : undefined
   const mlaGpuEff = p.build === 'ktransformers-0.2' ? MLA_DECODE_GPU_EFF.old : MLA_DECODE_GPU_EFF.new
   const t: DecodeParts = {
     cpuMemory: 0,
@@ -1172,8 +1168,8 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       t.cpuMemory = c.dramS
       t.cpuCache = c.cacheS
       t.attention +=
-        faKey !== undefined
-          ? layers * hp.nHead * depth * faKey * CALIBRATED_SPREAD[flip(k)]
+        p.fa.decode !== undefined
+          ? layers * hp.nHead * depth * p.fa.decode * CALIBRATED_SPREAD[flip(k)]
           : (attnPerLayer * layers) / cpu.attnOps(k)
       if (cpu.kernels) {
         // measured kernels: each op's time, from cache for the hit share and from DRAM for the rest
@@ -1278,18 +1274,15 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const swa = new Set(kv.swaLayers)
   const keys = (l: number) => (swa.has(l) ? Math.min(p.ctx / 2, kv.swaWindow) : p.ctx / 2)
   const devFlops = {...work.devFlops}
-  // measured flash attention (mainline kernels, -fa): seconds per query × key × head of this geometry
-  const kv2 = attnHeadKV(inv.shape, kv.layout)
-  const faPair = p.flashAttention && attnPairFlops(p.build, k) > 0 ? cpu.prefillAttn?.(kv2.k, kv2.v) : undefined
   let cpuAttn = 0,
     cpuPairs = 0
   for (let l = 0; l < nLayer; l++) {
     const d = a.layerDevice[l]
     if (d !== 'CPU') devFlops[d] += 2 * hp.nHead * attnDims * keys(l)
-    else if (faPair !== undefined) cpuPairs += hp.nHead * keys(l)
+    else if (p.fa.prefill !== undefined) cpuPairs += hp.nHead * keys(l)
     else cpuAttn += hp.nHead * keys(l) * ((2 * attnDims) / attnSpeedup(p.build) + attnPairFlops(p.build, k))
   }
-  const tAttn = faPair !== undefined ? p.ubatch * cpuPairs * faPair * CALIBRATED_SPREAD[flip(k)] : 0
+  const tAttn = p.fa.prefill !== undefined ? p.ubatch * cpuPairs * p.fa.prefill * CALIBRATED_SPREAD[flip(k)] : 0
   const rowsPerExpert = (hp.nExpert ?? 0) > 0 ? (p.ubatch * (hp.nExpertUsed ?? 0)) / (hp.nExpert ?? 1) : Infinity
   const expertBatchEff = Math.max(1e-3, Math.min(1, rowsPerExpert / PREFILL_EXPERT_ROWS_FULL[p.build]))
   const localGpus = a.gpus.filter((g) => !g.rpc)
@@ -1332,14 +1325,44 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   return {total: tUb + overhead, overhead, attention: localGpus.length === 0 || cpuComputesExperts(p) ? tAttn : 0}
 }
 
-/** Per query × key × head cost of CPU attention besides its FLOPs: measured on mainline ggml kernels only (ik's FlashMLA and ktransformers' kernels differ: 0, no figure). */
+/** CPU attention runs mainline ggml's kernels (llama.cpp, FlashMoE); ik's FlashMLA and ktransformers' kernels differ. */
+const ggmlAttention = (build: EngineBuild) =>
+  build === 'llama.cpp' || build === 'llama.cpp-2025-02' || build === 'flashmoe'
+
+/** Per query × key × head cost of CPU attention besides its FLOPs: measured on mainline ggml kernels only (others: 0, no figure). */
 function attnPairFlops(build: EngineBuild, k: K): number {
-  return build === 'llama.cpp' || build === 'llama.cpp-2025-02' || build === 'flashmoe' ? CPU_ATTN_PAIR_FLOPS[k] : 0
+  return ggmlAttention(build) ? CPU_ATTN_PAIR_FLOPS[k] : 0
 }
 
 /** How much faster than the prefill matmul rate ggml's CPU attention runs its 2 × dims FLOPs (1: other kernels, no figure). */
 function attnSpeedup(build: EngineBuild): number {
-  return build === 'llama.cpp' || build === 'llama.cpp-2025-02' || build === 'flashmoe' ? CPU_ATTN_FLOP_SPEEDUP : 1
+  return ggmlAttention(build) ? CPU_ATTN_FLOP_SPEEDUP : 1
+}
+
+/**
+ * Measured flash attention for one plan: the model's head K and V dims and, where calibrate's
+ * attention cases apply (mainline kernels with -fa), seconds per query × key × head in prefill and
+ * per key × head in decode (decode only with measured kernels: their decode has no KV-cache memory
+ * term, the measured attention reads the cache).
+ */
+interface PlanAttention {
+  k: number
+  v: number
+  prefill?: number
+  decode?: number
+}
+function measuredPlanAttention(
+  inv: Inventory,
+  kv: KvModel,
+  cpu: CpuRates,
+  build: EngineBuild,
+  flashAttention: boolean,
+): PlanAttention {
+  const {k, v} = attnHeadKV(inv.shape, kv.layout)
+  const on = flashAttention && ggmlAttention(build)
+  const prefill = on ? cpu.prefillAttn?.(k, v) : undefined
+  const decode = on && cpu.kernels ? cpu.decodeAttn?.(k, v) : undefined
+  return {k, v, ...(prefill !== undefined ? {prefill} : {}), ...(decode !== undefined ? {decode} : {})}
 }
 
 /** Σ over CPU layers of the keys each prefill token attends (half the context, SWA-capped). */
@@ -1371,6 +1394,7 @@ export function predictSpeed(
     opts.numa ?? (host.numaNodes.length <= 1 ? 'single' : engine === 'ktransformers' ? 'replicate' : 'interleave')
   const cal: HardwareProfile['calibration'] | null = host.calibration ?? null
   const threads = Math.max(1, opts.threads ?? host.cores)
+  const cpu = cpuRates(host, cal, threads, build, numa)
   const p: PlanCtx = {
     inv,
     a,
@@ -1379,10 +1403,10 @@ export function predictSpeed(
     ubatch,
     engine,
     build,
-    flashAttention: opts.flashAttention ?? true,
+    fa: measuredPlanAttention(inv, kv, cpu, build, opts.flashAttention ?? true),
     work: tallyWork(inv, a, ubatch),
     hand: countHandoffs(inv, a, planLink(cal?.rpcLinks)),
-    cpu: cpuRates(host, cal, threads, build, numa),
+    cpu,
     gpu: gpuRates(cal, engine),
   }
   const decode = {low: 0, mid: 0, high: 0}
@@ -1469,14 +1493,11 @@ function speedAssumptions(
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? '']
   const pk = cpu.prefillKernels
   // measured flash attention (mainline kernels, -fa): per pair at this model's head geometry
-  const kv2 = attnHeadKV(inv.shape, p.kv.layout)
-  const faOn = p.flashAttention && attnPairFlops(build, 'mid') > 0
-  const faPre = faOn ? cpu.prefillAttn?.(kv2.k, kv2.v) : undefined
-  const faDec = faOn && cpu.kernels ? cpu.decodeAttn?.(kv2.k, kv2.v) : undefined
+  const {k: faK, v: faV, prefill: faPre, decode: faDec} = p.fa
   const ns = (x: number) => (x * 1e9).toFixed(1)
   const attnWords =
     faPre !== undefined
-      ? `flash attention ${ns(faPre)} ns per query × key × head (K ${kv2.k} / V ${kv2.v} dims, measured by calibrate's attention cases)`
+      ? `flash attention ${ns(faPre)} ns per query × key × head (K ${faK} / V ${faV} dims, measured by calibrate's attention cases)`
       : "attention FLOP-equivalents at the model's own matmul rate"
   const routedWords = cal?.decodeKernels?.prefillExperts?.length
     ? 'other routed experts at their measured MUL_MAT_ID rate'
@@ -1504,7 +1525,7 @@ function speedAssumptions(
     ),
     ...(faDec !== undefined
       ? [
-          `CPU attention at depth: ${hp.nHead} heads × depth × ${ns(faDec)} ns per key × head per layer (flash attention over a streamed cache of ${kv2.k} / ${kv2.v} dims, measured by calibrate; it includes the KV reads)`,
+          `CPU attention at depth: ${hp.nHead} heads × depth × ${ns(faDec)} ns per key × head per layer (flash attention over a streamed cache of ${faK} / ${faV} dims, measured by calibrate; it includes the KV reads)`,
         ]
       : []),
     ...(faDec === undefined || localGpus.length

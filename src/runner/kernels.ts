@@ -179,10 +179,10 @@ export function attentionCases(l3Bytes: number | null = null): KernelCase[] {
   }))
   // decode: one query over DECODE_ATTN_KEYS cached keys, distinct caches (layers) totalling the
   // streamed size, as a deep context's KV cache of every layer streams from DRAM
-  const decode = ATTN_SHAPES.map((g) => {
+  const decode = ATTN_SHAPES.map((g, i) => {
     const bytes = DECODE_ATTN_KEYS * g.kvHeads * (g.k + (g.latent ? 0 : g.dv)) * 2
     return {
-      ...prefill.find((c) => c.k === g.k && c.dv === g.dv)!,
+      ...prefill[i],
       rows: DECODE_ATTN_KEYS,
       cols: 1,
       ops: Math.max(1, Math.ceil(streamBytesOf(l3Or(l3Bytes)) / bytes)),

@@ -46,24 +46,35 @@ bool measurable(ggml_type t) {
     return ggml_get_type_traits(t)->is_quantized && !ggml_quantize_requires_imatrix(t);
 }
 
+// `rows` rows of k F32 values as bytes of type t: plain float types converted, the rest quantized.
+std::vector<uint8_t> to_type(ggml_type t, const float * src, int64_t rows, int64_t k) {
+    std::vector<uint8_t> out(ggml_row_size(t, k) * rows);
+    if (t == GGML_TYPE_F32)
+        memcpy(out.data(), src, out.size());
+    else if (t == GGML_TYPE_F16)
+        ggml_fp32_to_fp16_row(src, (ggml_fp16_t *) out.data(), k * rows);
+    else if (t == GGML_TYPE_BF16)
+        ggml_fp32_to_bf16_row(src, (ggml_bf16_t *) out.data(), k * rows);
+    else
+        ggml_quantize_chunk(t, src, out.data(), 0, rows, k, nullptr);
+    return out;
+}
+
+// `n` values from N(0, sd).
+std::vector<float> normal_values(size_t n, float sd, std::mt19937 & rng) {
+    std::vector<float>              v(n);
+    std::normal_distribution<float> nd(0.0f, sd);
+    for (auto & x : v) x = nd(rng);
+    return v;
+}
+
 // One matrix's bytes: kTemplateRows random rows quantized once, repeated (values do not change
 // the kernels' time; addresses do, and every copy has its own).
 std::vector<uint8_t> matrix_bytes(ggml_type t, int64_t k, int64_t rows, std::mt19937 & rng) {
-    const int64_t                   tr = std::min(rows, kTemplateRows);
-    std::vector<float>              src(size_t(tr * k));
-    std::normal_distribution<float> nd(0.0f, 0.02f);
-    for (auto & v : src) v = nd(rng);
-    const size_t         row_bytes = ggml_row_size(t, k);
-    std::vector<uint8_t> tmpl(row_bytes * tr);
-    if (t == GGML_TYPE_F32)
-        memcpy(tmpl.data(), src.data(), tmpl.size());
-    else if (t == GGML_TYPE_F16)
-        ggml_fp32_to_fp16_row(src.data(), (ggml_fp16_t *) tmpl.data(), tr * k);
-    else if (t == GGML_TYPE_BF16)
-        ggml_fp32_to_bf16_row(src.data(), (ggml_bf16_t *) tmpl.data(), tr * k);
-    else
-        ggml_quantize_chunk(t, src.data(), tmpl.data(), 0, tr, k, nullptr);
-    std::vector<uint8_t> out(row_bytes * rows);
+    const int64_t              tr        = std::min(rows, kTemplateRows);
+    const std::vector<uint8_t> tmpl      = to_type(t, normal_values(size_t(tr * k), 0.02f, rng).data(), tr, k);
+    const size_t               row_bytes = ggml_row_size(t, k);
+    std::vector<uint8_t>       out(row_bytes * rows);
     for (int64_t r = 0; r < rows; r += tr) {
         const int64_t n = std::min(tr, rows - r);
         memcpy(out.data() + r * row_bytes, tmpl.data(), n * row_bytes);
@@ -184,22 +195,11 @@ Result result_of(const Case & c, ggml_type t) {
     return r;
 }
 
-// F32 values from N(0, sd) into a tensor of any float type (F32, F16, BF16) or a quantized one.
+// Every element of a tensor (of any type to_type takes) from N(0, sd).
 void fill_random(ggml_tensor * t, float sd, std::mt19937 & rng) {
-    const int64_t                   k = t->ne[0], rows = ggml_nrows(t);
-    std::vector<float>              src(size_t(k * rows));
-    std::normal_distribution<float> nd(0.0f, sd);
-    for (auto & v : src) v = nd(rng);
-    std::vector<uint8_t> out(ggml_row_size(t->type, k) * rows);
-    if (t->type == GGML_TYPE_F32)
-        memcpy(out.data(), src.data(), out.size());
-    else if (t->type == GGML_TYPE_F16)
-        ggml_fp32_to_fp16_row(src.data(), (ggml_fp16_t *) out.data(), k * rows);
-    else if (t->type == GGML_TYPE_BF16)
-        ggml_fp32_to_bf16_row(src.data(), (ggml_bf16_t *) out.data(), k * rows);
-    else
-        ggml_quantize_chunk(t->type, src.data(), out.data(), 0, rows, k, nullptr);
-    ggml_backend_tensor_set(t, out.data(), 0, out.size());
+    const int64_t              k = t->ne[0], rows = ggml_nrows(t);
+    const std::vector<uint8_t> b = to_type(t->type, normal_values(size_t(k * rows), sd, rng).data(), rows, k);
+    ggml_backend_tensor_set(t, b.data(), 0, b.size());
 }
 
 // A flash-attention case (Case::kv_heads > 0), laid out as llama.cpp's KV cache and graph hold it
@@ -313,10 +313,7 @@ Result run_case(const Case & c, const Options & o, ggml_backend_dev_t cpu, const
     {
         std::vector<uint8_t> bytes = matrix_bytes(t, c.k, c.rows * stack, rng);
         for (auto * w : ws) ggml_backend_tensor_set(w, bytes.data(), 0, bytes.size()); // CPU_REPACK repacks here
-        std::vector<float>              xs(size_t(ggml_nelements(x)));
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        for (auto & v : xs) v = nd(rng);
-        ggml_backend_tensor_set(x, xs.data(), 0, xs.size() * sizeof(float));
+        fill_random(x, 1.0f, rng);
         if (moe) {
             // column j routed to experts (j·used + u) mod experts: distinct within a column, every
             // expert the same number of rows
