@@ -20,7 +20,7 @@ import {rpcDeviceLines, rpcFlag, rpcFlags} from '../runner/rpc-flags.js'
 export default class Bench extends MoerigCommand {
   static override summary = 'Measure prompt processing and generation speed, llama-bench style'
 
-  static override description = `pp<N> = one prompt batch of N tokens, tg<N> = N single-token decode steps; a warm-up run, then -r repetitions, t/s as mean ± sd.
+  static override description = `pp<N> = one prompt batch of N tokens, tg<N> = N single-token decode steps, "@ d<D>" = after D tokens already in the context (-d); a warm-up run, then -r repetitions, t/s as mean ± sd.
 The model runs in a child process: a llama.cpp abort is one error line. Every result is saved under --runs-dir with provenance.
 --plan executes a plan's placement and context and prints planned vs measured memory per device and predicted vs measured t/s.
 Ctrl-C stops after the current repetition and keeps (and saves) the finished ones, marked partial.`
@@ -28,6 +28,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
   static override examples = [
     '<%= config.bin %> bench model.gguf',
     '<%= config.bin %> bench model.gguf -p 512 -n 128 -r 5 -t 16',
+    '<%= config.bin %> bench model.gguf -p 512 -n 128 -d 0,4096',
     '<%= config.bin %> bench model.gguf --plan plan.json',
     '<%= config.bin %> bench model.gguf --n-gpu-layers 99 --override-tensor "exps=CPU"',
   ]
@@ -47,6 +48,13 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
       char: 'n',
       description: 'generated tokens per tg test, comma list; 0 = no tg test',
       default: String(BENCH_DEFAULTS.nGen),
+      helpValue: 'N',
+    }),
+    'n-depth': Flags.string({
+      char: 'd',
+      description:
+        'tokens already in the context when each test starts (filled untimed before every repetition), comma list; llama-bench -d',
+      default: '0',
       helpValue: 'N',
     }),
     repetitions: Flags.integer({char: 'r', description: 'repetitions per test', default: BENCH_DEFAULTS.reps, min: 1}),
@@ -83,6 +91,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
         path: args.model,
         nPrompt: intList('-p', flags['n-prompt']),
         nGen: intList('-n', flags['n-gen']),
+        nDepth: intList('-d', flags['n-depth']),
         reps: flags.repetitions,
         threads: flags.threads,
         warmup: !flags['no-warmup'],

@@ -187,6 +187,8 @@ export interface LlamaDecodeCheck {
 export interface LlamaBenchSpec {
   nPrompt: number
   nGen: number
+  /** tokens in the context before each timed repetition (llama-bench -d), untimed; default 0 */
+  nDepth?: number
   reps: number
   warmup?: boolean
 }

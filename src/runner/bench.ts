@@ -33,7 +33,8 @@ import type {CheckPlanResult} from '../schemas/checkplan.js'
 import {runResultSchema, type RunResult} from '../schemas/run.js'
 import {physicalCores, runProvenance} from './provenance.js'
 import type {BenchTestSpec, BenchTestOutcome} from './protocol.js'
-import {mean, median, stdev, testName, tokensPerSecond} from './stats.js'
+import {mean, median, stdev, testContext, testName, tokensPerSecond} from './stats.js'
+import {KV_DEPTH} from '../planner/speed.js'
 
 /**
  * llama-bench's defaults (tools/llama-bench/llama-bench.cpp cmd_params_defaults): its test sizes
@@ -50,6 +51,8 @@ export interface BenchOptions {
   path?: string
   nPrompt: number[]
   nGen: number[]
+  /** -d: tokens in the context before each timed repetition, every test at each (default [0]) */
+  nDepth?: number[]
   reps: number
   threads?: number
   warmup?: boolean
@@ -115,11 +118,18 @@ export function modelParams(path: string, p: PlacementRun): LlamaModelParams {
   }
 }
 
-/** The tests of a run: pp<p> for each p > 0, then tg<n> for each n > 0 (llama-bench's order). */
-export function benchTests(nPrompt: number[], nGen: number[]): BenchTestSpec[] {
+/**
+ * The tests of a run: pp<p> for each p > 0, then tg<n> for each n > 0, each at every depth
+ * (llama-bench's order: its pp tests, then its tg tests, each over -d).
+ */
+export function benchTests(nPrompt: number[], nGen: number[], nDepth: number[] = [0]): BenchTestSpec[] {
+  const depths = nDepth.length ? nDepth : [0]
+  const bad = depths.find((d) => !Number.isInteger(d) || d < 0)
+  if (bad !== undefined) throw new MoerigError('E_USAGE', `-d takes whole numbers ≥ 0, got ${bad}`, USAGE_EXIT)
+  const at = (t: {nPrompt: number; nGen: number}) => depths.map((d) => (d > 0 ? {...t, nDepth: d} : t))
   const tests = [
-    ...nPrompt.filter((p) => p > 0).map((p) => ({nPrompt: p, nGen: 0})),
-    ...nGen.filter((n) => n > 0).map((n) => ({nPrompt: 0, nGen: n})),
+    ...nPrompt.filter((p) => p > 0).flatMap((p) => at({nPrompt: p, nGen: 0})),
+    ...nGen.filter((n) => n > 0).flatMap((n) => at({nPrompt: 0, nGen: n})),
   ]
   if (tests.length === 0) throw new MoerigError('E_USAGE', 'nothing to measure: -p and -n are both 0')
   return tests
@@ -128,9 +138,10 @@ export function benchTests(nPrompt: number[], nGen: number[]): BenchTestSpec[] {
 export function benchRow(t: BenchTestOutcome, threads: number): BenchRow {
   const samples = tokensPerSecond(t.samplesNs, t.nPrompt + t.nGen)
   return {
-    test: testName(t.nPrompt, t.nGen),
+    test: testName(t.nPrompt, t.nGen, t.nDepth),
     nPrompt: t.nPrompt,
     nGen: t.nGen,
+    nDepth: t.nDepth ?? 0,
     threads,
     nCtx: t.nCtx,
     reps: samples.length,
@@ -237,11 +248,11 @@ function checkTrainedContext(mf: ModelFile, tests: BenchTestSpec[], nCtx: number
   const train = trainedContext(mf)
   if (train === null || force) return
   for (const t of tests) {
-    const need = nCtx ?? t.nPrompt + t.nGen
+    const need = nCtx ?? testContext(t)
     if (need > train) {
       throw new MoerigError(
         'E_USAGE',
-        `${testName(t.nPrompt, t.nGen)} needs a context of ${need} tokens; ${mf.name} was trained for ${train}: use -p/-n up to ${train} (or --force to run past it)`,
+        `${testName(t.nPrompt, t.nGen, t.nDepth)} needs a context of ${need} tokens; ${mf.name} was trained for ${train}: use -d/-p/-n up to ${train} together (or --force to run past it)`,
         USAGE_EXIT,
       )
     }
@@ -285,7 +296,15 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     threads,
   }
   assertUbatchWithinBatch(context.nUbatch, context.nBatch, {ubatch: '--ubatch-size', batch: '--batch-size'})
-  const tests = benchTests(opts.nPrompt, opts.nGen)
+  const tests = benchTests(opts.nPrompt, opts.nGen, opts.nDepth)
+  // a plan's fixed context must hold the deepest test (llama.cpp would fail on the first token past it)
+  const deepest = tests.reduce((x, t) => (testContext(t) > testContext(x) ? t : x))
+  if (context.nCtx !== undefined && testContext(deepest) > context.nCtx)
+    throw new MoerigError(
+      'E_USAGE',
+      `${testName(deepest.nPrompt, deepest.nGen, deepest.nDepth)} needs a context of ${testContext(deepest)} tokens; the plan's context is ${context.nCtx}: use smaller -d/-p/-n (or plan a larger --ctx)`,
+      USAGE_EXIT,
+    )
   checkTrainedContext(mf, tests, context.nCtx, Boolean(opts.pastTrainedContext))
   const setup: EngineSetup = engineSetup(opts.cpuVariant, opts.rpc)
 
@@ -317,10 +336,10 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
           )
         }
         const t = tests[e.test]
-        if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen)}`, opts.reps)
+        if (t) ev.onPhase?.(`${testName(t.nPrompt, t.nGen, t.nDepth)}`, opts.reps)
       } else if (e.type === 'rep') {
         const t = tests[e.test]
-        ev.onRep?.(testName(t.nPrompt, t.nGen), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
+        ev.onRep?.(testName(t.nPrompt, t.nGen, t.nDepth), e.index, opts.reps, (1e9 * (t.nPrompt + t.nGen)) / e.ns)
       }
     }),
   )
@@ -343,7 +362,6 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     )
   }
   const memory = memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined, devices)
-  const tps = (pred: (r: BenchRow) => boolean) => rows.find(pred)?.tps.mean ?? null
   const result: BenchResult = {
     schemaVersion: 1,
     kind: 'bench',
@@ -367,15 +385,45 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     memory,
     ...(plan
       ? {
-          plan: comparePlan(plan, opts.plan!.path, opts.plan!.force, devices, memory.devices, {
-            decode: tps((r) => r.nGen > 0 && r.nPrompt === 0),
-            prefill: tps((r) => r.nPrompt > 0 && r.nGen === 0),
-          }),
+          plan: comparePlan(
+            plan,
+            opts.plan!.path,
+            opts.plan!.force,
+            devices,
+            memory.devices,
+            planRows(rows, plan.context),
+          ),
         }
       : {}),
     provenance: runProvenance(setup, rec, threads, time, placement.repack !== false, outcome.fallback),
   }
   return checkAndSave(result, benchResultSchema, path, time, opts.runsDir)
+}
+
+/**
+ * The rows a plan's prediction is compared with. Decode: the tg test whose mean depth (d + n/2) is
+ * nearest the plan's mid depth (KV_DEPTH.mid of its context: the depth its decodeTps is predicted
+ * at); the first of equals. Prefill: the first pp test at the shallowest depth (the plan's prefill is
+ * one ubatch from an empty cache up).
+ */
+export function planRows(
+  rows: BenchRow[],
+  context: number,
+): {decode: number | null; prefill: number | null; decodeTest: string | null; prefillTest: string | null} {
+  const mid = context * KV_DEPTH.mid
+  const dist = (r: BenchRow) => Math.abs((r.nDepth ?? 0) + r.nGen / 2 - mid)
+  const tg = rows
+    .filter((r) => r.nGen > 0 && r.nPrompt === 0)
+    .reduce<BenchRow | null>((x, r) => (x === null || dist(r) < dist(x) ? r : x), null)
+  const pp = rows
+    .filter((r) => r.nPrompt > 0 && r.nGen === 0)
+    .reduce<BenchRow | null>((x, r) => (x === null || (r.nDepth ?? 0) < (x.nDepth ?? 0) ? r : x), null)
+  return {
+    decode: tg?.tps.mean ?? null,
+    prefill: pp?.tps.mean ?? null,
+    decodeTest: tg?.test ?? null,
+    prefillTest: pp?.test ?? null,
+  }
 }
 
 // ---------------------------------------------------------------- printing
@@ -436,7 +484,27 @@ export function planLines(p: NonNullable<BenchResult['plan']>): string[] {
       c && c.errorPct !== null
         ? `, prediction ${c.errorPct >= 0 ? '+' : ''}${c.errorPct.toFixed(1)} %${c.inRange ? ', inside the range' : c.inRange === false ? ', OUTSIDE the range' : ''}`
         : ''
-    out.push(`  ${phase}: predicted ${pred.toFixed(2)} t/s${range} · measured ${f(meas)}${err}`)
+    out.push(
+      `  ${phase}: predicted ${pred.toFixed(2)} t/s${range} · measured ${f(meas)}${c?.test ? ` (${c.test})` : ''}${err}`,
+    )
   }
+  const hint = depthHint(p.context, p.comparison?.decode.test)
+  if (hint) out.push(`  ${hint}`)
   return out
+}
+
+/**
+ * A decode test far from the depth the plan predicts at (half its context) compares two different
+ * things: say so, and which -d measures there.
+ */
+export function depthHint(context: number, test: string | undefined): string | null {
+  const m = test ? /^tg(\d+)(?: @ d(\d+))?$/.exec(test) : null
+  if (!m) return null
+  const n = Number(m[1]),
+    d = Number(m[2] ?? 0)
+  const mid = Math.round(context * KV_DEPTH.mid)
+  const at = Math.max(0, mid - Math.round(n / 2))
+  // within a tenth of the context: the same depth for the prediction's purposes
+  if (Math.abs(d + n / 2 - mid) <= context / 10) return null
+  return `note: the plan's decode is predicted at depth ${mid} (half its context of ${context}); ${test} averages depth ${Math.round(d + n / 2)}: -d ${at} measures at the plan's depth`
 }

@@ -938,7 +938,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           role,
           model: models.get(path) ?? basename(path),
           threads: t,
-          test: testName(x.t.nPrompt, x.t.nGen),
+          test: testName(x.t.nPrompt, x.t.nGen, x.t.nDepth),
           tps: round(st.decodeRep ?? st.prefill ?? 0, 3),
           ...(st.decode !== null ? {tokenTps: round(st.decode, 3)} : {}),
           reps: x.res.rounds.reduce((n, q) => n + q.samplesNs.length, 0),
@@ -952,7 +952,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
           .map((t, i) => {
             const st = roundsTps(r.tests[i])
             const v = st.decode ?? st.prefill
-            return `${models.get(paths[t.model])} ${t.threads}t ${testName(t.nPrompt, t.nGen)} ${v === null ? '—' : v.toFixed(2)} t/s`
+            return `${models.get(paths[t.model])} ${t.threads}t ${testName(t.nPrompt, t.nGen, t.nDepth)} ${v === null ? '—' : v.toFixed(2)} t/s`
           })
           .join(', '),
     )

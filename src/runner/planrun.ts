@@ -188,7 +188,7 @@ export function comparePlan(
   force: boolean,
   devices: LlamaDevice[],
   measured: DeviceMemory[],
-  tps: {decode: number | null; prefill: number | null},
+  tps: {decode: number | null; prefill: number | null; decodeTest?: string | null; prefillTest?: string | null},
 ): PlanComparison {
   return {
     path: planPath,
@@ -206,8 +206,14 @@ export function comparePlan(
     predicted: {decodeTps: plan.prediction.decodeTps, prefillTps: plan.prediction.prefillTps},
     measured: {decodeTps: tps.decode, prefillTps: tps.prefill},
     comparison: {
-      decode: phaseComparison(plan.prediction.decodeTps, plan.prediction.decodeRange, tps.decode),
-      prefill: phaseComparison(plan.prediction.prefillTps, plan.prediction.prefillRange, tps.prefill),
+      decode: {
+        ...phaseComparison(plan.prediction.decodeTps, plan.prediction.decodeRange, tps.decode),
+        ...(tps.decodeTest ? {test: tps.decodeTest} : {}),
+      },
+      prefill: {
+        ...phaseComparison(plan.prediction.prefillTps, plan.prediction.prefillRange, tps.prefill),
+        ...(tps.prefillTest ? {test: tps.prefillTest} : {}),
+      },
     },
   }
 }

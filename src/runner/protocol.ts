@@ -18,6 +18,8 @@ import type {EngineSetup} from '../engine/engine.js'
 export interface BenchTestSpec {
   nPrompt: number
   nGen: number
+  /** tokens already in the context when the timed run starts (llama-bench -d); absent = 0 */
+  nDepth?: number
 }
 
 export interface BenchJob {

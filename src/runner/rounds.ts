@@ -33,6 +33,8 @@ export interface RoundsTest {
   threads: number
   nPrompt: number
   nGen: number
+  /** tokens in the context before each timed repetition (bench -d) */
+  nDepth?: number
   /** repetitions per round */
   reps: number
   nUbatch?: number
@@ -99,7 +101,7 @@ export async function runRounds(o: RoundsOptions, ev: RoundsEvents = {}): Promis
       models: o.models.map((m) => modelParams(m.path, placementDefaults(m.placement))),
       configs: o.tests.map((t) => ({
         model: t.model,
-        test: {nPrompt: t.nPrompt, nGen: t.nGen},
+        test: {nPrompt: t.nPrompt, nGen: t.nGen, ...(t.nDepth ? {nDepth: t.nDepth} : {})},
         reps: t.reps,
         context: {
           threads: t.threads,

@@ -31,10 +31,17 @@ export function tokensPerSecond(samplesNs: number[], nTokens: number): number[] 
 }
 
 /** "pp512", "tg128", "pp512+tg128" (llama-bench naming). */
-export function testName(nPrompt: number, nGen: number): string {
-  if (nPrompt > 0 && nGen === 0) return `pp${nPrompt}`
-  if (nGen > 0 && nPrompt === 0) return `tg${nGen}`
-  return `pp${nPrompt}+tg${nGen}`
+export function testName(nPrompt: number, nGen: number, nDepth = 0): string {
+  // llama-bench's names: pp512, tg128, pp512 @ d4096
+  const at = nDepth > 0 ? ` @ d${nDepth}` : ''
+  if (nPrompt > 0 && nGen === 0) return `pp${nPrompt}${at}`
+  if (nGen > 0 && nPrompt === 0) return `tg${nGen}${at}`
+  return `pp${nPrompt}+tg${nGen}${at}`
+}
+
+/** The context a test needs: depth, prompt and generated tokens (llama-bench's n_ctx for a test). */
+export function testContext(t: {nPrompt: number; nGen: number; nDepth?: number}): number {
+  return (t.nDepth ?? 0) + t.nPrompt + t.nGen
 }
 
 /** Solve a 3×3 linear system (Cramer); null when singular. */

@@ -20,6 +20,7 @@ import type {
   RoundsJob,
   RoundsOutcome,
 } from './protocol.js'
+import {testContext} from './stats.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from '../engine/engine.js'
 import {loadAddon} from '../engine/addon.js'
@@ -78,22 +79,23 @@ async function bench(job: BenchJob): Promise<void> {
   const outcomes: BenchTestOutcome[] = []
   try {
     if (job.memoryOnly) {
-      const nCtx = job.context.nCtx ?? Math.max(...job.tests.map((t) => t.nPrompt + t.nGen))
+      const nCtx = job.context.nCtx ?? Math.max(...job.tests.map(testContext))
       const ctx = await model.createContext({...job.context, nCtx})
       await send({type: 'context', test: -1, ...ctx.config, log: ctx.log})
       ctx.dispose()
     }
     for (let i = 0; i < job.tests.length && !stopped && !job.memoryOnly; i++) {
       const t = job.tests[i]
-      const nCtx = job.context.nCtx ?? t.nPrompt + t.nGen
+      const nCtx = job.context.nCtx ?? testContext(t)
       const ctx = await model.createContext({...job.context, nCtx})
       current = ctx
       try {
         await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
         crashPoint('bench')
-        const r = await ctx.bench({nPrompt: t.nPrompt, nGen: t.nGen, reps: job.reps, warmup: job.warmup}, (rep) => {
-          void send({type: 'rep', test: i, index: rep.index, ns: rep.ns})
-        })
+        const r = await ctx.bench(
+          {nPrompt: t.nPrompt, nGen: t.nGen, nDepth: t.nDepth ?? 0, reps: job.reps, warmup: job.warmup},
+          (rep) => void send({type: 'rep', test: i, index: rep.index, ns: rep.ns}),
+        )
         outcomes.push({...t, samplesNs: r.samplesNs, tokenNs: r.tokenNs, nCtx: ctx.config.nCtx, stopped: r.stopped})
       } finally {
         current = null
@@ -199,11 +201,14 @@ async function rounds(job: RoundsJob): Promise<void> {
         }
         const c = job.configs[i]
         const t = c.test
-        const ctx = await models[c.model].createContext({...c.context, nCtx: c.context.nCtx ?? t.nPrompt + t.nGen})
+        const ctx = await models[c.model].createContext({...c.context, nCtx: c.context.nCtx ?? testContext(t)})
         current = ctx
         try {
           if (round === 0) await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
-          const r = await ctx.bench({nPrompt: t.nPrompt, nGen: t.nGen, reps: c.reps, warmup: job.warmup}, () => {})
+          const r = await ctx.bench(
+            {nPrompt: t.nPrompt, nGen: t.nGen, nDepth: t.nDepth ?? 0, reps: c.reps, warmup: job.warmup},
+            () => {},
+          )
           if (r.samplesNs.length === 0) break rounds
           const o: RoundsOutcome = {round, config: i, samplesNs: r.samplesNs, tokenNs: r.tokenNs}
           outcomes.push(o)

@@ -181,6 +181,8 @@ const phaseComparison = {
     measured: {type: ['number', 'null'], minimum: 0},
     errorPct: {type: ['number', 'null']},
     inRange: {type: ['boolean', 'null']},
+    /** the bench test measured against the prediction ("tg128 @ d2048"); absent when none ran */
+    test: {type: 'string'},
   },
 } as const
 
@@ -276,10 +278,12 @@ export const benchResultSchema = {
         additionalProperties: false,
         required: ['test', 'nPrompt', 'nGen', 'threads', 'nCtx', 'reps', 'tps', 'samples', 'samplesNs'],
         properties: {
-          /** "pp512", "tg128" */
+          /** "pp512", "tg128", "tg128 @ d4096" (llama-bench's names) */
           test: {type: 'string'},
           nPrompt: count,
           nGen: count,
+          /** tokens in the context before each timed repetition (-d, llama-bench's n_depth); absent in results saved before it = 0 */
+          nDepth: count,
           threads: {type: 'integer', minimum: 1},
           /** context the test ran in */
           nCtx: {type: 'integer', minimum: 1},

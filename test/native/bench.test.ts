@@ -56,6 +56,37 @@ test('bench --json: results[].{test, nPrompt, nGen, threads, tps.{mean, sd}, sam
   assert.match(t.stdout, /CPU: weights [0-9.]+ MiB, KV [0-9.]+ MiB, compute [0-9.]+ MiB/)
 })
 
+test('bench -d: every test at each depth, named "@ d<N>" as llama-bench, in a context that holds the depth; the fill is not timed', () => {
+  const r = cli(['bench', model, '-p', '256', '-n', '4', '-d', '0,256', '-r', '2', '-t', '1', '--no-save', '--json'])
+  assert.equal(r.status, 0, r.stderr)
+  const j = JSON.parse(r.stdout)
+  assert.deepEqual(schemaErrors(benchResultSchema, j), [])
+  type Row = {test: string; nDepth: number; nCtx: number; samplesNs: number[]; tokenMs?: {n: number}}
+  const rows: Row[] = j.results
+  assert.deepEqual(
+    rows.map((x) => [x.test, x.nDepth]),
+    [
+      ['pp256', 0],
+      ['pp256 @ d256', 256],
+      ['tg4', 0],
+      ['tg4 @ d256', 256],
+    ],
+  )
+  // llama.cpp pads the context to a multiple of 256: at least depth + prompt + generated
+  assert.deepEqual(
+    rows.map((x) => x.nCtx),
+    [256, 512, 256, 512],
+  )
+  assert.equal(rows[3].tokenMs?.n, 8)
+  // tg4 after 256 cached tokens is 4 decode steps, not the 256-token fill as well: every repetition
+  // well under the time of the same 256-token prompt (a timed fill would take at least that)
+  const ppMin = Math.min(...rows[0].samplesNs)
+  assert.ok(Math.max(...rows[3].samplesNs) < ppMin / 2, `${rows[3].samplesNs} vs pp256 ${rows[0].samplesNs}`)
+  const t = cli(['bench', model, '-p', '0', '-n', '4', '-d', '64', '-r', '1', '-t', '1', '--no-save'])
+  assert.equal(t.status, 0, t.stderr)
+  assert.match(t.stdout, /\| +1 \| +tg4 @ d64 \| +[0-9.]+ ± [0-9.]+ \|/)
+})
+
 test('bad inputs are one line and a non-zero exit: truncated GGUF, not a GGUF, missing file, bad flags', () => {
   const truncated = join(dir, 'truncated.gguf')
   const size = readFileSync(model).length
@@ -72,6 +103,7 @@ test('bad inputs are one line and a non-zero exit: truncated GGUF, not a GGUF, m
     [['bench', notGguf, '-r', '1', '--no-save'], /not a GGUF file/],
     [['bench', join(dir, 'nope.gguf'), '--no-save'], /no such file/],
     [['bench', model, '-p', 'x1', '--no-save'], /-p x1: expected non-negative integers/],
+    [['bench', model, '-d', '-5', '--no-save'], /-d -5: expected non-negative integers/],
     [['run', model, '--prompt', 'hi', '--override-tensor', 'exps=NPU3', '--no-save'], /unknown device "NPU3"/],
   ]
   for (const [args, re] of cases) {
@@ -102,7 +134,16 @@ test('bench --plan: executes the placement and context, prints planned vs measur
   const text = cli(['bench', '--plan', ok, '-p', '16', '-n', '4', '-r', '1', '--no-save'])
   assert.equal(text.status, 0, text.stderr)
   assert.match(text.stdout, /CPU: planned [0-9.]+ MiB .* · measured [0-9.]+ MiB/)
-  assert.match(text.stdout, /decode: predicted 50\.00 t\/s · measured [0-9.]+ t\/s/)
+  assert.match(text.stdout, /decode: predicted 50\.00 t\/s · measured [0-9.]+ t\/s \(tg4\)/)
+  assert.equal(j.plan.comparison.decode.test, 'tg4')
+  // the plan (context 512) predicts decode at depth 256; tg4 runs near 0, and the line says which -d measures there
+  assert.match(text.stdout, /note: the plan's decode is predicted at depth 256 .* tg4 averages depth 2: -d 254 /)
+  const deep = cli(['bench', '--plan', ok, '-p', '0', '-n', '4', '-d', '0,254', '-r', '1', '--no-save', '--json'])
+  assert.equal(deep.status, 0, deep.stderr)
+  assert.equal(JSON.parse(deep.stdout).plan.comparison.decode.test, 'tg4 @ d254')
+  const over = cli(['bench', '--plan', ok, '-p', '0', '-n', '4', '-d', '600', '--no-save'])
+  assert.equal(over.status, 2, over.stderr)
+  assert.match(over.stderr, /^moerig: error: tg4 @ d600 needs a context of 604 tokens; the plan's context is 512/)
 
   const tooBig = join(dir, 'plan-nofit.json')
   writeFileSync(

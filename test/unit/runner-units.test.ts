@@ -12,7 +12,7 @@ import {
   residentBuffers,
 } from '../../src/runner/memory.js'
 import type {ModelFile} from '../../src/runner/modelfile.js'
-import {geomean, mean, median, stdev, testName, tokensPerSecond} from '../../src/runner/stats.js'
+import {geomean, mean, median, stdev, testContext, testName, tokensPerSecond} from '../../src/runner/stats.js'
 import {lastWords} from '../../src/runner/child.js'
 import {
   comparePlan,
@@ -23,7 +23,7 @@ import {
   resolveModelDevices,
 } from '../../src/runner/planrun.js'
 import {comparePlanMemory} from '../../src/runner/checkplan.js'
-import {benchTable, benchTests, tokenStats} from '../../src/runner/bench.js'
+import {benchRow, benchTable, benchTests, depthHint, planRows, tokenStats} from '../../src/runner/bench.js'
 import {benchTps} from '../../src/runner/calibrate.js'
 import {roundsTps} from '../../src/runner/rounds.js'
 import type {BenchResult} from '../../src/schemas/bench.js'
@@ -122,6 +122,20 @@ test('statistics follow llama-bench: sample sd, t/s per repetition, pp/tg names'
     {nPrompt: 0, nGen: 128},
   ])
   assert.throws(() => benchTests([0], [0]), /nothing to measure/)
+  // -d: every test at every depth, pp tests first (llama-bench's order and names), depth 0 unmarked
+  assert.deepEqual(benchTests([512], [128], [0, 4096]), [
+    {nPrompt: 512, nGen: 0},
+    {nPrompt: 512, nGen: 0, nDepth: 4096},
+    {nPrompt: 0, nGen: 128},
+    {nPrompt: 0, nGen: 128, nDepth: 4096},
+  ])
+  assert.deepEqual(
+    [testName(512, 0, 4096), testName(0, 128, 4096), testName(0, 128, 0)],
+    ['pp512 @ d4096', 'tg128 @ d4096', 'tg128'],
+  )
+  assert.equal(testContext({nPrompt: 0, nGen: 128, nDepth: 4096}), 4224)
+  assert.equal(testContext({nPrompt: 512, nGen: 0}), 512)
+  assert.throws(() => benchTests([512], [0], [-1]), /-d takes whole numbers ≥ 0, got -1/)
   assert.deepEqual(intList('-p', '64,128'), [64, 128])
   assert.throws(() => intList('-p', '6x'), /non-negative integers/)
 })
@@ -335,6 +349,36 @@ test("bench --plan comparison: signed error against the measurement, inside or o
     errorPct: null,
     inRange: null,
   })
+})
+
+test('bench --plan with -d: decode compared at the tg test nearest the depth the plan predicts at, prefill at the shallowest pp; a far test is named with the -d that measures there', () => {
+  const row = (nPrompt: number, nGen: number, nDepth: number, ns: number) =>
+    benchRow(
+      {nPrompt, nGen, ...(nDepth ? {nDepth} : {}), samplesNs: [ns], nCtx: nDepth + nPrompt + nGen, stopped: false},
+      1,
+    )
+  const rows = [
+    row(512, 0, 0, 1e9),
+    row(512, 0, 2048, 2e9),
+    row(0, 128, 0, 1e9),
+    row(0, 128, 1984, 4e9),
+    row(0, 128, 8192, 8e9),
+  ]
+  assert.equal(rows[3].test, 'tg128 @ d1984')
+  assert.equal(rows[3].nDepth, 1984)
+  assert.equal(rows[2].nDepth, 0)
+  // a plan at context 4096 predicts decode at depth 2048: tg128 @ d1984 averages 2048
+  assert.deepEqual(planRows(rows, 4096), {decode: 32, prefill: 512, decodeTest: 'tg128 @ d1984', prefillTest: 'pp512'})
+  // at context 256 (mid depth 128) the depth-0 test is nearest
+  assert.equal(planRows(rows, 256).decodeTest, 'tg128')
+  assert.deepEqual(planRows([], 4096), {decode: null, prefill: null, decodeTest: null, prefillTest: null})
+  assert.equal(depthHint(4096, 'tg128 @ d1984'), null)
+  assert.equal(depthHint(4096, 'tg128 @ d1800'), null, 'within a tenth of the context')
+  assert.equal(
+    depthHint(4096, 'tg128'),
+    "note: the plan's decode is predicted at depth 2048 (half its context of 4096); tg128 averages depth 64: -d 1984 measures at the plan's depth",
+  )
+  assert.equal(depthHint(4096, undefined), null)
 })
 
 test('mappedModel counts every tensor the load log names as repacked, progress dots before the name or not', () => {

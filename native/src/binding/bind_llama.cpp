@@ -258,10 +258,12 @@ Napi::Value js_llama_bench(const Napi::CallbackInfo & info) {
     BenchSpec    s;
     s.n_prompt = get_int(o, "nPrompt", 0);
     s.n_gen    = get_int(o, "nGen", 0);
+    s.n_depth  = get_int(o, "nDepth", 0);
     s.reps     = get_int(o, "reps", 5);
     s.warmup   = get_bool(o, "warmup", true);
     if (s.n_prompt < 0 || s.n_gen < 0 || s.n_prompt + s.n_gen == 0)
         throw Napi::RangeError::New(env, "bench: nPrompt or nGen must be > 0");
+    if (s.n_depth < 0) throw Napi::RangeError::New(env, "bench: nDepth must be >= 0");
     if (s.reps < 1) throw Napi::RangeError::New(env, "bench: reps must be >= 1");
     Napi::Function on_rep  = arg_function(info, 2, "onRep");
     auto           samples = std::make_shared<std::vector<uint64_t>>();

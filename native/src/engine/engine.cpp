@@ -506,12 +506,28 @@ bool run_gen(Context & c, int n, std::mt19937 & rng, std::vector<uint64_t> * ste
     return true;
 }
 
+// The context filled to n tokens, untimed: the first time by a prompt run (its sequence state then
+// kept in state), afterwards by restoring that state. A state the context refuses (0 bytes read)
+// is dropped and the prompt runs again, as llama-bench does.
+bool fill_depth(Context & c, int n, std::mt19937 & rng, std::vector<uint8_t> & state) {
+    if (!state.empty()) {
+        if (llama_state_seq_set_data(c.ctx, state.data(), state.size(), 0) != 0) return true;
+        state.clear();
+        llama_memory_clear(llama_get_memory(c.ctx), false);
+    }
+    if (!run_prompt(c, n, rng)) return false;
+    state.resize(llama_state_seq_get_size(c.ctx, 0));
+    if (llama_state_seq_get_data(c.ctx, state.data(), state.size(), 0) != state.size()) state.clear();
+    return true;
+}
+
 } // namespace
 
 std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::function<void(int, uint64_t)> & on_rep,
                                 std::vector<uint64_t> * token_ns) {
-    if (s.n_prompt + s.n_gen > c.n_ctx)
-        throw runtime_error("test needs " + std::to_string(s.n_prompt + s.n_gen) +
+    if (s.n_depth < 0) throw runtime_error("bench: n_depth must be >= 0");
+    if ((int64_t) s.n_depth + s.n_prompt + s.n_gen > c.n_ctx)
+        throw runtime_error("test needs " + std::to_string((int64_t) s.n_depth + s.n_prompt + s.n_gen) +
                             " tokens of context, the context has " + std::to_string(c.n_ctx));
     std::mt19937          rng(1234);
     llama_memory_t        mem = llama_get_memory(c.ctx);
@@ -521,8 +537,12 @@ std::vector<uint64_t> bench_run(Context & c, const BenchSpec & s, const std::fun
         if (s.n_prompt > 0 && !run_prompt(c, s.n_prompt, rng)) return samples;
         if (s.n_gen > 0 && !run_gen(c, 1, rng)) return samples;
     }
+    // the depth's cache, kept after its first prompt run: later repetitions restore it instead of
+    // running the prompt again (llama-bench's cstate)
+    std::vector<uint8_t> depth_state;
     for (int i = 0; i < s.reps && !c.stop.load(); i++) {
         llama_memory_clear(mem, false);
+        if (s.n_depth > 0 && !fill_depth(c, s.n_depth, rng, depth_state)) break;
         uint64_t t0 = now_ns();
         if (s.n_prompt > 0 && !run_prompt(c, s.n_prompt, rng)) break;
         if (s.n_gen > 0 && !run_gen(c, s.n_gen, rng, token_ns)) break;

@@ -125,6 +125,7 @@ std::unique_ptr<Context> context_create(Model & m, const ContextParams & p);
 struct BenchSpec {
     int  n_prompt = 0; // pp: one prompt of n_prompt random tokens in n_batch chunks
     int  n_gen    = 0; // tg: n_gen single-token decode steps
+    int  n_depth  = 0; // tokens already in the context before each timed run (llama-bench -d), untimed
     int  reps     = 5;
     bool warmup   = true;
 };
