@@ -574,6 +574,23 @@ export interface MeasureKernelsOptions {
  */
 export const KERNEL_PASSES = 2
 
+/**
+ * Two runs of the same cases merged: each case and thread count keeps the faster timing (pure).
+ * A case the second run lacks (stopped early) or describes differently keeps the first run's.
+ */
+export function fasterOfRuns(first: KernelResult[], second: KernelResult[]): KernelResult[] {
+  const desc = (r: KernelResult) => JSON.stringify({...r, timings: undefined})
+  return first.map((r, i) => {
+    const o = second[i]
+    if (!o || desc(o) !== desc(r)) return r
+    const timings = r.timings.map((t) => {
+      const u = o.timings.find((x) => x.threads === t.threads)
+      return u && u.bestS < t.bestS ? u : t
+    })
+    return {...r, timings}
+  })
+}
+
 /** The faster pass of each case and thread count (results of the same case in order). */
 export function bestOfPasses(results: KernelResult[], nCases: number): KernelResult[] {
   const out: KernelResult[] = []

@@ -19,6 +19,7 @@ import {
   fitPrefillKernels,
   prefillCases,
   fitKernels,
+  fasterOfRuns,
   kernelCases,
   KERNEL_TYPES,
   residencyOf,
@@ -400,6 +401,35 @@ test('capacity: the hit share of each sweep total between the cached and streame
   const bad = JSON.parse(JSON.stringify(withOverheads))
   bad.llc[0].hits[0].hit = 1.2
   assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad)), [])
+})
+
+test('two kernel passes apart: each case and thread count keeps the faster timing; a case the second pass lacks or describes otherwise keeps the first', () => {
+  const r = (type: string, k: number, t1: number, t2: number): KernelResult => ({
+    type,
+    k,
+    rows: 512,
+    ops: 4,
+    repeat: 1,
+    weightBytes: 1e6,
+    buffer: 'CPU',
+    timings: [
+      {threads: 1, iters: 3, bestS: t1, medianS: t1 * 1.1},
+      {threads: 2, iters: 3, bestS: t2, medianS: t2 * 1.1},
+    ],
+  })
+  const first = [r('q4_K', 256, 1, 2), r('q8_0', 128, 3, 4), r('f16', 256, 5, 6)]
+  const second = [r('q4_K', 256, 0.5, 3), {...r('q8_0', 128, 1, 1), rows: 256}]
+  const m = fasterOfRuns(first, second)
+  assert.deepEqual(
+    m.map((x) => x.timings.map((t) => t.bestS)),
+    [
+      [0.5, 2],
+      [3, 4],
+      [5, 6],
+    ],
+  )
+  assert.equal(m[0].timings[0].medianS, 0.55, 'the faster pass keeps its own median')
+  assert.deepEqual(fasterOfRuns(first, []), first)
 })
 
 test('nonIncreasing: pools adjacent violators to their mean; a non-increasing sequence stays as it is', () => {
