@@ -22,6 +22,9 @@
  *        --together: the rows are measured inside calibrate's rounds (the same minutes as the
  *        calibration models; tiny, r1-mini and r1-dram rows are then separate tests of the rounds
  *        their calibration tests ran in), not in rounds of their own afterwards
+ *        --depth N: each shape's tg also after N tokens in the context (bench -d; not the DRAM-bound
+ *        shape, whose fill takes minutes), judged against the plan at context 2N + n (its mid depth
+ *        N + n/2: the test's mean depth) — the decode-at-depth check (decodeDepth)
  *        --sweep: instead, the attention sweep behind speed.ts CPU_ATTN_PAIR_FLOPS: tiny and
  *        qwen3moe-tiny prefill at pp64/256/1024 (ubatch = prompt) at 1 thread; the per-ubatch
  *        time t(u) = a + b·u + c·u² gives c, the attention cost per query × key, and per
@@ -56,10 +59,17 @@ const {values: a} = parseArgs({
     json: {type: 'boolean'},
     sweep: {type: 'boolean'},
     together: {type: 'boolean'},
+    depth: {type: 'string'},
   },
 })
 const reps = Number(a.r)
 const rounds = Number(a.rounds)
+/** --depth N: each shape's tg also after N tokens in the context (bench -d), judged against the plan at that depth */
+const depth = a.depth === undefined ? 0 : Number(a.depth)
+if (!(Number.isInteger(depth) && depth >= 0)) {
+  console.error(`speed-fidelity: --depth takes a whole number of tokens ≥ 0, got ${a.depth}`)
+  process.exit(2)
+}
 if (!(Number.isInteger(reps) && reps >= 1 && Number.isInteger(rounds) && rounds >= 1)) {
   console.error('speed-fidelity: -r and --rounds take whole numbers ≥ 1')
   process.exit(2)
@@ -135,14 +145,23 @@ const shapePlacement = (shape: string) =>
   // the DRAM-bound shape loads without mmap, as calibrate does: with little free RAM the page
   // cache of a mapped 9 GB file is evicted while CPU_REPACK holds its copy (0.3 t/s seen)
   shape === dram.preset && dram.note === null ? {mmap: false} : undefined
-/** every row's tg and pp test, model indexes into `set` */
+/**
+ * The DRAM-bound shape gets no depth test: filling its context before every round is a prompt run at
+ * its prefill speed (r1-dram: ≈ 2 minutes for 2048 tokens at one thread).
+ */
+const atDepth = (shape: string) => depth > 0 && shape !== dram.preset
+/** every row's tg and pp test (and with --depth its tg at depth), model indexes into `set` */
 const rowTests = (set: string[]) => {
   const tests: RoundsTest[] = []
-  const keys: string[] = []
+  const keys: Array<{key: string; tg: number; pp: number; deep: number | null}> = []
   for (const [mi, shape] of set.entries()) {
     const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
     for (const t of threads) {
-      tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, reps})
+      const tg = tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, reps}) - 1
+      const deep = atDepth(shape)
+        ? tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, nDepth: depth, reps}) - 1
+        : null
+      const pp = tests.length
       tests.push({
         model: mi,
         threads: t,
@@ -152,16 +171,21 @@ const rowTests = (set: string[]) => {
         nUbatch: spec.nPrompt,
         nBatch: Math.max(512, spec.nPrompt),
       })
-      keys.push(`${shape}\t${t}`)
+      keys.push({key: `${shape}\t${t}`, tg, pp, deep})
     }
   }
   return {tests, keys}
 }
-const measured = new Map<string, {decode: ReturnType<typeof roundsTps>; prefill: ReturnType<typeof roundsTps>}>()
-const keep = (keys: string[], results: Array<Parameters<typeof roundsTps>[0]>) => {
-  for (const [i, key] of keys.entries())
-    if (results[2 * i] && results[2 * i + 1])
-      measured.set(key, {decode: roundsTps(results[2 * i]), prefill: roundsTps(results[2 * i + 1])})
+type Tps = ReturnType<typeof roundsTps>
+const measured = new Map<string, {decode: Tps; prefill: Tps; deep: Tps | null}>()
+const keep = (keys: ReturnType<typeof rowTests>['keys'], results: Array<Parameters<typeof roundsTps>[0]>) => {
+  for (const k of keys)
+    if (results[k.tg] && results[k.pp])
+      measured.set(k.key, {
+        decode: roundsTps(results[k.tg]),
+        prefill: roundsTps(results[k.pp]),
+        deep: k.deep !== null && results[k.deep]?.rounds.length ? roundsTps(results[k.deep]) : null,
+      })
 }
 if (a.together && a.hardware) {
   console.error('speed-fidelity: --together measures the rows in calibrate’s rounds; it cannot take --hardware')
@@ -234,6 +258,8 @@ interface Row {
   decodeRep: ReturnType<typeof phaseComparison>
   /** rounds the row's tests ran */
   rounds: number
+  /** --depth: decode after `depth` tokens in the context against the plan at that depth (tg<n> @ d<depth>) */
+  decodeDepth?: ReturnType<typeof phaseComparison>
   /** decode by the rate model (the calibration without decodeKernels), when the kernels were measured */
   decodeRates: ReturnType<typeof phaseComparison> | null
   /** 1-minute load average when the row's measurement ended (2 vCPUs shared: a load above the thread count means waiting) */
@@ -255,6 +281,8 @@ interface Planned {
   pDec: Awaited<ReturnType<typeof runPlan>>['prediction']
   pDecRates: Awaited<ReturnType<typeof runPlan>>['prediction'] | null
   pPre: Awaited<ReturnType<typeof runPlan>>['prediction']
+  /** --depth: decode planned at the depth test's mean depth (context 2 × depth + n: the plan's mid depth) */
+  pDeep: Awaited<ReturnType<typeof runPlan>>['prediction'] | null
 }
 const planned: Planned[] = []
 for (const shape of shapes) {
@@ -283,7 +311,8 @@ for (const shape of shapes) {
         ).prediction
       : null
     const pPre = (await plan(spec.nPrompt, spec.nPrompt)).prediction
-    planned.push({shape, t, spec, pDec, pDecRates, pPre})
+    const pDeep = atDepth(shape) ? (await plan(2 * depth + spec.nGen, 512)).prediction : null
+    planned.push({shape, t, spec, pDec, pDecRates, pPre, pDeep})
   }
 }
 // one child for every model when they fit in RAM together, else one per model
@@ -325,11 +354,15 @@ for (const p of planned) {
     decodeRates: p.pDecRates ? phaseComparison(p.pDecRates.decodeTps, p.pDecRates.decodeRange, m.decode.decode) : null,
     load: loadavg()[0],
   }
+  if (p.pDeep) row.decodeDepth = phaseComparison(p.pDeep.decodeTps, p.pDeep.decodeRange, m.deep?.decode ?? null)
   const same = sameTest(p.shape, p.t, p.spec, m.decode.decode, m.prefill.prefill)
   if (same) row.sameTest = same
   rows.push(row)
   console.log(
-    `  ${p.shape} t${p.t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})`,
+    `  ${p.shape} t${p.t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})` +
+      (row.decodeDepth
+        ? `, decode @ d${depth} ${row.decodeDepth.predicted.toFixed(1)} vs ${row.decodeDepth.measured?.toFixed(1) ?? '—'} (${e(row.decodeDepth.errorPct)})`
+        : ''),
   )
 }
 
@@ -360,6 +393,7 @@ for (const [phase, goal] of [
   ['decodeRep', 10],
   ['decodeMedian', 10],
   ...(rows.some((r) => r.decodeRates) ? ([['decodeRates', 10]] as const) : []),
+  ...(rows.some((r) => r.decodeDepth) ? ([['decodeDepth', 10]] as const) : []),
 ] as const) {
   const errs = rows.map((r) => r[phase]?.errorPct ?? null).filter((x): x is number => x !== null)
   const within = errs.filter((x) => Math.abs(x) <= goal).length
