@@ -63,7 +63,7 @@ import {
   type RoundsTestResult,
 } from './rounds.js'
 import {cachedSynthModel} from './synth.js'
-import {fasterOfRuns, fitKernels, kernelCases, KERNEL_PASSES, measureKernels, type DecodeKernels} from './kernels.js'
+import {fasterOfRuns, firstRunCases, fitKernels, KERNEL_PASSES, measureKernels, type DecodeKernels} from './kernels.js'
 import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
 
 export type Calibration = NonNullable<HardwareProfile['calibration']>
@@ -983,8 +983,9 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   const latePass = !small
   let reserveS = 0
   let kernelRuns: KernelResult[] = []
+  let kernelSweeps: KernelResult[][] = []
   const kernelPass = async (passes: number, label: string) => {
-    let kernelTotal = kernelCases(opts.profile.cpu.l3Bytes ?? null).length * passes
+    let kernelTotal = firstRunCases(opts.profile.cpu.l3Bytes ?? null, passes)
     ev.onPhase?.(label, kernelTotal)
     return measureKernels({
       threads,
@@ -1015,8 +1016,9 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       // the late pass takes about as long as this one: the models' rounds leave it that time
       if (latePass) reserveS = (Date.now() - k0) / 1000
       kernelRuns = k.results
+      kernelSweeps = k.sweeps
       if (k.results.length) {
-        kernels = fitKernels(k.results)
+        kernels = fitKernels(k.results, k.sweeps)
         ev.onStep?.(
           `decode kernels: ${k.results.length} cases × ${threads.length} thread counts (${[...new Set(k.results.map((r) => r.buffer))].join(', ')})`,
         )
@@ -1123,7 +1125,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       const apartS = (Date.now() - roundsStart) / 1000
       const k = await kernelPass(1, 'decode kernels, second pass (after the models)')
       kernelRuns = fasterOfRuns(kernelRuns, k.results)
-      kernels = fitKernels(kernelRuns)
+      kernelSweeps = [...kernelSweeps, ...k.sweeps]
+      kernels = fitKernels(kernelRuns, kernelSweeps)
       for (const [s, spec] of sampleSpecs)
         s.terms = await modelTerms(spec.path, opts.profile, s.threads, spec.test, models.get(spec.path), kernels)
       ev.onStep?.(

@@ -4,7 +4,7 @@
 import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {engineBuild, loadAddon, type KernelOptions} from '../../src/engine/addon.js'
-import {fitKernels, measureKernels} from '../../src/runner/kernels.js'
+import {fitKernels, kernelCases, measureKernels, sweepCases, SWEEP_SAMPLES} from '../../src/runner/kernels.js'
 
 const addon = loadAddon()
 before(async () => {
@@ -115,6 +115,21 @@ test(
     assert.ok(fit.kernels.some((k) => k.type === 'Q4_K' && k.residency === 'dram'))
     assert.ok(fit.kernels.every((k) => k.nsPerRow >= 0 && k.nsPerWeight >= 0))
     assert.equal(fit.ops!.length, 2)
+    // the sweep samples come back apart from the main cases, each the whole sweep with its references
+    const sweep = sweepCases(2 * 2 ** 20)
+    assert.equal(r.sweeps.length, SWEEP_SAMPLES)
+    for (const s of r.sweeps)
+      assert.deepEqual(
+        s.map((x) => [x.k, x.rows, x.ops, x.repeat]),
+        sweep.map((c) => [c.k, c.rows, c.ops, c.repeat]),
+      )
+    // … and the main results are kernelCases in order (then the plain-buffer reruns)
+    const main = kernelCases(2 * 2 ** 20)
+    assert.deepEqual(
+      r.results.slice(0, main.length).map((x) => [x.k, x.rows, x.ops, x.repeat]),
+      main.map((c) => [c.k, c.rows, c.ops, c.repeat]),
+    )
+    assert.ok(fitKernels(r.results, r.sweeps).kernels.length === fit.kernels.length)
   },
 )
 

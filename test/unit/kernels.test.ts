@@ -20,7 +20,11 @@ import {
   prefillCases,
   fitKernels,
   fasterOfRuns,
+  firstRunCases,
   kernelCases,
+  spreadSweeps,
+  sweepCases,
+  SWEEP_SAMPLES,
   KERNEL_TYPES,
   residencyOf,
   typeCases,
@@ -391,6 +395,25 @@ test('capacity: the hit share of each sweep total between the cached and streame
   const dk = fitKernels([...rs, ...sized])
   assert.deepEqual(dk.llc, llc)
   assert.equal(dk.kernels.filter((k) => k.type === 'Q8_0' && k.residency === 'dram' && k.threads === 2).length, 1)
+  // more sweep samples (their own references): at each total the largest share of any sample. This
+  // one holds the short rows at 0.5 past 0.2 of the L3 (0.556 after its own ÷ 0.9) and has the long
+  // rows' first total fast (its curve 1, 1, 0.111 …: below the main one's 0.167 there)
+  const refs = rs.filter((r) => r.type === 'q8_0' && (r.k === 128 || r.k === 2048))
+  const hitAt2 = (r: (typeof caps)[number]) =>
+    r.k === 128 && r.weightBytes >= 0.2 * l3 ? 0.5 : r.k === 2048 && r.weightBytes < 0.15 * l3 ? 0.9 : hitAt(r)
+  const sample = [...refs, ...caps.map((r) => setPerByte(r, (T) => (T === 1 ? 1.05e-10 : 2e-10 - hitAt2(r) * 1e-10)))]
+  const merged = fitCapacity([...rs, ...sized], [sample])
+  const mShort = merged.find((x) => x.k === 128)!,
+    mLong = merged.find((x) => x.k === 2048)!
+  assert.deepEqual(
+    mShort.hits!.map((h) => h.hit),
+    sized.filter((r) => r.k === 128).map((r) => (hitAt(r) === 0.9 ? 1 : 0.556)),
+  )
+  assert.deepEqual(mLong.hits, long.hits)
+  assert.ok(mShort.bytes > short.bytes, 'the half-hit total moves out with the higher curve')
+  assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, merged)
+  // a sample without its references (stopped early) adds nothing
+  assert.deepEqual(fitCapacity([...rs, ...sized], [sample.filter((r) => !refs.includes(r))]), llc)
   // the schema takes the curve and refuses a share outside 0..1
   const profile = (x: unknown) => ({
     ...JSON.parse(JSON.stringify(BASE)),
@@ -430,6 +453,44 @@ test('two kernel passes apart: each case and thread count keeps the faster timin
   )
   assert.equal(m[0].timings[0].medianS, 0.55, 'the faster pass keeps its own median')
   assert.deepEqual(fasterOfRuns(first, []), first)
+})
+
+test('sweep samples: the first run carries SWEEP_SAMPLES more capacity sweeps with their references, one mid-run and one at the end; the main cases keep their order', () => {
+  const l3 = 32 * 2 ** 20
+  const main = kernelCases(l3)
+  const sweep = sweepCases(l3)
+  const sp = spreadSweeps(l3)
+  assert.equal(SWEEP_SAMPLES, 2)
+  assert.equal(sp.cases.length, main.length + SWEEP_SAMPLES * sweep.length)
+  assert.deepEqual(
+    sp.main.map((i) => sp.cases[i]),
+    main,
+  )
+  assert.equal(sp.sweeps.length, SWEEP_SAMPLES)
+  for (const s of sp.sweeps)
+    assert.deepEqual(
+      s.map((i) => sp.cases[i]),
+      sweep,
+    )
+  // the references: CAPACITY_TYPE cached (repeat > 1) and streamed at both sweep row lengths
+  assert.deepEqual(
+    sweep
+      .filter(
+        (c) =>
+          !capacityCases(l3).some((x) => x.k === c.k && x.ops === c.ops && x.rows === c.rows && x.repeat === c.repeat),
+      )
+      .map((c) => [c.type, c.k, c.repeat > 1]),
+    [
+      ['Q8_0', 128, true],
+      ['Q8_0', 128, false],
+      ['Q8_0', 2048, true],
+      ['Q8_0', 2048, false],
+    ],
+  )
+  // the first after half of the main cases
+  assert.equal(sp.main.filter((i) => i < sp.sweeps[0][0]).length, Math.ceil(main.length / 2))
+  assert.equal(sp.sweeps[1][sweep.length - 1], sp.cases.length - 1)
+  assert.equal(firstRunCases(l3, 2), 2 * sp.cases.length)
 })
 
 test('nonIncreasing: pools adjacent violators to their mean; a non-increasing sequence stays as it is', () => {
