@@ -37,7 +37,7 @@ test('a test past the trained context is refused unless --force; run -c past it 
   const e = jsonError(cli(['bench', model, '-p', '100000', '-n', '0', '--no-save', '--json']))
   assert.match(
     e.message,
-    /^pp100000 needs a context of 100000 tokens; .* was trained for \d+: use -p\/-n up to \d+ \(or --force to run past it\)$/,
+    /^pp100000 needs a context of 100000 tokens; .* was trained for \d+: use -d\/-p\/-n up to \d+ together \(or --force to run past it\)$/,
   )
   const r = jsonError(cli(['run', model, '--prompt', 'x', '-c', '100000', '--no-save', '--json']))
   assert.match(r.message, /--ctx-size 100000 is past .*trained context of \d+ tokens/)
