@@ -367,7 +367,7 @@ export function spreadSweeps(l3Bytes: number | null): {
   const cut = Math.ceil(main.length / SWEEP_SAMPLES)
   for (const [i, c] of main.entries()) {
     mainAt.push(cases.push(c) - 1)
-    if ((i + 1) % cut === 0 || i === main.length - 1) if (sweeps.length < SWEEP_SAMPLES) addSweep()
+    if (sweeps.length < SWEEP_SAMPLES && ((i + 1) % cut === 0 || i === main.length - 1)) addSweep()
   }
   return {cases, main: mainAt, sweeps}
 }
