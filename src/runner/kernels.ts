@@ -660,16 +660,9 @@ export function fasterOfRuns(first: KernelResult[], second: KernelResult[]): Ker
 
 /** The faster pass of each case and thread count (results of the same case in order). */
 export function bestOfPasses(results: KernelResult[], nCases: number): KernelResult[] {
-  const out: KernelResult[] = []
-  for (let i = 0; i < Math.min(nCases, results.length); i++) {
-    const same = results.filter((_, j) => j % nCases === i)
-    const timings = same[0].timings.map((t) => {
-      const all = same.flatMap((r) => r.timings.filter((x) => x.threads === t.threads))
-      return all.reduce((a, b) => (b.bestS < a.bestS ? b : a))
-    })
-    out.push({...same[0], timings})
-  }
-  return out
+  const passes: KernelResult[][] = []
+  for (let i = 0; i < results.length; i += nCases) passes.push(results.slice(i, i + nCases))
+  return passes.length ? passes.reduce(fasterOfRuns) : []
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   fitPrefillKernels,
   prefillCases,
   fitKernels,
+  bestOfPasses,
   fasterOfRuns,
   firstRunCases,
   kernelCases,
@@ -453,6 +454,20 @@ test('two kernel passes apart: each case and thread count keeps the faster timin
   )
   assert.equal(m[0].timings[0].medianS, 0.55, 'the faster pass keeps its own median')
   assert.deepEqual(fasterOfRuns(first, []), first)
+  // passes back to back in one run: the same merge over each pass, a last pass cut short included
+  const back = bestOfPasses(
+    [...first, r('q4_K', 256, 0.5, 3), r('q8_0', 128, 1, 1), r('f16', 256, 5, 6), r('q4_K', 256, 2, 1)],
+    3,
+  )
+  assert.deepEqual(
+    back.map((x) => x.timings.map((t) => t.bestS)),
+    [
+      [0.5, 1],
+      [1, 1],
+      [5, 6],
+    ],
+  )
+  assert.deepEqual(bestOfPasses([], 3), [])
 })
 
 test('sweep samples: the first run carries SWEEP_SAMPLES more capacity sweeps with their references, one mid-run and one at the end; the main cases keep their order', () => {
