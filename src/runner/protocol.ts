@@ -105,6 +105,8 @@ export interface RoundsJob {
   rounds: number
   budgetMs: number
   warmup: boolean
+  /** each decode test's repetitions one per pass of the round (passes.ts) */
+  spread: boolean
 }
 
 export interface RoundsConfig {

@@ -6,7 +6,8 @@
  * Zen 4 guest); tests run one after another each meet their own bursts, so their ratios (what a
  * calibration fits: one model's time against another's) carry the noise. Interleaved, every test
  * is sampled across the same minutes, and the best of several rounds is near the machine's own
- * speed for all of them.
+ * speed for all of them. Within a round a decode test's repetitions are spread too, one per pass
+ * (passes.ts): a 2-vCPU guest's two-thread speed flips within a second.
  *
  * Used by calibrate (its four models at every thread count) and bench/speed-fidelity. One child
  * holds every model: the caller keeps their total within RAM (roundsFit).
@@ -49,6 +50,11 @@ export interface RoundsOptions {
   /** no test but the very first starts after this many seconds (loading the models counts) */
   budgetS: number
   warmup?: boolean
+  /**
+   * Each decode test's repetitions one per pass of the round, the passes going round every test
+   * (passes.ts: each test sampled across the whole round, not one moment of it). Default true.
+   */
+  spread?: boolean
   cpuVariant?: string
   childEnv?: NodeJS.ProcessEnv
 }
@@ -112,6 +118,7 @@ export async function runRounds(o: RoundsOptions, ev: RoundsEvents = {}): Promis
       rounds: Math.max(1, o.rounds),
       budgetMs: o.budgetS * 1000,
       warmup: o.warmup ?? true,
+      spread: o.spread ?? true,
     },
     {
       env: o.childEnv,

@@ -21,6 +21,7 @@ import type {
   RoundsOutcome,
 } from './protocol.js'
 import {testContext} from './stats.js'
+import {roundPasses} from './passes.js'
 import {checkJob, devicesJob} from './checkplan-worker.js'
 import {initEngine, LlamaModel, type LlamaContext} from '../engine/engine.js'
 import {loadAddon} from '../engine/addon.js'
@@ -192,31 +193,58 @@ async function rounds(job: RoundsJob): Promise<void> {
         amxGuarded: model.amxGuarded,
       })
     }
+    // each round in passes (passes.ts): spread, a decode test's repetitions are one per pass
+    const passes = roundPasses(job.configs, job.spread)
+    const last = new Map<number, number>()
+    for (const [p, pass] of passes.entries()) for (const x of pass) last.set(x.config, p)
+    const described = new Set<number>()
+    let first = true
     rounds: for (let round = 0; round < job.rounds && !stopped && models.length === job.models.length; round++) {
-      for (let i = 0; i < job.configs.length && !stopped; i++) {
-        // every test after the very first waits for the budget (loading counts)
-        if ((round > 0 || i > 0) && performance.now() - start > job.budgetMs) {
-          budgetSpent = true
-          break rounds
-        }
-        const c = job.configs[i]
-        const t = c.test
-        const ctx = await models[c.model].createContext({...c.context, nCtx: c.context.nCtx ?? testContext(t)})
-        current = ctx
-        try {
-          if (round === 0) await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
-          const r = await ctx.bench(
-            {nPrompt: t.nPrompt, nGen: t.nGen, nDepth: t.nDepth ?? 0, reps: c.reps, warmup: job.warmup},
-            () => {},
-          )
-          if (r.samplesNs.length === 0) break rounds
-          const o: RoundsOutcome = {round, config: i, samplesNs: r.samplesNs, tokenNs: r.tokenNs}
-          outcomes.push(o)
-          await send({type: 'round-test', ...o})
-        } finally {
-          current = null
-          ctx.dispose()
-        }
+      const got = new Map<number, {samplesNs: number[]; tokenNs: number[]}>()
+      // a config's round, reported once its last pass has run (or the round was cut short)
+      const report = async (config: number) => {
+        const g = got.get(config)
+        if (!g?.samplesNs.length) return
+        got.delete(config)
+        const o: RoundsOutcome = {round, config, samplesNs: g.samplesNs, tokenNs: g.tokenNs}
+        outcomes.push(o)
+        await send({type: 'round-test', ...o})
+      }
+      try {
+        for (const [p, pass] of passes.entries())
+          for (const {config: i, reps} of pass) {
+            if (stopped) break rounds
+            // every test after the very first waits for the budget (loading counts)
+            if (!first && performance.now() - start > job.budgetMs) {
+              budgetSpent = true
+              break rounds
+            }
+            const c = job.configs[i]
+            const t = c.test
+            const ctx = await models[c.model].createContext({...c.context, nCtx: c.context.nCtx ?? testContext(t)})
+            current = ctx
+            try {
+              first = false
+              if (!described.has(i)) await send({type: 'context', test: i, ...ctx.config, log: ctx.log})
+              described.add(i)
+              const r = await ctx.bench(
+                {nPrompt: t.nPrompt, nGen: t.nGen, nDepth: t.nDepth ?? 0, reps, warmup: job.warmup},
+                () => {},
+              )
+              if (r.samplesNs.length === 0) break rounds
+              const g = got.get(i) ?? {samplesNs: [], tokenNs: []}
+              g.samplesNs.push(...r.samplesNs)
+              g.tokenNs.push(...(r.tokenNs ?? []))
+              got.set(i, g)
+            } finally {
+              current = null
+              ctx.dispose()
+            }
+            if (last.get(i) === p) await report(i)
+          }
+      } finally {
+        // a round cut short (budget, stop) keeps the repetitions it ran
+        for (const i of [...got.keys()]) await report(i)
       }
     }
   } finally {

@@ -7,7 +7,7 @@ import {synthTiny, tempDir} from '../support/runner-helpers.js'
 const dir = tempDir('moerig-rounds-')
 
 test(
-  'rounds: two models, tg and pp tests interleaved for every round; each round keeps its token steps',
+  'rounds: two models, tg and pp tests interleaved for every round, the tg repetitions spread over the round; each round keeps its token steps',
   {timeout: 120_000},
   async () => {
     const tiny = synthTiny(dir)
@@ -26,7 +26,9 @@ test(
       {onTest: (round, t) => order.push(`${round}:${t}`), onLoaded: (m) => loaded.push(m)},
     )
     assert.deepEqual(loaded, [0, 1])
-    assert.deepEqual(order, ['0:0', '0:1', '1:0', '1:1', '2:0', '2:1'])
+    // spread (passes.ts): pass 0 runs the tg test's first repetition and the pp test, pass 1 the
+    // tg test's second; a test's round is reported after its last pass
+    assert.deepEqual(order, ['0:1', '0:0', '1:1', '1:0', '2:1', '2:0'])
     assert.equal(r.roundsRun, 3)
     assert.equal(r.stopped, false)
     assert.ok(r.llamaRelease && r.cpuVariant !== undefined)

@@ -26,6 +26,7 @@ import {comparePlanMemory} from '../../src/runner/checkplan.js'
 import {benchRow, benchTable, benchTests, depthHint, planRows, tokenStats} from '../../src/runner/bench.js'
 import {benchTps} from '../../src/runner/calibrate.js'
 import {roundsTps} from '../../src/runner/rounds.js'
+import {roundPasses} from '../../src/runner/passes.js'
 import type {BenchResult} from '../../src/schemas/bench.js'
 import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
@@ -456,4 +457,50 @@ test('rounds: decode from the fastest token step of any round, the best round me
     prefill: null,
     rounds: 0,
   })
+})
+
+test('roundPasses: decode repetitions one per pass spaced over the round, prompt tests whole and in turn; unspread, every test whole in one pass', () => {
+  const tg = (reps: number) => ({reps, test: {nPrompt: 0, nGen: 16}})
+  const pp = (reps: number) => ({reps, test: {nPrompt: 512, nGen: 0}})
+  const configs = [tg(5), tg(2), pp(2), tg(1), pp(3)]
+  const passes = roundPasses(configs, true)
+  assert.deepEqual(passes, [
+    [
+      {config: 0, reps: 1},
+      {config: 2, reps: 2},
+    ],
+    [
+      {config: 0, reps: 1},
+      {config: 4, reps: 3},
+    ],
+    [
+      {config: 0, reps: 1},
+      {config: 1, reps: 1},
+    ],
+    [{config: 0, reps: 1}],
+    [
+      {config: 0, reps: 1},
+      {config: 1, reps: 1},
+      {config: 3, reps: 1},
+    ],
+  ])
+  // every config's repetitions, in total, once per round
+  for (const [i, c] of configs.entries())
+    assert.equal(
+      passes
+        .flat()
+        .filter((x) => x.config === i)
+        .reduce((n, x) => n + x.reps, 0),
+      c.reps,
+    )
+  assert.deepEqual(roundPasses(configs, false), [configs.map((c, i) => ({config: i, reps: c.reps}))])
+  // a test with both prompt and generation, or a tg test at depth (one fill per bench call), stays whole
+  assert.deepEqual(roundPasses([{reps: 3, test: {nPrompt: 8, nGen: 8}}], true), [[{config: 0, reps: 3}]])
+  assert.deepEqual(roundPasses([tg(2), {reps: 2, test: {nPrompt: 0, nGen: 16, nDepth: 256}}], true), [
+    [
+      {config: 0, reps: 1},
+      {config: 1, reps: 2},
+    ],
+    [{config: 0, reps: 1}],
+  ])
 })
