@@ -165,13 +165,13 @@ const rowTests = (set: string[]) => {
   const keys: Array<{key: string; tg: number; pp: number; deep: number | null}> = []
   for (const [mi, shape] of set.entries()) {
     const spec = SHAPES[shape] ?? {nPrompt: 512, nGen: 32}
-    // as calibrate measures: the small models' decode with its repetitions (a fastest step is the
-    // best of more steps with more of them, and spread over the round they see more of it)
-    const tgReps = SMALL_SHAPES.has(shape) ? Math.max(reps, SMALL_MODEL_REPS) : reps
+    // as calibrate measures: the small models' tests with its repetitions (a fastest step or best
+    // repetition is the best of more with more of them, and spread over the round they see more of it)
+    const rowReps = SMALL_SHAPES.has(shape) ? Math.max(reps, SMALL_MODEL_REPS) : reps
     for (const t of threads) {
-      const tg = tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, reps: tgReps}) - 1
+      const tg = tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, reps: rowReps}) - 1
       const deep = atDepth(shape)
-        ? tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, nDepth: depth, reps: tgReps}) - 1
+        ? tests.push({model: mi, threads: t, nPrompt: 0, nGen: spec.nGen, nDepth: depth, reps: rowReps}) - 1
         : null
       const pp = tests.length
       tests.push({
@@ -179,7 +179,7 @@ const rowTests = (set: string[]) => {
         threads: t,
         nPrompt: spec.nPrompt,
         nGen: 0,
-        reps,
+        reps: rowReps,
         nUbatch: spec.nPrompt,
         nBatch: Math.max(512, spec.nPrompt),
       })

@@ -10,9 +10,11 @@
  * passes go round every test, so each test is sampled across the whole round.
  *
  * Decode (tg) tests spread: their warm-up is one token. A prompt (pp) test keeps its repetitions
- * together (its warm-up is a whole prompt run) in one pass, the passes taking the pp tests in turn
- * so that the heavy runs are spread too; so does a decode test at depth (its context is filled by a
- * prompt run once per bench call, then restored for the other repetitions).
+ * together (its warm-up is a whole prompt run) in the first pass, where the unspread round had it;
+ * so does a decode test at depth (its context is filled by a prompt run once per bench call, then
+ * restored for the other repetitions). Tried and not kept: the pp tests taking the passes in turn —
+ * in bench/speed-fidelity pass 32 three small-shape pp rows fell 27–34 % below their twins (a pp
+ * test then follows another model's decode instead of its own model's).
  */
 
 /** What one pass of a round runs: test (config) indexes with their repetition counts, in test order. */
@@ -26,11 +28,10 @@ export function roundPasses(
   const spreads = (c: (typeof configs)[number]) => spread && c.test.nPrompt === 0 && c.test.nGen > 0 && !c.test.nDepth
   const n = Math.max(1, ...configs.map((c) => (spreads(c) ? c.reps : 1)))
   const passes: RoundPass[] = Array.from({length: n}, () => [])
-  let pp = 0
   for (const [i, c] of configs.entries()) {
     if (!spreads(c)) {
-      // not spread: the whole test in one pass, the pp tests taking the passes in turn
-      passes[spread ? pp++ % n : 0].push({config: i, reps: c.reps})
+      // not spread: the whole test in the first pass
+      passes[0].push({config: i, reps: c.reps})
       continue
     }
     // c.reps ≤ n: one repetition in each of c.reps passes spaced evenly over the n
