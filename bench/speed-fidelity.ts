@@ -31,7 +31,7 @@
  *        query × key × head c ÷ (½ × heads × layers)
  * Needs: a built addon; r1-dram is ≈ 9 GB (written once into .moerig-cache/synth).
  */
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
@@ -98,6 +98,20 @@ console.log(
     .join(' ')}`,
 )
 const threads = parseThreadList(a.t)
+/**
+ * CPU time the hypervisor gave to others while this guest's vCPUs wanted to run (steal, /proc/stat's
+ * 8th column) and all CPU time, in ticks since boot; null off Linux. A share of a few per cent
+ * over the run means other guests held the host's cores: two-thread rows then measure slow in places.
+ */
+const cpuTicks = (): {steal: number; total: number} | null => {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    return f.length >= 8 ? {steal: f[7], total: f.reduce((x, y) => x + y, 0)} : null
+  } catch {
+    return null
+  }
+}
+const ticks0 = cpuTicks()
 
 if (a.sweep) {
   const SWEEP = [64, 256, 1024]
@@ -418,13 +432,19 @@ for (const [phase, goal] of [
       ` — ${within === errs.length ? 'MET' : 'NOT MET'}`,
   )
 }
+const ticks1 = cpuTicks()
+const stealPct =
+  ticks0 && ticks1 && ticks1.total > ticks0.total
+    ? Math.round((1000 * (ticks1.steal - ticks0.steal)) / (ticks1.total - ticks0.total)) / 10
+    : null
 console.log(
   `load average at the end: ${loadavg()
     .map((x) => x.toFixed(2))
-    .join(' ')}`,
+    .join(' ')}` +
+    (stealPct === null ? '' : `; steal ${stealPct} % of CPU time over the run (other guests holding the host's cores)`),
 )
 writeFileSync(join(projectRoot, 'reports', 'speed-fidelity-rows.json'), JSON.stringify(rows, null, 1))
-if (a.json) console.log(JSON.stringify({calibration: c ?? null, rows}, null, 2))
+if (a.json) console.log(JSON.stringify({calibration: c ?? null, rows, stealPct}, null, 2))
 
 /** calibrate's run of a row's test (same shape, threads and pp/tg), and the row's distance from it */
 function sameTest(
