@@ -210,6 +210,11 @@ export function decodeKernelLines(
     (a) => `${a.k}/${a.dv} ${a.nsPerPair.toFixed(1)}`,
   )
   joined(
+    dk.decodeAttention ?? [],
+    'decode flash attention at depth (K/V dims, query heads per KV head: ns per key × head)',
+    (a) => `${a.k}/${a.dv}${a.gqa ? ` ${a.gqa}:1` : ''} ${a.nsPerPair.toFixed(1)}`,
+  )
+  joined(
     (dk.prefillExperts ?? []).filter((r) => r.k === 2048),
     'prefill routed experts at K 2048 (GFLOP/s)',
     (r) => `${r.type}${r.buffer && r.buffer !== 'CPU' ? ` (${r.buffer})` : ''} ${r.gflops.toFixed(0)}`,

@@ -709,7 +709,7 @@ export interface CpuRates {
   /** measured flash attention at this thread count: seconds per query × key × head of a head with K and V dims (calibrate), or null */
   prefillAttn: ((k: number, v: number) => number) | null
   /** the same for one decoded query over a deep, streamed cache (seconds per key × head), or null */
-  decodeAttn: ((k: number, v: number) => number) | null
+  decodeAttn: ((k: number, v: number, gqa?: number) => number) | null
 }
 
 /** Calibrated ggml prefill kernels at one thread count (calibration.decodeKernels.prefill). */
@@ -833,13 +833,16 @@ export function kernelRates(
  * geometry itself, else linear in K + V dims between the two measured geometries around it, and
  * beyond them in proportion to the nearest (per-pair time ∝ dims within 25 % over 128–1088 dims on a
  * Zen 4 guest in prefill: 6.0, 12.3, 23.0, 46.4 ns at one thread; in decode the per-head walk of a
- * GQA cache breaks it: 28, 105, 58, 101 ns). Null without attention cases.
+ * GQA cache breaks it: 28, 105, 58, 101 ns). In decode a per-head cache's time also depends on the
+ * query heads per KV head (`gqa`; heads sharing a KV head read its keys from cache): where the
+ * calibration measured several ratios of a geometry, log-linear between them. Null without
+ * attention cases.
  */
 export function measuredAttention(
   dk: NonNullable<HardwareProfile['calibration']>['decodeKernels'],
   threads: number,
   phase: 'prefill' | 'decode' = 'prefill',
-): ((k: number, v: number) => number) | null {
+): ((k: number, v: number, gqa?: number) => number) | null {
   const pts = (phase === 'decode' ? dk?.decodeAttention : dk?.attention) ?? []
   if (!pts.length) return null
   const keys = [...new Set(pts.map((x) => `${x.k}/${x.dv}`))]
@@ -847,22 +850,48 @@ export function measuredAttention(
     .map((key) => {
       const [k, v] = key.split('/').map(Number)
       const at = pts.filter((x) => x.k === k && x.dv === v)
-      return {k, v, d: k + v, s: atThreads(at, threads, (x) => x.nsPerPair)! * 1e-9}
+      // per measured ratio (decode, per-head caches: DECODE_GQA_SHAPES), ascending; one entry (ratio 0) without
+      const ratios = [...new Set(at.map((x) => x.gqa ?? 0))]
+        .sort((a, b) => a - b)
+        .map((r) => ({
+          r,
+          s:
+            atThreads(
+              at.filter((x) => (x.gqa ?? 0) === r),
+              threads,
+              (x) => x.nsPerPair,
+            )! * 1e-9,
+        }))
+      return {k, v, d: k + v, ratios}
     })
     .sort((a, b) => a.d - b.d)
-  return (k, v) => {
+  /** a geometry's per-pair time at query heads per KV head `gqa`: log-linear between measured ratios, the nearest beyond; without one, the fewest measured */
+  const atRatio = (g: (typeof geos)[number], gqa: number | undefined) => {
+    const rs = g.ratios
+    if (rs.length === 1 || !(gqa !== undefined && gqa > 0) || rs[0].r === 0) return rs[0].s
+    if (gqa <= rs[0].r) return rs[0].s
+    for (let i = 1; i < rs.length; i++)
+      if (gqa <= rs[i].r) {
+        const a = rs[i - 1],
+          b = rs[i]
+        return a.s + ((b.s - a.s) * Math.log(gqa / a.r)) / Math.log(b.r / a.r)
+      }
+    return rs[rs.length - 1].s
+  }
+  return (k, v, gqa) => {
+    const s = (g: (typeof geos)[number]) => atRatio(g, gqa)
     const same = geos.find((g) => g.k === k && g.v === v)
-    if (same) return same.s
+    if (same) return s(same)
     const d = k + v
-    if (d <= geos[0].d) return (geos[0].s * d) / geos[0].d
+    if (d <= geos[0].d) return (s(geos[0]) * d) / geos[0].d
     for (let i = 1; i < geos.length; i++)
       if (d <= geos[i].d) {
         const a = geos[i - 1],
           b = geos[i]
-        return b.d === a.d ? (a.s + b.s) / 2 : a.s + ((b.s - a.s) * (d - a.d)) / (b.d - a.d)
+        return b.d === a.d ? (s(a) + s(b)) / 2 : s(a) + ((s(b) - s(a)) * (d - a.d)) / (b.d - a.d)
       }
     const last = geos[geos.length - 1]
-    return (last.s * d) / last.d
+    return (s(last) * d) / last.d
   }
 }
 
@@ -1361,7 +1390,11 @@ function measuredPlanAttention(
   const {k, v} = attnHeadKV(inv.shape, kv.layout)
   const on = flashAttention && ggmlAttention(build)
   const prefill = on ? cpu.prefillAttn?.(k, v) : undefined
-  const decode = on && cpu.kernels ? cpu.decodeAttn?.(k, v) : undefined
+  // query heads per KV head of a per-head cache (MLA's latent cache: none, one geometry of its own)
+  const hp = inv.shape.hp
+  const latent = inv.shape.arch === 'deepseek2' && kv.layout !== 'per-head'
+  const gqa = latent || !(hp.nHeadKv > 0) ? undefined : hp.nHead / hp.nHeadKv
+  const decode = on && cpu.kernels ? cpu.decodeAttn?.(k, v, gqa) : undefined
   return {k, v, ...(prefill !== undefined ? {prefill} : {}), ...(decode !== undefined ? {decode} : {})}
 }
 

@@ -38,6 +38,8 @@ const attentionPoint = {
   properties: {
     k: {type: 'integer', minimum: 1, maximum: 1e6},
     dv: {type: 'integer', minimum: 1, maximum: 1e6},
+    /** decode, per-head caches: query heads per KV head (absent: latent caches, older calibrations) */
+    gqa: {type: 'number', minimum: 1, maximum: 4096},
     threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
     nsPerPair: {type: 'number', exclusiveMinimum: 0, maximum: 1e9},
   },

@@ -11,6 +11,7 @@ import {readFileSync} from 'node:fs'
 import type {KernelResult} from '../../src/engine/addon.js'
 import {
   ATTN_SHAPES,
+  DECODE_GQA_SHAPES,
   attentionCases,
   causalPairs,
   DECODE_ATTN_KEYS,
@@ -65,7 +66,7 @@ test('attention cases: each geometry an F16 cache, a ubatch of queries over as m
   const r1 = attnHeadKV({arch: 'deepseek2', hp: {kvLoraRank: 512, ropeDim: 64}} as never, 'mla')
   assert.ok(cs.some((c) => c.k === r1.k && c.dv === r1.v))
   const all = kernelCases(32 * 2 ** 20)
-  assert.equal(all.filter((c) => (c.kvHeads ?? 0) > 0).length, 2 * ATTN_SHAPES.length)
+  assert.equal(all.filter((c) => (c.kvHeads ?? 0) > 0).length, 2 * ATTN_SHAPES.length + DECODE_GQA_SHAPES.length)
 })
 
 test('causal pairs: the last cols of rows positions, each seeing the keys up to its own, per head', () => {
@@ -283,7 +284,7 @@ test('calibrate prints the measured attention and routed-expert rates per thread
 
 test('decode attention at depth: one query over a streamed cache per geometry; the planner charges layers × heads × depth × ns per key with measured kernels and -fa, and says so', () => {
   const cs = attentionCases(32 * 2 ** 20).filter((c) => c.cols === 1)
-  assert.equal(cs.length, ATTN_SHAPES.length)
+  assert.equal(cs.length, ATTN_SHAPES.length + DECODE_GQA_SHAPES.length)
   for (const c of cs) {
     assert.equal(c.rows, DECODE_ATTN_KEYS)
     // every layer's cache streamed: the distinct caches total at least 4 × the L3
@@ -317,4 +318,60 @@ test('decode attention at depth: one query over a streamed cache per geometry; t
   assert.notEqual(gap(dk, false), gap(dk))
   assert.doesNotMatch(plan(4096, false).assumptions.join('\n'), /CPU attention at depth/)
   assert.notEqual(gap({...dk, decodeAttention: undefined}), gap(dk))
+})
+
+test('decode attention per GQA ratio: per-head cases carry query heads per KV head; the planner interpolates log-linearly between measured ratios, the nearest beyond, latent and older points as before', () => {
+  const cs = attentionCases(32 * 2 ** 20).filter((c) => c.cols === 1 && c.k === 128)
+  assert.deepEqual(
+    cs.map((c) => c.heads! / c.kvHeads!),
+    [4, 8, 16],
+  )
+  const rs = cs.map((c, i) => result(c, c.ops * causalPairs(c) * [60, 50, 40][i] * 1e-9))
+  const mla = attentionCases(32 * 2 ** 20).filter((c) => c.cols === 1 && c.latent)[0]
+  rs.push(result(mla, mla.ops * causalPairs(mla) * 100e-9))
+  const pts = fitAttention(rs, true)
+  assert.deepEqual(
+    pts.map((x) => [x.k, x.gqa]),
+    [
+      [128, 4],
+      [128, 8],
+      [128, 16],
+      [576, undefined],
+    ],
+  )
+  const at = measuredAttention({kernels: [], ops: [], overheads: [], decodeAttention: pts}, 1, 'decode')!
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-15
+  assert.ok(near(at(128, 128, 4), 60e-9))
+  assert.ok(near(at(128, 128, 16), 40e-9))
+  // halfway in log ratio between 8 and 16
+  assert.ok(near(at(128, 128, Math.SQRT2 * 8), 45e-9))
+  // beyond the measured ratios: the nearest
+  assert.ok(near(at(128, 128, 1), 60e-9))
+  assert.ok(near(at(128, 128, 64), 40e-9))
+  // no ratio asked: the fewest measured; the latent geometry has one
+  assert.ok(near(at(128, 128), 60e-9))
+  assert.ok(near(at(576, 512, 128), 100e-9))
+  // between geometries in K + V dims, each taken at the asked ratio
+  assert.ok(near(at(352, 320, 16), 40e-9 + ((100e-9 - 40e-9) * (672 - 256)) / (1088 - 256)))
+  // an older calibration (no gqa): one value per geometry whatever the ratio
+  const old = pts.filter((x) => x.gqa !== 8 && x.gqa !== 16).map(({gqa: _, ...x}) => x)
+  const at0 = measuredAttention({kernels: [], ops: [], overheads: [], decodeAttention: old}, 1, 'decode')!
+  assert.ok(near(at0(128, 128, 16), 60e-9))
+
+  // a plan of Qwen3-235B (64 query heads on 4 KV heads, 128 dims) charges the 16:1 point
+  const qwen: ModelProfile = JSON.parse(
+    readFileSync(new URL('../../profiles/models/qwen3-235b-a22b.json', import.meta.url), 'utf8'),
+  )
+  const inv = inventoryFromCatalog(qwen, {quant: 'Q4_K_M'})
+  assert.equal(inv.shape.hp.nHead / inv.shape.hp.nHeadKv, 16)
+  const dk = (decodeAttention: typeof pts): DecodeKernels => ({
+    kernels: [{type: 'Q4_K', residency: 'dram', threads: 1, nsPerRow: 2, nsPerWeight: 0.02, buffer: 'CPU_REPACK'}],
+    ops: [],
+    overheads: [{threads: 1, layerUs: 0, tokenUs: 0}],
+    decodeAttention,
+  })
+  const attn = (d: DecodeKernels) =>
+    makePlan(inv, [desk(d)], {ctx: 32768, engine: 'llama.cpp', threads: 1, flashAttention: true}).prediction.decodeMs!
+      .attention!
+  assert.ok(Math.abs(attn(dk(pts)) / attn(dk(old)) - 40 / 60) < 1e-3, `${attn(dk(pts))} vs ${attn(dk(old))}`)
 })
