@@ -34,11 +34,9 @@ export function roundPasses(
       passes[0].push({config: i, reps: c.reps})
       continue
     }
-    // c.reps ≤ n: one repetition in each of c.reps passes spaced evenly over the n
-    for (let p = 0; p < n; p++) {
-      const reps = Math.floor(((p + 1) * c.reps) / n) - Math.floor((p * c.reps) / n)
-      if (reps > 0) passes[p].push({config: i, reps})
-    }
+    // c.reps ≤ n: one repetition in each of c.reps passes spaced evenly over the n, the first in
+    // pass 0 (a round the budget cuts short still gives every test what it ran there)
+    for (let j = 0; j < c.reps; j++) passes[Math.floor((j * n) / c.reps)].push({config: i, reps: 1})
   }
   return passes.filter((p) => p.length > 0)
 }
