@@ -390,6 +390,11 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
       notes.push(
         `decode kernels: ${new Set(kernels.kernels.map((x) => x.type)).size} ggml types timed (cache and DRAM); per layer and per token besides them, from ${samples.find((s) => s.role === 'shallow')?.terms.name} and ${samples.find((s) => s.role === 'deep')?.terms.name}: ${overheads.map((o) => `${o.threads}t ${o.layerUs} µs/layer + ${o.tokenUs} µs/token`).join(', ')}`,
       )
+      const busy = busyScales(overheads)
+      if (busy.length)
+        notes.push(
+          `the models ran slower than their own kernels add up to (× ${busy.map((o) => `${o.scale!.toFixed(2)} at ${o.threads}t`).join(', ')}; ${BUSY_SCALE_QUIET} on a quiet machine): the machine was likely busier during the model rounds than during the kernel passes, and predictions from this calibration may be off by 10–40 % — run calibrate again when it is quiet`,
+        )
     } else
       notes.push('decode kernels measured, but no shallow/deep pair at a thread count to fit the overheads: not used')
   }
@@ -461,6 +466,19 @@ export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'
     })
   }
   return out
+}
+
+/**
+ * In-model scale above which a calibration says the machine was busy (pure check in busyScales):
+ * on a Zen 4 guest quiet calibrations fitted 0.89–0.98 at 1 and 2 threads (bench/speed-fidelity
+ * passes 32, 34, 36, 37); two taken while other guests slowed every test by 10–40 % fitted 1.06
+ * and 1.45 at one thread (passes 33, 35), and their plans missed 4–5 of 8 rows.
+ */
+export const BUSY_SCALE = 1.05
+const BUSY_SCALE_QUIET = '0.89–0.98'
+/** The overheads whose in-model scale says the models ran in busier minutes than the kernels (pure). */
+export function busyScales(overheads: DecodeKernels['overheads']): DecodeKernels['overheads'] {
+  return overheads.filter((o) => (o.scale ?? 0) > BUSY_SCALE)
 }
 
 /** Alternations of the scale and overhead fits (they agree to < 0.1 % after a few on real timings). */

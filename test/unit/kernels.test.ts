@@ -31,7 +31,14 @@ import {
   typeCases,
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
-import {fitKernelOverheads, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
+import {
+  BUSY_SCALE,
+  busyScales,
+  fitCalibration,
+  fitKernelOverheads,
+  type ModelTerms,
+  type Sample,
+} from '../../src/runner/calibrate.js'
 import {decodeKernelLines} from '../../src/commands/calibrate.js'
 import {
   cpuRates,
@@ -167,16 +174,17 @@ const pair = (threads: number, layerS: number, tokenS: number): Sample[] =>
     prefillTps: null,
   }))
 
-test('in-model scale and overheads: known s, λ, τ come back out of the four calibration models at each thread count', () => {
-  const truth = {1: {s: 1.25, l: 60e-6, t: 150e-6}, 2: {s: 1.1, l: 100e-6, t: 0}} as const
-  const models = [
-    ['shallow', 4, 0.6e-3],
-    ['deep', 16, 2.2e-3],
-    ['compute', 12, 14e-3],
-    ['dram', 24, 70e-3],
-  ] as const
-  const samples: Sample[] = ([1, 2] as const).flatMap((threads) =>
-    models.map(([role, layers, kernelS]) => ({
+/** the four calibration models' samples at 1 and 2 threads, each decode step s × kernels + attention + λ per layer + τ */
+const fourModels = (truth: Record<1 | 2, {s: number; l: number; t: number}>): Sample[] =>
+  ([1, 2] as const).flatMap((threads) =>
+    (
+      [
+        ['shallow', 4, 0.6e-3],
+        ['deep', 16, 2.2e-3],
+        ['compute', 12, 14e-3],
+        ['dram', 24, 70e-3],
+      ] as const
+    ).map(([role, layers, kernelS]) => ({
       role,
       threads,
       terms: terms(role, layers, kernelS),
@@ -184,6 +192,10 @@ test('in-model scale and overheads: known s, λ, τ come back out of the four ca
       prefillTps: null,
     })),
   )
+
+test('in-model scale and overheads: known s, λ, τ come back out of the four calibration models at each thread count', () => {
+  const truth = {1: {s: 1.25, l: 60e-6, t: 150e-6}, 2: {s: 1.1, l: 100e-6, t: 0}} as const
+  const samples = fourModels(truth)
   const o = fitKernelOverheads(samples)
   assert.equal(o.length, 2)
   for (const x of o) {
@@ -913,4 +925,24 @@ test('calibrate prints the decode kernels per thread count: scale and overheads,
   )
   assert.ok(lines.some((l) => /MLA per-head products × 2\.04 the plain line streamed/.test(l)))
   assert.deepEqual(decodeKernelLines(undefined), [])
+})
+
+test('a calibration whose models ran slower than their kernels add up to (in-model scale over BUSY_SCALE) says the machine was likely busy; a quiet one does not', () => {
+  const samples = (scale: Record<1 | 2, number>): Sample[] =>
+    fourModels({1: {s: scale[1], l: 20e-6, t: 0}, 2: {s: scale[2], l: 20e-6, t: 0}})
+  const kernels = {kernels: [], ops: [], overheads: []}
+  const meta = {measuredAt: '2026-12-03T00:00:00.000Z', llamaCppRelease: null, cpuVariant: null, models: []}
+  const busyNote = (n: string) => /likely busier during the model rounds/.test(n)
+  const busy = fitCalibration(samples({1: 1.45, 2: 0.95}), meta, kernels)
+  const note = busy.notes!.find(busyNote)
+  assert.ok(note, busy.notes!.join('\n'))
+  assert.match(note, /× 1\.45 at 1t;/)
+  assert.doesNotMatch(note, /at 2t/)
+  assert.deepEqual(
+    busyScales(busy.decodeKernels!.overheads).map((o) => o.threads),
+    [1],
+  )
+  const quiet = fitCalibration(samples({1: 0.95, 2: 0.93}), meta, kernels)
+  assert.ok(!quiet.notes!.some(busyNote), quiet.notes!.join('\n'))
+  assert.deepEqual(busyScales([{threads: 1, scale: BUSY_SCALE, layerUs: 0, tokenUs: 0}]), [])
 })
