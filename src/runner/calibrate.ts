@@ -471,7 +471,7 @@ export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'
 /**
  * In-model scale above which a calibration says the machine was busy (pure check in busyScales):
  * on a Zen 4 guest quiet calibrations fitted 0.89–0.98 at 1 and 2 threads (bench/speed-fidelity
- * passes 32, 34, 36, 37); two taken while other guests slowed every test by 10–40 % fitted 1.06
+ * passes 32, 34, 36–38); two taken while other guests slowed every test by 10–40 % fitted 1.06
  * and 1.45 at one thread (passes 33, 35), and their plans missed 4–5 of 8 rows.
  */
 export const BUSY_SCALE = 1.05
