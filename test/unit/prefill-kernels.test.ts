@@ -255,7 +255,7 @@ test('calibrate: the measured attention comes off the prefill sample before the 
   assert.ok(fit(sample()) < 90, 'without the measured attention it rides in the rate')
 })
 
-test('calibrate prints the measured attention and routed-expert rates per thread count', () => {
+test('calibrate prints the measured attention (prefill; decode with its GQA ratio) and routed-expert rates per thread count', () => {
   const lines = decodeKernelLines({
     kernels: [],
     ops: [],
@@ -263,6 +263,10 @@ test('calibrate prints the measured attention and routed-expert rates per thread
     attention: [
       {k: 576, dv: 512, threads: 1, nsPerPair: 46.4},
       {k: 64, dv: 64, threads: 1, nsPerPair: 6.04},
+    ],
+    decodeAttention: [
+      {k: 576, dv: 512, threads: 1, nsPerPair: 101.2},
+      {k: 128, dv: 128, gqa: 16, threads: 1, nsPerPair: 44},
     ],
     prefillExperts: [
       {type: 'Q6_K', buffer: 'CPU', k: 2048, threads: 2, gflops: 121.4},
@@ -278,6 +282,12 @@ test('calibrate prints the measured attention and routed-expert rates per thread
   )
   assert.ok(
     lines.includes('    2 threads: prefill routed experts at K 2048 (GFLOP/s): Q6_K 121, Q4_K (CPU_REPACK) 130'),
+    lines.join('\n'),
+  )
+  assert.ok(
+    lines.includes(
+      '    1 thread: decode flash attention at depth (K/V dims, query heads per KV head: ns per key × head): 576/512 101.2, 128/128 16:1 44.0',
+    ),
     lines.join('\n'),
   )
 })
