@@ -868,15 +868,9 @@ export function measuredAttention(
   /** a geometry's per-pair time at query heads per KV head `gqa`: log-linear between measured ratios, the nearest beyond; without one, the fewest measured */
   const atRatio = (g: (typeof geos)[number], gqa: number | undefined) => {
     const rs = g.ratios
-    if (rs.length === 1 || !(gqa !== undefined && gqa > 0) || rs[0].r === 0) return rs[0].s
-    if (gqa <= rs[0].r) return rs[0].s
-    for (let i = 1; i < rs.length; i++)
-      if (gqa <= rs[i].r) {
-        const a = rs[i - 1],
-          b = rs[i]
-        return a.s + ((b.s - a.s) * Math.log(gqa / a.r)) / Math.log(b.r / a.r)
-      }
-    return rs[rs.length - 1].s
+    if (rs[0].r === 0 || gqa === undefined || gqa <= rs[0].r) return rs[0].s
+    const i = rs.findIndex((x) => gqa <= x.r)
+    return i < 0 ? rs[rs.length - 1].s : logLerp(gqa, rs[i - 1].r, rs[i - 1].s, rs[i].r, rs[i].s)
   }
   return (k, v, gqa) => {
     const s = (g: (typeof geos)[number]) => atRatio(g, gqa)
