@@ -165,13 +165,16 @@ export const ATTN_SHAPES = [
   {k: 64, dv: 64, heads: 4, kvHeads: 2, latent: false},
 ] as const
 /**
- * Decode only: the 128-dim GQA head at more query heads per KV head — Qwen3-30B-A3B's 8:1 (32/4) and
- * Qwen3-235B's 16:1 (64/4), beside ATTN_SHAPES' 4:1. One query per head reads its KV head's keys,
- * and heads sharing a KV head find them in cache: per pair (k 128, 4096 keys, one thread, Zen 4
- * guest) 165 ns at 1:1, 115 at 2:1, 69 at 4:1, 52–64 at 8:1, 44–62 at 16:1. The 64-dim head did not
- * move with the ratio (21–27 ns at 2:1 and 8:1), nor R1's latent (93–108 ns at 16:1 and 128:1).
+ * Decode only: the 128-dim head at other query heads per KV head beside ATTN_SHAPES' 4:1 (Mixtral,
+ * Phi-3.5-MoE) — 1:1 (OLMoE; DeepSeek's per-head cache), 2:1, 8:1 (Qwen3-30B-A3B: 32/4) and 16:1
+ * (Qwen3-235B: 64/4). One query per head reads its KV head's keys, and heads sharing a KV head find
+ * them in cache: per pair (k 128, 4096 keys, one thread, Zen 4 guest) 165 ns at 1:1, 115 at 2:1, 69
+ * at 4:1, 52–64 at 8:1, 44–62 at 16:1. The 64-dim head did not move with the ratio (21–27 ns at 2:1
+ * and 8:1), nor R1's latent (93–108 ns at 16:1 and 128:1).
  */
 export const DECODE_GQA_SHAPES = [
+  {k: 128, dv: 128, heads: 4, kvHeads: 4, latent: false},
+  {k: 128, dv: 128, heads: 8, kvHeads: 4, latent: false},
   {k: 128, dv: 128, heads: 32, kvHeads: 4, latent: false},
   {k: 128, dv: 128, heads: 64, kvHeads: 4, latent: false},
 ] as const

@@ -332,11 +332,10 @@ test('decode attention at depth: one query over a streamed cache per geometry; t
 
 test('decode attention per GQA ratio: per-head cases carry query heads per KV head; the planner interpolates log-linearly between measured ratios, the nearest beyond, latent and older points as before', () => {
   const cs = attentionCases(32 * 2 ** 20).filter((c) => c.cols === 1 && c.k === 128)
-  assert.deepEqual(
-    cs.map((c) => c.heads! / c.kvHeads!),
-    [4, 8, 16],
-  )
-  const rs = cs.map((c, i) => result(c, c.ops * causalPairs(c) * [60, 50, 40][i] * 1e-9))
+  const gqaOf = (c: (typeof cs)[number]) => c.heads! / c.kvHeads!
+  assert.deepEqual(cs.map(gqaOf), [4, 1, 2, 8, 16])
+  const ns: Record<number, number> = {1: 160, 2: 110, 4: 60, 8: 50, 16: 40}
+  const rs = cs.map((c) => result(c, c.ops * causalPairs(c) * ns[gqaOf(c)] * 1e-9))
   const mla = attentionCases(32 * 2 ** 20).filter((c) => c.cols === 1 && c.latent)[0]
   rs.push(result(mla, mla.ops * causalPairs(mla) * 100e-9))
   const pts = fitAttention(rs, true)
@@ -344,6 +343,8 @@ test('decode attention per GQA ratio: per-head cases carry query heads per KV he
     pts.map((x) => [x.k, x.gqa]),
     [
       [128, 4],
+      [128, 1],
+      [128, 2],
       [128, 8],
       [128, 16],
       [576, undefined],
@@ -351,20 +352,19 @@ test('decode attention per GQA ratio: per-head cases carry query heads per KV he
   )
   const at = measuredAttention({kernels: [], ops: [], overheads: [], decodeAttention: pts}, 1, 'decode')!
   const near = (a: number, b: number) => Math.abs(a - b) < 1e-15
-  assert.ok(near(at(128, 128, 4), 60e-9))
-  assert.ok(near(at(128, 128, 16), 40e-9))
+  for (const r of [1, 2, 4, 8, 16]) assert.ok(near(at(128, 128, r), ns[r] * 1e-9), `${r}:1`)
   // halfway in log ratio between 8 and 16
   assert.ok(near(at(128, 128, Math.SQRT2 * 8), 45e-9))
   // beyond the measured ratios: the nearest
-  assert.ok(near(at(128, 128, 1), 60e-9))
+  assert.ok(near(at(128, 128, 0.5), 160e-9))
   assert.ok(near(at(128, 128, 64), 40e-9))
   // no ratio asked: the fewest measured; the latent geometry has one
-  assert.ok(near(at(128, 128), 60e-9))
+  assert.ok(near(at(128, 128), 160e-9))
   assert.ok(near(at(576, 512, 128), 100e-9))
   // between geometries in K + V dims, each taken at the asked ratio
   assert.ok(near(at(352, 320, 16), 40e-9 + ((100e-9 - 40e-9) * (672 - 256)) / (1088 - 256)))
   // an older calibration (no gqa): one value per geometry whatever the ratio
-  const old = pts.filter((x) => x.gqa !== 8 && x.gqa !== 16).map(({gqa: _, ...x}) => x)
+  const old = pts.filter((x) => x.gqa === undefined || x.gqa === 4).map(({gqa: _, ...x}) => x)
   const at0 = measuredAttention({kernels: [], ops: [], overheads: [], decodeAttention: old}, 1, 'decode')!
   assert.ok(near(at0(128, 128, 16), 60e-9))
 
