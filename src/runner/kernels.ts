@@ -172,20 +172,20 @@ export const ATTN_SHAPES = [
  * at 4:1, 52–64 at 8:1, 44–62 at 16:1. The 64-dim head did not move with the ratio (21–27 ns at 2:1
  * and 8:1), nor R1's latent (93–108 ns at 16:1 and 128:1).
  */
-export const DECODE_GQA_SHAPES = [
-  {k: 128, dv: 128, heads: 4, kvHeads: 4, latent: false},
-  {k: 128, dv: 128, heads: 8, kvHeads: 4, latent: false},
-  {k: 128, dv: 128, heads: 32, kvHeads: 4, latent: false},
-  {k: 128, dv: 128, heads: 64, kvHeads: 4, latent: false},
-] as const
+export const DECODE_GQA_RATIOS = [1, 2, 8, 16]
+/** DECODE_GQA_RATIOS as geometries: 4 KV heads of 128 dims, ratio × 4 query heads */
+export const DECODE_GQA_SHAPES = DECODE_GQA_RATIOS.map((r) => ({
+  k: 128,
+  dv: 128,
+  heads: 4 * r,
+  kvHeads: 4,
+  latent: false,
+}))
+/** a flash-attention geometry: K and V dims, query and KV heads, V a view of K (MLA's latent cache) */
+type AttnShape = {k: number; dv: number; heads: number; kvHeads: number; latent: boolean}
 export function attentionCases(l3Bytes: number | null = null): KernelCase[] {
   /** an F16 cache of geometry g: `rows` keys, `cols` queries per head, `ops` distinct caches */
-  const attnCase = (
-    g: (typeof ATTN_SHAPES)[number] | (typeof DECODE_GQA_SHAPES)[number],
-    rows: number,
-    cols: number,
-    ops: number,
-  ) => ({
+  const attnCase = (g: AttnShape, rows: number, cols: number, ops: number) => ({
     type: 'F16',
     k: g.k,
     dv: g.dv,
