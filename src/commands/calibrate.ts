@@ -188,9 +188,9 @@ export function decodeKernelLines(
       `last-level cache, rows of ${x.k ?? 2048}: half of a cyclic read of ${mib(x.bytes)} MiB served` +
         (x.hits
           ? ` (share ${x.hits
-              .filter((h, i, all) => i === 0 || h.hit !== all[i - 1].hit)
-              .map((h) => `${h.hit.toFixed(2)} at ${mib(h.bytes)}`)
-              .join(', ')} MiB)`
+              .filter((h, i, all) => i === 0 || h.hit !== all[i - 1].hit || h.low !== all[i - 1].low)
+              .map((h) => `${h.low !== undefined ? `${h.low.toFixed(2)}–` : ''}${h.hit.toFixed(2)} at ${mib(h.bytes)}`)
+              .join(', ')} MiB${x.hits.some((h) => h.low !== undefined) ? '; slowest–fastest sample' : ''})`
           : ''),
     )
   for (const st of dk.stacked ?? [])

@@ -55,6 +55,7 @@ import {
   type RpcTraffic,
 } from './rpc.js'
 import {amxTakes} from './amx.js'
+import {bytesPerElement, ggmlTypeByName} from '../model/ggml-types.js'
 import {attnHeadDims, attnHeadKV} from './memory.js'
 import type {Assignment} from './placement.js'
 
@@ -682,9 +683,10 @@ export interface CpuRates {
    * the share of a weight's bytes the last-level cache serves when they come back after `distance`
    * bytes of other reads, for rows of `rowLen` weights: calibrate's capacity-sweep curves (at this
    * thread count, log-interpolated in row length and distance; past the largest total the share
-   * falls as 1 ÷ distance), or llcBytesRow ÷ distance for calibrations without curves
+   * falls as 1 ÷ distance), or llcBytesRow ÷ distance for calibrations without curves. `low`: the
+   * curves' smallest sample shares (the low end of a range), where the calibration has them
    */
-  llcHit(rowLen: number, distance: number): number
+  llcHit(rowLen: number, distance: number, low?: boolean): number
   llcBw(k: K): number
   /** decode (matrix × vector) and prefill (matrix × matrix) cost-FLOP/s */
   decodeOps(k: K): number
@@ -1050,13 +1052,15 @@ export function cpuRates(
       if (rowLen <= short.k!) return short.bytes
       return logLerp(rowLen, short.k!, short.bytes, LLC_SWEEP_K_LONG, long)
     },
-    llcHit(rowLen, distance) {
+    llcHit(rowLen, distance, low = false) {
       if (!(distance > 0)) return 0
-      const long = llcCurves.length ? atThreads(llcCurves, threads, (x) => curveHit(x.hits!, distance)) : null
+      const hits = (x: {hits?: Array<{bytes: number; hit: number; low?: number}>}) =>
+        low ? x.hits!.map((h) => ({bytes: h.bytes, hit: h.low ?? h.hit})) : x.hits!
+      const long = llcCurves.length ? atThreads(llcCurves, threads, (x) => curveHit(hits(x), distance)) : null
       if (long === null) return Math.min(1, this.llcBytesRow(rowLen) / distance)
       const short = llcShort.find((x) => x.threads === threads && x.hits?.length)
       if (!short || !(rowLen < LLC_SWEEP_K_LONG)) return long
-      const hs = curveHit(short.hits!, distance)
+      const hs = curveHit(hits(short), distance)
       return rowLen <= short.k! ? hs : logLerp(rowLen, short.k!, hs, LLC_SWEEP_K_LONG, long)
     },
     llcBw: (k) => threadsEff * LLC_BW_PER_THREAD_GBS[k] * 1e9,
@@ -1200,8 +1204,10 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
         // each op's cache share off the measured curve of its own row length at its reuse distance
         // (short rows lose the cache sooner with more threads: kernels.ts CAPACITY_KS)
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
-        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d), bytes, ws)
+        // (the range's low end: the curves' slowest sample shares, where the cache's share moved during calibrate)
+        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d, k === 'low'), bytes, ws)
         t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow) / CALIBRATED_SPREAD[k]
+        t.llcHit = cacheByteShare(work.cpuMats, hitRow)
         t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
         continue
       }
@@ -1240,6 +1246,19 @@ export function llcShare(
   const distance = m.layout === 'experts' ? workingSet : Math.min(bytesPerToken, workingSet)
   if (!(distance > 0)) return 0
   return typeof capacity === 'number' ? Math.min(1, capacity / distance) : capacity(distance)
+}
+
+/** The share of the CPU's decode weight bytes read from the last-level cache, each op at its own hit share (pure). */
+export function cacheByteShare(mats: CpuMat[], hit: (rowLen: number, m: CpuMat) => number): number {
+  let all = 0,
+    cached = 0
+  for (const m of mats) {
+    const t = ggmlTypeByName.get(m.type.toUpperCase())
+    const b = m.ops * m.rows * m.k * (t ? bytesPerElement(t) : 1)
+    all += b
+    cached += b * hit(m.k, m)
+  }
+  return all > 0 ? cached / all : 0
 }
 
 /**
@@ -1439,10 +1458,12 @@ export function predictSpeed(
   const decode = {low: 0, mid: 0, high: 0}
   const prefill = {low: 0, mid: 0, high: 0}
   let mid: DecodeParts | null = null
+  let lowHit = 0
   let prefillMid = {total: 0, overhead: 0, attention: 0}
   for (const k of KEYS) {
     const d = decodeSeconds(p, k)
     decode[k] = d.total > 0 ? 1 / d.total : 0
+    if (k === 'low') lowHit = d.llcHit
     const pre = prefillSeconds(p, k)
     prefill[k] = pre.total > 0 ? ubatch / pre.total : 0
     if (k === 'mid') {
@@ -1482,7 +1503,7 @@ export function predictSpeed(
     source: cal ? 'calibration' : 'published-class',
     build,
     numa,
-    assumptions: speedAssumptions(p, host, cal, numa, m),
+    assumptions: speedAssumptions(p, host, cal, numa, m, lowHit),
   }
 }
 
@@ -1492,6 +1513,7 @@ function speedAssumptions(
   cal: HardwareProfile['calibration'] | null,
   numa: NumaSpeedMode,
   m: DecodeParts,
+  lowHit: number,
 ): string[] {
   const {inv, a, cpu, engine, build, ubatch, work} = p
   const hp = inv.shape.hp
@@ -1510,9 +1532,10 @@ function speedAssumptions(
   const cpuEffWords = cal?.decodeBandwidthGBs
     ? `CPU decode bandwidth ${cal.decodeBandwidthGBs} GB/s effective from the ${calNote} × ${fmtR(CALIBRATED_SPREAD)}`
     : `CPU bandwidth ${host.cpuBandwidthSource} × η ${fmtR(cpu.effBase)} (${host.cpuBandwidthMeasured ? 'of a measured triad' : cpu.desktop ? `desktop, ≤ ${DESKTOP_MAX_CHANNELS} channels` : 'server socket'})${numa !== 'single' ? ` × NUMA ${numa} ${fmtR(NUMA_BW_FACTOR[numa])} (${host.numaNodes.length} nodes)` : ''}`
+  const pct = (x: number) => (x * 100).toFixed(x < 0.01 ? 2 : 0)
   const cacheWords =
     host.l3Bytes && work.cpuWorkingSet > 0
-      ? `last-level cache: ${cal?.decodeKernels?.llc?.length ? `${(cpu.llcBytes('mid') / 2 ** 20).toFixed(1)} MiB of weights held at ${threads} threads (measured, calibrate's capacity sweep; L3 ${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB)` : `${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB L3 × ${fmtR(LLC_WEIGHT_FRACTION)} holds weights`}; ${(m.llcHit * 100).toFixed(m.llcHit < 0.01 ? 2 : 0)} % of the CPU's decode bytes come from it (working set ${(work.cpuWorkingSet / 1e9).toFixed(2)} GB) at ${fmtR(LLC_BW_PER_THREAD_GBS, 0)} GB/s per thread`
+      ? `last-level cache: ${cal?.decodeKernels?.llc?.length ? `${(cpu.llcBytes('mid') / 2 ** 20).toFixed(1)} MiB of weights held at ${threads} threads (measured, calibrate's capacity sweep; L3 ${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB)` : `${(host.l3Bytes / 2 ** 20).toFixed(0)} MiB L3 × ${fmtR(LLC_WEIGHT_FRACTION)} holds weights`}; ${pct(m.llcHit)} % of the CPU's decode bytes come from it${cpu.kernels && pct(lowHit) !== pct(m.llcHit) ? ` (${pct(lowHit)} % at the range's low end: the calibration's slowest capacity sample)` : ''} (working set ${(work.cpuWorkingSet / 1e9).toFixed(2)} GB)${cpu.kernels ? ' at the measured cached kernels' : ` at ${fmtR(LLC_BW_PER_THREAD_GBS, 0)} GB/s per thread`}`
       : 'last-level cache: size unknown, every byte from DRAM'
   const ghzWords = host.ghzKnown
     ? `${host.ghz.toFixed(2)} GHz`

@@ -425,6 +425,11 @@ export const hardwareProfileSchema = {
                       properties: {
                         bytes: {type: 'number', exclusiveMinimum: 0, maximum: 1e12},
                         hit: {type: 'number', minimum: 0, maximum: 1},
+                        /**
+                         * the smallest share any of the calibration's sweep samples measured at this
+                         * total, where they differ (`hit` is the largest): the low end of a decode range
+                         */
+                        low: {type: 'number', minimum: 0, maximum: 1},
                       },
                     },
                   },

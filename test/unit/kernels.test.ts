@@ -21,6 +21,7 @@ import {
   fitKernels,
   bestOfPasses,
   fasterOfRuns,
+  fastestOfSamples,
   firstRunCases,
   kernelCases,
   spreadSweeps,
@@ -422,11 +423,40 @@ test('capacity: the hit share of each sweep total between the cached and streame
     mShort.hits!.map((h) => h.hit),
     sized.filter((r) => r.k === 128).map((r) => (hitAt(r) === 0.9 ? 1 : 0.556)),
   )
-  assert.deepEqual(mLong.hits, long.hits)
+  // and the smallest where the samples differ (the low end of a decode range): the main sweep's 0.111
+  assert.deepEqual(
+    mShort.hits!.map((h) => h.low),
+    sized.filter((r) => r.k === 128).map((r) => (hitAt(r) === 0.9 ? undefined : 0.111)),
+  )
+  assert.deepEqual(
+    mLong.hits!.map((h) => h.hit),
+    long.hits!.map((h) => h.hit),
+  )
+  assert.deepEqual(
+    mLong.hits!.map((h) => h.low),
+    long.hits!.map((h) => (h.hit === 1 ? undefined : 0.111)),
+  )
+  assert.ok(
+    long.hits!.every((h) => h.low === undefined),
+    'one sweep: no low',
+  )
   assert.ok(mShort.bytes > short.bytes, 'the half-hit total moves out with the higher curve')
   assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, merged)
   // a sample without its references (stopped early) adds nothing
   assert.deepEqual(fitCapacity([...rs, ...sized], [sample.filter((r) => !refs.includes(r))]), llc)
+  // the samples' references are Q8_0's own type cases: its lines take their fastest timing (a sample
+  // whose cached cases ran at 0.8 of the main run's time), the curves still each sample's own
+  const fastRefs = refs.map((r) => (r.repeat > 1 ? setPerByte(r, (T) => 0.8 * perByte[T].c) : r))
+  const withFast = fitKernels([...rs, ...sized], [[...fastRefs, ...sample.slice(refs.length)]])
+  const mainFast = fitKernels([
+    ...rs.map((r) => fastRefs.find((f) => f.k === r.k && f.rows === r.rows && f.type === r.type) ?? r),
+    ...sized,
+  ])
+  assert.deepEqual(withFast.kernels, mainFast.kernels)
+  assert.notDeepEqual(withFast.kernels, dk.kernels)
+  assert.deepEqual(withFast.llc, fitCapacity([...rs, ...sized], [[...fastRefs, ...sample.slice(refs.length)]]))
+  assert.deepEqual(fastestOfSamples(rs, [[...fastRefs].reverse()]), fastestOfSamples(rs, [fastRefs]))
+  assert.deepEqual(fastestOfSamples(rs, []), rs)
   // the schema takes the curve and refuses a share outside 0..1
   const profile = (x: unknown) => ({
     ...JSON.parse(JSON.stringify(BASE)),
@@ -703,6 +733,15 @@ test('capacity curves: the hit share at a reuse distance from the sweep curve (l
     decodeKernels: {kernels: [], overheads: [], llc: [{threads: 2, bytes: 32 * mb, k: 2048}]},
   } as unknown as HardwareProfile['calibration']
   assert.equal(cpuRates(host, old, 2, 'llama.cpp', 'unaware').llcHit(2048, 64 * mb), 0.5)
+  // the low end: each point's smallest sample share where the calibration has one, else its share
+  const withLow = JSON.parse(JSON.stringify(cal))
+  withLow.decodeKernels.llc[1].hits[1].low = 0.4
+  const rl = cpuRates(host, withLow, 2, 'llama.cpp', 'unaware')
+  assert.equal(rl.llcHit(2048, 16 * mb), 0.8)
+  assert.equal(rl.llcHit(2048, 16 * mb, true), 0.4)
+  assert.equal(rl.llcHit(2048, 2 * mb, true), 1)
+  assert.ok(Math.abs(rl.llcHit(2048, 32 * mb, true) - 0.3) < 1e-12) // halfway in log bytes from 0.4 to 0.2
+  assert.equal(r2.llcHit(2048, 16 * mb, true), 0.8) // no low shares: the same curve
 })
 
 test('prefill kernels: every type at two row lengths × a ubatch of columns, ≈ 1 MB; fitted as GFLOP/s and kept out of the decode fit', () => {
@@ -922,6 +961,14 @@ test('calibrate prints the decode kernels per thread count: scale and overheads,
   )
   assert.ok(
     lines.some((l) => /half of a cyclic read of 23\.2 MiB served \(share 1\.00 at 16\.0, 0\.39 at 24\.0 MiB\)/.test(l)),
+  )
+  // the samples' spread where they differ
+  const spread = JSON.parse(JSON.stringify(dk))
+  spread.llc[0].hits.push({bytes: 32 * 2 ** 20, hit: 0.385, low: 0.2})
+  assert.ok(
+    decodeKernelLines(spread).some((l) =>
+      /\(share 1\.00 at 16\.0, 0\.39 at 24\.0, 0\.20–0\.39 at 32\.0 MiB; slowest–fastest sample\)/.test(l),
+    ),
   )
   assert.ok(lines.some((l) => /MLA per-head products × 2\.04 the plain line streamed/.test(l)))
   assert.deepEqual(decodeKernelLines(undefined), [])

@@ -385,3 +385,50 @@ test('decode attention per GQA ratio: per-head cases carry query heads per KV he
       .attention!
   assert.ok(Math.abs(attn(dk(pts)) / attn(dk(old)) - 40 / 60) < 1e-3, `${attn(dk(pts))} vs ${attn(dk(old))}`)
 })
+
+test("plan: a model on the cache's knee takes the capacity curve's slowest sample shares at its decode range's low end and says so; mid and high and a curve without them unchanged", () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const curve = (low?: number): DecodeKernels => ({
+    kernels: (['cache', 'dram'] as const).map((residency) => ({
+      type: 'Q4_K',
+      residency,
+      threads: 16,
+      nsPerRow: residency === 'cache' ? 1 : 4,
+      nsPerWeight: residency === 'cache' ? 0.01 : 0.04,
+      buffer: 'CPU_REPACK',
+    })),
+    ops: [],
+    overheads: [{threads: 16, layerUs: 0, tokenUs: 0}],
+    llc: [
+      {
+        threads: 16,
+        bytes: 3e9,
+        k: 2048,
+        hits: [
+          {bytes: 0.25e9, hit: 1},
+          {bytes: 4e9, hit: 0.6, ...(low !== undefined ? {low} : {})},
+          {bytes: 64e9, hit: 0},
+        ],
+      },
+    ],
+  })
+  const withL3 = (d: DecodeKernels) => {
+    const h = desk(d)
+    return {...h, cpu: {...h.cpu, l3Bytes: 32 * 2 ** 20}}
+  }
+  const plan = (d: DecodeKernels) =>
+    makePlan(inv, [withL3(d)], {ctx: 4096, engine: 'llama.cpp', threads: 16, flashAttention: true}).prediction
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, withL3(curve(0.1))), [])
+  const one = plan(curve()),
+    spread = plan(curve(0.1))
+  assert.equal(spread.decodeRange!.mid, one.decodeRange!.mid)
+  assert.equal(spread.decodeRange!.high, one.decodeRange!.high)
+  assert.ok(
+    spread.decodeRange!.low < 0.97 * one.decodeRange!.low,
+    `${spread.decodeRange!.low} vs ${one.decodeRange!.low}`,
+  )
+  const cacheLine = (p: typeof one) => p.assumptions.find((x) => x.startsWith('last-level cache'))!
+  assert.match(cacheLine(spread), /\d+ % of the CPU's decode bytes come from it \(\d+ % at the range's low end/)
+  assert.doesNotMatch(cacheLine(one), /range's low end/)
+  assert.match(cacheLine(one), /at the measured cached kernels/)
+})
