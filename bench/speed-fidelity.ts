@@ -385,7 +385,7 @@ for (const p of planned) {
   if (same) row.sameTest = same
   rows.push(row)
   console.log(
-    `  ${p.shape} t${p.t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode.decode?.toFixed(1)} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill.prefill?.toFixed(1)} (${e(row.prefill.errorPct)})` +
+    `  ${p.shape} t${p.t}: decode ${row.decode.predicted.toFixed(1)} vs ${m.decode.decode?.toFixed(1) ?? 'not measured'} (${e(row.decode.errorPct)}), prefill ${row.prefill.predicted.toFixed(1)} vs ${m.prefill.prefill?.toFixed(1) ?? 'not measured'} (${e(row.prefill.errorPct)})` +
       (row.decodeDepth
         ? `, decode @ d${depth} ${row.decodeDepth.predicted.toFixed(1)} vs ${row.decodeDepth.measured?.toFixed(1) ?? '—'} (${e(row.decodeDepth.errorPct)})`
         : ''),
@@ -423,12 +423,22 @@ for (const [phase, goal] of [
 ] as const) {
   const errs = rows.map((r) => r[phase]?.errorPct ?? null).filter((x): x is number => x !== null)
   const within = errs.filter((x) => Math.abs(x) <= goal).length
+  // the predicted range, where the row has one (decode and prefill)
+  const ranged = rows.map((r) => (r[phase] as {inRange?: boolean | null} | null)?.inRange ?? null)
+  const inRange = ranged.filter((x) => x === true).length,
+    judged = ranged.filter((x) => x !== null).length
   const worst = rows
     .filter((r) => r[phase]?.errorPct != null)
     .sort((x, y) => Math.abs(y[phase]!.errorPct!) - Math.abs(x[phase]!.errorPct!))[0]
+  // no row measured (a calibration the budget cut short, a failed run): nothing met
+  if (!errs.length) {
+    console.log(`${phase}: no row measured — NOT MET`)
+    continue
+  }
   console.log(
     `${phase}: ${within} of ${errs.length} within ±${goal} % (goal: all); median |error| ${med(errs.map(Math.abs)).toFixed(1)} %` +
       (worst ? `; worst ${worst.shape} t${worst.threads} ${e(worst[phase]!.errorPct)}` : '') +
+      (judged ? `; ${inRange} of ${judged} inside the predicted range` : '') +
       ` — ${within === errs.length ? 'MET' : 'NOT MET'}`,
   )
 }
