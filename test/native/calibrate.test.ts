@@ -305,7 +305,12 @@ test(
     const c = saved.calibration!
     assert.equal(c.provenance, 'measured')
     assert.ok(c.llamaCppRelease && c.cpuVariant, 'release and CPU variant recorded')
-    assert.ok(c.cpuThroughput![0].prefillGflops! > 0, JSON.stringify(c))
+    // a host slow enough that the budget ends before the compute model's rounds (a busy shared guest, the
+    // suite's other files beside it: seen once) saves a partial calibration that says so, without them
+    const cut =
+      res.partial === true && c.partial === true && c.notes!.some((n) => /^budget of \d+ s spent after/.test(n))
+    const tp = c.cpuThroughput?.[0]
+    assert.ok((tp?.prefillGflops ?? 0) > 0 || cut, JSON.stringify(c))
     // on a loaded machine a tiny "DRAM" model can be slower than the overheads fitted on its twin: then a note says so
     assert.ok(
       c.decodeBandwidthGBs! > 0 ||
@@ -313,11 +318,11 @@ test(
       JSON.stringify(c),
     )
     assert.ok(
-      c.cpuThroughput![0].decodeGflops! > 0 || c.notes!.some((n) => /no decode throughput/.test(n)),
+      (tp?.decodeGflops ?? 0) > 0 || c.notes!.some((n) => /no decode throughput/.test(n)) || cut,
       JSON.stringify(c),
     )
     assert.ok(c.tokenOverheadMs !== undefined && c.layerOverheadUs !== undefined)
-    assert.ok(c.notes!.some((n) => /no GPU seen by the runner/.test(n)))
+    assert.ok(c.notes!.some((n) => /no GPU seen by the runner/.test(n)) || cut)
     const p = cli(['plan', model, '--hardware', out, '--threads', '1', '--json'])
     assert.equal(p.status, 0, p.stderr)
     const plan = JSON.parse(p.stdout)
