@@ -469,6 +469,16 @@ export function fitKernelOverheads(samples: Sample[]): DecodeKernels['overheads'
 }
 
 /**
+ * A budget (whole minutes) in which the tests a budget of `budgetS` cut short would all have run
+ * once, at the pace they ran (pure): the budget × the tests ÷ those that ran, rounded up; at least
+ * one minute more than the budget.
+ */
+export function budgetHintMinutes(budgetS: number, ran: number, all: number): number {
+  const s = ran > 0 ? (budgetS * all) / ran : budgetS * 2
+  return Math.max(Math.ceil(s / 60), Math.floor(budgetS / 60) + 1)
+}
+
+/**
  * In-model scale above which a calibration says the machine was busy (pure check in busyScales):
  * on a Zen 4 guest quiet calibrations fitted 0.89–0.98 at 1 and 2 threads (bench/speed-fidelity
  * passes 32, 34, 36–38); two taken while other guests slowed every test by 10–40 % fitted 1.06
@@ -981,8 +991,12 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       return false
     }
     // the budget ran out before every test ran once: what ran is kept, the rest is not measured
-    if (r.tests.slice(0, tests.length).some((t) => t.rounds.length === 0)) {
+    const ran = r.tests.slice(0, tests.length).filter((t) => t.rounds.length > 0).length
+    if (ran < tests.length) {
       stopped ??= 'budget'
+      notes.push(
+        `${label}: ${ran} of ${tests.length} tests ran before the budget ended (not one whole round: the machine ran them slowly, or the budget is short for it); run calibrate again when it is quieter or with --budget ${budgetHintMinutes(opts.budgetS, ran, tests.length)}m`,
+      )
       return false
     }
     return true

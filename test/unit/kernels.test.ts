@@ -34,6 +34,7 @@ import {
 } from '../../src/runner/kernels.js'
 import {
   BUSY_SCALE,
+  budgetHintMinutes,
   busyScales,
   fitCalibration,
   fitKernelOverheads,
@@ -992,4 +993,12 @@ test('a calibration whose models ran slower than their kernels add up to (in-mod
   const quiet = fitCalibration(samples({1: 0.95, 2: 0.93}), meta, kernels)
   assert.ok(!quiet.notes!.some(busyNote), quiet.notes!.join('\n'))
   assert.deepEqual(busyScales([{threads: 1, scale: BUSY_SCALE, layerUs: 0, tokenUs: 0}]), [])
+})
+
+test('a budget that ended inside the first round: the hint scales it by the tests that did not run, in whole minutes, always more than it was', () => {
+  assert.equal(budgetHintMinutes(480, 8, 12), 12) // 480 × 12 ÷ 8 = 720 s
+  assert.equal(budgetHintMinutes(480, 11, 12), 9) // 524 s → 9 min (more than the 8 given)
+  assert.equal(budgetHintMinutes(3, 1, 5), 1)
+  assert.equal(budgetHintMinutes(300, 0, 4), 10) // nothing ran: twice the budget
+  assert.ok(budgetHintMinutes(599, 9, 10) * 60 > 599)
 })
