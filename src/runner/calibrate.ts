@@ -63,7 +63,15 @@ import {
   type RoundsTestResult,
 } from './rounds.js'
 import {cachedSynthModel} from './synth.js'
-import {fasterOfRuns, firstRunCases, fitKernels, KERNEL_PASSES, measureKernels, type DecodeKernels} from './kernels.js'
+import {
+  capacitySamples,
+  fasterOfRuns,
+  firstRunCases,
+  fitKernels,
+  KERNEL_PASSES,
+  measureKernels,
+  type DecodeKernels,
+} from './kernels.js'
 import {SYNTH_PRESETS, type SynthPreset} from '../model/synth-presets.js'
 
 export type Calibration = NonNullable<HardwareProfile['calibration']>
@@ -1229,6 +1237,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     },
     kernels ?? undefined,
   )
+  // every sample of the capacity sweep, as fitCapacity saw them (the calibration keeps their extremes)
+  const capacity = kernels && kernelRuns.length ? capacitySamples(kernelRuns, kernelSweeps) : []
   const profile: HardwareProfile = {...opts.profile, calibration}
   assertValid<HardwareProfile>(hardwareProfileSchema, profile, 'calibrated hardware profile')
   if (opts.savePath) writeJsonFile(opts.savePath, profile)
@@ -1239,6 +1249,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     ...(partial && stopped ? {stoppedBy: stopped} : {}),
     seconds: round(elapsed(), 1),
     measurements,
+    ...(capacity.length ? {capacitySamples: capacity} : {}),
   }
   return assertValid<CalibrateResult>(calibrateResultSchema, result, 'calibrate result')
 }

@@ -456,12 +456,40 @@ const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>
  * (the kernel is compute-bound there and where the bytes sit does not matter).
  */
 export function fitCapacity(all: KernelResult[], samples: KernelResult[][] = []): NonNullable<DecodeKernels['llc']> {
-  const curves = [all, ...samples].map(capacityCurves)
   // several sweeps (SWEEP_SAMPLES): per row length and thread count the largest share of any sweep at
   // each total, as the models keep their best round: the quietest minutes of a cache shared with
   // other guests (a sample that missed them reads the knee megabytes early)
-  const out: NonNullable<DecodeKernels['llc']> = []
-  for (const c of curves[0]) {
+  return capacitySamples(all, samples).map((c) => {
+    // and the smallest share of any sample where they differ: the low end of a decode range (a knee
+    // that moved during the calibration moves the prediction of a model whose bytes sit on it)
+    const hits = c.bytes.map((bytes, i) => {
+      const shares = c.shares.map((x) => x[i])
+      const hit = Math.max(...shares),
+        low = Math.min(...shares)
+      return {bytes, hit, ...(low < hit ? {low} : {})}
+    })
+    return {threads: c.threads, bytes: Math.round(halfHitBytes(hits)), k: c.k, hits}
+  })
+}
+
+/** One thread count and row length of the capacity sweep: each sample's shares at the same totals. */
+export interface CapacitySamples {
+  threads: number
+  k: number
+  /** the totals read once a graph (bytes, ascending) */
+  bytes: number[]
+  /** per sample (the main run first), its share at each total (non-increasing, normalized) */
+  shares: number[][]
+}
+
+/**
+ * Every sample's capacity curve, grouped by thread count and row length (pure): the main run's
+ * curves, each with the samples that measured the same totals (fitCapacity takes their largest and
+ * smallest; calibrate --json returns them all, for refitting).
+ */
+export function capacitySamples(all: KernelResult[], samples: KernelResult[][] = []): CapacitySamples[] {
+  const curves = [all, ...samples].map(capacityCurves)
+  return curves[0].map((c) => {
     const same = curves.flatMap((cs) =>
       cs.filter(
         (x) =>
@@ -471,17 +499,13 @@ export function fitCapacity(all: KernelResult[], samples: KernelResult[][] = [])
           x.hits.every((h, i) => h.bytes === c.hits[i].bytes),
       ),
     )
-    // and the smallest share of any sample where they differ: the low end of a decode range (a knee
-    // that moved during the calibration moves the prediction of a model whose bytes sit on it)
-    const hits = c.hits.map((h, i) => {
-      const shares = same.map((x) => x.hits[i].hit)
-      const hit = Math.max(...shares),
-        low = Math.min(...shares)
-      return {bytes: h.bytes, hit, ...(low < hit ? {low} : {})}
-    })
-    out.push({threads: c.threads, bytes: Math.round(halfHitBytes(hits)), k: c.k, hits})
-  }
-  return out
+    return {
+      threads: c.threads,
+      k: c.k,
+      bytes: c.hits.map((h) => h.bytes),
+      shares: same.map((x) => x.hits.map((h) => h.hit)),
+    }
+  })
 }
 
 interface CapacityCurve {

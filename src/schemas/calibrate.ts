@@ -43,6 +43,25 @@ export const calibrateResultSchema = {
     stoppedBy: {type: 'string'},
     seconds: {type: 'number', minimum: 0},
     measurements: {type: 'array', items: calibrationMeasurementSchema},
+    /**
+     * the capacity sweep's samples (src/runner/kernels.ts capacitySamples): per thread count and row
+     * length, each sample's share of a cyclic read the cache served at each total — the calibration
+     * keeps only their largest and smallest (decodeKernels.llc[].hits[].hit / low); these are for refitting
+     */
+    capacitySamples: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['threads', 'k', 'bytes', 'shares'],
+        properties: {
+          threads: {type: 'integer', minimum: 1},
+          k: {type: 'integer', minimum: 1},
+          bytes: {type: 'array', items: {type: 'number', exclusiveMinimum: 0}},
+          shares: {type: 'array', items: {type: 'array', items: {type: 'number', minimum: 0, maximum: 1}}},
+        },
+      },
+    },
   },
 } as const
 

@@ -22,6 +22,7 @@ import {
   bestOfPasses,
   fasterOfRuns,
   fastestOfSamples,
+  capacitySamples,
   firstRunCases,
   kernelCases,
   spreadSweeps,
@@ -63,6 +64,7 @@ import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {readFileSync} from 'node:fs'
 import {hardwareProfileSchema} from '../../src/schemas/hardware.js'
+import {calibrateResultSchema} from '../../src/schemas/calibrate.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
@@ -445,6 +447,39 @@ test('capacity: the hit share of each sweep total between the cached and streame
   assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, merged)
   // a sample without its references (stopped early) adds nothing
   assert.deepEqual(fitCapacity([...rs, ...sized], [sample.filter((r) => !refs.includes(r))]), llc)
+  // every sample's curve, as fitCapacity saw them: its largest and smallest per total
+  const all = capacitySamples([...rs, ...sized], [sample])
+  assert.deepEqual(
+    all.map((c) => [c.threads, c.k, c.shares.length]),
+    [
+      [2, 128, 2],
+      [2, 2048, 2],
+    ],
+  )
+  for (const c of all) {
+    const m = merged.find((x) => x.k === c.k && x.threads === c.threads)!
+    assert.deepEqual(
+      c.bytes,
+      m.hits!.map((h) => h.bytes),
+    )
+    assert.deepEqual(
+      c.bytes.map((_, i) => Math.max(...c.shares.map((x) => x[i]))),
+      m.hits!.map((h) => h.hit),
+    )
+    assert.deepEqual(
+      c.bytes.map((_, i) => Math.min(...c.shares.map((x) => x[i]))),
+      m.hits!.map((h) => h.low ?? h.hit),
+    )
+  }
+  assert.deepEqual(
+    capacitySamples([...rs, ...sized]).map((c) => c.shares.length),
+    [1, 1],
+  )
+  assert.deepEqual(schemaErrors(calibrateResultSchema.properties.capacitySamples, all), [])
+  assert.notDeepEqual(
+    schemaErrors(calibrateResultSchema.properties.capacitySamples, [{...all[0], shares: [[1.5]]}]),
+    [],
+  )
   // the samples' references are Q8_0's own type cases: its lines take their fastest timing (a sample
   // whose cached cases ran at 0.8 of the main run's time), the curves still each sample's own
   const fastRefs = refs.map((r) => (r.repeat > 1 ? setPerByte(r, (T) => 0.8 * perByte[T].c) : r))
