@@ -10,6 +10,8 @@
  *          [--rows reports/speed-fidelity-rows.json] [--hardware reports/speed-fidelity-hardware.json]
  *          [--stat token|rep]  (decode as calibrate fits it, the fastest token step; or the best repetition's mean)
  *          [--kernels FILE]  (another decode-kernel fit, e.g. from a second kernel run, on the same model measurements)
+ *          [--capacity max|median|mean]  (the capacity curves' share at each total from the calibrate result's
+ *            capacitySamples: the largest sample, as calibrate fits it, or their median or mean)
  * Needs: the files bench/speed-fidelity writes, the synth models (cached).
  */
 import {readFileSync} from 'node:fs'
@@ -34,6 +36,7 @@ const {values: a} = parseArgs({
     hardware: {type: 'string', default: r('speed-fidelity-hardware.json')},
     kernels: {type: 'string'},
     stat: {type: 'string', default: 'token'},
+    capacity: {type: 'string', default: 'max'},
   },
 })
 const cal = JSON.parse(readFileSync(a.calibrate!, 'utf8')) as CalibrateResult
@@ -62,7 +65,37 @@ const preset = (model: string) => /^synth (\S+) /.exec(model)?.[1] ?? model
 // --kernels FILE: another kernel fit (calibration.decodeKernels, or {fit} as a script saved it) judged on these measurements
 const otherKernels = a.kernels ? readKernels(a.kernels) : null
 const kernelsIn = otherKernels ?? cal.calibration.decodeKernels
-const kernels = kernelsIn ? {...kernelsIn, overheads: []} : undefined
+if (!['max', 'median', 'mean'].includes(a.capacity!)) {
+  console.error(`speed-refit: --capacity must be max, median or mean, got "${a.capacity}"`)
+  process.exit(2)
+}
+if (a.capacity !== 'max' && !cal.capacitySamples?.length) {
+  console.error(
+    'speed-refit: --capacity needs a calibrate result with capacitySamples (calibrate --json since this option)',
+  )
+  process.exit(2)
+}
+const kernels = kernelsIn
+  ? {
+      ...kernelsIn,
+      overheads: [],
+      ...(a.capacity !== 'max' ? {llc: capacityCurvesBy(a.capacity as 'median' | 'mean')} : {}),
+    }
+  : undefined
+
+/** the capacity curves with each total's share the median (lower of the middle two) or mean of its samples */
+function capacityCurvesBy(stat: 'median' | 'mean'): NonNullable<DecodeKernels['llc']> {
+  return cal.capacitySamples!.map((c) => {
+    const hits = c.bytes.map((bytes, i) => {
+      const xs = c.shares.map((x) => x[i]).sort((p, q) => p - q)
+      const hit = stat === 'mean' ? xs.reduce((t, x) => t + x, 0) / xs.length : xs[Math.floor((xs.length - 1) / 2)]
+      return {bytes, hit, low: xs[0]}
+    })
+    const old = kernelsIn!.llc?.find((x) => x.threads === c.threads && x.k === c.k)
+    return {threads: c.threads, k: c.k, bytes: old?.bytes ?? c.bytes[0], hits}
+  })
+}
+console.log(`capacity curves: ${a.capacity} of ${cal.capacitySamples?.[0]?.shares.length ?? 1} sample(s) at each total`)
 
 // one sample per role, model and thread count, as calibrate made them
 const samples: Sample[] = []
