@@ -26,7 +26,7 @@ import {runPlan} from '../src/planner/run.js'
 import {loadHardware} from '../src/probe/machine.js'
 import type {CalibrateResult} from '../src/schemas/calibrate.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
-import type {DecodeKernels} from '../src/runner/kernels.js'
+import {capacityCurvesFrom, type DecodeKernels} from '../src/runner/kernels.js'
 
 const r = (f: string) => join(projectRoot, 'reports', f)
 const {values: a} = parseArgs({
@@ -85,14 +85,9 @@ const kernels = kernelsIn
 
 /** the capacity curves with each total's share the median (lower of the middle two) or mean of its samples */
 function capacityCurvesBy(stat: 'median' | 'mean'): NonNullable<DecodeKernels['llc']> {
-  return cal.capacitySamples!.map((c) => {
-    const hits = c.bytes.map((bytes, i) => {
-      const xs = c.shares.map((x) => x[i]).sort((p, q) => p - q)
-      const hit = stat === 'mean' ? xs.reduce((t, x) => t + x, 0) / xs.length : xs[Math.floor((xs.length - 1) / 2)]
-      return {bytes, hit, low: xs[0]}
-    })
-    const old = kernelsIn!.llc?.find((x) => x.threads === c.threads && x.k === c.k)
-    return {threads: c.threads, k: c.k, bytes: old?.bytes ?? c.bytes[0], hits}
+  return capacityCurvesFrom(cal.capacitySamples!, (shares) => {
+    const xs = [...shares].sort((p, q) => p - q)
+    return stat === 'mean' ? xs.reduce((t, x) => t + x, 0) / xs.length : xs[Math.floor((xs.length - 1) / 2)]
   })
 }
 console.log(`capacity curves: ${a.capacity} of ${cal.capacitySamples?.[0]?.shares.length ?? 1} sample(s) at each total`)

@@ -456,15 +456,25 @@ const isCapacity = (r: Pick<KernelResult, 'type' | 'k' | 'rows' | 'repeat'>) =>
  * (the kernel is compute-bound there and where the bytes sit does not matter).
  */
 export function fitCapacity(all: KernelResult[], samples: KernelResult[][] = []): NonNullable<DecodeKernels['llc']> {
-  // several sweeps (SWEEP_SAMPLES): per row length and thread count the largest share of any sweep at
-  // each total, as the models keep their best round: the quietest minutes of a cache shared with
-  // other guests (a sample that missed them reads the knee megabytes early)
-  return capacitySamples(all, samples).map((c) => {
-    // and the smallest share of any sample where they differ: the low end of a decode range (a knee
-    // that moved during the calibration moves the prediction of a model whose bytes sit on it)
+  return capacityCurvesFrom(capacitySamples(all, samples))
+}
+
+/**
+ * The calibration's capacity curves from the samples' curves (pure): at each total the share `pick`
+ * takes of the samples' — by default the largest (several sweeps, SWEEP_SAMPLES: as the models keep
+ * their best round, the quietest minutes of a cache shared with other guests; a sample that missed
+ * them reads the knee megabytes early) — and the smallest where it is lower: the low end of a decode
+ * range (a knee that moved during the calibration moves the prediction of a model whose bytes sit on
+ * it). bench/speed-refit --capacity tries other picks.
+ */
+export function capacityCurvesFrom(
+  groups: CapacitySamples[],
+  pick: (shares: number[]) => number = (xs) => Math.max(...xs),
+): NonNullable<DecodeKernels['llc']> {
+  return groups.map((c) => {
     const hits = c.bytes.map((bytes, i) => {
       const shares = c.shares.map((x) => x[i])
-      const hit = Math.max(...shares),
+      const hit = pick(shares),
         low = Math.min(...shares)
       return {bytes, hit, ...(low < hit ? {low} : {})}
     })
