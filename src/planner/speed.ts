@@ -55,7 +55,6 @@ import {
   type RpcTraffic,
 } from './rpc.js'
 import {amxTakes} from './amx.js'
-import {bytesPerElement, ggmlTypeByName} from '../model/ggml-types.js'
 import {attnHeadDims, attnHeadKV} from './memory.js'
 import type {Assignment} from './placement.js'
 
@@ -504,6 +503,8 @@ export interface CpuMat {
   k: number
   rows: number
   ops: number
+  /** weight bytes one decoded token reads of it (a routed tensor: its used experts' share) */
+  bytes: number
   layout: 'matrix' | 'experts' | 'stacked'
   amx: boolean
   /** ops per prompt token in prefill (the output matrix: 1 ÷ ubatch; absent: ops) */
@@ -597,7 +598,7 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
         const ops = experts ? (hp.nExpertUsed ?? 1) : 1
         const layout = experts ? 'experts' : t.shape.length >= 3 && t.shape[2] > 1 ? 'stacked' : 'matrix'
         const ppOps = t.role === 'output' ? ops / ubatch : ops
-        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops, layout, amx: amxTakes(t), ppOps})
+        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops, bytes: t.bytes * frac, layout, amx: amxTakes(t), ppOps})
       }
     } else w.costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
   }
@@ -1253,10 +1254,8 @@ export function cacheByteShare(mats: CpuMat[], hit: (rowLen: number, m: CpuMat) 
   let all = 0,
     cached = 0
   for (const m of mats) {
-    const t = ggmlTypeByName.get(m.type.toUpperCase())
-    const b = m.ops * m.rows * m.k * (t ? bytesPerElement(t) : 1)
-    all += b
-    cached += b * hit(m.k, m)
+    all += m.bytes
+    cached += m.bytes * hit(m.k, m)
   }
   return all > 0 ? cached / all : 0
 }

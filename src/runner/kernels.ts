@@ -718,13 +718,18 @@ const desc = (r: KernelResult) => JSON.stringify({...r, timings: undefined})
 export function fasterOfRuns(first: KernelResult[], second: KernelResult[]): KernelResult[] {
   return first.map((r, i) => {
     const o = second[i]
-    if (!o || desc(o) !== desc(r)) return r
-    const timings = r.timings.map((t) => {
-      const u = o.timings.find((x) => x.threads === t.threads)
-      return u && u.bestS < t.bestS ? u : t
-    })
-    return {...r, timings}
+    return o && desc(o) === desc(r) ? withFastest(r, [o]) : r
   })
+}
+
+/** A result with, per thread count, the fastest of its own timing and those of `others` (the same case). */
+function withFastest(r: KernelResult, others: KernelResult[]): KernelResult {
+  const timings = r.timings.map((t) =>
+    others
+      .flatMap((o) => o.timings.filter((u) => u.threads === t.threads))
+      .reduce((best, u) => (u.bestS < best.bestS ? u : best), t),
+  )
+  return {...r, timings}
 }
 
 /**
@@ -741,13 +746,7 @@ export function fastestOfSamples(results: KernelResult[], samples: KernelResult[
   for (const r of samples.flat()) others.set(desc(r), [...(others.get(desc(r)) ?? []), r])
   return results.map((r) => {
     const same = others.get(desc(r))
-    if (!same) return r
-    const timings = r.timings.map((t) =>
-      same
-        .flatMap((o) => o.timings.filter((u) => u.threads === t.threads))
-        .reduce((best, u) => (u.bestS < best.bestS ? u : best), t),
-    )
-    return {...r, timings}
+    return same ? withFastest(r, same) : r
   })
 }
 

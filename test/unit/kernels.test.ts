@@ -848,6 +848,7 @@ test('planner: prefill weighs each CPU matmul by its measured kernel (buffer, ro
     k: 2048,
     rows: 512,
     ops: 1,
+    bytes: 0,
     layout: 'matrix',
     amx: false,
     ...o,

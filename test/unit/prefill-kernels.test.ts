@@ -170,6 +170,7 @@ test('planner: plain-buffer routed experts take the routed kernels; repacked exp
     k: 128,
     rows: 256,
     ops: 1,
+    bytes: 0,
     layout: 'matrix',
     amx: false,
     ...o,
