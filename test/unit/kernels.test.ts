@@ -503,6 +503,12 @@ test('capacity: the hit share of each sweep total between the cached and streame
   const bad = JSON.parse(JSON.stringify(withOverheads))
   bad.llc[0].hits[0].hit = 1.2
   assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad)), [])
+  // and a low share outside 0..1 (a hand-edited profile)
+  const badLow = JSON.parse(JSON.stringify(withOverheads))
+  badLow.llc[0].hits[0].low = -0.1
+  assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(badLow)), [])
+  badLow.llc[0].hits[0].low = 0.5
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, profile(badLow)), [])
 })
 
 test('two kernel passes apart: each case and thread count keeps the faster timing; a case the second pass lacks or describes otherwise keeps the first', () => {
