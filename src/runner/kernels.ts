@@ -273,8 +273,12 @@ export function expertPrefillCases(types = KERNEL_TYPES): KernelCase[] {
 
 /** a decode (matrix × vector) case of 2-D weights: one activation column */
 const isDecode = (r: Pick<KernelResult, 'cols' | 'heads'>) => (r.cols ?? 1) === 1 && !r.heads
-/** a stacked decode case (MLA's attn_k_b/attn_v_b shape) */
-const isStacked = (r: Pick<KernelResult, 'cols' | 'heads'>) => (r.cols ?? 1) === 1 && (r.heads ?? 0) > 0
+/**
+ * a stacked decode case (MLA's attn_k_b/attn_v_b shape); not a decode attention case, which has
+ * heads and one column too (its kvHeads tell them apart)
+ */
+const isStacked = (r: Pick<KernelResult, 'cols' | 'heads' | 'kvHeads'>) =>
+  (r.cols ?? 1) === 1 && (r.heads ?? 0) > 0 && !isAttention(r)
 
 /**
  * Stacked cases: MLA's absorbed attention products, a 3-D MUL_MAT of one [k × rows] matrix per head

@@ -6,8 +6,9 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import type {KernelResult} from '../../src/engine/addon.js'
+import type {KernelCase, KernelResult} from '../../src/engine/addon.js'
 import {
+  attentionCases,
   capacityCases,
   CAPACITY_SHARES,
   fitCapacity,
@@ -909,6 +910,12 @@ test("cache share by reuse distance: a weight every token reads comes back after
   assert.equal(llcShare({layout: 'matrix'}, 10 * mb, 40 * mb, 20 * mb), 0.5)
 })
 
+/** one op's time on the plain-buffer line of a type at a residency, with a per-op cost of 1 µs (s) */
+const plainLine = (kernels: DecodeKernels['kernels'], residency: string) => (type: string, k: number, rows: number) => {
+  const l = kernels.find((x) => x.type === type && x.buffer === 'CPU' && x.residency === residency)!
+  return rows * (l.nsPerRow + l.nsPerWeight * k) * 1e-9 + 1e-6
+}
+
 test('stacked: measured ÷ the plain-buffer line per residency and thread count (geometric mean over the shapes); the planner multiplies stacked weights by it', () => {
   const kernels: DecodeKernels['kernels'] = [
     {type: 'Q5_0', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.01, buffer: 'CPU'},
@@ -916,10 +923,7 @@ test('stacked: measured ÷ the plain-buffer line per residency and thread count 
     {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 0, nsPerWeight: 0.01, buffer: 'CPU_REPACK'},
   ]
   const ops = [{residency: 'cache' as const, threads: 1, us: 1}]
-  const line = (type: string, k: number, rows: number) => {
-    const l = kernels.find((x) => x.type === type && x.buffer === 'CPU')!
-    return rows * (l.nsPerRow + l.nsPerWeight * k) * 1e-9 + 1e-6
-  }
+  const line = plainLine(kernels, 'cache')
   const cases = stackedCases(32 * 2 ** 20)
   assert.equal(cases.length, 2 * STACKED_SHAPES.length)
   assert.ok(cases.every((c) => c.heads! > 1 && (c.cols ?? 1) === 1))
@@ -956,6 +960,36 @@ test('stacked: measured ÷ the plain-buffer line per residency and thread count 
   assert.ok(
     Math.abs(old.op('Q5_0', 128, 8192, 'cache', {layout: 'stacked', amx: false}) - line('Q5_0', 128, 8192)) < 1e-15,
   )
+})
+
+test('stacked: the decode attention cases (heads and one column too, but kvHeads) stay out of the factor', () => {
+  // calibrations of 2026-12-03/04 put MLA's per-head products at ×3.8 streamed at one thread (×1.9
+  // with these cases left out): the F16 attention cases' time over F16's line for rows × heads
+  const kernels: DecodeKernels['kernels'] = [
+    {type: 'Q5_0', residency: 'dram', threads: 1, nsPerRow: 2, nsPerWeight: 0.01, buffer: 'CPU'},
+    {type: 'Q4_K', residency: 'dram', threads: 1, nsPerRow: 3, nsPerWeight: 0.02, buffer: 'CPU'},
+    {type: 'F16', residency: 'dram', threads: 1, nsPerRow: 1, nsPerWeight: 0.05, buffer: 'CPU'},
+    {type: 'F16', residency: 'cache', threads: 1, nsPerRow: 1, nsPerWeight: 0.05, buffer: 'CPU'},
+  ]
+  const ops = [{residency: 'dram' as const, threads: 1, us: 1}]
+  const line = plainLine(kernels, 'dram')
+  const result = (c: KernelCase, bestS: number): KernelResult => ({
+    ...c,
+    type: c.type.toLowerCase().replace(/_k$/, '_K'),
+    weightBytes: 1,
+    buffer: 'CPU',
+    timings: [{threads: 1, iters: 3, bestS, medianS: bestS}],
+  })
+  const stacked = stackedCases(32 * 2 ** 20)
+    .filter((c) => c.repeat === 1)
+    .map((c) => result(c, 2 * line(c.type, c.k, c.rows * c.heads!) * c.ops))
+  const attention = attentionCases(32 * 2 ** 20).filter((c) => (c.cols ?? 1) === 1)
+  assert.ok(attention.length > 0 && attention.every((c) => c.heads! > 0 && c.kvHeads! > 0))
+  // an attention case far from any matrix line: ×40 of F16's line for its rows × heads
+  const attnResults = attention.map((c) => result(c, 40 * line('F16', c.k, c.rows * c.heads!) * c.ops * c.repeat))
+  const alone = fitStacked(stacked, kernels, ops)
+  assert.deepEqual(alone, [{residency: 'dram', threads: 1, factor: 2}])
+  assert.deepEqual(fitStacked([...stacked, ...attnResults], kernels, ops), alone)
 })
 
 test('cases on a server-sized cache stay within one graph: ops × repeat ≤ the native limit; the sweep keeps increasing totals', () => {
