@@ -495,7 +495,7 @@ export interface Work {
 /**
  * One weight's matrix × vector products in a decoded token: ggml type, row length K, rows per op,
  * ops, and what decides the buffer llama.cpp gives it. `layout`: 'matrix' a 2-D MUL_MAT,
- * 'experts' a routed 3-D stack (MUL_MAT_ID, one op per used expert), 'stacked' a 3-D MUL_MAT
+ * 'experts' a routed 3-D stack (`ops` its used experts, `rows` each one's: one MUL_MAT_ID), 'stacked' a 3-D MUL_MAT
  * over heads (MLA's attn_k_b/attn_v_b). `amx`: the AMX buffer type would take it (amx.ts).
  */
 export interface CpuMat {
@@ -731,10 +731,18 @@ export interface PrefillRates {
 /** Calibrated ggml matrix × vector kernels at one thread count (calibration.decodeKernels). */
 export interface KernelRates {
   /**
-   * seconds of one op of `rows` rows of K weights of `type`, by residency, in the buffer llama.cpp
-   * gives the weight (`m`: its layout; a 2-D matrix when omitted)
+   * seconds of one op over `matrices` matrices (MUL_MAT_ID: the used experts; 1 otherwise) of `rows`
+   * rows of K weights of `type`, by residency, in the buffer llama.cpp gives the weight (`m`: its
+   * layout; a 2-D matrix when omitted): the rows' time plus one per-op cost
    */
-  op(type: string, k: number, rows: number, residency: 'cache' | 'dram', m?: Pick<CpuMat, 'layout' | 'amx'>): number
+  op(
+    type: string,
+    k: number,
+    rows: number,
+    residency: 'cache' | 'dram',
+    m?: Pick<CpuMat, 'layout' | 'amx'>,
+    matrices?: number,
+  ): number
   /** the kernels' time inside a model ÷ the benchmark's (calibrated; 1 without): DRAM, and cached reads */
   scale: number
   scaleCache: number
@@ -806,7 +814,7 @@ export function kernelRates(
   const scale = atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!
   const scaleCache = atThreads(dk.overheads, threads, (x) => x.scaleCache ?? x.scale ?? 1)!
   return {
-    op(type, k, rows, residency, m = {layout: 'matrix', amx: false}) {
+    op(type, k, rows, residency, m = {layout: 'matrix', amx: false}, matrices = 1) {
       const at = {rows, ...m}
       let r = perType(type, residency, at)
       if (!r) {
@@ -817,7 +825,9 @@ export function kernelRates(
         r = {a: q.a * f, b: q.b * f}
       }
       const layoutF = m.layout === 'stacked' ? stacked[residency] : 1
-      return (rows * (r.a + r.b * k) + ops[residency]) * layoutF * (residency === 'cache' ? scaleCache : scale)
+      return (
+        (matrices * rows * (r.a + r.b * k) + ops[residency]) * layoutF * (residency === 'cache' ? scaleCache : scale)
+      )
     },
     scale,
     scaleCache,
@@ -1286,7 +1296,12 @@ export function kernelDecodeSeconds(
   let s = 0
   for (const m of work.cpuMats) {
     const h = typeof hit === 'number' ? hit : hit(m.k, m)
-    s += m.ops * (h * kr.op(m.type, m.k, m.rows, 'cache', m) + (1 - h) * kr.op(m.type, m.k, m.rows, 'dram', m))
+    // a routed tensor's used experts are one MUL_MAT_ID: one per-op cost, not one per expert
+    // (per-node timings inside tiny, qwen3moe-tiny and r1-dram: 4 experts of 256 rows took their
+    // rows' time + one op's, 3–4 µs under a cost per expert at one thread; docs/speed-fidelity.md)
+    const [n, matrices] = m.layout === 'experts' ? [1, m.ops] : [m.ops, 1]
+    const op = (res: 'cache' | 'dram') => kr.op(m.type, m.k, m.rows, res, m, matrices)
+    s += n * (h * op('cache') + (1 - h) * op('dram'))
   }
   return s
 }

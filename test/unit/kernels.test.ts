@@ -280,7 +280,7 @@ test('overheads: per layer and per token besides the kernels come back out of th
   assert.deepEqual(fitKernelOverheads(pair(1, 40e-6, 200e-6).filter((s) => s.role === 'shallow')), [])
 })
 
-test('planner: kernel decode is Σ ops × (hit × cached + (1 − hit) × DRAM op time); thread counts interpolate; unmeasured types scale Q4_K by type cost', () => {
+test('planner: kernel decode is Σ ops × (hit × cached + (1 − hit) × DRAM op time), a routed tensor one op over its used experts; thread counts interpolate; unmeasured types scale Q4_K by type cost', () => {
   const dk: DecodeKernels = {
     kernels: [
       {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.03},
@@ -302,6 +302,15 @@ test('planner: kernel decode is Σ ops × (hit × cached + (1 − hit) × DRAM o
   const opC = 1000 * (2 + 0.03 * 2048) * 1e-9 + 2e-6,
     opD = 1000 * (3 + 0.05 * 2048) * 1e-9 + 4e-6
   assert.ok(Math.abs(kernelDecodeSeconds(work, k1, 0.25) - 8 * (0.25 * opC + 0.75 * opD)) < 1e-12)
+  // 8 used experts of 1000 rows are one MUL_MAT_ID: 8 × their rows, one per-op cost
+  const experts = {cpuMats: [{type: 'Q4_K', k: 2048, rows: 1000, ops: 8, layout: 'experts'}]} as Work
+  const rowsC = opC - 2e-6,
+    rowsD = opD - 4e-6
+  const one = 0.25 * (8 * rowsC + 2e-6) + 0.75 * (8 * rowsD + 4e-6)
+  assert.ok(Math.abs(kernelDecodeSeconds(experts, k1, 0.25) - one) < 1e-12)
+  assert.ok(
+    Math.abs(k1.op('Q4_K', 2048, 1000, 'dram', {layout: 'experts', amx: false}, 8) - (8 * rowsD + 4e-6)) < 1e-12,
+  )
   assert.ok(Math.abs(k1.layerS - 50e-6) < 1e-12 && Math.abs(k1.tokenS - 300e-6) < 1e-12)
   // 2 threads: halfway between the 1- and 3-thread points
   const k2 = kernelRates(dk, 2)!
