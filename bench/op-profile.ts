@@ -1,0 +1,147 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * bench/op-profile (issue 13) — where a decoded token's time goes inside a model, node by node, to
+ * hold the speed model's parts against: each matmul's time next to what calibrate's kernel lines
+ * charge it (`plan --json`'s parts), the ops the model does not charge one by one (norms, the
+ * router's sort, the experts' weighting), the logits' copy after the last node. It found the two
+ * errors of the twelfth pass (docs/speed-fidelity.md): MLA's per-head products charged ×3.8 their
+ * streamed line (the decode attention cases counted as stacked ones) and a per-op cost per routed
+ * expert where MUL_MAT_ID is one op.
+ *
+ * Builds bench/native/opprof.cpp against the engine's llama.cpp (build/native/engine.json: its
+ * headers and libraries; g++ as for the addon) into build/opprof, then decodes `-n` single tokens
+ * with llama.cpp's eval callback asking for every node (one node per graph call: each node's time
+ * is the gap between two callbacks, ≈ 0.5 µs of it the call) and as many without it.
+ *
+ * Run:   npm run bench:op-profile -- <model.gguf | synth preset> [-t 1] [-n 100] [--json] [--all]
+ *        (--all: every node, not the heaviest 40 groups)
+ */
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+import {parseArgs} from 'node:util'
+import {projectRoot} from '../src/lib/paths.js'
+import {engineBuild} from '../src/engine/addon.js'
+import {cachedSynthModel} from '../src/runner/synth.js'
+import {SYNTH_PRESETS} from '../src/model/synth-presets.js'
+
+const {values: a, positionals} = parseArgs({
+  allowPositionals: true,
+  options: {
+    t: {type: 'string', short: 't', default: '1'},
+    n: {type: 'string', short: 'n', default: '100'},
+    json: {type: 'boolean'},
+    all: {type: 'boolean'},
+  },
+})
+const threads = Number(a.t),
+  tokens = Number(a.n)
+// the profiler's context holds 512 tokens: 4 warm-up tokens + n
+if (!(Number.isInteger(threads) && threads >= 1 && Number.isInteger(tokens) && tokens >= 1 && tokens <= 496)) {
+  console.error('op-profile: -t takes a whole number ≥ 1, -n one in 1 … 496')
+  process.exit(2)
+}
+if (positionals.length !== 1) {
+  console.error(`op-profile: one model (a GGUF file or a synth preset: ${Object.keys(SYNTH_PRESETS).join(', ')})`)
+  process.exit(2)
+}
+const model = Object.hasOwn(SYNTH_PRESETS, positionals[0])
+  ? await cachedSynthModel({preset: positionals[0]})
+  : positionals[0]
+if (!existsSync(model)) {
+  console.error(`op-profile: ${model}: no such file`)
+  process.exit(2)
+}
+
+const build = engineBuild()
+const src = join(projectRoot, 'bench', 'native', 'opprof.cpp')
+const bin = join(projectRoot, 'build', 'opprof')
+if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
+  mkdirSync(join(projectRoot, 'build'), {recursive: true})
+  const libs = build.libs.filter((l) => existsSync(join(build.libDir, l)))
+  execFileSync(
+    'g++',
+    [
+      '-O2',
+      '-std=c++17',
+      src,
+      `-I${join(build.source, 'include')}`,
+      `-I${join(build.source, 'ggml', 'include')}`,
+      `-L${build.libDir}`,
+      ...libs.map((l) => `-l:${l}`),
+      `-Wl,-rpath,${build.libDir}`,
+      '-o',
+      bin,
+    ],
+    {stdio: 'inherit'},
+  )
+}
+if (!readdirSync(build.libDir).some((f) => f.startsWith('libggml-cpu'))) {
+  console.error(`op-profile: no CPU backend library in ${build.libDir}`)
+  process.exit(1)
+}
+let out = ''
+try {
+  out = execFileSync(bin, [build.libDir, model, String(threads), String(tokens)], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+} catch (e) {
+  // opprof's own one line (a file llama.cpp cannot load, a failed decode), else the signal
+  const err = e as {stderr?: string; signal?: string; status?: number}
+  console.error(err.stderr?.trim() || `op-profile: opprof ended with ${err.signal ?? `status ${err.status}`}`)
+  process.exit(1)
+}
+
+interface Group {
+  op: string
+  name: string
+  weight: string
+  shape: string
+  /** nodes of the group per token */
+  nodes: number
+  /** Σ of each node's fastest time (µs per token) */
+  fastestUs: number
+  medianUs: number
+}
+const groups = new Map<string, Group>()
+let token = {profiledUs: 0, profiledMedianUs: 0, plainUs: 0, plainMedianUs: 0}
+for (const line of out.trim().split('\n')) {
+  const f = line.split('\t')
+  if (f[0] === 'token') {
+    const [pf, pm, tf, tm] = f.slice(1).map((x) => Number(x) * 1e6)
+    token = {profiledUs: pf, profiledMedianUs: pm, plainUs: tf, plainMedianUs: tm}
+    continue
+  }
+  const [op, name, weight, ne0, ne1, ne2, fast, med] = f.slice(1)
+  // one group per op, name without its layer suffix, weight type and shape (a layer's nodes together)
+  const stem = name.replace(/-\d+$/, '').replace(/^node_\d+$/, 'node')
+  const shape = weight === '-' ? '' : `${ne0}×${ne1}${Number(ne2) > 1 ? `×${ne2}` : ''}`
+  const key = [op, stem, weight, shape].join('\t')
+  const g = groups.get(key) ?? {op, name: stem, weight, shape, nodes: 0, fastestUs: 0, medianUs: 0}
+  g.nodes++
+  g.fastestUs += Number(fast) * 1e6
+  g.medianUs += Number(med) * 1e6
+  groups.set(key, g)
+}
+const rows = [...groups.values()].sort((x, y) => y.fastestUs - x.fastestUs)
+const matmul = (g: Group) => g.op === 'MUL_MAT' || g.op === 'MUL_MAT_ID'
+const sum = (gs: Group[]) => gs.reduce((s, g) => s + g.fastestUs, 0)
+if (a.json) {
+  console.log(JSON.stringify({model, threads, tokens, token, groups: rows}, null, 1))
+  process.exit(0)
+}
+console.log(`${model}, ${threads} thread(s), ${tokens} tokens each way`)
+console.log(
+  `token: ${token.plainUs.toFixed(1)} µs fastest, ${token.plainMedianUs.toFixed(1)} median without the profiler; ${token.profiledUs.toFixed(1)} / ${token.profiledMedianUs.toFixed(1)} with it`,
+)
+console.log(
+  `nodes' fastest times summed: ${sum(rows).toFixed(1)} µs (matmuls ${sum(rows.filter(matmul)).toFixed(1)}, the rest ${sum(rows.filter((g) => !matmul(g))).toFixed(1)})`,
+)
+console.log('\n| µs per token (fastest) | median | nodes | op | name | weight | K × rows (× matrices) |')
+console.log('|---:|---:|---:|---|---|---|---|')
+for (const g of a.all ? rows : rows.slice(0, 40))
+  console.log(
+    `| ${g.fastestUs.toFixed(1)} | ${g.medianUs.toFixed(1)} | ${g.nodes} | ${g.op} | ${g.name} | ${g.weight} | ${g.shape} |`,
+  )
