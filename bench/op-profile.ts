@@ -13,7 +13,11 @@
  * with llama.cpp's eval callback asking for every node (one node per graph call: each node's time
  * is the gap between two callbacks, ≈ 0.5 µs of it the call) and as many without it.
  *
- * Run:   npm run bench:op-profile -- <model.gguf | synth preset> [-t 1] [-n 100] [--json] [--all]
+ * With `--hardware FILE` (a calibrated profile, e.g. reports/speed-fidelity-hardware.json) it plans the
+ * model on it at the same thread count and depth and sets each kind of matmul (type, K, rows, layout:
+ * plan --json's prediction.decodeCpuOps) beside the nodes of that kind.
+ *
+ * Run:   npm run bench:op-profile -- <model.gguf | synth preset> [-t 1] [-n 100] [--hardware FILE] [--json] [--all]
  *        (--all: every node, not the heaviest 40 groups)
  */
 import {execFileSync} from 'node:child_process'
@@ -24,6 +28,8 @@ import {projectRoot} from '../src/lib/paths.js'
 import {engineBuild} from '../src/engine/addon.js'
 import {cachedSynthModel} from '../src/runner/synth.js'
 import {SYNTH_PRESETS} from '../src/model/synth-presets.js'
+import {runPlan} from '../src/planner/run.js'
+import {loadHardware} from '../src/probe/machine.js'
 
 const {values: a, positionals} = parseArgs({
   allowPositionals: true,
@@ -32,6 +38,7 @@ const {values: a, positionals} = parseArgs({
     n: {type: 'string', short: 'n', default: '100'},
     json: {type: 'boolean'},
     all: {type: 'boolean'},
+    hardware: {type: 'string'},
   },
 })
 const threads = Number(a.t),
@@ -99,6 +106,8 @@ interface Group {
   name: string
   weight: string
   shape: string
+  /** a matmul's kind as the planner names it (type|K|rows|layout), else null */
+  kind: string | null
   /** nodes of the group per token */
   nodes: number
   /** Σ of each node's fastest time (µs per token) */
@@ -119,17 +128,102 @@ for (const line of out.trim().split('\n')) {
   const stem = name.replace(/-\d+$/, '').replace(/^node_\d+$/, 'node')
   const shape = weight === '-' ? '' : `${ne0}×${ne1}${Number(ne2) > 1 ? `×${ne2}` : ''}`
   const key = [op, stem, weight, shape].join('\t')
-  const g = groups.get(key) ?? {op, name: stem, weight, shape, nodes: 0, fastestUs: 0, medianUs: 0}
+  const g = groups.get(key) ?? {
+    op,
+    name: stem,
+    weight,
+    shape,
+    kind: kindOf(op, weight, ne0, ne1, ne2),
+    nodes: 0,
+    fastestUs: 0,
+    medianUs: 0,
+  }
   g.nodes++
   g.fastestUs += Number(fast) * 1e6
   g.medianUs += Number(med) * 1e6
   groups.set(key, g)
 }
 const rows = [...groups.values()].sort((x, y) => y.fastestUs - x.fastestUs)
+
+/**
+ * A matmul node's kind in the planner's terms (speed.ts CpuMat): MUL_MAT_ID a routed stack (rows
+ * per expert), a 3-D MUL_MAT MLA's per-head stack (rows × heads), else a 2-D matrix; null for other nodes.
+ */
+function kindOf(op: string, weight: string, ne0: string, ne1: string, ne2: string): string | null {
+  if (op !== 'MUL_MAT' && op !== 'MUL_MAT_ID') return null
+  const [k, r, m] = [ne0, ne1, ne2].map(Number)
+  const [rowsOf, layout] = op === 'MUL_MAT_ID' ? [r, 'experts'] : m > 1 ? [r * m, 'stacked'] : [r, 'matrix']
+  return `${weight.toUpperCase()}|${k}|${rowsOf}|${layout}`
+}
+
+/** plan --json's decodeCpuOps on --hardware at this thread count and depth, or null */
+async function plannedOps(): Promise<Map<string, {us: number; count: number; cacheShare: number}> | null> {
+  if (!a.hardware) return null
+  const plan = await runPlan({
+    model,
+    hardware: 'x',
+    profiles: [await loadHardware(a.hardware)],
+    engine: 'llama.cpp',
+    threads,
+    ctx: 4 + tokens,
+    ubatch: 512,
+  })
+  const ops = plan.prediction.decodeCpuOps
+  if (!ops) {
+    console.error(
+      `op-profile: ${a.hardware} has no measured decode kernels (run moerig calibrate): nothing planned per op`,
+    )
+    process.exit(2)
+  }
+  return new Map(ops.map((o) => [`${o.type.toUpperCase()}|${o.k}|${o.rows}|${o.layout}`, o]))
+}
+const planned = await plannedOps()
 const matmul = (g: Group) => g.op === 'MUL_MAT' || g.op === 'MUL_MAT_ID'
 const sum = (gs: Group[]) => gs.reduce((s, g) => s + g.fastestUs, 0)
+/** per matmul kind: the nodes' time measured and the plan's charge */
+const kinds = new Map<
+  string,
+  {
+    measuredUs: number
+    nodes: number
+    names: Set<string>
+    plannedUs: number | null
+    count: number | null
+    cacheShare: number | null
+  }
+>()
+for (const g of rows.filter((x) => x.kind)) {
+  const p = planned?.get(g.kind!)
+  const k = kinds.get(g.kind!) ?? {
+    measuredUs: 0,
+    nodes: 0,
+    names: new Set<string>(),
+    plannedUs: p?.us ?? null,
+    count: p?.count ?? null,
+    cacheShare: p?.cacheShare ?? null,
+  }
+  k.measuredUs += g.fastestUs
+  k.nodes += g.nodes
+  k.names.add(g.name)
+  kinds.set(g.kind!, k)
+}
+// planned kinds no node matched (a shape the model does not have as planned)
+for (const [kind, p] of planned ?? [])
+  if (!kinds.has(kind))
+    kinds.set(kind, {
+      measuredUs: 0,
+      nodes: 0,
+      names: new Set(),
+      plannedUs: p.us,
+      count: p.count,
+      cacheShare: p.cacheShare,
+    })
+const byKind = [...kinds].sort((x, y) => y[1].measuredUs - x[1].measuredUs)
 if (a.json) {
-  console.log(JSON.stringify({model, threads, tokens, token, groups: rows}, null, 1))
+  const kindRows = byKind.map(([kind, k]) => ({kind, ...k, names: [...k.names]}))
+  console.log(
+    JSON.stringify({model, threads, tokens, token, groups: rows, ...(planned ? {kinds: kindRows} : {})}, null, 1),
+  )
   process.exit(0)
 }
 console.log(`${model}, ${threads} thread(s), ${tokens} tokens each way`)
@@ -145,3 +239,19 @@ for (const g of a.all ? rows : rows.slice(0, 40))
   console.log(
     `| ${g.fastestUs.toFixed(1)} | ${g.medianUs.toFixed(1)} | ${g.nodes} | ${g.op} | ${g.name} | ${g.weight} | ${g.shape} |`,
   )
+if (planned) {
+  const pct = (m: number, p: number | null) =>
+    p === null || m === 0 ? '—' : `${p >= m ? '+' : ''}${((p / m - 1) * 100).toFixed(1)} %`
+  console.log(`\nmatmuls by kind against the plan on ${a.hardware} (${threads} thread(s), depth ${4 + tokens}):`)
+  console.log(
+    '\n| kind (type, K, rows, layout) | measured µs | planned µs | planned − measured | nodes / planned ops | cache share (plan) | names |',
+  )
+  console.log('|---|---:|---:|---:|---|---:|---|')
+  for (const [kind, k] of byKind)
+    console.log(
+      `| ${kind.replaceAll('|', ' ')} | ${k.measuredUs.toFixed(1)} | ${k.plannedUs === null ? '—' : k.plannedUs.toFixed(1)} | ${pct(k.measuredUs, k.plannedUs)} | ${k.nodes} / ${k.count ?? '—'} | ${k.cacheShare === null ? '—' : k.cacheShare.toFixed(2)} | ${[...k.names].join(', ')} |`,
+    )
+  const m = byKind.reduce((t, [, k]) => t + k.measuredUs, 0),
+    p = byKind.reduce((t, [, k]) => t + (k.plannedUs ?? 0), 0)
+  console.log(`\nall matmuls: measured ${m.toFixed(1)} µs, planned ${p.toFixed(1)} µs (${pct(m, p)})`)
+}

@@ -150,6 +150,22 @@ function predictionSection(s: SpeedResult): Plan['prediction'] {
     >,
     prefillMsPerUbatch: round(s.prefillMsPerUbatch),
     ...(s.prefillAttentionMs !== undefined ? {prefillAttentionMs: round(s.prefillAttentionMs, 3)} : {}),
+    ...(s.decodeCpuOps
+      ? {
+          decodeCpuOps: [...s.decodeCpuOps]
+            .sort((x, y) => y.seconds - x.seconds)
+            .map((o) => ({
+              type: o.type,
+              k: o.k,
+              rows: o.rows,
+              matrices: o.matrices,
+              layout: o.layout,
+              count: o.count,
+              cacheShare: round(o.cacheShare, 3),
+              us: round(o.seconds * 1e6, 2),
+            })),
+        }
+      : {}),
     speedModel: {source: s.source, engineBuild: s.build, numa: s.numa},
     assumptions: s.assumptions,
   }

@@ -419,6 +419,8 @@ export interface SpeedResult {
   prefillOverheadMs: number
   /** of prefillMsPerUbatch: CPU flash attention timed by calibrate's attention kernels (absent: not measured, in the FLOP rate) */
   prefillAttentionMs?: number
+  /** of decodeMs.cpuCompute (mid): the measured-kernel decode's op kinds; absent without measured kernels */
+  decodeCpuOps?: CpuOpPart[]
   source: 'calibration' | 'published-class'
   build: EngineBuild
   numa: NumaSpeedMode
@@ -1150,6 +1152,8 @@ export interface DecodeParts {
   total: number
   /** share of the CPU's bytes read from the last-level cache */
   llcHit: number
+  /** the measured-kernel decode's op kinds (cpuCompute's parts); absent without measured kernels */
+  cpuOps?: CpuOpPart[]
 }
 
 interface PlanCtx {
@@ -1217,7 +1221,9 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
         // (the range's low end: the curves' slowest sample shares, where the cache's share moved during calibrate)
         const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d, k === 'low'), bytes, ws)
-        t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow) / CALIBRATED_SPREAD[k]
+        const ops: CpuOpPart[] = []
+        t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow, ops) / CALIBRATED_SPREAD[k]
+        t.cpuOps = ops.map((o) => ({...o, seconds: o.seconds / CALIBRATED_SPREAD[k]}))
         t.llcHit = cacheByteShare(work.cpuMats, hitRow)
         t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
         continue
@@ -1285,13 +1291,32 @@ export function curveHit(hits: ReadonlyArray<{bytes: number; hit: number}>, dist
 }
 
 /**
+ * One kind of the CPU's matrix × vector ops in a decoded token, as the measured-kernel decode
+ * charges it: `count` ops a token (a weight's ops in every layer that has it, merged) of `matrices`
+ * matrices (MUL_MAT_ID: the used experts) of `rows` rows of K weights, `cacheShare` of their bytes
+ * from the last-level cache, `seconds` all of them together.
+ */
+export interface CpuOpPart {
+  type: string
+  k: number
+  rows: number
+  matrices: number
+  layout: CpuMat['layout']
+  count: number
+  cacheShare: number
+  seconds: number
+}
+
+/**
  * CPU decode from measured kernels (calibration.decodeKernels): Σ over the CPU's matrix × vector ops
  * of one token of the op's time, a `hit` share from the last-level cache and the rest from DRAM.
+ * `parts`, when given, receives each op kind's share (CpuOpPart, ops of the same kind merged).
  */
 export function kernelDecodeSeconds(
   work: Work,
   kr: KernelRates,
   hit: number | ((rowLen: number, m: CpuMat) => number),
+  parts?: CpuOpPart[],
 ): number {
   let s = 0
   for (const m of work.cpuMats) {
@@ -1301,9 +1326,35 @@ export function kernelDecodeSeconds(
     // rows' time + one op's, 3–4 µs under a cost per expert at one thread; docs/speed-fidelity.md)
     const [n, matrices] = m.layout === 'experts' ? [1, m.ops] : [m.ops, 1]
     const op = (res: 'cache' | 'dram') => kr.op(m.type, m.k, m.rows, res, m, matrices)
-    s += n * (h * op('cache') + (1 - h) * op('dram'))
+    const t = n * (h * op('cache') + (1 - h) * op('dram'))
+    s += t
+    if (parts)
+      addOpPart(parts, {
+        type: m.type,
+        k: m.k,
+        rows: m.rows,
+        matrices,
+        layout: m.layout,
+        count: n,
+        cacheShare: h,
+        seconds: t,
+      })
   }
   return s
+}
+
+/** Adds an op kind to `parts`, merged with one of the same type, shape and layout (cache share count-weighted). */
+function addOpPart(parts: CpuOpPart[], x: CpuOpPart): void {
+  const same = parts.find(
+    (p) => p.type === x.type && p.k === x.k && p.rows === x.rows && p.matrices === x.matrices && p.layout === x.layout,
+  )
+  if (!same) {
+    parts.push({...x})
+    return
+  }
+  same.cacheShare = (same.cacheShare * same.count + x.cacheShare * x.count) / (same.count + x.count)
+  same.count += x.count
+  same.seconds += x.seconds
 }
 
 /**
@@ -1514,6 +1565,7 @@ export function predictSpeed(
     prefillMsPerUbatch: ms(prefillMid.total),
     prefillOverheadMs: ms(prefillMid.overhead),
     ...(p.cpu.prefillAttn && prefillMid.attention > 0 ? {prefillAttentionMs: ms(prefillMid.attention)} : {}),
+    ...(m.cpuOps?.length ? {decodeCpuOps: m.cpuOps} : {}),
     source: cal ? 'calibration' : 'published-class',
     build,
     numa,

@@ -148,6 +148,33 @@ export const predictionSchema = {
     prefillMsPerUbatch: {type: 'number', minimum: 0},
     /** of prefillMsPerUbatch: CPU flash attention timed by calibrate's attention kernels (ms, mid; absent when not measured) */
     prefillAttentionMs: {type: 'number', minimum: 0},
+    /**
+     * of decodeMs.cpuCompute (mid end), where a calibration's measured kernels made it: each kind of
+     * the CPU's matrix × vector ops of one decoded token (the same weight shape in every layer merged),
+     * slowest first. `count` ops a token, each over `matrices` matrices (a MUL_MAT_ID's used experts;
+     * 1 otherwise) of `rows` rows of `k` weights of `type`; `cacheShare` of their bytes from the
+     * last-level cache; `us` all of them (µs, the in-model scale included). bench/op-profile holds
+     * them against per-node timings inside the model.
+     */
+    decodeCpuOps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'k', 'rows', 'matrices', 'layout', 'count', 'cacheShare', 'us'],
+        properties: {
+          type: {type: 'string', minLength: 1},
+          k: {type: 'integer', minimum: 1},
+          rows: {type: 'integer', minimum: 1},
+          matrices: {type: 'integer', minimum: 1},
+          /** matrix: a 2-D MUL_MAT; experts: a routed MUL_MAT_ID; stacked: a 3-D MUL_MAT over heads (MLA's attn_k_b/attn_v_b) */
+          layout: {enum: ['matrix', 'experts', 'stacked']},
+          count: {type: 'integer', minimum: 1},
+          cacheShare: {type: 'number', minimum: 0, maximum: 1},
+          us: {type: 'number', minimum: 0},
+        },
+      },
+    },
     /** which speed model made the numbers: a calibration in the hardware profile, or the published-class constants */
     speedModel: {
       type: 'object',

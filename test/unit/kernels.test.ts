@@ -57,8 +57,11 @@ import {
   tallyWork,
   TYPE_COST,
   type CpuMat,
+  type CpuOpPart,
   type Work,
 } from '../../src/planner/speed.js'
+import {makePlan} from '../../src/planner/plan.js'
+import {planSchema} from '../../src/schemas/plan.js'
 import type {PlanHost} from '../../src/planner/hardware.js'
 import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
@@ -740,6 +743,71 @@ test('capacity per row length: short rows take the short sweep at their thread c
   } as Work
   const s = kernelDecodeSeconds(work, kernelRates(dk, 2)!, (k) => (k < 2048 ? 0.5 : 1))
   assert.ok(Math.abs(s - (1000 * (0.5 * 1 + 0.5 * 3) + 1000 * 1) * 1e-9) < 1e-15)
+})
+
+test('decode parts: each op kind once (the same shape in every layer merged, cache share count-weighted), their seconds summing to the total; a plan with measured kernels lists them in its JSON, slowest first, schema-valid', () => {
+  const dk: DecodeKernels = {
+    kernels: [
+      {type: 'Q4_K', residency: 'cache', threads: 1, nsPerRow: 2, nsPerWeight: 0.03},
+      {type: 'Q4_K', residency: 'dram', threads: 1, nsPerRow: 3, nsPerWeight: 0.05},
+    ],
+    ops: [
+      {residency: 'cache', threads: 1, us: 2},
+      {residency: 'dram', threads: 1, us: 4},
+    ],
+    overheads: [{threads: 1, layerUs: 0, tokenUs: 0}],
+  }
+  const mat = (rows: number, layout: CpuMat['layout'] = 'matrix', ops = 1) =>
+    ({type: 'Q4_K', k: 2048, rows, ops, bytes: 1, layout, amx: false}) as CpuMat
+  const work = {cpuMats: [mat(1000), mat(1000), mat(256, 'experts', 8), mat(500)]} as Work
+  const parts: CpuOpPart[] = []
+  const hits = [0.2, 0.6, 0, 1]
+  let i = 0
+  const total = kernelDecodeSeconds(work, kernelRates(dk, 1)!, () => hits[i++ % hits.length], parts)
+  assert.equal(parts.length, 3)
+  assert.ok(Math.abs(parts.reduce((t, x) => t + x.seconds, 0) - total) < 1e-15)
+  const twice = parts.find((x) => x.rows === 1000)!
+  assert.deepEqual([twice.count, twice.matrices, twice.layout], [2, 1, 'matrix'])
+  assert.ok(Math.abs(twice.cacheShare - 0.4) < 1e-12)
+  const experts = parts.find((x) => x.layout === 'experts')!
+  assert.deepEqual([experts.count, experts.matrices, experts.rows], [1, 8, 256])
+
+  // through a plan: a calibration with measured kernels gives prediction.decodeCpuOps
+  const lite: ModelProfile = JSON.parse(
+    readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
+  )
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const kernels = {...fitKernels(fakeResults()), overheads: [{threads: 1, layerUs: 0, tokenUs: 0}]}
+  const withCal = (decodeKernels?: DecodeKernels): HardwareProfile => ({
+    ...JSON.parse(JSON.stringify(BASE)),
+    calibration: {
+      provenance: 'measured',
+      measuredAt: '2026-12-04T00:00:00.000Z',
+      ...(decodeKernels ? {decodeKernels} : {}),
+    },
+  })
+  const plan = makePlan(inv, [withCal(kernels)], {ctx: 512, engine: 'llama.cpp', threads: 1})
+  const ops = plan.prediction.decodeCpuOps!
+  assert.ok(ops.length > 3)
+  assert.deepEqual(schemaErrors(planSchema, plan), [])
+  for (let j = 1; j < ops.length; j++) assert.ok(ops[j - 1].us >= ops[j].us)
+  // V2-Lite: 26 MoE layers × 3 routed tensors, 6 of 64 experts each, one MUL_MAT_ID a tensor and layer
+  const routed = ops.filter((o) => o.layout === 'experts')
+  assert.ok(routed.length > 0 && routed.every((o) => o.matrices === 6))
+  assert.equal(
+    routed.reduce((t, o) => t + o.count, 0),
+    26 * 3,
+  )
+  const sum = ops.reduce((t, o) => t + o.us, 0) / 1e3
+  assert.ok(
+    Math.abs(sum - plan.prediction.decodeMs!.cpuCompute!) < 0.01,
+    `${sum} vs ${plan.prediction.decodeMs!.cpuCompute}`,
+  )
+  // no measured kernels: none
+  assert.equal(
+    makePlan(inv, [withCal()], {ctx: 512, engine: 'llama.cpp', threads: 1}).prediction.decodeCpuOps,
+    undefined,
+  )
 })
 
 test('capacity curves: the hit share at a reuse distance from the sweep curve (log-interpolated, falling as 1 ÷ distance past it), per row length and thread count', () => {
