@@ -196,7 +196,7 @@ export function decodeKernelLines(
   for (const st of dk.stacked ?? [])
     add(
       st.threads,
-      `MLA per-head products × ${st.factor.toFixed(2)} the plain line ${st.residency === 'cache' ? 'cached' : 'streamed'}`,
+      `MLA per-head products${st.type ? ` (${st.type})` : ''} × ${st.factor.toFixed(2)} the plain line ${st.residency === 'cache' ? 'cached' : 'streamed'}`,
     )
   /** one line per thread count: `label` and each point's words */
   const joined = <T extends {threads: number}>(pts: T[], label: string, words: (x: T) => string) => {

@@ -755,8 +755,11 @@ export interface KernelRates {
   unmeasured: Set<string>
   /** types whose plain-CPU-buffer kernels the calibration lacks, timed with their extra buffer's */
   plainAssumed: Set<string>
-  /** stacked (3-D per-head) weights' time ÷ the plain-buffer line's, cached and streamed (1: not measured) */
-  stacked: {cache: number; dram: number}
+  /**
+   * stacked (3-D per-head) weights' time ÷ the plain-buffer line's, cached and streamed, per measured
+   * type ('' for a calibration that kept one factor for every type); empty: not measured (1)
+   */
+  stacked: Map<string, {cache: number; dram: number}>
 }
 
 /** Linear in the thread count between calibrated points; the nearest point outside them. */
@@ -810,9 +813,20 @@ export function kernelRates(
     )
   const opS = (residency: 'cache' | 'dram') => (atResidency(dk.ops, residency, (x) => x.us) ?? 0) * 1e-6
   const ops = {cache: opS('cache'), dram: opS('dram')}
-  // stacked weights (MLA's 3-D attn_k_b/attn_v_b): their measured factor over the plain-buffer line
-  const stackedBy = (residency: 'cache' | 'dram') => atResidency(dk.stacked, residency, (x) => x.factor) ?? 1
-  const stacked = {cache: stackedBy('cache'), dram: stackedBy('dram')}
+  // stacked weights (MLA's 3-D attn_k_b/attn_v_b): their type's measured factor over the plain-buffer
+  // line; a type without stacked cases takes the geometric mean of the measured types' factors
+  const stacked = new Map<string, {cache: number; dram: number}>()
+  for (const type of new Set((dk.stacked ?? []).map((x) => x.type ?? ''))) {
+    const of = (dk.stacked ?? []).filter((x) => (x.type ?? '') === type)
+    const by = (residency: 'cache' | 'dram') => atResidency(of, residency, (x) => x.factor) ?? 1
+    stacked.set(type, {cache: by('cache'), dram: by('dram')})
+  }
+  const stackedFactor = (type: string, residency: 'cache' | 'dram') => {
+    const own = stacked.get(type) ?? stacked.get('')
+    if (own) return own[residency]
+    const fs = [...stacked.values()].map((x) => x[residency])
+    return fs.length ? Math.exp(fs.reduce((t, f) => t + Math.log(f), 0) / fs.length) : 1
+  }
   const scale = atThreads(dk.overheads, threads, (x) => x.scale ?? 1)!
   const scaleCache = atThreads(dk.overheads, threads, (x) => x.scaleCache ?? x.scale ?? 1)!
   return {
@@ -826,7 +840,7 @@ export function kernelRates(
         const f = typeCost(type) / TYPE_COST.Q4_K
         r = {a: q.a * f, b: q.b * f}
       }
-      const layoutF = m.layout === 'stacked' ? stacked[residency] : 1
+      const layoutF = m.layout === 'stacked' ? stackedFactor(type, residency) : 1
       return (
         (matrices * rows * (r.a + r.b * k) + ops[residency]) * layoutF * (residency === 'cache' ? scaleCache : scale)
       )
@@ -1627,7 +1641,7 @@ function speedAssumptions(
     cpuEffWords,
     cacheWords,
     cpu.kernels
-      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model${cpu.kernels.scaleCache !== cpu.kernels.scale ? ` (cached reads × ${cpu.kernels.scaleCache.toFixed(2)})` : ''}, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}${cpu.kernels.plainAssumed.size ? `; ${[...cpu.kernels.plainAssumed].join(', ')} outside the extra buffer not measured: timed as in it` : ''}; weights in the buffer llama.cpp gives them (3-D per-head matrices and rows not a multiple of 8 stay out of CPU_REPACK${cpu.kernels.stacked.cache !== 1 || cpu.kernels.stacked.dram !== 1 ? `; the per-head ones × ${cpu.kernels.stacked.cache.toFixed(2)} cached, × ${cpu.kernels.stacked.dram.toFixed(2)} streamed, measured as MLA runs them` : ''}); no separate memory term (the DRAM timings include it)`
+      ? `CPU decode from ggml's matrix × vector kernels measured at ${threads} threads (calibrate: per type, row length and residency, cache and DRAM timings, × ${cpu.kernels.scale.toFixed(2)} inside a model${cpu.kernels.scaleCache !== cpu.kernels.scale ? ` (cached reads × ${cpu.kernels.scaleCache.toFixed(2)})` : ''}, ${us(cpu.kernels.layerS)} µs per layer + ${us(cpu.kernels.tokenS)} µs per token besides them)${cpu.kernels.unmeasured.size ? `; ${[...cpu.kernels.unmeasured].join(', ')} not measured: Q4_K × ggml type cost` : ''}${cpu.kernels.plainAssumed.size ? `; ${[...cpu.kernels.plainAssumed].join(', ')} outside the extra buffer not measured: timed as in it` : ''}; weights in the buffer llama.cpp gives them (3-D per-head matrices and rows not a multiple of 8 stay out of CPU_REPACK${cpu.kernels.stacked.size ? `; the per-head ones ${[...cpu.kernels.stacked].map(([type, f]) => `${type ? `${type} ` : ''}× ${f.cache.toFixed(2)} cached, × ${f.dram.toFixed(2)} streamed`).join('; ')}, measured as MLA runs them` : ''}); no separate memory term (the DRAM timings include it)`
       : cpu.calDecode
         ? `CPU decode compute ${cpu.calDecode.toFixed(0)} GFLOP/s at ${threads} threads on weights streamed from DRAM${cpu.calDecodeCache ? `, ${cpu.calDecodeCache.toFixed(0)} GFLOP/s on cached weights` : ''} (calibrated)`
         : `CPU decode compute: ${threads} threads (${cpu.threadsEff.toFixed(1)} effective) × ${ghzWords} × ${fmtR(DECODE_OPS_PER_CYCLE[host.cpuVendor], 1)} ops/cycle (${host.cpuVendor}) × ${DECODE_ISA_FACTOR[host.isa]} (${host.isa}) × ggml type cost (Q4_K 1, Q2_K ${TYPE_COST.Q2_K}); the CPU takes max(memory, compute)`,

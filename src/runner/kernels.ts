@@ -306,9 +306,12 @@ export function stackedCases(l3Bytes: number | null): KernelCase[] {
 }
 
 /**
- * Per residency and thread count, how much longer a stacked op takes than the plain-buffer line of
- * its type for as many rows (rows × heads) and one op (pure): the geometric mean over STACKED_SHAPES
- * of measured ÷ line. The planner multiplies its stacked weights' times by it.
+ * Per residency, thread count and type, how much longer a stacked op takes than the plain-buffer line
+ * of its type for as many rows (rows × heads) and one op (pure): measured ÷ line (the geometric mean
+ * of its timings). The planner multiplies its stacked weights' times by their type's factor. Per type,
+ * not one for both shapes: on a Zen 4 guest at one thread the Q5_0 case took ×1.6 its line and the
+ * Q4_K one ×2.3, inside r1-dram ×1.5 and ×2.2; their mean charged the Q5_0 product 48 % over its
+ * nodes (docs/speed-fidelity.md, twelfth pass).
  */
 export function fitStacked(
   results: KernelResult[],
@@ -329,12 +332,12 @@ export function fitStacked(
       if (!line) continue
       const c = (ops.find((x) => x.residency === residency && x.threads === t.threads)?.us ?? 0) * 1e-6
       const predicted = r.rows * r.heads! * (line.nsPerRow + line.nsPerWeight * r.k) * 1e-9 + c
-      const key = `${residency}\t${t.threads}`
+      const key = `${residency}\t${t.threads}\t${ggufTypeName(r.type)}`
       if (predicted > 0) ratios.set(key, [...(ratios.get(key) ?? []), t.bestS / (r.ops * r.repeat) / predicted])
     }
   return [...ratios].map(([key, xs]) => {
-    const [residency, threads] = key.split('\t')
-    return {residency: residency as Residency, threads: Number(threads), factor: round(geomean(xs), 4)}
+    const [residency, threads, type] = key.split('\t')
+    return {residency: residency as Residency, threads: Number(threads), type, factor: round(geomean(xs), 4)}
   })
 }
 

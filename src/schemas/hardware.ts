@@ -437,8 +437,9 @@ export const hardwareProfileSchema = {
               },
             },
             /**
-             * stacked weights (MLA's attn_k_b/attn_v_b, a 3-D MUL_MAT): per residency and thread count,
-             * their time ÷ the plain-buffer line's for as many rows (the kernels' stacked cases)
+             * stacked weights (MLA's attn_k_b/attn_v_b, a 3-D MUL_MAT): per residency, thread count and
+             * ggml type, their time ÷ the plain-buffer line's for as many rows (the kernels' stacked
+             * cases; calibrations before the type was kept: one factor for every type)
              */
             stacked: {
               type: 'array',
@@ -448,6 +449,7 @@ export const hardwareProfileSchema = {
                 required: ['residency', 'threads', 'factor'],
                 properties: {
                   residency: {enum: ['cache', 'dram']},
+                  type: {type: 'string', minLength: 1},
                   threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
                   factor: {type: 'number', exclusiveMinimum: 0, maximum: 100},
                 },

@@ -1022,7 +1022,11 @@ test('stacked: measured ÷ the plain-buffer line per residency and thread count 
       ],
     }))
   const st = fitStacked(results, kernels, ops)
-  assert.deepEqual(st, [{residency: 'cache', threads: 1, factor: Math.round(Math.sqrt(3) * 1e4) / 1e4}])
+  // one factor per type: the two shapes differ (a Zen 4 guest: Q5_0 ×1.6, Q4_K ×2.3 streamed)
+  assert.deepEqual(st, [
+    {residency: 'cache', threads: 1, type: 'Q5_0', factor: 2},
+    {residency: 'cache', threads: 1, type: 'Q4_K', factor: 1.5},
+  ])
   // the stacked cases are no Q5_0/Q4_K kernel cases: the type fit leaves them out
   const dk = fitKernels([...fakeResults(['Q4_K', 'Q5_0']), ...results])
   const plain = fitKernels(fakeResults(['Q4_K', 'Q5_0']))
@@ -1030,7 +1034,35 @@ test('stacked: measured ÷ the plain-buffer line per residency and thread count 
   // planner: a stacked weight's time × the factor; a 2-D one as its line
   const kr = kernelRates({kernels, ops, overheads: [{threads: 1, layerUs: 0, tokenUs: 0}], stacked: st}, 1)!
   const stackedOp = kr.op('Q5_0', 128, 8192, 'cache', {layout: 'stacked', amx: false})
-  assert.ok(Math.abs(stackedOp - st[0].factor * line('Q5_0', 128, 8192)) < 1e-15)
+  assert.ok(Math.abs(stackedOp - 2 * line('Q5_0', 128, 8192)) < 1e-15)
+  const stackedK = kr.op('Q4_K', 512, 2048, 'cache', {layout: 'stacked', amx: false})
+  assert.ok(Math.abs(stackedK - 1.5 * line('Q4_K', 512, 2048)) < 1e-15)
+  // a type without stacked cases: the geometric mean of the measured types' factors
+  const kq = kernelRates(
+    {
+      kernels: [...kernels, {...kernels[0], type: 'Q8_0'}],
+      ops,
+      overheads: [{threads: 1, layerUs: 0, tokenUs: 0}],
+      stacked: st,
+    },
+    1,
+  )!
+  const q8 = kq.op('Q8_0', 128, 8192, 'cache', {layout: 'stacked', amx: false})
+  assert.ok(Math.abs(q8 - Math.sqrt(3) * kq.op('Q8_0', 128, 8192, 'cache')) < 1e-15)
+  // a calibration from before the type was kept: its one factor for every type
+  const untyped = kernelRates(
+    {
+      kernels,
+      ops,
+      overheads: [{threads: 1, layerUs: 0, tokenUs: 0}],
+      stacked: [{residency: 'cache', threads: 1, factor: 1.7}],
+    },
+    1,
+  )!
+  assert.ok(
+    Math.abs(untyped.op('Q4_K', 512, 2048, 'cache', {layout: 'stacked', amx: false}) - 1.7 * line('Q4_K', 512, 2048)) <
+      1e-15,
+  )
   assert.ok(Math.abs(kr.op('Q5_0', 128, 8192, 'cache') - line('Q5_0', 128, 8192)) < 1e-15)
   // no stacked cases measured (an older calibration): factor 1
   const old = kernelRates({kernels, ops, overheads: [{threads: 1, layerUs: 0, tokenUs: 0}]}, 1)!
@@ -1065,7 +1097,10 @@ test('stacked: the decode attention cases (heads and one column too, but kvHeads
   // an attention case far from any matrix line: ×40 of F16's line for its rows × heads
   const attnResults = attention.map((c) => result(c, 40 * line('F16', c.k, c.rows * c.heads!) * c.ops * c.repeat))
   const alone = fitStacked(stacked, kernels, ops)
-  assert.deepEqual(alone, [{residency: 'dram', threads: 1, factor: 2}])
+  assert.deepEqual(
+    alone,
+    STACKED_SHAPES.map((x) => ({residency: 'dram', threads: 1, type: x.type, factor: 2})),
+  )
   assert.deepEqual(fitStacked([...stacked, ...attnResults], kernels, ops), alone)
 })
 
