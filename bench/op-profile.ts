@@ -17,8 +17,9 @@
  * model on it at the same thread count and depth and sets each kind of matmul (type, K, rows, layout:
  * plan --json's prediction.decodeCpuOps) beside the nodes of that kind.
  *
- * Run:   npm run bench:op-profile -- <model.gguf | synth preset> [-t 1] [-n 100] [--hardware FILE] [--json] [--all]
- *        (--all: every node, not the heaviest 40 groups)
+ * Run:   npm run bench:op-profile -- <model.gguf | synth preset> [-t 1] [-n 100] [-b 1] [--hardware FILE] [--json] [--all]
+ *        (-b N: each decode a prompt of N tokens on an emptied cache, prefill's ubatch, -n of them; the
+ *        plan comparison is decode's, so not with -b; --all: every node, not the heaviest 40 groups)
  */
 import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, statSync} from 'node:fs'
@@ -36,16 +37,26 @@ const {values: a, positionals} = parseArgs({
   options: {
     t: {type: 'string', short: 't', default: '1'},
     n: {type: 'string', short: 'n', default: '100'},
+    b: {type: 'string', short: 'b', default: '1'},
     json: {type: 'boolean'},
     all: {type: 'boolean'},
     hardware: {type: 'string'},
   },
 })
 const threads = Number(a.t),
-  tokens = Number(a.n)
+  tokens = Number(a.n),
+  batch = Number(a.b)
 // the profiler's context holds 512 tokens: 4 warm-up tokens + n
 if (!(Number.isInteger(threads) && threads >= 1 && Number.isInteger(tokens) && tokens >= 1 && tokens <= 496)) {
   console.error('op-profile: -t takes a whole number ≥ 1, -n one in 1 … 496')
+  process.exit(2)
+}
+if (!(Number.isInteger(batch) && batch >= 1 && batch <= 512)) {
+  console.error('op-profile: -b takes a whole number of tokens in 1 … 512')
+  process.exit(2)
+}
+if (batch > 1 && a.hardware) {
+  console.error("op-profile: --hardware compares decode's parts: not with -b")
   process.exit(2)
 }
 if (positionals.length !== 1) {
@@ -89,7 +100,7 @@ if (!readdirSync(build.libDir).some((f) => f.startsWith('libggml-cpu'))) {
 }
 let out = ''
 try {
-  out = execFileSync(bin, [build.libDir, model, String(threads), String(tokens)], {
+  out = execFileSync(bin, [build.libDir, model, String(threads), String(tokens), String(batch)], {
     encoding: 'utf8',
     maxBuffer: 64 * 2 ** 20,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -222,18 +233,24 @@ const byKind = [...kinds].sort((x, y) => y[1].measuredUs - x[1].measuredUs)
 if (a.json) {
   const kindRows = byKind.map(([kind, k]) => ({kind, ...k, names: [...k.names]}))
   console.log(
-    JSON.stringify({model, threads, tokens, token, groups: rows, ...(planned ? {kinds: kindRows} : {})}, null, 1),
+    JSON.stringify(
+      {model, threads, tokens, batch, token, groups: rows, ...(planned ? {kinds: kindRows} : {})},
+      null,
+      1,
+    ),
   )
   process.exit(0)
 }
-console.log(`${model}, ${threads} thread(s), ${tokens} tokens each way`)
+console.log(`${model}, ${threads} thread(s), ${tokens} ${batch > 1 ? `prompts of ${batch} tokens` : 'tokens'} each way`)
 console.log(
-  `token: ${token.plainUs.toFixed(1)} µs fastest, ${token.plainMedianUs.toFixed(1)} median without the profiler; ${token.profiledUs.toFixed(1)} / ${token.profiledMedianUs.toFixed(1)} with it`,
+  `${batch > 1 ? 'prompt' : 'token'}: ${token.plainUs.toFixed(1)} µs fastest, ${token.plainMedianUs.toFixed(1)} median without the profiler; ${token.profiledUs.toFixed(1)} / ${token.profiledMedianUs.toFixed(1)} with it`,
 )
 console.log(
   `nodes' fastest times summed: ${sum(rows).toFixed(1)} µs (matmuls ${sum(rows.filter(matmul)).toFixed(1)}, the rest ${sum(rows.filter((g) => !matmul(g))).toFixed(1)})`,
 )
-console.log('\n| µs per token (fastest) | median | nodes | op | name | weight | K × rows (× matrices) |')
+console.log(
+  `\n| µs per ${batch > 1 ? 'prompt' : 'token'} (fastest) | median | nodes | op | name | weight | K × rows (× matrices) |`,
+)
 console.log('|---:|---:|---:|---|---|---|---|')
 for (const g of a.all ? rows : rows.slice(0, 40))
   console.log(

@@ -5,7 +5,8 @@
 // The first 4 tokens warm up; then `tokens` single-token decodes with the profiler and as many
 // without it (the token time the profile is read against).
 //
-// usage: opprof <lib dir> <model.gguf> <threads> <tokens>
+// usage: opprof <lib dir> <model.gguf> <threads> <tokens> [batch]
+//   batch > 1: each decode is a prompt of `batch` tokens on an emptied cache (prefill's ubatch)
 // output: one line per node per token position order, tab-separated:
 //   node <op> <name> <weight type or -> <ne0> <ne1> <ne2> <fastest s> <median s> <count>
 //   token <profiled fastest s> <profiled median s> <plain fastest s> <plain median s>
@@ -71,13 +72,13 @@ double fastest(const std::vector<double> & v) { return v.empty() ? 0 : *std::min
 } // namespace
 
 int main(int argc, char ** argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: opprof <lib dir> <model.gguf> <threads> <tokens>\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: opprof <lib dir> <model.gguf> <threads> <tokens> [batch]\n");
         return 2;
     }
-    const int threads = atoi(argv[3]), tokens = atoi(argv[4]);
-    if (threads < 1 || tokens < 1) {
-        fprintf(stderr, "opprof: threads and tokens must be ≥ 1\n");
+    const int threads = atoi(argv[3]), tokens = atoi(argv[4]), batch = argc == 6 ? atoi(argv[5]) : 1;
+    if (threads < 1 || tokens < 1 || batch < 1 || batch > 512) {
+        fprintf(stderr, "opprof: threads and tokens must be ≥ 1, batch 1..512\n");
         return 2;
     }
     llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
@@ -105,9 +106,11 @@ int main(int argc, char ** argv) {
             fprintf(stderr, "opprof: cannot create a context\n");
             return 1;
         }
-        llama_token tok = 100; // any token: llama-bench decodes random ones
-        for (int i = 0; i < 4 + tokens && i < 500; i++) {
-            llama_batch b   = llama_batch_get_one(&tok, 1);
+        std::vector<llama_token> toks(size_t(batch), 100); // any tokens: llama-bench decodes random ones
+        for (int i = 0; i < 4 + tokens && (batch > 1 || i < 500); i++) {
+            // a prompt starts on an empty cache; single tokens fill it
+            if (batch > 1) llama_memory_clear(llama_get_memory(ctx), true);
+            llama_batch b   = llama_batch_get_one(toks.data(), batch);
             prof.on         = profiled && i >= 4;
             prof.next       = 0;
             const double t0 = now_s();
