@@ -342,6 +342,11 @@ test('schema: a calibration with decode kernels validates; a negative time or an
   const bad2 = JSON.parse(JSON.stringify(dk))
   bad2.kernels[0].residency = 'l2'
   assert.notDeepEqual(schemaErrors(hardwareProfileSchema, profile(bad2)), [])
+  // stacked factors per type (or one untyped for every type); an empty type is refused
+  const st = (x: object) => profile({...dk, stacked: [{residency: 'dram', threads: 1, factor: 1.6, ...x}]})
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, st({type: 'Q5_0'})), [])
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, st({})), [])
+  assert.notDeepEqual(schemaErrors(hardwareProfileSchema, st({type: ''})), [])
   // prefill kernels: GFLOP/s per type, buffer, K and threads; never 0, no unknown field
   const pre = {...dk, prefill: [{type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 1, gflops: 140}]}
   assert.deepEqual(schemaErrors(hardwareProfileSchema, profile(pre)), [])
@@ -791,6 +796,12 @@ test('decode parts: each op kind once (the same shape in every layer merged, cac
   assert.ok(ops.length > 3)
   assert.deepEqual(schemaErrors(planSchema, plan), [])
   for (let j = 1; j < ops.length; j++) assert.ok(ops[j - 1].us >= ops[j].us)
+  // a plan file whose parts are out of range is refused (bench --plan reads plans back)
+  for (const bad of [{cacheShare: 1.5}, {matrices: 0}, {layout: 'heads'}, {us: -1}]) {
+    const b = JSON.parse(JSON.stringify(plan))
+    Object.assign(b.prediction.decodeCpuOps[0], bad)
+    assert.notDeepEqual(schemaErrors(planSchema, b), [], JSON.stringify(bad))
+  }
   // V2-Lite: 26 MoE layers × 3 routed tensors, 6 of 64 experts each, one MUL_MAT_ID a tensor and layer
   const routed = ops.filter((o) => o.layout === 'experts')
   assert.ok(routed.length > 0 && routed.every((o) => o.matrices === 6))
