@@ -163,8 +163,13 @@ const rows = [...groups.values()].sort((x, y) => y.fastestUs - x.fastestUs)
 function kindOf(op: string, weight: string, ne0: string, ne1: string, ne2: string): string | null {
   if (op !== 'MUL_MAT' && op !== 'MUL_MAT_ID') return null
   const [k, r, m] = [ne0, ne1, ne2].map(Number)
-  const [rowsOf, layout] = op === 'MUL_MAT_ID' ? [r, 'experts'] : m > 1 ? [r * m, 'stacked'] : [r, 'matrix']
-  return `${weight.toUpperCase()}|${k}|${rowsOf}|${layout}`
+  const [rows, layout] = op === 'MUL_MAT_ID' ? [r, 'experts'] : m > 1 ? [r * m, 'stacked'] : [r, 'matrix']
+  return kindKey({type: weight, k, rows, layout})
+}
+
+/** one key for a node's kind and a planned one (ggml's 'q4_K' and the planner's 'Q4_K' alike) */
+function kindKey(o: {type: string; k: number; rows: number; layout: string}): string {
+  return `${o.type.toUpperCase()}|${o.k}|${o.rows}|${o.layout}`
 }
 
 /** plan --json's decodeCpuOps on --hardware at this thread count and depth, or null */
@@ -186,26 +191,15 @@ async function plannedOps(): Promise<Map<string, {us: number; count: number; cac
     )
     process.exit(2)
   }
-  return new Map(ops.map((o) => [`${o.type.toUpperCase()}|${o.k}|${o.rows}|${o.layout}`, o]))
+  return new Map(ops.map((o) => [kindKey(o), o]))
 }
 const planned = await plannedOps()
 const matmul = (g: Group) => g.op === 'MUL_MAT' || g.op === 'MUL_MAT_ID'
 const sum = (gs: Group[]) => gs.reduce((s, g) => s + g.fastestUs, 0)
-/** per matmul kind: the nodes' time measured and the plan's charge */
-const kinds = new Map<
-  string,
-  {
-    measuredUs: number
-    nodes: number
-    names: Set<string>
-    plannedUs: number | null
-    count: number | null
-    cacheShare: number | null
-  }
->()
-for (const g of rows.filter((x) => x.kind)) {
-  const p = planned?.get(g.kind!)
-  const k = kinds.get(g.kind!) ?? {
+/** a matmul kind: its nodes' time measured (none yet) and the plan's charge (null: not planned) */
+const newKind = (kind: string) => {
+  const p = planned?.get(kind)
+  return {
     measuredUs: 0,
     nodes: 0,
     names: new Set<string>(),
@@ -213,22 +207,17 @@ for (const g of rows.filter((x) => x.kind)) {
     count: p?.count ?? null,
     cacheShare: p?.cacheShare ?? null,
   }
+}
+const kinds = new Map<string, ReturnType<typeof newKind>>()
+for (const g of rows.filter((x) => x.kind)) {
+  const k = kinds.get(g.kind!) ?? newKind(g.kind!)
   k.measuredUs += g.fastestUs
   k.nodes += g.nodes
   k.names.add(g.name)
   kinds.set(g.kind!, k)
 }
 // planned kinds no node matched (a shape the model does not have as planned)
-for (const [kind, p] of planned ?? [])
-  if (!kinds.has(kind))
-    kinds.set(kind, {
-      measuredUs: 0,
-      nodes: 0,
-      names: new Set(),
-      plannedUs: p.us,
-      count: p.count,
-      cacheShare: p.cacheShare,
-    })
+for (const kind of planned?.keys() ?? []) if (!kinds.has(kind)) kinds.set(kind, newKind(kind))
 const byKind = [...kinds].sort((x, y) => y[1].measuredUs - x[1].measuredUs)
 if (a.json) {
   const kindRows = byKind.map(([kind, k]) => ({kind, ...k, names: [...k.names]}))

@@ -1235,9 +1235,10 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
         // (the range's low end: the curves' slowest sample shares, where the cache's share moved during calibrate)
         const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d, k === 'low'), bytes, ws)
-        const ops: CpuOpPart[] = []
+        // the op kinds only where the plan shows them (the mid end), not at every end of the range
+        const ops: CpuOpPart[] | undefined = k === 'mid' ? [] : undefined
         t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow, ops) / CALIBRATED_SPREAD[k]
-        t.cpuOps = ops.map((o) => ({...o, seconds: o.seconds / CALIBRATED_SPREAD[k]}))
+        if (ops) t.cpuOps = ops.map((o) => ({...o, seconds: o.seconds / CALIBRATED_SPREAD[k]}))
         t.llcHit = cacheByteShare(work.cpuMats, hitRow)
         t.sync += work.cpuLayers * cpu.kernels.layerS * CALIBRATED_SPREAD[flip(k)]
         continue
