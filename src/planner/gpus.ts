@@ -124,6 +124,42 @@ export const GPU_SPECS: GpuSpec[] = [
       'NVIDIA RTX PRO 6000 Blackwell datasheet: 4000 AI TOPS (FP4, sparse) → FP16 dense 4000 ÷ 2 ÷ 4 = 500 TFLOPS [derived]; 1792 GB/s',
   },
   {
+    name: 'NVIDIA H100 80GB HBM3',
+    names: ['h100 80gb hbm3', 'h100 sxm5 80gb', 'h100 sxm', 'h100'],
+    pci: ['10de:2330'],
+    tflops: 989.4,
+    bandwidthGBs: 3350,
+    source:
+      'NVIDIA H100 Tensor Core GPU datasheet, H100 SXM: FP16 tensor 1979 TFLOPS with sparsity → 989.4 dense [derived: ÷ 2]; 3.35 TB/s HBM3',
+  },
+  {
+    name: 'NVIDIA H100 PCIe',
+    names: ['h100 pcie'],
+    pci: ['10de:2331'],
+    tflops: 756.5,
+    bandwidthGBs: 2000,
+    source:
+      'NVIDIA H100 Tensor Core GPU datasheet, H100 PCIe: FP16 tensor 1513 TFLOPS with sparsity → 756.5 dense [derived: ÷ 2]; 2.0 TB/s HBM2e',
+  },
+  {
+    name: 'NVIDIA H200',
+    names: ['h200', 'h200 sxm', 'h200 sxm 141gb'],
+    pci: ['10de:2335'],
+    tflops: 989.4,
+    bandwidthGBs: 4800,
+    source:
+      'NVIDIA H200 Tensor Core GPU datasheet, H200 SXM: FP16 tensor 1979 TFLOPS with sparsity → 989.4 dense [derived: ÷ 2]; 4.8 TB/s HBM3e',
+  },
+  {
+    name: 'NVIDIA H200 NVL',
+    names: ['h200 nvl'],
+    pci: [],
+    tflops: 835.5,
+    bandwidthGBs: 4800,
+    source:
+      'NVIDIA H200 Tensor Core GPU datasheet, H200 NVL: FP16 tensor 1671 TFLOPS with sparsity → 835.5 dense [derived: ÷ 2]; 4.8 TB/s HBM3e',
+  },
+  {
     name: 'NVIDIA GB10',
     names: ['gb10', 'dgx spark'],
     pci: [],

@@ -11,7 +11,7 @@
  * The spec table holds memory size and bandwidth from the vendors' product pages; the probe uses
  * it for `memoryBandwidthGBs` (provenance "spec") and for VRAM only where the PCI id fixes it.
  */
-import {GiB} from '../lib/units.js'
+import {GiB, MiB} from '../lib/units.js'
 
 export const VENDOR_IDS: Record<string, 'intel' | 'nvidia' | 'amd'> = {
   '0x8086': 'intel',
@@ -80,6 +80,9 @@ export const GPU_NAMES: Record<string, string> = {
   '0x10de:0x2702': 'NVIDIA GeForce RTX 4080 SUPER',
   '0x10de:0x2b85': 'NVIDIA GeForce RTX 5090',
   '0x10de:0x2230': 'NVIDIA RTX A6000',
+  '0x10de:0x2330': 'NVIDIA H100 80GB HBM3',
+  '0x10de:0x2331': 'NVIDIA H100 PCIe',
+  '0x10de:0x2335': 'NVIDIA H200',
   '0x1002:0x744c': 'AMD Radeon RX 7900 XT/XTX',
   '0x1002:0x164e': 'AMD Radeon Graphics (Raphael iGPU)',
   '0x1002:0x15bf': 'AMD Radeon 780M (Phoenix iGPU)',
@@ -195,6 +198,32 @@ export const GPU_SPECS: GpuSpec[] = [
     pcieGen: 5,
     pcieWidth: 16,
     source: 'NVIDIA GeForce RTX 5090 specifications: 32 GB GDDR7, 512-bit, 1792 GB/s, PCIe 5.0',
+  },
+  {
+    name: 'NVIDIA H100 80GB HBM3',
+    vramBytes: 81559 * MiB,
+    memoryBandwidthGBs: 3350,
+    pcieGen: 5,
+    pcieWidth: 16,
+    source:
+      'NVIDIA H100 datasheet (SXM): 80 GB HBM3, 3.35 TB/s, PCIe 5.0 x16 host link; VRAM as nvidia-smi reports it (81559 MiB)',
+  },
+  {
+    name: 'NVIDIA H100 PCIe',
+    vramBytes: 81559 * MiB,
+    memoryBandwidthGBs: 2000,
+    pcieGen: 5,
+    pcieWidth: 16,
+    source: 'NVIDIA H100 datasheet (PCIe): 80 GB HBM2e, 2.0 TB/s, PCIe 5.0 x16',
+  },
+  {
+    name: 'NVIDIA H200',
+    vramBytes: 143771 * MiB,
+    memoryBandwidthGBs: 4800,
+    pcieGen: 5,
+    pcieWidth: 16,
+    source:
+      'NVIDIA H200 datasheet (SXM): 141 GB HBM3e, 4.8 TB/s, PCIe 5.0 x16 host link; VRAM as nvidia-smi reports it (143771 MiB)',
   },
   {
     name: 'AMD Radeon RX 7900 XTX',

@@ -166,6 +166,8 @@ test('GPU names from the kernel id lists and pci.ids, specs by name', () => {
   assert.equal(gpuName('0x8086', '0x56a0', 8 * GiB), 'Intel Arc A770 8GB')
   assert.equal(gpuName('0x8086', '0x56a1', null), 'Intel Arc A750')
   assert.equal(gpuName('0x8086', '0xe20b', null), 'Intel Arc B580')
+  assert.equal(gpuName('0x10de', '0x2335', null), 'NVIDIA H200')
+  assert.equal(gpuName('0x10de', '0x2330', null), 'NVIDIA H100 80GB HBM3')
   assert.equal(intelArcFamily('0xe20d'), 'Battlemage (BMG)')
   assert.equal(gpuName('0x8086', '0x56a4', null), 'Intel Arc Alchemist (DG2-G12) 0x56a4')
   assert.equal(gpuName('0x1002', '0x744c', 24 * GiB), 'AMD Radeon RX 7900 XTX')
