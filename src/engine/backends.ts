@@ -10,6 +10,9 @@
  *
  * <version> is GPU_PACKAGE_VERSION below, the release package.json pins.
  *
+ * `npm run build:backend -- cuda` builds one from the release's source into build/backends/
+ * (scripts/build-backend.mjs); such a library is taken before the packages.
+ *
  * MOERIG_BACKENDS=cpu skips them; MOERIG_BACKEND_LIBS=/a/libggml-x.so:/b/… adds libraries by path
  * (a SYCL build of the same release, for example).
  */
@@ -72,17 +75,61 @@ function findInBins(pkgDir: string, lib: string): string | null {
   return null
 }
 
+/** What scripts/build-backend.mjs writes beside the libraries it builds (build/backends/backends.json). */
+interface BuiltBackends {
+  backends?: Record<string, {lib?: string; version?: string; release?: string}>
+}
+
+/** Libraries `npm run build:backend` built into `dir`, of the pinned version; others skipped with why. */
+function builtBackends(dir: string, out: BackendDiscovery): void {
+  const manifest = join(dir, 'backends.json')
+  if (!existsSync(manifest)) return
+  let m: BuiltBackends
+  try {
+    m = JSON.parse(readFileSync(manifest, 'utf8')) as BuiltBackends
+  } catch {
+    out.skipped.push({
+      origin: 'build:backend',
+      reason: `${manifest}: not valid JSON (npm run build:backend -- <name> --force)`,
+    })
+    return
+  }
+  for (const [name, b] of Object.entries(m.backends ?? {})) {
+    const path = join(dir, b.lib ?? '')
+    if (!b.lib || !existsSync(path)) {
+      out.skipped.push({origin: 'build:backend', reason: `${name}: ${path} is missing`})
+    } else if (b.version !== GPU_PACKAGE_VERSION) {
+      out.skipped.push({
+        origin: 'build:backend',
+        reason: `${name}: built for ${b.version}, need ${GPU_PACKAGE_VERSION} (npm run build:backend -- ${name} --force)`,
+      })
+    } else out.libs.push({backend: backendOfLib(path), path, origin: 'build:backend'})
+  }
+}
+
 /**
- * Candidate GPU backend libraries under `nodeModulesDir`, in GPU_PACKAGES order (at most one per
- * backend), plus MOERIG_BACKEND_LIBS entries first. Pure path logic: nothing is loaded here.
+ * Candidate GPU backend libraries: MOERIG_BACKEND_LIBS entries first, then what
+ * `npm run build:backend` built into `builtDir`, then packages under `nodeModulesDir` in
+ * GPU_PACKAGES order; at most one per backend. Pure path logic: nothing is loaded here.
  */
-export function discoverBackends(nodeModulesDir: string, env: NodeJS.ProcessEnv = process.env): BackendDiscovery {
+export function discoverBackends(
+  nodeModulesDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  builtDir?: string,
+): BackendDiscovery {
   const out: BackendDiscovery = {libs: [], skipped: []}
   for (const p of (env.MOERIG_BACKEND_LIBS ?? '').split(':').filter(Boolean)) {
     if (existsSync(p)) out.libs.push({backend: backendOfLib(p), path: p, origin: 'MOERIG_BACKEND_LIBS'})
     else out.skipped.push({origin: 'MOERIG_BACKEND_LIBS', reason: `${p}: no such file`})
   }
   if ((env.MOERIG_BACKENDS ?? '').toLowerCase() === 'cpu') return out
+  if (builtDir) {
+    const built: BackendDiscovery = {libs: [], skipped: []}
+    builtBackends(builtDir, built)
+    const taken = new Set(out.libs.map((l) => l.backend))
+    out.libs.push(...built.libs.filter((l) => !taken.has(l.backend)))
+    out.skipped.push(...built.skipped)
+  }
   const have = new Set(out.libs.map((l) => l.backend))
   for (const g of GPU_PACKAGES) {
     const dir = join(nodeModulesDir, ...g.pkg.split('/'))

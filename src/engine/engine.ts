@@ -42,7 +42,7 @@ export function engineSetup(cpuVariant?: string, rpc: RpcEndpoint[] = []): Engin
   return {
     libDir: build.libDir,
     release: build.release,
-    backends: discoverBackends(join(projectRoot, 'node_modules')),
+    backends: discoverBackends(join(projectRoot, 'node_modules'), process.env, join(projectRoot, 'build', 'backends')),
     ...(cpuVariant ? {cpuVariant} : {}),
     ...(rpc.length ? {rpc: {lib: rpcLibFor(build.release), servers: rpc.map(endpointText)}} : {}),
   }

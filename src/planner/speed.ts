@@ -255,8 +255,18 @@ export const MLA_DECODE_GPU_EFF: Record<'old' | 'new', Range> = {
 }
 /** MLA attention on a CPU in decode: F16/F32 dot products, ops per cycle per thread (an assumption: AVX-512 FMA 64 peak × 0.25). */
 export const MLA_DECODE_CPU_OPS_PER_CYCLE: Range = {low: 8, mid: 16, high: 24}
-/** PCIe copies of CPU weights for llama.cpp's GPU op offload in prefill: 0.6 / 0.8 / 0.9 of the link. */
+/** PCIe copies of CPU weights for llama.cpp's GPU op offload in prefill: 0.6 / 0.8 / 0.9 of the link (pinned memory; an assumption). */
 export const PCIE_EFF: Range = {low: 0.6, mid: 0.8, high: 0.9}
+/**
+ * The same copies out of the mapped GGUF, which is where llama.cpp keeps CPU weights by default (mmap;
+ * moerig's commands keep it): pageable memory, which the GPU driver copies through a staging buffer
+ * at a host-memcpy rate far under a fast link's. Measured (docs/device/h200-2026-12-04/): r1-dram
+ * with its 8.4 GB of experts in RAM (-ot exps=CPU) beside an H200 on PCIe Gen5 x16 (63 GB/s), a
+ * 16-core AMX Xeon guest: pp512 553.6 t/s = 925 ms a ubatch, 43 ms of it the GPU's own work
+ * (all-GPU pp512 11 887 t/s) → 8.4 GB in 0.88 s = 9.5 GB/s, 0.15 of the link. One rig, so a wide
+ * range (bare-metal pageable copies commonly run 6–20 GB/s); the copy takes min(link × PCIE_EFF, this).
+ */
+export const OFFLOAD_COPY_PAGEABLE_GBS: Range = {low: 5, mid: 9.5, high: 20}
 
 /**
  * Last-level cache (issue 13): the fraction of the probed L3 (cpu.l3Bytes, all instances) that
@@ -498,7 +508,11 @@ export interface Work {
  * One weight's matrix × vector products in a decoded token: ggml type, row length K, rows per op,
  * ops, and what decides the buffer llama.cpp gives it. `layout`: 'matrix' a 2-D MUL_MAT,
  * 'experts' a routed 3-D stack (`ops` its used experts, `rows` each one's: one MUL_MAT_ID), 'stacked' a 3-D MUL_MAT
- * over heads (MLA's attn_k_b/attn_v_b). `amx`: the AMX buffer type would take it (amx.ts).
+ * over heads (MLA's attn_k_b/attn_v_b). `amx`: the AMX buffer type would take it (amx.ts). `plain`: a
+ * tensor override puts it on the CPU (experts of a GPU layer: -ot exps=CPU, --n-cpu-moe), and
+ * llama.cpp's overrides name the plain CPU buffer type (common.h llm_ffn_exps_cpu_override, arg.cpp
+ * parse_tensor_buffer_overrides): no CPU_REPACK or AMX for it (seen: the H200 run's hybrid r1-dram
+ * kept all 8.8 GB in CPU_Mapped, where the CPU-only runs repack 6.8 GB of it).
  */
 export interface CpuMat {
   type: string
@@ -509,6 +523,8 @@ export interface CpuMat {
   bytes: number
   layout: 'matrix' | 'experts' | 'stacked'
   amx: boolean
+  /** in the plain CPU buffer whatever its type (a tensor override put it on the CPU) */
+  plain?: boolean
   /** ops per prompt token in prefill (the output matrix: 1 ÷ ubatch; absent: ops) */
   ppOps?: number
 }
@@ -522,8 +538,8 @@ export interface CpuMat {
 const REPACK_ROW_MULTIPLE = 8
 
 /** Does an extra buffer type named `buffer` (as calibrate's kernel benchmark saw it) take this weight? */
-export function extraBufferTakes(m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>, buffer: string): boolean {
-  if (buffer === 'CPU') return false
+export function extraBufferTakes(m: Pick<CpuMat, 'rows' | 'layout' | 'amx' | 'plain'>, buffer: string): boolean {
+  if (buffer === 'CPU' || m.plain) return false
   if (buffer === 'AMX') return m.amx
   return m.layout !== 'stacked' && m.rows % REPACK_ROW_MULTIPLE === 0
 }
@@ -538,7 +554,7 @@ const isPlainBuffer = (b: string | undefined) => b === undefined || b === 'CPU'
  */
 function bufferPoints<T extends {buffer?: string}>(
   of: T[],
-  m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>,
+  m: Pick<CpuMat, 'rows' | 'layout' | 'amx' | 'plain'>,
 ): {pts: T[]; extra: boolean; assumed: boolean} {
   const extra = of.filter((x) => !isPlainBuffer(x.buffer))
   const plain = of.filter((x) => isPlainBuffer(x.buffer))
@@ -600,7 +616,19 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
         const ops = experts ? (hp.nExpertUsed ?? 1) : 1
         const layout = experts ? 'experts' : t.shape.length >= 3 && t.shape[2] > 1 ? 'stacked' : 'matrix'
         const ppOps = t.role === 'output' ? ops / ubatch : ops
-        w.cpuMats.push({type: t.typeName, k: rowLen, rows, ops, bytes: t.bytes * frac, layout, amx: amxTakes(t), ppOps})
+        // experts on the CPU beside a GPU layer got there by a tensor override: the plain CPU buffer
+        const plain = routed && a.layerDevice[t.layer!] !== 'CPU'
+        w.cpuMats.push({
+          type: t.typeName,
+          k: rowLen,
+          rows,
+          ops,
+          bytes: t.bytes * frac,
+          layout,
+          amx: amxTakes(t) && !plain,
+          ...(plain ? {plain} : {}),
+          ppOps,
+        })
       }
     } else w.costFlops[d] += 2 * t.elements * frac * typeCost(t.typeName)
   }
@@ -723,7 +751,7 @@ export interface PrefillRates {
    * a weight's prefill kernel as llama.cpp runs it: FLOP/s of one prompt token's product with it,
    * and whether it runs one matrix × vector per routed row (CPU_REPACK's MUL_MAT_ID: no batch effect)
    */
-  kernel(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>): {rate: number; rowByRow: boolean}
+  kernel(m: Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx' | 'plain'>): {rate: number; rowByRow: boolean}
   /** the reference: Q4_K at MATMUL_K_REF in the buffer llama.cpp gives a 2-D Q4_K matrix */
   ref: number
   /** types the calibration lacks, at Q4_K's rate ÷ its TYPE_COST ratio */
@@ -792,7 +820,7 @@ export function kernelRates(
         }
       : null
   // the buffer llama.cpp gives the weight (its plain-buffer timings: vec_dot, not the repacked gemv)
-  const perType = (type: string, residency: 'cache' | 'dram', m: Pick<CpuMat, 'rows' | 'layout' | 'amx'>) => {
+  const perType = (type: string, residency: 'cache' | 'dram', m: Pick<CpuMat, 'rows' | 'layout' | 'amx' | 'plain'>) => {
     const b = bufferPoints(
       dk.kernels.filter((x) => x.type === type && x.residency === residency),
       m,
@@ -940,7 +968,7 @@ export function prefillRates(
   const routed = dk?.prefillExperts ?? []
   const cached = (dk?.kernels ?? []).filter((x) => x.residency === 'cache')
   const unmeasured = new Set<string>()
-  type Weight = Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx'>
+  type Weight = Pick<CpuMat, 'type' | 'k' | 'rows' | 'layout' | 'amx' | 'plain'>
   /** the prefill points' (2-D, or routed experts') rate at K (per K at this thread count, log-interpolated in K), or null */
   const gemm = (m: Weight, of = pts): number | null => {
     const use = bufferPoints(
@@ -1434,7 +1462,7 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
     // copying them over PCIe once per ubatch, and computes everything
     const cpuFlopsRaw = work.devFlops.CPU + 2 * hp.nHead * attnDims * cpuKeys(p)
     const tCpuOnGpu = (p.ubatch * cpuFlopsRaw) / gpu.prefillFlops(localGpus[0], k)
-    tUb += work.cpuAllBytes / (pcie * PCIE_EFF[k]) + tCpuOnGpu + tGpus
+    tUb += work.cpuAllBytes / offloadCopyBw(pcie, k) + tCpuOnGpu + tGpus
   }
   // the network: the ubatch's hidden state at each move between hosts, its last token's logits (planner/rpc.ts)
   const hand = p.hand
@@ -1445,6 +1473,11 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   )
   const overhead = ubatchOverheadSeconds(p, k)
   return {total: tUb + overhead, overhead, attention: localGpus.length === 0 || cpuComputesExperts(p) ? tAttn : 0}
+}
+
+/** Bytes/s of llama.cpp's op-offload copies: the link's share, capped by pageable (mapped) memory's copy rate. */
+export function offloadCopyBw(pcieBytesPerS: number, k: K): number {
+  return Math.min(pcieBytesPerS * PCIE_EFF[k], OFFLOAD_COPY_PAGEABLE_GBS[k] * 1e9)
 }
 
 /** CPU attention runs mainline ggml's kernels (llama.cpp, FlashMoE); ik's FlashMLA and ktransformers' kernels differ. */
@@ -1694,7 +1727,7 @@ function speedAssumptions(
             .map((g) => fmtR(GPU_PREFILL_EFF[backendOf(g, engine)]))
             .filter((x, i, xs) => xs.indexOf(x) === i)
             .join(', ')})`
-        : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(work.cpuAllBytes / 1e9).toFixed(1)} GB over PCIe (${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high}); GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
+        : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(work.cpuAllBytes / 1e9).toFixed(1)} GB over PCIe out of the mapped GGUF at ${fmtR({low: offloadCopyBw(pcie, 'low') / 1e9, mid: offloadCopyBw(pcie, 'mid') / 1e9, high: offloadCopyBw(pcie, 'high') / 1e9}, 1)} GB/s (pageable memory, measured 9.5 GB/s beside an H200; the link ${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high} caps it); GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
   ]
 }
 

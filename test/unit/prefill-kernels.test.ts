@@ -25,7 +25,18 @@ import {
   PREFILL_EXPERTS_USED,
   type DecodeKernels,
 } from '../../src/runner/kernels.js'
-import {KV_DEPTH, PREFILL_KERNEL_COLS, measuredAttention, prefillRates, type CpuMat} from '../../src/planner/speed.js'
+import {
+  KV_DEPTH,
+  OFFLOAD_COPY_PAGEABLE_GBS,
+  PCIE_EFF,
+  PREFILL_KERNEL_COLS,
+  extraBufferTakes,
+  measuredAttention,
+  offloadCopyBw,
+  prefillRates,
+  tallyWork,
+  type CpuMat,
+} from '../../src/planner/speed.js'
 import {attnHeadKV} from '../../src/planner/memory.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {makePlan} from '../../src/planner/plan.js'
@@ -432,4 +443,62 @@ test("plan: a model on the cache's knee takes the capacity curve's slowest sampl
   assert.match(cacheLine(spread), /\d+ % of the CPU's decode bytes come from it \(\d+ % at the range's low end/)
   assert.doesNotMatch(cacheLine(one), /range's low end/)
   assert.match(cacheLine(one), /at the measured cached kernels/)
+})
+
+test('hybrid llama.cpp: experts a tensor override puts on the CPU are in the plain buffer (no CPU_REPACK, no AMX); experts of CPU layers keep the extra buffers', () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const nLayer = inv.shape.hp.nLayer
+  const a = (layer: string) => ({
+    gpus: [],
+    nGpuLayers: 0,
+    tensorSplit: [],
+    layerDevice: Array(nLayer + 1).fill(layer),
+    expertDevice: Array(nLayer + 1).fill('CPU'),
+  })
+  const experts = (w: ReturnType<typeof tallyWork>) => w.cpuMats.filter((m) => m.layout === 'experts')
+  const hybrid = experts(tallyWork(inv, a('GPU0'), 512))
+  const cpuOnly = experts(tallyWork(inv, a('CPU'), 512))
+  assert.ok(hybrid.length > 0 && hybrid.length === cpuOnly.length)
+  assert.ok(hybrid.every((m) => m.plain === true && !m.amx))
+  assert.ok(cpuOnly.every((m) => m.plain === undefined))
+  assert.equal(extraBufferTakes(hybrid[0], 'CPU_REPACK'), false)
+  assert.equal(extraBufferTakes(cpuOnly[0], 'CPU_REPACK'), true)
+  // the prefill kernels follow: a repacked expert runs row by row (gemv), an overridden one at the routed rate
+  const pt = (buffer: string, gflops: number) => ({type: 'Q4_K', buffer, k: 2048, threads: 1, gflops})
+  const cached = {type: 'Q4_K', residency: 'cache' as const, threads: 1, nsPerRow: 2, nsPerWeight: 0.02}
+  const pr = prefillRates(
+    {
+      kernels: [{...cached, buffer: 'CPU_REPACK'}],
+      ops: [],
+      overheads: [],
+      prefill: [pt('CPU_REPACK', 200), pt('CPU', 90)],
+      prefillExperts: [pt('CPU_REPACK', 55), pt('CPU', 40)],
+    },
+    1,
+  )!
+  const m = {type: 'Q4_K', k: 2048, rows: 1408, ops: 6, bytes: 0, layout: 'experts' as const, amx: false}
+  assert.ok(pr.kernel(m).rowByRow)
+  assert.deepEqual(pr.kernel({...m, plain: true}), {rate: 40e9, rowByRow: false})
+})
+
+test("op offload copies: the link × PCIE_EFF, capped by the mapped GGUF's pageable copy rate; the plan says so", () => {
+  // PCIe 5.0 x16 (63 GB/s): the pageable rate decides; a slow link (PCIe 3.0 x4, 3.9 GB/s) decides itself
+  for (const k of ['low', 'mid', 'high'] as const) {
+    assert.equal(offloadCopyBw(63e9, k), OFFLOAD_COPY_PAGEABLE_GBS[k] * 1e9)
+    assert.equal(offloadCopyBw(3.9e9, k), 3.9e9 * PCIE_EFF[k])
+  }
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const hw = rig({id: 'hyb', sockets: 1, ramGiB: 64, channels: 2, mts: 4800, cores: 16, gpus: 1, vramGiB: 16})
+  const plan = (pcie: number) => {
+    const h = structuredClone(hw)
+    h.gpus[0].pcie = {gen: 4, width: 16, bandwidthGBs: pcie}
+    return makePlan(inv, [h], {ctx: 4096, engine: 'llama.cpp', gpus: 1, ubatch: 512, placement: {kind: 'exps-cpu'}})
+      .prediction
+  }
+  const fast = plan(63),
+    mid = plan(31.5)
+  // both links are faster than pageable copies: the same prefill
+  assert.equal(fast.prefillMsPerUbatch, mid.prefillMsPerUbatch)
+  assert.ok(plan(2).prefillMsPerUbatch! > fast.prefillMsPerUbatch!)
+  assert.match(fast.assumptions.join('\n'), /out of the mapped GGUF at 5\.0\/9\.5\/20\.0 GB\/s \(pageable memory/)
 })

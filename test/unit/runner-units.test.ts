@@ -1,7 +1,8 @@
 // Pure parts of the runner: GPU backend discovery, memory log parsing, statistics, plan mapping.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
 import {join} from 'node:path'
 import {discoverBackends, backendOfLib, GPU_PACKAGE_VERSION, installCommand} from '../../src/engine/backends.js'
 import {
@@ -72,6 +73,65 @@ test('backend discovery finds the Vulkan package of the pinned version and skips
   assert.match(discoverBackends(nm2, {}).skipped[0].reason, /no libggml-cuda\.so/)
   assert.deepEqual(discoverBackends(join(tempDir(), 'none'), {}), {libs: [], skipped: []})
   assert.equal(backendOfLib('/x/libggml-cuda.so'), 'CUDA')
+})
+
+test('backend discovery: a library npm run build:backend built (build/backends/backends.json) comes before the packages; another version or a missing file is skipped with why', () => {
+  const nm = join(tempDir(), 'node_modules')
+  fakePackage(nm, '@node-llama-cpp/linux-x64-cuda', GPU_PACKAGE_VERSION, 'linux-x64-cuda', 'libggml-cuda.so')
+  const built = tempDir()
+  const manifest = (backends: object) => writeFileSync(join(built, 'backends.json'), JSON.stringify({backends}))
+  writeFileSync(join(built, 'libggml-cuda.so'), 'not really a library')
+  manifest({cuda: {lib: 'libggml-cuda.so', version: GPU_PACKAGE_VERSION, release: 'v0.4.0'}})
+  const d = discoverBackends(nm, {}, built)
+  assert.deepEqual(
+    d.libs.map((l) => [l.backend, l.origin, l.path]),
+    [['CUDA', 'build:backend', join(built, 'libggml-cuda.so')]],
+  )
+  // MOERIG_BACKEND_LIBS still first; MOERIG_BACKENDS=cpu ignores the build too; no builtDir: packages only
+  const explicit = join(nm, '@node-llama-cpp/linux-x64-cuda/bins/linux-x64-cuda/libggml-cuda.so')
+  assert.equal(discoverBackends(nm, {MOERIG_BACKEND_LIBS: explicit}, built).libs[0].origin, 'MOERIG_BACKEND_LIBS')
+  assert.equal(discoverBackends(nm, {MOERIG_BACKEND_LIBS: explicit}, built).libs.length, 1)
+  assert.deepEqual(discoverBackends(nm, {MOERIG_BACKENDS: 'cpu'}, built).libs, [])
+  assert.equal(discoverBackends(nm, {}).libs[0].origin, '@node-llama-cpp/linux-x64-cuda')
+  // built for another release: skipped with the rebuild command; the package takes over
+  manifest({cuda: {lib: 'libggml-cuda.so', version: '3.20.0'}})
+  const old = discoverBackends(nm, {}, built)
+  assert.equal(old.libs[0].origin, '@node-llama-cpp/linux-x64-cuda')
+  assert.match(old.skipped[0].reason, /cuda: built for 3\.20\.0, need .* \(npm run build:backend -- cuda --force\)/)
+  manifest({cuda: {lib: 'libggml-gone.so', version: GPU_PACKAGE_VERSION}})
+  assert.match(discoverBackends(nm, {}, built).skipped[0].reason, /libggml-gone\.so is missing/)
+  writeFileSync(join(built, 'backends.json'), '{not json')
+  assert.match(discoverBackends(nm, {}, built).skipped[0].reason, /not valid JSON/)
+  assert.deepEqual(discoverBackends(nm, {}, join(tempDir(), 'none')).skipped, [])
+})
+
+test('build:backend: bad usage is one line and exit 2; a missing CUDA compiler is one line naming it and the prebuilt package, exit 1; nothing is built', () => {
+  const script = join(process.cwd(), 'scripts', 'build-backend.mjs')
+  const run = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+    spawnSync(process.execPath, [script, ...args], {encoding: 'utf8', env})
+  for (const [args, want] of [
+    [[], /usage: npm run build:backend -- cuda/],
+    [['metal'], /unknown backend "metal" \(this script builds: cuda\)/],
+    [['cuda', '--arch', 'hopper'], /--arch hopper: give CUDA architectures as CMake takes them/],
+    [['cuda', '--jobs', '0'], /--jobs must be a positive integer/],
+    [['cuda', '--arch'], /--arch needs a value/],
+    [['cuda', '--bogus'], /unknown flag --bogus/],
+  ] as const) {
+    const r = run([...args])
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+    assert.match(r.stderr, want)
+  }
+  // PATH with git and cmake but no nvcc (whatever this machine has installed)
+  const bin = tempDir()
+  for (const tool of ['git', 'cmake']) {
+    const found = spawnSync('sh', ['-c', `command -v ${tool}`], {encoding: 'utf8'}).stdout.trim()
+    if (found) symlinkSync(found, join(bin, tool))
+  }
+  const r = run(['cuda', '--arch', '90'], {...process.env, PATH: bin})
+  assert.equal(r.status, 1, r.stderr)
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  assert.match(r.stderr, /nvcc not found: install the CUDA toolkit .*npm install -E @node-llama-cpp\/linux-x64-cuda@/)
 })
 
 test('memory figures are read from llama.cpp log lines and summed per device', () => {
