@@ -9,6 +9,15 @@ import {ramReserve} from './memory.js'
 
 /** When a profile has no memory bandwidth at all: dual-channel DDR4-3200 (2 × 25.6 GB/s). An assumption. */
 export const DEFAULT_CPU_BANDWIDTH_GBS = 51.2
+/**
+ * The same profile's high end: what its class of CPU can have a socket. Server class (more than one
+ * socket, AMX, or more than 16 cores a socket): 12 channels of DDR5-4800 (EPYC 9004, Xeon 6 with
+ * 12 channels: 12 × 38.4 GB/s); else a desktop's 2 channels of DDR5-6400 (102.4 GB/s). Without DIMM
+ * tables (a guest, a probe without root) the channel count is unknown, and a 16-core AMX guest beside
+ * an H200 read ≈ 60 GB/s where 51.2 × η was assumed (docs/device/h200-2026-12-04/): the range must
+ * reach the platform's ceiling to be honest; `probe --measure` narrows it.
+ */
+export const UNKNOWN_MEMORY_HIGH_GBS = {server: 460.8, desktop: 102.4}
 /** When a GPU's bandwidth is unknown. An assumption; the probe's GPU table covers the common cards. */
 export const DEFAULT_GPU_BANDWIDTH_GBS = 256
 /** PCIe 4.0 x16 measured peak ≈ 25 GB/s (BaM maintainers, ZaidQureshi/bam #54), when the profile lacks the link. */
@@ -108,6 +117,8 @@ export interface PlanHost {
   cpuBandwidthSource: string
   /** bandwidth is a STREAM measurement (probe --measure) rather than a specification */
   cpuBandwidthMeasured: boolean
+  /** no bandwidth in the profile at all: DEFAULT_CPU_BANDWIDTH_GBS, and this high end (GB/s, all sockets) */
+  cpuBandwidthUnknownHighGBs: number | null
   /** peak CPU ops/s for llama.cpp's int8 kernels and for AMX (ktransformers) */
   cpuOpsLlama: number
   cpuOpsAmx: number | null
@@ -160,8 +171,16 @@ function numaCapacities(p: HardwareProfile, cap: number): PlanHost['numaNodes'] 
   }))
 }
 
+/** The high end of an unknown memory system: its CPU class's ceiling a socket × sockets. */
+function unknownMemoryHigh(p: HardwareProfile): number {
+  const sockets = Math.max(1, p.cpu.sockets ?? 1)
+  const coresPerSocket = (p.cpu.cores ?? 0) / sockets
+  const server = sockets > 1 || coresPerSocket > 16 || (p.cpu.flags ?? []).includes('amx_int8')
+  return sockets * (server ? UNKNOWN_MEMORY_HIGH_GBS.server : UNKNOWN_MEMORY_HIGH_GBS.desktop)
+}
+
 /** CPU memory bandwidth: measured (probe --measure) beats theoretical beats assumed. */
-function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measured: boolean} {
+function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measured: boolean; assumed?: boolean} {
   if (p.bandwidth?.triadGBs) {
     const gbs = p.bandwidth.triadGBs
     return {gbs, source: `measured STREAM triad ${gbs.toFixed(0)} GB/s (probe --measure)`, measured: true}
@@ -175,7 +194,13 @@ function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measure
     }
   }
   const gbs = DEFAULT_CPU_BANDWIDTH_GBS
-  return {gbs, source: `assumed ${gbs} GB/s (memory channels/speed unknown)`, measured: false}
+  const high = unknownMemoryHigh(p)
+  return {
+    gbs,
+    source: `assumed ${gbs} GB/s (memory channels/speed unknown; up to ${high.toFixed(1)} GB/s at the range's high end, this CPU class's ceiling: \`moerig probe --measure\` measures it)`,
+    measured: false,
+    assumed: true,
+  }
 }
 
 /** The widest integer-dot ISA among the CPU's flags (AMX counted separately, see cpuCompute). */
@@ -262,6 +287,7 @@ function planHost(p: HardwareProfile, hi: number, firstGpu: number): PlanHost {
     cpuBandwidthGBs: bw.gbs,
     cpuBandwidthSource: bw.source,
     cpuBandwidthMeasured: bw.measured,
+    cpuBandwidthUnknownHighGBs: bw.assumed ? unknownMemoryHigh(p) : null,
     cpuOpsLlama: cpu.cpuOpsLlama,
     cpuOpsAmx: cpu.cpuOpsAmx,
     ghz: cpu.ghz,

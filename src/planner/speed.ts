@@ -1094,7 +1094,13 @@ export function cpuRates(
     bw: (k) =>
       cal?.decodeBandwidthGBs
         ? cal.decodeBandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
-        : host.cpuBandwidthGBs * 1e9 * effBase[k] * NUMA_BW_FACTOR[numa][k],
+        : // an unknown memory system's high end: its CPU class's ceiling (hardware.ts UNKNOWN_MEMORY_HIGH_GBS)
+          (k === 'high' && host.cpuBandwidthUnknownHighGBs
+            ? Math.max(host.cpuBandwidthGBs, host.cpuBandwidthUnknownHighGBs)
+            : host.cpuBandwidthGBs) *
+          1e9 *
+          effBase[k] *
+          NUMA_BW_FACTOR[numa][k],
     llcBytes: (k) => {
       // measured at this thread count (calibrate's capacity sweep), else the probed L3 × a share
       const m = llcLong.length ? atThreads(llcLong, threads, (x) => x.bytes) : null

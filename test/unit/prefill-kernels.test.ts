@@ -502,3 +502,29 @@ test("op offload copies: the link × PCIE_EFF, capped by the mapped GGUF's pagea
   assert.ok(plan(2).prefillMsPerUbatch! > fast.prefillMsPerUbatch!)
   assert.match(fast.assumptions.join('\n'), /out of the mapped GGUF at 5\.0\/9\.5\/20\.0 GB\/s \(pageable memory/)
 })
+
+test('unknown memory (no DIMM tables, no STREAM): 51.2 GB/s assumed at low and mid, the CPU class ceiling at the high end, and the plan says how to measure it', () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const unknown = (flags: string[], cores: number) => {
+    const p = rig({id: 'guest', sockets: 1, ramGiB: 64, cores, gpus: 0})
+    return {
+      ...p,
+      cpu: {...p.cpu, flags},
+      memory: {...p.memory, channels: null, speedMTs: null, theoreticalBandwidthGBs: null},
+    } as HardwareProfile
+  }
+  const plan = (hw: HardwareProfile) => makePlan(inv, [hw], {ctx: 4096, engine: 'llama.cpp', threads: 16}).prediction
+  const server = plan(unknown(['avx2', 'avx512f', 'amx_int8'], 16))
+  const desktop = plan(unknown(['avx2'], 16))
+  const known = plan(rig({id: 'known', sockets: 1, ramGiB: 64, channels: 2, mts: 3200, cores: 16, gpus: 0}))
+  // low and mid: the same assumption for both classes; the high end reaches further on a server part
+  assert.equal(server.decodeRange.low, desktop.decodeRange.low)
+  assert.equal(server.decodeRange.mid, desktop.decodeRange.mid)
+  assert.ok(
+    server.decodeRange.high > desktop.decodeRange.high * 1.2,
+    `${server.decodeRange.high} vs ${desktop.decodeRange.high}`,
+  )
+  assert.ok(desktop.decodeRange.high > known.decodeRange.high, 'a known 2-channel DDR4-3200 stays narrower')
+  assert.match(server.assumptions.join('\n'), /up to 460\.8 GB\/s at the range's high end.*moerig probe --measure/)
+  assert.match(desktop.assumptions.join('\n'), /up to 102\.4 GB\/s at the range's high end/)
+})
