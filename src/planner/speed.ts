@@ -733,6 +733,11 @@ export interface CpuRates {
   calDecode: number | null
   calDecodeCache: number | null
   calPrefill: number | null
+  /**
+   * calibrated prefill besides the matmuls: ns per prompt token, CPU MoE layer and routed expert
+   * (cpuThroughput[].prefillOtherNs at this thread count), or null: then the FLOP rate carries it
+   */
+  prefillOtherNs: number | null
   desktop: boolean
   effBase: Range
   /** measured decode kernels at this thread count (calibrate), or null: see kernelDecodeSeconds */
@@ -1073,6 +1078,8 @@ export function cpuRates(
   const calDecode = calAt((p) => p.decodeGflops)
   const calDecodeCache = calAt((p) => p.decodeCacheGflops)
   const calPrefill = calAt((p) => p.prefillGflops)
+  const otherPts = (cal?.cpuThroughput ?? []).filter((p) => p.prefillOtherNs !== undefined)
+  const prefillOtherNs = otherPts.length ? atThreads(otherPts, threads, (p) => p.prefillOtherNs!) : null
   const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
   const perThread = (k: K) => threadsEff * ghz(k) * 1e9
@@ -1089,6 +1096,7 @@ export function cpuRates(
     calDecode,
     calDecodeCache,
     calPrefill,
+    prefillOtherNs,
     desktop,
     effBase,
     bw: (k) =>
@@ -1449,7 +1457,20 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const pk = cpu.prefillKernels ? prefillKernelFlops(work, cpu.prefillKernels, expertBatchEff) : null
   const cpuMatmul = pk ? pk.ref : work.cpuDenseFlops + work.cpuRoutedFlops / expertBatchEff
   const attnUnits = pk && pk.plain > 0 ? pk.ref / pk.plain : 1
-  const tCpuFlops = (p.ubatch * (cpuMatmul + cpuAttn * attnUnits)) / cpu.prefillOps(k) + tAttn
+  // with the calibrated rest besides the matmuls (cpuThroughput[].prefillOtherNs): the matmuls at the
+  // measured kernels' own rate, the rest per token, CPU MoE layer and expert; without it the fitted
+  // FLOP rate carries the calibration models' share of the rest into every model. The rest is
+  // deepseek2's (calibrate's models; its routing: sigmoid, bias, group-limited top-k over n_expert),
+  // so another architecture keeps the fitted rate
+  const other = otherApplies(p) ? cpu.prefillOtherNs! * 1e-9 * CALIBRATED_SPREAD[flip(k)] : null
+  const cpuMoeExperts =
+    (hp.nExpert ?? 0) * [...inv.expertLayerBytes.keys()].filter((l) => a.expertDevice[l] === 'CPU').length
+  const tCpuFlops =
+    other !== null
+      ? p.ubatch * (cpuMatmul / (cpu.prefillKernels!.ref * CALIBRATED_SPREAD[k]) + cpuMoeExperts * other) +
+        (p.ubatch * cpuAttn * attnUnits) / cpu.prefillOps(k) +
+        tAttn
+      : (p.ubatch * (cpuMatmul + cpuAttn * attnUnits)) / cpu.prefillOps(k) + tAttn
   let tUb = 0
   for (const g of a.gpus.filter((x) => x.rpc)) {
     const tCompute = (p.ubatch * devFlops[g.id]) / (g.rpc!.cpuOps * (PREFILL_OPS_PER_CYCLE['llama.cpp'][k] / 256))
@@ -1479,6 +1500,11 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   )
   const overhead = ubatchOverheadSeconds(p, k)
   return {total: tUb + overhead, overhead, attention: localGpus.length === 0 || cpuComputesExperts(p) ? tAttn : 0}
+}
+
+/** The calibrated prefill rest (cpuThroughput[].prefillOtherNs) prices this plan: measured kernels, a deepseek2 model. */
+function otherApplies(p: PlanCtx): boolean {
+  return p.cpu.prefillKernels !== null && p.cpu.prefillOtherNs !== null && p.inv.arch === 'deepseek2'
 }
 
 /** Bytes/s of llama.cpp's op-offload copies: the link's share, capped by pageable (mapped) memory's copy rate. */
@@ -1721,11 +1747,13 @@ function speedAssumptions(
       : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs; paid per decoded token and per prefill ubatch`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context${faPre !== undefined ? ` (CPU: flash attention timed, ${ns(faPre)} ns per query × key × head)` : attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: 2 × dims ÷ ${CPU_ATTN_FLOP_SPEEDUP} + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,
-    cpu.calPrefill
-      ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated)`
-      : build === 'kt-kernel' && host.isa === 'amx'
-        ? `prefill CPU: AMX (kt-kernel with BF16/INT4 weights) ${fmtR(AMX_PREFILL_EFF)} of ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × 2048 ops/cycle`
-        : `prefill CPU (${build}${engine === 'ktransformers' ? ': GGUF weights run llamafile AVX-512 kernels, no AMX' : ''}): ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × ${fmtR(PREFILL_OPS_PER_CYCLE[build], 0)} ops/cycle × ${PREFILL_ISA_FACTOR[host.isa]} (${host.isa})${uarch ? ` × ${uarch} (${host.microarchitecture})` : ''}`,
+    cpu.calPrefill && otherApplies(p)
+      ? `prefill CPU: the matmuls at the measured kernels' rate (reference ${(cpu.prefillKernels!.ref / 1e9).toFixed(0)} GFLOP/s) + ${cpu.prefillOtherNs!.toFixed(1)} ns per prompt token, CPU MoE layer and routed expert besides them, at ${threads} threads (calibrated)`
+      : cpu.calPrefill
+        ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated${cpu.prefillOtherNs !== null && cpu.prefillKernels ? `; the calibrated rest besides the matmuls is deepseek2's, not ${inv.arch}'s` : ''})`
+        : build === 'kt-kernel' && host.isa === 'amx'
+          ? `prefill CPU: AMX (kt-kernel with BF16/INT4 weights) ${fmtR(AMX_PREFILL_EFF)} of ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × 2048 ops/cycle`
+          : `prefill CPU (${build}${engine === 'ktransformers' ? ': GGUF weights run llamafile AVX-512 kernels, no AMX' : ''}): ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × ${fmtR(PREFILL_OPS_PER_CYCLE[build], 0)} ops/cycle × ${PREFILL_ISA_FACTOR[host.isa]} (${host.isa})${uarch ? ` × ${uarch} (${host.microarchitecture})` : ''}`,
     localGpus.length === 0
       ? 'prefill: CPU only, compute-bound but never faster than streaming its weights once per ubatch'
       : cpuComputesExperts(p)

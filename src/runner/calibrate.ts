@@ -44,7 +44,7 @@ import {USAGE_EXIT} from '../lib/command.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {maxThreads} from '../lib/threads.js'
 import {runPlan} from '../planner/run.js'
-import {CPU_LAYER_SYNC_PER_THREAD_S, CPU_LAYER_SYNC_S} from '../planner/speed.js'
+import {CPU_LAYER_SYNC_PER_THREAD_S, CPU_LAYER_SYNC_S, prefillRates} from '../planner/speed.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import type {BenchResult} from '../schemas/bench.js'
 import {assertValid} from '../schemas/validate.js'
@@ -96,6 +96,8 @@ export interface ModelTerms {
   prefillAttnS?: number
   /** prompt tokens (= ubatch) of the prefill test F was planned for; 0 without one */
   nPrompt: number
+  /** routed experts summed over the MoE layers (n_expert × MoE layers): prefill's non-matmul proxy */
+  moeExperts?: number
   /** decode time of the CPU's matrix × vector ops by the measured kernels (s; calibration.decodeKernels) */
   kernelS?: number
   /** the part of kernelS read from the last-level cache (each op's cache share × its cached time) */
@@ -236,6 +238,37 @@ export function fitCacheSplitAt(
  * The calibration section from measurements (pure: fake measurements in, section out).
  * `samples`: shallow/deep/compute decode, compute prefill, one dram decode, GPU samples.
  */
+/**
+ * Prefill's time besides the matmuls at the measured kernels (reference rate at this thread count),
+ * the measured attention and the per-layer overhead, per prompt token and routed expert of the MoE
+ * layers (n_expert × MoE layers): the geometric mean over the samples that leave a positive rest.
+ * On this project's Zen 4 guest (pass 51) tiny 0.17 / 0.24 and r1-mini 0.20 / 0.17 ns·10³ at 1 / 2
+ * threads: a per-expert proxy fits both deepseek2 shapes (their non-matmul share 4–16 %), where the
+ * fitted FLOP rate alone charged r1-dram (matmul-bound: 1.5–1.8 % rest) that share too.
+ */
+export function prefillOther(
+  xs: Sample[],
+  kernels: DecodeKernels | undefined,
+  layerS: number,
+  tokenS: number,
+): {ns: number; ref: number; each: Array<{name: string; ns: number}>} | null {
+  const ref = kernels?.prefill?.length ? prefillRates(kernels, xs[0]?.threads ?? 1)?.ref : undefined
+  if (!ref) return null
+  const each: Array<{name: string; ns: number}> = []
+  for (const x of xs) {
+    const n = x.terms.nPrompt
+    if (!x.prefillTps || n <= 0 || !x.terms.moeExperts) continue
+    const rest =
+      n / x.prefillTps -
+      x.terms.layers * layerS -
+      tokenS -
+      (x.terms.prefillAttnS ?? 0) -
+      (n * x.terms.prefillFlops) / ref
+    if (rest > 0) each.push({name: x.terms.name, ns: (rest / (n * x.terms.moeExperts)) * 1e9})
+  }
+  return each.length ? {ns: geomean(each.map((e) => e.ns)), ref, each} : null
+}
+
 export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: DecodeKernels): Calibration {
   const notes = [...(meta.notes ?? [])]
   const cal: Calibration = {
@@ -337,6 +370,13 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
         ? samples.filter((x) => x.role === 'shallow' && x.threads === s.threads && x.prefillTps && x.terms.nPrompt > 0)
         : []
       p.prefillGflops = round(geomean([s, ...more].map(rate)) / 1e9, 2)
+      const other = prefillOther([s, ...more], kernels, layerS, tokenS)
+      if (other) {
+        p.prefillOtherNs = round(other.ns, 4)
+        notes.push(
+          `prefill at ${s.threads} threads besides the matmuls at the measured kernels (reference ${round(other.ref / 1e9, 1)} GFLOP/s): ${other.each.map((e) => `${e.name} ${round(e.ns, 3)}`).join(', ')} ns per token, MoE layer and expert → ${round(other.ns, 3)}`,
+        )
+      }
       if (more.length)
         notes.push(
           `prefill at ${s.threads} threads: geometric mean of ${[s, ...more].map((x) => `${x.terms.name} ${round(rate(x) / 1e9, 2)}`).join(' and ')} GFLOP/s (reference FLOPs: the prefill kernels weigh each type)`,
@@ -524,6 +564,9 @@ function unitProfile(
           ops: [],
           overheads: [],
           prefill: kernels.prefill,
+          // the routed experts' own MUL_MAT_ID rates, as the planner weighs them (without them F
+          // weighed plain-buffer experts at the 2-D rate, and calibrate fitted on another F than plans use)
+          ...(kernels.prefillExperts?.length ? {prefillExperts: kernels.prefillExperts} : {}),
           ...(kernels.attention?.length ? {attention: kernels.attention} : {}),
         },
       }
@@ -570,7 +613,8 @@ export async function modelTerms(
     })
   const at = (ctx: number, ubatch: number, cacheGflops = 1) =>
     plan(ctx, ubatch, unitProfile(base, threads, cacheGflops, kernels))
-  const dec = (await at(Math.max(1, test.nGen), 512)).prediction
+  const decPlan = await at(Math.max(1, test.nGen), 512)
+  const dec = decPlan.prediction
   // the same plan with cached weights computed at 10⁶ GFLOP/s leaves the streamed part of C
   const streamed = (await at(Math.max(1, test.nGen), 512, 1e6)).prediction.decodeMs!.cpuCompute! * 1e6
   const pre = test.nPrompt > 0 ? (await at(test.nPrompt, test.nPrompt)).prediction : null
@@ -617,6 +661,7 @@ export async function modelTerms(
     prefillFlops: pre ? (Math.max(0, preMs) * 1e6) / test.nPrompt : 0,
     ...(pre?.prefillAttentionMs !== undefined ? {prefillAttnS: pre.prefillAttentionMs * 1e-3} : {}),
     nPrompt: pre ? test.nPrompt : 0,
+    moeExperts: (decPlan.model.nExpert ?? 0) * (decPlan.model.moeLayers?.length ?? 0),
   }
 }
 

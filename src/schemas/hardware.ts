@@ -346,6 +346,12 @@ export const hardwareProfileSchema = {
               threads: {type: 'integer', minimum: 1, maximum: MAX_CPUS},
               /** prompt processing (batched matmul) */
               prefillGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
+              /**
+               * prefill besides the matmuls (at the measured prefill kernels), the measured attention
+               * and the per-layer overhead: ns per prompt token, MoE layer and routed expert of the
+               * model (norms, routing, MLA's concatenations …; a proxy fitted on the calibration models)
+               */
+              prefillOtherNs: {type: 'number', minimum: 0, maximum: 1e6},
               /** decode (matrix-vector) when not bandwidth-bound, weights streamed from DRAM (stalls included) */
               decodeGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
               /** decode on weights the last-level cache holds (cache-resident models) */

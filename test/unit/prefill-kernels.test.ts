@@ -43,7 +43,7 @@ import {makePlan} from '../../src/planner/plan.js'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
-import {fitCalibration, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
+import {fitCalibration, prefillOther, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
 import {rig, testCalibration} from '../fixtures/plan/rigs.js'
 import {decodeKernelLines} from '../../src/commands/calibrate.js'
 
@@ -236,18 +236,20 @@ test('plan: measured flash attention is heads × keys (half the context) × ubat
   assert.match(schemaErrors(hardwareProfileSchema, bad).join('\n'), /attention\/0\/nsPerPair/)
 })
 
+/** a model's terms for the calibrate fits: 10 layers, 2 GFLOP per prompt token, pp512 */
+const terms = (o: Partial<ModelTerms>): ModelTerms => ({
+  name: 'm',
+  bytes: 1e9,
+  costFlops: 1e9,
+  attnS: 0,
+  cacheS: 0,
+  layers: 10,
+  prefillFlops: 2e9,
+  nPrompt: 512,
+  ...o,
+})
+
 test('calibrate: the measured attention comes off the prefill sample before the FLOP rate is fitted', () => {
-  const terms = (o: Partial<ModelTerms>): ModelTerms => ({
-    name: 'm',
-    bytes: 1e9,
-    costFlops: 1e9,
-    attnS: 0,
-    cacheS: 0,
-    layers: 10,
-    prefillFlops: 2e9,
-    nPrompt: 512,
-    ...o,
-  })
   // 512 tokens × 2 GFLOP at 100 GFLOP/s = 10.24 s of matmuls, plus 2 s of measured attention
   const sample = (attn?: number): Sample => ({
     role: 'compute',
@@ -518,13 +520,88 @@ test('unknown memory (no DIMM tables, no STREAM): 51.2 GB/s assumed at low and m
   const desktop = plan(unknown(['avx2'], 16))
   const known = plan(rig({id: 'known', sockets: 1, ramGiB: 64, channels: 2, mts: 3200, cores: 16, gpus: 0}))
   // low and mid: the same assumption for both classes; the high end reaches further on a server part
-  assert.equal(server.decodeRange.low, desktop.decodeRange.low)
-  assert.equal(server.decodeRange.mid, desktop.decodeRange.mid)
+  assert.equal(server.decodeRange!.low, desktop.decodeRange!.low)
+  assert.equal(server.decodeRange!.mid, desktop.decodeRange!.mid)
   assert.ok(
-    server.decodeRange.high > desktop.decodeRange.high * 1.2,
-    `${server.decodeRange.high} vs ${desktop.decodeRange.high}`,
+    server.decodeRange!.high > desktop.decodeRange!.high * 1.2,
+    `${server.decodeRange!.high} vs ${desktop.decodeRange!.high}`,
   )
-  assert.ok(desktop.decodeRange.high > known.decodeRange.high, 'a known 2-channel DDR4-3200 stays narrower')
+  assert.ok(desktop.decodeRange!.high > known.decodeRange!.high, 'a known 2-channel DDR4-3200 stays narrower')
   assert.match(server.assumptions.join('\n'), /up to 460\.8 GB\/s at the range's high end.*moerig probe --measure/)
   assert.match(desktop.assumptions.join('\n'), /up to 102\.4 GB\/s at the range's high end/)
+})
+
+test("calibrate: prefill's rest besides the matmuls at the measured kernels, per token, MoE layer and expert; the planner charges it on deepseek2 models only", () => {
+  // the reference kernel (Q4_K, K 2048) at 4 threads: 200 GFLOP/s
+  const dk: DecodeKernels = {
+    kernels: [],
+    ops: [],
+    overheads: [],
+    prefill: [{type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 4, gflops: 200}],
+  }
+  // 512 tokens: 1 GFLOP each at 200 GFLOP/s (2.56 s), 0.2 µs per token and expert (0.288 s), 0.5 s of attention
+  const sample = (o: Partial<ModelTerms>, restNs: number): Sample => {
+    const t = terms({layers: 12, prefillFlops: 1e9, moeExperts: 11 * 256, ...o})
+    const s = 512 * (t.prefillFlops / 200e9 + (t.moeExperts! * restNs) / 1e9) + (t.prefillAttnS ?? 0)
+    return {role: 'compute', terms: t, threads: 4, decodeTps: null, prefillTps: 512 / s}
+  }
+  const a = sample({prefillAttnS: 0.5}, 200)
+  const b = sample({name: 'small', prefillFlops: 2e7, moeExperts: 3 * 16, layers: 4}, 200 * 1.21)
+  const r = prefillOther([a, b], dk, 0, 0)!
+  assert.equal(r.ref, 200e9)
+  assert.deepEqual(
+    r.each.map((e) => [e.name, Math.round(e.ns * 1000) / 1000]),
+    [
+      ['m', 200],
+      ['small', 242],
+    ],
+  )
+  assert.ok(Math.abs(r.ns - 220) < 1e-6, 'the geometric mean')
+  // no measured prefill kernels, or a sample faster than its matmuls alone: nothing
+  assert.equal(prefillOther([a], undefined, 0, 0), null)
+  assert.equal(prefillOther([{...a, prefillTps: a.prefillTps! * 2}], dk, 0, 0), null)
+  const fitted = fitCalibration(
+    [a],
+    {measuredAt: '2026-12-02T00:00:00.000Z', llamaCppRelease: null, cpuVariant: null, models: []},
+    dk,
+  ).cpuThroughput!.find((x) => x.threads === 4)!
+  assert.ok(Math.abs(fitted.prefillOtherNs! - 200) < 0.01, `${fitted.prefillOtherNs}`)
+
+  // the planner: the matmuls at the reference rate and the rest per token × CPU MoE layer × expert
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const prof = (ns?: number) => {
+    const p = desk({...dk, prefill: [{...dk.prefill![0], threads: 16}]})
+    p.calibration!.cpuThroughput = [
+      {threads: 16, prefillGflops: 100, ...(ns !== undefined ? {prefillOtherNs: ns} : {})},
+    ]
+    return p
+  }
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, prof(200)), [])
+  assert.match(schemaErrors(hardwareProfileSchema, prof(-1)).join('\n'), /prefillOtherNs/)
+  const plan = (ns?: number, model = inv) =>
+    makePlan(model, [prof(ns)], {ctx: 512, engine: 'llama.cpp', threads: 16, ubatch: 512}).prediction
+  const hp = inv.shape.hp
+  const moeExperts = hp.nExpert! * inv.expertLayerBytes.size
+  const d = plan(400).prefillMsPerUbatch! - plan(200).prefillMsPerUbatch!
+  assert.ok(
+    Math.abs(d - 512 * moeExperts * 200e-6) < 0.02,
+    `${d} vs ${512 * moeExperts * 200e-6} (ms rounded to 2 places)`,
+  )
+  assert.match(
+    plan(200).assumptions.join('\n'),
+    /matmuls at the measured kernels' rate \(reference 200 GFLOP\/s\) \+ 200\.0 ns per prompt token, CPU MoE layer and routed expert/,
+  )
+  // without the rest the fitted FLOP rate (100 GFLOP/s here) prices everything, as before
+  assert.ok(plan().prefillMsPerUbatch! > plan(0).prefillMsPerUbatch!)
+  assert.match(plan().assumptions.join('\n'), /prefill CPU 100 GFLOP\/s at 16 threads \(calibrated\)/)
+  // another architecture keeps the fitted rate and says why
+  const qwen = inventoryFromCatalog(
+    JSON.parse(readFileSync(new URL('../../profiles/models/qwen3-235b-a22b.json', import.meta.url), 'utf8')),
+    {quant: 'Q4_K_M'},
+  )
+  assert.equal(plan(200, qwen).prefillMsPerUbatch, plan(400, qwen).prefillMsPerUbatch)
+  assert.match(
+    plan(200, qwen).assumptions.join('\n'),
+    /the calibrated rest besides the matmuls is deepseek2's, not qwen3moe's/,
+  )
 })
