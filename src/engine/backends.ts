@@ -64,6 +64,11 @@ export interface BackendDiscovery {
   skipped: Array<{origin: string; reason: string}>
 }
 
+/** This project's candidates: GPU packages in its node_modules and what `npm run build:backend` built. */
+export function projectBackends(env: NodeJS.ProcessEnv = process.env): BackendDiscovery {
+  return discoverBackends(join(projectRoot, 'node_modules'), env, join(projectRoot, 'build', 'backends'))
+}
+
 /** First file named `lib` in `<pkgDir>/bins/<any>/` (the package's one platform folder). */
 function findInBins(pkgDir: string, lib: string): string | null {
   const bins = join(pkgDir, 'bins')

@@ -3,9 +3,7 @@
  * dispose(). Runs inside the runner child process (worker.ts), never in the CLI process, so that a
  * native abort cannot take the CLI down.
  */
-import {join} from 'node:path'
 import {withContextDefaults} from '../lib/llama-defaults.js'
-import {projectRoot} from '../lib/paths.js'
 import {MoerigError} from '../lib/errors.js'
 import {
   loadAddon,
@@ -22,7 +20,7 @@ import {
   type LlamaModelParams,
   type MoerigAddon,
 } from './addon.js'
-import {discoverBackends, type BackendDiscovery} from './backends.js'
+import {projectBackends, type BackendDiscovery} from './backends.js'
 import {endpointText, rpcBuild, type RpcEndpoint} from './rpc.js'
 
 /** Where the engine's libraries are and which GPU backends to add; decided by the CLI process. */
@@ -42,7 +40,7 @@ export function engineSetup(cpuVariant?: string, rpc: RpcEndpoint[] = []): Engin
   return {
     libDir: build.libDir,
     release: build.release,
-    backends: discoverBackends(join(projectRoot, 'node_modules'), process.env, join(projectRoot, 'build', 'backends')),
+    backends: projectBackends(),
     ...(cpuVariant ? {cpuVariant} : {}),
     ...(rpc.length ? {rpc: {lib: rpcLibFor(build.release), servers: rpc.map(endpointText)}} : {}),
   }

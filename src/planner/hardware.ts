@@ -180,7 +180,7 @@ function unknownMemoryHigh(p: HardwareProfile): number {
 }
 
 /** CPU memory bandwidth: measured (probe --measure) beats theoretical beats assumed. */
-function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measured: boolean; assumed?: boolean} {
+function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measured: boolean; unknownHighGBs?: number} {
   if (p.bandwidth?.triadGBs) {
     const gbs = p.bandwidth.triadGBs
     return {gbs, source: `measured STREAM triad ${gbs.toFixed(0)} GB/s (probe --measure)`, measured: true}
@@ -199,7 +199,7 @@ function cpuBandwidth(p: HardwareProfile): {gbs: number; source: string; measure
     gbs,
     source: `assumed ${gbs} GB/s (memory channels/speed unknown; up to ${high.toFixed(1)} GB/s at the range's high end, this CPU class's ceiling: \`moerig probe --measure\` measures it)`,
     measured: false,
-    assumed: true,
+    unknownHighGBs: high,
   }
 }
 
@@ -287,7 +287,7 @@ function planHost(p: HardwareProfile, hi: number, firstGpu: number): PlanHost {
     cpuBandwidthGBs: bw.gbs,
     cpuBandwidthSource: bw.source,
     cpuBandwidthMeasured: bw.measured,
-    cpuBandwidthUnknownHighGBs: bw.assumed ? unknownMemoryHigh(p) : null,
+    cpuBandwidthUnknownHighGBs: bw.unknownHighGBs ?? null,
     cpuOpsLlama: cpu.cpuOpsLlama,
     cpuOpsAmx: cpu.cpuOpsAmx,
     ghz: cpu.ghz,

@@ -11,8 +11,7 @@ import {spawn} from 'node:child_process'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {MoerigError} from '../lib/errors.js'
-import {projectRoot} from '../lib/paths.js'
-import {discoverBackends} from '../engine/backends.js'
+import {projectBackends} from '../engine/backends.js'
 import {endpointText, isLoopback, parseEndpoint, rpcBuild} from '../engine/rpc.js'
 import {rpcServerInfo} from '../engine/rpc-client.js'
 import type {RpcServedDevice, RpcServerResult} from '../schemas/rpc.js'
@@ -110,8 +109,7 @@ export async function serveRpc(o: RpcServeOptions, ev: RpcServeEvents = {}): Pro
   if (memCapBytes !== null) env.MOERIG_RPC_MEM_BYTES = String(memCapBytes)
   // A GPU backend of node-llama-cpp's packages (Vulkan, CUDA), found as the engine finds them:
   // ggml_backend_load_all() loads one out-of-tree library named by GGML_BACKEND_PATH.
-  const gpu = discoverBackends(join(projectRoot, 'node_modules'), process.env, join(projectRoot, 'build', 'backends'))
-    .libs[0]
+  const gpu = projectBackends().libs[0]
   if (gpu && !env.GGML_BACKEND_PATH) env.GGML_BACKEND_PATH = gpu.path
 
   ev.onPhase?.(`starting rpc-server on ${o.host}:${o.port}`)
