@@ -22,7 +22,8 @@ mkdir -p /tmp/n && xz -dc .dev/node.xz >/tmp/n/node && chmod +x /tmp/n/node
 export PATH=/tmp/n:/usr/local/cuda/bin:$PATH
 [ -d node_modules/@oclif ] || tar xJf .dev/nm.tar.xz
 export LD_LIBRARY_PATH=$R/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
-mkdir -p build/llama-src/models && cp -n .dev/models/*.gguf build/llama-src/models/ 2>/dev/null
+mkdir -p build/llama-src/models
+for f in .dev/models/*.gguf; do [ -e "build/llama-src/models/${f##*/}" ] || cp "$f" build/llama-src/models/; done
 J=$(nproc)
 P=$(lscpu -p=core,socket | grep -v '^#' | sort -u | wc -l)
 t "root $R; node $(node --version); $J cpus, $P cores"
