@@ -45,7 +45,7 @@ import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/har
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {fitCalibration, prefillOther, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
 import {rig, testCalibration} from '../fixtures/plan/rigs.js'
-import {decodeKernelLines} from '../../src/commands/calibrate.js'
+import {calibrationLines, decodeKernelLines} from '../../src/commands/calibrate.js'
 
 const lite: ModelProfile = JSON.parse(
   readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
@@ -603,5 +603,26 @@ test("calibrate: prefill's rest besides the matmuls at the measured kernels, per
   assert.match(
     plan(200, qwen).assumptions.join('\n'),
     /the calibrated rest besides the matmuls is deepseek2's, not qwen3moe's/,
+  )
+})
+
+test("calibrate prints prefill's rest beside each thread count's prefill rate, and nothing where it was not fitted", () => {
+  const lines = (cpuThroughput: NonNullable<HardwareProfile['calibration']>['cpuThroughput']) =>
+    calibrationLines({
+      calibration: {provenance: 'measured', measuredAt: '2026-12-04T00:00:00.000Z', cpuThroughput},
+      savedTo: null,
+      partial: false,
+      seconds: 1,
+      measurements: [],
+    })
+  assert.ok(
+    lines([{threads: 2, prefillGflops: 261.3, prefillOtherNs: 133.4, decodeGflops: 105.18}]).includes(
+      '    2 threads: prefill 261.3 GFLOP/s (+ 133.4 ns per prompt token, MoE layer and expert besides the matmuls), decode 105.18 GFLOP/s (ggml type-cost weighted)',
+    ),
+  )
+  assert.ok(
+    lines([{threads: 1, prefillGflops: 142}]).includes(
+      '    1 threads: prefill 142 GFLOP/s, decode — GFLOP/s (ggml type-cost weighted)',
+    ),
   )
 })
