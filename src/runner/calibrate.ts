@@ -235,10 +235,6 @@ export function fitCacheSplitAt(
 }
 
 /**
- * The calibration section from measurements (pure: fake measurements in, section out).
- * `samples`: shallow/deep/compute decode, compute prefill, one dram decode, GPU samples.
- */
-/**
  * Prefill's time besides the matmuls at the measured kernels (reference rate at this thread count),
  * the measured attention and the per-layer overhead, per prompt token and routed expert of the MoE
  * layers (n_expert × MoE layers): the geometric mean over the samples that leave a positive rest.
@@ -246,6 +242,11 @@ export function fitCacheSplitAt(
  * threads: a per-expert proxy fits both deepseek2 shapes (their non-matmul share 4–16 %), where the
  * fitted FLOP rate alone charged r1-dram (matmul-bound: 1.5–1.8 % rest) that share too.
  */
+/** A prefill sample's ubatch (= its prompt) less one graph evaluation's overheads and the measured attention (s). */
+function prefillComputeS(x: Sample, layerS: number, tokenS: number): number {
+  return x.terms.nPrompt / x.prefillTps! - x.terms.layers * layerS - tokenS - (x.terms.prefillAttnS ?? 0)
+}
+
 export function prefillOther(
   xs: Sample[],
   kernels: DecodeKernels | undefined,
@@ -258,17 +259,16 @@ export function prefillOther(
   for (const x of xs) {
     const n = x.terms.nPrompt
     if (!x.prefillTps || n <= 0 || !x.terms.moeExperts) continue
-    const rest =
-      n / x.prefillTps -
-      x.terms.layers * layerS -
-      tokenS -
-      (x.terms.prefillAttnS ?? 0) -
-      (n * x.terms.prefillFlops) / ref
+    const rest = prefillComputeS(x, layerS, tokenS) - (n * x.terms.prefillFlops) / ref
     if (rest > 0) each.push({name: x.terms.name, ns: (rest / (n * x.terms.moeExperts)) * 1e9})
   }
   return each.length ? {ns: geomean(each.map((e) => e.ns)), ref, each} : null
 }
 
+/**
+ * The calibration section from measurements (pure: fake measurements in, section out).
+ * `samples`: shallow/deep/compute decode, compute prefill, one dram decode, GPU samples.
+ */
 export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: DecodeKernels): Calibration {
   const notes = [...(meta.notes ?? [])]
   const cal: Calibration = {
@@ -360,8 +360,7 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
       const rate = (x: Sample) => {
         const n = x.terms.nPrompt > 0 ? x.terms.nPrompt : 1
         const tUb = n / x.prefillTps!
-        const tCompute =
-          x.terms.nPrompt > 0 ? tUb - x.terms.layers * layerS - tokenS - (x.terms.prefillAttnS ?? 0) : tUb
+        const tCompute = x.terms.nPrompt > 0 ? prefillComputeS(x, layerS, tokenS) : tUb
         return (x.terms.prefillFlops * n) / (tCompute > 0.5 * tUb ? tCompute : tUb)
       }
       // with prefill kernels (FLOPs weighed per type: the shapes' FLOPs are comparable) the
