@@ -85,7 +85,10 @@ interface BuiltBackends {
   backends?: Record<string, {lib?: string; version?: string; release?: string}>
 }
 
-/** Libraries `npm run build:backend` built into `dir`, of the pinned version; others skipped with why. */
+/**
+ * Libraries `npm run build:backend` built into `dir`, of the pinned version, for backends `out` has
+ * none of yet; others skipped with why.
+ */
 function builtBackends(dir: string, out: BackendDiscovery): void {
   const manifest = join(dir, 'backends.json')
   if (!existsSync(manifest)) return
@@ -108,7 +111,8 @@ function builtBackends(dir: string, out: BackendDiscovery): void {
         origin: 'build:backend',
         reason: `${name}: built for ${b.version}, need ${GPU_PACKAGE_VERSION} (npm run build:backend -- ${name} --force)`,
       })
-    } else out.libs.push({backend: backendOfLib(path), path, origin: 'build:backend'})
+    } else if (!out.libs.some((l) => l.backend === backendOfLib(path)))
+      out.libs.push({backend: backendOfLib(path), path, origin: 'build:backend'})
   }
 }
 
@@ -128,13 +132,7 @@ export function discoverBackends(
     else out.skipped.push({origin: 'MOERIG_BACKEND_LIBS', reason: `${p}: no such file`})
   }
   if ((env.MOERIG_BACKENDS ?? '').toLowerCase() === 'cpu') return out
-  if (builtDir) {
-    const built: BackendDiscovery = {libs: [], skipped: []}
-    builtBackends(builtDir, built)
-    const taken = new Set(out.libs.map((l) => l.backend))
-    out.libs.push(...built.libs.filter((l) => !taken.has(l.backend)))
-    out.skipped.push(...built.skipped)
-  }
+  if (builtDir) builtBackends(builtDir, out)
   const have = new Set(out.libs.map((l) => l.backend))
   for (const g of GPU_PACKAGES) {
     const dir = join(nodeModulesDir, ...g.pkg.split('/'))
