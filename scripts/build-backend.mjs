@@ -21,11 +21,12 @@
 // plain `libggml-base.so`, the name the prebuilt CPU package's base library carries, so the engine's
 // copy of ggml-base is the one it binds to. src/engine/backends.ts finds the result
 // (build/backends/libggml-<name>.so, with backends.json naming the release) before any package.
-import {execFileSync, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {cpus} from 'node:os'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {extractBundle} from './llama-bundle.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const outDir = join(root, 'build', 'backends')
@@ -85,10 +86,6 @@ const log = (m) => {
   if (!opts.quiet) process.stderr.write(`moerig build-backend: ${m}\n`)
 }
 const has = (cmd) => spawnSync(cmd, ['--version'], {stdio: 'ignore'}).status === 0
-const firstLine = (e) =>
-  String(e.stderr || e.message)
-    .trim()
-    .split('\n')[0]
 
 const pkgJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const version = pkgJson.dependencies?.['@node-llama-cpp/linux-x64']
@@ -128,22 +125,19 @@ rmSync(bld, {recursive: true, force: true})
 mkdirSync(work, {recursive: true})
 if (!opts.source) extract()
 function extract() {
-  rmSync(src, {recursive: true, force: true})
-  const git = (...a) => execFileSync('git', a, {stdio: ['ignore', 'ignore', 'pipe']})
   log(`extracting ggml of llama.cpp ${release} from ${bundle}`)
+  const paths = [
+    'ggml/CMakeLists.txt',
+    'ggml/cmake',
+    'ggml/include',
+    ':(glob)ggml/src/*',
+    'ggml/src/ggml-cpu',
+    `ggml/src/${be.dir}`,
+  ]
   try {
-    git('clone', '-q', '--no-checkout', bundle, src)
-    const paths = [
-      'ggml/CMakeLists.txt',
-      'ggml/cmake',
-      'ggml/include',
-      ':(glob)ggml/src/*',
-      'ggml/src/ggml-cpu',
-      `ggml/src/${be.dir}`,
-    ]
-    git('-C', src, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'HEAD', '--', ...paths)
+    extractBundle(bundle, src, paths)
   } catch (e) {
-    fail(`could not extract the llama.cpp bundle with git (${firstLine(e)})`)
+    fail(e.message)
   }
 }
 // the standalone project configures a pkg-config file the bundle's ggml/ does not carry

@@ -9,9 +9,10 @@
 // ipex-llm's fork, newer releases); its libraries are taken from MOERIG_LLAMA_LIB_DIR or
 // <dir>/build/bin. Building llama.cpp itself is the user's job on that path (over an hour here).
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, readdirSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {extractBundle} from './llama-bundle.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const buildDir = join(root, 'build')
@@ -53,22 +54,12 @@ function bundledSource() {
   const want = `${info.tag} ${readFileSync(bundle).length} ${SOURCE_PATHS.join(',')}`
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return {dir: dest, release: info.tag}
   log(`extracting llama.cpp ${info.tag} headers from ${bundle}`)
-  rmSync(dest, {recursive: true, force: true})
   mkdirSync(buildDir, {recursive: true})
-  const git = (...a) => execFileSync('git', a, {stdio: ['ignore', 'ignore', 'pipe']})
   try {
-    git('clone', '-q', '--no-checkout', bundle, dest)
-    git('-C', dest, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'HEAD', '--', ...SOURCE_PATHS)
+    extractBundle(bundle, dest, SOURCE_PATHS)
   } catch (e) {
-    fail(
-      `could not extract the llama.cpp bundle with git (${
-        String(e.stderr || e.message)
-          .trim()
-          .split('\n')[0]
-      }); is git installed?`,
-    )
+    fail(e.message)
   }
-  rmSync(join(dest, '.git'), {recursive: true, force: true})
   writeFileSync(stamp, want)
   return {dir: dest, release: info.tag}
 }

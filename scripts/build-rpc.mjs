@@ -18,6 +18,7 @@ import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, renameSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {extractBundle, firstLine} from './llama-bundle.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const outDir = join(root, 'build', 'rpc')
@@ -39,12 +40,6 @@ function pkgDir(name) {
   const p = join(root, 'node_modules', name)
   if (!existsSync(join(p, 'package.json'))) fail(`package ${name} is not installed; run npm install`)
   return p
-}
-
-function firstLine(e) {
-  return String(e.stderr || e.message)
-    .trim()
-    .split('\n')[0]
 }
 
 const nlc = pkgDir('node-llama-cpp')
@@ -79,16 +74,12 @@ function upToDate() {
 /** The RPC sources of the pinned release, from node-llama-cpp's git bundle. */
 function extract() {
   log(`extracting the RPC sources of llama.cpp ${release} from ${bundle}`)
-  rmSync(srcDir, {recursive: true, force: true})
   mkdirSync(outDir, {recursive: true})
-  const git = (...a) => execFileSync('git', a, {stdio: ['ignore', 'ignore', 'pipe']})
   try {
-    git('clone', '-q', '--no-checkout', bundle, srcDir)
-    git('-C', srcDir, '-c', 'advice.detachedHead=false', 'checkout', '-q', 'HEAD', '--', ...SOURCE_PATHS)
+    extractBundle(bundle, srcDir, SOURCE_PATHS)
   } catch (e) {
-    fail(`could not extract the llama.cpp bundle with git (${firstLine(e)}); is git installed?`)
+    fail(e.message)
   }
-  rmSync(join(srcDir, '.git'), {recursive: true, force: true})
 }
 
 /** g++ into a temp name, renamed when done: a failed build never leaves a half-written binary. */
