@@ -40,6 +40,7 @@ import {runBench} from '../src/runner/bench.js'
 import {roundsFit, roundsTps, runRounds, type RoundsTest} from '../src/runner/rounds.js'
 import {
   benchTps,
+  cpuOnly,
   dramPreset,
   parseBudget,
   parseThreadList,
@@ -167,7 +168,8 @@ for (const shape of shapes) paths.set(shape, await cachedSynthModel({preset: sha
 const shapePlacement = (shape: string) =>
   // the DRAM-bound shape loads without mmap, as calibrate does: with little free RAM the page
   // cache of a mapped 9 GB file is evicted while CPU_REPACK holds its copy (0.3 t/s seen)
-  shape === dram.preset && dram.note === null ? {mmap: false} : undefined
+  // and, as calibrate's CPU samples, with no offload device (calibrate.ts cpuOnly)
+  cpuOnly(shape === dram.preset && dram.note === null ? {mmap: false} : {})
 /**
  * The DRAM-bound shape gets no depth test: filling its context before every round is a prompt run at
  * its prefill speed (r1-dram: ≈ 2 minutes for 2048 tokens at one thread).

@@ -140,6 +140,8 @@ export interface LlamaModelParams {
   numa?: 'disabled' | 'distribute' | 'isolate' | 'numactl' | 'mirror'
   /** llama.cpp's use_extra_bufts (false = -nr/--no-repack); default true */
   useExtraBufts?: boolean
+  /** -dev/--device: offload only to these devices ("CUDA0", "Vulkan1"); [] = none (CPU only); absent = every GPU */
+  devices?: string[]
 }
 
 export interface LlamaModelInfo {

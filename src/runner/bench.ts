@@ -99,6 +99,7 @@ export function placementDefaults(p: Partial<PlacementRun> = {}): PlacementRun {
     mlock: p.mlock ?? false,
     numa: p.numa ?? 'disabled',
     repack: p.repack ?? true,
+    ...(p.devices ? {devices: p.devices} : {}),
   }
 }
 
@@ -115,6 +116,7 @@ export function modelParams(path: string, p: PlacementRun): LlamaModelParams {
     mlock: p.mlock,
     numa: p.numa,
     useExtraBufts: p.repack !== false,
+    ...(p.devices ? {devices: p.devices} : {}),
   }
 }
 

@@ -46,7 +46,7 @@ import {maxThreads} from '../lib/threads.js'
 import {runPlan} from '../planner/run.js'
 import {CPU_LAYER_SYNC_PER_THREAD_S, CPU_LAYER_SYNC_S, prefillRates} from '../planner/speed.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
-import type {BenchResult} from '../schemas/bench.js'
+import type {BenchResult, PlacementRun} from '../schemas/bench.js'
 import {assertValid} from '../schemas/validate.js'
 import {calibrateResultSchema, type CalibrateResult, type CalibrationMeasurement} from '../schemas/calibrate.js'
 import {runBench} from './bench.js'
@@ -794,6 +794,14 @@ export function benchTps(
   return {decode, prefill: pp ? pick(pp.samples) : null}
 }
 
+/**
+ * The CPU samples' placement: no offload device at all (llama.cpp's --device none). With a GPU in
+ * the engine, -ngl 0 alone still keeps CPU weights in the GPU's pinned host buffer and hands
+ * prompt batches of 32+ tokens to the GPU (op offload, llama-context.cpp), so a "CPU" prefill
+ * would time the GPU and the PCIe link.
+ */
+export const cpuOnly = (p: Partial<PlacementRun> = {}): Partial<PlacementRun> => ({...p, devices: []})
+
 /** at most this many interleaved rounds of the calibration models (rounds.ts) */
 export const CALIBRATE_ROUNDS = 6
 /** the rounds may take this share of the budget left, loading included (the rest: GPUs, the last test's overrun) */
@@ -1150,7 +1158,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     // both large models), without mmap: on a machine with little free RAM the page cache of a
     // mapped 9 GB file is evicted while CPU_REPACK holds its own copy, and decode then reads the
     // disk (0.3 t/s seen)
-    const dramModel: RoundsModel | null = dramPath ? {path: dramPath, placement: {mmap: false}} : null
+    const dramModel: RoundsModel | null = dramPath ? {path: dramPath, placement: cpuOnly({mmap: false})} : null
     const dramTests = (model: number) =>
       (kernels ? threads : [tMax]).map((t) => ({
         role: 'dram' as const,
@@ -1160,7 +1168,10 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
         nGen: small ? 16 : 8,
         reps,
       }))
-    const smallModels: RoundsModel[] = [shallowPath, deepPath, computePath].map((path) => ({path}))
+    const smallModels: RoundsModel[] = [shallowPath, deepPath, computePath].map((path) => ({
+      path,
+      placement: cpuOnly(),
+    }))
     const left = () => Math.max(0, opts.budgetS - elapsed() - reserveS)
     const extraPaths = (opts.extraRounds?.models ?? []).map((m) => m.path)
     if (dramModel && roundsFit([...new Set([...smallModels.map((m) => m.path), dramModel.path, ...extraPaths])])) {

@@ -42,6 +42,11 @@ export const placementFlags = {
     min: 0,
     helpGroup: 'PLACEMENT',
   }),
+  device: Flags.string({
+    description: 'offload only to these devices, comma-separated, or none for CPU only (llama.cpp -dev, --device)',
+    helpValue: 'DEV,DEV…|none',
+    helpGroup: 'PLACEMENT',
+  }),
   'no-mmap': Flags.boolean({description: 'read the model into memory instead of mapping it', helpGroup: 'PLACEMENT'}),
   mlock: Flags.boolean({description: 'lock the model in RAM (no swapping)', helpGroup: 'PLACEMENT'}),
   numa: Flags.string({
@@ -90,6 +95,7 @@ const LLAMA_SHORT: Record<string, string> = {
   '-sm': '--split-mode',
   '-mg': '--main-gpu',
   '-nr': '--no-repack',
+  '-dev': '--device',
   '-ub': '--ubatch-size',
   '-ctk': '--cache-type-k',
   '-ctv': '--cache-type-v',
@@ -119,6 +125,7 @@ export interface PlacementFlagValues {
   'split-mode': string
   'tensor-split'?: string
   'main-gpu': number
+  device?: string
   'no-mmap': boolean
   mlock: boolean
   numa: string
@@ -131,6 +138,19 @@ export function intList(flag: string, text: string): number[] {
   if (v.some((s) => !/^\d+$/.test(s)))
     throw new MoerigError('E_USAGE', `${flag} ${text}: expected non-negative integers, comma-separated`)
   return v.map(Number)
+}
+
+/** --device's value → engine device names; "none" → [] (CPU only), as llama.cpp's parse_device_list. */
+export function deviceList(text: string): string[] {
+  const names = text.split(',').map((s) => s.trim())
+  if (names.length === 1 && names[0].toLowerCase() === 'none') return []
+  const bad = names.find((s) => !/^[A-Za-z0-9_]+$/.test(s))
+  if (bad !== undefined)
+    throw new MoerigError(
+      'E_USAGE',
+      `--device ${text}: expected device names such as CUDA0,Vulkan1 (moerig engine lists them) or none`,
+    )
+  return names
 }
 
 export function placementFromFlags(f: PlacementFlagValues): Partial<PlacementRun> {
@@ -153,6 +173,7 @@ export function placementFromFlags(f: PlacementFlagValues): Partial<PlacementRun
       throw new MoerigError('E_USAGE', `--tensor-split ${f['tensor-split']}: expected non-negative numbers, e.g. 3,1`)
   }
   return {
+    ...(f.device === undefined ? {} : {devices: deviceList(f.device)}),
     nGpuLayers: f['n-gpu-layers'],
     tensorOverrides: overrides,
     nCpuMoe: f['n-cpu-moe'],

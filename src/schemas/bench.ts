@@ -92,6 +92,11 @@ export const placementRunSchema = {
     numa: {enum: ['disabled', 'distribute', 'isolate', 'numactl', 'mirror']},
     /** llama.cpp's use_extra_bufts as asked for (false = --no-repack); absent in results before it existed */
     repack: {type: 'boolean'},
+    /**
+     * llama.cpp's -dev/--device: the devices offloaded to, by engine name; [] = none (CPU only: no GPU
+     * buffers and no offload of large batches); absent = every GPU the engine sees
+     */
+    devices: {type: 'array', items: {type: 'string', pattern: '^[A-Za-z0-9_]+$'}},
   },
 } as const
 

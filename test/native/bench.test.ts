@@ -105,6 +105,7 @@ test('bad inputs are one line and a non-zero exit: truncated GGUF, not a GGUF, m
     [['bench', model, '-p', 'x1', '--no-save'], /-p x1: expected non-negative integers/],
     [['bench', model, '-d', '-5', '--no-save'], /-d -5: expected non-negative integers/],
     [['run', model, '--prompt', 'hi', '--override-tensor', 'exps=NPU3', '--no-save'], /unknown device "NPU3"/],
+    [['bench', model, '-r', '1', '-dev', 'NPU3', '--no-save'], /unknown offload device "NPU3" \(available: /],
   ]
   for (const [args, re] of cases) {
     const r = cli(args)

@@ -142,6 +142,13 @@ test('placement options: -ot patterns and devices, n-cpu-moe, no-mmap load; a ba
     (e: MoerigError) =>
       e.code === 'E_ENGINE' && /unknown device "Vulkan7".*available: CPU/.test(e.message) && !e.message.includes('\n'),
   )
+  // --device none: no offload device (calibrate's CPU samples), recorded in the result's placement
+  const none = await pp8({placement: {devices: []}})
+  assert.deepEqual(none.config.placement.devices, [])
+  await assert.rejects(
+    pp8({placement: {devices: ['CPU']}}),
+    (e: MoerigError) => e.code === 'E_ENGINE' && /unknown offload device "CPU"/.test(e.message),
+  )
   await assert.rejects(
     pp8({placement: {tensorOverrides: [{pattern: '(unclosed', device: 'CPU'}]}}),
     /not a valid regex/,

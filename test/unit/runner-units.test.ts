@@ -29,7 +29,8 @@ import {benchTps} from '../../src/runner/calibrate.js'
 import {roundsTps} from '../../src/runner/rounds.js'
 import {roundPasses} from '../../src/runner/passes.js'
 import type {BenchResult} from '../../src/schemas/bench.js'
-import {placementFromFlags, intList} from '../../src/runner/cliflags.js'
+import {placementFromFlags, intList, llamaShortFlags} from '../../src/runner/cliflags.js'
+import {cpuOnly} from '../../src/runner/calibrate.js'
 import type {LlamaDevice} from '../../src/engine/addon.js'
 import type {Plan} from '../../src/schemas/plan.js'
 import {tempDir, minimalPlan} from '../support/runner-helpers.js'
@@ -337,6 +338,15 @@ test('placement flags parse like llama.cpp -ot / -ts', () => {
   ])
   assert.deepEqual(p.tensorSplit, [3, 1])
   assert.throws(() => placementFromFlags({...base, 'override-tensor': ['nodevice']}), /PATTERN=DEVICE/)
+  // -dev/--device as llama.cpp's parse_device_list: "none" = no offload device, else names
+  assert.equal(p.devices, undefined, 'no --device: every GPU, llama.cpp\'s default')
+  assert.deepEqual(placementFromFlags({...base, device: 'none'}).devices, [])
+  assert.deepEqual(placementFromFlags({...base, device: 'CUDA0, Vulkan1'}).devices, ['CUDA0', 'Vulkan1'])
+  assert.throws(() => placementFromFlags({...base, device: 'CUDA0,'}), /--device CUDA0,: expected device names/)
+  assert.throws(() => placementFromFlags({...base, device: '../x'}), /expected device names/)
+  assert.deepEqual(llamaShortFlags(['-dev', 'none']), ['--device', 'none'])
+  // calibrate's CPU samples run with no offload device (op offload would time a GPU), keeping their other fields
+  assert.deepEqual(cpuOnly({mmap: false}), {mmap: false, devices: []})
 })
 
 test('the bench table has llama-bench columns', () => {

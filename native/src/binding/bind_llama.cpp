@@ -137,6 +137,17 @@ Napi::Value js_llama_load_model(const Napi::CallbackInfo & info) {
     p.use_mlock       = get_bool(o, "mlock", false);
     p.numa            = get_str(o, "numa", "disabled");
     p.use_extra_bufts = get_bool(o, "useExtraBufts", true);
+    Napi::Value dv    = o.Get("devices");
+    if (!missing(dv)) {
+        if (!dv.IsArray()) throw Napi::TypeError::New(env, "model params: devices must be an array of device names");
+        Napi::Array a = dv.As<Napi::Array>();
+        p.has_devices = true;
+        for (uint32_t i = 0; i < a.Length(); i++) {
+            if (!a.Get(i).IsString())
+                throw Napi::TypeError::New(env, "model params: devices must be an array of device names");
+            p.devices.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+        }
+    }
     Napi::Value ts    = o.Get("tensorSplit");
     if (!missing(ts)) {
         if (!ts.IsArray()) throw Napi::TypeError::New(env, "model params: tensorSplit must be an array of numbers");

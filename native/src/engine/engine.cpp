@@ -136,6 +136,28 @@ bool has_gpu_device() {
     return false;
 }
 
+// --device's names → the NULL-terminated list llama_model_params.devices takes ({nullptr} = none),
+// as common/arg.cpp's parse_device_list: a CPU device or an unknown name is refused.
+std::vector<ggml_backend_dev_t> offload_devices(const std::vector<string> & names) {
+    std::vector<ggml_backend_dev_t> out;
+    for (const auto & name : names) {
+        ggml_backend_dev_t found = nullptr;
+        string             avail;
+        for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+            ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+            if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU) continue;
+            if (lower(ggml_backend_dev_name(dev)) == lower(name)) found = dev;
+            avail += (avail.empty() ? "" : ", ") + string(ggml_backend_dev_name(dev));
+        }
+        if (found == nullptr)
+            throw runtime_error("unknown offload device \"" + name + "\" (available: " +
+                                (avail.empty() ? "none, this engine sees no GPU" : avail) + ")");
+        out.push_back(found);
+    }
+    out.push_back(nullptr);
+    return out;
+}
+
 struct OverrideRule {
     std::regex                 re;
     ggml_backend_buffer_type_t buft;
@@ -239,6 +261,11 @@ std::unique_ptr<Model> model_load(const ModelParams & p) {
     else
         throw runtime_error("unknown split mode \"" + p.split_mode + "\" (none, layer, row)");
     mp.main_gpu = p.main_gpu;
+    std::vector<ggml_backend_dev_t> devices;
+    if (p.has_devices) {
+        devices    = offload_devices(p.devices);
+        mp.devices = devices.data();
+    }
     // mmap without mlock is llama.cpp's AUTO, as llama-bench runs it: mmap unless a device cannot
     // map host memory
     mp.load_mode = p.use_mmap ? (p.use_mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_AUTO)

@@ -43,6 +43,11 @@ struct ModelParams {
     // llama.cpp's use_extra_bufts (-nr/--no-repack turns it off): weights may go to the CPU's
     // extra buffer types (AMX, CPU_REPACK), which repack them for faster kernels.
     bool use_extra_bufts = true;
+    // llama.cpp's -dev/--device: the devices to offload to, by name ("CUDA0", "Vulkan1", "RPC0");
+    // has_devices with an empty list = none (CPU only: no GPU buffers, no op offload of large
+    // batches); has_devices false = every GPU ggml knows (llama.cpp's default)
+    bool                     has_devices = false;
+    std::vector<std::string> devices;
 };
 
 struct ModelInfo {
