@@ -339,7 +339,7 @@ test('placement flags parse like llama.cpp -ot / -ts', () => {
   assert.deepEqual(p.tensorSplit, [3, 1])
   assert.throws(() => placementFromFlags({...base, 'override-tensor': ['nodevice']}), /PATTERN=DEVICE/)
   // -dev/--device as llama.cpp's parse_device_list: "none" = no offload device, else names
-  assert.equal(p.devices, undefined, 'no --device: every GPU, llama.cpp\'s default')
+  assert.equal(p.devices, undefined, "no --device: every GPU, llama.cpp's default")
   assert.deepEqual(placementFromFlags({...base, device: 'none'}).devices, [])
   assert.deepEqual(placementFromFlags({...base, device: 'CUDA0, Vulkan1'}).devices, ['CUDA0', 'Vulkan1'])
   assert.throws(() => placementFromFlags({...base, device: 'CUDA0,'}), /--device CUDA0,: expected device names/)
