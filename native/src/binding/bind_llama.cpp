@@ -148,7 +148,7 @@ Napi::Value js_llama_load_model(const Napi::CallbackInfo & info) {
             p.devices.push_back(a.Get(i).As<Napi::String>().Utf8Value());
         }
     }
-    Napi::Value ts    = o.Get("tensorSplit");
+    Napi::Value ts = o.Get("tensorSplit");
     if (!missing(ts)) {
         if (!ts.IsArray()) throw Napi::TypeError::New(env, "model params: tensorSplit must be an array of numbers");
         Napi::Array a = ts.As<Napi::Array>();

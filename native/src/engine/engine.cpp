@@ -150,8 +150,8 @@ std::vector<ggml_backend_dev_t> offload_devices(const std::vector<string> & name
             avail += (avail.empty() ? "" : ", ") + string(ggml_backend_dev_name(dev));
         }
         if (found == nullptr)
-            throw runtime_error("unknown offload device \"" + name + "\" (available: " +
-                                (avail.empty() ? "none, this engine sees no GPU" : avail) + ")");
+            throw runtime_error("unknown offload device \"" + name +
+                                "\" (available: " + (avail.empty() ? "none, this engine sees no GPU" : avail) + ")");
         out.push_back(found);
     }
     out.push_back(nullptr);
