@@ -353,8 +353,14 @@ export const T_GPU_HOP_S: Range = {low: 2.5e-3, mid: 1.5e-3, high: 0.2e-3}
  */
 export const CPU_LAYER_SYNC_S: Range = {low: 40e-6, mid: 20e-6, high: 8e-6}
 export const CPU_LAYER_SYNC_PER_THREAD_S: Range = {low: 0.6e-6, mid: 0.3e-6, high: 0.1e-6}
-/** Per layer on a GPU in decode: kernel launches and the MoE id handling (an assumption, CUDA graphs off). */
-export const GPU_LAYER_S: Range = {low: 120e-6, mid: 50e-6, high: 20e-6}
+/**
+ * Per layer on a GPU in decode (and per prefill ubatch): kernel launches, graph updates, the MoE's
+ * many small kernels. Mid and high an assumption the GB10 gpt-oss figures bear out (36 layers, ≈ 2 ms
+ * of their 17–24 ms); low from a measurement: llama.cpp CUDA with CUDA graphs on an H200 beside a
+ * 16-core guest CPU, 110 µs a layer on r1-mini and 131 µs on r1-dram, fully offloaded (≈ 210 µs
+ * with graphs off; docs/device/h200-2026-12-04b/). `moerig calibrate` measures it per GPU.
+ */
+export const GPU_LAYER_S: Range = {low: 150e-6, mid: 50e-6, high: 20e-6}
 /** KV depth assumed for decode: the full context (low), half of it (mid), empty (high). */
 export const KV_DEPTH: Range = {low: 1, mid: 0.5, high: 0}
 /** An unknown CPU clock (GHz): a server part's all-core range (an assumption; DEFAULT_CPU_GHZ is the mid). */
@@ -1160,6 +1166,13 @@ export interface GpuRates {
   cal(g: PlanGpu): NonNullable<NonNullable<HardwareProfile['calibration']>['gpus']>[number] | null
   bw(g: PlanGpu, k: K): number
   prefillFlops(g: PlanGpu, k: K): number
+  /** per layer on this GPU, per decoded token and per prefill ubatch (s) */
+  layerS(g: PlanGpu, k: K): number
+}
+
+/** A GPU's decode bandwidth from its spec × the backend's η (B/s): the published-class rate. */
+export function gpuSpecBandwidth(g: PlanGpu, engine: Engine, k: K): number {
+  return g.bandwidthGBs * 1e9 * GPU_BW_EFF[backendOf(g, engine)][k]
 }
 
 export function gpuRates(cal: HardwareProfile['calibration'] | null, engine: Engine): GpuRates {
@@ -1170,12 +1183,19 @@ export function gpuRates(cal: HardwareProfile['calibration'] | null, engine: Eng
       if (g.rpc) return g.bandwidthGBs * 1e9 * CPU_BW_EFF_SERVER[k]
       const c = calGpu(g)
       if (c?.bandwidthGBs) return c.bandwidthGBs * 1e9 * CALIBRATED_SPREAD[k]
-      return g.bandwidthGBs * 1e9 * GPU_BW_EFF[backendOf(g, engine)][k]
+      return gpuSpecBandwidth(g, engine, k)
     },
     prefillFlops: (g, k) => {
       const c = calGpu(g)
       if (c?.prefillTflops) return c.prefillTflops * 1e12 * CALIBRATED_SPREAD[k]
       return g.fp16Tflops * 1e12 * GPU_PREFILL_EFF[backendOf(g, engine)][k]
+    },
+    layerS: (g, k) => {
+      const c = calGpu(g)
+      if (c?.layerUs !== undefined) return c.layerUs * 1e-6 * CALIBRATED_SPREAD[flip(k)]
+      // calibrations before layerUs folded the per-layer cost into their bandwidth
+      if (c?.bandwidthGBs) return 0
+      return GPU_LAYER_S[k]
     },
   }
 }
@@ -1294,7 +1314,7 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
       const g = gpuIn(a, id)
       t.gpu += bytes / gpu.bw(g, k)
       t.attention += (attnPerLayer * layers) / (g.fp16Tflops * 1e12 * mlaGpuEff[k])
-      t.sync += (layers + (a.layerDevice[nLayer] === id ? 1 : 0)) * (gpu.cal(g) ? 0 : GPU_LAYER_S[k])
+      t.sync += (layers + (a.layerDevice[nLayer] === id ? 1 : 0)) * gpu.layerS(g, k)
     }
   }
   t.sync += cpu.kernels ? cpu.kernels.tokenS * CALIBRATED_SPREAD[flip(k)] : cpu.tokenOverhead(k)
@@ -1420,7 +1440,7 @@ function addOpPart(parts: CpuOpPart[], x: CpuOpPart): void {
  */
 export function ubatchOverheadSeconds(p: PlanCtx, k: K): number {
   let s = p.work.cpuLayers * p.cpu.layerSync(k) + p.cpu.tokenOverhead(k)
-  for (const g of p.a.gpus) if (!g.rpc && !p.gpu.cal(g)) s += (p.work.layersOn[g.id] ?? 0) * GPU_LAYER_S[k]
+  for (const g of p.a.gpus) if (!g.rpc) s += (p.work.layersOn[g.id] ?? 0) * p.gpu.layerS(g, k)
   return s
 }
 
@@ -1715,9 +1735,17 @@ function speedAssumptions(
     ...a.gpus.map((g) =>
       g.rpc
         ? `${g.id} ${g.name}: ${g.bandwidthSource} × η ${fmtR(CPU_BW_EFF_SERVER)}`
-        : calGpu(g)?.bandwidthGBs
-          ? `${g.id} ${g.name}: ${calGpu(g)!.bandwidthGBs} GB/s effective (calibrated)`
-          : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${fmtR(GPU_BW_EFF[backendOf(g, engine)])} (${backendOf(g, engine).toUpperCase()}); ${g.specNote}`,
+        : `${
+            calGpu(g)?.bandwidthGBs
+              ? `${g.id} ${g.name}: ${calGpu(g)!.bandwidthGBs} GB/s effective (calibrated)`
+              : `${g.id} ${g.name}: ${g.bandwidthGBs} GB/s ${g.bandwidthSource} × η ${fmtR(GPU_BW_EFF[backendOf(g, engine)])} (${backendOf(g, engine).toUpperCase()}); ${g.specNote}`
+          }${
+            calGpu(g)?.layerUs !== undefined
+              ? `; ${calGpu(g)!.layerUs} µs per layer a token and a ubatch (calibrated: launches, graph updates, small kernels)`
+              : calGpu(g)?.bandwidthGBs
+                ? '; its per-layer cost inside that bandwidth (a calibration before per-layer GPU costs)'
+                : ''
+          }`,
     ),
     ...(faDec !== undefined
       ? [
@@ -1743,7 +1771,7 @@ function speedAssumptions(
         ]
       : []),
     cal?.layerOverheadUs !== undefined
-      ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated), paid per decoded token and per prefill ubatch`
+      ? `per-layer overhead ${cal.layerOverheadUs} µs, per-token ${cal.tokenOverheadMs ?? 0} ms (calibrated)${localGpus.some((g) => !calGpu(g)) ? `; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs (not calibrated)` : ''}, paid per decoded token and per prefill ubatch`
       : `per-layer sync: CPU ${us(CPU_LAYER_SYNC_S.high)}–${us(CPU_LAYER_SYNC_S.low)} µs + ${us(CPU_LAYER_SYNC_PER_THREAD_S.high)}–${us(CPU_LAYER_SYNC_PER_THREAD_S.low)} µs per thread; GPU ${us(GPU_LAYER_S.high)}–${us(GPU_LAYER_S.low)} µs; paid per decoded token and per prefill ubatch`,
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context${faPre !== undefined ? ` (CPU: flash attention timed, ${ns(faPre)} ns per query × key × head)` : attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: 2 × dims ÷ ${CPU_ATTN_FLOP_SPEEDUP} + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,

@@ -27,8 +27,10 @@
  *     (r1-dram: 1.43 GiB of weights read per token, ≥ 4× a large server L3) at the most threads;
  *     when its compute term C / G_dec(T) is the larger, the model was compute-bound there and BW is
  *     a lower bound (said in the notes).
- *   - GPUs the runner sees: the compute model fully offloaded to each (-ngl 999, split none):
- *     bandwidth = B × tg t/s, prefill = F × pp t/s.
+ *   - GPUs the runner sees: the DRAM model fully offloaded to each where it fits, else the compute
+ *     model (-ngl 999, split none; gpuSampleModel): per-layer cost = (1/tg − B ÷ spec bandwidth × η
+ *     − attention − τ) ÷ launches, prefill = F ÷ (ubatch time − launches × per-layer cost), with
+ *     B, F and the launches as the planner counts them on that GPU (fitGpu, gpuModelTerms).
  * The fit is `fitCalibration`, a pure function (test/native/calibrate.test.ts). A noisy, shared machine
  * gives noisy numbers: the four models run in interleaved rounds (rounds.ts: all loaded in one
  * child, every test at every thread count once per round, up to CALIBRATE_ROUNDS; a DRAM model too
@@ -36,6 +38,7 @@
  * best round (contention only slows); impossible solutions (negative overheads) fall back to the
  * compute model alone, with a note.
  */
+import {statSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
 import {basename} from 'node:path'
 import type {KernelResult} from '../engine/addon.js'
@@ -44,7 +47,14 @@ import {USAGE_EXIT} from '../lib/command.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {maxThreads} from '../lib/threads.js'
 import {runPlan} from '../planner/run.js'
-import {CPU_LAYER_SYNC_PER_THREAD_S, CPU_LAYER_SYNC_S, prefillRates} from '../planner/speed.js'
+import {planHosts} from '../planner/hardware.js'
+import {
+  CPU_LAYER_SYNC_PER_THREAD_S,
+  CPU_LAYER_SYNC_S,
+  GPU_LAYER_S,
+  gpuSpecBandwidth,
+  prefillRates,
+} from '../planner/speed.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../schemas/hardware.js'
 import type {BenchResult, PlacementRun} from '../schemas/bench.js'
 import {assertValid} from '../schemas/validate.js'
@@ -117,6 +127,8 @@ export interface Sample {
   gpuIndex?: number
   gpuName?: string
   backend?: string
+  /** GPU samples: the GPU's published-class decode bandwidth (B/s: spec × η mid, planner/speed.ts gpuSpecBandwidth) */
+  gpuSpecBw?: number
 }
 
 export interface FitMeta {
@@ -129,6 +141,61 @@ export interface FitMeta {
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
+
+/**
+ * A GPU sample (the compute model fully offloaded): what its token time says of that GPU. A model
+ * small enough to calibrate quickly reads too few bytes to load a GPU's memory (r1-mini on an
+ * H200: 0.12 GB a token, 33 µs at the spec's rate, of a 1.48 ms token), so its decode time is the
+ * GPU's per-layer cost (kernel launches, graph updates, the MoE's many small kernels: 123 µs a
+ * layer there, docs/device/h200-2026-12-04b/), which no spec sheet gives; the bandwidth stays the
+ * spec × η the planner uses without a calibration. Only where the bytes take most of the token
+ * (a slow GPU) is the bandwidth fitted instead, with the planner's per-layer prior. The GPU runs
+ * its layers and the output (gpuModelTerms: `layers` counts them), its attention at depth and the
+ * CPU's per-token cost `tokenS` besides. Prefill: the ubatch's time less those per-layer costs is compute.
+ */
+export function fitGpu(
+  s: Sample,
+  tokenS: number,
+): {layerUs?: number; bandwidthGBs?: number; prefillTflops?: number; note: string} {
+  const name = `${s.gpuName ?? `GPU ${s.gpuIndex}`} (${s.terms.name} fully offloaded)`
+  const launches = s.terms.layers
+  const out: {layerUs?: number; bandwidthGBs?: number; prefillTflops?: number} = {}
+  const why: string[] = []
+  let layerS = GPU_LAYER_S.mid
+  if (s.decodeTps) {
+    const t = 1 / s.decodeTps
+    const memS = s.gpuSpecBw ? s.terms.bytes / s.gpuSpecBw : Infinity
+    if (memS < GPU_BYTES_SHARE_MAX * t) {
+      const rest = t - memS - s.terms.attnS - tokenS
+      if (rest > 0) {
+        layerS = rest / launches
+        out.layerUs = round(layerS * 1e6, 2)
+        why.push(
+          `decode ${(t * 1e3).toFixed(3)} ms a token: ${(memS * 1e3).toFixed(3)} ms of it the ${(s.terms.bytes / 1e9).toFixed(2)} GB at the spec's rate × η (${(s.gpuSpecBw! / 1e9).toFixed(0)} GB/s), the rest ${out.layerUs} µs per layer (${launches} with the output)`,
+        )
+      }
+    } else {
+      const rest = t - launches * layerS - s.terms.attnS - tokenS
+      if (rest > 0) {
+        out.bandwidthGBs = round(s.terms.bytes / rest / 1e9, 2)
+        why.push(
+          `decode ${(t * 1e3).toFixed(3)} ms a token, mostly its ${(s.terms.bytes / 1e9).toFixed(2)} GB: ${out.bandwidthGBs} GB/s effective with the planner's ${round(layerS * 1e6, 1)} µs per layer`,
+        )
+      }
+    }
+    if (out.layerUs === undefined && out.bandwidthGBs === undefined)
+      why.push(`decode ${(t * 1e3).toFixed(3)} ms a token is under its memory and per-layer terms: nothing fitted`)
+  }
+  if (s.prefillTps && s.terms.nPrompt > 0) {
+    const tUb = s.terms.nPrompt / s.prefillTps
+    const rest = tUb - launches * layerS - tokenS
+    if (rest > 0.5 * tUb) {
+      out.prefillTflops = round((s.terms.prefillFlops * s.terms.nPrompt) / rest / 1e12, 4)
+      why.push(`prefill ${out.prefillTflops} TFLOP/s besides the per-layer cost`)
+    } else why.push('prefill: the per-layer cost takes most of the ubatch; no throughput')
+  }
+  return {...out, note: `${name}: ${why.join('; ') || 'nothing measured'}`}
+}
 
 /**
  * Overheads from decode times: y = C·g + L·λ + τ over the shallow, deep and compute models at one
@@ -423,13 +490,18 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
     else notes.push(`${dram.terms.name}: overheads exceed the token time; no bandwidth`)
   }
   const gpus = samples.filter((s) => s.role === 'gpu' && s.gpuIndex !== undefined)
-  cal.gpus = gpus.map((s) => ({
-    index: s.gpuIndex!,
-    ...(s.gpuName ? {name: s.gpuName} : {}),
-    ...(s.decodeTps ? {bandwidthGBs: round((s.terms.bytes * s.decodeTps) / 1e9, 2)} : {}),
-    ...(s.prefillTps ? {prefillTflops: round((s.terms.prefillFlops * s.prefillTps) / 1e12, 4)} : {}),
-    ...(s.backend ? {backend: s.backend} : {}),
-  }))
+  cal.gpus = gpus.map((s) => {
+    const g = fitGpu(s, tokenS)
+    notes.push(g.note)
+    return {
+      index: s.gpuIndex!,
+      ...(s.gpuName ? {name: s.gpuName} : {}),
+      ...(g.layerUs !== undefined ? {layerUs: g.layerUs} : {}),
+      ...(g.bandwidthGBs !== undefined ? {bandwidthGBs: g.bandwidthGBs} : {}),
+      ...(g.prefillTflops !== undefined ? {prefillTflops: g.prefillTflops} : {}),
+      ...(s.backend ? {backend: s.backend} : {}),
+    }
+  })
   if (kernels) {
     const overheads = fitKernelOverheads(samples)
     if (overheads.length) {
@@ -664,6 +736,57 @@ export async function modelTerms(
   }
 }
 
+/**
+ * A GPU sample's terms as the planner counts them for that GPU: the model fully offloaded to it
+ * (-ngl all) on a unit calibration (1 GB/s, 1 GFLOP/s, 1 µs per layer), so the plan's milliseconds
+ * are its bytes per token, its GPU FLOPs per ubatch and its per-layer launches (layers + output).
+ * `layers` here counts those launches; attnS is the GPU's attention at depth (not calibrated).
+ */
+export async function gpuModelTerms(
+  path: string,
+  base: HardwareProfile,
+  gpuIndex: number,
+  test: {nPrompt: number; nGen: number},
+  name = basename(path),
+): Promise<ModelTerms> {
+  const unit: HardwareProfile = {
+    ...base,
+    calibration: {
+      provenance: 'measured',
+      measuredAt: new Date(0).toISOString(),
+      tokenOverheadMs: 0,
+      layerOverheadUs: 0,
+      gpus: [{index: gpuIndex, bandwidthGBs: 1, prefillTflops: 0.001, layerUs: 1}],
+    },
+  }
+  const plan = async (ctx: number, ubatch: number) =>
+    (
+      await runPlan({
+        model: path,
+        hardware: 'calibration',
+        engine: 'llama.cpp',
+        placement: 'all-gpu',
+        ubatch,
+        ctx,
+        profiles: [unit],
+      })
+    ).prediction
+  const dec = await plan(Math.max(1, test.nGen), 512)
+  const ms = dec.decodeMs!
+  const pre = test.nPrompt > 0 ? await plan(test.nPrompt, test.nPrompt) : null
+  const syncMs = (x: typeof dec) => x.decodeMs?.sync ?? 0
+  return {
+    name,
+    layers: Math.round(ms.sync! * 1e3),
+    bytes: ms.gpu! * 1e6,
+    costFlops: 0,
+    attnS: (ms.attention ?? 0) * 1e-3,
+    cacheS: 0,
+    prefillFlops: pre ? (Math.max(0, pre.prefillMsPerUbatch! - syncMs(pre)) * 1e6) / test.nPrompt : 0,
+    nPrompt: pre ? test.nPrompt : 0,
+  }
+}
+
 // ------------------------------------------------------------------------------------------------
 // running
 
@@ -802,6 +925,33 @@ export function benchTps(
  */
 export const cpuOnly = (p: Partial<PlacementRun> = {}): Partial<PlacementRun> => ({...p, devices: []})
 
+/**
+ * The GPU sample's model: the DRAM-bound one where it fits the GPU's free memory with this margin
+ * (KV, compute buffers, the CUDA context) plus GPU_SAMPLE_SPARE_BYTES, else the compute model.
+ * r1-mini's matmuls are too small to say what a GPU does with R1's: on an H200 its prefill ran
+ * at 17.6 TFLOP/s, r1-dram's at ≈ 60 (docs/device/h200-2026-12-04b/); the larger the model,
+ * the nearer its per-layer cost and prefill rate to R1's.
+ */
+export const GPU_SAMPLE_MARGIN = 1.15
+export const GPU_SAMPLE_SPARE_BYTES = 1 * 2 ** 30
+
+export function gpuSampleModel(dramPath: string | null, computePath: string, freeBytes: number): string {
+  if (dramPath === null || !(freeBytes > 0)) return computePath
+  let size: number
+  try {
+    size = statSync(dramPath).size
+  } catch {
+    return computePath
+  }
+  return size * GPU_SAMPLE_MARGIN + GPU_SAMPLE_SPARE_BYTES <= freeBytes ? dramPath : computePath
+}
+
+/**
+ * A GPU sample fits the bandwidth only when the model's bytes at the spec's rate take at least this
+ * share of its token time; under it, the per-layer cost (fitGpu).
+ */
+export const GPU_BYTES_SHARE_MAX = 0.5
+
 /** at most this many interleaved rounds of the calibration models (rounds.ts) */
 export const CALIBRATE_ROUNDS = 6
 /** the rounds may take this share of the budget left, loading included (the rest: GPUs, the last test's overrun) */
@@ -829,7 +979,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   const models = new Map<string, string>()
   let provenance: {release: string | null; variant: string | null} = {release: null, variant: null}
   let stopped: string | null = null
-  let gpuDevices: Array<{name: string; description: string; backend: string}> = []
+  let gpuDevices: Array<{name: string; description: string; backend: string; freeBytes: number}> = []
   const elapsed = () => (Date.now() - t0) / 1000
   const stop = () => opts.stopRequested?.() ?? false
   let kernels: DecodeKernels | null = null
@@ -870,7 +1020,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   // pp = ubatch, so the expert batch the planner assumes is the one that ran; shorter under a small budget
   const ppCompute = small ? 128 : 512
 
-  /** one bench (each GPU: r1-mini fully offloaded to it); false when stopped (Ctrl-C or budget) */
+  /** one bench (each GPU: a model fully offloaded to it); false when stopped (Ctrl-C or budget) */
   const measure = async (
     role: Role,
     path: string,
@@ -915,14 +1065,19 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       throw e
     }
     provenance = {release: r.provenance.llamaRelease ?? null, variant: r.provenance.cpuVariant ?? null}
+    // a bench result records each device's total memory (the rounds: its free memory)
     gpuDevices = r.provenance.devices
       .filter((d) => d.type === 'gpu' || d.type === 'igpu')
-      .map((d) => ({name: d.name, description: d.description, backend: d.backend}))
+      .map((d) => ({name: d.name, description: d.description, backend: d.backend, freeBytes: d.totalBytes}))
     const tps = benchTps(r)
-    const t = await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path), kernels ?? undefined)
+    const t =
+      role === 'gpu' && extra.gpuIndex !== undefined
+        ? await gpuModelTerms(path, opts.profile, extra.gpuIndex, {nPrompt, nGen}, models.get(path))
+        : await modelTerms(path, opts.profile, threads, {nPrompt, nGen}, models.get(path), kernels ?? undefined)
     const sample: Sample = {role, terms: t, threads, decodeTps: tps.decode, prefillTps: tps.prefill, ...extra}
     samples.push(sample)
-    sampleSpecs.set(sample, {path, test: {nPrompt, nGen}})
+    // the CPU samples' terms are worked out again when a later kernel pass changes the fit
+    if (role !== 'gpu') sampleSpecs.set(sample, {path, test: {nPrompt, nGen}})
     for (const row of r.results)
       measurements.push({
         role,
@@ -997,7 +1152,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     provenance = {release: r.llamaRelease, variant: r.cpuVariant}
     gpuDevices = r.devices
       .filter((d) => d.type === 'gpu' || d.type === 'igpu')
-      .map((d) => ({name: d.name, description: d.description, backend: d.backend}))
+      .map((d) => ({name: d.name, description: d.description, backend: d.backend, freeBytes: d.freeBytes}))
     // one sample per role, model and thread count (compute: its pp and tg tests together)
     const groups = new Map<string, Array<{t: (typeof tests)[number]; res: RoundsTestResult}>>()
     for (const [i, t] of tests.entries()) {
@@ -1250,14 +1405,22 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     for (const [i, d] of gpus.entries()) {
       // engine GPU i is taken to be the profile's gpus[i] (both in PCI order)
       const gi = opts.profile.gpus[i]?.index ?? i
+      // its spec (planner/gpus.ts by PCI id or name): fitGpu weighs the model's bytes at that rate
+      const spec = planHosts([opts.profile])[0]?.gpus.find((g) => !g.rpc && g.localIndex === gi)
+      const path = gpuSampleModel(dramPath, computePath, d.freeBytes)
       if (
         !(await measure(
           'gpu',
-          computePath,
+          path,
           tMax,
           ppCompute,
           tgCompute,
-          {gpuIndex: gi, gpuName: d.description || d.name, backend: d.backend},
+          {
+            gpuIndex: gi,
+            gpuName: d.description || d.name,
+            backend: d.backend,
+            ...(spec ? {gpuSpecBw: gpuSpecBandwidth(spec, 'llama.cpp', 'mid')} : {}),
+          },
           {nGpuLayers: 999, splitMode: 'none', mainGpu: i},
         ))
       )

@@ -528,7 +528,9 @@ export const hardwareProfileSchema = {
             properties: {
               index: {type: 'integer', minimum: 0},
               name: {type: 'string'},
-              /** effective memory bandwidth in decode (GB/s) */
+              /** per layer per decoded token and per prefill ubatch (µs): launches, graph updates, small kernels */
+              layerUs: {type: 'number', minimum: 0, maximum: 100_000},
+              /** effective memory bandwidth in decode (GB/s); absent: the spec × η (only a model whose bytes dominate its token measures it) */
               bandwidthGBs: gbs,
               /** effective prefill throughput (TFLOP/s) */
               prefillTflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e5},

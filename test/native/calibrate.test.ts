@@ -12,9 +12,15 @@ import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/har
 import {calibrateResultSchema} from '../../src/schemas/calibrate.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {
+  cpuOnly,
   fitCacheSplit,
   fitCalibration,
+  fitGpu,
   fitOverheads,
+  GPU_BYTES_SHARE_MAX,
+  GPU_SAMPLE_MARGIN,
+  GPU_SAMPLE_SPARE_BYTES,
+  gpuSampleModel,
   parseBudget,
   parseThreadList,
   runCalibrate,
@@ -22,6 +28,7 @@ import {
   type Sample,
 } from '../../src/runner/calibrate.js'
 import {solve3} from '../../src/runner/stats.js'
+import {GPU_LAYER_S} from '../../src/planner/speed.js'
 import {cli, cliUntilSignal, synthTiny, tempDir} from '../support/runner-helpers.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
@@ -186,13 +193,14 @@ test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bou
   }
   const g: Sample = {
     role: 'gpu',
-    terms: compute,
+    terms: gpuTerms,
     threads: 2,
     decodeTps: 500,
     prefillTps: 4000,
     gpuIndex: 0,
     gpuName: 'NVIDIA H200',
     backend: 'CUDA',
+    gpuSpecBw: 3648e9,
   }
   const cal = fitCalibration([...s, d, g], {...meta, partial: true, notes: ['stopped']})
   assert.equal(cal.partial, true)
@@ -200,9 +208,72 @@ test('fit: a DRAM model that was compute-bound says its bandwidth is a lower bou
     cal.notes!.some((n) => /compute-bound .* lower bound/.test(n)),
     cal.notes!.join('\n'),
   )
-  close(cal.gpus![0].bandwidthGBs, (compute.bytes * 500) / 1e9, 1e-2)
-  close(cal.gpus![0].prefillTflops, (compute.prefillFlops * 4000) / 1e12, 1e-2)
+  // the GPU entry is fitGpu's, at the CPU's per-token cost of this calibration
+  const {note, ...want} = fitGpu(g, (cal.tokenOverheadMs ?? 0) * 1e-3)
+  assert.deepEqual(cal.gpus, [{index: 0, name: 'NVIDIA H200', ...want, backend: 'CUDA'}])
+  assert.ok(cal.notes!.includes(note))
   assert.deepEqual(schemaErrors(hardwareProfileSchema, {...rig({sockets: 1, gpus: 1}), calibration: cal}), [])
+})
+
+// r1-dram fully offloaded as gpuModelTerms counts it: 24 layers + the output, 1.54 GB a token
+const gpuTerms: ModelTerms = {
+  name: 'r1-dram',
+  layers: 25,
+  bytes: 1.54e9,
+  costFlops: 0,
+  attnS: 20e-6,
+  cacheS: 0,
+  prefillFlops: 5.1e9,
+  nPrompt: 512,
+}
+
+test('GPU sample: the per-layer cost comes back out where the bytes are a small share of the token; a slow GPU fits its bandwidth instead', () => {
+  const LAYER = 130e-6,
+    BWS = 3648e9,
+    RATE = 60e12,
+    TOK = 0.2e-3
+  const fast: Sample = {
+    role: 'gpu',
+    terms: gpuTerms,
+    threads: 16,
+    decodeTps: 1 / (gpuTerms.bytes / BWS + 25 * LAYER + gpuTerms.attnS + TOK),
+    prefillTps: 512 / ((gpuTerms.prefillFlops * 512) / RATE + 25 * LAYER + TOK),
+    gpuIndex: 0,
+    gpuSpecBw: BWS,
+  }
+  const f = fitGpu(fast, TOK)
+  close(f.layerUs, LAYER * 1e6, 1e-3)
+  close(f.prefillTflops, RATE / 1e12, 1e-3)
+  assert.equal(f.bandwidthGBs, undefined, 'the spec × η stays the bandwidth')
+  assert.match(f.note, /the rest 130 µs per layer \(25 with the output\)/)
+  // an iGPU at 60 GB/s: the bytes are most of the token (≥ GPU_BYTES_SHARE_MAX), so its bandwidth
+  // is fitted with the planner's per-layer prior
+  const slowBw = 60e9
+  const slow: Sample = {
+    ...fast,
+    gpuSpecBw: 80e9,
+    decodeTps: 1 / (gpuTerms.bytes / slowBw + 25 * GPU_LAYER_S.mid + gpuTerms.attnS + TOK),
+  }
+  assert.ok(gpuTerms.bytes / 80e9 >= GPU_BYTES_SHARE_MAX / slow.decodeTps!)
+  const sf = fitGpu(slow, TOK)
+  close(sf.bandwidthGBs, slowBw / 1e9, 1e-3)
+  assert.equal(sf.layerUs, undefined)
+  // a token faster than its own terms fits nothing, and says so
+  const none = fitGpu({...fast, decodeTps: 1e5, prefillTps: null}, TOK)
+  assert.deepEqual(Object.keys(none), ['note'])
+  assert.match(none.note, /nothing fitted/)
+})
+
+test("GPU sample's model: the DRAM model where it fits the GPU's free memory with a margin, else the compute model", () => {
+  const dir = tempDir('gpu-sample')
+  const big = join(dir, 'r1-dram.gguf')
+  writeFileSync(big, Buffer.alloc(1 << 20))
+  const need = (1 << 20) * GPU_SAMPLE_MARGIN + GPU_SAMPLE_SPARE_BYTES
+  assert.equal(gpuSampleModel(big, 'mini', need), big)
+  assert.equal(gpuSampleModel(big, 'mini', need - 1), 'mini')
+  assert.equal(gpuSampleModel(null, 'mini', 1e12), 'mini')
+  assert.equal(gpuSampleModel(join(dir, 'gone.gguf'), 'mini', 1e12), 'mini')
+  assert.equal(gpuSampleModel(big, 'mini', 0), 'mini', 'free memory unknown')
 })
 
 test('overheads: small layers faster per FLOP than the compute model (cache) fall back to the shallow/deep pair; no pair, compute only', () => {
@@ -366,8 +437,9 @@ test(
         budgetS: 20,
         model,
         extraRounds: {
-          // the --model file again (calibrate loads it without mmap: same placement, one load) and tiny 8 tokens
-          models: [{path: model, placement: {mmap: false}}],
+          // the --model file again (calibrate loads it without mmap and with no offload device: same
+          // placement, one load) and tiny 8 tokens
+          models: [{path: model, placement: cpuOnly({mmap: false})}],
           tests: [{model: 0, threads: 1, nPrompt: 0, nGen: 8, reps: 1}],
         },
       },

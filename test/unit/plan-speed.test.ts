@@ -13,7 +13,7 @@ import {assertValid, schemaErrors} from '../../src/schemas/validate.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {makePlan} from '../../src/planner/plan.js'
 import {matchGpu, normGpuName} from '../../src/planner/gpus.js'
-import {interpolateThroughput} from '../../src/planner/speed.js'
+import {GPU_LAYER_S, interpolateThroughput} from '../../src/planner/speed.js'
 import {evaluateAll, summarize, type PublishedSpeeds} from '../../bench/speed-published.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
@@ -208,4 +208,39 @@ test('published figures (bench/data/published-speeds.json): every decode figure 
   assert.ok(fit.medianAbsErrorPct! <= 15, `decode fit median |error| ${fit.medianAbsErrorPct}`)
   const ppOut = rows.filter((r) => r.prefill && !r.prefill.inRange && r.split === 'fit').map((r) => r.id)
   assert.deepEqual(ppOut, [])
+})
+
+test("calibration: a GPU's measured per-layer cost is paid per layer it runs; a calibration before it (bandwidth only) keeps it inside that bandwidth", () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const hw = rig({id: 'g1', sockets: 1, ramGiB: 64, channels: 2, mts: 4800, cores: 16, gpus: 1, vramGiB: 24})
+  const cal = (gpu: Record<string, number>): HardwareProfile => ({
+    ...hw,
+    calibration: {
+      provenance: 'measured',
+      measuredAt: '2026-01-02T03:04:05Z',
+      tokenOverheadMs: 0,
+      layerOverheadUs: 0,
+      gpus: [{index: hw.gpus[0].index ?? 0, name: 'x', ...gpu}],
+    },
+  })
+  const plan = (p: HardwareProfile) =>
+    makePlan(inv, [p], {ctx: 256, engine: 'llama.cpp', gpus: 1, placement: {kind: 'all-gpu'}}).prediction
+  const launches = inv.shape.hp.nLayer + 1
+  const measured = plan(cal({layerUs: 130}))
+  assert.ok(Math.abs(measured.decodeMs!.sync! - launches * 0.13) < 1e-6, `sync ${measured.decodeMs!.sync}`)
+  assert.match(measured.assumptions.join('\n'), /130 µs per layer a token and a ubatch \(calibrated/)
+  // the spec × η bandwidth stays where the calibration has no bandwidth
+  const uncal = plan(hw)
+  assert.equal(measured.decodeMs!.gpu, uncal.decodeMs!.gpu)
+  assert.ok(Math.abs(uncal.decodeMs!.sync! - launches * GPU_LAYER_S.mid * 1e3) < 1e-6)
+  // prefill pays it once per ubatch, for the layers it runs (the output computes only the last token)
+  const both = plan(cal({layerUs: 130, prefillTflops: 50}))
+  const more = plan(cal({layerUs: 260, prefillTflops: 50}))
+  assert.ok(Math.abs(more.prefillMsPerUbatch! - both.prefillMsPerUbatch! - inv.shape.hp.nLayer * 0.13) < 1e-3)
+  const legacy = plan(cal({bandwidthGBs: 110}))
+  assert.equal(legacy.decodeMs!.sync, 0)
+  assert.match(
+    legacy.assumptions.join('\n'),
+    /110 GB\/s effective \(calibrated\); its per-layer cost inside that bandwidth/,
+  )
 })
