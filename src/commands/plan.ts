@@ -4,6 +4,7 @@ import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {DEFAULT_THREADS_RULE} from '../lib/llama-defaults.js'
 import {renderPlan} from '../planner/render.js'
+import type {MmapMode} from '../planner/plan.js'
 import {runPlan} from '../planner/run.js'
 import {probeThisMachine} from '../probe/machine.js'
 import {engineValues, kvTypeValues, type Engine, type KvType, type Plan} from '../schemas/plan.js'
@@ -66,6 +67,12 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       default: 'auto',
       helpValue: 'MODE',
     }),
+    mmap: Flags.string({
+      description:
+        "llama.cpp's model mapping: auto (--no-mmap where a GPU runs prefill on weights in RAM and RAM holds them: pinned copies, ≈ 6× the prefill of mapped ones), on, off",
+      options: ['auto', 'on', 'off'],
+      default: 'auto',
+    }),
     quants: Flags.string({description: 'compare quants of a catalog model, one row each', helpValue: 'Q2_K,Q4_K_M,…'}),
     emit: Flags.boolean({
       description: 'print the ready commands: llama-server, llama-bench, FlashMoE, ktransformers YAML + launch, RPC',
@@ -103,6 +110,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       threads: flags.threads,
       flashAttention: flags['flash-attn'] === undefined ? undefined : flags['flash-attn'] === 'on',
       placement: flags.placement,
+      mmap: flags.mmap as MmapMode,
       probe: probeThisMachine,
       quants:
         flags.quants === undefined

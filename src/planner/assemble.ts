@@ -129,6 +129,7 @@ function placementSection(c: PlanContext, best: Evaluated): Plan['placement'] {
     tensorSplit: a.tensorSplit,
     splitMode: a.gpus.length > 1 ? 'layer' : a.gpus.length === 1 ? 'none' : 'layer',
     mainGpu: 0,
+    mmap: best.mmap,
     summary: placementSummary(c, best),
   }
 }
@@ -204,6 +205,7 @@ function commands(o: PlanOutcome): Plan['commands'] {
     flashAttention: c.fa,
     threads: c.threads,
     numaMode: best.numa.mode,
+    mmap: best.mmap,
     hfRepo: o.hfRepo,
   })
 }

@@ -23,6 +23,8 @@ export interface EmitInput {
   flashAttention: boolean
   threads: number
   numaMode: 'single' | 'interleave' | 'replicate'
+  /** false: --no-mmap (llama-bench -mmp 0) */
+  mmap?: boolean
   hfRepo: string | null
 }
 
@@ -116,6 +118,7 @@ function llamaArgs(e: EmitInput, bench: boolean): string[] {
   if (local.length > 1) args.push('-sm', 'layer')
   args.push('-t', String(e.threads))
   if (e.numaMode === 'interleave') args.push('--numa', 'distribute')
+  if (e.mmap === false) args.push(...(bench ? ['-mmp', '0'] : ['--no-mmap']))
   // llama.cpp knows f16/bf16/q8_0/q4_0; ktransformers' bf16 maps to bf16.
   args.push('-ctk', e.kvType)
   const hasV = e.inv.shape.layout !== 'mla' || e.inv.arch !== 'deepseek2'

@@ -30,6 +30,14 @@ export const DECODE_TIE = 0.1
  *   exps-cpu     routed experts of every layer in RAM (-ot exps=CPU)
  *   n-cpu-moe=N  routed experts of blocks < N in RAM, the rest on the GPUs (--n-cpu-moe N)
  */
+/**
+ * llama.cpp's model mapping (--no-mmap = off). Beside a GPU, llama.cpp puts weights kept in RAM into
+ * the GPU's pinned host buffer when not mapping the file, and op offload then copies them for each
+ * prefill ubatch at the link's rate instead of pageable memory's (docs/device/h200-2026-12-04b/:
+ * 2 546 vs 399 t/s). auto: off where that applies and the plan fits in RAM, else on (llama.cpp's default).
+ */
+export type MmapMode = 'auto' | 'on' | 'off'
+
 export type PlacementMode = {kind: 'auto'} | {kind: 'all-gpu'} | {kind: 'exps-cpu'} | {kind: 'n-cpu-moe'; n: number}
 
 /** The plan's NUMA check (schemas/plan.ts): the mode and each node's use. */
@@ -52,6 +60,7 @@ export interface PlanContext {
   threads: number
   build: EngineBuild
   numaAware: boolean
+  mmap: MmapMode
 }
 
 export interface Evaluated {
@@ -62,6 +71,8 @@ export interface Evaluated {
   fits: boolean
   binding: string | null
   speed: SpeedResult
+  /** false: --no-mmap (the CPU's weights in the GPU's pinned host buffer where a GPU runs) */
+  mmap: boolean
 }
 
 function numaMode(c: PlanContext): NumaMode {
@@ -154,13 +165,28 @@ export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
   const {a, devices} = place(c, n, ctx)
   const numa = applyNuma(c, devices)
   const binding = bindingOf(devices, numa)
+  const offload = opOffloadsFromRam(c, a)
+  const mmap = c.mmap === 'on' || (c.mmap === 'auto' && !(offload && binding === null))
   const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch, {
     threads: c.threads,
     build: c.build,
     numa: speedNuma(c),
     flashAttention: c.fa,
+    pinnedHost: offload && !mmap,
   })
-  return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed}
+  return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed, mmap}
+}
+
+/**
+ * Does llama.cpp copy weights kept in RAM to a local GPU for prefill (op offload)? Mainline
+ * llama.cpp with a local GPU and weights on the CPU; not ik_llama.cpp's -rtr builds, ktransformers
+ * or FlashMoE, whose CPUs compute the weights they hold.
+ */
+export function opOffloadsFromRam(c: PlanContext, a: Assignment): boolean {
+  if (c.engine !== 'llama.cpp' || c.build === 'ik_llama.cpp') return false
+  if (!a.gpus.some((g) => !g.rpc)) return false
+  // expertDevice of a dense layer is "CPU" unused: only MoE layers' experts count
+  return a.layerDevice.includes('CPU') || [...c.inv.expertLayerBytes.keys()].some((l) => a.expertDevice[l] === 'CPU')
 }
 
 /** The recommended placement on n GPUs without the expert fill (all non-expert tensors + KV on the GPUs). */

@@ -13,11 +13,18 @@ import {planHosts, rpcDevices, type PlanHost} from './hardware.js'
 import type {Inventory} from '../model/inventory.js'
 import {kvModel} from './kv.js'
 import {defaultBuild, ENGINE_BUILDS, type EngineBuild} from './speed.js'
-import {chooseCandidate, gpuCounts, maxContextFor, type PlacementMode, type PlanContext} from './evaluate.js'
+import {
+  chooseCandidate,
+  gpuCounts,
+  maxContextFor,
+  type MmapMode,
+  type PlacementMode,
+  type PlanContext,
+} from './evaluate.js'
 import {suggestFixes} from './fixes.js'
 import {assemblePlan} from './assemble.js'
 
-export type {PlacementMode} from './evaluate.js'
+export type {MmapMode, PlacementMode} from './evaluate.js'
 
 export interface PlanOptions {
   ctx: number
@@ -37,6 +44,8 @@ export interface PlanOptions {
   hardwareLabels?: string[]
   /** a forced placement instead of the search (--placement); default auto */
   placement?: PlacementMode
+  /** --mmap: auto (default: off where a GPU copies weights kept in RAM for prefill and RAM holds them), on, off */
+  mmap?: MmapMode
   /** which kernels the engine runs (speed model only; default: what moerig's commands run) */
   engineBuild?: EngineBuild
   /** false: the engine ignores NUMA (llama.cpp without --numa, ktransformers without USE_NUMA) */
@@ -174,6 +183,7 @@ function planContext(inv: Inventory, profiles: HardwareProfile[], opts: PlanOpti
     threads,
     build,
     numaAware: opts.numaAware ?? true,
+    mmap: opts.mmap ?? 'auto',
   }
   checkGpuOptions(c, opts)
   return c

@@ -9,7 +9,7 @@ import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.j
 import {assertValid} from '../schemas/validate.js'
 import {resolveModel} from './resolve.js'
 import {inventoryFromCatalog, type Inventory} from '../model/inventory.js'
-import {makePlan, parsePlacement, quantRow, type PlanOptions} from './plan.js'
+import {makePlan, parsePlacement, quantRow, type MmapMode, type PlanOptions} from './plan.js'
 import {ftypeByName} from '../model/quant.js'
 import type {EngineBuild} from './speed.js'
 
@@ -31,6 +31,8 @@ export interface PlanRequest {
   quants?: string[]
   /** --placement: auto (default), all-gpu, exps-cpu, n-cpu-moe=N */
   placement?: string
+  /** --mmap: auto (default), on, off */
+  mmap?: MmapMode
   /** kernels the engine runs, for the speed model (default: what moerig's commands run) */
   engineBuild?: EngineBuild
   /** false: the engine ignores NUMA (no --numa / no USE_NUMA) */
@@ -83,6 +85,7 @@ export async function runPlan(req: PlanRequest): Promise<Plan> {
     hfRepo: catalog?.hfRepo ?? null,
     hardwareLabels: labels,
     placement: req.placement ? parsePlacement(req.placement) : undefined,
+    mmap: req.mmap,
     engineBuild: req.engineBuild,
     numaAware: req.numaAware,
     otherQuants: catalog

@@ -255,16 +255,23 @@ export const MLA_DECODE_GPU_EFF: Record<'old' | 'new', Range> = {
 }
 /** MLA attention on a CPU in decode: F16/F32 dot products, ops per cycle per thread (an assumption: AVX-512 FMA 64 peak × 0.25). */
 export const MLA_DECODE_CPU_OPS_PER_CYCLE: Range = {low: 8, mid: 16, high: 24}
-/** PCIe copies of CPU weights for llama.cpp's GPU op offload in prefill: 0.6 / 0.8 / 0.9 of the link (pinned memory; an assumption). */
+/**
+ * PCIe copies of CPU weights for llama.cpp's GPU op offload in prefill, out of pinned memory (the
+ * GPU's host buffer, where llama.cpp puts RAM-side weights under --no-mmap): 0.6 / 0.8 / 0.9 of the
+ * link. Measured once (docs/device/h200-2026-12-04b/): r1-dram's 8.4 GB of experts, -ot exps=CPU
+ * --no-mmap beside an H200 on PCIe Gen5 x16: pp512 2 546 t/s = 201 ms a ubatch, ≈ 42 of it the
+ * GPU's own work → ≈ 53 GB/s, 0.84 of 63 GB/s.
+ */
 export const PCIE_EFF: Range = {low: 0.6, mid: 0.8, high: 0.9}
 /**
- * The same copies out of the mapped GGUF, which is where llama.cpp keeps CPU weights by default (mmap;
- * moerig's commands keep it): pageable memory, which the GPU driver copies through a staging buffer
- * at a host-memcpy rate far under a fast link's. Measured (docs/device/h200-2026-12-04/): r1-dram
- * with its 8.4 GB of experts in RAM (-ot exps=CPU) beside an H200 on PCIe Gen5 x16 (63 GB/s), a
- * 16-core AMX Xeon guest: pp512 553.6 t/s = 925 ms a ubatch, 43 ms of it the GPU's own work
- * (all-GPU pp512 11 887 t/s) → 8.4 GB in 0.88 s = 9.5 GB/s, 0.15 of the link. One rig, so a wide
- * range (bare-metal pageable copies commonly run 6–20 GB/s); the copy takes min(link × PCIE_EFF, this).
+ * The same copies out of the mapped GGUF, which is where llama.cpp keeps CPU weights by default
+ * (mmap; moerig's plans say --no-mmap where it pays, see evaluate.ts MmapMode): pageable memory,
+ * which the GPU driver copies through a staging buffer at a host-memcpy rate far under a fast
+ * link's. Measured beside an H200 on PCIe Gen5 x16 (63 GB/s), a 16-core AMX Xeon guest, r1-dram
+ * with its 8.4 GB of experts in RAM (-ot exps=CPU): pp512 553.6 t/s = 925 ms a ubatch, 43 ms of it
+ * the GPU's own work (all-GPU pp512 11 887 t/s) → 9.5 GB/s (docs/device/h200-2026-12-04/); a second
+ * run 398.9 t/s → 6.9 GB/s (…-04b/). One rig, so a wide range (bare-metal pageable copies commonly
+ * run 6–20 GB/s); the copy takes min(link × PCIE_EFF, this).
  */
 export const OFFLOAD_COPY_PAGEABLE_GBS: Range = {low: 5, mid: 9.5, high: 20}
 
@@ -412,6 +419,11 @@ export interface SpeedOptions {
   numa?: NumaSpeedMode
   /** llama.cpp -fa (default on: llama.cpp's auto turns it on for CPU layers); measured attention kernels apply only with it */
   flashAttention?: boolean
+  /**
+   * llama.cpp --no-mmap beside a GPU: the CPU's weights load into the GPU's pinned host buffer
+   * (CUDA_Host …), so op offload copies them at the link's rate; default false (the mapped GGUF)
+   */
+  pinnedHost?: boolean
 }
 
 export interface SpeedResult {
@@ -1246,6 +1258,8 @@ interface PlanCtx {
   hand: Handoffs
   cpu: CpuRates
   gpu: GpuRates
+  /** CPU weights in the GPU's pinned host buffer (--no-mmap): op-offload copies at the link's rate */
+  pinnedHost: boolean
 }
 
 const isRpcIn = (a: Assignment, d: string) => a.gpus.some((g) => g.rpc && g.id === d)
@@ -1509,7 +1523,7 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
     // copying them over PCIe once per ubatch, and computes everything
     const cpuFlopsRaw = work.devFlops.CPU + 2 * hp.nHead * attnDims * cpuKeys(p)
     const tCpuOnGpu = (p.ubatch * cpuFlopsRaw) / gpu.prefillFlops(localGpus[0], k)
-    tUb += work.cpuAllBytes / offloadCopyBw(pcie, k) + tCpuOnGpu + tGpus
+    tUb += work.cpuAllBytes / offloadCopyBw(pcie, k, p.pinnedHost) + tCpuOnGpu + tGpus
   }
   // the network: the ubatch's hidden state at each move between hosts, its last token's logits (planner/rpc.ts)
   const hand = p.hand
@@ -1528,8 +1542,9 @@ function otherApplies(p: PlanCtx): boolean {
 }
 
 /** Bytes/s of llama.cpp's op-offload copies: the link's share, capped by pageable (mapped) memory's copy rate. */
-export function offloadCopyBw(pcieBytesPerS: number, k: K): number {
-  return Math.min(pcieBytesPerS * PCIE_EFF[k], OFFLOAD_COPY_PAGEABLE_GBS[k] * 1e9)
+export function offloadCopyBw(pcieBytesPerS: number, k: K, pinned = false): number {
+  const link = pcieBytesPerS * PCIE_EFF[k]
+  return pinned ? link : Math.min(link, OFFLOAD_COPY_PAGEABLE_GBS[k] * 1e9)
 }
 
 /** CPU attention runs mainline ggml's kernels (llama.cpp, FlashMoE); ik's FlashMLA and ktransformers' kernels differ. */
@@ -1619,6 +1634,7 @@ export function predictSpeed(
     hand: countHandoffs(inv, a, planLink(cal?.rpcLinks)),
     cpu,
     gpu: gpuRates(cal, engine),
+    pinnedHost: opts.pinnedHost ?? false,
   }
   const decode = {low: 0, mid: 0, high: 0}
   const prefill = {low: 0, mid: 0, high: 0}
@@ -1789,7 +1805,11 @@ function speedAssumptions(
             .map((g) => fmtR(GPU_PREFILL_EFF[backendOf(g, engine)]))
             .filter((x, i, xs) => xs.indexOf(x) === i)
             .join(', ')})`
-        : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(work.cpuAllBytes / 1e9).toFixed(1)} GB over PCIe out of the mapped GGUF at ${fmtR({low: offloadCopyBw(pcie, 'low') / 1e9, mid: offloadCopyBw(pcie, 'mid') / 1e9, high: offloadCopyBw(pcie, 'high') / 1e9}, 1)} GB/s (pageable memory, measured 9.5 GB/s beside an H200; the link ${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high} caps it); GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
+        : `prefill: llama.cpp offloads CPU-weight matmuls to the GPU for batches ≥ 32, so each ubatch of ${ubatch} copies ${(work.cpuAllBytes / 1e9).toFixed(1)} GB over PCIe ${
+            p.pinnedHost
+              ? `out of the GPU's pinned host buffer (--no-mmap) at the link's ${(pcie / 1e9).toFixed(1)} GB/s × η ${fmtR(PCIE_EFF, 2)} (measured 0.84 beside an H200)`
+              : `out of the mapped GGUF at ${fmtR({low: offloadCopyBw(pcie, 'low') / 1e9, mid: offloadCopyBw(pcie, 'mid') / 1e9, high: offloadCopyBw(pcie, 'high') / 1e9}, 1)} GB/s (pageable memory, measured 6.9 and 9.5 GB/s beside an H200; the link ${(pcie / 1e9).toFixed(1)} GB/s × η ${PCIE_EFF.low}–${PCIE_EFF.high} caps it; --no-mmap pins it)`
+          }; GPUs compute in turn, FP16 × η ${fmtR(GPU_PREFILL_EFF[backendOf(localGpus[0], engine)])}`,
   ]
 }
 

@@ -284,6 +284,8 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
         tensorOverrides: pp.model.tensorOverrides,
         nCpuMoe: pp.model.nCpuMoe,
         numa: pp.model.numa,
+        // the plan's --no-mmap, or the command's
+        mmap: (opts.placement?.mmap ?? true) && pp.model.mmap !== false,
       })
     : placementDefaults(opts.placement)
   // a plan made for a bigger machine asks for more threads than this one has: capped, and the row says how many ran

@@ -116,6 +116,7 @@ export function planParams(plan: Plan, path: string): {model: LlamaModelParams; 
       tensorSplit: p.tensorSplit,
       tensorOverrides: p.tensorOverrides.map((o) => ({pattern: o.pattern, device: o.device})),
       nCpuMoe: p.nCpuMoe ?? 0,
+      mmap: p.mmap ?? true,
       numa: plan.numa?.mode === 'interleave' ? 'distribute' : 'disabled',
     },
     context: {

@@ -109,6 +109,11 @@ export const placementSchema = {
     splitMode: {enum: ['layer', 'row', 'none']},
     /** -mg */
     mainGpu: {type: 'integer', minimum: 0},
+    /**
+     * false: --no-mmap (the weights read into memory; beside a GPU, the CPU's in its pinned host
+     * buffer, which op offload copies from at the link's rate); absent in plans before it = true
+     */
+    mmap: {type: 'boolean'},
     /** human summary: "attention+shared on GPU0, routed experts of layers 3–5 on GPU0, rest CPU" */
     summary: {type: 'string'},
   },

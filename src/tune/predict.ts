@@ -71,7 +71,7 @@ export function placementRun(plan: Plan, c: TuneConfig): PlacementRun {
     tensorSplit: m.tensorSplit!,
     tensorOverrides: m.tensorOverrides!,
     nCpuMoe: m.nCpuMoe!,
-    mmap: true,
+    mmap: m.mmap ?? true,
     mlock: false,
     numa: c.numa,
     repack: c.repack,

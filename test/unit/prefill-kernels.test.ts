@@ -39,7 +39,7 @@ import {
 } from '../../src/planner/speed.js'
 import {attnHeadKV} from '../../src/planner/memory.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
-import {makePlan} from '../../src/planner/plan.js'
+import {makePlan, type MmapMode} from '../../src/planner/plan.js'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
@@ -491,18 +491,66 @@ test("op offload copies: the link × PCIE_EFF, capped by the mapped GGUF's pagea
   }
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
   const hw = rig({id: 'hyb', sockets: 1, ramGiB: 64, channels: 2, mts: 4800, cores: 16, gpus: 1, vramGiB: 16})
-  const plan = (pcie: number) => {
+  const plan = (pcie: number, mmap: MmapMode = 'on') => {
     const h = structuredClone(hw)
     h.gpus[0].pcie = {gen: 4, width: 16, bandwidthGBs: pcie}
-    return makePlan(inv, [h], {ctx: 4096, engine: 'llama.cpp', gpus: 1, ubatch: 512, placement: {kind: 'exps-cpu'}})
-      .prediction
+    return makePlan(inv, [h], {
+      ctx: 4096,
+      engine: 'llama.cpp',
+      gpus: 1,
+      ubatch: 512,
+      placement: {kind: 'exps-cpu'},
+      mmap,
+    })
   }
-  const fast = plan(63),
-    mid = plan(31.5)
+  const fast = plan(63).prediction,
+    mid = plan(31.5).prediction
   // both links are faster than pageable copies: the same prefill
   assert.equal(fast.prefillMsPerUbatch, mid.prefillMsPerUbatch)
-  assert.ok(plan(2).prefillMsPerUbatch! > fast.prefillMsPerUbatch!)
+  assert.ok(plan(2).prediction.prefillMsPerUbatch! > fast.prefillMsPerUbatch!)
   assert.match(fast.assumptions.join('\n'), /out of the mapped GGUF at 5\.0\/9\.5\/20\.0 GB\/s \(pageable memory/)
+  // --no-mmap: the GPU's pinned host buffer, copies at the link's rate; decode as before
+  const pinned = plan(63, 'off')
+  assert.equal(pinned.placement.mmap, false)
+  assert.ok(pinned.prediction.prefillMsPerUbatch! < fast.prefillMsPerUbatch!)
+  assert.equal(pinned.prediction.decodeTps, fast.decodeTps)
+  assert.match(
+    pinned.prediction.assumptions.join('\n'),
+    /out of the GPU's pinned host buffer \(--no-mmap\) at the link's 63\.0 GB\/s/,
+  )
+  const pre = (x: ReturnType<typeof plan>) => x.prediction.prefillMsPerUbatch!
+  // the copies' share: (8 or so GB ÷ 63 GB/s × 0.8) instead of ÷ 9.5 GB/s
+  const bytes = (pre(plan(63)) - pre(pinned)) / 1e3 / (1 / 9.5e9 - 1 / (63e9 * PCIE_EFF.mid))
+  assert.ok(bytes > 1e9 && bytes < 16e9, `${bytes} bytes copied a ubatch`)
+  assert.equal(offloadCopyBw(63e9, 'mid', true), 63e9 * PCIE_EFF.mid)
+})
+
+test('--mmap auto: --no-mmap (pinned copies) only where llama.cpp copies weights kept in RAM to a local GPU and the plan fits; the commands say it', () => {
+  const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
+  const hw = rig({id: 'hyb', sockets: 1, ramGiB: 64, channels: 2, mts: 4800, cores: 16, gpus: 1, vramGiB: 16})
+  const plan = (h: HardwareProfile, o: Partial<Parameters<typeof makePlan>[2]> = {}) =>
+    makePlan(inv, [h], {ctx: 4096, engine: 'llama.cpp', ubatch: 512, ...o})
+  const hybrid = plan(hw, {gpus: 1, placement: {kind: 'exps-cpu'}})
+  assert.equal(hybrid.placement.mmap, false)
+  assert.match(hybrid.commands.llamaServer!, / --no-mmap /)
+  assert.match(hybrid.commands.llamaBench!, / -mmp 0 /)
+  // everything on the GPU: nothing copied, llama.cpp's default kept
+  const allGpu = plan(rig({id: 'big', sockets: 1, ramGiB: 64, cores: 16, gpus: 1, vramGiB: 48}), {
+    gpus: 1,
+    placement: {kind: 'all-gpu'},
+  })
+  assert.equal(allGpu.placement.mmap, true)
+  assert.doesNotMatch(allGpu.commands.llamaServer!, /no-mmap/)
+  // CPU only, and ik_llama.cpp (its CPU computes the experts it holds): mapped
+  assert.equal(plan(rig({id: 'cpu', sockets: 1, ramGiB: 64, cores: 16, gpus: 0})).placement.mmap, true)
+  assert.equal(plan(hw, {gpus: 1, placement: {kind: 'exps-cpu'}, engineBuild: 'ik_llama.cpp'}).placement.mmap, true)
+  // a plan that does not fit in RAM keeps the mapping (pinned memory cannot be paged out)
+  const small = plan(rig({id: 'small', sockets: 1, ramGiB: 4, cores: 16, gpus: 1, vramGiB: 16}), {
+    gpus: 1,
+    placement: {kind: 'exps-cpu'},
+  })
+  assert.equal(small.fits, false)
+  assert.equal(small.placement.mmap, true)
 })
 
 test('unknown memory (no DIMM tables, no STREAM): 51.2 GB/s assumed at low and mid, the CPU class ceiling at the high end, and the plan says how to measure it', () => {

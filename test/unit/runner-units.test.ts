@@ -260,6 +260,10 @@ test('plan placement maps to llama.cpp parameters and GPU<i> to the engine devic
     {pattern: 'blk\\.3\\.', device: 'Vulkan0'},
   ])
   assert.throws(() => resolveModelDevices(p.model, [cpu], 1), /E_PLAN_DEVICE|no GPU/)
+  // a plan's --no-mmap is executed; plans before the field map the file, as llama.cpp does
+  assert.equal(p.model.mmap, true)
+  const noMmap = {...plan, placement: {...plan.placement, mmap: false}} as Plan
+  assert.equal(planParams(noMmap, '/m.gguf').model.mmap, false)
 })
 
 test('unknown GPU: bench --plan and check-plan show a plan GPU the engine lacks with nothing measured', () => {
