@@ -154,7 +154,7 @@ export function calibrationLines(r: CalibrateResult): string[] {
   out.push(...decodeKernelLines(c.decodeKernels))
   for (const g of c.gpus ?? [])
     out.push(
-      `  GPU ${g.index} ${g.name ?? ''}: ${g.bandwidthGBs ?? '—'} GB/s, prefill ${g.prefillTflops ?? '—'} TFLOP/s${g.backend ? ` (${g.backend})` : ''}`,
+      `  GPU ${g.index} ${g.name ?? ''}: ${g.layerUs !== undefined ? `${g.layerUs} µs per layer, ` : ''}${g.bandwidthGBs !== undefined ? `${g.bandwidthGBs} GB/s` : 'bandwidth: spec × η'}, prefill ${g.prefillTflops ?? '—'} TFLOP/s${g.backend ? ` (${g.backend})` : ''}`,
     )
   for (const n of c.notes ?? []) out.push(`  note: ${n}`)
   out.push(`  measurements: ${r.measurements.map((m) => `${m.model} ${m.test} t${m.threads} ${m.tps}`).join('; ')}`)

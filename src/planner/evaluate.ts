@@ -24,13 +24,6 @@ export const MIN_CONTEXT = KV_PAD
 export const DECODE_TIE = 0.1
 
 /**
- * --placement: "auto" searches (most layers on the GPUs, then whole layers of experts into the VRAM
- * left); the others force one of the three placements people run, with every layer on the GPUs:
- *   all-gpu      routed experts too (plain -ngl 99)
- *   exps-cpu     routed experts of every layer in RAM (-ot exps=CPU)
- *   n-cpu-moe=N  routed experts of blocks < N in RAM, the rest on the GPUs (--n-cpu-moe N)
- */
-/**
  * llama.cpp's model mapping (--no-mmap = off). Beside a GPU, llama.cpp puts weights kept in RAM into
  * the GPU's pinned host buffer when not mapping the file, and op offload then copies them for each
  * prefill ubatch at the link's rate instead of pageable memory's (docs/device/h200-2026-12-04b/:
@@ -38,6 +31,13 @@ export const DECODE_TIE = 0.1
  */
 export type MmapMode = 'auto' | 'on' | 'off'
 
+/**
+ * --placement: "auto" searches (most layers on the GPUs, then whole layers of experts into the VRAM
+ * left); the others force one of the three placements people run, with every layer on the GPUs:
+ *   all-gpu      routed experts too (plain -ngl 99)
+ *   exps-cpu     routed experts of every layer in RAM (-ot exps=CPU)
+ *   n-cpu-moe=N  routed experts of blocks < N in RAM, the rest on the GPUs (--n-cpu-moe N)
+ */
 export type PlacementMode = {kind: 'auto'} | {kind: 'all-gpu'} | {kind: 'exps-cpu'} | {kind: 'n-cpu-moe'; n: number}
 
 /** The plan's NUMA check (schemas/plan.ts): the mode and each node's use. */

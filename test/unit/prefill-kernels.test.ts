@@ -674,3 +674,20 @@ test("calibrate prints prefill's rest beside each thread count's prefill rate, a
     ),
   )
 })
+
+test("calibrate prints each GPU's per-layer cost, and says where the bandwidth is the spec's", () => {
+  const lines = (gpus: NonNullable<HardwareProfile['calibration']>['gpus']) =>
+    calibrationLines({
+      calibration: {provenance: 'measured', measuredAt: '2026-12-04T00:00:00.000Z', gpus},
+      savedTo: null,
+      partial: false,
+      seconds: 1,
+      measurements: [],
+    })
+  assert.ok(
+    lines([{index: 0, name: 'NVIDIA H200', layerUs: 131.08, prefillTflops: 62.79, backend: 'CUDA'}]).includes(
+      '  GPU 0 NVIDIA H200: 131.08 µs per layer, bandwidth: spec × η, prefill 62.79 TFLOP/s (CUDA)',
+    ),
+  )
+  assert.ok(lines([{index: 1, name: 'iGPU', bandwidthGBs: 60}]).includes('  GPU 1 iGPU: 60 GB/s, prefill — TFLOP/s'))
+})
