@@ -654,15 +654,19 @@ test("calibrate: prefill's rest besides the matmuls at the measured kernels, per
   )
 })
 
+type Cal = NonNullable<HardwareProfile['calibration']>
+/** `moerig calibrate`'s lines for a calibration with these fields */
+const calLines = (fields: Partial<Cal>) =>
+  calibrationLines({
+    calibration: {provenance: 'measured', measuredAt: '2026-12-04T00:00:00.000Z', ...fields},
+    savedTo: null,
+    partial: false,
+    seconds: 1,
+    measurements: [],
+  })
+
 test("calibrate prints prefill's rest beside each thread count's prefill rate, and nothing where it was not fitted", () => {
-  const lines = (cpuThroughput: NonNullable<HardwareProfile['calibration']>['cpuThroughput']) =>
-    calibrationLines({
-      calibration: {provenance: 'measured', measuredAt: '2026-12-04T00:00:00.000Z', cpuThroughput},
-      savedTo: null,
-      partial: false,
-      seconds: 1,
-      measurements: [],
-    })
+  const lines = (cpuThroughput: Cal['cpuThroughput']) => calLines({cpuThroughput})
   assert.ok(
     lines([{threads: 2, prefillGflops: 261.3, prefillOtherNs: 133.4, decodeGflops: 105.18}]).includes(
       '    2 threads: prefill 261.3 GFLOP/s (+ 133.4 ns per prompt token, MoE layer and expert besides the matmuls), decode 105.18 GFLOP/s (ggml type-cost weighted)',
@@ -676,14 +680,7 @@ test("calibrate prints prefill's rest beside each thread count's prefill rate, a
 })
 
 test("calibrate prints each GPU's per-layer cost, and says where the bandwidth is the spec's", () => {
-  const lines = (gpus: NonNullable<HardwareProfile['calibration']>['gpus']) =>
-    calibrationLines({
-      calibration: {provenance: 'measured', measuredAt: '2026-12-04T00:00:00.000Z', gpus},
-      savedTo: null,
-      partial: false,
-      seconds: 1,
-      measurements: [],
-    })
+  const lines = (gpus: Cal['gpus']) => calLines({gpus})
   assert.ok(
     lines([{index: 0, name: 'NVIDIA H200', layerUs: 131.08, prefillTflops: 62.79, backend: 'CUDA'}]).includes(
       '  GPU 0 NVIDIA H200: 131.08 µs per layer, bandwidth: spec × η, prefill 62.79 TFLOP/s (CUDA)',
