@@ -10,8 +10,9 @@
  *          [--rows reports/speed-fidelity-rows.json] [--hardware reports/speed-fidelity-hardware.json]
  *          [--stat token|rep]  (decode as calibrate fits it, the fastest token step; or the best repetition's mean)
  *          [--kernels FILE]  (another decode-kernel fit, e.g. from a second kernel run, on the same model measurements)
- *          [--capacity max|median|mean]  (the capacity curves' share at each total from the calibrate result's
- *            capacitySamples: the largest sample, as calibrate fits it, or their median or mean)
+ *          [--capacity median|max|mean]  (the capacity curves' share at each total from the calibrate result's
+ *            capacitySamples: their median, as calibrate fits it since the fourteenth pass, or the largest
+ *            (calibrate's pick before) or their mean; results without capacitySamples keep their curves)
  * Needs: the files bench/speed-fidelity writes, the synth models (cached).
  */
 import {readFileSync} from 'node:fs'
@@ -26,7 +27,7 @@ import {runPlan} from '../src/planner/run.js'
 import {loadHardware} from '../src/probe/machine.js'
 import type {CalibrateResult} from '../src/schemas/calibrate.js'
 import type {HardwareProfile} from '../src/schemas/hardware.js'
-import {capacityCurvesFrom, type DecodeKernels} from '../src/runner/kernels.js'
+import {CAPACITY_PICKS, capacityCurvesFrom, type CapacityPick, type DecodeKernels} from '../src/runner/kernels.js'
 
 const r = (f: string) => join(projectRoot, 'reports', f)
 const {values: a} = parseArgs({
@@ -36,7 +37,7 @@ const {values: a} = parseArgs({
     hardware: {type: 'string', default: r('speed-fidelity-hardware.json')},
     kernels: {type: 'string'},
     stat: {type: 'string', default: 'token'},
-    capacity: {type: 'string', default: 'max'},
+    capacity: {type: 'string', default: 'median'},
   },
 })
 const cal = JSON.parse(readFileSync(a.calibrate!, 'utf8')) as CalibrateResult
@@ -65,32 +66,29 @@ const preset = (model: string) => /^synth (\S+) /.exec(model)?.[1] ?? model
 // --kernels FILE: another kernel fit (calibration.decodeKernels, or {fit} as a script saved it) judged on these measurements
 const otherKernels = a.kernels ? readKernels(a.kernels) : null
 const kernelsIn = otherKernels ?? cal.calibration.decodeKernels
-if (!['max', 'median', 'mean'].includes(a.capacity!)) {
-  console.error(`speed-refit: --capacity must be max, median or mean, got "${a.capacity}"`)
+if (!(a.capacity! in CAPACITY_PICKS)) {
+  console.error(`speed-refit: --capacity must be ${Object.keys(CAPACITY_PICKS).join(', ')}, got "${a.capacity}"`)
   process.exit(2)
 }
-if (a.capacity !== 'max' && !cal.capacitySamples?.length) {
+if (a.capacity !== 'median' && !cal.capacitySamples?.length) {
   console.error(
     'speed-refit: --capacity needs a calibrate result with capacitySamples (calibrate --json since this option)',
   )
   process.exit(2)
 }
+// the curves rebuilt from every sample with the pick (a result from before the median keeps no other)
 const kernels = kernelsIn
   ? {
       ...kernelsIn,
       overheads: [],
-      ...(a.capacity !== 'max' ? {llc: capacityCurvesBy(a.capacity as 'median' | 'mean')} : {}),
+      ...(cal.capacitySamples?.length
+        ? {llc: capacityCurvesFrom(cal.capacitySamples, CAPACITY_PICKS[a.capacity as CapacityPick])}
+        : {}),
     }
   : undefined
-
-/** the capacity curves with each total's share the median (lower of the middle two) or mean of its samples */
-function capacityCurvesBy(stat: 'median' | 'mean'): NonNullable<DecodeKernels['llc']> {
-  return capacityCurvesFrom(cal.capacitySamples!, (shares) => {
-    const xs = [...shares].sort((p, q) => p - q)
-    return stat === 'mean' ? xs.reduce((t, x) => t + x, 0) / xs.length : xs[Math.floor((xs.length - 1) / 2)]
-  })
-}
-console.log(`capacity curves: ${a.capacity} of ${cal.capacitySamples?.[0]?.shares.length ?? 1} sample(s) at each total`)
+console.log(
+  `capacity curves: ${cal.capacitySamples?.length ? a.capacity : 'as calibrated'} of ${cal.capacitySamples?.[0]?.shares.length ?? 1} sample(s) at each total`,
+)
 
 // one sample per role, model and thread count, as calibrate made them
 const samples: Sample[] = []

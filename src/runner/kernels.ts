@@ -22,7 +22,7 @@ import {engineSetup} from '../engine/engine.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {PREFILL_KERNEL_COLS} from '../planner/speed.js'
 import {runInChild} from './child.js'
-import {geomean, solve3} from './stats.js'
+import {geomean, median, solve3} from './stats.js'
 
 export type DecodeKernels = NonNullable<NonNullable<HardwareProfile['calibration']>['decodeKernels']>
 type Residency = 'cache' | 'dram'
@@ -467,16 +467,31 @@ export function fitCapacity(all: KernelResult[], samples: KernelResult[][] = [])
 }
 
 /**
+ * How the capacity curves take one share of a total's samples (capacityCurvesFrom). The median (of
+ * an even count, the mean of the middle two) is calibrate's. The largest was, until ten
+ * passes said otherwise (docs/speed-fidelity.md, fourteenth pass): the knee row (qwen3moe-tiny at two
+ * threads, its 19 MB output matrix on a 32 MiB L3 other guests use) came within 10 % in 4 of 10
+ * passes with the largest (mean |error| 18.3 %, +19 % on average in the last five) and 5 of 10 with
+ * the median (12.2 %); no other row moves. The row's measurement, its fastest token step over a few
+ * rounds, does not see the sweeps' quietest minutes; a typical sample is nearer what it sees.
+ */
+export const CAPACITY_PICKS = {
+  median: (xs: number[]) => median(xs)!,
+  max: (xs: number[]) => Math.max(...xs),
+  mean: (xs: number[]) => xs.reduce((t, x) => t + x, 0) / xs.length,
+}
+export type CapacityPick = keyof typeof CAPACITY_PICKS
+
+/**
  * The calibration's capacity curves from the samples' curves (pure): at each total the share `pick`
- * takes of the samples' — by default the largest (several sweeps, SWEEP_SAMPLES: as the models keep
- * their best round, the quietest minutes of a cache shared with other guests; a sample that missed
- * them reads the knee megabytes early) — and the smallest where it is lower: the low end of a decode
- * range (a knee that moved during the calibration moves the prediction of a model whose bytes sit on
- * it). bench/speed-refit --capacity tries other picks.
+ * takes of the samples' (several sweeps, SWEEP_SAMPLES and the late pass's; by default their median,
+ * CAPACITY_PICKS) and the smallest where it is lower: the low end of a decode range (a knee that
+ * moved during the calibration moves the prediction of a model whose bytes sit on it).
+ * bench/speed-refit --capacity tries the other picks.
  */
 export function capacityCurvesFrom(
   groups: CapacitySamples[],
-  pick: (shares: number[]) => number = (xs) => Math.max(...xs),
+  pick: (shares: number[]) => number = CAPACITY_PICKS.median,
 ): NonNullable<DecodeKernels['llc']> {
   return groups.map((c) => {
     const hits = c.bytes.map((bytes, i) => {

@@ -12,6 +12,8 @@ import {
   capacityCases,
   CAPACITY_SHARES,
   fitCapacity,
+  CAPACITY_PICKS,
+  capacityCurvesFrom,
   fitStacked,
   KERNEL_MAX_OPS,
   nonIncreasing,
@@ -437,7 +439,8 @@ test('capacity: the hit share of each sweep total between the cached and streame
   const hitAt2 = (r: (typeof caps)[number]) =>
     r.k === 128 && r.weightBytes >= 0.2 * l3 ? 0.5 : r.k === 2048 && r.weightBytes < 0.15 * l3 ? 0.9 : hitAt(r)
   const sample = [...refs, ...caps.map((r) => setPerByte(r, (T) => (T === 1 ? 1.05e-10 : 2e-10 - hitAt2(r) * 1e-10)))]
-  const merged = fitCapacity([...rs, ...sized], [sample])
+  // (the largest of two: CAPACITY_PICKS.max; calibrate's own pick, the median, is checked below)
+  const merged = capacityCurvesFrom(capacitySamples([...rs, ...sized], [sample]), CAPACITY_PICKS.max)
   const mShort = merged.find((x) => x.k === 128)!,
     mLong = merged.find((x) => x.k === 2048)!
   assert.deepEqual(
@@ -462,7 +465,15 @@ test('capacity: the hit share of each sweep total between the cached and streame
     'one sweep: no low',
   )
   assert.ok(mShort.bytes > short.bytes, 'the half-hit total moves out with the higher curve')
-  assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, merged)
+  // calibrate's pick: the median of the samples' shares (of two, their mean), the smallest as the low end
+  const byMedian = fitCapacity([...rs, ...sized], [sample])
+  assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, byMedian)
+  const mid = byMedian.find((x) => x.k === 128)!.hits!
+  mShort.hits!.forEach((h, i) => {
+    assert.ok(Math.abs(mid[i].hit - (h.hit + (h.low ?? h.hit)) / 2) < 1e-9, `total ${i}`)
+    assert.equal(mid[i].low, h.low)
+  })
+  assert.equal(CAPACITY_PICKS.median([0.2, 0.9, 0.5]), 0.5)
   // a sample without its references (stopped early) adds nothing
   assert.deepEqual(fitCapacity([...rs, ...sized], [sample.filter((r) => !refs.includes(r))]), llc)
   // every sample's curve, as fitCapacity saw them: its largest and smallest per total
