@@ -732,10 +732,11 @@ export interface CpuRates {
    * the share of a weight's bytes the last-level cache serves when they come back after `distance`
    * bytes of other reads, for rows of `rowLen` weights: calibrate's capacity-sweep curves (at this
    * thread count, log-interpolated in row length and distance; past the largest total the share
-   * falls as 1 ÷ distance), or llcBytesRow ÷ distance for calibrations without curves. `low`: the
-   * curves' smallest sample shares (the low end of a range), where the calibration has them
+   * falls as 1 ÷ distance), or llcBytesRow ÷ distance for calibrations without curves. `end` low /
+   * high: the curves' smallest / largest sample shares (the ends of a range), where the calibration
+   * has them; mid: the calibration's pick (the median)
    */
-  llcHit(rowLen: number, distance: number, low?: boolean): number
+  llcHit(rowLen: number, distance: number, end?: K): number
   llcBw(k: K): number
   /** decode (matrix × vector) and prefill (matrix × matrix) cost-FLOP/s */
   decodeOps(k: K): number
@@ -1139,10 +1140,10 @@ export function cpuRates(
       if (rowLen <= short.k!) return short.bytes
       return logLerp(rowLen, short.k!, short.bytes, LLC_SWEEP_K_LONG, long)
     },
-    llcHit(rowLen, distance, low = false) {
+    llcHit(rowLen, distance, end = 'mid') {
       if (!(distance > 0)) return 0
-      const hits = (x: {hits?: Array<{bytes: number; hit: number; low?: number}>}) =>
-        low ? x.hits!.map((h) => ({bytes: h.bytes, hit: h.low ?? h.hit})) : x.hits!
+      const hits = (x: {hits?: Array<{bytes: number; hit: number; low?: number; high?: number}>}) =>
+        end === 'mid' ? x.hits! : x.hits!.map((h) => ({bytes: h.bytes, hit: (end === 'low' ? h.low : h.high) ?? h.hit}))
       const long = llcCurves.length ? atThreads(llcCurves, threads, (x) => curveHit(hits(x), distance)) : null
       if (long === null) return Math.min(1, this.llcBytesRow(rowLen) / distance)
       const short = llcShort.find((x) => x.threads === threads && x.hits?.length)
@@ -1310,7 +1311,7 @@ export function decodeSeconds(p: PlanCtx, k: K): DecodeParts {
         // (short rows lose the cache sooner with more threads: kernels.ts CAPACITY_KS)
         const ws = work.cpuWorkingSet + (kvBytes.CPU ?? 0)
         // (the range's low end: the curves' slowest sample shares, where the cache's share moved during calibrate)
-        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d, k === 'low'), bytes, ws)
+        const hitRow = (rowLen: number, m: CpuMat) => llcShare(m, (d) => cpu.llcHit(rowLen, d, k), bytes, ws)
         // the op kinds only where the plan shows them (the mid end), not at every end of the range
         const ops: CpuOpPart[] | undefined = k === 'mid' ? [] : undefined
         t.cpuCompute = kernelDecodeSeconds(work, cpu.kernels, hitRow, ops) / CALIBRATED_SPREAD[k]

@@ -485,8 +485,9 @@ export type CapacityPick = keyof typeof CAPACITY_PICKS
 /**
  * The calibration's capacity curves from the samples' curves (pure): at each total the share `pick`
  * takes of the samples' (several sweeps, SWEEP_SAMPLES and the late pass's; by default their median,
- * CAPACITY_PICKS) and the smallest where it is lower: the low end of a decode range (a knee that
- * moved during the calibration moves the prediction of a model whose bytes sit on it).
+ * CAPACITY_PICKS), the smallest where it is lower and the largest where it is higher: the low and
+ * high ends of a decode range (a knee that moved during the calibration moves the prediction of a
+ * model whose bytes sit on it).
  * bench/speed-refit --capacity tries the other picks.
  */
 export function capacityCurvesFrom(
@@ -497,8 +498,9 @@ export function capacityCurvesFrom(
     const hits = c.bytes.map((bytes, i) => {
       const shares = c.shares.map((x) => x[i])
       const hit = pick(shares),
-        low = Math.min(...shares)
-      return {bytes, hit, ...(low < hit ? {low} : {})}
+        low = Math.min(...shares),
+        high = Math.max(...shares)
+      return {bytes, hit, ...(low < hit ? {low} : {}), ...(high > hit ? {high} : {})}
     })
     return {threads: c.threads, bytes: Math.round(halfHitBytes(hits)), k: c.k, hits}
   })

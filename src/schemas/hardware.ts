@@ -433,9 +433,12 @@ export const hardwareProfileSchema = {
                         hit: {type: 'number', minimum: 0, maximum: 1},
                         /**
                          * the smallest share any of the calibration's sweep samples measured at this
-                         * total, where they differ (`hit` is the largest): the low end of a decode range
+                         * total, where they differ (`hit` is their median; in calibrations before it,
+                         * the largest): the low end of a decode range
                          */
                         low: {type: 'number', minimum: 0, maximum: 1},
+                        /** the largest share, where it is above `hit`: the high end of a decode range */
+                        high: {type: 'number', minimum: 0, maximum: 1},
                       },
                     },
                   },

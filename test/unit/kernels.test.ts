@@ -472,6 +472,8 @@ test('capacity: the hit share of each sweep total between the cached and streame
   mShort.hits!.forEach((h, i) => {
     assert.ok(Math.abs(mid[i].hit - (h.hit + (h.low ?? h.hit)) / 2) < 1e-9, `total ${i}`)
     assert.equal(mid[i].low, h.low)
+    // the largest share, the high end of a range, where it is above the median
+    assert.equal(mid[i].high, h.low === undefined ? undefined : h.hit)
   })
   assert.equal(CAPACITY_PICKS.median([0.2, 0.9, 0.5]), 0.5)
   // a sample without its references (stopped early) adds nothing
@@ -880,10 +882,16 @@ test('capacity curves: the hit share at a reuse distance from the sweep curve (l
   withLow.decodeKernels.llc[1].hits[1].low = 0.4
   const rl = cpuRates(host, withLow, 2, 'llama.cpp', 'unaware')
   assert.equal(rl.llcHit(2048, 16 * mb), 0.8)
-  assert.equal(rl.llcHit(2048, 16 * mb, true), 0.4)
-  assert.equal(rl.llcHit(2048, 2 * mb, true), 1)
-  assert.ok(Math.abs(rl.llcHit(2048, 32 * mb, true) - 0.3) < 1e-12) // halfway in log bytes from 0.4 to 0.2
-  assert.equal(r2.llcHit(2048, 16 * mb, true), 0.8) // no low shares: the same curve
+  assert.equal(rl.llcHit(2048, 16 * mb, 'low'), 0.4)
+  assert.equal(rl.llcHit(2048, 2 * mb, 'low'), 1)
+  assert.ok(Math.abs(rl.llcHit(2048, 32 * mb, 'low') - 0.3) < 1e-12) // halfway in log bytes from 0.4 to 0.2
+  assert.equal(r2.llcHit(2048, 16 * mb, 'low'), 0.8) // no low shares: the same curve
+  // the high end: the largest sample share where it is above the median, else the share
+  withLow.decodeKernels.llc[1].hits[1].high = 0.95
+  const rh = cpuRates(host, withLow, 2, 'llama.cpp', 'unaware')
+  assert.equal(rh.llcHit(2048, 16 * mb, 'high'), 0.95)
+  assert.equal(rh.llcHit(2048, 16 * mb), 0.8)
+  assert.equal(r2.llcHit(2048, 16 * mb, 'high'), 0.8)
 })
 
 test('prefill kernels: every type at two row lengths × a ubatch of columns, ≈ 1 MB; fitted as GFLOP/s and kept out of the decode fit', () => {
