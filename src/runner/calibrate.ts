@@ -143,11 +143,12 @@ export interface FitMeta {
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
 
 /**
- * A GPU sample (the compute model fully offloaded): what its token time says of that GPU. A model
- * small enough to calibrate quickly reads too few bytes to load a GPU's memory (r1-mini on an
- * H200: 0.12 GB a token, 33 µs at the spec's rate, of a 1.48 ms token), so its decode time is the
- * GPU's per-layer cost (kernel launches, graph updates, the MoE's many small kernels: 123 µs a
- * layer there, docs/device/h200-2026-12-04b/), which no spec sheet gives; the bandwidth stays the
+ * A GPU sample (a model fully offloaded: gpuSampleModel): what its token time says of that GPU. A
+ * model small enough to calibrate quickly reads too few bytes to load a fast GPU's memory (on an
+ * H200, r1-mini: 0.19 GB a token, 0.05 ms at the spec's rate × η, of a 1.48 ms token; r1-dram:
+ * 1.54 GB, 0.42 of 3.70 ms), so its decode time is mostly the GPU's per-layer cost (kernel
+ * launches, graph updates, the MoE's many small kernels: 109 and 131 µs a layer there,
+ * docs/device/h200-2026-12-04b/), which no spec sheet gives; the bandwidth stays the
  * spec × η the planner uses without a calibration. Only where the bytes take most of the token
  * (a slow GPU) is the bandwidth fitted instead, with the planner's per-layer prior. The GPU runs
  * its layers and the output (gpuModelTerms: `layers` counts them), its attention at depth and the
