@@ -468,12 +468,13 @@ export function fitCapacity(all: KernelResult[], samples: KernelResult[][] = [])
 
 /**
  * How the capacity curves take one share of a total's samples (capacityCurvesFrom). The median (of
- * an even count, the mean of the middle two) is calibrate's. The largest was, until ten
- * passes said otherwise (docs/speed-fidelity.md, fourteenth pass): the knee row (qwen3moe-tiny at two
- * threads, its 19 MB output matrix on a 32 MiB L3 other guests use) came within 10 % in 4 of 10
- * passes with the largest (mean |error| 18.3 %, +19 % on average in the last five) and 5 of 10 with
- * the median (12.2 %); no other row moves. The row's measurement, its fastest token step over a few
- * rounds, does not see the sweeps' quietest minutes; a typical sample is nearer what it sees.
+ * an even count, the mean of the middle two) is calibrate's; the largest was before
+ * (docs/speed-fidelity.md, fourteenth pass). The row that decides it, qwen3moe-tiny at two threads
+ * (its 19 MB output matrix on a 32 MiB L3 other guests use), came within 10 % in 6 of 13 passes with
+ * either, at a mean |error| of 12.0 % with the median and 15.6 % with the largest (+19 % on average
+ * in five passes in a row); no other row moves. The row's measurement, its fastest token step over
+ * a few rounds, does not see the sweeps' quietest minutes every time; the range's ends take the
+ * smallest and the largest sample (hits[].low / high), which held every row in every pass replanned.
  */
 export const CAPACITY_PICKS = {
   median: (xs: number[]) => median(xs)!,
