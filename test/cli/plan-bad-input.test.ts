@@ -295,3 +295,11 @@ test('ktransformers --kv-type q4_0 is refused (its MLA cache is bf16); --quants 
     'E_USAGE',
   )
 })
+
+test('--mmap takes auto, on or off; anything else is one usage line', () => {
+  expectOneLine(
+    ['plan', 'deepseek-r1', '--hardware', hwFile, '--mmap', 'maybe'],
+    /--mmap must be one of auto, on, off, got maybe/,
+    'E_USAGE',
+  )
+})
