@@ -15,7 +15,7 @@ import {
   type DeviceUse,
   type PlacementInput,
 } from './placement.js'
-import {predictSpeed, type EngineBuild, type SpeedResult} from './speed.js'
+import {cpuComputesWeights, predictSpeed, type EngineBuild, type SpeedResult} from './speed.js'
 
 /** Smallest context we report as usable. */
 export const MIN_CONTEXT = KV_PAD
@@ -178,13 +178,12 @@ export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
 }
 
 /**
- * Does llama.cpp copy weights kept in RAM to a local GPU for prefill (op offload)? Mainline
- * llama.cpp with a local GPU and weights on the CPU; not ik_llama.cpp's -rtr builds, ktransformers
- * or FlashMoE, whose CPUs compute the weights they hold.
+ * Does llama.cpp copy weights kept in RAM to a local GPU for prefill (op offload)? llama.cpp's
+ * commands (the ones --no-mmap goes into) where the GPU computes the CPU's weights
+ * (cpuComputesWeights) and the CPU holds some.
  */
 export function opOffloadsFromRam(c: PlanContext, a: Assignment): boolean {
-  if (c.engine !== 'llama.cpp' || c.build === 'ik_llama.cpp') return false
-  if (!a.gpus.some((g) => !g.rpc)) return false
+  if (c.engine !== 'llama.cpp' || cpuComputesWeights(a, c.build, c.engine)) return false
   // expertDevice of a dense layer is "CPU" unused: only MoE layers' experts count
   return a.layerDevice.includes('CPU') || [...c.inv.expertLayerBytes.keys()].some((l) => a.expertDevice[l] === 'CPU')
 }

@@ -1601,9 +1601,17 @@ function cpuKeys(p: PlanCtx): number {
   return n
 }
 
-/** experts on the CPU in prefill: ik -rtr, ktransformers (always), or no local GPU */
+/**
+ * Does the CPU compute the weights it holds in prefill (ik -rtr, ktransformers always, or no local
+ * GPU)? Otherwise a local GPU does, copying them over PCIe each ubatch (llama.cpp's op offload).
+ */
+export function cpuComputesWeights(a: Assignment, build: EngineBuild, engine: Engine): boolean {
+  return !a.gpus.some((g) => !g.rpc) || build === 'ik_llama.cpp' || engine === 'ktransformers'
+}
+
+/** experts on the CPU in prefill: cpuComputesWeights for this plan */
 function cpuComputesExperts(p: PlanCtx): boolean {
-  return !p.a.gpus.some((g) => !g.rpc) || p.build === 'ik_llama.cpp' || p.engine === 'ktransformers'
+  return cpuComputesWeights(p.a, p.build, p.engine)
 }
 
 export function predictSpeed(
