@@ -980,7 +980,8 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
   const models = new Map<string, string>()
   let provenance: {release: string | null; variant: string | null} = {release: null, variant: null}
   let stopped: string | null = null
-  let gpuDevices: Array<{name: string; description: string; backend: string; freeBytes: number}> = []
+  /** the engine's GPUs; memoryBytes: free where the engine reported it (the rounds), else total (a bench result) */
+  let gpuDevices: Array<{name: string; description: string; backend: string; memoryBytes: number}> = []
   const elapsed = () => (Date.now() - t0) / 1000
   const stop = () => opts.stopRequested?.() ?? false
   let kernels: DecodeKernels | null = null
@@ -1066,10 +1067,9 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       throw e
     }
     provenance = {release: r.provenance.llamaRelease ?? null, variant: r.provenance.cpuVariant ?? null}
-    // a bench result records each device's total memory (the rounds: its free memory)
     gpuDevices = r.provenance.devices
       .filter((d) => d.type === 'gpu' || d.type === 'igpu')
-      .map((d) => ({name: d.name, description: d.description, backend: d.backend, freeBytes: d.totalBytes}))
+      .map((d) => ({name: d.name, description: d.description, backend: d.backend, memoryBytes: d.totalBytes}))
     const tps = benchTps(r)
     const t =
       role === 'gpu' && extra.gpuIndex !== undefined
@@ -1153,7 +1153,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
     provenance = {release: r.llamaRelease, variant: r.cpuVariant}
     gpuDevices = r.devices
       .filter((d) => d.type === 'gpu' || d.type === 'igpu')
-      .map((d) => ({name: d.name, description: d.description, backend: d.backend, freeBytes: d.freeBytes}))
+      .map((d) => ({name: d.name, description: d.description, backend: d.backend, memoryBytes: d.freeBytes}))
     // one sample per role, model and thread count (compute: its pp and tg tests together)
     const groups = new Map<string, Array<{t: (typeof tests)[number]; res: RoundsTestResult}>>()
     for (const [i, t] of tests.entries()) {
@@ -1408,7 +1408,7 @@ export async function runCalibrate(opts: CalibrateOptions, ev: CalibrateEvents =
       const gi = opts.profile.gpus[i]?.index ?? i
       // its spec (planner/gpus.ts by PCI id or name): fitGpu weighs the model's bytes at that rate
       const spec = planHosts([opts.profile])[0]?.gpus.find((g) => !g.rpc && g.localIndex === gi)
-      const path = gpuSampleModel(dramPath, computePath, d.freeBytes)
+      const path = gpuSampleModel(dramPath, computePath, d.memoryBytes)
       if (
         !(await measure(
           'gpu',
