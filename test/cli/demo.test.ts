@@ -1,7 +1,7 @@
+import {tempDir} from '../support/tmp.js'
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {cpSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {runDemo, type DemoOptions} from '../../src/demo/demo.js'
 import {writeTrace} from '../../src/trace/trace.js'
@@ -31,7 +31,7 @@ else if (cmd === 'reuse') process.stdout.write(readFileSync(fix + '/reuse.json',
 `
 
 function fakeRoot(): {root: string; log: string; restore: () => void} {
-  const root = mkdtempSync(join(tmpdir(), 'moerig-demo-'))
+  const root = tempDir('moerig-demo-')
   mkdirSync(join(root, 'bin'))
   writeFileSync(join(root, 'bin', 'run.js'), FAKE_CLI)
   writeFileSync(join(root, 'package.json'), '{"type": "module"}')

@@ -1,15 +1,13 @@
 // The --json shape of the commands that need no model in llama.cpp (probe on a recorded machine, profiles,
 // plan, models, trace, reuse, report), against test/fixtures/json-shapes/ (test/support/json-shape.ts;
 // MOERIG_UPDATE_SNAPSHOTS=1 records them). The native ones: test/native/json-shapes.test.ts.
-import {test, after} from 'node:test'
+import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {assertJsonShape, jsonShape, shapeDiff} from '../support/json-shape.js'
 import {cli, tempDir} from '../support/runner-helpers.js'
 
 const dir = tempDir('moerig-json-shapes-')
-after(() => rmSync(dir, {recursive: true, force: true}))
 
 /** `moerig <args> --json`, which must succeed; its parsed output. */
 function json(args: string[]): unknown {

@@ -7,8 +7,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {isAbsolute, join} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
 import {checkThreads, maxThreads} from '../../src/lib/threads.js'
@@ -23,9 +22,9 @@ import type {ModelProfile} from '../../src/schemas/model.js'
 import {ggufMetadata} from '../fixtures/gguf/model.js'
 import {type KvValue, u32, writeGguf} from '../fixtures/gguf/writer.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-plan-bad-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-plan-bad-')
 const lite: ModelProfile = JSON.parse(
   readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
 )

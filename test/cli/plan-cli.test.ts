@@ -6,8 +6,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {modelsListSchema} from '../../src/schemas/model.js'
@@ -19,9 +18,9 @@ import {rig} from '../fixtures/plan/rigs.js'
 import {writeInventoryGguf} from '../fixtures/gguf/model.js'
 import {str, u32, writeGguf} from '../fixtures/gguf/writer.js'
 import {makePlan} from '../../src/planner/plan.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-plan-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-plan-')
 const hwFile = join(dir, 'rig.json')
 writeFileSync(hwFile, JSON.stringify(rig({id: 'rig', gpus: 2})))
 const lite: ModelProfile = JSON.parse(

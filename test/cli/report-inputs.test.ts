@@ -1,14 +1,14 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {CHART_SIZE, HEATMAP_SIZE} from '../../src/report/charts.js'
 import {loadInput} from '../../src/report/inputs.js'
 import {runReport} from '../../src/report/report.js'
 import {writeTrace} from '../../src/trace/trace.js'
 import {assertChart, assertSelfContained} from '../support/report-helpers.js'
+import {tempDir} from '../support/tmp.js'
 
 const FIX = 'test/fixtures/report'
 const HOSTILE = '<script>alert(1)</script>'
@@ -18,7 +18,7 @@ const fixtures = () =>
     .map((f) => join(FIX, f))
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'moerig-report-in-'))
+  return tempDir('moerig-report-in-')
 }
 
 /** A small binary trace whose model name is hostile: 4 MoE layers, 16 experts, top-2. */

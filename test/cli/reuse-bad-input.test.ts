@@ -5,8 +5,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {analyzeReuse} from '../../src/reuse/analyze.js'
 import {synthIds} from '../support/reuse-synth.js'
@@ -15,9 +14,9 @@ import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {writeInventoryGguf} from '../fixtures/gguf/model.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-reuse-bad-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-reuse-bad-')
 
 function moerig(args: string[]): {code: number; stdout: string; stderr: string} {
   const r = spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8'})

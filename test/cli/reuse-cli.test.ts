@@ -1,14 +1,14 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {reuseResultSchema} from '../../src/schemas/reuse.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
+import {tempDir} from '../support/tmp.js'
 
 const fixture = 'test/fixtures/traces/markov-tiny.csv'
-const dir = mkdtempSync(join(tmpdir(), 'moerig-reuse-cli-'))
+const dir = tempDir('moerig-reuse-cli-')
 
 function moerig(args: string[]): {code: number; stdout: string; stderr: string} {
   try {

@@ -7,15 +7,14 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
 import {writeJsonFile} from '../../src/lib/fs.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-write-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-write-')
 const hwFile = join(dir, 'rig.json')
 writeFileSync(hwFile, JSON.stringify(rig({id: 'rig', gpus: 1})))
 const root = process.getuid?.() === 0

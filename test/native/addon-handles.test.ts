@@ -2,9 +2,8 @@
 // a handle of the wrong kind is a TypeError that says what was expected (never a cast of the wrong
 // pointer), and a stop requested right after a run was queued stops it (the worker thread used to
 // clear it on entry, so the run went on to the end).
-import {test, before, after} from 'node:test'
+import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
-import {rmSync} from 'node:fs'
 import {engineBuild, loadAddon, type LlamaContextHandle, type LlamaModelHandle} from '../../src/engine/addon.js'
 import {tempDir, synthTiny} from '../support/runner-helpers.js'
 
@@ -17,8 +16,6 @@ before(async () => {
   model = synthTiny(dir)
   await addon.llamaInit(engineBuild().libDir, [])
 })
-
-after(() => rmSync(dir, {recursive: true, force: true}))
 
 test('a value that is no handle is a TypeError naming the handle expected and what came', () => {
   const asCtx = (v: unknown) => v as LlamaContextHandle

@@ -12,14 +12,15 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {availableParallelism, tmpdir} from 'node:os'
+import {existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import {bin, lines, pool, root, runCli, snapshot, snapshotDiff, type Spawned} from '../support/badinput.js'
 import {minimalPlan} from '../support/runner-helpers.js'
 import {safeName, safeText} from '../../src/lib/text.js'
 import {escapeHtml, escapeMd} from '../../src/report/escape.js'
 import {describeUsageError} from '../../src/lib/command.js'
+import {tempDir} from '../support/tmp.js'
 
 const WIDTH = Math.max(2, Math.min(6, availableParallelism() * 2))
 const TIMEOUT_MS = 45_000
@@ -45,7 +46,7 @@ interface Case {
   modes?: Array<'text' | 'json'>
 }
 
-const W = mkdtempSync(join(tmpdir(), 'moerig-bad-input-'))
+const W = tempDir('moerig-bad-input-')
 const IN = join(W, 'inputs')
 const UNWRITABLE = '/proc/version' // a file, even root cannot create anything under it
 

@@ -5,16 +5,14 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 import {cachedSynthModel} from '../../src/runner/synth.js'
 import {modelTerms} from '../../src/runner/calibrate.js'
 import type {DecodeKernels} from '../../src/runner/kernels.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {tempDir} from '../support/tmp.js'
 
 test('modelTerms: the decode attention term is the measured one when the kernels have it', async () => {
-  const path = await cachedSynthModel({preset: 'tiny', quant: 'Q4_K_M'}, mkdtempSync(join(tmpdir(), 'moerig-terms-')))
+  const path = await cachedSynthModel({preset: 'tiny', quant: 'Q4_K_M'}, tempDir('moerig-terms-'))
   const base = rig({id: 'desk', sockets: 1, ramGiB: 64, channels: 2, mts: 4000, cores: 2, gpus: 0})
   const dk: DecodeKernels = {
     kernels: [{type: 'Q4_K', residency: 'dram', threads: 1, nsPerRow: 2, nsPerWeight: 0.02, buffer: 'CPU_REPACK'}],

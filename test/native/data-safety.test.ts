@@ -3,6 +3,7 @@
  * every refusal is one line (or `{"error": {code, message}}` under --json) with a non-zero exit.
  * CLI behaviour is tested by spawning bin/run.js (build first: `npx tsc -b`).
  */
+import {tempDir} from '../support/tmp.js'
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
@@ -12,14 +13,12 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
 import {
@@ -42,7 +41,7 @@ const CSV = resolve('test/fixtures/traces/markov-tiny.csv')
 const HARDWARE = resolve('profiles/hardware/dual-8592-2xa770.json')
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'moerig-safety-'))
+  return tempDir('moerig-safety-')
 }
 
 interface Ran {

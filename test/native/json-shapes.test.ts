@@ -2,9 +2,8 @@
 // calibrate, engine, demo) on the tiny synth model, against test/fixtures/json-shapes/
 // (test/support/json-shape.ts; MOERIG_UPDATE_SNAPSHOTS=1 records them). The others:
 // test/cli/json-shapes.test.ts.
-import {test, before, after} from 'node:test'
+import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
-import {rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {cacheDir} from '../../src/lib/paths.js'
 import {cachedSynthModel} from '../../src/runner/synth.js'
@@ -16,7 +15,6 @@ let model = ''
 before(async () => {
   model = await cachedSynthModel({preset: 'tiny'})
 })
-after(() => rmSync(dir, {recursive: true, force: true}))
 
 /**
  * `moerig <args> --json`, which must succeed; its parsed output. GPU backend packages are skipped

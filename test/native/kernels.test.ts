@@ -97,7 +97,10 @@ test('prefill cases: a ubatch of columns per product; the same weights take long
 })
 
 test('a stop requested right after the run was queued ends it with what finished', async () => {
-  const p = addon.decodeKernels({...one(), minSeconds: 5, cases: Array(4).fill(one().cases[0])})
+  // each case long enough (1000 graphs of a 9 MB product, about a second) that a JS thread
+  // descheduled between the two calls on a busy machine cannot see more than one case finish
+  const big = one({k: 4096, rows: 4096, ops: 1, repeat: 1}).cases[0]
+  const p = addon.decodeKernels({...one(), minSeconds: 5, cases: Array(4).fill(big)})
   addon.decodeKernelsStop()
   const t0 = Date.now()
   const rs = await p

@@ -6,18 +6,17 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {buildTensorShapes, shapeFromGguf} from '../../src/model/arch.js'
 import {readGguf} from '../../src/model/gguf.js'
 import {tensorBytes} from '../../src/model/ggml-types.js'
 import {quantizeTypes} from '../../src/model/quant.js'
 import {addonPath} from '../../src/engine/addon.js'
+import {tempDir} from '../support/tmp.js'
 
 const built = existsSync(addonPath) && existsSync('dist/commands/synth.js')
-const dir = mkdtempSync(join(tmpdir(), 'moerig-synth-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-synth-')
 
 function synth(preset: string, quant: string, extra: string[] = []): Promise<string> {
   const out = join(dir, `${preset}-${quant}${extra.join('')}.gguf`)

@@ -3,8 +3,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {INFERENCE_FLAGS, parseLscpu} from '../../src/probe/cpu.js'
 import {parseCpuList} from '../../src/probe/sysfs.js'
@@ -21,9 +20,9 @@ import {MoerigError} from '../../src/lib/errors.js'
 import {addonPath} from '../../src/engine/addon.js'
 import {hardwareProfileSchema, profileListSchema, type HardwareProfile} from '../../src/schemas/hardware.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
+import {tempDir} from '../support/tmp.js'
 
-const tmp = mkdtempSync(join(tmpdir(), 'moerig-probe-cli-'))
-process.on('exit', () => rmSync(tmp, {recursive: true, force: true}))
+const tmp = tempDir('moerig-probe-cli-')
 const run = (...args: string[]) => spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8'})
 
 test('probe --json matches lscpu, /sys/devices/system/node and /proc/meminfo on this machine', () => {

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync} from 'node:fs'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {readGguf, type GgufModel} from '../../src/model/gguf.js'
 import {cachedSynthModel, checkModel, synthModel} from '../../src/runner/synth.js'
@@ -18,10 +17,11 @@ import {
 } from '../../src/model/synth-presets.js'
 import {synthResultSchema} from '../../src/schemas/synth.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
+import {tempDir} from '../support/tmp.js'
 
 let dir = ''
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'moerig-synth-'))
+  dir = tempDir('moerig-synth-')
 })
 after(() => {
   if (dir) rmSync(dir, {recursive: true, force: true})

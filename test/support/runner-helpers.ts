@@ -1,15 +1,17 @@
 /** Shared by the runner, bench, check-plan, calibrate and variants tests (test/native/, test/unit/runner-units.test.ts): synthetic models and plans. */
 import {execFileSync, spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, statSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const bin = join(root, 'bin', 'run.js')
 
+import {tempDir as scratch} from './tmp.js'
+
+/** A scratch folder removed when the test file's process exits (test/support/tmp.ts). */
 export function tempDir(prefix = 'moerig-runner-'): string {
-  return mkdtempSync(join(tmpdir(), prefix))
+  return scratch(prefix)
 }
 
 /** `moerig synth --preset tiny` into dir (once per test file); returns the path. */

@@ -7,8 +7,7 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
 import {ggmlTypeByName} from '../../src/model/ggml-types.js'
@@ -20,9 +19,9 @@ import type {Plan} from '../../src/schemas/plan.js'
 import {ggufMetadata} from '../fixtures/gguf/model.js'
 import {type KvValue, type TensorSpec, writeGguf} from '../fixtures/gguf/writer.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-meta-fuzz-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-meta-fuzz-')
 
 function catalog(id: string): ModelProfile {
   return JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))

@@ -1,15 +1,14 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {readGguf, shardPaths} from '../../src/model/gguf.js'
 import {ggmlTypeById, ggmlTypeByName, tensorBytes} from '../../src/model/ggml-types.js'
 import {MoerigError} from '../../src/lib/errors.js'
 import {ggufHeader, str, u16, u32, writeGguf, type TensorSpec} from '../fixtures/gguf/writer.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-gguf-'))
-process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+const dir = tempDir('moerig-gguf-')
 
 function spec(name: string, shape: number[], typeName: string): TensorSpec {
   const t = ggmlTypeByName.get(typeName)!

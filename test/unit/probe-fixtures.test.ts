@@ -3,8 +3,7 @@
 // PCIe switches, RTX 4090 with nvidia-smi output. Plus damaged trees: unreadable entries are notes.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {cpSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {cpSync, mkdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {assembleProfile, fixtureInputs} from '../../src/probe/probe.js'
 import {bandwidthNodes} from '../../src/probe/bandwidth.js'
@@ -12,14 +11,14 @@ import {renderProfile} from '../../src/probe/summary.js'
 import {MoerigError} from '../../src/lib/errors.js'
 import {hardwareProfileSchema} from '../../src/schemas/hardware.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
+import {tempDir} from '../support/tmp.js'
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'probe')
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 const probe = (name: string, dir = join(FIX, name)) => assembleProfile(fixtureInputs(dir))
 
-const tmp = mkdtempSync(join(tmpdir(), 'moerig-probe-'))
-process.on('exit', () => rmSync(tmp, {recursive: true, force: true}))
+const tmp = tempDir('moerig-probe-')
 
 test('dual socket, 2 NUMA nodes (2 × Xeon Silver 4410Y, Dell-style DMI)', () => {
   const {profile: p, topology} = probe('dual-spr-2numa')

@@ -1,7 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {assertChart, assertSelfContained, pngStats, sampleInputs} from '../support/report-helpers.js'
 import {
@@ -17,6 +16,7 @@ import {
 import {escapeHtml, escapeMd, slug} from '../../src/report/escape.js'
 import {buildReport, distinguishingLabels} from '../../src/report/build.js'
 import {renderHtml, writeReport, type Report} from '../../src/report/write.js'
+import {tempDir} from '../support/tmp.js'
 
 const GiB = 1024 ** 3
 const HOSTILE = '<script>alert(1)</script>'
@@ -168,7 +168,7 @@ test('labels keep only what differs', () => {
 
 test('a full report: every chart decodes, HTML is self-contained and escapes a hostile model name', async () => {
   const report = await buildReport(sampleInputs(HOSTILE), {notes: [`skipped: ${HOSTILE}`]})
-  const dir = mkdtempSync(join(tmpdir(), 'moerig-report-'))
+  const dir = tempDir('moerig-report-')
   try {
     const out = writeReport(join(dir, 'r'), report)
     assert.deepEqual(readdirSync(out.dir).sort(), ['.moerig-report', 'charts', 'index.html', 'report.md'])
@@ -207,7 +207,7 @@ test('a full report: every chart decodes, HTML is self-contained and escapes a h
 })
 
 test('a failed write leaves the old report in place and no temp folder', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moerig-report-'))
+  const dir = tempDir('moerig-report-')
   try {
     const target = join(dir, 'r')
     mkdirSync(target)

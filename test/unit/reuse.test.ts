@@ -1,7 +1,5 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync} from 'node:fs'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {LfuCache, LruCache, StaticCache, hotSets, optLayer, type Shape} from '../../src/reuse/cache.js'
 import {LocalityStats, baselines, skew} from '../../src/reuse/metrics.js'
@@ -11,8 +9,9 @@ import {bytesPerToken, capacityForBudget, decodeTps} from '../../src/reuse/cost.
 import {openTrace, writeTrace} from '../../src/trace/trace.js'
 import {reuseResultSchema} from '../../src/schemas/reuse.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-reuse-test-'))
+const dir = tempDir('moerig-reuse-test-')
 
 // ---------------------------------------------------------------- brute-force reference
 

@@ -1,7 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, readdirSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync, statSync, existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
 import {
@@ -19,8 +18,9 @@ import {
   type TraceSource,
 } from '../../src/trace/trace.js'
 import {synthIds, tinyHeader} from '../support/reuse-synth.js'
+import {tempDir} from '../support/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moerig-trace-test-'))
+const dir = tempDir('moerig-trace-test-')
 
 /** The tiny model's header with 5 blocks, MoE in 1, 2 and 4, top-3, 50 tokens. */
 function header(over: Partial<TraceHeader> = {}): TraceHeader {
