@@ -11,7 +11,7 @@
  * inconsistent ones. The file is written under a temp name next to the output and renamed into
  * place only when complete, so an existing file is never half-overwritten.
  */
-import {existsSync, renameSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
+import {existsSync, readdirSync, renameSync, rmSync, statSync, statfsSync, accessSync, constants as fsc} from 'node:fs'
 import {createHash} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
@@ -328,6 +328,8 @@ function engineRelease(): string {
  * bytes (preset data, vocabulary, quant, layout, seed, llama.cpp release, writer version), so
  * editing a preset, upgrading llama.cpp or changing how blocks are generated makes a new file.
  * Concurrent callers may both write; the rename makes the last one win with identical bytes.
+ * Making a file removes the older versions of the same preset, layout, quant and seed (another
+ * hash): an r1-dram left behind by a llama.cpp upgrade is 9 GB nothing will read again.
  */
 export async function cachedSynthModel(
   opts: {preset: string; quant?: string; kvLayout?: KvLayout; seed?: number},
@@ -347,8 +349,12 @@ export async function cachedSynthModel(
   })
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 12)
   const layout = opts.kvLayout ? `-${opts.kvLayout}` : ''
-  const path = join(cacheDir, `${preset.name}${layout}-${quant}-s${seed}-${hash}.gguf`)
-  if (!existsSync(path))
-    await synthModel({preset: preset.name, quant, kvLayout: opts.kvLayout, seed, output: path, force: true})
+  const stem = `${preset.name}${layout}-${quant}-s${seed}-`
+  const path = join(cacheDir, `${stem}${hash}.gguf`)
+  if (existsSync(path)) return path
+  await synthModel({preset: preset.name, quant, kvLayout: opts.kvLayout, seed, output: path, force: true})
+  for (const f of readdirSync(cacheDir))
+    if (f.startsWith(stem) && /^[0-9a-f]{12}\.gguf$/.test(f.slice(stem.length)) && join(cacheDir, f) !== path)
+      rmSync(join(cacheDir, f), {force: true})
   return path
 }

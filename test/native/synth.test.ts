@@ -2,8 +2,8 @@ import {test, before, after} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync} from 'node:fs'
-import {join} from 'node:path'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync} from 'node:fs'
+import {basename, join} from 'node:path'
 import {readGguf, type GgufModel} from '../../src/model/gguf.js'
 import {cachedSynthModel, checkModel, synthModel} from '../../src/runner/synth.js'
 import {
@@ -173,9 +173,18 @@ test('same preset and seed give identical bytes; --force overwrites, a new seed 
     readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.f16-')),
     [],
   )
-  // the cache helper makes a file once and then hands back the same path
+  // the cache helper makes a file once and then hands back the same path; making it removes an
+  // older version of the same model (another hash), not other models nor other files
   const cache = join(dir, 'cache')
+  mkdirSync(cache)
+  const keep = [
+    'tiny-F16-s7-0123456789ab.gguf.tmp-1',
+    'tiny-deep16-F16-s7-0123456789ab.gguf',
+    'tiny-F16-s8-0123456789ab.gguf',
+  ]
+  for (const f of [...keep, 'tiny-F16-s7-0123456789ab.gguf']) writeFileSync(join(cache, f), 'old')
   const c1 = await cachedSynthModel({preset: 'tiny', quant: 'F16', seed: 7}, cache)
+  assert.deepEqual(readdirSync(cache).sort(), [...keep, basename(c1)].sort())
   const mtime = statSync(c1).mtimeMs
   assert.equal(await cachedSynthModel({preset: 'tiny', quant: 'F16', seed: 7}, cache), c1)
   assert.equal(statSync(c1).mtimeMs, mtime)
