@@ -22,7 +22,7 @@ import {fileURLToPath} from 'node:url'
 import {matchGpu} from '../src/planner/gpus.js'
 import type {EngineBuild} from '../src/planner/speed.js'
 import {runPlan} from '../src/planner/run.js'
-import type {MmapMode} from '../src/planner/plan.js'
+import type {MmapMode, OpOffloadMode} from '../src/planner/plan.js'
 import {hardwareProfileSchema, type HardwareProfile} from '../src/schemas/hardware.js'
 import type {Engine, KvType, Plan} from '../src/schemas/plan.js'
 import {assertValid} from '../src/schemas/validate.js'
@@ -101,6 +101,8 @@ export interface PublishedFigure {
     numaAware?: boolean
     /** --mmap as the rig ran: absent = on (llama.cpp's default; no figure here says --no-mmap) */
     mmap?: MmapMode
+    /** --op-offload as the rig ran: absent = on (llama.cpp's default; no figure here says --no-op-offload) */
+    opOffload?: OpOffloadMode
   }
   /** tokens/s */
   measured: {decode?: number; prefill?: number}
@@ -293,6 +295,7 @@ async function predict(f: PublishedFigure, profile: HardwareProfile, depth: numb
     engineBuild: f.plan.engineBuild,
     numaAware: f.plan.numaAware,
     mmap: f.plan.mmap ?? 'on',
+    opOffload: f.plan.opOffload ?? 'on',
   })
 }
 

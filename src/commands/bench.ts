@@ -100,6 +100,7 @@ Ctrl-C stops after the current repetition and keeps (and saves) the finished one
         typeK: flags['cache-type-k'],
         typeV: flags['cache-type-v'],
         flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
+        opOffload: flags['no-op-offload'] ? false : undefined,
         // with --plan the plan's placement wins; flags given anyway are kept only where it says nothing
         placement:
           flags.plan && !placementGiven

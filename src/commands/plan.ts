@@ -4,7 +4,7 @@ import {assertUbatchWithinBatch} from '../lib/flagcheck.js'
 import {checkOverwrite, writeJsonFile} from '../lib/fs.js'
 import {DEFAULT_THREADS_RULE} from '../lib/llama-defaults.js'
 import {renderPlan} from '../planner/render.js'
-import type {MmapMode} from '../planner/plan.js'
+import type {MmapMode, OpOffloadMode} from '../planner/plan.js'
 import {runPlan} from '../planner/run.js'
 import {probeThisMachine} from '../probe/machine.js'
 import {engineValues, kvTypeValues, type Engine, type KvType, type Plan} from '../schemas/plan.js'
@@ -73,6 +73,12 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       options: ['auto', 'on', 'off'],
       default: 'auto',
     }),
+    'op-offload': Flags.string({
+      description:
+        "llama.cpp's op offload for prefill: auto (--no-op-offload where the CPU computing the weights it holds beats a GPU copying them over PCIe each ubatch), on (llama.cpp's default), off",
+      options: ['auto', 'on', 'off'],
+      default: 'auto',
+    }),
     quants: Flags.string({description: 'compare quants of a catalog model, one row each', helpValue: 'Q2_K,Q4_K_M,…'}),
     emit: Flags.boolean({
       description: 'print the ready commands: llama-server, llama-bench, FlashMoE, ktransformers YAML + launch, RPC',
@@ -111,6 +117,7 @@ Memory is exact per tensor and per engine (llama.cpp's MLA latent cache, FlashMo
       flashAttention: flags['flash-attn'] === undefined ? undefined : flags['flash-attn'] === 'on',
       placement: flags.placement,
       mmap: flags.mmap as MmapMode,
+      opOffload: flags['op-offload'] as OpOffloadMode,
       probe: probeThisMachine,
       quants:
         flags.quants === undefined

@@ -83,6 +83,7 @@ Greedy by default; --temperature > 0 samples with --seed. Ctrl-C stops and keeps
         typeK: flags['cache-type-k'],
         typeV: flags['cache-type-v'],
         flashAttn: flags['flash-attn'] as 'auto' | 'on' | 'off' | undefined,
+        opOffload: flags['no-op-offload'] ? false : undefined,
         placement: placementFromFlags(flags),
         cpuVariant: cpuVariantFlag(flags['cpu-variant']),
         rpc: rpcFlag(flags.rpc),

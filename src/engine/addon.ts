@@ -165,6 +165,8 @@ export interface LlamaContextParams {
   typeK?: string
   typeV?: string
   flashAttn?: 'auto' | 'on' | 'off'
+  /** false: llama.cpp --no-op-offload (no GPU takes big-batch ops on weights in RAM); default true */
+  opOffload?: boolean
   threads?: number
   /** install the routing-trace eval callback (ffn_moe_topk / ffn_moe_weights_*) */
   trace?: boolean

@@ -130,6 +130,7 @@ function placementSection(c: PlanContext, best: Evaluated): Plan['placement'] {
     splitMode: a.gpus.length > 1 ? 'layer' : a.gpus.length === 1 ? 'none' : 'layer',
     mainGpu: 0,
     mmap: best.mmap,
+    opOffload: best.opOffload,
     summary: placementSummary(c, best),
   }
 }
@@ -177,9 +178,20 @@ function remoteGpuNote(h: PlanHost): string {
   return `${h.name}: its ${h.gpus.length} GPU${h.gpus.length > 1 ? 's are' : ' is'} not used — moerig plans each remote machine as one rpc-server on its CPU and RAM (run one rpc-server per GPU by hand to add them)`
 }
 
-function notes(c: PlanContext): string[] {
+/** --op-offload auto chose llama.cpp's --no-op-offload: why, in the plan's own predictions. */
+function opOffloadNote(c: PlanContext, best: Evaluated): string[] {
+  const other = best.opOffloadOther
+  if (best.opOffload || !other) return []
+  const ramGB = (best.devices.find((d) => d.id === 'CPU')?.weightsBytes ?? 0) / 1e9
+  return [
+    `--no-op-offload: the CPU computes the weights it holds in prefill, ${best.speed.prefill.mid.toFixed(1)} t/s predicted against ${other.prefill.mid.toFixed(1)} with llama.cpp's op offload, which copies ≈ ${ramGB.toFixed(0)} GB of weights in RAM to the GPU over PCIe for each ubatch of ${c.ubatch} (a larger --ubatch spreads the copies over more tokens; --op-offload on plans that)`,
+  ]
+}
+
+function notes(c: PlanContext, best: Evaluated): string[] {
   return [
     c.kv.note,
+    ...opOffloadNote(c, best),
     ...(c.main.gpus.some((g) => !g.vramKnown) ? ['a GPU with unknown VRAM counts as 0 bytes'] : []),
     ...c.hosts
       .slice(1)
@@ -206,6 +218,7 @@ function commands(o: PlanOutcome): Plan['commands'] {
     threads: c.threads,
     numaMode: best.numa.mode,
     mmap: best.mmap,
+    opOffload: best.opOffload,
     hfRepo: o.hfRepo,
   })
 }
@@ -247,6 +260,6 @@ export function assemblePlan(o: PlanOutcome): Plan {
     verdict: {fits, binding: o.binding, headline: headline(o), fixes: o.fixes},
     prediction: predictionSection(best.speed),
     commands: commands(o),
-    notes: notes(c),
+    notes: notes(c, best),
   }
 }

@@ -25,6 +25,8 @@ export interface EmitInput {
   numaMode: 'single' | 'interleave' | 'replicate'
   /** false: --no-mmap (llama-bench -mmp 0) */
   mmap?: boolean
+  /** false: --no-op-offload (llama-bench -nopo 1) */
+  opOffload?: boolean
   hfRepo: string | null
 }
 
@@ -119,6 +121,7 @@ function llamaArgs(e: EmitInput, bench: boolean): string[] {
   args.push('-t', String(e.threads))
   if (e.numaMode === 'interleave') args.push('--numa', 'distribute')
   if (e.mmap === false) args.push(...(bench ? ['-mmp', '0'] : ['--no-mmap']))
+  if (e.opOffload === false) args.push(...(bench ? ['-nopo', '1'] : ['--no-op-offload']))
   // llama.cpp knows f16/bf16/q8_0/q4_0; ktransformers' bf16 maps to bf16.
   args.push('-ctk', e.kvType)
   const hasV = e.inv.shape.layout !== 'mla' || e.inv.arch !== 'deepseek2'

@@ -15,7 +15,7 @@ import {
   type DeviceUse,
   type PlacementInput,
 } from './placement.js'
-import {cpuComputesWeights, predictSpeed, type EngineBuild, type SpeedResult} from './speed.js'
+import {cpuComputesWeights, predictSpeed, type EngineBuild, type Range, type SpeedResult} from './speed.js'
 
 /** Smallest context we report as usable. */
 export const MIN_CONTEXT = KV_PAD
@@ -30,6 +30,20 @@ export const DECODE_TIE = 0.1
  * 2 546 vs 399 t/s). auto: off where that applies and the plan fits in RAM, else on (llama.cpp's default).
  */
 export type MmapMode = 'auto' | 'on' | 'off'
+
+/**
+ * llama.cpp's op offload (--no-op-offload = off; llama-bench -nopo 1). With a local GPU, mainline
+ * llama.cpp hands every op of a ubatch ≥ 32 tokens whose weights sit in RAM to the GPU and copies
+ * those weights over PCIe for each ubatch (ggml_backend_sched; ggml-cuda/-vulkan/-sycl offload_op):
+ * for R1 with its experts in RAM that is ≈ 380 GB a ubatch, and at the default -ub 512 the CPU
+ * computing them is often faster (llama.cpp issue #17026 asks for the break-even to be configurable).
+ * auto: off where those copies happen and the CPU's prefill is predicted faster by OP_OFFLOAD_TIE
+ * (mid) without costing decode, else on (llama.cpp's default).
+ */
+export type OpOffloadMode = 'auto' | 'on' | 'off'
+
+/** --op-offload auto leaves llama.cpp's default on unless the CPU's prefill is this much faster (mid). */
+export const OP_OFFLOAD_TIE = 0.1
 
 /**
  * --placement: "auto" searches (most layers on the GPUs, then whole layers of experts into the VRAM
@@ -61,6 +75,7 @@ export interface PlanContext {
   build: EngineBuild
   numaAware: boolean
   mmap: MmapMode
+  opOffload: OpOffloadMode
 }
 
 export interface Evaluated {
@@ -73,6 +88,10 @@ export interface Evaluated {
   speed: SpeedResult
   /** false: --no-mmap (the CPU's weights in the GPU's pinned host buffer where a GPU runs) */
   mmap: boolean
+  /** false: --no-op-offload (the CPU computes the weights it holds in prefill) */
+  opOffload: boolean
+  /** --op-offload auto weighed both: the prefill predicted with the other setting */
+  opOffloadOther?: {opOffload: boolean; prefill: Range}
 }
 
 function numaMode(c: PlanContext): NumaMode {
@@ -80,8 +99,18 @@ function numaMode(c: PlanContext): NumaMode {
   return c.engine === 'ktransformers' ? 'replicate' : 'interleave'
 }
 
-function placementInput(c: PlanContext, ctx: number): PlacementInput {
-  return {inv: c.inv, host: c.main, engine: c.engine, kv: c.kv, ctx, ubatch: c.ubatch, flashAttention: c.fa}
+/** opOffload: the plan's (auto sizes memory as llama.cpp's default, with the GPU's copy buffer) */
+function placementInput(c: PlanContext, ctx: number, opOffload = c.opOffload !== 'off'): PlacementInput {
+  return {
+    inv: c.inv,
+    host: c.main,
+    engine: c.engine,
+    kv: c.kv,
+    ctx,
+    ubatch: c.ubatch,
+    flashAttention: c.fa,
+    opOffload,
+  }
 }
 
 /** NUMA check and, for replication, the RAM multiplied by the node count. */
@@ -144,8 +173,8 @@ function forcedAssignment(c: PlanContext, n: number): Assignment {
 }
 
 /** The placement on n GPUs at ctx: RPC by RAM, a forced --placement, or the search. */
-function place(c: PlanContext, n: number, ctx: number): {a: Assignment; devices: DeviceUse[]} {
-  const p = placementInput(c, ctx)
+function place(c: PlanContext, n: number, ctx: number, opOffload: boolean): {a: Assignment; devices: DeviceUse[]} {
+  const p = placementInput(c, ctx, opOffload)
   if (c.rpc.length > 0 || (c.placement.kind !== 'auto' && n > 0)) {
     const a = c.rpc.length > 0 ? rpcAssignment(c, n) : forcedAssignment(c, n)
     return {a, devices: deviceUse(p, a)}
@@ -160,12 +189,36 @@ function speedNuma(c: PlanContext): NumaMode | 'unaware' {
   return c.main.numaNodes.length > 1 ? 'unaware' : 'single'
 }
 
-/** One candidate: n local GPUs at context ctx. */
+/** One candidate: n local GPUs at context ctx; --op-offload auto weighs both settings. */
 export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
-  const {a, devices} = place(c, n, ctx)
+  const on = evaluateWith(c, n, ctx, c.opOffload !== 'off')
+  // --no-op-offload is mainline's (PR #13386, May 2025): not the published February build's
+  if (c.opOffload !== 'auto' || c.build !== 'llama.cpp' || !opOffloadsFromRam(c, on.a)) return on
+  const off = evaluateWith(c, n, ctx, false)
+  return prefersNoOpOffload(on, off)
+    ? {...off, opOffloadOther: {opOffload: true, prefill: on.speed.prefill}}
+    : {...on, opOffloadOther: {opOffload: false, prefill: off.speed.prefill}}
+}
+
+/**
+ * --op-offload auto: the CPU computing its own weights wins when it fits and its prefill beats the
+ * copies by OP_OFFLOAD_TIE without slowing decode (its placement may differ: no copy buffer on the GPU),
+ * or when only it fits.
+ */
+export function prefersNoOpOffload(on: Evaluated, off: Evaluated): boolean {
+  if (!off.fits) return false
+  if (!on.fits) return true
+  return (
+    off.speed.prefill.mid > on.speed.prefill.mid * (1 + OP_OFFLOAD_TIE) &&
+    off.speed.decode.mid >= on.speed.decode.mid * (1 - DECODE_TIE / 10)
+  )
+}
+
+function evaluateWith(c: PlanContext, n: number, ctx: number, opOffload: boolean): Evaluated {
+  const {a, devices} = place(c, n, ctx, opOffload)
   const numa = applyNuma(c, devices)
   const binding = bindingOf(devices, numa)
-  const offload = opOffloadsFromRam(c, a)
+  const offload = opOffload && opOffloadsFromRam(c, a)
   const mmap = c.mmap === 'on' || (c.mmap === 'auto' && !(offload && binding === null))
   const speed = predictSpeed(c.inv, c.main, a, c.kv, c.engine, ctx, c.ubatch, {
     threads: c.threads,
@@ -173,8 +226,9 @@ export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
     numa: speedNuma(c),
     flashAttention: c.fa,
     pinnedHost: offload && !mmap,
+    opOffload,
   })
-  return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed, mmap}
+  return {nGpus: n, a, devices, numa, fits: binding === null, binding, speed, mmap, opOffload}
 }
 
 /**

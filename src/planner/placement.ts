@@ -61,6 +61,8 @@ export interface PlacementInput {
   ctx: number
   ubatch: number
   flashAttention: boolean
+  /** false: llama.cpp --no-op-offload (no GPU copies RAM-held weights); default true */
+  opOffload?: boolean
 }
 
 /** llama.cpp's layer → device split (see the file comment). */
@@ -182,7 +184,9 @@ function outputPlan(p: PlacementInput, a: Assignment): OutputPlan {
   // op offload (memory.ts): llama.cpp's scheduler gives big-batch ops whose weights are in RAM to
   // the first GPU that accepts them, which copies one such weight at a time into its compute buffer
   const offloadGpu =
-    p.engine === 'llama.cpp' && p.ubatch >= OP_OFFLOAD_MIN_BATCH ? a.gpus.find((g) => !g.rpc) : undefined
+    p.engine === 'llama.cpp' && p.opOffload !== false && p.ubatch >= OP_OFFLOAD_MIN_BATCH
+      ? a.gpus.find((g) => !g.rpc)
+      : undefined
   // the logits: computed by the offload GPU when output.weight is in RAM and that GPU takes it
   const logitsOnOffload =
     logitsDev === 'CPU' &&
@@ -233,7 +237,7 @@ function sizeDevices(
   const {inv, kv} = p
   const headDims = attnHeadDims(inv.shape, kv.layout)
   // a local GPU takes over the big-batch FFNs of experts kept in RAM (see memory.ts)
-  const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH
+  const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH && p.opOffload !== false
   for (const d of dev.values()) {
     const isGpu = d.kind === 'gpu'
     const onOffloadGpu = o.offloadGpu?.id === d.id

@@ -18,13 +18,14 @@ import {
   gpuCounts,
   maxContextFor,
   type MmapMode,
+  type OpOffloadMode,
   type PlacementMode,
   type PlanContext,
 } from './evaluate.js'
 import {suggestFixes} from './fixes.js'
 import {assemblePlan} from './assemble.js'
 
-export type {MmapMode, PlacementMode} from './evaluate.js'
+export type {MmapMode, OpOffloadMode, PlacementMode} from './evaluate.js'
 
 export interface PlanOptions {
   ctx: number
@@ -46,6 +47,8 @@ export interface PlanOptions {
   placement?: PlacementMode
   /** --mmap: auto (default: off where a GPU copies weights kept in RAM for prefill and RAM holds them), on, off */
   mmap?: MmapMode
+  /** --op-offload: auto (default: off where the CPU's prefill beats copying its weights to a GPU), on, off */
+  opOffload?: OpOffloadMode
   /** which kernels the engine runs (speed model only; default: what moerig's commands run) */
   engineBuild?: EngineBuild
   /** false: the engine ignores NUMA (llama.cpp without --numa, ktransformers without USE_NUMA) */
@@ -142,6 +145,11 @@ function checkGpuOptions(c: PlanContext, opts: PlanOptions): void {
     if (G === 0 || opts.gpus === 0)
       throw new MoerigError('E_USAGE', `--placement ${placement.kind} puts layers on a GPU; ${main.name} has none`)
   }
+  if (opts.opOffload === 'off' && (opts.engine !== 'llama.cpp' || c.build !== 'llama.cpp'))
+    throw new MoerigError(
+      'E_USAGE',
+      `--op-offload off is llama.cpp's --no-op-offload; ${opts.engine === 'llama.cpp' ? c.build : opts.engine} computes the weights in RAM by its own rules`,
+    )
   if (opts.gpus !== undefined && (opts.gpus < 0 || opts.gpus > G)) {
     throw new MoerigError('E_GPUS', `--gpus ${opts.gpus}: ${main.name} has ${G} GPU${G === 1 ? '' : 's'}`)
   }
@@ -184,6 +192,7 @@ function planContext(inv: Inventory, profiles: HardwareProfile[], opts: PlanOpti
     build,
     numaAware: opts.numaAware ?? true,
     mmap: opts.mmap ?? 'auto',
+    opOffload: opts.opOffload ?? 'auto',
   }
   checkGpuOptions(c, opts)
   return c

@@ -9,7 +9,7 @@ import {planSchema, type Engine, type KvType, type Plan} from '../schemas/plan.j
 import {assertValid} from '../schemas/validate.js'
 import {resolveModel} from './resolve.js'
 import {inventoryFromCatalog, type Inventory} from '../model/inventory.js'
-import {makePlan, parsePlacement, quantRow, type MmapMode, type PlanOptions} from './plan.js'
+import {makePlan, parsePlacement, quantRow, type MmapMode, type OpOffloadMode, type PlanOptions} from './plan.js'
 import {ftypeByName} from '../model/quant.js'
 import type {EngineBuild} from './speed.js'
 
@@ -33,6 +33,8 @@ export interface PlanRequest {
   placement?: string
   /** --mmap: auto (default), on, off */
   mmap?: MmapMode
+  /** --op-offload: auto (default), on, off */
+  opOffload?: OpOffloadMode
   /** kernels the engine runs, for the speed model (default: what moerig's commands run) */
   engineBuild?: EngineBuild
   /** false: the engine ignores NUMA (no --numa / no USE_NUMA) */
@@ -86,6 +88,7 @@ export async function runPlan(req: PlanRequest): Promise<Plan> {
     hardwareLabels: labels,
     placement: req.placement ? parsePlacement(req.placement) : undefined,
     mmap: req.mmap,
+    opOffload: req.opOffload,
     engineBuild: req.engineBuild,
     numaAware: req.numaAware,
     otherQuants: catalog

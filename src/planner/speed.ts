@@ -424,6 +424,11 @@ export interface SpeedOptions {
    * (CUDA_Host …), so op offload copies them at the link's rate; default false (the mapped GGUF)
    */
   pinnedHost?: boolean
+  /**
+   * llama.cpp op offload (default true): a local GPU computes big-batch ops whose weights are in RAM,
+   * copying them over PCIe each ubatch; false (--no-op-offload) leaves them to the CPU
+   */
+  opOffload?: boolean
 }
 
 export interface SpeedResult {
@@ -1261,6 +1266,8 @@ interface PlanCtx {
   gpu: GpuRates
   /** CPU weights in the GPU's pinned host buffer (--no-mmap): op-offload copies at the link's rate */
   pinnedHost: boolean
+  /** false: --no-op-offload (the CPU computes the weights it holds in prefill) */
+  opOffload: boolean
 }
 
 const isRpcIn = (a: Assignment, d: string) => a.gpus.some((g) => g.rpc && g.id === d)
@@ -1609,9 +1616,9 @@ export function cpuComputesWeights(a: Assignment, build: EngineBuild, engine: En
   return !a.gpus.some((g) => !g.rpc) || build === 'ik_llama.cpp' || engine === 'ktransformers'
 }
 
-/** experts on the CPU in prefill: cpuComputesWeights for this plan */
+/** experts on the CPU in prefill: cpuComputesWeights for this plan, or llama.cpp with --no-op-offload */
 function cpuComputesExperts(p: PlanCtx): boolean {
-  return cpuComputesWeights(p.a, p.build, p.engine)
+  return cpuComputesWeights(p.a, p.build, p.engine) || !p.opOffload
 }
 
 export function predictSpeed(
@@ -1644,6 +1651,7 @@ export function predictSpeed(
     cpu,
     gpu: gpuRates(cal, engine),
     pinnedHost: opts.pinnedHost ?? false,
+    opOffload: opts.opOffload ?? true,
   }
   const decode = {low: 0, mid: 0, high: 0}
   const prefill = {low: 0, mid: 0, high: 0}
@@ -1810,7 +1818,7 @@ function speedAssumptions(
     localGpus.length === 0
       ? 'prefill: CPU only, compute-bound but never faster than streaming its weights once per ubatch'
       : cpuComputesExperts(p)
-        ? `prefill: the CPU computes the weights it holds (${engine === 'ktransformers' ? 'ktransformers' : 'ik -rtr: no op offload'}), the GPUs the rest, each GPU its own layers in turn (FP16 × η ${localGpus
+        ? `prefill: the CPU computes the weights it holds (${engine === 'ktransformers' ? 'ktransformers' : p.opOffload ? 'ik -rtr: no op offload' : '--no-op-offload: nothing copied over PCIe'}), the GPUs the rest, each GPU its own layers in turn (FP16 × η ${localGpus
             .map((g) => fmtR(GPU_PREFILL_EFF[backendOf(g, engine)]))
             .filter((x, i, xs) => xs.indexOf(x) === i)
             .join(', ')})`

@@ -61,6 +61,8 @@ export interface BenchOptions {
   typeK?: string
   typeV?: string
   flashAttn?: 'auto' | 'on' | 'off'
+  /** false: --no-op-offload (default: the plan's, else llama.cpp's on) */
+  opOffload?: boolean
   placement?: Partial<PlacementRun>
   plan?: {path: string; force: boolean}
   /** folder for the saved result; null = do not save */
@@ -297,6 +299,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
     typeK: opts.typeK ?? pp?.context.typeK ?? BENCH_DEFAULTS.typeK,
     typeV: opts.typeV ?? pp?.context.typeV ?? BENCH_DEFAULTS.typeV,
     flashAttn: opts.flashAttn ?? pp?.context.flashAttn ?? BENCH_DEFAULTS.flashAttn,
+    opOffload: opts.opOffload ?? pp?.context.opOffload ?? true,
     threads,
   }
   assertUbatchWithinBatch(context.nUbatch, context.nBatch, {ubatch: '--ubatch-size', batch: '--batch-size'})
@@ -381,6 +384,7 @@ export async function runBench(opts: BenchOptions, ev: BenchEvents = {}): Promis
       typeK: context.typeK!,
       typeV: context.typeV!,
       flashAttn: context.flashAttn!,
+      opOffload: context.opOffload!,
       reps: opts.reps,
       warmup: opts.warmup ?? true,
       placement,
@@ -440,16 +444,34 @@ function fmtParams(n: number): string {
   return n < 1e9 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e9).toFixed(2)} B`
 }
 
-/** llama-bench's markdown table: model | size | params | backend | threads | test | t/s. */
+/**
+ * The context settings llama-bench's markdown printer adds a column for when they differ from its
+ * defaults (print_non_default): its names and how it prints them.
+ */
+function nonDefaultColumns(c: BenchResult['config'] | undefined): Array<[string, string]> {
+  if (!c) return []
+  const cols: Array<[string, string | false]> = [
+    ['n_batch', c.nBatch !== BENCH_DEFAULTS.nBatch && String(c.nBatch)],
+    ['n_ubatch', c.nUbatch !== BENCH_DEFAULTS.nUbatch && String(c.nUbatch)],
+    ['type_k', c.typeK !== BENCH_DEFAULTS.typeK && c.typeK],
+    ['type_v', c.typeV !== BENCH_DEFAULTS.typeV && c.typeV],
+    ['nopo', c.opOffload === false && '1'],
+  ]
+  return cols.filter((x): x is [string, string] => x[1] !== false)
+}
+
+/** llama-bench's markdown table: model | size | params | backend | threads | [non-default settings] | test | t/s. */
 export function benchTable(r: BenchResult): string {
-  const head = ['model', 'size', 'params', 'backend', 'threads', 'test', 't/s']
-  const right = [false, true, true, false, true, true, true]
+  const extra = nonDefaultColumns(r.config)
+  const head = ['model', 'size', 'params', 'backend', 'threads', ...extra.map((x) => x[0]), 'test', 't/s']
+  const right = [false, true, true, false, true, ...extra.map(() => true), true, true]
   const rows = r.results.map((x) => [
     r.model.desc,
     fmtSize(r.model.sizeBytes),
     fmtParams(r.model.nParams),
     r.provenance.backend,
     String(x.threads),
+    ...extra.map((e) => e[1]),
     x.test,
     `${x.tps.mean.toFixed(2)} ± ${x.tps.sd.toFixed(2)}`,
   ])

@@ -126,6 +126,7 @@ export function planParams(plan: Plan, path: string): {model: LlamaModelParams; 
       typeK: plan.kvType,
       typeV: plan.kvType,
       flashAttn: plan.flashAttention ? 'on' : 'off',
+      opOffload: plan.placement.opOffload ?? true,
       threads: plan.threads,
     },
   }

@@ -38,6 +38,8 @@ export interface RunOptions {
   typeK?: string
   typeV?: string
   flashAttn?: 'auto' | 'on' | 'off'
+  /** false: --no-op-offload */
+  opOffload?: boolean
   /** --cpu-variant: load libggml-cpu-<name>.so instead of ggml's pick */
   cpuVariant?: string
   /** --rpc: llama.cpp RPC servers whose devices join this machine's */
@@ -95,6 +97,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
     typeK: opts.typeK,
     typeV: opts.typeV,
     flashAttn: opts.flashAttn,
+    opOffload: opts.opOffload ?? true,
   })
   // text streamed before a fallback belongs to the aborted attempt (none: it falls back only before any piece)
   const outcome = await runModelJob(
@@ -149,6 +152,7 @@ export async function runPrompt(opts: RunOptions, ev: RunEvents = {}): Promise<R
       typeK: context.typeK,
       typeV: context.typeV,
       flashAttn: context.flashAttn,
+      opOffload: context.opOffload,
     },
     placement,
     memory: memoryReport(loadLog, contextLogs, placement.mmap ? mappedModel(mf, rec.loadLog) : undefined, rec.devices),

@@ -271,6 +271,8 @@ export const benchResultSchema = {
         typeK: {type: 'string'},
         typeV: {type: 'string'},
         flashAttn: {enum: ['auto', 'on', 'off']},
+        /** false: --no-op-offload (llama-bench -nopo 1); absent in results before it = true */
+        opOffload: {type: 'boolean'},
         reps: {type: 'integer', minimum: 1},
         warmup: {type: 'boolean'},
         placement: placementRunSchema,

@@ -114,6 +114,11 @@ export const placementSchema = {
      * buffer, which op offload copies from at the link's rate); absent in plans before it = true
      */
     mmap: {type: 'boolean'},
+    /**
+     * false: --no-op-offload (llama-bench -nopo 1): the CPU computes the weights it holds in prefill
+     * instead of a GPU copying them over PCIe each ubatch; absent in plans before it = true
+     */
+    opOffload: {type: 'boolean'},
     /** human summary: "attention+shared on GPU0, routed experts of layers 3–5 on GPU0, rest CPU" */
     summary: {type: 'string'},
   },

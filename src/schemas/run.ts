@@ -74,6 +74,8 @@ export const runResultSchema = {
         typeK: {type: 'string'},
         typeV: {type: 'string'},
         flashAttn: {enum: ['auto', 'on', 'off']},
+        /** false: --no-op-offload; absent in results before it = true */
+        opOffload: {type: 'boolean'},
       },
     },
     placement: placementRunSchema,

@@ -362,6 +362,26 @@ test('the bench table has llama-bench columns', () => {
   const lines = t.split('\n')
   assert.match(lines[0], /^\| model +\| +size \| +params \| backend \| threads \| +test \| +t\/s \|$/)
   assert.match(lines[2], /\| deepseek2 \?B Q8_0 \| 64\.00 MiB \| 63\.88 M \| CPU +\| +2 \| pp512 \| 39\.26 ± 0\.33 \|/)
+  // settings away from llama-bench's defaults get its columns (print_non_default): -ub 4096, -nopo 1
+  const config = {nBatch: 4096, nUbatch: 4096, typeK: 'f16', typeV: 'f16', opOffload: false}
+  const w = benchTable({
+    model: {desc: 'm', sizeBytes: 1, nParams: 1},
+    config,
+    provenance: {backend: 'CUDA'},
+    results: [{test: 'pp4096', threads: 16, tps: {mean: 1, sd: 0}}],
+  } as never).split('\n')
+  assert.match(w[0], /\| threads \| n_batch \| n_ubatch \| nopo \| +test \|/)
+  assert.match(w[2], /\| +16 \| +4096 \| +4096 \| +1 \| pp4096 \|/)
+  const dflt = {...config, nBatch: 2048, nUbatch: 512, opOffload: true}
+  assert.doesNotMatch(
+    benchTable({
+      model: {desc: 'm', sizeBytes: 1, nParams: 1},
+      config: dflt,
+      provenance: {backend: 'CPU'},
+      results: [],
+    } as never),
+    /n_batch|nopo/,
+  )
 })
 
 test('under mmap the CPU weights are the resident need: the file bytes less the tensors held elsewhere, never more than the span', () => {

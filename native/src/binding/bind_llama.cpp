@@ -215,6 +215,7 @@ Napi::Value js_llama_create_context(const Napi::CallbackInfo & info) {
     p.type_k     = get_str(o, "typeK", "f16");
     p.type_v     = get_str(o, "typeV", "f16");
     p.flash_attn = get_str(o, "flashAttn", "auto");
+    p.op_offload = get_bool(o, "opOffload", true);
     p.threads    = get_int(o, "threads", 0);
     p.trace      = get_bool(o, "trace", false);
     auto model   = mh->m;

@@ -454,6 +454,7 @@ std::unique_ptr<Context> context_create(Model & m, const ContextParams & p) {
         cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     else
         throw runtime_error("unknown flash attention mode \"" + p.flash_attn + "\" (auto, on, off)");
+    cp.op_offload = p.op_offload;
     cp.n_threads = cp.n_threads_batch = threads;
     cp.abort_callback                 = abort_cb;
     cp.abort_callback_data            = c.get();

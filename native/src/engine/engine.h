@@ -85,6 +85,8 @@ struct ContextParams {
     std::string type_k     = "f16";
     std::string type_v     = "f16";
     std::string flash_attn = "auto"; // auto | on | off
+    // false: --no-op-offload — ops on weights in RAM stay on the CPU even for batches a GPU would take
+    bool op_offload = true;
     // <= 0: llama_context_default_params().n_threads, which is GGML_DEFAULT_N_THREADS = 4 in this
     // release (ggml/include/ggml.h), not the core count; the thread pool, n_threads and
     // n_threads_batch all get this one number (context_create)
