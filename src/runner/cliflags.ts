@@ -84,7 +84,7 @@ export const contextFlags = {
   }),
   'no-op-offload': Flags.boolean({
     description:
-      "keep ops on weights in RAM on the CPU (llama.cpp --no-op-offload, llama-bench -nopo 1); by default a GPU takes batches of ≥ 32 tokens, copying those weights over PCIe",
+      'keep ops on weights in RAM on the CPU (llama.cpp --no-op-offload, llama-bench -nopo 1); by default a GPU takes batches of ≥ 32 tokens, copying those weights over PCIe',
     helpGroup: 'CONTEXT',
   }),
 }

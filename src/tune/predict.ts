@@ -56,6 +56,8 @@ export function planFor(input: PredictorInput, c: TuneConfig): Plan {
     threads: c.threads,
     flashAttention: c.flashAttn !== 'off',
     numaAware: c.numa !== 'disabled',
+    // tune measures llama.cpp's op offload as it comes (not one of its dimensions): plan it so
+    opOffload: 'on',
     now: input.now,
     ...planMode(c),
   })

@@ -302,3 +302,16 @@ test('--mmap takes auto, on or off; anything else is one usage line', () => {
     'E_USAGE',
   )
 })
+
+test('--op-offload takes auto, on or off; off with ktransformers is one line naming the engine', () => {
+  expectOneLine(
+    ['plan', 'deepseek-r1', '--hardware', hwFile, '--op-offload', 'never'],
+    /--op-offload must be one of auto, on, off, got never/,
+    'E_USAGE',
+  )
+  expectOneLine(
+    ['plan', 'deepseek-r1', '--hardware', hwFile, '--engine', 'ktransformers', '--op-offload', 'off'],
+    /--op-offload off is llama.cpp's --no-op-offload; ktransformers computes the weights in RAM by its own rules/,
+    'E_USAGE',
+  )
+})

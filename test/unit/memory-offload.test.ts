@@ -49,10 +49,15 @@ test('experts in RAM: the first GPU copies the largest expert matrix per offload
   const inv = inventoryFromCatalog(model('deepseek-r1'), {quant: 'Q4_K_M'})
   const biggest = Math.max(...inv.tensors.filter((t) => t.role === 'routed_experts').map((t) => t.bytes))
   const hw = [rig({gpus: 2, vramGiB: 48})]
-  const gpu0 = (ubatch: number) =>
-    makePlan(inv, hw, {ctx: 8192, engine: 'llama.cpp', gpus: 2, ubatch, placement: {kind: 'exps-cpu'}}).devices.find(
-      (d) => d.id === 'GPU0',
-    )!.computeBytes
+  const gpu0 = (ubatch: number, opOffload: 'on' | 'off' = 'on') =>
+    makePlan(inv, hw, {
+      ctx: 8192,
+      engine: 'llama.cpp',
+      gpus: 2,
+      ubatch,
+      placement: {kind: 'exps-cpu'},
+      opOffload,
+    }).devices.find((d) => d.id === 'GPU0')!.computeBytes
   const gpu1 = makePlan(inv, hw, {
     ctx: 8192,
     engine: 'llama.cpp',
@@ -62,6 +67,7 @@ test('experts in RAM: the first GPU copies the largest expert matrix per offload
   }).devices.find((d) => d.id === 'GPU1')!.computeBytes
   assert.ok(gpu0(512) > biggest, `${gpu0(512)} vs ${biggest}`)
   assert.ok(gpu0(16) < biggest / 4, 'ubatch 16: no op offload, no copy')
+  assert.ok(gpu0(512, 'off') < biggest / 4, '--no-op-offload: no copy')
   assert.ok(gpu1 < biggest / 4, 'only the first GPU takes offloaded ops')
 })
 

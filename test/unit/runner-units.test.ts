@@ -253,8 +253,13 @@ test('plan placement maps to llama.cpp parameters and GPU<i> to the engine devic
     typeK: 'q8_0',
     typeV: 'q8_0',
     flashAttn: 'on',
+    opOffload: true,
     threads: 1,
   })
+  assert.deepEqual(
+    planParams({...plan, placement: {...plan.placement, opOffload: false}}, '/m.gguf').context.opOffload,
+    false,
+  )
   assert.deepEqual(resolveModelDevices(p.model, [cpu, vk], 1).tensorOverrides, [
     {pattern: 'exps', device: 'CPU'},
     {pattern: 'blk\\.3\\.', device: 'Vulkan0'},
