@@ -3,7 +3,7 @@
 # [".dev", "dist", "build/native"] that runs `bash .dev/run.sh`). Builds the CUDA backend with
 # scripts/build-backend.mjs (the user's path), then: engine; published-class plans of r1-dram
 # all-GPU and experts-on-CPU with the file mapped, each benched (bench --plan: predicted beside measured); the hybrid
-# prefill again without mmap (pinned host copies); calibrate with the time left; calibrated plans,
+# prefill again without mmap (pinned host copies) and without op offload (the CPU computes its experts); calibrate with the time left; calibrated plans,
 # benched while time is left.
 # Every result lands in $OUT as it comes (8 files at most come back). Env: ARCH (default 90-real),
 # END (seconds by which to be done, default 500), SIM=1 (no CUDA build: a dry run on a CPU machine).
@@ -62,6 +62,9 @@ done
 if [ -f .dev/p-exps-cpu-hw0.json ]; then
   timeout 200 node bin/run.js bench --plan .dev/p-exps-cpu-hw0.json ${BENCH_ARGS:--p 512 -n 0 -r 2} --no-mmap --no-save --json >>"$OUT/bench.jsonl" 2>>"$LOG"
   t "bench exps-cpu --no-mmap rc=$?"
+  # the CPU computing its experts (--no-op-offload) against the copies, at -ub 512: what plan --op-offload auto weighs
+  timeout 200 node bin/run.js bench --plan .dev/p-exps-cpu-hw0.json ${BENCH_ARGS:--p 512 -n 0 -r 2} --no-op-offload --no-save --json >>"$OUT/bench.jsonl" 2>>"$LOG"
+  t "bench exps-cpu --no-op-offload rc=$?"
 fi
 LEFT=$((END - $(el) - 100))
 if [ "$LEFT" -ge 120 ]; then
