@@ -9,7 +9,7 @@ import {emitCommands} from './emit.js'
 import type {PlanHost} from './hardware.js'
 import {nCpuMoe, tensorOverrides} from './placement.js'
 import type {SpeedResult} from './speed.js'
-import type {Evaluated, PlanContext} from './evaluate.js'
+import type {Evaluated, PlanContext, UbatchHint} from './evaluate.js'
 
 /** What makePlan decided, beyond the context it planned in. */
 export interface PlanOutcome {
@@ -21,6 +21,8 @@ export interface PlanOutcome {
   disk: Plan['disk']
   binding: string | null
   fixes: string[]
+  /** a larger -ub/-b that the plan predicts faster prefill at (evaluate.ts UBATCH_HINT) */
+  ubatchHint: UbatchHint | null
   hardwareLabels?: string[]
   hfRepo: string | null
   now: Date
@@ -184,14 +186,26 @@ function opOffloadNote(c: PlanContext, best: Evaluated): string[] {
   if (best.opOffload || !other) return []
   const ramGB = (best.devices.find((d) => d.id === 'CPU')?.weightsBytes ?? 0) / 1e9
   return [
-    `--no-op-offload: the CPU computes the weights it holds in prefill, ${best.speed.prefill.mid.toFixed(1)} t/s predicted against ${other.prefill.mid.toFixed(1)} with llama.cpp's op offload, which copies ≈ ${ramGB.toFixed(0)} GB of weights in RAM to the GPU over PCIe for each ubatch of ${c.ubatch} (a larger --ubatch spreads the copies over more tokens; --op-offload on plans that)`,
+    `--no-op-offload: the CPU computes the weights it holds in prefill, ${best.speed.prefill.mid.toFixed(1)} t/s predicted against ${other.prefill.mid.toFixed(1)} with llama.cpp's op offload, which copies ≈ ${ramGB.toFixed(0)} GB of weights in RAM to the GPU over PCIe for each ubatch of ${c.ubatch}`,
   ]
 }
 
-function notes(c: PlanContext, best: Evaluated): string[] {
+/** The larger ubatch the plan predicts faster prefill at, and what it costs. */
+function ubatchNote(o: PlanOutcome): string[] {
+  const h = o.ubatchHint
+  if (!h) return []
+  const gib = h.gpuComputeBytes / 2 ** 30
+  return [
+    `prefill: --ubatch ${h.ubatch} --batch ${h.batch} (llama.cpp -ub ${h.ubatch} -b ${h.batch}) predicts ${h.prefill.mid.toFixed(1)} t/s against ${o.best.speed.prefill.mid.toFixed(1)} at ${o.c.ubatch}, with op offload copying the weights in RAM once per ${h.ubatch} tokens instead of per ${o.c.ubatch}; it pays for prompts of ${h.ubatch} tokens or more (a shorter prompt copies the same weights for fewer tokens)${gib >= 0.01 ? ` and takes ${gib.toFixed(2)} GiB more compute buffer on the first GPU` : ''}; decode ${h.decode.mid.toFixed(2)} t/s`,
+  ]
+}
+
+function notes(o: PlanOutcome): string[] {
+  const {c, best} = o
   return [
     c.kv.note,
     ...opOffloadNote(c, best),
+    ...ubatchNote(o),
     ...(c.main.gpus.some((g) => !g.vramKnown) ? ['a GPU with unknown VRAM counts as 0 bytes'] : []),
     ...c.hosts
       .slice(1)
@@ -260,6 +274,6 @@ export function assemblePlan(o: PlanOutcome): Plan {
     verdict: {fits, binding: o.binding, headline: headline(o), fixes: o.fixes},
     prediction: predictionSection(best.speed),
     commands: commands(o),
-    notes: notes(c, best),
+    notes: notes(o),
   }
 }

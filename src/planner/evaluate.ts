@@ -46,6 +46,15 @@ export type OpOffloadMode = 'auto' | 'on' | 'off'
 export const OP_OFFLOAD_TIE = 0.1
 
 /**
+ * The physical batch a plan suggests where op offload copies the weights in RAM once per ubatch:
+ * hybrid DeepSeek runs use -b 4096 -ub 4096 to spread those copies (ik_llama.cpp PR #520's tables;
+ * llama.cpp issue #17026 on the break-even), 8× the tokens of llama.cpp's default 512.
+ */
+export const UBATCH_HINT = 4096
+/** ... suggested only when its prefill (mid) is at least this many times the plan's */
+export const UBATCH_HINT_GAIN = 1.25
+
+/**
  * --placement: "auto" searches (most layers on the GPUs, then whole layers of experts into the VRAM
  * left); the others force one of the three placements people run, with every layer on the GPUs:
  *   all-gpu      routed experts too (plain -ngl 99)
@@ -198,6 +207,39 @@ export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
   return prefersNoOpOffload(on, off)
     ? {...off, opOffloadOther: {opOffload: true, prefill: on.speed.prefill}}
     : {...on, opOffloadOther: {opOffload: false, prefill: off.speed.prefill}}
+}
+
+/** A larger ubatch's prediction for a plan whose prefill copies weights in RAM to a GPU (see UBATCH_HINT). */
+export interface UbatchHint {
+  ubatch: number
+  batch: number
+  prefill: Range
+  decode: Range
+  /** growth of the first GPU's compute buffer, bytes */
+  gpuComputeBytes: number
+}
+
+/**
+ * The plan again at UBATCH_HINT with op offload on, same GPUs and context: returned when it fits,
+ * its prefill beats the plan's by UBATCH_HINT_GAIN (mid) and decode holds within DECODE_TIE. Only
+ * mainline llama.cpp plans whose GPU would copy weights in RAM, and contexts that hold the batch
+ * (llama.cpp caps n_batch at n_ctx).
+ */
+export function ubatchHint(c: PlanContext, best: Evaluated, ctx: number): UbatchHint | null {
+  if (c.ubatch >= UBATCH_HINT || ctx < UBATCH_HINT || c.build !== 'llama.cpp' || !opOffloadsFromRam(c, best.a))
+    return null
+  const big: PlanContext = {...c, ubatch: UBATCH_HINT, batch: Math.max(c.batch, UBATCH_HINT), opOffload: 'on'}
+  const e = evaluate(big, best.nGpus, ctx)
+  if (!e.fits || e.speed.prefill.mid < best.speed.prefill.mid * UBATCH_HINT_GAIN) return null
+  if (e.speed.decode.mid < best.speed.decode.mid * (1 - DECODE_TIE)) return null
+  const gpu0 = (x: Evaluated) => x.devices.find((d) => d.kind === 'gpu')?.computeBytes ?? 0
+  return {
+    ubatch: big.ubatch,
+    batch: big.batch,
+    prefill: e.speed.prefill,
+    decode: e.speed.decode,
+    gpuComputeBytes: gpu0(e) - gpu0(best),
+  }
 }
 
 /**

@@ -9,7 +9,13 @@ import {readFileSync} from 'node:fs'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {makePlan, type OpOffloadMode} from '../../src/planner/plan.js'
-import {OP_OFFLOAD_TIE, prefersNoOpOffload, type Evaluated} from '../../src/planner/evaluate.js'
+import {
+  OP_OFFLOAD_TIE,
+  prefersNoOpOffload,
+  UBATCH_HINT,
+  UBATCH_HINT_GAIN,
+  type Evaluated,
+} from '../../src/planner/evaluate.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
 const r1: ModelProfile = JSON.parse(
@@ -92,4 +98,29 @@ test('prefersNoOpOffload: fits first, then prefill by more than the tie, never a
   assert.equal(prefersNoOpOffload(ev(true, 10), ev(true, 10 * (1 + OP_OFFLOAD_TIE))), false, 'a tie keeps the default')
   assert.equal(prefersNoOpOffload(ev(true, 10), ev(true, 12)), true)
   assert.equal(prefersNoOpOffload(ev(true, 10), ev(true, 12, 9)), false, 'slower decode')
+})
+
+test('a larger ubatch is suggested where it spreads the copies enough (UBATCH_HINT_GAIN), with its cost; not past the context, not without a GPU', () => {
+  const p = plan('auto')
+  const hint = p.notes!.find((n) => n.startsWith(`prefill: --ubatch ${UBATCH_HINT} --batch ${UBATCH_HINT}`))
+  assert.ok(hint, p.notes!.join('\n'))
+  // the figure is the plan at that ubatch with op offload on
+  const big = plan('on', UBATCH_HINT)
+  assert.match(
+    hint,
+    new RegExp(
+      `predicts ${big.prediction.prefillTps.toFixed(1)} t/s against ${p.prediction.prefillTps.toFixed(1)} at 512`,
+    ),
+  )
+  assert.ok(big.prediction.prefillTps >= p.prediction.prefillTps * UBATCH_HINT_GAIN)
+  assert.match(
+    hint,
+    /pays for prompts of 4096 tokens or more.* GiB more compute buffer on the first GPU; decode [0-9.]+ t\/s$/,
+  )
+  // a context below the batch (llama.cpp caps n_batch at n_ctx), a CPU-only plan, a plan already at it: no hint
+  const short = makePlan(inv, hw, {ctx: 2048, engine: 'llama.cpp'})
+  assert.ok(!short.notes!.some((n) => n.startsWith('prefill: --ubatch')))
+  const cpu = makePlan(inv, [rig({gpus: 0})], {ctx: 8192, engine: 'llama.cpp'})
+  assert.ok(!cpu.notes!.some((n) => n.startsWith('prefill: --ubatch')))
+  assert.ok(!big.notes!.some((n) => n.startsWith('prefill: --ubatch')))
 })
