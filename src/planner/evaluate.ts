@@ -222,12 +222,12 @@ export interface UbatchHint {
 /**
  * The plan again at UBATCH_HINT with op offload on, same GPUs and context: returned when it fits,
  * its prefill beats the plan's by UBATCH_HINT_GAIN (mid) and decode holds within DECODE_TIE. Only
- * mainline llama.cpp plans whose GPU would copy weights in RAM, and contexts that hold the batch
- * (llama.cpp caps n_batch at n_ctx).
+ * mainline llama.cpp plans whose GPU would copy weights in RAM (not with --op-offload off), and
+ * contexts that hold the batch (llama.cpp caps n_batch at n_ctx).
  */
 export function ubatchHint(c: PlanContext, best: Evaluated, ctx: number): UbatchHint | null {
-  if (c.ubatch >= UBATCH_HINT || ctx < UBATCH_HINT || c.build !== 'llama.cpp' || !opOffloadsFromRam(c, best.a))
-    return null
+  if (c.ubatch >= UBATCH_HINT || ctx < UBATCH_HINT || c.build !== 'llama.cpp' || c.opOffload === 'off') return null
+  if (!opOffloadsFromRam(c, best.a)) return null
   const big: PlanContext = {...c, ubatch: UBATCH_HINT, batch: Math.max(c.batch, UBATCH_HINT), opOffload: 'on'}
   const e = evaluate(big, best.nGpus, ctx)
   if (!e.fits || e.speed.prefill.mid < best.speed.prefill.mid * UBATCH_HINT_GAIN) return null

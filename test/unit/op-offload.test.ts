@@ -123,4 +123,5 @@ test('a larger ubatch is suggested where it spreads the copies enough (UBATCH_HI
   const cpu = makePlan(inv, [rig({gpus: 0})], {ctx: 8192, engine: 'llama.cpp'})
   assert.ok(!cpu.notes!.some((n) => n.startsWith('prefill: --ubatch')))
   assert.ok(!big.notes!.some((n) => n.startsWith('prefill: --ubatch')))
+  assert.ok(!plan('off').notes!.some((n) => n.startsWith('prefill: --ubatch')), '--op-offload off asked for no copies')
 })
