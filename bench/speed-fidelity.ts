@@ -400,14 +400,20 @@ if (gaps.length)
     `  the same test as calibrate's, in the same rounds (${gaps.length} pairs): the row's measurement ${gaps.map((x) => signed(x!)).join(', ')} % from calibrate's — noise, not model error`,
   )
 const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d))
+/**
+ * A row's own spread: how far its fastest token step (decode's measurement) runs above the best
+ * round's median step, in %. Where it passes the ±10 % goal the row's error is within its noise.
+ */
+const spreadPct = (r: (typeof rows)[number]): number | null =>
+  r.decode.measured && r.decodeMedian.measured ? 100 * (r.decode.measured / r.decodeMedian.measured - 1) : null
 console.log('')
 console.log(
-  '| shape | threads | tests | decode predicted | decode measured | decode error | rate model (no kernels) | prefill predicted | prefill measured | prefill error | load (1 min) | speed model |',
+  '| shape | threads | tests | decode predicted | decode measured | decode error | decode spread | rate model (no kernels) | prefill predicted | prefill measured | prefill error | load (1 min) | speed model |',
 )
-console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
 for (const r of rows) {
   console.log(
-    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${r.decodeRates ? `${f(r.decodeRates.predicted)} t/s (${e(r.decodeRates.errorPct)})` : '—'} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.load.toFixed(1)} | ${r.source} |`,
+    `| ${r.shape} | ${r.threads} | ${r.test} | ${f(r.decode.predicted)} t/s | ${f(r.decode.measured)} t/s | ${e(r.decode.errorPct)} | ${spreadPct(r) === null ? '—' : `${spreadPct(r)!.toFixed(0)} %`} | ${r.decodeRates ? `${f(r.decodeRates.predicted)} t/s (${e(r.decodeRates.errorPct)})` : '—'} | ${f(r.prefill.predicted)} t/s | ${f(r.prefill.measured)} t/s | ${e(r.prefill.errorPct)} | ${r.load.toFixed(1)} | ${r.source} |`,
   )
 }
 const med = (xs: number[]) => {
@@ -443,6 +449,13 @@ for (const [phase, goal] of [
       (judged ? `; ${inRange} of ${judged} inside the predicted range` : '') +
       ` — ${within === errs.length ? 'MET' : 'NOT MET'}`,
   )
+  if (phase === 'decode') {
+    const noisy = rows.filter((r) => (spreadPct(r) ?? 0) > goal)
+    if (noisy.length)
+      console.log(
+        `  rows whose own spread (fastest step ÷ best round's median) is past ±${goal} %: ${noisy.map((r) => `${r.shape} t${r.threads} ${spreadPct(r)!.toFixed(0)} % (error ${e(r.decode.errorPct)})`).join(', ')}`,
+      )
+  }
 }
 const ticks1 = cpuTicks()
 const stealPct =
