@@ -33,6 +33,8 @@ export const tuneConfigSchema = {
     /** libggml-cpu-<name>.so; null = ggml's pick */
     cpuVariant: {type: ['string', 'null']},
     numa: {enum: ['disabled', 'distribute', 'isolate']},
+    /** false = --no-op-offload; absent = llama.cpp's op offload (results before it) */
+    opOffload: {type: 'boolean'},
     placement: {
       type: 'object',
       additionalProperties: false,
@@ -233,6 +235,8 @@ export const tuneResultSchema = {
         repack: {type: 'array', items: {type: 'boolean'}},
         cpuVariants: {type: 'array', items: {type: ['string', 'null']}},
         numa: {type: 'array', items: {type: 'string'}},
+        /** llama.cpp op offload values tried ([true] without a GPU); absent in results before it */
+        opOffload: {type: 'array', items: {type: 'boolean'}},
         placements: {type: 'array', items: {type: 'string'}},
         /** configurations in the space, those the planner says fit, and why the others were pruned (reason → count) */
         candidates: count,

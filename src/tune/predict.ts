@@ -56,8 +56,8 @@ export function planFor(input: PredictorInput, c: TuneConfig): Plan {
     threads: c.threads,
     flashAttention: c.flashAttn !== 'off',
     numaAware: c.numa !== 'disabled',
-    // tune measures llama.cpp's op offload as it comes (not one of its dimensions): plan it so
-    opOffload: 'on',
+    // a dimension of its own (space.ts): the planner runs what the configuration says
+    opOffload: c.opOffload === false ? 'off' : 'on',
     now: input.now,
     ...planMode(c),
   })
@@ -101,6 +101,7 @@ export function makePredictor(input: PredictorInput): Predictor {
       p.gpus,
       p.mode,
       p.nCpuMoe,
+      c.opOffload !== false,
     ].join('|')
     let r = plans.get(key)
     if (r === undefined) {

@@ -14,6 +14,8 @@
  *   repack      extra buffer types on | off (--no-repack)
  *   CPU variant ggml's pick and the next runnable variant (libggml-cpu-<name>.so), when several run
  *   NUMA        --numa disabled | distribute | isolate on multi-node machines
+ *   op offload  on | off (--no-op-offload) where a GPU placement keeps weights in RAM: whether the
+ *               GPU copies them for each prefill ubatch or the CPU computes them (plan --op-offload)
  *   placement   CPU only; with GPUs, per GPU count: the planner's placement, -ot exps=CPU, all on
  *               GPU, and --n-cpu-moe N at a few N; -ts is the planner's split for each
  */
@@ -43,6 +45,8 @@ export interface TuneConfig {
   cpuVariant: string | null
   numa: NumaRun
   placement: PlacementChoice
+  /** false = --no-op-offload; absent = true (llama.cpp's default) */
+  opOffload?: boolean
 }
 
 /** llama.cpp's defaults (llama-bench cmd_params_defaults, common_params): -ub 512, -b 2048, -fa auto, f16 cache. */
@@ -120,6 +124,8 @@ export interface SpaceValues {
   cpuVariants: Array<string | null>
   numa: NumaRun[]
   placements: PlacementChoice[]
+  /** [true] without GPUs; [true, false] with (tried only on placements that keep weights in RAM) */
+  opOffload: boolean[]
 }
 
 /** The values of every dimension on this machine (what the result's `space` records). */
@@ -135,7 +141,13 @@ export function spaceValues(s: SpaceInput): SpaceValues {
     cpuVariants: s.cpuVariants.length > 1 ? [null, s.cpuVariants[1]] : [null],
     numa: s.numaNodes > 1 ? ['disabled', 'distribute', 'isolate'] : ['disabled'],
     placements: placementChoices(s.gpus, s.firstMoeLayer, s.nLayer),
+    opOffload: s.gpus > 0 ? [true, false] : [true],
   }
+}
+
+/** Placements where --no-op-offload changes something: a GPU, and weights left in RAM. */
+export function keepsWeightsInRam(p: PlacementChoice): boolean {
+  return p.gpus > 0 && p.mode !== 'all-gpu'
 }
 
 /** Every combination of the dimensions (pruning by fit is the predictor's job). */
@@ -149,17 +161,21 @@ export function candidateConfigs(v: SpaceValues): TuneConfig[] {
             for (const repack of v.repack)
               for (const cpuVariant of v.cpuVariants)
                 for (const numa of v.numa)
-                  out.push({
-                    threads,
-                    nUbatch,
-                    nBatch: Math.max(LLAMA_DEFAULT_BATCH, nUbatch),
-                    flashAttn,
-                    kvType,
-                    repack,
-                    cpuVariant,
-                    numa,
-                    placement,
-                  })
+                  for (const opOffload of v.opOffload) {
+                    if (!opOffload && !keepsWeightsInRam(placement)) continue
+                    out.push({
+                      threads,
+                      nUbatch,
+                      nBatch: Math.max(LLAMA_DEFAULT_BATCH, nUbatch),
+                      flashAttn,
+                      kvType,
+                      repack,
+                      cpuVariant,
+                      numa,
+                      placement,
+                      ...(opOffload ? {} : {opOffload: false}),
+                    })
+                  }
   return out
 }
 
@@ -196,6 +212,7 @@ export function configKey(c: TuneConfig): string {
     `cpu-${c.cpuVariant ?? 'pick'}`,
     `numa-${c.numa}`,
     place,
+    ...(c.opOffload === false ? ['nopo'] : []),
   ].join(' ')
 }
 
@@ -211,6 +228,7 @@ export function dimensions(c: TuneConfig): string[] {
     c.cpuVariant ?? '',
     c.numa,
     `${p.gpus}:${p.mode}:${p.nCpuMoe ?? ''}`,
+    String(c.opOffload !== false),
   ]
 }
 
@@ -224,5 +242,6 @@ export function configFlags(c: TuneConfig): string {
   if (!c.repack) parts.push('--no-repack')
   if (c.cpuVariant) parts.push(`--cpu-variant ${c.cpuVariant}`)
   if (c.numa !== 'disabled') parts.push(`--numa ${c.numa}`)
+  if (c.opOffload === false) parts.push('--no-op-offload')
   return parts.join(' ')
 }

@@ -127,6 +127,7 @@ export function planConfig(plan: Plan, logical: number): TuneConfig {
         : p.nCpuMoe !== null && p.nCpuMoe !== undefined
           ? {gpus, mode: 'n-cpu-moe', nCpuMoe: p.nCpuMoe}
           : {gpus, mode: 'auto', nCpuMoe: null},
+    ...(p.opOffload === false ? {opOffload: false} : {}),
   }
 }
 
@@ -433,6 +434,7 @@ export async function runTune(opts: TuneOptions, ev: TuneEvents = {}): Promise<T
       repack: prep.values.repack,
       cpuVariants: prep.values.cpuVariants,
       numa: prep.values.numa,
+      opOffload: prep.values.opOffload,
       placements: prep.values.placements.map((p) =>
         p.mode === 'cpu' ? 'CPU only' : `${p.gpus} GPU ${p.mode}${p.nCpuMoe !== null ? `=${p.nCpuMoe}` : ''}`,
       ),

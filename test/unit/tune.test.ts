@@ -11,6 +11,7 @@ import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {
   candidateConfigs,
+  configFlags,
   configKey,
   llamaDefaults,
   placementChoices,
@@ -69,6 +70,7 @@ test('space: NUMA modes only on multi-node machines, ubatch bounded by the promp
   const two = spaceValues({...base, numaNodes: 2, cpuVariants: ['zen4']})
   assert.deepEqual(two.numa, ['disabled', 'distribute', 'isolate'])
   assert.deepEqual(two.cpuVariants, [null])
+  assert.deepEqual(one.opOffload, [true], 'no GPU: op offload changes nothing')
   const all = candidateConfigs(one)
   assert.equal(all.length, 2 * 2 * 3 * 2 * 2 * 2)
   assert.equal(new Set(all.map(configKey)).size, all.length)
@@ -121,8 +123,20 @@ test('pruning on fake hardware with 2 GPUs: R1 all on two A770s does not fit, th
   assert.ok(at(64) > at(32), 'at(64) > at(32)')
   // separable in threads: one call per placement at the base count, one per placement and thread count
   assert.ok(
-    predictor.calls() <= values.placements.length * (1 + values.threads.length) + 2,
+    predictor.calls() <= values.placements.length * values.opOffload.length * (1 + values.threads.length) + 2,
     `${predictor.calls()} calls for ${prep.total}`,
+  )
+  // op offload is a dimension where a GPU placement keeps weights in RAM: the planner runs each side
+  assert.deepEqual(values.opOffload, [true, false])
+  const nopo = prep.candidates.filter((c) => c.config.opOffload === false)
+  assert.ok(nopo.length > 0 && nopo.every((c) => c.config.placement.gpus > 0 && c.config.placement.mode !== 'all-gpu'))
+  assert.ok(nopo.every((c) => / nopo$/.test(c.id) && /--no-op-offload/.test(configFlags(c.config))))
+  const off = predictor.predict({...gpuAuto.config, opOffload: false})
+  assert.notEqual(off.prefillTps, p.prefillTps, 'the CPU computing its experts predicts another prefill')
+  assert.equal(
+    planFor({inv, profiles: [rig2], ctx: 8192, baseThreads: 64}, {...gpuAuto.config, opOffload: false}).placement
+      .opOffload,
+    false,
   )
   // the plan's pick maps back onto a tune configuration
   const plan = planFor({inv, profiles: [rig2], ctx: 8192, baseThreads: 64}, gpuAuto.config)
