@@ -124,6 +124,17 @@ export interface ComputeInput {
   attention: boolean
   /** whether this device computes FFNs (dense, shared or routed) */
   ffn: boolean
+  /**
+   * which FFNs it computes (default all): dense layers', MoE layers' (router, shared experts) and
+   * the routed experts'. A GPU whose layers keep their routed experts in RAM computes those only
+   * when op offload hands them over (the offload phase); otherwise (--no-op-offload, a ubatch < 32)
+   * it receives the experts' outputs [n_embd, k, ubatch] from the host and weights them: two such
+   * tensors at once. Measured on llvmpipe (Vulkan0, release v0.4.0), qwen3moe-tiny -ot exps=CPU
+   * --no-op-offload, flash attention: 2.51 / 1.26 / 10.01 / 5.01 MiB at n_ctx 512 ub 512, 512 ub 256,
+   * 8192 ub 512, 8192 ub 256 = the mask + 2 × its experts' outputs (1 / 0.5 MiB); all FFN widths
+   * planned 9.00 at 2048 (measured 4.01), no FFN 1.50 / 0.75 / 9.00 / 4.50
+   */
+  ffnParts?: FfnParts
   /** whether this device computes the logits (holds output.weight) */
   output: boolean
   /** the host (CPU) device: it keeps the graph inputs and the logits output buffer (default: !gpu) */
@@ -137,6 +148,12 @@ export interface ComputeInput {
   offloadWeightBytes?: number
   /** op offload: bytes of output.weight when it is in RAM and this GPU computes the logits */
   offloadOutputBytes?: number
+}
+
+export interface FfnParts {
+  dense: boolean
+  moe: boolean
+  routed: boolean
 }
 
 export interface ComputeParts {
@@ -169,14 +186,19 @@ export function computeParts(c: ComputeInput, gpu = false): ComputeParts {
       if (c.kvLayout === 'mla-k-only') attention += nKv * (hp.kvLoraRank ?? 512) * (c.kvBytesPerElem ?? 2)
     }
   }
-  const ffWidth = Math.max(
-    hp.nFf ?? 0,
-    (hp.nExpertUsed ?? 0) * (hp.nFfExp ?? 0),
-    (hp.nExpertShared ?? 0) * (hp.nFfExp ?? 0),
-  )
+  const width = (parts: FfnParts) =>
+    Math.max(
+      parts.dense ? (hp.nFf ?? 0) : 0,
+      parts.routed ? (hp.nExpertUsed ?? 0) * (hp.nFfExp ?? 0) : 0,
+      parts.moe ? (hp.nExpertShared ?? 0) * (hp.nFfExp ?? 0) : 0,
+    )
   const expertOut = (hp.nExpertUsed ?? 0) > 0 ? ub * (hp.nExpertUsed ?? 0) * hp.nEmbd * F32 : 0
-  const ffnActs = 3 * ub * ffWidth * F32 + expertOut
-  const ffn = c.ffn ? ffnActs : 0
+  const acts = (parts: FfnParts) =>
+    3 * ub * width(parts) * F32 + (parts.routed ? expertOut : parts.moe ? 2 * expertOut : 0)
+  const all: FfnParts = {dense: true, moe: true, routed: true}
+  // the offloaded op is a routed (or dense) FFN in RAM: its activations at full width
+  const ffnActs = acts(all)
+  const ffn = c.ffn ? acts(c.ffnParts ?? all) : 0
   return {
     inputs: host ? maskAll + embd : 0,
     mask: c.attention || c.offloadWeightBytes ? maskAll : 0,

@@ -22,6 +22,7 @@ import {
   GPU_HEADROOM_BYTES,
   KTRANSFORMERS_GPU_OVERHEAD_BYTES,
   OP_OFFLOAD_MIN_BATCH,
+  type FfnParts,
 } from './memory.js'
 
 /**
@@ -187,12 +188,15 @@ function outputPlan(p: PlacementInput, a: Assignment): OutputPlan {
     p.engine === 'llama.cpp' && p.opOffload !== false && p.ubatch >= OP_OFFLOAD_MIN_BATCH
       ? a.gpus.find((g) => !g.rpc)
       : undefined
-  // the logits: computed by the offload GPU when output.weight is in RAM and that GPU takes it
+  // the logits: computed by the offload GPU when output.weight is in RAM and that GPU takes the op
+  // as it runs, at the ubatch (the scheduler asks supports_op of the real tensors, not the load-time
+  // test batch): on llvmpipe (128 MiB) r1-mini's logits at -ub 256 (100 MiB) went to Vulkan0 though
+  // its output.weight stayed in RAM (200 MiB at the test batch)
   const logitsOnOffload =
     logitsDev === 'CPU' &&
     offloadGpu !== undefined &&
     outMatrix !== undefined &&
-    gpuTakesTensor(offloadGpu, outMatrix.bytes, logitsBytes)
+    gpuTakesTensor(offloadGpu, outMatrix.bytes, hp.nVocab * p.ubatch * 4)
   const logitsCompute = logitsOnOffload ? offloadGpu!.id : logitsDev
   return {outputDev, logitsDev, logitsCompute, offloadGpu, logitsOnOffload, outMatrix}
 }
@@ -238,9 +242,21 @@ function sizeDevices(
   const headDims = attnHeadDims(inv.shape, kv.layout)
   // a local GPU takes over the big-batch FFNs of experts kept in RAM (see memory.ts)
   const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH && p.opOffload !== false
+  const moe = p.inv.expertLayerBytes
   for (const d of dev.values()) {
     const isGpu = d.kind === 'gpu'
     const onOffloadGpu = o.offloadGpu?.id === d.id
+    // a GPU runs the FFNs of its layers but the routed ones only of experts it holds (offloaded
+    // ones: the offload phase). The host keeps the all-widths rule: running the GPUs' routed
+    // experts under --no-op-offload it measured 7.04–8.51 MiB besides its output buffer (tiny on
+    // llvmpipe, n_ctx 512 … 6144, as ggml-alloc fits them around the mask input) against 8.0 planned
+    const ffnParts: FfnParts | undefined = isGpu
+      ? {
+          dense: d.layers.some((l) => !moe.has(l)),
+          moe: d.layers.some((l) => moe.has(l)),
+          routed: d.expertLayers.length > 0,
+        }
+      : undefined
     d.computeBytes = computeBytes(
       {
         shape: inv.shape,
@@ -250,6 +266,7 @@ function sizeDevices(
         attnHeadDims: headDims,
         attention: d.layers.length > 0,
         ffn: d.layers.length > 0 || (d.expertLayers.length > 0 && !(d.id === 'CPU' && offload)),
+        ffnParts,
         output: o.logitsCompute === d.id,
         host: d.id === 'CPU',
         kvLayout: kv.layout,

@@ -47,6 +47,8 @@ export interface FidelityOptions {
   contexts?: readonly number[]
   kvTypes?: KvType[]
   flashAttention?: boolean
+  /** plan --op-offload (default: on, llama.cpp's, so the cases stay what they were before auto) */
+  opOffload?: 'on' | 'off'
   /** environment of the runner child (GGML_VK_VISIBLE_DEVICES) */
   childEnv?: NodeJS.ProcessEnv
   onGroup?(model: string, placement: string): void
@@ -65,6 +67,7 @@ export async function planCase(
   kvType: KvType,
   flashAttention?: boolean,
   amx = false,
+  opOffload: 'on' | 'off' = 'on',
 ): Promise<Plan> {
   const inv = inventoryFromGguf(await readGguf(path))
   const base = await loadHardwareProfile(CI_LLVMPIPE_PROFILE)
@@ -79,6 +82,7 @@ export async function planCase(
     kvType,
     placement: parsePlacement(placement),
     flashAttention,
+    opOffload,
   })
 }
 
@@ -114,7 +118,10 @@ export async function runFidelity(opts: FidelityOptions = {}): Promise<FidelityC
       for (const context of opts.contexts ?? FIDELITY_CONTEXTS) {
         for (const kvType of opts.kvTypes ?? FIDELITY_KV) {
           keys.push({context, kvType})
-          entries.push({plan: await planCase(path, placement, context, kvType, opts.flashAttention, amx), planPath: ''})
+          entries.push({
+            plan: await planCase(path, placement, context, kvType, opts.flashAttention, amx, opts.opOffload),
+            planPath: '',
+          })
         }
       }
       const results = await checkPlans(entries, {childEnv: opts.childEnv})

@@ -83,3 +83,28 @@ test('ktransformers: each GPU with layers carries its named overhead (CUDA graph
   const gib = (kt.weightsBytes + kt.kvBytes + kt.computeBytes + kt.overheadBytes) / 2 ** 30
   assert.ok(gib > 13 && gib < 16, `${gib.toFixed(2)} GiB`)
 })
+
+test('op offload at a ubatch whose logits fit the per-tensor limit: the GPU computes them though output.weight stayed in RAM', () => {
+  // llama.cpp places output.weight by a 512-column test op (WEIGHT_TEST_BATCH), but the scheduler
+  // asks the GPU about the real op: on llvmpipe (128 MiB) r1-mini's logits at -ub 256 (100 MiB)
+  // went to Vulkan0 (183 MiB measured) while output.weight stayed in RAM
+  const inv = inventoryFromCatalog(model('deepseek-v2-lite'), {quant: 'Q4_K_M'})
+  const hw = rig({gpus: 1, vramGiB: 16})
+  // a limit above output.weight (164 MiB) and between the logits at -ub 256 and 512 (100 / 200 MiB)
+  const limit = 180 * MiB
+  hw.gpus[0].maxTensorBytes = limit
+  const logits = (ub: number) => inv.shape.hp.nVocab * ub * 4
+  assert.ok(logits(512) > limit && logits(256) < limit)
+  assert.ok(inv.tensors.find((t) => t.role === 'output')!.bytes < limit)
+  const dev = (ubatch: number, id: string) =>
+    makePlan(inv, [hw], {
+      ctx: 4096,
+      engine: 'llama.cpp',
+      ubatch,
+      placement: {kind: 'exps-cpu'},
+      opOffload: 'on',
+    }).devices.find((d) => d.id === id)!.computeBytes
+  assert.ok(dev(256, 'GPU0') > logits(256), `${dev(256, 'GPU0') / MiB} MiB on GPU0 at -ub 256`)
+  assert.ok(dev(256, 'CPU') < logits(256) / 4, 'the host keeps no logits at -ub 256')
+  assert.ok(dev(512, 'CPU') > logits(512), 'at -ub 512 the logits stay on the CPU')
+})
