@@ -66,6 +66,11 @@ export interface PlacementInput {
   opOffload?: boolean
 }
 
+/** Does llama.cpp's op offload run at this plan's ubatch (not --no-op-offload, batch ≥ OP_OFFLOAD_MIN_BATCH)? */
+function opOffloadRuns(p: PlacementInput): boolean {
+  return p.opOffload !== false && p.ubatch >= OP_OFFLOAD_MIN_BATCH
+}
+
 /** llama.cpp's layer → device split (see the file comment). */
 export function splitLayers(nLayer: number, ngl: number, gpus: PlanGpu[], split: number[]): string[] {
   const out: string[] = []
@@ -184,10 +189,7 @@ function outputPlan(p: PlacementInput, a: Assignment): OutputPlan {
   const logitsDev = outMatrix && !gpuTakesTensor(gpuOf.get(outputDev), outMatrix.bytes, logitsBytes) ? 'CPU' : outputDev
   // op offload (memory.ts): llama.cpp's scheduler gives big-batch ops whose weights are in RAM to
   // the first GPU that accepts them, which copies one such weight at a time into its compute buffer
-  const offloadGpu =
-    p.engine === 'llama.cpp' && p.opOffload !== false && p.ubatch >= OP_OFFLOAD_MIN_BATCH
-      ? a.gpus.find((g) => !g.rpc)
-      : undefined
+  const offloadGpu = p.engine === 'llama.cpp' && opOffloadRuns(p) ? a.gpus.find((g) => !g.rpc) : undefined
   // the logits: computed by the offload GPU when output.weight is in RAM and that GPU takes the op
   // as it runs, at the ubatch (the scheduler asks supports_op of the real tensors, not the load-time
   // test batch): on llvmpipe (128 MiB) r1-mini's logits at -ub 256 (100 MiB) went to Vulkan0 though
@@ -241,7 +243,7 @@ function sizeDevices(
   const {inv, kv} = p
   const headDims = attnHeadDims(inv.shape, kv.layout)
   // a local GPU takes over the big-batch FFNs of experts kept in RAM (see memory.ts)
-  const offload = a.gpus.some((g) => !g.rpc) && p.ubatch >= OP_OFFLOAD_MIN_BATCH && p.opOffload !== false
+  const offload = a.gpus.some((g) => !g.rpc) && opOffloadRuns(p)
   const moe = p.inv.expertLayerBytes
   for (const d of dev.values()) {
     const isGpu = d.kind === 'gpu'

@@ -348,7 +348,9 @@ export async function cachedSynthModel(
     writer: SYNTH_WRITER,
   })
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 12)
-  const layout = opts.kvLayout ? `-${opts.kvLayout}` : ''
+  // "~": no preset name holds it, so preset tiny with the legacy layout never shares a stem with
+  // preset tiny-legacy (the stem decides which older files a new one replaces)
+  const layout = opts.kvLayout ? `~${opts.kvLayout}` : ''
   const stem = `${preset.name}${layout}-${quant}-s${seed}-`
   const path = join(cacheDir, `${stem}${hash}.gguf`)
   if (existsSync(path)) return path

@@ -50,7 +50,7 @@ export function benchMeasurer(o: BenchMeasurerOptions): BenchMeasurer {
             typeK: cfg.kvType,
             typeV: cfg.kvType,
             flashAttn: cfg.flashAttn,
-            ...(cfg.opOffload === false ? {opOffload: false} : {}),
+            opOffload: cfg.opOffload,
             placement: o.prediction(c.id).placement,
             cpuVariant: cfg.cpuVariant ?? undefined,
             runsDir: null,
