@@ -146,7 +146,7 @@ export interface ComputeInput {
   vElemsPerLayer?: number
   /** op offload: bytes of the largest RAM-held layer weight whose op this GPU computes (0: none) */
   offloadWeightBytes?: number
-  /** op offload: bytes of output.weight when it is in RAM and this GPU computes the logits */
+  /** bytes of output.weight when this device computes the logits away from it (op offload from RAM, or the host for a GPU refusing the op) */
   offloadOutputBytes?: number
 }
 

@@ -175,8 +175,8 @@ interface OutputPlan {
   logitsCompute: string
   /** the GPU that runs big-batch ops of weights in RAM (llama.cpp op offload), if any */
   offloadGpu: PlanGpu | undefined
-  /** the logits run on offloadGpu though output.weight is in RAM */
-  logitsOnOffload: boolean
+  /** the logits run away from output.weight (op offload, or a GPU refusing the op at the ubatch): that device copies it */
+  logitsWeightCopied: boolean
   outMatrix: Inventory['tensors'][number] | undefined
 }
 
@@ -194,13 +194,27 @@ function outputPlan(p: PlacementInput, a: Assignment): OutputPlan {
   // as it runs, at the ubatch (the scheduler asks supports_op of the real tensors, not the load-time
   // test batch): on llvmpipe (128 MiB) r1-mini's logits at -ub 256 (100 MiB) went to Vulkan0 though
   // its output.weight stayed in RAM (200 MiB at the test batch)
+  const ubLogits = hp.nVocab * p.ubatch * 4
   const logitsOnOffload =
     logitsDev === 'CPU' &&
     offloadGpu !== undefined &&
     outMatrix !== undefined &&
-    gpuTakesTensor(offloadGpu, outMatrix.bytes, hp.nVocab * p.ubatch * 4)
-  const logitsCompute = logitsOnOffload ? offloadGpu!.id : logitsDev
-  return {outputDev, logitsDev, logitsCompute, offloadGpu, logitsOnOffload, outMatrix}
+    gpuTakesTensor(offloadGpu, outMatrix.bytes, ubLogits)
+  // and the other way: a GPU holding output.weight (placed by the 512-column test) whose limit the
+  // logits at a larger ubatch exceed leaves the op to the host, which copies the weight: llvmpipe,
+  // tiny -ub 2048 / 4096 (logits 252 / 504 MiB): CPU 262.59 / 518.60 MiB = logits + the output
+  // matrix + two [n_embd, ub] rows, Vulkan0 without them
+  const logitsOnHost =
+    logitsDev !== 'CPU' && outMatrix !== undefined && !gpuTakesTensor(gpuOf.get(logitsDev), outMatrix.bytes, ubLogits)
+  const logitsCompute = logitsOnOffload ? offloadGpu!.id : logitsOnHost ? 'CPU' : logitsDev
+  return {
+    outputDev,
+    logitsDev,
+    logitsCompute,
+    offloadGpu,
+    logitsWeightCopied: logitsOnOffload || logitsOnHost,
+    outMatrix,
+  }
 }
 
 /** Weights onto their devices; returns the largest RAM weight the offload GPU copies at a time. */
@@ -275,7 +289,7 @@ function sizeDevices(
         kvBytesPerElem: kv.bytesPerElem,
         vElemsPerLayer: kv.vElemsPerLayer,
         offloadWeightBytes: onOffloadGpu ? offloadWeightBytes : 0,
-        offloadOutputBytes: o.logitsOnOffload && onOffloadGpu ? o.outMatrix!.bytes : 0,
+        offloadOutputBytes: o.logitsWeightCopied && o.logitsCompute === d.id ? o.outMatrix!.bytes : 0,
       },
       isGpu,
     )

@@ -108,3 +108,31 @@ test('op offload at a ubatch whose logits fit the per-tensor limit: the GPU comp
   assert.ok(dev(256, 'CPU') < logits(256) / 4, 'the host keeps no logits at -ub 256')
   assert.ok(dev(512, 'CPU') > logits(512), 'at -ub 512 the logits stay on the CPU')
 })
+
+test('a GPU holding output.weight whose per-tensor limit the logits at the ubatch exceed leaves them to the host, which copies the weight', () => {
+  // llvmpipe (128 MiB), tiny at -ub 2048 / 4096: CPU 262.59 / 518.60 MiB = logits + output matrix + two rows
+  const inv = inventoryFromCatalog(model('deepseek-v2-lite'), {quant: 'Q4_K_M'})
+  const hw = rig({gpus: 1, vramGiB: 48})
+  // output.weight (164 MiB) and its logits at the 512-column load test (200 MiB) fit; at -ub 1024 (400 MiB) they do not
+  hw.gpus[0].maxTensorBytes = 256 * MiB
+  const out = inv.tensors.find((t) => t.role === 'output')!
+  const logits = (ub: number) => inv.shape.hp.nVocab * ub * 4
+  const plan = (ubatch: number) =>
+    makePlan(inv, [hw], {
+      ctx: 4096,
+      engine: 'llama.cpp',
+      ubatch,
+      batch: Math.max(ubatch, 2048),
+      placement: {kind: 'all-gpu'},
+    })
+  const dev = (p: ReturnType<typeof plan>, id: string) => p.devices.find((d) => d.id === id)!
+  const small = plan(512)
+  assert.ok(dev(small, 'GPU0').weightsBytes > out.bytes, 'output.weight on the GPU')
+  assert.ok(dev(small, 'GPU0').computeBytes > logits(512), 'its logits there at -ub 512')
+  const big = plan(1024)
+  assert.ok(
+    dev(big, 'CPU').computeBytes >= logits(1024) + out.bytes,
+    `${dev(big, 'CPU').computeBytes / MiB} MiB on the host`,
+  )
+  assert.ok(dev(big, 'GPU0').computeBytes < logits(1024) / 2, 'none on the GPU')
+})
