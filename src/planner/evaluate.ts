@@ -201,12 +201,20 @@ function speedNuma(c: PlanContext): NumaMode | 'unaware' {
 /** One candidate: n local GPUs at context ctx; --op-offload auto weighs both settings. */
 export function evaluate(c: PlanContext, n: number, ctx: number): Evaluated {
   const on = evaluateWith(c, n, ctx, c.opOffload !== 'off')
-  // --no-op-offload is mainline's (PR #13386, May 2025): not the published February build's
-  if (c.opOffload !== 'auto' || c.build !== 'llama.cpp' || !opOffloadsFromRam(c, on.a)) return on
+  if (c.opOffload !== 'auto' || !offloadChoiceApplies(c, on.a)) return on
   const off = evaluateWith(c, n, ctx, false)
   return prefersNoOpOffload(on, off)
     ? {...off, opOffloadOther: {opOffload: true, prefill: on.speed.prefill}}
     : {...on, opOffloadOther: {opOffload: false, prefill: off.speed.prefill}}
+}
+
+/**
+ * Whether the op-offload choices (--op-offload auto, the -ub hint) apply: mainline llama.cpp copies
+ * weights in RAM to a local GPU; --no-op-offload is mainline's (PR #13386, May 2025), not the
+ * published February build's.
+ */
+function offloadChoiceApplies(c: PlanContext, a: Assignment): boolean {
+  return c.build === 'llama.cpp' && opOffloadsFromRam(c, a)
 }
 
 /** A larger ubatch's prediction for a plan whose prefill copies weights in RAM to a GPU (see UBATCH_HINT). */
@@ -226,8 +234,8 @@ export interface UbatchHint {
  * contexts that hold the batch (llama.cpp caps n_batch at n_ctx).
  */
 export function ubatchHint(c: PlanContext, best: Evaluated, ctx: number): UbatchHint | null {
-  if (c.ubatch >= UBATCH_HINT || ctx < UBATCH_HINT || c.build !== 'llama.cpp' || c.opOffload === 'off') return null
-  if (!opOffloadsFromRam(c, best.a)) return null
+  if (c.ubatch >= UBATCH_HINT || ctx < UBATCH_HINT || c.opOffload === 'off' || !offloadChoiceApplies(c, best.a))
+    return null
   const big: PlanContext = {...c, ubatch: UBATCH_HINT, batch: Math.max(c.batch, UBATCH_HINT), opOffload: 'on'}
   const e = evaluate(big, best.nGpus, ctx)
   if (!e.fits || e.speed.prefill.mid < best.speed.prefill.mid * UBATCH_HINT_GAIN) return null
