@@ -23,11 +23,10 @@ import {ggufMetadata} from '../fixtures/gguf/model.js'
 import {type KvValue, u32, writeGguf} from '../fixtures/gguf/writer.js'
 import {rig} from '../fixtures/plan/rigs.js'
 import {tempDir} from '../support/tmp.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const dir = tempDir('moerig-plan-bad-')
-const lite: ModelProfile = JSON.parse(
-  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
-)
+const lite: ModelProfile = catalogModel('deepseek-v2-lite')
 const liteInv = inventoryFromCatalog(lite, {quant: 'Q4_K_M', layout: 'mla'})
 const liteSpecs = liteInv.tensors.map((t) => ({
   name: t.name,

@@ -19,13 +19,12 @@ import {writeInventoryGguf} from '../fixtures/gguf/model.js'
 import {str, u32, writeGguf} from '../fixtures/gguf/writer.js'
 import {makePlan} from '../../src/planner/plan.js'
 import {tempDir} from '../support/tmp.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const dir = tempDir('moerig-plan-')
 const hwFile = join(dir, 'rig.json')
 writeFileSync(hwFile, JSON.stringify(rig({id: 'rig', gpus: 2})))
-const lite: ModelProfile = JSON.parse(
-  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
-)
+const lite: ModelProfile = catalogModel('deepseek-v2-lite')
 
 function moerig(...args: string[]): {code: number; stdout: string; stderr: string} {
   const r = spawnSync(process.execPath, ['bin/run.js', ...args], {encoding: 'utf8'})

@@ -5,7 +5,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {analyzeReuse} from '../../src/reuse/analyze.js'
 import {synthIds} from '../support/reuse-synth.js'
@@ -15,6 +15,7 @@ import type {ModelProfile} from '../../src/schemas/model.js'
 import {writeInventoryGguf} from '../fixtures/gguf/model.js'
 import {rig} from '../fixtures/plan/rigs.js'
 import {tempDir} from '../support/tmp.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const dir = tempDir('moerig-reuse-bad-')
 
@@ -85,9 +86,7 @@ test('OPT never sits below static: at c ≥ n_expert both reach 100 %, and after
 
 test("reuse with another model's GGUF (same expert count), or --gpu 0 on a GPU-less profile → one line", () => {
   // a deepseek2 trace of 27 blocks / 64 experts / top-6, and a GGUF of the same model with k changed
-  const lite: ModelProfile = JSON.parse(
-    readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
-  )
+  const lite: ModelProfile = catalogModel('deepseek-v2-lite')
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M', layout: 'mla'})
   const [gguf] = writeInventoryGguf(dir, 'lite', lite, inv)
   const liteShape = {nMoe: 26, nExpert: 64, k: 6}

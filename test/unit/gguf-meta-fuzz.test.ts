@@ -7,7 +7,6 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {MoerigError} from '../../src/lib/errors.js'
 import {ggmlTypeByName} from '../../src/model/ggml-types.js'
@@ -20,11 +19,12 @@ import {ggufMetadata} from '../fixtures/gguf/model.js'
 import {type KvValue, type TensorSpec, writeGguf} from '../fixtures/gguf/writer.js'
 import {rig} from '../fixtures/plan/rigs.js'
 import {tempDir} from '../support/tmp.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const dir = tempDir('moerig-meta-fuzz-')
 
 function catalog(id: string): ModelProfile {
-  return JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
+  return catalogModel(id)
 }
 
 interface Base {

@@ -68,11 +68,11 @@ import type {PlanHost} from '../../src/planner/hardware.js'
 import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import type {ModelProfile} from '../../src/schemas/model.js'
-import {readFileSync} from 'node:fs'
 import {hardwareProfileSchema} from '../../src/schemas/hardware.js'
 import {calibrateResultSchema} from '../../src/schemas/calibrate.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const BASE = rig({sockets: 1, gpus: 0})
 
@@ -685,9 +685,7 @@ test('buffers: a repacked type is also fitted in the plain CPU buffer; the plann
 })
 
 test("work: R1's CPU matmuls carry the layout that decides their buffer (MLA's per-head k_b/v_b stacked, routed experts, AMX's takers)", () => {
-  const profile: ModelProfile = JSON.parse(
-    readFileSync(new URL('../../profiles/models/deepseek-r1.json', import.meta.url), 'utf8'),
-  )
+  const profile: ModelProfile = catalogModel('deepseek-r1')
   const inv = inventoryFromCatalog(profile, {quant: 'Q4_K_M'})
   const n = inv.shape.hp.nLayer
   const w = tallyWork(
@@ -791,9 +789,7 @@ test('decode parts: each op kind once (the same shape in every layer merged, cac
   assert.deepEqual([experts.count, experts.matrices, experts.rows], [1, 8, 256])
 
   // through a plan: a calibration with measured kernels gives prediction.decodeCpuOps
-  const lite: ModelProfile = JSON.parse(
-    readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
-  )
+  const lite: ModelProfile = catalogModel('deepseek-v2-lite')
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
   const kernels = {...fitKernels(fakeResults()), overheads: [{threads: 1, layerUs: 0, tokenUs: 0}]}
   const withCal = (decodeKernels?: DecodeKernels): HardwareProfile => ({

@@ -7,15 +7,14 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {attnHeadDims, computeBytes, KTRANSFORMERS_GPU_OVERHEAD_BYTES} from '../../src/planner/memory.js'
 import {makePlan} from '../../src/planner/plan.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
-const model = (id: string): ModelProfile =>
-  JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
+const model = (id: string): ModelProfile => catalogModel(id)
 const MiB = 2 ** 20
 
 test('Qwen3-235B Vulkan log: 791.61 MiB = the output.weight copy + logits + final norm, not K·Q and logits at once', () => {

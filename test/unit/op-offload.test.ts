@@ -5,7 +5,6 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {makePlan, type OpOffloadMode} from '../../src/planner/plan.js'
@@ -17,10 +16,9 @@ import {
   type Evaluated,
 } from '../../src/planner/evaluate.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
-const r1: ModelProfile = JSON.parse(
-  readFileSync(new URL('../../profiles/models/deepseek-r1.json', import.meta.url), 'utf8'),
-)
+const r1: ModelProfile = catalogModel('deepseek-r1')
 const inv = inventoryFromCatalog(r1, {quant: 'Q4_K_M'})
 // the docs' worked example: dual Xeon, 16 × DDR5-4800, one Arc A770 16 GB on PCIe 4.0 x16
 const hw = [rig({gpus: 1})]

@@ -16,9 +16,9 @@ import {matchGpu, normGpuName} from '../../src/planner/gpus.js'
 import {GPU_LAYER_S, interpolateThroughput} from '../../src/planner/speed.js'
 import {evaluateAll, summarize, type PublishedSpeeds} from '../../bench/speed-published.js'
 import {rig} from '../fixtures/plan/rigs.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
-const model = (id: string): ModelProfile =>
-  JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
+const model = (id: string): ModelProfile => catalogModel(id)
 const lite = model('deepseek-v2-lite')
 const r1 = model('deepseek-r1')
 

@@ -7,7 +7,6 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import {planSchema} from '../../src/schemas/plan.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
@@ -17,14 +16,13 @@ import {computeBytes, attnHeadDims} from '../../src/planner/memory.js'
 import {makePlan} from '../../src/planner/plan.js'
 import {splitLayers} from '../../src/planner/placement.js'
 import {planHosts} from '../../src/planner/hardware.js'
-import {loadCatalog} from '../../src/profiles/catalog.js'
+import {catalogModel, loadCatalog} from '../../src/profiles/catalog.js'
 import {describeModel} from '../../src/planner/models.js'
 import {rig} from '../fixtures/plan/rigs.js'
 
 const MiB = 1024 ** 2
 const GiB = 1024 ** 3
-const model = (id: string): ModelProfile =>
-  JSON.parse(readFileSync(new URL(`../../profiles/models/${id}.json`, import.meta.url), 'utf8'))
+const model = (id: string): ModelProfile => catalogModel(id)
 const r1 = model('deepseek-r1')
 const counts = (inv: ReturnType<typeof inventoryFromCatalog>) =>
   Object.fromEntries(Object.entries(inv.byType).map(([k, v]) => [k, v.count]))

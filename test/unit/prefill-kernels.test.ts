@@ -7,7 +7,6 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import type {KernelResult} from '../../src/engine/addon.js'
 import {
   ATTN_SHAPES,
@@ -46,10 +45,9 @@ import {schemaErrors} from '../../src/schemas/validate.js'
 import {fitCalibration, prefillOther, type ModelTerms, type Sample} from '../../src/runner/calibrate.js'
 import {rig, testCalibration} from '../fixtures/plan/rigs.js'
 import {calibrationLines, decodeKernelLines} from '../../src/commands/calibrate.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
-const lite: ModelProfile = JSON.parse(
-  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
-)
+const lite: ModelProfile = catalogModel('deepseek-v2-lite')
 
 /** a fake result of `c` taking `bestS` per graph at each of `threads` */
 const result = (c: ReturnType<typeof attentionCases>[number], bestS: number, threads = [1]): KernelResult => ({
@@ -383,9 +381,7 @@ test('decode attention per GQA ratio: per-head cases carry query heads per KV he
   assert.ok(near(at0(128, 128, 16), 60e-9))
 
   // a plan of Qwen3-235B (64 query heads on 4 KV heads, 128 dims) charges the 16:1 point
-  const qwen: ModelProfile = JSON.parse(
-    readFileSync(new URL('../../profiles/models/qwen3-235b-a22b.json', import.meta.url), 'utf8'),
-  )
+  const qwen: ModelProfile = catalogModel('qwen3-235b-a22b')
   const inv = inventoryFromCatalog(qwen, {quant: 'Q4_K_M'})
   assert.equal(inv.shape.hp.nHead / inv.shape.hp.nHeadKv, 16)
   const dk = (decodeAttention: typeof pts): DecodeKernels => ({
@@ -643,10 +639,7 @@ test("calibrate: prefill's rest besides the matmuls at the measured kernels, per
   assert.ok(plan().prefillMsPerUbatch! > plan(0).prefillMsPerUbatch!)
   assert.match(plan().assumptions.join('\n'), /prefill CPU 100 GFLOP\/s at 16 threads \(calibrated\)/)
   // another architecture keeps the fitted rate and says why
-  const qwen = inventoryFromCatalog(
-    JSON.parse(readFileSync(new URL('../../profiles/models/qwen3-235b-a22b.json', import.meta.url), 'utf8')),
-    {quant: 'Q4_K_M'},
-  )
+  const qwen = inventoryFromCatalog(catalogModel('qwen3-235b-a22b'), {quant: 'Q4_K_M'})
   assert.equal(plan(200, qwen).prefillMsPerUbatch, plan(400, qwen).prefillMsPerUbatch)
   assert.match(
     plan(200, qwen).assumptions.join('\n'),

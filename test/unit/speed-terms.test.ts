@@ -6,7 +6,6 @@
  */
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
 import type {ModelProfile} from '../../src/schemas/model.js'
 import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
@@ -22,10 +21,9 @@ import {
 } from '../../src/planner/speed.js'
 import {rig, testCalibration} from '../fixtures/plan/rigs.js'
 import {ASSUMED_LINK} from '../../src/planner/rpc.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
-const lite: ModelProfile = JSON.parse(
-  readFileSync(new URL('../../profiles/models/deepseek-v2-lite.json', import.meta.url), 'utf8'),
-)
+const lite: ModelProfile = catalogModel('deepseek-v2-lite')
 
 /** a one-socket 16-core desktop, no GPU, with the given L3 */
 function desk(l3Bytes: number | null, calibration?: HardwareProfile['calibration']): HardwareProfile {

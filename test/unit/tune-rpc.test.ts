@@ -6,7 +6,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
-import type {ModelProfile} from '../../src/schemas/model.js'
 import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {parseEndpoints} from '../../src/engine/rpc.js'
@@ -14,9 +13,10 @@ import {MoerigError} from '../../src/lib/errors.js'
 import {makePredictor} from '../../src/tune/predict.js'
 import {llamaDefaults} from '../../src/tune/space.js'
 import {checkTuneRpc} from '../../src/tune/tune.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const json = <T>(rel: string): T => JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as T
-const r1 = json<ModelProfile>('../../profiles/models/deepseek-r1.json')
+const r1 = catalogModel('deepseek-r1')
 // a CPU-only host: the rig without its GPUs
 const host: HardwareProfile = {...json<HardwareProfile>('../../profiles/hardware/dual-8592-2xa770.json'), gpus: []}
 

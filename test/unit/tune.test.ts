@@ -6,7 +6,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
-import type {ModelProfile} from '../../src/schemas/model.js'
 import type {HardwareProfile} from '../../src/schemas/hardware.js'
 import {inventoryFromCatalog} from '../../src/model/inventory.js'
 import {
@@ -32,9 +31,10 @@ import {planConfig, prepareCandidates, rankMeasured, winnerCommands} from '../..
 import {tuneLines} from '../../src/tune/render.js'
 import {tuneResultSchema, type TuneResult} from '../../src/schemas/tune.js'
 import {schemaErrors} from '../../src/schemas/validate.js'
+import {catalogModel} from '../../src/profiles/catalog.js'
 
 const json = <T>(rel: string): T => JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as T
-const r1 = json<ModelProfile>('../../profiles/models/deepseek-r1.json')
+const r1 = catalogModel('deepseek-r1')
 const rig2 = json<HardwareProfile>('../../profiles/hardware/dual-8592-2xa770.json')
 
 test('threads: 1 … logical CPUs, physical cores first; a ladder on big machines', () => {
