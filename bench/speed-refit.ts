@@ -10,9 +10,10 @@
  *          [--rows reports/speed-fidelity-rows.json] [--hardware reports/speed-fidelity-hardware.json]
  *          [--stat token|rep]  (decode as calibrate fits it, the fastest token step; or the best repetition's mean)
  *          [--kernels FILE]  (another decode-kernel fit, e.g. from a second kernel run, on the same model measurements)
- *          [--capacity median|max|mean]  (the capacity curves' share at each total from the calibrate result's
- *            capacitySamples: their median, as calibrate fits it since the fourteenth pass, or the largest
- *            (calibrate's pick before) or their mean; results without capacitySamples keep their curves)
+ *          [--capacity q75|median|max|mean]  (the capacity curves' share at each total from the calibrate
+ *            result's capacitySamples: their upper quartile, as calibrate fits it since the sixteenth session,
+ *            their median (the fourteenth pass's pick), the largest (before) or their mean; results without
+ *            capacitySamples keep their curves)
  * Needs: the files bench/speed-fidelity writes, the synth models (cached).
  */
 import {readFileSync} from 'node:fs'
@@ -37,7 +38,7 @@ const {values: a} = parseArgs({
     hardware: {type: 'string', default: r('speed-fidelity-hardware.json')},
     kernels: {type: 'string'},
     stat: {type: 'string', default: 'token'},
-    capacity: {type: 'string', default: 'median'},
+    capacity: {type: 'string', default: 'q75'},
   },
 })
 const cal = JSON.parse(readFileSync(a.calibrate!, 'utf8')) as CalibrateResult
@@ -70,7 +71,7 @@ if (!(a.capacity! in CAPACITY_PICKS)) {
   console.error(`speed-refit: --capacity must be ${Object.keys(CAPACITY_PICKS).join(', ')}, got "${a.capacity}"`)
   process.exit(2)
 }
-if (a.capacity !== 'median' && !cal.capacitySamples?.length) {
+if (a.capacity !== 'q75' && !cal.capacitySamples?.length) {
   console.error(
     'speed-refit: --capacity needs a calibrate result with capacitySamples (calibrate --json since this option)',
   )

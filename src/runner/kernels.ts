@@ -22,7 +22,7 @@ import {engineSetup} from '../engine/engine.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {PREFILL_KERNEL_COLS} from '../planner/speed.js'
 import {runInChild} from './child.js'
-import {geomean, median, solve3} from './stats.js'
+import {geomean, median, quantile, solve3} from './stats.js'
 
 export type DecodeKernels = NonNullable<NonNullable<HardwareProfile['calibration']>['decodeKernels']>
 type Residency = 'cache' | 'dram'
@@ -467,16 +467,20 @@ export function fitCapacity(all: KernelResult[], samples: KernelResult[][] = [])
 }
 
 /**
- * How the capacity curves take one share of a total's samples (capacityCurvesFrom). The median (of
- * an even count, the mean of the middle two) is calibrate's; the largest was before
- * (docs/speed-fidelity.md, fourteenth pass). The row that decides it, qwen3moe-tiny at two threads
- * (its 19 MB output matrix on a 32 MiB L3 other guests use), came within 10 % in 6 of 13 passes with
- * either, at a mean |error| of 12.0 % with the median and 15.6 % with the largest (+19 % on average
- * in five passes in a row); no other row moves. The row's measurement, its fastest token step over
- * a few rounds, does not see the sweeps' quietest minutes every time; the range's ends take the
- * smallest and the largest sample (hits[].low / high), which held every row in every pass replanned.
+ * How the capacity curves take one share of a total's samples (capacityCurvesFrom). Calibrate's is
+ * the upper quartile (`q75`, interpolated; of two samples, the lower + ¾ of their gap): the row that
+ * decides it, qwen3moe-tiny at two threads (its 19 MB output matrix on a 32 MiB L3 other guests use),
+ * is measured by its fastest token step, the minutes when the neighbours leave the most cache, so the
+ * sweep's typical share (the median, calibrate's pick in the fourteenth pass) plans it low and the
+ * single luckiest sample (the largest, before) high. Passes 46–60 on a Zen 4 guest, refitted with
+ * bench/speed-refit --capacity on one code: the row within 10 % in 6 / 8 / 10 of 15 passes with the
+ * median / largest / upper quartile (5 of 8 and 5 of 7 in the two halves with it), mean error −11.3 /
+ * +9.3 / −2.8 %, mean |error| 12.0 / 13.3 / 7.8 %; every other row within 10 % in all 15 with each.
+ * The range's ends take the smallest and the largest sample (hits[].low / high), which held every
+ * row in every pass replanned. (docs/speed-fidelity.md, sixteenth session.)
  */
 export const CAPACITY_PICKS = {
+  q75: (xs: number[]) => quantile(xs, 0.75)!,
   median: (xs: number[]) => median(xs)!,
   max: (xs: number[]) => Math.max(...xs),
   mean: (xs: number[]) => xs.reduce((t, x) => t + x, 0) / xs.length,
@@ -485,15 +489,15 @@ export type CapacityPick = keyof typeof CAPACITY_PICKS
 
 /**
  * The calibration's capacity curves from the samples' curves (pure): at each total the share `pick`
- * takes of the samples' (several sweeps, SWEEP_SAMPLES and the late pass's; by default their median,
- * CAPACITY_PICKS), the smallest where it is lower and the largest where it is higher: the low and
+ * takes of the samples' (several sweeps, SWEEP_SAMPLES and the late pass's; by default their upper
+ * quartile, CAPACITY_PICKS), the smallest where it is lower and the largest where it is higher: the low and
  * high ends of a decode range (a knee that moved during the calibration moves the prediction of a
  * model whose bytes sit on it).
  * bench/speed-refit --capacity tries the other picks.
  */
 export function capacityCurvesFrom(
   groups: CapacitySamples[],
-  pick: (shares: number[]) => number = CAPACITY_PICKS.median,
+  pick: (shares: number[]) => number = CAPACITY_PICKS.q75,
 ): NonNullable<DecodeKernels['llc']> {
   return groups.map((c) => {
     const hits = c.bytes.map((bytes, i) => {

@@ -17,6 +17,18 @@ export function median(v: number[]): number | null {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
+/**
+ * The q-quantile (0 … 1) by linear interpolation between order statistics (numpy's default, R type
+ * 7): of [a, b], a + q (b − a); null for no values.
+ */
+export function quantile(v: number[], q: number): number | null {
+  if (v.length === 0) return null
+  const s = [...v].sort((a, b) => a - b)
+  const p = Math.min(1, Math.max(0, q)) * (s.length - 1)
+  const i = Math.floor(p)
+  return i + 1 < s.length ? s[i] + (p - i) * (s[i + 1] - s[i]) : s[i]
+}
+
 /** llama-bench's stdev: 0 for fewer than two samples. */
 export function stdev(v: number[]): number {
   if (v.length <= 1) return 0

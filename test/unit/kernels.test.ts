@@ -439,7 +439,7 @@ test('capacity: the hit share of each sweep total between the cached and streame
   const hitAt2 = (r: (typeof caps)[number]) =>
     r.k === 128 && r.weightBytes >= 0.2 * l3 ? 0.5 : r.k === 2048 && r.weightBytes < 0.15 * l3 ? 0.9 : hitAt(r)
   const sample = [...refs, ...caps.map((r) => setPerByte(r, (T) => (T === 1 ? 1.05e-10 : 2e-10 - hitAt2(r) * 1e-10)))]
-  // (the largest of two: CAPACITY_PICKS.max; calibrate's own pick, the median, is checked below)
+  // (the largest of two: CAPACITY_PICKS.max; calibrate's own pick, the upper quartile, is checked below)
   const merged = capacityCurvesFrom(capacitySamples([...rs, ...sized], [sample]), CAPACITY_PICKS.max)
   const mShort = merged.find((x) => x.k === 128)!,
     mLong = merged.find((x) => x.k === 2048)!
@@ -465,17 +465,24 @@ test('capacity: the hit share of each sweep total between the cached and streame
     'one sweep: no low',
   )
   assert.ok(mShort.bytes > short.bytes, 'the half-hit total moves out with the higher curve')
-  // calibrate's pick: the median of the samples' shares (of two, their mean), the smallest as the low end
-  const byMedian = fitCapacity([...rs, ...sized], [sample])
-  assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, byMedian)
-  const mid = byMedian.find((x) => x.k === 128)!.hits!
+  // calibrate's pick: the upper quartile of the samples' shares (of two, the lower + ¾ of the gap),
+  // the smallest as the low end
+  const byQ75 = fitCapacity([...rs, ...sized], [sample])
+  assert.deepEqual(fitKernels([...rs, ...sized], [sample]).llc, byQ75)
+  const mid = byQ75.find((x) => x.k === 128)!.hits!
   mShort.hits!.forEach((h, i) => {
-    assert.ok(Math.abs(mid[i].hit - (h.hit + (h.low ?? h.hit)) / 2) < 1e-9, `total ${i}`)
+    const lo = h.low ?? h.hit
+    assert.ok(Math.abs(mid[i].hit - (lo + 0.75 * (h.hit - lo))) < 1e-9, `total ${i}`)
     assert.equal(mid[i].low, h.low)
     // the largest share, the high end of a range, where it is above the median
     assert.equal(mid[i].high, h.low === undefined ? undefined : h.hit)
   })
   assert.equal(CAPACITY_PICKS.median([0.2, 0.9, 0.5]), 0.5)
+  // the upper quartile, interpolated between order statistics (numpy's default)
+  assert.equal(CAPACITY_PICKS.q75([0.2, 0.9, 0.5]), 0.7)
+  assert.equal(CAPACITY_PICKS.q75([0.6, 0.2]), 0.5)
+  assert.equal(CAPACITY_PICKS.q75([0.4]), 0.4)
+  assert.ok(Math.abs(CAPACITY_PICKS.q75([0.1, 0.2, 0.3, 0.4, 0.5]) - 0.4) < 1e-12)
   // a sample without its references (stopped early) adds nothing
   assert.deepEqual(fitCapacity([...rs, ...sized], [sample.filter((r) => !refs.includes(r))]), llc)
   // every sample's curve, as fitCapacity saw them: its largest and smallest per total

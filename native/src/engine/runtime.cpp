@@ -49,10 +49,20 @@ void log_cb(enum ggml_log_level level, const char * text, void *) {
         fflush(stderr);
         return;
     }
-    // debug lines are dropped, except the ones naming each tensor repacked into an extra buffer
-    // type ("ggml_backend_amx_buffer_set_tensor: amx repack tensor X of type q4_K", "repack: repack
+    // a fragment continuing a line (GGML_LOG_LEVEL_CONT) has that line's level
+    static ggml_log_level line_level = GGML_LOG_LEVEL_INFO;
+    if (level == GGML_LOG_LEVEL_CONT)
+        level = line_level;
+    else
+        line_level = level;
+    // debug lines are dropped (echoed under MOERIG_LLAMA_LOG: GGML_SCHED_DEBUG's split listing is
+    // one), except the ones naming each tensor repacked into an extra buffer type
+    // ("ggml_backend_amx_buffer_set_tensor: amx repack tensor X of type q4_K", "repack: repack
     // tensor X with q4_K_8x8"): they tell which file bytes the mapped span no longer needs
-    if (level == GGML_LOG_LEVEL_DEBUG && strstr(text, "repack tensor ") == nullptr) return;
+    if (level == GGML_LOG_LEVEL_DEBUG && strstr(text, "repack tensor ") == nullptr) {
+        if (g_echo_all) fputs(text, stderr);
+        return;
+    }
     if (g_echo_all || level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
     g_log_partial += text;
     size_t nl;
