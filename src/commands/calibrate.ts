@@ -146,7 +146,7 @@ export function calibrationLines(r: CalibrateResult): string[] {
   else out.push('  decode bandwidth: not measured (the published-class model stays in use for it)')
   for (const p of c.cpuThroughput ?? []) {
     out.push(
-      `  ${String(p.threads).padStart(3)} threads: prefill ${p.prefillGflops ?? '—'} GFLOP/s${p.prefillOtherNs !== undefined ? ` (+ ${p.prefillOtherNs} ns per prompt token, MoE layer and expert besides the matmuls)` : ''}, decode ${p.decodeGflops ?? '—'} GFLOP/s (ggml type-cost weighted)`,
+      `  ${String(p.threads).padStart(3)} threads: prefill ${p.prefillGflops ?? '—'} GFLOP/s${p.prefillRestNs !== undefined ? ` (+ ${p.prefillRestNs} ns per prompt token and activation element besides the matmuls)` : ''}, decode ${p.decodeGflops ?? '—'} GFLOP/s (ggml type-cost weighted)`,
     )
   }
   if (c.tokenOverheadMs !== undefined)

@@ -590,6 +590,21 @@ function bufferPoints<T extends {buffer?: string}>(
 const logLerp = (x: number, x0: number, y0: number, x1: number, y1: number) =>
   y0 + ((y1 - y0) * Math.log(x / x0)) / Math.log(x1 / x0)
 
+/** the FFN roles of a block (its attention, norms and the rest run on every row) */
+const FFN_ROLES: ReadonlySet<string> = new Set(['dense_ffn', 'router', 'shared_experts', 'routed_experts'])
+
+/**
+ * Does this weight's op run on the ubatch's output rows only? The output matrix, and the last
+ * block's FFN: llama.cpp's graphs (src/models/*.cpp, `il == n_layer - 1 && inp_out_ids`) keep only
+ * the rows whose logits are asked for after the last block's attention, one of a prompt's ubatch in
+ * llama-bench and llama-server. On qwen3moe-tiny (4 blocks) pp512 at one thread that block's routed
+ * experts took 12–13 µs a node against 4.7–5.0 ms in the other blocks (op profile), a quarter of the
+ * experts' FLOPs the planner charged (docs/speed-fidelity.md, sixteenth session).
+ */
+export function outputRowsOnly(t: Pick<Inventory['tensors'][number], 'role' | 'layer'>, nLayer: number): boolean {
+  return t.role === 'output' || (t.layer === nLayer - 1 && FFN_ROLES.has(t.role))
+}
+
 export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
   const hp = inv.shape.hp
   const nLayer = hp.nLayer
@@ -620,8 +635,9 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
     } else d = a.layerDevice[t.layer]
     w.weightBytes[d] += t.bytes * frac
     // prefill: the output matrix computes logits for the last token of a ubatch only (llama.cpp
-    // outputs the last token's logits unless asked for all: llama-bench, llama-server prompts)
-    const prefillFrac = t.role === 'output' ? frac / ubatch : frac
+    // outputs the last token's logits unless asked for all: llama-bench, llama-server prompts), and
+    // so does the last block's FFN (outputRowsOnly)
+    const prefillFrac = outputRowsOnly(t, nLayer) ? frac / ubatch : frac
     w.devFlops[d] += 2 * t.elements * prefillFrac
     w.allBytes[d] += t.bytes
     if (d === 'CPU') {
@@ -630,7 +646,7 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
       const ppEff = widthEff(rowLen, MATMUL_K_HALF_PREFILL)
       w.cpuAllBytes += t.bytes
       w.cpuWorkingSet += t.bytes
-      if (routed) w.cpuRoutedFlops += (2 * t.elements * frac) / ppEff
+      if (routed) w.cpuRoutedFlops += (2 * t.elements * prefillFrac) / ppEff
       else w.cpuDenseFlops += (2 * t.elements * prefillFrac) / ppEff
       // a routed tensor [K, rows, experts] is one op per used expert (MUL_MAT_ID); norms (1-D) are not matmuls
       if (t.shape.length >= 2 && rowLen > 0) {
@@ -638,7 +654,7 @@ export function tallyWork(inv: Inventory, a: Assignment, ubatch: number): Work {
         const rows = experts ? t.shape[1] : t.elements / rowLen
         const ops = experts ? (hp.nExpertUsed ?? 1) : 1
         const layout = experts ? 'experts' : t.shape.length >= 3 && t.shape[2] > 1 ? 'stacked' : 'matrix'
-        const ppOps = t.role === 'output' ? ops / ubatch : ops
+        const ppOps = outputRowsOnly(t, nLayer) ? ops / ubatch : ops
         // experts on the CPU beside a GPU layer got there by a tensor override: the plain CPU buffer
         const plain = routed && a.layerDevice[t.layer!] !== 'CPU'
         w.cpuMats.push({
@@ -759,7 +775,7 @@ export interface CpuRates {
   calPrefill: number | null
   /**
    * calibrated prefill besides the matmuls: ns per prompt token, CPU MoE layer and routed expert
-   * (cpuThroughput[].prefillOtherNs at this thread count), or null: then the FLOP rate carries it
+   * (cpuThroughput[].prefillRestNs at this thread count; per activation element, prefillRestUnits), or null: then the FLOP rate carries it
    */
   prefillOtherNs: number | null
   desktop: boolean
@@ -1102,8 +1118,9 @@ export function cpuRates(
   const calDecode = calAt((p) => p.decodeGflops)
   const calDecodeCache = calAt((p) => p.decodeCacheGflops)
   const calPrefill = calAt((p) => p.prefillGflops)
-  const otherPts = (cal?.cpuThroughput ?? []).filter((p) => p.prefillOtherNs !== undefined)
-  const prefillOtherNs = otherPts.length ? atThreads(otherPts, threads, (p) => p.prefillOtherNs!) : null
+  // (a calibration's prefillOtherNs, per routed expert, is superseded: its models fit only the old charge)
+  const otherPts = (cal?.cpuThroughput ?? []).filter((p) => p.prefillRestNs !== undefined)
+  const prefillOtherNs = otherPts.length ? atThreads(otherPts, threads, (p) => p.prefillRestNs!) : null
   const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
   const perThread = (k: K) => threadsEff * ghz(k) * 1e9
@@ -1499,17 +1516,16 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const pk = cpu.prefillKernels ? prefillKernelFlops(work, cpu.prefillKernels, expertBatchEff) : null
   const cpuMatmul = pk ? pk.ref : work.cpuDenseFlops + work.cpuRoutedFlops / expertBatchEff
   const attnUnits = pk && pk.plain > 0 ? pk.ref / pk.plain : 1
-  // with the calibrated rest besides the matmuls (cpuThroughput[].prefillOtherNs): the matmuls at the
+  // with the calibrated rest besides the matmuls (cpuThroughput[].prefillRestNs): the matmuls at the
   // measured kernels' own rate, the rest per token, CPU MoE layer and expert; without it the fitted
   // FLOP rate carries the calibration models' share of the rest into every model. The rest is
   // deepseek2's (calibrate's models; its routing: sigmoid, bias, group-limited top-k over n_expert),
   // so another architecture keeps the fitted rate
   const other = otherApplies(p) ? cpu.prefillOtherNs! * 1e-9 * CALIBRATED_SPREAD[flip(k)] : null
-  const cpuMoeExperts =
-    (hp.nExpert ?? 0) * [...inv.expertLayerBytes.keys()].filter((l) => a.expertDevice[l] === 'CPU').length
+  const restUnits = prefillRestUnits(inv, a, kv.layout)
   const tCpuFlops =
     other !== null
-      ? p.ubatch * (cpuMatmul / (cpu.prefillKernels!.ref * CALIBRATED_SPREAD[k]) + cpuMoeExperts * other) +
+      ? p.ubatch * (cpuMatmul / (cpu.prefillKernels!.ref * CALIBRATED_SPREAD[k]) + restUnits * other) +
         (p.ubatch * cpuAttn * attnUnits) / cpu.prefillOps(k) +
         tAttn
       : (p.ubatch * (cpuMatmul + cpuAttn * attnUnits)) / cpu.prefillOps(k) + tAttn
@@ -1544,7 +1560,30 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   return {total: tUb + overhead, overhead, attention: localGpus.length === 0 || cpuComputesExperts(p) ? tAttn : 0}
 }
 
-/** The calibrated prefill rest (cpuThroughput[].prefillOtherNs) prices this plan: measured kernels, a deepseek2 model. */
+/**
+ * Prefill's work besides the matmuls and flash attention on the CPU, per prompt token, in activation
+ * elements (pure): each CPU block's hidden state and attention query (n_embd + heads × the K dims the
+ * kernel sees: norms, rope, MLA's query concat, residual adds), and each block whose routed experts
+ * are on the CPU its router scores and the used experts' outputs (n_expert + used × n_embd: the sort,
+ * the weighting, the sum), but the last block's (its FFN runs on the output rows only: outputRowsOnly).
+ * calibrate prices an element (cpuThroughput[].prefillRestNs). Per-node timings at one thread (Zen 4
+ * guest, pp512): tiny's rest 21.2 µs a token over 8 224 elements, r1-mini's 392 µs over 209 920 (≈ 2.6
+ * and 1.9 ns each); per MoE layer and routed expert (the proxy before) they were 441 and 139 ns, a
+ * gap the last block's FFN, charged in full then, had hidden.
+ */
+export function prefillRestUnits(inv: Inventory, a: Assignment, kvLayout: string): number {
+  const hp = inv.shape.hp
+  const q = hp.nHead * attnHeadKV(inv.shape, kvLayout).k
+  let units = 0
+  for (let l = 0; l < hp.nLayer; l++) {
+    if (a.layerDevice[l] === 'CPU') units += hp.nEmbd + q
+    if (inv.expertLayerBytes.has(l) && a.expertDevice[l] === 'CPU' && l !== hp.nLayer - 1)
+      units += (hp.nExpert ?? 0) + (hp.nExpertUsed ?? 0) * hp.nEmbd
+  }
+  return units
+}
+
+/** The calibrated prefill rest (cpuThroughput[].prefillRestNs) prices this plan: measured kernels, a deepseek2 model. */
 function otherApplies(p: PlanCtx): boolean {
   return p.cpu.prefillKernels !== null && p.cpu.prefillOtherNs !== null && p.inv.arch === 'deepseek2'
 }
@@ -1809,7 +1848,7 @@ function speedAssumptions(
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context${faPre !== undefined ? ` (CPU: flash attention timed, ${ns(faPre)} ns per query × key × head)` : attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: 2 × dims ÷ ${CPU_ATTN_FLOP_SPEEDUP} + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,
     cpu.calPrefill && otherApplies(p)
-      ? `prefill CPU: the matmuls at the measured kernels' rate (reference ${(cpu.prefillKernels!.ref / 1e9).toFixed(0)} GFLOP/s) + ${cpu.prefillOtherNs!.toFixed(1)} ns per prompt token, CPU MoE layer and routed expert besides them, at ${threads} threads (calibrated)`
+      ? `prefill CPU: the matmuls at the measured kernels' rate (reference ${(cpu.prefillKernels!.ref / 1e9).toFixed(0)} GFLOP/s) + ${cpu.prefillOtherNs!.toFixed(2)} ns per prompt token and activation element besides them (${prefillRestUnits(inv, a, p.kv.layout)} elements a token: each CPU block's hidden state and query, each CPU MoE block's router scores and experts' outputs), at ${threads} threads (calibrated)`
       : cpu.calPrefill
         ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated${cpu.prefillOtherNs !== null && cpu.prefillKernels ? `; the calibrated rest besides the matmuls is deepseek2's, not ${inv.arch}'s` : ''})`
         : build === 'kt-kernel' && host.isa === 'amx'

@@ -106,8 +106,8 @@ export interface ModelTerms {
   prefillAttnS?: number
   /** prompt tokens (= ubatch) of the prefill test F was planned for; 0 without one */
   nPrompt: number
-  /** routed experts summed over the MoE layers (n_expert × MoE layers): prefill's non-matmul proxy */
-  moeExperts?: number
+  /** prefill's work besides the matmuls per prompt token, in activation elements (planner prefillRestUnits) */
+  restUnits?: number
   /** decode time of the CPU's matrix × vector ops by the measured kernels (s; calibration.decodeKernels) */
   kernelS?: number
   /** the part of kernelS read from the last-level cache (each op's cache share × its cached time) */
@@ -304,11 +304,12 @@ export function fitCacheSplitAt(
 
 /**
  * Prefill's time besides the matmuls at the measured kernels (reference rate at this thread count),
- * the measured attention and the per-layer overhead, per prompt token and routed expert of the MoE
- * layers (n_expert × MoE layers): the geometric mean over the samples that leave a positive rest.
- * On this project's Zen 4 guest (pass 51) tiny 0.17 / 0.24 and r1-mini 0.20 / 0.17 ns·10³ at 1 / 2
- * threads: a per-expert proxy fits both deepseek2 shapes (their non-matmul share 4–16 %), where the
- * fitted FLOP rate alone charged r1-dram (matmul-bound: 1.5–1.8 % rest) that share too.
+ * the measured attention and the per-layer overhead, per prompt token and activation element of the
+ * CPU's blocks (planner prefillRestUnits): the geometric mean over the samples that leave a positive
+ * rest. A per-element price fits both deepseek2 shapes (their non-matmul share 4–16 %), where the
+ * fitted FLOP rate alone charged r1-dram (matmul-bound: 1.5–1.8 % rest) that share too. Until the
+ * sixteenth session the unit was a routed expert of a MoE layer, which fitted tiny and r1-mini only
+ * while the last block's FFN was charged for every row (docs/speed-fidelity.md).
  */
 /** A prefill sample's ubatch (= its prompt) less one graph evaluation's overheads and the measured attention (s). */
 function prefillComputeS(x: Sample, layerS: number, tokenS: number): number {
@@ -326,9 +327,9 @@ export function prefillOther(
   const each: Array<{name: string; ns: number}> = []
   for (const x of xs) {
     const n = x.terms.nPrompt
-    if (!x.prefillTps || n <= 0 || !x.terms.moeExperts) continue
+    if (!x.prefillTps || n <= 0 || !x.terms.restUnits) continue
     const rest = prefillComputeS(x, layerS, tokenS) - (n * x.terms.prefillFlops) / ref
-    if (rest > 0) each.push({name: x.terms.name, ns: (rest / (n * x.terms.moeExperts)) * 1e9})
+    if (rest > 0) each.push({name: x.terms.name, ns: (rest / (n * x.terms.restUnits)) * 1e9})
   }
   return each.length ? {ns: geomean(each.map((e) => e.ns)), ref, each} : null
 }
@@ -439,9 +440,9 @@ export function fitCalibration(samples: Sample[], meta: FitMeta, kernels?: Decod
       p.prefillGflops = round(geomean([s, ...more].map(rate)) / 1e9, 2)
       const other = prefillOther([s, ...more], kernels, layerS, tokenS)
       if (other) {
-        p.prefillOtherNs = round(other.ns, 4)
+        p.prefillRestNs = round(other.ns, 4)
         notes.push(
-          `prefill at ${s.threads} threads besides the matmuls at the measured kernels (reference ${round(other.ref / 1e9, 1)} GFLOP/s): ${other.each.map((e) => `${e.name} ${round(e.ns, 3)}`).join(', ')} ns per token, MoE layer and expert → ${round(other.ns, 3)}`,
+          `prefill at ${s.threads} threads besides the matmuls at the measured kernels (reference ${round(other.ref / 1e9, 1)} GFLOP/s): ${other.each.map((e) => `${e.name} ${round(e.ns, 3)}`).join(', ')} ns per token and activation element → ${round(other.ns, 3)}`,
         )
       }
       if (more.length)
@@ -694,6 +695,18 @@ export async function modelTerms(
   // the prefill ubatch also pays one graph evaluation's overhead: here layers × 1 µs (= ms.sync)
   const preAttnMs = pre?.prefillAttentionMs ?? 0
   const preMs = pre ? pre.prefillMsPerUbatch! - (pre.decodeMs?.sync ?? 0) - preAttnMs : 0
+  // the rest's elements per token (planner prefillRestUnits): what 1 µs more per element adds to the
+  // ubatch, where the planner prices a rest (measured prefill kernels, a deepseek2 model)
+  let restUnits: number | undefined
+  if (pre && kernels?.prefill?.length) {
+    const withRest = async (ns: number) => {
+      const u = unitProfile(base, threads, 1, kernels)
+      u.calibration!.cpuThroughput = u.calibration!.cpuThroughput!.map((p) => ({...p, prefillRestNs: ns}))
+      return (await plan(test.nPrompt, test.nPrompt, u)).prediction.prefillMsPerUbatch!
+    }
+    const perUs = ((await withRest(1001)) - (await withRest(1))) / (1e-3 * test.nPrompt)
+    if (perUs > 0) restUnits = Math.round(perUs)
+  }
   // the measured kernels' time for this model (overheads 0 at this thread count): decodeMs.cpu
   let kernelS: number | undefined, kernelCacheS: number | undefined
   // attention at depth: the measured decode attention where the kernels have it (as the plan will charge it)
@@ -733,7 +746,7 @@ export async function modelTerms(
     prefillFlops: pre ? (Math.max(0, preMs) * 1e6) / test.nPrompt : 0,
     ...(pre?.prefillAttentionMs !== undefined ? {prefillAttnS: pre.prefillAttentionMs * 1e-3} : {}),
     nPrompt: pre ? test.nPrompt : 0,
-    moeExperts: (decPlan.model.nExpert ?? 0) * (decPlan.model.moeLayers?.length ?? 0),
+    ...(restUnits !== undefined ? {restUnits} : {}),
   }
 }
 

@@ -348,8 +348,15 @@ export const hardwareProfileSchema = {
               prefillGflops: {type: 'number', exclusiveMinimum: 0, maximum: 1e7},
               /**
                * prefill besides the matmuls (at the measured prefill kernels), the measured attention
-               * and the per-layer overhead: ns per prompt token, MoE layer and routed expert of the
-               * model (norms, routing, MLA's concatenations …; a proxy fitted on the calibration models)
+               * and the per-layer overhead: ns per prompt token and activation element of the CPU's
+               * blocks (planner prefillRestUnits: norms, rope, MLA's query concat, the experts' sort
+               * and weighting …; fitted on the calibration models)
+               */
+              prefillRestNs: {type: 'number', minimum: 0, maximum: 1e6},
+              /**
+               * superseded (calibrations before 2026-12-05): the same rest per prompt token, MoE layer
+               * and routed expert, a proxy that fitted only while the last block's FFN was charged for
+               * every row; plans ignore it (calibrate again for prefillRestNs)
                */
               prefillOtherNs: {type: 'number', minimum: 0, maximum: 1e6},
               /** decode (matrix-vector) when not bandwidth-bound, weights streamed from DRAM (stalls included) */

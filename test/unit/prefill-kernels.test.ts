@@ -575,7 +575,7 @@ test('unknown memory (no DIMM tables, no STREAM): 51.2 GB/s assumed at low and m
   assert.match(desktop.assumptions.join('\n'), /up to 102\.4 GB\/s at the range's high end/)
 })
 
-test("calibrate: prefill's rest besides the matmuls at the measured kernels, per token, MoE layer and expert; the planner charges it on deepseek2 models only", () => {
+test("calibrate: prefill's rest besides the matmuls at the measured kernels, per token and activation element; the planner charges it on deepseek2 models only", () => {
   // the reference kernel (Q4_K, K 2048) at 4 threads: 200 GFLOP/s
   const dk: DecodeKernels = {
     kernels: [],
@@ -583,14 +583,14 @@ test("calibrate: prefill's rest besides the matmuls at the measured kernels, per
     overheads: [],
     prefill: [{type: 'Q4_K', buffer: 'CPU_REPACK', k: 2048, threads: 4, gflops: 200}],
   }
-  // 512 tokens: 1 GFLOP each at 200 GFLOP/s (2.56 s), 0.2 µs per token and expert (0.288 s), 0.5 s of attention
+  // 512 tokens: 1 GFLOP each at 200 GFLOP/s (2.56 s), 200 ns per token and element (2816 of them: 0.288 s), 0.5 s of attention
   const sample = (o: Partial<ModelTerms>, restNs: number): Sample => {
-    const t = terms({layers: 12, prefillFlops: 1e9, moeExperts: 11 * 256, ...o})
-    const s = 512 * (t.prefillFlops / 200e9 + (t.moeExperts! * restNs) / 1e9) + (t.prefillAttnS ?? 0)
+    const t = terms({layers: 12, prefillFlops: 1e9, restUnits: 11 * 256, ...o})
+    const s = 512 * (t.prefillFlops / 200e9 + (t.restUnits! * restNs) / 1e9) + (t.prefillAttnS ?? 0)
     return {role: 'compute', terms: t, threads: 4, decodeTps: null, prefillTps: 512 / s}
   }
   const a = sample({prefillAttnS: 0.5}, 200)
-  const b = sample({name: 'small', prefillFlops: 2e7, moeExperts: 3 * 16, layers: 4}, 200 * 1.21)
+  const b = sample({name: 'small', prefillFlops: 2e7, restUnits: 3 * 16, layers: 4}, 200 * 1.21)
   const r = prefillOther([a, b], dk, 0, 0)!
   assert.equal(r.ref, 200e9)
   assert.deepEqual(
@@ -609,31 +609,43 @@ test("calibrate: prefill's rest besides the matmuls at the measured kernels, per
     {measuredAt: '2026-12-02T00:00:00.000Z', llamaCppRelease: null, cpuVariant: null, models: []},
     dk,
   ).cpuThroughput!.find((x) => x.threads === 4)!
-  assert.ok(Math.abs(fitted.prefillOtherNs! - 200) < 0.01, `${fitted.prefillOtherNs}`)
+  assert.ok(Math.abs(fitted.prefillRestNs! - 200) < 0.01, `${fitted.prefillRestNs}`)
+  assert.equal(fitted.prefillOtherNs, undefined, 'the per-expert proxy is no longer written')
 
-  // the planner: the matmuls at the reference rate and the rest per token × CPU MoE layer × expert
+  // the planner: the matmuls at the reference rate and the rest per token × activation element: each
+  // CPU block's hidden state and MLA query (n_embd + heads × (kv_lora + rope)), each CPU MoE block's
+  // router scores and experts' outputs (n_expert + used × n_embd) but the last block's
   const inv = inventoryFromCatalog(lite, {quant: 'Q4_K_M'})
   const prof = (ns?: number) => {
     const p = desk({...dk, prefill: [{...dk.prefill![0], threads: 16}]})
-    p.calibration!.cpuThroughput = [
-      {threads: 16, prefillGflops: 100, ...(ns !== undefined ? {prefillOtherNs: ns} : {})},
-    ]
+    p.calibration!.cpuThroughput = [{threads: 16, prefillGflops: 100, ...(ns !== undefined ? {prefillRestNs: ns} : {})}]
     return p
   }
   assert.deepEqual(schemaErrors(hardwareProfileSchema, prof(200)), [])
-  assert.match(schemaErrors(hardwareProfileSchema, prof(-1)).join('\n'), /prefillOtherNs/)
+  assert.match(schemaErrors(hardwareProfileSchema, prof(-1)).join('\n'), /prefillRestNs/)
   const plan = (ns?: number, model = inv) =>
     makePlan(model, [prof(ns)], {ctx: 512, engine: 'llama.cpp', threads: 16, ubatch: 512}).prediction
   const hp = inv.shape.hp
-  const moeExperts = hp.nExpert! * inv.expertLayerBytes.size
+  const moeLayers = [...inv.expertLayerBytes.keys()]
+  assert.ok(moeLayers.includes(hp.nLayer - 1), 'the last block is a MoE block')
+  const units =
+    hp.nLayer * (hp.nEmbd + hp.nHead * (hp.kvLoraRank! + hp.ropeDim!)) +
+    (moeLayers.length - 1) * (hp.nExpert! + hp.nExpertUsed! * hp.nEmbd)
   const d = plan(400).prefillMsPerUbatch! - plan(200).prefillMsPerUbatch!
-  assert.ok(
-    Math.abs(d - 512 * moeExperts * 200e-6) < 0.02,
-    `${d} vs ${512 * moeExperts * 200e-6} (ms rounded to 2 places)`,
-  )
+  assert.ok(Math.abs(d - 512 * units * 200e-6) < 0.02, `${d} vs ${512 * units * 200e-6} (ms rounded to 2 places)`)
   assert.match(
     plan(200).assumptions.join('\n'),
-    /matmuls at the measured kernels' rate \(reference 200 GFLOP\/s\) \+ 200\.0 ns per prompt token, CPU MoE layer and routed expert/,
+    new RegExp(
+      `matmuls at the measured kernels' rate \\(reference 200 GFLOP/s\\) \\+ 200\\.00 ns per prompt token and activation element besides them \\(${units} elements a token`,
+    ),
+  )
+  // a calibration from before (the per-expert prefillOtherNs) is not read as one
+  const old = prof()
+  old.calibration!.cpuThroughput = [{threads: 16, prefillGflops: 100, prefillOtherNs: 200}]
+  assert.deepEqual(schemaErrors(hardwareProfileSchema, old), [])
+  assert.equal(
+    makePlan(inv, [old], {ctx: 512, engine: 'llama.cpp', threads: 16, ubatch: 512}).prediction.prefillMsPerUbatch,
+    plan().prefillMsPerUbatch,
   )
   // without the rest the fitted FLOP rate (100 GFLOP/s here) prices everything, as before
   assert.ok(plan().prefillMsPerUbatch! > plan(0).prefillMsPerUbatch!)
@@ -661,8 +673,8 @@ const calLines = (fields: Partial<Cal>) =>
 test("calibrate prints prefill's rest beside each thread count's prefill rate, and nothing where it was not fitted", () => {
   const lines = (cpuThroughput: Cal['cpuThroughput']) => calLines({cpuThroughput})
   assert.ok(
-    lines([{threads: 2, prefillGflops: 261.3, prefillOtherNs: 133.4, decodeGflops: 105.18}]).includes(
-      '    2 threads: prefill 261.3 GFLOP/s (+ 133.4 ns per prompt token, MoE layer and expert besides the matmuls), decode 105.18 GFLOP/s (ggml type-cost weighted)',
+    lines([{threads: 2, prefillGflops: 261.3, prefillRestNs: 1.87, decodeGflops: 105.18}]).includes(
+      '    2 threads: prefill 261.3 GFLOP/s (+ 1.87 ns per prompt token and activation element besides the matmuls), decode 105.18 GFLOP/s (ggml type-cost weighted)',
     ),
   )
   assert.ok(
