@@ -774,10 +774,10 @@ export interface CpuRates {
   calDecodeCache: number | null
   calPrefill: number | null
   /**
-   * calibrated prefill besides the matmuls: ns per prompt token, CPU MoE layer and routed expert
-   * (cpuThroughput[].prefillRestNs at this thread count; per activation element, prefillRestUnits), or null: then the FLOP rate carries it
+   * calibrated prefill besides the matmuls: ns per prompt token and activation element
+   * (prefillRestUnits; cpuThroughput[].prefillRestNs at this thread count), or null: then the FLOP rate carries it
    */
-  prefillOtherNs: number | null
+  prefillRestNs: number | null
   desktop: boolean
   effBase: Range
   /** measured decode kernels at this thread count (calibrate), or null: see kernelDecodeSeconds */
@@ -1120,7 +1120,7 @@ export function cpuRates(
   const calPrefill = calAt((p) => p.prefillGflops)
   // (a calibration's prefillOtherNs, per routed expert, is superseded: its models fit only the old charge)
   const otherPts = (cal?.cpuThroughput ?? []).filter((p) => p.prefillRestNs !== undefined)
-  const prefillOtherNs = otherPts.length ? atThreads(otherPts, threads, (p) => p.prefillRestNs!) : null
+  const prefillRestNs = otherPts.length ? atThreads(otherPts, threads, (p) => p.prefillRestNs!) : null
   const numaCompute = (k: K) => (host.sockets > 1 && numa !== 'single' ? NUMA_COMPUTE_FACTOR[k] : 1)
   const uarch = UARCH_VECTOR_FACTOR[host.microarchitecture ?? ''] ?? 1
   const perThread = (k: K) => threadsEff * ghz(k) * 1e9
@@ -1137,7 +1137,7 @@ export function cpuRates(
     calDecode,
     calDecodeCache,
     calPrefill,
-    prefillOtherNs,
+    prefillRestNs,
     desktop,
     effBase,
     bw: (k) =>
@@ -1517,11 +1517,11 @@ export function prefillSeconds(p: PlanCtx, k: K): {total: number; overhead: numb
   const cpuMatmul = pk ? pk.ref : work.cpuDenseFlops + work.cpuRoutedFlops / expertBatchEff
   const attnUnits = pk && pk.plain > 0 ? pk.ref / pk.plain : 1
   // with the calibrated rest besides the matmuls (cpuThroughput[].prefillRestNs): the matmuls at the
-  // measured kernels' own rate, the rest per token, CPU MoE layer and expert; without it the fitted
+  // measured kernels' own rate, the rest per token and activation element; without it the fitted
   // FLOP rate carries the calibration models' share of the rest into every model. The rest is
   // deepseek2's (calibrate's models; its routing: sigmoid, bias, group-limited top-k over n_expert),
   // so another architecture keeps the fitted rate
-  const other = otherApplies(p) ? cpu.prefillOtherNs! * 1e-9 * CALIBRATED_SPREAD[flip(k)] : null
+  const other = otherApplies(p) ? cpu.prefillRestNs! * 1e-9 * CALIBRATED_SPREAD[flip(k)] : null
   const restUnits = prefillRestUnits(inv, a, kv.layout)
   const tCpuFlops =
     other !== null
@@ -1585,7 +1585,7 @@ export function prefillRestUnits(inv: Inventory, a: Assignment, kvLayout: string
 
 /** The calibrated prefill rest (cpuThroughput[].prefillRestNs) prices this plan: measured kernels, a deepseek2 model. */
 function otherApplies(p: PlanCtx): boolean {
-  return p.cpu.prefillKernels !== null && p.cpu.prefillOtherNs !== null && p.inv.arch === 'deepseek2'
+  return p.cpu.prefillKernels !== null && p.cpu.prefillRestNs !== null && p.inv.arch === 'deepseek2'
 }
 
 /** Bytes/s of llama.cpp's op-offload copies: the link's share, capped by pageable (mapped) memory's copy rate. */
@@ -1848,9 +1848,9 @@ function speedAssumptions(
     'layers run one after another (no expert deferral / CPU-GPU overlap)',
     `prefill FLOPs: 2 × ${fmtParams(inv.activeParams)} active parameters per token + attention over half the context${faPre !== undefined ? ` (CPU: flash attention timed, ${ns(faPre)} ns per query × key × head)` : attnPairFlops(build, 'mid') ? ` (CPU, ggml kernels: 2 × dims ÷ ${CPU_ATTN_FLOP_SPEEDUP} + ${CPU_ATTN_PAIR_FLOPS.high}–${CPU_ATTN_PAIR_FLOPS.low} FLOP-equivalents per query × key × head)` : ''}; routed experts batch ${Number.isFinite(rowsPerExpert) ? rowsPerExpert.toFixed(1) : '—'} rows each at ub ${ubatch} (full speed from ${PREFILL_EXPERT_ROWS_FULL[build]})`,
     cpu.calPrefill && otherApplies(p)
-      ? `prefill CPU: the matmuls at the measured kernels' rate (reference ${(cpu.prefillKernels!.ref / 1e9).toFixed(0)} GFLOP/s) + ${cpu.prefillOtherNs!.toFixed(2)} ns per prompt token and activation element besides them (${prefillRestUnits(inv, a, p.kv.layout)} elements a token: each CPU block's hidden state and query, each CPU MoE block's router scores and experts' outputs), at ${threads} threads (calibrated)`
+      ? `prefill CPU: the matmuls at the measured kernels' rate (reference ${(cpu.prefillKernels!.ref / 1e9).toFixed(0)} GFLOP/s) + ${cpu.prefillRestNs!.toFixed(2)} ns per prompt token and activation element besides them (${prefillRestUnits(inv, a, p.kv.layout)} elements a token: each CPU block's hidden state and query, each CPU MoE block's router scores and experts' outputs), at ${threads} threads (calibrated)`
       : cpu.calPrefill
-        ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated${cpu.prefillOtherNs !== null && cpu.prefillKernels ? `; the calibrated rest besides the matmuls is deepseek2's, not ${inv.arch}'s` : ''})`
+        ? `prefill CPU ${cpu.calPrefill.toFixed(0)} GFLOP/s at ${threads} threads (calibrated${cpu.prefillRestNs !== null && cpu.prefillKernels ? `; the calibrated rest besides the matmuls is deepseek2's, not ${inv.arch}'s` : ''})`
         : build === 'kt-kernel' && host.isa === 'amx'
           ? `prefill CPU: AMX (kt-kernel with BF16/INT4 weights) ${fmtR(AMX_PREFILL_EFF)} of ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × 2048 ops/cycle`
           : `prefill CPU (${build}${engine === 'ktransformers' ? ': GGUF weights run llamafile AVX-512 kernels, no AMX' : ''}): ${cpu.threadsEff.toFixed(0)} threads × ${ghzWords} × ${fmtR(PREFILL_OPS_PER_CYCLE[build], 0)} ops/cycle × ${PREFILL_ISA_FACTOR[host.isa]} (${host.isa})${uarch ? ` × ${uarch} (${host.microarchitecture})` : ''}`,
