@@ -22,7 +22,7 @@ import {engineSetup} from '../engine/engine.js'
 import type {HardwareProfile} from '../schemas/hardware.js'
 import {PREFILL_KERNEL_COLS} from '../planner/speed.js'
 import {runInChild} from './child.js'
-import {geomean, median, quantile, solve3} from './stats.js'
+import {geomean, mean, median, quantile, solve3} from './stats.js'
 
 export type DecodeKernels = NonNullable<NonNullable<HardwareProfile['calibration']>['decodeKernels']>
 type Residency = 'cache' | 'dram'
@@ -483,7 +483,7 @@ export const CAPACITY_PICKS = {
   q75: (xs: number[]) => quantile(xs, 0.75)!,
   median: (xs: number[]) => median(xs)!,
   max: (xs: number[]) => Math.max(...xs),
-  mean: (xs: number[]) => xs.reduce((t, x) => t + x, 0) / xs.length,
+  mean: (xs: number[]) => mean(xs),
 }
 export type CapacityPick = keyof typeof CAPACITY_PICKS
 
